@@ -1,0 +1,77 @@
+"""The one interface every SendLab policy answers.
+
+A policy chooses one of ``n_actions`` actions per row of a batch. Non-contextual policies accept the
+batch size as ``contexts`` (an ``int``) or any sequence (only its length is used); contextual
+policies need a sequence of feature mappings, one per recipient (``{"device": "ios", "recency_days": 3}``).
+
+``allowed`` is an optional boolean mask of shape ``(n, n_actions)``: actions that rules removed for a
+row get probability zero and are never chosen; each row must allow at least one action.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+FeatureValue = float | int | str | bool
+Context = Mapping[str, FeatureValue]
+Contexts = int | Sequence[Context]
+
+
+class PolicyError(ValueError):
+    """Bad input to a policy: the message names the problem."""
+
+
+@dataclass(frozen=True)
+class Choices:
+    """What ``choose`` drew for a batch of ``n`` rows.
+
+    Attributes
+    ----------
+    actions : ndarray of int, shape (n,)
+        The chosen action index per row.
+    propensities : ndarray of float, shape (n,)
+        The probability with which that action was chosen, in (0, 1].
+    explored : ndarray of bool, shape (n,)
+        True where the draw differed from the policy's best guess (the greedy action).
+    """
+
+    actions: np.ndarray
+    propensities: np.ndarray
+    explored: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.actions.shape[0])
+
+
+class Policy(ABC):
+    """A policy over ``n_actions`` actions. Subclasses implement the four calls below."""
+
+    n_actions: int
+
+    @abstractmethod
+    def probabilities(self, contexts: Contexts, allowed: np.ndarray | None = None) -> np.ndarray:
+        """The distribution the policy draws from, shape ``(n, n_actions)``, rows sum to 1."""
+
+    @abstractmethod
+    def choose(
+        self, contexts: Contexts, rng: np.random.Generator, allowed: np.ndarray | None = None
+    ) -> Choices:
+        """Draw one action per row, with its propensity and whether it explored."""
+
+    @abstractmethod
+    def update(
+        self,
+        contexts: Contexts,
+        actions: np.ndarray,
+        rewards: np.ndarray,
+        propensities: np.ndarray,
+    ) -> None:
+        """Learn from a batch of logged decisions and their rewards (delayed, in bulk)."""
+
+    @abstractmethod
+    def to_bytes(self) -> bytes:
+        """A snapshot that ``bandit.load_policy`` restores to an equivalent policy."""

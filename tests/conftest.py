@@ -1,0 +1,42 @@
+"""Shared fixtures.
+
+``pg_url`` gives a throwaway PostgreSQL database, created for the test and dropped after it.
+Outside CI, when no server answers, tests that use it skip with the reason; with
+``SENDLAB_REQUIRE_POSTGRES=1`` (set by ``.ci/run``) the skip becomes a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+PG_ADMIN_URL = os.environ.get(
+    "SENDLAB_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+
+
+def _admin_conninfo() -> str:
+    return PG_ADMIN_URL.replace("postgresql+psycopg://", "postgresql://")
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    try:
+        import psycopg
+
+        admin = psycopg.connect(_admin_conninfo(), autocommit=True, connect_timeout=3)
+    except Exception as exc:  # no server: skip, unless CI requires it
+        reason = f"no PostgreSQL server answers at {PG_ADMIN_URL}: {exc}".splitlines()[0]
+        if os.environ.get("SENDLAB_REQUIRE_POSTGRES") == "1":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    name = f"sendlab_test_{uuid.uuid4().hex[:12]}"
+    with admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+        try:
+            yield PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+        finally:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
