@@ -1,0 +1,105 @@
+"""The logged sends that off-policy estimators read, and the errors raised on bad input."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+Contexts = np.ndarray | Sequence[Mapping[str, float | int | str | bool]]
+
+
+class SimulationInputError(ValueError):
+    """Bad input to an estimator, loader or simulation; the message names the field and the problem."""
+
+
+@dataclass(frozen=True)
+class LoggedData:
+    """Logged decisions: what was chosen, with which probability, and the reward that followed.
+
+    Attributes
+    ----------
+    contexts : ndarray of shape (n, d), or sequence of n mappings
+        The features known at decision time, one row (or one ``{name: value}`` mapping) per send.
+        An ``(n, 0)`` array when the log carries no features.
+    actions : ndarray of int, shape (n,)
+        Index of the chosen variant in ``action_names``.
+    rewards : ndarray of float, shape (n,)
+        The observed reward.
+    propensities : ndarray of float, shape (n,)
+        The logging policy's probability of the chosen variant, in (0, 1].
+    action_names : tuple of str, length k
+        Variant ids, in the order of the columns of every ``(n, k)`` array.
+    positions : ndarray of int, shape (n,), or None
+        Position of the slot in the message, when the log has one.
+    """
+
+    contexts: Contexts
+    actions: np.ndarray
+    rewards: np.ndarray
+    propensities: np.ndarray
+    action_names: tuple[str, ...]
+    positions: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        n = int(np.shape(self.actions)[0]) if np.ndim(self.actions) == 1 else -1
+        if n < 0:
+            raise SimulationInputError(f"actions: expected a 1-d array, got shape {np.shape(self.actions)}")
+        if len(self.action_names) == 0:
+            raise SimulationInputError("action_names: at least one variant is needed")
+        if len(set(self.action_names)) != len(self.action_names):
+            raise SimulationInputError(f"action_names: duplicate variant ids in {self.action_names}")
+        for name in ("rewards", "propensities"):
+            shape = np.shape(getattr(self, name))
+            if shape != (n,):
+                raise SimulationInputError(f"{name}: expected shape ({n},) like actions, got {shape}")
+        if len(self.contexts) != n:
+            raise SimulationInputError(f"contexts: expected {n} rows like actions, got {len(self.contexts)}")
+        if self.positions is not None and np.shape(self.positions) != (n,):
+            raise SimulationInputError(f"positions: expected shape ({n},), got {np.shape(self.positions)}")
+        actions = np.asarray(self.actions)
+        if n and (not np.issubdtype(actions.dtype, np.integer) or actions.min() < 0
+                  or actions.max() >= len(self.action_names)):
+            raise SimulationInputError(
+                f"actions: expected integer indices in [0, {len(self.action_names)}), "
+                f"got dtype {actions.dtype}" + (f" and range [{actions.min()}, {actions.max()}]" if n else "")
+            )
+        propensities = np.asarray(self.propensities, dtype=float)
+        if n and not (np.all(propensities > 0) and np.all(propensities <= 1)):
+            bad = int(np.flatnonzero(~((propensities > 0) & (propensities <= 1)))[0])
+            raise SimulationInputError(
+                f"propensities: every logged propensity must be in (0, 1]; row {bad} has {propensities[bad]}"
+            )
+        if n and not np.all(np.isfinite(np.asarray(self.rewards, dtype=float))):
+            bad = int(np.flatnonzero(~np.isfinite(np.asarray(self.rewards, dtype=float)))[0])
+            raise SimulationInputError(f"rewards: row {bad} is not a finite number")
+
+    @property
+    def n(self) -> int:
+        """Number of logged sends."""
+        return int(self.actions.shape[0])
+
+    @property
+    def n_actions(self) -> int:
+        """Number of variants ``k``."""
+        return len(self.action_names)
+
+    def rows(self, start: int, stop: int) -> LoggedData:
+        """The sends ``start:stop`` (a new object; this one is unchanged)."""
+        contexts = self.contexts[start:stop]
+        return LoggedData(
+            contexts=contexts if isinstance(contexts, np.ndarray) else list(contexts),
+            actions=self.actions[start:stop],
+            rewards=self.rewards[start:stop],
+            propensities=self.propensities[start:stop],
+            action_names=self.action_names,
+            positions=None if self.positions is None else self.positions[start:stop],
+        )
+
+    def context_mappings(self) -> list[dict[str, float | int | str | bool]]:
+        """Contexts as one mapping per row (array columns are named ``x0, x1, ...``)."""
+        if isinstance(self.contexts, np.ndarray):
+            names = [f"x{j}" for j in range(self.contexts.shape[1] if self.contexts.ndim == 2 else 0)]
+            return [dict(zip(names, map(float, row), strict=True)) for row in self.contexts]
+        return [dict(c) for c in self.contexts]

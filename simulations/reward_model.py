@@ -1,0 +1,213 @@
+r"""Reward models :math:`\hat q(x, a)` for the direct method and doubly robust estimators.
+
+A reward model is fitted on logged sends and predicts the expected reward of every variant for every
+row. Three kinds:
+
+- ``logistic``: one L2-regularised logistic regression per variant (binary rewards), fitted by
+  Newton's method (iteratively reweighted least squares) in numpy;
+- ``linear``: one ridge regression per variant (any reward);
+- ``vw``: Vowpal Wabbit's regression with the variant crossed with the features (``-q ax``).
+
+Contexts are turned into a design matrix by :class:`ContextEncoder`: numbers are standardised,
+strings and booleans one-hot encoded; the first column is the intercept.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+import numpy as np
+
+from simulations.data import Contexts, LoggedData, SimulationInputError
+
+RewardModelKind = Literal["auto", "logistic", "linear", "vw"]
+
+
+class RewardModel(Protocol):
+    """Anything that predicts the expected reward of each of ``k`` variants per row."""
+
+    def predict(self, contexts: Contexts) -> np.ndarray:
+        """Predictions of shape ``(n, k)``."""
+        ...
+
+
+@dataclass(frozen=True)
+class ContextEncoder:
+    """Maps contexts to a numeric design matrix with an intercept column.
+
+    Attributes
+    ----------
+    numeric : tuple of str
+        Numeric features, in column order (for array contexts, ``x0, x1, ...``).
+    means, scales : tuple of float
+        Standardisation of each numeric feature.
+    categories : tuple of (str, object)
+        One-hot columns ``(feature, value)``, after the numeric ones.
+    """
+
+    numeric: tuple[str, ...]
+    means: tuple[float, ...]
+    scales: tuple[float, ...]
+    categories: tuple[tuple[str, object], ...]
+
+    @classmethod
+    def fit(cls, contexts: Contexts) -> ContextEncoder:
+        """Learn the columns from contexts (an ``(n, d)`` array or ``n`` mappings)."""
+        if isinstance(contexts, np.ndarray):
+            matrix = np.asarray(contexts, dtype=float).reshape(len(contexts), -1)
+            names = tuple(f"x{j}" for j in range(matrix.shape[1]))
+            return cls(names, *_standardisation(matrix), ())
+        numeric: dict[str, list[float]] = {}
+        categories: dict[tuple[str, object], None] = {}
+        for row in contexts:
+            for key, value in row.items():
+                if isinstance(value, bool) or isinstance(value, str):
+                    categories[(key, value)] = None
+                elif isinstance(value, int | float) and math.isfinite(value):
+                    numeric.setdefault(key, []).append(float(value))
+                else:
+                    raise SimulationInputError(f"contexts: feature {key!r} has unsupported value {value!r}")
+        names = tuple(sorted(numeric))
+        means = tuple(float(np.mean(numeric[k])) for k in names)
+        scales = tuple(float(np.std(numeric[k])) or 1.0 for k in names)
+        return cls(names, means, scales, tuple(sorted(categories, key=repr)))
+
+    @property
+    def width(self) -> int:
+        """Number of columns, intercept included."""
+        return 1 + len(self.numeric) + len(self.categories)
+
+    def transform(self, contexts: Contexts) -> np.ndarray:
+        """The design matrix, shape ``(n, width)``; unseen categories are all-zero, missing numbers 0."""
+        n = len(contexts)
+        out = np.zeros((n, self.width))
+        out[:, 0] = 1.0
+        if isinstance(contexts, np.ndarray):
+            matrix = np.asarray(contexts, dtype=float).reshape(n, -1)
+            if matrix.shape[1] != len(self.numeric):
+                raise SimulationInputError(
+                    f"contexts: expected {len(self.numeric)} feature columns, got {matrix.shape[1]}"
+                )
+            out[:, 1 : 1 + matrix.shape[1]] = (matrix - np.array(self.means)) / np.array(self.scales)
+            return out
+        numeric_index = {name: j for j, name in enumerate(self.numeric)}
+        category_index = {key: j for j, key in enumerate(self.categories)}
+        offset = 1 + len(self.numeric)
+        for i, row in enumerate(contexts):
+            for key, value in row.items():
+                if isinstance(value, bool) or isinstance(value, str):
+                    j = category_index.get((key, value))
+                    if j is not None:
+                        out[i, offset + j] = 1.0
+                elif key in numeric_index:
+                    j = numeric_index[key]
+                    out[i, 1 + j] = (float(value) - self.means[j]) / self.scales[j]
+        return out
+
+
+def _standardisation(matrix: np.ndarray) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    if matrix.shape[0] == 0:
+        return tuple(0.0 for _ in range(matrix.shape[1])), tuple(1.0 for _ in range(matrix.shape[1]))
+    sd = matrix.std(axis=0)
+    return tuple(map(float, matrix.mean(axis=0))), tuple(float(s) if s > 0 else 1.0 for s in sd)
+
+
+@dataclass(frozen=True)
+class LinearRewardModel:
+    """Per-variant generalised linear model :math:`\\hat q(x, a) = g(\\beta_a^\\top \\phi(x))`.
+
+    Attributes
+    ----------
+    encoder : ContextEncoder
+    coefficients : ndarray of shape (k, width)
+    link : str
+        ``"logistic"`` (:math:`g` the logistic function) or ``"identity"``.
+    """
+
+    encoder: ContextEncoder
+    coefficients: np.ndarray
+    link: Literal["logistic", "identity"]
+
+    def predict(self, contexts: Contexts) -> np.ndarray:
+        """Predicted expected rewards, shape ``(n, k)``."""
+        eta = self.encoder.transform(contexts) @ self.coefficients.T
+        return 1.0 / (1.0 + np.exp(-eta)) if self.link == "logistic" else eta
+
+
+def _fit_logistic(x: np.ndarray, y: np.ndarray, l2: float, iterations: int = 50) -> np.ndarray:
+    """Newton's method for L2-penalised logistic regression (intercept unpenalised)."""
+    beta = np.zeros(x.shape[1])
+    mean = float(np.clip(y.mean(), 1e-6, 1 - 1e-6))
+    beta[0] = math.log(mean / (1 - mean))
+    penalty = np.full(x.shape[1], l2)
+    penalty[0] = 0.0
+    for _ in range(iterations):
+        p = 1.0 / (1.0 + np.exp(-(x @ beta)))
+        gradient = x.T @ (y - p) - penalty * beta
+        hessian = (x * (p * (1 - p))[:, None]).T @ x + np.diag(penalty) + 1e-9 * np.eye(x.shape[1])
+        step = np.linalg.solve(hessian, gradient)
+        beta = beta + step
+        if np.max(np.abs(step)) < 1e-10:
+            break
+    return beta
+
+
+def _fit_ridge(x: np.ndarray, y: np.ndarray, l2: float) -> np.ndarray:
+    penalty = np.full(x.shape[1], l2)
+    penalty[0] = 0.0
+    return np.linalg.solve(x.T @ x + np.diag(penalty) + 1e-9 * np.eye(x.shape[1]), x.T @ y)
+
+
+def fit_reward_model(
+    data: LoggedData, *, kind: RewardModelKind = "auto", l2: float = 1.0, vw_passes: int = 1
+) -> RewardModel:
+    """Fit a reward model on logged sends.
+
+    Parameters
+    ----------
+    data : LoggedData
+        The training sends.
+    kind : {"auto", "logistic", "linear", "vw"}
+        ``auto`` chooses ``logistic`` when every reward is 0 or 1, else ``linear``.
+    l2 : float
+        Ridge penalty (not applied to the intercept).
+    vw_passes : int
+        Passes over the data for ``vw``.
+
+    Returns
+    -------
+    RewardModel
+        A variant with no logged row predicts the overall mean reward.
+    """
+    if kind not in ("auto", "logistic", "linear", "vw"):
+        raise SimulationInputError(f"kind: unknown reward model {kind!r}; expected auto, logistic, linear or vw")
+    if l2 < 0:
+        raise SimulationInputError(f"l2: must be non-negative, got {l2}")
+    if data.n == 0:
+        raise SimulationInputError("data: cannot fit a reward model on an empty log")
+    rewards = np.asarray(data.rewards, dtype=float)
+    binary = bool(np.all((rewards == 0) | (rewards == 1)))
+    if kind == "auto":
+        kind = "logistic" if binary else "linear"
+    if kind == "logistic" and not binary:
+        raise SimulationInputError("kind: logistic needs rewards that are all 0 or 1")
+    if kind == "vw":
+        from simulations.vw_reward_model import fit_vw_reward_model
+
+        return fit_vw_reward_model(data, passes=vw_passes)
+    encoder = ContextEncoder.fit(data.contexts)
+    x = encoder.transform(data.contexts)
+    coefficients = np.zeros((data.n_actions, encoder.width))
+    overall = float(rewards.mean())
+    for a in range(data.n_actions):
+        rows = np.asarray(data.actions) == a
+        if not rows.any():
+            p = min(max(overall, 1e-6), 1 - 1e-6)
+            coefficients[a, 0] = math.log(p / (1 - p)) if kind == "logistic" else overall
+            continue
+        fit = _fit_logistic if kind == "logistic" else _fit_ridge
+        coefficients[a] = fit(x[rows], rewards[rows], l2)
+    return LinearRewardModel(encoder, coefficients, "logistic" if kind == "logistic" else "identity")
+
