@@ -1,0 +1,31 @@
+"""Planning before a test: power, sample size, minimum detectable effect, duration.
+
+This module gathers the public planning API; the work is done in the ``analysis.power_*`` modules:
+
+- :mod:`analysis.power_rates`: conversion rates (statsmodels' Cohen's h, or the unpooled formula);
+- :mod:`analysis.power_means`: values per recipient (t-test), sd given or from a sample;
+- :mod:`analysis.power_duration`: days from the daily volume and the traffic share;
+- :mod:`analysis.power_inputs`: :class:`PowerInputError` and the shared checks.
+"""
+
+from __future__ import annotations
+
+from analysis.power_duration import solve_duration
+from analysis.power_inputs import PowerInputError
+from analysis.power_means import MeanMde, MeanPlan, solve_mean_mde, solve_mean_power, solve_mean_sample_size
+from analysis.power_rates import RateMde, RatePlan, solve_rate_mde, solve_rate_power, solve_rate_sample_size
+
+__all__ = [
+    "MeanMde",
+    "MeanPlan",
+    "PowerInputError",
+    "RateMde",
+    "RatePlan",
+    "solve_duration",
+    "solve_mean_mde",
+    "solve_mean_power",
+    "solve_mean_sample_size",
+    "solve_rate_mde",
+    "solve_rate_power",
+    "solve_rate_sample_size",
+]

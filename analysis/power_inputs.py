@@ -1,0 +1,156 @@
+"""Checks and shared settings for the planning functions (power, sample size, duration).
+
+Every check raises :class:`PowerInputError` with one sentence that names the field and the problem,
+so the command line and the HTTP layer can show it as it is.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+Alternative = Literal["two-sided", "one-sided"]
+Correction = Literal["bonferroni", "none"]
+
+
+class PowerInputError(ValueError):
+    """Bad input to a planning function; the message is one sentence naming the field."""
+
+
+def check_finite(name: str, value: float) -> float:
+    """Return ``value`` as a float, or raise when it is not a finite number."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise PowerInputError(f"{name} must be a number; got {value!r}.") from None
+    if not math.isfinite(number):
+        raise PowerInputError(f"{name} must be a finite number; got {value!r}.")
+    return number
+
+
+def check_open_unit(name: str, value: float) -> float:
+    """A number strictly between 0 and 1 (a rate, alpha or power)."""
+    number = check_finite(name, value)
+    if not 0.0 < number < 1.0:
+        raise PowerInputError(f"{name} must be strictly between 0 and 1; got {value!r}.")
+    return number
+
+
+def check_positive(name: str, value: float) -> float:
+    """A finite number above zero."""
+    number = check_finite(name, value)
+    if number <= 0.0:
+        raise PowerInputError(f"{name} must be greater than 0; got {value!r}.")
+    return number
+
+
+def check_nonzero(name: str, value: float) -> float:
+    """A finite number other than zero (an effect to detect)."""
+    number = check_finite(name, value)
+    if number == 0.0:
+        raise PowerInputError(f"{name} must not be zero: a zero effect cannot be detected.")
+    return number
+
+
+def check_share(name: str, value: float) -> float:
+    """A share in (0, 1]."""
+    number = check_finite(name, value)
+    if not 0.0 < number <= 1.0:
+        raise PowerInputError(f"{name} must be in (0, 1]; got {value!r}.")
+    return number
+
+
+def check_count(name: str, value: int, minimum: int) -> int:
+    """An integer no smaller than ``minimum``."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or float(value) != int(value):
+        raise PowerInputError(f"{name} must be a whole number; got {value!r}.")
+    if int(value) < minimum:
+        raise PowerInputError(f"{name} must be at least {minimum}; got {value!r}.")
+    return int(value)
+
+
+def check_choice(name: str, value: str, choices: tuple[str, ...]) -> str:
+    """One of a few allowed strings."""
+    if value not in choices:
+        allowed = ", ".join(repr(c) for c in choices)
+        raise PowerInputError(f"{name} must be one of {allowed}; got {value!r}.")
+    return value
+
+
+def check_power(value: float) -> float:
+    """The requested power: strictly between 0 and 1 (a power of 1 needs an infinite sample)."""
+    number = check_finite("power", value)
+    if number >= 1.0:
+        raise PowerInputError(
+            f"power must be below 1 (a power of 1 needs an infinite sample); got {value!r}."
+        )
+    if number <= 0.0:
+        raise PowerInputError(f"power must be greater than 0; got {value!r}.")
+    return number
+
+
+def comparison_alpha(alpha: float, arms: int, correction: Correction) -> float:
+    """The significance level of each treatment-versus-control comparison.
+
+    With ``arms`` arms (control included) there are ``arms - 1`` comparisons against the control;
+    Bonferroni divides ``alpha`` among them so the family-wise error stays at most ``alpha``.
+    """
+    check_choice("correction", correction, ("bonferroni", "none"))
+    return alpha / (arms - 1) if correction == "bonferroni" else alpha
+
+
+def describe_correction(arms: int, correction: Correction, alpha: float, alpha_each: float) -> str:
+    """A sentence fragment stating how several arms are corrected."""
+    if arms == 2:
+        return "one comparison, so no multiple-comparison correction"
+    if correction == "none":
+        return f"{arms - 1} comparisons against the control, each at alpha {alpha:g} (no correction)"
+    return (
+        f"{arms - 1} comparisons against the control, Bonferroni-corrected to alpha "
+        f"{alpha:g}/{arms - 1} = {alpha_each:.4g} each"
+    )
+
+
+def round_up(n_exact: float) -> int:
+    """Round a solved sample size up to whole recipients.
+
+    The solvers return values such as ``63.99999999997`` for an exact ``64``; the value is rounded to
+    six decimals first so floating-point noise does not add a recipient.
+    """
+    return int(math.ceil(round(n_exact, 6)))
+
+
+def arm_sizes(n_exact: float, arms: int, ratio: float) -> tuple[int, ...]:
+    """Whole-recipient sizes of every arm: the control first, then each treatment at ``ratio`` times it.
+
+    Each size is the solved (fractional) size rounded up, so every arm has at least the sample the
+    power calculation asked for.
+    """
+    control = round_up(n_exact)
+    treatment = round_up(ratio * n_exact)
+    return (control,) + (treatment,) * (arms - 1)
+
+
+def check_plan_options(
+    alpha: float,
+    power: float,
+    alternative: str,
+    arms: int,
+    ratio: float,
+    correction: str,
+) -> float:
+    """Check the options every sample-size question shares; return the per-comparison alpha."""
+    alpha = check_open_unit("alpha", alpha)
+    check_power(power)
+    check_choice("alternative", alternative, ("two-sided", "one-sided"))
+    arms = check_count("arms", arms, 2)
+    check_positive("ratio", ratio)
+    check_choice("correction", correction, ("bonferroni", "none"))
+    return comparison_alpha(alpha, arms, correction)  # type: ignore[arg-type]
+
+
+def check_daily(daily: int | None, traffic_share: float) -> None:
+    """Check the traffic settings used to turn a sample size into days."""
+    if daily is not None:
+        check_count("daily", daily, 1)
+    check_share("traffic_share", traffic_share)

@@ -1,0 +1,119 @@
+"""Bad input gets one clear sentence naming the field; durations round up."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from analysis.power import (
+    PowerInputError,
+    solve_duration,
+    solve_mean_mde,
+    solve_mean_power,
+    solve_mean_sample_size,
+    solve_rate_mde,
+    solve_rate_power,
+    solve_rate_sample_size,
+)
+
+BAD_RATE_INPUTS = [
+    ({"baseline": 0.0, "mde": 0.01}, "baseline must be strictly between 0 and 1; got 0.0."),
+    ({"baseline": 1.2, "mde": 0.01}, "baseline must be strictly between 0 and 1; got 1.2."),
+    ({"baseline": math.nan, "mde": 0.01}, "baseline must be a finite number; got nan."),
+    ({"baseline": "3%", "mde": 0.01}, "baseline must be a number; got '3%'."),
+    ({"baseline": 0.1, "mde": 0.0}, "mde must not be zero: a zero effect cannot be detected."),
+    ({"baseline": 0.9, "mde": 0.2}, "mde gives a treatment rate of 1.1, which is not below 1."),
+    ({"baseline": 0.5, "mde": 1.0, "relative": True},
+     "mde gives a treatment rate of 1, which is not below 1."),
+    ({"baseline": 0.1, "mde": -0.2}, "mde gives a treatment rate of -0.1, which is not above 0."),
+    ({"baseline": 0.1, "mde": 0.01, "power": 1.0},
+     "power must be below 1 (a power of 1 needs an infinite sample); got 1.0."),
+    ({"baseline": 0.1, "mde": 0.01, "power": 0.0}, "power must be greater than 0; got 0.0."),
+    ({"baseline": 0.1, "mde": 0.01, "alpha": 1.5}, "alpha must be strictly between 0 and 1; got 1.5."),
+    ({"baseline": 0.1, "mde": 0.01, "alpha": 0}, "alpha must be strictly between 0 and 1; got 0."),
+    ({"baseline": 0.1, "mde": 0.01, "arms": 1}, "arms must be at least 2; got 1."),
+    ({"baseline": 0.1, "mde": 0.01, "arms": 2.5}, "arms must be a whole number; got 2.5."),
+    ({"baseline": 0.1, "mde": 0.01, "ratio": -1}, "ratio must be greater than 0; got -1."),
+    ({"baseline": 0.1, "mde": 0.01, "alternative": "less"},
+     "alternative must be one of 'two-sided', 'one-sided'; got 'less'."),
+    ({"baseline": 0.1, "mde": 0.01, "method": "pooled"},
+     "method must be one of 'statsmodels', 'unpooled'; got 'pooled'."),
+    ({"baseline": 0.1, "mde": 0.01, "correction": "holm"},
+     "correction must be one of 'bonferroni', 'none'; got 'holm'."),
+    ({"baseline": 0.1, "mde": 0.01, "daily": 0}, "daily must be at least 1; got 0."),
+    ({"baseline": 0.1, "mde": 0.01, "daily": 100, "traffic_share": 0},
+     "traffic_share must be in (0, 1]; got 0."),
+    ({"baseline": 0.1, "mde": 0.01, "daily": 100, "traffic_share": 1.5},
+     "traffic_share must be in (0, 1]; got 1.5."),
+]
+
+
+@pytest.mark.parametrize(("kwargs", "message"), BAD_RATE_INPUTS)
+def test_bad_rate_input(kwargs, message):
+    with pytest.raises(PowerInputError) as caught:
+        solve_rate_sample_size(**kwargs)
+    assert str(caught.value) == message
+
+
+BAD_MEAN_INPUTS = [
+    ({"sd": 0.0, "mde": 1.0}, "sd must be greater than 0; got 0.0."),
+    ({"sd": None, "mde": 1.0}, "sd is missing; give sd or a sample of past values."),
+    ({"sd": 1.0, "mde": 1.0, "sample": [1.0, 2.0]}, "sd and sample were both given; give one of them."),
+    ({"sd": None, "mde": 1.0, "sample": [1.0]}, "sample must be a flat sequence of at least 2 values."),
+    ({"sd": None, "mde": 1.0, "sample": [2.0, 2.0, 2.0]},
+     "sample has no spread (all values equal), so its standard deviation is 0."),
+    ({"sd": None, "mde": 1.0, "sample": [1.0, math.inf]}, "sample must contain only finite numbers."),
+    ({"sd": 1.0, "mde": 0.0}, "mde must not be zero: a zero effect cannot be detected."),
+    ({"sd": 1.0, "mde": 0.1, "relative": True},
+     "baseline_mean is needed for a relative mde; give it or a sample."),
+    ({"sd": 1.0, "mde": 0.1, "relative": True, "baseline_mean": 0.0},
+     "baseline_mean is 0, so a relative mde is undefined."),
+    ({"sd": 1.0, "mde": 0.1, "method": "unpooled"},
+     "method must be one of 'statsmodels', 'normal'; got 'unpooled'."),
+]
+
+
+@pytest.mark.parametrize(("kwargs", "message"), BAD_MEAN_INPUTS)
+def test_bad_mean_input(kwargs, message):
+    with pytest.raises(PowerInputError) as caught:
+        solve_mean_sample_size(**kwargs)
+    assert str(caught.value) == message
+
+
+def test_inverse_questions_check_their_inputs():
+    with pytest.raises(PowerInputError, match="^n_per_arm must be at least 2; got 1.$"):
+        solve_rate_mde(0.1, 1)
+    with pytest.raises(PowerInputError, match="^n_per_arm must be greater than 0; got 0.$"):
+        solve_rate_power(0.1, 0.01, 0)
+    with pytest.raises(PowerInputError, match="^direction must be one of 'increase', 'decrease'; got 'up'.$"):
+        solve_rate_mde(0.1, 100, direction="up")
+    with pytest.raises(PowerInputError, match="^n_per_arm must be at least 2; got 1.$"):
+        solve_mean_power(1.0, 0.5, 1)
+    with pytest.raises(PowerInputError, match="^n_per_arm 3 is too small to reach power 0.99.$"):
+        solve_mean_mde(1.0, 3, power=0.99, alpha=1e-6)
+
+
+def test_power_input_error_is_a_value_error():
+    assert issubclass(PowerInputError, ValueError)
+
+
+@pytest.mark.parametrize(
+    ("total", "daily", "share", "days"),
+    [(106_364, 200_000, 1.0, 1), (200_000, 200_000, 1.0, 1), (200_001, 200_000, 1.0, 2),
+     (30_000, 10_000, 0.5, 6), (30_001, 10_000, 0.5, 7), (1, 1, 1.0, 1), (10, 3, 0.1, 34)],
+)
+def test_duration_rounds_up_to_whole_days(total, daily, share, days):
+    assert solve_duration(total, daily, share) == days
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [((0, 100, 1.0), "total_sample must be at least 1; got 0."),
+     ((100, 0, 1.0), "daily must be at least 1; got 0."),
+     ((100, 10, 0.0), "traffic_share must be in (0, 1]; got 0.0.")],
+)
+def test_duration_bad_input(args, message):
+    with pytest.raises(PowerInputError) as caught:
+        solve_duration(*args)
+    assert str(caught.value) == message
