@@ -253,9 +253,13 @@ class EstimatorState:
                 f"{thresholds.min_ess_fraction:.0%} of {self.n} rows"
             )
         if self.estimator not in ("dm", "replay") and self.max_weight > thresholds.max_weight:
-            out.append(f"extreme weights: max importance weight {self.max_weight:.3g} > {thresholds.max_weight:g}")
+            out.append(
+                f"extreme weights: max importance weight {self.max_weight:.3g} > {thresholds.max_weight:g}"
+            )
         if self.n_clipped:
-            out.append(f"{self.n_clipped} of {self.n} weights clipped at {self.clip:g}: the estimate is biased")
+            out.append(
+                f"{self.n_clipped} of {self.n} weights clipped at {self.clip:g}: the estimate is biased"
+            )
         if self.estimator == "replay" and self.n and self.max_propensity > self.min_propensity * (1 + 1e-9):
             out.append(
                 "logging propensities vary "
@@ -279,7 +283,9 @@ def _check_alpha(alpha: float) -> None:
         raise SimulationInputError(f"alpha: must be in (0, 1), got {alpha}")
 
 
-def check_target_probabilities(target: np.ndarray, n: int, k: int, name: str = "target_probabilities") -> None:
+def check_target_probabilities(
+    target: np.ndarray, n: int, k: int, name: str = "target_probabilities"
+) -> None:
     """Raise :class:`SimulationInputError` unless ``target`` is an ``(n, k)`` array of distributions."""
     target = np.asarray(target)
     if target.shape != (n, k):
@@ -328,7 +334,9 @@ def kernel(
         The importance weights the estimator uses (for diagnostics).
     """
     if estimator not in ESTIMATORS:
-        raise SimulationInputError(f"estimator: unknown {estimator!r}; expected one of {', '.join(ESTIMATORS)}")
+        raise SimulationInputError(
+            f"estimator: unknown {estimator!r}; expected one of {', '.join(ESTIMATORS)}"
+        )
     n, k = data.n, data.n_actions
     target = np.asarray(target_probabilities, dtype=float)
     check_target_probabilities(target, n, k)
@@ -343,7 +351,8 @@ def kernel(
         if not deterministic.all():
             row = int(np.flatnonzero(~deterministic)[0])
             raise SimulationInputError(
-                f"target_probabilities: replay needs a deterministic policy, row {row} is {target[row].tolist()}"
+                "target_probabilities: replay needs a deterministic policy, "
+                f"row {row} is {target[row].tolist()}"
             )
         return pi_logged * rewards, pi_logged, pi_logged
     w = pi_logged / np.asarray(data.propensities, dtype=float)

@@ -182,7 +182,9 @@ def fit_reward_model(
         A variant with no logged row predicts the overall mean reward.
     """
     if kind not in ("auto", "logistic", "linear", "vw"):
-        raise SimulationInputError(f"kind: unknown reward model {kind!r}; expected auto, logistic, linear or vw")
+        raise SimulationInputError(
+            f"kind: unknown reward model {kind!r}; expected auto, logistic, linear or vw"
+        )
     if l2 < 0:
         raise SimulationInputError(f"l2: must be non-negative, got {l2}")
     if data.n == 0:

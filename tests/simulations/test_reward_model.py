@@ -74,6 +74,7 @@ def test_bad_reward_model_options(kwargs, message):
 
 
 def test_logistic_needs_binary_rewards():
-    data = LoggedData(np.zeros((3, 0)), np.array([0, 1, 0]), np.array([0.0, 2.0, 1.0]), np.ones(3), ("a", "b"))
+    rewards = np.array([0.0, 2.0, 1.0])
+    data = LoggedData(np.zeros((3, 0)), np.array([0, 1, 0]), rewards, np.ones(3), ("a", "b"))
     with pytest.raises(SimulationInputError, match="kind: logistic needs rewards that are all 0 or 1"):
         fit_reward_model(data, kind="logistic")
