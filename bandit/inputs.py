@@ -143,3 +143,12 @@ def check_positive(name: str, value: object, *, allow_zero: bool = False) -> flo
         bound = ">= 0" if allow_zero else "> 0"
         raise PolicyError(f"options.{name}: must be finite and {bound}, got {value!r}")
     return number
+
+
+def check_finite(name: str, value: object) -> float:
+    """A finite float option (any sign)."""
+    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
+        raise PolicyError(f"options.{name}: expected a number, got {value!r}")
+    if not math.isfinite(float(value)):
+        raise PolicyError(f"options.{name}: must be finite, got {value!r}")
+    return float(value)

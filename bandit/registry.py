@@ -6,15 +6,26 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from bandit.fixed import FixedAllocation
+from bandit.greedy import EpsilonGreedy
+from bandit.linear import LinearThompson, LinUCB
 from bandit.policy import FeatureValue, Policy, PolicyError
 from bandit.snapshot import decode_snapshot
 from bandit.thompson import BetaThompson, GaussianThompson
+from bandit.ucb import UCB1
 
 Builder = Callable[[int, dict[str, Any], Sequence[Mapping[str, FeatureValue]] | None, int], Policy]
 
 
 def _fixed(n: int, options: dict[str, Any], _features: Any, _seed: int) -> Policy:
     return FixedAllocation(n, options.pop("weights", None))
+
+
+def _epsilon_greedy(n: int, options: dict[str, Any], _features: Any, _seed: int) -> Policy:
+    return EpsilonGreedy(n, **_take(options, "epsilon", "initial_value"))
+
+
+def _ucb(n: int, options: dict[str, Any], _features: Any, _seed: int) -> Policy:
+    return UCB1(n, **_take(options, "alpha"))
 
 
 def _thompson(n: int, options: dict[str, Any], _features: Any, seed: int) -> Policy:
@@ -26,20 +37,36 @@ def _gaussian_thompson(n: int, options: dict[str, Any], _features: Any, seed: in
     return GaussianThompson(n, seed=seed, **_take(options, *keys))
 
 
+def _linear_ts(n: int, options: dict[str, Any], _features: Any, seed: int) -> Policy:
+    return LinearThompson(n, seed=seed, **_take(options, "scale", "n_draws", "dim", "regularization"))
+
+
+def _linucb(n: int, options: dict[str, Any], _features: Any, seed: int) -> Policy:
+    return LinUCB(n, seed=seed, **_take(options, "alpha", "dim", "regularization"))
+
+
 def _take(options: dict[str, Any], *keys: str) -> dict[str, Any]:
     return {key: options.pop(key) for key in keys if key in options}
 
 
 name_to_builder: dict[str, Builder] = {
     "fixed": _fixed,
+    "epsilon_greedy": _epsilon_greedy,
+    "ucb": _ucb,
     "thompson": _thompson,
     "gaussian_thompson": _gaussian_thompson,
+    "linear_ts": _linear_ts,
+    "linucb": _linucb,
 }
 
 tag_to_class: dict[str, Any] = {
     FixedAllocation.tag: FixedAllocation,
+    EpsilonGreedy.tag: EpsilonGreedy,
+    UCB1.tag: UCB1,
     BetaThompson.tag: BetaThompson,
     GaussianThompson.tag: GaussianThompson,
+    LinearThompson.tag: LinearThompson,
+    LinUCB.tag: LinUCB,
 }
 
 

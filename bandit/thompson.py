@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from bandit.arm_policy import ArmPolicy
-from bandit.inputs import Feedback, check_positive
+from bandit.inputs import Feedback, check_finite, check_positive
 from bandit.options import check_n_actions, check_n_draws, check_seed, derived_generator
 from bandit.policy import PolicyError
 from bandit.sampling import best_set
@@ -140,11 +140,7 @@ class GaussianThompson(ArmPolicy):
         seed: int = 0,
     ) -> None:
         super().__init__(check_n_actions(n_actions))
-        mean = float(prior_mean) if isinstance(prior_mean, int | float) and not isinstance(prior_mean, bool) \
-            else float("nan")
-        if not np.isfinite(mean):
-            raise PolicyError(f"options.prior_mean: expected a finite number, got {prior_mean!r}")
-        self.prior_mean = mean
+        self.prior_mean = check_finite("prior_mean", prior_mean)
         self.prior_count = check_positive("prior_count", prior_count)
         self.prior_alpha = check_positive("prior_alpha", prior_alpha)
         self.prior_beta = check_positive("prior_beta", prior_beta)

@@ -1,0 +1,210 @@
+r"""Linear contextual bandits in numpy: LinUCB and linear Thompson sampling.
+
+Both keep one ridge regression per action (the "disjoint" model of Li et al. 2010) over hashed
+context vectors ``x`` (see :class:`bandit.features.FeatureHasher`):
+
+.. math:: A_a = \lambda I + \sum x x^\top,\quad b_a = \sum r x,\quad \hat\theta_a = A_a^{-1} b_a.
+
+LinUCB scores :math:`x^\top\hat\theta_a + \alpha\sqrt{x^\top A_a^{-1} x}` and takes the best allowed
+action (ties split evenly). Linear Thompson sampling (Agrawal and Goyal 2013) draws
+:math:`\theta_a \sim N(\hat\theta_a, v^2 A_a^{-1})`; the score of action ``a`` for row ``x`` is then
+Normal with mean :math:`x^\top\hat\theta_a` and sd :math:`v\sqrt{x^\top A_a^{-1}x}`, independently
+across actions, so its probability of being best is estimated from ``n_draws`` standard normal
+vectors shared by all rows (common random numbers, from a generator derived from the seed and the
+state). ``choose`` samples from these probabilities, so the logged propensity is exact for the draw.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from bandit.features import FeatureHasher
+from bandit.inputs import batch_size, check_allowed, check_feedback, check_positive, context_rows
+from bandit.options import check_n_actions, check_n_draws, check_seed, derived_generator
+from bandit.policy import Choices, Contexts, Policy
+from bandit.sampling import best_set, make_choices, split_evenly
+from bandit.snapshot import encode_snapshot
+
+ROW_CHUNK = 256
+
+
+class _RidgePerAction(Policy):
+    """Shared state and bookkeeping of the two linear policies."""
+
+    tag = ""
+
+    def __init__(self, n_actions: int, *, dim: int = 64, regularization: float = 1.0, seed: int = 0) -> None:
+        self.n_actions = check_n_actions(n_actions)
+        self.hasher = FeatureHasher(dim)
+        self.regularization = check_positive("regularization", regularization)
+        self.seed = check_seed(seed)
+        d = self.hasher.dim
+        self.arm_to_gram = np.tile(self.regularization * np.eye(d), (self.n_actions, 1, 1))
+        self.arm_to_moment = np.zeros((self.n_actions, d))
+        self._fitted: tuple[np.ndarray, np.ndarray] | None = None
+
+    def _fit(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per action: the inverse Gram matrices (k, d, d) and the coefficients (k, d)."""
+        if self._fitted is None:
+            inverse = np.linalg.inv(self.arm_to_gram)
+            self._fitted = (inverse, np.einsum("kde,ke->kd", inverse, self.arm_to_moment))
+        return self._fitted
+
+    def _moments(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Predicted mean (n, k) and the width :math:`\\sqrt{x^T A^{-1} x}` (n, k) per row and action."""
+        inverse, theta = self._fit()
+        mean = x @ theta.T
+        width = np.sqrt(np.maximum(np.einsum("nd,kde,ne->nk", x, inverse, x), 0.0))
+        return mean, width
+
+    def _design(self, contexts: Contexts, allowed: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        rows = context_rows(contexts)
+        mask = check_allowed(allowed, len(rows), self.n_actions)
+        if mask is None:
+            mask = np.ones((len(rows), self.n_actions), dtype=bool)
+        return self.hasher.encode(rows), mask
+
+    def _distribution(self, x: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        raise NotImplementedError
+
+    def probabilities(self, contexts: Contexts, allowed: np.ndarray | None = None) -> np.ndarray:
+        """The distribution per row, shape ``(n, n_actions)``; disallowed actions get 0."""
+        return self._distribution(*self._design(contexts, allowed))[0]
+
+    def choose(
+        self, contexts: Contexts, rng: np.random.Generator, allowed: np.ndarray | None = None
+    ) -> Choices:
+        """Draw one action per row from :meth:`probabilities`; ``explored`` = not the best predicted mean."""
+        probs, greedy = self._distribution(*self._design(contexts, allowed))
+        return make_choices(probs, greedy, rng)
+
+    def update(
+        self,
+        contexts: Contexts,
+        actions: np.ndarray,
+        rewards: np.ndarray,
+        propensities: np.ndarray,
+    ) -> None:
+        """Add a batch of rewards to each chosen action's regression (order-free)."""
+        n = batch_size(contexts)
+        feedback = check_feedback(n, self.n_actions, actions, rewards, propensities)
+        x = self.hasher.encode(context_rows(contexts))
+        for action in np.unique(feedback.actions):
+            rows = feedback.actions == action
+            self.arm_to_gram[action] += x[rows].T @ x[rows]
+            self.arm_to_moment[action] += x[rows].T @ feedback.rewards[rows]
+        self._fitted = None
+
+    def _state(self) -> dict[str, Any]:
+        return {
+            "n_actions": self.n_actions, "dim": self.hasher.dim, "regularization": self.regularization,
+            "seed": self.seed, "gram": self.arm_to_gram, "moment": self.arm_to_moment,
+        }
+
+    def _restore(self, state: dict[str, Any]) -> None:
+        self.arm_to_gram = np.asarray(state["gram"], dtype=np.float64)
+        self.arm_to_moment = np.asarray(state["moment"], dtype=np.float64)
+
+    def to_bytes(self) -> bytes:
+        return encode_snapshot(self.tag, self._state())
+
+
+class LinUCB(_RidgePerAction):
+    """LinUCB with disjoint linear models; deterministic, ties split evenly.
+
+    Parameters
+    ----------
+    n_actions : int
+    alpha : float, > 0
+        Width multiplier of the confidence bound.
+    dim : int
+        Width of the hashed context vector (including the intercept).
+    regularization : float, > 0
+        Ridge penalty :math:`\\lambda`.
+    seed : int
+        Unused by LinUCB's decisions; kept so every policy takes one.
+    """
+
+    tag = "linucb"
+
+    def __init__(self, n_actions: int, *, alpha: float = 1.0, dim: int = 64, regularization: float = 1.0,
+                 seed: int = 0) -> None:
+        super().__init__(n_actions, dim=dim, regularization=regularization, seed=seed)
+        self.alpha = check_positive("alpha", alpha)
+
+    def _distribution(self, x: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        mean, width = self._moments(x)
+        return split_evenly(best_set(mean + self.alpha * width, mask)), best_set(mean, mask)
+
+    def _state(self) -> dict[str, Any]:
+        return {**super()._state(), "alpha": self.alpha}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> LinUCB:
+        policy = cls(state["n_actions"], alpha=state["alpha"], dim=state["dim"],
+                     regularization=state["regularization"], seed=state["seed"])
+        policy._restore(state)
+        return policy
+
+
+class LinearThompson(_RidgePerAction):
+    """Linear Thompson sampling with disjoint models; propensities by Monte Carlo.
+
+    Parameters
+    ----------
+    n_actions : int
+    scale : float, > 0
+        The posterior scale ``v`` (larger explores more).
+    n_draws : int, >= 100
+        Monte Carlo draws per row for the probability of being best.
+    dim, regularization : see :class:`LinUCB`.
+    seed : int
+        Seeds the Monte Carlo normals (combined with a digest of the state).
+    """
+
+    tag = "linear_ts"
+
+    def __init__(self, n_actions: int, *, scale: float = 1.0, n_draws: int = 1000, dim: int = 64,
+                 regularization: float = 1.0, seed: int = 0) -> None:
+        super().__init__(n_actions, dim=dim, regularization=regularization, seed=seed)
+        self.scale = check_positive("scale", scale)
+        self.n_draws = check_n_draws(n_draws)
+        self._normals: np.ndarray | None = None
+
+    def _standard_normals(self) -> np.ndarray:
+        if self._normals is None:
+            rng = derived_generator(self.seed, self.arm_to_gram, self.arm_to_moment)
+            self._normals = rng.standard_normal((self.n_draws, self.n_actions))
+        return self._normals
+
+    def _distribution(self, x: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        normals = self._standard_normals()
+        mean, width = self._moments(x)
+        probs = np.zeros(mean.shape)
+        for start in range(0, mean.shape[0], ROW_CHUNK):
+            part = slice(start, start + ROW_CHUNK)
+            scores = mean[part, None, :] + self.scale * width[part, None, :] * normals[None, :, :]
+            scores = np.where(mask[part, None, :], scores, -np.inf)
+            winners = np.argmax(scores, axis=2)  # (rows, draws)
+            rows = winners.shape[0]
+            flat = winners + self.n_actions * np.arange(rows)[:, None]
+            counts = np.bincount(flat.ravel(), minlength=rows * self.n_actions)
+            probs[part] = counts.reshape(rows, self.n_actions) / self.n_draws
+        return probs, best_set(mean, mask)
+
+    def update(self, contexts: Contexts, actions: np.ndarray, rewards: np.ndarray,
+               propensities: np.ndarray) -> None:
+        super().update(contexts, actions, rewards, propensities)
+        self._normals = None
+
+    def _state(self) -> dict[str, Any]:
+        return {**super()._state(), "scale": self.scale, "n_draws": self.n_draws}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> LinearThompson:
+        policy = cls(state["n_actions"], scale=state["scale"], n_draws=state["n_draws"], dim=state["dim"],
+                     regularization=state["regularization"], seed=state["seed"])
+        policy._restore(state)
+        return policy
