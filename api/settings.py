@@ -1,0 +1,92 @@
+"""Service settings: the database URL and the two API keys, read from the environment or a file.
+
+Keys never live in code. ``SENDLAB_CONFIG`` may name a YAML or JSON file with the fields ``db``,
+``admin_key`` and ``send_key``; environment variables override the file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import yaml
+
+DEFAULT_DB = "sqlite:///sendlab.db"
+
+_ENV_TO_FIELD = {
+    "SENDLAB_DB": "db",
+    "SENDLAB_ADMIN_KEY": "admin_key",
+    "SENDLAB_SEND_KEY": "send_key",
+}
+
+
+class SettingsError(ValueError):
+    """The configuration file or an environment variable is unusable."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What the service needs to start.
+
+    Attributes
+    ----------
+    db : str
+        SQLAlchemy URL of the store, e.g. ``sqlite:///sendlab.db`` or ``postgresql+psycopg://...``.
+    admin_key : str or None
+        Bearer key allowed to do everything.
+    send_key : str or None
+        Bearer key allowed only to assign and post outcomes.
+    max_batch : int
+        Largest number of recipients one batch-assign request may carry.
+    """
+
+    db: str = DEFAULT_DB
+    admin_key: str | None = None
+    send_key: str | None = None
+    max_batch: int = 100_000
+
+    @property
+    def open(self) -> bool:
+        """True when no key is configured and every request is allowed."""
+        return not self.admin_key and not self.send_key
+
+    def with_db(self, db: str | None) -> Settings:
+        """A copy with another database URL (``None`` keeps this one)."""
+        return self if db is None else replace(self, db=db)
+
+
+def read_config_file(path: str | Path) -> dict[str, str]:
+    """Read ``db``, ``admin_key`` and ``send_key`` from a YAML or JSON file."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise SettingsError(f"SENDLAB_CONFIG: cannot read {path}: {exc.strerror}") from exc
+    try:
+        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (ValueError, yaml.YAMLError) as exc:
+        raise SettingsError(f"SENDLAB_CONFIG: {path} is not valid YAML/JSON: {exc}") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, Mapping):
+        raise SettingsError(f"SENDLAB_CONFIG: {path} must hold a mapping, got {type(data).__name__}")
+    known = set(_ENV_TO_FIELD.values())
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise SettingsError(f"SENDLAB_CONFIG: unknown field(s) {unknown}; expected {sorted(known)}")
+    return {k: str(v) for k, v in data.items() if v is not None}
+
+
+def settings_from_env(environ: Mapping[str, str] | None = None) -> Settings:
+    """Settings from ``SENDLAB_CONFIG`` (if set) overridden by ``SENDLAB_DB`` and the key variables."""
+    environ = os.environ if environ is None else environ
+    fields: dict[str, str] = {}
+    if environ.get("SENDLAB_CONFIG"):
+        fields.update(read_config_file(environ["SENDLAB_CONFIG"]))
+    for var, field in _ENV_TO_FIELD.items():
+        if environ.get(var):
+            fields[field] = environ[var]
+    return Settings(**fields)

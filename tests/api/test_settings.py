@@ -1,0 +1,56 @@
+"""Settings come from the environment or a config file, never from code."""
+
+from __future__ import annotations
+
+import pytest
+
+from api.settings import DEFAULT_DB, Settings, SettingsError, settings_from_env
+
+
+def test_defaults_are_open_on_the_embedded_database():
+    settings = settings_from_env({})
+    assert settings == Settings(db=DEFAULT_DB, admin_key=None, send_key=None)
+    assert settings.open
+
+
+def test_environment_sets_db_and_keys():
+    env = {"SENDLAB_DB": "sqlite:///x.db", "SENDLAB_ADMIN_KEY": "a", "SENDLAB_SEND_KEY": "s"}
+    settings = settings_from_env(env)
+    assert (settings.db, settings.admin_key, settings.send_key) == ("sqlite:///x.db", "a", "s")
+    assert not settings.open
+
+
+def test_config_file_is_read_and_environment_overrides_it(tmp_path):
+    config = tmp_path / "sendlab.yaml"
+    config.write_text("db: sqlite:///from-file.db\nadmin_key: file-admin\nsend_key: file-send\n")
+    settings = settings_from_env({"SENDLAB_CONFIG": str(config), "SENDLAB_SEND_KEY": "env-send"})
+    assert settings.db == "sqlite:///from-file.db"
+    assert settings.admin_key == "file-admin"
+    assert settings.send_key == "env-send"
+
+
+def test_json_config_file(tmp_path):
+    config = tmp_path / "sendlab.json"
+    config.write_text('{"admin_key": "k"}')
+    assert settings_from_env({"SENDLAB_CONFIG": str(config)}).admin_key == "k"
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("[1, 2]", "must hold a mapping"),
+        ("admin: x\n", "unknown field(s) ['admin']"),
+        ("db: [unclosed\n", "not valid YAML/JSON"),
+    ],
+)
+def test_bad_config_files_name_the_problem(tmp_path, content, message):
+    config = tmp_path / "bad.yaml"
+    config.write_text(content)
+    with pytest.raises(SettingsError, match="SENDLAB_CONFIG") as info:
+        settings_from_env({"SENDLAB_CONFIG": str(config)})
+    assert message in str(info.value)
+
+
+def test_missing_config_file_is_named(tmp_path):
+    with pytest.raises(SettingsError, match="cannot read .*missing.yaml"):
+        settings_from_env({"SENDLAB_CONFIG": str(tmp_path / "missing.yaml")})
