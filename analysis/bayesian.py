@@ -1,0 +1,224 @@
+"""Bayesian results: Beta-Binomial for rates, a normal model for values.
+
+Probabilities to beat control and to be best are one-dimensional integrals computed by adaptive
+quadrature (deterministic); the expected loss against control has a closed form. Credible intervals of
+the lift and the expected loss against the best arm are Monte Carlo over posterior draws from an
+explicit :class:`numpy.random.Generator`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+from scipy import integrate, special
+
+from analysis.errors import AnalysisInputError
+from analysis.stats import ProportionStats, SampleStats
+
+_TAIL = 1e-13  # integration range: the central 1 - 2e-13 of the integrated arm's posterior
+
+
+@dataclass(frozen=True)
+class Posterior:
+    """A posterior of an arm's mean: ``beta`` with shape parameters ``(a, b)``, or ``normal`` with
+    mean ``a`` and standard deviation ``b``."""
+
+    family: Literal["beta", "normal"]
+    a: float
+    b: float
+
+    def __post_init__(self) -> None:
+        if self.family not in ("beta", "normal"):
+            raise AnalysisInputError(f"family: must be 'beta' or 'normal', got {self.family!r}")
+        if self.family == "beta" and not (self.a > 0 and self.b > 0):
+            raise AnalysisInputError(f"Posterior: beta parameters must be > 0, got a={self.a}, b={self.b}")
+        if self.family == "normal" and not self.b >= 0:
+            raise AnalysisInputError(f"Posterior: normal standard deviation must be >= 0, got {self.b}")
+
+    @property
+    def mean(self) -> float:
+        return self.a / (self.a + self.b) if self.family == "beta" else self.a
+
+    @property
+    def std(self) -> float:
+        if self.family == "normal":
+            return self.b
+        s = self.a + self.b
+        return math.sqrt(self.a * self.b / (s * s * (s + 1)))
+
+    def pdf(self, x: np.ndarray) -> np.ndarray:
+        """Density at ``x``, any shape."""
+        x = np.asarray(x, dtype=float)
+        if self.family == "normal":
+            if self.b == 0:
+                return np.where(x == self.a, np.inf, 0.0)
+            return np.exp(-0.5 * ((x - self.a) / self.b) ** 2) / (self.b * math.sqrt(2 * math.pi))
+        inside = (x > 0) & (x < 1)
+        xc = np.clip(x, 1e-300, 1 - 1e-16)
+        log = (self.a - 1) * np.log(xc) + (self.b - 1) * np.log1p(-xc) - special.betaln(self.a, self.b)
+        return np.where(inside, np.exp(log), 0.0)
+
+    def cdf(self, x: np.ndarray) -> np.ndarray:
+        """Distribution function at ``x``, any shape."""
+        x = np.asarray(x, dtype=float)
+        if self.family == "normal":
+            if self.b == 0:
+                return (x >= self.a).astype(float)
+            return special.ndtr((x - self.a) / self.b)
+        return special.betainc(self.a, self.b, np.clip(x, 0.0, 1.0))
+
+    def ppf(self, q: np.ndarray) -> np.ndarray:
+        """Quantile function at probabilities ``q``, any shape."""
+        q = np.asarray(q, dtype=float)
+        if self.family == "normal":
+            return self.a + self.b * special.ndtri(q)
+        return special.betaincinv(self.a, self.b, q)
+
+    def sample(self, rng: np.random.Generator, size: int) -> np.ndarray:
+        """``size`` draws, shape (size,)."""
+        if self.family == "normal":
+            return rng.normal(self.a, self.b, size)
+        return rng.beta(self.a, self.b, size)
+
+
+def rate_posterior(arm: ProportionStats, prior: tuple[float, float] = (1.0, 1.0)) -> Posterior:
+    """Beta posterior of a rate: :math:`\\mathrm{Beta}(a_0 + x, b_0 + n - x)` (uniform prior by default)."""
+    a0, b0 = prior
+    if not (a0 > 0 and b0 > 0):
+        raise AnalysisInputError(f"prior: beta prior parameters must be > 0, got {prior!r}")
+    return Posterior("beta", a0 + arm.successes, b0 + arm.failures)
+
+
+def mean_posterior(arm: SampleStats) -> Posterior:
+    """Normal posterior of a mean under a flat prior: :math:`N(\\bar x, s^2/n)`."""
+    if arm.n < 2:
+        raise AnalysisInputError(f"arm: the normal model needs n >= 2, got n = {arm.n}")
+    return Posterior("normal", arm.mean, math.sqrt(arm.variance_of_mean))
+
+
+def prob_beat(control: Posterior, variant: Posterior) -> float:
+    """:math:`P(\\theta_B > \\theta_A)` for independent posteriors.
+
+    Normal: :math:`\\Phi((\\mu_B - \\mu_A)/\\sqrt{\\sigma_A^2 + \\sigma_B^2})`. Otherwise
+    :math:`\\int f_B(x) F_A(x)\\,dx` by quadrature.
+    """
+    _same_family([control, variant])
+    if control.family == "normal":
+        s = math.hypot(control.b, variant.b)
+        if s == 0:
+            return 0.5 if variant.a == control.a else float(variant.a > control.a)
+        return float(special.ndtr((variant.a - control.a) / s))
+    return float(prob_best([control, variant])[1])
+
+
+def prob_best(posteriors: Sequence[Posterior]) -> np.ndarray:
+    """Probability that each arm has the highest mean, shape (k,).
+
+    .. math:: P(\\text{best} = i) = \\int f_i(x) \\prod_{j \\ne i} F_j(x)\\,dx
+    """
+    _same_family(posteriors)
+    if len(posteriors) < 2:
+        raise AnalysisInputError(f"posteriors: need at least 2 arms, got {len(posteriors)}")
+    if any(p.family == "normal" and p.b == 0 for p in posteriors):
+        raise AnalysisInputError("posteriors: a normal posterior has zero spread (constant values)")
+    out = np.empty(len(posteriors))
+    a = np.array([p.a for p in posteriors])
+    b = np.array([p.b for p in posteriors])
+    medians = np.array([float(p.ppf(0.5)) for p in posteriors])
+    is_beta = posteriors[0].family == "beta"
+    for i, arm in enumerate(posteriors):
+        rest = np.arange(len(posteriors)) != i
+        a_rest, b_rest = a[rest], b[rest]
+        lo, hi = float(arm.ppf(_TAIL)), float(arm.ppf(1 - _TAIL))
+        breaks = sorted({float(m) for m in medians[rest] if lo < m < hi})
+        if is_beta:
+            log_norm = special.betaln(arm.a, arm.b)
+
+            def integrand(x: float, ai: float = arm.a, bi: float = arm.b, c: float = log_norm,
+                          ar: np.ndarray = a_rest, br: np.ndarray = b_rest) -> float:
+                density = math.exp((ai - 1) * math.log(x) + (bi - 1) * math.log1p(-x) - c)
+                return density * float(np.prod(special.betainc(ar, br, x)))
+        else:
+
+            def integrand(x: float, mu: float = arm.a, sd: float = arm.b,
+                          ar: np.ndarray = a_rest, br: np.ndarray = b_rest) -> float:
+                density = math.exp(-0.5 * ((x - mu) / sd) ** 2) / (sd * math.sqrt(2 * math.pi))
+                return density * float(np.prod(special.ndtr((x - ar) / br)))
+
+        out[i] = integrate.quad(integrand, lo, hi, points=breaks or None, epsabs=1e-12, epsrel=1e-10,
+                                limit=200)[0]
+    return out
+
+
+def expected_loss(control: Posterior, variant: Posterior) -> float:
+    """Risk of shipping the variant: :math:`E[\\max(\\theta_A - \\theta_B, 0)]`.
+
+    Normal, with :math:`d = \\theta_A - \\theta_B \\sim N(\\mu, s^2)`:
+    :math:`\\mu\\Phi(\\mu/s) + s\\phi(\\mu/s)`.
+    Beta: :math:`E[\\theta_A 1\\{\\theta_A > \\theta_B\\}] = \\bar\\theta_A P(A^+ > B)` with
+    :math:`A^+ \\sim \\mathrm{Beta}(a_A + 1, b_A)`, so the loss is
+    :math:`\\bar\\theta_A P(A^+ > B) - \\bar\\theta_B P(A > B^+)`.
+    """
+    _same_family([control, variant])
+    if control.family == "normal":
+        mu = control.a - variant.a
+        s = math.hypot(control.b, variant.b)
+        if s == 0:
+            return max(mu, 0.0)
+        z = mu / s
+        return float(mu * special.ndtr(z) + s * math.exp(-0.5 * z * z) / math.sqrt(2 * math.pi))
+    a_plus = Posterior("beta", control.a + 1, control.b)
+    b_plus = Posterior("beta", variant.a + 1, variant.b)
+    loss = control.mean * (1 - prob_beat(a_plus, variant)) - variant.mean * (1 - prob_beat(control, b_plus))
+    return max(float(loss), 0.0)
+
+
+@dataclass(frozen=True)
+class PosteriorDraws:
+    """Monte Carlo summaries of k posteriors against the first (control), from ``draws`` draws each.
+
+    ``expected_loss_vs_best`` has shape (k,); the interval arrays (k, 2), the control's own row zero.
+    """
+
+    expected_loss_vs_best: np.ndarray
+    absolute_lift_ci: np.ndarray
+    relative_lift_ci: np.ndarray
+    draws: int
+
+
+def summarise_draws(
+    posteriors: Sequence[Posterior], *, rng: np.random.Generator, draws: int = 20_000, level: float = 0.95
+) -> PosteriorDraws:
+    """Credible intervals of each arm's lift over ``posteriors[0]`` and its expected loss versus the best.
+
+    Expected loss versus the best arm is :math:`E[\\max_j \\theta_j - \\theta_i]`; the lift intervals
+    are the central ``level`` quantiles of :math:`\\theta_i - \\theta_0` and
+    :math:`\\theta_i / \\theta_0 - 1` (NaN when the control's draws reach zero for a normal model).
+    """
+    _same_family(posteriors)
+    if draws < 100:
+        raise AnalysisInputError(f"draws: need at least 100 posterior draws, got {draws}")
+    if not 0 < level < 1:
+        raise AnalysisInputError(f"level: must be between 0 and 1, got {level!r}")
+    theta = np.stack([p.sample(rng, draws) for p in posteriors])  # (k, draws)
+    best = theta.max(axis=0)
+    loss = (best[None, :] - theta).mean(axis=1)
+    q = [(1 - level) / 2, (1 + level) / 2]
+    absolute = np.quantile(theta - theta[0], q, axis=1).T
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = theta / theta[0] - 1
+    if np.all(theta[0] > 0):
+        relative = np.quantile(ratio, q, axis=1).T
+    else:
+        relative = np.full((len(posteriors), 2), np.nan)
+    return PosteriorDraws(loss, absolute, relative, draws)
+
+
+def _same_family(posteriors: Sequence[Posterior]) -> None:
+    families = {p.family for p in posteriors}
+    if len(families) > 1:
+        raise AnalysisInputError(f"posteriors: all arms need the same model, got {sorted(families)}")
