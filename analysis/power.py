@@ -5,11 +5,14 @@ This module gathers the public planning API; the work is done in the ``analysis.
 - :mod:`analysis.power_rates`: conversion rates (statsmodels' Cohen's h, or the unpooled formula);
 - :mod:`analysis.power_means`: values per recipient (t-test), sd given or from a sample;
 - :mod:`analysis.power_duration`: days from the daily volume and the traffic share;
+- :mod:`analysis.power_curves`: power against n or against the effect (charts in
+  :mod:`analysis.power_plots`);
 - :mod:`analysis.power_inputs`: :class:`PowerInputError` and the shared checks.
 """
 
 from __future__ import annotations
 
+from analysis.power_curves import PowerCurve, power_curve
 from analysis.power_duration import solve_duration
 from analysis.power_inputs import PowerInputError
 from analysis.power_means import MeanMde, MeanPlan, solve_mean_mde, solve_mean_power, solve_mean_sample_size
@@ -18,9 +21,11 @@ from analysis.power_rates import RateMde, RatePlan, solve_rate_mde, solve_rate_p
 __all__ = [
     "MeanMde",
     "MeanPlan",
+    "PowerCurve",
     "PowerInputError",
     "RateMde",
     "RatePlan",
+    "power_curve",
     "solve_duration",
     "solve_mean_mde",
     "solve_mean_power",

@@ -1,0 +1,197 @@
+"""Power curves: the power of a planned test against its sample size, or against the effect.
+
+A :class:`PowerCurve` holds the points and the settings that produced them; the chart is drawn by
+:func:`analysis.power_plots.plot_power_curve` and the table by :meth:`PowerCurve.to_markdown`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+
+from analysis.power_inputs import (
+    Alternative,
+    Correction,
+    PowerInputError,
+    check_choice,
+    check_count,
+    check_power,
+)
+from analysis.power_means import solve_mean_mde, solve_mean_power, solve_mean_sample_size
+from analysis.power_rates import solve_rate_mde, solve_rate_power, solve_rate_sample_size
+
+Metric = Literal["rate", "mean"]
+Over = Literal["n", "effect"]
+
+
+@dataclass(frozen=True)
+class PowerCurve:
+    """Points of power against the control-arm size or against the absolute effect.
+
+    Attributes
+    ----------
+    metric : {"rate", "mean"}
+        A conversion rate or a mean value per recipient.
+    over : {"n", "effect"}
+        What varies along the x axis: the control-arm size, or the absolute effect.
+    x : tuple of float, length m
+        Control-arm sizes (``over="n"``) or absolute effects (``over="effect"``), increasing.
+    power : tuple of float, length m
+        Power of each treatment-versus-control comparison at each ``x``.
+    fixed_n_per_arm : int or None
+        The control-arm size held fixed when ``over="effect"``.
+    fixed_effect : float or None
+        The absolute effect held fixed when ``over="n"``.
+    baseline : float or None
+        The control rate (rates) or mean (means, when known).
+    target_power : float
+        The power the plan aims for; ``x_at_target`` is where the curve reaches it.
+    x_at_target : float
+        Control-arm size (exact, before rounding) or absolute effect that reaches ``target_power``.
+    method : str
+        The sentence of the convention used (as in the plans).
+    """
+
+    metric: Metric
+    over: Over
+    x: tuple[float, ...]
+    power: tuple[float, ...]
+    fixed_n_per_arm: int | None
+    fixed_effect: float | None
+    baseline: float | None
+    target_power: float
+    x_at_target: float
+    alpha: float
+    method: str
+
+    def rows(self) -> list[dict[str, float]]:
+        """One ``{x_name: x, "power": power}`` mapping per point."""
+        name = "n_per_arm" if self.over == "n" else "effect"
+        return [{name: x, "power": p} for x, p in zip(self.x, self.power, strict=True)]
+
+    def to_markdown(self) -> str:
+        """The points as a markdown table."""
+        if self.over == "n":
+            lines = ["| n per arm | power |", "|---:|---:|"]
+            lines += [f"| {x:,.0f} | {p:.3f} |" for x, p in zip(self.x, self.power, strict=True)]
+        else:
+            lines = ["| effect | power |", "|---:|---:|"]
+            lines += [f"| {x:.6g} | {p:.3f} |" for x, p in zip(self.x, self.power, strict=True)]
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dictionary."""
+        return {
+            "metric": self.metric, "over": self.over, "x": list(self.x), "power": list(self.power),
+            "fixed_n_per_arm": self.fixed_n_per_arm, "fixed_effect": self.fixed_effect,
+            "baseline": self.baseline, "target_power": self.target_power, "x_at_target": self.x_at_target,
+            "alpha": self.alpha, "method": self.method,
+        }
+
+
+def power_curve(
+    metric: Metric,
+    *,
+    over: Over = "n",
+    baseline: float | None = None,
+    sd: float | None = None,
+    mde: float | None = None,
+    n_per_arm: int | None = None,
+    relative: bool = False,
+    values: Sequence[float] | None = None,
+    points: int = 25,
+    target_power: float = 0.8,
+    alpha: float = 0.05,
+    alternative: Alternative = "two-sided",
+    arms: int = 2,
+    ratio: float = 1.0,
+    method: str = "statsmodels",
+    correction: Correction = "bonferroni",
+) -> PowerCurve:
+    """Power against the control-arm size (``over="n"``) or against the effect (``over="effect"``).
+
+    Parameters
+    ----------
+    metric : {"rate", "mean"}
+        ``"rate"`` needs ``baseline``; ``"mean"`` needs ``sd`` (and ``baseline`` as the baseline mean
+        for a relative ``mde``).
+    over : {"n", "effect"}
+        ``"n"`` holds ``mde`` fixed; ``"effect"`` holds ``n_per_arm`` fixed.
+    values : sequence of float, optional
+        The x values. By default ``points`` values: sizes spaced geometrically from a tenth to three
+        times the size that reaches ``target_power``, or effects spaced evenly from a tenth to twice
+        the effect that reaches it.
+    target_power : float, default 0.8
+        The power marked on the curve.
+    Other parameters
+        As in :func:`analysis.power_rates.solve_rate_sample_size` and
+        :func:`analysis.power_means.solve_mean_sample_size`; ``method`` is the convention of the metric.
+
+    Returns
+    -------
+    PowerCurve
+
+    Examples
+    --------
+    >>> curve = power_curve("rate", baseline=0.1, mde=0.02, points=5)
+    >>> [round(p, 2) for p in curve.power]
+    [0.14, 0.27, 0.55, 0.89, 1.0]
+    """
+    check_choice("metric", metric, ("rate", "mean"))
+    check_choice("over", over, ("n", "effect"))
+    check_power(target_power)
+    points = check_count("points", points, 2)
+    options = {"alpha": alpha, "alternative": alternative, "arms": arms, "ratio": ratio, "method": method,
+               "correction": correction}
+    if metric == "rate" and baseline is None:
+        raise PowerInputError("baseline is missing; a rate curve needs the control rate.")
+    if metric == "mean" and sd is None:
+        raise PowerInputError("sd is missing; a mean curve needs the standard deviation.")
+    if over == "n":
+        if mde is None:
+            raise PowerInputError("mde is missing; a curve over n holds the effect fixed.")
+        if metric == "rate":
+            plan = solve_rate_sample_size(baseline, mde, relative=relative, power=target_power, **options)
+        else:
+            plan = solve_mean_sample_size(sd, mde, baseline_mean=baseline, relative=relative,
+                                          power=target_power, **options)
+        xs = _xs(values, np.geomspace(max(2.0, plan.n_exact / 10), 3 * plan.n_exact, points), minimum=2.0)
+        if metric == "rate":
+            powers = [solve_rate_power(baseline, mde, x, relative=relative, **options) for x in xs]
+        else:
+            powers = [solve_mean_power(sd, mde, x, baseline_mean=baseline, relative=relative, **options)
+                      for x in xs]
+        return PowerCurve(metric, over, xs, tuple(powers), None, plan.mde_absolute, baseline,
+                          float(target_power), plan.n_exact, plan.alpha, plan.method)
+    if n_per_arm is None:
+        raise PowerInputError("n_per_arm is missing; a curve over the effect holds the size fixed.")
+    if metric == "rate":
+        found = solve_rate_mde(baseline, n_per_arm, power=target_power, **options)
+    else:
+        found = solve_mean_mde(sd, n_per_arm, baseline_mean=baseline, power=target_power, **options)
+    top = 2 * found.mde_absolute
+    if metric == "rate":
+        top = min(top, (1 - baseline) * (1 - 1e-9))
+    xs = _xs(values, np.linspace(found.mde_absolute / 10, top, points), minimum=-np.inf)
+    if metric == "rate":
+        powers = [solve_rate_power(baseline, x, n_per_arm, **options) for x in xs]
+    else:
+        powers = [solve_mean_power(sd, x, n_per_arm, **options) for x in xs]
+    return PowerCurve(metric, over, xs, tuple(powers), int(n_per_arm), None, baseline, float(target_power),
+                      found.mde_absolute, found.alpha, found.method)
+
+
+def _xs(values: Sequence[float] | None, default: np.ndarray, minimum: float) -> tuple[float, ...]:
+    if values is None:
+        return tuple(float(v) for v in default)
+    xs = np.asarray(values, dtype=float)
+    if xs.ndim != 1 or xs.size < 2 or not np.all(np.isfinite(xs)):
+        raise PowerInputError("values must be a flat sequence of at least 2 finite numbers.")
+    if np.any(np.diff(xs) <= 0):
+        raise PowerInputError("values must be strictly increasing.")
+    if xs[0] < minimum:
+        raise PowerInputError(f"values must all be at least {minimum:g}; got {xs[0]:g}.")
+    return tuple(float(v) for v in xs)
