@@ -1,0 +1,163 @@
+"""Loading logs: column mappings, bad rows reported by reason, chunking, database records."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from simulations.data import SimulationInputError
+from simulations.logs import (
+    column_map,
+    iter_logs,
+    load_column_map,
+    load_logs,
+    logs_from_records,
+    read_logs,
+)
+
+
+def _frame() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "variant": ["plain", "urgent", "emoji", "plain", None, "plain", "urgent", "plain", "urgent"],
+            "p": [0.5, 0.25, 0.25, 0.0, 0.5, np.nan, 1.5, 0.5, 0.25],
+            "clicked": [1, 0, 0, 1, 1, 0, 1, 7, np.nan],
+            "device": ["ios", "web", "ios", "ios", "web", "ios", "web", "ios", "web"],
+            "recency": [1.0, 3.0, 2.0, np.nan, 1.0, 1.0, 1.0, 2.0, 5.0],
+        }
+    )
+
+
+EXPECTED_REJECTIONS = {
+    "missing_action": (1, [(4, "None")]),
+    "unknown_action": (1, [(2, "emoji")]),
+    "missing_propensity": (1, [(5, "nan")]),
+    "zero_propensity": (1, [(3, "0.0")]),
+    "invalid_propensity": (1, [(6, "1.5")]),
+    "missing_reward": (1, [(8, "nan")]),
+    "reward_out_of_range": (1, [(7, "7.0")]),
+}
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_bad_rows_are_reported_by_reason_and_set_aside(tmp_path, suffix):
+    path = tmp_path / f"sends{suffix}"
+    frame = _frame()
+    frame.to_csv(path, index=False) if suffix == ".csv" else frame.to_parquet(path)
+    report = load_logs(
+        path,
+        action_col="variant",
+        reward_col="clicked",
+        propensity_col="p",
+        context_cols=["device", "recency"],
+        actions=["plain", "urgent"],
+        reward_range=(0, 1),
+        chunk_rows=4,
+    )
+    got = {reason: (rows.count, [(i, v.replace("<NA>", "None")) for i, v in rows.examples])
+           for reason, rows in report.rejected.items()}
+    if suffix == ".csv":  # CSV has no None: a missing cell reads back as <NA>
+        assert got.pop("missing_action")[0] == 1
+        expected = {k: v for k, v in EXPECTED_REJECTIONS.items() if k != "missing_action"}
+    else:
+        got["missing_action"] = (got["missing_action"][0], [(4, "None")])
+        expected = EXPECTED_REJECTIONS
+    assert got == expected
+    assert report.rows_read == 9 and report.data.n == 2 and report.rows_rejected == 7
+    assert report.data.action_names == ("plain", "urgent")
+    np.testing.assert_array_equal(report.data.actions, [0, 1])
+    np.testing.assert_array_equal(report.data.propensities, [0.5, 0.25])
+    assert report.data.contexts == [{"device": "ios", "recency": 1.0}, {"device": "web", "recency": 3.0}]
+
+
+def test_missing_feature_is_its_own_reason(tmp_path):
+    path = tmp_path / "sends.csv"
+    pd.DataFrame({"a": ["x", "y"], "p": [0.5, 0.5], "r": [0, 1], "f": [1.0, None]}).to_csv(path, index=False)
+    report = load_logs(path, action_col="a", reward_col="r", propensity_col="p", context_cols=["f"])
+    assert {k: v.count for k, v in report.rejected.items()} == {"missing_context": 1}
+    assert report.data.action_names == ("x", "y")  # inferred, sorted
+
+
+def test_chunked_reading_equals_reading_at_once(tmp_path):
+    rng = np.random.default_rng(0)
+    n = 1003
+    frame = pd.DataFrame(
+        {
+            "arm": rng.choice(["b", "a", "c"], n),
+            "prob": rng.choice([0.2, 0.3, 0.5, 0.0], n),
+            "reward": rng.integers(0, 2, n),
+            "x": rng.standard_normal(n),
+            "slot": rng.integers(1, 3, n),
+        }
+    )
+    path = tmp_path / "log.parquet"
+    frame.to_parquet(path)
+    columns = column_map(action="arm", reward="reward", propensity="prob", context=["x"], position="slot")
+    whole = read_logs(path, columns, chunk_rows=5000)
+    parts = list(iter_logs(path, columns, chunk_rows=100))
+    assert len(parts) == 11
+    assert sum(p.rows_read for p in parts) == n
+    assert sum(p.data.n for p in parts) == whole.data.n == int((frame.prob > 0).sum())
+    chunked = read_logs(path, columns, chunk_rows=100)
+    np.testing.assert_array_equal(chunked.data.actions, whole.data.actions)
+    np.testing.assert_array_equal(chunked.data.positions, frame.slot[frame.prob > 0])
+    assert chunked.rejected["zero_propensity"].count == whole.rejected["zero_propensity"].count
+
+
+def test_column_map_from_yaml(tmp_path):
+    path = tmp_path / "map.yaml"
+    path.write_text(
+        "action: variant\nreward: clicked\npropensity: p\ncontext: [device]\n"
+        "actions: [plain, urgent]\nreward_range: [0, 1]\n"
+    )
+    columns = load_column_map(path)
+    assert columns.actions == ("plain", "urgent") and columns.context == ("device",)
+    frame_path = tmp_path / "sends.csv"
+    _frame().to_csv(frame_path, index=False)
+    assert read_logs(frame_path, columns).data.n == 2
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("action: v\nreward: r\n", "propensity: Field required"),
+        ("action: v\nreward: r\npropensity: p\nweight: w\n", "weight: Extra inputs are not permitted"),
+        ("action: v\nreward: r\npropensity: v\n", "a column is mapped twice"),
+        ("action: v\nreward: r\npropensity: p\nreward_range: [1, 0]\n", "reward_range low must not exceed"),
+        ("- a\n- b\n", "expected a mapping of column roles"),
+    ],
+)
+def test_bad_column_maps_name_the_problem(tmp_path, text, message):
+    path = tmp_path / "map.yaml"
+    path.write_text(text)
+    with pytest.raises(SimulationInputError, match=message):
+        load_column_map(path)
+
+
+def test_missing_columns_and_formats_are_reported(tmp_path):
+    path = tmp_path / "sends.csv"
+    _frame().to_csv(path, index=False)
+    with pytest.raises(SimulationInputError, match="column\\(s\\) 'reward' not found"):
+        load_logs(path, action_col="variant", reward_col="reward", propensity_col="p")
+    (tmp_path / "x.json").write_text("{}")
+    with pytest.raises(SimulationInputError, match="unknown log format '.json'"):
+        load_logs(tmp_path / "x.json", action_col="a", reward_col="r", propensity_col="p")
+    with pytest.raises(SimulationInputError, match="does not exist"):
+        load_logs(tmp_path / "nope.csv", action_col="a", reward_col="r", propensity_col="p")
+
+
+def test_records_from_the_database_load_like_files():
+    records = [
+        {"context": {"device": "ios"}, "action": "plain", "reward": 1.0, "propensity": 0.5},
+        SimpleNamespace(context={"device": "web"}, action="urgent", reward=0.0, propensity=0.5),
+        {"context": {"device": "web"}, "action": "urgent", "reward": 0.0, "propensity": None},
+        {"context": {}, "action": "bold", "reward": 0.0, "propensity": 0.5},
+    ]
+    report = logs_from_records(records, actions=["plain", "urgent"], reward_range=(0, 1))
+    assert report.data.n == 2 and report.data.contexts == [{"device": "ios"}, {"device": "web"}]
+    assert {k: v.count for k, v in report.rejected.items()} == {"unknown_action": 1, "missing_propensity": 1}
+    with pytest.raises(SimulationInputError, match="records: a record has no 'propensity' field"):
+        logs_from_records([{"action": "a", "reward": 1}])
