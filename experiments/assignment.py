@@ -1,0 +1,259 @@
+"""Choosing variants for a batch of recipients: screening, rules, hashing or a policy. Pure, no I/O.
+
+Order of the checks per recipient (the first that applies gives the reason): ``paused``, then
+``no_consent`` (the consent attribute present and false), ``ineligible`` (the eligibility condition
+does not hold), ``holdout`` (hash below the holdout share). Those get the default variants with
+propensity 1. The others get ``assigned`` (A/B, multivariate: sticky hash per slot, propensity the
+product of the per-slot probabilities) or ``policy`` (bandit, contextual: the policy's draw over the
+combinations the rules allow); a policy that raises gives everyone in the batch ``policy_error``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from bandit import Policy
+from experiments.arms import allowed_mask, arm_index, combinations
+from experiments.hashing import bucket_variants, in_holdout
+from experiments.rules import (
+    Condition,
+    TargetingRule,
+    apply_rules,
+    attributes,
+    compile_rules,
+    evaluate,
+    holds,
+    parse_condition,
+)
+from experiments.spec import ExperimentSpec
+
+_FALSE_WORDS = frozenset({"false", "no", "n", "0", "off"})
+
+
+@dataclass(frozen=True)
+class CompiledExperiment:
+    """A spec version ready for assignment: slots in order, weights, compiled conditions."""
+
+    spec: ExperimentSpec
+    version: int
+    slot_names: list[str]
+    slot_ids: dict[str, list[str]]
+    slot_sizes: list[int]
+    weights: dict[str, np.ndarray]
+    default_positions: np.ndarray
+    eligibility: Condition | None
+    rules: list[TargetingRule]
+    stored_attributes: frozenset[str]
+
+    @property
+    def n_arms(self) -> int:
+        return int(np.prod(self.slot_sizes))
+
+    @property
+    def default_arm(self) -> int:
+        return int(arm_index(self.default_positions.reshape(1, -1), self.slot_sizes)[0])
+
+    @property
+    def adaptive(self) -> bool:
+        return self.spec.design.type in ("bandit", "contextual")
+
+    def arm_variants(self, arm: int) -> dict[str, str]:
+        """The variant id per slot of combination ``arm``."""
+        combo = combinations(self.slot_sizes)[arm]
+        return {s: self.slot_ids[s][int(p)] for s, p in zip(self.slot_names, combo, strict=True)}
+
+
+def compile_experiment(spec: ExperimentSpec, version: int) -> CompiledExperiment:
+    """Compile a validated spec."""
+    names = list(spec.slots)
+    slot_ids = spec.slot_variant_ids
+    control = spec.control
+    eligibility = None
+    if spec.eligibility is not None:
+        eligibility, problems = parse_condition(spec.eligibility, "eligibility")
+        if eligibility is None:
+            raise ValueError("; ".join(map(str, problems)))
+    rules = compile_rules(spec.rules)
+    stored = set(spec.design.context)
+    for rule in rules:
+        stored |= attributes(rule.when)
+    if eligibility is not None:
+        stored |= attributes(eligibility)
+    if spec.consent_attribute:
+        stored.add(spec.consent_attribute)
+    return CompiledExperiment(
+        spec=spec,
+        version=version,
+        slot_names=names,
+        slot_ids=slot_ids,
+        slot_sizes=[len(slot_ids[s]) for s in names],
+        weights={s: np.array([v.weight for v in spec.slots[s].variants]) for s in names},
+        default_positions=np.array([slot_ids[s].index(control[s]) for s in names], dtype=np.int64),
+        eligibility=eligibility,
+        rules=rules,
+        stored_attributes=frozenset(stored),
+    )
+
+
+def declines_consent(value: Any) -> bool:
+    """Whether a consent attribute's value says no (false, 0, "no", "false", ...)."""
+    if isinstance(value, bool):
+        return not value
+    if isinstance(value, int | float):
+        return value == 0
+    if isinstance(value, str):
+        return value.strip().lower() in _FALSE_WORDS
+    return False
+
+
+def screen(
+    compiled: CompiledExperiment, recipient_ids: Sequence[str], contexts: Sequence[Mapping[str, Any]],
+    paused: bool,
+) -> list[str | None]:
+    """The fallback reason per recipient, or None for those the design chooses for."""
+    n = len(recipient_ids)
+    if paused:
+        return ["paused"] * n
+    consent = compiled.spec.consent_attribute
+    holdout = in_holdout(compiled.spec.hash_salt, recipient_ids, compiled.spec.holdout)
+    reasons: list[str | None] = []
+    for i, context in enumerate(contexts):
+        if consent and consent in context and declines_consent(context[consent]):
+            reasons.append("no_consent")
+        elif compiled.eligibility is not None and not holds(compiled.eligibility, context):
+            reasons.append("ineligible")
+        elif holdout[i]:
+            reasons.append("holdout")
+        else:
+            reasons.append(None)
+    return reasons
+
+
+def slot_masks(compiled: CompiledExperiment, contexts: Sequence[Mapping[str, Any]]) -> list[np.ndarray]:
+    """Per slot, the variants the rules allow per recipient: a list of ``(n, m_s)`` boolean arrays."""
+    n = len(contexts)
+    masks = [np.ones((n, m), dtype=bool) for m in compiled.slot_sizes]
+    if not compiled.rules:
+        return masks
+    position = {s: {vid: j for j, vid in enumerate(compiled.slot_ids[s])} for s in compiled.slot_names}
+    for i, context in enumerate(contexts):
+        allowed, _ = apply_rules(compiled.rules, compiled.slot_ids, context)
+        for s, slot in enumerate(compiled.slot_names):
+            if len(allowed[slot]) < compiled.slot_sizes[s]:
+                masks[s][i] = False
+                masks[s][i, [position[slot][v] for v in allowed[slot]]] = True
+    return masks
+
+
+def policy_context(compiled: CompiledExperiment, context: Mapping[str, Any]) -> dict[str, Any]:
+    """The attributes named in ``design.context`` that a policy can read (str, number, bool)."""
+    return {
+        name: context[name]
+        for name in compiled.spec.design.context
+        if isinstance(context.get(name), str | int | float | bool)
+    }
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """What a batch of ``n`` recipients got.
+
+    Attributes
+    ----------
+    positions : ndarray of int, shape (n, n_slots)
+        The chosen variant's position per slot.
+    arms : ndarray of int, shape (n,)
+        The combination index (``itertools.product`` order).
+    propensities : ndarray of float, shape (n,)
+        The probability of the whole combination (1.0 for fallbacks).
+    explored : ndarray of bool, shape (n,)
+    reasons : list of str, length n
+    """
+
+    positions: np.ndarray
+    arms: np.ndarray
+    propensities: np.ndarray
+    explored: np.ndarray
+    reasons: list[str]
+
+
+def assign(
+    compiled: CompiledExperiment,
+    recipient_ids: Sequence[str],
+    contexts: Sequence[Mapping[str, Any]],
+    reasons: Sequence[str | None],
+    policy: Policy | None,
+    rng: np.random.Generator,
+) -> Assignment:
+    """Choose for every recipient whose ``reasons`` entry is None; the others get the defaults."""
+    n, n_slots = len(recipient_ids), len(compiled.slot_names)
+    positions = np.tile(compiled.default_positions, (n, 1))
+    propensities = np.ones(n)
+    explored = np.zeros(n, dtype=bool)
+    out_reasons = [r if r is not None else "" for r in reasons]
+    active = np.array([r is None for r in reasons], dtype=bool)
+    idx = np.flatnonzero(active)
+    if idx.size:
+        ids = [recipient_ids[i] for i in idx]
+        ctxs = [contexts[i] for i in idx]
+        masks = slot_masks(compiled, ctxs)
+        if not compiled.adaptive:
+            for s, slot in enumerate(compiled.slot_names):
+                variant_ids, weights = compiled.slot_ids[slot], compiled.weights[slot]
+                salt = compiled.spec.hash_salt
+                chosen, prob = bucket_variants(salt, slot, ids, variant_ids, weights, masks[s])
+                positions[idx, s] = chosen
+                propensities[idx] *= prob
+            for i in idx:
+                out_reasons[i] = "assigned"
+        else:
+            try:
+                if policy is None:
+                    raise RuntimeError("no policy")
+                batch = (
+                    [policy_context(compiled, c) for c in ctxs]
+                    if compiled.spec.design.type == "contextual"
+                    else len(ctxs)
+                )
+                choices = policy.choose(batch, rng, allowed=allowed_mask(masks, compiled.slot_sizes))
+                combos = combinations(compiled.slot_sizes)
+                positions[idx] = combos[np.asarray(choices.actions, dtype=np.int64)].reshape(-1, n_slots)
+                propensities[idx] = choices.propensities
+                explored[idx] = choices.explored
+                for i in idx:
+                    out_reasons[i] = "policy"
+            except Exception:  # the policy could not answer: defaults, and the reason says so
+                for i in idx:
+                    out_reasons[i] = "policy_error"
+    return Assignment(
+        positions=positions,
+        arms=arm_index(positions, compiled.slot_sizes),
+        propensities=propensities,
+        explored=explored,
+        reasons=out_reasons,
+    )
+
+
+def explain(compiled: CompiledExperiment, recipient_id: str, context: Mapping[str, Any]) -> list[str]:
+    """Why a recipient would get what they get: consent, eligibility, holdout and rule lines."""
+    spec = compiled.spec
+    lines = []
+    consent = spec.consent_attribute
+    if consent:
+        if consent not in context:
+            lines.append(f"consent: {consent} not given, taken as consent")
+        else:
+            verdict = "declined" if declines_consent(context[consent]) else "given"
+            lines.append(f"consent: {consent}={context[consent]!r}, {verdict}")
+    if compiled.eligibility is not None:
+        ok, why = evaluate(compiled.eligibility, context)
+        lines.append(f"eligibility: {'eligible' if ok else 'ineligible'} ({'; '.join(why)})")
+    if spec.holdout > 0:
+        held = bool(in_holdout(spec.hash_salt, [recipient_id], spec.holdout)[0])
+        lines.append(f"holdout {spec.holdout:g}: {'in holdout' if held else 'not in holdout'}")
+    lines += apply_rules(compiled.rules, compiled.slot_ids, context, explain=True)[1]
+    return lines

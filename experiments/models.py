@@ -1,0 +1,163 @@
+"""Domain objects returned by the service: frozen dataclasses, no database types."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any, Literal
+
+from experiments.spec import ExperimentSpec
+
+Status = Literal["running", "paused", "archived"]
+
+#: Why a recipient got what they got. ``assigned`` (hash bucket) and ``policy`` (a bandit draw) are
+#: learned from and counted in the arm statistics; the others are fallbacks to the default variants.
+Reason = Literal["assigned", "policy", "holdout", "ineligible", "no_consent", "paused", "policy_error"]
+FALLBACK_REASONS: frozenset[str] = frozenset(
+    {"holdout", "ineligible", "no_consent", "paused", "policy_error"}
+)
+
+
+@dataclass(frozen=True)
+class ExperimentInfo:
+    """An experiment as stored: its current spec version and status."""
+
+    key: str
+    version: int
+    status: Status
+    spec: ExperimentSpec
+    warnings: list[str]
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class VariantChoice:
+    """The variant chosen for one slot, with its rendered content."""
+
+    id: str
+    content: str
+
+
+@dataclass(frozen=True)
+class Decision:
+    """One logged assignment.
+
+    ``propensity`` is the probability of the whole combination of variants (1.0 for fallbacks);
+    ``reason`` says how it was made (see :data:`Reason`).
+    """
+
+    decision_id: str
+    experiment: str
+    recipient_id: str
+    variants: dict[str, VariantChoice]
+    propensity: float
+    policy_version: int | None
+    reason: str
+    explored: bool
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class OutcomeEvent:
+    """An outcome posted back for a decision. ``machine`` marks bot opens/clicks (left out of rewards)."""
+
+    event_id: str
+    decision_id: str
+    type: str
+    value: float | None = None
+    timestamp: datetime | None = None
+    machine: bool = False
+
+
+@dataclass(frozen=True)
+class OutcomeCounts:
+    """What ``record_outcomes`` did with a batch: stored, seen before, or for an unknown decision."""
+
+    accepted: int
+    duplicates: int
+    orphans: int
+
+
+@dataclass(frozen=True)
+class ArmSummary:
+    """Statistics of one slot's variant over the learnable decisions (or of the holdout).
+
+    ``event_counts`` counts decisions with at least one attributed event of each type;
+    ``reward_sum`` and ``reward_sum_squares`` are over the per-decision rewards of the spec.
+    """
+
+    slot: str
+    variant: str
+    decisions: int
+    intended_share: float
+    event_counts: dict[str, int]
+    reward_sum: float
+    reward_sum_squares: float
+
+    @property
+    def reward_mean(self) -> float:
+        return self.reward_sum / self.decisions if self.decisions else 0.0
+
+
+@dataclass(frozen=True)
+class CombinationSummary:
+    """Statistics of one combination of variants (one arm of the bandit)."""
+
+    variants: dict[str, str]
+    decisions: int
+    event_counts: dict[str, int]
+    reward_sum: float
+    reward_sum_squares: float
+
+
+@dataclass(frozen=True)
+class DailyArmSummary:
+    """Decisions and attributed-event counts of one slot's variant on one UTC day."""
+
+    day: date
+    slot: str
+    variant: str
+    decisions: int
+    event_counts: dict[str, int]
+
+
+@dataclass(frozen=True)
+class ExperimentSummary:
+    """Summary statistics of an experiment's current version, aggregated in the database."""
+
+    key: str
+    version: int
+    design: str
+    slots: dict[str, list[str]]
+    control: dict[str, str]
+    arms: list[ArmSummary]
+    combinations: list[CombinationSummary]
+    holdout: ArmSummary | None
+    daily: list[DailyArmSummary]
+    guardrails: list[str]
+    reward_events: list[str]
+    fallbacks: dict[str, int] = field(default_factory=dict)
+    excluded_machine_events: int = 0
+    excluded_late_events: int = 0
+
+
+@dataclass(frozen=True)
+class LoggedDecision:
+    """One learnable decision for offline replay: what was chosen, with which probability, what it earned."""
+
+    decision_id: str
+    context: dict[str, Any] | None
+    arm: int
+    variants: dict[str, str]
+    propensity: float
+    reward: float
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Preview:
+    """What a recipient would get, and why; nothing is logged."""
+
+    decision: Decision
+    explanation: list[str]

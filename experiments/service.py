@@ -1,0 +1,808 @@
+"""The experiment service: specs, assignment, outcomes, learning and summaries over one database.
+
+State lives in the database only: policy snapshots are read back (and cached by version) on every
+assignment, so several API workers can share one PostgreSQL database.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+import numpy as np
+from sqlalchemy import func, select, update
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from bandit import Policy, PolicyError, load_policy, make_policy
+from experiments.arms import combination_features, combinations
+from experiments.assignment import (
+    CompiledExperiment,
+    assign,
+    compile_experiment,
+    explain,
+    policy_context,
+    screen,
+)
+from experiments.content import render_content
+from experiments.errors import Conflict, InvalidInput, NotFound, Problem, SpecError
+from experiments.hashing import unit_hash
+from experiments.models import (
+    FALLBACK_REASONS,
+    ArmSummary,
+    CombinationSummary,
+    DailyArmSummary,
+    Decision,
+    ExperimentInfo,
+    ExperimentSummary,
+    LoggedDecision,
+    OutcomeCounts,
+    OutcomeEvent,
+    Preview,
+    VariantChoice,
+)
+from experiments.rules import find_conflicts
+from experiments.spec import ExperimentSpec, check_spec
+from experiments.store import (
+    decisions_table,
+    experiments_table,
+    from_db_time,
+    insert_ignoring_duplicates,
+    orphans_table,
+    outcomes_table,
+    snapshots_table,
+    to_db_time,
+    versions_table,
+)
+from experiments.summaries import (
+    GroupStats,
+    arm_stats,
+    daily_stats,
+    decision_rewards,
+    event_types,
+    excluded_counts,
+    fallback_stats,
+)
+
+log = logging.getLogger(__name__)
+
+STATUSES = ("running", "paused", "archived")
+MAX_ID_LENGTH = 128
+_IN_CHUNK = 1000
+
+
+def utcnow() -> datetime:
+    """The current time, aware UTC."""
+    return datetime.now(UTC)
+
+
+def _chunks(items: Sequence[Any], size: int = _IN_CHUNK) -> list[Sequence[Any]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+class ExperimentService:
+    """Create experiments, assign recipients, record outcomes, learn, and summarise.
+
+    Parameters
+    ----------
+    engine : sqlalchemy Engine
+        From :func:`experiments.store.make_engine`; the tables must exist (``create_tables``).
+    clock : callable returning an aware datetime
+        The time of decisions and of outcomes without a timestamp (injected in tests).
+    seed : int, optional
+        Seeds the generator bandit policies draw with (None: fresh entropy from the OS).
+    learn_batch : int
+        Decisions learned per transaction (one policy snapshot per batch).
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+        seed: int | None = None,
+        learn_batch: int = 5000,
+    ) -> None:
+        self._engine = engine
+        self._clock = clock
+        self._rng = np.random.default_rng(seed)
+        self._learn_batch = learn_batch
+        self._lock = threading.RLock()
+        self._compiled: dict[tuple[str, int], CompiledExperiment] = {}
+        self._policies: dict[str, tuple[int, int, Policy]] = {}
+
+    # ------------------------------------------------------------------ experiments
+
+    def _now(self) -> datetime:
+        return to_db_time(self._clock())
+
+    def _compile(self, key: str, version: int, spec_json: str) -> CompiledExperiment:
+        cached = self._compiled.get((key, version))
+        if cached is None:
+            cached = compile_experiment(ExperimentSpec.model_validate_json(spec_json), version)
+            self._compiled[(key, version)] = cached
+        return cached
+
+    def _info(self, row: Any) -> ExperimentInfo:
+        compiled = self._compile(row.key, row.version, row.spec)
+        return ExperimentInfo(
+            key=row.key,
+            version=row.version,
+            status=row.status,
+            spec=compiled.spec,
+            warnings=list(row.warnings or []),
+            created_at=from_db_time(row.created_at),
+            updated_at=from_db_time(row.updated_at),
+        )
+
+    def _row(self, conn: Connection, key: str, lock: bool = False) -> Any:
+        query = select(experiments_table).where(experiments_table.c.key == key)
+        if lock:
+            query = query.with_for_update()
+        row = conn.execute(query).first()
+        if row is None:
+            raise NotFound(key)
+        return row
+
+    @staticmethod
+    def _policy_seed(spec: ExperimentSpec) -> int:
+        return int(unit_hash(spec.hash_salt, "policy-seed") * 2**31)
+
+    def _new_policy(self, compiled: CompiledExperiment) -> Policy:
+        design = compiled.spec.design
+        options = dict(design.options)
+        if design.vw_args is not None:
+            options["vw_args"] = design.vw_args
+        features = None
+        if design.type == "contextual":
+            features = combination_features(
+                {
+                    slot: [{"id": v.id, **v.features} for v in compiled.spec.slots[slot].variants]
+                    for slot in compiled.slot_names
+                }
+            )
+        return make_policy(
+            design.policy or "",
+            compiled.n_arms,
+            options=options,
+            action_features=features,  # type: ignore[arg-type]
+            seed=self._policy_seed(compiled.spec),
+        )
+
+    def create(self, spec: ExperimentSpec) -> ExperimentInfo:
+        """Save a spec: a new key starts at version 1 (running); a changed spec makes a new version.
+
+        Saving the identical spec again returns the stored version. Warnings report rules that
+        overlap and disagree, with an example recipient.
+        """
+        check_spec(spec)
+        compiled = compile_experiment(spec, 0)
+        policy = None
+        if compiled.adaptive:
+            try:
+                policy = self._new_policy(compiled)
+            except (PolicyError, ValueError, TypeError) as exc:
+                raise SpecError([Problem("design.options", str(exc))]) from exc
+        warnings = find_conflicts(compiled.rules)
+        if spec.design.type == "ab" and len(spec.slots) > 1:
+            warnings.append("an ab design over several slots buckets each slot independently (multivariate)")
+        text = spec.canonical_json()
+        for attempt in range(3):
+            try:
+                return self._save(spec.key, text, warnings, policy)
+            except IntegrityError:  # a concurrent create of the same key or version: read again
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _save(self, key: str, text: str, warnings: list[str], policy: Policy | None) -> ExperimentInfo:
+        now = self._now()
+        with self._engine.begin() as conn:
+            existing = conn.execute(
+                select(experiments_table).where(experiments_table.c.key == key).with_for_update()
+            ).first()
+            if existing is not None and existing.status == "archived":
+                raise Conflict(f"experiment {key!r} is archived; use a new key")
+            if existing is not None and existing.spec == text:
+                return self._info(existing)
+            version = 1 if existing is None else existing.version + 1
+            values = {"version": version, "spec": text, "warnings": warnings, "updated_at": now}
+            if existing is None:
+                conn.execute(
+                    experiments_table.insert().values(key=key, status="running", created_at=now, **values)
+                )
+            else:
+                conn.execute(
+                    experiments_table.update().where(experiments_table.c.key == key).values(**values)
+                )
+            conn.execute(versions_table.insert().values(key=key, version=version, spec=text, created_at=now))
+            if policy is not None:
+                last = conn.execute(
+                    select(func.max(snapshots_table.c.version)).where(snapshots_table.c.experiment_key == key)
+                ).scalar()
+                conn.execute(
+                    snapshots_table.insert().values(
+                        experiment_key=key,
+                        version=(last or 0) + 1,
+                        spec_version=version,
+                        state=policy.to_bytes(),
+                        cursor=0,
+                        learned_decisions=0,
+                        created_at=now,
+                    )
+                )
+            return self._info(self._row(conn, key))
+
+    def list(self) -> list[ExperimentInfo]:
+        """Every experiment, by key."""
+        with self._engine.connect() as conn:
+            rows = conn.execute(select(experiments_table).order_by(experiments_table.c.key)).all()
+        return [self._info(row) for row in rows]
+
+    def get(self, key: str) -> ExperimentInfo:
+        """One experiment; NotFound if there is none under ``key``."""
+        with self._engine.connect() as conn:
+            return self._info(self._row(conn, key))
+
+    def set_status(self, key: str, status: Literal["running", "paused", "archived"]) -> ExperimentInfo:
+        """Pause, resume or archive. Archiving is final (Conflict on any later change)."""
+        if status not in STATUSES:
+            raise InvalidInput("status", f"must be one of {', '.join(STATUSES)}, got {status!r}")
+        with self._engine.begin() as conn:
+            row = self._row(conn, key, lock=True)
+            if row.status == "archived" and status != "archived":
+                raise Conflict(f"experiment {key!r} is archived and cannot become {status}")
+            conn.execute(
+                experiments_table.update()
+                .where(experiments_table.c.key == key)
+                .values(status=status, updated_at=self._now())
+            )
+            return self._info(self._row(conn, key))
+
+    # ------------------------------------------------------------------ assignment
+
+    @staticmethod
+    def _check_recipients(recipients: Sequence[tuple[str, Mapping[str, Any]]]) -> None:
+        if isinstance(recipients, str | bytes) or not isinstance(recipients, Sequence):
+            raise InvalidInput("recipients", "expected a list of (recipient_id, context) pairs")
+        for i, item in enumerate(recipients):
+            if not isinstance(item, tuple | list) or len(item) != 2:
+                raise InvalidInput(f"recipients[{i}]", "expected a (recipient_id, context) pair")
+            rid, context = item
+            if not isinstance(rid, str) or not rid or len(rid) > MAX_ID_LENGTH:
+                raise InvalidInput(
+                    f"recipients[{i}].recipient_id",
+                    f"must be a non-empty string of at most {MAX_ID_LENGTH} chars",
+                )
+            if not isinstance(context, Mapping):
+                raise InvalidInput(
+                    f"recipients[{i}].context", f"must be a mapping, got {type(context).__name__}"
+                )
+
+    def _current_policy(self, conn: Connection, key: str, spec_version: int) -> tuple[int, Policy] | None:
+        row = conn.execute(
+            select(snapshots_table.c.version, snapshots_table.c.spec_version)
+            .where(snapshots_table.c.experiment_key == key)
+            .order_by(snapshots_table.c.version.desc())
+            .limit(1)
+        ).first()
+        if row is None or row.spec_version != spec_version:
+            return None
+        cached = self._policies.get(key)
+        if cached is not None and cached[0] == row.version:
+            return cached[0], cached[2]
+        state = conn.execute(
+            select(snapshots_table.c.state).where(
+                snapshots_table.c.experiment_key == key, snapshots_table.c.version == row.version
+            )
+        ).scalar_one()
+        policy = load_policy(bytes(state))
+        self._policies[key] = (row.version, spec_version, policy)
+        return row.version, policy
+
+    def _decide(
+        self, conn: Connection, key: str, recipients: Sequence[tuple[str, Mapping[str, Any]]]
+    ) -> tuple[CompiledExperiment, Any, int | None, list[dict[str, Any]], list[Decision]]:
+        self._check_recipients(recipients)
+        row = self._row(conn, key)
+        if row.status == "archived":
+            raise Conflict(f"experiment {key!r} is archived: no more assignments")
+        compiled = self._compile(key, row.version, row.spec)
+        ids = [r[0] for r in recipients]
+        contexts = [r[1] for r in recipients]
+        reasons = screen(compiled, ids, contexts, paused=row.status == "paused")
+        policy_version, policy = None, None
+        if compiled.adaptive and any(r is None for r in reasons):
+            try:
+                current = self._current_policy(conn, key, compiled.version)
+            except (PolicyError, ValueError) as exc:
+                log.warning("experiment %s: cannot load the policy: %s", key, exc)
+                current = None
+            if current is not None:
+                policy_version, policy = current
+        with self._lock:
+            result = assign(compiled, ids, contexts, reasons, policy, self._rng)
+        now = self._clock()
+        db_now = to_db_time(now)
+        rows, decisions = [], []
+        for i, (rid, context) in enumerate(recipients):
+            reason = result.reasons[i]
+            fallback = reason in FALLBACK_REASONS
+            positions = result.positions[i]
+            chosen = {
+                s: compiled.slot_ids[s][int(p)] for s, p in zip(compiled.slot_names, positions, strict=True)
+            }
+            stored_context = None
+            if reason != "no_consent":
+                stored_context = {a: context[a] for a in compiled.stored_attributes if a in context}
+            decision_id = str(uuid.uuid4())
+            version_used = None if fallback or not compiled.adaptive else policy_version
+            rows.append(
+                {
+                    "id": decision_id,
+                    "experiment_key": key,
+                    "version": compiled.version,
+                    "recipient_id": rid,
+                    "variants": chosen,
+                    "arm": int(result.arms[i]),
+                    "propensity": float(result.propensities[i]),
+                    "policy_version": version_used,
+                    "explored": bool(result.explored[i]),
+                    "fallback": fallback,
+                    "reason": reason,
+                    "context": stored_context,
+                    "created_at": db_now,
+                    "day": db_now.date(),
+                    "learned_version": None,
+                }
+            )
+            variants = {
+                s: VariantChoice(
+                    vid, render_content(compiled.spec.slots[s].variants[int(p)].content, context)
+                )
+                for (s, vid), p in zip(chosen.items(), positions, strict=True)
+            }
+            decisions.append(
+                Decision(
+                    decision_id=decision_id,
+                    experiment=key,
+                    recipient_id=rid,
+                    variants=variants,
+                    propensity=float(result.propensities[i]),
+                    policy_version=version_used,
+                    reason=reason,
+                    explored=bool(result.explored[i]),
+                    created_at=from_db_time(db_now),
+                )
+            )
+        return compiled, row, policy_version, rows, decisions
+
+    def assign(self, key: str, recipient_id: str, context: Mapping[str, Any]) -> Decision:
+        """Choose and log the variants of one recipient."""
+        return self.assign_batch(key, [(recipient_id, context)])[0]
+
+    def assign_batch(self, key: str, recipients: Sequence[tuple[str, Mapping[str, Any]]]) -> list[Decision]:
+        """Choose and log the variants of a whole send; decisions are written in one executemany."""
+        with self._engine.begin() as conn:
+            compiled, row, _, rows, decisions = self._decide(conn, key, recipients)
+            if rows:
+                conn.execute(decisions_table.insert(), rows)
+        if compiled.adaptive and row.status == "running":
+            self._maybe_learn(key, compiled)
+        return decisions
+
+    def preview(self, key: str, recipients: Sequence[tuple[str, Mapping[str, Any]]]) -> list[Preview]:
+        """What each recipient would get and why (rendered); nothing is logged."""
+        with self._engine.connect() as conn:
+            compiled, _, _, _, decisions = self._decide(conn, key, recipients)
+        return [
+            Preview(d, explain(compiled, rid, context) + [f"reason: {d.reason}"])
+            for d, (rid, context) in zip(decisions, recipients, strict=True)
+        ]
+
+    def explain(self, decision_id: str) -> dict[str, Any]:
+        """A logged decision with the reasons behind it, re-evaluated on the stored context."""
+        with self._engine.connect() as conn:
+            row = conn.execute(select(decisions_table).where(decisions_table.c.id == decision_id)).first()
+            if row is None:
+                raise NotFound(decision_id, "decision")
+            spec_text = conn.execute(
+                select(versions_table.c.spec).where(
+                    versions_table.c.key == row.experiment_key, versions_table.c.version == row.version
+                )
+            ).scalar_one()
+        compiled = self._compile(row.experiment_key, row.version, spec_text)
+        if row.context is None:
+            lines = ["no context stored (the recipient did not consent)"]
+        else:
+            lines = explain(compiled, row.recipient_id, row.context)
+        return {
+            "decision_id": row.id,
+            "experiment": row.experiment_key,
+            "version": row.version,
+            "recipient_id": row.recipient_id,
+            "variants": dict(row.variants),
+            "arm": row.arm,
+            "propensity": row.propensity,
+            "policy_version": row.policy_version,
+            "reason": row.reason,
+            "explored": row.explored,
+            "created_at": from_db_time(row.created_at).isoformat(),
+            "explanation": lines,
+        }
+
+    # ------------------------------------------------------------------ outcomes
+
+    @staticmethod
+    def _check_events(events: Sequence[OutcomeEvent]) -> None:
+        if isinstance(events, str | bytes) or not isinstance(events, Sequence):
+            raise InvalidInput("events", "expected a list of outcome events")
+        for i, e in enumerate(events):
+            if not isinstance(e, OutcomeEvent):
+                raise InvalidInput(f"events[{i}]", f"expected an OutcomeEvent, got {type(e).__name__}")
+            for name in ("event_id", "decision_id", "type"):
+                value = getattr(e, name)
+                if not isinstance(value, str) or not value or len(value) > MAX_ID_LENGTH:
+                    raise InvalidInput(
+                        f"events[{i}].{name}",
+                        f"must be a non-empty string of at most {MAX_ID_LENGTH} chars, got {value!r}",
+                    )
+            if e.value is not None and (
+                isinstance(e.value, bool)
+                or not isinstance(e.value, int | float)
+                or not math.isfinite(e.value)
+            ):
+                raise InvalidInput(f"events[{i}].value", f"must be a finite number or null, got {e.value!r}")
+            if e.timestamp is not None and not isinstance(e.timestamp, datetime):
+                raise InvalidInput(
+                    f"events[{i}].timestamp", f"must be a datetime or null, got {e.timestamp!r}"
+                )
+
+    def record_outcomes(self, events: Sequence[OutcomeEvent]) -> OutcomeCounts:
+        """Store outcome events; idempotent on ``event_id``, committed before returning.
+
+        Events of unknown decisions go to the orphan table. Events later than the reward window after
+        their decision, or flagged ``machine``, are stored but not attributed.
+        """
+        self._check_events(events)
+        unique: dict[str, OutcomeEvent] = {}
+        for e in events:
+            unique.setdefault(e.event_id, e)
+        now = self._now()
+        known, orphans = [], []
+        touched: set[str] = set()
+        with self._engine.begin() as conn:
+            decision_ids = sorted({e.decision_id for e in unique.values()})
+            id_to_decision: dict[str, Any] = {}
+            for chunk in _chunks(decision_ids):
+                query = select(
+                    decisions_table.c.id,
+                    decisions_table.c.experiment_key,
+                    decisions_table.c.version,
+                    decisions_table.c.created_at,
+                ).where(decisions_table.c.id.in_(chunk))
+                id_to_decision.update({row.id: row for row in conn.execute(query)})
+            windows: dict[tuple[str, int], timedelta] = {}
+            for e in unique.values():
+                time = to_db_time(e.timestamp) if e.timestamp is not None else now
+                base = {
+                    "event_id": e.event_id,
+                    "decision_id": e.decision_id,
+                    "type": e.type,
+                    "value": None if e.value is None else float(e.value),
+                    "time": time,
+                    "received_at": now,
+                    "machine": bool(e.machine),
+                }
+                d = id_to_decision.get(e.decision_id)
+                if d is None:
+                    orphans.append(base)
+                    continue
+                window = windows.get((d.experiment_key, d.version))
+                if window is None:
+                    window = timedelta(
+                        hours=self._spec_of(conn, d.experiment_key, d.version).reward.window_hours
+                    )
+                    windows[(d.experiment_key, d.version)] = window
+                attributed = not e.machine and time - d.created_at <= window
+                known.append(
+                    {
+                        **base,
+                        "experiment_key": d.experiment_key,
+                        "version": d.version,
+                        "attributed": attributed,
+                    }
+                )
+                touched.add(d.experiment_key)
+            accepted = insert_ignoring_duplicates(conn, outcomes_table, known, "event_id")
+            kept = insert_ignoring_duplicates(conn, orphans_table, orphans, "event_id")
+        counts = OutcomeCounts(len(accepted), len(events) - len(accepted) - len(kept), len(kept))
+        for key in sorted(touched):
+            try:
+                info = self.get(key)
+                compiled = self._compile(key, info.version, info.spec.canonical_json())
+                if compiled.adaptive and info.status == "running":
+                    self._maybe_learn(key, compiled)
+            except Exception:  # the outcomes are stored; learning will run again later
+                log.exception("experiment %s: automatic learning failed", key)
+        return counts
+
+    def _spec_of(self, conn: Connection, key: str, version: int) -> ExperimentSpec:
+        cached = self._compiled.get((key, version))
+        if cached is not None:
+            return cached.spec
+        text = conn.execute(
+            select(versions_table.c.spec).where(
+                versions_table.c.key == key, versions_table.c.version == version
+            )
+        ).scalar_one()
+        return self._compile(key, version, text).spec
+
+    # ------------------------------------------------------------------ learning
+
+    def _maybe_learn(self, key: str, compiled: CompiledExperiment) -> None:
+        schedule = compiled.spec.design.update
+        if schedule.every_outcomes is None and schedule.every_seconds is None:
+            return
+        with self._engine.connect() as conn:
+            snap = conn.execute(
+                select(snapshots_table.c.cursor, snapshots_table.c.created_at)
+                .where(snapshots_table.c.experiment_key == key)
+                .order_by(snapshots_table.c.version.desc())
+                .limit(1)
+            ).first()
+            if snap is None:
+                return
+            due = False
+            if schedule.every_seconds is not None:
+                due = (self._now() - snap.created_at).total_seconds() >= schedule.every_seconds
+            if not due and schedule.every_outcomes is not None:
+                new = conn.execute(
+                    select(func.count()).where(
+                        outcomes_table.c.experiment_key == key,
+                        outcomes_table.c.id > snap.cursor,
+                        outcomes_table.c.attributed.is_(True),
+                    )
+                ).scalar_one()
+                due = new >= schedule.every_outcomes
+        if due:
+            self.learn(key)
+
+    def learn(self, key: str) -> int:
+        """Learn from every mature decision not learned yet; return the policy version after.
+
+        A decision is mature when older than ``design.update.delay_hours`` (default: the reward
+        window). Each batch of ``learn_batch`` decisions is one transaction that stores the updated
+        snapshot (next version, unique per experiment) and marks the decisions learned, so a learner
+        killed at any point loses nothing and repeats nothing, and of two concurrent learners only one
+        commits a given version; the other rolls back and retries from the new snapshot.
+        """
+        with self._engine.connect() as conn:
+            row = self._row(conn, key)
+        compiled = self._compile(key, row.version, row.spec)
+        if not compiled.adaptive:
+            raise Conflict(
+                f"experiment {key!r} is a {compiled.spec.design.type} design: there is no policy to learn"
+            )
+        schedule = compiled.spec.design.update
+        delay = (
+            schedule.delay_hours if schedule.delay_hours is not None else compiled.spec.reward.window_hours
+        )
+        cutoff = self._now() - timedelta(hours=delay)
+        version = None
+        failures = 0
+        while True:
+            try:
+                version, learned = self._learn_batch_once(key, compiled, cutoff)
+            except (IntegrityError, OperationalError) as exc:
+                failures += 1  # another learner committed this version first (or held the lock)
+                if failures > 10:
+                    raise Conflict(
+                        f"experiment {key!r}: learning kept conflicting ({exc.__class__.__name__})"
+                    ) from exc
+                continue
+            if learned < self._learn_batch:
+                return version
+
+    def _learn_batch_once(self, key: str, compiled: CompiledExperiment, cutoff: datetime) -> tuple[int, int]:
+        with self._engine.begin() as conn:
+            snap = conn.execute(
+                select(snapshots_table)
+                .where(snapshots_table.c.experiment_key == key)
+                .order_by(snapshots_table.c.version.desc())
+                .limit(1)
+            ).first()
+            if snap is None or snap.spec_version != compiled.version:
+                raise Conflict(f"experiment {key!r}: no policy snapshot for spec version {compiled.version}")
+            query = decision_rewards(compiled).where(
+                decisions_table.c.learned_version.is_(None), decisions_table.c.created_at <= cutoff
+            )
+            rows = conn.execute(query.limit(self._learn_batch)).all()
+            if not rows:
+                return snap.version, 0
+            policy = load_policy(bytes(snap.state))
+            batch: Any = (
+                [policy_context(compiled, r.context or {}) for r in rows]
+                if compiled.spec.design.type == "contextual"
+                else len(rows)
+            )
+            policy.update(
+                batch,
+                np.array([r.arm for r in rows], dtype=np.int64),
+                np.array([r.reward for r in rows], dtype=np.float64),
+                np.array([r.propensity for r in rows], dtype=np.float64),
+            )
+            cursor = conn.execute(
+                select(func.max(outcomes_table.c.id)).where(outcomes_table.c.experiment_key == key)
+            ).scalar()
+            new_version = snap.version + 1
+            conn.execute(
+                snapshots_table.insert().values(
+                    experiment_key=key,
+                    version=new_version,
+                    spec_version=compiled.version,
+                    state=policy.to_bytes(),
+                    cursor=cursor or 0,
+                    learned_decisions=snap.learned_decisions + len(rows),
+                    created_at=self._now(),
+                )
+            )
+            ids = [r.id for r in rows]
+            for chunk in _chunks(ids):
+                conn.execute(
+                    update(decisions_table)
+                    .where(decisions_table.c.id.in_(chunk))
+                    .values(learned_version=new_version)
+                )
+            return new_version, len(rows)
+
+    def policy_state(self, key: str) -> tuple[int, bytes]:
+        """The latest policy snapshot of an adaptive experiment: ``(version, bytes)``."""
+        with self._engine.connect() as conn:
+            row = conn.execute(
+                select(snapshots_table.c.version, snapshots_table.c.state)
+                .where(snapshots_table.c.experiment_key == key)
+                .order_by(snapshots_table.c.version.desc())
+                .limit(1)
+            ).first()
+        if row is None:
+            raise NotFound(key, "policy of experiment")
+        return row.version, bytes(row.state)
+
+    # ------------------------------------------------------------------ results
+
+    def _intended_shares(self, compiled: CompiledExperiment) -> dict[tuple[str, str], float]:
+        spec = compiled.spec
+        shares: dict[tuple[str, str], float] = {}
+        if not compiled.adaptive:
+            for slot in compiled.slot_names:
+                w = compiled.weights[slot]
+                for vid, wi in zip(compiled.slot_ids[slot], w, strict=True):
+                    shares[(slot, vid)] = float(wi / w.sum())
+            return shares
+        probs = np.full(compiled.n_arms, 1.0 / compiled.n_arms)
+        if spec.design.type == "bandit":
+            try:
+                _, state = self.policy_state(spec.key)
+                probs = load_policy(state).probabilities(1)[0]
+            except (NotFound, PolicyError, ValueError):
+                pass
+        combos = combinations(compiled.slot_sizes)
+        for s, slot in enumerate(compiled.slot_names):
+            for j, vid in enumerate(compiled.slot_ids[slot]):
+                shares[(slot, vid)] = float(probs[combos[:, s] == j].sum())
+        return shares
+
+    def summarize(self, key: str) -> ExperimentSummary:
+        """Summary statistics of the current version, aggregated by SQL in the database.
+
+        For A/B and multivariate designs ``intended_share`` is the variant's weight share; for bandits
+        the current policy's marginal probability; for contextual designs the uniform share.
+        """
+        with self._engine.connect() as conn:
+            row = self._row(conn, key)
+            compiled = self._compile(key, row.version, row.spec)
+            by_arm = arm_stats(conn, compiled)
+            by_reason = fallback_stats(conn, compiled)
+            by_day = daily_stats(conn, compiled)
+            machine, late = excluded_counts(conn, compiled)
+        types = event_types(compiled)
+        empty = GroupStats(0, 0.0, 0.0, {t: 0 for t in types})
+        shares = self._intended_shares(compiled)
+        totals: dict[tuple[str, str], list[Any]] = {
+            (s, v): [0, 0.0, 0.0, dict.fromkeys(types, 0)]
+            for s in compiled.slot_names
+            for v in compiled.slot_ids[s]
+        }
+        combos = []
+        for arm in range(compiled.n_arms):
+            stats = by_arm.get(arm, empty)
+            variants = compiled.arm_variants(arm)
+            combos.append(
+                CombinationSummary(
+                    variants,
+                    stats.decisions,
+                    dict(stats.event_counts),
+                    stats.reward_sum,
+                    stats.reward_sum_squares,
+                )
+            )
+            for slot_variant in variants.items():
+                acc = totals[slot_variant]
+                acc[0] += stats.decisions
+                acc[1] += stats.reward_sum
+                acc[2] += stats.reward_sum_squares
+                for t, c in stats.event_counts.items():
+                    acc[3][t] += c
+        arms = [
+            ArmSummary(slot, vid, acc[0], shares[(slot, vid)], acc[3], acc[1], acc[2])
+            for (slot, vid), acc in totals.items()
+        ]
+        holdout = None
+        if compiled.spec.holdout > 0:
+            h = by_reason.get("holdout", empty)
+            holdout = ArmSummary(
+                "holdout",
+                "holdout",
+                h.decisions,
+                compiled.spec.holdout,
+                dict(h.event_counts),
+                h.reward_sum,
+                h.reward_sum_squares,
+            )
+        daily_acc: dict[tuple[Any, str, str], list[Any]] = {}
+        for day, arm, stats in by_day:
+            for slot, vid in compiled.arm_variants(arm).items():
+                acc = daily_acc.setdefault((day, slot, vid), [0, dict.fromkeys(types, 0)])
+                acc[0] += stats.decisions
+                for t, c in stats.event_counts.items():
+                    acc[1][t] += c
+        daily = [
+            DailyArmSummary(
+                day if not isinstance(day, str) else datetime.fromisoformat(day).date(),
+                slot,
+                vid,
+                acc[0],
+                acc[1],
+            )
+            for (day, slot, vid), acc in daily_acc.items()
+        ]
+        return ExperimentSummary(
+            key=key,
+            version=compiled.version,
+            design=compiled.spec.design.type,
+            slots={s: list(ids) for s, ids in compiled.slot_ids.items()},
+            control=compiled.spec.control,
+            arms=arms,
+            combinations=combos,
+            holdout=holdout,
+            daily=daily,
+            guardrails=list(compiled.spec.reward.guardrails),
+            reward_events=list(compiled.spec.reward.events),
+            fallbacks={reason: s.decisions for reason, s in sorted(by_reason.items())},
+            excluded_machine_events=machine,
+            excluded_late_events=late,
+        )
+
+    def export_log(self, key: str) -> list[LoggedDecision]:
+        """Every learnable decision of the current version with its reward, in time order (for replay)."""
+        with self._engine.connect() as conn:
+            row = self._row(conn, key)
+            compiled = self._compile(key, row.version, row.spec)
+            return [
+                LoggedDecision(
+                    decision_id=r.id,
+                    context=r.context,
+                    arm=int(r.arm),
+                    variants=dict(r.variants),
+                    propensity=float(r.propensity),
+                    reward=float(r.reward),
+                    created_at=from_db_time(r.created_at),
+                )
+                for r in conn.execute(decision_rewards(compiled))
+            ]

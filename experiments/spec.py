@@ -1,0 +1,303 @@
+"""The experiment spec: a pydantic model, parsed from JSON or YAML, validated with every problem at once.
+
+The structure (types, required fields, unknown keys) is checked by pydantic; the meaning (duplicate
+variant ids, defaults and rules naming unknown slots or variants, a policy that does not fit the
+design, malformed conditions) by :func:`check_spec_data`, which reads the raw document defensively so
+that both kinds of problem are reported together, each with its path
+(``slots.cta.variants[2].id: duplicate id 'shop'``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from experiments.errors import Problem, SpecError
+from experiments.rules import parse_condition
+
+FeatureValue = str | int | float | bool
+DesignType = Literal["ab", "multivariate", "bandit", "contextual"]
+
+#: The policies each adaptive design accepts (names of ``bandit.make_policy``).
+POLICIES_BY_DESIGN: dict[str, tuple[str, ...]] = {
+    "bandit": ("thompson", "gaussian_thompson", "ucb", "epsilon_greedy"),
+    "contextual": ("linear_ts", "linucb", "vw"),
+}
+KEY_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Variant(_Strict):
+    """One variant of a slot: ``content`` is rendered per recipient; ``weight`` is its A/B traffic share."""
+
+    id: str = Field(min_length=1, max_length=64)
+    content: str = ""
+    features: dict[str, FeatureValue] = Field(default_factory=dict)
+    weight: float = Field(default=1.0, ge=0.0)
+
+
+class Slot(_Strict):
+    """What is chosen per recipient (a subject line, a call to action, ...): at least one variant."""
+
+    variants: list[Variant] = Field(min_length=1)
+
+
+class UpdateSchedule(_Strict):
+    """When the policy learns by itself.
+
+    ``every_outcomes`` / ``every_seconds`` trigger a learning run; ``delay_hours`` is how old a decision
+    must be before it is learned from, so that its outcomes have arrived (default: the reward window).
+    """
+
+    every_outcomes: int | None = Field(default=None, ge=1)
+    every_seconds: float | None = Field(default=None, gt=0)
+    delay_hours: float | None = Field(default=None, ge=0)
+
+
+class Design(_Strict):
+    """How variants are chosen: a hash-bucketed A/B or multivariate design, or a bandit policy."""
+
+    type: DesignType
+    policy: str | None = None
+    options: dict[str, Any] = Field(default_factory=dict)
+    vw_args: str | None = None
+    context: list[str] = Field(default_factory=list)
+    update: UpdateSchedule = Field(default_factory=UpdateSchedule)
+
+
+class Rule(_Strict):
+    """A deterministic rule: when ``when`` holds, only the listed variants are allowed."""
+
+    name: str | None = None
+    when: dict[str, Any]
+    restrict: dict[str, list[str]] = Field(default_factory=dict)
+    force: dict[str, str] = Field(default_factory=dict)
+
+
+class Reward(_Strict):
+    """The reward of a decision.
+
+    Each type in ``events`` adds its weight once if at least one such event was attributed (the first
+    click counts once); ``value`` names an event type whose values all add up (revenue); events later
+    than ``window_hours`` after the decision are stored but not attributed; ``guardrails`` are event
+    types reported, never rewarded.
+    """
+
+    events: dict[str, float] = Field(default_factory=lambda: {"click": 1.0})
+    value: str | None = None
+    window_hours: float = Field(default=72.0, gt=0)
+    guardrails: list[str] = Field(default_factory=list)
+
+
+class ExperimentSpec(_Strict):
+    """One experiment, as saved by ``ExperimentService.create``.
+
+    ``default`` names each slot's control variant (the first variant when omitted); ``holdout`` is the
+    share of recipients who always get the defaults; ``consent_attribute`` is the context attribute
+    that, when present and false, means the recipient did not consent (no context is stored then).
+    """
+
+    key: str = Field(pattern=KEY_PATTERN)
+    name: str = ""
+    salt: str | None = None
+    slots: dict[str, Slot] = Field(min_length=1)
+    design: Design
+    holdout: float = Field(default=0.0, ge=0.0, lt=1.0)
+    default: dict[str, str] = Field(default_factory=dict)
+    eligibility: dict[str, Any] | None = None
+    rules: list[Rule] = Field(default_factory=list)
+    reward: Reward = Field(default_factory=Reward)
+    consent_attribute: str | None = "consent"
+
+    @property
+    def hash_salt(self) -> str:
+        """The salt of the sticky hashes: ``salt`` if given, else the key (stable across versions)."""
+        return self.salt if self.salt is not None else self.key
+
+    @property
+    def control(self) -> dict[str, str]:
+        """Each slot's default (control) variant id, in slot order."""
+        return {name: self.default.get(name, slot.variants[0].id) for name, slot in self.slots.items()}
+
+    @property
+    def slot_variant_ids(self) -> dict[str, list[str]]:
+        return {name: [v.id for v in slot.variants] for name, slot in self.slots.items()}
+
+    def canonical_json(self) -> str:
+        """The spec as compact JSON in its own order (slot order matters: it orders the arms).
+
+        Equal specs give equal strings; this decides whether saving makes a new version.
+        """
+        return json.dumps(self.model_dump(mode="json"), separators=(",", ":"))
+
+
+def _path(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+def _load(data: str | bytes | Mapping[str, Any], content_type: str) -> Any:
+    if isinstance(data, Mapping):
+        return dict(data)
+    text = data.decode("utf-8") if isinstance(data, bytes) else data
+    kind = content_type.split(";")[0].strip().lower()
+    try:
+        if kind.endswith("json"):
+            return json.loads(text)
+        if kind.endswith("yaml") or kind.endswith("yml"):
+            return yaml.safe_load(text)
+    except (json.JSONDecodeError, yaml.YAMLError) as exc:
+        raise SpecError([Problem("", f"cannot parse {kind}: {exc}".splitlines()[0])]) from exc
+    raise SpecError([Problem("", f"unsupported content type {content_type!r} (use JSON or YAML)")])
+
+
+def _slot_ids(raw: Mapping[str, Any]) -> dict[str, set[str]]:
+    slots = raw.get("slots")
+    out: dict[str, set[str]] = {}
+    if not isinstance(slots, Mapping):
+        return out
+    for name, slot in slots.items():
+        variants = slot.get("variants") if isinstance(slot, Mapping) else None
+        listed = variants if isinstance(variants, list) else []
+        ids = {v.get("id") for v in listed if isinstance(v, Mapping)}
+        out[str(name)] = {i for i in ids if isinstance(i, str)}
+    return out
+
+
+def _check_refs(mapping: Any, path: str, slot_ids: dict[str, set[str]], many: bool) -> list[Problem]:
+    problems: list[Problem] = []
+    if not isinstance(mapping, Mapping):
+        return problems
+    for slot, value in mapping.items():
+        if slot not in slot_ids:
+            problems.append(Problem(f"{path}.{slot}", f"unknown slot {slot!r} (slots: {sorted(slot_ids)})"))
+            continue
+        values = value if many and isinstance(value, list) else [value]
+        if many and isinstance(value, list) and not value:
+            problems.append(Problem(f"{path}.{slot}", "empty list: a rule must allow at least one variant"))
+        for i, vid in enumerate(values):
+            where = f"{path}.{slot}[{i}]" if many else f"{path}.{slot}"
+            if isinstance(vid, str) and vid not in slot_ids[slot]:
+                problems.append(Problem(where, f"unknown variant {vid!r} of slot {slot!r}"))
+    return problems
+
+
+def check_spec_data(raw: Any) -> list[Problem]:
+    """Problems of meaning in a raw spec document (pydantic checks the structure); empty when fine."""
+    if not isinstance(raw, Mapping):
+        return []
+    problems: list[Problem] = []
+    slots = raw.get("slots")
+    if isinstance(slots, Mapping):
+        for name, slot in slots.items():
+            variants = slot.get("variants") if isinstance(slot, Mapping) else None
+            if not isinstance(variants, list):
+                continue
+            seen: set[str] = set()
+            weights = []
+            for i, v in enumerate(variants):
+                if not isinstance(v, Mapping):
+                    continue
+                vid = v.get("id")
+                if isinstance(vid, str):
+                    if vid in seen:
+                        problems.append(Problem(f"slots.{name}.variants[{i}].id", f"duplicate id {vid!r}"))
+                    seen.add(vid)
+                weight = v.get("weight", 1.0)
+                if isinstance(weight, int | float):
+                    weights.append(float(weight))
+            if weights and len(weights) == len(variants) and sum(weights) <= 0:
+                problems.append(Problem(f"slots.{name}.variants", "all weights are zero"))
+    slot_ids = _slot_ids(raw)
+    problems += _check_refs(raw.get("default"), "default", slot_ids, many=False)
+    rules = raw.get("rules")
+    if isinstance(rules, list):
+        for i, rule in enumerate(rules):
+            if not isinstance(rule, Mapping):
+                continue
+            problems += _check_refs(rule.get("restrict"), f"rules[{i}].restrict", slot_ids, many=True)
+            problems += _check_refs(rule.get("force"), f"rules[{i}].force", slot_ids, many=False)
+            if not rule.get("restrict") and not rule.get("force"):
+                problems.append(Problem(f"rules[{i}]", "a rule needs 'restrict' or 'force'"))
+            if "when" in rule:
+                problems += parse_condition(rule["when"], f"rules[{i}].when")[1]
+    if raw.get("eligibility") is not None:
+        problems += parse_condition(raw["eligibility"], "eligibility")[1]
+    design = raw.get("design")
+    if isinstance(design, Mapping):
+        kind, policy = design.get("type"), design.get("policy")
+        if kind in POLICIES_BY_DESIGN:
+            allowed = POLICIES_BY_DESIGN[kind]
+            if policy is None:
+                problems.append(
+                    Problem("design.policy", f"a {kind} design needs a policy, one of {list(allowed)}")
+                )
+            elif isinstance(policy, str) and policy not in allowed:
+                problems.append(
+                    Problem(
+                        "design.policy",
+                        f"unknown policy {policy!r} for a {kind} design (one of {list(allowed)})",
+                    )
+                )
+            if kind == "contextual" and not design.get("context"):
+                problems.append(Problem("design.context", "a contextual design needs the context attributes"))
+        elif kind in ("ab", "multivariate") and policy is not None:
+            problems.append(
+                Problem("design.policy", f"a {kind} design takes no policy (it hashes recipients)")
+            )
+        if design.get("vw_args") is not None and policy != "vw":
+            problems.append(Problem("design.vw_args", "vw_args applies only to the 'vw' policy"))
+    reward = raw.get("reward")
+    if isinstance(reward, Mapping) and isinstance(reward.get("events"), Mapping) and not reward["events"]:
+        if reward.get("value") is None:
+            problems.append(Problem("reward.events", "no event is rewarded and no value is added"))
+    return problems
+
+
+def _pydantic_problems(exc: ValidationError) -> list[Problem]:
+    return [Problem(_path(tuple(err["loc"])), err["msg"]) for err in exc.errors()]
+
+
+def parse_spec(
+    data: str | bytes | Mapping[str, Any], content_type: str = "application/json"
+) -> ExperimentSpec:
+    """Parse and validate a spec from JSON or YAML text (or an already loaded mapping).
+
+    Raises
+    ------
+    SpecError
+        With every problem found, each with its path.
+    """
+    raw = _load(data, content_type)
+    if not isinstance(raw, Mapping):
+        raise SpecError([Problem("", f"a spec is a mapping, got {type(raw).__name__}")])
+    problems: list[Problem] = []
+    spec: ExperimentSpec | None = None
+    try:
+        spec = ExperimentSpec.model_validate(raw)
+    except ValidationError as exc:
+        problems += _pydantic_problems(exc)
+    problems += check_spec_data(raw)
+    if problems:
+        raise SpecError(list(dict.fromkeys(problems)))
+    assert spec is not None
+    return spec
+
+
+def check_spec(spec: ExperimentSpec) -> None:
+    """Raise :class:`SpecError` if a spec built directly (not through :func:`parse_spec`) is not valid."""
+    problems = check_spec_data(spec.model_dump(mode="json"))
+    if problems:
+        raise SpecError(problems)

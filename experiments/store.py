@@ -1,0 +1,194 @@
+"""The decision and outcome log: SQLModel tables, the engine, and bulk writes.
+
+SQLite (WAL mode, a busy timeout) is the embedded default; PostgreSQL (``postgresql+psycopg://``) is
+the production store shared by several API workers. Times are stored as naive UTC.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, DateTime, Index, LargeBinary, UniqueConstraint, event
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Engine
+from sqlmodel import Field, SQLModel, create_engine
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+def _utc_time() -> Any:
+    """A naive-UTC timestamp column (each field needs its own Column object)."""
+    return Field(sa_column=Column(DateTime(timezone=False), nullable=False))
+
+
+class ExperimentRow(SQLModel, table=True):
+    """The current state of one experiment (one row per key)."""
+
+    __tablename__ = "experiments"
+    key: str = Field(primary_key=True, max_length=64)
+    version: int
+    spec: str  # canonical JSON of the current version's spec
+    status: str = Field(max_length=16)
+    warnings: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = _utc_time()
+    updated_at: datetime = _utc_time()
+
+
+class ExperimentVersionRow(SQLModel, table=True):
+    """Every version of every spec, kept so old decisions can be read with the spec they were made under."""
+
+    __tablename__ = "experiment_versions"
+    key: str = Field(primary_key=True, max_length=64)
+    version: int = Field(primary_key=True)
+    spec: str
+    created_at: datetime = _utc_time()
+
+
+class DecisionRow(SQLModel, table=True):
+    """One logged assignment. ``fallback`` decisions (holdout, ineligible, ...) are never learned from."""
+
+    __tablename__ = "decisions"
+    __table_args__ = (
+        Index("ix_decisions_arm", "experiment_key", "version", "fallback", "arm"),
+        Index("ix_decisions_learn", "experiment_key", "version", "learned_version", "created_at"),
+    )
+    id: str = Field(primary_key=True, max_length=36)
+    experiment_key: str = Field(max_length=64)
+    version: int
+    recipient_id: str
+    variants: dict[str, str] = Field(sa_column=Column(JSON, nullable=False))
+    arm: int
+    propensity: float
+    policy_version: int | None = None
+    explored: bool = False
+    fallback: bool = False
+    reason: str = Field(max_length=32)
+    context: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    created_at: datetime = _utc_time()
+    day: date
+    learned_version: int | None = None
+
+
+class OutcomeRow(SQLModel, table=True):
+    """An outcome of a known decision. ``attributed`` = inside the reward window and not machine-made."""
+
+    __tablename__ = "outcomes"
+    __table_args__ = (Index("ix_outcomes_experiment", "experiment_key", "decision_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    event_id: str = Field(unique=True, max_length=128)
+    decision_id: str = Field(max_length=36)
+    experiment_key: str = Field(max_length=64)
+    version: int
+    type: str = Field(max_length=64)
+    value: float | None = None
+    time: datetime = _utc_time()
+    received_at: datetime = _utc_time()
+    machine: bool = False
+    attributed: bool = True
+
+
+class OrphanOutcomeRow(SQLModel, table=True):
+    """An outcome whose decision is unknown: kept aside, counted, never attributed."""
+
+    __tablename__ = "orphan_outcomes"
+    event_id: str = Field(primary_key=True, max_length=128)
+    decision_id: str
+    type: str = Field(max_length=64)
+    value: float | None = None
+    time: datetime = _utc_time()
+    received_at: datetime = _utc_time()
+    machine: bool = False
+
+
+class PolicySnapshotRow(SQLModel, table=True):
+    """A stored policy state. ``(experiment_key, version)`` is unique, so two learners cannot both commit
+    the same next version: the loser rolls back and nothing is applied twice."""
+
+    __tablename__ = "policy_snapshots"
+    __table_args__ = (UniqueConstraint("experiment_key", "version", name="uq_policy_snapshot_version"),)
+    id: int | None = Field(default=None, primary_key=True)
+    experiment_key: str = Field(max_length=64)
+    version: int
+    spec_version: int
+    state: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    cursor: int = 0  # the largest outcome id that existed when this snapshot was learned
+    learned_decisions: int = 0  # decisions learned from in total, up to this snapshot
+    created_at: datetime = _utc_time()
+
+
+experiments_table = ExperimentRow.__table__  # type: ignore[attr-defined]
+versions_table = ExperimentVersionRow.__table__  # type: ignore[attr-defined]
+decisions_table = DecisionRow.__table__  # type: ignore[attr-defined]
+outcomes_table = OutcomeRow.__table__  # type: ignore[attr-defined]
+orphans_table = OrphanOutcomeRow.__table__  # type: ignore[attr-defined]
+snapshots_table = PolicySnapshotRow.__table__  # type: ignore[attr-defined]
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for ``url``: SQLite (WAL, busy timeout) or PostgreSQL through psycopg 3.
+
+    ``postgresql://`` and ``postgres://`` URLs are taken as ``postgresql+psycopg://``.
+    """
+    if url.startswith(("postgresql://", "postgres://")):
+        url = "postgresql+psycopg://" + url.split("://", 1)[1]
+    if url.startswith("sqlite"):
+        engine = create_engine(
+            url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False}
+        )
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    if url.startswith("postgresql+psycopg://"):
+        return create_engine(url, pool_pre_ping=True)
+    raise ValueError(f"url: unsupported database {url.split(':', 1)[0]!r} (use sqlite or postgresql+psycopg)")
+
+
+def create_tables(engine: Engine) -> None:
+    """Create every table and index that does not exist yet."""
+    SQLModel.metadata.create_all(
+        engine,
+        tables=[
+            experiments_table, versions_table, decisions_table, outcomes_table, orphans_table, snapshots_table
+        ],
+    )
+
+
+def to_db_time(moment: datetime) -> datetime:
+    """Naive UTC, as stored."""
+    if moment.tzinfo is None:
+        return moment
+    return moment.astimezone(UTC).replace(tzinfo=None)
+
+
+def from_db_time(moment: datetime) -> datetime:
+    """Aware UTC, as returned."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def insert_ignoring_duplicates(
+    conn: Connection, table: Any, rows: Sequence[dict[str, Any]], key: str
+) -> set[str]:
+    """Insert ``rows`` in one executemany, skipping rows whose unique ``key`` exists.
+
+    Returns the keys actually inserted (``RETURNING``), so concurrent duplicates are counted right.
+    """
+    if not rows:
+        return set()
+    dialect = conn.dialect.name
+    if dialect == "sqlite":
+        stmt = sqlite.insert(table).on_conflict_do_nothing(index_elements=[key])
+    elif dialect == "postgresql":
+        stmt = postgresql.insert(table).on_conflict_do_nothing(index_elements=[key])
+    else:  # pragma: no cover - only the two supported databases reach here
+        raise ValueError(f"unsupported dialect {dialect!r}")
+    result = conn.execute(stmt.returning(table.c[key]), list(rows))
+    return {row[0] for row in result}
