@@ -159,11 +159,15 @@ class LoadReport:
         ``reason -> rows``, for reasons in ``REJECTION_REASONS`` that occurred.
     rows_read : int
         Rows read, used or not.
+    kept_rows : ndarray of int, shape (data.n,)
+        For each used row, its row number in the source (counted from 0 in read order), to align
+        files that have one row per logged send, such as per-row action probabilities.
     """
 
     data: LoggedData
     rejected: Mapping[str, RejectedRows] = field(default_factory=dict)
     rows_read: int = 0
+    kept_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
     @property
     def rows_rejected(self) -> int:
@@ -220,6 +224,7 @@ def merge_reports(reports: Iterable[LoadReport]) -> LoadReport:
         data=concat_logged([r.data for r in reports]),
         rejected={r: rejected[r] for r in REJECTION_REASONS if r in rejected},
         rows_read=sum(r.rows_read for r in reports),
+        kept_rows=np.concatenate([r.kept_rows for r in reports]),
     )
 
 
@@ -300,7 +305,7 @@ def _validate(
         action_names=action_names,
         positions=positions,
     )
-    return LoadReport(data, rejected, n)
+    return LoadReport(data, rejected, n, first_row + np.flatnonzero(keep).astype(np.int64))
 
 
 def _open_chunks(path: Path, columns: list[str], chunk_rows: int, action_col: str) -> Iterator[pd.DataFrame]:

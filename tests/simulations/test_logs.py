@@ -69,6 +69,7 @@ def test_bad_rows_are_reported_by_reason_and_set_aside(tmp_path, suffix):
     assert report.rows_read == 9 and report.data.n == 2 and report.rows_rejected == 7
     assert report.data.action_names == ("plain", "urgent")
     np.testing.assert_array_equal(report.data.actions, [0, 1])
+    np.testing.assert_array_equal(report.kept_rows, [0, 1])
     np.testing.assert_array_equal(report.data.propensities, [0.5, 0.25])
     assert report.data.contexts == [{"device": "ios", "recency": 1.0}, {"device": "web", "recency": 3.0}]
 
@@ -104,6 +105,7 @@ def test_chunked_reading_equals_reading_at_once(tmp_path):
     chunked = read_logs(path, columns, chunk_rows=100)
     np.testing.assert_array_equal(chunked.data.actions, whole.data.actions)
     np.testing.assert_array_equal(chunked.data.positions, frame.slot[frame.prob > 0])
+    np.testing.assert_array_equal(chunked.kept_rows, np.flatnonzero(frame.prob > 0))
     assert chunked.rejected["zero_propensity"].count == whole.rejected["zero_propensity"].count
 
 

@@ -1,0 +1,142 @@
+"""Candidates on logged sends: SendLab policies, probability files, training on the earlier part."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bandit import make_policy
+from simulations.candidates import CandidateSpec, candidate_from_mapping, load_candidate
+from simulations.data import LoggedData, SimulationInputError
+from simulations.estimators import estimate_policy_value
+from simulations.replay import (
+    evaluate_policy,
+    load_probabilities,
+    observed_value,
+    probabilities_from_policy,
+    replay_report,
+    train_policy,
+)
+from simulations.reward_model import fit_reward_model
+from tests.simulations.synthetic_logs import ACTIONS, RATES, SHARES, make_log
+
+
+def test_probabilities_of_a_fixed_policy_and_mismatched_actions():
+    data = make_log(50, np.random.default_rng(0), as_mappings=True).data
+    policy = make_policy("fixed", 3, options={"weights": [1, 2, 1]})
+    np.testing.assert_allclose(probabilities_from_policy(policy, data), np.tile([0.25, 0.5, 0.25], (50, 1)))
+    with pytest.raises(SimulationInputError, match="policy: has 2 actions but the log has 3"):
+        probabilities_from_policy(make_policy("fixed", 2), data)
+
+
+def test_evaluate_policy_runs_each_estimator_like_the_estimator_itself():
+    log = make_log(3000, np.random.default_rng(1))
+    model = fit_reward_model(log.data)
+    got = evaluate_policy(log.data, log.target, ("ips", "snips", "dm", "dr"), reward_model=model)
+    q = model.predict(log.data.contexts)
+    for estimate in got:
+        assert estimate == estimate_policy_value(estimate.estimator, log.data, log.target, q)
+    with pytest.raises(SimulationInputError, match="estimators: unknown \\['ipw'\\]"):
+        evaluate_policy(log.data, log.target, ("ipw",))
+
+
+def test_observed_value_is_the_mean_reward():
+    data = make_log(400, np.random.default_rng(2)).data
+    logged = observed_value(data)
+    assert logged.value == pytest.approx(data.rewards.mean(), abs=1e-12)
+    assert logged.std_error == pytest.approx(data.rewards.std(ddof=1) / 20, abs=1e-12)
+
+
+def test_probability_file_is_aligned_and_validated(tmp_path):
+    path = tmp_path / "p.csv"
+    frame = pd.DataFrame({"urgent": [0.5, 0.2, 0.0], "plain": [0.5, 0.3, 1.0], "emoji": [0.0, 0.5, 0.0]})
+    frame.to_csv(path, index=False)
+    got = load_probabilities(path, ACTIONS, kept_rows=np.array([0, 2]), total_rows=3)
+    np.testing.assert_array_equal(got, [[0.5, 0.5, 0.0], [1.0, 0.0, 0.0]])
+    frame.to_parquet(tmp_path / "p.parquet")
+    np.testing.assert_array_equal(load_probabilities(tmp_path / "p.parquet", ACTIONS), frame[list(ACTIONS)])
+
+
+@pytest.mark.parametrize(
+    ("frame", "kwargs", "message"),
+    [
+        (pd.DataFrame({"plain": [1.0], "urgent": [0.0]}), {}, "missing \\['emoji'\\]"),
+        (pd.DataFrame({"plain": [1.0], "urgent": [0.0], "emoji": [0.0], "bold": [0.0]}), {},
+         "unexpected \\['bold'\\]"),
+        (pd.DataFrame({"plain": [1.0], "urgent": [0.0], "emoji": [0.0]}), {"total_rows": 2},
+         "1 rows, but the log has 2"),
+        (pd.DataFrame({"plain": [0.7], "urgent": [0.0], "emoji": [0.0]}), {}, "row 0 sums to 0.7"),
+        (pd.DataFrame({"plain": [1.5], "urgent": [-0.5], "emoji": [0.0]}), {},
+         "row 0 has a missing, negative"),
+    ],
+)
+def test_bad_probability_files_name_the_problem(tmp_path, frame, kwargs, message):
+    path = tmp_path / "p.csv"
+    frame.to_csv(path, index=False)
+    with pytest.raises(SimulationInputError, match=message):
+        load_probabilities(path, ACTIONS, **kwargs)
+
+
+def test_thompson_trained_on_the_log_prefers_the_best_variant():
+    rng = np.random.default_rng(3)
+    n = 3000
+    actions = rng.integers(0, 3, n)
+    rewards = (rng.random(n) < np.array([0.1, 0.3, 0.2])[actions]).astype(float)
+    data = LoggedData(np.zeros((n, 0)), actions, rewards, np.full(n, 1 / 3), ACTIONS)
+    policy = train_policy("thompson", data, seed=1)
+    probabilities = probabilities_from_policy(policy, data.rows(0, 1))
+    assert probabilities[0, 1] > 0.99
+
+
+def test_replay_report_trains_on_the_earlier_part_and_evaluates_the_later_part():
+    log = make_log(8000, np.random.default_rng(4), as_mappings=True)
+    report = replay_report(
+        log.data,
+        {
+            "always emoji": CandidateSpec(variant="emoji"),
+            "thompson": "thompson",
+            "uniform": CandidateSpec(policy="fixed", train=False),
+            "file": np.tile([0.2, 0.3, 0.5], (8000, 1)),
+        },
+        train_fraction=0.25,
+    )
+    assert (report.train_rows, report.test_rows) == (2000, 6000)
+    assert report.logged.value == pytest.approx(log.data.rewards[2000:].mean(), abs=1e-12)
+    by_name = {c.name: c for c in report.candidates}
+    emoji = by_name["always emoji"]
+    assert emoji.deterministic
+    assert [e.estimator for e in emoji.estimates] == ["replay", "ips", "snips", "dm", "dr"]
+    truth = float(SHARES @ RATES[:, 2])  # always sending emoji: its population rate
+    for estimate in emoji.estimates:
+        if estimate.estimator in ("ips", "snips", "dr"):
+            assert estimate.ci[0] <= truth <= estimate.ci[1], estimate
+    # the direct method's interval leaves out the model's error, and says so
+    assert any("reward model's own error" in w for w in emoji.estimates[3].warnings)
+    # logging was not uniform, so replay is biased here, and says so
+    assert any("uniform logging" in w for w in emoji.estimates[0].warnings)
+    assert not by_name["uniform"].deterministic
+    uniform_truth = float(SHARES @ RATES.mean(axis=1))
+    ips = next(e for e in by_name["uniform"].estimates if e.estimator == "ips")
+    assert ips.ci[0] <= uniform_truth <= ips.ci[1]
+    assert report.to_dict()["candidates"][0]["estimates"][0]["estimator"] == "replay"
+
+
+def test_candidate_files(tmp_path):
+    path = tmp_path / "candidate.yaml"
+    path.write_text("policy: thompson\noptions: {prior_alpha: 2}\ntrain_fraction: 0.3\n")
+    spec = load_candidate(path)
+    assert (spec.name, spec.policy, spec.options, spec.train_fraction) == ("thompson", "thompson",
+                                                                            {"prior_alpha": 2}, 0.3)
+    spec = candidate_from_mapping({"key": "spring", "design": {"type": "ab"}})
+    assert (spec.name, spec.policy) == ("spring", "fixed")
+    spec = candidate_from_mapping({"key": "s", "design": {"type": "bandit", "policy": "ucb"}})
+    assert spec.policy == "ucb"
+    with pytest.raises(SimulationInputError, match="train_fraction: Input should be less than 1"):
+        candidate_from_mapping({"policy": "ucb", "train_fraction": 1.5})
+    with pytest.raises(SimulationInputError, match="variant: give either a fixed variant or a policy"):
+        candidate_from_mapping({"policy": "ucb", "variant": "plain"})
+    with pytest.raises(SimulationInputError, match="design.policy: required"):
+        candidate_from_mapping({"design": {"type": "bandit"}})
+    with pytest.raises(SimulationInputError, match="candidates\\['x'\\].variant: 'bold' is not one of"):
+        replay_report(make_log(100, np.random.default_rng(5)).data, {"x": CandidateSpec(variant="bold")})
