@@ -1,0 +1,92 @@
+"""The FastAPI application factory.
+
+``create_app(settings)`` builds everything when it is called, never at import time. ``uvicorn`` runs
+``api.app:app_from_env`` as a factory, so each worker reads the same environment.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from fastapi import FastAPI
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api.auth import warn_if_open
+from api.errors import install_error_handlers
+from api.metrics import ServiceMetrics
+from api.routes import assign, decisions, experiments, health, outcomes, power, results
+from api.settings import Settings, settings_from_env
+from experiments.service import ExperimentService
+from experiments.store import create_tables, make_engine
+
+DESCRIPTION = """
+SendLab chooses, per recipient and at send time, the variants of an email (subject line, call to
+action, ...) by an A/B or multivariate design or by a bandit, logs each decision with its propensity,
+takes outcomes back, learns, and reports what worked.
+
+Authenticate with `Authorization: Bearer <key>`: the admin key may do everything, the send key may
+only assign and post outcomes.
+"""
+
+
+class MetricsMiddleware:
+    """Times every HTTP request and counts it by route template and status."""
+
+    def __init__(self, app: ASGIApp, metrics: ServiceMetrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = 500
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            route = scope.get("route")
+            template = getattr(route, "path", None) or "unmatched"
+            self.metrics.observe_request(template, status, time.perf_counter() - start)
+
+
+def create_app(settings: Settings, *, service: Any | None = None) -> FastAPI:
+    """Build the service.
+
+    Parameters
+    ----------
+    settings : Settings
+        Database URL and keys.
+    service : ExperimentService, optional
+        An already built service (tests, embedding); by default one is built on ``settings.db``
+        and its tables are created if missing.
+    """
+    engine = None
+    if service is None:
+        engine = make_engine(settings.db)
+        create_tables(engine)
+        service = ExperimentService(engine)
+    warn_if_open(settings)
+    app = FastAPI(title="SendLab", version="1", description=DESCRIPTION.strip())
+    app.state.settings = settings
+    app.state.service = service
+    app.state.engine = engine  # None when the service was passed in
+    app.state.metrics = ServiceMetrics()
+    install_error_handlers(app)
+    for module in (experiments, assign, outcomes, decisions, results, power, health):
+        app.include_router(module.router)
+    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """The app configured by the environment (``SENDLAB_DB``, the key variables, ``SENDLAB_CONFIG``)."""
+    return create_app(settings_from_env())

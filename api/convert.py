@@ -1,0 +1,68 @@
+"""Domain objects from ``experiments/`` turned into plain JSON-ready dicts (formatting only)."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+
+def to_jsonable(value: Any) -> Any:
+    """A JSON-ready copy of a pydantic model, dataclass, mapping, sequence or scalar."""
+    if hasattr(value, "model_dump"):
+        return value.model_dump(mode="json", exclude_none=True)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, Mapping):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if hasattr(value, "item") and callable(value.item):  # numpy scalars
+        return value.item()
+    return value
+
+
+def experiment_to_dict(info: Any, *, with_spec: bool = True) -> dict[str, Any]:
+    """An ``ExperimentInfo`` as the API shows it."""
+    spec = to_jsonable(info.spec) if with_spec else None
+    out: dict[str, Any] = {
+        "key": info.key,
+        "version": info.version,
+        "status": info.status,
+        "name": spec.get("name") if isinstance(spec, dict) else getattr(info.spec, "name", None),
+        "warnings": [str(w) for w in (info.warnings or [])],
+        "created_at": to_jsonable(getattr(info, "created_at", None)),
+        "updated_at": to_jsonable(getattr(info, "updated_at", None)),
+    }
+    if with_spec:
+        out["spec"] = spec
+    return out
+
+
+def decision_to_dict(decision: Any) -> dict[str, Any]:
+    """A ``Decision`` as the API answers it: variants per slot with their content."""
+    created = getattr(decision, "created_at", None)
+    return {
+        "decision_id": str(decision.decision_id),
+        "experiment": decision.experiment,
+        "recipient_id": decision.recipient_id,
+        "variants": {
+            slot: {"id": choice.id, "content": to_jsonable(choice.content)}
+            for slot, choice in decision.variants.items()
+        },
+        "propensity": float(decision.propensity),
+        "policy_version": decision.policy_version,
+        "reason": decision.reason,
+        "explored": getattr(decision, "explored", None),
+        "created_at": created.isoformat() if isinstance(created, datetime) else created,
+    }
+
+
+def plan_to_dict(plan: Any) -> dict[str, Any]:
+    """A power plan's headline figures at the top, every other field under ``details``."""
+    data = to_jsonable(plan.to_dict())
+    head = {k: data[k] for k in ("per_arm", "per_arm_sizes", "total", "days", "method")}
+    return {**head, "details": {k: v for k, v in data.items() if k not in head}}

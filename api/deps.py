@@ -1,0 +1,53 @@
+"""Dependencies as annotated types: the service, the settings, the metrics and the two access levels."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from experiments.service import ExperimentService
+from fastapi import Depends, HTTPException, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from api.auth import AuthError, Scope, check_access
+from api.metrics import ServiceMetrics
+from api.settings import Settings
+
+
+def get_service(request: Request) -> ExperimentService:
+    return request.app.state.service
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def get_metrics(request: Request) -> ServiceMetrics:
+    return request.app.state.metrics
+
+
+ServiceDep = Annotated[ExperimentService, Depends(get_service)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+MetricsDep = Annotated[ServiceMetrics, Depends(get_metrics)]
+
+
+_bearer = HTTPBearer(auto_error=False, description="SENDLAB_ADMIN_KEY or SENDLAB_SEND_KEY")
+
+
+def _require(scope: Scope):
+    def dependency(
+        settings: SettingsDep,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    ) -> None:
+        header = f"Bearer {credentials.credentials}" if credentials else None
+        try:
+            check_access(settings, header, scope)
+        except AuthError as exc:
+            headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+            raise HTTPException(exc.status, exc.message, headers=headers) from exc
+
+    dependency.__name__ = f"require_{scope}"
+    return dependency
+
+
+require_admin = _require("admin")
+require_send = _require("send")

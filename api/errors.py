@@ -1,0 +1,135 @@
+"""The one place where domain errors become HTTP answers (and one-line CLI messages).
+
+Lower layers raise their own exceptions; :func:`describe_error` turns each known one into a status
+and a list of ``{loc, msg}`` problems. Routes never catch domain errors themselves.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from analysis.errors import AnalysisInputError
+from analysis.power import PowerInputError
+from api.settings import SettingsError
+from experiments.errors import Conflict, InvalidInput, NotFound, SpecError
+
+logger = logging.getLogger("sendlab.api")
+
+
+@dataclass(frozen=True)
+class ErrorAnswer:
+    """A domain error as the service answers it.
+
+    Attributes
+    ----------
+    status : int
+        HTTP status (404, 409, 422, ...).
+    problems : tuple of (loc, msg)
+        For 422, each problem with the path to its field; otherwise one problem with an empty path.
+    """
+
+    status: int
+    problems: tuple[tuple[tuple[str | int, ...], str], ...]
+
+    def body(self) -> dict[str, Any]:
+        if self.status == 422:
+            return {"detail": [{"loc": list(loc), "msg": msg} for loc, msg in self.problems]}
+        return {"detail": "; ".join(msg for _, msg in self.problems)}
+
+    def one_line(self) -> str:
+        """All problems on one line, each prefixed by its field when it has one."""
+        parts = [(".".join(str(p) for p in loc) + ": " if loc else "") + msg for loc, msg in self.problems]
+        return "; ".join(parts)
+
+
+_PATH_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+
+
+def _path_to_loc(path: Any) -> tuple[str | int, ...]:
+    """``"slots.cta.variants[2].id"`` -> ``("slots", "cta", "variants", 2, "id")``."""
+    if path is None or path == "":
+        return ()
+    if isinstance(path, str):
+        return tuple(int(i) if i else name for name, i in _PATH_PART.findall(path))
+    if isinstance(path, Sequence):
+        return tuple(p if isinstance(p, int) else str(p) for p in path)
+    return (str(path),)
+
+
+def _pydantic_problems(errors: Sequence[Any], prefix: tuple[str | int, ...] = ()) -> tuple:
+    return tuple((prefix + tuple(e["loc"]), e["msg"]) for e in errors)
+
+
+def describe_error(exc: BaseException) -> ErrorAnswer | None:
+    """The answer for a known domain or input error, ``None`` for anything else (a bug: 500)."""
+    if isinstance(exc, NotFound):
+        return ErrorAnswer(404, (((), str(exc)),))
+    if isinstance(exc, SpecError):
+        problems = tuple(
+            (("body",) + _path_to_loc(getattr(p, "path", None)), getattr(p, "message", str(p)))
+            for p in exc.problems
+        )
+        return ErrorAnswer(422, problems or ((("body",), str(exc)),))
+    if isinstance(exc, InvalidInput):
+        field = getattr(exc, "field", None)
+        reason = getattr(exc, "reason", None) or str(exc)
+        return ErrorAnswer(422, ((("body",) + _path_to_loc(field), reason),))
+    if isinstance(exc, Conflict):
+        return ErrorAnswer(409, (((), str(exc)),))
+    if isinstance(exc, PowerInputError | AnalysisInputError):
+        # Their messages start with the field's name ("alpha must be ..."): use it as the location.
+        message = str(exc)
+        first = message.split(" ", 1)[0]
+        loc = ("body", first) if first.isidentifier() and first.islower() else ("body",)
+        return ErrorAnswer(422, ((loc, message),))
+    if isinstance(exc, ValidationError):
+        return ErrorAnswer(422, _pydantic_problems(exc.errors()))
+    if isinstance(exc, SettingsError):
+        return ErrorAnswer(422, (((), str(exc)),))
+    return None
+
+
+async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
+    answer = describe_error(exc)
+    if answer is None:  # pragma: no cover - only registered for known classes
+        raise exc
+    return JSONResponse(answer.body(), status_code=answer.status)
+
+
+async def _request_validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+    # The default handler echoes each bad input back; a 100,001-recipient batch must not be.
+    problems = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e.get("type")} for e in exc.errors()]
+    return JSONResponse({"detail": problems}, status_code=422)
+
+
+async def _http_exception(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    logger.exception("unhandled error on %s %s", request.method, request.url.path)
+    return JSONResponse({"detail": "internal error (logged)"}, status_code=500)
+
+
+DOMAIN_ERRORS: tuple[type[BaseException], ...] = (
+    NotFound, SpecError, InvalidInput, Conflict, PowerInputError, AnalysisInputError, ValidationError,
+)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Register the handlers that map every known error to its answer."""
+    for cls in DOMAIN_ERRORS:
+        app.add_exception_handler(cls, _domain_error)
+    app.add_exception_handler(RequestValidationError, _request_validation)
+    app.add_exception_handler(StarletteHTTPException, _http_exception)
+    app.add_exception_handler(Exception, _unexpected)

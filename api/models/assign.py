@@ -1,0 +1,79 @@
+"""Assignment models: one recipient or a batch in, one decision per recipient out."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+MAX_BATCH = 100_000
+
+
+class Recipient(BaseModel):
+    """A recipient to assign and the context the policy and rules see."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    recipient_id: str = Field(min_length=1, max_length=128, description="Stable id of the recipient.")
+    context: dict[str, Any] = Field(default_factory=dict, description="Attributes for rules and policy.")
+
+
+class AssignRequest(Recipient):
+    """``POST /v1/experiments/{key}/assign``."""
+
+
+class BatchAssignRequest(BaseModel):
+    """``POST /v1/experiments/{key}/assign/batch``: a whole send, at most 100,000 recipients."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    recipients: list[Recipient] = Field(min_length=1, max_length=MAX_BATCH)
+
+
+class VariantPublic(BaseModel):
+    """The variant chosen for one slot and the content to put in the email."""
+
+    id: str
+    content: Any = None
+
+
+class DecisionPublic(BaseModel):
+    """One logged decision. ``propensity`` is the probability of the whole chosen combination."""
+
+    decision_id: str
+    experiment: str
+    recipient_id: str
+    variants: dict[str, VariantPublic]
+    propensity: float
+    policy_version: int | str | None
+    reason: str
+    explored: bool | None = None
+    created_at: datetime | None = None
+
+
+class BatchDecisions(BaseModel):
+    """One decision per recipient, in the request's order."""
+
+    decisions: list[DecisionPublic]
+
+
+class PreviewRequest(BaseModel):
+    """``POST /v1/experiments/{key}/preview``: recipients to preview; nothing is logged."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    recipients: list[Recipient] = Field(min_length=1, max_length=1000)
+
+
+class PreviewPublic(BaseModel):
+    """What one recipient would get, and why."""
+
+    decision: DecisionPublic
+    explanation: list[str]
+
+
+class PreviewsPublic(BaseModel):
+    """One preview per recipient, in order."""
+
+    previews: list[PreviewPublic]

@@ -1,0 +1,49 @@
+"""Outcome models: events in (one or a bulk list), counts out."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+MAX_EVENTS = 100_000
+
+
+class OutcomeEventIn(BaseModel):
+    """One outcome: ``event_id`` makes it idempotent; ``type`` is an event the spec's reward knows."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    event_id: str = Field(min_length=1, max_length=128)
+    decision_id: str = Field(min_length=1, max_length=128)
+    type: str = Field(min_length=1, max_length=64, examples=["click"])
+    value: float | None = Field(default=None, allow_inf_nan=False)
+    timestamp: datetime | None = Field(default=None, description="When it happened (default: now).")
+    machine: bool = Field(default=False, description="A bot open or click: stored, never rewarded.")
+
+
+class OutcomesRequest(BaseModel):
+    """A bulk list of outcomes, ``{"events": [...]}``; one bare event is taken as a list of one.
+
+    Problems of a bare event are reported at ``body.events.0.<field>``.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    events: list[OutcomeEventIn] = Field(min_length=1, max_length=MAX_EVENTS)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_event(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "events" not in data and "event_id" in data:
+            return {"events": [data]}
+        return data
+
+
+class OutcomeCountsPublic(BaseModel):
+    """How the events were taken: new, already seen (same ``event_id``), or for an unknown decision."""
+
+    accepted: int
+    duplicates: int
+    orphans: int

@@ -1,0 +1,66 @@
+"""Results models: the v1 contract's fields are typed; the full analyses are passed through."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+
+class ArmPublic(BaseModel):
+    """One variant of one slot."""
+
+    slot: str
+    variant: str
+    decisions: int
+    events: dict[str, int]
+    reward_mean: float
+    intended_share: float
+
+
+class ComparisonPublic(BaseModel):
+    """A variant against its slot's control on one metric. ``lift`` and ``ci`` are relative."""
+
+    slot: str
+    variant: str
+    control: str
+    metric: str
+    lift: float | None
+    ci: list[float | None]
+    p_value: float | None
+    p_value_adjusted: float | None
+    significant: bool
+    prob_beat_control: float | None
+
+
+class SrmPublic(BaseModel):
+    """The sample-ratio check: the smallest p-value over the slots, and each slot's."""
+
+    p_value: float | None
+    flagged: bool
+    by_slot: dict[str, dict[str, Any]]
+
+
+class VerdictPublic(BaseModel):
+    """What to do with a slot, in words."""
+
+    verdict: str
+    winner: str | None
+    reason: str
+
+
+class ResultsPublic(BaseModel):
+    """``GET /v1/experiments/{key}/results``."""
+
+    model_config = ConfigDict(extra="allow")
+
+    key: str
+    version: int
+    design: str
+    arms: list[ArmPublic]
+    comparisons: list[ComparisonPublic]
+    srm: SrmPublic | None
+    decisions: dict[str, VerdictPublic]
+    holdout: ArmPublic | None
+    skipped: dict[str, str]
+    analyses: list[dict[str, Any]] = []

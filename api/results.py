@@ -1,0 +1,145 @@
+"""The one conversion from an ``ExperimentSummary`` (experiments/) to the analysis inputs (analysis/).
+
+Used by ``GET /v1/experiments/{key}/results``, ``sendlab analyze`` and ``sendlab demo``, so all three
+show the same numbers. No statistics here: it regroups the summary per slot and calls
+:func:`analysis.results.analyze_slot`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from analysis.results import ArmData, SlotAnalysis, analyze_slot
+from analysis.stats import SampleStats
+from api.convert import to_jsonable
+from experiments.models import ArmSummary, ExperimentSummary
+
+MIN_UNITS = 2  # analyze_slot needs at least two units per arm
+
+
+@dataclass(frozen=True)
+class SlotInputs:
+    """The analysis inputs of one slot, or why it cannot be analysed yet."""
+
+    slot: str
+    control: str
+    arms: list[ArmData]
+    metrics: list[str]
+    guardrails: list[str]
+    skipped: str | None = None
+
+
+@dataclass(frozen=True)
+class ExperimentResults:
+    """A summary and the analysis of each slot that has enough data."""
+
+    summary: ExperimentSummary
+    analyses: list[SlotAnalysis]
+    skipped: dict[str, str] = field(default_factory=dict)
+
+
+def arm_data(arm: ArmSummary) -> ArmData:
+    """One arm's summary as :class:`analysis.results.ArmData` (the value metric is the reward)."""
+    return ArmData(
+        variant=arm.variant,
+        n=arm.decisions,
+        event_counts=dict(arm.event_counts),
+        value=SampleStats(arm.decisions, arm.reward_sum, arm.reward_sum_squares),
+        intended_share=arm.intended_share,
+    )
+
+
+def slot_inputs(summary: ExperimentSummary) -> list[SlotInputs]:
+    """Per slot: its arms in the spec's order, the rate metrics (rewarded events seen) and guardrails."""
+    out = []
+    for slot, variant_ids in summary.slots.items():
+        by_variant = {a.variant: a for a in summary.arms if a.slot == slot}
+        arms = [arm_data(by_variant[v]) for v in variant_ids if v in by_variant]
+        seen = {event for a in arms for event in a.event_counts}
+        guardrails = [g for g in summary.guardrails if g in seen]
+        metrics = [e for e in summary.reward_events if e in seen and e not in guardrails]
+        skipped = None
+        if len(variant_ids) < 2:
+            skipped = "only one variant: nothing to compare"
+        elif len(arms) < len(variant_ids) or any(a.n < MIN_UNITS for a in arms):
+            skipped = f"not enough data yet: every variant needs at least {MIN_UNITS} decisions"
+        elif any(not a.intended_share > 0 for a in arms):
+            skipped = "a variant has no intended traffic share"
+        out.append(SlotInputs(slot, summary.control[slot], arms, metrics, guardrails, skipped))
+    return out
+
+
+def analyze_summary(
+    summary: ExperimentSummary, *, alpha: float = 0.05, correction: str = "holm", seed: int = 0
+) -> ExperimentResults:
+    """Analyse every slot of ``summary`` that has enough data."""
+    analyses, skipped = [], {}
+    for inputs in slot_inputs(summary):
+        if inputs.skipped:
+            skipped[inputs.slot] = inputs.skipped
+            continue
+        analyses.append(
+            analyze_slot(
+                inputs.slot, inputs.arms, inputs.control, metrics=inputs.metrics, value_metric="reward",
+                guardrails=inputs.guardrails, alpha=alpha, correction=correction,  # type: ignore[arg-type]
+                seed=seed,
+            )
+        )
+    return ExperimentResults(summary, analyses, skipped)
+
+
+def _arm_row(arm: ArmSummary) -> dict[str, Any]:
+    return {
+        "slot": arm.slot,
+        "variant": arm.variant,
+        "decisions": arm.decisions,
+        "events": dict(arm.event_counts),
+        "reward_mean": arm.reward_mean,
+        "intended_share": arm.intended_share,
+    }
+
+
+def results_to_dict(results: ExperimentResults, *, detail: bool = True) -> dict[str, Any]:
+    """The results as the API answers them (the v1 contract's fields first, the full analyses after)."""
+    summary = results.summary
+    comparisons = [
+        {
+            "slot": c.slot, "variant": c.variant, "control": c.control, "metric": c.metric,
+            "lift": c.lift, "ci": list(c.ci), "p_value": c.p_value, "p_value_adjusted": c.p_value_adjusted,
+            "significant": c.significant, "prob_beat_control": c.prob_beat_control,
+        }
+        for a in results.analyses
+        for c in a.comparisons
+    ]
+    srm_by_slot = {a.slot: {"p_value": a.srm.p_value, "flagged": a.srm.flagged} for a in results.analyses}
+    worst = min(srm_by_slot.values(), key=lambda s: s["p_value"], default=None)
+    out: dict[str, Any] = {
+        "key": summary.key,
+        "version": summary.version,
+        "design": summary.design,
+        "arms": [_arm_row(a) for a in summary.arms],
+        "comparisons": comparisons,
+        "srm": None if worst is None else {**worst, "by_slot": srm_by_slot},
+        "decisions": {a.slot: {"verdict": a.decision.verdict, "winner": a.decision.winner,
+                               "reason": a.decision.reason} for a in results.analyses},
+        "holdout": None if summary.holdout is None else _arm_row(summary.holdout),
+        "combinations": to_jsonable(summary.combinations),
+        "skipped": dict(results.skipped),
+        "fallbacks": dict(summary.fallbacks),
+    }
+    if detail:
+        out["analyses"] = [a.to_dict() for a in results.analyses]
+    return to_jsonable(out)
+
+
+def comparison_rows(results: ExperimentResults, metrics: Sequence[str] | None = None) -> list[list[Any]]:
+    """Rows for a plain-text table: slot, variant, metric, lift, CI, adjusted p, P(beat control)."""
+    rows = []
+    for a in results.analyses:
+        for c in a.comparisons:
+            if metrics is None or c.metric in metrics:
+                rows.append([c.slot, f"{c.variant} vs {c.control}", c.metric, f"{c.lift:+.1%}",
+                             f"[{c.ci[0]:+.1%}, {c.ci[1]:+.1%}]", c.p_value_adjusted, c.prob_beat_control])
+    return rows

@@ -1,0 +1,22 @@
+"""``/healthz`` and ``/metrics``."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import PlainTextResponse
+
+from api.deps import MetricsDep
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/healthz")
+def healthz() -> dict[str, str]:
+    """Liveness: the process answers."""
+    return {"status": "ok"}
+
+
+@router.get("/metrics", response_class=PlainTextResponse)
+def metrics(registry: MetricsDep) -> PlainTextResponse:
+    """Counters and the latency histogram in the Prometheus text format."""
+    return PlainTextResponse(registry.render(), media_type="text/plain; version=0.0.4; charset=utf-8")

@@ -1,0 +1,36 @@
+"""``/v1/experiments/{key}/results``: per-arm statistics and the analysis of each slot."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query
+
+from api.deps import ServiceDep, require_admin
+from api.models.common import MessageBody, ValidationErrorBody
+from api.models.results import ResultsPublic
+from api.results import analyze_summary, results_to_dict
+
+router = APIRouter(
+    prefix="/v1/experiments",
+    tags=["results"],
+    dependencies=[Depends(require_admin)],
+    responses={401: {"model": MessageBody}, 403: {"model": MessageBody},
+               404: {"model": MessageBody, "description": "No experiment with that key."},
+               422: {"model": ValidationErrorBody}},
+)
+
+
+@router.get("/{key}/results", response_model=ResultsPublic)
+def results(
+    key: str,
+    service: ServiceDep,
+    alpha: Annotated[float, Query(gt=0, lt=1, description="Significance level.")] = 0.05,
+    correction: Annotated[
+        Literal["holm", "bh", "none"], Query(description="Multiplicity correction.")
+    ] = "holm",
+    detail: Annotated[bool, Query(description="Include the full analysis of each slot.")] = True,
+) -> dict[str, Any]:
+    """Arms (decisions, events, mean reward), comparisons against control, SRM, and each slot's decision."""
+    analysed = analyze_summary(service.summarize(key), alpha=alpha, correction=correction)
+    return results_to_dict(analysed, detail=detail)

@@ -1,0 +1,72 @@
+"""Fixtures of the API tests: an app on a throwaway database, keys, and a small spec."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from api.settings import Settings
+
+ADMIN_KEY = "test-admin-key"
+SEND_KEY = "test-send-key"
+ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}
+SEND = {"Authorization": f"Bearer {SEND_KEY}"}
+
+SPEC: dict[str, Any] = {
+    "key": "hello",
+    "name": "Subject and CTA",
+    "slots": {
+        "subject": {"variants": [{"id": "plain", "content": "Hello {{ first_name }}"},
+                                 {"id": "urgent", "content": "Last chance"}]},
+        "cta": {"variants": [{"id": "shop", "content": "Shop now"}, {"id": "see", "content": "See more"}]},
+    },
+    "design": {"type": "multivariate"},
+    "reward": {"events": {"click": 1.0, "conversion": 5.0}, "guardrails": ["unsubscribe"]},
+}
+
+
+def make_spec(**changes: Any) -> dict[str, Any]:
+    """A copy of :data:`SPEC` with top-level fields replaced."""
+    spec = copy.deepcopy(SPEC)
+    spec.update(changes)
+    return spec
+
+
+@pytest.fixture
+def sqlite_url(tmp_path) -> str:
+    return f"sqlite:///{tmp_path / 'sendlab.db'}"
+
+
+@pytest.fixture
+def make_client() -> Iterator[Callable[..., TestClient]]:
+    """Build a TestClient on a database URL, with both keys set unless told otherwise."""
+    clients: list[TestClient] = []
+
+    def build(db: str, *, admin_key: str | None = ADMIN_KEY, send_key: str | None = SEND_KEY) -> TestClient:
+        client = TestClient(create_app(Settings(db=db, admin_key=admin_key, send_key=send_key)))
+        clients.append(client)
+        return client
+
+    yield build
+    for client in clients:
+        client.close()
+        if client.app.state.engine is not None:
+            client.app.state.engine.dispose()
+
+
+@pytest.fixture
+def client(make_client, sqlite_url) -> TestClient:
+    return make_client(sqlite_url)
+
+
+@pytest.fixture
+def experiment(client) -> str:
+    """The key of a created multivariate experiment."""
+    response = client.post("/v1/experiments", json=SPEC, headers=ADMIN)
+    assert response.status_code == 201, response.text
+    return SPEC["key"]

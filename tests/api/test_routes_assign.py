@@ -1,0 +1,98 @@
+"""``/v1/experiments/{key}/assign`` and ``/assign/batch``."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.api.conftest import ADMIN, SEND
+
+
+def test_assign_answers_the_contract(client, experiment):
+    body = {"recipient_id": "r-1", "context": {"first_name": "Ana", "consent": True}}
+    response = client.post(f"/v1/experiments/{experiment}/assign", json=body, headers=SEND)
+    assert response.status_code == 200, response.text
+    decision = response.json()
+    assert {"decision_id", "variants", "propensity", "policy_version", "reason"} <= set(decision)
+    assert set(decision["variants"]) == {"subject", "cta"}
+    assert decision["variants"]["subject"]["id"] in {"plain", "urgent"}
+    if decision["variants"]["subject"]["id"] == "plain":
+        assert decision["variants"]["subject"]["content"] == "Hello Ana"
+    # a 2 x 2 multivariate design with equal weights: each combination has probability 1/4
+    assert decision["propensity"] == pytest.approx(0.25)
+
+
+def test_assignment_is_sticky_over_http(client, experiment):
+    path = f"/v1/experiments/{experiment}/assign"
+    first = client.post(path, json={"recipient_id": "same", "context": {}}, headers=SEND).json()
+    again = client.post(path, json={"recipient_id": "same", "context": {}}, headers=SEND).json()
+    assert first["variants"] == again["variants"]
+    assert first["decision_id"] != again["decision_id"]  # each send is its own logged decision
+
+
+def test_batch_answers_one_decision_per_recipient_in_order(client, experiment):
+    recipients = [{"recipient_id": f"r-{i}", "context": {"first_name": f"N{i}"}} for i in range(300)]
+    response = client.post(f"/v1/experiments/{experiment}/assign/batch", json={"recipients": recipients},
+                           headers=SEND)
+    assert response.status_code == 200, response.text
+    decisions = response.json()["decisions"]
+    assert [d["recipient_id"] for d in decisions] == [r["recipient_id"] for r in recipients]
+    assert len({d["decision_id"] for d in decisions}) == 300
+    single = client.post(f"/v1/experiments/{experiment}/assign", json=recipients[7], headers=SEND).json()
+    assert single["variants"] == decisions[7]["variants"]
+
+
+def test_batch_of_100_001_is_rejected_with_422(client, experiment):
+    recipients = [{"recipient_id": str(i)} for i in range(100_001)]
+    response = client.post(f"/v1/experiments/{experiment}/assign/batch", json={"recipients": recipients},
+                           headers=SEND)
+    assert response.status_code == 422
+    (problem,) = response.json()["detail"]
+    assert problem["loc"] == ["body", "recipients"]
+    assert "100000" in problem["msg"]
+    assert len(response.content) < 1000  # the request is not echoed back
+
+
+@pytest.mark.parametrize(
+    ("body", "loc"),
+    [
+        ({}, ["body", "recipient_id"]),
+        ({"recipient_id": ""}, ["body", "recipient_id"]),
+        ({"recipient_id": 12}, ["body", "recipient_id"]),
+        ({"recipient_id": "x", "context": [1, 2]}, ["body", "context"]),
+        ({"recipient_id": "x", "extra": 1}, ["body", "extra"]),
+    ],
+)
+def test_bad_single_assign_bodies_are_422_naming_the_field(client, experiment, body, loc):
+    response = client.post(f"/v1/experiments/{experiment}/assign", json=body, headers=SEND)
+    assert response.status_code == 422
+    assert loc in [p["loc"] for p in response.json()["detail"]]
+
+
+@pytest.mark.parametrize(
+    ("body", "loc"),
+    [
+        ({"recipients": []}, ["body", "recipients"]),
+        ({"recipients": [{"recipient_id": "a"}, {"context": {}}]}, ["body", "recipients", 1, "recipient_id"]),
+        ({}, ["body", "recipients"]),
+    ],
+)
+def test_bad_batch_bodies_are_422_naming_the_field(client, experiment, body, loc):
+    response = client.post(f"/v1/experiments/{experiment}/assign/batch", json=body, headers=SEND)
+    assert response.status_code == 422
+    assert loc in [p["loc"] for p in response.json()["detail"]]
+
+
+def test_assign_to_unknown_experiment_is_404(client):
+    response = client.post("/v1/experiments/ghost/assign", json={"recipient_id": "r"}, headers=SEND)
+    assert response.status_code == 404
+    assert "'ghost'" in response.json()["detail"]
+
+
+def test_paused_experiment_gives_the_defaults(client, experiment):
+    client.post(f"/v1/experiments/{experiment}/pause", headers=ADMIN)
+    recipients = [{"recipient_id": f"p-{i}"} for i in range(20)]
+    decisions = client.post(f"/v1/experiments/{experiment}/assign/batch", json={"recipients": recipients},
+                            headers=SEND).json()["decisions"]
+    chosen = {(d["variants"]["subject"]["id"], d["variants"]["cta"]["id"]) for d in decisions}
+    assert chosen == {("plain", "shop")}
+    assert {d["reason"] for d in decisions} == {"paused"}

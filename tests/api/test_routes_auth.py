@@ -1,0 +1,63 @@
+"""The key matrix: admin may do everything, the send key only assign and outcomes; 401 / 403 otherwise."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.api.conftest import ADMIN_KEY, SEND_KEY, SPEC
+
+ROUTES = [  # (method, path, body, scope)
+    ("POST", "/v1/experiments", SPEC, "admin"),
+    ("GET", "/v1/experiments", None, "admin"),
+    ("GET", "/v1/experiments/hello", None, "admin"),
+    ("POST", "/v1/experiments/hello/pause", None, "admin"),
+    ("POST", "/v1/experiments/hello/resume", None, "admin"),
+    ("POST", "/v1/experiments/hello/learn", None, "admin"),
+    ("GET", "/v1/experiments/hello/results", None, "admin"),
+    ("POST", "/v1/power/rate", {"baseline": 0.03, "mde": 0.1, "relative": True}, "admin"),
+    ("POST", "/v1/experiments/hello/assign", {"recipient_id": "r"}, "send"),
+    ("POST", "/v1/experiments/hello/assign/batch", {"recipients": [{"recipient_id": "r"}]}, "send"),
+    ("POST", "/v1/outcomes", {"events": [{"event_id": "e", "decision_id": "d", "type": "click"}]}, "send"),
+]
+KEYS = {"none": None, "wrong": "not-a-key", "send": SEND_KEY, "admin": ADMIN_KEY}
+
+
+def expected_status(key: str, scope: str) -> int | None:
+    """None means: allowed (the route's own answer, never 401/403)."""
+    if key in ("none", "wrong"):
+        return 401
+    if key == "send" and scope == "admin":
+        return 403
+    return None
+
+
+@pytest.mark.parametrize("key", list(KEYS))
+def test_auth_matrix(client, experiment, key):
+    for method, path, body, scope in ROUTES:
+        headers = {"Authorization": f"Bearer {KEYS[key]}"} if KEYS[key] else {}
+        response = client.request(method, path, json=body, headers=headers)
+        expected = expected_status(key, scope)
+        if expected is None:
+            assert response.status_code not in (401, 403), (key, method, path, response.text)
+            assert response.status_code < 500, (key, method, path, response.text)
+        else:
+            assert response.status_code == expected, (key, method, path, response.text)
+            assert response.json()["detail"]
+        if expected == 401:
+            assert response.headers["www-authenticate"] == "Bearer"
+
+
+def test_health_metrics_and_docs_need_no_key(client):
+    for path in ["/healthz", "/metrics", "/openapi.json"]:
+        assert client.get(path).status_code == 200, path
+
+
+def test_malformed_authorization_header_is_401(client):
+    for header in ["Basic dXNlcjpwYXNz", "Bearer", ADMIN_KEY]:
+        assert client.get("/v1/experiments", headers={"Authorization": header}).status_code == 401
+
+
+def test_open_service_without_keys(make_client, sqlite_url):
+    client = make_client(sqlite_url, admin_key=None, send_key=None)
+    assert client.post("/v1/experiments", json=SPEC).status_code == 201
+    assert client.get("/v1/experiments").status_code == 200
