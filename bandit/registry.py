@@ -12,6 +12,7 @@ from bandit.policy import FeatureValue, Policy, PolicyError
 from bandit.snapshot import decode_snapshot
 from bandit.thompson import BetaThompson, GaussianThompson
 from bandit.ucb import UCB1
+from bandit.vw import VWContextualBandit
 
 Builder = Callable[[int, dict[str, Any], Sequence[Mapping[str, FeatureValue]] | None, int], Policy]
 
@@ -45,6 +46,10 @@ def _linucb(n: int, options: dict[str, Any], _features: Any, seed: int) -> Polic
     return LinUCB(n, seed=seed, **_take(options, "alpha", "dim", "regularization"))
 
 
+def _vw(n: int, options: dict[str, Any], features: Any, seed: int) -> Policy:
+    return VWContextualBandit(n, seed=seed, action_features=features, **_take(options, "vw_args"))
+
+
 def _take(options: dict[str, Any], *keys: str) -> dict[str, Any]:
     return {key: options.pop(key) for key in keys if key in options}
 
@@ -57,6 +62,7 @@ name_to_builder: dict[str, Builder] = {
     "gaussian_thompson": _gaussian_thompson,
     "linear_ts": _linear_ts,
     "linucb": _linucb,
+    "vw": _vw,
 }
 
 tag_to_class: dict[str, Any] = {
@@ -67,6 +73,7 @@ tag_to_class: dict[str, Any] = {
     GaussianThompson.tag: GaussianThompson,
     LinearThompson.tag: LinearThompson,
     LinUCB.tag: LinUCB,
+    VWContextualBandit.tag: VWContextualBandit,
 }
 
 

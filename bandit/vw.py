@@ -1,0 +1,195 @@
+"""The Vowpal Wabbit contextual bandit (``--cb_explore_adf``): the one class that talks to VW."""
+
+from __future__ import annotations
+
+import shlex
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import vowpalwabbit
+
+from bandit.inputs import batch_size, check_allowed, check_feature, check_feedback, context_rows
+from bandit.options import check_n_actions, check_seed
+from bandit.policy import Choices, Contexts, FeatureValue, Policy, PolicyError
+from bandit.sampling import best_set, make_choices
+from bandit.snapshot import encode_snapshot
+from bandit.vw_text import action_line, labelled, shared_line
+
+DEFAULT_VW_ARGS = "--cb_explore_adf --squarecb -q UA"
+_FILE_OPTIONS = {"-d", "--data", "-f", "--final_regressor", "-i", "--initial_regressor", "-c", "--cache",
+                 "--cache_file", "--readable_model", "--invert_hash", "-p", "--predictions", "--daemon"}
+
+
+def reward_to_cost(rewards: np.ndarray) -> np.ndarray:
+    """VW minimises cost; SendLab maximises reward. The one place the sign flips: cost = -reward."""
+    return -rewards
+
+
+def check_vw_args(vw_args: object) -> list[str]:
+    """The VW arguments as a token list; must hold ``--cb_explore_adf`` and no file options."""
+    if not isinstance(vw_args, str):
+        raise PolicyError(f"options.vw_args: expected a string, got {type(vw_args).__name__}")
+    tokens = shlex.split(vw_args)
+    if "--cb_explore_adf" not in tokens:
+        raise PolicyError(f"options.vw_args: must contain --cb_explore_adf, got {vw_args!r}")
+    files = sorted(_FILE_OPTIONS.intersection(t.split("=")[0] for t in tokens))
+    if files:
+        raise PolicyError(f"options.vw_args: file options are not allowed here: {files}")
+    if "--random_seed" in tokens:
+        raise PolicyError("options.vw_args: do not set --random_seed; pass seed to the policy instead")
+    return tokens
+
+
+class VWContextualBandit(Policy):
+    """A Vowpal Wabbit ``--cb_explore_adf`` policy with shared recipient and per-action features.
+
+    Each decision is one multi-line example: ``shared |User <recipient features>`` and one
+    ``|Action _action=<i> <action features>`` line per allowed action (disallowed actions are left
+    out, so VW's pmf covers exactly the allowed ones). Exploration (``--epsilon``, ``--softmax``,
+    ``--bag``, ``--cover``, ``--squarecb``) comes from ``vw_args``; use ``-q UA`` to cross recipient
+    and action features. The action is drawn with the caller's generator from VW's pmf, and its pmf
+    value is the propensity. ``explored`` is True where the drawn action is not the one VW gives the
+    most probability (VW's exploit action).
+
+    Updates are learned one example per row with the label ``0:cost:propensity`` on the chosen action
+    and every action present (the mask at decision time is not known at update time).
+
+    Parameters
+    ----------
+    n_actions : int
+    vw_args : str
+        VW command line; must contain ``--cb_explore_adf``. ``--quiet`` and ``--random_seed`` are added.
+    action_features : sequence of mappings, length n_actions, optional
+        Features of each action (e.g. tone, length of a subject line).
+    seed : int
+        VW's ``--random_seed`` (bagging and cover use it while learning).
+    """
+
+    tag = "vw"
+
+    def __init__(
+        self,
+        n_actions: int,
+        *,
+        vw_args: str = DEFAULT_VW_ARGS,
+        action_features: Sequence[Mapping[str, FeatureValue]] | None = None,
+        seed: int = 0,
+        _model: bytes | None = None,
+    ) -> None:
+        self.n_actions = check_n_actions(n_actions)
+        self.vw_args = vw_args
+        self.seed = check_seed(seed)
+        self.action_features = self._check_action_features(action_features)
+        self._action_lines = [action_line(i, f) for i, f in enumerate(self.action_features)]
+        arguments = [*check_vw_args(vw_args), "--quiet", "--random_seed", str(self.seed)]
+        if _model is None:
+            self._workspace = self._open(arguments)
+        else:
+            with tempfile.TemporaryDirectory() as folder:
+                path = Path(folder) / "model.vw"
+                path.write_bytes(_model)
+                self._workspace = self._open([*arguments, "--initial_regressor", str(path)])
+
+    @staticmethod
+    def _open(arguments: list[str]) -> vowpalwabbit.Workspace:
+        try:
+            return vowpalwabbit.Workspace(arg_list=arguments)
+        except Exception as exc:  # VW raises plain RuntimeError-like errors for bad arguments
+            command = " ".join(arguments)
+            raise PolicyError(f"options.vw_args: Vowpal Wabbit rejected {command!r}: {exc}") from None
+
+    def _check_action_features(
+        self, action_features: Sequence[Mapping[str, FeatureValue]] | None
+    ) -> list[dict[str, FeatureValue]]:
+        if action_features is None:
+            return [{} for _ in range(self.n_actions)]
+        if isinstance(action_features, str | bytes) or not isinstance(action_features, Sequence):
+            raise PolicyError("action_features: expected a list of mappings, one per action")
+        if len(action_features) != self.n_actions:
+            raise PolicyError(
+                f"action_features: expected {self.n_actions} mappings, got {len(action_features)}"
+            )
+        out = []
+        for i, features in enumerate(action_features):
+            if not isinstance(features, Mapping):
+                raise PolicyError(f"action_features[{i}]: expected a mapping, got {type(features).__name__}")
+            for name, value in features.items():
+                check_feature(name, value, where=f"action_features[{i}]")
+            out.append(dict(features))
+        return out
+
+    def _predict(self, shared: str, actions: np.ndarray) -> np.ndarray:
+        """VW's pmf over ``actions`` (indices, shape (m,)) for one recipient; always finishes examples."""
+        examples = self._workspace.parse([shared, *(self._action_lines[a] for a in actions)])
+        try:
+            pmf = self._workspace.predict(examples)
+        finally:
+            self._workspace.finish_example(examples)
+        return np.asarray(pmf, dtype=np.float64)
+
+    def probabilities(self, contexts: Contexts, allowed: np.ndarray | None = None) -> np.ndarray:
+        """VW's pmf per row, shape ``(n, n_actions)``, renormalised in float64; disallowed get 0."""
+        rows = context_rows(contexts)
+        mask = check_allowed(allowed, len(rows), self.n_actions)
+        everything = np.arange(self.n_actions)
+        probs = np.zeros((len(rows), self.n_actions))
+        for i, row in enumerate(rows):
+            actions = everything if mask is None else np.flatnonzero(mask[i])
+            pmf = self._predict(shared_line(row), actions)
+            if pmf.shape != actions.shape or not np.all(np.isfinite(pmf)) or pmf.sum() <= 0:
+                raise PolicyError(
+                    f"options.vw_args: VW returned no valid pmf ({pmf.tolist()}); is it an explore learner?"
+                )
+            probs[i, actions] = pmf / pmf.sum()
+        return probs
+
+    def choose(
+        self, contexts: Contexts, rng: np.random.Generator, allowed: np.ndarray | None = None
+    ) -> Choices:
+        """Draw one action per row from VW's pmf with ``rng``; the propensity is the pmf value."""
+        probs = self.probabilities(contexts, allowed)
+        return make_choices(probs, best_set(probs, probs > 0), rng)
+
+    def update(
+        self,
+        contexts: Contexts,
+        actions: np.ndarray,
+        rewards: np.ndarray,
+        propensities: np.ndarray,
+    ) -> None:
+        """Learn each logged row: cost = -reward on the chosen action, with its logged propensity."""
+        n = batch_size(contexts)
+        feedback = check_feedback(n, self.n_actions, actions, rewards, propensities)
+        rows = context_rows(contexts)
+        costs = reward_to_cost(feedback.rewards)
+        for i, row in enumerate(rows):
+            chosen = int(feedback.actions[i])
+            lines = [shared_line(row), *self._action_lines]
+            lines[1 + chosen] = labelled(self._action_lines[chosen], float(costs[i]),
+                                         float(feedback.propensities[i]))
+            examples = self._workspace.parse(lines)
+            try:
+                self._workspace.learn(examples)
+            finally:
+                self._workspace.finish_example(examples)
+
+    def model_bytes(self) -> bytes:
+        """VW's own model file (with its learning state), as bytes."""
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / "model.vw"
+            self._workspace.save(str(path))
+            return path.read_bytes()
+
+    def to_bytes(self) -> bytes:
+        return encode_snapshot(self.tag, {
+            "n_actions": self.n_actions, "vw_args": self.vw_args, "seed": self.seed,
+            "action_features": self.action_features, "model": self.model_bytes(),
+        })
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> VWContextualBandit:
+        return cls(state["n_actions"], vw_args=state["vw_args"], action_features=state["action_features"],
+                   seed=state["seed"], _model=state["model"])
