@@ -240,7 +240,7 @@ def _validate(
     position_values: pd.Series | None,
     action_names: tuple[str, ...],
     reward_range: tuple[float, float] | None,
-    first_row: int,
+    row_numbers: np.ndarray,
 ) -> LoadReport:
     """Check one chunk row by row (vectorised) and split it into used rows and rejections."""
     n = len(action_values)
@@ -284,7 +284,7 @@ def _validate(
             else:
                 values = [str(sources[reason].iloc[i]) for i in where]
             rejected[reason] = RejectedRows(
-                count, tuple((first_row + int(i), v) for i, v in zip(where, values, strict=True))
+                count, tuple((int(row_numbers[i]), v) for i, v in zip(where, values, strict=True))
             )
     keep = ~taken
     if isinstance(contexts, pd.DataFrame):
@@ -305,7 +305,7 @@ def _validate(
         action_names=action_names,
         positions=positions,
     )
-    return LoadReport(data, rejected, n, first_row + np.flatnonzero(keep).astype(np.int64))
+    return LoadReport(data, rejected, n, np.asarray(row_numbers, dtype=np.int64)[keep])
 
 
 def _open_chunks(path: Path, columns: list[str], chunk_rows: int, action_col: str) -> Iterator[pd.DataFrame]:
@@ -371,19 +371,49 @@ def iter_logs(path: str | Path, columns: ColumnMap, *, chunk_rows: int = 100_000
     names = columns.actions or _distinct_actions(path, columns.action, chunk_rows)
     first_row = 0
     for chunk in _open_chunks(path, columns.columns, chunk_rows, columns.action):
-        chunk = chunk.reset_index(drop=True)
-        report = _validate(
-            chunk[columns.action],
-            chunk[columns.reward],
-            chunk[columns.propensity],
-            chunk[list(columns.context)],
-            chunk[columns.position] if columns.position else None,
-            names,
-            columns.reward_range,
-            first_row,
-        )
+        yield validate_frame(chunk, columns, names, first_row=first_row)
         first_row += len(chunk)
-        yield report
+
+
+def validate_frame(
+    frame: pd.DataFrame,
+    columns: ColumnMap,
+    action_names: Sequence[str],
+    *,
+    first_row: int = 0,
+    row_numbers: np.ndarray | None = None,
+) -> LoadReport:
+    """Check a table of logged sends and split it into usable rows and rejections.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        Holds at least ``columns.columns``.
+    columns : ColumnMap
+    action_names : sequence of str
+        The variants; other actions are rejected as unknown.
+    first_row : int
+        Number of the frame's first row in its source (rows are numbered consecutively from it).
+    row_numbers : ndarray of int, shape (len(frame),), optional
+        Explicit row numbers instead of ``first_row``.
+
+    Returns
+    -------
+    LoadReport
+    """
+    _check_columns(Path("frame"), columns.columns, set(frame.columns))
+    frame = frame.reset_index(drop=True)
+    numbers = first_row + np.arange(len(frame)) if row_numbers is None else np.asarray(row_numbers)
+    return _validate(
+        frame[columns.action],
+        frame[columns.reward],
+        frame[columns.propensity],
+        frame[list(columns.context)],
+        frame[columns.position] if columns.position else None,
+        tuple(str(a) for a in action_names),
+        columns.reward_range,
+        numbers,
+    )
 
 
 def load_logs(
@@ -481,5 +511,5 @@ def logs_from_records(
         None if all(p is None for p in positions) else pd.Series(positions, dtype=object),
         column_map(action="a", reward="r", propensity="p", actions=tuple(actions)).actions or (),
         column_map(action="a", reward="r", propensity="p", reward_range=reward_range).reward_range,
-        0,
+        np.arange(len(rows)),
     )
