@@ -263,7 +263,24 @@ def check_spec_data(raw: Any) -> list[Problem]:
     if isinstance(reward, Mapping) and isinstance(reward.get("events"), Mapping) and not reward["events"]:
         if reward.get("value") is None:
             problems.append(Problem("reward.events", "no event is rewarded and no value is added"))
+    if isinstance(design, Mapping) and design.get("policy") == "thompson":
+        problems += _check_unit_reward(reward if isinstance(reward, Mapping) else {})
     return problems
+
+
+def _check_unit_reward(reward: Mapping[str, Any]) -> list[Problem]:
+    """Beta-Bernoulli Thompson sampling learns from rewards in [0, 1] only."""
+    events = reward.get("events", {"click": 1.0})
+    values = events.values() if isinstance(events, Mapping) else []
+    weights = [w for w in values if isinstance(w, int | float)]
+    high, low = sum(w for w in weights if w > 0), sum(w for w in weights if w < 0)
+    if reward.get("value") is not None:
+        return [Problem("reward.value", "the thompson policy needs rewards in [0, 1]; an added value is "
+                        "unbounded (use gaussian_thompson)")]
+    if high > 1 or low < 0:
+        return [Problem("reward.events", f"the thompson policy needs rewards in [0, 1]; these weights reach "
+                        f"[{low:g}, {high:g}] (use gaussian_thompson, or weights summing to at most 1)")]
+    return []
 
 
 def _pydantic_problems(exc: ValidationError) -> list[Problem]:
