@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 DB     ?= sqlite:///sendlab.db
 PORT   ?= 8000
 
-.PHONY: run test install lint bench clean
+.PHONY: run test install browser lint bench clean
 
 $(BIN)/sendlab: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,7 +19,13 @@ run: install
 	$(BIN)/sendlab demo --db $(DB) --html sendlab-demo.html
 	$(BIN)/sendlab serve --db $(DB) --port $(PORT)
 
-test: install
+# Browser tests drive Debian's Chromium; install it when missing and we are root (else they skip).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
+	  && (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null); } \
+	  || echo "chromium is not installed: the browser tests will skip"
+
+test: install browser
 	$(BIN)/pytest -n 2
 
 lint: install
