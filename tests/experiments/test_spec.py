@@ -171,8 +171,10 @@ def test_thompson_needs_rewards_in_the_unit_interval() -> None:
     problems = _problems(data)
     assert any(p.startswith("reward.value: the thompson policy needs rewards in [0, 1]") for p in problems)
     del data["reward"]["value"]
-    assert any(p.startswith("reward.events: the thompson policy needs rewards in [0, 1]; these weights reach "
-                            "[0, 6]") for p in _problems(data))
+    assert any(
+        p.startswith("reward.events: the thompson policy needs rewards in [0, 1]; these weights reach [0, 6]")
+        for p in _problems(data)
+    )
     data["reward"]["events"] = {"click": 1.0}
     assert parse_spec(data).design.policy == "thompson"
     data["design"]["policy"] = "gaussian_thompson"
