@@ -54,6 +54,11 @@ class VWContextualBandit(Policy):
     value is the propensity. ``explored`` is True where the drawn action is not the one VW gives the
     most probability (VW's exploit action).
 
+    A snapshot holds VW's own model file (which carries its learning and random state). A restored
+    policy makes the same draws from the same generator; its pmf can differ from the live workspace's
+    in the last float32 bit (VW recomputes scores after a reload; seen with ``--softmax`` and
+    ``--squarecb``), and a snapshot of a restored policy restores bit for bit.
+
     Updates are learned one example per row with the label ``0:cost:propensity`` on the chosen action
     and every action present (the mask at decision time is not known at update time).
 
@@ -84,10 +89,10 @@ class VWContextualBandit(Policy):
         self.seed = check_seed(seed)
         self.action_features = self._check_action_features(action_features)
         self._action_lines = [action_line(i, f) for i, f in enumerate(self.action_features)]
-        arguments = [*check_vw_args(vw_args), "--quiet", "--random_seed", str(self.seed)]
+        arguments = [*check_vw_args(vw_args), "--quiet"]
         if _model is None:
-            self._workspace = self._open(arguments)
-        else:
+            self._workspace = self._open([*arguments, "--random_seed", str(self.seed)])
+        else:  # the model file carries VW's random state, so the seed is not passed again
             with tempfile.TemporaryDirectory() as folder:
                 path = Path(folder) / "model.vw"
                 path.write_bytes(_model)
