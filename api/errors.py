@@ -47,8 +47,13 @@ class ErrorAnswer:
         return {"detail": "; ".join(msg for _, msg in self.problems)}
 
     def one_line(self) -> str:
-        """All problems on one line, each prefixed by its field when it has one."""
-        parts = [(".".join(str(p) for p in loc) + ": " if loc else "") + msg for loc, msg in self.problems]
+        """All problems on one line, each prefixed by its field unless the message starts with it."""
+        parts = []
+        for loc, msg in self.problems:
+            path = loc[1:] if loc[:1] in (("body",), ("query",)) else loc
+            field = ".".join(str(p) for p in path)
+            named = not field or msg.startswith(str(path[-1]))
+            parts.append(msg if named else f"{field}: {msg}")
         return "; ".join(parts)
 
 

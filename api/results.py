@@ -13,10 +13,12 @@ from typing import Any
 
 from analysis.results import ArmData, SlotAnalysis, analyze_slot
 from analysis.stats import SampleStats
+from analysis.timeseries import DailyPoint
 from api.convert import to_jsonable
 from experiments.models import ArmSummary, ExperimentSummary
 
 MIN_UNITS = 2  # analyze_slot needs at least two units per arm
+ADAPTIVE_DESIGNS = frozenset({"bandit", "contextual"})
 
 
 @dataclass(frozen=True)
@@ -40,15 +42,25 @@ class ExperimentResults:
     skipped: dict[str, str] = field(default_factory=dict)
 
 
-def arm_data(arm: ArmSummary) -> ArmData:
-    """One arm's summary as :class:`analysis.results.ArmData` (the value metric is the reward)."""
+def arm_data(arm: ArmSummary, *, adaptive: bool = False) -> ArmData:
+    """One arm's summary as :class:`analysis.results.ArmData` (the value metric is the reward).
+
+    A bandit's allocation moves as it learns, so it has no fixed split for the sample-ratio check to
+    test: for ``adaptive`` designs the realised split is passed as the intended one (the check then
+    cannot flag) and the results say the check does not apply.
+    """
     return ArmData(
         variant=arm.variant,
         n=arm.decisions,
         event_counts=dict(arm.event_counts),
         value=SampleStats(arm.decisions, arm.reward_sum, arm.reward_sum_squares),
-        intended_share=arm.intended_share,
+        intended_share=float(max(arm.decisions, 1)) if adaptive else arm.intended_share,
     )
+
+
+def daily_points(summary: ExperimentSummary) -> list[DailyPoint]:
+    """The summary's per-day counts as :class:`analysis.timeseries.DailyPoint` (for the report's charts)."""
+    return [DailyPoint(d.day, d.slot, d.variant, d.decisions, dict(d.event_counts)) for d in summary.daily]
 
 
 def slot_inputs(summary: ExperimentSummary) -> list[SlotInputs]:
@@ -56,7 +68,8 @@ def slot_inputs(summary: ExperimentSummary) -> list[SlotInputs]:
     out = []
     for slot, variant_ids in summary.slots.items():
         by_variant = {a.variant: a for a in summary.arms if a.slot == slot}
-        arms = [arm_data(by_variant[v]) for v in variant_ids if v in by_variant]
+        adaptive = summary.design in ADAPTIVE_DESIGNS
+        arms = [arm_data(by_variant[v], adaptive=adaptive) for v in variant_ids if v in by_variant]
         seen = {event for a in arms for event in a.event_counts}
         guardrails = [g for g in summary.guardrails if g in seen]
         metrics = [e for e in summary.reward_events if e in seen and e not in guardrails]
@@ -121,7 +134,9 @@ def results_to_dict(results: ExperimentResults, *, detail: bool = True) -> dict[
         "design": summary.design,
         "arms": [_arm_row(a) for a in summary.arms],
         "comparisons": comparisons,
-        "srm": None if worst is None else {**worst, "by_slot": srm_by_slot},
+        "srm": None if worst is None else {
+            **worst, "applicable": summary.design not in ADAPTIVE_DESIGNS, "by_slot": srm_by_slot
+        },
         "decisions": {a.slot: {"verdict": a.decision.verdict, "winner": a.decision.winner,
                                "reason": a.decision.reason} for a in results.analyses},
         "holdout": None if summary.holdout is None else _arm_row(summary.holdout),

@@ -34,10 +34,15 @@ class ComparisonPublic(BaseModel):
 
 
 class SrmPublic(BaseModel):
-    """The sample-ratio check: the smallest p-value over the slots, and each slot's."""
+    """The sample-ratio check: the smallest p-value over the slots, and each slot's.
+
+    ``applicable`` is false for bandit and contextual designs, whose allocation moves as they learn:
+    there is no fixed split to test, so nothing is flagged.
+    """
 
     p_value: float | None
     flagged: bool
+    applicable: bool = True
     by_slot: dict[str, dict[str, Any]]
 
 

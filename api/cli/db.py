@@ -1,0 +1,41 @@
+"""Opening the store for commands that work on the database directly."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Annotated
+
+import typer
+from sqlalchemy import Engine
+
+from api.cli.group import CliError
+from api.settings import DEFAULT_DB
+from experiments.service import ExperimentService
+from experiments.store import create_tables, make_engine
+
+DbOption = Annotated[
+    str,
+    typer.Option("--db", envvar="SENDLAB_DB", help="SQLAlchemy URL of the store (SQLite or PostgreSQL)."),
+]
+DEFAULT = DEFAULT_DB
+
+
+def open_engine(db: str) -> Engine:
+    """An engine on ``db`` with its tables created; a bad URL is reported against ``--db``."""
+    try:
+        engine = make_engine(db)
+    except ValueError as exc:
+        raise CliError(f"--db: {exc}") from exc
+    create_tables(engine)
+    return engine
+
+
+def open_service(
+    db: str, *, seed: int | None = None, clock: Callable[[], datetime] | None = None
+) -> ExperimentService:
+    """A service on ``db``, its tables created if missing."""
+    engine = open_engine(db)
+    if clock is None:
+        return ExperimentService(engine, seed=seed)
+    return ExperimentService(engine, seed=seed, clock=clock)

@@ -1,0 +1,132 @@
+"""``sendlab experiments create|list|show|pause|resume|archive`` and ``sendlab assign``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from api.cli.db import DEFAULT, DbOption, open_service
+from api.cli.group import CliError
+from api.cli.output import print_fields, print_json, print_table
+from api.convert import decision_to_dict, experiment_to_dict
+from experiments.spec import parse_spec
+
+experiments_app = typer.Typer(help="Create, list, show, pause, resume and archive experiments.",
+                              no_args_is_help=True)
+
+Json = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
+Key = Annotated[str, typer.Argument(help="The experiment's key.")]
+
+
+def _show_experiment(data: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        print_json(data)
+        return
+    print_fields([(k, data.get(k)) for k in ("key", "name", "version", "status", "updated_at")])
+    for warning in data.get("warnings", []):
+        typer.echo(f"warning: {warning}")
+
+
+def spec_content_type(path: Path) -> str:
+    """JSON for ``.json`` files, YAML for everything else."""
+    return "application/json" if path.suffix.lower() == ".json" else "application/yaml"
+
+
+@experiments_app.command("create")
+def create(
+    spec_file: Annotated[Path, typer.Argument(help="The spec, a YAML or JSON file.")],
+    db: DbOption = DEFAULT,
+    as_json: Json = False,
+) -> None:
+    """Create an experiment from its spec (a changed spec for an existing key makes a new version)."""
+    spec = parse_spec(spec_file.read_bytes(), content_type=spec_content_type(spec_file))
+    info = open_service(db).create(spec)
+    _show_experiment(experiment_to_dict(info, with_spec=False), as_json)
+
+
+@experiments_app.command("list")
+def list_(db: DbOption = DEFAULT, as_json: Json = False) -> None:
+    """All experiments."""
+    items = [experiment_to_dict(i, with_spec=False) for i in open_service(db).list()]
+    if as_json:
+        print_json(items)
+    elif not items:
+        typer.echo("no experiments")
+    else:
+        print_table(["key", "version", "status", "name"],
+                    [[i["key"], i["version"], i["status"], i["name"]] for i in items])
+
+
+@experiments_app.command("show")
+def show(key: Key, db: DbOption = DEFAULT, as_json: Json = False) -> None:
+    """One experiment with its spec."""
+    data = experiment_to_dict(open_service(db).get(key))
+    if as_json:
+        print_json(data)
+        return
+    _show_experiment(data, False)
+    for slot, variants in data["spec"]["slots"].items():
+        typer.echo(f"slot {slot}: " + ", ".join(v["id"] for v in variants["variants"]))
+    design = data["spec"]["design"]
+    typer.echo(f"design: {design['type']}" + (f" ({design['policy']})" if design.get("policy") else ""))
+
+
+def _status_command(name: str, status: str, doc: str) -> None:
+    def command(key: Key, db: DbOption = DEFAULT, as_json: Json = False) -> None:
+        info = open_service(db).set_status(key, status)
+        _show_experiment(experiment_to_dict(info, with_spec=False), as_json)
+
+    command.__doc__ = doc
+    experiments_app.command(name)(command)
+
+
+_status_command("pause", "paused", "Pause: recipients get the default variants.")
+_status_command("resume", "running", "Resume a paused experiment.")
+_status_command("archive", "archived", "Archive: the experiment no longer assigns or learns.")
+
+
+def parse_context(pairs: list[str], context_json: str | None) -> dict[str, Any]:
+    """The context from ``--context-json`` and ``--context name=value`` (values parsed as JSON if valid)."""
+    context: dict[str, Any] = {}
+    if context_json is not None:
+        try:
+            loaded = json.loads(context_json)
+        except json.JSONDecodeError as exc:
+            raise CliError(f"--context-json: not valid JSON: {exc.msg}") from exc
+        if not isinstance(loaded, dict):
+            raise CliError("--context-json: must be a JSON object")
+        context.update(loaded)
+    for pair in pairs:
+        name, sep, raw = pair.partition("=")
+        if not sep or not name:
+            raise CliError(f"--context: expected name=value, got {pair!r}")
+        try:
+            context[name] = json.loads(raw)
+        except json.JSONDecodeError:
+            context[name] = raw
+    return context
+
+
+def assign(
+    key: Key,
+    recipient: Annotated[str, typer.Option("--recipient", "-r", help="The recipient's id.")],
+    context: Annotated[
+        list[str] | None, typer.Option("--context", "-c", help="name=value, repeatable.")
+    ] = None,
+    context_json: Annotated[str | None, typer.Option(help="The whole context as a JSON object.")] = None,
+    db: DbOption = DEFAULT,
+    as_json: Json = False,
+) -> None:
+    """Assign one recipient (the decision is logged, as over HTTP)."""
+    decision = open_service(db).assign(key, recipient, parse_context(context or [], context_json))
+    data = decision_to_dict(decision)
+    if as_json:
+        print_json(data)
+        return
+    print_fields([("decision", data["decision_id"]), ("propensity", data["propensity"]),
+                  ("reason", data["reason"]), ("policy version", data["policy_version"])])
+    for slot, variant in data["variants"].items():
+        typer.echo(f"{slot}: {variant['id']}  {variant['content']!r}")

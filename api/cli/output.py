@@ -1,0 +1,41 @@
+"""Printing results: JSON with ``--json``, aligned plain-text tables otherwise."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import typer
+
+from api.convert import to_jsonable
+
+
+def print_json(data: Any) -> None:
+    """The result as indented JSON on stdout."""
+    typer.echo(json.dumps(to_jsonable(data), indent=2, sort_keys=False, allow_nan=False, default=str))
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if value is None:
+        return "-"
+    return str(value)
+
+
+def print_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    """A plain-text table with aligned columns."""
+    cells = [[_cell(v) for v in row] for row in rows]
+    widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(headers)]
+    typer.echo("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip())
+    typer.echo("  ".join("-" * w for w in widths))
+    for row in cells:
+        typer.echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+
+
+def print_fields(pairs: Sequence[tuple[str, Any]]) -> None:
+    """``name: value`` lines, names aligned."""
+    width = max(len(k) for k, _ in pairs)
+    for key, value in pairs:
+        typer.echo(f"{key.ljust(width)}  {_cell(value)}")

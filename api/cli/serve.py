@@ -1,0 +1,32 @@
+"""``sendlab serve``: the HTTP service under uvicorn."""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated
+
+import typer
+import uvicorn
+
+from api.cli.db import DEFAULT, DbOption, open_engine
+from api.settings import settings_from_env
+
+
+def serve(
+    db: DbOption = DEFAULT,
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.", min=0, max=65535)] = 8000,
+    workers: Annotated[
+        int, typer.Option(help="Worker processes (use PostgreSQL for more than one).", min=1)
+    ] = 1,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+) -> None:
+    """Run the HTTP API (OpenAPI page at /docs). Keys come from SENDLAB_ADMIN_KEY / SENDLAB_SEND_KEY."""
+    os.environ["SENDLAB_DB"] = db  # every worker builds its app from the environment
+    settings = settings_from_env()  # fails here, on one line, if SENDLAB_CONFIG is unusable
+    open_engine(settings.db).dispose()  # tables created once, before the workers race to create them
+    if workers > 1 and settings.db.startswith("sqlite"):
+        typer.echo("warning: several workers on SQLite serialise their writes; prefer PostgreSQL", err=True)
+    uvicorn.run(
+        "api.app:app_from_env", factory=True, host=host, port=port, workers=workers, log_level=log_level
+    )

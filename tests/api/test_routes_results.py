@@ -1,0 +1,76 @@
+"""``/v1/experiments/{key}/results`` over a simulated send with a known difference."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from statsmodels.stats.proportion import proportions_ztest
+
+from tests.api.conftest import ADMIN, SEND
+
+
+@pytest.fixture
+def sent(client, experiment):
+    """2,000 recipients assigned; clicks drawn at 5% for subject 'plain' and 10% for 'urgent'."""
+    rng = np.random.default_rng(11)
+    recipients = [{"recipient_id": f"s-{i}"} for i in range(2000)]
+    decisions = client.post(f"/v1/experiments/{experiment}/assign/batch", json={"recipients": recipients},
+                            headers=SEND).json()["decisions"]
+    rate = {"plain": 0.05, "urgent": 0.10}
+    clicked = [rng.random() < rate[d["variants"]["subject"]["id"]] for d in decisions]
+    events = [{"event_id": f"c-{i}", "decision_id": d["decision_id"], "type": "click"}
+              for i, (d, c) in enumerate(zip(decisions, clicked, strict=True)) if c]
+    events += [{"event_id": f"u-{i}", "decision_id": d["decision_id"], "type": "unsubscribe"}
+               for i, d in enumerate(decisions[:30])]
+    counts = client.post("/v1/outcomes", json={"events": events}, headers=SEND).json()
+    assert counts["accepted"] == len(events)
+    return decisions, clicked
+
+
+def test_results_follow_the_contract_and_count_what_was_sent(client, experiment, sent):
+    decisions, clicked = sent
+    response = client.get(f"/v1/experiments/{experiment}/results", headers=ADMIN)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    arms = {(a["slot"], a["variant"]): a for a in body["arms"]}
+    for variant in ("plain", "urgent"):
+        mine = [c for d, c in zip(decisions, clicked, strict=True)
+                if d["variants"]["subject"]["id"] == variant]
+        assert arms[("subject", variant)]["decisions"] == len(mine)
+        assert arms[("subject", variant)]["events"]["click"] == sum(mine)
+        assert arms[("subject", variant)]["reward_mean"] == pytest.approx(sum(mine) / len(mine))
+    assert set(body["srm"]) >= {"p_value", "flagged"}
+    assert not body["srm"]["flagged"]
+
+
+def test_click_comparison_matches_an_independent_z_test(client, experiment, sent):
+    body = client.get(f"/v1/experiments/{experiment}/results", headers=ADMIN).json()
+    arms = {(a["slot"], a["variant"]): a for a in body["arms"]}
+    (comparison,) = [c for c in body["comparisons"]
+                     if c["slot"] == "subject" and c["metric"] == "click" and c["variant"] == "urgent"]
+    assert comparison["control"] == "plain"
+    treat, ctrl = arms[("subject", "urgent")], arms[("subject", "plain")]
+    # Reference: statsmodels' pooled two-proportion z-test.
+    _, p = proportions_ztest([treat["events"]["click"], ctrl["events"]["click"]],
+                             [treat["decisions"], ctrl["decisions"]])
+    assert comparison["p_value"] == pytest.approx(p, rel=1e-6)
+    rate_t = treat["events"]["click"] / treat["decisions"]
+    rate_c = ctrl["events"]["click"] / ctrl["decisions"]
+    assert comparison["lift"] == pytest.approx(rate_t / rate_c - 1, rel=1e-9)
+    assert comparison["ci"][0] < comparison["lift"] < comparison["ci"][1]
+    assert 0.5 < comparison["prob_beat_control"] <= 1
+    assert body["decisions"]["subject"]["verdict"]
+
+
+def test_results_before_any_data_say_what_is_missing(client, experiment):
+    body = client.get(f"/v1/experiments/{experiment}/results", headers=ADMIN).json()
+    assert body["comparisons"] == []
+    assert set(body["skipped"]) == {"subject", "cta"}
+    assert "not enough data" in body["skipped"]["subject"]
+
+
+def test_bad_query_parameters_are_422(client, experiment):
+    response = client.get(f"/v1/experiments/{experiment}/results?alpha=2&correction=magic", headers=ADMIN)
+    assert response.status_code == 422
+    locs = [p["loc"] for p in response.json()["detail"]]
+    assert ["query", "alpha"] in locs and ["query", "correction"] in locs
