@@ -59,6 +59,15 @@ class _RidgePerAction(Policy):
         width = np.sqrt(np.maximum(np.einsum("nd,kde,ne->nk", x, inverse, x), 0.0))
         return mean, width
 
+    def reward_estimates(self, contexts: Contexts) -> tuple[np.ndarray, np.ndarray]:
+        """Per row and action: the ridge prediction and the width :math:`\\sqrt{x^T A_a^{-1} x}`.
+
+        Returns
+        -------
+        mean, width : ndarray of float, shape (n, n_actions) each
+        """
+        return self._moments(self.hasher.encode(context_rows(contexts)))
+
     def _design(self, contexts: Contexts, allowed: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         rows = context_rows(contexts)
         mask = check_allowed(allowed, len(rows), self.n_actions)
