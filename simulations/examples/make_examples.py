@@ -1,0 +1,44 @@
+"""Regenerate the example log and probability file: ``python simulations/examples/make_examples.py``.
+
+The true click rate of a send is ``0.05`` for plain, ``0.07 - 0.0008 * recency_days`` for urgent and
+``0.06`` for emoji plus ``0.05`` on iOS. The logging policy favoured urgent on mobile. The external
+policy in probabilities.csv sends emoji on iOS and urgent elsewhere with probability 0.9.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+
+def main(folder: Path = Path(__file__).resolve().parent) -> None:
+    rng = np.random.default_rng(2026)
+    n = 4000
+    device = rng.choice(["ios", "android", "web"], n, p=[0.45, 0.35, 0.2])
+    recency = np.round(rng.exponential(12, n), 1)
+    variants = np.array(["plain", "urgent", "emoji"])
+    probs = np.where((device != "web")[:, None], [0.2, 0.6, 0.2], [0.4, 0.3, 0.3])
+    u = rng.random(n)
+    idx = (u[:, None] > np.cumsum(probs, axis=1)).sum(axis=1)
+    base = np.array([0.05, 0.07, 0.06])
+    rate = base[idx] + np.where((device == "ios") & (idx == 2), 0.05, 0) - 0.0008 * recency * (idx == 1)
+    clicked = (rng.random(n) < np.clip(rate, 0, 1)).astype(int)
+    frame = pd.DataFrame({
+        "send_id": np.arange(1, n + 1),
+        "subject_variant": variants[idx],
+        "logged_prob": probs[np.arange(n), idx],
+        "clicked": clicked,
+        "device": device,
+        "recency_days": recency,
+    })
+    frame.to_csv(folder / "sends.csv", index=False)
+    frame.to_parquet(folder / "sends.parquet", index=False)
+    p = np.full((n, 3), 0.05)
+    p[np.arange(n), np.where(device == "ios", 2, 1)] = 0.9
+    pd.DataFrame(p, columns=variants).round(4).to_csv(folder / "probabilities.csv", index=False)
+
+
+if __name__ == "__main__":
+    main()
