@@ -222,3 +222,18 @@ def _same_family(posteriors: Sequence[Posterior]) -> None:
     families = {p.family for p in posteriors}
     if len(families) > 1:
         raise AnalysisInputError(f"posteriors: all arms need the same model, got {sorted(families)}")
+
+
+@dataclass(frozen=True)
+class PosteriorCurve:
+    """A posterior density evaluated on a grid, for plotting: ``x`` and ``density`` shape (points,)."""
+
+    label: str
+    x: np.ndarray
+    density: np.ndarray
+
+
+def posterior_curve(posterior: Posterior, label: str, points: int = 200) -> PosteriorCurve:
+    """The density over the central 99.98% of ``posterior``."""
+    x = np.linspace(float(posterior.ppf(1e-4)), float(posterior.ppf(1 - 1e-4)), points)
+    return PosteriorCurve(label, x, posterior.pdf(x))

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from statsmodels.stats.multitest import multipletests
 
 from analysis.errors import AnalysisInputError
 from analysis.multiplicity import adjust_p_values
@@ -44,6 +45,13 @@ def test_holm_matches_the_definition() -> None:
 
 def test_bh_matches_the_definition() -> None:
     assert adjust_p_values(P, "bh") == pytest.approx(_bh(P), abs=1e-12)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.floats(0, 1), min_size=1, max_size=30))
+def test_holm_and_bh_match_statsmodels(p: list[float]) -> None:
+    assert adjust_p_values(p, "holm") == pytest.approx(multipletests(p, method="holm")[1], abs=1e-12)
+    assert adjust_p_values(p, "bh") == pytest.approx(multipletests(p, method="fdr_bh")[1], abs=1e-12)
 
 
 def test_none_and_nan() -> None:

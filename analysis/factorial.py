@@ -1,0 +1,200 @@
+"""Multivariate (factorial) designs: main effects and interactions by logistic regression on counts.
+
+Each cell of the design (one level of every factor, say subject ``urgent`` x CTA ``see``) is summarised
+as units and successes; a binomial GLM with a logit link on those counts (statsmodels formula
+``successes + failures ~ C(f0) * C(f1)``) gives the same estimates as a logistic regression on the
+individual sends, without loading them.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+import statsmodels.api as sm
+import statsmodels.formula.api as smf
+from scipy import special
+from statsmodels.tools.sm_exceptions import PerfectSeparationWarning
+
+from analysis.errors import AnalysisInputError
+from analysis.json_ready import to_jsonable
+from analysis.lift import check_alpha
+
+
+@dataclass(frozen=True)
+class FactorialCell:
+    """One combination of factor levels and its counts, e.g. ``{"subject": "urgent", "cta": "see"}``."""
+
+    levels: Mapping[str, str]
+    n: int
+    successes: int
+
+
+@dataclass(frozen=True)
+class EffectRow:
+    """One term of the model, on the log-odds scale (``odds_ratio = exp(estimate)``).
+
+    ``term`` reads ``subject=urgent`` for a main effect (against the reference level) and
+    ``subject=urgent x cta=see`` for an interaction; ``intercept`` is the all-reference cell.
+    """
+
+    term: str
+    kind: str
+    estimate: float
+    std_error: float
+    z: float
+    p_value: float
+    ci: tuple[float, float]
+    odds_ratio: float
+    significant: bool
+
+
+@dataclass(frozen=True)
+class FactorialAnalysis:
+    """The fitted model as a table; :meth:`to_markdown` prints which effects matter."""
+
+    metric: str
+    factors: list[str]
+    reference: dict[str, str]
+    formula: str
+    alpha: float
+    rows: list[EffectRow]
+    interaction_p_value: float | None
+    note: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return to_jsonable(self)
+
+    def to_markdown(self) -> str:
+        """A markdown table: term, odds ratio with interval, p-value, and whether it matters."""
+        lines = [
+            f"Logistic regression of {self.metric} (reference: "
+            + ", ".join(f"{k}={v}" for k, v in self.reference.items()) + ")",
+            "",
+            "| term | kind | odds ratio | 95% interval | p-value | matters |".replace(
+                "95%", f"{1 - self.alpha:.0%}"),
+            "|---|---|---|---|---|---|",
+        ]
+        for r in self.rows:
+            low, high = math.exp(r.ci[0]), math.exp(r.ci[1])
+            lines.append(f"| {r.term} | {r.kind} | {r.odds_ratio:.3f} | {low:.3f} - {high:.3f} | "
+                         f"{r.p_value:.3g} | {'yes' if r.significant else 'no'} |")
+        return "\n".join(lines + ["", self.note])
+
+
+def analyze_factorial(
+    cells: Sequence[FactorialCell],
+    *,
+    metric: str = "click",
+    reference: Mapping[str, str] | None = None,
+    interactions: bool = True,
+    alpha: float = 0.05,
+) -> FactorialAnalysis:
+    """Fit ``successes + failures ~ C(f0) * C(f1) * ...`` (or ``+`` without interactions).
+
+    Parameters
+    ----------
+    cells : Sequence[FactorialCell]
+        One per observed combination of levels; every cell names the same factors.
+    metric : str
+        The event counted as success (for the table's title).
+    reference : Mapping[str, str] or None
+        Reference level per factor (the control); by default the first level seen.
+    interactions : bool
+        Include all interactions (the saturated model for a full factorial) or main effects only.
+    alpha : float
+        For the Wald intervals and for ``significant``. No multiplicity correction is applied across
+        terms; the note says how many were tested.
+
+    Returns
+    -------
+    FactorialAnalysis
+        ``interaction_p_value`` is the likelihood-ratio test of all interactions at once (None
+        without interactions).
+    """
+    check_alpha(alpha)
+    if len(cells) < 2:
+        raise AnalysisInputError(f"cells: need at least 2 cells, got {len(cells)}")
+    factors = list(cells[0].levels)
+    if not factors:
+        raise AnalysisInputError("cells[0].levels: name at least one factor")
+    level_lists: dict[str, list[str]] = {f: [] for f in factors}
+    for i, cell in enumerate(cells):
+        if list(cell.levels) != factors:
+            raise AnalysisInputError(f"cells[{i}].levels: factors {list(cell.levels)} differ from {factors}")
+        if cell.n <= 0 or not 0 <= cell.successes <= cell.n:
+            raise AnalysisInputError(f"cells[{i}]: need n > 0 and 0 <= successes <= n, got "
+                                     f"n={cell.n}, successes={cell.successes}")
+        for f in factors:
+            if cell.levels[f] not in level_lists[f]:
+                level_lists[f].append(cell.levels[f])
+    ref = {f: (reference or {}).get(f, level_lists[f][0]) for f in factors}
+    for f in factors:
+        if ref[f] not in level_lists[f]:
+            raise AnalysisInputError(f"reference[{f!r}]: {ref[f]!r} is not a level of {f} ({level_lists[f]})")
+        if len(level_lists[f]) < 2:
+            raise AnalysisInputError(f"cells: factor {f!r} has a single level {level_lists[f]}")
+        level_lists[f] = [ref[f]] + [v for v in level_lists[f] if v != ref[f]]
+
+    # Internal names f0, f1, ... and levels L0 (reference), L1, ... keep the formula safe for any id.
+    codes = {f: {v: f"L{j}" for j, v in enumerate(level_lists[f])} for f in factors}
+    frame = pd.DataFrame({f"f{k}": [codes[f][c.levels[f]] for c in cells] for k, f in enumerate(factors)})
+    frame["successes"] = [c.successes for c in cells]
+    frame["failures"] = [c.n - c.successes for c in cells]
+    terms = [f"C(f{k}, Treatment('L0'))" for k in range(len(factors))]
+    rhs = (" * " if interactions else " + ").join(terms)
+    formula = f"successes + failures ~ {rhs}"
+    fit = _fit(formula, frame)
+
+    z_crit = float(-special.ndtri(alpha / 2))
+    rows = []
+    for name in fit.params.index:
+        label, kind = _label(name, factors, level_lists)
+        est, se = float(fit.params[name]), float(fit.bse[name])
+        p = float(fit.pvalues[name])
+        rows.append(EffectRow(label, kind, est, se, est / se, p, (est - z_crit * se, est + z_crit * se),
+                              math.exp(est), bool(p < alpha and kind != "intercept")))
+
+    interaction_p = None
+    if interactions and len(factors) > 1:
+        additive = _fit(f"successes + failures ~ {' + '.join(terms)}", frame)
+        lr = 2 * (fit.llf - additive.llf)
+        df = fit.df_model - additive.df_model
+        interaction_p = float(special.chdtrc(df, max(lr, 0.0))) if df > 0 else None
+    tested = sum(r.kind != "intercept" for r in rows)
+    note = (f"{tested} terms tested without a multiplicity correction: at alpha {alpha:g} about "
+            f"{tested * alpha:.1f} would look significant by chance alone if nothing mattered.")
+    if interaction_p is not None:
+        note += (f" Likelihood-ratio test of all interactions together: p = {interaction_p:.3g}"
+                 + (" (main effects alone do not describe the data)." if interaction_p < alpha else "."))
+    degenerate = [i for i, c in enumerate(cells) if c.successes in (0, c.n)]
+    if degenerate:
+        note += (f" Cells {degenerate} have no successes or no failures: the terms touching them have "
+                 "infinite log odds and their estimates and p-values are not meaningful.")
+    return FactorialAnalysis(metric, factors, ref, formula, alpha, rows, interaction_p, note)
+
+
+def _fit(formula: str, frame: pd.DataFrame) -> Any:
+    # A saturated model fits the cells exactly: statsmodels then warns about a zero residual degree of
+    # freedom and "perfect prediction", which are expected here (real separation is reported in the note).
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        warnings.simplefilter("ignore", PerfectSeparationWarning)
+        return smf.glm(formula, data=frame, family=sm.families.Binomial()).fit()
+
+
+def _label(name: str, factors: list[str], level_lists: dict[str, list[str]]) -> tuple[str, str]:
+    if name == "Intercept":
+        return "intercept", "intercept"
+    parts = []
+    for piece in name.split(":"):
+        # e.g. "C(f1, Treatment('L0'))[T.L2]"
+        k = int(piece[piece.index("(f") + 2:piece.index(",")])
+        j = int(piece[piece.rindex("[T.L") + 4:-1])
+        parts.append(f"{factors[k]}={level_lists[factors[k]][j]}")
+    return " x ".join(parts), "main effect" if len(parts) == 1 else "interaction"
+

@@ -1,0 +1,83 @@
+"""Factorial effects against closed-form log odds ratios and a logistic regression on raw rows."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import statsmodels.formula.api as smf
+
+from analysis.errors import AnalysisInputError
+from analysis.factorial import FactorialCell, analyze_factorial
+
+COUNTS = {("plain", "shop"): (5000, 400), ("urgent", "shop"): (5000, 470),
+          ("plain", "see"): (5000, 380), ("urgent", "see"): (5000, 520)}
+CELLS = [FactorialCell({"subject": s, "cta": c}, n, x) for (s, c), (n, x) in COUNTS.items()]
+
+
+def _logit(x: int, n: int) -> float:
+    return math.log(x / (n - x))
+
+
+def test_saturated_2x2_matches_closed_form_log_odds() -> None:
+    r = analyze_factorial(CELLS, metric="click")
+    rows = {row.term: row for row in r.rows}
+    lg = {k: _logit(x, n) for k, (n, x) in COUNTS.items()}
+    inv = {k: 1 / x + 1 / (n - x) for k, (n, x) in COUNTS.items()}  # Var(logit) = 1/x + 1/(n-x)
+    pp, up, ps, us = ("plain", "shop"), ("urgent", "shop"), ("plain", "see"), ("urgent", "see")
+    assert rows["intercept"].estimate == pytest.approx(lg[pp], abs=1e-7)
+    assert rows["subject=urgent"].estimate == pytest.approx(lg[up] - lg[pp], abs=1e-7)
+    assert rows["subject=urgent"].std_error == pytest.approx(math.sqrt(inv[up] + inv[pp]), abs=1e-7)
+    assert rows["cta=see"].estimate == pytest.approx(lg[ps] - lg[pp], abs=1e-7)
+    inter = rows["subject=urgent x cta=see"]
+    assert inter.estimate == pytest.approx(lg[us] - lg[up] - lg[ps] + lg[pp], abs=1e-7)
+    assert inter.std_error == pytest.approx(math.sqrt(sum(inv.values())), abs=1e-7)
+    assert inter.kind == "interaction" and r.interaction_p_value is not None
+
+
+def test_additive_model_matches_logit_on_raw_rows() -> None:
+    rows = []
+    for (s, c), (n, x) in COUNTS.items():
+        rows += [(s, c, 1)] * x + [(s, c, 0)] * (n - x)
+    raw = pd.DataFrame(rows, columns=["subject", "cta", "y"])
+    ref = smf.logit("y ~ C(subject, Treatment('plain')) + C(cta, Treatment('shop'))", raw).fit(disp=0)
+    r = analyze_factorial(CELLS, interactions=False)
+    got = {row.term: row for row in r.rows}
+    assert got["subject=urgent"].estimate == pytest.approx(
+        ref.params["C(subject, Treatment('plain'))[T.urgent]"], abs=1e-6)
+    assert got["cta=see"].p_value == pytest.approx(ref.pvalues["C(cta, Treatment('shop'))[T.see]"], abs=1e-6)
+    assert r.interaction_p_value is None
+
+
+def test_reference_levels_and_table() -> None:
+    r = analyze_factorial(CELLS, reference={"subject": "urgent"})
+    assert r.reference == {"subject": "urgent", "cta": "shop"}
+    assert "subject=plain" in {row.term for row in r.rows}
+    table = r.to_markdown()
+    assert "| subject=plain x cta=see | interaction |" in table and "multiplicity" in table
+    assert r.to_dict()["rows"][0]["term"] == "intercept"
+
+
+def test_a_pure_interaction_is_found() -> None:
+    rng = np.random.default_rng(6)
+    p = {("a", "x"): 0.10, ("b", "x"): 0.10, ("a", "y"): 0.10, ("b", "y"): 0.16}
+    cells = [FactorialCell({"s": s, "c": c}, 20_000, int(rng.binomial(20_000, q))) for (s, c), q in p.items()]
+    r = analyze_factorial(cells)
+    assert {row.term: row.significant for row in r.rows}["s=b x c=y"]
+    assert r.interaction_p_value < 0.001
+
+
+@pytest.mark.parametrize(
+    ("cells", "kw", "message"),
+    [
+        (CELLS[:1], {}, "cells: need at least 2"),
+        ([CELLS[0], FactorialCell({"subject": "x"}, 10, 1)], {}, r"cells\[1\].levels"),
+        ([CELLS[0], FactorialCell({"subject": "u", "cta": "s"}, 10, 11)], {}, r"cells\[1\]"),
+        (CELLS, {"reference": {"cta": "nope"}}, r"reference\['cta'\]"),
+    ],
+)
+def test_bad_inputs(cells, kw, message: str) -> None:
+    with pytest.raises(AnalysisInputError, match=message):
+        analyze_factorial(cells, **kw)

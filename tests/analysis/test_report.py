@@ -1,0 +1,64 @@
+"""The HTML report (offline, plotly.js inlined once), its JSON twin, and the plot functions."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, timedelta
+
+import plotly.graph_objects as go
+import pytest
+
+from analysis.bayesian import posterior_curve
+from analysis.errors import AnalysisInputError
+from analysis.factorial import FactorialCell, analyze_factorial
+from analysis.plots import plot_lift_table, plot_posteriors, plot_rates_over_time
+from analysis.report import render_report, report_json
+from analysis.results import ArmData, analyze_slot
+from analysis.stats import SampleStats
+from analysis.timeseries import DailyPoint, cumulative_rates
+
+
+def _analysis(sizes=(5000, 5000)):
+    arms = [ArmData(v, n, {"click": x, "unsubscribe": 5}, SampleStats(n, float(x), float(x)), 0.5)
+            for v, n, x in (("plain", sizes[0], 400), ("urgent <b>", sizes[1], 450))]
+    return analyze_slot("subject", arms, "plain", metrics=["click"], guardrails=["unsubscribe"], draws=500)
+
+
+DAILY = [DailyPoint(date(2026, 3, 1) + timedelta(d), "subject", v, 700, {"click": 55 + d})
+         for d in range(5) for v in ("plain", "urgent <b>")]
+
+
+def test_report_is_self_contained_html() -> None:
+    cells = [FactorialCell({"s": s, "c": c}, 1000, 100 + 10 * i)
+             for i, (s, c) in enumerate([("a", "x"), ("b", "x"), ("a", "y"), ("b", "y")])]
+    page = render_report([_analysis()], DAILY, title="Spring sale", factorials=[analyze_factorial(cells)])
+    assert page.startswith("<!DOCTYPE html>") and "Spring sale" in page
+    assert page.count("plotly.js v") == 1  # the library's banner: inlined exactly once
+    assert 'src="https://cdn.plot.ly' not in page
+    assert "urgent &lt;b&gt;" in page  # names are escaped
+    assert "Decision:" in page and "Stopping rule" in page and "Factorial effects" in page
+    assert "cumulative click rate" in page and "posterior of reward" in page
+
+
+def test_srm_is_flagged_loudly() -> None:
+    page = render_report([_analysis(sizes=(50_000, 47_000))])
+    assert 'class="box bad"' in page and "SAMPLE RATIO MISMATCH" in page
+
+
+def test_report_json_round_trips() -> None:
+    body = json.loads(report_json([_analysis()]))
+    assert body["slots"][0]["slot"] == "subject" and body["factorials"] == []
+
+
+def test_plot_functions_return_figures_of_results() -> None:
+    a = _analysis()
+    assert isinstance(plot_lift_table(a.comparisons, "t"), go.Figure)
+    points = cumulative_rates(DAILY, "click")
+    assert len(plot_rates_over_time(points, "t").data) == 4  # a band and a line per variant
+    curves = [posterior_curve(r.posterior, r.variant) for r in a.arms if r.metric == "click"]
+    assert len(plot_posteriors(curves, "t").data) == 2
+
+
+def test_empty_report() -> None:
+    with pytest.raises(AnalysisInputError, match="analyses"):
+        render_report([])

@@ -1,0 +1,181 @@
+"""analyze_slot: every number equals an independent computation; decisions; JSON; bad inputs."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from scipy import integrate
+from scipy import stats as sps
+from statsmodels.stats.multitest import multipletests
+from statsmodels.stats.proportion import confint_proportions_2indep, proportions_ztest
+
+from analysis.errors import AnalysisInputError
+from analysis.multiplicity import adjust_p_values
+from analysis.results import ArmData, analyze_slot
+from analysis.significance import two_proportion_ztest
+from analysis.stats import ProportionStats, SampleStats
+
+VALUES = {"plain": SampleStats(10_000, 2_500.0, 40_000.0), "urgent": SampleStats(10_200, 2_900.0, 47_000.0),
+          "emoji": SampleStats(9_900, 2_400.0, 39_000.0)}
+ARMS = [
+    ArmData("urgent", 10_200, {"open": 2_300, "click": 390, "unsubscribe": 21}, VALUES["urgent"], 1 / 3),
+    ArmData("plain", 10_000, {"open": 2_100, "click": 330, "unsubscribe": 20}, VALUES["plain"], 1 / 3),
+    ArmData("emoji", 9_900, {"open": 2_050, "click": 335, "unsubscribe": 25}, VALUES["emoji"], 1 / 3),
+]
+
+
+def _analyze(arms=ARMS, **kw):
+    options = {"metrics": ["open", "click"], "guardrails": ["unsubscribe"], "seed": 1, "draws": 4000} | kw
+    return analyze_slot("subject", arms, "plain", **options)
+
+
+def test_rate_comparisons_match_statsmodels() -> None:
+    r = _analyze()
+    ctrl = next(a for a in ARMS if a.variant == "plain")
+    for arm in (a for a in ARMS if a.variant != "plain"):
+        for metric in ("open", "click"):
+            c = r.comparison(arm.variant, metric)
+            x, xc = arm.event_counts[metric], ctrl.event_counts[metric]
+            z, p = proportions_ztest([x, xc], [arm.n, ctrl.n])
+            assert (c.statistic, c.p_value) == pytest.approx((z, p), abs=1e-9)
+            low, high = confint_proportions_2indep(x, arm.n, xc, ctrl.n, method="wald", compare="diff")
+            assert c.absolute_ci == pytest.approx((low, high), abs=1e-9)
+            assert c.lift == pytest.approx((x / arm.n) / (xc / ctrl.n) - 1, abs=1e-12)
+            assert c.ci[0] < c.lift < c.ci[1] and c.ci_method == "fieller"
+            # P(variant beats control) under Beta(1 + x, 1 + n - x) posteriors: int f_B(t) F_A(t) dt
+            fb, fa = sps.beta(1 + x, 1 + arm.n - x), sps.beta(1 + xc, 1 + ctrl.n - xc)
+            ref = integrate.quad(lambda t, fa=fa, fb=fb: fb.pdf(t) * fa.cdf(t), 0, 1, points=[x / arm.n],
+                                 epsabs=1e-12, limit=200)[0]
+            assert c.prob_beat_control == pytest.approx(ref, abs=1e-7)
+
+
+def test_value_comparisons_match_scipy_welch() -> None:
+    r = _analyze()
+    a, b = VALUES["plain"], VALUES["urgent"]
+    ref = sps.ttest_ind_from_stats(b.mean, b.std, b.n, a.mean, a.std, a.n, equal_var=False)
+    c = r.comparison("urgent", "reward")
+    assert (c.statistic, c.p_value) == pytest.approx((ref.statistic, ref.pvalue), abs=1e-9)
+    assert c.kind == "value" and c.test == "Welch t-test"
+
+
+def test_holm_across_variants_and_metrics() -> None:
+    r = _analyze()
+    assert len(r.comparisons) == 6  # 2 variants x (open, click, reward)
+    ref = multipletests([c.p_value for c in r.comparisons], method="holm")[1]
+    assert [c.p_value_adjusted for c in r.comparisons] == pytest.approx(ref, abs=1e-12)
+    assert all(c.significant == (c.p_value_adjusted < 0.05) for c in r.comparisons)
+    bh = _analyze(correction="bh")
+    ref_bh = multipletests([c.p_value for c in bh.comparisons], method="fdr_bh")[1]
+    assert [c.p_value_adjusted for c in bh.comparisons] == pytest.approx(ref_bh, abs=1e-12)
+
+
+def test_arm_results_srm_guardrails_and_omnibus() -> None:
+    r = _analyze()
+    for metric in ("open", "click", "reward"):
+        arms = [a for a in r.arms if a.metric == metric]
+        assert [a.variant for a in arms] == ["plain", "urgent", "emoji"]
+        assert sum(a.prob_best for a in arms) == pytest.approx(1.0, abs=1e-7)
+        assert all(a.expected_loss >= 0 for a in arms)
+    ref = sps.chisquare([10_000, 10_200, 9_900])
+    assert r.srm.p_value == pytest.approx(ref.pvalue, abs=1e-12) and not r.srm.flagged
+    pairs = [(g.variant, g.metric) for g in r.guardrails]
+    assert pairs == [("urgent", "unsubscribe"), ("emoji", "unsubscribe")]
+    table = [[a.event_counts["click"], a.n - a.event_counts["click"]] for a in ARMS]
+    assert r.omnibus["click"].p_value == pytest.approx(sps.chi2_contingency(table, correction=False).pvalue)
+
+
+def test_to_dict_is_json_ready_and_seeded() -> None:
+    r = _analyze()
+    d = r.to_dict()
+    text = json.dumps(d, allow_nan=False)
+    assert json.loads(text)["comparisons"][0].keys() >= {
+        "slot", "variant", "control", "metric", "lift", "ci", "p_value", "p_value_adjusted",
+        "prob_beat_control", "significant", "absolute_lift", "absolute_ci"}
+    assert isinstance(d["comparisons"][0]["ci"], list) and d["srm"].keys() >= {"p_value", "flagged"}
+    assert d["decision"]["verdict"] and d["seed"] == 1
+    assert _analyze().to_dict() == d  # the same seed gives the same Monte Carlo summaries
+    assert _analyze(seed=2).to_dict() != d
+
+
+def _two(n_a, x_a, n_b, x_b, unsub=(0.01, 0.01), share=(0.5, 0.5)):
+    def arm(name, n, x, u, s):
+        counts = {"click": x, "unsubscribe": int(round(u * n))}
+        return ArmData(name, n, counts, SampleStats(n, float(x), float(x)), s)
+    return [arm("plain", n_a, x_a, unsub[0], share[0]), arm("urgent", n_b, x_b, unsub[1], share[1])]
+
+
+@pytest.mark.parametrize(
+    ("arms", "verdict"),
+    [
+        (_two(200_000, 20_000, 200_000, 21_400), "a winner: urgent"),
+        (_two(200_000, 20_000, 200_000, 18_600), "a winner: plain"),
+        (_two(2_000_000, 200_000, 2_000_000, 200_300), "no detectable difference"),
+        (_two(5_000, 500, 5_000, 520), "keep running"),
+        (_two(204_000, 20_400, 196_000, 19_600), "investigate: sample ratio mismatch"),
+        (_two(200_000, 20_000, 200_000, 21_400, unsub=(0.01, 0.013)), "keep running"),
+    ],
+)
+def test_decisions(arms, verdict: str) -> None:
+    r = analyze_slot("subject", arms, "plain", metrics=["click"], value_metric=None,
+                     guardrails=["unsubscribe"], draws=1000, min_lift=0.02)
+    assert r.decision.verdict == verdict, r.decision.reason
+    assert r.decision.reason
+
+
+def test_reversed_direction_reverses_the_winner() -> None:
+    up = analyze_slot("s", _two(200_000, 20_000, 200_000, 21_400), "plain", metrics=["click"],
+                      value_metric=None, draws=1000)
+    down = analyze_slot("s", _two(200_000, 21_400, 200_000, 20_000), "plain", metrics=["click"],
+                        value_metric=None, draws=1000)
+    assert up.decision.winner == "urgent" and down.decision.winner == "plain"
+    assert up.comparisons[0].p_value == pytest.approx(down.comparisons[0].p_value)
+    assert up.comparisons[0].prob_beat_control == pytest.approx(1 - down.comparisons[0].prob_beat_control)
+
+
+def test_small_counts_use_fisher_and_say_so() -> None:
+    arms = _two(60, 1, 60, 7)
+    r = analyze_slot("s", arms, "plain", metrics=["click"], value_metric=None, draws=1000)
+    assert r.comparisons[0].test == "Fisher exact test"
+    assert any("Fisher" in w for w in r.warnings)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda arms: {"arms": arms[:1]}, "needs at least 2 arms"),
+        (lambda arms: {"control": "nope"}, "control: 'nope'"),
+        (lambda arms: {"arms": [arms[0], arms[0]]}, "duplicate variants"),
+        (lambda arms: {"metrics": ["bounce"]}, "'bounce'"),
+        (lambda arms: {"metrics": "click"}, "not one string"),
+        (lambda arms: {"arms": [replace(arms[0], event_counts={"click": 10**6}), arms[1]]},
+         r"arms\[0\].event_counts\['click'\]"),
+        (lambda arms: {"arms": [replace(arms[0], value=SampleStats(3, 1.0, 1.0)), arms[1]]},
+         r"arms\[0\].value.n"),
+        (lambda arms: {"arms": [replace(arms[0], intended_share=0.0), arms[1]]}, r"arms\[0\].intended_share"),
+        (lambda arms: {"alpha": 0.0}, "alpha"),
+        (lambda arms: {"correction": "bonferroni"}, "correction"),
+    ],
+)
+def test_bad_inputs(change, message: str) -> None:
+    arms = _two(1000, 100, 1000, 110)
+    kwargs = {"arms": arms, "control": "plain", "metrics": ["click"]} | change(arms)
+    with pytest.raises(AnalysisInputError, match=message):
+        analyze_slot("s", kwargs.pop("arms"), kwargs.pop("control"), draws=500, **kwargs)
+
+
+def test_holm_keeps_the_family_wise_error_rate_over_many_arms_and_metrics() -> None:
+    # 2,000 A/A/A/A/A experiments with two metrics (8 comparisons each); any false positive is a failure.
+    rng = np.random.default_rng(12)
+    n, runs = 4000, 2000
+    counts = rng.binomial(n, [0.2, 0.05], (runs, 5, 2))
+    raw_any, holm_any = [], []
+    for run in counts:
+        arm = [[ProportionStats(n, int(run[v, m])) for m in range(2)] for v in range(5)]
+        p = [two_proportion_ztest(arm[0][m], arm[v][m]).p_value for v in range(1, 5) for m in range(2)]
+        raw_any.append(min(p) < 0.05)
+        holm_any.append(adjust_p_values(p, "holm").min() < 0.05)
+    assert np.mean(holm_any) <= 0.065
+    assert np.mean(raw_any) > 0.2
