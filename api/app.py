@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.auth import warn_if_open
-from api.errors import install_error_handlers
+from api.handlers import install_error_handlers
 from api.metrics import ServiceMetrics
 from api.routes import assign, decisions, experiments, health, outcomes, power, results
 from api.settings import Settings, settings_from_env

@@ -1,29 +1,23 @@
-"""The one place where domain errors become HTTP answers (and one-line CLI messages).
+"""The one place where domain errors are described: a status and ``{loc, msg}`` problems.
 
-Lower layers raise their own exceptions; :func:`describe_error` turns each known one into a status
-and a list of ``{loc, msg}`` problems. Routes never catch domain errors themselves.
+Lower layers raise their own exceptions; :func:`describe_error` turns each known one into an
+:class:`ErrorAnswer`, which ``api.handlers`` sends as an HTTP answer and the command line prints on one
+line. Routes never catch domain errors themselves.
 """
 
 from __future__ import annotations
 
-import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
 from pydantic import ValidationError
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from analysis.errors import AnalysisInputError
 from analysis.power import PowerInputError
 from api.settings import SettingsError
 from experiments.errors import Conflict, InvalidInput, NotFound, SpecError
-
-logger = logging.getLogger("sendlab.api")
 
 
 @dataclass(frozen=True)
@@ -104,37 +98,6 @@ def describe_error(exc: BaseException) -> ErrorAnswer | None:
     return None
 
 
-async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
-    answer = describe_error(exc)
-    if answer is None:  # pragma: no cover - only registered for known classes
-        raise exc
-    return JSONResponse(answer.body(), status_code=answer.status)
-
-
-async def _request_validation(request: Request, exc: RequestValidationError) -> JSONResponse:
-    # The default handler echoes each bad input back; a 100,001-recipient batch must not be.
-    problems = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e.get("type")} for e in exc.errors()]
-    return JSONResponse({"detail": problems}, status_code=422)
-
-
-async def _http_exception(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-    return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
-
-
-async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-    logger.exception("unhandled error on %s %s", request.method, request.url.path)
-    return JSONResponse({"detail": "internal error (logged)"}, status_code=500)
-
-
 DOMAIN_ERRORS: tuple[type[BaseException], ...] = (
     NotFound, SpecError, InvalidInput, Conflict, PowerInputError, AnalysisInputError, ValidationError,
 )
-
-
-def install_error_handlers(app: FastAPI) -> None:
-    """Register the handlers that map every known error to its answer."""
-    for cls in DOMAIN_ERRORS:
-        app.add_exception_handler(cls, _domain_error)
-    app.add_exception_handler(RequestValidationError, _request_validation)
-    app.add_exception_handler(StarletteHTTPException, _http_exception)
-    app.add_exception_handler(Exception, _unexpected)

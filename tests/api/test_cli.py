@@ -1,0 +1,138 @@
+"""The ``sendlab`` command line through Typer's CliRunner, and once as the real installed binary."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from statsmodels.stats.power import NormalIndPower
+from statsmodels.stats.proportion import proportion_effectsize
+from typer.testing import CliRunner
+
+from api.cli import app
+from tests.api.conftest import SPEC
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "api" / "examples" / "spring-sale.yaml"
+runner = CliRunner()
+
+
+@pytest.fixture
+def db(tmp_path) -> str:
+    return f"sqlite:///{tmp_path / 'cli.db'}"
+
+
+@pytest.fixture
+def spec_file(tmp_path) -> Path:
+    path = tmp_path / "hello.json"
+    path.write_text(json.dumps(SPEC))
+    return path
+
+
+def invoke(*args: str):
+    return runner.invoke(app, list(args))
+
+
+def test_power_rate_prints_per_arm_total_and_days():
+    # Reference: statsmodels NormalIndPower on Cohen's h, 0.033 vs 0.03, alpha 0.05, power 0.8.
+    n = math.ceil(NormalIndPower().solve_power(proportion_effectsize(0.033, 0.03), alpha=0.05, power=0.8))
+    result = invoke("power", "rate", "--baseline", "0.03", "--mde", "0.10", "--relative", "--daily", "200000")
+    assert result.exit_code == 0, result.output
+    lines = dict(line.split(None, 1) if not line.startswith("per arm") else ("per arm", line[8:].strip())
+                 for line in result.output.splitlines() if line.strip())
+    assert lines["per arm"] == f"{n:,}"
+    assert lines["total"] == f"{2 * n:,}"
+    assert lines["days"] == str(math.ceil(2 * n / 200_000))
+
+
+def test_power_json_and_mean():
+    rate = json.loads(invoke("power", "rate", "--baseline", "0.03", "--mde", "0.003", "--json").output)
+    assert rate["days"] is None and rate["total"] == 2 * rate["per_arm"]
+    mean = json.loads(invoke("power", "mean", "--sd", "10", "--mde", "1", "--arms", "3", "--json").output)
+    assert mean["per_arm_sizes"] == [mean["per_arm"]] * 3
+    assert mean["details"]["alpha_per_comparison"] == pytest.approx(0.025)  # Bonferroni over 2 comparisons
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["power", "rate", "--baseline", "3", "--mde", "0.1"], "baseline must be strictly between 0 and 1"),
+        (["power", "rate", "--mde", "0.1"], "Missing option '--baseline'"),
+        (["power", "rate", "--baseline", "0.03", "--mde", "x"], "--mde"),
+        (["power", "mean", "--sd", "0", "--mde", "1"], "sd must be greater than 0"),
+        (["experiments", "show", "nope"], "experiment 'nope' not found"),
+        (["experiments", "create", "/no/such/spec.yaml"], "/no/such/spec.yaml: No such file or directory"),
+        (["assign", "nope", "--recipient", "r", "--context", "novalue"], "--context: expected name=value"),
+    ],
+)
+def test_bad_input_exits_non_zero_with_one_line(db, args, needle):
+    extra = ["--db", db] if args[0] in ("experiments", "assign") else []
+    result = runner.invoke(app, args + extra, prog_name="sendlab", standalone_mode=True)
+    assert result.exit_code != 0
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1, result.output
+    assert lines[0].startswith("error: ") and needle in lines[0]
+
+
+def test_bad_spec_lists_every_problem_on_one_line(db, tmp_path):
+    bad = dict(SPEC, default={"subject": "missing"}, holdout=2)
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(bad))
+    result = invoke("experiments", "create", str(path), "--db", db)
+    assert result.exit_code == 1
+    (line,) = result.output.strip().splitlines()
+    assert "default.subject: unknown variant 'missing'" in line
+    assert "holdout" in line
+
+
+def test_experiment_lifecycle(db, spec_file):
+    created = json.loads(invoke("experiments", "create", str(spec_file), "--db", db, "--json").output)
+    assert (created["key"], created["version"], created["status"]) == ("hello", 1, "running")
+    listed = json.loads(invoke("experiments", "list", "--db", db, "--json").output)
+    assert [e["key"] for e in listed] == ["hello"]
+    shown = invoke("experiments", "show", "hello", "--db", db)
+    assert "slot subject: plain, urgent" in shown.output
+    for command, status in [("pause", "paused"), ("resume", "running"), ("archive", "archived")]:
+        out = json.loads(invoke("experiments", command, "hello", "--db", db, "--json").output)
+        assert out["status"] == status
+
+
+def test_assign_with_context(db, spec_file):
+    invoke("experiments", "create", str(spec_file), "--db", db)
+    result = invoke("assign", "hello", "-r", "ana", "-c", "first_name=Ana", "--db", db, "--json")
+    assert result.exit_code == 0, result.output
+    decision = json.loads(result.output)
+    assert decision["recipient_id"] == "ana"
+    assert decision["propensity"] == pytest.approx(0.25)
+    again = json.loads(invoke("assign", "hello", "-r", "ana", "--db", db, "--json").output)
+    assert again["variants"]["subject"]["id"] == decision["variants"]["subject"]["id"]  # sticky
+
+
+def test_demo_runs_end_to_end_and_writes_the_report(db, tmp_path):
+    html = tmp_path / "demo.html"
+    result = invoke("demo", "--db", db, "--html", str(html), "--recipients", "300", "--rounds", "2", "--json")
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.output)
+    assert [r["recipients"] for r in out["rounds"]] == [300, 300]
+    assert out["results"]["key"] == "spring-sale"
+    decided = sum(a["decisions"] for a in out["results"]["arms"] if a["slot"] == "subject")
+    assert decided + sum(out["results"]["fallbacks"].values()) == 600  # fallbacks include the holdout
+    assert html.read_text().lstrip().lower().startswith("<!doctype html") or "<html" in html.read_text()[:500]
+    analysed = json.loads(invoke("analyze", "spring-sale", "--db", db, "--json").output)
+    assert analysed["arms"] == out["results"]["arms"]
+
+
+def test_the_real_binary_exits_non_zero_with_one_line():
+    binary = Path(sys.executable).parent / "sendlab"
+    done = subprocess.run([str(binary), "power", "rate", "--baseline", "1.2", "--mde", "0.1"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1
+    assert done.stdout == ""
+    assert done.stderr.splitlines() == ["error: baseline must be strictly between 0 and 1; got 1.2."]
+    ok = subprocess.run([str(binary), "power", "rate", "--baseline", "0.03", "--mde", "0.1", "--relative",
+                         "--json"], capture_output=True, text=True, timeout=60)
+    assert ok.returncode == 0 and json.loads(ok.stdout)["per_arm"] > 0
