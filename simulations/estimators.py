@@ -388,30 +388,38 @@ def estimator_state(
     """The mergeable sums of one estimator over ``data`` (see :func:`kernel` for the parameters)."""
     u, d, used = kernel(estimator, data, target_probabilities, reward_predictions, clip=clip)
     n = data.n
-    ones = ExactSum((float(n),)) if n else ExactSum()
+    ones = ExactSum.of(np.ones(1) * n) if n else ExactSum()
     propensities = np.asarray(data.propensities, dtype=float)
-    raw_w = (
-        np.asarray(target_probabilities, dtype=float)[np.arange(n), data.actions] / propensities
-        if estimator in _CLIPPED else used
-    )
+    clipped = estimator in _CLIPPED
+    sum_u = ExactSum.of(u)
+    sum_uu = ExactSum.of(u * u)
+    sum_w = ExactSum.of(used)
+    sum_ww = ExactSum.of(used * used)
+    raw_w = target_weights(data, target_probabilities) if clipped else used
     return EstimatorState(
         estimator=estimator,
         n=n,
-        sum_u=ExactSum.of(u),
-        sum_d=ones if d is None else ExactSum.of(d),
-        sum_uu=ExactSum.of(u * u),
-        sum_ud=ExactSum.of(u) if d is None else ExactSum.of(u * d),
-        sum_dd=ones if d is None else ExactSum.of(d * d),
-        sum_w=ExactSum.of(used),
-        sum_ww=ExactSum.of(used * used),
-        sum_raw_w=ExactSum.of(raw_w) if estimator in _CLIPPED else ExactSum.of(used),
-        sum_raw_ww=ExactSum.of(raw_w * raw_w) if estimator in _CLIPPED else ExactSum.of(used * used),
+        sum_u=sum_u,
+        sum_d=ones if d is None else (sum_w if d is used else ExactSum.of(d)),
+        sum_uu=sum_uu,
+        sum_ud=sum_u if d is None else ExactSum.of(u * d),
+        sum_dd=ones if d is None else (sum_ww if d is used else ExactSum.of(d * d)),
+        sum_w=sum_w,
+        sum_ww=sum_ww,
+        sum_raw_w=ExactSum.of(raw_w) if clipped else sum_w,
+        sum_raw_ww=ExactSum.of(raw_w * raw_w) if clipped else sum_ww,
         max_weight=float(used.max()) if n else 0.0,
         min_propensity=float(propensities.min()) if n else math.inf,
         max_propensity=float(propensities.max()) if n else -math.inf,
-        n_clipped=int(np.count_nonzero(raw_w > clip)) if estimator in _CLIPPED else 0,
-        clip=clip if estimator in _CLIPPED else None,
+        n_clipped=int(np.count_nonzero(raw_w > clip)) if clipped else 0,
+        clip=clip if clipped else None,
     )
+
+
+def target_weights(data: LoggedData, target_probabilities: np.ndarray) -> np.ndarray:
+    """Importance weights :math:`w_i = \\pi(a_i \\mid x_i) / \\mu_i`, shape ``(n,)``."""
+    target = np.asarray(target_probabilities, dtype=float)
+    return target[np.arange(data.n), data.actions] / np.asarray(data.propensities, dtype=float)
 
 
 def estimate_policy_value(
