@@ -56,7 +56,8 @@ class _RidgePerAction(Policy):
         """Predicted mean (n, k) and the width :math:`\\sqrt{x^T A^{-1} x}` (n, k) per row and action."""
         inverse, theta = self._fit()
         mean = x @ theta.T
-        width = np.sqrt(np.maximum(np.einsum("nd,kde,ne->nk", x, inverse, x), 0.0))
+        quadratic = np.einsum("knd,nd->nk", x @ inverse, x)  # x^T A_a^{-1} x; the matmul uses BLAS
+        width = np.sqrt(np.maximum(quadratic, 0.0))
         return mean, width
 
     def reward_estimates(self, contexts: Contexts) -> tuple[np.ndarray, np.ndarray]:
@@ -185,17 +186,19 @@ class LinearThompson(_RidgePerAction):
     def _standard_normals(self) -> np.ndarray:
         if self._normals is None:
             rng = derived_generator(self.seed, self.arm_to_gram, self.arm_to_moment)
-            self._normals = rng.standard_normal((self.n_draws, self.n_actions))
+            self._normals = rng.standard_normal((self.n_draws, self.n_actions)).astype(np.float32)
         return self._normals
 
     def _distribution(self, x: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         normals = self._standard_normals()
         mean, width = self._moments(x)
+        # Disallowed actions score -inf in every draw; float32 is ample for ranking the draws.
+        location = np.where(mask, mean, -np.inf).astype(np.float32)
+        spread = np.where(mask, self.scale * width, 0.0).astype(np.float32)
         probs = np.zeros(mean.shape)
         for start in range(0, mean.shape[0], ROW_CHUNK):
             part = slice(start, start + ROW_CHUNK)
-            scores = mean[part, None, :] + self.scale * width[part, None, :] * normals[None, :, :]
-            scores = np.where(mask[part, None, :], scores, -np.inf)
+            scores = location[part, None, :] + spread[part, None, :] * normals[None, :, :]
             winners = np.argmax(scores, axis=2)  # (rows, draws)
             rows = winners.shape[0]
             flat = winners + self.n_actions * np.arange(rows)[:, None]
