@@ -61,12 +61,15 @@ from experiments.store import (
 )
 from experiments.summaries import (
     GroupStats,
+    all_rewards,
     arm_stats,
     daily_stats,
-    decision_rewards,
     event_types,
     excluded_counts,
     fallback_stats,
+    learnable_decisions,
+    rewards_of,
+    unlearned_decisions,
 )
 
 log = logging.getLogger(__name__)
@@ -485,6 +488,10 @@ class ExperimentService:
                     decisions_table.c.experiment_key,
                     decisions_table.c.version,
                     decisions_table.c.created_at,
+                    decisions_table.c.arm,
+                    decisions_table.c.fallback,
+                    decisions_table.c.reason,
+                    decisions_table.c.day,
                 ).where(decisions_table.c.id.in_(chunk))
                 id_to_decision.update({row.id: row for row in conn.execute(query)})
             windows: dict[tuple[str, int], timedelta] = {}
@@ -516,6 +523,10 @@ class ExperimentService:
                         "experiment_key": d.experiment_key,
                         "version": d.version,
                         "attributed": attributed,
+                        "arm": d.arm,
+                        "fallback": d.fallback,
+                        "reason": d.reason,
+                        "day": d.day,
                     }
                 )
                 touched.add(d.experiment_key)
@@ -619,12 +630,13 @@ class ExperimentService:
             ).first()
             if snap is None or snap.spec_version != compiled.version:
                 raise Conflict(f"experiment {key!r}: no policy snapshot for spec version {compiled.version}")
-            query = decision_rewards(compiled).where(
-                decisions_table.c.learned_version.is_(None), decisions_table.c.created_at <= cutoff
-            )
-            rows = conn.execute(query.limit(self._learn_batch)).all()
+            rows = conn.execute(unlearned_decisions(compiled, cutoff, self._learn_batch)).all()
             if not rows:
                 return snap.version, 0
+            ids = [r.id for r in rows]
+            id_to_reward: dict[str, float] = {}
+            for chunk in _chunks(ids):
+                id_to_reward.update(rewards_of(conn, compiled, chunk))
             policy = load_policy(bytes(snap.state))
             batch: Any = (
                 [policy_context(compiled, r.context or {}) for r in rows]
@@ -634,7 +646,7 @@ class ExperimentService:
             policy.update(
                 batch,
                 np.array([r.arm for r in rows], dtype=np.int64),
-                np.array([r.reward for r in rows], dtype=np.float64),
+                np.array([id_to_reward[i] for i in ids], dtype=np.float64),
                 np.array([r.propensity for r in rows], dtype=np.float64),
             )
             cursor = conn.execute(
@@ -652,7 +664,6 @@ class ExperimentService:
                     created_at=self._now(),
                 )
             )
-            ids = [r.id for r in rows]
             for chunk in _chunks(ids):
                 conn.execute(
                     update(decisions_table)
@@ -794,6 +805,7 @@ class ExperimentService:
         with self._engine.connect() as conn:
             row = self._row(conn, key)
             compiled = self._compile(key, row.version, row.spec)
+            id_to_reward = all_rewards(conn, compiled)
             return [
                 LoggedDecision(
                     decision_id=r.id,
@@ -801,8 +813,8 @@ class ExperimentService:
                     arm=int(r.arm),
                     variants=dict(r.variants),
                     propensity=float(r.propensity),
-                    reward=float(r.reward),
+                    reward=id_to_reward.get(r.id, 0.0),
                     created_at=from_db_time(r.created_at),
                 )
-                for r in conn.execute(decision_rewards(compiled))
+                for r in conn.execute(learnable_decisions(compiled))
             ]

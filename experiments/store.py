@@ -87,6 +87,11 @@ class OutcomeRow(SQLModel, table=True):
     received_at: datetime = _utc_time()
     machine: bool = False
     attributed: bool = True
+    # copied from the decision (which never changes) so results group outcomes without a join
+    arm: int
+    fallback: bool
+    reason: str = Field(max_length=32)
+    day: date
 
 
 class OrphanOutcomeRow(SQLModel, table=True):

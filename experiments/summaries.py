@@ -4,8 +4,10 @@ Per decision, a subquery over its attributed outcomes (inside the reward window,
 gives, for each event type the spec knows, whether at least one such event arrived, and the sum of the
 ``value`` of the spec's value event. The reward of a decision is
 ``sum_t weight_t * [any event of type t] + sum(values)``; decisions without outcomes earn 0. Arm,
-fallback and daily statistics are ``GROUP BY`` queries over decisions joined to that subquery, so only
-one row per group leaves the database.
+fallback and daily statistics are two ``GROUP BY`` queries each: decisions counted per group, and
+rewards and event flags summed over the decisions that have outcomes. Outcome rows carry their
+decision's arm, day, reason and fallback flag (a decision never changes), so neither query joins and
+only one row per group leaves the database.
 """
 
 from __future__ import annotations
@@ -37,10 +39,13 @@ class _Attribution:
     flags: list[Any]  # SQL expressions, one 0/1 flag per type
 
 
-def _attribution(compiled: CompiledExperiment) -> _Attribution:
+_GROUP_COLUMNS = ("decision_id", "arm", "day", "reason", "fallback")
+
+
+def _attribution(compiled: CompiledExperiment, decision_ids: Sequence[str] | None = None) -> _Attribution:
     spec = compiled.spec
     types = event_types(compiled)
-    columns = [O.c.decision_id]
+    columns = [O.c[name] for name in _GROUP_COLUMNS]
     for j, name in enumerate(types):
         columns.append(func.max(case((O.c.type == name, 1), else_=0)).label(f"e{j}"))
     value_type = spec.reward.value or ""
@@ -55,11 +60,13 @@ def _attribution(compiled: CompiledExperiment) -> _Attribution:
             O.c.attributed.is_(True),
             O.c.type.in_(types),
         )
-        .group_by(O.c.decision_id)
-        .subquery("attributed")
+        .group_by(*[O.c[name] for name in _GROUP_COLUMNS])
     )
-    flags = [func.coalesce(sub.c[f"e{j}"], 0) for j in range(len(types))]
-    reward: Any = cast(func.coalesce(sub.c.value_sum, 0.0), Float)
+    if decision_ids is not None:
+        sub = sub.where(O.c.decision_id.in_(list(decision_ids)))
+    sub = sub.subquery("attributed")
+    flags = [sub.c[f"e{j}"] for j in range(len(types))]
+    reward: Any = cast(sub.c.value_sum, Float)
     for j, name in enumerate(types):
         weight = spec.reward.events.get(name)
         if weight:
@@ -67,18 +74,32 @@ def _attribution(compiled: CompiledExperiment) -> _Attribution:
     return _Attribution(sub, types, reward, flags)
 
 
-def _grouped(compiled: CompiledExperiment, att: _Attribution, *group: Any) -> Select[Any]:
+def _counts(compiled: CompiledExperiment, fallback: bool, group: Sequence[str]) -> Select[Any]:
+    return (
+        select(*[D.c[g] for g in group], func.count().label("n"))
+        .where(
+            D.c.experiment_key == compiled.spec.key,
+            D.c.version == compiled.version,
+            D.c.fallback.is_(fallback),
+        )
+        .group_by(*[D.c[g] for g in group])
+    )
+
+
+def _outcome_sums(
+    compiled: CompiledExperiment, att: _Attribution, fallback: bool, group: Sequence[str]
+) -> Select[Any]:
+    # outcome rows carry their decision's arm, day, reason and fallback flag, so no join is needed:
+    # decisions without outcomes add nothing to these sums
     return (
         select(
-            *group,
-            func.count().label("n"),
+            *[att.sub.c[g] for g in group],
             func.sum(att.reward).label("reward_sum"),
             func.sum(att.reward * att.reward).label("reward_sum_squares"),
             *[func.sum(flag).label(f"c{j}") for j, flag in enumerate(att.flags)],
         )
-        .select_from(D.outerjoin(att.sub, att.sub.c.decision_id == D.c.id))
-        .where(D.c.experiment_key == compiled.spec.key, D.c.version == compiled.version)
-        .group_by(*group)
+        .where(att.sub.c.fallback.is_(fallback))
+        .group_by(*[att.sub.c[g] for g in group])
     )
 
 
@@ -92,36 +113,40 @@ class GroupStats:
     event_counts: dict[str, int]
 
 
-def _stats(row: Any, types: Sequence[str]) -> GroupStats:
-    m = row._mapping
-    return GroupStats(
-        decisions=int(m["n"]),
-        reward_sum=float(m["reward_sum"] or 0.0),
-        reward_sum_squares=float(m["reward_sum_squares"] or 0.0),
-        event_counts={t: int(m[f"c{j}"] or 0) for j, t in enumerate(types)},
-    )
+def _grouped(
+    conn: Connection, compiled: CompiledExperiment, fallback: bool, group: Sequence[str]
+) -> dict[tuple[Any, ...], GroupStats]:
+    att = _attribution(compiled)
+    width = len(group)
+    query = _outcome_sums(compiled, att, fallback, group)
+    sums = {tuple(row[:width]): row._mapping for row in conn.execute(query)}
+    out = {}
+    for row in conn.execute(_counts(compiled, fallback, group)):
+        key = tuple(row[:width])
+        m = sums.get(key)
+        out[key] = GroupStats(
+            decisions=int(row.n),
+            reward_sum=float(m["reward_sum"] or 0.0) if m else 0.0,
+            reward_sum_squares=float(m["reward_sum_squares"] or 0.0) if m else 0.0,
+            event_counts={t: int(m[f"c{j}"] or 0) if m else 0 for j, t in enumerate(att.types)},
+        )
+    return out
 
 
 def arm_stats(conn: Connection, compiled: CompiledExperiment) -> dict[int, GroupStats]:
     """Learnable decisions grouped by arm (combination index)."""
-    att = _attribution(compiled)
-    query = _grouped(compiled, att, D.c.arm).where(D.c.fallback.is_(False))
-    return {int(row.arm): _stats(row, att.types) for row in conn.execute(query)}
+    return {int(k[0]): v for k, v in _grouped(conn, compiled, False, ["arm"]).items()}
 
 
 def fallback_stats(conn: Connection, compiled: CompiledExperiment) -> dict[str, GroupStats]:
     """Fallback decisions grouped by reason (holdout, ineligible, ...)."""
-    att = _attribution(compiled)
-    query = _grouped(compiled, att, D.c.reason).where(D.c.fallback.is_(True))
-    return {str(row.reason): _stats(row, att.types) for row in conn.execute(query)}
+    return {str(k[0]): v for k, v in _grouped(conn, compiled, True, ["reason"]).items()}
 
 
 def daily_stats(conn: Connection, compiled: CompiledExperiment) -> list[tuple[Any, int, GroupStats]]:
     """Learnable decisions grouped by UTC day and arm: ``(day, arm, stats)``, by day then arm."""
-    att = _attribution(compiled)
-    query = _grouped(compiled, att, D.c.day, D.c.arm).where(D.c.fallback.is_(False))
-    query = query.order_by(D.c.day, D.c.arm)
-    return [(row.day, int(row.arm), _stats(row, att.types)) for row in conn.execute(query)]
+    grouped = _grouped(conn, compiled, False, ["day", "arm"])
+    return [(day, int(arm), grouped[(day, arm)]) for day, arm in sorted(grouped)]
 
 
 def excluded_counts(conn: Connection, compiled: CompiledExperiment) -> tuple[int, int]:
@@ -134,19 +159,45 @@ def excluded_counts(conn: Connection, compiled: CompiledExperiment) -> tuple[int
     return int(machine or 0), int(late or 0)
 
 
-def decision_rewards(compiled: CompiledExperiment) -> Select[Any]:
-    """Per learnable decision of the version: id, arm, propensity, context, variants, time and reward."""
-    att = _attribution(compiled)
+def rewards_of(
+    conn: Connection, compiled: CompiledExperiment, decision_ids: Sequence[str]
+) -> dict[str, float]:
+    """The reward of each listed decision (0 for those without attributed outcomes)."""
+    att = _attribution(compiled, decision_ids)
+    found = {row[0]: float(row[1]) for row in conn.execute(select(att.sub.c.decision_id, att.reward))}
+    return {d: found.get(d, 0.0) for d in decision_ids}
+
+
+def learnable_decisions(compiled: CompiledExperiment) -> Select[Any]:
+    """The learnable decisions of the version, oldest first: id, arm, propensity, context, variants, time."""
     return (
-        select(
-            D.c.id, D.c.arm, D.c.propensity, D.c.context, D.c.variants, D.c.created_at,
-            att.reward.label("reward"),
-        )
-        .select_from(D.outerjoin(att.sub, att.sub.c.decision_id == D.c.id))
+        select(D.c.id, D.c.arm, D.c.propensity, D.c.context, D.c.variants, D.c.created_at)
         .where(
             D.c.experiment_key == compiled.spec.key,
             D.c.version == compiled.version,
             D.c.fallback.is_(False),
         )
         .order_by(D.c.created_at, D.c.id)
+    )
+
+
+def all_rewards(conn: Connection, compiled: CompiledExperiment) -> dict[str, float]:
+    """The reward of every decision of the version that has attributed outcomes (the others earn 0)."""
+    att = _attribution(compiled)
+    return {row[0]: float(row[1]) for row in conn.execute(select(att.sub.c.decision_id, att.reward))}
+
+
+def unlearned_decisions(compiled: CompiledExperiment, cutoff: Any, limit: int) -> Select[Any]:
+    """The oldest learnable decisions not yet learned, made before ``cutoff``."""
+    return (
+        select(D.c.id, D.c.arm, D.c.propensity, D.c.context)
+        .where(
+            D.c.experiment_key == compiled.spec.key,
+            D.c.version == compiled.version,
+            D.c.fallback.is_(False),
+            D.c.learned_version.is_(None),
+            D.c.created_at <= cutoff,
+        )
+        .order_by(D.c.created_at, D.c.id)
+        .limit(limit)
     )

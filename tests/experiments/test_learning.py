@@ -1,0 +1,231 @@
+"""The learning loop: a Thompson experiment shifts traffic to the best arm; no outcome is lost or learned
+twice, not by concurrent learners, not by a learner killed mid-run; accepted outcomes survive a SIGKILL."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from collections import Counter
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from sqlalchemy.engine import Engine
+
+from bandit import load_policy
+from experiments.models import OutcomeEvent
+from experiments.service import ExperimentService
+from experiments.spec import ExperimentSpec, parse_spec
+from experiments.store import make_engine, snapshots_table
+from tests.experiments.conftest import Clock
+
+ROOT = Path(__file__).resolve().parents[2]
+RATES = {"a": 0.02, "b": 0.05, "c": 0.15}
+
+
+def thompson_spec(key: str = "subject-test", **design: Any) -> ExperimentSpec:
+    return parse_spec(
+        {
+            "key": key,
+            "slots": {"subject": {"variants": [{"id": v, "content": f"Subject {v}"} for v in RATES]}},
+            "design": {"type": "bandit", "policy": "thompson", **design},
+            "reward": {"events": {"click": 1.0}, "window_hours": 24},
+        }
+    )
+
+
+def send(
+    service: ExperimentService, key: str, n: int, start: int, rng: np.random.Generator, clock: Clock
+) -> tuple[list[Any], list[OutcomeEvent]]:
+    decisions = service.assign_batch(key, [(f"u{start + i}", {}) for i in range(n)])
+    clicks = rng.random(n) < np.array([RATES[d.variants["subject"].id] for d in decisions])
+    events = [
+        OutcomeEvent(f"click-{d.decision_id}", d.decision_id, "click", None, clock.now + timedelta(hours=1))
+        for d, c in zip(decisions, clicks, strict=True)
+        if c
+    ]
+    return decisions, events
+
+
+def test_thompson_shifts_traffic_to_the_best_arm_after_learning(
+    service: ExperimentService, clock: Clock
+) -> None:
+    service.create(thompson_spec())
+    rng = np.random.default_rng(11)
+    first, events = send(service, "subject-test", 3000, 0, rng, clock)
+    share_before = Counter(d.variants["subject"].id for d in first)
+    assert all(d.reason == "policy" and d.policy_version == 1 for d in first)
+    assert all(d.propensity == pytest.approx(1 / 3, abs=0.05) for d in first)  # prior: all arms alike
+    service.record_outcomes(events)
+    assert (
+        service.learn("subject-test") == 1
+    )  # outcomes not mature yet (delay = 24 h window): nothing learned
+    clock.advance(hours=25)
+    version = service.learn("subject-test")
+    assert version == 2
+    second, _ = send(service, "subject-test", 2000, 3000, rng, clock)
+    share_after = Counter(d.variants["subject"].id for d in second)
+    assert share_before["c"] / 3000 < 0.40
+    assert share_after["c"] / 2000 > 0.90
+    assert all(d.policy_version == 2 for d in second)
+    # the learned state is exactly the clicks and non-clicks of the first send
+    _, state = service.policy_state("subject-test")
+    alpha, beta = load_policy(state).posterior()  # type: ignore[attr-defined]
+    clicked = Counter(
+        next(d.variants["subject"].id for d in first if d.decision_id == e.decision_id) for e in events
+    )
+    for j, v in enumerate(RATES):
+        assert alpha[j] == 1 + clicked[v]
+        assert beta[j] == 1 + share_before[v] - clicked[v]
+    assert service.learn("subject-test") == 2  # nothing new: same version, nothing learned twice
+
+
+def test_learning_runs_by_itself_every_n_outcomes(service: ExperimentService, clock: Clock) -> None:
+    service.create(thompson_spec(update={"every_outcomes": 20, "delay_hours": 0}))
+    rng = np.random.default_rng(5)
+    decisions, events = send(service, "subject-test", 1000, 0, rng, clock)
+    assert len(events) > 20
+    service.record_outcomes(events[:10])
+    assert service.policy_state("subject-test")[0] == 1
+    service.record_outcomes(events[10:])
+    version, state = service.policy_state("subject-test")
+    assert version == 2
+    alpha, beta = load_policy(state).posterior()  # type: ignore[attr-defined]
+    assert float(np.sum(alpha + beta - 2)) == len(decisions)
+
+
+def test_policy_failure_falls_back_to_defaults(
+    service: ExperimentService, engine: Engine, clock: Clock
+) -> None:
+    service.create(thompson_spec())
+    with engine.begin() as conn:  # a snapshot no policy can read
+        conn.execute(
+            snapshots_table.insert().values(
+                experiment_key="subject-test",
+                version=2,
+                spec_version=1,
+                state=b"garbage",
+                cursor=0,
+                learned_decisions=0,
+                created_at=clock.now.replace(tzinfo=None),
+            )
+        )
+    decisions = service.assign_batch("subject-test", [(f"u{i}", {}) for i in range(5)])
+    assert {(d.reason, d.propensity, d.variants["subject"].id) for d in decisions} == {
+        ("policy_error", 1.0, "a")
+    }
+    assert service.summarize("subject-test").fallbacks == {"policy_error": 5}
+
+
+def test_two_learners_at_once_apply_each_decision_once(db_url: str, engine: Engine, clock: Clock) -> None:
+    service = ExperimentService(engine, clock=clock, seed=1, learn_batch=150)
+    service.create(thompson_spec(update={"delay_hours": 0}))
+    rng = np.random.default_rng(2)
+    decisions, events = send(service, "subject-test", 1500, 0, rng, clock)
+    service.record_outcomes(events)
+    learners = [ExperimentService(make_engine(db_url), clock=clock, learn_batch=150) for _ in range(2)]
+    errors: list[BaseException] = []
+
+    def run(s: ExperimentService) -> None:
+        try:
+            s.learn("subject-test")
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(s,)) for s in learners]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    version, state = service.policy_state("subject-test")
+    alpha, beta = load_policy(state).posterior()  # type: ignore[attr-defined]
+    assert float(np.sum(alpha + beta - 2)) == len(decisions)  # every decision exactly once
+    assert float(np.sum(alpha - 1)) == len(events)
+    assert version == 1 + 10  # 1,500 decisions in batches of 150
+
+
+def _run(script: str, *args: str) -> subprocess.Popen[str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(script), *args],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=ROOT,
+    )
+
+
+RECORD_THEN_WAIT = """
+    import sys, time
+    from datetime import datetime
+    from experiments.models import OutcomeEvent
+    from experiments.service import ExperimentService
+    from experiments.store import make_engine
+    service = ExperimentService(make_engine(sys.argv[1]))
+    when = datetime.fromisoformat(sys.argv[3])
+    counts = service.record_outcomes([OutcomeEvent("kill-1", sys.argv[2], "click", None, when)])
+    print(counts.accepted, flush=True)
+    time.sleep(60)
+"""
+
+
+def test_an_accepted_outcome_survives_a_sigkill_right_after(db_url: str, service: ExperimentService) -> None:
+    service.create(thompson_spec())
+    d = service.assign("subject-test", "u1", {})
+    proc = _run(RECORD_THEN_WAIT, db_url, d.decision_id, d.created_at.isoformat())
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert line.strip() == "1"
+    again = service.record_outcomes([OutcomeEvent("kill-1", d.decision_id, "click")])
+    assert (again.accepted, again.duplicates) == (0, 1)  # the row is there, once
+    summary = service.summarize("subject-test")
+    assert sum(a.event_counts["click"] for a in summary.arms) == 1
+
+
+LEARN = """
+    import sys
+    from datetime import datetime, UTC
+    from experiments.service import ExperimentService
+    from experiments.store import make_engine
+    service = ExperimentService(make_engine(sys.argv[1]), clock=lambda: datetime.fromisoformat(sys.argv[2]),
+                                learn_batch=100)
+    service.learn("subject-test")
+    print("done", flush=True)
+"""
+
+
+def test_a_learner_killed_mid_run_and_restarted_ends_where_an_uninterrupted_one_would(
+    db_url: str, service: ExperimentService, clock: Clock, engine: Engine
+) -> None:
+    service.create(thompson_spec(update={"delay_hours": 0}))
+    rng = np.random.default_rng(9)
+    decisions, events = send(service, "subject-test", 4000, 0, rng, clock)
+    service.record_outcomes(events)
+    proc = _run(LEARN, db_url, clock.now.isoformat())
+    deadline = time.monotonic() + 60
+    while service.policy_state("subject-test")[0] < 4 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    killed_at = service.policy_state("subject-test")[0]
+    assert 4 <= killed_at < 41, "the learner was killed mid-run, after some batches and before the last"
+    restarted = ExperimentService(engine, clock=clock, learn_batch=100)
+    assert restarted.learn("subject-test") == 41  # 4,000 decisions in 40 batches after the initial version
+    _, state = service.policy_state("subject-test")
+    alpha, beta = load_policy(state).posterior()  # type: ignore[attr-defined]
+    # what an uninterrupted run learns: each decision once, its click or not
+    arm_of = {d.decision_id: d.variants["subject"].id for d in decisions}
+    n = Counter(arm_of.values())
+    clicks = Counter(arm_of[e.decision_id] for e in events)
+    for j, v in enumerate(RATES):
+        assert (alpha[j], beta[j]) == (1 + clicks[v], 1 + n[v] - clicks[v])
