@@ -8,6 +8,7 @@ This module gathers the public planning API; the work is done in the ``analysis.
 - :mod:`analysis.power_curves`: power against n or against the effect (charts in
   :mod:`analysis.power_plots`);
 - :mod:`analysis.power_test_then_send`: the test share of a known list that maximises conversions;
+- :mod:`analysis.power_sequential`: the sample inflation of sequential analyses (mSPRT, Pocock, OBF);
 - :mod:`analysis.power_inputs`: :class:`PowerInputError` and the shared checks.
 """
 
@@ -18,6 +19,7 @@ from analysis.power_duration import solve_duration
 from analysis.power_inputs import PowerInputError
 from analysis.power_means import MeanMde, MeanPlan, solve_mean_mde, solve_mean_power, solve_mean_sample_size
 from analysis.power_rates import RateMde, RatePlan, solve_rate_mde, solve_rate_power, solve_rate_sample_size
+from analysis.power_sequential import SequentialInflation, sequential_inflation
 from analysis.power_test_then_send import TestThenSendPlan, plan_test_then_send
 
 __all__ = [
@@ -28,6 +30,8 @@ __all__ = [
     "RateMde",
     "RatePlan",
     "power_curve",
+    "sequential_inflation",
+    "SequentialInflation",
     "TestThenSendPlan",
     "plan_test_then_send",
     "solve_duration",
