@@ -27,8 +27,9 @@ class FeatureHasher:
 
     Column 0 is an intercept (always 1). A numeric feature ``name: x`` adds ``±x`` at the column of
     ``name``; a string or bool feature adds ``±1`` at the column of ``"name=value"`` (bools as
-    ``true``/``false``), i.e. a hashed one-hot. Numbers are used as they are, so put features on
-    comparable scales (e.g. log of monetary value) for the linear policies.
+    ``true``/``false``), i.e. a hashed one-hot. A ``None`` value is missing and adds nothing. Numbers
+    are used as they are, so put features on comparable scales (e.g. log of monetary value) for the
+    linear policies.
 
     Parameters
     ----------
@@ -46,6 +47,8 @@ class FeatureHasher:
         out[:, 0] = 1.0
         for i, row in enumerate(rows):
             for name, value in row.items():
+                if value is None:  # missing
+                    continue
                 if isinstance(value, bool):
                     column, sign = hashed_slot(f"{name}={'true' if value else 'false'}", self.dim)
                     out[i, column] += sign

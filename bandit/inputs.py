@@ -48,17 +48,20 @@ def context_rows(contexts: Contexts) -> list[Context]:
 
 
 def check_feature(name: object, value: object, *, where: str) -> None:
-    """Check one feature: a str name and a float, int, str or bool value (numbers finite)."""
+    """Check one feature: a str name and a float, int, str or bool value (numbers finite).
+
+    ``None`` is accepted and means "missing": encoders leave the feature out.
+    """
     if not isinstance(name, str) or not name:
         raise PolicyError(f"{where}: feature names must be non-empty strings, got {name!r}")
-    if isinstance(value, bool | str):
+    if value is None or isinstance(value, bool | str):
         return
     if isinstance(value, int | float | np.integer | np.floating):
         if not math.isfinite(float(value)):
             raise PolicyError(f"{where}: feature {name!r} must be finite, got {value!r}")
         return
     raise PolicyError(
-        f"{where}: feature {name!r} must be a float, int, str or bool, got {type(value).__name__}"
+        f"{where}: feature {name!r} must be a float, int, str, bool or None, got {type(value).__name__}"
     )
 
 

@@ -49,8 +49,8 @@ def feature_token(name: str, value: FeatureValue) -> str:
 
 
 def features_text(features: Mapping[str, FeatureValue]) -> str:
-    """The features of one namespace, space separated."""
-    return " ".join(feature_token(name, value) for name, value in features.items())
+    """The features of one namespace, space separated; ``None`` values (missing) are left out."""
+    return " ".join(feature_token(name, value) for name, value in features.items() if value is not None)
 
 
 def shared_line(features: Mapping[str, FeatureValue]) -> str:

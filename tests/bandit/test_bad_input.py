@@ -113,8 +113,8 @@ def test_bad_batch(name, contexts, message):
     [
         ([{"segment": "a"}, "b"], r"contexts\[1\]: expected a mapping of feature name to value, got str"),
         ([{"recency": float("nan")}], r"contexts\[0\]: feature 'recency' must be finite"),
-        ([{"segment": None}],
-         r"contexts\[0\]: feature 'segment' must be a float, int, str or bool, got NoneType"),
+        ([{"segment": [1, 2]}],
+         r"contexts\[0\]: feature 'segment' must be a float, int, str, bool or None, got list"),
         ([{3: "x"}], r"contexts\[0\]: feature names must be non-empty strings, got 3"),
     ],
 )

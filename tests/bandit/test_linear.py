@@ -37,6 +37,12 @@ def test_hasher_encodes_intercept_one_hot_and_numbers():
     np.testing.assert_array_equal(x, expected)
 
 
+def test_none_means_missing():
+    hasher = FeatureHasher(32)
+    np.testing.assert_array_equal(hasher.encode([{"segment": None, "recency": 1.5}]),
+                                  hasher.encode([{"recency": 1.5}]))
+
+
 def fit_data(seed: int = 0, n: int = 400):
     rng = np.random.default_rng(seed)
     segments = np.array(["north", "south", "east"])[rng.integers(0, 3, n)]

@@ -40,6 +40,10 @@ def test_values_with_syntax_characters_stay_one_feature_each():
     assert shared_feature_count(shared_line(context)) == 3
 
 
+def test_missing_values_are_left_out():
+    assert shared_line({"segment": None, "recency": 2.0}) == shared_line({"recency": 2.0})
+
+
 def test_escaping_keeps_distinct_values_distinct():
     workspace = vowpalwabbit.Workspace("--cb_explore_adf --quiet")
 
