@@ -112,7 +112,22 @@ def prob_beat(control: Posterior, variant: Posterior) -> float:
         if s == 0:
             return 0.5 if variant.a == control.a else float(variant.a > control.a)
         return float(special.ndtr((variant.a - control.a) / s))
-    return float(prob_best([control, variant])[1])
+    return _prob_beta_beats(control, variant)
+
+
+def _prob_beta_beats(control: Posterior, variant: Posterior) -> float:
+    """:math:`\\int f_B(x) F_A(x)\\,dx` for two Beta posteriors (the two-arm case of :func:`prob_best`)."""
+    aa, ba, ab, bb = control.a, control.b, variant.a, variant.b
+    log_norm = special.betaln(ab, bb)
+    betainc = special.betainc
+
+    def integrand(x: float) -> float:
+        return math.exp((ab - 1) * math.log(x) + (bb - 1) * math.log1p(-x) - log_norm) * betainc(aa, ba, x)
+
+    lo, hi = float(variant.ppf(_TAIL)), float(variant.ppf(1 - _TAIL))
+    median = float(control.ppf(0.5))
+    points = [median] if lo < median < hi else None
+    return float(integrate.quad(integrand, lo, hi, points=points, epsabs=1e-12, epsrel=1e-10, limit=200)[0])
 
 
 def prob_best(posteriors: Sequence[Posterior]) -> np.ndarray:
@@ -141,13 +156,13 @@ def prob_best(posteriors: Sequence[Posterior]) -> np.ndarray:
             def integrand(x: float, ai: float = arm.a, bi: float = arm.b, c: float = log_norm,
                           ar: np.ndarray = a_rest, br: np.ndarray = b_rest) -> float:
                 density = math.exp((ai - 1) * math.log(x) + (bi - 1) * math.log1p(-x) - c)
-                return density * float(np.prod(special.betainc(ar, br, x)))
+                return density * float(special.betainc(ar, br, x).prod())
         else:
 
             def integrand(x: float, mu: float = arm.a, sd: float = arm.b,
                           ar: np.ndarray = a_rest, br: np.ndarray = b_rest) -> float:
                 density = math.exp(-0.5 * ((x - mu) / sd) ** 2) / (sd * math.sqrt(2 * math.pi))
-                return density * float(np.prod(special.ndtr((x - ar) / br)))
+                return density * float(special.ndtr((x - ar) / br).prod())
 
         out[i] = integrate.quad(integrand, lo, hi, points=breaks or None, epsabs=1e-12, epsrel=1e-10,
                                 limit=200)[0]
