@@ -229,3 +229,71 @@ def test_a_learner_killed_mid_run_and_restarted_ends_where_an_uninterrupted_one_
     clicks = Counter(arm_of[e.decision_id] for e in events)
     for j, v in enumerate(RATES):
         assert (alpha[j], beta[j]) == (1 + clicks[v], 1 + n[v] - clicks[v])
+
+
+def test_a_contextual_policy_learns_who_prefers_what(service: ExperimentService, clock: Clock) -> None:
+    spec = parse_spec(
+        {
+            "key": "ctx",
+            "slots": {
+                "subject": {
+                    "variants": [
+                        {"id": "a", "features": {"tone": "plain"}},
+                        {"id": "b", "features": {"tone": "urgent"}},
+                    ]
+                }
+            },
+            "design": {
+                "type": "contextual",
+                "policy": "linear_ts",
+                "context": ["device"],
+                "update": {"delay_hours": 0},
+            },
+            "reward": {"events": {"click": 1.0}},
+        }
+    )
+    service.create(spec)
+    rng = np.random.default_rng(4)
+
+    def one_send(tag: str) -> float:
+        devices = rng.choice(["mobile", "desktop"], 1500)
+        decisions = service.assign_batch(
+            "ctx", [(f"{tag}{i}", {"device": str(x)}) for i, x in enumerate(devices)]
+        )
+        liked = np.array(
+            [
+                (dv == "mobile") == (d.variants["subject"].id == "b")
+                for d, dv in zip(decisions, devices, strict=True)
+            ]
+        )
+        clicks = rng.random(len(liked)) < np.where(liked, 0.3, 0.05)  # mobile likes b, desktop likes a
+        service.record_outcomes(
+            [
+                OutcomeEvent(f"e-{d.decision_id}", d.decision_id, "click")
+                for d, c in zip(decisions, clicks, strict=True)
+                if c
+            ]
+        )
+        return float(liked.mean())
+
+    before = one_send("first")
+    service.learn("ctx")
+    after = one_send("second")
+    assert before < 0.6  # an untrained policy matches by chance
+    assert after > 0.9
+
+
+def test_learning_runs_by_itself_every_n_seconds(service: ExperimentService, clock: Clock) -> None:
+    service.create(thompson_spec(update={"every_seconds": 600, "delay_hours": 0}))
+    rng = np.random.default_rng(6)
+    _, events = send(service, "subject-test", 500, 0, rng, clock)
+    service.record_outcomes(events)
+    clock.advance(seconds=599)
+    service.assign("subject-test", "x", {})
+    assert service.policy_state("subject-test")[0] == 1  # not yet due
+    clock.advance(seconds=2)
+    d = service.assign("subject-test", "y", {})  # due: learns after logging this decision
+    version, state = service.policy_state("subject-test")
+    assert version == 2 and d.policy_version == 1
+    alpha, beta = load_policy(state).posterior()  # type: ignore[attr-defined]
+    assert float(np.sum(alpha + beta - 2)) == 502
