@@ -8,7 +8,8 @@ estimated by Monte Carlo from ``n_draws`` joint posterior draws. The draws come 
 derived from the policy seed and a digest of the posterior state and the mask, so the same state always
 gives the same probabilities. ``choose`` then samples from exactly these probabilities (not from a
 fresh posterior draw), so the logged propensity is the true probability of the logged action. An arm
-that wins none of the draws gets probability 0 and is not chosen.
+that wins none of the draws gets probability 0 and is not chosen. ``explored`` is True where the
+chosen arm is not among those with the best posterior mean.
 """
 
 from __future__ import annotations

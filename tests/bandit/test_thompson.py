@@ -125,3 +125,17 @@ def test_thompson_regret_is_far_below_uniform_and_sublinear():
     assert total < 0.15 * uniform, (total, uniform)
     first, second = regret[: rounds // 2].sum(), regret[rounds // 2:].sum()
     assert second < 0.5 * first, (first, second)  # linear regret would give second == first
+
+
+def test_gaussian_thompson_concentrates_on_the_best_revenue_arm():
+    rng = np.random.default_rng(8)
+    mean_revenue = np.array([1.0, 1.5, 2.0])
+    policy = make_policy("gaussian_thompson", 3, seed=8)
+    pulls = np.zeros(3)
+    for _ in range(50):
+        choices = policy.choose(100, rng)
+        revenue = rng.exponential(mean_revenue[choices.actions])  # skewed, like order values
+        policy.update(100, choices.actions, revenue, choices.propensities)
+        pulls += np.bincount(choices.actions, minlength=3)
+    assert pulls[2] > 0.9 * pulls.sum(), pulls  # uniform allocation would give one third
+    assert policy.probabilities(1)[0, 2] > 0.95
