@@ -9,11 +9,13 @@ This module gathers the public planning API; the work is done in the ``analysis.
   :mod:`analysis.power_plots`);
 - :mod:`analysis.power_test_then_send`: the test share of a known list that maximises conversions;
 - :mod:`analysis.power_sequential`: the sample inflation of sequential analyses (mSPRT, Pocock, OBF);
+- :mod:`analysis.power_bandit`: traffic to losing variants, Thompson bandit against a fixed test;
 - :mod:`analysis.power_inputs`: :class:`PowerInputError` and the shared checks.
 """
 
 from __future__ import annotations
 
+from analysis.power_bandit import BanditPlan, plan_bandit
 from analysis.power_curves import PowerCurve, power_curve
 from analysis.power_duration import solve_duration
 from analysis.power_inputs import PowerInputError
@@ -23,12 +25,14 @@ from analysis.power_sequential import SequentialInflation, sequential_inflation
 from analysis.power_test_then_send import TestThenSendPlan, plan_test_then_send
 
 __all__ = [
+    "BanditPlan",
     "MeanMde",
     "MeanPlan",
     "PowerCurve",
     "PowerInputError",
     "RateMde",
     "RatePlan",
+    "plan_bandit",
     "power_curve",
     "sequential_inflation",
     "SequentialInflation",
