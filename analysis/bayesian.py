@@ -139,7 +139,7 @@ def prob_best(posteriors: Sequence[Posterior]) -> np.ndarray:
     if len(posteriors) < 2:
         raise AnalysisInputError(f"posteriors: need at least 2 arms, got {len(posteriors)}")
     if any(p.family == "normal" and p.b == 0 for p in posteriors):
-        raise AnalysisInputError("posteriors: a normal posterior has zero spread (constant values)")
+        return _prob_best_with_point_masses(posteriors)
     out = np.empty(len(posteriors))
     a = np.array([p.a for p in posteriors])
     b = np.array([p.b for p in posteriors])
@@ -166,6 +166,32 @@ def prob_best(posteriors: Sequence[Posterior]) -> np.ndarray:
 
         out[i] = integrate.quad(integrand, lo, hi, points=breaks or None, epsabs=1e-12, epsrel=1e-10,
                                 limit=200)[0]
+    return out
+
+
+def _prob_best_with_point_masses(posteriors: Sequence[Posterior]) -> np.ndarray:
+    """:func:`prob_best` for normal posteriors some of which have zero spread (an arm whose values are
+    all equal, e.g. no revenue yet): those are point masses. Tied point masses share their probability."""
+    k = len(posteriors)
+    mass = [i for i, p in enumerate(posteriors) if p.b == 0]
+    smooth = [i for i, p in enumerate(posteriors) if p.b > 0]
+    out = np.zeros(k)
+    top = max(posteriors[i].a for i in mass)
+    tied = [i for i in mass if posteriors[i].a == top]
+    for i in tied:  # a lower point mass is never best
+        others = [float(special.ndtr((top - posteriors[j].a) / posteriors[j].b)) for j in smooth]
+        out[i] = float(np.prod(others)) / len(tied)
+    for i in smooth:
+        arm = posteriors[i]
+        rest = [posteriors[j] for j in smooth if j != i]
+        lo, hi = max(float(arm.ppf(_TAIL)), top), float(arm.ppf(1 - _TAIL))
+        if lo >= hi:
+            continue
+
+        def integrand(x: float, arm: Posterior = arm, rest: list[Posterior] = rest) -> float:
+            return float(arm.pdf(x)) * float(np.prod([float(r.cdf(x)) for r in rest]))
+
+        out[i] = integrate.quad(integrand, lo, hi, epsabs=1e-12, epsrel=1e-10, limit=200)[0]
     return out
 
 
@@ -249,6 +275,9 @@ class PosteriorCurve:
 
 
 def posterior_curve(posterior: Posterior, label: str, points: int = 200) -> PosteriorCurve:
-    """The density over the central 99.98% of ``posterior``."""
+    """The density over the central 99.98% of ``posterior``; a point mass (a normal posterior with zero
+    spread) is drawn as a unit spike at its value."""
+    if posterior.family == "normal" and posterior.b == 0:
+        return PosteriorCurve(label, np.array([posterior.a, posterior.a]), np.array([0.0, 1.0]))
     x = np.linspace(float(posterior.ppf(1e-4)), float(posterior.ppf(1 - 1e-4)), points)
     return PosteriorCurve(label, x, posterior.pdf(x))

@@ -65,6 +65,20 @@ def test_prob_best_of_many_arms_sums_to_one_and_matches_monte_carlo() -> None:
     assert p == pytest.approx(mc, abs=4 * math.sqrt(0.25 / 400_000))
 
 
+def test_point_masses_in_prob_best() -> None:
+    # An arm whose values are all equal has a zero-spread posterior: a point mass.
+    zero, other = Posterior("normal", 0.0, 0.0), Posterior("normal", 0.1, 0.2)
+    p = prob_best([zero, other])
+    assert p == pytest.approx([sps.norm.cdf(-0.5), sps.norm.sf(-0.5)], abs=1e-8)
+    assert prob_best([zero, Posterior("normal", 0.0, 0.0)]) == pytest.approx([0.5, 0.5])
+    third = Posterior("normal", 0.05, 0.1)
+    p3 = prob_best([zero, other, third])
+    rng = np.random.default_rng(9)
+    draws = np.stack([np.zeros(400_000), rng.normal(0.1, 0.2, 400_000), rng.normal(0.05, 0.1, 400_000)])
+    assert p3 == pytest.approx(np.bincount(draws.argmax(0), minlength=3) / 400_000, abs=0.004)
+    assert p3.sum() == pytest.approx(1.0, abs=1e-7)
+
+
 def test_beta_expected_loss_matches_double_integral() -> None:
     # E[max(pA - pB, 0)] as a plain double integral of the two Beta densities (scipy dblquad).
     fa, fb = sps.beta(CONTROL.a, CONTROL.b), sps.beta(VARIANT.a, VARIANT.b)

@@ -135,6 +135,18 @@ def test_reversed_direction_reverses_the_winner() -> None:
     assert up.comparisons[0].prob_beat_control == pytest.approx(1 - down.comparisons[0].prob_beat_control)
 
 
+def test_no_revenue_yet_is_analysed_not_rejected() -> None:
+    # Early in a test every reward may still be zero: the value comparison is flat, nothing crashes.
+    zero = SampleStats(3000, 0.0, 0.0)
+    arms = [ArmData(v, 3000, {"click": x}, zero, 0.5) for v, x in (("plain", 90), ("b", 99))]
+    r = analyze_slot("s", arms, "plain", metrics=["click"], draws=500)
+    c = r.comparison("b", "reward")
+    assert c.p_value == 1.0 and c.absolute_lift == 0.0 and c.ci_method == "undefined"
+    assert json.loads(json.dumps(r.to_dict(), allow_nan=False))["comparisons"][1]["lift"] is None
+    assert sum(a.prob_best for a in r.arms if a.metric == "reward") == pytest.approx(1.0)
+    assert r.decision.verdict == "keep running"
+
+
 def test_small_counts_use_fisher_and_say_so() -> None:
     arms = _two(60, 1, 60, 7)
     r = analyze_slot("s", arms, "plain", metrics=["click"], value_metric=None, draws=1000)
