@@ -138,10 +138,9 @@ def _float_array(name: str, values: object, n: int) -> np.ndarray:
 
 def check_positive(name: str, value: object, *, allow_zero: bool = False) -> float:
     """A finite float option that must be > 0 (or >= 0 with ``allow_zero``)."""
-    try:
-        number = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise PolicyError(f"options.{name}: expected a number, got {value!r}") from None
+    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
+        raise PolicyError(f"options.{name}: expected a number, got {value!r}")
+    number = float(value)
     if not math.isfinite(number) or number < 0 or (number == 0 and not allow_zero):
         bound = ">= 0" if allow_zero else "> 0"
         raise PolicyError(f"options.{name}: must be finite and {bound}, got {value!r}")

@@ -22,6 +22,7 @@ CONSTRUCTION = [
     (("epsilon_greedy", 3, {"epsilon": 1.5}), r"options.epsilon: must lie in \[0, 1\], got 1.5"),
     (("epsilon_greedy", 3, {"initial_value": "high"}), r"options.initial_value: expected a number"),
     (("ucb", 3, {"alpha": -1}), r"options.alpha: must be finite and > 0, got -1"),
+    (("ucb", 3, {"alpha": "2"}), r"options.alpha: expected a number, got '2'"),
     (("gaussian_thompson", 3, {"prior_mean": float("inf")}), r"options.prior_mean: must be finite"),
     (("linucb", 3, {"dim": 1}), r"options.dim: expected an integer >= 2, got 1"),
     (("linear_ts", 3, {"scale": 0}), r"options.scale: must be finite and > 0, got 0"),
