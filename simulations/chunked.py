@@ -24,7 +24,7 @@ from simulations.estimators import (
     EstimatorState,
     PolicyEstimate,
     WarningThresholds,
-    estimator_state,
+    estimator_states,
 )
 from simulations.logs import REJECTION_REASONS, LoadReport, RejectedRows
 from simulations.reward_model import RewardModel
@@ -118,9 +118,7 @@ def summarize_chunk(
     predictions = None
     if reward_model is not None and _MODEL_ESTIMATORS.intersection(estimators):
         predictions = reward_model.predict(data.contexts)
-    states = {
-        name: estimator_state(name, data, probabilities, predictions, clip=clip) for name in estimators
-    }
+    states = estimator_states(estimators, data, probabilities, predictions, clip=clip)
     return ChunkSummary(states, dict(report.rejected), report.rows_read)
 
 

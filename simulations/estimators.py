@@ -46,6 +46,7 @@ Saito et al. (2021), "Open Bandit Dataset and Pipeline", NeurIPS Datasets and Be
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Literal, get_args
 
@@ -310,6 +311,7 @@ def kernel(
     reward_predictions: np.ndarray | None = None,
     *,
     clip: float = 10.0,
+    validate: bool = True,
 ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
     """The per-row kernel of an estimator.
 
@@ -325,6 +327,8 @@ def kernel(
         :math:`\\hat q(x_i, a)`; required by ``dm``, ``dr`` and ``clipped_dr``.
     clip : float
         :math:`M`, the weight cap of the clipped estimators.
+    validate : bool
+        Check ``target_probabilities`` (skip only when the caller already did).
 
     Returns
     -------
@@ -341,7 +345,8 @@ def kernel(
         )
     n, k = data.n, data.n_actions
     target = np.asarray(target_probabilities, dtype=float)
-    check_target_probabilities(target, n, k)
+    if validate:
+        check_target_probabilities(target, n, k)
     if estimator in _CLIPPED and not clip > 0:
         raise SimulationInputError(f"clip: must be positive, got {clip}")
     rows = np.arange(n)
@@ -384,9 +389,12 @@ def estimator_state(
     reward_predictions: np.ndarray | None = None,
     *,
     clip: float = 10.0,
+    validate: bool = True,
 ) -> EstimatorState:
     """The mergeable sums of one estimator over ``data`` (see :func:`kernel` for the parameters)."""
-    u, d, used = kernel(estimator, data, target_probabilities, reward_predictions, clip=clip)
+    u, d, used = kernel(
+        estimator, data, target_probabilities, reward_predictions, clip=clip, validate=validate
+    )
     n = data.n
     ones = ExactSum.of(np.ones(1) * n) if n else ExactSum()
     propensities = np.asarray(data.propensities, dtype=float)
@@ -414,6 +422,22 @@ def estimator_state(
         n_clipped=int(np.count_nonzero(raw_w > clip)) if clipped else 0,
         clip=clip if clipped else None,
     )
+
+
+def estimator_states(
+    estimators: Sequence[EstimatorName],
+    data: LoggedData,
+    target_probabilities: np.ndarray,
+    reward_predictions: np.ndarray | None = None,
+    *,
+    clip: float = 10.0,
+) -> dict[str, EstimatorState]:
+    """:func:`estimator_state` for several estimators, checking the target probabilities once."""
+    check_target_probabilities(np.asarray(target_probabilities), data.n, data.n_actions)
+    return {
+        name: estimator_state(name, data, target_probabilities, reward_predictions, clip=clip, validate=False)
+        for name in estimators
+    }
 
 
 def target_weights(data: LoggedData, target_probabilities: np.ndarray) -> np.ndarray:
