@@ -9,8 +9,20 @@ import pytest
 from statsmodels.stats.power import NormalIndPower, TTestIndPower
 from statsmodels.stats.proportion import proportion_effectsize
 
-from analysis.power import PowerInputError, power_curve, solve_rate_sample_size
-from analysis.power_plots import plot_power_curve, power_curve_html
+from analysis.power import (
+    PowerInputError,
+    plan_bandit,
+    plan_test_then_send,
+    power_curve,
+    solve_rate_sample_size,
+)
+from analysis.power_plots import (
+    figure_html,
+    plot_bandit_plan,
+    plot_power_curve,
+    plot_test_then_send,
+    power_curve_html,
+)
 
 
 def test_rate_curve_over_n_matches_statsmodels_pointwise():
@@ -79,3 +91,19 @@ def test_bad_curve_input(kwargs, message):
     with pytest.raises(PowerInputError) as caught:
         power_curve(**kwargs)
     assert str(caught.value) == message
+
+
+def test_test_then_send_chart_marks_the_optimum():
+    plan = plan_test_then_send(50_000, rates=[0.04, 0.05])
+    figure = plot_test_then_send(plan)
+    assert list(figure.data[0].x) == list(plan.shares)
+    assert list(figure.data[0].y) == list(plan.expected_by_share)
+    assert figure.data[1].x[0] == plan.test_share and figure.data[1].y[0] == plan.expected_conversions
+    assert "<script src=" not in figure_html(figure)
+
+
+def test_bandit_chart_draws_the_learning_curve():
+    plan = plan_bandit([0.04, 0.05], 4000, batches=4, replications=5, rng=np.random.default_rng(0))
+    figure = plot_bandit_plan(plan)
+    assert list(figure.data[0].y) == list(plan.losing_share_by_batch)
+    assert list(figure.data[1].y) == [0.5] * 4
