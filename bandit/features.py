@@ -49,8 +49,8 @@ class FeatureHasher:
             for name, value in row.items():
                 if value is None:  # missing
                     continue
-                if isinstance(value, bool):
-                    column, sign = hashed_slot(f"{name}={'true' if value else 'false'}", self.dim)
+                if isinstance(value, bool | np.bool_):
+                    column, sign = hashed_slot(f"{name}={'true' if bool(value) else 'false'}", self.dim)
                     out[i, column] += sign
                 elif isinstance(value, str):
                     column, sign = hashed_slot(f"{name}={value}", self.dim)

@@ -54,7 +54,7 @@ def check_feature(name: object, value: object, *, where: str) -> None:
     """
     if not isinstance(name, str) or not name:
         raise PolicyError(f"{where}: feature names must be non-empty strings, got {name!r}")
-    if value is None or isinstance(value, bool | str):
+    if value is None or isinstance(value, bool | np.bool_ | str):
         return
     if isinstance(value, int | float | np.integer | np.floating):
         if not math.isfinite(float(value)):

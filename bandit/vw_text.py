@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from functools import lru_cache
 
+import numpy as np
+
 from bandit.policy import FeatureValue
 
 SHARED_NAMESPACE = "User"
@@ -41,7 +43,7 @@ def _categorical(name: str, value: str) -> str:
 
 def feature_token(name: str, value: FeatureValue) -> str:
     """One VW feature: ``name:value`` for numbers, ``name=value`` (weight 1) for strings and bools."""
-    if isinstance(value, bool):
+    if isinstance(value, bool | np.bool_):
         return _categorical(name, "true" if value else "false")
     if isinstance(value, str):
         return _categorical(name, value)

@@ -37,6 +37,14 @@ def test_hasher_encodes_intercept_one_hot_and_numbers():
     np.testing.assert_array_equal(x, expected)
 
 
+def test_numpy_scalars_encode_like_python_ones():
+    hasher = FeatureHasher(32)
+    python = hasher.encode([{"vip": True, "segment": "a", "recency": 2.5, "orders": 3}])
+    numpy = hasher.encode([{"vip": np.True_, "segment": np.str_("a"), "recency": np.float64(2.5),
+                            "orders": np.int64(3)}])
+    np.testing.assert_array_equal(python, numpy)
+
+
 def test_none_means_missing():
     hasher = FeatureHasher(32)
     np.testing.assert_array_equal(hasher.encode([{"segment": None, "recency": 1.5}]),

@@ -40,6 +40,11 @@ def test_values_with_syntax_characters_stay_one_feature_each():
     assert shared_feature_count(shared_line(context)) == 3
 
 
+def test_numpy_scalars_format_like_python_ones():
+    assert shared_line({"vip": np.True_, "n": np.int64(3), "x": np.float32(0.5)}) == shared_line(
+        {"vip": True, "n": 3, "x": 0.5})
+
+
 def test_missing_values_are_left_out():
     assert shared_line({"segment": None, "recency": 2.0}) == shared_line({"recency": 2.0})
 
