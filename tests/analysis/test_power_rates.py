@@ -7,6 +7,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy import optimize, stats
 from statsmodels.stats.proportion import proportion_effectsize
 
@@ -194,3 +196,25 @@ def test_pooled_z_test_also_reaches_the_power_with_equal_arms():
     pooled = (x0 + x1) / (2 * n)
     z = (x1 - x0) / n / np.sqrt(pooled * (1 - pooled) * 2 / n)
     assert abs(np.mean(np.abs(z) > stats.norm.isf(0.025)) - 0.8) < 0.02
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    baseline=st.floats(0.01, 0.6),
+    relative_mde=st.floats(0.03, 0.5),
+    sign=st.sampled_from([1.0, -1.0]),
+    ratio=st.floats(0.5, 3.0),
+    power=st.floats(0.5, 0.95),
+    method=st.sampled_from(["statsmodels", "unpooled"]),
+    alternative=st.sampled_from(["two-sided", "one-sided"]),
+)
+def test_properties_round_trip_and_monotone(baseline, relative_mde, sign, ratio, power, method, alternative):
+    options = {"ratio": ratio, "method": method, "alternative": alternative}
+    mde = sign * relative_mde
+    plan = solve_rate_sample_size(baseline, mde, relative=True, power=power, **options)
+    back = solve_rate_power(baseline, mde, plan.n_exact, relative=True, **options)
+    assert back == pytest.approx(power, abs=1e-7)
+    assert plan.per_arm >= plan.n_exact and plan.per_arm - plan.n_exact < 1
+    more_power = solve_rate_sample_size(baseline, mde, relative=True, power=power + 0.04, **options)
+    bigger_effect = solve_rate_sample_size(baseline, 1.2 * mde, relative=True, power=power, **options)
+    assert more_power.n_exact > plan.n_exact > bigger_effect.n_exact
