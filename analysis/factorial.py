@@ -82,7 +82,7 @@ class FactorialAnalysis:
         for r in self.rows:
             low, high = math.exp(r.ci[0]), math.exp(r.ci[1])
             lines.append(f"| {r.term} | {r.kind} | {r.odds_ratio:.3f} | {low:.3f} - {high:.3f} | "
-                         f"{r.p_value:.3g} | {'yes' if r.significant else 'no'} |")
+                         f"{r.p_value:.3g} | {_matters(r)} |")
         return "\n".join(lines + ["", self.note])
 
 
@@ -176,6 +176,10 @@ def analyze_factorial(
         note += (f" Cells {degenerate} have no successes or no failures: the terms touching them have "
                  "infinite log odds and their estimates and p-values are not meaningful.")
     return FactorialAnalysis(metric, factors, ref, formula, alpha, rows, interaction_p, note)
+
+
+def _matters(row: EffectRow) -> str:
+    return "-" if row.kind == "intercept" else ("yes" if row.significant else "no")
 
 
 def _fit(formula: str, frame: pd.DataFrame) -> Any:
