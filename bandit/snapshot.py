@@ -1,8 +1,9 @@
 """The snapshot format shared by every policy: a header line, then JSON with a type tag.
 
-``b"sendlab-policy/1\\n" + JSON({"type": tag, "state": {...}})``. Arrays are stored as nested lists with
-their dtype (Python's JSON writes floats with ``repr``, so they round-trip bit for bit), bytes as
-base64. Readable by a human, diffable, and free of pickle.
+``b"sendlab-policy/1\\n" + JSON({"type": tag, "state": {...}})``. Small arrays (per-arm counts) are
+stored as lists with their dtype (Python's JSON writes floats with ``repr``, so they round-trip bit
+for bit); large ones (the Gram matrices of the linear policies) as base64 of their little-endian
+bytes; bytes (VW's model) as base64. Readable where it matters, compact, and free of pickle.
 """
 
 from __future__ import annotations
@@ -16,10 +17,15 @@ import numpy as np
 from bandit.policy import PolicyError
 
 HEADER = b"sendlab-policy/1\n"
+LIST_LIMIT = 256  # arrays with more elements are stored as base64 bytes
 
 
 def _encode(value: Any) -> Any:
     if isinstance(value, np.ndarray):
+        if value.size > LIST_LIMIT:
+            little = value.astype(value.dtype.newbyteorder("<"), copy=False)
+            data = base64.b64encode(np.ascontiguousarray(little).tobytes()).decode("ascii")
+            return {"__raw__": data, "dtype": little.dtype.str, "shape": list(value.shape)}
         return {"__array__": value.tolist(), "dtype": str(value.dtype), "shape": list(value.shape)}
     if isinstance(value, bytes):
         return {"__bytes__": base64.b64encode(value).decode("ascii")}
@@ -36,6 +42,10 @@ def _decode(value: Any) -> Any:
     if isinstance(value, dict):
         if "__array__" in value:
             return np.array(value["__array__"], dtype=value["dtype"]).reshape(value["shape"])
+        if "__raw__" in value:
+            raw = base64.b64decode(value["__raw__"])
+            return np.frombuffer(raw, dtype=value["dtype"]).reshape(value["shape"]).astype(
+                np.dtype(value["dtype"]).newbyteorder("="))
         if "__bytes__" in value:
             return base64.b64decode(value["__bytes__"])
         return {k: _decode(v) for k, v in value.items()}

@@ -30,7 +30,7 @@ def build(name: str, batch: list[tuple[int, float]], weights: list[float]):
     return policy
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=30, deadline=None, derandomize=True)
 @given(
     name=st.sampled_from(ARM_POLICIES),
     batch=batches,
@@ -51,7 +51,7 @@ def test_distributions_respect_masks_and_draws_are_logged_honestly(name, batch, 
     assert load_policy(policy.to_bytes()).to_bytes() == policy.to_bytes()
 
 
-@settings(max_examples=50, deadline=None)
+@settings(max_examples=50, deadline=None, derandomize=True)
 @given(st.lists(st.lists(st.floats(0, 100), min_size=1, max_size=4), min_size=1, max_size=4).filter(
     lambda slots: all(sum(s) > 0 for s in slots)))
 def test_factorial_weights_have_the_slot_weights_as_marginals(slots):
@@ -63,7 +63,7 @@ def test_factorial_weights_have_the_slot_weights_as_marginals(slots):
         np.testing.assert_allclose(cube.sum(axis=others), np.asarray(slot) / sum(slot), atol=1e-12)
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=40, deadline=None, derandomize=True)
 @given(
     rewards=st.lists(st.floats(-1e3, 1e3), min_size=1, max_size=60),
     cuts=st.lists(st.integers(0, 60), max_size=5),
