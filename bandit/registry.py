@@ -103,6 +103,16 @@ def make_policy(
     Returns
     -------
     Policy
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> policy = make_policy("fixed", 2, options={"weights": [3, 1]})
+    >>> policy.probabilities(1).tolist()
+    [[0.75, 0.25]]
+    >>> choices = policy.choose(4, np.random.default_rng(0))
+    >>> choices.propensities.tolist() == [0.75 if a == 0 else 0.25 for a in choices.actions]
+    True
     """
     builder = name_to_builder.get(name)
     if builder is None:
