@@ -24,6 +24,7 @@ from analysis.bayesian import (
     rate_posterior,
     summarise_draws,
 )
+from analysis.cuped import adjust_arms
 from analysis.errors import AnalysisInputError
 from analysis.json_ready import to_jsonable
 from analysis.lift import MeanEstimate, absolute_lift, check_alpha, relative_lift
@@ -39,7 +40,7 @@ from analysis.significance import (
     welch_test,
 )
 from analysis.srm import SRM_THRESHOLD, SrmResult, check_sample_ratio
-from analysis.stats import ProportionStats, SampleStats
+from analysis.stats import ProportionStats, RegressionStats, SampleStats
 
 MetricKind = Literal["rate", "value"]
 
@@ -81,7 +82,8 @@ class Comparison:
     ``lift`` and ``ci`` are relative (``0.05`` is +5%); ``absolute_lift`` and ``absolute_ci`` are in the
     metric's units. ``p_value_adjusted`` is corrected for all comparisons of the slot (variants x
     metrics); ``significant`` is ``p_value_adjusted < alpha``. ``credible_interval`` is the Bayesian
-    interval of the relative lift. ``sequential`` holds the always-valid result.
+    interval of the relative lift. ``sequential`` holds the always-valid result. ``variance_reduction``
+    is set when the value metric was CUPED-adjusted (the share of the difference's variance removed).
     """
 
     slot: str
@@ -107,6 +109,7 @@ class Comparison:
     absolute_credible_interval: tuple[float, float]
     sequential: SequentialResult
     notes: tuple[str, ...] = ()
+    variance_reduction: float | None = None
 
 
 @dataclass(frozen=True)
@@ -188,6 +191,7 @@ def analyze_slot(
     srm_threshold: float = SRM_THRESHOLD,
     seed: int = 0,
     draws: int = 20_000,
+    covariates: Mapping[str, RegressionStats] | None = None,
 ) -> SlotAnalysis:
     """Analyse one slot: each variant against ``control`` on each metric.
 
@@ -222,6 +226,11 @@ def analyze_slot(
         Seeds the Monte Carlo draws of the Bayesian intervals and expected loss; returned in the result.
     draws : int
         Posterior draws per arm for those Monte Carlo summaries.
+    covariates : Mapping[str, RegressionStats] or None
+        Per variant, the value metric (``y``) jointly with a pre-period covariate (``x``, for example
+        the recipient's revenue or clicks in the previous 30 days). When given, the value metric is
+        CUPED-adjusted (:mod:`analysis.cuped`, one ``theta`` pooled over all arms) and each value
+        comparison reports its ``variance_reduction``.
 
     Returns
     -------
@@ -232,6 +241,11 @@ def analyze_slot(
     _validate(slot, arms, control, metrics, value_metric, guardrails, min_lift)
     ordered = sorted(arms, key=lambda a: a.variant != control)  # control first, others in input order
     ctrl = ordered[0]
+    value_stats = {a.variant: a.value for a in ordered}
+    if covariates is not None and value_metric is not None:
+        _validate_covariates(ordered, covariates)
+        adjusted = adjust_arms([covariates[a.variant] for a in ordered])
+        value_stats = {a.variant: s for a, s in zip(ordered, adjusted, strict=True)}
     metric_kinds: list[tuple[str, MetricKind]] = [(m, "rate") for m in metrics]
     if value_metric is not None:
         metric_kinds.append((value_metric, "value"))
@@ -243,7 +257,7 @@ def analyze_slot(
     omnibus: dict[str, SignificanceResult] = {}
     warnings: list[str] = []
     for (metric, kind), child in zip(metric_kinds, children, strict=True):
-        estimates = [_estimate(a, metric, kind) for a in ordered]
+        estimates = [a.rate(metric) if kind == "rate" else value_stats[a.variant] for a in ordered]
         posteriors = [_posterior(e, kind) for e in estimates]
         best = prob_best(posteriors)
         mc = summarise_draws(posteriors, rng=np.random.default_rng(child), draws=draws, level=1 - alpha)
@@ -263,10 +277,10 @@ def analyze_slot(
                                     posteriors[0], posteriors[i], mc.relative_lift_ci[i],
                                     mc.absolute_lift_ci[i], alpha, tuning_n))
 
-    adjusted = adjust_p_values([p["p_value"] for p in pending], correction)
+    adjusted_p = adjust_p_values([p["p_value"] for p in pending], correction)
     comparisons = [
         Comparison(**p, p_value_adjusted=float(q), significant=bool(q < alpha))
-        for p, q in zip(pending, adjusted, strict=True)
+        for p, q in zip(pending, adjusted_p, strict=True)
     ]
     for c in comparisons:
         warnings.extend(f"{c.variant} / {c.metric}: {note}" for note in c.notes)
@@ -361,6 +375,7 @@ def _compare(
     rel_cred: np.ndarray, abs_cred: np.ndarray, alpha: float, tuning_n: float,
 ) -> dict[str, Any]:
     notes: list[str] = []
+    reduction: float | None = None
     if kind == "rate":
         assert isinstance(a, ProportionStats) and isinstance(b, ProportionStats)
         test = compare_rates(a, b)
@@ -371,7 +386,11 @@ def _compare(
         assert isinstance(a, SampleStats) and isinstance(b, SampleStats)
         test = welch_test(a, b)
         absolute = absolute_lift(a, b, alpha, df=welch_df(a, b))
-        notes += [n for n in (skewness_note(a, ctrl.variant), skewness_note(b, arm.variant)) if n]
+        notes += [n for n in (skewness_note(ctrl.value, ctrl.variant), skewness_note(arm.value, arm.variant))
+                  if n]
+        if a is not ctrl.value:  # CUPED-adjusted
+            raw = ctrl.value.variance_of_mean + arm.value.variance_of_mean
+            reduction = 1 - (a.variance_of_mean + b.variance_of_mean) / raw if raw > 0 else 0.0
     relative = relative_lift(a, b, alpha)
     return dict(
         slot=slot, variant=arm.variant, control=ctrl.variant, metric=metric, kind=kind,
@@ -381,12 +400,8 @@ def _compare(
         prob_beat_control=prob_beat(post_a, post_b), expected_loss=expected_loss(post_a, post_b),
         credible_interval=_pair(rel_cred), absolute_credible_interval=_pair(abs_cred),
         sequential=msprt(a, b, alpha=alpha, tuning_n=tuning_n, n_total=ctrl.n + arm.n),
-        notes=tuple(notes),
+        notes=tuple(notes), variance_reduction=reduction,
     )
-
-
-def _estimate(arm: ArmData, metric: str, kind: MetricKind) -> ProportionStats | SampleStats:
-    return arm.rate(metric) if kind == "rate" else arm.value
 
 
 def _posterior(estimate: ProportionStats | SampleStats, kind: MetricKind) -> Posterior:
@@ -403,6 +418,22 @@ def _pair(values: np.ndarray) -> tuple[float, float]:
 
 def _pct(x: float) -> str:
     return "n/a" if math.isnan(x) else f"{x:+.1%}"
+
+
+def _validate_covariates(arms: Sequence[ArmData], covariates: Mapping[str, RegressionStats]) -> None:
+    for a in arms:
+        cov = covariates.get(a.variant)
+        if cov is None:
+            raise AnalysisInputError(f"covariates: no entry for variant {a.variant!r}")
+        if cov.n != a.n:
+            raise AnalysisInputError(f"covariates[{a.variant!r}].n: {cov.n} differs from the arm's n = {a.n}")
+        if not math.isclose(cov.sum_y, a.value.sum, rel_tol=1e-9, abs_tol=1e-9):
+            raise AnalysisInputError(
+                f"covariates[{a.variant!r}].sum_y: {cov.sum_y} is not the arm's value sum {a.value.sum}"
+            )
+    extra = set(covariates) - {a.variant for a in arms}
+    if extra:
+        raise AnalysisInputError(f"covariates: unknown variants {sorted(extra)}")
 
 
 def _validate(

@@ -12,11 +12,12 @@ from scipy import stats as sps
 from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.proportion import confint_proportions_2indep, proportions_ztest
 
+from analysis.cuped import cuped_compare, cuped_theta
 from analysis.errors import AnalysisInputError
 from analysis.multiplicity import adjust_p_values
 from analysis.results import ArmData, analyze_slot
 from analysis.significance import two_proportion_ztest
-from analysis.stats import ProportionStats, SampleStats
+from analysis.stats import ProportionStats, RegressionStats, SampleStats
 
 VALUES = {"plain": SampleStats(10_000, 2_500.0, 40_000.0), "urgent": SampleStats(10_200, 2_900.0, 47_000.0),
           "emoji": SampleStats(9_900, 2_400.0, 39_000.0)}
@@ -191,3 +192,29 @@ def test_holm_keeps_the_family_wise_error_rate_over_many_arms_and_metrics() -> N
         holm_any.append(adjust_p_values(p, "holm").min() < 0.05)
     assert np.mean(holm_any) <= 0.065
     assert np.mean(raw_any) > 0.2
+
+
+def test_cuped_covariates_adjust_the_value_metric() -> None:
+    # The value comparison on CUPED-adjusted arms equals cuped_compare with theta pooled over all arms.
+    rng = np.random.default_rng(21)
+    x = rng.poisson(3.0, (3, 4000)).astype(float)
+    y = 2.0 * x + rng.normal(0, 2, (3, 4000)) + np.array([0.0, 0.2, 0.0])[:, None]
+    names = ["plain", "urgent", "emoji"]
+    cov = {v: RegressionStats.from_values(x[k], y[k]) for k, v in enumerate(names)}
+    arms = [ArmData(v, 4000, {"click": 100 + k}, SampleStats.from_values(y[k], with_cubes=False), 1 / 3)
+            for k, v in enumerate(names)]
+    r = analyze_slot("s", arms, "plain", metrics=["click"], covariates=cov, draws=500)
+    theta = cuped_theta(list(cov.values()))
+    ref = cuped_compare(cov["plain"], cov["urgent"], theta=theta)
+    ref_p = sps.ttest_ind(y[1] - theta * (x[1] - x.mean()), y[0] - theta * (x[0] - x.mean()),
+                          equal_var=False).pvalue
+    c = r.comparison("urgent", "reward")
+    assert c.p_value == pytest.approx(ref.test.p_value, abs=1e-12)
+    assert c.p_value == pytest.approx(ref_p, abs=1e-9)
+    assert c.variance_reduction == pytest.approx(ref.variance_reduction, abs=1e-12)
+    assert c.variance_reduction > 0.5
+    plain = analyze_slot("s", arms, "plain", metrics=["click"], draws=500).comparison("urgent", "reward")
+    assert plain.variance_reduction is None and plain.p_value > c.p_value
+    with pytest.raises(AnalysisInputError, match=r"covariates\['urgent'\].sum_y"):
+        bad = dict(cov, urgent=RegressionStats.from_values(x[1], y[1] + 1))
+        analyze_slot("s", arms, "plain", metrics=["click"], covariates=bad, draws=500)
