@@ -7,7 +7,10 @@ so the command line and the HTTP layer can show it as it is.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Literal
+
+from scipy import optimize
 
 Alternative = Literal["two-sided", "one-sided"]
 Correction = Literal["bonferroni", "none"]
@@ -154,3 +157,28 @@ def check_daily(daily: int | None, traffic_share: float) -> None:
     if daily is not None:
         check_count("daily", daily, 1)
     check_share("traffic_share", traffic_share)
+
+
+def refine_sample_size(
+    power_at: Callable[[float], float], power: float, n_guess: float, minimum: float
+) -> float:
+    """Return ``n_guess`` when it gives ``power``; otherwise solve ``power_at(n) = power`` by bracketing.
+
+    statsmodels' ``solve_power`` occasionally stops early without raising; this check makes every
+    solved size reproduce the requested power to 1e-7 (and the fallback solves it to 1e-12).
+    """
+    valid = math.isfinite(n_guess) and n_guess > minimum
+    if valid and abs(power_at(n_guess) - power) < 1e-7:
+        return float(n_guess)
+    start = n_guess if valid else 10.0 + minimum
+    upper = start
+    while not power_at(upper) >= power:
+        upper *= 4.0
+        if upper > 1e15:
+            raise PowerInputError("mde is too small: the sample size would exceed 1e15 per arm.")
+    lower = start
+    while power_at(lower) >= power:
+        lower = minimum + (lower - minimum) / 4.0
+        if lower - minimum < 1e-9:
+            return lower
+    return optimize.brentq(lambda n: power_at(n) - power, lower, upper, xtol=1e-12, rtol=1e-13)

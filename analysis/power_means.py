@@ -40,6 +40,7 @@ from analysis.power_inputs import (
     check_plan_options,
     check_positive,
     describe_correction,
+    refine_sample_size,
 )
 
 MeanMethod = Literal["statsmodels", "normal"]
@@ -244,10 +245,15 @@ def solve_mean_sample_size(
     delta = _absolute_mde(mde, relative, baseline)
     d = delta / sd_value
     if method == "statsmodels":
-        n_exact = float(TTestIndPower().solve_power(
+        guess = TTestIndPower().solve_power(
             effect_size=abs(d), nobs1=None, alpha=alpha_each, power=power, ratio=ratio,
             alternative=_sm_alternative(alternative),
-        ))
+        )
+        # the pooled t-test needs n0 + n1 > 2 (positive degrees of freedom)
+        n_exact = refine_sample_size(
+            lambda n: _mean_power(abs(d), n, alpha_each, alternative, ratio, method),
+            power, float(guess), minimum=2.0 / (1.0 + ratio),
+        )
     else:
         n_exact = _z_sum(alpha_each, alternative, power) ** 2 * (1 + 1 / ratio) / d**2
     sizes = arm_sizes(n_exact, arms, ratio)

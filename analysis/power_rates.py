@@ -46,6 +46,7 @@ from analysis.power_inputs import (
     check_plan_options,
     check_positive,
     describe_correction,
+    refine_sample_size,
 )
 
 RateMethod = Literal["statsmodels", "unpooled"]
@@ -273,11 +274,13 @@ def solve_rate_sample_size(
     treatment = treatment_rate_for(baseline, mde, relative)
     h = cohens_h(treatment, baseline)
     if method == "statsmodels":
-        n_exact = float(
-            NormalIndPower().solve_power(
-                effect_size=abs(h), nobs1=None, alpha=alpha_each, power=power, ratio=ratio,
-                alternative=_sm_alternative(alternative),
-            )
+        guess = NormalIndPower().solve_power(
+            effect_size=abs(h), nobs1=None, alpha=alpha_each, power=power, ratio=ratio,
+            alternative=_sm_alternative(alternative),
+        )
+        n_exact = refine_sample_size(
+            lambda n: _rate_power(baseline, treatment, n, alpha_each, alternative, ratio, method),
+            power, float(guess), minimum=1e-6,
         )
     else:
         z_sum = _z_alpha(alpha_each, alternative) + float(stats.norm.ppf(power))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import pytest
+from scipy import stats
 
 from analysis.power import (
     PowerInputError,
@@ -16,6 +17,7 @@ from analysis.power import (
     solve_rate_power,
     solve_rate_sample_size,
 )
+from analysis.power_inputs import refine_sample_size
 
 BAD_RATE_INPUTS = [
     ({"baseline": 0.0, "mde": 0.01}, "baseline must be strictly between 0 and 1; got 0.0."),
@@ -117,3 +119,18 @@ def test_duration_bad_input(args, message):
     with pytest.raises(PowerInputError) as caught:
         solve_duration(*args)
     assert str(caught.value) == message
+
+
+@pytest.mark.parametrize("guess", [math.nan, 5.0, 1e7, 784.9])
+def test_refine_sample_size_solves_when_the_guess_is_off(guess):
+    # power(n) = Phi(0.1 sqrt(n) - z_0.975) reaches 0.8 at n = ((z_0.975 + z_0.8) / 0.1)^2 = 784.89
+    z = stats.norm.isf(0.025)
+    exact = ((z + stats.norm.ppf(0.8)) / 0.1) ** 2
+    found = refine_sample_size(lambda n: stats.norm.cdf(0.1 * math.sqrt(n) - z), 0.8, guess, minimum=0.0)
+    assert found == pytest.approx(exact, rel=1e-9)
+
+
+def test_refine_sample_size_gives_up_beyond_1e15():
+    with pytest.raises(PowerInputError) as caught:
+        refine_sample_size(lambda n: 0.0, 0.8, math.nan, minimum=0.0)
+    assert str(caught.value) == "mde is too small: the sample size would exceed 1e15 per arm."
