@@ -9,9 +9,10 @@ import numpy as np
 from bandit.inputs import Feedback, batch_size, check_allowed, check_feedback
 from bandit.policy import Choices, Contexts, Policy
 from bandit.sampling import sample_from
+from bandit.snapshot import Restorable
 
 
-class ArmPolicy(Policy):
+class ArmPolicy(Restorable, Policy):
     """A policy whose distribution depends on the row only through its ``allowed`` mask.
 
     Subclasses implement :meth:`_distribution` for one mask and :meth:`_learn` for a validated batch;

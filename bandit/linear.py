@@ -25,12 +25,12 @@ from bandit.inputs import batch_size, check_allowed, check_feedback, check_posit
 from bandit.options import check_n_actions, check_n_draws, check_seed, derived_generator
 from bandit.policy import Choices, Contexts, Policy
 from bandit.sampling import best_set, make_choices, split_evenly
-from bandit.snapshot import encode_snapshot
+from bandit.snapshot import Restorable, encode_snapshot
 
 ROW_CHUNK = 256
 
 
-class _RidgePerAction(Policy):
+class _RidgePerAction(Restorable, Policy):
     """Shared state and bookkeeping of the two linear policies."""
 
     tag = ""

@@ -72,3 +72,21 @@ def decode_snapshot(data: bytes) -> tuple[str, dict[str, Any]]:
     except (ValueError, KeyError, TypeError) as exc:
         raise PolicyError(f"snapshot: corrupt body ({exc})") from None
     return str(tag), _decode(state)
+
+
+class Restorable:
+    """Mixin giving a policy class ``from_bytes``; the class supplies ``tag`` and ``from_state``."""
+
+    tag: str = ""
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> Any:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Any:
+        """Restore a snapshot of this class (``bandit.load_policy`` restores any class)."""
+        tag, state = decode_snapshot(data)
+        if tag != cls.tag:
+            raise PolicyError(f"snapshot: holds a {tag!r} policy, not {cls.tag!r}")
+        return cls.from_state(state)

@@ -15,7 +15,7 @@ from bandit.inputs import batch_size, check_allowed, check_feature, check_feedba
 from bandit.options import check_n_actions, check_seed
 from bandit.policy import Choices, Contexts, FeatureValue, Policy, PolicyError
 from bandit.sampling import best_set, make_choices
-from bandit.snapshot import encode_snapshot
+from bandit.snapshot import Restorable, encode_snapshot
 from bandit.vw_text import action_line, labelled, shared_line
 
 DEFAULT_VW_ARGS = "--cb_explore_adf --squarecb -q UA"
@@ -43,7 +43,7 @@ def check_vw_args(vw_args: object) -> list[str]:
     return tokens
 
 
-class VWContextualBandit(Policy):
+class VWContextualBandit(Restorable, Policy):
     """A Vowpal Wabbit ``--cb_explore_adf`` policy with shared recipient and per-action features.
 
     Each decision is one multi-line example: ``shared |User <recipient features>`` and one

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bandit import POLICY_NAMES, Choices, load_policy
+from bandit import POLICY_NAMES, UCB1, Choices, FixedAllocation, PolicyError, load_policy
 from tests.bandit.gof import assert_choices_match
 from tests.bandit.policies import N_ACTIONS, contexts_for, trained_policy
 
@@ -74,6 +74,16 @@ def test_snapshot_round_trip_makes_the_same_choices(name):
     policy.update(contexts, first.actions, rewards, first.propensities)
     restored.update(contexts, first.actions, rewards, first.propensities)
     np.testing.assert_array_equal(policy.probabilities(contexts), restored.probabilities(contexts))
+
+
+def test_class_from_bytes_restores_its_own_snapshots_only(name):
+    policy = trained_policy(name)
+    restored = type(policy).from_bytes(policy.to_bytes())
+    contexts = contexts_for(name, 20, np.random.default_rng(18))
+    np.testing.assert_allclose(restored.probabilities(contexts), policy.probabilities(contexts), atol=1e-6)
+    other = FixedAllocation if name != "fixed" else UCB1
+    with pytest.raises(PolicyError, match=f"snapshot: holds a '{policy.tag}' policy, not '{other.tag}'"):
+        other.from_bytes(policy.to_bytes())
 
 
 def test_same_seed_same_choices(name):
