@@ -19,7 +19,7 @@ Which column holds what is a :class:`ColumnMap`, given as options or in a small 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -471,23 +471,44 @@ def _field(record: object, name: str, default: object = ...) -> object:
     return default
 
 
+def combination_label(variants: Mapping[str, object]) -> str:
+    """The action id of a multi-slot decision: ``"subject=plain|cta=shop"`` (slots in their given order)."""
+    return "|".join(f"{slot}={variant}" for slot, variant in variants.items())
+
+
+def _action_of(record: object, action: str | Callable[[object], object]) -> object:
+    if callable(action):
+        return action(record)
+    value = _field(record, action, None)
+    if value is None and action == "action":
+        variants = _field(record, "variants", None)
+        if isinstance(variants, Mapping) and variants:
+            return combination_label(variants)
+    return value
+
+
 def logs_from_records(
     records: Iterable[object],
     *,
     actions: Sequence[str] | None = None,
     reward_range: tuple[float, float] | None = None,
+    action: str | Callable[[object], object] = "action",
 ) -> LoadReport:
-    """Logged sends from rows already fetched (for example from the SendLab database).
+    """Logged sends from rows already fetched (for example exported from the SendLab database).
 
     Parameters
     ----------
     records : iterable
-        Mappings or objects with ``context`` (a mapping of features), ``action`` (the variant id),
+        Mappings or objects with ``context`` (a mapping of features, or None), the action,
         ``reward``, ``propensity`` and optionally ``position``.
     actions : sequence of str, optional
         The variants; by default the sorted distinct actions of the records.
     reward_range : (float, float), optional
         Inclusive bounds for the reward.
+    action : str or callable
+        The field holding the chosen variant's id, or a function of the record returning it. With
+        the default ``"action"``, a record without that field but with ``variants`` (a mapping of
+        slot to variant id, as in SendLab's exported decisions) gets :func:`combination_label`.
 
     Returns
     -------
@@ -495,7 +516,7 @@ def logs_from_records(
     """
     rows = list(records)
     contexts = [dict(_field(r, "context", None) or {}) for r in rows]
-    action_values = pd.Series([_field(r, "action") for r in rows], dtype=object)
+    action_values = pd.Series([_action_of(r, action) for r in rows], dtype=object)
     action_values = action_values.where(action_values.isna(), action_values.astype(str))
     if actions is None:
         distinct = sorted(set(action_values.dropna()))

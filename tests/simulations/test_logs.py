@@ -163,3 +163,18 @@ def test_records_from_the_database_load_like_files():
     assert {k: v.count for k, v in report.rejected.items()} == {"unknown_action": 1, "missing_propensity": 1}
     with pytest.raises(SimulationInputError, match="records: a record has no 'propensity' field"):
         logs_from_records([{"action": "a", "reward": 1}])
+
+
+def test_exported_sendlab_decisions_use_their_variant_combination():
+    # the shape of experiments' LoggedDecision: variants per slot, no single action field
+    decisions = [
+        SimpleNamespace(decision_id="d1", context={"device": "ios"}, arm=0,
+                        variants={"subject": "plain", "cta": "shop"}, propensity=0.25, reward=1.0),
+        SimpleNamespace(decision_id="d2", context=None, arm=3, variants={"subject": "urgent", "cta": "see"},
+                        propensity=0.25, reward=0.0),
+    ]
+    report = logs_from_records(decisions)
+    assert report.data.action_names == ("subject=plain|cta=shop", "subject=urgent|cta=see")
+    assert report.data.contexts == [{"device": "ios"}, {}]
+    by_arm = logs_from_records(decisions, action=lambda d: f"arm{d.arm}")
+    assert by_arm.data.action_names == ("arm0", "arm3")
