@@ -127,7 +127,8 @@ def _prob_beta_beats(control: Posterior, variant: Posterior) -> float:
     lo, hi = float(variant.ppf(_TAIL)), float(variant.ppf(1 - _TAIL))
     median = float(control.ppf(0.5))
     points = [median] if lo < median < hi else None
-    return float(integrate.quad(integrand, lo, hi, points=points, epsabs=1e-12, epsrel=1e-10, limit=200)[0])
+    value = integrate.quad(integrand, lo, hi, points=points, epsabs=1e-12, epsrel=1e-10, limit=200)[0]
+    return min(max(float(value), 0.0), 1.0)  # quadrature error can step a hair outside [0, 1]
 
 
 def prob_best(posteriors: Sequence[Posterior]) -> np.ndarray:
@@ -166,7 +167,7 @@ def prob_best(posteriors: Sequence[Posterior]) -> np.ndarray:
 
         out[i] = integrate.quad(integrand, lo, hi, points=breaks or None, epsabs=1e-12, epsrel=1e-10,
                                 limit=200)[0]
-    return out
+    return np.clip(out, 0.0, 1.0)
 
 
 def _prob_best_with_point_masses(posteriors: Sequence[Posterior]) -> np.ndarray:
@@ -192,7 +193,7 @@ def _prob_best_with_point_masses(posteriors: Sequence[Posterior]) -> np.ndarray:
             return float(arm.pdf(x)) * float(np.prod([float(r.cdf(x)) for r in rest]))
 
         out[i] = integrate.quad(integrand, lo, hi, epsabs=1e-12, epsrel=1e-10, limit=200)[0]
-    return out
+    return np.clip(out, 0.0, 1.0)
 
 
 def expected_loss(control: Posterior, variant: Posterior) -> float:

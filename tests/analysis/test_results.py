@@ -7,6 +7,8 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy import integrate
 from scipy import stats as sps
 from statsmodels.stats.multitest import multipletests
@@ -218,3 +220,23 @@ def test_cuped_covariates_adjust_the_value_metric() -> None:
     with pytest.raises(AnalysisInputError, match=r"covariates\['urgent'\].sum_y"):
         bad = dict(cov, urgent=RegressionStats.from_values(x[1], y[1] + 1))
         analyze_slot("s", arms, "plain", metrics=["click"], covariates=bad, draws=500)
+
+
+arm_counts = st.integers(50, 5000).flatmap(
+    lambda n: st.tuples(st.just(n), st.integers(0, n), st.floats(0, 50), st.floats(0.1, 1)))
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(arm_counts, min_size=2, max_size=4))
+def test_every_probability_and_p_value_is_in_range(spec) -> None:
+    arms = [ArmData(f"v{i}", n, {"click": x}, SampleStats(n, mean * x, mean * mean * x * 2 + 1.0), share)
+            for i, (n, x, mean, share) in enumerate(spec)]
+    r = analyze_slot("s", arms, "v0", metrics=["click"], draws=200)
+    for c in r.comparisons:
+        for p in (c.p_value, c.p_value_adjusted, c.prob_beat_control, c.sequential.p_value):
+            assert 0.0 <= p <= 1.0
+        assert c.p_value_adjusted >= c.p_value - 1e-12 and c.expected_loss >= 0
+    for metric in ("click", "reward"):
+        assert sum(a.prob_best for a in r.arms if a.metric == metric) == pytest.approx(1.0, abs=1e-6)
+    assert 0.0 <= r.srm.p_value <= 1.0
+    json.dumps(r.to_dict(), allow_nan=False)
