@@ -264,7 +264,7 @@ class SimulationResult:
 
 
 def _policy(name: str, k: int, options: Mapping[str, Any], seed: int) -> Any:
-    if name == "ab":
+    if name in ("ab", "multivariate"):
         return make_policy("fixed", k, options=dict(options), seed=seed)
     return make_policy(name, k, options=dict(options), seed=seed)
 
@@ -345,6 +345,8 @@ def run_simulation(
     policies : sequence of str
         ``ab`` (uniform fixed allocation) or any ``bandit.make_policy`` name (``thompson``, ``ucb``,
         ``epsilon_greedy``, ``gaussian_thompson``, ``linear_ts``, ``linucb``, ``vw``, ``fixed``).
+        ``multivariate`` is the uniform full factorial: name the scenario's variants after the
+        combinations (``plain+shop``, ``plain+see``, ...) and it allocates them like ``ab``.
     seeds : int or sequence of int
         A count (seeds ``0 .. seeds-1``) or the seeds themselves. Seed ``s`` draws the population
         from ``default_rng([s, 0])`` and the policies' choices from ``default_rng([s, 1])``.
