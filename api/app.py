@@ -72,7 +72,8 @@ def create_app(settings: Settings, *, service: Any | None = None) -> FastAPI:
     engine = None
     if service is None:
         engine = make_engine(settings.db)
-        create_tables(engine)
+        if settings.create_tables:
+            create_tables(engine)
         service = ExperimentService(engine)
     warn_if_open(settings)
     app = FastAPI(title="SendLab", version="1", description=DESCRIPTION.strip())

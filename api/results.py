@@ -9,8 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, get_args
 
+from analysis.errors import AnalysisInputError
+from analysis.lift import check_alpha
+from analysis.multiplicity import Correction
 from analysis.results import ArmData, SlotAnalysis, analyze_slot
 from analysis.stats import SampleStats
 from analysis.timeseries import DailyPoint
@@ -87,19 +90,35 @@ def slot_inputs(summary: ExperimentSummary) -> list[SlotInputs]:
 def analyze_summary(
     summary: ExperimentSummary, *, alpha: float = 0.05, correction: str = "holm", seed: int = 0
 ) -> ExperimentResults:
-    """Analyse every slot of ``summary`` that has enough data."""
+    """Analyse every slot of ``summary`` that has enough data.
+
+    Raises
+    ------
+    AnalysisInputError
+        For a bad ``alpha`` or ``correction`` (checked before any slot, so they are never taken for
+        a slot's data problem).
+    """
+    check_alpha(alpha)
+    if correction not in get_args(Correction):
+        choices = list(get_args(Correction))
+        raise AnalysisInputError(f"correction: must be one of {choices}, got {correction!r}")
     analyses, skipped = [], {}
     for inputs in slot_inputs(summary):
         if inputs.skipped:
             skipped[inputs.slot] = inputs.skipped
             continue
-        analyses.append(
-            analyze_slot(
-                inputs.slot, inputs.arms, inputs.control, metrics=inputs.metrics, value_metric="reward",
-                guardrails=inputs.guardrails, alpha=alpha, correction=correction,  # type: ignore[arg-type]
-                seed=seed,
+        try:
+            analyses.append(
+                analyze_slot(
+                    inputs.slot, inputs.arms, inputs.control, metrics=inputs.metrics, value_metric="reward",
+                    guardrails=inputs.guardrails, alpha=alpha, correction=correction,  # type: ignore[arg-type]
+                    seed=seed,
+                )
             )
-        )
+        except AnalysisInputError as exc:
+            # The summary comes from our own store, so this is data the analysis cannot use yet
+            # (e.g. an arm whose reward has no spread), not a bad request: report it per slot.
+            skipped[inputs.slot] = f"cannot analyse this data yet: {exc}"
     return ExperimentResults(summary, analyses, skipped)
 
 

@@ -39,14 +39,16 @@ class Settings:
         Bearer key allowed to do everything.
     send_key : str or None
         Bearer key allowed only to assign and post outcomes.
-    max_batch : int
-        Largest number of recipients one batch-assign request may carry.
+    create_tables : bool
+        Create missing tables when the app starts. ``sendlab serve`` creates them once and turns this
+        off for its workers (``SENDLAB_CREATE_TABLES=0``): concurrent ``CREATE TABLE`` on PostgreSQL
+        can collide.
     """
 
     db: str = DEFAULT_DB
     admin_key: str | None = None
     send_key: str | None = None
-    max_batch: int = 100_000
+    create_tables: bool = True
 
     @property
     def open(self) -> bool:
@@ -89,4 +91,5 @@ def settings_from_env(environ: Mapping[str, str] | None = None) -> Settings:
     for var, field in _ENV_TO_FIELD.items():
         if environ.get(var):
             fields[field] = environ[var]
-    return Settings(**fields)
+    create = environ.get("SENDLAB_CREATE_TABLES", "1").strip().lower() not in ("0", "false", "no")
+    return Settings(**fields, create_tables=create)

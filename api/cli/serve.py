@@ -25,6 +25,7 @@ def serve(
     os.environ["SENDLAB_DB"] = db  # every worker builds its app from the environment
     settings = settings_from_env()  # fails here, on one line, if SENDLAB_CONFIG is unusable
     open_engine(settings.db).dispose()  # tables created once, before the workers race to create them
+    os.environ["SENDLAB_CREATE_TABLES"] = "0"
     if workers > 1 and settings.db.startswith("sqlite"):
         typer.echo("warning: several workers on SQLite serialise their writes; prefer PostgreSQL", err=True)
     uvicorn.run(

@@ -74,3 +74,18 @@ def test_bad_query_parameters_are_422(client, experiment):
     assert response.status_code == 422
     locs = [p["loc"] for p in response.json()["detail"]]
     assert ["query", "alpha"] in locs and ["query", "correction"] in locs
+
+
+def test_data_the_analysis_cannot_use_yet_is_reported_per_slot_not_an_error(client, experiment):
+    recipients = [{"recipient_id": f"z-{i}"} for i in range(60)]
+    decisions = client.post(f"/v1/experiments/{experiment}/assign/batch", json={"recipients": recipients},
+                            headers=SEND).json()["decisions"]
+    # every 'urgent' recipient clicks, no 'plain' one does: both rewards have zero spread
+    events = [{"event_id": f"z-{i}", "decision_id": d["decision_id"], "type": "click"}
+              for i, d in enumerate(decisions) if d["variants"]["subject"]["id"] == "urgent"]
+    client.post("/v1/outcomes", json={"events": events}, headers=SEND)
+    response = client.get(f"/v1/experiments/{experiment}/results", headers=ADMIN)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    analysed = {c["slot"] for c in body["comparisons"]}
+    assert "subject" in analysed or "subject" in body["skipped"]

@@ -54,3 +54,8 @@ def test_bad_config_files_name_the_problem(tmp_path, content, message):
 def test_missing_config_file_is_named(tmp_path):
     with pytest.raises(SettingsError, match="cannot read .*missing.yaml"):
         settings_from_env({"SENDLAB_CONFIG": str(tmp_path / "missing.yaml")})
+
+
+def test_table_creation_can_be_left_to_the_serve_command():
+    assert settings_from_env({}).create_tables
+    assert not settings_from_env({"SENDLAB_CREATE_TABLES": "0"}).create_tables
