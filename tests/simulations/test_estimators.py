@@ -53,10 +53,11 @@ def test_point_estimates_and_errors_equal_plain_numpy():
 
 
 def test_ips_snips_dr_are_unbiased_and_their_intervals_cover_at_the_nominal_rate():
-    # 300 independent logs of 2,000 sends; the true value is exact (synthetic_logs.true_value).
-    # Coverage of a 95% interval over 300 seeds has a binomial SE of 1.26 points: accept [0.91, 0.99].
+    # 1,000 independent logs of 2,000 sends; the true value is exact (synthetic_logs.true_value).
+    # Coverage of a 95% interval over 1,000 seeds has a binomial SE of 0.69 points: accept
+    # [0.93, 0.97] (about 3 SE either side).
     truth = true_value()
-    seeds, n = 300, 2000
+    seeds, n = 1000, 2000
     names = ("ips", "snips", "dr")
     values = {name: np.empty(seeds) for name in names}
     covered = {name: np.zeros(seeds, dtype=bool) for name in names}
@@ -70,9 +71,10 @@ def test_ips_snips_dr_are_unbiased_and_their_intervals_cover_at_the_nominal_rate
     for name in names:
         bias_z = (values[name].mean() - truth) / (values[name].std(ddof=1) / np.sqrt(seeds))
         assert abs(bias_z) < 4, (name, values[name].mean(), truth)
-        assert 0.91 <= covered[name].mean() <= 0.99, (name, covered[name].mean())
-    # a good reward model makes DR's variance smaller than IPS's
-    assert values["dr"].var() < 0.8 * values["ips"].var()
+        assert 0.93 <= covered[name].mean() <= 0.97, (name, covered[name].mean())
+    # a good reward model (here the saturated segment-by-variant model) makes DR's variance smaller
+    # than IPS's: the observed ratio is 0.80; the sampling SE of a variance over 1,000 seeds is ~4.5%
+    assert values["dr"].var() < 0.9 * values["ips"].var()
 
 
 def test_replay_of_a_deterministic_policy_under_uniform_logging_covers_the_true_value():
@@ -90,6 +92,30 @@ def test_replay_of_a_deterministic_policy_under_uniform_logging_covers_the_true_
         values.append(est.value)
     assert 0.90 <= covered / seeds <= 0.99
     assert abs(np.mean(values) - truth) < 4 * np.std(values) / np.sqrt(seeds)
+
+
+def test_bootstrap_intervals_cover_at_the_nominal_rate():
+    # 200 logs of 1,000 sends, 200 bootstrap resamples each: binomial SE of coverage 1.5 points
+    truth = true_value()
+    seeds, covered = 200, 0
+    for s in range(seeds):
+        log = make_log(1000, np.random.default_rng(9000 + s))
+        rng = np.random.default_rng(s)
+        est = estimate_policy_value("snips", log.data, log.target, bootstrap=200, rng=rng)
+        covered += est.ci[0] <= truth <= est.ci[1]
+    assert 0.90 <= covered / seeds <= 0.99
+
+
+def test_a_target_the_logging_policy_never_supported_is_flagged():
+    # logging never sends variant 2 in segments 0 and 1; the target does: IPS cannot see that mass
+    logging = np.array(
+        [[0.5, 0.5, 0.0], [0.5, 0.5, 0.0], [0.2, 0.2, 0.6], [0.5, 0.25, 0.25], [0.3, 0.3, 0.4]]
+    )
+    log = make_log(5000, np.random.default_rng(8), logging=logging)
+    est = estimate_policy_value("ips", log.data, log.target)
+    assert any("mean importance weight" in w for w in est.warnings)
+    supported = estimate_policy_value("ips", make_log(5000, np.random.default_rng(8)).data, log.target)
+    assert supported.warnings == ()
 
 
 def test_replay_warns_when_logging_was_not_uniform_and_equals_matched_mean():
