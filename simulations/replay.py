@@ -234,11 +234,14 @@ class CandidateResult:
     estimates : tuple of PolicyEstimate
     deterministic : bool
         Whether the candidate's probabilities are all 0 or 1 (then ``replay`` was included).
+    notes : tuple of str
+        What was changed in the request (``replay`` skipped for a stochastic candidate).
     """
 
     name: str
     estimates: tuple[PolicyEstimate, ...]
     deterministic: bool
+    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -272,6 +275,7 @@ class ReplayReport:
                 {
                     "name": c.name,
                     "deterministic": c.deterministic,
+                    "notes": list(c.notes),
                     "estimates": [e.to_dict() for e in c.estimates],
                 }
                 for c in self.candidates
@@ -358,10 +362,14 @@ def replay_report(
         target = _candidate_probabilities(name, candidate, train, test, split, seed)
         deterministic = bool(np.all((target == 0) | (target == 1)))
         names = list(estimators)
+        notes: tuple[str, ...] = ()
         if deterministic and "replay" not in names:
             names.insert(0, "replay")
         if not deterministic and "replay" in names:
             names.remove("replay")
+            notes = ("replay skipped: it needs a deterministic candidate, this one is stochastic",)
+        if not names:
+            raise SimulationInputError("estimators: only replay was asked, and the candidate is stochastic")
         estimates = evaluate_policy(test, target, names, reward_model=model, clip=clip, alpha=alpha)
-        results.append(CandidateResult(name, tuple(estimates), deterministic))
+        results.append(CandidateResult(name, tuple(estimates), deterministic, notes))
     return ReplayReport(split, test.n, observed_value(test, alpha=alpha), tuple(results), data.action_names)

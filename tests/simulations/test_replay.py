@@ -140,3 +140,13 @@ def test_candidate_files(tmp_path):
         candidate_from_mapping({"design": {"type": "bandit"}})
     with pytest.raises(SimulationInputError, match="candidates\\['x'\\].variant: 'bold' is not one of"):
         replay_report(make_log(100, np.random.default_rng(5)).data, {"x": CandidateSpec(variant="bold")})
+
+
+def test_replay_is_skipped_with_a_note_for_stochastic_candidates():
+    data = make_log(400, np.random.default_rng(6)).data
+    report = replay_report(data, {"uniform": CandidateSpec(train=False)}, estimators=("replay", "ips"))
+    (candidate,) = report.candidates
+    assert [e.estimator for e in candidate.estimates] == ["ips"]
+    assert candidate.notes == ("replay skipped: it needs a deterministic candidate, this one is stochastic",)
+    with pytest.raises(SimulationInputError, match="estimators: only replay was asked"):
+        replay_report(data, {"uniform": CandidateSpec(train=False)}, estimators=("replay",))
