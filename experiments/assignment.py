@@ -111,7 +111,9 @@ def declines_consent(value: Any) -> bool:
 
 
 def screen(
-    compiled: CompiledExperiment, recipient_ids: Sequence[str], contexts: Sequence[Mapping[str, Any]],
+    compiled: CompiledExperiment,
+    recipient_ids: Sequence[str],
+    contexts: Sequence[Mapping[str, Any]],
     paused: bool,
 ) -> list[str | None]:
     """The fallback reason per recipient, or None for those the design chooses for."""
@@ -169,9 +171,12 @@ class Assignment:
     arms : ndarray of int, shape (n,)
         The combination index (``itertools.product`` order).
     propensities : ndarray of float, shape (n,)
-        The probability of the whole combination (1.0 for fallbacks).
+        The probability of the whole combination (1.0 for fallbacks and apprentice decisions).
     explored : ndarray of bool, shape (n,)
     reasons : list of str, length n
+    agreement : ndarray of float, shape (n,)
+        For apprentice decisions, the probability that the policy would have drawn the incumbent's
+        combination (so its mean is the expected agreement rate); NaN elsewhere.
     """
 
     positions: np.ndarray
@@ -179,6 +184,26 @@ class Assignment:
     propensities: np.ndarray
     explored: np.ndarray
     reasons: list[str]
+    agreement: np.ndarray
+
+
+def incumbent_positions(compiled: CompiledExperiment, masks: Sequence[np.ndarray]) -> np.ndarray:
+    """The choice without a policy: each slot's default, or its first allowed variant when a rule
+    excludes the default. Shape ``(n, n_slots)``."""
+    n = masks[0].shape[0]
+    positions = np.tile(compiled.default_positions, (n, 1))
+    for s, mask in enumerate(masks):
+        excluded = ~mask[np.arange(n), positions[:, s]]
+        positions[excluded, s] = np.argmax(mask[excluded], axis=1)
+    return positions
+
+
+def _policy_batch(compiled: CompiledExperiment, ctxs: Sequence[Mapping[str, Any]]) -> Any:
+    return (
+        [policy_context(compiled, c) for c in ctxs]
+        if compiled.spec.design.type == "contextual"
+        else len(ctxs)
+    )
 
 
 def assign(
@@ -188,53 +213,67 @@ def assign(
     reasons: Sequence[str | None],
     policy: Policy | None,
     rng: np.random.Generator,
+    apprentice: bool = False,
 ) -> Assignment:
-    """Choose for every recipient whose ``reasons`` entry is None; the others get the defaults."""
+    """Choose for every recipient whose ``reasons`` entry is None; the others get the defaults.
+
+    With ``apprentice`` (adaptive designs only) the active recipients get the incumbent choice with
+    propensity 1, and the policy only says how likely it would have been to choose the same.
+    """
     n, n_slots = len(recipient_ids), len(compiled.slot_names)
     positions = np.tile(compiled.default_positions, (n, 1))
     propensities = np.ones(n)
     explored = np.zeros(n, dtype=bool)
     out_reasons = [r if r is not None else "" for r in reasons]
-    active = np.array([r is None for r in reasons], dtype=bool)
-    idx = np.flatnonzero(active)
+    agreement = np.full(n, np.nan)
+    idx = np.flatnonzero(np.array([r is None for r in reasons], dtype=bool))
     if idx.size:
         ids = [recipient_ids[i] for i in idx]
         ctxs = [contexts[i] for i in idx]
         masks = slot_masks(compiled, ctxs)
+        combos = combinations(compiled.slot_sizes)
+        reason = "assigned"
         if not compiled.adaptive:
+            salt = compiled.spec.hash_salt
             for s, slot in enumerate(compiled.slot_names):
                 variant_ids, weights = compiled.slot_ids[slot], compiled.weights[slot]
-                salt = compiled.spec.hash_salt
                 chosen, prob = bucket_variants(salt, slot, ids, variant_ids, weights, masks[s])
                 positions[idx, s] = chosen
                 propensities[idx] *= prob
-            for i in idx:
-                out_reasons[i] = "assigned"
-        else:
+        elif apprentice:
+            reason = "apprentice"
+            incumbent = incumbent_positions(compiled, masks)
+            positions[idx] = incumbent
             try:
                 if policy is None:
                     raise RuntimeError("no policy")
-                batch = (
-                    [policy_context(compiled, c) for c in ctxs]
-                    if compiled.spec.design.type == "contextual"
-                    else len(ctxs)
-                )
-                choices = policy.choose(batch, rng, allowed=allowed_mask(masks, compiled.slot_sizes))
-                combos = combinations(compiled.slot_sizes)
+                mask = allowed_mask(masks, compiled.slot_sizes)
+                probabilities = policy.probabilities(_policy_batch(compiled, ctxs), allowed=mask)
+                incumbent_arms = arm_index(incumbent, compiled.slot_sizes)
+                agreement[idx] = probabilities[np.arange(len(idx)), incumbent_arms]
+            except Exception:  # noqa: S110 - the incumbent does not need the policy; agreement stays unknown
+                pass
+        else:
+            reason = "policy"
+            try:
+                if policy is None:
+                    raise RuntimeError("no policy")
+                mask = allowed_mask(masks, compiled.slot_sizes)
+                choices = policy.choose(_policy_batch(compiled, ctxs), rng, allowed=mask)
                 positions[idx] = combos[np.asarray(choices.actions, dtype=np.int64)].reshape(-1, n_slots)
                 propensities[idx] = choices.propensities
                 explored[idx] = choices.explored
-                for i in idx:
-                    out_reasons[i] = "policy"
             except Exception:  # the policy could not answer: defaults, and the reason says so
-                for i in idx:
-                    out_reasons[i] = "policy_error"
+                reason = "policy_error"
+        for i in idx:
+            out_reasons[i] = reason
     return Assignment(
         positions=positions,
         arms=arm_index(positions, compiled.slot_sizes),
         propensities=propensities,
         explored=explored,
         reasons=out_reasons,
+        agreement=agreement,
     )
 
 

@@ -10,9 +10,12 @@ from experiments.spec import ExperimentSpec
 
 Status = Literal["running", "paused", "archived"]
 
-#: Why a recipient got what they got. ``assigned`` (hash bucket) and ``policy`` (a bandit draw) are
-#: learned from and counted in the arm statistics; the others are fallbacks to the default variants.
-Reason = Literal["assigned", "policy", "holdout", "ineligible", "no_consent", "paused", "policy_error"]
+#: Why a recipient got what they got. ``assigned`` (hash bucket), ``policy`` (a bandit draw) and
+#: ``apprentice`` (the incumbent choice while a warm-started policy learns) are learned from and counted
+#: in the arm statistics; the others are fallbacks to the default variants.
+Reason = Literal[
+    "assigned", "policy", "apprentice", "holdout", "ineligible", "no_consent", "paused", "policy_error"
+]
 FALLBACK_REASONS: frozenset[str] = frozenset(
     {"holdout", "ineligible", "no_consent", "paused", "policy_error"}
 )
@@ -29,6 +32,7 @@ class ExperimentInfo:
     warnings: list[str]
     created_at: datetime
     updated_at: datetime
+    apprentice: bool = False
 
 
 @dataclass(frozen=True)
@@ -140,6 +144,8 @@ class ExperimentSummary:
     fallbacks: dict[str, int] = field(default_factory=dict)
     excluded_machine_events: int = 0
     excluded_late_events: int = 0
+    apprentice_decisions: int = 0
+    apprentice_agreement: float | None = None
 
 
 @dataclass(frozen=True)

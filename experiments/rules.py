@@ -18,8 +18,12 @@ from typing import Any
 from experiments.errors import Problem
 
 OPS = ("eq", "ne", "in", "not_in", "lt", "lte", "gt", "gte", "exists", "contains")
-_ORDER_OPS = {"lt": lambda a, b: a < b, "lte": lambda a, b: a <= b, "gt": lambda a, b: a > b,
-              "gte": lambda a, b: a >= b}
+_ORDER_OPS = {
+    "lt": lambda a, b: a < b,
+    "lte": lambda a, b: a <= b,
+    "gt": lambda a, b: a > b,
+    "gte": lambda a, b: a >= b,
+}
 
 
 @dataclass(frozen=True)
@@ -251,7 +255,9 @@ def compile_rules(raw_rules: Sequence[Any]) -> list[TargetingRule]:
 
 
 def apply_rules(
-    rules: Sequence[TargetingRule], slot_ids: Mapping[str, Sequence[str]], context: Mapping[str, Any],
+    rules: Sequence[TargetingRule],
+    slot_ids: Mapping[str, Sequence[str]],
+    context: Mapping[str, Any],
     explain: bool = False,
 ) -> tuple[dict[str, frozenset[str]], list[str]]:
     """The variants each slot may use for ``context``: the intersection of the matching rules' sets.

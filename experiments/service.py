@@ -62,6 +62,7 @@ from experiments.store import (
 from experiments.summaries import (
     GroupStats,
     all_rewards,
+    apprentice_agreement,
     arm_stats,
     daily_stats,
     event_types,
@@ -141,6 +142,7 @@ class ExperimentService:
             warnings=list(row.warnings or []),
             created_at=from_db_time(row.created_at),
             updated_at=from_db_time(row.updated_at),
+            apprentice=bool(row.apprentice),
         )
 
     def _row(self, conn: Connection, key: str, lock: bool = False) -> Any:
@@ -197,13 +199,15 @@ class ExperimentService:
         text = spec.canonical_json()
         for attempt in range(3):
             try:
-                return self._save(spec.key, text, warnings, policy)
+                return self._save(spec.key, text, warnings, policy, spec.design.warm_start is not None)
             except IntegrityError:  # a concurrent create of the same key or version: read again
                 if attempt == 2:
                     raise
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _save(self, key: str, text: str, warnings: list[str], policy: Policy | None) -> ExperimentInfo:
+    def _save(
+        self, key: str, text: str, warnings: list[str], policy: Policy | None, apprentice: bool
+    ) -> ExperimentInfo:
         now = self._now()
         with self._engine.begin() as conn:
             existing = conn.execute(
@@ -214,7 +218,13 @@ class ExperimentService:
             if existing is not None and existing.spec == text:
                 return self._info(existing)
             version = 1 if existing is None else existing.version + 1
-            values = {"version": version, "spec": text, "warnings": warnings, "updated_at": now}
+            values = {
+                "version": version,
+                "spec": text,
+                "warnings": warnings,
+                "updated_at": now,
+                "apprentice": apprentice,
+            }
             if existing is None:
                 conn.execute(
                     experiments_table.insert().values(key=key, status="running", created_at=now, **values)
@@ -329,7 +339,9 @@ class ExperimentService:
             if current is not None:
                 policy_version, policy = current
         with self._lock:
-            result = assign(compiled, ids, contexts, reasons, policy, self._rng)
+            result = assign(
+                compiled, ids, contexts, reasons, policy, self._rng, apprentice=bool(row.apprentice)
+            )
         now = self._clock()
         db_now = to_db_time(now)
         rows, decisions = [], []
@@ -362,6 +374,7 @@ class ExperimentService:
                     "created_at": db_now,
                     "day": db_now.date(),
                     "learned_version": None,
+                    "agreement": None if np.isnan(result.agreement[i]) else float(result.agreement[i]),
                 }
             )
             variants = {
@@ -618,6 +631,7 @@ class ExperimentService:
                     ) from exc
                 continue
             if learned < self._learn_batch:
+                self._maybe_graduate(key, compiled)
                 return version
 
     def _learn_batch_once(self, key: str, compiled: CompiledExperiment, cutoff: datetime) -> tuple[int, int]:
@@ -672,6 +686,37 @@ class ExperimentService:
                 )
             return new_version, len(rows)
 
+    def graduate(self, key: str) -> ExperimentInfo:
+        """End the apprenticeship of a warm-started policy: from now on it chooses (and explores)."""
+        with self._engine.begin() as conn:
+            row = self._row(conn, key, lock=True)
+            if not self._compile(key, row.version, row.spec).adaptive:
+                raise Conflict(f"experiment {key!r} has no policy to graduate")
+            conn.execute(
+                experiments_table.update()
+                .where(experiments_table.c.key == key)
+                .values(apprentice=False, updated_at=self._now())
+            )
+            return self._info(self._row(conn, key))
+
+    def _maybe_graduate(self, key: str, compiled: CompiledExperiment) -> None:
+        warm = compiled.spec.design.warm_start
+        if warm is None:
+            return
+        with self._engine.connect() as conn:
+            row = self._row(conn, key)
+            if not row.apprentice or row.version != compiled.version:
+                return
+            n, share = apprentice_agreement(conn, compiled, last=warm.min_decisions)
+        if n >= warm.min_decisions and share is not None and share >= warm.agreement:
+            log.info(
+                "experiment %s: the apprentice agreed on %.1f%% of %d decisions; exploring now",
+                key,
+                100 * share,
+                n,
+            )
+            self.graduate(key)
+
     def policy_state(self, key: str) -> tuple[int, bytes]:
         """The latest policy snapshot of an adaptive experiment: ``(version, bytes)``."""
         with self._engine.connect() as conn:
@@ -722,6 +767,7 @@ class ExperimentService:
             by_reason = fallback_stats(conn, compiled)
             by_day = daily_stats(conn, compiled)
             machine, late = excluded_counts(conn, compiled)
+            n_apprentice, agreement = apprentice_agreement(conn, compiled)
         types = event_types(compiled)
         empty = GroupStats(0, 0.0, 0.0, {t: 0 for t in types})
         shares = self._intended_shares(compiled)
@@ -798,6 +844,8 @@ class ExperimentService:
             fallbacks={reason: s.decisions for reason, s in sorted(by_reason.items())},
             excluded_machine_events=machine,
             excluded_late_events=late,
+            apprentice_decisions=n_apprentice,
+            apprentice_agreement=agreement,
         )
 
     def export_log(self, key: str) -> list[LoggedDecision]:

@@ -61,6 +61,19 @@ class UpdateSchedule(_Strict):
     delay_hours: float | None = Field(default=None, ge=0)
 
 
+class WarmStart(_Strict):
+    """Start a new policy as an apprentice.
+
+    Recipients keep getting the incumbent choice (the defaults, as the rules allow) while the policy
+    learns from those decisions; it starts exploring when told to, or once, over the last
+    ``min_decisions`` apprentice decisions, the policy would have chosen as the incumbent did with a
+    mean probability of at least ``agreement``.
+    """
+
+    agreement: float = Field(default=0.9, gt=0.0, le=1.0)
+    min_decisions: int = Field(default=500, ge=1)
+
+
 class Design(_Strict):
     """How variants are chosen: a hash-bucketed A/B or multivariate design, or a bandit policy."""
 
@@ -70,6 +83,7 @@ class Design(_Strict):
     vw_args: str | None = None
     context: list[str] = Field(default_factory=list)
     update: UpdateSchedule = Field(default_factory=UpdateSchedule)
+    warm_start: WarmStart | None = None
 
 
 class Rule(_Strict):
@@ -253,7 +267,9 @@ def check_spec_data(raw: Any) -> list[Problem]:
                 )
             if kind == "contextual" and not design.get("context"):
                 problems.append(Problem("design.context", "a contextual design needs the context attributes"))
-        elif kind in ("ab", "multivariate") and policy is not None:
+        elif kind in ("ab", "multivariate") and design.get("warm_start") is not None:
+            problems.append(Problem("design.warm_start", f"a {kind} design has no policy to warm start"))
+        if kind in ("ab", "multivariate") and policy is not None:
             problems.append(
                 Problem("design.policy", f"a {kind} design takes no policy (it hashes recipients)")
             )
@@ -275,11 +291,21 @@ def _check_unit_reward(reward: Mapping[str, Any]) -> list[Problem]:
     weights = [w for w in values if isinstance(w, int | float)]
     high, low = sum(w for w in weights if w > 0), sum(w for w in weights if w < 0)
     if reward.get("value") is not None:
-        return [Problem("reward.value", "the thompson policy needs rewards in [0, 1]; an added value is "
-                        "unbounded (use gaussian_thompson)")]
+        return [
+            Problem(
+                "reward.value",
+                "the thompson policy needs rewards in [0, 1]; an added value is "
+                "unbounded (use gaussian_thompson)",
+            )
+        ]
     if high > 1 or low < 0:
-        return [Problem("reward.events", f"the thompson policy needs rewards in [0, 1]; these weights reach "
-                        f"[{low:g}, {high:g}] (use gaussian_thompson, or weights summing to at most 1)")]
+        return [
+            Problem(
+                "reward.events",
+                f"the thompson policy needs rewards in [0, 1]; these weights reach "
+                f"[{low:g}, {high:g}] (use gaussian_thompson, or weights summing to at most 1)",
+            )
+        ]
     return []
 
 

@@ -31,6 +31,7 @@ class ExperimentRow(SQLModel, table=True):
     version: int
     spec: str  # canonical JSON of the current version's spec
     status: str = Field(max_length=16)
+    apprentice: bool = False  # a warm-started policy that does not choose yet
     warnings: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     created_at: datetime = _utc_time()
     updated_at: datetime = _utc_time()
@@ -69,6 +70,7 @@ class DecisionRow(SQLModel, table=True):
     created_at: datetime = _utc_time()
     day: date
     learned_version: int | None = None
+    agreement: float | None = None  # apprentice decisions: the policy's probability of the same choice
 
 
 class OutcomeRow(SQLModel, table=True):
@@ -162,7 +164,12 @@ def create_tables(engine: Engine) -> None:
     SQLModel.metadata.create_all(
         engine,
         tables=[
-            experiments_table, versions_table, decisions_table, outcomes_table, orphans_table, snapshots_table
+            experiments_table,
+            versions_table,
+            decisions_table,
+            outcomes_table,
+            orphans_table,
+            snapshots_table,
         ],
     )
 

@@ -201,3 +201,24 @@ def unlearned_decisions(compiled: CompiledExperiment, cutoff: Any, limit: int) -
         .order_by(D.c.created_at, D.c.id)
         .limit(limit)
     )
+
+
+def apprentice_agreement(
+    conn: Connection, compiled: CompiledExperiment, last: int | None = None
+) -> tuple[int, float | None]:
+    """How often the apprentice policy would have chosen as the incumbent did: ``(decisions, rate)``.
+
+    The rate is the mean, over apprentice decisions of the version (or only the ``last`` ones), of the
+    probability the policy gave the incumbent's combination: the expected share of agreeing draws.
+    """
+    inner = select(D.c.agreement).where(
+        D.c.experiment_key == compiled.spec.key,
+        D.c.version == compiled.version,
+        D.c.reason == "apprentice",
+        D.c.agreement.is_not(None),
+    )
+    if last is not None:
+        inner = inner.order_by(D.c.created_at.desc(), D.c.id.desc()).limit(last)
+    sub = inner.subquery("apprentice")
+    n, total = conn.execute(select(func.count(), func.sum(sub.c.agreement))).one()
+    return int(n), (float(total) / int(n) if n else None)

@@ -297,3 +297,71 @@ def test_learning_runs_by_itself_every_n_seconds(service: ExperimentService, clo
     assert version == 2 and d.policy_version == 1
     alpha, beta = load_policy(state).posterior()  # type: ignore[attr-defined]
     assert float(np.sum(alpha + beta - 2)) == 502
+
+
+def test_a_warm_started_policy_is_an_apprentice_until_it_agrees(
+    service: ExperimentService, clock: Clock
+) -> None:
+    # Thompson with a uniform prior on the unseen arm b: once the incumbent a is known to click ~95%,
+    # the policy would draw a with probability P(U < 0.95) ~ 0.95 (tablets: b is the only choice).
+    spec = parse_spec(
+        {
+            "key": "warm",
+            "slots": {"subject": {"variants": [{"id": "a"}, {"id": "b"}]}},
+            "design": {
+                "type": "bandit",
+                "policy": "thompson",
+                "update": {"delay_hours": 0},
+                "warm_start": {"agreement": 0.85, "min_decisions": 400},
+            },
+            "default": {"subject": "a"},
+            "rules": [{"when": {"attr": "device", "op": "eq", "value": "tablet"}, "force": {"subject": "b"}}],
+            "reward": {"events": {"click": 1.0}},
+        }
+    )
+    assert service.create(spec).apprentice
+    rng = np.random.default_rng(8)
+
+    def one_send(tag: str, n: int = 600) -> list[Any]:
+        devices = rng.choice(["mobile", "desktop", "tablet"], n, p=[0.45, 0.45, 0.1])
+        decisions = service.assign_batch(
+            "warm", [(f"{tag}{i}", {"device": str(x)}) for i, x in enumerate(devices)]
+        )
+        clicks = rng.random(n) < np.array(
+            [0.95 if d.variants["subject"].id == "a" else 0.05 for d in decisions]
+        )
+        service.record_outcomes(
+            [
+                OutcomeEvent(f"e-{d.decision_id}", d.decision_id, "click")
+                for d, c in zip(decisions, clicks, strict=True)
+                if c
+            ]
+        )
+        return [(d, dv) for d, dv in zip(decisions, devices, strict=True)]
+
+    first = one_send("one")
+    for d, device in first:  # the incumbent: the default, or what the rule forces
+        assert d.reason == "apprentice" and d.propensity == 1.0
+        assert d.variants["subject"].id == ("b" if device == "tablet" else "a")
+    early = service.summarize("warm")
+    n_tablets = sum(device == "tablet" for _, device in first)
+    # untrained: an even draw between a and b, except tablets who can only get b
+    assert early.apprentice_decisions == 600
+    assert early.apprentice_agreement == pytest.approx((0.5 * (600 - n_tablets) + n_tablets) / 600, abs=0.03)
+    service.learn("warm")
+    assert service.get("warm").apprentice  # the agreement so far came from the untrained policy
+    clock.advance(hours=1)
+    one_send("two")
+    service.learn("warm")  # the last 400 decisions agree often enough: it graduates
+    late = service.summarize("warm")
+    assert late.apprentice_decisions == 1200
+    assert not service.get("warm").apprentice
+    third = one_send("three", 200)
+    assert {d.reason for d, _ in third} == {"policy"}
+
+
+def test_graduating_by_hand(service: ExperimentService) -> None:
+    service.create(thompson_spec(warm_start={"agreement": 0.99, "min_decisions": 10_000}))
+    assert service.assign("subject-test", "u1", {}).reason == "apprentice"
+    assert not service.graduate("subject-test").apprentice
+    assert service.assign("subject-test", "u2", {}).reason == "policy"
