@@ -15,6 +15,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from simulations.estimators import PolicyEstimate
+from simulations.logs import LoadReport
 from simulations.replay import ReplayReport
 from simulations.synthetic import SimulationResult
 
@@ -123,9 +124,24 @@ def _estimate_row(candidate: str, e: PolicyEstimate) -> list[object]:
             _number(e.effective_sample_size, 5), _number(e.max_weight, 3), "; ".join(e.warnings)]
 
 
-def replay_html(report: ReplayReport) -> str:
-    """A self-contained HTML page: the estimates, their intervals and warnings, and the logged value."""
+def replay_html(report: ReplayReport, load: LoadReport | None = None) -> str:
+    """A self-contained HTML page: the estimates, their intervals and warnings, and the logged value.
+
+    With ``load``, a table of the rows read, used and set aside by reason comes first.
+    """
+    sections = ""
+    if load is not None:
+        rejected = [[reason, rows.count, ", ".join(f"row {i}: {v}" for i, v in rows.examples)]
+                    for reason, rows in load.rejected.items()]
+        sections += (f"<h2>Logs</h2><p>{load.rows_read:,} rows read, {load.data.n:,} used, "
+                     f"{load.rows_rejected:,} set aside.</p>")
+        if rejected:
+            sections += _table(["reason", "rows", "examples"], rejected)
     rows = [_estimate_row("logging policy", report.logged)]
     rows += [_estimate_row(c.name, e) for c in report.candidates for e in c.estimates]
     table = _table(["policy", "estimator", "value", "interval", "ESS", "max weight", "warnings"], rows)
-    return _page("Replay of logged sends", replay_figure(report), f"<h2>Estimates</h2>{table}")
+    notes = "".join(
+        f"<p>{html.escape(c.name)}: {html.escape(n)}</p>" for c in report.candidates for n in c.notes
+    )
+    sections += f"<h2>Estimates</h2>{table}{notes}"
+    return _page("Replay of logged sends", replay_figure(report), sections)

@@ -40,3 +40,19 @@ def test_replay_page_shows_every_estimate_and_its_interval():
     assert list(dr.error_y.array) == [estimate.ci[1] - estimate.value]
     page = replay_html(report)
     assert "logging policy" in page and "uniform logging, prefer snips" in page
+
+
+def test_replay_page_lists_the_rows_set_aside(tmp_path):
+    import pandas as pd
+
+    from simulations.logs import load_logs
+
+    path = tmp_path / "log.csv"
+    frame = pd.DataFrame({"v": ["a", "b", "a", "c", "b"], "p": [0.5, 0.5, 0, 0.5, 0.5], "r": [1, 0, 1, 0, 1]})
+    frame.to_csv(path, index=False)
+    load = load_logs(path, action_col="v", reward_col="r", propensity_col="p", actions=["a", "b"])
+    report = replay_report(load.data, {"a": CandidateSpec(variant="a")}, train_fraction=0.0)
+    page = replay_html(report, load)
+    assert "5 rows read, 3 used, 2 set aside." in page
+    assert "<td>zero_propensity</td><td>1</td><td>row 2: 0.0</td>" in page
+    assert "<td>unknown_action</td><td>1</td><td>row 3: c</td>" in page
