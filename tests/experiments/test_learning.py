@@ -198,7 +198,7 @@ LEARN = """
     from experiments.service import ExperimentService
     from experiments.store import make_engine
     service = ExperimentService(make_engine(sys.argv[1]), clock=lambda: datetime.fromisoformat(sys.argv[2]),
-                                learn_batch=100)
+                                learn_batch=50)
     service.learn("subject-test")
     print("done", flush=True)
 """
@@ -218,9 +218,9 @@ def test_a_learner_killed_mid_run_and_restarted_ends_where_an_uninterrupted_one_
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     killed_at = service.policy_state("subject-test")[0]
-    assert 4 <= killed_at < 41, "the learner was killed mid-run, after some batches and before the last"
-    restarted = ExperimentService(engine, clock=clock, learn_batch=100)
-    assert restarted.learn("subject-test") == 41  # 4,000 decisions in 40 batches after the initial version
+    assert 4 <= killed_at < 81, "the learner was killed mid-run, after some batches and before the last"
+    restarted = ExperimentService(engine, clock=clock, learn_batch=50)
+    assert restarted.learn("subject-test") == 81  # 4,000 decisions in 80 batches after the initial version
     _, state = service.policy_state("subject-test")
     alpha, beta = load_policy(state).posterior()  # type: ignore[attr-defined]
     # what an uninterrupted run learns: each decision once, its click or not
