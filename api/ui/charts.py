@@ -1,0 +1,77 @@
+"""Plotly figures of the pages, handed to the browser as JSON. They draw numbers computed elsewhere."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import date
+
+import plotly.graph_objects as go
+
+from analysis.bayesian import posterior_curve
+from analysis.plots import plot_posteriors, plot_rates_over_time
+from analysis.results import SlotAnalysis
+from analysis.timeseries import DailyPoint, cumulative_rates
+from experiments.models import DailyArmSummary
+
+_COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"]
+
+
+def figure_json(figure: go.Figure) -> str:
+    """The figure as JSON text that is safe inside a ``<script>`` element."""
+    return figure.to_json().replace("</", "<\\/")
+
+
+def allocation_figure(daily: Sequence[DailyArmSummary], slot: str, variants: Sequence[str]) -> go.Figure:
+    """Each variant's share of the slot's decisions, day by day (stacked to 100%), and the counts on hover."""
+    day_to_total: dict[date, int] = {}
+    for d in daily:
+        if d.slot == slot:
+            day_to_total[d.day] = day_to_total.get(d.day, 0) + d.decisions
+    days = sorted(day_to_total)
+    figure = go.Figure()
+    for k, variant in enumerate(variants):
+        day_to_n = {d.day: d.decisions for d in daily if d.slot == slot and d.variant == variant}
+        counts = [day_to_n.get(day, 0) for day in days]
+        shares = [n / day_to_total[day] if day_to_total[day] else 0.0
+                  for n, day in zip(counts, days, strict=True)]
+        figure.add_trace(go.Scatter(
+            x=days, y=shares, name=variant, mode="lines", stackgroup="share", customdata=counts,
+            line={"color": _COLOURS[k % len(_COLOURS)]},
+            hovertemplate=f"{variant}: %{{y:.1%}} (%{{customdata:,}} decisions)<extra></extra>",
+        ))
+    figure.update_layout(title=f"{slot}: allocation by day", yaxis_tickformat=".0%", yaxis_range=[0, 1],
+                         xaxis_title="day (UTC)", yaxis_title="share of decisions", template="plotly_white",
+                         height=320, margin={"t": 50, "b": 40})
+    return figure
+
+
+def rates_figure(daily: Sequence[DailyArmSummary], slot: str, metric: str, alpha: float) -> go.Figure:
+    """Cumulative rate of ``metric`` per variant with its interval (``analysis.plots``)."""
+    points = [DailyPoint(d.day, d.slot, d.variant, d.decisions, dict(d.event_counts)) for d in daily
+              if d.slot == slot]
+    return plot_rates_over_time(cumulative_rates(points, metric, alpha), f"{slot}: cumulative {metric} rate")
+
+
+def posterior_figure(analysis: SlotAnalysis) -> go.Figure:
+    """Posterior of each variant's primary metric (``analysis.plots``)."""
+    curves = [posterior_curve(r.posterior, r.variant) for r in analysis.arms
+              if r.metric == analysis.primary_metric]
+    return plot_posteriors(curves, f"{analysis.slot}: posterior of {analysis.primary_metric}")
+
+
+def policy_figure(version_to_marginals: Mapping[int, Mapping[str, float]], slot: str) -> go.Figure:
+    """A slot's variant probabilities under each policy version (one point per version known)."""
+    versions = sorted(version_to_marginals)
+    variants = list(dict.fromkeys(v for ver in versions for v in version_to_marginals[ver]))
+    figure = go.Figure()
+    for k, variant in enumerate(variants):
+        figure.add_trace(go.Scatter(
+            x=versions, y=[version_to_marginals[ver].get(variant, 0.0) for ver in versions], name=variant,
+            mode="lines+markers", marker={"size": 10}, line={"color": _COLOURS[k % len(_COLOURS)]},
+            hovertemplate=f"{variant}, policy v%{{x}}: %{{y:.1%}}<extra></extra>",
+        ))
+    figure.update_layout(title=f"{slot}: policy probabilities by policy version", yaxis_tickformat=".0%",
+                         yaxis_range=[0, 1], xaxis_title="policy version", xaxis_dtick=1,
+                         yaxis_title="probability", template="plotly_white", height=320,
+                         margin={"t": 50, "b": 40})
+    return figure

@@ -1,0 +1,144 @@
+"""What the pages show, gathered from the service's domain objects (formatting, no statistics).
+
+The statistics come from ``analysis/`` (through :func:`api.results.analyze_summary` and the small
+functions it exposes); the SQL stays in ``experiments/``. These helpers only regroup and label.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from analysis.errors import AnalysisInputError
+from analysis.results import SlotAnalysis
+from analysis.srm import check_sample_ratio
+from analysis.timeseries import wilson_interval
+from api.results import ADAPTIVE_DESIGNS
+from experiments.models import ArmSummary, ExperimentInfo, ExperimentSummary
+
+SrmStatus = Literal["ok", "flagged", "not applicable", "too early"]
+
+
+@dataclass(frozen=True)
+class SrmFlag:
+    """The sample-ratio check of an experiment's slots, worst slot first.
+
+    ``status`` is ``not applicable`` for bandits (their split moves as they learn) and ``too early``
+    while a slot has fewer than two variants with traffic.
+    """
+
+    status: SrmStatus
+    p_value: float | None
+    slot: str | None
+    message: str
+
+
+@dataclass(frozen=True)
+class ExperimentRow:
+    """One line of the experiments list."""
+
+    key: str
+    name: str
+    status: str
+    design: str
+    policy: str | None
+    version: int
+    traffic: int
+    srm: SrmFlag
+
+
+@dataclass(frozen=True)
+class RateCell:
+    """A variant's rate of one metric with its Wilson interval."""
+
+    successes: int
+    rate: float
+    ci: tuple[float, float]
+
+
+@dataclass(frozen=True)
+class RateRow:
+    """A variant of a slot with its decisions and one :class:`RateCell` per rate metric."""
+
+    variant: str
+    decisions: int
+    reward_mean: float
+    metric_to_cell: dict[str, RateCell]
+
+
+def traffic(summary: ExperimentSummary) -> int:
+    """Decisions logged for the current version: the first slot's arms plus every fallback (holdout, ...)."""
+    first = next(iter(summary.slots), None)
+    learnable = sum(a.decisions for a in summary.arms if a.slot == first)
+    return learnable + sum(summary.fallbacks.values())
+
+
+def srm_flag(summary: ExperimentSummary) -> SrmFlag:
+    """Run the sample-ratio check on each slot's variant counts against their intended shares."""
+    if summary.design in ADAPTIVE_DESIGNS:
+        return SrmFlag("not applicable", None, None, "a bandit's split moves as it learns")
+    worst: tuple[float, str, str] | None = None
+    for slot in summary.slots:
+        arms = [a for a in summary.arms if a.slot == slot and a.intended_share > 0]
+        if len(arms) < 2 or sum(a.decisions for a in arms) == 0:
+            continue
+        try:
+            result = check_sample_ratio([a.decisions for a in arms], [a.intended_share for a in arms])
+        except AnalysisInputError:
+            continue
+        if worst is None or result.p_value < worst[0]:
+            worst = (result.p_value, slot, result.message)
+        if result.flagged:
+            return SrmFlag("flagged", result.p_value, slot, result.message)
+    if worst is None:
+        return SrmFlag("too early", None, None, "no slot has traffic on two variants yet")
+    return SrmFlag("ok", worst[0], worst[1], worst[2])
+
+
+def experiment_row(info: ExperimentInfo, summary: ExperimentSummary) -> ExperimentRow:
+    """The list's line for one experiment."""
+    return ExperimentRow(
+        key=info.key, name=info.spec.name or info.key, status=info.status, design=info.spec.design.type,
+        policy=info.spec.design.policy, version=info.version, traffic=traffic(summary), srm=srm_flag(summary),
+    )
+
+
+def rate_rows(arms: Sequence[ArmSummary], slot: str, metrics: Sequence[str], alpha: float) -> list[RateRow]:
+    """Per variant of ``slot`` (in the summary's order): decisions, mean reward and each metric's rate."""
+    rows = []
+    for arm in arms:
+        if arm.slot != slot:
+            continue
+        cells = {}
+        for metric in metrics:
+            x = int(arm.event_counts.get(metric, 0))
+            cells[metric] = RateCell(x, x / arm.decisions if arm.decisions else 0.0,
+                                     wilson_interval(x, arm.decisions, alpha))
+        rows.append(RateRow(arm.variant, arm.decisions, arm.reward_mean, cells))
+    return rows
+
+
+def rate_metrics(summary: ExperimentSummary, analysis: SlotAnalysis | None = None) -> list[str]:
+    """The rate metrics worth a column: those compared by the analysis, else the reward's events and
+    guardrails seen so far."""
+    if analysis is not None:
+        found = [c.metric for c in analysis.comparisons if c.kind == "rate"]
+        found += [g.metric for g in analysis.guardrails]
+        return list(dict.fromkeys(found))
+    seen = {e for a in summary.arms for e, n in a.event_counts.items() if n}
+    return [e for e in [*summary.reward_events, *summary.guardrails] if e in seen]
+
+
+def policy_marginals(summary: ExperimentSummary) -> dict[str, dict[str, float]]:
+    """For a (non-contextual) bandit: each slot's variant probabilities under the current policy.
+
+    The service reports them as the arms' ``intended_share``; a contextual policy's probabilities
+    depend on the recipient, so there is none to show and the result is empty.
+    """
+    if summary.design != "bandit":
+        return {}
+    out: dict[str, dict[str, float]] = {}
+    for arm in summary.arms:
+        out.setdefault(arm.slot, {})[arm.variant] = arm.intended_share
+    return out
