@@ -12,6 +12,8 @@ Cases:
 - ``ips+snips+dr``: the three on each chunk, as ``sendlab replay`` runs them;
 - ``validated``: the three plus :func:`simulations.logs.validate_frame` on each chunk given as a
   pandas frame with string variant ids (the loader's work), generation included;
+- ``parquet``: the three from a Parquet file read in chunks by :func:`simulations.logs.iter_logs`
+  (reading, validation and estimation timed; writing the file is not);
 - ``dask``: the same as ``validated`` on Dask partitions (a local ``distributed`` cluster in threads,
   ``processes=False``), generation included.
 
@@ -124,6 +126,31 @@ def run_case(case: str, rows: int, chunk_rows: int) -> dict[str, float]:
             total = summary if total is None else total + summary
         seconds = time.perf_counter() - start
         value = total.states["ips"].value
+    elif case == "parquet":
+        import tempfile
+        from pathlib import Path
+
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        from simulations.chunked import estimate_chunks
+        from simulations.logs import iter_logs
+
+        columns = column_map(action="variant", reward="reward", propensity="propensity", actions=names)
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / "sends.parquet"
+            writer = None
+            for i, m in _chunks(rows, chunk_rows):
+                table = pa.Table.from_pandas(_chunk_frame(i, m), preserve_index=False)
+                writer = writer or pq.ParquetWriter(path, table.schema)
+                writer.write_table(table)
+            assert writer is not None
+            writer.close()
+            start = time.perf_counter()
+            total = estimate_chunks(iter_logs(path, columns, chunk_rows=chunk_rows), _target,
+                                    ("ips", "snips", "dr"), reward_model=model)
+            seconds = time.perf_counter() - start
+        value = total.states["ips"].value
     elif case == "dask":
         import dask.dataframe as dd
         from distributed import Client, LocalCluster
@@ -145,7 +172,7 @@ def run_case(case: str, rows: int, chunk_rows: int) -> dict[str, float]:
             "baseline_rss_mb": baseline, "ips": value}
 
 
-CASES = ("numpy_ips", "ips", "snips", "dr", "ips+snips+dr", "validated", "dask")
+CASES = ("numpy_ips", "ips", "snips", "dr", "ips+snips+dr", "validated", "parquet", "dask")
 
 
 def main() -> None:
@@ -180,8 +207,9 @@ def main() -> None:
         "the interpreter and imported libraries, about "
         f"{min(r['baseline_rss_mb'] for r in results):,.0f} MB). `ips`, `snips`, `dr` time the estimator "
         "only; `validated` and `dask` include generating each chunk as a pandas frame with string variant "
-        "ids and validating it. The chunked estimates are exact sums (identical for any chunking) with "
-        "variance and weight diagnostics; the numpy floor is a single float mean of arrays in memory."
+        "ids and validating it; `parquet` reads, validates and estimates from a file (writing it is not "
+        "timed). The chunked estimates are exact sums (identical for any chunking) with variance and "
+        "weight diagnostics; the numpy floor is a single float mean of arrays in memory."
     )
     command = f"python -m benchmarks.replay --rows {args.rows} --chunk-rows {args.chunk_rows}"
     write_section("replay", f"Off-policy replay: {args.rows:,} logged rounds", command, table, notes)
