@@ -126,30 +126,43 @@ class VWContextualBandit(Restorable, Policy):
             out.append(dict(features))
         return out
 
-    def _predict(self, shared: str, actions: np.ndarray) -> np.ndarray:
-        """VW's pmf over ``actions`` (indices, shape (m,)) for one recipient; always finishes examples."""
-        examples = self._workspace.parse([shared, *(self._action_lines[a] for a in actions)])
+    def _predict(self, lines: list[str]) -> list[float]:
+        """VW's pmf for one multi-line example (shared line first); always finishes the examples."""
+        examples = self._workspace.parse(lines)
         try:
-            pmf = self._workspace.predict(examples)
+            return self._workspace.predict(examples)
         finally:
             self._workspace.finish_example(examples)
-        return np.asarray(pmf, dtype=np.float64)
 
     def probabilities(self, contexts: Contexts, allowed: np.ndarray | None = None) -> np.ndarray:
         """VW's pmf per row, shape ``(n, n_actions)``, renormalised in float64; disallowed get 0."""
         rows = context_rows(contexts)
         mask = check_allowed(allowed, len(rows), self.n_actions)
-        everything = np.arange(self.n_actions)
         probs = np.zeros((len(rows), self.n_actions))
+        if mask is None:
+            pmfs = [self._predict([shared_line(row), *self._action_lines]) for row in rows]
+            if rows:
+                probs[:] = self._checked(pmfs, self.n_actions)
+            return probs
         for i, row in enumerate(rows):
-            actions = everything if mask is None else np.flatnonzero(mask[i])
-            pmf = self._predict(shared_line(row), actions)
-            if pmf.shape != actions.shape or not np.all(np.isfinite(pmf)) or pmf.sum() <= 0:
-                raise PolicyError(
-                    f"options.vw_args: VW returned no valid pmf ({pmf.tolist()}); is it an explore learner?"
-                )
-            probs[i, actions] = pmf / pmf.sum()
+            actions = np.flatnonzero(mask[i])
+            pmf = self._predict([shared_line(row), *(self._action_lines[a] for a in actions)])
+            probs[i, actions] = self._checked([pmf], len(actions))[0]
         return probs
+
+    @staticmethod
+    def _checked(pmfs: list[list[float]], width: int) -> np.ndarray:
+        """VW's pmfs (n rows of ``width`` floats) as float64 rows renormalised to sum to 1."""
+        try:
+            values = np.array(pmfs, dtype=np.float64)
+        except (TypeError, ValueError):  # ragged or not numbers
+            values = np.zeros((0,))
+        if values.ndim != 2 or values.shape[1] != width or not np.all(np.isfinite(values)) \
+                or np.any(values.sum(axis=1) <= 0):
+            raise PolicyError(
+                f"options.vw_args: VW returned no valid pmf (first: {pmfs[0]!r}); is it an explore learner?"
+            )
+        return values / values.sum(axis=1, keepdims=True)
 
     def choose(
         self, contexts: Contexts, rng: np.random.Generator, allowed: np.ndarray | None = None
