@@ -18,6 +18,7 @@ from analysis.errors import AnalysisInputError
 from analysis.power import PowerInputError
 from api.settings import SettingsError
 from experiments.errors import Conflict, InvalidInput, NotFound, SpecError
+from simulations.data import SimulationInputError
 
 
 @dataclass(frozen=True)
@@ -85,7 +86,7 @@ def describe_error(exc: BaseException) -> ErrorAnswer | None:
         return ErrorAnswer(422, ((("body",) + _path_to_loc(field), reason),))
     if isinstance(exc, Conflict):
         return ErrorAnswer(409, (((), str(exc)),))
-    if isinstance(exc, PowerInputError | AnalysisInputError):
+    if isinstance(exc, PowerInputError | AnalysisInputError | SimulationInputError):
         # Their messages start with the field's name ("alpha must be ..."): use it as the location.
         message = str(exc)
         first = message.split(" ", 1)[0]
@@ -99,5 +100,6 @@ def describe_error(exc: BaseException) -> ErrorAnswer | None:
 
 
 DOMAIN_ERRORS: tuple[type[BaseException], ...] = (
-    NotFound, SpecError, InvalidInput, Conflict, PowerInputError, AnalysisInputError, ValidationError,
+    NotFound, SpecError, InvalidInput, Conflict, PowerInputError, AnalysisInputError, SimulationInputError,
+    ValidationError,
 )

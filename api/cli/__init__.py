@@ -8,6 +8,7 @@ from api.cli.analyze import analyze
 from api.cli.demo import demo
 from api.cli.experiments import assign, experiments_app
 from api.cli.group import SendlabGroup
+from api.cli.offline import replay, simulate
 from api.cli.power import power_app
 from api.cli.serve import serve
 
@@ -25,3 +26,5 @@ app.add_typer(experiments_app, name="experiments")
 app.command("assign")(assign)
 app.add_typer(power_app, name="power")
 app.command("analyze")(analyze)
+app.command("replay")(replay)
+app.command("simulate")(simulate)

@@ -133,3 +133,50 @@ def test_the_real_binary_exits_non_zero_with_one_line():
     assert done.returncode == 1
     assert done.stdout == ""
     assert done.stderr.splitlines() == ["error: baseline must be strictly between 0 and 1; got 1.2."]
+
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "simulations" / "examples"
+
+
+def test_replay_with_a_probabilities_file_matches_the_ips_formula():
+    import pandas as pd  # reference computed here from the raw files
+
+    result = invoke("replay", "--logs", str(EXAMPLES / "sends.csv"), "--action-col", "subject_variant",
+                    "--reward-col", "clicked", "--propensity-col", "logged_prob",
+                    "--probabilities", str(EXAMPLES / "probabilities.csv"), "--estimators", "ips", "--json")
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.output)
+    (candidate,) = out["candidates"]
+    (ips,) = candidate["estimates"]
+    logs = pd.read_csv(EXAMPLES / "sends.csv")
+    target = pd.read_csv(EXAMPLES / "probabilities.csv")
+    # IPS: mean over rows of pi(a_i | x_i) / p_i * r_i (Horvitz-Thompson)
+    pi = target.to_numpy()[range(len(logs)), [list(target.columns).index(a) for a in logs.subject_variant]]
+    assert ips["value"] == pytest.approx((pi / logs.logged_prob * logs.clicked).mean(), rel=1e-9)
+
+
+def test_simulate_prints_json_and_writes_html(tmp_path):
+    html = tmp_path / "sim.html"
+    result = invoke("simulate", "--scenario", str(EXAMPLES / "scenario.yaml"), "--policies", "ab,thompson",
+                    "--seeds", "1", "--json", "--html", str(html))
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.output)
+    assert [p["policy"] for p in out["policies"]] == ["ab", "thompson"]
+    assert "<html" in html.read_text()[:2000].lower()
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["--estimators", "ips,magic", "--probabilities", "x.csv"], "--estimators: unknown ['magic']"),
+        (["--probabilities", "x.csv", "--policy", "y.yaml"], "--policy / --probabilities: give exactly one"),
+        (["--reward-col", "", "--probabilities", "x.csv"], "--reward-col: needed"),
+    ],
+)
+def test_replay_bad_options_give_one_line(args, needle):
+    base = ["replay", "--logs", str(EXAMPLES / "sends.csv"), "--action-col", "subject_variant",
+            "--reward-col", "clicked", "--propensity-col", "logged_prob"]
+    result = invoke(*base, *args)
+    assert result.exit_code == 1
+    (line,) = result.output.strip().splitlines()
+    assert line.startswith("error: ") and needle in line
