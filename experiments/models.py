@@ -64,7 +64,11 @@ class Decision:
 
 @dataclass(frozen=True)
 class OutcomeEvent:
-    """An outcome posted back for a decision. ``machine`` marks bot opens/clicks (left out of rewards)."""
+    """An outcome posted back for a decision.
+
+    ``machine`` marks a bot's open or click (left out of rewards); ``user_agent``, when given, is
+    matched against the spec's ``reward.machine_user_agents``.
+    """
 
     event_id: str
     decision_id: str
@@ -72,6 +76,7 @@ class OutcomeEvent:
     value: float | None = None
     timestamp: datetime | None = None
     machine: bool = False
+    user_agent: str | None = None
 
 
 @dataclass(frozen=True)

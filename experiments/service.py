@@ -474,6 +474,10 @@ class ExperimentService:
                 or not math.isfinite(e.value)
             ):
                 raise InvalidInput(f"events[{i}].value", f"must be a finite number or null, got {e.value!r}")
+            if e.user_agent is not None and not isinstance(e.user_agent, str):
+                raise InvalidInput(
+                    f"events[{i}].user_agent", f"must be a string or null, got {e.user_agent!r}"
+                )
             if e.timestamp is not None and not isinstance(e.timestamp, datetime):
                 raise InvalidInput(
                     f"events[{i}].timestamp", f"must be a datetime or null, got {e.timestamp!r}"
@@ -483,7 +487,8 @@ class ExperimentService:
         """Store outcome events; idempotent on ``event_id``, committed before returning.
 
         Events of unknown decisions go to the orphan table. Events later than the reward window after
-        their decision, or flagged ``machine``, are stored but not attributed.
+        their decision, or machine-made (flagged, or a user agent the spec lists), are stored but not
+        attributed.
         """
         self._check_events(events)
         unique: dict[str, OutcomeEvent] = {}
@@ -507,7 +512,7 @@ class ExperimentService:
                     decisions_table.c.day,
                 ).where(decisions_table.c.id.in_(chunk))
                 id_to_decision.update({row.id: row for row in conn.execute(query)})
-            windows: dict[tuple[str, int], timedelta] = {}
+            specs: dict[tuple[str, int], ExperimentSpec] = {}
             for e in unique.values():
                 time = to_db_time(e.timestamp) if e.timestamp is not None else now
                 base = {
@@ -523,16 +528,18 @@ class ExperimentService:
                 if d is None:
                     orphans.append(base)
                     continue
-                window = windows.get((d.experiment_key, d.version))
-                if window is None:
-                    window = timedelta(
-                        hours=self._spec_of(conn, d.experiment_key, d.version).reward.window_hours
+                spec = specs.get((d.experiment_key, d.version))
+                if spec is None:
+                    spec = specs[(d.experiment_key, d.version)] = self._spec_of(
+                        conn, d.experiment_key, d.version
                     )
-                    windows[(d.experiment_key, d.version)] = window
-                attributed = not e.machine and time - d.created_at <= window
+                machine = spec.reward.is_machine(bool(e.machine), e.user_agent)
+                window = timedelta(hours=spec.reward.window_hours)
+                attributed = not machine and time - d.created_at <= window
                 known.append(
                     {
                         **base,
+                        "machine": machine,
                         "experiment_key": d.experiment_key,
                         "version": d.version,
                         "attributed": attributed,

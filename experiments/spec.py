@@ -101,13 +101,26 @@ class Reward(_Strict):
     Each type in ``events`` adds its weight once if at least one such event was attributed (the first
     click counts once); ``value`` names an event type whose values all add up (revenue); events later
     than ``window_hours`` after the decision are stored but not attributed; ``guardrails`` are event
-    types reported, never rewarded.
+    types reported, never rewarded. An event is machine-made (Apple Mail Privacy Protection prefetching
+    opens, link scanners clicking every link) when flagged so, or when its user agent contains one of
+    ``machine_user_agents`` (case-insensitive); machine events are stored, left out of rewards and
+    results, and counted.
     """
 
     events: dict[str, float] = Field(default_factory=lambda: {"click": 1.0})
     value: str | None = None
     window_hours: float = Field(default=72.0, gt=0)
     guardrails: list[str] = Field(default_factory=list)
+    machine_user_agents: list[str] = Field(default_factory=list)
+
+    def is_machine(self, flagged: bool, user_agent: str | None) -> bool:
+        """Whether an event is machine-made by its flag or its user agent."""
+        if flagged:
+            return True
+        if not user_agent or not self.machine_user_agents:
+            return False
+        agent = user_agent.lower()
+        return any(pattern.lower() in agent for pattern in self.machine_user_agents if pattern)
 
 
 class ExperimentSpec(_Strict):

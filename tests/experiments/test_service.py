@@ -254,6 +254,25 @@ def test_late_and_machine_events_are_stored_but_not_attributed(
     assert combo.reward_sum == 20.0
 
 
+def test_machine_events_by_user_agent(service: ExperimentService) -> None:
+    spec = make_spec(
+        reward={"events": {"click": 1.0, "open": 0.0}, "machine_user_agents": ["Barracuda", "safelinks"]}
+    )
+    service.create(spec)
+    d = service.assign("spring", "r1", {})
+    events = [
+        OutcomeEvent("scan", d.decision_id, "click", user_agent="Mozilla/5.0 (compatible; BarracudaCentral)"),
+        OutcomeEvent("links", d.decision_id, "click", user_agent="Microsoft SafeLinks/1.0"),
+        OutcomeEvent("human", d.decision_id, "open", user_agent="Mozilla/5.0 (iPhone)"),
+    ]
+    assert service.record_outcomes(events).accepted == 3
+    summary = service.summarize("spring")
+    assert summary.excluded_machine_events == 2
+    combo = next(c for c in summary.combinations if c.decisions == 1)
+    assert combo.event_counts == {"click": 0, "open": 1}
+    assert combo.reward_sum == 0.0
+
+
 @pytest.mark.parametrize(
     ("event", "field"),
     [
