@@ -1,0 +1,183 @@
+"""Requests per second of the service over real HTTP on loopback: single vs batch assign, outcomes.
+
+Starts ``sendlab serve`` (and a bare FastAPI app that returns a constant, the framework's floor) as
+real processes on free loopback ports, then measures with httpx from this process.
+
+    python -m benchmarks.service [--db URL] [--single 400] [--concurrency 4] [--batches 1000,10000,100000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import numpy as np
+from fastapi import FastAPI
+
+from benchmarks.report import format_table, write_section
+
+KEY = "bench-admin-key"
+HEADERS = {"Authorization": f"Bearer {KEY}"}
+SPEC = {
+    "key": "bench",
+    "slots": {
+        "subject": {"variants": [{"id": "a", "content": "Hello {{ first_name }}"},
+                                 {"id": "b", "content": "Hi"}]},
+        "cta": {"variants": [{"id": "shop", "content": "Shop"}, {"id": "see", "content": "See"}]},
+    },
+    "design": {"type": "bandit", "policy": "thompson"},
+    "reward": {"events": {"click": 1.0}},
+}
+
+
+def floor_app() -> FastAPI:
+    """A bare FastAPI app with one POST route returning a constant: what the framework costs alone."""
+    app = FastAPI()
+
+    @app.post("/floor")
+    def floor(body: dict) -> dict:
+        return {"ok": True}
+
+    return app
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def _process(args: list[str], health: str, env: dict[str, str]) -> Iterator[str]:
+    port = _free_port()
+    process = subprocess.Popen([*args, "--port", str(port)], env=env, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                if httpx.get(base + health, timeout=1).status_code < 500:
+                    break
+            except httpx.TransportError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"{args[0]} did not start")
+            time.sleep(0.2)
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def _latencies(call: Callable[[httpx.Client, int], None], base: str, n: int, concurrency: int) -> tuple:
+    """Run ``call`` n times from ``concurrency`` threads; wall time and each call's latency."""
+    clients = [httpx.Client(base_url=base, timeout=60) for _ in range(concurrency)]
+    latencies: list[float] = []
+
+    def work(worker: int) -> list[float]:
+        out = []
+        for i in range(worker, n, concurrency):
+            start = time.perf_counter()
+            call(clients[worker], i)
+            out.append(time.perf_counter() - start)
+        return out
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(concurrency) as pool:
+        for part in pool.map(work, range(concurrency)):
+            latencies += part
+    wall = time.perf_counter() - start
+    for c in clients:
+        c.close()
+    return wall, np.array(latencies)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--db", help="SQLAlchemy URL (default: a fresh SQLite file)")
+    parser.add_argument("--single", type=int, default=400, help="single-assign requests")
+    parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--batches", default="1000,10000,100000", help="batch sizes")
+    args = parser.parse_args()
+    batch_sizes = [int(b) for b in args.batches.split(",")]
+    sendlab = str(Path(sys.executable).parent / "sendlab")
+    uvicorn = [sys.executable, "-m", "uvicorn", "--factory", "benchmarks.service:floor_app",
+               "--log-level", "warning", "--host", "127.0.0.1"]
+    with tempfile.TemporaryDirectory() as tmp:
+        db = args.db or f"sqlite:///{tmp}/bench.db"
+        env = {**os.environ, "SENDLAB_ADMIN_KEY": KEY, "SENDLAB_SEND_KEY": "bench-send"}
+        rows = []
+        with _process(uvicorn, "/docs", env) as floor_base:
+            def constant(c: httpx.Client, i: int) -> None:
+                c.post("/floor", json={"recipient_id": str(i)}).raise_for_status()
+
+            wall, lat = _latencies(constant, floor_base, args.single, args.concurrency)
+            rows.append(["bare FastAPI constant (floor)", args.single, 1, args.single / wall,
+                         args.single / wall, 1000 * np.percentile(lat, 50), 1000 * np.percentile(lat, 99)])
+        with _process([sendlab, "serve", "--db", db, "--log-level", "warning"], "/healthz", env) as base:
+            httpx.post(base + "/v1/experiments", json=SPEC, headers=HEADERS).raise_for_status()
+            path = "/v1/experiments/bench/assign"
+
+            def single(c: httpx.Client, i: int) -> None:
+                c.post(path, json={"recipient_id": f"s{i}", "context": {"first_name": "Ana"}},
+                       headers=HEADERS).raise_for_status()
+
+            wall, lat = _latencies(single, base, args.single, args.concurrency)
+            rows.append(["single assign", args.single, 1, args.single / wall, args.single / wall,
+                         1000 * np.percentile(lat, 50), 1000 * np.percentile(lat, 99)])
+            decision_ids: list[str] = []
+            with httpx.Client(base_url=base, timeout=600) as client:
+                for size in batch_sizes:
+                    context = {"first_name": "Ana"}
+                    body = {"recipients": [{"recipient_id": f"b{size}-{i}", "context": context}
+                                           for i in range(size)]}
+                    times = []
+                    for _ in range(2 if size <= 10_000 else 1):
+                        start = time.perf_counter()
+                        response = client.post("/v1/experiments/bench/assign/batch", json=body,
+                                               headers=HEADERS)
+                        response.raise_for_status()
+                        times.append(time.perf_counter() - start)
+                    decision_ids = [d["decision_id"] for d in response.json()["decisions"]]
+                    rows.append([f"batch assign of {size:,}", len(times), size, len(times) / sum(times),
+                                 size * len(times) / sum(times), 1000 * statistics.median(times),
+                                 1000 * max(times)])
+                events = [{"event_id": f"e{i}", "decision_id": d, "type": "click"}
+                          for i, d in enumerate(decision_ids[:50_000])]
+                start = time.perf_counter()
+                client.post("/v1/outcomes", json={"events": events}, headers=HEADERS).raise_for_status()
+                took = time.perf_counter() - start
+                rows.append([f"outcomes, bulk of {len(events):,}", 1, len(events), 1 / took,
+                             len(events) / took, 1000 * took, 1000 * took])
+        headers = ["call", "requests", "recipients per request", "requests/s", "recipients/s", "p50 ms",
+                   "p99 ms"]
+        kind = db.split(":", 1)[0]
+        write_section(
+            "service",
+            f"Service over real HTTP on loopback ({kind})",
+            "python -m benchmarks.service " + " ".join(sys.argv[1:]),
+            format_table(headers, rows),
+            notes=(
+                f"One `sendlab serve` worker on {kind}, a Thompson-sampling experiment (2 x 2 arms); "
+                f"single requests from {args.concurrency} client threads on the same machine; batches sent "
+                "one at a time (p50/p99 columns are the median and worst of their repeats). The floor is a "
+                "bare FastAPI route returning a constant, measured in the same run. Shared 2-core machine: "
+                "compare ratios."
+            ),
+        )
+
+
+if __name__ == "__main__":
+    main()
