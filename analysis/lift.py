@@ -70,7 +70,7 @@ def relative_lift_delta(control: MeanEstimate, variant: MeanEstimate, alpha: flo
     """
     c = critical_value(alpha)
     ma, mb = control.mean, variant.mean
-    if ma == 0:
+    if ma**4 == 0:  # zero, or so small that the variance formula underflows
         return LiftInterval(math.nan, (math.nan, math.nan), "undefined")
     lift = mb / ma - 1
     half = c * math.sqrt(variant.variance_of_mean / ma**2 + mb**2 * control.variance_of_mean / ma**4)

@@ -223,7 +223,8 @@ def test_cuped_covariates_adjust_the_value_metric() -> None:
 
 
 arm_counts = st.integers(50, 5000).flatmap(
-    lambda n: st.tuples(st.just(n), st.integers(0, n), st.floats(0, 50), st.floats(0.1, 1)))
+    lambda n: st.tuples(st.just(n), st.integers(0, n), st.floats(0, 50, allow_subnormal=False),
+                        st.floats(0.1, 1)))
 
 
 @settings(max_examples=25, deadline=None)
