@@ -15,28 +15,25 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 import numpy as np
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from bandit import Policy, PolicyError, load_policy, make_policy
-from experiments.arms import combination_features, combinations
+from experiments.arms import combination_features
 from experiments.assignment import (
     CompiledExperiment,
     assign,
     compile_experiment,
     explain,
-    policy_context,
     screen,
 )
 from experiments.content import render_content
 from experiments.errors import Conflict, InvalidInput, NotFound, Problem, SpecError
 from experiments.hashing import unit_hash
+from experiments.learning import chunks, learn_one_batch
 from experiments.models import (
     FALLBACK_REASONS,
-    ArmSummary,
-    CombinationSummary,
-    DailyArmSummary,
     Decision,
     ExperimentInfo,
     ExperimentSummary,
@@ -46,6 +43,7 @@ from experiments.models import (
     Preview,
     VariantChoice,
 )
+from experiments.results import ResultGroups, build_summary, intended_shares
 from experiments.rules import find_conflicts
 from experiments.spec import ExperimentSpec, check_spec
 from experiments.store import (
@@ -60,33 +58,24 @@ from experiments.store import (
     versions_table,
 )
 from experiments.summaries import (
-    GroupStats,
     all_rewards,
     apprentice_agreement,
     arm_stats,
     daily_stats,
-    event_types,
     excluded_counts,
     fallback_stats,
     learnable_decisions,
-    rewards_of,
-    unlearned_decisions,
 )
 
 log = logging.getLogger(__name__)
 
 STATUSES = ("running", "paused", "archived")
 MAX_ID_LENGTH = 128
-_IN_CHUNK = 1000
 
 
 def utcnow() -> datetime:
     """The current time, aware UTC."""
     return datetime.now(UTC)
-
-
-def _chunks(items: Sequence[Any], size: int = _IN_CHUNK) -> list[Sequence[Any]]:
-    return [items[i : i + size] for i in range(0, len(items), size)]
 
 
 class ExperimentService:
@@ -500,7 +489,7 @@ class ExperimentService:
         with self._engine.begin() as conn:
             decision_ids = sorted({e.decision_id for e in unique.values()})
             id_to_decision: dict[str, Any] = {}
-            for chunk in _chunks(decision_ids):
+            for chunk in chunks(decision_ids):
                 query = select(
                     decisions_table.c.id,
                     decisions_table.c.experiment_key,
@@ -643,55 +632,7 @@ class ExperimentService:
 
     def _learn_batch_once(self, key: str, compiled: CompiledExperiment, cutoff: datetime) -> tuple[int, int]:
         with self._engine.begin() as conn:
-            snap = conn.execute(
-                select(snapshots_table)
-                .where(snapshots_table.c.experiment_key == key)
-                .order_by(snapshots_table.c.version.desc())
-                .limit(1)
-            ).first()
-            if snap is None or snap.spec_version != compiled.version:
-                raise Conflict(f"experiment {key!r}: no policy snapshot for spec version {compiled.version}")
-            rows = conn.execute(unlearned_decisions(compiled, cutoff, self._learn_batch)).all()
-            if not rows:
-                return snap.version, 0
-            ids = [r.id for r in rows]
-            id_to_reward: dict[str, float] = {}
-            for chunk in _chunks(ids):
-                id_to_reward.update(rewards_of(conn, compiled, chunk))
-            policy = load_policy(bytes(snap.state))
-            batch: Any = (
-                [policy_context(compiled, r.context or {}) for r in rows]
-                if compiled.spec.design.type == "contextual"
-                else len(rows)
-            )
-            policy.update(
-                batch,
-                np.array([r.arm for r in rows], dtype=np.int64),
-                np.array([id_to_reward[i] for i in ids], dtype=np.float64),
-                np.array([r.propensity for r in rows], dtype=np.float64),
-            )
-            cursor = conn.execute(
-                select(func.max(outcomes_table.c.id)).where(outcomes_table.c.experiment_key == key)
-            ).scalar()
-            new_version = snap.version + 1
-            conn.execute(
-                snapshots_table.insert().values(
-                    experiment_key=key,
-                    version=new_version,
-                    spec_version=compiled.version,
-                    state=policy.to_bytes(),
-                    cursor=cursor or 0,
-                    learned_decisions=snap.learned_decisions + len(rows),
-                    created_at=self._now(),
-                )
-            )
-            for chunk in _chunks(ids):
-                conn.execute(
-                    update(decisions_table)
-                    .where(decisions_table.c.id.in_(chunk))
-                    .values(learned_version=new_version)
-                )
-            return new_version, len(rows)
+            return learn_one_batch(conn, compiled, cutoff, self._learn_batch, self._now())
 
     def graduate(self, key: str) -> ExperimentInfo:
         """End the apprenticeship of a warm-started policy: from now on it chooses (and explores)."""
@@ -739,27 +680,14 @@ class ExperimentService:
 
     # ------------------------------------------------------------------ results
 
-    def _intended_shares(self, compiled: CompiledExperiment) -> dict[tuple[str, str], float]:
-        spec = compiled.spec
-        shares: dict[tuple[str, str], float] = {}
-        if not compiled.adaptive:
-            for slot in compiled.slot_names:
-                w = compiled.weights[slot]
-                for vid, wi in zip(compiled.slot_ids[slot], w, strict=True):
-                    shares[(slot, vid)] = float(wi / w.sum())
-            return shares
-        probs = np.full(compiled.n_arms, 1.0 / compiled.n_arms)
-        if spec.design.type == "bandit":
-            try:
-                _, state = self.policy_state(spec.key)
-                probs = load_policy(state).probabilities(1)[0]
-            except (NotFound, PolicyError, ValueError):
-                pass
-        combos = combinations(compiled.slot_sizes)
-        for s, slot in enumerate(compiled.slot_names):
-            for j, vid in enumerate(compiled.slot_ids[slot]):
-                shares[(slot, vid)] = float(probs[combos[:, s] == j].sum())
-        return shares
+    def _policy_probabilities(self, compiled: CompiledExperiment) -> np.ndarray | None:
+        if compiled.spec.design.type != "bandit":
+            return None
+        try:
+            _, state = self.policy_state(compiled.spec.key)
+            return np.asarray(load_policy(state).probabilities(1)[0])
+        except (NotFound, PolicyError, ValueError):
+            return None
 
     def summarize(self, key: str) -> ExperimentSummary:
         """Summary statistics of the current version, aggregated by SQL in the database.
@@ -770,89 +698,15 @@ class ExperimentService:
         with self._engine.connect() as conn:
             row = self._row(conn, key)
             compiled = self._compile(key, row.version, row.spec)
-            by_arm = arm_stats(conn, compiled)
-            by_reason = fallback_stats(conn, compiled)
-            by_day = daily_stats(conn, compiled)
-            machine, late = excluded_counts(conn, compiled)
-            n_apprentice, agreement = apprentice_agreement(conn, compiled)
-        types = event_types(compiled)
-        empty = GroupStats(0, 0.0, 0.0, {t: 0 for t in types})
-        shares = self._intended_shares(compiled)
-        totals: dict[tuple[str, str], list[Any]] = {
-            (s, v): [0, 0.0, 0.0, dict.fromkeys(types, 0)]
-            for s in compiled.slot_names
-            for v in compiled.slot_ids[s]
-        }
-        combos = []
-        for arm in range(compiled.n_arms):
-            stats = by_arm.get(arm, empty)
-            variants = compiled.arm_variants(arm)
-            combos.append(
-                CombinationSummary(
-                    variants,
-                    stats.decisions,
-                    dict(stats.event_counts),
-                    stats.reward_sum,
-                    stats.reward_sum_squares,
-                )
+            groups = ResultGroups(
+                by_arm=arm_stats(conn, compiled),
+                by_reason=fallback_stats(conn, compiled),
+                by_day=daily_stats(conn, compiled),
+                excluded=excluded_counts(conn, compiled),
+                apprentice=apprentice_agreement(conn, compiled),
             )
-            for slot_variant in variants.items():
-                acc = totals[slot_variant]
-                acc[0] += stats.decisions
-                acc[1] += stats.reward_sum
-                acc[2] += stats.reward_sum_squares
-                for t, c in stats.event_counts.items():
-                    acc[3][t] += c
-        arms = [
-            ArmSummary(slot, vid, acc[0], shares[(slot, vid)], acc[3], acc[1], acc[2])
-            for (slot, vid), acc in totals.items()
-        ]
-        holdout = None
-        if compiled.spec.holdout > 0:
-            h = by_reason.get("holdout", empty)
-            holdout = ArmSummary(
-                "holdout",
-                "holdout",
-                h.decisions,
-                compiled.spec.holdout,
-                dict(h.event_counts),
-                h.reward_sum,
-                h.reward_sum_squares,
-            )
-        daily_acc: dict[tuple[Any, str, str], list[Any]] = {}
-        for day, arm, stats in by_day:
-            for slot, vid in compiled.arm_variants(arm).items():
-                acc = daily_acc.setdefault((day, slot, vid), [0, dict.fromkeys(types, 0)])
-                acc[0] += stats.decisions
-                for t, c in stats.event_counts.items():
-                    acc[1][t] += c
-        daily = [
-            DailyArmSummary(
-                day if not isinstance(day, str) else datetime.fromisoformat(day).date(),
-                slot,
-                vid,
-                acc[0],
-                acc[1],
-            )
-            for (day, slot, vid), acc in daily_acc.items()
-        ]
-        return ExperimentSummary(
-            key=key,
-            version=compiled.version,
-            design=compiled.spec.design.type,
-            slots={s: list(ids) for s, ids in compiled.slot_ids.items()},
-            control=compiled.spec.control,
-            arms=arms,
-            combinations=combos,
-            holdout=holdout,
-            daily=daily,
-            guardrails=list(compiled.spec.reward.guardrails),
-            reward_events=list(compiled.spec.reward.events),
-            fallbacks={reason: s.decisions for reason, s in sorted(by_reason.items())},
-            excluded_machine_events=machine,
-            excluded_late_events=late,
-            apprentice_decisions=n_apprentice,
-            apprentice_agreement=agreement,
+        return build_summary(
+            compiled, groups, intended_shares(compiled, self._policy_probabilities(compiled))
         )
 
     def export_log(self, key: str) -> list[LoggedDecision]:

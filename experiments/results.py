@@ -1,0 +1,141 @@
+"""Assembling an experiment's summary from the grouped statistics the database returned. Pure."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import numpy as np
+
+from experiments.arms import combinations
+from experiments.assignment import CompiledExperiment
+from experiments.models import ArmSummary, CombinationSummary, DailyArmSummary, ExperimentSummary
+from experiments.summaries import GroupStats, event_types
+
+
+@dataclass(frozen=True)
+class ResultGroups:
+    """What the result queries returned for one experiment version.
+
+    ``by_arm`` maps an arm (combination index) to its learnable decisions' statistics, ``by_reason`` a
+    fallback reason to its decisions', ``by_day`` lists ``(day, arm, stats)``; ``excluded`` is
+    ``(machine events, late events)`` and ``apprentice`` is ``(decisions, agreement rate or None)``.
+    """
+
+    by_arm: Mapping[int, GroupStats]
+    by_reason: Mapping[str, GroupStats]
+    by_day: Sequence[tuple[Any, int, GroupStats]]
+    excluded: tuple[int, int]
+    apprentice: tuple[int, float | None]
+
+
+def intended_shares(
+    compiled: CompiledExperiment, arm_probabilities: np.ndarray | None = None
+) -> dict[tuple[str, str], float]:
+    """Each (slot, variant)'s intended share of the learnable decisions.
+
+    Hash designs: the variant's weight over its slot's weights. Adaptive designs: the marginal of
+    ``arm_probabilities`` (shape ``(n_arms,)``, a bandit's current distribution), or uniform without it.
+    """
+    shares: dict[tuple[str, str], float] = {}
+    if not compiled.adaptive:
+        for slot in compiled.slot_names:
+            w = compiled.weights[slot]
+            for vid, wi in zip(compiled.slot_ids[slot], w, strict=True):
+                shares[(slot, vid)] = float(wi / w.sum())
+        return shares
+    probs = (
+        np.full(compiled.n_arms, 1.0 / compiled.n_arms) if arm_probabilities is None else arm_probabilities
+    )
+    combos = combinations(compiled.slot_sizes)
+    for s, slot in enumerate(compiled.slot_names):
+        for j, vid in enumerate(compiled.slot_ids[slot]):
+            shares[(slot, vid)] = float(probs[combos[:, s] == j].sum())
+    return shares
+
+
+def _as_date(day: Any) -> date:
+    return date.fromisoformat(day) if isinstance(day, str) else day
+
+
+def build_summary(
+    compiled: CompiledExperiment, groups: ResultGroups, shares: Mapping[tuple[str, str], float]
+) -> ExperimentSummary:
+    """Per-arm (per slot variant), per-combination, holdout and daily summaries of one version.
+
+    A slot variant's statistics are the sums over the combinations that contain it (sums and sums of
+    squares merge by addition); combinations and variants without decisions appear with zeros.
+    """
+    types = event_types(compiled)
+    empty = GroupStats(0, 0.0, 0.0, dict.fromkeys(types, 0))
+    totals: dict[tuple[str, str], list[Any]] = {
+        (s, v): [0, 0.0, 0.0, dict.fromkeys(types, 0)]
+        for s in compiled.slot_names
+        for v in compiled.slot_ids[s]
+    }
+    combos = []
+    for arm in range(compiled.n_arms):
+        stats = groups.by_arm.get(arm, empty)
+        variants = compiled.arm_variants(arm)
+        combos.append(
+            CombinationSummary(
+                variants,
+                stats.decisions,
+                dict(stats.event_counts),
+                stats.reward_sum,
+                stats.reward_sum_squares,
+            )
+        )
+        for slot_variant in variants.items():
+            acc = totals[slot_variant]
+            acc[0] += stats.decisions
+            acc[1] += stats.reward_sum
+            acc[2] += stats.reward_sum_squares
+            for t, c in stats.event_counts.items():
+                acc[3][t] += c
+    arms = [
+        ArmSummary(slot, vid, acc[0], shares[(slot, vid)], acc[3], acc[1], acc[2])
+        for (slot, vid), acc in totals.items()
+    ]
+    holdout = None
+    if compiled.spec.holdout > 0:
+        h = groups.by_reason.get("holdout", empty)
+        holdout = ArmSummary(
+            "holdout",
+            "holdout",
+            h.decisions,
+            compiled.spec.holdout,
+            dict(h.event_counts),
+            h.reward_sum,
+            h.reward_sum_squares,
+        )
+    daily_acc: dict[tuple[date, str, str], list[Any]] = {}
+    for day, arm, stats in groups.by_day:
+        for slot, vid in compiled.arm_variants(arm).items():
+            acc = daily_acc.setdefault((_as_date(day), slot, vid), [0, dict.fromkeys(types, 0)])
+            acc[0] += stats.decisions
+            for t, c in stats.event_counts.items():
+                acc[1][t] += c
+    daily = [DailyArmSummary(day, slot, vid, acc[0], acc[1]) for (day, slot, vid), acc in daily_acc.items()]
+    machine, late = groups.excluded
+    n_apprentice, agreement = groups.apprentice
+    return ExperimentSummary(
+        key=compiled.spec.key,
+        version=compiled.version,
+        design=compiled.spec.design.type,
+        slots={s: list(ids) for s, ids in compiled.slot_ids.items()},
+        control=compiled.spec.control,
+        arms=arms,
+        combinations=combos,
+        holdout=holdout,
+        daily=daily,
+        guardrails=list(compiled.spec.reward.guardrails),
+        reward_events=list(compiled.spec.reward.events),
+        fallbacks={reason: s.decisions for reason, s in sorted(groups.by_reason.items())},
+        excluded_machine_events=machine,
+        excluded_late_events=late,
+        apprentice_decisions=n_apprentice,
+        apprentice_agreement=agreement,
+    )
