@@ -26,13 +26,20 @@ ARM_RECIPIENTS, ARM_BATCH = 1_000_000, 10_000
 LINEAR_RECIPIENTS, LINEAR_BATCH = 50_000, 1_000
 VW_RECIPIENTS, VW_BATCH = 20_000, 1_000
 VW_ARGS = "--cb_explore_adf --epsilon 0.05 -q UA"
-REPEATS = 3  # best of three: the machine is shared, and the minimum is the least disturbed run
+REPEATS = 3  # best of three, interleaved: the machine is shared, the minimum is the least disturbed run
 
 
-def best_of(run: Callable[[np.random.Generator], tuple[float, float]]) -> tuple[float, float]:
-    """The smallest choose and update times over ``REPEATS`` runs, each with the same seeded generator."""
-    times = [run(np.random.default_rng(0)) for _ in range(REPEATS)]
-    return min(t[0] for t in times), min(t[1] for t in times)
+def best_times(runs: dict[str, Callable[[np.random.Generator], tuple[float, float]]]) -> dict[str, tuple]:
+    """Per run: the smallest choose and update times over ``REPEATS`` rounds.
+
+    The rounds interleave all runs (a baseline and its competitor are measured minutes apart at most),
+    and each run starts from the same seeded generator every round.
+    """
+    times: dict[str, list[tuple[float, float]]] = {label: [] for label in runs}
+    for _ in range(REPEATS):
+        for label, run in runs.items():
+            times[label].append(run(np.random.default_rng(0)))
+    return {label: (min(t[0] for t in ts), min(t[1] for t in ts)) for label, ts in times.items()}
 
 
 def run_numpy_thompson(n: int, batch: int, rng: np.random.Generator) -> tuple[float, float]:
@@ -110,35 +117,40 @@ def run_raw_vw(n: int, batch: int, rng: np.random.Generator, make_contexts) -> t
 def main() -> None:
     rows = []
 
-    def add(label: str, n: int, batch: int, seconds: tuple[float, float], base_rate: float) -> float:
+    def add(label: str, n: int, batch: int, seconds: tuple[float, float], base_rate: float) -> None:
         choose_rate, update_rate = n / seconds[0], n / seconds[1]
         rows.append([label, f"{n:,}", f"{batch:,}", f"{choose_rate:,.0f}", f"{update_rate:,.0f}",
                      f"{base_rate / choose_rate:.2f}"])
-        return choose_rate
 
-    numpy_ts = best_of(lambda rng: run_numpy_thompson(ARM_RECIPIENTS, ARM_BATCH, rng))
-    numpy_rate = add("plain numpy Beta-Bernoulli TS loop (baseline)", ARM_RECIPIENTS, ARM_BATCH, numpy_ts,
-                     ARM_RECIPIENTS / numpy_ts[0])
+    numpy_label = "plain numpy Beta-Bernoulli TS loop (baseline)"
+    runs: dict[str, Callable[[np.random.Generator], tuple[float, float]]] = {
+        numpy_label: lambda rng: run_numpy_thompson(ARM_RECIPIENTS, ARM_BATCH, rng),
+    }
     arm_policies = {
         "fixed": None, "epsilon_greedy": None, "ucb": None,
         "thompson": {"n_draws": 10_000}, "gaussian_thompson": {"n_draws": 10_000},
     }
     for name, options in arm_policies.items():
-        seconds = best_of(lambda rng, name=name, options=options: run_policy(
-            name, ARM_RECIPIENTS, ARM_BATCH, rng, lambda n: n, options))
-        add(name, ARM_RECIPIENTS, ARM_BATCH, seconds, numpy_rate)
-
+        runs[name] = lambda rng, name=name, options=options: run_policy(
+            name, ARM_RECIPIENTS, ARM_BATCH, rng, lambda n: n, options)
     for name, options in {"linucb": {"dim": 64}, "linear_ts": {"dim": 64, "n_draws": 1000}}.items():
-        seconds = best_of(lambda rng, name=name, options=options: run_policy(
-            name, LINEAR_RECIPIENTS, LINEAR_BATCH, rng, recipient_maker(rng), options))
-        add(f"{name} (vs numpy TS loop)", LINEAR_RECIPIENTS, LINEAR_BATCH, seconds, numpy_rate)
+        runs[f"{name} (vs numpy TS loop)"] = lambda rng, name=name, options=options: run_policy(
+            name, LINEAR_RECIPIENTS, LINEAR_BATCH, rng, recipient_maker(rng), options)
+    raw_label = f"raw pyvw `{VW_ARGS}` (VW baseline)"
+    runs[raw_label] = lambda rng: run_raw_vw(VW_RECIPIENTS, VW_BATCH, rng, recipient_maker(rng))
+    runs["vw wrapper (vs raw pyvw)"] = lambda rng: run_policy(
+        "vw", VW_RECIPIENTS, VW_BATCH, rng, recipient_maker(rng), {"vw_args": VW_ARGS})
 
-    raw_vw = best_of(lambda rng: run_raw_vw(VW_RECIPIENTS, VW_BATCH, rng, recipient_maker(rng)))
-    raw_rate = add(f"raw pyvw `{VW_ARGS}` (VW baseline)", VW_RECIPIENTS, VW_BATCH, raw_vw,
-                   VW_RECIPIENTS / raw_vw[0])
-    seconds = best_of(lambda rng: run_policy("vw", VW_RECIPIENTS, VW_BATCH, rng, recipient_maker(rng),
-                                             {"vw_args": VW_ARGS}))
-    add("vw wrapper (vs raw pyvw)", VW_RECIPIENTS, VW_BATCH, seconds, raw_rate)
+    label_to_times = best_times(runs)
+    numpy_rate = ARM_RECIPIENTS / label_to_times[numpy_label][0]
+    raw_rate = VW_RECIPIENTS / label_to_times[raw_label][0]
+    for label, seconds in label_to_times.items():
+        if label in (raw_label, "vw wrapper (vs raw pyvw)"):
+            add(label, VW_RECIPIENTS, VW_BATCH, seconds, raw_rate)
+        elif label.startswith(("linucb", "linear_ts")):
+            add(label, LINEAR_RECIPIENTS, LINEAR_BATCH, seconds, numpy_rate)
+        else:
+            add(label, ARM_RECIPIENTS, ARM_BATCH, seconds, numpy_rate)
 
     headers = ["policy", "recipients", "batch", "choose decisions/s", "update rows/s",
                "choose time / baseline time"]
@@ -149,7 +161,8 @@ def main() -> None:
         "non-contextual and linear policies, raw pyvw for the VW wrapper (both on 5 actions, 3 recipient "
         "features). Linear and VW policies run on fewer recipients (stated) because they work per row "
         "in Python (feature hashing, VW text examples). Goals from issue 2: non-contextual within 2x of "
-        "the numpy loop, the VW wrapper within 1.5x of raw VW. Times are the best of three runs."
+        "the numpy loop, the VW wrapper within 1.5x of raw VW. Times are the best of three interleaved "
+        "rounds."
     )
     write_section("policies", "Policies: decisions per second", "python -m benchmarks.policies",
                   format_table(headers, rows), notes)
