@@ -30,6 +30,7 @@ from simulations.estimators import (
     PolicyEstimate,
     WarningThresholds,
     check_target_probabilities,
+    estimate_lift,
     estimate_policy_value,
 )
 from simulations.reward_model import RewardModel, RewardModelKind, fit_reward_model
@@ -236,12 +237,16 @@ class CandidateResult:
         Whether the candidate's probabilities are all 0 or 1 (then ``replay`` was included).
     notes : tuple of str
         What was changed in the request (``replay`` skipped for a stochastic candidate).
+    lifts : tuple of PolicyEstimate
+        Per estimator, the candidate's value minus the logging policy's on the same rows, with a
+        paired interval (``estimator`` reads ``"<name> lift"``).
     """
 
     name: str
     estimates: tuple[PolicyEstimate, ...]
     deterministic: bool
     notes: tuple[str, ...] = ()
+    lifts: tuple[PolicyEstimate, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -277,6 +282,7 @@ class ReplayReport:
                     "deterministic": c.deterministic,
                     "notes": list(c.notes),
                     "estimates": [e.to_dict() for e in c.estimates],
+                    "lifts": [e.to_dict() for e in c.lifts],
                 }
                 for c in self.candidates
             ],
@@ -371,5 +377,11 @@ def replay_report(
         if not names:
             raise SimulationInputError("estimators: only replay was asked, and the candidate is stochastic")
         estimates = evaluate_policy(test, target, names, reward_model=model, clip=clip, alpha=alpha)
-        results.append(CandidateResult(name, tuple(estimates), deterministic, notes))
+        predictions = model.predict(test.contexts) if model is not None else None
+        lifts = tuple(
+            estimate_lift(e, test, target, predictions, clip=clip, alpha=alpha)
+            for e in names
+            if e not in _MODEL_ESTIMATORS or predictions is not None
+        )
+        results.append(CandidateResult(name, tuple(estimates), deterministic, notes, lifts))
     return ReplayReport(split, test.n, observed_value(test, alpha=alpha), tuple(results), data.action_names)

@@ -140,6 +140,11 @@ def replay_html(report: ReplayReport, load: LoadReport | None = None) -> str:
     rows = [_estimate_row("logging policy", report.logged)]
     rows += [_estimate_row(c.name, e) for c in report.candidates for e in c.estimates]
     table = _table(["policy", "estimator", "value", "interval", "ESS", "max weight", "warnings"], rows)
+    lifts = [_estimate_row(c.name, e) for c in report.candidates for e in c.lifts]
+    if lifts:
+        table += "<h2>Lift over the logging policy (same rows, paired interval)</h2>" + _table(
+            ["policy", "estimator", "lift", "interval", "ESS", "max weight", "warnings"], lifts
+        )
     notes = "".join(
         f"<p>{html.escape(c.name)}: {html.escape(n)}</p>" for c in report.candidates for n in c.notes
     )

@@ -120,6 +120,10 @@ def test_replay_report_trains_on_the_earlier_part_and_evaluates_the_later_part()
     ips = next(e for e in by_name["uniform"].estimates if e.estimator == "ips")
     assert ips.ci[0] <= uniform_truth <= ips.ci[1]
     assert report.to_dict()["candidates"][0]["estimates"][0]["estimator"] == "replay"
+    lift_names = [e.estimator for e in emoji.lifts]
+    assert lift_names == ["replay lift", "ips lift", "snips lift", "dm lift", "dr lift"]
+    ips_lift = emoji.lifts[1]
+    assert ips_lift.value == pytest.approx(emoji.estimates[1].value - report.logged.value, abs=1e-12)
 
 
 def test_candidate_files(tmp_path):

@@ -40,6 +40,7 @@ def test_replay_page_shows_every_estimate_and_its_interval():
     assert list(dr.error_y.array) == [estimate.ci[1] - estimate.value]
     page = replay_html(report)
     assert "logging policy" in page and "uniform logging, prefer snips" in page
+    assert "Lift over the logging policy" in page and "<td>dr lift</td>" in page
 
 
 def test_replay_page_lists_the_rows_set_aside(tmp_path):
