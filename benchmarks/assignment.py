@@ -2,7 +2,8 @@
 
 Designs compared on the same database: a multivariate A/B design (sticky hash per slot), Thompson
 sampling over the combinations, and a contextual linear Thompson policy; beside them the floor, a plain
-``executemany`` insert of the same number of decision rows. SQLite (WAL, a temp file) always;
+``executemany`` insert of the same number of decision rows. After each send, one click per decision
+is recorded (outcome ingestion) and the results are summarised. SQLite (WAL, a temp file) always;
 PostgreSQL too when ``--pg URL`` is given.
 
 Run: ``python -m benchmarks.assignment [--n 100000] [--pg postgresql+psycopg://postgres@127.0.0.1/db]``
@@ -22,6 +23,7 @@ import numpy as np
 from sqlalchemy import delete
 
 from benchmarks.report import format_table, write_section
+from experiments.models import OutcomeEvent
 from experiments.service import ExperimentService
 from experiments.spec import parse_spec
 from experiments.store import create_tables, decisions_table, make_engine
@@ -87,8 +89,9 @@ def plain_insert(url: str, n: int) -> float:
     return seconds
 
 
-def time_design(url: str, name: str, design: dict[str, Any], n: int) -> tuple[float, float]:
-    """Seconds for one assign_batch of ``n`` recipients, then for summarize()."""
+def time_design(url: str, name: str, design: dict[str, Any], n: int) -> tuple[float, float, float]:
+    """Seconds for one assign_batch of ``n`` recipients, for recording one click per decision, and for
+    summarize() after (a small untimed batch warms up the connection and caches first)."""
     engine = make_engine(url)
     create_tables(engine)
     service = ExperimentService(engine, seed=1)
@@ -104,16 +107,22 @@ def time_design(url: str, name: str, design: dict[str, Any], n: int) -> tuple[fl
             }
         )
     )
+    service.assign_batch(key, recipients(100, seed=99))
     batch = recipients(n, seed=3)
     start = time.perf_counter()
     decisions = service.assign_batch(key, batch)
     seconds = time.perf_counter() - start
     assert len(decisions) == n
+    events = [OutcomeEvent(f"click-{d.decision_id}", d.decision_id, "click") for d in decisions]
+    start = time.perf_counter()
+    counts = service.record_outcomes(events)
+    outcome_seconds = time.perf_counter() - start
+    assert counts.accepted == n
     start = time.perf_counter()
     service.summarize(key)
     summary_seconds = time.perf_counter() - start
     engine.dispose()
-    return seconds, summary_seconds
+    return seconds, outcome_seconds, summary_seconds
 
 
 def main() -> None:
@@ -128,21 +137,39 @@ def main() -> None:
         rows = []
         for db_name, url in databases:
             floor = plain_insert(url, args.n)
-            rows.append([db_name, "plain executemany (floor)", args.n, floor, args.n / floor, 1.0, "-"])
+            rows.append([db_name, "plain executemany (floor)", args.n, floor, args.n / floor, 1.0, "-", "-"])
             for name, design in DESIGNS.items():
-                seconds, summary_seconds = time_design(url, name, design, args.n)
+                seconds, outcome_seconds, summary_seconds = time_design(url, name, design, args.n)
                 rows.append(
-                    [db_name, name, args.n, seconds, args.n / seconds, seconds / floor, summary_seconds]
+                    [
+                        db_name,
+                        name,
+                        args.n,
+                        seconds,
+                        args.n / seconds,
+                        seconds / floor,
+                        args.n / outcome_seconds,
+                        summary_seconds,
+                    ]
                 )
-    table = format_table(
-        ["database", "design", "recipients", "seconds", "decisions/s", "x floor", "summarize s"], rows
-    )
+    headers = [
+        "database",
+        "design",
+        "recipients",
+        "assign s",
+        "decisions/s",
+        "x floor",
+        "outcomes/s",
+        "summarize s",
+    ]
+    table = format_table(headers, rows)
     command = f"python -m benchmarks.assignment --n {args.n}" + (" --pg URL" if args.pg else "")
     notes = (
         "One `assign_batch` call per design: screening (consent, eligibility, holdout 5%), the choice, "
         "content rendering and one bulk insert of every decision in one transaction. `x floor` is the time "
-        "over a plain executemany of the same number of decision rows; `summarize s` is the SQL aggregation "
-        "of the results right after."
+        "over a plain executemany of the same number of decision rows. `outcomes/s`: one `record_outcomes` "
+        "call with one click per decision (decision lookup, attribution window, idempotent insert with "
+        "RETURNING, one transaction). `summarize s`: the SQL aggregation of the results right after."
     )
     write_section("assignment", "Assignment throughput (assign_batch)", command, table, notes)
 
