@@ -50,7 +50,7 @@ def decision_to_dict(decision: Any) -> dict[str, Any]:
         "experiment": decision.experiment,
         "recipient_id": decision.recipient_id,
         "variants": {
-            slot: {"id": choice.id, "content": to_jsonable(choice.content)}
+            slot: {"id": choice.id, "content": choice.content}  # rendered text
             for slot, choice in decision.variants.items()
         },
         "propensity": float(decision.propensity),

@@ -96,3 +96,27 @@ def test_paused_experiment_gives_the_defaults(client, experiment):
     chosen = {(d["variants"]["subject"]["id"], d["variants"]["cta"]["id"]) for d in decisions}
     assert chosen == {("plain", "shop")}
     assert {d["reason"] for d in decisions} == {"paused"}
+
+
+def test_preview_explains_and_logs_nothing(client, experiment):
+    recipients = [{"recipient_id": "pv-1", "context": {"first_name": "Bo"}}, {"recipient_id": "pv-2"}]
+    response = client.post(f"/v1/experiments/{experiment}/preview", json={"recipients": recipients},
+                           headers=ADMIN)
+    assert response.status_code == 200, response.text
+    previews = response.json()["previews"]
+    assert [p["decision"]["recipient_id"] for p in previews] == ["pv-1", "pv-2"]
+    assert all(p["explanation"] for p in previews)
+    summary = client.get(f"/v1/experiments/{experiment}/results?detail=false", headers=ADMIN).json()
+    assert sum(a["decisions"] for a in summary["arms"]) == 0  # nothing was logged
+    logged = client.post(f"/v1/experiments/{experiment}/assign", json=recipients[0], headers=SEND).json()
+    assert logged["variants"] == previews[0]["decision"]["variants"]  # the preview told the truth
+
+
+def test_a_logged_decision_can_be_explained(client, experiment):
+    decision = client.post(f"/v1/experiments/{experiment}/assign", json={"recipient_id": "ex"},
+                           headers=SEND).json()
+    response = client.get(f"/v1/decisions/{decision['decision_id']}", headers=ADMIN)
+    assert response.status_code == 200
+    assert response.json()["variants"] == {s: v["id"] for s, v in decision["variants"].items()}
+    missing = client.get("/v1/decisions/nope", headers=ADMIN)
+    assert missing.status_code == 404 and "'nope'" in missing.json()["detail"]

@@ -1,0 +1,47 @@
+"""Arbitrary JSON thrown at every route: never a 500, always JSON with a ``detail`` on 4xx.
+
+A light stand-in for schema fuzzing (schemathesis is not installed): Hypothesis draws JSON values and
+near-miss bodies built from each route's own field names.
+"""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.api.conftest import ADMIN, SPEC
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
+    max_leaves=12,
+)
+
+ROUTE_FIELDS = {
+    "/v1/experiments": list(SPEC),
+    "/v1/experiments/hello/assign": ["recipient_id", "context"],
+    "/v1/experiments/hello/assign/batch": ["recipients"],
+    "/v1/experiments/hello/preview": ["recipients"],
+    "/v1/outcomes": ["events", "event_id", "decision_id", "type", "value", "timestamp"],
+    "/v1/power/rate": ["baseline", "mde", "relative", "alpha", "power", "arms", "ratio", "daily"],
+    "/v1/power/mean": ["sd", "mde", "baseline_mean", "alternative", "correction", "method"],
+}
+
+
+def near_miss(fields: list[str]):
+    """Dicts keyed by the route's own fields with arbitrary values (past the 'unknown field' check)."""
+    return st.dictionaries(st.sampled_from(fields), json_values, max_size=len(fields))
+
+
+@pytest.mark.parametrize("path", list(ROUTE_FIELDS))
+def test_no_500_for_any_json_body(client, experiment, path):
+    @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(body=json_values | near_miss(ROUTE_FIELDS[path]))
+    def check(body):
+        response = client.post(path, json=body, headers=ADMIN)
+        assert response.status_code < 500, (body, response.text)
+        if response.status_code >= 400:
+            assert response.json()["detail"]
+
+    check()
