@@ -149,12 +149,30 @@ class Effect(BaseModel):
 
 
 class Waves(BaseModel):
-    """How sends are spread: ``count`` waves of ``recipients`` each; outcomes arrive ``delay`` waves on."""
+    """How sends are spread: ``count`` waves of ``recipients`` each, or explicit ``sizes`` (a ramp-up
+    such as ``[1000, 5000, 20000]``); outcomes arrive ``delay`` waves on."""
 
     model_config = _STRICT
-    count: int = Field(ge=1, le=10_000)
-    recipients: int = Field(ge=1, le=10_000_000)
+    count: int | None = Field(None, ge=1, le=10_000)
+    recipients: int | None = Field(None, ge=1, le=10_000_000)
+    sizes: list[Annotated[int, Field(ge=1, le=10_000_000)]] | None = Field(
+        None, min_length=1, max_length=10_000
+    )
     delay: int = Field(0, ge=0)
+
+    @model_validator(mode="after")
+    def _one_form(self) -> Waves:
+        uniform = self.count is not None or self.recipients is not None
+        if uniform == (self.sizes is not None):
+            raise ValueError("give either count and recipients, or sizes")
+        if uniform and (self.count is None or self.recipients is None):
+            raise ValueError("count and recipients go together")
+        return self
+
+    @property
+    def wave_sizes(self) -> list[int]:
+        """Recipients per wave."""
+        return list(self.sizes) if self.sizes is not None else [self.recipients or 0] * (self.count or 0)
 
 
 class Scenario(BaseModel):

@@ -373,7 +373,7 @@ def run_simulation(
     k = len(scenario.variants)
     for name in policies:  # fail fast on unknown names or options, before any simulation
         _policy(name, k, options.get(name, {}), 0)
-    sizes = [scenario.waves.recipients] * scenario.waves.count
+    sizes = scenario.waves.wave_sizes
     per_policy: dict[str, list[tuple[np.ndarray, ...]]] = {p: [] for p in policies}
     best_variants: list[int] = []
     conclusions: list[ABConclusion] = []

@@ -74,6 +74,9 @@ def test_the_base_document_is_valid():
          "recency.exponential.scale: Field"),
         (_with("waves.count", 0), "waves.count: Input should be greater than or equal to 1"),
         (_with("waves", ...), "waves: Field required"),
+        (_with("waves", {"count": 2}), "waves: count and recipients go together"),
+        (_with("waves", {"count": 2, "recipients": 5, "sizes": [5, 5]}), "give either count and recipients"),
+        (_with("waves", {"sizes": [10, 0]}), "waves.sizes.1: Input should be greater than or equal to 1"),
         (_with("colour", "red"), "colour: Extra inputs are not permitted"),
         (_with("segments.0.features.segment", {"distribution": "poisson", "lam": 1}),
          "'segment' is reserved"),
@@ -89,6 +92,9 @@ def test_scenario_files(tmp_path):
     path.write_text("variants: [a, b]\nsegments: [{name: all, share: 1, rates: {a: 0.1, b: 0.2}}]\n"
                     "waves: {count: 2, recipients: 10}\n")
     assert load_scenario(path).segments[0].name == "all"
+    path.write_text("variants: [a, b]\nsegments: [{name: all, share: 1, rates: {a: 0.1, b: 0.2}}]\n"
+                    "waves: {sizes: [10, 50, 200], delay: 1}\n")
+    assert load_scenario(path).waves.wave_sizes == [10, 50, 200]
     path.write_text("variants: [a, b\n")
     with pytest.raises(SimulationInputError, match="not valid YAML"):
         load_scenario(path)

@@ -10,7 +10,7 @@ from scipy import special
 from statsmodels.stats.proportion import proportions_ztest
 
 from simulations.data import SimulationInputError
-from simulations.scenario import scenario_from_mapping
+from simulations.scenario import Waves, scenario_from_mapping
 from simulations.synthetic import draw_population, run_simulation
 
 
@@ -101,6 +101,13 @@ def test_ab_conclusion_is_a_two_proportion_z_test_of_the_top_two_arms():
         assert conclusion.p_value == pytest.approx(p_value, rel=1e-9)
         assert conclusion.winner == result.variants[top[0]]
         assert conclusion.significant == (p_value < 0.05)
+
+
+def test_ramp_up_waves_are_sent_as_given():
+    scenario = _scenario().model_copy(update={"waves": Waves(sizes=[100, 400, 1500], delay=0)})
+    result = run_simulation(scenario, ("ab",), seeds=1)
+    assert result.wave_sizes == (100, 400, 1500)
+    assert result.run("ab").traffic.sum() == 2000
 
 
 def test_ab_conclusion_is_reported_even_without_an_ab_run():
