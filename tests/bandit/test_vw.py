@@ -49,6 +49,17 @@ def test_missing_values_are_left_out():
     assert shared_line({"segment": None, "recency": 2.0}) == shared_line({"recency": 2.0})
 
 
+@settings(max_examples=150, derandomize=True, deadline=None)
+@given(st.dictionaries(st.text(min_size=1, max_size=12),
+                       st.one_of(st.text(max_size=12), st.booleans(), st.integers(-10**6, 10**6),
+                                 st.floats(-1e6, 1e6).filter(lambda v: v == 0 or abs(v) > 1e-6)),
+                       min_size=1, max_size=5))
+def test_any_names_and_values_parse_as_exactly_one_feature_each(context):
+    # VW drops numeric features whose value is zero (they add nothing to a linear score).
+    expected = sum(isinstance(v, str | bool) or v != 0 for v in context.values())
+    assert shared_feature_count(shared_line(context)) == expected
+
+
 def test_escaping_keeps_distinct_values_distinct():
     workspace = vowpalwabbit.Workspace("--cb_explore_adf --quiet")
 
