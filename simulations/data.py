@@ -97,6 +97,22 @@ class LoggedData:
             positions=None if self.positions is None else self.positions[start:stop],
         )
 
+    def take(self, indices: np.ndarray) -> LoggedData:
+        """The sends at ``indices`` (in that order, repeats allowed), as a new object."""
+        idx = np.asarray(indices, dtype=np.int64)
+        if isinstance(self.contexts, np.ndarray):
+            contexts: Contexts = self.contexts[idx]
+        else:
+            contexts = [self.contexts[i] for i in idx]
+        return LoggedData(
+            contexts=contexts,
+            actions=self.actions[idx],
+            rewards=self.rewards[idx],
+            propensities=self.propensities[idx],
+            action_names=self.action_names,
+            positions=None if self.positions is None else self.positions[idx],
+        )
+
     def context_mappings(self) -> list[dict[str, float | int | str | bool]]:
         """Contexts as one mapping per row (array columns are named ``x0, x1, ...``)."""
         if isinstance(self.contexts, np.ndarray):

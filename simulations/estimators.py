@@ -246,7 +246,7 @@ class EstimatorState:
         if self.n < 2:
             out.append(f"only {self.n} row(s): no standard error")
         if self.estimator == "dm":
-            out.append("the interval ignores the reward model's own error: it understates the uncertainty")
+            out.append("the interval ignores the reward model's own error (a refit bootstrap includes it)")
         if self.sum_d.value == 0 and self.n > 0:
             out.append("no row supports the target policy (replay matched nothing or all weights are 0)")
         ess = self.effective_sample_size

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +32,7 @@ from simulations.estimators import (
     check_target_probabilities,
     estimate_lift,
     estimate_policy_value,
+    kernel,
 )
 from simulations.reward_model import RewardModel, RewardModelKind, fit_reward_model
 
@@ -183,6 +184,7 @@ def evaluate_policy(
     bootstrap: int = 0,
     rng: np.random.Generator | None = None,
     thresholds: WarningThresholds = WarningThresholds(),
+    refit: bool = False,
 ) -> list[PolicyEstimate]:
     """Estimate one target policy's value with several estimators.
 
@@ -200,6 +202,10 @@ def evaluate_policy(
         the same rows twice.
     clip, alpha, bootstrap, rng, thresholds
         As in :func:`simulations.estimators.estimate_policy_value`.
+    refit : bool
+        With ``bootstrap > 0`` and no ``reward_model``: the intervals of ``dm``, ``dr`` and
+        ``clipped_dr`` come from resamples that refit the reward model each time, so they include the
+        model's own error (``ci_method`` ``"bootstrap (refit)"``); ``bootstrap`` model fits.
 
     Returns
     -------
@@ -211,18 +217,56 @@ def evaluate_policy(
         raise SimulationInputError(f"estimators: unknown {unknown}; expected some of {', '.join(ESTIMATORS)}")
     if not estimators:
         raise SimulationInputError("estimators: at least one is needed")
+    if refit and (reward_model is not None or bootstrap <= 0):
+        raise SimulationInputError(
+            "refit: needs bootstrap > 0 and no reward_model (the model is refitted on each resample)"
+        )
     check_target_probabilities(np.asarray(target_probabilities), data.n, data.n_actions)
     predictions = None
     if _MODEL_ESTIMATORS.intersection(estimators):
         model = reward_model or fit_reward_model(data, kind=reward_model_kind)
         predictions = model.predict(data.contexts)
-    return [
-        estimate_policy_value(
+    out = []
+    for name in estimators:
+        estimate = estimate_policy_value(
             name, data, target_probabilities, predictions, clip=clip, alpha=alpha,
             bootstrap=bootstrap, rng=rng, thresholds=thresholds,
         )
-        for name in estimators
-    ]
+        if refit and name in _MODEL_ESTIMATORS:
+            assert rng is not None
+            estimate = _refit_interval(estimate, data, target_probabilities, reward_model_kind, clip, alpha,
+                                       bootstrap, rng)
+        out.append(estimate)
+    return out
+
+
+def _refit_interval(
+    estimate: PolicyEstimate,
+    data: LoggedData,
+    target_probabilities: np.ndarray,
+    kind: RewardModelKind,
+    clip: float,
+    alpha: float,
+    replicates: int,
+    rng: np.random.Generator,
+) -> PolicyEstimate:
+    """A percentile interval over resamples that refit the reward model each time."""
+    target = np.asarray(target_probabilities, dtype=float)
+    values = np.empty(replicates)
+    for b in range(replicates):
+        idx = rng.integers(0, data.n, size=data.n)
+        sample = data.take(idx)
+        q = fit_reward_model(sample, kind=kind).predict(sample.contexts)
+        u, d, _ = kernel(estimate.estimator, sample, target[idx], q, clip=clip, validate=False)
+        values[b] = u.sum() / (sample.n if d is None else d.sum())
+    low, high = np.quantile(values, [alpha / 2, 1 - alpha / 2])
+    return replace(
+        estimate,
+        ci=(float(low), float(high)),
+        std_error=float(np.std(values, ddof=1)),
+        warnings=tuple(w for w in estimate.warnings if "reward model's own error" not in w),
+        ci_method="bootstrap (refit)",
+    )
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Literal, Protocol
 
 import numpy as np
+from scipy import special
 
 from simulations.data import Contexts, LoggedData, SimulationInputError
 
@@ -133,7 +134,7 @@ class LinearRewardModel:
     def predict(self, contexts: Contexts) -> np.ndarray:
         """Predicted expected rewards, shape ``(n, k)``."""
         eta = self.encoder.transform(contexts) @ self.coefficients.T
-        return 1.0 / (1.0 + np.exp(-eta)) if self.link == "logistic" else eta
+        return special.expit(eta) if self.link == "logistic" else eta
 
 
 def _fit_logistic(x: np.ndarray, y: np.ndarray, l2: float, iterations: int = 50) -> np.ndarray:
@@ -144,7 +145,7 @@ def _fit_logistic(x: np.ndarray, y: np.ndarray, l2: float, iterations: int = 50)
     penalty = np.full(x.shape[1], l2)
     penalty[0] = 0.0
     for _ in range(iterations):
-        p = 1.0 / (1.0 + np.exp(-(x @ beta)))
+        p = special.expit(x @ beta)
         gradient = x.T @ (y - p) - penalty * beta
         hessian = (x * (p * (1 - p))[:, None]).T @ x + np.diag(penalty) + 1e-9 * np.eye(x.shape[1])
         step = np.linalg.solve(hessian, gradient)
