@@ -1,0 +1,232 @@
+"""The pages through FastAPI's TestClient: access, the numbers they show, the power curve, reports."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from scipy import stats
+from statsmodels.stats.proportion import proportion_confint
+
+from api.ui.access import safe_next
+from api.ui.cache import TimedCache
+from api.ui.routes import PLOTLY_JS
+from api.ui.views import rate_rows, srm_flag, traffic
+from experiments.models import ArmSummary, ExperimentSummary
+from tests.ui.conftest import ADMIN_KEY, SEND_KEY, build_app
+
+POWER = {"baseline": 0.03, "mde": 0.1, "relative": True, "daily": 50000}
+
+
+def _summary(counts: list[int], shares: list[float], *, design: str = "ab",
+             fallbacks: dict[str, int] | None = None) -> ExperimentSummary:
+    variants = [f"v{i}" for i in range(len(counts))]
+    arms = [ArmSummary("subject", v, n, s, {"click": n // 20}, n / 20, n / 20)
+            for v, n, s in zip(variants, counts, shares, strict=True)]
+    return ExperimentSummary(key="k", version=1, design=design, slots={"subject": variants},
+                             control={"subject": "v0"}, arms=arms, combinations=[], holdout=None, daily=[],
+                             guardrails=[], reward_events=["click"], fallbacks=fallbacks or {})
+
+
+@pytest.fixture(scope="module")
+def client(seeded: Any, tmp_path_factory: pytest.TempPathFactory) -> TestClient:
+    reports = tmp_path_factory.mktemp("reports-unit")
+    app = build_app(seeded, keys=False, reports=reports)
+    return TestClient(app)
+
+
+@pytest.fixture(scope="module")
+def keyed(seeded: Any) -> TestClient:
+    return TestClient(build_app(seeded, keys=True), follow_redirects=False)
+
+
+# ------------------------------------------------------------------------------------ views (pure)
+
+
+def test_srm_flag_is_the_chi_square_test_of_the_counts() -> None:
+    # Reference: scipy.stats.chisquare([5000, 5400], [5200, 5200]), p = 8.8e-5 < 0.001 (flagged)
+    flagged = srm_flag(_summary([5000, 5400], [0.5, 0.5]))
+    assert flagged.status == "flagged" and flagged.slot == "subject"
+    assert flagged.p_value == pytest.approx(stats.chisquare([5000, 5400], [5200, 5200]).pvalue, rel=1e-9)
+    # Reference: scipy.stats.chisquare([3300, 6700], [3333.3, 6666.7]) for a 1:2 design, p = 0.39
+    ok = srm_flag(_summary([3300, 6700], [1.0, 2.0]))
+    assert ok.status == "ok"
+    assert ok.p_value == pytest.approx(stats.chisquare([3300, 6700], [10000 / 3, 20000 / 3]).pvalue, rel=1e-9)
+
+
+def test_srm_flag_does_not_apply_to_bandits_or_empty_experiments() -> None:
+    assert srm_flag(_summary([10, 5000], [0.5, 0.5], design="bandit")).status == "not applicable"
+    assert srm_flag(_summary([0, 0], [0.5, 0.5])).status == "too early"
+
+
+def test_traffic_counts_learnable_decisions_and_fallbacks() -> None:
+    assert traffic(_summary([100, 120], [1, 1], fallbacks={"holdout": 7, "paused": 3})) == 230
+
+
+def test_rate_rows_use_wilson_intervals() -> None:
+    rows = rate_rows(_summary([1000, 2000], [1, 1]).arms, "subject", ["click"], alpha=0.05)
+    for row, n in zip(rows, [1000, 2000], strict=True):
+        cell = row.metric_to_cell["click"]
+        # Reference: statsmodels proportion_confint(n // 20, n, alpha=0.05, method="wilson")
+        low, high = proportion_confint(n // 20, n, alpha=0.05, method="wilson")
+        assert cell.rate == pytest.approx(0.05)
+        assert cell.ci == pytest.approx((low, high), rel=1e-9)
+
+
+def test_timed_cache_recomputes_after_its_ttl() -> None:
+    now = [100.0]
+    cache = TimedCache(10.0, clock=lambda: now[0])
+    calls = []
+
+    def compute() -> int:
+        calls.append(1)
+        return len(calls)
+
+    assert cache.get("a", compute) == (1, 0.0)
+    now[0] = 109.0
+    assert cache.get("a", compute) == (1, 9.0)
+    now[0] = 110.0
+    assert cache.get("a", compute) == (2, 0.0)
+
+    def broken() -> int:
+        raise RuntimeError("store down")
+
+    with pytest.raises(RuntimeError):
+        cache.get("b", broken)
+    assert cache.get("b", compute) == (3, 0.0)  # nothing was stored for the failure
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"ttl_seconds": -1.0}, "ttl_seconds"), ({"ttl_seconds": float("nan")}, "ttl_seconds"),
+    ({"max_entries": 0}, "max_entries"),
+])
+def test_timed_cache_rejects_bad_settings(kwargs: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        TimedCache(**kwargs)
+
+
+@pytest.mark.parametrize(("target", "expected"), [
+    ("/ui/experiments/a", "/ui/experiments/a"), ("//evil.example/ui", "/ui"), ("https://evil.example", "/ui"),
+    ("/docs", "/ui"), (None, "/ui"), ("/ui\\..\\x", "/ui"),
+])
+def test_login_only_returns_to_the_pages(target: str | None, expected: str) -> None:
+    assert safe_next(target) == expected
+
+
+# ------------------------------------------------------------------------------------ access
+
+
+def test_pages_redirect_to_the_key_form_when_the_service_has_keys(keyed: TestClient) -> None:
+    for path in ("/ui", "/ui/experiments/subject-ab", "/ui/power", "/ui/reports"):
+        answer = keyed.get(path)
+        assert answer.status_code == 303, path
+        assert answer.headers["location"].startswith("/ui/login?next=")
+    keyed.cookies.set("sendlab_key", SEND_KEY)  # the send key may not read results
+    assert keyed.get("/ui").status_code == 303
+    keyed.cookies.set("sendlab_key", ADMIN_KEY)
+    assert keyed.get("/ui").status_code == 200
+    keyed.cookies.clear()
+
+
+def test_key_form_checks_the_key_and_sets_the_cookie(keyed: TestClient) -> None:
+    wrong = keyed.post("/ui/login", content="key=nope&next=%2Fui%2Fpower",
+                       headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert wrong.status_code == 401 and "not the admin key" in wrong.text
+    right = keyed.post("/ui/login", content=f"key={ADMIN_KEY}&next=%2Fui%2Fpower",
+                       headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert right.status_code == 303 and right.headers["location"] == "/ui/power"
+    assert f"sendlab_key={ADMIN_KEY}" in right.headers["set-cookie"]
+    assert "samesite=strict" in right.headers["set-cookie"].lower()
+    keyed.cookies.clear()
+
+
+def test_power_curve_call_needs_the_key_when_the_service_has_keys(keyed: TestClient) -> None:
+    assert keyed.post("/ui/power/curve", json=POWER).status_code == 401
+    keyed.cookies.set("sendlab_key", ADMIN_KEY)
+    assert keyed.post("/ui/power/curve", json=POWER).status_code == 200
+    keyed.cookies.clear()
+
+
+def test_static_assets_are_local_and_open(keyed: TestClient) -> None:
+    js = keyed.get("/ui/static/plotly.min.js")
+    assert js.status_code == 200 and js.content == PLOTLY_JS.read_bytes()
+    assert keyed.get("/ui/static/ui.js").status_code == 200
+    assert keyed.get("/ui/static/../routes.py").status_code == 404
+    assert keyed.get("/ui/static/secret.py").status_code == 404
+
+
+# ------------------------------------------------------------------------------------ pages
+
+
+def test_pages_load_no_script_from_elsewhere(client: TestClient) -> None:
+    for path in ("/ui", "/ui/experiments/subject-ab", "/ui/power", "/ui/reports"):
+        html = client.get(path).text
+        assert 'src="/ui/static/plotly.min.js"' in html
+        sources = re.findall(r'<(?:script|link|img)[^>]*\b(?:src|href)="([^"]*)"', html)
+        assert sources and all(s.startswith("/") and not s.startswith("//") for s in sources), sources
+
+
+def test_experiment_page_shows_the_api_results(client: TestClient) -> None:
+    page = client.get("/ui/experiments/subject-ab").text
+    results = client.get("/v1/experiments/subject-ab/results").json()
+    assert results["comparisons"]
+    for c in results["comparisons"]:
+        assert f"{c['lift']:+.2%}" in page
+        assert f"{c['ci'][0]:+.2%} to {c['ci'][1]:+.2%}" in page
+    for slot, decision in results["decisions"].items():
+        assert decision["reason"] in page, slot
+    assert "(p-values adjusted by holm)" in page
+    bh = client.get("/ui/experiments/subject-ab?correction=bh").text
+    assert "(p-values adjusted by bh)" in bh
+
+
+def test_unknown_experiment_is_a_404_page(client: TestClient) -> None:
+    answer = client.get("/ui/experiments/no-such-thing")
+    assert answer.status_code == 404 and "no-such-thing" in answer.text
+
+
+def test_power_curve_agrees_with_the_plan(client: TestClient) -> None:
+    plan = client.post("/v1/power/rate", json=POWER).json()
+    answer = client.post("/ui/power/curve", json=POWER).json()
+    assert answer["plan"] == plan
+    curve = answer["curve"]
+    # the plan rounds the exact size up; the curve reaches the target power at the exact size
+    assert curve["x_at_target"] == pytest.approx(plan["details"]["n_exact"], rel=1e-6)
+    assert curve["x_at_target"] <= plan["per_arm"] < curve["x_at_target"] + 1
+    powers = curve["power"]
+    assert all(a <= b for a, b in zip(powers, powers[1:], strict=False))  # more recipients, more power
+    assert answer["figure"]["data"][0]["y"] == powers
+
+
+def test_power_curve_names_the_bad_field(client: TestClient) -> None:
+    answer = client.post("/ui/power/curve", json={**POWER, "baseline": 1.5})
+    assert answer.status_code == 422 and "baseline" in answer.text
+
+
+def test_reports_are_listed_newest_first_and_only_html_inside_the_folder(client: TestClient) -> None:
+    folder = client.app.state.reports_dir  # type: ignore[attr-defined]
+    (folder / "old.html").write_text("<p>old</p>")
+    (folder / "new.html").write_text("<p>new</p>")
+    (folder / "notes.txt").write_text("not a report")
+    os.utime(folder / "old.html", (1_000_000, 1_000_000))
+    listing = client.get("/ui/reports").text
+    assert listing.index("new.html") < listing.index("old.html") and "notes.txt" not in listing
+    assert client.get("/ui/reports/new.html").text == "<p>new</p>"
+    for bad in ("notes.txt", "..%2Fui.db", ".hidden.html", "missing.html"):
+        assert client.get(f"/ui/reports/{bad}").status_code == 404, bad
+
+
+def test_reports_page_says_when_the_folder_is_missing(seeded: Any, tmp_path: Path) -> None:
+    app = build_app(seeded, keys=False, reports=tmp_path / "nowhere")
+    assert "does not exist yet" in TestClient(app).get("/ui/reports").text
+
+
+def test_list_counts_every_decision(client: TestClient, seeded: Any) -> None:
+    page = client.get("/ui").text
+    for info in seeded.list():
+        expected = traffic(seeded.summarize(info.key))
+        assert f"{expected:,}" in page
