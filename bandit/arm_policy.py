@@ -82,9 +82,15 @@ class ArmPolicy(Restorable, Policy):
         actions: np.ndarray,
         rewards: np.ndarray,
         propensities: np.ndarray,
+        *,
+        allowed: np.ndarray | None = None,
     ) -> None:
-        """Fold a batch of (possibly long delayed) outcomes into the state; order within it is irrelevant."""
+        """Fold a batch of (possibly long delayed) outcomes into the state; order within it is irrelevant.
+
+        ``allowed``, the mask at decision time, is optional and only checked (each logged action must
+        have been allowed): these policies learn the same either way.
+        """
         n = batch_size(contexts)
-        feedback = check_feedback(n, self.n_actions, actions, rewards, propensities)
+        feedback = check_feedback(n, self.n_actions, actions, rewards, propensities, allowed)
         self._learn(feedback)
         self._cache.clear()

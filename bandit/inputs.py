@@ -90,17 +90,21 @@ class Feedback:
     actions : ndarray of int64, shape (n,)
     rewards : ndarray of float64, shape (n,)
     propensities : ndarray of float64, shape (n,)
+    allowed : ndarray of bool, shape (n, k), or None
+        The mask at decision time, when the caller passed it.
     """
 
     actions: np.ndarray
     rewards: np.ndarray
     propensities: np.ndarray
+    allowed: np.ndarray | None = None
 
 
 def check_feedback(
-    n: int, n_actions: int, actions: object, rewards: object, propensities: object
+    n: int, n_actions: int, actions: object, rewards: object, propensities: object,
+    allowed: np.ndarray | None = None,
 ) -> Feedback:
-    """Validate the arrays passed to ``update`` for a batch of ``n`` rows."""
+    """Validate the arrays passed to ``update`` for a batch of ``n`` rows (and the decision-time mask)."""
     acts = np.asarray(actions)
     if acts.ndim != 1 or acts.shape[0] != n:
         raise PolicyError(f"actions: expected shape ({n},), got {acts.shape}")
@@ -123,7 +127,13 @@ def check_feedback(
             f"propensities: must lie in (0, 1], found {float(prop[outside][0])!r} "
             f"({int(outside.sum())} such rows)"
         )
-    return Feedback(acts, rew, prop)
+    mask = check_allowed(allowed, n, n_actions)
+    if mask is not None:
+        refused = ~mask[np.arange(n), acts]
+        if refused.any():
+            row = int(np.flatnonzero(refused)[0])
+            raise PolicyError(f"allowed: row {row} does not allow its logged action {int(acts[row])}")
+    return Feedback(acts, rew, prop, mask)
 
 
 def _float_array(name: str, values: object, n: int) -> np.ndarray:

@@ -96,10 +96,15 @@ class _RidgePerAction(Restorable, Policy):
         actions: np.ndarray,
         rewards: np.ndarray,
         propensities: np.ndarray,
+        *,
+        allowed: np.ndarray | None = None,
     ) -> None:
-        """Add a batch of rewards to each chosen action's regression (order-free)."""
+        """Add a batch of rewards to each chosen action's regression (order-free).
+
+        ``allowed`` (the mask at decision time) is optional and only checked.
+        """
         n = batch_size(contexts)
-        feedback = check_feedback(n, self.n_actions, actions, rewards, propensities)
+        feedback = check_feedback(n, self.n_actions, actions, rewards, propensities, allowed)
         x = self.hasher.encode(context_rows(contexts))
         for action in np.unique(feedback.actions):
             rows = feedback.actions == action
@@ -214,8 +219,8 @@ class LinearThompson(_RidgePerAction):
         return probs, best_set(mean, mask)
 
     def update(self, contexts: Contexts, actions: np.ndarray, rewards: np.ndarray,
-               propensities: np.ndarray) -> None:
-        super().update(contexts, actions, rewards, propensities)
+               propensities: np.ndarray, *, allowed: np.ndarray | None = None) -> None:
+        super().update(contexts, actions, rewards, propensities, allowed=allowed)
         self._normals = None
 
     def _state(self) -> dict[str, Any]:

@@ -59,8 +59,9 @@ class VWContextualBandit(Restorable, Policy):
     in the last float32 bit (VW recomputes scores after a reload; seen with ``--softmax`` and
     ``--squarecb``), and a snapshot of a restored policy restores bit for bit.
 
-    Updates are learned one example per row with the label ``0:cost:propensity`` on the chosen action
-    and every action present (the mask at decision time is not known at update time).
+    Updates are learned one example per row with the label ``0:cost:propensity`` on the chosen action;
+    pass the decision-time ``allowed`` mask to ``update`` so the example holds the same actions as the
+    decision (otherwise every action is present).
 
     Parameters
     ----------
@@ -177,17 +178,24 @@ class VWContextualBandit(Restorable, Policy):
         actions: np.ndarray,
         rewards: np.ndarray,
         propensities: np.ndarray,
+        *,
+        allowed: np.ndarray | None = None,
     ) -> None:
-        """Learn each logged row: cost = -reward on the chosen action, with its logged propensity."""
+        """Learn each logged row: cost = -reward on the chosen action, with its logged propensity.
+
+        With ``allowed`` (the mask at decision time) each example holds exactly the actions the
+        decision saw, as VW expects; without it, every action is present.
+        """
         n = batch_size(contexts)
-        feedback = check_feedback(n, self.n_actions, actions, rewards, propensities)
+        feedback = check_feedback(n, self.n_actions, actions, rewards, propensities, allowed)
         rows = context_rows(contexts)
         costs = reward_to_cost(feedback.rewards)
+        everything = range(self.n_actions)
         for i, row in enumerate(rows):
             chosen = int(feedback.actions[i])
-            lines = [shared_line(row), *self._action_lines]
-            lines[1 + chosen] = labelled(self._action_lines[chosen], float(costs[i]),
-                                         float(feedback.propensities[i]))
+            present = everything if feedback.allowed is None else np.flatnonzero(feedback.allowed[i])
+            label = labelled(self._action_lines[chosen], float(costs[i]), float(feedback.propensities[i]))
+            lines = [shared_line(row), *(label if a == chosen else self._action_lines[a] for a in present)]
             examples = self._workspace.parse(lines)
             try:
                 self._workspace.learn(examples)

@@ -140,3 +140,13 @@ def test_bad_contexts(name, contexts, message):
 def test_bad_snapshot(data, message):
     with pytest.raises(PolicyError, match=message):
         load_policy(data)
+
+
+@pytest.mark.parametrize("name", POLICY_NAMES)
+def test_update_refuses_an_action_the_decision_did_not_allow(name):
+    policy = make_policy(name, N_ACTIONS, options=name_to_options[name])
+    contexts = contexts_for(name, 2, np.random.default_rng(0))
+    allowed = np.array([[True, True, False, False], [False, False, True, True]])
+    with pytest.raises(PolicyError, match="allowed: row 1 does not allow its logged action 1"):
+        policy.update(contexts, np.array([0, 1]), np.array([1.0, 0.0]), np.array([0.5, 0.5]), allowed=allowed)
+    policy.update(contexts, np.array([0, 2]), np.array([1.0, 0.0]), np.array([0.5, 0.5]), allowed=allowed)

@@ -180,3 +180,16 @@ def test_snapshot_keeps_learning_state():
 def test_bad_construction(kwargs, message):
     with pytest.raises(PolicyError, match=message):
         VWContextualBandit(3, **kwargs)
+
+
+def test_update_with_the_decision_mask_learns():
+    # Only actions 0 and 2 were offered; each learning example holds just those two.
+    options = {"vw_args": "--cb_explore_adf --epsilon 0.1 --cb_type ips"}
+    masked = make_policy("vw", 3, options=options, seed=0)
+    n = 300
+    actions = np.where(np.arange(n) % 2 == 0, 0, 2)
+    rewards = (actions == 2).astype(float)
+    allowed = np.tile([True, False, True], (n, 1))
+    masked.update(n, actions, rewards, np.full(n, 0.5), allowed=allowed)
+    probs = masked.probabilities(1, allowed[:1])[0]
+    np.testing.assert_allclose(probs, [0.05, 0, 0.95], rtol=1e-6)  # learned: 2 beats 0 among the two
