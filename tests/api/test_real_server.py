@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -72,10 +73,32 @@ def test_serve_on_sqlite_over_real_http(tmp_path):
 
 
 @pytest.mark.postgres
-def test_serve_on_postgres_with_two_workers(pg_url):
+def test_serve_on_postgres_with_two_workers_loses_and_doubles_nothing(pg_url):
     with running_server(pg_url, workers=2) as client:
         seen = walk_the_contract(client)
+        admin = {"Authorization": f"Bearer {ADMIN_KEY}"}
+        send = {"Authorization": f"Bearer {SEND_KEY}"}
         # every acknowledged decision is in the store, whichever worker answered
         for d in seen["decisions"][:20]:
-            assert client.get(f"/v1/decisions/{d['decision_id']}",
-                              headers={"Authorization": f"Bearer {ADMIN_KEY}"}).status_code == 200
+            assert client.get(f"/v1/decisions/{d['decision_id']}", headers=admin).status_code == 200
+
+        # 8 threads post overlapping unsubscribes at once: each event is sent by two threads
+        decisions = seen["decisions"]
+        events = [{"event_id": f"unsub-{i}", "decision_id": d["decision_id"], "type": "unsubscribe"}
+                  for i, d in enumerate(decisions)]
+        parts = [events[i::4] for i in range(4)] * 2
+        base = str(client.base_url)
+
+        def post(part: list[dict]) -> dict:
+            with httpx.Client(base_url=base, timeout=60) as own:
+                response = own.post("/v1/outcomes", json={"events": part}, headers=send)
+                assert response.status_code == 200, response.text
+                return response.json()
+
+        with ThreadPoolExecutor(8) as pool:
+            answers = list(pool.map(post, parts))
+        assert sum(a["accepted"] for a in answers) == len(events)
+        assert sum(a["duplicates"] for a in answers) == len(events)
+        body = client.get("/v1/experiments/walk/results?detail=false", headers=admin).json()
+        stored = sum(a["events"].get("unsubscribe", 0) for a in body["arms"] if a["slot"] == "subject")
+        assert stored == sum(1 for d in decisions if d["reason"] in ("assigned", "policy"))
