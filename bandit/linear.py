@@ -22,9 +22,10 @@ import numpy as np
 
 from bandit.features import FeatureHasher
 from bandit.inputs import batch_size, check_allowed, check_feedback, check_positive, context_rows
-from bandit.options import check_n_actions, check_n_draws, check_seed, derived_generator
+from bandit.options import check_n_actions, check_n_draws, check_seed
 from bandit.policy import Choices, Contexts, Policy
 from bandit.sampling import best_set, make_choices, split_evenly
+from bandit.seeding import derived_generator
 from bandit.snapshot import Restorable, encode_snapshot
 
 ROW_CHUNK = 256

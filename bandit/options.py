@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 
 import numpy as np
@@ -46,15 +45,3 @@ def check_weights(name: str, weights: object, length: int) -> np.ndarray:
     if arr.sum() <= 0:
         raise PolicyError(f"{name}: weights must not all be zero")
     return arr
-
-
-def derived_generator(seed: int, *parts: np.ndarray | bytes) -> np.random.Generator:
-    """A generator determined by ``seed`` and a digest of ``parts`` (never global state).
-
-    Monte Carlo propensities use it, so the same policy state gives the same probabilities.
-    """
-    digest = hashlib.blake2b(digest_size=16)
-    for part in parts:
-        digest.update(part if isinstance(part, bytes) else np.ascontiguousarray(part).tobytes())
-    words = np.frombuffer(digest.digest(), dtype=np.uint32).tolist()
-    return np.random.default_rng([seed, *words])

@@ -20,9 +20,10 @@ import numpy as np
 
 from bandit.arm_policy import ArmPolicy
 from bandit.inputs import Feedback, check_finite, check_positive
-from bandit.options import check_n_actions, check_n_draws, check_seed, derived_generator
+from bandit.options import check_n_actions, check_n_draws, check_seed
 from bandit.policy import PolicyError
 from bandit.sampling import best_set
+from bandit.seeding import derived_generator
 from bandit.snapshot import encode_snapshot
 
 DEFAULT_DRAWS = 10_000
