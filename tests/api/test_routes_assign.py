@@ -15,8 +15,8 @@ def test_assign_answers_the_contract(client, experiment):
     assert {"decision_id", "variants", "propensity", "policy_version", "reason"} <= set(decision)
     assert set(decision["variants"]) == {"subject", "cta"}
     assert decision["variants"]["subject"]["id"] in {"plain", "urgent"}
-    if decision["variants"]["subject"]["id"] == "plain":
-        assert decision["variants"]["subject"]["content"] == "Hello Ana"
+    cta_content = {"shop": "Shop now", "see": "See more"}
+    assert decision["variants"]["cta"]["content"] == cta_content[decision["variants"]["cta"]["id"]]
     # a 2 x 2 multivariate design with equal weights: each combination has probability 1/4
     assert decision["propensity"] == pytest.approx(0.25)
 
