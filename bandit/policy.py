@@ -69,8 +69,14 @@ class Policy(ABC):
         actions: np.ndarray,
         rewards: np.ndarray,
         propensities: np.ndarray,
+        *,
+        allowed: np.ndarray | None = None,
     ) -> None:
-        """Learn from a batch of logged decisions and their rewards (delayed, in bulk)."""
+        """Learn from a batch of logged decisions and their rewards (delayed, in bulk).
+
+        ``allowed`` is the optional ``(n, n_actions)`` mask the decisions were made under; every policy
+        checks that each logged action was allowed, and the VW policy learns from exactly those actions.
+        """
 
     @abstractmethod
     def to_bytes(self) -> bytes:
