@@ -342,3 +342,43 @@ def test_summary_matches_statistics_computed_from_the_raw_events(
     log = {e.decision_id: e for e in service.export_log("spring")}
     assert all(log[d.decision_id].reward == pytest.approx(reward[d.decision_id][0]) for d in decisions)
     assert all(log[d.decision_id].variants == {s: v.id for s, v in d.variants.items()} for d in decisions)
+
+
+def test_lookups_that_find_nothing_and_learning_without_a_policy(service: ExperimentService) -> None:
+    service.create(make_spec())
+    with pytest.raises(NotFound) as info:
+        service.explain("no-such-decision")
+    assert info.value.key == "no-such-decision"
+    with pytest.raises(NotFound):
+        service.policy_state("spring")
+    with pytest.raises(Conflict, match="multivariate design: there is no policy to learn"):
+        service.learn("spring")
+
+
+def test_workers_sharing_the_database_assign_at_once(
+    db_url: str, service: ExperimentService, clock: Clock
+) -> None:
+    import threading
+
+    from experiments.store import make_engine
+
+    service.create(
+        make_spec(key="shared", design={"type": "bandit", "policy": "ucb"}, reward={"events": {"click": 1.0}})
+    )
+    workers = [ExperimentService(make_engine(db_url), clock=clock, seed=i) for i in range(3)]
+    errors: list[BaseException] = []
+
+    def work(w: ExperimentService, i: int) -> None:
+        try:
+            for b in range(5):
+                w.assign_batch("shared", [(f"w{i}-{b}-{j}", {}) for j in range(200)])
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(w, i)) for i, w in enumerate(workers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert sum(c.decisions for c in service.summarize("shared").combinations) == 3 * 5 * 200
