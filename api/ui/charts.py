@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from datetime import date
+from typing import Any
 
 import plotly.graph_objects as go
 
@@ -13,36 +15,44 @@ from analysis.results import SlotAnalysis
 from analysis.timeseries import DailyPoint, cumulative_rates
 from experiments.models import DailyArmSummary
 
+_LAYOUT: dict[str, Any] = {"height": 320, "margin": {"t": 50, "b": 40}, "plot_bgcolor": "white",
+                           "hovermode": "x unified"}
 _COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"]
 
 
-def figure_json(figure: go.Figure) -> str:
-    """The figure as JSON text that is safe inside a ``<script>`` element."""
-    return figure.to_json().replace("</", "<\\/")
+def figure_json(figure: go.Figure | Mapping[str, Any]) -> str:
+    """A figure (or a plain figure dictionary) as JSON text that is safe inside a ``<script>`` element."""
+    text = figure.to_json() if isinstance(figure, go.Figure) else json.dumps(figure)
+    return text.replace("</", "<\\/")
 
 
-def allocation_figure(daily: Sequence[DailyArmSummary], slot: str, variants: Sequence[str]) -> go.Figure:
-    """Each variant's share of the slot's decisions, day by day (stacked to 100%), and the counts on hover."""
+def allocation_figure(daily: Sequence[DailyArmSummary], slot: str, variants: Sequence[str]) -> dict[str, Any]:
+    """Each variant's share of the slot's decisions, day by day (stacked to 100%), and the counts on hover.
+
+    A plain figure dictionary (plotly.js reads it as is): building ``go.Figure`` objects validates every
+    property and costs tens of milliseconds per chart.
+    """
     day_to_total: dict[date, int] = {}
     for d in daily:
         if d.slot == slot:
             day_to_total[d.day] = day_to_total.get(d.day, 0) + d.decisions
     days = sorted(day_to_total)
-    figure = go.Figure()
+    traces = []
     for k, variant in enumerate(variants):
         day_to_n = {d.day: d.decisions for d in daily if d.slot == slot and d.variant == variant}
         counts = [day_to_n.get(day, 0) for day in days]
         shares = [n / day_to_total[day] if day_to_total[day] else 0.0
                   for n, day in zip(counts, days, strict=True)]
-        figure.add_trace(go.Scatter(
-            x=days, y=shares, name=variant, mode="lines", stackgroup="share", customdata=counts,
-            line={"color": _COLOURS[k % len(_COLOURS)]},
-            hovertemplate=f"{variant}: %{{y:.1%}} (%{{customdata:,}} decisions)<extra></extra>",
-        ))
-    figure.update_layout(title=f"{slot}: allocation by day", yaxis_tickformat=".0%", yaxis_range=[0, 1],
-                         xaxis_title="day (UTC)", yaxis_title="share of decisions", template="plotly_white",
-                         height=320, margin={"t": 50, "b": 40})
-    return figure
+        traces.append({
+            "type": "scatter", "x": [day.isoformat() for day in days], "y": shares, "name": variant,
+            "mode": "lines", "stackgroup": "share", "customdata": counts,
+            "line": {"color": _COLOURS[k % len(_COLOURS)]},
+            "hovertemplate": f"{variant}: %{{y:.1%}} (%{{customdata:,}} decisions)<extra></extra>",
+        })
+    layout = {**_LAYOUT, "title": {"text": f"{slot}: allocation by day"},
+              "xaxis": {"title": {"text": "day (UTC)"}, "type": "date"},
+              "yaxis": {"title": {"text": "share of decisions"}, "tickformat": ".0%", "range": [0, 1]}}
+    return {"data": traces, "layout": layout}
 
 
 def rates_figure(daily: Sequence[DailyArmSummary], slot: str, metric: str, alpha: float) -> go.Figure:
@@ -59,19 +69,19 @@ def posterior_figure(analysis: SlotAnalysis) -> go.Figure:
     return plot_posteriors(curves, f"{analysis.slot}: posterior of {analysis.primary_metric}")
 
 
-def policy_figure(version_to_marginals: Mapping[int, Mapping[str, float]], slot: str) -> go.Figure:
-    """A slot's variant probabilities under each policy version (one point per version known)."""
+def policy_figure(version_to_marginals: Mapping[int, Mapping[str, float]], slot: str) -> dict[str, Any]:
+    """A slot's variant probabilities under each policy version (one point per version known), as a plain
+    figure dictionary."""
     versions = sorted(version_to_marginals)
     variants = list(dict.fromkeys(v for ver in versions for v in version_to_marginals[ver]))
-    figure = go.Figure()
-    for k, variant in enumerate(variants):
-        figure.add_trace(go.Scatter(
-            x=versions, y=[version_to_marginals[ver].get(variant, 0.0) for ver in versions], name=variant,
-            mode="lines+markers", marker={"size": 10}, line={"color": _COLOURS[k % len(_COLOURS)]},
-            hovertemplate=f"{variant}, policy v%{{x}}: %{{y:.1%}}<extra></extra>",
-        ))
-    figure.update_layout(title=f"{slot}: policy probabilities by policy version", yaxis_tickformat=".0%",
-                         yaxis_range=[0, 1], xaxis_title="policy version", xaxis_dtick=1,
-                         yaxis_title="probability", template="plotly_white", height=320,
-                         margin={"t": 50, "b": 40})
-    return figure
+    traces = [
+        {"type": "scatter", "x": versions, "name": variant,
+         "y": [version_to_marginals[ver].get(variant, 0.0) for ver in versions],
+         "mode": "lines+markers", "marker": {"size": 10}, "line": {"color": _COLOURS[k % len(_COLOURS)]},
+         "hovertemplate": f"{variant}, policy v%{{x}}: %{{y:.1%}}<extra></extra>"}
+        for k, variant in enumerate(variants)
+    ]
+    layout = {**_LAYOUT, "title": {"text": f"{slot}: policy probabilities by policy version"},
+              "xaxis": {"title": {"text": "policy version"}, "dtick": 1},
+              "yaxis": {"title": {"text": "probability"}, "tickformat": ".0%", "range": [0, 1]}}
+    return {"data": traces, "layout": layout}

@@ -177,7 +177,9 @@ def _experiment_context(
         metrics = rate_metrics(summary, analysis)
         figures = [figure_json(allocation_figure(summary.daily, slot, summary.slots[slot]))]
         if summary.daily:
-            figures += [figure_json(rates_figure(summary.daily, slot, m, alpha)) for m in metrics]
+            primary = analysis.primary_metric if analysis is not None else None
+            shown = [primary] if primary in metrics else metrics[:1]
+            figures += [figure_json(rates_figure(summary.daily, slot, m, alpha)) for m in shown]
         if analysis is not None and analysis.arms:
             figures.append(figure_json(posterior_figure(analysis)))
         policy = None
