@@ -104,79 +104,112 @@ def _latencies(call: Callable[[httpx.Client, int], None], base: str, n: int, con
     return wall, np.array(latencies)
 
 
+def _measure_store(db: str, args: argparse.Namespace, env: dict[str, str]) -> list[list[object]]:
+    """Single assign, each batch size and one bulk of outcomes against ``sendlab serve --db db``."""
+    store = db.split(":", 1)[0].split("+")[0]
+    rows: list[list[object]] = []
+    sendlab = str(Path(sys.executable).parent / "sendlab")
+    with _process([sendlab, "serve", "--db", db, "--log-level", "warning"], "/healthz", env) as base:
+        httpx.post(base + "/v1/experiments", json=SPEC, headers=HEADERS).raise_for_status()
+        path = "/v1/experiments/bench/assign"
+
+        def single(c: httpx.Client, i: int) -> None:
+            c.post(path, json={"recipient_id": f"s{i}", "context": {"first_name": "Ana"}},
+                   headers=HEADERS).raise_for_status()
+
+        wall, lat = _latencies(single, base, args.single, args.concurrency)
+        rows.append([store, "single assign", args.single, 1, args.single / wall, args.single / wall,
+                     1000 * np.percentile(lat, 50), 1000 * np.percentile(lat, 99)])
+        decision_ids: list[str] = []
+        with httpx.Client(base_url=base, timeout=900) as client:
+            for size in args.batch_sizes:
+                context = {"first_name": "Ana"}
+                body = {"recipients": [{"recipient_id": f"b{size}-{i}", "context": context}
+                                       for i in range(size)]}
+                times = []
+                for _ in range(2 if size <= 10_000 else 1):
+                    start = time.perf_counter()
+                    response = client.post("/v1/experiments/bench/assign/batch", json=body, headers=HEADERS)
+                    response.raise_for_status()
+                    times.append(time.perf_counter() - start)
+                decision_ids = [d["decision_id"] for d in response.json()["decisions"]]
+                rows.append([store, f"batch assign of {size:,}", len(times), size, len(times) / sum(times),
+                             size * len(times) / sum(times), 1000 * statistics.median(times),
+                             1000 * max(times)])
+            events = [{"event_id": f"e{i}", "decision_id": d, "type": "click"}
+                      for i, d in enumerate(decision_ids[:50_000])]
+            start = time.perf_counter()
+            client.post("/v1/outcomes", json={"events": events}, headers=HEADERS).raise_for_status()
+            took = time.perf_counter() - start
+            rows.append([store, f"outcomes, bulk of {len(events):,}", 1, len(events), 1 / took,
+                         len(events) / took, 1000 * took, 1000 * took])
+    return rows
+
+
+@contextmanager
+def _throwaway_postgres(admin_url: str) -> Iterator[str | None]:
+    """A fresh database on the server of ``admin_url`` (None when no server answers), dropped after."""
+    import psycopg
+
+    try:
+        admin = psycopg.connect(admin_url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True,
+                                connect_timeout=3)
+    except psycopg.OperationalError:
+        yield None
+        return
+    name = f"sendlab_bench_{os.getpid()}"
+    with admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+        try:
+            yield admin_url.rsplit("/", 1)[0] + "/" + name
+        finally:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--db", help="SQLAlchemy URL (default: a fresh SQLite file)")
+    parser.add_argument("--pg", default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres",
+                        help="PostgreSQL server to create a throwaway database on ('' to skip)")
     parser.add_argument("--single", type=int, default=400, help="single-assign requests")
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--batches", default="1000,10000,100000", help="batch sizes")
     args = parser.parse_args()
-    batch_sizes = [int(b) for b in args.batches.split(",")]
-    sendlab = str(Path(sys.executable).parent / "sendlab")
+    args.batch_sizes = [int(b) for b in args.batches.split(",")]
     uvicorn = [sys.executable, "-m", "uvicorn", "--factory", "benchmarks.service:floor_app",
                "--log-level", "warning", "--host", "127.0.0.1"]
+    env = {**os.environ, "SENDLAB_ADMIN_KEY": KEY, "SENDLAB_SEND_KEY": "bench-send"}
+    rows: list[list[object]] = []
+    with _process(uvicorn, "/docs", env) as floor_base:
+        def constant(c: httpx.Client, i: int) -> None:
+            c.post("/floor", json={"recipient_id": str(i)}).raise_for_status()
+
+        wall, lat = _latencies(constant, floor_base, args.single, args.concurrency)
+        rows.append(["-", "bare FastAPI constant (floor)", args.single, 1, args.single / wall,
+                     args.single / wall, 1000 * np.percentile(lat, 50), 1000 * np.percentile(lat, 99)])
     with tempfile.TemporaryDirectory() as tmp:
-        db = args.db or f"sqlite:///{tmp}/bench.db"
-        env = {**os.environ, "SENDLAB_ADMIN_KEY": KEY, "SENDLAB_SEND_KEY": "bench-send"}
-        rows = []
-        with _process(uvicorn, "/docs", env) as floor_base:
-            def constant(c: httpx.Client, i: int) -> None:
-                c.post("/floor", json={"recipient_id": str(i)}).raise_for_status()
-
-            wall, lat = _latencies(constant, floor_base, args.single, args.concurrency)
-            rows.append(["bare FastAPI constant (floor)", args.single, 1, args.single / wall,
-                         args.single / wall, 1000 * np.percentile(lat, 50), 1000 * np.percentile(lat, 99)])
-        with _process([sendlab, "serve", "--db", db, "--log-level", "warning"], "/healthz", env) as base:
-            httpx.post(base + "/v1/experiments", json=SPEC, headers=HEADERS).raise_for_status()
-            path = "/v1/experiments/bench/assign"
-
-            def single(c: httpx.Client, i: int) -> None:
-                c.post(path, json={"recipient_id": f"s{i}", "context": {"first_name": "Ana"}},
-                       headers=HEADERS).raise_for_status()
-
-            wall, lat = _latencies(single, base, args.single, args.concurrency)
-            rows.append(["single assign", args.single, 1, args.single / wall, args.single / wall,
-                         1000 * np.percentile(lat, 50), 1000 * np.percentile(lat, 99)])
-            decision_ids: list[str] = []
-            with httpx.Client(base_url=base, timeout=600) as client:
-                for size in batch_sizes:
-                    context = {"first_name": "Ana"}
-                    body = {"recipients": [{"recipient_id": f"b{size}-{i}", "context": context}
-                                           for i in range(size)]}
-                    times = []
-                    for _ in range(2 if size <= 10_000 else 1):
-                        start = time.perf_counter()
-                        response = client.post("/v1/experiments/bench/assign/batch", json=body,
-                                               headers=HEADERS)
-                        response.raise_for_status()
-                        times.append(time.perf_counter() - start)
-                    decision_ids = [d["decision_id"] for d in response.json()["decisions"]]
-                    rows.append([f"batch assign of {size:,}", len(times), size, len(times) / sum(times),
-                                 size * len(times) / sum(times), 1000 * statistics.median(times),
-                                 1000 * max(times)])
-                events = [{"event_id": f"e{i}", "decision_id": d, "type": "click"}
-                          for i, d in enumerate(decision_ids[:50_000])]
-                start = time.perf_counter()
-                client.post("/v1/outcomes", json={"events": events}, headers=HEADERS).raise_for_status()
-                took = time.perf_counter() - start
-                rows.append([f"outcomes, bulk of {len(events):,}", 1, len(events), 1 / took,
-                             len(events) / took, 1000 * took, 1000 * took])
-        headers = ["call", "requests", "recipients per request", "requests/s", "recipients/s", "p50 ms",
-                   "p99 ms"]
-        kind = db.split(":", 1)[0]
-        write_section(
-            "service",
-            f"Service over real HTTP on loopback ({kind})",
-            "python -m benchmarks.service " + " ".join(sys.argv[1:]),
-            format_table(headers, rows),
-            notes=(
-                f"One `sendlab serve` worker on {kind}, a Thompson-sampling experiment (2 x 2 arms); "
-                f"single requests from {args.concurrency} client threads on the same machine; batches sent "
-                "one at a time (p50/p99 columns are the median and worst of their repeats). The floor is a "
-                "bare FastAPI route returning a constant, measured in the same run. Shared 2-core machine: "
-                "compare ratios."
-            ),
-        )
+        rows += _measure_store(f"sqlite:///{tmp}/bench.db", args, env)
+    skipped = ""
+    if args.pg:
+        with _throwaway_postgres(args.pg) as pg_url:
+            if pg_url is None:
+                skipped = f" PostgreSQL skipped: no server at {args.pg}."
+            else:
+                rows += _measure_store(pg_url, args, env)
+    headers = ["store", "call", "requests", "recipients per request", "requests/s", "recipients/s",
+               "p50 ms", "p99 ms"]
+    write_section(
+        "service",
+        "Service over real HTTP on loopback: single vs batch assign, bulk outcomes",
+        "python -m benchmarks.service " + " ".join(sys.argv[1:]),
+        format_table(headers, rows),
+        notes=(
+            "One `sendlab serve` worker per store, a Thompson-sampling experiment (2 x 2 arms); single "
+            f"requests from {args.concurrency} client threads on the same machine; batches sent one at a "
+            "time (p50/p99 columns are the median and worst of their repeats). The floor is a bare FastAPI "
+            "route returning a constant, measured in the same run. Shared 2-core machine: compare ratios."
+            + skipped
+        ),
+    )
 
 
 if __name__ == "__main__":
