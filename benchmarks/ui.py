@@ -16,6 +16,7 @@ import argparse
 import statistics
 import tempfile
 import time
+import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -35,7 +36,8 @@ from experiments.service import ExperimentService
 from experiments.spec import parse_spec
 from experiments.store import create_tables, make_engine
 
-SLOTS = {"subject": {"variants": [{"id": "plain", "content": "Spring sale"}, {"id": "urgent", "content": "Ends"},
+SLOTS = {"subject": {"variants": [{"id": "plain", "content": "Spring sale"},
+                                  {"id": "urgent", "content": "Ends tonight"},
                                   {"id": "personal", "content": "For you"}]}}
 DESIGNS = {"ab": {"type": "ab"}, "bandit": {"type": "bandit", "policy": "thompson"}}
 DAYS = 20
@@ -64,10 +66,11 @@ def fill(service: ExperimentService, clock: Clock, key: str, n: int, rng: np.ran
         p = np.array([VARIANT_TO_CLICK[d.variants["subject"].id] for d in decisions])
         clicked = rng.random(len(decisions)) < p
         unsub = rng.random(len(decisions)) < 0.002
-        events = [OutcomeEvent(f"{d.decision_id}:c", d.decision_id, "click", None, clock.now + timedelta(hours=1))
+        clicks_at, unsubs_at = clock.now + timedelta(hours=1), clock.now + timedelta(hours=2)
+        events = [OutcomeEvent(f"{d.decision_id}:c", d.decision_id, "click", None, clicks_at)
                   for d, c in zip(decisions, clicked, strict=True) if c]
-        events += [OutcomeEvent(f"{d.decision_id}:u", d.decision_id, "unsubscribe", None,
-                                clock.now + timedelta(hours=2)) for d, u in zip(decisions, unsub, strict=True) if u]
+        events += [OutcomeEvent(f"{d.decision_id}:u", d.decision_id, "unsubscribe", None, unsubs_at)
+                   for d, u in zip(decisions, unsub, strict=True) if u]
         clock.now += timedelta(hours=3)
         service.record_outcomes(events)
         if key == "bandit":
@@ -133,17 +136,32 @@ def measure(db_name: str, url: str, n: int, repeats: int) -> list[list[object]]:
     return rows
 
 
+def measure_postgres(admin_url: str, n: int, repeats: int) -> list[list[object]]:
+    """``measure`` in a throwaway database created next to ``admin_url`` (dropped after)."""
+    import psycopg
+
+    conninfo = admin_url.replace("postgresql+psycopg://", "postgresql://")
+    name = f"sendlab_bench_ui_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(conninfo, autocommit=True, connect_timeout=3) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+        try:
+            return measure("PostgreSQL", admin_url.rsplit("/", 1)[0] + "/" + name, n, repeats)
+        finally:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=1_000_000, help="decisions per experiment")
-    parser.add_argument("--pg", default=None, help="a PostgreSQL URL to measure as well")
+    parser.add_argument("--pg", default=None,
+                        help="an admin PostgreSQL URL: a throwaway database is made beside it and dropped")
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         rows += measure("SQLite (WAL)", f"sqlite:///{Path(tmp) / 'ui.db'}", args.n, args.repeats)
     if args.pg:
-        rows += measure("PostgreSQL", args.pg, args.n, args.repeats)
+        rows += measure_postgres(args.pg, args.n, args.repeats)
     headers = ["database", "experiment", "decisions", "page", "summarize ms", "analyze ms",
                "/v1 results ms (baseline)", "page cold ms", "cold / baseline", "page warm ms",
                "warm < 300 ms", "cold < 300 ms"]
