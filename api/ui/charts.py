@@ -27,7 +27,8 @@ def figure_json(figure: go.Figure | Mapping[str, Any]) -> str:
 
 
 def allocation_figure(daily: Sequence[DailyArmSummary], slot: str, variants: Sequence[str]) -> dict[str, Any]:
-    """Each variant's share of the slot's decisions, day by day (stacked to 100%), and the counts on hover.
+    """Each variant's share of the slot's decisions on each day with decisions (stacked bars to 100%), the
+    counts on hover.
 
     A plain figure dictionary (plotly.js reads it as is): building ``go.Figure`` objects validates every
     property and costs tens of milliseconds per chart.
@@ -44,12 +45,11 @@ def allocation_figure(daily: Sequence[DailyArmSummary], slot: str, variants: Seq
         shares = [n / day_to_total[day] if day_to_total[day] else 0.0
                   for n, day in zip(counts, days, strict=True)]
         traces.append({
-            "type": "scatter", "x": [day.isoformat() for day in days], "y": shares, "name": variant,
-            "mode": "lines", "stackgroup": "share", "customdata": counts,
-            "line": {"color": _COLOURS[k % len(_COLOURS)]},
+            "type": "bar", "x": [day.isoformat() for day in days], "y": shares, "name": variant,
+            "customdata": counts, "marker": {"color": _COLOURS[k % len(_COLOURS)]},
             "hovertemplate": f"{variant}: %{{y:.1%}} (%{{customdata:,}} decisions)<extra></extra>",
         })
-    layout = {**_LAYOUT, "title": {"text": f"{slot}: allocation by day"},
+    layout = {**_LAYOUT, "title": {"text": f"{slot}: allocation by day"}, "barmode": "stack",
               "xaxis": {"title": {"text": "day (UTC)"}, "type": "date"},
               "yaxis": {"title": {"text": "share of decisions"}, "tickformat": ".0%", "range": [0, 1]}}
     return {"data": traces, "layout": layout}

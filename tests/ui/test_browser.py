@@ -160,6 +160,7 @@ def _power_form_answers(page: Any, base: str, headers: dict[str, str], shots: Pa
     page.fill("input[name=baseline]", "1.5")  # a bad value: the service's message, naming the field
     page.wait_for_function("document.getElementById('power-answer').innerText.includes('baseline')")
     assert "baseline" in _answer(page)
+    assert page.locator("#power-chart .main-svg").count() == 0  # no stale curve beside the error
     page.screenshot(path=str(shots / name), full_page=True)
 
 

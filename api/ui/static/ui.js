@@ -80,6 +80,8 @@
         }
         if (curve.ok) {
           Plotly.react(chart, curve.body.figure.data, curve.body.figure.layout, config);
+        } else {
+          Plotly.purge(chart);  // no stale curve beside an error
         }
         answer.dataset.state = "done";
       }).catch(function (err) {
