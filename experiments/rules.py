@@ -214,7 +214,7 @@ def _candidates(comparisons: Sequence[Compare]) -> dict[str, list[Any]]:
     return {attr: list({repr(v): v for v in vals}.values()) for attr, vals in out.items()}
 
 
-def find_example(conds: Sequence[Condition], max_tries: int = 50_000) -> dict[str, Any] | None:
+def find_example(conds: Sequence[Condition], max_tries: int = 20_000) -> dict[str, Any] | None:
     """A context under which every condition holds, by search over the values the conditions mention.
 
     Returns None when none is found within ``max_tries`` combinations (not a proof that none exists).

@@ -108,6 +108,10 @@ class ExperimentService:
         self._lock = threading.RLock()
         self._compiled: dict[tuple[str, int], CompiledExperiment] = {}
         self._policies: dict[str, tuple[int, int, Policy]] = {}
+        # per experiment: when this worker last ran a scheduled learn, and the outcome id it had reached
+        # (a run that found nothing mature leaves the snapshot as it was; this keeps it from re-running
+        # on every call)
+        self._learn_attempts: dict[str, tuple[datetime, int]] = {}
 
     # ------------------------------------------------------------------ experiments
 
@@ -578,18 +582,26 @@ class ExperimentService:
             ).first()
             if snap is None:
                 return
+            now = self._now()
+            attempted_at, attempted_cursor = self._learn_attempts.get(key, (snap.created_at, snap.cursor))
+            since, cursor = max(snap.created_at, attempted_at), max(snap.cursor, attempted_cursor)
             due = False
             if schedule.every_seconds is not None:
-                due = (self._now() - snap.created_at).total_seconds() >= schedule.every_seconds
+                due = (now - since).total_seconds() >= schedule.every_seconds
             if not due and schedule.every_outcomes is not None:
                 new = conn.execute(
                     select(func.count()).where(
                         outcomes_table.c.experiment_key == key,
-                        outcomes_table.c.id > snap.cursor,
+                        outcomes_table.c.id > cursor,
                         outcomes_table.c.attributed.is_(True),
                     )
                 ).scalar_one()
                 due = new >= schedule.every_outcomes
+            if due:
+                top = conn.execute(
+                    select(func.max(outcomes_table.c.id)).where(outcomes_table.c.experiment_key == key)
+                ).scalar()
+                self._learn_attempts[key] = (now, top or 0)
         if due:
             self.learn(key)
 
