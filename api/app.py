@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+import api.ui
 from api.auth import warn_if_open
 from api.handlers import install_error_handlers
 from api.metrics import ServiceMetrics
@@ -84,6 +85,7 @@ def create_app(settings: Settings, *, service: Any | None = None) -> FastAPI:
     install_error_handlers(app)
     for module in (experiments, assign, outcomes, decisions, results, power, health):
         app.include_router(module.router)
+    app.include_router(api.ui.router)  # the analyst's pages at /ui (their own key check, by cookie)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     return app
 

@@ -35,3 +35,11 @@ def test_metrics_count_decisions_outcomes_errors_and_latency(client, experiment)
     route = "/v1/experiments/{key}/assign/batch"
     assert samples[f'sendlab_http_request_duration_seconds_count{{route="{route}"}}'] == 1
     assert samples[f'sendlab_http_requests_total{{route="{route}",status="200"}}'] == 1
+
+
+def test_the_analyst_pages_are_mounted(client):
+    # with keys set, the pages send a visitor without the admin cookie to their login form
+    response = client.get("/ui", follow_redirects=False)
+    assert response.status_code == 303
+    assert response.headers["location"].startswith("/ui/login")
+    assert client.get("/ui/nothing-here").status_code == 404
