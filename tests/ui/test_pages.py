@@ -230,3 +230,28 @@ def test_list_counts_every_decision(client: TestClient, seeded: Any) -> None:
     for info in seeded.list():
         expected = traffic(seeded.summarize(info.key))
         assert f"{expected:,}" in page
+
+
+def test_new_experiment_page_renders_and_escapes_the_spec(tmp_path: Path) -> None:
+    from experiments.service import ExperimentService
+    from experiments.spec import parse_spec
+    from experiments.store import create_tables, make_engine
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'fresh.db'}")
+    create_tables(engine)
+    service = ExperimentService(engine, seed=1)
+    service.create(parse_spec({
+        "key": "fresh", "name": "<b>bold</b> name",
+        "slots": {"subject": {"variants": [{"id": "a", "content": "<script>alert(1)</script>"},
+                                           {"id": "b", "content": "plain"}]}},
+        "design": {"type": "ab"},
+    }))
+    client = TestClient(build_app(service, keys=False))
+    listing = client.get("/ui")
+    assert listing.status_code == 200 and "&lt;b&gt;bold&lt;/b&gt; name" in listing.text
+    assert "too early" in listing.text  # no traffic: no sample-ratio verdict yet
+    page = client.get("/ui/experiments/fresh")
+    assert page.status_code == 200
+    assert "<script>alert(1)</script>" not in page.text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page.text
+    assert "Not analysed yet" in page.text
