@@ -78,6 +78,18 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def _is_json_value(value: Any) -> bool:
+    if value is None or isinstance(value, str | bool | int):
+        return True
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, list | tuple):
+        return all(_is_json_value(v) for v in value)
+    if isinstance(value, Mapping):
+        return all(isinstance(k, str) and _is_json_value(v) for k, v in value.items())
+    return False
+
+
 class ExperimentService:
     """Create experiments, assign recipients, record outcomes, learn, and summarise.
 
@@ -348,6 +360,12 @@ class ExperimentService:
             stored_context = None
             if reason != "no_consent":
                 stored_context = {a: context[a] for a in compiled.stored_attributes if a in context}
+                for name, value in stored_context.items():
+                    if not _is_json_value(value):
+                        raise InvalidInput(
+                            f"recipients[{i}].context.{name}",
+                            f"must be a JSON value (finite numbers), got {value!r}",
+                        )
             decision_id = str(uuid.uuid4())
             version_used = None if fallback or not compiled.adaptive else policy_version
             rows.append(

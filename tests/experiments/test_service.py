@@ -211,10 +211,12 @@ def test_preview_logs_nothing(service: ExperimentService) -> None:
         ([("ok", [1, 2])], "recipients[0].context"),
         ([("ok",)], "recipients[0]"),
         ("abc", "recipients"),
+        ([("ok", {"device": float("nan")})], "recipients[0].context.device"),
+        ([("ok", {}), ("ok2", {"device": object()})], "recipients[1].context.device"),
     ],
 )
 def test_bad_recipients(service: ExperimentService, recipients: Any, field: str) -> None:
-    service.create(make_spec())
+    service.create(make_spec(design={"type": "multivariate", "context": ["device"]}))
     with pytest.raises(InvalidInput) as info:
         service.assign_batch("spring", recipients)
     assert info.value.field == field
