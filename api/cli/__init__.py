@@ -9,6 +9,7 @@ from api.cli.demo import demo
 from api.cli.experiments import assign, experiments_app
 from api.cli.group import SendlabGroup
 from api.cli.offline import replay, simulate
+from api.cli.outcomes import outcomes
 from api.cli.power import power_app
 from api.cli.serve import serve
 
@@ -24,6 +25,7 @@ app.command("serve")(serve)
 app.command("demo")(demo)
 app.add_typer(experiments_app, name="experiments")
 app.command("assign")(assign)
+app.command("outcomes")(outcomes)
 app.add_typer(power_app, name="power")
 app.command("analyze")(analyze)
 app.command("replay")(replay)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -11,6 +12,7 @@ import typer
 from api.cli.db import DEFAULT, DbOption, open_service
 from api.cli.group import CliError
 from api.cli.output import print_fields, print_json, print_table
+from api.cli.records import chunks, read_records
 from api.convert import decision_to_dict, experiment_to_dict
 from experiments.spec import parse_spec
 
@@ -110,17 +112,61 @@ def parse_context(pairs: list[str], context_json: str | None) -> dict[str, Any]:
     return context
 
 
+BATCH = 10_000  # recipients per batch when assigning a file
+
+
+def _assign_file(key: str, path: Path, out: Path | None, db: str, id_column: str, as_json: bool) -> None:
+    rows = read_records(path)
+    recipients = []
+    for i, row in enumerate(rows):
+        context = dict(row)
+        recipient_id = context.pop(id_column, None)
+        if recipient_id in (None, ""):
+            raise CliError(f"{path}: row {i + 1} has no {id_column!r}")
+        recipients.append((str(recipient_id), context))
+    service = open_service(db)
+    decisions: list[dict[str, Any]] = []
+    with typer.progressbar(length=len(recipients), label="assigning", hidden=as_json or out is None) as bar:
+        for part in chunks(recipients, BATCH):
+            decisions += [decision_to_dict(d) for d in service.assign_batch(key, list(part))]
+            bar.update(len(part))
+    if out is not None:
+        with out.open("w", encoding="utf-8") as handle:
+            handle.writelines(json.dumps(d) + "\n" for d in decisions)
+    if as_json or out is None:
+        print_json(decisions)
+        return
+    chosen = Counter(" + ".join(v["id"] for v in d["variants"].values()) for d in decisions)
+    typer.echo(f"{len(decisions):,} decisions written to {out}")
+    print_table(["variants", "recipients"], chosen.most_common())
+
+
 def assign(
     key: Key,
-    recipient: Annotated[str, typer.Option("--recipient", "-r", help="The recipient's id.")],
+    recipient: Annotated[str | None, typer.Option("--recipient", "-r", help="The recipient's id.")] = None,
     context: Annotated[
         list[str] | None, typer.Option("--context", "-c", help="name=value, repeatable.")
     ] = None,
     context_json: Annotated[str | None, typer.Option(help="The whole context as a JSON object.")] = None,
+    file: Annotated[Path | None, typer.Option(
+        "--file", help="A whole send: .csv, .jsonl or .json rows of recipient_id and context columns."
+    )] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="With --file: write the decisions here (JSON Lines).")
+    ] = None,
+    id_column: Annotated[
+        str, typer.Option(help="With --file: the column of the recipient's id.")
+    ] = "recipient_id",
     db: DbOption = DEFAULT,
     as_json: Json = False,
 ) -> None:
-    """Assign one recipient (the decision is logged, as over HTTP)."""
+    """Assign one recipient, or a whole send from a file (decisions are logged, as over HTTP)."""
+    if (recipient is None) == (file is None):
+        raise CliError("--recipient / --file: give exactly one")
+    if file is not None:
+        _assign_file(key, file, out, db, id_column, as_json)
+        return
+    assert recipient is not None
     decision = open_service(db).assign(key, recipient, parse_context(context or [], context_json))
     data = decision_to_dict(decision)
     if as_json:

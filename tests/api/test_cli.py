@@ -180,3 +180,39 @@ def test_replay_bad_options_give_one_line(args, needle):
     assert result.exit_code == 1
     (line,) = result.output.strip().splitlines()
     assert line.startswith("error: ") and needle in line
+
+
+def test_assign_a_file_then_post_its_outcomes_twice(db, spec_file, tmp_path):
+    invoke("experiments", "create", str(spec_file), "--db", db)
+    send = tmp_path / "send.csv"
+    send.write_text("recipient_id,first_name,recency_days\n" + "".join(f"r{i},N{i},{i}\n" for i in range(25)))
+    out = tmp_path / "decisions.jsonl"
+    result = invoke("assign", "hello", "--file", str(send), "--out", str(out), "--db", db)
+    assert result.exit_code == 0, result.output
+    decisions = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [d["recipient_id"] for d in decisions] == [f"r{i}" for i in range(25)]
+    events = tmp_path / "events.jsonl"
+    rows = [{"event_id": f"e{i}", "decision_id": d["decision_id"], "type": "click", "value": 1.5}
+            for i, d in enumerate(decisions[:10])]
+    events.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    first = json.loads(invoke("outcomes", str(events), "--db", db, "--json").output)
+    again = json.loads(invoke("outcomes", str(events), "--db", db, "--json").output)
+    assert first == {"accepted": 10, "duplicates": 0, "orphans": 0}
+    assert again == {"accepted": 0, "duplicates": 10, "orphans": 0}
+
+
+@pytest.mark.parametrize(
+    ("content", "suffix", "needle"),
+    [
+        ('{"event_id": "e"}\n', ".jsonl", "row 1: decision_id: Field required"),
+        ("{not json\n", ".jsonl", ":1: not valid JSON"),
+        ("event_id\n", ".txt", "unknown file type '.txt'"),
+    ],
+)
+def test_bad_outcome_files_give_one_line(db, tmp_path, content, suffix, needle):
+    path = tmp_path / f"events{suffix}"
+    path.write_text(content)
+    result = invoke("outcomes", str(path), "--db", db)
+    assert result.exit_code == 1
+    (line,) = result.output.strip().splitlines()
+    assert needle in line
