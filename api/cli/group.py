@@ -12,7 +12,6 @@ from typer import _click as click  # Typer vendors click: its exception classes 
 from typer.core import TyperGroup
 
 from api.errors import describe_error
-from api.settings import SettingsError
 
 #: Exit status for bad input found by SendLab (click's own usage errors exit with 2).
 EXIT_BAD_INPUT = 1
@@ -29,8 +28,6 @@ def explain(exc: BaseException) -> str | None:
     answer = describe_error(exc)
     if answer is not None:
         return answer.one_line()
-    if isinstance(exc, SettingsError):
-        return str(exc)
     if isinstance(exc, OSError) and exc.filename is not None:
         return f"{exc.filename}: {exc.strerror}"
     if isinstance(exc, sqlalchemy.exc.ArgumentError):

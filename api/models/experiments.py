@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
-Status = Literal["draft", "running", "paused", "archived"]
+Status = Literal["running", "paused", "archived"]
 
 
 class ExperimentBase(BaseModel):
@@ -15,7 +15,7 @@ class ExperimentBase(BaseModel):
 
     key: str
     version: int
-    status: str
+    status: Status
 
 
 class ExperimentCreated(ExperimentBase):

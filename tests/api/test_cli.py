@@ -216,3 +216,20 @@ def test_bad_outcome_files_give_one_line(db, tmp_path, content, suffix, needle):
     assert result.exit_code == 1
     (line,) = result.output.strip().splitlines()
     assert needle in line
+
+
+def test_serve_reports_an_unusable_config_file_on_one_line(tmp_path, monkeypatch):
+    for name in ("SENDLAB_DB", "SENDLAB_CREATE_TABLES"):  # serve sets them for its workers: restore after
+        monkeypatch.delenv(name, raising=False)
+    result = runner.invoke(app, ["serve", "--db", f"sqlite:///{tmp_path / 's.db'}"],
+                           env={"SENDLAB_CONFIG": str(tmp_path / "missing.yaml")})
+    assert result.exit_code == 1
+    (line,) = result.output.strip().splitlines()
+    assert line.startswith("error: SENDLAB_CONFIG: cannot read") and "missing.yaml" in line
+
+
+def test_a_bad_database_url_is_reported_against_db():
+    result = invoke("experiments", "list", "--db", "mysql://somewhere/x")
+    assert result.exit_code == 1
+    assert result.output.strip() == (
+        "error: --db: url: unsupported database 'mysql' (use sqlite or postgresql+psycopg)")
