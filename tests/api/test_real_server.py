@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -28,8 +30,10 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_server(db: str, *, workers: int = 1, timeout: float = 60.0) -> Iterator[httpx.Client]:
-    """Start ``sendlab serve``, wait until /healthz answers, yield a client, then stop the process."""
+def running_server(
+    db: str, *, workers: int = 1, timeout: float = 60.0
+) -> Iterator[tuple[httpx.Client, subprocess.Popen]]:
+    """Start ``sendlab serve``, wait until /healthz answers, yield a client and the process, then stop it."""
     port = free_port()
     env = {**os.environ, "SENDLAB_ADMIN_KEY": ADMIN_KEY, "SENDLAB_SEND_KEY": SEND_KEY}
     env.pop("SENDLAB_CONFIG", None)
@@ -54,7 +58,7 @@ def running_server(db: str, *, workers: int = 1, timeout: float = 60.0) -> Itera
                 raise AssertionError("sendlab serve did not answer /healthz in time")
             time.sleep(0.2)
         with httpx.Client(base_url=base, timeout=30.0) as client:
-            yield client
+            yield client, process
     finally:
         process.terminate()
         try:
@@ -65,7 +69,7 @@ def running_server(db: str, *, workers: int = 1, timeout: float = 60.0) -> Itera
 
 
 def test_serve_on_sqlite_over_real_http(tmp_path):
-    with running_server(f"sqlite:///{tmp_path / 'served.db'}") as client:
+    with running_server(f"sqlite:///{tmp_path / 'served.db'}") as (client, _):
         walk_the_contract(client)
         metrics = client.get("/metrics").text
         assert 'sendlab_decisions_total{experiment="walk"} 201' in metrics
@@ -73,8 +77,8 @@ def test_serve_on_sqlite_over_real_http(tmp_path):
 
 
 @pytest.mark.postgres
-def test_serve_on_postgres_with_two_workers_loses_and_doubles_nothing(pg_url):
-    with running_server(pg_url, workers=2) as client:
+def test_postgres_two_workers_lose_and_double_nothing_even_when_one_is_killed(pg_url):
+    with running_server(pg_url, workers=2) as (client, process):
         seen = walk_the_contract(client)
         admin = {"Authorization": f"Bearer {ADMIN_KEY}"}
         send = {"Authorization": f"Bearer {SEND_KEY}"}
@@ -102,3 +106,41 @@ def test_serve_on_postgres_with_two_workers_loses_and_doubles_nothing(pg_url):
         body = client.get("/v1/experiments/walk/results?detail=false", headers=admin).json()
         stored = sum(a["events"].get("unsubscribe", 0) for a in body["arms"] if a["slot"] == "subject")
         assert stored == sum(1 for d in decisions if d["reason"] in ("assigned", "policy"))
+
+        # SIGKILL one worker while 4 threads post outcomes: every acknowledged event must be stored
+        workers = worker_pids(process.pid)
+        assert len(workers) == 2, workers
+        batches = [[{"event_id": f"kill-{b}-{j}", "decision_id": decisions[(5 * b + j) % len(decisions)]
+                     ["decision_id"], "type": "click"} for j in range(5)] for b in range(160)]
+        acknowledged: list[dict] = []
+        started = threading.Event()
+
+        def load(share: list[list[dict]]) -> None:
+            with httpx.Client(base_url=base, timeout=30) as own:
+                for batch in share:
+                    try:
+                        response = own.post("/v1/outcomes", json={"events": batch}, headers=send)
+                    except httpx.TransportError:
+                        continue  # never acknowledged: may or may not be stored
+                    started.set()
+                    if response.status_code == 200:
+                        acknowledged.extend(batch)
+
+        threads = [threading.Thread(target=load, args=(batches[i::4],)) for i in range(4)]
+        for t in threads:
+            t.start()
+        assert started.wait(30)
+        time.sleep(0.3)
+        os.kill(workers[0], signal.SIGKILL)
+        for t in threads:
+            t.join(120)
+        assert len(acknowledged) >= 100  # the other worker kept answering
+        again = client.post("/v1/outcomes", json={"events": acknowledged}, headers=send).json()
+        assert again == {"accepted": 0, "duplicates": len(acknowledged), "orphans": 0}
+
+
+def worker_pids(parent: int) -> list[int]:
+    """The uvicorn worker processes under ``parent`` (not multiprocessing's resource tracker)."""
+    children = Path(f"/proc/{parent}/task/{parent}/children").read_text().split()
+    return [int(c) for c in children
+            if "spawn_main" in Path(f"/proc/{c}/cmdline").read_bytes().decode(errors="replace")]
