@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request
+from starlette.concurrency import run_in_threadpool
 
 from api.convert import experiment_to_dict
 from api.deps import ServiceDep, require_admin
@@ -55,7 +56,7 @@ async def create_experiment(request: Request, service: ServiceDep) -> dict[str, 
     except UnicodeDecodeError as exc:
         raise HTTPException(422, [{"loc": ["body"], "msg": f"not UTF-8 text: {exc.reason}"}]) from exc
     spec = parse_spec(text, content_type="application/json" if content_type in JSON_TYPES else content_type)
-    info = service.create(spec)
+    info = await run_in_threadpool(service.create, spec)  # database work off the event loop
     return experiment_to_dict(info, with_spec=False)
 
 
