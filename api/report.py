@@ -8,14 +8,18 @@ from analysis.report import render_report
 from api.results import ExperimentResults, daily_points
 
 
-def write_report(results: ExperimentResults, path: Path, *, title: str) -> Path:
-    """Render ``results`` with their daily series and write the page to ``path``.
+def results_html(results: ExperimentResults, *, title: str) -> str:
+    """The self-contained HTML page of ``results`` with their daily series.
 
     Raises
     ------
     analysis.errors.AnalysisInputError
         When no slot could be analysed yet (the report needs at least one).
     """
-    html = render_report(results.analyses, daily=daily_points(results.summary), title=title)
-    path.write_text(html, encoding="utf-8")
+    return render_report(results.analyses, daily=daily_points(results.summary), title=title)
+
+
+def write_report(results: ExperimentResults, path: Path, *, title: str) -> Path:
+    """Write :func:`results_html` to ``path``."""
+    path.write_text(results_html(results, title=title), encoding="utf-8")
     return path

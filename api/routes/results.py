@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi.responses import HTMLResponse
 
 from api.deps import ServiceDep, require_admin
 from api.models.common import MessageBody, ValidationErrorBody
 from api.models.results import ResultsPublic
+from api.report import results_html
 from api.results import analyze_summary, results_to_dict
 
 router = APIRouter(
@@ -34,3 +36,17 @@ def results(
     """Arms (decisions, events, mean reward), comparisons against control, SRM, and each slot's decision."""
     analysed = analyze_summary(service.summarize(key), alpha=alpha, correction=correction)
     return results_to_dict(analysed, detail=detail)
+
+
+@router.get("/{key}/report", response_class=HTMLResponse, responses={409: {"model": MessageBody}})
+def report(
+    key: str,
+    service: ServiceDep,
+    alpha: Annotated[float, Query(gt=0, lt=1, description="Significance level.")] = 0.05,
+) -> HTMLResponse:
+    """The results as one self-contained HTML page (charts work offline)."""
+    analysed = analyze_summary(service.summarize(key), alpha=alpha)
+    if not analysed.analyses:
+        reasons = "; ".join(f"{slot}: {why}" for slot, why in analysed.skipped.items())
+        raise HTTPException(409, f"no slot of {key!r} can be analysed yet ({reasons})")
+    return HTMLResponse(results_html(analysed, title=f"SendLab results: {key}"))

@@ -14,6 +14,8 @@ ROUTES = [  # (method, path, body, scope)
     ("POST", "/v1/experiments/hello/resume", None, "admin"),
     ("POST", "/v1/experiments/hello/learn", None, "admin"),
     ("GET", "/v1/experiments/hello/results", None, "admin"),
+    ("GET", "/v1/experiments/hello/report", None, "admin"),
+    ("POST", "/v1/experiments/hello/preview", {"recipients": [{"recipient_id": "r"}]}, "send"),
     ("POST", "/v1/power/rate", {"baseline": 0.03, "mde": 0.1, "relative": True}, "admin"),
     ("POST", "/v1/experiments/hello/assign", {"recipient_id": "r"}, "send"),
     ("POST", "/v1/experiments/hello/assign/batch", {"recipients": [{"recipient_id": "r"}]}, "send"),

@@ -89,3 +89,18 @@ def test_data_the_analysis_cannot_use_yet_is_reported_per_slot_not_an_error(clie
     body = response.json()
     analysed = {c["slot"] for c in body["comparisons"]}
     assert "subject" in analysed or "subject" in body["skipped"]
+
+
+def test_html_report_once_there_is_data(client, experiment):
+    early = client.get(f"/v1/experiments/{experiment}/report", headers=ADMIN)
+    assert early.status_code == 409 and "not enough data" in early.json()["detail"]
+    recipients = [{"recipient_id": f"h-{i}"} for i in range(200)]
+    decisions = client.post(f"/v1/experiments/{experiment}/assign/batch", json={"recipients": recipients},
+                            headers=SEND).json()["decisions"]
+    events = [{"event_id": f"h-{i}", "decision_id": d["decision_id"], "type": "click"}
+              for i, d in enumerate(decisions) if i % 7 == 0 or i % 11 == 0]
+    client.post("/v1/outcomes", json={"events": events}, headers=SEND)
+    page = client.get(f"/v1/experiments/{experiment}/report", headers=ADMIN)
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
+    assert "SendLab results: hello" in page.text
