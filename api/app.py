@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import time
-from typing import Any
 
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -59,7 +58,7 @@ class MetricsMiddleware:
             self.metrics.observe_request(template, status, time.perf_counter() - start)
 
 
-def create_app(settings: Settings, *, service: Any | None = None) -> FastAPI:
+def create_app(settings: Settings, *, service: ExperimentService | None = None) -> FastAPI:
     """Build the service.
 
     Parameters
@@ -68,7 +67,13 @@ def create_app(settings: Settings, *, service: Any | None = None) -> FastAPI:
         Database URL and keys.
     service : ExperimentService, optional
         An already built service (tests, embedding); by default one is built on ``settings.db``
-        and its tables are created if missing.
+        and its tables are created if missing (unless ``settings.create_tables`` is off).
+
+    Returns
+    -------
+    FastAPI
+        Routes under ``/v1``, ``/healthz``, ``/metrics``, the pages under ``/ui``, the OpenAPI page at
+        ``/docs``; ``app.state`` holds ``settings``, ``service``, ``engine`` and ``metrics``.
     """
     engine = None
     if service is None:
