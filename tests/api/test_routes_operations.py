@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from api.settings import Settings
 from tests.api.conftest import ADMIN, SEND
 from tests.api.test_metrics import parse_exposition
 
@@ -43,3 +47,22 @@ def test_the_analyst_pages_are_mounted(client):
     assert response.status_code == 303
     assert response.headers["location"].startswith("/ui/login")
     assert client.get("/ui/nothing-here").status_code == 404
+
+
+class BrokenService:
+    """A service whose every call fails with an unexpected error (a bug, not bad input)."""
+
+    def list(self):
+        raise RuntimeError("disk on fire")
+
+
+def test_an_unexpected_error_is_a_logged_500_counted_in_the_metrics(caplog):
+    app = create_app(Settings(db="sqlite://"), service=BrokenService())
+    with TestClient(app, raise_server_exceptions=False) as client:
+        response = client.get("/v1/experiments")
+        assert response.status_code == 500
+        assert response.json() == {"detail": "internal error (logged)"}
+        assert "disk on fire" not in response.text
+        samples = parse_exposition(client.get("/metrics").text)
+    assert samples['sendlab_http_errors_total{status="500"}'] == 1
+    assert any("unhandled error on GET /v1/experiments" in r.getMessage() for r in caplog.records)
