@@ -16,7 +16,9 @@ def results_html(results: ExperimentResults, *, title: str) -> str:
     analysis.errors.AnalysisInputError
         When no slot could be analysed yet (the report needs at least one).
     """
-    return render_report(results.analyses, daily=daily_points(results.summary), title=title)
+    return render_report(
+        results.analyses, daily=daily_points(results.summary), title=title, factorials=results.factorials
+    )
 
 
 def write_report(results: ExperimentResults, path: Path, *, title: str) -> Path:

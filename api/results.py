@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, get_args
 
 from analysis.errors import AnalysisInputError
+from analysis.factorial import FactorialAnalysis, FactorialCell, analyze_factorial
 from analysis.lift import check_alpha
 from analysis.multiplicity import Correction
 from analysis.results import ArmData, SlotAnalysis, analyze_slot
@@ -38,11 +39,13 @@ class SlotInputs:
 
 @dataclass(frozen=True)
 class ExperimentResults:
-    """A summary and the analysis of each slot that has enough data."""
+    """A summary, the analysis of each slot that has enough data, and for a multivariate design the
+    factorial model of its combinations (main effects and interactions) per rate metric."""
 
     summary: ExperimentSummary
     analyses: list[SlotAnalysis]
     skipped: dict[str, str] = field(default_factory=dict)
+    factorials: list[FactorialAnalysis] = field(default_factory=list)
 
 
 def arm_data(arm: ArmSummary, *, adaptive: bool = False) -> ArmData:
@@ -119,7 +122,25 @@ def analyze_summary(
             # The summary comes from our own store, so this is data the analysis cannot use yet
             # (e.g. an arm whose reward has no spread), not a bad request: report it per slot.
             skipped[inputs.slot] = f"cannot analyse this data yet: {exc}"
-    return ExperimentResults(summary, analyses, skipped)
+    factorials = []
+    if summary.design == "multivariate" and len(summary.slots) > 1:
+        for metric in [m for m in summary.reward_events if m not in summary.guardrails]:
+            cells = factorial_cells(summary, metric)
+            try:
+                factorials.append(analyze_factorial(cells, metric=metric, reference=summary.control,
+                                                    alpha=alpha))
+            except AnalysisInputError as exc:
+                skipped[f"factorial:{metric}"] = f"cannot fit the factorial model yet: {exc}"
+    return ExperimentResults(summary, analyses, skipped, factorials)
+
+
+def factorial_cells(summary: ExperimentSummary, metric: str) -> list[FactorialCell]:
+    """The combinations that were sent, as cells of the factorial model of ``metric``."""
+    return [
+        FactorialCell(dict(c.variants), c.decisions, int(c.event_counts.get(metric, 0)))
+        for c in summary.combinations
+        if c.decisions > 0
+    ]
 
 
 def _arm_row(arm: ArmSummary) -> dict[str, Any]:
@@ -165,6 +186,7 @@ def results_to_dict(results: ExperimentResults, *, detail: bool = True) -> dict[
     }
     if detail:
         out["analyses"] = [a.to_dict() for a in results.analyses]
+        out["factorials"] = [f.to_dict() for f in results.factorials]
     return to_jsonable(out)
 
 

@@ -42,5 +42,8 @@ def analyze(
         typer.echo(f"{a.slot}: {a.decision.verdict} ({a.decision.reason}){flag}")
     for slot, why in results.skipped.items():
         typer.echo(f"{slot}: not analysed, {why}")
+    for factorial in results.factorials:
+        typer.echo("")
+        typer.echo(factorial.to_markdown())
     if html is not None:
         typer.echo(f"report written to {html}")
