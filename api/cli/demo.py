@@ -76,8 +76,7 @@ def demo(
     for warning in info.warnings:
         say(f"warning: {warning}")
     log: list[list[Any]] = []
-    progress_file = _Null() if as_json else None
-    with typer.progressbar(range(rounds), label="simulated sends", file=progress_file) as bar:
+    with typer.progressbar(range(rounds), label="simulated sends", hidden=as_json) as bar:
         for r in bar:
             sent_at = clock.now
             contexts = draw_contexts(rng, recipients)
@@ -94,6 +93,8 @@ def demo(
             rate = f"{clicks / recipients:.2%}"
             log.append([r + 1, recipients, clicks, rate, counts.accepted, version, top])
     results = analyze_summary(service.summarize(info.key), seed=seed)
+    if html is not None and not results.analyses:
+        html = None  # nothing to chart yet; the skipped slots say why
     if html is not None:
         write_report(results, html, title=f"SendLab demo: {info.key}")
     if as_json:
@@ -114,10 +115,3 @@ def demo(
     if html is not None:
         typer.echo(f"report written to {html}")
 
-
-class _Null:
-    def write(self, _: str) -> int:
-        return 0
-
-    def flush(self) -> None:
-        pass
