@@ -4,7 +4,8 @@ An A/B/C test of the subject and a Thompson-sampling bandit are filled through t
 (``assign_batch`` in chunks over 20 simulated days, clicks and unsubscribes posted with
 ``record_outcomes``; not timed). Then, in process through FastAPI's TestClient, each page is timed
 cold (the page cache emptied before every request: the SQL summary, the analysis and the charts are all
-recomputed) and warm (served from the page cache within its time limit), beside the JSON results of
+recomputed) cached (served from the page cache within its time limit) and stale (answered from the cache
+while a background refresh runs), beside the JSON results of
 ``GET /v1/experiments/{key}/results`` as the baseline: the same SQL summary and analysis, no charts.
 
     python -m benchmarks.ui [--n 1000000] [--pg URL] [--repeats 5]
@@ -107,10 +108,6 @@ def measure(db_name: str, url: str, n: int, repeats: int) -> list[list[object]]:
     def cold() -> None:
         app.state.ui_cache = TimedCache(0.0)
 
-    def warm() -> None:
-        app.state.ui_cache = getattr(app.state, "warm_cache", None) or TimedCache(3600.0)
-        app.state.warm_cache = app.state.ui_cache
-
     rows: list[list[object]] = []
     for key in DESIGNS:
         def get(path: str) -> Callable[[], None]:
@@ -125,13 +122,18 @@ def measure(db_name: str, url: str, n: int, repeats: int) -> list[list[object]]:
         analyze_ms = median_ms(lambda s=summary: analyze_summary(s), repeats)
         for label, path in [("experiment page", f"/ui/experiments/{key}"), ("list page", "/ui")]:
             cold_ms = median_ms(get(path), repeats, before=cold)
-            warm()
-            get(path)()  # fill the warm cache
-            warm_ms = median_ms(get(path), repeats, before=warm)
+            app.state.ui_cache = TimedCache(3600.0)
+            get(path)()  # fill the cache
+            fresh_ms = median_ms(get(path), repeats)
+            # every value stale: each request answers from the cache and starts a background refresh
+            app.state.ui_cache = TimedCache(0.0, stale_seconds=3600.0)
+            get(path)()
+            pause = 3 * summarize_ms / 1000  # long enough for the previous refresh to finish
+            stale_ms = median_ms(get(path), repeats, before=lambda p=pause: time.sleep(p))
+            time.sleep(pause)
             rows.append([db_name, key, f"{n:,}", label, summarize_ms, analyze_ms, results_ms, cold_ms,
-                         cold_ms / results_ms, warm_ms, "yes" if warm_ms < 300 else "no",
-                         "yes" if cold_ms < 300 else "no"])
-        app.state.warm_cache = None
+                         cold_ms / results_ms, fresh_ms, stale_ms, "yes" if cold_ms < 300 else "no",
+                         "yes" if max(fresh_ms, stale_ms) < 300 else "no"])
     engine.dispose()
     return rows
 
@@ -163,17 +165,20 @@ def main() -> None:
     if args.pg:
         rows += measure_postgres(args.pg, args.n, args.repeats)
     headers = ["database", "experiment", "decisions", "page", "summarize ms", "analyze ms",
-               "/v1 results ms (baseline)", "page cold ms", "cold / baseline", "page warm ms",
-               "warm < 300 ms", "cold < 300 ms"]
+               "/v1 results ms (baseline)", "page cold ms", "cold / baseline", "page cached ms",
+               "page stale ms", "cold < 300 ms", "cached and stale < 300 ms"]
     command = "python -m benchmarks.ui" + (f" --n {args.n}" if args.n != 1_000_000 else "") + (
         " --pg URL" if args.pg else "")
     notes = (
         "Median of the repeats, in process (TestClient, no network). `summarize` is the store's SQL "
         "aggregation (experiments/), `analyze` the statistics of every slot (analysis/), the baseline the "
-        "JSON results of the same experiment (both together). `cold` empties the page cache before each "
-        "request (summary, analysis, figures and template all recomputed); `warm` is a page served from "
-        "the cache (15 s by default, its age printed on the page). The list page summarises both "
-        "experiments of the database."
+        "JSON results of the same experiment (both together). `cold`: the page cache emptied before each "
+        "request (summary, analysis, figures and template all recomputed). `cached`: a page younger than "
+        "the cache's 15 s. `stale`: a page older than that (up to 10 minutes) is answered from the cache "
+        "while one background refresh recomputes it (the refresh runs during the timed request). Only "
+        "the first view of a page after the service starts, or after 10 minutes without a view, pays the "
+        "cold time, almost all of it the store's summary; each page prints the age of its numbers. The "
+        "list page summarises both experiments of the database."
     )
     write_section("ui", "Web pages (/ui) on an experiment with 1,000,000 decisions", command,
                   format_table(headers, rows), notes)

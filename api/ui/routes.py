@@ -37,7 +37,8 @@ PLOTLY_JS = Path(plotly.__file__).resolve().parent / "package_data" / "plotly.mi
 STATIC_FILES = {"ui.css": "text/css", "ui.js": "text/javascript"}
 REPORTS_ENV = "SENDLAB_REPORTS_DIR"
 DEFAULT_REPORTS_DIR = "reports"
-CACHE_SECONDS = 15.0
+CACHE_SECONDS = 15.0  # served as is
+STALE_SECONDS = 600.0  # served at once while a background refresh runs
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 PageAccess = Depends(require_page_access)
@@ -50,7 +51,7 @@ def results_cache(request: Request) -> TimedCache:
     """The app's cache of summaries and page contents (made on first use, kept on ``app.state``)."""
     cache = getattr(request.app.state, "ui_cache", None)
     if cache is None:
-        cache = request.app.state.ui_cache = TimedCache(CACHE_SECONDS)
+        cache = request.app.state.ui_cache = TimedCache(CACHE_SECONDS, stale_seconds=STALE_SECONDS)
     return cache
 
 
@@ -161,7 +162,8 @@ def _experiment_context(
     request: Request, info: ExperimentInfo, alpha: float, correction: str
 ) -> dict[str, Any]:
     service = request.app.state.service
-    summary, _ = _summary(request, info)
+    summary = service.summarize(info.key)  # fresh (this may run as a background refresh); shared below
+    results_cache(request).put(("summary", info.key, info.version), summary)
     results: ExperimentResults = analyze_summary(summary, alpha=alpha, correction=correction)
     slot_to_analysis = {a.slot: a for a in results.analyses}
     policy_version = None

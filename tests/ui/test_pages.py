@@ -100,8 +100,38 @@ def test_timed_cache_recomputes_after_its_ttl() -> None:
     assert cache.get("b", compute) == (3, 0.0)  # nothing was stored for the failure
 
 
+def test_timed_cache_serves_stale_values_while_one_refresh_runs() -> None:
+    now = [0.0]
+    jobs: list[Any] = []
+    cache = TimedCache(10.0, stale_seconds=100.0, clock=lambda: now[0], spawn=jobs.append)
+    values = iter(range(1, 100))
+
+    def compute() -> int:
+        return next(values)
+
+    assert cache.get("a", compute) == (1, 0.0)
+    now[0] = 50.0
+    assert cache.get("a", compute) == (1, 50.0) and len(jobs) == 1  # stale: answered at once
+    now[0] = 60.0
+    assert cache.get("a", compute) == (1, 60.0) and len(jobs) == 1  # one refresh at a time
+    jobs.pop()()  # the refresh finishes at t = 60
+    now[0] = 65.0
+    assert cache.get("a", compute) == (2, 5.0)
+    now[0] = 200.0  # older than stale_seconds: computed during the request
+    assert cache.get("a", compute) == (3, 0.0) and not jobs
+
+    def broken() -> int:
+        raise RuntimeError("store down")
+
+    now[0] = 250.0
+    assert cache.get("a", broken) == (3, 50.0)
+    jobs.pop()()  # fails: the old value stays and a later request may try again
+    assert cache.get("a", compute) == (3, 50.0) and len(jobs) == 1
+
+
 @pytest.mark.parametrize(("kwargs", "message"), [
     ({"ttl_seconds": -1.0}, "ttl_seconds"), ({"ttl_seconds": float("nan")}, "ttl_seconds"),
+    ({"stale_seconds": -5.0}, "stale_seconds"),
     ({"max_entries": 0}, "max_entries"),
 ])
 def test_timed_cache_rejects_bad_settings(kwargs: dict[str, Any], message: str) -> None:
