@@ -18,6 +18,7 @@ import numpy as np
 
 from bandit import Policy
 from experiments.arms import allowed_mask, arm_index, combinations
+from experiments.content import Rendering, is_template, try_render
 from experiments.hashing import bucket_variants, in_holdout
 from experiments.rules import (
     Condition,
@@ -48,6 +49,12 @@ class CompiledExperiment:
     eligibility: Condition | None
     rules: list[TargetingRule]
     stored_attributes: frozenset[str]
+    templated: dict[str, tuple[bool, ...]]
+
+    @property
+    def has_templates(self) -> bool:
+        """Whether any variant's content is a Liquid template (rendered per recipient)."""
+        return any(any(flags) for flags in self.templated.values())
 
     @property
     def n_arms(self) -> int:
@@ -96,6 +103,7 @@ def compile_experiment(spec: ExperimentSpec, version: int) -> CompiledExperiment
         eligibility=eligibility,
         rules=rules,
         stored_attributes=frozenset(stored),
+        templated={s: tuple(is_template(v.content) for v in spec.slots[s].variants) for s in names},
     )
 
 
@@ -135,7 +143,83 @@ def screen(
     return reasons
 
 
+def content_problems(compiled: CompiledExperiment, context: Mapping[str, Any]) -> dict[str, dict[str, str]]:
+    """Per slot, the variants whose content does not render for ``context``, with the reason.
+
+    Plain text always renders; a template does unless it outputs a missing field without a default,
+    reaches a sandbox limit or renders blank (see :func:`experiments.content.render_template`).
+    """
+    out: dict[str, dict[str, str]] = {}
+    for slot in compiled.slot_names:
+        variants = compiled.spec.slots[slot].variants
+        for j, templated in enumerate(compiled.templated[slot]):
+            if templated:
+                rendering = try_render(variants[j].content, context)
+                if not rendering.ok:
+                    out.setdefault(slot, {})[variants[j].id] = str(rendering.problem)
+    return out
+
+
+def renderable_masks(
+    compiled: CompiledExperiment, contexts: Sequence[Mapping[str, Any]]
+) -> list[np.ndarray]:
+    """Per slot, the variants whose content renders for each recipient: ``(n, m_s)`` boolean arrays."""
+    n = len(contexts)
+    masks = [np.ones((n, m), dtype=bool) for m in compiled.slot_sizes]
+    for i, context in enumerate(contexts):
+        for slot, problems in content_problems(compiled, context).items():
+            s = compiled.slot_names.index(slot)
+            for vid in problems:
+                masks[s][i, compiled.slot_ids[slot].index(vid)] = False
+    return masks
+
+
 def slot_masks(compiled: CompiledExperiment, contexts: Sequence[Mapping[str, Any]]) -> list[np.ndarray]:
+    """Per slot, the variants offered per recipient: a list of ``(n, m_s)`` boolean arrays.
+
+    A variant is offered when the rules allow it and its content renders for the recipient. When that
+    leaves a slot with nothing, the slot falls back to its default variant alone.
+    """
+    masks = _rule_masks(compiled, contexts)
+    if not compiled.has_templates:
+        return masks
+    for s, renderable in enumerate(renderable_masks(compiled, contexts)):
+        offered = masks[s] & renderable
+        empty = ~offered.any(axis=1)
+        offered[empty] = False
+        offered[empty, compiled.default_positions[s]] = True
+        masks[s] = offered
+    return masks
+
+
+def slot_content(
+    compiled: CompiledExperiment, slot: str, position: int, context: Mapping[str, Any]
+) -> tuple[str, str | None]:
+    """The text a recipient sees for variant ``position`` of ``slot``, and a note when it fell back.
+
+    The chain: the variant itself; else the slot's default variant rendered for the recipient; else
+    the default rendered without any field (which the spec check guarantees to work).
+    """
+    variants = compiled.spec.slots[slot].variants
+    first = try_render(variants[position].content, context)
+    if first.ok:
+        return str(first.text), None
+    default = int(compiled.default_positions[compiled.slot_names.index(slot)])
+    attempts: list[tuple[str, Rendering]] = [(variants[position].id, first)]
+    for ctx in (context, {}):
+        if default == position and ctx is context:
+            continue
+        rendering = try_render(variants[default].content, ctx)
+        if rendering.ok:
+            why = "; ".join(f"{vid}: {r.problem}" for vid, r in attempts)
+            scope = "" if ctx is context else " without recipient fields"
+            return str(rendering.text), f"content fell back to {variants[default].id!r}{scope} ({why})"
+        attempts.append((variants[default].id, rendering))
+    why = "; ".join(f"{vid}: {r.problem}" for vid, r in attempts)
+    return variants[default].id, f"content could not be rendered, the variant id is shown ({why})"
+
+
+def _rule_masks(compiled: CompiledExperiment, contexts: Sequence[Mapping[str, Any]]) -> list[np.ndarray]:
     """Per slot, the variants the rules allow per recipient: a list of ``(n, m_s)`` boolean arrays."""
     n = len(contexts)
     masks = [np.ones((n, m), dtype=bool) for m in compiled.slot_sizes]

@@ -48,7 +48,9 @@ class Decision:
     """One logged assignment.
 
     ``propensity`` is the probability of the whole combination of variants (1.0 for fallbacks);
-    ``reason`` says how it was made (see :data:`Reason`).
+    ``reason`` says how it was made (see :data:`Reason`). ``content_notes`` says, per slot, where the
+    content fell back: variants not offered because their template needs a field the recipient lacks,
+    or content taken from the slot's default variant.
     """
 
     decision_id: str
@@ -60,6 +62,7 @@ class Decision:
     reason: str
     explored: bool
     created_at: datetime
+    content_notes: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

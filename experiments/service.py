@@ -25,10 +25,11 @@ from experiments.assignment import (
     CompiledExperiment,
     assign,
     compile_experiment,
+    content_problems,
     explain,
     screen,
+    slot_content,
 )
-from experiments.content import render_content
 from experiments.errors import Conflict, InvalidInput, NotFound, Problem, SpecError
 from experiments.hashing import unit_hash
 from experiments.learning import chunks, learn_one_batch
@@ -388,12 +389,7 @@ class ExperimentService:
                     "agreement": None if np.isnan(result.agreement[i]) else float(result.agreement[i]),
                 }
             )
-            variants = {
-                s: VariantChoice(
-                    vid, render_content(compiled.spec.slots[s].variants[int(p)].content, context)
-                )
-                for (s, vid), p in zip(chosen.items(), positions, strict=True)
-            }
+            variants, notes = self._render(compiled, chosen, positions, context)
             decisions.append(
                 Decision(
                     decision_id=decision_id,
@@ -405,9 +401,31 @@ class ExperimentService:
                     reason=reason,
                     explored=bool(result.explored[i]),
                     created_at=from_db_time(db_now),
+                    content_notes=notes,
                 )
             )
         return compiled, row, policy_version, rows, decisions
+
+    @staticmethod
+    def _render(
+        compiled: CompiledExperiment,
+        chosen: dict[str, str],
+        positions: np.ndarray,
+        context: Mapping[str, Any],
+    ) -> tuple[dict[str, VariantChoice], dict[str, str]]:
+        """The rendered content per slot and, per slot where content fell back, a note saying how."""
+        problems = content_problems(compiled, context) if compiled.has_templates else {}
+        variants, notes = {}, {}
+        for (slot, vid), p in zip(chosen.items(), positions, strict=True):
+            text, note = slot_content(compiled, slot, int(p), context)
+            variants[slot] = VariantChoice(vid, text)
+            skipped = {v: why for v, why in problems.get(slot, {}).items() if v != vid}
+            parts = [f"not offered {v!r}: {why}" for v, why in skipped.items()]
+            if note is not None:
+                parts.append(note)
+            if parts:
+                notes[slot] = "; ".join(parts)
+        return variants, notes
 
     def assign(self, key: str, recipient_id: str, context: Mapping[str, Any]) -> Decision:
         """Choose and log the variants of one recipient."""

@@ -16,6 +16,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from experiments.content import template_problem, try_render
 from experiments.errors import Problem, SpecError
 from experiments.rules import parse_condition
 
@@ -245,6 +246,7 @@ def check_spec_data(raw: Any) -> list[Problem]:
                 weight = v.get("weight", 1.0)
                 if isinstance(weight, int | float):
                     weights.append(float(weight))
+            problems += _check_contents(raw, str(name), variants)
             if weights and len(weights) == len(variants) and sum(weights) <= 0:
                 problems.append(Problem(f"slots.{name}.variants", "all weights are zero"))
     slot_ids = _slot_ids(raw)
@@ -294,6 +296,34 @@ def check_spec_data(raw: Any) -> list[Problem]:
             problems.append(Problem("reward.events", "no event is rewarded and no value is added"))
     if isinstance(design, Mapping) and design.get("policy") == "thompson":
         problems += _check_unit_reward(reward if isinstance(reward, Mapping) else {})
+    return problems
+
+
+def _check_contents(raw: Mapping[str, Any], slot: str, variants: list[Any]) -> list[Problem]:
+    """Templates that do not parse (syntax, unknown tags or filters), and a default variant that could
+    not serve as the fallback (it must render for a recipient with no fields at all)."""
+    problems = []
+    defaults = raw.get("default")
+    default_id = defaults.get(slot) if isinstance(defaults, Mapping) else None
+    for i, v in enumerate(variants):
+        if not isinstance(v, Mapping) or not isinstance(v.get("content"), str):
+            continue
+        path = f"slots.{slot}.variants[{i}].content"
+        problem = template_problem(v["content"])
+        if problem is not None:
+            problems.append(Problem(path, problem))
+            continue
+        is_default = v.get("id") == default_id if default_id is not None else i == 0
+        if is_default:
+            empty = try_render(v["content"], {})
+            if not empty.ok:
+                problems.append(
+                    Problem(
+                        path,
+                        f"the default variant is the fallback and must render without any recipient "
+                        f"field: {empty.problem} (give it a default, e.g. {{{{ name | default: '...' }}}})",
+                    )
+                )
     return problems
 
 
