@@ -282,7 +282,8 @@ def incumbent_positions(compiled: CompiledExperiment, masks: Sequence[np.ndarray
     return positions
 
 
-def _policy_batch(compiled: CompiledExperiment, ctxs: Sequence[Mapping[str, Any]]) -> Any:
+def policy_batch(compiled: CompiledExperiment, ctxs: Sequence[Mapping[str, Any]]) -> Any:
+    """What a policy takes for these recipients: their policy contexts (contextual) or their count."""
     return (
         [policy_context(compiled, c) for c in ctxs]
         if compiled.spec.design.type == "contextual"
@@ -332,7 +333,7 @@ def assign(
                 if policy is None:
                     raise RuntimeError("no policy")
                 mask = allowed_mask(masks, compiled.slot_sizes)
-                probabilities = policy.probabilities(_policy_batch(compiled, ctxs), allowed=mask)
+                probabilities = policy.probabilities(policy_batch(compiled, ctxs), allowed=mask)
                 incumbent_arms = arm_index(incumbent, compiled.slot_sizes)
                 agreement[idx] = probabilities[np.arange(len(idx)), incumbent_arms]
             except Exception:  # noqa: S110 - the incumbent does not need the policy; agreement stays unknown
@@ -343,7 +344,7 @@ def assign(
                 if policy is None:
                     raise RuntimeError("no policy")
                 mask = allowed_mask(masks, compiled.slot_sizes)
-                choices = policy.choose(_policy_batch(compiled, ctxs), rng, allowed=mask)
+                choices = policy.choose(policy_batch(compiled, ctxs), rng, allowed=mask)
                 positions[idx] = combos[np.asarray(choices.actions, dtype=np.int64)].reshape(-1, n_slots)
                 propensities[idx] = choices.propensities
                 explored[idx] = choices.explored

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Literal
 
+from experiments.preview import RecipientDetail
 from experiments.spec import ExperimentSpec
 
 Status = Literal["running", "paused", "archived"]
@@ -171,7 +172,12 @@ class LoggedDecision:
 
 @dataclass(frozen=True)
 class Preview:
-    """What a recipient would get, and why; nothing is logged."""
+    """What a recipient would get, and why; nothing is logged.
+
+    ``detail`` holds the rules that fired, the variants offered per slot with their rendered content
+    and probabilities (:class:`experiments.preview.RecipientDetail`).
+    """
 
     decision: Decision
     explanation: list[str]
+    detail: RecipientDetail | None = None

@@ -44,6 +44,7 @@ from experiments.models import (
     Preview,
     VariantChoice,
 )
+from experiments.preview import PreviewReport, coverage, describe_recipients
 from experiments.results import ResultGroups, build_summary, intended_shares
 from experiments.rules import find_conflicts
 from experiments.spec import ExperimentSpec, check_spec
@@ -442,13 +443,44 @@ class ExperimentService:
         return decisions
 
     def preview(self, key: str, recipients: Sequence[tuple[str, Mapping[str, Any]]]) -> list[Preview]:
-        """What each recipient would get and why (rendered); nothing is logged."""
+        """What each recipient would get and why (rendered); nothing is logged.
+
+        Each preview holds the decision a draw would give now, the explanation lines, and the detail:
+        the rules that fired, the variants offered per slot (and why the others are not), their
+        rendered content and the probabilities the design would draw with.
+        """
         with self._engine.connect() as conn:
-            compiled, _, _, _, decisions = self._decide(conn, key, recipients)
-        return [
-            Preview(d, explain(compiled, rid, context) + [f"reason: {d.reason}"])
-            for d, (rid, context) in zip(decisions, recipients, strict=True)
-        ]
+            compiled, row, _, _, decisions = self._decide(conn, key, recipients)
+            policy = None
+            if compiled.adaptive:
+                try:
+                    current = self._current_policy(conn, key, compiled.version)
+                except (PolicyError, ValueError):
+                    current = None
+                policy = None if current is None else current[1]
+        ids = [r[0] for r in recipients]
+        contexts = [r[1] for r in recipients]
+        screening = screen(compiled, ids, contexts, paused=row.status == "paused")
+        with self._lock:
+            details = describe_recipients(
+                compiled, ids, contexts, screening, policy, apprentice=bool(row.apprentice)
+            )
+        previews = []
+        for d, detail, (rid, context) in zip(decisions, details, recipients, strict=True):
+            lines = explain(compiled, rid, context) + [f"reason: {d.reason}"]
+            lines += [f"content {slot}: {note}" for slot, note in d.content_notes.items()]
+            previews.append(Preview(d, lines, detail))
+        return previews
+
+    def preview_report(self, key: str, recipients: Sequence[tuple[str, Mapping[str, Any]]]) -> PreviewReport:
+        """:meth:`preview` for a sample, with its coverage: rule combinations no sample recipient
+        reached and the recipients that only ever get the fallback. Nothing is logged."""
+        previews = self.preview(key, recipients)
+        with self._engine.connect() as conn:
+            row = self._row(conn, key)
+        compiled = self._compile(key, row.version, row.spec)
+        details = [p.detail for p in previews if p.detail is not None]
+        return PreviewReport(previews, coverage(compiled, details))
 
     def explain(self, decision_id: str) -> dict[str, Any]:
         """A logged decision with the reasons behind it, re-evaluated on the stored context."""
