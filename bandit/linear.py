@@ -61,6 +61,10 @@ class _RidgePerAction(Restorable, Policy):
         width = np.sqrt(np.maximum(quadratic, 0.0))
         return mean, width
 
+    def coefficients(self) -> np.ndarray:
+        """The ridge coefficients per action over the hashed columns, shape ``(n_actions, dim)`` (a copy)."""
+        return self._fit()[1].copy()
+
     def reward_estimates(self, contexts: Contexts) -> tuple[np.ndarray, np.ndarray]:
         """Per row and action: the ridge prediction and the width :math:`\\sqrt{x^T A_a^{-1} x}`.
 
