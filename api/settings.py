@@ -1,7 +1,7 @@
 """Service settings: the database URL and the two API keys, read from the environment or a file.
 
 Keys never live in code. ``SENDLAB_CONFIG`` may name a YAML or JSON file with the fields ``db``,
-``admin_key`` and ``send_key``; environment variables override the file.
+``admin_key``, ``send_key`` and ``reports_dir``; environment variables override the file.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ _ENV_TO_FIELD = {
     "SENDLAB_DB": "db",
     "SENDLAB_ADMIN_KEY": "admin_key",
     "SENDLAB_SEND_KEY": "send_key",
+    "SENDLAB_REPORTS_DIR": "reports_dir",
 }
 
 
@@ -43,12 +44,15 @@ class Settings:
         Create missing tables when the app starts. ``sendlab serve`` creates them once and turns this
         off for its workers (``SENDLAB_CREATE_TABLES=0``): concurrent ``CREATE TABLE`` on PostgreSQL
         can collide.
+    reports_dir : str
+        Folder of the replay and simulation HTML reports that the analyst pages list (``/ui/reports``).
     """
 
     db: str = DEFAULT_DB
     admin_key: str | None = None
     send_key: str | None = None
     create_tables: bool = True
+    reports_dir: str = "reports"
 
     @property
     def open(self) -> bool:
@@ -61,7 +65,7 @@ class Settings:
 
 
 def read_config_file(path: str | Path) -> dict[str, str]:
-    """Read ``db``, ``admin_key`` and ``send_key`` from a YAML or JSON file."""
+    """Read ``db``, ``admin_key``, ``send_key`` and ``reports_dir`` from a YAML or JSON file."""
     path = Path(path)
     try:
         text = path.read_text()

@@ -7,7 +7,6 @@ plotly.js that ships with the installed ``plotly`` package, served here (never a
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -35,8 +34,6 @@ from experiments.models import ExperimentInfo
 STATIC = Path(__file__).resolve().parent / "static"
 PLOTLY_JS = Path(plotly.__file__).resolve().parent / "package_data" / "plotly.min.js"
 STATIC_FILES = {"ui.css": "text/css", "ui.js": "text/javascript"}
-REPORTS_ENV = "SENDLAB_REPORTS_DIR"
-DEFAULT_REPORTS_DIR = "reports"
 CACHE_SECONDS = 15.0  # served as is
 STALE_SECONDS = 600.0  # served at once while a background refresh runs
 
@@ -56,11 +53,9 @@ def results_cache(request: Request) -> TimedCache:
 
 
 def reports_dir(request: Request) -> Path:
-    """Where replay and simulation HTML reports are read from: ``app.state.reports_dir``, else the
-    settings' ``reports_dir`` when it has one, else ``$SENDLAB_REPORTS_DIR``, else ``./reports``."""
-    chosen = getattr(request.app.state, "reports_dir", None)
-    chosen = chosen or getattr(request.app.state.settings, "reports_dir", None)
-    return Path(chosen or os.environ.get(REPORTS_ENV) or DEFAULT_REPORTS_DIR)
+    """Where replay and simulation HTML reports are read from: the settings' ``reports_dir``
+    (``SENDLAB_REPORTS_DIR``, default ``./reports``)."""
+    return Path(request.app.state.settings.reports_dir)
 
 
 def _page(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:

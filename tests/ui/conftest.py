@@ -13,7 +13,6 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 
-import api.ui
 from api.app import create_app
 from api.settings import Settings
 from experiments.service import ExperimentService
@@ -31,13 +30,11 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> ExperimentService:
 
 
 def build_app(service: ExperimentService, *, keys: bool, reports: Path | None = None) -> FastAPI:
-    """The service's app with the pages mounted (as api/app.py will once they are added there)."""
+    """The service's app (pages mounted at /ui), reading reports from ``reports``."""
     settings = Settings(db="sqlite://", admin_key=ADMIN_KEY if keys else None,
-                        send_key=SEND_KEY if keys else None)
-    app = create_app(settings, service=service)
-    app.include_router(api.ui.router)
-    app.state.reports_dir = reports
-    return app
+                        send_key=SEND_KEY if keys else None,
+                        reports_dir=str(reports) if reports is not None else "reports")
+    return create_app(settings, service=service)
 
 
 def free_port() -> int:

@@ -238,7 +238,7 @@ def test_power_curve_names_the_bad_field(client: TestClient) -> None:
 
 
 def test_reports_are_listed_newest_first_and_only_html_inside_the_folder(client: TestClient) -> None:
-    folder = client.app.state.reports_dir  # type: ignore[attr-defined]
+    folder = Path(client.app.state.settings.reports_dir)  # type: ignore[attr-defined]
     (folder / "old.html").write_text("<p>old</p>")
     (folder / "new.html").write_text("<p>new</p>")
     (folder / "notes.txt").write_text("not a report")
