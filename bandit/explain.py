@@ -10,11 +10,15 @@ Two views, both pure functions of a policy and contexts:
 
   where :math:`j(f)` is the hashed column of feature ``f`` (with its sign folded into :math:`x_f`).
   A feature that raises every action's prediction alike contributes nothing: it does not decide.
-- :func:`ablation_effects` / :func:`ablation_importance`: for any policy (Vowpal Wabbit included),
-  how much the policy's distribution moves when one attribute is left out of the context (treated as
-  missing). The importance of attribute ``f`` over ``n`` rows is the mean total-variation distance
+- :func:`ablation_effects`: for any policy (Vowpal Wabbit included), how much the probability of one
+  row's action changes when one attribute is left out of its context (treated as missing).
+- :func:`permutation_importance`: for any policy, how much the policy's distribution moves when one
+  attribute's values are shuffled across the rows (:math:`\pi` a random permutation):
 
-  .. math:: I_f = \frac{1}{n}\sum_i \tfrac12 \lVert p(\cdot \mid x_i) - p(\cdot \mid x_i \setminus f)\rVert_1
+  .. math::
+
+      I_f = \frac{1}{n}\sum_i \tfrac12
+            \lVert p(\cdot \mid x_i) - p(\cdot \mid x_i[f \leftarrow x_{\pi(i), f}])\rVert_1
 
   in [0, 1]; 0 means the policy ignores the attribute.
 """
@@ -132,32 +136,57 @@ def ablation_effects(
     return [sorted(items, key=lambda c: -abs(c.contribution)) for items in out]
 
 
-def ablation_importance(
+def permutation_importance(
     policy: Policy,
     contexts: Sequence[Context],
     attributes: Sequence[str],
+    rng: np.random.Generator,
     allowed: np.ndarray | None = None,
+    repeats: int = 3,
 ) -> dict[str, float]:
-    """The mean total-variation shift of the policy's distribution when each attribute is left out.
+    """How far the policy's distribution moves when one attribute's values are shuffled across rows.
+
+    Permutation importance (Breiman 2001, "Random forests", section 10): an attribute the policy
+    relies on moves the distribution when recipients swap their values of it; a constant or ignored
+    one does not. Shuffling keeps each attribute's distribution (numbers are never set to an
+    out-of-range 0, categories never to an unseen "missing"), so numeric and categorical attributes
+    compare fairly.
 
     Parameters
     ----------
     contexts : sequence of mappings, length n (n >= 1)
     attributes : sequence of str
         The attributes to score (usually the design's context).
+    rng : numpy Generator
+        Draws the permutations.
     allowed : ndarray of bool, shape (n, n_actions), optional
+    repeats : int, >= 1
+        Permutations averaged per attribute.
 
     Returns
     -------
     dict of str to float
-        ``attribute_to_importance`` in [0, 1], largest first.
+        ``attribute_to_importance``: the mean total-variation distance in [0, 1], largest first.
     """
     rows = context_rows(list(contexts))
     if not rows:
         raise PolicyError("contexts: at least one context is needed")
+    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
+        raise PolicyError(f"repeats: expected an integer >= 1, got {repeats!r}")
     base = policy.probabilities(rows, allowed=allowed)
     importance = {}
     for name in attributes:
-        without = policy.probabilities(_without(rows, name), allowed=allowed)
-        importance[name] = float(0.5 * np.abs(base - without).sum(axis=1).mean())
+        values = [row.get(name) for row in rows]
+        shifts = []
+        for _ in range(repeats):
+            order = rng.permutation(len(rows))
+            shuffled = []
+            for row, j in zip(rows, order, strict=True):
+                new = {k: v for k, v in row.items() if k != name}
+                if values[j] is not None:
+                    new[name] = values[j]
+                shuffled.append(new)
+            moved = policy.probabilities(shuffled, allowed=allowed)
+            shifts.append(0.5 * np.abs(base - moved).sum(axis=1).mean())
+        importance[name] = float(np.mean(shifts))
     return dict(sorted(importance.items(), key=lambda kv: -kv[1]))

@@ -180,7 +180,7 @@ def slot_masks(compiled: CompiledExperiment, contexts: Sequence[Mapping[str, Any
     A variant is offered when the rules allow it and its content renders for the recipient. When that
     leaves a slot with nothing, the slot falls back to its default variant alone.
     """
-    masks = _rule_masks(compiled, contexts)
+    masks = rule_masks(compiled, contexts)
     if not compiled.has_templates:
         return masks
     for s, renderable in enumerate(renderable_masks(compiled, contexts)):
@@ -219,7 +219,7 @@ def slot_content(
     return variants[default].id, f"content could not be rendered, the variant id is shown ({why})"
 
 
-def _rule_masks(compiled: CompiledExperiment, contexts: Sequence[Mapping[str, Any]]) -> list[np.ndarray]:
+def rule_masks(compiled: CompiledExperiment, contexts: Sequence[Mapping[str, Any]]) -> list[np.ndarray]:
     """Per slot, the variants the rules allow per recipient: a list of ``(n, m_s)`` boolean arrays."""
     n = len(contexts)
     masks = [np.ones((n, m), dtype=bool) for m in compiled.slot_sizes]

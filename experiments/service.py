@@ -32,6 +32,13 @@ from experiments.assignment import (
 )
 from experiments.errors import Conflict, InvalidInput, NotFound, Problem, SpecError
 from experiments.hashing import unit_hash
+from experiments.insight import (
+    FeatureImportance,
+    contribution_lines,
+    decided_by,
+    feature_contributions,
+    feature_importance,
+)
 from experiments.learning import chunks, learn_one_batch
 from experiments.models import (
     FALLBACK_REASONS,
@@ -498,6 +505,23 @@ class ExperimentService:
             lines = ["no context stored (the recipient did not consent)"]
         else:
             lines = explain(compiled, row.recipient_id, row.context)
+        lines.append(decided_by(compiled, row.reason, row.policy_version))
+        features: list[dict[str, Any]] = []
+        method = None
+        if (
+            compiled.spec.design.type == "contextual"
+            and row.reason in ("policy", "apprentice")
+            and row.policy_version is not None
+            and row.context is not None
+        ):
+            policy = self._policy_at(row.experiment_key, row.policy_version)
+            if policy is not None:
+                method, contributions = feature_contributions(compiled, policy, row.context, int(row.arm))
+                features = [
+                    {"attribute": c.attribute, "value": c.value, "contribution": c.contribution}
+                    for c in contributions
+                ]
+                lines += contribution_lines(compiled, int(row.arm), method, contributions)
         return {
             "decision_id": row.id,
             "experiment": row.experiment_key,
@@ -511,7 +535,63 @@ class ExperimentService:
             "explored": row.explored,
             "created_at": from_db_time(row.created_at).isoformat(),
             "explanation": lines,
+            "features": features,
+            "features_method": method,
         }
+
+    def _policy_at(self, key: str, version: int) -> Policy | None:
+        """The policy snapshot ``version`` of an experiment (None if it is gone or cannot be read)."""
+        with self._engine.connect() as conn:
+            state = conn.execute(
+                select(snapshots_table.c.state).where(
+                    snapshots_table.c.experiment_key == key, snapshots_table.c.version == version
+                )
+            ).scalar()
+        if state is None:
+            return None
+        try:
+            return load_policy(bytes(state))
+        except (PolicyError, ValueError):
+            return None
+
+    def insight(self, key: str, sample: int = 1000) -> FeatureImportance:
+        """Which recipient attributes the current policy relies on, over the contexts of the latest
+        ``sample`` policy decisions of the current version (a contextual design only).
+
+        Raises
+        ------
+        Conflict
+            The design is not contextual (no policy reads recipient attributes).
+        InvalidInput
+            ``sample`` is not an integer in [1, 100000].
+        """
+        if isinstance(sample, bool) or not isinstance(sample, int) or not 1 <= sample <= 100_000:
+            raise InvalidInput("sample", f"must be an integer in [1, 100000], got {sample!r}")
+        with self._engine.connect() as conn:
+            row = self._row(conn, key)
+            compiled = self._compile(key, row.version, row.spec)
+            if compiled.spec.design.type != "contextual":
+                raise Conflict(
+                    f"experiment {key!r} is a {compiled.spec.design.type} design: "
+                    "no policy reads recipient attributes"
+                )
+            contexts = [
+                c
+                for (c,) in conn.execute(
+                    select(decisions_table.c.context)
+                    .where(
+                        decisions_table.c.experiment_key == key,
+                        decisions_table.c.version == compiled.version,
+                        decisions_table.c.fallback.is_(False),
+                        decisions_table.c.context.is_not(None),
+                    )
+                    .order_by(decisions_table.c.created_at.desc(), decisions_table.c.id)
+                    .limit(sample)
+                )
+            ]
+        version, state = self.policy_state(key)
+        rng = np.random.default_rng(self._policy_seed(compiled.spec))  # the same answer for the same data
+        return feature_importance(compiled, load_policy(state), version, contexts, rng)
 
     # ------------------------------------------------------------------ outcomes
 

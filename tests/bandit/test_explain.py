@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from bandit import BetaThompson, LinUCB, PolicyError, make_policy
-from bandit.explain import ablation_effects, ablation_importance, linear_contributions
+from bandit.explain import ablation_effects, linear_contributions, permutation_importance
 
 SEGMENTS = ["vip", "new", "lapsed"]
 DEVICES = ["ios", "android", "web"]
@@ -87,9 +87,20 @@ def test_linear_contributions_match_the_closed_form_ridge_solution() -> None:
 @pytest.mark.parametrize("name", ["linear_ts", "linucb", "vw"])
 def test_the_true_driver_is_the_most_important_attribute(name: str) -> None:
     policy, contexts = trained(name)
-    importance = ablation_importance(policy, contexts[:300], ["device", "recency_months", "segment"])
+    # the driver listed last, so that ties cannot put it first
+    attributes = ["device", "recency_months", "segment"]
+    importance = permutation_importance(policy, contexts[:300], attributes, np.random.default_rng(0))
     assert list(importance)[0] == "segment", importance
+    assert importance["segment"] > 2 * max(importance["device"], importance["recency_months"]), importance
     assert all(0.0 <= v <= 1.0 for v in importance.values())
+
+
+def test_permutation_importance_of_a_constant_attribute_is_zero() -> None:
+    policy, contexts = trained("linucb")
+    constant = [{**c, "recency_months": 2.0} for c in contexts[:100]]
+    rng = np.random.default_rng(1)
+    importance = permutation_importance(policy, constant, ["recency_months", "segment"], rng)
+    assert importance["recency_months"] == 0.0 and importance["segment"] > 0.1
 
 
 @pytest.mark.parametrize("name", ["linear_ts", "linucb"])
@@ -115,8 +126,8 @@ def test_the_segment_pushes_vips_towards_their_best_action() -> None:
 def test_a_policy_without_context_relies_on_nothing() -> None:
     policy = BetaThompson(3, seed=1)
     contexts, _ = population(50, seed=2)
-    importance = ablation_importance(policy, contexts, ["segment", "device"])
-    assert importance == {"segment": 0.0, "device": 0.0}
+    shuffled = permutation_importance(policy, contexts, ["segment", "device"], np.random.default_rng(0))
+    assert shuffled == {"segment": 0.0, "device": 0.0}
 
 
 @pytest.mark.parametrize(
@@ -127,7 +138,9 @@ def test_a_policy_without_context_relies_on_nothing() -> None:
         (lambda p: linear_contributions(p, {"a": 1}, True), "action: expected an integer"),
         (lambda p: linear_contributions(p, {"a": 1}, 0, np.array([False, True])), "allowed: expected 2"),
         (lambda p: linear_contributions(p, {"a": [1]}, 0), "contexts[0]: feature 'a'"),
-        (lambda p: ablation_importance(p, [], ["a"]), "contexts: at least one"),
+        (lambda p: permutation_importance(p, [], ["a"], np.random.default_rng(0)), "contexts: at least one"),
+        (lambda p: permutation_importance(p, [{"a": 1}], ["a"], np.random.default_rng(0), repeats=0),
+         "repeats: expected an integer >= 1"),
         (lambda p: ablation_effects(p, [{"a": 1}], np.array([0, 1])), "actions: expected 1 actions"),
     ],
 )

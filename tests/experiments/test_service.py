@@ -157,7 +157,8 @@ def test_fallbacks_get_defaults_and_say_why(service: ExperimentService) -> None:
             assert {s: v.id for s, v in d.variants.items()} == {"subject": "urgent", "cta": "see"}
     by_id = {d.recipient_id: d for d in decisions}
     assert service.explain(by_id["nc"].decision_id)["explanation"] == [
-        "no context stored (the recipient did not consent)"
+        "no context stored (the recipient did not consent)",
+        "fallback: no_consent, so the default variants",
     ]
     why = service.explain(by_id["missing"].decision_id)["explanation"]
     assert "country in ['US', 'CA']: false (country is missing)" in why[1]
