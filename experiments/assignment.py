@@ -18,7 +18,7 @@ import numpy as np
 
 from bandit import Policy
 from experiments.arms import allowed_mask, arm_index, combinations
-from experiments.content import Rendering, is_template, try_render
+from experiments.content import Rendering, is_template, render_leniently, try_render
 from experiments.hashing import bucket_variants, in_holdout
 from experiments.rules import (
     Condition,
@@ -174,11 +174,47 @@ def renderable_masks(
     return masks
 
 
+def hash_probabilities(compiled: CompiledExperiment, masks: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """Per slot, each variant's probability under weighted hashing given the allowed ``(n, m_s)``
+    masks (as :func:`experiments.hashing.bucket_variants` draws: weight share among the allowed, equal
+    shares where every allowed weight is zero)."""
+    out = []
+    for s, slot in enumerate(compiled.slot_names):
+        w = np.where(masks[s], compiled.weights[slot][None, :], 0.0)
+        dead = w.sum(axis=1) <= 0
+        w[dead] = masks[s][dead].astype(float)
+        out.append(w / w.sum(axis=1, keepdims=True))
+    return out
+
+
+def shown_variants(
+    compiled: CompiledExperiment, contexts: Sequence[Mapping[str, Any]], allowed: Sequence[np.ndarray]
+) -> list[np.ndarray] | None:
+    """For hash designs: per slot, the variant shown when variant ``j`` is drawn, ``(n, m_s)`` ints.
+
+    A variant renders for the recipient: itself. It does not: the slot's default (when the rules allow
+    it; the default's content then falls back as :func:`slot_content` says). None without templates.
+    Drawing by the hash first keeps assignment sticky when a recipient's fields change.
+    """
+    if not compiled.has_templates:
+        return None
+    renderable = renderable_masks(compiled, contexts)
+    out = []
+    for s, m in enumerate(compiled.slot_sizes):
+        default = int(compiled.default_positions[s])
+        shown = np.tile(np.arange(m), (len(contexts), 1))
+        shown[~renderable[s] & allowed[s][:, [default]]] = default
+        out.append(shown)
+    return out
+
+
 def slot_masks(compiled: CompiledExperiment, contexts: Sequence[Mapping[str, Any]]) -> list[np.ndarray]:
-    """Per slot, the variants offered per recipient: a list of ``(n, m_s)`` boolean arrays.
+    """Per slot, the variants a policy may choose per recipient: a list of ``(n, m_s)`` boolean arrays.
 
     A variant is offered when the rules allow it and its content renders for the recipient. When that
-    leaves a slot with nothing, the slot falls back to its default variant alone.
+    leaves a slot with nothing, the slot falls back to its default variant alone. (Hash designs draw
+    among the variants the rules allow and show the default for one that cannot render, see
+    :func:`shown_variants`.)
     """
     masks = rule_masks(compiled, contexts)
     if not compiled.has_templates:
@@ -198,7 +234,8 @@ def slot_content(
     """The text a recipient sees for variant ``position`` of ``slot``, and a note when it fell back.
 
     The chain: the variant itself; else the slot's default variant rendered for the recipient; else
-    the default rendered without any field (which the spec check guarantees to work).
+    the default rendered without any field; else the default with the missing fields left out (a
+    default that needs fields is warned about when the spec is saved); else the variant id.
     """
     variants = compiled.spec.slots[slot].variants
     first = try_render(variants[position].content, context)
@@ -216,6 +253,9 @@ def slot_content(
             return str(rendering.text), f"content fell back to {variants[default].id!r}{scope} ({why})"
         attempts.append((variants[default].id, rendering))
     why = "; ".join(f"{vid}: {r.problem}" for vid, r in attempts)
+    lenient = render_leniently(variants[default].content, context)
+    if lenient is not None:
+        return lenient, f"content fell back to {variants[default].id!r} with missing fields left out ({why})"
     return variants[default].id, f"content could not be rendered, the variant id is shown ({why})"
 
 
@@ -320,9 +360,16 @@ def assign(
         reason = "assigned"
         if not compiled.adaptive:
             salt = compiled.spec.hash_salt
+            allowed = rule_masks(compiled, ctxs)
+            shown = shown_variants(compiled, ctxs, allowed)
             for s, slot in enumerate(compiled.slot_names):
                 variant_ids, weights = compiled.slot_ids[slot], compiled.weights[slot]
-                chosen, prob = bucket_variants(salt, slot, ids, variant_ids, weights, masks[s])
+                chosen, prob = bucket_variants(salt, slot, ids, variant_ids, weights, allowed[s])
+                if shown is not None:  # a drawn variant that cannot render shows the default instead
+                    rows = np.arange(len(idx))
+                    chosen = shown[s][rows, chosen]
+                    per_variant = hash_probabilities(compiled, allowed)[s]
+                    prob = np.where(shown[s] == chosen[:, None], per_variant, 0.0).sum(axis=1)
                 positions[idx, s] = chosen
                 propensities[idx] *= prob
         elif apprentice:

@@ -53,6 +53,7 @@ class _SandboxEnvironment(Environment):
 
 
 _ENVIRONMENT = _SandboxEnvironment(undefined=_MissingField, strict_filters=True)
+_LENIENT = _SandboxEnvironment(strict_filters=True)  # missing fields render as nothing
 
 
 class TemplateProblem(ValueError):
@@ -163,6 +164,30 @@ def render_template(source: str, context: Mapping[str, Any]) -> str:
     if source.strip() and not text.strip():
         raise TemplateProblem("renders blank")
     return text
+
+
+def render_leniently(source: str, context: Mapping[str, Any]) -> str | None:
+    """The last resort of a fallback: ``source`` with missing fields left out and spaces tidied.
+
+    None when even that fails or is blank. Used only for a slot's default variant that needs fields
+    the recipient lacks (the spec's warnings say so when it is saved).
+
+    Examples
+    --------
+    >>> render_leniently("Hello {{ first_name }}, spring picks", {})
+    'Hello, spring picks'
+    """
+    if not is_template(source):
+        return source if source.strip() else None
+    try:
+        text = str(_LENIENT.from_string(source).render(**sandbox_context(context)))
+    except LiquidError:
+        return None
+    tidy = " ".join(text.split())
+    for mark in (",", ".", "!", "?", ":", ";"):
+        tidy = tidy.replace(f" {mark}", mark)
+    tidy = tidy.strip(" ,;:")
+    return tidy or None
 
 
 @dataclass(frozen=True)

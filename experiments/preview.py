@@ -16,8 +16,11 @@ from experiments.arms import allowed_mask, combinations
 from experiments.assignment import (
     CompiledExperiment,
     content_problems,
+    hash_probabilities,
     incumbent_positions,
     policy_batch,
+    rule_masks,
+    shown_variants,
     slot_content,
     slot_masks,
 )
@@ -98,17 +101,6 @@ def combination_label(compiled: CompiledExperiment, arm: int) -> str:
     return ",".join(f"{s}={v}" for s, v in compiled.arm_variants(arm).items())
 
 
-def _hash_probabilities(compiled: CompiledExperiment, masks: Sequence[np.ndarray]) -> list[np.ndarray]:
-    """Per slot, the probability of each variant under weighted hashing: ``(n, m_s)`` arrays."""
-    out = []
-    for s, slot in enumerate(compiled.slot_names):
-        w = np.where(masks[s], compiled.weights[slot][None, :], 0.0)
-        dead = w.sum(axis=1) <= 0
-        w[dead] = masks[s][dead].astype(float)  # all allowed weights zero: equally weighted
-        out.append(w / w.sum(axis=1, keepdims=True))
-    return out
-
-
 def combination_probabilities(
     compiled: CompiledExperiment,
     contexts: Sequence[Mapping[str, Any]],
@@ -131,9 +123,14 @@ def combination_probabilities(
     ctxs = [contexts[i] for i in idx]
     masks = slot_masks(compiled, ctxs)
     if not compiled.adaptive:
-        per_slot = _hash_probabilities(compiled, masks)
+        allowed = rule_masks(compiled, ctxs)
+        shown = shown_variants(compiled, ctxs, allowed)
         probs = np.ones((len(idx), combos.shape[0]))
-        for s, p in enumerate(per_slot):
+        for s, p in enumerate(hash_probabilities(compiled, allowed)):
+            if shown is not None:  # the mass of a variant that cannot render goes to what is shown
+                moved = np.zeros_like(p)
+                np.add.at(moved, (np.repeat(np.arange(p.shape[0]), p.shape[1]), shown[s].ravel()), p.ravel())
+                p = moved
             probs *= p[:, combos[:, s]]
         out[idx] = probs
         return out
@@ -178,8 +175,10 @@ def describe_recipients(
         for s, slot in enumerate(compiled.slot_names):
             ids = compiled.slot_ids[slot]
             default = ids[int(compiled.default_positions[s])]
-            if screening[i] is None:
+            if screening[i] is None and compiled.adaptive:
                 offered = [vid for j, vid in enumerate(ids) if masks[s][i, j]]
+            elif screening[i] is None:  # hashing: what can be shown
+                offered = [vid for j, vid in enumerate(ids) if probs[i, combos[:, s] == j].sum() > 0]
             else:
                 offered = [default]
             not_offered = {}

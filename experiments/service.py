@@ -54,7 +54,7 @@ from experiments.models import (
 from experiments.preview import PreviewReport, coverage, describe_recipients
 from experiments.results import ResultGroups, build_summary, intended_shares
 from experiments.rules import find_conflicts
-from experiments.spec import ExperimentSpec, check_spec
+from experiments.spec import ExperimentSpec, check_spec, content_warnings
 from experiments.store import (
     decisions_table,
     experiments_table,
@@ -207,7 +207,7 @@ class ExperimentService:
                 policy = self._new_policy(compiled)
             except (PolicyError, ValueError, TypeError) as exc:
                 raise SpecError([Problem("design.options", str(exc))]) from exc
-        warnings = find_conflicts(compiled.rules)
+        warnings = find_conflicts(compiled.rules) + content_warnings(spec)
         if spec.design.type == "ab" and len(spec.slots) > 1:
             warnings.append("an ab design over several slots buckets each slot independently (multivariate)")
         text = spec.canonical_json()

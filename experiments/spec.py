@@ -246,7 +246,7 @@ def check_spec_data(raw: Any) -> list[Problem]:
                 weight = v.get("weight", 1.0)
                 if isinstance(weight, int | float):
                     weights.append(float(weight))
-            problems += _check_contents(raw, str(name), variants)
+            problems += _check_contents(str(name), variants)
             if weights and len(weights) == len(variants) and sum(weights) <= 0:
                 problems.append(Problem(f"slots.{name}.variants", "all weights are zero"))
     slot_ids = _slot_ids(raw)
@@ -299,32 +299,39 @@ def check_spec_data(raw: Any) -> list[Problem]:
     return problems
 
 
-def _check_contents(raw: Mapping[str, Any], slot: str, variants: list[Any]) -> list[Problem]:
-    """Templates that do not parse (syntax, unknown tags or filters), and a default variant that could
-    not serve as the fallback (it must render for a recipient with no fields at all)."""
+def _check_contents(slot: str, variants: list[Any]) -> list[Problem]:
+    """Templates that do not parse (syntax errors, unknown tags or filters), with the variant's path."""
     problems = []
-    defaults = raw.get("default")
-    default_id = defaults.get(slot) if isinstance(defaults, Mapping) else None
     for i, v in enumerate(variants):
         if not isinstance(v, Mapping) or not isinstance(v.get("content"), str):
             continue
-        path = f"slots.{slot}.variants[{i}].content"
         problem = template_problem(v["content"])
         if problem is not None:
-            problems.append(Problem(path, problem))
-            continue
-        is_default = v.get("id") == default_id if default_id is not None else i == 0
-        if is_default:
-            empty = try_render(v["content"], {})
-            if not empty.ok:
-                problems.append(
-                    Problem(
-                        path,
-                        f"the default variant is the fallback and must render without any recipient "
-                        f"field: {empty.problem} (give it a default, e.g. {{{{ name | default: '...' }}}})",
-                    )
-                )
+            problems.append(Problem(f"slots.{slot}.variants[{i}].content", problem))
     return problems
+
+
+def content_warnings(spec: ExperimentSpec) -> list[str]:
+    """Warnings for default variants that cannot serve as the fallback for every recipient.
+
+    The default variant is what a recipient gets when no other variant renders for them; it should
+    render for a recipient with no fields at all (give its merge tags a ``default``). One that does
+    not is still used, rendered with the missing fields left out, and the decision says so.
+    """
+    warnings = []
+    for name, slot in spec.slots.items():
+        default_id = spec.control[name]
+        for i, variant in enumerate(slot.variants):
+            if variant.id != default_id:
+                continue
+            empty = try_render(variant.content, {})
+            if not empty.ok:
+                warnings.append(
+                    f"slots.{name}.variants[{i}].content: the default variant is the fallback but needs "
+                    f"recipient fields ({empty.problem}); give its merge tags a default, e.g. "
+                    "{{ first_name | default: 'there' }}"
+                )
+    return warnings
 
 
 def _check_unit_reward(reward: Mapping[str, Any]) -> list[Problem]:

@@ -12,12 +12,13 @@ from experiments.content import (
     OUTPUT_LIMIT,
     TemplateProblem,
     render_content,
+    render_leniently,
     template_fields,
     template_problem,
     try_render,
 )
 from experiments.errors import SpecError
-from experiments.spec import parse_spec
+from experiments.spec import content_warnings, parse_spec
 
 GREETING = "{{ first_name | default: 'there' }}, your spring picks"
 
@@ -165,12 +166,25 @@ def test_spec_reports_template_problems_with_their_paths() -> None:
     assert "slots.subject.variants[2].content: expected tag endif" in text
 
 
-def test_spec_requires_a_default_that_renders_without_fields() -> None:
+def test_a_default_that_needs_fields_is_warned_about() -> None:
     raw = _spec(
         [{"id": "hi", "content": "{{ first_name }}, spring sale"}, {"id": "plain", "content": "Spring sale"}]
     )
-    with pytest.raises(SpecError, match=r"slots\.subject\.variants\[0\]\.content: the default variant"):
-        parse_spec(raw)
-    parse_spec({**raw, "default": {"subject": "plain"}})  # another default: fine
-    ok = _spec([{"id": "hi", "content": GREETING}])
-    assert parse_spec(ok).slots["subject"].variants[0].content == GREETING
+    (warning,) = content_warnings(parse_spec(raw))
+    assert warning.startswith("slots.subject.variants[0].content: the default variant is the fallback")
+    assert "'first_name' is undefined" in warning
+    assert content_warnings(parse_spec({**raw, "default": {"subject": "plain"}})) == []
+    assert content_warnings(parse_spec(_spec([{"id": "hi", "content": GREETING}]))) == []
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("Hello {{ first_name }}", "Hello"),
+        ("Hello {{ first_name }}, spring picks", "Hello, spring picks"),
+        ("{{ first_name }}", None),  # blank: no text to fall back to
+        ("Spring sale", "Spring sale"),
+    ],
+)
+def test_lenient_rendering_leaves_missing_fields_out(source: str, expected: str | None) -> None:
+    assert render_leniently(source, {}) == expected

@@ -66,6 +66,30 @@ def test_fallback_recipients_get_the_rendered_default(service: ExperimentService
     assert d.variants["subject"].content == "Spring sale, Zoë"
 
 
+def test_a_default_needing_fields_is_warned_and_falls_back_leniently(service: ExperimentService) -> None:
+    spec = make_spec(
+        slots={"subject": {"variants": [{"id": "hello", "content": "Hello {{ first_name }}"},
+                                        {"id": "plain", "content": "Spring sale"}]}},
+        holdout=0.5,
+    )
+    info = service.create(spec)
+    assert any("slots.subject.variants[0].content: the default variant" in w for w in info.warnings)
+    decisions = service.assign_batch("spring", [(f"r{i}", {}) for i in range(60)])
+    held = [d for d in decisions if d.reason == "holdout"]
+    assigned = [d for d in decisions if d.reason == "assigned"]
+    assert held and assigned
+    for d in held:  # the default is forced: its text with the missing field left out, and a note
+        assert d.variants["subject"].content == "Hello"
+        assert "missing fields left out" in d.content_notes["subject"]
+    shown = {(d.variants["subject"].id, d.variants["subject"].content) for d in assigned}
+    assert shown == {("plain", "Spring sale"), ("hello", "Hello")}  # the hash draws as without templates
+    again = service.assign_batch("spring", [(f"r{i}", {"first_name": "Ada"}) for i in range(60)])
+    for before, after in zip(decisions, again, strict=True):  # sticky when the fields change
+        assert before.variants["subject"].id == after.variants["subject"].id
+        if after.variants["subject"].id == "hello":
+            assert after.variants["subject"].content == "Hello Ada" and after.content_notes == {}
+
+
 def test_rule_and_template_read_the_same_attribute(service: ExperimentService) -> None:
     spec = make_spec(
         slots={
