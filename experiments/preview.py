@@ -27,6 +27,7 @@ from experiments.assignment import (
 from experiments.content import try_render
 from experiments.rules import NotOf, apply_rules, find_example, holds
 
+_SCREENED = frozenset({"holdout", "ineligible", "no_consent", "paused", "policy_error"})
 #: Above this many rules the coverage view looks at single rules and pairs only (2**R combinations).
 MAX_RULES_FOR_ALL_COMBINATIONS = 8
 
@@ -246,7 +247,8 @@ def coverage(compiled: CompiledExperiment, details: Sequence[RecipientDetail]) -
     """The rule combinations no recipient in ``details`` reached (that some recipient could reach),
     and the recipients that only ever get the fallback."""
     rules = compiled.rules
-    reached = {tuple(sorted(d.rules_fired)) for d in details}
+    # a screened-out recipient (holdout, ineligible, ...) gets the defaults: it exercises no rule
+    reached = {tuple(sorted(d.rules_fired)) for d in details if d.screening not in _SCREENED}
     subsets, complete = _rule_combinations(len(rules))
     unreached = []
     for subset in subsets:
@@ -262,7 +264,7 @@ def coverage(compiled: CompiledExperiment, details: Sequence[RecipientDetail]) -
     fallback_only = {}
     for d in details:
         if d.fallback_only:
-            if d.screening in ("holdout", "ineligible", "no_consent", "paused", "policy_error"):
+            if d.screening in _SCREENED:
                 fallback_only[d.recipient_id] = d.screening
             else:
                 narrowed = [
