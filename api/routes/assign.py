@@ -27,6 +27,7 @@ router = APIRouter(
         401: {"model": MessageBody},
         403: {"model": MessageBody},
         404: {"model": MessageBody, "description": "No experiment with that key."},
+        409: {"model": MessageBody, "description": "The experiment is archived: no more assignments."},
         422: {"model": ValidationErrorBody},
     },
 )

@@ -42,7 +42,11 @@ _SPEC_BODY: dict[str, Any] = {
     status_code=201,
     response_model=ExperimentCreated,
     openapi_extra=_SPEC_BODY,
-    responses={422: {"model": ValidationErrorBody}, 409: {"model": MessageBody}},
+    responses={
+        409: {"model": MessageBody},
+        415: {"model": MessageBody, "description": "The body is neither JSON nor YAML."},
+        422: {"model": ValidationErrorBody},
+    },
 )
 async def create_experiment(request: Request, service: ServiceDep) -> dict[str, Any]:
     """Create an experiment (or a new version of it) from its spec."""
@@ -94,7 +98,11 @@ _status_route("resume", "running", "Resume a paused experiment.")
 _status_route("archive", "archived", "Archive an experiment; it no longer assigns or learns.")
 
 
-@router.post("/{key}/learn", response_model=LearnResult, responses=NOT_FOUND)
+@router.post(
+    "/{key}/learn",
+    response_model=LearnResult,
+    responses={**NOT_FOUND, 409: {"model": MessageBody, "description": "The design has no policy to learn."}},
+)
 def learn(key: str, service: ServiceDep) -> dict[str, Any]:
     """Learn from the outcomes that arrived since the last snapshot; answers the new policy version."""
     return {"key": key, "policy_version": service.learn(key)}

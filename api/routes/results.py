@@ -38,7 +38,26 @@ def results(
     return results_to_dict(analysed, detail=detail)
 
 
-@router.get("/{key}/report", response_class=HTMLResponse, responses={409: {"model": MessageBody}})
+def _json_error(model: str, description: str) -> dict[str, Any]:
+    """An error answered as JSON by a route whose success is HTML.
+
+    FastAPI would document a ``model`` response in the route's own media type (``text/html``); the
+    error handlers answer JSON, so the content is spelled out (the schemas are components already).
+    """
+    ref = {"$ref": f"#/components/schemas/{model}"}
+    return {"description": description, "content": {"application/json": {"schema": ref}}}
+
+
+HTML_ROUTE_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: _json_error("MessageBody", "No key, or a key that is not known."),
+    403: _json_error("MessageBody", "The key may not do this."),
+    404: _json_error("MessageBody", "No experiment with that key."),
+    409: _json_error("MessageBody", "No slot can be analysed yet."),
+    422: _json_error("ValidationErrorBody", "A query parameter is out of range."),
+}
+
+
+@router.get("/{key}/report", response_class=HTMLResponse, responses=HTML_ROUTE_ERRORS)
 def report(
     key: str,
     service: ServiceDep,

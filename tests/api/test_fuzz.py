@@ -1,7 +1,7 @@
 """Arbitrary JSON thrown at every route: never a 500, and every answer fits its declared model.
 
-A light stand-in for schema fuzzing (schemathesis is not installed): Hypothesis draws JSON values and
-near-miss bodies built from each route's own field names.
+Complements the schema fuzzing of ``test_schemathesis.py`` (which draws from the declared schema):
+Hypothesis draws arbitrary JSON values and near-miss bodies built from each route's own field names.
 """
 
 from __future__ import annotations

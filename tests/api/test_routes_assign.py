@@ -120,3 +120,20 @@ def test_a_logged_decision_can_be_explained(client, experiment):
     assert response.json()["variants"] == {s: v["id"] for s, v in decision["variants"].items()}
     missing = client.get("/v1/decisions/nope", headers=ADMIN)
     assert missing.status_code == 404 and "'nope'" in missing.json()["detail"]
+
+
+@pytest.mark.parametrize("raw", [b"\xff\xfe{", b'{"recipient_id": "\xc3"}'])
+def test_a_body_that_is_not_utf8_is_422_on_the_body(client, experiment, raw):
+    # found by schemathesis: FastAPI answered 400 "error parsing the body", a status no route declares
+    response = client.post(f"/v1/experiments/{experiment}/assign", content=raw,
+                           headers={**SEND, "Content-Type": "application/json"})
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"][0]["loc"] == ["body"]
+
+
+def test_assign_to_an_archived_experiment_is_a_declared_409(client, experiment):
+    assert client.post(f"/v1/experiments/{experiment}/archive", headers=ADMIN).status_code == 200
+    response = client.post(f"/v1/experiments/{experiment}/assign", json={"recipient_id": "r"}, headers=SEND)
+    assert response.status_code == 409 and "archived" in response.json()["detail"]
+    declared = client.app.openapi()["paths"]["/v1/experiments/{key}/assign"]["post"]["responses"]
+    assert "409" in declared
