@@ -15,6 +15,7 @@ loops stop after :data:`LOOP_LIMIT` iterations and output after :data:`OUTPUT_LI
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -154,16 +155,40 @@ def render_template(source: str, context: Mapping[str, Any]) -> str:
         A missing field without a default, a resource limit reached, a broken template, or output that
         is blank although the template is not (a subject line must never be empty).
     """
-    if not is_template(source):
-        return source
-    template = _parse(source)
+    rendering = try_render(source, context)
+    if rendering.text is None:
+        raise TemplateProblem(str(rendering.problem))
+    return rendering.text
+
+
+@lru_cache(maxsize=4096)
+def _fields(source: str) -> tuple[str, ...]:
+    return tuple(sorted(template_fields(source)))
+
+
+def _field_values(source: str, context: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
+    """The values a template reads from ``context``, as JSON text: its cache key."""
+    out = []
+    for name in _fields(source):
+        value = _plain(context.get(name))
+        if value is not None:
+            out.append((name, json.dumps(value, sort_keys=True)))
+    return tuple(out)
+
+
+@lru_cache(maxsize=8192)  # at most 8192 x OUTPUT_LIMIT characters; subject lines are far shorter
+def _render_cached(source: str, values: tuple[tuple[str, str], ...]) -> tuple[str | None, str | None]:
+    """(text, None) or (None, problem) for a template and the JSON values of the fields it reads."""
     try:
-        text = str(template.render(**sandbox_context(context)))
+        template = _parse(source)
+        text = str(template.render(**{name: json.loads(v) for name, v in values}))
+    except TemplateProblem as exc:
+        return None, str(exc)
     except LiquidError as exc:
-        raise TemplateProblem(_one_line(exc)) from exc
+        return None, _one_line(exc)
     if source.strip() and not text.strip():
-        raise TemplateProblem("renders blank")
-    return text
+        return None, "renders blank"
+    return text, None
 
 
 def render_leniently(source: str, context: Mapping[str, Any]) -> str | None:
@@ -208,6 +233,10 @@ class Rendering:
 def try_render(source: str, context: Mapping[str, Any]) -> Rendering:
     """:func:`render_template` without raising.
 
+    A template's output depends only on the fields it reads, so renderings are cached by those
+    values (recipients who share them, and the several looks assignment and preview take at one
+    recipient, render once).
+
     Examples
     --------
     >>> try_render("{{ first_name | default: 'there' }}, your spring picks", {}).text
@@ -215,10 +244,10 @@ def try_render(source: str, context: Mapping[str, Any]) -> Rendering:
     >>> try_render("{{ first_name }}, your spring picks", {}).problem
     "'first_name' is undefined"
     """
-    try:
-        return Rendering(render_template(source, context))
-    except TemplateProblem as exc:
-        return Rendering(None, str(exc))
+    if not is_template(source):
+        return Rendering(source)
+    text, problem = _render_cached(source, _field_values(source, context))
+    return Rendering(text, problem)
 
 
 def render_content(template: str, context: Mapping[str, Any]) -> str:
