@@ -16,6 +16,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import sqlalchemy
 
 from tests.api.conftest import ADMIN_KEY, SEND_KEY
 from tests.api.flow import walk_the_contract
@@ -77,8 +78,8 @@ def test_serve_on_sqlite_over_real_http(tmp_path):
 
 
 @pytest.mark.postgres
-def test_postgres_two_workers_lose_and_double_nothing_even_when_one_is_killed(pg_url):
-    with running_server(pg_url, workers=2) as (client, process):
+def test_postgres_four_workers_lose_and_double_nothing_even_when_one_is_killed(pg_url):
+    with running_server(pg_url, workers=4) as (client, process):
         seen = walk_the_contract(client)
         admin = {"Authorization": f"Bearer {ADMIN_KEY}"}
         send = {"Authorization": f"Bearer {SEND_KEY}"}
@@ -107,36 +108,119 @@ def test_postgres_two_workers_lose_and_double_nothing_even_when_one_is_killed(pg
         stored = sum(a["events"].get("unsubscribe", 0) for a in body["arms"] if a["slot"] == "subject")
         assert stored == sum(1 for d in decisions if d["reason"] in ("assigned", "policy"))
 
-        # SIGKILL one worker while 4 threads post outcomes: every acknowledged event must be stored
+        # 4 clients assign and post outcomes for what they were assigned, concurrently, while one of
+        # the 4 workers is SIGKILLed: whatever was acknowledged is stored, exactly once.
         workers = worker_pids(process.pid)
-        assert len(workers) == 2, workers
-        batches = [[{"event_id": f"kill-{b}-{j}", "decision_id": decisions[(5 * b + j) % len(decisions)]
-                     ["decision_id"], "type": "click"} for j in range(5)] for b in range(160)]
-        acknowledged: list[dict] = []
-        started = threading.Event()
-
-        def load(share: list[list[dict]]) -> None:
-            with httpx.Client(base_url=base, timeout=30) as own:
-                for batch in share:
-                    try:
-                        response = own.post("/v1/outcomes", json={"events": batch}, headers=send)
-                    except httpx.TransportError:
-                        continue  # never acknowledged: may or may not be stored
-                    started.set()
-                    if response.status_code == 200:
-                        acknowledged.extend(batch)
-
-        threads = [threading.Thread(target=load, args=(batches[i::4],)) for i in range(4)]
+        assert len(workers) == 4, workers
+        load = MixedLoad(base, send, rounds=30)
+        threads = [threading.Thread(target=load.run, args=(t,)) for t in range(4)]
         for t in threads:
             t.start()
-        assert started.wait(30)
-        time.sleep(0.3)
-        os.kill(workers[0], signal.SIGKILL)
+        assert load.acknowledged_enough.wait(60), "no answers under load"
+        # the victim is a worker serving clients right now (most open client connections)
+        port = client.base_url.port
+        victim = max(workers, key=lambda pid: open_connections(pid, port))
+        assert open_connections(victim, port) >= 1
+        os.kill(victim, signal.SIGKILL)
+        load.killed_at = load.answers
         for t in threads:
-            t.join(120)
-        assert len(acknowledged) >= 100  # the other worker kept answering
-        again = client.post("/v1/outcomes", json={"events": acknowledged}, headers=send).json()
-        assert again == {"accepted": 0, "duplicates": len(acknowledged), "orphans": 0}
+            t.join(180)
+        assert not any(t.is_alive() for t in threads)
+        assert load.wrong_answers == []
+        assert load.unanswered <= 4  # at most what the killed worker held in flight (one per client)
+        assert load.answers - load.killed_at >= 40  # the other workers kept answering
+        assert len(load.acknowledged_events) >= 200
+
+        counts = stored_counts(pg_url, list(load.acknowledged_decisions), list(load.sent_events))
+        decisions_stored, events_stored = counts
+        assert decisions_stored == dict.fromkeys(load.acknowledged_decisions, 1)
+        for event_id, decision_id in load.acknowledged_events.items():
+            assert events_stored.get(event_id) == (1, decision_id), event_id
+        assert set(events_stored) <= set(load.sent_events)  # nothing stored that was never sent
+        assert all(n == 1 for n, _ in events_stored.values())
+        again = client.post("/v1/outcomes", headers=send, json={"events": [
+            {"event_id": e, "decision_id": d, "type": "click"} for e, d in load.acknowledged_events.items()
+        ]}).json()
+        assert again == {"accepted": 0, "duplicates": len(load.acknowledged_events), "orphans": 0}
+
+
+class MixedLoad:
+    """Each client, round after round: assign a batch of 10 and one recipient, then post a click for
+    every decision acknowledged in its previous round. Records what was sent and what was acknowledged.
+    """
+
+    def __init__(self, base: str, headers: dict[str, str], rounds: int) -> None:
+        self.base, self.headers, self.rounds = base, headers, rounds
+        self.lock = threading.Lock()
+        self.answers = 0
+        self.killed_at = 0
+        self.acknowledged_enough = threading.Event()
+        self.acknowledged_decisions: set[str] = set()
+        self.acknowledged_events: dict[str, str] = {}  # event id -> decision id
+        self.sent_events: dict[str, str] = {}
+        self.unanswered = 0  # requests cut off (the killed worker's) or answered with an error
+        self.wrong_answers: list[dict] = []  # outcome answers that did not accept every new event
+
+    def _post(self, http: httpx.Client, path: str, body: dict) -> dict | None:
+        try:
+            response = http.post(path, json=body, headers=self.headers)
+        except httpx.TransportError:
+            with self.lock:
+                self.unanswered += 1
+            return None  # never acknowledged: may or may not be stored
+        if response.status_code != 200:
+            with self.lock:
+                self.unanswered += 1
+            return None
+        with self.lock:
+            self.answers += 1
+            if self.answers >= 40:
+                self.acknowledged_enough.set()
+        return response.json()
+
+    def run(self, client_no: int) -> None:
+        previous: list[str] = []
+        with httpx.Client(base_url=self.base, timeout=30) as http:
+            for r in range(self.rounds):
+                recipients = [{"recipient_id": f"load-{client_no}-{r}-{j}"} for j in range(10)]
+                batch = self._post(http, "/v1/experiments/walk/assign/batch", {"recipients": recipients})
+                one = self._post(http, "/v1/experiments/walk/assign",
+                                 {"recipient_id": f"solo-{client_no}-{r}"})
+                current = [d["decision_id"] for d in (batch or {}).get("decisions", [])]
+                current += [one["decision_id"]] if one else []
+                with self.lock:
+                    self.acknowledged_decisions.update(current)
+                events = {f"load-{client_no}-{r}-{j}": d for j, d in enumerate(previous)}
+                with self.lock:
+                    self.sent_events.update(events)
+                answer = self._post(http, "/v1/outcomes", {"events": [
+                    {"event_id": e, "decision_id": d, "type": "click"} for e, d in events.items()
+                ]}) if events else None
+                if answer is not None:
+                    with self.lock:
+                        self.acknowledged_events.update(events)
+                        if answer != {"accepted": len(events), "duplicates": 0, "orphans": 0}:
+                            self.wrong_answers.append(answer)
+                previous = current
+
+
+def stored_counts(
+    url: str, decision_ids: list[str], event_ids: list[str]
+) -> tuple[dict[str, int], dict[str, tuple[int, str]]]:
+    """Straight from the database: rows per decision id, and (rows, decision id) per event id."""
+    engine = sqlalchemy.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            decisions = conn.execute(sqlalchemy.text(
+                "SELECT id, count(*) FROM decisions WHERE id = ANY(:ids) GROUP BY id"
+            ), {"ids": decision_ids}).all()
+            events = conn.execute(sqlalchemy.text(
+                "SELECT event_id, count(*), min(decision_id) FROM outcomes WHERE event_id = ANY(:ids) "
+                "GROUP BY event_id"
+            ), {"ids": event_ids}).all()
+    finally:
+        engine.dispose()
+    return {d: n for d, n in decisions}, {e: (n, d) for e, n, d in events}
 
 
 def worker_pids(parent: int) -> list[int]:
@@ -144,3 +228,23 @@ def worker_pids(parent: int) -> list[int]:
     children = Path(f"/proc/{parent}/task/{parent}/children").read_text().split()
     return [int(c) for c in children
             if "spawn_main" in Path(f"/proc/{c}/cmdline").read_bytes().decode(errors="replace")]
+
+
+def open_connections(pid: int, port: int) -> int:
+    """How many established TCP connections on ``port`` the process ``pid`` holds (from /proc)."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    count = 0
+    for table in ("tcp", "tcp6"):
+        for line in Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]:
+            fields = line.split()
+            local_port = int(fields[1].rsplit(":", 1)[1], 16)
+            if local_port == port and fields[3] == "01" and fields[9] in inodes:  # 01: ESTABLISHED
+                count += 1
+    return count
