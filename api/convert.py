@@ -57,6 +57,7 @@ def decision_to_dict(decision: Any) -> dict[str, Any]:
         "policy_version": decision.policy_version,
         "reason": decision.reason,
         "explored": getattr(decision, "explored", None),
+        "content_notes": dict(getattr(decision, "content_notes", None) or {}),
         "created_at": created.isoformat() if isinstance(created, datetime) else created,
     }
 

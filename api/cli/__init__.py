@@ -11,6 +11,7 @@ from api.cli.group import SendlabGroup
 from api.cli.offline import replay, simulate
 from api.cli.outcomes import outcomes
 from api.cli.power import power_app
+from api.cli.preview import preview
 from api.cli.serve import serve
 
 app = typer.Typer(
@@ -30,3 +31,4 @@ app.add_typer(power_app, name="power")
 app.command("analyze")(analyze)
 app.command("replay")(replay)
 app.command("simulate")(simulate)
+app.command("preview")(preview)

@@ -50,6 +50,10 @@ class DecisionPublic(BaseModel):
     reason: str
     explored: bool | None = None
     created_at: datetime | None = None
+    content_notes: dict[str, str] = Field(
+        default_factory=dict, description="Per slot: variants skipped because their content could not "
+        "render for this recipient, and any content fallback."
+    )
 
 
 class BatchDecisions(BaseModel):

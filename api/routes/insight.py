@@ -38,7 +38,10 @@ def insight(
     return importance_to_dict(service.insight(key, sample=sample))
 
 
-@router.post("/{key}/preview/report")
+@router.post(
+    "/{key}/preview/report",
+    responses={409: {"model": MessageBody, "description": "The experiment is archived."}},
+)
 def preview_report(key: str, body: PreviewRequest, service: ServiceDep) -> dict[str, Any]:
     """Per sample recipient: the rules that fired, the variants offered (and why not the others), their
     rendered content and probabilities; then the rule combinations no sample recipient reached and the
