@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
 
+from api.batch import batch_body_schema, decisions_json, parse_batch_body
 from api.convert import decision_to_dict
 from api.deps import MetricsDep, ServiceDep, require_send
 from api.models.assign import (
     AssignRequest,
-    BatchAssignRequest,
     BatchDecisions,
     DecisionPublic,
     PreviewRequest,
@@ -41,13 +42,26 @@ def assign(key: str, body: AssignRequest, service: ServiceDep, metrics: MetricsD
     return decision_to_dict(decision)
 
 
-@router.post("/{key}/assign/batch", response_model=BatchDecisions)
-def assign_batch(key: str, body: BatchAssignRequest, service: ServiceDep, metrics: MetricsDep) -> Any:
-    """Choose for every recipient of a send (at most 100,000), logged in bulk, answered in order."""
-    decisions = service.assign_batch(key, [(r.recipient_id, r.context) for r in body.recipients])
-    metrics.count_decisions(key, len(decisions))
-    # Built directly (not re-validated through the response model): a 100,000-row answer.
-    return JSONResponse({"decisions": [decision_to_dict(d) for d in decisions]})
+@router.post(
+    "/{key}/assign/batch",
+    response_model=BatchDecisions,
+    openapi_extra={"requestBody": {"required": True, "content": {
+        "application/json": {"schema": batch_body_schema()}}}},
+)
+async def assign_batch(key: str, request: Request, service: ServiceDep, metrics: MetricsDep) -> Response:
+    """Choose for every recipient of a send (at most 100,000), logged in bulk, answered in order.
+
+    The body is ``BatchAssignRequest``; it is validated from its bytes by :mod:`api.batch` (not through
+    a model per recipient) and the answer is written there too (not re-validated: a 100,000-row answer).
+    """
+    raw = await request.body()
+
+    def work() -> bytes:
+        decisions = service.assign_batch(key, parse_batch_body(raw))
+        metrics.count_decisions(key, len(decisions))
+        return decisions_json(decisions)
+
+    return Response(await run_in_threadpool(work), media_type="application/json")
 
 
 @router.post("/{key}/preview", response_model=PreviewsPublic)
