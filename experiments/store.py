@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, Index, LargeBinary, UniqueConstraint, event
+from sqlalchemy import JSON, Column, DateTime, Index, LargeBinary, UniqueConstraint, event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Field, SQLModel, create_engine
@@ -199,8 +199,33 @@ def insert_ignoring_duplicates(
     if dialect == "sqlite":
         stmt = sqlite.insert(table).on_conflict_do_nothing(index_elements=[key])
     elif dialect == "postgresql":
+        columns = list(rows[0])
+        scalar = not any(isinstance(table.c[c].type, (JSON, LargeBinary)) for c in columns)
+        if scalar and all(row.keys() == rows[0].keys() for row in rows):
+            return _insert_arrays_ignoring_duplicates(conn, table, columns, rows, key)
         stmt = postgresql.insert(table).on_conflict_do_nothing(index_elements=[key])
     else:  # pragma: no cover - only the two supported databases reach here
         raise ValueError(f"unsupported dialect {dialect!r}")
     result = conn.execute(stmt.returning(table.c[key]), list(rows))
     return {row[0] for row in result}
+
+
+def _insert_arrays_ignoring_duplicates(
+    conn: Connection, table: Any, columns: list[str], rows: Sequence[dict[str, Any]], key: str
+) -> set[str]:
+    """PostgreSQL: one ``INSERT ... SELECT FROM unnest(arrays) ON CONFLICT DO NOTHING RETURNING``.
+
+    One short statement with one array per column, instead of multi-row ``VALUES`` statements whose
+    text psycopg must rebuild on the client for every page of rows (6.7x a plain insert at 1,000,000
+    outcomes, ``benchmarks/store.py``). Only for columns of scalar types.
+    """
+    preparer = conn.dialect.identifier_preparer
+    types = [table.c[c].type.compile(dialect=conn.dialect) for c in columns]
+    names = ", ".join(preparer.quote(c) for c in columns)
+    arrays = ", ".join(f"CAST(:p{i} AS {t}[])" for i, t in enumerate(types))
+    stmt = text(
+        f"INSERT INTO {preparer.format_table(table)} ({names}) SELECT * FROM unnest({arrays}) "
+        f"ON CONFLICT ({preparer.quote(key)}) DO NOTHING RETURNING {preparer.quote(key)}"
+    )
+    params = {f"p{i}": [row[c] for row in rows] for i, c in enumerate(columns)}
+    return {row[0] for row in conn.execute(stmt, params)}
