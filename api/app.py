@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import gc
 import time
 
 from fastapi import FastAPI
@@ -95,6 +96,27 @@ def create_app(settings: Settings, *, service: ExperimentService | None = None) 
     return app
 
 
+SERVER_GC_THRESHOLDS = (50_000, 20, 20)
+"""CPython's cyclic collector thresholds in a served process (the default is ``(700, 10, 10)``)."""
+
+
+def tune_garbage_collector() -> None:
+    """Set :data:`SERVER_GC_THRESHOLDS` for this process.
+
+    A 100,000-recipient batch allocates millions of objects (parsed body, decisions, rows, the answer)
+    and almost none of them form cycles; with the default thresholds CPython interrupts it for
+    thousands of collections, some of them over the whole heap. Measured in process on SQLite, the
+    batch takes about a sixth less time with these (``benchmarks/service.py``). Cyclic garbage waits
+    for at most 50,000 new objects. Process-wide, so only the served process calls it.
+    """
+    gc.set_threshold(*SERVER_GC_THRESHOLDS)
+
+
 def app_from_env() -> FastAPI:
-    """The app configured by the environment (``SENDLAB_DB``, the key variables, ``SENDLAB_CONFIG``)."""
+    """The app configured by the environment (``SENDLAB_DB``, the key variables, ``SENDLAB_CONFIG``).
+
+    This is the factory ``sendlab serve`` runs in each worker; it also tunes the worker's garbage
+    collector (:func:`tune_garbage_collector`).
+    """
+    tune_garbage_collector()
     return create_app(settings_from_env())

@@ -146,6 +146,68 @@ def _measure_store(db: str, args: argparse.Namespace, env: dict[str, str]) -> li
     return rows
 
 
+def _api_layer_rows(n: int, repeats: int = 5) -> list[list[object]]:
+    """The api layer of one batch in process: the model path it had beside the lean path it has.
+
+    Parsing: ``json.loads`` and ``BatchAssignRequest`` (what FastAPI does with a model body) against
+    :func:`api.batch.parse_batch_body`; formatting: ``decision_to_dict`` and ``json.dumps`` as Starlette's
+    ``JSONResponse`` renders against :func:`api.batch.decisions_json`. Each with CPython's default
+    garbage-collector thresholds and with the served process's (:data:`api.app.SERVER_GC_THRESHOLDS`).
+    """
+    import gc
+    import json
+
+    from api.app import SERVER_GC_THRESHOLDS
+    from api.batch import decisions_json, parse_batch_body
+    from api.convert import decision_to_dict
+    from api.models.assign import BatchAssignRequest
+    from experiments.service import ExperimentService
+    from experiments.spec import parse_spec
+    from experiments.store import create_tables, make_engine
+
+    def model_parse(raw: bytes) -> list:
+        body = BatchAssignRequest.model_validate(json.loads(raw))
+        return [(r.recipient_id, r.context) for r in body.recipients]
+
+    def model_format(decisions: list) -> bytes:
+        return json.dumps({"decisions": [decision_to_dict(d) for d in decisions]}, ensure_ascii=False,
+                          allow_nan=False, indent=None, separators=(",", ":")).encode()
+
+    raw = json.dumps({"recipients": [{"recipient_id": f"r{i}", "context": {"first_name": "Ana"}}
+                                     for i in range(n)]}).encode()
+    with tempfile.TemporaryDirectory() as tmp:
+        engine = make_engine(f"sqlite:///{tmp}/layer.db")
+        create_tables(engine)
+        service = ExperimentService(engine)
+        service.create(parse_spec(SPEC))
+        decisions = service.assign_batch("bench", parse_batch_body(raw))
+        engine.dispose()
+    assert model_parse(raw) == parse_batch_body(raw)
+    assert json.loads(model_format(decisions)) == json.loads(decisions_json(decisions))
+
+    def median_seconds(work: Callable[[], object]) -> float:
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            work()
+            times.append(time.perf_counter() - start)
+        return statistics.median(times)
+
+    default = gc.get_threshold()
+    rows: list[list[object]] = []
+    try:
+        for label, thresholds in (("default", default), ("served", SERVER_GC_THRESHOLDS)):
+            gc.set_threshold(*thresholds)
+            parse = (median_seconds(lambda: model_parse(raw)), median_seconds(lambda: parse_batch_body(raw)))
+            fmt = (median_seconds(lambda: model_format(decisions)),
+                   median_seconds(lambda: decisions_json(decisions)))
+            for step, (model_s, lean_s) in (("parse the body", parse), ("write the answer", fmt)):
+                rows.append([step, f"{label} {thresholds}", 1000 * model_s, 1000 * lean_s, model_s / lean_s])
+    finally:
+        gc.set_threshold(*default)
+    return rows
+
+
 @contextmanager
 def _throwaway_postgres(admin_url: str) -> Iterator[str | None]:
     """A fresh database on the server of ``admin_url`` (None when no server answers), dropped after."""
@@ -173,6 +235,8 @@ def main() -> None:
     parser.add_argument("--single", type=int, default=400, help="single-assign requests")
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--batches", default="1000,10000,100000", help="batch sizes")
+    parser.add_argument("--layer", type=int, default=100_000, help="batch size of the in-process api layer "
+                        "comparison (0 to skip)")
     args = parser.parse_args()
     args.batch_sizes = [int(b) for b in args.batches.split(",")]
     uvicorn = [sys.executable, "-m", "uvicorn", "--factory", "benchmarks.service:floor_app",
@@ -197,16 +261,25 @@ def main() -> None:
                 rows += _measure_store(pg_url, args, env)
     headers = ["store", "call", "requests", "recipients per request", "requests/s", "recipients/s",
                "p50 ms", "p99 ms"]
+    table = format_table(headers, rows)
+    if args.layer:
+        layer = _api_layer_rows(args.layer)
+        table += (f"\n\nThe api layer of one {args.layer:,}-recipient batch, in process (median of 5):\n\n"
+                  + format_table(["step", "gc thresholds", "model path ms", "lean path ms", "model / lean"],
+                                 layer))
     write_section(
         "service",
         "Service over real HTTP on loopback: single vs batch assign, bulk outcomes",
         "python -m benchmarks.service " + " ".join(sys.argv[1:]),
-        format_table(headers, rows),
+        table,
         notes=(
             "One `sendlab serve` worker per store, a Thompson-sampling experiment (2 x 2 arms); single "
             f"requests from {args.concurrency} client threads on the same machine; batches sent one at a "
             "time (p50/p99 columns are the median and worst of their repeats). The floor is a bare FastAPI "
-            "route returning a constant, measured in the same run. Shared 2-core machine: compare ratios."
+            "route returning a constant, measured in the same run. Shared 2-core machine: compare ratios. "
+            "Api layer: the model path is what the batch route did before (FastAPI's model body, "
+            "`decision_to_dict` through `JSONResponse`), the lean path what it does now (`api.batch`); "
+            "`served` are the garbage-collector thresholds `sendlab serve` sets in each worker."
             + skipped
         ),
     )
