@@ -50,8 +50,10 @@ def render_report(
         parts.append(f'<div class="box decision"><b>Decision: {html.escape(a.decision.verdict)}</b><br>'
                      f"{html.escape(a.decision.reason)}</div>")
         srm_class = "bad" if a.srm.flagged else "ok"
-        parts.append(f'<div class="box {srm_class}"><b>Sample ratio:</b> {html.escape(a.srm.message)} '
-                     f"(observed {a.srm.observed}, expected {[round(e, 1) for e in a.srm.expected]})</div>")
+        counts = (f" (observed {a.srm.observed}, expected {[round(e, 1) for e in a.srm.expected]})"
+                  if a.srm.applicable else f" (observed {a.srm.observed})")
+        parts.append(f'<div class="box {srm_class}"><b>Sample ratio:</b> {html.escape(a.srm.message)}'
+                     f"{counts}</div>")
         for w in a.warnings:
             parts.append(f'<div class="box warn">{html.escape(w)}</div>')
         parts.append(embed(plot_lift_table(a.comparisons, f"{a.slot}: lift against {a.control}")))

@@ -39,7 +39,7 @@ from analysis.significance import (
     welch_df,
     welch_test,
 )
-from analysis.srm import SRM_THRESHOLD, SrmResult, check_sample_ratio
+from analysis.srm import SRM_THRESHOLD, SrmResult, check_sample_ratio, sample_ratio_not_applicable
 from analysis.stats import ProportionStats, RegressionStats, SampleStats
 
 MetricKind = Literal["rate", "value"]
@@ -192,6 +192,7 @@ def analyze_slot(
     seed: int = 0,
     draws: int = 20_000,
     covariates: Mapping[str, RegressionStats] | None = None,
+    adaptive: bool = False,
 ) -> SlotAnalysis:
     """Analyse one slot: each variant against ``control`` on each metric.
 
@@ -231,6 +232,9 @@ def analyze_slot(
         the recipient's revenue or clicks in the previous 30 days). When given, the value metric is
         CUPED-adjusted (:mod:`analysis.cuped`, one ``theta`` pooled over all arms) and each value
         comparison reports its ``variance_reduction``.
+    adaptive : bool
+        The allocation moves with the data (a bandit): there is no intended split, so the sample ratio
+        check is reported as not applicable instead of tested (``intended_share`` is then unused).
 
     Returns
     -------
@@ -290,7 +294,10 @@ def analyze_slot(
                              control_name=control, margin=guardrail_margin, alpha=alpha)
         for g in guardrails for arm in ordered[1:]
     ]
-    srm = check_sample_ratio([a.n for a in ordered], [a.intended_share for a in ordered], srm_threshold)
+    if adaptive:
+        srm = sample_ratio_not_applicable([a.n for a in ordered], srm_threshold)
+    else:
+        srm = check_sample_ratio([a.n for a in ordered], [a.intended_share for a in ordered], srm_threshold)
     if srm.flagged:
         warnings.insert(0, srm.message)
     decision = decide(

@@ -26,6 +26,17 @@ class SrmResult:
     df: int
     threshold: float
     message: str
+    applicable: bool = True
+
+
+def sample_ratio_not_applicable(observed: Sequence[int], threshold: float = SRM_THRESHOLD) -> SrmResult:
+    """The result for an adaptive allocation (a bandit): its split is meant to move with the data, so
+    there is no intended split to test against. ``p_value`` is 1 and nothing is flagged."""
+    return SrmResult(
+        p_value=1.0, flagged=False, observed=[int(v) for v in observed], expected=[], statistic=0.0, df=0,
+        threshold=threshold, applicable=False,
+        message="sample ratio check not applicable: the allocation is adaptive (a bandit moves its split)",
+    )
 
 
 def check_sample_ratio(

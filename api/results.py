@@ -52,8 +52,8 @@ def arm_data(arm: ArmSummary, *, adaptive: bool = False) -> ArmData:
     """One arm's summary as :class:`analysis.results.ArmData` (the value metric is the reward).
 
     A bandit's allocation moves as it learns, so it has no fixed split for the sample-ratio check to
-    test: for ``adaptive`` designs the realised split is passed as the intended one (the check then
-    cannot flag) and the results say the check does not apply.
+    test: for ``adaptive`` designs the realised split stands in for the intended one, and
+    ``analyze_slot(..., adaptive=True)`` reports the check as not applicable instead of testing it.
     """
     return ArmData(
         variant=arm.variant,
@@ -67,6 +67,15 @@ def arm_data(arm: ArmSummary, *, adaptive: bool = False) -> ArmData:
 def daily_points(summary: ExperimentSummary) -> list[DailyPoint]:
     """The summary's per-day counts as :class:`analysis.timeseries.DailyPoint` (for the report's charts)."""
     return [DailyPoint(d.day, d.slot, d.variant, d.decisions, dict(d.event_counts)) for d in summary.daily]
+
+
+def _srm_answer(
+    summary: ExperimentSummary, worst: dict[str, Any] | None, by_slot: dict[str, dict[str, Any]]
+) -> dict[str, Any] | None:
+    """The worst slot's sample-ratio check; for adaptive designs, a check that does not apply."""
+    if summary.design in ADAPTIVE_DESIGNS:
+        return {"p_value": None, "flagged": False, "applicable": False, "by_slot": {}}
+    return None if worst is None else {**worst, "applicable": True, "by_slot": by_slot}
 
 
 def slot_inputs(summary: ExperimentSummary) -> list[SlotInputs]:
@@ -115,7 +124,7 @@ def analyze_summary(
                 analyze_slot(
                     inputs.slot, inputs.arms, inputs.control, metrics=inputs.metrics, value_metric="reward",
                     guardrails=inputs.guardrails, alpha=alpha, correction=correction,  # type: ignore[arg-type]
-                    seed=seed,
+                    seed=seed, adaptive=summary.design in ADAPTIVE_DESIGNS,
                 )
             )
         except AnalysisInputError as exc:
@@ -166,7 +175,8 @@ def results_to_dict(results: ExperimentResults, *, detail: bool = True) -> dict[
         for a in results.analyses
         for c in a.comparisons
     ]
-    srm_by_slot = {a.slot: {"p_value": a.srm.p_value, "flagged": a.srm.flagged} for a in results.analyses}
+    srm_by_slot = {a.slot: {"p_value": a.srm.p_value, "flagged": a.srm.flagged}
+                   for a in results.analyses if a.srm.applicable}
     worst = min(srm_by_slot.values(), key=lambda s: s["p_value"], default=None)
     out: dict[str, Any] = {
         "key": summary.key,
@@ -174,9 +184,7 @@ def results_to_dict(results: ExperimentResults, *, detail: bool = True) -> dict[
         "design": summary.design,
         "arms": [_arm_row(a) for a in summary.arms],
         "comparisons": comparisons,
-        "srm": None if worst is None else {
-            **worst, "applicable": summary.design not in ADAPTIVE_DESIGNS, "by_slot": srm_by_slot
-        },
+        "srm": _srm_answer(summary, worst, srm_by_slot),
         "decisions": {a.slot: {"verdict": a.decision.verdict, "winner": a.decision.winner,
                                "reason": a.decision.reason} for a in results.analyses},
         "holdout": None if summary.holdout is None else _arm_row(summary.holdout),

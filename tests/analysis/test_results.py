@@ -241,3 +241,16 @@ def test_every_probability_and_p_value_is_in_range(spec) -> None:
         assert sum(a.prob_best for a in r.arms if a.metric == metric) == pytest.approx(1.0, abs=1e-6)
     assert 0.0 <= r.srm.p_value <= 1.0
     json.dumps(r.to_dict(), allow_nan=False)
+
+
+def test_adaptive_allocation_reports_the_sample_ratio_check_as_not_applicable() -> None:
+    # The same 204k/196k split that is a mismatch for a fixed 50/50 design is what a bandit is meant to do.
+    arms = _two(204_000, 20_400, 196_000, 19_600)
+    fixed = analyze_slot("subject", arms, "plain", metrics=["click"], value_metric=None)
+    adaptive = analyze_slot("subject", arms, "plain", metrics=["click"], value_metric=None, adaptive=True)
+    assert fixed.srm.applicable and fixed.srm.flagged
+    assert not adaptive.srm.applicable and not adaptive.srm.flagged
+    assert "not applicable" in adaptive.srm.message and adaptive.srm.observed == [204_000, 196_000]
+    assert adaptive.decision.verdict != "investigate: sample ratio mismatch"
+    # The comparisons themselves do not depend on the allocation being fixed or adaptive.
+    assert [c.p_value for c in adaptive.comparisons] == [c.p_value for c in fixed.comparisons]
