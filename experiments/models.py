@@ -126,13 +126,17 @@ class CombinationSummary:
 
 @dataclass(frozen=True)
 class DailyArmSummary:
-    """Decisions and attributed-event counts of one slot's variant on one UTC day."""
+    """Decisions and attributed-event counts of one slot's variant on one UTC day.
+
+    ``explored`` counts the decisions whose draw was not the policy's greedy choice.
+    """
 
     day: date
     slot: str
     variant: str
     decisions: int
     event_counts: dict[str, int]
+    explored: int = 0
 
 
 @dataclass(frozen=True)
@@ -155,6 +159,28 @@ class ExperimentSummary:
     excluded_late_events: int = 0
     apprentice_decisions: int = 0
     apprentice_agreement: float | None = None
+    explored_decisions: int = 0
+
+    @property
+    def learnable_decisions(self) -> int:
+        """Decisions that are learned from (not fallbacks)."""
+        return sum(c.decisions for c in self.combinations)
+
+
+@dataclass(frozen=True)
+class PolicySnapshotInfo:
+    """One stored policy version of an adaptive experiment.
+
+    ``learned_decisions`` is the cumulative number of decisions learned from up to this version;
+    ``arm_probabilities`` (length ``n_arms``, sums to 1) is the policy's distribution over the arms
+    (combinations) for non-contextual policies, None for contextual ones or an unreadable state.
+    """
+
+    version: int
+    spec_version: int
+    created_at: datetime
+    learned_decisions: int
+    arm_probabilities: list[float] | None
 
 
 @dataclass(frozen=True)

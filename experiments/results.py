@@ -114,11 +114,14 @@ def build_summary(
     daily_acc: dict[tuple[date, str, str], list[Any]] = {}
     for day, arm, stats in groups.by_day:
         for slot, vid in compiled.arm_variants(arm).items():
-            acc = daily_acc.setdefault((_as_date(day), slot, vid), [0, dict.fromkeys(types, 0)])
+            acc = daily_acc.setdefault((_as_date(day), slot, vid), [0, dict.fromkeys(types, 0), 0])
             acc[0] += stats.decisions
+            acc[2] += stats.explored
             for t, c in stats.event_counts.items():
                 acc[1][t] += c
-    daily = [DailyArmSummary(day, slot, vid, acc[0], acc[1]) for (day, slot, vid), acc in daily_acc.items()]
+    daily = [
+        DailyArmSummary(day, slot, vid, acc[0], acc[1], acc[2]) for (day, slot, vid), acc in daily_acc.items()
+    ]
     machine, late = groups.excluded
     n_apprentice, agreement = groups.apprentice
     return ExperimentSummary(
@@ -138,4 +141,5 @@ def build_summary(
         excluded_late_events=late,
         apprentice_decisions=n_apprentice,
         apprentice_agreement=agreement,
+        explored_decisions=sum(s.explored for s in groups.by_arm.values()),
     )

@@ -48,6 +48,7 @@ from experiments.models import (
     LoggedDecision,
     OutcomeCounts,
     OutcomeEvent,
+    PolicySnapshotInfo,
     Preview,
     VariantChoice,
 )
@@ -837,6 +838,43 @@ class ExperimentService:
         if row is None:
             raise NotFound(key, "policy of experiment")
         return row.version, bytes(row.state)
+
+    def policy_history(self, key: str) -> list[PolicySnapshotInfo]:
+        """Every stored policy version of an experiment, oldest first (empty for hash designs).
+
+        One query over the snapshot table (joined to the spec versions for the design); no decision is
+        read. Non-contextual snapshots are restored with :func:`bandit.load_policy` for their
+        ``probabilities(1)``.
+        """
+        s, v = snapshots_table, versions_table
+        with self._engine.connect() as conn:
+            self._row(conn, key)
+            rows = conn.execute(
+                select(
+                    s.c.version, s.c.spec_version, s.c.created_at, s.c.learned_decisions, s.c.state, v.c.spec
+                )
+                .join(v, (v.c.key == s.c.experiment_key) & (v.c.version == s.c.spec_version))
+                .where(s.c.experiment_key == key)
+                .order_by(s.c.version)
+            ).all()
+        out = []
+        for row in rows:
+            probs: list[float] | None = None
+            if self._compile(key, row.spec_version, row.spec).spec.design.type == "bandit":
+                try:
+                    probs = [float(p) for p in load_policy(bytes(row.state)).probabilities(1)[0]]
+                except (PolicyError, ValueError):
+                    probs = None
+            out.append(
+                PolicySnapshotInfo(
+                    version=int(row.version),
+                    spec_version=int(row.spec_version),
+                    created_at=from_db_time(row.created_at),
+                    learned_decisions=int(row.learned_decisions),
+                    arm_probabilities=probs,
+                )
+            )
+        return out
 
     # ------------------------------------------------------------------ results
 

@@ -76,7 +76,11 @@ def _attribution(compiled: CompiledExperiment, decision_ids: Sequence[str] | Non
 
 def _counts(compiled: CompiledExperiment, fallback: bool, group: Sequence[str]) -> Select[Any]:
     return (
-        select(*[D.c[g] for g in group], func.count().label("n"))
+        select(
+            *[D.c[g] for g in group],
+            func.count().label("n"),
+            func.sum(case((D.c.explored.is_(True), 1), else_=0)).label("explored"),
+        )
         .where(
             D.c.experiment_key == compiled.spec.key,
             D.c.version == compiled.version,
@@ -111,6 +115,7 @@ class GroupStats:
     reward_sum: float
     reward_sum_squares: float
     event_counts: dict[str, int]
+    explored: int = 0
 
 
 def _grouped(
@@ -129,6 +134,7 @@ def _grouped(
             reward_sum=float(m["reward_sum"] or 0.0) if m else 0.0,
             reward_sum_squares=float(m["reward_sum_squares"] or 0.0) if m else 0.0,
             event_counts={t: int(m[f"c{j}"] or 0) if m else 0 for j, t in enumerate(att.types)},
+            explored=int(row.explored or 0),
         )
     return out
 
