@@ -13,6 +13,7 @@ from analysis.bayesian import posterior_curve
 from analysis.plots import plot_posteriors, plot_rates_over_time
 from analysis.results import SlotAnalysis
 from analysis.timeseries import DailyPoint, cumulative_rates
+from api.ui.views import PolicyPoint
 from experiments.models import DailyArmSummary
 
 _LAYOUT: dict[str, Any] = {"height": 320, "margin": {"t": 50, "b": 40}, "plot_bgcolor": "white",
@@ -69,19 +70,21 @@ def posterior_figure(analysis: SlotAnalysis) -> go.Figure:
     return plot_posteriors(curves, f"{analysis.slot}: posterior of {analysis.primary_metric}")
 
 
-def policy_figure(version_to_marginals: Mapping[int, Mapping[str, float]], slot: str) -> dict[str, Any]:
-    """A slot's variant probabilities under each policy version (one point per version known), as a plain
-    figure dictionary."""
-    versions = sorted(version_to_marginals)
-    variants = list(dict.fromkeys(v for ver in versions for v in version_to_marginals[ver]))
+def policy_figure(points: Sequence[PolicyPoint], slot: str) -> dict[str, Any]:
+    """A slot's variant probabilities under each policy version, over the time each version was stored
+    (one line per variant, the version and decisions learned from on hover), as a plain figure dictionary."""
+    variants = list(dict.fromkeys(v for p in points for v in p.slot_to_marginals.get(slot, {})))
+    x = [p.created_at.isoformat() for p in points]
+    custom = [[p.version, p.learned_decisions] for p in points]
     traces = [
-        {"type": "scatter", "x": versions, "name": variant,
-         "y": [version_to_marginals[ver].get(variant, 0.0) for ver in versions],
-         "mode": "lines+markers", "marker": {"size": 10}, "line": {"color": _COLOURS[k % len(_COLOURS)]},
-         "hovertemplate": f"{variant}, policy v%{{x}}: %{{y:.1%}}<extra></extra>"}
+        {"type": "scatter", "x": x, "name": variant, "customdata": custom,
+         "y": [p.slot_to_marginals.get(slot, {}).get(variant, 0.0) for p in points],
+         "mode": "lines+markers", "marker": {"size": 8}, "line": {"color": _COLOURS[k % len(_COLOURS)]},
+         "hovertemplate": f"{variant}: %{{y:.1%}} (policy v%{{customdata[0]}}, "
+                          "%{customdata[1]:,} decisions learned)<extra></extra>"}
         for k, variant in enumerate(variants)
     ]
-    layout = {**_LAYOUT, "title": {"text": f"{slot}: policy probabilities by policy version"},
-              "xaxis": {"title": {"text": "policy version"}, "dtick": 1},
+    layout = {**_LAYOUT, "title": {"text": f"{slot}: policy probabilities by version"},
+              "xaxis": {"title": {"text": "stored at (UTC)"}, "type": "date"},
               "yaxis": {"title": {"text": "probability"}, "tickformat": ".0%", "range": [0, 1]}}
     return {"data": traces, "layout": layout}

@@ -27,7 +27,15 @@ from api.ui.access import COOKIE, key_opens_pages, require_call_access, require_
 from api.ui.cache import TimedCache
 from api.ui.charts import allocation_figure, figure_json, policy_figure, posterior_figure, rates_figure
 from api.ui.pages import render
-from api.ui.views import experiment_row, policy_marginals, rate_metrics, rate_rows, srm_flag, traffic
+from api.ui.views import (
+    experiment_row,
+    explored_days,
+    policy_points,
+    rate_metrics,
+    rate_rows,
+    srm_flag,
+    traffic,
+)
 from experiments.errors import NotFound
 from experiments.models import ExperimentInfo
 
@@ -161,13 +169,10 @@ def _experiment_context(
     results_cache(request).put(("summary", info.key, info.version), summary)
     results: ExperimentResults = analyze_summary(summary, alpha=alpha, correction=correction)
     slot_to_analysis = {a.slot: a for a in results.analyses}
-    policy_version = None
-    if summary.design in ADAPTIVE_DESIGNS:
-        try:
-            policy_version = service.policy_state(info.key)[0]
-        except NotFound:
-            policy_version = None
-    marginals = policy_marginals(summary)
+    history = service.policy_history(info.key) if summary.design in ADAPTIVE_DESIGNS else []
+    policy_version = history[-1].version if history else None
+    learned = history[-1].learned_decisions if history else 0
+    points = policy_points(summary, history)
     slots = []
     for slot, spec_slot in info.spec.slots.items():
         analysis = slot_to_analysis.get(slot)
@@ -180,8 +185,8 @@ def _experiment_context(
         if analysis is not None and analysis.arms:
             figures.append(figure_json(posterior_figure(analysis)))
         policy = None
-        if slot in marginals and policy_version is not None:
-            policy = figure_json(policy_figure({policy_version: marginals[slot]}, slot))
+        if points:
+            policy = figure_json(policy_figure(points, slot))
         slots.append(SlotView(
             slot=slot, control=summary.control[slot], variants=list(spec_slot.variants), analysis=analysis,
             skipped=results.skipped.get(slot), rate_rows=rate_rows(summary.arms, slot, metrics, alpha),
@@ -191,6 +196,7 @@ def _experiment_context(
         "info": info, "summary": summary, "slots": slots, "traffic": traffic(summary),
         "srm": srm_flag(summary),
         "adaptive": summary.design in ADAPTIVE_DESIGNS, "policy_version": policy_version,
+        "learned_decisions": learned, "explored_days": explored_days(summary),
         "alpha": alpha, "correction": correction,
         "computed_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
     }

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Literal
 
 from analysis.errors import AnalysisInputError
@@ -15,7 +16,8 @@ from analysis.results import SlotAnalysis
 from analysis.srm import check_sample_ratio
 from analysis.timeseries import wilson_interval
 from api.results import ADAPTIVE_DESIGNS
-from experiments.models import ArmSummary, ExperimentInfo, ExperimentSummary
+from experiments.arms import combinations
+from experiments.models import ArmSummary, ExperimentInfo, ExperimentSummary, PolicySnapshotInfo
 
 SrmStatus = Literal["ok", "flagged", "not applicable", "too early"]
 
@@ -130,15 +132,61 @@ def rate_metrics(summary: ExperimentSummary, analysis: SlotAnalysis | None = Non
     return [e for e in [*summary.reward_events, *summary.guardrails] if e in seen]
 
 
-def policy_marginals(summary: ExperimentSummary) -> dict[str, dict[str, float]]:
-    """For a (non-contextual) bandit: each slot's variant probabilities under the current policy.
+@dataclass(frozen=True)
+class PolicyPoint:
+    """One policy version of the current spec version with each slot's variant probabilities."""
 
-    The service reports them as the arms' ``intended_share``; a contextual policy's probabilities
-    depend on the recipient, so there is none to show and the result is empty.
+    version: int
+    created_at: datetime
+    learned_decisions: int
+    slot_to_marginals: dict[str, dict[str, float]]
+
+
+@dataclass(frozen=True)
+class ExploredDay:
+    """The learnable decisions of one UTC day and how many of them explored."""
+
+    day: date
+    decisions: int
+    explored: int
+
+    @property
+    def share(self) -> float:
+        return self.explored / self.decisions if self.decisions else 0.0
+
+
+def policy_points(summary: ExperimentSummary, history: Sequence[PolicySnapshotInfo]) -> list[PolicyPoint]:
+    """The snapshots of the summary's spec version that have arm probabilities, as slot marginals.
+
+    An arm is a combination of one variant per slot (``experiments.arms.combinations`` order); a
+    variant's probability is the sum over the arms that contain it. Contextual snapshots (no arm
+    probabilities) and those of older spec versions are left out.
     """
-    if summary.design != "bandit":
-        return {}
-    out: dict[str, dict[str, float]] = {}
-    for arm in summary.arms:
-        out.setdefault(arm.slot, {})[arm.variant] = arm.intended_share
-    return out
+    names = list(summary.slots)
+    combos = combinations([len(summary.slots[s]) for s in names])
+    points = []
+    for snap in history:
+        probs = snap.arm_probabilities
+        if snap.spec_version != summary.version or probs is None or len(probs) != len(combos):
+            continue
+        marginals: dict[str, dict[str, float]] = {}
+        for k, slot in enumerate(names):
+            acc = dict.fromkeys(summary.slots[slot], 0.0)
+            for arm, p in enumerate(probs):
+                acc[summary.slots[slot][int(combos[arm, k])]] += p
+            marginals[slot] = acc
+        points.append(PolicyPoint(snap.version, snap.created_at, snap.learned_decisions, marginals))
+    return points
+
+
+def explored_days(summary: ExperimentSummary) -> list[ExploredDay]:
+    """Per UTC day, the learnable decisions and those that explored (counted on the first slot, where each
+    decision appears once)."""
+    first = next(iter(summary.slots), None)
+    day_to_counts: dict[date, list[int]] = {}
+    for row in summary.daily:
+        if row.slot == first:
+            acc = day_to_counts.setdefault(row.day, [0, 0])
+            acc[0] += row.decisions
+            acc[1] += row.explored
+    return [ExploredDay(day, n, x) for day, (n, x) in sorted(day_to_counts.items())]

@@ -126,6 +126,12 @@ def test_experiment_page_draws_its_charts(
         version, _ = seeded.policy_state(key)
         assert version >= 4  # the first snapshot, then one learning step after each of the three sends
         assert page.locator("#policy-version").inner_text().strip() == str(version)
+    if key == "subject-bandit":
+        # the learning chart of each slot: drawn, one line per variant
+        for slot, n_variants in [("subject", 3), ("cta", 2)]:
+            assert page.locator(f"#policy-{slot} .main-svg").count() >= 2  # plotly draws two or more layers
+            assert page.locator(f"#policy-{slot} .scatterlayer .trace").count() == n_variants
+        assert page.locator("#explored-days tr").count() == 1 + 3  # a header, then the three send days
     page.screenshot(path=str(shots / f"experiment-{key}.png"), full_page=True)
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +17,8 @@ from statsmodels.stats.proportion import proportion_confint
 from api.ui.access import safe_next
 from api.ui.cache import TimedCache
 from api.ui.routes import PLOTLY_JS
-from api.ui.views import rate_rows, srm_flag, traffic
-from experiments.models import ArmSummary, ExperimentSummary
+from api.ui.views import explored_days, policy_points, rate_rows, srm_flag, traffic
+from experiments.models import ArmSummary, DailyArmSummary, ExperimentSummary, PolicySnapshotInfo
 from tests.ui.conftest import ADMIN_KEY, SEND_KEY, build_app
 
 POWER = {"baseline": 0.03, "mde": 0.1, "relative": True, "daily": 50000}
@@ -285,3 +287,85 @@ def test_new_experiment_page_renders_and_escapes_the_spec(tmp_path: Path) -> Non
     assert "<script>alert(1)</script>" not in page.text
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page.text
     assert "Not analysed yet" in page.text
+
+
+# ------------------------------------------------------------------------------------ is it learning?
+
+
+def test_policy_points_sum_each_slots_variants_over_the_arms() -> None:
+    summary = ExperimentSummary(key="k", version=2, design="bandit",
+                                slots={"s": ["a", "b"], "c": ["x", "y", "z"]}, control={"s": "a", "c": "x"},
+                                arms=[], combinations=[], holdout=None, daily=[], guardrails=[],
+                                reward_events=["click"])
+    at = datetime(2026, 3, 1, tzinfo=UTC)
+    # arms: (a,x) (a,y) (a,z) (b,x) (b,y) (b,z), the last slot varying fastest
+    probs = [0.05, 0.10, 0.15, 0.20, 0.25, 0.25]
+    history = [
+        PolicySnapshotInfo(1, 1, at, 0, [1 / 6] * 6),  # an older spec version: left out
+        PolicySnapshotInfo(2, 2, at, 0, probs),
+        PolicySnapshotInfo(3, 2, at, 10, None),  # no probabilities: left out
+    ]
+    (point,) = policy_points(summary, history)
+    assert point.version == 2
+    assert point.slot_to_marginals["s"] == pytest.approx({"a": 0.30, "b": 0.70})
+    assert point.slot_to_marginals["c"] == pytest.approx({"x": 0.25, "y": 0.35, "z": 0.40})
+
+
+def test_explored_days_count_each_decision_once() -> None:
+    d1, d2 = date(2026, 3, 1), date(2026, 3, 2)
+    daily = [
+        DailyArmSummary(d2, "s", "a", 10, {}, 3), DailyArmSummary(d1, "s", "a", 4, {}, 1),
+        DailyArmSummary(d1, "s", "b", 6, {}, 0), DailyArmSummary(d1, "c", "x", 10, {}, 1),  # second slot
+    ]
+    summary = ExperimentSummary(key="k", version=1, design="bandit", slots={"s": ["a", "b"], "c": ["x"]},
+                                control={"s": "a", "c": "x"}, arms=[], combinations=[], holdout=None,
+                                daily=daily, guardrails=[], reward_events=[])
+    days = explored_days(summary)
+    assert [(d.day, d.decisions, d.explored) for d in days] == [(d1, 10, 1), (d2, 10, 3)]
+    assert days[1].share == pytest.approx(0.3)
+
+
+def _text(page: str, element_id: str) -> str:
+    found = re.search(rf'id="{element_id}">(.*?)</', page, re.S)
+    assert found, element_id
+    return found.group(1).strip()
+
+
+def test_learning_section_shows_the_services_numbers(client: TestClient, seeded: Any) -> None:
+    key = "subject-bandit"
+    page = client.get(f"/ui/experiments/{key}").text
+    summary = seeded.summarize(key)
+    history = seeded.policy_history(key)
+    assert "not reported" not in page
+    assert _text(page, "policy-version") == str(history[-1].version)
+    assert _text(page, "learned") == f"{history[-1].learned_decisions:,}"
+    assert history[-1].learned_decisions > 0
+    assert _text(page, "learnable") == f"{summary.learnable_decisions:,}"
+    assert _text(page, "explored").startswith(f"{summary.explored_decisions:,}")
+    assert 0 < summary.explored_decisions < summary.learnable_decisions
+    share = summary.explored_decisions / summary.learnable_decisions
+    assert _text(page, "explored-share") == f"{share:.1%}"
+    cell = r'<td class="r">([\d,]+)</td>'
+    rows = re.findall(rf"<tr><td>(\d{{4}}-\d\d-\d\d)</td>{cell}{cell}", page)
+    assert sum(int(x.replace(",", "")) for _, _, x in rows) == summary.explored_decisions
+    assert sum(int(n.replace(",", "")) for _, n, _ in rows) == summary.learnable_decisions
+    # the chart: one line per variant, one point per policy version; its last point is the current
+    # policy's marginal, which the service reports (by its own path) as each arm's intended share
+    found = re.search(r'id="policy-subject"><div class="chart">'
+                      r'<script type="application/json" class="figure">(.*?)</script>', page, re.S)
+    assert found
+    figure = json.loads(found.group(1))
+    assert [t["name"] for t in figure["data"]] == summary.slots["subject"]
+    assert all(len(t["y"]) == len(history) for t in figure["data"])
+    shares = {a.variant: a.intended_share for a in summary.arms if a.slot == "subject"}
+    for trace in figure["data"]:
+        assert trace["y"][-1] == pytest.approx(shares[trace["name"]], abs=1e-12)
+        assert trace["y"][0] == pytest.approx(1 / 3, abs=0.02)  # the prior: 10,000 draws, 4 standard errors
+
+
+def test_contextual_learning_section_has_no_policy_chart(client: TestClient, seeded: Any) -> None:
+    page = client.get("/ui/experiments/spring-sale").text
+    summary = seeded.summarize("spring-sale")
+    assert 'class="policy"' not in page
+    assert _text(page, "explored").startswith(f"{summary.explored_decisions:,}")
+    assert _text(page, "learned") == f"{seeded.policy_history('spring-sale')[-1].learned_decisions:,}"
