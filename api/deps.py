@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from experiments.service import ExperimentService
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.auth import AuthError, Scope, check_access
 from api.metrics import ServiceMetrics
 from api.settings import Settings
+from experiments.service import ExperimentService
 
 
 def get_service(request: Request) -> ExperimentService:
