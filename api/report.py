@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from analysis.report import render_report
-from api.results import ExperimentResults, daily_points, exclusion_note
+from api.results import ExperimentResults, apprentice_note, daily_points, exclusion_note
 
 
 def results_html(results: ExperimentResults, *, title: str) -> str:
@@ -21,7 +21,7 @@ def results_html(results: ExperimentResults, *, title: str) -> str:
         daily=daily_points(results.summary),
         title=title,
         factorials=results.factorials,
-        notes=[exclusion_note(results.summary)],
+        notes=[n for n in (exclusion_note(results.summary), apprentice_note(results.summary)) if n],
     )
 
 

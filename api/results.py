@@ -193,6 +193,7 @@ def results_to_dict(results: ExperimentResults, *, detail: bool = True) -> dict[
         "fallbacks": dict(summary.fallbacks),
         "excluded": {"machine": summary.excluded_machine_events, "late": summary.excluded_late_events},
         "machine_events": {"count": summary.machine_events, "included": summary.machine_included},
+        "apprentice": {"decisions": summary.apprentice_decisions, "agreement": summary.apprentice_agreement},
     }
     if detail:
         out["analyses"] = [a.to_dict() for a in results.analyses]
@@ -209,6 +210,14 @@ def exclusion_note(summary: ExperimentSummary) -> str:
                 "counted (include_machine), except those after the window")
     hint = " (include them with include_machine)" if machine else ""
     return f"outcomes left out: {machine:,} machine-made{hint}, {late_part}"
+
+
+def apprentice_note(summary: ExperimentSummary) -> str | None:
+    """How often a warm-started policy would have chosen as the incumbent did (None without one)."""
+    if not summary.apprentice_decisions or summary.apprentice_agreement is None:
+        return None
+    return (f"apprentice: the policy would have chosen as the incumbent did on "
+            f"{summary.apprentice_agreement:.1%} of {summary.apprentice_decisions:,} decisions")
 
 
 def comparison_rows(results: ExperimentResults, metrics: Sequence[str] | None = None) -> list[list[Any]]:

@@ -10,7 +10,13 @@ import typer
 from api.cli.db import DEFAULT, DbOption, open_service
 from api.cli.output import print_json, print_table
 from api.report import write_report
-from api.results import analyze_summary, comparison_rows, exclusion_note, results_to_dict
+from api.results import (
+    analyze_summary,
+    apprentice_note,
+    comparison_rows,
+    exclusion_note,
+    results_to_dict,
+)
 
 
 def analyze(
@@ -48,6 +54,9 @@ def analyze(
     for slot, why in results.skipped.items():
         typer.echo(f"{slot}: not analysed, {why}")
     typer.echo(exclusion_note(summary))
+    apprentice = apprentice_note(summary)
+    if apprentice is not None:
+        typer.echo(apprentice)
     for factorial in results.factorials:
         typer.echo("")
         typer.echo(factorial.to_markdown())

@@ -69,6 +69,14 @@ class MachineEventsPublic(BaseModel):
     included: bool
 
 
+class ApprenticePublic(BaseModel):
+    """A warm-started policy's apprenticeship: decisions made beside it and its expected agreement with
+    the incumbent (the mean probability it gave the incumbent's choice; null before any)."""
+
+    decisions: int
+    agreement: float | None
+
+
 class ResultsPublic(BaseModel):
     """``GET /v1/experiments/{key}/results``."""
 
@@ -85,4 +93,5 @@ class ResultsPublic(BaseModel):
     skipped: dict[str, str]
     excluded: ExcludedPublic | None = None
     machine_events: MachineEventsPublic | None = None
+    apprentice: ApprenticePublic | None = None
     analyses: list[dict[str, Any]] = []
