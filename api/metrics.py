@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 from api.metrics_files import WorkerFile, file_pid, is_alive, read_file, worker_files
@@ -142,8 +143,11 @@ def _start_time_gauge() -> Gauge:
     return Gauge(START_TIME, "When each live worker process started, in Unix seconds (one series per pid).")
 
 
+@lru_cache(maxsize=8192)
 def _key(name: str, labels: Labels, index: int | None = None) -> str:
-    """A value's key in a worker file: the metric, its labels and, for a histogram, the row position."""
+    """A value's key in a worker file: the metric, its labels and, for a histogram, the row position.
+
+    Cached: every request updates a handful of the same few keys."""
     return json.dumps([name, [list(pair) for pair in labels], index], separators=(",", ":"))
 
 
