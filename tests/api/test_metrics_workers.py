@@ -119,7 +119,7 @@ def test_a_scrape_of_a_multi_worker_server_counts_every_workers_requests(tmp_pat
     directory = tmp_path / "metrics"
     monkeypatch.setenv("SENDLAB_METRICS_DIR", str(directory))  # so the test can read each worker's file
     spec = {"key": "m", "slots": {"s": {"variants": [{"id": "a"}, {"id": "b"}]}}, "design": {"type": "ab"}}
-    with running_server(f"sqlite:///{tmp_path / 'served.db'}", workers=2, timeout=180) as (client, _):
+    with running_server(f"sqlite:///{tmp_path / 'served.db'}", workers=2) as (client, _):
         admin = {"Authorization": f"Bearer {ADMIN_KEY}"}
         send = {"Authorization": f"Bearer {SEND_KEY}"}
         assert client.post("/v1/experiments", json=spec, headers=admin).status_code == 201
