@@ -21,6 +21,7 @@ body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;max-width:1100px;ma
 .box{padding:.8em 1em;border-radius:6px;margin:.6em 0}
 .ok{background:#e8f5e9;border:1px solid #a5d6a7}.bad{background:#ffebee;border:2px solid #e53935}
 .decision{background:#e3f2fd;border:1px solid #90caf9}.warn{background:#fff8e1;border:1px solid #ffe082}
+.note{background:#f5f5f5;border:1px solid #ccc}
 table.t{border-collapse:collapse}table.t td,table.t th{border:1px solid #ccc;padding:.3em .6em}
 """
 
@@ -30,15 +31,18 @@ def render_report(
     daily: Sequence[DailyPoint] = (),
     title: str = "SendLab experiment report",
     factorials: Sequence[FactorialAnalysis] = (),
+    notes: Sequence[str] = (),
 ) -> str:
-    """One HTML page: per slot the decision, SRM status, warnings, lift table, arm rates over time
-    (from ``daily``) and posterior distributions; then any factorial tables.
+    """One HTML page: ``notes`` first (e.g. which outcomes were left out), then per slot the decision,
+    SRM status, warnings, lift table, arm rates over time (from ``daily``) and posterior
+    distributions; then any factorial tables.
 
     plotly.js is inlined once (``include_plotlyjs=True`` on the first figure), so the file opens offline.
     """
     if not analyses:
         raise AnalysisInputError("analyses: the report needs at least one slot analysis")
     parts: list[str] = [f"<h1>{html.escape(title)}</h1>"]
+    parts += [f'<div class="box note">{html.escape(note)}</div>' for note in notes]
     figures: list[go.Figure] = []
 
     def embed(fig: go.Figure) -> str:

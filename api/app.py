@@ -87,7 +87,7 @@ def create_app(settings: Settings, *, service: ExperimentService | None = None) 
     app.state.settings = settings
     app.state.service = service
     app.state.engine = engine  # None when the service was passed in
-    app.state.metrics = ServiceMetrics()
+    app.state.metrics = ServiceMetrics(settings.metrics_dir)
     install_error_handlers(app)
     for module in (experiments, assign, outcomes, decisions, results, power, health, insight):
         app.include_router(module.router)

@@ -36,6 +36,7 @@ def experiment_to_dict(info: Any, *, with_spec: bool = True) -> dict[str, Any]:
         "warnings": [str(w) for w in (info.warnings or [])],
         "created_at": to_jsonable(getattr(info, "created_at", None)),
         "updated_at": to_jsonable(getattr(info, "updated_at", None)),
+        "apprentice": bool(getattr(info, "apprentice", False)),
     }
     if with_spec:
         out["spec"] = spec

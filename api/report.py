@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from analysis.report import render_report
-from api.results import ExperimentResults, daily_points
+from api.results import ExperimentResults, apprentice_note, daily_points, exclusion_note
 
 
 def results_html(results: ExperimentResults, *, title: str) -> str:
@@ -17,7 +17,11 @@ def results_html(results: ExperimentResults, *, title: str) -> str:
         When no slot could be analysed yet (the report needs at least one).
     """
     return render_report(
-        results.analyses, daily=daily_points(results.summary), title=title, factorials=results.factorials
+        results.analyses,
+        daily=daily_points(results.summary),
+        title=title,
+        factorials=results.factorials,
+        notes=[n for n in (exclusion_note(results.summary), apprentice_note(results.summary)) if n],
     )
 
 

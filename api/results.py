@@ -191,11 +191,33 @@ def results_to_dict(results: ExperimentResults, *, detail: bool = True) -> dict[
         "combinations": to_jsonable(summary.combinations),
         "skipped": dict(results.skipped),
         "fallbacks": dict(summary.fallbacks),
+        "excluded": {"machine": summary.excluded_machine_events, "late": summary.excluded_late_events},
+        "machine_events": {"count": summary.machine_events, "included": summary.machine_included},
+        "apprentice": {"decisions": summary.apprentice_decisions, "agreement": summary.apprentice_agreement},
     }
     if detail:
         out["analyses"] = [a.to_dict() for a in results.analyses]
         out["factorials"] = [f.to_dict() for f in results.factorials]
     return to_jsonable(out)
+
+
+def exclusion_note(summary: ExperimentSummary) -> str:
+    """One sentence on the outcomes the results leave out (machine-made, after the reward window)."""
+    machine, late = summary.excluded_machine_events, summary.excluded_late_events
+    late_part = f"{late:,} after the reward window"
+    if summary.machine_included:
+        return (f"outcomes left out: {late_part}; {summary.machine_events:,} machine-made events are "
+                "counted (include_machine), except those after the window")
+    hint = " (include them with include_machine)" if machine else ""
+    return f"outcomes left out: {machine:,} machine-made{hint}, {late_part}"
+
+
+def apprentice_note(summary: ExperimentSummary) -> str | None:
+    """How often a warm-started policy would have chosen as the incumbent did (None without one)."""
+    if not summary.apprentice_decisions or summary.apprentice_agreement is None:
+        return None
+    return (f"apprentice: the policy would have chosen as the incumbent did on "
+            f"{summary.apprentice_agreement:.1%} of {summary.apprentice_decisions:,} decisions")
 
 
 def comparison_rows(results: ExperimentResults, metrics: Sequence[str] | None = None) -> list[list[Any]]:

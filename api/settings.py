@@ -1,7 +1,7 @@
 """Service settings: the database URL and the two API keys, read from the environment or a file.
 
 Keys never live in code. ``SENDLAB_CONFIG`` may name a YAML or JSON file with the fields ``db``,
-``admin_key``, ``send_key`` and ``reports_dir``; environment variables override the file.
+``admin_key``, ``send_key``, ``reports_dir`` and ``metrics_dir``; environment variables override the file.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ _ENV_TO_FIELD = {
     "SENDLAB_ADMIN_KEY": "admin_key",
     "SENDLAB_SEND_KEY": "send_key",
     "SENDLAB_REPORTS_DIR": "reports_dir",
+    "SENDLAB_METRICS_DIR": "metrics_dir",
 }
 
 
@@ -46,6 +47,9 @@ class Settings:
         can collide.
     reports_dir : str
         Folder of the replay and simulation HTML reports that the analyst pages list (``/ui/reports``).
+    metrics_dir : str or None
+        Folder where the worker processes of one server share their metric values, so that
+        ``/metrics`` sums all of them (``sendlab serve`` sets up a fresh one); None: per process.
     """
 
     db: str = DEFAULT_DB
@@ -53,6 +57,7 @@ class Settings:
     send_key: str | None = None
     create_tables: bool = True
     reports_dir: str = "reports"
+    metrics_dir: str | None = None
 
     @property
     def open(self) -> bool:
@@ -65,7 +70,8 @@ class Settings:
 
 
 def read_config_file(path: str | Path) -> dict[str, str]:
-    """Read ``db``, ``admin_key``, ``send_key`` and ``reports_dir`` from a YAML or JSON file."""
+    """Read ``db``, ``admin_key``, ``send_key``, ``reports_dir`` and ``metrics_dir`` from a YAML or JSON
+    file."""
     path = Path(path)
     try:
         text = path.read_text()

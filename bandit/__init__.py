@@ -8,7 +8,7 @@ from bandit.fixed import FixedAllocation, factorial_weights
 from bandit.greedy import EpsilonGreedy
 from bandit.linear import LinearThompson, LinUCB
 from bandit.policy import Choices, Context, Contexts, FeatureValue, Policy, PolicyError
-from bandit.registry import load_policy, make_policy, name_to_builder
+from bandit.registry import load_policy, make_policy, name_to_builder, option_problems
 from bandit.thompson import BetaThompson, GaussianThompson
 from bandit.ucb import UCB1
 from bandit.vw import VWContextualBandit
@@ -35,4 +35,5 @@ __all__ = [
     "factorial_weights",
     "load_policy",
     "make_policy",
+    "option_problems",
 ]

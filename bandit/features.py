@@ -22,6 +22,22 @@ def hashed_slot(token: str, dim: int) -> tuple[int, float]:
     return 1 + (value >> 1) % (dim - 1), 1.0 if value & 1 else -1.0
 
 
+MAX_DIM = 4096
+"""The widest hashed vector: the linear policies keep a ``dim x dim`` matrix per variant."""
+
+
+def check_dim(dim: object) -> int:
+    """``options.dim`` as an int in [2, :data:`MAX_DIM`]."""
+    if isinstance(dim, bool) or not isinstance(dim, int | np.integer) or dim < 2:
+        raise PolicyError(f"options.dim: expected an integer >= 2, got {dim!r}")
+    if dim > MAX_DIM:
+        raise PolicyError(
+            f"options.dim: at most {MAX_DIM} (the linear policies keep a dim x dim matrix per variant), "
+            f"got {dim!r}"
+        )
+    return int(dim)
+
+
 class FeatureHasher:
     """Encode context mappings as vectors of width ``dim``.
 
@@ -33,13 +49,11 @@ class FeatureHasher:
 
     Parameters
     ----------
-    dim : int, >= 2
+    dim : int, in [2, 4096]
     """
 
     def __init__(self, dim: int = 64) -> None:
-        if isinstance(dim, bool) or not isinstance(dim, int | np.integer) or dim < 2:
-            raise PolicyError(f"options.dim: expected an integer >= 2, got {dim!r}")
-        self.dim = int(dim)
+        self.dim = check_dim(dim)
 
     def encode(self, rows: Sequence[Context]) -> np.ndarray:
         """The design matrix, shape ``(len(rows), dim)``, float64. Rows must be validated mappings."""

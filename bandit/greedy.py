@@ -15,6 +15,14 @@ from bandit.sampling import best_set, split_evenly
 from bandit.snapshot import encode_snapshot
 
 
+def check_epsilon(epsilon: object) -> float:
+    """``options.epsilon`` as a float in [0, 1]."""
+    number = check_positive("epsilon", epsilon, allow_zero=True)
+    if number > 1:
+        raise PolicyError(f"options.epsilon: must lie in [0, 1], got {epsilon!r}")
+    return number
+
+
 class EpsilonGreedy(ArmPolicy):
     r"""Epsilon-greedy over the empirical mean reward of each arm.
 
@@ -35,9 +43,7 @@ class EpsilonGreedy(ArmPolicy):
 
     def __init__(self, n_actions: int, *, epsilon: float = 0.1, initial_value: float = 0.0) -> None:
         super().__init__(check_n_actions(n_actions))
-        self.epsilon = check_positive("epsilon", epsilon, allow_zero=True)
-        if self.epsilon > 1:
-            raise PolicyError(f"options.epsilon: must lie in [0, 1], got {epsilon!r}")
+        self.epsilon = check_epsilon(epsilon)
         self.initial_value = check_finite("initial_value", initial_value)
         self.stats = ArmMeans(self.n_actions)
 

@@ -177,7 +177,7 @@ class LinearThompson(_RidgePerAction):
     n_actions : int
     scale : float, > 0
         The posterior scale ``v`` (larger explores more).
-    n_draws : int, >= 100
+    n_draws : int, in [100, 1000000]
         Monte Carlo draws per row for the probability of being best.
     dim, regularization : see :class:`LinUCB`.
     seed : int

@@ -23,10 +23,17 @@ def check_seed(seed: object) -> int:
     return int(seed)
 
 
+MAX_N_DRAWS = 1_000_000
+"""The most Monte Carlo draws per propensity: each draw is a row of ``n_actions`` numbers per recipient."""
+
+
 def check_n_draws(n_draws: object) -> int:
-    """``options.n_draws`` as an int >= 100 (fewer would make propensities too coarse to log)."""
+    """``options.n_draws`` as an int in [100, :data:`MAX_N_DRAWS`] (fewer than 100 would make
+    propensities too coarse to log; more would hold millions of numbers per recipient)."""
     if isinstance(n_draws, bool) or not isinstance(n_draws, int | np.integer) or n_draws < 100:
         raise PolicyError(f"options.n_draws: expected an integer >= 100, got {n_draws!r}")
+    if n_draws > MAX_N_DRAWS:
+        raise PolicyError(f"options.n_draws: at most {MAX_N_DRAWS:,}, got {n_draws!r}")
     return int(n_draws)
 
 

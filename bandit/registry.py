@@ -5,14 +5,17 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from bandit.features import check_dim
 from bandit.fixed import FixedAllocation
-from bandit.greedy import EpsilonGreedy
+from bandit.greedy import EpsilonGreedy, check_epsilon
+from bandit.inputs import check_finite, check_positive
 from bandit.linear import LinearThompson, LinUCB
+from bandit.options import check_n_draws, check_weights
 from bandit.policy import FeatureValue, Policy, PolicyError
 from bandit.snapshot import decode_snapshot
 from bandit.thompson import BetaThompson, GaussianThompson
 from bandit.ucb import UCB1
-from bandit.vw import VWContextualBandit
+from bandit.vw import VWContextualBandit, check_vw_command
 
 Builder = Callable[[int, dict[str, Any], Sequence[Mapping[str, FeatureValue]] | None, int], Policy]
 
@@ -22,36 +25,74 @@ def _fixed(n: int, options: dict[str, Any], _features: Any, _seed: int) -> Polic
 
 
 def _epsilon_greedy(n: int, options: dict[str, Any], _features: Any, _seed: int) -> Policy:
-    return EpsilonGreedy(n, **_take(options, "epsilon", "initial_value"))
+    return EpsilonGreedy(n, **_take(options, "epsilon_greedy"))
 
 
 def _ucb(n: int, options: dict[str, Any], _features: Any, _seed: int) -> Policy:
-    return UCB1(n, **_take(options, "alpha"))
+    return UCB1(n, **_take(options, "ucb"))
 
 
 def _thompson(n: int, options: dict[str, Any], _features: Any, seed: int) -> Policy:
-    return BetaThompson(n, seed=seed, **_take(options, "prior_alpha", "prior_beta", "n_draws"))
+    return BetaThompson(n, seed=seed, **_take(options, "thompson"))
 
 
 def _gaussian_thompson(n: int, options: dict[str, Any], _features: Any, seed: int) -> Policy:
-    keys = ("prior_mean", "prior_count", "prior_alpha", "prior_beta", "n_draws")
-    return GaussianThompson(n, seed=seed, **_take(options, *keys))
+    return GaussianThompson(n, seed=seed, **_take(options, "gaussian_thompson"))
 
 
 def _linear_ts(n: int, options: dict[str, Any], _features: Any, seed: int) -> Policy:
-    return LinearThompson(n, seed=seed, **_take(options, "scale", "n_draws", "dim", "regularization"))
+    return LinearThompson(n, seed=seed, **_take(options, "linear_ts"))
 
 
 def _linucb(n: int, options: dict[str, Any], _features: Any, seed: int) -> Policy:
-    return LinUCB(n, seed=seed, **_take(options, "alpha", "dim", "regularization"))
+    return LinUCB(n, seed=seed, **_take(options, "linucb"))
 
 
 def _vw(n: int, options: dict[str, Any], features: Any, seed: int) -> Policy:
-    return VWContextualBandit(n, seed=seed, action_features=features, **_take(options, "vw_args"))
+    return VWContextualBandit(n, seed=seed, action_features=features, **_take(options, "vw"))
 
 
-def _take(options: dict[str, Any], *keys: str) -> dict[str, Any]:
-    return {key: options.pop(key) for key in keys if key in options}
+def _take(options: dict[str, Any], name: str) -> dict[str, Any]:
+    return {key: options.pop(key) for key in name_to_option_checks[name] if key in options}
+
+
+OptionCheck = Callable[[Any, int], object]
+
+
+def _positive(key: str) -> OptionCheck:
+    return lambda value, _n: check_positive(key, value)
+
+
+def _finite(key: str) -> OptionCheck:
+    return lambda value, _n: check_finite(key, value)
+
+
+_N_DRAWS: OptionCheck = lambda value, _n: check_n_draws(value)  # noqa: E731
+_DIM: OptionCheck = lambda value, _n: check_dim(value)  # noqa: E731
+
+#: Per policy, each option it takes and the check its constructor applies to it, as
+#: ``check(value, n_actions)`` raising :class:`PolicyError` (see :func:`option_problems`).
+name_to_option_checks: dict[str, dict[str, OptionCheck]] = {
+    "fixed": {"weights": lambda value, n: check_weights("options.weights", value, n)},
+    "epsilon_greedy": {
+        "epsilon": lambda value, _n: check_epsilon(value),
+        "initial_value": _finite("initial_value"),
+    },
+    "ucb": {"alpha": _positive("alpha")},
+    "thompson": {"prior_alpha": _positive("prior_alpha"), "prior_beta": _positive("prior_beta"),
+                 "n_draws": _N_DRAWS},
+    "gaussian_thompson": {
+        "prior_mean": _finite("prior_mean"),
+        "prior_count": _positive("prior_count"),
+        "prior_alpha": _positive("prior_alpha"),
+        "prior_beta": _positive("prior_beta"),
+        "n_draws": _N_DRAWS,
+    },
+    "linear_ts": {"scale": _positive("scale"), "n_draws": _N_DRAWS, "dim": _DIM,
+                  "regularization": _positive("regularization")},
+    "linucb": {"alpha": _positive("alpha"), "dim": _DIM, "regularization": _positive("regularization")},
+    "vw": {"vw_args": lambda value, _n: check_vw_command(value)},
+}
 
 
 name_to_builder: dict[str, Builder] = {
@@ -124,6 +165,51 @@ def make_policy(
     if remaining:
         raise PolicyError(f"options: unknown option(s) {sorted(remaining)} for policy {name!r}")
     return policy
+
+
+def option_problems(name: str, options: Mapping[str, Any], n_actions: int) -> list[tuple[str, str]]:
+    """Every problem of a policy's options at once, without building the policy.
+
+    Each option is checked on its own by the check its constructor applies (``vw_args`` is also parsed
+    by Vowpal Wabbit), and every option the policy does not take is named.
+
+    Parameters
+    ----------
+    name : str
+        A policy name of :func:`make_policy`; an unknown name has no options to check (empty list).
+    options : mapping
+    n_actions : int
+        The number of actions (``fixed`` checks its ``weights`` against it).
+
+    Returns
+    -------
+    list of (option, message)
+        In the options' order; empty when every option is fine.
+
+    Examples
+    --------
+    >>> option_problems("epsilon_greedy", {"epsilon": 2}, 3)
+    [('epsilon', 'must lie in [0, 1], got 2')]
+    >>> option_problems("ucb", {"beta": 1}, 3)
+    [('beta', "unknown option for policy 'ucb' (it takes: alpha)")]
+    """
+    checks = name_to_option_checks.get(name)
+    if checks is None:
+        return []
+    problems = []
+    for key, value in options.items():
+        check = checks.get(key)
+        if check is None:
+            known = ", ".join(checks) or "no options"
+            problems.append((str(key), f"unknown option for policy {name!r} (it takes: {known})"))
+            continue
+        try:
+            check(value, n_actions)
+        except PolicyError as exc:
+            message = str(exc)
+            prefix = f"options.{key}: "
+            problems.append((str(key), message[len(prefix):] if message.startswith(prefix) else message))
+    return problems
 
 
 def load_policy(data: bytes) -> Policy:

@@ -48,7 +48,7 @@ class BetaThompson(ArmPolicy):
     ----------
     n_actions : int
     prior_alpha, prior_beta : float, > 0
-    n_draws : int, >= 100
+    n_draws : int, in [100, 1000000]
         Monte Carlo draws for the probability of being best (standard error <= 0.5 / sqrt(n_draws)).
     seed : int
         Seeds the Monte Carlo generator (combined with the posterior state).

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 import shlex
 import tempfile
 from collections.abc import Mapping, Sequence
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +43,39 @@ def check_vw_args(vw_args: object) -> list[str]:
     if "--random_seed" in tokens:
         raise PolicyError("options.vw_args: do not set --random_seed; pass seed to the policy instead")
     return tokens
+
+
+def _vw_reason(exc: BaseException) -> str:
+    """VW's complaint about its arguments, in SendLab's words where we recognise it."""
+    text = str(exc).strip()
+    match = re.fullmatch(r"unrecogni[sz]ed option '(.+)'", text)
+    return f"unknown option {match.group(1)}" if match else f"Vowpal Wabbit rejected them: {text}"
+
+
+@lru_cache(maxsize=64)
+def _vw_accepts(vw_args: str) -> str | None:
+    """None when VW builds a workspace from ``vw_args``, else why not (cached: a pure answer)."""
+    try:
+        vowpalwabbit.Workspace(arg_list=["--quiet", *shlex.split(vw_args)]).finish()
+    except Exception as exc:  # VW raises plain RuntimeError / ValueError for bad arguments
+        return _vw_reason(exc)
+    return None
+
+
+def check_vw_command(vw_args: object) -> str:
+    """:func:`check_vw_args`, then VW itself parses the arguments (an unknown option, a missing value).
+
+    Raises
+    ------
+    PolicyError
+        ``options.vw_args: unknown option --foo`` and the like.
+    """
+    check_vw_args(vw_args)
+    assert isinstance(vw_args, str)
+    reason = _vw_accepts(vw_args)
+    if reason is not None:
+        raise PolicyError(f"options.vw_args: {reason}")
+    return vw_args
 
 
 class VWContextualBandit(Restorable, Policy):

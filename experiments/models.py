@@ -141,7 +141,14 @@ class DailyArmSummary:
 
 @dataclass(frozen=True)
 class ExperimentSummary:
-    """Summary statistics of an experiment's current version, aggregated in the database."""
+    """Summary statistics of an experiment's current version, aggregated in the database.
+
+    ``machine_events`` counts the machine-made outcomes stored (flagged, or a user agent of
+    ``reward.machine_user_agents``); ``machine_included`` says whether the statistics count those
+    inside the reward window. ``excluded_machine_events`` and ``excluded_late_events`` count the
+    outcomes the statistics leave out: every machine-made one unless included, and those after the
+    reward window (machine-made or not when machine events are included).
+    """
 
     key: str
     version: int
@@ -157,6 +164,8 @@ class ExperimentSummary:
     fallbacks: dict[str, int] = field(default_factory=dict)
     excluded_machine_events: int = 0
     excluded_late_events: int = 0
+    machine_events: int = 0
+    machine_included: bool = False
     apprentice_decisions: int = 0
     apprentice_agreement: float | None = None
     explored_decisions: int = 0

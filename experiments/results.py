@@ -12,7 +12,7 @@ import numpy as np
 from experiments.arms import combinations
 from experiments.assignment import CompiledExperiment
 from experiments.models import ArmSummary, CombinationSummary, DailyArmSummary, ExperimentSummary
-from experiments.summaries import GroupStats, event_types
+from experiments.summaries import ExcludedCounts, GroupStats, event_types
 
 
 @dataclass(frozen=True)
@@ -20,14 +20,14 @@ class ResultGroups:
     """What the result queries returned for one experiment version.
 
     ``by_arm`` maps an arm (combination index) to its learnable decisions' statistics, ``by_reason`` a
-    fallback reason to its decisions', ``by_day`` lists ``(day, arm, stats)``; ``excluded`` is
-    ``(machine events, late events)`` and ``apprentice`` is ``(decisions, agreement rate or None)``.
+    fallback reason to its decisions', ``by_day`` lists ``(day, arm, stats)``; ``excluded`` counts the
+    machine-made and late outcomes and ``apprentice`` is ``(decisions, agreement rate or None)``.
     """
 
     by_arm: Mapping[int, GroupStats]
     by_reason: Mapping[str, GroupStats]
     by_day: Sequence[tuple[Any, int, GroupStats]]
-    excluded: tuple[int, int]
+    excluded: ExcludedCounts
     apprentice: tuple[int, float | None]
 
 
@@ -61,12 +61,18 @@ def _as_date(day: Any) -> date:
 
 
 def build_summary(
-    compiled: CompiledExperiment, groups: ResultGroups, shares: Mapping[tuple[str, str], float]
+    compiled: CompiledExperiment,
+    groups: ResultGroups,
+    shares: Mapping[tuple[str, str], float],
+    *,
+    include_machine: bool = False,
 ) -> ExperimentSummary:
     """Per-arm (per slot variant), per-combination, holdout and daily summaries of one version.
 
     A slot variant's statistics are the sums over the combinations that contain it (sums and sums of
     squares merge by addition); combinations and variants without decisions appear with zeros.
+    ``include_machine`` says whether ``groups`` counted machine-made outcomes inside the window: then
+    only late ones are left out, machine-made or not; otherwise every machine-made one is too.
     """
     types = event_types(compiled)
     empty = GroupStats(0, 0.0, 0.0, dict.fromkeys(types, 0))
@@ -122,7 +128,10 @@ def build_summary(
     daily = [
         DailyArmSummary(day, slot, vid, acc[0], acc[1], acc[2]) for (day, slot, vid), acc in daily_acc.items()
     ]
-    machine, late = groups.excluded
+    ex = groups.excluded
+    machine_events = ex.machine_in_window + ex.machine_late
+    excluded_machine = 0 if include_machine else machine_events
+    excluded_late = ex.late + ex.machine_late if include_machine else ex.late
     n_apprentice, agreement = groups.apprentice
     return ExperimentSummary(
         key=compiled.spec.key,
@@ -137,8 +146,10 @@ def build_summary(
         guardrails=list(compiled.spec.reward.guardrails),
         reward_events=list(compiled.spec.reward.events),
         fallbacks={reason: s.decisions for reason, s in sorted(groups.by_reason.items())},
-        excluded_machine_events=machine,
-        excluded_late_events=late,
+        excluded_machine_events=excluded_machine,
+        excluded_late_events=excluded_late,
+        machine_events=machine_events,
+        machine_included=include_machine,
         apprentice_decisions=n_apprentice,
         apprentice_agreement=agreement,
         explored_decisions=sum(s.explored for s in groups.by_arm.values()),

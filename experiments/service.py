@@ -629,8 +629,9 @@ class ExperimentService:
         """Store outcome events; idempotent on ``event_id``, committed before returning.
 
         Events of unknown decisions go to the orphan table. Events later than the reward window after
-        their decision, or machine-made (flagged, or a user agent the spec lists), are stored but not
-        attributed.
+        their decision are stored but not attributed (``attributed`` false); machine-made ones (flagged,
+        or a user agent the spec lists) are stored with ``machine`` true, and rewards and results leave
+        them out unless asked to include them.
         """
         self._check_events(events)
         unique: dict[str, OutcomeEvent] = {}
@@ -677,7 +678,7 @@ class ExperimentService:
                     )
                 machine = spec.reward.is_machine(bool(e.machine), e.user_agent)
                 window = timedelta(hours=spec.reward.window_hours)
-                attributed = not machine and time - d.created_at <= window
+                attributed = time - d.created_at <= window  # machine events are left out by the queries
                 known.append(
                     {
                         **base,
@@ -887,24 +888,29 @@ class ExperimentService:
         except (NotFound, PolicyError, ValueError):
             return None
 
-    def summarize(self, key: str) -> ExperimentSummary:
+    def summarize(self, key: str, *, include_machine: bool = False) -> ExperimentSummary:
         """Summary statistics of the current version, aggregated by SQL in the database.
 
         For A/B and multivariate designs ``intended_share`` is the variant's weight share; for bandits
         the current policy's marginal probability; for contextual designs the uniform share.
+        Machine-made outcomes are left out and counted, unless ``include_machine`` (the policy never
+        learns from them either way).
         """
         with self._engine.connect() as conn:
             row = self._row(conn, key)
             compiled = self._compile(key, row.version, row.spec)
             groups = ResultGroups(
-                by_arm=arm_stats(conn, compiled),
-                by_reason=fallback_stats(conn, compiled),
-                by_day=daily_stats(conn, compiled),
+                by_arm=arm_stats(conn, compiled, include_machine=include_machine),
+                by_reason=fallback_stats(conn, compiled, include_machine=include_machine),
+                by_day=daily_stats(conn, compiled, include_machine=include_machine),
                 excluded=excluded_counts(conn, compiled),
                 apprentice=apprentice_agreement(conn, compiled),
             )
         return build_summary(
-            compiled, groups, intended_shares(compiled, self._policy_probabilities(compiled))
+            compiled,
+            groups,
+            intended_shares(compiled, self._policy_probabilities(compiled)),
+            include_machine=include_machine,
         )
 
     def export_log(self, key: str) -> list[LoggedDecision]:

@@ -16,6 +16,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from bandit import option_problems
 from experiments.content import template_problem, try_render
 from experiments.errors import Problem, SpecError
 from experiments.rules import parse_condition
@@ -290,12 +291,43 @@ def check_spec_data(raw: Any) -> list[Problem]:
             )
         if design.get("vw_args") is not None and policy != "vw":
             problems.append(Problem("design.vw_args", "vw_args applies only to the 'vw' policy"))
+        problems += _check_policy_options(kind, policy, design, _n_arms(raw))
     reward = raw.get("reward")
     if isinstance(reward, Mapping) and isinstance(reward.get("events"), Mapping) and not reward["events"]:
         if reward.get("value") is None:
             problems.append(Problem("reward.events", "no event is rewarded and no value is added"))
     if isinstance(design, Mapping) and design.get("policy") == "thompson":
         problems += _check_unit_reward(reward if isinstance(reward, Mapping) else {})
+    return problems
+
+
+def _n_arms(raw: Mapping[str, Any]) -> int:
+    """The number of combinations of the slots' variants (at least 1), read defensively."""
+    n = 1
+    slots = raw.get("slots")
+    for slot in slots.values() if isinstance(slots, Mapping) else []:
+        variants = slot.get("variants") if isinstance(slot, Mapping) else None
+        n *= max(len(variants), 1) if isinstance(variants, list) else 1
+    return n
+
+
+def _check_policy_options(kind: Any, policy: Any, design: Mapping[str, Any], n_arms: int) -> list[Problem]:
+    """Each bad ``design.options`` key and a bad ``design.vw_args``, checked as the policy would."""
+    options = design.get("options")
+    if kind in ("ab", "multivariate"):
+        if isinstance(options, Mapping) and options:
+            return [Problem("design.options", f"a {kind} design takes no options (it hashes recipients)")]
+        return []
+    if not isinstance(policy, str) or policy not in POLICIES_BY_DESIGN.get(str(kind), ()):
+        return []  # the policy itself is reported
+    problems = []
+    if isinstance(options, Mapping):
+        for key, message in option_problems(policy, options, n_arms):
+            problems.append(Problem(f"design.options.{key}", message))
+    vw_args = design.get("vw_args")
+    if policy == "vw" and isinstance(vw_args, str):
+        vw_problems = option_problems("vw", {"vw_args": vw_args}, n_arms)
+        problems += [Problem("design.vw_args", message) for _, message in vw_problems]
     return problems
 
 

@@ -74,7 +74,8 @@ class DecisionRow(SQLModel, table=True):
 
 
 class OutcomeRow(SQLModel, table=True):
-    """An outcome of a known decision. ``attributed`` = inside the reward window and not machine-made."""
+    """An outcome of a known decision. ``attributed`` = inside the reward window; ``machine`` = made by
+    a machine (Apple Mail Privacy Protection, a link scanner), left out of rewards unless asked for."""
 
     __tablename__ = "outcomes"
     __table_args__ = (Index("ix_outcomes_experiment", "experiment_key", "decision_id"),)

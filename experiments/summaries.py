@@ -1,8 +1,8 @@
 """Reward attribution and summary statistics, computed by SQL aggregation in the database.
 
-Per decision, a subquery over its attributed outcomes (inside the reward window, not machine-made)
-gives, for each event type the spec knows, whether at least one such event arrived, and the sum of the
-``value`` of the spec's value event. The reward of a decision is
+Per decision, a subquery over its attributed outcomes (inside the reward window, and not machine-made
+unless machine events are asked for) gives, for each event type the spec knows, whether at least one
+such event arrived, and the sum of the ``value`` of the spec's value event. The reward of a decision is
 ``sum_t weight_t * [any event of type t] + sum(values)``; decisions without outcomes earn 0. Arm,
 fallback and daily statistics are two ``GROUP BY`` queries each: decisions counted per group, and
 rewards and event flags summed over the decisions that have outcomes. Outcome rows carry their
@@ -42,7 +42,9 @@ class _Attribution:
 _GROUP_COLUMNS = ("decision_id", "arm", "day", "reason", "fallback")
 
 
-def _attribution(compiled: CompiledExperiment, decision_ids: Sequence[str] | None = None) -> _Attribution:
+def _attribution(
+    compiled: CompiledExperiment, decision_ids: Sequence[str] | None = None, include_machine: bool = False
+) -> _Attribution:
     spec = compiled.spec
     types = event_types(compiled)
     columns = [O.c[name] for name in _GROUP_COLUMNS]
@@ -62,6 +64,8 @@ def _attribution(compiled: CompiledExperiment, decision_ids: Sequence[str] | Non
         )
         .group_by(*[O.c[name] for name in _GROUP_COLUMNS])
     )
+    if not include_machine:
+        sub = sub.where(O.c.machine.is_(False))
     if decision_ids is not None:
         sub = sub.where(O.c.decision_id.in_(list(decision_ids)))
     sub = sub.subquery("attributed")
@@ -119,9 +123,13 @@ class GroupStats:
 
 
 def _grouped(
-    conn: Connection, compiled: CompiledExperiment, fallback: bool, group: Sequence[str]
+    conn: Connection,
+    compiled: CompiledExperiment,
+    fallback: bool,
+    group: Sequence[str],
+    include_machine: bool = False,
 ) -> dict[tuple[Any, ...], GroupStats]:
-    att = _attribution(compiled)
+    att = _attribution(compiled, include_machine=include_machine)
     width = len(group)
     query = _outcome_sums(compiled, att, fallback, group)
     sums = {tuple(row[:width]): row._mapping for row in conn.execute(query)}
@@ -139,30 +147,52 @@ def _grouped(
     return out
 
 
-def arm_stats(conn: Connection, compiled: CompiledExperiment) -> dict[int, GroupStats]:
+def arm_stats(
+    conn: Connection, compiled: CompiledExperiment, *, include_machine: bool = False
+) -> dict[int, GroupStats]:
     """Learnable decisions grouped by arm (combination index)."""
-    return {int(k[0]): v for k, v in _grouped(conn, compiled, False, ["arm"]).items()}
+    grouped = _grouped(conn, compiled, False, ["arm"], include_machine)
+    return {int(k[0]): v for k, v in grouped.items()}
 
 
-def fallback_stats(conn: Connection, compiled: CompiledExperiment) -> dict[str, GroupStats]:
+def fallback_stats(
+    conn: Connection, compiled: CompiledExperiment, *, include_machine: bool = False
+) -> dict[str, GroupStats]:
     """Fallback decisions grouped by reason (holdout, ineligible, ...)."""
-    return {str(k[0]): v for k, v in _grouped(conn, compiled, True, ["reason"]).items()}
+    grouped = _grouped(conn, compiled, True, ["reason"], include_machine)
+    return {str(k[0]): v for k, v in grouped.items()}
 
 
-def daily_stats(conn: Connection, compiled: CompiledExperiment) -> list[tuple[Any, int, GroupStats]]:
+def daily_stats(
+    conn: Connection, compiled: CompiledExperiment, *, include_machine: bool = False
+) -> list[tuple[Any, int, GroupStats]]:
     """Learnable decisions grouped by UTC day and arm: ``(day, arm, stats)``, by day then arm."""
-    grouped = _grouped(conn, compiled, False, ["day", "arm"])
+    grouped = _grouped(conn, compiled, False, ["day", "arm"], include_machine)
     return [(day, int(arm), grouped[(day, arm)]) for day, arm in sorted(grouped)]
 
 
-def excluded_counts(conn: Connection, compiled: CompiledExperiment) -> tuple[int, int]:
-    """Outcomes stored but left out: ``(machine-made, outside the reward window)``."""
+@dataclass(frozen=True)
+class ExcludedCounts:
+    """Outcomes of a version that results may leave out, by why.
+
+    ``machine_in_window`` and ``machine_late`` are machine-made events inside and after the reward
+    window; ``late`` are the other events after the window.
+    """
+
+    machine_in_window: int
+    machine_late: int
+    late: int
+
+
+def excluded_counts(conn: Connection, compiled: CompiledExperiment) -> ExcludedCounts:
+    """Count the outcomes that are machine-made or outside the reward window, in one query."""
     query = select(
-        func.sum(case((O.c.machine.is_(True), 1), else_=0)),
+        func.sum(case((and_(O.c.machine.is_(True), O.c.attributed.is_(True)), 1), else_=0)),
+        func.sum(case((and_(O.c.machine.is_(True), O.c.attributed.is_(False)), 1), else_=0)),
         func.sum(case((and_(O.c.machine.is_(False), O.c.attributed.is_(False)), 1), else_=0)),
     ).where(O.c.experiment_key == compiled.spec.key, O.c.version == compiled.version)
-    machine, late = conn.execute(query).one()
-    return int(machine or 0), int(late or 0)
+    in_window, machine_late, late = conn.execute(query).one()
+    return ExcludedCounts(int(in_window or 0), int(machine_late or 0), int(late or 0))
 
 
 def rewards_of(

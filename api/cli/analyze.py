@@ -10,7 +10,13 @@ import typer
 from api.cli.db import DEFAULT, DbOption, open_service
 from api.cli.output import print_json, print_table
 from api.report import write_report
-from api.results import analyze_summary, comparison_rows, results_to_dict
+from api.results import (
+    analyze_summary,
+    apprentice_note,
+    comparison_rows,
+    exclusion_note,
+    results_to_dict,
+)
 
 
 def analyze(
@@ -21,9 +27,14 @@ def analyze(
     seed: Annotated[int, typer.Option(help="Seed of the Monte Carlo Bayesian summaries.")] = 0,
     html: Annotated[Path | None, typer.Option(help="Also write the HTML report here.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the full results as JSON.")] = False,
+    include_machine: Annotated[bool, typer.Option(
+        "--include-machine", help="Count machine-made outcomes (Apple Mail Privacy Protection opens, link "
+                                  "scanners' clicks); left out by default."
+    )] = False,
 ) -> None:
     """Significance, lift intervals, Bayesian and sequential results, SRM and guardrails per slot."""
-    results = analyze_summary(open_service(db).summarize(key), alpha=alpha, correction=correction, seed=seed)
+    summary = open_service(db).summarize(key, include_machine=include_machine)
+    results = analyze_summary(summary, alpha=alpha, correction=correction, seed=seed)
     if html is not None:
         write_report(results, html, title=f"SendLab results: {key}")
     if as_json:
@@ -42,6 +53,10 @@ def analyze(
         typer.echo(f"{a.slot}: {a.decision.verdict} ({a.decision.reason}){flag}")
     for slot, why in results.skipped.items():
         typer.echo(f"{slot}: not analysed, {why}")
+    typer.echo(exclusion_note(summary))
+    apprentice = apprentice_note(summary)
+    if apprentice is not None:
+        typer.echo(apprentice)
     for factorial in results.factorials:
         typer.echo("")
         typer.echo(factorial.to_markdown())

@@ -1,4 +1,4 @@
-"""``sendlab experiments create|list|show|pause|resume|archive`` and ``sendlab assign``."""
+"""``sendlab experiments create|list|show|pause|resume|archive|graduate`` and ``sendlab assign``."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from api.cli.records import chunks, read_records
 from api.convert import decision_to_dict, experiment_to_dict
 from experiments.spec import parse_spec
 
-experiments_app = typer.Typer(help="Create, list, show, pause, resume and archive experiments.",
+experiments_app = typer.Typer(help="Create, list, show, pause, resume, archive and graduate experiments.",
                               no_args_is_help=True)
 
 Json = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
@@ -27,7 +27,7 @@ def _show_experiment(data: dict[str, Any], as_json: bool) -> None:
     if as_json:
         print_json(data)
         return
-    print_fields([(k, data.get(k)) for k in ("key", "name", "version", "status", "updated_at")])
+    print_fields([(k, data.get(k)) for k in ("key", "name", "version", "status", "apprentice", "updated_at")])
     for warning in data.get("warnings", []):
         typer.echo(f"warning: {warning}")
 
@@ -83,6 +83,13 @@ def _status_command(name: str, status: str, doc: str) -> None:
 
     command.__doc__ = doc
     experiments_app.command(name)(command)
+
+
+@experiments_app.command("graduate")
+def graduate(key: Key, db: DbOption = DEFAULT, as_json: Json = False) -> None:
+    """End a warm-started policy's apprenticeship: from now on it chooses (and explores)."""
+    info = open_service(db).graduate(key)
+    _show_experiment(experiment_to_dict(info, with_spec=False), as_json)
 
 
 _status_command("pause", "paused", "Pause: recipients get the default variants.")

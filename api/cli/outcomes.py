@@ -16,25 +16,29 @@ from api.models.outcomes import OutcomeEventIn
 from experiments.models import OutcomeEvent
 
 BATCH = 10_000
+TEXT_COLUMNS = ("event_id", "decision_id", "type", "user_agent")  # a CSV cell "123" stays text
 
 
 def outcomes(
     file: Annotated[Path, typer.Argument(help="Events: .csv, .jsonl or .json rows of event_id, decision_id, "
-                                              "type and optional value, timestamp.")],
+                                              "type and optional value, timestamp, machine (true for "
+                                              "a bot's open or click), user_agent.")],
     db: DbOption = DEFAULT,
     as_json: Annotated[bool, typer.Option("--json", help="Print the counts as JSON.")] = False,
 ) -> None:
     """Record outcome events from a file; a repeated event id counts once."""
     events = []
     for i, row in enumerate(read_records(file)):
-        row = {k: (str(v) if k in ("event_id", "decision_id", "type") else v) for k, v in row.items()}
+        row = {k: (str(v) if k in TEXT_COLUMNS and v is not None else v) for k, v in row.items()}
         try:
             e = OutcomeEventIn.model_validate(row)
         except ValidationError as exc:
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first["loc"])
             raise CliError(f"{file}: row {i + 1}: {where}: {first['msg']}") from exc
-        events.append(OutcomeEvent(e.event_id, e.decision_id, e.type, e.value, e.timestamp, e.machine))
+        events.append(
+            OutcomeEvent(e.event_id, e.decision_id, e.type, e.value, e.timestamp, e.machine, e.user_agent)
+        )
     service = open_service(db)
     totals = {"accepted": 0, "duplicates": 0, "orphans": 0}
     with typer.progressbar(length=len(events), label="recording", hidden=as_json) as bar:

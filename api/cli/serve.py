@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import inspect
 import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Annotated
 
 import typer
 import uvicorn
 
 from api.cli.db import DEFAULT, DbOption, open_engine
+from api.metrics_files import clear_directory
 from api.settings import settings_from_env
 
 
@@ -28,6 +35,44 @@ def serve(
     os.environ["SENDLAB_CREATE_TABLES"] = "0"
     if workers > 1 and settings.db.startswith("sqlite"):
         typer.echo("warning: several workers on SQLite serialise their writes; prefer PostgreSQL", err=True)
-    uvicorn.run(
-        "api.app:app_from_env", factory=True, host=host, port=port, workers=workers, log_level=log_level
-    )
+    with metrics_directory(settings.metrics_dir) as directory:
+        os.environ["SENDLAB_METRICS_DIR"] = directory  # the workers' metrics meet there; /metrics sums
+        uvicorn.run(
+            "api.app:app_from_env", factory=True, host=host, port=port, workers=workers, log_level=log_level,
+            **_healthcheck_option(),
+        )
+
+
+WORKER_HEALTHCHECK_SECONDS = 60
+"""How long uvicorn's supervisor waits for a worker to answer its ping before it kills and replaces it.
+
+A worker answers from a thread while it imports the application (numpy, scipy, statsmodels, ...), and
+extension modules hold the interpreter lock while they load: on a busy two-core host the import took
+12 to 17 s and uvicorn's default of 5 s killed every new worker before it could serve.
+"""
+
+
+def _healthcheck_option() -> dict[str, int]:
+    """``timeout_worker_healthcheck`` for uvicorn versions that have it (0.30 pinged with a fixed 5 s)."""
+    if "timeout_worker_healthcheck" in inspect.signature(uvicorn.run).parameters:
+        return {"timeout_worker_healthcheck": WORKER_HEALTHCHECK_SECONDS}
+    return {}
+
+
+@contextmanager
+def metrics_directory(configured: str | None) -> Iterator[str]:
+    """The directory where this server's workers share their metrics.
+
+    A configured one (``SENDLAB_METRICS_DIR`` or ``metrics_dir`` in the config file) is created if
+    missing and emptied of a previous run's files; otherwise a fresh temporary one, removed at exit.
+    """
+    if configured:
+        Path(configured).mkdir(parents=True, exist_ok=True)
+        clear_directory(configured)
+        yield configured
+        return
+    directory = tempfile.mkdtemp(prefix="sendlab-metrics-")
+    try:
+        yield directory
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)

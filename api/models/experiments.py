@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 Status = Literal["running", "paused", "archived"]
 
@@ -31,6 +31,10 @@ class ExperimentPublic(ExperimentBase):
     warnings: list[str] = []
     created_at: datetime | None = None
     updated_at: datetime | None = None
+    apprentice: bool = Field(
+        default=False,
+        description="A warm-started policy still learning beside the incumbent choice (see /graduate).",
+    )
     spec: dict[str, Any]
 
 

@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 MAX_EVENTS = 100_000
+MAX_USER_AGENT = 1024
 
 
 class OutcomeEventIn(BaseModel):
@@ -20,7 +21,17 @@ class OutcomeEventIn(BaseModel):
     type: str = Field(min_length=1, max_length=64, examples=["click"])
     value: float | None = Field(default=None, allow_inf_nan=False)
     timestamp: datetime | None = Field(default=None, description="When it happened (default: now).")
-    machine: bool = Field(default=False, description="A bot open or click: stored, never rewarded.")
+    machine: bool = Field(
+        default=False,
+        description="Made by a machine (an Apple Mail Privacy Protection prefetch, a link scanner's "
+        "click): stored, never learned from, left out of results unless they ask to include it.",
+    )
+    user_agent: str | None = Field(
+        default=None,
+        max_length=MAX_USER_AGENT,
+        description="The user agent of the open or click; when it contains one of the spec's "
+        "`reward.machine_user_agents` (case-insensitive), the event is machine-made.",
+    )
 
 
 class OutcomesRequest(BaseModel):

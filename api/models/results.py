@@ -54,6 +54,29 @@ class VerdictPublic(BaseModel):
     reason: str
 
 
+class ExcludedPublic(BaseModel):
+    """Outcomes the results leave out: machine-made (unless included) and after the reward window."""
+
+    machine: int
+    late: int
+
+
+class MachineEventsPublic(BaseModel):
+    """Machine-made outcomes stored (flagged, or a user agent the spec lists), and whether the results
+    count them (``?include_machine=true``; never those after the reward window)."""
+
+    count: int
+    included: bool
+
+
+class ApprenticePublic(BaseModel):
+    """A warm-started policy's apprenticeship: decisions made beside it and its expected agreement with
+    the incumbent (the mean probability it gave the incumbent's choice; null before any)."""
+
+    decisions: int
+    agreement: float | None
+
+
 class ResultsPublic(BaseModel):
     """``GET /v1/experiments/{key}/results``."""
 
@@ -68,4 +91,7 @@ class ResultsPublic(BaseModel):
     decisions: dict[str, VerdictPublic]
     holdout: ArmPublic | None
     skipped: dict[str, str]
+    excluded: ExcludedPublic | None = None
+    machine_events: MachineEventsPublic | None = None
+    apprentice: ApprenticePublic | None = None
     analyses: list[dict[str, Any]] = []

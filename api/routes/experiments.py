@@ -106,3 +106,17 @@ _status_route("archive", "archived", "Archive an experiment; it no longer assign
 def learn(key: str, service: ServiceDep) -> dict[str, Any]:
     """Learn from the outcomes that arrived since the last snapshot; answers the new policy version."""
     return {"key": key, "policy_version": service.learn(key)}
+
+
+@router.post(
+    "/{key}/graduate",
+    response_model=ExperimentPublic,
+    responses={**NOT_FOUND, 409: {"model": MessageBody, "description": "The design has no policy."}},
+)
+def graduate(key: str, service: ServiceDep) -> dict[str, Any]:
+    """End the apprenticeship of a warm-started policy now: from here on it chooses (and explores).
+
+    It also graduates by itself once its agreement with the incumbent passes ``design.warm_start``'s
+    threshold. Graduating a policy that is not an apprentice changes nothing.
+    """
+    return experiment_to_dict(service.graduate(key))

@@ -18,5 +18,6 @@ def healthz() -> dict[str, str]:
 
 @router.get("/metrics", response_class=PlainTextResponse)
 def metrics(registry: MetricsDep) -> PlainTextResponse:
-    """Counters and the latency histogram in the Prometheus text format."""
+    """Counters and the latency histogram in the Prometheus text format, summed over every worker
+    process of the server (``sendlab serve --workers N``), and each live worker's start time."""
     return PlainTextResponse(registry.render(), media_type="text/plain; version=0.0.4; charset=utf-8")

@@ -37,6 +37,7 @@ def post_outcomes(
                 value=e.value,
                 timestamp=e.timestamp,
                 machine=e.machine,
+                user_agent=e.user_agent,
             )
             for e in events
         ]

@@ -23,6 +23,13 @@ router = APIRouter(
 )
 
 
+IncludeMachine = Annotated[
+    bool,
+    Query(description="Count machine-made outcomes (Apple Mail Privacy Protection opens, link scanners' "
+                      "clicks) in the results; they are left out by default."),
+]
+
+
 @router.get("/{key}/results", response_model=ResultsPublic)
 def results(
     key: str,
@@ -32,9 +39,15 @@ def results(
         Literal["holm", "bh", "none"], Query(description="Multiplicity correction.")
     ] = "holm",
     detail: Annotated[bool, Query(description="Include the full analysis of each slot.")] = True,
+    include_machine: IncludeMachine = False,
 ) -> dict[str, Any]:
-    """Arms (decisions, events, mean reward), comparisons against control, SRM, and each slot's decision."""
-    analysed = analyze_summary(service.summarize(key), alpha=alpha, correction=correction)
+    """Arms (decisions, events, mean reward), comparisons against control, SRM, and each slot's decision.
+
+    ``excluded`` counts the outcomes left out: machine-made ones (unless ``include_machine``) and those
+    after the reward window.
+    """
+    summary = service.summarize(key, include_machine=include_machine)
+    analysed = analyze_summary(summary, alpha=alpha, correction=correction)
     return results_to_dict(analysed, detail=detail)
 
 
@@ -62,9 +75,10 @@ def report(
     key: str,
     service: ServiceDep,
     alpha: Annotated[float, Query(gt=0, lt=1, description="Significance level.")] = 0.05,
+    include_machine: IncludeMachine = False,
 ) -> HTMLResponse:
     """The results as one self-contained HTML page (charts work offline)."""
-    analysed = analyze_summary(service.summarize(key), alpha=alpha)
+    analysed = analyze_summary(service.summarize(key, include_machine=include_machine), alpha=alpha)
     if not analysed.analyses:
         reasons = "; ".join(f"{slot}: {why}" for slot, why in analysed.skipped.items())
         raise HTTPException(409, f"no slot of {key!r} can be analysed yet ({reasons})")

@@ -6,12 +6,11 @@ import pytest
 
 from tests.api.flow import walk_the_contract
 
-pytestmark = pytest.mark.postgres
-
 
 def test_contract_on_sqlite(client):
     walk_the_contract(client)
 
 
+@pytest.mark.postgres
 def test_contract_on_postgres(make_client, pg_url):
     walk_the_contract(make_client(pg_url))

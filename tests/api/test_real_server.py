@@ -32,7 +32,7 @@ def free_port() -> int:
 
 @contextmanager
 def running_server(
-    db: str, *, workers: int = 1, timeout: float = 60.0
+    db: str, *, workers: int = 1, timeout: float = 180.0
 ) -> Iterator[tuple[httpx.Client, subprocess.Popen]]:
     """Start ``sendlab serve``, wait until /healthz answers, yield a client and the process, then stop it."""
     port = free_port()

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
-from tests.api.conftest import ADMIN_KEY, SEND_KEY, SPEC
+from tests.api.conftest import ADMIN, ADMIN_KEY, SEND_KEY, SPEC
 
 ROUTES = [  # (method, path, body, scope)
     ("POST", "/v1/experiments", SPEC, "admin"),
@@ -20,6 +22,11 @@ ROUTES = [  # (method, path, body, scope)
     ("POST", "/v1/experiments/hello/assign", {"recipient_id": "r"}, "send"),
     ("POST", "/v1/experiments/hello/assign/batch", {"recipients": [{"recipient_id": "r"}]}, "send"),
     ("POST", "/v1/outcomes", {"events": [{"event_id": "e", "decision_id": "d", "type": "click"}]}, "send"),
+    ("POST", "/v1/power/mean", {"sd": 10.0, "mde": 1.0}, "admin"),
+    ("GET", "/v1/decisions/{decision_id}", None, "admin"),
+    ("GET", "/v1/experiments/hello/insight", None, "admin"),
+    ("POST", "/v1/experiments/hello/graduate", None, "admin"),
+    ("POST", "/v1/experiments/hello/archive", None, "admin"),  # last: nothing assigns after it
 ]
 KEYS = {"none": None, "wrong": "not-a-key", "send": SEND_KEY, "admin": ADMIN_KEY}
 
@@ -33,9 +40,23 @@ def expected_status(key: str, scope: str) -> int | None:
     return None
 
 
+def test_the_matrix_holds_every_v1_route(client):
+    """A /v1 route added to the service without a row in the matrix fails this test."""
+    in_matrix = {(method, re.sub(r"hello|\{decision_id\}", "*", path)) for method, path, _, _ in ROUTES}
+    paths = client.get("/openapi.json").json()["paths"]
+    served = {(method.upper(), re.sub(r"\{key\}|\{decision_id\}", "*", path))
+              for path, operations in paths.items() if path.startswith("/v1/") for method in operations}
+    # the preview report's row comes with the change of its scope (admin only), made separately
+    missing = served - in_matrix - {("POST", "/v1/experiments/*/preview/report")}
+    assert missing == set(), missing
+
+
 @pytest.mark.parametrize("key", list(KEYS))
 def test_auth_matrix(client, experiment, key):
-    for method, path, body, scope in ROUTES:
+    decision = client.post(f"/v1/experiments/{experiment}/assign", json={"recipient_id": "m"}, headers=ADMIN)
+    decision_id = decision.json()["decision_id"]
+    for method, template, body, scope in ROUTES:
+        path = template.replace("{decision_id}", decision_id)
         headers = {"Authorization": f"Bearer {KEYS[key]}"} if KEYS[key] else {}
         response = client.request(method, path, json=body, headers=headers)
         expected = expected_status(key, scope)

@@ -188,3 +188,52 @@ def test_check_spec_catches_a_model_built_directly() -> None:
     spec = ExperimentSpec.model_validate(data)  # structure is fine, meaning is not
     with pytest.raises(SpecError, match=r"default.cta: unknown variant 'buy'"):
         check_spec(spec)
+
+
+def test_policy_options_are_checked_per_key_beside_every_other_problem() -> None:
+    data = base()  # a contextual vw design
+    data["design"]["vw_args"] = "--cb_explore_adf --foo"
+    data["design"]["options"] = {"colour": "red"}
+    data["slots"]["cta"]["variants"].append({"id": "shop", "content": "again"})
+    data["holdout"] = 2
+    problems = _problems(data)
+    assert "design.vw_args: unknown option --foo" in problems
+    assert "design.options.colour: unknown option for policy 'vw' (it takes: vw_args)" in problems
+    assert "slots.cta.variants[2].id: duplicate id 'shop'" in problems
+    assert any(p.startswith("holdout: ") for p in problems)
+    assert len(problems) == 4, problems
+
+    data = base()
+    data["design"] = {"type": "bandit", "policy": "epsilon_greedy",
+                      "options": {"epsilon": 2, "initial_value": "high", "n_draws": 500}}
+    data["default"]["cta"] = "buy"
+    problems = _problems(data)
+    assert problems == [
+        "default.cta: unknown variant 'buy' of slot 'cta'",
+        "design.options.epsilon: must lie in [0, 1], got 2",
+        "design.options.initial_value: expected a number, got 'high'",
+        "design.options.n_draws: unknown option for policy 'epsilon_greedy' "
+        "(it takes: epsilon, initial_value)",
+    ]
+
+
+def test_policy_options_that_fit_pass_and_hash_designs_take_none() -> None:
+    data = base()
+    data["design"] = {"type": "contextual", "policy": "linear_ts", "context": ["device"],
+                      "options": {"scale": 0.5, "dim": 32, "n_draws": 2000}}
+    assert parse_spec(data).design.options == {"scale": 0.5, "dim": 32, "n_draws": 2000}
+    data["design"] = {"type": "contextual", "policy": "linear_ts", "context": ["device"],
+                      "options": {"dim": 100_000}}
+    assert _problems(data) == ["design.options.dim: at most 4096 (the linear policies keep a dim x dim "
+                               "matrix per variant), got 100000"]
+    data["design"] = {"type": "ab", "options": {"epsilon": 0.1}}
+    assert _problems(data) == ["design.options: a ab design takes no options (it hashes recipients)"]
+
+
+def test_check_spec_reports_option_problems_of_a_model_built_directly() -> None:
+    data = base()
+    data["design"]["vw_args"] = "--cb_explore_adf --bogus"
+    spec = ExperimentSpec.model_validate(data)
+    with pytest.raises(SpecError) as info:
+        check_spec(spec)
+    assert [str(p) for p in info.value.problems] == ["design.vw_args: unknown option --bogus"]
