@@ -141,7 +141,14 @@ class DailyArmSummary:
 
 @dataclass(frozen=True)
 class ExperimentSummary:
-    """Summary statistics of an experiment's current version, aggregated in the database."""
+    """Summary statistics of an experiment's current version, aggregated in the database.
+
+    ``excluded_machine_events`` and ``excluded_late_events`` count outcomes stored but not attributed:
+    machine-made, or timed outside the attribution window (before the decision, or more than
+    ``reward.window_hours`` after it). Of the outcomes that arrived after their decision was learned,
+    ``revised_outcomes`` were learned by revising the decision's reward in the policy, and
+    ``unlearnable_outcomes`` were left out because the policy cannot revise (Vowpal Wabbit).
+    """
 
     key: str
     version: int
@@ -160,6 +167,8 @@ class ExperimentSummary:
     apprentice_decisions: int = 0
     apprentice_agreement: float | None = None
     explored_decisions: int = 0
+    revised_outcomes: int = 0
+    unlearnable_outcomes: int = 0
 
     @property
     def learnable_decisions(self) -> int:
