@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from bandit import load_policy
@@ -206,6 +207,53 @@ def test_many_learners_take_turns_over_many_batches(db_url: str, engine: Engine,
     assert learned_posterior(service) == expected_posterior(first + second, early + on_time)
     summary = service.summarize("subject-test")
     assert (summary.revised_outcomes, summary.unlearnable_outcomes) == (len(late), 0)
+
+
+def test_outcomes_posted_while_learners_run_are_each_learned_once(
+    db_url: str, engine: Engine, clock: Clock
+) -> None:
+    # two learners loop while a third thread posts the clicks (and repeats) 25 at a time: each click is
+    # learned with its decision or, committed a moment too late for that, revised in after it
+    service = ExperimentService(engine, clock=clock, seed=1, learn_batch=50)
+    service.create(thompson_spec(update={"delay_hours": 0}))
+    decisions, events = send(service, "subject-test", 1500, 0, np.random.default_rng(31), clock)
+    posted = events + [
+        OutcomeEvent(f"again-{e.event_id}", e.decision_id, "click", None, e.timestamp) for e in events[::4]
+    ]
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def learn(s: ExperimentService) -> None:
+        try:
+            while not stop.is_set():
+                s.learn("subject-test")
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    def post(s: ExperimentService) -> None:
+        try:
+            for i in range(0, len(posted), 25):
+                s.record_outcomes(posted[i : i + 25])
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    services = [ExperimentService(make_engine(db_url), clock=clock, learn_batch=50) for _ in range(3)]
+    learners = [threading.Thread(target=learn, args=(s,)) for s in services[:2]]
+    poster = threading.Thread(target=post, args=(services[2],))
+    for t in [*learners, poster]:
+        t.start()
+    poster.join()
+    stop.set()
+    for t in learners:
+        t.join()
+    assert errors == []
+    service.learn("subject-test")
+    assert learned_posterior(service) == expected_posterior(decisions, events)
+    with engine.connect() as conn:
+        cursor = conn.execute(
+            select(snapshots_table.c.cursor).order_by(snapshots_table.c.version.desc()).limit(1)
+        ).scalar_one()
+    assert cursor == len(posted)  # the running count of outcomes learned: each once
 
 
 def test_a_second_learner_waits_for_the_lock_then_goes_on(db_url: str, engine: Engine, clock: Clock) -> None:
