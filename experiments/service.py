@@ -120,7 +120,7 @@ class ExperimentService:
     seed : int, optional
         Seeds the generator bandit policies draw with (None: fresh entropy from the OS).
     learn_batch : int
-        Decisions learned per transaction (one policy snapshot per batch).
+        Decisions, then late outcomes, learned per transaction (one policy snapshot per batch).
     """
 
     def __init__(
@@ -768,10 +768,11 @@ class ExperimentService:
         window); it is learned with the outcomes attributed to it by then. An outcome that arrives
         after its decision was learned revises that decision's reward in the policy (exactly, for every
         policy but VW, whose late outcomes are counted in the summary instead). Each batch of
-        ``learn_batch`` decisions (and up to as many late outcomes) is one transaction that takes the
-        experiment's learning lock, stores the next snapshot and marks what it learned, so a learner
-        killed at any point loses nothing and repeats nothing, and a concurrent learner waits for the
-        lock and goes on from the new snapshot (see :mod:`experiments.learning`).
+        ``learn_batch`` decisions (once they are all learned, of as many late outcomes) is one
+        transaction that takes the experiment's learning lock, stores the next snapshot and marks what
+        it learned, so a learner killed at any point loses nothing and repeats nothing, and a
+        concurrent learner waits for the lock and goes on from the new snapshot (see
+        :mod:`experiments.learning`).
         """
         with self._engine.connect() as conn:
             row = self._row(conn, key)
