@@ -7,7 +7,7 @@ from bandit.features import FeatureHasher
 from bandit.fixed import FixedAllocation, factorial_weights
 from bandit.greedy import EpsilonGreedy
 from bandit.linear import LinearThompson, LinUCB
-from bandit.policy import Choices, Context, Contexts, FeatureValue, Policy, PolicyError
+from bandit.policy import Choices, Context, Contexts, FeatureValue, Policy, PolicyError, RevisionUnsupported
 from bandit.registry import load_policy, make_policy, name_to_builder, option_problems
 from bandit.thompson import BetaThompson, GaussianThompson
 from bandit.ucb import UCB1
@@ -31,6 +31,7 @@ __all__ = [
     "LinearThompson",
     "Policy",
     "PolicyError",
+    "RevisionUnsupported",
     "VWContextualBandit",
     "factorial_weights",
     "load_policy",

@@ -6,7 +6,7 @@ from abc import abstractmethod
 
 import numpy as np
 
-from bandit.inputs import Feedback, batch_size, check_allowed, check_feedback
+from bandit.inputs import Feedback, Revision, batch_size, check_allowed, check_feedback, check_revision
 from bandit.policy import Choices, Contexts, Policy
 from bandit.sampling import sample_from
 from bandit.snapshot import Restorable
@@ -15,9 +15,11 @@ from bandit.snapshot import Restorable
 class ArmPolicy(Restorable, Policy):
     """A policy whose distribution depends on the row only through its ``allowed`` mask.
 
-    Subclasses implement :meth:`_distribution` for one mask and :meth:`_learn` for a validated batch;
-    distributions are cached per mask until the next update.
+    Subclasses implement :meth:`_distribution` for one mask, :meth:`_learn` for a validated batch and
+    :meth:`_revise` to replace learned rewards; distributions are cached per mask until the next update.
     """
+
+    can_revise = True
 
     def __init__(self, n_actions: int) -> None:
         self.n_actions = n_actions
@@ -30,6 +32,10 @@ class ArmPolicy(Restorable, Policy):
     @abstractmethod
     def _learn(self, feedback: Feedback) -> None:
         """Fold a validated batch into the policy's state."""
+
+    @abstractmethod
+    def _revise(self, revision: Revision) -> None:
+        """Replace validated learned rewards in the state (all checks before any change)."""
 
     def _cached(self, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         key = np.packbits(mask).tobytes()
@@ -93,4 +99,16 @@ class ArmPolicy(Restorable, Policy):
         n = batch_size(contexts)
         feedback = check_feedback(n, self.n_actions, actions, rewards, propensities, allowed)
         self._learn(feedback)
+        self._cache.clear()
+
+    def revise(
+        self, contexts: Contexts, actions: np.ndarray, old_rewards: np.ndarray, new_rewards: np.ndarray
+    ) -> None:
+        """Replace rewards already learned (see :meth:`bandit.policy.Policy.revise`); exact.
+
+        The state of these policies is per-arm sums of the rewards (and counts), so replacing a reward
+        changes the sums by the difference and leaves the counts alone.
+        """
+        n = batch_size(contexts)
+        self._revise(check_revision(n, self.n_actions, actions, old_rewards, new_rewards))
         self._cache.clear()

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from bandit.arm_policy import ArmPolicy
-from bandit.inputs import Feedback
+from bandit.inputs import Feedback, Revision
 from bandit.options import check_n_actions, check_weights
 from bandit.policy import PolicyError
 from bandit.sampling import best_set
@@ -81,6 +81,9 @@ class FixedAllocation(ArmPolicy):
 
     def _learn(self, feedback: Feedback) -> None:
         """Fixed allocation learns nothing; the batch is still validated."""
+
+    def _revise(self, revision: Revision) -> None:
+        """Nothing learned, nothing to replace: exact by construction."""
 
     def to_bytes(self) -> bytes:
         return encode_snapshot(self.tag, {"n_actions": self.n_actions, "weights": self.weights})

@@ -105,21 +105,8 @@ def check_feedback(
     allowed: np.ndarray | None = None,
 ) -> Feedback:
     """Validate the arrays passed to ``update`` for a batch of ``n`` rows (and the decision-time mask)."""
-    acts = np.asarray(actions)
-    if acts.ndim != 1 or acts.shape[0] != n:
-        raise PolicyError(f"actions: expected shape ({n},), got {acts.shape}")
-    if n and not np.issubdtype(acts.dtype, np.integer):
-        if not np.issubdtype(acts.dtype, np.floating) or not np.all(np.isfinite(acts)) or np.any(acts % 1):
-            raise PolicyError(f"actions: expected integer action indices, got dtype {acts.dtype}")
-    acts = acts.astype(np.int64)
-    bad = (acts < 0) | (acts >= n_actions)
-    if bad.any():
-        raise PolicyError(
-            f"actions: unknown action index {int(acts[bad][0])} (valid: 0..{n_actions - 1})"
-        )
-    rew = _float_array("rewards", rewards, n)
-    if not np.all(np.isfinite(rew)):
-        raise PolicyError(f"rewards: must be finite, found {int((~np.isfinite(rew)).sum())} NaN or inf")
+    acts = _check_actions(n, n_actions, actions)
+    rew = _finite_array("rewards", rewards, n)
     prop = _float_array("propensities", propensities, n)
     outside = ~((prop > 0.0) & (prop <= 1.0))  # also catches NaN
     if outside.any():
@@ -134,6 +121,58 @@ def check_feedback(
             row = int(np.flatnonzero(refused)[0])
             raise PolicyError(f"allowed: row {row} does not allow its logged action {int(acts[row])}")
     return Feedback(acts, rew, prop, mask)
+
+
+@dataclass(frozen=True)
+class Revision:
+    """A validated batch of learned rewards to replace (see ``Policy.revise``).
+
+    Attributes
+    ----------
+    actions : ndarray of int64, shape (n,)
+    old_rewards, new_rewards : ndarray of float64, shape (n,)
+    """
+
+    actions: np.ndarray
+    old_rewards: np.ndarray
+    new_rewards: np.ndarray
+
+    @property
+    def deltas(self) -> np.ndarray:
+        """``new_rewards - old_rewards``, shape (n,)."""
+        return self.new_rewards - self.old_rewards
+
+
+def check_revision(
+    n: int, n_actions: int, actions: object, old_rewards: object, new_rewards: object
+) -> Revision:
+    """Validate the arrays passed to ``revise`` for a batch of ``n`` rows."""
+    acts = _check_actions(n, n_actions, actions)
+    old = _finite_array("old_rewards", old_rewards, n)
+    return Revision(acts, old, _finite_array("new_rewards", new_rewards, n))
+
+
+def _check_actions(n: int, n_actions: int, actions: object) -> np.ndarray:
+    acts = np.asarray(actions)
+    if acts.ndim != 1 or acts.shape[0] != n:
+        raise PolicyError(f"actions: expected shape ({n},), got {acts.shape}")
+    if n and not np.issubdtype(acts.dtype, np.integer):
+        if not np.issubdtype(acts.dtype, np.floating) or not np.all(np.isfinite(acts)) or np.any(acts % 1):
+            raise PolicyError(f"actions: expected integer action indices, got dtype {acts.dtype}")
+    acts = acts.astype(np.int64)
+    bad = (acts < 0) | (acts >= n_actions)
+    if bad.any():
+        raise PolicyError(
+            f"actions: unknown action index {int(acts[bad][0])} (valid: 0..{n_actions - 1})"
+        )
+    return acts
+
+
+def _finite_array(name: str, values: object, n: int) -> np.ndarray:
+    arr = _float_array(name, values, n)
+    if not np.all(np.isfinite(arr)):
+        raise PolicyError(f"{name}: must be finite, found {int((~np.isfinite(arr)).sum())} NaN or inf")
+    return arr
 
 
 def _float_array(name: str, values: object, n: int) -> np.ndarray:

@@ -21,7 +21,14 @@ from typing import Any
 import numpy as np
 
 from bandit.features import FeatureHasher
-from bandit.inputs import batch_size, check_allowed, check_feedback, check_positive, context_rows
+from bandit.inputs import (
+    batch_size,
+    check_allowed,
+    check_feedback,
+    check_positive,
+    check_revision,
+    context_rows,
+)
 from bandit.options import check_n_actions, check_n_draws, check_seed
 from bandit.policy import Choices, Contexts, Policy
 from bandit.sampling import best_set, make_choices, split_evenly
@@ -35,6 +42,7 @@ class _RidgePerAction(Restorable, Policy):
     """Shared state and bookkeeping of the two linear policies."""
 
     tag = ""
+    can_revise = True
 
     def __init__(self, n_actions: int, *, dim: int = 64, regularization: float = 1.0, seed: int = 0) -> None:
         self.n_actions = check_n_actions(n_actions)
@@ -115,6 +123,23 @@ class _RidgePerAction(Restorable, Policy):
             rows = feedback.actions == action
             self.arm_to_gram[action] += x[rows].T @ x[rows]
             self.arm_to_moment[action] += x[rows].T @ feedback.rewards[rows]
+        self._fitted = None
+
+    def revise(
+        self, contexts: Contexts, actions: np.ndarray, old_rewards: np.ndarray, new_rewards: np.ndarray
+    ) -> None:
+        """Replace learned rewards (see :meth:`bandit.policy.Policy.revise`); exact.
+
+        :math:`A_a` depends on the contexts only, and :math:`b_a = \\sum r x` moves by
+        :math:`(r_{new} - r_{old})\\,x` for each revised row.
+        """
+        n = batch_size(contexts)
+        revision = check_revision(n, self.n_actions, actions, old_rewards, new_rewards)
+        x = self.hasher.encode(context_rows(contexts))
+        deltas = revision.deltas
+        for action in np.unique(revision.actions):
+            rows = revision.actions == action
+            self.arm_to_moment[action] += x[rows].T @ deltas[rows]
         self._fitted = None
 
     def _state(self) -> dict[str, Any]:
@@ -226,6 +251,11 @@ class LinearThompson(_RidgePerAction):
     def update(self, contexts: Contexts, actions: np.ndarray, rewards: np.ndarray,
                propensities: np.ndarray, *, allowed: np.ndarray | None = None) -> None:
         super().update(contexts, actions, rewards, propensities, allowed=allowed)
+        self._normals = None
+
+    def revise(self, contexts: Contexts, actions: np.ndarray, old_rewards: np.ndarray,
+               new_rewards: np.ndarray) -> None:
+        super().revise(contexts, actions, old_rewards, new_rewards)
         self._normals = None
 
     def _state(self) -> dict[str, Any]:

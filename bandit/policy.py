@@ -25,6 +25,10 @@ class PolicyError(ValueError):
     """Bad input to a policy: the message names the problem."""
 
 
+class RevisionUnsupported(PolicyError):
+    """The policy cannot replace a reward it has already learned (see :meth:`Policy.revise`)."""
+
+
 @dataclass(frozen=True)
 class Choices:
     """What ``choose`` drew for a batch of ``n`` rows.
@@ -48,9 +52,15 @@ class Choices:
 
 
 class Policy(ABC):
-    """A policy over ``n_actions`` actions. Subclasses implement the four calls below."""
+    """A policy over ``n_actions`` actions. Subclasses implement the four calls below.
+
+    Policies whose state is a sufficient statistic of the rewards also answer :meth:`revise` and set
+    ``can_revise`` to True.
+    """
 
     n_actions: int
+    #: Whether :meth:`revise` is exact for this policy (otherwise it raises RevisionUnsupported).
+    can_revise: bool = False
 
     @abstractmethod
     def probabilities(self, contexts: Contexts, allowed: np.ndarray | None = None) -> np.ndarray:
@@ -77,6 +87,25 @@ class Policy(ABC):
         ``allowed`` is the optional ``(n, n_actions)`` mask the decisions were made under; every policy
         checks that each logged action was allowed, and the VW policy learns from exactly those actions.
         """
+
+    def revise(
+        self, contexts: Contexts, actions: np.ndarray, old_rewards: np.ndarray, new_rewards: np.ndarray
+    ) -> None:
+        """Replace rewards already learned: row ``i`` was learned by ``update`` with ``old_rewards[i]``.
+
+        Afterwards the state is the one ``update`` with ``new_rewards`` in their place would have given
+        (exact, up to floating-point rounding), so an outcome that arrives after its decision was
+        learned is not lost. The caller guarantees that each row was learned, with that context, action
+        and old reward. Policies that cannot do this exactly (``can_revise`` False) raise
+        :class:`RevisionUnsupported`.
+
+        Parameters
+        ----------
+        contexts : int or sequence of mappings, length n
+        actions : ndarray of int, shape (n,)
+        old_rewards, new_rewards : ndarray of float, shape (n,)
+        """
+        raise RevisionUnsupported(f"{type(self).__name__} cannot revise a reward it has learned")
 
     @abstractmethod
     def to_bytes(self) -> bytes:

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from bandit.arm_policy import ArmPolicy
-from bandit.inputs import Feedback, check_finite, check_positive
+from bandit.inputs import Feedback, Revision, check_finite, check_positive
 from bandit.options import check_n_actions, check_n_draws, check_seed
 from bandit.policy import PolicyError
 from bandit.sampling import best_set
@@ -93,6 +93,23 @@ class BetaThompson(ArmPolicy):
         k = self.n_actions
         self.arm_to_successes += np.bincount(feedback.actions, weights=rewards, minlength=k)
         self.arm_to_failures += np.bincount(feedback.actions, weights=1.0 - rewards, minlength=k)
+
+    def _revise(self, revision: Revision) -> None:
+        """A reward ``r`` added ``r`` successes and ``1 - r`` failures: move ``new - old`` across."""
+        for name, rewards in (("old_rewards", revision.old_rewards), ("new_rewards", revision.new_rewards)):
+            outside = (rewards < 0) | (rewards > 1)
+            if outside.any():
+                raise PolicyError(
+                    f"{name}: Beta-Bernoulli Thompson sampling needs rewards in [0, 1], "
+                    f"got {float(rewards[outside][0])!r}"
+                )
+        learned = self.arm_to_successes + self.arm_to_failures  # one per reward learned
+        unseen = revision.actions[learned[revision.actions] <= 0]
+        if unseen.size:
+            raise PolicyError(f"actions: arm {int(unseen[0])} has no learned reward to revise")
+        moved = np.bincount(revision.actions, weights=revision.deltas, minlength=self.n_actions)
+        self.arm_to_successes = self.arm_to_successes + moved
+        self.arm_to_failures = self.arm_to_failures - moved
 
     def to_bytes(self) -> bytes:
         return encode_snapshot(self.tag, {
@@ -183,6 +200,30 @@ class GaussianThompson(ArmPolicy):
         self.arm_to_m2 = self.arm_to_m2 + batch_m2 + delta**2 * self.arm_to_count * share
         self.arm_to_mean = self.arm_to_mean + delta * share
         self.arm_to_count = total
+
+    def _revise(self, revision: Revision) -> None:
+        r"""Replace learned rewards ``x`` by ``y`` (``d = y - x``) in each arm's count ``n``, mean and m2.
+
+        .. math::
+            \bar x' = \bar x + \textstyle\sum d / n,\quad
+            m_2' = m_2 + \textstyle\sum d\,(y - \bar x' + x - \bar x),
+
+        which follows from :math:`m_2 = \sum x^2 - n\bar x^2` (for one row it is the replacement step
+        of Welford's update); the count does not change.
+        """
+        k = self.n_actions
+        unseen = revision.actions[self.arm_to_count[revision.actions] <= 0]
+        if unseen.size:
+            raise PolicyError(f"actions: arm {int(unseen[0])} has no learned reward to revise")
+        deltas = revision.deltas
+        moved = np.bincount(revision.actions, weights=deltas, minlength=k)
+        count = self.arm_to_count
+        mean = self.arm_to_mean + np.divide(moved, count, out=np.zeros(k), where=count > 0)
+        spread = (revision.new_rewards - mean[revision.actions]) + (
+            revision.old_rewards - self.arm_to_mean[revision.actions])
+        m2 = self.arm_to_m2 + np.bincount(revision.actions, weights=deltas * spread, minlength=k)
+        self.arm_to_m2 = np.maximum(m2, 0.0)  # rounding must not make a sum of squares negative
+        self.arm_to_mean = mean
 
     def to_bytes(self) -> bytes:
         return encode_snapshot(self.tag, {

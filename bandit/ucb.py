@@ -8,7 +8,7 @@ import numpy as np
 
 from bandit.arm_means import ArmMeans
 from bandit.arm_policy import ArmPolicy
-from bandit.inputs import Feedback, check_positive
+from bandit.inputs import Feedback, Revision, check_positive
 from bandit.options import check_n_actions
 from bandit.sampling import best_set, split_evenly
 from bandit.snapshot import encode_snapshot
@@ -56,6 +56,9 @@ class UCB1(ArmPolicy):
 
     def _learn(self, feedback: Feedback) -> None:
         self.stats.add(feedback)
+
+    def _revise(self, revision: Revision) -> None:
+        self.stats.revise(revision)
 
     def to_bytes(self) -> bytes:
         return encode_snapshot(self.tag, {

@@ -98,6 +98,10 @@ class VWContextualBandit(Restorable, Policy):
     pass the decision-time ``allowed`` mask to ``update`` so the example holds the same actions as the
     decision (otherwise every action is present).
 
+    A reward once learned cannot be replaced (``can_revise`` is False; ``revise`` raises
+    :class:`bandit.policy.RevisionUnsupported`): VW's online updates keep no sufficient statistics
+    from which one example could be taken back exactly.
+
     Parameters
     ----------
     n_actions : int

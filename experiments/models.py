@@ -146,8 +146,11 @@ class ExperimentSummary:
     ``machine_events`` counts the machine-made outcomes stored (flagged, or a user agent of
     ``reward.machine_user_agents``); ``machine_included`` says whether the statistics count those
     inside the reward window. ``excluded_machine_events`` and ``excluded_late_events`` count the
-    outcomes the statistics leave out: every machine-made one unless included, and those after the
-    reward window (machine-made or not when machine events are included).
+    outcomes the statistics leave out: every machine-made one unless included, and those outside the
+    reward window (before the decision, or more than ``reward.window_hours`` after it). Of the outcomes
+    that arrived after their decision was learned, ``revised_outcomes`` were learned by revising the
+    decision's reward in the policy, and ``unlearnable_outcomes`` were left out because the policy
+    cannot revise (Vowpal Wabbit).
     """
 
     key: str
@@ -169,6 +172,8 @@ class ExperimentSummary:
     apprentice_decisions: int = 0
     apprentice_agreement: float | None = None
     explored_decisions: int = 0
+    revised_outcomes: int = 0
+    unlearnable_outcomes: int = 0
 
     @property
     def learnable_decisions(self) -> int:

@@ -21,7 +21,9 @@ class ResultGroups:
 
     ``by_arm`` maps an arm (combination index) to its learnable decisions' statistics, ``by_reason`` a
     fallback reason to its decisions', ``by_day`` lists ``(day, arm, stats)``; ``excluded`` counts the
-    machine-made and late outcomes and ``apprentice`` is ``(decisions, agreement rate or None)``.
+    machine-made and late outcomes, ``apprentice`` is ``(decisions, agreement rate or None)`` and
+    ``after_learning`` is ``(revised, not learnable)``: outcomes that arrived after their decision was
+    learned.
     """
 
     by_arm: Mapping[int, GroupStats]
@@ -29,6 +31,7 @@ class ResultGroups:
     by_day: Sequence[tuple[Any, int, GroupStats]]
     excluded: ExcludedCounts
     apprentice: tuple[int, float | None]
+    after_learning: tuple[int, int] = (0, 0)
 
 
 def intended_shares(
@@ -153,4 +156,6 @@ def build_summary(
         apprentice_decisions=n_apprentice,
         apprentice_agreement=agreement,
         explored_decisions=sum(s.explored for s in groups.by_arm.values()),
+        revised_outcomes=groups.after_learning[0],
+        unlearnable_outcomes=groups.after_learning[1],
     )

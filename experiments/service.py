@@ -11,13 +11,14 @@ import math
 import threading
 import uuid
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 import numpy as np
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError
 
 from bandit import Policy, PolicyError, load_policy, make_policy
 from experiments.arms import combination_features
@@ -39,7 +40,7 @@ from experiments.insight import (
     feature_contributions,
     feature_importance,
 )
-from experiments.learning import chunks, learn_one_batch
+from experiments.learning import after_learning_counts, chunks, learn_one_batch, pending_outcomes
 from experiments.models import (
     FALLBACK_REASONS,
     Decision,
@@ -83,6 +84,13 @@ STATUSES = ("running", "paused", "archived")
 MAX_ID_LENGTH = 128
 
 
+@dataclass(frozen=True)
+class _LearnAttempt:
+    at: datetime
+    version: int
+    pending: int
+
+
 def utcnow() -> datetime:
     """The current time, aware UTC."""
     return datetime.now(UTC)
@@ -112,7 +120,7 @@ class ExperimentService:
     seed : int, optional
         Seeds the generator bandit policies draw with (None: fresh entropy from the OS).
     learn_batch : int
-        Decisions learned per transaction (one policy snapshot per batch).
+        Decisions, then late outcomes, learned per transaction (one policy snapshot per batch).
     """
 
     def __init__(
@@ -130,10 +138,9 @@ class ExperimentService:
         self._lock = threading.RLock()
         self._compiled: dict[tuple[str, int], CompiledExperiment] = {}
         self._policies: dict[str, tuple[int, int, Policy]] = {}
-        # per experiment: when this worker last ran a scheduled learn, and the outcome id it had reached
-        # (a run that found nothing mature leaves the snapshot as it was; this keeps it from re-running
-        # on every call)
-        self._learn_attempts: dict[str, tuple[datetime, int]] = {}
+        # per experiment: when this worker last ran a scheduled learn, the policy version after it, and
+        # the outcomes it left unlearned (of decisions not mature yet)
+        self._learn_attempts: dict[str, _LearnAttempt] = {}
 
     # ------------------------------------------------------------------ experiments
 
@@ -628,10 +635,10 @@ class ExperimentService:
     def record_outcomes(self, events: Sequence[OutcomeEvent]) -> OutcomeCounts:
         """Store outcome events; idempotent on ``event_id``, committed before returning.
 
-        Events of unknown decisions go to the orphan table. Events later than the reward window after
-        their decision are stored but not attributed (``attributed`` false); machine-made ones (flagged,
-        or a user agent the spec lists) are stored with ``machine`` true, and rewards and results leave
-        them out unless asked to include them.
+        Events of unknown decisions go to the orphan table. Events timed before their decision or later
+        than the reward window after it are stored but not attributed (``attributed`` false);
+        machine-made ones (flagged, or a user agent the spec lists) are stored with ``machine`` true, and
+        rewards, learning and results leave them out (results include them when asked).
         """
         self._check_events(events)
         unique: dict[str, OutcomeEvent] = {}
@@ -678,7 +685,12 @@ class ExperimentService:
                     )
                 machine = spec.reward.is_machine(bool(e.machine), e.user_agent)
                 window = timedelta(hours=spec.reward.window_hours)
-                attributed = time - d.created_at <= window  # machine events are left out by the queries
+                # the attribution window runs from the decision to ``window_hours`` after it; an event
+                # without a timestamp is stamped on receipt, after its decision was logged, whatever the
+                # skew between the clocks of the workers that logged the two. Machine events are left
+                # out by the queries (``machine`` true), not here.
+                after = e.timestamp is None or time >= d.created_at
+                attributed = after and time - d.created_at <= window
                 known.append(
                     {
                         **base,
@@ -725,7 +737,7 @@ class ExperimentService:
             return
         with self._engine.connect() as conn:
             snap = conn.execute(
-                select(snapshots_table.c.cursor, snapshots_table.c.created_at)
+                select(snapshots_table.c.version, snapshots_table.c.created_at)
                 .where(snapshots_table.c.experiment_key == key)
                 .order_by(snapshots_table.c.version.desc())
                 .limit(1)
@@ -733,36 +745,36 @@ class ExperimentService:
             if snap is None:
                 return
             now = self._now()
-            attempted_at, attempted_cursor = self._learn_attempts.get(key, (snap.created_at, snap.cursor))
-            since, cursor = max(snap.created_at, attempted_at), max(snap.cursor, attempted_cursor)
-            due = False
+            attempt = self._learn_attempts.get(key)
+            since = snap.created_at if attempt is None else max(snap.created_at, attempt.at)
+            due, pending = False, 0
             if schedule.every_seconds is not None:
                 due = (now - since).total_seconds() >= schedule.every_seconds
             if not due and schedule.every_outcomes is not None:
-                new = conn.execute(
-                    select(func.count()).where(
-                        outcomes_table.c.experiment_key == key,
-                        outcomes_table.c.id > cursor,
-                        outcomes_table.c.attributed.is_(True),
-                    )
-                ).scalar_one()
-                due = new >= schedule.every_outcomes
+                # outcomes not learned yet, beyond those this worker's last run left behind under the
+                # same snapshot (decisions not mature yet), so that it does not run again on every call
+                pending = pending_outcomes(conn, compiled)
+                left = attempt.pending if attempt is not None and attempt.version == snap.version else 0
+                due = pending - left >= schedule.every_outcomes
             if due:
-                top = conn.execute(
-                    select(func.max(outcomes_table.c.id)).where(outcomes_table.c.experiment_key == key)
-                ).scalar()
-                self._learn_attempts[key] = (now, top or 0)
+                self._learn_attempts[key] = _LearnAttempt(now, snap.version, pending)  # if it fails
         if due:
-            self.learn(key)
+            version = self.learn(key)
+            with self._engine.connect() as conn:
+                self._learn_attempts[key] = _LearnAttempt(now, version, pending_outcomes(conn, compiled))
 
     def learn(self, key: str) -> int:
-        """Learn from every mature decision not learned yet; return the policy version after.
+        """Learn every mature decision and every late outcome not learned yet; return the policy version.
 
         A decision is mature when older than ``design.update.delay_hours`` (default: the reward
-        window). Each batch of ``learn_batch`` decisions is one transaction that stores the updated
-        snapshot (next version, unique per experiment) and marks the decisions learned, so a learner
-        killed at any point loses nothing and repeats nothing, and of two concurrent learners only one
-        commits a given version; the other rolls back and retries from the new snapshot.
+        window); it is learned with the outcomes attributed to it by then. An outcome that arrives
+        after its decision was learned revises that decision's reward in the policy (exactly, for every
+        policy but VW, whose late outcomes are counted in the summary instead). Each batch of
+        ``learn_batch`` decisions (once they are all learned, of as many late outcomes) is one
+        transaction that takes the experiment's learning lock, stores the next snapshot and marks what
+        it learned, so a learner killed at any point loses nothing and repeats nothing, and a
+        concurrent learner waits for the lock and goes on from the new snapshot (see
+        :mod:`experiments.learning`).
         """
         with self._engine.connect() as conn:
             row = self._row(conn, key)
@@ -776,25 +788,12 @@ class ExperimentService:
             schedule.delay_hours if schedule.delay_hours is not None else compiled.spec.reward.window_hours
         )
         cutoff = self._now() - timedelta(hours=delay)
-        version = None
-        failures = 0
         while True:
-            try:
-                version, learned = self._learn_batch_once(key, compiled, cutoff)
-            except (IntegrityError, OperationalError) as exc:
-                failures += 1  # another learner committed this version first (or held the lock)
-                if failures > 10:
-                    raise Conflict(
-                        f"experiment {key!r}: learning kept conflicting ({exc.__class__.__name__})"
-                    ) from exc
-                continue
-            if learned < self._learn_batch:
+            with self._engine.begin() as conn:
+                batch = learn_one_batch(conn, compiled, cutoff, self._learn_batch, self._now())
+            if not batch.full:
                 self._maybe_graduate(key, compiled)
-                return version
-
-    def _learn_batch_once(self, key: str, compiled: CompiledExperiment, cutoff: datetime) -> tuple[int, int]:
-        with self._engine.begin() as conn:
-            return learn_one_batch(conn, compiled, cutoff, self._learn_batch, self._now())
+                return batch.version
 
     def graduate(self, key: str) -> ExperimentInfo:
         """End the apprenticeship of a warm-started policy: from now on it chooses (and explores)."""
@@ -905,6 +904,7 @@ class ExperimentService:
                 by_day=daily_stats(conn, compiled, include_machine=include_machine),
                 excluded=excluded_counts(conn, compiled),
                 apprentice=apprentice_agreement(conn, compiled),
+                after_learning=after_learning_counts(conn, compiled),
             )
         return build_summary(
             compiled,

@@ -10,7 +10,20 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, Index, LargeBinary, UniqueConstraint, event, text
+from sqlalchemy import (
+    JSON,
+    Column,
+    DateTime,
+    Index,
+    LargeBinary,
+    UniqueConstraint,
+    and_,
+    event,
+    inspect,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Field, SQLModel, create_engine
@@ -75,7 +88,15 @@ class DecisionRow(SQLModel, table=True):
 
 class OutcomeRow(SQLModel, table=True):
     """An outcome of a known decision. ``attributed`` = inside the reward window; ``machine`` = made by
-    a machine (Apple Mail Privacy Protection, a link scanner), left out of rewards unless asked for."""
+    a machine (Apple Mail Privacy Protection, a link scanner), left out of rewards and learning (results
+    count it when asked).
+
+    ``learned_version`` is the policy snapshot that learned the outcome (None: not yet). Outcomes are
+    learned one by one, not by an id cursor: with their decision, or, when they arrive after it was
+    learned, as a revision of its reward (``after_learning = "revised"``) or, when the policy cannot
+    revise, counted and left out (``after_learning = "not_learnable"``, ``learned_version`` the
+    snapshot current then).
+    """
 
     __tablename__ = "outcomes"
     __table_args__ = (Index("ix_outcomes_experiment", "experiment_key", "decision_id"),)
@@ -90,6 +111,8 @@ class OutcomeRow(SQLModel, table=True):
     received_at: datetime = _utc_time()
     machine: bool = False
     attributed: bool = True
+    learned_version: int | None = None
+    after_learning: str | None = Field(default=None, max_length=16)  # "revised" | "not_learnable"
     # copied from the decision (which never changes) so results group outcomes without a join
     arm: int
     fallback: bool
@@ -111,8 +134,8 @@ class OrphanOutcomeRow(SQLModel, table=True):
 
 
 class PolicySnapshotRow(SQLModel, table=True):
-    """A stored policy state. ``(experiment_key, version)`` is unique, so two learners cannot both commit
-    the same next version: the loser rolls back and nothing is applied twice."""
+    """A stored policy state. ``(experiment_key, version)`` is unique: a safety net behind the lock that
+    makes learners take turns (:func:`lock_for_learning`)."""
 
     __tablename__ = "policy_snapshots"
     __table_args__ = (UniqueConstraint("experiment_key", "version", name="uq_policy_snapshot_version"),)
@@ -121,7 +144,9 @@ class PolicySnapshotRow(SQLModel, table=True):
     version: int
     spec_version: int
     state: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
-    cursor: int = 0  # the largest outcome id that existed when this snapshot was learned
+    # outcomes learned up to this snapshot, in total (with their decisions or as revisions); until the
+    # learning loop tracked each outcome (``outcomes.learned_version``) it was the largest outcome id
+    cursor: int = 0
     learned_decisions: int = 0  # decisions learned from in total, up to this snapshot
     created_at: datetime = _utc_time()
 
@@ -132,6 +157,31 @@ decisions_table = DecisionRow.__table__  # type: ignore[attr-defined]
 outcomes_table = OutcomeRow.__table__  # type: ignore[attr-defined]
 orphans_table = OrphanOutcomeRow.__table__  # type: ignore[attr-defined]
 snapshots_table = PolicySnapshotRow.__table__  # type: ignore[attr-defined]
+
+#: Predicate of the outcomes the learning loop has still to learn. A partial index over exactly these
+#: rows stays as small as the backlog (queries must repeat the predicate for SQLite to use it).
+OUTCOME_PENDING = and_(
+    outcomes_table.c.learned_version.is_(None),
+    outcomes_table.c.attributed.is_(True),
+    outcomes_table.c.machine.is_(False),
+    outcomes_table.c.fallback.is_(False),
+)
+Index(
+    "ix_outcomes_pending",
+    outcomes_table.c.experiment_key,
+    outcomes_table.c.version,
+    outcomes_table.c.day,
+    sqlite_where=OUTCOME_PENDING,
+    postgresql_where=OUTCOME_PENDING,
+)
+Index(
+    "ix_outcomes_after_learning",
+    outcomes_table.c.experiment_key,
+    outcomes_table.c.version,
+    outcomes_table.c.after_learning,
+    sqlite_where=outcomes_table.c.after_learning.is_not(None),
+    postgresql_where=outcomes_table.c.after_learning.is_not(None),
+)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -161,7 +211,8 @@ def make_engine(url: str) -> Engine:
 
 
 def create_tables(engine: Engine) -> None:
-    """Create every table and index that does not exist yet."""
+    """Create every table and index that does not exist yet, and bring an older outcomes table up to date."""
+    upgrade = inspect(engine).has_table(outcomes_table.name)
     SQLModel.metadata.create_all(
         engine,
         tables=[
@@ -173,6 +224,30 @@ def create_tables(engine: Engine) -> None:
             snapshots_table,
         ],
     )
+    if upgrade:
+        _add_outcome_learning_columns(engine)
+
+
+def _add_outcome_learning_columns(engine: Engine) -> None:
+    """Add ``learned_version`` and ``after_learning`` to an outcomes table made before they existed.
+
+    The outcomes of decisions already learned are marked learned by the same snapshot: the old loop
+    learned each decision once with the outcomes present at that time, and later ones were not learned
+    (and are not recoverable now).
+    """
+    present = {c["name"] for c in inspect(engine).get_columns(outcomes_table.name)}
+    if "learned_version" in present:
+        return
+    o, d = outcomes_table, decisions_table
+    with engine.begin() as conn:
+        conn.execute(text("ALTER TABLE outcomes ADD COLUMN learned_version INTEGER"))
+        conn.execute(text("ALTER TABLE outcomes ADD COLUMN after_learning VARCHAR(16)"))
+        learned = (
+            select(d.c.learned_version).where(d.c.id == o.c.decision_id).scalar_subquery()
+        )
+        conn.execute(update(o).where(o.c.attributed.is_(True)).values(learned_version=learned))
+        for index in o.indexes:
+            index.create(conn, checkfirst=True)
 
 
 def to_db_time(moment: datetime) -> datetime:
@@ -230,3 +305,20 @@ def _insert_arrays_ignoring_duplicates(
     )
     params = {f"p{i}": [row[c] for row in rows] for i, c in enumerate(columns)}
     return {row[0] for row in conn.execute(stmt, params)}
+
+
+def lock_for_learning(conn: Connection, key: str) -> None:
+    """Make the learners of experiment ``key`` take turns; the first statement of a learning transaction.
+
+    PostgreSQL: a row lock on the experiment (``SELECT ... FOR UPDATE``), held until the transaction
+    ends; every later statement reads what the previous learner committed. SQLite: ``BEGIN IMMEDIATE``
+    takes the database's write lock before the transaction reads anything (waiting up to the busy
+    timeout), where pysqlite would only begin at the first write. A second learner waits, then reads the
+    new snapshot; it never fails for having lost a race.
+    """
+    if conn.dialect.name == "sqlite":
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        return
+    conn.execute(
+        select(experiments_table.c.key).where(experiments_table.c.key == key).with_for_update()
+    )

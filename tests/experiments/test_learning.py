@@ -17,13 +17,14 @@ from typing import Any
 
 import numpy as np
 import pytest
+from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from bandit import load_policy
 from experiments.models import OutcomeEvent
 from experiments.service import ExperimentService
 from experiments.spec import ExperimentSpec, parse_spec
-from experiments.store import make_engine, snapshots_table
+from experiments.store import lock_for_learning, make_engine, snapshots_table
 from tests.experiments.conftest import Clock
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -152,6 +153,127 @@ def test_two_learners_at_once_apply_each_decision_once(db_url: str, engine: Engi
     assert version == 1 + 10  # 1,500 decisions in batches of 150
 
 
+def expected_posterior(decisions: list[Any], events: list[OutcomeEvent]) -> list[tuple[float, float]]:
+    """Beta(1 + clicked decisions, 1 + the others) per arm: each decision learned once, first click only."""
+    arm_of = {d.decision_id: d.variants["subject"].id for d in decisions}
+    n = Counter(arm_of.values())
+    clicked = Counter(arm_of[i] for i in {e.decision_id for e in events})
+    return [(1.0 + clicked[v], 1.0 + n[v] - clicked[v]) for v in RATES]
+
+
+def learned_posterior(service: ExperimentService) -> list[tuple[float, float]]:
+    alpha, beta = load_policy(service.policy_state("subject-test")[1]).posterior()  # type: ignore[attr-defined]
+    return [(float(a), float(b)) for a, b in zip(alpha, beta, strict=True)]
+
+
+def test_many_learners_take_turns_over_many_batches(db_url: str, engine: Engine, clock: Clock) -> None:
+    # 4 learners in threads, each with its own engine, over 2,000 decisions in batches of 40, half of
+    # whose clicks arrive after their decision was learned: none fails, none learns anything twice
+    service = ExperimentService(engine, clock=clock, seed=1, learn_batch=40)
+    service.create(thompson_spec(update={"delay_hours": 0}))
+    rng = np.random.default_rng(21)
+    first, early = send(service, "subject-test", 1000, 0, rng, clock)
+    service.learn("subject-test")  # the first 1,000, without their clicks
+    clock.advance(hours=1)
+    second, on_time = send(service, "subject-test", 1000, 1000, rng, clock)
+    repeats = [
+        OutcomeEvent(f"again-{e.event_id}", e.decision_id, "click", None, e.timestamp) for e in early[::3]
+    ]
+    late = early + repeats
+    service.record_outcomes(on_time + late)
+    start = service.policy_state("subject-test")[0]
+    learners = [ExperimentService(make_engine(db_url), clock=clock, learn_batch=40) for _ in range(4)]
+    errors: list[BaseException] = []
+    versions: list[int] = []
+    barrier = threading.Barrier(len(learners))
+
+    def run(s: ExperimentService) -> None:
+        try:
+            barrier.wait()
+            versions.append(s.learn("subject-test"))
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(s,)) for s in learners]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    # a single learner's end: 25 batches of 40 decisions, then the late outcomes 40 at a time
+    final = start + 1000 // 40 + -(-len(late) // 40)
+    assert versions == [final] * 4
+    assert service.policy_state("subject-test")[0] == final
+    assert learned_posterior(service) == expected_posterior(first + second, early + on_time)
+    summary = service.summarize("subject-test")
+    assert (summary.revised_outcomes, summary.unlearnable_outcomes) == (len(late), 0)
+
+
+def test_outcomes_posted_while_learners_run_are_each_learned_once(
+    db_url: str, engine: Engine, clock: Clock
+) -> None:
+    # two learners loop while a third thread posts the clicks (and repeats) 25 at a time: each click is
+    # learned with its decision or, committed a moment too late for that, revised in after it
+    service = ExperimentService(engine, clock=clock, seed=1, learn_batch=50)
+    service.create(thompson_spec(update={"delay_hours": 0}))
+    decisions, events = send(service, "subject-test", 1500, 0, np.random.default_rng(31), clock)
+    posted = events + [
+        OutcomeEvent(f"again-{e.event_id}", e.decision_id, "click", None, e.timestamp) for e in events[::4]
+    ]
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def learn(s: ExperimentService) -> None:
+        try:
+            while not stop.is_set():
+                s.learn("subject-test")
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    def post(s: ExperimentService) -> None:
+        try:
+            for i in range(0, len(posted), 25):
+                s.record_outcomes(posted[i : i + 25])
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    services = [ExperimentService(make_engine(db_url), clock=clock, learn_batch=50) for _ in range(3)]
+    learners = [threading.Thread(target=learn, args=(s,)) for s in services[:2]]
+    poster = threading.Thread(target=post, args=(services[2],))
+    for t in [*learners, poster]:
+        t.start()
+    poster.join()
+    stop.set()
+    for t in learners:
+        t.join()
+    assert errors == []
+    service.learn("subject-test")
+    assert learned_posterior(service) == expected_posterior(decisions, events)
+    with engine.connect() as conn:
+        cursor = conn.execute(
+            select(snapshots_table.c.cursor).order_by(snapshots_table.c.version.desc()).limit(1)
+        ).scalar_one()
+    assert cursor == len(posted)  # the running count of outcomes learned: each once
+
+
+def test_a_second_learner_waits_for_the_lock_then_goes_on(db_url: str, engine: Engine, clock: Clock) -> None:
+    service = ExperimentService(engine, clock=clock, seed=1)
+    service.create(thompson_spec(update={"delay_hours": 0}))
+    decisions, events = send(service, "subject-test", 300, 0, np.random.default_rng(3), clock)
+    service.record_outcomes(events)
+    learner = ExperimentService(make_engine(db_url), clock=clock)
+    done: list[int] = []
+    with engine.begin() as conn:  # another learner's batch holds the lock
+        lock_for_learning(conn, "subject-test")
+        thread = threading.Thread(target=lambda: done.append(learner.learn("subject-test")))
+        thread.start()
+        thread.join(timeout=1.0)
+        assert thread.is_alive() and done == []  # waiting, not failing
+    thread.join(timeout=60)
+    assert done == [2]
+    assert learned_posterior(service) == expected_posterior(decisions, events)
+
+
 def _run(script: str, *args: str) -> subprocess.Popen[str]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     return subprocess.Popen(
@@ -198,7 +320,7 @@ LEARN = """
     from experiments.service import ExperimentService
     from experiments.store import make_engine
     service = ExperimentService(make_engine(sys.argv[1]), clock=lambda: datetime.fromisoformat(sys.argv[2]),
-                                learn_batch=50)
+                                learn_batch=int(sys.argv[3]))
     service.learn("subject-test")
     print("done", flush=True)
 """
@@ -209,26 +331,33 @@ def test_a_learner_killed_mid_run_and_restarted_ends_where_an_uninterrupted_one_
 ) -> None:
     service.create(thompson_spec(update={"delay_hours": 0}))
     rng = np.random.default_rng(9)
-    decisions, events = send(service, "subject-test", 4000, 0, rng, clock)
-    service.record_outcomes(events)
-    proc = _run(LEARN, db_url, clock.now.isoformat())
-    deadline = time.monotonic() + 60
-    while service.policy_state("subject-test")[0] < 4 and time.monotonic() < deadline:
-        time.sleep(0.02)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    killed_at = service.policy_state("subject-test")[0]
-    assert 4 <= killed_at < 81, "the learner was killed mid-run, after some batches and before the last"
-    restarted = ExperimentService(engine, clock=clock, learn_batch=50)
-    assert restarted.learn("subject-test") == 81  # 4,000 decisions in 80 batches after the initial version
-    _, state = service.policy_state("subject-test")
-    alpha, beta = load_policy(state).posterior()  # type: ignore[attr-defined]
-    # what an uninterrupted run learns: each decision once, its click or not
-    arm_of = {d.decision_id: d.variants["subject"].id for d in decisions}
-    n = Counter(arm_of.values())
-    clicks = Counter(arm_of[e.decision_id] for e in events)
-    for j, v in enumerate(RATES):
-        assert (alpha[j], beta[j]) == (1 + clicks[v], 1 + n[v] - clicks[v])
+    first, early = send(service, "subject-test", 1000, 0, rng, clock)
+    assert service.learn("subject-test") == 2  # the first 1,000 decisions, before any outcome arrived
+    clock.advance(hours=1)
+    second, on_time = send(service, "subject-test", 1000, 1000, rng, clock)
+    # late for the first send: its clicks, a second click on some, and an open on every decision
+    at = clock.now
+    late = early + [OutcomeEvent(f"again-{e.event_id}", e.decision_id, "click", None, at) for e in early[::2]]
+    late += [OutcomeEvent(f"open-{d.decision_id}", d.decision_id, "open", None, at) for d in first]
+    service.record_outcomes(on_time + late)
+    # 50 batches of 20 decisions, then the late outcomes 20 at a time; killed in each phase
+    final = 2 + 1000 // 20 + -(-len(late) // 20)
+    for kill_at in (5, 2 + 50 + 3):
+        proc = _run(LEARN, db_url, clock.now.isoformat(), "20")
+        deadline = time.monotonic() + 60
+        while service.policy_state("subject-test")[0] < kill_at and time.monotonic() < deadline:
+            time.sleep(0.02)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        killed_at = service.policy_state("subject-test")[0]
+        assert kill_at <= killed_at < final, "killed mid-run, after some batches and before the last"
+    revised_at_kill = service.summarize("subject-test").revised_outcomes
+    assert 0 < revised_at_kill < len(late), "the second kill came while late outcomes were being revised"
+    restarted = ExperimentService(engine, clock=clock, learn_batch=20)
+    assert restarted.learn("subject-test") == final
+    # what an uninterrupted run learns: each decision once, clicked or not, whenever the click came
+    assert learned_posterior(service) == expected_posterior(first + second, early + on_time)
+    assert service.summarize("subject-test").revised_outcomes == len(late)
 
 
 def test_a_contextual_policy_learns_who_prefers_what(service: ExperimentService, clock: Clock) -> None:
