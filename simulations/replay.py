@@ -19,7 +19,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from bandit import Policy, make_policy
 from bandit.arm_policy import ArmPolicy
@@ -35,6 +34,7 @@ from simulations.estimators import (
     estimate_policy_value,
     kernel,
 )
+from simulations.merged_sums import RewardSums
 from simulations.reward_model import RewardModel, RewardModelKind, fit_reward_model
 
 Candidate = str | CandidateSpec | Policy | np.ndarray
@@ -187,21 +187,9 @@ def probability_values(
 
 
 def observed_value(data: LoggedData, *, alpha: float = 0.05) -> PolicyEstimate:
-    """The logging policy's value: the mean logged reward with a normal interval."""
-    n = data.n
-    mean = float(np.mean(data.rewards)) if n else math.nan
-    se = float(np.std(data.rewards, ddof=1) / math.sqrt(n)) if n > 1 else math.nan
-    z = float(stats.norm.ppf(1 - alpha / 2))
-    return PolicyEstimate(
-        estimator="logged",
-        value=mean,
-        ci=(mean - z * se, mean + z * se),
-        std_error=se,
-        n=n,
-        effective_sample_size=float(n),
-        max_weight=1.0,
-        warnings=() if n > 1 else (f"only {n} row(s): no standard error",),
-    )
+    """The logging policy's value: the mean logged reward with a normal interval (from exact sums, so
+    the chunked replay gives the very same numbers)."""
+    return RewardSums.of(data.rewards).estimate(alpha)
 
 
 def evaluate_policy(
