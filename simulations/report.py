@@ -91,6 +91,17 @@ def simulation_html(result: SimulationResult) -> str:
         ],
     )
     sections = f"<h2>Policies</h2>{policies}<h2>What a fixed A/B test would have concluded</h2>{ab}"
+    if result.factorial_conclusions:
+        rows = [
+            [c.seed, c.winner, "yes" if c.correct else "no",
+             "; ".join(f"{t}: OR {_number(o, 3)}, p {_number(p, 3)}{' *' if s else ''}"
+                       for t, o, p, s in c.effects) or c.note,
+             _number(c.interaction_p_value, 3) if c.interaction_p_value is not None else "-"]
+            for c in result.factorial_conclusions
+        ]
+        sections += ("<h2>What the multivariate test's factorial analysis concluded</h2>"
+                     + _table(["seed", "best combination observed", "correct",
+                               "effects (odds ratio, p-value, * significant)", "interactions p-value"], rows))
     return _page(f"Simulation: {result.scenario}", simulation_figure(result), sections)
 
 

@@ -215,5 +215,8 @@ def simulate(
     ab = data["ab_test"]
     typer.echo(f"A/B test: declared a winner in {ab['declared_share']:.0%} of seeds, "
                f"the right one in {ab['declared_correct_share']:.0%}")
+    if "multivariate_test" in data:
+        typer.echo(f"multivariate test: the best combination observed was the right one in "
+                   f"{data['multivariate_test']['correct_share']:.0%} of seeds")
     if html is not None:
         typer.echo(f"report written to {html}")
