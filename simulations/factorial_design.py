@@ -17,7 +17,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from analysis.errors import AnalysisInputError
-from analysis.factorial import FactorialCell, analyze_factorial
 from bandit import Choices
 from simulations.data import SimulationInputError
 
@@ -126,6 +125,8 @@ def factorial_conclusion(
     -------
     FactorialConclusion
     """
+    from analysis.factorial import FactorialCell, analyze_factorial  # statsmodels: only when asked
+
     rates = np.divide(successes, traffic, out=np.zeros(len(variants)), where=traffic > 0)
     winner = int(np.argmax(rates))
     names = list(slots)
