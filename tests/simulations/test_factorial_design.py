@@ -11,6 +11,7 @@ from scipy import special, stats
 
 from simulations.data import SimulationInputError
 from simulations.factorial_design import FactorialDesign
+from simulations.report import simulation_html
 from simulations.scenario import load_scenario, scenario_from_mapping
 from simulations.synthetic import draw_population, run_simulation
 
@@ -87,6 +88,8 @@ def test_multivariate_spreads_traffic_over_combinations_with_regret_against_the_
         assert conclusion.interaction_p_value is not None
     out = result.to_dict()["multivariate_test"]
     assert len(out["per_seed"]) == 3 and 0 <= out["correct_share"] <= 1
+    page = simulation_html(result)
+    assert "factorial analysis concluded" in page and "subject=urgent: OR" in page
 
 
 def test_old_scenarios_without_slots_stay_valid_and_are_one_slot():
