@@ -103,12 +103,15 @@ def write_log(path: Path, rows: int) -> None:
 
 
 def _trained_thompson(path: Path, split: int):  # type: ignore[no-untyped-def]
+    import pyarrow as pa
+    import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
     from bandit import make_policy
 
     table = pq.read_table(path, columns=["action", "propensity", "reward"])
-    actions = np.array([int(a[1:]) for a in table.column("action").to_pylist()])
+    names = pa.array([f"v{a}" for a in range(K)])
+    actions = pc.index_in(table.column("action"), value_set=names).to_numpy()
     propensities = table.column("propensity").to_numpy()
     rewards = table.column("reward").to_numpy()
     policy = make_policy("thompson", K, seed=0)
@@ -161,14 +164,14 @@ def run_case(case: str, path: Path, rows: int, chunk_rows: int, folder: Path) ->
         from distributed import Client, LocalCluster
 
         from simulations.dask_estimation import estimate_dask
-        from simulations.logs import read_logs
+        from simulations.logs import iter_logs, merge_reports
         from simulations.replay import probabilities_from_policy
         from simulations.reward_model import fit_reward_model
 
         policy = _trained_thompson(path, split)[0]
-        sample = read_logs(path, columns, chunk_rows=chunk_rows)  # not timed: a 200,000-row model sample
-        model = fit_reward_model(sample.data.rows(0, min(200_000, split)))
-        del sample
+        first = iter_logs(path, columns, chunk_rows=chunk_rows, stop_row=min(200_000, split),
+                          frame_contexts=True)
+        model = fit_reward_model(merge_reports(first).data)  # not timed: fitted on the first 200,000 rows
         cluster = LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None)
         with cluster, Client(cluster):
             frame = dd.read_parquet(path, columns=columns.columns, split_row_groups=True)
@@ -206,6 +209,8 @@ def main() -> None:
     parser.add_argument("--log", type=Path, help="the generated log (for --case)")
     parser.add_argument("--no-write", action="store_true", help="print the table, leave BENCHMARKS.md alone")
     parser.add_argument("--write-log", type=Path, help="only generate the log here")
+    parser.add_argument("--measured", type=Path,
+                        help="JSON lines of cases already measured in an interrupted run (not run again)")
     args = parser.parse_args()
     if args.write_log:
         write_log(args.write_log, args.rows)
@@ -216,17 +221,22 @@ def main() -> None:
     from benchmarks.report import format_table, write_section
 
     results = []
+    if args.measured:
+        results = [json.loads(line) for line in args.measured.read_text().splitlines() if line.strip()]
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "sends.parquet"
         # in a child process, so that this one stays small: a child's ru_maxrss starts at its parent's size
         subprocess.run([sys.executable, "-m", "benchmarks.replay", "--rows", str(args.rows),
                         "--write-log", str(path)], check=True)
         for case in CASES:
+            if any(r["case"] == case and r["rows"] == args.rows for r in results):
+                continue
             command = [sys.executable, "-m", "benchmarks.replay", "--case", case, "--rows", str(args.rows),
                        "--chunk-rows", str(args.chunk_rows), "--log", str(path)]
             out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
             results.append(json.loads(out.strip().splitlines()[-1]))
             print(results[-1], flush=True)
+    results.sort(key=lambda r: CASES.index(r["case"]))
     floor = results[0]["seconds"] / results[0]["rows"]
     rows = [
         [r["case"], f"{r['rows']:,}", r["seconds"], f"{r['rows'] / r['seconds']:,.0f}",
