@@ -10,7 +10,7 @@ import logging
 import math
 import threading
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -32,6 +32,13 @@ from experiments.assignment import (
     slot_content,
 )
 from experiments.errors import Conflict, InvalidInput, NotFound, Problem, SpecError
+from experiments.export import (
+    EXPORT_CHUNK_ROWS,
+    LogExport,
+    arm_variants,
+    count_learnable,
+    iter_logged_decisions,
+)
 from experiments.hashing import unit_hash
 from experiments.insight import (
     FeatureImportance,
@@ -912,6 +919,22 @@ class ExperimentService:
             intended_shares(compiled, self._policy_probabilities(compiled)),
             include_machine=include_machine,
         )
+
+    def export_log_summary(self, key: str) -> LogExport:
+        """How many learnable decisions the current version has, and the variants of each arm."""
+        with self._engine.connect() as conn:
+            row = self._row(conn, key)
+            compiled = self._compile(key, row.version, row.spec)
+            return LogExport(key, int(row.version), count_learnable(conn, compiled), arm_variants(compiled))
+
+    def export_log_chunks(
+        self, key: str, chunk_rows: int = EXPORT_CHUNK_ROWS
+    ) -> Iterator[list[LoggedDecision]]:
+        """:meth:`export_log` in chunks of ``chunk_rows`` decisions, read lazily (bounded memory)."""
+        with self._engine.connect() as conn:
+            row = self._row(conn, key)
+            compiled = self._compile(key, row.version, row.spec)
+            yield from iter_logged_decisions(conn, compiled, chunk_rows)
 
     def export_log(self, key: str) -> list[LoggedDecision]:
         """Every learnable decision of the current version with its reward, in time order (for replay)."""

@@ -3,8 +3,12 @@
 Submodules (import from them directly; nothing heavy happens at import time):
 
 - :mod:`simulations.data`: ``LoggedData`` and ``SimulationInputError``;
-- :mod:`simulations.logs`: ``load_logs``, ``read_logs``, ``iter_logs``, ``load_column_map``,
-  ``logs_from_records``, ``validate_frame``;
+- :mod:`simulations.logs`: ``load_logs``, ``read_logs``, ``iter_logs``, ``scan_log``, ``load_column_map``,
+  ``default_column_map`` (SendLab's own log columns), ``logs_from_records``, ``validate_frame``;
+- :mod:`simulations.sources`: ``FileSource``, ``RecordSource``, ``ProbabilityReader`` (logs read in
+  chunks, any range of rows, as often as needed);
+- :mod:`simulations.streaming`: ``replay_source``, a whole replay in bounded memory (what ``sendlab
+  replay`` runs), with :mod:`simulations.merged_sums` (observed value, lifts, Poisson bootstrap);
 - :mod:`simulations.estimators`: ``estimate_policy_value``, ``estimator_state(s)``, ``PolicyEstimate``;
 - :mod:`simulations.reward_model`: ``fit_reward_model`` (logistic, linear, VW);
 - :mod:`simulations.replay`: ``evaluate_policy``, ``probabilities_from_policy``, ``load_probabilities``,
@@ -13,5 +17,6 @@ Submodules (import from them directly; nothing heavy happens at import time):
 - :mod:`simulations.replay_files`: ``replay_files`` (what ``sendlab replay`` runs);
 - :mod:`simulations.chunked` and :mod:`simulations.dask_estimation`: ``estimate_chunks``, ``estimate_dask``;
 - :mod:`simulations.scenario` and :mod:`simulations.synthetic`: ``load_scenario``, ``run_simulation``;
+  :mod:`simulations.factorial_design`: the multivariate design and its factorial analysis;
 - :mod:`simulations.report`: ``simulation_html``, ``replay_html`` and their figures.
 """

@@ -6,8 +6,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
-Contexts = np.ndarray | Sequence[Mapping[str, float | int | str | bool]]
+Contexts = np.ndarray | pd.DataFrame | Sequence[Mapping[str, float | int | str | bool]]
 
 
 class SimulationInputError(ValueError):
@@ -20,9 +21,10 @@ class LoggedData:
 
     Attributes
     ----------
-    contexts : ndarray of shape (n, d), or sequence of n mappings
+    contexts : ndarray of shape (n, d), pandas.DataFrame of n rows, or sequence of n mappings
         The features known at decision time, one row (or one ``{name: value}`` mapping) per send.
-        An ``(n, 0)`` array when the log carries no features.
+        An ``(n, 0)`` array when the log carries no features. A DataFrame (one column per feature,
+        as the chunked loaders keep them) avoids building one mapping per row.
     actions : ndarray of int, shape (n,)
         Index of the chosen variant in ``action_names``.
     rewards : ndarray of float, shape (n,)
@@ -87,9 +89,14 @@ class LoggedData:
 
     def rows(self, start: int, stop: int) -> LoggedData:
         """The sends ``start:stop`` (a new object; this one is unchanged)."""
-        contexts = self.contexts[start:stop]
+        if isinstance(self.contexts, pd.DataFrame):
+            contexts: Contexts = self.contexts.iloc[start:stop].reset_index(drop=True)
+        elif isinstance(self.contexts, np.ndarray):
+            contexts = self.contexts[start:stop]
+        else:
+            contexts = list(self.contexts[start:stop])
         return LoggedData(
-            contexts=contexts if isinstance(contexts, np.ndarray) else list(contexts),
+            contexts=contexts,
             actions=self.actions[start:stop],
             rewards=self.rewards[start:stop],
             propensities=self.propensities[start:stop],
@@ -100,8 +107,10 @@ class LoggedData:
     def take(self, indices: np.ndarray) -> LoggedData:
         """The sends at ``indices`` (in that order, repeats allowed), as a new object."""
         idx = np.asarray(indices, dtype=np.int64)
-        if isinstance(self.contexts, np.ndarray):
-            contexts: Contexts = self.contexts[idx]
+        if isinstance(self.contexts, pd.DataFrame):
+            contexts: Contexts = self.contexts.iloc[idx].reset_index(drop=True)
+        elif isinstance(self.contexts, np.ndarray):
+            contexts = self.contexts[idx]
         else:
             contexts = [self.contexts[i] for i in idx]
         return LoggedData(
@@ -115,7 +124,19 @@ class LoggedData:
 
     def context_mappings(self) -> list[dict[str, float | int | str | bool]]:
         """Contexts as one mapping per row (array columns are named ``x0, x1, ...``)."""
-        if isinstance(self.contexts, np.ndarray):
-            names = [f"x{j}" for j in range(self.contexts.shape[1] if self.contexts.ndim == 2 else 0)]
-            return [dict(zip(names, map(float, row), strict=True)) for row in self.contexts]
-        return [dict(c) for c in self.contexts]
+        return context_mappings(self.contexts)
+
+
+def context_mappings(contexts: Contexts) -> list[dict[str, float | int | str | bool]]:
+    """Contexts in any of :class:`LoggedData`'s forms as one ``{name: value}`` mapping per row.
+
+    Array columns are named ``x0, x1, ...``; DataFrame values become Python scalars.
+    """
+    if isinstance(contexts, pd.DataFrame):
+        if contexts.shape[1] == 0:
+            return [{} for _ in range(len(contexts))]
+        return contexts.to_dict("records")
+    if isinstance(contexts, np.ndarray):
+        names = [f"x{j}" for j in range(contexts.shape[1] if contexts.ndim == 2 else 0)]
+        return [dict(zip(names, map(float, row), strict=True)) for row in contexts]
+    return [dict(c) for c in contexts]

@@ -392,6 +392,21 @@ def estimator_state(
     validate: bool = True,
 ) -> EstimatorState:
     """The mergeable sums of one estimator over ``data`` (see :func:`kernel` for the parameters)."""
+    return kernel_and_state(
+        estimator, data, target_probabilities, reward_predictions, clip=clip, validate=validate
+    )[2]
+
+
+def kernel_and_state(
+    estimator: EstimatorName,
+    data: LoggedData,
+    target_probabilities: np.ndarray,
+    reward_predictions: np.ndarray | None = None,
+    *,
+    clip: float = 10.0,
+    validate: bool = True,
+) -> tuple[np.ndarray, np.ndarray | None, EstimatorState]:
+    """:func:`kernel`'s ``(u, d)`` and :func:`estimator_state`'s sums, the kernel computed once."""
     u, d, used = kernel(
         estimator, data, target_probabilities, reward_predictions, clip=clip, validate=validate
     )
@@ -404,7 +419,7 @@ def estimator_state(
     sum_w = ExactSum.of(used)
     sum_ww = ExactSum.of(used * used)
     raw_w = target_weights(data, target_probabilities) if clipped else used
-    return EstimatorState(
+    state = EstimatorState(
         estimator=estimator,
         n=n,
         sum_u=sum_u,
@@ -422,6 +437,7 @@ def estimator_state(
         n_clipped=int(np.count_nonzero(raw_w > clip)) if clipped else 0,
         clip=clip if clipped else None,
     )
+    return u, d, state
 
 
 def estimator_states(

@@ -5,7 +5,19 @@ or unknown variant, a missing reward or one outside the declared range, or a mis
 counted by reason, with the first few row numbers and values as examples, and never reach the
 estimators. Files are read in chunks, so memory stays bounded whatever the size of the log.
 
-Which column holds what is a :class:`ColumnMap`, given as options or in a small YAML file::
+SendLab's own log columns (what :func:`sendlab_frame` writes from exported decisions, and what
+:func:`default_column_map` reads without any mapping)::
+
+    decision_id      the decision's id (not used by the estimators)
+    created_at       when it was made (not used; rows are taken in file order)
+    action           the chosen variant's id (for several slots, ``subject=plain|cta=shop``)
+    propensity       the logged probability of that action, in (0, 1]
+    reward           the reward it earned
+    position         optional: the slot's position in the message
+    context.<name>   one column per context feature; the policy and reward model see ``<name>``
+
+Logs written by other tools are read through a :class:`ColumnMap`, given as options or in a small
+YAML file::
 
     action: variant            # the chosen variant's id
     reward: clicked
@@ -14,6 +26,8 @@ Which column holds what is a :class:`ColumnMap`, given as options or in a small 
     position: slot             # optional
     actions: [plain, urgent]   # optional: the variants; others are rejected as unknown
     reward_range: [0, 1]       # optional: rewards outside it are rejected
+
+A ``context.`` prefix is dropped from feature names wherever it appears.
 """
 
 from __future__ import annotations
@@ -41,6 +55,14 @@ REJECTION_REASONS = (
     "missing_context",
 )
 _MAX_EXAMPLES = 3
+CONTEXT_PREFIX = "context."
+#: The roles' column names in SendLab's own logs (see the module docstring).
+SENDLAB_COLUMNS = {"action": "action", "reward": "reward", "propensity": "propensity", "position": "position"}
+
+
+def feature_name(column: str) -> str:
+    """The feature a context column holds: ``context.device`` -> ``device``; other names unchanged."""
+    return column[len(CONTEXT_PREFIX):] if column.startswith(CONTEXT_PREFIX) else column
 
 
 class ColumnMap(BaseModel):
@@ -91,6 +113,10 @@ class ColumnMap(BaseModel):
             used.append(self.position)
         if len(set(used)) != len(used):
             raise ValueError(f"a column is mapped twice: {used}")
+        features = [feature_name(c) for c in self.context]
+        if len(set(features)) != len(features):
+            raise ValueError(f"context: two columns hold the same feature once 'context.' is dropped: "
+                             f"{list(self.context)}")
         return self
 
     @property
@@ -174,17 +200,69 @@ class LoadReport:
         """Rows set aside, all reasons together."""
         return sum(r.count for r in self.rejected.values())
 
+    @property
+    def rows_used(self) -> int:
+        """Rows that passed every check."""
+        return self.data.n
+
+    def summary(self) -> LoadSummary:
+        """The counts without the data."""
+        return LoadSummary(self.rows_read, self.data.n, self.rejected)
+
     def to_dict(self) -> dict[str, object]:
         """A JSON-ready summary (without the data)."""
+        return self.summary().to_dict()
+
+
+@dataclass(frozen=True)
+class LoadSummary:
+    """What a load read, used and set aside, without the rows (mergeable with ``+``).
+
+    Attributes
+    ----------
+    rows_read, rows_used : int
+    rejected : mapping of str to RejectedRows
+        ``reason -> rows``, in the order of ``REJECTION_REASONS``.
+    """
+
+    rows_read: int = 0
+    rows_used: int = 0
+    rejected: Mapping[str, RejectedRows] = field(default_factory=dict)
+
+    @property
+    def rows_rejected(self) -> int:
+        """Rows set aside, all reasons together."""
+        return sum(r.count for r in self.rejected.values())
+
+    def __add__(self, other: LoadSummary) -> LoadSummary:
+        if not isinstance(other, LoadSummary):
+            return NotImplemented
+        return LoadSummary(
+            self.rows_read + other.rows_read,
+            self.rows_used + other.rows_used,
+            merge_rejections([self.rejected, other.rejected]),
+        )
+
+    def to_dict(self) -> dict[str, object]:
+        """A JSON-ready mapping: rows read, used, set aside, and per reason the count and examples."""
         return {
             "rows_read": self.rows_read,
-            "rows_used": self.data.n,
+            "rows_used": self.rows_used,
             "rows_rejected": self.rows_rejected,
             "rejected": {
                 reason: {"count": r.count, "examples": [{"row": i, "value": v} for i, v in r.examples]}
                 for reason, r in self.rejected.items()
             },
         }
+
+
+def merge_rejections(parts: Iterable[Mapping[str, RejectedRows]]) -> dict[str, RejectedRows]:
+    """Rejections of consecutive parts of a log, merged per reason (examples stay the first ones)."""
+    rejected: dict[str, RejectedRows] = {}
+    for part in parts:
+        for reason, rows in part.items():
+            rejected[reason] = rejected[reason] + rows if reason in rejected else rows
+    return {r: rejected[r] for r in REJECTION_REASONS if r in rejected}
 
 
 def concat_logged(parts: Sequence[LoggedData]) -> LoggedData:
@@ -197,9 +275,10 @@ def concat_logged(parts: Sequence[LoggedData]) -> LoggedData:
             raise SimulationInputError(f"action_names: {part.action_names} differ from {names}")
     if all(isinstance(p.contexts, np.ndarray) for p in parts):
         contexts: object = np.concatenate([p.contexts for p in parts])
+    elif all(isinstance(p.contexts, pd.DataFrame) for p in parts):
+        contexts = pd.concat([p.contexts for p in parts], ignore_index=True)
     else:
-        contexts = [c for p in parts for c in (p.context_mappings() if isinstance(p.contexts, np.ndarray)
-                                               else p.contexts)]
+        contexts = [c for p in parts for c in p.context_mappings()]
     has_positions = all(p.positions is not None for p in parts)
     return LoggedData(
         contexts=contexts,
@@ -216,13 +295,9 @@ def merge_reports(reports: Iterable[LoadReport]) -> LoadReport:
     reports = list(reports)
     if not reports:
         raise SimulationInputError("reports: nothing to merge")
-    rejected: dict[str, RejectedRows] = {}
-    for report in reports:
-        for reason, rows in report.rejected.items():
-            rejected[reason] = rejected[reason] + rows if reason in rejected else rows
     return LoadReport(
         data=concat_logged([r.data for r in reports]),
-        rejected={r: rejected[r] for r in REJECTION_REASONS if r in rejected},
+        rejected=merge_rejections(r.rejected for r in reports),
         rows_read=sum(r.rows_read for r in reports),
         kept_rows=np.concatenate([r.kept_rows for r in reports]),
     )
@@ -241,6 +316,7 @@ def _validate(
     action_names: tuple[str, ...],
     reward_range: tuple[float, float] | None,
     row_numbers: np.ndarray,
+    frame_contexts: bool = False,
 ) -> LoadReport:
     """Check one chunk row by row (vectorised) and split it into used rows and rejections."""
     n = len(action_values)
@@ -288,8 +364,10 @@ def _validate(
             )
     keep = ~taken
     if isinstance(contexts, pd.DataFrame):
-        if contexts.shape[1]:
-            kept_contexts: object = contexts[keep].to_dict("records")
+        if contexts.shape[1] and frame_contexts:
+            kept_contexts: object = contexts[keep].reset_index(drop=True)
+        elif contexts.shape[1]:
+            kept_contexts = contexts[keep].to_dict("records")
         else:
             kept_contexts = np.zeros((int(keep.sum()), 0))
     else:
@@ -308,25 +386,76 @@ def _validate(
     return LoadReport(data, rejected, n, np.asarray(row_numbers, dtype=np.int64)[keep])
 
 
-def _open_chunks(path: Path, columns: list[str], chunk_rows: int, action_col: str) -> Iterator[pd.DataFrame]:
+_PARQUET = (".parquet", ".pq")
+_CSV = (".csv", ".gz", ".txt", ".tsv")
+
+
+def _format(path: Path) -> str:
     suffix = path.suffix.lower()
-    if suffix in (".parquet", ".pq"):
+    if suffix in _PARQUET:
+        return "parquet"
+    if suffix in _CSV:
+        return "csv"
+    raise SimulationInputError(f"{path}: unknown log format {suffix!r}; expected .csv or .parquet")
+
+
+def _existing(path: str | Path, what: str = "logs") -> Path:
+    path = Path(path)
+    if not path.exists():
+        raise SimulationInputError(f"{what}: file {path} does not exist")
+    return path
+
+
+def log_columns(path: str | Path) -> list[str]:
+    """The column names of a CSV or Parquet log (its header only is read)."""
+    path = _existing(path)
+    if _format(path) == "parquet":
+        import pyarrow.parquet as pq
+
+        return list(pq.ParquetFile(path).schema_arrow.names)
+    sep = "\t" if path.suffix.lower() == ".tsv" else ","
+    return [str(c) for c in pd.read_csv(path, nrows=0, sep=sep).columns]
+
+
+def _open_chunks(
+    path: Path, columns: list[str], chunk_rows: int, action_col: str, start_row: int = 0,
+    stop_row: int | None = None,
+) -> Iterator[tuple[int, pd.DataFrame]]:
+    """``(number of the first row, frame)`` for consecutive chunks of rows ``start_row:stop_row``."""
+    _check_columns(path, columns, set(log_columns(path)))
+    if _format(path) == "parquet":
         import pyarrow.parquet as pq
 
         file = pq.ParquetFile(path)
-        present = set(file.schema_arrow.names)
-        _check_columns(path, columns, present)
-        for batch in file.iter_batches(batch_size=chunk_rows, columns=columns):
-            yield batch.to_pandas()
-    elif suffix in (".csv", ".gz", ".txt", ".tsv"):
-        sep = "\t" if suffix == ".tsv" else ","
-        header = pd.read_csv(path, nrows=0, sep=sep)
-        _check_columns(path, columns, set(header.columns))
-        yield from pd.read_csv(
-            path, usecols=columns, chunksize=chunk_rows, sep=sep, dtype={action_col: "string"}
-        )
+        offsets = np.concatenate([[0], np.cumsum([file.metadata.row_group(g).num_rows
+                                                  for g in range(file.num_row_groups)])])
+        end = int(offsets[-1]) if stop_row is None else min(stop_row, int(offsets[-1]))
+        groups = [g for g in range(file.num_row_groups) if offsets[g + 1] > start_row and offsets[g] < end]
+        if not groups:
+            return
+        position = int(offsets[groups[0]])
+        batches = (b.to_pandas() for b in file.iter_batches(batch_size=chunk_rows, columns=columns,
+                                                             row_groups=groups))
     else:
-        raise SimulationInputError(f"{path}: unknown log format {suffix!r}; expected .csv or .parquet")
+        sep = "\t" if path.suffix.lower() == ".tsv" else ","
+        end = stop_row
+        position = 0
+        batches = pd.read_csv(path, usecols=columns, chunksize=chunk_rows, sep=sep,
+                              dtype={action_col: "string"})
+    for frame in batches:
+        first, position = position, position + len(frame)
+        if position <= start_row:
+            continue
+        if end is not None and first >= end:
+            break
+        low = max(start_row - first, 0)
+        high = len(frame) if end is None else min(len(frame), end - first)
+        if low or high < len(frame):
+            frame = frame.iloc[low:high]
+        if len(frame):
+            yield first + low, frame
+    if hasattr(batches, "close"):
+        batches.close()
 
 
 def _check_columns(path: Path, columns: list[str], present: set[str]) -> None:
@@ -337,16 +466,54 @@ def _check_columns(path: Path, columns: list[str], present: set[str]) -> None:
         )
 
 
-def _distinct_actions(path: Path, action_col: str, chunk_rows: int) -> tuple[str, ...]:
+@dataclass(frozen=True)
+class LogScan:
+    """What one cheap pass over a log's action column finds.
+
+    Attributes
+    ----------
+    rows : int
+        Rows in the file.
+    action_names : tuple of str
+        The variants: the map's ``actions``, else the sorted distinct values of the action column.
+    """
+
+    rows: int
+    action_names: tuple[str, ...]
+
+
+def scan_log(path: str | Path, columns: ColumnMap, *, chunk_rows: int = 100_000) -> LogScan:
+    """Count a log's rows and find its variants, reading the action column only (Parquet: the row
+    count comes from the file's metadata, and nothing is read when the map lists the actions)."""
+    path = _existing(path)
+    _check_columns(path, columns.columns, set(log_columns(path)))
+    if _format(path) == "parquet" and columns.actions is not None:
+        import pyarrow.parquet as pq
+
+        return LogScan(int(pq.ParquetFile(path).metadata.num_rows), columns.actions)
     seen: set[str] = set()
-    for chunk in _open_chunks(path, [action_col], chunk_rows, action_col):
-        seen.update(chunk[action_col].dropna().astype(str).unique().tolist())
+    rows = 0
+    for _, chunk in _open_chunks(path, [columns.action], chunk_rows, columns.action):
+        rows += len(chunk)
+        if columns.actions is None:
+            seen.update(chunk[columns.action].dropna().astype(str).unique().tolist())
+    if columns.actions is not None:
+        return LogScan(rows, columns.actions)
     if not seen:
-        raise SimulationInputError(f"{path}: the action column {action_col!r} has no values")
-    return tuple(sorted(seen))
+        raise SimulationInputError(f"{path}: the action column {columns.action!r} has no values")
+    return LogScan(rows, tuple(sorted(seen)))
 
 
-def iter_logs(path: str | Path, columns: ColumnMap, *, chunk_rows: int = 100_000) -> Iterator[LoadReport]:
+def iter_logs(
+    path: str | Path,
+    columns: ColumnMap,
+    *,
+    chunk_rows: int = 100_000,
+    action_names: Sequence[str] | None = None,
+    start_row: int = 0,
+    stop_row: int | None = None,
+    frame_contexts: bool = False,
+) -> Iterator[LoadReport]:
     """Read a CSV or Parquet log chunk by chunk.
 
     Parameters
@@ -356,7 +523,14 @@ def iter_logs(path: str | Path, columns: ColumnMap, *, chunk_rows: int = 100_000
     columns : ColumnMap
         Which column holds what.
     chunk_rows : int
-        Rows per chunk.
+        Rows per chunk (Parquet chunks also end at the file's row groups).
+    action_names : sequence of str, optional
+        The variants (as :func:`scan_log` found them); by default ``columns.actions`` or one pass over
+        the action column.
+    start_row, stop_row : int
+        Read only the file's rows ``start_row:stop_row`` (Parquet skips whole row groups before).
+    frame_contexts : bool
+        Keep the features as a DataFrame (:class:`LoggedData` accepts one) instead of one mapping per row.
 
     Yields
     ------
@@ -365,14 +539,14 @@ def iter_logs(path: str | Path, columns: ColumnMap, *, chunk_rows: int = 100_000
     """
     if chunk_rows < 1:
         raise SimulationInputError(f"chunk_rows: must be at least 1, got {chunk_rows}")
-    path = Path(path)
-    if not path.exists():
-        raise SimulationInputError(f"logs: file {path} does not exist")
-    names = columns.actions or _distinct_actions(path, columns.action, chunk_rows)
-    first_row = 0
-    for chunk in _open_chunks(path, columns.columns, chunk_rows, columns.action):
-        yield validate_frame(chunk, columns, names, first_row=first_row)
-        first_row += len(chunk)
+    path = _existing(path)
+    _format(path)
+    names = tuple(
+        action_names or columns.actions or scan_log(path, columns, chunk_rows=chunk_rows).action_names
+    )
+    chunks = _open_chunks(path, columns.columns, chunk_rows, columns.action, start_row, stop_row)
+    for first_row, chunk in chunks:
+        yield validate_frame(chunk, columns, names, first_row=first_row, frame_contexts=frame_contexts)
 
 
 def validate_frame(
@@ -382,6 +556,7 @@ def validate_frame(
     *,
     first_row: int = 0,
     row_numbers: np.ndarray | None = None,
+    frame_contexts: bool = False,
 ) -> LoadReport:
     """Check a table of logged sends and split it into usable rows and rejections.
 
@@ -396,6 +571,8 @@ def validate_frame(
         Number of the frame's first row in its source (rows are numbered consecutively from it).
     row_numbers : ndarray of int, shape (len(frame),), optional
         Explicit row numbers instead of ``first_row``.
+    frame_contexts : bool
+        Keep the used rows' features as a DataFrame instead of one mapping per row.
 
     Returns
     -------
@@ -404,16 +581,46 @@ def validate_frame(
     _check_columns(Path("frame"), columns.columns, set(frame.columns))
     frame = frame.reset_index(drop=True)
     numbers = first_row + np.arange(len(frame)) if row_numbers is None else np.asarray(row_numbers)
+    contexts = frame[list(columns.context)]
+    contexts.columns = [feature_name(str(c)) for c in contexts.columns]
     return _validate(
         frame[columns.action],
         frame[columns.reward],
         frame[columns.propensity],
-        frame[list(columns.context)],
+        contexts,
         frame[columns.position] if columns.position else None,
         tuple(str(a) for a in action_names),
         columns.reward_range,
         numbers,
+        frame_contexts,
     )
+
+
+def default_column_map(present: Sequence[str], **given: object) -> ColumnMap:
+    """The column map of a log with SendLab's own column names, with ``given`` fields laid over it.
+
+    Roles not given take SendLab's names (``action``, ``reward``, ``propensity``; ``position`` when the
+    file has that column); without ``context``, every ``context.<name>`` column is a feature.
+
+    Parameters
+    ----------
+    present : sequence of str
+        The log's columns (:func:`log_columns`).
+    **given
+        Fields of :class:`ColumnMap` already chosen (from ``--map`` or options); ``None`` means unset.
+
+    Returns
+    -------
+    ColumnMap
+    """
+    fields = {k: v for k, v in given.items() if v is not None}
+    for role in ("action", "reward", "propensity"):
+        fields.setdefault(role, SENDLAB_COLUMNS[role])
+    if "position" not in fields and SENDLAB_COLUMNS["position"] in present:
+        fields["position"] = SENDLAB_COLUMNS["position"]
+    if "context" not in fields:
+        fields["context"] = tuple(c for c in present if c.startswith(CONTEXT_PREFIX))
+    return column_map(**fields)
 
 
 def load_logs(
@@ -456,7 +663,8 @@ def load_logs(
 
 
 def read_logs(path: str | Path, columns: ColumnMap, *, chunk_rows: int = 100_000) -> LoadReport:
-    """Load a whole log described by a :class:`ColumnMap` (see :func:`iter_logs`)."""
+    """Load a whole log described by a :class:`ColumnMap` into memory (see :func:`iter_logs`; for logs
+    too big for memory use :func:`simulations.streaming.replay_source`)."""
     return merge_reports(iter_logs(path, columns, chunk_rows=chunk_rows))
 
 
@@ -493,6 +701,7 @@ def logs_from_records(
     actions: Sequence[str] | None = None,
     reward_range: tuple[float, float] | None = None,
     action: str | Callable[[object], object] = "action",
+    first_row: int = 0,
 ) -> LoadReport:
     """Logged sends from rows already fetched (for example exported from the SendLab database).
 
@@ -509,6 +718,8 @@ def logs_from_records(
         The field holding the chosen variant's id, or a function of the record returning it. With
         the default ``"action"``, a record without that field but with ``variants`` (a mapping of
         slot to variant id, as in SendLab's exported decisions) gets :func:`combination_label`.
+    first_row : int
+        Number of the first record in its source (rows are numbered consecutively from it).
 
     Returns
     -------
@@ -532,5 +743,5 @@ def logs_from_records(
         None if all(p is None for p in positions) else pd.Series(positions, dtype=object),
         column_map(action="a", reward="r", propensity="p", actions=tuple(actions)).actions or (),
         column_map(action="a", reward="r", propensity="p", reward_range=reward_range).reward_range,
-        np.arange(len(rows)),
+        first_row + np.arange(len(rows)),
     )

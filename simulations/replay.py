@@ -19,9 +19,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from bandit import Policy, make_policy
+from bandit.arm_policy import ArmPolicy
 from simulations.candidates import CandidateSpec
 from simulations.data import LoggedData, SimulationInputError
 from simulations.estimators import (
@@ -34,14 +34,26 @@ from simulations.estimators import (
     estimate_policy_value,
     kernel,
 )
+from simulations.merged_sums import RewardSums
 from simulations.reward_model import RewardModel, RewardModelKind, fit_reward_model
 
 Candidate = str | CandidateSpec | Policy | np.ndarray
 _MODEL_ESTIMATORS = frozenset({"dm", "dr", "clipped_dr"})
 
 
-def _policy_contexts(data: LoggedData) -> list[dict[str, object]]:
-    return data.context_mappings()
+def policy_contexts(policy: Policy, data: LoggedData) -> int | list[dict[str, object]]:
+    """What ``policy`` is given as contexts for ``data``: the row count for policies that ignore
+    features (no mapping per row is built), else one feature mapping per row."""
+    return data.n if isinstance(policy, ArmPolicy) else data.context_mappings()
+
+
+def update_policy(policy: Policy, data: LoggedData, *, batch_rows: int = 1000) -> None:
+    """Fold logged sends into ``policy`` in log order, ``batch_rows`` at a time (at once for policies
+    whose update does not depend on order)."""
+    step = max(data.n, 1) if isinstance(policy, ArmPolicy) else batch_rows
+    for start in range(0, data.n, step):
+        chunk = data.rows(start, min(start + step, data.n))
+        policy.update(policy_contexts(policy, chunk), chunk.actions, chunk.rewards, chunk.propensities)
 
 
 def probabilities_from_policy(policy: Policy, data: LoggedData, *, batch_rows: int = 50_000) -> np.ndarray:
@@ -66,7 +78,7 @@ def probabilities_from_policy(policy: Policy, data: LoggedData, *, batch_rows: i
     parts = []
     for start in range(0, data.n, batch_rows):
         chunk = data.rows(start, min(start + batch_rows, data.n))
-        parts.append(np.asarray(policy.probabilities(_policy_contexts(chunk)), dtype=float))
+        parts.append(np.asarray(policy.probabilities(policy_contexts(policy, chunk)), dtype=float))
     out = np.concatenate(parts) if parts else np.zeros((0, data.n_actions))
     check_target_probabilities(out, data.n, data.n_actions, name="policy.probabilities")
     return out
@@ -82,9 +94,7 @@ def train_policy(
 ) -> Policy:
     """A ``bandit.make_policy`` policy updated on logged sends, in log order, ``batch_rows`` at a time."""
     policy = make_policy(name, data.n_actions, options=dict(options or {}), seed=seed)
-    for start in range(0, data.n, batch_rows):
-        chunk = data.rows(start, min(start + batch_rows, data.n))
-        policy.update(_policy_contexts(chunk), chunk.actions, chunk.rewards, chunk.propensities)
+    update_policy(policy, data, batch_rows=batch_rows)
     return policy
 
 
@@ -126,6 +136,31 @@ def load_probabilities(
         frame = pd.read_csv(path)
     else:
         raise SimulationInputError(f"probabilities: unknown format {suffix!r}; expected .csv or .parquet")
+    expected = total_rows if total_rows is not None else (None if kept_rows is None else len(kept_rows))
+    if expected is not None and len(frame) != expected:
+        raise SimulationInputError(
+            f"probabilities: {len(frame)} rows, but the log has {expected}; one row per logged send is needed"
+        )
+    values = probability_values(frame, action_names, tolerance=tolerance)
+    return values if kept_rows is None else values[np.asarray(kept_rows)]
+
+
+def probability_values(
+    frame: pd.DataFrame, action_names: Sequence[str], *, first_row: int = 0, tolerance: float = 1e-6
+) -> np.ndarray:
+    """Check rows of a per-row probability file and return them as an ``(n, k)`` array.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        One column per variant id (column order is free), one row per logged send.
+    action_names : sequence of str, length k
+        The result's columns, in this order.
+    first_row : int
+        Number of the frame's first row in the file (for messages).
+    tolerance : float
+        Allowed deviation of a row's sum from 1.
+    """
     frame.columns = [str(c) for c in frame.columns]
     missing = [a for a in action_names if a not in frame.columns]
     extra = [c for c in frame.columns if c not in action_names]
@@ -136,40 +171,25 @@ def load_probabilities(
             + ("; " if missing and extra else "")
             + (f"unexpected {extra}" if extra else "")
         )
-    expected = total_rows if total_rows is not None else (None if kept_rows is None else len(kept_rows))
-    if expected is not None and len(frame) != expected:
-        raise SimulationInputError(
-            f"probabilities: {len(frame)} rows, but the log has {expected}; one row per logged send is needed"
-        )
     values = frame[list(action_names)].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
     bad = np.flatnonzero(~np.all(np.isfinite(values) & (values >= 0), axis=1))
     if bad.size:
         raise SimulationInputError(
-            f"probabilities: row {int(bad[0])} has a missing, negative or non-numeric value"
+            f"probabilities: row {first_row + int(bad[0])} has a missing, negative or non-numeric value"
         )
     sums = values.sum(axis=1)
     off = np.flatnonzero(np.abs(sums - 1) > tolerance)
     if off.size:
-        raise SimulationInputError(f"probabilities: row {int(off[0])} sums to {sums[off[0]]:.6g}, not 1")
-    return values if kept_rows is None else values[np.asarray(kept_rows)]
+        raise SimulationInputError(
+            f"probabilities: row {first_row + int(off[0])} sums to {sums[off[0]]:.6g}, not 1"
+        )
+    return values
 
 
 def observed_value(data: LoggedData, *, alpha: float = 0.05) -> PolicyEstimate:
-    """The logging policy's value: the mean logged reward with a normal interval."""
-    n = data.n
-    mean = float(np.mean(data.rewards)) if n else math.nan
-    se = float(np.std(data.rewards, ddof=1) / math.sqrt(n)) if n > 1 else math.nan
-    z = float(stats.norm.ppf(1 - alpha / 2))
-    return PolicyEstimate(
-        estimator="logged",
-        value=mean,
-        ci=(mean - z * se, mean + z * se),
-        std_error=se,
-        n=n,
-        effective_sample_size=float(n),
-        max_weight=1.0,
-        warnings=() if n > 1 else (f"only {n} row(s): no standard error",),
-    )
+    """The logging policy's value: the mean logged reward with a normal interval (from exact sums, so
+    the chunked replay gives the very same numbers)."""
+    return RewardSums.of(data.rewards).estimate(alpha)
 
 
 def evaluate_policy(

@@ -1,41 +1,26 @@
-"""One call from files to a replay report: what ``sendlab replay`` runs.
+"""One call from files to a replay report: what ``sendlab replay --logs`` runs.
 
-The log is read through a :class:`~simulations.logs.ColumnMap` (rejected rows are reported), then
-either a candidate policy (:class:`~simulations.candidates.CandidateSpec`, trained on the earlier part
-of the log) or a file of per-row action probabilities is evaluated.
+The log is read in chunks through a :class:`~simulations.logs.ColumnMap` (rejected rows are reported),
+then either a candidate policy (:class:`~simulations.candidates.CandidateSpec`, trained on the earlier
+part of the log) or a file of per-row action probabilities is evaluated, in bounded memory
+(:func:`simulations.streaming.replay_source`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 from simulations.candidates import CandidateSpec
 from simulations.data import SimulationInputError
 from simulations.estimators import EstimatorName
-from simulations.logs import ColumnMap, LoadReport, read_logs
-from simulations.replay import ReplayReport, load_probabilities, replay_report
+from simulations.logs import ColumnMap
 from simulations.reward_model import RewardModelKind
+from simulations.sources import FileSource
+from simulations.streaming import ProgressCallback, StreamedReplay, replay_source
 
-
-@dataclass(frozen=True)
-class FileReplay:
-    """A replay of a log file.
-
-    Attributes
-    ----------
-    load : LoadReport
-        The rows used and the rows set aside, by reason.
-    replay : ReplayReport
-    """
-
-    load: LoadReport
-    replay: ReplayReport
-
-    def to_dict(self) -> dict[str, object]:
-        """A JSON-ready mapping: ``{"logs": rows read, used and rejected by reason, ...replay}``."""
-        return {"logs": self.load.to_dict(), **self.replay.to_dict()}
+#: A replay of a log file (the same type as any streamed replay).
+FileReplay = StreamedReplay
 
 
 def replay_files(
@@ -49,7 +34,10 @@ def replay_files(
     alpha: float = 0.05,
     chunk_rows: int = 100_000,
     seed: int = 0,
-) -> FileReplay:
+    bootstrap: int = 0,
+    model_rows: int = 200_000,
+    on_progress: ProgressCallback | None = None,
+) -> StreamedReplay:
     """Evaluate a candidate policy, or a file of per-row probabilities, on a logged-sends file.
 
     Parameters
@@ -57,42 +45,26 @@ def replay_files(
     logs : str or Path
         CSV or Parquet log.
     columns : ColumnMap
-        Which column holds what.
+        Which column holds what (:func:`simulations.logs.default_column_map` for SendLab's own names).
     candidate : CandidateSpec, optional
         A SendLab policy; trained on the first ``candidate.train_fraction`` of the log.
     probabilities : str or Path, optional
         Per-row probabilities (one row per logged send, one column per variant); evaluated on the
-        whole log (nothing to train), the reward model being fitted on the same rows.
-    estimators, reward_model_kind, alpha, seed
-        As in :func:`simulations.replay.replay_report`.
+        whole log (nothing to train), the reward model being fitted on a sample of the same rows.
+    estimators, reward_model_kind, alpha, seed, bootstrap, model_rows, on_progress
+        As in :func:`simulations.streaming.replay_source`.
     chunk_rows : int
         Rows per chunk while reading.
 
     Returns
     -------
-    FileReplay
+    StreamedReplay
     """
     if (candidate is None) == (probabilities is None):
         raise SimulationInputError("policy: give exactly one of a candidate policy or a probabilities file")
-    load = read_logs(logs, columns, chunk_rows=chunk_rows)
-    if load.data.n < 2:
-        raise SimulationInputError(
-            f"logs: only {load.data.n} usable row(s) of {load.rows_read}; rejected: "
-            + (", ".join(f"{k} {v.count}" for k, v in load.rejected.items()) or "none")
-        )
-    if probabilities is not None:
-        target = load_probabilities(
-            probabilities, load.data.action_names, kept_rows=load.kept_rows, total_rows=load.rows_read
-        )
-        name = Path(probabilities).stem
-        report = replay_report(
-            load.data, {name: target}, train_fraction=0.0, estimators=estimators,
-            reward_model_kind=reward_model_kind, alpha=alpha, seed=seed,
-        )
-    else:
-        assert candidate is not None
-        report = replay_report(
-            load.data, {candidate.name: candidate}, train_fraction=candidate.train_fraction,
-            estimators=estimators, reward_model_kind=reward_model_kind, alpha=alpha, seed=seed,
-        )
-    return FileReplay(load, report)
+    source = FileSource.open(logs, columns, chunk_rows=chunk_rows)
+    return replay_source(
+        source, candidate=candidate, probabilities=probabilities, estimators=estimators,
+        reward_model_kind=reward_model_kind, alpha=alpha, seed=seed, bootstrap=bootstrap,
+        model_rows=model_rows, on_progress=on_progress,
+    )

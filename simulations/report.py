@@ -15,7 +15,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from simulations.estimators import PolicyEstimate
-from simulations.logs import LoadReport
+from simulations.logs import LoadReport, LoadSummary
 from simulations.replay import ReplayReport
 from simulations.synthetic import SimulationResult
 
@@ -91,6 +91,17 @@ def simulation_html(result: SimulationResult) -> str:
         ],
     )
     sections = f"<h2>Policies</h2>{policies}<h2>What a fixed A/B test would have concluded</h2>{ab}"
+    if result.factorial_conclusions:
+        rows = [
+            [c.seed, c.winner, "yes" if c.correct else "no",
+             "; ".join(f"{t}: OR {_number(o, 3)}, p {_number(p, 3)}{' *' if s else ''}"
+                       for t, o, p, s in c.effects) or c.note,
+             _number(c.interaction_p_value, 3) if c.interaction_p_value is not None else "-"]
+            for c in result.factorial_conclusions
+        ]
+        sections += ("<h2>What the multivariate test's factorial analysis concluded</h2>"
+                     + _table(["seed", "best combination observed", "correct",
+                               "effects (odds ratio, p-value, * significant)", "interactions p-value"], rows))
     return _page(f"Simulation: {result.scenario}", simulation_figure(result), sections)
 
 
@@ -124,7 +135,7 @@ def _estimate_row(candidate: str, e: PolicyEstimate) -> list[object]:
             _number(e.effective_sample_size, 5), _number(e.max_weight, 3), "; ".join(e.warnings)]
 
 
-def replay_html(report: ReplayReport, load: LoadReport | None = None) -> str:
+def replay_html(report: ReplayReport, load: LoadReport | LoadSummary | None = None) -> str:
     """A self-contained HTML page: the estimates, their intervals and warnings, and the logged value.
 
     With ``load``, a table of the rows read, used and set aside by reason comes first.
@@ -133,7 +144,7 @@ def replay_html(report: ReplayReport, load: LoadReport | None = None) -> str:
     if load is not None:
         rejected = [[reason, rows.count, ", ".join(f"row {i}: {v}" for i, v in rows.examples)]
                     for reason, rows in load.rejected.items()]
-        sections += (f"<h2>Logs</h2><p>{load.rows_read:,} rows read, {load.data.n:,} used, "
+        sections += (f"<h2>Logs / set aside</h2><p>{load.rows_read:,} rows read, {load.rows_used:,} used, "
                      f"{load.rows_rejected:,} set aside.</p>")
         if rejected:
             sections += _table(["reason", "rows", "examples"], rejected)

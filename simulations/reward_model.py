@@ -19,9 +19,10 @@ from dataclasses import dataclass
 from typing import Literal, Protocol
 
 import numpy as np
+import pandas as pd
 from scipy import special
 
-from simulations.data import Contexts, LoggedData, SimulationInputError
+from simulations.data import Contexts, LoggedData, SimulationInputError, context_mappings
 
 RewardModelKind = Literal["auto", "logistic", "linear", "vw"]
 
@@ -55,7 +56,21 @@ class ContextEncoder:
 
     @classmethod
     def fit(cls, contexts: Contexts) -> ContextEncoder:
-        """Learn the columns from contexts (an ``(n, d)`` array or ``n`` mappings)."""
+        """Learn the columns from contexts (an ``(n, d)`` array, a DataFrame or ``n`` mappings)."""
+        if isinstance(contexts, pd.DataFrame):
+            columns = _frame_columns(contexts)
+            if columns is None:
+                return cls.fit(context_mappings(contexts))
+            numeric_columns, category_columns = columns
+            names = tuple(sorted(numeric_columns))
+            for name in names:
+                if not np.all(np.isfinite(numeric_columns[name])):
+                    bad = numeric_columns[name][~np.isfinite(numeric_columns[name])][0]
+                    raise SimulationInputError(f"contexts: feature {name!r} has unsupported value {bad!r}")
+            means = tuple(float(np.mean(numeric_columns[k])) for k in names)
+            scales = tuple(float(np.std(numeric_columns[k])) or 1.0 for k in names)
+            pairs = {(key, value) for key, values in category_columns.items() for value in values}
+            return cls(names, means, scales, tuple(sorted(pairs, key=repr)))
         if isinstance(contexts, np.ndarray):
             matrix = np.asarray(contexts, dtype=float).reshape(len(contexts), -1)
             names = tuple(f"x{j}" for j in range(matrix.shape[1]))
@@ -93,6 +108,10 @@ class ContextEncoder:
                 )
             out[:, 1 : 1 + matrix.shape[1]] = (matrix - np.array(self.means)) / np.array(self.scales)
             return out
+        if isinstance(contexts, pd.DataFrame):
+            if _frame_columns(contexts) is None:
+                return self.transform(context_mappings(contexts))
+            return self._transform_frame(contexts, out)
         numeric_index = {name: j for j, name in enumerate(self.numeric)}
         category_index = {key: j for j, key in enumerate(self.categories)}
         offset = 1 + len(self.numeric)
@@ -106,6 +125,44 @@ class ContextEncoder:
                     j = numeric_index[key]
                     out[i, 1 + j] = (float(value) - self.means[j]) / self.scales[j]
         return out
+
+    def _transform_frame(self, frame: pd.DataFrame, out: np.ndarray) -> np.ndarray:
+        """:meth:`transform` column by column (the same numbers as one mapping per row)."""
+        for j, name in enumerate(self.numeric):
+            if name in frame.columns and _is_numeric(frame[name]):
+                values = frame[name].to_numpy(dtype=float)
+                out[:, 1 + j] = (values - self.means[j]) / self.scales[j]
+        offset = 1 + len(self.numeric)
+        for j, (key, value) in enumerate(self.categories):
+            if key not in frame.columns:
+                continue
+            column = frame[key]
+            boolean = pd.api.types.is_bool_dtype(column)
+            if (isinstance(value, bool) and boolean) or (isinstance(value, str) and not _is_numeric(column)
+                                                         and not boolean):
+                out[:, offset + j] = (column == value).to_numpy(dtype=bool, na_value=False)
+        return out
+
+
+def _is_numeric(column: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column)
+
+
+def _frame_columns(frame: pd.DataFrame) -> tuple[dict[str, np.ndarray], dict[str, list[object]]] | None:
+    """Numeric columns as arrays and the distinct values of categorical ones (strings or booleans);
+    ``None`` when a column mixes kinds (then contexts are handled one mapping per row)."""
+    numeric: dict[str, np.ndarray] = {}
+    categories: dict[str, list[object]] = {}
+    for name in frame.columns:
+        column = frame[name]
+        if _is_numeric(column):
+            numeric[str(name)] = column.to_numpy(dtype=float)
+            continue
+        values = column.dropna().unique().tolist()
+        if not all(isinstance(v, bool | str) for v in values):
+            return None
+        categories[str(name)] = values
+    return numeric, categories
 
 
 def _standardisation(matrix: np.ndarray) -> tuple[tuple[float, ...], tuple[float, ...]]:

@@ -22,6 +22,20 @@ A scenario is one YAML document, validated with clear messages::
       - {variant: urgent, feature: recency_days, per_unit: -0.01}
     waves: {count: 10, recipients: 2000, delay: 1}
 
+A factorial scenario lists its ``slots`` instead of ``variants``; the variants are then the combinations,
+named like SendLab's logs name them (``subject=plain|cta=shop``, slots in the given order, the last slot
+varying fastest), and ``rates`` give one rate per combination. An effect's ``variant`` may be a whole
+combination or one slot's variant (``subject=urgent``: every combination with it)::
+
+    slots: {subject: [plain, urgent], cta: [shop, see]}
+    segments:
+      - name: everyone
+        share: 1.0
+        rates: {"subject=plain|cta=shop": 0.05, "subject=plain|cta=see": 0.04,
+                "subject=urgent|cta=shop": 0.08, "subject=urgent|cta=see": 0.06}
+    effects:
+      - {variant: subject=urgent, feature: recency_days, per_unit: -0.01}
+
 The probability that a recipient in segment ``s`` with features ``x`` responds to variant ``a`` is
 
 .. math:: p(x, a) = \\sigma\\big(\\operatorname{logit}(r_{s,a}) + \\sum_e \\text{effect}_e(x, a)\\big).
@@ -32,8 +46,9 @@ later (``0``: before the next wave).
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -175,19 +190,61 @@ class Waves(BaseModel):
         return list(self.sizes) if self.sizes is not None else [self.recipients or 0] * (self.count or 0)
 
 
+def combination_names(slots: dict[str, list[str]]) -> list[str]:
+    """``slot=variant|slot=variant`` for every combination, in ``itertools.product`` order."""
+    names = list(slots)
+    return ["|".join(f"{s}={v}" for s, v in zip(names, combo, strict=True))
+            for combo in itertools.product(*(slots[s] for s in names))]
+
+
 class Scenario(BaseModel):
     """A whole synthetic scenario (see the module docstring for the format)."""
 
     model_config = _STRICT
     name: str = "scenario"
+    slots: dict[str, list[str]] | None = None
     variants: list[str] = Field(min_length=2)
     segments: list[Segment] = Field(min_length=1)
     effects: list[Effect] = Field(default_factory=list)
     waves: Waves
     alpha: float = Field(0.05, gt=0, lt=1)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _variants_of_slots(cls, raw: Any) -> Any:
+        slots = raw.get("slots") if isinstance(raw, dict) else None
+        if isinstance(slots, dict) and slots and "variants" not in raw and all(
+            isinstance(v, list) and all(isinstance(x, str) for x in v) for v in slots.values()
+        ):
+            return {**raw, "variants": combination_names(slots)}
+        return raw
+
+    @property
+    def slot_sizes(self) -> list[int]:
+        """Variants per slot; a scenario without ``slots`` is one slot holding all its variants."""
+        return [len(v) for v in self.slots.values()] if self.slots else [len(self.variants)]
+
+    def variant_columns(self, variant: str) -> list[int]:
+        """The columns (combinations) a name covers: itself, or with slots ``slot=variant`` every
+        combination holding that slot variant."""
+        if variant in self.variants:
+            return [self.variants.index(variant)]
+        if self.slots and "=" in variant and "|" not in variant:
+            return [i for i, name in enumerate(self.variants) if variant in name.split("|")]
+        return []
+
     @model_validator(mode="after")
     def _consistent(self) -> Scenario:
+        if self.slots is not None:
+            for slot, ids in self.slots.items():
+                if not ids or len(set(ids)) != len(ids):
+                    raise ValueError(f"slots.{slot}: expected a non-empty list of distinct ids, got {ids}")
+                bad = [v for v in ids if "=" in v or "|" in v]
+                if bad or "=" in slot or "|" in slot:
+                    raise ValueError(f"slots.{slot}: slot and variant ids may not contain '=' or '|'")
+            if self.variants != combination_names(self.slots):
+                raise ValueError("variants: with slots, leave variants out (they are the combinations "
+                                 f"{combination_names(self.slots)})")
         if len(set(self.variants)) != len(self.variants):
             raise ValueError(f"variants: duplicate ids in {self.variants}")
         names = [s.name for s in self.segments]
@@ -214,7 +271,7 @@ class Scenario(BaseModel):
             if len(kinds) > 1:
                 raise ValueError(f"features: {name!r} is numeric in one segment and categorical in another")
         for i, effect in enumerate(self.effects):
-            if effect.variant not in self.variants:
+            if not self.variant_columns(effect.variant):
                 raise ValueError(f"effects[{i}].variant: unknown variant {effect.variant!r}")
             kinds = feature_kinds.get(effect.feature)
             if kinds is None:

@@ -26,6 +26,7 @@ from analysis.significance import two_proportion_ztest
 from analysis.stats import ProportionStats
 from bandit import make_policy
 from simulations.data import SimulationInputError
+from simulations.factorial_design import FactorialConclusion, FactorialDesign, factorial_conclusion
 from simulations.scenario import Categorical, Exponential, Normal, Poisson, Scenario, Uniform
 
 ProgressCallback = Callable[[str, int, int], None]
@@ -102,14 +103,13 @@ def draw_population(scenario: Scenario, n: int, rng: np.random.Generator) -> Pop
                 present[name] = np.zeros(n, dtype=bool)
             columns[name][rows] = values
             present[name][rows] = True
-    variant_index = {v: i for i, v in enumerate(scenario.variants)}
     for effect in scenario.effects:
-        a = variant_index[effect.variant]
         values, has = columns[effect.feature], present[effect.feature]
-        if effect.per_unit is not None:
-            eta[has, a] += effect.per_unit * values[has].astype(float)
-        else:
-            eta[has & (values == effect.equals), a] += effect.log_odds
+        for a in scenario.variant_columns(effect.variant):
+            if effect.per_unit is not None:
+                eta[has, a] += effect.per_unit * values[has].astype(float)
+            else:
+                eta[has & (values == effect.equals), a] += effect.log_odds
     probabilities = 1.0 / (1.0 + np.exp(-eta))
     names = [s.name for s in scenario.segments]
     contexts: list[dict[str, Any]] = []
@@ -226,6 +226,8 @@ class SimulationResult:
     runs : tuple of PolicyRun
     ab_conclusions : tuple of ABConclusion
         One per seed.
+    factorial_conclusions : tuple of FactorialConclusion
+        One per seed when ``multivariate`` ran: the factorial model fitted to its counts.
     """
 
     scenario: str
@@ -235,6 +237,7 @@ class SimulationResult:
     best_variant: tuple[str, ...]
     runs: tuple[PolicyRun, ...]
     ab_conclusions: tuple[ABConclusion, ...]
+    factorial_conclusions: tuple[FactorialConclusion, ...] = ()
 
     def run(self, policy: str) -> PolicyRun:
         """The run of one policy."""
@@ -260,11 +263,20 @@ class SimulationResult:
                 "declared_correct_share": float(np.mean([c.significant and c.correct for c in conclusions])),
                 "per_seed": [c.to_dict() for c in conclusions],
             },
+            **({"multivariate_test": {
+                "correct_share": float(np.mean([c.correct for c in self.factorial_conclusions])),
+                "per_seed": [c.to_dict() for c in self.factorial_conclusions],
+            }} if self.factorial_conclusions else {}),
         }
 
 
-def _policy(name: str, k: int, options: Mapping[str, Any], seed: int) -> Any:
-    if name in ("ab", "multivariate"):
+def _policy(name: str, scenario: Scenario, options: Mapping[str, Any], seed: int) -> Any:
+    k = len(scenario.variants)
+    if name == "multivariate":
+        if options:
+            raise SimulationInputError(f"policy_options.multivariate: takes no options, got {dict(options)}")
+        return FactorialDesign(scenario.slot_sizes)
+    if name == "ab":
         return make_policy("fixed", k, options=dict(options), seed=seed)
     return make_policy(name, k, options=dict(options), seed=seed)
 
@@ -273,12 +285,12 @@ def _run_one(
     name: str,
     options: Mapping[str, Any],
     waves: Sequence[Population],
-    delay: int,
+    scenario: Scenario,
     seed: int,
-    k: int,
     best_variant: int,
 ) -> tuple[np.ndarray, ...]:
-    policy = _policy(name, k, options, seed)
+    policy = _policy(name, scenario, options, seed)
+    k, delay = len(scenario.variants), scenario.waves.delay
     rng = np.random.default_rng([seed, 1])
     pending: deque[tuple[int, list[dict[str, Any]], np.ndarray, np.ndarray, np.ndarray]] = deque()
     reward = np.zeros(len(waves))
@@ -345,8 +357,9 @@ def run_simulation(
     policies : sequence of str
         ``ab`` (uniform fixed allocation) or any ``bandit.make_policy`` name (``thompson``, ``ucb``,
         ``epsilon_greedy``, ``gaussian_thompson``, ``linear_ts``, ``linucb``, ``vw``, ``fixed``).
-        ``multivariate`` is the uniform full factorial: name the scenario's variants after the
-        combinations (``plain+shop``, ``plain+see``, ...) and it allocates them like ``ab``.
+        ``multivariate`` is the full factorial over the scenario's ``slots``: each slot's variant is
+        drawn independently and uniformly and the arm is the combination (a scenario without slots is
+        one slot); its counts are also analysed as a factorial (``factorial_conclusions``).
     seeds : int or sequence of int
         A count (seeds ``0 .. seeds-1``) or the seeds themselves. Seed ``s`` draws the population
         from ``default_rng([s, 0])`` and the policies' choices from ``default_rng([s, 1])``.
@@ -370,13 +383,13 @@ def run_simulation(
     unknown = [p for p in options if p not in policies]
     if unknown:
         raise SimulationInputError(f"policy_options: options for policies not run: {unknown}")
-    k = len(scenario.variants)
     for name in policies:  # fail fast on unknown names or options, before any simulation
-        _policy(name, k, options.get(name, {}), 0)
+        _policy(name, scenario, options.get(name, {}), 0)
     sizes = scenario.waves.wave_sizes
     per_policy: dict[str, list[tuple[np.ndarray, ...]]] = {p: [] for p in policies}
     best_variants: list[int] = []
     conclusions: list[ABConclusion] = []
+    factorial: list[FactorialConclusion] = []
     done, total = 0, len(seed_list) * len(policies)
     for seed in seed_list:
         rng = np.random.default_rng([seed, 0])
@@ -386,15 +399,20 @@ def run_simulation(
         best_variants.append(best)
         ab_result = None
         for name in policies:
-            result = _run_one(name, options.get(name, {}), waves, scenario.waves.delay, seed, k, best)
+            result = _run_one(name, options.get(name, {}), waves, scenario, seed, best)
             per_policy[name].append(result)
             if name == "ab":
                 ab_result = result
+            if name == "multivariate":
+                factorial.append(factorial_conclusion(
+                    seed, scenario.slots or {"variant": list(scenario.variants)}, scenario.variants,
+                    result[4], result[5], best, scenario.alpha,
+                ))
             done += 1
             if on_progress is not None:
                 on_progress(name, done, total)
         if ab_result is None:
-            ab_result = _run_one("ab", {}, waves, scenario.waves.delay, seed, k, best)
+            ab_result = _run_one("ab", {}, waves, scenario, seed, best)
         conclusions.append(
             _ab_conclusion(seed, scenario.variants, ab_result[4], ab_result[5], best, scenario.alpha)
         )
@@ -418,5 +436,6 @@ def run_simulation(
         best_variant=tuple(scenario.variants[b] for b in best_variants),
         runs=runs,
         ab_conclusions=tuple(conclusions),
+        factorial_conclusions=tuple(factorial),
     )
 

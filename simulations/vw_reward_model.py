@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
-from simulations.data import Contexts, LoggedData
+from simulations.data import Contexts, LoggedData, context_mappings
 
 _UNSAFE = re.compile(r"[\s|:]")
 
@@ -33,6 +34,10 @@ def _features(context: Mapping[str, object] | np.ndarray) -> str:
         else:
             parts.append(f"{_clean(key)}:{float(value)!r}")
     return " ".join(parts)
+
+
+def _rows(contexts: Contexts) -> Contexts:
+    return context_mappings(contexts) if isinstance(contexts, pd.DataFrame) else contexts
 
 
 @dataclass(frozen=True)
@@ -63,7 +68,8 @@ class VWRewardModel:
             workspace = vowpalwabbit.Workspace(arg_list=["--quiet", "-i", str(path)])
         try:
             out = np.empty((len(contexts), self.n_actions))
-            for i, context in enumerate(contexts):
+            rows = _rows(contexts)
+            for i, context in enumerate(rows):
                 features = _features(context)
                 for a in range(self.n_actions):
                     out[i, a] = workspace.predict(f"|a a{a} |x {features}")
@@ -83,7 +89,7 @@ def fit_vw_reward_model(data: LoggedData, *, passes: int = 1, seed: int = 0) -> 
         rewards = np.asarray(data.rewards, dtype=float)
         lines = [
             f"{float(r)!r} |a a{int(a)} |x {_features(c)}"
-            for c, a, r in zip(data.contexts, data.actions, rewards, strict=True)
+            for c, a, r in zip(_rows(data.contexts), data.actions, rewards, strict=True)
         ]
         for _ in range(max(1, passes)):
             for line in lines:

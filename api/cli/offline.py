@@ -2,20 +2,42 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, get_args
 
 import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
+from api.cli.db import DEFAULT, DbOption, open_service
 from api.cli.group import CliError
 from api.cli.output import print_json, print_table
+from experiments.export import EXPORT_CHUNK_ROWS
 from simulations.candidates import load_candidate
 from simulations.estimators import EstimatorName
-from simulations.logs import ColumnMap, column_map, load_column_map
-from simulations.replay_files import replay_files
+from simulations.logs import (
+    ColumnMap,
+    LoadSummary,
+    combination_label,
+    default_column_map,
+    load_column_map,
+    log_columns,
+)
 from simulations.report import replay_html, simulation_html
 from simulations.reward_model import RewardModelKind
 from simulations.scenario import load_scenario
+from simulations.sources import FileSource, LogSource, RecordSource
+from simulations.streaming import replay_source
 from simulations.synthetic import run_simulation
 
 Json = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
@@ -34,64 +56,134 @@ def split_names(option: str, text: str, allowed: tuple[str, ...] | None = None) 
 
 
 def resolve_columns(
-    map_file: Path | None, action: str | None, reward: str | None, propensity: str | None,
+    logs: Path, map_file: Path | None, action: str | None, reward: str | None, propensity: str | None,
     position: str | None, context: str | None,
 ) -> ColumnMap:
-    """The column map from ``--map`` with the single-column options laid over it."""
-    fields: dict[str, Any] = load_column_map(map_file).model_dump() if map_file is not None else {}
+    """The column map: SendLab's own column names, ``--map`` over them, the single-column options over
+    both (see :func:`simulations.logs.default_column_map`)."""
+    fields: dict[str, Any] = (
+        load_column_map(map_file).model_dump(exclude_unset=True) if map_file is not None else {}
+    )
     given = {"action": action, "reward": reward, "propensity": propensity, "position": position}
+    empty = [f"--{k}-col" for k, v in given.items() if v is not None and not v.strip()]
+    if empty:
+        raise CliError(f"{', '.join(empty)}: needed (or give them in --map)")
     fields.update({k: v for k, v in given.items() if v is not None})
     if context is not None:
         fields["context"] = tuple(split_names("--context-cols", context))
-    missing = [f"--{k}-col" for k in ("action", "reward", "propensity") if not fields.get(k)]
-    if missing:
-        raise CliError(f"{', '.join(missing)}: needed (or give them in --map)")
-    return column_map(**fields)
+    return default_column_map(log_columns(logs), **fields)
+
+
+def database_source(db: str, key: str, chunk_rows: int) -> RecordSource:
+    """The decision log of experiment ``key`` in the store at ``db``, read in chunks.
+
+    The actions are the experiment's arms, named ``slot=variant|slot=variant`` in the spec's slot order.
+    """
+    service = open_service(db)
+    export = service.export_log_summary(key)
+    names = tuple(combination_label(variants) for variants in export.arms)
+    return RecordSource(
+        open_chunks=lambda: service.export_log_chunks(key, chunk_rows),
+        rows=export.rows,
+        action_names=names,
+        action=lambda decision: names[decision.arm],  # type: ignore[attr-defined]
+    )
+
+
+@contextmanager
+def progress_bars(hidden: bool) -> Iterator[Callable[[str, int, int], None]]:
+    """A callback ``(stage, done, total)`` drawing one progress bar per stage on stderr (none if hidden)."""
+    console = Console(stderr=True)
+    with Progress(TextColumn("{task.description:<10}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), TimeRemainingColumn(), console=console, disable=hidden) as progress:
+        stage_to_task: dict[str, TaskID] = {}
+
+        def update(stage: str, done: int, total: int) -> None:
+            if stage not in stage_to_task:
+                stage_to_task[stage] = progress.add_task(stage, total=total)
+            progress.update(stage_to_task[stage], completed=done, total=total)
+
+        yield update
+
+
+def print_set_aside(load: LoadSummary) -> None:
+    """The rows set aside per reason, each with its first example."""
+    if not load.rejected:
+        return
+    rows = [[reason.replace("_", " "), r.count,
+             f"row {r.examples[0][0]}: {r.examples[0][1]}" if r.examples else "-"]
+            for reason, r in load.rejected.items()]
+    print_table(["set aside", "rows", "example"], rows)
 
 
 def replay(
-    logs: Annotated[Path, typer.Option(help="Logged sends, CSV or Parquet.")],
+    logs: Annotated[Path | None, typer.Option(help="Logged sends, CSV or Parquet.")] = None,
     map_file: Annotated[Path | None, typer.Option("--map", help="YAML column map.")] = None,
     action_col: Annotated[str | None, typer.Option(help="Column of the chosen variant.")] = None,
     reward_col: Annotated[str | None, typer.Option(help="Column of the reward.")] = None,
     propensity_col: Annotated[str | None, typer.Option(help="Column of the logged propensity.")] = None,
     position_col: Annotated[str | None, typer.Option(help="Column of the slot position.")] = None,
     context_cols: Annotated[str | None, typer.Option(help="Feature columns, comma-separated.")] = None,
+    db: DbOption = DEFAULT,
+    experiment: Annotated[
+        str | None, typer.Option(help="Replay this experiment's decision log from the --db store.")
+    ] = None,
     policy: Annotated[Path | None, typer.Option(help="Candidate policy spec (YAML).")] = None,
     probabilities: Annotated[Path | None, typer.Option(help="Per-row probabilities, CSV or Parquet.")] = None,
     estimators: Annotated[str, typer.Option(help="Comma-separated estimators.")] = "ips,snips,dm,dr",
     reward_model: Annotated[str, typer.Option(help="auto, logistic, linear or vw (for dm and dr).")] = "auto",
     alpha: Annotated[float, typer.Option(help="Intervals at 1 - alpha.")] = 0.05,
-    seed: Annotated[int, typer.Option(help="Seed of training and bootstraps.")] = 0,
+    seed: Annotated[int, typer.Option(help="Seed of training, sampling and bootstraps.", min=0)] = 0,
+    bootstrap: Annotated[
+        int, typer.Option(help="Poisson bootstrap replicates for the intervals (0: normal intervals).", min=0)
+    ] = 0,
+    chunk_rows: Annotated[int, typer.Option(help="Rows read at a time.", min=1)] = 100_000,
+    model_rows: Annotated[
+        int, typer.Option(help="At most this many sampled rows fit the reward model.", min=1)
+    ] = 200_000,
     as_json: Json = False,
     html: Html = None,
 ) -> None:
-    """Estimate how a policy would have done on logged sends (IPS, SNIPS, DM, DR)."""
+    """Estimate how a policy would have done on logged sends (IPS, SNIPS, DM, DR), in bounded memory."""
     if (policy is None) == (probabilities is None):
         raise CliError("--policy / --probabilities: give exactly one")
+    if (logs is None) == (experiment is None):
+        raise CliError("--logs / --experiment: give exactly one (a log file, or an experiment in --db)")
     names = split_names("--estimators", estimators, get_args(EstimatorName))
     if reward_model not in get_args(RewardModelKind):
         kinds = list(get_args(RewardModelKind))
         raise CliError(f"--reward-model: unknown {reward_model!r}; choose from {kinds}")
-    columns = resolve_columns(map_file, action_col, reward_col, propensity_col, position_col, context_cols)
     candidate = load_candidate(policy) if policy is not None else None
-    result = replay_files(
-        logs, columns, candidate=candidate, probabilities=probabilities, estimators=names,  # type: ignore[arg-type]
-        reward_model_kind=reward_model, alpha=alpha, seed=seed,  # type: ignore[arg-type]
-    )
+    if logs is not None:
+        columns = resolve_columns(logs, map_file, action_col, reward_col, propensity_col, position_col,
+                                  context_cols)
+        source: LogSource = FileSource.open(logs, columns, chunk_rows=chunk_rows)
+    else:
+        assert experiment is not None
+        source = database_source(db, experiment, min(chunk_rows, EXPORT_CHUNK_ROWS))
+    with progress_bars(hidden=as_json) as on_progress:
+        result = replay_source(
+            source, candidate=candidate, probabilities=probabilities, estimators=names,  # type: ignore[arg-type]
+            reward_model_kind=reward_model, alpha=alpha, seed=seed,  # type: ignore[arg-type]
+            bootstrap=bootstrap, model_rows=model_rows, on_progress=on_progress,
+        )
     if html is not None:
-        html.write_text(replay_html(result.replay), encoding="utf-8")
+        html.write_text(replay_html(result.replay, result.load), encoding="utf-8")
     if as_json:
         print_json(result.to_dict())
         return
-    report = result.replay
-    typer.echo(f"rows: {result.load.rows_read} read, {report.train_rows} to train, "
-               f"{report.test_rows} to evaluate")
+    report, load = result.replay, result.load
+    typer.echo(f"rows: {load.rows_read} read, {load.rows_used} used, {load.rows_rejected} set aside; "
+               f"{report.train_rows} to train, {report.test_rows} evaluated")
+    print_set_aside(load)
     estimates = [("logging policy", report.logged)]
     estimates += [(c.name, e) for c in report.candidates for e in c.estimates]
     rows = [[name, e.estimator, e.value, f"[{e.ci[0]:.4g}, {e.ci[1]:.4g}]", e.effective_sample_size,
              "; ".join(e.warnings)] for name, e in estimates]
     print_table(["policy", "estimator", "value", f"{1 - alpha:.0%} CI", "ESS", "warnings"], rows)
+    for candidate_result in report.candidates:
+        for note in candidate_result.notes:
+            typer.echo(f"{candidate_result.name}: {note}")
     if html is not None:
         typer.echo(f"report written to {html}")
 
@@ -106,8 +198,9 @@ def simulate(
     """Run policies on a synthetic audience and compare reward, regret and the A/B test's verdicts."""
     loaded = load_scenario(scenario)
     names = split_names("--policies", policies)
-    with typer.progressbar(length=len(names) * seeds, label="simulating", hidden=as_json) as bar:
-        result = run_simulation(loaded, names, seeds, on_progress=lambda *_: bar.update(1))
+    with progress_bars(hidden=as_json) as on_progress:
+        result = run_simulation(loaded, names, seeds,
+                                on_progress=lambda _, done, total: on_progress("simulating", done, total))
     if html is not None:
         html.write_text(simulation_html(result), encoding="utf-8")
     data = result.to_dict()
@@ -122,5 +215,8 @@ def simulate(
     ab = data["ab_test"]
     typer.echo(f"A/B test: declared a winner in {ab['declared_share']:.0%} of seeds, "
                f"the right one in {ab['declared_correct_share']:.0%}")
+    if "multivariate_test" in data:
+        typer.echo(f"multivariate test: the best combination observed was the right one in "
+                   f"{data['multivariate_test']['correct_share']:.0%} of seeds")
     if html is not None:
         typer.echo(f"report written to {html}")

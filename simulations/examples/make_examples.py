@@ -1,8 +1,16 @@
-"""Regenerate the example log and probability file: ``python simulations/examples/make_examples.py``.
+"""Regenerate the example logs and probability file: ``python simulations/examples/make_examples.py``.
 
 The true click rate of a send is ``0.05`` for plain, ``0.07 - 0.0008 * recency_days`` for urgent and
 ``0.06`` for emoji plus ``0.05`` on iOS. The logging policy favoured urgent on mobile. The external
 policy in probabilities.csv sends emoji on iOS and urgent elsewhere with probability 0.9.
+
+The same 4,000 sends are written twice:
+
+- ``sends.parquet`` and ``sends.csv`` in SendLab's own log columns (``decision_id``, ``created_at``,
+  ``action``, ``propensity``, ``reward``, ``context.device``, ``context.recency_days``), which
+  ``sendlab replay`` reads without a column map;
+- ``foreign_sends.csv`` as another tool might export them (``send_id``, ``subject_variant``,
+  ``logged_prob``, ``clicked``, ``device``, ``recency_days``), read through ``columns.yaml``.
 """
 
 from __future__ import annotations
@@ -25,7 +33,19 @@ def main(folder: Path = Path(__file__).resolve().parent) -> None:
     base = np.array([0.05, 0.07, 0.06])
     rate = base[idx] + np.where((device == "ios") & (idx == 2), 0.05, 0) - 0.0008 * recency * (idx == 1)
     clicked = (rng.random(n) < np.clip(rate, 0, 1)).astype(int)
-    frame = pd.DataFrame({
+    sent = pd.Timestamp("2026-03-02 09:00", tz="UTC") + pd.to_timedelta(np.arange(n) * 15, unit="s")
+    sendlab = pd.DataFrame({
+        "decision_id": [f"d{i:05d}" for i in range(1, n + 1)],
+        "created_at": sent,
+        "action": variants[idx],
+        "propensity": probs[np.arange(n), idx],
+        "reward": clicked.astype(float),
+        "context.device": device,
+        "context.recency_days": recency,
+    })
+    sendlab.to_parquet(folder / "sends.parquet", index=False)
+    sendlab.to_csv(folder / "sends.csv", index=False)
+    foreign = pd.DataFrame({
         "send_id": np.arange(1, n + 1),
         "subject_variant": variants[idx],
         "logged_prob": probs[np.arange(n), idx],
@@ -33,8 +53,7 @@ def main(folder: Path = Path(__file__).resolve().parent) -> None:
         "device": device,
         "recency_days": recency,
     })
-    frame.to_csv(folder / "sends.csv", index=False)
-    frame.to_parquet(folder / "sends.parquet", index=False)
+    foreign.to_csv(folder / "foreign_sends.csv", index=False)
     p = np.full((n, 3), 0.05)
     p[np.arange(n), np.where(device == "ios", 2, 1)] = 0.9
     pd.DataFrame(p, columns=variants).round(4).to_csv(folder / "probabilities.csv", index=False)

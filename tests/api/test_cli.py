@@ -141,14 +141,15 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "simulations" / "examples"
 def test_replay_with_a_probabilities_file_matches_the_ips_formula():
     import pandas as pd  # reference computed here from the raw files
 
-    result = invoke("replay", "--logs", str(EXAMPLES / "sends.csv"), "--action-col", "subject_variant",
-                    "--reward-col", "clicked", "--propensity-col", "logged_prob",
+    result = invoke("replay", "--logs", str(EXAMPLES / "foreign_sends.csv"),
+                    "--action-col", "subject_variant", "--reward-col", "clicked",
+                    "--propensity-col", "logged_prob",
                     "--probabilities", str(EXAMPLES / "probabilities.csv"), "--estimators", "ips", "--json")
     assert result.exit_code == 0, result.output
     out = json.loads(result.output)
     (candidate,) = out["candidates"]
     (ips,) = candidate["estimates"]
-    logs = pd.read_csv(EXAMPLES / "sends.csv")
+    logs = pd.read_csv(EXAMPLES / "foreign_sends.csv")
     target = pd.read_csv(EXAMPLES / "probabilities.csv")
     # IPS: mean over rows of pi(a_i | x_i) / p_i * r_i (Horvitz-Thompson)
     pi = target.to_numpy()[range(len(logs)), [list(target.columns).index(a) for a in logs.subject_variant]]
@@ -174,7 +175,7 @@ def test_simulate_prints_json_and_writes_html(tmp_path):
     ],
 )
 def test_replay_bad_options_give_one_line(args, needle):
-    base = ["replay", "--logs", str(EXAMPLES / "sends.csv"), "--action-col", "subject_variant",
+    base = ["replay", "--logs", str(EXAMPLES / "foreign_sends.csv"), "--action-col", "subject_variant",
             "--reward-col", "clicked", "--propensity-col", "logged_prob"]
     result = invoke(*base, *args)
     assert result.exit_code == 1

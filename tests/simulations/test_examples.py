@@ -11,7 +11,7 @@ import pytest
 
 from simulations.candidates import load_candidate
 from simulations.data import SimulationInputError
-from simulations.logs import load_column_map
+from simulations.logs import default_column_map, load_column_map, log_columns
 from simulations.replay_files import replay_files
 from simulations.report import replay_html
 from simulations.scenario import load_scenario
@@ -20,9 +20,14 @@ from simulations.synthetic import run_simulation
 EXAMPLES = Path(__file__).resolve().parents[2] / "simulations" / "examples"
 
 
-@pytest.mark.parametrize("logs", ["sends.csv", "sends.parquet"])
+@pytest.mark.parametrize("logs", ["sends.csv", "sends.parquet", "foreign_sends.csv"])
 def test_replay_of_the_example_candidate(logs):
-    columns = load_column_map(EXAMPLES / "columns.yaml")
+    # SendLab's own logs need no map; the other tool's export goes through columns.yaml
+    if logs.startswith("foreign"):
+        columns = load_column_map(EXAMPLES / "columns.yaml")
+    else:
+        columns = default_column_map(log_columns(EXAMPLES / logs))
+        assert columns.context == ("context.device", "context.recency_days")
     result = replay_files(EXAMPLES / logs, columns, candidate=load_candidate(EXAMPLES / "candidate.yaml"))
     out = result.to_dict()
     json.dumps(out)
@@ -35,9 +40,9 @@ def test_replay_of_the_example_candidate(logs):
 def test_replay_of_the_example_probability_file_recovers_its_value():
     # the file's policy sends emoji on ios and urgent elsewhere with probability 0.9; the example log
     # was drawn with the true rates written out below (simulations/examples/make_examples.py)
-    result = replay_files(EXAMPLES / "sends.csv", load_column_map(EXAMPLES / "columns.yaml"),
+    result = replay_files(EXAMPLES / "foreign_sends.csv", load_column_map(EXAMPLES / "columns.yaml"),
                           probabilities=EXAMPLES / "probabilities.csv")
-    frame = pd.read_csv(EXAMPLES / "sends.csv")
+    frame = pd.read_csv(EXAMPLES / "foreign_sends.csv")
     ios = frame.device == "ios"
     rate = np.stack([
         np.full(len(frame), 0.05),
@@ -53,7 +58,7 @@ def test_replay_of_the_example_probability_file_recovers_its_value():
 
 def test_replay_needs_exactly_one_policy():
     with pytest.raises(SimulationInputError, match="give exactly one of a candidate policy or a prob"):
-        replay_files(EXAMPLES / "sends.csv", load_column_map(EXAMPLES / "columns.yaml"))
+        replay_files(EXAMPLES / "foreign_sends.csv", load_column_map(EXAMPLES / "columns.yaml"))
 
 
 def test_example_scenario_runs():

@@ -182,7 +182,7 @@ def test_reports_are_listed_and_open(
     from simulations.report import replay_html
 
     examples = Path(__file__).resolve().parents[2] / "simulations" / "examples"
-    replay = replay_files(examples / "sends.csv", load_column_map(examples / "columns.yaml"),
+    replay = replay_files(examples / "foreign_sends.csv", load_column_map(examples / "columns.yaml"),
                           probabilities=examples / "probabilities.csv", estimators=("ips", "snips"))
     (reports_folder / "replay-example.html").write_text(replay_html(replay.replay), encoding="utf-8")
     page.goto(f"{open_server.base}/ui/reports")

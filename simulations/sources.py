@@ -1,0 +1,206 @@
+"""Logged sends read chunk by chunk, as many times as a replay needs, from a file or from records.
+
+A :class:`LogSource` knows how many rows it has and its variants, and yields the validated chunks of
+any range of its rows (:class:`~simulations.logs.LoadReport`, with row numbers counted from the
+source's start). A replay reads the earlier part once to train, then the later part once to evaluate,
+so memory is bounded by one chunk whatever the size of the log.
+
+- :class:`FileSource`: a CSV or Parquet file through a :class:`~simulations.logs.ColumnMap`;
+- :class:`RecordSource`: chunks of records (mappings or objects, as exported from the SendLab
+  database) produced afresh by a function on each pass;
+- :class:`ProbabilityReader`: a file of per-row action probabilities read in step with the log.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import pandas as pd
+
+from simulations.data import SimulationInputError
+from simulations.logs import ColumnMap, LoadReport, iter_logs, logs_from_records, scan_log
+from simulations.replay import probability_values
+
+
+class LogSource(Protocol):
+    """Logged sends that can be read in chunks, any range of rows, any number of times."""
+
+    @property
+    def rows(self) -> int:
+        """Rows in the source, usable or not."""
+        ...
+
+    @property
+    def action_names(self) -> tuple[str, ...]:
+        """The variants, in the order of every ``(n, k)`` array."""
+        ...
+
+    def chunks(self, start_row: int = 0, stop_row: int | None = None) -> Iterator[LoadReport]:
+        """Validated chunks of rows ``start_row:stop_row``, in order."""
+        ...
+
+
+@dataclass(frozen=True)
+class FileSource:
+    """A CSV or Parquet log read through a column map (features kept as DataFrames, not mappings).
+
+    Build it with :meth:`open`, which counts the rows and finds the variants in one cheap pass.
+    """
+
+    path: Path
+    columns: ColumnMap
+    rows: int
+    action_names: tuple[str, ...]
+    chunk_rows: int = 100_000
+
+    @classmethod
+    def open(cls, path: str | Path, columns: ColumnMap, *, chunk_rows: int = 100_000) -> FileSource:
+        """Scan the file (:func:`simulations.logs.scan_log`) and return the source."""
+        if chunk_rows < 1:
+            raise SimulationInputError(f"chunk_rows: must be at least 1, got {chunk_rows}")
+        scan = scan_log(path, columns, chunk_rows=chunk_rows)
+        return cls(Path(path), columns, scan.rows, scan.action_names, chunk_rows)
+
+    def chunks(self, start_row: int = 0, stop_row: int | None = None) -> Iterator[LoadReport]:
+        """See :class:`LogSource`."""
+        return iter_logs(self.path, self.columns, chunk_rows=self.chunk_rows, action_names=self.action_names,
+                         start_row=start_row, stop_row=stop_row, frame_contexts=True)
+
+
+@dataclass(frozen=True)
+class RecordSource:
+    """Records in chunks, as :func:`simulations.logs.logs_from_records` reads them.
+
+    Attributes
+    ----------
+    open_chunks : callable
+        ``open_chunks()`` starts a new pass and yields sequences of records in log order (for example
+        ``lambda: service.export_log_chunks(key)``).
+    rows : int
+        Records read: the first ``rows`` records of each pass (records added later are left out).
+    action_names : tuple of str
+        The variants; records with another action are set aside as unknown.
+    reward_range : (float, float) or None
+        Inclusive bounds for the reward.
+    action : str or callable
+        As in :func:`~simulations.logs.logs_from_records`.
+    """
+
+    open_chunks: Callable[[], Iterable[Sequence[object]]]
+    rows: int
+    action_names: tuple[str, ...]
+    reward_range: tuple[float, float] | None = None
+    action: str | Callable[[object], object] = "action"
+
+    def chunks(self, start_row: int = 0, stop_row: int | None = None) -> Iterator[LoadReport]:
+        """See :class:`LogSource`."""
+        stop_row = self.rows if stop_row is None else min(stop_row, self.rows)
+        position = 0
+        batches = iter(self.open_chunks())
+        try:
+            for records in batches:
+                first, position = position, position + len(records)
+                if position <= start_row:
+                    continue
+                if first >= stop_row:
+                    break
+                low = max(start_row - first, 0)
+                high = min(len(records), stop_row - first)
+                part = records[low:high] if low or high < len(records) else records
+                if len(part):
+                    yield logs_from_records(part, actions=self.action_names, reward_range=self.reward_range,
+                                            action=self.action, first_row=first + low)
+                if position >= stop_row:
+                    break
+        finally:
+            close = getattr(batches, "close", None)
+            if close is not None:
+                close()
+
+
+class ProbabilityReader:
+    """A per-row probability file (one row per logged send, one column per variant) read in step with
+    the log: :meth:`rows_of` takes the probabilities of a chunk's used rows as the chunks go by.
+
+    Parameters
+    ----------
+    path : str or Path
+        CSV or Parquet.
+    action_names : sequence of str
+        The log's variants; the arrays' columns follow this order.
+    total_rows : int
+        Rows the file must have (the log's rows, used or not).
+    chunk_rows : int
+        Rows read at a time.
+    """
+
+    def __init__(self, path: str | Path, action_names: Sequence[str], total_rows: int, *,
+                 chunk_rows: int = 100_000) -> None:
+        self.path = Path(path)
+        if not self.path.exists():
+            raise SimulationInputError(f"probabilities: file {self.path} does not exist")
+        suffix = self.path.suffix.lower()
+        if suffix not in (".parquet", ".pq", ".csv", ".gz"):
+            raise SimulationInputError(
+                f"probabilities: unknown format {suffix!r}; expected .csv or .parquet"
+            )
+        self.action_names = tuple(action_names)
+        self.total_rows = total_rows
+        self.chunk_rows = chunk_rows
+        self._frames: Iterator[pd.DataFrame] | None = None
+        self._buffer = np.zeros((0, len(self.action_names)))
+        self._buffer_start = 0
+
+    def _open(self) -> Iterator[pd.DataFrame]:
+        if self.path.suffix.lower() in (".parquet", ".pq"):
+            import pyarrow.parquet as pq
+
+            file = pq.ParquetFile(self.path)
+            if file.metadata.num_rows != self.total_rows:
+                self._wrong_length(int(file.metadata.num_rows))
+            return (b.to_pandas() for b in file.iter_batches(batch_size=self.chunk_rows))
+        return iter(pd.read_csv(self.path, chunksize=self.chunk_rows))
+
+    def _wrong_length(self, rows: int | str) -> None:
+        raise SimulationInputError(
+            f"probabilities: {rows} rows, but the log has {self.total_rows}; "
+            "one row per logged send is needed"
+        )
+
+    def _read_until(self, stop: int) -> None:
+        if self._frames is None:
+            self._frames = self._open()
+        parts = [self._buffer]
+        end = self._buffer_start + self._buffer.shape[0]
+        while end < stop:
+            frame = next(self._frames, None)
+            if frame is None:
+                self._wrong_length(end if end < self.total_rows else f"more than {end}")
+            parts.append(probability_values(frame, self.action_names, first_row=end))
+            end += len(frame)
+        if end > self.total_rows:
+            self._wrong_length(f"at least {end}")
+        self._buffer = np.concatenate(parts) if len(parts) > 1 else self._buffer
+
+    def rows_of(self, report: LoadReport) -> np.ndarray:
+        """The ``(report.data.n, k)`` probabilities of a chunk's used rows; chunks must come in order."""
+        kept = np.asarray(report.kept_rows, dtype=np.int64)
+        if kept.size == 0:
+            return np.zeros((0, len(self.action_names)))
+        if kept[0] < self._buffer_start:
+            raise SimulationInputError("probabilities: chunks must be read in order")
+        self._read_until(int(kept[-1]) + 1)
+        out = self._buffer[kept - self._buffer_start]
+        drop = int(kept[-1]) + 1 - self._buffer_start
+        self._buffer, self._buffer_start = self._buffer[drop:], self._buffer_start + drop
+        return out
+
+    def finish(self) -> None:
+        """Check that the file has no rows beyond the log's."""
+        self._read_until(self.total_rows)
+        if self._frames is not None and next(self._frames, None) is not None:
+            self._wrong_length(f"more than {self.total_rows}")

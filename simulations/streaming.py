@@ -1,0 +1,294 @@
+"""A replay of a log of any size in bounded memory: what ``sendlab replay`` runs.
+
+The log (a :class:`~simulations.sources.LogSource`) is read in chunks, twice at most:
+
+1. the earlier part (the first ``train_fraction`` of the source's rows) trains the candidate policy
+   through ``update`` and gives the reward model its rows: at most ``model_rows`` of them, each kept
+   with the same probability (a seeded uniform sample), so the model's memory is bounded too;
+2. the later part is evaluated chunk by chunk: the candidate's probabilities, the reward model's
+   predictions and every estimator's kernel are computed on the chunk, and only their mergeable sums
+   (:class:`~simulations.estimators.EstimatorState`, :class:`~simulations.merged_sums.LiftSums`,
+   :class:`~simulations.merged_sums.RewardSums`) are kept.
+
+With nothing to train (a per-row probability file), the reward model's sample is drawn from the whole
+log in a first pass. Intervals are normal ones from the merged moments (the delta method of
+:mod:`simulations.estimators`); with ``bootstrap > 0`` they are percentile intervals of a Poisson
+bootstrap accumulated chunk by chunk (:func:`~simulations.merged_sums.add_poisson_bootstrap`), the
+reward model held fixed. Lifts always use the paired normal interval.
+
+The estimates equal the in-memory ones (:func:`simulations.replay.replay_report` on the same rows,
+with the same reward model) exactly, for any chunk size: the sums are exact. The one difference in
+definition: the split between training and evaluation counts the source's rows (used or set aside),
+not only the usable ones.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from bandit import Policy, make_policy
+from simulations.candidates import CandidateSpec
+from simulations.data import LoggedData, SimulationInputError
+from simulations.estimators import (
+    ESTIMATORS,
+    EstimatorName,
+    EstimatorState,
+    PolicyEstimate,
+    WarningThresholds,
+    check_target_probabilities,
+    kernel_and_state,
+)
+from simulations.logs import LoadReport, LoadSummary, concat_logged
+from simulations.merged_sums import BootstrapSums, LiftSums, RewardSums, add_poisson_bootstrap
+from simulations.replay import CandidateResult, ReplayReport, probabilities_from_policy, update_policy
+from simulations.reward_model import RewardModel, RewardModelKind, fit_reward_model
+from simulations.sources import LogSource, ProbabilityReader
+
+#: ``on_progress(stage, rows done, rows in the stage)``; stages: ``"sampling"`` (the reward model's
+#: rows, when nothing is trained), ``"training"``, ``"evaluating"``.
+ProgressCallback = Callable[[str, int, int], None]
+_MODEL_ESTIMATORS = frozenset({"dm", "dr", "clipped_dr"})
+
+
+@dataclass(frozen=True)
+class StreamedReplay:
+    """A replay of a whole log.
+
+    Attributes
+    ----------
+    load : LoadSummary
+        Rows read, used and set aside by reason (every row of the source counted once).
+    replay : ReplayReport
+    reward_model_rows : int
+        Rows the reward model was fitted on (0 without ``dm``/``dr``).
+    """
+
+    load: LoadSummary
+    replay: ReplayReport
+    reward_model_rows: int = 0
+
+    def to_dict(self) -> dict[str, object]:
+        """A JSON-ready mapping: ``{"logs": rows read, used and rejected by reason, ...replay}``."""
+        return {"logs": self.load.to_dict(), **self.replay.to_dict(),
+                "reward_model_rows": self.reward_model_rows}
+
+
+def _check_request(candidate: CandidateSpec | None, probabilities: object, estimators: Sequence[str],
+                   bootstrap: int, model_rows: int) -> None:
+    if (candidate is None) == (probabilities is None):
+        raise SimulationInputError("policy: give exactly one of a candidate policy or a probabilities file")
+    if not estimators:
+        raise SimulationInputError("estimators: at least one is needed")
+    unknown = [e for e in estimators if e not in ESTIMATORS]
+    if unknown:
+        raise SimulationInputError(f"estimators: unknown {unknown}; expected some of {', '.join(ESTIMATORS)}")
+    if bootstrap < 0:
+        raise SimulationInputError(f"bootstrap: must be 0 (normal intervals) or positive, got {bootstrap}")
+    if model_rows < 1:
+        raise SimulationInputError(f"model_rows: must be at least 1, got {model_rows}")
+
+
+class _Sample:
+    """A seeded uniform sample of at most about ``limit`` usable rows of a known number of source rows."""
+
+    def __init__(self, limit: int, source_rows: int, seed: int) -> None:
+        self.share = min(1.0, limit / source_rows) if source_rows else 1.0
+        self.rng = np.random.default_rng([seed, 3])
+        self.parts: list[LoggedData] = []
+
+    def add(self, data: LoggedData) -> None:
+        if self.share >= 1.0:
+            self.parts.append(data)
+        elif data.n:
+            self.parts.append(data.take(np.flatnonzero(self.rng.random(data.n) < self.share)))
+
+    def data(self) -> LoggedData | None:
+        parts = [p for p in self.parts if p.n]
+        return concat_logged(parts) if parts else None
+
+
+def _fixed_probabilities(variant: str, data: LoggedData) -> np.ndarray:
+    if variant not in data.action_names:
+        raise SimulationInputError(f"candidate.variant: {variant!r} is not one of {list(data.action_names)}")
+    out = np.zeros((data.n, data.n_actions))
+    out[:, data.action_names.index(variant)] = 1.0
+    return out
+
+
+def replay_source(
+    source: LogSource,
+    *,
+    candidate: CandidateSpec | None = None,
+    probabilities: str | Path | None = None,
+    estimators: Sequence[EstimatorName] = ("ips", "snips", "dm", "dr"),
+    reward_model_kind: RewardModelKind = "auto",
+    clip: float = 10.0,
+    alpha: float = 0.05,
+    seed: int = 0,
+    bootstrap: int = 0,
+    model_rows: int = 200_000,
+    thresholds: WarningThresholds = WarningThresholds(),
+    on_progress: ProgressCallback | None = None,
+) -> StreamedReplay:
+    """Evaluate a candidate policy, or a file of per-row probabilities, on a log read in chunks.
+
+    Parameters
+    ----------
+    source : LogSource
+        The log (:class:`~simulations.sources.FileSource`, :class:`~simulations.sources.RecordSource`).
+    candidate : CandidateSpec, optional
+        A SendLab policy, trained on the first ``candidate.train_fraction`` of the source's rows (when
+        ``candidate.train``) and evaluated on the rest; or a fixed variant.
+    probabilities : str or Path, optional
+        A CSV or Parquet file with one row per row of the source and one column per variant; evaluated
+        on the whole log.
+    estimators : sequence of str
+        From ``ESTIMATORS``; ``replay`` is added for a deterministic candidate and skipped (with a
+        note) for a stochastic one.
+    reward_model_kind : {"auto", "logistic", "linear", "vw"}
+        For ``dm``, ``dr`` and ``clipped_dr``.
+    clip, alpha, thresholds
+        As in :func:`simulations.estimators.estimate_policy_value`.
+    seed : int
+        Seeds the candidate, the reward model's sample and the bootstrap.
+    bootstrap : int
+        0: normal intervals; else the number of Poisson bootstrap replicates.
+    model_rows : int
+        At most about this many rows are sampled to fit the reward model.
+    on_progress : callable, optional
+        Called after each chunk (see :data:`ProgressCallback`).
+
+    Returns
+    -------
+    StreamedReplay
+    """
+    _check_request(candidate, probabilities, estimators, bootstrap, model_rows)
+    names = source.action_names
+    train_fraction = candidate.train_fraction if candidate is not None else 0.0
+    split = int(math.floor(source.rows * train_fraction))
+    needs_model = bool(_MODEL_ESTIMATORS.intersection(estimators))
+    policy: Policy | None = None
+    if candidate is not None and candidate.variant is None:
+        policy = make_policy(candidate.policy, len(names), options=dict(candidate.options), seed=seed)
+    progress = on_progress or (lambda *_: None)
+
+    load = LoadSummary()
+    sample = _Sample(model_rows, split if split else source.rows, seed)
+    if split:
+        done = 0
+        for report in source.chunks(0, split):
+            load = load + report.summary()
+            if policy is not None and candidate is not None and candidate.train:
+                update_policy(policy, report.data)
+            if needs_model:
+                sample.add(report.data)
+            done += report.rows_read
+            progress("training", done, split)
+    elif needs_model:
+        done = 0
+        for report in source.chunks():
+            sample.add(report.data)
+            done += report.rows_read
+            progress("sampling", done, source.rows)
+    model: RewardModel | None = None
+    model_data = sample.data() if needs_model else None
+    if needs_model:
+        if model_data is None:
+            raise SimulationInputError("logs: no usable row to fit the reward model on")
+        model = fit_reward_model(model_data, kind=reward_model_kind)
+
+    reader = ProbabilityReader(probabilities, names, source.rows) if probabilities is not None else None
+    evaluation = _Evaluation(list(estimators), clip, bootstrap, seed)
+    done = 0
+    for report in source.chunks(split, None):
+        load = load + report.summary()
+        data = report.data
+        if reader is not None:
+            target = reader.rows_of(report)
+        elif policy is not None:
+            target = probabilities_from_policy(policy, data)
+        else:
+            assert candidate is not None and candidate.variant is not None
+            target = _fixed_probabilities(candidate.variant, data)
+        predictions = model.predict(data.contexts) if model is not None and data.n else None
+        evaluation.add(report, target, predictions)
+        done += report.rows_read
+        progress("evaluating", done, source.rows - split)
+    if reader is not None:
+        reader.finish()
+    if evaluation.rewards.n < 2:
+        raise SimulationInputError(
+            f"logs: only {evaluation.rewards.n} usable row(s) to evaluate of {source.rows - split}; "
+            "rejected: "
+            + (", ".join(f"{k} {v.count}" for k, v in load.rejected.items()) or "none")
+        )
+    if candidate is not None:
+        label = candidate.name
+    else:
+        label = Path(str(probabilities)).stem
+    result = evaluation.result(label, alpha, thresholds)
+    report = ReplayReport(split, evaluation.rewards.n, evaluation.rewards.estimate(alpha), (result,), names)
+    return StreamedReplay(load, report, model_data.n if model_data is not None else 0)
+
+
+class _Evaluation:
+    """The merged sums of the evaluated part, chunk by chunk."""
+
+    def __init__(self, estimators: list[str], clip: float, bootstrap: int, seed: int) -> None:
+        self.asked = estimators
+        self.names = estimators if "replay" in estimators else ["replay", *estimators]
+        self.clip = clip
+        self.bootstrap = bootstrap
+        self.seed = seed
+        self.deterministic = True
+        self.lifts: dict[str, LiftSums] = {}
+        self.rewards = RewardSums()
+        self.boot: dict[str, BootstrapSums] = {n: BootstrapSums.zeros(bootstrap) for n in self.names}
+
+    def add(self, report: LoadReport, target: np.ndarray, predictions: np.ndarray | None) -> None:
+        data = report.data
+        target = np.asarray(target, dtype=float)
+        check_target_probabilities(target, data.n, data.n_actions)
+        self.rewards = self.rewards + RewardSums.of(data.rewards)
+        if not bool(np.all((target == 0) | (target == 1))):
+            self.deterministic = False
+        kernels: dict[str, tuple[np.ndarray, np.ndarray | None]] = {}
+        for name in self.names:
+            if name == "replay" and not self.deterministic:
+                continue
+            u, d, state = kernel_and_state(name, data, target, predictions,  # type: ignore[arg-type]
+                                           clip=self.clip, validate=False)
+            sums = LiftSums.of(state, u, d, data.rewards)
+            self.lifts[name] = self.lifts[name] + sums if name in self.lifts else sums
+            kernels[name] = (u, d)
+        if self.bootstrap:
+            self.boot = add_poisson_bootstrap(self.boot, report.kept_rows, kernels, seed=self.seed)
+
+    def _estimate(self, name: str, state: EstimatorState, alpha: float,
+                  thresholds: WarningThresholds) -> PolicyEstimate:
+        estimate = state.to_estimate(alpha, thresholds)
+        if not self.bootstrap:
+            return estimate
+        interval = self.boot[name].interval(alpha)
+        if interval is None:
+            return estimate
+        low, high, se = interval
+        return PolicyEstimate(estimate.estimator, estimate.value, (low, high), se, estimate.n,
+                              estimate.effective_sample_size, estimate.max_weight, estimate.warnings,
+                              ci_method="poisson bootstrap")
+
+    def result(self, label: str, alpha: float, thresholds: WarningThresholds) -> CandidateResult:
+        names = [n for n in self.names if n != "replay" or self.deterministic]
+        notes: tuple[str, ...] = ()
+        if not self.deterministic and "replay" in self.asked:
+            notes = ("replay skipped: it needs a deterministic candidate, this one is stochastic",)
+        if not names:
+            raise SimulationInputError("estimators: only replay was asked, and the candidate is stochastic")
+        estimates = tuple(self._estimate(n, self.lifts[n].state, alpha, thresholds) for n in names)
+        lifts = tuple(self.lifts[n].estimate(alpha, thresholds) for n in names)
+        return CandidateResult(label, estimates, self.deterministic, notes, lifts)

@@ -1,0 +1,182 @@
+"""``sendlab replay``: the README's exact commands, the set-aside report, progress, and the database."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from api.cli import app
+from experiments.models import OutcomeEvent
+from experiments.service import ExperimentService
+from experiments.spec import parse_spec
+from experiments.store import create_tables, make_engine
+from simulations.candidates import load_candidate
+from simulations.logs import default_column_map, log_columns, read_logs
+from simulations.replay import replay_report
+from tests.api.conftest import make_spec
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "simulations" / "examples"
+runner = CliRunner()
+
+
+def invoke(*args: str):
+    return runner.invoke(app, list(args))
+
+
+def test_the_readme_command_runs_on_the_example_parquet_without_a_map(monkeypatch):
+    monkeypatch.chdir(EXAMPLES)
+    result = invoke("replay", "--logs", "sends.parquet", "--policy", "candidate.yaml")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0] == "rows: 4000 read, 4000 used, 0 set aside; 2000 to train, 2000 evaluated"
+    assert [line.split()[:2] for line in lines[3:]] == [["logging", "policy"]] + [
+        ["thompson", name] for name in ("ips", "snips", "dm", "dr")
+    ]
+    # the same numbers as the in-memory replay of the same file (read whole, SendLab's column names)
+    as_json = json.loads(invoke("replay", "--logs", "sends.parquet", "--policy", "candidate.yaml",
+                                "--json").stdout)
+    logs = read_logs("sends.parquet", default_column_map(log_columns("sends.parquet")))
+    report = replay_report(logs.data, {"thompson": load_candidate("candidate.yaml")}, train_fraction=0.5)
+    assert as_json["logged"]["value"] == report.logged.value
+    expected = [e.to_dict() for e in report.candidates[0].estimates]
+    assert as_json["candidates"][0]["estimates"] == expected
+    assert as_json["logs"] == {"rows_read": 4000, "rows_used": 4000, "rows_rejected": 0, "rejected": {}}
+
+
+def test_the_readme_probability_command_on_the_foreign_log(monkeypatch):
+    monkeypatch.chdir(EXAMPLES)
+    result = invoke("replay", "--logs", "foreign_sends.csv", "--map", "columns.yaml",
+                    "--probabilities", "probabilities.csv", "--json")
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    assert (out["train_rows"], out["test_rows"]) == (0, 4000)
+    assert out["candidates"][0]["name"] == "probabilities"
+
+
+@pytest.fixture
+def log_with_bad_rows(tmp_path) -> tuple[Path, Path]:
+    rng = np.random.default_rng(1)
+    n = 400
+    frame = pd.DataFrame({
+        "action": rng.choice(["plain", "urgent"], n),
+        "propensity": np.full(n, 0.5),
+        "reward": (rng.random(n) < 0.2).astype(float),
+        "context.device": rng.choice(["ios", "web"], n),
+    })
+    frame.loc[3, "propensity"] = 0.0
+    frame.loc[[10, 11], "propensity"] = np.nan
+    frame.loc[20, "action"] = "emoji"
+    frame.loc[[30, 31, 32], "reward"] = 7.0
+    path = tmp_path / "sends.csv"
+    frame.to_csv(path, index=False)
+    columns = tmp_path / "map.yaml"
+    columns.write_text(yaml.safe_dump({"action": "action", "reward": "reward", "propensity": "propensity",
+                                       "actions": ["plain", "urgent"], "reward_range": [0, 1]}))
+    return path, columns
+
+
+def test_rows_set_aside_are_printed_by_reason_with_an_example_and_reach_the_html(tmp_path, log_with_bad_rows):
+    path, columns = log_with_bad_rows
+    html = tmp_path / "replay.html"
+    candidate = tmp_path / "always-urgent.yaml"
+    candidate.write_text("variant: urgent\n")
+    result = invoke("replay", "--logs", str(path), "--map", str(columns), "--policy", str(candidate),
+                    "--html", str(html))
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0] == "rows: 400 read, 393 used, 7 set aside; 200 to train, 200 evaluated"
+    assert re.split(r"\s{2,}", lines[1]) == ["set aside", "rows", "example"]
+    assert [re.split(r"\s{2,}", line) for line in lines[3:7]] == [
+        ["unknown action", "1", "row 20: emoji"],
+        ["missing propensity", "2", "row 10: nan"],
+        ["zero propensity", "1", "row 3: 0.0"],
+        ["reward out of range", "3", "row 30: 7.0"],
+    ]
+    page = html.read_text()
+    assert "Logs / set aside" in page and "400 rows read, 393 used, 7 set aside" in page
+    for cell in ("<td>zero_propensity</td><td>1</td><td>row 3: 0.0</td>",
+                 "<td>reward_out_of_range</td><td>3</td><td>row 30: 7.0, row 31: 7.0, row 32: 7.0</td>"):
+        assert cell in page
+
+
+def test_progress_goes_to_stderr_and_json_mode_has_none(log_with_bad_rows, tmp_path):
+    path, columns = log_with_bad_rows
+    candidate = tmp_path / "thompson.yaml"
+    candidate.write_text("policy: thompson\n")
+    shown = invoke("replay", "--logs", str(path), "--map", str(columns), "--policy", str(candidate))
+    assert shown.exit_code == 0, shown.output
+    assert "training" in shown.stderr and "evaluating" in shown.stderr
+    assert "training" not in shown.stdout
+    quiet = invoke("replay", "--logs", str(path), "--map", str(columns), "--policy", str(candidate), "--json")
+    assert quiet.exit_code == 0 and quiet.stderr == ""
+    assert json.loads(quiet.stdout)["logs"]["rows_rejected"] == 7
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        ([], "--logs / --experiment: give exactly one"),
+        (["--logs", "x.csv", "--experiment", "spring"], "--logs / --experiment: give exactly one"),
+        (["--experiment", "nope"], "nope"),
+    ],
+)
+def test_replay_source_errors_are_one_line(tmp_path, args, needle):
+    candidate = tmp_path / "c.yaml"
+    candidate.write_text("policy: thompson\n")
+    result = invoke("replay", *args, "--policy", str(candidate), "--db", f"sqlite:///{tmp_path / 'x.db'}")
+    assert result.exit_code == 1
+    (line,) = result.output.strip().splitlines()
+    assert line.startswith("error: ") and needle in line
+
+
+def test_a_bandit_experiment_in_the_database_replays_its_logging_policy_at_its_observed_mean(tmp_path):
+    # A real service on SQLite: a (Gaussian) Thompson sampling experiment (it never learns here, so
+    # every decision was drawn from the same distribution), outcomes posted for some decisions, then the
+    # CLI replays the decision log from the database. The candidate is the logging distribution
+    # itself, as a fixed allocation, so IPS and SNIPS must give back the observed mean reward: the
+    # export's propensities, rewards and arm labels all have to line up for that.
+    db = f"sqlite:///{tmp_path / 'sendlab.db'}"
+    engine = make_engine(db)
+    create_tables(engine)
+    service = ExperimentService(engine, seed=3)
+    spec = make_spec(key="spring", design={"type": "bandit", "policy": "gaussian_thompson"},
+                     holdout=0.1)
+    service.create(parse_spec(spec))
+    decisions = service.assign_batch("spring", [(f"r{i}", {"first_name": "A"}) for i in range(900)])
+    rng = np.random.default_rng(8)
+    learnable = [d for d in decisions if d.reason == "policy"]
+    rate = {("plain", "shop"): 0.1, ("plain", "see"): 0.2, ("urgent", "shop"): 0.3, ("urgent", "see"): 0.15}
+    clicked = [d for d in learnable
+               if rng.random() < rate[(d.variants["subject"].id, d.variants["cta"].id)]]
+    converted = clicked[:10]
+    service.record_outcomes([OutcomeEvent(f"c{i}", d.decision_id, "click") for i, d in enumerate(clicked)]
+                            + [OutcomeEvent(f"v{i}", d.decision_id, "conversion")
+                               for i, d in enumerate(converted)])
+    engine.dispose()
+    observed = (len(clicked) + 5.0 * len(converted)) / len(learnable)  # spec: click 1, conversion 5
+    arms = [("plain", "shop"), ("plain", "see"), ("urgent", "shop"), ("urgent", "see")]
+    arm_to_propensity = {(d.variants["subject"].id, d.variants["cta"].id): d.propensity for d in learnable}
+    assert len(set(d.propensity for d in learnable)) == 4  # Thompson's Monte Carlo shares differ a little
+    candidate = tmp_path / "logging.yaml"
+    candidate.write_text(yaml.safe_dump({"policy": "fixed", "train": False, "train_fraction": 0.0,
+                                         "options": {"weights": [arm_to_propensity[a] for a in arms]}}))
+    result = invoke("replay", "--db", db, "--experiment", "spring", "--policy", str(candidate),
+                    "--estimators", "ips,snips,dr", "--chunk-rows", "64", "--json")
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    assert out["logs"] == {"rows_read": len(learnable), "rows_used": len(learnable), "rows_rejected": 0,
+                           "rejected": {}}
+    assert out["action_names"] == [f"subject={s}|cta={c}" for s, c in arms]
+    assert out["logged"]["value"] == pytest.approx(observed, rel=1e-12)
+    estimates = {e["estimator"]: e for e in out["candidates"][0]["estimates"]}
+    assert estimates["ips"]["value"] == pytest.approx(observed, rel=1e-9)
+    assert estimates["snips"]["value"] == pytest.approx(observed, rel=1e-9)
+    # DR adds the reward model's mean correction, zero only in expectation: its interval holds the mean
+    assert estimates["dr"]["ci"][0] <= observed <= estimates["dr"]["ci"][1]

@@ -1,0 +1,220 @@
+"""The streamed replay (what ``sendlab replay`` runs): the in-memory numbers for any chunking, the
+probability file read in step with the log, records in ranges, the Poisson bootstrap, and a VW candidate
+trained on the earlier part of a log."""
+
+from __future__ import annotations
+
+import math
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from simulations.candidates import CandidateSpec
+from simulations.data import SimulationInputError
+from simulations.estimators import estimate_lift
+from simulations.logs import column_map, default_column_map, log_columns, logs_from_records, read_logs
+from simulations.replay import load_probabilities, replay_report
+from simulations.replay_files import replay_files
+from simulations.reward_model import fit_reward_model
+from simulations.sources import RecordSource
+from simulations.streaming import replay_source
+from tests.simulations.synthetic_logs import ACTIONS, TARGET, make_log, true_value
+
+ALL = ("ips", "snips", "dm", "dr", "clipped_ips", "clipped_dr")
+
+
+def sendlab_frame(n: int, seed: int) -> pd.DataFrame:
+    """A synthetic log (known true values) in SendLab's own column names."""
+    log = make_log(n, np.random.default_rng(seed), as_mappings=True)
+    return pd.DataFrame({
+        "decision_id": [f"d{i}" for i in range(n)],
+        "action": np.array(ACTIONS)[log.data.actions],
+        "propensity": log.data.propensities,
+        "reward": log.data.rewards,
+        "context.segment": [c["segment"] for c in log.data.contexts],
+    })
+
+
+@pytest.fixture(scope="module")
+def log_files(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("streamed")
+    frame = sendlab_frame(6000, 21)
+    frame.to_parquet(folder / "sends.parquet", row_group_size=1000)
+    frame.to_csv(folder / "sends.csv", index=False)
+    return folder
+
+
+@pytest.mark.parametrize(("name", "chunk_rows"), [("sends.parquet", 997), ("sends.parquet", 6000),
+                                                  ("sends.csv", 1500)])
+def test_a_streamed_replay_equals_the_in_memory_replay_for_any_chunking(log_files, name, chunk_rows):
+    path = log_files / name
+    columns = default_column_map(log_columns(path))
+    candidate = CandidateSpec(policy="thompson", train_fraction=0.4)
+    streamed = replay_files(path, columns, candidate=candidate, estimators=ALL, chunk_rows=chunk_rows)
+    whole = read_logs(path, columns)
+    expected = replay_report(whole.data, {"thompson": candidate}, train_fraction=0.4, estimators=ALL)
+    assert streamed.replay.logged == expected.logged
+    got, want = streamed.replay.candidates[0], expected.candidates[0]
+    assert got.estimates == want.estimates  # exact sums: equal to the last bit
+    assert [e.estimator for e in got.estimates if e.estimator != "replay"] == list(ALL)
+    for mine, theirs in zip(got.lifts, want.lifts, strict=True):
+        assert mine.value == pytest.approx(theirs.value, abs=1e-12)
+        assert mine.std_error == pytest.approx(theirs.std_error, rel=1e-9)
+    assert streamed.load.rows_read == 6000 and streamed.reward_model_rows == 2400
+
+
+def test_lift_sums_equal_the_direct_paired_computation():
+    # the merged-sum formula of LiftSums against estimate_lift's influence values on raw arrays
+    log = make_log(3000, np.random.default_rng(4))
+    q = fit_reward_model(log.data).predict(log.data.contexts)
+    data = log.data
+    from simulations.estimators import kernel_and_state
+    from simulations.merged_sums import LiftSums
+
+    for name in ("ips", "snips", "dr", "clipped_dr"):
+        total = None
+        for start in range(0, data.n, 700):
+            part = data.rows(start, min(start + 700, data.n))
+            u, d, state = kernel_and_state(name, part, log.target[start:start + 700], q[start:start + 700])
+            sums = LiftSums.of(state, u, d, part.rewards)
+            total = sums if total is None else total + sums
+        direct = estimate_lift(name, data, log.target, q)
+        merged = total.estimate()
+        assert merged.value == pytest.approx(direct.value, abs=1e-12)
+        assert merged.std_error == pytest.approx(direct.std_error, rel=1e-9)
+
+
+def test_a_probability_file_is_read_in_step_with_the_log(tmp_path):
+    frame = sendlab_frame(3000, 5)
+    frame.loc[[7, 1500, 2999], "propensity"] = 0.0  # set aside wherever they fall
+    log_path = tmp_path / "sends.parquet"
+    frame.to_parquet(log_path, row_group_size=700)
+    segments = frame["context.segment"].str[1:].astype(int).to_numpy()
+    target = pd.DataFrame(TARGET[segments], columns=list(ACTIONS))
+    target.to_csv(tmp_path / "p.csv", index=False)
+    target[["emoji", "plain", "urgent"]].to_parquet(tmp_path / "p.parquet", row_group_size=400)
+    columns = column_map(action="action", reward="reward", propensity="propensity",
+                         context=["context.segment"], actions=ACTIONS)
+    whole = read_logs(log_path, columns)
+    array = load_probabilities(tmp_path / "p.csv", ACTIONS, kept_rows=whole.kept_rows, total_rows=3000)
+    expected = replay_report(whole.data, {"p": array}, train_fraction=0.0, estimators=ALL)
+    for file in ("p.csv", "p.parquet"):
+        streamed = replay_files(log_path, columns, probabilities=tmp_path / file, estimators=ALL,
+                                chunk_rows=450)
+        assert streamed.replay.candidates[0].estimates == expected.candidates[0].estimates
+        assert {k: v.count for k, v in streamed.load.rejected.items()} == {"zero_propensity": 3}
+    truth = true_value()
+    for estimate in expected.candidates[0].estimates:
+        if estimate.estimator in ("ips", "snips", "dr"):
+            assert estimate.ci[0] <= truth <= estimate.ci[1]
+
+
+@pytest.mark.parametrize("rows", [2999, 3001])
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_a_probability_file_of_the_wrong_length_is_refused(tmp_path, rows, suffix):
+    frame = sendlab_frame(3000, 6)
+    frame.to_parquet(tmp_path / "sends.parquet")
+    probabilities = pd.DataFrame(np.full((rows, 3), 1 / 3), columns=list(ACTIONS))
+    path = tmp_path / f"p{suffix}"
+    probabilities.to_csv(path, index=False) if suffix == ".csv" else probabilities.to_parquet(path)
+    columns = default_column_map(log_columns(tmp_path / "sends.parquet"))
+    with pytest.raises(SimulationInputError, match=f"{rows} rows, but the log has 3000; one row per"):
+        replay_files(tmp_path / "sends.parquet", columns, probabilities=path, estimators=("ips",),
+                     chunk_rows=500)
+
+
+def test_record_chunks_in_ranges_are_the_records_in_one_piece():
+    records = [SimpleNamespace(context={"device": "ios" if i % 3 else "web"}, arm=i % 2,
+                               reward=float(i % 5 == 0), propensity=0.5 if i != 11 else 0.0)
+               for i in range(103)]
+    whole = logs_from_records(records, actions=["a", "b"], action=lambda r: "ab"[r.arm])
+
+    def chunks():
+        return (records[i:i + 10] for i in range(0, 103, 10))
+
+    source = RecordSource(chunks, 103, ("a", "b"), action=lambda r: "ab"[r.arm])
+    parts = list(source.chunks(5, 57))
+    assert np.concatenate([p.kept_rows for p in parts]).tolist() == [i for i in range(5, 57) if i != 11]
+    assert sum(p.rows_read for p in parts) == 52
+    assert [p.data.actions.tolist() for p in parts][0] == whole.data.actions[5:10].tolist()
+    assert parts[1].rejected["zero_propensity"].examples == ((11, "0.0"),)
+    assert sum(p.rows_read for p in source.chunks()) == 103
+
+
+def test_the_poisson_bootstrap_is_the_same_for_any_chunking_and_agrees_with_the_delta_method(log_files):
+    path = log_files / "sends.parquet"
+    columns = default_column_map(log_columns(path))
+    candidate = CandidateSpec(variant="emoji")
+    runs = [replay_files(path, columns, candidate=candidate, estimators=("ips", "snips"), chunk_rows=c,
+                         bootstrap=400, seed=9) for c in (997, 6000)]
+    for one, other in zip(runs[0].replay.candidates[0].estimates, runs[1].replay.candidates[0].estimates,
+                          strict=True):  # the same resamples; only the order of float additions differs
+        assert one.ci == pytest.approx(other.ci, rel=1e-12)
+        assert one.std_error == pytest.approx(other.std_error, rel=1e-9)
+    normal = replay_files(path, columns, candidate=candidate, estimators=("ips", "snips"))
+    for boot, plain in zip(runs[0].replay.candidates[0].estimates, normal.replay.candidates[0].estimates,
+                           strict=True):
+        assert boot.ci_method == "poisson bootstrap" and plain.ci_method == "normal"
+        assert boot.value == plain.value
+        # 400 replicates estimate a standard error to about 1/sqrt(800) = 3.5% (relative): allow 12%
+        assert boot.std_error == pytest.approx(plain.std_error, rel=0.12)
+        assert boot.ci[0] < boot.value < boot.ci[1]
+
+
+def test_the_reward_model_is_fitted_on_a_bounded_sample(log_files):
+    path = log_files / "sends.parquet"
+    columns = default_column_map(log_columns(path))
+    streamed = replay_files(path, columns, candidate=CandidateSpec(policy="fixed", train=False),
+                            estimators=("dm", "dr"), model_rows=500)
+    # each of the 3000 training rows is kept with probability 1/6: 500 +- 4 standard deviations (20)
+    assert 420 <= streamed.reward_model_rows <= 580
+    uniform = float(np.mean([true_value(np.tile(np.full(3, 1 / 3), (5, 1)))]))
+    dr = streamed.replay.candidates[0].estimates[1]
+    assert dr.estimator == "dr" and dr.ci[0] <= uniform <= dr.ci[1]
+
+
+def test_a_vw_candidate_trained_earlier_beats_uniform_logging_where_context_drives_reward(tmp_path):
+    # Each device has one variant that earns 0.35 (the others 0.05); logging was uniform, so its value is
+    # 0.15. VW's contextual bandit, trained on the first half, should send most recipients their
+    # device's variant on the second half: its estimated lift over logging must exceed its interval.
+    rng = np.random.default_rng(17)
+    n = 6000
+    devices = np.array(["ios", "android", "web"])
+    device = rng.integers(0, 3, n)
+    action = rng.integers(0, 3, n)
+    reward = (rng.random(n) < np.where(action == device, 0.35, 0.05)).astype(float)
+    pd.DataFrame({
+        "action": np.array(["plain", "urgent", "emoji"])[action],
+        "propensity": np.full(n, 1 / 3),
+        "reward": reward,
+        "context.device": devices[device],
+    }).to_parquet(tmp_path / "sends.parquet")
+    columns = default_column_map(log_columns(tmp_path / "sends.parquet"))
+    result = replay_files(tmp_path / "sends.parquet", columns, candidate=CandidateSpec(policy="vw"),
+                          estimators=("ips", "snips", "dr"), chunk_rows=1000, seed=2)
+    replay = result.replay
+    assert (replay.train_rows, replay.test_rows) == (3000, 3000)
+    assert replay.logged.ci[0] <= 0.15 <= replay.logged.ci[1]
+    (vw,) = replay.candidates
+    assert vw.name == "vw" and not vw.deterministic
+    for estimate, lift in zip(vw.estimates, vw.lifts, strict=True):
+        assert lift.ci[0] > 0, lift  # the paired interval of the lift lies above zero
+        assert estimate.ci[0] > replay.logged.value, estimate
+        assert math.isfinite(estimate.value) and estimate.value > 0.25
+
+
+def test_replay_source_checks_its_request(log_files):
+    from simulations.sources import FileSource
+
+    path = log_files / "sends.parquet"
+    source = FileSource.open(path, default_column_map(log_columns(path)))
+    with pytest.raises(SimulationInputError, match="give exactly one of a candidate policy"):
+        replay_source(source)
+    with pytest.raises(SimulationInputError, match="estimators: unknown \\['ipw'\\]"):
+        replay_source(source, candidate=CandidateSpec(variant="plain"), estimators=("ipw",))
+    with pytest.raises(SimulationInputError, match="candidate.variant: 'bold' is not one of"):
+        replay_source(source, candidate=CandidateSpec(variant="bold"), estimators=("ips",))
+    with pytest.raises(SimulationInputError, match="estimators: only replay was asked"):
+        replay_source(source, candidate=CandidateSpec(train=False), estimators=("replay",))
