@@ -18,7 +18,7 @@ import numpy as np
 
 from bandit import Policy
 from experiments.arms import allowed_mask, arm_index, combinations
-from experiments.content import Rendering, is_template, render_leniently, try_render
+from experiments.content import Rendering, default_fallback, is_template, render_leniently, try_render
 from experiments.hashing import bucket_variants, in_holdout
 from experiments.rules import (
     Condition,
@@ -234,8 +234,11 @@ def slot_content(
     """The text a recipient sees for variant ``position`` of ``slot``, and a note when it fell back.
 
     The chain: the variant itself; else the slot's default variant rendered for the recipient; else
-    the default rendered without any field; else the default with the missing fields left out (a
-    default that needs fields is warned about when the spec is saved); else the variant id.
+    the default rendered without any field (its merge tags' defaults); else the default with the
+    recipient's missing fields left out; else the default with every field left out, which the spec
+    check makes sure renders (:func:`experiments.content.default_fallback`). A variant id is never
+    shown: for a spec stored before that check, the last resort is the first variant of the slot that
+    renders without any field, else the empty string, and the note says so.
     """
     variants = compiled.spec.slots[slot].variants
     first = try_render(variants[position].content, context)
@@ -256,7 +259,11 @@ def slot_content(
     lenient = render_leniently(variants[default].content, context)
     if lenient is not None:
         return lenient, f"content fell back to {variants[default].id!r} with missing fields left out ({why})"
-    return variants[default].id, f"content could not be rendered, the variant id is shown ({why})"
+    for j in (default, *range(len(variants))):
+        text = default_fallback(variants[j].content)
+        if text is not None:
+            return text, f"content fell back to {variants[j].id!r} without any field ({why})"
+    return "", f"content could not be rendered, so it is empty ({why})"
 
 
 def rule_masks(compiled: CompiledExperiment, contexts: Sequence[Mapping[str, Any]]) -> list[np.ndarray]:
