@@ -416,8 +416,37 @@ def assign(
     )
 
 
-def explain(compiled: CompiledExperiment, recipient_id: str, context: Mapping[str, Any]) -> list[str]:
-    """Why a recipient would get what they get: consent, eligibility, holdout and rule lines."""
+#: Why a screened-out recipient (a reason of :func:`screen`) gets the defaults without any rule applied.
+SCREENED_OUT = {
+    "paused": "the experiment is paused",
+    "no_consent": "the recipient declined consent",
+    "ineligible": "the recipient is not eligible",
+    "holdout": "the recipient is in the holdout",
+}
+
+
+def rules_not_evaluated(reason: str) -> str:
+    """Why a screened-out recipient's rules were not evaluated.
+
+    Examples
+    --------
+    >>> rules_not_evaluated("no_consent")
+    'not evaluated: the recipient declined consent, so the default variants'
+    """
+    return f"not evaluated: {SCREENED_OUT[reason]}, so the default variants"
+
+
+def explain(
+    compiled: CompiledExperiment,
+    recipient_id: str,
+    context: Mapping[str, Any],
+    screening: str | None = None,
+) -> list[str]:
+    """Why a recipient would get what they get: consent, eligibility, holdout and rule lines.
+
+    With ``screening``, a reason of :func:`screen` (``no_consent``, ``ineligible``, ...), the rules
+    were never applied to the recipient: one line says so instead of the rule lines.
+    """
     spec = compiled.spec
     lines = []
     consent = spec.consent_attribute
@@ -433,5 +462,8 @@ def explain(compiled: CompiledExperiment, recipient_id: str, context: Mapping[st
     if spec.holdout > 0:
         held = bool(in_holdout(spec.hash_salt, [recipient_id], spec.holdout)[0])
         lines.append(f"holdout {spec.holdout:g}: {'in holdout' if held else 'not in holdout'}")
-    lines += apply_rules(compiled.rules, compiled.slot_ids, context, explain=True)[1]
+    if screening in SCREENED_OUT:
+        lines.append(f"rules: {rules_not_evaluated(screening)}")
+    else:
+        lines += apply_rules(compiled.rules, compiled.slot_ids, context, explain=True)[1]
     return lines
