@@ -6,7 +6,7 @@ own ``Environment`` without any meter, beside the sandbox's metered rendering
 and the metered rendering). Then the time until the sandbox refuses each malicious template, with the
 limit that stopped it.
 
-Run: ``python -m benchmarks.content [--n 5000]``
+Run: ``python -m benchmarks.content [--n 3000]``
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ def _per_render_us(render: Callable[[int], object], n: int, repeats: int = 3) ->
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n", type=int, default=5000, help="renderings per template and path")
+    parser.add_argument("--n", type=int, default=3000, help="renderings per template and path")
     args = parser.parse_args()
     rows = []
     for name, source in TEMPLATES.items():
@@ -99,7 +99,7 @@ def main() -> None:
         "ratios."
     )
     title = "Template rendering: the sandbox's cost and its refusals"
-    write_section("content", title, "python -m benchmarks.content", table, notes)
+    write_section("content", title, f"python -m benchmarks.content --n {args.n}", table, notes)
 
 
 if __name__ == "__main__":

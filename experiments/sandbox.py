@@ -8,12 +8,13 @@ loop). A rendering here is metered as it runs, by a render context of our own
 - ``loop_iterations``: iterations of all loops together (nested loops multiply, sequential ones add);
 - ``steps``: template nodes rendered (every tag, output and text node, each time it runs) and filter
   calls;
-- ``value_size``: characters (or items) of any value a filter or ``assign`` produces and of any
-  filter input (a range literal included), checked *before* the filters that multiply their input
-  (``replace`` with a long replacement, ``join`` with a long separator) run;
+- ``value_size``: characters (or items) of any value a filter or ``assign`` produces and of a filter
+  call's inputs together (a range literal included), checked before the filter runs, and for the
+  filters that multiply their input (``replace`` with a long replacement, ``join`` with a long
+  separator) of the output they would make;
 - ``filter_work``: characters (or items) that all filter calls together read and write;
 - ``output``: characters of output;
-- ``seconds``: a wall-clock deadline, checked at every node, filter call and variable lookup.
+- ``seconds``: a wall-clock deadline, read every :data:`CLOCK_EVERY` steps and before every loop.
 
 The first five are deterministic: a template that exceeds one fails the same way on every machine, and
 so is cached and reported as such. The deadline is the backstop for whatever the counts miss; a
@@ -33,7 +34,6 @@ from liquid import BoundTemplate, Environment
 from liquid.context import RenderContext
 from liquid.exceptions import ResourceLimitError
 from liquid.output import LimitedStringIO
-from liquid.undefined import UNDEFINED
 
 #: The largest magnitude of an integer a filter may produce (``times`` in a loop grows digits fast).
 MAX_INTEGER_BITS = 64
@@ -102,6 +102,9 @@ def value_size(value: object, cap: int) -> int:
     return total
 
 
+_MULTIPLYING = frozenset({"replace", "join"})
+
+
 def _multiplied_size(name: str, left: object, args: tuple[Any, ...]) -> int:
     """For the filters whose output can be far larger than their inputs, that output's size (exact for
     ``replace``, a bound for ``join``); 0 for the others, whose output is a small multiple of the input."""
@@ -115,14 +118,32 @@ def _multiplied_size(name: str, left: object, args: tuple[Any, ...]) -> int:
     return 0
 
 
+#: The deadline is read every this many steps (a step costs microseconds, so it is read every few).
+CLOCK_EVERY = 16
+_SCALARS = (int, float, bool, type(None))
+
+
+def _size_of(value: object, cap: int) -> int:
+    """:func:`value_size`, with the common scalar and string cases first."""
+    kind = type(value)
+    if kind is str:
+        return len(value)  # type: ignore[arg-type]
+    if kind in _SCALARS:
+        return 1
+    return value_size(value, cap)
+
+
 class Meter:
     """The running counts of one rendering against its :class:`RenderLimits`."""
 
-    __slots__ = ("deadline", "iterations", "limits", "steps", "work")
+    __slots__ = ("cap", "deadline", "iterations", "limits", "max_steps", "max_work", "steps", "work")
 
     def __init__(self, limits: RenderLimits = DEFAULT_LIMITS) -> None:
         self.limits = limits
         self.deadline = None if limits.seconds is None else time.monotonic() + limits.seconds
+        self.cap = limits.value_size
+        self.max_steps = limits.steps
+        self.max_work = limits.filter_work
         self.steps = 0
         self.iterations = 0
         self.work = 0
@@ -132,26 +153,27 @@ class Meter:
             raise RenderDeadlineError(f"time limit reached: over {self.limits.seconds:g} s", token=None)
 
     def step(self) -> None:
-        """One template node rendered or one filter called."""
+        """One template node rendered or one filter called; the clock is read every few steps."""
         self.steps += 1
-        if self.steps > self.limits.steps:
-            raise _limit(f"step limit reached: over {self.limits.steps} nodes rendered and filters called")
-        self.check_time()
+        if self.steps > self.max_steps:
+            raise _limit(f"step limit reached: over {self.max_steps} nodes rendered and filters called")
+        if not self.steps % CLOCK_EVERY:
+            self.check_time()
 
     def loop(self, length: int) -> None:
         """A loop of ``length`` iterations is about to run."""
+        self.check_time()
         self.iterations += length
         if self.iterations > self.limits.loop_iterations:
             raise _limit(f"loop iteration limit reached: over {self.limits.loop_iterations} in all loops")
 
     def check_value(self, what: str, value: object) -> int:
         """Raise if ``value`` is larger than a value may be; its size otherwise."""
-        cap = self.limits.value_size
-        if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > MAX_INTEGER_BITS:
+        if type(value) is int and value.bit_length() > MAX_INTEGER_BITS:  # type: ignore[attr-defined]
             raise _limit(f"value size limit reached: {what} made a number over {MAX_INTEGER_BITS} bits")
-        size = value_size(value, cap)
-        if size > cap:
-            raise _limit(f"value size limit reached: {what} made over {cap} characters or items")
+        size = _size_of(value, self.cap)
+        if size > self.cap:
+            raise _limit(f"value size limit reached: {what} made over {self.cap} characters or items")
         return size
 
     def before_filter(
@@ -159,14 +181,13 @@ class Meter:
     ) -> None:
         """Check a filter call's inputs (and the output of those that multiply them) and count the work."""
         self.step()
-        cap = self.limits.value_size
-        size = 0
-        for value in (left, *args, *kwargs.values()):
-            one = len(value) if type(value) is str else value_size(value, cap)
-            if one > cap:
-                raise _limit(f"value size limit reached: filter {name!r} was given over {cap} characters")
-            size += one
-        if _multiplied_size(name, left, args) > cap:
+        cap = self.cap
+        size = _size_of(left, cap)
+        for value in (*args, *kwargs.values()) if args or kwargs else ():
+            size += _size_of(value, cap) if size <= cap else 0
+        if size > cap:
+            raise _limit(f"value size limit reached: filter {name!r} was given over {cap} characters")
+        if name in _MULTIPLYING and _multiplied_size(name, left, args) > cap:
             raise _limit(f"value size limit reached: filter {name!r} would make over {cap} characters")
         self.charge(name, size)
 
@@ -175,9 +196,9 @@ class Meter:
 
     def charge(self, name: str, size: int) -> None:
         self.work += size
-        if self.work > self.limits.filter_work:
+        if self.work > self.max_work:
             raise RenderLimitError(
-                f"filter work limit reached: filters handled over {self.limits.filter_work} "
+                f"filter work limit reached: filters handled over {self.max_work} "
                 f"characters or items in all (at {name!r})",
                 token=None,
             )
@@ -187,7 +208,7 @@ class BoundedContext(RenderContext):
     """A render context that meters its rendering (a fresh :class:`Meter` unless one is given).
 
     The hooks: ``filter`` wraps every filter call; ``assign`` (also behind ``capture``) checks the value;
-    ``loop`` counts iterations; ``get`` checks the deadline; and every node's ``render`` reads
+    ``loop`` counts iterations; and every node's ``render`` reads
     ``disabled_tags`` once before it runs (python-liquid's ``Node.render``), which is where a step is
     counted. ``tests/experiments/test_content.py`` renders a template of nothing but tags in a loop and
     expects the step limit, so a python-liquid that stops reading it there fails that test.
@@ -203,7 +224,7 @@ class BoundedContext(RenderContext):
 
     @property  # type: ignore[override]
     def disabled_tags(self) -> list[str]:
-        self.meter.step()
+        self.meter.step()  # python-liquid reads this once per node rendered
         return self._disabled
 
     @disabled_tags.setter
@@ -229,10 +250,6 @@ class BoundedContext(RenderContext):
     def loop(self, namespace: Mapping[str, object], forloop: Any) -> AbstractContextManager[RenderContext]:
         self.meter.loop(int(forloop.length))
         return super().loop(namespace, forloop)
-
-    def get(self, path: list[object], *, token: Any, default: object = UNDEFINED) -> object:
-        self.meter.check_time()
-        return super().get(path, token=token, default=default)
 
     def copy(self, *args: Any, **kwargs: Any) -> RenderContext:
         ctx = super().copy(*args, **kwargs)

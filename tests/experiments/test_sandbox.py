@@ -43,11 +43,11 @@ def _problem(source: str, context: dict[str, Any] | None = None) -> str:
 
 
 def test_string_doubled_then_sorted_in_a_loop_is_stopped_by_the_value_size_limit() -> None:
-    assert _problem(DOUBLED).startswith("value size limit reached: filter 'append' made over 10000")
+    assert _problem(DOUBLED) == "value size limit reached: filter 'append' was given over 10000 characters"
     # and it is refused when the spec is saved, with the variant's path
     assert template_problem(DOUBLED) == (
-        "reaches a rendering limit on an empty context: value size limit reached: filter 'append' made "
-        "over 10000 characters or items"
+        "reaches a rendering limit on an empty context: value size limit reached: filter 'append' was "
+        "given over 10000 characters"
     )
     variants = [{"id": "a", "content": "Hi"}, {"id": "b", "content": DOUBLED}]
     raw = {"key": "k", "slots": {"s": {"variants": variants}}, "design": {"type": "ab"}}
@@ -86,9 +86,9 @@ def test_the_sort_loop_over_a_field_within_bounds_is_stopped_by_work(length: int
         ("{{ (1..100000000) | join: ',' }}", "value size limit reached: filter 'join' was given over"),
         # string doubling by append, prepend, replace; a long separator; capture in a loop
         ("{% assign s='ab' %}" + "{% assign s = s | append: s %}" * 20 + "{{ s | size }}",
-         "value size limit reached: filter 'append' made over"),
+         "value size limit reached: filter 'append' was given over"),
         ("{% assign s='ab' %}" + "{% assign s = s | prepend: s %}" * 20 + "{{ s | size }}",
-         "value size limit reached: filter 'prepend' made over"),
+         "value size limit reached: filter 'prepend' was given over"),
         ("{% assign s='ab' %}" + "{% assign s = s | replace: 'a', 'aa' | replace: 'b', 'bb' %}" * 20,
          "value size limit reached: filter 'replace' would make over"),
         ("{% assign s='" + "x" * 200 + "' %}{{ s | replace: '', s | size }}",
