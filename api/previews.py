@@ -12,6 +12,7 @@ def detail_to_dict(detail: Any) -> dict[str, Any]:
     return {
         "screening": detail.screening,
         "rules_fired": list(detail.rules_fired),
+        "rules_not_evaluated": detail.rules_not_evaluated,
         "fallback_only": bool(detail.fallback_only),
         "slots": {
             s.slot: {

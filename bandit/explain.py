@@ -1,6 +1,6 @@
 r"""Why a contextual policy prefers an action: per-feature contributions and feature importance.
 
-Two views, both pure functions of a policy and contexts:
+Pure functions of a policy and contexts:
 
 - :func:`linear_contributions`: for the linear policies (LinUCB, linear Thompson sampling), exactly
   how much each recipient feature adds to an action's predicted reward *relative to the other allowed
@@ -10,8 +10,17 @@ Two views, both pure functions of a policy and contexts:
 
   where :math:`j(f)` is the hashed column of feature ``f`` (with its sign folded into :math:`x_f`).
   A feature that raises every action's prediction alike contributes nothing: it does not decide.
-- :func:`ablation_effects`: for any policy (Vowpal Wabbit included), how much the probability of one
-  row's action changes when one attribute is left out of its context (treated as missing).
+- :func:`vw_contributions`: the same for Vowpal Wabbit, from VW's own linear score: the weight x value
+  of each feature of the action's example that carries a recipient attribute (its shared feature and,
+  with ``-q UA``, its quadratic features with the action's features), as VW hashes them, relative to
+  the other allowed actions and with the sign turned from cost to reward
+  (:meth:`bandit.vw.VWContextualBandit.score_terms`):
+
+  .. math:: c_f = -\left(s_{a, f} - \frac{1}{|A|}\sum_{b \in A} s_{b, f}\right)
+
+- :func:`ablation_effects`: for any policy, how much the probability of one row's action changes when
+  one attribute is left out of its context (treated as missing); the fallback for a VW model whose
+  weights cannot be read as above.
 - :func:`permutation_importance`: for any policy, how much the policy's distribution moves when one
   attribute's values are shuffled across the rows (:math:`\pi` a random permutation):
 
@@ -34,6 +43,7 @@ from bandit.features import hashed_slot
 from bandit.inputs import context_rows
 from bandit.linear import LinearThompson, LinUCB
 from bandit.policy import Context, FeatureValue, Policy, PolicyError
+from bandit.vw import VWContextualBandit
 
 
 @dataclass(frozen=True)
@@ -95,6 +105,48 @@ def linear_contributions(
         token, x = _token(name, value)
         column, sign = hashed_slot(token, policy.hasher.dim)
         out.append(FeatureContribution(name, value, float(sign * x * relative[column])))
+    return sorted(out, key=lambda c: -abs(c.contribution))
+
+
+def vw_contributions(
+    policy: VWContextualBandit,
+    context: Context,
+    action: int,
+    allowed: np.ndarray | None = None,
+) -> list[FeatureContribution] | None:
+    """Each attribute's contribution to ``action``'s predicted reward under Vowpal Wabbit's linear score,
+    relative to the allowed actions; None when VW's weights cannot be read for this model (see
+    :meth:`bandit.vw.VWContextualBandit.score_terms`).
+
+    Parameters
+    ----------
+    policy : VWContextualBandit
+    context : mapping of str to feature value
+    action : int
+        The action to explain (usually the chosen one); it must be allowed.
+    allowed : ndarray of bool, shape (n_actions,), optional
+        The actions it was chosen among (default: all).
+
+    Returns
+    -------
+    list of FeatureContribution or None
+        Sorted by absolute contribution, largest first.
+    """
+    valid = isinstance(action, int | np.integer) and not isinstance(action, bool)
+    if not valid or not 0 <= action < policy.n_actions:
+        raise PolicyError(f"action: expected an integer in [0, {policy.n_actions}), got {action!r}")
+    mask = np.ones(policy.n_actions, dtype=bool) if allowed is None else np.asarray(allowed, dtype=bool)
+    if mask.shape != (policy.n_actions,) or not mask[action]:
+        raise PolicyError(f"allowed: expected {policy.n_actions} booleans that allow action {action}")
+    found = policy.score_terms(context, mask)
+    if found is None:
+        return None
+    _, attribute_to_terms = found
+    row = context_rows([context])[0]
+    out = [
+        FeatureContribution(name, row[name], float(-(terms[action] - terms[mask].mean())))
+        for name, terms in attribute_to_terms.items()
+    ]
     return sorted(out, key=lambda c: -abs(c.contribution))
 
 

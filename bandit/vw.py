@@ -18,9 +18,19 @@ from bandit.options import check_n_actions, check_seed
 from bandit.policy import Choices, Contexts, FeatureValue, Policy, PolicyError
 from bandit.sampling import best_set, make_choices
 from bandit.snapshot import Restorable, encode_snapshot
-from bandit.vw_text import action_line, labelled, shared_line
+from bandit.vw_text import (
+    ACTION_NAMESPACE,
+    SHARED_NAMESPACE,
+    action_line,
+    escape,
+    feature_token,
+    labelled,
+    shared_line,
+)
 
 DEFAULT_VW_ARGS = "--cb_explore_adf --squarecb -q UA"
+#: VW hashes a quadratic feature of ``a`` and ``b`` as ``(hash(a) * FNV_PRIME) ^ hash(b)`` (32-bit FNV).
+FNV_PRIME = 16_777_619
 _FILE_OPTIONS = {"-d", "--data", "-f", "--final_regressor", "-i", "--initial_regressor", "-c", "--cache",
                  "--cache_file", "--readable_model", "--invert_hash", "-p", "--predictions", "--daemon"}
 
@@ -173,6 +183,84 @@ class VWContextualBandit(Restorable, Policy):
             return self._workspace.predict(examples)
         finally:
             self._workspace.finish_example(examples)
+
+    def _interactions(self) -> set[str]:
+        """The namespace interactions VW builds (``-q UA`` gives ``{"UA"}``), as VW reports its options."""
+        tokens = str(self._workspace.get_arguments()).split()
+        names = {"--quadratic", "--interactions", "--cubic", "-q"}
+        return {value for option, value in zip(tokens, tokens[1:], strict=False) if option in names}
+
+    def score_terms(
+        self, context: Mapping[str, FeatureValue], allowed: np.ndarray | None = None
+    ) -> tuple[np.ndarray, dict[str, np.ndarray]] | None:
+        """VW's linear score of each allowed action for one recipient, split into weight x value terms.
+
+        VW scores an action (its predicted cost) as the sum of weight x value over the features of the
+        action's example: the action's own features (and VW's constant), the recipient's shared
+        features, and with ``-q UA`` each shared feature crossed with each action feature. The weights
+        are read from VW's weight table at the indices VW hashes the features to (``hash_feature`` in
+        the ``User`` namespace; ``(h_user * FNV_PRIME) ^ h_action`` for a quadratic feature, masked to
+        the table), and the terms are checked to add up to VW's own score of every allowed action.
+
+        Parameters
+        ----------
+        context : mapping of str to feature value
+            One recipient's features (``None`` values are missing and left out).
+        allowed : ndarray of bool, shape (n_actions,), optional
+            The actions present in the example (default: all).
+
+        Returns
+        -------
+        (scores, attribute_to_terms) or None
+            ``scores``, shape (n_actions,): VW's score (predicted cost) per action, NaN where not
+            allowed. ``attribute_to_terms[name]``, shape (n_actions,): the part of each score the
+            attribute's features carry (its shared feature and its quadratic features). None when the
+            weights cannot be read this way: interactions other than ``-q UA``, or terms that do not
+            add up to VW's scores (several models, as with ``--bag`` or ``--cover``).
+        """
+        interactions = self._interactions()
+        if interactions - {"UA"}:
+            return None
+        row = context_rows([context])[0]
+        mask = np.ones(self.n_actions, dtype=bool) if allowed is None else np.asarray(allowed, dtype=bool)
+        actions = np.flatnonzero(mask)
+        ws = self._workspace
+        table = ws.num_weights() - 1  # the weight table has a power-of-two size
+        user = ws.hash_space(SHARED_NAMESPACE)
+        shared = {}
+        for name, value in row.items():
+            if value is None:
+                continue
+            numeric = not isinstance(value, str | bool | np.bool_)
+            token = escape(name) if numeric else feature_token(name, value)
+            shared[name] = (ws.hash_feature(token, user) & table, float(value) if numeric else 1.0)
+        examples = ws.parse([shared_line(row), *(self._action_lines[a] for a in actions)])
+        try:
+            ws.predict(examples)
+            scores = np.full(self.n_actions, np.nan)
+            terms = {name: np.zeros(self.n_actions) for name in shared}
+            for a, example in zip(actions, examples[1:], strict=True):
+                scores[a] = example.get_partial_prediction()
+                own, action_features = 0.0, []
+                for n in range(example.num_namespaces()):
+                    namespace = example.get_ns(n)
+                    for i in range(example.num_features_in(namespace)):
+                        index, x = example.feature(namespace, i) & table, example.feature_weight(namespace, i)
+                        own += ws.get_weight(index) * x
+                        if namespace.ns == ACTION_NAMESPACE[0]:
+                            action_features.append((index, x))
+                for name, (h, x) in shared.items():
+                    total = ws.get_weight(h) * x
+                    if interactions:
+                        for g, y in action_features:
+                            total += ws.get_weight(((h * FNV_PRIME) ^ g) & table) * x * y
+                    terms[name][a] = total
+                explained = own + sum(t[a] for t in terms.values())
+                if not np.isclose(explained, scores[a], rtol=1e-4, atol=1e-5):
+                    return None
+        finally:
+            ws.finish_example(examples)
+        return scores, terms
 
     def probabilities(self, contexts: Contexts, allowed: np.ndarray | None = None) -> np.ndarray:
         """VW's pmf per row, shape ``(n, n_actions)``, renormalised in float64; disallowed get 0."""

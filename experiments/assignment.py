@@ -18,7 +18,7 @@ import numpy as np
 
 from bandit import Policy
 from experiments.arms import allowed_mask, arm_index, combinations
-from experiments.content import Rendering, is_template, render_leniently, try_render
+from experiments.content import Rendering, default_fallback, is_template, render_leniently, try_render
 from experiments.hashing import bucket_variants, in_holdout
 from experiments.rules import (
     Condition,
@@ -234,8 +234,11 @@ def slot_content(
     """The text a recipient sees for variant ``position`` of ``slot``, and a note when it fell back.
 
     The chain: the variant itself; else the slot's default variant rendered for the recipient; else
-    the default rendered without any field; else the default with the missing fields left out (a
-    default that needs fields is warned about when the spec is saved); else the variant id.
+    the default rendered without any field (its merge tags' defaults); else the default with the
+    recipient's missing fields left out; else the default with every field left out, which the spec
+    check makes sure renders (:func:`experiments.content.default_fallback`). A variant id is never
+    shown: for a spec stored before that check, the last resort is the first variant of the slot that
+    renders without any field, else the empty string, and the note says so.
     """
     variants = compiled.spec.slots[slot].variants
     first = try_render(variants[position].content, context)
@@ -256,7 +259,11 @@ def slot_content(
     lenient = render_leniently(variants[default].content, context)
     if lenient is not None:
         return lenient, f"content fell back to {variants[default].id!r} with missing fields left out ({why})"
-    return variants[default].id, f"content could not be rendered, the variant id is shown ({why})"
+    for j in (default, *range(len(variants))):
+        text = default_fallback(variants[j].content)
+        if text is not None:
+            return text, f"content fell back to {variants[j].id!r} without any field ({why})"
+    return "", f"content could not be rendered, so it is empty ({why})"
 
 
 def rule_masks(compiled: CompiledExperiment, contexts: Sequence[Mapping[str, Any]]) -> list[np.ndarray]:
@@ -409,8 +416,37 @@ def assign(
     )
 
 
-def explain(compiled: CompiledExperiment, recipient_id: str, context: Mapping[str, Any]) -> list[str]:
-    """Why a recipient would get what they get: consent, eligibility, holdout and rule lines."""
+#: Why a screened-out recipient (a reason of :func:`screen`) gets the defaults without any rule applied.
+SCREENED_OUT = {
+    "paused": "the experiment is paused",
+    "no_consent": "the recipient declined consent",
+    "ineligible": "the recipient is not eligible",
+    "holdout": "the recipient is in the holdout",
+}
+
+
+def rules_not_evaluated(reason: str) -> str:
+    """Why a screened-out recipient's rules were not evaluated.
+
+    Examples
+    --------
+    >>> rules_not_evaluated("no_consent")
+    'not evaluated: the recipient declined consent, so the default variants'
+    """
+    return f"not evaluated: {SCREENED_OUT[reason]}, so the default variants"
+
+
+def explain(
+    compiled: CompiledExperiment,
+    recipient_id: str,
+    context: Mapping[str, Any],
+    screening: str | None = None,
+) -> list[str]:
+    """Why a recipient would get what they get: consent, eligibility, holdout and rule lines.
+
+    With ``screening``, a reason of :func:`screen` (``no_consent``, ``ineligible``, ...), the rules
+    were never applied to the recipient: one line says so instead of the rule lines.
+    """
     spec = compiled.spec
     lines = []
     consent = spec.consent_attribute
@@ -426,5 +462,8 @@ def explain(compiled: CompiledExperiment, recipient_id: str, context: Mapping[st
     if spec.holdout > 0:
         held = bool(in_holdout(spec.hash_salt, [recipient_id], spec.holdout)[0])
         lines.append(f"holdout {spec.holdout:g}: {'in holdout' if held else 'not in holdout'}")
-    lines += apply_rules(compiled.rules, compiled.slot_ids, context, explain=True)[1]
+    if screening in SCREENED_OUT:
+        lines.append(f"rules: {rules_not_evaluated(screening)}")
+    else:
+        lines += apply_rules(compiled.rules, compiled.slot_ids, context, explain=True)[1]
     return lines

@@ -8,9 +8,13 @@ as a rule's comparison over a missing attribute is). A variant that cannot be re
 is not offered to that recipient, so the slot falls back to another variant, in the end the slot's
 default (see :mod:`experiments.assignment`); every step is reported.
 
-The sandbox: no ``include`` or ``render`` tags (no file access), values are looked up only as keys of
-the context mapping (which is copied to plain JSON values first, so no Python attribute is reachable),
-loops stop after :data:`LOOP_LIMIT` iterations and output after :data:`OUTPUT_LIMIT` characters.
+The sandbox (:mod:`experiments.sandbox`): no ``include`` or ``render`` tags (no file access), values are
+looked up only as keys of the context mapping (which is copied to plain JSON values first, so no Python
+attribute is reachable), and every rendering is bounded in loop iterations, steps, filter work, the size
+of every value it makes, output length and wall-clock time. The context fields a template reads are
+bounded too (:data:`FIELD_LIMIT`, :data:`FIELDS_LIMIT`). A template that reaches a bound does not render
+(its variant is not offered); one that reaches a bound on an empty or a typical context is refused when
+the spec is saved (:func:`limit_problem`).
 """
 
 from __future__ import annotations
@@ -22,15 +26,29 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from liquid import Environment, FalsyStrictUndefined
-from liquid.exceptions import LiquidError
+from liquid import FalsyStrictUndefined
+from liquid.exceptions import LiquidError, ResourceLimitError
+
+from experiments.sandbox import (
+    DEFAULT_LIMITS,
+    RenderDeadlineError,
+    RenderLimits,
+    SandboxEnvironment,
+    render_bounded,
+)
 
 #: Loop iterations allowed per rendering (all loops together).
-LOOP_LIMIT = 1_000
+LOOP_LIMIT = DEFAULT_LIMITS.loop_iterations
 #: Characters of output allowed per rendering.
-OUTPUT_LIMIT = 10_000
+OUTPUT_LIMIT = DEFAULT_LIMITS.output
 #: Characters of template source allowed per variant.
 SOURCE_LIMIT = 20_000
+#: Characters (as JSON) of one context field a template reads; a longer field fails the rendering.
+FIELD_LIMIT = 10_000
+#: Characters (as JSON) of all the context fields one template reads together.
+FIELDS_LIMIT = 50_000
+#: The value each field a template reads takes in the "typical" context the save-time check renders.
+TYPICAL_VALUE = "Sample"
 _MARKUP = ("{{", "{%")
 
 
@@ -40,21 +58,8 @@ class _MissingField(FalsyStrictUndefined):
     force_liquid_default = True
 
 
-class _SandboxEnvironment(Environment):
-    loop_iteration_limit = LOOP_LIMIT
-    output_stream_limit = OUTPUT_LIMIT
-    local_namespace_limit = 100_000
-    context_depth_limit = 10
-    block_nesting_limit = 20
-
-    def setup_tags_and_filters(self, *, extra: bool = False) -> None:
-        super().setup_tags_and_filters(extra=False)
-        for name in ("include", "render"):  # they read other templates (files, loaders)
-            self.tags.pop(name, None)
-
-
-_ENVIRONMENT = _SandboxEnvironment(undefined=_MissingField, strict_filters=True)
-_LENIENT = _SandboxEnvironment(strict_filters=True)  # missing fields render as nothing
+_ENVIRONMENT = SandboxEnvironment(undefined=_MissingField, strict_filters=True)
+_LENIENT = SandboxEnvironment(strict_filters=True)  # missing fields render as nothing
 
 
 class TemplateProblem(ValueError):
@@ -78,22 +83,26 @@ def _one_line(exc: Exception) -> str:
 
 
 @lru_cache(maxsize=4096)
-def _parse(source: str) -> Any:
+def _parse(source: str, lenient: bool = False) -> Any:
     if len(source) > SOURCE_LIMIT:
         raise TemplateProblem(f"template longer than {SOURCE_LIMIT} characters")
+    environment = _LENIENT if lenient else _ENVIRONMENT
     try:
-        template = _ENVIRONMENT.from_string(source)
+        template = environment.from_string(source)
         analysis = template.analyze()
     except LiquidError as exc:
         raise TemplateProblem(_one_line(exc)) from exc
-    unknown = sorted(name for name in analysis.filters if name not in _ENVIRONMENT.filters)
+    unknown = sorted(name for name in analysis.filters if name not in environment.filters)
     if unknown:
         raise TemplateProblem(f"unknown filter {unknown[0]!r}")
     return template
 
 
 def template_problem(source: str) -> str | None:
-    """Why ``source`` is not a usable template (syntax, unknown tag or filter), or None when it is.
+    """Why ``source`` is not a usable template, or None when it is.
+
+    A template is not usable when it does not parse (syntax, unknown tag or filter) or when it reaches
+    a rendering limit on an empty or a typical context (:func:`limit_problem`).
 
     Examples
     --------
@@ -101,6 +110,8 @@ def template_problem(source: str) -> str | None:
     "unknown filter 'shout'"
     >>> template_problem("Hi {{ first_name | default: 'there' }}") is None
     True
+    >>> template_problem("{% for i in (1..5000) %}x{% endfor %}").split(": ")[:2]
+    ['reaches a rendering limit on an empty context', 'loop iteration limit reached']
     """
     if not is_template(source):
         return None
@@ -108,6 +119,27 @@ def template_problem(source: str) -> str | None:
         _parse(source)
     except TemplateProblem as exc:
         return str(exc)
+    return limit_problem(source)
+
+
+def limit_problem(source: str, limits: RenderLimits = DEFAULT_LIMITS) -> str | None:
+    """Whether a template reaches a rendering limit for a recipient with no fields, or one whose every
+    field the template reads is :data:`TYPICAL_VALUE`; None when it stays within them both.
+
+    Other failures (a missing field without a default, a filter given the wrong type) are not problems
+    of the template alone: they depend on the recipient, and such a variant is simply not offered.
+    """
+    if not is_template(source):
+        return None
+    template = _parse(source)
+    typical = {name: TYPICAL_VALUE for name in template_fields(source)}
+    for label, values in (("an empty", {}), ("a typical", typical)):
+        try:
+            render_bounded(template, values, limits)
+        except ResourceLimitError as exc:
+            return f"reaches a rendering limit on {label} context: {_one_line(exc)}"
+        except Exception:  # noqa: BLE001, S112 - any other failure depends on the recipient's fields
+            continue
     return None
 
 
@@ -152,8 +184,9 @@ def render_template(source: str, context: Mapping[str, Any]) -> str:
     Raises
     ------
     TemplateProblem
-        A missing field without a default, a resource limit reached, a broken template, or output that
-        is blank although the template is not (a subject line must never be empty).
+        A missing field without a default, a limit reached (of the rendering or of a context field), a
+        broken template, or output that is blank although the template is not (a subject line must never
+        be empty).
     """
     rendering = try_render(source, context)
     if rendering.text is None:
@@ -166,14 +199,30 @@ def _fields(source: str) -> tuple[str, ...]:
     return tuple(sorted(template_fields(source)))
 
 
-def _field_values(source: str, context: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
-    """The values a template reads from ``context``, as JSON text: its cache key."""
+def _field_values(source: str, context: Mapping[str, Any]) -> tuple[tuple[tuple[str, str], ...], str | None]:
+    """The values a template reads from ``context``, as JSON text (its cache key), or why they are too
+    large to render with (:data:`FIELD_LIMIT`, :data:`FIELDS_LIMIT`)."""
     out = []
+    total = 0
     for name in _fields(source):
-        value = _plain(context.get(name))
-        if value is not None:
-            out.append((name, json.dumps(value, sort_keys=True)))
-    return tuple(out)
+        raw = context.get(name)
+        if isinstance(raw, str) and len(raw) > FIELD_LIMIT:  # spare copying a huge string to say so
+            return (), f"context field {name!r} is longer than {FIELD_LIMIT} characters"
+        value = _plain(raw)
+        if value is None:
+            continue
+        text = json.dumps(value, sort_keys=True)
+        if len(text) > FIELD_LIMIT:
+            return (), f"context field {name!r} is longer than {FIELD_LIMIT} characters"
+        total += len(text)
+        if total > FIELDS_LIMIT:
+            return (), f"the context fields the template reads are longer than {FIELDS_LIMIT} characters"
+        out.append((name, text))
+    return tuple(out), None
+
+
+class _NotCached(Exception):  # noqa: N818 - a signal, not an error
+    """A rendering stopped by the clock: reported, never cached (the machine may have been slow)."""
 
 
 @lru_cache(maxsize=8192)  # at most 8192 x OUTPUT_LIMIT characters; subject lines are far shorter
@@ -181,21 +230,29 @@ def _render_cached(source: str, values: tuple[tuple[str, str], ...]) -> tuple[st
     """(text, None) or (None, problem) for a template and the JSON values of the fields it reads."""
     try:
         template = _parse(source)
-        text = str(template.render(**{name: json.loads(v) for name, v in values}))
+        text = render_bounded(template, {name: json.loads(v) for name, v in values}, DEFAULT_LIMITS)
     except TemplateProblem as exc:
         return None, str(exc)
+    except RenderDeadlineError as exc:
+        raise _NotCached(_one_line(exc)) from exc
     except LiquidError as exc:
         return None, _one_line(exc)
+    except Exception as exc:  # noqa: BLE001 - a filter's own Python error (an overflow) is the template's
+        return None, f"{type(exc).__name__}: {_one_line(exc)}"
     if source.strip() and not text.strip():
         return None, "renders blank"
     return text, None
 
 
-def render_leniently(source: str, context: Mapping[str, Any]) -> str | None:
+def render_leniently(
+    source: str, context: Mapping[str, Any], limits: RenderLimits = DEFAULT_LIMITS
+) -> str | None:
     """The last resort of a fallback: ``source`` with missing fields left out and spaces tidied.
 
-    None when even that fails or is blank. Used only for a slot's default variant that needs fields
-    the recipient lacks (the spec's warnings say so when it is saved).
+    Fields too large to render with (:data:`FIELD_LIMIT`) count as missing. None when even that fails
+    or is blank. Used only for a slot's default variant that needs fields the recipient lacks (the
+    spec's warnings say so when it is saved; a default that does not render this way even without any
+    field is refused when it is saved).
 
     Examples
     --------
@@ -204,15 +261,44 @@ def render_leniently(source: str, context: Mapping[str, Any]) -> str | None:
     """
     if not is_template(source):
         return source if source.strip() else None
+    values, total = {}, 0
+    for name in _fields(source):
+        raw = context.get(name)
+        if isinstance(raw, str) and len(raw) > FIELD_LIMIT:
+            continue
+        value = _plain(raw)
+        size = len(json.dumps(value)) if value is not None else 0
+        if value is None or size > FIELD_LIMIT or total + size > FIELDS_LIMIT:
+            continue
+        values[name] = value
+        total += size
     try:
-        text = str(_LENIENT.from_string(source).render(**sandbox_context(context)))
-    except LiquidError:
+        text = render_bounded(_parse(source, lenient=True), values, limits)
+    except Exception:  # noqa: BLE001 - any failure here means: no lenient rendering
         return None
     tidy = " ".join(text.split())
     for mark in (",", ".", "!", "?", ":", ";"):
         tidy = tidy.replace(f" {mark}", mark)
     tidy = tidy.strip(" ,;:")
     return tidy or None
+
+
+def default_fallback(source: str) -> str | None:
+    """What a default variant shows when nothing else renders: plain text as it is, a template as
+    :func:`render_leniently` renders it without any field and without the deadline (only the
+    deterministic bounds), so the answer is the same every time. The spec check makes sure it is not
+    None for every slot's default.
+
+    Examples
+    --------
+    >>> default_fallback("{{ first_name }}, we picked these for you")
+    'we picked these for you'
+    >>> default_fallback("{{ first_name }}") is None
+    True
+    """
+    if not is_template(source):
+        return source
+    return render_leniently(source, {}, RenderLimits(seconds=None))
 
 
 @dataclass(frozen=True)
@@ -235,7 +321,7 @@ def try_render(source: str, context: Mapping[str, Any]) -> Rendering:
 
     A template's output depends only on the fields it reads, so renderings are cached by those
     values (recipients who share them, and the several looks assignment and preview take at one
-    recipient, render once).
+    recipient, render once). A rendering stopped by the wall-clock deadline is not cached.
 
     Examples
     --------
@@ -246,7 +332,13 @@ def try_render(source: str, context: Mapping[str, Any]) -> Rendering:
     """
     if not is_template(source):
         return Rendering(source)
-    text, problem = _render_cached(source, _field_values(source, context))
+    values, problem = _field_values(source, context)
+    if problem is not None:
+        return Rendering(None, problem)
+    try:
+        text, problem = _render_cached(source, values)
+    except _NotCached as exc:
+        return Rendering(None, str(exc))
     return Rendering(text, problem)
 
 

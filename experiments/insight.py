@@ -10,8 +10,14 @@ from typing import Any
 
 import numpy as np
 
-from bandit import LinearThompson, LinUCB, Policy
-from bandit.explain import FeatureContribution, ablation_effects, linear_contributions, permutation_importance
+from bandit import LinearThompson, LinUCB, Policy, VWContextualBandit
+from bandit.explain import (
+    FeatureContribution,
+    ablation_effects,
+    linear_contributions,
+    permutation_importance,
+    vw_contributions,
+)
 from experiments.arms import allowed_mask
 from experiments.assignment import CompiledExperiment, policy_context, rule_masks
 from experiments.preview import combination_label
@@ -61,8 +67,10 @@ def feature_contributions(
     """The features that pushed ``arm`` most for this recipient, and the method used.
 
     Linear policies: exact contributions to the predicted reward relative to the other allowed
-    combinations (``linear_weights``). Other policies (Vowpal Wabbit): the change in the probability
-    of ``arm`` when each feature is left out (``ablation``).
+    combinations (``linear_weights``). Vowpal Wabbit: the same from VW's weights, weight x value of
+    each feature VW hashes for the recipient's attributes in the combination's example (``vw_weights``),
+    or, when a model's weights cannot be read that way (interactions other than ``-q UA``, several
+    models), the change in the probability of ``arm`` when each feature is left out (``ablation``).
     """
     features = policy_context(compiled, context)
     allowed = _allowed_row(compiled, context)
@@ -70,6 +78,10 @@ def feature_contributions(
         allowed = np.ones_like(allowed)
     if isinstance(policy, LinUCB | LinearThompson):
         return "linear_weights", linear_contributions(policy, features, arm, allowed[0])[:TOP_FEATURES]
+    if isinstance(policy, VWContextualBandit):
+        weighted = vw_contributions(policy, features, arm, allowed[0])
+        if weighted is not None:
+            return "vw_weights", weighted[:TOP_FEATURES]
     effects = ablation_effects(policy, [features], np.array([arm]), allowed)[0]
     return "ablation", effects[:TOP_FEATURES]
 
@@ -79,7 +91,7 @@ def contribution_lines(
 ) -> list[str]:
     """Explanation lines for :func:`feature_contributions`."""
     label = combination_label(compiled, arm)
-    unit = "predicted reward" if method == "linear_weights" else "probability"
+    unit = "probability" if method == "ablation" else "predicted reward"
     if not contributions:
         return [f"features: none of the policy's context attributes were present for {label}"]
     parts = [f"{c.attribute}={c.value!r} {c.contribution:+.3g}" for c in contributions]

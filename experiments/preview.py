@@ -14,12 +14,14 @@ import numpy as np
 from bandit import Policy
 from experiments.arms import allowed_mask, combinations
 from experiments.assignment import (
+    SCREENED_OUT,
     CompiledExperiment,
     content_problems,
     hash_probabilities,
     incumbent_positions,
     policy_batch,
     rule_masks,
+    rules_not_evaluated,
     shown_variants,
     slot_content,
     slot_masks,
@@ -62,6 +64,8 @@ class RecipientDetail:
     ``combination_to_probability`` maps each combination with a positive probability (labelled
     ``slot=variant,slot=variant``) to the probability the design would draw it with.
     ``fallback_only`` is true when the recipient can only ever get the default variants.
+    ``rules_not_evaluated`` says why the rules were never applied to a screened-out recipient (no
+    consent, ineligible, holdout, paused); ``rules_fired`` is then empty. None when they were applied.
     """
 
     recipient_id: str
@@ -70,6 +74,7 @@ class RecipientDetail:
     slots: list[SlotDetail]
     combination_to_probability: dict[str, float]
     fallback_only: bool
+    rules_not_evaluated: str | None = None
 
 
 @dataclass(frozen=True)
@@ -169,7 +174,8 @@ def describe_recipients(
     masks = slot_masks(compiled, contexts)
     details = []
     for i, (rid, context) in enumerate(zip(recipient_ids, contexts, strict=True)):
-        fired = [r.name for r in compiled.rules if holds(r.when, context)]
+        skipped = screening[i] in SCREENED_OUT  # screened out before any rule is applied
+        fired = [] if skipped else [r.name for r in compiled.rules if holds(r.when, context)]
         problems = content_problems(compiled, context) if compiled.has_templates else {}
         allowed_by_rules = apply_rules(compiled.rules, compiled.slot_ids, context)[0]
         slots = []
@@ -223,6 +229,7 @@ def describe_recipients(
                     for arm in np.flatnonzero(probs[i] > 0)
                 },
                 fallback_only=_only_defaults(compiled, slots),
+                rules_not_evaluated=rules_not_evaluated(str(screening[i])) if skipped else None,
             )
         )
     return details

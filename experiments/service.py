@@ -6,6 +6,7 @@ assignment, so several API workers can share one PostgreSQL database.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import threading
@@ -101,6 +102,12 @@ class _LearnAttempt:
 def utcnow() -> datetime:
     """The current time, aware UTC."""
     return datetime.now(UTC)
+
+
+def preview_seed(key: str, recipient_ids: Sequence[str]) -> int:
+    """The seed of a preview's own generator: a hash of the experiment key and the recipient ids."""
+    digest = hashlib.sha256("\x1f".join(["preview", key, *recipient_ids]).encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "big")
 
 
 def _is_json_value(value: Any) -> bool:
@@ -348,7 +355,11 @@ class ExperimentService:
         return row.version, policy
 
     def _decide(
-        self, conn: Connection, key: str, recipients: Sequence[tuple[str, Mapping[str, Any]]]
+        self,
+        conn: Connection,
+        key: str,
+        recipients: Sequence[tuple[str, Mapping[str, Any]]],
+        rng: np.random.Generator | None = None,
     ) -> tuple[CompiledExperiment, Any, int | None, list[dict[str, Any]], list[Decision]]:
         self._check_recipients(recipients)
         row = self._row(conn, key)
@@ -369,7 +380,8 @@ class ExperimentService:
                 policy_version, policy = current
         with self._lock:
             result = assign(
-                compiled, ids, contexts, reasons, policy, self._rng, apprentice=bool(row.apprentice)
+                compiled, ids, contexts, reasons, policy, rng if rng is not None else self._rng,
+                apprentice=bool(row.apprentice),
             )
         now = self._clock()
         db_now = to_db_time(now)
@@ -468,11 +480,18 @@ class ExperimentService:
         """What each recipient would get and why (rendered); nothing is logged.
 
         Each preview holds the decision a draw would give now, the explanation lines, and the detail:
-        the rules that fired, the variants offered per slot (and why the others are not), their
-        rendered content and the probabilities the design would draw with.
+        the rules that fired (or why they were not evaluated), the variants offered per slot (and why
+        the others are not), their rendered content and the probabilities the design would draw with.
+        The draw uses a generator of the preview's own, seeded by the experiment key and the recipient
+        ids (:func:`preview_seed`): the same request shows the same draw, and the generator that
+        assignments draw with is not touched.
         """
+        self._check_recipients(recipients)
+        ids = [r[0] for r in recipients]
+        contexts = [r[1] for r in recipients]
+        rng = np.random.default_rng(preview_seed(key, ids))
         with self._engine.connect() as conn:
-            compiled, row, _, _, decisions = self._decide(conn, key, recipients)
+            compiled, row, _, _, decisions = self._decide(conn, key, recipients, rng=rng)
             policy = None
             if compiled.adaptive:
                 try:
@@ -480,16 +499,14 @@ class ExperimentService:
                 except (PolicyError, ValueError):
                     current = None
                 policy = None if current is None else current[1]
-        ids = [r[0] for r in recipients]
-        contexts = [r[1] for r in recipients]
         screening = screen(compiled, ids, contexts, paused=row.status == "paused")
         with self._lock:
             details = describe_recipients(
                 compiled, ids, contexts, screening, policy, apprentice=bool(row.apprentice)
             )
         previews = []
-        for d, detail, (rid, context) in zip(decisions, details, recipients, strict=True):
-            lines = explain(compiled, rid, context) + [f"reason: {d.reason}"]
+        for d, detail, reason, (rid, context) in zip(decisions, details, screening, recipients, strict=True):
+            lines = explain(compiled, rid, context, screening=reason) + [f"reason: {d.reason}"]
             lines += [f"content {slot}: {note}" for slot, note in d.content_notes.items()]
             previews.append(Preview(d, lines, detail))
         return previews
@@ -519,7 +536,7 @@ class ExperimentService:
         if row.context is None:
             lines = ["no context stored (the recipient did not consent)"]
         else:
-            lines = explain(compiled, row.recipient_id, row.context)
+            lines = explain(compiled, row.recipient_id, row.context, screening=row.reason)
         lines.append(decided_by(compiled, row.reason, row.policy_version))
         features: list[dict[str, Any]] = []
         method = None

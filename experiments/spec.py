@@ -17,7 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from bandit import option_problems
-from experiments.content import template_problem, try_render
+from experiments.content import default_fallback, template_problem, try_render
 from experiments.errors import Problem, SpecError
 from experiments.rules import parse_condition
 
@@ -248,6 +248,7 @@ def check_spec_data(raw: Any) -> list[Problem]:
                 if isinstance(weight, int | float):
                     weights.append(float(weight))
             problems += _check_contents(str(name), variants)
+            problems += _check_default_content(str(name), variants, raw.get("default"))
             if weights and len(weights) == len(variants) and sum(weights) <= 0:
                 problems.append(Problem(f"slots.{name}.variants", "all weights are zero"))
     slot_ids = _slot_ids(raw)
@@ -343,12 +344,36 @@ def _check_contents(slot: str, variants: list[Any]) -> list[Problem]:
     return problems
 
 
+def _check_default_content(slot: str, variants: list[Any], defaults: Any) -> list[Problem]:
+    """A slot's default variant must render for a recipient without any field (its merge tags' defaults,
+    missing fields left out): it is the content of last resort, so it must always render."""
+    named = defaults.get(slot) if isinstance(defaults, Mapping) else None
+    for i, v in enumerate(variants):
+        if not isinstance(v, Mapping) or not isinstance(v.get("content"), str):
+            continue
+        if (named is None and i > 0) or (named is not None and v.get("id") != named):
+            continue
+        content = v["content"]
+        if template_problem(content) is None and default_fallback(content) is None:
+            return [
+                Problem(
+                    f"slots.{slot}.variants[{i}].content",
+                    "the slot's default variant must render for a recipient without any field, but it "
+                    "renders blank or fails; give its merge tags a default, e.g. {{ first_name | default: "
+                    "'there' }}, or add text around them",
+                )
+            ]
+        return []
+    return []
+
+
 def content_warnings(spec: ExperimentSpec) -> list[str]:
     """Warnings for default variants that cannot serve as the fallback for every recipient.
 
     The default variant is what a recipient gets when no other variant renders for them; it should
     render for a recipient with no fields at all (give its merge tags a ``default``). One that does
-    not is still used, rendered with the missing fields left out, and the decision says so.
+    not is still used, rendered with the missing fields left out, and the decision says so (one that
+    renders blank even so is refused, see :func:`check_spec_data`).
     """
     warnings = []
     for name, slot in spec.slots.items():
@@ -360,7 +385,8 @@ def content_warnings(spec: ExperimentSpec) -> list[str]:
             if not empty.ok:
                 warnings.append(
                     f"slots.{name}.variants[{i}].content: the default variant is the fallback but needs "
-                    f"recipient fields ({empty.problem}); give its merge tags a default, e.g. "
+                    f"recipient fields ({empty.problem}); without them it shows "
+                    f"{default_fallback(variant.content)!r}; give its merge tags a default, e.g. "
                     "{{ first_name | default: 'there' }}"
                 )
     return warnings

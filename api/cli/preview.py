@@ -46,8 +46,10 @@ def _print_text(data: dict[str, Any], source: str) -> None:
     typer.echo(source)
     for p in data["previews"]:
         d = p["decision"]
-        rules = ", ".join(p["rules_fired"]) or "none"
-        typer.echo(f"\n{d['recipient_id']}: {p['screening']}; rules fired: {rules}")
+        rules = "rules fired: " + (", ".join(p["rules_fired"]) or "none")
+        if p["rules_not_evaluated"]:
+            rules = f"rules {p['rules_not_evaluated']}"
+        typer.echo(f"\n{d['recipient_id']}: {p['screening']}; {rules}")
         for slot, offers in p["slots"].items():
             typer.echo(f"  {slot}:")
             for o in offers["offered"]:

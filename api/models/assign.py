@@ -70,11 +70,54 @@ class PreviewRequest(BaseModel):
     recipients: list[Recipient] = Field(min_length=1, max_length=1000)
 
 
+class OfferPublic(BaseModel):
+    """A variant the design may choose for a slot: its rendered content and its probability."""
+
+    id: str
+    content: Any = None
+    probability: float
+
+
+class SlotPreviewPublic(BaseModel):
+    """One slot of a preview: the variants offered, and each other variant with why it is not."""
+
+    offered: list[OfferPublic]
+    not_offered: dict[str, str] = Field(default_factory=dict)
+
+
+class CombinationPublic(BaseModel):
+    """A combination (``slot=variant,slot=variant``) the design would draw with this probability."""
+
+    variants: str
+    probability: float
+
+
 class PreviewPublic(BaseModel):
-    """What one recipient would get, and why."""
+    """What one recipient would get, and why: the draw a decision would make now, and the detail."""
 
     decision: DecisionPublic
     explanation: list[str]
+    content_notes: dict[str, str] = Field(
+        default_factory=dict, description="Per slot: where the drawn variant's content fell back."
+    )
+    screening: str | None = Field(
+        default=None, description="'assigned' or 'policy' (the design chooses), else the fallback reason."
+    )
+    rules_fired: list[str] = Field(default_factory=list, description="The targeting rules that fired.")
+    rules_not_evaluated: str | None = Field(
+        default=None, description="Why the rules were not applied (a screened-out recipient), else null."
+    )
+    slots: dict[str, SlotPreviewPublic] = Field(
+        default_factory=dict,
+        description="Per slot: the eligible variants with rendered content and probability, and why the "
+        "others are not eligible.",
+    )
+    combinations: list[CombinationPublic] = Field(
+        default_factory=list, description="The probabilities the design or policy would draw with."
+    )
+    fallback_only: bool | None = Field(
+        default=None, description="Whether the recipient can only ever get the default variants."
+    )
 
 
 class PreviewsPublic(BaseModel):

@@ -11,13 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from api.batch import batch_body_schema, decisions_json, parse_batch_body
 from api.convert import decision_to_dict
 from api.deps import MetricsDep, ServiceDep, require_send
-from api.models.assign import (
-    AssignRequest,
-    BatchDecisions,
-    DecisionPublic,
-    PreviewRequest,
-    PreviewsPublic,
-)
+from api.models.assign import AssignRequest, BatchDecisions, DecisionPublic
 from api.models.common import MessageBody, ValidationErrorBody
 
 router = APIRouter(
@@ -63,10 +57,3 @@ async def assign_batch(key: str, request: Request, service: ServiceDep, metrics:
 
     return Response(await run_in_threadpool(work), media_type="application/json")
 
-
-@router.post("/{key}/preview", response_model=PreviewsPublic)
-def preview(key: str, body: PreviewRequest, service: ServiceDep) -> dict[str, Any]:
-    """What each recipient would get and why, rendered; nothing is logged."""
-    previews = service.preview(key, [(r.recipient_id, r.context) for r in body.recipients])
-    return {"previews": [{"decision": decision_to_dict(p.decision), "explanation": list(p.explanation)}
-                         for p in previews]}

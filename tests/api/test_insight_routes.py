@@ -1,4 +1,4 @@
-"""``GET /v1/experiments/{key}/insight`` and ``POST /v1/experiments/{key}/preview/report``, on an app
+"""``GET /v1/experiments/{key}/insight``, ``POST .../preview`` and ``POST .../preview/report``, on an app
 built by ``create_app`` with the insight router included (the lead registers it in ``create_app``)."""
 
 from __future__ import annotations
@@ -9,11 +9,13 @@ from typing import Any
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import func, select
 
 from api.app import create_app
 from api.routes import insight
 from api.settings import Settings
 from experiments.models import OutcomeEvent
+from experiments.store import decisions_table
 from tests.api.conftest import ADMIN, ADMIN_KEY, SEND, SEND_KEY, make_spec
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "api" / "examples" / "spring-sale-personal.yaml"
@@ -119,3 +121,58 @@ def test_preview_report_shows_detail_and_coverage_and_logs_nothing(client: TestC
     assert dee["fallback_only"] and body["coverage"]["fallback_only"][0]["recipient_id"] == "dee"
     results = client.get("/v1/experiments/spring-sale-personal/results", headers=ADMIN).json()
     assert sum(a["decisions"] for a in results["arms"]) == 0
+
+
+def _decision_rows(client: TestClient) -> int:
+    with client.app.state.engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(decisions_table)).scalar_one())
+
+
+def test_preview_shows_rules_eligible_variants_probabilities_and_content(client: TestClient) -> None:
+    response = client.post("/v1/experiments", content=EXAMPLE.read_bytes(),
+                           headers={**ADMIN, "Content-Type": "application/yaml"})
+    assert response.status_code == 201, response.text
+    recipients = [
+        {"recipient_id": "ada", "context": {"consent": True, "first_name": "Ada", "segment": "vip",
+                                            "location": "CA", "last_category": "outdoor"}},
+        {"recipient_id": "bo", "context": {"consent": True, "segment": "new", "last_category": "shoes"}},
+        {"recipient_id": "dee", "context": {"consent": False, "segment": "vip", "location": "CA",
+                                            "last_category": "outdoor"}},
+    ]
+    client.post("/v1/experiments/spring-sale-personal/assign", json=recipients[1], headers=SEND)
+    before = _decision_rows(client)
+    assert before == 1
+    path = "/v1/experiments/spring-sale-personal/preview"
+    assert client.post(path, json={"recipients": recipients}, headers=SEND).status_code == 403
+    response = client.post(path, json={"recipients": recipients}, headers=ADMIN)
+    assert response.status_code == 200, response.text
+    assert _decision_rows(client) == before  # nothing is logged
+    ada, bo, dee = response.json()["previews"]
+    for p in (ada, bo, dee):  # the fields the answer always had
+        assert {"decision", "explanation"} <= set(p) and p["explanation"]
+        assert {"decision_id", "variants", "propensity", "reason"} <= set(p["decision"])
+    # which rules fired, which variants were eligible, with rendered content and probabilities
+    assert ada["rules_fired"] == ["outdoor buyers in California see the shop button",
+                                  "vips get the vip subject line"]
+    assert ada["rules_not_evaluated"] is None
+    assert ada["slots"]["subject"]["offered"] == [
+        {"id": "vip", "content": "Early access for you, Ada", "probability": 1.0}
+    ]
+    assert ada["slots"]["cta"]["not_offered"] == {"see": "excluded by the rules"}
+    assert bo["rules_fired"] == []
+    offered = {o["id"]: o for o in bo["slots"]["subject"]["offered"]}
+    assert set(offered) == {"plain", "urgent", "vip"}
+    assert offered["plain"]["content"] == "Spring sale: 20% off, friend"
+    assert sum(o["probability"] for o in offered.values()) == pytest.approx(1.0)
+    assert bo["slots"]["subject"]["not_offered"] == {"personal": "content: 'first_name' is undefined"}
+    assert sum(c["probability"] for c in bo["combinations"]) == pytest.approx(1.0)
+    drawn = bo["decision"]["variants"]
+    label = f"subject={drawn['subject']['id']},cta={drawn['cta']['id']}"
+    assert {c["variants"]: c["probability"] for c in bo["combinations"]}[label] == pytest.approx(
+        bo["decision"]["propensity"]
+    )
+    # dee declined consent: the rules would fire on her attributes but were never applied
+    assert dee["screening"] == "no_consent" and dee["rules_fired"] == []
+    why = "not evaluated: the recipient declined consent, so the default variants"
+    assert dee["rules_not_evaluated"] == why
+    assert dee["fallback_only"] is True

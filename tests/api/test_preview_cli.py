@@ -104,3 +104,23 @@ def test_a_broken_template_is_reported_with_its_path(tmp_path: Path) -> None:
     assert result.exit_code == 1
     # the command line prints the path as api.errors formats locations (variants.2 for variants[2])
     assert "slots.subject.variants.2.content: unknown filter 'shout'" in result.output
+
+
+def _readme_preview_block() -> list[str]:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    start = readme.index("$ sendlab preview api/examples/spring-sale-personal.yaml")
+    block = readme[start:readme.index("```", start)]
+    return block.splitlines()[1:]  # the output, after the command line
+
+
+def test_the_command_prints_what_the_readme_shows() -> None:
+    """Every line of the README's preview block (``...`` marks left-out lines) is printed, in order."""
+    expected = [line.rstrip() for line in _readme_preview_block() if line.strip() and line.strip() != "..."]
+    assert len(expected) > 20
+    result = invoke(str(PERSONAL), "--recipients", str(SAMPLE))
+    assert result.exit_code == 0, result.output
+    printed = [line.rstrip() for line in result.output.splitlines()]
+    position = 0
+    for line in expected:
+        assert line in printed[position:], f"README line not printed (in order): {line!r}"
+        position = printed.index(line, position) + 1

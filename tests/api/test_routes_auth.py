@@ -1,4 +1,5 @@
-"""The key matrix: admin may do everything, the send key only assign and outcomes; 401 / 403 otherwise."""
+"""The key matrix: admin may do everything, the send key only assign and post outcomes (issue 4); 401 / 403
+otherwise. Preview is admin only: it reads every rule and variant of an experiment."""
 
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ ROUTES = [  # (method, path, body, scope)
     ("POST", "/v1/experiments/hello/learn", None, "admin"),
     ("GET", "/v1/experiments/hello/results", None, "admin"),
     ("GET", "/v1/experiments/hello/report", None, "admin"),
-    ("POST", "/v1/experiments/hello/preview", {"recipients": [{"recipient_id": "r"}]}, "send"),
+    ("POST", "/v1/experiments/hello/preview", {"recipients": [{"recipient_id": "r"}]}, "admin"),
+    ("POST", "/v1/experiments/hello/preview/report", {"recipients": [{"recipient_id": "r"}]}, "admin"),
     ("POST", "/v1/power/rate", {"baseline": 0.03, "mde": 0.1, "relative": True}, "admin"),
     ("POST", "/v1/experiments/hello/assign", {"recipient_id": "r"}, "send"),
     ("POST", "/v1/experiments/hello/assign/batch", {"recipients": [{"recipient_id": "r"}]}, "send"),

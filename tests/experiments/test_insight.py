@@ -126,3 +126,15 @@ def test_bad_sample(service: ExperimentService, sample: Any) -> None:
     with pytest.raises(InvalidInput) as info:
         service.insight("why", sample=sample)
     assert info.value.field == "sample"
+
+
+def test_a_vw_decision_is_explained_from_vws_weights(service: ExperimentService, clock: Clock) -> None:
+    service.create(_contextual_spec("vw"))
+    rng = np.random.default_rng(10)
+    _train(service, clock, rng)
+    d = service.assign("why", "v1", {"segment": "vip", "device": "web", "recency_months": 2.0})
+    why = service.explain(d.decision_id)
+    assert d.reason == "policy" and why["features_method"] == "vw_weights"
+    assert {f["attribute"] for f in why["features"]} == {"segment", "device", "recency_months"}
+    assert any(line.startswith("features that pushed subject=") and "(predicted reward, vw_weights)" in line
+               for line in why["explanation"])

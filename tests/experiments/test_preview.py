@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
 from experiments.service import ExperimentService
-from experiments.store import decisions_table
+from experiments.store import create_tables, decisions_table, make_engine
 from tests.experiments.conftest import make_spec
 
 PERSONAL = "{{ first_name }}, picked for you"
@@ -192,3 +192,58 @@ def test_contextual_preview_uses_the_policy_probabilities(service: ExperimentSer
     assert sum(a.combination_to_probability.values()) == pytest.approx(1.0)
     assert len(a.combination_to_probability) == 4  # an untrained linear TS gives every combination mass
     assert {label.split(",")[0] for label in b.combination_to_probability} == {"subject=plain"}
+
+
+def _bandit_service(path: Any, seed: int) -> tuple[ExperimentService, Engine]:
+    engine = make_engine(f"sqlite:///{path}")
+    create_tables(engine)
+    service = ExperimentService(engine, seed=seed)
+    bandit = {"type": "bandit", "policy": "thompson"}
+    service.create(make_spec(design=bandit, reward={"events": {"click": 1.0}}))
+    return service, engine
+
+
+def test_a_preview_does_not_change_the_next_assignments_draws(tmp_path: Any) -> None:
+    """Two services with the same seed draw the same send; a preview on one of them in between must
+    not move its generator (an untrained Thompson policy draws each of the 4 combinations at 1/4, so
+    30 equal draws by chance have probability 4**-30)."""
+    previewed, e1 = _bandit_service(tmp_path / "a.db", seed=11)
+    untouched, e2 = _bandit_service(tmp_path / "b.db", seed=11)
+    sample = [(f"p{i}", {}) for i in range(5)]
+    first = previewed.preview("spring", sample)
+    assert _count_decisions(e1) == 0
+    send = [(f"r{i}", {}) for i in range(30)]
+    drawn = [(d.variants["subject"].id, d.variants["cta"].id, d.propensity)
+             for d in previewed.assign_batch("spring", send)]
+    expected = [(d.variants["subject"].id, d.variants["cta"].id, d.propensity)
+                for d in untouched.assign_batch("spring", send)]
+    assert drawn == expected
+    assert len({(s, c) for s, c, _ in drawn}) > 1  # the draws do vary: a moved generator would show
+    # the preview's own generator is seeded by the request: the same request shows the same draw
+    again = previewed.preview("spring", sample)
+    assert [p.decision.variants for p in again] == [p.decision.variants for p in first]
+    e1.dispose()
+    e2.dispose()
+
+
+def test_screened_out_recipients_have_no_rules_fired_and_say_why(service: ExperimentService) -> None:
+    service.create(
+        _templated_spec(
+            consent_attribute="consent",
+            eligibility={"attr": "country", "op": "eq", "value": "US"},
+            rules=[{"name": "californians", "when": {"attr": "location", "op": "eq", "value": "CA"},
+                    "restrict": {"cta": ["shop"]}}],
+        )
+    )
+    ca = {"location": "CA", "country": "US"}
+    sample = [("in", {**ca, "consent": True}), ("declined", {**ca, "consent": False}),
+              ("abroad", {**ca, "country": "FR"})]
+    inside, declined, abroad = service.preview("spring", sample)
+    assert inside.detail is not None and inside.detail.rules_fired == ["californians"]
+    assert inside.detail.rules_not_evaluated is None
+    for p, why in ((declined, "the recipient declined consent"), (abroad, "the recipient is not eligible")):
+        assert p.detail is not None and p.detail.rules_fired == []  # the rule holds, but was never applied
+        assert p.detail.rules_not_evaluated == f"not evaluated: {why}, so the default variants"
+        assert f"rules: not evaluated: {why}, so the default variants" in p.explanation
+        assert not any("californians" in line for line in p.explanation)
+    assert any("californians" in line for line in inside.explanation)
