@@ -57,6 +57,13 @@ def test_t_power_where_statsmodels_gives_nan(d, n, alpha):
                                                                      abs=1e-9)
 
 
+def test_mde_where_scipy_fails_at_few_degrees_of_freedom():
+    # 3 per arm, alpha 1e-6, power 0.99: the power is reached at 73.6 sd (by the integral above)
+    found = solve_mean_mde(1.0, 3, power=0.99, alpha=1e-6)
+    assert found.effect_size == pytest.approx(73.618383, rel=1e-6)
+    assert t_power_by_integration(found.effect_size, 3, 1e-6) == pytest.approx(0.99, abs=1e-9)
+
+
 def test_sample_size_and_mde_at_a_small_alpha_round_trip():
     plan = solve_mean_sample_size(1.0, 0.05, alpha=1e-6)
     assert solve_mean_power(1.0, 0.05, plan.n_exact, alpha=1e-6) == pytest.approx(0.8, abs=1e-7)
