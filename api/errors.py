@@ -87,9 +87,11 @@ def describe_error(exc: BaseException) -> ErrorAnswer | None:
     if isinstance(exc, Conflict):
         return ErrorAnswer(409, (((), str(exc)),))
     if isinstance(exc, PowerInputError | AnalysisInputError | SimulationInputError):
-        # Their messages start with the field's name ("alpha must be ..."): use it as the location.
+        # Their messages start with the field's name ("alpha must be ..."): use it as the location,
+        # unless the error names its field itself ("" for a problem of several fields together).
         message = str(exc)
-        first = message.split(" ", 1)[0]
+        field = getattr(exc, "field", None)
+        first = message.split(" ", 1)[0] if field is None else field
         loc = ("body", first) if first.isidentifier() and first.islower() else ("body",)
         return ErrorAnswer(422, ((loc, message),))
     if isinstance(exc, ValidationError):
