@@ -29,6 +29,7 @@ from api.cli.output import print_fields, print_json, print_table
 from api.cli.past_values import read_past_values
 from api.cli.power_plans import bandit, sequential, test_then_send
 from api.convert import plan_to_dict, power_to_dict
+from api.errors import reported_as
 
 power_app = typer.Typer(
     help="Sample size, minimum detectable effect, power and duration of a test before launch.",
@@ -230,32 +231,34 @@ def power_mean(
     spread = {"sample": sample, "baseline_mean": baseline_mean}
     curve_kwargs = {"metric": "mean", "sd": sd, "sample": sample, "baseline": baseline_mean,
                     "points": points, "target_power": power, **options}
-    if question == "size":
-        plan = solve_mean_sample_size(sd, mde, relative=relative, power=power, daily=daily,  # type: ignore[arg-type]
-                                      traffic_share=traffic_share, **spread, **options)
-        drawn = _curve(curve, html, question, mde=mde, relative=relative, **curve_kwargs)
-        _show_size(plan, as_json, drawn, None if sample is None else _describe_sd(plan.sd, sample, values))
-    elif question == "mde":
-        found = solve_mean_mde(sd, n, power=power, direction=direction or "increase",  # type: ignore[arg-type]
-                               **spread, **options)
-        drawn = _curve(curve, html, question, n_per_arm=n, **curve_kwargs)
-        _show_answer(found, [
-            ("n per arm", f"{found.n_per_arm:,}"),
-            ("sd", _describe_sd(found.sd, sample, values)),
-            ("mde", _mean_effect(found.mde_absolute, found.mde_relative, found.baseline_mean)),
-            ("effect size", f"{found.effect_size:+.4g} sd"),
-            ("power", f"{found.power:g}"),
-        ], as_json, drawn)
-    else:
-        result = evaluate_mean_power(sd, mde, n, relative=relative, **spread, **options)  # type: ignore[arg-type]
-        drawn = _curve(curve, html, question, mde=mde, relative=relative, **curve_kwargs)
-        _show_answer(result, [
-            ("n per arm", f"{result.n_per_arm:,.0f}"),
-            ("sd", _describe_sd(result.sd, sample, values)),
-            ("mde", _mean_effect(result.mde_absolute, result.mde_relative, result.baseline_mean)),
-            ("effect size", f"{result.effect_size:+.4g} sd"),
-            ("power", f"{result.power:.4f}"),
-        ], as_json, drawn)
+    with reported_as(sample="values"):  # the sample is the --values file here
+        if question == "size":
+            plan = solve_mean_sample_size(sd, mde, relative=relative, power=power, daily=daily,  # type: ignore[arg-type]
+                                          traffic_share=traffic_share, **spread, **options)
+            drawn = _curve(curve, html, question, mde=mde, relative=relative, **curve_kwargs)
+            sd_line = None if sample is None else _describe_sd(plan.sd, sample, values)
+            _show_size(plan, as_json, drawn, sd_line)
+        elif question == "mde":
+            found = solve_mean_mde(sd, n, power=power, direction=direction or "increase",  # type: ignore[arg-type]
+                                   **spread, **options)
+            drawn = _curve(curve, html, question, n_per_arm=n, **curve_kwargs)
+            _show_answer(found, [
+                ("n per arm", f"{found.n_per_arm:,}"),
+                ("sd", _describe_sd(found.sd, sample, values)),
+                ("mde", _mean_effect(found.mde_absolute, found.mde_relative, found.baseline_mean)),
+                ("effect size", f"{found.effect_size:+.4g} sd"),
+                ("power", f"{found.power:g}"),
+            ], as_json, drawn)
+        else:
+            result = evaluate_mean_power(sd, mde, n, relative=relative, **spread, **options)  # type: ignore[arg-type]
+            drawn = _curve(curve, html, question, mde=mde, relative=relative, **curve_kwargs)
+            _show_answer(result, [
+                ("n per arm", f"{result.n_per_arm:,.0f}"),
+                ("sd", _describe_sd(result.sd, sample, values)),
+                ("mde", _mean_effect(result.mde_absolute, result.mde_relative, result.baseline_mean)),
+                ("effect size", f"{result.effect_size:+.4g} sd"),
+                ("power", f"{result.power:.4f}"),
+            ], as_json, drawn)
     _html_note(html, as_json)
 
 

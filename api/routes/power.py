@@ -27,6 +27,7 @@ from analysis.power import (
 from analysis.stats import SampleStats
 from api.convert import plan_to_dict, power_to_dict
 from api.deps import require_admin
+from api.errors import reported_as
 from api.models.common import MessageBody, ValidationErrorBody
 from api.models.power import (
     BanditPlanPublic,
@@ -73,6 +74,11 @@ def spread_arguments(body: ValueSpread) -> dict[str, Any]:
     return {"sd": body.sd, "sample": sample, "baseline_mean": body.baseline_mean, "method": body.method}
 
 
+def sample_name(body: ValueSpread) -> str:
+    """The request field that holds the sample of past values."""
+    return "summary" if body.summary is not None else "values"
+
+
 def curve_axis(over: str | None, mde: float | None) -> str:
     """The x axis of a curve: as asked, else n when an effect is fixed and the effect otherwise."""
     return over or ("n" if mde is not None else "effect")
@@ -103,8 +109,9 @@ def power_rate_power(body: RatePowerForSizeRequest) -> dict[str, Any]:
 def power_rate_curve(body: RateCurveRequest) -> dict[str, Any]:
     """Power against the control-arm size (``mde`` fixed) or against the effect (``n_per_arm`` fixed)."""
     fields = body.model_dump(exclude={"over", "x", "power"})
-    curve = power_curve("rate", over=curve_axis(body.over, body.mde), values=body.x, target_power=body.power,
-                        **fields)
+    with reported_as(values="x", target_power="power"):
+        curve = power_curve("rate", over=curve_axis(body.over, body.mde), values=body.x,
+                            target_power=body.power, **fields)
     return power_to_dict(curve)
 
 
@@ -113,7 +120,9 @@ def power_mean(body: MeanPowerRequest) -> dict[str, Any]:
     """Recipients per arm and in total to detect ``mde`` on a mean; the sd given, or from past values."""
     spread = spread_arguments(body)
     fields = body.model_dump(exclude=SPREAD_FIELDS)
-    return plan_to_dict(solve_mean_sample_size(spread.pop("sd"), fields.pop("mde"), **spread, **fields))
+    with reported_as(sample=sample_name(body)):
+        plan = solve_mean_sample_size(spread.pop("sd"), fields.pop("mde"), **spread, **fields)
+    return plan_to_dict(plan)
 
 
 @router.post("/mean/mde", response_model=MeanMdePublic)
@@ -121,7 +130,9 @@ def power_mean_mde(body: MeanMdeRequest) -> dict[str, Any]:
     """The smallest change of a mean that ``n_per_arm`` recipients per arm detect with ``power``."""
     spread = spread_arguments(body)
     fields = body.model_dump(exclude=SPREAD_FIELDS)
-    return power_to_dict(solve_mean_mde(spread.pop("sd"), fields.pop("n_per_arm"), **spread, **fields))
+    with reported_as(sample=sample_name(body)):
+        found = solve_mean_mde(spread.pop("sd"), fields.pop("n_per_arm"), **spread, **fields)
+    return power_to_dict(found)
 
 
 @router.post("/mean/power", response_model=MeanPowerPublic)
@@ -129,8 +140,10 @@ def power_mean_power(body: MeanPowerForSizeRequest) -> dict[str, Any]:
     """The power of a test of a mean with ``n_per_arm`` recipients in the control arm to detect ``mde``."""
     spread = spread_arguments(body)
     fields = body.model_dump(exclude=SPREAD_FIELDS)
-    return power_to_dict(evaluate_mean_power(spread.pop("sd"), fields.pop("mde"), fields.pop("n_per_arm"),
-                                             **spread, **fields))
+    with reported_as(sample=sample_name(body)):
+        result = evaluate_mean_power(spread.pop("sd"), fields.pop("mde"), fields.pop("n_per_arm"), **spread,
+                                     **fields)
+    return power_to_dict(result)
 
 
 @router.post("/mean/curve", response_model=PowerCurvePublic)
@@ -138,8 +151,9 @@ def power_mean_curve(body: MeanCurveRequest) -> dict[str, Any]:
     """Power of a test of a mean against the control-arm size or against the effect."""
     spread = spread_arguments(body)
     fields = body.model_dump(exclude=SPREAD_FIELDS | {"over", "x", "power"})
-    curve = power_curve("mean", over=curve_axis(body.over, body.mde), values=body.x, target_power=body.power,
-                        baseline=spread.pop("baseline_mean"), **spread, **fields)
+    with reported_as(values="x", target_power="power", sample=sample_name(body)):
+        curve = power_curve("mean", over=curve_axis(body.over, body.mde), values=body.x,
+                            target_power=body.power, baseline=spread.pop("baseline_mean"), **spread, **fields)
     return power_to_dict(curve)
 
 

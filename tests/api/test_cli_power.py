@@ -239,7 +239,8 @@ def test_bad_input_exits_non_zero_with_one_line(args, needle):
      ("a,b\n1,\n2,3\n", "b", "line 2, column 'b' is empty; a recipient without a value is a 0"),
      ("a,b\n1,2\n", None, "has columns a, b; choose one with --column"),
      ("a,b\n1,2\n", "c", "--column:"),
-     ("x\n1\ninf\n", None, "'inf' is not a finite number")],
+     ("x\n1\ninf\n", None, "'inf' is not a finite number"),
+     ("x\n2\n2\n2\n", None, "values has no spread (all values equal)")],
 )
 def test_bad_values_files(tmp_path: Path, content: str, column: str | None, needle: str):
     path = tmp_path / "past.csv"
