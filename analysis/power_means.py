@@ -182,7 +182,10 @@ def _resolve_sd(
     if isinstance(sample, SampleStats):
         if sample.n < 2:
             raise PowerInputError("sample must summarise at least 2 values.", field="summary")
-        estimate, mean = sample.std, sample.mean
+        try:
+            estimate, mean = sample.std, sample.mean
+        except OverflowError:
+            estimate = mean = math.inf  # reported below
     else:
         values = np.asarray(sample, dtype=float)
         if values.ndim != 1 or values.size < 2:

@@ -103,6 +103,8 @@ BAD = [
      "mde is too large next to sd: mde / sd overflows (1e+300 / 1e-300)."),
     (solve_mean_sample_size, (None, 1.0), {"sample": [1e308, -1e308]},
      "sample values are too large: their mean or standard deviation overflows."),
+    (solve_mean_sample_size, (None, 1.0), {"sample": SampleStats(2, 1e300, 1e300)},
+     "sample values are too large: their mean or standard deviation overflows."),
     (solve_mean_sample_size, (None, 1.0), {"sample": SampleStats(1, 3.0, 9.0)},
      "sample must summarise at least 2 values."),
     (solve_mean_sample_size, (None, 1.0), {"sample": SampleStats(3, 6.0, 12.0)},
