@@ -7,12 +7,11 @@ so the command line and the HTTP layer can show it as it is.
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Callable
 from typing import Literal
 
-from scipy import optimize
-from statsmodels.tools.sm_exceptions import ConvergenceWarning
+import numpy as np
+from scipy import optimize, stats
 
 Alternative = Literal["two-sided", "one-sided"]
 Correction = Literal["bonferroni", "none"]
@@ -200,6 +199,14 @@ def check_power_above_alpha(power: float, alpha_each: float) -> float:
     return power
 
 
+def below_resolution(power: float, alpha_each: float, smallest: float) -> PowerInputError:
+    """The error when even the smallest effect a solver tries (``smallest``) already reaches ``power``."""
+    return PowerInputError(
+        f"power {power:g} is reached by an effect below {smallest:.3g}, too close to the alpha of each "
+        f"comparison ({alpha_each:.4g}) to solve for; ask for a higher power.", field="power",
+    )
+
+
 def check_daily(daily: int | None, traffic_share: float) -> None:
     """Check the traffic settings used to turn a sample size into days."""
     if daily is not None:
@@ -207,21 +214,19 @@ def check_daily(daily: int | None, traffic_share: float) -> None:
     check_share("traffic_share", traffic_share)
 
 
-def first_guess(solve: Callable[[], float]) -> float:
-    """A solver's answer used only as the starting point of :func:`refine_sample_size`.
+def normal_guess(effect: float, alpha_each: float, alternative: Alternative, power: float,
+                 ratio: float) -> float:
+    """The control-arm size at which a z-test of a standardised ``effect`` has ``power`` (far tail ignored).
 
-    statsmodels warns (``ConvergenceWarning``) and returns NaN when its root finder fails; the guess is
-    checked and refined anyway, so its warnings are silenced and a failure becomes NaN.
+    .. math:: n_0 = \\left(\\frac{z_{1-\\alpha'} + z_{1-\\beta}}{\\text{effect}}\\right)^2 (1 + 1/r)
+
+    The starting point of :func:`refine_sample_size` (statsmodels' own ``solve_power`` warns and
+    returns NaN where its root finder fails); ``inf`` for a zero effect.
     """
-    with warnings.catch_warnings():
-        # statsmodels registers "always" for ConvergenceWarning when that module is first imported
-        # (imported above, so this filter goes in front of it)
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        warnings.simplefilter("ignore", RuntimeWarning)
-        try:
-            return float(solve())
-        except (ArithmeticError, ValueError):
-            return math.nan
+    z_alpha = stats.norm.isf(alpha_each / 2 if alternative == "two-sided" else alpha_each)
+    z_sum = float(z_alpha + stats.norm.ppf(power))
+    with np.errstate(divide="ignore", over="ignore"):
+        return float(np.float64(z_sum) ** 2 * (1.0 + 1.0 / ratio) / np.float64(effect) ** 2)
 
 
 def refine_sample_size(
@@ -229,12 +234,13 @@ def refine_sample_size(
 ) -> float:
     """Return ``n_guess`` when it gives ``power``; otherwise solve ``power_at(n) = power`` by bracketing.
 
-    statsmodels' ``solve_power`` occasionally stops early without raising; this check makes every
-    solved size reproduce the requested power to 1e-7 (and the fallback solves it to 1e-12).
+    The guess (:func:`normal_guess`) is accepted when it reproduces the requested power to 1e-12;
+    otherwise the exact power function is solved by bracketing to 1e-12. A power function that gives
+    NaN is reported as bad input, not passed to the solver.
     """
     power_at = _finite_power(power_at)
     valid = math.isfinite(n_guess) and n_guess > minimum
-    if valid and abs(power_at(n_guess) - power) < 1e-7:
+    if valid and abs(power_at(n_guess) - power) < 1e-12:
         return float(n_guess)
     start = n_guess if valid else 10.0 + minimum
     upper = start

@@ -32,6 +32,7 @@ from analysis.power_inputs import (
     Correction,
     PowerInputError,
     arm_sizes,
+    below_resolution,
     check_choice,
     check_count,
     check_daily,
@@ -42,7 +43,7 @@ from analysis.power_inputs import (
     check_positive,
     check_power_above_alpha,
     describe_correction,
-    first_guess,
+    normal_guess,
     refine_sample_size,
 )
 from analysis.stats import SampleStats
@@ -346,10 +347,7 @@ def solve_mean_sample_size(
     delta = _absolute_mde(mde, relative, baseline)
     d = _effect_size(delta, sd_value)
     if method == "statsmodels":
-        guess = first_guess(lambda: TTestIndPower().solve_power(
-            effect_size=abs(d), nobs1=None, alpha=alpha_each, power=power, ratio=ratio,
-            alternative=_sm_alternative(alternative),
-        ))
+        guess = normal_guess(abs(d), alpha_each, alternative, power, ratio)
         # the pooled t-test needs n0 + n1 > 2 (positive degrees of freedom)
         n_exact = refine_sample_size(
             lambda n: _mean_power(abs(d), n, alpha_each, alternative, ratio, method),
@@ -508,6 +506,8 @@ def solve_mean_mde(
             upper *= 2.0
             if upper > 1e3:
                 raise PowerInputError(f"n_per_arm {n_per_arm} is too small to reach power {power:g}.")
+        if power_gap(1e-12) >= 0:
+            raise below_resolution(power, alpha_each, 1e-12)
         try:
             d = optimize.brentq(power_gap, 1e-12, upper, xtol=1e-15, rtol=1e-13)
         except ValueError:  # NaN inside the bracket: scipy's noncentral t fails at few degrees of freedom

@@ -38,6 +38,7 @@ from analysis.power_inputs import (
     Correction,
     PowerInputError,
     arm_sizes,
+    below_resolution,
     check_choice,
     check_count,
     check_daily,
@@ -47,7 +48,7 @@ from analysis.power_inputs import (
     check_plan_options,
     check_power_above_alpha,
     describe_correction,
-    first_guess,
+    normal_guess,
     refine_sample_size,
 )
 
@@ -313,10 +314,7 @@ def solve_rate_sample_size(
     treatment = treatment_rate_for(baseline, mde, relative)
     h = cohens_h(treatment, baseline)
     if method == "statsmodels":
-        guess = first_guess(lambda: NormalIndPower().solve_power(
-            effect_size=abs(h), nobs1=None, alpha=alpha_each, power=power, ratio=ratio,
-            alternative=_sm_alternative(alternative),
-        ))
+        guess = normal_guess(abs(h), alpha_each, alternative, power, ratio)
         n_exact = refine_sample_size(
             lambda n: _rate_power(baseline, treatment, n, alpha_each, alternative, ratio, method),
             power, float(guess), minimum=1e-6,
@@ -324,7 +322,10 @@ def solve_rate_sample_size(
     else:
         z_sum = _z_alpha(alpha_each, alternative) + float(stats.norm.ppf(power))
         variance = baseline * (1 - baseline) + treatment * (1 - treatment) / ratio
-        n_exact = z_sum**2 * variance / (treatment - baseline) ** 2
+        squared = (treatment - baseline) ** 2
+        if squared == 0.0:  # the difference underflows: no finite sample detects it
+            raise PowerInputError("mde is too small: the sample size would exceed 1e15 per arm.")
+        n_exact = z_sum**2 * variance / squared
     sizes = arm_sizes(n_exact, arms, ratio)
     total = sum(sizes)
     return RatePlan(
@@ -478,6 +479,8 @@ def solve_rate_mde(
         # statsmodels' own solve_power for the effect stops at a loose tolerance; solve it tightly here
         if power_gap(math.pi) < 0:
             raise undetectable
+        if power_gap(1e-12) >= 0:
+            raise below_resolution(power, alpha_each, 1e-12)
         h = optimize.brentq(power_gap, 1e-12, math.pi, xtol=1e-15, rtol=1e-13)
         angle = math.asin(math.sqrt(baseline)) + sign * h / 2.0
         if not 0.0 < angle < math.pi / 2:
@@ -491,6 +494,8 @@ def solve_rate_mde(
         upper = room * (1.0 - 1e-12)
         if gap(upper) < 0:
             raise undetectable
+        if gap(room * 1e-12) >= 0:
+            raise below_resolution(power, alpha_each, room * 1e-12)
         delta = optimize.brentq(gap, room * 1e-12, upper, xtol=1e-14, rtol=1e-12)
         treatment = baseline + sign * delta
     return RateMde(

@@ -76,6 +76,8 @@ def test_a_failed_statsmodels_solver_neither_warns_nor_leaks():
         warnings.simplefilter("error")
         with pytest.raises(PowerInputError, match="^mde is too small: the sample size would exceed 1e15"):
             solve_rate_sample_size(0.03, 1e-12)
+        with pytest.raises(PowerInputError, match="^mde is too small: the sample size would exceed 1e15"):
+            solve_rate_sample_size(0.5, 1e-200)  # Cohen's h is 0: statsmodels would warn
         plan = solve_rate_sample_size(0.03, 0.01, alpha=1e-300)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -97,6 +99,11 @@ BAD = [
      "power must be greater than the alpha of each comparison (0.025), which a test reaches with no effect "
      "at all; got 0.02."),
     (solve_rate_sample_size, (0.03, 0.01), {"arms": 1001}, "arms must be at most 1,000; got 1001."),
+    (solve_rate_sample_size, (0.5, 1e-200), {"method": "unpooled"},
+     "mde is too small: the sample size would exceed 1e15 per arm."),
+    (solve_rate_mde, (1e-300, 2), {"power": 0.0500001, "method": "unpooled", "alternative": "one-sided"},
+     "power 0.0500001 is reached by an effect below 1e-12, too close to the alpha of each comparison (0.05) "
+     "to solve for; ask for a higher power."),
     (solve_mean_sample_size, (1e308, 1e-308), {},
      "mde is too small next to sd: mde / sd is 0 in floating point (1e-308 / 1e+308)."),
     (solve_mean_power, (1e-300, 1e300, 100), {},
