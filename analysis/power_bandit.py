@@ -34,7 +34,8 @@ class BanditPlan:
     rates : tuple of float, length k
         Assumed true rate of each arm, control first.
     horizon, batches, batch_size : int
-        Sends in the campaign, the number of batches, and the sends per batch (the last may be smaller).
+        Sends in the campaign, the number of batches, and the sends of the first batch (batch sizes
+        differ by at most one).
     replications : int
         Simulated campaigns.
     losing_share_bandit, losing_share_bandit_se : float
@@ -79,9 +80,10 @@ class BanditPlan:
 
 
 def _batch_sizes(horizon: int, batches: int) -> np.ndarray:
-    base = -(-horizon // batches)  # ceil
+    """``batches`` sizes summing to ``horizon``, differing by at most one (the larger ones first)."""
+    base, extra = divmod(horizon, batches)
     sizes = np.full(batches, base, dtype=np.int64)
-    sizes[-1] = horizon - base * (batches - 1)
+    sizes[:extra] += 1
     return sizes
 
 

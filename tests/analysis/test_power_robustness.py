@@ -199,3 +199,11 @@ def test_bandit_reports_progress_once_per_campaign():
     plan_bandit([0.04, 0.05], 2_000, rng=np.random.default_rng(1), replications=5, batches=4,
                 on_progress=seen.append)
     assert seen == [1, 2, 3, 4, 5]
+
+
+@pytest.mark.parametrize(("horizon", "batches"), [(5, 4), (101, 20), (7, 7)])
+def test_bandit_batches_split_any_horizon(horizon, batches):
+    # 5 sends in 4 batches used to give a last batch of -1
+    plan = plan_bandit([0.3, 0.5], horizon, batches=batches, replications=3, rng=np.random.default_rng(2))
+    assert plan.batch_size == -(-horizon // batches) and len(plan.losing_share_by_batch) == batches
+    assert all(0.0 <= share <= 1.0 for share in plan.losing_share_by_batch)
