@@ -55,7 +55,7 @@ Correction = Annotated[str, typer.Option(help="bonferroni or none (with more tha
 Direction = Annotated[str | None, typer.Option(
     help="With --n alone: increase (default) or decrease of the metric.")]
 Curve = Annotated[bool, typer.Option("--curve", help="Add the power curve (a table; over n, or over "
-                                     "the effect with --n alone).")]
+                                     "the effect, drawn for increases, with --n alone).")]
 Points = Annotated[int, typer.Option(help="Points on the power curve.")]
 Html = Annotated[Path | None, typer.Option(help="Write the power curve as an offline HTML chart here "
                                            "(implies --curve).")]
@@ -155,7 +155,11 @@ def power_rate(
     html: Html = None,
     as_json: Json = False,
 ) -> None:
-    """A rate (opens, clicks, purchases): recipients needed, smallest detectable effect, or power."""
+    """A rate (opens, clicks, purchases): recipients needed, smallest detectable effect, or power.
+
+    --mde alone gives the recipients needed (and days with --daily); --n alone the smallest effect that
+    many recipients per arm detect; --n with --mde the power.
+    """
     question = _question(mde, n, direction, daily)
     options: dict[str, Any] = {"alpha": alpha, "alternative": alternative, "arms": arms, "ratio": ratio,
                                "method": method, "correction": correction}
@@ -217,7 +221,12 @@ def power_mean(
     html: Html = None,
     as_json: Json = False,
 ) -> None:
-    """A mean value (revenue per email): recipients needed, smallest detectable effect, or power."""
+    """A mean value (revenue per email): recipients needed, smallest detectable effect, or power.
+
+    The spread is --sd, or --values FILE of past values per recipient. --mde alone gives the recipients
+    needed (and days with --daily); --n alone the smallest effect that many recipients per arm detect;
+    --n with --mde the power.
+    """
     question = _question(mde, n, direction, daily)
     if sd is not None and values is not None:
         raise CliError("--sd / --values: give one of them")
