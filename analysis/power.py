@@ -3,7 +3,9 @@
 This module gathers the public planning API; the work is done in the ``analysis.power_*`` modules:
 
 - :mod:`analysis.power_rates`: conversion rates (statsmodels' Cohen's h, or the unpooled formula);
-- :mod:`analysis.power_means`: values per recipient (t-test), sd given or from a sample;
+  sample size, minimum detectable effect, and power (``evaluate_rate_power`` with its settings);
+- :mod:`analysis.power_means`: values per recipient (t-test), sd given or from a sample (values or
+  their summary statistics);
 - :mod:`analysis.power_duration`: days from the daily volume and the traffic share;
 - :mod:`analysis.power_curves`: power against n or against the effect (charts in
   :mod:`analysis.power_plots`);
@@ -19,8 +21,24 @@ from analysis.power_bandit import BanditPlan, plan_bandit
 from analysis.power_curves import PowerCurve, power_curve
 from analysis.power_duration import solve_duration
 from analysis.power_inputs import PowerInputError
-from analysis.power_means import MeanMde, MeanPlan, solve_mean_mde, solve_mean_power, solve_mean_sample_size
-from analysis.power_rates import RateMde, RatePlan, solve_rate_mde, solve_rate_power, solve_rate_sample_size
+from analysis.power_means import (
+    MeanMde,
+    MeanPlan,
+    MeanPower,
+    evaluate_mean_power,
+    solve_mean_mde,
+    solve_mean_power,
+    solve_mean_sample_size,
+)
+from analysis.power_rates import (
+    RateMde,
+    RatePlan,
+    RatePower,
+    evaluate_rate_power,
+    solve_rate_mde,
+    solve_rate_power,
+    solve_rate_sample_size,
+)
 from analysis.power_sequential import SequentialInflation, sequential_inflation
 from analysis.power_test_then_send import TestThenSendPlan, plan_test_then_send
 
@@ -28,10 +46,14 @@ __all__ = [
     "BanditPlan",
     "MeanMde",
     "MeanPlan",
+    "MeanPower",
     "PowerCurve",
     "PowerInputError",
     "RateMde",
     "RatePlan",
+    "RatePower",
+    "evaluate_mean_power",
+    "evaluate_rate_power",
     "plan_bandit",
     "power_curve",
     "sequential_inflation",

@@ -14,13 +14,13 @@ Carlo standard errors; the fixed test's are exact.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 
-from analysis.power_inputs import Correction, PowerInputError, check_count, check_open_unit
+from analysis.power_inputs import MAX_ARMS, Correction, PowerInputError, check_count, check_open_unit
 from analysis.power_rates import solve_rate_power
 from bandit import make_policy
 
@@ -34,7 +34,8 @@ class BanditPlan:
     rates : tuple of float, length k
         Assumed true rate of each arm, control first.
     horizon, batches, batch_size : int
-        Sends in the campaign, the number of batches, and the sends per batch (the last may be smaller).
+        Sends in the campaign, the number of batches, and the sends of the first batch (batch sizes
+        differ by at most one).
     replications : int
         Simulated campaigns.
     losing_share_bandit, losing_share_bandit_se : float
@@ -79,9 +80,10 @@ class BanditPlan:
 
 
 def _batch_sizes(horizon: int, batches: int) -> np.ndarray:
-    base = -(-horizon // batches)  # ceil
+    """``batches`` sizes summing to ``horizon``, differing by at most one (the larger ones first)."""
+    base, extra = divmod(horizon, batches)
     sizes = np.full(batches, base, dtype=np.int64)
-    sizes[-1] = horizon - base * (batches - 1)
+    sizes[:extra] += 1
     return sizes
 
 
@@ -95,6 +97,7 @@ def plan_bandit(
     n_draws: int = 1000,
     alpha: float = 0.05,
     correction: Correction = "bonferroni",
+    on_progress: Callable[[int], None] | None = None,
 ) -> BanditPlan:
     """Simulate a Thompson sampling campaign and compare its traffic to losers with a fixed A/B test.
 
@@ -114,6 +117,8 @@ def plan_bandit(
         The policy's Monte Carlo draws for its probabilities of being best (at least 100).
     alpha, correction
         For the fixed test's power.
+    on_progress : callable, optional
+        Called with the number of campaigns simulated so far after each one (for a progress bar).
 
     Returns
     -------
@@ -125,9 +130,14 @@ def plan_bandit(
     >>> plan.losing_share_fixed, plan.losing_share_bandit < 0.5
     (0.5, True)
     """
-    values = np.asarray(rates, dtype=float)
+    try:
+        values = np.asarray(rates, dtype=float)
+    except (TypeError, ValueError):
+        raise PowerInputError("rates must be a flat sequence of numbers, control first.") from None
     if values.ndim != 1 or values.size < 2:
         raise PowerInputError("rates must be a flat sequence of at least 2 rates, control first.")
+    if values.size > MAX_ARMS:
+        raise PowerInputError(f"rates must hold at most {MAX_ARMS} arms; got {values.size}.")
     if not np.all((values > 0) & (values < 1)):
         raise PowerInputError("rates must all be strictly between 0 and 1.")
     if np.all(values == values[0]):
@@ -158,6 +168,8 @@ def plan_bandit(
             lost[r] += gap[choices.actions].sum()
         alpha_post, beta_post = policy.posterior()  # type: ignore[attr-defined]
         picks_best[r] = not losing[int(np.argmax(alpha_post / (alpha_post + beta_post)))]
+        if on_progress is not None:
+            on_progress(r + 1)
 
     share = losing_by_batch @ (sizes / horizon)
     best_treatment = 1 + int(np.argmax(np.abs(values[1:] - values[0])))

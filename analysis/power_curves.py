@@ -13,6 +13,7 @@ from typing import Any, Literal
 import numpy as np
 
 from analysis.power_inputs import (
+    MAX_N_PER_ARM,
     Alternative,
     Correction,
     PowerInputError,
@@ -22,8 +23,11 @@ from analysis.power_inputs import (
 )
 from analysis.power_means import solve_mean_mde, solve_mean_power, solve_mean_sample_size
 from analysis.power_rates import solve_rate_mde, solve_rate_power, solve_rate_sample_size
+from analysis.stats import SampleStats
 
 Metric = Literal["rate", "mean"]
+#: Most points a curve holds.
+MAX_POINTS = 1000
 Over = Literal["n", "effect"]
 
 
@@ -102,6 +106,7 @@ def power_curve(
     n_per_arm: int | None = None,
     relative: bool = False,
     values: Sequence[float] | None = None,
+    sample: Sequence[float] | SampleStats | None = None,
     points: int = 25,
     target_power: float = 0.8,
     alpha: float = 0.05,
@@ -116,14 +121,17 @@ def power_curve(
     Parameters
     ----------
     metric : {"rate", "mean"}
-        ``"rate"`` needs ``baseline``; ``"mean"`` needs ``sd`` (and ``baseline`` as the baseline mean
-        for a relative ``mde``).
+        ``"rate"`` needs ``baseline``; ``"mean"`` needs ``sd`` or ``sample`` (and ``baseline`` as the
+        baseline mean for a relative ``mde`` without a sample).
     over : {"n", "effect"}
         ``"n"`` holds ``mde`` fixed; ``"effect"`` holds ``n_per_arm`` fixed.
     values : sequence of float, optional
         The x values. By default ``points`` values: sizes spaced geometrically from a tenth to three
         times the size that reaches ``target_power``, or effects spaced evenly from a tenth to twice
-        the effect that reaches it.
+        the effect that reaches it. At most 1,000.
+    sample : sequence of float, or SampleStats, optional
+        Past values of a mean metric instead of ``sd``, as in
+        :func:`analysis.power_means.solve_mean_sample_size`.
     target_power : float, default 0.8
         The power marked on the curve.
     Other parameters
@@ -143,12 +151,12 @@ def power_curve(
     check_choice("metric", metric, ("rate", "mean"))
     check_choice("over", over, ("n", "effect"))
     check_power(target_power)
-    points = check_count("points", points, 2)
+    points = check_count("points", points, 2, MAX_POINTS)
     options = {"alpha": alpha, "alternative": alternative, "arms": arms, "ratio": ratio, "method": method,
                "correction": correction}
     if metric == "rate" and baseline is None:
         raise PowerInputError("baseline is missing; a rate curve needs the control rate.")
-    if metric == "mean" and sd is None:
+    if metric == "mean" and sd is None and sample is None:
         raise PowerInputError("sd is missing; a mean curve needs the standard deviation.")
     if over == "n":
         if mde is None:
@@ -156,14 +164,15 @@ def power_curve(
         if metric == "rate":
             plan = solve_rate_sample_size(baseline, mde, relative=relative, power=target_power, **options)
         else:
-            plan = solve_mean_sample_size(sd, mde, baseline_mean=baseline, relative=relative,
+            plan = solve_mean_sample_size(sd, mde, sample=sample, baseline_mean=baseline, relative=relative,
                                           power=target_power, **options)
-        xs = _xs(values, np.geomspace(max(2.0, plan.n_exact / 10), 3 * plan.n_exact, points), minimum=2.0)
+        top = min(3 * plan.n_exact, MAX_N_PER_ARM)
+        xs = _xs(values, np.geomspace(max(2.0, plan.n_exact / 10), top, points), minimum=2.0)
         if metric == "rate":
             powers = [solve_rate_power(baseline, mde, x, relative=relative, **options) for x in xs]
         else:
-            powers = [solve_mean_power(sd, mde, x, baseline_mean=baseline, relative=relative, **options)
-                      for x in xs]
+            powers = [solve_mean_power(sd, mde, x, sample=sample, baseline_mean=baseline, relative=relative,
+                                       **options) for x in xs]
         return PowerCurve(metric, over, xs, tuple(powers), None, plan.mde_absolute, baseline,
                           float(target_power), plan.n_exact, plan.alpha, plan.method)
     if n_per_arm is None:
@@ -171,7 +180,8 @@ def power_curve(
     if metric == "rate":
         found = solve_rate_mde(baseline, n_per_arm, power=target_power, **options)
     else:
-        found = solve_mean_mde(sd, n_per_arm, baseline_mean=baseline, power=target_power, **options)
+        found = solve_mean_mde(sd, n_per_arm, sample=sample, baseline_mean=baseline, power=target_power,
+                               **options)
     top = 2 * found.mde_absolute
     if metric == "rate":
         top = min(top, (1 - baseline) * (1 - 1e-9))
@@ -179,7 +189,7 @@ def power_curve(
     if metric == "rate":
         powers = [solve_rate_power(baseline, x, n_per_arm, **options) for x in xs]
     else:
-        powers = [solve_mean_power(sd, x, n_per_arm, **options) for x in xs]
+        powers = [solve_mean_power(sd, x, n_per_arm, sample=sample, **options) for x in xs]
     return PowerCurve(metric, over, xs, tuple(powers), int(n_per_arm), None, baseline, float(target_power),
                       found.mde_absolute, found.alpha, found.method)
 
@@ -187,9 +197,14 @@ def power_curve(
 def _xs(values: Sequence[float] | None, default: np.ndarray, minimum: float) -> tuple[float, ...]:
     if values is None:
         return tuple(float(v) for v in default)
-    xs = np.asarray(values, dtype=float)
+    try:
+        xs = np.asarray(values, dtype=float)
+    except (TypeError, ValueError):
+        raise PowerInputError("values must be a flat sequence of numbers.") from None
     if xs.ndim != 1 or xs.size < 2 or not np.all(np.isfinite(xs)):
         raise PowerInputError("values must be a flat sequence of at least 2 finite numbers.")
+    if xs.size > MAX_POINTS:
+        raise PowerInputError(f"values must hold at most {MAX_POINTS:,} points; got {xs.size:,}.")
     if np.any(np.diff(xs) <= 0):
         raise PowerInputError("values must be strictly increasing.")
     if xs[0] < minimum:

@@ -10,14 +10,34 @@ import math
 from collections.abc import Callable
 from typing import Literal
 
-from scipy import optimize
+import numpy as np
+from scipy import optimize, stats
 
 Alternative = Literal["two-sided", "one-sided"]
 Correction = Literal["bonferroni", "none"]
 
 
+#: Largest number of arms a plan takes (a test of more variants than this is not an email test).
+MAX_ARMS = 1000
+#: Largest sample per arm the planning functions answer for (the solvers stop there too).
+MAX_N_PER_ARM = 10**15
+
+
 class PowerInputError(ValueError):
-    """Bad input to a planning function; the message is one sentence naming the field."""
+    """Bad input to a planning function; the message is one sentence naming the field.
+
+    Parameters
+    ----------
+    message : str
+        The sentence shown to the user.
+    field : str, optional
+        The input to blame when the sentence does not start with its name; ``""`` when the problem is
+        a combination of inputs rather than one of them.
+    """
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 def check_finite(name: str, value: float) -> float:
@@ -63,13 +83,28 @@ def check_share(name: str, value: float) -> float:
     return number
 
 
-def check_count(name: str, value: int, minimum: int) -> int:
-    """An integer no smaller than ``minimum``."""
-    if isinstance(value, bool) or not isinstance(value, int | float) or float(value) != int(value):
+def check_count(name: str, value: int, minimum: int, maximum: int | None = None) -> int:
+    """An integer no smaller than ``minimum`` (and no larger than ``maximum`` when given)."""
+    if (isinstance(value, bool) or not isinstance(value, int | float)
+            or (isinstance(value, float) and not value.is_integer())):
         raise PowerInputError(f"{name} must be a whole number; got {value!r}.")
     if int(value) < minimum:
         raise PowerInputError(f"{name} must be at least {minimum}; got {value!r}.")
+    if maximum is not None and int(value) > maximum:
+        raise PowerInputError(f"{name} must be at most {maximum:,}; got {value!r}.")
     return int(value)
+
+
+def check_n_per_arm(value: float, at_least: float | None = None) -> float:
+    """A control-arm size: above 0 (or at least ``at_least``) and at most :data:`MAX_N_PER_ARM`."""
+    number = check_finite("n_per_arm", value)
+    if at_least is None and number <= 0.0:
+        raise PowerInputError(f"n_per_arm must be greater than 0; got {value!r}.")
+    if at_least is not None and number < at_least:
+        raise PowerInputError(f"n_per_arm must be at least {at_least:g}; got {value!r}.")
+    if number > MAX_N_PER_ARM:
+        raise PowerInputError(f"n_per_arm must be at most 1e15; got {value!r}.")
+    return number
 
 
 def check_choice(name: str, value: str, choices: tuple[str, ...]) -> str:
@@ -129,6 +164,8 @@ def arm_sizes(n_exact: float, arms: int, ratio: float) -> tuple[int, ...]:
     Each size is the solved (fractional) size rounded up, so every arm has at least the sample the
     power calculation asked for.
     """
+    if not n_exact <= MAX_N_PER_ARM:
+        raise PowerInputError("mde is too small: the sample size would exceed 1e15 per arm.")
     control = round_up(n_exact)
     treatment = round_up(ratio * n_exact)
     return (control,) + (treatment,) * (arms - 1)
@@ -146,10 +183,28 @@ def check_plan_options(
     alpha = check_open_unit("alpha", alpha)
     check_power(power)
     check_choice("alternative", alternative, ("two-sided", "one-sided"))
-    arms = check_count("arms", arms, 2)
+    arms = check_count("arms", arms, 2, MAX_ARMS)
     check_positive("ratio", ratio)
     check_choice("correction", correction, ("bonferroni", "none"))
     return comparison_alpha(alpha, arms, correction)  # type: ignore[arg-type]
+
+
+def check_power_above_alpha(power: float, alpha_each: float) -> float:
+    """The requested power must exceed the per-comparison alpha: a test rejects that often with no effect."""
+    if power <= alpha_each:
+        raise PowerInputError(
+            f"power must be greater than the alpha of each comparison ({alpha_each:.4g}), which a test "
+            f"reaches with no effect at all; got {power!r}."
+        )
+    return power
+
+
+def below_resolution(power: float, alpha_each: float, smallest: float) -> PowerInputError:
+    """The error when even the smallest effect a solver tries (``smallest``) already reaches ``power``."""
+    return PowerInputError(
+        f"power {power:g} is reached by an effect below {smallest:.3g}, too close to the alpha of each "
+        f"comparison ({alpha_each:.4g}) to solve for; ask for a higher power.", field="power",
+    )
 
 
 def check_daily(daily: int | None, traffic_share: float) -> None:
@@ -159,16 +214,33 @@ def check_daily(daily: int | None, traffic_share: float) -> None:
     check_share("traffic_share", traffic_share)
 
 
+def normal_guess(effect: float, alpha_each: float, alternative: Alternative, power: float,
+                 ratio: float) -> float:
+    """The control-arm size at which a z-test of a standardised ``effect`` has ``power`` (far tail ignored).
+
+    .. math:: n_0 = \\left(\\frac{z_{1-\\alpha'} + z_{1-\\beta}}{\\text{effect}}\\right)^2 (1 + 1/r)
+
+    The starting point of :func:`refine_sample_size` (statsmodels' own ``solve_power`` warns and
+    returns NaN where its root finder fails); ``inf`` for a zero effect.
+    """
+    z_alpha = stats.norm.isf(alpha_each / 2 if alternative == "two-sided" else alpha_each)
+    z_sum = float(z_alpha + stats.norm.ppf(power))
+    with np.errstate(divide="ignore", over="ignore"):
+        return float(np.float64(z_sum) ** 2 * (1.0 + 1.0 / ratio) / np.float64(effect) ** 2)
+
+
 def refine_sample_size(
     power_at: Callable[[float], float], power: float, n_guess: float, minimum: float
 ) -> float:
     """Return ``n_guess`` when it gives ``power``; otherwise solve ``power_at(n) = power`` by bracketing.
 
-    statsmodels' ``solve_power`` occasionally stops early without raising; this check makes every
-    solved size reproduce the requested power to 1e-7 (and the fallback solves it to 1e-12).
+    The guess (:func:`normal_guess`) is accepted when it reproduces the requested power to 1e-12;
+    otherwise the exact power function is solved by bracketing to 1e-12. A power function that gives
+    NaN is reported as bad input, not passed to the solver.
     """
+    power_at = _finite_power(power_at)
     valid = math.isfinite(n_guess) and n_guess > minimum
-    if valid and abs(power_at(n_guess) - power) < 1e-7:
+    if valid and abs(power_at(n_guess) - power) < 1e-12:
         return float(n_guess)
     start = n_guess if valid else 10.0 + minimum
     upper = start
@@ -182,3 +254,18 @@ def refine_sample_size(
         if lower - minimum < 1e-9:
             return lower
     return optimize.brentq(lambda n: power_at(n) - power, lower, upper, xtol=1e-12, rtol=1e-13)
+
+
+def _finite_power(power_at: Callable[[float], float]) -> Callable[[float], float]:
+    """``power_at`` that raises :class:`PowerInputError` instead of returning NaN to a solver."""
+
+    def checked(n: float) -> float:
+        value = power_at(n)
+        if not math.isfinite(value):
+            raise PowerInputError(
+                f"alpha, effect and sample size are beyond the precision of the power function: it gave "
+                f"no number at {n:.6g} per arm."
+            )
+        return value
+
+    return checked

@@ -38,14 +38,17 @@ from analysis.power_inputs import (
     Correction,
     PowerInputError,
     arm_sizes,
+    below_resolution,
     check_choice,
     check_count,
     check_daily,
+    check_n_per_arm,
     check_nonzero,
     check_open_unit,
     check_plan_options,
-    check_positive,
+    check_power_above_alpha,
     describe_correction,
+    normal_guess,
     refine_sample_size,
 )
 
@@ -136,6 +139,42 @@ class RateMde:
     alpha: float
     alpha_per_comparison: float
     power: float
+    alternative: Alternative
+    arms: int
+    ratio: float
+    convention: RateMethod
+    method: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dictionary."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class RatePower:
+    """The power of a rate test of a given size against a given effect.
+
+    Attributes
+    ----------
+    power : float
+        Power of each treatment-versus-control comparison, in (0, 1).
+    baseline, treatment_rate, mde_absolute, mde_relative, effect_size
+        As in :class:`RatePlan`.
+    n_per_arm : float
+        Control-arm size the power is for (treatments have ``ratio`` times it).
+    convention, method : str
+        Which formula, and a sentence stating it.
+    """
+
+    power: float
+    baseline: float
+    treatment_rate: float
+    mde_absolute: float
+    mde_relative: float
+    effect_size: float
+    n_per_arm: float
+    alpha: float
+    alpha_per_comparison: float
     alternative: Alternative
     arms: int
     ratio: float
@@ -269,15 +308,13 @@ def solve_rate_sample_size(
     (53182, 106364)
     """
     alpha_each = check_plan_options(alpha, power, alternative, arms, ratio, correction)
+    check_power_above_alpha(power, alpha_each)
     method = _check_method(method)
     check_daily(daily, traffic_share)
     treatment = treatment_rate_for(baseline, mde, relative)
     h = cohens_h(treatment, baseline)
     if method == "statsmodels":
-        guess = NormalIndPower().solve_power(
-            effect_size=abs(h), nobs1=None, alpha=alpha_each, power=power, ratio=ratio,
-            alternative=_sm_alternative(alternative),
-        )
+        guess = normal_guess(abs(h), alpha_each, alternative, power, ratio)
         n_exact = refine_sample_size(
             lambda n: _rate_power(baseline, treatment, n, alpha_each, alternative, ratio, method),
             power, float(guess), minimum=1e-6,
@@ -285,7 +322,10 @@ def solve_rate_sample_size(
     else:
         z_sum = _z_alpha(alpha_each, alternative) + float(stats.norm.ppf(power))
         variance = baseline * (1 - baseline) + treatment * (1 - treatment) / ratio
-        n_exact = z_sum**2 * variance / (treatment - baseline) ** 2
+        squared = (treatment - baseline) ** 2
+        if squared == 0.0:  # the difference underflows: no finite sample detects it
+            raise PowerInputError("mde is too small: the sample size would exceed 1e15 per arm.")
+        n_exact = z_sum**2 * variance / squared
     sizes = arm_sizes(n_exact, arms, ratio)
     total = sum(sizes)
     return RatePlan(
@@ -335,11 +375,60 @@ def solve_rate_power(
     >>> round(solve_rate_power(0.03, 0.10, 53182, relative=True), 4)
     0.8
     """
+    return evaluate_rate_power(
+        baseline, mde, n_per_arm, relative=relative, alpha=alpha, alternative=alternative, arms=arms,
+        ratio=ratio, method=method, correction=correction,
+    ).power
+
+
+def evaluate_rate_power(
+    baseline: float,
+    mde: float,
+    n_per_arm: float,
+    *,
+    relative: bool = False,
+    alpha: float = 0.05,
+    alternative: Alternative = "two-sided",
+    arms: int = 2,
+    ratio: float = 1.0,
+    method: RateMethod = "statsmodels",
+    correction: Correction = "bonferroni",
+) -> RatePower:
+    """:func:`solve_rate_power` with the effect, the settings and the convention that produced it.
+
+    Parameters are those of :func:`solve_rate_power`.
+
+    Returns
+    -------
+    RatePower
+
+    Examples
+    --------
+    >>> result = evaluate_rate_power(0.03, 0.10, 53182, relative=True)
+    >>> round(result.power, 4), round(result.treatment_rate, 4)
+    (0.8, 0.033)
+    """
     alpha_each = check_plan_options(alpha, 0.5, alternative, arms, ratio, correction)
     method = _check_method(method)
-    check_positive("n_per_arm", n_per_arm)
+    n = check_n_per_arm(n_per_arm)
     treatment = treatment_rate_for(baseline, mde, relative)
-    return _rate_power(baseline, treatment, float(n_per_arm), alpha_each, alternative, ratio, method)
+    power = _rate_power(baseline, treatment, n, alpha_each, alternative, ratio, method)
+    return RatePower(
+        power=power,
+        baseline=float(baseline),
+        treatment_rate=treatment,
+        mde_absolute=treatment - baseline,
+        mde_relative=(treatment - baseline) / baseline,
+        effect_size=cohens_h(treatment, baseline),
+        n_per_arm=n,
+        alpha=float(alpha),
+        alpha_per_comparison=alpha_each,
+        alternative=alternative,
+        arms=int(arms),
+        ratio=float(ratio),
+        convention=method,
+        method=_describe(method, alternative, describe_correction(arms, correction, alpha, alpha_each)),
+    )
 
 
 def solve_rate_mde(
@@ -371,9 +460,10 @@ def solve_rate_mde(
     0.1
     """
     alpha_each = check_plan_options(alpha, power, alternative, arms, ratio, correction)
+    check_power_above_alpha(power, alpha_each)
     method = _check_method(method)
     baseline = check_open_unit("baseline", baseline)
-    n = float(check_count("n_per_arm", n_per_arm, 2))
+    n = check_n_per_arm(check_count("n_per_arm", n_per_arm, 2), at_least=2)
     check_choice("direction", direction, ("increase", "decrease"))
     sign = 1.0 if direction == "increase" else -1.0
     room = 1.0 - baseline if sign > 0 else baseline
@@ -389,6 +479,8 @@ def solve_rate_mde(
         # statsmodels' own solve_power for the effect stops at a loose tolerance; solve it tightly here
         if power_gap(math.pi) < 0:
             raise undetectable
+        if power_gap(1e-12) >= 0:
+            raise below_resolution(power, alpha_each, 1e-12)
         h = optimize.brentq(power_gap, 1e-12, math.pi, xtol=1e-15, rtol=1e-13)
         angle = math.asin(math.sqrt(baseline)) + sign * h / 2.0
         if not 0.0 < angle < math.pi / 2:
@@ -402,6 +494,8 @@ def solve_rate_mde(
         upper = room * (1.0 - 1e-12)
         if gap(upper) < 0:
             raise undetectable
+        if gap(room * 1e-12) >= 0:
+            raise below_resolution(power, alpha_each, room * 1e-12)
         delta = optimize.brentq(gap, room * 1e-12, upper, xtol=1e-14, rtol=1e-12)
         treatment = baseline + sign * delta
     return RateMde(

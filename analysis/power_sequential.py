@@ -220,6 +220,11 @@ def sequential_inflation(
     check_choice("design", design, ("msprt", "pocock", "obrien_fleming"))
     alpha = check_open_unit("alpha", alpha)
     power = check_power(power)
+    if power <= alpha:
+        raise PowerInputError(
+            f"power must be greater than alpha ({alpha:g}), which a test reaches with no effect at all; "
+            f"got {power!r}."
+        )
     if not isinstance(rng, np.random.Generator):
         raise PowerInputError("rng must be a numpy.random.Generator, for example np.random.default_rng(7).")
     if fixed_n is not None:
@@ -227,6 +232,8 @@ def sequential_inflation(
     if design == "msprt":
         looks = 100 if looks is None else check_count("looks", looks, 1)
         mixing_ratio = check_positive("mixing_ratio", mixing_ratio)
+        if mixing_ratio > 1e6:
+            raise PowerInputError(f"mixing_ratio must be at most 1e6; got {mixing_ratio!r}.")
         replications = check_count("replications", replications, 100)
         inflation, expected = _msprt(alpha, power, looks, mixing_ratio, replications, rng)
         critical, computed_by, mixing = None, "seeded simulation", mixing_ratio
@@ -239,6 +246,18 @@ def sequential_inflation(
         looks = 5 if looks is None else check_count("looks", looks, 1)
         if looks > 10:
             raise PowerInputError(f"looks must be at most 10 for a group-sequential design; got {looks}.")
+        # the boundaries are integrated to an absolute error of about 1e-5: alpha and 1 - power must
+        # stay well above it
+        if alpha < 1e-3:
+            raise PowerInputError(
+                f"alpha must be at least 0.001 for a group-sequential design (its boundary is integrated "
+                f"to about 1e-5); got {alpha!r}."
+            )
+        if power > 0.999:
+            raise PowerInputError(
+                f"power must be at most 0.999 for a group-sequential design (its boundary is integrated "
+                f"to about 1e-5); got {power!r}."
+            )
         seed = int(rng.integers(2**32))
         critical, inflation, expected = _group_sequential(design, alpha, power, looks, seed)
         computed_by, mixing, replications = "numerical integration", None, None

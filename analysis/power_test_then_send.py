@@ -47,6 +47,8 @@ from numpy.polynomial.hermite_e import hermegauss
 from scipy import stats
 
 from analysis.power_inputs import (
+    MAX_ARMS,
+    MAX_N_PER_ARM,
     Correction,
     PowerInputError,
     check_count,
@@ -56,6 +58,9 @@ from analysis.power_inputs import (
     comparison_alpha,
 )
 from analysis.power_rates import solve_rate_power
+
+#: Most arms with known rates (the chance each wins costs k^2 quadratures per test size).
+MAX_KNOWN_RATES = 10
 
 _NODES, _WEIGHTS = hermegauss(121)
 _WEIGHTS = _WEIGHTS / _WEIGHTS.sum()
@@ -179,13 +184,17 @@ def _candidates(limit: int) -> np.ndarray:
 
 
 def _maximise(objective, limit: int) -> int:
-    """The whole ``n`` in [1, limit] with the largest objective: a geometric grid, then every integer
-    between the best grid point's neighbours."""
+    """The whole ``n`` in [1, limit] with the largest objective: a geometric grid, then evenly spaced
+    grids between the best point's neighbours until every integer between them is tried."""
     grid = _candidates(limit)
-    values = objective(grid)
-    best = int(np.argmax(values))
-    low = int(grid[max(best - 1, 0)])
-    high = int(grid[min(best + 1, grid.size - 1)])
+    while True:
+        values = objective(grid)
+        best = int(np.argmax(values))
+        low = int(grid[max(best - 1, 0)])
+        high = int(grid[min(best + 1, grid.size - 1)])
+        if high - low <= 64:
+            break
+        grid = np.unique(np.round(np.linspace(low, high, 65)).astype(np.int64))
     fine = np.arange(low, high + 1, dtype=np.int64)
     return int(fine[int(np.argmax(objective(fine)))])
 
@@ -240,12 +249,13 @@ def plan_test_then_send(
     >>> plan.per_arm, round(plan.test_share, 3), round(plan.prob_correct_winner, 3)
     (6143, 0.123, 0.969)
     """
-    list_size = check_count("list_size", list_size, 4)
+    list_size = check_count("list_size", list_size, 4, 2 * MAX_N_PER_ARM)
     alpha = check_open_unit("alpha", alpha)
     given = [name for name, value in (("rates", rates), ("lift", lift), ("prior_sd", prior_sd))
              if value is not None]
     if len(given) != 1:
-        raise PowerInputError("give exactly one of rates, lift (with baseline) or prior_sd (with baseline).")
+        raise PowerInputError("give exactly one of rates, lift (with baseline) or prior_sd (with baseline).",
+                              field="")
     if prior_sd is not None:
         return _plan_with_prior(list_size, baseline, prior_sd, arms, alpha, correction)
     if lift is not None:
@@ -259,13 +269,23 @@ def plan_test_then_send(
         rates = [baseline, treatment]
     elif baseline is not None:
         raise PowerInputError("baseline and rates were both given; the first rate is the control.")
-    return _plan_with_rates(list_size, _check_rates(rates), alpha, correction)
+    values = _check_rates(rates)
+    if list_size < 2 * values.size:
+        raise PowerInputError(
+            f"list_size must be at least {2 * values.size} to test {values.size} arms; got {list_size}."
+        )
+    return _plan_with_rates(list_size, values, alpha, correction)
 
 
 def _check_rates(rates: Sequence[float]) -> np.ndarray:
-    values = np.asarray(rates, dtype=float)
+    try:
+        values = np.asarray(rates, dtype=float)
+    except (TypeError, ValueError):
+        raise PowerInputError("rates must be a flat sequence of numbers, control first.") from None
     if values.ndim != 1 or values.size < 2:
         raise PowerInputError("rates must be a flat sequence of at least 2 rates, control first.")
+    if values.size > MAX_KNOWN_RATES:
+        raise PowerInputError(f"rates must hold at most {MAX_KNOWN_RATES} arms; got {values.size}.")
     if not np.all((values > 0) & (values < 1)):
         raise PowerInputError("rates must all be strictly between 0 and 1.")
     if np.all(values == values[0]):
@@ -325,7 +345,9 @@ def _plan_with_prior(
         raise PowerInputError("baseline is missing; the prior is centred on the control rate.")
     mu = check_open_unit("baseline", baseline)
     sigma = check_positive("prior_sd", prior_sd)
-    k = check_count("arms", arms, 2)
+    if sigma > 0.5:
+        raise PowerInputError(f"prior_sd must be at most 0.5 (rates lie in (0, 1)); got {prior_sd!r}.")
+    k = check_count("arms", arms, 2, MAX_ARMS)
     if list_size < 2 * k:
         raise PowerInputError(f"list_size must be at least {2 * k} to test {k} arms; got {list_size}.")
     s2 = mu * (1 - mu)

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
+
+from analysis.power import PowerInputError
 
 
 def to_jsonable(value: Any) -> Any:
@@ -65,6 +68,35 @@ def decision_to_dict(decision: Any) -> dict[str, Any]:
 
 def plan_to_dict(plan: Any) -> dict[str, Any]:
     """A power plan's headline figures at the top, every other field under ``details``."""
-    data = to_jsonable(plan.to_dict())
+    data = finite_answer(to_jsonable(plan.to_dict()))
     head = {k: data[k] for k in ("per_arm", "per_arm_sizes", "total", "days", "method")}
     return {**head, "details": {k: v for k, v in data.items() if k not in head}}
+
+
+def finite_answer(data: Any, path: str = "") -> Any:
+    """``data`` unchanged when every number in it is finite; otherwise a :class:`PowerInputError`.
+
+    A planning function that cannot answer says so itself; this is the last guard, so that an answer
+    with NaN or infinity becomes a 422 naming the figure instead of invalid JSON (a 500).
+    """
+    if isinstance(data, float) and not math.isfinite(data):
+        raise PowerInputError(
+            f"{path or 'the answer'} is not a finite number for these inputs ({data}); they are beyond "
+            "what the calculation can answer.", field="",
+        )
+    if isinstance(data, Mapping):
+        for key, value in data.items():
+            finite_answer(value, key)
+    elif isinstance(data, list | tuple):
+        for value in data:
+            finite_answer(value, path)
+    return data
+
+
+def power_to_dict(result: Any, **extra: Any) -> dict[str, Any]:
+    """A planning result (MDE, power, curve, test-then-send, sequential, bandit) as JSON, checked finite."""
+    data = to_jsonable(result.to_dict())
+    if hasattr(result, "rows"):  # a power curve: the points as {x name: x, power: p} too
+        data["points"] = to_jsonable(result.rows())
+    data.update(extra)
+    return finite_answer(data)

@@ -8,7 +8,8 @@ line. Routes never catch domain errors themselves.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -87,9 +88,11 @@ def describe_error(exc: BaseException) -> ErrorAnswer | None:
     if isinstance(exc, Conflict):
         return ErrorAnswer(409, (((), str(exc)),))
     if isinstance(exc, PowerInputError | AnalysisInputError | SimulationInputError):
-        # Their messages start with the field's name ("alpha must be ..."): use it as the location.
+        # Their messages start with the field's name ("alpha must be ..."): use it as the location,
+        # unless the error names its field itself ("" for a problem of several fields together).
         message = str(exc)
-        first = message.split(" ", 1)[0]
+        field = getattr(exc, "field", None)
+        first = message.split(" ", 1)[0] if field is None else field
         loc = ("body", first) if first.isidentifier() and first.islower() else ("body",)
         return ErrorAnswer(422, ((loc, message),))
     if isinstance(exc, ValidationError):
@@ -97,6 +100,23 @@ def describe_error(exc: BaseException) -> ErrorAnswer | None:
     if isinstance(exc, SettingsError):
         return ErrorAnswer(422, (((), str(exc)),))
     return None
+
+
+@contextmanager
+def reported_as(**api_names: str) -> Iterator[None]:
+    """Report a planning error under the caller's name for its field (``sample`` is ``values`` in a
+    request, ...); other errors pass unchanged."""
+    try:
+        yield
+    except PowerInputError as exc:
+        message = str(exc)
+        field = exc.field if exc.field is not None else message.split(" ", 1)[0]
+        if field not in api_names:
+            raise
+        name = api_names[field]
+        if message.startswith(f"{field} "):
+            message = name + message[len(field):]
+        raise PowerInputError(message, field=name) from exc
 
 
 DOMAIN_ERRORS: tuple[type[BaseException], ...] = (

@@ -1,34 +1,87 @@
-"""``sendlab power rate|mean``: sample size and days before launch."""
+"""``sendlab power``: sample size, minimum detectable effect, power, curves and campaign plans.
+
+``rate`` and ``mean`` answer one of three questions, picked by what is given: ``--mde`` alone gives the
+sample size (and days with ``--daily``); ``--n`` alone the minimum detectable effect at that size;
+``--n`` with ``--mde`` the power. ``--curve`` adds the power curve as a table, ``--html FILE`` writes it
+as an offline chart too. ``test-then-send``, ``sequential`` and ``bandit`` plan a campaign (see
+``api.cli.power_plans``).
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from analysis.power import solve_mean_sample_size, solve_rate_sample_size
-from api.cli.output import print_fields, print_json
-from api.convert import plan_to_dict
+from analysis.power import (
+    evaluate_mean_power,
+    evaluate_rate_power,
+    power_curve,
+    solve_mean_mde,
+    solve_mean_sample_size,
+    solve_rate_mde,
+    solve_rate_sample_size,
+)
+from analysis.power_plots import power_curve_html
+from api.cli.group import CliError
+from api.cli.output import print_fields, print_json, print_table
+from api.cli.past_values import read_past_values
+from api.cli.power_plans import bandit, sequential, test_then_send
+from api.convert import plan_to_dict, power_to_dict
+from api.errors import reported_as
 
-power_app = typer.Typer(help="Sample size and duration of a test before launch.", no_args_is_help=True)
+power_app = typer.Typer(
+    help="Sample size, minimum detectable effect, power and duration of a test before launch.",
+    no_args_is_help=True,
+)
 
-Mde = Annotated[float, typer.Option(help="Minimum detectable effect (negative plans for a decrease).")]
+Mde = Annotated[float | None, typer.Option(
+    help="Minimum detectable effect (negative plans for a decrease); with --n: the effect whose power "
+    "is asked.")]
+N = Annotated[int | None, typer.Option(
+    "--n", "--n-per-arm", help="Recipients in the control arm: alone, answers the minimum detectable "
+    "effect; with --mde, the power.")]
 Relative = Annotated[bool, typer.Option("--relative", help="Read --mde as a share of the baseline.")]
 Alpha = Annotated[float, typer.Option(help="Family-wise significance level.")]
-Power = Annotated[float, typer.Option(help="Probability of detecting the effect.")]
+Power = Annotated[float, typer.Option(
+    help="Probability of detecting the effect (with --n and --mde: the target marked on the curve).")]
 Arms = Annotated[int, typer.Option(help="Number of arms, the control included.")]
 Ratio = Annotated[float, typer.Option(help="Size of each treatment arm relative to the control.")]
 Daily = Annotated[int | None, typer.Option(help="Emails sent per day: prints the days needed.")]
 Share = Annotated[float, typer.Option(help="Share of the daily volume in the test.")]
 Alternative = Annotated[str, typer.Option(help="two-sided or one-sided.")]
 Correction = Annotated[str, typer.Option(help="bonferroni or none (with more than two arms).")]
-Json = Annotated[bool, typer.Option("--json", help="Print the full plan as JSON.")]
+Direction = Annotated[str | None, typer.Option(
+    help="With --n alone: increase (default) or decrease of the metric.")]
+Curve = Annotated[bool, typer.Option("--curve", help="Add the power curve (a table; over n, or over "
+                                     "the effect, drawn for increases, with --n alone).")]
+Points = Annotated[int, typer.Option(help="Points on the power curve.")]
+Html = Annotated[Path | None, typer.Option(help="Write the power curve as an offline HTML chart here "
+                                           "(implies --curve).")]
+Json = Annotated[bool, typer.Option("--json", help="Print the full answer as JSON.")]
 
 
-def _show(plan: Any, as_json: bool) -> None:
+def _question(mde: float | None, n: int | None, direction: str | None, daily: int | None) -> str:
+    """``"size"``, ``"mde"`` or ``"power"``, from the options given; contradictions are bad input."""
+    if mde is None and n is None:
+        raise CliError("--mde / --n: give --mde (sample size), --n (minimum detectable effect) or both "
+                       "(power)")
+    if direction is not None and mde is not None:
+        raise CliError("--direction: only with --n alone; the sign of --mde gives the direction")
+    if daily is not None and n is not None:
+        raise CliError("--daily: only for the sample-size question (--mde without --n)")
+    return "size" if n is None else ("mde" if mde is None else "power")
+
+
+def _signed_percent(value: float | None) -> str:
+    return "-" if value is None else f"{value:+.2%}"
+
+
+def _show_size(plan: Any, as_json: bool, curve: Any, sd_line: str | None = None) -> None:
     data = plan_to_dict(plan)
     if as_json:
-        print_json(data)
+        print_json({**data, "curve": power_to_dict(curve)} if curve is not None else data)
         return
     pairs: list[tuple[str, Any]] = [
         ("per arm", f"{data['per_arm']:,}"),
@@ -37,14 +90,55 @@ def _show(plan: Any, as_json: bool) -> None:
     ]
     if data["days"] is not None:
         pairs.append(("days", data["days"]))
+    if sd_line is not None:
+        pairs.append(("sd", sd_line))
     pairs.append(("method", data["method"]))
     print_fields(pairs)
+    _print_curve(curve)
+
+
+def _show_answer(result: Any, pairs: list[tuple[str, Any]], as_json: bool, curve: Any) -> None:
+    if as_json:
+        data = power_to_dict(result)
+        print_json({**data, "curve": power_to_dict(curve)} if curve is not None else data)
+        return
+    print_fields(pairs + [("method", result.method)])
+    _print_curve(curve)
+
+
+def _print_curve(curve: Any) -> None:
+    if curve is None:
+        return
+    power_to_dict(curve)  # the same finiteness check as the JSON answer
+    if curve.over == "n":
+        typer.echo(f"\npower curve (effect {curve.fixed_effect:+.6g} fixed)")
+        rows = [[f"{x:,.0f}", f"{p:.3f}"] for x, p in zip(curve.x, curve.power, strict=True)]
+        print_table(["n per arm", "power"], rows)
+    else:
+        typer.echo(f"\npower curve ({curve.fixed_n_per_arm:,} per arm fixed)")
+        rows = [[f"{x:+.6g}", f"{p:.3f}"] for x, p in zip(curve.x, curve.power, strict=True)]
+        print_table(["effect", "power"], rows)
+
+
+def _curve(want: bool, html: Path | None, question: str, **kwargs: Any) -> Any:
+    if not (want or html is not None):
+        return None
+    curve = power_curve(over="effect" if question == "mde" else "n", **kwargs)
+    if html is not None:
+        html.write_text(power_curve_html(curve), encoding="utf-8")
+    return curve
+
+
+def _html_note(html: Path | None, as_json: bool) -> None:
+    if html is not None and not as_json:
+        typer.echo(f"\nchart written to {html}")
 
 
 @power_app.command("rate")
 def power_rate(
     baseline: Annotated[float, typer.Option(help="Control rate, in (0, 1).")],
-    mde: Mde,
+    mde: Mde = None,
+    n: N = None,
     relative: Relative = False,
     alpha: Alpha = 0.05,
     power: Power = 0.8,
@@ -55,22 +149,62 @@ def power_rate(
     alternative: Alternative = "two-sided",
     correction: Correction = "bonferroni",
     method: Annotated[str, typer.Option(help="statsmodels (Cohen's h) or unpooled.")] = "statsmodels",
+    direction: Direction = None,
+    curve: Curve = False,
+    points: Points = 25,
+    html: Html = None,
     as_json: Json = False,
 ) -> None:
-    """Recipients per arm and in total to detect a change of a rate (opens, clicks, purchases)."""
-    plan = solve_rate_sample_size(
-        baseline, mde, relative=relative, alpha=alpha, power=power, alternative=alternative,  # type: ignore[arg-type]
-        arms=arms, ratio=ratio, daily=daily, traffic_share=traffic_share, method=method,  # type: ignore[arg-type]
-        correction=correction,  # type: ignore[arg-type]
-    )
-    _show(plan, as_json)
+    """A rate (opens, clicks, purchases): recipients needed, smallest detectable effect, or power.
+
+    --mde alone gives the recipients needed (and days with --daily); --n alone the smallest effect that
+    many recipients per arm detect; --n with --mde the power.
+    """
+    question = _question(mde, n, direction, daily)
+    options: dict[str, Any] = {"alpha": alpha, "alternative": alternative, "arms": arms, "ratio": ratio,
+                               "method": method, "correction": correction}
+    if question == "size":
+        plan = solve_rate_sample_size(
+            baseline, mde, relative=relative, power=power, daily=daily,  # type: ignore[arg-type]
+            traffic_share=traffic_share, **options,
+        )
+        drawn = _curve(curve, html, question, metric="rate", baseline=baseline, mde=mde, relative=relative,
+                       points=points, target_power=power, **options)
+        _show_size(plan, as_json, drawn)
+    elif question == "mde":
+        found = solve_rate_mde(baseline, n, power=power, direction=direction or "increase",  # type: ignore[arg-type]
+                               **options)
+        drawn = _curve(curve, html, question, metric="rate", baseline=baseline, n_per_arm=n, points=points,
+                       target_power=power, **options)
+        _show_answer(found, [
+            ("n per arm", f"{found.n_per_arm:,}"),
+            ("mde", f"{found.mde_absolute:+.6g} ({_signed_percent(found.mde_relative)} of {baseline:g})"),
+            ("treatment rate", f"{found.treatment_rate:.6g}"),
+            ("power", f"{found.power:g}"),
+        ], as_json, drawn)
+    else:
+        result = evaluate_rate_power(baseline, mde, n, relative=relative, **options)  # type: ignore[arg-type]
+        drawn = _curve(curve, html, question, metric="rate", baseline=baseline, mde=mde, relative=relative,
+                       points=points, target_power=power, **options)
+        _show_answer(result, [
+            ("n per arm", f"{result.n_per_arm:,.0f}"),
+            ("mde", f"{result.mde_absolute:+.6g} ({_signed_percent(result.mde_relative)} of {baseline:g})"),
+            ("treatment rate", f"{result.treatment_rate:.6g}"),
+            ("power", f"{result.power:.4f}"),
+        ], as_json, drawn)
+    _html_note(html, as_json)
 
 
 @power_app.command("mean")
 def power_mean(
-    sd: Annotated[float, typer.Option(help="Standard deviation of the value per recipient.")],
-    mde: Mde,
-    baseline_mean: Annotated[float | None, typer.Option(help="Control mean (for --relative).")] = None,
+    sd: Annotated[float | None, typer.Option(help="Standard deviation of the value per recipient.")] = None,
+    mde: Mde = None,
+    n: N = None,
+    values: Annotated[Path | None, typer.Option(
+        help="Past values per recipient instead of --sd: one number per line, or a CSV column.")] = None,
+    column: Annotated[str | None, typer.Option(help="The CSV column of --values.")] = None,
+    baseline_mean: Annotated[float | None, typer.Option(
+        help="Control mean (for --relative; --values gives it).")] = None,
     relative: Relative = False,
     alpha: Alpha = 0.05,
     power: Power = 0.8,
@@ -81,12 +215,74 @@ def power_mean(
     alternative: Alternative = "two-sided",
     correction: Correction = "bonferroni",
     method: Annotated[str, typer.Option(help="statsmodels (t test) or normal.")] = "statsmodels",
+    direction: Direction = None,
+    curve: Curve = False,
+    points: Points = 25,
+    html: Html = None,
     as_json: Json = False,
 ) -> None:
-    """Recipients per arm and in total to detect a change of a mean (revenue per email)."""
-    plan = solve_mean_sample_size(
-        sd, mde, baseline_mean=baseline_mean, relative=relative, alpha=alpha, power=power,
-        alternative=alternative, arms=arms, ratio=ratio, daily=daily,  # type: ignore[arg-type]
-        traffic_share=traffic_share, method=method, correction=correction,  # type: ignore[arg-type]
-    )
-    _show(plan, as_json)
+    """A mean value (revenue per email): recipients needed, smallest detectable effect, or power.
+
+    The spread is --sd, or --values FILE of past values per recipient. --mde alone gives the recipients
+    needed (and days with --daily); --n alone the smallest effect that many recipients per arm detect;
+    --n with --mde the power.
+    """
+    question = _question(mde, n, direction, daily)
+    if sd is not None and values is not None:
+        raise CliError("--sd / --values: give one of them")
+    if sd is None and values is None:
+        raise CliError("--sd / --values: give the standard deviation or a file of past values")
+    if column is not None and values is None:
+        raise CliError("--column: only with --values")
+    sample = read_past_values(values, column) if values is not None else None
+    options: dict[str, Any] = {"alpha": alpha, "alternative": alternative, "arms": arms, "ratio": ratio,
+                               "method": method, "correction": correction}
+    spread = {"sample": sample, "baseline_mean": baseline_mean}
+    curve_kwargs = {"metric": "mean", "sd": sd, "sample": sample, "baseline": baseline_mean,
+                    "points": points, "target_power": power, **options}
+    with reported_as(sample="values"):  # the sample is the --values file here
+        if question == "size":
+            plan = solve_mean_sample_size(sd, mde, relative=relative, power=power, daily=daily,  # type: ignore[arg-type]
+                                          traffic_share=traffic_share, **spread, **options)
+            drawn = _curve(curve, html, question, mde=mde, relative=relative, **curve_kwargs)
+            sd_line = None if sample is None else _describe_sd(plan.sd, sample, values)
+            _show_size(plan, as_json, drawn, sd_line)
+        elif question == "mde":
+            found = solve_mean_mde(sd, n, power=power, direction=direction or "increase",  # type: ignore[arg-type]
+                                   **spread, **options)
+            drawn = _curve(curve, html, question, n_per_arm=n, **curve_kwargs)
+            _show_answer(found, [
+                ("n per arm", f"{found.n_per_arm:,}"),
+                ("sd", _describe_sd(found.sd, sample, values)),
+                ("mde", _mean_effect(found.mde_absolute, found.mde_relative, found.baseline_mean)),
+                ("effect size", f"{found.effect_size:+.4g} sd"),
+                ("power", f"{found.power:g}"),
+            ], as_json, drawn)
+        else:
+            result = evaluate_mean_power(sd, mde, n, relative=relative, **spread, **options)  # type: ignore[arg-type]
+            drawn = _curve(curve, html, question, mde=mde, relative=relative, **curve_kwargs)
+            _show_answer(result, [
+                ("n per arm", f"{result.n_per_arm:,.0f}"),
+                ("sd", _describe_sd(result.sd, sample, values)),
+                ("mde", _mean_effect(result.mde_absolute, result.mde_relative, result.baseline_mean)),
+                ("effect size", f"{result.effect_size:+.4g} sd"),
+                ("power", f"{result.power:.4f}"),
+            ], as_json, drawn)
+    _html_note(html, as_json)
+
+
+def _describe_sd(sd: float, sample: list[float] | None, path: Path | None) -> str:
+    if sample is None:
+        return f"{sd:.6g}"
+    return f"{sd:.6g} (from {len(sample):,} values in {path})"
+
+
+def _mean_effect(absolute: float, relative: float | None, baseline: float | None) -> str:
+    if relative is None or baseline is None:
+        return f"{absolute:+.6g}"
+    return f"{absolute:+.6g} ({_signed_percent(relative)} of {baseline:.6g})"
+
+
+power_app.command("test-then-send")(test_then_send)
+power_app.command("sequential")(sequential)
+power_app.command("bandit")(bandit)

@@ -14,7 +14,17 @@ from api.models.assign import BatchDecisions, DecisionPublic, PreviewsPublic
 from api.models.common import MessageBody, ValidationErrorBody
 from api.models.experiments import ExperimentCreated
 from api.models.outcomes import OutcomeCountsPublic
-from api.models.power import PowerPlanPublic
+from api.models.power import (
+    BanditPlanPublic,
+    MeanMdePublic,
+    MeanPowerPublic,
+    PowerCurvePublic,
+    PowerPlanPublic,
+    RateMdePublic,
+    RatePowerPublic,
+    SequentialPublic,
+    TestThenSendPublic,
+)
 from tests.api.conftest import ADMIN, SPEC
 
 json_values = st.recursive(
@@ -31,7 +41,18 @@ ROUTE_FIELDS = {
     "/v1/experiments/hello/preview": ["recipients"],
     "/v1/outcomes": ["events", "event_id", "decision_id", "type", "value", "timestamp"],
     "/v1/power/rate": ["baseline", "mde", "relative", "alpha", "power", "arms", "ratio", "daily"],
-    "/v1/power/mean": ["sd", "mde", "baseline_mean", "alternative", "correction", "method"],
+    "/v1/power/mean": ["sd", "mde", "baseline_mean", "alternative", "correction", "method", "values",
+                       "summary"],
+    "/v1/power/rate/mde": ["baseline", "n_per_arm", "power", "alpha", "arms", "ratio", "direction"],
+    "/v1/power/rate/power": ["baseline", "mde", "relative", "n_per_arm", "alpha", "method"],
+    "/v1/power/rate/curve": ["baseline", "mde", "n_per_arm", "over", "x", "points", "power"],
+    "/v1/power/mean/mde": ["sd", "values", "summary", "n_per_arm", "power", "direction"],
+    "/v1/power/mean/power": ["sd", "values", "summary", "baseline_mean", "mde", "relative", "n_per_arm"],
+    "/v1/power/mean/curve": ["sd", "values", "mde", "n_per_arm", "over", "x", "points"],
+    "/v1/power/test-then-send": ["list_size", "baseline", "lift", "relative", "rates", "prior_sd", "arms"],
+    "/v1/power/sequential": ["design", "alpha", "power", "looks", "mixing_ratio", "replications", "fixed_n",
+                             "seed"],
+    "/v1/power/bandit": ["rates", "horizon", "batches", "replications", "n_draws", "seed"],
 }
 SUCCESS_MODEL = {
     "/v1/experiments": ExperimentCreated,
@@ -41,6 +62,15 @@ SUCCESS_MODEL = {
     "/v1/outcomes": OutcomeCountsPublic,
     "/v1/power/rate": PowerPlanPublic,
     "/v1/power/mean": PowerPlanPublic,
+    "/v1/power/rate/mde": RateMdePublic,
+    "/v1/power/rate/power": RatePowerPublic,
+    "/v1/power/rate/curve": PowerCurvePublic,
+    "/v1/power/mean/mde": MeanMdePublic,
+    "/v1/power/mean/power": MeanPowerPublic,
+    "/v1/power/mean/curve": PowerCurvePublic,
+    "/v1/power/test-then-send": TestThenSendPublic,
+    "/v1/power/sequential": SequentialPublic,
+    "/v1/power/bandit": BanditPlanPublic,
 }
 
 
