@@ -59,7 +59,7 @@ def arm_data(arm: ArmSummary, *, adaptive: bool = False) -> ArmData:
         variant=arm.variant,
         n=arm.decisions,
         event_counts=dict(arm.event_counts),
-        value=SampleStats(arm.decisions, arm.reward_sum, arm.reward_sum_squares),
+        value=SampleStats(arm.decisions, arm.reward_sum, arm.reward_sum_squares, arm.reward_sum_cubes),
         intended_share=float(max(arm.decisions, 1)) if adaptive else arm.intended_share,
     )
 
