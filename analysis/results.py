@@ -24,7 +24,7 @@ from analysis.bayesian import (
     rate_posterior,
     summarise_draws,
 )
-from analysis.cuped import adjust_arms
+from analysis.cuped import adjust_arms, cuped_theta
 from analysis.errors import AnalysisInputError
 from analysis.json_ready import to_jsonable
 from analysis.lift import MeanEstimate, absolute_lift, check_alpha, relative_lift
@@ -162,6 +162,7 @@ class SlotAnalysis:
     stopping_rule: str
     seed: int
     warnings: list[str] = field(default_factory=list)
+    cuped_theta: float | None = None
 
     def comparison(self, variant: str, metric: str) -> Comparison:
         """The comparison of ``variant`` against control on ``metric``."""
@@ -246,9 +247,12 @@ def analyze_slot(
     ordered = sorted(arms, key=lambda a: a.variant != control)  # control first, others in input order
     ctrl = ordered[0]
     value_stats = {a.variant: a.value for a in ordered}
+    theta = None
     if covariates is not None and value_metric is not None:
         _validate_covariates(ordered, covariates)
-        adjusted = adjust_arms([covariates[a.variant] for a in ordered])
+        joint = [covariates[a.variant] for a in ordered]
+        theta = cuped_theta(joint)
+        adjusted = adjust_arms(joint, theta)
         value_stats = {a.variant: s for a, s in zip(ordered, adjusted, strict=True)}
     metric_kinds: list[tuple[str, MetricKind]] = [(m, "rate") for m in metrics]
     if value_metric is not None:
@@ -308,6 +312,7 @@ def analyze_slot(
         slot=slot, control=control, primary_metric=primary, alpha=alpha, correction=correction,
         comparisons=comparisons, arms=arm_results, omnibus=omnibus, srm=srm, guardrails=guardrail_results,
         decision=decision, stopping_rule=stopping_rule(alpha), seed=seed, warnings=warnings,
+        cuped_theta=theta,
     )
 
 

@@ -119,8 +119,8 @@ def test_segment_statistics_match_numpy(
     for label, summary in seg.segments.items():
         assert summary.holdout is None and summary.daily == []
         for arm in summary.arms:
-            mine = [r for r in rows
-                    if r["variants"][arm.slot] == arm.variant and _label(r["context"].get(attribute)) == label]
+            mine = [r for r in rows if r["variants"][arm.slot] == arm.variant
+                    and _label(r["context"].get(attribute)) == label]
             y = np.array([r["y"] for r in mine])
             assert arm.decisions == len(mine)
             assert arm.reward_sum == pytest.approx(y.sum(), rel=1e-12, abs=1e-12)
