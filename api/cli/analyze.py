@@ -26,7 +26,8 @@ def analyze(
     db: DbOption = DEFAULT,
     alpha: Annotated[float, typer.Option(help="Significance level (intervals at 1 - alpha).")] = 0.05,
     correction: Annotated[str, typer.Option(help="holm, bh or none, across a slot's comparisons.")] = "holm",
-    seed: Annotated[int, typer.Option(help="Seed of the Monte Carlo Bayesian summaries.")] = 0,
+    seed: Annotated[int, typer.Option(
+        help="Recorded in the JSON; the Bayesian summaries are exact now, so it changes no number.")] = 0,
     html: Annotated[Path | None, typer.Option(help="Also write the HTML report here.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the full results as JSON.")] = False,
     segment: Annotated[str | None, typer.Option(
