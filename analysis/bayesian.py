@@ -17,6 +17,7 @@ from typing import Literal
 
 import numpy as np
 from scipy import integrate, special
+from scipy import stats as sps
 
 from analysis.errors import AnalysisInputError
 from analysis.stats import ProportionStats, SampleStats
@@ -53,12 +54,21 @@ class Posterior:
         return math.sqrt(self.a * self.b / (s * s * (s + 1)))
 
     def pdf(self, x: np.ndarray) -> np.ndarray:
-        """Density at ``x``, any shape."""
+        """Density at ``x``, any shape (Beta: scipy's, accurate to about 1e-15 relative even when the
+        parameters are in the hundreds of thousands, where the log-space formula loses 1e-10)."""
         x = np.asarray(x, dtype=float)
         if self.family == "normal":
             if self.b == 0:
                 return np.where(x == self.a, np.inf, 0.0)
             return np.exp(-0.5 * ((x - self.a) / self.b) ** 2) / (self.b * math.sqrt(2 * math.pi))
+        return np.where((x > 0) & (x < 1), sps.beta.pdf(np.clip(x, 0.0, 1.0), self.a, self.b), 0.0)
+
+    def _rough_pdf(self, x: np.ndarray) -> np.ndarray:
+        """The density by the log-space formula: faster than :meth:`pdf`, relative error up to about 1e-10
+        for large Beta parameters (used only to steer Newton's method)."""
+        if self.family == "normal":
+            return self.pdf(x)
+        x = np.asarray(x, dtype=float)
         inside = (x > 0) & (x < 1)
         xc = np.clip(x, 1e-300, 1 - 1e-16)
         log = (self.a - 1) * np.log(xc) + (self.b - 1) * np.log1p(-xc) - special.betaln(self.a, self.b)
@@ -139,22 +149,15 @@ def prob_best(posteriors: Sequence[Posterior]) -> np.ndarray:
     .. math:: P(\\text{best} = i) = \\int f_i(x) \\prod_{j \\ne i} F_j(x)\\,dx
 
     by 10-point Gauss-Legendre panels between the quantiles of every arm (so that each arm's density
-    and each distribution function's rise are resolved, however narrow), over a range holding all but
-    1e-13 of every posterior.
+    and each distribution function's rise are resolved, however narrow; :func:`_union_breaks`), over
+    a range holding all but 1e-13 of every posterior.
     """
     _same_family(posteriors)
     if len(posteriors) < 2:
         raise AnalysisInputError(f"posteriors: need at least 2 arms, got {len(posteriors)}")
     if any(p.family == "normal" and p.b == 0 for p in posteriors):
         return _prob_best_with_point_masses(posteriors)
-    breaks = np.unique(np.concatenate([_breaks(p) for p in posteriors]))
-    x, w = _gauss_nodes(breaks)
-    cdfs = np.stack([p.cdf(x) for p in posteriors])  # (k, nodes)
-    ones = np.ones((1, x.size))
-    before = np.cumprod(np.vstack([ones, cdfs[:-1]]), axis=0)  # product of the arms before i
-    after = np.cumprod(np.vstack([ones, cdfs[:0:-1]]), axis=0)[::-1]  # product of the arms after i
-    out = np.array([float((w * p.pdf(x)) @ (before[i] * after[i])) for i, p in enumerate(posteriors)])
-    return np.clip(out, 0.0, 1.0)
+    return _rank([_Density(p) for p in posteriors])[0]
 
 
 def _prob_best_with_point_masses(posteriors: Sequence[Posterior]) -> np.ndarray:
@@ -289,12 +292,14 @@ class PosteriorSummary:
     """Summaries of k posteriors against the first (control), by numerical integration.
 
     ``expected_loss_vs_best`` has shape (k,); ``absolute_lift_ci`` and ``relative_lift_ci`` shape (k, 2),
-    the control's own rows zero. Same fields as :class:`PosteriorDraws`, without Monte Carlo error.
+    the control's own rows zero; ``prob_best`` (k,) is :func:`prob_best`. The fields of
+    :class:`PosteriorDraws`, without Monte Carlo error.
     """
 
     expected_loss_vs_best: np.ndarray
     absolute_lift_ci: np.ndarray
     relative_lift_ci: np.ndarray
+    prob_best: np.ndarray
 
 
 def summarise_posteriors(posteriors: Sequence[Posterior], *, level: float = 0.95) -> PosteriorSummary:
@@ -324,7 +329,9 @@ def summarise_posteriors(posteriors: Sequence[Posterior], *, level: float = 0.95
     k = len(posteriors)
     q = ((1 - level) / 2, (1 + level) / 2)
     densities = [_Density(p) for p in posteriors]
-    top = _expected_max(densities)
+    best, top = _rank(densities)
+    if any(p.family == "normal" and p.b == 0 for p in posteriors):
+        best = _prob_best_with_point_masses(posteriors)
     loss = np.array([max(top - p.mean, 0.0) for p in posteriors])
     absolute = np.zeros((k, 2))
     relative = np.zeros((k, 2))
@@ -333,7 +340,7 @@ def summarise_posteriors(posteriors: Sequence[Posterior], *, level: float = 0.95
         absolute[i] = _difference_quantiles(densities[0], densities[i], q)
         ratio = _ratio_quantiles(densities[0], densities[i], q) if ratio_defined else [math.nan, math.nan]
         relative[i] = [t - 1 for t in ratio]
-    return PosteriorSummary(loss, absolute, relative)
+    return PosteriorSummary(loss, absolute, relative, best)
 
 
 def _breaks(p: Posterior) -> np.ndarray:
@@ -374,14 +381,44 @@ class _Density:
         return g(x) @ (w * self.posterior.pdf(x))
 
 
-def _expected_max(densities: Sequence[_Density]) -> float:
-    breaks = np.unique(np.concatenate([d.breaks for d in densities]))
+def _union_breaks(densities: Sequence[_Density]) -> np.ndarray:
+    """Panel boundaries resolving every posterior at once: the narrowest posterior's boundaries, then each
+    wider one's boundaries that are not within a fifth of their own panel of one already kept (so that
+    20 similar arms do not give 20 times the panels any one of them needs)."""
+    kept = np.array([], dtype=float)
+    for d in sorted(densities, key=lambda d: d.posterior.std):
+        own = d.breaks
+        if kept.size == 0 or own.size < 2:
+            kept = np.union1d(kept, own)
+            continue
+        width = np.diff(own)
+        local = np.minimum(np.r_[width[0], width], np.r_[width, width[-1]])
+        pos = np.searchsorted(kept, own)
+        gap_left = np.abs(own - kept[np.clip(pos - 1, 0, kept.size - 1)])
+        gap_right = np.abs(kept[np.clip(pos, 0, kept.size - 1)] - own)
+        kept = np.union1d(kept, own[np.minimum(gap_left, gap_right) > 0.2 * local])
+    return kept
+
+
+def _rank(densities: Sequence[_Density]) -> tuple[np.ndarray, float]:
+    """Each arm's probability to be best, shape (k,), and :math:`E[\\max_j \\theta_j]`, on one set of
+    panels (:func:`_union_breaks`)::
+
+        P(best = i) = int f_i(x) prod_{j != i} F_j(x) dx,   E[max] = h - int_l^h prod_j F_j(x) dx
+    """
+    breaks = _union_breaks(densities)
     lo, hi = float(breaks[0]), float(breaks[-1])
     if hi == lo:  # every arm a point mass at the same value
-        return lo
+        return np.full(len(densities), 1.0 / len(densities)), lo
     x, w = _gauss_nodes(breaks)
-    product = np.prod([d.posterior.cdf(x) for d in densities], axis=0)
-    return hi - float(w @ product)
+    cdfs = np.stack([d.posterior.cdf(x) for d in densities])  # (k, nodes)
+    ones = np.ones((1, x.size))
+    before = np.cumprod(np.vstack([ones, cdfs[:-1]]), axis=0)  # product of the arms before i
+    after = np.cumprod(np.vstack([ones, cdfs[:0:-1]]), axis=0)[::-1]  # product of the arms after i
+    best = np.array([float((w * d.posterior.pdf(x)) @ (before[i] * after[i]))
+                     for i, d in enumerate(densities)])
+    top = hi - float(w @ (before[-1] * cdfs[-1]))
+    return np.clip(best, 0.0, 1.0), top
 
 
 def _difference_quantiles(
@@ -398,14 +435,14 @@ def _difference_quantiles(
         dens = over_control
 
         def cdf_pdf(d: float) -> tuple[float, float]:
-            cdf, pdf = dens.integrate(lambda x: np.stack([variant.cdf(x + d), variant.pdf(x + d)]),
+            cdf, pdf = dens.integrate(lambda x: np.stack([variant.cdf(x + d), variant._rough_pdf(x + d)]),
                                       (-d, 1 - d))
             return float(cdf), float(pdf)
     else:
         dens = over_variant
 
         def cdf_pdf(d: float) -> tuple[float, float]:
-            sf, pdf = dens.integrate(lambda y: np.stack([control.cdf(y - d), control.pdf(y - d)]),
+            sf, pdf = dens.integrate(lambda y: np.stack([control.cdf(y - d), control._rough_pdf(y - d)]),
                                      (d, 1 + d))
             return 1 - float(sf), float(pdf)
 
@@ -434,10 +471,10 @@ def _ratio_quantiles(over_control: _Density, over_variant: _Density, probs: Sequ
         def cdf_pdf(t: float) -> tuple[float, float]:
             if control.std <= variant.std / t:
                 cdf, pdf = over_control.integrate(
-                    lambda x: np.stack([variant.cdf(t * x), x * variant.pdf(t * x)]), (1 / t,))
+                    lambda x: np.stack([variant.cdf(t * x), x * variant._rough_pdf(t * x)]), (1 / t,))
                 return float(cdf), float(pdf)
             sf, pdf = over_variant.integrate(
-                lambda y: np.stack([control.cdf(y / t), y / (t * t) * control.pdf(y / t)]), (t,))
+                lambda y: np.stack([control.cdf(y / t), y / (t * t) * control._rough_pdf(y / t)]), (t,))
             return 1 - float(sf), float(pdf)
 
         lower = 0.0
@@ -467,6 +504,8 @@ def _quantile(cdf_pdf, prob: float, centre: float, spread: float, lower: float, 
         else:
             return v
         new = v - (value - prob) / slope if slope > 0 else math.nan
+        if abs(new - v) <= 1e-13 * max(1.0, abs(v)):  # converged (False for NaN)
+            return new
         bounded = math.isfinite(lo) and math.isfinite(hi)
         if not (math.isfinite(new) and lo < new < hi and (bounded or abs(new - v) <= 8 * step)):
             if bounded:

@@ -20,7 +20,6 @@ from analysis.bayesian import (
     expected_loss,
     mean_posterior,
     prob_beat,
-    prob_best,
     rate_posterior,
     summarise_posteriors,
 )
@@ -268,8 +267,8 @@ def analyze_slot(
     for metric, kind in metric_kinds:
         estimates = [a.rate(metric) if kind == "rate" else value_stats[a.variant] for a in ordered]
         posteriors = [_posterior(e, kind) for e in estimates]
-        best = prob_best(posteriors)
         exact = summarise_posteriors(posteriors, level=1 - alpha)
+        best = exact.prob_best
         for i, arm in enumerate(ordered):
             post = posteriors[i]
             arm_results.append(ArmResult(
