@@ -268,6 +268,13 @@ def _context_number(attribute: str, dialect: str) -> Any:
     )
 
 
+def _once(query: Select[Any], name: str) -> Any:
+    """``query`` as a subquery computed once per row: ``OFFSET 0`` keeps PostgreSQL and SQLite from
+    merging it into the outer query, which would parse the JSON context again in every aggregate
+    (``COUNT(x), SUM(x), SUM(x*x)``: 1.6x the time on PostgreSQL at 1,000,000 decisions)."""
+    return query.offset(0).subquery(name)
+
+
 def _json_path(attribute: str) -> str:
     # the attribute has no double quote or backslash (experiments.spec.ATTRIBUTE_PATTERN)
     return f'$."{attribute}"'
@@ -356,7 +363,7 @@ def covariate_arm_stats(
     ``SUM(x*y)`` from the attributed outcomes joined to their decisions, over decisions with a number."""
     dialect = conn.dialect.name
     x = _context_number(attribute, dialect)
-    inner = _learnable(select(D.c.arm, x.label("x")), compiled).subquery("covariate")
+    inner = _once(_learnable(select(D.c.arm, x.label("x")), compiled), "covariate")
     xs = select(
         inner.c.arm,
         func.count().label("n"),
@@ -365,11 +372,11 @@ def covariate_arm_stats(
         func.sum(inner.c.x * inner.c.x).label("sxx"),
     ).group_by(inner.c.arm)
     att = _attribution(compiled)
-    joined = (
+    joined = _once(
         select(att.sub.c.arm, x.label("x"), att.reward.label("y"))
         .select_from(att.sub.join(D, D.c.id == att.sub.c.decision_id))
-        .where(att.sub.c.fallback.is_(False))
-        .subquery("covariate_rewards")
+        .where(att.sub.c.fallback.is_(False)),
+        "covariate_rewards",
     )
     ys = (
         select(
