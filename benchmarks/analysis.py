@@ -373,8 +373,10 @@ def main() -> None:
         "(value, with sum of cubes for the skewness note) and unsubscribe (guardrail). The extra time over "
         "the baseline is the Bayesian part: probability to be best (k integrals over k posteriors) and the "
         "lift credible intervals and expected loss against the best, all by numerical integration (exact "
-        "to about 1e-9). The last columns time those summaries alone (every metric) beside the Monte Carlo "
-        "over 20,000 posterior draws per arm that they replaced (error about 1e-3 on the intervals).",
+        "to about 1e-9). The last columns time those summaries alone (every metric, the probability to be "
+        "best included) beside the Monte Carlo over 20,000 posterior draws per arm that they replaced "
+        "(intervals and expected loss only), whose interval ends were off by up to about 1.5% of the "
+        "interval's width (here up to 0.0015 in relative lift, over 20 seeds).",
     ]
     if not args.skip_store:
         store_rows: list[list[object]] = []
