@@ -85,6 +85,45 @@ def cuped_compare(control: RegressionStats, variant: RegressionStats, alpha: flo
     return CupedResult(t, adj_control, adj_variant, diff, test, raw, reduction)
 
 
+def fill_missing_covariate(
+    observed: Sequence[RegressionStats], totals: Sequence[SampleStats]
+) -> list[RegressionStats]:
+    """Each arm's CUPED statistics over all its units, those without the covariate given the pooled mean.
+
+    ``observed[i]`` summarises the units of arm ``i`` whose covariate is known (``x`` and ``y``);
+    ``totals[i]`` the metric ``y`` over all the arm's units. A unit without the covariate gets
+    :math:`x = \\bar x_{obs}`, the mean over every arm's observed units, so its centred covariate is 0
+    and :func:`adjust_arms` leaves its ``y`` as it is; :math:`\\theta` equals that of the observed
+    units alone. With ``m`` missing units of metric sums :math:`S_y^{miss}`:
+
+    .. math:: \\sum x = \\sum_{obs} x + m\\bar x_{obs}, \\quad
+              \\sum x^2 = \\sum_{obs} x^2 + m\\bar x_{obs}^2, \\quad
+              \\sum xy = \\sum_{obs} xy + \\bar x_{obs} S_y^{miss}
+
+    Missingness decided before the send (the attribute was not known) is independent of the arm, so
+    every arm's adjusted mean stays unbiased.
+    """
+    if len(observed) != len(totals):
+        raise AnalysisInputError(f"totals: {len(totals)} arms, observed has {len(observed)}")
+    for i, (obs, tot) in enumerate(zip(observed, totals, strict=True)):
+        if obs.n > tot.n:
+            raise AnalysisInputError(f"observed[{i}].n: {obs.n} is more than the arm's n = {tot.n}")
+    pooled = _pool(observed)
+    fill = pooled.sum_x / pooled.n if pooled.n else 0.0
+    out = []
+    for obs, tot in zip(observed, totals, strict=True):
+        m = tot.n - obs.n
+        out.append(RegressionStats(
+            tot.n,
+            obs.sum_x + m * fill,
+            tot.sum,
+            obs.sum_x_squares + m * fill * fill,
+            tot.sum_squares,
+            obs.sum_xy + fill * (tot.sum - obs.sum_y),
+        ))
+    return out
+
+
 def _pool(arms: Sequence[RegressionStats]) -> RegressionStats:
     if not arms:
         raise AnalysisInputError("arms: need at least one arm")

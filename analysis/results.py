@@ -20,11 +20,10 @@ from analysis.bayesian import (
     expected_loss,
     mean_posterior,
     prob_beat,
-    prob_best,
     rate_posterior,
-    summarise_draws,
+    summarise_posteriors,
 )
-from analysis.cuped import adjust_arms
+from analysis.cuped import adjust_arms, cuped_theta
 from analysis.errors import AnalysisInputError
 from analysis.json_ready import to_jsonable
 from analysis.lift import MeanEstimate, absolute_lift, check_alpha, relative_lift
@@ -162,6 +161,7 @@ class SlotAnalysis:
     stopping_rule: str
     seed: int
     warnings: list[str] = field(default_factory=list)
+    cuped_theta: float | None = None
 
     def comparison(self, variant: str, metric: str) -> Comparison:
         """The comparison of ``variant`` against control on ``metric``."""
@@ -224,9 +224,11 @@ def analyze_slot(
     srm_threshold : float
         p-value below which the sample ratio is flagged.
     seed : int
-        Seeds the Monte Carlo draws of the Bayesian intervals and expected loss; returned in the result.
+        Returned in the result. Kept for callers that pass it: the Bayesian intervals and expected losses
+        are computed by numerical integration (:func:`analysis.bayesian.summarise_posteriors`), so no
+        result depends on it.
     draws : int
-        Posterior draws per arm for those Monte Carlo summaries.
+        Ignored, for the same reason (it was the number of Monte Carlo draws per arm).
     covariates : Mapping[str, RegressionStats] or None
         Per variant, the value metric (``y``) jointly with a pre-period covariate (``x``, for example
         the recipient's revenue or clicks in the previous 30 days). When given, the value metric is
@@ -246,40 +248,42 @@ def analyze_slot(
     ordered = sorted(arms, key=lambda a: a.variant != control)  # control first, others in input order
     ctrl = ordered[0]
     value_stats = {a.variant: a.value for a in ordered}
+    theta = None
     if covariates is not None and value_metric is not None:
         _validate_covariates(ordered, covariates)
-        adjusted = adjust_arms([covariates[a.variant] for a in ordered])
+        joint = [covariates[a.variant] for a in ordered]
+        theta = cuped_theta(joint)
+        adjusted = adjust_arms(joint, theta)
         value_stats = {a.variant: s for a, s in zip(ordered, adjusted, strict=True)}
     metric_kinds: list[tuple[str, MetricKind]] = [(m, "rate") for m in metrics]
     if value_metric is not None:
         metric_kinds.append((value_metric, "value"))
     primary = value_metric if value_metric is not None else metrics[0]
-    children = np.random.SeedSequence(seed).spawn(len(metric_kinds))
 
     pending: list[dict[str, Any]] = []
     arm_results: list[ArmResult] = []
     omnibus: dict[str, SignificanceResult] = {}
     warnings: list[str] = []
-    for (metric, kind), child in zip(metric_kinds, children, strict=True):
+    for metric, kind in metric_kinds:
         estimates = [a.rate(metric) if kind == "rate" else value_stats[a.variant] for a in ordered]
         posteriors = [_posterior(e, kind) for e in estimates]
-        best = prob_best(posteriors)
-        mc = summarise_draws(posteriors, rng=np.random.default_rng(child), draws=draws, level=1 - alpha)
+        exact = summarise_posteriors(posteriors, level=1 - alpha)
+        best = exact.prob_best
         for i, arm in enumerate(ordered):
             post = posteriors[i]
             arm_results.append(ArmResult(
                 slot=slot, variant=arm.variant, metric=metric, kind=kind, n=arm.n, mean=estimates[i].mean,
                 credible_interval=(float(post.ppf(alpha / 2)), float(post.ppf(1 - alpha / 2))),
-                posterior=post, prob_best=float(best[i]), expected_loss=float(mc.expected_loss_vs_best[i]),
-                lift_credible_interval=_pair(mc.relative_lift_ci[i]),
-                absolute_lift_credible_interval=_pair(mc.absolute_lift_ci[i]),
+                posterior=post, prob_best=float(best[i]), expected_loss=float(exact.expected_loss_vs_best[i]),
+                lift_credible_interval=_pair(exact.relative_lift_ci[i]),
+                absolute_lift_credible_interval=_pair(exact.absolute_lift_ci[i]),
             ))
         if kind == "rate":
             omnibus[metric] = chi_square_test([e for e in estimates])
         for i, arm in enumerate(ordered[1:], start=1):
             pending.append(_compare(slot, ctrl, arm, metric, kind, estimates[0], estimates[i],
-                                    posteriors[0], posteriors[i], mc.relative_lift_ci[i],
-                                    mc.absolute_lift_ci[i], alpha, tuning_n))
+                                    posteriors[0], posteriors[i], exact.relative_lift_ci[i],
+                                    exact.absolute_lift_ci[i], alpha, tuning_n))
 
     adjusted_p = adjust_p_values([p["p_value"] for p in pending], correction)
     comparisons = [
@@ -308,6 +312,7 @@ def analyze_slot(
         slot=slot, control=control, primary_metric=primary, alpha=alpha, correction=correction,
         comparisons=comparisons, arms=arm_results, omnibus=omnibus, srm=srm, guardrails=guardrail_results,
         decision=decision, stopping_rule=stopping_rule(alpha), seed=seed, warnings=warnings,
+        cuped_theta=theta,
     )
 
 

@@ -69,17 +69,34 @@ def analyze_segments(
                                alpha=alpha, correction=correction, **options)
         for seg, arms in segment_to_arms.items()
     }
-    flat = [(seg, c) for seg, a in segments.items() for c in a.comparisons]
+    return combine_segments(slot, attribute, segments, alpha=alpha, correction=correction)
+
+
+def combine_segments(
+    slot: str,
+    attribute: str,
+    segments: Mapping[str, SlotAnalysis],
+    *,
+    alpha: float = 0.05,
+    correction: Correction = "holm",
+) -> SegmentAnalysis:
+    """The cross-segment table of analyses already made per segment, with one correction across all
+    their comparisons and the multiplicity warning (what :func:`analyze_segments` returns)."""
+    if not segments:
+        raise AnalysisInputError("segments: give at least one segment")
+    by_segment = dict(segments)
+    flat = [(seg, c) for seg, a in by_segment.items() for c in a.comparisons]
     adjusted = adjust_p_values([c.p_value for _, c in flat], correction)
     rows = [
         SegmentRow(seg, c.variant, c.metric, c.lift, c.ci, c.p_value, float(q), bool(q < alpha))
         for (seg, c), q in zip(flat, adjusted, strict=True)
     ]
     raw_hits = sum(c.p_value < alpha for _, c in flat)
+    k = len(by_segment)
     warning = (
-        f"{len(segments)} segments of {attribute!r} x {len(flat) // len(segments)} comparisons = {len(flat)} "
+        f"{k} segments of {attribute!r} x {len(flat) // k} comparisons = {len(flat)} "
         f"tests: about {len(flat) * alpha:.1f} raw p-values below {alpha:g} are expected by chance alone "
         f"({raw_hits} observed). Significance here is after a {correction} correction across all of them; "
         "treat an effect seen in one segment only as a hypothesis for a new test."
     )
-    return SegmentAnalysis(slot, attribute, segments, rows, correction, warning)
+    return SegmentAnalysis(slot, attribute, by_segment, rows, correction, warning)

@@ -11,15 +11,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, get_args
 
+from analysis.cuped import fill_missing_covariate
 from analysis.errors import AnalysisInputError
 from analysis.factorial import FactorialAnalysis, FactorialCell, analyze_factorial
 from analysis.lift import check_alpha
 from analysis.multiplicity import Correction
 from analysis.results import ArmData, SlotAnalysis, analyze_slot
-from analysis.stats import SampleStats
+from analysis.segments import SegmentAnalysis, combine_segments
+from analysis.stats import RegressionStats, SampleStats
 from analysis.timeseries import DailyPoint
 from api.convert import to_jsonable
-from experiments.models import ArmSummary, ExperimentSummary
+from experiments.models import ArmSummary, CovariateSummary, ExperimentSummary, SegmentedSummary
 
 MIN_UNITS = 2  # analyze_slot needs at least two units per arm
 ADAPTIVE_DESIGNS = frozenset({"bandit", "contextual"})
@@ -46,6 +48,21 @@ class ExperimentResults:
     analyses: list[SlotAnalysis]
     skipped: dict[str, str] = field(default_factory=dict)
     factorials: list[FactorialAnalysis] = field(default_factory=list)
+    covariate: CovariateSummary | None = None
+
+
+@dataclass(frozen=True)
+class SegmentResults:
+    """The results of each slot broken down by a context attribute.
+
+    ``by_slot`` holds one :class:`analysis.segments.SegmentAnalysis` per slot that could be analysed in
+    at least one segment (one correction across all its segments' comparisons); ``skipped`` says, per
+    ``"slot / segment"`` (or per slot), why it was left out.
+    """
+
+    segmented: SegmentedSummary
+    by_slot: list[SegmentAnalysis]
+    skipped: dict[str, str] = field(default_factory=dict)
 
 
 def arm_data(arm: ArmSummary, *, adaptive: bool = False) -> ArmData:
@@ -59,7 +76,7 @@ def arm_data(arm: ArmSummary, *, adaptive: bool = False) -> ArmData:
         variant=arm.variant,
         n=arm.decisions,
         event_counts=dict(arm.event_counts),
-        value=SampleStats(arm.decisions, arm.reward_sum, arm.reward_sum_squares),
+        value=SampleStats(arm.decisions, arm.reward_sum, arm.reward_sum_squares, arm.reward_sum_cubes),
         intended_share=float(max(arm.decisions, 1)) if adaptive else arm.intended_share,
     )
 
@@ -99,10 +116,46 @@ def slot_inputs(summary: ExperimentSummary) -> list[SlotInputs]:
     return out
 
 
+def _check_options(alpha: float, correction: str) -> None:
+    check_alpha(alpha)
+    if correction not in get_args(Correction):
+        choices = list(get_args(Correction))
+        raise AnalysisInputError(f"correction: must be one of {choices}, got {correction!r}")
+
+
+def covariate_inputs(inputs: SlotInputs, covariate: CovariateSummary) -> dict[str, RegressionStats]:
+    """The CUPED statistics of a slot's arms (variant -> reward ``y`` with covariate ``x``), decisions
+    without a numeric covariate filled in by :func:`analysis.cuped.fill_missing_covariate`."""
+    by_variant = {a.variant: a for a in covariate.arms if a.slot == inputs.slot}
+    observed = []
+    for arm in inputs.arms:
+        c = by_variant[arm.variant]
+        observed.append(RegressionStats(c.observed, c.sum_x, c.sum_y, c.sum_x_squares, c.sum_y_squares,
+                                        c.sum_xy))
+    filled = fill_missing_covariate(observed, [a.value for a in inputs.arms])
+    return {a.variant: f for a, f in zip(inputs.arms, filled, strict=True)}
+
+
+def _analyze_inputs(
+    inputs: SlotInputs, design: str, *, alpha: float, correction: str, seed: int,
+    covariates: dict[str, RegressionStats] | None = None,
+) -> SlotAnalysis:
+    return analyze_slot(
+        inputs.slot, inputs.arms, inputs.control, metrics=inputs.metrics, value_metric="reward",
+        guardrails=inputs.guardrails, alpha=alpha, correction=correction,  # type: ignore[arg-type]
+        seed=seed, adaptive=design in ADAPTIVE_DESIGNS, covariates=covariates,
+    )
+
+
 def analyze_summary(
-    summary: ExperimentSummary, *, alpha: float = 0.05, correction: str = "holm", seed: int = 0
+    summary: ExperimentSummary, *, alpha: float = 0.05, correction: str = "holm", seed: int = 0,
+    covariate: CovariateSummary | None = None,
 ) -> ExperimentResults:
     """Analyse every slot of ``summary`` that has enough data.
+
+    With ``covariate`` (the CUPED sums of a numeric context attribute, from
+    ``ExperimentService.summarize_covariate``) the reward is CUPED-adjusted in every slot and each reward
+    comparison reports its ``variance_reduction``.
 
     Raises
     ------
@@ -110,23 +163,16 @@ def analyze_summary(
         For a bad ``alpha`` or ``correction`` (checked before any slot, so they are never taken for
         a slot's data problem).
     """
-    check_alpha(alpha)
-    if correction not in get_args(Correction):
-        choices = list(get_args(Correction))
-        raise AnalysisInputError(f"correction: must be one of {choices}, got {correction!r}")
+    _check_options(alpha, correction)
     analyses, skipped = [], {}
     for inputs in slot_inputs(summary):
         if inputs.skipped:
             skipped[inputs.slot] = inputs.skipped
             continue
         try:
-            analyses.append(
-                analyze_slot(
-                    inputs.slot, inputs.arms, inputs.control, metrics=inputs.metrics, value_metric="reward",
-                    guardrails=inputs.guardrails, alpha=alpha, correction=correction,  # type: ignore[arg-type]
-                    seed=seed, adaptive=summary.design in ADAPTIVE_DESIGNS,
-                )
-            )
+            covariates = None if covariate is None else covariate_inputs(inputs, covariate)
+            analyses.append(_analyze_inputs(inputs, summary.design, alpha=alpha, correction=correction,
+                                            seed=seed, covariates=covariates))
         except AnalysisInputError as exc:
             # The summary comes from our own store, so this is data the analysis cannot use yet
             # (e.g. an arm whose reward has no spread), not a bad request: report it per slot.
@@ -140,7 +186,41 @@ def analyze_summary(
                                                     alpha=alpha))
             except AnalysisInputError as exc:
                 skipped[f"factorial:{metric}"] = f"cannot fit the factorial model yet: {exc}"
-    return ExperimentResults(summary, analyses, skipped, factorials)
+    return ExperimentResults(summary, analyses, skipped, factorials, covariate)
+
+
+def analyze_segmented(
+    segmented: SegmentedSummary, *, alpha: float = 0.05, correction: str = "holm", seed: int = 0
+) -> SegmentResults:
+    """Each slot analysed in every segment with enough data, then corrected across all segments.
+
+    A segment where some variant has fewer than two decisions (or whose data the analysis cannot use)
+    is left out of that slot and listed in ``skipped``; so is a slot no segment can analyse.
+    """
+    _check_options(alpha, correction)
+    skipped: dict[str, str] = {}
+    per_segment = {label: slot_inputs(summary) for label, summary in segmented.segments.items()}
+    slots = [] if not segmented.segments else list(next(iter(segmented.segments.values())).slots)
+    by_slot = []
+    for index, slot in enumerate(slots):
+        analyses = {}
+        for label, inputs_list in per_segment.items():
+            inputs = inputs_list[index]
+            if inputs.skipped:
+                skipped[f"{slot} / {label}"] = inputs.skipped
+                continue
+            design = segmented.segments[label].design
+            try:
+                analyses[label] = _analyze_inputs(inputs, design, alpha=alpha, correction=correction,
+                                                  seed=seed)
+            except AnalysisInputError as exc:
+                skipped[f"{slot} / {label}"] = f"cannot analyse this data yet: {exc}"
+        if analyses:
+            by_slot.append(combine_segments(slot, segmented.attribute, analyses, alpha=alpha,
+                                            correction=correction))  # type: ignore[arg-type]
+        else:
+            skipped[slot] = "no segment has enough data yet"
+    return SegmentResults(segmented, by_slot, skipped)
 
 
 def factorial_cells(summary: ExperimentSummary, metric: str) -> list[FactorialCell]:
@@ -171,6 +251,7 @@ def results_to_dict(results: ExperimentResults, *, detail: bool = True) -> dict[
             "slot": c.slot, "variant": c.variant, "control": c.control, "metric": c.metric,
             "lift": c.lift, "ci": list(c.ci), "p_value": c.p_value, "p_value_adjusted": c.p_value_adjusted,
             "significant": c.significant, "prob_beat_control": c.prob_beat_control,
+            "variance_reduction": c.variance_reduction,
         }
         for a in results.analyses
         for c in a.comparisons
@@ -195,6 +276,8 @@ def results_to_dict(results: ExperimentResults, *, detail: bool = True) -> dict[
         "machine_events": {"count": summary.machine_events, "included": summary.machine_included},
         "apprentice": {"decisions": summary.apprentice_decisions, "agreement": summary.apprentice_agreement},
     }
+    if results.covariate is not None:
+        out["covariate"] = covariate_to_dict(results)
     if detail:
         out["analyses"] = [a.to_dict() for a in results.analyses]
         out["factorials"] = [f.to_dict() for f in results.factorials]
@@ -218,6 +301,57 @@ def apprentice_note(summary: ExperimentSummary) -> str | None:
         return None
     return (f"apprentice: the policy would have chosen as the incumbent did on "
             f"{summary.apprentice_agreement:.1%} of {summary.apprentice_decisions:,} decisions")
+def covariate_to_dict(results: ExperimentResults) -> dict[str, Any]:
+    """What CUPED did: the covariate, its coverage per variant, each slot's theta, in words."""
+    covariate = results.covariate
+    assert covariate is not None
+    first_slot = next(iter(results.summary.slots))
+    counted = [a for a in covariate.arms if a.slot == first_slot]  # every slot covers every decision
+    decisions = sum(a.decisions for a in counted)
+    observed = sum(a.observed for a in counted)
+    missing = decisions - observed
+    note = (
+        f"reward comparisons are CUPED-adjusted by {covariate.attribute!r} (theta pooled over each slot's "
+        "arms); variance_reduction is the share of the variance of each difference removed"
+    )
+    if observed == 0:
+        note = f"no decision has a number for {covariate.attribute!r}: nothing is adjusted"
+    elif missing:
+        note += (f"; {missing:,} of {decisions:,} decisions have no number for {covariate.attribute!r} and "
+                 "are left unadjusted (their covariate is set to the mean of the others)")
+    return {
+        "attribute": covariate.attribute,
+        "decisions": decisions,
+        "observed": observed,
+        "missing": missing,
+        "arms": [{"slot": a.slot, "variant": a.variant, "decisions": a.decisions, "observed": a.observed,
+                  "missing": a.missing} for a in covariate.arms],
+        "theta": {a.slot: a.cuped_theta for a in results.analyses},
+        "note": note,
+    }
+
+
+def segments_to_dict(results: SegmentResults, *, detail: bool = True) -> dict[str, Any]:
+    """The results by segment as the API answers them: per slot the cross-segment table (adjusted
+    p-values over every segment's comparisons) and the multiplicity warning; with ``detail``, each
+    segment's full analysis."""
+    seg = results.segmented
+    by_slot = []
+    for analysis in results.by_slot:
+        data = analysis.to_dict()
+        entry = {"slot": analysis.slot, "correction": analysis.correction, "warning": analysis.warning,
+                 "rows": data["rows"]}
+        if detail:
+            entry["analyses"] = data["segments"]
+        by_slot.append(entry)
+    return to_jsonable({
+        "attribute": seg.attribute,
+        "decisions": seg.decisions,
+        "missing": seg.missing,
+        "values": {label: s.learnable_decisions for label, s in seg.segments.items()},
+        "by_slot": by_slot,
+        "skipped": dict(results.skipped),
+    })
 
 
 def comparison_rows(results: ExperimentResults, metrics: Sequence[str] | None = None) -> list[list[Any]]:

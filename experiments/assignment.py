@@ -85,7 +85,7 @@ def compile_experiment(spec: ExperimentSpec, version: int) -> CompiledExperiment
         if eligibility is None:
             raise ValueError("; ".join(map(str, problems)))
     rules = compile_rules(spec.rules)
-    stored = set(spec.design.context)
+    stored = set(spec.design.context) | set(spec.record)
     for rule in rules:
         stored |= attributes(rule.when)
     if eligibility is not None:

@@ -97,7 +97,8 @@ class ArmSummary:
     """Statistics of one slot's variant over the learnable decisions (or of the holdout).
 
     ``event_counts`` counts decisions with at least one attributed event of each type;
-    ``reward_sum`` and ``reward_sum_squares`` are over the per-decision rewards of the spec.
+    ``reward_sum``, ``reward_sum_squares`` and ``reward_sum_cubes`` are over the per-decision rewards
+    of the spec (None for the cubes when they were not computed).
     """
 
     slot: str
@@ -107,6 +108,7 @@ class ArmSummary:
     event_counts: dict[str, int]
     reward_sum: float
     reward_sum_squares: float
+    reward_sum_cubes: float | None = None
 
     @property
     def reward_mean(self) -> float:
@@ -122,6 +124,7 @@ class CombinationSummary:
     event_counts: dict[str, int]
     reward_sum: float
     reward_sum_squares: float
+    reward_sum_cubes: float | None = None
 
 
 @dataclass(frozen=True)
@@ -179,6 +182,58 @@ class ExperimentSummary:
     def learnable_decisions(self) -> int:
         """Decisions that are learned from (not fallbacks)."""
         return sum(c.decisions for c in self.combinations)
+
+
+@dataclass(frozen=True)
+class SegmentedSummary:
+    """An experiment's summary per value of a context attribute stored with its decisions.
+
+    ``segments`` maps the attribute's value, as text (``CA``, ``true``, ``3``), to the summary of the
+    learnable decisions with that value (arms and combinations only: no daily series, no fallbacks);
+    ``missing`` counts the learnable decisions without the attribute (absent, null, or no context
+    stored because the recipient did not consent).
+    """
+
+    attribute: str
+    segments: dict[str, ExperimentSummary]
+    missing: int
+
+    @property
+    def decisions(self) -> int:
+        """Learnable decisions, with the attribute or without."""
+        return self.missing + sum(s.learnable_decisions for s in self.segments.values())
+
+
+@dataclass(frozen=True)
+class CovariateArmSummary:
+    """One slot variant's sums for CUPED: a numeric context attribute ``x`` recorded at send time and
+    the per-decision reward ``y``.
+
+    ``decisions`` counts the variant's learnable decisions; ``observed`` those whose ``x`` is a number;
+    every sum is over the observed ones.
+    """
+
+    slot: str
+    variant: str
+    decisions: int
+    observed: int
+    sum_x: float
+    sum_x_squares: float
+    sum_y: float
+    sum_y_squares: float
+    sum_xy: float
+
+    @property
+    def missing(self) -> int:
+        return self.decisions - self.observed
+
+
+@dataclass(frozen=True)
+class CovariateSummary:
+    """The CUPED sums of every slot variant for one covariate (a context attribute)."""
+
+    attribute: str
+    arms: list[CovariateArmSummary]
 
 
 @dataclass(frozen=True)

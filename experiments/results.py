@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
 
@@ -11,8 +11,16 @@ import numpy as np
 
 from experiments.arms import combinations
 from experiments.assignment import CompiledExperiment
-from experiments.models import ArmSummary, CombinationSummary, DailyArmSummary, ExperimentSummary
-from experiments.summaries import ExcludedCounts, GroupStats, event_types
+from experiments.models import (
+    ArmSummary,
+    CombinationSummary,
+    CovariateArmSummary,
+    CovariateSummary,
+    DailyArmSummary,
+    ExperimentSummary,
+    SegmentedSummary,
+)
+from experiments.summaries import CovariateStats, ExcludedCounts, GroupStats, event_types
 
 
 @dataclass(frozen=True)
@@ -72,15 +80,16 @@ def build_summary(
 ) -> ExperimentSummary:
     """Per-arm (per slot variant), per-combination, holdout and daily summaries of one version.
 
-    A slot variant's statistics are the sums over the combinations that contain it (sums and sums of
-    squares merge by addition); combinations and variants without decisions appear with zeros.
-    ``include_machine`` says whether ``groups`` counted machine-made outcomes inside the window: then
-    only late ones are left out, machine-made or not; otherwise every machine-made one is too.
+    A slot variant's statistics are the sums over the combinations that contain it (sums, sums of
+    squares and sums of cubes merge by addition); combinations and variants without decisions appear
+    with zeros. ``include_machine`` says whether ``groups`` counted machine-made outcomes inside the
+    window: then only late ones are left out, machine-made or not; otherwise every machine-made one is
+    too.
     """
     types = event_types(compiled)
     empty = GroupStats(0, 0.0, 0.0, dict.fromkeys(types, 0))
     totals: dict[tuple[str, str], list[Any]] = {
-        (s, v): [0, 0.0, 0.0, dict.fromkeys(types, 0)]
+        (s, v): [0, 0.0, 0.0, dict.fromkeys(types, 0), 0.0]
         for s in compiled.slot_names
         for v in compiled.slot_ids[s]
     }
@@ -95,6 +104,7 @@ def build_summary(
                 dict(stats.event_counts),
                 stats.reward_sum,
                 stats.reward_sum_squares,
+                stats.reward_sum_cubes,
             )
         )
         for slot_variant in variants.items():
@@ -102,10 +112,11 @@ def build_summary(
             acc[0] += stats.decisions
             acc[1] += stats.reward_sum
             acc[2] += stats.reward_sum_squares
+            acc[4] += stats.reward_sum_cubes
             for t, c in stats.event_counts.items():
                 acc[3][t] += c
     arms = [
-        ArmSummary(slot, vid, acc[0], shares[(slot, vid)], acc[3], acc[1], acc[2])
+        ArmSummary(slot, vid, acc[0], shares[(slot, vid)], acc[3], acc[1], acc[2], acc[4])
         for (slot, vid), acc in totals.items()
     ]
     holdout = None
@@ -119,6 +130,7 @@ def build_summary(
             dict(h.event_counts),
             h.reward_sum,
             h.reward_sum_squares,
+            h.reward_sum_cubes,
         )
     daily_acc: dict[tuple[date, str, str], list[Any]] = {}
     for day, arm, stats in groups.by_day:
@@ -159,3 +171,45 @@ def build_summary(
         revised_outcomes=groups.after_learning[0],
         unlearnable_outcomes=groups.after_learning[1],
     )
+
+
+def build_segmented_summary(
+    compiled: CompiledExperiment,
+    attribute: str,
+    by_segment_arm: Mapping[tuple[str | None, int], GroupStats],
+    shares: Mapping[tuple[str, str], float],
+) -> SegmentedSummary:
+    """One summary per value of ``attribute`` (segments in sorted order), from ``(segment, arm)`` groups.
+
+    Decisions whose segment is None (no value) are counted in ``missing``, not summarised.
+    """
+    missing = sum(s.decisions for (seg, _), s in by_segment_arm.items() if seg is None)
+    labels = sorted({seg for seg, _ in by_segment_arm if seg is not None})
+    segments = {}
+    for label in labels:
+        groups = ResultGroups(
+            by_arm={arm: s for (seg, arm), s in by_segment_arm.items() if seg == label},
+            by_reason={}, by_day=[], excluded=ExcludedCounts(0, 0, 0), apprentice=(0, None),
+        )
+        segments[label] = replace(build_summary(compiled, groups, shares), holdout=None)
+    return SegmentedSummary(attribute, segments, missing)
+
+
+def build_covariate_summary(
+    compiled: CompiledExperiment, attribute: str, by_arm: Mapping[int, CovariateStats]
+) -> CovariateSummary:
+    """Each slot variant's CUPED sums: the sums over the combinations (arms) that contain it."""
+    totals: dict[tuple[str, str], list[float]] = {
+        (s, v): [0, 0, 0.0, 0.0, 0.0, 0.0, 0.0] for s in compiled.slot_names for v in compiled.slot_ids[s]
+    }
+    for arm, st in by_arm.items():
+        for slot_variant in compiled.arm_variants(arm).items():
+            acc = totals[slot_variant]
+            for i, value in enumerate((st.decisions, st.observed, st.sum_x, st.sum_x_squares, st.sum_y,
+                                       st.sum_y_squares, st.sum_xy)):
+                acc[i] += value
+    arms = [
+        CovariateArmSummary(slot, vid, int(acc[0]), int(acc[1]), *acc[2:])
+        for (slot, vid), acc in totals.items()
+    ]
+    return CovariateSummary(attribute, arms)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
+import re
 import threading
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -51,6 +52,7 @@ from experiments.insight import (
 from experiments.learning import after_learning_counts, chunks, learn_one_batch, pending_outcomes
 from experiments.models import (
     FALLBACK_REASONS,
+    CovariateSummary,
     Decision,
     ExperimentInfo,
     ExperimentSummary,
@@ -59,12 +61,19 @@ from experiments.models import (
     OutcomeEvent,
     PolicySnapshotInfo,
     Preview,
+    SegmentedSummary,
     VariantChoice,
 )
 from experiments.preview import PreviewReport, coverage, describe_recipients
-from experiments.results import ResultGroups, build_summary, intended_shares
+from experiments.results import (
+    ResultGroups,
+    build_covariate_summary,
+    build_segmented_summary,
+    build_summary,
+    intended_shares,
+)
 from experiments.rules import find_conflicts
-from experiments.spec import ExperimentSpec, check_spec, content_warnings
+from experiments.spec import ATTRIBUTE_PATTERN, ExperimentSpec, check_spec, content_warnings
 from experiments.store import (
     decisions_table,
     experiments_table,
@@ -80,16 +89,19 @@ from experiments.summaries import (
     all_rewards,
     apprentice_agreement,
     arm_stats,
+    covariate_arm_stats,
     daily_stats,
     excluded_counts,
     fallback_stats,
     learnable_decisions,
+    segment_arm_stats,
 )
 
 log = logging.getLogger(__name__)
 
 STATUSES = ("running", "paused", "archived")
 MAX_ID_LENGTH = 128
+MAX_SEGMENTS = 50  # distinct values of a segment attribute
 
 
 @dataclass(frozen=True)
@@ -952,6 +964,57 @@ class ExperimentService:
             row = self._row(conn, key)
             compiled = self._compile(key, row.version, row.spec)
             yield from iter_logged_decisions(conn, compiled, chunk_rows)
+    def _attribute(self, compiled: CompiledExperiment, attribute: str, field: str) -> str:
+        if not isinstance(attribute, str) or not re.fullmatch(ATTRIBUTE_PATTERN, attribute):
+            raise InvalidInput(
+                field, f"{attribute!r} is not an attribute name (1 to 64 characters, no quotes, "
+                "backslashes or control characters)"
+            )
+        if attribute not in compiled.stored_attributes:
+            stored = sorted(compiled.stored_attributes)
+            raise InvalidInput(
+                field, f"{attribute!r} is not stored with the decisions of {compiled.spec.key!r} "
+                f"(stored: {stored}); list it under the spec's 'record' to store it from now on"
+            )
+        return attribute
+
+    def summarize_segments(self, key: str, attribute: str) -> SegmentedSummary:
+        """The summary per value of a context attribute stored with the decisions, by SQL ``GROUP BY``.
+
+        Raises
+        ------
+        InvalidInput
+            ``segment``: the attribute is not stored with the decisions, or has more than
+            :data:`MAX_SEGMENTS` values (an identifier or a continuous number is not a segment).
+        """
+        with self._engine.connect() as conn:
+            row = self._row(conn, key)
+            compiled = self._compile(key, row.version, row.spec)
+            self._attribute(compiled, attribute, "segment")
+            groups = segment_arm_stats(conn, compiled, attribute)
+        values = {seg for seg, _ in groups if seg is not None}
+        if len(values) > MAX_SEGMENTS:
+            raise InvalidInput(
+                "segment", f"{attribute!r} has {len(values):,} values; segments need an attribute with at "
+                f"most {MAX_SEGMENTS} (a category such as country or device, not an id or a number)"
+            )
+        shares = intended_shares(compiled, self._policy_probabilities(compiled))
+        return build_segmented_summary(compiled, attribute, groups, shares)
+
+    def summarize_covariate(self, key: str, attribute: str) -> CovariateSummary:
+        """The sums CUPED needs for a numeric context attribute recorded at send time, per slot variant.
+
+        Raises
+        ------
+        InvalidInput
+            ``covariate``: the attribute is not stored with the decisions.
+        """
+        with self._engine.connect() as conn:
+            row = self._row(conn, key)
+            compiled = self._compile(key, row.version, row.spec)
+            self._attribute(compiled, attribute, "covariate")
+            by_arm = covariate_arm_stats(conn, compiled, attribute)
+        return build_covariate_summary(compiled, attribute, by_arm)
 
     def export_log(self, key: str) -> list[LoggedDecision]:
         """Every learnable decision of the current version with its reward, in time order (for replay)."""

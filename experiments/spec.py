@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -30,6 +30,9 @@ POLICIES_BY_DESIGN: dict[str, tuple[str, ...]] = {
     "contextual": ("linear_ts", "linucb", "vw"),
 }
 KEY_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+#: A context attribute that results can group or adjust by (``record``, ``?segment=``, ``?covariate=``):
+#: 1 to 64 characters, no double quote, backslash or control character (it goes into a JSON path).
+ATTRIBUTE_PATTERN = r'^[^"\\\x00-\x1f]{1,64}$'
 
 
 class _Strict(BaseModel):
@@ -131,6 +134,8 @@ class ExperimentSpec(_Strict):
     ``default`` names each slot's control variant (the first variant when omitted); ``holdout`` is the
     share of recipients who always get the defaults; ``consent_attribute`` is the context attribute
     that, when present and false, means the recipient did not consent (no context is stored then).
+    ``record`` names further context attributes stored with each decision for the analysis (results by
+    segment, a CUPED covariate such as ``clicks_30d``); no policy or rule sees them.
     """
 
     key: str = Field(pattern=KEY_PATTERN)
@@ -144,6 +149,7 @@ class ExperimentSpec(_Strict):
     rules: list[Rule] = Field(default_factory=list)
     reward: Reward = Field(default_factory=Reward)
     consent_attribute: str | None = "consent"
+    record: list[Annotated[str, Field(pattern=ATTRIBUTE_PATTERN)]] = Field(default_factory=list)
 
     @property
     def hash_salt(self) -> str:
@@ -164,7 +170,10 @@ class ExperimentSpec(_Strict):
 
         Equal specs give equal strings; this decides whether saving makes a new version.
         """
-        return json.dumps(self.model_dump(mode="json"), separators=(",", ":"))
+        data = self.model_dump(mode="json")
+        if not data["record"]:  # added later: absent when empty, so specs saved before keep their text
+            del data["record"]
+        return json.dumps(data, separators=(",", ":"))
 
 
 def _path(loc: tuple[Any, ...]) -> str:

@@ -8,14 +8,18 @@ from typing import Annotated
 import typer
 
 from api.cli.db import DEFAULT, DbOption, open_service
+from api.cli.group import CliError
 from api.cli.output import print_json, print_table
 from api.report import write_report
 from api.results import (
+    SegmentResults,
+    analyze_segmented,
     analyze_summary,
     apprentice_note,
     comparison_rows,
     exclusion_note,
     results_to_dict,
+    segments_to_dict,
 )
 
 
@@ -24,21 +28,38 @@ def analyze(
     db: DbOption = DEFAULT,
     alpha: Annotated[float, typer.Option(help="Significance level (intervals at 1 - alpha).")] = 0.05,
     correction: Annotated[str, typer.Option(help="holm, bh or none, across a slot's comparisons.")] = "holm",
-    seed: Annotated[int, typer.Option(help="Seed of the Monte Carlo Bayesian summaries.")] = 0,
+    seed: Annotated[int, typer.Option(
+        help="Recorded in the JSON; the Bayesian summaries are exact now, so it changes no number.")] = 0,
     html: Annotated[Path | None, typer.Option(help="Also write the HTML report here.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the full results as JSON.")] = False,
     include_machine: Annotated[bool, typer.Option(
         "--include-machine", help="Count machine-made outcomes (Apple Mail Privacy Protection opens, link "
                                   "scanners' clicks); left out by default."
     )] = False,
+    segment: Annotated[str | None, typer.Option(
+        help="Also break the results down by this context attribute stored with the decisions.")] = None,
+    covariate: Annotated[str | None, typer.Option(
+        help="CUPED-adjust the reward by this numeric context attribute recorded at send time.")] = None,
 ) -> None:
     """Significance, lift intervals, Bayesian and sequential results, SRM and guardrails per slot."""
-    summary = open_service(db).summarize(key, include_machine=include_machine)
-    results = analyze_summary(summary, alpha=alpha, correction=correction, seed=seed)
+    if segment is not None and covariate is not None:
+        raise CliError("--covariate: give --segment or --covariate, not both (CUPED within segments is not "
+                       "supported)")
+    service = open_service(db)
+    # the covariate's sums first: see api.routes.results
+    cov = None if covariate is None else service.summarize_covariate(key, covariate)
+    segmented = None if segment is None else service.summarize_segments(key, segment)
+    summary = service.summarize(key, include_machine=include_machine)
+    results = analyze_summary(summary, alpha=alpha, correction=correction, seed=seed, covariate=cov)
+    by_segment = None if segmented is None else analyze_segmented(
+        segmented, alpha=alpha, correction=correction, seed=seed)
     if html is not None:
         write_report(results, html, title=f"SendLab results: {key}")
     if as_json:
-        print_json(results_to_dict(results))
+        data = results_to_dict(results)
+        if by_segment is not None:
+            data["segments"] = segments_to_dict(by_segment)
+        print_json(data)
         return
     data = results_to_dict(results, detail=False)
     print_table(["slot", "variant", "decisions", "reward mean", "events"],
@@ -46,11 +67,21 @@ def analyze(
                   ", ".join(f"{k} {v}" for k, v in sorted(a["events"].items()))] for a in data["arms"]])
     typer.echo("")
     if results.analyses:
-        print_table(["slot", "comparison", "metric", "lift", f"{1 - alpha:.0%} CI", "p (adj.)",
-                     "P(beat control)"], comparison_rows(results))
+        headers = ["slot", "comparison", "metric", "lift", f"{1 - alpha:.0%} CI", "p (adj.)",
+                   "P(beat control)"]
+        rows = comparison_rows(results)
+        if cov is not None:
+            reductions = [c.variance_reduction for a in results.analyses for c in a.comparisons]
+            headers.append("variance reduction")
+            rows = [row + ["-" if r is None else f"{r:.1%}"] for row, r in zip(rows, reductions, strict=True)]
+        print_table(headers, rows)
+    if cov is not None:
+        typer.echo(f"CUPED: {data['covariate']['note']}")
     for a in results.analyses:
         flag = " SAMPLE RATIO MISMATCH" if a.srm.flagged else ""
         typer.echo(f"{a.slot}: {a.decision.verdict} ({a.decision.reason}){flag}")
+        for warning in a.warnings:
+            typer.echo(f"  note: {warning}")
     for slot, why in results.skipped.items():
         typer.echo(f"{slot}: not analysed, {why}")
     typer.echo(exclusion_note(summary))
@@ -60,5 +91,25 @@ def analyze(
     for factorial in results.factorials:
         typer.echo("")
         typer.echo(factorial.to_markdown())
+    if by_segment is not None:
+        _print_segments(by_segment, alpha)
     if html is not None:
         typer.echo(f"report written to {html}")
+
+
+def _print_segments(results: SegmentResults, alpha: float) -> None:
+    seg = results.segmented
+    typer.echo("")
+    typer.echo(f"By {seg.attribute}: {len(seg.segments)} segments of {seg.decisions:,} decisions, "
+               f"{seg.missing:,} without {seg.attribute!r} (in no segment)")
+    for analysis in results.by_slot:
+        print_table(
+            ["slot", "segment", "comparison", "metric", "lift", f"{1 - alpha:.0%} CI", "p", "p (adj.)",
+             "significant"],
+            [[analysis.slot, r.segment, f"{r.variant} vs {analysis.segments[r.segment].control}", r.metric,
+              f"{r.lift:+.1%}", f"[{r.ci[0]:+.1%}, {r.ci[1]:+.1%}]", r.p_value, r.p_value_adjusted,
+              "yes" if r.significant else "no"] for r in analysis.rows],
+        )
+        typer.echo(f"warning: {analysis.warning}")
+    for where, why in results.skipped.items():
+        typer.echo(f"{where}: not analysed, {why}")

@@ -31,6 +31,7 @@ class ComparisonPublic(BaseModel):
     p_value_adjusted: float | None
     significant: bool
     prob_beat_control: float | None
+    variance_reduction: float | None = None
 
 
 class SrmPublic(BaseModel):
@@ -75,6 +76,69 @@ class ApprenticePublic(BaseModel):
 
     decisions: int
     agreement: float | None
+class SegmentRowPublic(BaseModel):
+    """A variant against control on one metric within one segment; ``p_value_adjusted`` is corrected
+    across every segment and comparison of the slot."""
+
+    segment: str
+    variant: str
+    metric: str
+    lift: float | None
+    ci: list[float | None]
+    p_value: float | None
+    p_value_adjusted: float | None
+    significant: bool
+
+
+class SlotSegmentsPublic(BaseModel):
+    """One slot by segment: the cross-segment table and the multiplicity warning."""
+
+    slot: str
+    correction: str
+    warning: str
+    rows: list[SegmentRowPublic]
+    analyses: dict[str, dict[str, Any]] = {}
+
+
+class SegmentsPublic(BaseModel):
+    """``?segment=ATTR``: the results per value of a context attribute stored with the decisions.
+
+    ``values`` counts the decisions per segment; ``missing`` those without the attribute (not in any
+    segment); ``skipped`` says which slot / segment could not be analysed and why.
+    """
+
+    attribute: str
+    decisions: int
+    missing: int
+    values: dict[str, int]
+    by_slot: list[SlotSegmentsPublic]
+    skipped: dict[str, str]
+
+
+class CovariateArmPublic(BaseModel):
+    """How many of a variant's decisions have a number for the covariate."""
+
+    slot: str
+    variant: str
+    decisions: int
+    observed: int
+    missing: int
+
+
+class CovariatePublic(BaseModel):
+    """``?covariate=ATTR``: the reward comparisons are CUPED-adjusted by this numeric context attribute.
+
+    ``theta`` is the adjustment's coefficient per analysed slot; decisions ``missing`` a number are left
+    unadjusted; each reward comparison's ``variance_reduction`` is what the adjustment achieved.
+    """
+
+    attribute: str
+    decisions: int
+    observed: int
+    missing: int
+    arms: list[CovariateArmPublic]
+    theta: dict[str, float | None]
+    note: str
 
 
 class ResultsPublic(BaseModel):
@@ -95,3 +159,5 @@ class ResultsPublic(BaseModel):
     machine_events: MachineEventsPublic | None = None
     apprentice: ApprenticePublic | None = None
     analyses: list[dict[str, Any]] = []
+    covariate: CovariatePublic | None = None
+    segments: SegmentsPublic | None = None

@@ -11,7 +11,7 @@ from api.deps import ServiceDep, require_admin
 from api.models.common import MessageBody, ValidationErrorBody
 from api.models.results import ResultsPublic
 from api.report import results_html
-from api.results import analyze_summary, results_to_dict
+from api.results import analyze_segmented, analyze_summary, results_to_dict, segments_to_dict
 
 router = APIRouter(
     prefix="/v1/experiments",
@@ -40,15 +40,37 @@ def results(
     ] = "holm",
     detail: Annotated[bool, Query(description="Include the full analysis of each slot.")] = True,
     include_machine: IncludeMachine = False,
+    segment: Annotated[str | None, Query(
+        description="Also break the results down by this context attribute stored with the decisions "
+        "(a category: country, device, ...), corrected across all segments.")] = None,
+    covariate: Annotated[str | None, Query(
+        description="CUPED-adjust the reward by this numeric context attribute recorded at send time "
+        "(e.g. clicks_30d); each reward comparison reports its variance reduction.")] = None,
 ) -> dict[str, Any]:
     """Arms (decisions, events, mean reward), comparisons against control, SRM, and each slot's decision.
 
     ``excluded`` counts the outcomes left out: machine-made ones (unless ``include_machine``) and those
-    after the reward window.
+    after the reward window. ``segment`` adds ``segments`` (the results per value of that attribute);
+    ``covariate`` adjusts the reward comparisons by CUPED and adds ``covariate``. One of the two at a
+    time.
     """
+    if segment is not None and covariate is not None:
+        raise HTTPException(422, [{"loc": ["query", "covariate"],
+                                   "msg": "give segment or covariate, not both (CUPED within segments "
+                                          "is not supported)"}])
+    # the covariate's sums are read before the summary: decisions are only ever added, so every arm's
+    # observed decisions are a subset of the summary's (outcomes arriving in between are credited to
+    # the decisions without the covariate, a negligible shift of a live experiment's adjustment)
+    cov = None if covariate is None else service.summarize_covariate(key, covariate)
+    segmented = None if segment is None else service.summarize_segments(key, segment)
     summary = service.summarize(key, include_machine=include_machine)
-    analysed = analyze_summary(summary, alpha=alpha, correction=correction)
-    return results_to_dict(analysed, detail=detail)
+    analysed = analyze_summary(summary, alpha=alpha, correction=correction, covariate=cov)
+    out = results_to_dict(analysed, detail=detail)
+    if segmented is not None:
+        out["segments"] = segments_to_dict(
+            analyze_segmented(segmented, alpha=alpha, correction=correction), detail=detail
+        )
+    return out
 
 
 def _json_error(model: str, description: str) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -17,6 +18,7 @@ from analysis.bayesian import (
     prob_best,
     rate_posterior,
     summarise_draws,
+    summarise_posteriors,
 )
 from analysis.errors import AnalysisInputError
 from analysis.stats import ProportionStats, SampleStats
@@ -135,3 +137,197 @@ def test_same_seed_same_draws() -> None:
 def test_bad_inputs(call, message: str) -> None:
     with pytest.raises(AnalysisInputError, match=message):
         call()
+
+
+# ---------------------------------------------------------------- more than two arms, exact summaries
+
+
+def _beta_polynomial(a: int, b: int) -> list[int]:
+    """Integer coefficients c[m] of the Beta(a, b) distribution function for integer a, b:
+    F(x) = sum_m c[m] x^m (1-x)^(n-m), n = a + b - 1 (the binomial tail P(Bin(n, x) >= a))."""
+    n = a + b - 1
+    return [math.comb(n, m) if m >= a else 0 for m in range(n + 1)]
+
+
+def _exact_prob_best(params: list[tuple[int, int]], i: int) -> Fraction:
+    """P(arm i is best) for Beta posteriors with integer parameters, in exact rational arithmetic.
+
+    The product of the other arms' distribution functions is a sum of terms x^M (1-x)^(N-M) whose
+    integer coefficients are the convolution of each arm's binomial-tail coefficients; each term
+    integrates against Beta(a_i, b_i) to B(a_i + M, b_i + N - M) / B(a_i, b_i). No quadrature.
+    """
+    coef = [1]
+    for j, (a, b) in enumerate(params):
+        if j != i:
+            coef = np.convolve(np.array(coef, dtype=object), np.array(_beta_polynomial(a, b), dtype=object))
+    n_total = len(coef) - 1
+    ai, bi = params[i]
+
+    def beta_fn(p: int, q: int) -> Fraction:
+        return Fraction(math.factorial(p - 1) * math.factorial(q - 1), math.factorial(p + q - 1))
+
+    return sum((int(c) * beta_fn(ai + m, bi + n_total - m) for m, c in enumerate(coef) if c),
+               Fraction(0)) / beta_fn(ai, bi)
+
+
+FOUR_ARMS = [(13, 40), (16, 38), (11, 45), (15, 37)]  # Beta parameters: 12/51, 15/52, 10/54, 14/50 + prior
+
+
+def test_prob_best_of_four_arms_equals_the_exact_rational_value() -> None:
+    posteriors = [Posterior("beta", a, b) for a, b in FOUR_ARMS]
+    exact = [float(_exact_prob_best(FOUR_ARMS, i)) for i in range(4)]
+    assert sum(exact) == pytest.approx(1.0, abs=1e-12)
+    assert prob_best(posteriors) == pytest.approx(exact, abs=1e-9)
+
+
+def test_prob_best_of_three_normals_matches_scipy_quadrature() -> None:
+    # Reference: scipy.integrate.quad of the density of arm i times the other arms' scipy.stats.norm cdfs.
+    arms = [(1.0, 0.10), (1.08, 0.12), (1.05, 0.05)]
+    ref = []
+    for i, (mu, sd) in enumerate(arms):
+        others = [sps.norm(m, s) for j, (m, s) in enumerate(arms) if j != i]
+        ref.append(integrate.quad(lambda x, mu=mu, sd=sd, others=others: sps.norm.pdf(x, mu, sd)
+                                  * np.prod([o.cdf(x) for o in others]), mu - 12 * sd, mu + 12 * sd,
+                                  epsabs=1e-13, limit=200)[0])
+    assert prob_best([Posterior("normal", m, s) for m, s in arms]) == pytest.approx(ref, abs=1e-9)
+
+
+def test_expected_loss_against_the_best_of_four_arms_is_exact() -> None:
+    # E[max_j theta_j] = sum_i E[theta_i 1{i best}] = sum_i mean_i P(i best | a_i + 1): exact rationals.
+    posteriors = [Posterior("beta", a, b) for a, b in FOUR_ARMS]
+    top = Fraction(0)
+    for i, (a, b) in enumerate(FOUR_ARMS):
+        shifted = [(a + 1, b) if j == i else p for j, p in enumerate(FOUR_ARMS)]
+        top += Fraction(a, a + b) * _exact_prob_best(shifted, i)
+    expected = [float(top - Fraction(a, a + b)) for a, b in FOUR_ARMS]
+    summary = summarise_posteriors(posteriors)
+    assert summary.expected_loss_vs_best == pytest.approx(expected, abs=1e-9)
+    normals = [Posterior("normal", m, s) for m, s in [(1.0, 0.1), (1.1, 0.2), (0.9, 0.05)]]
+    # Reference: E[max] = integral of x times the density of the maximum, by scipy quadrature.
+    def max_density(x: float) -> float:
+        return sum(sps.norm.pdf(x, p.a, p.b)
+                   * np.prod([sps.norm.cdf(x, q.a, q.b) for q in normals if q is not p]) for p in normals)
+    top_normal = integrate.quad(lambda x: x * max_density(x), -1.0, 3.0, epsabs=1e-13, limit=200)[0]
+    assert summarise_posteriors(normals).expected_loss_vs_best == pytest.approx(
+        [top_normal - p.a for p in normals], abs=1e-9)
+
+
+def _beta_lift_quantiles(control: Posterior, variant: Posterior, probs) -> tuple[list[float], list[float]]:
+    """Reference quantiles of the absolute and relative lift: scipy.integrate.quad (adaptive QUADPACK) of
+    the control's Beta density times the variant's distribution function (scipy.special), solved for
+    each probability by scipy.optimize.brentq."""
+    (aa, ba), (ab, bb) = (control.a, control.b), (variant.a, variant.b)
+    lo, hi = special.betaincinv(aa, ba, 1e-15), special.betaincinv(aa, ba, 1 - 1e-15)
+    points = list(special.betaincinv(aa, ba, [0.001, 0.01, 0.1, 0.5, 0.9, 0.99, 0.999]))
+
+    def density(x: float) -> float:
+        return math.exp((aa - 1) * math.log(x) + (ba - 1) * math.log1p(-x) - special.betaln(aa, ba))
+
+    def integral(g) -> float:
+        return integrate.quad(lambda x: density(x) * g(x), lo, hi, points=points, epsabs=1e-14,
+                              epsrel=1e-12, limit=500)[0]
+
+    def cdf(y: float) -> float:
+        return float(special.betainc(ab, bb, min(max(y, 0.0), 1.0)))
+
+    absolute = [optimize.brentq(lambda d, q=q: integral(lambda x: cdf(x + d)) - q, -1, 1, xtol=1e-14)
+                for q in probs]
+    relative = [optimize.brentq(lambda r, q=q: integral(lambda x: cdf((1 + r) * x)) - q, -1 + 1e-9, 1e4,
+                                xtol=1e-14) for q in probs]
+    return absolute, relative
+
+
+@pytest.mark.parametrize(
+    ("control", "variant", "level"),
+    [((200, 30), (210, 45), 0.95), ((5000, 400), (5000, 430), 0.95), ((10, 0), (10, 3), 0.95),
+     ((100_000, 12), (100_000, 30), 0.95), ((50, 0), (2000, 180), 0.95), ((3, 1), (100_000, 50_000), 0.95),
+     ((200, 30), (210, 45), 0.8)],
+)
+def test_lift_credible_intervals_of_rates_match_scipy_quadrature(control, variant, level) -> None:
+    c, v = rate_posterior(ProportionStats(*control)), rate_posterior(ProportionStats(*variant))
+    q = [(1 - level) / 2, (1 + level) / 2]
+    absolute, relative = _beta_lift_quantiles(c, v, q)
+    summary = summarise_posteriors([c, v], level=level)
+    assert summary.absolute_lift_ci[1] == pytest.approx(absolute, abs=1e-9)
+    assert summary.relative_lift_ci[1] == pytest.approx(relative, abs=1e-6 * max(1.0, abs(relative[1])))
+    assert summary.absolute_lift_ci[0] == pytest.approx([0, 0])
+    assert summary.relative_lift_ci[0] == pytest.approx([0, 0])
+
+
+@pytest.mark.parametrize(("control", "variant"), [((1.0, 0.1), (1.1, 0.12)), ((5.0, 1.0), (5.5, 0.1)),
+                                                  ((0.5, 0.1), (0.6, 0.0)), ((2.0, 0.0), (2.5, 0.3))])
+def test_lift_credible_intervals_of_values_match_closed_forms(control, variant) -> None:
+    c, v = Posterior("normal", *control), Posterior("normal", *variant)
+    summary = summarise_posteriors([c, v])
+    # absolute: the difference of independent normals is normal
+    diff = sps.norm(v.a - c.a, math.hypot(c.b, v.b))
+    assert summary.absolute_lift_ci[1] == pytest.approx(diff.ppf([0.025, 0.975]), abs=1e-12)
+
+    # relative: P(theta_v / theta_c <= t) by quadrature over the control (scipy.stats.norm), or directly
+    # when the control is a point mass; solved with brentq
+    def cdf(t: float) -> float:
+        if c.b == 0:
+            return sps.norm.cdf(t * c.a, v.a, v.b)
+        inner = (lambda x: sps.norm.cdf(t * x, v.a, v.b)) if v.b else (lambda x: float(v.a <= t * x))
+        return integrate.quad(lambda x: sps.norm.pdf(x, c.a, c.b) * inner(x), c.a - 12 * c.b, c.a + 12 * c.b,
+                              points=None if v.b else [v.a / t], epsabs=1e-14, limit=500)[0]
+
+    ref = [optimize.brentq(lambda t, q=q: cdf(t) - q, 0.01, 100, xtol=1e-14) - 1 for q in (0.025, 0.975)]
+    assert summary.relative_lift_ci[1] == pytest.approx(ref, abs=1e-9)
+
+
+def test_relative_lift_is_not_given_when_the_control_may_be_zero_or_less() -> None:
+    near_zero = [Posterior("normal", 0.01, 0.004), Posterior("normal", 0.02, 0.004)]  # P(<= 0) = 0.6%
+    summary = summarise_posteriors(near_zero)
+    assert np.isnan(summary.relative_lift_ci[1]).all()
+    assert np.isfinite(summary.absolute_lift_ci[1]).all()
+
+
+def test_exact_summaries_agree_with_a_large_seeded_monte_carlo() -> None:
+    # 1,000,000 draws per arm (seeded). At the exact quantile q of a lift, the share of draws below it is
+    # q within 4 binomial standard errors; the expected losses agree within 4 Monte Carlo standard errors.
+    posteriors = [rate_posterior(ProportionStats(5000, k)) for k in (400, 420, 430, 380, 425)]
+    draws = 1_000_000
+    rng = np.random.default_rng(2026)
+    theta = np.stack([p.sample(rng, draws) for p in posteriors])
+    summary = summarise_posteriors(posteriors, level=0.9)
+    for i in range(1, 5):
+        for values, (low, high) in [(theta[i] - theta[0], summary.absolute_lift_ci[i]),
+                                    (theta[i] / theta[0] - 1, summary.relative_lift_ci[i])]:
+            for point, q in ((low, 0.05), (high, 0.95)):
+                assert np.mean(values <= point) == pytest.approx(q, abs=4 * math.sqrt(q * (1 - q) / draws))
+    loss = theta.max(axis=0)[None, :] - theta
+    se = loss.std(axis=1) / math.sqrt(draws)
+    assert np.all(np.abs(loss.mean(axis=1) - summary.expected_loss_vs_best) <= 4 * se)
+    mc = summarise_draws(posteriors, rng=np.random.default_rng(7), draws=200_000, level=0.9)
+    assert mc.relative_lift_ci[1:] == pytest.approx(summary.relative_lift_ci[1:], abs=0.01)
+
+
+def test_summaries_of_point_masses() -> None:
+    # a normal posterior with zero spread (all values equal) is a point mass: E[max] mixes it exactly
+    zero, other = Posterior("normal", 0.0, 0.0), Posterior("normal", 0.1, 0.2)
+    summary = summarise_posteriors([other, zero])
+    z = 0.5  # E[max(X, 0)] for X ~ N(0.1, 0.2): mu Phi(mu/s) + s phi(mu/s)
+    top = 0.1 * sps.norm.cdf(z) + 0.2 * sps.norm.pdf(z)
+    assert summary.expected_loss_vs_best == pytest.approx([top - 0.1, top], abs=1e-9)
+    same = summarise_posteriors([Posterior("normal", 2.0, 0.0), Posterior("normal", 3.0, 0.0)])
+    assert same.relative_lift_ci[1] == pytest.approx([0.5, 0.5])
+    assert same.absolute_lift_ci[1] == pytest.approx([1.0, 1.0])
+
+
+def test_prob_best_resolves_a_narrow_arm_beside_a_wide_one() -> None:
+    # Found by the property test of analyze_slot: a narrow posterior's distribution function is nearly a
+    # step inside a wide one's range. Two normals: P(B best) = Phi((mu_B - mu_A) / sqrt(s_A^2 + s_B^2)).
+    wide, narrow = Posterior("normal", 0.64, 0.64), Posterior("normal", 0.0, 0.0011)
+    p = prob_best([wide, narrow])
+    assert p[1] == pytest.approx(sps.norm.cdf(-0.64 / math.hypot(0.64, 0.0011)), abs=1e-9)
+    assert p.sum() == pytest.approx(1.0, abs=1e-9)
+    third = Posterior("normal", 0.3, 0.01)
+    p3 = prob_best([wide, narrow, third])
+    arms = [wide, narrow, third]
+    ref = [integrate.quad(lambda x, i=i: sps.norm.pdf(x, arms[i].a, arms[i].b)
+                          * np.prod([sps.norm.cdf(x, q.a, q.b) for j, q in enumerate(arms) if j != i]),
+                          arms[i].a - 12 * arms[i].b, arms[i].a + 12 * arms[i].b,
+                          points=[0.0, 0.3] if i == 0 else None, epsabs=1e-13, limit=500)[0]
+           for i in range(3)]
+    assert p3 == pytest.approx(ref, abs=1e-9)

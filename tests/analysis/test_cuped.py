@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from analysis.cuped import adjust_arms, cuped_compare, cuped_theta
+from analysis.cuped import adjust_arms, cuped_compare, cuped_theta, fill_missing_covariate
 from analysis.errors import AnalysisInputError
-from analysis.stats import RegressionStats
+from analysis.stats import RegressionStats, SampleStats
 
 
 def _data(seed: int, n: int = 3000, effect: float = 0.0, rho: float = 0.7):
@@ -75,6 +75,30 @@ def test_aa_false_positive_rate_with_cuped() -> None:
         arms = [RegressionStats(n, *(float(s[i, k]) for s in sums)) for k in (0, 1)]
         rejected.append(cuped_compare(*arms).test.p_value < 0.05)
     assert 0.035 <= np.mean(rejected) <= 0.065
+
+
+def test_missing_covariates_filled_with_the_observed_mean_match_numpy() -> None:
+    x, y = _data(6, n=500)
+    known = np.random.default_rng(6).random((2, 500)) < 0.8  # 20% of units lack the covariate
+    observed = [RegressionStats.from_values(x[k][known[k]], y[k][known[k]]) for k in (0, 1)]
+    totals = [SampleStats.from_values(y[k]) for k in (0, 1)]
+    filled = fill_missing_covariate(observed, totals)
+    fill = x[known].mean()
+    x_filled = np.where(known, x, fill)
+    for k in (0, 1):
+        ref = RegressionStats.from_values(x_filled[k], y[k])
+        for name in ("n", "sum_x", "sum_y", "sum_x_squares", "sum_y_squares", "sum_xy"):
+            assert getattr(filled[k], name) == pytest.approx(getattr(ref, name), rel=1e-12)
+    # theta is that of the observed units alone; the units without a covariate keep their y
+    xs, ys = x[known], y[known]
+    assert cuped_theta(filled) == pytest.approx(np.cov(xs, ys)[0, 1] / np.var(xs, ddof=1), rel=1e-10)
+    theta = cuped_theta(filled)
+    for k, adjusted in enumerate(adjust_arms(filled)):
+        raw = np.where(known[k], y[k] - theta * (x[k] - fill), y[k])
+        assert adjusted.mean == pytest.approx(raw.mean(), rel=1e-10)
+        assert adjusted.variance == pytest.approx(np.var(raw, ddof=1), rel=1e-8)
+    with pytest.raises(AnalysisInputError, match=r"observed\[0\].n: \d+ is more than the arm's n = 3"):
+        fill_missing_covariate([observed[0]], [SampleStats(3, 1.0, 1.0)])
 
 
 def test_bad_inputs() -> None:

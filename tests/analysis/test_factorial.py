@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import statsmodels.formula.api as smf
+from scipy import stats as sps
 
 from analysis.errors import AnalysisInputError
 from analysis.factorial import FactorialCell, analyze_factorial
@@ -49,6 +50,37 @@ def test_additive_model_matches_logit_on_raw_rows() -> None:
         ref.params["C(subject, Treatment('plain'))[T.urgent]"], abs=1e-6)
     assert got["cta=see"].p_value == pytest.approx(ref.pvalues["C(cta, Treatment('shop'))[T.see]"], abs=1e-6)
     assert r.interaction_p_value is None
+
+
+def _raw_rows(counts: dict[tuple[str, str], tuple[int, int]]) -> pd.DataFrame:
+    rows = []
+    for (s, c), (n, x) in counts.items():
+        rows += [(s, c, 1)] * x + [(s, c, 0)] * (n - x)
+    return pd.DataFrame(rows, columns=["subject", "cta", "y"])
+
+
+THREE_BY_TWO = {("plain", "shop"): (3000, 240), ("urgent", "shop"): (3000, 282),
+                ("personal", "shop"): (3000, 300), ("plain", "see"): (3000, 228),
+                ("urgent", "see"): (3000, 312), ("personal", "see"): (3000, 255)}
+
+
+@pytest.mark.parametrize("counts", [COUNTS, THREE_BY_TWO], ids=["2x2", "3x2"])
+def test_interaction_likelihood_ratio_p_value_matches_statsmodels_logit_on_raw_rows(counts) -> None:
+    # Reference: the full and the main-effects logistic regressions fitted by statsmodels' smf.logit on
+    # one row per send; LR = 2 (llf_full - llf_reduced) on df_full - df_reduced degrees of freedom,
+    # p = scipy.stats.chi2.sf. (The binomial GLM on cell counts has a different log-likelihood constant,
+    # which cancels in the difference.)
+    raw = _raw_rows(counts)
+    terms = "C(subject, Treatment('plain')) {op} C(cta, Treatment('shop'))"
+    full = smf.logit("y ~ " + terms.format(op="*"), raw).fit(disp=0, tol=1e-12, maxiter=200)
+    reduced = smf.logit("y ~ " + terms.format(op="+"), raw).fit(disp=0, tol=1e-12, maxiter=200)
+    lr = 2 * (full.llf - reduced.llf)
+    df = full.df_model - reduced.df_model
+    assert df == (len({s for s, _ in counts}) - 1)
+    cells = [FactorialCell({"subject": s, "cta": c}, n, x) for (s, c), (n, x) in counts.items()]
+    r = analyze_factorial(cells, reference={"subject": "plain", "cta": "shop"})
+    assert r.interaction_p_value == pytest.approx(sps.chi2.sf(lr, df), abs=1e-6)
+    assert f"p = {r.interaction_p_value:.3g}" in r.note
 
 
 def test_reference_levels_and_table() -> None:
