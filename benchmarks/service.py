@@ -1,9 +1,15 @@
 """Requests per second of the service over real HTTP on loopback: single vs batch assign, outcomes.
 
-Starts ``sendlab serve`` (and a bare FastAPI app that returns a constant, the framework's floor) as
-real processes on free loopback ports, then measures with httpx from this process.
+Starts ``sendlab serve`` and a bare FastAPI app that returns a constant (the framework's floor) as real
+processes on free loopback ports, both through :func:`api.cli.serve.run_server` (the same uvicorn
+configuration, one worker, the same process tuning), then measures with httpx from this process. The
+floor and the single assigns are measured in alternating rounds, so that both see the same load of a
+shared machine, and the goals of issue 4 are checked on the figures of the run:
 
-    python -m benchmarks.service [--db URL] [--single 400] [--concurrency 4] [--batches 1000,10000,100000]
+- single-assign p99 within 3x of the floor's p99 (each store);
+- a 100,000-recipient batch in under 5 seconds on SQLite.
+
+    python -m benchmarks.service [--pg URL] [--single 400] [--concurrency 4] [--batches 1000,10000,100000]
 """
 
 from __future__ import annotations
@@ -25,6 +31,8 @@ import httpx
 import numpy as np
 from fastapi import FastAPI
 
+from api.app import tune_garbage_collector
+from api.cli.serve import run_server
 from benchmarks.report import format_table, write_section
 
 KEY = "bench-admin-key"
@@ -41,8 +49,19 @@ SPEC = {
 }
 
 
+P99_GOAL_RATIO = 3.0
+BATCH_GOAL_SECONDS = 5.0
+BATCH_GOAL_SIZE = 100_000
+ROUNDS = 8
+WARM_UP = 40
+
+
 def floor_app() -> FastAPI:
-    """A bare FastAPI app with one POST route returning a constant: what the framework costs alone."""
+    """A bare FastAPI app with one POST route returning a constant: what the framework costs alone.
+
+    Its process is tuned as each ``sendlab serve`` worker is (:func:`api.app.tune_garbage_collector`).
+    """
+    tune_garbage_collector()
     app = FastAPI()
 
     @app.post("/floor")
@@ -81,35 +100,67 @@ def _process(args: list[str], health: str, env: dict[str, str]) -> Iterator[str]
         process.wait(timeout=30)
 
 
-def _latencies(call: Callable[[httpx.Client, int], None], base: str, n: int, concurrency: int) -> tuple:
-    """Run ``call`` n times from ``concurrency`` threads; wall time and each call's latency."""
-    clients = [httpx.Client(base_url=base, timeout=60) for _ in range(concurrency)]
-    latencies: list[float] = []
+def _latencies(
+    call: Callable[[httpx.Client, int], None], clients: list[httpx.Client], first: int, n: int
+) -> tuple[float, np.ndarray]:
+    """Calls ``first`` .. ``first + n - 1``, one thread per client; wall time and each call's latency."""
+    concurrency = len(clients)
 
     def work(worker: int) -> list[float]:
         out = []
-        for i in range(worker, n, concurrency):
+        for i in range(first + worker, first + n, concurrency):
             start = time.perf_counter()
             call(clients[worker], i)
             out.append(time.perf_counter() - start)
         return out
 
+    latencies: list[float] = []
     start = time.perf_counter()
     with ThreadPoolExecutor(concurrency) as pool:
         for part in pool.map(work, range(concurrency)):
             latencies += part
-    wall = time.perf_counter() - start
-    for c in clients:
-        c.close()
-    return wall, np.array(latencies)
+    return time.perf_counter() - start, np.array(latencies)
 
 
-def _measure_store(db: str, args: argparse.Namespace, env: dict[str, str]) -> list[list[object]]:
-    """Single assign, each batch size and one bulk of outcomes against ``sendlab serve --db db``."""
+def _single_rounds(
+    targets: dict[str, tuple[str, Callable[[httpx.Client, int], None]]], n: int, concurrency: int
+) -> dict[str, tuple[float, np.ndarray]]:
+    """Each target (base URL, call) gets ``n`` calls from ``concurrency`` clients, in :data:`ROUNDS`
+    alternating rounds after :data:`WARM_UP` calls that are not counted; wall time and latencies."""
+    clients = {name: [httpx.Client(base_url=base, timeout=60) for _ in range(concurrency)]
+               for name, (base, _) in targets.items()}
+    out = {name: (0.0, np.array([])) for name in targets}
+    try:
+        for name, (_, call) in targets.items():
+            _latencies(call, clients[name], -WARM_UP, WARM_UP)
+        per_round = max(n // ROUNDS, concurrency)
+        for r in range(ROUNDS):
+            for name, (_, call) in targets.items():
+                wall, lat = _latencies(call, clients[name], r * per_round, per_round)
+                out[name] = (out[name][0] + wall, np.concatenate([out[name][1], lat]))
+    finally:
+        for own in clients.values():
+            for c in own:
+                c.close()
+    return out
+
+
+@contextmanager
+def _floor() -> Iterator[str]:
+    floor = [sys.executable, "-m", "benchmarks.service", "--serve-floor"]
+    with _process(floor, "/docs", dict(os.environ)) as base:
+        yield base
+
+
+def _measure_store(db: str, args: argparse.Namespace, env: dict[str, str]) -> tuple[list[list[object]], dict]:
+    """The floor and single assigns (alternating rounds), each batch size and one bulk of outcomes
+    against ``sendlab serve --db db``; the rows and the figures the goals are checked on."""
     store = db.split(":", 1)[0].split("+")[0]
     rows: list[list[object]] = []
+    figures: dict[str, float] = {}
     sendlab = str(Path(sys.executable).parent / "sendlab")
-    with _process([sendlab, "serve", "--db", db, "--log-level", "warning"], "/healthz", env) as base:
+    serve = [sendlab, "serve", "--db", db, "--log-level", "warning"]
+    with _process(serve, "/healthz", env) as base, _floor() as floor_base:
         httpx.post(base + "/v1/experiments", json=SPEC, headers=HEADERS).raise_for_status()
         path = "/v1/experiments/bench/assign"
 
@@ -117,9 +168,18 @@ def _measure_store(db: str, args: argparse.Namespace, env: dict[str, str]) -> li
             c.post(path, json={"recipient_id": f"s{i}", "context": {"first_name": "Ana"}},
                    headers=HEADERS).raise_for_status()
 
-        wall, lat = _latencies(single, base, args.single, args.concurrency)
-        rows.append([store, "single assign", args.single, 1, args.single / wall, args.single / wall,
-                     1000 * np.percentile(lat, 50), 1000 * np.percentile(lat, 99)])
+        def constant(c: httpx.Client, i: int) -> None:
+            c.post("/floor", json={"recipient_id": f"s{i}", "context": {"first_name": "Ana"}},
+                   headers=HEADERS).raise_for_status()
+
+        measured = _single_rounds({"floor": (floor_base, constant), "single": (base, single)},
+                                  args.single, args.concurrency)
+        for name, label in (("floor", "bare FastAPI constant (floor)"), ("single", "single assign")):
+            wall, lat = measured[name]
+            figures[f"{name} p50"] = 1000 * float(np.percentile(lat, 50))
+            figures[f"{name} p99"] = 1000 * float(np.percentile(lat, 99))
+            rows.append([store, label, len(lat), 1, len(lat) / wall, len(lat) / wall,
+                         figures[f"{name} p50"], figures[f"{name} p99"]])
         decision_ids: list[str] = []
         with httpx.Client(base_url=base, timeout=900) as client:
             for size in args.batch_sizes:
@@ -133,6 +193,7 @@ def _measure_store(db: str, args: argparse.Namespace, env: dict[str, str]) -> li
                     response.raise_for_status()
                     times.append(time.perf_counter() - start)
                 decision_ids = [d["decision_id"] for d in response.json()["decisions"]]
+                figures[f"batch {size}"] = max(times)
                 rows.append([store, f"batch assign of {size:,}", len(times), size, len(times) / sum(times),
                              size * len(times) / sum(times), 1000 * statistics.median(times),
                              1000 * max(times)])
@@ -143,7 +204,27 @@ def _measure_store(db: str, args: argparse.Namespace, env: dict[str, str]) -> li
             took = time.perf_counter() - start
             rows.append([store, f"outcomes, bulk of {len(events):,}", 1, len(events), 1 / took,
                          len(events) / took, 1000 * took, 1000 * took])
-    return rows
+    return rows, figures
+
+
+def _goals(store_figures: dict[str, dict[str, float]]) -> str:
+    """The goals of issue 4, each with the run's figures and whether it is met."""
+    lines = []
+    for store, f in store_figures.items():
+        ratio, ratio50 = f["single p99"] / f["floor p99"], f["single p50"] / f["floor p50"]
+        verdict = "met" if ratio <= P99_GOAL_RATIO else "missed"
+        lines.append(f"- single-assign p99 within {P99_GOAL_RATIO:g}x of the floor's, {store}: "
+                     f"{f['single p99']:.3g} ms / {f['floor p99']:.3g} ms = {ratio:.2f}x, **{verdict}** "
+                     f"(p50 {f['single p50']:.3g} / {f['floor p50']:.3g} ms = {ratio50:.2f}x)")
+    for store, f in store_figures.items():
+        took = f.get(f"batch {BATCH_GOAL_SIZE}")
+        if took is None:
+            continue
+        goal = store == "sqlite"
+        verdict = ("**met**" if took < BATCH_GOAL_SECONDS else "**missed**") if goal else "(no goal set)"
+        lines.append(f"- a {BATCH_GOAL_SIZE:,}-recipient batch in under {BATCH_GOAL_SECONDS:g} s on SQLite, "
+                     f"{store}: {took:.2f} s, {verdict}")
+    return "\n".join(lines)
 
 
 def _api_layer_rows(n: int, repeats: int = 5) -> list[list[object]]:
@@ -232,36 +313,38 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pg", default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres",
                         help="PostgreSQL server to create a throwaway database on ('' to skip)")
-    parser.add_argument("--single", type=int, default=400, help="single-assign requests")
+    parser.add_argument("--single", type=int, default=400, help="single-assign requests (and as many floor "
+                        "requests)")
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--batches", default="1000,10000,100000", help="batch sizes")
     parser.add_argument("--layer", type=int, default=100_000, help="batch size of the in-process api layer "
                         "comparison (0 to skip)")
+    parser.add_argument("--serve-floor", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.serve_floor:  # the floor's own process (started by the benchmark)
+        run_server("benchmarks.service:floor_app", host="127.0.0.1", port=args.port, workers=1,
+                   log_level="warning")
+        return
     args.batch_sizes = [int(b) for b in args.batches.split(",")]
-    uvicorn = [sys.executable, "-m", "uvicorn", "--factory", "benchmarks.service:floor_app",
-               "--log-level", "warning", "--host", "127.0.0.1"]
     env = {**os.environ, "SENDLAB_ADMIN_KEY": KEY, "SENDLAB_SEND_KEY": "bench-send"}
     rows: list[list[object]] = []
-    with _process(uvicorn, "/docs", env) as floor_base:
-        def constant(c: httpx.Client, i: int) -> None:
-            c.post("/floor", json={"recipient_id": str(i)}).raise_for_status()
-
-        wall, lat = _latencies(constant, floor_base, args.single, args.concurrency)
-        rows.append(["-", "bare FastAPI constant (floor)", args.single, 1, args.single / wall,
-                     args.single / wall, 1000 * np.percentile(lat, 50), 1000 * np.percentile(lat, 99)])
+    figures: dict[str, dict[str, float]] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        rows += _measure_store(f"sqlite:///{tmp}/bench.db", args, env)
+        part, figures["sqlite"] = _measure_store(f"sqlite:///{tmp}/bench.db", args, env)
+        rows += part
     skipped = ""
     if args.pg:
         with _throwaway_postgres(args.pg) as pg_url:
             if pg_url is None:
                 skipped = f" PostgreSQL skipped: no server at {args.pg}."
             else:
-                rows += _measure_store(pg_url, args, env)
+                part, figures["postgresql"] = _measure_store(pg_url, args, env)
+                rows += part
     headers = ["store", "call", "requests", "recipients per request", "requests/s", "recipients/s",
                "p50 ms", "p99 ms"]
     table = format_table(headers, rows)
+    table += "\n\nGoals of issue 4, on this run's figures:\n\n" + _goals(figures)
     if args.layer:
         layer = _api_layer_rows(args.layer)
         table += (f"\n\nThe api layer of one {args.layer:,}-recipient batch, in process (median of 5):\n\n"
@@ -273,10 +356,13 @@ def main() -> None:
         "python -m benchmarks.service " + " ".join(sys.argv[1:]),
         table,
         notes=(
-            "One `sendlab serve` worker per store, a Thompson-sampling experiment (2 x 2 arms); single "
-            f"requests from {args.concurrency} client threads on the same machine; batches sent one at a "
-            "time (p50/p99 columns are the median and worst of their repeats). The floor is a bare FastAPI "
-            "route returning a constant, measured in the same run. Shared 2-core machine: compare ratios. "
+            "One `sendlab serve` worker per store, a Thompson-sampling experiment (2 x 2 arms, a templated "
+            "subject line). The floor is a bare FastAPI route returning a constant, served by the same "
+            "`api.cli.serve.run_server` (same uvicorn configuration, one worker, the same garbage-collector "
+            "tuning) and measured in the same run: floor and single assigns alternate in "
+            f"{ROUNDS} rounds (after {WARM_UP} uncounted calls each), {args.concurrency} client threads on "
+            "the same machine, the same request body. Batches are sent one at a time (p50/p99 columns are "
+            "the median and worst of their repeats). Shared 2-core machine: compare ratios. "
             "Api layer: the model path is what the batch route did before (FastAPI's model body, "
             "`decision_to_dict` through `JSONResponse`), the lean path what it does now (`api.batch`); "
             "`served` are the garbage-collector thresholds `sendlab serve` sets in each worker."

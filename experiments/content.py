@@ -166,29 +166,40 @@ def _fields(source: str) -> tuple[str, ...]:
     return tuple(sorted(template_fields(source)))
 
 
-def _field_values(source: str, context: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
-    """The values a template reads from ``context``, as JSON text: its cache key."""
+def _field_values(source: str, context: Mapping[str, Any]) -> tuple[tuple[str, str, Any], ...]:
+    """The values a template reads from ``context``: its cache key.
+
+    Each is ``(name, kind, value)``: strings, integers, booleans and finite floats as themselves
+    (``kind`` is their type, so ``1``, ``1.0`` and ``True`` stay apart), anything else as ``"json"``
+    and its JSON text.
+    """
     out = []
     for name in _fields(source):
-        value = _plain(context.get(name))
+        value = context.get(name)
+        kind = type(value)
+        if kind is str or kind is int or kind is bool or (kind is float and math.isfinite(value)):
+            out.append((name, kind.__name__, value))
+            continue
+        value = _plain(value)
         if value is not None:
-            out.append((name, json.dumps(value, sort_keys=True)))
+            out.append((name, "json", json.dumps(value, sort_keys=True)))
     return tuple(out)
 
 
 @lru_cache(maxsize=8192)  # at most 8192 x OUTPUT_LIMIT characters; subject lines are far shorter
-def _render_cached(source: str, values: tuple[tuple[str, str], ...]) -> tuple[str | None, str | None]:
-    """(text, None) or (None, problem) for a template and the JSON values of the fields it reads."""
+def _render_cached(source: str, values: tuple[tuple[str, str, Any], ...]) -> Rendering:
+    """The rendering of a template for the values of the fields it reads (one shared frozen object)."""
     try:
         template = _parse(source)
-        text = str(template.render(**{name: json.loads(v) for name, v in values}))
+        fields = {name: json.loads(v) if kind == "json" else v for name, kind, v in values}
+        text = str(template.render(**fields))
     except TemplateProblem as exc:
-        return None, str(exc)
+        return Rendering(None, str(exc))
     except LiquidError as exc:
-        return None, _one_line(exc)
+        return Rendering(None, _one_line(exc))
     if source.strip() and not text.strip():
-        return None, "renders blank"
-    return text, None
+        return Rendering(None, "renders blank")
+    return Rendering(text)
 
 
 def render_leniently(source: str, context: Mapping[str, Any]) -> str | None:
@@ -246,8 +257,13 @@ def try_render(source: str, context: Mapping[str, Any]) -> Rendering:
     """
     if not is_template(source):
         return Rendering(source)
-    text, problem = _render_cached(source, _field_values(source, context))
-    return Rendering(text, problem)
+    return _render_cached(source, _field_values(source, context))
+
+
+def render_markup(source: str, context: Mapping[str, Any]) -> Rendering:
+    """:func:`try_render` for a ``source`` known to hold markup (:func:`is_template` was checked once,
+    when the spec was compiled): the cached rendering for the values of the fields it reads."""
+    return _render_cached(source, _field_values(source, context))
 
 
 def render_content(template: str, context: Mapping[str, Any]) -> str:
