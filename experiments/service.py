@@ -630,7 +630,7 @@ class ExperimentService:
         """
         with self._engine.connect() as conn:
             compiled, row, _, rows, decisions = self._decide(conn, key, recipients)
-        self._decision_writer.submit(rows)
+            self._decision_writer.submit(rows, conn)
         if compiled.adaptive and row.status == "running":
             self._maybe_learn(key, compiled)
         return decisions

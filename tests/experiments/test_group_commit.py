@@ -192,3 +192,20 @@ def test_many_threads_each_get_exactly_their_rows(engine: Engine, table: str) ->
     assert all(seen[name] == [r["n"] for r in rows] for name, rows in callers.items())
     assert stored(engine) == {name: [r["n"] for r in rows] for name, rows in callers.items()}
     assert 1 <= group.groups_committed <= 16
+
+
+def test_a_leader_writes_on_the_callers_connection_in_the_transaction_it_has_open(
+    engine: Engine, table: str
+) -> None:
+    group = GroupCommit(engine, insert_rows)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM gc_rows")).scalar() == 0  # a read opens a transaction
+        group.submit([{"caller": "own", "n": 1}], conn)
+        assert not conn.in_transaction()  # committed on it
+        assert stored(engine) == {"own": [1]}
+        with pytest.raises(GroupCommitError):
+            group.submit([{"caller": "poison", "n": 2}], conn)
+        assert not conn.in_transaction()  # rolled back, still usable
+        assert conn.execute(text("SELECT count(*) FROM gc_rows")).scalar() == 1
+    assert stored(engine) == {"own": [1]}
+    assert group.groups_committed == 1
