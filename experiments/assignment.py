@@ -18,7 +18,14 @@ import numpy as np
 
 from bandit import Policy
 from experiments.arms import allowed_mask, arm_index, combinations
-from experiments.content import Rendering, is_template, render_leniently, render_markup, try_render
+from experiments.content import (
+    Rendering,
+    is_template,
+    render_leniently,
+    render_markup,
+    template_fields,
+    try_render,
+)
 from experiments.hashing import bucket_variants, in_holdout
 from experiments.rules import (
     Condition,
@@ -52,6 +59,8 @@ class CompiledExperiment:
     templated: dict[str, tuple[bool, ...]]
     # per slot (in order), the (position, source) of each variant whose content is a template
     templates: tuple[tuple[tuple[int, str], ...], ...] = ()
+    # the context attributes any template reads, sorted
+    template_fields: tuple[str, ...] = ()
 
     @property
     def has_templates(self) -> bool:
@@ -110,6 +119,9 @@ def compile_experiment(spec: ExperimentSpec, version: int) -> CompiledExperiment
             tuple((j, v.content) for j, v in enumerate(spec.slots[s].variants) if is_template(v.content))
             for s in names
         ),
+        template_fields=tuple(
+            sorted({f for s in names for v in spec.slots[s].variants for f in template_fields(v.content)})
+        ),
     )
 
 
@@ -159,6 +171,38 @@ def render_templated(compiled: CompiledExperiment, context: Mapping[str, Any]) -
         {j: render_markup(source, context) for j, source in templates}
         for templates in compiled.templates
     ]
+
+
+def render_batch(
+    compiled: CompiledExperiment, contexts: Sequence[Mapping[str, Any]]
+) -> tuple[list[list[dict[int, Rendering]]], list[int]]:
+    """:func:`render_templated` for every recipient, and each recipient's rendering group.
+
+    Recipients whose template fields (all templates' together) hold the same strings (or are missing)
+    share one result, the same list (read only), and one group number: what they are shown can differ
+    only by the variant drawn. Anyone else gets a result and a group of their own.
+    """
+    fields = compiled.template_fields
+    key_to_group: dict[tuple[Any, ...], int] = {}
+    results: list[list[dict[int, Rendering]]] = []
+    groups: list[int] = []
+    out: list[list[dict[int, Rendering]]] = []
+    for context in contexts:
+        key = tuple(map(context.get, fields))
+        shareable = True
+        for value in key:
+            if value is not None and type(value) is not str:
+                shareable = False
+                break
+        group = key_to_group.get(key) if shareable else None
+        if group is None:
+            group = len(results)
+            results.append(render_templated(compiled, context))
+            if shareable:
+                key_to_group[key] = group
+        groups.append(group)
+        out.append(results[group])
+    return out, groups
 
 
 def content_problems(

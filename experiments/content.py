@@ -169,15 +169,15 @@ def _fields(source: str) -> tuple[str, ...]:
 def _field_values(source: str, context: Mapping[str, Any]) -> tuple[tuple[str, str, Any], ...]:
     """The values a template reads from ``context``: its cache key.
 
-    Each is ``(name, kind, value)``: strings, integers, booleans and finite floats as themselves
-    (``kind`` is their type, so ``1``, ``1.0`` and ``True`` stay apart), anything else as ``"json"``
-    and its JSON text.
+    Each is ``(name, kind, value)``: strings, integers and booleans as themselves (``kind`` is their
+    type, so ``1`` and ``True`` stay apart), anything else as ``"json"`` and its JSON text (so ``0.0``
+    and ``-0.0``, equal in Python, stay apart too).
     """
     out = []
     for name in _fields(source):
         value = context.get(name)
         kind = type(value)
-        if kind is str or kind is int or kind is bool or (kind is float and math.isfinite(value)):
+        if kind is str or kind is int or kind is bool:
             out.append((name, kind.__name__, value))
             continue
         value = _plain(value)

@@ -27,7 +27,7 @@ from experiments.assignment import (
     assign,
     compile_experiment,
     explain,
-    render_templated,
+    render_batch,
     screen,
     slot_content,
 )
@@ -462,7 +462,7 @@ class ExperimentService:
             raise Conflict(f"experiment {key!r} is archived: no more assignments")
         ids = [r[0] for r in recipients]
         contexts = [r[1] for r in recipients]
-        rendered = [render_templated(compiled, c) for c in contexts] if compiled.has_templates else None
+        rendered, groups = render_batch(compiled, contexts) if compiled.has_templates else (None, [])
         reasons = screen(compiled, ids, contexts, paused=row.status == "paused")
         policy_version, policy = None, None
         if compiled.adaptive and any(r is None for r in reasons):
@@ -498,6 +498,7 @@ class ExperimentService:
         arm_to_variants: dict[int, tuple[dict[str, str], Any]] = {}
         plain = _plain_choices(compiled)
         choices: dict[tuple[int, int, str], VariantChoice] = {}
+        arm_group_to_shown: dict[tuple[int, int], tuple[dict[str, VariantChoice], dict[str, str]]] = {}
         decision_ids = _decision_ids(len(recipients), db_now)
         version, adaptive = compiled.version, compiled.adaptive
         arms = result.arms.tolist()
@@ -554,8 +555,13 @@ class ExperimentService:
             if rendered is None:
                 variants = {s: plain[k][positions[i][k]] for k, s in enumerate(compiled.slot_names)}
                 notes: dict[str, str] = {}
-            else:
-                variants, notes = self._render(compiled, positions[i], context, rendered[i], plain, choices)
+            else:  # the same arm and rendering group: the same content and notes
+                shown = arm_group_to_shown.get((arm, groups[i]))
+                if shown is None:
+                    shown = arm_group_to_shown[(arm, groups[i])] = self._render(
+                        compiled, positions[i], context, rendered[i], plain, choices
+                    )
+                variants, notes = dict(shown[0]), dict(shown[1])
             decisions.append(
                 Decision(
                     decision_id=decision_id,

@@ -261,3 +261,35 @@ def test_an_acknowledged_decision_survives_a_sigkill_right_after(
     proc.wait()
     rows = stored_rows(engine, [decision_id])
     assert rows[decision_id].recipient_id == "killed"
+
+
+def test_recipients_sharing_field_values_get_what_each_would_get_alone(service: ExperimentService) -> None:
+    """Renderings are shared within a batch by the values of the template fields; every recipient still
+    gets the content and notes that rendering for them alone gives (try_render as the reference)."""
+    from experiments.content import try_render
+
+    source = "Hi {{ first_name }} from {{ city | default: 'here' }}"
+    service.create(bandit_spec(
+        slots={
+            "subject": {"variants": [{"id": "hi", "content": source},
+                                     {"id": "sale", "content": "Spring sale"}]},
+            "cta": {"variants": [{"id": "shop", "content": "Shop"}, {"id": "see", "content": "See"}]},
+        },
+        default={"subject": "sale", "cta": "shop"},
+    ))
+    names: list[Any] = ["Ana", "Bo", None, 7, "", ["x"], "Ana", 7.0, True]
+    contexts = [{"first_name": names[i % len(names)], "city": ["Oslo", None][i % 2]} for i in range(400)]
+    contexts += [{}, {"city": "Rome"}, {"first_name": "Ana", "city": 3}]
+    decisions = service.assign_batch("send", [(f"m{i}", c) for i, c in enumerate(contexts)])
+    for d, context in zip(decisions, contexts, strict=True):
+        own = try_render(source, context)
+        if not own.ok:  # never offered; the note says why
+            assert d.variants["subject"].id == "sale"
+            assert d.content_notes == {"subject": f"not offered 'hi': {own.problem}"}
+        elif d.variants["subject"].id == "hi":
+            assert d.variants["subject"].content == own.text
+            assert d.content_notes == {}
+        else:
+            assert (d.variants["subject"].content, d.content_notes) == ("Spring sale", {})
+    assert {d.variants["subject"].id for d in decisions} == {"hi", "sale"}
+    assert decisions[0].variants is not decisions[6].variants  # each decision has its own mapping
