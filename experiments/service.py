@@ -209,7 +209,11 @@ class ExperimentService:
         self._compiled: dict[tuple[str, int], CompiledExperiment] = {}
         self._policies: dict[str, tuple[int, int, Policy]] = {}
         self._encoding = decision_encoding(engine.dialect)
-        self._decision_writer = GroupCommit(engine, insert_decisions)
+        # SQLite has one writer at a time: concurrent requests share transactions; PostgreSQL takes
+        # concurrent commits and groups their flushes itself
+        self._decision_writer = GroupCommit(
+            engine, insert_decisions, grouped=engine.dialect.name == "sqlite"
+        )
         # per experiment: when this worker last ran a scheduled learn, and the outcome id it had reached
         # (a run that found nothing mature leaves the snapshot as it was; this keeps it from re-running
         # on every call)
@@ -630,11 +634,17 @@ class ExperimentService:
     def assign_batch(self, key: str, recipients: Sequence[tuple[str, Mapping[str, Any]]]) -> list[Decision]:
         """Choose and log the variants of a whole send; return once the decisions are committed.
 
-        The state of the experiment is read in one query; the decisions are written by the group
-        commit (:class:`experiments.group_commit.GroupCommit`): concurrent calls share one transaction
-        and each returns only after the transaction holding its decisions committed.
+        The state of the experiment is read in one query; the decisions are written by
+        :class:`experiments.group_commit.GroupCommit` (on SQLite concurrent calls share one transaction;
+        on PostgreSQL each commits its own) and each call returns only after the transaction holding its
+        decisions committed (:class:`~experiments.group_commit.GroupCommitError` when it did not: then
+        none of them is stored).
         """
         with self._engine.connect() as conn:
+            if not self._decision_writer.grouped:
+                # PostgreSQL: the state is one SELECT and the decisions one statement (COPY, or an
+                # INSERT of one row) that commits itself: no BEGIN and COMMIT round trips
+                conn.execution_options(isolation_level="AUTOCOMMIT")
             compiled, row, _, rows, decisions = self._decide(conn, key, recipients)
             self._decision_writer.submit(rows, conn)
         if compiled.adaptive and row.status == "running":

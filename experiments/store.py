@@ -167,9 +167,6 @@ DECISION_COLUMNS = (
 )
 
 
-_FEW_ROWS = 64
-
-
 def _unchanged(value: Any) -> Any:
     return value
 
@@ -215,9 +212,10 @@ def decision_encoding(dialect: Dialect) -> DecisionEncoding:
 def insert_decisions(conn: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
     """Insert decision rows (tuples in :data:`DECISION_COLUMNS` order, encoded by :func:`decision_encoding`).
 
-    One ``COPY ... FROM STDIN`` on PostgreSQL (a pipelined ``INSERT`` for a few rows), one ``executemany``
-    of a plain ``INSERT`` on SQLite: the rows arrive bound already, so no per-row work is left to
-    SQLAlchemy (at 100,000 decisions that work cost more than the database's, ``benchmarks/service.py``).
+    One statement on PostgreSQL, ``COPY ... FROM STDIN`` (an ``INSERT`` for one row), so that the rows
+    are written all or none even on a connection in autocommit mode; one ``executemany`` of a plain
+    ``INSERT`` on SQLite. The rows arrive bound already, so no per-row work is left to SQLAlchemy (at
+    100,000 decisions that work cost more than the database's, ``benchmarks/service.py``).
     """
     if not rows:
         return
@@ -225,13 +223,9 @@ def insert_decisions(conn: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
     if conn.dialect.name == "postgresql":
         driver = conn.connection.driver_connection
         with driver.cursor() as cursor:
-            if len(rows) <= _FEW_ROWS:  # one round trip (pipelined for several rows); COPY takes two
+            if len(rows) == 1:  # one round trip; COPY takes two
                 marks = ", ".join(["%s"] * len(DECISION_COLUMNS))
-                insert = f"INSERT INTO decisions ({names}) VALUES ({marks})"
-                if len(rows) == 1:
-                    cursor.execute(insert, rows[0])
-                else:
-                    cursor.executemany(insert, rows)
+                cursor.execute(f"INSERT INTO decisions ({names}) VALUES ({marks})", rows[0])
                 return
             with cursor.copy(f"COPY decisions ({names}) FROM STDIN") as copy:
                 for row in rows:

@@ -209,3 +209,17 @@ def test_a_leader_writes_on_the_callers_connection_in_the_transaction_it_has_ope
         assert conn.execute(text("SELECT count(*) FROM gc_rows")).scalar() == 1
     assert stored(engine) == {"own": [1]}
     assert group.groups_committed == 1
+
+
+def test_ungrouped_callers_each_commit_their_own_rows_and_fail_alone(engine: Engine, table: str) -> None:
+    group = GroupCommit(engine, insert_rows, grouped=False)
+    callers = {f"t{i}": [{"caller": f"t{i}", "n": i}] for i in range(8)}
+    callers["poison"] = [{"caller": "poison", "n": 99}]
+    threads, errors, seen = submit_in_threads(group, callers, engine)
+    for t in threads:
+        t.join(60)
+    assert set(errors) == {"poison"} and isinstance(errors["poison"], GroupCommitError)
+    assert all(seen[name] == [i] for i, name in enumerate(n for n in callers if n != "poison"))
+    assert stored(engine) == {f"t{i}": [i] for i in range(8)}
+    assert group.groups_committed == 8  # one transaction per caller
+    assert group.waiting_callers == 0
