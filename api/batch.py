@@ -3,13 +3,17 @@
 A 100,000-recipient batch through pydantic models costs a model instance per recipient on the way in
 and a validated model per decision on the way out. Here the JSON bytes are validated in one call by
 pydantic-core against TypedDicts that mirror :class:`api.models.assign.BatchAssignRequest` (same
-fields, bounds and errors; a test holds them equal), and the answer is built as plain dicts and
-serialised by pydantic-core. The models still document the body and the answer in the OpenAPI schema.
+fields, bounds and errors; a test holds them equal), and the answer is written as JSON text with the
+parts a batch repeats written once (a test holds it equal to :func:`api.convert.decision_to_dict`
+serialised). The models still document the body and the answer in the OpenAPI schema.
 """
 
 from __future__ import annotations
 
+import json
+import math
 from collections.abc import Sequence
+from datetime import datetime
 from functools import cache
 from typing import Annotated, Any, NotRequired
 
@@ -18,7 +22,6 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import ConfigDict, Field, StringConstraints, TypeAdapter, ValidationError
 from typing_extensions import TypedDict
 
-from api.convert import decision_to_dict
 from api.models.assign import MAX_BATCH, BatchAssignRequest
 
 
@@ -80,9 +83,63 @@ def decisions_json(decisions: Sequence[Any]) -> bytes:
     Returns
     -------
     bytes
-        Serialised by pydantic-core (about three times faster than ``json.dumps`` here), not validated.
+        Written as text directly, not through a dict per decision: the parts a batch repeats (the
+        variants and content of an arm, the decision time, an empty note) are written once and reused;
+        strings are escaped by the standard library's C encoder. Not validated.
     """
-    return pydantic_core.to_json({"decisions": [decision_to_dict(d) for d in decisions]})
+    variants_to_text: dict[tuple[Any, ...], str] = {}
+    time_to_text: dict[Any, str] = {}
+    parts = []
+    for d in decisions:
+        key = tuple(d.variants.items())
+        variants = variants_to_text.get(key)
+        if variants is None:
+            variants = variants_to_text[key] = _variants_text(d.variants)
+        created = getattr(d, "created_at", None)
+        created_text = time_to_text.get(created)
+        if created_text is None:
+            created_text = time_to_text[created] = _value_text(
+                created.isoformat() if isinstance(created, datetime) else created
+            )
+        notes = getattr(d, "content_notes", None)
+        parts.append(
+            f'{{"decision_id":{_string(str(d.decision_id))},"experiment":{_value_text(d.experiment)},'
+            f'"recipient_id":{_value_text(d.recipient_id)},"variants":{variants},'
+            f'"propensity":{_number_text(float(d.propensity))},'
+            f'"policy_version":{_value_text(d.policy_version)},"reason":{_value_text(d.reason)},'
+            f'"explored":{_value_text(getattr(d, "explored", None))},'
+            f'"content_notes":{_value_text(dict(notes)) if notes else "{}"},"created_at":{created_text}}}'
+        )
+    return ('{"decisions":[' + ",".join(parts) + "]}").encode()
+
+
+_string = json.encoder.encode_basestring  # type: ignore[attr-defined]  # C: a JSON string, non-ASCII kept
+
+
+def _number_text(value: float) -> str:
+    return repr(value) if math.isfinite(value) else "null"
+
+
+def _value_text(value: Any) -> str:
+    """One JSON value: strings, integers, booleans and None directly, anything else by pydantic-core."""
+    if type(value) is str:
+        return _string(value)
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if type(value) is int:
+        return str(value)
+    return pydantic_core.to_json(value).decode()
+
+
+def _variants_text(variants: Any) -> str:
+    return "{" + ",".join(
+        f'{_string(str(slot))}:{{"id":{_value_text(choice.id)},"content":{_value_text(choice.content)}}}'
+        for slot, choice in variants.items()
+    ) + "}"
 
 
 def batch_body_schema() -> dict[str, Any]:

@@ -6,9 +6,13 @@ import dataclasses
 import math
 from collections.abc import Mapping
 from datetime import datetime
+from functools import cache
 from typing import Any
 
+from pydantic import TypeAdapter
+
 from analysis.power import PowerInputError
+from api.models.assign import DecisionPublic
 
 
 def to_jsonable(value: Any) -> Any:
@@ -64,6 +68,23 @@ def decision_to_dict(decision: Any) -> dict[str, Any]:
         "content_notes": dict(getattr(decision, "content_notes", None) or {}),
         "created_at": created.isoformat() if isinstance(created, datetime) else created,
     }
+
+
+@cache
+def _decision_public() -> TypeAdapter[DecisionPublic]:
+    return TypeAdapter(DecisionPublic)
+
+
+def decision_json(decision: Any) -> bytes:
+    """A ``Decision`` as the single-assign answer: the bytes FastAPI writes for a ``DecisionPublic``
+    response model (:func:`decision_to_dict` validated, then dumped by alias), written by the caller.
+
+    A plain ``def`` route's answer is validated in FastAPI's thread pool, a second hop per request; the
+    route calls this in the thread it already runs in instead.
+    """
+    adapter = _decision_public()
+    model = adapter.validate_python(decision_to_dict(decision), from_attributes=True)
+    return adapter.dump_json(model, by_alias=True)
 
 
 def plan_to_dict(plan: Any) -> dict[str, Any]:

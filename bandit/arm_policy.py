@@ -49,7 +49,7 @@ class ArmPolicy(Restorable, Policy):
     def _groups(self, n: int, allowed: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Per distinct mask: probabilities (g, k), greedy sets (g, k), and each row's group (n,)."""
         mask = check_allowed(allowed, n, self.n_actions)
-        if mask is None:
+        if mask is None or mask.all():  # one distribution for every row (no sort of n masks)
             probs, greedy = self._cached(np.ones(self.n_actions, dtype=bool))
             return probs[None, :], greedy[None, :], np.zeros(n, dtype=np.int64)
         unique, inverse = np.unique(mask, axis=0, return_inverse=True)

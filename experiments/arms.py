@@ -4,15 +4,26 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Mapping, Sequence
+from functools import lru_cache
 
 import numpy as np
 
 
 def combinations(slot_sizes: Sequence[int]) -> np.ndarray:
-    """Every combination of variant positions, shape ``(k, n_slots)``, ``k = prod(slot_sizes)``."""
-    return np.array(list(itertools.product(*(range(s) for s in slot_sizes))), dtype=np.int64).reshape(
+    """Every combination of variant positions, shape ``(k, n_slots)``, ``k = prod(slot_sizes)``.
+
+    Built once per tuple of sizes (assignment asks for it on every call) and read-only.
+    """
+    return _combinations(tuple(int(s) for s in slot_sizes))
+
+
+@lru_cache(maxsize=1024)
+def _combinations(slot_sizes: tuple[int, ...]) -> np.ndarray:
+    out = np.array(list(itertools.product(*(range(s) for s in slot_sizes))), dtype=np.int64).reshape(
         -1, len(slot_sizes)
     )
+    out.setflags(write=False)
+    return out
 
 
 def arm_index(positions: np.ndarray, slot_sizes: Sequence[int]) -> np.ndarray:

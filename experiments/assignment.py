@@ -18,7 +18,15 @@ import numpy as np
 
 from bandit import Policy
 from experiments.arms import allowed_mask, arm_index, combinations
-from experiments.content import Rendering, default_fallback, is_template, render_leniently, try_render
+from experiments.content import (
+    Rendering,
+    default_fallback,
+    is_template,
+    render_leniently,
+    render_markup,
+    template_fields,
+    try_render,
+)
 from experiments.hashing import bucket_variants, in_holdout
 from experiments.rules import (
     Condition,
@@ -50,6 +58,10 @@ class CompiledExperiment:
     rules: list[TargetingRule]
     stored_attributes: frozenset[str]
     templated: dict[str, tuple[bool, ...]]
+    # per slot (in order), the (position, source) of each variant whose content is a template
+    templates: tuple[tuple[tuple[int, str], ...], ...] = ()
+    # the context attributes any template reads, sorted
+    template_fields: tuple[str, ...] = ()
 
     @property
     def has_templates(self) -> bool:
@@ -104,6 +116,13 @@ def compile_experiment(spec: ExperimentSpec, version: int) -> CompiledExperiment
         rules=rules,
         stored_attributes=frozenset(stored),
         templated={s: tuple(is_template(v.content) for v in spec.slots[s].variants) for s in names},
+        templates=tuple(
+            tuple((j, v.content) for j, v in enumerate(spec.slots[s].variants) if is_template(v.content))
+            for s in names
+        ),
+        template_fields=tuple(
+            sorted({f for s in names for v in spec.slots[s].variants for f in template_fields(v.content)})
+        ),
     )
 
 
@@ -143,34 +162,88 @@ def screen(
     return reasons
 
 
-def content_problems(compiled: CompiledExperiment, context: Mapping[str, Any]) -> dict[str, dict[str, str]]:
+def render_templated(compiled: CompiledExperiment, context: Mapping[str, Any]) -> list[dict[int, Rendering]]:
+    """Per slot (in order), the rendering of each templated variant for one recipient, by position.
+
+    Plain text is never rendered (it always renders as itself), so a slot without templates maps to an
+    empty dict. Assignment renders once per recipient and passes the result to the functions below.
+    """
+    return [
+        {j: render_markup(source, context) for j, source in templates}
+        for templates in compiled.templates
+    ]
+
+
+def render_batch(
+    compiled: CompiledExperiment, contexts: Sequence[Mapping[str, Any]]
+) -> tuple[list[list[dict[int, Rendering]]], list[int]]:
+    """:func:`render_templated` for every recipient, and each recipient's rendering group.
+
+    Recipients whose template fields (all templates' together) hold the same strings (or are missing)
+    share one result, the same list (read only), and one group number: what they are shown can differ
+    only by the variant drawn. Anyone else gets a result and a group of their own.
+    """
+    fields = compiled.template_fields
+    key_to_group: dict[tuple[Any, ...], int] = {}
+    results: list[list[dict[int, Rendering]]] = []
+    groups: list[int] = []
+    out: list[list[dict[int, Rendering]]] = []
+    for context in contexts:
+        key = tuple(map(context.get, fields))
+        shareable = True
+        for value in key:
+            if value is not None and type(value) is not str:
+                shareable = False
+                break
+        group = key_to_group.get(key) if shareable else None
+        if group is None:
+            group = len(results)
+            results.append(render_templated(compiled, context))
+            if shareable:
+                key_to_group[key] = group
+        groups.append(group)
+        out.append(results[group])
+    return out, groups
+
+
+def content_problems(
+    compiled: CompiledExperiment,
+    context: Mapping[str, Any],
+    rendered: Sequence[Mapping[int, Rendering]] | None = None,
+) -> dict[str, dict[str, str]]:
     """Per slot, the variants whose content does not render for ``context``, with the reason.
 
     Plain text always renders; a template does unless it outputs a missing field without a default,
     reaches a sandbox limit or renders blank (see :func:`experiments.content.render_template`).
+    ``rendered`` is :func:`render_templated` of ``context`` when the caller has it already.
     """
+    if rendered is None:
+        rendered = render_templated(compiled, context)
     out: dict[str, dict[str, str]] = {}
-    for slot in compiled.slot_names:
-        variants = compiled.spec.slots[slot].variants
-        for j, templated in enumerate(compiled.templated[slot]):
-            if templated:
-                rendering = try_render(variants[j].content, context)
-                if not rendering.ok:
-                    out.setdefault(slot, {})[variants[j].id] = str(rendering.problem)
+    for slot, by_position in zip(compiled.slot_names, rendered, strict=True):
+        for j, rendering in by_position.items():
+            if not rendering.ok:
+                out.setdefault(slot, {})[compiled.slot_ids[slot][j]] = str(rendering.problem)
     return out
 
 
 def renderable_masks(
-    compiled: CompiledExperiment, contexts: Sequence[Mapping[str, Any]]
+    compiled: CompiledExperiment,
+    contexts: Sequence[Mapping[str, Any]],
+    rendered: Sequence[Sequence[Mapping[int, Rendering]]] | None = None,
 ) -> list[np.ndarray]:
-    """Per slot, the variants whose content renders for each recipient: ``(n, m_s)`` boolean arrays."""
+    """Per slot, the variants whose content renders for each recipient: ``(n, m_s)`` boolean arrays.
+
+    ``rendered`` is :func:`render_templated` per recipient when the caller has it already.
+    """
     n = len(contexts)
     masks = [np.ones((n, m), dtype=bool) for m in compiled.slot_sizes]
     for i, context in enumerate(contexts):
-        for slot, problems in content_problems(compiled, context).items():
-            s = compiled.slot_names.index(slot)
-            for vid in problems:
-                masks[s][i, compiled.slot_ids[slot].index(vid)] = False
+        per_slot = rendered[i] if rendered is not None else render_templated(compiled, context)
+        for s, by_position in enumerate(per_slot):
+            for j, rendering in by_position.items():
+                if not rendering.ok:
+                    masks[s][i, j] = False
     return masks
 
 
@@ -188,7 +261,10 @@ def hash_probabilities(compiled: CompiledExperiment, masks: Sequence[np.ndarray]
 
 
 def shown_variants(
-    compiled: CompiledExperiment, contexts: Sequence[Mapping[str, Any]], allowed: Sequence[np.ndarray]
+    compiled: CompiledExperiment,
+    contexts: Sequence[Mapping[str, Any]],
+    allowed: Sequence[np.ndarray],
+    rendered: Sequence[Sequence[Mapping[int, Rendering]]] | None = None,
 ) -> list[np.ndarray] | None:
     """For hash designs: per slot, the variant shown when variant ``j`` is drawn, ``(n, m_s)`` ints.
 
@@ -198,7 +274,7 @@ def shown_variants(
     """
     if not compiled.has_templates:
         return None
-    renderable = renderable_masks(compiled, contexts)
+    renderable = renderable_masks(compiled, contexts, rendered)
     out = []
     for s, m in enumerate(compiled.slot_sizes):
         default = int(compiled.default_positions[s])
@@ -208,7 +284,11 @@ def shown_variants(
     return out
 
 
-def slot_masks(compiled: CompiledExperiment, contexts: Sequence[Mapping[str, Any]]) -> list[np.ndarray]:
+def slot_masks(
+    compiled: CompiledExperiment,
+    contexts: Sequence[Mapping[str, Any]],
+    rendered: Sequence[Sequence[Mapping[int, Rendering]]] | None = None,
+) -> list[np.ndarray]:
     """Per slot, the variants a policy may choose per recipient: a list of ``(n, m_s)`` boolean arrays.
 
     A variant is offered when the rules allow it and its content renders for the recipient. When that
@@ -219,7 +299,7 @@ def slot_masks(compiled: CompiledExperiment, contexts: Sequence[Mapping[str, Any
     masks = rule_masks(compiled, contexts)
     if not compiled.has_templates:
         return masks
-    for s, renderable in enumerate(renderable_masks(compiled, contexts)):
+    for s, renderable in enumerate(renderable_masks(compiled, contexts, rendered)):
         offered = masks[s] & renderable
         empty = ~offered.any(axis=1)
         offered[empty] = False
@@ -229,7 +309,11 @@ def slot_masks(compiled: CompiledExperiment, contexts: Sequence[Mapping[str, Any
 
 
 def slot_content(
-    compiled: CompiledExperiment, slot: str, position: int, context: Mapping[str, Any]
+    compiled: CompiledExperiment,
+    slot: str,
+    position: int,
+    context: Mapping[str, Any],
+    first: Rendering | None = None,
 ) -> tuple[str, str | None]:
     """The text a recipient sees for variant ``position`` of ``slot``, and a note when it fell back.
 
@@ -346,11 +430,13 @@ def assign(
     policy: Policy | None,
     rng: np.random.Generator,
     apprentice: bool = False,
+    rendered: Sequence[Sequence[Mapping[int, Rendering]]] | None = None,
 ) -> Assignment:
     """Choose for every recipient whose ``reasons`` entry is None; the others get the defaults.
 
     With ``apprentice`` (adaptive designs only) the active recipients get the incumbent choice with
     propensity 1, and the policy only says how likely it would have been to choose the same.
+    ``rendered`` is :func:`render_templated` per recipient (all of them) when the caller has it.
     """
     n, n_slots = len(recipient_ids), len(compiled.slot_names)
     positions = np.tile(compiled.default_positions, (n, 1))
@@ -362,13 +448,14 @@ def assign(
     if idx.size:
         ids = [recipient_ids[i] for i in idx]
         ctxs = [contexts[i] for i in idx]
-        masks = slot_masks(compiled, ctxs)
+        active_rendered = None if rendered is None else [rendered[i] for i in idx]
+        masks = slot_masks(compiled, ctxs, active_rendered)
         combos = combinations(compiled.slot_sizes)
         reason = "assigned"
         if not compiled.adaptive:
             salt = compiled.spec.hash_salt
             allowed = rule_masks(compiled, ctxs)
-            shown = shown_variants(compiled, ctxs, allowed)
+            shown = shown_variants(compiled, ctxs, allowed, active_rendered)
             for s, slot in enumerate(compiled.slot_names):
                 variant_ids, weights = compiled.slot_ids[slot], compiled.weights[slot]
                 chosen, prob = bucket_variants(salt, slot, ids, variant_ids, weights, allowed[s])

@@ -199,25 +199,42 @@ def _fields(source: str) -> tuple[str, ...]:
     return tuple(sorted(template_fields(source)))
 
 
-def _field_values(source: str, context: Mapping[str, Any]) -> tuple[tuple[tuple[str, str], ...], str | None]:
-    """The values a template reads from ``context``, as JSON text (its cache key), or why they are too
-    large to render with (:data:`FIELD_LIMIT`, :data:`FIELDS_LIMIT`)."""
+def _field_values(
+    source: str, context: Mapping[str, Any]
+) -> tuple[tuple[tuple[str, str, Any], ...], str | None]:
+    """The values a template reads from ``context`` (its cache key), or why they are too large to
+    render with (:data:`FIELD_LIMIT`, :data:`FIELDS_LIMIT`).
+
+    Each value is ``(name, kind, value)``: strings, booleans and integers of at most 64 bits as
+    themselves (``kind`` is their type, so ``1`` and ``True`` stay apart), anything else as ``"json"``
+    and its JSON text (so ``0.0`` and ``-0.0``, equal in Python, stay apart too).
+    """
     out = []
     total = 0
     for name in _fields(source):
-        raw = context.get(name)
-        if isinstance(raw, str) and len(raw) > FIELD_LIMIT:  # spare copying a huge string to say so
-            return (), f"context field {name!r} is longer than {FIELD_LIMIT} characters"
-        value = _plain(raw)
-        if value is None:
-            continue
-        text = json.dumps(value, sort_keys=True)
-        if len(text) > FIELD_LIMIT:
-            return (), f"context field {name!r} is longer than {FIELD_LIMIT} characters"
-        total += len(text)
+        value = context.get(name)
+        kind = type(value)
+        if kind is str:
+            if len(value) > FIELD_LIMIT:
+                return (), f"context field {name!r} is longer than {FIELD_LIMIT} characters"
+            size, entry = len(value), (name, "str", value)
+        elif kind is bool or (kind is int and value.bit_length() <= 64):
+            size, entry = 20, (name, kind.__name__, value)
+        else:
+            plain = _plain(value)
+            if plain is None:
+                continue
+            try:
+                text = json.dumps(plain, sort_keys=True)
+            except ValueError:  # an integer past Python's digit limit for conversion to text
+                return (), f"context field {name!r} is longer than {FIELD_LIMIT} characters"
+            if len(text) > FIELD_LIMIT:
+                return (), f"context field {name!r} is longer than {FIELD_LIMIT} characters"
+            size, entry = len(text), (name, "json", text)
+        total += size
         if total > FIELDS_LIMIT:
             return (), f"the context fields the template reads are longer than {FIELDS_LIMIT} characters"
-        out.append((name, text))
+        out.append(entry)
     return tuple(out), None
 
 
@@ -226,22 +243,23 @@ class _NotCached(Exception):  # noqa: N818 - a signal, not an error
 
 
 @lru_cache(maxsize=8192)  # at most 8192 x OUTPUT_LIMIT characters; subject lines are far shorter
-def _render_cached(source: str, values: tuple[tuple[str, str], ...]) -> tuple[str | None, str | None]:
-    """(text, None) or (None, problem) for a template and the JSON values of the fields it reads."""
+def _render_cached(source: str, values: tuple[tuple[str, str, Any], ...]) -> Rendering:
+    """The rendering of a template for the values of the fields it reads (one shared frozen object)."""
     try:
         template = _parse(source)
-        text = render_bounded(template, {name: json.loads(v) for name, v in values}, DEFAULT_LIMITS)
+        fields = {name: json.loads(v) if kind == "json" else v for name, kind, v in values}
+        text = render_bounded(template, fields, DEFAULT_LIMITS)
     except TemplateProblem as exc:
-        return None, str(exc)
+        return Rendering(None, str(exc))
     except RenderDeadlineError as exc:
         raise _NotCached(_one_line(exc)) from exc
     except LiquidError as exc:
-        return None, _one_line(exc)
+        return Rendering(None, _one_line(exc))
     except Exception as exc:  # noqa: BLE001 - a filter's own Python error (an overflow) is the template's
-        return None, f"{type(exc).__name__}: {_one_line(exc)}"
+        return Rendering(None, f"{type(exc).__name__}: {_one_line(exc)}")
     if source.strip() and not text.strip():
-        return None, "renders blank"
-    return text, None
+        return Rendering(None, "renders blank")
+    return Rendering(text)
 
 
 def render_leniently(
@@ -332,14 +350,20 @@ def try_render(source: str, context: Mapping[str, Any]) -> Rendering:
     """
     if not is_template(source):
         return Rendering(source)
+    return render_markup(source, context)
+
+
+def render_markup(source: str, context: Mapping[str, Any]) -> Rendering:
+    """:func:`try_render` for a ``source`` known to hold markup (:func:`is_template` was checked once,
+    when the spec was compiled): the cached rendering for the values of the fields it reads, or why
+    they cannot be rendered with."""
     values, problem = _field_values(source, context)
     if problem is not None:
         return Rendering(None, problem)
     try:
-        text, problem = _render_cached(source, values)
+        return _render_cached(source, values)
     except _NotCached as exc:
         return Rendering(None, str(exc))
-    return Rendering(text, problem)
 
 
 def render_content(template: str, context: Mapping[str, Any]) -> str:

@@ -37,10 +37,19 @@ def serve(
         typer.echo("warning: several workers on SQLite serialise their writes; prefer PostgreSQL", err=True)
     with metrics_directory(settings.metrics_dir) as directory:
         os.environ["SENDLAB_METRICS_DIR"] = directory  # the workers' metrics meet there; /metrics sums
-        uvicorn.run(
-            "api.app:app_from_env", factory=True, host=host, port=port, workers=workers, log_level=log_level,
-            **_healthcheck_option(),
-        )
+        run_server("api.app:app_from_env", host=host, port=port, workers=workers, log_level=log_level)
+
+
+def run_server(factory: str, *, host: str, port: int, workers: int, log_level: str) -> None:
+    """Run the app that the factory ``module:function`` builds under uvicorn, as ``sendlab serve`` does.
+
+    The one server configuration: ``benchmarks/service.py`` runs its floor (a bare FastAPI app) through
+    it too, so the floor and the service are measured under the same server settings.
+    """
+    uvicorn.run(
+        factory, factory=True, host=host, port=port, workers=workers, log_level=log_level,
+        **_healthcheck_option(),
+    )
 
 
 WORKER_HEALTHCHECK_SECONDS = 60

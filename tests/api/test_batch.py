@@ -72,6 +72,30 @@ def test_decisions_json_is_decision_to_dict_serialised():
     assert json.loads(decisions_json(decisions)) == json.loads(json.dumps(expected))
 
 
+texts = st.text(max_size=8)  # any code point but a lone surrogate (not valid in JSON text)
+choices = st.builds(VariantChoice, texts, texts)
+decisions_like = st.builds(
+    Decision,
+    decision_id=texts, experiment=texts, recipient_id=texts,
+    variants=st.dictionaries(texts, choices, max_size=3),
+    propensity=st.floats(min_value=0, max_value=1) | st.sampled_from([1e-300, 5e-7, 1.0]),
+    policy_version=st.none() | st.integers(min_value=-1, max_value=2**40),
+    reason=texts, explored=st.none() | st.booleans(),
+    created_at=st.datetimes(timezones=st.just(UTC)) | st.none(),
+    content_notes=st.dictionaries(texts, texts, max_size=2),
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+@given(decisions=st.lists(decisions_like, max_size=4).flatmap(
+    lambda ds: st.just(ds + ds[:1])))  # a repeated decision: its cached parts are reused
+def test_decisions_json_is_decision_to_dict_serialised_for_any_decision(decisions):
+    expected = {"decisions": [decision_to_dict(d) for d in decisions]}
+    raw = decisions_json(decisions)
+    raw.decode("utf-8")  # UTF-8 text
+    assert json.loads(raw) == json.loads(json.dumps(expected))
+
+
 def test_the_openapi_page_documents_the_model_body(client):
     schema = batch_body_schema()
     assert "$defs" not in json.dumps(schema)

@@ -188,3 +188,27 @@ def test_a_default_that_needs_fields_is_warned_about() -> None:
 )
 def test_lenient_rendering_leaves_missing_fields_out(source: str, expected: str | None) -> None:
     assert render_leniently(source, {}) == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (1, "n=1"),
+        (True, "n=true"),
+        (1.0, "n=1.0"),
+        (-0.0, "n=-0.0"),
+        (0.0, "n=0.0"),
+        ("1", "n=1"),
+        ("é \"quoted\"", "n=é \"quoted\""),
+        ([1, "a"], "n=1a"),
+        (float("nan"), None),  # not a JSON value: missing
+        (None, None),
+    ],
+)
+def test_renderings_are_cached_by_the_value_and_its_type(value: Any, expected: str | None) -> None:
+    """1, True and 1.0 are equal (and hash alike) in Python but render differently: each gets its own
+    cache entry, in any order."""
+    for first in (1, True, 1.0, 0.0, -0.0, value):
+        try_render("n={{ n }}", {"n": first})
+    assert try_render("n={{ n }}", {"n": value}).text == expected
+    assert try_render("n={{ n }}", {"n": value}) is try_render("n={{ n }}", {"n": value})  # one shared object

@@ -1,0 +1,192 @@
+"""Group commit: the writes of concurrent callers committed together, each caller answered after its commit.
+
+At send time many requests each log a few decisions. Committed one transaction per request, they queue
+for the database's write lock (on SQLite a waiting writer sleeps in the busy handler, 1 ms, then 2, 5,
+10, 25 ... ms, which is where a latency tail comes from) and each pays its own commit. Here a caller
+hands its rows to :meth:`GroupCommit.submit` and blocks. One caller at a time is the *leader*: it takes
+every waiting caller's rows (its own among them, up to :attr:`GroupCommit.max_rows`), writes them in
+one transaction, commits, then wakes each of them. Callers that arrived during that commit form the next
+group. A caller alone commits at once: nothing waits for a group to fill.
+
+Grouping pays where the database has one writer at a time (SQLite). A server that takes concurrent
+commits and flushes them together itself (PostgreSQL's WAL) does better without it: with ``grouped``
+off every caller commits its own rows at once, concurrently, and the rest is the same (measured with 4
+threads on PostgreSQL: p50 4.3 to 5.5 ms per assignment ungrouped, 7.8 to 9.1 ms grouped).
+
+The guarantee a caller relies on is unchanged: :meth:`~GroupCommit.submit` returns only after the
+transaction holding its rows has committed, and raises :class:`GroupCommitError` when it did not; then
+nothing of that group was written (the transaction rolled back) and every caller of the group gets the
+error.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from sqlalchemy.engine import Connection, Engine
+
+#: Rows a leader takes into one transaction (at least one caller's rows, however many they are).
+DEFAULT_MAX_ROWS = 5_000
+
+
+class GroupCommitError(RuntimeError):
+    """The transaction that held a caller's rows did not commit; none of its rows were written."""
+
+
+class _Ticket:
+    """One caller's rows and, once its group is done, whether it committed."""
+
+    __slots__ = ("rows", "done", "error")
+
+    def __init__(self, rows: Sequence[Any]) -> None:
+        self.rows = rows
+        self.done = False
+        self.error: BaseException | None = None
+
+
+class GroupCommit:
+    """Write the rows of concurrent callers in shared transactions (see the module docstring).
+
+    Parameters
+    ----------
+    engine : sqlalchemy Engine
+        Each group is one ``engine.begin()`` transaction.
+    write : callable (Connection, list of rows) -> None
+        Writes the rows of one group on the open transaction (one ``executemany``, say); committing is
+        done here, after it returns.
+    max_rows : int
+        The leader stops adding callers to a group once it holds this many rows (a caller's rows are
+        never split, so one large caller forms a group of its own).
+    grouped : bool
+        False: each caller writes and commits its own rows at once, concurrently with the others.
+
+    Examples
+    --------
+    >>> from sqlalchemy import create_engine, text
+    >>> engine = create_engine("sqlite://")
+    >>> with engine.begin() as conn:
+    ...     _ = conn.execute(text("CREATE TABLE t (x INTEGER)"))
+    >>> group = GroupCommit(engine, lambda conn, rows: conn.execute(text("INSERT INTO t VALUES (:x)"), rows))
+    >>> group.submit([{"x": 1}, {"x": 2}])
+    >>> with engine.connect() as conn:
+    ...     conn.execute(text("SELECT count(*) FROM t")).scalar()
+    2
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        write: Callable[[Connection, list[Any]], None],
+        max_rows: int = DEFAULT_MAX_ROWS,
+        grouped: bool = True,
+    ) -> None:
+        if max_rows < 1:
+            raise ValueError(f"max_rows: must be at least 1, got {max_rows}")
+        self._engine = engine
+        self._write = write
+        self.max_rows = max_rows
+        self.grouped = grouped
+        self._waiting: deque[_Ticket] = deque()
+        self._changed = threading.Condition()  # guards _waiting, _leading and the tickets' outcome
+        self._leading = False  # a caller is writing a group right now
+        self._groups = 0
+
+    @property
+    def waiting_callers(self) -> int:
+        """How many callers wait for a group to take their rows (not those being written now)."""
+        with self._changed:
+            return len(self._waiting)
+
+    @property
+    def groups_committed(self) -> int:
+        """How many transactions committed so far (fewer than callers when groups formed)."""
+        return self._groups
+
+    def submit(self, rows: Sequence[Any], connection: Connection | None = None) -> None:
+        """Write ``rows``; return once they are committed.
+
+        ``connection``, when given, is the caller's own (checked out already, perhaps with a read in
+        progress): if the caller leads a group, the group is written and committed on it, in the
+        transaction it has open (one checkout per request instead of two; on PostgreSQL each checkout
+        pings the server). Otherwise a group gets a connection of its own from the engine.
+
+        Raises
+        ------
+        GroupCommitError
+            The group's transaction failed (the cause is chained); none of ``rows`` were written.
+        """
+        if not rows:
+            return
+        ticket = _Ticket(rows)
+        if not self.grouped:
+            ticket.error = self._commit([ticket], connection)
+            if ticket.error is not None and not isinstance(ticket.error, Exception):
+                raise ticket.error
+            ticket.done = True
+        with self._changed:
+            if not ticket.done:
+                self._waiting.append(ticket)
+            while not ticket.done:
+                if self._leading:  # wait for the group being written: ours may be in it
+                    self._changed.wait()
+                    continue
+                self._leading = True
+                group = self._take_group()
+                self._changed.release()
+                error: BaseException | None = None
+                try:
+                    error = self._commit(group, connection)
+                finally:
+                    self._changed.acquire()
+                    for waiting in group:
+                        waiting.error = error
+                        waiting.done = True
+                    self._leading = False
+                    self._changed.notify_all()
+                if error is not None and not isinstance(error, Exception):
+                    raise error  # KeyboardInterrupt, SystemExit: the group was told, now stop
+        if ticket.error is not None:
+            raise GroupCommitError(
+                f"the transaction did not commit ({ticket.error.__class__.__name__}: {ticket.error}); "
+                "nothing of it was written"
+            ) from ticket.error
+
+    def _take_group(self) -> list[_Ticket]:
+        """The oldest waiting callers, up to ``max_rows`` rows (at least one caller); lock held."""
+        group: list[_Ticket] = []
+        size = 0
+        while self._waiting and (not group or size + len(self._waiting[0].rows) <= self.max_rows):
+            ticket = self._waiting.popleft()
+            group.append(ticket)
+            size += len(ticket.rows)
+        return group
+
+    def _commit(self, group: list[_Ticket], connection: Connection | None) -> BaseException | None:
+        """Write and commit the rows of ``group`` in one transaction (lock not held); the error, if any.
+
+        ``connection``: the caller's, used when given (see :meth:`submit`).
+        """
+        rows = list(group[0].rows) if len(group) == 1 else [row for t in group for row in t.rows]
+        error: BaseException | None = None
+        try:
+            if connection is None:
+                with self._engine.begin() as conn:
+                    self._write(conn, rows)
+            else:
+                if not connection.in_transaction():
+                    connection.begin()
+                try:
+                    self._write(connection, rows)
+                    connection.commit()
+                except BaseException:
+                    connection.rollback()
+                    raise
+        except BaseException as exc:  # noqa: BLE001 - handed to every caller of the group
+            error = exc
+        else:
+            with self._changed:
+                self._groups += 1
+        return error
