@@ -40,11 +40,14 @@ from experiments.insight import (
     feature_importance,
 )
 from experiments.learning import chunks, learn_one_batch
+from experiments.learning_progress import build_learning_summary
 from experiments.models import (
     FALLBACK_REASONS,
     Decision,
     ExperimentInfo,
     ExperimentSummary,
+    ExperimentTraffic,
+    LearningSummary,
     LoggedDecision,
     OutcomeCounts,
     OutcomeEvent,
@@ -52,6 +55,7 @@ from experiments.models import (
     Preview,
     VariantChoice,
 )
+from experiments.overview import build_traffic, current_version_counts
 from experiments.preview import PreviewReport, coverage, describe_recipients
 from experiments.results import ResultGroups, build_summary, intended_shares
 from experiments.rules import find_conflicts
@@ -68,13 +72,16 @@ from experiments.store import (
     versions_table,
 )
 from experiments.summaries import (
+    DecisionGroup,
     all_rewards,
     apprentice_agreement,
     arm_stats,
     daily_stats,
+    decision_groups,
     excluded_counts,
     fallback_stats,
     learnable_decisions,
+    learned_reward,
 )
 
 log = logging.getLogger(__name__)
@@ -134,6 +141,8 @@ class ExperimentService:
         # (a run that found nothing mature leaves the snapshot as it was; this keeps it from re-running
         # on every call)
         self._learn_attempts: dict[str, tuple[datetime, int]] = {}
+        # probabilities(1) of non-contextual snapshots by (key, snapshot version): a snapshot never changes
+        self._arm_probabilities: dict[tuple[str, int], list[float] | None] = {}
 
     # ------------------------------------------------------------------ experiments
 
@@ -842,50 +851,85 @@ class ExperimentService:
     def policy_history(self, key: str) -> list[PolicySnapshotInfo]:
         """Every stored policy version of an experiment, oldest first (empty for hash designs).
 
-        One query over the snapshot table (joined to the spec versions for the design); no decision is
-        read. Non-contextual snapshots are restored with :func:`bandit.load_policy` for their
-        ``probabilities(1)``.
+        One query over the snapshot table; no decision is read. A non-contextual snapshot's
+        ``probabilities(1)`` come from :func:`bandit.load_policy` once per version and process (a
+        snapshot never changes), so a view restores only the versions stored since the last one.
         """
-        s, v = snapshots_table, versions_table
+        s = snapshots_table
         with self._engine.connect() as conn:
             self._row(conn, key)
             rows = conn.execute(
-                select(
-                    s.c.version, s.c.spec_version, s.c.created_at, s.c.learned_decisions, s.c.state, v.c.spec
-                )
-                .join(v, (v.c.key == s.c.experiment_key) & (v.c.version == s.c.spec_version))
+                select(s.c.version, s.c.spec_version, s.c.created_at, s.c.learned_decisions)
                 .where(s.c.experiment_key == key)
                 .order_by(s.c.version)
             ).all()
-        out = []
-        for row in rows:
-            probs: list[float] | None = None
-            if self._compile(key, row.spec_version, row.spec).spec.design.type == "bandit":
+            spec_version_to_design = {
+                v: self._spec_of(conn, key, v).design.type for v in {int(r.spec_version) for r in rows}
+            }
+            bandit_versions = [
+                int(r.version) for r in rows if spec_version_to_design[int(r.spec_version)] == "bandit"
+            ]
+            version_to_probs = self._snapshot_probabilities(conn, key, bandit_versions)
+        return [
+            PolicySnapshotInfo(
+                version=int(row.version),
+                spec_version=int(row.spec_version),
+                created_at=from_db_time(row.created_at),
+                learned_decisions=int(row.learned_decisions),
+                arm_probabilities=version_to_probs.get(int(row.version)),
+            )
+            for row in rows
+        ]
+
+    def _snapshot_probabilities(
+        self, conn: Connection, key: str, versions: Sequence[int]
+    ) -> dict[int, list[float] | None]:
+        """``probabilities(1)`` of each listed (non-contextual) snapshot version, None where unreadable;
+        restored once per version and kept."""
+        missing = [v for v in versions if (key, v) not in self._arm_probabilities]
+        for chunk in chunks(missing):
+            query = select(snapshots_table.c.version, snapshots_table.c.state).where(
+                snapshots_table.c.experiment_key == key, snapshots_table.c.version.in_(list(chunk))
+            )
+            for version, state in conn.execute(query):
+                probs: list[float] | None
                 try:
-                    probs = [float(p) for p in load_policy(bytes(row.state)).probabilities(1)[0]]
+                    probs = [float(p) for p in load_policy(bytes(state)).probabilities(1)[0]]
                 except (PolicyError, ValueError):
                     probs = None
-            out.append(
-                PolicySnapshotInfo(
-                    version=int(row.version),
-                    spec_version=int(row.spec_version),
-                    created_at=from_db_time(row.created_at),
-                    learned_decisions=int(row.learned_decisions),
-                    arm_probabilities=probs,
-                )
-            )
-        return out
+                self._arm_probabilities[(key, int(version))] = probs
+        return {v: self._arm_probabilities.get((key, v)) for v in versions}
 
     # ------------------------------------------------------------------ results
 
-    def _policy_probabilities(self, compiled: CompiledExperiment) -> np.ndarray | None:
+    def _policy_probabilities(self, conn: Connection, compiled: CompiledExperiment) -> np.ndarray | None:
         if compiled.spec.design.type != "bandit":
             return None
-        try:
-            _, state = self.policy_state(compiled.spec.key)
-            return np.asarray(load_policy(state).probabilities(1)[0])
-        except (NotFound, PolicyError, ValueError):
+        latest = conn.execute(
+            select(func.max(snapshots_table.c.version)).where(
+                snapshots_table.c.experiment_key == compiled.spec.key
+            )
+        ).scalar()
+        if latest is None:
             return None
+        probs = self._snapshot_probabilities(conn, compiled.spec.key, [int(latest)])[int(latest)]
+        return None if probs is None else np.asarray(probs)
+
+    def _summarize(
+        self, conn: Connection, key: str
+    ) -> tuple[CompiledExperiment, list[DecisionGroup], ExperimentSummary]:
+        row = self._row(conn, key)
+        compiled = self._compile(key, row.version, row.spec)
+        counted = decision_groups(conn, compiled)  # one pass over the decisions, shared below
+        groups = ResultGroups(
+            by_arm=arm_stats(conn, compiled, counted),
+            by_reason=fallback_stats(conn, compiled, counted),
+            by_day=daily_stats(conn, compiled, counted),
+            excluded=excluded_counts(conn, compiled),
+            apprentice=apprentice_agreement(conn, compiled),
+        )
+        shares = intended_shares(compiled, self._policy_probabilities(conn, compiled))
+        return compiled, counted, build_summary(compiled, groups, shares)
 
     def summarize(self, key: str) -> ExperimentSummary:
         """Summary statistics of the current version, aggregated by SQL in the database.
@@ -894,18 +938,57 @@ class ExperimentService:
         the current policy's marginal probability; for contextual designs the uniform share.
         """
         with self._engine.connect() as conn:
+            return self._summarize(conn, key)[2]
+
+    def _learning(
+        self, conn: Connection, compiled: CompiledExperiment, groups: Sequence[DecisionGroup]
+    ) -> LearningSummary:
+        s = snapshots_table
+        created = conn.execute(
+            select(s.c.version, s.c.created_at).where(
+                s.c.experiment_key == compiled.spec.key, s.c.spec_version == compiled.version
+            )
+        )
+        version_to_created = {int(v): from_db_time(t) for v, t in created}
+        return build_learning_summary(compiled, groups, version_to_created, learned_reward(conn, compiled))
+
+    def learning(self, key: str) -> LearningSummary:
+        """Is it learning? Per policy version of the current spec version, where the learnable decisions
+        went (per slot variant) and how many explored; and the decisions learned from so far with their
+        total reward. By SQL aggregation (the decisions grouped by policy version and arm, the learned
+        decisions joined to their attributed outcomes).
+
+        Raises
+        ------
+        Conflict
+            The design is not adaptive (no policy learns).
+        """
+        with self._engine.connect() as conn:
             row = self._row(conn, key)
             compiled = self._compile(key, row.version, row.spec)
-            groups = ResultGroups(
-                by_arm=arm_stats(conn, compiled),
-                by_reason=fallback_stats(conn, compiled),
-                by_day=daily_stats(conn, compiled),
-                excluded=excluded_counts(conn, compiled),
-                apprentice=apprentice_agreement(conn, compiled),
-            )
-        return build_summary(
-            compiled, groups, intended_shares(compiled, self._policy_probabilities(compiled))
-        )
+            if not compiled.adaptive:
+                raise Conflict(
+                    f"experiment {key!r} is a {compiled.spec.design.type} design: no policy learns"
+                )
+            return self._learning(conn, compiled, decision_groups(conn, compiled))
+
+    def summarize_with_learning(self, key: str) -> tuple[ExperimentSummary, LearningSummary | None]:
+        """:meth:`summarize` and, for adaptive designs, :meth:`learning` (None otherwise), sharing one
+        pass over the decisions."""
+        with self._engine.connect() as conn:
+            compiled, counted, summary = self._summarize(conn, key)
+            learning = self._learning(conn, compiled, counted) if compiled.adaptive else None
+        return summary, learning
+
+    def traffic(self) -> list[ExperimentTraffic]:
+        """Every experiment's current version with its decisions so far, by key: one aggregated query
+        for all of them (the experiments list)."""
+        with self._engine.connect() as conn:
+            rows = conn.execute(select(experiments_table).order_by(experiments_table.c.key)).all()
+            key_to_counts = current_version_counts(conn)
+        return [
+            build_traffic(self._compile(r.key, r.version, r.spec), key_to_counts.get(r.key, {})) for r in rows
+        ]
 
     def export_log(self, key: str) -> list[LoggedDecision]:
         """Every learnable decision of the current version with its reward, in time order (for replay)."""

@@ -48,11 +48,20 @@ class ExperimentVersionRow(SQLModel, table=True):
 
 
 class DecisionRow(SQLModel, table=True):
-    """One logged assignment. ``fallback`` decisions (holdout, ineligible, ...) are never learned from."""
+    """One logged assignment. ``fallback`` decisions (holdout, ineligible, ...) are never learned from.
+
+    ``ix_decisions_summary`` covers the results' count of a version's decisions
+    (:func:`experiments.summaries.decision_groups`): its ``GROUP BY`` columns lead, in order, and the
+    columns it counts follow, so the count reads the index alone, in order, without the table.
+    """
 
     __tablename__ = "decisions"
     __table_args__ = (
-        Index("ix_decisions_arm", "experiment_key", "version", "fallback", "arm"),
+        Index(
+            "ix_decisions_summary",
+            "experiment_key", "version", "fallback", "reason", "day", "arm", "policy_version",
+            "explored", "learned_version", "agreement",
+        ),
         Index("ix_decisions_learn", "experiment_key", "version", "learned_version", "created_at"),
     )
     id: str = Field(primary_key=True, max_length=36)
@@ -159,8 +168,17 @@ def make_engine(url: str) -> Engine:
     raise ValueError(f"url: unsupported database {url.split(':', 1)[0]!r} (use sqlite or postgresql+psycopg)")
 
 
+#: Indexes earlier versions created and nothing reads any more (``ix_decisions_summary`` replaced
+#: ``ix_decisions_arm``): dropped by :func:`create_tables`, so inserts stop paying for them.
+RETIRED_INDEXES = ("ix_decisions_arm",)
+
+
 def create_tables(engine: Engine) -> None:
-    """Create every table and index that does not exist yet."""
+    """Create every table and index that does not exist yet, and drop :data:`RETIRED_INDEXES`.
+
+    On a store that already holds many decisions, the first start after an upgrade builds the new
+    indexes (a full pass over the table).
+    """
     SQLModel.metadata.create_all(
         engine,
         tables=[
@@ -172,6 +190,9 @@ def create_tables(engine: Engine) -> None:
             snapshots_table,
         ],
     )
+    with engine.begin() as conn:
+        for name in RETIRED_INDEXES:
+            conn.execute(text(f"DROP INDEX IF EXISTS {name}"))
 
 
 def to_db_time(moment: datetime) -> datetime:

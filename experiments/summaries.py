@@ -8,6 +8,11 @@ fallback and daily statistics are two ``GROUP BY`` queries each: decisions count
 rewards and event flags summed over the decisions that have outcomes. Outcome rows carry their
 decision's arm, day, reason and fallback flag (a decision never changes), so neither query joins and
 only one row per group leaves the database.
+
+The decisions are counted once per summary, by :func:`decision_groups`: one ``GROUP BY`` over the
+columns of the covering index ``ix_decisions_summary``, in its order, so the database reads that
+index alone, in order (no table rows, no sort); the arm, fallback and daily counts are sums of its
+groups (integers, so exactly the counts of their own ``GROUP BY``).
 """
 
 from __future__ import annotations
@@ -74,22 +79,6 @@ def _attribution(compiled: CompiledExperiment, decision_ids: Sequence[str] | Non
     return _Attribution(sub, types, reward, flags)
 
 
-def _counts(compiled: CompiledExperiment, fallback: bool, group: Sequence[str]) -> Select[Any]:
-    return (
-        select(
-            *[D.c[g] for g in group],
-            func.count().label("n"),
-            func.sum(case((D.c.explored.is_(True), 1), else_=0)).label("explored"),
-        )
-        .where(
-            D.c.experiment_key == compiled.spec.key,
-            D.c.version == compiled.version,
-            D.c.fallback.is_(fallback),
-        )
-        .group_by(*[D.c[g] for g in group])
-    )
-
-
 def _outcome_sums(
     compiled: CompiledExperiment, att: _Attribution, fallback: bool, group: Sequence[str]
 ) -> Select[Any]:
@@ -107,6 +96,60 @@ def _outcome_sums(
     )
 
 
+#: The columns :func:`decision_groups` groups by, in the order of the index ``ix_decisions_summary``.
+SCAN_COLUMNS = ("fallback", "reason", "day", "arm", "policy_version")
+
+
+@dataclass(frozen=True)
+class DecisionGroup:
+    """The decisions of one (fallback, reason, day, arm, policy version) group of a spec version.
+
+    ``explored`` counts those whose draw was not the policy's greedy choice, ``learned`` those learned
+    from (``learned_version`` set).
+    """
+
+    fallback: bool
+    reason: str
+    day: Any
+    arm: int
+    policy_version: int | None
+    decisions: int
+    explored: int
+    learned: int
+
+
+def decision_groups(conn: Connection, compiled: CompiledExperiment) -> list[DecisionGroup]:
+    """Every decision of the version counted in one pass, grouped by :data:`SCAN_COLUMNS`."""
+    query = (
+        select(
+            *[D.c[g] for g in SCAN_COLUMNS],
+            func.count().label("n"),
+            func.sum(case((D.c.explored.is_(True), 1), else_=0)).label("explored"),
+            func.count(D.c.learned_version).label("learned"),
+        )
+        .where(D.c.experiment_key == compiled.spec.key, D.c.version == compiled.version)
+        .group_by(*[D.c[g] for g in SCAN_COLUMNS])
+    )
+    return [
+        DecisionGroup(bool(r.fallback), str(r.reason), r.day, int(r.arm),
+                      None if r.policy_version is None else int(r.policy_version),
+                      int(r.n), int(r.explored or 0), int(r.learned or 0))
+        for r in conn.execute(query)
+    ]
+
+
+def _counts_of(
+    groups: Sequence[DecisionGroup], fallback: bool, group: Sequence[str]
+) -> dict[tuple[Any, ...], tuple[int, int]]:
+    key_to_counts: dict[tuple[Any, ...], tuple[int, int]] = {}
+    for g in groups:
+        if g.fallback is fallback:
+            key = tuple(getattr(g, name) for name in group)
+            n, explored = key_to_counts.get(key, (0, 0))
+            key_to_counts[key] = (n + g.decisions, explored + g.explored)
+    return dict(sorted(key_to_counts.items()))
+
+
 @dataclass(frozen=True)
 class GroupStats:
     """Aggregates of one group of decisions."""
@@ -119,39 +162,51 @@ class GroupStats:
 
 
 def _grouped(
-    conn: Connection, compiled: CompiledExperiment, fallback: bool, group: Sequence[str]
+    conn: Connection,
+    compiled: CompiledExperiment,
+    fallback: bool,
+    group: Sequence[str],
+    groups: Sequence[DecisionGroup] | None = None,
 ) -> dict[tuple[Any, ...], GroupStats]:
     att = _attribution(compiled)
     width = len(group)
     query = _outcome_sums(compiled, att, fallback, group)
     sums = {tuple(row[:width]): row._mapping for row in conn.execute(query)}
+    if groups is None:
+        groups = decision_groups(conn, compiled)
     out = {}
-    for row in conn.execute(_counts(compiled, fallback, group)):
-        key = tuple(row[:width])
+    for key, (n, explored) in _counts_of(groups, fallback, group).items():
         m = sums.get(key)
         out[key] = GroupStats(
-            decisions=int(row.n),
+            decisions=n,
             reward_sum=float(m["reward_sum"] or 0.0) if m else 0.0,
             reward_sum_squares=float(m["reward_sum_squares"] or 0.0) if m else 0.0,
             event_counts={t: int(m[f"c{j}"] or 0) if m else 0 for j, t in enumerate(att.types)},
-            explored=int(row.explored or 0),
+            explored=explored,
         )
     return out
 
 
-def arm_stats(conn: Connection, compiled: CompiledExperiment) -> dict[int, GroupStats]:
-    """Learnable decisions grouped by arm (combination index)."""
-    return {int(k[0]): v for k, v in _grouped(conn, compiled, False, ["arm"]).items()}
+def arm_stats(
+    conn: Connection, compiled: CompiledExperiment, groups: Sequence[DecisionGroup] | None = None
+) -> dict[int, GroupStats]:
+    """Learnable decisions grouped by arm (combination index); ``groups``: :func:`decision_groups`, if
+    already read."""
+    return {int(k[0]): v for k, v in _grouped(conn, compiled, False, ["arm"], groups).items()}
 
 
-def fallback_stats(conn: Connection, compiled: CompiledExperiment) -> dict[str, GroupStats]:
+def fallback_stats(
+    conn: Connection, compiled: CompiledExperiment, groups: Sequence[DecisionGroup] | None = None
+) -> dict[str, GroupStats]:
     """Fallback decisions grouped by reason (holdout, ineligible, ...)."""
-    return {str(k[0]): v for k, v in _grouped(conn, compiled, True, ["reason"]).items()}
+    return {str(k[0]): v for k, v in _grouped(conn, compiled, True, ["reason"], groups).items()}
 
 
-def daily_stats(conn: Connection, compiled: CompiledExperiment) -> list[tuple[Any, int, GroupStats]]:
+def daily_stats(
+    conn: Connection, compiled: CompiledExperiment, groups: Sequence[DecisionGroup] | None = None
+) -> list[tuple[Any, int, GroupStats]]:
     """Learnable decisions grouped by UTC day and arm: ``(day, arm, stats)``, by day then arm."""
-    grouped = _grouped(conn, compiled, False, ["day", "arm"])
+    grouped = _grouped(conn, compiled, False, ["day", "arm"], groups)
     return [(day, int(arm), grouped[(day, arm)]) for day, arm in sorted(grouped)]
 
 
@@ -172,6 +227,18 @@ def rewards_of(
     att = _attribution(compiled, decision_ids)
     found = {row[0]: float(row[1]) for row in conn.execute(select(att.sub.c.decision_id, att.reward))}
     return {d: found.get(d, 0.0) for d in decision_ids}
+
+
+def learned_reward(conn: Connection, compiled: CompiledExperiment) -> float:
+    """The total reward of the version's decisions that were learned from (``learned_version`` set): their
+    attributed outcomes, joined to them by decision id (a decision without outcomes earns 0)."""
+    att = _attribution(compiled)
+    query = (
+        select(func.sum(att.reward))
+        .select_from(att.sub.join(D, D.c.id == att.sub.c.decision_id))
+        .where(att.sub.c.fallback.is_(False), D.c.learned_version.is_not(None))
+    )
+    return float(conn.execute(query).scalar() or 0.0)
 
 
 def learnable_decisions(compiled: CompiledExperiment) -> Select[Any]:
@@ -220,6 +287,7 @@ def apprentice_agreement(
     inner = select(D.c.agreement).where(
         D.c.experiment_key == compiled.spec.key,
         D.c.version == compiled.version,
+        D.c.fallback.is_(False),  # always so for apprentice decisions; it lets the index seek to them
         D.c.reason == "apprentice",
         D.c.agreement.is_not(None),
     )
