@@ -179,18 +179,14 @@ def create_tables(engine: Engine) -> None:
     On a store that already holds many decisions, the first start after an upgrade builds the new
     indexes (a full pass over the table).
     """
-    SQLModel.metadata.create_all(
-        engine,
-        tables=[
-            experiments_table,
-            versions_table,
-            decisions_table,
-            outcomes_table,
-            orphans_table,
-            snapshots_table,
-        ],
-    )
+    tables = [
+        experiments_table, versions_table, decisions_table, outcomes_table, orphans_table, snapshots_table
+    ]
+    SQLModel.metadata.create_all(engine, tables=tables)
     with engine.begin() as conn:
+        for table in tables:  # create_all makes the indexes of new tables only
+            for index in table.indexes:
+                index.create(conn, checkfirst=True)
         for name in RETIRED_INDEXES:
             conn.execute(text(f"DROP INDEX IF EXISTS {name}"))
 
