@@ -225,12 +225,12 @@ class LearningSummary:
 
 @dataclass(frozen=True)
 class VariantTraffic:
-    """The learnable decisions one slot's variant got, and its intended share (hash designs only)."""
+    """The learnable decisions one slot's variant got, and its intended share (its weight's share)."""
 
     slot: str
     variant: str
     decisions: int
-    intended_share: float | None
+    intended_share: float
 
 
 @dataclass(frozen=True)
@@ -238,7 +238,8 @@ class ExperimentTraffic:
     """An experiment's current version in the experiments list: its decisions so far, by variant.
 
     ``decisions`` counts every decision of the version, fallbacks included; ``fallbacks`` those that
-    got the default variants, by reason.
+    got the default variants, by reason; ``arms`` the learnable decisions of each slot variant, for hash
+    designs (A/B, multivariate) only: an adaptive design's split moves as it learns and is not checked.
     """
 
     key: str

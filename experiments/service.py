@@ -55,7 +55,7 @@ from experiments.models import (
     Preview,
     VariantChoice,
 )
-from experiments.overview import build_traffic, current_version_counts
+from experiments.overview import build_traffic, version_counts
 from experiments.preview import PreviewReport, coverage, describe_recipients
 from experiments.results import ResultGroups, build_summary, intended_shares
 from experiments.rules import find_conflicts
@@ -848,13 +848,21 @@ class ExperimentService:
             raise NotFound(key, "policy of experiment")
         return row.version, bytes(row.state)
 
-    def policy_history(self, key: str) -> list[PolicySnapshotInfo]:
-        """Every stored policy version of an experiment, oldest first (empty for hash designs).
+    def policy_history(self, key: str, limit: int | None = None) -> list[PolicySnapshotInfo]:
+        """Every stored policy version of an experiment, oldest first (empty for hash designs); with
+        ``limit``, at most that many, evenly spread over the versions, the first and the latest included.
 
         One query over the snapshot table; no decision is read. A non-contextual snapshot's
         ``probabilities(1)`` come from :func:`bandit.load_policy` once per version and process (a
         snapshot never changes), so a view restores only the versions stored since the last one.
+
+        Raises
+        ------
+        InvalidInput
+            ``limit`` is not an integer >= 2.
         """
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 2):
+            raise InvalidInput("limit", f"must be an integer >= 2 or None, got {limit!r}")
         s = snapshots_table
         with self._engine.connect() as conn:
             self._row(conn, key)
@@ -863,6 +871,9 @@ class ExperimentService:
                 .where(s.c.experiment_key == key)
                 .order_by(s.c.version)
             ).all()
+            if limit is not None and len(rows) > limit:
+                last = len(rows) - 1
+                rows = [rows[i] for i in sorted({round(j * last / (limit - 1)) for j in range(limit)})]
             spec_version_to_design = {
                 v: self._spec_of(conn, key, v).design.type for v in {int(r.spec_version) for r in rows}
             }
@@ -981,14 +992,15 @@ class ExperimentService:
         return summary, learning
 
     def traffic(self) -> list[ExperimentTraffic]:
-        """Every experiment's current version with its decisions so far, by key: one aggregated query
-        for all of them (the experiments list)."""
+        """Every experiment's current version with its decisions so far, by key (the experiments list):
+        counts over ranges of an index, no summary (:mod:`experiments.overview`)."""
+        out = []
         with self._engine.connect() as conn:
             rows = conn.execute(select(experiments_table).order_by(experiments_table.c.key)).all()
-            key_to_counts = current_version_counts(conn)
-        return [
-            build_traffic(self._compile(r.key, r.version, r.spec), key_to_counts.get(r.key, {})) for r in rows
-        ]
+            for r in rows:
+                compiled = self._compile(r.key, r.version, r.spec)
+                out.append(build_traffic(compiled, version_counts(conn, compiled)))
+        return out
 
     def export_log(self, key: str) -> list[LoggedDecision]:
         """Every learnable decision of the current version with its reward, in time order (for replay)."""

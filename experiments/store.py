@@ -52,14 +52,15 @@ class DecisionRow(SQLModel, table=True):
 
     ``ix_decisions_summary`` covers the results' count of a version's decisions
     (:func:`experiments.summaries.decision_groups`): its ``GROUP BY`` columns lead, in order, and the
-    columns it counts follow, so the count reads the index alone, in order, without the table.
+    columns it counts follow, so the count reads the index alone, in order, without the table. The
+    experiments list counts each arm's decisions on a range of it (:mod:`experiments.overview`).
     """
 
     __tablename__ = "decisions"
     __table_args__ = (
         Index(
             "ix_decisions_summary",
-            "experiment_key", "version", "fallback", "reason", "day", "arm", "policy_version",
+            "experiment_key", "version", "fallback", "reason", "arm", "day", "policy_version",
             "explored", "learned_version", "agreement",
         ),
         Index("ix_decisions_learn", "experiment_key", "version", "learned_version", "created_at"),
@@ -83,10 +84,23 @@ class DecisionRow(SQLModel, table=True):
 
 
 class OutcomeRow(SQLModel, table=True):
-    """An outcome of a known decision. ``attributed`` = inside the reward window and not machine-made."""
+    """An outcome of a known decision. ``attributed`` = inside the reward window and not machine-made.
+
+    ``ix_outcomes_summary`` covers the results' attribution (:mod:`experiments.summaries`): the
+    version's attributed outcomes in decision order, with every column the per-decision ``GROUP BY``
+    reads, so it streams from the index without the table or a sort; ``machine`` serves the count of
+    excluded events.
+    """
 
     __tablename__ = "outcomes"
-    __table_args__ = (Index("ix_outcomes_experiment", "experiment_key", "decision_id"),)
+    __table_args__ = (
+        Index("ix_outcomes_experiment", "experiment_key", "decision_id"),
+        Index(
+            "ix_outcomes_summary",
+            "experiment_key", "version", "attributed", "decision_id", "arm", "day", "reason", "fallback",
+            "type", "value", "machine",
+        ),
+    )
     id: int | None = Field(default=None, primary_key=True)
     event_id: str = Field(unique=True, max_length=128)
     decision_id: str = Field(max_length=36)

@@ -97,12 +97,12 @@ def _outcome_sums(
 
 
 #: The columns :func:`decision_groups` groups by, in the order of the index ``ix_decisions_summary``.
-SCAN_COLUMNS = ("fallback", "reason", "day", "arm", "policy_version")
+SCAN_COLUMNS = ("fallback", "reason", "arm", "day", "policy_version")
 
 
 @dataclass(frozen=True)
 class DecisionGroup:
-    """The decisions of one (fallback, reason, day, arm, policy version) group of a spec version.
+    """The decisions of one (fallback, reason, arm, day, policy version) group of a spec version.
 
     ``explored`` counts those whose draw was not the policy's greedy choice, ``learned`` those learned
     from (``learned_version`` set).
@@ -110,8 +110,8 @@ class DecisionGroup:
 
     fallback: bool
     reason: str
-    day: Any
     arm: int
+    day: Any
     policy_version: int | None
     decisions: int
     explored: int
@@ -131,7 +131,7 @@ def decision_groups(conn: Connection, compiled: CompiledExperiment) -> list[Deci
         .group_by(*[D.c[g] for g in SCAN_COLUMNS])
     )
     return [
-        DecisionGroup(bool(r.fallback), str(r.reason), r.day, int(r.arm),
+        DecisionGroup(bool(r.fallback), str(r.reason), int(r.arm), r.day,
                       None if r.policy_version is None else int(r.policy_version),
                       int(r.n), int(r.explored or 0), int(r.learned or 0))
         for r in conn.execute(query)
@@ -236,7 +236,12 @@ def learned_reward(conn: Connection, compiled: CompiledExperiment) -> float:
     query = (
         select(func.sum(att.reward))
         .select_from(att.sub.join(D, D.c.id == att.sub.c.decision_id))
-        .where(att.sub.c.fallback.is_(False), D.c.learned_version.is_not(None))
+        .where(
+            att.sub.c.fallback.is_(False),
+            D.c.experiment_key == compiled.spec.key,  # (implied by the id) keeps other experiments out
+            D.c.version == compiled.version,
+            D.c.learned_version.is_not(None),
+        )
     )
     return float(conn.execute(query).scalar() or 0.0)
 

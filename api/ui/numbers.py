@@ -28,6 +28,7 @@ from experiments.service import ExperimentService
 log = logging.getLogger("sendlab.ui")
 
 TRAFFIC_KEY: tuple[str] = ("traffic",)
+HISTORY_POINTS = 100  # policy versions drawn at most (evenly spread, the latest included)
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,8 @@ def gather_numbers(service: ExperimentService, info: ExperimentInfo) -> Experime
     """Read an experiment's summary (and, for adaptive designs, what its policy learned) now."""
     computed_at = datetime.now(UTC)
     summary, learning = service.summarize_with_learning(info.key)
-    history = service.policy_history(info.key) if summary.design in ADAPTIVE_DESIGNS else []
+    adaptive = summary.design in ADAPTIVE_DESIGNS
+    history = service.policy_history(info.key, limit=HISTORY_POINTS) if adaptive else []
     return ExperimentNumbers(info, summary, learning, history, computed_at)
 
 

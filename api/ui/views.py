@@ -90,11 +90,11 @@ def srm_flag(summary: ExperimentSummary | ExperimentTraffic) -> SrmFlag:
         return SrmFlag("not applicable", None, None, "a bandit's split moves as it learns")
     worst: tuple[float, str, str] | None = None
     for slot in summary.slots:
-        arms = [a for a in summary.arms if a.slot == slot and (a.intended_share or 0.0) > 0]
+        arms = [a for a in summary.arms if a.slot == slot and a.intended_share > 0]
         if len(arms) < 2 or sum(a.decisions for a in arms) == 0:
             continue
         try:
-            result = check_sample_ratio([a.decisions for a in arms], [a.intended_share or 0.0 for a in arms])
+            result = check_sample_ratio([a.decisions for a in arms], [a.intended_share for a in arms])
         except AnalysisInputError:
             continue
         if worst is None or result.p_value < worst[0]:
