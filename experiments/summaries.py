@@ -231,17 +231,18 @@ def rewards_of(
 
 def learned_reward(conn: Connection, compiled: CompiledExperiment) -> float:
     """The total reward of the version's decisions that were learned from (``learned_version`` set): their
-    attributed outcomes, joined to them by decision id (a decision without outcomes earns 0)."""
+    attributed outcomes, each decision looked up by id (a decision without outcomes earns 0).
+
+    The lookup is a correlated subquery, so both databases probe the primary key once per decision with
+    outcomes instead of reading every decision of the version (PostgreSQL otherwise sorts them all for a
+    merge join).
+    """
     att = _attribution(compiled)
-    query = (
-        select(func.sum(att.reward))
-        .select_from(att.sub.join(D, D.c.id == att.sub.c.decision_id))
-        .where(
-            att.sub.c.fallback.is_(False),
-            D.c.experiment_key == compiled.spec.key,  # (implied by the id) keeps other experiments out
-            D.c.version == compiled.version,
-            D.c.learned_version.is_not(None),
-        )
+    learned = (
+        select(D.c.learned_version).where(D.c.id == att.sub.c.decision_id).scalar_subquery()
+    )
+    query = select(func.sum(case((learned.is_not(None), att.reward), else_=0.0))).where(
+        att.sub.c.fallback.is_(False)
     )
     return float(conn.execute(query).scalar() or 0.0)
 
