@@ -25,15 +25,15 @@ def make_refresher(app: FastAPI, interval_seconds: float) -> Refresher:
     """A refresher (not started) of ``app``'s numbers: every experiment's, and the default view of each
     experiment page."""
     service = app.state.service
-    numbers_cache, pages = results_cache(app), page_cache(app)
 
     def prerender(numbers: ExperimentNumbers) -> None:
         alpha, correction = DEFAULT_VIEW
-        pages.remember(page_key(numbers, alpha, correction),
-                       lambda: experiment_context(numbers, alpha, correction))
+        page_cache(app).remember(page_key(numbers, alpha, correction),
+                                 lambda: experiment_context(numbers, alpha, correction))
 
     def refresh() -> None:
-        refresh_numbers(service, numbers_cache, idle_after_seconds=STALE_SECONDS / 4, after_each=prerender)
+        refresh_numbers(service, results_cache(app), idle_after_seconds=STALE_SECONDS / 4,
+                        after_each=prerender)
 
     return Refresher(refresh, interval_seconds)
 

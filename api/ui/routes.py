@@ -1,7 +1,9 @@
 """The analyst's pages at ``/ui``: experiments, one experiment's results, the power calculator, reports.
 
 Pages are rendered on the server (Jinja2); charts are plotly figures drawn in the browser by the
-plotly.js that ships with the installed ``plotly`` package, served here (never a CDN).
+plotly.js that ships with the installed ``plotly`` package, served here (never a CDN). The numbers a
+page shows are read from the store once and cached (:mod:`api.ui.numbers`), kept warm by the
+background refresher (:mod:`api.ui.lifecycle`); a page's content is cached per set of numbers.
 """
 
 from __future__ import annotations
