@@ -19,8 +19,10 @@ log = logging.getLogger("sendlab.ui")
 class Refresher:
     """Call ``refresh`` once at :meth:`start`, then every ``interval_seconds``, in a daemon thread.
 
-    The interval runs from the end of one refresh to the start of the next, so a slow store never
-    stacks refreshes. :meth:`stop` wakes the thread and waits for the refresh in progress to end.
+    The pause runs from the end of one refresh to the start of the next, so a slow store never stacks
+    refreshes, and it is at least :attr:`PAUSE_PER_BUSY` times as long as the refresh took, so the
+    refresher takes at most a third of the process's time however large the experiments grow.
+    :meth:`stop` wakes the thread and waits for the refresh in progress to end.
 
     Parameters
     ----------
@@ -32,6 +34,8 @@ class Refresher:
     name : str
         The thread's name (shown in logs and thread dumps).
     """
+
+    PAUSE_PER_BUSY = 2.0
 
     def __init__(
         self, refresh: Callable[[], None], interval_seconds: float, *, name: str = "sendlab-ui-refresher"
@@ -81,6 +85,6 @@ class Refresher:
                 self.failures += 1
                 log.exception("refreshing the pages' numbers failed; trying again in %.0f s",
                               self.interval_seconds)
-            self.last_duration_seconds = time.perf_counter() - started
+            busy = self.last_duration_seconds = time.perf_counter() - started
             self.refreshes += 1
-            self._stop.wait(self.interval_seconds)
+            self._stop.wait(max(self.interval_seconds, self.PAUSE_PER_BUSY * busy))

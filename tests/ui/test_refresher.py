@@ -83,6 +83,24 @@ def test_stop_waits_for_the_refresh_in_progress() -> None:
     assert refresher.stop(timeout=5) and finished == [True]
 
 
+def test_a_slow_refresh_gets_a_longer_pause() -> None:
+    spans: list[tuple[float, float]] = []
+
+    def slow() -> None:
+        start = time.monotonic()
+        time.sleep(0.1)
+        spans.append((start, time.monotonic()))
+
+    refresher = Refresher(slow, interval_seconds=0.01)
+    refresher.start()
+    wait_until(lambda: len(spans) >= 3)
+    assert refresher.stop(timeout=5)
+    pauses = [b[0] - a[1] for a, b in zip(spans, spans[1:], strict=False)]
+    busy = [end - start for start, end in spans]
+    # each pause is at least twice the refresh before it (at most a third of the time refreshing)
+    assert all(p >= 2 * b - 0.005 for p, b in zip(pauses, busy, strict=False)), (pauses, busy)
+
+
 @pytest.mark.parametrize("seconds", [0, -1.0, float("nan")])
 def test_refresher_needs_a_positive_interval(seconds: float) -> None:
     with pytest.raises(ValueError, match="interval_seconds"):
