@@ -207,10 +207,11 @@ def main() -> None:
         "in the process (the store's numbers, the analysis, the charts, the template). `cold ms, cache "
         "expired`: the next request of that app after its page caches were emptied (compiled specs and "
         "restored policy probabilities kept). `cold < 300 ms` takes the better of the two. `warm`: the "
-        "app serving with its background refresher (every 10 s, a refresh of every experiment running "
-        "in the same process), requests half a second apart; `max` includes requests that met a "
-        "refresh. `refresh cycle s`: how long the refresher's last pass over the three experiments "
-        "took, so numbers are at most that plus 10 s old. The list page covers all three experiments."
+        "app serving with its background refresher (a pass over every experiment, in the same process, "
+        "every 10 s or twice as long as the pass took), requests half a second apart; `max` includes "
+        "requests that met a refresh. `refresh cycle s`: how long the refresher's last pass over the "
+        "three experiments took (the numbers a page shows are at most about three times that, or that "
+        "plus 10 s, old). The list page covers all three experiments."
     )
     write_section("ui", "Web pages (/ui) with experiments of 1,000,000 decisions: cold and warm", command,
                   format_table(headers, rows), notes)
