@@ -4,10 +4,11 @@ Per decision, a subquery over its attributed outcomes (inside the reward window,
 gives, for each event type the spec knows, whether at least one such event arrived, and the sum of the
 ``value`` of the spec's value event. The reward of a decision is
 ``sum_t weight_t * [any event of type t] + sum(values)``; decisions without outcomes earn 0. Arm,
-fallback and daily statistics are two ``GROUP BY`` queries each: decisions counted per group, and
-rewards and event flags summed over the decisions that have outcomes. Outcome rows carry their
-decision's arm, day, reason and fallback flag (a decision never changes), so neither query joins and
-only one row per group leaves the database.
+fallback and daily statistics are each a ``GROUP BY`` of rewards and event flags summed over the
+decisions that have outcomes (the covering index ``ix_outcomes_summary`` feeds the per-decision
+subquery in order), beside the decision counts. Outcome rows carry their decision's arm, day, reason
+and fallback flag (a decision never changes), so no query joins and only one row per group leaves the
+database.
 
 The decisions are counted once per summary, by :func:`decision_groups`: one ``GROUP BY`` over the
 columns of the covering index ``ix_decisions_summary``, in its order, so the database reads that
