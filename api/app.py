@@ -74,7 +74,8 @@ def create_app(settings: Settings, *, service: ExperimentService | None = None) 
     -------
     FastAPI
         Routes under ``/v1``, ``/healthz``, ``/metrics``, the pages under ``/ui``, the OpenAPI page at
-        ``/docs``; ``app.state`` holds ``settings``, ``service``, ``engine`` and ``metrics``.
+        ``/docs``; ``app.state`` holds ``settings``, ``service``, ``engine`` and ``metrics``. While the
+        app runs (its lifespan), a thread refreshes the pages' numbers (``ui_refresh_seconds``).
     """
     engine = None
     if service is None:
@@ -83,7 +84,8 @@ def create_app(settings: Settings, *, service: ExperimentService | None = None) 
             create_tables(engine)
         service = ExperimentService(engine)
     warn_if_open(settings)
-    app = FastAPI(title="SendLab", version="1", description=DESCRIPTION.strip())
+    # the lifespan runs the pages' background refresher (settings.ui_refresh_seconds)
+    app = FastAPI(title="SendLab", version="1", description=DESCRIPTION.strip(), lifespan=api.ui.lifespan)
     app.state.settings = settings
     app.state.service = service
     app.state.engine = engine  # None when the service was passed in

@@ -1,7 +1,8 @@
 """Service settings: the database URL and the two API keys, read from the environment or a file.
 
 Keys never live in code. ``SENDLAB_CONFIG`` may name a YAML or JSON file with the fields ``db``,
-``admin_key``, ``send_key``, ``reports_dir`` and ``metrics_dir``; environment variables override the file.
+``admin_key``, ``send_key``, ``reports_dir``, ``metrics_dir`` and ``ui_refresh_seconds``; environment
+variables override the file.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ _ENV_TO_FIELD = {
     "SENDLAB_SEND_KEY": "send_key",
     "SENDLAB_REPORTS_DIR": "reports_dir",
     "SENDLAB_METRICS_DIR": "metrics_dir",
+    "SENDLAB_UI_REFRESH_SECONDS": "ui_refresh_seconds",
 }
 
 
@@ -50,6 +52,9 @@ class Settings:
     metrics_dir : str or None
         Folder where the worker processes of one server share their metric values, so that
         ``/metrics`` sums all of them (``sendlab serve`` sets up a fresh one); None: per process.
+    ui_refresh_seconds : float
+        Pause between two background refreshes of the pages' numbers (``/ui``), which also run once at
+        start-up; 0 turns the refresher off (the pages then compute on a visit, and cache for 15 s).
     """
 
     db: str = DEFAULT_DB
@@ -58,6 +63,7 @@ class Settings:
     create_tables: bool = True
     reports_dir: str = "reports"
     metrics_dir: str | None = None
+    ui_refresh_seconds: float = 10.0
 
     @property
     def open(self) -> bool:
@@ -70,8 +76,7 @@ class Settings:
 
 
 def read_config_file(path: str | Path) -> dict[str, str]:
-    """Read ``db``, ``admin_key``, ``send_key``, ``reports_dir`` and ``metrics_dir`` from a YAML or JSON
-    file."""
+    """Read the fields of :class:`Settings` (``db``, ``admin_key``, ...) from a YAML or JSON file."""
     path = Path(path)
     try:
         text = path.read_text()
@@ -102,4 +107,19 @@ def settings_from_env(environ: Mapping[str, str] | None = None) -> Settings:
         if environ.get(var):
             fields[field] = environ[var]
     create = environ.get("SENDLAB_CREATE_TABLES", "1").strip().lower() not in ("0", "false", "no")
-    return Settings(**fields, create_tables=create)
+    refresh = fields.pop("ui_refresh_seconds", None)
+    if refresh is None:
+        return Settings(**fields, create_tables=create)
+    return Settings(**fields, create_tables=create, ui_refresh_seconds=_refresh_seconds(refresh))
+
+
+def _refresh_seconds(text: str) -> float:
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = float("nan")
+    if not (seconds == 0 or 1 <= seconds <= 86_400):
+        raise SettingsError(
+            f"SENDLAB_UI_REFRESH_SECONDS: must be 0 (off) or a number of seconds in [1, 86400], got {text!r}"
+        )
+    return seconds

@@ -253,6 +253,74 @@ class PolicySnapshotInfo:
 
 
 @dataclass(frozen=True)
+class VersionAllocation:
+    """The learnable decisions of the current spec version made under one policy version.
+
+    ``slot_to_variant_decisions`` maps each slot to the decisions given to each of its variants (every
+    variant listed, zeros included); ``explored`` counts the decisions whose draw was not the policy's
+    greedy choice, ``learned`` those learned from so far. ``created_at`` is when the version was stored
+    (None when no snapshot of it is left, or for decisions without a policy version).
+    """
+
+    policy_version: int | None
+    created_at: datetime | None
+    decisions: int
+    explored: int
+    learned: int
+    slot_to_variant_decisions: dict[str, dict[str, int]]
+
+    @property
+    def explored_share(self) -> float:
+        return self.explored / self.decisions if self.decisions else 0.0
+
+
+@dataclass(frozen=True)
+class LearningSummary:
+    """What an adaptive experiment's policy has learned from, and where its choices went per version.
+
+    ``learned_decisions`` counts the learnable decisions of the current spec version learned from
+    (``learned_version`` set); ``learned_reward`` is the total reward of those decisions (their
+    attributed outcomes, by the spec's reward); ``versions`` lists the policy versions that made
+    decisions, oldest first.
+    """
+
+    key: str
+    version: int
+    learnable_decisions: int
+    learned_decisions: int
+    learned_reward: float
+    versions: list[VersionAllocation]
+
+
+@dataclass(frozen=True)
+class VariantTraffic:
+    """The learnable decisions one slot's variant got, and its intended share (its weight's share)."""
+
+    slot: str
+    variant: str
+    decisions: int
+    intended_share: float
+
+
+@dataclass(frozen=True)
+class ExperimentTraffic:
+    """An experiment's current version in the experiments list: its decisions so far, by variant.
+
+    ``decisions`` counts every decision of the version, fallbacks included; ``fallbacks`` those that
+    got the default variants, by reason; ``arms`` the learnable decisions of each slot variant, for hash
+    designs (A/B, multivariate) only: an adaptive design's split moves as it learns and is not checked.
+    """
+
+    key: str
+    version: int
+    design: str
+    slots: dict[str, list[str]]
+    decisions: int
+    fallbacks: dict[str, int]
+    arms: list[VariantTraffic]
+
+
+@dataclass(frozen=True)
 class LoggedDecision:
     """One learnable decision for offline replay: what was chosen, with which probability, what it earned."""
 

@@ -53,12 +53,15 @@ from experiments.insight import (
     feature_importance,
 )
 from experiments.learning import after_learning_counts, chunks, learn_one_batch, pending_outcomes
+from experiments.learning_progress import build_learning_summary
 from experiments.models import (
     FALLBACK_REASONS,
     CovariateSummary,
     Decision,
     ExperimentInfo,
     ExperimentSummary,
+    ExperimentTraffic,
+    LearningSummary,
     LoggedDecision,
     OutcomeCounts,
     OutcomeEvent,
@@ -67,6 +70,7 @@ from experiments.models import (
     SegmentedSummary,
     VariantChoice,
 )
+from experiments.overview import build_traffic, version_counts
 from experiments.preview import PreviewReport, coverage, describe_recipients
 from experiments.results import (
     ResultGroups,
@@ -91,14 +95,17 @@ from experiments.store import (
     versions_table,
 )
 from experiments.summaries import (
+    DecisionGroup,
     all_rewards,
     apprentice_agreement,
     arm_stats,
     covariate_arm_stats,
     daily_stats,
+    decision_groups,
     excluded_counts,
     fallback_stats,
     learnable_decisions,
+    learned_reward,
     segment_arm_stats,
 )
 
@@ -251,6 +258,8 @@ class ExperimentService:
         # per experiment: when this worker last ran a scheduled learn, the policy version after it, and
         # the outcomes it left unlearned (of decisions not mature yet)
         self._learn_attempts: dict[str, _LearnAttempt] = {}
+        # probabilities(1) of non-contextual snapshots by (key, snapshot version): a snapshot never changes
+        self._arm_probabilities: dict[tuple[str, int], list[float] | None] = {}
 
     # ------------------------------------------------------------------ experiments
 
@@ -1078,53 +1087,100 @@ class ExperimentService:
             raise NotFound(key, "policy of experiment")
         return row.version, bytes(row.state)
 
-    def policy_history(self, key: str) -> list[PolicySnapshotInfo]:
-        """Every stored policy version of an experiment, oldest first (empty for hash designs).
+    def policy_history(self, key: str, limit: int | None = None) -> list[PolicySnapshotInfo]:
+        """Every stored policy version of an experiment, oldest first (empty for hash designs); with
+        ``limit``, at most that many, evenly spread over the versions, the first and the latest included.
 
-        One query over the snapshot table (joined to the spec versions for the design); no decision is
-        read. Non-contextual snapshots are restored with :func:`bandit.load_policy` for their
-        ``probabilities(1)``.
+        One query over the snapshot table; no decision is read. A non-contextual snapshot's
+        ``probabilities(1)`` come from :func:`bandit.load_policy` once per version and process (a
+        snapshot never changes), so a view restores only the versions stored since the last one.
+
+        Raises
+        ------
+        InvalidInput
+            ``limit`` is not an integer >= 2.
         """
-        s, v = snapshots_table, versions_table
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 2):
+            raise InvalidInput("limit", f"must be an integer >= 2 or None, got {limit!r}")
+        s = snapshots_table
         with self._engine.connect() as conn:
             self._row(conn, key)
             rows = conn.execute(
-                select(
-                    s.c.version, s.c.spec_version, s.c.created_at, s.c.learned_decisions, s.c.state, v.c.spec
-                )
-                .join(v, (v.c.key == s.c.experiment_key) & (v.c.version == s.c.spec_version))
+                select(s.c.version, s.c.spec_version, s.c.created_at, s.c.learned_decisions)
                 .where(s.c.experiment_key == key)
                 .order_by(s.c.version)
             ).all()
-        out = []
-        for row in rows:
-            probs: list[float] | None = None
-            if self._compile(key, row.spec_version, row.spec).spec.design.type == "bandit":
+            if limit is not None and len(rows) > limit:
+                last = len(rows) - 1
+                rows = [rows[i] for i in sorted({round(j * last / (limit - 1)) for j in range(limit)})]
+            spec_version_to_design = {
+                v: self._spec_of(conn, key, v).design.type for v in {int(r.spec_version) for r in rows}
+            }
+            bandit_versions = [
+                int(r.version) for r in rows if spec_version_to_design[int(r.spec_version)] == "bandit"
+            ]
+            version_to_probs = self._snapshot_probabilities(conn, key, bandit_versions)
+        return [
+            PolicySnapshotInfo(
+                version=int(row.version),
+                spec_version=int(row.spec_version),
+                created_at=from_db_time(row.created_at),
+                learned_decisions=int(row.learned_decisions),
+                arm_probabilities=version_to_probs.get(int(row.version)),
+            )
+            for row in rows
+        ]
+
+    def _snapshot_probabilities(
+        self, conn: Connection, key: str, versions: Sequence[int]
+    ) -> dict[int, list[float] | None]:
+        """``probabilities(1)`` of each listed (non-contextual) snapshot version, None where unreadable;
+        restored once per version and kept."""
+        missing = [v for v in versions if (key, v) not in self._arm_probabilities]
+        for chunk in chunks(missing):
+            query = select(snapshots_table.c.version, snapshots_table.c.state).where(
+                snapshots_table.c.experiment_key == key, snapshots_table.c.version.in_(list(chunk))
+            )
+            for version, state in conn.execute(query):
+                probs: list[float] | None
                 try:
-                    probs = [float(p) for p in load_policy(bytes(row.state)).probabilities(1)[0]]
+                    probs = [float(p) for p in load_policy(bytes(state)).probabilities(1)[0]]
                 except (PolicyError, ValueError):
                     probs = None
-            out.append(
-                PolicySnapshotInfo(
-                    version=int(row.version),
-                    spec_version=int(row.spec_version),
-                    created_at=from_db_time(row.created_at),
-                    learned_decisions=int(row.learned_decisions),
-                    arm_probabilities=probs,
-                )
-            )
-        return out
+                self._arm_probabilities[(key, int(version))] = probs
+        return {v: self._arm_probabilities.get((key, v)) for v in versions}
 
     # ------------------------------------------------------------------ results
 
-    def _policy_probabilities(self, compiled: CompiledExperiment) -> np.ndarray | None:
+    def _policy_probabilities(self, conn: Connection, compiled: CompiledExperiment) -> np.ndarray | None:
         if compiled.spec.design.type != "bandit":
             return None
-        try:
-            _, state = self.policy_state(compiled.spec.key)
-            return np.asarray(load_policy(state).probabilities(1)[0])
-        except (NotFound, PolicyError, ValueError):
+        latest = conn.execute(
+            select(func.max(snapshots_table.c.version)).where(
+                snapshots_table.c.experiment_key == compiled.spec.key
+            )
+        ).scalar()
+        if latest is None:
             return None
+        probs = self._snapshot_probabilities(conn, compiled.spec.key, [int(latest)])[int(latest)]
+        return None if probs is None else np.asarray(probs)
+
+    def _summarize(
+        self, conn: Connection, key: str, include_machine: bool = False
+    ) -> tuple[CompiledExperiment, list[DecisionGroup], ExperimentSummary]:
+        row = self._row(conn, key)
+        compiled = self._compile(key, row.version, row.spec)
+        counted = decision_groups(conn, compiled)  # one pass over the decisions, shared below
+        groups = ResultGroups(
+            by_arm=arm_stats(conn, compiled, counted, include_machine=include_machine),
+            by_reason=fallback_stats(conn, compiled, counted, include_machine=include_machine),
+            by_day=daily_stats(conn, compiled, counted, include_machine=include_machine),
+            excluded=excluded_counts(conn, compiled),
+            apprentice=apprentice_agreement(conn, compiled),
+            after_learning=after_learning_counts(conn, compiled),
+        )
+        shares = intended_shares(compiled, self._policy_probabilities(conn, compiled))
+        return compiled, counted, build_summary(compiled, groups, shares, include_machine=include_machine)
 
     def summarize(self, key: str, *, include_machine: bool = False) -> ExperimentSummary:
         """Summary statistics of the current version, aggregated by SQL in the database.
@@ -1135,22 +1191,58 @@ class ExperimentService:
         learns from them either way).
         """
         with self._engine.connect() as conn:
+            return self._summarize(conn, key, include_machine)[2]
+
+    def _learning(
+        self, conn: Connection, compiled: CompiledExperiment, groups: Sequence[DecisionGroup]
+    ) -> LearningSummary:
+        s = snapshots_table
+        created = conn.execute(
+            select(s.c.version, s.c.created_at).where(
+                s.c.experiment_key == compiled.spec.key, s.c.spec_version == compiled.version
+            )
+        )
+        version_to_created = {int(v): from_db_time(t) for v, t in created}
+        return build_learning_summary(compiled, groups, version_to_created, learned_reward(conn, compiled))
+
+    def learning(self, key: str) -> LearningSummary:
+        """Is it learning? Per policy version of the current spec version, where the learnable decisions
+        went (per slot variant) and how many explored; and the decisions learned from so far with their
+        total reward. By SQL aggregation (the decisions grouped by policy version and arm, the learned
+        decisions joined to their attributed outcomes).
+
+        Raises
+        ------
+        Conflict
+            The design is not adaptive (no policy learns).
+        """
+        with self._engine.connect() as conn:
             row = self._row(conn, key)
             compiled = self._compile(key, row.version, row.spec)
-            groups = ResultGroups(
-                by_arm=arm_stats(conn, compiled, include_machine=include_machine),
-                by_reason=fallback_stats(conn, compiled, include_machine=include_machine),
-                by_day=daily_stats(conn, compiled, include_machine=include_machine),
-                excluded=excluded_counts(conn, compiled),
-                apprentice=apprentice_agreement(conn, compiled),
-                after_learning=after_learning_counts(conn, compiled),
-            )
-        return build_summary(
-            compiled,
-            groups,
-            intended_shares(compiled, self._policy_probabilities(compiled)),
-            include_machine=include_machine,
-        )
+            if not compiled.adaptive:
+                raise Conflict(
+                    f"experiment {key!r} is a {compiled.spec.design.type} design: no policy learns"
+                )
+            return self._learning(conn, compiled, decision_groups(conn, compiled))
+
+    def summarize_with_learning(self, key: str) -> tuple[ExperimentSummary, LearningSummary | None]:
+        """:meth:`summarize` and, for adaptive designs, :meth:`learning` (None otherwise), sharing one
+        pass over the decisions."""
+        with self._engine.connect() as conn:
+            compiled, counted, summary = self._summarize(conn, key)
+            learning = self._learning(conn, compiled, counted) if compiled.adaptive else None
+        return summary, learning
+
+    def traffic(self) -> list[ExperimentTraffic]:
+        """Every experiment's current version with its decisions so far, by key (the experiments list):
+        counts over ranges of an index, no summary (:mod:`experiments.overview`)."""
+        out = []
+        with self._engine.connect() as conn:
+            rows = conn.execute(select(experiments_table).order_by(experiments_table.c.key)).all()
+            for r in rows:
+                compiled = self._compile(r.key, r.version, r.spec)
+                out.append(build_traffic(compiled, version_counts(conn, compiled)))
+        return out
 
     def export_log_summary(self, key: str) -> LogExport:
         """How many learnable decisions the current version has, and the variants of each arm."""
@@ -1195,13 +1287,13 @@ class ExperimentService:
             compiled = self._compile(key, row.version, row.spec)
             self._attribute(compiled, attribute, "segment")
             groups = segment_arm_stats(conn, compiled, attribute)
-        values = {seg for seg, _ in groups if seg is not None}
-        if len(values) > MAX_SEGMENTS:
-            raise InvalidInput(
-                "segment", f"{attribute!r} has {len(values):,} values; segments need an attribute with at "
-                f"most {MAX_SEGMENTS} (a category such as country or device, not an id or a number)"
-            )
-        shares = intended_shares(compiled, self._policy_probabilities(compiled))
+            values = {seg for seg, _ in groups if seg is not None}
+            if len(values) > MAX_SEGMENTS:
+                raise InvalidInput(
+                    "segment", f"{attribute!r} has {len(values):,} values; segments need an attribute with "
+                    f"at most {MAX_SEGMENTS} (a category such as country or device, not an id or a number)"
+                )
+            shares = intended_shares(compiled, self._policy_probabilities(conn, compiled))
         return build_segmented_summary(compiled, attribute, groups, shares)
 
     def summarize_covariate(self, key: str, attribute: str) -> CovariateSummary:

@@ -74,11 +74,21 @@ class ExperimentVersionRow(SQLModel, table=True):
 
 
 class DecisionRow(SQLModel, table=True):
-    """One logged assignment. ``fallback`` decisions (holdout, ineligible, ...) are never learned from."""
+    """One logged assignment. ``fallback`` decisions (holdout, ineligible, ...) are never learned from.
+
+    ``ix_decisions_summary`` covers the results' count of a version's decisions
+    (:func:`experiments.summaries.decision_groups`): its ``GROUP BY`` columns lead, in order, and the
+    columns it counts follow, so the count reads the index alone, in order, without the table. The
+    experiments list counts each arm's decisions on a range of it (:mod:`experiments.overview`).
+    """
 
     __tablename__ = "decisions"
     __table_args__ = (
-        Index("ix_decisions_arm", "experiment_key", "version", "fallback", "arm"),
+        Index(
+            "ix_decisions_summary",
+            "experiment_key", "version", "fallback", "reason", "arm", "day", "policy_version",
+            "explored", "learned_version", "agreement",
+        ),
         Index("ix_decisions_learn", "experiment_key", "version", "learned_version", "created_at"),
     )
     id: str = Field(primary_key=True, max_length=36)
@@ -109,10 +119,22 @@ class OutcomeRow(SQLModel, table=True):
     learned, as a revision of its reward (``after_learning = "revised"``) or, when the policy cannot
     revise, counted and left out (``after_learning = "not_learnable"``, ``learned_version`` the
     snapshot current then).
+
+    ``ix_outcomes_summary`` covers the results' attribution (:mod:`experiments.summaries`): the
+    version's attributed outcomes in decision order, with every column the per-decision ``GROUP BY``
+    reads, so it streams from the index without the table or a sort; ``machine`` serves the count of
+    excluded events.
     """
 
     __tablename__ = "outcomes"
-    __table_args__ = (Index("ix_outcomes_experiment", "experiment_key", "decision_id"),)
+    __table_args__ = (
+        Index("ix_outcomes_experiment", "experiment_key", "decision_id"),
+        Index(
+            "ix_outcomes_summary",
+            "experiment_key", "version", "attributed", "decision_id", "arm", "day", "reason", "fallback",
+            "type", "value", "machine",
+        ),
+    )
     id: int | None = Field(default=None, primary_key=True)
     event_id: str = Field(unique=True, max_length=128)
     decision_id: str = Field(max_length=36)
@@ -313,22 +335,31 @@ def make_engine(url: str) -> Engine:
     raise ValueError(f"url: unsupported database {url.split(':', 1)[0]!r} (use sqlite or postgresql+psycopg)")
 
 
+#: Indexes earlier versions created and nothing reads any more (``ix_decisions_summary`` replaced
+#: ``ix_decisions_arm``): dropped by :func:`create_tables`, so inserts stop paying for them.
+RETIRED_INDEXES = ("ix_decisions_arm",)
+
+
 def create_tables(engine: Engine) -> None:
-    """Create every table and index that does not exist yet, and bring an older outcomes table up to date."""
+    """Create every table and index that does not exist yet, bring an older outcomes table up to date,
+    and drop :data:`RETIRED_INDEXES`.
+
+    On a store that already holds many decisions, the first start after an upgrade builds the new
+    indexes (a full pass over the table).
+    """
     upgrade = inspect(engine).has_table(outcomes_table.name)
-    SQLModel.metadata.create_all(
-        engine,
-        tables=[
-            experiments_table,
-            versions_table,
-            decisions_table,
-            outcomes_table,
-            orphans_table,
-            snapshots_table,
-        ],
-    )
+    tables = [
+        experiments_table, versions_table, decisions_table, outcomes_table, orphans_table, snapshots_table
+    ]
+    SQLModel.metadata.create_all(engine, tables=tables)
     if upgrade:
         _add_outcome_learning_columns(engine)
+    with engine.begin() as conn:
+        for table in tables:  # create_all makes the indexes of new tables only
+            for index in table.indexes:
+                index.create(conn, checkfirst=True)
+        for name in RETIRED_INDEXES:
+            conn.execute(text(f"DROP INDEX IF EXISTS {name}"))
 
 
 def _add_outcome_learning_columns(engine: Engine) -> None:
@@ -349,8 +380,6 @@ def _add_outcome_learning_columns(engine: Engine) -> None:
             select(d.c.learned_version).where(d.c.id == o.c.decision_id).scalar_subquery()
         )
         conn.execute(update(o).where(o.c.attributed.is_(True)).values(learned_version=learned))
-        for index in o.indexes:
-            index.create(conn, checkfirst=True)
 
 
 def to_db_time(moment: datetime) -> datetime:

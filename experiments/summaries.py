@@ -4,10 +4,16 @@ Per decision, a subquery over its attributed outcomes (inside the reward window,
 unless machine events are asked for) gives, for each event type the spec knows, whether at least one
 such event arrived, and the sum of the ``value`` of the spec's value event. The reward of a decision is
 ``sum_t weight_t * [any event of type t] + sum(values)``; decisions without outcomes earn 0. Arm,
-fallback and daily statistics are two ``GROUP BY`` queries each: decisions counted per group, and
-rewards and event flags summed over the decisions that have outcomes. Outcome rows carry their
-decision's arm, day, reason and fallback flag (a decision never changes), so neither query joins and
-only one row per group leaves the database.
+fallback and daily statistics are each a ``GROUP BY`` of rewards and event flags summed over the
+decisions that have outcomes (the covering index ``ix_outcomes_summary`` feeds the per-decision
+subquery in order), beside the decision counts. Outcome rows carry their decision's arm, day, reason
+and fallback flag (a decision never changes), so no query joins and only one row per group leaves the
+database.
+
+The decisions are counted once per summary, by :func:`decision_groups`: one ``GROUP BY`` over the
+columns of the covering index ``ix_decisions_summary``, in its order, so the database reads that
+index alone, in order (no table rows, no sort); the arm, fallback and daily counts are sums of its
+groups (integers, so exactly the counts of their own ``GROUP BY``).
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Float, Select, String, and_, case, cast, func, literal, select
+from sqlalchemy import Float, Select, String, and_, case, cast, func, literal, or_, select
 from sqlalchemy.engine import Connection
 
 from experiments.assignment import CompiledExperiment
@@ -43,7 +49,10 @@ _GROUP_COLUMNS = ("decision_id", "arm", "day", "reason", "fallback")
 
 
 def _attribution(
-    compiled: CompiledExperiment, decision_ids: Sequence[str] | None = None, include_machine: bool = False
+    compiled: CompiledExperiment,
+    decision_ids: Sequence[str] | None = None,
+    include_machine: bool = False,
+    learned_only: bool = False,
 ) -> _Attribution:
     spec = compiled.spec
     types = event_types(compiled)
@@ -68,6 +77,11 @@ def _attribution(
         sub = sub.where(O.c.machine.is_(False))
     if decision_ids is not None:
         sub = sub.where(O.c.decision_id.in_(list(decision_ids)))
+    if learned_only:  # the outcomes the policy learned: with their decision, or as a revision of it
+        sub = sub.where(
+            O.c.learned_version.is_not(None),
+            or_(O.c.after_learning.is_(None), O.c.after_learning == "revised"),
+        )
     sub = sub.subquery("attributed")
     flags = [sub.c[f"e{j}"] for j in range(len(types))]
     reward: Any = cast(sub.c.value_sum, Float)
@@ -76,22 +90,6 @@ def _attribution(
         if weight:
             reward = reward + flags[j] * literal(float(weight), Float)
     return _Attribution(sub, types, reward, flags)
-
-
-def _counts(compiled: CompiledExperiment, fallback: bool, group: Sequence[str]) -> Select[Any]:
-    return (
-        select(
-            *[D.c[g] for g in group],
-            func.count().label("n"),
-            func.sum(case((D.c.explored.is_(True), 1), else_=0)).label("explored"),
-        )
-        .where(
-            D.c.experiment_key == compiled.spec.key,
-            D.c.version == compiled.version,
-            D.c.fallback.is_(fallback),
-        )
-        .group_by(*[D.c[g] for g in group])
-    )
 
 
 def _outcome_sums(
@@ -110,6 +108,60 @@ def _outcome_sums(
         .where(att.sub.c.fallback.is_(fallback))
         .group_by(*[att.sub.c[g] for g in group])
     )
+
+
+#: The columns :func:`decision_groups` groups by, in the order of the index ``ix_decisions_summary``.
+SCAN_COLUMNS = ("fallback", "reason", "arm", "day", "policy_version")
+
+
+@dataclass(frozen=True)
+class DecisionGroup:
+    """The decisions of one (fallback, reason, arm, day, policy version) group of a spec version.
+
+    ``explored`` counts those whose draw was not the policy's greedy choice, ``learned`` those learned
+    from (``learned_version`` set).
+    """
+
+    fallback: bool
+    reason: str
+    arm: int
+    day: Any
+    policy_version: int | None
+    decisions: int
+    explored: int
+    learned: int
+
+
+def decision_groups(conn: Connection, compiled: CompiledExperiment) -> list[DecisionGroup]:
+    """Every decision of the version counted in one pass, grouped by :data:`SCAN_COLUMNS`."""
+    query = (
+        select(
+            *[D.c[g] for g in SCAN_COLUMNS],
+            func.count().label("n"),
+            func.sum(case((D.c.explored.is_(True), 1), else_=0)).label("explored"),
+            func.count(D.c.learned_version).label("learned"),
+        )
+        .where(D.c.experiment_key == compiled.spec.key, D.c.version == compiled.version)
+        .group_by(*[D.c[g] for g in SCAN_COLUMNS])
+    )
+    return [
+        DecisionGroup(bool(r.fallback), str(r.reason), int(r.arm), r.day,
+                      None if r.policy_version is None else int(r.policy_version),
+                      int(r.n), int(r.explored or 0), int(r.learned or 0))
+        for r in conn.execute(query)
+    ]
+
+
+def _counts_of(
+    groups: Sequence[DecisionGroup], fallback: bool, group: Sequence[str]
+) -> dict[tuple[Any, ...], tuple[int, int]]:
+    key_to_counts: dict[tuple[Any, ...], tuple[int, int]] = {}
+    for g in groups:
+        if g.fallback is fallback:
+            key = tuple(getattr(g, name) for name in group)
+            n, explored = key_to_counts.get(key, (0, 0))
+            key_to_counts[key] = (n + g.decisions, explored + g.explored)
+    return dict(sorted(key_to_counts.items()))
 
 
 @dataclass(frozen=True)
@@ -131,47 +183,62 @@ def _grouped(
     fallback: bool,
     group: Sequence[str],
     include_machine: bool = False,
+    groups: Sequence[DecisionGroup] | None = None,
 ) -> dict[tuple[Any, ...], GroupStats]:
     att = _attribution(compiled, include_machine=include_machine)
     width = len(group)
     query = _outcome_sums(compiled, att, fallback, group)
     sums = {tuple(row[:width]): row._mapping for row in conn.execute(query)}
+    if groups is None:
+        groups = decision_groups(conn, compiled)
     out = {}
-    for row in conn.execute(_counts(compiled, fallback, group)):
-        key = tuple(row[:width])
+    for key, (n, explored) in _counts_of(groups, fallback, group).items():
         m = sums.get(key)
         out[key] = GroupStats(
-            decisions=int(row.n),
+            decisions=n,
             reward_sum=float(m["reward_sum"] or 0.0) if m else 0.0,
             reward_sum_squares=float(m["reward_sum_squares"] or 0.0) if m else 0.0,
             event_counts={t: int(m[f"c{j}"] or 0) if m else 0 for j, t in enumerate(att.types)},
-            explored=int(row.explored or 0),
+            explored=explored,
             reward_sum_cubes=float(m["reward_sum_cubes"] or 0.0) if m else 0.0,
         )
     return out
 
 
 def arm_stats(
-    conn: Connection, compiled: CompiledExperiment, *, include_machine: bool = False
+    conn: Connection,
+    compiled: CompiledExperiment,
+    groups: Sequence[DecisionGroup] | None = None,
+    *,
+    include_machine: bool = False,
 ) -> dict[int, GroupStats]:
-    """Learnable decisions grouped by arm (combination index)."""
-    grouped = _grouped(conn, compiled, False, ["arm"], include_machine)
+    """Learnable decisions grouped by arm (combination index); ``groups``: :func:`decision_groups`, if
+    already read."""
+    grouped = _grouped(conn, compiled, False, ["arm"], include_machine, groups)
     return {int(k[0]): v for k, v in grouped.items()}
 
 
 def fallback_stats(
-    conn: Connection, compiled: CompiledExperiment, *, include_machine: bool = False
+    conn: Connection,
+    compiled: CompiledExperiment,
+    groups: Sequence[DecisionGroup] | None = None,
+    *,
+    include_machine: bool = False,
 ) -> dict[str, GroupStats]:
     """Fallback decisions grouped by reason (holdout, ineligible, ...)."""
-    grouped = _grouped(conn, compiled, True, ["reason"], include_machine)
+    grouped = _grouped(conn, compiled, True, ["reason"], include_machine, groups)
     return {str(k[0]): v for k, v in grouped.items()}
 
 
 def daily_stats(
-    conn: Connection, compiled: CompiledExperiment, *, include_machine: bool = False
+    conn: Connection,
+    compiled: CompiledExperiment,
+    groups: Sequence[DecisionGroup] | None = None,
+    *,
+    include_machine: bool = False,
 ) -> list[tuple[Any, int, GroupStats]]:
     """Learnable decisions grouped by UTC day and arm: ``(day, arm, stats)``, by day then arm."""
-    grouped = _grouped(conn, compiled, False, ["day", "arm"], include_machine)
+    grouped = _grouped(conn, compiled, False, ["day", "arm"], include_machine, groups)
     return [(day, int(arm), grouped[(day, arm)]) for day, arm in sorted(grouped)]
 
 
@@ -206,6 +273,16 @@ def rewards_of(
     att = _attribution(compiled, decision_ids)
     found = {row[0]: float(row[1]) for row in conn.execute(select(att.sub.c.decision_id, att.reward))}
     return {d: found.get(d, 0.0) for d in decision_ids}
+
+
+def learned_reward(conn: Connection, compiled: CompiledExperiment) -> float:
+    """The total reward the policy has learned from so far: each learned decision's reward from the
+    outcomes it learned (with the decision, or later as a revision of its reward). Outcomes not learned
+    yet, and those a policy that cannot revise (VW) left out, do not count.
+    """
+    att = _attribution(compiled, learned_only=True)
+    query = select(func.sum(att.reward)).where(att.sub.c.fallback.is_(False))
+    return float(conn.execute(query).scalar() or 0.0)
 
 
 def learnable_decisions(compiled: CompiledExperiment) -> Select[Any]:
@@ -254,6 +331,7 @@ def apprentice_agreement(
     inner = select(D.c.agreement).where(
         D.c.experiment_key == compiled.spec.key,
         D.c.version == compiled.version,
+        D.c.fallback.is_(False),  # always so for apprentice decisions; it lets the index seek to them
         D.c.reason == "apprentice",
         D.c.agreement.is_not(None),
     )

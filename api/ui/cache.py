@@ -1,7 +1,8 @@
 """A small time-limited cache of what the pages compute from the store (summaries, page contents).
 
-A summary of an experiment with a million decisions is a few SQL aggregations that take about a second
-(see the ``ui`` section of BENCHMARKS.md). The pages reuse a value for ``ttl_seconds``; after that, up
+Reading an experiment's numbers from a store of a million decisions is the slow part of a page (see
+the ``ui`` section of BENCHMARKS.md). The background refresher (:mod:`api.ui.refresher`) puts fresh
+numbers here every few seconds. Without it, the pages reuse a value for ``ttl_seconds``; after that, up
 to ``stale_seconds``, they still answer at once with the old value while one background refresh
 computes the new one (stale-while-revalidate). Each page says how old its numbers are.
 """
@@ -109,6 +110,23 @@ class TimedCache:
         finally:
             with self._lock:
                 self._refreshing.discard(key)
+
+    def age(self, key: Hashable) -> float | None:
+        """Seconds since the value of ``key`` was computed, or None when there is none."""
+        with self._lock:
+            entry = self._entries.get(key)
+        return None if entry is None else self._clock() - entry.computed_at
+
+    def remember(self, key: Hashable, compute: Callable[[], Any]) -> Any:
+        """The value of ``key`` whatever its age, computed now (and stored) when missing: for values
+        derived from others, whose keys name what they were derived from."""
+        with self._lock:
+            entry = self._entries.get(key)
+        if entry is not None:
+            return entry.value
+        value = compute()
+        self._store(key, value)
+        return value
 
     def put(self, key: Hashable, value: Any) -> None:
         """Store ``value`` for ``key`` as computed now."""

@@ -13,7 +13,7 @@ from analysis.bayesian import posterior_curve
 from analysis.plots import plot_posteriors, plot_rates_over_time
 from analysis.results import SlotAnalysis
 from analysis.timeseries import DailyPoint, cumulative_rates
-from api.ui.views import PolicyPoint
+from api.ui.views import PolicyPoint, VersionShares
 from experiments.models import DailyArmSummary
 
 _LAYOUT: dict[str, Any] = {"height": 320, "margin": {"t": 50, "b": 40}, "plot_bgcolor": "white",
@@ -87,4 +87,31 @@ def policy_figure(points: Sequence[PolicyPoint], slot: str) -> dict[str, Any]:
     layout = {**_LAYOUT, "title": {"text": f"{slot}: policy probabilities by version"},
               "xaxis": {"title": {"text": "stored at (UTC)"}, "type": "date"},
               "yaxis": {"title": {"text": "probability"}, "tickformat": ".0%", "range": [0, 1]}}
+    return {"data": traces, "layout": layout}
+
+
+def version_figure(points: Sequence[VersionShares], slot: str) -> dict[str, Any]:
+    """Per policy version, over the time each was stored: the share of the slot's decisions made under it
+    that went to each variant (one line per variant) and the share of them that explored (dashed), the
+    version and its decision count on hover; a plain figure dictionary."""
+    variants = list(dict.fromkeys(v for p in points for v in p.variant_to_share))
+    x = [p.created_at.isoformat() for p in points]
+    custom = [[p.version, p.decisions] for p in points]
+    hover = "(decisions under policy v%{customdata[0]}: %{customdata[1]:,})<extra></extra>"
+    traces = [
+        {"type": "scatter", "x": x, "name": variant, "customdata": custom,
+         "y": [p.variant_to_share.get(variant, 0.0) for p in points],
+         "mode": "lines+markers", "marker": {"size": 7}, "line": {"color": _COLOURS[k % len(_COLOURS)]},
+         "hovertemplate": f"{variant}: %{{y:.1%}} " + hover}
+        for k, variant in enumerate(variants)
+    ]
+    traces.append({
+        "type": "scatter", "x": x, "name": "explored", "customdata": custom,
+        "y": [p.explored_share for p in points], "mode": "lines+markers", "marker": {"size": 7},
+        "line": {"color": "#333333", "dash": "dash"}, "hovertemplate": "explored: %{y:.1%} " + hover,
+    })
+    layout = {**_LAYOUT, "title": {"text": f"{slot}: decisions by policy version"},
+              "xaxis": {"title": {"text": "version stored at (UTC)"}, "type": "date"},
+              "yaxis": {"title": {"text": "share of the version's decisions"}, "tickformat": ".0%",
+                        "range": [0, 1]}}
     return {"data": traces, "layout": layout}

@@ -1,7 +1,9 @@
 """The analyst's pages at ``/ui``: experiments, one experiment's results, the power calculator, reports.
 
 Pages are rendered on the server (Jinja2); charts are plotly figures drawn in the browser by the
-plotly.js that ships with the installed ``plotly`` package, served here (never a CDN).
+plotly.js that ships with the installed ``plotly`` package, served here (never a CDN). The numbers a
+page shows are read from the store once and cached (:mod:`api.ui.numbers`), kept warm by the
+background refresher (:mod:`api.ui.lifecycle`); a page's content is cached per set of numbers.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Annotated, Any, Literal
 from urllib.parse import parse_qs
 
 import plotly
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from analysis.power import solve_rate_sample_size
@@ -25,7 +27,15 @@ from api.models.power import RatePowerRequest
 from api.results import ADAPTIVE_DESIGNS, ExperimentResults, analyze_summary
 from api.ui.access import COOKIE, key_opens_pages, require_call_access, require_page_access, safe_next
 from api.ui.cache import TimedCache
-from api.ui.charts import allocation_figure, figure_json, policy_figure, posterior_figure, rates_figure
+from api.ui.charts import (
+    allocation_figure,
+    figure_json,
+    policy_figure,
+    posterior_figure,
+    rates_figure,
+    version_figure,
+)
+from api.ui.numbers import TRAFFIC_KEY, ExperimentNumbers, cached_numbers, cached_traffic
 from api.ui.pages import render
 from api.ui.views import (
     experiment_row,
@@ -35,15 +45,16 @@ from api.ui.views import (
     rate_rows,
     srm_flag,
     traffic,
+    version_shares,
 )
 from experiments.errors import NotFound
-from experiments.models import ExperimentInfo
 
 STATIC = Path(__file__).resolve().parent / "static"
 PLOTLY_JS = Path(plotly.__file__).resolve().parent / "package_data" / "plotly.min.js"
 STATIC_FILES = {"ui.css": "text/css", "ui.js": "text/javascript"}
 CACHE_SECONDS = 15.0  # served as is
 STALE_SECONDS = 600.0  # served at once while a background refresh runs
+PAGE_ENTRIES = 64  # page contents kept (each is drawn from one set of numbers)
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 PageAccess = Depends(require_page_access)
@@ -52,11 +63,20 @@ PageAccess = Depends(require_page_access)
 # ---------------------------------------------------------------------------------------------- helpers
 
 
-def results_cache(request: Request) -> TimedCache:
-    """The app's cache of summaries and page contents (made on first use, kept on ``app.state``)."""
-    cache = getattr(request.app.state, "ui_cache", None)
+def results_cache(app: FastAPI) -> TimedCache:
+    """The app's cache of the numbers read from the store (made on first use, kept on ``app.state``)."""
+    cache = getattr(app.state, "ui_cache", None)
     if cache is None:
-        cache = request.app.state.ui_cache = TimedCache(CACHE_SECONDS, stale_seconds=STALE_SECONDS)
+        cache = app.state.ui_cache = TimedCache(CACHE_SECONDS, stale_seconds=STALE_SECONDS)
+    return cache
+
+
+def page_cache(app: FastAPI) -> TimedCache:
+    """The app's cache of page contents, each keyed by the numbers it was drawn from (kept on
+    ``app.state``)."""
+    cache = getattr(app.state, "ui_pages", None)
+    if cache is None:
+        cache = app.state.ui_pages = TimedCache(0.0, max_entries=PAGE_ENTRIES)
     return cache
 
 
@@ -68,18 +88,15 @@ def reports_dir(request: Request) -> Path:
 
 def _page(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
     settings = request.app.state.settings
-    html = render(template, auth_on=not settings.open, path=request.url.path, **context)
+    refresher = getattr(request.app.state, "ui_refresher", None)
+    refresh_seconds = refresher.interval_seconds if refresher is not None and refresher.running else None
+    html = render(template, auth_on=not settings.open, path=request.url.path,
+                  refresh_seconds=refresh_seconds, **context)
     return HTMLResponse(html, status_code=status_code, headers={"Cache-Control": "no-store"})
 
 
 def _not_found(request: Request, what: str) -> HTMLResponse:
     return _page(request, "missing.html", status_code=404, title="Not found", what=what)
-
-
-def _summary(request: Request, info: ExperimentInfo) -> tuple[Any, float]:
-    service = request.app.state.service
-    key = ("summary", info.key, info.version)
-    return results_cache(request).get(key, lambda: service.summarize(info.key))
 
 
 # ---------------------------------------------------------------------------------------------- access
@@ -138,12 +155,17 @@ def static_file(name: str) -> Response:
 @router.get("", response_class=HTMLResponse, dependencies=[PageAccess])
 def experiments_page(request: Request) -> HTMLResponse:
     """Every experiment with its status, traffic so far and the sample-ratio flag."""
-    rows, oldest = [], 0.0
-    for info in request.app.state.service.list():
-        summary, age = _summary(request, info)
-        rows.append(experiment_row(info, summary))
-        oldest = max(oldest, age)
-    return _page(request, "experiments.html", title="Experiments", rows=rows, age=oldest)
+    service = request.app.state.service
+    infos = service.list()
+    cache = results_cache(request.app)
+    counts, age = cached_traffic(cache, service)
+    key_to_counts = {c.key: c for c in counts}
+    if any(key_to_counts.get(i.key) is None or key_to_counts[i.key].version != i.version for i in infos):
+        counts = service.traffic()  # an experiment or a version newer than the cached counts
+        cache.put(TRAFFIC_KEY, counts)
+        key_to_counts, age = {c.key: c for c in counts}, 0.0
+    rows = [experiment_row(i, key_to_counts[i.key]) for i in infos if i.key in key_to_counts]
+    return _page(request, "experiments.html", title="Experiments", rows=rows, age=age)
 
 
 @dataclass(frozen=True)
@@ -159,20 +181,18 @@ class SlotView:
     metrics: list[str]
     figures: list[str]
     policy_figure: str | None
+    version_figure: str | None
 
 
-def _experiment_context(
-    request: Request, info: ExperimentInfo, alpha: float, correction: str
-) -> dict[str, Any]:
-    service = request.app.state.service
-    summary = service.summarize(info.key)  # fresh (this may run as a background refresh); shared below
-    results_cache(request).put(("summary", info.key, info.version), summary)
+def experiment_context(numbers: ExperimentNumbers, alpha: float, correction: str) -> dict[str, Any]:
+    """What the experiment page shows, from the numbers read from the store: the analysis, the tables
+    and the figures (no SQL here)."""
+    info, summary, learning = numbers.info, numbers.summary, numbers.learning
     results: ExperimentResults = analyze_summary(summary, alpha=alpha, correction=correction)
     slot_to_analysis = {a.slot: a for a in results.analyses}
-    history = service.policy_history(info.key) if summary.design in ADAPTIVE_DESIGNS else []
-    policy_version = history[-1].version if history else None
-    learned = history[-1].learned_decisions if history else 0
+    history = numbers.history
     points = policy_points(summary, history)
+    versions = learning.versions if learning is not None and summary.design == "contextual" else []
     slots = []
     for slot, spec_slot in info.spec.slots.items():
         analysis = slot_to_analysis.get(slot)
@@ -184,22 +204,27 @@ def _experiment_context(
             figures += [figure_json(rates_figure(summary.daily, slot, m, alpha)) for m in shown]
         if analysis is not None and analysis.arms:
             figures.append(figure_json(posterior_figure(analysis)))
-        policy = None
-        if points:
-            policy = figure_json(policy_figure(points, slot))
+        policy = figure_json(policy_figure(points, slot)) if points else None
+        shares = version_shares(versions, slot)
+        by_version = figure_json(version_figure(shares, slot)) if shares else None
         slots.append(SlotView(
             slot=slot, control=summary.control[slot], variants=list(spec_slot.variants), analysis=analysis,
             skipped=results.skipped.get(slot), rate_rows=rate_rows(summary.arms, slot, metrics, alpha),
-            metrics=metrics, figures=figures, policy_figure=policy,
+            metrics=metrics, figures=figures, policy_figure=policy, version_figure=by_version,
         ))
     return {
-        "info": info, "summary": summary, "slots": slots, "traffic": traffic(summary),
-        "srm": srm_flag(summary),
-        "adaptive": summary.design in ADAPTIVE_DESIGNS, "policy_version": policy_version,
-        "learned_decisions": learned, "explored_days": explored_days(summary),
+        "summary": summary, "slots": slots, "traffic": traffic(summary), "srm": srm_flag(summary),
+        "adaptive": summary.design in ADAPTIVE_DESIGNS,
+        "policy_version": history[-1].version if history else None,
+        "learning": learning, "explored_days": explored_days(summary),
         "alpha": alpha, "correction": correction,
-        "computed_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
+        "computed_at": numbers.computed_at.strftime("%Y-%m-%d %H:%M:%S UTC"),
     }
+
+
+def page_key(numbers: ExperimentNumbers, alpha: float, correction: str) -> tuple[Any, ...]:
+    """The page cache's key of an experiment page drawn from ``numbers``."""
+    return ("page", numbers.info.key, numbers.info.version, alpha, correction, numbers.computed_at)
 
 
 @router.get("/experiments/{key}", response_class=HTMLResponse, dependencies=[PageAccess])
@@ -210,16 +235,17 @@ def experiment_page(
     correction: Literal["holm", "bh", "none"] = "holm",
 ) -> HTMLResponse:
     """One experiment: variants, allocation, rates, Bayesian and sequential results, lifts, guardrails,
-    the decision in words, and for bandits what the policy has learned."""
+    the decision in words, and for adaptive designs what the policy has learned."""
+    service = request.app.state.service
     try:
-        info = request.app.state.service.get(key)
+        info = service.get(key)
     except NotFound:
         return _not_found(request, f"experiment {key!r}")
-    context, age = results_cache(request).get(
-        ("page", key, info.version, alpha, correction),
-        lambda: _experiment_context(request, info, alpha, correction),
+    numbers, age = cached_numbers(results_cache(request.app), service, info)
+    context = page_cache(request.app).remember(
+        page_key(numbers, alpha, correction), lambda: experiment_context(numbers, alpha, correction)
     )
-    return _page(request, "experiment.html", title=info.spec.name or key, age=age, **context)
+    return _page(request, "experiment.html", title=info.spec.name or key, info=info, age=age, **context)
 
 
 @router.get("/power", response_class=HTMLResponse, dependencies=[PageAccess])

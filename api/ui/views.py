@@ -17,7 +17,14 @@ from analysis.srm import check_sample_ratio
 from analysis.timeseries import wilson_interval
 from api.results import ADAPTIVE_DESIGNS
 from experiments.arms import combinations
-from experiments.models import ArmSummary, ExperimentInfo, ExperimentSummary, PolicySnapshotInfo
+from experiments.models import (
+    ArmSummary,
+    ExperimentInfo,
+    ExperimentSummary,
+    ExperimentTraffic,
+    PolicySnapshotInfo,
+    VersionAllocation,
+)
 
 SrmStatus = Literal["ok", "flagged", "not applicable", "too early"]
 
@@ -76,8 +83,9 @@ def traffic(summary: ExperimentSummary) -> int:
     return learnable + sum(summary.fallbacks.values())
 
 
-def srm_flag(summary: ExperimentSummary) -> SrmFlag:
-    """Run the sample-ratio check on each slot's variant counts against their intended shares."""
+def srm_flag(summary: ExperimentSummary | ExperimentTraffic) -> SrmFlag:
+    """Run the sample-ratio check on each slot's variant counts against their intended shares (from a
+    summary, or from the experiments list's traffic: the same counts and shares)."""
     if summary.design in ADAPTIVE_DESIGNS:
         return SrmFlag("not applicable", None, None, "a bandit's split moves as it learns")
     worst: tuple[float, str, str] | None = None
@@ -98,11 +106,11 @@ def srm_flag(summary: ExperimentSummary) -> SrmFlag:
     return SrmFlag("ok", worst[0], worst[1], worst[2])
 
 
-def experiment_row(info: ExperimentInfo, summary: ExperimentSummary) -> ExperimentRow:
-    """The list's line for one experiment."""
+def experiment_row(info: ExperimentInfo, counts: ExperimentTraffic) -> ExperimentRow:
+    """The list's line for one experiment, from its traffic (:meth:`ExperimentService.traffic`)."""
     return ExperimentRow(
         key=info.key, name=info.spec.name or info.key, status=info.status, design=info.spec.design.type,
-        policy=info.spec.design.policy, version=info.version, traffic=traffic(summary), srm=srm_flag(summary),
+        policy=info.spec.design.policy, version=info.version, traffic=counts.decisions, srm=srm_flag(counts),
     )
 
 
@@ -190,3 +198,28 @@ def explored_days(summary: ExperimentSummary) -> list[ExploredDay]:
             acc[0] += row.decisions
             acc[1] += row.explored
     return [ExploredDay(day, n, x) for day, (n, x) in sorted(day_to_counts.items())]
+
+
+@dataclass(frozen=True)
+class VersionShares:
+    """One policy version's decisions on a slot: each variant's share and the share that explored."""
+
+    version: int
+    created_at: datetime
+    decisions: int
+    explored_share: float
+    variant_to_share: dict[str, float]
+
+
+def version_shares(versions: Sequence[VersionAllocation], slot: str) -> list[VersionShares]:
+    """Per policy version with decisions and a stored time (oldest first), the share of the slot's
+    decisions given to each variant and the share of its decisions that explored."""
+    out = []
+    for v in versions:
+        if v.policy_version is None or v.created_at is None or not v.decisions:
+            continue
+        counts = v.slot_to_variant_decisions.get(slot, {})
+        total = sum(counts.values())
+        shares = {variant: n / total if total else 0.0 for variant, n in counts.items()}
+        out.append(VersionShares(v.policy_version, v.created_at, v.decisions, v.explored_share, shares))
+    return out

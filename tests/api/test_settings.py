@@ -59,3 +59,18 @@ def test_missing_config_file_is_named(tmp_path):
 def test_table_creation_can_be_left_to_the_serve_command():
     assert settings_from_env({}).create_tables
     assert not settings_from_env({"SENDLAB_CREATE_TABLES": "0"}).create_tables
+
+
+def test_ui_refresh_interval_from_the_environment_or_the_file(tmp_path):
+    assert settings_from_env({}).ui_refresh_seconds == 10.0
+    assert settings_from_env({"SENDLAB_UI_REFRESH_SECONDS": "0"}).ui_refresh_seconds == 0.0
+    assert settings_from_env({"SENDLAB_UI_REFRESH_SECONDS": "30"}).ui_refresh_seconds == 30.0
+    config = tmp_path / "sendlab.yaml"
+    config.write_text("ui_refresh_seconds: 45\n")
+    assert settings_from_env({"SENDLAB_CONFIG": str(config)}).ui_refresh_seconds == 45.0
+
+
+@pytest.mark.parametrize("value", ["soon", "-1", "0.5", "nan", "100000"])
+def test_bad_ui_refresh_interval_is_named(value):
+    with pytest.raises(SettingsError, match="SENDLAB_UI_REFRESH_SECONDS: must be 0 .* got"):
+        settings_from_env({"SENDLAB_UI_REFRESH_SECONDS": value})

@@ -132,6 +132,23 @@ def test_experiment_page_draws_its_charts(
             assert page.locator(f"#policy-{slot} .main-svg").count() >= 2  # plotly draws two or more layers
             assert page.locator(f"#policy-{slot} .scatterlayer .trace").count() == n_variants
         assert page.locator("#explored-days tr").count() == 1 + 3  # a header, then the three send days
+    if key == "spring-sale":
+        # the contextual learning chart of each slot: one line per variant and one of the explored share,
+        # one point per policy version that made decisions (one per send)
+        learning = seeded.learning(key)
+        made = [v for v in learning.versions if v.decisions]
+        for slot, n_variants in [("subject", 3), ("cta", 2)]:
+            chart = page.locator(f"#versions-{slot}")
+            assert chart.locator(".main-svg").count() >= 2
+            assert chart.locator(".scatterlayer .trace").count() == n_variants + 1
+            assert chart.locator(".scatterlayer .trace").first.locator(".point").count() == len(made) == 3
+            assert "decisions by policy version" in chart.locator(".gtitle").text_content()
+        assert page.locator("#policy-subject").count() == 0
+    if key != "subject-ab":
+        learning = seeded.learning(key)
+        assert page.locator("#learned").inner_text().strip() == f"{learning.learned_decisions:,}"
+        assert float(page.locator("#learned-reward").inner_text()) == pytest.approx(learning.learned_reward,
+                                                                                     rel=1e-5)
     page.screenshot(path=str(shots / f"experiment-{key}.png"), full_page=True)
 
 

@@ -363,9 +363,71 @@ def test_learning_section_shows_the_services_numbers(client: TestClient, seeded:
         assert trace["y"][0] == pytest.approx(1 / 3, abs=0.02)  # the prior: 10,000 draws, 4 standard errors
 
 
-def test_contextual_learning_section_has_no_policy_chart(client: TestClient, seeded: Any) -> None:
-    page = client.get("/ui/experiments/spring-sale").text
-    summary = seeded.summarize("spring-sale")
-    assert 'class="policy"' not in page
+def _figure(page: str, element_id: str) -> dict[str, Any]:
+    found = re.search(rf'id="{element_id}"><div class="chart">'
+                      r'<script type="application/json" class="figure">(.*?)</script>', page, re.S)
+    assert found, element_id
+    return json.loads(found.group(1))
+
+
+def test_contextual_learning_chart_shows_each_versions_decisions(client: TestClient, seeded: Any) -> None:
+    key = "spring-sale"
+    page = client.get(f"/ui/experiments/{key}").text
+    summary = seeded.summarize(key)
+    learning = seeded.learning(key)
+    history = seeded.policy_history(key)
+    assert 'class="policy"' not in page  # a contextual policy has no probabilities of its own
     assert _text(page, "explored").startswith(f"{summary.explored_decisions:,}")
-    assert _text(page, "learned") == f"{seeded.policy_history('spring-sale')[-1].learned_decisions:,}"
+    # the versions that made decisions: each of the three sends was made by the version learned before it
+    versions = [v for v in learning.versions if v.decisions]
+    version_to_time = {h.version: h.created_at for h in history}
+    assert all(v.created_at == version_to_time[v.policy_version] for v in versions)
+    assert len(versions) == 3 and sum(v.decisions for v in versions) == summary.learnable_decisions
+    for slot in summary.slots:
+        figure = _figure(page, f"versions-{slot}")
+        names = [t["name"] for t in figure["data"]]
+        assert names == [*summary.slots[slot], "explored"]
+        for trace in figure["data"]:
+            assert trace["x"] == [v.created_at.isoformat() for v in versions]
+            assert [c[0] for c in trace["customdata"]] == [v.policy_version for v in versions]
+            if trace["name"] == "explored":
+                expected = [v.explored / v.decisions for v in versions]
+            else:
+                expected = [v.slot_to_variant_decisions[slot][trace["name"]] / v.decisions for v in versions]
+            assert trace["y"] == pytest.approx(expected, abs=1e-12)
+        # every version's variant shares add up to one: each decision chose one variant per slot
+        shares = [t["y"] for t in figure["data"] if t["name"] != "explored"]
+        assert [sum(col) for col in zip(*shares, strict=True)] == pytest.approx([1.0] * len(versions))
+    explored = next(t["y"] for t in _figure(page, "versions-subject")["data"] if t["name"] == "explored")
+    assert any(0 < x < 1 for x in explored)  # linear Thompson sampling explores, less than always
+
+
+@pytest.mark.parametrize("key", ["spring-sale", "subject-bandit"])
+def test_learned_decisions_and_reward_are_the_services(client: TestClient, seeded: Any, key: str) -> None:
+    page = client.get(f"/ui/experiments/{key}").text
+    learning = seeded.learning(key)
+    assert learning.learned_decisions == seeded.policy_history(key)[-1].learned_decisions > 0
+    assert _text(page, "learned") == f"{learning.learned_decisions:,}"
+    assert learning.learned_reward > 0
+    assert float(_text(page, "learned-reward")) == pytest.approx(learning.learned_reward, rel=1e-5)
+    mean = learning.learned_reward / learning.learned_decisions
+    assert float(_text(page, "learned-reward-mean")) == pytest.approx(mean, rel=1e-3)
+
+
+def test_list_srm_flag_is_the_experiment_pages(client: TestClient, seeded: Any) -> None:
+    listing = client.get("/ui").text
+    flag = srm_flag(seeded.summarize("subject-ab"))
+    assert flag.status == "ok" and flag.p_value is not None
+    assert flag.p_value >= 1e-4  # printed with four decimals
+    pattern = r'<code>subject-ab</code>.*?class="srm srm-ok"[^>]*>\s*ok \(p = ([\d.]+)\)'
+    row = re.search(pattern, listing, re.S)
+    assert row and row.group(1) == f"{flag.p_value:.4f}"
+
+
+def test_pages_say_how_old_their_numbers_are(seeded: Any) -> None:
+    app = build_app(seeded, keys=False)
+    client = TestClient(app)  # no lifespan: no refresher, numbers computed on the first visit
+    for path in ("/ui", "/ui/experiments/subject-ab"):
+        page = client.get(path).text
+        assert int(_text(page, "age-seconds")) == 0
+        assert "refreshed in the background" not in page
