@@ -108,7 +108,7 @@ def tune_garbage_collector() -> None:
     A 100,000-recipient batch allocates millions of objects (parsed body, decisions, rows, the answer)
     and almost none of them form cycles; with the default thresholds CPython interrupts it for
     thousands of collections, some of them over the whole heap. Measured in process on SQLite, the
-    batch takes about a sixth less time with these (``benchmarks/service.py``). Cyclic garbage waits
+    batch takes about a sixth less time with these (``benchmarks/api.py``). Cyclic garbage waits
     for at most 50,000 new objects. Process-wide, so only the served process calls it.
     """
     gc.set_threshold(*SERVER_GC_THRESHOLDS)

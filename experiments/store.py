@@ -288,7 +288,7 @@ def insert_decisions(conn: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
     One statement on PostgreSQL, ``COPY ... FROM STDIN`` (an ``INSERT`` for one row), so that the rows
     are written all or none even on a connection in autocommit mode; one ``executemany`` of a plain
     ``INSERT`` on SQLite. The rows arrive bound already, so no per-row work is left to SQLAlchemy (at
-    100,000 decisions that work cost more than the database's, ``benchmarks/service.py``).
+    100,000 decisions that work cost more than the database's, ``benchmarks/api.py``).
     """
     if not rows:
         return

@@ -43,7 +43,7 @@ def serve(
 def run_server(factory: str, *, host: str, port: int, workers: int, log_level: str) -> None:
     """Run the app that the factory ``module:function`` builds under uvicorn, as ``sendlab serve`` does.
 
-    The one server configuration: ``benchmarks/service.py`` runs its floor (a bare FastAPI app) through
+    The one server configuration: ``benchmarks/api.py`` runs its floor (a bare FastAPI app) through
     it too, so the floor and the service are measured under the same server settings.
     """
     uvicorn.run(

@@ -9,7 +9,7 @@ shared machine, and the goals of issue 4 are checked on the figures of the run:
 - single-assign p99 within 3x of the floor's p99 (each store);
 - a 100,000-recipient batch in under 5 seconds on SQLite.
 
-    python -m benchmarks.service [--pg URL] [--single 1000] [--concurrency 4] [--batches 1000,10000,100000]
+    python -m benchmarks.api [--pg URL] [--single 1000] [--concurrency 4] [--batches 1000,10000,100000]
 """
 
 from __future__ import annotations
@@ -169,7 +169,7 @@ def _single_rounds(
 
 @contextmanager
 def _floor() -> Iterator[Served]:
-    floor = [sys.executable, "-m", "benchmarks.service", "--serve-floor"]
+    floor = [sys.executable, "-m", "benchmarks.api", "--serve-floor"]
     with _process(floor, "/docs", dict(os.environ)) as served:
         yield served
 
@@ -403,7 +403,7 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_floor:  # the floor's own process (started by the benchmark)
-        run_server("benchmarks.service:floor_app", host="127.0.0.1", port=args.port, workers=1,
+        run_server("benchmarks.api:floor_app", host="127.0.0.1", port=args.port, workers=1,
                    log_level="warning")
         return
     args.batch_sizes = [int(b) for b in args.batches.split(",")]
@@ -433,7 +433,7 @@ def main() -> None:
     write_section(
         "service",
         "Service over real HTTP on loopback: single vs batch assign, bulk outcomes",
-        "python -m benchmarks.service " + " ".join(sys.argv[1:]),
+        " ".join(["python -m benchmarks.api", *sys.argv[1:]]),
         table,
         notes=(
             "The send-time path behind these figures: one query for the experiment's state (compiled spec "
