@@ -505,13 +505,15 @@ def solve_mean_mde(
         while not power_gap(upper) > 0:
             upper *= 2.0
             if upper > 1e3:
-                raise PowerInputError(f"n_per_arm {n_per_arm} is too small to reach power {power:g}.")
+                raise PowerInputError(f"n_per_arm {n_per_arm} is too small: power {power:g} needs an effect "
+                                      "above 1,000 standard deviations.")
         if power_gap(1e-12) >= 0:
             raise below_resolution(power, alpha_each, 1e-12)
         try:
             d = optimize.brentq(power_gap, 1e-12, upper, xtol=1e-15, rtol=1e-13)
         except ValueError:  # NaN inside the bracket: scipy's noncentral t fails at few degrees of freedom
-            raise PowerInputError(f"n_per_arm {n_per_arm} is too small to reach power {power:g}.") from None
+            raise PowerInputError(f"scipy's noncentral t failed at n_per_arm {n_per_arm}; method 'normal' "
+                                  "answers by the normal approximation.") from None
     else:
         d = _z_sum(alpha_each, alternative, power) * math.sqrt((1 + 1 / ratio) / n)
     delta = (1.0 if direction == "increase" else -1.0) * d * sd_value

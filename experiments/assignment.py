@@ -10,6 +10,7 @@ combinations the rules allow); a policy that raises gives everyone in the batch 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -39,6 +40,8 @@ from experiments.rules import (
     parse_condition,
 )
 from experiments.spec import ExperimentSpec
+
+log = logging.getLogger(__name__)
 
 _FALSE_WORDS = frozenset({"false", "no", "n", "0", "off"})
 
@@ -477,8 +480,9 @@ def assign(
                 probabilities = policy.probabilities(policy_batch(compiled, ctxs), allowed=mask)
                 incumbent_arms = arm_index(incumbent, compiled.slot_sizes)
                 agreement[idx] = probabilities[np.arange(len(idx)), incumbent_arms]
-            except Exception:  # noqa: S110 - the incumbent does not need the policy; agreement stays unknown
-                pass
+            except Exception:  # the incumbent does not need the policy; agreement stays unknown
+                log.warning("experiment %s: the apprentice policy could not score %d recipients",
+                            compiled.spec.key, len(idx), exc_info=True)
         else:
             reason = "policy"
             try:
@@ -490,6 +494,8 @@ def assign(
                 propensities[idx] = choices.propensities
                 explored[idx] = choices.explored
             except Exception:  # the policy could not answer: defaults, and the reason says so
+                log.warning("experiment %s: the policy could not answer for %d recipients",
+                            compiled.spec.key, len(idx), exc_info=True)
                 reason = "policy_error"
         for i in idx:
             out_reasons[i] = reason

@@ -95,7 +95,8 @@ def test_inverse_questions_check_their_inputs():
     # 2 per arm (2 degrees of freedom) at alpha 1e-6 would need an effect above 1,000 sd. (3 per arm used
     # to raise here only because scipy's noncentral t gave NaN; its true answer, 73.6 sd, is checked
     # in test_power_robustness.)
-    with pytest.raises(PowerInputError, match="^n_per_arm 2 is too small to reach power 0.99.$"):
+    too_small = "^n_per_arm 2 is too small: power 0.99 needs an effect above 1,000 standard deviations.$"
+    with pytest.raises(PowerInputError, match=too_small):
         solve_mean_mde(1.0, 2, power=0.99, alpha=1e-6)
 
 

@@ -48,7 +48,7 @@ def t_power_by_integration(d: float, n: float, alpha: float) -> float:
 
 
 @pytest.mark.parametrize(("d", "n", "alpha"),
-                         [(0.05, 20_000, 1e-6), (0.05, 20_000, 1e-4), (0.1, 100_000, 1e-8)])
+                         [(0.05, 20_000, 1e-6), (0.05, 20_000, 1e-4), (0.05, 26_000, 1e-8)])
 def test_t_power_where_statsmodels_gives_nan(d, n, alpha):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -180,10 +180,11 @@ def test_test_then_send_on_a_huge_list_is_a_maximum():
         w = stats.norm.cdf((p1 - p0) / math.sqrt((p0 * (1 - p0) + p1 * (1 - p1)) / n))
         return n * (p0 + p1) + (big - 2 * n) * (p0 * (1 - w) + p1 * w)
 
+    # near the optimum E moves by ~3e-8 a unit of n; 0.05 conversions covers rounding at E ~ 3e13,
+    # so a plan 0.1% off either way fails
     best = expected(plan.per_arm)
-    for step in (1, 1000, 10**6, 10**9):
-        assert best >= expected(plan.per_arm - step) - 1e-3 * step
-        assert best >= expected(plan.per_arm + step) - 1e-3 * step
+    for n in (plan.per_arm * 0.999, plan.per_arm * 1.001, plan.per_arm - 10**6, plan.per_arm + 10**6):
+        assert best >= expected(n) - 0.05
 
 
 def test_mean_curve_from_a_sample_equals_the_curve_from_its_sd():

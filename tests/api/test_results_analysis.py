@@ -5,6 +5,7 @@ numpy from the raw rows the test sent."""
 from __future__ import annotations
 
 import re
+import zlib
 from typing import Any
 
 import numpy as np
@@ -56,7 +57,7 @@ def _post(client, events: list[dict[str, Any]]) -> None:
 def _revenue_experiment(client, key: str, revenue) -> dict[str, np.ndarray]:
     """An A/B test of 1,200 recipients; ``revenue(rng, variant)`` gives one decision's revenue (0: none)."""
     assert client.post("/v1/experiments", json=_revenue_spec(key), headers=ADMIN).status_code == 201
-    rng = np.random.default_rng(abs(hash(key)) % 2**32)
+    rng = np.random.default_rng(zlib.crc32(key.encode()))
     decisions = _send(client, key, [{"consent": True}] * 1200)
     events, rewards = [], {"plain": [], "urgent": []}
     for i, d in enumerate(decisions):

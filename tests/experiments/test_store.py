@@ -27,8 +27,9 @@ def test_sqlite_runs_in_wal_mode_with_a_busy_timeout(tmp_path: Path) -> None:
     engine.dispose()
 
 
-def test_sqlite_commits_survive_a_killed_process_without_a_flush_each() -> None:
-    # WAL + synchronous=NORMAL (1): durable against a killed process, the log flushed at checkpoints.
+def test_sqlite_runs_wal_with_synchronous_normal() -> None:
+    # WAL + synchronous=NORMAL (1): durable against a killed process, the log flushed at checkpoints
+    # (the kill itself is tested in tests/experiments/test_assign_path.py and test_assign_durability.py).
     # SQLite's documentation, "PRAGMA synchronous": NORMAL in WAL mode "is safe from corruption" and
     # transactions are durable across application crashes, not necessarily across a power loss.
     assert SQLITE_SYNCHRONOUS == "NORMAL"
