@@ -86,7 +86,7 @@ class BetaThompson(ArmPolicy):
     def _learn(self, feedback: Feedback) -> None:
         rewards = feedback.rewards
         if np.any((rewards < 0) | (rewards > 1)):
-            bad = rewards[(rewards < 0) | (rewards > 1)][0]
+            bad = float(rewards[(rewards < 0) | (rewards > 1)][0])
             raise PolicyError(
                 f"rewards: Beta-Bernoulli Thompson sampling needs rewards in [0, 1], got {bad!r}"
             )

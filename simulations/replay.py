@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bandit import Policy, make_policy
+from bandit import Policy, PolicyError, make_policy
 from bandit.arm_policy import ArmPolicy
 from simulations.candidates import CandidateSpec
 from simulations.data import LoggedData, SimulationInputError
@@ -53,7 +53,10 @@ def update_policy(policy: Policy, data: LoggedData, *, batch_rows: int = 1000) -
     step = max(data.n, 1) if isinstance(policy, ArmPolicy) else batch_rows
     for start in range(0, data.n, step):
         chunk = data.rows(start, min(start + step, data.n))
-        policy.update(policy_contexts(policy, chunk), chunk.actions, chunk.rewards, chunk.propensities)
+        try:
+            policy.update(policy_contexts(policy, chunk), chunk.actions, chunk.rewards, chunk.propensities)
+        except PolicyError as exc:  # e.g. a Beta-Bernoulli candidate on a revenue reward
+            raise SimulationInputError(f"candidate: the policy cannot learn from this log: {exc}") from None
 
 
 def probabilities_from_policy(policy: Policy, data: LoggedData, *, batch_rows: int = 50_000) -> np.ndarray:

@@ -12,6 +12,7 @@ from api.models.common import MessageBody, ValidationErrorBody
 from api.models.results import ResultsPublic
 from api.report import results_html
 from api.results import analyze_segmented, analyze_summary, results_to_dict, segments_to_dict
+from experiments.errors import InvalidInput
 
 router = APIRouter(
     prefix="/v1/experiments",
@@ -61,8 +62,11 @@ def results(
     # the covariate's sums are read before the summary: decisions are only ever added, so every arm's
     # observed decisions are a subset of the summary's (outcomes arriving in between are credited to
     # the decisions without the covariate, a negligible shift of a live experiment's adjustment)
-    cov = None if covariate is None else service.summarize_covariate(key, covariate)
-    segmented = None if segment is None else service.summarize_segments(key, segment)
+    try:
+        cov = None if covariate is None else service.summarize_covariate(key, covariate)
+        segmented = None if segment is None else service.summarize_segments(key, segment)
+    except InvalidInput as exc:  # the attribute is a query parameter here, not a body field
+        raise HTTPException(422, [{"loc": ["query", exc.field], "msg": exc.reason}]) from None
     summary = service.summarize(key, include_machine=include_machine)
     analysed = analyze_summary(summary, alpha=alpha, correction=correction, covariate=cov)
     out = results_to_dict(analysed, detail=detail)

@@ -180,3 +180,35 @@ def test_a_bandit_experiment_in_the_database_replays_its_logging_policy_at_its_o
     assert estimates["snips"]["value"] == pytest.approx(observed, rel=1e-9)
     # DR adds the reward model's mean correction, zero only in expectation: its interval holds the mean
     assert estimates["dr"]["ci"][0] <= observed <= estimates["dr"]["ci"][1]
+
+
+def test_a_beta_candidate_on_a_reward_beyond_one_is_an_error_line_and_the_example_gaussian_one_runs(tmp_path):
+    # The README's replay of the demo's log: its reward (click 1, conversion 5) is not 0/1, so the
+    # Beta-Bernoulli candidate cannot learn it (one error line, exit 1); revenue_candidate.yaml can.
+    db = f"sqlite:///{tmp_path / 'sendlab.db'}"
+    engine = make_engine(db)
+    create_tables(engine)
+    service = ExperimentService(engine, seed=3)
+    spec = make_spec(key="spring", design={"type": "bandit", "policy": "gaussian_thompson"})
+    service.create(parse_spec(spec))
+    decisions = [d for d in service.assign_batch("spring", [(f"r{i}", {}) for i in range(200)])
+                 if d.reason == "policy"]
+    converted = decisions[::4]
+    service.record_outcomes([OutcomeEvent(f"v{i}", d.decision_id, "conversion")
+                             for i, d in enumerate(converted)])
+    engine.dispose()
+    beta = invoke("replay", "--db", db, "--experiment", "spring",
+                  "--policy", str(EXAMPLES / "candidate.yaml"))
+    assert beta.exit_code == 1
+    (line,) = beta.output.strip().splitlines()
+    assert line.startswith("error: candidate: the policy cannot learn from this log: rewards: "), line
+    assert "needs rewards in [0, 1], got 5.0" in line
+    gaussian = invoke("replay", "--db", db, "--experiment", "spring", "--policy",
+                      str(EXAMPLES / "revenue_candidate.yaml"), "--json")
+    assert gaussian.exit_code == 0, gaussian.output
+    out = json.loads(gaussian.stdout)
+    assert out["candidates"][0]["name"] == "gaussian_thompson"
+    evaluated = decisions[len(decisions) // 2:]  # the log in time order, the first half trains
+    hits = {d.decision_id for d in evaluated} & {d.decision_id for d in converted}
+    observed = 5.0 * len(hits) / len(evaluated)
+    assert out["logged"]["value"] == pytest.approx(observed, rel=1e-12)

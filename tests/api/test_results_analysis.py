@@ -273,8 +273,8 @@ def test_cuped_from_the_log_equals_the_library_on_raw_statistics(make_client, db
 @pytest.mark.parametrize(
     ("query", "loc", "needle"),
     [
-        ("segment=device", ["body", "segment"], "'device' is not stored with the decisions"),
-        ("covariate=clicks", ["body", "covariate"], "'clicks' is not stored with the decisions"),
+        ("segment=device", ["query", "segment"], "'device' is not stored with the decisions"),
+        ("covariate=clicks", ["query", "covariate"], "'clicks' is not stored with the decisions"),
         ("segment=country&covariate=clicks_30d", ["query", "covariate"], "not both"),
     ],
 )
