@@ -21,6 +21,8 @@ Correction = Literal["bonferroni", "none"]
 MAX_ARMS = 1000
 #: Largest sample per arm the planning functions answer for (the solvers stop there too).
 MAX_N_PER_ARM = 10**15
+#: The largest treatment-to-control size ratio (and 1 over the smallest) a plan takes.
+MAX_RATIO = 1000.0
 
 
 class PowerInputError(ValueError):
@@ -166,6 +168,8 @@ def arm_sizes(n_exact: float, arms: int, ratio: float) -> tuple[int, ...]:
     """
     if not n_exact <= MAX_N_PER_ARM:
         raise PowerInputError("mde is too small: the sample size would exceed 1e15 per arm.")
+    if not ratio * n_exact <= MAX_N_PER_ARM:
+        raise PowerInputError("mde is too small: a treatment arm would exceed 1e15.")
     control = round_up(n_exact)
     treatment = round_up(ratio * n_exact)
     return (control,) + (treatment,) * (arms - 1)
@@ -184,7 +188,9 @@ def check_plan_options(
     check_power(power)
     check_choice("alternative", alternative, ("two-sided", "one-sided"))
     arms = check_count("arms", arms, 2, MAX_ARMS)
-    check_positive("ratio", ratio)
+    if not 1.0 / MAX_RATIO <= check_positive("ratio", ratio) <= MAX_RATIO:
+        raise PowerInputError(f"ratio must lie in [0.001, 1000] (a treatment arm at most 1,000 times the "
+                              f"control's size, or a thousandth of it); got {ratio!r}.")
     check_choice("correction", correction, ("bonferroni", "none"))
     return comparison_alpha(alpha, arms, correction)  # type: ignore[arg-type]
 

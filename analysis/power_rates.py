@@ -200,6 +200,9 @@ def treatment_rate_for(baseline: float, mde: float, relative: bool) -> float:
         raise PowerInputError(f"mde gives a treatment rate of {rate:.6g}, which is not below 1.")
     if rate <= 0.0:
         raise PowerInputError(f"mde gives a treatment rate of {rate:.6g}, which is not above 0.")
+    if rate == baseline:
+        raise PowerInputError(f"mde {mde!r} is too small to move the baseline in floating point: a zero "
+                              "effect cannot be detected.")
     return rate
 
 

@@ -114,6 +114,9 @@ async def login(request: Request) -> Response:
     form = parse_qs((await request.body()).decode("utf-8", errors="replace"))
     key = (form.get("key") or [""])[0].strip()
     target = safe_next((form.get("next") or ["/ui"])[0])
+    if not (key.isascii() and key.isprintable()):  # a cookie (and a Bearer header) carries ASCII only
+        return _page(request, "login.html", status_code=401, title="Enter a key", next=target,
+                     error="A key is printable ASCII: this one is not the admin key.")
     if not key_opens_pages(request.app.state.settings, key):
         return _page(request, "login.html", status_code=401, title="Enter a key", next=target,
                      error="This key is not the admin key." if key else "Type the admin key.")

@@ -37,6 +37,12 @@ BAD_RATE_INPUTS = [
     ({"baseline": 0.1, "mde": 0.01, "arms": 1}, "arms must be at least 2; got 1."),
     ({"baseline": 0.1, "mde": 0.01, "arms": 2.5}, "arms must be a whole number; got 2.5."),
     ({"baseline": 0.1, "mde": 0.01, "ratio": -1}, "ratio must be greater than 0; got -1."),
+    ({"baseline": 0.1, "mde": 0.01, "ratio": 1e300},
+     "ratio must lie in [0.001, 1000] (a treatment arm at most 1,000 times the control's size, or a "
+     "thousandth of it); got 1e+300."),
+    ({"baseline": 0.1, "mde": 0.01, "ratio": 1e-300},
+     "ratio must lie in [0.001, 1000] (a treatment arm at most 1,000 times the control's size, or a "
+     "thousandth of it); got 1e-300."),
     ({"baseline": 0.1, "mde": 0.01, "alternative": "less"},
      "alternative must be one of 'two-sided', 'one-sided'; got 'less'."),
     ({"baseline": 0.1, "mde": 0.01, "method": "pooled"},

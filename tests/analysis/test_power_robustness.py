@@ -76,8 +76,8 @@ def test_a_failed_statsmodels_solver_neither_warns_nor_leaks():
         warnings.simplefilter("error")
         with pytest.raises(PowerInputError, match="^mde is too small: the sample size would exceed 1e15"):
             solve_rate_sample_size(0.03, 1e-12)
-        with pytest.raises(PowerInputError, match="^mde is too small: the sample size would exceed 1e15"):
-            solve_rate_sample_size(0.5, 1e-200)  # Cohen's h is 0: statsmodels would warn
+        with pytest.raises(PowerInputError, match="^mde 1e-200 is too small to move the baseline"):
+            solve_rate_sample_size(0.5, 1e-200)  # the rate stays 0.5 (statsmodels would warn)
         plan = solve_rate_sample_size(0.03, 0.01, alpha=1e-300)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -100,6 +100,8 @@ BAD = [
      "at all; got 0.02."),
     (solve_rate_sample_size, (0.03, 0.01), {"arms": 1001}, "arms must be at most 1,000; got 1001."),
     (solve_rate_sample_size, (0.5, 1e-200), {"method": "unpooled"},
+     "mde 1e-200 is too small to move the baseline in floating point: a zero effect cannot be detected."),
+    (solve_rate_sample_size, (0.5, 1e-12), {"method": "unpooled"},
      "mde is too small: the sample size would exceed 1e15 per arm."),
     (solve_rate_mde, (1e-300, 2), {"power": 0.0500001, "method": "unpooled", "alternative": "one-sided"},
      "power 0.0500001 is reached by an effect below 1e-12, too close to the alpha of each comparison (0.05) "

@@ -176,6 +176,18 @@ def test_key_form_checks_the_key_and_sets_the_cookie(keyed: TestClient) -> None:
     keyed.cookies.clear()
 
 
+@pytest.mark.parametrize("body", [b"key=%D0%BA&next=%2Fui", b"key=\xff\xfe&next=%2Fui",
+                                  b"key=a%0Ab&next=%2Fui"])
+def test_a_key_a_cookie_cannot_carry_is_refused_not_a_500(client: TestClient, keyed: TestClient,
+                                                           body: bytes) -> None:
+    # open service (any key opens the pages) and keyed service alike: no cookie is set from it
+    for app in (client, keyed):
+        answer = app.post("/ui/login", content=body,
+                          headers={"Content-Type": "application/x-www-form-urlencoded"})
+        assert answer.status_code == 401 and "printable ASCII" in answer.text
+        assert "set-cookie" not in answer.headers
+
+
 def test_power_curve_call_needs_the_key_when_the_service_has_keys(keyed: TestClient) -> None:
     assert keyed.post("/ui/power/curve", json=POWER).status_code == 401
     keyed.cookies.set("sendlab_key", ADMIN_KEY)
