@@ -18,7 +18,7 @@ from api.cli.records import iter_records, row_error
 from api.convert import decision_to_dict, experiment_to_dict
 from experiments.errors import InvalidInput
 from experiments.service import ExperimentService
-from experiments.spec import parse_spec
+from experiments.spec import ExperimentSpec, parse_spec
 
 experiments_app = typer.Typer(help="Create, list, show, pause, resume, archive and graduate experiments.",
                               no_args_is_help=True)
@@ -41,6 +41,15 @@ def spec_content_type(path: Path) -> str:
     return "application/json" if path.suffix.lower() == ".json" else "application/yaml"
 
 
+def read_spec(path: Path) -> ExperimentSpec:
+    """The spec in a YAML or JSON file; a file that is not UTF-8 text is named in the error."""
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise CliError(f"{path}: not UTF-8 text") from exc
+    return parse_spec(text, content_type=spec_content_type(path))
+
+
 @experiments_app.command("create")
 def create(
     spec_file: Annotated[Path, typer.Argument(help="The spec, a YAML or JSON file.")],
@@ -48,7 +57,7 @@ def create(
     as_json: Json = False,
 ) -> None:
     """Create an experiment from its spec (a changed spec for an existing key makes a new version)."""
-    spec = parse_spec(spec_file.read_bytes(), content_type=spec_content_type(spec_file))
+    spec = read_spec(spec_file)
     info = open_service(db).create(spec)
     _show_experiment(experiment_to_dict(info, with_spec=False), as_json)
 

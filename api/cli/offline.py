@@ -22,6 +22,7 @@ from rich.progress import (
 from api.cli.db import DEFAULT, DbOption, open_service
 from api.cli.group import CliError
 from api.cli.output import print_json, print_table
+from bandit import PolicyError
 from experiments.export import EXPORT_CHUNK_ROWS
 from simulations.candidates import load_candidate
 from simulations.estimators import EstimatorName
@@ -106,6 +107,18 @@ def progress_bars(hidden: bool) -> Iterator[Callable[[str, int, int], None]]:
         yield update
 
 
+@contextmanager
+def policy_errors(source: str | None) -> Iterator[None]:
+    """A policy's rejection of its name or options (:class:`bandit.PolicyError`) as one line naming
+    where they came from: the candidate file, or ``--policies``."""
+    try:
+        yield
+    except PolicyError as exc:
+        if source is None:
+            raise
+        raise CliError(f"{source}: {exc}") from exc
+
+
 def print_set_aside(load: LoadSummary) -> None:
     """The rows set aside per reason, each with its first example."""
     if not load.rejected:
@@ -161,7 +174,7 @@ def replay(
     else:
         assert experiment is not None
         source = database_source(db, experiment, min(chunk_rows, EXPORT_CHUNK_ROWS))
-    with progress_bars(hidden=as_json) as on_progress:
+    with progress_bars(hidden=as_json) as on_progress, policy_errors(str(policy) if policy else None):
         result = replay_source(
             source, candidate=candidate, probabilities=probabilities, estimators=names,  # type: ignore[arg-type]
             reward_model_kind=reward_model, alpha=alpha, seed=seed,  # type: ignore[arg-type]
@@ -198,7 +211,7 @@ def simulate(
     """Run policies on a synthetic audience and compare reward, regret and the A/B test's verdicts."""
     loaded = load_scenario(scenario)
     names = split_names("--policies", policies)
-    with progress_bars(hidden=as_json) as on_progress:
+    with progress_bars(hidden=as_json) as on_progress, policy_errors("--policies"):
         result = run_simulation(loaded, names, seeds,
                                 on_progress=lambda _, done, total: on_progress("simulating", done, total))
     if html is not None:
