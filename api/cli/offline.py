@@ -42,6 +42,9 @@ from simulations.streaming import replay_source
 from simulations.synthetic import run_simulation
 
 Json = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
+
+#: Most bootstrap replicates: each block of 4,096 rows draws a (replicates x 4,096) array of weights.
+MAX_BOOTSTRAP = 10_000
 Html = Annotated[Path | None, typer.Option(help="Also write an HTML report here.")]
 
 
@@ -147,9 +150,9 @@ def replay(
     reward_model: Annotated[str, typer.Option(help="auto, logistic, linear or vw (for dm and dr).")] = "auto",
     alpha: Annotated[float, typer.Option(help="Intervals at 1 - alpha.")] = 0.05,
     seed: Annotated[int, typer.Option(help="Seed of training, sampling and bootstraps.", min=0)] = 0,
-    bootstrap: Annotated[
-        int, typer.Option(help="Poisson bootstrap replicates for the intervals (0: normal intervals).", min=0)
-    ] = 0,
+    bootstrap: Annotated[int, typer.Option(
+        help="Poisson bootstrap replicates for the intervals (0: normal intervals).", min=0,
+        max=MAX_BOOTSTRAP)] = 0,
     chunk_rows: Annotated[int, typer.Option(help="Rows read at a time.", min=1)] = 100_000,
     model_rows: Annotated[
         int, typer.Option(help="At most this many sampled rows fit the reward model.", min=1)

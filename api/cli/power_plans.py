@@ -21,6 +21,11 @@ Seed = Annotated[int, typer.Option(help="Seeds the simulation; the same seed giv
 Html = Annotated[Path | None, typer.Option(help="Also write the chart as an offline HTML page here.")]
 Json = Annotated[bool, typer.Option("--json", help="Print the full answer as JSON.")]
 
+#: The largest simulations the command line runs: memory grows with the simulated paths or campaigns
+#: (the HTTP routes cap the work lower, see ``api.routes.power``); 50 times the defaults.
+MAX_SEQUENTIAL_REPLICATIONS = 1_000_000
+MAX_BANDIT_REPLICATIONS = 10_000
+
 
 def parse_rates(option: str, text: str) -> list[float]:
     """``"0.03, 0.036"`` -> ``[0.03, 0.036]``; anything else is reported for ``option``."""
@@ -93,7 +98,8 @@ def sequential(
     looks: Annotated[int | None, typer.Option(help="Analyses (pocock, obrien_fleming: at most 10, default "
                                               "5) or mSPRT checks per fixed sample (default 100).")] = None,
     mixing_ratio: Annotated[float, typer.Option(help="mSPRT mixing sd over the planned effect.")] = 1.0,
-    replications: Annotated[int, typer.Option(help="mSPRT simulated paths.")] = 20_000,
+    replications: Annotated[int, typer.Option(
+        help="mSPRT simulated paths.", max=MAX_SEQUENTIAL_REPLICATIONS)] = 20_000,
     fixed_n: Annotated[int | None, typer.Option(help="A fixed-sample size (per arm or total) to "
                                                 "inflate.")] = None,
     seed: Seed = 0,
@@ -129,7 +135,8 @@ def bandit(
     horizon: Annotated[int, typer.Option(help="Sends in the campaign.")],
     batches: Annotated[int, typer.Option(help="Batches the sends go out in; the bandit learns between "
                                          "them.")] = 20,
-    replications: Annotated[int, typer.Option(help="Simulated campaigns.")] = 200,
+    replications: Annotated[int, typer.Option(
+        help="Simulated campaigns.", max=MAX_BANDIT_REPLICATIONS)] = 200,
     draws: Annotated[int, typer.Option(help="The policy's draws for its probabilities of being "
                                        "best.")] = 1000,
     alpha: Alpha = 0.05,
