@@ -18,7 +18,7 @@ import typer
 
 from api.cli.db import DEFAULT, DbOption, open_service
 from api.cli.experiments import read_spec
-from api.cli.output import print_json, print_table
+from api.cli.output import check_output, print_json, print_table
 from api.demo_world import draw_contexts, simulate_outcomes
 from api.report import write_report
 from api.results import analyze_summary, comparison_rows, results_to_dict
@@ -65,6 +65,7 @@ def demo(
     as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
 ) -> None:
     """Run the example experiment end to end: create, send, collect outcomes, learn, analyse."""
+    check_output("--html", html)
     rng = np.random.default_rng(seed)
     clock = SimulatedClock(datetime.now(UTC) - rounds * ROUND_GAP)
     service = open_service(db, seed=seed, clock=clock)

@@ -21,7 +21,7 @@ from rich.progress import (
 
 from api.cli.db import DEFAULT, DbOption, open_service
 from api.cli.group import CliError
-from api.cli.output import print_json, print_table
+from api.cli.output import check_output, print_json, print_table
 from bandit import PolicyError
 from experiments.export import EXPORT_CHUNK_ROWS
 from simulations.candidates import load_candidate
@@ -169,6 +169,7 @@ def replay(
     if reward_model not in get_args(RewardModelKind):
         kinds = list(get_args(RewardModelKind))
         raise CliError(f"--reward-model: unknown {reward_model!r}; choose from {kinds}")
+    check_output("--html", html)
     candidate = load_candidate(policy) if policy is not None else None
     if logs is not None:
         columns = resolve_columns(logs, map_file, action_col, reward_col, propensity_col, position_col,
@@ -214,6 +215,7 @@ def simulate(
     """Run policies on a synthetic audience and compare reward, regret and the A/B test's verdicts."""
     loaded = load_scenario(scenario)
     names = split_names("--policies", policies)
+    check_output("--html", html)
     with progress_bars(hidden=as_json) as on_progress, policy_errors("--policies"):
         result = run_simulation(loaded, names, seeds,
                                 on_progress=lambda _, done, total: on_progress("simulating", done, total))

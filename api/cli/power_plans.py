@@ -11,7 +11,7 @@ import typer
 from analysis.power import plan_bandit, plan_test_then_send, sequential_inflation
 from analysis.power_plots import figure_html, plot_bandit_plan, plot_test_then_send
 from api.cli.group import CliError
-from api.cli.output import print_fields, print_json
+from api.cli.output import check_output, print_fields, print_json
 from api.cli.progress import progress_after
 from api.convert import power_to_dict
 
@@ -61,6 +61,7 @@ def test_then_send(
     as_json: Json = False,
 ) -> None:
     """Test on a share of a known list, send the winner to the rest: the share that converts most."""
+    check_output("--html", html)
     plan = plan_test_then_send(
         list_size, baseline, lift=lift, relative=not absolute,
         rates=None if rates is None else parse_rates("--rates", rates), prior_sd=prior_sd, arms=arms,
@@ -148,6 +149,7 @@ def bandit(
     """Share of traffic a Thompson sampling bandit sends to losing variants, vs a fixed A/B test."""
     _check_seed(seed)
     values = parse_rates("--rates", rates)
+    check_output("--html", html)
     length = max(replications, 1)
     with progress_after(length, "simulating campaigns", hidden=as_json) as report:
         plan = plan_bandit(values, horizon, rng=np.random.default_rng(seed), batches=batches,
