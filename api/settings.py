@@ -79,9 +79,11 @@ def read_config_file(path: str | Path) -> dict[str, str]:
     """Read the fields of :class:`Settings` (``db``, ``admin_key``, ...) from a YAML or JSON file."""
     path = Path(path)
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise SettingsError(f"SENDLAB_CONFIG: cannot read {path}: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise SettingsError(f"SENDLAB_CONFIG: {path}: not UTF-8 text") from exc
     try:
         data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
     except (ValueError, yaml.YAMLError) as exc:

@@ -29,6 +29,7 @@ from experiments.assignment import (
     CompiledExperiment,
     assign,
     compile_experiment,
+    declines_consent,
     explain,
     render_batch,
     screen,
@@ -446,6 +447,34 @@ class ExperimentService:
                     f"recipients[{i}].context", f"must be a mapping, got {type(context).__name__}"
                 )
 
+    def check_recipients(self, key: str, recipients: Sequence[tuple[str, Mapping[str, Any]]]) -> None:
+        """Raise what :meth:`assign_batch` would raise for this input, and store nothing.
+
+        The pairs and their ids, the experiment (:class:`NotFound`, or :class:`Conflict` when archived)
+        and the context attributes that decisions store (JSON values, finite numbers; a recipient who
+        declines consent stores none), with the same :class:`InvalidInput` (``recipients[i]...``). A
+        send split into several batches is checked whole first, so that a bad recipient in a later
+        batch does not leave the earlier ones assigned.
+        """
+        self._check_recipients(recipients)
+        with self._engine.connect() as conn:
+            row, compiled = self._assign_state(conn, key)
+        if row.status == "archived":
+            raise Conflict(f"experiment {key!r} is archived: no more assignments")
+        stored = sorted(compiled.stored_attributes)
+        if not stored:
+            return
+        consent = compiled.spec.consent_attribute if row.status != "paused" else None
+        for i, (_, context) in enumerate(recipients):
+            if consent and consent in context and declines_consent(context[consent]):
+                continue  # "no_consent": the decision stores no context (see _decide)
+            for name in stored:
+                if name in context and not _is_json_value(context[name]):
+                    raise InvalidInput(
+                        f"recipients[{i}].context.{name}",
+                        f"must be a JSON value (finite numbers), got {context[name]!r}",
+                    )
+
     def _current_policy(self, conn: Connection, key: str, spec_version: int) -> tuple[int, Policy] | None:
         row = conn.execute(
             select(snapshots_table.c.version, snapshots_table.c.spec_version)
@@ -852,7 +881,9 @@ class ExperimentService:
     # ------------------------------------------------------------------ outcomes
 
     @staticmethod
-    def _check_events(events: Sequence[OutcomeEvent]) -> None:
+    def check_events(events: Sequence[OutcomeEvent]) -> None:
+        """Raise the :class:`InvalidInput` (``events[i]...``) :meth:`record_outcomes` would raise for
+        these events, and store nothing."""
         if isinstance(events, str | bytes) or not isinstance(events, Sequence):
             raise InvalidInput("events", "expected a list of outcome events")
         for i, e in enumerate(events):
@@ -875,10 +906,18 @@ class ExperimentService:
                 raise InvalidInput(
                     f"events[{i}].user_agent", f"must be a string or null, got {e.user_agent!r}"
                 )
-            if e.timestamp is not None and not isinstance(e.timestamp, datetime):
-                raise InvalidInput(
-                    f"events[{i}].timestamp", f"must be a datetime or null, got {e.timestamp!r}"
-                )
+            if e.timestamp is not None:
+                if not isinstance(e.timestamp, datetime):
+                    raise InvalidInput(
+                        f"events[{i}].timestamp", f"must be a datetime or null, got {e.timestamp!r}"
+                    )
+                try:
+                    to_db_time(e.timestamp)
+                except OverflowError:
+                    raise InvalidInput(
+                        f"events[{i}].timestamp",
+                        f"out of range: {e.timestamp.isoformat()} is not a date in UTC",
+                    ) from None
 
     def record_outcomes(self, events: Sequence[OutcomeEvent]) -> OutcomeCounts:
         """Store outcome events; idempotent on ``event_id``, committed before returning.
@@ -888,7 +927,7 @@ class ExperimentService:
         machine-made ones (flagged, or a user agent the spec lists) are stored with ``machine`` true, and
         rewards, learning and results leave them out (results include them when asked).
         """
-        self._check_events(events)
+        self.check_events(events)
         unique: dict[str, OutcomeEvent] = {}
         for e in events:
             unique.setdefault(e.event_id, e)

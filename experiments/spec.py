@@ -189,7 +189,10 @@ def _path(loc: tuple[Any, ...]) -> str:
 def _load(data: str | bytes | Mapping[str, Any], content_type: str) -> Any:
     if isinstance(data, Mapping):
         return dict(data)
-    text = data.decode("utf-8") if isinstance(data, bytes) else data
+    try:
+        text = data.decode("utf-8") if isinstance(data, bytes) else data
+    except UnicodeDecodeError as exc:
+        raise SpecError([Problem("", f"not UTF-8 text: {exc.reason}")]) from exc
     kind = content_type.split(";")[0].strip().lower()
     try:
         if kind.endswith("json"):

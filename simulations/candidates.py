@@ -22,6 +22,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from simulations.data import SimulationInputError
+from simulations.file_errors import reading
 
 
 class CandidateSpec(BaseModel):
@@ -85,8 +86,10 @@ def candidate_from_mapping(raw: Mapping[str, Any], where: str = "candidate") -> 
 
 def load_candidate(path: str | Path) -> CandidateSpec:
     """Read a :class:`CandidateSpec` from a YAML or JSON file."""
+    with reading(path):
+        text = Path(path).read_text(encoding="utf-8")
     try:
-        raw = yaml.safe_load(Path(path).read_text())
+        raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise SimulationInputError(f"{path}: not valid YAML: {exc}") from None
     return candidate_from_mapping(raw, str(path))

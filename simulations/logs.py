@@ -43,6 +43,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
 from simulations.data import LoggedData, SimulationInputError
+from simulations.file_errors import reading
 
 REJECTION_REASONS = (
     "missing_action",
@@ -137,7 +138,8 @@ def column_map(**fields: object) -> ColumnMap:
 
 def load_column_map(path: str | Path) -> ColumnMap:
     """Read a :class:`ColumnMap` from a YAML file (keys as in the module docstring)."""
-    text = Path(path).read_text()
+    with reading(path):
+        text = Path(path).read_text(encoding="utf-8")
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -409,12 +411,13 @@ def _existing(path: str | Path, what: str = "logs") -> Path:
 def log_columns(path: str | Path) -> list[str]:
     """The column names of a CSV or Parquet log (its header only is read)."""
     path = _existing(path)
-    if _format(path) == "parquet":
-        import pyarrow.parquet as pq
+    with reading(path):
+        if _format(path) == "parquet":
+            import pyarrow.parquet as pq
 
-        return list(pq.ParquetFile(path).schema_arrow.names)
-    sep = "\t" if path.suffix.lower() == ".tsv" else ","
-    return [str(c) for c in pd.read_csv(path, nrows=0, sep=sep).columns]
+            return list(pq.ParquetFile(path).schema_arrow.names)
+        sep = "\t" if path.suffix.lower() == ".tsv" else ","
+        return [str(c) for c in pd.read_csv(path, nrows=0, sep=sep).columns]
 
 
 def _open_chunks(
@@ -422,6 +425,13 @@ def _open_chunks(
     stop_row: int | None = None,
 ) -> Iterator[tuple[int, pd.DataFrame]]:
     """``(number of the first row, frame)`` for consecutive chunks of rows ``start_row:stop_row``."""
+    with reading(path):
+        yield from _read_chunks(path, columns, chunk_rows, action_col, start_row, stop_row)
+
+
+def _read_chunks(
+    path: Path, columns: list[str], chunk_rows: int, action_col: str, start_row: int, stop_row: int | None,
+) -> Iterator[tuple[int, pd.DataFrame]]:
     _check_columns(path, columns, set(log_columns(path)))
     if _format(path) == "parquet":
         import pyarrow.parquet as pq
@@ -490,7 +500,8 @@ def scan_log(path: str | Path, columns: ColumnMap, *, chunk_rows: int = 100_000)
     if _format(path) == "parquet" and columns.actions is not None:
         import pyarrow.parquet as pq
 
-        return LogScan(int(pq.ParquetFile(path).metadata.num_rows), columns.actions)
+        with reading(path):
+            return LogScan(int(pq.ParquetFile(path).metadata.num_rows), columns.actions)
     seen: set[str] = set()
     rows = 0
     for _, chunk in _open_chunks(path, [columns.action], chunk_rows, columns.action):

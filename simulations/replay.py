@@ -34,6 +34,7 @@ from simulations.estimators import (
     estimate_policy_value,
     kernel,
 )
+from simulations.file_errors import reading
 from simulations.merged_sums import RewardSums
 from simulations.reward_model import RewardModel, RewardModelKind, fit_reward_model
 
@@ -133,12 +134,10 @@ def load_probabilities(
     if not path.exists():
         raise SimulationInputError(f"probabilities: file {path} does not exist")
     suffix = path.suffix.lower()
-    if suffix in (".parquet", ".pq"):
-        frame = pd.read_parquet(path)
-    elif suffix in (".csv", ".gz"):
-        frame = pd.read_csv(path)
-    else:
+    if suffix not in (".parquet", ".pq", ".csv", ".gz"):
         raise SimulationInputError(f"probabilities: unknown format {suffix!r}; expected .csv or .parquet")
+    with reading(path):
+        frame = pd.read_parquet(path) if suffix in (".parquet", ".pq") else pd.read_csv(path)
     expected = total_rows if total_rows is not None else (None if kept_rows is None else len(kept_rows))
     if expected is not None and len(frame) != expected:
         raise SimulationInputError(

@@ -54,6 +54,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from simulations.data import SimulationInputError
+from simulations.file_errors import reading
 
 _STRICT = ConfigDict(frozen=True, extra="forbid")
 
@@ -302,8 +303,10 @@ def load_scenario(path: str | Path) -> Scenario:
     path = Path(path)
     if not path.exists():
         raise SimulationInputError(f"scenario: file {path} does not exist")
+    with reading(path):
+        text = path.read_text(encoding="utf-8")
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise SimulationInputError(f"{path}: not valid YAML: {exc}") from None
     return scenario_from_mapping(raw, str(path))

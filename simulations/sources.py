@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from simulations.data import SimulationInputError
+from simulations.file_errors import reading
 from simulations.logs import ColumnMap, LoadReport, iter_logs, logs_from_records, scan_log
 from simulations.replay import probability_values
 
@@ -154,16 +155,30 @@ class ProbabilityReader:
         self._frames: Iterator[pd.DataFrame] | None = None
         self._buffer = np.zeros((0, len(self.action_names)))
         self._buffer_start = 0
+        with reading(self.path):  # a file that is empty, not UTF-8 or not Parquet fails here, not later
+            if suffix in (".parquet", ".pq"):
+                import pyarrow.parquet as pq
+
+                pq.ParquetFile(self.path).close()
+            else:
+                pd.read_csv(self.path, nrows=0)
 
     def _open(self) -> Iterator[pd.DataFrame]:
+        """The file's frames, in order; a file that is not what its name says is named in the error."""
+        with reading(self.path):
+            yield from self._read()
+
+    def _read(self) -> Iterator[pd.DataFrame]:
         if self.path.suffix.lower() in (".parquet", ".pq"):
             import pyarrow.parquet as pq
 
             file = pq.ParquetFile(self.path)
             if file.metadata.num_rows != self.total_rows:
                 self._wrong_length(int(file.metadata.num_rows))
-            return (b.to_pandas() for b in file.iter_batches(batch_size=self.chunk_rows))
-        return iter(pd.read_csv(self.path, chunksize=self.chunk_rows))
+            yield from (b.to_pandas() for b in file.iter_batches(batch_size=self.chunk_rows))
+            return
+        with pd.read_csv(self.path, chunksize=self.chunk_rows) as frames:
+            yield from frames
 
     def _wrong_length(self, rows: int | str) -> None:
         raise SimulationInputError(

@@ -175,6 +175,8 @@ def replay_source(
     policy: Policy | None = None
     if candidate is not None and candidate.variant is None:
         policy = make_policy(candidate.policy, len(names), options=dict(candidate.options), seed=seed)
+    # the probability file's header is read now: a file that cannot be read fails before any work
+    reader = ProbabilityReader(probabilities, names, source.rows) if probabilities is not None else None
     progress = on_progress or (lambda *_: None)
 
     load = LoadSummary()
@@ -202,7 +204,6 @@ def replay_source(
             raise SimulationInputError("logs: no usable row to fit the reward model on")
         model = fit_reward_model(model_data, kind=reward_model_kind)
 
-    reader = ProbabilityReader(probabilities, names, source.rows) if probabilities is not None else None
     evaluation = _Evaluation(list(estimators), clip, bootstrap, seed)
     done = 0
     for report in source.chunks(split, None):

@@ -9,7 +9,7 @@ import typer
 
 from api.cli.db import DEFAULT, DbOption, open_service
 from api.cli.group import CliError
-from api.cli.output import print_json, print_table
+from api.cli.output import check_output, print_json, print_table
 from api.report import write_report
 from api.results import (
     SegmentResults,
@@ -42,6 +42,7 @@ def analyze(
         help="CUPED-adjust the reward by this numeric context attribute recorded at send time.")] = None,
 ) -> None:
     """Significance, lift intervals, Bayesian and sequential results, SRM and guardrails per slot."""
+    check_output("--html", html)
     if segment is not None and covariate is not None:
         raise CliError("--covariate: give --segment or --covariate, not both (CUPED within segments is not "
                        "supported)")

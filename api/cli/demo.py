@@ -17,12 +17,12 @@ import numpy as np
 import typer
 
 from api.cli.db import DEFAULT, DbOption, open_service
-from api.cli.output import print_json, print_table
+from api.cli.experiments import read_spec
+from api.cli.output import check_output, print_json, print_table
 from api.demo_world import draw_contexts, simulate_outcomes
 from api.report import write_report
 from api.results import analyze_summary, comparison_rows, results_to_dict
 from experiments.models import OutcomeEvent
-from experiments.spec import parse_spec
 
 EXAMPLE_SPEC = Path(__file__).resolve().parent.parent / "examples" / "spring-sale.yaml"
 ROUND_GAP = timedelta(days=4)  # longer than the 72-hour reward window: each round's outcomes are complete
@@ -65,10 +65,11 @@ def demo(
     as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
 ) -> None:
     """Run the example experiment end to end: create, send, collect outcomes, learn, analyse."""
+    check_output("--html", html)
     rng = np.random.default_rng(seed)
     clock = SimulatedClock(datetime.now(UTC) - rounds * ROUND_GAP)
     service = open_service(db, seed=seed, clock=clock)
-    spec = parse_spec(spec_file.read_bytes(), content_type="application/yaml")
+    spec = read_spec(spec_file)
     info = service.create(spec)
     say = (lambda *_: None) if as_json else typer.echo
     say(f"experiment {info.key!r} version {info.version} ({spec.design.type}, {spec.design.policy}) "

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -11,10 +13,12 @@ import typer
 
 from api.cli.db import DEFAULT, DbOption, open_service
 from api.cli.group import CliError
-from api.cli.output import print_fields, print_json, print_table
-from api.cli.records import chunks, read_records
+from api.cli.output import check_output, print_fields, print_json, print_table
+from api.cli.records import iter_records, row_error
 from api.convert import decision_to_dict, experiment_to_dict
-from experiments.spec import parse_spec
+from experiments.errors import InvalidInput
+from experiments.service import ExperimentService
+from experiments.spec import ExperimentSpec, parse_spec
 
 experiments_app = typer.Typer(help="Create, list, show, pause, resume, archive and graduate experiments.",
                               no_args_is_help=True)
@@ -37,6 +41,15 @@ def spec_content_type(path: Path) -> str:
     return "application/json" if path.suffix.lower() == ".json" else "application/yaml"
 
 
+def read_spec(path: Path) -> ExperimentSpec:
+    """The spec in a YAML or JSON file; a file that is not UTF-8 text is named in the error."""
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise CliError(f"{path}: not UTF-8 text") from exc
+    return parse_spec(text, content_type=spec_content_type(path))
+
+
 @experiments_app.command("create")
 def create(
     spec_file: Annotated[Path, typer.Argument(help="The spec, a YAML or JSON file.")],
@@ -44,7 +57,7 @@ def create(
     as_json: Json = False,
 ) -> None:
     """Create an experiment from its spec (a changed spec for an existing key makes a new version)."""
-    spec = parse_spec(spec_file.read_bytes(), content_type=spec_content_type(spec_file))
+    spec = read_spec(spec_file)
     info = open_service(db).create(spec)
     _show_experiment(experiment_to_dict(info, with_spec=False), as_json)
 
@@ -122,29 +135,71 @@ def parse_context(pairs: list[str], context_json: str | None) -> dict[str, Any]:
 BATCH = 10_000  # recipients per batch when assigning a file
 
 
-def _assign_file(key: str, path: Path, out: Path | None, db: str, id_column: str, as_json: bool) -> None:
-    rows = read_records(path)
-    recipients = []
-    for i, row in enumerate(rows):
+def _recipient_batches(
+    path: Path, id_column: str
+) -> Iterator[tuple[int, list[tuple[str, dict[str, Any]]]]]:
+    """``(row number of the first, recipients)`` for consecutive batches of the file's rows."""
+    batch: list[tuple[str, dict[str, Any]]] = []
+    first = 1
+    for number, row in iter_records(path):
         context = dict(row)
         recipient_id = context.pop(id_column, None)
         if recipient_id in (None, ""):
-            raise CliError(f"{path}: row {i + 1} has no {id_column!r}")
-        recipients.append((str(recipient_id), context))
-    service = open_service(db)
-    decisions: list[dict[str, Any]] = []
-    with typer.progressbar(length=len(recipients), label="assigning", hidden=as_json or out is None) as bar:
-        for part in chunks(recipients, BATCH):
-            decisions += [decision_to_dict(d) for d in service.assign_batch(key, list(part))]
-            bar.update(len(part))
+            raise CliError(f"{path} row {number}: no {id_column!r}")
+        batch.append((str(recipient_id), context))
+        if len(batch) == BATCH:
+            yield first, batch
+            batch, first = [], number + 1
+    if batch:
+        yield first, batch
+
+
+def _check_send(service: ExperimentService, key: str, path: Path, id_column: str) -> int:
+    """Check every row of the send as :meth:`assign_batch` would, storing nothing; the number of rows.
+
+    A bad row is a :class:`CliError` naming the file's row (``send.csv row 10004: recipient_id: ...``).
+    """
+    total = 0
+    for first, batch in _recipient_batches(path, id_column):
+        try:
+            service.check_recipients(key, batch)
+        except InvalidInput as exc:
+            raise row_error(path, first, exc, "recipients") from exc
+        total += len(batch)
+    return total
+
+
+def _assign_file(key: str, path: Path, out: Path | None, db: str, id_column: str, as_json: bool) -> None:
+    """Assign a whole file: every row is checked first, then the batches are assigned in file order.
+
+    Nothing is assigned when any row is bad or ``--out`` cannot be written; the decisions go to
+    ``--out`` batch by batch, as each batch is committed.
+    """
     if out is not None:
-        with out.open("w", encoding="utf-8") as handle:
-            handle.writelines(json.dumps(d) + "\n" for d in decisions)
-    if as_json or out is None:
+        check_output("--out", out, input_file=("--file", path))
+    service = open_service(db)
+    total = _check_send(service, key, path, id_column)
+    if total == 0:
+        raise CliError(f"--file: {path} has no rows")
+    keep = as_json or out is None
+    decisions: list[dict[str, Any]] = []
+    chosen: Counter[str] = Counter()
+    with ExitStack() as stack:
+        handle = stack.enter_context(out.open("w", encoding="utf-8")) if out is not None else None
+        bar = stack.enter_context(typer.progressbar(length=total, label="assigning", hidden=keep))
+        for _, batch in _recipient_batches(path, id_column):
+            done = [decision_to_dict(d) for d in service.assign_batch(key, batch)]
+            if handle is not None:
+                handle.writelines(json.dumps(d) + "\n" for d in done)
+            if keep:
+                decisions += done
+            else:
+                chosen.update(" + ".join(v["id"] for v in d["variants"].values()) for d in done)
+            bar.update(len(batch))
+    if keep:
         print_json(decisions)
         return
-    chosen = Counter(" + ".join(v["id"] for v in d["variants"].values()) for d in decisions)
-    typer.echo(f"{len(decisions):,} decisions written to {out}")
+    typer.echo(f"{total:,} decisions written to {out}")
     print_table(["variants", "recipients"], chosen.most_common())
 
 

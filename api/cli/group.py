@@ -6,12 +6,14 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+import pandas
 import sqlalchemy.exc
 import typer
 from typer import _click as click  # Typer vendors click: its exception classes are these
 from typer.core import TyperGroup
 
 from api.errors import describe_error
+from bandit import PolicyError
 
 #: Exit status for bad input found by SendLab (click's own usage errors exit with 2).
 EXIT_BAD_INPUT = 1
@@ -24,7 +26,12 @@ class CliError(click.exceptions.ClickException):
 
 
 def explain(exc: BaseException) -> str | None:
-    """One line for a known error; ``None`` for anything else (a bug, shown with its traceback)."""
+    """One line for a known error; ``None`` for anything else (a bug, shown with its traceback).
+
+    The readers name the file they could not read (``sends.csv: not UTF-8 text``); the lines here for
+    a file that is not UTF-8, an empty CSV or a text file named ``.parquet`` are the fallback of a
+    reader that does not.
+    """
     answer = describe_error(exc)
     if answer is not None:
         return answer.one_line()
@@ -32,8 +39,22 @@ def explain(exc: BaseException) -> str | None:
         return f"{exc.filename}: {exc.strerror}"
     if isinstance(exc, sqlalchemy.exc.ArgumentError):
         return f"--db: {exc}".splitlines()[0]
-    if isinstance(exc, sqlalchemy.exc.OperationalError):
+    if isinstance(exc, sqlalchemy.exc.OperationalError) or type(exc) is sqlalchemy.exc.DatabaseError:
+        # "unable to open database file", "file is not a database"; not IntegrityError and the like (bugs)
         return f"--db: cannot use the database: {exc.orig}".splitlines()[0]
+    if isinstance(exc, PolicyError):
+        return str(exc)
+    if isinstance(exc, UnicodeDecodeError):
+        return "input is not UTF-8 text"
+    if isinstance(exc, pandas.errors.EmptyDataError):
+        return "an input file is empty"
+    if isinstance(exc, pandas.errors.ParserError):
+        return f"not a valid CSV file: {exc}".splitlines()[0]
+    pyarrow = sys.modules.get("pyarrow")
+    if pyarrow is not None and isinstance(exc, pyarrow.ArrowInvalid):
+        return f"not a Parquet file: {exc}"
+    if isinstance(exc, MemoryError):
+        return "out of memory: ask for a smaller computation"
     return None
 
 

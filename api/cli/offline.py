@@ -21,7 +21,8 @@ from rich.progress import (
 
 from api.cli.db import DEFAULT, DbOption, open_service
 from api.cli.group import CliError
-from api.cli.output import print_json, print_table
+from api.cli.output import check_output, print_json, print_table
+from bandit import PolicyError
 from experiments.export import EXPORT_CHUNK_ROWS
 from simulations.candidates import load_candidate
 from simulations.estimators import EstimatorName
@@ -41,6 +42,9 @@ from simulations.streaming import replay_source
 from simulations.synthetic import run_simulation
 
 Json = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
+
+#: Most bootstrap replicates: each block of 4,096 rows draws a (replicates x 4,096) array of weights.
+MAX_BOOTSTRAP = 10_000
 Html = Annotated[Path | None, typer.Option(help="Also write an HTML report here.")]
 
 
@@ -106,6 +110,18 @@ def progress_bars(hidden: bool) -> Iterator[Callable[[str, int, int], None]]:
         yield update
 
 
+@contextmanager
+def policy_errors(source: str | None) -> Iterator[None]:
+    """A policy's rejection of its name or options (:class:`bandit.PolicyError`) as one line naming
+    where they came from: the candidate file, or ``--policies``."""
+    try:
+        yield
+    except PolicyError as exc:
+        if source is None:
+            raise
+        raise CliError(f"{source}: {exc}") from exc
+
+
 def print_set_aside(load: LoadSummary) -> None:
     """The rows set aside per reason, each with its first example."""
     if not load.rejected:
@@ -134,9 +150,9 @@ def replay(
     reward_model: Annotated[str, typer.Option(help="auto, logistic, linear or vw (for dm and dr).")] = "auto",
     alpha: Annotated[float, typer.Option(help="Intervals at 1 - alpha.")] = 0.05,
     seed: Annotated[int, typer.Option(help="Seed of training, sampling and bootstraps.", min=0)] = 0,
-    bootstrap: Annotated[
-        int, typer.Option(help="Poisson bootstrap replicates for the intervals (0: normal intervals).", min=0)
-    ] = 0,
+    bootstrap: Annotated[int, typer.Option(
+        help="Poisson bootstrap replicates for the intervals (0: normal intervals).", min=0,
+        max=MAX_BOOTSTRAP)] = 0,
     chunk_rows: Annotated[int, typer.Option(help="Rows read at a time.", min=1)] = 100_000,
     model_rows: Annotated[
         int, typer.Option(help="At most this many sampled rows fit the reward model.", min=1)
@@ -153,6 +169,7 @@ def replay(
     if reward_model not in get_args(RewardModelKind):
         kinds = list(get_args(RewardModelKind))
         raise CliError(f"--reward-model: unknown {reward_model!r}; choose from {kinds}")
+    check_output("--html", html)
     candidate = load_candidate(policy) if policy is not None else None
     if logs is not None:
         columns = resolve_columns(logs, map_file, action_col, reward_col, propensity_col, position_col,
@@ -161,7 +178,7 @@ def replay(
     else:
         assert experiment is not None
         source = database_source(db, experiment, min(chunk_rows, EXPORT_CHUNK_ROWS))
-    with progress_bars(hidden=as_json) as on_progress:
+    with progress_bars(hidden=as_json) as on_progress, policy_errors(str(policy) if policy else None):
         result = replay_source(
             source, candidate=candidate, probabilities=probabilities, estimators=names,  # type: ignore[arg-type]
             reward_model_kind=reward_model, alpha=alpha, seed=seed,  # type: ignore[arg-type]
@@ -198,7 +215,8 @@ def simulate(
     """Run policies on a synthetic audience and compare reward, regret and the A/B test's verdicts."""
     loaded = load_scenario(scenario)
     names = split_names("--policies", policies)
-    with progress_bars(hidden=as_json) as on_progress:
+    check_output("--html", html)
+    with progress_bars(hidden=as_json) as on_progress, policy_errors("--policies"):
         result = run_simulation(loaded, names, seeds,
                                 on_progress=lambda _, done, total: on_progress("simulating", done, total))
     if html is not None:

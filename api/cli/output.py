@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import typer
 
+from api.cli.group import CliError
 from api.convert import to_jsonable
 
 
@@ -39,3 +42,28 @@ def print_fields(pairs: Sequence[tuple[str, Any]]) -> None:
     width = max(len(k) for k, _ in pairs)
     for key, value in pairs:
         typer.echo(f"{key.ljust(width)}  {_cell(value)}")
+
+
+def check_output(option: str, path: Path | None, *, input_file: tuple[str, Path] | None = None) -> None:
+    """Fail now if ``path`` cannot be written, before the work whose result would then be lost (nothing
+    to check when the option is not given: ``path`` None).
+
+    The :class:`CliError` names ``option`` and the reason (``--html /no/dir/r.html: No such file or
+    directory``). An existing file is opened for appending and left as it is; a new one is created and
+    removed again. ``input_file`` is ``(option, path)`` of a file the command reads while it writes
+    ``path``: the output may not replace it.
+    """
+    if path is None:
+        return
+    if input_file is not None:
+        name, source = input_file
+        if path.exists() and source.exists() and os.path.samefile(path, source):
+            raise CliError(f"{option} {path}: is also the {name}; write to another file")
+    existed = path.exists()
+    try:
+        with path.open("ab"):
+            pass
+    except OSError as exc:
+        raise CliError(f"{option} {path}: {exc.strerror}") from exc
+    if not existed:
+        path.unlink(missing_ok=True)

@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from api.cli.group import CliError
+from simulations.file_errors import file_problem
 
 _SEPARATORS = (",", ";", "\t")
 
@@ -29,14 +30,21 @@ def read_past_values(path: Path, column: str | None = None) -> list[float]:
         Every value, in file order. Empty cells and text are reported with their line, never skipped:
         a recipient who spent nothing is a 0, not a blank.
     """
-    lines = path.read_text(encoding="utf-8-sig").splitlines()
+    try:
+        lines = path.read_text(encoding="utf-8-sig").splitlines()
+    except UnicodeDecodeError as exc:
+        raise CliError(f"--values: {path}: not UTF-8 text") from exc
     first = next((line for line in lines if line.strip()), None)
     if first is None:
         raise CliError(f"--values: {path} is empty")
     separator = next((s for s in _SEPARATORS if s in first), None)
     if column is None and separator is None:
         return _one_per_line(path, lines)
-    table = pd.read_csv(path, sep=separator or ",", dtype=str, keep_default_na=False, skip_blank_lines=True)
+    try:
+        table = pd.read_csv(path, sep=separator or ",", dtype=str, keep_default_na=False,
+                            skip_blank_lines=True)
+    except pd.errors.ParserError as exc:
+        raise CliError(f"--values: {file_problem(path, exc)}") from exc
     names = [str(c) for c in table.columns]
     if column is None:
         if len(names) > 1:

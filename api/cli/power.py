@@ -25,7 +25,7 @@ from analysis.power import (
 )
 from analysis.power_plots import power_curve_html
 from api.cli.group import CliError
-from api.cli.output import print_fields, print_json, print_table
+from api.cli.output import check_output, print_fields, print_json, print_table
 from api.cli.past_values import read_past_values
 from api.cli.power_plans import bandit, sequential, test_then_send
 from api.convert import plan_to_dict, power_to_dict
@@ -161,6 +161,7 @@ def power_rate(
     many recipients per arm detect; --n with --mde the power.
     """
     question = _question(mde, n, direction, daily)
+    check_output("--html", html)
     options: dict[str, Any] = {"alpha": alpha, "alternative": alternative, "arms": arms, "ratio": ratio,
                                "method": method, "correction": correction}
     if question == "size":
@@ -234,6 +235,7 @@ def power_mean(
         raise CliError("--sd / --values: give the standard deviation or a file of past values")
     if column is not None and values is None:
         raise CliError("--column: only with --values")
+    check_output("--html", html)
     sample = read_past_values(values, column) if values is not None else None
     options: dict[str, Any] = {"alpha": alpha, "alternative": alternative, "arms": arms, "ratio": ratio,
                                "method": method, "correction": correction}

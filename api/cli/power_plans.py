@@ -11,7 +11,7 @@ import typer
 from analysis.power import plan_bandit, plan_test_then_send, sequential_inflation
 from analysis.power_plots import figure_html, plot_bandit_plan, plot_test_then_send
 from api.cli.group import CliError
-from api.cli.output import print_fields, print_json
+from api.cli.output import check_output, print_fields, print_json
 from api.cli.progress import progress_after
 from api.convert import power_to_dict
 
@@ -20,6 +20,11 @@ Correction = Annotated[str, typer.Option(help="bonferroni or none (with more tha
 Seed = Annotated[int, typer.Option(help="Seeds the simulation; the same seed gives the same answer.")]
 Html = Annotated[Path | None, typer.Option(help="Also write the chart as an offline HTML page here.")]
 Json = Annotated[bool, typer.Option("--json", help="Print the full answer as JSON.")]
+
+#: The largest simulations the command line runs: memory grows with the simulated paths or campaigns
+#: (the HTTP routes cap the work lower, see ``api.routes.power``); 50 times the defaults.
+MAX_SEQUENTIAL_REPLICATIONS = 1_000_000
+MAX_BANDIT_REPLICATIONS = 10_000
 
 
 def parse_rates(option: str, text: str) -> list[float]:
@@ -56,6 +61,7 @@ def test_then_send(
     as_json: Json = False,
 ) -> None:
     """Test on a share of a known list, send the winner to the rest: the share that converts most."""
+    check_output("--html", html)
     plan = plan_test_then_send(
         list_size, baseline, lift=lift, relative=not absolute,
         rates=None if rates is None else parse_rates("--rates", rates), prior_sd=prior_sd, arms=arms,
@@ -93,7 +99,8 @@ def sequential(
     looks: Annotated[int | None, typer.Option(help="Analyses (pocock, obrien_fleming: at most 10, default "
                                               "5) or mSPRT checks per fixed sample (default 100).")] = None,
     mixing_ratio: Annotated[float, typer.Option(help="mSPRT mixing sd over the planned effect.")] = 1.0,
-    replications: Annotated[int, typer.Option(help="mSPRT simulated paths.")] = 20_000,
+    replications: Annotated[int, typer.Option(
+        help="mSPRT simulated paths.", max=MAX_SEQUENTIAL_REPLICATIONS)] = 20_000,
     fixed_n: Annotated[int | None, typer.Option(help="A fixed-sample size (per arm or total) to "
                                                 "inflate.")] = None,
     seed: Seed = 0,
@@ -129,7 +136,8 @@ def bandit(
     horizon: Annotated[int, typer.Option(help="Sends in the campaign.")],
     batches: Annotated[int, typer.Option(help="Batches the sends go out in; the bandit learns between "
                                          "them.")] = 20,
-    replications: Annotated[int, typer.Option(help="Simulated campaigns.")] = 200,
+    replications: Annotated[int, typer.Option(
+        help="Simulated campaigns.", max=MAX_BANDIT_REPLICATIONS)] = 200,
     draws: Annotated[int, typer.Option(help="The policy's draws for its probabilities of being "
                                        "best.")] = 1000,
     alpha: Alpha = 0.05,
@@ -141,6 +149,7 @@ def bandit(
     """Share of traffic a Thompson sampling bandit sends to losing variants, vs a fixed A/B test."""
     _check_seed(seed)
     values = parse_rates("--rates", rates)
+    check_output("--html", html)
     length = max(replications, 1)
     with progress_after(length, "simulating campaigns", hidden=as_json) as report:
         plan = plan_bandit(values, horizon, rng=np.random.default_rng(seed), batches=batches,

@@ -13,12 +13,11 @@ from typing import Annotated, Any
 import typer
 
 from api.cli.db import open_service
-from api.cli.experiments import spec_content_type
+from api.cli.experiments import read_spec
 from api.cli.group import CliError
 from api.cli.output import print_json
 from api.cli.records import read_records
 from api.previews import report_to_dict
-from experiments.spec import parse_spec
 
 IN_MEMORY = "sqlite://"
 MAX_RECIPIENTS = 1000
@@ -86,7 +85,7 @@ def preview(
 ) -> None:
     """What each sample recipient would get and why: rules fired, variants offered, probabilities,
     rendered content; then the rule combinations and fallbacks the sample leaves uncovered."""
-    spec = parse_spec(spec_file.read_bytes(), content_type=spec_content_type(spec_file))
+    spec = read_spec(spec_file)
     sample = _recipients(recipients, id_column)
     if db is None:
         service = open_service(IN_MEMORY, seed=0)

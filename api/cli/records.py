@@ -1,14 +1,22 @@
-"""Reading recipients and outcome events from files for the bulk commands (CSV, JSON Lines, JSON)."""
+"""Reading recipients and outcome events from files for the bulk commands (CSV, JSON Lines, JSON).
+
+:func:`iter_records` reads a file row by row (a ``.json`` list is loaded whole), so that a bulk command
+can check every row of a large file in one pass and store it in a second, in bounded memory.
+"""
 
 from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterator, Sequence
+import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from api.cli.group import CliError
+from experiments.errors import InvalidInput
+
+SUFFIXES = (".csv", ".jsonl", ".ndjson", ".json")
 
 
 def parse_cell(text: str) -> Any:
@@ -19,36 +27,72 @@ def parse_cell(text: str) -> Any:
         return text
 
 
-def read_records(path: Path) -> list[dict[str, Any]]:
-    """Rows of a ``.csv``, ``.jsonl`` / ``.ndjson`` (one object per line) or ``.json`` (a list) file."""
+def iter_records(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """``(row number, row)`` for each row of a ``.csv``, ``.jsonl`` / ``.ndjson`` (one object per line) or
+    ``.json`` (a list) file; rows are numbered from 1, a CSV header and blank JSON lines not counted.
+
+    Empty CSV cells, and the cells missing at the end of a short row, are left out of the row. Problems
+    (text that is not UTF-8, invalid JSON, a row that is not an object, a CSV row with more cells than
+    the header) are a :class:`CliError` naming the file and the row or line.
+    """
     suffix = path.suffix.lower()
-    with path.open(encoding="utf-8", newline="") as handle:
-        if suffix == ".csv":
-            return [{k: parse_cell(v) for k, v in row.items() if v != ""} for row in csv.DictReader(handle)]
-        if suffix in (".jsonl", ".ndjson"):
-            rows = []
-            for number, line in enumerate(handle, start=1):
-                if line.strip():
-                    try:
-                        rows.append(json.loads(line))
-                    except json.JSONDecodeError as exc:
-                        raise CliError(f"{path}:{number}: not valid JSON: {exc.msg}") from exc
-        elif suffix == ".json":
+    if suffix not in SUFFIXES:
+        raise CliError(f"{path}: unknown file type {suffix!r} (use .csv, .jsonl or .json)")
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        try:
+            yield from _rows(path, suffix, handle)
+        except UnicodeDecodeError as exc:
+            raise CliError(f"{path}: not UTF-8 text") from exc
+
+
+def _rows(path: Path, suffix: str, handle: Any) -> Iterator[tuple[int, dict[str, Any]]]:
+    if suffix == ".csv":
+        reader = csv.DictReader(handle)
+        for number, row in enumerate(reader, start=1):
+            extra = row.pop(None, None)  # type: ignore[call-overload]
+            if extra is not None:
+                columns = len(reader.fieldnames or ())
+                raise CliError(f"{path} row {number}: {columns + len(extra)} cells, but the header has "
+                               f"{columns} columns")
+            yield number, {k: parse_cell(v) for k, v in row.items() if v is not None and v != ""}
+        return
+    if suffix == ".json":
+        try:
+            rows = json.load(handle)
+        except json.JSONDecodeError as exc:
+            raise CliError(f"{path}: not valid JSON: {exc.msg}") from exc
+        if not isinstance(rows, list):
+            raise CliError(f"{path}: expected a JSON list of objects")
+        for number, row in enumerate(rows, start=1):
+            yield number, _object(path, number, row)
+        return
+    number = 0
+    for line_number, line in enumerate(handle, start=1):
+        if line.strip():
             try:
-                rows = json.load(handle)
+                row = json.loads(line)
             except json.JSONDecodeError as exc:
-                raise CliError(f"{path}: not valid JSON: {exc.msg}") from exc
-            if not isinstance(rows, list):
-                raise CliError(f"{path}: expected a JSON list of objects")
-        else:
-            raise CliError(f"{path}: unknown file type {suffix!r} (use .csv, .jsonl or .json)")
-    for i, row in enumerate(rows):
-        if not isinstance(row, dict):
-            raise CliError(f"{path}: row {i + 1} is not an object")
-    return rows
+                raise CliError(f"{path}:{line_number}: not valid JSON: {exc.msg}") from exc
+            number += 1
+            yield number, _object(path, number, row)
 
 
-def chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
-    """Consecutive slices of at most ``size`` items."""
-    for start in range(0, len(items), size):
-        yield items[start:start + size]
+def _object(path: Path, number: int, row: Any) -> dict[str, Any]:
+    if not isinstance(row, dict):
+        raise CliError(f"{path}: row {number} is not an object")
+    return row
+
+
+def read_records(path: Path) -> list[dict[str, Any]]:
+    """Every row of the file (see :func:`iter_records`), in memory."""
+    return [row for _, row in iter_records(path)]
+
+
+def row_error(path: Path, first: int, exc: InvalidInput, items: str) -> Exception:
+    """The error to raise for a service's problem with item ``i`` of a batch whose first item is the
+    file's row ``first``: ``items[i].field: reason`` becomes ``path row N: field: reason``. A problem
+    that names no item (``exc.field`` not ``items[i]...``) is returned unchanged."""
+    where = re.fullmatch(rf"{re.escape(items)}\[(\d+)\]\.?(.*)", str(exc.field or ""))
+    if where is None:
+        return exc
+    return CliError(f"{path} row {first + int(where.group(1))}: {where.group(2) or 'row'}: {exc.reason}")

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import inspect
 import os
 import shutil
+import socket
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,6 +17,7 @@ import typer
 import uvicorn
 
 from api.cli.db import DEFAULT, DbOption, open_engine
+from api.cli.group import CliError
 from api.metrics_files import clear_directory
 from api.settings import settings_from_env
 
@@ -31,6 +34,7 @@ def serve(
     """Run the HTTP API (OpenAPI page at /docs). Keys come from SENDLAB_ADMIN_KEY / SENDLAB_SEND_KEY."""
     os.environ["SENDLAB_DB"] = db  # every worker builds its app from the environment
     settings = settings_from_env()  # fails here, on one line, if SENDLAB_CONFIG is unusable
+    check_address(host, port)  # before the store is opened: uvicorn would fail after, with its log lines
     open_engine(settings.db).dispose()  # tables created once, before the workers race to create them
     os.environ["SENDLAB_CREATE_TABLES"] = "0"
     if workers > 1 and settings.db.startswith("sqlite"):
@@ -38,6 +42,24 @@ def serve(
     with metrics_directory(settings.metrics_dir) as directory:
         os.environ["SENDLAB_METRICS_DIR"] = directory  # the workers' metrics meet there; /metrics sums
         run_server("api.app:app_from_env", host=host, port=port, workers=workers, log_level=log_level)
+
+
+def check_address(host: str, port: int) -> None:
+    """Fail with one line if the server could not listen on ``host:port`` (a port in use, a host that is
+    not this machine's), by binding it as uvicorn will, then letting it go."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+    except socket.gaierror as exc:
+        raise CliError(f"--host {host}: {exc.strerror}") from exc
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn: TIME_WAIT is no conflict
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise CliError(f"--port {port}: address already in use") from exc
+            raise CliError(f"--host {host} --port {port}: {exc.strerror}") from exc
 
 
 def run_server(factory: str, *, host: str, port: int, workers: int, log_level: str) -> None:

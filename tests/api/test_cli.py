@@ -229,6 +229,21 @@ def test_serve_reports_an_unusable_config_file_on_one_line(tmp_path, monkeypatch
     assert line.startswith("error: SENDLAB_CONFIG: cannot read") and "missing.yaml" in line
 
 
+def test_serve_on_a_port_in_use_is_one_line_before_anything_starts(tmp_path, monkeypatch):
+    import socket
+
+    for name in ("SENDLAB_DB", "SENDLAB_CREATE_TABLES", "SENDLAB_CONFIG"):
+        monkeypatch.delenv(name, raising=False)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = runner.invoke(app, ["serve", "--db", f"sqlite:///{tmp_path / 's.db'}", "--port", str(port)])
+    assert result.exit_code == 1, result.output
+    assert result.output.splitlines() == [f"error: --port {port}: address already in use"]
+    assert not (tmp_path / "s.db").exists()  # checked before the store is opened
+
+
 def test_a_bad_database_url_is_reported_against_db():
     result = invoke("experiments", "list", "--db", "mysql://somewhere/x")
     assert result.exit_code == 1

@@ -221,6 +221,11 @@ def test_progress_bar_appears_only_after_the_delay(capsys):
         (["bandit", "--rates", "0.1,0.2", "--horizon", "100", "--replications", "1"],
          "replications must be at least 2"),
         (["bandit", "--rates", "0.1,0.2"], "Missing option '--horizon'"),
+        # absurd sizes are refused before any memory is asked for (they were MemoryError tracebacks)
+        (["sequential", "--replications", "100000000000"], "'--replications': Input should be less than or "
+                                                            "equal to 1000000"),
+        (["bandit", "--rates", "0.1,0.2", "--horizon", "100", "--replications", "100000000000"],
+         "'--replications': Input should be less than or equal to 10000"),
     ],
 )
 def test_bad_input_exits_non_zero_with_one_line(args, needle):

@@ -212,3 +212,12 @@ def test_a_beta_candidate_on_a_reward_beyond_one_is_an_error_line_and_the_exampl
     hits = {d.decision_id for d in evaluated} & {d.decision_id for d in converted}
     observed = 5.0 * len(hits) / len(evaluated)
     assert out["logged"]["value"] == pytest.approx(observed, rel=1e-12)
+
+
+def test_an_absurd_bootstrap_is_refused_before_any_work():
+    result = invoke("replay", "--logs", str(EXAMPLES / "foreign_sends.csv"), "--action-col",
+                    "subject_variant", "--reward-col", "clicked", "--propensity-col", "logged_prob",
+                    "--probabilities", str(EXAMPLES / "probabilities.csv"), "--bootstrap", "100000000")
+    assert result.exit_code == 2  # a usage error, as for a negative --bootstrap
+    (line,) = [line for line in result.output.splitlines() if line.strip()]
+    assert line.startswith("error: ") and "'--bootstrap'" in line and "10000" in line, line

@@ -47,6 +47,8 @@ def test_events_for_unknown_decisions_are_orphans(client, decision_ids):
          ["body", "events", 0, "value"]),
         ({"event_id": "e", "decision_id": "d", "type": "click", "timestamp": "yesterday"},
          ["body", "events", 0, "timestamp"]),
+        ({"event_id": "e", "decision_id": "d", "type": "click", "timestamp": "0001-01-01T00:00:00+01:00"},
+         ["body", "events", 0, "timestamp"]),  # no date in UTC: was an OverflowError, a 500
     ],
 )
 def test_bad_events_are_422_naming_the_field(client, event, loc):

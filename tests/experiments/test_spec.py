@@ -237,3 +237,8 @@ def test_check_spec_reports_option_problems_of_a_model_built_directly() -> None:
     with pytest.raises(SpecError) as info:
         check_spec(spec)
     assert [str(p) for p in info.value.problems] == ["design.vw_args: unknown option --bogus"]
+
+
+def test_bytes_that_are_not_utf8_are_a_spec_error():
+    with pytest.raises(SpecError, match="not UTF-8 text"):
+        parse_spec("key: caf\xe9\n".encode("latin-1"), content_type="application/yaml")

@@ -178,3 +178,19 @@ def test_refit_needs_a_bootstrap_and_no_given_model():
     log = make_log(100, np.random.default_rng(1))
     with pytest.raises(SimulationInputError, match="refit: needs bootstrap > 0 and no reward_model"):
         evaluate_policy(log.data, log.target, ("dm",), refit=True)
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "problem"),
+    [
+        ("p.csv", b"", "empty"),
+        ("p.csv", b"plain,urgent,emoji\n\xe9,0,0\n", "not UTF-8 text"),
+        ("p.parquet", b"plain,urgent,emoji\n1,0,0\n", "not a Parquet file"),
+        ("p.parquet", b"", "empty"),
+    ],
+)
+def test_a_probability_file_that_is_not_what_its_name_says_is_named(tmp_path, name, content, problem):
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(SimulationInputError, match=f"^{path}: {problem}$"):
+        load_probabilities(path, ACTIONS)

@@ -1,0 +1,49 @@
+"""Files that are not what their names say, reported as :class:`SimulationInputError` naming the file.
+
+A CSV file that is not UTF-8 text or is empty, a ``.parquet`` file that is not Parquet, text that does
+not parse as CSV: the readers of logs, probabilities, candidates, scenarios and column maps read inside
+:func:`reading`, so that the message says which file and what is wrong with it (``sends.csv: not UTF-8
+text``) instead of the library's exception.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pandas as pd
+
+from simulations.data import SimulationInputError
+
+
+def file_problem(path: str | Path, exc: BaseException) -> str | None:
+    """``"<path>: <what is wrong>"`` when ``exc`` says the file cannot be read as its kind; else None."""
+    if isinstance(exc, UnicodeDecodeError):
+        return f"{path}: not UTF-8 text"
+    if isinstance(exc, pd.errors.EmptyDataError):
+        return f"{path}: empty"
+    if isinstance(exc, pd.errors.ParserError):
+        detail = str(exc).strip().removeprefix("Error tokenizing data. C error: ")
+        return f"{path}: not a valid CSV file: {detail}".splitlines()[0]
+    pyarrow = sys.modules.get("pyarrow")  # imported only by the Parquet readers
+    if pyarrow is not None and isinstance(exc, pyarrow.ArrowInvalid):
+        try:
+            size = Path(path).stat().st_size
+        except OSError:
+            size = None
+        return f"{path}: empty" if size == 0 else f"{path}: not a Parquet file"
+    return None
+
+
+@contextmanager
+def reading(path: str | Path) -> Iterator[None]:
+    """Turn an error of reading ``path`` that :func:`file_problem` knows into a SimulationInputError."""
+    try:
+        yield
+    except Exception as exc:
+        problem = file_problem(path, exc)
+        if problem is None:
+            raise
+        raise SimulationInputError(problem) from exc
