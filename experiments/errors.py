@@ -5,6 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+#: The reason given for a string holding a NUL character, which PostgreSQL cannot store in text or JSON.
+NUL_REASON = "must not contain a NUL character (\\u0000)"
+
 
 class ExperimentsError(Exception):
     """Base class of every error raised by ``experiments``."""
