@@ -35,7 +35,7 @@ from experiments.assignment import (
     slot_content,
 )
 from experiments.content import Rendering
-from experiments.errors import Conflict, InvalidInput, NotFound, Problem, SpecError
+from experiments.errors import NUL_REASON, Conflict, InvalidInput, NotFound, Problem, SpecError
 from experiments.export import (
     EXPORT_CHUNK_ROWS,
     LogExport,
@@ -113,6 +113,9 @@ log = logging.getLogger(__name__)
 
 STATUSES = ("running", "paused", "archived")
 MAX_ID_LENGTH = 128
+#: The largest outcome value in absolute value (revenue of one event): a decision's reward adds its
+#: values up, and results sum rewards, their squares and cubes over every decision, which must stay finite.
+MAX_OUTCOME_VALUE = 1e12
 MAX_SEGMENTS = 50  # distinct values of a segment attribute
 
 
@@ -217,6 +220,56 @@ def _decision_ids(n: int, moment: datetime) -> list[str]:
 
 
 _HEX_DIGITS = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
+
+
+def check_outcome_events(events: Sequence[OutcomeEvent]) -> None:
+    """Every event as :meth:`ExperimentService.record_outcomes` needs it, or :class:`InvalidInput` at
+    ``events[i].<field>``: ids and type non-empty strings of at most :data:`MAX_ID_LENGTH`
+    characters, no string holding a NUL character, a finite value within :data:`MAX_OUTCOME_VALUE`,
+    a timestamp that has a UTC time (years 1 to 9999)."""
+    if isinstance(events, str | bytes) or not isinstance(events, Sequence):
+        raise InvalidInput("events", "expected a list of outcome events")
+    for i, e in enumerate(events):
+        if not isinstance(e, OutcomeEvent):
+            raise InvalidInput(f"events[{i}]", f"expected an OutcomeEvent, got {type(e).__name__}")
+        for name in ("event_id", "decision_id", "type"):
+            value = getattr(e, name)
+            if not isinstance(value, str) or not value or len(value) > MAX_ID_LENGTH:
+                raise InvalidInput(
+                    f"events[{i}].{name}",
+                    f"must be a non-empty string of at most {MAX_ID_LENGTH} chars, got {value!r}",
+                )
+            if "\x00" in value:
+                raise InvalidInput(f"events[{i}].{name}", NUL_REASON)
+        if e.value is not None and (
+            isinstance(e.value, bool)
+            or not isinstance(e.value, int | float)
+            or not math.isfinite(e.value)
+        ):
+            raise InvalidInput(f"events[{i}].value", f"must be a finite number or null, got {e.value!r}")
+        if e.value is not None and abs(e.value) > MAX_OUTCOME_VALUE:
+            raise InvalidInput(
+                f"events[{i}].value",
+                f"must lie between -{MAX_OUTCOME_VALUE:.0e} and {MAX_OUTCOME_VALUE:.0e}, got {e.value!r}",
+            )
+        if e.user_agent is not None and not isinstance(e.user_agent, str):
+            raise InvalidInput(
+                f"events[{i}].user_agent", f"must be a string or null, got {e.user_agent!r}"
+            )
+        if e.user_agent is not None and "\x00" in e.user_agent:
+            raise InvalidInput(f"events[{i}].user_agent", NUL_REASON)
+        if e.timestamp is not None and not isinstance(e.timestamp, datetime):
+            raise InvalidInput(
+                f"events[{i}].timestamp", f"must be a datetime or null, got {e.timestamp!r}"
+            )
+        if e.timestamp is not None:
+            try:
+                to_db_time(e.timestamp)
+            except OverflowError:
+                raise InvalidInput(
+                    f"events[{i}].timestamp",
+                    f"out of range: {e.timestamp.isoformat()} is not between years 1 and 9999 in UTC",
+                ) from None
 
 
 class ExperimentService:
@@ -851,35 +904,6 @@ class ExperimentService:
 
     # ------------------------------------------------------------------ outcomes
 
-    @staticmethod
-    def _check_events(events: Sequence[OutcomeEvent]) -> None:
-        if isinstance(events, str | bytes) or not isinstance(events, Sequence):
-            raise InvalidInput("events", "expected a list of outcome events")
-        for i, e in enumerate(events):
-            if not isinstance(e, OutcomeEvent):
-                raise InvalidInput(f"events[{i}]", f"expected an OutcomeEvent, got {type(e).__name__}")
-            for name in ("event_id", "decision_id", "type"):
-                value = getattr(e, name)
-                if not isinstance(value, str) or not value or len(value) > MAX_ID_LENGTH:
-                    raise InvalidInput(
-                        f"events[{i}].{name}",
-                        f"must be a non-empty string of at most {MAX_ID_LENGTH} chars, got {value!r}",
-                    )
-            if e.value is not None and (
-                isinstance(e.value, bool)
-                or not isinstance(e.value, int | float)
-                or not math.isfinite(e.value)
-            ):
-                raise InvalidInput(f"events[{i}].value", f"must be a finite number or null, got {e.value!r}")
-            if e.user_agent is not None and not isinstance(e.user_agent, str):
-                raise InvalidInput(
-                    f"events[{i}].user_agent", f"must be a string or null, got {e.user_agent!r}"
-                )
-            if e.timestamp is not None and not isinstance(e.timestamp, datetime):
-                raise InvalidInput(
-                    f"events[{i}].timestamp", f"must be a datetime or null, got {e.timestamp!r}"
-                )
-
     def record_outcomes(self, events: Sequence[OutcomeEvent]) -> OutcomeCounts:
         """Store outcome events; idempotent on ``event_id``, committed before returning.
 
@@ -888,7 +912,7 @@ class ExperimentService:
         machine-made ones (flagged, or a user agent the spec lists) are stored with ``machine`` true, and
         rewards, learning and results leave them out (results include them when asked).
         """
-        self._check_events(events)
+        check_outcome_events(events)
         unique: dict[str, OutcomeEvent] = {}
         for e in events:
             unique.setdefault(e.event_id, e)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated
 
@@ -13,7 +14,9 @@ from api.cli.group import CliError
 from api.cli.output import print_fields, print_json
 from api.cli.records import chunks, read_records
 from api.models.outcomes import OutcomeEventIn
+from experiments.errors import InvalidInput
 from experiments.models import OutcomeEvent
+from experiments.service import check_outcome_events
 
 BATCH = 10_000
 TEXT_COLUMNS = ("event_id", "decision_id", "type", "user_agent")  # a CSV cell "123" stays text
@@ -39,6 +42,14 @@ def outcomes(
         events.append(
             OutcomeEvent(e.event_id, e.decision_id, e.type, e.value, e.timestamp, e.machine, e.user_agent)
         )
+    try:  # as the service checks them, before any is recorded, each problem named by its row
+        check_outcome_events(events)
+    except InvalidInput as exc:
+        found = re.fullmatch(r"events\[(\d+)\]\.?(.*)", exc.field)
+        if found is None:
+            raise
+        where = f"{found[2]}: " if found[2] else ""
+        raise CliError(f"{file}: row {int(found[1]) + 1}: {where}{exc.reason}") from exc
     service = open_service(db)
     totals = {"accepted": 0, "duplicates": 0, "orphans": 0}
     with typer.progressbar(length=len(events), label="recording", hidden=as_json) as bar:

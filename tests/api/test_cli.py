@@ -208,6 +208,12 @@ def test_assign_a_file_then_post_its_outcomes_twice(db, spec_file, tmp_path):
         ('{"event_id": "e"}\n', ".jsonl", "row 1: decision_id: Field required"),
         ("{not json\n", ".jsonl", ":1: not valid JSON"),
         ("event_id\n", ".txt", "unknown file type '.txt'"),
+        ("event_id,decision_id,type,timestamp\ne1,d1,click,2026-01-01T00:00:00Z\n"
+         "e2,d1,click,0001-01-01T00:00:00+01:00\n", ".csv",
+         "events.csv: row 2: timestamp: out of range: 0001-01-01T00:00:00+01:00 is not between years 1 and "
+         "9999 in UTC"),
+        ('{"event_id": "e\\u0000", "decision_id": "d", "type": "click"}\n', ".jsonl",
+         "row 1: event_id: must not contain a NUL character"),
     ],
 )
 def test_bad_outcome_files_give_one_line(db, tmp_path, content, suffix, needle):
