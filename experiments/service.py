@@ -35,7 +35,14 @@ from experiments.assignment import (
     slot_content,
 )
 from experiments.content import Rendering
-from experiments.errors import NUL_REASON, Conflict, InvalidInput, NotFound, Problem, SpecError
+from experiments.errors import (
+    NUL_REASON,
+    Conflict,
+    InvalidInput,
+    NotFound,
+    Problem,
+    SpecError,
+)
 from experiments.export import (
     EXPORT_CHUNK_ROWS,
     LogExport,
@@ -137,16 +144,40 @@ def preview_seed(key: str, recipient_ids: Sequence[str]) -> int:
     return int.from_bytes(digest[:8], "big")
 
 
-def _is_json_value(value: Any) -> bool:
-    if value is None or isinstance(value, str | bool | int):
-        return True
+#: How deep a stored context value may nest (lists and mappings).
+MAX_CONTEXT_DEPTH = 32
+
+
+def _json_value_problem(value: Any, depth: int = 0) -> str | None:
+    """Why ``value`` cannot be stored as JSON (on PostgreSQL too), or None: a JSON value with finite
+    numbers, no NUL character in a string or a key, nested at most :data:`MAX_CONTEXT_DEPTH` levels."""
+    if value is None or isinstance(value, bool | int):
+        return None
+    if isinstance(value, str):
+        return NUL_REASON if "\x00" in value else None
     if isinstance(value, float):
-        return math.isfinite(value)
-    if isinstance(value, list | tuple):
-        return all(_is_json_value(v) for v in value)
-    if isinstance(value, Mapping):
-        return all(isinstance(k, str) and _is_json_value(v) for k, v in value.items())
-    return False
+        return None if math.isfinite(value) else f"must be a JSON value (finite numbers), got {value!r}"
+    if isinstance(value, list | tuple | Mapping):
+        if depth >= MAX_CONTEXT_DEPTH:
+            return f"nested too deeply (at most {MAX_CONTEXT_DEPTH} levels)"
+        if isinstance(value, Mapping):
+            for k in value:
+                if not isinstance(k, str):
+                    return f"must be a JSON value (string keys), got the key {k!r}"
+                if "\x00" in k:
+                    return f"a key {NUL_REASON}"
+        for item in value.values() if isinstance(value, Mapping) else value:
+            problem = _json_value_problem(item, depth + 1)
+            if problem is not None:
+                return problem
+        return None
+    return f"must be a JSON value (finite numbers), got {value!r}"
+
+
+def _recipient_field(i: int, field: str, single: bool) -> str:
+    """Where a problem of the ``i``-th recipient lies: ``recipients[i].<field>``, or ``<field>`` when the
+    call names a single recipient (``POST .../assign``, ``sendlab assign -r``: there is no list)."""
+    return field if single else f"recipients[{i}].{field}"
 
 
 @cache
@@ -474,14 +505,22 @@ class ExperimentService:
     # ------------------------------------------------------------------ assignment
 
     @staticmethod
-    def _check_recipients(recipients: Sequence[tuple[str, Mapping[str, Any]]]) -> None:
+    def _check_recipients(recipients: Sequence[tuple[str, Mapping[str, Any]]], single: bool = False) -> None:
+        """Each recipient a ``(recipient_id, context)`` pair: a non-empty id of at most
+        :data:`MAX_ID_LENGTH` characters without NUL, and a mapping. ``single``: the call names one
+        recipient (:meth:`assign`), so its fields are ``recipient_id`` and ``context``."""
         if isinstance(recipients, str | bytes) or not isinstance(recipients, Sequence):
             raise InvalidInput("recipients", "expected a list of (recipient_id, context) pairs")
         for item in recipients:  # the common case first: exact types, no per-item isinstance of an ABC
             if type(item) is not tuple or len(item) != 2:
                 break
             rid, context = item
-            if type(rid) is not str or not 0 < len(rid) <= MAX_ID_LENGTH or type(context) is not dict:
+            if (
+                type(rid) is not str
+                or not 0 < len(rid) <= MAX_ID_LENGTH
+                or "\x00" in rid
+                or type(context) is not dict
+            ):
                 break
         else:
             return
@@ -491,13 +530,47 @@ class ExperimentService:
             rid, context = item
             if not isinstance(rid, str) or not rid or len(rid) > MAX_ID_LENGTH:
                 raise InvalidInput(
-                    f"recipients[{i}].recipient_id",
+                    _recipient_field(i, "recipient_id", single),
                     f"must be a non-empty string of at most {MAX_ID_LENGTH} chars",
                 )
+            if "\x00" in rid:
+                raise InvalidInput(_recipient_field(i, "recipient_id", single), NUL_REASON)
             if not isinstance(context, Mapping):
                 raise InvalidInput(
-                    f"recipients[{i}].context", f"must be a mapping, got {type(context).__name__}"
+                    _recipient_field(i, "context", single), f"must be a mapping, got {type(context).__name__}"
                 )
+
+    @staticmethod
+    def _stored_contexts(
+        compiled: CompiledExperiment, contexts: Sequence[Mapping[str, Any]], single: bool = False
+    ) -> list[dict[str, Any]] | None:
+        """Per recipient, the context attributes stored with its decision (None when the spec stores
+        none), checked before anything reads them: no string value of a context holds a NUL character,
+        and each stored value is a JSON value that every database can store (:func:`_json_value_problem`).
+
+        Raises
+        ------
+        InvalidInput
+            At ``recipients[i].context.<name>`` (``context.<name>`` when ``single``).
+        """
+        if any(type(v) is str and "\x00" in v for context in contexts for v in context.values()):
+            for i, context in enumerate(contexts):
+                for name, value in context.items():
+                    if isinstance(value, str) and "\x00" in value:
+                        raise InvalidInput(_recipient_field(i, f"context.{name}", single), NUL_REASON)
+        attributes = sorted(compiled.stored_attributes)
+        if not attributes:
+            return None
+        out = []
+        for i, context in enumerate(contexts):
+            stored = {a: context[a] for a in attributes if a in context}
+            for name, value in stored.items():
+                if type(value) is not str:
+                    problem = _json_value_problem(value)
+                    if problem is not None:
+                        raise InvalidInput(_recipient_field(i, f"context.{name}", single), problem)
+            out.append(stored)
+        return out
 
     def _current_policy(self, conn: Connection, key: str, spec_version: int) -> tuple[int, Policy] | None:
         row = conn.execute(
@@ -556,18 +629,22 @@ class ExperimentService:
         key: str,
         recipients: Sequence[tuple[str, Mapping[str, Any]]],
         rng: np.random.Generator | None = None,
+        single: bool = False,
     ) -> tuple[CompiledExperiment, Any, int | None, list[tuple[Any, ...]], list[Decision]]:
         """Choose for ``recipients``: the compiled spec, the experiment's state, the policy version,
         the rows to store (:data:`experiments.store.DECISION_COLUMNS`, encoded) and the decisions.
 
         ``rng`` draws instead of the service's generator (a preview's own, so that it leaves the next
-        assignments' draws unchanged)."""
-        self._check_recipients(recipients)
+        assignments' draws unchanged); ``single``: the call names one recipient (problems are reported
+        at ``recipient_id`` and ``context``, not under ``recipients[0]``).
+        """
+        self._check_recipients(recipients, single)
         row, compiled = self._assign_state(conn, key)
         if row.status == "archived":
             raise Conflict(f"experiment {key!r} is archived: no more assignments")
         ids = [r[0] for r in recipients]
         contexts = [r[1] for r in recipients]
+        stored_contexts = self._stored_contexts(compiled, contexts, single)
         rendered, groups = render_batch(compiled, contexts) if compiled.has_templates else (None, [])
         reasons = screen(compiled, ids, contexts, paused=row.status == "paused")
         policy_version, policy = None, None
@@ -598,9 +675,8 @@ class ExperimentService:
         bound_time, bound_day = encoding.time(db_now), encoding.day(db_now.date())
         true, false = encoding.flag(True), encoding.flag(False)
         no_context = encoding.json(None)
-        stored_attributes = sorted(compiled.stored_attributes)
         no_attributes = encoding.json({})
-        empty_context = no_attributes if not stored_attributes else None
+        empty_context = no_attributes if stored_contexts is None else None
         arm_to_variants: dict[int, tuple[dict[str, str], Any]] = {}
         plain = _plain_choices(compiled)
         choices: dict[tuple[int, int, str], VariantChoice] = {}
@@ -628,13 +704,7 @@ class ExperimentService:
             elif empty_context is not None:
                 bound_context = empty_context
             else:
-                stored_context = {a: context[a] for a in stored_attributes if a in context}
-                for name, value in stored_context.items():
-                    if not _is_json_value(value):
-                        raise InvalidInput(
-                            f"recipients[{i}].context.{name}",
-                            f"must be a JSON value (finite numbers), got {value!r}",
-                        )
+                stored_context = stored_contexts[i]  # type: ignore[index]  # not None here
                 bound_context = encoding.json(stored_context) if stored_context else no_attributes
             decision_id = decision_ids[i]
             version_used = None if fallback or not adaptive else policy_version
@@ -730,8 +800,9 @@ class ExperimentService:
         return variants, notes
 
     def assign(self, key: str, recipient_id: str, context: Mapping[str, Any]) -> Decision:
-        """Choose and log the variants of one recipient."""
-        return self.assign_batch(key, [(recipient_id, context)])[0]
+        """Choose and log the variants of one recipient (a bad input is reported at ``recipient_id`` or
+        ``context.<name>``)."""
+        return self._assign(key, [(recipient_id, context)], single=True)[0]
 
     def assign_batch(self, key: str, recipients: Sequence[tuple[str, Mapping[str, Any]]]) -> list[Decision]:
         """Choose and log the variants of a whole send; return once the decisions are committed.
@@ -740,14 +811,19 @@ class ExperimentService:
         :class:`experiments.group_commit.GroupCommit` (on SQLite concurrent calls share one transaction;
         on PostgreSQL each commits its own) and each call returns only after the transaction holding its
         decisions committed (:class:`~experiments.group_commit.GroupCommitError` when it did not: then
-        none of them is stored).
+        none of them is stored). A bad input is reported at ``recipients[i].<field>``.
         """
+        return self._assign(key, recipients)
+
+    def _assign(
+        self, key: str, recipients: Sequence[tuple[str, Mapping[str, Any]]], single: bool = False
+    ) -> list[Decision]:
         with self._engine.connect() as conn:
             if not self._decision_writer.grouped:
                 # PostgreSQL: the state is one SELECT and the decisions one statement (COPY, or an
                 # INSERT of one row) that commits itself: no BEGIN and COMMIT round trips
                 conn.execution_options(isolation_level="AUTOCOMMIT")
-            compiled, row, _, rows, decisions = self._decide(conn, key, recipients)
+            compiled, row, _, rows, decisions = self._decide(conn, key, recipients, single=single)
             self._decision_writer.submit(rows, conn)
         if compiled.adaptive and row.status == "running":
             self._maybe_learn(key, compiled)

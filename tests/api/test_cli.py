@@ -66,6 +66,8 @@ def test_power_json_and_mean():
         (["experiments", "show", "nope"], "experiment 'nope' not found"),
         (["experiments", "create", "/no/such/spec.yaml"], "/no/such/spec.yaml: No such file or directory"),
         (["assign", "nope", "--recipient", "r", "--context", "novalue"], "--context: expected name=value"),
+        # one recipient: its fields are recipient_id and context, not recipients.0.<field>
+        (["assign", "nope", "--recipient", ""], "error: recipient_id: must be a non-empty string"),
     ],
 )
 def test_bad_input_exits_non_zero_with_one_line(db, args, needle):
@@ -110,6 +112,18 @@ def test_assign_with_context(db, spec_file):
     assert decision["propensity"] == pytest.approx(0.25)
     again = json.loads(invoke("assign", "hello", "-r", "ana", "--db", db, "--json").output)
     assert again["variants"]["subject"]["id"] == decision["variants"]["subject"]["id"]  # sticky
+
+
+def test_a_bad_context_value_of_one_recipient_is_named_by_its_own_path(db, spec_file):
+    invoke("experiments", "create", str(spec_file), "--db", db)
+    for args, message in [
+        (["-c", "consent=NaN"], "error: context.consent: must be a JSON value (finite numbers), got nan"),
+        (["--context-json", '{"first_name": "A\\u0000na"}'],
+         "error: context.first_name: must not contain a NUL character (\\u0000)"),
+    ]:
+        result = runner.invoke(app, ["assign", "hello", "-r", "ana", *args, "--db", db], prog_name="sendlab")
+        assert result.exit_code == 1
+        assert result.output.strip().splitlines() == [message]
 
 
 def test_demo_runs_end_to_end_and_writes_the_report(db, tmp_path):

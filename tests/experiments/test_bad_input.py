@@ -15,7 +15,7 @@ from sqlalchemy.engine import Engine
 from experiments.errors import InvalidInput
 from experiments.models import OutcomeEvent
 from experiments.service import ExperimentService
-from experiments.store import orphans_table, outcomes_table
+from experiments.store import decisions_table, orphans_table, outcomes_table
 from tests.experiments.conftest import make_spec
 
 
@@ -88,3 +88,62 @@ def test_an_outcome_value_lies_within_1e12(service: ExperimentService, engine: E
                              OutcomeEvent("e2", d.decision_id, "purchase", -1e12)])
     assert rows(engine, outcomes_table) == 2
     service.summarize("spring")  # the sums stay finite
+
+
+# -------------------------------------------------------------------------------------------- assignment
+
+NAN, INF = float("nan"), float("inf")
+NUL = "must not contain a NUL character (\\u0000)"
+
+
+@pytest.mark.parametrize(
+    ("recipient_id", "context", "field", "reason"),
+    [
+        ("", {}, "recipient_id", "must be a non-empty string of at most 128 chars"),
+        ("r\x00", {}, "recipient_id", NUL),
+        ("r1", {"consent": NAN}, "context.consent", "must be a JSON value (finite numbers), got nan"),
+        ("r1", {"device": [1, [INF]]}, "context.device", "must be a JSON value (finite numbers), got inf"),
+        ("r1", {"first_name": "A\x00na"}, "context.first_name", NUL),
+        ("r1", {"device": {"a\x00": 1}}, "context.device", "a key " + NUL),
+    ],
+)
+def test_one_recipient_is_refused_at_its_own_fields_and_nothing_is_logged(
+    service: ExperimentService, engine: Engine, recipient_id: str, context: dict[str, Any], field: str,
+    reason: str,
+) -> None:
+    """``assign`` names one recipient: its problems are at ``recipient_id`` and ``context.<name>``
+    (they were reported at ``recipients[0]...``, a list the call does not have)."""
+    service.create(make_spec(design={"type": "multivariate", "context": ["device"]}))
+    error = refused(lambda: service.assign("spring", recipient_id, context), field)
+    assert error.reason == reason
+    assert rows(engine, decisions_table) == 0
+
+
+@pytest.mark.parametrize(
+    ("recipients", "field"),
+    [
+        ([("a", {}), ("b\x00", {})], "recipients[1].recipient_id"),
+        ([("a", {"first_name": "x\x00"}), ("b", {})], "recipients[0].context.first_name"),
+        ([("a", {}), ("b", {"device": NAN})], "recipients[1].context.device"),
+    ],
+)
+def test_a_batch_is_refused_at_the_recipient_at_fault_and_nothing_is_logged(
+    service: ExperimentService, engine: Engine, recipients: list[tuple[str, dict[str, Any]]], field: str
+) -> None:
+    service.create(make_spec(design={"type": "multivariate", "context": ["device"]}))
+    refused(lambda: service.assign_batch("spring", recipients), field)
+    assert rows(engine, decisions_table) == 0
+
+
+def test_a_policy_never_sees_a_value_that_cannot_be_stored(
+    service: ExperimentService, engine: Engine
+) -> None:
+    """A contextual policy's attribute that is not finite is the caller's error at its path (the policy
+    refused it itself before, a 500)."""
+    service.create(make_spec(design={"type": "contextual", "policy": "linear_ts", "context": ["age"]},
+                             reward={"events": {"click": 1.0}}))
+    refused(lambda: service.assign("spring", "r1", {"age": INF}), "context.age")
+    refused(lambda: service.assign_batch("spring", [("r1", {"age": 3}), ("r2", {"age": NAN})]),
+            "recipients[1].context.age")
+    assert rows(engine, decisions_table) == 0
+    assert service.assign("spring", "r1", {"age": 3}).propensity > 0
