@@ -51,5 +51,10 @@ class InvalidInput(ExperimentsError):
         super().__init__(f"{field}: {reason}")
 
 
+class AssignmentError(ExperimentsError):
+    """The design could not choose soundly (a propensity that is not a probability): a fault of the
+    service, not of the input. Nothing of the call was logged, and no other call's decisions were held up."""
+
+
 class Conflict(ExperimentsError):
     """The call is not allowed in the experiment's current state (e.g. assigning in an archived one)."""

@@ -37,6 +37,7 @@ from experiments.assignment import (
 from experiments.content import Rendering
 from experiments.errors import (
     NUL_REASON,
+    AssignmentError,
     Conflict,
     InvalidInput,
     NotFound,
@@ -637,6 +638,12 @@ class ExperimentService:
         ``rng`` draws instead of the service's generator (a preview's own, so that it leaves the next
         assignments' draws unchanged); ``single``: the call names one recipient (problems are reported
         at ``recipient_id`` and ``context``, not under ``recipients[0]``).
+
+        Raises
+        ------
+        AssignmentError
+            The design gave a propensity that is not a probability (a fault of the service, not of the
+            input); no row is handed on, so no other call's transaction can fail for it.
         """
         self._check_recipients(recipients, single)
         row, compiled = self._assign_state(conn, key)
@@ -668,6 +675,13 @@ class ExperimentService:
                 rng if rng is not None else self._rng,
                 apprentice=bool(row.apprentice),
                 rendered=rendered,
+            )
+        sound = (result.propensities >= 0.0) & (result.propensities <= 1.0 + 1e-9)  # NaN fails both
+        if not sound.all():
+            first, n_bad = float(result.propensities[np.argmin(sound)]), int((~sound).sum())
+            raise AssignmentError(
+                f"experiment {key!r}: the design gave {n_bad} recipient{'s' if n_bad != 1 else ''} a "
+                f"propensity outside [0, 1] (such as {first}); nothing was logged"
             )
         db_now = to_db_time(self._clock())
         created_at = from_db_time(db_now)

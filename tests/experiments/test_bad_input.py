@@ -9,13 +9,19 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.engine import Engine
 
-from experiments.errors import InvalidInput
+from experiments.errors import AssignmentError, InvalidInput
 from experiments.models import OutcomeEvent
 from experiments.service import ExperimentService
-from experiments.store import decisions_table, orphans_table, outcomes_table
+from experiments.store import (
+    decisions_table,
+    experiments_table,
+    orphans_table,
+    outcomes_table,
+    versions_table,
+)
 from tests.experiments.conftest import make_spec
 
 
@@ -147,3 +153,26 @@ def test_a_policy_never_sees_a_value_that_cannot_be_stored(
             "recipients[1].context.age")
     assert rows(engine, decisions_table) == 0
     assert service.assign("spring", "r1", {"age": 3}).propensity > 0
+
+
+def test_a_propensity_outside_0_1_is_an_error_of_its_own_call_and_logs_nothing(
+    service: ExperimentService, engine: Engine, clock: Any
+) -> None:
+    """A spec stored before its numbers were checked (a variant weight of Infinity) gave NaN
+    propensities: the insert failed inside the transaction it shared with other calls (SQLite's group
+    commit), failing them too. The propensities are checked before the rows are handed on."""
+    service.create(make_spec())
+    service.create(make_spec(key="other"))
+    with engine.begin() as conn:
+        for table in (versions_table, experiments_table):
+            text = conn.execute(select(table.c.spec).where(table.c.key == "spring")).scalar_one()
+            stored = text.replace('"weight":1.0', '"weight":Infinity')
+            conn.execute(update(table).where(table.c.key == "spring").values(spec=stored))
+    fresh = ExperimentService(engine, clock=clock, seed=7)  # reads the stored spec again
+    expected = (r"experiment 'spring': the design gave 1 recipient a propensity outside \[0, 1\] "
+                r"\(such as nan\); nothing was logged")
+    with pytest.raises(AssignmentError, match=expected):
+        fresh.assign("spring", "r1", {})
+    assert rows(engine, decisions_table) == 0
+    assert fresh.assign("other", "r1", {}).propensity == 0.25
+    assert rows(engine, decisions_table) == 1
