@@ -175,6 +175,13 @@ def _json_value_problem(value: Any, depth: int = 0) -> str | None:
     return f"must be a JSON value (finite numbers), got {value!r}"
 
 
+def _stored_key(key: Any, what: str = "experiment") -> None:
+    """:class:`NotFound` for a key or id that nothing stored can have (not a string, or holding a NUL
+    character, which PostgreSQL cannot even be asked about), before any query."""
+    if not isinstance(key, str) or "\x00" in key:
+        raise NotFound(key if isinstance(key, str) else repr(key), what)
+
+
 def _recipient_field(i: int, field: str, single: bool) -> str:
     """Where a problem of the ``i``-th recipient lies: ``recipients[i].<field>``, or ``<field>`` when the
     call names a single recipient (``POST .../assign``, ``sendlab assign -r``: there is no list)."""
@@ -372,6 +379,7 @@ class ExperimentService:
         )
 
     def _row(self, conn: Connection, key: str, lock: bool = False) -> Any:
+        _stored_key(key)
         query = select(experiments_table).where(experiments_table.c.key == key)
         if lock:
             query = query.with_for_update()
@@ -611,6 +619,7 @@ class ExperimentService:
     def _assign_state(self, conn: Connection, key: str) -> tuple[Row[Any], CompiledExperiment]:
         """What assignment needs of an experiment, read in one query: its status, current version and
         latest policy snapshot version. The spec is compiled once per version (read only then)."""
+        _stored_key(key)
         state = conn.execute(_assign_state_query(), {"key": key}).first()
         if state is None:
             raise NotFound(key)
@@ -890,6 +899,7 @@ class ExperimentService:
 
     def explain(self, decision_id: str) -> dict[str, Any]:
         """A logged decision with the reasons behind it, re-evaluated on the stored context."""
+        _stored_key(decision_id, "decision")
         with self._engine.connect() as conn:
             row = conn.execute(select(decisions_table).where(decisions_table.c.id == decision_id)).first()
             if row is None:
@@ -1190,6 +1200,7 @@ class ExperimentService:
 
     def policy_state(self, key: str) -> tuple[int, bytes]:
         """The latest policy snapshot of an adaptive experiment: ``(version, bytes)``."""
+        _stored_key(key, "policy of experiment")
         with self._engine.connect() as conn:
             row = conn.execute(
                 select(snapshots_table.c.version, snapshots_table.c.state)

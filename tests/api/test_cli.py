@@ -68,6 +68,8 @@ def test_power_json_and_mean():
         (["assign", "nope", "--recipient", "r", "--context", "novalue"], "--context: expected name=value"),
         # one recipient: its fields are recipient_id and context, not recipients.0.<field>
         (["assign", "nope", "--recipient", ""], "error: recipient_id: must be a non-empty string"),
+        (["assign", "nope", "--recipient", "r", "--context-json", "[" * 100_000 + "]" * 100_000],
+         "--context-json: not valid JSON: nested too deeply"),
     ],
 )
 def test_bad_input_exits_non_zero_with_one_line(db, args, needle):
@@ -237,6 +239,20 @@ def test_bad_outcome_files_give_one_line(db, tmp_path, content, suffix, needle):
     assert result.exit_code == 1
     (line,) = result.output.strip().splitlines()
     assert needle in line
+
+
+def test_files_nested_deeper_than_the_json_parser_recurses_give_one_line(db, tmp_path):
+    deep = "[" * 100_000 + "]" * 100_000
+    for suffix, content, needle in [
+        (".jsonl", '{"event_id": ' + deep + "}\n", "events.jsonl:1: not valid JSON: nested too deeply"),
+        (".json", deep, "events.json: not valid JSON: nested too deeply"),
+    ]:
+        path = tmp_path / f"events{suffix}"
+        path.write_text(content)
+        result = invoke("outcomes", str(path), "--db", db)
+        assert result.exit_code == 1
+        (line,) = result.output.strip().splitlines()
+        assert needle in line
 
 
 def test_serve_reports_an_unusable_config_file_on_one_line(tmp_path, monkeypatch):
