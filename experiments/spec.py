@@ -593,8 +593,8 @@ def parse_spec(
         spec = ExperimentSpec.model_validate(raw)
     except ValidationError as exc:
         problems += _pydantic_problems(exc)
-    else:  # a number pydantic read from text ("inf", "nan")
-        reported += document_problems(spec.model_dump())[0]
+    else:  # a number pydantic read from text ("inf", "nan", "1e9")
+        reported += document_problems(spec.model_dump())[0] + _bound_problems(spec.model_dump(mode="json"))
     problems = reported + _not_under(problems + check_spec_data(raw), reported)
     if problems:
         raise SpecError(list(dict.fromkeys(problems)))

@@ -295,6 +295,13 @@ def test_weights_and_windows_are_bounded() -> None:
     assert _problems(_with("design.update", {"delay_hours": 1e9})) == [
         "design.update.delay_hours: must be at most 87,600 (ten years), got 1e+09"
     ]
+    # a number given as text is bounded as the number pydantic reads from it
+    assert _problems(_with("slots.cta.variants.0.weight", "1e7")) == [
+        "slots.cta.variants[0].weight: must be at most 1,000,000, got 1e+07"
+    ]
+    assert _problems(_with("reward.events.click", "-1e9")) == [
+        "reward.events.click: must lie between -1,000,000 and 1,000,000, got -1e+09"
+    ]
     # the bounds themselves are fine
     data = _with("reward.events", {"click": 1e6, "unsubscribe": -1e6})
     data["slots"]["cta"]["variants"][0]["weight"] = 1e6
