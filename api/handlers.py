@@ -28,10 +28,13 @@ async def _request_validation(request: Request, exc: RequestValidationError) -> 
 
 
 async def _http_exception(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-    if exc.status_code == 400 and isinstance(exc.__cause__, ValueError):
-        # FastAPI could not decode the body (e.g. bytes that are not UTF-8): a bad input, answered as
-        # every other one is, with the field and the reason.
-        reason = f"could not be read as JSON: {exc.__cause__.__class__.__name__}"
+    if exc.status_code == 400 and isinstance(exc.__cause__, ValueError | RecursionError):
+        # FastAPI could not decode the body (e.g. bytes that are not UTF-8, or JSON nested deeper than
+        # the parser recurses): a bad input, answered as every other one is, with the field and the reason.
+        if isinstance(exc.__cause__, RecursionError):
+            reason = "could not be read as JSON: nested too deeply"
+        else:
+            reason = f"could not be read as JSON: {exc.__cause__.__class__.__name__}"
         return JSONResponse({"detail": [{"loc": ["body"], "msg": reason}]}, status_code=422)
     return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
 

@@ -5,6 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+#: The reason given for a string holding a NUL character, which PostgreSQL cannot store in text or JSON.
+NUL_REASON = "must not contain a NUL character (\\u0000)"
+
 
 class ExperimentsError(Exception):
     """Base class of every error raised by ``experiments``."""
@@ -46,6 +49,11 @@ class InvalidInput(ExperimentsError):
         self.field = field
         self.reason = reason
         super().__init__(f"{field}: {reason}")
+
+
+class AssignmentError(ExperimentsError):
+    """The design could not choose soundly (a propensity that is not a probability): a fault of the
+    service, not of the input. Nothing of the call was logged, and no other call's decisions were held up."""
 
 
 class Conflict(ExperimentsError):

@@ -17,6 +17,10 @@ from typing import Any
 
 from experiments.errors import Problem
 
+#: Conditions nest at most this many levels (``{"not": {"attr": ...}}`` is two): deeper ones are refused
+#: when the spec is saved, so that no evaluation, explanation or serialization of one can recurse deeply.
+MAX_CONDITION_DEPTH = 32
+
 OPS = ("eq", "ne", "in", "not_in", "lt", "lte", "gt", "gte", "exists", "contains")
 _ORDER_OPS = {
     "lt": lambda a, b: a < b,
@@ -55,8 +59,15 @@ def _is_number(x: Any) -> bool:
     return isinstance(x, int | float) and not isinstance(x, bool)
 
 
-def parse_condition(raw: Any, path: str) -> tuple[Condition | None, list[Problem]]:
-    """Parse a raw condition; return it (None when broken) and every problem found, with paths."""
+def parse_condition(raw: Any, path: str, depth: int = 1) -> tuple[Condition | None, list[Problem]]:
+    """Parse a raw condition; return it (None when broken) and every problem found, with paths.
+
+    ``depth`` is the level of ``raw`` (1 at the top); a condition nested deeper than
+    :data:`MAX_CONDITION_DEPTH` is a problem, and what it wraps is not read.
+    """
+    if depth > MAX_CONDITION_DEPTH:
+        reason = f"nested too deeply: conditions nest at most {MAX_CONDITION_DEPTH} levels"
+        return None, [Problem(path, reason)]
     if not isinstance(raw, Mapping):
         return None, [Problem(path, f"a condition is a mapping, got {type(raw).__name__}")]
     keys = set(raw)
@@ -69,7 +80,7 @@ def parse_condition(raw: Any, path: str) -> tuple[Condition | None, list[Problem
             return None, [Problem(f"{path}.{name}", "a non-empty list of conditions is required")]
         parsed, problems = [], []
         for i, item in enumerate(items):
-            cond, errs = parse_condition(item, f"{path}.{name}[{i}]")
+            cond, errs = parse_condition(item, f"{path}.{name}[{i}]", depth + 1)
             parsed.append(cond)
             problems += errs
         if problems:
@@ -78,7 +89,7 @@ def parse_condition(raw: Any, path: str) -> tuple[Condition | None, list[Problem
     if "not" in keys:
         if len(keys) != 1:
             return None, [Problem(path, f"'not' must be the only key, got {sorted(keys)}")]
-        cond, problems = parse_condition(raw["not"], f"{path}.not")
+        cond, problems = parse_condition(raw["not"], f"{path}.not", depth + 1)
         return (NotOf(cond) if cond is not None else None), problems
     return _parse_compare(raw, path)
 

@@ -29,14 +29,21 @@ from experiments.assignment import (
     CompiledExperiment,
     assign,
     compile_experiment,
-    declines_consent,
     explain,
     render_batch,
     screen,
     slot_content,
 )
 from experiments.content import Rendering
-from experiments.errors import Conflict, InvalidInput, NotFound, Problem, SpecError
+from experiments.errors import (
+    NUL_REASON,
+    AssignmentError,
+    Conflict,
+    InvalidInput,
+    NotFound,
+    Problem,
+    SpecError,
+)
 from experiments.export import (
     EXPORT_CHUNK_ROWS,
     LogExport,
@@ -114,6 +121,9 @@ log = logging.getLogger(__name__)
 
 STATUSES = ("running", "paused", "archived")
 MAX_ID_LENGTH = 128
+#: The largest outcome value in absolute value (revenue of one event): a decision's reward adds its
+#: values up, and results sum rewards, their squares and cubes over every decision, which must stay finite.
+MAX_OUTCOME_VALUE = 1e12
 MAX_SEGMENTS = 50  # distinct values of a segment attribute
 
 
@@ -135,16 +145,47 @@ def preview_seed(key: str, recipient_ids: Sequence[str]) -> int:
     return int.from_bytes(digest[:8], "big")
 
 
-def _is_json_value(value: Any) -> bool:
-    if value is None or isinstance(value, str | bool | int):
-        return True
+#: How deep a stored context value may nest (lists and mappings).
+MAX_CONTEXT_DEPTH = 32
+
+
+def _json_value_problem(value: Any, depth: int = 0) -> str | None:
+    """Why ``value`` cannot be stored as JSON (on PostgreSQL too), or None: a JSON value with finite
+    numbers, no NUL character in a string or a key, nested at most :data:`MAX_CONTEXT_DEPTH` levels."""
+    if value is None or isinstance(value, bool | int):
+        return None
+    if isinstance(value, str):
+        return NUL_REASON if "\x00" in value else None
     if isinstance(value, float):
-        return math.isfinite(value)
-    if isinstance(value, list | tuple):
-        return all(_is_json_value(v) for v in value)
-    if isinstance(value, Mapping):
-        return all(isinstance(k, str) and _is_json_value(v) for k, v in value.items())
-    return False
+        return None if math.isfinite(value) else f"must be a JSON value (finite numbers), got {value!r}"
+    if isinstance(value, list | tuple | Mapping):
+        if depth >= MAX_CONTEXT_DEPTH:
+            return f"nested too deeply (at most {MAX_CONTEXT_DEPTH} levels)"
+        if isinstance(value, Mapping):
+            for k in value:
+                if not isinstance(k, str):
+                    return f"must be a JSON value (string keys), got the key {k!r}"
+                if "\x00" in k:
+                    return f"a key {NUL_REASON}"
+        for item in value.values() if isinstance(value, Mapping) else value:
+            problem = _json_value_problem(item, depth + 1)
+            if problem is not None:
+                return problem
+        return None
+    return f"must be a JSON value (finite numbers), got {value!r}"
+
+
+def _stored_key(key: Any, what: str = "experiment") -> None:
+    """:class:`NotFound` for a key or id that nothing stored can have (not a string, or holding a NUL
+    character, which PostgreSQL cannot even be asked about), before any query."""
+    if not isinstance(key, str) or "\x00" in key:
+        raise NotFound(key if isinstance(key, str) else repr(key), what)
+
+
+def _recipient_field(i: int, field: str, single: bool) -> str:
+    """Where a problem of the ``i``-th recipient lies: ``recipients[i].<field>``, or ``<field>`` when the
+    call names a single recipient (``POST .../assign``, ``sendlab assign -r``: there is no list)."""
+    return field if single else f"recipients[{i}].{field}"
 
 
 @cache
@@ -220,6 +261,56 @@ def _decision_ids(n: int, moment: datetime) -> list[str]:
 _HEX_DIGITS = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
 
 
+def check_outcome_events(events: Sequence[OutcomeEvent]) -> None:
+    """Every event as :meth:`ExperimentService.record_outcomes` needs it, or :class:`InvalidInput` at
+    ``events[i].<field>``: ids and type non-empty strings of at most :data:`MAX_ID_LENGTH`
+    characters, no string holding a NUL character, a finite value within :data:`MAX_OUTCOME_VALUE`,
+    a timestamp that has a UTC time (years 1 to 9999)."""
+    if isinstance(events, str | bytes) or not isinstance(events, Sequence):
+        raise InvalidInput("events", "expected a list of outcome events")
+    for i, e in enumerate(events):
+        if not isinstance(e, OutcomeEvent):
+            raise InvalidInput(f"events[{i}]", f"expected an OutcomeEvent, got {type(e).__name__}")
+        for name in ("event_id", "decision_id", "type"):
+            value = getattr(e, name)
+            if not isinstance(value, str) or not value or len(value) > MAX_ID_LENGTH:
+                raise InvalidInput(
+                    f"events[{i}].{name}",
+                    f"must be a non-empty string of at most {MAX_ID_LENGTH} chars, got {value!r}",
+                )
+            if "\x00" in value:
+                raise InvalidInput(f"events[{i}].{name}", NUL_REASON)
+        if e.value is not None and (
+            isinstance(e.value, bool)
+            or not isinstance(e.value, int | float)
+            or not math.isfinite(e.value)
+        ):
+            raise InvalidInput(f"events[{i}].value", f"must be a finite number or null, got {e.value!r}")
+        if e.value is not None and abs(e.value) > MAX_OUTCOME_VALUE:
+            raise InvalidInput(
+                f"events[{i}].value",
+                f"must lie between -{MAX_OUTCOME_VALUE:.0e} and {MAX_OUTCOME_VALUE:.0e}, got {e.value!r}",
+            )
+        if e.user_agent is not None and not isinstance(e.user_agent, str):
+            raise InvalidInput(
+                f"events[{i}].user_agent", f"must be a string or null, got {e.user_agent!r}"
+            )
+        if e.user_agent is not None and "\x00" in e.user_agent:
+            raise InvalidInput(f"events[{i}].user_agent", NUL_REASON)
+        if e.timestamp is not None and not isinstance(e.timestamp, datetime):
+            raise InvalidInput(
+                f"events[{i}].timestamp", f"must be a datetime or null, got {e.timestamp!r}"
+            )
+        if e.timestamp is not None:
+            try:
+                to_db_time(e.timestamp)
+            except OverflowError:
+                raise InvalidInput(
+                    f"events[{i}].timestamp",
+                    f"out of range: {e.timestamp.isoformat()} is not between years 1 and 9999 in UTC",
+                ) from None
+
+
 class ExperimentService:
     """Create experiments, assign recipients, record outcomes, learn, and summarise.
 
@@ -288,6 +379,7 @@ class ExperimentService:
         )
 
     def _row(self, conn: Connection, key: str, lock: bool = False) -> Any:
+        _stored_key(key)
         query = select(experiments_table).where(experiments_table.c.key == key)
         if lock:
             query = query.with_for_update()
@@ -422,14 +514,22 @@ class ExperimentService:
     # ------------------------------------------------------------------ assignment
 
     @staticmethod
-    def _check_recipients(recipients: Sequence[tuple[str, Mapping[str, Any]]]) -> None:
+    def _check_recipients(recipients: Sequence[tuple[str, Mapping[str, Any]]], single: bool = False) -> None:
+        """Each recipient a ``(recipient_id, context)`` pair: a non-empty id of at most
+        :data:`MAX_ID_LENGTH` characters without NUL, and a mapping. ``single``: the call names one
+        recipient (:meth:`assign`), so its fields are ``recipient_id`` and ``context``."""
         if isinstance(recipients, str | bytes) or not isinstance(recipients, Sequence):
             raise InvalidInput("recipients", "expected a list of (recipient_id, context) pairs")
         for item in recipients:  # the common case first: exact types, no per-item isinstance of an ABC
             if type(item) is not tuple or len(item) != 2:
                 break
             rid, context = item
-            if type(rid) is not str or not 0 < len(rid) <= MAX_ID_LENGTH or type(context) is not dict:
+            if (
+                type(rid) is not str
+                or not 0 < len(rid) <= MAX_ID_LENGTH
+                or "\x00" in rid
+                or type(context) is not dict
+            ):
                 break
         else:
             return
@@ -439,41 +539,63 @@ class ExperimentService:
             rid, context = item
             if not isinstance(rid, str) or not rid or len(rid) > MAX_ID_LENGTH:
                 raise InvalidInput(
-                    f"recipients[{i}].recipient_id",
+                    _recipient_field(i, "recipient_id", single),
                     f"must be a non-empty string of at most {MAX_ID_LENGTH} chars",
                 )
+            if "\x00" in rid:
+                raise InvalidInput(_recipient_field(i, "recipient_id", single), NUL_REASON)
             if not isinstance(context, Mapping):
                 raise InvalidInput(
-                    f"recipients[{i}].context", f"must be a mapping, got {type(context).__name__}"
+                    _recipient_field(i, "context", single), f"must be a mapping, got {type(context).__name__}"
                 )
 
     def check_recipients(self, key: str, recipients: Sequence[tuple[str, Mapping[str, Any]]]) -> None:
         """Raise what :meth:`assign_batch` would raise for this input, and store nothing.
 
         The pairs and their ids, the experiment (:class:`NotFound`, or :class:`Conflict` when archived)
-        and the context attributes that decisions store (JSON values, finite numbers; a recipient who
-        declines consent stores none), with the same :class:`InvalidInput` (``recipients[i]...``). A
-        send split into several batches is checked whole first, so that a bad recipient in a later
-        batch does not leave the earlier ones assigned.
+        and the contexts (no NUL in a string; stored attributes JSON values that every database keeps),
+        with the same :class:`InvalidInput` (``recipients[i]...``). A send split into several batches is
+        checked whole first, so that a bad recipient in a later batch does not leave the earlier ones
+        assigned.
         """
         self._check_recipients(recipients)
         with self._engine.connect() as conn:
             row, compiled = self._assign_state(conn, key)
         if row.status == "archived":
             raise Conflict(f"experiment {key!r} is archived: no more assignments")
-        stored = sorted(compiled.stored_attributes)
-        if not stored:
-            return
-        consent = compiled.spec.consent_attribute if row.status != "paused" else None
-        for i, (_, context) in enumerate(recipients):
-            if consent and consent in context and declines_consent(context[consent]):
-                continue  # "no_consent": the decision stores no context (see _decide)
-            for name in stored:
-                if name in context and not _is_json_value(context[name]):
-                    raise InvalidInput(
-                        f"recipients[{i}].context.{name}",
-                        f"must be a JSON value (finite numbers), got {context[name]!r}",
-                    )
+        self._stored_contexts(compiled, [context for _, context in recipients])
+
+    @staticmethod
+    def _stored_contexts(
+        compiled: CompiledExperiment, contexts: Sequence[Mapping[str, Any]], single: bool = False
+    ) -> list[dict[str, Any]] | None:
+        """Per recipient, the context attributes stored with its decision (None when the spec stores
+        none), checked before anything reads them: no string value of a context holds a NUL character,
+        and each stored value is a JSON value that every database can store (:func:`_json_value_problem`).
+
+        Raises
+        ------
+        InvalidInput
+            At ``recipients[i].context.<name>`` (``context.<name>`` when ``single``).
+        """
+        if any(type(v) is str and "\x00" in v for context in contexts for v in context.values()):
+            for i, context in enumerate(contexts):
+                for name, value in context.items():
+                    if isinstance(value, str) and "\x00" in value:
+                        raise InvalidInput(_recipient_field(i, f"context.{name}", single), NUL_REASON)
+        attributes = sorted(compiled.stored_attributes)
+        if not attributes:
+            return None
+        out = []
+        for i, context in enumerate(contexts):
+            stored = {a: context[a] for a in attributes if a in context}
+            for name, value in stored.items():
+                if type(value) is not str:
+                    problem = _json_value_problem(value)
+                    if problem is not None:
+                        raise InvalidInput(_recipient_field(i, f"context.{name}", single), problem)
+            out.append(stored)
+        return out
 
     def _current_policy(self, conn: Connection, key: str, spec_version: int) -> tuple[int, Policy] | None:
         row = conn.execute(
@@ -513,6 +635,7 @@ class ExperimentService:
     def _assign_state(self, conn: Connection, key: str) -> tuple[Row[Any], CompiledExperiment]:
         """What assignment needs of an experiment, read in one query: its status, current version and
         latest policy snapshot version. The spec is compiled once per version (read only then)."""
+        _stored_key(key)
         state = conn.execute(_assign_state_query(), {"key": key}).first()
         if state is None:
             raise NotFound(key)
@@ -532,18 +655,28 @@ class ExperimentService:
         key: str,
         recipients: Sequence[tuple[str, Mapping[str, Any]]],
         rng: np.random.Generator | None = None,
+        single: bool = False,
     ) -> tuple[CompiledExperiment, Any, int | None, list[tuple[Any, ...]], list[Decision]]:
         """Choose for ``recipients``: the compiled spec, the experiment's state, the policy version,
         the rows to store (:data:`experiments.store.DECISION_COLUMNS`, encoded) and the decisions.
 
         ``rng`` draws instead of the service's generator (a preview's own, so that it leaves the next
-        assignments' draws unchanged)."""
-        self._check_recipients(recipients)
+        assignments' draws unchanged); ``single``: the call names one recipient (problems are reported
+        at ``recipient_id`` and ``context``, not under ``recipients[0]``).
+
+        Raises
+        ------
+        AssignmentError
+            The design gave a propensity that is not a probability (a fault of the service, not of the
+            input); no row is handed on, so no other call's transaction can fail for it.
+        """
+        self._check_recipients(recipients, single)
         row, compiled = self._assign_state(conn, key)
         if row.status == "archived":
             raise Conflict(f"experiment {key!r} is archived: no more assignments")
         ids = [r[0] for r in recipients]
         contexts = [r[1] for r in recipients]
+        stored_contexts = self._stored_contexts(compiled, contexts, single)
         rendered, groups = render_batch(compiled, contexts) if compiled.has_templates else (None, [])
         reasons = screen(compiled, ids, contexts, paused=row.status == "paused")
         policy_version, policy = None, None
@@ -568,15 +701,21 @@ class ExperimentService:
                 apprentice=bool(row.apprentice),
                 rendered=rendered,
             )
+        sound = (result.propensities >= 0.0) & (result.propensities <= 1.0 + 1e-9)  # NaN fails both
+        if not sound.all():
+            first, n_bad = float(result.propensities[np.argmin(sound)]), int((~sound).sum())
+            raise AssignmentError(
+                f"experiment {key!r}: the design gave {n_bad} recipient{'s' if n_bad != 1 else ''} a "
+                f"propensity outside [0, 1] (such as {first}); nothing was logged"
+            )
         db_now = to_db_time(self._clock())
         created_at = from_db_time(db_now)
         encoding = self._encoding
         bound_time, bound_day = encoding.time(db_now), encoding.day(db_now.date())
         true, false = encoding.flag(True), encoding.flag(False)
         no_context = encoding.json(None)
-        stored_attributes = sorted(compiled.stored_attributes)
         no_attributes = encoding.json({})
-        empty_context = no_attributes if not stored_attributes else None
+        empty_context = no_attributes if stored_contexts is None else None
         arm_to_variants: dict[int, tuple[dict[str, str], Any]] = {}
         plain = _plain_choices(compiled)
         choices: dict[tuple[int, int, str], VariantChoice] = {}
@@ -604,13 +743,7 @@ class ExperimentService:
             elif empty_context is not None:
                 bound_context = empty_context
             else:
-                stored_context = {a: context[a] for a in stored_attributes if a in context}
-                for name, value in stored_context.items():
-                    if not _is_json_value(value):
-                        raise InvalidInput(
-                            f"recipients[{i}].context.{name}",
-                            f"must be a JSON value (finite numbers), got {value!r}",
-                        )
+                stored_context = stored_contexts[i]  # type: ignore[index]  # not None here
                 bound_context = encoding.json(stored_context) if stored_context else no_attributes
             decision_id = decision_ids[i]
             version_used = None if fallback or not adaptive else policy_version
@@ -706,8 +839,9 @@ class ExperimentService:
         return variants, notes
 
     def assign(self, key: str, recipient_id: str, context: Mapping[str, Any]) -> Decision:
-        """Choose and log the variants of one recipient."""
-        return self.assign_batch(key, [(recipient_id, context)])[0]
+        """Choose and log the variants of one recipient (a bad input is reported at ``recipient_id`` or
+        ``context.<name>``)."""
+        return self._assign(key, [(recipient_id, context)], single=True)[0]
 
     def assign_batch(self, key: str, recipients: Sequence[tuple[str, Mapping[str, Any]]]) -> list[Decision]:
         """Choose and log the variants of a whole send; return once the decisions are committed.
@@ -716,14 +850,19 @@ class ExperimentService:
         :class:`experiments.group_commit.GroupCommit` (on SQLite concurrent calls share one transaction;
         on PostgreSQL each commits its own) and each call returns only after the transaction holding its
         decisions committed (:class:`~experiments.group_commit.GroupCommitError` when it did not: then
-        none of them is stored).
+        none of them is stored). A bad input is reported at ``recipients[i].<field>``.
         """
+        return self._assign(key, recipients)
+
+    def _assign(
+        self, key: str, recipients: Sequence[tuple[str, Mapping[str, Any]]], single: bool = False
+    ) -> list[Decision]:
         with self._engine.connect() as conn:
             if not self._decision_writer.grouped:
                 # PostgreSQL: the state is one SELECT and the decisions one statement (COPY, or an
                 # INSERT of one row) that commits itself: no BEGIN and COMMIT round trips
                 conn.execution_options(isolation_level="AUTOCOMMIT")
-            compiled, row, _, rows, decisions = self._decide(conn, key, recipients)
+            compiled, row, _, rows, decisions = self._decide(conn, key, recipients, single=single)
             self._decision_writer.submit(rows, conn)
         if compiled.adaptive and row.status == "running":
             self._maybe_learn(key, compiled)
@@ -776,6 +915,7 @@ class ExperimentService:
 
     def explain(self, decision_id: str) -> dict[str, Any]:
         """A logged decision with the reasons behind it, re-evaluated on the stored context."""
+        _stored_key(decision_id, "decision")
         with self._engine.connect() as conn:
             row = conn.execute(select(decisions_table).where(decisions_table.c.id == decision_id)).first()
             if row is None:
@@ -880,45 +1020,6 @@ class ExperimentService:
 
     # ------------------------------------------------------------------ outcomes
 
-    @staticmethod
-    def check_events(events: Sequence[OutcomeEvent]) -> None:
-        """Raise the :class:`InvalidInput` (``events[i]...``) :meth:`record_outcomes` would raise for
-        these events, and store nothing."""
-        if isinstance(events, str | bytes) or not isinstance(events, Sequence):
-            raise InvalidInput("events", "expected a list of outcome events")
-        for i, e in enumerate(events):
-            if not isinstance(e, OutcomeEvent):
-                raise InvalidInput(f"events[{i}]", f"expected an OutcomeEvent, got {type(e).__name__}")
-            for name in ("event_id", "decision_id", "type"):
-                value = getattr(e, name)
-                if not isinstance(value, str) or not value or len(value) > MAX_ID_LENGTH:
-                    raise InvalidInput(
-                        f"events[{i}].{name}",
-                        f"must be a non-empty string of at most {MAX_ID_LENGTH} chars, got {value!r}",
-                    )
-            if e.value is not None and (
-                isinstance(e.value, bool)
-                or not isinstance(e.value, int | float)
-                or not math.isfinite(e.value)
-            ):
-                raise InvalidInput(f"events[{i}].value", f"must be a finite number or null, got {e.value!r}")
-            if e.user_agent is not None and not isinstance(e.user_agent, str):
-                raise InvalidInput(
-                    f"events[{i}].user_agent", f"must be a string or null, got {e.user_agent!r}"
-                )
-            if e.timestamp is not None:
-                if not isinstance(e.timestamp, datetime):
-                    raise InvalidInput(
-                        f"events[{i}].timestamp", f"must be a datetime or null, got {e.timestamp!r}"
-                    )
-                try:
-                    to_db_time(e.timestamp)
-                except OverflowError:
-                    raise InvalidInput(
-                        f"events[{i}].timestamp",
-                        f"out of range: {e.timestamp.isoformat()} is not a date in UTC",
-                    ) from None
-
     def record_outcomes(self, events: Sequence[OutcomeEvent]) -> OutcomeCounts:
         """Store outcome events; idempotent on ``event_id``, committed before returning.
 
@@ -927,7 +1028,7 @@ class ExperimentService:
         machine-made ones (flagged, or a user agent the spec lists) are stored with ``machine`` true, and
         rewards, learning and results leave them out (results include them when asked).
         """
-        self.check_events(events)
+        check_outcome_events(events)
         unique: dict[str, OutcomeEvent] = {}
         for e in events:
             unique.setdefault(e.event_id, e)
@@ -1115,6 +1216,7 @@ class ExperimentService:
 
     def policy_state(self, key: str) -> tuple[int, bytes]:
         """The latest policy snapshot of an adaptive experiment: ``(version, bytes)``."""
+        _stored_key(key, "policy of experiment")
         with self._engine.connect() as conn:
             row = conn.execute(
                 select(snapshots_table.c.version, snapshots_table.c.state)

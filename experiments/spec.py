@@ -5,11 +5,20 @@ variant ids, defaults and rules naming unknown slots or variants, a policy that 
 design, malformed conditions) by :func:`check_spec_data`, which reads the raw document defensively so
 that both kinds of problem are reported together, each with its path
 (``slots.cta.variants[2].id: duplicate id 'shop'``).
+
+Before either, the raw document is read once without recursion (:func:`document_problems`): every number
+in it must be finite, no string or key may hold a NUL character (PostgreSQL cannot store one), and it
+may nest at most :data:`MAX_SPEC_DEPTH` levels (conditions at most
+:data:`experiments.rules.MAX_CONDITION_DEPTH`). Reward and variant weights lie within
+:data:`MAX_WEIGHT` of zero and the reward window and learning delay are at most :data:`MAX_HOURS`, so
+that no sum of rewards, share of traffic or time window computed from them can overflow.
 """
 
 from __future__ import annotations
 
 import json
+import math
+import sys
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
@@ -18,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from bandit import option_problems
 from experiments.content import default_fallback, template_problem, try_render
-from experiments.errors import Problem, SpecError
+from experiments.errors import NUL_REASON, Problem, SpecError
 from experiments.rules import parse_condition
 
 FeatureValue = str | int | float | bool
@@ -33,6 +42,14 @@ KEY_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 #: A context attribute that results can group or adjust by (``record``, ``?segment=``, ``?covariate=``):
 #: 1 to 64 characters, no double quote, backslash or control character (it goes into a JSON path).
 ATTRIBUTE_PATTERN = r'^[^"\\\x00-\x1f]{1,64}$'
+#: The largest variant weight and the largest reward weight in absolute value: a reward sums at most one
+#: weight per event type, so its sums, squares and cubes over any number of decisions stay finite.
+MAX_WEIGHT = 1e6
+#: The longest reward window and learning delay, in hours (ten years).
+MAX_HOURS = 87_600.0
+#: How deep a spec document may nest (mappings and lists), and how many values it may hold in all.
+MAX_SPEC_DEPTH = 100
+MAX_SPEC_VALUES = 100_000
 
 
 class _Strict(BaseModel):
@@ -199,9 +216,120 @@ def _load(data: str | bytes | Mapping[str, Any], content_type: str) -> Any:
             return json.loads(text)
         if kind.endswith("yaml") or kind.endswith("yml"):
             return yaml.safe_load(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as exc:
-        raise SpecError([Problem("", f"cannot parse {kind}: {exc}".splitlines()[0])]) from exc
+    except RecursionError as exc:  # the parsers recurse per level of nesting
+        reason = f"nested too deeply (a spec nests at most {MAX_SPEC_DEPTH} levels)"
+        raise SpecError([Problem("", f"cannot parse {kind}: {reason}")]) from exc
+    except (ValueError, yaml.YAMLError) as exc:  # JSONDecodeError, or an integer of over 4,300 digits
+        reason = str(exc) if "integer string conversion" not in str(exc) else "a number has too many digits"
+        raise SpecError([Problem("", f"cannot parse {kind}: {reason}".splitlines()[0])]) from exc
     raise SpecError([Problem("", f"unsupported content type {content_type!r} (use JSON or YAML)")])
+
+
+def _key_part(key: Any) -> Any:
+    return key.replace("\x00", "\\u0000") if isinstance(key, str) else key
+
+
+def _loc(node: tuple[Any, Any] | None) -> tuple[Any, ...]:
+    """The path of a node of :func:`document_problems`' walk (each node is ``(parent, key)``)."""
+    parts = []
+    while node is not None:
+        node, key = node
+        parts.append(key)
+    return tuple(reversed(parts))
+
+
+def document_problems(raw: Any) -> tuple[list[Problem], bool]:
+    """Problems anywhere in a raw spec document, found without recursion: numbers that are not finite
+    (NaN, infinities, integers too large for a float), strings and keys holding a NUL character; and
+    whether the document is beyond reading further (nested over :data:`MAX_SPEC_DEPTH` levels, or over
+    :data:`MAX_SPEC_VALUES` values in all, as a YAML alias can make), reported on its own then.
+    """
+    problems: list[Problem] = []
+    stack: list[tuple[Any, tuple[Any, Any] | None, int]] = [(raw, None, 0)]
+    count = 0
+    while stack:
+        value, node, depth = stack.pop()
+        count += 1
+        if count > MAX_SPEC_VALUES:
+            return [Problem("", f"too large: a spec holds at most {MAX_SPEC_VALUES:,} values")], True
+        if isinstance(value, str):
+            if "\x00" in value:
+                problems.append(Problem(_path(_loc(node)), NUL_REASON))
+        elif isinstance(value, float):
+            if not math.isfinite(value):
+                problems.append(Problem(_path(_loc(node)), f"must be finite, got {value!r}"))
+        elif isinstance(value, bool) or value is None:
+            continue
+        elif isinstance(value, int):
+            if abs(value) > sys.float_info.max:
+                reason = "must be finite, got an integer too large for a number"
+                problems.append(Problem(_path(_loc(node)), reason))
+        elif isinstance(value, Mapping | list | tuple):
+            if depth >= MAX_SPEC_DEPTH:
+                reason = f"nested too deeply: a spec nests at most {MAX_SPEC_DEPTH} levels"
+                return [Problem(_path(_loc(node)), reason)], True
+            items = list(value.items()) if isinstance(value, Mapping) else list(enumerate(value))
+            for key, _ in items:
+                if isinstance(key, str) and "\x00" in key:
+                    problems.append(Problem(_path(_loc((node, _key_part(key)))), f"the name {NUL_REASON}"))
+            stack.extend((item, (node, _key_part(key)), depth + 1) for key, item in reversed(items))
+    return problems, False
+
+
+def _number(value: Any) -> float | None:
+    """``value`` as a finite float if it is a number that has one (not a bool), else None."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _bound_problems(raw: Mapping[str, Any]) -> list[Problem]:
+    """Weights beyond :data:`MAX_WEIGHT` and windows beyond :data:`MAX_HOURS` (checked when a spec is saved,
+    not when a stored one is read, so that a spec saved before these bounds still loads)."""
+    problems = []
+    slots = raw.get("slots")
+    for name, slot in slots.items() if isinstance(slots, Mapping) else []:
+        variants = slot.get("variants") if isinstance(slot, Mapping) else None
+        for i, v in enumerate(variants if isinstance(variants, list) else []):
+            weight = _number(v.get("weight")) if isinstance(v, Mapping) else None
+            if weight is not None and weight > MAX_WEIGHT:
+                where = f"slots.{name}.variants[{i}].weight"
+                problems.append(Problem(where, f"must be at most {MAX_WEIGHT:,.0f}, got {weight:g}"))
+    reward = raw.get("reward")
+    events = reward.get("events") if isinstance(reward, Mapping) else None
+    for event, value in events.items() if isinstance(events, Mapping) else []:
+        weight = _number(value)
+        if weight is not None and abs(weight) > MAX_WEIGHT:
+            problems.append(
+                Problem(
+                    f"reward.events.{event}",
+                    f"must lie between -{MAX_WEIGHT:,.0f} and {MAX_WEIGHT:,.0f}, got {weight:g}",
+                )
+            )
+    design = raw.get("design")
+    update = design.get("update") if isinstance(design, Mapping) else None
+    for path, where in (("reward.window_hours", reward), ("design.update.delay_hours", update)):
+        hours = _number(where.get(path.rsplit(".", 1)[1])) if isinstance(where, Mapping) else None
+        if hours is not None and hours > MAX_HOURS:
+            problems.append(Problem(path, f"must be at most {MAX_HOURS:,.0f} (ten years), got {hours:g}"))
+    return problems
+
+
+def _condition_problems(raw: Mapping[str, Any]) -> list[Problem]:
+    """The problems of the eligibility condition and of each rule's ``when``."""
+    problems: list[Problem] = []
+    rules = raw.get("rules")
+    if isinstance(rules, list):
+        for i, rule in enumerate(rules):
+            if isinstance(rule, Mapping) and "when" in rule:
+                problems += parse_condition(rule["when"], f"rules[{i}].when")[1]
+    if raw.get("eligibility") is not None:
+        problems += parse_condition(raw["eligibility"], "eligibility")[1]
+    return problems
 
 
 def _slot_ids(raw: Mapping[str, Any]) -> dict[str, set[str]]:
@@ -256,13 +384,14 @@ def check_spec_data(raw: Any) -> list[Problem]:
                     if vid in seen:
                         problems.append(Problem(f"slots.{name}.variants[{i}].id", f"duplicate id {vid!r}"))
                     seen.add(vid)
-                weight = v.get("weight", 1.0)
-                if isinstance(weight, int | float):
-                    weights.append(float(weight))
+                weight = _number(v.get("weight", 1.0))
+                if weight is not None:
+                    weights.append(weight)
             problems += _check_contents(str(name), variants)
             problems += _check_default_content(str(name), variants, raw.get("default"))
             if weights and len(weights) == len(variants) and sum(weights) <= 0:
                 problems.append(Problem(f"slots.{name}.variants", "all weights are zero"))
+    problems += _bound_problems(raw)
     slot_ids = _slot_ids(raw)
     problems += _check_refs(raw.get("default"), "default", slot_ids, many=False)
     rules = raw.get("rules")
@@ -274,10 +403,7 @@ def check_spec_data(raw: Any) -> list[Problem]:
             problems += _check_refs(rule.get("force"), f"rules[{i}].force", slot_ids, many=False)
             if not rule.get("restrict") and not rule.get("force"):
                 problems.append(Problem(f"rules[{i}]", "a rule needs 'restrict' or 'force'"))
-            if "when" in rule:
-                problems += parse_condition(rule["when"], f"rules[{i}].when")[1]
-    if raw.get("eligibility") is not None:
-        problems += parse_condition(raw["eligibility"], "eligibility")[1]
+    problems += _condition_problems(raw)
     design = raw.get("design")
     if isinstance(design, Mapping):
         kind, policy = design.get("type"), design.get("policy")
@@ -408,7 +534,7 @@ def _check_unit_reward(reward: Mapping[str, Any]) -> list[Problem]:
     """Beta-Bernoulli Thompson sampling learns from rewards in [0, 1] only."""
     events = reward.get("events", {"click": 1.0})
     values = events.values() if isinstance(events, Mapping) else []
-    weights = [w for w in values if isinstance(w, int | float)]
+    weights = [w for w in map(_number, values) if w is not None]
     high, low = sum(w for w in weights if w > 0), sum(w for w in weights if w < 0)
     if reward.get("value") is not None:
         return [
@@ -433,6 +559,19 @@ def _pydantic_problems(exc: ValidationError) -> list[Problem]:
     return [Problem(_path(tuple(err["loc"])), err["msg"]) for err in exc.errors()]
 
 
+def _not_under(problems: list[Problem], reported: list[Problem]) -> list[Problem]:
+    """``problems`` but those at or below the path of one already ``reported`` (a non-finite number or a
+    NUL character is reported once as such, not again by each check that reads the value)."""
+    paths = {p.path for p in reported}
+    out = []
+    for problem in problems:
+        path = problem.path
+        above = {path[:i] for i, ch in enumerate(path) if ch in ".["} | {path}
+        if not above & paths:
+            out.append(problem)
+    return out
+
+
 def parse_spec(
     data: str | bytes | Mapping[str, Any], content_type: str = "application/json"
 ) -> ExperimentSpec:
@@ -446,13 +585,20 @@ def parse_spec(
     raw = _load(data, content_type)
     if not isinstance(raw, Mapping):
         raise SpecError([Problem("", f"a spec is a mapping, got {type(raw).__name__}")])
+    reported, beyond = document_problems(raw)
+    if beyond:  # too deep or too large to validate; a condition too deep says where (conditions are
+        # parsed to a bounded depth)
+        deep = [] if reported[0].path == "" else _condition_problems(raw)
+        raise SpecError(deep or reported)
     problems: list[Problem] = []
     spec: ExperimentSpec | None = None
     try:
         spec = ExperimentSpec.model_validate(raw)
     except ValidationError as exc:
         problems += _pydantic_problems(exc)
-    problems += check_spec_data(raw)
+    else:  # a number pydantic read from text ("inf", "nan", "1e9")
+        reported += document_problems(spec.model_dump())[0] + _bound_problems(spec.model_dump(mode="json"))
+    problems = reported + _not_under(problems + check_spec_data(raw), reported)
     if problems:
         raise SpecError(list(dict.fromkeys(problems)))
     assert spec is not None
@@ -461,6 +607,8 @@ def parse_spec(
 
 def check_spec(spec: ExperimentSpec) -> None:
     """Raise :class:`SpecError` if a spec built directly (not through :func:`parse_spec`) is not valid."""
-    problems = check_spec_data(spec.model_dump(mode="json"))
+    problems, beyond = document_problems(spec.model_dump())
+    if not beyond:
+        problems += _not_under(check_spec_data(spec.model_dump(mode="json")), problems)
     if problems:
         raise SpecError(problems)

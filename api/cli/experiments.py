@@ -110,6 +110,10 @@ _status_command("resume", "running", "Resume a paused experiment.")
 _status_command("archive", "archived", "Archive: the experiment no longer assigns or learns.")
 
 
+def _json_limit(exc: BaseException) -> str:
+    return "nested too deeply" if isinstance(exc, RecursionError) else "a number has too many digits"
+
+
 def parse_context(pairs: list[str], context_json: str | None) -> dict[str, Any]:
     """The context from ``--context-json`` and ``--context name=value`` (values parsed as JSON if valid)."""
     context: dict[str, Any] = {}
@@ -118,6 +122,8 @@ def parse_context(pairs: list[str], context_json: str | None) -> dict[str, Any]:
             loaded = json.loads(context_json)
         except json.JSONDecodeError as exc:
             raise CliError(f"--context-json: not valid JSON: {exc.msg}") from exc
+        except (ValueError, RecursionError) as exc:  # an integer of over 4,300 digits, deep nesting
+            raise CliError(f"--context-json: not valid JSON: {_json_limit(exc)}") from exc
         if not isinstance(loaded, dict):
             raise CliError("--context-json: must be a JSON object")
         context.update(loaded)
@@ -127,7 +133,7 @@ def parse_context(pairs: list[str], context_json: str | None) -> dict[str, Any]:
             raise CliError(f"--context: expected name=value, got {pair!r}")
         try:
             context[name] = json.loads(raw)
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):  # not JSON (or beyond the parser's limits): the text itself
             context[name] = raw
     return context
 

@@ -16,7 +16,7 @@ from api.cli.records import iter_records, row_error
 from api.models.outcomes import OutcomeEventIn
 from experiments.errors import InvalidInput
 from experiments.models import OutcomeEvent
-from experiments.service import ExperimentService
+from experiments.service import check_outcome_events
 
 BATCH = 10_000
 TEXT_COLUMNS = ("event_id", "decision_id", "type", "user_agent")  # a CSV cell "123" stays text
@@ -50,7 +50,7 @@ def _check_events(file: Path) -> int:
     total = 0
     for first, batch in _event_batches(file):
         try:
-            ExperimentService.check_events(batch)
+            check_outcome_events(batch)
         except InvalidInput as exc:
             raise row_error(file, first, exc, "events") from exc
         total += len(batch)

@@ -20,11 +20,21 @@ SUFFIXES = (".csv", ".jsonl", ".ndjson", ".json")
 
 
 def parse_cell(text: str) -> Any:
-    """A CSV cell as JSON when it parses (``3`` -> 3, ``true`` -> True), else the text itself."""
+    """A CSV cell as JSON when it parses (``3`` -> 3, ``true`` -> True), else the text itself (also when
+    it nests too deeply for the parser or has an integer of over 4,300 digits)."""
     try:
         return json.loads(text)
-    except json.JSONDecodeError:
+    except (ValueError, RecursionError):  # JSONDecodeError is a ValueError
         return text
+
+
+def _reason(exc: BaseException) -> str:
+    """Why JSON text could not be read: the decoder's message, or what a parser's limit stopped."""
+    if isinstance(exc, json.JSONDecodeError):
+        return exc.msg
+    if isinstance(exc, RecursionError):
+        return "nested too deeply"
+    return "a number has too many digits" if "integer string conversion" in str(exc) else str(exc)
 
 
 def iter_records(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -59,8 +69,10 @@ def _rows(path: Path, suffix: str, handle: Any) -> Iterator[tuple[int, dict[str,
     if suffix == ".json":
         try:
             rows = json.load(handle)
-        except json.JSONDecodeError as exc:
-            raise CliError(f"{path}: not valid JSON: {exc.msg}") from exc
+        except UnicodeDecodeError:
+            raise  # "not UTF-8 text" (iter_records)
+        except (ValueError, RecursionError) as exc:
+            raise CliError(f"{path}: not valid JSON: {_reason(exc)}") from exc
         if not isinstance(rows, list):
             raise CliError(f"{path}: expected a JSON list of objects")
         for number, row in enumerate(rows, start=1):
@@ -71,8 +83,8 @@ def _rows(path: Path, suffix: str, handle: Any) -> Iterator[tuple[int, dict[str,
         if line.strip():
             try:
                 row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise CliError(f"{path}:{line_number}: not valid JSON: {exc.msg}") from exc
+            except (ValueError, RecursionError) as exc:
+                raise CliError(f"{path}:{line_number}: not valid JSON: {_reason(exc)}") from exc
             number += 1
             yield number, _object(path, number, row)
 

@@ -66,6 +66,10 @@ def test_power_json_and_mean():
         (["experiments", "show", "nope"], "experiment 'nope' not found"),
         (["experiments", "create", "/no/such/spec.yaml"], "/no/such/spec.yaml: No such file or directory"),
         (["assign", "nope", "--recipient", "r", "--context", "novalue"], "--context: expected name=value"),
+        # one recipient: its fields are recipient_id and context, not recipients.0.<field>
+        (["assign", "nope", "--recipient", ""], "error: recipient_id: must be a non-empty string"),
+        (["assign", "nope", "--recipient", "r", "--context-json", "[" * 100_000 + "]" * 100_000],
+         "--context-json: not valid JSON: nested too deeply"),
     ],
 )
 def test_bad_input_exits_non_zero_with_one_line(db, args, needle):
@@ -110,6 +114,18 @@ def test_assign_with_context(db, spec_file):
     assert decision["propensity"] == pytest.approx(0.25)
     again = json.loads(invoke("assign", "hello", "-r", "ana", "--db", db, "--json").output)
     assert again["variants"]["subject"]["id"] == decision["variants"]["subject"]["id"]  # sticky
+
+
+def test_a_bad_context_value_of_one_recipient_is_named_by_its_own_path(db, spec_file):
+    invoke("experiments", "create", str(spec_file), "--db", db)
+    for args, message in [
+        (["-c", "consent=NaN"], "error: context.consent: must be a JSON value (finite numbers), got nan"),
+        (["--context-json", '{"first_name": "A\\u0000na"}'],
+         "error: context.first_name: must not contain a NUL character (\\u0000)"),
+    ]:
+        result = runner.invoke(app, ["assign", "hello", "-r", "ana", *args, "--db", db], prog_name="sendlab")
+        assert result.exit_code == 1
+        assert result.output.strip().splitlines() == [message]
 
 
 def test_demo_runs_end_to_end_and_writes_the_report(db, tmp_path):
@@ -208,6 +224,12 @@ def test_assign_a_file_then_post_its_outcomes_twice(db, spec_file, tmp_path):
         ('{"event_id": "e"}\n', ".jsonl", "row 1: decision_id: Field required"),
         ("{not json\n", ".jsonl", ":1: not valid JSON"),
         ("event_id\n", ".txt", "unknown file type '.txt'"),
+        ("event_id,decision_id,type,timestamp\ne1,d1,click,2026-01-01T00:00:00Z\n"
+         "e2,d1,click,0001-01-01T00:00:00+01:00\n", ".csv",
+         "events.csv row 2: timestamp: out of range: 0001-01-01T00:00:00+01:00 is not between years 1 and "
+         "9999 in UTC"),
+        ('{"event_id": "e\\u0000", "decision_id": "d", "type": "click"}\n', ".jsonl",
+         "row 1: event_id: must not contain a NUL character"),
     ],
 )
 def test_bad_outcome_files_give_one_line(db, tmp_path, content, suffix, needle):
@@ -217,6 +239,20 @@ def test_bad_outcome_files_give_one_line(db, tmp_path, content, suffix, needle):
     assert result.exit_code == 1
     (line,) = result.output.strip().splitlines()
     assert needle in line
+
+
+def test_files_nested_deeper_than_the_json_parser_recurses_give_one_line(db, tmp_path):
+    deep = "[" * 100_000 + "]" * 100_000
+    for suffix, content, needle in [
+        (".jsonl", '{"event_id": ' + deep + "}\n", "events.jsonl:1: not valid JSON: nested too deeply"),
+        (".json", deep, "events.json: not valid JSON: nested too deeply"),
+    ]:
+        path = tmp_path / f"events{suffix}"
+        path.write_text(content)
+        result = invoke("outcomes", str(path), "--db", db)
+        assert result.exit_code == 1
+        (line,) = result.output.strip().splitlines()
+        assert needle in line
 
 
 def test_serve_reports_an_unusable_config_file_on_one_line(tmp_path, monkeypatch):

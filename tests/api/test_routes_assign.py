@@ -60,6 +60,8 @@ def test_batch_of_100_001_is_rejected_with_422(client, experiment):
         ({"recipient_id": 12}, ["body", "recipient_id"]),
         ({"recipient_id": "x", "context": [1, 2]}, ["body", "context"]),
         ({"recipient_id": "x", "extra": 1}, ["body", "extra"]),
+        ({"recipient_id": "x\u0000"}, ["body", "recipient_id"]),
+        ({"recipient_id": "x", "context": {"first_name": "A\u0000na"}}, ["body", "context", "first_name"]),
     ],
 )
 def test_bad_single_assign_bodies_are_422_naming_the_field(client, experiment, body, loc):
@@ -69,11 +71,34 @@ def test_bad_single_assign_bodies_are_422_naming_the_field(client, experiment, b
 
 
 @pytest.mark.parametrize(
+    ("path", "body", "loc"),
+    [  # a single assign has no list of recipients: its problems are not under recipients[0]
+        ("assign", '{"recipient_id": "x", "context": {"consent": NaN}}', ["body", "context", "consent"]),
+        ("assign", '{"recipient_id": "x", "context": {"consent": [[Infinity]]}}',
+         ["body", "context", "consent"]),
+        ("assign/batch",
+         '{"recipients": [{"recipient_id": "a"}, {"recipient_id": "b", "context": {"consent": NaN}}]}',
+         ["body", "recipients", 1, "context", "consent"]),
+    ],
+)
+def test_a_bad_context_value_is_422_at_its_own_path(client, experiment, path, body, loc):
+    response = client.post(f"/v1/experiments/{experiment}/{path}", content=body,
+                           headers={**SEND, "Content-Type": "application/json"})
+    assert response.status_code == 422
+    assert response.json()["detail"] == [{"loc": loc, "msg": response.json()["detail"][0]["msg"]}]
+    assert "finite numbers" in response.json()["detail"][0]["msg"]
+
+
+@pytest.mark.parametrize(
     ("body", "loc"),
     [
         ({"recipients": []}, ["body", "recipients"]),
         ({"recipients": [{"recipient_id": "a"}, {"context": {}}]}, ["body", "recipients", 1, "recipient_id"]),
         ({}, ["body", "recipients"]),
+        ({"recipients": [{"recipient_id": "a"}, {"recipient_id": "b\u0000"}]},
+         ["body", "recipients", 1, "recipient_id"]),
+        ({"recipients": [{"recipient_id": "a", "context": {"consent": "y\u0000"}}]},
+         ["body", "recipients", 0, "context", "consent"]),
     ],
 )
 def test_bad_batch_bodies_are_422_naming_the_field(client, experiment, body, loc):

@@ -47,14 +47,36 @@ def test_events_for_unknown_decisions_are_orphans(client, decision_ids):
          ["body", "events", 0, "value"]),
         ({"event_id": "e", "decision_id": "d", "type": "click", "timestamp": "yesterday"},
          ["body", "events", 0, "timestamp"]),
+        # valid ISO times whose UTC time falls outside years 1 to 9999 (an OverflowError, a 500, before)
         ({"event_id": "e", "decision_id": "d", "type": "click", "timestamp": "0001-01-01T00:00:00+01:00"},
-         ["body", "events", 0, "timestamp"]),  # no date in UTC: was an OverflowError, a 500
+         ["body", "events", 0, "timestamp"]),
+        ({"event_id": "e", "decision_id": "d", "type": "click", "timestamp": "9999-12-31T23:59:59-05:00"},
+         ["body", "events", 0, "timestamp"]),
+        ({"event_id": "e\u0000", "decision_id": "d", "type": "click"}, ["body", "events", 0, "event_id"]),
+        ({"event_id": "e", "decision_id": "d", "type": "cl\u0000ick"}, ["body", "events", 0, "type"]),
+        ({"event_id": "e", "decision_id": "d", "type": "click", "value": 1e200},
+         ["body", "events", 0, "value"]),
     ],
 )
 def test_bad_events_are_422_naming_the_field(client, event, loc):
     response = client.post("/v1/outcomes", json={"events": [event]}, headers=SEND)
     assert response.status_code == 422
     assert loc in [p["loc"] for p in response.json()["detail"]]
+
+
+def test_an_out_of_range_timestamp_is_refused_with_its_reason_and_nothing_is_stored(client, decision_ids):
+    events = [{"event_id": "fine", "decision_id": decision_ids[0], "type": "click"},
+              {"event_id": "early", "decision_id": decision_ids[1], "type": "click",
+               "timestamp": "0001-01-01T00:00:00+01:00"}]
+    response = client.post("/v1/outcomes", json={"events": events}, headers=SEND)
+    assert response.status_code == 422
+    assert response.json()["detail"] == [{
+        "loc": ["body", "events", 1, "timestamp"],
+        "msg": "out of range: 0001-01-01T00:00:00+01:00 is not between years 1 and 9999 in UTC",
+    }]
+    # nothing of the call was stored: the good event is new when posted again
+    again = client.post("/v1/outcomes", json={"events": events[:1]}, headers=SEND)
+    assert again.json() == {"accepted": 1, "duplicates": 0, "orphans": 0}
 
 
 def test_empty_bulk_list_is_422(client):

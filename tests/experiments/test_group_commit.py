@@ -1,5 +1,6 @@
-"""Group commit: concurrent callers share transactions, each returns only after its own rows committed,
-and a transaction that fails fails every caller of its group and writes nothing of it."""
+"""Group commit: concurrent callers share transactions, each returns only after its own rows committed;
+a row the database refuses fails only its own caller (the rest of its group commits), and any other
+failure fails every caller of its group and writes nothing of it."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import OperationalError
 
 from experiments.group_commit import GroupCommit, GroupCommitError
 
@@ -118,7 +120,7 @@ def test_concurrent_callers_share_one_transaction_and_each_sees_its_rows_committ
     assert stored(engine) == {"first": [0], **expected}
 
 
-def test_a_failed_commit_fails_every_caller_of_its_group_and_writes_nothing_of_it(
+def test_a_refused_row_fails_only_its_caller_and_the_rest_of_its_group_commits(
     engine: Engine, table: str
 ) -> None:
     write = HeldFirstWrite()
@@ -136,14 +138,52 @@ def test_a_failed_commit_fails_every_caller_of_its_group_and_writes_nothing_of_i
     write.hold.set()
     for t in [first, *threads]:
         t.join(30)
-    assert set(errors) == {"a", "poison", "b"}
+    assert set(errors) == {"poison"}
+    exc = errors["poison"]
+    assert isinstance(exc, GroupCommitError)
+    assert "nothing of it was written" in str(exc)
+    assert exc.__cause__ is not None  # the database's own error
+    assert seen == {"a": [1, 2], "b": [4]}  # committed when their submit returned
+    assert stored(engine) == {"first": [0], "a": [1, 2], "b": [4]}  # nothing of the refused caller
+    # the group of three failed as a whole, then each caller was written in a transaction of its own
+    assert write.group_sizes == [1, 4, 2, 1, 1]
+    assert group.groups_committed == 3
+    # the writer goes on: the next callers commit
+    group.submit([{"caller": "after", "n": 5}])
+    assert stored(engine) == {"after": [5], "first": [0], "a": [1, 2], "b": [4]}
+
+
+class LockedOnce(HeldFirstWrite):
+    """:class:`HeldFirstWrite` whose second call fails as a locked database does (not a refused row)."""
+
+    def __call__(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
+        super().__call__(conn, rows)
+        if len(self.group_sizes) == 2:
+            raise OperationalError("INSERT INTO gc_rows ...", {}, Exception("database is locked"))
+
+
+def test_a_failed_commit_fails_every_caller_of_its_group_and_writes_nothing_of_it(
+    engine: Engine, table: str
+) -> None:
+    write = LockedOnce()
+    group = GroupCommit(engine, write)
+    first = threading.Thread(target=group.submit, args=([{"caller": "first", "n": 0}],))
+    first.start()
+    assert write.entered.wait(30)
+    callers = {"a": [{"caller": "a", "n": 1}, {"caller": "a", "n": 2}], "b": [{"caller": "b", "n": 4}]}
+    threads, errors, seen = submit_in_threads(group, callers, engine)
+    wait_until_waiting(group, 2)
+    write.hold.set()
+    for t in [first, *threads]:
+        t.join(30)
+    assert set(errors) == {"a", "b"}
     for exc in errors.values():
         assert isinstance(exc, GroupCommitError)
         assert "nothing of it was written" in str(exc)
-        assert exc.__cause__ is not None  # the database's own error
+        assert isinstance(exc.__cause__, OperationalError)
+    assert write.group_sizes == [1, 3]  # not written again caller by caller: the rows are not at fault
     assert stored(engine) == {"first": [0]}  # the group before committed; nothing of the failed one
     assert group.groups_committed == 1
-    # the writer goes on: the next callers commit
     group.submit([{"caller": "after", "n": 5}])
     assert stored(engine) == {"after": [5], "first": [0]}
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 import pytest
@@ -242,3 +243,183 @@ def test_check_spec_reports_option_problems_of_a_model_built_directly() -> None:
 def test_bytes_that_are_not_utf8_are_a_spec_error():
     with pytest.raises(SpecError, match="not UTF-8 text"):
         parse_spec("key: caf\xe9\n".encode("latin-1"), content_type="application/yaml")
+
+
+# ------------------------------------------------------------------- numbers, NUL characters, nesting
+
+NOT_FINITE = [
+    ("slots.cta.variants.0.weight", math.inf, "slots.cta.variants[0].weight: must be finite, got inf"),
+    ("slots.cta.variants.0.weight", "Infinity", "slots.cta.variants[0].weight: must be finite, got inf"),
+    ("slots.cta.variants.1.weight", math.nan, "slots.cta.variants[1].weight: must be finite, got nan"),
+    ("slots.cta.variants.1.weight", 10**400, "slots.cta.variants[1].weight: must be finite, got an integer"),
+    ("reward.events.click", math.nan, "reward.events.click: must be finite, got nan"),
+    ("reward.events.conversion", -math.inf, "reward.events.conversion: must be finite, got -inf"),
+    ("reward.window_hours", math.inf, "reward.window_hours: must be finite, got inf"),
+    ("holdout", math.nan, "holdout: must be finite, got nan"),
+    ("slots.subject.variants.0.features.emoji", math.inf,
+     "slots.subject.variants[0].features.emoji: must be finite, got inf"),
+    ("design.update.every_seconds", math.inf, "design.update.every_seconds: must be finite, got inf"),
+    ("rules.0.when", {"attr": "age", "op": "lt", "value": -math.inf}, "rules[0].when.value: must be finite"),
+    ("design.options", {"alpha": math.nan}, "design.options.alpha: must be finite, got nan"),
+]
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "expected"), NOT_FINITE, ids=[b[2].split(":")[0] for b in NOT_FINITE]
+)
+def test_every_number_of_a_spec_must_be_finite(path: str, value: Any, expected: str) -> None:
+    problems = _problems(_with(path, value))
+    assert [p for p in problems if p.startswith(expected)], problems
+    where = expected.split(":")[0]
+    assert len([p for p in problems if p.startswith(where)]) == 1, problems  # reported once, as such
+
+
+def test_non_finite_numbers_are_refused_in_json_and_yaml_text() -> None:
+    text = json.dumps(base()).replace('"weight": 3', '"weight": Infinity')
+    assert "Infinity" in text
+    assert "slots.cta.variants[0].weight: must be finite, got inf" in _problems(text)
+    yaml_text = YAML.replace("weight: 3", "weight: .inf").replace("click: 1.0", "click: .nan")
+    problems = _problems(yaml_text, "application/yaml")
+    assert "slots.cta.variants[0].weight: must be finite, got inf" in problems
+    assert "reward.events.click: must be finite, got nan" in problems
+
+
+def test_weights_and_windows_are_bounded() -> None:
+    assert _problems(_with("reward.events.conversion", 1e308)) == [
+        "reward.events.conversion: must lie between -1,000,000 and 1,000,000, got 1e+308"
+    ]
+    assert _problems(_with("reward.events.click", -2e6)) == [
+        "reward.events.click: must lie between -1,000,000 and 1,000,000, got -2e+06"
+    ]
+    assert _problems(_with("slots.cta.variants.0.weight", 1e7)) == [
+        "slots.cta.variants[0].weight: must be at most 1,000,000, got 1e+07"
+    ]
+    assert _problems(_with("reward.window_hours", 1e308)) == [
+        "reward.window_hours: must be at most 87,600 (ten years), got 1e+308"
+    ]
+    assert _problems(_with("design.update", {"delay_hours": 1e9})) == [
+        "design.update.delay_hours: must be at most 87,600 (ten years), got 1e+09"
+    ]
+    # a number given as text is bounded as the number pydantic reads from it
+    assert _problems(_with("slots.cta.variants.0.weight", "1e7")) == [
+        "slots.cta.variants[0].weight: must be at most 1,000,000, got 1e+07"
+    ]
+    assert _problems(_with("reward.events.click", "-1e9")) == [
+        "reward.events.click: must lie between -1,000,000 and 1,000,000, got -1e+09"
+    ]
+    # the bounds themselves are fine
+    data = _with("reward.events", {"click": 1e6, "unsubscribe": -1e6})
+    data["slots"]["cta"]["variants"][0]["weight"] = 1e6
+    data["reward"]["window_hours"] = 87_600
+    spec = parse_spec(data)
+    assert spec.reward.events == {"click": 1e6, "unsubscribe": -1e6}
+
+
+def test_a_spec_saved_before_the_bounds_still_loads() -> None:
+    """The bounds are checked when a spec is saved; a stored one beyond them (saved before) still reads."""
+    data = _with("slots.cta.variants.0.weight", 1e7)
+    data["reward"]["window_hours"] = 1e6
+    stored = json.dumps(data)
+    spec = ExperimentSpec.model_validate_json(stored)
+    assert spec.slots["cta"].variants[0].weight == 1e7
+    with pytest.raises(SpecError, match="must be at most 1,000,000"):
+        check_spec(spec)
+
+
+def test_check_spec_refuses_non_finite_numbers_of_a_model_built_directly() -> None:
+    data = base()
+    data["design"] = {"type": "bandit", "policy": "epsilon_greedy", "options": {"epsilon": math.nan}}
+    data["slots"]["cta"]["variants"][1]["weight"] = math.inf
+    spec = ExperimentSpec.model_validate(data)
+    with pytest.raises(SpecError) as info:
+        check_spec(spec)
+    assert [str(p) for p in info.value.problems] == [
+        "slots.cta.variants[1].weight: must be finite, got inf",
+        "design.options.epsilon: must be finite, got nan",
+    ]
+
+
+NUL = [
+    ("key", "spring\x00sale", "key: must not contain a NUL character (\\u0000)"),
+    ("name", "a\x00b", "name: must not contain a NUL character"),
+    ("slots.cta.variants.0.content", "Shop\x00now", "slots.cta.variants[0].content: must not contain a NUL"),
+    ("slots.cta.variants.0.id", "sh\x00op", "slots.cta.variants[0].id: must not contain a NUL"),
+    ("reward.guardrails", ["unsub\x00"], "reward.guardrails[0]: must not contain a NUL"),
+    ("reward.events", {"cl\x00ick": 1.0}, "reward.events.cl\\u0000ick: the name must not contain a NUL"),
+    ("rules.0.when", {"attr": "location", "op": "eq", "value": "C\x00A"}, "rules[0].when.value: must not"),
+    ("design.context", ["dev\x00ice"], "design.context[0]: must not contain a NUL"),
+]
+
+
+@pytest.mark.parametrize(("path", "value", "expected"), NUL, ids=[b[2].split(":")[0] for b in NUL])
+def test_no_string_or_name_of_a_spec_may_hold_a_nul_character(path: str, value: Any, expected: str) -> None:
+    problems = _problems(_with(path, value))
+    assert [p for p in problems if p.startswith(expected)], problems
+
+
+TOO_DEEP = "nested too deeply: conditions nest at most 32 levels"
+SPEC_LIMIT = "a spec nests at most 100 levels"
+SPEC_TOO_DEEP = f"nested too deeply: {SPEC_LIMIT}"
+
+
+def _nested_not(depth: int) -> dict[str, Any]:
+    """A condition of ``depth`` levels: ``depth - 1`` nested ``not`` around one comparison."""
+    cond: dict[str, Any] = {"attr": "consent", "op": "eq", "value": True}
+    for _ in range(depth - 1):
+        cond = {"not": cond}
+    return cond
+
+
+def test_conditions_nest_at_most_32_levels() -> None:
+    assert parse_spec(_with("eligibility", _nested_not(32))).eligibility is not None
+    problems = _problems(_with("eligibility", _nested_not(33)))
+    assert problems == ["eligibility" + ".not" * 32 + ": " + TOO_DEEP]
+    deep_all: dict[str, Any] = {"attr": "a", "op": "exists"}
+    for _ in range(40):
+        deep_all = {"all": [deep_all]}
+    problems = _problems(_with("rules.0.when", deep_all))
+    assert problems == ["rules[0].when" + ".all[0]" * 32 + ": " + TOO_DEEP]
+
+
+@pytest.mark.parametrize("depth", [450, 990, 3000])
+def test_deeply_nested_conditions_are_a_problem_never_a_recursion_error(depth: int) -> None:
+    expected = "eligibility" + ".not" * 32 + ": " + TOO_DEEP
+    assert _problems(_with("eligibility", _nested_not(depth))) == [expected]
+
+
+def _deep_texts(depth: int) -> tuple[str, str]:
+    """The example spec with an eligibility of ``depth`` levels, as JSON text and as YAML text."""
+    json_text = json.dumps(_with("eligibility", "@")).replace(
+        '"@"', '{"not": ' * (depth - 1) + '{"attr": "a", "op": "exists"}' + "}" * (depth - 1)
+    )
+    chain = "{not: " * (depth - 1) + "{attr: a, op: exists}" + "}" * (depth - 1)
+    old = "eligibility: {all: [{attr: consent, op: eq, value: true}]}"
+    return json_text, YAML.replace(old, f"eligibility: {chain}")
+
+
+def test_deeply_nested_json_and_yaml_text_is_a_problem_never_a_recursion_error() -> None:
+    json_text, yaml_text = _deep_texts(450)  # the parsers read it: the condition's depth is the problem
+    expected = ["eligibility" + ".not" * 32 + ": " + TOO_DEEP]
+    assert _problems(json_text) == expected
+    assert _problems(yaml_text, "application/yaml") == expected
+    json_text, yaml_text = _deep_texts(3000)  # beyond what the parsers can read (they recurse per level)
+    assert _problems(json_text) == [f"cannot parse application/json: nested too deeply ({SPEC_LIMIT})"]
+    assert _problems(yaml_text, "application/yaml") == [
+        f"cannot parse application/yaml: nested too deeply ({SPEC_LIMIT})"
+    ]
+
+
+def test_a_spec_nests_at_most_100_levels_and_holds_at_most_100_000_values() -> None:
+    nested: Any = 1
+    for _ in range(150):
+        nested = [nested]
+    problems = _problems(_with("design.options", {"deep": nested}))
+    assert problems == ["design.options.deep" + "[0]" * 97 + ": " + SPEC_TOO_DEEP]
+    cycle = "key: x\nslots: &s {a: *s}\n"  # a YAML alias to itself: a mapping that contains itself
+    assert _problems(cycle, "application/yaml")[0].endswith(SPEC_TOO_DEEP)
+    bomb = "key: x\na: &a [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]\n" + "".join(
+        f"{c}: &{c} [{', '.join(['*' + p] * 10)}]\n" for p, c in zip("abcdefgh", "bcdefghi", strict=True)
+    )  # a billion values through aliases
+    assert _problems(bomb, "application/yaml") == ["too large: a spec holds at most 100,000 values"]
+    huge = '{"key": ' + "1" * 5000 + "}"
+    assert _problems(huge) == ["cannot parse application/json: a number has too many digits"]

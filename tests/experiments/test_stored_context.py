@@ -48,11 +48,12 @@ def test_check_recipients_raises_what_assign_batch_raises_and_stores_nothing(
         "consent_attribute": "opt_in",
         "reward": {"events": {"click": 1.0}},
     }))
-    # r2 declines consent: its decision stores no context, so its value is not checked
-    fine = [("r1", {"segment": "vip"}), ("r2", {"segment": float("nan"), "opt_in": False})]
+    fine = [("r1", {"segment": "vip"}), ("r2", {"segment": "vip", "opt_in": False})]
     service.check_recipients("checked", fine)
     for bad, field in [
         (fine + [("r3", {"segment": float("inf")})], "recipients[2].context.segment"),
+        # declining consent stores no context, but a value no JSON can carry is bad input all the same
+        (fine + [("r3", {"segment": float("nan"), "opt_in": False})], "recipients[2].context.segment"),
         (fine + [("x" * 129, {})], "recipients[2].recipient_id"),
         (fine + [("r3", [])], "recipients[2].context"),
     ]:
