@@ -42,6 +42,7 @@ def running_server(
         [str(SENDLAB), "serve", "--db", db, "--port", str(port), "--workers", str(workers),
          "--log-level", "warning"],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        start_new_session=True,  # its own process group: the workers are stopped with it
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -67,6 +68,10 @@ def running_server(
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+        try:  # a worker the master did not stop in time would outlive the test
+            os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
 
 
 def test_serve_on_sqlite_over_real_http(tmp_path):
