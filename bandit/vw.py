@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import shlex
 import tempfile
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
@@ -18,6 +17,7 @@ from bandit.options import check_n_actions, check_seed
 from bandit.policy import Choices, Contexts, FeatureValue, Policy, PolicyError
 from bandit.sampling import best_set, make_choices
 from bandit.snapshot import Restorable, encode_snapshot
+from bandit.vw_options import parse_vw_args
 from bandit.vw_text import (
     ACTION_NAMESPACE,
     SHARED_NAMESPACE,
@@ -31,28 +31,11 @@ from bandit.vw_text import (
 DEFAULT_VW_ARGS = "--cb_explore_adf --squarecb -q UA"
 #: VW hashes a quadratic feature of ``a`` and ``b`` as ``(hash(a) * FNV_PRIME) ^ hash(b)`` (32-bit FNV).
 FNV_PRIME = 16_777_619
-_FILE_OPTIONS = {"-d", "--data", "-f", "--final_regressor", "-i", "--initial_regressor", "-c", "--cache",
-                 "--cache_file", "--readable_model", "--invert_hash", "-p", "--predictions", "--daemon"}
 
 
 def reward_to_cost(rewards: np.ndarray) -> np.ndarray:
     """VW minimises cost; SendLab maximises reward. The one place the sign flips: cost = -reward."""
     return -rewards
-
-
-def check_vw_args(vw_args: object) -> list[str]:
-    """The VW arguments as a token list; must hold ``--cb_explore_adf`` and no file options."""
-    if not isinstance(vw_args, str):
-        raise PolicyError(f"options.vw_args: expected a string, got {type(vw_args).__name__}")
-    tokens = shlex.split(vw_args)
-    if "--cb_explore_adf" not in tokens:
-        raise PolicyError(f"options.vw_args: must contain --cb_explore_adf, got {vw_args!r}")
-    files = sorted(_FILE_OPTIONS.intersection(t.split("=")[0] for t in tokens))
-    if files:
-        raise PolicyError(f"options.vw_args: file options are not allowed here: {files}")
-    if "--random_seed" in tokens:
-        raise PolicyError("options.vw_args: do not set --random_seed; pass seed to the policy instead")
-    return tokens
 
 
 def _vw_reason(exc: BaseException) -> str:
@@ -63,28 +46,31 @@ def _vw_reason(exc: BaseException) -> str:
 
 
 @lru_cache(maxsize=64)
-def _vw_accepts(vw_args: str) -> str | None:
-    """None when VW builds a workspace from ``vw_args``, else why not (cached: a pure answer)."""
+def _vw_accepts(tokens: tuple[str, ...]) -> str | None:
+    """None when VW builds a workspace from the allowed ``tokens``, else why not (cached: a pure answer).
+
+    Only ever called with the output of :func:`parse_vw_args`, so VW never sees an option that could
+    name a file.
+    """
     try:
-        vowpalwabbit.Workspace(arg_list=["--quiet", *shlex.split(vw_args)]).finish()
-    except Exception as exc:  # VW raises plain RuntimeError / ValueError for bad arguments
+        vowpalwabbit.Workspace(arg_list=["--quiet", *tokens]).finish()
+    except Exception as exc:  # VW raises plain RuntimeError / ValueError for bad combinations
         return _vw_reason(exc)
     return None
 
 
 def check_vw_command(vw_args: object) -> str:
-    """:func:`check_vw_args`, then VW itself parses the arguments (an unknown option, a missing value).
+    """:func:`parse_vw_args` (SendLab's allowlist), then VW checks the combination of allowed options.
 
     Raises
     ------
     PolicyError
-        ``options.vw_args: unknown option --foo`` and the like.
+        ``options.vw_args: --final_regressor is not an option SendLab allows in vw_args`` and the like.
     """
-    check_vw_args(vw_args)
-    assert isinstance(vw_args, str)
-    reason = _vw_accepts(vw_args)
+    reason = _vw_accepts(tuple(parse_vw_args(vw_args)))
     if reason is not None:
         raise PolicyError(f"options.vw_args: {reason}")
+    assert isinstance(vw_args, str)
     return vw_args
 
 
@@ -139,7 +125,7 @@ class VWContextualBandit(Restorable, Policy):
         self.seed = check_seed(seed)
         self.action_features = self._check_action_features(action_features)
         self._action_lines = [action_line(i, f) for i, f in enumerate(self.action_features)]
-        arguments = [*check_vw_args(vw_args), "--quiet"]
+        arguments = [*parse_vw_args(vw_args), "--quiet"]
         if _model is None:
             self._workspace = self._open([*arguments, "--random_seed", str(self.seed)])
         else:  # the model file carries VW's random state, so the seed is not passed again

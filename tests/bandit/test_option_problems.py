@@ -32,6 +32,8 @@ BAD_VALUES = [
     ("vw", "vw_args", "--cb_adf"),
     ("vw", "vw_args", "--cb_explore_adf --foo"),
     ("vw", "vw_args", "--cb_explore_adf --epsilon often"),
+    ("vw", "vw_args", "--cb_explore_adf -f model.vw"),
+    ("vw", "vw_args", "--cb_explore_adf --squarecb --cb_type ips"),  # allowed options VW will not combine
 ]
 
 
@@ -49,8 +51,7 @@ def test_a_bad_option_is_reported_as_the_constructor_rejects_it(name: str, key: 
         make_policy(name, 3, options={key: value}, action_features=[{}, {}, {}] if name == "vw" else None)
     constructor = str(info.value)
     if name == "vw" and "rejected" in constructor:  # the workspace names the whole command it was given
-        assert problems[0][1] in ("unknown option --foo", "Vowpal Wabbit rejected them: Failed to convert "
-                                  "often to f")
+        assert problems[0][1].startswith("Vowpal Wabbit rejected them: ")
     else:
         assert constructor == f"options.{key}: {problems[0][1]}"
 

@@ -167,9 +167,10 @@ def test_snapshot_keeps_learning_state():
     ("kwargs", "message"),
     [
         ({"vw_args": "--cb_adf"}, "options.vw_args: must contain --cb_explore_adf"),
-        ({"vw_args": "--cb_explore_adf -f model.vw"}, r"options.vw_args: file options are not allowed"),
+        ({"vw_args": "--cb_explore_adf -f model.vw"}, r"options.vw_args: -f is not an option SendLab allows"),
         ({"vw_args": "--cb_explore_adf --random_seed 3"}, "options.vw_args: do not set --random_seed"),
-        ({"vw_args": "--cb_explore_adf --no_such_option"}, "options.vw_args: Vowpal Wabbit rejected"),
+        ({"vw_args": "--cb_explore_adf --no_such_option"}, "options.vw_args: --no_such_option is not an"),
+        ({"vw_args": "--cb_explore_adf --squarecb --cb_type ips"}, "options.vw_args: Vowpal Wabbit rejected"),
         ({"vw_args": 3}, "options.vw_args: expected a string"),
         ({"action_features": [{}, {}]}, "action_features: expected 3 mappings, got 2"),
         ({"action_features": [{}, {}, "x"]}, r"action_features\[2\]: expected a mapping"),

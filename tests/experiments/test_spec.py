@@ -198,7 +198,7 @@ def test_policy_options_are_checked_per_key_beside_every_other_problem() -> None
     data["slots"]["cta"]["variants"].append({"id": "shop", "content": "again"})
     data["holdout"] = 2
     problems = _problems(data)
-    assert "design.vw_args: unknown option --foo" in problems
+    assert "design.vw_args: --foo is not an option SendLab allows in vw_args" in problems
     assert "design.options.colour: unknown option for policy 'vw' (it takes: vw_args)" in problems
     assert "slots.cta.variants[2].id: duplicate id 'shop'" in problems
     assert any(p.startswith("holdout: ") for p in problems)
@@ -237,7 +237,9 @@ def test_check_spec_reports_option_problems_of_a_model_built_directly() -> None:
     spec = ExperimentSpec.model_validate(data)
     with pytest.raises(SpecError) as info:
         check_spec(spec)
-    assert [str(p) for p in info.value.problems] == ["design.vw_args: unknown option --bogus"]
+    assert [str(p) for p in info.value.problems] == [
+        "design.vw_args: --bogus is not an option SendLab allows in vw_args"
+    ]
 
 
 def test_bytes_that_are_not_utf8_are_a_spec_error():
