@@ -9,9 +9,13 @@ LinUCB scores :math:`x^\top\hat\theta_a + \alpha\sqrt{x^\top A_a^{-1} x}` and ta
 action (ties split evenly). Linear Thompson sampling (Agrawal and Goyal 2013) draws
 :math:`\theta_a \sim N(\hat\theta_a, v^2 A_a^{-1})`; the score of action ``a`` for row ``x`` is then
 Normal with mean :math:`x^\top\hat\theta_a` and sd :math:`v\sqrt{x^\top A_a^{-1}x}`, independently
-across actions, so its probability of being best is estimated from ``n_draws`` standard normal
-vectors shared by all rows (common random numbers, from a generator derived from the seed and the
-state). ``choose`` samples from these probabilities, so the logged propensity is exact for the draw.
+across actions, so its probability of being best is a one-dimensional integral, computed by
+quadrature (:func:`bandit.gaussian_max.probability_of_max`). ``choose`` samples from these
+probabilities, so the logged propensity is the exact probability of the draw.
+
+Contexts are hashed once per call (:class:`bandit.features.FeatureHasher`); :meth:`encode` returns
+the hashed batch, which ``choose`` and then ``update`` take in place of the contexts so a batch is
+hashed once between them.
 """
 
 from __future__ import annotations
@@ -20,22 +24,13 @@ from typing import Any
 
 import numpy as np
 
-from bandit.features import FeatureHasher
-from bandit.inputs import (
-    batch_size,
-    check_allowed,
-    check_feedback,
-    check_positive,
-    check_revision,
-    context_rows,
-)
+from bandit.features import EncodedContexts, FeatureHasher
+from bandit.gaussian_max import probability_of_max
+from bandit.inputs import check_allowed, check_feedback, check_positive, check_revision
 from bandit.options import check_n_actions, check_n_draws, check_seed
 from bandit.policy import Choices, Contexts, Policy
 from bandit.sampling import best_set, make_choices, split_evenly
-from bandit.seeding import derived_generator
 from bandit.snapshot import Restorable, encode_snapshot
-
-ROW_CHUNK = 256
 
 
 class _RidgePerAction(Restorable, Policy):
@@ -73,21 +68,26 @@ class _RidgePerAction(Restorable, Policy):
         """The ridge coefficients per action over the hashed columns, shape ``(n_actions, dim)`` (a copy)."""
         return self._fit()[1].copy()
 
-    def reward_estimates(self, contexts: Contexts) -> tuple[np.ndarray, np.ndarray]:
+    def encode(self, contexts: Contexts) -> EncodedContexts:
+        """The batch hashed and checked once, for ``choose`` and ``update`` in place of ``contexts``."""
+        return self.hasher.encode_once(contexts)
+
+    def reward_estimates(self, contexts: Contexts | EncodedContexts) -> tuple[np.ndarray, np.ndarray]:
         """Per row and action: the ridge prediction and the width :math:`\\sqrt{x^T A_a^{-1} x}`.
 
         Returns
         -------
         mean, width : ndarray of float, shape (n, n_actions) each
         """
-        return self._moments(self.hasher.encode(context_rows(contexts)))
+        return self._moments(self.hasher.encode(contexts))
 
-    def _design(self, contexts: Contexts, allowed: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-        rows = context_rows(contexts)
-        mask = check_allowed(allowed, len(rows), self.n_actions)
+    def _design(self, contexts: Contexts | EncodedContexts,
+                allowed: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        x = self.hasher.encode(contexts)
+        mask = check_allowed(allowed, len(x), self.n_actions)
         if mask is None:
-            mask = np.ones((len(rows), self.n_actions), dtype=bool)
-        return self.hasher.encode(rows), mask
+            mask = np.ones((len(x), self.n_actions), dtype=bool)
+        return x, mask
 
     def _distribution(self, x: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         raise NotImplementedError
@@ -97,7 +97,8 @@ class _RidgePerAction(Restorable, Policy):
         return self._distribution(*self._design(contexts, allowed))[0]
 
     def choose(
-        self, contexts: Contexts, rng: np.random.Generator, allowed: np.ndarray | None = None
+        self, contexts: Contexts | EncodedContexts, rng: np.random.Generator,
+        allowed: np.ndarray | None = None,
     ) -> Choices:
         """Draw one action per row from :meth:`probabilities`; ``explored`` = not the best predicted mean."""
         probs, greedy = self._distribution(*self._design(contexts, allowed))
@@ -116,9 +117,8 @@ class _RidgePerAction(Restorable, Policy):
 
         ``allowed`` (the mask at decision time) is optional and only checked.
         """
-        n = batch_size(contexts)
-        feedback = check_feedback(n, self.n_actions, actions, rewards, propensities, allowed)
-        x = self.hasher.encode(context_rows(contexts))
+        x = self.hasher.encode(contexts)
+        feedback = check_feedback(len(x), self.n_actions, actions, rewards, propensities, allowed)
         for action in np.unique(feedback.actions):
             rows = feedback.actions == action
             self.arm_to_gram[action] += x[rows].T @ x[rows]
@@ -133,9 +133,8 @@ class _RidgePerAction(Restorable, Policy):
         :math:`A_a` depends on the contexts only, and :math:`b_a = \\sum r x` moves by
         :math:`(r_{new} - r_{old})\\,x` for each revised row.
         """
-        n = batch_size(contexts)
-        revision = check_revision(n, self.n_actions, actions, old_rewards, new_rewards)
-        x = self.hasher.encode(context_rows(contexts))
+        x = self.hasher.encode(contexts)
+        revision = check_revision(len(x), self.n_actions, actions, old_rewards, new_rewards)
         deltas = revision.deltas
         for action in np.unique(revision.actions):
             rows = revision.actions == action
@@ -195,7 +194,7 @@ class LinUCB(_RidgePerAction):
 
 
 class LinearThompson(_RidgePerAction):
-    """Linear Thompson sampling with disjoint models; propensities by Monte Carlo.
+    """Linear Thompson sampling with disjoint models; propensities by quadrature.
 
     Parameters
     ----------
@@ -203,10 +202,11 @@ class LinearThompson(_RidgePerAction):
     scale : float, > 0
         The posterior scale ``v`` (larger explores more).
     n_draws : int, in [100, 1000000]
-        Monte Carlo draws per row for the probability of being best.
+        Accepted so that specs and snapshots that set it still load; the probabilities are computed
+        by quadrature, not from draws.
     dim, regularization : see :class:`LinUCB`.
     seed : int
-        Seeds the Monte Carlo normals (combined with a digest of the state).
+        Unused by the probabilities (they are deterministic); kept so every policy takes one.
     """
 
     tag = "linear_ts"
@@ -216,47 +216,10 @@ class LinearThompson(_RidgePerAction):
         super().__init__(n_actions, dim=dim, regularization=regularization, seed=seed)
         self.scale = check_positive("scale", scale)
         self.n_draws = check_n_draws(n_draws)
-        self._normals: np.ndarray | None = None
-
-    def _standard_normals(self) -> np.ndarray:
-        """Shape (n_actions, n_draws), float32: one standard normal per action and draw."""
-        if self._normals is None:
-            rng = derived_generator(self.seed, self.arm_to_gram, self.arm_to_moment)
-            draws = rng.standard_normal((self.n_draws, self.n_actions)).astype(np.float32)
-            self._normals = np.ascontiguousarray(draws.T)
-        return self._normals
 
     def _distribution(self, x: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        normals = self._standard_normals()
         mean, width = self._moments(x)
-        # Disallowed actions score -inf in every draw; float32 is ample for ranking the draws.
-        location = np.where(mask, mean, -np.inf).astype(np.float32)
-        spread = np.where(mask, self.scale * width, 0.0).astype(np.float32)
-        probs = np.zeros(mean.shape)
-        for start in range(0, mean.shape[0], ROW_CHUNK):
-            part = slice(start, start + ROW_CHUNK)
-            # Running maximum over actions of (rows, draws) score planes: faster than an argmax
-            # over a short last axis; ties (probability zero) go to the lower index, as with argmax.
-            best = location[part, 0, None] + spread[part, 0, None] * normals[0][None, :]
-            winner = np.zeros(best.shape, dtype=np.int16)
-            for action in range(1, self.n_actions):
-                scores = location[part, action, None] + spread[part, action, None] * normals[action][None, :]
-                better = scores > best
-                winner[better] = action
-                np.maximum(best, scores, out=best)
-            for action in range(self.n_actions):
-                probs[part, action] = np.count_nonzero(winner == action, axis=1) / self.n_draws
-        return probs, best_set(mean, mask)
-
-    def update(self, contexts: Contexts, actions: np.ndarray, rewards: np.ndarray,
-               propensities: np.ndarray, *, allowed: np.ndarray | None = None) -> None:
-        super().update(contexts, actions, rewards, propensities, allowed=allowed)
-        self._normals = None
-
-    def revise(self, contexts: Contexts, actions: np.ndarray, old_rewards: np.ndarray,
-               new_rewards: np.ndarray) -> None:
-        super().revise(contexts, actions, old_rewards, new_rewards)
-        self._normals = None
+        return probability_of_max(mean, self.scale * width, mask), best_set(mean, mask)
 
     def _state(self) -> dict[str, Any]:
         return {**super()._state(), "scale": self.scale, "n_draws": self.n_draws}
