@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from itertools import chain
+from operator import itemgetter
 from typing import Any, Literal
 
 import numpy as np
@@ -109,7 +110,7 @@ def _frame_columns(frame: Any) -> list[FeatureColumn]:
 
 
 def _mapping_columns(rows: Sequence[Mapping[str, Any]], n: int) -> list[FeatureColumn]:
-    if not all(type(row) is dict for row in rows):
+    if set(map(type, rows)) - {dict}:
         for i, row in enumerate(rows):
             if not isinstance(row, Mapping):
                 raise PolicyError(
@@ -117,13 +118,19 @@ def _mapping_columns(rows: Sequence[Mapping[str, Any]], n: int) -> list[FeatureC
                 )
     if n == 0:
         return []
-    first = rows[0].keys()
-    same_keys = all(row.keys() == first for row in rows)
-    names = list(first) if same_keys else list(dict.fromkeys(chain.from_iterable(rows)))
+    names = list(rows[0])
+    columns: list[list[Any]] | None = None
+    if sum(map(len, rows)) == n * len(names):  # every row has the first row's names, or a KeyError
+        try:
+            columns = [list(map(itemgetter(name), rows)) for name in names]
+        except KeyError:
+            columns = None
+    if columns is None:
+        names = list(dict.fromkeys(chain.from_iterable(rows)))
+        columns = [[row.get(name) for row in rows] for name in names]
     out: list[FeatureColumn] = []
-    for name in names:
+    for name, values in zip(names, columns, strict=True):
         _check_name(name, lambda name=name: next(i for i, row in enumerate(rows) if name in row))
-        values = [row[name] for row in rows] if same_keys else [row.get(name) for row in rows]
         out.extend(_value_column(name, values))
     return out
 
@@ -138,7 +145,7 @@ def _value_column(name: str, values: list[Any]) -> list[FeatureColumn]:
     kinds = set(map(type, values))
     if all(issubclass(t, _NUMBER_TYPES) and not issubclass(t, _BOOL_TYPES) for t in kinds):
         try:
-            numbers = np.array(values, dtype=np.float64)
+            numbers = np.fromiter(values, dtype=np.float64, count=len(values))
         except OverflowError:
             return _mixed_column(name, values)
         return _number_column(name, numbers, None, values)

@@ -33,6 +33,14 @@ from bandit.sampling import best_set, make_choices, split_evenly
 from bandit.snapshot import Restorable, encode_snapshot
 
 
+def _rows_by_action(actions: np.ndarray, n_actions: int) -> list[tuple[int, np.ndarray]]:
+    """``(action, row indices)`` for every action present in ``actions``, shape (n,)."""
+    order = np.argsort(actions, kind="stable")
+    ends = np.cumsum(np.bincount(actions, minlength=n_actions))
+    starts = ends - np.bincount(actions, minlength=n_actions)
+    return [(a, order[starts[a]:ends[a]]) for a in range(n_actions) if ends[a] > starts[a]]
+
+
 class _RidgePerAction(Restorable, Policy):
     """Shared state and bookkeeping of the two linear policies."""
 
@@ -59,8 +67,11 @@ class _RidgePerAction(Restorable, Policy):
     def _moments(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Predicted mean (n, k) and the width :math:`\\sqrt{x^T A^{-1} x}` (n, k) per row and action."""
         inverse, theta = self._fit()
+        n, (k, d) = x.shape[0], theta.shape
         mean = x @ theta.T
-        quadratic = np.einsum("knd,nd->nk", x @ inverse, x)  # x^T A_a^{-1} x; the matmul uses BLAS
+        # x^T A_a^{-1} x for every action: one (n, d) x (d, k d) product, then a row-wise dot
+        projected = (x @ inverse.transpose(1, 0, 2).reshape(d, k * d)).reshape(n, k, d)
+        quadratic = np.einsum("nkd,nd->nk", projected, x)
         width = np.sqrt(np.maximum(quadratic, 0.0))
         return mean, width
 
@@ -119,8 +130,7 @@ class _RidgePerAction(Restorable, Policy):
         """
         x = self.hasher.encode(contexts)
         feedback = check_feedback(len(x), self.n_actions, actions, rewards, propensities, allowed)
-        for action in np.unique(feedback.actions):
-            rows = feedback.actions == action
+        for action, rows in _rows_by_action(feedback.actions, self.n_actions):
             self.arm_to_gram[action] += x[rows].T @ x[rows]
             self.arm_to_moment[action] += x[rows].T @ feedback.rewards[rows]
         self._fitted = None
@@ -136,8 +146,7 @@ class _RidgePerAction(Restorable, Policy):
         x = self.hasher.encode(contexts)
         revision = check_revision(len(x), self.n_actions, actions, old_rewards, new_rewards)
         deltas = revision.deltas
-        for action in np.unique(revision.actions):
-            rows = revision.actions == action
+        for action, rows in _rows_by_action(revision.actions, self.n_actions):
             self.arm_to_moment[action] += x[rows].T @ deltas[rows]
         self._fitted = None
 
