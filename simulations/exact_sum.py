@@ -1,7 +1,8 @@
 """Sums that merge exactly, in any order.
 
 A chunk's total is taken once, by numpy's pairwise summation (its error is below about
-:math:`\\varepsilon \\log_2 n \\sum |x_i|`), and from then on it is held exactly: an
+:math:`\\varepsilon \\log_2 n \\sum |x_i|`) or, for sums of products, one inner product (BLAS,
+blocked, error of the same order), and from then on it is held exactly: an
 :class:`ExactSum` is an integer times a power of two, merging adds integers, and
 :attr:`ExactSum.value` rounds the exact total once. So merged chunk totals do not depend on the order
 in which chunks arrive or partitions finish, and summing a log in one chunk or in many differs only by
@@ -46,6 +47,11 @@ class ExactSum:
     def of(cls, values: np.ndarray) -> ExactSum:
         """The total of a chunk of finite floats (any shape), summed pairwise and then held exactly."""
         return cls.of_float(float(np.sum(values, dtype=np.float64)))
+
+    @classmethod
+    def of_dot(cls, a: np.ndarray, b: np.ndarray) -> ExactSum:
+        """:math:`\\sum_i a_i b_i` of a chunk (shape (n,) each), by one inner product, held exactly."""
+        return cls.of_float(float(np.dot(a, b)))
 
     @property
     def value(self) -> float:
