@@ -125,7 +125,8 @@ def main() -> None:
         "and input checks. OBP 0.4.1 ran in a separate virtual environment that also sees SendLab's "
         "packages."
     )
-    command = "OPENBLAS_NUM_THREADS=1 python -m benchmarks.estimators" + ("" if args.n == N else f" --n {args.n}")
+    command = "OPENBLAS_NUM_THREADS=1 python -m benchmarks.estimators"
+    command += "" if args.n == N else f" --n {args.n}"
     command += "" if args.rounds == 7 else f" --rounds {args.rounds}"
     write_section("estimators", "Off-policy estimators against the Open Bandit Pipeline", command,
                   format_table(headers, rows), notes)
