@@ -11,7 +11,8 @@ action (ties split evenly). Linear Thompson sampling (Agrawal and Goyal 2013) dr
 Normal with mean :math:`x^\top\hat\theta_a` and sd :math:`v\sqrt{x^\top A_a^{-1}x}`, independently
 across actions, so its probability of being best is estimated from ``n_draws`` standard normal
 vectors shared by all rows (common random numbers, from a generator derived from the seed and the
-state). ``choose`` samples from these probabilities, so the logged propensity is exact for the draw.
+state), averaged over the actions of a row with the same mean and width (exchangeable). ``choose``
+samples from these probabilities, so the logged propensity is exact for the draw.
 Both then raise every allowed action to at least ``min_share`` (:func:`bandit.sampling.with_min_share`;
 default :func:`bandit.options.default_min_share`), so LinUCB too leaves every action some support.
 Rows may be fractional trials (``weights``): a row of weight ``w`` adds :math:`w x x^\top` and
@@ -36,7 +37,7 @@ from bandit.inputs import (
 from bandit.options import check_min_share, check_n_actions, check_n_draws, check_seed, default_min_share
 from bandit.policy import Choices, Contexts, Policy
 from bandit.row_changes import added_rows, replaced_rows
-from bandit.sampling import best_set, make_choices, split_evenly, with_min_share
+from bandit.sampling import best_set, make_choices, pool_equal_arms, split_evenly, with_min_share
 from bandit.seeding import derived_generator
 from bandit.snapshot import Restorable, encode_snapshot
 
@@ -275,6 +276,7 @@ class LinearThompson(_RidgePerAction):
                 np.maximum(best, scores, out=best)
             for action in range(self.n_actions):
                 probs[part, action] = np.count_nonzero(winner == action, axis=1) / self.n_draws
+            probs[part] = pool_equal_arms(probs[part], mask[part], mean[part], width[part])
         return probs
 
     def update(self, contexts: Contexts, actions: np.ndarray, rewards: np.ndarray,

@@ -100,6 +100,32 @@ def with_min_share(probabilities: np.ndarray, allowed: np.ndarray, min_share: fl
     return out.reshape(probabilities.shape)
 
 
+def pool_equal_arms(probabilities: np.ndarray, allowed: np.ndarray, *parameters: np.ndarray) -> np.ndarray:
+    """Average Monte Carlo probabilities over the allowed actions whose parameters are all equal.
+
+    Actions with the same posterior are exchangeable, so their probability of being best is the same;
+    the average of their estimates is an unbiased estimate with less noise, and it makes a policy with
+    no data exactly uniform (so its draws do not count as exploring by chance).
+
+    Parameters
+    ----------
+    probabilities : ndarray of float, shape (..., k)
+    allowed : ndarray of bool, same shape
+    *parameters : ndarray, same shape each
+        The posterior parameters that decide an action's distribution (e.g. Beta's alpha and beta).
+
+    Returns
+    -------
+    ndarray of float, same shape; rows keep their sums.
+    """
+    same = allowed[..., :, None] & allowed[..., None, :]
+    for values in parameters:
+        same &= values[..., :, None] == values[..., None, :]
+    size = same.sum(axis=-1)
+    pooled = (same * probabilities[..., None, :]).sum(axis=-1)
+    return np.where(size > 0, pooled / np.maximum(size, 1), probabilities)
+
+
 def split_evenly(members: np.ndarray) -> np.ndarray:
     """A distribution that splits probability 1 evenly among the True entries of each row."""
     members = members.astype(np.float64)

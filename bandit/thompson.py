@@ -4,10 +4,12 @@ The propensity of an arm is its posterior probability of being the best among th
 
 .. math:: \pi_a = P\left(\theta_a = \max_{b \in \text{allowed}} \theta_b \mid \text{data}\right),
 
-estimated by Monte Carlo from ``n_draws`` joint posterior draws. The draws come from a generator
-derived from the policy seed and a digest of the posterior state and the mask, so the same state always
-gives the same probabilities. ``choose`` then samples from exactly these probabilities (not from a
-fresh posterior draw), so the logged propensity is the true probability of the logged action.
+estimated by Monte Carlo from ``n_draws`` joint posterior draws (averaged over arms with the same
+posterior, which are exchangeable: :func:`bandit.sampling.pool_equal_arms`). The draws come from a
+generator derived from the policy seed and a digest of the posterior state and the mask, so the same
+state always gives the same probabilities. ``choose`` then samples from exactly these probabilities
+(not from a fresh posterior draw), so the logged propensity is the true probability of the logged
+action.
 
 Every allowed arm keeps at least ``min_share`` of the probability (default 0.01:
 :func:`bandit.sampling.with_min_share`), so no arm's propensity reaches 0 and none reaches 1 while two
@@ -27,6 +29,7 @@ from bandit.arm_stats import ArmMoments, ArmSuccesses
 from bandit.inputs import check_finite, check_positive
 from bandit.options import check_n_actions, check_n_draws, check_seed
 from bandit.policy import PolicyError
+from bandit.sampling import pool_equal_arms
 from bandit.seeding import derived_generator
 from bandit.snapshot import encode_snapshot
 
@@ -95,7 +98,7 @@ class BetaThompson(ArmPolicy):
         alpha, beta = self.posterior()
         rng = derived_generator(self.seed, alpha, beta, mask)
         draws = rng.beta(alpha[mask], beta[mask], size=(self.n_draws, int(mask.sum())))
-        return _win_shares(draws, mask)
+        return pool_equal_arms(_win_shares(draws, mask), mask, alpha, beta)
 
     def _check_rewards(self, name: str, rewards: np.ndarray) -> None:
         outside = (rewards < 0) | (rewards > 1)
@@ -188,7 +191,7 @@ class GaussianThompson(ArmPolicy):
         scale = np.sqrt(beta / (alpha * kappa))
         m = int(mask.sum())
         draws = mu[mask] + scale[mask] * rng.standard_t(2 * alpha[mask], size=(self.n_draws, m))
-        return _win_shares(draws, mask)
+        return pool_equal_arms(_win_shares(draws, mask), mask, mu, kappa, alpha, beta)
 
     def to_bytes(self) -> bytes:
         return encode_snapshot(self.tag, {

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from bandit import UCB1, EpsilonGreedy
+from bandit.ucb import batch_schedule
 
 
 def feed(policy, actions, rewards):
@@ -80,3 +81,44 @@ def test_batches_commute(policy_cls):
     for part in (slice(150, 200), slice(0, 150)):
         feed(parts, actions[part], rewards[part])
     np.testing.assert_allclose(whole.probabilities(1), parts.probabilities(1), rtol=1e-12)
+
+
+def sequential_ucb_pulls(means: np.ndarray, counts: np.ndarray, width: float, pulls: int) -> np.ndarray:
+    """Reference: sequential UCB one pull at a time, each pending pull counted, the level held."""
+    pending = np.zeros(len(means))
+    for _ in range(pulls):
+        index = means + width / np.sqrt(counts + pending)
+        pending[np.argmax(index)] += 1
+    return pending
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_the_batch_plan_is_the_schedule_of_sequential_ucb(seed):
+    rng = np.random.default_rng(seed)
+    k = int(rng.integers(2, 7))
+    means, counts = rng.random(k), rng.integers(1, 200, k).astype(float) + rng.random(k)
+    width = float(rng.uniform(0.05, 3.0))
+    pulls = int(rng.integers(1, 600))
+    planned = batch_schedule(means, counts, width, pulls)
+    np.testing.assert_allclose(planned, sequential_ucb_pulls(means, counts, width, pulls), atol=1e-9)
+
+
+def test_the_plan_splits_tied_arms_evenly():
+    planned = batch_schedule(np.array([0.5, 0.5, 0.1]), np.array([10.0, 10.0, 10.0]), 1.0, 7)
+    np.testing.assert_allclose(planned, [3.5, 3.5, 0.0])
+
+
+def test_ucb_spreads_a_batch_over_the_arms_sequential_ucb_would_pull():
+    # 30 rewards per arm, means 0.5, 0.45, 0.2: one pull gives the top bound everything, while a plan
+    # of 1,000 pulls shares them as sequential UCB would (the floor raises arm 2 to 0.01)
+    policy = UCB1(3, batch_size=1000, min_share=0.0)
+    feed(policy, np.repeat([0, 1, 2], 30), np.r_[np.ones(15), np.zeros(15), np.ones(14), np.zeros(16),
+                                                 np.ones(6), np.zeros(24)])
+    width = np.sqrt(2 * np.log(90))
+    expected = sequential_ucb_pulls(np.array([0.5, 14 / 30, 0.2]), np.full(3, 30.0), width, 1000) / 1000
+    np.testing.assert_allclose(policy.probabilities(1)[0], expected, atol=1e-12)
+    assert expected[1] > 0.3 and expected[0] > 0.4  # spread, not one arm with propensity 1
+    textbook = UCB1(3, batch_size=1, min_share=0.0)
+    feed(textbook, np.repeat([0, 1, 2], 30), np.r_[np.ones(15), np.zeros(15), np.ones(14), np.zeros(16),
+                                                   np.ones(6), np.zeros(24)])
+    np.testing.assert_array_equal(textbook.probabilities(1)[0], [1.0, 0.0, 0.0])
