@@ -184,3 +184,35 @@ def test_vw_learns_whole_trials_only():
     assert policy.to_bytes() == before
     policy.update(contexts, np.array([0, 1]), np.array([1.0, 0.0]), np.full(2, 0.5), weights=[1.0, 1.0],
                   times=[19000.0, 19000.5])
+
+
+def test_fractional_trials_learn_early_without_favouring_the_older_send():
+    """Two arms that convert alike (5%), one sent 96 hours ago, one 6 hours ago, delays exponential with
+    a 24-hour mean. Learned now, each waiting decision as F(elapsed) of a trial and each observed
+    conversion as a whole one, the recent arm's posterior mean is near 5% (its relative bias is at most
+    5% x (1 - F)); with zeros at weight 1 it is near 5% x F(6 h) = 1.1%. Then, when every outcome is in,
+    revising the rows to weight 1 gives the state of learning the final rewards directly."""
+    rng = np.random.default_rng(11)
+    n, rate = 20_000, 0.05
+    elapsed = np.repeat([96.0, 6.0], n)
+    actions = np.repeat([0, 1], n)
+    converts = rng.random(2 * n) < rate
+    observed = converts & (rng.exponential(24.0, 2 * n) <= elapsed)
+    cdf = 1 - np.exp(-elapsed / 24.0)
+    weights = np.where(observed, 1.0, cdf)
+    early = make_policy("thompson", 2, options={"n_draws": 2000})
+    early.update(2 * n, actions, observed.astype(float), np.full(2 * n, 0.5), weights=weights)
+    alpha, beta = early.posterior()
+    mean = alpha / (alpha + beta)
+    # arm 1: about 220 conversions over about 4,600 trials: a standard error of about 0.0033
+    assert abs(mean[1] - rate) < 0.01 and abs(mean[0] - rate) < 0.005, mean
+    zeros = make_policy("thompson", 2, options={"n_draws": 2000})
+    zeros.update(2 * n, actions, observed.astype(float), np.full(2 * n, 0.5))
+    alpha, beta = zeros.posterior()
+    assert (alpha / (alpha + beta))[1] < 0.02  # zero-imputation: the recent send looks four times worse
+    early.revise(2 * n, actions, observed.astype(float), converts.astype(float),
+                 old_weights=weights, new_weights=np.ones(2 * n))
+    final = make_policy("thompson", 2, options={"n_draws": 2000})
+    final.update(2 * n, actions, converts.astype(float), np.full(2 * n, 0.5))
+    for mine, theirs in zip(early.posterior(), final.posterior(), strict=True):
+        np.testing.assert_allclose(mine, theirs, rtol=1e-9)
