@@ -7,9 +7,9 @@ Three kinds, each a frozen dataclass of arrays of shape ``(k,)``:
 - :class:`ArmMoments`, count, mean and sum of squared deviations (Gaussian Thompson sampling).
 
 Each answers ``replaced`` (rows leave with their old weight and enter with their new one: ``update``
-and ``revise`` alike), ``scaled`` (every weight multiplied by a factor: discounting) and ``merged``
-(the statistics of two disjoint sets of rows: the buckets of a sliding window). ``mass`` is the weight
-each arm has learned.
+and ``revise`` alike), ``scaled`` (every weight multiplied by a factor: discounting), ``merged`` (the
+statistics of two disjoint sets of rows) and ``combined`` (of many: the hours of a sliding window).
+``mass`` is the weight each arm has learned.
 """
 
 from __future__ import annotations
@@ -92,6 +92,12 @@ class ArmMeans(_Arrays):
     def merged(self, other: ArmMeans) -> ArmMeans:
         return ArmMeans(self.arm_to_count + other.arm_to_count, self.arm_to_sum + other.arm_to_sum)
 
+    @classmethod
+    def combined(cls, parts: list[ArmMeans]) -> ArmMeans:
+        """The statistics of the union of disjoint sets, shape (k,) each (``parts`` not empty)."""
+        return ArmMeans(np.sum([p.arm_to_count for p in parts], axis=0),
+                        np.sum([p.arm_to_sum for p in parts], axis=0))
+
 
 @dataclass(frozen=True)
 class ArmSuccesses(_Arrays):
@@ -122,6 +128,12 @@ class ArmSuccesses(_Arrays):
     def merged(self, other: ArmSuccesses) -> ArmSuccesses:
         return ArmSuccesses(self.arm_to_successes + other.arm_to_successes,
                             self.arm_to_failures + other.arm_to_failures)
+
+    @classmethod
+    def combined(cls, parts: list[ArmSuccesses]) -> ArmSuccesses:
+        """The statistics of the union of disjoint sets (``parts`` not empty)."""
+        return ArmSuccesses(np.sum([p.arm_to_successes for p in parts], axis=0),
+                            np.sum([p.arm_to_failures for p in parts], axis=0))
 
 
 @dataclass(frozen=True)
@@ -162,6 +174,18 @@ class ArmMoments(_Arrays):
         share = np.divide(other.arm_to_count, total, out=np.zeros(k), where=total > 0)
         m2 = self.arm_to_m2 + other.arm_to_m2 + delta**2 * self.arm_to_count * share
         return ArmMoments(total, self.arm_to_mean + delta * share, m2)
+
+    @classmethod
+    def combined(cls, parts: list[ArmMoments]) -> ArmMoments:
+        r"""The moments of the union of disjoint sets (``parts`` not empty), in one pass:
+        :math:`W = \sum_j W_j`, :math:`\mu = \sum_j W_j \mu_j / W`,
+        :math:`M_2 = \sum_j M_{2,j} + \sum_j W_j (\mu_j - \mu)^2`."""
+        count = np.array([p.arm_to_count for p in parts])
+        means = np.array([p.arm_to_mean for p in parts])
+        total = count.sum(axis=0)
+        mean = np.divide((count * means).sum(axis=0), total, out=np.zeros(total.shape), where=total > 0)
+        m2 = np.sum([p.arm_to_m2 for p in parts], axis=0) + (count * (means - mean) ** 2).sum(axis=0)
+        return ArmMoments(total, mean, m2)
 
     def _without(self, part: ArmMoments, changes: RowChanges) -> ArmMoments:
         """The moments of the rows other than ``part`` (which must be among them)."""

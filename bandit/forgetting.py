@@ -45,6 +45,9 @@ class Stats(Protocol):
     def replaced(self, changes: RowChanges) -> Self: ...
     def scaled(self, factor: float) -> Self: ...
     def merged(self, other: Self) -> Self: ...
+
+    @classmethod
+    def combined(cls, parts: list[Self]) -> Self: ...
     def state(self) -> dict[str, np.ndarray]: ...
 
     @classmethod
@@ -147,10 +150,9 @@ class Windowed:
 
     @cached_property
     def _current(self) -> Stats:
-        total = self.empty
-        for stats in self.hour_to_stats.values():  # in hour order, so the sum rounds the same way
-            total = total.merged(stats)
-        return total
+        if not self.hour_to_stats:
+            return self.empty
+        return type(self.empty).combined(list(self.hour_to_stats.values()))  # in hour order: same rounding
 
     def current(self) -> Stats:
         return self._current

@@ -55,9 +55,10 @@ def check_batch_size(value: object) -> int:
 def _pulls_above(level: float, means: np.ndarray, counts: np.ndarray, width: float, cap: int) -> np.ndarray:
     """Per arm, how many of its indices :math:`v_a(c)` are >= ``level`` (at most ``cap``)."""
     gap = level - means
-    with np.errstate(divide="ignore"):
-        reach = np.where(gap > 0, (width / np.where(gap > 0, gap, 1.0)) ** 2 - counts, np.inf)
-    return np.clip(np.floor(reach) + 1, 0, cap)
+    reach = np.full(means.shape, float(cap))
+    above = gap > 0
+    reach[above] = np.clip(np.floor((width / gap[above]) ** 2 - counts[above]) + 1, 0, cap)
+    return reach
 
 
 def batch_schedule(means: np.ndarray, counts: np.ndarray, width: float, pulls: int) -> np.ndarray:
@@ -65,8 +66,8 @@ def batch_schedule(means: np.ndarray, counts: np.ndarray, width: float, pulls: i
 
     Arm ``a`` has index :math:`v_a(c) = m_a + w / \sqrt{n_a + c}` after ``c`` pending pulls, and
     :math:`\#\{c \ge 0 : v_a(c) \ge L\} = \lfloor w^2 / (L - m_a)^2 - n_a \rfloor + 1` for
-    :math:`L > m_a`. Bisection finds the level of the ``pulls``-th largest index; the arms take their
-    indices above it, and those at it (ties) share the rest evenly.
+    :math:`L > m_a`. Bisection finds a level with exactly ``pulls`` indices at or above it, or the level
+    of the ``pulls``-th largest index, where the arms tied at it share the rest evenly.
 
     Parameters
     ----------
@@ -87,7 +88,11 @@ def batch_schedule(means: np.ndarray, counts: np.ndarray, width: float, pulls: i
         middle = low + (high - low) / 2
         if middle <= low or middle >= high:
             break
-        if _pulls_above(middle, means, counts, width, cap).sum() >= pulls:
+        taken = _pulls_above(middle, means, counts, width, cap)
+        total = taken.sum()
+        if total == pulls:
+            return taken
+        if total > pulls:
             low = middle
         else:
             high = middle
