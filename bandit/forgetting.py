@@ -133,7 +133,7 @@ class Windowed:
     @property
     def span(self) -> int:
         """The window's length in hours."""
-        return max(1, math.ceil(self.window_days * HOURS_PER_DAY - 1e-9))
+        return max(1, math.ceil(round(self.window_days * HOURS_PER_DAY, 9)))  # 7 days: 168, not 169
 
     def applied(self, changes: RowChanges) -> Windowed:
         if len(changes) == 0:
