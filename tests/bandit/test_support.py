@@ -92,7 +92,7 @@ def test_probabilities_sum_to_one_and_every_allowed_arm_gets_its_share(name, bat
     share=st.floats(0, 1),
     mask_seed=st.integers(0, 100),
 )
-def test_the_floor_is_the_least_change_that_keeps_order(raw, share, mask_seed):
+def test_the_floor_scales_the_arms_above_it_by_one_factor_and_keeps_their_order(raw, share, mask_seed):
     mask = np.random.default_rng(mask_seed).random(raw.shape) < 0.7
     mask[:, 0] = True
     p = np.where(mask, raw, 0.0)
