@@ -23,7 +23,15 @@ arm :math:`A_i`, its logged propensity :math:`p_i` and reward :math:`r_i`. For a
                     {\big(\sum_b h_b \sum_{i \in b,\, A_i = a} 1/p_i\big)^2}
                \cdot \frac{n^{\mathrm{eff}}_a}{n^{\mathrm{eff}}_a - \mathrm{ddof}}, \qquad
     n^{\mathrm{eff}}_a = \frac{\big(\sum_b h_b \sum_{A_i = a} 1/p_i\big)^2}
-                              {\sum_b h_b^2 \sum_{A_i = a} 1/p_i^2}.
+                              {\sum_b h_b^2 \sum_{A_i = a} 1/p_i^2}
+
+(the sandwich variance of the estimator). When the propensity of the arm is the same for every decision
+of each batch, the allocation did not depend on the recipient, so the arm's rewards have the same
+variance in every batch and it is pooled over all :math:`n_a` of them instead:
+:math:`\hat V_a = \hat\sigma_a^2 / n^{\mathrm{eff}}_a` with
+:math:`\hat\sigma_a^2 = \sum_{A_i = a} (r_i - \hat Q_a)^2 / (n_a - \mathrm{ddof})`. Both estimate the
+same variance; the pooled one does not lean on the few decisions of a batch that sent the arm at its
+floor, which keeps its coverage closer to nominal in the calibration simulations.
 
 :math:`\hat Q_a` is the adaptively weighted AIPW estimator of Hadad et al. (eq. 6) in its
 self-normalised (Hájek) form: the augmentation is the constant :math:`\hat Q_a` itself, so rows of
