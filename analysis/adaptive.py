@@ -79,7 +79,7 @@ from typing import Literal
 import numpy as np
 from scipy import special
 
-from analysis.adaptive_log import LogArrays, PolicyBatch, log_arrays
+from analysis.adaptive_log import LogArrays, PolicyBatch, log_arrays, weight_vector
 from analysis.errors import AnalysisInputError
 from analysis.lift import check_alpha, critical_value
 
@@ -124,21 +124,9 @@ class ArmValueEstimates:
     as_allocated: tuple[float, ...]
     method: str
 
-    def index(self, arm: str) -> int:
-        if arm not in self.arms:
-            raise AnalysisInputError(f"arm: {arm!r} is not one of {list(self.arms)}")
-        return self.arms.index(arm)
-
     def weight_vector(self, weights: ArmWeights, field: str = "weights") -> np.ndarray:
         """``weights`` as an array in the order of :attr:`arms` (missing arms weigh 0)."""
-        if not isinstance(weights, Mapping) or not weights:
-            raise AnalysisInputError(f"{field}: give a non-empty mapping of arm to weight")
-        vector = np.zeros(len(self.arms))
-        for arm, weight in weights.items():
-            if not isinstance(weight, int | float) or isinstance(weight, bool) or not math.isfinite(weight):
-                raise AnalysisInputError(f"{field}[{arm!r}]: must be a finite number, got {weight!r}")
-            vector[self.index(arm)] = float(weight)
-        return vector
+        return weight_vector(self.arms, weights, field)
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ Only decisions the policy made belong in the log: fallbacks (holdout, ineligible
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from operator import attrgetter
@@ -223,3 +224,18 @@ def log_arrays(log: Sequence[PolicyBatch], arms: Sequence[str] | None = None) ->
         len(log), len(names), len(fields))
     columns = {name: table[:, :, j] for j, name in enumerate(fields)}
     return LogArrays(arms=names, versions=tuple(versions), **columns)
+
+
+def weight_vector(arms: Sequence[str], weights: Mapping[str, float], field: str = "weights") -> np.ndarray:
+    """Weights over arms (a target policy or a contrast) as an array in the order of ``arms``; arms not
+    named weigh 0."""
+    if not isinstance(weights, Mapping) or not weights:
+        raise AnalysisInputError(f"{field}: give a non-empty mapping of arm to weight")
+    vector = np.zeros(len(arms))
+    for arm, weight in weights.items():
+        if arm not in arms:
+            raise AnalysisInputError(f"{field}: {arm!r} is not one of the arms {list(arms)}")
+        if isinstance(weight, bool) or not isinstance(weight, numbers.Real) or not math.isfinite(weight):
+            raise AnalysisInputError(f"{field}[{arm!r}]: must be a finite number, got {weight!r}")
+        vector[list(arms).index(arm)] = float(weight)
+    return vector

@@ -62,7 +62,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from analysis.adaptive import ArmWeights
-from analysis.adaptive_log import LogArrays, PolicyBatch, log_arrays
+from analysis.adaptive_log import LogArrays, PolicyBatch, log_arrays, weight_vector
 from analysis.errors import AnalysisInputError
 from analysis.lift import check_alpha
 from analysis.sequential import DEFAULT_TUNING_N
@@ -124,7 +124,7 @@ def confidence_sequence_path(
     if not math.isfinite(null):
         raise AnalysisInputError(f"null: must be finite, got {null!r}")
     data = log_arrays(log)
-    c = _weights(data, weights)
+    c = weight_vector(data.arms, weights)
     t, total_h, estimate, spread = _weighted_scores(data, c)
     results = []
     for b in range(len(log)):
@@ -150,19 +150,6 @@ def confidence_sequence(
 ) -> AlwaysValidResult:
     """The always-valid result now (after the last batch); see :func:`confidence_sequence_path`."""
     return confidence_sequence_path(log, weights, alpha=alpha, tuning_n=tuning_n, null=null)[-1]
-
-
-def _weights(data: LogArrays, weights: ArmWeights) -> np.ndarray:
-    if not hasattr(weights, "items") or not weights:
-        raise AnalysisInputError("weights: give a non-empty mapping of arm to weight")
-    c = np.zeros(len(data.arms))
-    for arm, w in weights.items():
-        if arm not in data.arms:
-            raise AnalysisInputError(f"weights: {arm!r} is not an arm of the log ({list(data.arms)})")
-        if isinstance(w, bool) or not isinstance(w, int | float) or not math.isfinite(w):
-            raise AnalysisInputError(f"weights[{arm!r}]: must be a finite number, got {w!r}")
-        c[data.arms.index(arm)] = float(w)
-    return c
 
 
 def _weighted_scores(

@@ -249,6 +249,15 @@ def test_an_arm_without_decisions_has_no_estimate() -> None:
     assert estimates.estimates[0] == pytest.approx(0.1)
 
 
+def test_weights_may_be_numpy_numbers() -> None:
+    batch, arm, reward, propensity = _rows(12, contextual=False)
+    estimates = estimate_arm_values(_log(batch, arm, reward, propensity))
+    plain = estimate_value(estimates, {"0": 0.5, "1": 0.5})
+    numpy = estimate_value(estimates, {"0": np.float64(0.5), "1": np.float32(0.5)})
+    assert numpy.estimate == plain.estimate and numpy.ci == plain.ci
+    assert covariance_of(estimates, {"0": np.int64(1)}, {"0": 1.0}) == estimates.covariance[0][0]
+
+
 TWO_ROWS = [PolicyBatch(1, {"a": ArmBatchSums.from_values([1.0, 0.0], [0.5, 0.5])})]
 
 

@@ -134,7 +134,7 @@ def test_false_positive_rate_stays_below_alpha_over_20_looks_under_batched_thomp
 
 @pytest.mark.parametrize(("kwargs", "message"), [
     ({"weights": {}}, "non-empty mapping"),
-    ({"weights": {"z": 1.0}}, "'z' is not an arm"),
+    ({"weights": {"z": 1.0}}, "'z' is not one of the arms"),
     ({"weights": {"a": math.inf}}, "finite number"),
     ({"weights": {"a": 1.0}, "tuning_n": 0}, "tuning_n"),
     ({"weights": {"a": 1.0}, "alpha": 1.5}, "alpha"),
