@@ -134,10 +134,9 @@ def estimate_arm_values_aipw(
     scores = predictions + chosen * (w * (rows.reward - predictions[np.arange(len(w)), rows.arm]))[:, None]
 
     batch_n = np.bincount(rows.batch, minlength=n_batches).astype(float)
-    w2 = np.zeros((n_batches, k))
-    np.add.at(w2, (rows.batch, rows.arm), w * w)
-    w1 = np.zeros((n_batches, k))
-    np.add.at(w1, (rows.batch, rows.arm), w)
+    cell = rows.batch * k + rows.arm
+    w1 = np.bincount(cell, weights=w, minlength=n_batches * k).reshape(n_batches, k)
+    w2 = np.bincount(cell, weights=w * w, minlength=n_batches * k).reshape(n_batches, k)
     with np.errstate(divide="ignore", invalid="ignore"):
         h = np.where(w2 > 0, np.sqrt(batch_n[:, None] / w2), 0.0)
     row_h = h[rows.batch]  # (n, k)
@@ -180,10 +179,7 @@ def cross_fitted_predictions(
     d = design.shape[1]
     n_batches = rows.n_batches
     group = rows.batch * folds + fold
-    order = np.argsort(group, kind="stable")
-    starts = np.flatnonzero(np.r_[True, np.diff(group[order]) != 0])
-    stops = np.r_[starts[1:], len(order)]
-    members = {int(group[order[a]]): order[a:b] for a, b in zip(starts, stops, strict=True)}
+    members = {int(g): np.flatnonzero(group == g) for g in np.unique(group)}
     gram = np.zeros((n_batches, folds, k, d, d))
     moment = np.zeros((n_batches, folds, k, d))
     for g, idx in members.items():
