@@ -203,11 +203,12 @@ def estimate_arm_values(
     )
 
 
-def constant_propensity(data: LogArrays, rel_tol: float = 1e-9) -> np.ndarray:
+def constant_propensity(data: LogArrays, rel_tol: float = 1e-7) -> np.ndarray:
     """Per arm, shape (arms,): True when its propensity was the same for every decision of each batch.
 
     By Cauchy-Schwarz :math:`n \\sum w^2 \\ge (\\sum w)^2`, with equality exactly when all the
-    :math:`w = 1/p` of the batch's decisions of the arm are equal.
+    :math:`w = 1/p` of the batch's decisions of the arm are equal; ``rel_tol`` absorbs the rounding of
+    sums over many rows (a policy whose propensities vary at all spreads them far more).
     """
     spread = data.n * data.w2_sum - data.w_sum**2
     return np.all(spread <= rel_tol * np.maximum(data.w_sum**2, 1.0), axis=0)
