@@ -1,0 +1,212 @@
+"""Per-recipient totals of a history, accumulated chunk by chunk in memory that grows with recipients.
+
+Each chunk of events (:class:`~experiments.features.events.EventBatch`) is summed per recipient into
+a :class:`HistoryTotals`: the time of the last event and of the last purchase (maxima), and counts and
+amounts (sums of integers). Totals merge with ``+`` exactly (maxima and integer sums do not depend on
+order), so a history read in chunks of any size gives the same totals as the whole history at once.
+:func:`aggregate_history` merges the chunks' totals as they come, so memory holds the running totals
+(one row per recipient seen) and a few chunks' worth of partial totals, never the events.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from experiments.errors import InvalidInput
+from experiments.features.events import EventBatch
+from experiments.features.settings import MAX_EVENT_TYPES
+
+NANOS_PER_DAY = 86_400 * 10**9
+#: "No such event" in a time column (the smallest int64, below every real time).
+NO_TIME = np.iinfo(np.int64).min
+#: Time columns, merged by maximum.
+TIME_COLUMNS = ("last_event", "last_purchase")
+#: Purchase sums in the window, merged by sum; an amount in millionths is split into its high and low
+#: 32 bits so that no int64 sum can overflow.
+SUM_COLUMNS = ("frequency", "money_high", "money_low")
+_LOW_BITS = 32
+#: Partial totals wait until they hold this many rows (or as many as the running totals) to be merged.
+MERGE_ROWS = 1_000_000
+
+
+def count_column(event_type: str, days: int) -> str:
+    """The name of the count of ``event_type`` events in the last ``days`` days: ``open_30d``."""
+    return f"{event_type}_{days}d"
+
+
+@dataclass(frozen=True)
+class Cutoff:
+    """What is summed per recipient, as of one moment.
+
+    Attributes
+    ----------
+    as_of : int
+        Nanoseconds since the epoch (UTC); later events are left out.
+    window_days : int
+        Purchases in ``(as_of - window_days, as_of]`` make frequency and monetary value.
+    count_windows : tuple of int
+        Each event type is counted in ``(as_of - w, as_of]`` for each ``w`` (days).
+    purchase_type : str
+    """
+
+    as_of: int
+    window_days: int
+    count_windows: tuple[int, ...]
+    purchase_type: str
+
+
+@dataclass(frozen=True)
+class HistoryTotals:
+    """Per-recipient totals of some events, as of one :class:`Cutoff`.
+
+    Attributes
+    ----------
+    frame : pandas.DataFrame
+        One row per recipient (the index: recipient ids), int64 columns :data:`TIME_COLUMNS`,
+        :data:`SUM_COLUMNS` and one count per ``(type, window)`` named by :func:`count_column`.
+    counted : tuple of (str, int)
+        The ``(type, window days)`` of the count columns, sorted.
+    events_used : int
+        Events at or before the cutoff.
+    events_after : int
+        Events after it (left out).
+    """
+
+    frame: pd.DataFrame
+    counted: tuple[tuple[str, int], ...] = ()
+    events_used: int = 0
+    events_after: int = 0
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+    def __add__(self, other: HistoryTotals) -> HistoryTotals:
+        if not isinstance(other, HistoryTotals):
+            return NotImplemented
+        return merge_totals([self, other])
+
+    @property
+    def event_types(self) -> tuple[str, ...]:
+        """The event types seen, sorted."""
+        return tuple(sorted({t for t, _ in self.counted}))
+
+
+def empty_totals() -> HistoryTotals:
+    """Totals of no events."""
+    columns = {c: pd.Series([], dtype=np.int64) for c in TIME_COLUMNS + SUM_COLUMNS}
+    return HistoryTotals(pd.DataFrame(columns, index=pd.Index([], dtype=object, name="recipient_id")))
+
+
+def batch_totals(batch: EventBatch, cutoff: Cutoff) -> HistoryTotals:
+    """The totals of one chunk of events per recipient.
+
+    Parameters
+    ----------
+    batch : EventBatch
+    cutoff : Cutoff
+
+    Returns
+    -------
+    HistoryTotals
+        For the recipients with an event at or before ``cutoff.as_of`` in the chunk.
+    """
+    used = batch.times <= cutoff.as_of
+    ids = batch.recipient_ids[used]
+    times = batch.times[used]
+    types = batch.types[used]
+    purchase = types == cutoff.purchase_type
+    bought = purchase & (times > cutoff.as_of - cutoff.window_days * NANOS_PER_DAY)
+    micros = np.where(bought, batch.amount_micros[used], 0)
+    columns: dict[str, np.ndarray] = {
+        "last_event": times,
+        "last_purchase": np.where(purchase, times, NO_TIME),
+        "frequency": bought.astype(np.int64),
+        "money_high": micros >> _LOW_BITS,
+        "money_low": micros & ((1 << _LOW_BITS) - 1),
+    }
+    counted = []
+    seen = set(pd.unique(types).tolist())
+    _check_type_count(seen)
+    for event_type in sorted(seen):
+        of_type = types == event_type
+        for days in sorted(cutoff.count_windows):
+            counted.append((event_type, days))
+            recent = of_type & (times > cutoff.as_of - days * NANOS_PER_DAY)
+            columns[count_column(event_type, days)] = recent.astype(np.int64)
+    grouped = pd.DataFrame(columns).groupby(pd.Index(ids, dtype=object, name="recipient_id"), sort=False)
+    frame = pd.concat([grouped[list(TIME_COLUMNS)].max(),
+                       grouped[[c for c in columns if c not in TIME_COLUMNS]].sum()], axis=1)
+    return HistoryTotals(frame, tuple(counted), int(used.sum()), int((~used).sum()))
+
+
+def _check_type_count(types: set[str]) -> None:
+    if len(types) > MAX_EVENT_TYPES:
+        raise InvalidInput("events", f"the history holds more than {MAX_EVENT_TYPES} event types "
+                                     f"({', '.join(sorted(types)[:5])}, ...): is the type column the "
+                                     "right one?")
+
+
+def merge_totals(parts: Sequence[HistoryTotals]) -> HistoryTotals:
+    """Totals of several chunks as one: per recipient, maxima of times and sums of the rest.
+
+    A count column missing from a part (an event type that part never saw) counts 0 there.
+    """
+    parts = [p for p in parts if len(p) or p.events_used or p.events_after]
+    if not parts:
+        return empty_totals()
+    counted = tuple(sorted({c for p in parts for c in p.counted}))
+    _check_type_count({t for t, _ in counted})
+    names = list(TIME_COLUMNS + SUM_COLUMNS) + [count_column(t, d) for t, d in counted]
+    frames = [p.frame.reindex(columns=names, fill_value=0) for p in parts]  # every part has the times
+    if len(frames) == 1:
+        frame = frames[0]
+    else:
+        stacked = pd.concat(frames)
+        grouped = stacked.groupby(level=0, sort=False)
+        frame = pd.concat([grouped[list(TIME_COLUMNS)].max(),
+                           grouped[names[len(TIME_COLUMNS):]].sum()], axis=1)
+    frame = frame.astype(dict.fromkeys(names, np.int64))
+    return HistoryTotals(frame, counted, sum(p.events_used for p in parts),
+                         sum(p.events_after for p in parts))
+
+
+def aggregate_history(
+    batches: Iterable[EventBatch],
+    cutoffs: Sequence[Cutoff],
+    *,
+    on_progress: Callable[[int], None] | None = None,
+) -> tuple[HistoryTotals, ...]:
+    """Per-recipient totals of a whole history as of each cutoff, reading it once, chunk by chunk.
+
+    Parameters
+    ----------
+    batches : iterable of EventBatch
+        The history's events in any order and any chunking.
+    cutoffs : sequence of Cutoff
+    on_progress : callable, optional
+        Called with the number of events read so far after each chunk.
+
+    Returns
+    -------
+    tuple of HistoryTotals
+        One per cutoff, recipients sorted by id: equal for any chunking of the same events.
+    """
+    running = [empty_totals() for _ in cutoffs]
+    waiting: list[list[HistoryTotals]] = [[] for _ in cutoffs]
+    read = 0
+    for batch in batches:
+        read += len(batch)
+        for i, cutoff in enumerate(cutoffs):
+            waiting[i].append(batch_totals(batch, cutoff))
+            if sum(len(p) for p in waiting[i]) >= max(len(running[i]), MERGE_ROWS):
+                running[i] = merge_totals([running[i], *waiting[i]])
+                waiting[i] = []
+        if on_progress is not None:
+            on_progress(read)
+    merged = [merge_totals([r, *w]) for r, w in zip(running, waiting, strict=True)]
+    return tuple(HistoryTotals(t.frame.sort_index(), t.counted, t.events_used, t.events_after)
+                 for t in merged)
