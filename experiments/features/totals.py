@@ -208,5 +208,12 @@ def aggregate_history(
         if on_progress is not None:
             on_progress(read)
     merged = [merge_totals([r, *w]) for r, w in zip(running, waiting, strict=True)]
-    return tuple(HistoryTotals(t.frame.sort_index(), t.counted, t.events_used, t.events_after)
+    return tuple(HistoryTotals(_sorted_by_id(t.frame), t.counted, t.events_used, t.events_after)
                  for t in merged)
+
+
+def _sorted_by_id(frame: pd.DataFrame) -> pd.DataFrame:
+    """Rows sorted by recipient id, the index as Python strings (however many merges built it)."""
+    frame = frame.sort_index()
+    frame.index = pd.Index(frame.index.to_numpy(dtype=object), dtype=object, name="recipient_id")
+    return frame
