@@ -32,6 +32,8 @@ class EventProblem(InvalidInput):
     ``events[row].column``, so an HTTP answer points at the event in the request's body."""
 
     def __init__(self, row: int, column: str, value: object, reason: str) -> None:
+        if isinstance(value, np.generic):
+            value = value.item()
         self.row = row
         self.column = column
         self.value = value

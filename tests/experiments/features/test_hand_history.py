@@ -106,7 +106,8 @@ def test_features_equal_the_definitions_recipient_by_recipient(result) -> None:
         np.testing.assert_allclose(got[column], expected[column], rtol=0, atol=1e-9, err_msg=column)
     for column in ["frequency"] + [f"{k}_{d}d" for k in ("click", "open", "purchase") for d in ENGAGEMENT]:
         assert got[column].tolist() == expected[column].tolist(), column
-    aov = np.where(expected["frequency"] > 0, expected["monetary"] / expected["frequency"].clip(lower=1), np.nan)
+    frequency = expected["frequency"]
+    aov = np.where(frequency > 0, expected["monetary"] / frequency.clip(lower=1), np.nan)
     np.testing.assert_allclose(got["average_order_value"], aov, atol=1e-9)
     assert (result.events.read, result.events.used, result.events.after_as_of) == (25, 24, 1)
 
@@ -193,8 +194,10 @@ def test_k_is_chosen_by_the_highest_silhouette_and_finds_the_groups() -> None:
     matrix = np.column_stack([np.minimum(frame["recency_days"].fillna(WINDOW), WINDOW), frame["frequency"],
                               frame["monetary"], frame["open_90d"]])
     scaled = (matrix - matrix.mean(axis=0)) / matrix.std(axis=0)
-    reference = {k: silhouette_score(scaled, KMeans(n_clusters=k, n_init=10, random_state=0).fit(scaled).labels_)
-                 for k in range(2, 7)}
+    reference = {
+        k: silhouette_score(scaled, KMeans(n_clusters=k, n_init=10, random_state=0).fit(scaled).labels_)
+        for k in range(2, 7)
+    }
     assert result.segmentation.silhouette.keys() == reference.keys()
     for k, value in reference.items():
         assert result.segmentation.silhouette[k] == pytest.approx(value, abs=1e-12)

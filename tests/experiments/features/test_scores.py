@@ -80,6 +80,7 @@ def test_too_few_buyers_for_the_folds_is_refused_with_the_reason() -> None:
     events, _ = history_with_signal(40, seed=1)
     late = events["timestamp"] > SPLIT
     keep = ~late | (events["type"] != "purchase") | (events["recipient_id"].isin(["r1", "r2"]))
-    with pytest.raises(InvalidInput, match=r"bought in the 60 days after it .* needs at least 4 of each") as info:
+    message = r"bought in the 60 days after it .* needs at least 4 of each"
+    with pytest.raises(InvalidInput, match=message) as info:
         compute_features([events_from_frame(events[keep])], settings())
     assert info.value.field == "horizon_days"
