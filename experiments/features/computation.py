@@ -68,8 +68,8 @@ class RecipientFeatures:
     p_convert: float | None = None
 
     def to_dict(self) -> dict[str, object]:
-        """The recipient as the JSON contract has it."""
-        out: dict[str, object] = {
+        """The recipient as the JSON contract has it (``p_convert`` null without a model)."""
+        return {
             "recipient_id": self.recipient_id,
             "recency_days": self.recency_days,
             "days_since_last_event": self.days_since_last_event,
@@ -79,10 +79,8 @@ class RecipientFeatures:
             "engagement": dict(self.engagement),
             "rfm": dict(zip("rfm", self.rfm, strict=True)),
             "segment": self.segment,
+            "p_convert": self.p_convert,
         }
-        if self.p_convert is not None:
-            out["p_convert"] = self.p_convert
-        return out
 
 
 @dataclass(frozen=True)
