@@ -87,7 +87,8 @@ def compute(
     try:
         columns = HistoryColumns(**fields)
     except ValidationError as exc:
-        raise CliError("column map: " + "; ".join(e["msg"] for e in exc.errors())) from None
+        problems = (e["msg"].removeprefix("Value error, ") for e in exc.errors())
+        raise CliError("column map: " + "; ".join(problems)) from None
     is_url = "://" in history
     if is_url != (table is not None):
         raise CliError("--table: give it with a database URL as HISTORY, and only then")
