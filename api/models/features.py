@@ -13,9 +13,9 @@ from experiments.features.settings import (
     MAX_ENGAGEMENT_WINDOWS,
     MAX_FOLDS,
     MAX_K,
-    MAX_NAME_LENGTH,
     MAX_WINDOW_DAYS,
 )
+from experiments.limits import MAX_EVENT_TYPE_LENGTH, MAX_ID_LENGTH
 
 #: Most events one request may carry; larger histories go through ``sendlab features compute``.
 MAX_INLINE_EVENTS = 20_000
@@ -26,10 +26,10 @@ class HistoryEventIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
-    recipient_id: str = Field(min_length=1, max_length=MAX_NAME_LENGTH)
+    recipient_id: str = Field(min_length=1, max_length=MAX_ID_LENGTH)
     timestamp: str = Field(max_length=64, description="ISO 8601; UTC unless a zone is given.",
                            examples=["2024-05-01T10:00:00Z"])
-    type: str = Field(min_length=1, max_length=MAX_NAME_LENGTH, examples=["purchase", "open", "click"])
+    type: str = Field(min_length=1, max_length=MAX_EVENT_TYPE_LENGTH, examples=["purchase", "open", "click"])
     amount: float | None = Field(None, ge=0, le=MAX_AMOUNT, description="A purchase's amount (needed then).")
 
 
@@ -46,7 +46,7 @@ class FeaturesRequest(BaseModel):
     k_max: int = Field(8, ge=2, le=MAX_K)
     window_days: int = Field(365, ge=1, le=MAX_WINDOW_DAYS)
     engagement_windows: list[int] = Field([30, 90], min_length=1, max_length=MAX_ENGAGEMENT_WINDOWS)
-    purchase_type: str = Field("purchase", min_length=1, max_length=MAX_NAME_LENGTH)
+    purchase_type: str = Field("purchase", min_length=1, max_length=MAX_EVENT_TYPE_LENGTH)
     horizon_days: int | None = Field(None, ge=1, le=MAX_WINDOW_DAYS,
                                      description="Train a conversion model and score p_convert.")
     folds: int = Field(5, ge=2, le=MAX_FOLDS)

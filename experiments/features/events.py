@@ -18,7 +18,8 @@ import numpy as np
 import pandas as pd
 
 from experiments.errors import InvalidInput
-from experiments.features.settings import MAX_AMOUNT, MAX_NAME_LENGTH, PURCHASE
+from experiments.features.settings import MAX_AMOUNT, PURCHASE
+from experiments.limits import MAX_EVENT_TYPE_LENGTH, MAX_ID_LENGTH
 
 #: The columns of a history in SendLab's names.
 EVENT_COLUMNS = ("recipient_id", "timestamp", "type", "amount")
@@ -43,23 +44,31 @@ class EventProblem(InvalidInput):
 
 @dataclass(frozen=True)
 class EventBatch:
-    """Consecutive events of a history, checked.
+    """Consecutive events of a history, checked, with recipients and types numbered.
 
     Attributes
     ----------
-    recipient_ids : ndarray of str, shape (n,)
+    recipients : pandas.Index of str, shape (r,)
+        The distinct recipient ids of the batch.
+    recipient_codes : ndarray of int64, shape (n,)
+        Each event's recipient, as a position in ``recipients``.
     times : ndarray of int64, shape (n,)
         Nanoseconds since 1970-01-01 UTC.
-    types : ndarray of str, shape (n,)
+    event_types : tuple of str
+        The distinct event types of the batch.
+    type_codes : ndarray of int64, shape (n,)
+        Each event's type, as a position in ``event_types``.
     amount_micros : ndarray of int64, shape (n,)
         A purchase's amount in millionths of the currency unit; 0 for other events.
     first_row : int
         Number of the first event in its source (events are numbered consecutively from it).
     """
 
-    recipient_ids: np.ndarray
+    recipients: pd.Index
+    recipient_codes: np.ndarray
     times: np.ndarray
-    types: np.ndarray
+    event_types: tuple[str, ...]
+    type_codes: np.ndarray
     amount_micros: np.ndarray
     first_row: int = 0
 
@@ -72,22 +81,22 @@ def _first(mask: np.ndarray) -> int | None:
     return int(where[0]) if where.size else None
 
 
-def _text(values: pd.Series, column: str, first_row: int) -> np.ndarray:
-    """A column of names as strings: none missing or empty, none longer than :data:`MAX_NAME_LENGTH`."""
+def _text(values: pd.Series, column: str, first_row: int, max_length: int) -> pd.Series:
+    """A column of names as strings: none missing or empty, none longer than ``max_length``."""
     text = values.astype("string")
     missing = text.isna().to_numpy() | (text.str.len() == 0).fillna(True).to_numpy()
     row = _first(missing)
     if row is not None:
         raise EventProblem(first_row + row, column, None if pd.isna(values.iloc[row]) else values.iloc[row],
                            "is missing")
-    row = _first((text.str.len() > MAX_NAME_LENGTH).to_numpy())
+    row = _first((text.str.len() > max_length).to_numpy())
     if row is not None:
         raise EventProblem(first_row + row, column, str(text.iloc[row])[:40] + "...",
-                           f"is longer than {MAX_NAME_LENGTH} characters")
+                           f"is longer than {max_length} characters")
     row = _first(text.str.contains("\x00", regex=False).to_numpy())
     if row is not None:
         raise EventProblem(first_row + row, column, str(text.iloc[row]), "must not contain a NUL character")
-    return text.to_numpy(dtype=object)
+    return text
 
 
 def _times(values: pd.Series, first_row: int) -> np.ndarray:
@@ -149,15 +158,18 @@ def events_from_frame(
     >>> batch = events_from_frame(pd.DataFrame({
     ...     "recipient_id": ["a", "b"], "timestamp": ["2024-05-01", "2024-05-02T10:00:00+02:00"],
     ...     "type": ["purchase", "open"], "amount": [19.99, None]}))
-    >>> batch.amount_micros.tolist(), batch.types.tolist()
+    >>> batch.amount_micros.tolist(), [batch.event_types[c] for c in batch.type_codes]
     ([19990000, 0], ['purchase', 'open'])
     """
     missing = [c for c in EVENT_COLUMNS if c not in frame.columns]
     if missing:
         raise InvalidInput("events", f"column(s) {missing} missing; a history has {list(EVENT_COLUMNS)}")
     frame = frame.reset_index(drop=True)
-    ids = _text(frame["recipient_id"], "recipient_id", first_row)
+    ids = _text(frame["recipient_id"], "recipient_id", first_row, MAX_ID_LENGTH)
     times = _times(frame["timestamp"], first_row)
-    types = _text(frame["type"], "type", first_row)
-    micros = _purchase_micros(frame["amount"], types == purchase_type, first_row)
-    return EventBatch(ids, times, types, micros, first_row)
+    types = _text(frame["type"], "type", first_row, MAX_EVENT_TYPE_LENGTH)
+    micros = _purchase_micros(frame["amount"], (types == purchase_type).to_numpy(dtype=bool), first_row)
+    recipient_codes, recipients = pd.factorize(ids)
+    type_codes, event_types = pd.factorize(types)
+    return EventBatch(recipients, recipient_codes.astype(np.int64), times,
+                      tuple(str(t) for t in event_types), type_codes.astype(np.int64), micros, first_row)

@@ -5,7 +5,7 @@ the most purchases in the window, ``m = 5`` the largest amount in it. A recipien
 ranks below every buyer in recency.
 
 The score of a value among ``n`` recipients counts the recipients with a strictly worse value, ``L``
-(the ``min`` rank of the value less one):
+(the value's ``min`` rank less one, found by binary search in the sorted values):
 
 .. math:: s = 1 + \\lfloor 5 L / n \\rfloor
 
@@ -19,7 +19,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.stats import rankdata
 
 QUINTILES = 5
 RFM_CONVENTION = ("quintiles 1-5, 5 best (r=5 most recent, f=5 most purchases, m=5 most spent); "
@@ -63,7 +62,7 @@ def quintile_scores(values: np.ndarray) -> np.ndarray:
     n = len(values)
     if n == 0:
         return np.zeros(0, dtype=np.int8)
-    worse = rankdata(values, method="min") - 1
+    worse = np.searchsorted(np.sort(values), values, side="left")
     return (1 + (QUINTILES * worse) // n).astype(np.int8)
 
 

@@ -8,7 +8,7 @@ from datetime import datetime
 import pandas as pd
 
 from experiments.errors import InvalidInput
-from experiments.service import MAX_ID_LENGTH, MAX_OUTCOME_VALUE, MAX_SEGMENTS
+from experiments.limits import MAX_EVENT_TYPE_LENGTH, MAX_OUTCOME_VALUE, MAX_SEGMENTS
 
 #: The event type of a purchase unless the settings name another.
 PURCHASE = "purchase"
@@ -20,8 +20,6 @@ MAX_ENGAGEMENT_WINDOWS = 8
 MAX_EVENT_TYPES = 32
 #: Largest amount of one purchase: the largest outcome value the store accepts.
 MAX_AMOUNT = MAX_OUTCOME_VALUE
-#: Longest recipient id or event type: the store's id limit.
-MAX_NAME_LENGTH = MAX_ID_LENGTH
 #: Most K-means segments: the segments become a context attribute, and results by segment take at most
 #: this many distinct values.
 MAX_K = MAX_SEGMENTS
@@ -117,8 +115,8 @@ class FeatureSettings:
         if len(set(self.engagement_windows)) != len(self.engagement_windows):
             raise InvalidInput("engagement_windows",
                                f"a window is given twice: {list(self.engagement_windows)}")
-        if not self.purchase_type or len(self.purchase_type) > MAX_NAME_LENGTH:
-            raise InvalidInput("purchase_type", f"must be 1 to {MAX_NAME_LENGTH} characters")
+        if not self.purchase_type or len(self.purchase_type) > MAX_EVENT_TYPE_LENGTH:
+            raise InvalidInput("purchase_type", f"must be 1 to {MAX_EVENT_TYPE_LENGTH} characters")
         if self.k is not None:
             _check_int("k", self.k, 1, MAX_K)
         if len(self.k_range) != 2:

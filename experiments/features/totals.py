@@ -114,33 +114,48 @@ def batch_totals(batch: EventBatch, cutoff: Cutoff) -> HistoryTotals:
     HistoryTotals
         For the recipients with an event at or before ``cutoff.as_of`` in the chunk.
     """
+    _check_type_count(set(batch.event_types))
     used = batch.times <= cutoff.as_of
-    ids = batch.recipient_ids[used]
+    codes = batch.recipient_codes[used]
+    present, codes = np.unique(codes, return_inverse=True)
+    n = len(present)
     times = batch.times[used]
-    types = batch.types[used]
-    purchase = types == cutoff.purchase_type
+    type_codes = batch.type_codes[used]
+    purchase_code = (batch.event_types.index(cutoff.purchase_type)
+                     if cutoff.purchase_type in batch.event_types else -1)
+    purchase = type_codes == purchase_code
     bought = purchase & (times > cutoff.as_of - cutoff.window_days * NANOS_PER_DAY)
     micros = np.where(bought, batch.amount_micros[used], 0)
+    last_event = np.full(n, NO_TIME)
+    np.maximum.at(last_event, codes, times)
+    last_purchase = np.full(n, NO_TIME)
+    np.maximum.at(last_purchase, codes[purchase], times[purchase])
     columns: dict[str, np.ndarray] = {
-        "last_event": times,
-        "last_purchase": np.where(purchase, times, NO_TIME),
-        "frequency": bought.astype(np.int64),
-        "money_high": micros >> _LOW_BITS,
-        "money_low": micros & ((1 << _LOW_BITS) - 1),
+        "last_event": last_event,
+        "last_purchase": last_purchase,
+        "frequency": np.bincount(codes[bought], minlength=n),
+        "money_high": _integer_sums(codes, micros >> _LOW_BITS, n),
+        "money_low": _integer_sums(codes, micros & ((1 << _LOW_BITS) - 1), n),
     }
     counted = []
-    seen = set(pd.unique(types).tolist())
-    _check_type_count(seen)
-    for event_type in sorted(seen):
-        of_type = types == event_type
+    for code, event_type in sorted(enumerate(batch.event_types), key=lambda pair: pair[1]):
+        of_type = type_codes == code
+        if not of_type.any():
+            continue
         for days in sorted(cutoff.count_windows):
             counted.append((event_type, days))
             recent = of_type & (times > cutoff.as_of - days * NANOS_PER_DAY)
-            columns[count_column(event_type, days)] = recent.astype(np.int64)
-    grouped = pd.DataFrame(columns).groupby(pd.Index(ids, dtype=object, name="recipient_id"), sort=False)
-    frame = pd.concat([grouped[list(TIME_COLUMNS)].max(),
-                       grouped[[c for c in columns if c not in TIME_COLUMNS]].sum()], axis=1)
+            columns[count_column(event_type, days)] = np.bincount(codes[recent], minlength=n)
+    index = pd.Index(batch.recipients[present], name="recipient_id")
+    frame = pd.DataFrame({c: v.astype(np.int64) for c, v in columns.items()}, index=index)
     return HistoryTotals(frame, tuple(counted), int(used.sum()), int((~used).sum()))
+
+
+def _integer_sums(codes: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
+    """Per-group sums of int64 ``values``, exact."""
+    sums = np.zeros(n, dtype=np.int64)
+    np.add.at(sums, codes, values)
+    return sums
 
 
 def _check_type_count(types: set[str]) -> None:
@@ -161,15 +176,25 @@ def merge_totals(parts: Sequence[HistoryTotals]) -> HistoryTotals:
     counted = tuple(sorted({c for p in parts for c in p.counted}))
     _check_type_count({t for t, _ in counted})
     names = list(TIME_COLUMNS + SUM_COLUMNS) + [count_column(t, d) for t, d in counted]
-    frames = [p.frame.reindex(columns=names, fill_value=0) for p in parts]  # every part has the times
-    if len(frames) == 1:
-        frame = frames[0]
+    frames = [p.frame for p in parts if len(p)]
+    if len(frames) <= 1:
+        frame = frames[0].reindex(columns=names, fill_value=0) if frames else empty_totals().frame
     else:
-        stacked = pd.concat(frames)
-        grouped = stacked.groupby(level=0, sort=False)
-        frame = pd.concat([grouped[list(TIME_COLUMNS)].max(),
-                           grouped[names[len(TIME_COLUMNS):]].sum()], axis=1)
-    frame = frame.astype(dict.fromkeys(names, np.int64))
+        codes, recipients = pd.factorize(frames[0].index.append([f.index for f in frames[1:]]))
+        n = len(recipients)
+        columns = {c: np.full(n, NO_TIME) for c in TIME_COLUMNS}
+        columns.update({c: np.zeros(n, dtype=np.int64) for c in names[len(TIME_COLUMNS):]})
+        start = 0
+        for part in frames:
+            where = codes[start:start + len(part)]
+            start += len(part)
+            for name in part.columns:
+                values = part[name].to_numpy()
+                if name in TIME_COLUMNS:
+                    np.maximum.at(columns[name], where, values)
+                else:
+                    np.add.at(columns[name], where, values)
+        frame = pd.DataFrame(columns, index=pd.Index(recipients, name="recipient_id"))
     return HistoryTotals(frame, counted, sum(p.events_used for p in parts),
                          sum(p.events_after for p in parts))
 
