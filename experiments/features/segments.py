@@ -26,6 +26,8 @@ from experiments.features.totals import count_column
 
 #: K-means starts per k (the best of them by inertia is kept).
 N_INIT = 10
+#: Megabytes of pairwise distances the silhouette holds at once (scikit-learn computes them in blocks).
+SILHOUETTE_MEMORY_MB = 64
 
 
 @dataclass(frozen=True)
@@ -141,6 +143,7 @@ def segment_recipients(
     InvalidInput
         When the recipients have fewer distinct feature vectors than ``k`` (or than 3, to choose ``k``).
     """
+    from sklearn import config_context
     from sklearn.cluster import KMeans
     from sklearn.metrics import silhouette_score
 
@@ -167,7 +170,8 @@ def segment_recipients(
         models[candidate] = model
         scored_labels = model.labels_[score_index]
         if candidate >= 2 and len(np.unique(scored_labels)) >= 2:
-            silhouette[candidate] = float(silhouette_score(fitted[score_index], scored_labels))
+            with config_context(working_memory=SILHOUETTE_MEMORY_MB):
+                silhouette[candidate] = float(silhouette_score(fitted[score_index], scored_labels))
     chosen_by: Literal["given", "silhouette"] = "given" if k is not None else "silhouette"
     if k is None:
         if not silhouette:
