@@ -165,7 +165,7 @@ def _rfm_agreement(folder: Path) -> str:
     if not (exact and close and (tied | ~differ).all()):
         return "NO"
     return (f"recency, frequency, r and f identical, monetary within 1e-9, m identical but for "
-            f"{int(differ.sum())} recipients whose exactly tied sums pandas' float addition splits")
+            f"{int(differ.sum())} recipient(s) whose exactly tied sums pandas' float addition splits")
 
 
 def main() -> None:
@@ -204,7 +204,8 @@ def main() -> None:
             for r in results]
     headers = ["case", "recipients", "seconds", "vs pandas", "CPU seconds", "CPU vs pandas", "peak RSS (MB)"]
     table = format_table(headers, rows)
-    notes = (f"{args.events:,} events of {args.recipients:,} recipients (Parquet, ten row groups), read in "
+    notes = (f"{args.events:,} events of {args.recipients:,} recipients ({results[0]['recipients']:,} drew "
+             "at least one; Parquet, ten row groups), read in "
              f"chunks of {CHUNK_ROWS:,}. The two RFM cases, recipient by recipient: {agreement}. "
              "CPU seconds are the case's own (user + system), which other work on the machine does not "
              "inflate as it does the wall-clock seconds. The pandas floor holds every event in memory; "
@@ -212,6 +213,8 @@ def main() -> None:
     command = "python -m benchmarks.features"
     if (args.recipients, args.events) != (1_000_000, 10_000_000):
         command += f" --recipients {args.recipients} --events {args.events}"
+    if args.skip_model:
+        command += " --skip-model"
     if args.no_write:
         print(table)
         print(notes)
