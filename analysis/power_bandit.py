@@ -23,6 +23,7 @@ import numpy as np
 from analysis.power_inputs import MAX_ARMS, Correction, PowerInputError, check_count, check_open_unit
 from analysis.power_rates import solve_rate_power
 from bandit import make_policy
+from bandit.options import default_min_share
 
 
 @dataclass(frozen=True)
@@ -190,7 +191,8 @@ def plan_bandit(
         method=(
             f"Seeded simulation of {replications} campaigns of {horizon:,} sends in {batches} batches with "
             f"SendLab's Beta-Bernoulli Thompson sampling (bandit.make_policy('thompson'), Beta(1, 1) prior, "
-            f"{n_draws} draws for its probabilities); the fixed A/B test splits the same sends equally "
+            f"{n_draws} draws for its probabilities, at least {default_min_share(k):.0%} of each batch to "
+            "every arm); the fixed A/B test splits the same sends equally "
             "(exact); the fixed test's power is the two-sided statsmodels power of the best treatment "
             "against the control."
         ),

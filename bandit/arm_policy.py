@@ -3,60 +3,69 @@
 from __future__ import annotations
 
 from abc import abstractmethod
+from typing import Any
 
 import numpy as np
 
-from bandit.inputs import Feedback, Revision, batch_size, check_allowed, check_feedback, check_revision
+from bandit.forgetting import Memory, new_memory, restore_memory
+from bandit.inputs import batch_size, check_allowed, check_feedback, check_revision
+from bandit.options import check_min_share, default_min_share
 from bandit.policy import Choices, Contexts, Policy
-from bandit.sampling import sample_from
+from bandit.row_changes import RowChanges, added_rows, replaced_rows
+from bandit.sampling import sample_from, top_set, with_min_share
 from bandit.snapshot import Restorable
 
 
 class ArmPolicy(Restorable, Policy):
     """A policy whose distribution depends on the row only through its ``allowed`` mask.
 
-    Subclasses implement :meth:`_distribution` for one mask, :meth:`_learn` for a validated batch and
-    :meth:`_revise` to replace learned rewards; distributions are cached per mask until the next update.
+    Subclasses implement :meth:`_distribution` for one mask; the policy's floor ``min_share`` is applied
+    to it here, and distributions are cached per mask until the next change. Learning goes through
+    ``memory`` (:mod:`bandit.forgetting`), whose statistics are weighted trials
+    (:mod:`bandit.row_changes`), so ``update`` and ``revise`` are one operation.
     """
 
     can_revise = True
+    #: The least probability of each allowed action (see :func:`bandit.sampling.with_min_share`).
+    min_share: float = 0.0
+    memory: Memory
 
     def __init__(self, n_actions: int) -> None:
         self.n_actions = n_actions
         self._cache: dict[bytes, tuple[np.ndarray, np.ndarray]] = {}
 
     @abstractmethod
-    def _distribution(self, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """For one mask (k,) bool: the probabilities (k,) and the greedy set (k,) bool."""
+    def _distribution(self, mask: np.ndarray) -> np.ndarray:
+        """For one mask (k,) bool: the policy's own probabilities (k,), before the floor."""
 
-    @abstractmethod
-    def _learn(self, feedback: Feedback) -> None:
-        """Fold a validated batch into the policy's state."""
+    def _check_rewards(self, name: str, rewards: np.ndarray) -> None:
+        """Refuse rewards outside what the policy models (``name`` is the argument's name)."""
 
-    @abstractmethod
-    def _revise(self, revision: Revision) -> None:
-        """Replace validated learned rewards in the state (all checks before any change)."""
+    def _apply(self, changes: RowChanges) -> None:
+        """Move validated rows into the state (a new memory: nothing changes if this raises)."""
+        self.memory = self.memory.applied(changes)
 
     def _cached(self, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         key = np.packbits(mask).tobytes()
         if key not in self._cache:
-            probs, greedy = self._distribution(mask)
+            probs = with_min_share(self._distribution(mask), mask, self.min_share)
+            top = top_set(probs)
             probs.setflags(write=False)
-            greedy.setflags(write=False)
-            self._cache[key] = (probs, greedy)
+            top.setflags(write=False)
+            self._cache[key] = (probs, top)
         return self._cache[key]
 
     def _groups(self, n: int, allowed: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Per distinct mask: probabilities (g, k), greedy sets (g, k), and each row's group (n,)."""
+        """Per distinct mask: probabilities (g, k), top sets (g, k), and each row's group (n,)."""
         mask = check_allowed(allowed, n, self.n_actions)
         if mask is None or mask.all():  # one distribution for every row (no sort of n masks)
-            probs, greedy = self._cached(np.ones(self.n_actions, dtype=bool))
-            return probs[None, :], greedy[None, :], np.zeros(n, dtype=np.int64)
+            probs, top = self._cached(np.ones(self.n_actions, dtype=bool))
+            return probs[None, :], top[None, :], np.zeros(n, dtype=np.int64)
         unique, inverse = np.unique(mask, axis=0, return_inverse=True)
         pairs = [self._cached(row) for row in unique]
         return (
             np.stack([p for p, _ in pairs]),
-            np.stack([g for _, g in pairs]),
+            np.stack([t for _, t in pairs]),
             inverse.reshape(-1).astype(np.int64),
         )
 
@@ -71,7 +80,7 @@ class ArmPolicy(Restorable, Policy):
     ) -> Choices:
         """Draw one action per row from :meth:`probabilities`, with its propensity and ``explored``."""
         n = batch_size(contexts)
-        probs, greedy, group = self._groups(n, allowed)
+        probs, top, group = self._groups(n, allowed)
         uniforms = rng.random(n)
         actions = np.empty(n, dtype=np.int64)
         if probs.shape[0] == 1:
@@ -80,7 +89,7 @@ class ArmPolicy(Restorable, Policy):
             for g in range(probs.shape[0]):
                 rows = group == g
                 actions[rows] = sample_from(probs[g], uniforms[rows])
-        return Choices(actions, probs[group, actions], ~greedy[group, actions])
+        return Choices(actions, probs[group, actions], ~top[group, actions])
 
     def update(
         self,
@@ -90,25 +99,57 @@ class ArmPolicy(Restorable, Policy):
         propensities: np.ndarray,
         *,
         allowed: np.ndarray | None = None,
+        weights: np.ndarray | None = None,
+        times: np.ndarray | None = None,
     ) -> None:
         """Fold a batch of (possibly long delayed) outcomes into the state; order within it is irrelevant.
 
         ``allowed``, the mask at decision time, is optional and only checked (each logged action must
-        have been allowed): these policies learn the same either way.
+        have been allowed): these policies learn the same either way. ``weights`` (fractional trials,
+        default 1) and ``times`` (days) are described in :mod:`bandit.row_changes`.
         """
         n = batch_size(contexts)
         feedback = check_feedback(n, self.n_actions, actions, rewards, propensities, allowed)
-        self._learn(feedback)
+        self._check_rewards("rewards", feedback.rewards)
+        self._apply(added_rows(feedback, weights, times))
         self._cache.clear()
 
     def revise(
-        self, contexts: Contexts, actions: np.ndarray, old_rewards: np.ndarray, new_rewards: np.ndarray
+        self,
+        contexts: Contexts,
+        actions: np.ndarray,
+        old_rewards: np.ndarray,
+        new_rewards: np.ndarray,
+        *,
+        old_weights: np.ndarray | None = None,
+        new_weights: np.ndarray | None = None,
+        times: np.ndarray | None = None,
     ) -> None:
-        """Replace rewards already learned (see :meth:`bandit.policy.Policy.revise`); exact.
+        """Replace rewards (and weights) already learned (see :meth:`bandit.policy.Policy.revise`); exact.
 
-        The state of these policies is per-arm sums of the rewards (and counts), so replacing a reward
-        changes the sums by the difference and leaves the counts alone.
+        The state of these policies is per-arm weighted sums of the rewards, so a row's change moves the
+        sums by the difference between what it adds now and what it added before.
         """
         n = batch_size(contexts)
-        self._revise(check_revision(n, self.n_actions, actions, old_rewards, new_rewards))
+        revision = check_revision(n, self.n_actions, actions, old_rewards, new_rewards)
+        self._check_rewards("old_rewards", revision.old_rewards)
+        self._check_rewards("new_rewards", revision.new_rewards)
+        self._apply(replaced_rows(revision, old_weights, new_weights, times))
         self._cache.clear()
+
+    def _start_learning(
+        self, stats_type: Any, min_share: float | None, discount: float | None, window_days: float | None
+    ) -> None:
+        """Set the floor (``None``: :func:`bandit.options.default_min_share`) and an empty memory."""
+        k = self.n_actions
+        self.min_share = default_min_share(k) if min_share is None else check_min_share(min_share, k)
+        self.memory = new_memory(stats_type, k, discount, window_days)
+
+    def _learning_state(self) -> dict[str, Any]:
+        """The snapshot's part for the floor and the memory (:meth:`_restore_learning` reads it)."""
+        return {**self.memory.state(), "min_share": self.min_share}
+
+    def _restore_learning(self, stats_type: Any, state: dict[str, Any]) -> None:
+        """Restore :meth:`_learning_state`; a snapshot older than the floor has none (0)."""
+        self.min_share = float(state.get("min_share", 0.0))
+        self.memory = restore_memory(stats_type, self.n_actions, state)

@@ -9,10 +9,9 @@ from typing import Any
 import numpy as np
 
 from bandit.arm_policy import ArmPolicy
-from bandit.inputs import Feedback, Revision
 from bandit.options import check_n_actions, check_weights
 from bandit.policy import PolicyError
-from bandit.sampling import best_set
+from bandit.row_changes import RowChanges
 from bandit.snapshot import encode_snapshot
 
 
@@ -53,8 +52,9 @@ class FixedAllocation(ArmPolicy):
     """Assign each action with a fixed probability proportional to its weight.
 
     With an ``allowed`` mask the weights of the allowed actions are renormalised; a row whose allowed
-    actions all have weight zero is a PolicyError. Propensities are exact. The greedy set (for
-    ``explored``) is the allowed actions of largest weight, so a uniform split never "explores".
+    actions all have weight zero is a PolicyError. Propensities are exact, and no floor applies (a weight
+    of 0 is the designer's choice). ``explored`` marks draws off the allowed actions of largest weight,
+    so a uniform split never "explores".
 
     Parameters
     ----------
@@ -71,19 +71,16 @@ class FixedAllocation(ArmPolicy):
             weights = np.ones(self.n_actions)
         self.weights = check_weights("options.weights", weights, self.n_actions)
 
-    def _distribution(self, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _distribution(self, mask: np.ndarray) -> np.ndarray:
         masked = np.where(mask, self.weights, 0.0)
         total = masked.sum()
         if total <= 0:
             allowed = np.flatnonzero(mask).tolist()
             raise PolicyError(f"allowed: every allowed action {allowed} has weight 0 under fixed allocation")
-        return masked / total, best_set(self.weights, mask & (masked > 0))
+        return masked / total
 
-    def _learn(self, feedback: Feedback) -> None:
-        """Fixed allocation learns nothing; the batch is still validated."""
-
-    def _revise(self, revision: Revision) -> None:
-        """Nothing learned, nothing to replace: exact by construction."""
+    def _apply(self, changes: RowChanges) -> None:
+        """Fixed allocation learns nothing (the batch is still validated): revising is exact."""
 
     def to_bytes(self) -> bytes:
         return encode_snapshot(self.tag, {"n_actions": self.n_actions, "weights": self.weights})

@@ -6,9 +6,9 @@ from typing import Any
 
 import numpy as np
 
-from bandit.arm_means import ArmMeans
 from bandit.arm_policy import ArmPolicy
-from bandit.inputs import Feedback, Revision, check_finite, check_positive
+from bandit.arm_stats import ArmMeans
+from bandit.inputs import check_finite, check_positive
 from bandit.options import check_n_actions
 from bandit.policy import PolicyError
 from bandit.sampling import best_set, split_evenly
@@ -24,11 +24,14 @@ def check_epsilon(epsilon: object) -> float:
 
 
 class EpsilonGreedy(ArmPolicy):
-    r"""Epsilon-greedy over the empirical mean reward of each arm.
+    r"""Epsilon-greedy over the (weighted) mean reward of each arm.
 
     Among the ``m`` allowed arms, with ``G`` the allowed arms tied at the best mean,
 
-    .. math:: \pi_a = \epsilon / m + (1 - \epsilon)\,[a \in G] / |G|.
+    .. math:: \pi_a = \epsilon / m + (1 - \epsilon)\,[a \in G] / |G|,
+
+    then every allowed arm is raised to at least ``min_share`` (unchanged when :math:`\epsilon / m`
+    already is: :func:`bandit.sampling.with_min_share`).
 
     Parameters
     ----------
@@ -37,36 +40,43 @@ class EpsilonGreedy(ArmPolicy):
     initial_value : float
         The mean assumed for an arm with no data (0 by default; a high value explores untried arms
         greedily first).
+    min_share, discount, window_days : see :class:`bandit.thompson.BetaThompson`.
     """
 
     tag = "epsilon_greedy"
 
-    def __init__(self, n_actions: int, *, epsilon: float = 0.1, initial_value: float = 0.0) -> None:
+    def __init__(
+        self,
+        n_actions: int,
+        *,
+        epsilon: float = 0.1,
+        initial_value: float = 0.0,
+        min_share: float | None = None,
+        discount: float | None = None,
+        window_days: float | None = None,
+    ) -> None:
         super().__init__(check_n_actions(n_actions))
         self.epsilon = check_epsilon(epsilon)
         self.initial_value = check_finite("initial_value", initial_value)
-        self.stats = ArmMeans(self.n_actions)
+        self._start_learning(ArmMeans, min_share, discount, window_days)
 
-    def _distribution(self, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    @property
+    def stats(self) -> ArmMeans:
+        """The per-arm weighted counts and reward sums the policy learns from now."""
+        return self.memory.current()
+
+    def _distribution(self, mask: np.ndarray) -> np.ndarray:
         greedy = best_set(self.stats.means(self.initial_value), mask)
-        probs = self.epsilon * mask / mask.sum() + (1 - self.epsilon) * split_evenly(greedy)
-        return probs, greedy
-
-    def _learn(self, feedback: Feedback) -> None:
-        self.stats.add(feedback)
-
-    def _revise(self, revision: Revision) -> None:
-        self.stats.revise(revision)
+        return self.epsilon * mask / mask.sum() + (1 - self.epsilon) * split_evenly(greedy)
 
     def to_bytes(self) -> bytes:
         return encode_snapshot(self.tag, {
             "n_actions": self.n_actions, "epsilon": self.epsilon, "initial_value": self.initial_value,
-            "count": self.stats.arm_to_count, "sum": self.stats.arm_to_sum,
+            **self._learning_state(),
         })
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> EpsilonGreedy:
         policy = cls(state["n_actions"], epsilon=state["epsilon"], initial_value=state["initial_value"])
-        policy.stats.arm_to_count = np.asarray(state["count"], dtype=np.float64)
-        policy.stats.arm_to_sum = np.asarray(state["sum"], dtype=np.float64)
+        policy._restore_learning(ArmMeans, state)
         return policy

@@ -11,7 +11,12 @@ action (ties split evenly). Linear Thompson sampling (Agrawal and Goyal 2013) dr
 Normal with mean :math:`x^\top\hat\theta_a` and sd :math:`v\sqrt{x^\top A_a^{-1}x}`, independently
 across actions, so its probability of being best is estimated from ``n_draws`` standard normal
 vectors shared by all rows (common random numbers, from a generator derived from the seed and the
-state). ``choose`` samples from these probabilities, so the logged propensity is exact for the draw.
+state), averaged over the actions of a row with the same mean and width (exchangeable). ``choose``
+samples from these probabilities, so the logged propensity is exact for the draw.
+Both then raise every allowed action to at least ``min_share`` (:func:`bandit.sampling.with_min_share`;
+default :func:`bandit.options.default_min_share`), so LinUCB too leaves every action some support.
+Rows may be fractional trials (``weights``): a row of weight ``w`` adds :math:`w x x^\top` and
+:math:`w r x`.
 """
 
 from __future__ import annotations
@@ -29,9 +34,10 @@ from bandit.inputs import (
     check_revision,
     context_rows,
 )
-from bandit.options import check_n_actions, check_n_draws, check_seed
+from bandit.options import check_min_share, check_n_actions, check_n_draws, check_seed, default_min_share
 from bandit.policy import Choices, Contexts, Policy
-from bandit.sampling import best_set, make_choices, split_evenly
+from bandit.row_changes import added_rows, replaced_rows
+from bandit.sampling import best_set, make_choices, pool_equal_arms, split_evenly, with_min_share
 from bandit.seeding import derived_generator
 from bandit.snapshot import Restorable, encode_snapshot
 
@@ -44,11 +50,14 @@ class _RidgePerAction(Restorable, Policy):
     tag = ""
     can_revise = True
 
-    def __init__(self, n_actions: int, *, dim: int = 64, regularization: float = 1.0, seed: int = 0) -> None:
+    def __init__(self, n_actions: int, *, dim: int = 64, regularization: float = 1.0, seed: int = 0,
+                 min_share: float | None = None) -> None:
         self.n_actions = check_n_actions(n_actions)
         self.hasher = FeatureHasher(dim)
         self.regularization = check_positive("regularization", regularization)
         self.seed = check_seed(seed)
+        k = self.n_actions
+        self.min_share = default_min_share(k) if min_share is None else check_min_share(min_share, k)
         d = self.hasher.dim
         self.arm_to_gram = np.tile(self.regularization * np.eye(d), (self.n_actions, 1, 1))
         self.arm_to_moment = np.zeros((self.n_actions, d))
@@ -89,19 +98,20 @@ class _RidgePerAction(Restorable, Policy):
             mask = np.ones((len(rows), self.n_actions), dtype=bool)
         return self.hasher.encode(rows), mask
 
-    def _distribution(self, x: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _distribution(self, x: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """The policy's own probabilities per row (n, k), before the floor."""
         raise NotImplementedError
 
     def probabilities(self, contexts: Contexts, allowed: np.ndarray | None = None) -> np.ndarray:
         """The distribution per row, shape ``(n, n_actions)``; disallowed actions get 0."""
-        return self._distribution(*self._design(contexts, allowed))[0]
+        x, mask = self._design(contexts, allowed)
+        return with_min_share(self._distribution(x, mask), mask, self.min_share)
 
     def choose(
         self, contexts: Contexts, rng: np.random.Generator, allowed: np.ndarray | None = None
     ) -> Choices:
-        """Draw one action per row from :meth:`probabilities`; ``explored`` = not the best predicted mean."""
-        probs, greedy = self._distribution(*self._design(contexts, allowed))
-        return make_choices(probs, greedy, rng)
+        """Draw one action per row from :meth:`probabilities`, with its propensity and ``explored``."""
+        return make_choices(self.probabilities(contexts, allowed), rng)
 
     def update(
         self,
@@ -111,41 +121,58 @@ class _RidgePerAction(Restorable, Policy):
         propensities: np.ndarray,
         *,
         allowed: np.ndarray | None = None,
+        weights: np.ndarray | None = None,
+        times: np.ndarray | None = None,
     ) -> None:
         """Add a batch of rewards to each chosen action's regression (order-free).
 
-        ``allowed`` (the mask at decision time) is optional and only checked.
+        ``allowed`` (the mask at decision time) is optional and only checked; ``times`` are checked and
+        ignored (these policies do not forget); ``weights`` make rows fractional trials.
         """
         n = batch_size(contexts)
         feedback = check_feedback(n, self.n_actions, actions, rewards, propensities, allowed)
+        w = added_rows(feedback, weights, times).new_weights
         x = self.hasher.encode(context_rows(contexts))
         for action in np.unique(feedback.actions):
             rows = feedback.actions == action
-            self.arm_to_gram[action] += x[rows].T @ x[rows]
-            self.arm_to_moment[action] += x[rows].T @ feedback.rewards[rows]
+            self.arm_to_gram[action] += (x[rows] * w[rows, None]).T @ x[rows]
+            self.arm_to_moment[action] += x[rows].T @ (w[rows] * feedback.rewards[rows])
         self._fitted = None
 
     def revise(
-        self, contexts: Contexts, actions: np.ndarray, old_rewards: np.ndarray, new_rewards: np.ndarray
+        self,
+        contexts: Contexts,
+        actions: np.ndarray,
+        old_rewards: np.ndarray,
+        new_rewards: np.ndarray,
+        *,
+        old_weights: np.ndarray | None = None,
+        new_weights: np.ndarray | None = None,
+        times: np.ndarray | None = None,
     ) -> None:
-        """Replace learned rewards (see :meth:`bandit.policy.Policy.revise`); exact.
+        """Replace learned rewards and weights (see :meth:`bandit.policy.Policy.revise`); exact.
 
-        :math:`A_a` depends on the contexts only, and :math:`b_a = \\sum r x` moves by
-        :math:`(r_{new} - r_{old})\\,x` for each revised row.
+        Row ``x`` moves :math:`A_a` by :math:`(w_{new} - w_{old})\\,x x^\\top` (nothing when its weight
+        stays) and :math:`b_a` by :math:`(w_{new} r_{new} - w_{old} r_{old})\\,x`.
         """
         n = batch_size(contexts)
         revision = check_revision(n, self.n_actions, actions, old_rewards, new_rewards)
+        changes = replaced_rows(revision, old_weights, new_weights, times)
         x = self.hasher.encode(context_rows(contexts))
-        deltas = revision.deltas
+        reweighted = changes.new_weights - changes.old_weights
+        moved = changes.new_weights * changes.new_rewards - changes.old_weights * changes.old_rewards
         for action in np.unique(revision.actions):
             rows = revision.actions == action
-            self.arm_to_moment[action] += x[rows].T @ deltas[rows]
+            if np.any(reweighted[rows]):
+                self.arm_to_gram[action] += (x[rows] * reweighted[rows, None]).T @ x[rows]
+            self.arm_to_moment[action] += x[rows].T @ moved[rows]
         self._fitted = None
 
     def _state(self) -> dict[str, Any]:
         return {
             "n_actions": self.n_actions, "dim": self.hasher.dim, "regularization": self.regularization,
             "seed": self.seed, "gram": self.arm_to_gram, "moment": self.arm_to_moment,
+            "min_share": self.min_share,
         }
 
     def _restore(self, state: dict[str, Any]) -> None:
@@ -170,18 +197,20 @@ class LinUCB(_RidgePerAction):
         Ridge penalty :math:`\\lambda`.
     seed : int
         Unused by LinUCB's decisions; kept so every policy takes one.
+    min_share : float in [0, 1 / n_actions], optional
+        The least probability of each allowed action; default :func:`bandit.options.default_min_share`.
     """
 
     tag = "linucb"
 
     def __init__(self, n_actions: int, *, alpha: float = 1.0, dim: int = 64, regularization: float = 1.0,
-                 seed: int = 0) -> None:
-        super().__init__(n_actions, dim=dim, regularization=regularization, seed=seed)
+                 seed: int = 0, min_share: float | None = None) -> None:
+        super().__init__(n_actions, dim=dim, regularization=regularization, seed=seed, min_share=min_share)
         self.alpha = check_positive("alpha", alpha)
 
-    def _distribution(self, x: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _distribution(self, x: np.ndarray, mask: np.ndarray) -> np.ndarray:
         mean, width = self._moments(x)
-        return split_evenly(best_set(mean + self.alpha * width, mask)), best_set(mean, mask)
+        return split_evenly(best_set(mean + self.alpha * width, mask))
 
     def _state(self) -> dict[str, Any]:
         return {**super()._state(), "alpha": self.alpha}
@@ -189,7 +218,8 @@ class LinUCB(_RidgePerAction):
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> LinUCB:
         policy = cls(state["n_actions"], alpha=state["alpha"], dim=state["dim"],
-                     regularization=state["regularization"], seed=state["seed"])
+                     regularization=state["regularization"], seed=state["seed"],
+                     min_share=state.get("min_share", 0.0))  # older snapshots had no floor
         policy._restore(state)
         return policy
 
@@ -204,7 +234,7 @@ class LinearThompson(_RidgePerAction):
         The posterior scale ``v`` (larger explores more).
     n_draws : int, in [100, 1000000]
         Monte Carlo draws per row for the probability of being best.
-    dim, regularization : see :class:`LinUCB`.
+    dim, regularization, min_share : see :class:`LinUCB`.
     seed : int
         Seeds the Monte Carlo normals (combined with a digest of the state).
     """
@@ -212,8 +242,8 @@ class LinearThompson(_RidgePerAction):
     tag = "linear_ts"
 
     def __init__(self, n_actions: int, *, scale: float = 1.0, n_draws: int = 1000, dim: int = 64,
-                 regularization: float = 1.0, seed: int = 0) -> None:
-        super().__init__(n_actions, dim=dim, regularization=regularization, seed=seed)
+                 regularization: float = 1.0, seed: int = 0, min_share: float | None = None) -> None:
+        super().__init__(n_actions, dim=dim, regularization=regularization, seed=seed, min_share=min_share)
         self.scale = check_positive("scale", scale)
         self.n_draws = check_n_draws(n_draws)
         self._normals: np.ndarray | None = None
@@ -226,7 +256,7 @@ class LinearThompson(_RidgePerAction):
             self._normals = np.ascontiguousarray(draws.T)
         return self._normals
 
-    def _distribution(self, x: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _distribution(self, x: np.ndarray, mask: np.ndarray) -> np.ndarray:
         normals = self._standard_normals()
         mean, width = self._moments(x)
         # Disallowed actions score -inf in every draw; float32 is ample for ranking the draws.
@@ -246,16 +276,21 @@ class LinearThompson(_RidgePerAction):
                 np.maximum(best, scores, out=best)
             for action in range(self.n_actions):
                 probs[part, action] = np.count_nonzero(winner == action, axis=1) / self.n_draws
-        return probs, best_set(mean, mask)
+            probs[part] = pool_equal_arms(probs[part], mask[part], mean[part], width[part])
+        return probs
 
     def update(self, contexts: Contexts, actions: np.ndarray, rewards: np.ndarray,
-               propensities: np.ndarray, *, allowed: np.ndarray | None = None) -> None:
-        super().update(contexts, actions, rewards, propensities, allowed=allowed)
+               propensities: np.ndarray, *, allowed: np.ndarray | None = None,
+               weights: np.ndarray | None = None, times: np.ndarray | None = None) -> None:
+        super().update(contexts, actions, rewards, propensities, allowed=allowed, weights=weights,
+                       times=times)
         self._normals = None
 
     def revise(self, contexts: Contexts, actions: np.ndarray, old_rewards: np.ndarray,
-               new_rewards: np.ndarray) -> None:
-        super().revise(contexts, actions, old_rewards, new_rewards)
+               new_rewards: np.ndarray, *, old_weights: np.ndarray | None = None,
+               new_weights: np.ndarray | None = None, times: np.ndarray | None = None) -> None:
+        super().revise(contexts, actions, old_rewards, new_rewards, old_weights=old_weights,
+                       new_weights=new_weights, times=times)
         self._normals = None
 
     def _state(self) -> dict[str, Any]:
@@ -264,6 +299,7 @@ class LinearThompson(_RidgePerAction):
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> LinearThompson:
         policy = cls(state["n_actions"], scale=state["scale"], n_draws=state["n_draws"], dim=state["dim"],
-                     regularization=state["regularization"], seed=state["seed"])
+                     regularization=state["regularization"], seed=state["seed"],
+                     min_share=state.get("min_share", 0.0))  # older snapshots had no floor
         policy._restore(state)
         return policy

@@ -23,6 +23,31 @@ def check_seed(seed: object) -> int:
     return int(seed)
 
 
+#: The floor on each allowed arm's probability of an adaptive policy, as GrowthBook's bandits use:
+#: estimates that weight by the logged propensities need every arm to keep some traffic.
+DEFAULT_MIN_SHARE = 0.01
+#: With many arms the default floor shrinks so that it never holds more than this share of the traffic.
+MAX_DEFAULT_FLOOR_TRAFFIC = 0.5
+
+
+def default_min_share(n_actions: int) -> float:
+    """:data:`DEFAULT_MIN_SHARE`, or ``0.5 / n_actions`` when that is smaller (more than 50 arms)."""
+    return min(DEFAULT_MIN_SHARE, MAX_DEFAULT_FLOOR_TRAFFIC / n_actions)
+
+
+def check_min_share(min_share: object, n_actions: int) -> float:
+    """``options.min_share`` as a float in [0, 1 / n_actions] (at 1 / n_actions the split is uniform)."""
+    if isinstance(min_share, bool) or not isinstance(min_share, int | float | np.integer | np.floating):
+        raise PolicyError(f"options.min_share: expected a number, got {min_share!r}")
+    number = float(min_share)
+    if not 0 <= number <= 1 / n_actions:
+        raise PolicyError(
+            f"options.min_share: must lie in [0, 1/{n_actions}] (every arm gets at least this share), "
+            f"got {min_share!r}"
+        )
+    return number
+
+
 MAX_N_DRAWS = 1_000_000
 """The most Monte Carlo draws per propensity: each draw is a row of ``n_actions`` numbers per recipient."""
 

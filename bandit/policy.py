@@ -40,7 +40,8 @@ class Choices:
     propensities : ndarray of float, shape (n,)
         The probability with which that action was chosen, in (0, 1].
     explored : ndarray of bool, shape (n,)
-        True where the draw differed from the policy's best guess (the greedy action).
+        True where the drawn action is not among the highest-probability actions of its row, ties
+        included (:func:`bandit.sampling.top_set`: one definition for every policy).
     """
 
     actions: np.ndarray
@@ -81,29 +82,60 @@ class Policy(ABC):
         propensities: np.ndarray,
         *,
         allowed: np.ndarray | None = None,
+        weights: np.ndarray | None = None,
+        times: np.ndarray | None = None,
     ) -> None:
         """Learn from a batch of logged decisions and their rewards (delayed, in bulk).
 
-        ``allowed`` is the optional ``(n, n_actions)`` mask the decisions were made under; every policy
-        checks that each logged action was allowed, and the VW policy learns from exactly those actions.
+        Parameters
+        ----------
+        contexts : int or sequence of mappings, length n
+        actions : ndarray of int, shape (n,)
+        rewards : ndarray of float, shape (n,)
+        propensities : ndarray of float, shape (n,), in (0, 1]
+        allowed : ndarray of bool, shape (n, n_actions), optional
+            The mask the decisions were made under; every policy checks that each logged action was
+            allowed, and the VW policy learns from exactly those actions.
+        weights : ndarray of float, shape (n,), optional
+            Each row's trial weight, finite and >= 0 (default 1): a row of weight ``w`` counts as ``w``
+            of a trial (:mod:`bandit.row_changes`), as delay-aware learning needs for a decision whose
+            outcome window is still open. Every policy with ``can_revise`` takes them; the others
+            refuse any weight other than 1.
+        times : ndarray of float, shape (n,), optional
+            Each row's time in days on any fixed origin (the decision's send time). Required by
+            policies that forget (``discount``, ``window_days``: :mod:`bandit.forgetting`); checked
+            and ignored by the others.
         """
 
     def revise(
-        self, contexts: Contexts, actions: np.ndarray, old_rewards: np.ndarray, new_rewards: np.ndarray
+        self,
+        contexts: Contexts,
+        actions: np.ndarray,
+        old_rewards: np.ndarray,
+        new_rewards: np.ndarray,
+        *,
+        old_weights: np.ndarray | None = None,
+        new_weights: np.ndarray | None = None,
+        times: np.ndarray | None = None,
     ) -> None:
-        """Replace rewards already learned: row ``i`` was learned by ``update`` with ``old_rewards[i]``.
+        """Replace rewards already learned: row ``i`` was learned with ``old_rewards[i]``.
 
-        Afterwards the state is the one ``update`` with ``new_rewards`` in their place would have given
-        (exact, up to floating-point rounding), so an outcome that arrives after its decision was
-        learned is not lost. The caller guarantees that each row was learned, with that context, action
-        and old reward. Policies that cannot do this exactly (``can_revise`` False) raise
-        :class:`RevisionUnsupported`.
+        Afterwards the state is the one ``update`` with ``new_rewards`` (and ``new_weights``) in their
+        place would have given (exact, up to floating-point rounding), so an outcome that arrives after
+        its decision was learned is not lost. The caller guarantees that each row was learned, with that
+        context, action, old reward, old weight and time. Policies that cannot do this exactly
+        (``can_revise`` False) raise :class:`RevisionUnsupported`.
 
         Parameters
         ----------
         contexts : int or sequence of mappings, length n
         actions : ndarray of int, shape (n,)
         old_rewards, new_rewards : ndarray of float, shape (n,)
+        old_weights, new_weights : ndarray of float, shape (n,), optional
+            The trial weight each row was learned with and the one it has now (default 1 each): a
+            pending decision learned as ``F(e)`` of a trial moves to weight 1 when its outcome arrives.
+        times : ndarray of float, shape (n,), optional
+            Each row's time in days, as passed to ``update`` (required where ``update`` needs it).
         """
         raise RevisionUnsupported(f"{type(self).__name__} cannot revise a reward it has learned")
 

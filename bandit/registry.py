@@ -7,14 +7,15 @@ from typing import Any
 
 from bandit.features import check_dim
 from bandit.fixed import FixedAllocation
+from bandit.forgetting import check_discount, check_window_days
 from bandit.greedy import EpsilonGreedy, check_epsilon
 from bandit.inputs import check_finite, check_positive
 from bandit.linear import LinearThompson, LinUCB
-from bandit.options import check_n_draws, check_weights
+from bandit.options import check_min_share, check_n_draws, check_weights
 from bandit.policy import FeatureValue, Policy, PolicyError
 from bandit.snapshot import decode_snapshot
 from bandit.thompson import BetaThompson, GaussianThompson
-from bandit.ucb import UCB1
+from bandit.ucb import UCB1, check_batch_size
 from bandit.vw import VWContextualBandit, check_vw_command
 
 Builder = Callable[[int, dict[str, Any], Sequence[Mapping[str, FeatureValue]] | None, int], Policy]
@@ -69,6 +70,15 @@ def _finite(key: str) -> OptionCheck:
 
 _N_DRAWS: OptionCheck = lambda value, _n: check_n_draws(value)  # noqa: E731
 _DIM: OptionCheck = lambda value, _n: check_dim(value)  # noqa: E731
+#: Every adaptive policy takes ``min_share``; the non-contextual ones also forget on request. As in the
+#: constructors, null means the default (the default floor; no forgetting).
+_FLOOR: dict[str, OptionCheck] = {
+    "min_share": lambda value, n: None if value is None else check_min_share(value, n),
+}
+_FORGETTING: dict[str, OptionCheck] = {
+    "discount": lambda value, _n: None if value is None else check_discount(value),
+    "window_days": lambda value, _n: None if value is None else check_window_days(value),
+}
 
 #: Per policy, each option it takes and the check its constructor applies to it, as
 #: ``check(value, n_actions)`` raising :class:`PolicyError` (see :func:`option_problems`).
@@ -77,21 +87,25 @@ name_to_option_checks: dict[str, dict[str, OptionCheck]] = {
     "epsilon_greedy": {
         "epsilon": lambda value, _n: check_epsilon(value),
         "initial_value": _finite("initial_value"),
+        **_FLOOR, **_FORGETTING,
     },
-    "ucb": {"alpha": _positive("alpha")},
+    "ucb": {"alpha": _positive("alpha"), "batch_size": lambda value, _n: check_batch_size(value),
+            **_FLOOR, **_FORGETTING},
     "thompson": {"prior_alpha": _positive("prior_alpha"), "prior_beta": _positive("prior_beta"),
-                 "n_draws": _N_DRAWS},
+                 "n_draws": _N_DRAWS, **_FLOOR, **_FORGETTING},
     "gaussian_thompson": {
         "prior_mean": _finite("prior_mean"),
         "prior_count": _positive("prior_count"),
         "prior_alpha": _positive("prior_alpha"),
         "prior_beta": _positive("prior_beta"),
         "n_draws": _N_DRAWS,
+        **_FLOOR, **_FORGETTING,
     },
     "linear_ts": {"scale": _positive("scale"), "n_draws": _N_DRAWS, "dim": _DIM,
-                  "regularization": _positive("regularization")},
-    "linucb": {"alpha": _positive("alpha"), "dim": _DIM, "regularization": _positive("regularization")},
-    "vw": {"vw_args": lambda value, _n: check_vw_command(value)},
+                  "regularization": _positive("regularization"), **_FLOOR},
+    "linucb": {"alpha": _positive("alpha"), "dim": _DIM, "regularization": _positive("regularization"),
+               **_FLOOR},
+    "vw": {"vw_args": lambda value, _n: check_vw_command(value), **_FLOOR},
 }
 
 
@@ -190,8 +204,8 @@ def option_problems(name: str, options: Mapping[str, Any], n_actions: int) -> li
     --------
     >>> option_problems("epsilon_greedy", {"epsilon": 2}, 3)
     [('epsilon', 'must lie in [0, 1], got 2')]
-    >>> option_problems("ucb", {"beta": 1}, 3)
-    [('beta', "unknown option for policy 'ucb' (it takes: alpha)")]
+    >>> option_problems("linucb", {"beta": 1}, 3)
+    [('beta', "unknown option for policy 'linucb' (it takes: alpha, dim, regularization, min_share)")]
     """
     checks = name_to_option_checks.get(name)
     if checks is None:

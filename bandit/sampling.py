@@ -1,4 +1,10 @@
-"""Drawing actions from per-row distributions, and the greedy (best guess) sets behind ``explored``."""
+"""Drawing actions from per-row distributions: the minimum share, the draw, and ``explored``.
+
+``explored`` has one definition for every policy (:func:`top_set`): the drawn action is not among the
+actions of highest probability in its row, ties included. It is a function of the logged distribution
+alone, so an analyst can recompute it from the log, and a uniform distribution never explores, whatever
+produced it.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +13,10 @@ import numpy as np
 from bandit.policy import Choices
 
 TIE_TOLERANCE = 1e-12
+#: Probabilities within this of a row's largest count as tied with it: Vowpal Wabbit reports its pmf in
+#: float32 (a uniform pmf of 3 actions comes back as 0.33333331, 0.33333334, 0.33333334), whose spacing
+#: below 1 is at most 6e-8, while Monte Carlo propensities move in steps of 1 / n_draws >= 1e-6.
+PROBABILITY_TIE = 5e-7
 
 
 def best_set(scores: np.ndarray, allowed: np.ndarray) -> np.ndarray:
@@ -27,6 +37,93 @@ def best_set(scores: np.ndarray, allowed: np.ndarray) -> np.ndarray:
     with np.errstate(invalid="ignore"):
         slack = TIE_TOLERANCE * np.maximum(1.0, np.abs(np.where(np.isfinite(top), top, 0.0)))
         return allowed & ((masked == top) | (masked >= top - slack))
+
+
+def top_set(probabilities: np.ndarray) -> np.ndarray:
+    """Which actions have the largest probability of their row, ties within :data:`PROBABILITY_TIE`.
+
+    Parameters
+    ----------
+    probabilities : ndarray of float, shape (n, k) or (k,)
+
+    Returns
+    -------
+    ndarray of bool, same shape. An action outside it that is drawn has ``explored`` True.
+    """
+    top = probabilities.max(axis=-1, keepdims=True)
+    return (probabilities > 0) & (probabilities >= top - PROBABILITY_TIE)
+
+
+def with_min_share(probabilities: np.ndarray, allowed: np.ndarray, min_share: float) -> np.ndarray:
+    r"""Raise every allowed action to at least ``min_share``, scaling the others down in proportion.
+
+    Per row, with :math:`s` = ``min_share`` and :math:`A` the allowed actions, the result is
+
+    .. math:: p'_a = \max(s, \lambda p_a) \text{ for } a \in A,\quad p'_a = 0 \text{ otherwise},
+
+    with :math:`\lambda \le 1` the one value that makes the row sum to 1. A row already at or above
+    the floor is unchanged, the order of the actions is kept, and with
+    :math:`|A| s \ge 1` the row is uniform over :math:`A`.
+
+    Parameters
+    ----------
+    probabilities : ndarray of float, shape (n, k) or (k,)
+        Rows that sum to 1 and are zero outside ``allowed``.
+    allowed : ndarray of bool, same shape
+    min_share : float in [0, 1]
+
+    Returns
+    -------
+    ndarray of float, same shape.
+
+    Examples
+    --------
+    >>> with_min_share(np.array([0.995, 0.005, 0.0]), np.array([True, True, True]), 0.01).tolist()
+    [0.98, 0.01, 0.01]
+    """
+    if min_share <= 0:
+        return probabilities
+    p = np.atleast_2d(probabilities)
+    mask = np.atleast_2d(allowed)
+    uniform = mask.sum(axis=1, keepdims=True) * min_share >= 1 - TIE_TOLERANCE
+    floored = mask & (p < min_share)
+    for _ in range(p.shape[1] + 1):  # each pass adds an action to the floor or stops
+        rest = np.where(mask & ~floored, p, 0.0).sum(axis=1, keepdims=True)
+        room = 1 - min_share * floored.sum(axis=1, keepdims=True)
+        scale = np.divide(room, rest, out=np.ones_like(rest), where=rest > 0)
+        more = floored | (mask & (p * scale < min_share))
+        if np.array_equal(more, floored):
+            break
+        floored = more
+    out = np.where(floored, min_share, p * scale) * mask
+    out = np.where(uniform, mask / mask.sum(axis=1, keepdims=True), out)
+    return out.reshape(probabilities.shape)
+
+
+def pool_equal_arms(probabilities: np.ndarray, allowed: np.ndarray, *parameters: np.ndarray) -> np.ndarray:
+    """Average Monte Carlo probabilities over the allowed actions whose parameters are all equal.
+
+    Actions with the same posterior are exchangeable, so their probability of being best is the same;
+    the average of their estimates is an unbiased estimate with less noise, and it makes a policy with
+    no data exactly uniform (so its draws do not count as exploring by chance).
+
+    Parameters
+    ----------
+    probabilities : ndarray of float, shape (..., k)
+    allowed : ndarray of bool, same shape
+    *parameters : ndarray, same shape each
+        The posterior parameters that decide an action's distribution (e.g. Beta's alpha and beta).
+
+    Returns
+    -------
+    ndarray of float, same shape; rows keep their sums.
+    """
+    same = allowed[..., :, None] & allowed[..., None, :]
+    for values in parameters:
+        same &= values[..., :, None] == values[..., None, :]
+    size = same.sum(axis=-1)
+    pooled = (same * probabilities[..., None, :]).sum(axis=-1)
+    return np.where(size > 0, pooled / np.maximum(size, 1), probabilities)
 
 
 def split_evenly(members: np.ndarray) -> np.ndarray:
@@ -58,11 +155,9 @@ def sample_from(probabilities: np.ndarray, uniforms: np.ndarray) -> np.ndarray:
     return np.minimum(actions, last_positive).astype(np.int64)
 
 
-def make_choices(
-    probabilities: np.ndarray, greedy: np.ndarray, rng: np.random.Generator
-) -> Choices:
-    """Draw from ``probabilities`` (n, k); ``explored`` is True where the draw is not in ``greedy`` (n, k)."""
+def make_choices(probabilities: np.ndarray, rng: np.random.Generator) -> Choices:
+    """Draw from ``probabilities`` (n, k); ``explored`` is True where the draw is not in :func:`top_set`."""
     n = probabilities.shape[0]
     actions = sample_rows(probabilities, rng.random(n))
     rows = np.arange(n)
-    return Choices(actions, probabilities[rows, actions], ~greedy[rows, actions])
+    return Choices(actions, probabilities[rows, actions], ~top_set(probabilities)[rows, actions])

@@ -4,12 +4,18 @@ The propensity of an arm is its posterior probability of being the best among th
 
 .. math:: \pi_a = P\left(\theta_a = \max_{b \in \text{allowed}} \theta_b \mid \text{data}\right),
 
-estimated by Monte Carlo from ``n_draws`` joint posterior draws. The draws come from a generator
-derived from the policy seed and a digest of the posterior state and the mask, so the same state always
-gives the same probabilities. ``choose`` then samples from exactly these probabilities (not from a
-fresh posterior draw), so the logged propensity is the true probability of the logged action. An arm
-that wins none of the draws gets probability 0 and is not chosen. ``explored`` is True where the
-chosen arm is not among those with the best posterior mean.
+estimated by Monte Carlo from ``n_draws`` joint posterior draws (averaged over arms with the same
+posterior, which are exchangeable: :func:`bandit.sampling.pool_equal_arms`). The draws come from a
+generator derived from the policy seed and a digest of the posterior state and the mask, so the same
+state always gives the same probabilities. ``choose`` then samples from exactly these probabilities
+(not from a fresh posterior draw), so the logged propensity is the true probability of the logged
+action.
+
+Every allowed arm keeps at least ``min_share`` of the probability (default 0.01:
+:func:`bandit.sampling.with_min_share`), so no arm's propensity reaches 0 and none reaches 1 while two
+or more arms are allowed. With ``discount`` or ``window_days`` the posterior forgets old rows
+(:mod:`bandit.forgetting`), and every row may be a fractional trial (``weights``:
+:mod:`bandit.row_changes`).
 """
 
 from __future__ import annotations
@@ -19,10 +25,11 @@ from typing import Any
 import numpy as np
 
 from bandit.arm_policy import ArmPolicy
-from bandit.inputs import Feedback, Revision, check_finite, check_positive
+from bandit.arm_stats import ArmMoments, ArmSuccesses
+from bandit.inputs import check_finite, check_positive
 from bandit.options import check_n_actions, check_n_draws, check_seed
 from bandit.policy import PolicyError
-from bandit.sampling import best_set
+from bandit.sampling import pool_equal_arms
 from bandit.seeding import derived_generator
 from bandit.snapshot import encode_snapshot
 
@@ -42,7 +49,8 @@ class BetaThompson(ArmPolicy):
     """Beta-Bernoulli Thompson sampling for rewards in [0, 1] (clicks, opens, conversions).
 
     Each arm has a Beta(``prior_alpha`` + successes, ``prior_beta`` + failures) posterior; a reward
-    ``r`` in [0, 1] adds ``r`` successes and ``1 - r`` failures (fractional rewards are allowed).
+    ``r`` in [0, 1] of a row of weight ``w`` adds ``w r`` successes and ``w (1 - r)`` failures
+    (fractional rewards and weights are allowed).
 
     Parameters
     ----------
@@ -52,6 +60,12 @@ class BetaThompson(ArmPolicy):
         Monte Carlo draws for the probability of being best (standard error <= 0.5 / sqrt(n_draws)).
     seed : int
         Seeds the Monte Carlo generator (combined with the posterior state).
+    min_share : float in [0, 1 / n_actions], optional
+        The least probability of each allowed arm; default :func:`bandit.options.default_min_share`.
+    discount : float in (0, 1], optional
+        Weight per day of a row's age (discounted Thompson sampling); needs ``times``.
+    window_days : float, optional
+        Learn only from the rows of the last ``window_days`` (sliding window); needs ``times``.
     """
 
     tag = "thompson"
@@ -64,66 +78,47 @@ class BetaThompson(ArmPolicy):
         prior_beta: float = 1.0,
         n_draws: int = DEFAULT_DRAWS,
         seed: int = 0,
+        min_share: float | None = None,
+        discount: float | None = None,
+        window_days: float | None = None,
     ) -> None:
         super().__init__(check_n_actions(n_actions))
         self.prior_alpha = check_positive("prior_alpha", prior_alpha)
         self.prior_beta = check_positive("prior_beta", prior_beta)
         self.n_draws = check_n_draws(n_draws)
         self.seed = check_seed(seed)
-        self.arm_to_successes = np.zeros(self.n_actions)
-        self.arm_to_failures = np.zeros(self.n_actions)
+        self._start_learning(ArmSuccesses, min_share, discount, window_days)
 
     def posterior(self) -> tuple[np.ndarray, np.ndarray]:
         """The Beta posterior parameters ``(alpha, beta)``, each of shape (n_actions,)."""
-        return self.prior_alpha + self.arm_to_successes, self.prior_beta + self.arm_to_failures
+        stats = self.memory.current()
+        return self.prior_alpha + stats.arm_to_successes, self.prior_beta + stats.arm_to_failures
 
-    def _distribution(self, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _distribution(self, mask: np.ndarray) -> np.ndarray:
         alpha, beta = self.posterior()
         rng = derived_generator(self.seed, alpha, beta, mask)
         draws = rng.beta(alpha[mask], beta[mask], size=(self.n_draws, int(mask.sum())))
-        return _win_shares(draws, mask), best_set(alpha / (alpha + beta), mask)
+        return pool_equal_arms(_win_shares(draws, mask), mask, alpha, beta)
 
-    def _learn(self, feedback: Feedback) -> None:
-        rewards = feedback.rewards
-        if np.any((rewards < 0) | (rewards > 1)):
-            bad = float(rewards[(rewards < 0) | (rewards > 1)][0])
+    def _check_rewards(self, name: str, rewards: np.ndarray) -> None:
+        outside = (rewards < 0) | (rewards > 1)
+        if outside.any():
             raise PolicyError(
-                f"rewards: Beta-Bernoulli Thompson sampling needs rewards in [0, 1], got {bad!r}"
+                f"{name}: Beta-Bernoulli Thompson sampling needs rewards in [0, 1], "
+                f"got {float(rewards[outside][0])!r}"
             )
-        k = self.n_actions
-        self.arm_to_successes += np.bincount(feedback.actions, weights=rewards, minlength=k)
-        self.arm_to_failures += np.bincount(feedback.actions, weights=1.0 - rewards, minlength=k)
-
-    def _revise(self, revision: Revision) -> None:
-        """A reward ``r`` added ``r`` successes and ``1 - r`` failures: move ``new - old`` across."""
-        for name, rewards in (("old_rewards", revision.old_rewards), ("new_rewards", revision.new_rewards)):
-            outside = (rewards < 0) | (rewards > 1)
-            if outside.any():
-                raise PolicyError(
-                    f"{name}: Beta-Bernoulli Thompson sampling needs rewards in [0, 1], "
-                    f"got {float(rewards[outside][0])!r}"
-                )
-        learned = self.arm_to_successes + self.arm_to_failures  # one per reward learned
-        unseen = revision.actions[learned[revision.actions] <= 0]
-        if unseen.size:
-            raise PolicyError(f"actions: arm {int(unseen[0])} has no learned reward to revise")
-        moved = np.bincount(revision.actions, weights=revision.deltas, minlength=self.n_actions)
-        self.arm_to_successes = self.arm_to_successes + moved
-        self.arm_to_failures = self.arm_to_failures - moved
 
     def to_bytes(self) -> bytes:
         return encode_snapshot(self.tag, {
             "n_actions": self.n_actions, "prior_alpha": self.prior_alpha, "prior_beta": self.prior_beta,
-            "n_draws": self.n_draws, "seed": self.seed,
-            "successes": self.arm_to_successes, "failures": self.arm_to_failures,
+            "n_draws": self.n_draws, "seed": self.seed, **self._learning_state(),
         })
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> BetaThompson:
         policy = cls(state["n_actions"], prior_alpha=state["prior_alpha"], prior_beta=state["prior_beta"],
                      n_draws=state["n_draws"], seed=state["seed"])
-        policy.arm_to_successes = np.asarray(state["successes"], dtype=np.float64)
-        policy.arm_to_failures = np.asarray(state["failures"], dtype=np.float64)
+        policy._restore_learning(ArmSuccesses, state)
         return policy
 
 
@@ -141,8 +136,17 @@ class GaussianThompson(ArmPolicy):
 
     and the posterior of the mean is Student-t with :math:`2\alpha_n` degrees of freedom, location
     :math:`\mu_n` and scale :math:`\sqrt{\beta_n / (\alpha_n\kappa_n)}` (Murphy 2007, "Conjugate
-    Bayesian analysis of the Gaussian distribution", eqs. 85-90 and 110). Batches merge by the
-    parallel-variance formula (Chan et al. 1979), so arrival order does not matter.
+    Bayesian analysis of the Gaussian distribution", eqs. 85-90 and 110). With weighted rows (``weights``,
+    or the age weights of ``discount`` and ``window_days``), ``n`` is the total weight and :math:`\bar x`
+    and ``m2`` are weighted. Batches merge by the parallel-variance formula (Chan et al. 1979), so
+    arrival order does not matter (:class:`bandit.arm_stats.ArmMoments`).
+
+    Parameters
+    ----------
+    n_actions : int
+    prior_mean : float
+    prior_count, prior_alpha, prior_beta : float, > 0
+    n_draws, seed, min_share, discount, window_days : see :class:`BetaThompson`.
     """
 
     tag = "gaussian_thompson"
@@ -157,6 +161,9 @@ class GaussianThompson(ArmPolicy):
         prior_beta: float = 1.0,
         n_draws: int = DEFAULT_DRAWS,
         seed: int = 0,
+        min_share: float | None = None,
+        discount: float | None = None,
+        window_days: float | None = None,
     ) -> None:
         super().__init__(check_n_actions(n_actions))
         self.prior_mean = check_finite("prior_mean", prior_mean)
@@ -165,71 +172,32 @@ class GaussianThompson(ArmPolicy):
         self.prior_beta = check_positive("prior_beta", prior_beta)
         self.n_draws = check_n_draws(n_draws)
         self.seed = check_seed(seed)
-        self.arm_to_count = np.zeros(self.n_actions)
-        self.arm_to_mean = np.zeros(self.n_actions)
-        self.arm_to_m2 = np.zeros(self.n_actions)
+        self._start_learning(ArmMoments, min_share, discount, window_days)
 
     def posterior(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """The posterior ``(mu_n, kappa_n, alpha_n, beta_n)``, each of shape (n_actions,)."""
-        n, xbar = self.arm_to_count, self.arm_to_mean
+        stats = self.memory.current()
+        n, xbar = stats.arm_to_count, stats.arm_to_mean
         kappa = self.prior_count + n
         mu = (self.prior_count * self.prior_mean + n * xbar) / kappa
         alpha = self.prior_alpha + n / 2
-        beta = self.prior_beta + self.arm_to_m2 / 2 + self.prior_count * n * (xbar - self.prior_mean) ** 2 / (
-            2 * kappa)
+        beta = self.prior_beta + stats.arm_to_m2 / 2 + self.prior_count * n * (
+            xbar - self.prior_mean) ** 2 / (2 * kappa)
         return mu, kappa, alpha, beta
 
-    def _distribution(self, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _distribution(self, mask: np.ndarray) -> np.ndarray:
         mu, kappa, alpha, beta = self.posterior()
         rng = derived_generator(self.seed, mu, kappa, alpha, beta, mask)
         scale = np.sqrt(beta / (alpha * kappa))
         m = int(mask.sum())
         draws = mu[mask] + scale[mask] * rng.standard_t(2 * alpha[mask], size=(self.n_draws, m))
-        return _win_shares(draws, mask), best_set(mu, mask)
-
-    def _learn(self, feedback: Feedback) -> None:
-        k = self.n_actions
-        count = np.bincount(feedback.actions, minlength=k).astype(np.float64)
-        sums = np.bincount(feedback.actions, weights=feedback.rewards, minlength=k)
-        batch_mean = np.divide(sums, count, out=np.zeros(k), where=count > 0)
-        deviations = feedback.rewards - batch_mean[feedback.actions]
-        batch_m2 = np.bincount(feedback.actions, weights=deviations**2, minlength=k)
-        total = self.arm_to_count + count
-        delta = batch_mean - self.arm_to_mean
-        share = np.divide(count, total, out=np.zeros(k), where=total > 0)
-        self.arm_to_m2 = self.arm_to_m2 + batch_m2 + delta**2 * self.arm_to_count * share
-        self.arm_to_mean = self.arm_to_mean + delta * share
-        self.arm_to_count = total
-
-    def _revise(self, revision: Revision) -> None:
-        r"""Replace learned rewards ``x`` by ``y`` (``d = y - x``) in each arm's count ``n``, mean and m2.
-
-        .. math::
-            \bar x' = \bar x + \textstyle\sum d / n,\quad
-            m_2' = m_2 + \textstyle\sum d\,(y - \bar x' + x - \bar x),
-
-        which follows from :math:`m_2 = \sum x^2 - n\bar x^2` (for one row it is the replacement step
-        of Welford's update); the count does not change.
-        """
-        k = self.n_actions
-        unseen = revision.actions[self.arm_to_count[revision.actions] <= 0]
-        if unseen.size:
-            raise PolicyError(f"actions: arm {int(unseen[0])} has no learned reward to revise")
-        deltas = revision.deltas
-        moved = np.bincount(revision.actions, weights=deltas, minlength=k)
-        count = self.arm_to_count
-        mean = self.arm_to_mean + np.divide(moved, count, out=np.zeros(k), where=count > 0)
-        spread = (revision.new_rewards - mean[revision.actions]) + (
-            revision.old_rewards - self.arm_to_mean[revision.actions])
-        m2 = self.arm_to_m2 + np.bincount(revision.actions, weights=deltas * spread, minlength=k)
-        self.arm_to_m2 = np.maximum(m2, 0.0)  # rounding must not make a sum of squares negative
-        self.arm_to_mean = mean
+        return pool_equal_arms(_win_shares(draws, mask), mask, mu, kappa, alpha, beta)
 
     def to_bytes(self) -> bytes:
         return encode_snapshot(self.tag, {
             "n_actions": self.n_actions, "prior_mean": self.prior_mean, "prior_count": self.prior_count,
             "prior_alpha": self.prior_alpha, "prior_beta": self.prior_beta, "n_draws": self.n_draws,
-            "seed": self.seed, "count": self.arm_to_count, "mean": self.arm_to_mean, "m2": self.arm_to_m2,
+            "seed": self.seed, **self._learning_state(),
         })
 
     @classmethod
@@ -237,7 +205,5 @@ class GaussianThompson(ArmPolicy):
         policy = cls(state["n_actions"], prior_mean=state["prior_mean"], prior_count=state["prior_count"],
                      prior_alpha=state["prior_alpha"], prior_beta=state["prior_beta"],
                      n_draws=state["n_draws"], seed=state["seed"])
-        policy.arm_to_count = np.asarray(state["count"], dtype=np.float64)
-        policy.arm_to_mean = np.asarray(state["mean"], dtype=np.float64)
-        policy.arm_to_m2 = np.asarray(state["m2"], dtype=np.float64)
+        policy._restore_learning(ArmMoments, state)
         return policy

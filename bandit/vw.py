@@ -13,9 +13,10 @@ import numpy as np
 import vowpalwabbit
 
 from bandit.inputs import batch_size, check_allowed, check_feature, check_feedback, context_rows
-from bandit.options import check_n_actions, check_seed
+from bandit.options import check_min_share, check_n_actions, check_seed, default_min_share
 from bandit.policy import Choices, Contexts, FeatureValue, Policy, PolicyError
-from bandit.sampling import best_set, make_choices
+from bandit.row_changes import added_rows
+from bandit.sampling import make_choices, with_min_share
 from bandit.snapshot import Restorable, encode_snapshot
 from bandit.vw_options import parse_vw_args
 from bandit.vw_text import (
@@ -81,9 +82,11 @@ class VWContextualBandit(Restorable, Policy):
     ``|Action _action=<i> <action features>`` line per allowed action (disallowed actions are left
     out, so VW's pmf covers exactly the allowed ones). Exploration (``--epsilon``, ``--softmax``,
     ``--bag``, ``--cover``, ``--squarecb``) comes from ``vw_args``; use ``-q UA`` to cross recipient
-    and action features. The action is drawn with the caller's generator from VW's pmf, and its pmf
-    value is the propensity. ``explored`` is True where the drawn action is not the one VW gives the
-    most probability (VW's exploit action).
+    and action features. Every allowed action is then raised to at least ``min_share`` of the
+    probability (:func:`bandit.sampling.with_min_share`; a pmf already above it is unchanged), the action
+    is drawn with the caller's generator from that distribution, and its probability is the propensity
+    VW later learns with. ``explored`` is True where the drawn action is not among those of highest
+    probability, ties included (:func:`bandit.sampling.top_set`; VW's float32 pmf makes near-ties).
 
     A snapshot holds VW's own model file (which carries its learning and random state). A restored
     policy makes the same draws from the same generator; its pmf can differ from the live workspace's
@@ -92,7 +95,8 @@ class VWContextualBandit(Restorable, Policy):
 
     Updates are learned one example per row with the label ``0:cost:propensity`` on the chosen action;
     pass the decision-time ``allowed`` mask to ``update`` so the example holds the same actions as the
-    decision (otherwise every action is present).
+    decision (otherwise every action is present). VW's labels carry no trial weight, so ``update``
+    refuses ``weights`` other than 1; ``times`` are checked and ignored.
 
     A reward once learned cannot be replaced (``can_revise`` is False; ``revise`` raises
     :class:`bandit.policy.RevisionUnsupported`): VW's online updates keep no sufficient statistics
@@ -107,6 +111,8 @@ class VWContextualBandit(Restorable, Policy):
         Features of each action (e.g. tone, length of a subject line).
     seed : int
         VW's ``--random_seed`` (bagging and cover use it while learning).
+    min_share : float in [0, 1 / n_actions], optional
+        The least probability of each allowed action; default :func:`bandit.options.default_min_share`.
     """
 
     tag = "vw"
@@ -118,11 +124,14 @@ class VWContextualBandit(Restorable, Policy):
         vw_args: str = DEFAULT_VW_ARGS,
         action_features: Sequence[Mapping[str, FeatureValue]] | None = None,
         seed: int = 0,
+        min_share: float | None = None,
         _model: bytes | None = None,
     ) -> None:
         self.n_actions = check_n_actions(n_actions)
         self.vw_args = vw_args
         self.seed = check_seed(seed)
+        k = self.n_actions
+        self.min_share = default_min_share(k) if min_share is None else check_min_share(min_share, k)
         self.action_features = self._check_action_features(action_features)
         self._action_lines = [action_line(i, f) for i, f in enumerate(self.action_features)]
         arguments = [*parse_vw_args(vw_args), "--quiet"]
@@ -249,7 +258,8 @@ class VWContextualBandit(Restorable, Policy):
         return scores, terms
 
     def probabilities(self, contexts: Contexts, allowed: np.ndarray | None = None) -> np.ndarray:
-        """VW's pmf per row, shape ``(n, n_actions)``, renormalised in float64; disallowed get 0."""
+        """VW's pmf per row renormalised in float64 and floored at ``min_share``, shape ``(n, n_actions)``;
+        disallowed actions get 0."""
         rows = context_rows(contexts)
         mask = check_allowed(allowed, len(rows), self.n_actions)
         probs = np.zeros((len(rows), self.n_actions))
@@ -257,12 +267,12 @@ class VWContextualBandit(Restorable, Policy):
             pmfs = [self._predict([shared_line(row), *self._action_lines]) for row in rows]
             if rows:
                 probs[:] = self._checked(pmfs, self.n_actions)
-            return probs
+            return with_min_share(probs, np.ones(probs.shape, dtype=bool), self.min_share)
         for i, row in enumerate(rows):
             actions = np.flatnonzero(mask[i])
             pmf = self._predict([shared_line(row), *(self._action_lines[a] for a in actions)])
             probs[i, actions] = self._checked([pmf], len(actions))[0]
-        return probs
+        return with_min_share(probs, mask, self.min_share)
 
     @staticmethod
     def _checked(pmfs: list[list[float]], width: int) -> np.ndarray:
@@ -281,9 +291,8 @@ class VWContextualBandit(Restorable, Policy):
     def choose(
         self, contexts: Contexts, rng: np.random.Generator, allowed: np.ndarray | None = None
     ) -> Choices:
-        """Draw one action per row from VW's pmf with ``rng``; the propensity is the pmf value."""
-        probs = self.probabilities(contexts, allowed)
-        return make_choices(probs, best_set(probs, probs > 0), rng)
+        """Draw one action per row from :meth:`probabilities` with ``rng``; the propensity is its value."""
+        return make_choices(self.probabilities(contexts, allowed), rng)
 
     def update(
         self,
@@ -293,14 +302,23 @@ class VWContextualBandit(Restorable, Policy):
         propensities: np.ndarray,
         *,
         allowed: np.ndarray | None = None,
+        weights: np.ndarray | None = None,
+        times: np.ndarray | None = None,
     ) -> None:
         """Learn each logged row: cost = -reward on the chosen action, with its logged propensity.
 
         With ``allowed`` (the mask at decision time) each example holds exactly the actions the
-        decision saw, as VW expects; without it, every action is present.
+        decision saw, as VW expects; without it, every action is present. ``weights`` other than 1 are
+        refused (a VW label is one whole trial); ``times`` are checked and ignored.
         """
         n = batch_size(contexts)
         feedback = check_feedback(n, self.n_actions, actions, rewards, propensities, allowed)
+        trial_weights = added_rows(feedback, weights, times).new_weights
+        if np.any(trial_weights != 1):
+            raise PolicyError(
+                "weights: the VW policy learns whole trials only (weight 1), found "
+                f"{float(trial_weights[trial_weights != 1][0])!r}"
+            )
         rows = context_rows(contexts)
         costs = reward_to_cost(feedback.rewards)
         everything = range(self.n_actions)
@@ -326,9 +344,11 @@ class VWContextualBandit(Restorable, Policy):
         return encode_snapshot(self.tag, {
             "n_actions": self.n_actions, "vw_args": self.vw_args, "seed": self.seed,
             "action_features": self.action_features, "model": self.model_bytes(),
+            "min_share": self.min_share,
         })
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> VWContextualBandit:
         return cls(state["n_actions"], vw_args=state["vw_args"], action_features=state["action_features"],
-                   seed=state["seed"], _model=state["model"])
+                   seed=state["seed"], min_share=state.get("min_share", 0.0),  # older snapshots: no floor
+                   _model=state["model"])

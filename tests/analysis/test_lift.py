@@ -135,3 +135,41 @@ def test_welch_absolute_interval_covers_the_true_difference_95_percent_of_the_ti
         low, high = absolute_lift(a, b, 0.05, df=welch_df(a, b)).ci
         covered += low <= truth <= high
     assert 0.93 <= covered / runs <= 0.97
+
+
+def _pair(ma: float, va: float, mb: float, vb: float):
+    from types import SimpleNamespace
+
+    return SimpleNamespace(mean=ma, variance_of_mean=va), SimpleNamespace(mean=mb, variance_of_mean=vb)
+
+
+@pytest.mark.parametrize("covariance", [-2e-5, 0.0, 3e-5])
+def test_fieller_with_covariance_solves_its_defining_inequality(covariance: float) -> None:
+    # The interval's ends are the roots of (m_B - rho m_A)^2 = c^2 (v_B - 2 rho c_AB + rho^2 v_A),
+    # found here by a root finder on the defining equation.
+    from scipy import optimize
+
+    control, variant = _pair(0.10, 4e-5, 0.12, 6e-5)
+    c = critical_value(0.05)
+    r = relative_lift_fieller(control, variant, 0.05, covariance=covariance)
+
+    def gap(rho: float) -> float:
+        return (0.12 - rho * 0.10) ** 2 - c**2 * (6e-5 - 2 * rho * covariance + rho**2 * 4e-5)
+
+    low = optimize.brentq(gap, 0.0, 1.2, xtol=1e-15)
+    high = optimize.brentq(gap, 1.2, 3.0, xtol=1e-15)
+    assert r.ci == pytest.approx((low - 1, high - 1), rel=1e-9)
+
+
+def test_covariance_enters_the_absolute_and_delta_intervals() -> None:
+    control, variant = _pair(0.10, 4e-5, 0.12, 6e-5)
+    cov = 1.5e-5
+    c = critical_value(0.05)
+    absolute = absolute_lift(control, variant, 0.05, covariance=cov)
+    half = c * math.sqrt(4e-5 + 6e-5 - 2 * cov)
+    assert absolute.ci[1] - absolute.estimate == pytest.approx(half, rel=1e-12)
+    delta = relative_lift_delta(control, variant, 0.05, covariance=cov)
+    variance = 6e-5 / 0.1**2 + 0.12**2 * 4e-5 / 0.1**4 - 2 * 0.12 * cov / 0.1**3
+    assert delta.ci[1] - delta.estimate == pytest.approx(c * math.sqrt(variance), rel=1e-12)
+    # without covariance the intervals are those of independent arms, bit for bit
+    assert relative_lift(A, B, 0.05, covariance=0.0) == relative_lift(A, B, 0.05)

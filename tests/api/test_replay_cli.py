@@ -163,7 +163,8 @@ def test_a_bandit_experiment_in_the_database_replays_its_logging_policy_at_its_o
     observed = (len(clicked) + 5.0 * len(converted)) / len(learnable)  # spec: click 1, conversion 5
     arms = [("plain", "shop"), ("plain", "see"), ("urgent", "shop"), ("urgent", "see")]
     arm_to_propensity = {(d.variants["subject"].id, d.variants["cta"].id): d.propensity for d in learnable}
-    assert len(set(d.propensity for d in learnable)) == 4  # Thompson's Monte Carlo shares differ a little
+    # before any data the four arms are exchangeable: Thompson sampling gives each exactly 1/4
+    assert set(d.propensity for d in learnable) == {0.25}
     candidate = tmp_path / "logging.yaml"
     candidate.write_text(yaml.safe_dump({"policy": "fixed", "train": False, "train_fraction": 0.0,
                                          "options": {"weights": [arm_to_propensity[a] for a in arms]}}))
@@ -180,6 +181,24 @@ def test_a_bandit_experiment_in_the_database_replays_its_logging_policy_at_its_o
     assert estimates["snips"]["value"] == pytest.approx(observed, rel=1e-9)
     # DR adds the reward model's mean correction, zero only in expectation: its interval holds the mean
     assert estimates["dr"]["ci"][0] <= observed <= estimates["dr"]["ci"][1]
+    # a skewed candidate ties the arm labels to the rewards: IPS and SNIPS computed here from the decisions
+    weights = dict(zip(arms, [0.4, 0.3, 0.2, 0.1], strict=True))
+    candidate.write_text(yaml.safe_dump({"policy": "fixed", "train": False, "train_fraction": 0.0,
+                                         "options": {"weights": [weights[a] for a in arms]}}))
+    reward = {d.decision_id: 0.0 for d in learnable}
+    for d in clicked:
+        reward[d.decision_id] += 1.0
+    for d in converted:
+        reward[d.decision_id] += 5.0
+    ratio = np.array([weights[(d.variants["subject"].id, d.variants["cta"].id)] / d.propensity
+                      for d in learnable])
+    rewards = np.array([reward[d.decision_id] for d in learnable])
+    result = invoke("replay", "--db", db, "--experiment", "spring", "--policy", str(candidate),
+                    "--estimators", "ips,snips", "--chunk-rows", "64", "--json")
+    assert result.exit_code == 0, result.output
+    skewed = {e["estimator"]: e for e in json.loads(result.stdout)["candidates"][0]["estimates"]}
+    assert skewed["ips"]["value"] == pytest.approx(np.mean(ratio * rewards), rel=1e-9)
+    assert skewed["snips"]["value"] == pytest.approx(np.sum(ratio * rewards) / np.sum(ratio), rel=1e-9)
 
 
 def test_a_beta_candidate_on_a_reward_beyond_one_is_an_error_line_and_the_example_gaussian_one_runs(tmp_path):

@@ -82,11 +82,15 @@ def test_ridge_estimates_match_least_squares_on_augmented_system(policy_cls):
 
 def test_linucb_takes_the_best_bound():
     contexts, actions, rewards = fit_data(1)
-    policy = LinUCB(3, alpha=0.7, dim=16)
+    policy = LinUCB(3, alpha=0.7, dim=16, min_share=0.0)
     policy.update(contexts, actions, rewards, np.full(len(actions), 1 / 3))
     mean, width = policy.reward_estimates(CONTEXTS)
     best = np.argmax(mean + 0.7 * width, axis=1)
     np.testing.assert_array_equal(policy.probabilities(CONTEXTS), np.eye(3)[best])
+    # the default floor leaves each other action 0.01
+    floored = LinUCB(3, alpha=0.7, dim=16)
+    floored.update(contexts, actions, rewards, np.full(len(actions), 1 / 3))
+    np.testing.assert_allclose(floored.probabilities(CONTEXTS), 0.01 + 0.97 * np.eye(3)[best], rtol=1e-12)
 
 
 def test_linear_ts_two_actions_match_normal_difference():

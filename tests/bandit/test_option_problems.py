@@ -34,6 +34,23 @@ BAD_VALUES = [
     ("vw", "vw_args", "--cb_explore_adf --epsilon often"),
     ("vw", "vw_args", "--cb_explore_adf -f model.vw"),
     ("vw", "vw_args", "--cb_explore_adf --squarecb --cb_type ips"),  # allowed options VW will not combine
+    ("epsilon_greedy", "min_share", -0.01),
+    ("epsilon_greedy", "discount", 1.5),
+    ("epsilon_greedy", "window_days", 0),
+    ("ucb", "batch_size", 0),
+    ("ucb", "batch_size", 2.5),
+    ("ucb", "min_share", 0.5),  # more than 1/3 for 3 arms
+    ("ucb", "discount", 0),
+    ("ucb", "window_days", 400),
+    ("thompson", "min_share", "1%"),
+    ("thompson", "discount", float("nan")),
+    ("thompson", "window_days", -7),
+    ("gaussian_thompson", "min_share", True),
+    ("gaussian_thompson", "discount", -0.5),
+    ("gaussian_thompson", "window_days", float("inf")),
+    ("linear_ts", "min_share", 1),
+    ("linucb", "min_share", "0.01"),
+    ("vw", "min_share", 0.34),
 ]
 
 
@@ -60,7 +77,8 @@ def test_every_problem_at_once_and_good_options_pass() -> None:
     problems = option_problems("linear_ts", {"scale": 0, "dim": 16, "colour": "red", "n_draws": 50}, 4)
     assert problems == [
         ("scale", "must be finite and > 0, got 0"),
-        ("colour", "unknown option for policy 'linear_ts' (it takes: scale, n_draws, dim, regularization)"),
+        ("colour", "unknown option for policy 'linear_ts' "
+                   "(it takes: scale, n_draws, dim, regularization, min_share)"),
         ("n_draws", "expected an integer >= 100, got 50"),
     ]
     assert option_problems("vw", {"vw_args": "--cb_explore_adf --epsilon 0.05 -q UA"}, 4) == []

@@ -199,7 +199,7 @@ def test_policy_options_are_checked_per_key_beside_every_other_problem() -> None
     data["holdout"] = 2
     problems = _problems(data)
     assert "design.vw_args: --foo is not an option SendLab allows in vw_args" in problems
-    assert "design.options.colour: unknown option for policy 'vw' (it takes: vw_args)" in problems
+    assert "design.options.colour: unknown option for policy 'vw' (it takes: vw_args, min_share)" in problems
     assert "slots.cta.variants[2].id: duplicate id 'shop'" in problems
     assert any(p.startswith("holdout: ") for p in problems)
     assert len(problems) == 4, problems
@@ -214,7 +214,7 @@ def test_policy_options_are_checked_per_key_beside_every_other_problem() -> None
         "design.options.epsilon: must lie in [0, 1], got 2",
         "design.options.initial_value: expected a number, got 'high'",
         "design.options.n_draws: unknown option for policy 'epsilon_greedy' "
-        "(it takes: epsilon, initial_value)",
+        "(it takes: epsilon, initial_value, min_share, discount, window_days)",
     ]
 
 
