@@ -7,6 +7,7 @@ import typer
 from api.cli.analyze import analyze
 from api.cli.demo import demo
 from api.cli.experiments import assign, experiments_app
+from api.cli.features import features_app
 from api.cli.group import SendlabGroup
 from api.cli.offline import replay, simulate
 from api.cli.outcomes import outcomes
@@ -32,3 +33,4 @@ app.command("analyze")(analyze)
 app.command("replay")(replay)
 app.command("simulate")(simulate)
 app.command("preview")(preview)
+app.add_typer(features_app, name="features")
