@@ -36,6 +36,7 @@ import math
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
@@ -66,7 +67,31 @@ def feature_name(column: str) -> str:
     return column[len(CONTEXT_PREFIX):] if column.startswith(CONTEXT_PREFIX) else column
 
 
-class ColumnMap(BaseModel):
+class ColumnRoles(BaseModel):
+    """A map from the roles a reader needs to the columns of a file that hold them.
+
+    The base of every column map (:class:`ColumnMap` for logged sends,
+    :class:`simulations.history.HistoryColumns` for purchase and engagement histories): a frozen model
+    whose fields are roles, read from YAML by :func:`load_column_map` or built from options, where no
+    column may serve two roles. Subclasses list the columns read in :attr:`columns`.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    @property
+    def columns(self) -> list[str]:
+        """Every column read from the file."""
+        raise NotImplementedError
+
+    @model_validator(mode="after")
+    def _no_column_twice(self) -> ColumnRoles:
+        used = self.columns
+        if len(set(used)) != len(used):
+            raise ValueError(f"a column is mapped twice: {used}")
+        return self
+
+
+class ColumnMap(ColumnRoles):
     """Which column of a log holds what.
 
     Attributes
@@ -83,8 +108,6 @@ class ColumnMap(BaseModel):
     reward_range : tuple of float or None
         Inclusive bounds for the reward.
     """
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     action: str
     reward: str
@@ -109,11 +132,6 @@ class ColumnMap(BaseModel):
             raise ValueError(f"actions must be a non-empty list of distinct ids, got {list(self.actions)}")
         if self.reward_range is not None and not self.reward_range[0] <= self.reward_range[1]:
             raise ValueError(f"reward_range low must not exceed high, got {list(self.reward_range)}")
-        used = [self.action, self.reward, self.propensity, *self.context]
-        if self.position:
-            used.append(self.position)
-        if len(set(used)) != len(used):
-            raise ValueError(f"a column is mapped twice: {used}")
         features = [feature_name(c) for c in self.context]
         if len(set(features)) != len(features):
             raise ValueError(f"context: two columns hold the same feature once 'context.' is dropped: "
@@ -128,6 +146,9 @@ class ColumnMap(BaseModel):
         )
 
 
+Roles = TypeVar("Roles", bound=ColumnRoles)
+
+
 def column_map(**fields: object) -> ColumnMap:
     """A :class:`ColumnMap`, with validation errors turned into :class:`SimulationInputError`."""
     try:
@@ -136,8 +157,9 @@ def column_map(**fields: object) -> ColumnMap:
         raise SimulationInputError(_pydantic_message("column map", exc)) from None
 
 
-def load_column_map(path: str | Path) -> ColumnMap:
-    """Read a :class:`ColumnMap` from a YAML file (keys as in the module docstring)."""
+def load_column_map(path: str | Path, kind: type[Roles] = ColumnMap) -> Roles:  # type: ignore[assignment]
+    """Read a column map from a YAML file: a :class:`ColumnMap` (keys as in the module docstring), or
+    another kind of :class:`ColumnRoles` (its fields are the keys)."""
     with reading(path):
         text = Path(path).read_text(encoding="utf-8")
     try:
@@ -147,7 +169,7 @@ def load_column_map(path: str | Path) -> ColumnMap:
     if not isinstance(raw, dict):
         raise SimulationInputError(f"{path}: expected a mapping of column roles to column names")
     try:
-        return ColumnMap(**raw)
+        return kind(**raw)
     except ValidationError as exc:
         raise SimulationInputError(_pydantic_message(str(path), exc)) from None
 
@@ -420,17 +442,21 @@ def log_columns(path: str | Path) -> list[str]:
         return [str(c) for c in pd.read_csv(path, nrows=0, sep=sep).columns]
 
 
-def _open_chunks(
-    path: Path, columns: list[str], chunk_rows: int, action_col: str, start_row: int = 0,
+def read_table_chunks(
+    path: Path, columns: Sequence[str], chunk_rows: int, text_columns: Sequence[str] = (), start_row: int = 0,
     stop_row: int | None = None,
 ) -> Iterator[tuple[int, pd.DataFrame]]:
-    """``(number of the first row, frame)`` for consecutive chunks of rows ``start_row:stop_row``."""
+    """``(number of the first row, frame)`` for consecutive chunks of rows ``start_row:stop_row`` of a
+    CSV or Parquet file, with only ``columns`` read; a CSV's ``text_columns`` are read as strings (an
+    id ``007`` stays ``"007"``). Errors of reading name the file (:func:`simulations.file_errors.reading`).
+    """
     with reading(path):
-        yield from _read_chunks(path, columns, chunk_rows, action_col, start_row, stop_row)
+        yield from _read_chunks(path, list(columns), chunk_rows, list(text_columns), start_row, stop_row)
 
 
 def _read_chunks(
-    path: Path, columns: list[str], chunk_rows: int, action_col: str, start_row: int, stop_row: int | None,
+    path: Path, columns: list[str], chunk_rows: int, text_columns: list[str], start_row: int,
+    stop_row: int | None,
 ) -> Iterator[tuple[int, pd.DataFrame]]:
     _check_columns(path, columns, set(log_columns(path)))
     if _format(path) == "parquet":
@@ -451,7 +477,7 @@ def _read_chunks(
         end = stop_row
         position = 0
         batches = pd.read_csv(path, usecols=columns, chunksize=chunk_rows, sep=sep,
-                              dtype={action_col: "string"})
+                              dtype=dict.fromkeys(text_columns, "string"))
     for frame in batches:
         first, position = position, position + len(frame)
         if position <= start_row:
@@ -504,7 +530,7 @@ def scan_log(path: str | Path, columns: ColumnMap, *, chunk_rows: int = 100_000)
             return LogScan(int(pq.ParquetFile(path).metadata.num_rows), columns.actions)
     seen: set[str] = set()
     rows = 0
-    for _, chunk in _open_chunks(path, [columns.action], chunk_rows, columns.action):
+    for _, chunk in read_table_chunks(path, [columns.action], chunk_rows, [columns.action]):
         rows += len(chunk)
         if columns.actions is None:
             seen.update(chunk[columns.action].dropna().astype(str).unique().tolist())
@@ -555,7 +581,7 @@ def iter_logs(
     names = tuple(
         action_names or columns.actions or scan_log(path, columns, chunk_rows=chunk_rows).action_names
     )
-    chunks = _open_chunks(path, columns.columns, chunk_rows, columns.action, start_row, stop_row)
+    chunks = read_table_chunks(path, columns.columns, chunk_rows, [columns.action], start_row, stop_row)
     for first_row, chunk in chunks:
         yield validate_frame(chunk, columns, names, first_row=first_row, frame_contexts=frame_contexts)
 

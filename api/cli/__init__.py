@@ -34,6 +34,8 @@ NAME_TO_COMMAND: dict[str, LazyCommand] = {
                                "archive and graduate experiments."),
     "power": LazyCommand("api.cli.power:power_app", "Sample size, minimum detectable effect, power and "
                          "duration of a test before launch."),
+    "features": LazyCommand("api.cli.features:features_app", "Audience features (RFM, K-means segments, "
+                            "conversion scores) from a purchase and engagement history."),
 }
 
 

@@ -11,6 +11,11 @@ The same 4,000 sends are written twice:
   ``sendlab replay`` reads without a column map;
 - ``foreign_sends.csv`` as another tool might export them (``send_id``, ``subject_variant``,
   ``logged_prob``, ``clicked``, ``device``, ``recency_days``), read through ``columns.yaml``.
+
+``history.csv`` is a purchase and engagement history of 300 recipients over 2023-01-01 to 2024-06-10
+(``recipient_id``, ``timestamp``, ``type``, ``amount``) for ``sendlab features compute``: each recipient
+buys at a rate of their own (a Gamma draw: mean one purchase in 60 days), opens at three times it, and
+clicks on a quarter of their opens.
 """
 
 from __future__ import annotations
@@ -57,6 +62,27 @@ def main(folder: Path = Path(__file__).resolve().parent) -> None:
     p = np.full((n, 3), 0.05)
     p[np.arange(n), np.where(device == "ios", 2, 1)] = 0.9
     pd.DataFrame(p, columns=variants).round(4).to_csv(folder / "probabilities.csv", index=False)
+    write_history(folder)
+
+
+def write_history(folder: Path) -> None:
+    rng = np.random.default_rng(2024)
+    n, days = 300, 526
+    start = pd.Timestamp("2023-01-01", tz="UTC")
+    rate = rng.gamma(0.5, 1 / 30, n)
+    parts = []
+    for kind, expected in (("purchase", rate * days), ("open", 3 * rate * days + 1),
+                           ("click", 0.75 * rate * days)):
+        owners = np.repeat(np.arange(n), rng.poisson(expected))
+        seconds = rng.integers(0, days * 86_400, len(owners))
+        parts.append(pd.DataFrame({
+            "recipient_id": [f"c{i:04d}" for i in owners],
+            "timestamp": (start + pd.to_timedelta(seconds, unit="s")).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "type": kind,
+            "amount": np.round(rng.gamma(2.0, 25.0, len(owners)), 2) if kind == "purchase" else np.nan,
+        }))
+    history = pd.concat(parts).sort_values(["timestamp", "recipient_id"], kind="stable")
+    history.to_csv(folder / "history.csv", index=False)
 
 
 if __name__ == "__main__":

@@ -39,6 +39,8 @@ ROUTES = [  # (method, path, body, scope)
     ("GET", "/v1/decisions/{decision_id}", None, "admin"),
     ("GET", "/v1/experiments/hello/insight", None, "admin"),
     ("POST", "/v1/experiments/hello/graduate", None, "admin"),
+    ("POST", "/v1/features/compute", {"as_of": "2024-06-01", "k": 1, "events": [
+        {"recipient_id": "a", "timestamp": "2024-05-01", "type": "open"}]}, "admin"),
     ("POST", "/v1/experiments/hello/archive", None, "admin"),  # last: nothing assigns after it
 ]
 KEYS = {"none": None, "wrong": "not-a-key", "send": SEND_KEY, "admin": ADMIN_KEY}
