@@ -91,8 +91,8 @@ class LazyCommand:
         """Import the module and build the click command, named ``name``."""
         module_name, attribute = self.target.split(":")
         found = getattr(importlib.import_module(module_name), attribute)
-        if isinstance(found, typer.Typer):
-            command = typer.main.get_command(found)
+        if isinstance(found, typer.Typer):  # a group, even of one sub-command (as add_typer keeps it)
+            command = typer.main.get_group(found)
         else:
             holder = typer.Typer()
             holder.command(name)(found)
