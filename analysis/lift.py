@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from scipy import special, stats
+from scipy import special
 
 from analysis.errors import AnalysisInputError
 
@@ -40,7 +40,7 @@ def critical_value(alpha: float, df: float | None = None) -> float:
     check_alpha(alpha)
     if df is None:
         return float(-special.ndtri(alpha / 2))
-    return float(stats.t.isf(alpha / 2, df))
+    return float(-special.stdtrit(df, alpha / 2))
 
 
 def check_alpha(alpha: float) -> None:

@@ -71,7 +71,7 @@ def chi_square_test(arms: Sequence[ProportionStats]) -> SignificanceResult:
     expected_x = n * pooled
     expected_f = n * (1 - pooled)
     chi2 = float(np.sum((x - expected_x) ** 2 / expected_x + ((n - x) - expected_f) ** 2 / expected_f))
-    return SignificanceResult(chi2, float(stats.chi2.sf(chi2, df)), "chi-square test", float(df))
+    return SignificanceResult(chi2, float(special.chdtrc(df, chi2)), "chi-square test", float(df))
 
 
 def fisher_exact_test(control: ProportionStats, variant: ProportionStats) -> SignificanceResult:
@@ -114,7 +114,7 @@ def welch_test(control: SampleStats, variant: SampleStats) -> SignificanceResult
         return SignificanceResult(0.0, 1.0, "Welch t-test", float(control.n + variant.n - 2))
     t = (variant.mean - control.mean) / math.sqrt(va + vb)
     df = welch_df(control, variant)
-    return SignificanceResult(t, float(2 * stats.t.sf(abs(t), df)), "Welch t-test", df)
+    return SignificanceResult(t, float(2 * special.stdtr(df, -abs(t))), "Welch t-test", df)
 
 
 def welch_df(control: SampleStats, variant: SampleStats) -> float:

@@ -7,12 +7,14 @@ import math
 from collections.abc import Mapping
 from datetime import datetime
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pydantic import TypeAdapter
+from analysis.errors import PowerInputError
 
-from analysis.power import PowerInputError
-from api.models.assign import DecisionPublic
+if TYPE_CHECKING:
+    from pydantic import TypeAdapter
+
+    from api.models.assign import DecisionPublic
 
 
 def to_jsonable(value: Any) -> Any:
@@ -72,6 +74,10 @@ def decision_to_dict(decision: Any) -> dict[str, Any]:
 
 @cache
 def _decision_public() -> TypeAdapter[DecisionPublic]:
+    from pydantic import TypeAdapter
+
+    from api.models.assign import DecisionPublic
+
     return TypeAdapter(DecisionPublic)
 
 

@@ -15,11 +15,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from analysis.errors import AnalysisInputError
-from analysis.power import PowerInputError
+from analysis.errors import AnalysisInputError, PowerInputError
 from api.settings import SettingsError
 from experiments.errors import Conflict, InvalidInput, NotFound, SpecError
-from simulations.data import SimulationInputError
+from simulations.errors import SimulationInputError
 
 
 @dataclass(frozen=True)

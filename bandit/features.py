@@ -1,14 +1,15 @@
-"""A deterministic feature-hashing encoder from context mappings to fixed-width vectors."""
+"""A deterministic feature-hashing encoder from a batch of contexts to fixed-width vectors."""
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
 
-from bandit.policy import Context, PolicyError
+from bandit.context_columns import feature_columns
+from bandit.policy import PolicyError
 
 
 @lru_cache(maxsize=65_536)
@@ -38,8 +39,33 @@ def check_dim(dim: object) -> int:
     return int(dim)
 
 
+@dataclass(frozen=True, eq=False)
+class EncodedContexts:
+    """A batch already hashed by a :class:`FeatureHasher`: pass it to ``choose`` and then to ``update``
+    of the linear policies to encode the batch once.
+
+    Attributes
+    ----------
+    matrix : ndarray of float64, shape (n, dim)
+        The design matrix (read-only).
+    """
+
+    matrix: np.ndarray
+
+    def __post_init__(self) -> None:
+        self.matrix.setflags(write=False)
+
+    def __len__(self) -> int:
+        return int(self.matrix.shape[0])
+
+    @property
+    def dim(self) -> int:
+        """The width of each row."""
+        return int(self.matrix.shape[1])
+
+
 class FeatureHasher:
-    """Encode context mappings as vectors of width ``dim``.
+    """Encode a batch of contexts as vectors of width ``dim``.
 
     Column 0 is an intercept (always 1). A numeric feature ``name: x`` adds ``±x`` at the column of
     ``name``; a string or bool feature adds ``±1`` at the column of ``"name=value"`` (bools as
@@ -55,21 +81,42 @@ class FeatureHasher:
     def __init__(self, dim: int = 64) -> None:
         self.dim = check_dim(dim)
 
-    def encode(self, rows: Sequence[Context]) -> np.ndarray:
-        """The design matrix, shape ``(len(rows), dim)``, float64. Rows must be validated mappings."""
-        out = np.zeros((len(rows), self.dim))
+    def encode(self, contexts: object) -> np.ndarray:
+        """The design matrix, shape ``(n, dim)``, float64, every value checked.
+
+        Parameters
+        ----------
+        contexts : int, sequence of mappings, 2-D numeric array or DataFrame
+            The batch (see :mod:`bandit.context_columns`); an int ``n`` means ``n`` rows without
+            features.
+
+        Work is per feature, not per value: a numeric column is added at once, and a categorical one
+        hashes each distinct value once.
+        """
+        from bandit.inputs import batch_size
+
+        n = batch_size(contexts)
+        if isinstance(contexts, EncodedContexts):
+            if contexts.dim != self.dim:
+                raise PolicyError(f"contexts: encoded with dim {contexts.dim}, the policy has dim {self.dim}")
+            return contexts.matrix
+        out = np.zeros((n, self.dim))
         out[:, 0] = 1.0
-        for i, row in enumerate(rows):
-            for name, value in row.items():
-                if value is None:  # missing
-                    continue
-                if isinstance(value, bool | np.bool_):
-                    column, sign = hashed_slot(f"{name}={'true' if bool(value) else 'false'}", self.dim)
-                    out[i, column] += sign
-                elif isinstance(value, str):
-                    column, sign = hashed_slot(f"{name}={value}", self.dim)
-                    out[i, column] += sign
-                else:
-                    column, sign = hashed_slot(name, self.dim)
-                    out[i, column] += sign * float(value)
+        for column in feature_columns(contexts, n):
+            rows = slice(None) if column.rows is None else column.rows
+            if column.kind == "number":
+                slot, sign = hashed_slot(column.name, self.dim)
+                out[rows, slot] += sign * column.values
+                continue
+            distinct, inverse = np.unique(column.values, return_inverse=True)
+            slots = np.array([hashed_slot(f"{column.name}={value}", self.dim) for value in distinct.tolist()])
+            row_index = np.arange(n) if column.rows is None else column.rows
+            out[row_index, slots[inverse, 0].astype(np.int64)] += slots[inverse, 1]
         return out
+
+    def encode_once(self, contexts: object) -> EncodedContexts:
+        """:meth:`encode` kept for reuse: the linear policies take it in place of ``contexts``."""
+        if isinstance(contexts, EncodedContexts):
+            self.encode(contexts)
+            return contexts
+        return EncodedContexts(self.encode(contexts))

@@ -12,17 +12,27 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from bandit.context_columns import is_frame
+from bandit.features import EncodedContexts
 from bandit.policy import Context, Contexts, PolicyError
 
 
 def batch_size(contexts: Contexts) -> int:
-    """The number of rows in ``contexts``: the int itself, or the length of the sequence."""
+    """The number of rows in ``contexts``: the int itself, or the rows of the sequence, 2-D array,
+    DataFrame or :class:`~bandit.features.EncodedContexts`."""
     if isinstance(contexts, bool):
         raise PolicyError("contexts: expected a batch size (int) or a sequence of feature mappings, got bool")
     if isinstance(contexts, int | np.integer):
         if contexts < 0:
             raise PolicyError(f"contexts: batch size must be >= 0, got {int(contexts)}")
         return int(contexts)
+    if isinstance(contexts, np.ndarray):
+        if contexts.ndim != 2:
+            raise PolicyError(f"contexts: an array of contexts must have 2 dimensions (rows, features), "
+                              f"got shape {contexts.shape}")
+        return int(contexts.shape[0])
+    if isinstance(contexts, EncodedContexts) or is_frame(contexts):
+        return len(contexts)  # type: ignore[arg-type]
     if isinstance(contexts, str | bytes) or not isinstance(contexts, Sequence):
         raise PolicyError(
             "contexts: expected a batch size (int) or a sequence of feature mappings, "
@@ -32,11 +42,20 @@ def batch_size(contexts: Contexts) -> int:
 
 
 def context_rows(contexts: Contexts) -> list[Context]:
-    """The feature mappings of a batch; an int ``n`` means ``n`` rows without features."""
+    """The feature mappings of a batch, each value checked; an int ``n`` means ``n`` rows without
+    features, array columns are named ``x0, x1, ...`` and DataFrame columns keep their names."""
     n = batch_size(contexts)
     if isinstance(contexts, int | np.integer):
         return [{}] * n
-    rows = list(contexts)  # type: ignore[arg-type]
+    if isinstance(contexts, EncodedContexts):
+        raise PolicyError("contexts: this policy needs the contexts themselves, not a hashed batch")
+    if isinstance(contexts, np.ndarray):
+        names = [f"x{j}" for j in range(contexts.shape[1])]
+        rows: list = [dict(zip(names, row, strict=True)) for row in contexts.tolist()]
+    elif is_frame(contexts):
+        rows = contexts.to_dict("records")  # type: ignore[union-attr]
+    else:
+        rows = list(contexts)  # type: ignore[arg-type]
     for i, row in enumerate(rows):
         if not isinstance(row, Mapping):
             raise PolicyError(

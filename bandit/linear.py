@@ -9,14 +9,18 @@ LinUCB scores :math:`x^\top\hat\theta_a + \alpha\sqrt{x^\top A_a^{-1} x}` and ta
 action (ties split evenly). Linear Thompson sampling (Agrawal and Goyal 2013) draws
 :math:`\theta_a \sim N(\hat\theta_a, v^2 A_a^{-1})`; the score of action ``a`` for row ``x`` is then
 Normal with mean :math:`x^\top\hat\theta_a` and sd :math:`v\sqrt{x^\top A_a^{-1}x}`, independently
-across actions, so its probability of being best is estimated from ``n_draws`` standard normal
-vectors shared by all rows (common random numbers, from a generator derived from the seed and the
-state), averaged over the actions of a row with the same mean and width (exchangeable). ``choose``
-samples from these probabilities, so the logged propensity is exact for the draw.
+across actions, so its probability of being best is a one-dimensional integral, computed by
+quadrature (:func:`bandit.gaussian_max.probability_of_max`) and averaged over the actions of a row
+with the same mean and width (exchangeable). ``choose`` samples from these probabilities, so the
+logged propensity is the exact probability of the draw.
 Both then raise every allowed action to at least ``min_share`` (:func:`bandit.sampling.with_min_share`;
 default :func:`bandit.options.default_min_share`), so LinUCB too leaves every action some support.
 Rows may be fractional trials (``weights``): a row of weight ``w`` adds :math:`w x x^\top` and
 :math:`w r x`.
+
+Contexts are hashed once per call (:class:`bandit.features.FeatureHasher`); :meth:`encode` returns
+the hashed batch, which ``choose`` and then ``update`` take in place of the contexts so a batch is
+hashed once between them.
 """
 
 from __future__ import annotations
@@ -25,23 +29,22 @@ from typing import Any
 
 import numpy as np
 
-from bandit.features import FeatureHasher
-from bandit.inputs import (
-    batch_size,
-    check_allowed,
-    check_feedback,
-    check_positive,
-    check_revision,
-    context_rows,
-)
+from bandit.features import EncodedContexts, FeatureHasher
+from bandit.gaussian_max import probability_of_max
+from bandit.inputs import check_allowed, check_feedback, check_positive, check_revision
 from bandit.options import check_min_share, check_n_actions, check_n_draws, check_seed, default_min_share
 from bandit.policy import Choices, Contexts, Policy
 from bandit.row_changes import added_rows, replaced_rows
 from bandit.sampling import best_set, make_choices, pool_equal_arms, split_evenly, with_min_share
-from bandit.seeding import derived_generator
 from bandit.snapshot import Restorable, encode_snapshot
 
-ROW_CHUNK = 256
+
+def _rows_by_action(actions: np.ndarray, n_actions: int) -> list[tuple[int, np.ndarray]]:
+    """``(action, row indices)`` for every action present in ``actions``, shape (n,)."""
+    counts = np.bincount(actions, minlength=n_actions)
+    order = np.argsort(actions, kind="stable")
+    ends = np.cumsum(counts)
+    return [(a, order[ends[a] - counts[a]:ends[a]]) for a in range(n_actions) if counts[a]]
 
 
 class _RidgePerAction(Restorable, Policy):
@@ -73,8 +76,11 @@ class _RidgePerAction(Restorable, Policy):
     def _moments(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Predicted mean (n, k) and the width :math:`\\sqrt{x^T A^{-1} x}` (n, k) per row and action."""
         inverse, theta = self._fit()
+        n, (k, d) = x.shape[0], theta.shape
         mean = x @ theta.T
-        quadratic = np.einsum("knd,nd->nk", x @ inverse, x)  # x^T A_a^{-1} x; the matmul uses BLAS
+        # x^T A_a^{-1} x for every action: one (n, d) x (d, k d) product, then a row-wise dot
+        projected = (x @ inverse.transpose(1, 0, 2).reshape(d, k * d)).reshape(n, k, d)
+        quadratic = np.einsum("nkd,nd->nk", projected, x)
         width = np.sqrt(np.maximum(quadratic, 0.0))
         return mean, width
 
@@ -82,33 +88,40 @@ class _RidgePerAction(Restorable, Policy):
         """The ridge coefficients per action over the hashed columns, shape ``(n_actions, dim)`` (a copy)."""
         return self._fit()[1].copy()
 
-    def reward_estimates(self, contexts: Contexts) -> tuple[np.ndarray, np.ndarray]:
+    def encode(self, contexts: Contexts) -> EncodedContexts:
+        """The batch hashed and checked once, for ``choose`` and ``update`` in place of ``contexts``."""
+        return self.hasher.encode_once(contexts)
+
+    def reward_estimates(self, contexts: Contexts | EncodedContexts) -> tuple[np.ndarray, np.ndarray]:
         """Per row and action: the ridge prediction and the width :math:`\\sqrt{x^T A_a^{-1} x}`.
 
         Returns
         -------
         mean, width : ndarray of float, shape (n, n_actions) each
         """
-        return self._moments(self.hasher.encode(context_rows(contexts)))
+        return self._moments(self.hasher.encode(contexts))
 
-    def _design(self, contexts: Contexts, allowed: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-        rows = context_rows(contexts)
-        mask = check_allowed(allowed, len(rows), self.n_actions)
+    def _design(self, contexts: Contexts | EncodedContexts,
+                allowed: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        x = self.hasher.encode(contexts)
+        mask = check_allowed(allowed, len(x), self.n_actions)
         if mask is None:
-            mask = np.ones((len(rows), self.n_actions), dtype=bool)
-        return self.hasher.encode(rows), mask
+            mask = np.ones((len(x), self.n_actions), dtype=bool)
+        return x, mask
 
     def _distribution(self, x: np.ndarray, mask: np.ndarray) -> np.ndarray:
         """The policy's own probabilities per row (n, k), before the floor."""
         raise NotImplementedError
 
-    def probabilities(self, contexts: Contexts, allowed: np.ndarray | None = None) -> np.ndarray:
+    def probabilities(self, contexts: Contexts | EncodedContexts,
+                      allowed: np.ndarray | None = None) -> np.ndarray:
         """The distribution per row, shape ``(n, n_actions)``; disallowed actions get 0."""
         x, mask = self._design(contexts, allowed)
         return with_min_share(self._distribution(x, mask), mask, self.min_share)
 
     def choose(
-        self, contexts: Contexts, rng: np.random.Generator, allowed: np.ndarray | None = None
+        self, contexts: Contexts | EncodedContexts, rng: np.random.Generator,
+        allowed: np.ndarray | None = None,
     ) -> Choices:
         """Draw one action per row from :meth:`probabilities`, with its propensity and ``explored``."""
         return make_choices(self.probabilities(contexts, allowed), rng)
@@ -129,12 +142,10 @@ class _RidgePerAction(Restorable, Policy):
         ``allowed`` (the mask at decision time) is optional and only checked; ``times`` are checked and
         ignored (these policies do not forget); ``weights`` make rows fractional trials.
         """
-        n = batch_size(contexts)
-        feedback = check_feedback(n, self.n_actions, actions, rewards, propensities, allowed)
+        x = self.hasher.encode(contexts)
+        feedback = check_feedback(len(x), self.n_actions, actions, rewards, propensities, allowed)
         w = added_rows(feedback, weights, times).new_weights
-        x = self.hasher.encode(context_rows(contexts))
-        for action in np.unique(feedback.actions):
-            rows = feedback.actions == action
+        for action, rows in _rows_by_action(feedback.actions, self.n_actions):
             self.arm_to_gram[action] += (x[rows] * w[rows, None]).T @ x[rows]
             self.arm_to_moment[action] += x[rows].T @ (w[rows] * feedback.rewards[rows])
         self._fitted = None
@@ -155,14 +166,12 @@ class _RidgePerAction(Restorable, Policy):
         Row ``x`` moves :math:`A_a` by :math:`(w_{new} - w_{old})\\,x x^\\top` (nothing when its weight
         stays) and :math:`b_a` by :math:`(w_{new} r_{new} - w_{old} r_{old})\\,x`.
         """
-        n = batch_size(contexts)
-        revision = check_revision(n, self.n_actions, actions, old_rewards, new_rewards)
+        x = self.hasher.encode(contexts)
+        revision = check_revision(len(x), self.n_actions, actions, old_rewards, new_rewards)
         changes = replaced_rows(revision, old_weights, new_weights, times)
-        x = self.hasher.encode(context_rows(contexts))
         reweighted = changes.new_weights - changes.old_weights
         moved = changes.new_weights * changes.new_rewards - changes.old_weights * changes.old_rewards
-        for action in np.unique(revision.actions):
-            rows = revision.actions == action
+        for action, rows in _rows_by_action(revision.actions, self.n_actions):
             if np.any(reweighted[rows]):
                 self.arm_to_gram[action] += (x[rows] * reweighted[rows, None]).T @ x[rows]
             self.arm_to_moment[action] += x[rows].T @ moved[rows]
@@ -225,7 +234,7 @@ class LinUCB(_RidgePerAction):
 
 
 class LinearThompson(_RidgePerAction):
-    """Linear Thompson sampling with disjoint models; propensities by Monte Carlo.
+    """Linear Thompson sampling with disjoint models; propensities by quadrature.
 
     Parameters
     ----------
@@ -233,10 +242,11 @@ class LinearThompson(_RidgePerAction):
     scale : float, > 0
         The posterior scale ``v`` (larger explores more).
     n_draws : int, in [100, 1000000]
-        Monte Carlo draws per row for the probability of being best.
+        Accepted so that specs and snapshots that set it still load; the probabilities are computed
+        by quadrature, not from draws.
     dim, regularization, min_share : see :class:`LinUCB`.
     seed : int
-        Seeds the Monte Carlo normals (combined with a digest of the state).
+        Unused by the probabilities (they are deterministic); kept so every policy takes one.
     """
 
     tag = "linear_ts"
@@ -246,52 +256,11 @@ class LinearThompson(_RidgePerAction):
         super().__init__(n_actions, dim=dim, regularization=regularization, seed=seed, min_share=min_share)
         self.scale = check_positive("scale", scale)
         self.n_draws = check_n_draws(n_draws)
-        self._normals: np.ndarray | None = None
-
-    def _standard_normals(self) -> np.ndarray:
-        """Shape (n_actions, n_draws), float32: one standard normal per action and draw."""
-        if self._normals is None:
-            rng = derived_generator(self.seed, self.arm_to_gram, self.arm_to_moment)
-            draws = rng.standard_normal((self.n_draws, self.n_actions)).astype(np.float32)
-            self._normals = np.ascontiguousarray(draws.T)
-        return self._normals
 
     def _distribution(self, x: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        normals = self._standard_normals()
         mean, width = self._moments(x)
-        # Disallowed actions score -inf in every draw; float32 is ample for ranking the draws.
-        location = np.where(mask, mean, -np.inf).astype(np.float32)
-        spread = np.where(mask, self.scale * width, 0.0).astype(np.float32)
-        probs = np.zeros(mean.shape)
-        for start in range(0, mean.shape[0], ROW_CHUNK):
-            part = slice(start, start + ROW_CHUNK)
-            # Running maximum over actions of (rows, draws) score planes: faster than an argmax
-            # over a short last axis; ties (probability zero) go to the lower index, as with argmax.
-            best = location[part, 0, None] + spread[part, 0, None] * normals[0][None, :]
-            winner = np.zeros(best.shape, dtype=np.int16)
-            for action in range(1, self.n_actions):
-                scores = location[part, action, None] + spread[part, action, None] * normals[action][None, :]
-                better = scores > best
-                winner[better] = action
-                np.maximum(best, scores, out=best)
-            for action in range(self.n_actions):
-                probs[part, action] = np.count_nonzero(winner == action, axis=1) / self.n_draws
-            probs[part] = pool_equal_arms(probs[part], mask[part], mean[part], width[part])
-        return probs
-
-    def update(self, contexts: Contexts, actions: np.ndarray, rewards: np.ndarray,
-               propensities: np.ndarray, *, allowed: np.ndarray | None = None,
-               weights: np.ndarray | None = None, times: np.ndarray | None = None) -> None:
-        super().update(contexts, actions, rewards, propensities, allowed=allowed, weights=weights,
-                       times=times)
-        self._normals = None
-
-    def revise(self, contexts: Contexts, actions: np.ndarray, old_rewards: np.ndarray,
-               new_rewards: np.ndarray, *, old_weights: np.ndarray | None = None,
-               new_weights: np.ndarray | None = None, times: np.ndarray | None = None) -> None:
-        super().revise(contexts, actions, old_rewards, new_rewards, old_weights=old_weights,
-                       new_weights=new_weights, times=times)
-        self._normals = None
+        probs = probability_of_max(mean, self.scale * width, mask)
+        return pool_equal_arms(probs, mask, mean, width)
 
     def _state(self) -> dict[str, Any]:
         return {**super()._state(), "scale": self.scale, "n_draws": self.n_draws}

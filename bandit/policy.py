@@ -1,8 +1,10 @@
 """The one interface every SendLab policy answers.
 
 A policy chooses one of ``n_actions`` actions per row of a batch. Non-contextual policies accept the
-batch size as ``contexts`` (an ``int``) or any sequence (only its length is used); contextual
-policies need a sequence of feature mappings, one per recipient (``{"device": "ios", "recency_days": 3}``).
+batch size as ``contexts`` (an ``int``) or any batch (only its length is used); contextual policies
+need the features, one row per recipient: a sequence of mappings (``{"device": "ios",
+"recency_days": 3}``), a 2-D numeric array (column ``j`` is the feature ``x{j}``) or a pandas
+DataFrame (see :mod:`bandit.context_columns`).
 
 ``allowed`` is an optional boolean mask of shape ``(n, n_actions)``: actions that rules removed for a
 row get probability zero and are never chosen; each row must allow at least one action.
@@ -18,7 +20,7 @@ import numpy as np
 
 FeatureValue = float | int | str | bool
 Context = Mapping[str, FeatureValue]
-Contexts = int | Sequence[Context]
+Contexts = int | Sequence[Context] | np.ndarray
 
 
 class PolicyError(ValueError):

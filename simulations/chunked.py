@@ -2,7 +2,8 @@
 
 Each chunk (a :class:`~simulations.logs.LoadReport`) becomes a :class:`ChunkSummary`: one
 :class:`~simulations.estimators.EstimatorState` per estimator plus the rejected-row counts. Summaries
-merge with ``+`` exactly, so the result does not depend on how the log was cut, and the same
+merge with ``+`` exactly, so the result does not depend on the order of the chunks (and on how the log
+was cut only through each chunk's rounding of its own sums, about 1e-16 relative), and the same
 :func:`summarize_chunk` runs on Dask partitions (:mod:`simulations.dask_estimation`).
 
 The target policy is a function from a chunk of logged sends to its ``(n, k)`` probabilities, and the

@@ -3,7 +3,8 @@
 Each partition is validated and summarised by the same code as a file chunk
 (:func:`simulations.logs.validate_frame`, :func:`simulations.chunked.summarize_chunk`); the partition
 summaries come back to the client, which merges them exactly, so the numbers equal the in-memory and
-chunked ones. Run it on a ``distributed`` cluster by creating a ``Client`` before calling.
+chunked ones up to each partition's rounding of its own sums. Run it on a ``distributed`` cluster by
+creating a ``Client`` before calling.
 """
 
 from __future__ import annotations

@@ -8,11 +8,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from simulations.errors import SimulationInputError
+
+__all__ = ["Contexts", "LoggedData", "SimulationInputError", "context_mappings"]
+
 Contexts = np.ndarray | pd.DataFrame | Sequence[Mapping[str, float | int | str | bool]]
-
-
-class SimulationInputError(ValueError):
-    """Bad input to an estimator, loader or simulation; the message names the field and the problem."""
 
 
 @dataclass(frozen=True)

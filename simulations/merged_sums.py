@@ -1,7 +1,7 @@
 r"""Mergeable sums for the parts of a replay that are not one estimator's kernel alone.
 
 - :class:`RewardSums`: the logging policy's observed value (mean logged reward and its normal
-  interval), exact for any chunking;
+  interval), merged exactly;
 - :class:`LiftSums`: a candidate's value minus the logging policy's on the same rows, with the paired
   interval of :func:`simulations.estimators.estimate_lift` computed from merged sums;
 - :class:`BootstrapSums` and :func:`add_poisson_bootstrap`: a Poisson bootstrap accumulated chunk by
@@ -21,20 +21,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import stats
 
-from simulations.data import SimulationInputError
-from simulations.estimators import EstimatorState, PolicyEstimate, WarningThresholds
+from simulations.data import LoggedData
+from simulations.estimates import EstimatorState, PolicyEstimate, WarningThresholds, check_alpha, z_value
+from simulations.estimators import EstimatorName, kernel_and_state
 from simulations.exact_sum import ExactSum
 
 #: Rows per block of Poisson weights drawn from one generator (``default_rng([seed, block])``).
 BOOTSTRAP_BLOCK_ROWS = 4096
-
-
-def _z(alpha: float) -> float:
-    if not 0 < alpha < 1:
-        raise SimulationInputError(f"alpha: must be in (0, 1), got {alpha}")
-    return float(stats.norm.ppf(1 - alpha / 2))
 
 
 @dataclass(frozen=True)
@@ -77,7 +71,7 @@ class RewardSums:
 
     def estimate(self, alpha: float = 0.05) -> PolicyEstimate:
         """The logging policy's value, as :func:`simulations.replay.observed_value` gives it."""
-        z = _z(alpha)
+        z = z_value(alpha)
         mean = self.mean
         se = math.nan
         if self.n > 1:
@@ -138,7 +132,7 @@ class LiftSums:
     def estimate(self, alpha: float = 0.05,
                  thresholds: WarningThresholds = WarningThresholds()) -> PolicyEstimate:
         """The lift with its paired normal interval (``estimator`` reads ``"<name> lift"``)."""
-        z = _z(alpha)
+        z = z_value(alpha)
         state, n = self.state, self.state.n
         value = state.value - self.rewards.mean if n else math.nan
         se = math.nan
@@ -160,6 +154,35 @@ class LiftSums:
             max_weight=state.max_weight,
             warnings=state.warnings(thresholds),
         )
+
+
+def estimate_lift(
+    estimator: EstimatorName,
+    data: LoggedData,
+    target_probabilities: np.ndarray,
+    reward_predictions: np.ndarray | None = None,
+    *,
+    clip: float = 10.0,
+    alpha: float = 0.05,
+) -> PolicyEstimate:
+    """The target's value minus the logging policy's observed value on the same rows, with the paired
+    interval of :class:`LiftSums` (the one-chunk case).
+
+    Parameters
+    ----------
+    estimator, data, target_probabilities, reward_predictions, clip
+        As in :func:`simulations.estimators.kernel`.
+    alpha : float
+        The interval is ``1 - alpha`` two-sided.
+
+    Returns
+    -------
+    PolicyEstimate
+        ``estimator`` is ``"<name> lift"``; ``value`` is the estimated difference in reward per send.
+    """
+    check_alpha(alpha)
+    u, d, state = kernel_and_state(estimator, data, target_probabilities, reward_predictions, clip=clip)
+    return LiftSums.of(state, u, d, data.rewards).estimate(alpha)
 
 
 @dataclass(frozen=True)
@@ -193,7 +216,7 @@ class BootstrapSums:
     def interval(self, alpha: float) -> tuple[float, float, float] | None:
         """``(low, high, standard error)``: the percentile interval and the replicates' standard
         deviation; None when fewer than two replicates are finite."""
-        _z(alpha)
+        check_alpha(alpha)
         values = self.replicates()
         finite = values[np.isfinite(values)]
         if finite.size < 2:

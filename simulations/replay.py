@@ -30,12 +30,11 @@ from simulations.estimators import (
     PolicyEstimate,
     WarningThresholds,
     check_target_probabilities,
-    estimate_lift,
     estimate_policy_value,
     kernel,
 )
 from simulations.file_errors import reading
-from simulations.merged_sums import RewardSums
+from simulations.merged_sums import RewardSums, estimate_lift
 from simulations.reward_model import RewardModel, RewardModelKind, fit_reward_model
 
 Candidate = str | CandidateSpec | Policy | np.ndarray
@@ -189,8 +188,8 @@ def probability_values(
 
 
 def observed_value(data: LoggedData, *, alpha: float = 0.05) -> PolicyEstimate:
-    """The logging policy's value: the mean logged reward with a normal interval (from exact sums, so
-    the chunked replay gives the very same numbers)."""
+    """The logging policy's value: the mean logged reward with a normal interval, from the mergeable
+    sums the chunked replay uses."""
     return RewardSums.of(data.rewards).estimate(alpha)
 
 

@@ -17,7 +17,8 @@ bootstrap accumulated chunk by chunk (:func:`~simulations.merged_sums.add_poisso
 reward model held fixed. Lifts always use the paired normal interval.
 
 The estimates equal the in-memory ones (:func:`simulations.replay.replay_report` on the same rows,
-with the same reward model) exactly, for any chunk size: the sums are exact. The one difference in
+with the same reward model, which is the one-chunk case of the same sums) up to each chunk's own
+rounding of its sums (about 1e-16 relative; merging chunks is exact). The one difference in
 definition: the split between training and evaluation counts the source's rows (used or set aside),
 not only the usable ones.
 """

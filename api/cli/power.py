@@ -4,7 +4,8 @@
 sample size (and days with ``--daily``); ``--n`` alone the minimum detectable effect at that size;
 ``--n`` with ``--mde`` the power. ``--curve`` adds the power curve as a table, ``--html FILE`` writes it
 as an offline chart too. ``test-then-send``, ``sequential`` and ``bandit`` plan a campaign (see
-``api.cli.power_plans``).
+``api.cli.power_plans``). A rate question needs only the standard library's normal distribution;
+the mean questions, curves and charts import their libraries when asked.
 """
 
 from __future__ import annotations
@@ -14,22 +15,11 @@ from typing import Annotated, Any
 
 import typer
 
-from analysis.power import (
-    evaluate_mean_power,
-    evaluate_rate_power,
-    power_curve,
-    solve_mean_mde,
-    solve_mean_sample_size,
-    solve_rate_mde,
-    solve_rate_sample_size,
-)
-from analysis.power_plots import power_curve_html
+from analysis.power.rates import evaluate_rate_power, solve_rate_mde, solve_rate_sample_size
 from api.cli.group import CliError
 from api.cli.output import check_output, print_fields, print_json, print_table
-from api.cli.past_values import read_past_values
 from api.cli.power_plans import bandit, sequential, test_then_send
 from api.convert import plan_to_dict, power_to_dict
-from api.errors import reported_as
 
 power_app = typer.Typer(
     help="Sample size, minimum detectable effect, power and duration of a test before launch.",
@@ -123,6 +113,9 @@ def _print_curve(curve: Any) -> None:
 def _curve(want: bool, html: Path | None, question: str, **kwargs: Any) -> Any:
     if not (want or html is not None):
         return None
+    from analysis.power.curves import power_curve
+    from analysis.power.plots import power_curve_html
+
     curve = power_curve(over="effect" if question == "mde" else "n", **kwargs)
     if html is not None:
         html.write_text(power_curve_html(curve), encoding="utf-8")
@@ -228,6 +221,10 @@ def power_mean(
     needed (and days with --daily); --n alone the smallest effect that many recipients per arm detect;
     --n with --mde the power.
     """
+    from analysis.power.means import evaluate_mean_power, solve_mean_mde, solve_mean_sample_size
+    from api.cli.past_values import read_past_values
+    from api.errors import reported_as
+
     question = _question(mde, n, direction, daily)
     if sd is not None and values is not None:
         raise CliError("--sd / --values: give one of them")

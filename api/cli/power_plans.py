@@ -1,18 +1,17 @@
-"""``sendlab power test-then-send | sequential | bandit``: plans for a campaign, not a single test."""
+"""``sendlab power test-then-send | sequential | bandit``: plans for a campaign, not a single test.
+
+Each command imports its simulation and chart libraries when it runs (see ``api.cli.group``).
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Annotated, Any
 
-import numpy as np
 import typer
 
-from analysis.power import plan_bandit, plan_test_then_send, sequential_inflation
-from analysis.power_plots import figure_html, plot_bandit_plan, plot_test_then_send
 from api.cli.group import CliError
 from api.cli.output import check_output, print_fields, print_json
-from api.cli.progress import progress_after
 from api.convert import power_to_dict
 
 Alpha = Annotated[float, typer.Option(help="Significance level of the reported power.")]
@@ -61,6 +60,9 @@ def test_then_send(
     as_json: Json = False,
 ) -> None:
     """Test on a share of a known list, send the winner to the rest: the share that converts most."""
+    from analysis.power.plots import figure_html, plot_test_then_send
+    from analysis.power.test_then_send import plan_test_then_send
+
     check_output("--html", html)
     plan = plan_test_then_send(
         list_size, baseline, lift=lift, relative=not absolute,
@@ -107,6 +109,10 @@ def sequential(
     as_json: Json = False,
 ) -> None:
     """How much larger the sample is when the test is analysed sequentially (peeking), same power."""
+    import numpy as np
+
+    from analysis.power.sequential import sequential_inflation
+
     _check_seed(seed)
     result = sequential_inflation(
         design, rng=np.random.default_rng(seed), alpha=alpha, power=power, looks=looks,  # type: ignore[arg-type]
@@ -147,6 +153,12 @@ def bandit(
     as_json: Json = False,
 ) -> None:
     """Share of traffic a Thompson sampling bandit sends to losing variants, vs a fixed A/B test."""
+    import numpy as np
+
+    from analysis.power.bandit import plan_bandit
+    from analysis.power.plots import figure_html, plot_bandit_plan
+    from api.cli.progress import progress_after
+
     _check_seed(seed)
     values = parse_rates("--rates", rates)
     check_output("--html", html)

@@ -1,4 +1,4 @@
-"""Power and sample-size models: the options of ``analysis.power_rates`` / ``power_means`` as JSON.
+"""Power and sample-size models: the options of ``analysis.power.rates`` / ``power_means`` as JSON.
 
 Only types are checked here; the value checks (ranges, a zero effect, ...) are the analysis layer's,
 so the API and the command line give the same messages.
@@ -140,7 +140,7 @@ class MeanPowerForSizeRequest(TestOptions, ValueSpread):
 
 
 class RateMdePublic(BaseModel):
-    """The smallest detectable change of a rate (``analysis.power_rates.RateMde``)."""
+    """The smallest detectable change of a rate (``analysis.power.rates.RateMde``)."""
 
     baseline: float
     treatment_rate: float
@@ -159,7 +159,7 @@ class RateMdePublic(BaseModel):
 
 
 class RatePowerPublic(BaseModel):
-    """The power of a rate test of a given size (``analysis.power_rates.RatePower``)."""
+    """The power of a rate test of a given size (``analysis.power.rates.RatePower``)."""
 
     power: float
     baseline: float
@@ -178,7 +178,7 @@ class RatePowerPublic(BaseModel):
 
 
 class MeanMdePublic(BaseModel):
-    """The smallest detectable change of a mean (``analysis.power_means.MeanMde``)."""
+    """The smallest detectable change of a mean (``analysis.power.means.MeanMde``)."""
 
     sd: float
     baseline_mean: float | None
@@ -197,7 +197,7 @@ class MeanMdePublic(BaseModel):
 
 
 class MeanPowerPublic(BaseModel):
-    """The power of a test of a mean of a given size (``analysis.power_means.MeanPower``)."""
+    """The power of a test of a mean of a given size (``analysis.power.means.MeanPower``)."""
 
     power: float
     sd: float
@@ -247,7 +247,7 @@ class MeanCurveRequest(CurveOptions, ValueSpread):
 
 
 class PowerCurvePublic(BaseModel):
-    """Points of power (``analysis.power_curves.PowerCurve``); ``points`` pairs each x with its power."""
+    """Points of power (``analysis.power.curves.PowerCurve``); ``points`` pairs each x with its power."""
 
     metric: str
     over: str
@@ -289,7 +289,7 @@ class TestThenSendRequest(BaseModel):
 
 
 class TestThenSendPublic(BaseModel):
-    """The plan (``analysis.power_test_then_send.TestThenSendPlan``)."""
+    """The plan (``analysis.power.test_then_send.TestThenSendPlan``)."""
 
     __test__ = False
 
@@ -331,7 +331,7 @@ class SequentialRequest(BaseModel):
 
 
 class SequentialPublic(BaseModel):
-    """``analysis.power_sequential.SequentialInflation`` and the seed that produced it."""
+    """``analysis.power.sequential.SequentialInflation`` and the seed that produced it."""
 
     design: str
     alpha: float
@@ -366,7 +366,7 @@ class BanditPlanRequest(BaseModel):
 
 
 class BanditPlanPublic(BaseModel):
-    """``analysis.power_bandit.BanditPlan`` and the seed that produced it."""
+    """``analysis.power.bandit.BanditPlan`` and the seed that produced it."""
 
     rates: list[float]
     horizon: int

@@ -20,8 +20,8 @@ from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from analysis.power import solve_rate_sample_size
-from analysis.power_curves import power_curve
-from analysis.power_plots import plot_power_curve
+from analysis.power.curves import power_curve
+from analysis.power.plots import plot_power_curve
 from api.convert import plan_to_dict
 from api.models.power import RatePowerRequest
 from api.results import ADAPTIVE_DESIGNS, ExperimentResults, analyze_summary

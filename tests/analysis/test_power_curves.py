@@ -16,7 +16,7 @@ from analysis.power import (
     power_curve,
     solve_rate_sample_size,
 )
-from analysis.power_plots import (
+from analysis.power.plots import (
     figure_html,
     plot_bandit_plan,
     plot_power_curve,

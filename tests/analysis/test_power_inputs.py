@@ -17,7 +17,7 @@ from analysis.power import (
     solve_rate_power,
     solve_rate_sample_size,
 )
-from analysis.power_inputs import refine_sample_size
+from analysis.power.inputs import refine_sample_size
 
 BAD_RATE_INPUTS = [
     ({"baseline": 0.0, "mde": 0.01}, "baseline must be strictly between 0 and 1; got 0.0."),

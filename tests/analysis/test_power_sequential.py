@@ -9,7 +9,7 @@ import pytest
 from scipy import stats
 
 from analysis.power import PowerInputError, sequential_inflation
-from analysis.power_sequential import fixed_drift
+from analysis.power.sequential import fixed_drift
 
 
 @pytest.mark.parametrize(

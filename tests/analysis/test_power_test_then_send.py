@@ -10,7 +10,7 @@ import pytest
 from scipy import stats
 
 from analysis.power import PowerInputError, plan_test_then_send, solve_rate_power
-from analysis.power_test_then_send import expected_max_of_normals, win_probabilities
+from analysis.power.test_then_send import expected_max_of_normals, win_probabilities
 
 
 @pytest.mark.parametrize(("n", "mu", "sigma"), [(100_000, 0.1, 0.02), (1_000_000, 0.03, 0.005),

@@ -1,8 +1,9 @@
-"""ExactSum against exact rational arithmetic (fractions.Fraction) and math.fsum."""
+"""ExactSum: merging is exact (fractions.Fraction) in any order; a chunk's own total is numpy's sum."""
 
 from __future__ import annotations
 
 import math
+import random
 from fractions import Fraction
 
 import numpy as np
@@ -15,25 +16,39 @@ from simulations.exact_sum import ExactSum
 finite = st.floats(allow_nan=False, allow_infinity=False, min_value=-1e300, max_value=1e300)
 
 
+def as_fraction(total: ExactSum) -> Fraction:
+    return Fraction(total.numerator) * Fraction(2) ** total.exponent
+
+
 @settings(max_examples=200, deadline=None)
-@given(st.lists(finite, max_size=80), st.lists(st.integers(0, 80), max_size=6))
-def test_exact_total_and_any_chunking_agree_with_fractions(values, cuts):
-    x = np.array(values, dtype=float)
-    exact = sum((Fraction(v) for v in values), Fraction(0))
-    whole = ExactSum.of(x)
-    assert Fraction(whole.numerator) * Fraction(2) ** whole.exponent == exact
-    assert whole.value == float(exact) == math.fsum(values)  # fsum is correctly rounded too
-    bounds = sorted({0, len(values), *[c for c in cuts if c <= len(values)]})
-    parts = [ExactSum.of(x[a:b]) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+@given(st.lists(finite, max_size=80), st.integers(0, 2**32 - 1))
+def test_merging_chunk_totals_is_exact_in_any_order(values, seed):
+    parts = [ExactSum.of_float(v) for v in values]
+    random.Random(seed).shuffle(parts)
     merged = ExactSum()
-    for part in reversed(parts):
+    for part in parts:
         merged = merged + part
-    assert merged.value == whole.value
+    exact = sum((Fraction(v) for v in values), Fraction(0))
+    assert as_fraction(merged) == exact
+    assert merged.value == float(exact) == math.fsum(values)  # fsum is correctly rounded too
 
 
-def test_cancellation_and_subnormals():
-    x = np.array([1e16, 1.0, -1e16, 5e-324, 5e-324, -1e-300])
-    assert ExactSum.of(x).value == float(sum(Fraction(v) for v in x.tolist()))
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.floats(allow_nan=False, allow_infinity=False, min_value=-1e6, max_value=1e6),
+                max_size=200))
+def test_a_chunk_total_is_the_pairwise_sum_within_its_error_bound(values):
+    x = np.array(values, dtype=float)
+    total = ExactSum.of(x).value
+    assert total == float(np.sum(x))
+    exact = float(sum((Fraction(v) for v in values), Fraction(0)))
+    # pairwise summation: |error| <= n * eps * sum|x| (a loose form of the log2(n) eps bound)
+    assert abs(total - exact) <= max(len(values), 1) * 2.0**-52 * float(np.abs(x).sum())
+
+
+def test_cancellation_across_chunks_and_subnormals():
+    parts = [1e16, 1.0, -1e16, 5e-324, 5e-324, -1e-300]
+    merged = sum((ExactSum.of_float(v) for v in parts), ExactSum())
+    assert merged.value == float(sum(Fraction(v) for v in parts))
     assert ExactSum.of(np.zeros(3)).value == 0.0 and ExactSum().value == 0.0
 
 

@@ -1,7 +1,7 @@
 """Power curves: the power of a planned test against its sample size, or against the effect.
 
 A :class:`PowerCurve` holds the points and the settings that produced them; the chart is drawn by
-:func:`analysis.power_plots.plot_power_curve` and the table by :meth:`PowerCurve.to_markdown`.
+:func:`analysis.power.plots.plot_power_curve` and the table by :meth:`PowerCurve.to_markdown`.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from analysis.power_inputs import (
+from analysis.power.inputs import (
     MAX_N_PER_ARM,
     Alternative,
     Correction,
@@ -21,8 +21,8 @@ from analysis.power_inputs import (
     check_count,
     check_power,
 )
-from analysis.power_means import solve_mean_mde, solve_mean_power, solve_mean_sample_size
-from analysis.power_rates import solve_rate_mde, solve_rate_power, solve_rate_sample_size
+from analysis.power.means import solve_mean_mde, solve_mean_power, solve_mean_sample_size
+from analysis.power.rates import solve_rate_mde, solve_rate_power, solve_rate_sample_size
 from analysis.stats import SampleStats
 
 Metric = Literal["rate", "mean"]
@@ -131,12 +131,12 @@ def power_curve(
         the effect that reaches it. At most 1,000.
     sample : sequence of float, or SampleStats, optional
         Past values of a mean metric instead of ``sd``, as in
-        :func:`analysis.power_means.solve_mean_sample_size`.
+        :func:`analysis.power.means.solve_mean_sample_size`.
     target_power : float, default 0.8
         The power marked on the curve.
     Other parameters
-        As in :func:`analysis.power_rates.solve_rate_sample_size` and
-        :func:`analysis.power_means.solve_mean_sample_size`; ``method`` is the convention of the metric.
+        As in :func:`analysis.power.rates.solve_rate_sample_size` and
+        :func:`analysis.power.means.solve_mean_sample_size`; ``method`` is the convention of the metric.
 
     Returns
     -------

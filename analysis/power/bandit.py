@@ -20,8 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from analysis.power_inputs import MAX_ARMS, Correction, PowerInputError, check_count, check_open_unit
-from analysis.power_rates import solve_rate_power
+from analysis.power.inputs import MAX_ARMS, Correction, PowerInputError, check_count, check_open_unit
+from analysis.power.rates import solve_rate_power
 from bandit import make_policy
 from bandit.options import default_min_share
 

@@ -29,11 +29,8 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
-from scipy import optimize, stats
-from statsmodels.stats.power import NormalIndPower
-
-from analysis.power_duration import solve_duration
-from analysis.power_inputs import (
+from analysis.power.duration import solve_duration
+from analysis.power.inputs import (
     Alternative,
     Correction,
     PowerInputError,
@@ -51,6 +48,7 @@ from analysis.power_inputs import (
     normal_guess,
     refine_sample_size,
 )
+from analysis.power.normal import bisect_root, normal_cdf, normal_isf, normal_ppf, normal_sf
 
 RateMethod = Literal["statsmodels", "unpooled"]
 Direction = Literal["increase", "decrease"]
@@ -207,11 +205,26 @@ def treatment_rate_for(baseline: float, mde: float, relative: bool) -> float:
 
 
 def _z_alpha(alpha_each: float, alternative: Alternative) -> float:
-    return float(stats.norm.isf(alpha_each / 2.0 if alternative == "two-sided" else alpha_each))
+    return normal_isf(alpha_each / 2.0 if alternative == "two-sided" else alpha_each)
 
 
-def _sm_alternative(alternative: Alternative) -> str:
-    return "two-sided" if alternative == "two-sided" else "larger"
+def normal_ind_power(h: float, n_control: float, alpha_each: float, ratio: float,
+                     alternative: Alternative) -> float:
+    r"""The power of a two-sample z-test of a standardised effect ``h`` (statsmodels' ``NormalIndPower``).
+
+    .. math:: n = \Big(\frac{1}{n_0} + \frac{1}{r n_0}\Big)^{-1},\qquad
+        \text{power} = 1 - \Phi(z_{1-\alpha'} - h\sqrt n)
+        + [\text{two-sided}]\;\Phi(-z_{1-\alpha'} - h\sqrt n)
+
+    with :math:`\alpha' = \alpha/2` when two-sided (both tails counted), :math:`\alpha` one-sided.
+    """
+    nobs = 1.0 / (1.0 / n_control + 1.0 / (n_control * ratio))
+    shift = h * math.sqrt(nobs)
+    crit = _z_alpha(alpha_each, alternative)
+    power = normal_sf(crit - shift)
+    if alternative == "two-sided":
+        power += normal_cdf(-crit - shift)
+    return power
 
 
 def _describe(method: RateMethod, alternative: Alternative, correction_text: str) -> str:
@@ -238,17 +251,12 @@ def _rate_power(
     method: RateMethod,
 ) -> float:
     if method == "statsmodels":
-        h = abs(cohens_h(treatment_rate, baseline))
-        return float(
-            NormalIndPower().power(
-                effect_size=h, nobs1=n_control, alpha=alpha_each, ratio=ratio,
-                alternative=_sm_alternative(alternative),
-            )
-        )
+        return normal_ind_power(abs(cohens_h(treatment_rate, baseline)), n_control, alpha_each, ratio,
+                                alternative)
     n_treatment = ratio * n_control
     variance = baseline * (1 - baseline) / n_control + treatment_rate * (1 - treatment_rate) / n_treatment
     z = abs(treatment_rate - baseline) / math.sqrt(variance) - _z_alpha(alpha_each, alternative)
-    return float(stats.norm.cdf(z))
+    return normal_cdf(z)
 
 
 def _check_method(method: str) -> RateMethod:
@@ -323,7 +331,7 @@ def solve_rate_sample_size(
             power, float(guess), minimum=1e-6,
         )
     else:
-        z_sum = _z_alpha(alpha_each, alternative) + float(stats.norm.ppf(power))
+        z_sum = _z_alpha(alpha_each, alternative) + normal_ppf(power)
         variance = baseline * (1 - baseline) + treatment * (1 - treatment) / ratio
         squared = (treatment - baseline) ** 2
         if squared == 0.0:  # the difference underflows: no finite sample detects it
@@ -476,15 +484,13 @@ def solve_rate_mde(
     )
     if method == "statsmodels":
         def power_gap(h: float) -> float:
-            return float(NormalIndPower().power(effect_size=h, nobs1=n, alpha=alpha_each, ratio=ratio,
-                                                alternative=_sm_alternative(alternative))) - power
+            return normal_ind_power(h, n, alpha_each, ratio, alternative) - power
 
-        # statsmodels' own solve_power for the effect stops at a loose tolerance; solve it tightly here
         if power_gap(math.pi) < 0:
             raise undetectable
         if power_gap(1e-12) >= 0:
             raise below_resolution(power, alpha_each, 1e-12)
-        h = optimize.brentq(power_gap, 1e-12, math.pi, xtol=1e-15, rtol=1e-13)
+        h = bisect_root(power_gap, 1e-12, math.pi, xtol=1e-15, rtol=1e-13)
         angle = math.asin(math.sqrt(baseline)) + sign * h / 2.0
         if not 0.0 < angle < math.pi / 2:
             raise undetectable
@@ -499,7 +505,7 @@ def solve_rate_mde(
             raise undetectable
         if gap(room * 1e-12) >= 0:
             raise below_resolution(power, alpha_each, room * 1e-12)
-        delta = optimize.brentq(gap, room * 1e-12, upper, xtol=1e-14, rtol=1e-12)
+        delta = bisect_root(gap, room * 1e-12, upper, xtol=1e-14, rtol=1e-12)
         treatment = baseline + sign * delta
     return RateMde(
         baseline=baseline,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import plotly.graph_objects as go
 
-from analysis.power_bandit import BanditPlan
-from analysis.power_curves import PowerCurve
-from analysis.power_test_then_send import TestThenSendPlan
+from analysis.power.bandit import BanditPlan
+from analysis.power.curves import PowerCurve
+from analysis.power.test_then_send import TestThenSendPlan
 
 
 def plot_power_curve(curve: PowerCurve, title: str | None = None) -> go.Figure:

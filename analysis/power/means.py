@@ -26,8 +26,8 @@ import numpy as np
 from scipy import optimize, stats
 from statsmodels.stats.power import TTestIndPower
 
-from analysis.power_duration import solve_duration
-from analysis.power_inputs import (
+from analysis.power.duration import solve_duration
+from analysis.power.inputs import (
     Alternative,
     Correction,
     PowerInputError,
@@ -71,7 +71,7 @@ class MeanPlan:
     effect_size : float
         Cohen's d, ``mde_absolute / sd``.
     n_exact, per_arm, per_arm_sizes, total, days
-        As in :class:`analysis.power_rates.RatePlan`.
+        As in :class:`analysis.power.rates.RatePlan`.
     convention : {"statsmodels", "normal"}
         Which formula solved it.
     method : str
@@ -326,7 +326,7 @@ def solve_mean_sample_size(
     baseline_mean : float, optional
         Control mean, needed for a relative ``mde`` without a sample.
     relative, alpha, power, alternative, arms, ratio, daily, traffic_share, correction
-        As in :func:`analysis.power_rates.solve_rate_sample_size`.
+        As in :func:`analysis.power.rates.solve_rate_sample_size`.
     method : {"statsmodels", "normal"}
         The t-test (default) or the normal approximation.
 

@@ -10,8 +10,8 @@ import math
 from collections.abc import Callable
 from typing import Literal
 
-import numpy as np
-from scipy import optimize, stats
+from analysis.errors import PowerInputError
+from analysis.power.normal import bisect_root, normal_isf, normal_ppf
 
 Alternative = Literal["two-sided", "one-sided"]
 Correction = Literal["bonferroni", "none"]
@@ -23,23 +23,6 @@ MAX_ARMS = 1000
 MAX_N_PER_ARM = 10**15
 #: The largest treatment-to-control size ratio (and 1 over the smallest) a plan takes.
 MAX_RATIO = 1000.0
-
-
-class PowerInputError(ValueError):
-    """Bad input to a planning function; the message is one sentence naming the field.
-
-    Parameters
-    ----------
-    message : str
-        The sentence shown to the user.
-    field : str, optional
-        The input to blame when the sentence does not start with its name; ``""`` when the problem is
-        a combination of inputs rather than one of them.
-    """
-
-    def __init__(self, message: str, field: str | None = None) -> None:
-        super().__init__(message)
-        self.field = field
 
 
 def check_finite(name: str, value: float) -> float:
@@ -229,10 +212,12 @@ def normal_guess(effect: float, alpha_each: float, alternative: Alternative, pow
     The starting point of :func:`refine_sample_size` (statsmodels' own ``solve_power`` warns and
     returns NaN where its root finder fails); ``inf`` for a zero effect.
     """
-    z_alpha = stats.norm.isf(alpha_each / 2 if alternative == "two-sided" else alpha_each)
-    z_sum = float(z_alpha + stats.norm.ppf(power))
-    with np.errstate(divide="ignore", over="ignore"):
-        return float(np.float64(z_sum) ** 2 * (1.0 + 1.0 / ratio) / np.float64(effect) ** 2)
+    z_alpha = normal_isf(alpha_each / 2 if alternative == "two-sided" else alpha_each)
+    z_sum = z_alpha + normal_ppf(power)
+    try:
+        return z_sum**2 * (1.0 + 1.0 / ratio) / effect**2
+    except (ZeroDivisionError, OverflowError):
+        return math.inf
 
 
 def refine_sample_size(
@@ -259,7 +244,7 @@ def refine_sample_size(
         lower = minimum + (lower - minimum) / 4.0
         if lower - minimum < 1e-9:
             return lower
-    return optimize.brentq(lambda n: power_at(n) - power, lower, upper, xtol=1e-12, rtol=1e-13)
+    return bisect_root(lambda n: power_at(n) - power, lower, upper, xtol=1e-12, rtol=1e-13)
 
 
 def _finite_power(power_at: Callable[[float], float]) -> Callable[[float], float]:

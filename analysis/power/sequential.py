@@ -39,7 +39,7 @@ from typing import Any, Literal
 import numpy as np
 from scipy import optimize, stats
 
-from analysis.power_inputs import (
+from analysis.power.inputs import (
     PowerInputError,
     check_choice,
     check_count,

@@ -46,7 +46,7 @@ import numpy as np
 from numpy.polynomial.hermite_e import hermegauss
 from scipy import stats
 
-from analysis.power_inputs import (
+from analysis.power.inputs import (
     MAX_ARMS,
     MAX_N_PER_ARM,
     Correction,
@@ -57,7 +57,7 @@ from analysis.power_inputs import (
     check_positive,
     comparison_alpha,
 )
-from analysis.power_rates import solve_rate_power
+from analysis.power.rates import solve_rate_power
 
 #: Most arms with known rates (the chance each wins costs k^2 quadratures per test size).
 MAX_KNOWN_RATES = 10

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from analysis.power_inputs import check_count, check_share
+from analysis.power.inputs import check_count, check_share
 
 
 def solve_duration(total_sample: int, daily: int, traffic_share: float = 1.0) -> int:

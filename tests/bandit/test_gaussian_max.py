@@ -1,0 +1,88 @@
+"""P(each independent normal is the largest): closed forms, adaptive integration and Monte Carlo."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy import integrate, special, stats
+
+from bandit.gaussian_max import NEGLIGIBLE, probability_of_max
+
+
+def adaptive_reference(mean: np.ndarray, sd: np.ndarray) -> np.ndarray:
+    """scipy's adaptive quad of f_i(t) prod_j F_j(t), split at every mean +- a few sds."""
+    ends = np.unique(np.concatenate([mean + c * sd for c in np.linspace(-12, 12, 49)]))
+    out = []
+    for i in range(len(mean)):
+        def integrand(t: float, i: int = i) -> float:
+            others = [special.ndtr((t - mean[j]) / sd[j]) for j in range(len(mean)) if j != i]
+            return stats.norm.pdf(t, mean[i], sd[i]) * float(np.prod(others))
+        out.append(sum(integrate.quad(integrand, a, b, epsabs=1e-16, epsrel=1e-13, limit=200)[0]
+                       for a, b in zip(ends[:-1], ends[1:], strict=True)))
+    return np.array(out)
+
+
+CASES = [
+    ([0.0, 0.1, 0.2], [1.0, 1.0, 1.0]),
+    ([0.0, 0.3, 0.5], [1.0, 0.5, 0.3]),
+    ([0.0, 0.05, 0.1], [0.3, 0.03, 0.1]),  # width ratio 10: steep steps under a wide density
+    ([0.0, 0.02, 0.01, 0.03, 0.04], [0.1, 0.01, 0.02, 0.05, 0.003]),  # ratio 33
+    ([0.0, 0.02, 0.01, 0.03, 0.04], [0.1, 0.0001, 0.02, 0.05, 0.003]),  # ratio 1000
+]
+
+
+@pytest.mark.parametrize(("mean", "sd"), CASES)
+def test_matches_adaptive_integration(mean, sd):
+    mean, sd = np.array(mean), np.array(sd)
+    p = probability_of_max(mean[None], sd[None], np.ones((1, len(mean)), bool))[0]
+    # 1e-11: the composite Gauss-Legendre rule is accurate to about 1e-13 here; quad to 1e-13 relative
+    np.testing.assert_allclose(p, adaptive_reference(mean, sd), rtol=0, atol=1e-11)
+
+
+@pytest.mark.parametrize(("mean", "sd"), CASES)
+def test_matches_a_high_draw_monte_carlo(mean, sd):
+    mean, sd = np.array(mean), np.array(sd)
+    draws = 2_000_000
+    scores = np.random.default_rng(3).normal(mean, sd, size=(draws, len(mean)))
+    empirical = np.bincount(scores.argmax(axis=1), minlength=len(mean)) / draws
+    p = probability_of_max(mean[None], sd[None], np.ones((1, len(mean)), bool))[0]
+    # 5 standard errors of a proportion from 2,000,000 draws (at most 0.0018): fails by chance ~1e-6
+    tolerance = 5 * np.sqrt(np.maximum(p * (1 - p), 1e-6) / draws)
+    assert np.all(np.abs(p - empirical) < tolerance), (p, empirical)
+
+
+def test_two_actions_are_the_normal_difference_and_equal_ones_split_evenly():
+    mean = np.array([[0.3, 0.1], [0.0, 0.0], [1.0, -1.0]])
+    sd = np.array([[0.2, 0.5], [1.0, 1.0], [0.1, 3.0]])
+    p = probability_of_max(mean, sd, np.ones((3, 2), bool))
+    exact = stats.norm.cdf((mean[:, 0] - mean[:, 1]) / np.hypot(sd[:, 0], sd[:, 1]))
+    np.testing.assert_allclose(p[:, 0], exact, rtol=1e-14)
+    five = probability_of_max(np.zeros((1, 5)), np.full((1, 5), 0.7), np.ones((1, 5), bool))
+    np.testing.assert_allclose(five, 0.2, rtol=0, atol=1e-13)
+
+
+def test_disallowed_actions_get_zero_and_a_hopeless_one_is_dropped():
+    mean = np.array([[0.0, 5.0, 0.1, -20.0]])
+    sd = np.array([[1.0, 1.0, 1.0, 1.0]])
+    allowed = np.array([[True, False, True, True]])
+    p = probability_of_max(mean, sd, allowed)[0]
+    assert p[1] == 0.0
+    assert p[3] == 0.0  # z of 14.2 behind the leader: below NEGLIGIBLE
+    assert stats.norm.sf((0.1 + 20.0) / np.sqrt(2)) < NEGLIGIBLE
+    np.testing.assert_allclose(p[[0, 2]].sum(), 1.0, rtol=1e-15)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 6), st.integers(0, 2**32 - 1))
+def test_rows_are_distributions(k, seed):
+    rng = np.random.default_rng(seed)
+    n = 20
+    mean = rng.normal(0, 1, (n, k))
+    sd = np.exp(rng.uniform(-7, 1, (n, k)))
+    allowed = rng.random((n, k)) < 0.8
+    allowed[np.arange(n), rng.integers(0, k, n)] = True
+    p = probability_of_max(mean, sd, allowed)
+    assert np.all(p >= 0) and np.all(p[~allowed] == 0)
+    np.testing.assert_allclose(p.sum(axis=1), 1.0, rtol=0, atol=1e-12)
