@@ -71,3 +71,27 @@ def test_removing_a_variant_moves_only_its_recipients(service: ExperimentService
     assert stayed.sum() > 2000
     assert np.array_equal(before[stayed], after[stayed])
     assert "b" not in set(after)
+
+
+# ------------------------------------------------------------------------------------------------ salt
+
+
+def test_an_explicit_salt_is_the_salt_of_every_hash(service: ExperimentService) -> None:
+    service.create(one_slot_spec(["a", "b"], key="first", salt="shared-salt", holdout=0.2))
+    service.create(one_slot_spec(["a", "b"], key="second", salt="shared-salt", holdout=0.2))
+    service.create(one_slot_spec(["a", "b"], key="third", holdout=0.2))
+    first = service.assign_batch("first", [(r, {}) for r in IDS])
+    second = service.assign_batch("second", [(r, {}) for r in IDS])
+    third = service.assign_batch("third", [(r, {}) for r in IDS])
+    # the holdout is hashed with the salt
+    held = np.array([d.reason == "holdout" for d in first])
+    assert np.array_equal(held, in_holdout("shared-salt", IDS, 0.2))
+    assert np.array_equal(held, [d.reason == "holdout" for d in second])
+    assert not np.array_equal(held, [d.reason == "holdout" for d in third])
+    # so are the variants: two keys with one salt agree recipient by recipient, and match the hash
+    chosen, _ = bucket_variants("shared-salt", "subject", IDS, ["a", "b"], [1, 1])
+    expected = np.where(held, "a", np.array(["a", "b"])[chosen])
+    got = np.array([d.variants["subject"].id for d in first])
+    assert np.array_equal(got, expected)
+    assert np.array_equal(got, [d.variants["subject"].id for d in second])
+    assert not np.array_equal(got, [d.variants["subject"].id for d in third])
