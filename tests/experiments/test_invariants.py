@@ -95,3 +95,40 @@ def test_an_explicit_salt_is_the_salt_of_every_hash(service: ExperimentService) 
     assert np.array_equal(got, expected)
     assert np.array_equal(got, [d.variants["subject"].id for d in second])
     assert not np.array_equal(got, [d.variants["subject"].id for d in third])
+
+
+# ------------------------------------------------------------------------------------------------ event ids
+
+
+def revenue_of(service: ExperimentService, key: str) -> float:
+    return sum(c.reward_sum for c in service.summarize(key).combinations)
+
+
+def test_the_first_copy_of_an_event_id_in_one_request_wins(service: ExperimentService) -> None:
+    service.create(one_slot_spec(["a", "b"], reward={"events": {}, "value": "revenue"}))
+    d = service.assign("order", "r1", {})
+    copies = [
+        OutcomeEvent("e1", d.decision_id, "revenue", 10.0),
+        OutcomeEvent("e1", d.decision_id, "revenue", 99.0),
+    ]
+    counts = service.record_outcomes(copies)
+    assert (counts.accepted, counts.duplicates) == (1, 1)
+    assert revenue_of(service, "order") == 10.0
+    # the same in the other order: still the first of the request
+    d2 = service.assign("order", "r2", {})
+    service.record_outcomes(
+        [
+            OutcomeEvent("e2", d2.decision_id, "revenue", 7.0),
+            OutcomeEvent("e2", d2.decision_id, "revenue", 1.0),
+        ]
+    )
+    assert revenue_of(service, "order") == 17.0
+
+
+def test_the_first_stored_copy_of_an_event_id_wins_across_requests(service: ExperimentService) -> None:
+    service.create(one_slot_spec(["a", "b"], reward={"events": {}, "value": "revenue"}))
+    d = service.assign("order", "r1", {})
+    assert service.record_outcomes([OutcomeEvent("e1", d.decision_id, "revenue", 10.0)]).accepted == 1
+    again = service.record_outcomes([OutcomeEvent("e1", d.decision_id, "revenue", 99.0)])
+    assert (again.accepted, again.duplicates) == (0, 1)
+    assert revenue_of(service, "order") == 10.0
