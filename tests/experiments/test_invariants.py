@@ -132,3 +132,21 @@ def test_the_first_stored_copy_of_an_event_id_wins_across_requests(service: Expe
     again = service.record_outcomes([OutcomeEvent("e1", d.decision_id, "revenue", 99.0)])
     assert (again.accepted, again.duplicates) == (0, 1)
     assert revenue_of(service, "order") == 10.0
+
+
+# ------------------------------------------------------------------------------------------------ window
+
+
+def test_an_outcome_exactly_at_the_end_of_the_window_counts(service: ExperimentService, clock: Clock) -> None:
+    service.create(one_slot_spec(["a", "b"]))
+    on_edge = service.assign("order", "r1", {})
+    past_edge = service.assign("order", "r2", {})
+    end = clock.now + timedelta(hours=72)
+    events = [
+        OutcomeEvent("edge", on_edge.decision_id, "click", None, end),
+        OutcomeEvent("past", past_edge.decision_id, "click", None, end + timedelta(seconds=1)),
+    ]
+    assert service.record_outcomes(events).accepted == 2
+    summary = service.summarize("order")
+    assert summary.excluded_late_events == 1
+    assert sum(c.event_counts["click"] for c in summary.combinations) == 1
