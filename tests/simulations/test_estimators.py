@@ -263,10 +263,12 @@ def test_lift_over_logging_equals_the_paired_difference_and_is_exactly_zero_for_
     assert same.value == 0.0 and same.std_error == 0.0
 
 
+@pytest.mark.slow  # about 10 s: run by `make test-slow` (and .ci/run)
 def test_lift_intervals_cover_the_true_difference():
-    # true difference = V(target) - V(logging), both exact; 300 logs of 2,000 sends
+    # true difference = V(target) - V(logging), both exact; 1,000 logs of 2,000 sends: binomial SE of
+    # coverage 0.69 points, accept [0.93, 0.97] (observed: ips 0.943, snips 0.953, dr 0.953)
     truth = true_value() - true_value(LOGGING)
-    seeds = 300
+    seeds = 1000
     covered = {name: 0 for name in ("ips", "snips", "dr")}
     for s in range(seeds):
         log = make_log(2000, np.random.default_rng(20_000 + s))
@@ -275,4 +277,4 @@ def test_lift_intervals_cover_the_true_difference():
             est = estimate_lift(name, log.data, log.target, q)
             covered[name] += est.ci[0] <= truth <= est.ci[1]
     for name, count in covered.items():
-        assert 0.91 <= count / seeds <= 0.99, (name, count / seeds)
+        assert 0.93 <= count / seeds <= 0.97, (name, count / seeds)
