@@ -22,6 +22,7 @@ def test_ci_profile_is_derandomised_without_a_database():
 def test_ci_run_selects_the_ci_profile():
     script = (ROOT / ".ci" / "run").read_text()
     assert "export SENDLAB_HYPOTHESIS_PROFILE=ci" in script
+    assert "export HYPOTHESIS_STORAGE_DIRECTORY=" in script  # its caches outside the checkout too
 
 
 def test_the_variable_selects_the_profile_for_tests_with_their_own_settings(tmp_path):
@@ -39,13 +40,15 @@ def test_the_variable_selects_the_profile_for_tests_with_their_own_settings(tmp_
         "    assert s.derandomize is True and s.database is None, (s.derandomize, s.database)\n"
     )
     (tmp_path / "conftest.py").write_text((ROOT / "tests" / "conftest.py").read_text())
-    env = {**os.environ, "SENDLAB_HYPOTHESIS_PROFILE": "ci"}
+    storage = tmp_path / "storage"
+    env = {**os.environ, "SENDLAB_HYPOTHESIS_PROFILE": "ci", "HYPOTHESIS_STORAGE_DIRECTORY": str(storage)}
     done = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:xdist", str(probe)],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    assert not (tmp_path / ".hypothesis" / "examples").exists()
+    assert not (tmp_path / ".hypothesis").exists()  # nothing written where the tests ran
+    assert not (storage / "examples").exists()  # and no example database anywhere
 
 
 @given(st.integers())
