@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 DB     ?= sqlite:///sendlab.db
 PORT   ?= 8000
 
-.PHONY: run test test-slow install browser lint bench clean
+.PHONY: run test install browser lint bench clean
 
 $(BIN)/sendlab: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,10 +27,6 @@ browser:
 
 test: install browser
 	$(BIN)/pytest -n 2
-
-# The calibration simulations marked slow (deselected by `make test`).
-test-slow: install
-	$(BIN)/pytest -n 2 -m slow
 
 lint: install
 	$(BIN)/ruff check .
