@@ -24,11 +24,10 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.engine import Engine
 
 from experiments.assignment import CompiledExperiment, compile_experiment
 from experiments.learning import pending_outcomes
@@ -38,11 +37,6 @@ from experiments.spec import UpdateSchedule
 from experiments.store import snapshots_table, to_db_time
 
 log = logging.getLogger(__name__)
-
-
-def utcnow() -> datetime:
-    """The current time, aware UTC."""
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)
@@ -102,19 +96,14 @@ class ScheduledLearner:
     Parameters
     ----------
     service : ExperimentService
-        The service whose :meth:`~ExperimentService.learn` runs are scheduled.
-    engine : sqlalchemy Engine
-        The service's store (the schedule reads the latest snapshot and counts pending outcomes).
-    clock : callable returning an aware datetime
-        The schedule's clock; give it the service's clock.
+        The service whose :meth:`~ExperimentService.learn` runs are scheduled; the schedule reads its
+        store (the latest snapshot, the pending outcomes) and keeps its clock.
     """
 
-    def __init__(
-        self, service: ExperimentService, engine: Engine, *, clock: Callable[[], datetime] = utcnow
-    ) -> None:
+    def __init__(self, service: ExperimentService) -> None:
         self._service = service
-        self._engine = engine
-        self._clock = clock
+        self._engine = service.engine
+        self._clock = service.clock
         self._attempts: dict[str, _Attempt] = {}
         self._compiled: dict[tuple[str, int], CompiledExperiment] = {}
 

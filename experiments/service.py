@@ -342,6 +342,16 @@ class ExperimentService:
         # probabilities(1) of non-contextual snapshots by (key, snapshot version): a snapshot never changes
         self._arm_probabilities: dict[tuple[str, int], list[float] | None] = {}
 
+    @property
+    def engine(self) -> Engine:
+        """The store the service works on."""
+        return self._engine
+
+    @property
+    def clock(self) -> Callable[[], datetime]:
+        """The service's clock (aware UTC)."""
+        return self._clock
+
     # ------------------------------------------------------------------ experiments
 
     def _now(self) -> datetime:

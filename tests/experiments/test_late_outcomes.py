@@ -157,11 +157,11 @@ def test_an_outcome_timed_before_its_decision_is_not_attributed(
 
 
 def test_learning_every_n_outcomes_counts_the_outcomes_not_learned_yet(
-    service: ExperimentService, engine: Engine, clock: Clock, monkeypatch: pytest.MonkeyPatch
+    service: ExperimentService, clock: Clock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     design = {"type": "bandit", "policy": "thompson", "update": {"every_outcomes": 3}}
     service.create(bandit_spec(design=design))
-    learner = ScheduledLearner(service, engine, clock=clock)
+    learner = ScheduledLearner(service)
     runs: list[int] = []
     learn = service.learn
     monkeypatch.setattr(service, "learn", lambda key: runs.append(1) or learn(key))

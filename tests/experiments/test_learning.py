@@ -89,10 +89,8 @@ def test_thompson_shifts_traffic_to_the_best_arm_after_learning(
     assert service.learn("subject-test") == 2  # nothing new: same version, nothing learned twice
 
 
-def test_learning_runs_by_itself_every_n_outcomes(
-    service: ExperimentService, engine: Engine, clock: Clock
-) -> None:
-    learner = ScheduledLearner(service, engine, clock=clock)
+def test_learning_runs_by_itself_every_n_outcomes(service: ExperimentService, clock: Clock) -> None:
+    learner = ScheduledLearner(service)
     service.create(thompson_spec(update={"every_outcomes": 20, "delay_hours": 0}))
     rng = np.random.default_rng(5)
     decisions, events = send(service, "subject-test", 1000, 0, rng, clock)
@@ -421,10 +419,8 @@ def test_a_contextual_policy_learns_who_prefers_what(service: ExperimentService,
     assert after > 0.9
 
 
-def test_learning_runs_by_itself_every_n_seconds(
-    service: ExperimentService, engine: Engine, clock: Clock
-) -> None:
-    learner = ScheduledLearner(service, engine, clock=clock)
+def test_learning_runs_by_itself_every_n_seconds(service: ExperimentService, clock: Clock) -> None:
+    learner = ScheduledLearner(service)
     service.create(thompson_spec(update={"every_seconds": 600, "delay_hours": 0}))
     rng = np.random.default_rng(6)
     _, events = send(service, "subject-test", 500, 0, rng, clock)
