@@ -10,6 +10,7 @@ twice over.
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Annotated
 
@@ -34,8 +35,11 @@ def describe_run(run: LearnRun) -> str:
     )
 
 
-def _show(run: LearnRun, as_json: bool) -> None:
-    if as_json:
+def _show(run: LearnRun, as_json: bool, *, stream: bool = False) -> None:
+    """The run as a line of text, or as JSON (with ``stream``, compact on one line: JSON lines)."""
+    if as_json and stream:
+        typer.echo(json.dumps(run.to_dict()))
+    elif as_json:
         print_json(run.to_dict())
     else:
         typer.echo(describe_run(run))
@@ -57,7 +61,7 @@ def learn(
     ] = None,
     db: DbOption = DEFAULT,
     as_json: Annotated[
-        bool, typer.Option("--json", help="Print each run as JSON (one object a line).")
+        bool, typer.Option("--json", help="Print the run as JSON (--watch: one object a line).")
     ] = False,
 ) -> None:
     """Learn an adaptive experiment's policy now, or with --watch whenever its update schedule says."""
@@ -89,7 +93,7 @@ def _watch(learner: ScheduledLearner, key: str, poll_seconds: float, max_checks:
                 typer.echo(f"error: {reason}", err=True)
                 run = None
             if run is not None:
-                _show(run, as_json)
+                _show(run, as_json, stream=True)
             checks += 1
             if max_checks is not None and checks >= max_checks:
                 return
