@@ -171,3 +171,21 @@ def test_watch_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
     assert proc.returncode == 0, err
     assert err.strip() == "stopped watching subject"
     engine.dispose()
+
+
+@pytest.mark.parametrize(("flag", "expected"), [("--no-learner", "off"), ("--learner", "on"), (None, None)])
+def test_serve_passes_the_learner_switch_to_its_workers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, flag: str | None, expected: str | None
+) -> None:
+    import api.cli.serve
+
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("SENDLAB_")}
+    monkeypatch.setattr(os, "environ", environ)  # serve sets variables for its workers: undone after
+    seen: list[str | None] = []
+    monkeypatch.setattr(
+        api.cli.serve, "run_server", lambda *a, **k: seen.append(os.environ.get("SENDLAB_LEARNER"))
+    )
+    args = ["serve", "--db", f"sqlite:///{tmp_path / 's.db'}", "--port", "0"] + ([flag] if flag else [])
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert seen == [expected]
