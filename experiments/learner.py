@@ -209,7 +209,6 @@ class LearnerThread:
         self.poll_seconds = poll_seconds
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
-        self.ticks = 0
 
     def _loop(self) -> None:
         while not self._stop.is_set():
@@ -217,10 +216,10 @@ class LearnerThread:
                 self._tick()
             except Exception:
                 log.exception("background learner: a check failed")
-            self.ticks += 1
             self._stop.wait(self.poll_seconds)
 
     def start(self) -> None:
+        """Start checking (the first check at once)."""
         self._thread.start()
 
     def stop(self, timeout: float | None = None) -> None:
@@ -230,4 +229,5 @@ class LearnerThread:
 
     @property
     def alive(self) -> bool:
+        """True while the thread runs."""
         return self._thread.is_alive()
