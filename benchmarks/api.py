@@ -519,13 +519,28 @@ def main() -> None:
         table += (f"\n\nThe api layer of one {args.layer:,}-recipient batch, in process (median of 5):\n\n"
                   + format_table(["step", "gc thresholds", "model path ms", "lean path ms", "model / lean"],
                                  layer))
+    learner_notes = (
+        "Single assigns with the learner running: before each such round the second experiment "
+        f"(Thompson, 3 arms, `every_outcomes: 1`) gets {args.learn_backlog:,} decisions and clicks on a "
+        "fifth of them; the round starts once the worker's background learner "
+        "(`SENDLAB_LEARNER_POLL_SECONDS=0.1`, batches of 5,000 decisions) has committed its first batch "
+        "of them and runs while it learns the rest; the single-assign and floor rounds wait until it is "
+        "done. On PostgreSQL the learning lock is a row lock on the experiment, which assigns never take: "
+        "the learner costs the assigns a share of the worker's CPU. On SQLite a learning batch holds the "
+        "database's one write lock (`BEGIN IMMEDIATE`) while it runs, so an assign's commit waits for the "
+        "batch in progress: the p99 is about a batch's time. "
+    )
     write_section(
         args.section,
         "Service over real HTTP on loopback: single vs batch assign, bulk outcomes"
         + ("" if args.section == "service" else f" ({args.section})"),
         " ".join(["python -m benchmarks.api", *sys.argv[1:]]),
         table,
-        notes=(
+        notes=learner_notes + (
+            "The rest as in the full run's section: one worker per store, floor and single assigns in "
+            f"{ROUNDS} alternating rounds (after {WARM_UP} uncounted calls each), {args.concurrency} client "
+            "threads; a short run on a shared 2-core machine under load: compare the ratios." + skipped
+            if args.section != "service" else
             "The send-time path behind these figures: one query for the experiment's state (compiled spec "
             "and restored policy cached per version), decision rows bound once and written by one statement "
             "(`COPY` on PostgreSQL), a group commit of concurrent requests on SQLite (WAL, "
