@@ -93,7 +93,7 @@ def create_app(settings: Settings, *, service: ExperimentService | None = None) 
         engine = make_engine(settings.db)
         if settings.create_tables:
             create_tables(engine)
-        service = ExperimentService(engine, learn_batch=settings.learn_batch)
+        service = ExperimentService(engine)
     warn_if_open(settings)
     # the lifespan runs the pages' refresher and the learner (settings.ui_refresh_seconds, .learner)
     app = FastAPI(title="SendLab", version="1", description=DESCRIPTION.strip(), lifespan=lifespan)

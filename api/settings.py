@@ -1,8 +1,8 @@
 """Service settings: the database URL and the two API keys, read from the environment or a file.
 
 Keys never live in code. ``SENDLAB_CONFIG`` may name a YAML or JSON file with the fields ``db``,
-``admin_key``, ``send_key``, ``reports_dir``, ``metrics_dir``, ``ui_refresh_seconds``, ``learner``,
-``learner_poll_seconds`` and ``learn_batch``; environment variables override the file.
+``admin_key``, ``send_key``, ``reports_dir``, ``metrics_dir``, ``ui_refresh_seconds``, ``learner`` and
+``learner_poll_seconds``; environment variables override the file.
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ _ENV_TO_FIELD = {
     "SENDLAB_UI_REFRESH_SECONDS": "ui_refresh_seconds",
     "SENDLAB_LEARNER": "learner",
     "SENDLAB_LEARNER_POLL_SECONDS": "learner_poll_seconds",
-    "SENDLAB_LEARN_BATCH": "learn_batch",
 }
 
 
@@ -65,10 +64,6 @@ class Settings:
         --watch``).
     learner_poll_seconds : float
         Pause between two checks of the background learner, in [0.05, 3600].
-    learn_batch : int
-        Decisions learned per transaction (``ExperimentService(learn_batch=)``), in [100, 100000]. On
-        SQLite a learning transaction holds the database's one write lock, so writers (assigns) wait for
-        up to one batch: smaller batches shorten that wait and make learning slower.
     """
 
     db: str = DEFAULT_DB
@@ -80,7 +75,6 @@ class Settings:
     ui_refresh_seconds: float = 10.0
     learner: bool = True
     learner_poll_seconds: float = 1.0
-    learn_batch: int = 5000
 
     @property
     def open(self) -> bool:
@@ -126,15 +120,13 @@ def settings_from_env(environ: Mapping[str, str] | None = None) -> Settings:
         if environ.get(var):
             fields[field] = environ[var]
     create = environ.get("SENDLAB_CREATE_TABLES", "1").strip().lower() not in ("0", "false", "no")
-    parsed: dict[str, float | bool | int] = {}
+    parsed: dict[str, float | bool] = {}
     if "ui_refresh_seconds" in fields:
         parsed["ui_refresh_seconds"] = _refresh_seconds(fields.pop("ui_refresh_seconds"))
     if "learner" in fields:
         parsed["learner"] = _switch("SENDLAB_LEARNER", fields.pop("learner"))
     if "learner_poll_seconds" in fields:
         parsed["learner_poll_seconds"] = _poll_seconds(fields.pop("learner_poll_seconds"))
-    if "learn_batch" in fields:
-        parsed["learn_batch"] = _learn_batch(fields.pop("learn_batch"))
     return Settings(**fields, create_tables=create, **parsed)  # type: ignore[arg-type]
 
 
@@ -147,16 +139,6 @@ def _switch(name: str, text: str) -> bool:
     if word not in _ON + _OFF:
         raise SettingsError(f"{name}: must be on or off, got {text!r}")
     return word in _ON
-
-
-def _learn_batch(text: str) -> int:
-    try:
-        size = int(text)
-    except ValueError:
-        size = 0
-    if not 100 <= size <= 100_000:
-        raise SettingsError(f"SENDLAB_LEARN_BATCH: must be a whole number in [100, 100000], got {text!r}")
-    return size
 
 
 def _poll_seconds(text: str) -> float:

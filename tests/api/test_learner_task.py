@@ -72,20 +72,3 @@ def test_the_learner_can_be_switched_off(sqlite_url):
         learned = client.post("/v1/experiments/hello/learn", headers=ADMIN)  # still learns at once
         assert learned.status_code == 200 and learned.json()["policy_version"] == 2
         assert policy_version(client, "hello") == 2
-
-
-def test_the_served_learner_learns_in_batches_of_learn_batch(sqlite_url):
-    settings = Settings(db=sqlite_url, admin_key="test-admin-key", send_key="test-send-key",
-                        ui_refresh_seconds=0, learner_poll_seconds=0.05, learn_batch=100)
-    app = create_app(settings)
-    with TestClient(app) as client:
-        created = client.post("/v1/experiments", json=bandit_spec(every_outcomes=1), headers=ADMIN)
-        assert created.status_code == 201, created.text
-        send_and_click(client, "hello", 250)
-        service = app.state.service
-        deadline = time.monotonic() + WAIT_SECONDS
-        while service.learning("hello").learned_decisions < 250 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        history = service.policy_history("hello")
-    # one snapshot per transaction of at most 100 decisions: 100, 100, 50
-    assert [h.learned_decisions for h in history] == [0, 100, 200, 250]

@@ -88,8 +88,6 @@ def test_the_learner_switch_and_poll_interval_from_the_environment_or_the_file(t
     from_file = settings_from_env({"SENDLAB_CONFIG": str(config)})
     assert (from_file.learner, from_file.learner_poll_seconds) == (False, 5.0)
     assert settings_from_env({"SENDLAB_CONFIG": str(config), "SENDLAB_LEARNER": "on"}).learner
-    assert settings_from_env({}).learn_batch == 5000
-    assert settings_from_env({"SENDLAB_LEARN_BATCH": "500"}).learn_batch == 500
 
 
 @pytest.mark.parametrize(
@@ -99,8 +97,6 @@ def test_the_learner_switch_and_poll_interval_from_the_environment_or_the_file(t
         ("SENDLAB_LEARNER_POLL_SECONDS", "0", r"SENDLAB_LEARNER_POLL_SECONDS: must be .* \[0.05, 3600\]"),
         ("SENDLAB_LEARNER_POLL_SECONDS", "nan", "SENDLAB_LEARNER_POLL_SECONDS: must be"),
         ("SENDLAB_LEARNER_POLL_SECONDS", "soon", "SENDLAB_LEARNER_POLL_SECONDS: must be"),
-        ("SENDLAB_LEARN_BATCH", "99", r"SENDLAB_LEARN_BATCH: must be a whole number in \[100, 100000\]"),
-        ("SENDLAB_LEARN_BATCH", "1e3", "SENDLAB_LEARN_BATCH: must be"),
     ],
 )
 def test_bad_learner_settings_are_named(name, value, message):
