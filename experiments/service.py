@@ -13,7 +13,6 @@ import os
 import re
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import Any, Literal
@@ -60,7 +59,7 @@ from experiments.insight import (
     feature_contributions,
     feature_importance,
 )
-from experiments.learning import after_learning_counts, chunks, learn_one_batch, pending_outcomes
+from experiments.learning import after_learning_counts, chunks, learn_one_batch
 from experiments.learning_progress import build_learning_summary
 from experiments.models import (
     FALLBACK_REASONS,
@@ -125,13 +124,6 @@ MAX_ID_LENGTH = 128
 #: values up, and results sum rewards, their squares and cubes over every decision, which must stay finite.
 MAX_OUTCOME_VALUE = 1e12
 MAX_SEGMENTS = 50  # distinct values of a segment attribute
-
-
-@dataclass(frozen=True)
-class _LearnAttempt:
-    at: datetime
-    version: int
-    pending: int
 
 
 def utcnow() -> datetime:
@@ -347,11 +339,18 @@ class ExperimentService:
         self._decision_writer = GroupCommit(
             engine, insert_decisions, grouped=engine.dialect.name == "sqlite"
         )
-        # per experiment: when this worker last ran a scheduled learn, the policy version after it, and
-        # the outcomes it left unlearned (of decisions not mature yet)
-        self._learn_attempts: dict[str, _LearnAttempt] = {}
         # probabilities(1) of non-contextual snapshots by (key, snapshot version): a snapshot never changes
         self._arm_probabilities: dict[tuple[str, int], list[float] | None] = {}
+
+    @property
+    def engine(self) -> Engine:
+        """The store the service works on."""
+        return self._engine
+
+    @property
+    def clock(self) -> Callable[[], datetime]:
+        """The service's clock (aware UTC)."""
+        return self._clock
 
     # ------------------------------------------------------------------ experiments
 
@@ -862,10 +861,8 @@ class ExperimentService:
                 # PostgreSQL: the state is one SELECT and the decisions one statement (COPY, or an
                 # INSERT of one row) that commits itself: no BEGIN and COMMIT round trips
                 conn.execution_options(isolation_level="AUTOCOMMIT")
-            compiled, row, _, rows, decisions = self._decide(conn, key, recipients, single=single)
+            _, _, _, rows, decisions = self._decide(conn, key, recipients, single=single)
             self._decision_writer.submit(rows, conn)
-        if compiled.adaptive and row.status == "running":
-            self._maybe_learn(key, compiled)
         return decisions
 
     def preview(self, key: str, recipients: Sequence[tuple[str, Mapping[str, Any]]]) -> list[Preview]:
@@ -1034,7 +1031,6 @@ class ExperimentService:
             unique.setdefault(e.event_id, e)
         now = self._now()
         known, orphans = [], []
-        touched: set[str] = set()
         with self._engine.begin() as conn:
             decision_ids = sorted({e.decision_id for e in unique.values()})
             id_to_decision: dict[str, Any] = {}
@@ -1092,19 +1088,9 @@ class ExperimentService:
                         "day": d.day,
                     }
                 )
-                touched.add(d.experiment_key)
             accepted = insert_ignoring_duplicates(conn, outcomes_table, known, "event_id")
             kept = insert_ignoring_duplicates(conn, orphans_table, orphans, "event_id")
-        counts = OutcomeCounts(len(accepted), len(events) - len(accepted) - len(kept), len(kept))
-        for key in sorted(touched):
-            try:
-                info = self.get(key)
-                compiled = self._compile(key, info.version, info.spec.canonical_json())
-                if compiled.adaptive and info.status == "running":
-                    self._maybe_learn(key, compiled)
-            except Exception:  # the outcomes are stored; learning will run again later
-                log.exception("experiment %s: automatic learning failed", key)
-        return counts
+        return OutcomeCounts(len(accepted), len(events) - len(accepted) - len(kept), len(kept))
 
     def _spec_of(self, conn: Connection, key: str, version: int) -> ExperimentSpec:
         cached = self._compiled.get((key, version))
@@ -1118,38 +1104,6 @@ class ExperimentService:
         return self._compile(key, version, text).spec
 
     # ------------------------------------------------------------------ learning
-
-    def _maybe_learn(self, key: str, compiled: CompiledExperiment) -> None:
-        schedule = compiled.spec.design.update
-        if schedule.every_outcomes is None and schedule.every_seconds is None:
-            return
-        with self._engine.connect() as conn:
-            snap = conn.execute(
-                select(snapshots_table.c.version, snapshots_table.c.created_at)
-                .where(snapshots_table.c.experiment_key == key)
-                .order_by(snapshots_table.c.version.desc())
-                .limit(1)
-            ).first()
-            if snap is None:
-                return
-            now = self._now()
-            attempt = self._learn_attempts.get(key)
-            since = snap.created_at if attempt is None else max(snap.created_at, attempt.at)
-            due, pending = False, 0
-            if schedule.every_seconds is not None:
-                due = (now - since).total_seconds() >= schedule.every_seconds
-            if not due and schedule.every_outcomes is not None:
-                # outcomes not learned yet, beyond those this worker's last run left behind under the
-                # same snapshot (decisions not mature yet), so that it does not run again on every call
-                pending = pending_outcomes(conn, compiled)
-                left = attempt.pending if attempt is not None and attempt.version == snap.version else 0
-                due = pending - left >= schedule.every_outcomes
-            if due:
-                self._learn_attempts[key] = _LearnAttempt(now, snap.version, pending)  # if it fails
-        if due:
-            version = self.learn(key)
-            with self._engine.connect() as conn:
-                self._learn_attempts[key] = _LearnAttempt(now, version, pending_outcomes(conn, compiled))
 
     def learn(self, key: str) -> int:
         """Learn every mature decision and every late outcome not learned yet; return the policy version.

@@ -307,7 +307,7 @@ def all_rewards(conn: Connection, compiled: CompiledExperiment) -> dict[str, flo
 def unlearned_decisions(compiled: CompiledExperiment, cutoff: Any, limit: int) -> Select[Any]:
     """The oldest learnable decisions not yet learned, made before ``cutoff``."""
     return (
-        select(D.c.id, D.c.arm, D.c.propensity, D.c.context)
+        select(D.c.id, D.c.arm, D.c.propensity, D.c.context, D.c.created_at)
         .where(
             D.c.experiment_key == compiled.spec.key,
             D.c.version == compiled.version,
