@@ -38,6 +38,11 @@ from experiments.store import snapshots_table, to_db_time
 
 log = logging.getLogger(__name__)
 
+SQLITE_SCHEDULED_BATCH = 1000
+"""Decisions per transaction of a scheduled run on SQLite (one write lock for the whole database)."""
+SQLITE_PAUSE_SECONDS = 0.15
+"""The pause between a scheduled run's batches on SQLite."""
+
 
 @dataclass(frozen=True)
 class LearnRun:
@@ -106,6 +111,13 @@ class ScheduledLearner:
         self._clock = service.clock
         self._attempts: dict[str, _Attempt] = {}
         self._compiled: dict[tuple[str, int], CompiledExperiment] = {}
+        # SQLite has one write lock: a scheduled run learns in small batches and pauses between them
+        # for longer than SQLite's busy handler sleeps (100 ms at most), so that an assign waiting for
+        # the lock gets it after one small batch instead of after the whole run.
+        sqlite = self._engine.dialect.name == "sqlite"
+        self._polite: dict[str, Any] = (
+            {"batch": SQLITE_SCHEDULED_BATCH, "pause_seconds": SQLITE_PAUSE_SECONDS} if sqlite else {}
+        )
 
     def _compile(self, info: ExperimentInfo) -> CompiledExperiment:
         key = (info.key, info.version)
@@ -172,7 +184,7 @@ class ScheduledLearner:
             return None
         self._attempts[info.key] = _Attempt(now, snap.version, pending)  # kept if the run fails
         started = self._clock()
-        version = self._service.learn(info.key)
+        version = self._service.learn(info.key, **self._polite)
         with self._engine.connect() as conn:
             self._attempts[info.key] = _Attempt(now, version, pending_outcomes(conn, compiled))
         return self._run(info.key, snap, version, started)

@@ -12,6 +12,7 @@ import math
 import os
 import re
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from functools import cache
@@ -1105,7 +1106,7 @@ class ExperimentService:
 
     # ------------------------------------------------------------------ learning
 
-    def learn(self, key: str) -> int:
+    def learn(self, key: str, *, batch: int | None = None, pause_seconds: float = 0.0) -> int:
         """Learn every mature decision and every late outcome not learned yet; return the policy version.
 
         A decision is mature when older than ``design.update.delay_hours`` (default: the reward
@@ -1116,7 +1117,9 @@ class ExperimentService:
         transaction that takes the experiment's learning lock, stores the next snapshot and marks what
         it learned, so a learner killed at any point loses nothing and repeats nothing, and a
         concurrent learner waits for the lock and goes on from the new snapshot (see
-        :mod:`experiments.learning`).
+        :mod:`experiments.learning`). ``batch`` overrides ``learn_batch``; ``pause_seconds`` is slept
+        between batches, outside any transaction, so that writers waiting for SQLite's single write
+        lock get it (the background learner's politeness; ``POST /learn`` does not pause).
         """
         with self._engine.connect() as conn:
             row = self._row(conn, key)
@@ -1126,12 +1129,15 @@ class ExperimentService:
                 f"experiment {key!r} is a {compiled.spec.design.type} design: there is no policy to learn"
             )
         cutoff = self._now() - timedelta(hours=compiled.spec.learning_delay_hours)
+        size = self._learn_batch if batch is None else batch
         while True:
             with self._engine.begin() as conn:
-                batch = learn_one_batch(conn, compiled, cutoff, self._learn_batch, self._now())
-            if not batch.full:
+                done = learn_one_batch(conn, compiled, cutoff, size, self._now())
+            if not done.full:
                 self._maybe_graduate(key, compiled)
-                return batch.version
+                return done.version
+            if pause_seconds > 0:
+                time.sleep(pause_seconds)
 
     def graduate(self, key: str) -> ExperimentInfo:
         """End the apprenticeship of a warm-started policy: from now on it chooses (and explores)."""

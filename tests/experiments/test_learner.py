@@ -157,10 +157,10 @@ def test_a_failing_experiment_does_not_stop_the_others(
     clock.advance(seconds=2)
     learn = service.learn
 
-    def failing(key: str) -> int:
+    def failing(key: str, **options: Any) -> int:
         if key == "broken":
             raise RuntimeError("boom")
-        return learn(key)
+        return learn(key, **options)
 
     monkeypatch.setattr(service, "learn", failing)
     assert [r.key for r in ScheduledLearner(service).check_all()] == ["fine"]
