@@ -4,7 +4,8 @@ For each seed, one population is drawn (recipients per wave, their features, the
 probabilities and one uniform number per recipient that decides their outcome under every variant),
 so all policies meet the same recipients and the same potential outcomes: the comparison is paired.
 Each policy (``bandit.make_policy``; ``ab`` is uniform fixed allocation) then chooses per wave with
-``choose``, and learns through ``update`` from outcomes that arrive ``delay`` waves later.
+``choose``, and learns through ``update`` from outcomes that arrive ``delay`` waves later (each row's
+time is its wave's index in days, which policies that forget need).
 
 Reported per policy and seed: cumulative reward (realised), cumulative regret against the best
 per-recipient choice (expected, :math:`\\sum_i \\max_a p(x_i, a) - p(x_i, a_i)`), the share of traffic
@@ -292,7 +293,7 @@ def _run_one(
     policy = _policy(name, scenario, options, seed)
     k, delay = len(scenario.variants), scenario.waves.delay
     rng = np.random.default_rng([seed, 1])
-    pending: deque[tuple[int, list[dict[str, Any]], np.ndarray, np.ndarray, np.ndarray]] = deque()
+    pending: deque[tuple[int, list[dict[str, Any]], np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = deque()
     reward = np.zeros(len(waves))
     regret = np.zeros(len(waves))
     traffic = np.zeros(k, dtype=np.int64)
@@ -300,8 +301,8 @@ def _run_one(
     mismatches = 0
     for w, population in enumerate(waves):
         while pending and pending[0][0] <= w:
-            _, contexts, actions, rewards, propensities = pending.popleft()
-            policy.update(contexts, actions, rewards, propensities)
+            _, contexts, actions, rewards, propensities, times = pending.popleft()
+            policy.update(contexts, actions, rewards, propensities, times=times)
         choices = policy.choose(population.contexts, rng)
         actions = np.asarray(choices.actions)
         rows = np.arange(actions.size)
@@ -314,7 +315,8 @@ def _run_one(
         successes += np.bincount(actions, weights=rewards, minlength=k).astype(np.int64)
         mismatches += int(np.count_nonzero(chosen_p < best_p))
         propensities = np.asarray(choices.propensities)
-        pending.append((w + 1 + delay, population.contexts, actions, rewards, propensities))
+        times = np.full(actions.size, float(w))  # one wave per day: forgetting policies need the age
+        pending.append((w + 1 + delay, population.contexts, actions, rewards, propensities, times))
     total = traffic.sum()
     loser = (total - traffic[best_variant]) / total
     mismatch = mismatches / total
