@@ -13,8 +13,8 @@ which is what delay-aware learning needs (:func:`arrival_weights`):
 
 - :func:`fit_exponential_delay`, Chapelle's delayed-feedback model without features (O. Chapelle,
   "Modeling delayed feedback in display advertising", KDD 2014): an event happens at all with
-  probability :math:`p` and then after an exponential delay of rate :math:`\lambda`; fitted by EM with
-  censoring;
+  probability :math:`p` and then after an exponential delay of rate :math:`\lambda`; fitted by maximum
+  likelihood with censoring;
 - :func:`fit_kaplan_meier_delay`, the nonparametric Kaplan–Meier estimate of the survival of
   "no event yet" (Kaplan & Meier, JASA 1958), normalised by its value at the end of follow-up.
 
@@ -27,10 +27,12 @@ whole trial (the policy revises the row to weight 1: ``Policy.revise``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
+from scipy import special
 
 from analysis.errors import AnalysisInputError
 
@@ -83,7 +85,7 @@ class ExponentialDelay:
         :math:`p`, the probability that a decision has the event at all (within or after the window).
     window_hours : float
     iterations : int
-        EM iterations until the log-likelihood stopped improving.
+        Optimiser iterations.
     """
 
     rate_per_hour: float
@@ -117,21 +119,16 @@ def exponential_log_likelihood(
 
 
 def fit_exponential_delay(
-    elapsed_hours: np.ndarray,
-    observed: np.ndarray,
-    window_hours: float,
-    *,
-    tolerance: float = 1e-10,
-    max_iterations: int = 10_000,
+    elapsed_hours: np.ndarray, observed: np.ndarray, window_hours: float
 ) -> ExponentialDelay:
-    r"""Fit Chapelle's delayed-feedback model (no features) by EM.
+    r"""Fit Chapelle's delayed-feedback model (no features) by maximum likelihood.
 
-    For a censored decision with elapsed :math:`e_i` the E step gives the probability that its event is
-    still to come, :math:`w_i = p e^{-\lambda e_i} / (1 - p + p e^{-\lambda e_i})`; the M step is
-    :math:`p = (n_{obs} + \sum w_i) / n` and
-    :math:`\lambda = n_{obs} / (\sum_{obs} d_i + \sum_{cens} w_i e_i)` (Chapelle, KDD 2014, section 4,
-    with a constant conversion rate). Elapsed times are capped at ``window_hours`` (follow-up stops
-    there).
+    Maximises :func:`exponential_log_likelihood` over :math:`(\log \lambda, \operatorname{logit} p)`
+    by Newton's method (:func:`_newton`), censored times grouped by value. Chapelle (KDD 2014,
+    section 4) fits the same likelihood with a conversion model; here the conversion rate is one
+    constant. Elapsed times are capped at ``window_hours`` (follow-up stops there). While few decisions
+    have been followed long, a slow delay with a high :math:`p` and a fast one with a low :math:`p`
+    explain the data almost equally well: :math:`p` is then poorly determined, :math:`F` less so.
 
     Parameters
     ----------
@@ -146,23 +143,58 @@ def fit_exponential_delay(
     ExponentialDelay
     """
     elapsed, seen = _pairs(elapsed_hours, observed, window_hours)
-    n, n_obs = elapsed.size, int(seen.sum())
+    n_obs = float(seen.sum())
     d_sum = float(elapsed[seen].sum())
-    e = elapsed[~seen]
-    p = n_obs / n
-    lam = n_obs / max(d_sum + float(e.sum()), 1e-12)
-    before = exponential_log_likelihood(lam, min(p, 1 - 1e-12), elapsed, seen)
-    iterations = 0
-    for iterations in range(1, max_iterations + 1):  # noqa: B007 - the count is reported
-        survive = p * np.exp(-lam * e)
-        w = np.divide(survive, 1.0 - p + survive, out=np.ones_like(e), where=(1.0 - p + survive) > 0)
-        p = (n_obs + float(w.sum())) / n
-        lam = n_obs / max(d_sum + float(np.dot(w, e)), 1e-12)
-        after = exponential_log_likelihood(lam, min(p, 1 - 1e-12), elapsed, seen)
-        if abs(after - before) <= tolerance * (1.0 + abs(after)):
-            break
-        before = after
-    return ExponentialDelay(float(lam), float(min(p, 1.0)), float(window_hours), iterations)
+    censored, counts = np.unique(elapsed[~seen], return_counts=True)
+
+    def value_and_gradient(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        lam, p = float(np.exp(theta[0])), float(special.expit(theta[1]))
+        survive = np.exp(-lam * censored)
+        stay = 1.0 - p + p * survive  # P(no event by e) for a censored decision
+        value = n_obs * (np.log(p) + np.log(lam)) - lam * d_sum + float(np.dot(counts, np.log(stay)))
+        d_lam = n_obs / lam - d_sum - float(np.dot(counts, p * censored * survive / stay))
+        d_p = n_obs / p + float(np.dot(counts, (survive - 1.0) / stay))
+        return value, np.array([lam * d_lam, p * (1 - p) * d_p])
+
+    start_p = min(max(n_obs / elapsed.size, 1e-6), 1 - 1e-6)
+    start_rate = n_obs / max(d_sum + float(np.dot(counts, censored)), 1e-12)
+    theta, iterations = _newton(value_and_gradient, np.array([np.log(start_rate), special.logit(start_p)]))
+    rate, probability = float(np.exp(theta[0])), float(special.expit(theta[1]))
+    return ExponentialDelay(rate, probability, float(window_hours), iterations)
+
+
+def _newton(
+    value_and_gradient: Callable[[np.ndarray], tuple[float, np.ndarray]], theta: np.ndarray
+) -> tuple[np.ndarray, int]:
+    """Maximise a smooth concave-near-the-top function of two parameters: Newton steps with the Hessian
+    by central differences of the gradient, halved until the value rises (a gradient step where the
+    Hessian is not negative definite); parameters kept within +-30."""
+    value, gradient = value_and_gradient(theta)
+    for iteration in range(1, 201):
+        h = 1e-5
+        hessian = np.column_stack([
+            (value_and_gradient(theta + h * e)[1] - value_and_gradient(theta - h * e)[1]) / (2 * h)
+            for e in np.eye(2)
+        ])
+        hessian = (hessian + hessian.T) / 2
+        if np.all(np.linalg.eigvalsh(hessian) < 0):
+            step = -np.linalg.solve(hessian, gradient)
+        else:
+            step = gradient / max(1.0, float(np.abs(gradient).max()))
+        for _ in range(60):
+            candidate = np.clip(theta + step, -30.0, 30.0)
+            new_value, new_gradient = value_and_gradient(candidate)
+            if new_value >= value:
+                break
+            step = step / 2
+        else:
+            return theta, iteration
+        moved = np.abs(candidate - theta).max()
+        converged = abs(new_value - value) <= 1e-12 * (1.0 + abs(value)) and moved < 1e-9
+        theta, value, gradient = candidate, new_value, new_gradient
+        if converged or np.abs(gradient).max() < 1e-9:
+            return theta, iteration
+    return theta, 200
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ def _censored_log(rng, n, p, mean_hours, window, now_max):
     return np.where(seen, delay, follow), seen
 
 
-def test_em_reaches_the_maximum_likelihood_found_by_a_generic_optimiser():
+def test_fit_reaches_the_maximum_likelihood_found_by_a_derivative_free_optimiser():
     elapsed, seen = _censored_log(np.random.default_rng(1), 4000, 0.3, 20.0, 72.0, 100.0)
     fit = fit_exponential_delay(elapsed, seen, 72.0)
 
@@ -44,7 +44,7 @@ def test_em_reaches_the_maximum_likelihood_found_by_a_generic_optimiser():
 
 
 @pytest.mark.parametrize("seed", range(5))
-def test_em_recovers_the_generating_parameters(seed):
+def test_fit_recovers_the_generating_parameters(seed):
     # 20,000 decisions, 40% of them censored early: the MLE's standard errors are a few percent
     elapsed, seen = _censored_log(np.random.default_rng(seed), 20_000, 0.2, 30.0, 168.0, 200.0)
     fit = fit_exponential_delay(elapsed, seen, 168.0)
