@@ -33,7 +33,7 @@ from typing import Annotated, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-from scipy import stats
+from scipy import special
 
 _STRICT = ConfigDict(frozen=True, extra="forbid")
 
@@ -62,10 +62,10 @@ class LognormalDelay(BaseModel):
     sigma: float = Field(gt=0)
 
     def draw(self, uniforms: np.ndarray) -> np.ndarray:
-        return self.median_hours * np.exp(self.sigma * stats.norm.ppf(uniforms))
+        return self.median_hours * np.exp(self.sigma * special.ndtri(uniforms))
 
     def cdf(self, hours: float) -> float:
-        return float(stats.norm.cdf(np.log(hours / self.median_hours) / self.sigma)) if hours > 0 else 0.0
+        return float(special.ndtr(np.log(hours / self.median_hours) / self.sigma)) if hours > 0 else 0.0
 
 
 class UniformDelay(BaseModel):

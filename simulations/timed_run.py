@@ -13,7 +13,10 @@ the share :math:`F(a)` of events expected by its age :math:`a` reaches ``monitor
 followed for the whole window: :mod:`analysis.delays`). The policy's Beta posterior at the send (its
 own, or the Beta(1, 1) posterior of the rows it learned) predicts the reward of its choices that will
 have arrived, against what arrived (:func:`analysis.drift.predict_reward`). A send made before the
-policy learned anything is not judged, nor one still too young when the run ends.
+policy learned anything is not judged, nor one still too young when the run ends. The calibration of
+:mod:`analysis.drift` assumes each send is predicted from everything known before it; a policy that
+waits for whole windows predicts several sends from the same stale posterior, so their residuals are
+correlated and its false alarm rate is higher than the stated bound.
 """
 
 from __future__ import annotations
