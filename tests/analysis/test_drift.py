@@ -135,3 +135,34 @@ def test_monitor_reports_points_and_the_first_alarm():
 def test_bad_input(call, message):
     with pytest.raises(AnalysisInputError, match=message):
         call()
+
+
+def test_thompson_allocated_days_stay_near_the_false_alarm_rate():
+    # adaptive allocation: each day's 1,000 sends are split by each arm's Thompson probability (64
+    # posterior draws per experiment), vectorised over 2,000 seeded experiments of 31 days; the
+    # prediction of a day is conditional on its allocation, so the residuals stay standardised
+    rng = np.random.default_rng(4)
+    seeds, days, sends, rates = 2000, 31, 1000, np.array([0.05, 0.04, 0.06])
+    successes, trials = np.zeros((seeds, 3)), np.zeros((seeds, 3))
+    z = np.empty((seeds, days - 1))
+    for d in range(days):
+        a, b = 1 + successes, 1 + trials - successes
+        draws = rng.beta(a[:, None, :], b[:, None, :], size=(seeds, 64, 3))
+        share = np.stack([(draws.argmax(axis=2) == j).mean(axis=1) for j in range(3)], axis=1)
+        share = 0.01 + 0.97 * share  # a floor, as the policies keep
+        first = rng.binomial(sends, share[:, 0])  # a multinomial split, one arm at a time
+        second = rng.binomial(sends - first, share[:, 1] / (1 - share[:, 0]))
+        n = np.stack([first, second, sends - first - second], axis=1)
+        y = rng.binomial(n, rates)
+        if d > 0:
+            mean = a / (a + b)
+            v = a * b / ((a + b) ** 2 * (a + b + 1))
+            predicted = (n * mean).sum(axis=1)
+            variance = (n * mean * (1 - mean) + n * (n - 1) * v).sum(axis=1)
+            z[:, d - 1] = (y.sum(axis=1) - predicted) / np.sqrt(variance)
+        successes += y
+        trials += n
+    h = calibrate_cusum_threshold(30)
+    upper, lower = cusum(z)
+    rate = float(((upper > h) | (lower > h)).any(axis=1).mean())
+    assert rate <= 0.05 + 3 * np.sqrt(0.05 * 0.95 / seeds)
