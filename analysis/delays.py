@@ -15,6 +15,8 @@ which is what delay-aware learning needs (:func:`arrival_weights`):
   "Modeling delayed feedback in display advertising", KDD 2014): an event happens at all with
   probability :math:`p` and then after an exponential delay of rate :math:`\lambda`; fitted by maximum
   likelihood with censoring;
+- :func:`fit_lognormal_delay`, the same model with a lognormal delay (conversions that rarely come
+  within the first hours);
 - :func:`fit_kaplan_meier_delay`, the nonparametric Kaplan–Meier estimate of the survival of
   "no event yet" (Kaplan & Meier, JASA 1958), normalised by its value at the end of follow-up.
 
@@ -32,7 +34,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
-from scipy import special
+from scipy import optimize, special
 
 from analysis.errors import AnalysisInputError
 
@@ -195,6 +197,80 @@ def _newton(
         if converged or np.abs(gradient).max() < 1e-9:
             return theta, iteration
     return theta, 200
+
+
+@dataclass(frozen=True)
+class LognormalDelay:
+    r"""Chapelle's model with a lognormal delay: :math:`\log D \sim N(\mu, \sigma^2)` given an event.
+
+    Attributes
+    ----------
+    mu, sigma : float
+        The mean and sd of the log of the delay in hours (median :math:`e^\mu`).
+    event_probability : float
+    window_hours : float
+    """
+
+    mu: float
+    sigma: float
+    event_probability: float
+    window_hours: float
+
+    @property
+    def median_hours(self) -> float:
+        r""":math:`e^\mu`."""
+        return float(np.exp(self.mu))
+
+    def _uncensored_cdf(self, hours: np.ndarray) -> np.ndarray:
+        t = np.asarray(hours, dtype=np.float64)
+        with np.errstate(divide="ignore"):
+            return special.ndtr((np.log(t) - self.mu) / self.sigma)
+
+    def cdf(self, hours: np.ndarray | float) -> np.ndarray:
+        r""":math:`F(t) = \Phi((\log \min(t, W) - \mu) / \sigma) / \Phi((\log W - \mu) / \sigma)`."""
+        t = np.clip(np.asarray(hours, dtype=np.float64), 0.0, self.window_hours)
+        return self._uncensored_cdf(t) / self._uncensored_cdf(np.array(self.window_hours))
+
+
+def fit_lognormal_delay(
+    elapsed_hours: np.ndarray, observed: np.ndarray, window_hours: float
+) -> LognormalDelay:
+    r"""Fit Chapelle's model with a lognormal delay by maximum likelihood,
+
+    .. math:: \sum_{\text{observed}} \log\big(p\, \phi((\log d_i - \mu)/\sigma) / (\sigma d_i)\big)
+              + \sum_{\text{censored}} \log\big(1 - p\, \Phi((\log e_i - \mu)/\sigma)\big),
+
+    over :math:`(\mu, \log \sigma, \operatorname{logit} p)` by BFGS (censored times grouped by value).
+    Observed delays must be positive.
+
+    Parameters
+    ----------
+    elapsed_hours, observed, window_hours : see :func:`fit_exponential_delay`
+
+    Returns
+    -------
+    LognormalDelay
+    """
+    elapsed, seen = _pairs(elapsed_hours, observed, window_hours)
+    delays = elapsed[seen]
+    if np.any(delays <= 0):
+        raise AnalysisInputError("elapsed_hours: a lognormal delay needs every observed delay > 0")
+    log_d = np.log(delays)
+    censored, counts = np.unique(elapsed[~seen], return_counts=True)
+    with np.errstate(divide="ignore"):
+        log_e = np.log(censored)
+
+    def negative(theta: np.ndarray) -> float:
+        mu, sigma, p = theta[0], float(np.exp(theta[1])), float(special.expit(theta[2]))
+        observed_part = np.sum(np.log(p) - 0.5 * ((log_d - mu) / sigma) ** 2 - np.log(sigma) - log_d)
+        censored_part = np.dot(counts, np.log1p(-p * special.ndtr((log_e - mu) / sigma)))
+        return -float(observed_part + censored_part)
+
+    start_p = min(max(seen.mean(), 1e-6), 1 - 1e-6)
+    start = np.array([log_d.mean(), np.log(max(log_d.std(), 0.1)), special.logit(start_p)])
+    result = optimize.minimize(negative, start, method="BFGS", options={"gtol": 1e-8})
+    mu, sigma, p = float(result.x[0]), float(np.exp(result.x[1])), float(special.expit(result.x[2]))
+    return LognormalDelay(mu, sigma, p, float(window_hours))
 
 
 @dataclass(frozen=True)

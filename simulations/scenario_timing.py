@@ -22,7 +22,8 @@ closed: ``wait`` learns a decision once its window has closed; ``zero`` learns e
 with reward 0 until its event arrives (then revised to 1); ``model`` learns a decision without its
 event as a fraction :math:`F(e)` of a trial (:mod:`analysis.delays`), revised as time passes and to a
 whole trial when the event arrives or the window closes. ``delay_model`` is how :math:`F` is estimated
-from the log at each learning: ``exponential`` (Chapelle's model), or ``kaplan_meier`` once some
+from the log at each learning: ``exponential`` (Chapelle's model), ``lognormal`` (the same with a
+lognormal delay), or ``kaplan_meier`` once some
 decisions have been followed for the whole window (the exponential model until then: before, the
 Kaplan–Meier estimate cannot tell how many events are still to come).
 """
@@ -167,7 +168,7 @@ class PolicySpec(BaseModel):
     policy: str
     options: dict[str, object] = Field(default_factory=dict)
     delays: Literal["wait", "zero", "model"] = "wait"
-    delay_model: Literal["exponential", "kaplan_meier"] = "exponential"
+    delay_model: Literal["exponential", "lognormal", "kaplan_meier"] = "exponential"
 
 
 class Monitor(BaseModel):

@@ -12,8 +12,11 @@ the share :math:`F(a)` of events expected by its age :math:`a` reaches ``monitor
 :math:`F` the Kaplan–Meier delay estimate of the log so far (trusted once some decisions have been
 followed for the whole window: :mod:`analysis.delays`). The policy's Beta posterior at the send (its
 own, or the Beta(1, 1) posterior of the rows it learned) predicts the reward of its choices that will
-have arrived, against what arrived (:func:`analysis.drift.predict_reward`). A send made before the
-policy learned anything is not judged, nor one still too young when the run ends. The calibration of
+have arrived, against what arrived (:func:`analysis.drift.predict_reward`). Sends made before any
+decision had been followed for a whole window are not judged: until then a policy that learns early
+rests on a delay model the log cannot yet pin down (how many events are still to come), and its
+predictions say more about that than about the audience. Nor is a send still too young when the run
+ends. The calibration of
 :mod:`analysis.drift` assumes each send is predicted from everything known before it; a policy that
 waits for whole windows predicts several sends from the same stale posterior, so their residuals are
 correlated and its false alarm rate is higher than the stated bound.
@@ -33,6 +36,7 @@ from analysis.delays import (
     arrival_weights,
     fit_exponential_delay,
     fit_kaplan_meier_delay,
+    fit_lognormal_delay,
 )
 from analysis.drift import DriftDay, DriftReport, monitor_drift, predict_reward
 from bandit.policy import Policy
@@ -129,6 +133,8 @@ class _Log:
             nonparametric = fit_kaplan_meier_delay(elapsed, arrived, window)
             if nonparametric.followed_hours >= window:
                 return nonparametric
+        if kind == "lognormal" and np.all(elapsed[arrived] > 0):
+            return fit_lognormal_delay(elapsed, arrived, window)
         return fit_exponential_delay(elapsed, arrived, window)
 
 
@@ -244,7 +250,7 @@ def run_timed(
         send_traffic[w] = np.bincount(actions, minlength=k)
         successes += np.bincount(actions, weights=attributed, minlength=k).astype(np.int64)
         mismatches += int(np.count_nonzero(chosen_p < best_p))
-        if learned.sum() > 0:
+        if learned.sum() > 0 and now >= window:  # some decision followed for a whole window
             judged.append((w, posterior, rows))
     end = len(waves) * interval
     _learn(policy, log, end, spec, window)

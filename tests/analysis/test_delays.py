@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from scipy import optimize
+from scipy import optimize, stats
 from statsmodels.duration.survfunc import SurvfuncRight
 
 from analysis.delays import (
@@ -13,6 +13,7 @@ from analysis.delays import (
     exponential_log_likelihood,
     fit_exponential_delay,
     fit_kaplan_meier_delay,
+    fit_lognormal_delay,
 )
 from analysis.errors import AnalysisInputError
 
@@ -114,3 +115,22 @@ def test_arrival_weights():
 def test_bad_input(fit, elapsed, seen, window, message):
     with pytest.raises(AnalysisInputError, match=message):
         fit(np.array(elapsed), np.array(seen), window)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_lognormal_fit_recovers_the_generating_parameters(seed):
+    rng = np.random.default_rng(seed)
+    n, window = 20_000, 168.0
+    age = rng.uniform(0, 250, n)
+    has = rng.random(n) < 0.1
+    delay = 60 * np.exp(0.5 * rng.standard_normal(n))
+    follow = np.minimum(age, window)
+    seen = has & (delay <= follow)
+    fit = fit_lognormal_delay(np.where(seen, delay, follow), seen, window)
+    assert fit.median_hours == pytest.approx(60, rel=0.05)
+    assert fit.sigma == pytest.approx(0.5, rel=0.08)
+    assert fit.event_probability == pytest.approx(0.1, rel=0.08)
+    # F is the lognormal CDF renormalised to the window (scipy.stats.lognorm as the reference)
+    reference = stats.lognorm(s=fit.sigma, scale=fit.median_hours)
+    expected = [reference.cdf(24) / reference.cdf(168), reference.cdf(60) / reference.cdf(168), 1.0]
+    np.testing.assert_allclose(fit.cdf([24.0, 60.0, 200.0]), expected)
