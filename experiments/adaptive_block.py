@@ -227,6 +227,20 @@ def adaptive_results(
                                  alpha=alpha, correction=correction)
 
 
+def adaptive_json(
+    analysed: AdaptiveResults | None, summary: ExperimentSummary, results: Mapping[str, Any]
+) -> dict[str, Any]:
+    """:func:`adaptive_to_dict` of ``analysed`` for the answer ``results`` (the fixed-split one) of
+    ``summary``: ``{}`` for a fixed-split design, the empty blocks before the policy's first decision."""
+    if summary.design not in ADAPTIVE_DESIGNS:
+        return {}
+    if analysed is None:
+        return {"policy_value": None, "arms_note": AS_ALLOCATED_NOTE,
+                "adaptive": {"design": summary.design, "decisions": 0, "values": [], "warnings": [],
+                             "skipped": {"*": "no decision of the policy yet"}}}
+    return adaptive_to_dict(analysed, results.get("comparisons", ()))
+
+
 def adaptive_block(
     service: AdaptiveSource, summary: ExperimentSummary, results: Mapping[str, Any], *, alpha: float = 0.05,
     correction: Correction = "holm", include_machine: bool = False,
@@ -239,8 +253,4 @@ def adaptive_block(
         return {}
     analysed = adaptive_results(service, summary, alpha=alpha, correction=correction,
                                 include_machine=include_machine)
-    if analysed is None:
-        return {"policy_value": None, "arms_note": AS_ALLOCATED_NOTE,
-                "adaptive": {"design": summary.design, "decisions": 0, "values": [], "warnings": [],
-                             "skipped": {"*": "no decision of the policy yet"}}}
-    return adaptive_to_dict(analysed, results.get("comparisons", ()))
+    return adaptive_json(analysed, summary, results)
