@@ -17,7 +17,7 @@ The one entry point for the results path is :func:`adaptive_block`; fixed-split 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from analysis.adaptive import AS_ALLOCATED_NOTE, ArmValueEstimates, slot_targets
@@ -69,7 +69,7 @@ class AdaptiveResults:
     estimator_note: str = ""
 
 
-def _estimates(data: AdaptiveData, metric: str, ddof: int) -> tuple[ArmValueEstimates | None, str]:
+def _estimates(data: AdaptiveData, metric: str) -> tuple[ArmValueEstimates | None, str]:
     """The cross-fitted AIPW estimates when the rows were read, else None (the IPW of the sums)."""
     if data.rows is None:
         if data.design == "contextual":
@@ -84,8 +84,33 @@ def _estimates(data: AdaptiveData, metric: str, ddof: int) -> tuple[ArmValueEsti
         return None, f"the cross-fitted AIPW could not be fitted ({exc}): the IPW of the sums is used"
 
 
+@dataclass(frozen=True)
+class EstimatedLog:
+    """The log's sums with, per metric, the row-level estimates to use (None: those of the sums).
+
+    What an analysis at any ``alpha`` needs, without the rows: the experiment page keeps it cached.
+    """
+
+    data: AdaptiveData
+    metric_to_estimates: dict[str, ArmValueEstimates | None]
+    note: str
+
+
+def estimate_log(data: AdaptiveData) -> EstimatedLog:
+    """Fit the row-level estimates of every metric (contextual designs whose rows were read) and drop
+    the rows."""
+    metric_to_estimates = {}
+    notes: list[str] = []
+    for metric in data.log.metric_to_log:
+        estimates, note = _estimates(data, metric)
+        metric_to_estimates[metric] = estimates
+        if note and note not in notes:
+            notes.append(note)
+    return EstimatedLog(replace(data, rows=None), metric_to_estimates, "; ".join(notes))
+
+
 def analyze_adaptive_data(
-    data: AdaptiveData,
+    estimated: EstimatedLog,
     *,
     controls: Mapping[str, str],
     metrics: Sequence[str],
@@ -97,23 +122,17 @@ def analyze_adaptive_data(
 
     Parameters
     ----------
-    data : AdaptiveData
-        What :meth:`ExperimentService.read_adaptive` read.
+    estimated : EstimatedLog
+        :func:`estimate_log` of what :meth:`ExperimentService.read_adaptive` read.
     controls : Mapping[str, str]
         Per slot, its control variant (the slots in the spec's order).
     metrics, guardrails : Sequence[str]
         ``"reward"`` and event types (each event's rate).
     """
+    data = estimated.data
     log = data.log
     defaults = {data.default_arm: 1.0}
     one_slot = len(controls) == 1
-    metric_estimates = {}
-    notes = []
-    for metric in [*metrics, *guardrails]:
-        estimates, note = _estimates(data, metric, 1 if metric == REWARD else 0)
-        metric_estimates[metric] = estimates
-        if note and note not in notes:
-            notes.append(note)
     slots, skipped = [], {}
     for slot, control in controls.items():
         targets = None if one_slot else slot_targets(log.arm_to_variants, slot)
@@ -121,7 +140,8 @@ def analyze_adaptive_data(
             by_metric = {
                 metric: analyze_adaptive(
                     log.metric_to_log[metric], control, targets=targets, defaults=defaults, alpha=alpha,
-                    ddof=1 if metric == REWARD else 0, floor=data.floor, estimates=metric_estimates[metric],
+                    ddof=1 if metric == REWARD else 0, floor=data.floor,
+                    estimates=estimated.metric_to_estimates.get(metric),
                 )
                 for metric in [*metrics, *guardrails]
             }
@@ -143,7 +163,7 @@ def analyze_adaptive_data(
         design=data.design, decisions=log.decisions,
         method=first.method if first is not None else "",
         slots=slots, policy_value=first.policy_value if first is not None else None, analysis=first,
-        skipped=skipped, estimator_note="; ".join(notes),
+        skipped=skipped, estimator_note=estimated.note,
     )
 
 
@@ -220,11 +240,19 @@ def adaptive_results(
     if summary.design not in ADAPTIVE_DESIGNS:
         return None
     data = service.read_adaptive(summary.key, include_machine=include_machine)
-    if data.log.decisions == 0:
+    return analyze_estimated(estimate_log(data), summary, alpha=alpha, correction=correction)
+
+
+def analyze_estimated(
+    estimated: EstimatedLog | None, summary: ExperimentSummary, *, alpha: float = 0.05,
+    correction: Correction = "holm",
+) -> AdaptiveResults | None:
+    """:func:`analyze_adaptive_data` on ``summary``'s metrics and controls; None without a decision."""
+    if estimated is None or estimated.data.log.decisions == 0:
         return None
     metrics, guardrails = result_metrics(summary)
-    return analyze_adaptive_data(data, controls=summary.control, metrics=metrics, guardrails=guardrails,
-                                 alpha=alpha, correction=correction)
+    return analyze_adaptive_data(estimated, controls=summary.control, metrics=metrics,
+                                 guardrails=guardrails, alpha=alpha, correction=correction)
 
 
 def adaptive_json(

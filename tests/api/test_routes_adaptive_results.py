@@ -10,7 +10,7 @@ from scipy import stats
 
 from analysis.adaptive import AS_ALLOCATED_NOTE
 from api.results import analyze_summary
-from experiments.adaptive_block import analyze_adaptive_data, result_metrics
+from experiments.adaptive_block import analyze_adaptive_data, estimate_log, result_metrics
 from tests.api.adaptive_flow import TRUE_CONTEXTUAL_LIFT, run_bandit, run_contextual
 from tests.api.conftest import ADMIN, SEND
 
@@ -119,7 +119,7 @@ def test_on_a_fixed_split_the_adaptive_estimates_equal_the_fixed_split_analysis(
     summary = service.summarize("eq")
     fixed = analyze_summary(summary).analyses[0]
     metrics, guardrails = result_metrics(summary)
-    adaptive = analyze_adaptive_data(service.read_adaptive("eq"), controls=summary.control,
+    adaptive = analyze_adaptive_data(estimate_log(service.read_adaptive("eq")), controls=summary.control,
                                      metrics=metrics, guardrails=guardrails).slots[0]
     means = {a.variant: a.reward_mean for a in summary.arms}
     for variant, value in zip(["plain", "urgent"], adaptive.metric_to_analysis["reward"].values,

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from analysis.adaptive_log import EMPTY_SUMS, ArmBatchSums
-from experiments.adaptive_block import analyze_adaptive_data
+from experiments.adaptive_block import analyze_adaptive_data, estimate_log
 from experiments.adaptive_reader import MAX_AIPW_ROWS, arm_labels
 from experiments.assignment import compile_experiment
 from experiments.models import OutcomeEvent
@@ -82,7 +82,7 @@ def test_each_slot_is_compared_on_its_variants_with_the_other_slot_split_evenly(
     _run_bandit(service, clock)
     data = service.read_adaptive("spring")
     summary = service.summarize("spring")
-    results = analyze_adaptive_data(data, controls=summary.control, metrics=["reward", "click"],
+    results = analyze_adaptive_data(estimate_log(data), controls=summary.control, metrics=["reward", "click"],
                                     guardrails=["unsubscribe"])
     assert [s.slot for s in results.slots] == ["subject", "cta"]
     subject = results.slots[0].metric_to_analysis["click"].comparison("urgent")
