@@ -5,7 +5,8 @@ Two reads, each one query written here:
 - :func:`read_adaptive_log`: per (policy version, arm) of the learnable decisions, the inverse-propensity
   sums of :class:`analysis.adaptive_log.ArmBatchSums`, for the reward and for every event type of the
   spec (an event is a 0/1 reward: its rate). The decisions' side (``COUNT``, ``SUM(1/p)``,
-  ``SUM(1/p^2)``, ``MIN(p)``) is one ``GROUP BY`` over the decisions; the rewards' side is one
+  ``SUM(1/p^2)``, ``MIN(p)``) is one ``GROUP BY`` over the decisions' covering index
+  ``ix_decisions_adaptive`` (:func:`decision_sums`); the rewards' side is one
   ``GROUP BY`` over the attributed outcomes joined to their decisions (decisions without outcomes add
   nothing to reward sums). No row leaves the database.
 - :func:`read_decision_rows`: for a contextual design, the decisions themselves (policy version, arm,
@@ -23,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Float, cast, func, literal, select
+from sqlalchemy import Float, Select, cast, func, literal, select
 from sqlalchemy.engine import Connection
 
 from analysis.adaptive_aipw import DecisionRows
@@ -72,20 +73,27 @@ def _metric_names(types: list[str]) -> list[str]:
     return [REWARD, *types]
 
 
+def decision_sums(compiled: CompiledExperiment) -> Select[Any]:
+    """The decisions' side of the log: per (policy version, arm) of the learnable decisions, ``COUNT``,
+    ``SUM(1/p)``, ``SUM(1/p^2)`` and ``MIN(p)``, read from the covering index ``ix_decisions_adaptive``
+    in its order."""
+    one = literal(1.0, Float)
+    p = cast(D.c.propensity, Float)
+    return (
+        select(D.c.policy_version, D.c.arm, func.count().label("n"), func.sum(one / p).label("w"),
+               func.sum(one / (p * p)).label("w2"), func.min(p).label("min_p"))
+        .where(D.c.experiment_key == compiled.spec.key, D.c.version == compiled.version,
+               D.c.fallback.is_(False))
+        .group_by(D.c.policy_version, D.c.arm)
+    )
+
+
 def read_adaptive_log(
     conn: Connection, compiled: CompiledExperiment, *, include_machine: bool = False
 ) -> AdaptiveLog:
     """The per-(policy version, arm) sums of every metric (module docstring): two ``GROUP BY``."""
-    spec = compiled.spec
-    learnable = (D.c.experiment_key == spec.key, D.c.version == compiled.version, D.c.fallback.is_(False))
-    one = literal(1.0, Float)
+    counts = decision_sums(compiled)
     p = cast(D.c.propensity, Float)
-    counts = (
-        select(D.c.policy_version, D.c.arm, func.count().label("n"), func.sum(one / p).label("w"),
-               func.sum(one / (p * p)).label("w2"), func.min(p).label("min_p"))
-        .where(*learnable)
-        .group_by(D.c.policy_version, D.c.arm)
-    )
     att = attribution(compiled, include_machine=include_machine)
     per_decision = (
         select(D.c.policy_version, D.c.arm, p.label("p"), att.reward.label("r"),

@@ -95,3 +95,21 @@ def test_each_slot_is_compared_on_its_variants_with_the_other_slot_split_evenly(
 
 def test_contextual_rows_are_capped():
     assert MAX_AIPW_ROWS >= 100_000  # bounded, and large enough for the designs AIPW is meant for
+
+
+def test_the_decision_sums_read_the_covering_index_alone(tmp_path):
+    """SQLite's plan of the decisions' side of the log: the covering index, no table rows (a check of the
+    query's shape against the index, not of its speed)."""
+    from experiments.adaptive_reader import decision_sums
+    from experiments.store import create_tables, make_engine
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'plan.db'}")
+    create_tables(engine)
+    compiled = compile_experiment(make_spec(design={"type": "bandit", "policy": "thompson"}, reward={
+        "events": {"click": 1.0}}), 1)
+    query = decision_sums(compiled)
+    sql = str(query.compile(engine, compile_kwargs={"literal_binds": True}))
+    with engine.connect() as conn:
+        plan = " ".join(str(row[-1]) for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql))
+    engine.dispose()
+    assert "USING COVERING INDEX ix_decisions_adaptive" in plan, plan
