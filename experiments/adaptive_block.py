@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
-from analysis.adaptive import AS_ALLOCATED_NOTE, ArmValueEstimates, slot_targets
+from analysis.adaptive import AS_ALLOCATED_NOTE, ArmValueEstimates, estimate_arm_values, slot_targets
 from analysis.adaptive_aipw import estimate_arm_values_aipw
 from analysis.adaptive_decision import decide_adaptive
 from analysis.adaptive_results import ALWAYS_VALID_NOTE, AdaptiveAnalysis, analyze_adaptive
@@ -141,7 +141,8 @@ def analyze_adaptive_data(
                 metric: analyze_adaptive(
                     log.metric_to_log[metric], control, targets=targets, defaults=defaults, alpha=alpha,
                     ddof=1 if metric == REWARD else 0, floor=data.floor,
-                    estimates=estimated.metric_to_estimates.get(metric),
+                    estimates=estimated.metric_to_estimates.get(metric) or estimate_arm_values(
+                        log.metric_to_log[metric], arms=log.arms, ddof=1 if metric == REWARD else 0),
                 )
                 for metric in [*metrics, *guardrails]
             }

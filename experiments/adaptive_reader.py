@@ -28,7 +28,7 @@ from sqlalchemy import Float, Select, cast, func, literal, select
 from sqlalchemy.engine import Connection
 
 from analysis.adaptive_aipw import DecisionRows
-from analysis.adaptive_log import ArmBatchSums, PolicyBatch
+from analysis.adaptive_log import EMPTY_SUMS, ArmBatchSums, PolicyBatch
 from bandit.features import FeatureHasher
 from bandit.options import default_min_share
 from experiments.assignment import CompiledExperiment
@@ -136,8 +136,10 @@ def read_adaptive_log(
             ))
         version_to_arms.setdefault(version, {})[labels[int(row.arm)]] = per_metric
     order = sorted(version_to_arms, key=lambda v: (v is not None, v or 0))
+    # every arm in every batch (empty sums where it had no decision), so that the log names all arms
     metric_to_log = {
-        metric: [PolicyBatch(v, {arm: sums_list[i] for arm, sums_list in version_to_arms[v].items()})
+        metric: [PolicyBatch(v, {arm: version_to_arms[v][arm][i] if arm in version_to_arms[v] else EMPTY_SUMS
+                                 for arm in labels})
                  for v in order]
         for i, metric in enumerate(metrics)
     }

@@ -138,3 +138,22 @@ def test_on_a_fixed_split_the_adaptive_estimates_equal_the_fixed_split_analysis(
             n = [arms[v].decisions for v in ("plain", "urgent")]
             se = math.sqrt(sum(pi * (1 - pi) / ni for pi, ni in zip(p, n, strict=True)))
             assert math.isclose(a.p_value, 2 * stats.norm.sf(abs(p[1] - p[0]) / se), rel_tol=1e-9)
+
+
+def test_a_bandit_before_and_after_its_first_decision_answers_and_names_the_arms_without_support(client):
+    from tests.api.adaptive_flow import spec
+
+    assert client.post("/v1/experiments", json=spec("t1", {"type": "bandit", "policy": "ucb"}),
+                       headers=ADMIN).status_code == 201
+    empty = _results(client, "t1")
+    assert empty["policy_value"] is None and empty["adaptive"]["decisions"] == 0
+    assert empty["adaptive"]["skipped"] == {"*": "no decision of the policy yet"}
+    one = client.post("/v1/experiments/t1/assign", json={"recipient_id": "r"}, headers=SEND).json()
+    body = _results(client, "t1")
+    chosen = one["variants"]["subject"]["id"]
+    other = ({"plain", "urgent"} - {chosen}).pop()
+    assert body["adaptive"]["decisions"] == 1
+    assert {(w["kind"], w["arm"]) for w in body["adaptive"]["warnings"]} >= {("no_support", other)}
+    unsupported = next(a for a in body["policy_value"]["arms"] if a["policy"] == other)
+    assert unsupported["estimate"] is None and unsupported["decisions"] == 0
+    assert client.get("/v1/experiments/t1/report", headers=ADMIN).status_code in (200, 409)
