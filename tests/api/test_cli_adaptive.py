@@ -54,3 +54,13 @@ def test_analyze_json_of_a_contextual_design_has_the_true_sign(make_client, tmp_
     assert abs(c["absolute_lift"] - TRUE_CONTEXTUAL_LIFT) < 1.5 * half
     table = runner.invoke(app, ["analyze", "tc", "--db", db])
     assert table.exit_code == 0 and "AIPW" in table.output
+
+
+def test_demo_of_the_contextual_example_shows_the_adaptive_results(tmp_path):
+    db = f"sqlite:///{tmp_path / 'demo.db'}"
+    out = runner.invoke(app, ["demo", "--db", db, "--rounds", "2", "--recipients", "300", "--json"])
+    assert out.exit_code == 0, out.output
+    results = json.loads(out.output)["results"]
+    assert results["design"] == "contextual" and results["arms_note"] == AS_ALLOCATED_NOTE
+    assert results["policy_value"]["as_run"]["decisions"] == results["adaptive"]["decisions"] > 0
+    assert all(c["method"] for c in results["comparisons"])
