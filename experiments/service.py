@@ -1172,11 +1172,7 @@ class ExperimentService:
             raise Conflict(
                 f"experiment {key!r} is a {compiled.spec.design.type} design: there is no policy to learn"
             )
-        schedule = compiled.spec.design.update
-        delay = (
-            schedule.delay_hours if schedule.delay_hours is not None else compiled.spec.reward.window_hours
-        )
-        cutoff = self._now() - timedelta(hours=delay)
+        cutoff = self._now() - timedelta(hours=compiled.spec.learning_delay_hours)
         while True:
             with self._engine.begin() as conn:
                 batch = learn_one_batch(conn, compiled, cutoff, self._learn_batch, self._now())

@@ -11,6 +11,7 @@ from api.cli.adaptive_output import print_adaptive
 from api.cli.db import DEFAULT, DbOption, open_service
 from api.cli.group import CliError
 from api.cli.output import check_output, print_json, print_table
+from api.convert import signed_percent
 from api.report import write_report
 from api.results import (
     SegmentResults,
@@ -115,7 +116,8 @@ def _print_segments(results: SegmentResults, alpha: float) -> None:
             ["slot", "segment", "comparison", "metric", "lift", f"{1 - alpha:.0%} CI", "p", "p (adj.)",
              "significant"],
             [[analysis.slot, r.segment, f"{r.variant} vs {analysis.segments[r.segment].control}", r.metric,
-              f"{r.lift:+.1%}", f"[{r.ci[0]:+.1%}, {r.ci[1]:+.1%}]", r.p_value, r.p_value_adjusted,
+              signed_percent(r.lift), f"[{signed_percent(r.ci[0])}, {signed_percent(r.ci[1])}]", r.p_value,
+              r.p_value_adjusted,
               "yes" if r.significant else "no"] for r in analysis.rows],
         )
         typer.echo(f"warning: {analysis.warning}")
