@@ -38,7 +38,7 @@ from experiments.summaries import attribution
 #: The metric name of the spec's reward (the other metrics are event types).
 REWARD = "reward"
 #: Contextual designs: the most decisions read as rows for the cross-fitted AIPW.
-MAX_AIPW_ROWS = 200_000
+MAX_AIPW_ROWS = 50_000
 #: Width of the hashed context the AIPW reward model regresses on (intercept included).
 AIPW_FEATURE_DIM = 32
 #: Rows fetched from the database at a time by :func:`read_decision_rows`.

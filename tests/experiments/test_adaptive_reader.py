@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from analysis.adaptive_log import EMPTY_SUMS, ArmBatchSums
-from experiments.adaptive_block import analyze_adaptive_data, estimate_log
+from experiments.adaptive_block import analyze_adaptive_data, analyze_estimated, estimate_log
 from experiments.adaptive_reader import MAX_AIPW_ROWS, arm_labels
 from experiments.assignment import compile_experiment
 from experiments.models import OutcomeEvent
@@ -93,8 +93,29 @@ def test_each_slot_is_compared_on_its_variants_with_the_other_slot_split_evenly(
     assert [v.policy for v in results.policy_value.arms] == list(data.log.arms)
 
 
-def test_contextual_rows_are_capped():
-    assert MAX_AIPW_ROWS >= 100_000  # bounded, and large enough for the designs AIPW is meant for
+def test_contextual_rows_are_read_up_to_the_cap_and_the_sums_used_above_it(service, clock, monkeypatch):
+    spec = make_spec(design={"type": "contextual", "policy": "linear_ts", "context": ["segment"],
+                             "update": {"delay_hours": 0}}, reward={"events": {"click": 1.0}})
+    service.create(spec)
+    rng = np.random.default_rng(4)
+    decisions = service.assign_batch("spring", [(f"r{i}", {"segment": "ab"[i % 2]}) for i in range(120)])
+    service.record_outcomes([OutcomeEvent(f"e{i}", d.decision_id, "click")
+                             for i, d in enumerate(decisions) if rng.random() < 0.3])
+    data = service.read_adaptive("spring")
+    assert data.rows is not None and MAX_AIPW_ROWS >= 120
+    rows = data.rows.metric_to_rows["click"]
+    assert rows.reward.shape == (120,) and rows.features.shape[0] == 120
+    assert rows.reward.sum() == sum(b.sums(a).reward_sum for b in data.log.metric_to_log["click"]
+                                    for a in data.log.arms)
+    summary = service.summarize("spring")
+    results = analyze_estimated(estimate_log(data), summary)
+    assert results is not None and "AIPW" in results.method
+    monkeypatch.setattr("experiments.adaptive_reader.MAX_AIPW_ROWS", 100)
+    capped = service.read_adaptive("spring")
+    assert capped.rows is None
+    results = analyze_estimated(estimate_log(capped), summary)
+    assert results is not None and "IPW" in results.method and "more than are read as rows" in (
+        results.estimator_note)
 
 
 def test_the_decision_sums_read_the_covering_index_alone(tmp_path):
