@@ -24,6 +24,7 @@ from sqlalchemy.engine import Connection, Engine, Row
 from sqlalchemy.exc import IntegrityError
 
 from bandit import Policy, PolicyError, load_policy, make_policy
+from experiments.adaptive_reader import AdaptiveData, read_adaptive
 from experiments.arms import combination_features
 from experiments.assignment import (
     CompiledExperiment,
@@ -1329,6 +1330,14 @@ class ExperimentService:
             compiled, counted, summary = self._summarize(conn, key)
             learning = self._learning(conn, compiled, counted) if compiled.adaptive else None
         return summary, learning
+
+    def read_adaptive(self, key: str, *, include_machine: bool = False) -> AdaptiveData:
+        """What the adaptive analysis of a bandit or contextual design reads, in one connection
+        (:mod:`experiments.adaptive_reader`)."""
+        with self._engine.connect() as conn:
+            row = self._row(conn, key)
+            return read_adaptive(conn, self._compile(key, row.version, row.spec),
+                                 include_machine=include_machine)
 
     def traffic(self) -> list[ExperimentTraffic]:
         """Every experiment's current version with its decisions so far, by key (the experiments list):
