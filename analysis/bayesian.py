@@ -463,7 +463,22 @@ def _difference_quantiles(
 
     centre = variant.mean - control.mean
     spread = math.hypot(control.std, variant.std)
-    return [_quantile(cdf_pdf, p, centre, spread, -1.0, 1.0) for p in probs]
+    skew = (_third_cumulant(variant) - _third_cumulant(control)) / spread**3
+    starts = [centre + spread * _cornish_fisher(float(special.ndtri(p)), skew) for p in probs]
+    return [_quantile(cdf_pdf, p, centre, spread, -1.0, 1.0, start)
+            for p, start in zip(probs, starts, strict=True)]
+
+
+def _third_cumulant(p: Posterior) -> float:
+    """:math:`E[(\theta - \bar\theta)^3]` of a Beta posterior."""
+    a, b = p.a, p.b
+    return 2 * (b - a) * math.sqrt(a + b + 1) / ((a + b + 2) * math.sqrt(a * b)) * p.std**3
+
+
+def _cornish_fisher(z: float, skew: float) -> float:
+    """The standardised quantile of a distribution of skewness ``skew`` at the normal quantile ``z``
+    (first-order Cornish-Fisher): where Newton's method starts."""
+    return z + (z * z - 1) * skew / 6
 
 
 def _ratio_quantiles(over_control: _Density, over_variant: _Density, probs: Sequence[float]) -> list[float]:
@@ -495,19 +510,26 @@ def _ratio_quantiles(over_control: _Density, over_variant: _Density, probs: Sequ
         lower = 0.0
     centre = variant.mean / control.mean
     spread = math.hypot(variant.std / control.mean, centre * control.std / control.mean)
-    return [_quantile(cdf_pdf, p, centre, spread, lower, math.inf) for p in probs]
+    starts: list[float | None] = [None] * len(probs)
+    if control.family == "beta":  # log t nearly N(log(m_v / m_c) - (cv_v^2 - cv_c^2) / 2, cv_v^2 + cv_c^2)
+        cv_c, cv_v = control.std / control.mean, variant.std / variant.mean
+        mu, sigma = math.log(centre) - (cv_v**2 - cv_c**2) / 2, math.hypot(cv_c, cv_v)
+        starts = [math.exp(mu + sigma * float(special.ndtri(p))) for p in probs]
+    return [_quantile(cdf_pdf, p, centre, spread, lower, math.inf, start)
+            for p, start in zip(probs, starts, strict=True)]
 
 
-def _quantile(cdf_pdf, prob: float, centre: float, spread: float, lower: float, upper: float) -> float:
+def _quantile(cdf_pdf, prob: float, centre: float, spread: float, lower: float, upper: float,
+              start: float | None = None) -> float:
     """Solve ``F(v) = prob`` for v in (lower, upper), where ``cdf_pdf(v)`` gives ``(F(v), F'(v))``.
 
-    Newton's method from the normal approximation ``centre + z * spread``, inside a bracket
+    Newton's method from ``start`` (by default ``centre + z * spread``), inside a bracket
     ``F(lo) <= prob <= F(hi)`` that starts at the bounds: a step that leaves the bracket is replaced by
     bisection, or by a doubling step outwards while one side is unbounded. NaN when F never reaches
     ``prob`` (a ratio of normals may stay short of 0 or 1).
     """
     step = max(spread, 1e-12 * max(abs(centre), 1.0))
-    v = centre + float(special.ndtri(prob)) * step
+    v = centre + float(special.ndtri(prob)) * step if start is None or not math.isfinite(start) else start
     v = v if lower < v < upper else centre
     lo, hi = lower, upper
     for _ in range(400):
