@@ -263,7 +263,7 @@ def _beta_lift_quantiles(control: Posterior, variant: Posterior, probs) -> tuple
     ("control", "variant", "level"),
     [((200, 30), (210, 45), 0.95), ((5000, 400), (5000, 430), 0.95), ((10, 0), (10, 3), 0.95),
      ((100_000, 12), (100_000, 30), 0.95), ((50, 0), (2000, 180), 0.95), ((3, 1), (100_000, 50_000), 0.95),
-     ((200, 30), (210, 45), 0.8)],
+     ((200, 30), (210, 45), 0.8), ((500_000, 15_000), (500_000, 16_200), 0.95)],  # the last: email scale
 )
 def test_lift_credible_intervals_of_rates_match_scipy_quadrature(control, variant, level) -> None:
     c, v = rate_posterior(ProportionStats(*control)), rate_posterior(ProportionStats(*variant))
