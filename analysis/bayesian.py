@@ -436,8 +436,13 @@ def _rank(densities: Sequence[_Density]) -> tuple[np.ndarray, float]:
     panels (:func:`_union_breaks`)::
 
         P(best = i) = int f_i(x) prod_{j != i} F_j(x) dx,   E[max] = h - int_l^h prod_j F_j(x) dx
+
+    Both integrands are at most 1e-13 below the highest of the arms' lower ends (there one arm's
+    distribution function is below 1e-13), so the panels start there.
     """
     breaks = _union_breaks(densities)
+    start = max(float(d.breaks[0]) for d in densities)
+    breaks = np.concatenate([[start], breaks[breaks > start]])
     lo, hi = float(breaks[0]), float(breaks[-1])
     if hi == lo:  # every arm a point mass at the same value
         return np.full(len(densities), 1.0 / len(densities)), lo
