@@ -547,9 +547,12 @@ def _quantile(cdf_pdf, prob: float, centre: float, spread: float, lower: float, 
     Newton's method from ``start`` (by default ``centre + z * spread``), inside a bracket
     ``F(lo) <= prob <= F(hi)`` that starts at the bounds: a step that leaves the bracket is replaced by
     bisection, or by a doubling step outwards while one side is unbounded. NaN when F never reaches
-    ``prob`` (a ratio of normals may stay short of 0 or 1).
+    ``prob`` (a ratio of normals may stay short of 0 or 1). It stops after a Newton step of at most 1e-7
+    of the spread (the error left is of the order of that step squared over the spread) or of 1e-13
+    relative.
     """
     step = max(spread, 1e-12 * max(abs(centre), 1.0))
+    close = 1e-7 * step
     v = centre + float(special.ndtri(prob)) * step if start is None or not math.isfinite(start) else start
     v = v if lower < v < upper else centre
     lo, hi = lower, upper
@@ -562,7 +565,7 @@ def _quantile(cdf_pdf, prob: float, centre: float, spread: float, lower: float, 
         else:
             return v
         new = v - (value - prob) / slope if slope > 0 else math.nan
-        if abs(new - v) <= 1e-13 * max(1.0, abs(v)):  # converged (False for NaN)
+        if abs(new - v) <= max(close, 1e-13 * max(1.0, abs(v))):  # converged (False for NaN)
             return new
         bounded = math.isfinite(lo) and math.isfinite(hi)
         if not (math.isfinite(new) and lo < new < hi and (bounded or abs(new - v) <= 8 * step)):
