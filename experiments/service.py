@@ -62,6 +62,14 @@ from experiments.insight import (
 )
 from experiments.learning import after_learning_counts, chunks, learn_one_batch, pending_outcomes
 from experiments.learning_progress import build_learning_summary
+from experiments.limits import (
+    MAX_CONTEXT_DEPTH,
+    MAX_EVENT_TYPE_LENGTH,
+    MAX_ID_LENGTH,
+    MAX_INSIGHT_SAMPLE,
+    MAX_OUTCOME_VALUE,
+    MAX_SEGMENTS,
+)
 from experiments.models import (
     FALLBACK_REASONS,
     CovariateSummary,
@@ -120,11 +128,6 @@ from experiments.summaries import (
 log = logging.getLogger(__name__)
 
 STATUSES = ("running", "paused", "archived")
-MAX_ID_LENGTH = 128
-#: The largest outcome value in absolute value (revenue of one event): a decision's reward adds its
-#: values up, and results sum rewards, their squares and cubes over every decision, which must stay finite.
-MAX_OUTCOME_VALUE = 1e12
-MAX_SEGMENTS = 50  # distinct values of a segment attribute
 
 
 @dataclass(frozen=True)
@@ -143,10 +146,6 @@ def preview_seed(key: str, recipient_ids: Sequence[str]) -> int:
     """The seed of a preview's own generator: a hash of the experiment key and the recipient ids."""
     digest = hashlib.sha256("\x1f".join(["preview", key, *recipient_ids]).encode("utf-8")).digest()
     return int.from_bytes(digest[:8], "big")
-
-
-#: How deep a stored context value may nest (lists and mappings).
-MAX_CONTEXT_DEPTH = 32
 
 
 def _json_value_problem(value: Any, depth: int = 0) -> str | None:
@@ -263,20 +262,22 @@ _HEX_DIGITS = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
 
 def check_outcome_events(events: Sequence[OutcomeEvent]) -> None:
     """Every event as :meth:`ExperimentService.record_outcomes` needs it, or :class:`InvalidInput` at
-    ``events[i].<field>``: ids and type non-empty strings of at most :data:`MAX_ID_LENGTH`
-    characters, no string holding a NUL character, a finite value within :data:`MAX_OUTCOME_VALUE`,
-    a timestamp that has a UTC time (years 1 to 9999)."""
+    ``events[i].<field>``: ids non-empty strings of at most :data:`MAX_ID_LENGTH` characters, the type
+    of at most :data:`MAX_EVENT_TYPE_LENGTH`, no string holding a NUL character, a finite value within
+    :data:`MAX_OUTCOME_VALUE`, a timestamp that has a UTC time (years 1 to 9999)."""
     if isinstance(events, str | bytes) or not isinstance(events, Sequence):
         raise InvalidInput("events", "expected a list of outcome events")
     for i, e in enumerate(events):
         if not isinstance(e, OutcomeEvent):
             raise InvalidInput(f"events[{i}]", f"expected an OutcomeEvent, got {type(e).__name__}")
-        for name in ("event_id", "decision_id", "type"):
+        for name, longest in (
+            ("event_id", MAX_ID_LENGTH), ("decision_id", MAX_ID_LENGTH), ("type", MAX_EVENT_TYPE_LENGTH)
+        ):
             value = getattr(e, name)
-            if not isinstance(value, str) or not value or len(value) > MAX_ID_LENGTH:
+            if not isinstance(value, str) or not value or len(value) > longest:
                 raise InvalidInput(
                     f"events[{i}].{name}",
-                    f"must be a non-empty string of at most {MAX_ID_LENGTH} chars, got {value!r}",
+                    f"must be a non-empty string of at most {longest} chars, got {value!r}",
                 )
             if "\x00" in value:
                 raise InvalidInput(f"events[{i}].{name}", NUL_REASON)
@@ -990,8 +991,8 @@ class ExperimentService:
         InvalidInput
             ``sample`` is not an integer in [1, 100000].
         """
-        if isinstance(sample, bool) or not isinstance(sample, int) or not 1 <= sample <= 100_000:
-            raise InvalidInput("sample", f"must be an integer in [1, 100000], got {sample!r}")
+        if isinstance(sample, bool) or not isinstance(sample, int) or not 1 <= sample <= MAX_INSIGHT_SAMPLE:
+            raise InvalidInput("sample", f"must be an integer in [1, {MAX_INSIGHT_SAMPLE}], got {sample!r}")
         with self._engine.connect() as conn:
             row = self._row(conn, key)
             compiled = self._compile(key, row.version, row.spec)

@@ -28,6 +28,15 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from bandit import option_problems
 from experiments.content import default_fallback, template_problem, try_render
 from experiments.errors import NUL_REASON, Problem, SpecError
+from experiments.limits import (
+    MAX_ATTRIBUTE_LENGTH,
+    MAX_HOURS,
+    MAX_KEY_LENGTH,
+    MAX_SPEC_DEPTH,
+    MAX_SPEC_VALUES,
+    MAX_VARIANT_ID_LENGTH,
+    MAX_WEIGHT,
+)
 from experiments.rules import parse_condition
 
 FeatureValue = str | int | float | bool
@@ -38,18 +47,10 @@ POLICIES_BY_DESIGN: dict[str, tuple[str, ...]] = {
     "bandit": ("thompson", "gaussian_thompson", "ucb", "epsilon_greedy"),
     "contextual": ("linear_ts", "linucb", "vw"),
 }
-KEY_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+KEY_PATTERN = rf"^[A-Za-z0-9][A-Za-z0-9_.-]{{0,{MAX_KEY_LENGTH - 1}}}$"
 #: A context attribute that results can group or adjust by (``record``, ``?segment=``, ``?covariate=``):
 #: 1 to 64 characters, no double quote, backslash or control character (it goes into a JSON path).
-ATTRIBUTE_PATTERN = r'^[^"\\\x00-\x1f]{1,64}$'
-#: The largest variant weight and the largest reward weight in absolute value: a reward sums at most one
-#: weight per event type, so its sums, squares and cubes over any number of decisions stay finite.
-MAX_WEIGHT = 1e6
-#: The longest reward window and learning delay, in hours (ten years).
-MAX_HOURS = 87_600.0
-#: How deep a spec document may nest (mappings and lists), and how many values it may hold in all.
-MAX_SPEC_DEPTH = 100
-MAX_SPEC_VALUES = 100_000
+ATTRIBUTE_PATTERN = rf'^[^"\\\x00-\x1f]{{1,{MAX_ATTRIBUTE_LENGTH}}}$'
 
 
 class _Strict(BaseModel):
@@ -59,7 +60,7 @@ class _Strict(BaseModel):
 class Variant(_Strict):
     """One variant of a slot: ``content`` is rendered per recipient; ``weight`` is its A/B traffic share."""
 
-    id: str = Field(min_length=1, max_length=64)
+    id: str = Field(min_length=1, max_length=MAX_VARIANT_ID_LENGTH)
     content: str = ""
     features: dict[str, FeatureValue] = Field(default_factory=dict)
     weight: float = Field(default=1.0, ge=0.0)

@@ -39,6 +39,15 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Dialect, Engine
 from sqlmodel import Field, SQLModel, create_engine
 
+from experiments.limits import (
+    DECISION_ID_LENGTH,
+    MAX_EVENT_TYPE_LENGTH,
+    MAX_ID_LENGTH,
+    MAX_KEY_LENGTH,
+    MAX_REASON_LENGTH,
+    MAX_STATUS_LENGTH,
+)
+
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 #: SQLite's ``synchronous`` in WAL mode: durable against a killed process, not against a power cut.
 SQLITE_SYNCHRONOUS = "NORMAL"
@@ -53,10 +62,10 @@ class ExperimentRow(SQLModel, table=True):
     """The current state of one experiment (one row per key)."""
 
     __tablename__ = "experiments"
-    key: str = Field(primary_key=True, max_length=64)
+    key: str = Field(primary_key=True, max_length=MAX_KEY_LENGTH)
     version: int
     spec: str  # canonical JSON of the current version's spec
-    status: str = Field(max_length=16)
+    status: str = Field(max_length=MAX_STATUS_LENGTH)
     apprentice: bool = False  # a warm-started policy that does not choose yet
     warnings: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     created_at: datetime = _utc_time()
@@ -67,7 +76,7 @@ class ExperimentVersionRow(SQLModel, table=True):
     """Every version of every spec, kept so old decisions can be read with the spec they were made under."""
 
     __tablename__ = "experiment_versions"
-    key: str = Field(primary_key=True, max_length=64)
+    key: str = Field(primary_key=True, max_length=MAX_KEY_LENGTH)
     version: int = Field(primary_key=True)
     spec: str
     created_at: datetime = _utc_time()
@@ -91,8 +100,8 @@ class DecisionRow(SQLModel, table=True):
         ),
         Index("ix_decisions_learn", "experiment_key", "version", "learned_version", "created_at"),
     )
-    id: str = Field(primary_key=True, max_length=36)
-    experiment_key: str = Field(max_length=64)
+    id: str = Field(primary_key=True, max_length=DECISION_ID_LENGTH)
+    experiment_key: str = Field(max_length=MAX_KEY_LENGTH)
     version: int
     recipient_id: str
     variants: dict[str, str] = Field(sa_column=Column(JSON, nullable=False))
@@ -101,7 +110,7 @@ class DecisionRow(SQLModel, table=True):
     policy_version: int | None = None
     explored: bool = False
     fallback: bool = False
-    reason: str = Field(max_length=32)
+    reason: str = Field(max_length=MAX_REASON_LENGTH)
     context: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     created_at: datetime = _utc_time()
     day: date
@@ -136,22 +145,23 @@ class OutcomeRow(SQLModel, table=True):
         ),
     )
     id: int | None = Field(default=None, primary_key=True)
-    event_id: str = Field(unique=True, max_length=128)
-    decision_id: str = Field(max_length=36)
-    experiment_key: str = Field(max_length=64)
+    event_id: str = Field(unique=True, max_length=MAX_ID_LENGTH)
+    decision_id: str = Field(max_length=DECISION_ID_LENGTH)
+    experiment_key: str = Field(max_length=MAX_KEY_LENGTH)
     version: int
-    type: str = Field(max_length=64)
+    type: str = Field(max_length=MAX_EVENT_TYPE_LENGTH)
     value: float | None = None
     time: datetime = _utc_time()
     received_at: datetime = _utc_time()
     machine: bool = False
     attributed: bool = True
     learned_version: int | None = None
-    after_learning: str | None = Field(default=None, max_length=16)  # "revised" | "not_learnable"
+    # "revised" | "not_learnable"
+    after_learning: str | None = Field(default=None, max_length=MAX_STATUS_LENGTH)
     # copied from the decision (which never changes) so results group outcomes without a join
     arm: int
     fallback: bool
-    reason: str = Field(max_length=32)
+    reason: str = Field(max_length=MAX_REASON_LENGTH)
     day: date
 
 
@@ -159,9 +169,9 @@ class OrphanOutcomeRow(SQLModel, table=True):
     """An outcome whose decision is unknown: kept aside, counted, never attributed."""
 
     __tablename__ = "orphan_outcomes"
-    event_id: str = Field(primary_key=True, max_length=128)
+    event_id: str = Field(primary_key=True, max_length=MAX_ID_LENGTH)
     decision_id: str
-    type: str = Field(max_length=64)
+    type: str = Field(max_length=MAX_EVENT_TYPE_LENGTH)
     value: float | None = None
     time: datetime = _utc_time()
     received_at: datetime = _utc_time()
@@ -175,7 +185,7 @@ class PolicySnapshotRow(SQLModel, table=True):
     __tablename__ = "policy_snapshots"
     __table_args__ = (UniqueConstraint("experiment_key", "version", name="uq_policy_snapshot_version"),)
     id: int | None = Field(default=None, primary_key=True)
-    experiment_key: str = Field(max_length=64)
+    experiment_key: str = Field(max_length=MAX_KEY_LENGTH)
     version: int
     spec_version: int
     state: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
