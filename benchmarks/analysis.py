@@ -11,7 +11,7 @@ out, ``--pg-url URL`` for PostgreSQL; without a server answering, PostgreSQL is 
 3. SendLab's own log: an experiment with N logged decisions (3 x 2 multivariate, 5% holdout) and their
    outcomes, built by ``INSERT ... SELECT`` over a generated series (PostgreSQL ``generate_series``,
    SQLite a recursive CTE) in SQLite and PostgreSQL. Timed in the same run: ``ExperimentService.summarize``
-   (the store's summary queries), its arm query alone (``experiments.summaries.arm_stats``: decisions
+   (the store's summary queries), its arm query alone (``experiments.store.summaries.arm_stats``: decisions
    counted per arm, outcomes attributed per decision and summed per arm), the same arm statistics from
    the rows loaded into pandas and grouped there, results by segment (``summarize_segments``), the
    CUPED sums (``summarize_covariate``) and the analysis of the summary.
@@ -50,7 +50,7 @@ from experiments.assignment import CompiledExperiment, compile_experiment
 from experiments.service import ExperimentService
 from experiments.spec import parse_spec
 from experiments.store import create_tables, decisions_table, make_engine, outcomes_table
-from experiments.summaries import GroupStats, arm_stats, event_types
+from experiments.store.summaries import GroupStats, arm_stats, event_types
 
 METRICS = ["open", "click", "conversion"]
 RATES = {"open": 0.22, "click": 0.035, "conversion": 0.006, "unsubscribe": 0.002}
@@ -255,7 +255,7 @@ def build_log(engine: Engine, compiled: CompiledExperiment, count: int) -> tuple
 
 
 def pandas_arm_stats(engine: Engine, compiled: CompiledExperiment) -> dict[int, GroupStats]:
-    """The arm statistics of ``experiments.summaries.arm_stats``, from the rows loaded into pandas."""
+    """The arm statistics of ``experiments.store.summaries.arm_stats``, from the rows loaded into pandas."""
     spec = compiled.spec
     types = event_types(compiled)
     D, Out = decisions_table, outcomes_table
@@ -399,7 +399,7 @@ def main() -> None:
             "ANALYZE` on PostgreSQL (as autovacuum would after a bulk load), `ANALYZE` on SQLite; each "
             "query below runs once, in this order, right after. `summarize` is "
             "`ExperimentService.summarize` (arms, fallbacks, days, excluded events, apprentice agreement); "
-            "`arm query` is its per-arm part alone (`experiments.summaries.arm_stats`: count per arm from "
+            "`arm query` is its per-arm part alone (`experiments.store.summaries.arm_stats`: count per arm from "
             "the decisions, and per-decision attribution of the outcomes summed per arm: reward, its square "
             "and cube, event flags); `load rows + pandas groupby` reads the learnable decisions' arms and "
             "the attributed outcomes into pandas and computes the same statistics there (`same sums` "

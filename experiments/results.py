@@ -20,7 +20,8 @@ from experiments.models import (
     ExperimentSummary,
     SegmentedSummary,
 )
-from experiments.summaries import CovariateStats, ExcludedCounts, GroupStats, event_types
+from experiments.store.segments import CovariateStats
+from experiments.store.summaries import ExcludedCounts, GroupStats, event_types
 
 
 @dataclass(frozen=True)

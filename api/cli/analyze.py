@@ -13,13 +13,10 @@ from api.cli.output import check_output, print_json, print_table
 from api.report import write_report
 from api.results import (
     SegmentResults,
-    analyze_segmented,
-    analyze_summary,
     apprentice_note,
     comparison_rows,
     exclusion_note,
     results_to_dict,
-    segments_to_dict,
 )
 
 
@@ -47,20 +44,13 @@ def analyze(
         raise CliError("--covariate: give --segment or --covariate, not both (CUPED within segments is not "
                        "supported)")
     service = open_service(db)
-    # the covariate's sums first: see api.routes.results
-    cov = None if covariate is None else service.summarize_covariate(key, covariate)
-    segmented = None if segment is None else service.summarize_segments(key, segment)
-    summary = service.summarize(key, include_machine=include_machine)
-    results = analyze_summary(summary, alpha=alpha, correction=correction, seed=seed, covariate=cov)
-    by_segment = None if segmented is None else analyze_segmented(
-        segmented, alpha=alpha, correction=correction, seed=seed)
+    results = service.results(key, alpha=alpha, correction=correction, seed=seed,
+                              include_machine=include_machine, segment=segment, covariate=covariate)
+    summary, cov, by_segment = results.summary, results.covariate, results.segments
     if html is not None:
         write_report(results, html, title=f"SendLab results: {key}")
     if as_json:
-        data = results_to_dict(results)
-        if by_segment is not None:
-            data["segments"] = segments_to_dict(by_segment)
-        print_json(data)
+        print_json(results_to_dict(results))
         return
     data = results_to_dict(results, detail=False)
     print_table(["slot", "variant", "decisions", "reward mean", "events"],

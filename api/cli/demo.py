@@ -21,7 +21,7 @@ from api.cli.experiments import read_spec
 from api.cli.output import check_output, print_json, print_table
 from api.demo_world import draw_contexts, simulate_outcomes
 from api.report import write_report
-from api.results import analyze_summary, comparison_rows, results_to_dict
+from api.results import comparison_rows, results_to_dict
 from experiments.models import OutcomeEvent
 
 EXAMPLE_SPEC = Path(__file__).resolve().parent.parent / "examples" / "spring-sale.yaml"
@@ -93,7 +93,7 @@ def demo(
             top, _ = Counter(" + ".join(c.values()) for c in chosen).most_common(1)[0]
             rate = f"{clicks / recipients:.2%}"
             log.append([r + 1, recipients, clicks, rate, counts.accepted, version, top])
-    results = analyze_summary(service.summarize(info.key), seed=seed)
+    results = service.results(info.key, seed=seed)
     if html is not None and not results.analyses:
         html = None  # nothing to chart yet; the skipped slots say why
     if html is not None:

@@ -14,7 +14,6 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from api.results import ADAPTIVE_DESIGNS
 from api.ui.cache import TimedCache
 from experiments.models import (
     ExperimentInfo,
@@ -23,6 +22,7 @@ from experiments.models import (
     LearningSummary,
     PolicySnapshotInfo,
 )
+from experiments.result_analysis import ADAPTIVE_DESIGNS
 from experiments.service import ExperimentService
 
 log = logging.getLogger("sendlab.ui")

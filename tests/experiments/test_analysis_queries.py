@@ -13,8 +13,9 @@ import numpy as np
 import pytest
 
 from experiments.errors import InvalidInput
+from experiments.limits import MAX_SEGMENTS
 from experiments.models import OutcomeEvent
-from experiments.service import MAX_SEGMENTS, ExperimentService
+from experiments.service import ExperimentService
 from tests.experiments.conftest import Clock, make_spec
 
 N = 900

@@ -161,8 +161,9 @@ def test_learning_every_n_outcomes_counts_the_outcomes_not_learned_yet(
     design = {"type": "bandit", "policy": "thompson", "update": {"every_outcomes": 3}}
     service.create(bandit_spec(design=design))
     runs: list[int] = []
-    learn = service.learn
-    monkeypatch.setattr(service, "learn", lambda key: runs.append(1) or learn(key))
+    loop = service.learning_loop  # the use case that runs the scheduled learning
+    learn = loop.learn
+    monkeypatch.setattr(loop, "learn", lambda key: runs.append(1) or learn(key))
     decisions = service.assign_batch("late", [(f"u{i}", {}) for i in range(8)])
     at = clock.now + timedelta(hours=1)
     clicks = [OutcomeEvent(f"c{i}", d.decision_id, "click", None, at) for i, d in enumerate(decisions)]
