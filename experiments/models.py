@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Literal
 
+from analysis.stats import RegressionStats
 from experiments.preview import RecipientDetail
 from experiments.spec import ExperimentSpec
 
@@ -209,19 +210,18 @@ class CovariateArmSummary:
     """One slot variant's sums for CUPED: a numeric context attribute ``x`` recorded at send time and
     the per-decision reward ``y``.
 
-    ``decisions`` counts the variant's learnable decisions; ``observed`` those whose ``x`` is a number;
-    every sum is over the observed ones.
+    ``decisions`` counts the variant's learnable decisions; ``xy`` holds the sums over those whose
+    ``x`` is a number (``observed`` of them), as CUPED takes them.
     """
 
     slot: str
     variant: str
     decisions: int
-    observed: int
-    sum_x: float
-    sum_x_squares: float
-    sum_y: float
-    sum_y_squares: float
-    sum_xy: float
+    xy: RegressionStats
+
+    @property
+    def observed(self) -> int:
+        return self.xy.n
 
     @property
     def missing(self) -> int:

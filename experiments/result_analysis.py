@@ -154,11 +154,7 @@ def covariate_inputs(inputs: SlotInputs, covariate: CovariateSummary) -> dict[st
     """The CUPED statistics of a slot's arms (variant -> reward ``y`` with covariate ``x``), decisions
     without a numeric covariate filled in by :func:`analysis.cuped.fill_missing_covariate`."""
     by_variant = {a.variant: a for a in covariate.arms if a.slot == inputs.slot}
-    observed = []
-    for arm in inputs.arms:
-        c = by_variant[arm.variant]
-        observed.append(RegressionStats(c.observed, c.sum_x, c.sum_y, c.sum_x_squares, c.sum_y_squares,
-                                        c.sum_xy))
+    observed = [by_variant[arm.variant].xy for arm in inputs.arms]
     filled = fill_missing_covariate(observed, [a.value for a in inputs.arms])
     return {a.variant: f for a, f in zip(inputs.arms, filled, strict=True)}
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from analysis.stats import RegressionStats
 from experiments.arms import combinations
 from experiments.assignment import CompiledExperiment
 from experiments.models import (
@@ -200,17 +201,10 @@ def build_covariate_summary(
     compiled: CompiledExperiment, attribute: str, by_arm: Mapping[int, CovariateStats]
 ) -> CovariateSummary:
     """Each slot variant's CUPED sums: the sums over the combinations (arms) that contain it."""
-    totals: dict[tuple[str, str], list[float]] = {
-        (s, v): [0, 0, 0.0, 0.0, 0.0, 0.0, 0.0] for s in compiled.slot_names for v in compiled.slot_ids[s]
-    }
-    for arm, st in by_arm.items():
+    empty = CovariateStats(0, RegressionStats(0, 0.0, 0.0, 0.0, 0.0, 0.0))
+    totals = {(s, v): empty for s in compiled.slot_names for v in compiled.slot_ids[s]}
+    for arm, stats in by_arm.items():
         for slot_variant in compiled.arm_variants(arm).items():
-            acc = totals[slot_variant]
-            for i, value in enumerate((st.decisions, st.observed, st.sum_x, st.sum_x_squares, st.sum_y,
-                                       st.sum_y_squares, st.sum_xy)):
-                acc[i] += value
-    arms = [
-        CovariateArmSummary(slot, vid, int(acc[0]), int(acc[1]), *acc[2:])
-        for (slot, vid), acc in totals.items()
-    ]
+            totals[slot_variant] = totals[slot_variant] + stats
+    arms = [CovariateArmSummary(slot, vid, st.decisions, st.xy) for (slot, vid), st in totals.items()]
     return CovariateSummary(attribute, arms)

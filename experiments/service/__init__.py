@@ -38,7 +38,6 @@ from experiments.models import (
     SegmentedSummary,
 )
 from experiments.preview import PreviewReport
-from experiments.result_analysis import ExperimentResults
 from experiments.service.assignment import Assigner, preview_seed
 from experiments.service.catalog import STATUSES, Catalog
 from experiments.service.core import ServiceCore, utcnow
@@ -86,6 +85,9 @@ class ExperimentService:
         self.reading = Reading(core)
         self.explanation = Explanation(core, self.learning_loop)
         self.results_reading = ResultsReading(core, self.reading)
+        #: The analysed results, read in one transaction (:meth:`ResultsReading.results
+        #: <experiments.service.results.ResultsReading.results>`).
+        self.results = self.results_reading.results
         self.core = core
 
     # ---------------------------------------------------------------- catalog
@@ -191,24 +193,6 @@ class ExperimentService:
     def export_log(self, key: str) -> list[LoggedDecision]:
         """Every learnable decision of the current version with its reward, in time order."""
         return self.reading.export_log(key)
-
-    def results(
-        self,
-        key: str,
-        *,
-        alpha: float = 0.05,
-        correction: str = "holm",
-        seed: int = 0,
-        include_machine: bool = False,
-        segment: str | None = None,
-        covariate: str | None = None,
-    ) -> ExperimentResults:
-        """The analysed results, read in one transaction (:meth:`ResultsReading.results
-        <experiments.service.results.ResultsReading.results>`)."""
-        return self.results_reading.results(
-            key, alpha=alpha, correction=correction, seed=seed, include_machine=include_machine,
-            segment=segment, covariate=covariate,
-        )
 
     # ---------------------------------------------------------------- explanation
 

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import Float, Select, String, case, cast, func, select
 from sqlalchemy.engine import Connection
 
+from analysis.stats import RegressionStats
 from experiments.assignment import CompiledExperiment
 from experiments.store.summaries import GroupStats, attribution
 from experiments.store.tables import decisions_table as D
@@ -119,17 +120,18 @@ def segment_arm_stats(
 class CovariateStats:
     """Per arm, the sums CUPED needs over the decisions whose covariate ``x`` is a number.
 
-    ``decisions`` counts all learnable decisions of the arm, ``observed`` those with a numeric ``x``;
-    the sums of ``y`` (the per-decision reward), ``y^2`` and ``xy`` are over the observed ones.
+    ``decisions`` counts all learnable decisions of the arm; ``xy`` holds the sums of ``x``, of ``y``
+    (the per-decision reward), their squares and ``xy`` over those with a numeric ``x`` (its ``n``).
+    Mergeable: the statistics of two groups of decisions add up to those of their union.
     """
 
     decisions: int
-    observed: int
-    sum_x: float
-    sum_x_squares: float
-    sum_y: float
-    sum_y_squares: float
-    sum_xy: float
+    xy: RegressionStats
+
+    def __add__(self, other: CovariateStats) -> CovariateStats:
+        if not isinstance(other, CovariateStats):
+            return NotImplemented
+        return CovariateStats(self.decisions + other.decisions, self.xy + other.xy)
 
 
 def covariate_arm_stats(
@@ -172,11 +174,13 @@ def covariate_arm_stats(
         y = y_sums.get(arm)
         out[arm] = CovariateStats(
             decisions=int(row.n),
-            observed=int(row.observed),
-            sum_x=float(row.sx or 0.0),
-            sum_x_squares=float(row.sxx or 0.0),
-            sum_y=float(y.sy or 0.0) if y else 0.0,
-            sum_y_squares=float(y.syy or 0.0) if y else 0.0,
-            sum_xy=float(y.sxy or 0.0) if y else 0.0,
+            xy=RegressionStats(
+                n=int(row.observed),
+                sum_x=float(row.sx or 0.0),
+                sum_y=float(y.sy or 0.0) if y else 0.0,
+                sum_x_squares=float(row.sxx or 0.0),
+                sum_y_squares=float(y.syy or 0.0) if y else 0.0,
+                sum_xy=float(y.sxy or 0.0) if y else 0.0,
+            ),
         )
     return out

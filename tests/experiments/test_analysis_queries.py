@@ -143,8 +143,9 @@ def test_covariate_statistics_match_numpy(service: ExperimentService, logged: di
         y = np.array([r["y"] for r in seen])
         assert (arm.decisions, arm.observed, arm.missing) == (len(mine), len(seen), len(mine) - len(seen))
         assert 0 < arm.missing < arm.decisions
-        for got, want in [(arm.sum_x, x.sum()), (arm.sum_x_squares, x @ x), (arm.sum_y, y.sum()),
-                          (arm.sum_y_squares, y @ y), (arm.sum_xy, x @ y)]:
+        xy = arm.xy
+        for got, want in [(xy.sum_x, x.sum()), (xy.sum_x_squares, x @ x), (xy.sum_y, y.sum()),
+                          (xy.sum_y_squares, y @ y), (xy.sum_xy, x @ y)]:
             assert got == pytest.approx(want, rel=1e-12)
 
 
