@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from api.convert import to_jsonable
-from experiments.models import ArmSummary, ExperimentSummary
+from experiments.models import ArmSummary, CombinationSummary, ExperimentSummary
 from experiments.result_analysis import (
     ADAPTIVE_DESIGNS,
     ExperimentResults,
@@ -49,6 +49,18 @@ def _arm_row(arm: ArmSummary) -> dict[str, Any]:
     }
 
 
+def _combination_row(combination: CombinationSummary) -> dict[str, Any]:
+    reward = combination.reward
+    return {
+        "variants": dict(combination.variants),
+        "decisions": combination.decisions,
+        "event_counts": dict(combination.event_counts),
+        "reward_sum": reward.sum,
+        "reward_sum_squares": reward.sum_squares,
+        "reward_sum_cubes": reward.sum_cubes,
+    }
+
+
 def results_to_dict(results: ExperimentResults, *, detail: bool = True) -> dict[str, Any]:
     """The results as the API answers them (the v1 contract's fields first, the full analyses after)."""
     summary = results.summary
@@ -72,7 +84,7 @@ def results_to_dict(results: ExperimentResults, *, detail: bool = True) -> dict[
         "decisions": {a.slot: {"verdict": a.decision.verdict, "winner": a.decision.winner,
                                "reason": a.decision.reason} for a in results.analyses},
         "holdout": None if summary.holdout is None else _arm_row(summary.holdout),
-        "combinations": to_jsonable(summary.combinations),
+        "combinations": [_combination_row(c) for c in summary.combinations],
         "skipped": dict(results.skipped),
         "fallbacks": dict(summary.fallbacks),
         "excluded": {"machine": summary.excluded_machine_events, "late": summary.excluded_late_events},

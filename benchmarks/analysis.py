@@ -280,11 +280,13 @@ def pandas_arm_stats(engine: Engine, compiled: CompiledExperiment) -> dict[int, 
     for arm, n in counts.items():
         row = sums.loc[arm] if arm in sums.index else None
         out[int(arm)] = GroupStats(
-            int(n),
-            float(row["reward"]) if row is not None else 0.0,
-            float(row["r2"]) if row is not None else 0.0,
+            SampleStats(
+                int(n),
+                float(row["reward"]) if row is not None else 0.0,
+                float(row["r2"]) if row is not None else 0.0,
+                float(row["r3"]) if row is not None else 0.0,
+            ),
             {t: int(row[t]) if row is not None else 0 for t in types},
-            reward_sum_cubes=float(row["r3"]) if row is not None else 0.0,
         )
     return out
 
@@ -296,8 +298,8 @@ def _same(a: dict[int, GroupStats], b: dict[int, GroupStats]) -> bool:
         x, y = a[arm], b[arm]
         if x.decisions != y.decisions or x.event_counts != y.event_counts:
             return False
-        if not np.allclose([x.reward_sum, x.reward_sum_squares, x.reward_sum_cubes],
-                           [y.reward_sum, y.reward_sum_squares, y.reward_sum_cubes], rtol=1e-9):
+        if not np.allclose([x.reward.sum, x.reward.sum_squares, x.reward.sum_cubes],
+                           [y.reward.sum, y.reward.sum_squares, y.reward.sum_cubes], rtol=1e-9):
             return False
     return True
 
@@ -399,10 +401,10 @@ def main() -> None:
             "ANALYZE` on PostgreSQL (as autovacuum would after a bulk load), `ANALYZE` on SQLite; each "
             "query below runs once, in this order, right after. `summarize` is "
             "`ExperimentService.summarize` (arms, fallbacks, days, excluded events, apprentice agreement); "
-            "`arm query` is its per-arm part alone (`experiments.store.summaries.arm_stats`: count per arm from "
-            "the decisions, and per-decision attribution of the outcomes summed per arm: reward, its square "
-            "and cube, event flags); `load rows + pandas groupby` reads the learnable decisions' arms and "
-            "the attributed outcomes into pandas and computes the same statistics there (`same sums` "
+            "`arm query` is its per-arm part alone (`experiments.store.summaries.arm_stats`: count per arm "
+            "from the decisions, and per-decision attribution of the outcomes summed per arm: reward, its "
+            "square and cube, event flags); `load rows + pandas groupby` reads the learnable decisions' arms "
+            "and the attributed outcomes into pandas and computes the same statistics there (`same sums` "
             "compares them, 1e-9). `by segment` groups by the JSON context's `country` (json_extract / "
             "->>, joining outcomes to decisions), `CUPED sums` are the per-arm sums of `clicks_30d` and the "
             "reward; `analysis` is `analyze_summary` with CUPED on the summary: it sees only the sums."

@@ -19,7 +19,7 @@ from analysis.lift import check_alpha
 from analysis.multiplicity import Correction
 from analysis.results import ArmData, SlotAnalysis, analyze_slot
 from analysis.segments import SegmentAnalysis, combine_segments
-from analysis.stats import RegressionStats, SampleStats
+from analysis.stats import RegressionStats
 from analysis.timeseries import DailyPoint
 from experiments.models import ArmSummary, CovariateSummary, ExperimentSummary, SegmentedSummary
 
@@ -112,7 +112,7 @@ def arm_data(arm: ArmSummary, *, adaptive: bool = False) -> ArmData:
         variant=arm.variant,
         n=arm.decisions,
         event_counts=dict(arm.event_counts),
-        value=SampleStats(arm.decisions, arm.reward_sum, arm.reward_sum_squares, arm.reward_sum_cubes),
+        value=arm.reward,
         intended_share=float(max(arm.decisions, 1)) if adaptive else arm.intended_share,
     )
 

@@ -89,51 +89,23 @@ def build_summary(
     too.
     """
     types = event_types(compiled)
-    empty = GroupStats(0, 0.0, 0.0, dict.fromkeys(types, 0))
-    totals: dict[tuple[str, str], list[Any]] = {
-        (s, v): [0, 0.0, 0.0, dict.fromkeys(types, 0), 0.0]
-        for s in compiled.slot_names
-        for v in compiled.slot_ids[s]
-    }
+    empty = GroupStats.empty(types)
+    totals = {(s, v): empty for s in compiled.slot_names for v in compiled.slot_ids[s]}
     combos = []
     for arm in range(compiled.n_arms):
         stats = groups.by_arm.get(arm, empty)
         variants = compiled.arm_variants(arm)
-        combos.append(
-            CombinationSummary(
-                variants,
-                stats.decisions,
-                dict(stats.event_counts),
-                stats.reward_sum,
-                stats.reward_sum_squares,
-                stats.reward_sum_cubes,
-            )
-        )
+        combos.append(CombinationSummary(variants, dict(stats.event_counts), stats.reward))
         for slot_variant in variants.items():
-            acc = totals[slot_variant]
-            acc[0] += stats.decisions
-            acc[1] += stats.reward_sum
-            acc[2] += stats.reward_sum_squares
-            acc[4] += stats.reward_sum_cubes
-            for t, c in stats.event_counts.items():
-                acc[3][t] += c
+            totals[slot_variant] = totals[slot_variant] + stats
     arms = [
-        ArmSummary(slot, vid, acc[0], shares[(slot, vid)], acc[3], acc[1], acc[2], acc[4])
-        for (slot, vid), acc in totals.items()
+        ArmSummary(slot, vid, shares[(slot, vid)], dict(st.event_counts), st.reward)
+        for (slot, vid), st in totals.items()
     ]
     holdout = None
     if compiled.spec.holdout > 0:
         h = groups.by_reason.get("holdout", empty)
-        holdout = ArmSummary(
-            "holdout",
-            "holdout",
-            h.decisions,
-            compiled.spec.holdout,
-            dict(h.event_counts),
-            h.reward_sum,
-            h.reward_sum_squares,
-            h.reward_sum_cubes,
-        )
+        holdout = ArmSummary("holdout", "holdout", compiled.spec.holdout, dict(h.event_counts), h.reward)
     daily_acc: dict[tuple[date, str, str], list[Any]] = {}
     for day, arm, stats in groups.by_day:
         for slot, vid in compiled.arm_variants(arm).items():

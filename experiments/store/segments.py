@@ -11,7 +11,7 @@ from sqlalchemy.engine import Connection
 
 from analysis.stats import RegressionStats
 from experiments.assignment import CompiledExperiment
-from experiments.store.summaries import GroupStats, attribution
+from experiments.store.summaries import GroupStats, attribution, group_stats
 from experiments.store.tables import decisions_table as D
 
 
@@ -105,14 +105,7 @@ def segment_arm_stats(
     out = {}
     for row in conn.execute(counts):
         key = (row.segment, int(row.arm))
-        m = sums.get(key)
-        out[key] = GroupStats(
-            decisions=int(row.n),
-            reward_sum=float(m["reward_sum"] or 0.0) if m else 0.0,
-            reward_sum_squares=float(m["reward_sum_squares"] or 0.0) if m else 0.0,
-            event_counts={t: int(m[f"c{j}"] or 0) if m else 0 for j, t in enumerate(att.types)},
-            reward_sum_cubes=float(m["reward_sum_cubes"] or 0.0) if m else 0.0,
-        )
+        out[key] = group_stats(int(row.n), sums.get(key), att.types)
     return out
 
 

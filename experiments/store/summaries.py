@@ -25,6 +25,7 @@ from typing import Any
 from sqlalchemy import Float, Select, and_, case, cast, func, literal, or_, select
 from sqlalchemy.engine import Connection
 
+from analysis.stats import SampleStats
 from experiments.assignment import CompiledExperiment
 from experiments.store.tables import decisions_table as D
 from experiments.store.tables import outcomes_table as O
@@ -166,15 +167,48 @@ def _counts_of(
 
 @dataclass(frozen=True)
 class GroupStats:
-    """Aggregates of one group of decisions: the count, the sums of the per-decision reward, its
-    squares and its cubes (the cubes give the skewness behind the Welch test's note), event counts."""
+    """Aggregates of one group of decisions: the per-decision reward as
+    :class:`analysis.stats.SampleStats` (its ``n`` the decisions; the cubes give the skewness behind
+    the Welch test's note), the decisions with each event type, and those that explored.
 
-    decisions: int
-    reward_sum: float
-    reward_sum_squares: float
+    Mergeable: the statistics of two groups add up (``+``) to those of their union.
+    """
+
+    reward: SampleStats
     event_counts: dict[str, int]
     explored: int = 0
-    reward_sum_cubes: float = 0.0
+
+    @property
+    def decisions(self) -> int:
+        return self.reward.n
+
+    def __add__(self, other: GroupStats) -> GroupStats:
+        if not isinstance(other, GroupStats):
+            return NotImplemented
+        counts = dict(self.event_counts)
+        for t, c in other.event_counts.items():
+            counts[t] = counts.get(t, 0) + c
+        return GroupStats(self.reward + other.reward, counts, self.explored + other.explored)
+
+    @classmethod
+    def empty(cls, types: Sequence[str]) -> GroupStats:
+        """No decisions, with a zero count of each event type."""
+        return cls(SampleStats(0, 0.0, 0.0, 0.0), dict.fromkeys(types, 0))
+
+
+def group_stats(n: int, sums: Any, types: Sequence[str], explored: int = 0) -> GroupStats:
+    """The :class:`GroupStats` of ``n`` decisions from one row of reward sums (``reward_sum``,
+    ``reward_sum_squares``, ``reward_sum_cubes``) and event counts (``c0``, ``c1``, ... in the order of
+    ``types``); None when no decision of the group has an outcome."""
+    if sums is None:
+        return GroupStats(SampleStats(n, 0.0, 0.0, 0.0), dict.fromkeys(types, 0), explored)
+    reward = SampleStats(
+        n,
+        float(sums["reward_sum"] or 0.0),
+        float(sums["reward_sum_squares"] or 0.0),
+        float(sums["reward_sum_cubes"] or 0.0),
+    )
+    return GroupStats(reward, {t: int(sums[f"c{j}"] or 0) for j, t in enumerate(types)}, explored)
 
 
 def _grouped(
@@ -193,15 +227,7 @@ def _grouped(
         groups = decision_groups(conn, compiled)
     out = {}
     for key, (n, explored) in _counts_of(groups, fallback, group).items():
-        m = sums.get(key)
-        out[key] = GroupStats(
-            decisions=n,
-            reward_sum=float(m["reward_sum"] or 0.0) if m else 0.0,
-            reward_sum_squares=float(m["reward_sum_squares"] or 0.0) if m else 0.0,
-            event_counts={t: int(m[f"c{j}"] or 0) if m else 0 for j, t in enumerate(att.types)},
-            explored=explored,
-            reward_sum_cubes=float(m["reward_sum_cubes"] or 0.0) if m else 0.0,
-        )
+        out[key] = group_stats(n, sums.get(key), att.types, explored)
     return out
 
 

@@ -99,12 +99,12 @@ def test_arm_sums_of_cubes_match_numpy(service: ExperimentService, logged: dict[
     for arm in summary.arms:
         y = np.array([r["y"] for r in rows if r["variants"][arm.slot] == arm.variant])
         assert arm.decisions == y.size
-        assert arm.reward_sum == pytest.approx(y.sum(), rel=1e-12)
-        assert arm.reward_sum_squares == pytest.approx(np.sum(y**2), rel=1e-12)
-        assert arm.reward_sum_cubes == pytest.approx(np.sum(y**3), rel=1e-12)
+        assert arm.reward.sum == pytest.approx(y.sum(), rel=1e-12)
+        assert arm.reward.sum_squares == pytest.approx(np.sum(y**2), rel=1e-12)
+        assert arm.reward.sum_cubes == pytest.approx(np.sum(y**3), rel=1e-12)
     for combo in summary.combinations:
         y = np.array([r["y"] for r in rows if r["variants"] == combo.variants])
-        assert combo.reward_sum_cubes == pytest.approx(np.sum(y**3), rel=1e-12)
+        assert combo.reward.sum_cubes == pytest.approx(np.sum(y**3), rel=1e-12)
 
 
 @pytest.mark.parametrize("attribute", ["country", "vip", "tier"])
@@ -124,9 +124,9 @@ def test_segment_statistics_match_numpy(
                     and _label(r["context"].get(attribute)) == label]
             y = np.array([r["y"] for r in mine])
             assert arm.decisions == len(mine)
-            assert arm.reward_sum == pytest.approx(y.sum(), rel=1e-12, abs=1e-12)
-            assert arm.reward_sum_squares == pytest.approx(np.sum(y**2), rel=1e-12, abs=1e-12)
-            assert arm.reward_sum_cubes == pytest.approx(np.sum(y**3), rel=1e-12, abs=1e-12)
+            assert arm.reward.sum == pytest.approx(y.sum(), rel=1e-12, abs=1e-12)
+            assert arm.reward.sum_squares == pytest.approx(np.sum(y**2), rel=1e-12, abs=1e-12)
+            assert arm.reward.sum_cubes == pytest.approx(np.sum(y**3), rel=1e-12, abs=1e-12)
             assert arm.event_counts["click"] == sum(r["click"] for r in mine)
             assert arm.intended_share == pytest.approx(0.5)
 
