@@ -19,6 +19,7 @@ from analysis.lift import check_alpha
 from analysis.multiplicity import Correction
 from analysis.results import ArmData, SlotAnalysis, analyze_slot
 from analysis.segments import SegmentAnalysis, combine_segments
+from analysis.srm import SrmResult
 from analysis.stats import RegressionStats
 from analysis.timeseries import DailyPoint
 from experiments.models import ArmSummary, CovariateSummary, ExperimentSummary, SegmentedSummary
@@ -54,14 +55,6 @@ class SegmentResults:
 
 
 @dataclass(frozen=True)
-class SlotSrm:
-    """One slot's sample-ratio check."""
-
-    p_value: float
-    flagged: bool
-
-
-@dataclass(frozen=True)
 class ExperimentSrm:
     """The experiment's sample-ratio check: the slot with the smallest p-value stands for the
     experiment (a mismatch in any slot puts the whole allocation in doubt), beside every slot's own.
@@ -73,7 +66,7 @@ class ExperimentSrm:
     applicable: bool
     p_value: float | None
     flagged: bool
-    by_slot: dict[str, SlotSrm]
+    by_slot: dict[str, SrmResult]
 
 
 def experiment_srm(design: str, analyses: list[SlotAnalysis]) -> ExperimentSrm | None:
@@ -81,7 +74,7 @@ def experiment_srm(design: str, analyses: list[SlotAnalysis]) -> ExperimentSrm |
     tested)."""
     if design in ADAPTIVE_DESIGNS:
         return ExperimentSrm(False, None, False, {})
-    by_slot = {a.slot: SlotSrm(a.srm.p_value, a.srm.flagged) for a in analyses if a.srm.applicable}
+    by_slot = {a.slot: a.srm for a in analyses if a.srm.applicable}
     worst = min(by_slot.values(), key=lambda s: s.p_value, default=None)
     return None if worst is None else ExperimentSrm(True, worst.p_value, worst.flagged, by_slot)
 
