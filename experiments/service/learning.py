@@ -22,6 +22,9 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class _LearnAttempt:
+    """This worker's last scheduled run of an experiment: when it started, the policy version after
+    it, and the outcomes it left unlearned (of decisions not mature yet)."""
+
     at: datetime
     version: int
     pending: int
@@ -43,8 +46,6 @@ class Learning:
         self._core = core
         self._catalog = catalog
         self._learn_batch = learn_batch
-        # per experiment: when this worker last ran a scheduled learn, the policy version after it, and
-        # the outcomes it left unlearned (of decisions not mature yet)
         self._attempts: dict[str, _LearnAttempt] = {}
 
     def maybe_learn(self, key: str, compiled: CompiledExperiment) -> None:
