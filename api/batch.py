@@ -22,14 +22,15 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import ConfigDict, Field, StringConstraints, TypeAdapter, ValidationError
 from typing_extensions import TypedDict
 
-from api.models.assign import MAX_BATCH, BatchAssignRequest
+from api.models.assign import BatchAssignRequest
+from experiments.limits import MAX_BATCH, MAX_ID_LENGTH
 
 
 class RecipientItem(TypedDict):
     """One recipient of a batch, as :class:`api.models.assign.Recipient` validates it."""
 
     __pydantic_config__ = ConfigDict(extra="forbid")  # type: ignore[misc]
-    recipient_id: Annotated[str, StringConstraints(min_length=1, max_length=128)]
+    recipient_id: Annotated[str, StringConstraints(min_length=1, max_length=MAX_ID_LENGTH)]
     context: NotRequired[dict[str, Any]]
 
 

@@ -11,7 +11,7 @@ out, ``--pg-url URL`` for PostgreSQL; without a server answering, PostgreSQL is 
 3. SendLab's own log: an experiment with N logged decisions (3 x 2 multivariate, 5% holdout) and their
    outcomes, built by ``INSERT ... SELECT`` over a generated series (PostgreSQL ``generate_series``,
    SQLite a recursive CTE) in SQLite and PostgreSQL. Timed in the same run: ``ExperimentService.summarize``
-   (the store's summary queries), its arm query alone (``experiments.summaries.arm_stats``: decisions
+   (the store's summary queries), its arm query alone (``experiments.store.summaries.arm_stats``: decisions
    counted per arm, outcomes attributed per decision and summed per arm), the same arm statistics from
    the rows loaded into pandas and grouped there, results by segment (``summarize_segments``), the
    CUPED sums (``summarize_covariate``) and the analysis of the summary.
@@ -51,7 +51,7 @@ from experiments.assignment import CompiledExperiment, compile_experiment
 from experiments.service import ExperimentService
 from experiments.spec import parse_spec
 from experiments.store import create_tables, decisions_table, make_engine, outcomes_table
-from experiments.summaries import GroupStats, arm_stats, event_types
+from experiments.store.summaries import GroupStats, arm_stats, event_types
 
 METRICS = ["open", "click", "conversion"]
 RATES = {"open": 0.22, "click": 0.035, "conversion": 0.006, "unsubscribe": 0.002}
@@ -264,7 +264,7 @@ def build_log(
 
 
 def pandas_arm_stats(engine: Engine, compiled: CompiledExperiment) -> dict[int, GroupStats]:
-    """The arm statistics of ``experiments.summaries.arm_stats``, from the rows loaded into pandas."""
+    """The arm statistics of ``experiments.store.summaries.arm_stats``, from the rows loaded into pandas."""
     spec = compiled.spec
     types = event_types(compiled)
     D, Out = decisions_table, outcomes_table
@@ -289,11 +289,13 @@ def pandas_arm_stats(engine: Engine, compiled: CompiledExperiment) -> dict[int, 
     for arm, n in counts.items():
         row = sums.loc[arm] if arm in sums.index else None
         out[int(arm)] = GroupStats(
-            int(n),
-            float(row["reward"]) if row is not None else 0.0,
-            float(row["r2"]) if row is not None else 0.0,
+            SampleStats(
+                int(n),
+                float(row["reward"]) if row is not None else 0.0,
+                float(row["r2"]) if row is not None else 0.0,
+                float(row["r3"]) if row is not None else 0.0,
+            ),
             {t: int(row[t]) if row is not None else 0 for t in types},
-            reward_sum_cubes=float(row["r3"]) if row is not None else 0.0,
         )
     return out
 
@@ -305,8 +307,8 @@ def _same(a: dict[int, GroupStats], b: dict[int, GroupStats]) -> bool:
         x, y = a[arm], b[arm]
         if x.decisions != y.decisions or x.event_counts != y.event_counts:
             return False
-        if not np.allclose([x.reward_sum, x.reward_sum_squares, x.reward_sum_cubes],
-                           [y.reward_sum, y.reward_sum_squares, y.reward_sum_cubes], rtol=1e-9):
+        if not np.allclose([x.reward.sum, x.reward.sum_squares, x.reward.sum_cubes],
+                           [y.reward.sum, y.reward.sum_squares, y.reward.sum_cubes], rtol=1e-9):
             return False
     return True
 
@@ -363,7 +365,7 @@ def adaptive_row(label: str, url: str, count: int) -> list[object]:
     assert adaptive is not None and len(adaptive.slots) == 2 and len(results.analyses) == 2
     # a uniform policy: each combination's estimate weighs its versions' means by sqrt(n_b n_ba), close
     # to the combination's sample mean (equal when every version gave it the same share)
-    means = {f"subject={c.variants['subject']},cta={c.variants['cta']}": c.reward_sum / c.decisions
+    means = {f"subject={c.variants['subject']},cta={c.variants['cta']}": c.reward.sum / c.decisions
              for c in summary.combinations}
     gap = max(abs(v.estimate - means[v.policy]) / v.std_error for v in adaptive.policy_value.arms)
     fixed = summarize_s + analysis_s
@@ -488,10 +490,10 @@ def main() -> None:
             "ANALYZE` on PostgreSQL (as autovacuum would after a bulk load), `ANALYZE` on SQLite; each "
             "query below runs once, in this order, right after. `summarize` is "
             "`ExperimentService.summarize` (arms, fallbacks, days, excluded events, apprentice agreement); "
-            "`arm query` is its per-arm part alone (`experiments.summaries.arm_stats`: count per arm from "
-            "the decisions, and per-decision attribution of the outcomes summed per arm: reward, its square "
-            "and cube, event flags); `load rows + pandas groupby` reads the learnable decisions' arms and "
-            "the attributed outcomes into pandas and computes the same statistics there (`same sums` "
+            "`arm query` is its per-arm part alone (`experiments.store.summaries.arm_stats`: count per arm "
+            "from the decisions, and per-decision attribution of the outcomes summed per arm: reward, its "
+            "square and cube, event flags); `load rows + pandas groupby` reads the learnable decisions' arms "
+            "and the attributed outcomes into pandas and computes the same statistics there (`same sums` "
             "compares them, 1e-9). `by segment` groups by the JSON context's `country` (json_extract / "
             "->>, joining outcomes to decisions), `CUPED sums` are the per-arm sums of `clicks_30d` and the "
             "reward; `analysis` is `analyze_summary` with CUPED on the summary: it sees only the sums."

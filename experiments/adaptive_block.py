@@ -31,8 +31,7 @@ from analysis.policy_value import PolicyValueBlock
 from analysis.results import Decision
 from experiments.adaptive_reader import REWARD, AdaptiveData
 from experiments.models import ExperimentSummary
-
-ADAPTIVE_DESIGNS = frozenset({"bandit", "contextual"})
+from experiments.result_analysis import ADAPTIVE_DESIGNS
 
 #: What the ``policy_value`` block is, in words.
 POLICY_VALUE_NOTE = (

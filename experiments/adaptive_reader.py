@@ -33,7 +33,7 @@ from bandit.features import FeatureHasher
 from bandit.options import default_min_share
 from experiments.assignment import CompiledExperiment
 from experiments.store import decisions_table as D
-from experiments.summaries import attribution
+from experiments.store.summaries import attribution
 
 #: The metric name of the spec's reward (the other metrics are event types).
 REWARD = "reward"

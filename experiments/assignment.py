@@ -19,114 +19,26 @@ import numpy as np
 
 from bandit import Policy
 from experiments.arms import allowed_mask, arm_index, combinations
+from experiments.compiled import CompiledExperiment, compile_experiment
 from experiments.content import (
     Rendering,
     default_fallback,
-    is_template,
     render_leniently,
     render_markup,
-    template_fields,
     try_render,
 )
 from experiments.hashing import bucket_variants, in_holdout
 from experiments.rules import (
-    Condition,
-    TargetingRule,
     apply_rules,
-    attributes,
-    compile_rules,
     evaluate,
     holds,
-    parse_condition,
 )
-from experiments.spec import ExperimentSpec
+
+__all__ = ["Assignment", "CompiledExperiment", "assign", "compile_experiment", "explain", "screen"]
 
 log = logging.getLogger(__name__)
 
 _FALSE_WORDS = frozenset({"false", "no", "n", "0", "off"})
-
-
-@dataclass(frozen=True)
-class CompiledExperiment:
-    """A spec version ready for assignment: slots in order, weights, compiled conditions."""
-
-    spec: ExperimentSpec
-    version: int
-    slot_names: list[str]
-    slot_ids: dict[str, list[str]]
-    slot_sizes: list[int]
-    weights: dict[str, np.ndarray]
-    default_positions: np.ndarray
-    eligibility: Condition | None
-    rules: list[TargetingRule]
-    stored_attributes: frozenset[str]
-    templated: dict[str, tuple[bool, ...]]
-    # per slot (in order), the (position, source) of each variant whose content is a template
-    templates: tuple[tuple[tuple[int, str], ...], ...] = ()
-    # the context attributes any template reads, sorted
-    template_fields: tuple[str, ...] = ()
-
-    @property
-    def has_templates(self) -> bool:
-        """Whether any variant's content is a Liquid template (rendered per recipient)."""
-        return any(any(flags) for flags in self.templated.values())
-
-    @property
-    def n_arms(self) -> int:
-        return int(np.prod(self.slot_sizes))
-
-    @property
-    def default_arm(self) -> int:
-        return int(arm_index(self.default_positions.reshape(1, -1), self.slot_sizes)[0])
-
-    @property
-    def adaptive(self) -> bool:
-        return self.spec.design.type in ("bandit", "contextual")
-
-    def arm_variants(self, arm: int) -> dict[str, str]:
-        """The variant id per slot of combination ``arm``."""
-        combo = combinations(self.slot_sizes)[arm]
-        return {s: self.slot_ids[s][int(p)] for s, p in zip(self.slot_names, combo, strict=True)}
-
-
-def compile_experiment(spec: ExperimentSpec, version: int) -> CompiledExperiment:
-    """Compile a validated spec."""
-    names = list(spec.slots)
-    slot_ids = spec.slot_variant_ids
-    control = spec.control
-    eligibility = None
-    if spec.eligibility is not None:
-        eligibility, problems = parse_condition(spec.eligibility, "eligibility")
-        if eligibility is None:
-            raise ValueError("; ".join(map(str, problems)))
-    rules = compile_rules(spec.rules)
-    stored = set(spec.design.context) | set(spec.record)
-    for rule in rules:
-        stored |= attributes(rule.when)
-    if eligibility is not None:
-        stored |= attributes(eligibility)
-    if spec.consent_attribute:
-        stored.add(spec.consent_attribute)
-    return CompiledExperiment(
-        spec=spec,
-        version=version,
-        slot_names=names,
-        slot_ids=slot_ids,
-        slot_sizes=[len(slot_ids[s]) for s in names],
-        weights={s: np.array([v.weight for v in spec.slots[s].variants]) for s in names},
-        default_positions=np.array([slot_ids[s].index(control[s]) for s in names], dtype=np.int64),
-        eligibility=eligibility,
-        rules=rules,
-        stored_attributes=frozenset(stored),
-        templated={s: tuple(is_template(v.content) for v in spec.slots[s].variants) for s in names},
-        templates=tuple(
-            tuple((j, v.content) for j, v in enumerate(spec.slots[s].variants) if is_template(v.content))
-            for s in names
-        ),
-        template_fields=tuple(
-            sorted({f for s in names for v in spec.slots[s].variants for f in template_fields(v.content)})
-        ),
-    )
 
 
 def declines_consent(value: Any) -> bool:

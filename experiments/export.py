@@ -2,7 +2,7 @@
 
 Decisions are read oldest first with the database cursor fetching ``chunk_rows`` rows at a time
 (``yield_per``: a server-side cursor on PostgreSQL); the reward of each chunk's decisions is one
-aggregation query over their attributed outcomes (:func:`experiments.summaries.rewards_of`), so no
+aggregation query over their attributed outcomes (:func:`experiments.store.summaries.rewards_of`), so no
 query ever loads the whole log.
 """
 
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
@@ -18,7 +19,7 @@ from experiments.assignment import CompiledExperiment
 from experiments.models import LoggedDecision
 from experiments.store import decisions_table as D
 from experiments.store import from_db_time
-from experiments.summaries import learnable_decisions, rewards_of
+from experiments.store.summaries import learnable_decisions, rewards_of
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,19 @@ def arm_variants(compiled: CompiledExperiment) -> list[dict[str, str]]:
     return [compiled.arm_variants(arm) for arm in range(compiled.n_arms)]
 
 
+def logged_decision(row: Any, reward: float) -> LoggedDecision:
+    """A row of :func:`experiments.store.summaries.learnable_decisions` with its reward."""
+    return LoggedDecision(
+        decision_id=row.id,
+        context=row.context,
+        arm=int(row.arm),
+        variants=dict(row.variants),
+        propensity=float(row.propensity),
+        reward=reward,
+        created_at=from_db_time(row.created_at),
+    )
+
+
 def iter_logged_decisions(
     conn: Connection, compiled: CompiledExperiment, chunk_rows: int = EXPORT_CHUNK_ROWS
 ) -> Iterator[list[LoggedDecision]]:
@@ -71,17 +85,6 @@ def iter_logged_decisions(
     try:
         for rows in result.partitions():
             id_to_reward = rewards_of(conn, compiled, [r.id for r in rows])
-            yield [
-                LoggedDecision(
-                    decision_id=r.id,
-                    context=r.context,
-                    arm=int(r.arm),
-                    variants=dict(r.variants),
-                    propensity=float(r.propensity),
-                    reward=id_to_reward[r.id],
-                    created_at=from_db_time(r.created_at),
-                )
-                for r in rows
-            ]
+            yield [logged_decision(r, id_to_reward[r.id]) for r in rows]
     finally:
         result.close()

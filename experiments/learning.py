@@ -44,9 +44,9 @@ from experiments.store import (
     outcomes_table,
     snapshots_table,
 )
-from experiments.summaries import unlearned_decisions
+from experiments.store.repository import chunks, latest_snapshot
+from experiments.store.summaries import unlearned_decisions
 
-IN_CHUNK = 1000
 REVISED = "revised"
 NOT_LEARNABLE = "not_learnable"
 
@@ -55,11 +55,6 @@ TIME_ORIGIN = datetime(1970, 1, 1)
 
 D = decisions_table
 O = outcomes_table  # noqa: E741 - the table alias used throughout the store's queries
-
-
-def chunks(items: Sequence[Any], size: int = IN_CHUNK) -> list[Sequence[Any]]:
-    """``items`` in consecutive pieces of at most ``size`` (for IN lists)."""
-    return [items[i : i + size] for i in range(0, len(items), size)]
 
 
 @dataclass(frozen=True)
@@ -77,16 +72,6 @@ class BatchResult:
     revised: int
     not_learnable: int
     full: bool
-
-
-def latest_snapshot(conn: Connection, key: str) -> Any:
-    """The latest policy snapshot row of an experiment, or None."""
-    return conn.execute(
-        select(snapshots_table)
-        .where(snapshots_table.c.experiment_key == key)
-        .order_by(snapshots_table.c.version.desc())
-        .limit(1)
-    ).first()
 
 
 def _pending(compiled: CompiledExperiment) -> Any:
@@ -245,7 +230,7 @@ def learn_one_batch(
     """
     key = compiled.spec.key
     lock_for_learning(conn, key)
-    snap = latest_snapshot(conn, key)
+    snap = latest_snapshot(conn, key, state=True)
     if snap is None or snap.spec_version != compiled.version:
         raise Conflict(f"experiment {key!r}: no policy snapshot for spec version {compiled.version}")
     rows = conn.execute(unlearned_decisions(compiled, cutoff, batch_size)).all()
@@ -255,7 +240,7 @@ def learn_one_batch(
     full = len(rows) == batch_size or len(late) == batch_size
     if not late and not rows:
         return BatchResult(snap.version, 0, 0, 0, False)
-    policy = load_policy(bytes(snap.state))
+    policy = load_policy(snap.state)  # type: ignore[arg-type]  # asked for
     revisable = policy.can_revise
     if late and revisable:
         _revise(conn, compiled, policy, late)

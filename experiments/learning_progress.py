@@ -9,7 +9,7 @@ from datetime import datetime
 
 from experiments.assignment import CompiledExperiment
 from experiments.models import LearningSummary, VersionAllocation
-from experiments.summaries import DecisionGroup
+from experiments.store.summaries import DecisionGroup
 
 
 def version_allocations(
@@ -25,7 +25,7 @@ def version_allocations(
     compiled : CompiledExperiment
         The spec version the groups belong to (its arms map to slot variants).
     groups : sequence of DecisionGroup
-        :func:`experiments.summaries.decision_groups` of that version; fallbacks are left out.
+        :func:`experiments.store.summaries.decision_groups` of that version; fallbacks are left out.
     version_to_created : mapping
         When each policy version was stored.
     """

@@ -6,15 +6,66 @@ core's own input checks import these names; a limit changed here changes everywh
 
 from __future__ import annotations
 
+# ---------------------------------------------------------------- identifiers and names
+
 #: A recipient id, an outcome's ``event_id`` and the ``decision_id`` it names.
 MAX_ID_LENGTH = 128
 #: An outcome's ``type`` (an event name the spec's reward knows).
 MAX_EVENT_TYPE_LENGTH = 64
+#: An experiment key (the spec's ``key`` pattern allows 1 to 64 characters).
+MAX_KEY_LENGTH = 64
+#: A variant id within a slot.
+MAX_VARIANT_ID_LENGTH = 64
+#: A context attribute name (it goes into a JSON path).
+MAX_ATTRIBUTE_LENGTH = 64
+#: A stored decision id: a version-7 UUID in its 36-character text form.
+DECISION_ID_LENGTH = 36
+#: A decision's ``reason`` (``policy``, ``holdout``, ``no_consent``, ...).
+MAX_REASON_LENGTH = 32
+#: An experiment's status, and an outcome's ``after_learning`` mark.
+MAX_STATUS_LENGTH = 16
+#: An outcome's ``user_agent``.
+MAX_USER_AGENT_LENGTH = 1024
+#: A timestamp written as text (ISO 8601) in a request.
+MAX_TIMESTAMP_TEXT_LENGTH = 64
+
+# ---------------------------------------------------------------- batch sizes
+
+#: Recipients in one batch assignment.
+MAX_BATCH = 100_000
+#: Sample recipients in one preview.
+MAX_PREVIEW_RECIPIENTS = 1000
+#: Outcome events in one post.
+MAX_EVENTS = 100_000
+#: Rows the command line sends per call when it reads a file of recipients or outcomes.
+CLI_FILE_BATCH = 10_000
+#: Policy decisions whose contexts an insight reads.
+MAX_INSIGHT_SAMPLE = 100_000
+
+# ---------------------------------------------------------------- value bounds
 
 #: The largest outcome value in absolute value (revenue of one event): a decision's reward adds its
 #: values up, and results sum rewards, their squares and cubes over every decision, which must stay
 #: finite.
 MAX_OUTCOME_VALUE = 1e12
-
 #: Distinct values of a segment attribute (a category, not an identifier or a continuous number).
 MAX_SEGMENTS = 50
+
+# ---------------------------------------------------------------- nesting
+
+#: How deep a stored context value may nest (lists and mappings).
+MAX_CONTEXT_DEPTH = 32
+#: Conditions nest at most this many levels (``{"not": {"attr": ...}}`` is two): deeper ones are refused
+#: when the spec is saved, so that no evaluation, explanation or serialization of one can recurse deeply.
+MAX_CONDITION_DEPTH = 32
+#: How deep a spec document may nest (mappings and lists), and how many values it may hold in all.
+MAX_SPEC_DEPTH = 100
+MAX_SPEC_VALUES = 100_000
+
+# ---------------------------------------------------------------- spec bounds
+
+#: The largest variant weight and the largest reward weight in absolute value: a reward sums at most one
+#: weight per event type, so its sums, squares and cubes over any number of decisions stay finite.
+MAX_WEIGHT = 1e6
+#: The longest reward window and learning delay, in hours (ten years).
+MAX_HOURS = 87_600.0

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Literal
 
+from analysis.stats import RegressionStats, SampleStats
 from experiments.preview import RecipientDetail
 from experiments.spec import ExperimentSpec
 
@@ -96,23 +97,24 @@ class OutcomeCounts:
 class ArmSummary:
     """Statistics of one slot's variant over the learnable decisions (or of the holdout).
 
-    ``event_counts`` counts decisions with at least one attributed event of each type;
-    ``reward_sum``, ``reward_sum_squares`` and ``reward_sum_cubes`` are over the per-decision rewards
-    of the spec (None for the cubes when they were not computed).
+    ``event_counts`` counts decisions with at least one attributed event of each type; ``reward``
+    holds the count, sum, sum of squares and of cubes of the per-decision rewards of the spec, as the
+    analysis takes them.
     """
 
     slot: str
     variant: str
-    decisions: int
     intended_share: float
     event_counts: dict[str, int]
-    reward_sum: float
-    reward_sum_squares: float
-    reward_sum_cubes: float | None = None
+    reward: SampleStats
+
+    @property
+    def decisions(self) -> int:
+        return self.reward.n
 
     @property
     def reward_mean(self) -> float:
-        return self.reward_sum / self.decisions if self.decisions else 0.0
+        return self.reward.sum / self.reward.n if self.reward.n else 0.0
 
 
 @dataclass(frozen=True)
@@ -120,11 +122,12 @@ class CombinationSummary:
     """Statistics of one combination of variants (one arm of the bandit)."""
 
     variants: dict[str, str]
-    decisions: int
     event_counts: dict[str, int]
-    reward_sum: float
-    reward_sum_squares: float
-    reward_sum_cubes: float | None = None
+    reward: SampleStats
+
+    @property
+    def decisions(self) -> int:
+        return self.reward.n
 
 
 @dataclass(frozen=True)
@@ -209,19 +212,18 @@ class CovariateArmSummary:
     """One slot variant's sums for CUPED: a numeric context attribute ``x`` recorded at send time and
     the per-decision reward ``y``.
 
-    ``decisions`` counts the variant's learnable decisions; ``observed`` those whose ``x`` is a number;
-    every sum is over the observed ones.
+    ``decisions`` counts the variant's learnable decisions; ``xy`` holds the sums over those whose
+    ``x`` is a number (``observed`` of them), as CUPED takes them.
     """
 
     slot: str
     variant: str
     decisions: int
-    observed: int
-    sum_x: float
-    sum_x_squares: float
-    sum_y: float
-    sum_y_squares: float
-    sum_xy: float
+    xy: RegressionStats
+
+    @property
+    def observed(self) -> int:
+        return self.xy.n
 
     @property
     def missing(self) -> int:

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from analysis.stats import RegressionStats
 from experiments.arms import combinations
 from experiments.assignment import CompiledExperiment
 from experiments.models import (
@@ -20,7 +21,8 @@ from experiments.models import (
     ExperimentSummary,
     SegmentedSummary,
 )
-from experiments.summaries import CovariateStats, ExcludedCounts, GroupStats, event_types
+from experiments.store.segments import CovariateStats
+from experiments.store.summaries import ExcludedCounts, GroupStats, event_types
 
 
 @dataclass(frozen=True)
@@ -87,51 +89,23 @@ def build_summary(
     too.
     """
     types = event_types(compiled)
-    empty = GroupStats(0, 0.0, 0.0, dict.fromkeys(types, 0))
-    totals: dict[tuple[str, str], list[Any]] = {
-        (s, v): [0, 0.0, 0.0, dict.fromkeys(types, 0), 0.0]
-        for s in compiled.slot_names
-        for v in compiled.slot_ids[s]
-    }
+    empty = GroupStats.empty(types)
+    totals = {(s, v): empty for s in compiled.slot_names for v in compiled.slot_ids[s]}
     combos = []
     for arm in range(compiled.n_arms):
         stats = groups.by_arm.get(arm, empty)
         variants = compiled.arm_variants(arm)
-        combos.append(
-            CombinationSummary(
-                variants,
-                stats.decisions,
-                dict(stats.event_counts),
-                stats.reward_sum,
-                stats.reward_sum_squares,
-                stats.reward_sum_cubes,
-            )
-        )
+        combos.append(CombinationSummary(variants, dict(stats.event_counts), stats.reward))
         for slot_variant in variants.items():
-            acc = totals[slot_variant]
-            acc[0] += stats.decisions
-            acc[1] += stats.reward_sum
-            acc[2] += stats.reward_sum_squares
-            acc[4] += stats.reward_sum_cubes
-            for t, c in stats.event_counts.items():
-                acc[3][t] += c
+            totals[slot_variant] = totals[slot_variant] + stats
     arms = [
-        ArmSummary(slot, vid, acc[0], shares[(slot, vid)], acc[3], acc[1], acc[2], acc[4])
-        for (slot, vid), acc in totals.items()
+        ArmSummary(slot, vid, shares[(slot, vid)], dict(st.event_counts), st.reward)
+        for (slot, vid), st in totals.items()
     ]
     holdout = None
     if compiled.spec.holdout > 0:
         h = groups.by_reason.get("holdout", empty)
-        holdout = ArmSummary(
-            "holdout",
-            "holdout",
-            h.decisions,
-            compiled.spec.holdout,
-            dict(h.event_counts),
-            h.reward_sum,
-            h.reward_sum_squares,
-            h.reward_sum_cubes,
-        )
+        holdout = ArmSummary("holdout", "holdout", compiled.spec.holdout, dict(h.event_counts), h.reward)
     daily_acc: dict[tuple[date, str, str], list[Any]] = {}
     for day, arm, stats in groups.by_day:
         for slot, vid in compiled.arm_variants(arm).items():
@@ -199,17 +173,10 @@ def build_covariate_summary(
     compiled: CompiledExperiment, attribute: str, by_arm: Mapping[int, CovariateStats]
 ) -> CovariateSummary:
     """Each slot variant's CUPED sums: the sums over the combinations (arms) that contain it."""
-    totals: dict[tuple[str, str], list[float]] = {
-        (s, v): [0, 0, 0.0, 0.0, 0.0, 0.0, 0.0] for s in compiled.slot_names for v in compiled.slot_ids[s]
-    }
-    for arm, st in by_arm.items():
+    empty = CovariateStats(0, RegressionStats(0, 0.0, 0.0, 0.0, 0.0, 0.0))
+    totals = {(s, v): empty for s in compiled.slot_names for v in compiled.slot_ids[s]}
+    for arm, stats in by_arm.items():
         for slot_variant in compiled.arm_variants(arm).items():
-            acc = totals[slot_variant]
-            for i, value in enumerate((st.decisions, st.observed, st.sum_x, st.sum_x_squares, st.sum_y,
-                                       st.sum_y_squares, st.sum_xy)):
-                acc[i] += value
-    arms = [
-        CovariateArmSummary(slot, vid, int(acc[0]), int(acc[1]), *acc[2:])
-        for (slot, vid), acc in totals.items()
-    ]
+            totals[slot_variant] = totals[slot_variant] + stats
+    arms = [CovariateArmSummary(slot, vid, st.decisions, st.xy) for (slot, vid), st in totals.items()]
     return CovariateSummary(attribute, arms)

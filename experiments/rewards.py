@@ -1,6 +1,6 @@
 """The reward of one decision from its attributed events, by the spec's rules. Pure.
 
-The same rule as the SQL of :mod:`experiments.summaries`: each event type of ``reward.events`` adds its
+The same rule as the SQL of :mod:`experiments.store.summaries`: each event type of ``reward.events`` adds its
 weight once if at least one such event was attributed (the first click counts once), and the values
 of the ``reward.value`` event add up (revenue). The learning loop uses it on explicit sets of outcome
 rows, so that it knows exactly which outcomes a learned reward contains.

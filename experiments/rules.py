@@ -16,10 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from experiments.errors import Problem
-
-#: Conditions nest at most this many levels (``{"not": {"attr": ...}}`` is two): deeper ones are refused
-#: when the spec is saved, so that no evaluation, explanation or serialization of one can recurse deeply.
-MAX_CONDITION_DEPTH = 32
+from experiments.limits import MAX_CONDITION_DEPTH
 
 OPS = ("eq", "ne", "in", "not_in", "lt", "lte", "gt", "gte", "exists", "contains")
 _ORDER_OPS = {

@@ -15,13 +15,10 @@ from api.convert import signed_percent
 from api.report import write_report
 from api.results import (
     SegmentResults,
-    analyze_segmented,
-    analyze_summary,
     apprentice_note,
     comparison_rows,
     exclusion_note,
     results_to_dict,
-    segments_to_dict,
 )
 from experiments.adaptive_block import adaptive_json, adaptive_results
 
@@ -50,22 +47,16 @@ def analyze(
         raise CliError("--covariate: give --segment or --covariate, not both (CUPED within segments is not "
                        "supported)")
     service = open_service(db)
-    # the covariate's sums first: see api.routes.results
-    cov = None if covariate is None else service.summarize_covariate(key, covariate)
-    segmented = None if segment is None else service.summarize_segments(key, segment)
-    summary = service.summarize(key, include_machine=include_machine)
-    results = analyze_summary(summary, alpha=alpha, correction=correction, seed=seed, covariate=cov)
+    results = service.results(key, alpha=alpha, correction=correction, seed=seed,
+                              include_machine=include_machine, segment=segment, covariate=covariate)
+    summary, cov, by_segment = results.summary, results.covariate, results.segments
     adaptive = adaptive_results(service, summary, alpha=alpha, correction=correction,  # type: ignore[arg-type]
                                 include_machine=include_machine)
-    by_segment = None if segmented is None else analyze_segmented(
-        segmented, alpha=alpha, correction=correction, seed=seed)
     if html is not None:
         write_report(results, html, title=f"SendLab results: {key}", adaptive=adaptive)
     if as_json:
         data = results_to_dict(results)
         data.update(adaptive_json(adaptive, summary, data))
-        if by_segment is not None:
-            data["segments"] = segments_to_dict(by_segment)
         print_json(data)
         return
     data = results_to_dict(results, detail=False)

@@ -17,6 +17,7 @@ from api.cli.output import check_output, print_fields, print_json, print_table
 from api.cli.records import iter_records, row_error
 from api.convert import decision_to_dict, experiment_to_dict
 from experiments.errors import InvalidInput
+from experiments.limits import CLI_FILE_BATCH
 from experiments.service import ExperimentService
 from experiments.spec import ExperimentSpec, parse_spec
 
@@ -138,9 +139,6 @@ def parse_context(pairs: list[str], context_json: str | None) -> dict[str, Any]:
     return context
 
 
-BATCH = 10_000  # recipients per batch when assigning a file
-
-
 def _recipient_batches(
     path: Path, id_column: str
 ) -> Iterator[tuple[int, list[tuple[str, dict[str, Any]]]]]:
@@ -153,7 +151,7 @@ def _recipient_batches(
         if recipient_id in (None, ""):
             raise CliError(f"{path} row {number}: no {id_column!r}")
         batch.append((str(recipient_id), context))
-        if len(batch) == BATCH:
+        if len(batch) == CLI_FILE_BATCH:
             yield first, batch
             batch, first = [], number + 1
     if batch:

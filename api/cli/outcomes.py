@@ -15,10 +15,10 @@ from api.cli.output import print_fields, print_json
 from api.cli.records import iter_records, row_error
 from api.models.outcomes import OutcomeEventIn
 from experiments.errors import InvalidInput
+from experiments.limits import CLI_FILE_BATCH
 from experiments.models import OutcomeEvent
 from experiments.service import check_outcome_events
 
-BATCH = 10_000
 TEXT_COLUMNS = ("event_id", "decision_id", "type", "user_agent")  # a CSV cell "123" stays text
 
 
@@ -38,7 +38,7 @@ def _event_batches(file: Path) -> Iterator[tuple[int, list[OutcomeEvent]]]:
         batch.append(
             OutcomeEvent(e.event_id, e.decision_id, e.type, e.value, e.timestamp, e.machine, e.user_agent)
         )
-        if len(batch) == BATCH:
+        if len(batch) == CLI_FILE_BATCH:
             yield first, batch
             batch, first = [], number + 1
     if batch:

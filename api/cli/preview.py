@@ -18,17 +18,17 @@ from api.cli.group import CliError
 from api.cli.output import print_json
 from api.cli.records import read_records
 from api.previews import report_to_dict
+from experiments.limits import MAX_PREVIEW_RECIPIENTS
 
 IN_MEMORY = "sqlite://"
-MAX_RECIPIENTS = 1000
 
 
 def _recipients(path: Path, id_column: str) -> list[tuple[str, dict[str, Any]]]:
     rows = read_records(path)
     if not rows:
         raise CliError(f"--recipients: {path} has no rows")
-    if len(rows) > MAX_RECIPIENTS:
-        raise CliError(f"--recipients: at most {MAX_RECIPIENTS} sample recipients, got {len(rows)}")
+    if len(rows) > MAX_PREVIEW_RECIPIENTS:
+        raise CliError(f"--recipients: at most {MAX_PREVIEW_RECIPIENTS} sample recipients, got {len(rows)}")
     out = []
     for i, row in enumerate(rows):
         rid = row.get(id_column)

@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-MAX_BATCH = 100_000
+from experiments.limits import MAX_BATCH, MAX_ID_LENGTH, MAX_PREVIEW_RECIPIENTS
 
 
 class Recipient(BaseModel):
@@ -15,7 +15,9 @@ class Recipient(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    recipient_id: str = Field(min_length=1, max_length=128, description="Stable id of the recipient.")
+    recipient_id: str = Field(
+        min_length=1, max_length=MAX_ID_LENGTH, description="Stable id of the recipient."
+    )
     context: dict[str, Any] = Field(default_factory=dict, description="Attributes for rules and policy.")
 
 
@@ -67,7 +69,7 @@ class PreviewRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    recipients: list[Recipient] = Field(min_length=1, max_length=1000)
+    recipients: list[Recipient] = Field(min_length=1, max_length=MAX_PREVIEW_RECIPIENTS)
 
 
 class OfferPublic(BaseModel):

@@ -15,7 +15,7 @@ from experiments.features.settings import (
     MAX_K,
     MAX_WINDOW_DAYS,
 )
-from experiments.limits import MAX_EVENT_TYPE_LENGTH, MAX_ID_LENGTH
+from experiments.limits import MAX_EVENT_TYPE_LENGTH, MAX_ID_LENGTH, MAX_TIMESTAMP_TEXT_LENGTH
 
 #: Most events one request may carry; larger histories go through ``sendlab features compute``.
 MAX_INLINE_EVENTS = 20_000
@@ -27,7 +27,8 @@ class HistoryEventIn(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     recipient_id: str = Field(min_length=1, max_length=MAX_ID_LENGTH)
-    timestamp: str = Field(max_length=64, description="ISO 8601; UTC unless a zone is given.",
+    timestamp: str = Field(max_length=MAX_TIMESTAMP_TEXT_LENGTH,
+                           description="ISO 8601; UTC unless a zone is given.",
                            examples=["2024-05-01T10:00:00Z"])
     type: str = Field(min_length=1, max_length=MAX_EVENT_TYPE_LENGTH, examples=["purchase", "open", "click"])
     amount: float | None = Field(None, ge=0, le=MAX_AMOUNT, description="A purchase's amount (needed then).")
@@ -38,7 +39,8 @@ class FeaturesRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
-    as_of: str = Field(max_length=64, description="The moment the features describe (ISO 8601).",
+    as_of: str = Field(max_length=MAX_TIMESTAMP_TEXT_LENGTH,
+                       description="The moment the features describe (ISO 8601).",
                        examples=["2024-06-01"])
     events: list[HistoryEventIn] = Field(min_length=1, max_length=MAX_INLINE_EVENTS)
     k: int | None = Field(None, ge=1, le=MAX_K, description="Segments; none: chosen by silhouette.")

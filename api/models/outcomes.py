@@ -7,8 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-MAX_EVENTS = 100_000
-MAX_USER_AGENT = 1024
+from experiments.limits import MAX_EVENT_TYPE_LENGTH, MAX_EVENTS, MAX_ID_LENGTH, MAX_USER_AGENT_LENGTH
 
 
 class OutcomeEventIn(BaseModel):
@@ -16,9 +15,9 @@ class OutcomeEventIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    event_id: str = Field(min_length=1, max_length=128)
-    decision_id: str = Field(min_length=1, max_length=128)
-    type: str = Field(min_length=1, max_length=64, examples=["click"])
+    event_id: str = Field(min_length=1, max_length=MAX_ID_LENGTH)
+    decision_id: str = Field(min_length=1, max_length=MAX_ID_LENGTH)
+    type: str = Field(min_length=1, max_length=MAX_EVENT_TYPE_LENGTH, examples=["click"])
     value: float | None = Field(default=None, allow_inf_nan=False)
     timestamp: datetime | None = Field(default=None, description="When it happened (default: now).")
     machine: bool = Field(
@@ -28,7 +27,7 @@ class OutcomeEventIn(BaseModel):
     )
     user_agent: str | None = Field(
         default=None,
-        max_length=MAX_USER_AGENT,
+        max_length=MAX_USER_AGENT_LENGTH,
         description="The user agent of the open or click; when it contains one of the spec's "
         "`reward.machine_user_agents` (case-insensitive), the event is machine-made.",
     )

@@ -11,7 +11,7 @@ from api.deps import ServiceDep, require_admin
 from api.models.common import MessageBody, ValidationErrorBody
 from api.models.results import ResultsPublic
 from api.report import results_html
-from api.results import analyze_segmented, analyze_summary, results_to_dict, segments_to_dict
+from api.results import results_to_dict
 from experiments.adaptive_block import adaptive_block, adaptive_results
 from experiments.errors import InvalidInput
 
@@ -60,23 +60,14 @@ def results(
         raise HTTPException(422, [{"loc": ["query", "covariate"],
                                    "msg": "give segment or covariate, not both (CUPED within segments "
                                           "is not supported)"}])
-    # the covariate's sums are read before the summary: decisions are only ever added, so every arm's
-    # observed decisions are a subset of the summary's (outcomes arriving in between are credited to
-    # the decisions without the covariate, a negligible shift of a live experiment's adjustment)
     try:
-        cov = None if covariate is None else service.summarize_covariate(key, covariate)
-        segmented = None if segment is None else service.summarize_segments(key, segment)
+        analysed = service.results(key, alpha=alpha, correction=correction, include_machine=include_machine,
+                                   segment=segment, covariate=covariate)
     except InvalidInput as exc:  # the attribute is a query parameter here, not a body field
         raise HTTPException(422, [{"loc": ["query", exc.field], "msg": exc.reason}]) from None
-    summary = service.summarize(key, include_machine=include_machine)
-    analysed = analyze_summary(summary, alpha=alpha, correction=correction, covariate=cov)
     out = results_to_dict(analysed, detail=detail)
-    out.update(adaptive_block(service, summary, out, alpha=alpha, correction=correction,
+    out.update(adaptive_block(service, analysed.summary, out, alpha=alpha, correction=correction,
                               include_machine=include_machine))
-    if segmented is not None:
-        out["segments"] = segments_to_dict(
-            analyze_segmented(segmented, alpha=alpha, correction=correction), detail=detail
-        )
     return out
 
 
@@ -107,10 +98,9 @@ def report(
     include_machine: IncludeMachine = False,
 ) -> HTMLResponse:
     """The results as one self-contained HTML page (charts work offline)."""
-    summary = service.summarize(key, include_machine=include_machine)
-    analysed = analyze_summary(summary, alpha=alpha)
+    analysed = service.results(key, alpha=alpha, include_machine=include_machine)
     if not analysed.analyses:
         reasons = "; ".join(f"{slot}: {why}" for slot, why in analysed.skipped.items())
         raise HTTPException(409, f"no slot of {key!r} can be analysed yet ({reasons})")
-    adaptive = adaptive_results(service, summary, alpha=alpha, include_machine=include_machine)
+    adaptive = adaptive_results(service, analysed.summary, alpha=alpha, include_machine=include_machine)
     return HTMLResponse(results_html(analysed, title=f"SendLab results: {key}", adaptive=adaptive))

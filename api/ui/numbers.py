@@ -14,7 +14,6 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from api.results import ADAPTIVE_DESIGNS
 from api.ui.cache import TimedCache
 from experiments.adaptive_block import EstimatedLog, estimate_log
 from experiments.models import (
@@ -24,6 +23,7 @@ from experiments.models import (
     LearningSummary,
     PolicySnapshotInfo,
 )
+from experiments.result_analysis import ADAPTIVE_DESIGNS
 from experiments.service import ExperimentService
 
 log = logging.getLogger("sendlab.ui")

@@ -26,7 +26,6 @@ from analysis.power.plots import plot_power_curve
 from api.adaptive_html import adaptive_html
 from api.convert import plan_to_dict
 from api.models.power import RatePowerRequest
-from api.results import ADAPTIVE_DESIGNS, ExperimentResults, analyze_summary
 from api.ui.access import COOKIE, key_opens_pages, require_call_access, require_page_access, safe_next
 from api.ui.cache import TimedCache
 from api.ui.charts import (
@@ -51,6 +50,7 @@ from api.ui.views import (
 )
 from experiments.adaptive_block import analyze_estimated
 from experiments.errors import NotFound
+from experiments.result_analysis import ADAPTIVE_DESIGNS, ExperimentResults, analyze_summary
 
 STATIC = Path(__file__).resolve().parent / "static"
 PLOTLY_JS = Path(plotly.__file__).resolve().parent / "package_data" / "plotly.min.js"

@@ -1,7 +1,7 @@
 """What the pages show, gathered from the service's domain objects (formatting, no statistics).
 
-The statistics come from ``analysis/`` (through :func:`api.results.analyze_summary` and the small
-functions it exposes); the SQL stays in ``experiments/``. These helpers only regroup and label.
+The statistics come from ``analysis/`` (through :func:`experiments.result_analysis.analyze_summary`
+and the small functions it exposes); the SQL stays in ``experiments/``. These helpers only regroup and label.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from analysis.errors import AnalysisInputError
 from analysis.results import SlotAnalysis
 from analysis.srm import check_sample_ratio
 from analysis.timeseries import wilson_interval
-from api.results import ADAPTIVE_DESIGNS
 from experiments.arms import combinations
 from experiments.models import (
     ArmSummary,
@@ -25,6 +24,7 @@ from experiments.models import (
     PolicySnapshotInfo,
     VersionAllocation,
 )
+from experiments.result_analysis import ADAPTIVE_DESIGNS
 
 SrmStatus = Literal["ok", "flagged", "not applicable", "too early"]
 

@@ -13,8 +13,9 @@ import numpy as np
 import pytest
 
 from experiments.errors import InvalidInput
+from experiments.limits import MAX_SEGMENTS
 from experiments.models import OutcomeEvent
-from experiments.service import MAX_SEGMENTS, ExperimentService
+from experiments.service import ExperimentService
 from tests.experiments.conftest import Clock, make_spec
 
 N = 900
@@ -98,12 +99,12 @@ def test_arm_sums_of_cubes_match_numpy(service: ExperimentService, logged: dict[
     for arm in summary.arms:
         y = np.array([r["y"] for r in rows if r["variants"][arm.slot] == arm.variant])
         assert arm.decisions == y.size
-        assert arm.reward_sum == pytest.approx(y.sum(), rel=1e-12)
-        assert arm.reward_sum_squares == pytest.approx(np.sum(y**2), rel=1e-12)
-        assert arm.reward_sum_cubes == pytest.approx(np.sum(y**3), rel=1e-12)
+        assert arm.reward.sum == pytest.approx(y.sum(), rel=1e-12)
+        assert arm.reward.sum_squares == pytest.approx(np.sum(y**2), rel=1e-12)
+        assert arm.reward.sum_cubes == pytest.approx(np.sum(y**3), rel=1e-12)
     for combo in summary.combinations:
         y = np.array([r["y"] for r in rows if r["variants"] == combo.variants])
-        assert combo.reward_sum_cubes == pytest.approx(np.sum(y**3), rel=1e-12)
+        assert combo.reward.sum_cubes == pytest.approx(np.sum(y**3), rel=1e-12)
 
 
 @pytest.mark.parametrize("attribute", ["country", "vip", "tier"])
@@ -123,9 +124,9 @@ def test_segment_statistics_match_numpy(
                     and _label(r["context"].get(attribute)) == label]
             y = np.array([r["y"] for r in mine])
             assert arm.decisions == len(mine)
-            assert arm.reward_sum == pytest.approx(y.sum(), rel=1e-12, abs=1e-12)
-            assert arm.reward_sum_squares == pytest.approx(np.sum(y**2), rel=1e-12, abs=1e-12)
-            assert arm.reward_sum_cubes == pytest.approx(np.sum(y**3), rel=1e-12, abs=1e-12)
+            assert arm.reward.sum == pytest.approx(y.sum(), rel=1e-12, abs=1e-12)
+            assert arm.reward.sum_squares == pytest.approx(np.sum(y**2), rel=1e-12, abs=1e-12)
+            assert arm.reward.sum_cubes == pytest.approx(np.sum(y**3), rel=1e-12, abs=1e-12)
             assert arm.event_counts["click"] == sum(r["click"] for r in mine)
             assert arm.intended_share == pytest.approx(0.5)
 
@@ -142,8 +143,9 @@ def test_covariate_statistics_match_numpy(service: ExperimentService, logged: di
         y = np.array([r["y"] for r in seen])
         assert (arm.decisions, arm.observed, arm.missing) == (len(mine), len(seen), len(mine) - len(seen))
         assert 0 < arm.missing < arm.decisions
-        for got, want in [(arm.sum_x, x.sum()), (arm.sum_x_squares, x @ x), (arm.sum_y, y.sum()),
-                          (arm.sum_y_squares, y @ y), (arm.sum_xy, x @ y)]:
+        xy = arm.xy
+        for got, want in [(xy.sum_x, x.sum()), (xy.sum_x_squares, x @ x), (xy.sum_y, y.sum()),
+                          (xy.sum_y_squares, y @ y), (xy.sum_xy, x @ y)]:
             assert got == pytest.approx(want, rel=1e-12)
 
 

@@ -13,6 +13,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.engine import Engine
 
 from experiments.errors import AssignmentError, InvalidInput
+from experiments.limits import MAX_EVENT_TYPE_LENGTH
 from experiments.models import OutcomeEvent
 from experiments.service import ExperimentService
 from experiments.store import (
@@ -77,6 +78,27 @@ def test_a_nul_character_in_an_outcome_is_refused_and_nothing_is_stored(
     error = refused(lambda: service.record_outcomes(events), f"events[1].{field}")
     assert error.reason == "must not contain a NUL character (\\u0000)"
     assert rows(engine, outcomes_table) == 0 and rows(engine, orphans_table) == 0
+
+
+def test_an_outcome_type_is_held_to_the_length_its_column_and_the_api_allow(
+    service: ExperimentService, engine: Engine
+) -> None:
+    """The service accepted a ``type`` of 128 characters while the column and the API model take 64:
+    on PostgreSQL the insert failed after the checks passed. One limit now, checked before any write."""
+    service.create(make_spec())
+    d = service.assign("spring", "r1", {})
+    long_type = "c" * (MAX_EVENT_TYPE_LENGTH + 1)
+    error = refused(
+        lambda: service.record_outcomes([OutcomeEvent("e1", d.decision_id, "click"),
+                                         OutcomeEvent("e2", d.decision_id, long_type)]),
+        "events[1].type",
+    )
+    longest = MAX_EVENT_TYPE_LENGTH
+    assert error.reason == f"must be a non-empty string of at most {longest} chars, got {long_type!r}"
+    assert rows(engine, outcomes_table) == 0 and rows(engine, orphans_table) == 0
+    counts = service.record_outcomes([OutcomeEvent("e1", d.decision_id, "c" * MAX_EVENT_TYPE_LENGTH),
+                                      OutcomeEvent("e2", "unknown", "c" * MAX_EVENT_TYPE_LENGTH)])
+    assert (counts.accepted, counts.orphans) == (1, 1)
 
 
 def test_an_outcome_value_lies_within_1e12(service: ExperimentService, engine: Engine) -> None:

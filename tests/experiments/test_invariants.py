@@ -101,7 +101,7 @@ def test_an_explicit_salt_is_the_salt_of_every_hash(service: ExperimentService) 
 
 
 def revenue_of(service: ExperimentService, key: str) -> float:
-    return sum(c.reward_sum for c in service.summarize(key).combinations)
+    return sum(c.reward.sum for c in service.summarize(key).combinations)
 
 
 def test_the_first_copy_of_an_event_id_in_one_request_wins(service: ExperimentService) -> None:

@@ -164,7 +164,7 @@ def test_learning_every_n_outcomes_counts_the_outcomes_not_learned_yet(
     learner = ScheduledLearner(service)
     runs: list[int] = []
     learn = service.learn
-    monkeypatch.setattr(service, "learn", lambda key: runs.append(1) or learn(key))
+    monkeypatch.setattr(service, "learn", lambda key, **options: runs.append(1) or learn(key, **options))
 
     def record(events: list[OutcomeEvent]) -> None:  # as the background learner checks after each post
         service.record_outcomes(events)

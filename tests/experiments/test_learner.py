@@ -18,6 +18,7 @@ import pytest
 
 import experiments.learning
 import experiments.service
+import experiments.service.learning
 from experiments.learner import LearnerThread, ScheduledLearner
 from experiments.models import OutcomeEvent
 from experiments.service import ExperimentService
@@ -53,13 +54,13 @@ def held_learning(monkeypatch: pytest.MonkeyPatch, dialect: str) -> Iterator[thr
 
         monkeypatch.setattr(experiments.learning, "load_policy", load_and_hold)
     else:
-        real_batch = experiments.service.learn_one_batch
+        real_batch = experiments.service.learning.learn_one_batch
 
         def hold_then_batch(*args: Any) -> Any:
             hold()
             return real_batch(*args)
 
-        monkeypatch.setattr(experiments.service, "learn_one_batch", hold_then_batch)
+        monkeypatch.setattr(experiments.service.learning, "learn_one_batch", hold_then_batch)
     try:
         yield held
     finally:

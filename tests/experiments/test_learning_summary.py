@@ -19,7 +19,7 @@ from experiments.models import Decision, OutcomeEvent
 from experiments.service import ExperimentService
 from experiments.spec import ExperimentSpec, parse_spec
 from experiments.store import RETIRED_INDEXES, create_tables, make_engine
-from experiments.summaries import decision_groups
+from experiments.store.summaries import decision_groups
 from tests.experiments.conftest import Clock, make_spec
 
 WINDOW_HOURS = 24

@@ -238,7 +238,7 @@ def test_outcomes_are_idempotent_and_orphans_are_kept_aside(service: ExperimentS
     assert (counts.accepted, counts.duplicates, counts.orphans) == (1, 2, 0)
     summary = service.summarize("spring")
     arm = next(a for a in summary.arms if a.slot == "cta" and a.variant == d.variants["cta"].id)
-    assert arm.event_counts["click"] == 1 and arm.reward_sum == 1.0  # the first click counts once
+    assert arm.event_counts["click"] == 1 and arm.reward.sum == 1.0  # the first click counts once
 
 
 def test_late_and_machine_events_are_stored_but_not_attributed(
@@ -254,7 +254,7 @@ def test_late_and_machine_events_are_stored_but_not_attributed(
     assert (summary.excluded_late_events, summary.excluded_machine_events) == (1, 1)
     combo = next(c for c in summary.combinations if c.decisions == 1)
     assert combo.event_counts == {"click": 0, "conversion": 0, "revenue": 1, "unsubscribe": 0}
-    assert combo.reward_sum == 20.0
+    assert combo.reward.sum == 20.0
 
 
 def test_machine_events_by_user_agent(service: ExperimentService) -> None:
@@ -273,7 +273,7 @@ def test_machine_events_by_user_agent(service: ExperimentService) -> None:
     assert summary.excluded_machine_events == 2
     combo = next(c for c in summary.combinations if c.decisions == 1)
     assert combo.event_counts == {"click": 0, "open": 1}
-    assert combo.reward_sum == 0.0
+    assert combo.reward.sum == 0.0
 
 
 @pytest.mark.parametrize(
@@ -329,8 +329,8 @@ def test_summary_matches_statistics_computed_from_the_raw_events(
         mine = [d for d in decisions if d.variants[arm.slot].id == arm.variant]
         rewards = np.array([reward[d.decision_id][0] for d in mine])
         assert arm.decisions == len(mine)
-        assert arm.reward_sum == pytest.approx(rewards.sum(), rel=1e-12)
-        assert arm.reward_sum_squares == pytest.approx(np.sum(rewards**2), rel=1e-12)
+        assert arm.reward.sum == pytest.approx(rewards.sum(), rel=1e-12)
+        assert arm.reward.sum_squares == pytest.approx(np.sum(rewards**2), rel=1e-12)
         assert arm.event_counts["click"] == sum(reward[d.decision_id][1] for d in mine)
     assert sum(c.decisions for c in summary.combinations) == 600
     assert [c.variants for c in summary.combinations] == [

@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 from scipy import stats
 from statsmodels.stats.proportion import proportion_confint
 
+from analysis.stats import SampleStats
 from api.ui.access import safe_next
 from api.ui.cache import TimedCache
 from api.ui.routes import PLOTLY_JS
@@ -27,7 +28,7 @@ POWER = {"baseline": 0.03, "mde": 0.1, "relative": True, "daily": 50000}
 def _summary(counts: list[int], shares: list[float], *, design: str = "ab",
              fallbacks: dict[str, int] | None = None) -> ExperimentSummary:
     variants = [f"v{i}" for i in range(len(counts))]
-    arms = [ArmSummary("subject", v, n, s, {"click": n // 20}, n / 20, n / 20)
+    arms = [ArmSummary("subject", v, s, {"click": n // 20}, SampleStats(n, n / 20, n / 20))
             for v, n, s in zip(variants, counts, shares, strict=True)]
     return ExperimentSummary(key="k", version=1, design=design, slots={"subject": variants},
                              control={"subject": "v0"}, arms=arms, combinations=[], holdout=None, daily=[],

@@ -22,12 +22,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Float, Select, String, and_, case, cast, func, literal, or_, select
+from sqlalchemy import Float, Select, and_, case, cast, func, literal, or_, select
 from sqlalchemy.engine import Connection
 
+from analysis.stats import SampleStats
 from experiments.assignment import CompiledExperiment
-from experiments.store import decisions_table as D
-from experiments.store import outcomes_table as O
+from experiments.store.tables import decisions_table as D
+from experiments.store.tables import outcomes_table as O
 
 
 def event_types(compiled: CompiledExperiment) -> list[str]:
@@ -48,7 +49,7 @@ class _Attribution:
 _GROUP_COLUMNS = ("decision_id", "arm", "day", "reason", "fallback")
 
 
-def _attribution(
+def attribution(
     compiled: CompiledExperiment,
     decision_ids: Sequence[str] | None = None,
     include_machine: bool = False,
@@ -90,12 +91,6 @@ def _attribution(
         if weight:
             reward = reward + flags[j] * literal(float(weight), Float)
     return _Attribution(sub, types, reward, flags)
-
-
-def attribution(compiled: CompiledExperiment, *, include_machine: bool = False) -> _Attribution:
-    """Every attributed decision of the version with its reward and event flags, as a subquery
-    (``sub``, grouped by decision) and SQL expressions over it (``reward``, ``flags`` per ``types``)."""
-    return _attribution(compiled, include_machine=include_machine)
 
 
 def _outcome_sums(
@@ -172,15 +167,48 @@ def _counts_of(
 
 @dataclass(frozen=True)
 class GroupStats:
-    """Aggregates of one group of decisions: the count, the sums of the per-decision reward, its
-    squares and its cubes (the cubes give the skewness behind the Welch test's note), event counts."""
+    """Aggregates of one group of decisions: the per-decision reward as
+    :class:`analysis.stats.SampleStats` (its ``n`` the decisions; the cubes give the skewness behind
+    the Welch test's note), the decisions with each event type, and those that explored.
 
-    decisions: int
-    reward_sum: float
-    reward_sum_squares: float
+    Mergeable: the statistics of two groups add up (``+``) to those of their union.
+    """
+
+    reward: SampleStats
     event_counts: dict[str, int]
     explored: int = 0
-    reward_sum_cubes: float = 0.0
+
+    @property
+    def decisions(self) -> int:
+        return self.reward.n
+
+    def __add__(self, other: GroupStats) -> GroupStats:
+        if not isinstance(other, GroupStats):
+            return NotImplemented
+        counts = dict(self.event_counts)
+        for t, c in other.event_counts.items():
+            counts[t] = counts.get(t, 0) + c
+        return GroupStats(self.reward + other.reward, counts, self.explored + other.explored)
+
+    @classmethod
+    def empty(cls, types: Sequence[str]) -> GroupStats:
+        """No decisions, with a zero count of each event type."""
+        return cls(SampleStats(0, 0.0, 0.0, 0.0), dict.fromkeys(types, 0))
+
+
+def group_stats(n: int, sums: Any, types: Sequence[str], explored: int = 0) -> GroupStats:
+    """The :class:`GroupStats` of ``n`` decisions from one row of reward sums (``reward_sum``,
+    ``reward_sum_squares``, ``reward_sum_cubes``) and event counts (``c0``, ``c1``, ... in the order of
+    ``types``); None when no decision of the group has an outcome."""
+    if sums is None:
+        return GroupStats(SampleStats(n, 0.0, 0.0, 0.0), dict.fromkeys(types, 0), explored)
+    reward = SampleStats(
+        n,
+        float(sums["reward_sum"] or 0.0),
+        float(sums["reward_sum_squares"] or 0.0),
+        float(sums["reward_sum_cubes"] or 0.0),
+    )
+    return GroupStats(reward, {t: int(sums[f"c{j}"] or 0) for j, t in enumerate(types)}, explored)
 
 
 def _grouped(
@@ -191,7 +219,7 @@ def _grouped(
     include_machine: bool = False,
     groups: Sequence[DecisionGroup] | None = None,
 ) -> dict[tuple[Any, ...], GroupStats]:
-    att = _attribution(compiled, include_machine=include_machine)
+    att = attribution(compiled, include_machine=include_machine)
     width = len(group)
     query = _outcome_sums(compiled, att, fallback, group)
     sums = {tuple(row[:width]): row._mapping for row in conn.execute(query)}
@@ -199,15 +227,7 @@ def _grouped(
         groups = decision_groups(conn, compiled)
     out = {}
     for key, (n, explored) in _counts_of(groups, fallback, group).items():
-        m = sums.get(key)
-        out[key] = GroupStats(
-            decisions=n,
-            reward_sum=float(m["reward_sum"] or 0.0) if m else 0.0,
-            reward_sum_squares=float(m["reward_sum_squares"] or 0.0) if m else 0.0,
-            event_counts={t: int(m[f"c{j}"] or 0) if m else 0 for j, t in enumerate(att.types)},
-            explored=explored,
-            reward_sum_cubes=float(m["reward_sum_cubes"] or 0.0) if m else 0.0,
-        )
+        out[key] = group_stats(n, sums.get(key), att.types, explored)
     return out
 
 
@@ -276,7 +296,7 @@ def rewards_of(
     conn: Connection, compiled: CompiledExperiment, decision_ids: Sequence[str]
 ) -> dict[str, float]:
     """The reward of each listed decision (0 for those without attributed outcomes)."""
-    att = _attribution(compiled, decision_ids)
+    att = attribution(compiled, decision_ids)
     found = {row[0]: float(row[1]) for row in conn.execute(select(att.sub.c.decision_id, att.reward))}
     return {d: found.get(d, 0.0) for d in decision_ids}
 
@@ -286,7 +306,7 @@ def learned_reward(conn: Connection, compiled: CompiledExperiment) -> float:
     outcomes it learned (with the decision, or later as a revision of its reward). Outcomes not learned
     yet, and those a policy that cannot revise (VW) left out, do not count.
     """
-    att = _attribution(compiled, learned_only=True)
+    att = attribution(compiled, learned_only=True)
     query = select(func.sum(att.reward)).where(att.sub.c.fallback.is_(False))
     return float(conn.execute(query).scalar() or 0.0)
 
@@ -306,7 +326,7 @@ def learnable_decisions(compiled: CompiledExperiment) -> Select[Any]:
 
 def all_rewards(conn: Connection, compiled: CompiledExperiment) -> dict[str, float]:
     """The reward of every decision of the version that has attributed outcomes (the others earn 0)."""
-    att = _attribution(compiled)
+    att = attribution(compiled)
     return {row[0]: float(row[1]) for row in conn.execute(select(att.sub.c.decision_id, att.reward))}
 
 
@@ -351,169 +371,3 @@ def apprentice_agreement(
 # ---------------------------------------------------------------- by a context attribute
 
 
-def _context_text(attribute: str, dialect: str) -> Any:
-    """The decision's context attribute as text (``CA``, ``true``, ``3``), NULL when missing or null.
-
-    PostgreSQL: ``context ->> 'attr'``. SQLite: ``json_extract``, with booleans spelled as JSON does
-    (``json_extract`` returns them as 1 and 0).
-    """
-    if dialect == "postgresql":
-        return D.c.context[attribute].as_string()
-    path = _json_path(attribute)
-    kind = func.json_type(D.c.context, path)
-    return case(
-        (kind.in_(["true", "false"]), kind), else_=cast(func.json_extract(D.c.context, path), String)
-    )
-
-
-def _context_number(attribute: str, dialect: str) -> Any:
-    """The decision's context attribute when it is a JSON number, else NULL (missing, text, boolean)."""
-    if dialect == "postgresql":
-        return case(
-            (func.json_typeof(D.c.context[attribute]) == "number",
-             cast(D.c.context[attribute].as_string(), Float)),
-            else_=None,
-        )
-    path = _json_path(attribute)
-    return case(
-        (func.json_type(D.c.context, path).in_(["integer", "real"]),
-         cast(func.json_extract(D.c.context, path), Float)),
-        else_=None,
-    )
-
-
-def _once(query: Select[Any], name: str) -> Any:
-    """``query`` as a subquery computed once per row: ``OFFSET 0`` keeps PostgreSQL and SQLite from
-    merging it into the outer query, which would parse the JSON context again in every aggregate
-    (``COUNT(x), SUM(x), SUM(x*x)``: 1.6x the time on PostgreSQL at 1,000,000 decisions)."""
-    return query.offset(0).subquery(name)
-
-
-def _json_path(attribute: str) -> str:
-    # the attribute has no double quote or backslash (experiments.spec.ATTRIBUTE_PATTERN)
-    return f'$."{attribute}"'
-
-
-def _learnable(query: Select[Any], compiled: CompiledExperiment) -> Select[Any]:
-    return query.where(
-        D.c.experiment_key == compiled.spec.key,
-        D.c.version == compiled.version,
-        D.c.fallback.is_(False),
-    )
-
-
-def segment_arm_stats(
-    conn: Connection, compiled: CompiledExperiment, attribute: str
-) -> dict[tuple[str | None, int], GroupStats]:
-    """Learnable decisions grouped by the text of a context attribute and arm: ``(segment, arm)``.
-
-    The segment is None for decisions without the attribute (missing, null, or no context stored).
-    Counts come from the decisions; reward sums and event counts from the attributed outcomes joined
-    to their decisions (decisions without outcomes add nothing to those sums).
-    """
-    dialect = conn.dialect.name
-    seg = _context_text(attribute, dialect)
-    inner = _learnable(select(D.c.arm, seg.label("segment")), compiled).subquery("segmented")
-    counts = select(inner.c.segment, inner.c.arm, func.count().label("n")).group_by(
-        inner.c.segment, inner.c.arm
-    )
-    att = _attribution(compiled)
-    joined = (
-        select(
-            att.sub.c.arm,
-            seg.label("segment"),
-            att.reward.label("reward"),
-            *[flag.label(f"f{j}") for j, flag in enumerate(att.flags)],
-        )
-        .select_from(att.sub.join(D, D.c.id == att.sub.c.decision_id))
-        .where(att.sub.c.fallback.is_(False))
-        .subquery("segment_rewards")
-    )
-    sums_query = select(
-        joined.c.segment,
-        joined.c.arm,
-        func.sum(joined.c.reward).label("reward_sum"),
-        func.sum(joined.c.reward * joined.c.reward).label("reward_sum_squares"),
-        func.sum(joined.c.reward * joined.c.reward * joined.c.reward).label("reward_sum_cubes"),
-        *[func.sum(joined.c[f"f{j}"]).label(f"c{j}") for j in range(len(att.types))],
-    ).group_by(joined.c.segment, joined.c.arm)
-    sums = {(row.segment, int(row.arm)): row._mapping for row in conn.execute(sums_query)}
-    out = {}
-    for row in conn.execute(counts):
-        key = (row.segment, int(row.arm))
-        m = sums.get(key)
-        out[key] = GroupStats(
-            decisions=int(row.n),
-            reward_sum=float(m["reward_sum"] or 0.0) if m else 0.0,
-            reward_sum_squares=float(m["reward_sum_squares"] or 0.0) if m else 0.0,
-            event_counts={t: int(m[f"c{j}"] or 0) if m else 0 for j, t in enumerate(att.types)},
-            reward_sum_cubes=float(m["reward_sum_cubes"] or 0.0) if m else 0.0,
-        )
-    return out
-
-
-@dataclass(frozen=True)
-class CovariateStats:
-    """Per arm, the sums CUPED needs over the decisions whose covariate ``x`` is a number.
-
-    ``decisions`` counts all learnable decisions of the arm, ``observed`` those with a numeric ``x``;
-    the sums of ``y`` (the per-decision reward), ``y^2`` and ``xy`` are over the observed ones.
-    """
-
-    decisions: int
-    observed: int
-    sum_x: float
-    sum_x_squares: float
-    sum_y: float
-    sum_y_squares: float
-    sum_xy: float
-
-
-def covariate_arm_stats(
-    conn: Connection, compiled: CompiledExperiment, attribute: str
-) -> dict[int, CovariateStats]:
-    """Learnable decisions grouped by arm, with the sums of a numeric context attribute ``x`` and the
-    reward ``y``: ``COUNT``, ``SUM(x)``, ``SUM(x*x)`` from the decisions, ``SUM(y)``, ``SUM(y*y)`` and
-    ``SUM(x*y)`` from the attributed outcomes joined to their decisions, over decisions with a number."""
-    dialect = conn.dialect.name
-    x = _context_number(attribute, dialect)
-    inner = _once(_learnable(select(D.c.arm, x.label("x")), compiled), "covariate")
-    xs = select(
-        inner.c.arm,
-        func.count().label("n"),
-        func.count(inner.c.x).label("observed"),
-        func.sum(inner.c.x).label("sx"),
-        func.sum(inner.c.x * inner.c.x).label("sxx"),
-    ).group_by(inner.c.arm)
-    att = _attribution(compiled)
-    joined = _once(
-        select(att.sub.c.arm, x.label("x"), att.reward.label("y"))
-        .select_from(att.sub.join(D, D.c.id == att.sub.c.decision_id))
-        .where(att.sub.c.fallback.is_(False)),
-        "covariate_rewards",
-    )
-    ys = (
-        select(
-            joined.c.arm,
-            func.sum(joined.c.y).label("sy"),
-            func.sum(joined.c.y * joined.c.y).label("syy"),
-            func.sum(joined.c.x * joined.c.y).label("sxy"),
-        )
-        .where(joined.c.x.is_not(None))
-        .group_by(joined.c.arm)
-    )
-    y_sums = {int(row.arm): row for row in conn.execute(ys)}
-    out = {}
-    for row in conn.execute(xs):
-        arm = int(row.arm)
-        y = y_sums.get(arm)
-        out[arm] = CovariateStats(
-            decisions=int(row.n),
-            observed=int(row.observed),
-            sum_x=float(row.sx or 0.0),
-            sum_x_squares=float(row.sxx or 0.0),
-            sum_y=float(y.sy or 0.0) if y else 0.0,
-            sum_y_squares=float(y.syy or 0.0) if y else 0.0,
-            sum_xy=float(y.sxy or 0.0) if y else 0.0,
-        )
-    return out

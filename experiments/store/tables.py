@@ -15,9 +15,6 @@ commit is flushed).
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -35,9 +32,17 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Connection, Dialect, Engine
+from sqlalchemy.engine import Engine
 from sqlmodel import Field, SQLModel, create_engine
+
+from experiments.limits import (
+    DECISION_ID_LENGTH,
+    MAX_EVENT_TYPE_LENGTH,
+    MAX_ID_LENGTH,
+    MAX_KEY_LENGTH,
+    MAX_REASON_LENGTH,
+    MAX_STATUS_LENGTH,
+)
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 #: SQLite's ``synchronous`` in WAL mode: durable against a killed process, not against a power cut.
@@ -53,10 +58,10 @@ class ExperimentRow(SQLModel, table=True):
     """The current state of one experiment (one row per key)."""
 
     __tablename__ = "experiments"
-    key: str = Field(primary_key=True, max_length=64)
+    key: str = Field(primary_key=True, max_length=MAX_KEY_LENGTH)
     version: int
     spec: str  # canonical JSON of the current version's spec
-    status: str = Field(max_length=16)
+    status: str = Field(max_length=MAX_STATUS_LENGTH)
     apprentice: bool = False  # a warm-started policy that does not choose yet
     warnings: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     created_at: datetime = _utc_time()
@@ -67,7 +72,7 @@ class ExperimentVersionRow(SQLModel, table=True):
     """Every version of every spec, kept so old decisions can be read with the spec they were made under."""
 
     __tablename__ = "experiment_versions"
-    key: str = Field(primary_key=True, max_length=64)
+    key: str = Field(primary_key=True, max_length=MAX_KEY_LENGTH)
     version: int = Field(primary_key=True)
     spec: str
     created_at: datetime = _utc_time()
@@ -77,7 +82,7 @@ class DecisionRow(SQLModel, table=True):
     """One logged assignment. ``fallback`` decisions (holdout, ineligible, ...) are never learned from.
 
     ``ix_decisions_summary`` covers the results' count of a version's decisions
-    (:func:`experiments.summaries.decision_groups`): its ``GROUP BY`` columns lead, in order, and the
+    (:func:`experiments.store.summaries.decision_groups`): its ``GROUP BY`` columns lead, in order, and the
     columns it counts follow, so the count reads the index alone, in order, without the table. The
     experiments list counts each arm's decisions on a range of it (:mod:`experiments.overview`).
     ``ix_decisions_adaptive`` covers the adaptive results' inverse-propensity sums per policy version and
@@ -97,8 +102,8 @@ class DecisionRow(SQLModel, table=True):
             "experiment_key", "version", "fallback", "policy_version", "arm", "propensity",
         ),
     )
-    id: str = Field(primary_key=True, max_length=36)
-    experiment_key: str = Field(max_length=64)
+    id: str = Field(primary_key=True, max_length=DECISION_ID_LENGTH)
+    experiment_key: str = Field(max_length=MAX_KEY_LENGTH)
     version: int
     recipient_id: str
     variants: dict[str, str] = Field(sa_column=Column(JSON, nullable=False))
@@ -107,7 +112,7 @@ class DecisionRow(SQLModel, table=True):
     policy_version: int | None = None
     explored: bool = False
     fallback: bool = False
-    reason: str = Field(max_length=32)
+    reason: str = Field(max_length=MAX_REASON_LENGTH)
     context: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     created_at: datetime = _utc_time()
     day: date
@@ -126,7 +131,7 @@ class OutcomeRow(SQLModel, table=True):
     revise, counted and left out (``after_learning = "not_learnable"``, ``learned_version`` the
     snapshot current then).
 
-    ``ix_outcomes_summary`` covers the results' attribution (:mod:`experiments.summaries`): the
+    ``ix_outcomes_summary`` covers the results' attribution (:mod:`experiments.store.summaries`): the
     version's attributed outcomes in decision order, with every column the per-decision ``GROUP BY``
     reads, so it streams from the index without the table or a sort; ``machine`` serves the count of
     excluded events.
@@ -142,22 +147,23 @@ class OutcomeRow(SQLModel, table=True):
         ),
     )
     id: int | None = Field(default=None, primary_key=True)
-    event_id: str = Field(unique=True, max_length=128)
-    decision_id: str = Field(max_length=36)
-    experiment_key: str = Field(max_length=64)
+    event_id: str = Field(unique=True, max_length=MAX_ID_LENGTH)
+    decision_id: str = Field(max_length=DECISION_ID_LENGTH)
+    experiment_key: str = Field(max_length=MAX_KEY_LENGTH)
     version: int
-    type: str = Field(max_length=64)
+    type: str = Field(max_length=MAX_EVENT_TYPE_LENGTH)
     value: float | None = None
     time: datetime = _utc_time()
     received_at: datetime = _utc_time()
     machine: bool = False
     attributed: bool = True
     learned_version: int | None = None
-    after_learning: str | None = Field(default=None, max_length=16)  # "revised" | "not_learnable"
+    # "revised" | "not_learnable"
+    after_learning: str | None = Field(default=None, max_length=MAX_STATUS_LENGTH)
     # copied from the decision (which never changes) so results group outcomes without a join
     arm: int
     fallback: bool
-    reason: str = Field(max_length=32)
+    reason: str = Field(max_length=MAX_REASON_LENGTH)
     day: date
 
 
@@ -165,9 +171,9 @@ class OrphanOutcomeRow(SQLModel, table=True):
     """An outcome whose decision is unknown: kept aside, counted, never attributed."""
 
     __tablename__ = "orphan_outcomes"
-    event_id: str = Field(primary_key=True, max_length=128)
+    event_id: str = Field(primary_key=True, max_length=MAX_ID_LENGTH)
     decision_id: str
-    type: str = Field(max_length=64)
+    type: str = Field(max_length=MAX_EVENT_TYPE_LENGTH)
     value: float | None = None
     time: datetime = _utc_time()
     received_at: datetime = _utc_time()
@@ -181,7 +187,7 @@ class PolicySnapshotRow(SQLModel, table=True):
     __tablename__ = "policy_snapshots"
     __table_args__ = (UniqueConstraint("experiment_key", "version", name="uq_policy_snapshot_version"),)
     id: int | None = Field(default=None, primary_key=True)
-    experiment_key: str = Field(max_length=64)
+    experiment_key: str = Field(max_length=MAX_KEY_LENGTH)
     version: int
     spec_version: int
     state: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
@@ -223,95 +229,6 @@ Index(
     sqlite_where=outcomes_table.c.after_learning.is_not(None),
     postgresql_where=outcomes_table.c.after_learning.is_not(None),
 )
-
-
-#: The columns of a decision row, in the order :func:`insert_decisions` takes them.
-DECISION_COLUMNS = (
-    "id",
-    "experiment_key",
-    "version",
-    "recipient_id",
-    "variants",
-    "arm",
-    "propensity",
-    "policy_version",
-    "explored",
-    "fallback",
-    "reason",
-    "context",
-    "created_at",
-    "day",
-    "learned_version",
-    "agreement",
-)
-
-
-def _unchanged(value: Any) -> Any:
-    return value
-
-
-@dataclass(frozen=True)
-class DecisionEncoding:
-    """How a decision row's values are bound for one database, as :func:`insert_decisions` writes them.
-
-    Attributes
-    ----------
-    json : callable
-        For ``variants`` and ``context`` (None becomes the JSON ``null``, as SQLAlchemy's ``JSON`` binds it).
-    time, day, flag : callable
-        For ``created_at``, ``day`` and the booleans ``explored`` and ``fallback``.
-    """
-
-    json: Callable[[Any], Any]
-    time: Callable[[datetime], Any]
-    day: Callable[[date], Any]
-    flag: Callable[[bool], Any]
-
-
-def decision_encoding(dialect: Dialect) -> DecisionEncoding:
-    """The encoding of decision rows for ``dialect``.
-
-    SQLite: the bind processors of the table's own column types on that dialect, so a row written by
-    :func:`insert_decisions` is stored byte for byte as ``conn.execute(decisions_table.insert(), ...)``
-    stores it. PostgreSQL: the values as Python objects and the JSON columns as their text (``COPY``
-    takes them so).
-    """
-    if dialect.name == "postgresql":
-        return DecisionEncoding(json=json.dumps, time=_unchanged, day=_unchanged, flag=_unchanged)
-
-    def bind(column: str) -> Callable[[Any], Any]:
-        impl = decisions_table.c[column].type.dialect_impl(dialect)
-        return impl.bind_processor(dialect) or _unchanged
-
-    return DecisionEncoding(
-        json=bind("variants"), time=bind("created_at"), day=bind("day"), flag=bind("explored")
-    )
-
-
-def insert_decisions(conn: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
-    """Insert decision rows (tuples in :data:`DECISION_COLUMNS` order, encoded by :func:`decision_encoding`).
-
-    One statement on PostgreSQL, ``COPY ... FROM STDIN`` (an ``INSERT`` for one row), so that the rows
-    are written all or none even on a connection in autocommit mode; one ``executemany`` of a plain
-    ``INSERT`` on SQLite. The rows arrive bound already, so no per-row work is left to SQLAlchemy (at
-    100,000 decisions that work cost more than the database's, ``benchmarks/api.py``).
-    """
-    if not rows:
-        return
-    names = ", ".join(DECISION_COLUMNS)
-    if conn.dialect.name == "postgresql":
-        driver = conn.connection.driver_connection
-        with driver.cursor() as cursor:
-            if len(rows) == 1:  # one round trip; COPY takes two
-                marks = ", ".join(["%s"] * len(DECISION_COLUMNS))
-                cursor.execute(f"INSERT INTO decisions ({names}) VALUES ({marks})", rows[0])
-                return
-            with cursor.copy(f"COPY decisions ({names}) FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row(row)
-        return
-    marks = ", ".join("?" * len(DECISION_COLUMNS))
-    conn.connection.driver_connection.executemany(f"INSERT INTO decisions ({names}) VALUES ({marks})", rows)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -400,63 +317,3 @@ def from_db_time(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
-def insert_ignoring_duplicates(
-    conn: Connection, table: Any, rows: Sequence[dict[str, Any]], key: str
-) -> set[str]:
-    """Insert ``rows`` in one executemany, skipping rows whose unique ``key`` exists.
-
-    Returns the keys actually inserted (``RETURNING``), so concurrent duplicates are counted right.
-    """
-    if not rows:
-        return set()
-    dialect = conn.dialect.name
-    if dialect == "sqlite":
-        stmt = sqlite.insert(table).on_conflict_do_nothing(index_elements=[key])
-    elif dialect == "postgresql":
-        columns = list(rows[0])
-        scalar = not any(isinstance(table.c[c].type, (JSON, LargeBinary)) for c in columns)
-        if scalar and all(row.keys() == rows[0].keys() for row in rows):
-            return _insert_arrays_ignoring_duplicates(conn, table, columns, rows, key)
-        stmt = postgresql.insert(table).on_conflict_do_nothing(index_elements=[key])
-    else:  # pragma: no cover - only the two supported databases reach here
-        raise ValueError(f"unsupported dialect {dialect!r}")
-    result = conn.execute(stmt.returning(table.c[key]), list(rows))
-    return {row[0] for row in result}
-
-
-def _insert_arrays_ignoring_duplicates(
-    conn: Connection, table: Any, columns: list[str], rows: Sequence[dict[str, Any]], key: str
-) -> set[str]:
-    """PostgreSQL: one ``INSERT ... SELECT FROM unnest(arrays) ON CONFLICT DO NOTHING RETURNING``.
-
-    One short statement with one array per column, instead of multi-row ``VALUES`` statements whose
-    text psycopg must rebuild on the client for every page of rows (6.7x a plain insert at 1,000,000
-    outcomes, ``benchmarks/store.py``). Only for columns of scalar types.
-    """
-    preparer = conn.dialect.identifier_preparer
-    types = [table.c[c].type.compile(dialect=conn.dialect) for c in columns]
-    names = ", ".join(preparer.quote(c) for c in columns)
-    arrays = ", ".join(f"CAST(:p{i} AS {t}[])" for i, t in enumerate(types))
-    stmt = text(
-        f"INSERT INTO {preparer.format_table(table)} ({names}) SELECT * FROM unnest({arrays}) "
-        f"ON CONFLICT ({preparer.quote(key)}) DO NOTHING RETURNING {preparer.quote(key)}"
-    )
-    params = {f"p{i}": [row[c] for row in rows] for i, c in enumerate(columns)}
-    return {row[0] for row in conn.execute(stmt, params)}
-
-
-def lock_for_learning(conn: Connection, key: str) -> None:
-    """Make the learners of experiment ``key`` take turns; the first statement of a learning transaction.
-
-    PostgreSQL: a row lock on the experiment (``SELECT ... FOR UPDATE``), held until the transaction
-    ends; every later statement reads what the previous learner committed. SQLite: ``BEGIN IMMEDIATE``
-    takes the database's write lock before the transaction reads anything (waiting up to the busy
-    timeout), where pysqlite would only begin at the first write. A second learner waits, then reads the
-    new snapshot; it never fails for having lost a race.
-    """
-    if conn.dialect.name == "sqlite":
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
-        return
-    conn.execute(
-        select(experiments_table.c.key).where(experiments_table.c.key == key).with_for_update()
-    )

@@ -1,0 +1,171 @@
+"""The rows a batch of decisions is logged as, and the decisions answered with: one pass over the
+assignment's result that binds each value once (per arm, per rendering group) for the database."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from experiments.assignment import Assignment, CompiledExperiment, slot_content
+from experiments.content import Rendering
+from experiments.decision_ids import new_decision_ids
+from experiments.models import FALLBACK_REASONS, Decision, VariantChoice
+from experiments.store import DecisionEncoding, from_db_time
+
+
+def plain_choices(compiled: CompiledExperiment) -> list[list[VariantChoice]]:
+    """Per slot and position, the choice as shown when the variant's content is plain text."""
+    return [
+        [VariantChoice(v.id, v.content) for v in compiled.spec.slots[slot].variants]
+        for slot in compiled.slot_names
+    ]
+
+
+def decision_rows(
+    compiled: CompiledExperiment,
+    recipients: Sequence[tuple[str, Mapping[str, Any]]],
+    result: Assignment,
+    policy_version: int | None,
+    stored_contexts: Sequence[Mapping[str, Any]] | None,
+    rendered: Sequence[Sequence[Mapping[int, Rendering]]] | None,
+    groups: Sequence[int],
+    db_now: datetime,
+    encoding: DecisionEncoding,
+) -> tuple[list[tuple[Any, ...]], list[Decision]]:
+    """The rows to store (:data:`experiments.store.DECISION_COLUMNS`, bound by ``encoding``) and the
+    decisions of ``recipients``, made at ``db_now`` (naive UTC) by ``result`` under ``policy_version``.
+
+    ``stored_contexts`` are the context attributes each decision keeps (None: the spec keeps none);
+    ``rendered`` and ``groups`` come from :func:`experiments.assignment.render_batch` (None and empty
+    when no variant is a template).
+    """
+    key = compiled.spec.key
+    created_at = from_db_time(db_now)
+    bound_time, bound_day = encoding.time(db_now), encoding.day(db_now.date())
+    true, false = encoding.flag(True), encoding.flag(False)
+    no_context = encoding.json(None)
+    no_attributes = encoding.json({})
+    empty_context = no_attributes if stored_contexts is None else None
+    arm_to_variants: dict[int, tuple[dict[str, str], Any]] = {}
+    plain = plain_choices(compiled)
+    choices: dict[tuple[int, int, str], VariantChoice] = {}
+    arm_group_to_shown: dict[tuple[int, int], tuple[dict[str, VariantChoice], dict[str, str]]] = {}
+    decision_ids = new_decision_ids(len(recipients), db_now)
+    version, adaptive = compiled.version, compiled.adaptive
+    arms = result.arms.tolist()
+    propensities = result.propensities.tolist()
+    explored = result.explored.tolist()
+    agreement = [None if math.isnan(a) else a for a in result.agreement.tolist()]
+    positions = result.positions.tolist()
+    rows, decisions = [], []
+    for i, (rid, context) in enumerate(recipients):
+        reason = result.reasons[i]
+        fallback = reason in FALLBACK_REASONS
+        arm = arms[i]
+        known = arm_to_variants.get(arm)
+        if known is None:
+            chosen = {
+                s: compiled.slot_ids[s][p] for s, p in zip(compiled.slot_names, positions[i], strict=True)
+            }
+            known = arm_to_variants[arm] = (chosen, encoding.json(chosen))
+        if reason == "no_consent":
+            bound_context = no_context
+        elif empty_context is not None:
+            bound_context = empty_context
+        else:
+            stored_context = stored_contexts[i]  # type: ignore[index]  # not None here
+            bound_context = encoding.json(stored_context) if stored_context else no_attributes
+        decision_id = decision_ids[i]
+        version_used = None if fallback or not adaptive else policy_version
+        rows.append(
+            (
+                decision_id,
+                key,
+                version,
+                rid,
+                known[1],
+                arm,
+                propensities[i],
+                version_used,
+                true if explored[i] else false,
+                true if fallback else false,
+                reason,
+                bound_context,
+                bound_time,
+                bound_day,
+                None,
+                agreement[i],
+            )
+        )
+        if rendered is None:
+            variants = {s: plain[k][positions[i][k]] for k, s in enumerate(compiled.slot_names)}
+            notes: dict[str, str] = {}
+        else:  # the same arm and rendering group: the same content and notes
+            shown = arm_group_to_shown.get((arm, groups[i]))
+            if shown is None:
+                shown = arm_group_to_shown[(arm, groups[i])] = rendered_choices(
+                    compiled, positions[i], context, rendered[i], plain, choices
+                )
+            variants, notes = dict(shown[0]), dict(shown[1])
+        decisions.append(
+            Decision(
+                decision_id=decision_id,
+                experiment=key,
+                recipient_id=rid,
+                variants=variants,
+                propensity=propensities[i],
+                policy_version=version_used,
+                reason=reason,
+                explored=explored[i],
+                created_at=created_at,
+                content_notes=notes,
+            )
+        )
+    return rows, decisions
+
+
+def rendered_choices(
+    compiled: CompiledExperiment,
+    positions: Sequence[int],
+    context: Mapping[str, Any],
+    rendered: Sequence[Mapping[int, Rendering]],
+    plain: Sequence[Sequence[VariantChoice]],
+    choices: dict[tuple[int, int, str], VariantChoice],
+) -> tuple[dict[str, VariantChoice], dict[str, str]]:
+    """The rendered content per slot and, per slot where content fell back, a note saying how.
+
+    ``rendered`` is :func:`experiments.assignment.render_templated` of this recipient; ``plain`` the
+    choice per slot and position for variants that are plain text; ``choices`` the rendered choices
+    made so far in this batch (recipients who see the same text share one).
+    """
+    variants, notes = {}, {}
+    for s, slot in enumerate(compiled.slot_names):
+        p = positions[s]
+        by_position = rendered[s]
+        if not by_position:  # no template in this slot
+            variants[slot] = plain[s][p]
+            continue
+        own = by_position.get(p)
+        note = None
+        if own is None:
+            variants[slot] = plain[s][p]
+        elif own.text is not None:
+            choice = choices.get((s, p, own.text))
+            if choice is None:
+                choice = choices[(s, p, own.text)] = VariantChoice(compiled.slot_ids[slot][p], own.text)
+            variants[slot] = choice
+        else:
+            text, note = slot_content(compiled, slot, p, context, first=own)
+            variants[slot] = VariantChoice(compiled.slot_ids[slot][p], text)
+        parts = [
+            f"not offered {compiled.slot_ids[slot][j]!r}: {r.problem}"
+            for j, r in by_position.items()
+            if r.text is None and j != p
+        ]
+        if note is not None:
+            parts.append(note)
+        if parts:
+            notes[slot] = "; ".join(parts)
+    return variants, notes

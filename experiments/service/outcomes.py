@@ -1,0 +1,88 @@
+"""Outcome recording: store outcome events once each, attributed to their decisions (or kept aside as
+orphans), and committed before the answer."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+from experiments.models import OutcomeCounts, OutcomeEvent
+from experiments.service.core import ServiceCore
+from experiments.service.inputs import check_outcome_events
+from experiments.spec import ExperimentSpec
+from experiments.store import insert_ignoring_duplicates, orphans_table, outcomes_table, to_db_time
+
+log = logging.getLogger(__name__)
+
+
+class OutcomeRecording:
+    """Record outcome events."""
+
+    def __init__(self, core: ServiceCore) -> None:
+        self._core = core
+
+    def record(self, events: Sequence[OutcomeEvent]) -> OutcomeCounts:
+        """Store outcome events; idempotent on ``event_id``, committed before returning.
+
+        Events of unknown decisions go to the orphan table. Events timed before their decision or later
+        than the reward window after it are stored but not attributed (``attributed`` false);
+        machine-made ones (flagged, or a user agent the spec lists) are stored with ``machine`` true, and
+        rewards, learning and results leave them out (results include them when asked).
+        """
+        check_outcome_events(events)
+        unique: dict[str, OutcomeEvent] = {}
+        for e in events:
+            unique.setdefault(e.event_id, e)
+        now = self._core.now()
+        repo = self._core.repo
+        known, orphans = [], []
+        with self._core.engine.begin() as conn:
+            decision_ids = sorted({e.decision_id for e in unique.values()})
+            id_to_decision = repo.decisions_of_outcomes(conn, decision_ids)
+            specs: dict[tuple[str, int], ExperimentSpec] = {}
+            for e in unique.values():
+                time = to_db_time(e.timestamp) if e.timestamp is not None else now
+                base: dict[str, Any] = {
+                    "event_id": e.event_id,
+                    "decision_id": e.decision_id,
+                    "type": e.type,
+                    "value": None if e.value is None else float(e.value),
+                    "time": time,
+                    "received_at": now,
+                    "machine": bool(e.machine),
+                }
+                d = id_to_decision.get(e.decision_id)
+                if d is None:
+                    orphans.append(base)
+                    continue
+                spec = specs.get((d.experiment_key, d.version))
+                if spec is None:
+                    spec = specs[(d.experiment_key, d.version)] = repo.compiled(
+                        d.experiment_key, d.version, conn=conn
+                    ).spec
+                machine = spec.reward.is_machine(bool(e.machine), e.user_agent)
+                window = timedelta(hours=spec.reward.window_hours)
+                # the attribution window runs from the decision to ``window_hours`` after it; an event
+                # without a timestamp is stamped on receipt, after its decision was logged, whatever the
+                # skew between the clocks of the workers that logged the two. Machine events are left
+                # out by the queries (``machine`` true), not here.
+                after = e.timestamp is None or time >= d.created_at
+                attributed = after and time - d.created_at <= window
+                known.append(
+                    {
+                        **base,
+                        "machine": machine,
+                        "experiment_key": d.experiment_key,
+                        "version": d.version,
+                        "attributed": attributed,
+                        "arm": d.arm,
+                        "fallback": d.fallback,
+                        "reason": d.reason,
+                        "day": d.day,
+                    }
+                )
+            accepted = insert_ignoring_duplicates(conn, outcomes_table, known, "event_id")
+            kept = insert_ignoring_duplicates(conn, orphans_table, orphans, "event_id")
+        return OutcomeCounts(len(accepted), len(events) - len(accepted) - len(kept), len(kept))

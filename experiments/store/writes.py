@@ -1,0 +1,166 @@
+"""Writes to the log: decision rows bound once and inserted in one statement, outcomes inserted
+ignoring duplicates, and the lock learners take turns on."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import JSON, LargeBinary, select, text
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Dialect
+
+from experiments.store.tables import decisions_table, experiments_table
+
+#: The columns of a decision row, in the order :func:`insert_decisions` takes them.
+DECISION_COLUMNS = (
+    "id",
+    "experiment_key",
+    "version",
+    "recipient_id",
+    "variants",
+    "arm",
+    "propensity",
+    "policy_version",
+    "explored",
+    "fallback",
+    "reason",
+    "context",
+    "created_at",
+    "day",
+    "learned_version",
+    "agreement",
+)
+
+
+def _unchanged(value: Any) -> Any:
+    return value
+
+
+@dataclass(frozen=True)
+class DecisionEncoding:
+    """How a decision row's values are bound for one database, as :func:`insert_decisions` writes them.
+
+    Attributes
+    ----------
+    json : callable
+        For ``variants`` and ``context`` (None becomes the JSON ``null``, as SQLAlchemy's ``JSON`` binds it).
+    time, day, flag : callable
+        For ``created_at``, ``day`` and the booleans ``explored`` and ``fallback``.
+    """
+
+    json: Callable[[Any], Any]
+    time: Callable[[datetime], Any]
+    day: Callable[[date], Any]
+    flag: Callable[[bool], Any]
+
+
+def decision_encoding(dialect: Dialect) -> DecisionEncoding:
+    """The encoding of decision rows for ``dialect``.
+
+    SQLite: the bind processors of the table's own column types on that dialect, so a row written by
+    :func:`insert_decisions` is stored byte for byte as ``conn.execute(decisions_table.insert(), ...)``
+    stores it. PostgreSQL: the values as Python objects and the JSON columns as their text (``COPY``
+    takes them so).
+    """
+    if dialect.name == "postgresql":
+        return DecisionEncoding(json=json.dumps, time=_unchanged, day=_unchanged, flag=_unchanged)
+
+    def bind(column: str) -> Callable[[Any], Any]:
+        impl = decisions_table.c[column].type.dialect_impl(dialect)
+        return impl.bind_processor(dialect) or _unchanged
+
+    return DecisionEncoding(
+        json=bind("variants"), time=bind("created_at"), day=bind("day"), flag=bind("explored")
+    )
+
+
+def insert_decisions(conn: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
+    """Insert decision rows (tuples in :data:`DECISION_COLUMNS` order, encoded by :func:`decision_encoding`).
+
+    One statement on PostgreSQL, ``COPY ... FROM STDIN`` (an ``INSERT`` for one row), so that the rows
+    are written all or none even on a connection in autocommit mode; one ``executemany`` of a plain
+    ``INSERT`` on SQLite. The rows arrive bound already, so no per-row work is left to SQLAlchemy (at
+    100,000 decisions that work cost more than the database's, ``benchmarks/api.py``).
+    """
+    if not rows:
+        return
+    names = ", ".join(DECISION_COLUMNS)
+    if conn.dialect.name == "postgresql":
+        driver = conn.connection.driver_connection
+        with driver.cursor() as cursor:
+            if len(rows) == 1:  # one round trip; COPY takes two
+                marks = ", ".join(["%s"] * len(DECISION_COLUMNS))
+                cursor.execute(f"INSERT INTO decisions ({names}) VALUES ({marks})", rows[0])
+                return
+            with cursor.copy(f"COPY decisions ({names}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+        return
+    marks = ", ".join("?" * len(DECISION_COLUMNS))
+    conn.connection.driver_connection.executemany(f"INSERT INTO decisions ({names}) VALUES ({marks})", rows)
+
+
+def insert_ignoring_duplicates(
+    conn: Connection, table: Any, rows: Sequence[dict[str, Any]], key: str
+) -> set[str]:
+    """Insert ``rows`` in one executemany, skipping rows whose unique ``key`` exists.
+
+    Returns the keys actually inserted (``RETURNING``), so concurrent duplicates are counted right.
+    """
+    if not rows:
+        return set()
+    dialect = conn.dialect.name
+    if dialect == "sqlite":
+        stmt = sqlite.insert(table).on_conflict_do_nothing(index_elements=[key])
+    elif dialect == "postgresql":
+        columns = list(rows[0])
+        scalar = not any(isinstance(table.c[c].type, (JSON, LargeBinary)) for c in columns)
+        if scalar and all(row.keys() == rows[0].keys() for row in rows):
+            return _insert_arrays_ignoring_duplicates(conn, table, columns, rows, key)
+        stmt = postgresql.insert(table).on_conflict_do_nothing(index_elements=[key])
+    else:  # pragma: no cover - only the two supported databases reach here
+        raise ValueError(f"unsupported dialect {dialect!r}")
+    result = conn.execute(stmt.returning(table.c[key]), list(rows))
+    return {row[0] for row in result}
+
+
+def _insert_arrays_ignoring_duplicates(
+    conn: Connection, table: Any, columns: list[str], rows: Sequence[dict[str, Any]], key: str
+) -> set[str]:
+    """PostgreSQL: one ``INSERT ... SELECT FROM unnest(arrays) ON CONFLICT DO NOTHING RETURNING``.
+
+    One short statement with one array per column, instead of multi-row ``VALUES`` statements whose
+    text psycopg must rebuild on the client for every page of rows (6.7x a plain insert at 1,000,000
+    outcomes, ``benchmarks/store.py``). Only for columns of scalar types.
+    """
+    preparer = conn.dialect.identifier_preparer
+    types = [table.c[c].type.compile(dialect=conn.dialect) for c in columns]
+    names = ", ".join(preparer.quote(c) for c in columns)
+    arrays = ", ".join(f"CAST(:p{i} AS {t}[])" for i, t in enumerate(types))
+    stmt = text(
+        f"INSERT INTO {preparer.format_table(table)} ({names}) SELECT * FROM unnest({arrays}) "
+        f"ON CONFLICT ({preparer.quote(key)}) DO NOTHING RETURNING {preparer.quote(key)}"
+    )
+    params = {f"p{i}": [row[c] for row in rows] for i, c in enumerate(columns)}
+    return {row[0] for row in conn.execute(stmt, params)}
+
+
+def lock_for_learning(conn: Connection, key: str) -> None:
+    """Make the learners of experiment ``key`` take turns; the first statement of a learning transaction.
+
+    PostgreSQL: a row lock on the experiment (``SELECT ... FOR UPDATE``), held until the transaction
+    ends; every later statement reads what the previous learner committed. SQLite: ``BEGIN IMMEDIATE``
+    takes the database's write lock before the transaction reads anything (waiting up to the busy
+    timeout), where pysqlite would only begin at the first write. A second learner waits, then reads the
+    new snapshot; it never fails for having lost a race.
+    """
+    if conn.dialect.name == "sqlite":
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        return
+    conn.execute(
+        select(experiments_table.c.key).where(experiments_table.c.key == key).with_for_update()
+    )
