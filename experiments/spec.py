@@ -29,6 +29,7 @@ from bandit import option_problems
 from experiments.content import default_fallback, template_problem, try_render
 from experiments.errors import NUL_REASON, Problem, SpecError
 from experiments.rules import parse_condition
+from experiments.spec_bounds import size_problems
 
 FeatureValue = str | int | float | bool
 DesignType = Literal["ab", "multivariate", "bandit", "contextual"]
@@ -367,6 +368,9 @@ def check_spec_data(raw: Any) -> list[Problem]:
     """Problems of meaning in a raw spec document (pydantic checks the structure); empty when fine."""
     if not isinstance(raw, Mapping):
         return []
+    too_large = size_problems(raw)
+    if too_large:  # nothing else is read, rendered or built for a spec beyond the bounds
+        return too_large
     problems: list[Problem] = []
     slots = raw.get("slots")
     if isinstance(slots, Mapping):
