@@ -16,6 +16,7 @@ import api.ui
 from api.auth import warn_if_open
 from api.handlers import install_error_handlers
 from api.metrics import ServiceMetrics
+from api.request_guard import RequestGuard
 from api.routes import assign, decisions, experiments, features, health, insight, outcomes, power, results
 from api.settings import Settings, settings_from_env
 from experiments.service import ExperimentService
@@ -94,6 +95,8 @@ def create_app(settings: Settings, *, service: ExperimentService | None = None) 
     for module in (experiments, assign, outcomes, decisions, results, power, features, health, insight):
         app.include_router(module.router)
     app.include_router(api.ui.router)  # the analyst's pages at /ui (their own key check, by cookie)
+    # keys and body caps before any route reads a body; the metrics (outermost) count their answers too
+    app.add_middleware(RequestGuard, get_settings=lambda: app.state.settings)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     return app
 

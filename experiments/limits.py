@@ -27,3 +27,21 @@ MAX_VARIANTS_PER_SLOT = 256
 #: over every arm at each assignment and keeps a posterior per arm; a contextual policy scores every
 #: arm against each recipient's context (a model per arm, or one example per arm for Vowpal Wabbit).
 MAX_ARMS_BY_DESIGN: dict[str, int] = {"ab": 4_096, "multivariate": 4_096, "bandit": 256, "contextual": 64}
+
+#: Request bodies, in bytes, by route (``api.request_guard``): a whole send's batch and bulk outcomes
+#: (100,000 recipients or events), the inline history of ``/v1/features/compute`` (20,000 events of
+#: at most 330 bytes each), a spec, a preview's recipients, a page's form, and every other route.
+MAX_BULK_BODY_BYTES = 64 * 1024 * 1024
+MAX_FEATURES_BODY_BYTES = 8 * 1024 * 1024
+MAX_SPEC_BODY_BYTES = 2 * 1024 * 1024
+MAX_PREVIEW_BODY_BYTES = 4 * 1024 * 1024
+MAX_FORM_BODY_BYTES = 16 * 1024
+MAX_BODY_BYTES = 1024 * 1024
+
+#: The longest string of a spec (a variant's content, a name, ...), in characters.
+MAX_SPEC_STRING_LENGTH = 65_536
+#: A context value stored with a decision (``record``, a contextual policy's attributes): its strings'
+#: length, its nesting (lists and mappings) and the items of each list or mapping in it.
+MAX_CONTEXT_STRING_LENGTH = 1_024
+MAX_CONTEXT_DEPTH = 32
+MAX_CONTEXT_ITEMS = 1_000

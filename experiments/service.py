@@ -62,6 +62,7 @@ from experiments.insight import (
 )
 from experiments.learning import after_learning_counts, chunks, learn_one_batch, pending_outcomes
 from experiments.learning_progress import build_learning_summary
+from experiments.limits import MAX_CONTEXT_DEPTH, MAX_CONTEXT_ITEMS, MAX_CONTEXT_STRING_LENGTH
 from experiments.models import (
     FALLBACK_REASONS,
     CovariateSummary,
@@ -145,22 +146,24 @@ def preview_seed(key: str, recipient_ids: Sequence[str]) -> int:
     return int.from_bytes(digest[:8], "big")
 
 
-#: How deep a stored context value may nest (lists and mappings).
-MAX_CONTEXT_DEPTH = 32
-
-
 def _json_value_problem(value: Any, depth: int = 0) -> str | None:
     """Why ``value`` cannot be stored as JSON (on PostgreSQL too), or None: a JSON value with finite
-    numbers, no NUL character in a string or a key, nested at most :data:`MAX_CONTEXT_DEPTH` levels."""
+    numbers, no NUL character in a string or a key, strings of at most :data:`MAX_CONTEXT_STRING_LENGTH`
+    characters, nested at most :data:`MAX_CONTEXT_DEPTH` levels of at most :data:`MAX_CONTEXT_ITEMS`
+    items each."""
     if value is None or isinstance(value, bool | int):
         return None
     if isinstance(value, str):
+        if len(value) > MAX_CONTEXT_STRING_LENGTH:
+            return f"too long: a stored string has at most {MAX_CONTEXT_STRING_LENGTH:,} characters"
         return NUL_REASON if "\x00" in value else None
     if isinstance(value, float):
         return None if math.isfinite(value) else f"must be a JSON value (finite numbers), got {value!r}"
     if isinstance(value, list | tuple | Mapping):
         if depth >= MAX_CONTEXT_DEPTH:
             return f"nested too deeply (at most {MAX_CONTEXT_DEPTH} levels)"
+        if len(value) > MAX_CONTEXT_ITEMS:
+            return f"too large: a stored list or mapping has at most {MAX_CONTEXT_ITEMS:,} items"
         if isinstance(value, Mapping):
             for k in value:
                 if not isinstance(k, str):
@@ -590,7 +593,7 @@ class ExperimentService:
         for i, context in enumerate(contexts):
             stored = {a: context[a] for a in attributes if a in context}
             for name, value in stored.items():
-                if type(value) is not str:
+                if type(value) is not str or len(value) > MAX_CONTEXT_STRING_LENGTH:
                     problem = _json_value_problem(value)
                     if problem is not None:
                         raise InvalidInput(_recipient_field(i, f"context.{name}", single), problem)

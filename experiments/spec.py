@@ -7,7 +7,8 @@ that both kinds of problem are reported together, each with its path
 (``slots.cta.variants[2].id: duplicate id 'shop'``).
 
 Before either, the raw document is read once without recursion (:func:`document_problems`): every number
-in it must be finite, no string or key may hold a NUL character (PostgreSQL cannot store one), and it
+in it must be finite, no string or key may hold a NUL character (PostgreSQL cannot store one) or be longer
+than :data:`~experiments.limits.MAX_SPEC_STRING_LENGTH`, and it
 may nest at most :data:`MAX_SPEC_DEPTH` levels (conditions at most
 :data:`experiments.rules.MAX_CONDITION_DEPTH`). Reward and variant weights lie within
 :data:`MAX_WEIGHT` of zero and the reward window and learning delay are at most :data:`MAX_HOURS`, so
@@ -28,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from bandit import option_problems
 from experiments.content import default_fallback, template_problem, try_render
 from experiments.errors import NUL_REASON, Problem, SpecError
+from experiments.limits import MAX_SPEC_STRING_LENGTH
 from experiments.rules import parse_condition
 from experiments.spec_bounds import size_problems
 
@@ -256,6 +258,9 @@ def document_problems(raw: Any) -> tuple[list[Problem], bool]:
         if isinstance(value, str):
             if "\x00" in value:
                 problems.append(Problem(_path(_loc(node)), NUL_REASON))
+            if len(value) > MAX_SPEC_STRING_LENGTH:
+                reason = f"too long: at most {MAX_SPEC_STRING_LENGTH:,} characters, got {len(value):,}"
+                problems.append(Problem(_path(_loc(node)), reason))
         elif isinstance(value, float):
             if not math.isfinite(value):
                 problems.append(Problem(_path(_loc(node)), f"must be finite, got {value!r}"))
