@@ -4,8 +4,9 @@
 ``Authorization`` header must carry a configured key before one byte of the body is read (an unknown
 key is a 401 at once; whether the key has the route's scope is still the route's business, a 403).
 Then the body is read up to its route's cap (:func:`body_cap`): a declared ``Content-Length`` above it
-is a 413 before reading, a body that grows past it while read a 413 when it does. A body within its cap
-is passed on whole to the route, which parses it as before.
+is a 413 before reading, a body that grows past it while read a 413 when it does. A JSON body under
+``/v1`` that is not Unicode text (UTF-16, a lone surrogate escape: :mod:`api.json_text`) is a 422.
+A body that passes is given whole to the route, which parses it as before.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from collections.abc import Callable
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.auth import AuthError, check_access
+from api.json_text import body_problem
 from api.settings import Settings
 from experiments.limits import (
     MAX_BODY_BYTES,
@@ -142,4 +144,15 @@ class RequestGuard:
         except BodyTooLarge:
             await send_json(send, 413, {"detail": too_large_reason(cap)})
             return
+        if body and path.startswith("/v1/") and _is_json(_header(scope, b"content-type")):
+            problem = body_problem(body)
+            if problem is not None:
+                await send_json(send, 422, problem)
+                return
         await self.app(scope, replaying(body, receive), send)
+
+
+def _is_json(content_type: str | None) -> bool:
+    """A body FastAPI would read as JSON: declared so, or not declared at all."""
+    kind = (content_type or "application/json").split(";")[0].strip().lower()
+    return kind == "application/json" or kind.endswith("+json")

@@ -11,6 +11,7 @@ import logging
 import math
 import os
 import re
+import sys
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -117,6 +118,7 @@ from experiments.summaries import (
     learned_reward,
     segment_arm_stats,
 )
+from experiments.text import SURROGATE_REASON, has_lone_surrogate
 
 log = logging.getLogger(__name__)
 
@@ -151,11 +153,17 @@ def _json_value_problem(value: Any, depth: int = 0) -> str | None:
     numbers, no NUL character in a string or a key, strings of at most :data:`MAX_CONTEXT_STRING_LENGTH`
     characters, nested at most :data:`MAX_CONTEXT_DEPTH` levels of at most :data:`MAX_CONTEXT_ITEMS`
     items each."""
-    if value is None or isinstance(value, bool | int):
+    if value is None or isinstance(value, bool):
         return None
+    if isinstance(value, int):
+        if abs(value) <= sys.float_info.max:
+            return None
+        return "must be a JSON value (finite numbers), got an integer beyond the range of a number"
     if isinstance(value, str):
         if len(value) > MAX_CONTEXT_STRING_LENGTH:
             return f"too long: a stored string has at most {MAX_CONTEXT_STRING_LENGTH:,} characters"
+        if has_lone_surrogate(value):
+            return SURROGATE_REASON
         return NUL_REASON if "\x00" in value else None
     if isinstance(value, float):
         return None if math.isfinite(value) else f"must be a JSON value (finite numbers), got {value!r}"
@@ -168,6 +176,8 @@ def _json_value_problem(value: Any, depth: int = 0) -> str | None:
             for k in value:
                 if not isinstance(k, str):
                     return f"must be a JSON value (string keys), got the key {k!r}"
+                if has_lone_surrogate(k):
+                    return f"a key {SURROGATE_REASON}"
                 if "\x00" in k:
                     return f"a key {NUL_REASON}"
         for item in value.values() if isinstance(value, Mapping) else value:
@@ -593,7 +603,7 @@ class ExperimentService:
         for i, context in enumerate(contexts):
             stored = {a: context[a] for a in attributes if a in context}
             for name, value in stored.items():
-                if type(value) is not str or len(value) > MAX_CONTEXT_STRING_LENGTH:
+                if type(value) is not str or len(value) > MAX_CONTEXT_STRING_LENGTH or not value.isascii():
                     problem = _json_value_problem(value)
                     if problem is not None:
                         raise InvalidInput(_recipient_field(i, f"context.{name}", single), problem)

@@ -32,6 +32,7 @@ from experiments.errors import NUL_REASON, Problem, SpecError
 from experiments.limits import MAX_SPEC_STRING_LENGTH
 from experiments.rules import parse_condition
 from experiments.spec_bounds import size_problems
+from experiments.text import SURROGATE_REASON, has_lone_surrogate
 
 FeatureValue = str | int | float | bool
 DesignType = Literal["ab", "multivariate", "bandit", "contextual"]
@@ -258,6 +259,8 @@ def document_problems(raw: Any) -> tuple[list[Problem], bool]:
         if isinstance(value, str):
             if "\x00" in value:
                 problems.append(Problem(_path(_loc(node)), NUL_REASON))
+            if has_lone_surrogate(value):
+                problems.append(Problem(_path(_loc(node)), SURROGATE_REASON))
             if len(value) > MAX_SPEC_STRING_LENGTH:
                 reason = f"too long: at most {MAX_SPEC_STRING_LENGTH:,} characters, got {len(value):,}"
                 problems.append(Problem(_path(_loc(node)), reason))
@@ -278,6 +281,9 @@ def document_problems(raw: Any) -> tuple[list[Problem], bool]:
             for key, _ in items:
                 if isinstance(key, str) and "\x00" in key:
                     problems.append(Problem(_path(_loc((node, _key_part(key)))), f"the name {NUL_REASON}"))
+                if isinstance(key, str) and has_lone_surrogate(key):
+                    where = _path(_loc((node, key.encode("utf-8", "backslashreplace").decode())))
+                    problems.append(Problem(where, f"the name {SURROGATE_REASON}"))
             stack.extend((item, (node, _key_part(key)), depth + 1) for key, item in reversed(items))
     return problems, False
 
