@@ -422,6 +422,7 @@ def check_spec_data(raw: Any) -> list[Problem]:
     design = raw.get("design")
     if isinstance(design, Mapping):
         kind, policy = design.get("type"), design.get("policy")
+        kind = kind if isinstance(kind, str) else None  # a type of another kind is pydantic's problem
         if kind in POLICIES_BY_DESIGN:
             allowed = POLICIES_BY_DESIGN[kind]
             if policy is None:
