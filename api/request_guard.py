@@ -1,6 +1,8 @@
-"""What every request passes before a route reads it: the key, then the body's size.
+"""What every request passes before a route reads it: the throttle, the key, then the body's size.
 
-:class:`RequestGuard` is an ASGI middleware. For a call under ``/v1`` of a service with keys, the
+:class:`RequestGuard` is an ASGI middleware. A client that failed too many keys gets 429
+(:mod:`api.throttle`). For a call under ``/v1`` (and ``/metrics`` unless it is configured open) of a
+service with keys, the
 ``Authorization`` header must carry a configured key before one byte of the body is read (an unknown
 key is a 401 at once; whether the key has the route's scope is still the route's business, a 403).
 Then the body is read up to its route's cap (:func:`body_cap`): a declared ``Content-Length`` above it
@@ -20,6 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api.auth import AuthError, check_access
 from api.json_text import body_problem
 from api.settings import Settings
+from api.throttle import FailedKeyThrottle
 from experiments.limits import (
     MAX_BODY_BYTES,
     MAX_BULK_BODY_BYTES,
@@ -115,20 +118,36 @@ class RequestGuard:
     an embedding that swaps the settings is obeyed.
     """
 
-    def __init__(self, app: ASGIApp, get_settings: Callable[[], Settings]) -> None:
+    def __init__(
+        self, app: ASGIApp, get_settings: Callable[[], Settings], throttle: FailedKeyThrottle
+    ) -> None:
         self.app = app
         self.get_settings = get_settings
+        self.throttle = throttle
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         path: str = scope["path"]
-        if path.startswith("/v1/") or path == "/v1":
+        settings = self.get_settings()
+        keyed = path.startswith("/v1/") or path == "/v1" or (path == "/metrics" and not settings.metrics_open)
+        guessing = keyed or (path == "/ui/login" and scope.get("method") == "POST")
+        client = (scope.get("client") or ("unknown",))[0]
+        if guessing and not settings.open:
+            wait = self.throttle.retry_after(client)
+            if wait is not None:
+                reason = f"too many failed keys from this client: try again in {wait} s"
+                await send_json(send, 429, {"detail": reason}, {"Retry-After": str(wait)})
+                return
+        if keyed:
+            authorization = _header(scope, b"authorization")
             try:
-                check_access(self.get_settings(), _header(scope, b"authorization"), "send")
+                check_access(settings, authorization, "send")
             except AuthError as exc:
                 if exc.status == 401:  # any configured key passes here; a missing scope is the route's 403
+                    if authorization:
+                        self.throttle.record_failure(client)
                     await send_json(send, 401, {"detail": exc.message}, {"WWW-Authenticate": "Bearer"})
                     return
         cap = body_cap(path)

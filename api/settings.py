@@ -1,8 +1,8 @@
 """Service settings: the database URL and the two API keys, read from the environment or a file.
 
 Keys never live in code. ``SENDLAB_CONFIG`` may name a YAML or JSON file with the fields ``db``,
-``admin_key``, ``send_key``, ``reports_dir``, ``metrics_dir`` and ``ui_refresh_seconds``; environment
-variables override the file.
+``admin_key``, ``send_key``, ``reports_dir``, ``metrics_dir``, ``ui_refresh_seconds`` and ``metrics_open``;
+environment variables override the file.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ _ENV_TO_FIELD = {
     "SENDLAB_REPORTS_DIR": "reports_dir",
     "SENDLAB_METRICS_DIR": "metrics_dir",
     "SENDLAB_UI_REFRESH_SECONDS": "ui_refresh_seconds",
+    "SENDLAB_METRICS_OPEN": "metrics_open",
 }
 
 
@@ -55,6 +56,9 @@ class Settings:
     ui_refresh_seconds : float
         Pause between two background refreshes of the pages' numbers (``/ui``), which also run once at
         start-up; 0 turns the refresher off (the pages then compute on a visit, and cache for 15 s).
+    metrics_open : bool
+        Serve ``/metrics`` without a key (a scraper on a private network); by default it needs a
+        configured key (either one) when the service has keys.
     """
 
     db: str = DEFAULT_DB
@@ -64,6 +68,7 @@ class Settings:
     reports_dir: str = "reports"
     metrics_dir: str | None = None
     ui_refresh_seconds: float = 10.0
+    metrics_open: bool = False
 
     @property
     def open(self) -> bool:
@@ -110,9 +115,20 @@ def settings_from_env(environ: Mapping[str, str] | None = None) -> Settings:
             fields[field] = environ[var]
     create = environ.get("SENDLAB_CREATE_TABLES", "1").strip().lower() not in ("0", "false", "no")
     refresh = fields.pop("ui_refresh_seconds", None)
+    metrics_open = _flag("SENDLAB_METRICS_OPEN", fields.pop("metrics_open", "0"))
     if refresh is None:
-        return Settings(**fields, create_tables=create)
-    return Settings(**fields, create_tables=create, ui_refresh_seconds=_refresh_seconds(refresh))
+        return Settings(**fields, create_tables=create, metrics_open=metrics_open)
+    return Settings(**fields, create_tables=create, ui_refresh_seconds=_refresh_seconds(refresh),
+                    metrics_open=metrics_open)
+
+
+def _flag(name: str, text: str) -> bool:
+    value = text.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off", ""):
+        return False
+    raise SettingsError(f"{name}: must be true or false (1/0, yes/no), got {text!r}")
 
 
 def _refresh_seconds(text: str) -> float:

@@ -45,3 +45,10 @@ MAX_SPEC_STRING_LENGTH = 65_536
 MAX_CONTEXT_STRING_LENGTH = 1_024
 MAX_CONTEXT_DEPTH = 32
 MAX_CONTEXT_ITEMS = 1_000
+
+#: Failed keys per client (``api.throttle``): a client may fail this many times in a burst, then one
+#: more attempt per :data:`FAILED_KEY_REFILL_SECONDS`; beyond that it gets 429 with ``Retry-After``.
+FAILED_KEY_BURST = 10
+FAILED_KEY_REFILL_SECONDS = 1.0
+#: Clients whose failures are remembered at once (the oldest are forgotten first).
+FAILED_KEY_CLIENTS = 10_000
