@@ -1,7 +1,8 @@
 """Security headers on every answer: no sniffing, no framing, and a content security policy.
 
 The pages (``/ui``) load scripts and styles from the service itself only (no inline script runs;
-plotly.js compiles some functions from strings, hence ``'unsafe-eval'``, and draws with inline styles); the replay and simulation reports they serve are self-contained HTML with inline scripts, so
+plotly.js compiles some functions from strings, hence ``'unsafe-eval'``, and draws with inline
+styles); the replay and simulation reports they serve are self-contained HTML with inline scripts, so
 they run sandboxed (an opaque origin: no cookie, no call to the service). Every other answer may not be
 framed either.
 """

@@ -125,8 +125,10 @@ def test_a_scrape_of_a_multi_worker_server_counts_every_workers_requests(tmp_pat
         assert client.post("/v1/experiments", json=spec, headers=admin).status_code == 201
         base = str(client.base_url)
         deadline = time.monotonic() + 180  # both workers built their app (a busy host imports slowly)
+
         def workers_seen() -> int:
-            return len(re.findall(r"sendlab_process_start_time_seconds\{", client.get("/metrics", headers=admin).text))
+            text = client.get("/metrics", headers=admin).text
+            return len(re.findall(r"sendlab_process_start_time_seconds\{", text))
 
         while workers_seen() < 2:
             assert time.monotonic() < deadline, "the second worker did not start"
