@@ -94,6 +94,7 @@ from experiments.spec import ATTRIBUTE_PATTERN, ExperimentSpec, check_spec, cont
 from experiments.store import (
     decision_encoding,
     decisions_table,
+    existing_keys,
     experiments_table,
     from_db_time,
     insert_decisions,
@@ -1107,6 +1108,9 @@ class ExperimentService:
                 )
                 touched.add(d.experiment_key)
             accepted = insert_ignoring_duplicates(conn, outcomes_table, known, "event_id")
+            if orphans:  # an event id already accepted for a decision is a duplicate, not a new orphan
+                taken = existing_keys(conn, outcomes_table, "event_id", [o["event_id"] for o in orphans])
+                orphans = [o for o in orphans if o["event_id"] not in taken]
             kept = insert_ignoring_duplicates(conn, orphans_table, orphans, "event_id")
         counts = OutcomeCounts(len(accepted), len(events) - len(accepted) - len(kept), len(kept))
         for key in sorted(touched):
