@@ -15,10 +15,12 @@ from experiments.text import SURROGATE_REASON, has_lone_surrogate
 
 NOT_UTF8_REASON = "not UTF-8 text: a JSON body is UTF-8 (UTF-16 and UTF-32 are refused)"
 
-_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
-#: An escaped backslash (skipped), a surrogate pair (fine), or a surrogate escape alone.
-_ESCAPES = re.compile(
-    rb"(\\\\)|(\\u[dD][89abAB][0-9a-fA-F]{2}\\u[dD][c-fC-F][0-9a-fA-F]{2})|(\\u[dD][89a-fA-F][0-9a-fA-F]{2})"
+#: A high surrogate escape not followed by a low one, or a low one not preceded by a high one. It may
+#: also match text that only looks so (an escaped backslash before ``udfff``): a match is confirmed by
+#: parsing the body.
+_LONE_SURROGATE_ESCAPE = re.compile(
+    rb"\\u[dD](?:[89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F])"
+    rb"|(?<!\\u[dD][89abAB][0-9a-fA-F]{2}\\u[dD])[c-fC-F][0-9a-fA-F]{2})"
 )
 
 
@@ -36,22 +38,16 @@ def is_utf8_json_text(body: bytes) -> bool:
     return True
 
 
-def _escapes_lone_surrogate(body: bytes) -> bool:
-    if not _SURROGATE_ESCAPE.search(body):
-        return False
-    return any(m.group(3) for m in _ESCAPES.finditer(body))
-
-
 def lone_surrogate_path(body: bytes) -> list[str | int] | None:
     """The path (``["recipients", 3, "context", "city"]``) of a string or key of the JSON ``body`` that
-    holds a lone surrogate, ``[]`` when the body holds one but cannot be parsed, or None when it holds
-    none. The body is parsed only when its bytes spell a lone surrogate escape."""
-    if not _escapes_lone_surrogate(body):
+    holds a lone surrogate, or None when it holds none or is not JSON (the route says so). The body is
+    parsed only when its bytes seem to spell a lone surrogate escape."""
+    if not _LONE_SURROGATE_ESCAPE.search(body):
         return None
     try:
         document = json.loads(body)
     except (ValueError, RecursionError):
-        return []
+        return None
     stack: list[tuple[Any, list[str | int]]] = [(document, [])]
     while stack:
         value, path = stack.pop()
@@ -65,7 +61,7 @@ def lone_surrogate_path(body: bytes) -> list[str | int] | None:
                 stack.append((item, [*path, key]))
         elif isinstance(value, list):
             stack.extend((item, [*path, i]) for i, item in enumerate(value))
-    return []
+    return None
 
 
 def body_problem(body: bytes) -> dict[str, Any] | None:
