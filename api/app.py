@@ -17,10 +17,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 import api.learner_task
 import api.ui
 from api.auth import warn_if_open
+from api.docs_page import mount_docs
 from api.handlers import install_error_handlers
 from api.metrics import ServiceMetrics
+from api.request_guard import RequestGuard
 from api.routes import assign, decisions, experiments, features, health, insight, outcomes, power, results
+from api.security_headers import SecurityHeaders
 from api.settings import Settings, settings_from_env
+from api.throttle import FailedKeyThrottle
 from experiments.service import ExperimentService
 from experiments.store import create_tables, make_engine
 
@@ -96,7 +100,9 @@ def create_app(settings: Settings, *, service: ExperimentService | None = None) 
         service = ExperimentService(engine)
     warn_if_open(settings)
     # the lifespan runs the pages' refresher and the learner (settings.ui_refresh_seconds, .learner)
-    app = FastAPI(title="SendLab", version="1", description=DESCRIPTION.strip(), lifespan=lifespan)
+    app = FastAPI(title="SendLab", version="1", description=DESCRIPTION.strip(), lifespan=lifespan,
+                  docs_url=None, redoc_url=None)  # /docs from local files (api.docs_page), no CDN
+    mount_docs(app)
     app.state.settings = settings
     app.state.service = service
     app.state.engine = engine  # None when the service was passed in
@@ -105,7 +111,11 @@ def create_app(settings: Settings, *, service: ExperimentService | None = None) 
     for module in (experiments, assign, outcomes, decisions, results, power, features, health, insight):
         app.include_router(module.router)
     app.include_router(api.ui.router)  # the analyst's pages at /ui (their own key check, by cookie)
+    # keys and body caps before any route reads a body; the metrics (outermost) count their answers too
+    app.state.throttle = FailedKeyThrottle()
+    app.add_middleware(RequestGuard, get_settings=lambda: app.state.settings, throttle=app.state.throttle)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
+    app.add_middleware(SecurityHeaders)  # outermost: every answer, the guard's and errors' included
     return app
 
 

@@ -1,8 +1,8 @@
 """Service settings: the database URL and the two API keys, read from the environment or a file.
 
 Keys never live in code. ``SENDLAB_CONFIG`` may name a YAML or JSON file with the fields ``db``,
-``admin_key``, ``send_key``, ``reports_dir``, ``metrics_dir``, ``ui_refresh_seconds``, ``learner`` and
-``learner_poll_seconds``; environment variables override the file.
+``admin_key``, ``send_key``, ``reports_dir``, ``metrics_dir``, ``ui_refresh_seconds``, ``learner``,
+``learner_poll_seconds`` and ``metrics_open``; environment variables override the file.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ _ENV_TO_FIELD = {
     "SENDLAB_UI_REFRESH_SECONDS": "ui_refresh_seconds",
     "SENDLAB_LEARNER": "learner",
     "SENDLAB_LEARNER_POLL_SECONDS": "learner_poll_seconds",
+    "SENDLAB_METRICS_OPEN": "metrics_open",
 }
 
 
@@ -64,6 +65,9 @@ class Settings:
         --watch``).
     learner_poll_seconds : float
         Pause between two checks of the background learner, in [0.05, 3600].
+    metrics_open : bool
+        Serve ``/metrics`` without a key (a scraper on a private network); by default it needs a
+        configured key (either one) when the service has keys.
     """
 
     db: str = DEFAULT_DB
@@ -75,6 +79,7 @@ class Settings:
     ui_refresh_seconds: float = 10.0
     learner: bool = True
     learner_poll_seconds: float = 1.0
+    metrics_open: bool = False
 
     @property
     def open(self) -> bool:
@@ -127,6 +132,8 @@ def settings_from_env(environ: Mapping[str, str] | None = None) -> Settings:
         parsed["learner"] = _switch("SENDLAB_LEARNER", fields.pop("learner"))
     if "learner_poll_seconds" in fields:
         parsed["learner_poll_seconds"] = _poll_seconds(fields.pop("learner_poll_seconds"))
+    if "metrics_open" in fields:
+        parsed["metrics_open"] = _switch("SENDLAB_METRICS_OPEN", fields.pop("metrics_open"))
     return Settings(**fields, create_tables=create, **parsed)  # type: ignore[arg-type]
 
 

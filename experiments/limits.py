@@ -50,11 +50,16 @@ MAX_INSIGHT_SAMPLE = 100_000
 MAX_OUTCOME_VALUE = 1e12
 #: Distinct values of a segment attribute (a category, not an identifier or a continuous number).
 MAX_SEGMENTS = 50
+#: The longest string of a context value stored with a decision (``record``, a contextual policy's
+#: attributes), in characters.
+MAX_CONTEXT_STRING_LENGTH = 1_024
 
 # ---------------------------------------------------------------- nesting
 
 #: How deep a stored context value may nest (lists and mappings).
 MAX_CONTEXT_DEPTH = 32
+#: The items of each list or mapping in a stored context value.
+MAX_CONTEXT_ITEMS = 1_000
 #: Conditions nest at most this many levels (``{"not": {"attr": ...}}`` is two): deeper ones are refused
 #: when the spec is saved, so that no evaluation, explanation or serialization of one can recurse deeply.
 MAX_CONDITION_DEPTH = 32
@@ -69,3 +74,34 @@ MAX_SPEC_VALUES = 100_000
 MAX_WEIGHT = 1e6
 #: The longest reward window and learning delay, in hours (ten years).
 MAX_HOURS = 87_600.0
+#: The longest string of a spec (a variant's content, a name, ...), in characters.
+MAX_SPEC_STRING_LENGTH = 65_536
+#: Slots of one spec, and variants of one slot.
+MAX_SLOTS = 32
+MAX_VARIANTS_PER_SLOT = 256
+#: The most arms (combinations of the slots' variants) a design may have, by design type. A hash
+#: design (``ab``, ``multivariate``) keeps one row of counts per arm in its results; a bandit draws
+#: over every arm at each assignment and keeps a posterior per arm; a contextual policy scores every
+#: arm against each recipient's context (a model per arm, or one example per arm for Vowpal Wabbit).
+MAX_ARMS_BY_DESIGN: dict[str, int] = {"ab": 4_096, "multivariate": 4_096, "bandit": 256, "contextual": 64}
+
+# ---------------------------------------------------------------- request bodies
+
+#: Request bodies, in bytes, by route (``api.request_guard``): a whole send's batch and bulk outcomes
+#: (100,000 recipients or events), the inline history of ``/v1/features/compute`` (20,000 events of
+#: at most 330 bytes each), a spec, a preview's recipients, a page's form, and every other route.
+MAX_BULK_BODY_BYTES = 64 * 1024 * 1024
+MAX_FEATURES_BODY_BYTES = 8 * 1024 * 1024
+MAX_SPEC_BODY_BYTES = 2 * 1024 * 1024
+MAX_PREVIEW_BODY_BYTES = 4 * 1024 * 1024
+MAX_FORM_BODY_BYTES = 16 * 1024
+MAX_BODY_BYTES = 1024 * 1024
+
+# ---------------------------------------------------------------- failed keys
+
+#: Failed keys per client (``api.throttle``): a client may fail this many times in a burst, then one
+#: more attempt per :data:`FAILED_KEY_REFILL_SECONDS`; beyond that it gets 429 with ``Retry-After``.
+FAILED_KEY_BURST = 10
+FAILED_KEY_REFILL_SECONDS = 1.0
+#: Clients whose failures are remembered at once (the oldest are forgotten first).
+FAILED_KEY_CLIENTS = 10_000

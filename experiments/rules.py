@@ -99,8 +99,9 @@ def _parse_compare(raw: Mapping[str, Any], path: str) -> tuple[Condition | None,
     attr, op = raw.get("attr"), raw.get("op")
     if not isinstance(attr, str) or not attr:
         problems.append(Problem(f"{path}.attr", "an attribute name (non-empty string) is required"))
-    if op not in OPS:
+    if not isinstance(op, str) or op not in OPS:
         problems.append(Problem(f"{path}.op", f"unknown operator {op!r} (one of {', '.join(OPS)})"))
+        return None, problems
     value = raw.get("value", True if op == "exists" else None)
     if op in ("in", "not_in") and not isinstance(value, list):
         problems.append(Problem(f"{path}.value", f"'{op}' needs a list"))

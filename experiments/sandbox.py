@@ -104,6 +104,11 @@ def value_size(value: object, cap: int) -> int:
 
 _MULTIPLYING = frozenset({"replace", "join"})
 
+#: Filters whose work grows with the square of their input (``uniq`` compares every item with every
+#: earlier one, as items may be unhashable): the most items each may be given, so that one call, which
+#: no deadline can interrupt, stays within milliseconds.
+QUADRATIC_FILTER_ITEMS: dict[str, int] = {"uniq": 1_000}
+
 
 def _multiplied_size(name: str, left: object, args: tuple[Any, ...]) -> int:
     """For the filters whose output can be far larger than their inputs, that output's size (exact for
@@ -179,10 +184,17 @@ class Meter:
     def before_filter(
         self, name: str, left: object, args: tuple[Any, ...], kwargs: Mapping[str, Any]
     ) -> None:
-        """Check a filter call's inputs (and the output of those that multiply them) and count the work."""
+        """Check a filter call's inputs (and the output of those that multiply them) and count the work.
+
+        The clock is read before every call: a filter, once called, runs to its end."""
         self.step()
+        self.check_time()
         cap = self.cap
         size = _size_of(left, cap)
+        items = QUADRATIC_FILTER_ITEMS.get(name)
+        if items is not None and isinstance(left, list | tuple) and len(left) > items:
+            reason = f"filter {name!r} takes at most {items} items, got {len(left)}"
+            raise _limit(f"value size limit reached: {reason}")
         for value in (*args, *kwargs.values()) if args or kwargs else ():
             size += _size_of(value, cap) if size <= cap else 0
         if size > cap:

@@ -8,7 +8,8 @@ document defensively so that both kinds of problem are reported together, each w
 
 Before either, the raw document is read once without recursion
 (:func:`experiments.spec_checks.document_problems`): every number in it must be finite, no string or
-key may hold a NUL character (PostgreSQL cannot store one), and it may nest at most
+key may hold a NUL character (PostgreSQL cannot store one) or a lone surrogate, no string be longer than
+:data:`experiments.limits.MAX_SPEC_STRING_LENGTH`, and it may nest at most
 :data:`experiments.limits.MAX_SPEC_DEPTH` levels (conditions at most
 :data:`experiments.limits.MAX_CONDITION_DEPTH`). Reward and variant weights lie within
 :data:`experiments.limits.MAX_WEIGHT` of zero and the reward window and learning delay are at most

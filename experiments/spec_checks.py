@@ -1,6 +1,7 @@
 """The checks of a spec document that pydantic's structure cannot make, read defensively from the raw
 document so that every problem is reported at once with its path: the document itself (finite
-numbers, no NUL character, bounded nesting and size), the bounds of weights and windows, conditions,
+numbers, no NUL character or lone surrogate, bounded nesting, size and string length), the bounds of
+the spec's size (:mod:`experiments.spec_bounds`), the bounds of weights and windows, conditions,
 references to slots and variants, policies and their options, and content templates."""
 
 from __future__ import annotations
@@ -13,8 +14,10 @@ from typing import Any
 from bandit import option_problems
 from experiments.content import default_fallback, template_problem
 from experiments.errors import NUL_REASON, Problem
-from experiments.limits import MAX_HOURS, MAX_SPEC_DEPTH, MAX_SPEC_VALUES, MAX_WEIGHT
+from experiments.limits import MAX_HOURS, MAX_SPEC_DEPTH, MAX_SPEC_STRING_LENGTH, MAX_SPEC_VALUES, MAX_WEIGHT
 from experiments.rules import parse_condition
+from experiments.spec_bounds import size_problems
+from experiments.text import SURROGATE_REASON, has_lone_surrogate
 
 #: The policies each adaptive design accepts (names of ``bandit.make_policy``).
 POLICIES_BY_DESIGN: dict[str, tuple[str, ...]] = {
@@ -48,7 +51,8 @@ def _loc(node: tuple[Any, Any] | None) -> tuple[Any, ...]:
 
 def document_problems(raw: Any) -> tuple[list[Problem], bool]:
     """Problems anywhere in a raw spec document, found without recursion: numbers that are not finite
-    (NaN, infinities, integers too large for a float), strings and keys holding a NUL character; and
+    (NaN, infinities, integers too large for a float), strings and keys holding a NUL character or a lone
+    surrogate, strings longer than :data:`MAX_SPEC_STRING_LENGTH` characters; and
     whether the document is beyond reading further (nested over :data:`MAX_SPEC_DEPTH` levels, or over
     :data:`MAX_SPEC_VALUES` values in all, as a YAML alias can make), reported on its own then.
     """
@@ -63,6 +67,11 @@ def document_problems(raw: Any) -> tuple[list[Problem], bool]:
         if isinstance(value, str):
             if "\x00" in value:
                 problems.append(Problem(error_path(_loc(node)), NUL_REASON))
+            if has_lone_surrogate(value):
+                problems.append(Problem(error_path(_loc(node)), SURROGATE_REASON))
+            if len(value) > MAX_SPEC_STRING_LENGTH:
+                reason = f"too long: at most {MAX_SPEC_STRING_LENGTH:,} characters, got {len(value):,}"
+                problems.append(Problem(error_path(_loc(node)), reason))
         elif isinstance(value, float):
             if not math.isfinite(value):
                 problems.append(Problem(error_path(_loc(node)), f"must be finite, got {value!r}"))
@@ -81,6 +90,9 @@ def document_problems(raw: Any) -> tuple[list[Problem], bool]:
                 if isinstance(key, str) and "\x00" in key:
                     where = error_path(_loc((node, _key_part(key))))
                     problems.append(Problem(where, f"the name {NUL_REASON}"))
+                if isinstance(key, str) and has_lone_surrogate(key):
+                    where = error_path(_loc((node, key.encode("utf-8", "backslashreplace").decode())))
+                    problems.append(Problem(where, f"the name {SURROGATE_REASON}"))
             stack.extend((item, (node, _key_part(key)), depth + 1) for key, item in reversed(items))
     return problems, False
 
@@ -176,6 +188,9 @@ def check_spec_data(raw: Any) -> list[Problem]:
     """Problems of meaning in a raw spec document (pydantic checks the structure); empty when fine."""
     if not isinstance(raw, Mapping):
         return []
+    too_large = size_problems(raw)
+    if too_large:  # nothing else is read, rendered or built for a spec beyond the bounds
+        return too_large
     problems: list[Problem] = []
     slots = raw.get("slots")
     if isinstance(slots, Mapping):
@@ -216,6 +231,7 @@ def check_spec_data(raw: Any) -> list[Problem]:
     design = raw.get("design")
     if isinstance(design, Mapping):
         kind, policy = design.get("type"), design.get("policy")
+        kind = kind if isinstance(kind, str) else None  # a type of another kind is pydantic's problem
         if kind in POLICIES_BY_DESIGN:
             allowed = POLICIES_BY_DESIGN[kind]
             if policy is None:

@@ -1,8 +1,8 @@
-"""Who may see the pages: everyone when the service runs open, otherwise whoever holds the admin key.
+"""Who may see the pages: everyone when the service runs open, otherwise whoever has a session.
 
-The key is typed once into the key form and kept in the ``sendlab_key`` cookie (``SameSite=Strict``).
-The cookie is readable by the page's own script on purpose: the power form sends it as the bearer key of
-``POST /v1/power/rate``, which accepts only the ``Authorization`` header.
+A session is opened by typing the admin key into the key form (:mod:`api.sessions`); the cookie holds a
+signed, expiring token, never the key, and no script can read it (HttpOnly). State-changing calls of the
+pages (the power form's JSON call, forgetting the session) carry the session's CSRF token.
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from urllib.parse import quote
 from fastapi import HTTPException, Request
 
 from api.auth import scopes_for_key
+from api.sessions import CSRF_HEADER, SESSION_COOKIE, csrf_is_valid, session_is_valid
 from api.settings import Settings
 
-COOKIE = "sendlab_key"
 LOGIN_PATH = "/ui/login"
 
 
@@ -23,6 +23,18 @@ def key_opens_pages(settings: Settings, key: str | None) -> bool:
     if settings.open:
         return True
     return bool(key) and "admin" in scopes_for_key(settings, key or "")
+
+
+def session_opens_pages(request: Request) -> bool:
+    """True when the pages are open or the request's session cookie is valid."""
+    settings = request.app.state.settings
+    return settings.open or session_is_valid(settings, request.cookies.get(SESSION_COOKIE))
+
+
+def csrf_holds(request: Request, presented: str | None) -> bool:
+    """True when the pages are open or ``presented`` is the CSRF token of the request's session."""
+    settings = request.app.state.settings
+    return settings.open or csrf_is_valid(settings, request.cookies.get(SESSION_COOKIE), presented)
 
 
 def safe_next(target: str | None) -> str:
@@ -34,7 +46,7 @@ def safe_next(target: str | None) -> str:
 
 def require_page_access(request: Request) -> None:
     """Dependency of the pages: redirect to the key form (303) unless the pages are open to the caller."""
-    if key_opens_pages(request.app.state.settings, request.cookies.get(COOKIE)):
+    if session_opens_pages(request):
         return
     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     location = f"{LOGIN_PATH}?next={quote(target)}"
@@ -42,6 +54,8 @@ def require_page_access(request: Request) -> None:
 
 
 def require_call_access(request: Request) -> None:
-    """Dependency of the pages' own JSON calls: 401 unless the pages are open to the caller."""
-    if not key_opens_pages(request.app.state.settings, request.cookies.get(COOKIE)):
-        raise HTTPException(401, f"an admin key is needed: enter it at {LOGIN_PATH}")
+    """Dependency of the pages' own JSON calls: 401 without a session, 403 without its CSRF token."""
+    if not session_opens_pages(request):
+        raise HTTPException(401, f"a session is needed: enter the admin key at {LOGIN_PATH}")
+    if not csrf_holds(request, request.headers.get(CSRF_HEADER)):
+        raise HTTPException(403, "missing or wrong CSRF token: reload the page")

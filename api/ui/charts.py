@@ -22,9 +22,14 @@ _COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#
 
 
 def figure_json(figure: go.Figure | Mapping[str, Any]) -> str:
-    """A figure (or a plain figure dictionary) as JSON text that is safe inside a ``<script>`` element."""
+    """A figure (or a plain figure dictionary) as JSON text that is safe inside a ``<script>`` element.
+
+    Every ``<``, ``>`` and ``&`` is written as its ``\\u`` escape (they occur only inside JSON strings,
+    which read the same): no text of the data (a variant id ``<!--<script>``) can end the element or
+    switch the HTML parser into a script state that swallows the rest of the page.
+    """
     text = figure.to_json() if isinstance(figure, go.Figure) else json.dumps(figure)
-    return text.replace("</", "<\\/")
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
 def allocation_figure(daily: Sequence[DailyArmSummary], slot: str, variants: Sequence[str]) -> dict[str, Any]:

@@ -26,7 +26,8 @@ from analysis.power.plots import plot_power_curve
 from api.adaptive_html import adaptive_html
 from api.convert import plan_to_dict
 from api.models.power import RatePowerRequest
-from api.ui.access import COOKIE, key_opens_pages, require_call_access, require_page_access, safe_next
+from api.sessions import CSRF_FIELD, SESSION_COOKIE, SESSION_SECONDS, csrf_token, issue_session
+from api.ui.access import csrf_holds, key_opens_pages, require_call_access, require_page_access, safe_next
 from api.ui.cache import TimedCache
 from api.ui.charts import (
     allocation_figure,
@@ -93,8 +94,9 @@ def _page(request: Request, template: str, status_code: int = 200, **context: An
     settings = request.app.state.settings
     refresher = getattr(request.app.state, "ui_refresher", None)
     refresh_seconds = refresher.interval_seconds if refresher is not None and refresher.running else None
+    csrf = csrf_token(settings, request.cookies.get(SESSION_COOKIE)) if not settings.open else ""
     html = render(template, auth_on=not settings.open, path=request.url.path,
-                  refresh_seconds=refresh_seconds, **context)
+                  refresh_seconds=refresh_seconds, csrf=csrf, **context)
     return HTMLResponse(html, status_code=status_code, headers={"Cache-Control": "no-store"})
 
 
@@ -121,19 +123,26 @@ async def login(request: Request) -> Response:
         return _page(request, "login.html", status_code=401, title="Enter a key", next=target,
                      error="A key is printable ASCII: this one is not the admin key.")
     if not key_opens_pages(request.app.state.settings, key):
+        if key:
+            request.app.state.throttle.record_failure(request.client.host if request.client else "unknown")
         return _page(request, "login.html", status_code=401, title="Enter a key", next=target,
                      error="This key is not the admin key." if key else "Type the admin key.")
     response = RedirectResponse(target, status_code=303)
-    response.set_cookie(COOKIE, key, httponly=False, samesite="strict", path="/",
-                        secure=request.url.scheme == "https")
+    settings = request.app.state.settings
+    if not settings.open:
+        response.set_cookie(SESSION_COOKIE, issue_session(settings), max_age=SESSION_SECONDS, httponly=True,
+                            samesite="strict", path="/ui", secure=request.url.scheme == "https")
     return response
 
 
 @router.post("/logout")
-def logout() -> Response:
-    """Forget the key."""
+async def logout(request: Request) -> Response:
+    """End the session (the form carries the session's CSRF token)."""
+    form = parse_qs((await request.body()).decode("utf-8", errors="replace"))
+    if not csrf_holds(request, (form.get(CSRF_FIELD) or [""])[0]):
+        return JSONResponse({"detail": "missing or wrong CSRF token: reload the page"}, status_code=403)
     response = RedirectResponse("/ui/login", status_code=303)
-    response.delete_cookie(COOKIE, path="/")
+    response.delete_cookie(SESSION_COOKIE, path="/ui")
     return response
 
 

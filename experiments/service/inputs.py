@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -13,32 +14,49 @@ from experiments.assignment import CompiledExperiment
 from experiments.errors import NUL_REASON, InvalidInput
 from experiments.limits import (
     MAX_CONTEXT_DEPTH,
+    MAX_CONTEXT_ITEMS,
+    MAX_CONTEXT_STRING_LENGTH,
     MAX_EVENT_TYPE_LENGTH,
     MAX_ID_LENGTH,
     MAX_OUTCOME_VALUE,
 )
 from experiments.models import OutcomeEvent
 from experiments.store import to_db_time
+from experiments.text import SURROGATE_REASON, has_lone_surrogate
 
 Recipients = Sequence[tuple[str, Mapping[str, Any]]]
 
 
 def json_value_problem(value: Any, depth: int = 0) -> str | None:
     """Why ``value`` cannot be stored as JSON (on PostgreSQL too), or None: a JSON value with finite
-    numbers, no NUL character in a string or a key, nested at most :data:`MAX_CONTEXT_DEPTH` levels."""
-    if value is None or isinstance(value, bool | int):
+    numbers, no NUL character in a string or a key, strings of at most :data:`MAX_CONTEXT_STRING_LENGTH`
+    characters, nested at most :data:`MAX_CONTEXT_DEPTH` levels of at most :data:`MAX_CONTEXT_ITEMS`
+    items each."""
+    if value is None or isinstance(value, bool):
         return None
+    if isinstance(value, int):
+        if abs(value) <= sys.float_info.max:
+            return None
+        return "must be a JSON value (finite numbers), got an integer beyond the range of a number"
     if isinstance(value, str):
+        if len(value) > MAX_CONTEXT_STRING_LENGTH:
+            return f"too long: a stored string has at most {MAX_CONTEXT_STRING_LENGTH:,} characters"
+        if has_lone_surrogate(value):
+            return SURROGATE_REASON
         return NUL_REASON if "\x00" in value else None
     if isinstance(value, float):
         return None if math.isfinite(value) else f"must be a JSON value (finite numbers), got {value!r}"
     if isinstance(value, list | tuple | Mapping):
         if depth >= MAX_CONTEXT_DEPTH:
             return f"nested too deeply (at most {MAX_CONTEXT_DEPTH} levels)"
+        if len(value) > MAX_CONTEXT_ITEMS:
+            return f"too large: a stored list or mapping has at most {MAX_CONTEXT_ITEMS:,} items"
         if isinstance(value, Mapping):
             for k in value:
                 if not isinstance(k, str):
                     return f"must be a JSON value (string keys), got the key {k!r}"
+                if has_lone_surrogate(k):
+                    return f"a key {SURROGATE_REASON}"
                 if "\x00" in k:
                     return f"a key {NUL_REASON}"
         for item in value.values() if isinstance(value, Mapping) else value:
@@ -115,7 +133,7 @@ def stored_contexts(
     for i, context in enumerate(contexts):
         stored = {a: context[a] for a in attributes if a in context}
         for name, value in stored.items():
-            if type(value) is not str:
+            if type(value) is not str or len(value) > MAX_CONTEXT_STRING_LENGTH or not value.isascii():
                 problem = json_value_problem(value)
                 if problem is not None:
                     raise InvalidInput(recipient_field(i, f"context.{name}", single), problem)

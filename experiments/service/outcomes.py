@@ -12,7 +12,13 @@ from experiments.models import OutcomeCounts, OutcomeEvent
 from experiments.service.core import ServiceCore
 from experiments.service.inputs import check_outcome_events
 from experiments.spec import ExperimentSpec
-from experiments.store import insert_ignoring_duplicates, orphans_table, outcomes_table, to_db_time
+from experiments.store import (
+    existing_keys,
+    insert_ignoring_duplicates,
+    orphans_table,
+    outcomes_table,
+    to_db_time,
+)
 
 log = logging.getLogger(__name__)
 
@@ -84,5 +90,8 @@ class OutcomeRecording:
                     }
                 )
             accepted = insert_ignoring_duplicates(conn, outcomes_table, known, "event_id")
+            if orphans:  # an event id already accepted for a decision is a duplicate, not a new orphan
+                taken = existing_keys(conn, outcomes_table, "event_id", [o["event_id"] for o in orphans])
+                orphans = [o for o in orphans if o["event_id"] not in taken]
             kept = insert_ignoring_duplicates(conn, orphans_table, orphans, "event_id")
         return OutcomeCounts(len(accepted), len(events) - len(accepted) - len(kept), len(kept))

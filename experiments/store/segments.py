@@ -3,6 +3,7 @@ of the attribute read from the JSON context) and the sums CUPED needs for a nume
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,10 +24,9 @@ def _context_text(attribute: str, dialect: str) -> Any:
     """
     if dialect == "postgresql":
         return D.c.context[attribute].as_string()
-    path = _json_path(attribute)
-    kind = func.json_type(D.c.context, path)
+    kind = _sqlite_json(func.json_type, attribute)
     return case(
-        (kind.in_(["true", "false"]), kind), else_=cast(func.json_extract(D.c.context, path), String)
+        (kind.in_(["true", "false"]), kind), else_=cast(_sqlite_json(func.json_extract, attribute), String)
     )
 
 
@@ -38,10 +38,9 @@ def _context_number(attribute: str, dialect: str) -> Any:
              cast(D.c.context[attribute].as_string(), Float)),
             else_=None,
         )
-    path = _json_path(attribute)
     return case(
-        (func.json_type(D.c.context, path).in_(["integer", "real"]),
-         cast(func.json_extract(D.c.context, path), Float)),
+        (_sqlite_json(func.json_type, attribute).in_(["integer", "real"]),
+         cast(_sqlite_json(func.json_extract, attribute), Float)),
         else_=None,
     )
 
@@ -56,6 +55,20 @@ def _once(query: Select[Any], name: str) -> Any:
 def _json_path(attribute: str) -> str:
     # the attribute has no double quote or backslash (experiments.spec.ATTRIBUTE_PATTERN)
     return f'$."{attribute}"'
+
+
+def _sqlite_json(function: Any, attribute: str) -> Any:
+    """``function(context, path)`` of SQLite's JSON functions at the attribute.
+
+    The context is stored as ASCII JSON text (``json.dumps``: ``"l\\u00e4nd"``) and SQLite's path
+    matches a key's text as written, escapes and all; so a non-ASCII attribute is looked up by its
+    escaped spelling first, then by its own (text stored unescaped by another writer).
+    """
+    path = _json_path(attribute)
+    if attribute.isascii():
+        return function(D.c.context, path)
+    escaped = "$." + json.dumps(attribute)
+    return func.coalesce(function(D.c.context, escaped), function(D.c.context, path))
 
 
 def _learnable(query: Select[Any], compiled: CompiledExperiment) -> Select[Any]:

@@ -128,6 +128,16 @@ def insert_ignoring_duplicates(
     return {row[0] for row in result}
 
 
+def existing_keys(conn: Connection, table: Any, key: str, values: Sequence[str]) -> set[str]:
+    """Which of ``values`` the unique ``key`` column of ``table`` already holds (in pages of 1,000)."""
+    found: set[str] = set()
+    column = table.c[key]
+    for start in range(0, len(values), 1000):
+        page = list(values[start : start + 1000])
+        found.update(row[0] for row in conn.execute(select(column).where(column.in_(page))))
+    return found
+
+
 def _insert_arrays_ignoring_duplicates(
     conn: Connection, table: Any, columns: list[str], rows: Sequence[dict[str, Any]], key: str
 ) -> set[str]:

@@ -125,7 +125,12 @@ def test_a_scrape_of_a_multi_worker_server_counts_every_workers_requests(tmp_pat
         assert client.post("/v1/experiments", json=spec, headers=admin).status_code == 201
         base = str(client.base_url)
         deadline = time.monotonic() + 180  # both workers built their app (a busy host imports slowly)
-        while len(re.findall(r"sendlab_process_start_time_seconds\{", client.get("/metrics").text)) < 2:
+
+        def workers_seen() -> int:
+            text = client.get("/metrics", headers=admin).text
+            return len(re.findall(r"sendlab_process_start_time_seconds\{", text))
+
+        while workers_seen() < 2:
             assert time.monotonic() < deadline, "the second worker did not start"
             time.sleep(0.5)
 
@@ -148,7 +153,7 @@ def test_a_scrape_of_a_multi_worker_server_counts_every_workers_requests(tmp_pat
         assert sum(per_worker) == made
 
         for _ in range(6):  # scrapes answered by either worker all count every request
-            text = httpx.get(f"{base}/metrics", headers={"Connection": "close"}, timeout=30).text
+            text = httpx.get(f"{base}/metrics", headers={"Connection": "close", **admin}, timeout=30).text
             samples = parse_exposition(text)
             assert samples['sendlab_decisions_total{experiment="m"}'] == made
             assert samples[f'sendlab_http_requests_total{{route="{ASSIGN}",status="200"}}'] == made

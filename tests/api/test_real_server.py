@@ -78,7 +78,7 @@ def running_server(
 def test_serve_on_sqlite_over_real_http(tmp_path):
     with running_server(f"sqlite:///{tmp_path / 'served.db'}") as (client, _):
         walk_the_contract(client)
-        metrics = client.get("/metrics").text
+        metrics = client.get("/metrics", headers={"Authorization": f"Bearer {SEND_KEY}"}).text
         assert 'sendlab_decisions_total{experiment="walk"} 201' in metrics
         assert client.get("/v1/experiments").status_code == 401  # keys came from the environment
 

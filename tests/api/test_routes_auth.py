@@ -72,6 +72,7 @@ def test_auth_matrix(client, experiment, key):
     for method, template, body, scope in ROUTES:
         path = template.replace("{decision_id}", decision_id)
         headers = {"Authorization": f"Bearer {KEYS[key]}"} if KEYS[key] else {}
+        client.app.state.throttle.reset()  # each route on its own; the throttle: tests/api/test_exposure.py
         response = client.request(method, path, json=body, headers=headers)
         expected = expected_status(key, scope)
         if expected is None:
@@ -84,9 +85,10 @@ def test_auth_matrix(client, experiment, key):
             assert response.headers["www-authenticate"] == "Bearer"
 
 
-def test_health_metrics_and_docs_need_no_key(client):
-    for path in ["/healthz", "/metrics", "/openapi.json"]:
+def test_health_and_docs_need_no_key_and_metrics_do(client):
+    for path in ["/healthz", "/openapi.json", "/docs"]:
         assert client.get(path).status_code == 200, path
+    assert client.get("/metrics").status_code == 401  # unless SENDLAB_METRICS_OPEN (test_exposure.py)
 
 
 def test_malformed_authorization_header_is_401(client):

@@ -27,7 +27,7 @@ def test_metrics_count_decisions_outcomes_errors_and_latency(client, experiment)
     client.get("/v1/experiments/missing", headers=ADMIN)
     client.get("/v1/experiments", headers={"Authorization": "Bearer wrong"})
 
-    response = client.get("/metrics")
+    response = client.get("/metrics", headers=ADMIN)
     assert response.headers["content-type"].startswith("text/plain; version=0.0.4")
     samples = parse_exposition(response.text)
     assert samples[f'sendlab_decisions_total{{experiment="{experiment}"}}'] == 41

@@ -225,3 +225,48 @@ def test_pages_ask_for_the_admin_key(page: Any, keyed_server: ServerThread, shot
     page.click("text=Forget key")
     page.goto(f"{base}/ui")
     assert "/ui/login" in page.url
+
+
+def _log_in(page: Any, base: str) -> None:
+    page.goto(f"{base}/ui/login")
+    page.fill("input[name=key]", ADMIN_KEY)
+    page.click("form.keyform button")
+    page.wait_for_url("**/ui")
+
+
+def test_the_session_cookie_is_httponly_and_not_the_key(page: Any, keyed_server: ServerThread) -> None:
+    _log_in(page, keyed_server.base)
+    (cookie,) = page.context.cookies()
+    assert cookie["name"] == "sendlab_session" and cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+    assert ADMIN_KEY not in cookie["value"]
+    assert page.evaluate("document.cookie") == ""  # no script of the page can read it
+
+
+def test_a_forged_post_without_the_csrf_token_is_refused(page: Any, keyed_server: ServerThread) -> None:
+    base = keyed_server.base
+    _log_in(page, base)
+    statuses = page.evaluate("""async () => {
+        const logout = await fetch('/ui/logout', {method: 'POST', body: new URLSearchParams({x: '1'}),
+                                                  redirect: 'manual'});
+        const curve = await fetch('/ui/power/curve', {
+            method: 'POST', headers: {'Content-Type': 'application/json'},
+            body: JSON.stringify({baseline: 0.03, mde: 0.1})});
+        return [logout.status, curve.status];
+    }""")
+    assert statuses == [403, 403]
+    page.goto(f"{base}/ui")  # still in session: the forged logout changed nothing
+    assert "/ui/login" not in page.url
+    page.click("text=Forget key")  # the page's own form carries the token
+    page.goto(f"{base}/ui")
+    assert "/ui/login" in page.url
+
+
+def test_every_page_sends_the_security_headers(page: Any, keyed_server: ServerThread) -> None:
+    base = keyed_server.base
+    _log_in(page, base)
+    for path in ("/ui", "/ui/power", "/ui/experiments/subject-ab", "/ui/reports", "/ui/login"):
+        headers = page.goto(f"{base}{path}").all_headers()
+        assert headers["x-frame-options"] == "DENY", path
+        assert headers["x-content-type-options"] == "nosniff", path
+        policy = headers["content-security-policy"]
+        assert "frame-ancestors 'none'" in policy and "script-src 'self' 'unsafe-eval';" in policy, path

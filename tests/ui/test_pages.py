@@ -158,11 +158,18 @@ def test_pages_redirect_to_the_key_form_when_the_service_has_keys(keyed: TestCli
         answer = keyed.get(path)
         assert answer.status_code == 303, path
         assert answer.headers["location"].startswith("/ui/login?next=")
-    keyed.cookies.set("sendlab_key", SEND_KEY)  # the send key may not read results
+    assert _log_in(keyed, SEND_KEY).status_code == 401  # the send key may not read results
     assert keyed.get("/ui").status_code == 303
-    keyed.cookies.set("sendlab_key", ADMIN_KEY)
+    keyed.cookies.set("sendlab_key", ADMIN_KEY)  # the key itself in a cookie opens nothing
+    assert keyed.get("/ui").status_code == 303
+    assert _log_in(keyed, ADMIN_KEY).status_code == 303
     assert keyed.get("/ui").status_code == 200
     keyed.cookies.clear()
+
+
+def _log_in(app: TestClient, key: str) -> Any:
+    return app.post("/ui/login", content=f"key={key}&next=%2Fui",
+                    headers={"Content-Type": "application/x-www-form-urlencoded"})
 
 
 def test_key_form_checks_the_key_and_sets_the_cookie(keyed: TestClient) -> None:
@@ -172,8 +179,9 @@ def test_key_form_checks_the_key_and_sets_the_cookie(keyed: TestClient) -> None:
     right = keyed.post("/ui/login", content=f"key={ADMIN_KEY}&next=%2Fui%2Fpower",
                        headers={"Content-Type": "application/x-www-form-urlencoded"})
     assert right.status_code == 303 and right.headers["location"] == "/ui/power"
-    assert f"sendlab_key={ADMIN_KEY}" in right.headers["set-cookie"]
-    assert "samesite=strict" in right.headers["set-cookie"].lower()
+    cookie = right.headers["set-cookie"]
+    assert cookie.startswith("sendlab_session=") and ADMIN_KEY not in cookie
+    assert "samesite=strict" in cookie.lower() and "httponly" in cookie.lower()
     keyed.cookies.clear()
 
 
@@ -189,10 +197,13 @@ def test_a_key_a_cookie_cannot_carry_is_refused_not_a_500(client: TestClient, ke
         assert "set-cookie" not in answer.headers
 
 
-def test_power_curve_call_needs_the_key_when_the_service_has_keys(keyed: TestClient) -> None:
+def test_power_curve_call_needs_a_session_and_its_csrf_token(keyed: TestClient) -> None:
     assert keyed.post("/ui/power/curve", json=POWER).status_code == 401
-    keyed.cookies.set("sendlab_key", ADMIN_KEY)
-    assert keyed.post("/ui/power/curve", json=POWER).status_code == 200
+    _log_in(keyed, ADMIN_KEY)
+    assert keyed.post("/ui/power/curve", json=POWER).status_code == 403  # a forged call: no CSRF token
+    assert keyed.post("/ui/power/curve", json=POWER, headers={"X-CSRF-Token": "forged"}).status_code == 403
+    token = re.search(r'<meta name="csrf-token" content="([^"]+)">', keyed.get("/ui/power").text).group(1)
+    assert keyed.post("/ui/power/curve", json=POWER, headers={"X-CSRF-Token": token}).status_code == 200
     keyed.cookies.clear()
 
 

@@ -12,9 +12,9 @@
     });
   }
 
-  function cookieKey() {
-    var found = document.cookie.split("; ").find(function (c) { return c.indexOf("sendlab_key=") === 0; });
-    return found ? decodeURIComponent(found.slice("sendlab_key=".length)) : null;
+  function csrfToken() {
+    var meta = document.querySelector("meta[name=csrf-token]");
+    return meta ? meta.getAttribute("content") : "";
   }
 
   function powerBody(form) {
@@ -37,9 +37,8 @@
   }
 
   function post(url, body) {
-    var headers = {"Content-Type": "application/json"};
-    var key = cookieKey();
-    if (key) { headers.Authorization = "Bearer " + key; }
+    // the session cookie (HttpOnly) goes by itself; the CSRF token of the page goes with it
+    var headers = {"Content-Type": "application/json", "X-CSRF-Token": csrfToken()};
     return fetch(url, {method: "POST", headers: headers, body: JSON.stringify(body), credentials: "same-origin"})
       .then(function (r) { return r.json().then(function (j) { return {ok: r.ok, body: j}; }); });
   }
@@ -58,9 +57,9 @@
       var mine = ++asked;
       var body = powerBody(form);
       answer.dataset.state = "busy";
-      Promise.all([post("/v1/power/rate", body), post("/ui/power/curve", body)]).then(function (both) {
+      post("/ui/power/curve", body).then(function (curve) {
         if (mine !== asked) { return; }
-        var plan = both[0], curve = both[1];
+        var plan = curve.ok ? {ok: true, body: curve.body.plan} : curve;
         if (!plan.ok) {
           answer.className = "box warn";
           answer.textContent = describeError(plan.body);
@@ -91,6 +90,7 @@
       });
     }
 
+    form.addEventListener("submit", function (event) { event.preventDefault(); });
     form.addEventListener("input", function () {
       clearTimeout(timer);
       timer = setTimeout(update, 150);
