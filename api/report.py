@@ -26,6 +26,7 @@ def results_html(results: ExperimentResults, *, title: str, adaptive: AdaptiveRe
         factorials=results.factorials,
         notes=[n for n in (exclusion_note(results.summary), apprentice_note(results.summary)) if n],
         sections=[] if adaptive is None else [adaptive_html(adaptive)],
+        slot_to_variants=results.summary.slots,
     )
 
 
