@@ -17,13 +17,15 @@ from analysis.plots import plot_lift_table, plot_posteriors, plot_rates_over_tim
 from analysis.results import SlotAnalysis
 from analysis.timeseries import DailyPoint, cumulative_rates
 
+_VIEWPORT = "<meta name='viewport' content='width=device-width, initial-scale=1'>"
 _STYLE = """
 body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;max-width:1100px;margin:2em auto;color:#222}
 .box{padding:.8em 1em;border-radius:6px;margin:.6em 0}
 .ok{background:#e8f5e9;border:1px solid #a5d6a7}.bad{background:#ffebee;border:2px solid #e53935}
 .decision{background:#e3f2fd;border:1px solid #90caf9}.warn{background:#fff8e1;border:1px solid #ffe082}
 .note{background:#f5f5f5;border:1px solid #ccc}
-table.t{border-collapse:collapse}table.t td,table.t th{border:1px solid #ccc;padding:.3em .6em}
+table.t{border-collapse:collapse;display:block;overflow-x:auto;max-width:100%}
+@media (max-width:700px){body{margin:.5em}}table.t td,table.t th{border:1px solid #ccc;padding:.3em .6em}
 """
 
 
@@ -86,7 +88,7 @@ def render_report(
         parts.append(f"<p><b>Stopping rule.</b> {html.escape(a.stopping_rule)}</p>")
     for f in factorials:
         parts.append(_factorial_table(f))
-    return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+    return (f"<!DOCTYPE html><html><head><meta charset='utf-8'>{_VIEWPORT}<title>{html.escape(title)}</title>"
             f"<style>{_STYLE}</style></head><body>{''.join(parts)}</body></html>")
 
 

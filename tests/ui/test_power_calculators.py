@@ -31,7 +31,11 @@ def _read(tab: Any, section: str) -> tuple[dict[str, Any], dict[str, str]]:
     tab.wait_for_function(f"document.querySelector('{answer}').dataset.state === 'done'")
     body = json.loads(tab.locator(answer).get_attribute("data-body"))
     cells = tab.locator(f"{answer} td[data-key]")
-    shown = {cells.nth(i).get_attribute("data-key"): cells.nth(i).inner_text() for i in range(cells.count())}
+    shown = {cells.nth(i).get_attribute("data-key"): cells.nth(i).text_content()
+             for i in range(cells.count())}
+    headline = tab.locator(f"{answer} > table td[data-key]")
+    first = [headline.nth(i).get_attribute("data-key") for i in range(headline.count())]
+    assert first == tab.locator(f"#{section} form").get_attribute("data-answer").split(","), first
     return body, shown
 
 

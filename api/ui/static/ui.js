@@ -76,31 +76,46 @@
     return body;
   }
 
-  // The answer of a calculator: its single numbers and short lists in a table, then the method line.
-  function showAnswer(answer, body) {
-    answer.innerHTML = "";
+  function answerTable(reply, keys) {
     var table = document.createElement("table");
     table.className = "t answer";
-    Object.keys(body).forEach(function (key) {
-      var v = body[key];
-      if (key === "method" || (Array.isArray(v) && v.length > 12) || (v !== null && typeof v === "object" && !Array.isArray(v))) {
-        return;
-      }
+    keys.forEach(function (key) {
+      var v = reply[key];
       var row = table.insertRow();
       var name = document.createElement("th");
       name.scope = "row";
       name.textContent = key.replace(/_/g, " ");
+      row.appendChild(name);
       var cell = row.insertCell();
       cell.className = "r";
       cell.dataset.key = key;
       cell.textContent = Array.isArray(v) ? v.map(human).join(", ") : human(v);
-      row.insertBefore(name, cell);
     });
-    answer.appendChild(table);
-    if (body.method) {
+    return table;
+  }
+
+  // The answer of a calculator: the form's headline numbers (data-answer) first, the rest of the reply's
+  // single numbers and short lists folded away, then the method line.
+  function showAnswer(answer, reply, headline) {
+    answer.innerHTML = "";
+    var shown = headline.filter(function (k) { return k in reply; });
+    var rest = Object.keys(reply).filter(function (key) {
+      var v = reply[key];
+      return key !== "method" && shown.indexOf(key) < 0 && !(Array.isArray(v) && v.length > 12) &&
+        !(v !== null && typeof v === "object" && !Array.isArray(v));
+    });
+    answer.appendChild(answerTable(reply, shown));
+    var details = document.createElement("details");
+    details.className = "answer-details";
+    var summary = document.createElement("summary");
+    summary.textContent = "inputs and other numbers";
+    details.appendChild(summary);
+    details.appendChild(answerTable(reply, rest));
+    answer.appendChild(details);
+    if (reply.method) {
       var method = document.createElement("div");
       method.className = "muted method";
-      method.textContent = body.method;
+      method.textContent = reply.method;
       answer.appendChild(method);
     }
   }
@@ -119,7 +134,7 @@
           if (mine !== asked) { return; }
           if (reply.ok) {
             answer.className = "box decision calc-answer";
-            showAnswer(answer, reply.body);
+            showAnswer(answer, reply.body, (form.dataset.answer || "").split(","));
           } else {
             answer.className = "box warn calc-answer";
             answer.textContent = describeError(reply.body);
