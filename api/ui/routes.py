@@ -228,7 +228,7 @@ def experiment_context(numbers: ExperimentNumbers, alpha: float, correction: str
         "as_allocated_note": AS_ALLOCATED_NOTE,
         "policy_version": history[-1].version if history else None,
         "learning": learning, "explored_days": explored_days(summary),
-        "alpha": alpha, "correction": correction,
+        "alpha": alpha, "correction": correction, "factorials": results.factorials,
         "computed_at": numbers.computed_at.strftime("%Y-%m-%d %H:%M:%S UTC"),
     }
 
