@@ -60,7 +60,7 @@ def analyze(
     by_segment = None if segmented is None else analyze_segmented(
         segmented, alpha=alpha, correction=correction, seed=seed)
     if html is not None:
-        write_report(results, html, title=f"SendLab results: {key}", adaptive=adaptive)
+        write_report(results, html, title=f"SendLab results: {key}", adaptive=adaptive, segments=by_segment)
     if as_json:
         data = results_to_dict(results)
         data.update(adaptive_json(adaptive, summary, data))

@@ -14,6 +14,8 @@ from api.report import results_html
 from api.results import analyze_segmented, analyze_summary, results_to_dict, segments_to_dict
 from experiments.adaptive_block import adaptive_block, adaptive_results
 from experiments.errors import InvalidInput
+from experiments.models import CovariateSummary, SegmentedSummary
+from experiments.service import ExperimentService
 
 router = APIRouter(
     prefix="/v1/experiments",
@@ -32,30 +34,18 @@ IncludeMachine = Annotated[
 ]
 
 
-@router.get("/{key}/results", response_model=ResultsPublic)
-def results(
-    key: str,
-    service: ServiceDep,
-    alpha: Annotated[float, Query(gt=0, lt=1, description="Significance level.")] = 0.05,
-    correction: Annotated[
-        Literal["holm", "bh", "none"], Query(description="Multiplicity correction.")
-    ] = "holm",
-    detail: Annotated[bool, Query(description="Include the full analysis of each slot.")] = True,
-    include_machine: IncludeMachine = False,
-    segment: Annotated[str | None, Query(
-        description="Also break the results down by this context attribute stored with the decisions "
-        "(a category: country, device, ...), corrected across all segments.")] = None,
-    covariate: Annotated[str | None, Query(
-        description="CUPED-adjust the reward by this numeric context attribute recorded at send time "
-        "(e.g. clicks_30d); each reward comparison reports its variance reduction.")] = None,
-) -> dict[str, Any]:
-    """Arms (decisions, events, mean reward), comparisons against control, SRM, and each slot's decision.
+SegmentQuery = Annotated[str | None, Query(
+    description="Also break the results down by this context attribute stored with the decisions "
+    "(a category: country, device, ...), corrected across all segments.")]
+CovariateQuery = Annotated[str | None, Query(
+    description="CUPED-adjust the reward by this numeric context attribute recorded at send time "
+    "(e.g. clicks_30d); each reward comparison reports its variance reduction.")]
 
-    ``excluded`` counts the outcomes left out: machine-made ones (unless ``include_machine``) and those
-    after the reward window. ``segment`` adds ``segments`` (the results per value of that attribute);
-    ``covariate`` adjusts the reward comparisons by CUPED and adds ``covariate``. One of the two at a
-    time.
-    """
+
+def _segment_and_covariate(
+    service: ExperimentService, key: str, segment: str | None, covariate: str | None
+) -> tuple[CovariateSummary | None, SegmentedSummary | None]:
+    """The CUPED sums of ``covariate`` and the summaries by ``segment`` (at most one of the two)."""
     if segment is not None and covariate is not None:
         raise HTTPException(422, [{"loc": ["query", "covariate"],
                                    "msg": "give segment or covariate, not both (CUPED within segments "
@@ -68,6 +58,30 @@ def results(
         segmented = None if segment is None else service.summarize_segments(key, segment)
     except InvalidInput as exc:  # the attribute is a query parameter here, not a body field
         raise HTTPException(422, [{"loc": ["query", exc.field], "msg": exc.reason}]) from None
+    return cov, segmented
+
+
+@router.get("/{key}/results", response_model=ResultsPublic)
+def results(
+    key: str,
+    service: ServiceDep,
+    alpha: Annotated[float, Query(gt=0, lt=1, description="Significance level.")] = 0.05,
+    correction: Annotated[
+        Literal["holm", "bh", "none"], Query(description="Multiplicity correction.")
+    ] = "holm",
+    detail: Annotated[bool, Query(description="Include the full analysis of each slot.")] = True,
+    include_machine: IncludeMachine = False,
+    segment: SegmentQuery = None,
+    covariate: CovariateQuery = None,
+) -> dict[str, Any]:
+    """Arms (decisions, events, mean reward), comparisons against control, SRM, and each slot's decision.
+
+    ``excluded`` counts the outcomes left out: machine-made ones (unless ``include_machine``) and those
+    after the reward window. ``segment`` adds ``segments`` (the results per value of that attribute);
+    ``covariate`` adjusts the reward comparisons by CUPED and adds ``covariate``. One of the two at a
+    time.
+    """
+    cov, segmented = _segment_and_covariate(service, key, segment, covariate)
     summary = service.summarize(key, include_machine=include_machine)
     analysed = analyze_summary(summary, alpha=alpha, correction=correction, covariate=cov)
     out = results_to_dict(analysed, detail=detail)
@@ -105,12 +119,18 @@ def report(
     service: ServiceDep,
     alpha: Annotated[float, Query(gt=0, lt=1, description="Significance level.")] = 0.05,
     include_machine: IncludeMachine = False,
+    segment: SegmentQuery = None,
+    covariate: CovariateQuery = None,
 ) -> HTMLResponse:
-    """The results as one self-contained HTML page (charts work offline)."""
+    """The results as one self-contained HTML page (charts work offline), with the same ``segment`` and
+    ``covariate`` options as ``/results``."""
+    cov, segmented = _segment_and_covariate(service, key, segment, covariate)
     summary = service.summarize(key, include_machine=include_machine)
-    analysed = analyze_summary(summary, alpha=alpha)
+    analysed = analyze_summary(summary, alpha=alpha, covariate=cov)
     if not analysed.analyses:
         reasons = "; ".join(f"{slot}: {why}" for slot, why in analysed.skipped.items())
         raise HTTPException(409, f"no slot of {key!r} can be analysed yet ({reasons})")
     adaptive = adaptive_results(service, summary, alpha=alpha, include_machine=include_machine)
-    return HTMLResponse(results_html(analysed, title=f"SendLab results: {key}", adaptive=adaptive))
+    by_segment = None if segmented is None else analyze_segmented(segmented, alpha=alpha)
+    return HTMLResponse(results_html(analysed, title=f"SendLab results: {key}", adaptive=adaptive,
+                                     segments=by_segment))
