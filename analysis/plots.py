@@ -4,26 +4,25 @@ a statistic (curves and intervals arrive computed)."""
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import plotly.graph_objects as go
 
 from analysis.bayesian import PosteriorCurve
+from analysis.palette import in_spec_order
 from analysis.results import Comparison
 from analysis.timeseries import RatePoint
 
-_COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
-            "#bcbd22", "#17becf"]
 
-
-def plot_rates_over_time(points: Sequence[RatePoint], title: str) -> go.Figure:
-    """Cumulative rate per variant by day, with its interval as a shaded band."""
+def plot_rates_over_time(
+    points: Sequence[RatePoint], title: str, *, variant_to_colour: Mapping[str, str]
+) -> go.Figure:
+    """Cumulative rate per variant by day, with its interval as a shaded band; variants in the order and
+    colours of ``variant_to_colour`` (:func:`analysis.palette.variant_to_colour`)."""
     fig = go.Figure()
-    variants = list(dict.fromkeys(p.variant for p in points))
-    for k, variant in enumerate(variants):
+    for variant, colour in in_spec_order(variant_to_colour, (p.variant for p in points)):
         mine = [p for p in points if p.variant == variant]
         days = [p.day for p in mine]
-        colour = _COLOURS[k % len(_COLOURS)]
         band = [p.ci[1] for p in mine] + [p.ci[0] for p in mine][::-1]
         fig.add_trace(go.Scatter(x=days + days[::-1], y=band,
                                  fill="toself", fillcolor=colour, opacity=0.15, line={"width": 0},
@@ -37,12 +36,17 @@ def plot_rates_over_time(points: Sequence[RatePoint], title: str) -> go.Figure:
     return fig
 
 
-def plot_posteriors(curves: Sequence[PosteriorCurve], title: str) -> go.Figure:
-    """Posterior densities of each arm's mean."""
+def plot_posteriors(
+    curves: Sequence[PosteriorCurve], title: str, *, variant_to_colour: Mapping[str, str]
+) -> go.Figure:
+    """Posterior densities of each arm's mean, a curve in its variant's colour (curves are labelled with
+    the variant)."""
     fig = go.Figure()
-    for k, curve in enumerate(curves):
+    label_to_curve = {c.label: c for c in curves}
+    for label, colour in in_spec_order(variant_to_colour, label_to_curve):
+        curve = label_to_curve[label]
         fig.add_trace(go.Scatter(x=curve.x, y=curve.density, mode="lines", name=curve.label, fill="tozeroy",
-                                 line={"color": _COLOURS[k % len(_COLOURS)]}))
+                                 line={"color": colour}, fillcolor=_translucent(colour)))
     fig.update_layout(title=title, xaxis_title="mean", yaxis_title="posterior density",
                       template="plotly_white", height=340)
     return fig
@@ -72,3 +76,9 @@ def _num(x: float) -> str:
 
 def _pct(x: float) -> str:
     return "n/a" if math.isnan(x) else f"{x:+.2%}"
+
+
+def _translucent(colour: str) -> str:
+    """``#RRGGBB`` as an rgba colour at 30% opacity (a fill that keeps the curves behind it visible)."""
+    r, g, b = (int(colour[i:i + 2], 16) for i in (1, 3, 5))
+    return f"rgba({r},{g},{b},0.3)"

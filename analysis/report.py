@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import html
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import plotly.graph_objects as go
@@ -12,17 +12,20 @@ import plotly.graph_objects as go
 from analysis.bayesian import posterior_curve
 from analysis.errors import AnalysisInputError
 from analysis.factorial import FactorialAnalysis
+from analysis.palette import variant_to_colour
 from analysis.plots import plot_lift_table, plot_posteriors, plot_rates_over_time
 from analysis.results import SlotAnalysis
 from analysis.timeseries import DailyPoint, cumulative_rates
 
+_VIEWPORT = "<meta name='viewport' content='width=device-width, initial-scale=1'>"
 _STYLE = """
 body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;max-width:1100px;margin:2em auto;color:#222}
 .box{padding:.8em 1em;border-radius:6px;margin:.6em 0}
 .ok{background:#e8f5e9;border:1px solid #a5d6a7}.bad{background:#ffebee;border:2px solid #e53935}
 .decision{background:#e3f2fd;border:1px solid #90caf9}.warn{background:#fff8e1;border:1px solid #ffe082}
 .note{background:#f5f5f5;border:1px solid #ccc}
-table.t{border-collapse:collapse}table.t td,table.t th{border:1px solid #ccc;padding:.3em .6em}
+table.t{border-collapse:collapse;display:block;overflow-x:auto;max-width:100%}
+@media (max-width:700px){body{margin:.5em}}table.t td,table.t th{border:1px solid #ccc;padding:.3em .6em}
 """
 
 
@@ -33,11 +36,16 @@ def render_report(
     factorials: Sequence[FactorialAnalysis] = (),
     notes: Sequence[str] = (),
     sections: Sequence[str] = (),
+    slot_to_variants: Mapping[str, Sequence[str]] | None = None,
 ) -> str:
     """One HTML page: ``notes`` first (e.g. which outcomes were left out), then ``sections`` (HTML
     fragments, already escaped: the adaptive estimates of a learning policy), then per slot the decision,
     SRM status, warnings, lift table, arm rates over time (from ``daily``) and posterior
     distributions; then any factorial tables.
+
+    ``slot_to_variants`` gives each slot's variants in the spec's order, which gives each variant its colour
+    (:mod:`analysis.palette`, the same as on the pages); a slot it leaves out takes the order of its
+    analysis (control first).
 
     plotly.js is inlined once (``include_plotlyjs=True`` on the first figure), so the file opens offline.
     """
@@ -53,6 +61,8 @@ def render_report(
         return fig.to_html(full_html=False, include_plotlyjs=len(figures) == 1, default_width="100%")
 
     for a in analyses:
+        order = (slot_to_variants or {}).get(a.slot) or [r.variant for r in a.arms]
+        colours = variant_to_colour(order)
         parts.append(f"<h2>Slot <code>{html.escape(a.slot)}</code> (control: {html.escape(a.control)})</h2>")
         parts.append(f'<div class="box decision"><b>Decision: {html.escape(a.decision.verdict)}</b><br>'
                      f"{html.escape(a.decision.reason)}</div>")
@@ -70,13 +80,15 @@ def render_report(
         slot_daily = [d for d in daily if d.slot == a.slot]
         for metric in rate_metrics if slot_daily else []:
             points = cumulative_rates(slot_daily, metric, a.alpha)
-            parts.append(embed(plot_rates_over_time(points, f"{a.slot}: cumulative {metric} rate")))
+            parts.append(embed(plot_rates_over_time(points, f"{a.slot}: cumulative {metric} rate",
+                                                    variant_to_colour=colours)))
         curves = [posterior_curve(r.posterior, r.variant) for r in a.arms if r.metric == a.primary_metric]
-        parts.append(embed(plot_posteriors(curves, f"{a.slot}: posterior of {a.primary_metric}")))
+        parts.append(embed(plot_posteriors(curves, f"{a.slot}: posterior of {a.primary_metric}",
+                                                   variant_to_colour=colours)))
         parts.append(f"<p><b>Stopping rule.</b> {html.escape(a.stopping_rule)}</p>")
     for f in factorials:
         parts.append(_factorial_table(f))
-    return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+    return (f"<!DOCTYPE html><html><head><meta charset='utf-8'>{_VIEWPORT}<title>{html.escape(title)}</title>"
             f"<style>{_STYLE}</style></head><body>{''.join(parts)}</body></html>")
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import plotly.graph_objects as go
 
 from analysis.power.bandit import BanditPlan
@@ -41,7 +43,7 @@ def plot_power_curve(curve: PowerCurve, title: str | None = None) -> go.Figure:
     # a trace rather than add_vline: annotations on log axes want log10 coordinates
     figure.add_trace(go.Scatter(
         x=[curve.x_at_target, curve.x_at_target], y=[0.0, curve.target_power], mode="lines+text",
-        line={"dash": "dot", "color": "grey"}, text=["", f"{curve.x_at_target:,.4g}"],
+        line={"dash": "dot", "color": "grey"}, text=["", _reached_label(curve)],
         textposition="top left", name=f"reaches {curve.target_power:.0%}", hoverinfo="skip",
     ))
     figure.update_layout(
@@ -54,6 +56,18 @@ def plot_power_curve(curve: PowerCurve, title: str | None = None) -> go.Figure:
     if curve.over == "n":
         figure.update_xaxes(type="log")
     return figure
+
+
+def _reached_label(curve: PowerCurve) -> str:
+    """Where the curve reaches the target, as people write it: a size rounded up to whole recipients with
+    thousands separators (``53,182``), an effect to four significant digits without an exponent."""
+    x = curve.x_at_target
+    if curve.over == "n":
+        return f"{math.ceil(x):,}"
+    if x == 0 or not math.isfinite(x):
+        return f"{x:g}"
+    decimals = max(0, 3 - math.floor(math.log10(abs(x))))
+    return f"{x:,.{decimals}f}"
 
 
 def power_curve_html(curve: PowerCurve, title: str | None = None) -> str:

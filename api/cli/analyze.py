@@ -53,7 +53,7 @@ def analyze(
     adaptive = adaptive_results(service, summary, alpha=alpha, correction=correction,  # type: ignore[arg-type]
                                 include_machine=include_machine)
     if html is not None:
-        write_report(results, html, title=f"SendLab results: {key}", adaptive=adaptive)
+        write_report(results, html, title=f"SendLab results: {key}", adaptive=adaptive, segments=by_segment)
     if as_json:
         data = results_to_dict(results)
         data.update(adaptive_json(adaptive, summary, data))

@@ -14,6 +14,8 @@ from api.report import results_html
 from api.results import results_to_dict
 from experiments.adaptive_block import adaptive_block, adaptive_results
 from experiments.errors import InvalidInput
+from experiments.result_analysis import ExperimentResults
+from experiments.service import ExperimentService
 
 router = APIRouter(
     prefix="/v1/experiments",
@@ -32,6 +34,29 @@ IncludeMachine = Annotated[
 ]
 
 
+SegmentQuery = Annotated[str | None, Query(
+    description="Also break the results down by this context attribute stored with the decisions "
+    "(a category: country, device, ...), corrected across all segments.")]
+CovariateQuery = Annotated[str | None, Query(
+    description="CUPED-adjust the reward by this numeric context attribute recorded at send time "
+    "(e.g. clicks_30d); each reward comparison reports its variance reduction.")]
+
+
+def _analysed(
+    service: ExperimentService, key: str, segment: str | None, covariate: str | None, **options: Any
+) -> ExperimentResults:
+    """The results of ``key`` by ``segment`` or CUPED-adjusted by ``covariate`` (at most one of the
+    two), read in one transaction; a bad attribute is a 422 at its query parameter."""
+    if segment is not None and covariate is not None:
+        raise HTTPException(422, [{"loc": ["query", "covariate"],
+                                   "msg": "give segment or covariate, not both (CUPED within segments "
+                                          "is not supported)"}])
+    try:
+        return service.results(key, segment=segment, covariate=covariate, **options)
+    except InvalidInput as exc:  # the attribute is a query parameter here, not a body field
+        raise HTTPException(422, [{"loc": ["query", exc.field], "msg": exc.reason}]) from None
+
+
 @router.get("/{key}/results", response_model=ResultsPublic)
 def results(
     key: str,
@@ -42,12 +67,8 @@ def results(
     ] = "holm",
     detail: Annotated[bool, Query(description="Include the full analysis of each slot.")] = True,
     include_machine: IncludeMachine = False,
-    segment: Annotated[str | None, Query(
-        description="Also break the results down by this context attribute stored with the decisions "
-        "(a category: country, device, ...), corrected across all segments.")] = None,
-    covariate: Annotated[str | None, Query(
-        description="CUPED-adjust the reward by this numeric context attribute recorded at send time "
-        "(e.g. clicks_30d); each reward comparison reports its variance reduction.")] = None,
+    segment: SegmentQuery = None,
+    covariate: CovariateQuery = None,
 ) -> dict[str, Any]:
     """Arms (decisions, events, mean reward), comparisons against control, SRM, and each slot's decision.
 
@@ -56,15 +77,8 @@ def results(
     ``covariate`` adjusts the reward comparisons by CUPED and adds ``covariate``. One of the two at a
     time.
     """
-    if segment is not None and covariate is not None:
-        raise HTTPException(422, [{"loc": ["query", "covariate"],
-                                   "msg": "give segment or covariate, not both (CUPED within segments "
-                                          "is not supported)"}])
-    try:
-        analysed = service.results(key, alpha=alpha, correction=correction, include_machine=include_machine,
-                                   segment=segment, covariate=covariate)
-    except InvalidInput as exc:  # the attribute is a query parameter here, not a body field
-        raise HTTPException(422, [{"loc": ["query", exc.field], "msg": exc.reason}]) from None
+    analysed = _analysed(service, key, segment, covariate, alpha=alpha, correction=correction,
+                         include_machine=include_machine)
     out = results_to_dict(analysed, detail=detail)
     out.update(adaptive_block(service, analysed.summary, out, alpha=alpha, correction=correction,
                               include_machine=include_machine))
@@ -96,11 +110,15 @@ def report(
     service: ServiceDep,
     alpha: Annotated[float, Query(gt=0, lt=1, description="Significance level.")] = 0.05,
     include_machine: IncludeMachine = False,
+    segment: SegmentQuery = None,
+    covariate: CovariateQuery = None,
 ) -> HTMLResponse:
-    """The results as one self-contained HTML page (charts work offline)."""
-    analysed = service.results(key, alpha=alpha, include_machine=include_machine)
+    """The results as one self-contained HTML page (charts work offline), with the same ``segment`` and
+    ``covariate`` options as ``/results``."""
+    analysed = _analysed(service, key, segment, covariate, alpha=alpha, include_machine=include_machine)
     if not analysed.analyses:
         reasons = "; ".join(f"{slot}: {why}" for slot, why in analysed.skipped.items())
         raise HTTPException(409, f"no slot of {key!r} can be analysed yet ({reasons})")
     adaptive = adaptive_results(service, analysed.summary, alpha=alpha, include_machine=include_machine)
-    return HTMLResponse(results_html(analysed, title=f"SendLab results: {key}", adaptive=adaptive))
+    return HTMLResponse(results_html(analysed, title=f"SendLab results: {key}", adaptive=adaptive,
+                                     segments=analysed.segments))

@@ -10,6 +10,7 @@ from typing import Any
 import plotly.graph_objects as go
 
 from analysis.bayesian import posterior_curve
+from analysis.palette import EXPLORED_COLOUR, in_spec_order, variant_to_colour
 from analysis.plots import plot_posteriors, plot_rates_over_time
 from analysis.results import SlotAnalysis
 from analysis.timeseries import DailyPoint, cumulative_rates
@@ -18,7 +19,6 @@ from experiments.models import DailyArmSummary
 
 _LAYOUT: dict[str, Any] = {"height": 320, "margin": {"t": 50, "b": 40}, "plot_bgcolor": "white",
                            "hovermode": "x unified"}
-_COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"]
 
 
 def figure_json(figure: go.Figure | Mapping[str, Any]) -> str:
@@ -34,7 +34,7 @@ def figure_json(figure: go.Figure | Mapping[str, Any]) -> str:
 
 def allocation_figure(daily: Sequence[DailyArmSummary], slot: str, variants: Sequence[str]) -> dict[str, Any]:
     """Each variant's share of the slot's decisions on each day with decisions (stacked bars to 100%), the
-    counts on hover.
+    counts on hover; ``variants`` in the spec's order (which gives their colours).
 
     A plain figure dictionary (plotly.js reads it as is): building ``go.Figure`` objects validates every
     property and costs tens of milliseconds per chart.
@@ -45,14 +45,14 @@ def allocation_figure(daily: Sequence[DailyArmSummary], slot: str, variants: Seq
             day_to_total[d.day] = day_to_total.get(d.day, 0) + d.decisions
     days = sorted(day_to_total)
     traces = []
-    for k, variant in enumerate(variants):
+    for variant, colour in variant_to_colour(variants).items():
         day_to_n = {d.day: d.decisions for d in daily if d.slot == slot and d.variant == variant}
         counts = [day_to_n.get(day, 0) for day in days]
         shares = [n / day_to_total[day] if day_to_total[day] else 0.0
                   for n, day in zip(counts, days, strict=True)]
         traces.append({
             "type": "bar", "x": [day.isoformat() for day in days], "y": shares, "name": variant,
-            "customdata": counts, "marker": {"color": _COLOURS[k % len(_COLOURS)]},
+            "customdata": counts, "marker": {"color": colour},
             "hovertemplate": f"{variant}: %{{y:.1%}} (%{{customdata:,}} decisions)<extra></extra>",
         })
     layout = {**_LAYOUT, "title": {"text": f"{slot}: allocation by day"}, "barmode": "stack",
@@ -61,33 +61,39 @@ def allocation_figure(daily: Sequence[DailyArmSummary], slot: str, variants: Seq
     return {"data": traces, "layout": layout}
 
 
-def rates_figure(daily: Sequence[DailyArmSummary], slot: str, metric: str, alpha: float) -> go.Figure:
-    """Cumulative rate of ``metric`` per variant with its interval (``analysis.plots``)."""
+def rates_figure(
+    daily: Sequence[DailyArmSummary], slot: str, metric: str, alpha: float, variants: Sequence[str]
+) -> go.Figure:
+    """Cumulative rate of ``metric`` per variant with its interval (``analysis.plots``), ``variants`` in
+    the spec's order."""
     points = [DailyPoint(d.day, d.slot, d.variant, d.decisions, dict(d.event_counts)) for d in daily
               if d.slot == slot]
-    return plot_rates_over_time(cumulative_rates(points, metric, alpha), f"{slot}: cumulative {metric} rate")
+    return plot_rates_over_time(cumulative_rates(points, metric, alpha), f"{slot}: cumulative {metric} rate",
+                                variant_to_colour=variant_to_colour(variants))
 
 
-def posterior_figure(analysis: SlotAnalysis) -> go.Figure:
-    """Posterior of each variant's primary metric (``analysis.plots``)."""
+def posterior_figure(analysis: SlotAnalysis, variants: Sequence[str]) -> go.Figure:
+    """Posterior of each variant's primary metric (``analysis.plots``), ``variants`` in the spec's order."""
     curves = [posterior_curve(r.posterior, r.variant) for r in analysis.arms
               if r.metric == analysis.primary_metric]
-    return plot_posteriors(curves, f"{analysis.slot}: posterior of {analysis.primary_metric}")
+    return plot_posteriors(curves, f"{analysis.slot}: posterior of {analysis.primary_metric}",
+                           variant_to_colour=variant_to_colour(variants))
 
 
-def policy_figure(points: Sequence[PolicyPoint], slot: str) -> dict[str, Any]:
+def policy_figure(points: Sequence[PolicyPoint], slot: str, variants: Sequence[str]) -> dict[str, Any]:
     """A slot's variant probabilities under each policy version, over the time each version was stored
-    (one line per variant, the version and decisions learned from on hover), as a plain figure dictionary."""
-    variants = list(dict.fromkeys(v for p in points for v in p.slot_to_marginals.get(slot, {})))
+    (one line per variant, the version and decisions learned from on hover), as a plain figure dictionary;
+    ``variants`` in the spec's order."""
+    present = (v for p in points for v in p.slot_to_marginals.get(slot, {}))
     x = [p.created_at.isoformat() for p in points]
     custom = [[p.version, p.learned_decisions] for p in points]
     traces = [
         {"type": "scatter", "x": x, "name": variant, "customdata": custom,
          "y": [p.slot_to_marginals.get(slot, {}).get(variant, 0.0) for p in points],
-         "mode": "lines+markers", "marker": {"size": 8}, "line": {"color": _COLOURS[k % len(_COLOURS)]},
+         "mode": "lines+markers", "marker": {"size": 8}, "line": {"color": colour},
          "hovertemplate": f"{variant}: %{{y:.1%}} (policy v%{{customdata[0]}}, "
                           "%{customdata[1]:,} decisions learned)<extra></extra>"}
-        for k, variant in enumerate(variants)
+        for variant, colour in in_spec_order(variant_to_colour(variants), present)
     ]
     layout = {**_LAYOUT, "title": {"text": f"{slot}: policy probabilities by version"},
               "xaxis": {"title": {"text": "stored at (UTC)"}, "type": "date"},
@@ -95,25 +101,25 @@ def policy_figure(points: Sequence[PolicyPoint], slot: str) -> dict[str, Any]:
     return {"data": traces, "layout": layout}
 
 
-def version_figure(points: Sequence[VersionShares], slot: str) -> dict[str, Any]:
+def version_figure(points: Sequence[VersionShares], slot: str, variants: Sequence[str]) -> dict[str, Any]:
     """Per policy version, over the time each was stored: the share of the slot's decisions made under it
-    that went to each variant (one line per variant) and the share of them that explored (dashed), the
-    version and its decision count on hover; a plain figure dictionary."""
-    variants = list(dict.fromkeys(v for p in points for v in p.variant_to_share))
+    that went to each variant (one line per variant, ``variants`` in the spec's order) and the share of
+    them that explored (dashed), the version and its decision count on hover; a plain figure dictionary."""
+    present = (v for p in points for v in p.variant_to_share)
     x = [p.created_at.isoformat() for p in points]
     custom = [[p.version, p.decisions] for p in points]
     hover = "(decisions under policy v%{customdata[0]}: %{customdata[1]:,})<extra></extra>"
     traces = [
         {"type": "scatter", "x": x, "name": variant, "customdata": custom,
          "y": [p.variant_to_share.get(variant, 0.0) for p in points],
-         "mode": "lines+markers", "marker": {"size": 7}, "line": {"color": _COLOURS[k % len(_COLOURS)]},
+         "mode": "lines+markers", "marker": {"size": 7}, "line": {"color": colour},
          "hovertemplate": f"{variant}: %{{y:.1%}} " + hover}
-        for k, variant in enumerate(variants)
+        for variant, colour in in_spec_order(variant_to_colour(variants), present)
     ]
     traces.append({
         "type": "scatter", "x": x, "name": "explored", "customdata": custom,
         "y": [p.explored_share for p in points], "mode": "lines+markers", "marker": {"size": 7},
-        "line": {"color": "#333333", "dash": "dash"}, "hovertemplate": "explored: %{y:.1%} " + hover,
+        "line": {"color": EXPLORED_COLOUR, "dash": "dash"}, "hovertemplate": "explored: %{y:.1%} " + hover,
     })
     layout = {**_LAYOUT, "title": {"text": f"{slot}: decisions by policy version"},
               "xaxis": {"title": {"text": "version stored at (UTC)"}, "type": "date"},

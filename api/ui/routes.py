@@ -214,16 +214,17 @@ def experiment_context(numbers: ExperimentNumbers, alpha: float, correction: str
     for slot, spec_slot in info.spec.slots.items():
         analysis = slot_to_analysis.get(slot)
         metrics = rate_metrics(summary, analysis)
-        figures = [figure_json(allocation_figure(summary.daily, slot, summary.slots[slot]))]
+        order = summary.slots[slot]  # the spec's order: it gives each variant its colour on every chart
+        figures = [figure_json(allocation_figure(summary.daily, slot, order))]
         if summary.daily:
             primary = analysis.primary_metric if analysis is not None else None
             shown = [primary] if primary in metrics else metrics[:1]
-            figures += [figure_json(rates_figure(summary.daily, slot, m, alpha)) for m in shown]
+            figures += [figure_json(rates_figure(summary.daily, slot, m, alpha, order)) for m in shown]
         if analysis is not None and analysis.arms:
-            figures.append(figure_json(posterior_figure(analysis)))
-        policy = figure_json(policy_figure(points, slot)) if points else None
+            figures.append(figure_json(posterior_figure(analysis, order)))
+        policy = figure_json(policy_figure(points, slot, order)) if points else None
         shares = version_shares(versions, slot)
-        by_version = figure_json(version_figure(shares, slot)) if shares else None
+        by_version = figure_json(version_figure(shares, slot, order)) if shares else None
         slots.append(SlotView(
             slot=slot, control=summary.control[slot], variants=list(spec_slot.variants), analysis=analysis,
             skipped=results.skipped.get(slot), rate_rows=rate_rows(summary.arms, slot, metrics, alpha),
@@ -236,7 +237,7 @@ def experiment_context(numbers: ExperimentNumbers, alpha: float, correction: str
         "as_allocated_note": AS_ALLOCATED_NOTE,
         "policy_version": history[-1].version if history else None,
         "learning": learning, "explored_days": explored_days(summary),
-        "alpha": alpha, "correction": correction,
+        "alpha": alpha, "correction": correction, "factorials": results.factorials,
         "computed_at": numbers.computed_at.strftime("%Y-%m-%d %H:%M:%S UTC"),
     }
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -107,3 +108,15 @@ def test_bandit_chart_draws_the_learning_curve():
     figure = plot_bandit_plan(plan)
     assert list(figure.data[0].y) == list(plan.losing_share_by_batch)
     assert list(figure.data[1].y) == [0.5] * 4
+
+
+def test_plot_labels_the_size_reached_as_people_write_it():
+    # 3% baseline, +10% relative, alpha 0.05, power 0.8: 53,182 per arm (the README's plan)
+    curve = power_curve("rate", baseline=0.03, mde=0.1, relative=True)
+    plan = solve_rate_sample_size(0.03, 0.1, relative=True)
+    label = plot_power_curve(curve).data[1].text[1]
+    assert label == f"{plan.per_arm:,}" and "e+" not in label
+    effect = plot_power_curve(power_curve("rate", over="effect", baseline=0.03, n_per_arm=50_000))
+    label = effect.data[1].text[1]
+    assert re.fullmatch(r"0\.00\d{4}", label)  # four significant digits, no exponent
+    assert float(label) == pytest.approx(effect.data[1].x[0], rel=1e-3)

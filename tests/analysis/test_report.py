@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import date, timedelta
 
 import plotly.graph_objects as go
@@ -11,6 +12,7 @@ import pytest
 from analysis.bayesian import posterior_curve
 from analysis.errors import AnalysisInputError
 from analysis.factorial import FactorialCell, analyze_factorial
+from analysis.palette import OKABE_ITO, UNKNOWN_COLOUR, in_spec_order, variant_to_colour
 from analysis.plots import plot_lift_table, plot_posteriors, plot_rates_over_time
 from analysis.report import render_report, report_json
 from analysis.results import ArmData, analyze_slot
@@ -54,9 +56,39 @@ def test_plot_functions_return_figures_of_results() -> None:
     a = _analysis()
     assert isinstance(plot_lift_table(a.comparisons, "t"), go.Figure)
     points = cumulative_rates(DAILY, "click")
-    assert len(plot_rates_over_time(points, "t").data) == 4  # a band and a line per variant
+    colours = variant_to_colour(["plain", "urgent <b>"])
+    assert len(plot_rates_over_time(points, "t", variant_to_colour=colours).data) == 4  # a band, a line each
     curves = [posterior_curve(r.posterior, r.variant) for r in a.arms if r.metric == "click"]
-    assert len(plot_posteriors(curves, "t").data) == 2
+    assert len(plot_posteriors(curves, "t", variant_to_colour=colours).data) == 2
+
+
+def test_a_variant_keeps_its_spec_colour_on_every_report_chart() -> None:
+    # the spec lists urgent first: it takes the first colour although the analysis puts control first
+    a = _analysis()
+    spec_order = ["urgent <b>", "plain"]
+    expected = {"urgent <b>": OKABE_ITO[0], "plain": OKABE_ITO[1]}
+    rates = plot_rates_over_time(cumulative_rates(DAILY, "click"), "t",
+                                 variant_to_colour=variant_to_colour(spec_order))
+    lines = {t.name: t.line.color for t in rates.data if t.showlegend is not False}
+    bands = {t.legendgroup: t.fillcolor for t in rates.data if t.showlegend is False}
+    assert lines == bands == expected
+    curves = [posterior_curve(r.posterior, r.variant) for r in a.arms if r.metric == "click"]
+    posteriors = plot_posteriors(curves, "t", variant_to_colour=variant_to_colour(spec_order))
+    assert {t.name: t.line.color for t in posteriors.data} == expected
+    assert [t.name for t in posteriors.data] == spec_order  # the legend in the spec's order
+    page = render_report([a], DAILY, slot_to_variants={"subject": spec_order})
+    figures = [json.loads(m) for m in re.findall(r'Plotly\.newPlot\(\s*"[^"]+",\s*(\[.*?\]),\s*\{', page)]
+    named = [(t["name"], t["line"]["color"]) for f in figures for t in f
+             if t.get("name") in expected and "line" in t and "color" in t["line"]]
+    assert len(named) == 4 and all(expected[name] == colour for name, colour in named)
+
+
+def test_palette_is_colour_blind_safe_and_follows_the_spec() -> None:
+    assert len(set(OKABE_ITO)) == len(OKABE_ITO) == 7  # Okabe-Ito without black
+    assert variant_to_colour(["a", "b", "a"]) == {"a": OKABE_ITO[0], "b": OKABE_ITO[1]}
+    many = variant_to_colour([f"v{k}" for k in range(9)])
+    assert many["v7"] == OKABE_ITO[0] and many["v8"] == OKABE_ITO[1]  # cycles after seven
+    assert in_spec_order({"a": "#1", "b": "#2"}, ["new", "b"]) == [("b", "#2"), ("new", UNKNOWN_COLOUR)]
 
 
 def test_empty_report() -> None:

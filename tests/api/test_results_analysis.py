@@ -4,6 +4,7 @@ numpy from the raw rows the test sent."""
 
 from __future__ import annotations
 
+import html
 import re
 import zlib
 from typing import Any
@@ -184,6 +185,20 @@ def test_results_by_segment_equal_the_library_on_raw_statistics(make_client, db_
     assert "holm correction across all of them" in result.output
     assert re.search(r"subject\s+CA\s+urgent vs plain\s+click", result.output)
 
+    # the HTML report takes the same option: one row per segment comparison, the adjusted p of the JSON
+    page = client.get("/v1/experiments/hello/report?segment=country", headers=ADMIN)
+    assert page.status_code == 200, page.text
+    assert "<h2>By country</h2>" in page.text
+    for entry in seg["by_slot"]:
+        table = page.text.split(f"<h3>Slot <code>{entry['slot']}</code> by country</h3>", 1)[1]
+        table = table.split("</table>", 1)[0]
+        for r in entry["rows"]:
+            cells = (f"<tr><td>{r['segment']}</td><td>{r['variant']}</td><td>{r['metric']}</td>"
+                     f"<td>{r['lift']:+.2%}</td>")
+            assert cells in table and f"<td>{r['p_value_adjusted']:.3g}</td>" in table
+    both = client.get("/v1/experiments/hello/report?segment=country&covariate=x", headers=ADMIN)
+    assert both.status_code == 422 and both.json()["detail"][0]["loc"] == ["query", "covariate"]
+
 
 # ---------------------------------------------------------------- CUPED
 
@@ -227,6 +242,8 @@ def test_cuped_from_the_log_equals_the_library_on_raw_statistics(make_client, db
     assert cov["missing"] == sum(missing.values()) > 0
     assert {a["variant"]: a["missing"] for a in cov["arms"]} == missing
     assert f"{cov['missing']:,} of 2,000 decisions have no number" in cov["note"]
+    page = client.get("/v1/experiments/cuped/report?covariate=clicks_30d", headers=ADMIN)
+    assert page.status_code == 200 and f"CUPED: {html.escape(cov['note'])}" in page.text
 
     # the raw rows: decisions without a number get the mean of the others' covariate
     observed = np.array([x for xs, _ in by_variant.values() for x in xs if x is not None])

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import html
+import math
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
 import statsmodels.formula.api as smf
 from statsmodels.stats.proportion import proportions_ztest
 
-from tests.api.conftest import ADMIN, SEND
+from tests.api.conftest import ADMIN, ADMIN_KEY, SEND
 
 
 @pytest.fixture
@@ -138,3 +142,21 @@ def test_multivariate_results_carry_the_factorial_model(client, experiment, sent
         fit.params["C(subject, Treatment('plain'))[T.urgent]"], abs=1e-6)
     assert rows["cta=see"]["p_value"] == pytest.approx(
         fit.pvalues["C(cta, Treatment('shop'))[T.see]"], rel=1e-4)
+
+
+def test_multivariate_page_shows_the_factorial_table_with_its_interaction(client, experiment, sent):
+    from api.ui.access import COOKIE
+
+    body = client.get(f"/v1/experiments/{experiment}/results", headers=ADMIN).json()
+    (factorial,) = [f for f in body["factorials"] if f["metric"] == "click"]
+    client.cookies.set(COOKIE, ADMIN_KEY)
+    page = client.get(f"/ui/experiments/{experiment}")
+    assert page.status_code == 200, page.text
+    section = page.text.split('id="factorial-click"', 1)[1].split("</section>", 1)[0]
+    row = r'<tr class="([\w-]+)[^"]*"><td>([^<]+)</td><td>[^<]+</td>\s*<td class="r">([\d.]+)</td>'
+    rows = re.findall(row, section)
+    shown = {html.unescape(term): float(odds) for _, term, odds in rows}
+    assert "subject=urgent x cta=see" in shown  # the interaction row
+    assert [kind for kind, *_ in rows].count("interaction") == 1
+    for r in factorial["rows"]:
+        assert shown[r["term"]] == pytest.approx(math.exp(r["estimate"]), abs=5e-4)

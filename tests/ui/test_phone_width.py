@@ -1,0 +1,50 @@
+"""The pages at phone width (390 px) and by keyboard: nothing wider than the screen, every form field named
+by a label, a calculator driven from the keyboard alone."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.ui.conftest import ServerThread
+from tests.ui.test_browser import browser  # noqa: F401 (fixture)
+
+PHONE = {"width": 390, "height": 844}
+PAGES = ["/ui", "/ui/experiments/subject-ab", "/ui/experiments/subject-bandit", "/ui/experiments/spring-sale",
+         "/ui/power", "/ui/reports", "/v1/experiments/subject-ab/report"]
+
+
+@pytest.fixture
+def phone(browser: Any) -> Any:  # noqa: F811
+    context = browser.new_context(viewport=PHONE, is_mobile=True)
+    tab = context.new_page()
+    tab.set_default_timeout(20_000)
+    yield tab
+    context.close()
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_a_page_fits_a_phone_screen(phone: Any, open_server: ServerThread, path: str) -> None:
+    phone.goto(f"{open_server.base}{path}")
+    phone.wait_for_load_state("load")
+    width = phone.evaluate("document.documentElement.scrollWidth")
+    assert width <= PHONE["width"], f"{path} is {width} px wide on a {PHONE['width']} px screen"
+
+
+def test_every_power_field_is_labelled_and_the_form_works_by_keyboard(
+    phone: Any, open_server: ServerThread
+) -> None:
+    phone.goto(f"{open_server.base}/ui/power")
+    unnamed = phone.evaluate("""() => Array.from(document.querySelectorAll('input, select'))
+        .filter(el => el.labels.length === 0 && !el.getAttribute('aria-label')).map(el => el.name)""")
+    assert unnamed == []
+    phone.wait_for_function("document.getElementById('power-answer').dataset.state === 'done'")
+    before = phone.locator("#power-total").inner_text()
+    phone.focus("input[name=baseline]")
+    phone.keyboard.press("Tab")  # to the effect field
+    assert phone.evaluate("document.activeElement.name") == "mde"
+    phone.keyboard.press("Control+A")
+    phone.keyboard.type("0.2")
+    phone.wait_for_function("old => document.getElementById('power-total')?.innerText !== old", arg=before)
+    assert "recipients per arm" in phone.locator("#power-total").inner_text()
