@@ -111,6 +111,7 @@ def create_app(settings: Settings, *, service: ExperimentService | None = None) 
     for module in (experiments, assign, outcomes, decisions, results, power, features, health, insight):
         app.include_router(module.router)
     app.include_router(api.ui.router)  # the analyst's pages at /ui (their own key check, by cookie)
+    app.include_router(power.ui_router)  # the power page's calculators, by the pages' session
     # keys and body caps before any route reads a body; the metrics (outermost) count their answers too
     app.state.throttle = FailedKeyThrottle()
     app.add_middleware(RequestGuard, get_settings=lambda: app.state.settings, throttle=app.state.throttle)

@@ -52,13 +52,12 @@ from api.models.power import (
     TestThenSendRequest,
     ValueSpread,
 )
+from api.ui.access import require_call_access
 
-router = APIRouter(
-    prefix="/v1/power",
-    tags=["power"],
-    dependencies=[Depends(require_admin)],
-    responses={401: {"model": MessageBody}, 403: {"model": MessageBody}, 422: {"model": ValidationErrorBody}},
-)
+#: The calculators, without their access rule: served under ``/v1/power`` with the admin key
+#: (:data:`router`) and under ``/ui/power/api`` with the pages' session and CSRF token
+#: (:data:`ui_router`), so the power page needs no key in the browser.
+calls = APIRouter()
 
 #: Largest simulation a request may ask for (about three seconds of one core).
 BANDIT_WORK_LIMIT = 50_000_000
@@ -84,20 +83,20 @@ def curve_axis(over: str | None, mde: float | None) -> str:
     return over or ("n" if mde is not None else "effect")
 
 
-@router.post("/rate", response_model=PowerPlanPublic)
+@calls.post("/rate", response_model=PowerPlanPublic)
 def power_rate(body: RatePowerRequest) -> dict[str, Any]:
     """Recipients per arm and in total to detect ``mde`` on a ``baseline`` rate; days with ``daily``."""
     return plan_to_dict(solve_rate_sample_size(**body.model_dump()))
 
 
-@router.post("/rate/mde", response_model=RateMdePublic)
+@calls.post("/rate/mde", response_model=RateMdePublic)
 def power_rate_mde(body: RateMdeRequest) -> dict[str, Any]:
     """The smallest change of a ``baseline`` rate that ``n_per_arm`` recipients per arm detect."""
     fields = body.model_dump()
     return power_to_dict(solve_rate_mde(fields.pop("baseline"), fields.pop("n_per_arm"), **fields))
 
 
-@router.post("/rate/power", response_model=RatePowerPublic)
+@calls.post("/rate/power", response_model=RatePowerPublic)
 def power_rate_power(body: RatePowerForSizeRequest) -> dict[str, Any]:
     """The power of a rate test with ``n_per_arm`` recipients in the control arm to detect ``mde``."""
     fields = body.model_dump()
@@ -105,7 +104,7 @@ def power_rate_power(body: RatePowerForSizeRequest) -> dict[str, Any]:
                                              fields.pop("n_per_arm"), **fields))
 
 
-@router.post("/rate/curve", response_model=PowerCurvePublic)
+@calls.post("/rate/curve", response_model=PowerCurvePublic)
 def power_rate_curve(body: RateCurveRequest) -> dict[str, Any]:
     """Power against the control-arm size (``mde`` fixed) or against the effect (``n_per_arm`` fixed)."""
     fields = body.model_dump(exclude={"over", "x", "power"})
@@ -115,7 +114,7 @@ def power_rate_curve(body: RateCurveRequest) -> dict[str, Any]:
     return power_to_dict(curve)
 
 
-@router.post("/mean", response_model=PowerPlanPublic)
+@calls.post("/mean", response_model=PowerPlanPublic)
 def power_mean(body: MeanPowerRequest) -> dict[str, Any]:
     """Recipients per arm and in total to detect ``mde`` on a mean; the sd given, or from past values."""
     spread = spread_arguments(body)
@@ -125,7 +124,7 @@ def power_mean(body: MeanPowerRequest) -> dict[str, Any]:
     return plan_to_dict(plan)
 
 
-@router.post("/mean/mde", response_model=MeanMdePublic)
+@calls.post("/mean/mde", response_model=MeanMdePublic)
 def power_mean_mde(body: MeanMdeRequest) -> dict[str, Any]:
     """The smallest change of a mean that ``n_per_arm`` recipients per arm detect with ``power``."""
     spread = spread_arguments(body)
@@ -135,7 +134,7 @@ def power_mean_mde(body: MeanMdeRequest) -> dict[str, Any]:
     return power_to_dict(found)
 
 
-@router.post("/mean/power", response_model=MeanPowerPublic)
+@calls.post("/mean/power", response_model=MeanPowerPublic)
 def power_mean_power(body: MeanPowerForSizeRequest) -> dict[str, Any]:
     """The power of a test of a mean with ``n_per_arm`` recipients in the control arm to detect ``mde``."""
     spread = spread_arguments(body)
@@ -146,7 +145,7 @@ def power_mean_power(body: MeanPowerForSizeRequest) -> dict[str, Any]:
     return power_to_dict(result)
 
 
-@router.post("/mean/curve", response_model=PowerCurvePublic)
+@calls.post("/mean/curve", response_model=PowerCurvePublic)
 def power_mean_curve(body: MeanCurveRequest) -> dict[str, Any]:
     """Power of a test of a mean against the control-arm size or against the effect."""
     spread = spread_arguments(body)
@@ -157,14 +156,14 @@ def power_mean_curve(body: MeanCurveRequest) -> dict[str, Any]:
     return power_to_dict(curve)
 
 
-@router.post("/test-then-send", response_model=TestThenSendPublic)
+@calls.post("/test-then-send", response_model=TestThenSendPublic)
 def power_test_then_send(body: TestThenSendRequest) -> dict[str, Any]:
     """The share of a known list to test so that expected total conversions are highest."""
     fields = body.model_dump()
     return power_to_dict(plan_test_then_send(fields.pop("list_size"), **fields))
 
 
-@router.post("/sequential", response_model=SequentialPublic)
+@calls.post("/sequential", response_model=SequentialPublic)
 def power_sequential(body: SequentialRequest) -> dict[str, Any]:
     """How much larger the sample is when the test is analysed sequentially, at the same power."""
     if body.design == "msprt":
@@ -175,7 +174,7 @@ def power_sequential(body: SequentialRequest) -> dict[str, Any]:
     return power_to_dict(result, seed=body.seed)
 
 
-@router.post("/bandit", response_model=BanditPlanPublic)
+@calls.post("/bandit", response_model=BanditPlanPublic)
 def power_bandit(body: BanditPlanRequest) -> dict[str, Any]:
     """Simulated share of traffic a Thompson sampling bandit sends to losing variants vs a fixed test."""
     work = body.replications * (body.horizon + body.batches * body.n_draws * len(body.rates))
@@ -193,3 +192,16 @@ def _check_work(field: str, work: int, limit: int, formula: str) -> None:
             f"{formula} is {work:,}, above the {limit:,} one request may simulate; ask for fewer "
             "or run it with the sendlab command line or in Python.", field=field,
         )
+
+
+router = APIRouter(
+    prefix="/v1/power",
+    tags=["power"],
+    dependencies=[Depends(require_admin)],
+    responses={401: {"model": MessageBody}, 403: {"model": MessageBody}, 422: {"model": ValidationErrorBody}},
+)
+router.include_router(calls)
+
+ui_router = APIRouter(prefix="/ui/power/api", dependencies=[Depends(require_call_access)],
+                      include_in_schema=False)
+ui_router.include_router(calls)

@@ -129,7 +129,8 @@
         var body = formBody(form);
         answer.dataset.state = "busy";
         answer.dataset.body = JSON.stringify(body);
-        post(form.dataset.endpoint, body).then(function (reply) {
+        // the page's session answers at /ui/power/api what the key answers at /v1/power
+        post(form.dataset.endpoint.replace(/^\/v1\/power\//, "/ui/power/api/"), body).then(function (reply) {
           if (mine !== asked) { return; }
           if (reply.ok) {
             answer.className = "box decision calc-answer";
@@ -145,6 +146,7 @@
           answer.dataset.state = "done";
         });
       }
+      form.addEventListener("submit", function (event) { event.preventDefault(); });
       form.addEventListener("input", function () {
         clearTimeout(timer);
         timer = setTimeout(update, 250);
