@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
 from typing import Annotated, Any, NotRequired
@@ -23,6 +24,7 @@ from pydantic import ConfigDict, Field, StringConstraints, TypeAdapter, Validati
 from typing_extensions import TypedDict
 
 from api.models.assign import MAX_BATCH, BatchAssignRequest
+from experiments.limits import MAX_ID_LENGTH
 
 
 class RecipientItem(TypedDict):
@@ -38,6 +40,15 @@ class BatchBody(TypedDict):
 
     __pydantic_config__ = ConfigDict(extra="forbid")  # type: ignore[misc]
     recipients: Annotated[list[RecipientItem], Field(min_length=1, max_length=MAX_BATCH)]
+    send_id: NotRequired[Annotated[str, StringConstraints(min_length=1, max_length=MAX_ID_LENGTH)] | None]
+
+
+@dataclass(frozen=True)
+class SendBatch:
+    """A parsed batch-assign body: the ``(recipient_id, context)`` pairs in order, and the send's id."""
+
+    recipients: list[tuple[str, dict[str, Any]]]
+    send_id: str | None = None
 
 
 @cache
@@ -46,6 +57,11 @@ def _batch_adapter() -> TypeAdapter[BatchBody]:
 
 
 def parse_batch_body(raw: bytes) -> list[tuple[str, dict[str, Any]]]:
+    """The recipients of a batch-assign body, as :func:`parse_send` validates it."""
+    return parse_send(raw).recipients
+
+
+def parse_send(raw: bytes) -> SendBatch:
     """Validate the JSON bytes of a batch-assign body.
 
     Parameters
@@ -55,8 +71,9 @@ def parse_batch_body(raw: bytes) -> list[tuple[str, dict[str, Any]]]:
 
     Returns
     -------
-    list of (recipient_id, context)
-        One pair per recipient, in order; ``context`` is ``{}`` when absent.
+    SendBatch
+        One ``(recipient_id, context)`` pair per recipient, in order (``context`` is ``{}`` when
+        absent), and the ``send_id`` (None when absent).
 
     Raises
     ------
@@ -69,7 +86,9 @@ def parse_batch_body(raw: bytes) -> list[tuple[str, dict[str, Any]]]:
         raise RequestValidationError(
             [{"loc": ("body", *e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
         ) from None
-    return [(r["recipient_id"], r.get("context", {})) for r in body["recipients"]]
+    return SendBatch(
+        [(r["recipient_id"], r.get("context", {})) for r in body["recipients"]], body.get("send_id")
+    )
 
 
 def decisions_json(decisions: Sequence[Any]) -> bytes:
@@ -152,7 +171,8 @@ def batch_body_schema() -> dict[str, Any]:
             ref = node.get("$ref", "")
             if ref.startswith("#/$defs/"):
                 return inline(definitions[ref.removeprefix("#/$defs/")])
-            return {k: inline(v) for k, v in node.items()}
+            # a default of null is left out, as FastAPI writes the OpenAPI page
+            return {k: inline(v) for k, v in node.items() if not (k == "default" and v is None)}
         if isinstance(node, list):
             return [inline(v) for v in node]
         return node

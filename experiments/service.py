@@ -88,13 +88,19 @@ from experiments.results import (
     intended_shares,
 )
 from experiments.rules import find_conflicts
+from experiments.sends import (
+    answer_with_stored,
+    check_send_id,
+    first_of_each_recipient,
+    stored_sends,
+    write_decisions,
+)
 from experiments.spec import ATTRIBUTE_PATTERN, ExperimentSpec, check_spec, content_warnings
 from experiments.store import (
     decision_encoding,
     decisions_table,
     experiments_table,
     from_db_time,
-    insert_decisions,
     insert_ignoring_duplicates,
     orphans_table,
     outcomes_table,
@@ -345,7 +351,7 @@ class ExperimentService:
         # SQLite has one writer at a time: concurrent requests share transactions; PostgreSQL takes
         # concurrent commits and groups their flushes itself
         self._decision_writer = GroupCommit(
-            engine, insert_decisions, grouped=engine.dialect.name == "sqlite"
+            engine, write_decisions, grouped=engine.dialect.name == "sqlite"
         )
         # per experiment: when this worker last ran a scheduled learn, the policy version after it, and
         # the outcomes it left unlearned (of decisions not mature yet)
@@ -656,6 +662,7 @@ class ExperimentService:
         recipients: Sequence[tuple[str, Mapping[str, Any]]],
         rng: np.random.Generator | None = None,
         single: bool = False,
+        send_id: str | None = None,
     ) -> tuple[CompiledExperiment, Any, int | None, list[tuple[Any, ...]], list[Decision]]:
         """Choose for ``recipients``: the compiled spec, the experiment's state, the policy version,
         the rows to store (:data:`experiments.store.DECISION_COLUMNS`, encoded) and the decisions.
@@ -765,6 +772,7 @@ class ExperimentService:
                     bound_day,
                     None,
                     agreement[i],
+                    send_id,
                 )
             )
             if rendered is None:
@@ -838,13 +846,25 @@ class ExperimentService:
                 notes[slot] = "; ".join(parts)
         return variants, notes
 
-    def assign(self, key: str, recipient_id: str, context: Mapping[str, Any]) -> Decision:
+    def assign(
+        self, key: str, recipient_id: str, context: Mapping[str, Any], *, send_id: str | None = None
+    ) -> Decision:
         """Choose and log the variants of one recipient (a bad input is reported at ``recipient_id`` or
-        ``context.<name>``)."""
-        return self._assign(key, [(recipient_id, context)], single=True)[0]
+        ``context.<name>``); ``send_id`` as in :meth:`assign_batch`."""
+        return self._assign(key, [(recipient_id, context)], single=True, send_id=send_id)[0]
 
-    def assign_batch(self, key: str, recipients: Sequence[tuple[str, Mapping[str, Any]]]) -> list[Decision]:
+    def assign_batch(
+        self,
+        key: str,
+        recipients: Sequence[tuple[str, Mapping[str, Any]]],
+        *,
+        send_id: str | None = None,
+    ) -> list[Decision]:
         """Choose and log the variants of a whole send; return once the decisions are committed.
+
+        With a ``send_id`` (the send the decisions belong to) each recipient is logged once per send:
+        a recipient already logged for it, by this call or any earlier one on any worker, gets the stored
+        decision back and nothing new is logged (:mod:`experiments.sends`).
 
         The state of the experiment is read in one query; the decisions are written by
         :class:`experiments.group_commit.GroupCommit` (on SQLite concurrent calls share one transaction;
@@ -852,18 +872,35 @@ class ExperimentService:
         decisions committed (:class:`~experiments.group_commit.GroupCommitError` when it did not: then
         none of them is stored). A bad input is reported at ``recipients[i].<field>``.
         """
-        return self._assign(key, recipients)
+        return self._assign(key, recipients, send_id=send_id)
 
     def _assign(
-        self, key: str, recipients: Sequence[tuple[str, Mapping[str, Any]]], single: bool = False
+        self,
+        key: str,
+        recipients: Sequence[tuple[str, Mapping[str, Any]]],
+        single: bool = False,
+        send_id: str | None = None,
     ) -> list[Decision]:
+        check_send_id(send_id)
         with self._engine.connect() as conn:
             if not self._decision_writer.grouped:
                 # PostgreSQL: the state is one SELECT and the decisions one statement (COPY, or an
                 # INSERT of one row) that commits itself: no BEGIN and COMMIT round trips
                 conn.execution_options(isolation_level="AUTOCOMMIT")
-            compiled, row, _, rows, decisions = self._decide(conn, key, recipients, single=single)
-            self._decision_writer.submit(rows, conn)
+            compiled, row, _, rows, decisions = self._decide(
+                conn, key, recipients, single=single, send_id=send_id
+            )
+            if send_id is None:
+                self._decision_writer.submit(rows, conn)
+            else:
+                self._decision_writer.submit(first_of_each_recipient(rows), conn)
+                stored = stored_sends(conn, key, send_id, [d.recipient_id for d in decisions])
+                decisions = answer_with_stored(
+                    decisions,
+                    [c for _, c in recipients],
+                    stored,
+                    lambda v: self._compile(key, v, self._spec_of(conn, key, v).canonical_json()),
+                )
         if compiled.adaptive and row.status == "running":
             self._maybe_learn(key, compiled)
         return decisions

@@ -90,6 +90,10 @@ class DecisionRow(SQLModel, table=True):
             "explored", "learned_version", "agreement",
         ),
         Index("ix_decisions_learn", "experiment_key", "version", "learned_version", "created_at"),
+        Index(
+            "uq_decisions_send", "experiment_key", "send_id", "recipient_id", unique=True,
+            sqlite_where=text("send_id IS NOT NULL"), postgresql_where=text("send_id IS NOT NULL"),
+        ),
     )
     id: str = Field(primary_key=True, max_length=36)
     experiment_key: str = Field(max_length=64)
@@ -107,6 +111,8 @@ class DecisionRow(SQLModel, table=True):
     day: date
     learned_version: int | None = None
     agreement: float | None = None  # apprentice decisions: the policy's probability of the same choice
+    # the send (campaign) the decision belongs to: one decision per (experiment, send, recipient)
+    send_id: str | None = Field(default=None, max_length=128)
 
 
 class OutcomeRow(SQLModel, table=True):
@@ -237,6 +243,7 @@ DECISION_COLUMNS = (
     "day",
     "learned_version",
     "agreement",
+    "send_id",
 )
 
 
@@ -354,12 +361,27 @@ def create_tables(engine: Engine) -> None:
     SQLModel.metadata.create_all(engine, tables=tables)
     if upgrade:
         _add_outcome_learning_columns(engine)
+        _add_missing_columns(engine, decisions_table.name, ADDED_DECISION_COLUMNS)
     with engine.begin() as conn:
         for table in tables:  # create_all makes the indexes of new tables only
             for index in table.indexes:
                 index.create(conn, checkfirst=True)
         for name in RETIRED_INDEXES:
             conn.execute(text(f"DROP INDEX IF EXISTS {name}"))
+
+
+#: Columns added to the decisions table after its first release, with their SQL type: a store made
+#: before them gets them (NULL in every existing row) on the next :func:`create_tables`.
+ADDED_DECISION_COLUMNS: dict[str, str] = {"send_id": "VARCHAR(128)"}
+
+
+def _add_missing_columns(engine: Engine, table: str, name_to_type: dict[str, str]) -> None:
+    """Add each nullable column of ``name_to_type`` that ``table`` lacks (before its indexes are made)."""
+    present = {c["name"] for c in inspect(engine).get_columns(table)}
+    with engine.begin() as conn:
+        for name, sql_type in name_to_type.items():
+            if name not in present:
+                conn.execute(text(f"ALTER TABLE {table} ADD COLUMN {name} {sql_type}"))
 
 
 def _add_outcome_learning_columns(engine: Engine) -> None:

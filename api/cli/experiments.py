@@ -17,6 +17,7 @@ from api.cli.output import check_output, print_fields, print_json, print_table
 from api.cli.records import iter_records, row_error
 from api.convert import decision_to_dict, experiment_to_dict
 from experiments.errors import InvalidInput
+from experiments.sends import check_send_id
 from experiments.service import ExperimentService
 from experiments.spec import ExperimentSpec, parse_spec
 
@@ -175,8 +176,13 @@ def _check_send(service: ExperimentService, key: str, path: Path, id_column: str
     return total
 
 
-def _assign_file(key: str, path: Path, out: Path | None, db: str, id_column: str, as_json: bool) -> None:
+def _assign_file(
+    key: str, path: Path, out: Path | None, db: str, id_column: str, as_json: bool, send_id: str | None
+) -> None:
     """Assign a whole file: every row is checked first, then the batches are assigned in file order.
+
+    With ``send_id`` a re-run of the same send logs nothing new: each recipient already logged for the
+    send gets its original decision back.
 
     Nothing is assigned when any row is bad or ``--out`` cannot be written; the decisions go to
     ``--out`` batch by batch, as each batch is committed.
@@ -194,7 +200,7 @@ def _assign_file(key: str, path: Path, out: Path | None, db: str, id_column: str
         handle = stack.enter_context(out.open("w", encoding="utf-8")) if out is not None else None
         bar = stack.enter_context(typer.progressbar(length=total, label="assigning", hidden=keep))
         for _, batch in _recipient_batches(path, id_column):
-            done = [decision_to_dict(d) for d in service.assign_batch(key, batch)]
+            done = [decision_to_dict(d) for d in service.assign_batch(key, batch, send_id=send_id)]
             if handle is not None:
                 handle.writelines(json.dumps(d) + "\n" for d in done)
             if keep:
@@ -225,17 +231,28 @@ def assign(
     id_column: Annotated[
         str, typer.Option(help="With --file: the column of the recipient's id.")
     ] = "recipient_id",
+    send_id: Annotated[str | None, typer.Option(
+        help="The send these decisions belong to: run again with the same id, a recipient already "
+        "logged for it gets its original decision and nothing is logged again."
+    )] = None,
     db: DbOption = DEFAULT,
     as_json: Json = False,
 ) -> None:
     """Assign one recipient, or a whole send from a file (decisions are logged, as over HTTP)."""
     if (recipient is None) == (file is None):
         raise CliError("--recipient / --file: give exactly one")
+    if send_id is not None:
+        try:
+            check_send_id(send_id)
+        except InvalidInput as exc:
+            raise CliError(f"--send-id: {exc.reason}") from exc
     if file is not None:
-        _assign_file(key, file, out, db, id_column, as_json)
+        _assign_file(key, file, out, db, id_column, as_json, send_id)
         return
     assert recipient is not None
-    decision = open_service(db).assign(key, recipient, parse_context(context or [], context_json))
+    decision = open_service(db).assign(
+        key, recipient, parse_context(context or [], context_json), send_id=send_id
+    )
     data = decision_to_dict(decision)
     if as_json:
         print_json(data)

@@ -7,7 +7,15 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from experiments.limits import MAX_ID_LENGTH
+
 MAX_BATCH = 100_000
+
+SEND_ID_DESCRIPTION = (
+    "The send (campaign) this decision belongs to. A repeat of (experiment, send_id, recipient_id) "
+    "returns the original decision and logs nothing, so a retried request is safe. Without it every "
+    "call logs new decisions."
+)
 
 
 class Recipient(BaseModel):
@@ -22,6 +30,10 @@ class Recipient(BaseModel):
 class AssignRequest(Recipient):
     """``POST /v1/experiments/{key}/assign``."""
 
+    send_id: str | None = Field(
+        default=None, min_length=1, max_length=MAX_ID_LENGTH, description=SEND_ID_DESCRIPTION
+    )
+
 
 class BatchAssignRequest(BaseModel):
     """``POST /v1/experiments/{key}/assign/batch``: a whole send, at most 100,000 recipients."""
@@ -29,6 +41,9 @@ class BatchAssignRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     recipients: list[Recipient] = Field(min_length=1, max_length=MAX_BATCH)
+    send_id: str | None = Field(
+        default=None, min_length=1, max_length=MAX_ID_LENGTH, description=SEND_ID_DESCRIPTION
+    )
 
 
 class VariantPublic(BaseModel):
