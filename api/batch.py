@@ -33,6 +33,7 @@ class RecipientItem(TypedDict):
     __pydantic_config__ = ConfigDict(extra="forbid")  # type: ignore[misc]
     recipient_id: Annotated[str, StringConstraints(min_length=1, max_length=128)]
     context: NotRequired[dict[str, Any]]
+    send_at: NotRequired[datetime | None]
 
 
 class BatchBody(TypedDict):
@@ -41,14 +42,18 @@ class BatchBody(TypedDict):
     __pydantic_config__ = ConfigDict(extra="forbid")  # type: ignore[misc]
     recipients: Annotated[list[RecipientItem], Field(min_length=1, max_length=MAX_BATCH)]
     send_id: NotRequired[Annotated[str, StringConstraints(min_length=1, max_length=MAX_ID_LENGTH)] | None]
+    send_at: NotRequired[datetime | None]
 
 
 @dataclass(frozen=True)
 class SendBatch:
-    """A parsed batch-assign body: the ``(recipient_id, context)`` pairs in order, and the send's id."""
+    """A parsed batch-assign body: the ``(recipient_id, context)`` pairs in order, the send's id, and
+    when it goes out: one time for all, one per recipient (a recipient's own, else the batch's), or None.
+    """
 
     recipients: list[tuple[str, dict[str, Any]]]
     send_id: str | None = None
+    send_at: datetime | list[datetime | None] | None = None
 
 
 @cache
@@ -73,7 +78,7 @@ def parse_send(raw: bytes) -> SendBatch:
     -------
     SendBatch
         One ``(recipient_id, context)`` pair per recipient, in order (``context`` is ``{}`` when
-        absent), and the ``send_id`` (None when absent).
+        absent), the ``send_id`` and the send times (None when absent).
 
     Raises
     ------
@@ -86,8 +91,12 @@ def parse_send(raw: bytes) -> SendBatch:
         raise RequestValidationError(
             [{"loc": ("body", *e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
         ) from None
+    recipients = body["recipients"]
+    send_at: datetime | list[datetime | None] | None = body.get("send_at")
+    if any(r.get("send_at") is not None for r in recipients):
+        send_at = [r.get("send_at") or send_at for r in recipients]  # type: ignore[misc]
     return SendBatch(
-        [(r["recipient_id"], r.get("context", {})) for r in body["recipients"]], body.get("send_id")
+        [(r["recipient_id"], r.get("context", {})) for r in recipients], body.get("send_id"), send_at
     )
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -27,7 +28,13 @@ from experiments.errors import NUL_REASON, InvalidInput
 from experiments.learning import chunks
 from experiments.limits import MAX_ID_LENGTH
 from experiments.models import Decision, VariantChoice
-from experiments.store import DECISION_COLUMNS, decisions_table, from_db_time, insert_decisions
+from experiments.store import (
+    DECISION_COLUMNS,
+    decisions_table,
+    from_db_time,
+    insert_decisions,
+    to_db_time,
+)
 
 #: Where a row (a tuple in :data:`experiments.store.DECISION_COLUMNS` order) holds its send id.
 SEND_ID_POSITION = DECISION_COLUMNS.index("send_id")
@@ -44,6 +51,43 @@ def check_send_id(send_id: Any) -> None:
         raise InvalidInput("send_id", f"must be a non-empty string of at most {MAX_ID_LENGTH} chars")
     if "\x00" in send_id:
         raise InvalidInput("send_id", NUL_REASON)
+
+
+def send_times(send_at: Any, n: int, single: bool = False) -> list[datetime | None]:
+    """Per recipient, when the email goes out (naive UTC, as stored; None: at the decision).
+
+    ``send_at`` is one time for the whole send, or a sequence of ``n`` (a time or None each); a naive
+    time is taken as UTC.
+
+    Raises
+    ------
+    InvalidInput
+        At ``send_at``, or ``recipients[i].send_at`` for a per-recipient time (``send_at`` when
+        ``single``): not a datetime, the wrong length, or outside years 1 to 9999 in UTC.
+    """
+    if send_at is None:
+        return [None] * n
+    if isinstance(send_at, datetime):
+        return [_stored_time(send_at, "send_at")] * n
+    if isinstance(send_at, str | bytes) or not isinstance(send_at, Sequence):
+        raise InvalidInput("send_at", f"must be a UTC time, got {send_at!r}")
+    if len(send_at) != n:
+        raise InvalidInput("send_at", f"expected one time per recipient ({n}), got {len(send_at)}")
+    return [
+        None if t is None else _stored_time(t, "send_at" if single else f"recipients[{i}].send_at")
+        for i, t in enumerate(send_at)
+    ]
+
+
+def _stored_time(moment: Any, field: str) -> datetime:
+    if not isinstance(moment, datetime):
+        raise InvalidInput(field, f"must be a UTC time (ISO 8601), got {moment!r}")
+    try:
+        return to_db_time(moment)
+    except OverflowError:
+        raise InvalidInput(
+            field, f"out of range: {moment.isoformat()} is not between years 1 and 9999 in UTC"
+        ) from None
 
 
 def first_of_each_recipient(rows: Sequence[tuple[Any, ...]]) -> list[tuple[Any, ...]]:

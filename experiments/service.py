@@ -92,6 +92,7 @@ from experiments.sends import (
     answer_with_stored,
     check_send_id,
     first_of_each_recipient,
+    send_times,
     stored_sends,
     write_decisions,
 )
@@ -663,6 +664,7 @@ class ExperimentService:
         rng: np.random.Generator | None = None,
         single: bool = False,
         send_id: str | None = None,
+        send_at: Any = None,
     ) -> tuple[CompiledExperiment, Any, int | None, list[tuple[Any, ...]], list[Decision]]:
         """Choose for ``recipients``: the compiled spec, the experiment's state, the policy version,
         the rows to store (:data:`experiments.store.DECISION_COLUMNS`, encoded) and the decisions.
@@ -678,6 +680,8 @@ class ExperimentService:
             input); no row is handed on, so no other call's transaction can fail for it.
         """
         self._check_recipients(recipients, single)
+        times = send_times(send_at, len(recipients), single)
+        sent_at = [None if t is None else self._encoding.time(t) for t in times]
         row, compiled = self._assign_state(conn, key)
         if row.status == "archived":
             raise Conflict(f"experiment {key!r} is archived: no more assignments")
@@ -773,6 +777,7 @@ class ExperimentService:
                     None,
                     agreement[i],
                     send_id,
+                    sent_at[i],
                 )
             )
             if rendered is None:
@@ -847,11 +852,19 @@ class ExperimentService:
         return variants, notes
 
     def assign(
-        self, key: str, recipient_id: str, context: Mapping[str, Any], *, send_id: str | None = None
+        self,
+        key: str,
+        recipient_id: str,
+        context: Mapping[str, Any],
+        *,
+        send_id: str | None = None,
+        send_at: datetime | None = None,
     ) -> Decision:
         """Choose and log the variants of one recipient (a bad input is reported at ``recipient_id`` or
-        ``context.<name>``); ``send_id`` as in :meth:`assign_batch`."""
-        return self._assign(key, [(recipient_id, context)], single=True, send_id=send_id)[0]
+        ``context.<name>``); ``send_id`` and ``send_at`` as in :meth:`assign_batch`."""
+        return self._assign(
+            key, [(recipient_id, context)], single=True, send_id=send_id, send_at=send_at
+        )[0]
 
     def assign_batch(
         self,
@@ -859,8 +872,13 @@ class ExperimentService:
         recipients: Sequence[tuple[str, Mapping[str, Any]]],
         *,
         send_id: str | None = None,
+        send_at: datetime | Sequence[datetime | None] | None = None,
     ) -> list[Decision]:
         """Choose and log the variants of a whole send; return once the decisions are committed.
+
+        ``send_at`` is when the email goes out (one time for the send, or one per recipient, None for
+        "now"; naive times are UTC): stored with each decision, the reward window and the learning
+        delay run from it instead of from the decision.
 
         With a ``send_id`` (the send the decisions belong to) each recipient is logged once per send:
         a recipient already logged for it, by this call or any earlier one on any worker, gets the stored
@@ -872,7 +890,7 @@ class ExperimentService:
         decisions committed (:class:`~experiments.group_commit.GroupCommitError` when it did not: then
         none of them is stored). A bad input is reported at ``recipients[i].<field>``.
         """
-        return self._assign(key, recipients, send_id=send_id)
+        return self._assign(key, recipients, send_id=send_id, send_at=send_at)
 
     def _assign(
         self,
@@ -880,6 +898,7 @@ class ExperimentService:
         recipients: Sequence[tuple[str, Mapping[str, Any]]],
         single: bool = False,
         send_id: str | None = None,
+        send_at: Any = None,
     ) -> list[Decision]:
         check_send_id(send_id)
         with self._engine.connect() as conn:
@@ -888,7 +907,7 @@ class ExperimentService:
                 # INSERT of one row) that commits itself: no BEGIN and COMMIT round trips
                 conn.execution_options(isolation_level="AUTOCOMMIT")
             compiled, row, _, rows, decisions = self._decide(
-                conn, key, recipients, single=single, send_id=send_id
+                conn, key, recipients, single=single, send_id=send_id, send_at=send_at
             )
             if send_id is None:
                 self._decision_writer.submit(rows, conn)
@@ -1081,6 +1100,7 @@ class ExperimentService:
                     decisions_table.c.experiment_key,
                     decisions_table.c.version,
                     decisions_table.c.created_at,
+                    decisions_table.c.send_at,
                     decisions_table.c.arm,
                     decisions_table.c.fallback,
                     decisions_table.c.reason,
@@ -1110,12 +1130,13 @@ class ExperimentService:
                     )
                 machine = spec.reward.is_machine(bool(e.machine), e.user_agent)
                 window = timedelta(hours=spec.reward.window_hours)
-                # the attribution window runs from the decision to ``window_hours`` after it; an event
-                # without a timestamp is stamped on receipt, after its decision was logged, whatever the
-                # skew between the clocks of the workers that logged the two. Machine events are left
-                # out by the queries (``machine`` true), not here.
+                # the attribution window runs from the send (``send_at``, else the decision) to
+                # ``window_hours`` after it; an event counts from the decision on (a send may go out
+                # early). An event without a timestamp is stamped on receipt, after its decision was
+                # logged, whatever the skew between the clocks of the workers that logged the two.
+                # Machine events are left out by the queries (``machine`` true), not here.
                 after = e.timestamp is None or time >= d.created_at
-                attributed = after and time - d.created_at <= window
+                attributed = after and time - (d.send_at or d.created_at) <= window
                 known.append(
                     {
                         **base,

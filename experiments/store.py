@@ -113,6 +113,8 @@ class DecisionRow(SQLModel, table=True):
     agreement: float | None = None  # apprentice decisions: the policy's probability of the same choice
     # the send (campaign) the decision belongs to: one decision per (experiment, send, recipient)
     send_id: str | None = Field(default=None, max_length=128)
+    # when the email goes out (None: at the decision): reward windows and learning delays start here
+    send_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=False), nullable=True))
 
 
 class OutcomeRow(SQLModel, table=True):
@@ -244,6 +246,7 @@ DECISION_COLUMNS = (
     "learned_version",
     "agreement",
     "send_id",
+    "send_at",
 )
 
 
@@ -372,7 +375,7 @@ def create_tables(engine: Engine) -> None:
 
 #: Columns added to the decisions table after its first release, with their SQL type: a store made
 #: before them gets them (NULL in every existing row) on the next :func:`create_tables`.
-ADDED_DECISION_COLUMNS: dict[str, str] = {"send_id": "VARCHAR(128)"}
+ADDED_DECISION_COLUMNS: dict[str, str] = {"send_id": "VARCHAR(128)", "send_at": "TIMESTAMP"}
 
 
 def _add_missing_columns(engine: Engine, table: str, name_to_type: dict[str, str]) -> None:

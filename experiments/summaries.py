@@ -305,7 +305,8 @@ def all_rewards(conn: Connection, compiled: CompiledExperiment) -> dict[str, flo
 
 
 def unlearned_decisions(compiled: CompiledExperiment, cutoff: Any, limit: int) -> Select[Any]:
-    """The oldest learnable decisions not yet learned, made before ``cutoff``."""
+    """The oldest learnable decisions not yet learned, made (and sent, when ``send_at`` is later) before
+    ``cutoff``."""
     return (
         select(D.c.id, D.c.arm, D.c.propensity, D.c.context)
         .where(
@@ -314,6 +315,7 @@ def unlearned_decisions(compiled: CompiledExperiment, cutoff: Any, limit: int) -
             D.c.fallback.is_(False),
             D.c.learned_version.is_(None),
             D.c.created_at <= cutoff,
+            or_(D.c.send_at.is_(None), D.c.send_at <= cutoff),  # a later send matures later
         )
         .order_by(D.c.created_at, D.c.id)
         .limit(limit)

@@ -6,6 +6,7 @@ import json
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import ExitStack
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -177,7 +178,14 @@ def _check_send(service: ExperimentService, key: str, path: Path, id_column: str
 
 
 def _assign_file(
-    key: str, path: Path, out: Path | None, db: str, id_column: str, as_json: bool, send_id: str | None
+    key: str,
+    path: Path,
+    out: Path | None,
+    db: str,
+    id_column: str,
+    as_json: bool,
+    send_id: str | None,
+    send_at: datetime | None,
 ) -> None:
     """Assign a whole file: every row is checked first, then the batches are assigned in file order.
 
@@ -200,7 +208,9 @@ def _assign_file(
         handle = stack.enter_context(out.open("w", encoding="utf-8")) if out is not None else None
         bar = stack.enter_context(typer.progressbar(length=total, label="assigning", hidden=keep))
         for _, batch in _recipient_batches(path, id_column):
-            done = [decision_to_dict(d) for d in service.assign_batch(key, batch, send_id=send_id)]
+            done = [decision_to_dict(d) for d in service.assign_batch(
+                key, batch, send_id=send_id, send_at=send_at
+            )]
             if handle is not None:
                 handle.writelines(json.dumps(d) + "\n" for d in done)
             if keep:
@@ -235,6 +245,10 @@ def assign(
         help="The send these decisions belong to: run again with the same id, a recipient already "
         "logged for it gets its original decision and nothing is logged again."
     )] = None,
+    send_at: Annotated[str | None, typer.Option(
+        help="When the email goes out (ISO 8601, UTC unless it has an offset): the reward window and "
+        "the learning delay run from it."
+    )] = None,
     db: DbOption = DEFAULT,
     as_json: Json = False,
 ) -> None:
@@ -246,12 +260,18 @@ def assign(
             check_send_id(send_id)
         except InvalidInput as exc:
             raise CliError(f"--send-id: {exc.reason}") from exc
+    send_time = None
+    if send_at is not None:
+        try:
+            send_time = datetime.fromisoformat(send_at)
+        except ValueError as exc:
+            raise CliError(f"--send-at: not an ISO 8601 time: {send_at!r}") from exc
     if file is not None:
-        _assign_file(key, file, out, db, id_column, as_json, send_id)
+        _assign_file(key, file, out, db, id_column, as_json, send_id, send_time)
         return
     assert recipient is not None
     decision = open_service(db).assign(
-        key, recipient, parse_context(context or [], context_json), send_id=send_id
+        key, recipient, parse_context(context or [], context_json), send_id=send_id, send_at=send_time
     )
     data = decision_to_dict(decision)
     if as_json:

@@ -33,7 +33,9 @@ def assign(key: str, body: AssignRequest, service: ServiceDep, metrics: MetricsD
     The answer is the ``DecisionPublic`` model's JSON, written here (:func:`api.convert.decision_json`)
     rather than by FastAPI in another hop to its thread pool.
     """
-    decision = service.assign(key, body.recipient_id, body.context, send_id=body.send_id)
+    decision = service.assign(
+        key, body.recipient_id, body.context, send_id=body.send_id, send_at=body.send_at
+    )
     metrics.count_decisions(key, 1)
     return Response(decision_json(decision), media_type="application/json")
 
@@ -57,7 +59,9 @@ async def assign_batch(key: str, request: Request, service: ServiceDep, metrics:
 
     def work() -> bytes:
         send = parse_send(raw)
-        decisions = service.assign_batch(key, send.recipients, send_id=send.send_id)
+        decisions = service.assign_batch(
+            key, send.recipients, send_id=send.send_id, send_at=send.send_at
+        )
         metrics.count_decisions(key, len(decisions))
         return decisions_json(decisions)
 
