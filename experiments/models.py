@@ -11,11 +11,13 @@ from experiments.spec import ExperimentSpec
 
 Status = Literal["running", "paused", "archived"]
 
-#: Why a recipient got what they got. ``assigned`` (hash bucket), ``policy`` (a bandit draw) and
-#: ``apprentice`` (the incumbent choice while a warm-started policy learns) are learned from and counted
-#: in the arm statistics; the others are fallbacks to the default variants.
+#: Why a recipient got what they got. ``assigned`` (hash bucket), ``policy`` (a bandit draw),
+#: ``apprentice`` (the incumbent choice while a warm-started policy learns) and ``content_fallback`` (the
+#: hash bucket's variant, shown with the default variant's content because a merge field was missing)
+#: are learned from and counted in the arm statistics; the others are fallbacks to the default variants.
 Reason = Literal[
-    "assigned", "policy", "apprentice", "holdout", "ineligible", "no_consent", "paused", "policy_error"
+    "assigned", "policy", "apprentice", "content_fallback", "holdout", "ineligible", "no_consent", "paused",
+    "policy_error",
 ]
 FALLBACK_REASONS: frozenset[str] = frozenset(
     {"holdout", "ineligible", "no_consent", "paused", "policy_error"}

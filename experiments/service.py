@@ -840,10 +840,10 @@ class ExperimentService:
             else:
                 text, note = slot_content(compiled, slot, p, context, first=own)
                 variants[slot] = VariantChoice(compiled.slot_ids[slot][p], text)
-            parts = [
+            parts = [  # a policy draws among what renders; a hash design draws whatever renders
                 f"not offered {compiled.slot_ids[slot][j]!r}: {r.problem}"
                 for j, r in by_position.items()
-                if r.text is None and j != p
+                if r.text is None and j != p and compiled.adaptive
             ]
             if note is not None:
                 parts.append(note)

@@ -152,7 +152,9 @@ class ExperimentSpec(_Strict):
     share of recipients who always get the defaults; ``consent_attribute`` is the context attribute
     that, when present and false, means the recipient did not consent (no context is stored then).
     ``record`` names further context attributes stored with each decision for the analysis (results by
-    segment, a CUPED covariate such as ``clicks_30d``); no policy or rule sees them.
+    segment, a CUPED covariate such as ``clicks_30d``); no policy or rule sees them. ``merge_defaults``
+    gives a template field's value for recipients who lack it (``{first_name: "there"}``, see
+    :mod:`experiments.merge_fields`).
     """
 
     key: str = Field(pattern=KEY_PATTERN)
@@ -167,6 +169,9 @@ class ExperimentSpec(_Strict):
     reward: Reward = Field(default_factory=Reward)
     consent_attribute: str | None = "consent"
     record: list[Annotated[str, Field(pattern=ATTRIBUTE_PATTERN)]] = Field(default_factory=list)
+    merge_defaults: dict[Annotated[str, Field(pattern=ATTRIBUTE_PATTERN)], str | int | float | bool] = Field(
+        default_factory=dict
+    )
 
     @property
     def hash_salt(self) -> str:
@@ -188,8 +193,9 @@ class ExperimentSpec(_Strict):
         Equal specs give equal strings; this decides whether saving makes a new version.
         """
         data = self.model_dump(mode="json")
-        if not data["record"]:  # added later: absent when empty, so specs saved before keep their text
-            del data["record"]
+        for name in ("record", "merge_defaults"):  # added later: absent when empty, so specs saved
+            if not data[name]:  # before keep their text
+                del data[name]
         return json.dumps(data, separators=(",", ":"))
 
 
