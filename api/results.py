@@ -21,6 +21,7 @@ from analysis.segments import SegmentAnalysis, combine_segments
 from analysis.stats import RegressionStats, SampleStats
 from analysis.timeseries import DailyPoint
 from api.convert import to_jsonable
+from experiments.event_values import uncounted_values_warning
 from experiments.models import ArmSummary, CovariateSummary, ExperimentSummary, SegmentedSummary
 
 MIN_UNITS = 2  # analyze_slot needs at least two units per arm
@@ -275,6 +276,8 @@ def results_to_dict(results: ExperimentResults, *, detail: bool = True) -> dict[
         "excluded": {"machine": summary.excluded_machine_events, "late": summary.excluded_late_events},
         "machine_events": {"count": summary.machine_events, "included": summary.machine_included},
         "apprentice": {"decisions": summary.apprentice_decisions, "agreement": summary.apprentice_agreement},
+        "values_not_counted": dict(summary.uncounted_value_events),
+        "warnings": summary_warnings(summary),
     }
     if results.covariate is not None:
         out["covariate"] = covariate_to_dict(results)
@@ -282,6 +285,13 @@ def results_to_dict(results: ExperimentResults, *, detail: bool = True) -> dict[
         out["analyses"] = [a.to_dict() for a in results.analyses]
         out["factorials"] = [f.to_dict() for f in results.factorials]
     return to_jsonable(out)
+
+
+def summary_warnings(summary: ExperimentSummary) -> list[str]:
+    """Warnings about the data behind the results: values posted on event types that carry none."""
+    valued = summary.value_event_types
+    warning = uncounted_values_warning(summary.uncounted_value_events, valued)
+    return [] if warning is None else [warning]
 
 
 def exclusion_note(summary: ExperimentSummary) -> str:

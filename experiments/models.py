@@ -155,7 +155,9 @@ class ExperimentSummary:
     reward window (before the decision, or more than ``reward.window_hours`` after it). Of the outcomes
     that arrived after their decision was learned, ``revised_outcomes`` were learned by revising the
     decision's reward in the policy, and ``unlearnable_outcomes`` were left out because the policy
-    cannot revise (Vowpal Wabbit).
+    cannot revise (Vowpal Wabbit). ``uncounted_value_events`` counts, per event type, the outcomes
+    posted with a value that the reward does not count (not of ``value_event_types``, the types whose
+    values the reward adds up).
     """
 
     key: str
@@ -179,6 +181,8 @@ class ExperimentSummary:
     explored_decisions: int = 0
     revised_outcomes: int = 0
     unlearnable_outcomes: int = 0
+    uncounted_value_events: dict[str, int] = field(default_factory=dict)
+    value_event_types: list[str] = field(default_factory=list)
 
     @property
     def learnable_decisions(self) -> int:

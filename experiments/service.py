@@ -44,6 +44,7 @@ from experiments.errors import (
     Problem,
     SpecError,
 )
+from experiments.event_values import uncounted_value_counts
 from experiments.export import (
     EXPORT_CHUNK_ROWS,
     LogExport,
@@ -1377,6 +1378,7 @@ class ExperimentService:
             excluded=excluded_counts(conn, compiled),
             apprentice=apprentice_agreement(conn, compiled),
             after_learning=after_learning_counts(conn, compiled),
+            uncounted_values=uncounted_value_counts(conn, compiled),
         )
         shares = intended_shares(compiled, self._policy_probabilities(conn, compiled))
         return compiled, counted, build_summary(compiled, groups, shares, include_machine=include_machine)

@@ -20,6 +20,7 @@ from api.results import (
     exclusion_note,
     results_to_dict,
     segments_to_dict,
+    summary_warnings,
 )
 
 
@@ -86,6 +87,8 @@ def analyze(
     for slot, why in results.skipped.items():
         typer.echo(f"{slot}: not analysed, {why}")
     typer.echo(exclusion_note(summary))
+    for warning in summary_warnings(summary):
+        typer.echo(f"warning: {warning}")
     apprentice = apprentice_note(summary)
     if apprentice is not None:
         typer.echo(apprentice)
