@@ -19,7 +19,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection
 
@@ -129,7 +129,7 @@ def insert_send_decisions(conn: Connection, rows: Sequence[tuple[Any, ...]]) -> 
             f"{c}::json" if t == "text" else c for c, t in zip(DECISION_COLUMNS, types, strict=True)
         )
         columns = [list(column) for column in zip(*rows, strict=True)]
-        with conn.connection.driver_connection.cursor() as cursor:
+        with conn.connection.driver_connection.cursor(binary=True) as cursor:
             cursor.execute(
                 f"INSERT INTO decisions ({names}) SELECT {selected} "
                 f"FROM unnest({arrays}) AS t({names}) {_CONFLICT}",
@@ -153,14 +153,25 @@ def _pg_array_type(column: str) -> str:
 def stored_sends(
     conn: Connection, key: str, send_id: str, recipient_ids: Sequence[str]
 ) -> dict[str, Any]:
-    """The stored decision of each recipient of ``send_id`` in experiment ``key``, by recipient id."""
+    """The stored decision of each recipient of ``send_id`` in experiment ``key``, by recipient id.
+
+    One probe of ``uq_decisions_send`` per recipient: on PostgreSQL the ids are one array joined to the
+    table (a filter ``recipient_id = ANY(...)`` would scan every decision of the send for each batch);
+    on SQLite ``IN`` lists, which SQLite probes the index with one by one.
+    """
     d = decisions_table
+    columns = [d.c.id, d.c.version, d.c.recipient_id, d.c.variants, d.c.propensity, d.c.policy_version,
+               d.c.reason, d.c.explored, d.c.created_at]
+    unique = sorted(set(recipient_ids))
+    in_send = (d.c.experiment_key == key, d.c.send_id == send_id)
+    if conn.dialect.name == "postgresql":
+        ids = bindparam("ids", unique, type_=postgresql.ARRAY(d.c.recipient_id.type))
+        wanted = select(func.unnest(ids).label("rid")).subquery("wanted")
+        query = select(*columns).join_from(wanted, d, d.c.recipient_id == wanted.c.rid).where(*in_send)
+        return {row.recipient_id: row for row in conn.execute(query)}
     out: dict[str, Any] = {}
-    for chunk in chunks(sorted(set(recipient_ids))):
-        query = select(
-            d.c.id, d.c.version, d.c.recipient_id, d.c.variants, d.c.propensity, d.c.policy_version,
-            d.c.reason, d.c.explored, d.c.created_at,
-        ).where(d.c.experiment_key == key, d.c.send_id == send_id, d.c.recipient_id.in_(chunk))
+    for chunk in chunks(unique):
+        query = select(*columns).where(*in_send, d.c.recipient_id.in_(chunk))
         out.update({row.recipient_id: row for row in conn.execute(query)})
     return out
 
@@ -183,6 +194,7 @@ def answer_with_stored(
     """
     out: list[Decision] = []
     rebuilt: dict[str, Decision] = {}
+    version_to_compiled: dict[int, CompiledExperiment] = {}
     for decision, context in zip(decisions, contexts, strict=True):
         row = stored.get(decision.recipient_id)
         if row is None:
@@ -192,9 +204,10 @@ def answer_with_stored(
             continue
         original = rebuilt.get(decision.recipient_id)
         if original is None:
-            original = rebuilt[decision.recipient_id] = _stored_decision(
-                decision, row, context, compiled_at(row.version)
-            )
+            compiled = version_to_compiled.get(row.version)
+            if compiled is None:
+                compiled = version_to_compiled[row.version] = compiled_at(row.version)
+            original = rebuilt[decision.recipient_id] = _stored_decision(decision, row, context, compiled)
         out.append(original)
     return out
 
