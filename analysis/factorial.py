@@ -40,6 +40,9 @@ class EffectRow:
 
     ``term`` reads ``subject=urgent`` for a main effect (against the reference level) and
     ``subject=urgent x cta=see`` for an interaction; ``intercept`` is the all-reference cell.
+    ``significant`` is ``p_value < alpha`` for every row; the intercept's test (log odds 0, a 50% rate in
+    the all-reference cell) is no effect of the experiment, so the table says it does not "matter" ("-")
+    and the note does not count it among the terms tested.
     """
 
     term: str
@@ -157,7 +160,7 @@ def analyze_factorial(
         est, se = float(fit.params[name]), float(fit.bse[name])
         p = float(fit.pvalues[name])
         rows.append(EffectRow(label, kind, est, se, est / se, p, (est - z_crit * se, est + z_crit * se),
-                              math.exp(est), bool(p < alpha and kind != "intercept")))
+                              math.exp(est), bool(p < alpha)))
 
     interaction_p = None
     if interactions and len(factors) > 1:

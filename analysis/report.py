@@ -32,8 +32,10 @@ def render_report(
     title: str = "SendLab experiment report",
     factorials: Sequence[FactorialAnalysis] = (),
     notes: Sequence[str] = (),
+    sections: Sequence[str] = (),
 ) -> str:
-    """One HTML page: ``notes`` first (e.g. which outcomes were left out), then per slot the decision,
+    """One HTML page: ``notes`` first (e.g. which outcomes were left out), then ``sections`` (HTML
+    fragments, already escaped: the adaptive estimates of a learning policy), then per slot the decision,
     SRM status, warnings, lift table, arm rates over time (from ``daily``) and posterior
     distributions; then any factorial tables.
 
@@ -43,6 +45,7 @@ def render_report(
         raise AnalysisInputError("analyses: the report needs at least one slot analysis")
     parts: list[str] = [f"<h1>{html.escape(title)}</h1>"]
     parts += [f'<div class="box note">{html.escape(note)}</div>' for note in notes]
+    parts += list(sections)
     figures: list[go.Figure] = []
 
     def embed(fig: go.Figure) -> str:

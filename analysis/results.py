@@ -379,8 +379,19 @@ def decide(
         "keep running", None,
         f"no variant differs from {control} on {metric} yet at the always-valid level; the leader "
         f"{lead.variant} is at {_pct(lead.lift)} (always-valid p = {lead.sequential.p_value:.3g}), and "
-        f"differences of {min_lift:.1%} cannot be ruled out",
+        f"{_plausible_range(lead.sequential.ci, base, alpha)}",
     )
+
+
+def _plausible_range(ci: tuple[float, float], base: float, alpha: float) -> str:
+    """What the leader's confidence sequence still allows, relative to the control's mean when it is not 0."""
+    low, high = ci
+    if not (math.isfinite(low) and math.isfinite(high)):
+        return "its confidence sequence has no bound yet (no spread in the data)"
+    if base > 0:
+        return (f"its {1 - alpha:.0%} confidence sequence still allows anything from {_pct(low / base)} to "
+                f"{_pct(high / base)}")
+    return f"its {1 - alpha:.0%} confidence sequence still allows a difference from {low:+.4g} to {high:+.4g}"
 
 
 def _compare(

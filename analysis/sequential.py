@@ -96,6 +96,10 @@ def msprt(
     per-unit variance for :func:`mixing_variance`). The p-value is the one at this look; over a series of
     looks the always-valid p-value is the running minimum (:func:`running_p_values`), so rejecting on the
     current look alone is, if anything, conservative.
+
+    When neither arm has any spread the difference is exact: a nonzero one gets p = 0 and a sequence of
+    that one point (the limit as the variance shrinks, the mixing variance shrinking with it), an equal
+    one p = 1 and no bound yet.
     """
     check_alpha(alpha)
     if n_total <= 0:
@@ -103,6 +107,11 @@ def msprt(
     estimate = variant.mean - control.mean
     variance = control.variance_of_mean + variant.variance_of_mean
     tau2 = mixing_variance(variance * n_total, tuning_n, alpha)
+    if variance == 0 and estimate != 0:  # no spread in either arm: the difference is exact
+        return SequentialResult(
+            estimate=estimate, p_value=0.0, ci=(estimate, estimate), tau_squared=tau2, rejected=True,
+            stopping_rule=stopping_rule(alpha),
+        )
     p, half = msprt_from_moments(np.array(estimate), np.array(variance), np.array(tau2), alpha)
     p_value, h = float(p), float(half)
     return SequentialResult(

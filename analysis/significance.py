@@ -105,13 +105,21 @@ def welch_test(control: SampleStats, variant: SampleStats) -> SignificanceResult
 
     .. math:: t = \\frac{\\bar x_B - \\bar x_A}{\\sqrt{v_A + v_B}}, \\quad
               \\nu = \\frac{(v_A + v_B)^2}{v_A^2/(n_A-1) + v_B^2/(n_B-1)}, \\quad v = s^2/n
+
+    When neither arm has any spread (every value equal within each arm) the means are exact: equal
+    means give t = 0 and p = 1, different means t = +-inf and p = 0 (the limit of the test as both
+    variances shrink to zero).
     """
     for name, arm in (("control", control), ("variant", variant)):
         if arm.n < 2:
             raise AnalysisInputError(f"{name}: Welch's t-test needs n >= 2 per arm, got n = {arm.n}")
     va, vb = control.variance_of_mean, variant.variance_of_mean
-    if va + vb == 0:
-        return SignificanceResult(0.0, 1.0, "Welch t-test", float(control.n + variant.n - 2))
+    if va + vb == 0:  # no spread in either arm: the means are known exactly, so t is 0 or infinite
+        diff = variant.mean - control.mean
+        if diff == 0:
+            return SignificanceResult(0.0, 1.0, "Welch t-test", float(control.n + variant.n - 2))
+        return SignificanceResult(math.copysign(math.inf, diff), 0.0, "Welch t-test",
+                                  float(control.n + variant.n - 2))
     t = (variant.mean - control.mean) / math.sqrt(va + vb)
     df = welch_df(control, variant)
     return SignificanceResult(t, float(2 * special.stdtr(df, -abs(t))), "Welch t-test", df)

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import gc
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+import api.learner_task
 import api.ui
 from api.auth import warn_if_open
 from api.handlers import install_error_handlers
@@ -59,6 +62,13 @@ class MetricsMiddleware:
             self.metrics.observe_request(template, status, time.perf_counter() - start)
 
 
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """The app's background threads: the pages' refresher and the learner (each per its settings)."""
+    async with api.ui.lifespan(app), api.learner_task.lifespan(app):
+        yield
+
+
 def create_app(settings: Settings, *, service: ExperimentService | None = None) -> FastAPI:
     """Build the service.
 
@@ -75,7 +85,8 @@ def create_app(settings: Settings, *, service: ExperimentService | None = None) 
     FastAPI
         Routes under ``/v1``, ``/healthz``, ``/metrics``, the pages under ``/ui``, the OpenAPI page at
         ``/docs``; ``app.state`` holds ``settings``, ``service``, ``engine`` and ``metrics``. While the
-        app runs (its lifespan), a thread refreshes the pages' numbers (``ui_refresh_seconds``).
+        app runs (its lifespan), a thread refreshes the pages' numbers (``ui_refresh_seconds``) and
+        another learns what the experiments' update schedules call for (``learner``).
     """
     engine = None
     if service is None:
@@ -84,8 +95,8 @@ def create_app(settings: Settings, *, service: ExperimentService | None = None) 
             create_tables(engine)
         service = ExperimentService(engine)
     warn_if_open(settings)
-    # the lifespan runs the pages' background refresher (settings.ui_refresh_seconds)
-    app = FastAPI(title="SendLab", version="1", description=DESCRIPTION.strip(), lifespan=api.ui.lifespan)
+    # the lifespan runs the pages' refresher and the learner (settings.ui_refresh_seconds, .learner)
+    app = FastAPI(title="SendLab", version="1", description=DESCRIPTION.strip(), lifespan=lifespan)
     app.state.settings = settings
     app.state.service = service
     app.state.engine = engine  # None when the service was passed in

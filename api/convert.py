@@ -100,6 +100,11 @@ def plan_to_dict(plan: Any) -> dict[str, Any]:
     return {**head, "details": {k: v for k, v in data.items() if k not in head}}
 
 
+def signed_percent(x: float | None) -> str:
+    """``+12.3%``, or ``n/a`` for a figure that does not exist (a lift over a control whose rate is 0)."""
+    return "n/a" if x is None or not math.isfinite(x) else f"{x:+.1%}"
+
+
 def finite_answer(data: Any, path: str = "") -> Any:
     """``data`` unchanged when every number in it is finite; otherwise a :class:`PowerInputError`.
 

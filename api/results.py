@@ -14,13 +14,14 @@ from typing import Any, get_args
 from analysis.cuped import fill_missing_covariate
 from analysis.errors import AnalysisInputError
 from analysis.factorial import FactorialAnalysis, FactorialCell, analyze_factorial
+from analysis.json_ready import to_jsonable as finite_or_none
 from analysis.lift import check_alpha
 from analysis.multiplicity import Correction
 from analysis.results import ArmData, SlotAnalysis, analyze_slot
 from analysis.segments import SegmentAnalysis, combine_segments
 from analysis.stats import RegressionStats, SampleStats
 from analysis.timeseries import DailyPoint
-from api.convert import to_jsonable
+from api.convert import signed_percent, to_jsonable
 from experiments.event_values import uncounted_values_warning
 from experiments.models import ArmSummary, CovariateSummary, ExperimentSummary, SegmentedSummary
 
@@ -284,7 +285,7 @@ def results_to_dict(results: ExperimentResults, *, detail: bool = True) -> dict[
     if detail:
         out["analyses"] = [a.to_dict() for a in results.analyses]
         out["factorials"] = [f.to_dict() for f in results.factorials]
-    return to_jsonable(out)
+    return finite_or_none(to_jsonable(out))  # a lift over a control of rate 0 is NaN: null in JSON
 
 
 def summary_warnings(summary: ExperimentSummary) -> list[str]:
@@ -370,6 +371,7 @@ def comparison_rows(results: ExperimentResults, metrics: Sequence[str] | None = 
     for a in results.analyses:
         for c in a.comparisons:
             if metrics is None or c.metric in metrics:
-                rows.append([c.slot, f"{c.variant} vs {c.control}", c.metric, f"{c.lift:+.1%}",
-                             f"[{c.ci[0]:+.1%}, {c.ci[1]:+.1%}]", c.p_value_adjusted, c.prob_beat_control])
+                rows.append([c.slot, f"{c.variant} vs {c.control}", c.metric, signed_percent(c.lift),
+                             f"[{signed_percent(c.ci[0])}, {signed_percent(c.ci[1])}]", c.p_value_adjusted,
+                             c.prob_beat_control])
     return rows

@@ -1,8 +1,8 @@
 """Service settings: the database URL and the two API keys, read from the environment or a file.
 
 Keys never live in code. ``SENDLAB_CONFIG`` may name a YAML or JSON file with the fields ``db``,
-``admin_key``, ``send_key``, ``reports_dir``, ``metrics_dir`` and ``ui_refresh_seconds``; environment
-variables override the file.
+``admin_key``, ``send_key``, ``reports_dir``, ``metrics_dir``, ``ui_refresh_seconds``, ``learner`` and
+``learner_poll_seconds``; environment variables override the file.
 """
 
 from __future__ import annotations
@@ -24,6 +24,8 @@ _ENV_TO_FIELD = {
     "SENDLAB_REPORTS_DIR": "reports_dir",
     "SENDLAB_METRICS_DIR": "metrics_dir",
     "SENDLAB_UI_REFRESH_SECONDS": "ui_refresh_seconds",
+    "SENDLAB_LEARNER": "learner",
+    "SENDLAB_LEARNER_POLL_SECONDS": "learner_poll_seconds",
 }
 
 
@@ -55,6 +57,13 @@ class Settings:
     ui_refresh_seconds : float
         Pause between two background refreshes of the pages' numbers (``/ui``), which also run once at
         start-up; 0 turns the refresher off (the pages then compute on a visit, and cache for 15 s).
+    learner : bool
+        Run the background learner in each worker (:mod:`api.learner_task`): it learns each running
+        adaptive experiment when its spec's ``design.update`` says. Off (``SENDLAB_LEARNER=off``,
+        ``sendlab serve --no-learner``) where learning runs as its own process (``sendlab learn KEY
+        --watch``).
+    learner_poll_seconds : float
+        Pause between two checks of the background learner, in [0.05, 3600].
     """
 
     db: str = DEFAULT_DB
@@ -64,6 +73,8 @@ class Settings:
     reports_dir: str = "reports"
     metrics_dir: str | None = None
     ui_refresh_seconds: float = 10.0
+    learner: bool = True
+    learner_poll_seconds: float = 1.0
 
     @property
     def open(self) -> bool:
@@ -109,10 +120,37 @@ def settings_from_env(environ: Mapping[str, str] | None = None) -> Settings:
         if environ.get(var):
             fields[field] = environ[var]
     create = environ.get("SENDLAB_CREATE_TABLES", "1").strip().lower() not in ("0", "false", "no")
-    refresh = fields.pop("ui_refresh_seconds", None)
-    if refresh is None:
-        return Settings(**fields, create_tables=create)
-    return Settings(**fields, create_tables=create, ui_refresh_seconds=_refresh_seconds(refresh))
+    parsed: dict[str, float | bool] = {}
+    if "ui_refresh_seconds" in fields:
+        parsed["ui_refresh_seconds"] = _refresh_seconds(fields.pop("ui_refresh_seconds"))
+    if "learner" in fields:
+        parsed["learner"] = _switch("SENDLAB_LEARNER", fields.pop("learner"))
+    if "learner_poll_seconds" in fields:
+        parsed["learner_poll_seconds"] = _poll_seconds(fields.pop("learner_poll_seconds"))
+    return Settings(**fields, create_tables=create, **parsed)  # type: ignore[arg-type]
+
+
+_ON = ("1", "on", "true", "yes")
+_OFF = ("0", "off", "false", "no")
+
+
+def _switch(name: str, text: str) -> bool:
+    word = text.strip().lower()
+    if word not in _ON + _OFF:
+        raise SettingsError(f"{name}: must be on or off, got {text!r}")
+    return word in _ON
+
+
+def _poll_seconds(text: str) -> float:
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = float("nan")
+    if not 0.05 <= seconds <= 3600:
+        raise SettingsError(
+            f"SENDLAB_LEARNER_POLL_SECONDS: must be a number of seconds in [0.05, 3600], got {text!r}"
+        )
+    return seconds
 
 
 def _refresh_seconds(text: str) -> float:

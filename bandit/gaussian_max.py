@@ -105,27 +105,34 @@ def _two(mean: np.ndarray, sd: np.ndarray, contending: np.ndarray) -> np.ndarray
 
 
 def _quadrature(mean: np.ndarray, sd: np.ndarray, contending: np.ndarray) -> np.ndarray:
-    """Rows with three or more contending actions: composite Gauss–Legendre over the score."""
+    r"""Rows with three or more contending actions: composite Gauss–Legendre over the score.
+
+    Panels of zero width (ends clipped to the range, or shared by two actions) are dropped, and the
+    rest of every row laid end to end, so that each node does work. At a node :math:`t` the integrand
+    of action ``i`` is :math:`\prod_j F_j(t) \cdot f_i(t) / F_i(t)`: where :math:`F_i(t)` underflows
+    to 0 so does the product, and the term is 0 (its true value is below :math:`|z_i|` times the
+    smallest double).
+    """
     m, k = mean.shape
+    # A non-contending action becomes a score of -inf: its F is 1 and its f is 0 at every node.
+    centre = np.where(contending, mean, -np.inf)
+    scale = np.where(contending, sd, 1.0)
     low = np.where(contending, mean - _SPAN * sd, -np.inf).max(axis=1, keepdims=True)
     high = np.where(contending, mean + _SPAN * sd, -np.inf).max(axis=1, keepdims=True)
     ends = mean[:, :, None] + sd[:, :, None] * PANEL_ENDS  # (m, k, c)
     ends = np.where(contending[:, :, None], ends, low[:, :, None])
     ends = np.sort(np.clip(ends.reshape(m, -1), low, high), axis=1)
-    left, right = ends[:, :-1], ends[:, 1:]
-    half = 0.5 * (right - left)
-    t = ((left + right) * 0.5)[:, :, None] + half[:, :, None] * _NODES  # (m, panels, q)
-    t = t.reshape(m, -1)
-    weight = (half[:, :, None] * _WEIGHTS).reshape(m, -1)
-    # Standardised score of every action at every node: (m, k, nodes).
-    safe_sd = np.where(contending, sd, 1.0)
-    u = (t[:, None, :] - mean[:, :, None]) / safe_sd[:, :, None]
-    cdf = np.where(contending[:, :, None], ndtr(u), 1.0)
-    density = np.exp(-0.5 * u * u) * (_INV_SQRT_2PI / safe_sd[:, :, None])
-    density = np.where(contending[:, :, None], density, 0.0)
-    # Product of every other action's distribution function, without dividing by a cdf that underflows.
-    before = np.cumprod(np.concatenate([np.ones((m, 1, t.shape[1])), cdf[:, :-1]], axis=1), axis=1)
-    after = np.cumprod(np.concatenate([np.ones((m, 1, t.shape[1])), cdf[:, :0:-1]], axis=1), axis=1)[:, ::-1]
-    others = before * after
-    out = np.einsum("mkt,mt->mk", density * others, weight)
+    width = np.diff(ends, axis=1)
+    row, panel = np.nonzero(width > 0)  # row-major: each row's panels are consecutive
+    left, half = ends[row, panel], 0.5 * width[row, panel]
+    t = (left + half)[:, None] + half[:, None] * _NODES  # (p, q)
+    u = (t[:, None, :] - centre[row][:, :, None]) / scale[row][:, :, None]  # (p, k, q)
+    cdf = ndtr(u)
+    hazard = np.exp(-0.5 * u * u)
+    hazard *= (_INV_SQRT_2PI / scale[row])[:, :, None]
+    np.divide(hazard, cdf, out=hazard, where=cdf > 0)
+    hazard *= cdf.prod(axis=1, keepdims=True)
+    per_panel = hazard @ _WEIGHTS * half[:, None]  # (p, k)
+    starts = np.flatnonzero(np.r_[True, row[1:] != row[:-1]])
+    out = np.add.reduceat(per_panel, starts, axis=0)
     return out / out.sum(axis=1, keepdims=True)

@@ -35,7 +35,7 @@ from bandit.inputs import check_allowed, check_feedback, check_positive, check_r
 from bandit.options import check_min_share, check_n_actions, check_n_draws, check_seed, default_min_share
 from bandit.policy import Choices, Contexts, Policy
 from bandit.row_changes import added_rows, replaced_rows
-from bandit.sampling import best_set, make_choices, pool_equal_arms, split_evenly, with_min_share
+from bandit.sampling import best_set, floored_split, make_choices, pool_equal_arms, with_min_share
 from bandit.snapshot import Restorable, encode_snapshot
 
 
@@ -80,7 +80,7 @@ class _RidgePerAction(Restorable, Policy):
         mean = x @ theta.T
         # x^T A_a^{-1} x for every action: one (n, d) x (d, k d) product, then a row-wise dot
         projected = (x @ inverse.transpose(1, 0, 2).reshape(d, k * d)).reshape(n, k, d)
-        quadratic = np.einsum("nkd,nd->nk", projected, x)
+        quadratic = np.matmul(projected, x[:, :, None])[:, :, 0]
         width = np.sqrt(np.maximum(quadratic, 0.0))
         return mean, width
 
@@ -110,14 +110,14 @@ class _RidgePerAction(Restorable, Policy):
         return x, mask
 
     def _distribution(self, x: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        """The policy's own probabilities per row (n, k), before the floor."""
+        """The probabilities per row (n, k), ``min_share`` floor included."""
         raise NotImplementedError
 
     def probabilities(self, contexts: Contexts | EncodedContexts,
                       allowed: np.ndarray | None = None) -> np.ndarray:
         """The distribution per row, shape ``(n, n_actions)``; disallowed actions get 0."""
         x, mask = self._design(contexts, allowed)
-        return with_min_share(self._distribution(x, mask), mask, self.min_share)
+        return self._distribution(x, mask)
 
     def choose(
         self, contexts: Contexts | EncodedContexts, rng: np.random.Generator,
@@ -146,8 +146,9 @@ class _RidgePerAction(Restorable, Policy):
         feedback = check_feedback(len(x), self.n_actions, actions, rewards, propensities, allowed)
         w = added_rows(feedback, weights, times).new_weights
         for action, rows in _rows_by_action(feedback.actions, self.n_actions):
-            self.arm_to_gram[action] += (x[rows] * w[rows, None]).T @ x[rows]
-            self.arm_to_moment[action] += x[rows].T @ (w[rows] * feedback.rewards[rows])
+            chosen = x[rows]
+            self.arm_to_gram[action] += (chosen * w[rows, None]).T @ chosen
+            self.arm_to_moment[action] += chosen.T @ (w[rows] * feedback.rewards[rows])
         self._fitted = None
 
     def revise(
@@ -219,7 +220,7 @@ class LinUCB(_RidgePerAction):
 
     def _distribution(self, x: np.ndarray, mask: np.ndarray) -> np.ndarray:
         mean, width = self._moments(x)
-        return split_evenly(best_set(mean + self.alpha * width, mask))
+        return floored_split(best_set(mean + self.alpha * width, mask), mask, self.min_share)
 
     def _state(self) -> dict[str, Any]:
         return {**super()._state(), "alpha": self.alpha}
@@ -260,7 +261,7 @@ class LinearThompson(_RidgePerAction):
     def _distribution(self, x: np.ndarray, mask: np.ndarray) -> np.ndarray:
         mean, width = self._moments(x)
         probs = probability_of_max(mean, self.scale * width, mask)
-        return pool_equal_arms(probs, mask, mean, width)
+        return with_min_share(pool_equal_arms(probs, mask, mean, width), mask, self.min_share)
 
     def _state(self) -> dict[str, Any]:
         return {**super()._state(), "scale": self.scale, "n_draws": self.n_draws}

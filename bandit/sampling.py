@@ -32,11 +32,12 @@ def best_set(scores: np.ndarray, allowed: np.ndarray) -> np.ndarray:
     -------
     ndarray of bool, same shape: True for the allowed actions tied at the best score.
     """
-    masked = np.where(allowed, scores, -np.inf)
+    masked = scores if allowed.all() else np.where(allowed, scores, -np.inf)
     top = masked.max(axis=-1, keepdims=True)
     with np.errstate(invalid="ignore"):
         slack = TIE_TOLERANCE * np.maximum(1.0, np.abs(np.where(np.isfinite(top), top, 0.0)))
-        return allowed & ((masked == top) | (masked >= top - slack))
+        # ``top - slack`` is ``top`` itself when top is infinite, so ``>=`` also keeps exact ties.
+        return allowed & (masked >= top - slack)
 
 
 def top_set(probabilities: np.ndarray) -> np.ndarray:
@@ -85,19 +86,71 @@ def with_min_share(probabilities: np.ndarray, allowed: np.ndarray, min_share: fl
         return probabilities
     p = np.atleast_2d(probabilities)
     mask = np.atleast_2d(allowed)
-    uniform = mask.sum(axis=1, keepdims=True) * min_share >= 1 - TIE_TOLERANCE
-    floored = mask & (p < min_share)
+    every = bool(mask.all())
+    counts = mask.sum(axis=1, keepdims=True)
+    floored = p < min_share
+    if not every:
+        floored &= mask
     for _ in range(p.shape[1] + 1):  # each pass adds an action to the floor or stops
-        rest = np.where(mask & ~floored, p, 0.0).sum(axis=1, keepdims=True)
+        rest = np.where(floored, 0.0, p)
+        if not every:
+            rest *= mask
+        rest = rest.sum(axis=1, keepdims=True)
         room = 1 - min_share * floored.sum(axis=1, keepdims=True)
         scale = np.divide(room, rest, out=np.ones_like(rest), where=rest > 0)
-        more = floored | (mask & (p * scale < min_share))
+        scaled = p * scale
+        more = scaled < min_share
+        if not every:
+            more &= mask
+        more |= floored
         if np.array_equal(more, floored):
             break
         floored = more
-    out = np.where(floored, min_share, p * scale) * mask
-    out = np.where(uniform, mask / mask.sum(axis=1, keepdims=True), out)
+    out = np.where(floored, min_share, scaled)
+    if not every:
+        out *= mask
+    uniform = counts * min_share >= 1 - TIE_TOLERANCE
+    if uniform.any():
+        out = np.where(uniform, mask / counts, out)
     return out.reshape(probabilities.shape)
+
+
+def floored_split(members: np.ndarray, allowed: np.ndarray, min_share: float) -> np.ndarray:
+    r"""``with_min_share(split_evenly(members), allowed, min_share)`` in closed form.
+
+    With :math:`c` members among :math:`a` allowed actions and :math:`s` = ``min_share``, each member
+    gets :math:`(1 - (a - c)s)/c` and every other allowed action :math:`s` (that share is at least
+    :math:`s` whenever :math:`as \le 1`; at :math:`as \ge 1` the row is uniform over the allowed).
+
+    Parameters
+    ----------
+    members : ndarray of bool, shape (n, k)
+        At least one True per row, all of them allowed.
+    allowed : ndarray of bool, shape (n, k)
+    min_share : float in [0, 1 / k]
+
+    Returns
+    -------
+    ndarray of float, shape (n, k).
+
+    Examples
+    --------
+    >>> floored_split(np.array([[True, False, False]]), np.ones((1, 3), bool), 0.01).tolist()
+    [[0.98, 0.01, 0.01]]
+    """
+    if min_share <= 0:
+        return split_evenly(members)
+    c = members.sum(axis=1, keepdims=True)
+    a = allowed.shape[1] if allowed.all() else allowed.sum(axis=1, keepdims=True)
+    out = np.where(members, (1 - min_share * (a - c)) / c, min_share)
+    if not np.isscalar(a):
+        out *= allowed
+        uniform = a * min_share >= 1 - TIE_TOLERANCE
+        if uniform.any():
+            out = np.where(uniform, allowed / np.maximum(a, 1), out)
+    elif a * min_share >= 1 - TIE_TOLERANCE:
+        out = np.full(members.shape, 1.0 / a)
+    return out
 
 
 def pool_equal_arms(probabilities: np.ndarray, allowed: np.ndarray, *parameters: np.ndarray) -> np.ndarray:

@@ -46,6 +46,7 @@ from analysis.stats import SampleStats
 from analysis.timeseries import DailyPoint
 from api.results import analyze_summary
 from benchmarks.report import format_table, write_section
+from experiments.adaptive_block import analyze_estimated, estimate_log
 from experiments.assignment import CompiledExperiment, compile_experiment
 from experiments.service import ExperimentService
 from experiments.spec import parse_spec
@@ -178,8 +179,13 @@ def _text(dialect: str, value: str) -> str:
     return f"CAST({value} AS TEXT)" if dialect == "postgresql" else value
 
 
-def build_log(engine: Engine, compiled: CompiledExperiment, count: int) -> tuple[float, float, int]:
+def build_log(
+    engine: Engine, compiled: CompiledExperiment, count: int, policy_versions: int | None = None
+) -> tuple[float, float, int]:
     """Insert ``count`` decisions and their outcomes by ``INSERT ... SELECT`` over a generated series.
+
+    With ``policy_versions`` the learnable decisions are spread over that many policy versions
+    (decision ``n`` made by version ``1 + n mod policy_versions``), as a learning policy logs them.
 
     Returns ``(seconds for decisions, seconds for outcomes, outcomes inserted)``. Every arm of the
     3 x 2 design is equally likely, 5% are held out (default variants, fallback); clicks come at
@@ -212,11 +218,14 @@ def build_log(engine: Engine, compiled: CompiledExperiment, count: int) -> tuple
     rows = (f"SELECT n, CASE WHEN held THEN {compiled.default_arm} ELSE drawn_arm END AS arm, held, "
             f"clicks_30d, country_code FROM ({_rows_sql(dialect, count)}) AS raw")
     propensity = 1.0 / compiled.n_arms
+    version = ("NULL" if policy_versions is None
+               else f"CASE WHEN held THEN NULL ELSE 1 + n % {policy_versions} END")
     decisions = (
         "INSERT INTO decisions (id, experiment_key, version, recipient_id, variants, arm, propensity, "
         "policy_version, explored, fallback, reason, context, created_at, day, learned_version, agreement) "
         f"SELECT {decision_id}, '{compiled.spec.key}', {compiled.version}, 'r' || {_text(dialect, 'n')}, "
-        f"{json_cast(variants)}, arm, CASE WHEN held THEN 1.0 ELSE {propensity} END, NULL, {false}, held, "
+        f"{json_cast(variants)}, arm, CASE WHEN held THEN 1.0 ELSE {propensity} END, {version}, {false}, "
+        "held, "
         f"CASE WHEN held THEN 'holdout' ELSE 'assigned' END, {json_cast(context)}, {created}, {day}, "
         f"NULL, NULL FROM ({rows}) AS r"
     )
@@ -327,6 +336,73 @@ def store_row(label: str, url: str, count: int) -> list[object]:
             "yes" if _same(sql_stats, pandas_stats) else "NO"]
 
 
+ADAPTIVE_SPEC: dict[str, Any] = {**STORE_SPEC, "key": "adaptive-bench",
+                                  "design": {"type": "bandit", "policy": "gaussian_thompson"}}
+ADAPTIVE_VERSIONS = 10
+
+
+def adaptive_row(label: str, url: str, count: int) -> list[object]:
+    """A bandit's log of ``count`` decisions over :data:`ADAPTIVE_VERSIONS` policy versions: the
+    fixed-split results (summary and analysis) beside the adaptive ones (the reader's two GROUP BY and
+    the analysis of every slot and metric), in this one run."""
+    engine = make_engine(url)
+    create_tables(engine)
+    service = ExperimentService(engine, seed=1)
+    info = service.create(parse_spec(ADAPTIVE_SPEC))
+    compiled = compile_experiment(info.spec, info.version)
+    build_log(engine, compiled, count, policy_versions=ADAPTIVE_VERSIONS)
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.exec_driver_sql("VACUUM ANALYZE" if engine.dialect.name == "postgresql" else "ANALYZE")
+    key = compiled.spec.key
+    summarize_s, summary = _timed(lambda: service.summarize(key))
+    analysis_s, results = _timed(lambda: analyze_summary(summary))
+    read_s, data = _timed(lambda: service.read_adaptive(key))
+    adaptive_analysis_s, adaptive = _timed(lambda: analyze_estimated(estimate_log(data), summary))
+    adaptive_s = read_s + adaptive_analysis_s
+    engine.dispose()
+    assert adaptive is not None and len(adaptive.slots) == 2 and len(results.analyses) == 2
+    # a uniform policy: each combination's estimate weighs its versions' means by sqrt(n_b n_ba), close
+    # to the combination's sample mean (equal when every version gave it the same share)
+    means = {f"subject={c.variants['subject']},cta={c.variants['cta']}": c.reward_sum / c.decisions
+             for c in summary.combinations}
+    gap = max(abs(v.estimate - means[v.policy]) / v.std_error for v in adaptive.policy_value.arms)
+    fixed = summarize_s + analysis_s
+    return [label, f"{count:,}", summarize_s, analysis_s, read_s, adaptive_analysis_s, adaptive_s,
+            adaptive_s / fixed, f"{gap:.3f}"]
+
+
+ADAPTIVE_HEADERS = ["database", "decisions", "summarize s", "analyze_summary s", "adaptive read s",
+                    "adaptive analysis s", "adaptive results s (read + analysis)",
+                    "adaptive / fixed-split (summarize + analyze)",
+                    "max |estimate - sample mean| / SE"]
+ADAPTIVE_NOTE = (
+    "Adaptive: a bandit experiment's log (the same 3 x 2 design, 5% holdout, outcomes as above, the "
+    "uniform propensity 1/6) "
+    f"spread over {ADAPTIVE_VERSIONS} policy versions, built the same way. The fixed-split results are "
+    "`ExperimentService.summarize` and `analyze_summary`; the adaptive results are "
+    "what `experiments.adaptive_block.adaptive_results` does, timed in two parts: `adaptive read` "
+    "(`ExperimentService.read_adaptive`: per policy version and arm, the "
+    "inverse-propensity sums of the reward and every event, two GROUP BY; then the adaptively weighted "
+    "estimates, comparisons, off-policy confidence sequences, policy value and warnings of both slots on "
+    "reward, click, conversion and unsubscribe: `adaptive analysis`). The log's propensities are constant (a "
+    "uniform policy), so every combination's estimate is its versions' means weighted by sqrt(n_b n_ba), "
+    "close to its sample mean: the last column is the largest gap in standard errors."
+)
+
+
+def adaptive_rows(count: int, pg_url: str, notes: list[str]) -> list[list[object]]:
+    """:func:`adaptive_row` on SQLite and, when a server answers, PostgreSQL."""
+    rows: list[list[object]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        rows.append(adaptive_row("SQLite (WAL)", f"sqlite:///{os.path.join(tmp, 'adaptive.db')}", count))
+    with throwaway_postgres(pg_url) as url:
+        if url is None:
+            notes.append(f"PostgreSQL skipped: no server answers at {pg_url}.")
+        else:
+            rows.append(adaptive_row("PostgreSQL", url, count))
+    return rows
+
+
 @contextmanager
 def throwaway_postgres(server_url: str) -> Iterator[str | None]:
     """A new database on the server of ``server_url`` (None when no server answers), dropped on exit."""
@@ -359,7 +435,20 @@ def main() -> None:
     parser.add_argument("--skip-store", action="store_true")
     parser.add_argument("--pg-url", default=os.environ.get("SENDLAB_BENCH_PG_URL", PG_DEFAULT))
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--adaptive-decisions", type=int, default=1_000_000,
+                        help="logged decisions of the bandit for the adaptive results")
+    parser.add_argument("--only-adaptive", action="store_true",
+                        help="time only the adaptive results beside the fixed-split ones")
     args = parser.parse_args()
+    if args.only_adaptive:
+        notes: list[str] = [ADAPTIVE_NOTE]
+        table = format_table(ADAPTIVE_HEADERS, adaptive_rows(args.adaptive_decisions, args.pg_url, notes))
+        command = "python -m benchmarks.analysis --only-adaptive"
+        if args.adaptive_decisions != 1_000_000:
+            command += f" --adaptive-decisions {args.adaptive_decisions}"
+        write_section("analysis-adaptive", "Analysis: adaptive results of a bandit beside the fixed-split "
+                      "ones", command, table, "\n\n".join(notes))
+        return
 
     rows, arms20 = analysis_rows(args.repeats)
     table = "### analyze_slot\n\n" + format_table(

@@ -1,9 +1,10 @@
 """Off-policy estimators side by side with the Open Bandit Pipeline: time per estimate and equal values.
 
 Run: ``python -m benchmarks.estimators`` in an environment that also has OBP 0.4.1, a benchmark-only
-peer (``pip install --no-deps obp==0.4.1`` plus ``pyyaml`` and ``tqdm``; it is not a SendLab
-dependency, and neither is torch). OBP imports torch for its neural policies; without torch, this
-benchmark serves stand-in modules for ``torch`` and ``torch.*`` (empty classes; none is called).
+peer (``pip install --no-deps obp==0.4.1`` plus ``pyyaml``, ``tqdm``, ``matplotlib`` and ``seaborn``,
+which ``obp.ope`` imports; it is not a SendLab dependency, and neither is torch). OBP imports torch
+for its neural policies; without torch, this benchmark serves stand-in modules for ``torch`` and
+``torch.*`` (empty classes; none is called).
 
 1,000,000 logged rounds over 10 actions, a stochastic target, a reward model's predictions. Each
 estimator's time is the median of ``--rounds`` interleaved calls: SendLab's

@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -49,6 +49,9 @@ from experiments.summaries import unlearned_decisions
 IN_CHUNK = 1000
 REVISED = "revised"
 NOT_LEARNABLE = "not_learnable"
+
+#: The origin of the times in days that policies which forget are given (``update(..., times=)``).
+TIME_ORIGIN = datetime(1970, 1, 1)
 
 D = decisions_table
 O = outcomes_table  # noqa: E741 - the table alias used throughout the store's queries
@@ -156,9 +159,21 @@ def _decisions(conn: Connection, decision_ids: Sequence[str]) -> list[Any]:
     rows: list[Any] = []
     for chunk in chunks(decision_ids):
         rows.extend(
-            conn.execute(select(D.c.id, D.c.arm, D.c.context).where(D.c.id.in_(chunk)).order_by(D.c.id))
+            conn.execute(
+                select(D.c.id, D.c.arm, D.c.context, D.c.created_at).where(D.c.id.in_(chunk)).order_by(D.c.id)
+            )
         )
     return rows
+
+
+def decision_days(rows: Sequence[Any]) -> np.ndarray:
+    """Each decision's time (``created_at``, naive UTC) in days since :data:`TIME_ORIGIN`, shape (n,).
+
+    The ``times`` of ``update`` and ``revise``: policies that forget (``discount``, ``window_days``,
+    :mod:`bandit.forgetting`) weight a row by its age behind the newest decision learned.
+    """
+    day = timedelta(days=1)
+    return np.array([(r.created_at - TIME_ORIGIN) / day for r in rows], dtype=np.float64)
 
 
 def _contexts(compiled: CompiledExperiment, rows: Sequence[Any]) -> Any:
@@ -191,6 +206,7 @@ def _revise(conn: Connection, compiled: CompiledExperiment, policy: Policy, late
             np.array([r.arm for r in rows], dtype=np.int64),
             np.array(old, dtype=np.float64),
             np.array(new, dtype=np.float64),
+            times=decision_days(rows),
         )
 
 
@@ -209,6 +225,7 @@ def _learn_decisions(
         np.array([r.arm for r in rows], dtype=np.int64),
         np.array([decision_reward(reward, decision_to_events[r.id]) for r in rows], dtype=np.float64),
         np.array([r.propensity for r in rows], dtype=np.float64),
+        times=decision_days(rows),
     )
     return outcome_ids
 

@@ -12,8 +12,8 @@ import math
 import os
 import re
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import Any, Literal
@@ -24,6 +24,7 @@ from sqlalchemy.engine import Connection, Engine, Row
 from sqlalchemy.exc import IntegrityError
 
 from bandit import Policy, PolicyError, load_policy, make_policy
+from experiments.adaptive_reader import AdaptiveData, read_adaptive
 from experiments.arms import combination_features
 from experiments.assignment import (
     CompiledExperiment,
@@ -61,7 +62,7 @@ from experiments.insight import (
     feature_contributions,
     feature_importance,
 )
-from experiments.learning import after_learning_counts, chunks, learn_one_batch, pending_outcomes
+from experiments.learning import after_learning_counts, chunks, learn_one_batch
 from experiments.learning_progress import build_learning_summary
 from experiments.models import (
     FALLBACK_REASONS,
@@ -133,13 +134,6 @@ MAX_ID_LENGTH = 128
 #: values up, and results sum rewards, their squares and cubes over every decision, which must stay finite.
 MAX_OUTCOME_VALUE = 1e12
 MAX_SEGMENTS = 50  # distinct values of a segment attribute
-
-
-@dataclass(frozen=True)
-class _LearnAttempt:
-    at: datetime
-    version: int
-    pending: int
 
 
 def utcnow() -> datetime:
@@ -355,11 +349,18 @@ class ExperimentService:
         self._decision_writer = GroupCommit(
             engine, write_decisions, grouped=engine.dialect.name == "sqlite"
         )
-        # per experiment: when this worker last ran a scheduled learn, the policy version after it, and
-        # the outcomes it left unlearned (of decisions not mature yet)
-        self._learn_attempts: dict[str, _LearnAttempt] = {}
         # probabilities(1) of non-contextual snapshots by (key, snapshot version): a snapshot never changes
         self._arm_probabilities: dict[tuple[str, int], list[float] | None] = {}
+
+    @property
+    def engine(self) -> Engine:
+        """The store the service works on."""
+        return self._engine
+
+    @property
+    def clock(self) -> Callable[[], datetime]:
+        """The service's clock (aware UTC)."""
+        return self._clock
 
     # ------------------------------------------------------------------ experiments
 
@@ -907,7 +908,7 @@ class ExperimentService:
                 # PostgreSQL: the state is one SELECT and the decisions one statement (COPY, or an
                 # INSERT of one row) that commits itself: no BEGIN and COMMIT round trips
                 conn.execution_options(isolation_level="AUTOCOMMIT")
-            compiled, row, _, rows, decisions = self._decide(
+            _, _, _, rows, decisions = self._decide(
                 conn, key, recipients, single=single, send_id=send_id, send_at=send_at
             )
             if send_id is None:
@@ -921,8 +922,6 @@ class ExperimentService:
                     stored,
                     lambda v: self._compile(key, v, self._spec_of(conn, key, v).canonical_json()),
                 )
-        if compiled.adaptive and row.status == "running":
-            self._maybe_learn(key, compiled)
         return decisions
 
     def preview(self, key: str, recipients: Sequence[tuple[str, Mapping[str, Any]]]) -> list[Preview]:
@@ -1091,7 +1090,6 @@ class ExperimentService:
             unique.setdefault(e.event_id, e)
         now = self._now()
         known, orphans = [], []
-        touched: set[str] = set()
         with self._engine.begin() as conn:
             decision_ids = sorted({e.decision_id for e in unique.values()})
             id_to_decision: dict[str, Any] = {}
@@ -1151,19 +1149,9 @@ class ExperimentService:
                         "day": d.day,
                     }
                 )
-                touched.add(d.experiment_key)
             accepted = insert_ignoring_duplicates(conn, outcomes_table, known, "event_id")
             kept = insert_ignoring_duplicates(conn, orphans_table, orphans, "event_id")
-        counts = OutcomeCounts(len(accepted), len(events) - len(accepted) - len(kept), len(kept))
-        for key in sorted(touched):
-            try:
-                info = self.get(key)
-                compiled = self._compile(key, info.version, info.spec.canonical_json())
-                if compiled.adaptive and info.status == "running":
-                    self._maybe_learn(key, compiled)
-            except Exception:  # the outcomes are stored; learning will run again later
-                log.exception("experiment %s: automatic learning failed", key)
-        return counts
+        return OutcomeCounts(len(accepted), len(events) - len(accepted) - len(kept), len(kept))
 
     def _spec_of(self, conn: Connection, key: str, version: int) -> ExperimentSpec:
         cached = self._compiled.get((key, version))
@@ -1178,39 +1166,7 @@ class ExperimentService:
 
     # ------------------------------------------------------------------ learning
 
-    def _maybe_learn(self, key: str, compiled: CompiledExperiment) -> None:
-        schedule = compiled.spec.design.update
-        if schedule.every_outcomes is None and schedule.every_seconds is None:
-            return
-        with self._engine.connect() as conn:
-            snap = conn.execute(
-                select(snapshots_table.c.version, snapshots_table.c.created_at)
-                .where(snapshots_table.c.experiment_key == key)
-                .order_by(snapshots_table.c.version.desc())
-                .limit(1)
-            ).first()
-            if snap is None:
-                return
-            now = self._now()
-            attempt = self._learn_attempts.get(key)
-            since = snap.created_at if attempt is None else max(snap.created_at, attempt.at)
-            due, pending = False, 0
-            if schedule.every_seconds is not None:
-                due = (now - since).total_seconds() >= schedule.every_seconds
-            if not due and schedule.every_outcomes is not None:
-                # outcomes not learned yet, beyond those this worker's last run left behind under the
-                # same snapshot (decisions not mature yet), so that it does not run again on every call
-                pending = pending_outcomes(conn, compiled)
-                left = attempt.pending if attempt is not None and attempt.version == snap.version else 0
-                due = pending - left >= schedule.every_outcomes
-            if due:
-                self._learn_attempts[key] = _LearnAttempt(now, snap.version, pending)  # if it fails
-        if due:
-            version = self.learn(key)
-            with self._engine.connect() as conn:
-                self._learn_attempts[key] = _LearnAttempt(now, version, pending_outcomes(conn, compiled))
-
-    def learn(self, key: str) -> int:
+    def learn(self, key: str, *, batch: int | None = None, pause_seconds: float = 0.0) -> int:
         """Learn every mature decision and every late outcome not learned yet; return the policy version.
 
         A decision is mature when older than ``design.update.delay_hours`` (default: the reward
@@ -1221,7 +1177,9 @@ class ExperimentService:
         transaction that takes the experiment's learning lock, stores the next snapshot and marks what
         it learned, so a learner killed at any point loses nothing and repeats nothing, and a
         concurrent learner waits for the lock and goes on from the new snapshot (see
-        :mod:`experiments.learning`).
+        :mod:`experiments.learning`). ``batch`` overrides ``learn_batch``; ``pause_seconds`` is slept
+        between batches, outside any transaction, so that writers waiting for SQLite's single write
+        lock get it (the background learner's politeness; ``POST /learn`` does not pause).
         """
         with self._engine.connect() as conn:
             row = self._row(conn, key)
@@ -1230,17 +1188,16 @@ class ExperimentService:
             raise Conflict(
                 f"experiment {key!r} is a {compiled.spec.design.type} design: there is no policy to learn"
             )
-        schedule = compiled.spec.design.update
-        delay = (
-            schedule.delay_hours if schedule.delay_hours is not None else compiled.spec.reward.window_hours
-        )
-        cutoff = self._now() - timedelta(hours=delay)
+        cutoff = self._now() - timedelta(hours=compiled.spec.learning_delay_hours)
+        size = self._learn_batch if batch is None else batch
         while True:
             with self._engine.begin() as conn:
-                batch = learn_one_batch(conn, compiled, cutoff, self._learn_batch, self._now())
-            if not batch.full:
+                done = learn_one_batch(conn, compiled, cutoff, size, self._now())
+            if not done.full:
                 self._maybe_graduate(key, compiled)
-                return batch.version
+                return done.version
+            if pause_seconds > 0:
+                time.sleep(pause_seconds)
 
     def graduate(self, key: str) -> ExperimentInfo:
         """End the apprenticeship of a warm-started policy: from now on it chooses (and explores)."""
@@ -1433,6 +1390,14 @@ class ExperimentService:
             compiled, counted, summary = self._summarize(conn, key)
             learning = self._learning(conn, compiled, counted) if compiled.adaptive else None
         return summary, learning
+
+    def read_adaptive(self, key: str, *, include_machine: bool = False) -> AdaptiveData:
+        """What the adaptive analysis of a bandit or contextual design reads, in one connection
+        (:mod:`experiments.adaptive_reader`)."""
+        with self._engine.connect() as conn:
+            row = self._row(conn, key)
+            return read_adaptive(conn, self._compile(key, row.version, row.spec),
+                                 include_machine=include_machine)
 
     def traffic(self) -> list[ExperimentTraffic]:
         """Every experiment's current version with its decisions so far, by key (the experiments list):

@@ -196,6 +196,13 @@ class ExperimentSpec(_Strict):
         return self.salt if self.salt is not None else self.key
 
     @property
+    def learning_delay_hours(self) -> float:
+        """How old a decision must be before the policy learns from it: ``design.update.delay_hours``,
+        else the reward window."""
+        delay = self.design.update.delay_hours
+        return self.reward.window_hours if delay is None else delay
+
+    @property
     def control(self) -> dict[str, str]:
         """Each slot's default (control) variant id, in slot order."""
         return {name: self.default.get(name, slot.variants[0].id) for name, slot in self.slots.items()}

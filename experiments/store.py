@@ -80,6 +80,8 @@ class DecisionRow(SQLModel, table=True):
     (:func:`experiments.summaries.decision_groups`): its ``GROUP BY`` columns lead, in order, and the
     columns it counts follow, so the count reads the index alone, in order, without the table. The
     experiments list counts each arm's decisions on a range of it (:mod:`experiments.overview`).
+    ``ix_decisions_adaptive`` covers the adaptive results' inverse-propensity sums per policy version and
+    arm (:mod:`experiments.adaptive_reader`), read in order without the table.
     """
 
     __tablename__ = "decisions"
@@ -90,6 +92,10 @@ class DecisionRow(SQLModel, table=True):
             "explored", "learned_version", "agreement",
         ),
         Index("ix_decisions_learn", "experiment_key", "version", "learned_version", "created_at"),
+        Index(
+            "ix_decisions_adaptive",
+            "experiment_key", "version", "fallback", "policy_version", "arm", "propensity",
+        ),
         Index(
             "uq_decisions_send", "experiment_key", "send_id", "recipient_id", unique=True,
             sqlite_where=text("send_id IS NOT NULL"), postgresql_where=text("send_id IS NOT NULL"),

@@ -92,6 +92,12 @@ def _attribution(
     return _Attribution(sub, types, reward, flags)
 
 
+def attribution(compiled: CompiledExperiment, *, include_machine: bool = False) -> _Attribution:
+    """Every attributed decision of the version with its reward and event flags, as a subquery
+    (``sub``, grouped by decision) and SQL expressions over it (``reward``, ``flags`` per ``types``)."""
+    return _attribution(compiled, include_machine=include_machine)
+
+
 def _outcome_sums(
     compiled: CompiledExperiment, att: _Attribution, fallback: bool, group: Sequence[str]
 ) -> Select[Any]:
@@ -308,7 +314,7 @@ def unlearned_decisions(compiled: CompiledExperiment, cutoff: Any, limit: int) -
     """The oldest learnable decisions not yet learned, made (and sent, when ``send_at`` is later) before
     ``cutoff``."""
     return (
-        select(D.c.id, D.c.arm, D.c.propensity, D.c.context)
+        select(D.c.id, D.c.arm, D.c.propensity, D.c.context, D.c.created_at)
         .where(
             D.c.experiment_key == compiled.spec.key,
             D.c.version == compiled.version,

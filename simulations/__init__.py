@@ -18,6 +18,9 @@ Submodules (import from them directly; nothing heavy happens at import time):
 - :mod:`simulations.chunked` and :mod:`simulations.dask_estimation`: ``estimate_chunks``, ``estimate_dask``;
 - :mod:`simulations.scenario` and :mod:`simulations.synthetic`: ``load_scenario``, ``run_simulation``;
   :mod:`simulations.factorial_design`: the multivariate design and its factorial analysis;
+  :mod:`simulations.scenario_timing` and :mod:`simulations.timed_run`: delays, drift, named policies
+  and their learning modes, the drift monitor on a clock; :mod:`simulations.simulation_results`: what
+  ``run_simulation`` returns;
 - :mod:`simulations.report`: ``simulation_html``, ``replay_html`` and their figures;
 - :mod:`simulations.history`: ``read_history``, ``read_sql_history``, ``HistoryColumns`` (a purchase and
   engagement history in chunks, for :mod:`experiments.features`).

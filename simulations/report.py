@@ -17,7 +17,7 @@ from plotly.subplots import make_subplots
 from simulations.estimators import PolicyEstimate
 from simulations.logs import LoadReport, LoadSummary
 from simulations.replay import ReplayReport
-from simulations.synthetic import SimulationResult
+from simulations.simulation_results import SimulationResult
 
 _COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf")
 

@@ -41,7 +41,9 @@ The probability that a recipient in segment ``s`` with features ``x`` responds t
 .. math:: p(x, a) = \\sigma\\big(\\operatorname{logit}(r_{s,a}) + \\sum_e \\text{effect}_e(x, a)\\big).
 
 Each wave sends to ``recipients`` new recipients; their outcomes reach the policy ``delay`` waves
-later (``0``: before the next wave).
+later (``0``: before the next wave). With ``timing`` outcomes arrive instead after delays in hours drawn
+per recipient, and ``drift``, named ``policies`` and the drift ``monitor`` may be given
+(:mod:`simulations.scenario_timing`).
 """
 
 from __future__ import annotations
@@ -50,11 +52,13 @@ import itertools
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import numpy as np
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from simulations.data import SimulationInputError
 from simulations.file_errors import reading
+from simulations.scenario_timing import Monitor, PolicySpec, RateChange, Timing
 
 _STRICT = ConfigDict(frozen=True, extra="forbid")
 
@@ -209,6 +213,10 @@ class Scenario(BaseModel):
     effects: list[Effect] = Field(default_factory=list)
     waves: Waves
     alpha: float = Field(0.05, gt=0, lt=1)
+    timing: Timing | None = None
+    drift: list[RateChange] = Field(default_factory=list)
+    policies: dict[str, PolicySpec] = Field(default_factory=dict)
+    monitor: Monitor = Field(default_factory=Monitor)
 
     @model_validator(mode="before")
     @classmethod
@@ -234,8 +242,38 @@ class Scenario(BaseModel):
             return [i for i, name in enumerate(self.variants) if variant in name.split("|")]
         return []
 
+    def rates_at(self, send: int) -> np.ndarray:
+        """The segments' rates at a send (numbered from 1) after ``drift``, shape (segments, variants)."""
+        rates = np.array([[s.rates[v] for v in self.variants] for s in self.segments], dtype=np.float64)
+        names = [s.name for s in self.segments]
+        for change in self.drift:
+            share = change.share(send)
+            if share == 0:
+                continue
+            rows = [names.index(change.segment)] if change.segment is not None else list(range(len(names)))
+            for variant, target in change.rates.items():
+                for column in self.variant_columns(variant):
+                    rates[rows, column] += share * (target - rates[rows, column])
+        return rates
+
+    def _check_time_keys(self) -> None:
+        names = [s.name for s in self.segments]
+        for i, change in enumerate(self.drift):
+            if change.segment is not None and change.segment not in names:
+                raise ValueError(f"drift[{i}].segment: unknown segment {change.segment!r}")
+            unknown = [v for v in change.rates if not self.variant_columns(v)]
+            if unknown:
+                raise ValueError(f"drift[{i}].rates: unknown variants {unknown}")
+        if self.timing is not None and self.waves.delay:
+            raise ValueError("waves.delay: with timing, outcomes arrive after the timing's delays; "
+                             "leave it out")
+        for name, spec in self.policies.items():
+            if spec.delays != "wait" and self.timing is None:
+                raise ValueError(f"policies.{name}.delays: {spec.delays!r} needs the scenario's timing")
+
     @model_validator(mode="after")
     def _consistent(self) -> Scenario:
+        self._check_time_keys()
         if self.slots is not None:
             for slot, ids in self.slots.items():
                 if not ids or len(set(ids)) != len(ids):

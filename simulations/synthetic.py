@@ -4,7 +4,8 @@ For each seed, one population is drawn (recipients per wave, their features, the
 probabilities and one uniform number per recipient that decides their outcome under every variant),
 so all policies meet the same recipients and the same potential outcomes: the comparison is paired.
 Each policy (``bandit.make_policy``; ``ab`` is uniform fixed allocation) then chooses per wave with
-``choose``, and learns through ``update`` from outcomes that arrive ``delay`` waves later.
+``choose``, and learns through ``update`` from outcomes that arrive ``delay`` waves later (each row's
+time is its wave's index in days, which policies that forget need).
 
 Reported per policy and seed: cumulative reward (realised), cumulative regret against the best
 per-recipient choice (expected, :math:`\\sum_i \\max_a p(x_i, a) - p(x_i, a_i)`), the share of traffic
@@ -28,6 +29,9 @@ from bandit import make_policy
 from simulations.data import SimulationInputError
 from simulations.factorial_design import FactorialConclusion, FactorialDesign, factorial_conclusion
 from simulations.scenario import Categorical, Exponential, Normal, Poisson, Scenario, Uniform
+from simulations.scenario_timing import PolicySpec
+from simulations.simulation_results import ABConclusion, PolicyRun, SimulationResult
+from simulations.timed_run import draw_delays, run_timed
 
 ProgressCallback = Callable[[str, int, int], None]
 
@@ -75,7 +79,7 @@ def _draw_feature(feature: object, n: int, rng: np.random.Generator) -> np.ndarr
     raise SimulationInputError(f"features: unsupported distribution {feature!r}")  # pragma: no cover
 
 
-def draw_population(scenario: Scenario, n: int, rng: np.random.Generator) -> Population:
+def draw_population(scenario: Scenario, n: int, rng: np.random.Generator, send: int = 1) -> Population:
     """Draw ``n`` recipients of a scenario, with their true response probabilities.
 
     Parameters
@@ -83,6 +87,8 @@ def draw_population(scenario: Scenario, n: int, rng: np.random.Generator) -> Pop
     scenario : Scenario
     n : int
     rng : numpy.random.Generator
+    send : int
+        The send (from 1) they belong to: the scenario's ``drift`` moves the rates by it.
 
     Returns
     -------
@@ -90,7 +96,7 @@ def draw_population(scenario: Scenario, n: int, rng: np.random.Generator) -> Pop
     """
     shares = np.array([s.share for s in scenario.segments])
     segments = rng.choice(len(shares), size=n, p=shares / shares.sum())
-    rates = np.array([[s.rates[v] for v in scenario.variants] for s in scenario.segments])
+    rates = scenario.rates_at(send)
     eta = _logit(rates[segments])
     columns: dict[str, np.ndarray] = {}
     present: dict[str, np.ndarray] = {}
@@ -123,155 +129,16 @@ def draw_population(scenario: Scenario, n: int, rng: np.random.Generator) -> Pop
     return Population(contexts, segments, probabilities, rng.random(n))
 
 
-@dataclass(frozen=True)
-class PolicyRun:
-    """One policy over every seed.
-
-    Attributes
-    ----------
-    policy : str
-    cumulative_reward : ndarray of shape (seeds, waves)
-        Realised reward summed up to the end of each wave.
-    cumulative_regret : ndarray of shape (seeds, waves)
-        Expected regret against the best per-recipient variant, summed up to each wave.
-    loser_share : ndarray of shape (seeds,)
-        Share of sends to variants other than the best single variant.
-    mismatch_share : ndarray of shape (seeds,)
-        Share of recipients not sent their own best variant.
-    traffic : ndarray of int, shape (seeds, k)
-        Sends per variant.
-    successes : ndarray of int, shape (seeds, k)
-        Responses per variant.
-    """
-
-    policy: str
-    cumulative_reward: np.ndarray
-    cumulative_regret: np.ndarray
-    loser_share: np.ndarray
-    mismatch_share: np.ndarray
-    traffic: np.ndarray
-    successes: np.ndarray
-
-    def to_dict(self) -> dict[str, object]:
-        """A JSON-ready mapping with per-seed values and means."""
-        return {
-            "policy": self.policy,
-            "final_reward_mean": float(self.cumulative_reward[:, -1].mean()),
-            "final_regret_mean": float(self.cumulative_regret[:, -1].mean()),
-            "final_regret_sd": float(self.cumulative_regret[:, -1].std(ddof=1)) if len(self.loser_share) > 1
-            else None,
-            "loser_share_mean": float(self.loser_share.mean()),
-            "mismatch_share_mean": float(self.mismatch_share.mean()),
-            "cumulative_reward": self.cumulative_reward.tolist(),
-            "cumulative_regret": self.cumulative_regret.tolist(),
-            "loser_share": self.loser_share.tolist(),
-            "mismatch_share": self.mismatch_share.tolist(),
-            "traffic": self.traffic.tolist(),
-            "successes": self.successes.tolist(),
-        }
-
-
-@dataclass(frozen=True)
-class ABConclusion:
-    """What a fixed A/B test would have concluded on one seed.
-
-    Attributes
-    ----------
-    seed : int
-    winner, runner_up : str
-        The variants with the highest and second-highest observed rates.
-    p_value : float
-        Two-sided two-proportion z-test of the winner against the runner-up.
-    significant : bool
-        ``p_value < alpha``: the test would have declared the winner.
-    correct : bool
-        The winner is the best single variant in truth.
-    observed_rates : mapping of str to float
-    """
-
-    seed: int
-    winner: str
-    runner_up: str
-    p_value: float
-    significant: bool
-    correct: bool
-    observed_rates: Mapping[str, float]
-
-    def to_dict(self) -> dict[str, object]:
-        """A JSON-ready mapping."""
-        return {
-            "seed": self.seed,
-            "winner": self.winner,
-            "runner_up": self.runner_up,
-            "p_value": self.p_value,
-            "significant": self.significant,
-            "correct": self.correct,
-            "observed_rates": dict(self.observed_rates),
-        }
-
-
-@dataclass(frozen=True)
-class SimulationResult:
-    """Every policy's run on the same populations.
-
-    Attributes
-    ----------
-    scenario : str
-        The scenario's name.
-    variants : tuple of str
-    wave_sizes : tuple of int
-    seeds : tuple of int
-    best_variant : tuple of str
-        The best single variant per seed (on that seed's population).
-    runs : tuple of PolicyRun
-    ab_conclusions : tuple of ABConclusion
-        One per seed.
-    factorial_conclusions : tuple of FactorialConclusion
-        One per seed when ``multivariate`` ran: the factorial model fitted to its counts.
-    """
-
-    scenario: str
-    variants: tuple[str, ...]
-    wave_sizes: tuple[int, ...]
-    seeds: tuple[int, ...]
-    best_variant: tuple[str, ...]
-    runs: tuple[PolicyRun, ...]
-    ab_conclusions: tuple[ABConclusion, ...]
-    factorial_conclusions: tuple[FactorialConclusion, ...] = ()
-
-    def run(self, policy: str) -> PolicyRun:
-        """The run of one policy."""
-        for run in self.runs:
-            if run.policy == policy:
-                return run
-        ran = [r.policy for r in self.runs]
-        raise SimulationInputError(f"policy: {policy!r} was not simulated; ran {ran}")
-
-    def to_dict(self) -> dict[str, object]:
-        """A JSON-ready mapping."""
-        conclusions = self.ab_conclusions
-        return {
-            "scenario": self.scenario,
-            "variants": list(self.variants),
-            "wave_sizes": list(self.wave_sizes),
-            "seeds": list(self.seeds),
-            "best_variant": list(self.best_variant),
-            "policies": [run.to_dict() for run in self.runs],
-            "ab_test": {
-                "declared_share": float(np.mean([c.significant for c in conclusions])),
-                "correct_share": float(np.mean([c.correct for c in conclusions])),
-                "declared_correct_share": float(np.mean([c.significant and c.correct for c in conclusions])),
-                "per_seed": [c.to_dict() for c in conclusions],
-            },
-            **({"multivariate_test": {
-                "correct_share": float(np.mean([c.correct for c in self.factorial_conclusions])),
-                "per_seed": [c.to_dict() for c in self.factorial_conclusions],
-            }} if self.factorial_conclusions else {}),
-        }
+def _spec(name: str, scenario: Scenario) -> PolicySpec:
+    """The scenario's named run, or the policy of that name learning the default way."""
+    return scenario.policies.get(name) or PolicySpec(policy="fixed" if name == "ab" else name)
 
 
 def _policy(name: str, scenario: Scenario, options: Mapping[str, Any], seed: int) -> Any:
     k = len(scenario.variants)
+    if name in scenario.policies:
+        spec = scenario.policies[name]
+        return make_policy(spec.policy, k, options={**spec.options, **options}, seed=seed)
     if name == "multivariate":
         if options:
             raise SimulationInputError(f"policy_options.multivariate: takes no options, got {dict(options)}")
@@ -292,16 +159,17 @@ def _run_one(
     policy = _policy(name, scenario, options, seed)
     k, delay = len(scenario.variants), scenario.waves.delay
     rng = np.random.default_rng([seed, 1])
-    pending: deque[tuple[int, list[dict[str, Any]], np.ndarray, np.ndarray, np.ndarray]] = deque()
+    pending: deque[tuple[int, list[dict[str, Any]], np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = deque()
     reward = np.zeros(len(waves))
     regret = np.zeros(len(waves))
+    send_traffic = np.zeros((len(waves), k), dtype=np.int64)
     traffic = np.zeros(k, dtype=np.int64)
     successes = np.zeros(k, dtype=np.int64)
     mismatches = 0
     for w, population in enumerate(waves):
         while pending and pending[0][0] <= w:
-            _, contexts, actions, rewards, propensities = pending.popleft()
-            policy.update(contexts, actions, rewards, propensities)
+            _, contexts, actions, rewards, propensities, times = pending.popleft()
+            policy.update(contexts, actions, rewards, propensities, times=times)
         choices = policy.choose(population.contexts, rng)
         actions = np.asarray(choices.actions)
         rows = np.arange(actions.size)
@@ -310,15 +178,32 @@ def _run_one(
         best_p = population.probabilities.max(axis=1)
         reward[w] = rewards.sum()
         regret[w] = float(np.sum(best_p - chosen_p))
-        traffic += np.bincount(actions, minlength=k)
+        send_traffic[w] = np.bincount(actions, minlength=k)
+        traffic += send_traffic[w]
         successes += np.bincount(actions, weights=rewards, minlength=k).astype(np.int64)
         mismatches += int(np.count_nonzero(chosen_p < best_p))
         propensities = np.asarray(choices.propensities)
-        pending.append((w + 1 + delay, population.contexts, actions, rewards, propensities))
+        times = np.full(actions.size, float(w))  # one wave per day: forgetting policies need the age
+        pending.append((w + 1 + delay, population.contexts, actions, rewards, propensities, times))
     total = traffic.sum()
     loser = (total - traffic[best_variant]) / total
     mismatch = mismatches / total
-    return np.cumsum(reward), np.cumsum(regret), np.array(loser), np.array(mismatch), traffic, successes
+    return (np.cumsum(reward), np.cumsum(regret), np.array(loser), np.array(mismatch), traffic, successes,
+            send_traffic, None, None)
+
+
+def _run_seed(name: str, options: Mapping[str, Any], waves: Sequence[Population], delays: list[np.ndarray],
+              scenario: Scenario, seed: int, best: int) -> tuple[Any, ...]:
+    """One policy on one seed: waves (:func:`_run_one`), or a clock and delays (``timing``)."""
+    if scenario.timing is None:
+        return _run_one(name, options, waves, scenario, seed, best)
+    policy = _policy(name, scenario, options, seed)
+    run = run_timed(policy, _spec(name, scenario), scenario, waves, delays, np.random.default_rng([seed, 1]))
+    traffic = run.send_traffic.sum(axis=0)
+    total = traffic.sum()
+    return (np.cumsum(run.reward), np.cumsum(run.regret), np.array((total - traffic[best]) / total),
+            np.array(run.mismatches / total), traffic, run.successes, run.send_traffic, run.posterior,
+            run.drift)
 
 
 def _ab_conclusion(seed: int, variants: Sequence[str], traffic: np.ndarray, successes: np.ndarray,
@@ -393,13 +278,14 @@ def run_simulation(
     done, total = 0, len(seed_list) * len(policies)
     for seed in seed_list:
         rng = np.random.default_rng([seed, 0])
-        waves = [draw_population(scenario, size, rng) for size in sizes]
+        waves = [draw_population(scenario, size, rng, send) for send, size in enumerate(sizes, start=1)]
+        delays = [] if scenario.timing is None else draw_delays(scenario, sizes, rng)
         mean_p = np.concatenate([w.probabilities for w in waves]).mean(axis=0)
         best = int(np.argmax(mean_p))
         best_variants.append(best)
         ab_result = None
         for name in policies:
-            result = _run_one(name, options.get(name, {}), waves, scenario, seed, best)
+            result = _run_seed(name, options.get(name, {}), waves, delays, scenario, seed, best)
             per_policy[name].append(result)
             if name == "ab":
                 ab_result = result
@@ -412,7 +298,7 @@ def run_simulation(
             if on_progress is not None:
                 on_progress(name, done, total)
         if ab_result is None:
-            ab_result = _run_one("ab", {}, waves, scenario, seed, best)
+            ab_result = _run_seed("ab", {}, waves, delays, scenario, seed, best)
         conclusions.append(
             _ab_conclusion(seed, scenario.variants, ab_result[4], ab_result[5], best, scenario.alpha)
         )
@@ -425,6 +311,9 @@ def run_simulation(
             mismatch_share=np.array([float(r[3]) for r in results]),
             traffic=np.stack([r[4] for r in results]),
             successes=np.stack([r[5] for r in results]),
+            send_traffic=np.stack([r[6] for r in results]),
+            posterior=np.stack([r[7] for r in results]) if results[0][7] is not None else None,
+            drift=tuple(r[8] for r in results if r[8] is not None),
         )
         for name, results in per_policy.items()
     )

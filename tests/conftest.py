@@ -3,6 +3,10 @@
 ``pg_url`` gives a throwaway PostgreSQL database, created for the test and dropped after it.
 Outside CI, when no server answers, tests that use it skip with the reason; with
 ``SENDLAB_REQUIRE_POSTGRES=1`` (set by ``.ci/run``) the skip becomes a failure.
+
+Hypothesis profiles: ``ci`` (chosen by ``SENDLAB_HYPOTHESIS_PROFILE=ci``, which ``.ci/run`` sets) draws
+the same examples on every run and writes no example database into the checkout; without the variable
+Hypothesis's own default profile applies.
 """
 
 from __future__ import annotations
@@ -12,6 +16,10 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import settings
+
+settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
+settings.load_profile(os.environ.get("SENDLAB_HYPOTHESIS_PROFILE", "default"))
 
 PG_ADMIN_URL = os.environ.get(
     "SENDLAB_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"

@@ -27,6 +27,8 @@ NAME_TO_COMMAND: dict[str, LazyCommand] = {
                           "(IPS, SNIPS, DM, DR), in bounded memory."),
     "simulate": LazyCommand("api.cli.offline:simulate", "Run policies on a synthetic audience and compare "
                             "reward, regret and the A/B test's verdicts."),
+    "learn": LazyCommand("api.cli.learn:learn", "Learn an adaptive experiment's policy now, or with "
+                         "--watch whenever its update schedule says."),
     "preview": LazyCommand("api.cli.preview:preview", "What each sample recipient would get and why: rules "
                            "fired, variants offered, probabilities,\nrendered content; then the rule "
                            "combinations and fallbacks the sample leaves uncovered."),

@@ -7,9 +7,11 @@ from typing import Annotated
 
 import typer
 
+from api.cli.adaptive_output import print_adaptive
 from api.cli.db import DEFAULT, DbOption, open_service
 from api.cli.group import CliError
 from api.cli.output import check_output, print_json, print_table
+from api.convert import signed_percent
 from api.report import write_report
 from api.results import (
     SegmentResults,
@@ -22,6 +24,7 @@ from api.results import (
     segments_to_dict,
     summary_warnings,
 )
+from experiments.adaptive_block import adaptive_json, adaptive_results
 
 
 def analyze(
@@ -53,12 +56,15 @@ def analyze(
     segmented = None if segment is None else service.summarize_segments(key, segment)
     summary = service.summarize(key, include_machine=include_machine)
     results = analyze_summary(summary, alpha=alpha, correction=correction, seed=seed, covariate=cov)
+    adaptive = adaptive_results(service, summary, alpha=alpha, correction=correction,  # type: ignore[arg-type]
+                                include_machine=include_machine)
     by_segment = None if segmented is None else analyze_segmented(
         segmented, alpha=alpha, correction=correction, seed=seed)
     if html is not None:
-        write_report(results, html, title=f"SendLab results: {key}")
+        write_report(results, html, title=f"SendLab results: {key}", adaptive=adaptive)
     if as_json:
         data = results_to_dict(results)
+        data.update(adaptive_json(adaptive, summary, data))
         if by_segment is not None:
             data["segments"] = segments_to_dict(by_segment)
         print_json(data)
@@ -68,7 +74,9 @@ def analyze(
                 [[a["slot"], a["variant"], a["decisions"], a["reward_mean"],
                   ", ".join(f"{k} {v}" for k, v in sorted(a["events"].items()))] for a in data["arms"]])
     typer.echo("")
-    if results.analyses:
+    if adaptive is not None:
+        print_adaptive(adaptive, alpha)
+    elif results.analyses:
         headers = ["slot", "comparison", "metric", "lift", f"{1 - alpha:.0%} CI", "p (adj.)",
                    "P(beat control)"]
         rows = comparison_rows(results)
@@ -79,7 +87,7 @@ def analyze(
         print_table(headers, rows)
     if cov is not None:
         typer.echo(f"CUPED: {data['covariate']['note']}")
-    for a in results.analyses:
+    for a in [] if adaptive is not None else results.analyses:
         flag = " SAMPLE RATIO MISMATCH" if a.srm.flagged else ""
         typer.echo(f"{a.slot}: {a.decision.verdict} ({a.decision.reason}){flag}")
         for warning in a.warnings:
@@ -111,7 +119,8 @@ def _print_segments(results: SegmentResults, alpha: float) -> None:
             ["slot", "segment", "comparison", "metric", "lift", f"{1 - alpha:.0%} CI", "p", "p (adj.)",
              "significant"],
             [[analysis.slot, r.segment, f"{r.variant} vs {analysis.segments[r.segment].control}", r.metric,
-              f"{r.lift:+.1%}", f"[{r.ci[0]:+.1%}, {r.ci[1]:+.1%}]", r.p_value, r.p_value_adjusted,
+              signed_percent(r.lift), f"[{signed_percent(r.ci[0])}, {signed_percent(r.ci[1])}]", r.p_value,
+              r.p_value_adjusted,
               "yes" if r.significant else "no"] for r in analysis.rows],
         )
         typer.echo(f"warning: {analysis.warning}")

@@ -16,12 +16,14 @@ from typing import Annotated, Any
 import numpy as np
 import typer
 
+from api.cli.adaptive_output import print_adaptive
 from api.cli.db import DEFAULT, DbOption, open_service
 from api.cli.experiments import read_spec
 from api.cli.output import check_output, print_json, print_table
 from api.demo_world import draw_contexts, simulate_outcomes
 from api.report import write_report
 from api.results import analyze_summary, comparison_rows, results_to_dict
+from experiments.adaptive_block import adaptive_json, adaptive_results
 from experiments.models import OutcomeEvent
 
 EXAMPLE_SPEC = Path(__file__).resolve().parent.parent / "examples" / "spring-sale.yaml"
@@ -93,23 +95,29 @@ def demo(
             top, _ = Counter(" + ".join(c.values()) for c in chosen).most_common(1)[0]
             rate = f"{clicks / recipients:.2%}"
             log.append([r + 1, recipients, clicks, rate, counts.accepted, version, top])
-    results = analyze_summary(service.summarize(info.key), seed=seed)
+    summary = service.summarize(info.key)
+    results = analyze_summary(summary, seed=seed)
+    adaptive = adaptive_results(service, summary)
     if html is not None and not results.analyses:
         html = None  # nothing to chart yet; the skipped slots say why
     if html is not None:
-        write_report(results, html, title=f"SendLab demo: {info.key}")
+        write_report(results, html, title=f"SendLab demo: {info.key}", adaptive=adaptive)
     if as_json:
+        answer = results_to_dict(results, detail=False)
+        answer.update(adaptive_json(adaptive, summary, answer))
         print_json({"rounds": [dict(zip(["round", "recipients", "clicks", "click_rate", "events",
                                           "policy_version", "most_sent"], row, strict=True)) for row in log],
-                    "results": results_to_dict(results, detail=False),
-                    "html": str(html) if html else None})
+                    "results": answer, "html": str(html) if html else None})
         return
     typer.echo("")
     print_table(["send", "recipients", "clicks", "click rate", "events", "policy", "most sent"], log)
     typer.echo("")
-    print_table(["slot", "comparison", "metric", "lift", "95% CI", "p (adj.)", "P(beat control)"],
-                comparison_rows(results))
-    for a in results.analyses:
+    if adaptive is not None:
+        print_adaptive(adaptive, 0.05)
+    else:
+        print_table(["slot", "comparison", "metric", "lift", "95% CI", "p (adj.)", "P(beat control)"],
+                    comparison_rows(results))
+    for a in [] if adaptive is not None else results.analyses:
         typer.echo(f"{a.slot}: {a.decision.verdict} ({a.decision.reason})")
     for slot, why in results.skipped.items():
         typer.echo(f"{slot}: not analysed, {why}")

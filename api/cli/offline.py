@@ -207,14 +207,16 @@ def replay(
 
 def simulate(
     scenario: Annotated[Path, typer.Option(help="Scenario file (YAML).")],
-    policies: Annotated[str, typer.Option(help="Comma-separated policies.")] = "ab,thompson,ucb,vw",
+    policies: Annotated[str | None, typer.Option(help="Comma-separated policies (default: the scenario's "
+                                                 "named policies, else ab,thompson,ucb,vw).")] = None,
     seeds: Annotated[int, typer.Option(help="Repetitions (seeds 0 .. N-1).", min=1)] = 5,
     as_json: Json = False,
     html: Html = None,
 ) -> None:
     """Run policies on a synthetic audience and compare reward, regret and the A/B test's verdicts."""
     loaded = load_scenario(scenario)
-    names = split_names("--policies", policies)
+    default = ",".join(loaded.policies) if loaded.policies else "ab,thompson,ucb,vw"
+    names = split_names("--policies", policies or default)
     check_output("--html", html)
     with progress_bars(hidden=as_json) as on_progress, policy_errors("--policies"):
         result = run_simulation(loaded, names, seeds,
@@ -227,9 +229,12 @@ def simulate(
         return
     typer.echo(f"scenario {result.scenario!r}: {len(result.variants)} variants, "
                f"{sum(result.wave_sizes):,} recipients in {len(result.wave_sizes)} waves, {seeds} seeds")
-    print_table(["policy", "reward", "regret", "regret sd", "loser share"],
+    timed = loaded.timing is not None
+    alerts = ["drift alerts"] if timed else []
+    print_table(["policy", "reward", "regret", "regret sd", "loser share", *alerts],
                 [[p["policy"], p["final_reward_mean"], p["final_regret_mean"], p["final_regret_sd"],
-                  p["loser_share_mean"]] for p in data["policies"]])
+                  p["loser_share_mean"]] + ([f"{p['drift_alert_share']:.0%}"] if timed else [])
+                 for p in data["policies"]])
     ab = data["ab_test"]
     typer.echo(f"A/B test: declared a winner in {ab['declared_share']:.0%} of seeds, "
                f"the right one in {ab['declared_correct_share']:.0%}")

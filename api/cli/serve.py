@@ -30,9 +30,17 @@ def serve(
         int, typer.Option(help="Worker processes (use PostgreSQL for more than one).", min=1)
     ] = 1,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+    learner: Annotated[
+        bool | None,
+        typer.Option("--learner/--no-learner", help="Run the background learner in each worker (default: "
+                     "SENDLAB_LEARNER, on); off where `sendlab learn KEY --watch` runs it.",
+                     show_default=False),
+    ] = None,
 ) -> None:
     """Run the HTTP API (OpenAPI page at /docs). Keys come from SENDLAB_ADMIN_KEY / SENDLAB_SEND_KEY."""
     os.environ["SENDLAB_DB"] = db  # every worker builds its app from the environment
+    if learner is not None:
+        os.environ["SENDLAB_LEARNER"] = "on" if learner else "off"
     settings = settings_from_env()  # fails here, on one line, if SENDLAB_CONFIG is unusable
     check_address(host, port)  # before the store is opened: uvicorn would fail after, with its log lines
     open_engine(settings.db).dispose()  # tables created once, before the workers race to create them

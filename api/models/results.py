@@ -6,6 +6,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from api.models.adaptive import AdaptivePublic, PolicyValueBlockPublic
+
 
 class ArmPublic(BaseModel):
     """One variant of one slot."""
@@ -32,6 +34,15 @@ class ComparisonPublic(BaseModel):
     significant: bool
     prob_beat_control: float | None
     variance_reduction: float | None = None
+    # bandit and contextual designs: the estimates "if every eligible recipient got it"
+    absolute_lift: float | None = None
+    absolute_ci: list[float | None] | None = None
+    control_value: float | None = None
+    variant_value: float | None = None
+    effective_n: float | None = None
+    always_valid: dict[str, Any] | None = None
+    as_allocated_lift: float | None = None
+    method: str | None = None
 
 
 class SrmPublic(BaseModel):
@@ -161,3 +172,8 @@ class ResultsPublic(BaseModel):
     analyses: list[dict[str, Any]] = []
     covariate: CovariatePublic | None = None
     segments: SegmentsPublic | None = None
+    # bandit and contextual designs (experiments.adaptive_block)
+    policy_value: PolicyValueBlockPublic | None = None
+    adaptive: AdaptivePublic | None = None
+    as_allocated_comparisons: list[dict[str, Any]] | None = None
+    arms_note: str | None = None

@@ -12,6 +12,7 @@ from api.models.common import MessageBody, ValidationErrorBody
 from api.models.results import ResultsPublic
 from api.report import results_html
 from api.results import analyze_segmented, analyze_summary, results_to_dict, segments_to_dict
+from experiments.adaptive_block import adaptive_block, adaptive_results
 from experiments.errors import InvalidInput
 
 router = APIRouter(
@@ -70,6 +71,8 @@ def results(
     summary = service.summarize(key, include_machine=include_machine)
     analysed = analyze_summary(summary, alpha=alpha, correction=correction, covariate=cov)
     out = results_to_dict(analysed, detail=detail)
+    out.update(adaptive_block(service, summary, out, alpha=alpha, correction=correction,
+                              include_machine=include_machine))
     if segmented is not None:
         out["segments"] = segments_to_dict(
             analyze_segmented(segmented, alpha=alpha, correction=correction), detail=detail
@@ -104,8 +107,10 @@ def report(
     include_machine: IncludeMachine = False,
 ) -> HTMLResponse:
     """The results as one self-contained HTML page (charts work offline)."""
-    analysed = analyze_summary(service.summarize(key, include_machine=include_machine), alpha=alpha)
+    summary = service.summarize(key, include_machine=include_machine)
+    analysed = analyze_summary(summary, alpha=alpha)
     if not analysed.analyses:
         reasons = "; ".join(f"{slot}: {why}" for slot, why in analysed.skipped.items())
         raise HTTPException(409, f"no slot of {key!r} can be analysed yet ({reasons})")
-    return HTMLResponse(results_html(analysed, title=f"SendLab results: {key}"))
+    adaptive = adaptive_results(service, summary, alpha=alpha, include_machine=include_machine)
+    return HTMLResponse(results_html(analysed, title=f"SendLab results: {key}", adaptive=adaptive))

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 
 from api.results import ADAPTIVE_DESIGNS
 from api.ui.cache import TimedCache
+from experiments.adaptive_block import EstimatedLog, estimate_log
 from experiments.models import (
     ExperimentInfo,
     ExperimentSummary,
@@ -40,6 +41,7 @@ class ExperimentNumbers:
     learning: LearningSummary | None
     history: list[PolicySnapshotInfo]
     computed_at: datetime
+    adaptive: EstimatedLog | None = None  # bandit and contextual designs: the adaptive estimates' inputs
 
 
 def numbers_key(info: ExperimentInfo) -> Hashable:
@@ -53,7 +55,8 @@ def gather_numbers(service: ExperimentService, info: ExperimentInfo) -> Experime
     summary, learning = service.summarize_with_learning(info.key)
     adaptive = summary.design in ADAPTIVE_DESIGNS
     history = service.policy_history(info.key, limit=HISTORY_POINTS) if adaptive else []
-    return ExperimentNumbers(info, summary, learning, history, computed_at)
+    estimated = estimate_log(service.read_adaptive(info.key)) if adaptive else None
+    return ExperimentNumbers(info, summary, learning, history, computed_at, estimated)
 
 
 def cached_numbers(

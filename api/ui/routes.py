@@ -19,9 +19,11 @@ import plotly
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 
+from analysis.adaptive import AS_ALLOCATED_NOTE
 from analysis.power import solve_rate_sample_size
 from analysis.power.curves import power_curve
 from analysis.power.plots import plot_power_curve
+from api.adaptive_html import adaptive_html
 from api.convert import plan_to_dict
 from api.models.power import RatePowerRequest
 from api.results import ADAPTIVE_DESIGNS, ExperimentResults, analyze_summary
@@ -47,6 +49,7 @@ from api.ui.views import (
     traffic,
     version_shares,
 )
+from experiments.adaptive_block import analyze_estimated
 from experiments.errors import NotFound
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -192,6 +195,8 @@ def experiment_context(numbers: ExperimentNumbers, alpha: float, correction: str
     and the figures (no SQL here)."""
     info, summary, learning = numbers.info, numbers.summary, numbers.learning
     results: ExperimentResults = analyze_summary(summary, alpha=alpha, correction=correction)
+    adaptive_results = analyze_estimated(numbers.adaptive, summary, alpha=alpha,
+                                         correction=correction)  # type: ignore[arg-type]
     slot_to_analysis = {a.slot: a for a in results.analyses}
     history = numbers.history
     points = policy_points(summary, history)
@@ -218,6 +223,8 @@ def experiment_context(numbers: ExperimentNumbers, alpha: float, correction: str
     return {
         "summary": summary, "slots": slots, "traffic": traffic(summary), "srm": srm_flag(summary),
         "adaptive": summary.design in ADAPTIVE_DESIGNS,
+        "adaptive_section": None if adaptive_results is None else adaptive_html(adaptive_results),
+        "as_allocated_note": AS_ALLOCATED_NOTE,
         "policy_version": history[-1].version if history else None,
         "learning": learning, "explored_days": explored_days(summary),
         "alpha": alpha, "correction": correction,

@@ -89,6 +89,28 @@ def test_beta_expected_loss_matches_double_integral() -> None:
     assert expected_loss(CONTROL, VARIANT) == pytest.approx(ref, abs=1e-8)
 
 
+@pytest.mark.parametrize(("control", "variant"), [
+    (Posterior("beta", 31, 171), Posterior("beta", 46, 166)),
+    (Posterior("beta", 15_001, 485_001), Posterior("beta", 16_201, 483_801)),  # near 1e5: email scale
+    (Posterior("beta", 3, 40), Posterior("beta", 3_001, 39_001)),  # widths tenfold apart, each order
+    (Posterior("beta", 3_001, 39_001), Posterior("beta", 3, 40)),
+])
+def test_beta_expected_loss_matches_the_closed_form_in_means_and_probabilities(control, variant) -> None:
+    # E[(A - B)+] = mean_A P(A+ > B) - mean_B P(A > B+) with A+ = Beta(a_A + 1, b_A) (Evan Miller's
+    # identity x f_A(x) = mean_A f_{A+}(x)); each probability by scipy's adaptive quad to 1e-13.
+    def beats(first: Posterior, second: Posterior) -> float:  # P(first > second)
+        f, g = sps.beta(first.a, first.b), sps.beta(second.a, second.b)
+        lo, hi = min(f.ppf(1e-15), g.ppf(1e-15)), max(f.ppf(1 - 1e-15), g.ppf(1 - 1e-15))
+        grid = np.linspace(0.001, 0.999, 41)
+        ends = np.unique(np.concatenate([f.ppf(grid), g.ppf(grid), [lo, hi]]))
+        return sum(integrate.quad(lambda x: f.pdf(x) * g.cdf(x), a, b, epsabs=1e-15, epsrel=1e-13,
+                                  limit=200)[0] for a, b in zip(ends[:-1], ends[1:], strict=True))
+
+    plus_a, plus_b = Posterior("beta", control.a + 1, control.b), Posterior("beta", variant.a + 1, variant.b)
+    reference = control.mean * beats(plus_a, variant) - variant.mean * beats(control, plus_b)
+    assert expected_loss(control, variant) == pytest.approx(max(reference, 0.0), rel=1e-8, abs=1e-12)
+
+
 def test_normal_expected_loss_matches_integral() -> None:
     a, b = Posterior("normal", 1.0, 0.3), Posterior("normal", 0.9, 0.2)
     d = sps.norm(0.1, math.hypot(0.3, 0.2))  # control - variant
@@ -241,7 +263,7 @@ def _beta_lift_quantiles(control: Posterior, variant: Posterior, probs) -> tuple
     ("control", "variant", "level"),
     [((200, 30), (210, 45), 0.95), ((5000, 400), (5000, 430), 0.95), ((10, 0), (10, 3), 0.95),
      ((100_000, 12), (100_000, 30), 0.95), ((50, 0), (2000, 180), 0.95), ((3, 1), (100_000, 50_000), 0.95),
-     ((200, 30), (210, 45), 0.8)],
+     ((200, 30), (210, 45), 0.8), ((500_000, 15_000), (500_000, 16_200), 0.95)],  # the last: email scale
 )
 def test_lift_credible_intervals_of_rates_match_scipy_quadrature(control, variant, level) -> None:
     c, v = rate_posterior(ProportionStats(*control)), rate_posterior(ProportionStats(*variant))

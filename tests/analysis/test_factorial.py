@@ -113,3 +113,16 @@ def test_a_pure_interaction_is_found() -> None:
 def test_bad_inputs(cells, kw, message: str) -> None:
     with pytest.raises(AnalysisInputError, match=message):
         analyze_factorial(cells, **kw)
+
+
+def test_the_intercept_is_flagged_as_its_p_value_says_and_not_counted_as_an_effect() -> None:
+    # an 8% rate in the reference cell: log odds -2.44, z = -46.9 (p below the smallest double, 0)
+    r = analyze_factorial(CELLS, metric="click")
+    intercept = r.rows[0]
+    assert intercept.term == "intercept"
+    z = _logit(400, 5000) / math.sqrt(1 / 400 + 1 / 4600)
+    assert intercept.p_value == pytest.approx(2 * sps.norm.sf(abs(z)), rel=1e-6)
+    assert intercept.p_value < 1e-30 and intercept.significant is True
+    assert r.to_dict()["rows"][0]["significant"] is True
+    assert "| intercept | intercept |" in r.to_markdown() and r.to_markdown().count(" | - |") == 1
+    assert r.note.startswith("3 terms tested")

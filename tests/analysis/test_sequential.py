@@ -37,6 +37,16 @@ def test_mixing_variance_formula() -> None:
     assert mixing_variance(2.0, 5000, 0.05) == pytest.approx(2.0 * (log_term + math.log(1 + log_term)) / 5000)
 
 
+def test_an_exact_difference_is_rejected_at_once() -> None:
+    # no spread in either arm (nobody clicks in one, everybody in the other): p = 0 and a point sequence,
+    # the limit of arms that almost have no spread
+    r = msprt(ProportionStats(30, 0), ProportionStats(28, 28), n_total=58)
+    assert (r.p_value, r.ci, r.rejected) == (0.0, (1.0, 1.0), True)
+    near = msprt(ProportionStats(3000, 1), ProportionStats(3000, 2999), n_total=6000)
+    assert near.p_value < 1e-100 and near.ci[1] - near.ci[0] < 0.01
+    assert msprt(ProportionStats(30, 0), ProportionStats(28, 0), n_total=58).p_value == 1.0
+
+
 def test_flipping_the_arms_mirrors_the_result() -> None:
     a, b = ProportionStats(3000, 300), ProportionStats(3000, 350)
     f, g = msprt(a, b, n_total=6000), msprt(b, a, n_total=6000)

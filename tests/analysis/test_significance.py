@@ -85,6 +85,21 @@ def test_welch_matches_scipy_on_raw_data() -> None:
     assert r.df == pytest.approx(ref.df, abs=1e-6)
 
 
+def test_welch_without_spread_in_either_arm_is_exact() -> None:
+    # every control value 0, every variant value 1: the difference is exact, t infinite, p = 0 ...
+    control, variant = SampleStats.from_values(np.zeros(30)), SampleStats.from_values(np.ones(28))
+    r = welch_test(control, variant)
+    assert (r.statistic, r.p_value) == (np.inf, 0.0)
+    assert welch_test(variant, control).statistic == -np.inf
+    # ... the limit of scipy's test on the same data with the least spread: p below 1e-100
+    low, high = np.zeros(30), np.ones(28)
+    low[0], high[0] = 1e-3, 1 - 1e-3
+    assert sps.ttest_ind(high, low, equal_var=False).pvalue < 1e-100
+    # equal constants: no difference at all
+    same = welch_test(SampleStats.from_values(np.full(10, 2.0)), SampleStats.from_values(np.full(12, 2.0)))
+    assert (same.statistic, same.p_value) == (0.0, 1.0)
+
+
 def test_skewness_note_follows_the_355_gamma_squared_rule() -> None:
     heavy = np.random.default_rng(8).lognormal(0, 2.0, 2000)
     note = skewness_note(SampleStats.from_values(heavy), "b")

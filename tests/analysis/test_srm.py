@@ -7,7 +7,9 @@ import pytest
 from scipy import stats as sps
 
 from analysis.errors import AnalysisInputError
+from analysis.results import ArmData, analyze_slot
 from analysis.srm import check_sample_ratio
+from analysis.stats import SampleStats
 
 
 def test_matches_scipy_chisquare() -> None:
@@ -47,3 +49,26 @@ def test_flags_a_real_51_49_imbalance_and_not_a_fair_split() -> None:
 def test_bad_inputs(observed, shares, message: str) -> None:
     with pytest.raises(AnalysisInputError, match=message):
         check_sample_ratio(observed, shares)
+
+
+@pytest.mark.parametrize(
+    ("in_first", "flagged"),
+    [
+        (5_155, False),  # p = 0.0019: between 0.001 and 0.003, not flagged
+        (5_164, False),  # p = 0.00104: just above the threshold
+        (5_165, True),  # p = 0.00097: just below it
+    ],
+)
+def test_the_threshold_is_p_below_0_001(in_first: int, flagged: bool) -> None:
+    observed = [in_first, 10_000 - in_first]
+    reference = sps.chisquare(observed).pvalue
+    assert bool(reference < 0.001) is flagged
+    assert check_sample_ratio(observed, [0.5, 0.5]).flagged is flagged
+    # and the slot analysis, which every results answer goes through, uses the same threshold
+    arms = [
+        ArmData("a", observed[0], {"click": 100}, SampleStats(observed[0], 100.0, 100.0), 0.5),
+        ArmData("b", observed[1], {"click": 100}, SampleStats(observed[1], 100.0, 100.0), 0.5),
+    ]
+    analysis = analyze_slot("subject", arms, "a", metrics=["click"], seed=1, draws=1000)
+    assert analysis.srm.flagged is flagged
+    assert analysis.srm.threshold == 0.001

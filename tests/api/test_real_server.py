@@ -18,6 +18,7 @@ import httpx
 import pytest
 import sqlalchemy
 
+from bandit import load_policy
 from tests.api.conftest import ADMIN_KEY, SEND_KEY
 from tests.api.flow import walk_the_contract
 
@@ -253,3 +254,56 @@ def open_connections(pid: int, port: int) -> int:
             if local_port == port and fields[3] == "01" and fields[9] in inodes:  # 01: ESTABLISHED
                 count += 1
     return count
+
+
+@pytest.mark.postgres
+def test_two_workers_background_learners_learn_each_decision_once(pg_url, monkeypatch):
+    """The workers' learners race on every check (every outcome is due); the experiment's learning lock
+    makes them take turns, so each decision is learned exactly once, without a call to /learn."""
+    monkeypatch.setenv("SENDLAB_LEARNER_POLL_SECONDS", "0.05")
+    spec = {
+        "key": "race",
+        "slots": {"subject": {"variants": [{"id": "a"}, {"id": "b"}, {"id": "c"}]}},
+        "design": {"type": "bandit", "policy": "thompson", "update": {"every_outcomes": 1, "delay_hours": 0}},
+        "reward": {"events": {"click": 1.0}},
+    }
+    admin = {"Authorization": f"Bearer {ADMIN_KEY}"}
+    send = {"Authorization": f"Bearer {SEND_KEY}"}
+    with running_server(pg_url, workers=2) as (client, _):
+        assert client.post("/v1/experiments", json=spec, headers=admin).status_code == 201
+        sent = 0
+        for round_ in range(6):
+            recipients = [{"recipient_id": f"r{round_}-{i}"} for i in range(50)]
+            batch = client.post("/v1/experiments/race/assign/batch", json={"recipients": recipients},
+                                headers=send)
+            decisions = batch.json()["decisions"]
+            events = [{"event_id": f"e-{d['decision_id']}", "decision_id": d["decision_id"], "type": "click"}
+                      for d in decisions[::3]]
+            posted = client.post("/v1/outcomes", json={"events": events}, headers=send)
+            assert posted.json()["accepted"] == len(events)
+            sent += len(decisions)
+            time.sleep(0.1)
+        engine = sqlalchemy.create_engine(pg_url.replace("postgresql://", "postgresql+psycopg://", 1))
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                with engine.connect() as conn:
+                    learned = conn.execute(sqlalchemy.text(
+                        "SELECT max(learned_decisions), count(*) FROM policy_snapshots"
+                        " WHERE experiment_key = 'race'")).one()
+                if learned[0] == sent or time.monotonic() > deadline:
+                    break
+                time.sleep(0.2)
+            with engine.connect() as conn:
+                unlearned = conn.execute(sqlalchemy.text(
+                    "SELECT count(*) FROM decisions WHERE experiment_key = 'race' AND learned_version IS NULL"
+                )).scalar_one()
+                state = conn.execute(sqlalchemy.text(
+                    "SELECT state FROM policy_snapshots WHERE experiment_key = 'race'"
+                    " ORDER BY version DESC LIMIT 1")).scalar_one()
+        finally:
+            engine.dispose()
+    assert learned[0] == sent and unlearned == 0
+    assert learned[1] >= 2  # at least one background run stored a snapshot
+    alpha, beta = load_policy(bytes(state)).posterior()
+    assert float((alpha + beta - 2).sum()) == sent  # each decision in the posterior once

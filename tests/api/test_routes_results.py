@@ -78,7 +78,7 @@ def test_bad_query_parameters_are_422(client, experiment):
     assert ["query", "alpha"] in locs and ["query", "correction"] in locs
 
 
-def test_data_the_analysis_cannot_use_yet_is_reported_per_slot_not_an_error(client, experiment):
+def test_perfectly_separated_arms_are_analysed_as_an_exact_difference(client, experiment):
     recipients = [{"recipient_id": f"z-{i}"} for i in range(60)]
     decisions = client.post(f"/v1/experiments/{experiment}/assign/batch", json={"recipients": recipients},
                             headers=SEND).json()["decisions"]
@@ -89,8 +89,21 @@ def test_data_the_analysis_cannot_use_yet_is_reported_per_slot_not_an_error(clie
     response = client.get(f"/v1/experiments/{experiment}/results", headers=ADMIN)
     assert response.status_code == 200, response.text
     body = response.json()
-    analysed = {c["slot"] for c in body["comparisons"]}
-    assert "subject" in analysed or "subject" in body["skipped"]
+    assert "subject" not in body["skipped"]
+    by_metric = {c["metric"]: c for c in body["comparisons"] if c["slot"] == "subject"}
+    n_urgent = len(events)
+    n_plain = len(decisions) - n_urgent
+    # clicks: the z-test against statsmodels
+    _, p = proportions_ztest([n_urgent, 0], [n_urgent, n_plain])
+    assert by_metric["click"]["p_value"] == pytest.approx(p, rel=1e-6)
+    # the reward is 1 for every urgent recipient and 0 for every plain one: the difference is exact,
+    # so Welch's t is infinite (p = 0), in agreement with P(beat control) = 1
+    reward = by_metric["reward"]
+    assert reward["prob_beat_control"] == 1.0
+    assert reward["p_value"] == 0.0 and reward["significant"] is True
+    decision = body["decisions"]["subject"]
+    assert "no variant differs" not in decision["reason"]
+    assert "urgent" in decision["reason"] and "beat" in decision["reason"]
 
 
 def test_html_report_once_there_is_data(client, experiment):

@@ -74,3 +74,31 @@ def test_ui_refresh_interval_from_the_environment_or_the_file(tmp_path):
 def test_bad_ui_refresh_interval_is_named(value):
     with pytest.raises(SettingsError, match="SENDLAB_UI_REFRESH_SECONDS: must be 0 .* got"):
         settings_from_env({"SENDLAB_UI_REFRESH_SECONDS": value})
+
+
+def test_the_learner_switch_and_poll_interval_from_the_environment_or_the_file(tmp_path):
+    assert settings_from_env({}).learner and settings_from_env({}).learner_poll_seconds == 1.0
+    for word in ("off", "OFF", "0", "false", "no"):
+        assert not settings_from_env({"SENDLAB_LEARNER": word}).learner
+    for word in ("on", "1", "true", "yes"):
+        assert settings_from_env({"SENDLAB_LEARNER": word}).learner
+    assert settings_from_env({"SENDLAB_LEARNER_POLL_SECONDS": "0.25"}).learner_poll_seconds == 0.25
+    config = tmp_path / "sendlab.yaml"
+    config.write_text("learner: off\nlearner_poll_seconds: 5\n")  # YAML reads off as false
+    from_file = settings_from_env({"SENDLAB_CONFIG": str(config)})
+    assert (from_file.learner, from_file.learner_poll_seconds) == (False, 5.0)
+    assert settings_from_env({"SENDLAB_CONFIG": str(config), "SENDLAB_LEARNER": "on"}).learner
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("SENDLAB_LEARNER", "sometimes", "SENDLAB_LEARNER: must be on or off, got 'sometimes'"),
+        ("SENDLAB_LEARNER_POLL_SECONDS", "0", r"SENDLAB_LEARNER_POLL_SECONDS: must be .* \[0.05, 3600\]"),
+        ("SENDLAB_LEARNER_POLL_SECONDS", "nan", "SENDLAB_LEARNER_POLL_SECONDS: must be"),
+        ("SENDLAB_LEARNER_POLL_SECONDS", "soon", "SENDLAB_LEARNER_POLL_SECONDS: must be"),
+    ],
+)
+def test_bad_learner_settings_are_named(name, value, message):
+    with pytest.raises(SettingsError, match=message):
+        settings_from_env({name: value})

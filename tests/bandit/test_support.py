@@ -15,7 +15,7 @@ from hypothesis.extra import numpy as hnp
 from scipy import stats
 
 from bandit import load_policy, make_policy
-from bandit.sampling import with_min_share
+from bandit.sampling import best_set, floored_split, split_evenly, with_min_share
 from bandit.snapshot import encode_snapshot
 from tests.bandit.policies import ACTION_FEATURES, contexts_for
 
@@ -125,6 +125,24 @@ def test_the_floor_closed_forms():
     # a disallowed arm stays at 0; [0.7, 0.3] against 0.4 becomes [0.6, 0.4]
     np.testing.assert_allclose(
         with_min_share(np.array([0.7, 0.0, 0.3]), np.array([True, False, True]), 0.4), [0.6, 0.0, 0.4])
+
+
+@settings(max_examples=100, deadline=None, derandomize=True)
+@given(
+    scores=hnp.arrays(np.int64, st.tuples(st.integers(1, 6), st.integers(1, 7)), elements=st.integers(0, 2)),
+    share=st.floats(0, 1),
+    mask_seed=st.integers(0, 100),
+    everything=st.booleans(),
+)
+def test_the_closed_form_floor_of_a_tie_set_equals_the_general_floor(scores, share, mask_seed, everything):
+    mask = np.ones(scores.shape, bool)
+    if not everything:
+        mask = np.random.default_rng(mask_seed).random(scores.shape) < 0.6
+        mask[:, -1] = True
+    share = min(share, 1 / scores.shape[1])
+    members = best_set(scores.astype(float), mask)
+    expected = with_min_share(split_evenly(members), mask, share)
+    np.testing.assert_allclose(floored_split(members, mask, share), expected, rtol=0, atol=1e-15)
 
 
 @pytest.mark.parametrize("name", ["thompson", "ucb", "linucb", "vw"])

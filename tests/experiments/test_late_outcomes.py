@@ -12,6 +12,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from bandit import GaussianThompson, load_policy
+from experiments.learner import ScheduledLearner
 from experiments.models import OutcomeEvent
 from experiments.rewards import decision_reward
 from experiments.service import ExperimentService
@@ -160,27 +161,33 @@ def test_learning_every_n_outcomes_counts_the_outcomes_not_learned_yet(
 ) -> None:
     design = {"type": "bandit", "policy": "thompson", "update": {"every_outcomes": 3}}
     service.create(bandit_spec(design=design))
+    learner = ScheduledLearner(service)
     runs: list[int] = []
     learn = service.learn
     monkeypatch.setattr(service, "learn", lambda key: runs.append(1) or learn(key))
+
+    def record(events: list[OutcomeEvent]) -> None:  # as the background learner checks after each post
+        service.record_outcomes(events)
+        learner.check_all()
+
     decisions = service.assign_batch("late", [(f"u{i}", {}) for i in range(8)])
     at = clock.now + timedelta(hours=1)
     clicks = [OutcomeEvent(f"c{i}", d.decision_id, "click", None, at) for i, d in enumerate(decisions)]
-    service.record_outcomes(clicks[:2])
+    record(clicks[:2])
     assert runs == []
-    service.record_outcomes(clicks[2:3])  # 3 outcomes not learned: due, but no decision is mature (24 h)
+    record(clicks[2:3])  # 3 outcomes not learned: due, but no decision is mature (24 h)
     assert len(runs) == 1 and service.policy_state("late")[0] == 1
-    service.record_outcomes(clicks[3:5])  # 5 pending, 3 of them left by the last run: not due again
+    record(clicks[3:5])  # 5 pending, 3 of them left by the last run: not due again
     assert len(runs) == 1
     clock.advance(hours=25)
-    service.record_outcomes(clicks[5:6])  # 3 new since the last run: learns all 8 decisions, 6 clicks
+    record(clicks[5:6])  # 3 new since the last run: learns all 8 decisions, 6 clicks
     assert len(runs) == 2
     alpha, beta = load_policy(service.policy_state("late")[1]).posterior()  # type: ignore[attr-defined]
     assert (float(alpha.sum() - 2), float(beta.sum() - 2)) == (6.0, 2.0)
-    service.record_outcomes(clicks[6:8])  # late clicks on learned decisions: 2 pending, not due
+    record(clicks[6:8])  # late clicks on learned decisions: 2 pending, not due
     assert len(runs) == 2
     more = service.assign_batch("late", [("v1", {})])
-    service.record_outcomes([OutcomeEvent("v1-click", more[0].decision_id, "click")])
+    record([OutcomeEvent("v1-click", more[0].decision_id, "click")])
     assert len(runs) == 3  # 3 pending: due; the two late clicks are revised in
     alpha, beta = load_policy(service.policy_state("late")[1]).posterior()  # type: ignore[attr-defined]
     assert (float(alpha.sum() - 2), float(beta.sum() - 2)) == (8.0, 0.0)

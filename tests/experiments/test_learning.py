@@ -21,6 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from bandit import load_policy
+from experiments.learner import ScheduledLearner
 from experiments.models import OutcomeEvent
 from experiments.service import ExperimentService
 from experiments.spec import ExperimentSpec, parse_spec
@@ -89,13 +90,19 @@ def test_thompson_shifts_traffic_to_the_best_arm_after_learning(
 
 
 def test_learning_runs_by_itself_every_n_outcomes(service: ExperimentService, clock: Clock) -> None:
+    learner = ScheduledLearner(service)
     service.create(thompson_spec(update={"every_outcomes": 20, "delay_hours": 0}))
     rng = np.random.default_rng(5)
     decisions, events = send(service, "subject-test", 1000, 0, rng, clock)
     assert len(events) > 20
     service.record_outcomes(events[:10])
+    assert learner.check_key("subject-test") is None
     assert service.policy_state("subject-test")[0] == 1
     service.record_outcomes(events[10:])
+    assert service.policy_state("subject-test")[0] == 1  # recording outcomes never learns
+    run = learner.check_key("subject-test")
+    assert run is not None and (run.version_before, run.version, run.decisions) == (1, 2, 1000)
+    assert run.outcomes == len(events)
     version, state = service.policy_state("subject-test")
     assert version == 2
     alpha, beta = load_policy(state).posterior()  # type: ignore[attr-defined]
@@ -413,15 +420,19 @@ def test_a_contextual_policy_learns_who_prefers_what(service: ExperimentService,
 
 
 def test_learning_runs_by_itself_every_n_seconds(service: ExperimentService, clock: Clock) -> None:
+    learner = ScheduledLearner(service)
     service.create(thompson_spec(update={"every_seconds": 600, "delay_hours": 0}))
     rng = np.random.default_rng(6)
     _, events = send(service, "subject-test", 500, 0, rng, clock)
     service.record_outcomes(events)
     clock.advance(seconds=599)
     service.assign("subject-test", "x", {})
+    assert learner.check_all() == []
     assert service.policy_state("subject-test")[0] == 1  # not yet due
     clock.advance(seconds=2)
-    d = service.assign("subject-test", "y", {})  # due: learns after logging this decision
+    d = service.assign("subject-test", "y", {})
+    assert service.policy_state("subject-test")[0] == 1  # assigning never learns
+    assert [r.version for r in learner.check_all()] == [2]  # due: learns both decisions logged by now
     version, state = service.policy_state("subject-test")
     assert version == 2 and d.policy_version == 1
     alpha, beta = load_policy(state).posterior()  # type: ignore[attr-defined]

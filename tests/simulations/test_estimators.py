@@ -83,7 +83,9 @@ def test_replay_of_a_deterministic_policy_under_uniform_logging_covers_the_true_
     uniform = np.full((len(SHARES), 3), 1 / 3)
     best = np.eye(3)[RATES.argmax(axis=1)]  # the per-segment best variant, deterministically
     truth = true_value(best)
-    seeds, covered, values = 200, 0, []
+    # 1,000 logs: the binomial SE of a 95% interval's coverage is 0.69 points; accept [0.93, 0.97]
+    # (about 3 SE either side), which a 90% or a 99% interval fails
+    seeds, covered, values = 1000, 0, []
     for s in range(seeds):
         log = make_log(1500, np.random.default_rng(5000 + s), logging=uniform, target=best)
         est = estimate_policy_value("replay", log.data, log.target)
@@ -92,20 +94,23 @@ def test_replay_of_a_deterministic_policy_under_uniform_logging_covers_the_true_
         assert est.effective_sample_size == pytest.approx(matched.sum())
         covered += est.ci[0] <= truth <= est.ci[1]
         values.append(est.value)
-    assert 0.90 <= covered / seeds <= 0.99
+    assert 0.93 <= covered / seeds <= 0.97, covered / seeds
     assert abs(np.mean(values) - truth) < 4 * np.std(values) / np.sqrt(seeds)
 
 
+@pytest.mark.slow  # about 20 s: deselected by default, run by `make test-slow` (and .ci/run)
 def test_bootstrap_intervals_cover_at_the_nominal_rate():
-    # 200 logs of 1,000 sends, 200 bootstrap resamples each: binomial SE of coverage 1.5 points
+    # 1,000 logs of 1,000 sends, 200 bootstrap resamples each: binomial SE of coverage 0.69 points;
+    # accept [0.93, 0.97]. The percentile interval of SNIPS at this size covers a little under 95%
+    # (0.933 over these seeds), inside the band; a 90% or a 99% interval fails it.
     truth = true_value()
-    seeds, covered = 200, 0
+    seeds, covered = 1000, 0
     for s in range(seeds):
         log = make_log(1000, np.random.default_rng(9000 + s))
         rng = np.random.default_rng(s)
         est = estimate_policy_value("snips", log.data, log.target, bootstrap=200, rng=rng)
         covered += est.ci[0] <= truth <= est.ci[1]
-    assert 0.90 <= covered / seeds <= 0.99
+    assert 0.93 <= covered / seeds <= 0.97, covered / seeds
 
 
 def test_a_target_the_logging_policy_never_supported_is_flagged():
@@ -258,10 +263,12 @@ def test_lift_over_logging_equals_the_paired_difference_and_is_exactly_zero_for_
     assert same.value == 0.0 and same.std_error == 0.0
 
 
+@pytest.mark.slow  # about 10 s: run by `make test-slow` (and .ci/run)
 def test_lift_intervals_cover_the_true_difference():
-    # true difference = V(target) - V(logging), both exact; 300 logs of 2,000 sends
+    # true difference = V(target) - V(logging), both exact; 1,000 logs of 2,000 sends: binomial SE of
+    # coverage 0.69 points, accept [0.93, 0.97] (observed: ips 0.943, snips 0.953, dr 0.953)
     truth = true_value() - true_value(LOGGING)
-    seeds = 300
+    seeds = 1000
     covered = {name: 0 for name in ("ips", "snips", "dr")}
     for s in range(seeds):
         log = make_log(2000, np.random.default_rng(20_000 + s))
@@ -270,4 +277,4 @@ def test_lift_intervals_cover_the_true_difference():
             est = estimate_lift(name, log.data, log.target, q)
             covered[name] += est.ci[0] <= truth <= est.ci[1]
     for name, count in covered.items():
-        assert 0.91 <= count / seeds <= 0.99, (name, count / seeds)
+        assert 0.93 <= count / seeds <= 0.97, (name, count / seeds)

@@ -65,3 +65,16 @@ def test_example_scenario_runs():
     scenario = load_scenario(EXAMPLES / "scenario.yaml")
     result = run_simulation(scenario, ("ab", "thompson"), seeds=1)
     assert result.run("ab").traffic.sum() == scenario.waves.count * scenario.waves.recipients
+
+
+@pytest.mark.parametrize(("name", "policies"), [
+    ("delayed_conversions.yaml", ("waiting", "zero-imputed", "delay-aware")),
+    ("best_arm_changes.yaml", ("stationary", "discounted")),
+])
+def test_example_timing_scenarios_run(name, policies):
+    scenario = load_scenario(EXAMPLES / name)
+    assert tuple(scenario.policies) == policies
+    result = run_simulation(scenario, policies, seeds=1)
+    out = json.loads(json.dumps(result.to_dict()))
+    assert [p["policy"] for p in out["policies"]] == list(policies)
+    assert all(len(p["drift"]) == 1 for p in out["policies"])

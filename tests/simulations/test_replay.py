@@ -159,8 +159,10 @@ def test_replay_is_skipped_with_a_note_for_stochastic_candidates():
 
 def test_refitting_the_reward_model_in_the_bootstrap_gives_the_direct_method_honest_intervals():
     # DM's normal interval treats the fitted model as known: over 60 logs it covers the true value
-    # far less than 95% of the time. Refitting the model in each of 60 resamples restores coverage
-    # (binomial SE over 60 logs: 2.8 points; accept >= 0.85).
+    # far less than 95% of the time. Refitting the model in each of 60 resamples brings coverage close
+    # (binomial SE over 60 logs: 2.8 points; accept >= 0.85). Not yet at the nominal rate: over 1,000
+    # logs (same sizes, seeds 300-1299) the refit percentile interval covered 0.916, below a 93-97%
+    # band, so no tighter band is asserted here until the interval itself is improved.
     truth = true_value()
     seeds, refit_covered, plain_covered = 60, 0, 0
     for s in range(seeds):

@@ -151,3 +151,11 @@ def test_the_contextual_vw_bandit_personalises_where_non_contextual_policies_can
     ab, thompson, vw = (result.run(p) for p in ("ab", "thompson", "vw"))
     assert np.all(vw.cumulative_regret[:, -1] < 0.5 * ab.cumulative_regret[:, -1])
     assert np.all(vw.mismatch_share < 0.2) and np.all(thompson.mismatch_share > 0.4)
+
+
+def test_forgetting_policies_learn_with_each_wave_s_time():
+    # discount and window_days need each row's time: one wave per day
+    result = run_simulation(_scenario(4, 300), ("thompson", "ucb"), seeds=1,
+                            policy_options={"thompson": {"discount": 0.5}, "ucb": {"window_days": 2}})
+    assert result.run("thompson").traffic.sum() == 1200
+    assert result.run("ucb").traffic.sum() == 1200
