@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
 from typing import Annotated, Any, NotRequired
@@ -32,6 +33,7 @@ class RecipientItem(TypedDict):
     __pydantic_config__ = ConfigDict(extra="forbid")  # type: ignore[misc]
     recipient_id: Annotated[str, StringConstraints(min_length=1, max_length=MAX_ID_LENGTH)]
     context: NotRequired[dict[str, Any]]
+    send_at: NotRequired[datetime | None]
 
 
 class BatchBody(TypedDict):
@@ -39,6 +41,19 @@ class BatchBody(TypedDict):
 
     __pydantic_config__ = ConfigDict(extra="forbid")  # type: ignore[misc]
     recipients: Annotated[list[RecipientItem], Field(min_length=1, max_length=MAX_BATCH)]
+    send_id: NotRequired[Annotated[str, StringConstraints(min_length=1, max_length=MAX_ID_LENGTH)] | None]
+    send_at: NotRequired[datetime | None]
+
+
+@dataclass(frozen=True)
+class SendBatch:
+    """A parsed batch-assign body: the ``(recipient_id, context)`` pairs in order, the send's id, and
+    when it goes out: one time for all, one per recipient (a recipient's own, else the batch's), or None.
+    """
+
+    recipients: list[tuple[str, dict[str, Any]]]
+    send_id: str | None = None
+    send_at: datetime | list[datetime | None] | None = None
 
 
 @cache
@@ -47,6 +62,11 @@ def _batch_adapter() -> TypeAdapter[BatchBody]:
 
 
 def parse_batch_body(raw: bytes) -> list[tuple[str, dict[str, Any]]]:
+    """The recipients of a batch-assign body, as :func:`parse_send` validates it."""
+    return parse_send(raw).recipients
+
+
+def parse_send(raw: bytes) -> SendBatch:
     """Validate the JSON bytes of a batch-assign body.
 
     Parameters
@@ -56,8 +76,9 @@ def parse_batch_body(raw: bytes) -> list[tuple[str, dict[str, Any]]]:
 
     Returns
     -------
-    list of (recipient_id, context)
-        One pair per recipient, in order; ``context`` is ``{}`` when absent.
+    SendBatch
+        One ``(recipient_id, context)`` pair per recipient, in order (``context`` is ``{}`` when
+        absent), the ``send_id`` and the send times (None when absent).
 
     Raises
     ------
@@ -70,7 +91,13 @@ def parse_batch_body(raw: bytes) -> list[tuple[str, dict[str, Any]]]:
         raise RequestValidationError(
             [{"loc": ("body", *e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
         ) from None
-    return [(r["recipient_id"], r.get("context", {})) for r in body["recipients"]]
+    recipients = body["recipients"]
+    send_at: datetime | list[datetime | None] | None = body.get("send_at")
+    if any(r.get("send_at") is not None for r in recipients):
+        send_at = [r.get("send_at") or send_at for r in recipients]  # type: ignore[misc]
+    return SendBatch(
+        [(r["recipient_id"], r.get("context", {})) for r in recipients], body.get("send_id"), send_at
+    )
 
 
 def decisions_json(decisions: Sequence[Any]) -> bytes:
@@ -153,7 +180,8 @@ def batch_body_schema() -> dict[str, Any]:
             ref = node.get("$ref", "")
             if ref.startswith("#/$defs/"):
                 return inline(definitions[ref.removeprefix("#/$defs/")])
-            return {k: inline(v) for k, v in node.items()}
+            # a default of null is left out, as FastAPI writes the OpenAPI page
+            return {k: inline(v) for k, v in node.items() if not (k == "default" and v is None)}
         if isinstance(node, list):
             return [inline(v) for v in node]
         return node

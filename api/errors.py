@@ -8,6 +8,7 @@ line. Routes never catch domain errors themselves.
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -28,13 +29,16 @@ class ErrorAnswer:
     Attributes
     ----------
     status : int
-        HTTP status (404, 409, 422, ...).
+        HTTP status (404, 409, 422, 503, ...).
     problems : tuple of (loc, msg)
         For 422, each problem with the path to its field; otherwise one problem with an empty path.
+    headers : tuple of (name, value)
+        Headers the answer carries (``Retry-After`` on a 503).
     """
 
     status: int
     problems: tuple[tuple[tuple[str | int, ...], str], ...]
+    headers: tuple[tuple[str, str], ...] = ()
 
     def body(self) -> dict[str, Any]:
         if self.status == 422:
@@ -98,6 +102,51 @@ def describe_error(exc: BaseException) -> ErrorAnswer | None:
         return ErrorAnswer(422, _pydantic_problems(exc.errors()))
     if isinstance(exc, SettingsError):
         return ErrorAnswer(422, (((), str(exc)),))
+    return None
+
+
+#: Seconds a client is asked to wait (``Retry-After``) before retrying while the database is unreachable.
+RETRY_AFTER_SECONDS = 2
+#: SQLite errors that pass (a lock held too long, a file that could not be opened or read for now).
+_SQLITE_TRANSIENT = ("database is locked", "database table is locked", "unable to open", "disk i/o error")
+
+
+def _unreachable(exc: BaseException) -> bool:
+    """Whether ``exc`` itself says the database cannot be reached or used for now."""
+    sqlalchemy_exc = sys.modules.get("sqlalchemy.exc")
+    if sqlalchemy_exc is not None:
+        if isinstance(exc, sqlalchemy_exc.TimeoutError | sqlalchemy_exc.DisconnectionError):
+            return True  # no pooled connection came free in time; a connection dropped
+        if isinstance(exc, sqlalchemy_exc.DBAPIError) and exc.connection_invalidated:
+            return True
+        if isinstance(exc, sqlalchemy_exc.OperationalError):
+            return _unreachable(exc.orig) if exc.orig is not None else True
+    psycopg = sys.modules.get("psycopg")
+    if psycopg is not None and isinstance(exc, psycopg.OperationalError):
+        return True  # a refused or lost connection, a server shutting down or starting up
+    sqlite3 = sys.modules.get("sqlite3")
+    if sqlite3 is not None and isinstance(exc, sqlite3.OperationalError):
+        return any(text in str(exc).lower() for text in _SQLITE_TRANSIENT)
+    return False
+
+
+def describe_unavailable(exc: BaseException) -> ErrorAnswer | None:
+    """503 with ``Retry-After`` when ``exc`` (or an error it was raised from) says the database cannot be
+    reached for now: a connection refused or lost, a server restarting, SQLite locked past its timeout.
+    None for anything else. Nothing of the call was committed then, and retrying is safe for an
+    assignment with a ``send_id`` and for outcomes (idempotent by ``event_id``).
+    """
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if _unreachable(cause):
+            message = (
+                "the database is unavailable for now; nothing of this request was stored: retry after "
+                f"{RETRY_AFTER_SECONDS} s (assignments with their send_id, outcomes with their event ids)"
+            )
+            return ErrorAnswer(503, (((), message),), (("Retry-After", str(RETRY_AFTER_SECONDS)),))
+        cause = cause.__cause__ or cause.__context__
     return None
 
 

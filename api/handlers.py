@@ -7,9 +7,11 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from api.errors import DOMAIN_ERRORS, describe_error
+from api.errors import DOMAIN_ERRORS, describe_error, describe_unavailable
+from experiments.group_commit import GroupCommitError
 
 logger = logging.getLogger("sendlab.api")
 
@@ -44,10 +46,21 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": "internal error (logged)"}, status_code=500)
 
 
+async def _database_error(request: Request, exc: Exception) -> JSONResponse:
+    """503 with ``Retry-After`` while the database cannot be reached; any other database error is a 500."""
+    answer = describe_unavailable(exc)
+    if answer is None:
+        return await _unexpected(request, exc)
+    logger.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc)
+    return JSONResponse(answer.body(), status_code=answer.status, headers=dict(answer.headers))
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Register the handlers that map every known error to its answer."""
     for cls in DOMAIN_ERRORS:
         app.add_exception_handler(cls, _domain_error)
+    for cls in (SQLAlchemyError, GroupCommitError):
+        app.add_exception_handler(cls, _database_error)
     app.add_exception_handler(RequestValidationError, _request_validation)
     app.add_exception_handler(StarletteHTTPException, _http_exception)
     app.add_exception_handler(Exception, _unexpected)

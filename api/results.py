@@ -10,6 +10,7 @@ from typing import Any
 
 from analysis.json_ready import to_jsonable as finite_or_none
 from api.convert import signed_percent, to_jsonable
+from experiments.event_values import uncounted_values_warning
 from experiments.models import ArmSummary, CombinationSummary, ExperimentSummary
 from experiments.result_analysis import (
     ADAPTIVE_DESIGNS,
@@ -91,6 +92,8 @@ def results_to_dict(results: ExperimentResults, *, detail: bool = True) -> dict[
         "excluded": {"machine": summary.excluded_machine_events, "late": summary.excluded_late_events},
         "machine_events": {"count": summary.machine_events, "included": summary.machine_included},
         "apprentice": {"decisions": summary.apprentice_decisions, "agreement": summary.apprentice_agreement},
+        "values_not_counted": dict(summary.uncounted_value_events),
+        "warnings": summary_warnings(summary),
     }
     if results.covariate is not None:
         out["covariate"] = covariate_to_dict(results)
@@ -100,6 +103,13 @@ def results_to_dict(results: ExperimentResults, *, detail: bool = True) -> dict[
     if results.segments is not None:
         out["segments"] = segments_to_dict(results.segments, detail=detail)
     return finite_or_none(to_jsonable(out))  # a lift over a control of rate 0 is NaN: null in JSON
+
+
+def summary_warnings(summary: ExperimentSummary) -> list[str]:
+    """Warnings about the data behind the results: values posted on event types that carry none."""
+    valued = summary.value_event_types
+    warning = uncounted_values_warning(summary.uncounted_value_events, valued)
+    return [] if warning is None else [warning]
 
 
 def exclusion_note(summary: ExperimentSummary) -> str:

@@ -28,6 +28,7 @@ from experiments.content import (
     try_render,
 )
 from experiments.hashing import bucket_variants, in_holdout
+from experiments.merge_fields import CONTENT_FALLBACK, with_merge_defaults
 from experiments.rules import (
     apply_rules,
     evaluate,
@@ -81,8 +82,10 @@ def render_templated(compiled: CompiledExperiment, context: Mapping[str, Any]) -
     """Per slot (in order), the rendering of each templated variant for one recipient, by position.
 
     Plain text is never rendered (it always renders as itself), so a slot without templates maps to an
-    empty dict. Assignment renders once per recipient and passes the result to the functions below.
+    empty dict. Assignment renders once per recipient and passes the result to the functions below. A
+    field the recipient lacks takes its value from the spec's ``merge_defaults``, if declared.
     """
+    context = with_merge_defaults(compiled.spec.merge_defaults, context)
     return [
         {j: render_markup(source, context) for j, source in templates}
         for templates in compiled.templates
@@ -175,30 +178,6 @@ def hash_probabilities(compiled: CompiledExperiment, masks: Sequence[np.ndarray]
     return out
 
 
-def shown_variants(
-    compiled: CompiledExperiment,
-    contexts: Sequence[Mapping[str, Any]],
-    allowed: Sequence[np.ndarray],
-    rendered: Sequence[Sequence[Mapping[int, Rendering]]] | None = None,
-) -> list[np.ndarray] | None:
-    """For hash designs: per slot, the variant shown when variant ``j`` is drawn, ``(n, m_s)`` ints.
-
-    A variant renders for the recipient: itself. It does not: the slot's default (when the rules allow
-    it; the default's content then falls back as :func:`slot_content` says). None without templates.
-    Drawing by the hash first keeps assignment sticky when a recipient's fields change.
-    """
-    if not compiled.has_templates:
-        return None
-    renderable = renderable_masks(compiled, contexts, rendered)
-    out = []
-    for s, m in enumerate(compiled.slot_sizes):
-        default = int(compiled.default_positions[s])
-        shown = np.tile(np.arange(m), (len(contexts), 1))
-        shown[~renderable[s] & allowed[s][:, [default]]] = default
-        out.append(shown)
-    return out
-
-
 def slot_masks(
     compiled: CompiledExperiment,
     contexts: Sequence[Mapping[str, Any]],
@@ -208,8 +187,7 @@ def slot_masks(
 
     A variant is offered when the rules allow it and its content renders for the recipient. When that
     leaves a slot with nothing, the slot falls back to its default variant alone. (Hash designs draw
-    among the variants the rules allow and show the default for one that cannot render, see
-    :func:`shown_variants`.)
+    among the variants the rules allow, whatever renders: see :func:`assign`.)
     """
     masks = rule_masks(compiled, contexts)
     if not compiled.has_templates:
@@ -240,6 +218,7 @@ def slot_content(
     renders without any field, else the empty string, and the note says so.
     """
     variants = compiled.spec.slots[slot].variants
+    context = with_merge_defaults(compiled.spec.merge_defaults, context)
     first = try_render(variants[position].content, context)
     if first.ok:
         return str(first.text), None
@@ -367,18 +346,18 @@ def assign(
         masks = slot_masks(compiled, ctxs, active_rendered)
         combos = combinations(compiled.slot_sizes)
         reason = "assigned"
+        content_fallback = np.zeros(len(idx), dtype=bool)
         if not compiled.adaptive:
+            # intent to treat: the hash's variant stands even when its content cannot render for the
+            # recipient (it is then shown with the default's content, reason "content_fallback")
             salt = compiled.spec.hash_salt
             allowed = rule_masks(compiled, ctxs)
-            shown = shown_variants(compiled, ctxs, allowed, active_rendered)
+            renderable = renderable_masks(compiled, ctxs, active_rendered) if compiled.has_templates else None
             for s, slot in enumerate(compiled.slot_names):
                 variant_ids, weights = compiled.slot_ids[slot], compiled.weights[slot]
                 chosen, prob = bucket_variants(salt, slot, ids, variant_ids, weights, allowed[s])
-                if shown is not None:  # a drawn variant that cannot render shows the default instead
-                    rows = np.arange(len(idx))
-                    chosen = shown[s][rows, chosen]
-                    per_variant = hash_probabilities(compiled, allowed)[s]
-                    prob = np.where(shown[s] == chosen[:, None], per_variant, 0.0).sum(axis=1)
+                if renderable is not None:
+                    content_fallback |= ~renderable[s][np.arange(len(idx)), chosen]
                 positions[idx, s] = chosen
                 propensities[idx] *= prob
         elif apprentice:
@@ -409,8 +388,8 @@ def assign(
                 log.warning("experiment %s: the policy could not answer for %d recipients",
                             compiled.spec.key, len(idx), exc_info=True)
                 reason = "policy_error"
-        for i in idx:
-            out_reasons[i] = reason
+        for k, i in enumerate(idx):
+            out_reasons[i] = CONTENT_FALLBACK if content_fallback[k] else reason
     return Assignment(
         positions=positions,
         arms=arm_index(positions, compiled.slot_sizes),

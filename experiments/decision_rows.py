@@ -33,13 +33,17 @@ def decision_rows(
     groups: Sequence[int],
     db_now: datetime,
     encoding: DecisionEncoding,
+    send_id: str | None = None,
+    sent_at: Sequence[Any] | None = None,
 ) -> tuple[list[tuple[Any, ...]], list[Decision]]:
     """The rows to store (:data:`experiments.store.DECISION_COLUMNS`, bound by ``encoding``) and the
     decisions of ``recipients``, made at ``db_now`` (naive UTC) by ``result`` under ``policy_version``.
 
     ``stored_contexts`` are the context attributes each decision keeps (None: the spec keeps none);
     ``rendered`` and ``groups`` come from :func:`experiments.assignment.render_batch` (None and empty
-    when no variant is a template).
+    when no variant is a template). ``send_id`` is the send every row belongs to and ``sent_at`` each
+    recipient's send time, bound by ``encoding`` (None: the decisions belong to no send and go out at
+    once; :mod:`experiments.sends`).
     """
     key = compiled.spec.key
     created_at = from_db_time(db_now)
@@ -97,6 +101,8 @@ def decision_rows(
                 bound_day,
                 None,
                 agreement[i],
+                send_id,
+                None if sent_at is None else sent_at[i],
             )
         )
         if rendered is None:
@@ -159,10 +165,10 @@ def rendered_choices(
         else:
             text, note = slot_content(compiled, slot, p, context, first=own)
             variants[slot] = VariantChoice(compiled.slot_ids[slot][p], text)
-        parts = [
+        parts = [  # a policy draws among what renders; a hash design draws whatever renders
             f"not offered {compiled.slot_ids[slot][j]!r}: {r.problem}"
             for j, r in by_position.items()
-            if r.text is None and j != p
+            if r.text is None and j != p and compiled.adaptive
         ]
         if note is not None:
             parts.append(note)

@@ -50,6 +50,11 @@ def decided_by(compiled: CompiledExperiment, reason: str, policy_version: int | 
         return f"design: sticky hash buckets ({design.type}), weighted by the variants' weights"
     if reason == "policy":
         return f"design: a draw from the {design.policy} policy (version {policy_version}), allowed arms only"
+    if reason == "content_fallback":
+        return (
+            f"design: sticky hash buckets ({design.type}); the drawn variant could not render for the "
+            "recipient, so it was shown with the default variant's content and is analysed as drawn"
+        )
     if reason == "apprentice":
         return f"design: the incumbent choice while the {design.policy} policy learns (apprentice)"
     if reason == "policy_error":

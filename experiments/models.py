@@ -12,11 +12,13 @@ from experiments.spec import ExperimentSpec
 
 Status = Literal["running", "paused", "archived"]
 
-#: Why a recipient got what they got. ``assigned`` (hash bucket), ``policy`` (a bandit draw) and
-#: ``apprentice`` (the incumbent choice while a warm-started policy learns) are learned from and counted
-#: in the arm statistics; the others are fallbacks to the default variants.
+#: Why a recipient got what they got. ``assigned`` (hash bucket), ``policy`` (a bandit draw),
+#: ``apprentice`` (the incumbent choice while a warm-started policy learns) and ``content_fallback`` (the
+#: hash bucket's variant, shown with the default variant's content because a merge field was missing)
+#: are learned from and counted in the arm statistics; the others are fallbacks to the default variants.
 Reason = Literal[
-    "assigned", "policy", "apprentice", "holdout", "ineligible", "no_consent", "paused", "policy_error"
+    "assigned", "policy", "apprentice", "content_fallback", "holdout", "ineligible", "no_consent", "paused",
+    "policy_error",
 ]
 FALLBACK_REASONS: frozenset[str] = frozenset(
     {"holdout", "ineligible", "no_consent", "paused", "policy_error"}
@@ -156,7 +158,9 @@ class ExperimentSummary:
     reward window (before the decision, or more than ``reward.window_hours`` after it). Of the outcomes
     that arrived after their decision was learned, ``revised_outcomes`` were learned by revising the
     decision's reward in the policy, and ``unlearnable_outcomes`` were left out because the policy
-    cannot revise (Vowpal Wabbit).
+    cannot revise (Vowpal Wabbit). ``uncounted_value_events`` counts, per event type, the outcomes
+    posted with a value that the reward does not count (not of ``value_event_types``, the types whose
+    values the reward adds up).
     """
 
     key: str
@@ -180,6 +184,8 @@ class ExperimentSummary:
     explored_decisions: int = 0
     revised_outcomes: int = 0
     unlearnable_outcomes: int = 0
+    uncounted_value_events: dict[str, int] = field(default_factory=dict)
+    value_event_types: list[str] = field(default_factory=list)
 
     @property
     def learnable_decisions(self) -> int:

@@ -22,7 +22,6 @@ from experiments.assignment import (
     policy_batch,
     rule_masks,
     rules_not_evaluated,
-    shown_variants,
     slot_content,
     slot_masks,
 )
@@ -130,13 +129,8 @@ def combination_probabilities(
     masks = slot_masks(compiled, ctxs)
     if not compiled.adaptive:
         allowed = rule_masks(compiled, ctxs)
-        shown = shown_variants(compiled, ctxs, allowed)
         probs = np.ones((len(idx), combos.shape[0]))
-        for s, p in enumerate(hash_probabilities(compiled, allowed)):
-            if shown is not None:  # the mass of a variant that cannot render goes to what is shown
-                moved = np.zeros_like(p)
-                np.add.at(moved, (np.repeat(np.arange(p.shape[0]), p.shape[1]), shown[s].ravel()), p.ravel())
-                p = moved
+        for s, p in enumerate(hash_probabilities(compiled, allowed)):  # drawn whatever renders
             probs *= p[:, combos[:, s]]
         out[idx] = probs
         return out

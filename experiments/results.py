@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any
 
@@ -33,7 +33,8 @@ class ResultGroups:
     fallback reason to its decisions', ``by_day`` lists ``(day, arm, stats)``; ``excluded`` counts the
     machine-made and late outcomes, ``apprentice`` is ``(decisions, agreement rate or None)`` and
     ``after_learning`` is ``(revised, not learnable)``: outcomes that arrived after their decision was
-    learned.
+    learned; ``uncounted_values`` counts, per event type, the outcomes whose value the reward does not
+    count (:mod:`experiments.event_values`).
     """
 
     by_arm: Mapping[int, GroupStats]
@@ -42,6 +43,7 @@ class ResultGroups:
     excluded: ExcludedCounts
     apprentice: tuple[int, float | None]
     after_learning: tuple[int, int] = (0, 0)
+    uncounted_values: Mapping[str, int] = field(default_factory=dict)
 
 
 def intended_shares(
@@ -144,6 +146,8 @@ def build_summary(
         explored_decisions=sum(s.explored for s in groups.by_arm.values()),
         revised_outcomes=groups.after_learning[0],
         unlearnable_outcomes=groups.after_learning[1],
+        uncounted_value_events=dict(groups.uncounted_values),
+        value_event_types=compiled.spec.reward.value_event_types,
     )
 
 

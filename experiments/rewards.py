@@ -1,9 +1,9 @@
 """The reward of one decision from its attributed events, by the spec's rules. Pure.
 
 The same rule as the SQL of :mod:`experiments.store.summaries`: each event type of ``reward.events`` adds its
-weight once if at least one such event was attributed (the first click counts once), and the values
-of the ``reward.value`` event add up (revenue). The learning loop uses it on explicit sets of outcome
-rows, so that it knows exactly which outcomes a learned reward contains.
+weight once if at least one such event was attributed (the first click counts once), and the values of
+the events of ``reward.value_event_types`` add up (revenue). The learning loop uses it on explicit
+sets of outcome rows, so that it knows exactly which outcomes a learned reward contains.
 """
 
 from __future__ import annotations
@@ -23,12 +23,16 @@ def decision_reward(reward: Reward, events: Iterable[tuple[str, float | None]]) 
     >>> rule = Reward(events={"click": 1.0, "conversion": 5.0}, value="revenue")
     >>> decision_reward(rule, [("click", None), ("click", None), ("revenue", 20.0), ("revenue", 5.5)])
     26.5
+    >>> valued = Reward(events={"click": 1.0}, value="revenue", value_types=["conversion", "revenue"])
+    >>> decision_reward(valued, [("conversion", 30.0), ("revenue", 5.0), ("click", 2.0)])
+    36.0
     """
     seen: set[str] = set()
     values: list[float] = []
+    valued = reward.value_event_types
     for kind, value in events:
         seen.add(kind)
-        if reward.value is not None and kind == reward.value and value is not None:
+        if value is not None and kind in valued:
             values.append(float(value))
     total = math.fsum(values)  # exact and independent of the order the rows come in
     for kind, weight in reward.events.items():

@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from experiments.content import default_fallback, try_render
 from experiments.errors import Problem, SpecError
@@ -121,7 +121,8 @@ class Reward(_Strict):
     """The reward of a decision.
 
     Each type in ``events`` adds its weight once if at least one such event was attributed (the first
-    click counts once); ``value`` names an event type whose values all add up (revenue); events later
+    click counts once); ``value`` names the value added to the reward (revenue), and ``value_types`` the
+    event types whose values all add up into it (default: the event type named ``value``); events later
     than ``window_hours`` after the decision are stored but not attributed; ``guardrails`` are event
     types reported, never rewarded. An event is machine-made (Apple Mail Privacy Protection prefetching
     opens, link scanners clicking every link) when flagged so, or when its user agent contains one of
@@ -131,9 +132,25 @@ class Reward(_Strict):
 
     events: dict[str, float] = Field(default_factory=lambda: {"click": 1.0})
     value: str | None = None
+    value_types: list[Annotated[str, Field(min_length=1, max_length=64)]] | None = Field(
+        default=None, min_length=1
+    )
     window_hours: float = Field(default=72.0, gt=0)
     guardrails: list[str] = Field(default_factory=list)
     machine_user_agents: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _value_types_need_a_value(self) -> Reward:
+        if self.value_types is not None and self.value is None:
+            raise ValueError("value_types: needs reward.value, the name of the value they add up to")
+        return self
+
+    @property
+    def value_event_types(self) -> list[str]:
+        """The event types whose values add up into the reward (none without ``value``)."""
+        if self.value is None:
+            return []
+        return list(dict.fromkeys(self.value_types)) if self.value_types is not None else [self.value]
 
     def is_machine(self, flagged: bool, user_agent: str | None) -> bool:
         """Whether an event is machine-made by its flag or its user agent."""
@@ -152,7 +169,9 @@ class ExperimentSpec(_Strict):
     share of recipients who always get the defaults; ``consent_attribute`` is the context attribute
     that, when present and false, means the recipient did not consent (no context is stored then).
     ``record`` names further context attributes stored with each decision for the analysis (results by
-    segment, a CUPED covariate such as ``clicks_30d``); no policy or rule sees them.
+    segment, a CUPED covariate such as ``clicks_30d``); no policy or rule sees them. ``merge_defaults``
+    gives a template field's value for recipients who lack it (``{first_name: "there"}``, see
+    :mod:`experiments.merge_fields`).
     """
 
     key: str = Field(pattern=KEY_PATTERN)
@@ -167,6 +186,9 @@ class ExperimentSpec(_Strict):
     reward: Reward = Field(default_factory=Reward)
     consent_attribute: str | None = "consent"
     record: list[Annotated[str, Field(pattern=ATTRIBUTE_PATTERN)]] = Field(default_factory=list)
+    merge_defaults: dict[Annotated[str, Field(pattern=ATTRIBUTE_PATTERN)], str | int | float | bool] = Field(
+        default_factory=dict
+    )
 
     @property
     def hash_salt(self) -> str:
@@ -195,8 +217,11 @@ class ExperimentSpec(_Strict):
         Equal specs give equal strings; this decides whether saving makes a new version.
         """
         data = self.model_dump(mode="json")
-        if not data["record"]:  # added later: absent when empty, so specs saved before keep their text
-            del data["record"]
+        for name in ("record", "merge_defaults"):  # added later: absent when empty, so specs saved
+            if not data[name]:  # before keep their text
+                del data[name]
+        if data["reward"]["value_types"] is None:
+            del data["reward"]["value_types"]
         return json.dumps(data, separators=(",", ":"))
 
 

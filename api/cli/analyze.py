@@ -19,6 +19,7 @@ from api.results import (
     comparison_rows,
     exclusion_note,
     results_to_dict,
+    summary_warnings,
 )
 from experiments.adaptive_block import adaptive_json, adaptive_results
 
@@ -85,6 +86,8 @@ def analyze(
     for slot, why in results.skipped.items():
         typer.echo(f"{slot}: not analysed, {why}")
     typer.echo(exclusion_note(summary))
+    for warning in summary_warnings(summary):
+        typer.echo(f"warning: {warning}")
     apprentice = apprentice_note(summary)
     if apprentice is not None:
         typer.echo(apprentice)

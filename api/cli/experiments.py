@@ -6,6 +6,7 @@ import json
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import ExitStack
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -18,6 +19,7 @@ from api.cli.records import iter_records, row_error
 from api.convert import decision_to_dict, experiment_to_dict
 from experiments.errors import InvalidInput
 from experiments.limits import CLI_FILE_BATCH
+from experiments.sends import check_send_id
 from experiments.service import ExperimentService
 from experiments.spec import ExperimentSpec, parse_spec
 
@@ -173,8 +175,20 @@ def _check_send(service: ExperimentService, key: str, path: Path, id_column: str
     return total
 
 
-def _assign_file(key: str, path: Path, out: Path | None, db: str, id_column: str, as_json: bool) -> None:
+def _assign_file(
+    key: str,
+    path: Path,
+    out: Path | None,
+    db: str,
+    id_column: str,
+    as_json: bool,
+    send_id: str | None,
+    send_at: datetime | None,
+) -> None:
     """Assign a whole file: every row is checked first, then the batches are assigned in file order.
+
+    With ``send_id`` a re-run of the same send logs nothing new: each recipient already logged for the
+    send gets its original decision back.
 
     Nothing is assigned when any row is bad or ``--out`` cannot be written; the decisions go to
     ``--out`` batch by batch, as each batch is committed.
@@ -192,7 +206,9 @@ def _assign_file(key: str, path: Path, out: Path | None, db: str, id_column: str
         handle = stack.enter_context(out.open("w", encoding="utf-8")) if out is not None else None
         bar = stack.enter_context(typer.progressbar(length=total, label="assigning", hidden=keep))
         for _, batch in _recipient_batches(path, id_column):
-            done = [decision_to_dict(d) for d in service.assign_batch(key, batch)]
+            done = [decision_to_dict(d) for d in service.assign_batch(
+                key, batch, send_id=send_id, send_at=send_at
+            )]
             if handle is not None:
                 handle.writelines(json.dumps(d) + "\n" for d in done)
             if keep:
@@ -223,17 +239,38 @@ def assign(
     id_column: Annotated[
         str, typer.Option(help="With --file: the column of the recipient's id.")
     ] = "recipient_id",
+    send_id: Annotated[str | None, typer.Option(
+        help="The send these decisions belong to: run again with the same id, a recipient already "
+        "logged for it gets its original decision and nothing is logged again."
+    )] = None,
+    send_at: Annotated[str | None, typer.Option(
+        help="When the email goes out (ISO 8601, UTC unless it has an offset): the reward window and "
+        "the learning delay run from it."
+    )] = None,
     db: DbOption = DEFAULT,
     as_json: Json = False,
 ) -> None:
     """Assign one recipient, or a whole send from a file (decisions are logged, as over HTTP)."""
     if (recipient is None) == (file is None):
         raise CliError("--recipient / --file: give exactly one")
+    if send_id is not None:
+        try:
+            check_send_id(send_id)
+        except InvalidInput as exc:
+            raise CliError(f"--send-id: {exc.reason}") from exc
+    send_time = None
+    if send_at is not None:
+        try:
+            send_time = datetime.fromisoformat(send_at)
+        except ValueError as exc:
+            raise CliError(f"--send-at: not an ISO 8601 time: {send_at!r}") from exc
     if file is not None:
-        _assign_file(key, file, out, db, id_column, as_json)
+        _assign_file(key, file, out, db, id_column, as_json, send_id, send_time)
         return
     assert recipient is not None
-    decision = open_service(db).assign(key, recipient, parse_context(context or [], context_json))
+    decision = open_service(db).assign(
+        key, recipient, parse_context(context or [], context_json), send_id=send_id, send_at=send_time
+    )
     data = decision_to_dict(decision)
     if as_json:
         print_json(data)

@@ -9,6 +9,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from experiments.limits import MAX_BATCH, MAX_ID_LENGTH, MAX_PREVIEW_RECIPIENTS
 
+SEND_ID_DESCRIPTION = (
+    "The send (campaign) this decision belongs to. A repeat of (experiment, send_id, recipient_id) "
+    "returns the original decision and logs nothing, so a retried request is safe. Without it every "
+    "call logs new decisions."
+)
+
 
 class Recipient(BaseModel):
     """A recipient to assign and the context the policy and rules see."""
@@ -21,8 +27,25 @@ class Recipient(BaseModel):
     context: dict[str, Any] = Field(default_factory=dict, description="Attributes for rules and policy.")
 
 
+SEND_AT_DESCRIPTION = (
+    "When the email goes out (UTC, ISO 8601; a time without offset is UTC). Stored with the decision: "
+    "the reward window and the learning delay run from it. Absent: from the decision."
+)
+
+
+class SendRecipient(Recipient):
+    """A recipient of a batch, with its own send time when it differs from the batch's."""
+
+    send_at: datetime | None = Field(default=None, description=SEND_AT_DESCRIPTION)
+
+
 class AssignRequest(Recipient):
     """``POST /v1/experiments/{key}/assign``."""
+
+    send_id: str | None = Field(
+        default=None, min_length=1, max_length=MAX_ID_LENGTH, description=SEND_ID_DESCRIPTION
+    )
+    send_at: datetime | None = Field(default=None, description=SEND_AT_DESCRIPTION)
 
 
 class BatchAssignRequest(BaseModel):
@@ -30,7 +53,13 @@ class BatchAssignRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    recipients: list[Recipient] = Field(min_length=1, max_length=MAX_BATCH)
+    recipients: list[SendRecipient] = Field(min_length=1, max_length=MAX_BATCH)
+    send_id: str | None = Field(
+        default=None, min_length=1, max_length=MAX_ID_LENGTH, description=SEND_ID_DESCRIPTION
+    )
+    send_at: datetime | None = Field(
+        default=None, description=SEND_AT_DESCRIPTION + " A recipient's own send_at takes precedence."
+    )
 
 
 class VariantPublic(BaseModel):

@@ -169,6 +169,9 @@ class ResultsPublic(BaseModel):
     excluded: ExcludedPublic | None = None
     machine_events: MachineEventsPublic | None = None
     apprentice: ApprenticePublic | None = None
+    # per event type, outcomes posted with a value the reward does not count (reward.value_types)
+    values_not_counted: dict[str, int] = {}
+    warnings: list[str] = []
     analyses: list[dict[str, Any]] = []
     covariate: CovariatePublic | None = None
     segments: SegmentsPublic | None = None

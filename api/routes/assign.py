@@ -6,7 +6,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from api.batch import batch_body_schema, decisions_json, parse_batch_body
+from api.batch import batch_body_schema, decisions_json, parse_send
 from api.convert import decision_json
 from api.deps import MetricsDep, ServiceDep, require_send
 from api.models.assign import AssignRequest, BatchDecisions, DecisionPublic
@@ -33,7 +33,9 @@ def assign(key: str, body: AssignRequest, service: ServiceDep, metrics: MetricsD
     The answer is the ``DecisionPublic`` model's JSON, written here (:func:`api.convert.decision_json`)
     rather than by FastAPI in another hop to its thread pool.
     """
-    decision = service.assign(key, body.recipient_id, body.context)
+    decision = service.assign(
+        key, body.recipient_id, body.context, send_id=body.send_id, send_at=body.send_at
+    )
     metrics.count_decisions(key, 1)
     return Response(decision_json(decision), media_type="application/json")
 
@@ -47,13 +49,19 @@ def assign(key: str, body: AssignRequest, service: ServiceDep, metrics: MetricsD
 async def assign_batch(key: str, request: Request, service: ServiceDep, metrics: MetricsDep) -> Response:
     """Choose for every recipient of a send (at most 100,000), logged in bulk, answered in order.
 
+    With a ``send_id``, a recipient already logged for that send gets its original decision back and
+    nothing is logged again: a retried or re-run send is safe.
+
     The body is ``BatchAssignRequest``; it is validated from its bytes by :mod:`api.batch` (not through
     a model per recipient) and the answer is written there too (not re-validated: a 100,000-row answer).
     """
     raw = await request.body()
 
     def work() -> bytes:
-        decisions = service.assign_batch(key, parse_batch_body(raw))
+        send = parse_send(raw)
+        decisions = service.assign_batch(
+            key, send.recipients, send_id=send.send_id, send_at=send.send_at
+        )
         metrics.count_decisions(key, len(decisions))
         return decisions_json(decisions)
 

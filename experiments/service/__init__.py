@@ -125,15 +125,32 @@ class ExperimentService:
 
     # ---------------------------------------------------------------- assignment
 
-    def assign(self, key: str, recipient_id: str, context: Mapping[str, Any]) -> Decision:
+    def assign(
+        self,
+        key: str,
+        recipient_id: str,
+        context: Mapping[str, Any],
+        *,
+        send_id: str | None = None,
+        send_at: datetime | None = None,
+    ) -> Decision:
         """Choose and log the variants of one recipient (a bad input is reported at ``recipient_id`` or
-        ``context.<name>``)."""
-        return self.assigner.assign(key, [(recipient_id, context)], single=True)[0]
+        ``context.<name>``); ``send_id`` and ``send_at`` as in :meth:`assign_batch`."""
+        return self.assigner.assign(
+            key, [(recipient_id, context)], single=True, send_id=send_id, send_at=send_at
+        )[0]
 
-    def assign_batch(self, key: str, recipients: Recipients) -> list[Decision]:
-        """Choose and log the variants of a whole send (:meth:`Assigner.assign
-        <experiments.service.assignment.Assigner.assign>`)."""
-        return self.assigner.assign(key, recipients)
+    def assign_batch(
+        self,
+        key: str,
+        recipients: Recipients,
+        *,
+        send_id: str | None = None,
+        send_at: datetime | Sequence[datetime | None] | None = None,
+    ) -> list[Decision]:
+        """Choose and log the variants of a whole send, once per recipient of ``send_id``, sent at
+        ``send_at`` (:meth:`Assigner.assign <experiments.service.assignment.Assigner.assign>`)."""
+        return self.assigner.assign(key, recipients, send_id=send_id, send_at=send_at)
 
     def check_recipients(self, key: str, recipients: Recipients) -> None:
         """Raise what :meth:`assign_batch` would raise for this input, and store nothing."""

@@ -7,6 +7,8 @@ import hashlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
 import numpy as np
 from sqlalchemy.engine import Connection
@@ -18,9 +20,17 @@ from experiments.errors import AssignmentError, Conflict
 from experiments.group_commit import GroupCommit
 from experiments.models import Decision, Preview
 from experiments.preview import PreviewReport, coverage, describe_recipients
+from experiments.sends import (
+    answer_with_stored,
+    check_send_id,
+    first_of_each_recipient,
+    send_times,
+    stored_sends,
+    write_decisions,
+)
 from experiments.service.core import ServiceCore
 from experiments.service.inputs import Recipients, check_recipients, stored_contexts
-from experiments.store import decision_encoding, insert_decisions, to_db_time
+from experiments.store import decision_encoding, to_db_time
 from experiments.store.repository import AssignState
 
 log = logging.getLogger(__name__)
@@ -53,7 +63,7 @@ class Assigner:
         # SQLite has one writer at a time: concurrent requests share transactions; PostgreSQL takes
         # concurrent commits and groups their flushes itself
         self._decision_writer = GroupCommit(
-            core.engine, insert_decisions, grouped=core.engine.dialect.name == "sqlite"
+            core.engine, write_decisions, grouped=core.engine.dialect.name == "sqlite"
         )
 
     def check_recipients(self, key: str, recipients: Recipients) -> None:
@@ -79,12 +89,15 @@ class Assigner:
         recipients: Recipients,
         rng: np.random.Generator | None = None,
         single: bool = False,
+        send_id: str | None = None,
+        send_at: Any = None,
     ) -> Decided:
         """Choose for ``recipients`` (see :class:`Decided`).
 
         ``rng`` draws instead of the service's generator (a preview's own, so that it leaves the next
         assignments' draws unchanged); ``single``: the call names one recipient (problems are reported
-        at ``recipient_id`` and ``context``, not under ``recipients[0]``).
+        at ``recipient_id`` and ``context``, not under ``recipients[0]``). ``send_id`` and ``send_at``
+        are stored with each row, as in :meth:`assign`.
 
         Raises
         ------
@@ -93,6 +106,8 @@ class Assigner:
             input); no row is handed on, so no other call's transaction can fail for it.
         """
         check_recipients(recipients, single)
+        times = send_times(send_at, len(recipients), single)
+        sent_at = [None if t is None else self._encoding.time(t) for t in times]
         state, compiled = self._core.repo.assign_state(conn, key)
         if state.status == "archived":
             raise Conflict(f"experiment {key!r} is archived: no more assignments")
@@ -132,12 +147,28 @@ class Assigner:
             )
         rows, decisions = decision_rows(
             compiled, recipients, result, policy_version, stored, rendered, groups,
-            to_db_time(self._core.clock()), self._encoding,
+            to_db_time(self._core.clock()), self._encoding, send_id, sent_at,
         )
         return Decided(compiled, state, rows, decisions)
 
-    def assign(self, key: str, recipients: Recipients, single: bool = False) -> list[Decision]:
+    def assign(
+        self,
+        key: str,
+        recipients: Recipients,
+        single: bool = False,
+        *,
+        send_id: str | None = None,
+        send_at: datetime | Sequence[datetime | None] | None = None,
+    ) -> list[Decision]:
         """Choose and log the variants of ``recipients``; return once the decisions are committed.
+
+        ``send_at`` is when the email goes out (one time for the send, or one per recipient, None for
+        "now"; naive times are UTC): stored with each decision, the reward window and the learning
+        delay run from it instead of from the decision.
+
+        With a ``send_id`` (the send the decisions belong to) each recipient is logged once per send:
+        a recipient already logged for it, by this call or any earlier one on any worker, gets the stored
+        decision back and nothing new is logged (:mod:`experiments.sends`).
 
         The state of the experiment is read in one query; the decisions are written by
         :class:`experiments.group_commit.GroupCommit` (on SQLite concurrent calls share one transaction;
@@ -146,14 +177,24 @@ class Assigner:
         none of them is stored). A bad input is reported at ``recipients[i].<field>`` (at
         ``recipient_id`` or ``context.<name>`` when ``single``).
         """
+        check_send_id(send_id)
         with self._core.engine.connect() as conn:
             if not self._decision_writer.grouped:
                 # PostgreSQL: the state is one SELECT and the decisions one statement (COPY, or an
                 # INSERT of one row) that commits itself: no BEGIN and COMMIT round trips
                 conn.execution_options(isolation_level="AUTOCOMMIT")
-            decided = self.decide(conn, key, recipients, single=single)
-            self._decision_writer.submit(decided.rows, conn)
-        return decided.decisions
+            decided = self.decide(conn, key, recipients, single=single, send_id=send_id, send_at=send_at)
+            if send_id is None:
+                self._decision_writer.submit(decided.rows, conn)
+                return decided.decisions
+            self._decision_writer.submit(first_of_each_recipient(decided.rows), conn)
+            stored = stored_sends(conn, key, send_id, [d.recipient_id for d in decided.decisions])
+            return answer_with_stored(
+                decided.decisions,
+                [context for _, context in recipients],
+                stored,
+                lambda version: self._core.repo.compiled(key, version, conn=conn),
+            )
 
     def preview(self, key: str, recipients: Recipients) -> list[Preview]:
         """What each recipient would get and why (rendered); nothing is logged.

@@ -70,12 +70,13 @@ class OutcomeRecording:
                     ).spec
                 machine = spec.reward.is_machine(bool(e.machine), e.user_agent)
                 window = timedelta(hours=spec.reward.window_hours)
-                # the attribution window runs from the decision to ``window_hours`` after it; an event
-                # without a timestamp is stamped on receipt, after its decision was logged, whatever the
-                # skew between the clocks of the workers that logged the two. Machine events are left
-                # out by the queries (``machine`` true), not here.
+                # the attribution window runs from the send (``send_at``, else the decision) to
+                # ``window_hours`` after it; an event counts from the decision on (a send may go out
+                # early). An event without a timestamp is stamped on receipt, after its decision was
+                # logged, whatever the skew between the clocks of the workers that logged the two.
+                # Machine events are left out by the queries (``machine`` true), not here.
                 after = e.timestamp is None or time >= d.created_at
-                attributed = after and time - d.created_at <= window
+                attributed = after and time - (d.send_at or d.created_at) <= window
                 known.append(
                     {
                         **base,

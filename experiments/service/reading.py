@@ -12,6 +12,7 @@ from sqlalchemy.engine import Connection
 
 from experiments.assignment import CompiledExperiment
 from experiments.errors import Conflict, InvalidInput
+from experiments.event_values import uncounted_value_counts
 from experiments.export import (
     EXPORT_CHUNK_ROWS,
     LogExport,
@@ -97,6 +98,7 @@ class Reading:
             excluded=excluded_counts(conn, compiled),
             apprentice=apprentice_agreement(conn, compiled),
             after_learning=after_learning_counts(conn, compiled),
+            uncounted_values=uncounted_value_counts(conn, compiled),
         )
         shares = self._shares(conn, compiled)
         return compiled, counted, build_summary(compiled, groups, shares, include_machine=include_machine)

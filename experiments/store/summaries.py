@@ -2,8 +2,8 @@
 
 Per decision, a subquery over its attributed outcomes (inside the reward window, and not machine-made
 unless machine events are asked for) gives, for each event type the spec knows, whether at least one
-such event arrived, and the sum of the ``value`` of the spec's value event. The reward of a decision is
-``sum_t weight_t * [any event of type t] + sum(values)``; decisions without outcomes earn 0. Arm,
+such event arrived, and the sum of the ``value`` of the spec's value-carrying events. The reward of a
+decision is ``sum_t weight_t * [any event of type t] + sum(values)``; decisions without outcomes earn 0. Arm,
 fallback and daily statistics are each a ``GROUP BY`` of rewards and event flags summed over the
 decisions that have outcomes (the covering index ``ix_outcomes_summary`` feeds the per-decision
 subquery in order), beside the decision counts. Outcome rows carry their decision's arm, day, reason
@@ -32,9 +32,9 @@ from experiments.store.tables import outcomes_table as O
 
 
 def event_types(compiled: CompiledExperiment) -> list[str]:
-    """The event types counted per decision: rewarded ones, the value event, then guardrails."""
+    """The event types counted per decision: rewarded ones, the value-carrying ones, then guardrails."""
     reward = compiled.spec.reward
-    names = list(reward.events) + ([reward.value] if reward.value else []) + list(reward.guardrails)
+    names = list(reward.events) + reward.value_event_types + list(reward.guardrails)
     return list(dict.fromkeys(names))
 
 
@@ -60,9 +60,9 @@ def attribution(
     columns = [O.c[name] for name in _GROUP_COLUMNS]
     for j, name in enumerate(types):
         columns.append(func.max(case((O.c.type == name, 1), else_=0)).label(f"e{j}"))
-    value_type = spec.reward.value or ""
+    valued = spec.reward.value_event_types or [""]
     columns.append(
-        func.sum(case((O.c.type == value_type, func.coalesce(O.c.value, 0.0)), else_=0.0)).label("value_sum")
+        func.sum(case((O.c.type.in_(valued), func.coalesce(O.c.value, 0.0)), else_=0.0)).label("value_sum")
     )
     sub = (
         select(*columns)
@@ -331,7 +331,8 @@ def all_rewards(conn: Connection, compiled: CompiledExperiment) -> dict[str, flo
 
 
 def unlearned_decisions(compiled: CompiledExperiment, cutoff: Any, limit: int) -> Select[Any]:
-    """The oldest learnable decisions not yet learned, made before ``cutoff``."""
+    """The oldest learnable decisions not yet learned, made (and sent, when ``send_at`` is later) before
+    ``cutoff``."""
     return (
         select(D.c.id, D.c.arm, D.c.propensity, D.c.context, D.c.created_at)
         .where(
@@ -340,6 +341,7 @@ def unlearned_decisions(compiled: CompiledExperiment, cutoff: Any, limit: int) -
             D.c.fallback.is_(False),
             D.c.learned_version.is_(None),
             D.c.created_at <= cutoff,
+            or_(D.c.send_at.is_(None), D.c.send_at <= cutoff),  # a later send matures later
         )
         .order_by(D.c.created_at, D.c.id)
         .limit(limit)

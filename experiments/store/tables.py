@@ -101,6 +101,10 @@ class DecisionRow(SQLModel, table=True):
             "ix_decisions_adaptive",
             "experiment_key", "version", "fallback", "policy_version", "arm", "propensity",
         ),
+        Index(
+            "uq_decisions_send", "experiment_key", "send_id", "recipient_id", unique=True,
+            sqlite_where=text("send_id IS NOT NULL"), postgresql_where=text("send_id IS NOT NULL"),
+        ),
     )
     id: str = Field(primary_key=True, max_length=DECISION_ID_LENGTH)
     experiment_key: str = Field(max_length=MAX_KEY_LENGTH)
@@ -118,6 +122,10 @@ class DecisionRow(SQLModel, table=True):
     day: date
     learned_version: int | None = None
     agreement: float | None = None  # apprentice decisions: the policy's probability of the same choice
+    # the send (campaign) the decision belongs to: one decision per (experiment, send, recipient)
+    send_id: str | None = Field(default=None, max_length=128)
+    # when the email goes out (None: at the decision): reward windows and learning delays start here
+    send_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=False), nullable=True))
 
 
 class OutcomeRow(SQLModel, table=True):
@@ -277,12 +285,27 @@ def create_tables(engine: Engine) -> None:
     SQLModel.metadata.create_all(engine, tables=tables)
     if upgrade:
         _add_outcome_learning_columns(engine)
+        _add_missing_columns(engine, decisions_table.name, ADDED_DECISION_COLUMNS)
     with engine.begin() as conn:
         for table in tables:  # create_all makes the indexes of new tables only
             for index in table.indexes:
                 index.create(conn, checkfirst=True)
         for name in RETIRED_INDEXES:
             conn.execute(text(f"DROP INDEX IF EXISTS {name}"))
+
+
+#: Columns added to the decisions table after its first release, with their SQL type: a store made
+#: before them gets them (NULL in every existing row) on the next :func:`create_tables`.
+ADDED_DECISION_COLUMNS: dict[str, str] = {"send_id": "VARCHAR(128)", "send_at": "TIMESTAMP"}
+
+
+def _add_missing_columns(engine: Engine, table: str, name_to_type: dict[str, str]) -> None:
+    """Add each nullable column of ``name_to_type`` that ``table`` lacks (before its indexes are made)."""
+    present = {c["name"] for c in inspect(engine).get_columns(table)}
+    with engine.begin() as conn:
+        for name, sql_type in name_to_type.items():
+            if name not in present:
+                conn.execute(text(f"ALTER TABLE {table} ADD COLUMN {name} {sql_type}"))
 
 
 def _add_outcome_learning_columns(engine: Engine) -> None:

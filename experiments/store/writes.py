@@ -33,6 +33,8 @@ DECISION_COLUMNS = (
     "day",
     "learned_version",
     "agreement",
+    "send_id",
+    "send_at",
 )
 
 

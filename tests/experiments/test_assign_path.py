@@ -71,17 +71,18 @@ def test_rows_written_by_insert_decisions_read_back_as_the_table_writes_them(eng
          "variants": {"subject": "hi", "cta": "shop"}, "arm": 1, "propensity": 0.123456789012345,
          "policy_version": 3, "explored": True, "fallback": False, "reason": "policy",
          "context": {"first_name": "Zoë", "n": 3, "vip": True, "score": 1.5, "tags": ["a", None]},
-         "created_at": moment, "day": moment.date(), "learned_version": None, "agreement": 0.25},
+         "created_at": moment, "day": moment.date(), "learned_version": None, "agreement": 0.25,
+         "send_id": None, "send_at": moment.replace(hour=18)},
         {"id": "ref-1", "experiment_key": "k", "version": 2, "recipient_id": "r1",
          "variants": {"subject": "sale", "cta": "see"}, "arm": 2, "propensity": 1.0,
          "policy_version": None, "explored": False, "fallback": True, "reason": "no_consent",
          "context": None, "created_at": moment, "day": date(2026, 3, 2), "learned_version": None,
-         "agreement": None},
+         "agreement": None, "send_id": None, "send_at": None},
         {"id": "ref-2", "experiment_key": "k", "version": 2, "recipient_id": "r2",
          "variants": {"subject": "hi", "cta": "see"}, "arm": 0, "propensity": 1e-7,
          "policy_version": 3, "explored": True, "fallback": False, "reason": "policy",
          "context": {}, "created_at": moment.replace(microsecond=0), "day": moment.date(),
-         "learned_version": None, "agreement": None},
+         "learned_version": None, "agreement": None, "send_id": None, "send_at": None},
     ]
     encoding = decision_encoding(engine.dialect)
     fast = []
@@ -89,7 +90,8 @@ def test_rows_written_by_insert_decisions_read_back_as_the_table_writes_them(eng
         bound = {**v, "id": "fast" + v["id"][3:], "variants": encoding.json(v["variants"]),
                  "context": encoding.json(v["context"]), "created_at": encoding.time(v["created_at"]),
                  "day": encoding.day(v["day"]), "explored": encoding.flag(v["explored"]),
-                 "fallback": encoding.flag(v["fallback"])}
+                 "fallback": encoding.flag(v["fallback"]),
+                 "send_at": None if v["send_at"] is None else encoding.time(v["send_at"])}
         fast.append(tuple(bound[c] for c in DECISION_COLUMNS))
     with engine.begin() as conn:
         conn.execute(decisions_table.insert(), values)

@@ -37,17 +37,26 @@ def _count_decisions(engine: Engine) -> int:
         return int(conn.execute(select(func.count()).select_from(decisions_table)).scalar_one())
 
 
-def test_a_variant_needing_a_missing_field_is_not_offered(service: ExperimentService) -> None:
+def test_a_hash_variant_needing_a_missing_field_stands_with_the_default_content(
+    service: ExperimentService,
+) -> None:
+    """Intent to treat: the hash's variant is logged whatever the recipient's fields; one that cannot
+    render is shown with the default variant's content, reason ``content_fallback``."""
     service.create(_templated_spec())
     named = [(f"n{i}", {"first_name": f"Ada{i}"}) for i in range(100)]
     anonymous = [(f"a{i}", {"segment": "new"}) for i in range(100)]
     decisions = service.assign_batch("spring", named + anonymous)
+    drawn = [d.variants["subject"].id for d in decisions[100:]]
+    assert 20 < drawn.count("personal") < 80  # a fair hash, as for the named recipients
     for d in decisions[100:]:
-        assert d.variants["subject"].id == "plain"
         assert d.variants["subject"].content == "Spring sale, there"
-        assert d.propensity == pytest.approx(0.5)  # subject: plain only; cta: one of two
-        assert "not offered 'personal'" in d.content_notes["subject"]
-        assert "'first_name' is undefined" in d.content_notes["subject"]
+        assert d.propensity == pytest.approx(0.25)  # subject: one of two; cta: one of two
+        if d.variants["subject"].id == "personal":
+            assert d.reason == "content_fallback"
+            assert "content fell back to 'plain'" in d.content_notes["subject"]
+            assert "'first_name' is undefined" in d.content_notes["subject"]
+        else:
+            assert d.reason == "assigned" and d.content_notes == {}
     personal = [(d, rid) for d, (rid, _) in zip(decisions[:100], named, strict=True)
                 if d.variants["subject"].id == "personal"]
     assert 20 < len(personal) < 80  # a fair hash over 100 named recipients
@@ -76,7 +85,7 @@ def test_a_default_needing_fields_is_warned_and_falls_back_leniently(service: Ex
     assert any("slots.subject.variants[0].content: the default variant" in w for w in info.warnings)
     decisions = service.assign_batch("spring", [(f"r{i}", {}) for i in range(60)])
     held = [d for d in decisions if d.reason == "holdout"]
-    assigned = [d for d in decisions if d.reason == "assigned"]
+    assigned = [d for d in decisions if d.reason in ("assigned", "content_fallback")]
     assert held and assigned
     for d in held:  # the default is forced: its text with the missing field left out, and a note
         assert d.variants["subject"].content == "Hello"
@@ -137,12 +146,13 @@ def test_preview_shows_rules_offers_probabilities_and_content_and_logs_nothing(
     assert ca.combination_to_probability == pytest.approx(
         {"subject=plain,cta=shop": 0.5, "subject=personal,cta=shop": 0.5}
     )
-    anon_subject = anon.slots[0]
-    assert anon_subject.offered == ["plain"]
-    assert anon_subject.not_offered == {"personal": "content: 'first_name' is undefined"}
-    assert anon_subject.variant_to_probability == {"plain": 1.0}
+    anon_subject = anon.slots[0]  # a hash design draws whatever renders (intent to treat)
+    assert anon_subject.offered == ["plain", "personal"]
+    assert anon_subject.not_offered == {}
+    assert anon_subject.variant_to_probability == {"plain": 0.5, "personal": 0.5}
+    fallback = "Spring sale, there"  # the default's content, for both
+    assert anon_subject.variant_to_content == {"plain": fallback, "personal": fallback}
     assert sum(anon.combination_to_probability.values()) == pytest.approx(1.0)
-    assert any(line.startswith("content subject: not offered 'personal'") for line in previews[1].explanation)
 
 
 def test_coverage_lists_unreached_rule_combinations_and_fallback_only_recipients(
@@ -176,8 +186,7 @@ def test_coverage_lists_unreached_rule_combinations_and_fallback_only_recipients
         checks = (("ca", example.get("location") == "CA"), ("vip", example.get("segment") == "vip"))
         fired = {name for name, holds in checks if holds}
         assert fired == set(names)
-    assert set(report.coverage.fallback_only) == {"anon", "no-consent"}
-    assert "first_name" in report.coverage.fallback_only["anon"]
+    assert set(report.coverage.fallback_only) == {"no-consent"}  # "anon" is drawn as anyone (hash)
     assert report.coverage.fallback_only["no-consent"] in ("ineligible", "no_consent")
 
 
