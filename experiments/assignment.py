@@ -1,7 +1,9 @@
 """Choosing variants for a batch of recipients: screening, rules, hashing or a policy. Pure, no I/O.
 
 Order of the checks per recipient (the first that applies gives the reason): ``paused``, then
-``no_consent`` (the consent attribute present and false), ``ineligible`` (the eligibility condition
+``no_consent`` (no consent as the spec's ``consent`` reads it, see :mod:`experiments.consent`; with
+``without_consent: randomize`` such a recipient skips eligibility and is chosen for without context),
+``ineligible`` (the eligibility condition
 does not hold), ``holdout`` (hash below the holdout share). Those get the default variants with
 propensity 1. The others get ``assigned`` (A/B, multivariate: sticky hash per slot, propensity the
 product of the per-slot probabilities) or ``policy`` (bandit, contextual: the policy's draw over the
@@ -19,6 +21,7 @@ import numpy as np
 
 from bandit import Policy
 from experiments.arms import allowed_mask, arm_index, combinations
+from experiments.consent import consent_flags, consent_line, declines_consent
 from experiments.content import (
     Rendering,
     default_fallback,
@@ -43,7 +46,7 @@ from experiments.spec import ExperimentSpec
 
 log = logging.getLogger(__name__)
 
-_FALSE_WORDS = frozenset({"false", "no", "n", "0", "off"})
+__all__ = ["declines_consent"]  # read with the other screening checks
 
 
 @dataclass(frozen=True)
@@ -105,8 +108,8 @@ def compile_experiment(spec: ExperimentSpec, version: int) -> CompiledExperiment
         stored |= attributes(rule.when)
     if eligibility is not None:
         stored |= attributes(eligibility)
-    if spec.consent_attribute:
-        stored.add(spec.consent_attribute)
+    if spec.consent.attribute:
+        stored.add(spec.consent.attribute)
     return CompiledExperiment(
         spec=spec,
         version=version,
@@ -129,33 +132,30 @@ def compile_experiment(spec: ExperimentSpec, version: int) -> CompiledExperiment
     )
 
 
-def declines_consent(value: Any) -> bool:
-    """Whether a consent attribute's value says no (false, 0, "no", "false", ...)."""
-    if isinstance(value, bool):
-        return not value
-    if isinstance(value, int | float):
-        return value == 0
-    if isinstance(value, str):
-        return value.strip().lower() in _FALSE_WORDS
-    return False
-
-
 def screen(
     compiled: CompiledExperiment,
     recipient_ids: Sequence[str],
     contexts: Sequence[Mapping[str, Any]],
     paused: bool,
 ) -> list[str | None]:
-    """The fallback reason per recipient, or None for those the design chooses for."""
+    """The fallback reason per recipient, or None for those the design chooses for.
+
+    A recipient without consent gets ``no_consent``, or with ``without_consent: randomize`` goes on to
+    the holdout check without eligibility (which reads their attributes); the caller then hands the
+    design an empty context for them (:func:`experiments.consent.withhold_contexts`).
+    """
     n = len(recipient_ids)
     if paused:
         return ["paused"] * n
-    consent = compiled.spec.consent_attribute
+    consented = consent_flags(compiled.spec.consent, contexts)
+    randomize = compiled.spec.consent.without_consent == "randomize"
     holdout = in_holdout(compiled.spec.hash_salt, recipient_ids, compiled.spec.holdout)
     reasons: list[str | None] = []
     for i, context in enumerate(contexts):
-        if consent and consent in context and declines_consent(context[consent]):
+        if not consented[i] and not randomize:
             reasons.append("no_consent")
+        elif not consented[i]:
+            reasons.append("holdout" if holdout[i] else None)
         elif compiled.eligibility is not None and not holds(compiled.eligibility, context):
             reasons.append("ineligible")
         elif holdout[i]:
@@ -512,7 +512,7 @@ def assign(
 #: Why a screened-out recipient (a reason of :func:`screen`) gets the defaults without any rule applied.
 SCREENED_OUT = {
     "paused": "the experiment is paused",
-    "no_consent": "the recipient declined consent",
+    "no_consent": "the recipient has not consented",
     "ineligible": "the recipient is not eligible",
     "holdout": "the recipient is in the holdout",
 }
@@ -524,7 +524,7 @@ def rules_not_evaluated(reason: str) -> str:
     Examples
     --------
     >>> rules_not_evaluated("no_consent")
-    'not evaluated: the recipient declined consent, so the default variants'
+    'not evaluated: the recipient has not consented, so the default variants'
     """
     return f"not evaluated: {SCREENED_OUT[reason]}, so the default variants"
 
@@ -542,13 +542,15 @@ def explain(
     """
     spec = compiled.spec
     lines = []
-    consent = spec.consent_attribute
-    if consent:
-        if consent not in context:
-            lines.append(f"consent: {consent} not given, taken as consent")
-        else:
-            verdict = "declined" if declines_consent(context[consent]) else "given"
-            lines.append(f"consent: {consent}={context[consent]!r}, {verdict}")
+    line = consent_line(spec.consent, context)
+    if line is not None:
+        lines.append(line)
+    if not consent_flags(spec.consent, [context])[0] and spec.consent.without_consent == "randomize":
+        held = spec.holdout > 0 and bool(in_holdout(spec.hash_salt, [recipient_id], spec.holdout)[0])
+        return lines + [
+            "without consent: randomize, so no eligibility, rule or context is read"
+            + (" (in holdout)" if held else " (a non-personalised arm)")
+        ]
     if compiled.eligibility is not None:
         ok, why = evaluate(compiled.eligibility, context)
         lines.append(f"eligibility: {'eligible' if ok else 'ineligible'} ({'; '.join(why)})")

@@ -34,6 +34,7 @@ from experiments.assignment import (
     screen,
     slot_content,
 )
+from experiments.consent import consent_flags, consent_warnings, withhold_contexts
 from experiments.content import Rendering
 from experiments.errors import (
     NUL_REASON,
@@ -427,7 +428,7 @@ class ExperimentService:
                 policy = self._new_policy(compiled)
             except (PolicyError, ValueError, TypeError) as exc:
                 raise SpecError([Problem("design.options", str(exc))]) from exc
-        warnings = find_conflicts(compiled.rules) + content_warnings(spec)
+        warnings = find_conflicts(compiled.rules) + content_warnings(spec) + consent_warnings(spec)
         if spec.design.type == "ab" and len(spec.slots) > 1:
             warnings.append("an ab design over several slots buckets each slot independently (multivariate)")
         text = spec.canonical_json()
@@ -679,6 +680,7 @@ class ExperimentService:
         stored_contexts = self._stored_contexts(compiled, contexts, single)
         rendered, groups = render_batch(compiled, contexts) if compiled.has_templates else (None, [])
         reasons = screen(compiled, ids, contexts, paused=row.status == "paused")
+        consented = consent_flags(compiled.spec.consent, contexts)
         policy_version, policy = None, None
         if compiled.adaptive and any(r is None for r in reasons):
             try:
@@ -694,7 +696,7 @@ class ExperimentService:
             result = assign(
                 compiled,
                 ids,
-                contexts,
+                withhold_contexts(contexts, consented),
                 reasons,
                 policy,
                 rng if rng is not None else self._rng,
@@ -738,7 +740,7 @@ class ExperimentService:
                     s: compiled.slot_ids[s][p] for s, p in zip(compiled.slot_names, positions[i], strict=True)
                 }
                 known = arm_to_variants[arm] = (chosen, encoding.json(chosen))
-            if reason == "no_consent":
+            if not consented[i]:
                 bound_context = no_context
             elif empty_context is not None:
                 bound_context = empty_context
@@ -893,8 +895,12 @@ class ExperimentService:
                 policy = None if current is None else current[1]
         screening = screen(compiled, ids, contexts, paused=row.status == "paused")
         with self._lock:
+            decided = (  # a randomized recipient without consent: no rule or policy reads their context
+                withhold_contexts(contexts, consent_flags(compiled.spec.consent, contexts))
+                if compiled.spec.consent.without_consent == "randomize" else contexts
+            )
             details = describe_recipients(
-                compiled, ids, contexts, screening, policy, apprentice=bool(row.apprentice)
+                compiled, ids, decided, screening, policy, apprentice=bool(row.apprentice)
             )
         previews = []
         for d, detail, reason, (rid, context) in zip(decisions, details, screening, recipients, strict=True):

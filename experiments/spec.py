@@ -23,9 +23,10 @@ from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from bandit import option_problems
+from experiments.consent import Consent, consent_problems
 from experiments.content import default_fallback, template_problem, try_render
 from experiments.errors import NUL_REASON, Problem, SpecError
 from experiments.rules import parse_condition
@@ -149,8 +150,8 @@ class ExperimentSpec(_Strict):
     """One experiment, as saved by ``ExperimentService.create``.
 
     ``default`` names each slot's control variant (the first variant when omitted); ``holdout`` is the
-    share of recipients who always get the defaults; ``consent_attribute`` is the context attribute
-    that, when present and false, means the recipient did not consent (no context is stored then).
+    share of recipients who always get the defaults; ``consent`` says how a recipient's consent is read
+    and what a recipient without it gets (:mod:`experiments.consent`; a missing consent is no consent).
     ``record`` names further context attributes stored with each decision for the analysis (results by
     segment, a CUPED covariate such as ``clicks_30d``); no policy or rule sees them.
     """
@@ -165,8 +166,18 @@ class ExperimentSpec(_Strict):
     eligibility: dict[str, Any] | None = None
     rules: list[Rule] = Field(default_factory=list)
     reward: Reward = Field(default_factory=Reward)
-    consent_attribute: str | None = "consent"
+    consent: Consent = Field(default_factory=Consent)
     record: list[Annotated[str, Field(pattern=ATTRIBUTE_PATTERN)]] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_consent_attribute(cls, data: Any) -> Any:
+        """Read the ``consent_attribute: NAME`` of specs stored before ``consent`` as ``consent:
+        {attribute: NAME}`` (a missing consent is then no consent, as for every spec)."""
+        if isinstance(data, Mapping) and "consent_attribute" in data and "consent" not in data:
+            data = dict(data)
+            data["consent"] = {"attribute": data.pop("consent_attribute")}
+        return data
 
     @property
     def hash_salt(self) -> str:
@@ -411,6 +422,7 @@ def check_spec_data(raw: Any) -> list[Problem]:
             if not rule.get("restrict") and not rule.get("force"):
                 problems.append(Problem(f"rules[{i}]", "a rule needs 'restrict' or 'force'"))
     problems += _condition_problems(raw)
+    problems += consent_problems(raw)
     design = raw.get("design")
     if isinstance(design, Mapping):
         kind, policy = design.get("type"), design.get("policy")
