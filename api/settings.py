@@ -24,6 +24,7 @@ _ENV_TO_FIELD = {
     "SENDLAB_REPORTS_DIR": "reports_dir",
     "SENDLAB_METRICS_DIR": "metrics_dir",
     "SENDLAB_UI_REFRESH_SECONDS": "ui_refresh_seconds",
+    "SENDLAB_ERASURE_SECRET": "erasure_secret",
 }
 
 
@@ -55,6 +56,9 @@ class Settings:
     ui_refresh_seconds : float
         Pause between two background refreshes of the pages' numbers (``/ui``), which also run once at
         start-up; 0 turns the refresher off (the pages then compute on a visit, and cache for 15 s).
+    erasure_secret : str or None
+        The server's secret that keys the token replacing an erased recipient's id
+        (``SENDLAB_ERASURE_SECRET``, at least 16 bytes); erasure is refused without it.
     """
 
     db: str = DEFAULT_DB
@@ -64,6 +68,7 @@ class Settings:
     reports_dir: str = "reports"
     metrics_dir: str | None = None
     ui_refresh_seconds: float = 10.0
+    erasure_secret: str | None = None
 
     @property
     def open(self) -> bool:

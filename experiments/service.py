@@ -414,6 +414,11 @@ class ExperimentService:
             seed=self._policy_seed(compiled.spec),
         )
 
+    @property
+    def engine(self) -> Engine:
+        """The store's engine (for the modules that read or change it directly, such as recipients)."""
+        return self._engine
+
     def create(self, spec: ExperimentSpec) -> ExperimentInfo:
         """Save a spec: a new key starts at version 1 (running); a changed spec makes a new version.
 

@@ -36,6 +36,8 @@ NAME_TO_COMMAND: dict[str, LazyCommand] = {
                          "duration of a test before launch."),
     "features": LazyCommand("api.cli.features:features_app", "Audience features (RFM, K-means segments, "
                             "conversion scores) from a purchase and engagement history."),
+    "recipients": LazyCommand("api.cli.recipients:recipients_app", "Show everything stored about one "
+                              "recipient, or erase it (privacy requests)."),
 }
 
 
