@@ -8,6 +8,7 @@ variables override the file.
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -25,6 +26,7 @@ _ENV_TO_FIELD = {
     "SENDLAB_METRICS_DIR": "metrics_dir",
     "SENDLAB_UI_REFRESH_SECONDS": "ui_refresh_seconds",
     "SENDLAB_ERASURE_SECRET": "erasure_secret",
+    "SENDLAB_RETENTION_DAYS": "retention_days",
 }
 
 
@@ -59,6 +61,9 @@ class Settings:
     erasure_secret : str or None
         The server's secret that keys the token replacing an erased recipient's id
         (``SENDLAB_ERASURE_SECRET``, at least 16 bytes); erasure is refused without it.
+    retention_days : float or None
+        Days after which stored contexts are dropped (``SENDLAB_RETENTION_DAYS``), by ``sendlab db
+        prune`` or :func:`experiments.retention.prune_contexts`; None keeps them.
     """
 
     db: str = DEFAULT_DB
@@ -69,6 +74,7 @@ class Settings:
     metrics_dir: str | None = None
     ui_refresh_seconds: float = 10.0
     erasure_secret: str | None = None
+    retention_days: float | None = None
 
     @property
     def open(self) -> bool:
@@ -114,10 +120,23 @@ def settings_from_env(environ: Mapping[str, str] | None = None) -> Settings:
         if environ.get(var):
             fields[field] = environ[var]
     create = environ.get("SENDLAB_CREATE_TABLES", "1").strip().lower() not in ("0", "false", "no")
+    extra: dict[str, float] = {}
+    if "retention_days" in fields:
+        extra["retention_days"] = _retention_days(fields.pop("retention_days"))
     refresh = fields.pop("ui_refresh_seconds", None)
     if refresh is None:
-        return Settings(**fields, create_tables=create)
-    return Settings(**fields, create_tables=create, ui_refresh_seconds=_refresh_seconds(refresh))
+        return Settings(**fields, **extra, create_tables=create)
+    return Settings(**fields, **extra, create_tables=create, ui_refresh_seconds=_refresh_seconds(refresh))
+
+
+def _retention_days(text: str) -> float:
+    try:
+        days = float(text)
+    except ValueError:
+        days = math.nan
+    if not days > 0 or math.isinf(days):
+        raise SettingsError(f"SENDLAB_RETENTION_DAYS: a positive number of days, got {text!r}")
+    return days
 
 
 def _refresh_seconds(text: str) -> float:

@@ -1,0 +1,45 @@
+"""Retention: contexts older than the period are dropped, statistics kept (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
+
+from experiments.models import OutcomeEvent
+from experiments.retention import prune_contexts, retention_cutoff
+from experiments.service import ExperimentService
+from experiments.store import decisions_table
+from tests.experiments.conftest import Clock, make_spec
+
+
+def _contexts(engine: Engine) -> dict[str, object]:
+    with engine.connect() as conn:
+        return dict(conn.execute(select(decisions_table.c.recipient_id, decisions_table.c.context)).all())
+
+
+def test_prune_drops_old_contexts_and_keeps_the_statistics(
+    service: ExperimentService, engine: Engine, clock: Clock
+) -> None:
+    service.create(make_spec(record=["segment"], consent={"missing": "deny"}))
+    old = service.assign_batch("spring", [(f"old{i}", {"consent": True, "segment": "vip"}) for i in range(30)]
+                               + [("declined", {"consent": False, "segment": "vip"})])
+    service.record_outcomes([OutcomeEvent(f"e{i}", d.decision_id, "click") for i, d in enumerate(old[:10])])
+    clock.advance(days=40)
+    service.assign_batch("spring", [(f"new{i}", {"consent": True, "segment": "new"}) for i in range(20)])
+    before = service.summarize("spring")
+    cutoff = retention_cutoff(clock.now, 30)
+    assert prune_contexts(engine, cutoff) == 30  # the declined recipient had no context to drop
+    contexts = _contexts(engine)
+    assert all(contexts[f"old{i}"] is None for i in range(30)) and contexts["declined"] is None
+    assert all(contexts[f"new{i}"] == {"consent": True, "segment": "new"} for i in range(20))
+    assert service.summarize("spring") == before
+    assert prune_contexts(engine, cutoff) == 0  # idempotent
+    by_segment = service.summarize_segments("spring", "segment")
+    assert by_segment is not None  # results by segment still answer (the old decisions count as missing)
+
+
+@pytest.mark.parametrize("days", [0, -1, float("nan")])
+def test_the_period_is_a_positive_number_of_days(days: float, clock: Clock) -> None:
+    with pytest.raises(ValueError, match="positive number of days"):
+        retention_cutoff(clock.now, days)
