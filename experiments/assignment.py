@@ -21,7 +21,7 @@ import numpy as np
 
 from bandit import Policy
 from experiments.arms import allowed_mask, arm_index, combinations
-from experiments.consent import consent_flags, consent_line, declines_consent
+from experiments.consent import consent_flags, consent_line
 from experiments.content import (
     Rendering,
     default_fallback,
@@ -45,8 +45,6 @@ from experiments.rules import (
 from experiments.spec import ExperimentSpec
 
 log = logging.getLogger(__name__)
-
-__all__ = ["declines_consent"]  # read with the other screening checks
 
 
 @dataclass(frozen=True)
