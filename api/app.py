@@ -19,7 +19,18 @@ import api.ui
 from api.auth import warn_if_open
 from api.handlers import install_error_handlers
 from api.metrics import ServiceMetrics
-from api.routes import assign, decisions, experiments, features, health, insight, outcomes, power, results
+from api.routes import (
+    assign,
+    decisions,
+    experiments,
+    features,
+    health,
+    insight,
+    outcomes,
+    power,
+    recipients,
+    results,
+)
 from api.settings import Settings, settings_from_env
 from experiments.service import ExperimentService
 from experiments.store import create_tables, make_engine
@@ -102,7 +113,9 @@ def create_app(settings: Settings, *, service: ExperimentService | None = None) 
     app.state.engine = engine  # None when the service was passed in
     app.state.metrics = ServiceMetrics(settings.metrics_dir)
     install_error_handlers(app)
-    for module in (experiments, assign, outcomes, decisions, results, power, features, health, insight):
+    routers = (experiments, assign, outcomes, decisions, results, power, features, health, insight,
+               recipients)
+    for module in routers:
         app.include_router(module.router)
     app.include_router(api.ui.router)  # the analyst's pages at /ui (their own key check, by cookie)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)

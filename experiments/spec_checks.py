@@ -1,7 +1,7 @@
 """The checks of a spec document that pydantic's structure cannot make, read defensively from the raw
 document so that every problem is reported at once with its path: the document itself (finite
 numbers, no NUL character, bounded nesting and size), the bounds of weights and windows, conditions,
-references to slots and variants, policies and their options, and content templates."""
+references to slots and variants, policies and their options, the consent block, and content templates."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from bandit import option_problems
+from experiments.consent import consent_problems
 from experiments.content import default_fallback, template_problem
 from experiments.errors import NUL_REASON, Problem
 from experiments.limits import MAX_HOURS, MAX_SPEC_DEPTH, MAX_SPEC_VALUES, MAX_WEIGHT
@@ -213,6 +214,7 @@ def check_spec_data(raw: Any) -> list[Problem]:
             if not rule.get("restrict") and not rule.get("force"):
                 problems.append(Problem(f"rules[{i}]", "a rule needs 'restrict' or 'force'"))
     problems += condition_problems(raw)
+    problems += consent_problems(raw)
     design = raw.get("design")
     if isinstance(design, Mapping):
         kind, policy = design.get("type"), design.get("policy")
