@@ -21,7 +21,18 @@ from api.docs_page import mount_docs
 from api.handlers import install_error_handlers
 from api.metrics import ServiceMetrics
 from api.request_guard import RequestGuard
-from api.routes import assign, decisions, experiments, features, health, insight, outcomes, power, results
+from api.routes import (
+    assign,
+    decisions,
+    experiments,
+    features,
+    health,
+    insight,
+    outcomes,
+    power,
+    recipients,
+    results,
+)
 from api.security_headers import SecurityHeaders
 from api.settings import Settings, settings_from_env
 from api.throttle import FailedKeyThrottle
@@ -108,7 +119,9 @@ def create_app(settings: Settings, *, service: ExperimentService | None = None) 
     app.state.engine = engine  # None when the service was passed in
     app.state.metrics = ServiceMetrics(settings.metrics_dir)
     install_error_handlers(app)
-    for module in (experiments, assign, outcomes, decisions, results, power, features, health, insight):
+    routers = (experiments, assign, outcomes, decisions, results, power, features, health, insight,
+               recipients)
+    for module in routers:
         app.include_router(module.router)
     app.include_router(api.ui.router)  # the analyst's pages at /ui (their own key check, by cookie)
     app.include_router(power.ui_router)  # the power page's calculators, by the pages' session

@@ -7,16 +7,24 @@ it after the check in progress. Requests never wait for it: assign and outcome p
 Every worker runs one; the experiment's learning lock makes them take turns, so one learns at a time.
 Turn it off (``SENDLAB_LEARNER=off``, ``sendlab serve --no-learner``) where ``sendlab learn KEY
 --watch`` runs learning as its own process.
+
+With ``settings.retention_days`` (``SENDLAB_RETENTION_DAYS``) the same thread also drops the stored
+contexts past the retention period, at most once an hour (:class:`experiments.retention.ScheduledPrune`);
+with the learner off, run ``sendlab db prune`` on a schedule instead.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import logging
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
 from experiments.learner import LearnerThread, ScheduledLearner
+from experiments.retention import ScheduledPrune
+
+log = logging.getLogger(__name__)
 
 #: How long the app's shutdown waits for a learning run in progress to end.
 STOP_TIMEOUT_SECONDS = 30.0
@@ -28,11 +36,30 @@ def start_learner(app: FastAPI) -> LearnerThread | None:
     settings = app.state.settings
     if not settings.learner:
         return None
-    learner = ScheduledLearner(app.state.service)
-    thread = LearnerThread(learner.check_all, settings.learner_poll_seconds)
+    service = app.state.service
+    learner = ScheduledLearner(service)
+    tick: Callable[[], object] = learner.check_all
+    if settings.retention_days is not None:
+        prune = ScheduledPrune(service.engine, service.clock, settings.retention_days)
+        tick = _learn_and_prune(learner, prune)
+    thread = LearnerThread(tick, settings.learner_poll_seconds)
     app.state.learner = thread
     thread.start()
     return thread
+
+
+def _learn_and_prune(learner: ScheduledLearner, prune: ScheduledPrune) -> Callable[[], None]:
+    """One check of the loop: learn what is due, then drop the contexts past retention if due (a
+    failing prune is logged and leaves learning to go on)."""
+
+    def tick() -> None:
+        learner.check_all()
+        try:
+            prune.check()
+        except Exception:
+            log.exception("background learner: dropping contexts past retention failed")
+
+    return tick
 
 
 @asynccontextmanager

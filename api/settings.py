@@ -2,12 +2,14 @@
 
 Keys never live in code. ``SENDLAB_CONFIG`` may name a YAML or JSON file with the fields ``db``,
 ``admin_key``, ``send_key``, ``reports_dir``, ``metrics_dir``, ``ui_refresh_seconds``, ``learner``,
-``learner_poll_seconds`` and ``metrics_open``; environment variables override the file.
+``learner_poll_seconds``, ``metrics_open``, ``erasure_secret`` and ``retention_days``; environment
+variables override the file.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -27,6 +29,8 @@ _ENV_TO_FIELD = {
     "SENDLAB_LEARNER": "learner",
     "SENDLAB_LEARNER_POLL_SECONDS": "learner_poll_seconds",
     "SENDLAB_METRICS_OPEN": "metrics_open",
+    "SENDLAB_ERASURE_SECRET": "erasure_secret",
+    "SENDLAB_RETENTION_DAYS": "retention_days",
 }
 
 
@@ -68,6 +72,12 @@ class Settings:
     metrics_open : bool
         Serve ``/metrics`` without a key (a scraper on a private network); by default it needs a
         configured key (either one) when the service has keys.
+    erasure_secret : str or None
+        The server's secret that keys the token replacing an erased recipient's id
+        (``SENDLAB_ERASURE_SECRET``, at least 16 bytes); erasure is refused without it.
+    retention_days : float or None
+        Days after which stored contexts are dropped (``SENDLAB_RETENTION_DAYS``), by ``sendlab db
+        prune`` or :func:`experiments.retention.prune_contexts`; None keeps them.
     """
 
     db: str = DEFAULT_DB
@@ -80,6 +90,8 @@ class Settings:
     learner: bool = True
     learner_poll_seconds: float = 1.0
     metrics_open: bool = False
+    erasure_secret: str | None = None
+    retention_days: float | None = None
 
     @property
     def open(self) -> bool:
@@ -134,6 +146,8 @@ def settings_from_env(environ: Mapping[str, str] | None = None) -> Settings:
         parsed["learner_poll_seconds"] = _poll_seconds(fields.pop("learner_poll_seconds"))
     if "metrics_open" in fields:
         parsed["metrics_open"] = _switch("SENDLAB_METRICS_OPEN", fields.pop("metrics_open"))
+    if "retention_days" in fields:
+        parsed["retention_days"] = _retention_days(fields.pop("retention_days"))
     return Settings(**fields, create_tables=create, **parsed)  # type: ignore[arg-type]
 
 
@@ -158,6 +172,16 @@ def _poll_seconds(text: str) -> float:
             f"SENDLAB_LEARNER_POLL_SECONDS: must be a number of seconds in [0.05, 3600], got {text!r}"
         )
     return seconds
+
+
+def _retention_days(text: str) -> float:
+    try:
+        days = float(text)
+    except ValueError:
+        days = math.nan
+    if not days > 0 or math.isinf(days):
+        raise SettingsError(f"SENDLAB_RETENTION_DAYS: a positive number of days, got {text!r}")
+    return days
 
 
 def _refresh_seconds(text: str) -> float:

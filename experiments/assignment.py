@@ -1,11 +1,13 @@
 """Choosing variants for a batch of recipients: screening, rules, hashing or a policy. Pure, no I/O.
 
 Order of the checks per recipient (the first that applies gives the reason): ``paused``, then
-``no_consent`` (the consent attribute present and false), ``ineligible`` (the eligibility condition
-does not hold), ``holdout`` (hash below the holdout share). Those get the default variants with
-propensity 1. The others get ``assigned`` (A/B, multivariate: sticky hash per slot, propensity the
-product of the per-slot probabilities) or ``policy`` (bandit, contextual: the policy's draw over the
-combinations the rules allow); a policy that raises gives everyone in the batch ``policy_error``.
+``no_consent`` (no consent as the spec's ``consent`` reads it, see :mod:`experiments.consent`; with
+``without_consent: randomize`` such a recipient skips eligibility and is chosen for without context),
+``ineligible`` (the eligibility condition does not hold), ``holdout`` (hash below the holdout share).
+Those get the default variants with propensity 1. The others get ``assigned`` (A/B, multivariate:
+sticky hash per slot, propensity the product of the per-slot probabilities) or ``policy`` (bandit,
+contextual: the policy's draw over the combinations the rules allow); a policy that raises gives
+everyone in the batch ``policy_error``.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import numpy as np
 from bandit import Policy
 from experiments.arms import allowed_mask, arm_index, combinations
 from experiments.compiled import CompiledExperiment, compile_experiment
+from experiments.consent import consent_flags, consent_line
 from experiments.content import (
     Rendering,
     default_fallback,
@@ -39,19 +42,6 @@ __all__ = ["Assignment", "CompiledExperiment", "assign", "compile_experiment", "
 
 log = logging.getLogger(__name__)
 
-_FALSE_WORDS = frozenset({"false", "no", "n", "0", "off"})
-
-
-def declines_consent(value: Any) -> bool:
-    """Whether a consent attribute's value says no (false, 0, "no", "false", ...)."""
-    if isinstance(value, bool):
-        return not value
-    if isinstance(value, int | float):
-        return value == 0
-    if isinstance(value, str):
-        return value.strip().lower() in _FALSE_WORDS
-    return False
-
 
 def screen(
     compiled: CompiledExperiment,
@@ -59,16 +49,24 @@ def screen(
     contexts: Sequence[Mapping[str, Any]],
     paused: bool,
 ) -> list[str | None]:
-    """The fallback reason per recipient, or None for those the design chooses for."""
+    """The fallback reason per recipient, or None for those the design chooses for.
+
+    A recipient without consent gets ``no_consent``, or with ``without_consent: randomize`` goes on to
+    the holdout check without eligibility (which reads their attributes); the caller then hands the
+    design an empty context for them (:func:`experiments.consent.withhold_contexts`).
+    """
     n = len(recipient_ids)
     if paused:
         return ["paused"] * n
-    consent = compiled.spec.consent_attribute
+    consented = consent_flags(compiled.spec.consent, contexts)
+    randomize = compiled.spec.consent.without_consent == "randomize"
     holdout = in_holdout(compiled.spec.hash_salt, recipient_ids, compiled.spec.holdout)
     reasons: list[str | None] = []
     for i, context in enumerate(contexts):
-        if consent and consent in context and declines_consent(context[consent]):
+        if not consented[i] and not randomize:
             reasons.append("no_consent")
+        elif not consented[i]:
+            reasons.append("holdout" if holdout[i] else None)
         elif compiled.eligibility is not None and not holds(compiled.eligibility, context):
             reasons.append("ineligible")
         elif holdout[i]:
@@ -403,7 +401,7 @@ def assign(
 #: Why a screened-out recipient (a reason of :func:`screen`) gets the defaults without any rule applied.
 SCREENED_OUT = {
     "paused": "the experiment is paused",
-    "no_consent": "the recipient declined consent",
+    "no_consent": "the recipient has not consented",
     "ineligible": "the recipient is not eligible",
     "holdout": "the recipient is in the holdout",
 }
@@ -415,7 +413,7 @@ def rules_not_evaluated(reason: str) -> str:
     Examples
     --------
     >>> rules_not_evaluated("no_consent")
-    'not evaluated: the recipient declined consent, so the default variants'
+    'not evaluated: the recipient has not consented, so the default variants'
     """
     return f"not evaluated: {SCREENED_OUT[reason]}, so the default variants"
 
@@ -433,13 +431,15 @@ def explain(
     """
     spec = compiled.spec
     lines = []
-    consent = spec.consent_attribute
-    if consent:
-        if consent not in context:
-            lines.append(f"consent: {consent} not given, taken as consent")
-        else:
-            verdict = "declined" if declines_consent(context[consent]) else "given"
-            lines.append(f"consent: {consent}={context[consent]!r}, {verdict}")
+    line = consent_line(spec.consent, context)
+    if line is not None:
+        lines.append(line)
+    if not consent_flags(spec.consent, [context])[0] and spec.consent.without_consent == "randomize":
+        held = spec.holdout > 0 and bool(in_holdout(spec.hash_salt, [recipient_id], spec.holdout)[0])
+        return lines + [
+            "without consent: randomize, so no eligibility, rule or context is read"
+            + (" (in holdout)" if held else " (a non-personalised arm)")
+        ]
     if compiled.eligibility is not None:
         ok, why = evaluate(compiled.eligibility, context)
         lines.append(f"eligibility: {'eligible' if ok else 'ineligible'} ({'; '.join(why)})")

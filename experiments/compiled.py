@@ -73,8 +73,8 @@ def compile_experiment(spec: ExperimentSpec, version: int) -> CompiledExperiment
         stored |= attributes(rule.when)
     if eligibility is not None:
         stored |= attributes(eligibility)
-    if spec.consent_attribute:
-        stored.add(spec.consent_attribute)
+    if spec.consent.attribute:
+        stored.add(spec.consent.attribute)
     return CompiledExperiment(
         spec=spec,
         version=version,

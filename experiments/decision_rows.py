@@ -29,6 +29,7 @@ def decision_rows(
     result: Assignment,
     policy_version: int | None,
     stored_contexts: Sequence[Mapping[str, Any]] | None,
+    consented: Sequence[bool],
     rendered: Sequence[Sequence[Mapping[int, Rendering]]] | None,
     groups: Sequence[int],
     db_now: datetime,
@@ -40,6 +41,8 @@ def decision_rows(
     decisions of ``recipients``, made at ``db_now`` (naive UTC) by ``result`` under ``policy_version``.
 
     ``stored_contexts`` are the context attributes each decision keeps (None: the spec keeps none);
+    a recipient without consent (``consented[i]`` false, :func:`experiments.consent.consent_flags`)
+    keeps no context at all, whatever their reason;
     ``rendered`` and ``groups`` come from :func:`experiments.assignment.render_batch` (None and empty
     when no variant is a template). ``send_id`` is the send every row belongs to and ``sent_at`` each
     recipient's send time, bound by ``encoding`` (None: the decisions belong to no send and go out at
@@ -74,7 +77,7 @@ def decision_rows(
                 s: compiled.slot_ids[s][p] for s, p in zip(compiled.slot_names, positions[i], strict=True)
             }
             known = arm_to_variants[arm] = (chosen, encoding.json(chosen))
-        if reason == "no_consent":
+        if not consented[i]:
             bound_context = no_context
         elif empty_context is not None:
             bound_context = empty_context

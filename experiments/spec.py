@@ -26,6 +26,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from experiments.consent import Consent
 from experiments.content import default_fallback, try_render
 from experiments.errors import Problem, SpecError
 from experiments.limits import (
@@ -166,8 +167,8 @@ class ExperimentSpec(_Strict):
     """One experiment, as saved by ``ExperimentService.create``.
 
     ``default`` names each slot's control variant (the first variant when omitted); ``holdout`` is the
-    share of recipients who always get the defaults; ``consent_attribute`` is the context attribute
-    that, when present and false, means the recipient did not consent (no context is stored then).
+    share of recipients who always get the defaults; ``consent`` says how a recipient's consent is read
+    and what a recipient without it gets (:mod:`experiments.consent`; a missing consent is no consent).
     ``record`` names further context attributes stored with each decision for the analysis (results by
     segment, a CUPED covariate such as ``clicks_30d``); no policy or rule sees them. ``merge_defaults``
     gives a template field's value for recipients who lack it (``{first_name: "there"}``, see
@@ -184,11 +185,21 @@ class ExperimentSpec(_Strict):
     eligibility: dict[str, Any] | None = None
     rules: list[Rule] = Field(default_factory=list)
     reward: Reward = Field(default_factory=Reward)
-    consent_attribute: str | None = "consent"
+    consent: Consent = Field(default_factory=Consent)
     record: list[Annotated[str, Field(pattern=ATTRIBUTE_PATTERN)]] = Field(default_factory=list)
     merge_defaults: dict[Annotated[str, Field(pattern=ATTRIBUTE_PATTERN)], str | int | float | bool] = Field(
         default_factory=dict
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_consent_attribute(cls, data: Any) -> Any:
+        """Read the ``consent_attribute: NAME`` of specs stored before ``consent`` as ``consent:
+        {attribute: NAME}`` (a missing consent is then no consent, as for every spec)."""
+        if isinstance(data, Mapping) and "consent_attribute" in data and "consent" not in data:
+            data = dict(data)
+            data["consent"] = {"attribute": data.pop("consent_attribute")}
+        return data
 
     @property
     def hash_salt(self) -> str:

@@ -2,7 +2,8 @@
 document so that every problem is reported at once with its path: the document itself (finite
 numbers, no NUL character or lone surrogate, bounded nesting, size and string length), the bounds of
 the spec's size (:mod:`experiments.spec_bounds`), the bounds of weights and windows, conditions,
-references to slots and variants, policies and their options, and content templates."""
+references to slots and variants, policies and their options, the consent block, and content
+templates."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from bandit import option_problems
+from experiments.consent import consent_problems
 from experiments.content import default_fallback, template_problem
 from experiments.errors import NUL_REASON, Problem
 from experiments.limits import MAX_HOURS, MAX_SPEC_DEPTH, MAX_SPEC_STRING_LENGTH, MAX_SPEC_VALUES, MAX_WEIGHT
@@ -228,6 +230,7 @@ def check_spec_data(raw: Any) -> list[Problem]:
             if not rule.get("restrict") and not rule.get("force"):
                 problems.append(Problem(f"rules[{i}]", "a rule needs 'restrict' or 'force'"))
     problems += condition_problems(raw)
+    problems += consent_problems(raw)
     design = raw.get("design")
     if isinstance(design, Mapping):
         kind, policy = design.get("type"), design.get("policy")

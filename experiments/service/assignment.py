@@ -15,6 +15,7 @@ from sqlalchemy.engine import Connection
 
 from bandit import PolicyError
 from experiments.assignment import CompiledExperiment, assign, explain, render_batch, screen
+from experiments.consent import consent_flags, withhold_contexts
 from experiments.decision_rows import decision_rows
 from experiments.errors import AssignmentError, Conflict
 from experiments.group_commit import GroupCommit
@@ -116,6 +117,7 @@ class Assigner:
         stored = stored_contexts(compiled, contexts, single)
         rendered, groups = render_batch(compiled, contexts) if compiled.has_templates else (None, [])
         reasons = screen(compiled, ids, contexts, paused=state.status == "paused")
+        consented = consent_flags(compiled.spec.consent, contexts)
         policy_version, policy = None, None
         if compiled.adaptive and any(r is None for r in reasons):
             try:
@@ -131,7 +133,7 @@ class Assigner:
             result = assign(
                 compiled,
                 ids,
-                contexts,
+                withhold_contexts(contexts, consented),  # no rule or policy reads a context without consent
                 reasons,
                 policy,
                 rng if rng is not None else self._core.rng,
@@ -146,7 +148,7 @@ class Assigner:
                 f"propensity outside [0, 1] (such as {first}); nothing was logged"
             )
         rows, decisions = decision_rows(
-            compiled, recipients, result, policy_version, stored, rendered, groups,
+            compiled, recipients, result, policy_version, stored, consented, rendered, groups,
             to_db_time(self._core.clock()), self._encoding, send_id, sent_at,
         )
         return Decided(compiled, state, rows, decisions)
@@ -221,9 +223,14 @@ class Assigner:
                     current = None
                 policy = None if current is None else current[1]
         screening = screen(compiled, ids, contexts, paused=state.status == "paused")
+        # a randomized recipient without consent: no rule or policy reads their context
+        decided_on = (
+            withhold_contexts(contexts, consent_flags(compiled.spec.consent, contexts))
+            if compiled.spec.consent.without_consent == "randomize" else contexts
+        )
         with self._core.draw_lock:
             details = describe_recipients(
-                compiled, ids, contexts, screening, policy, apprentice=state.apprentice
+                compiled, ids, decided_on, screening, policy, apprentice=state.apprentice
             )
         previews = []
         for d, detail, reason, (rid, context) in zip(

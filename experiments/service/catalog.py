@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from bandit import Policy, PolicyError, make_policy
 from experiments.arms import combination_features
 from experiments.assignment import CompiledExperiment, compile_experiment
+from experiments.consent import consent_warnings
 from experiments.errors import Conflict, InvalidInput, Problem, SpecError
 from experiments.hashing import unit_hash
 from experiments.models import ExperimentInfo
@@ -72,7 +73,8 @@ class Catalog:
         """Save a spec: a new key starts at version 1 (running); a changed spec makes a new version.
 
         Saving the identical spec again returns the stored version. Warnings report rules that
-        overlap and disagree, with an example recipient.
+        overlap and disagree, with an example recipient, and a spec that relies on the default consent
+        declaration (:func:`experiments.consent.consent_warnings`).
         """
         check_spec(spec)
         compiled = compile_experiment(spec, 0)
@@ -82,7 +84,7 @@ class Catalog:
                 policy = new_policy(compiled)
             except (PolicyError, ValueError, TypeError) as exc:
                 raise SpecError([Problem("design.options", str(exc))]) from exc
-        warnings = find_conflicts(compiled.rules) + content_warnings(spec)
+        warnings = find_conflicts(compiled.rules) + content_warnings(spec) + consent_warnings(spec)
         if spec.design.type == "ab" and len(spec.slots) > 1:
             warnings.append("an ab design over several slots buckets each slot independently (multivariate)")
         text = spec.canonical_json()

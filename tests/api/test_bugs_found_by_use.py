@@ -27,6 +27,7 @@ def no_control_conversions(sqlite_url) -> str:
     service = ExperimentService(engine, seed=1)
     service.create(parse_spec({
         "key": "hello", "slots": {"subject": {"variants": [{"id": "plain"}, {"id": "urgent"}]}},
+        "consent": {"missing": "allow"},
         "design": {"type": "ab"},
         "reward": {"events": {"click": 1.0, "conversion": 5.0}, "guardrails": ["unsubscribe"]},
     }))

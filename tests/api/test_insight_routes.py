@@ -26,6 +26,7 @@ CONTEXTUAL: dict[str, Any] = {
         {"id": "early", "content": "Early access, {{ first_name | default: 'friend' }}"},
         {"id": "sale", "content": "Spring sale"},
     ]}},
+    "consent": {"missing": "allow"},
     "design": {"type": "contextual", "policy": "linear_ts", "context": ["device", "segment"],
                "update": {"delay_hours": 0}},
     "reward": {"events": {"click": 1.0}},
@@ -173,6 +174,6 @@ def test_preview_shows_rules_eligible_variants_probabilities_and_content(client:
     )
     # dee declined consent: the rules would fire on her attributes but were never applied
     assert dee["screening"] == "no_consent" and dee["rules_fired"] == []
-    why = "not evaluated: the recipient declined consent, so the default variants"
+    why = "not evaluated: the recipient has not consented, so the default variants"
     assert dee["rules_not_evaluated"] == why
     assert dee["fallback_only"] is True

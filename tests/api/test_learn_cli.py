@@ -51,6 +51,7 @@ def create(
                 "slots": {"subject": {"variants": [{"id": "a"}, {"id": "b"}]}},
                 "design": design,
                 "reward": {"events": {"click": 1.0}},
+                "consent": {"missing": "allow"},
             }
         )
     )

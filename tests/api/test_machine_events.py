@@ -18,6 +18,7 @@ SPEC = {
     "key": "bots",
     "slots": {"subject": {"variants": [{"id": "plain", "content": "Hello"},
                                        {"id": "urgent", "content": "Now"}]}},
+    "consent": {"missing": "allow"},
     "design": {"type": "ab"},
     "reward": {"events": {"click": 1.0}, "window_hours": 24,
                "machine_user_agents": ["Barracuda", "mimecast"]},

@@ -266,6 +266,7 @@ def test_two_workers_background_learners_learn_each_decision_once(pg_url, monkey
         "slots": {"subject": {"variants": [{"id": "a"}, {"id": "b"}, {"id": "c"}]}},
         "design": {"type": "bandit", "policy": "thompson", "update": {"every_outcomes": 1, "delay_hours": 0}},
         "reward": {"events": {"click": 1.0}},
+        "consent": {"missing": "allow"},
     }
     admin = {"Authorization": f"Bearer {ADMIN_KEY}"}
     send = {"Authorization": f"Bearer {SEND_KEY}"}

@@ -84,7 +84,7 @@ def test_contextual_results_report_the_sign_the_as_allocated_difference_reverses
 def test_fixed_split_results_are_unchanged(client):
     spec = {"key": "fs", "slots": {"subject": {"variants": [{"id": "plain", "content": "a"},
                                                             {"id": "urgent", "content": "b"}]}},
-            "design": {"type": "ab"}, "reward": {"events": {"click": 1.0}}}
+            "design": {"type": "ab"}, "reward": {"events": {"click": 1.0}}, "consent": {"missing": "allow"}}
     assert client.post("/v1/experiments", json=spec, headers=ADMIN).status_code == 201
     decisions = client.post("/v1/experiments/fs/assign/batch", headers=SEND,
                             json={"recipients": [{"recipient_id": f"r{i}"} for i in range(400)]}).json()
@@ -102,7 +102,8 @@ def test_on_a_fixed_split_the_adaptive_estimates_equal_the_fixed_split_analysis(
     # standard error, so lifts and intervals are those of the fixed-split analysis
     spec = {"key": "eq", "slots": {"subject": {"variants": [{"id": "plain", "content": "a"},
                                                             {"id": "urgent", "content": "b"}]}},
-            "design": {"type": "ab"}, "reward": {"events": {"click": 1.0, "conversion": 3.0}}}
+            "design": {"type": "ab"}, "reward": {"events": {"click": 1.0, "conversion": 3.0}},
+            "consent": {"missing": "allow"}}
     assert client.post("/v1/experiments", json=spec, headers=ADMIN).status_code == 201
     decisions = client.post("/v1/experiments/eq/assign/batch", headers=SEND, json={
         "recipients": [{"recipient_id": f"r{i}"} for i in range(3000)]}).json()["decisions"]

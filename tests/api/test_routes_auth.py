@@ -41,6 +41,8 @@ ROUTES = [  # (method, path, body, scope)
     ("POST", "/v1/experiments/hello/graduate", None, "admin"),
     ("POST", "/v1/features/compute", {"as_of": "2024-06-01", "k": 1, "events": [
         {"recipient_id": "a", "timestamp": "2024-05-01", "type": "open"}]}, "admin"),
+    ("GET", "/v1/recipients/hello", None, "admin"),
+    ("DELETE", "/v1/recipients/hello", None, "admin"),
     ("POST", "/v1/experiments/hello/archive", None, "admin"),  # last: nothing assigns after it
 ]
 KEYS = {"none": None, "wrong": "not-a-key", "send": SEND_KEY, "admin": ADMIN_KEY}
@@ -59,7 +61,7 @@ def test_the_matrix_holds_every_v1_route(client):
     """A /v1 route added to the service without a row in the matrix fails this test."""
     in_matrix = {(method, re.sub(r"hello|\{decision_id\}", "*", path)) for method, path, _, _ in ROUTES}
     paths = client.get("/openapi.json").json()["paths"]
-    served = {(method.upper(), re.sub(r"\{key\}|\{decision_id\}", "*", path))
+    served = {(method.upper(), re.sub(r"\{key\}|\{decision_id\}|\{recipient_id\}", "*", path))
               for path, operations in paths.items() if path.startswith("/v1/") for method in operations}
     missing = served - in_matrix
     assert missing == set(), missing

@@ -12,6 +12,7 @@ from tests.api.conftest import ADMIN, SEND, SPEC
 WARM = {
     "key": "warm",
     "slots": {"subject": {"variants": [{"id": "x", "content": "X"}, {"id": "y", "content": "Y"}]}},
+    "consent": {"missing": "allow"},
     "design": {"type": "contextual", "policy": "linear_ts", "context": ["device"],
                "warm_start": {"agreement": 0.9, "min_decisions": 10_000}},
     "default": {"subject": "y"},

@@ -68,6 +68,8 @@ def make_spec(**overrides: Any) -> ExperimentSpec:
             },
         },
         "design": {"type": "multivariate"},
+        # the tests' recipients carry no consent attribute: the spec takes a missing one as consent
+        "consent": {"missing": "allow"},
         "reward": {
             "events": {"click": 1.0, "conversion": 5.0},
             "value": "revenue",

@@ -45,6 +45,7 @@ def bandit_spec(key: str = "send", **changes: Any) -> ExperimentSpec:
                                      {"id": "sale", "content": "Spring sale"}]},
             "cta": {"variants": [{"id": "shop", "content": "Shop"}, {"id": "see", "content": "See"}]},
         },
+        "consent": {"missing": "allow"},
         "design": {"type": "bandit", "policy": "thompson", "update": {"delay_hours": 0}},
         "reward": {"events": {"click": 1.0}, "window_hours": 24},
     }

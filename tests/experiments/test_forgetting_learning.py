@@ -22,6 +22,7 @@ def forgetting_spec(policy: str, **options: float) -> object:
             "slots": {"subject": {"variants": [{"id": "a"}, {"id": "b"}]}},
             "design": {"type": "bandit", "policy": policy, "options": options, "update": {"delay_hours": 0}},
             "reward": {"events": {"click": 1.0}, "window_hours": 24},
+            "consent": {"missing": "allow"},
         }
     )
 

@@ -22,6 +22,7 @@ def _contextual_spec(policy: str) -> Any:
             "key": "why",
             "slots": {"subject": {"variants": [{"id": "early", "content": "Early access"},
                                                {"id": "sale", "content": "Spring sale"}]}},
+            "consent": {"missing": "allow"},
             "design": {
                 "type": "contextual",
                 "policy": policy,

@@ -30,6 +30,7 @@ def one_slot_spec(variants: list[str], key: str = "order", **overrides: Any):
     data: dict[str, Any] = {
         "key": key,
         "slots": {"subject": {"variants": [{"id": v, "content": v.upper()} for v in variants]}},
+        "consent": {"missing": "allow"},
         "design": {"type": "ab"},
         "default": {"subject": "a"},
         "reward": {"events": {"click": 1.0}, "value": "revenue", "window_hours": 72},

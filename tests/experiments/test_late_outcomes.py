@@ -25,6 +25,7 @@ def bandit_spec(key: str = "late", policy: str = "thompson", **overrides: Any):
     data: dict[str, Any] = {
         "key": key,
         "slots": {"subject": {"variants": [{"id": "a"}, {"id": "b"}]}},
+        "consent": {"missing": "allow"},
         "design": {"type": "bandit", "policy": policy, "update": {"delay_hours": 0}},
         "reward": {"events": {"click": 1.0}, "window_hours": 24},
     }
@@ -110,6 +111,7 @@ def test_a_policy_that_cannot_revise_counts_its_late_outcomes(
         {
             "key": "ctx",
             "slots": {"subject": {"variants": [{"id": "a"}, {"id": "b"}]}},
+            "consent": {"missing": "allow"},
             "design": {
                 "type": "contextual",
                 "policy": "vw",

@@ -37,6 +37,7 @@ def thompson_spec(key: str = "subject-test", **design: Any) -> ExperimentSpec:
         {
             "key": key,
             "slots": {"subject": {"variants": [{"id": v, "content": f"Subject {v}"} for v in RATES]}},
+            "consent": {"missing": "allow"},
             "design": {"type": "bandit", "policy": "thompson", **design},
             "reward": {"events": {"click": 1.0}, "window_hours": 24},
         }
@@ -379,6 +380,7 @@ def test_a_contextual_policy_learns_who_prefers_what(service: ExperimentService,
                     ]
                 }
             },
+            "consent": {"missing": "allow"},
             "design": {
                 "type": "contextual",
                 "policy": "linear_ts",
@@ -448,6 +450,7 @@ def test_a_warm_started_policy_is_an_apprentice_until_it_agrees(
         {
             "key": "warm",
             "slots": {"subject": {"variants": [{"id": "a"}, {"id": "b"}]}},
+            "consent": {"missing": "allow"},
             "design": {
                 "type": "bandit",
                 "policy": "thompson",

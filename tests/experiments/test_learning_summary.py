@@ -35,6 +35,7 @@ def contextual_spec(**overrides: Any) -> ExperimentSpec:
                                      {"id": "personal", "features": {"tone": "personal"}}]},
             "cta": {"variants": [{"id": "shop"}, {"id": "see"}]},
         },
+        "consent": {"missing": "allow"},
         "design": {"type": "contextual", "policy": "linear_ts", "context": ["device"],
                    "update": {"delay_hours": WINDOW_HOURS}},
         "holdout": 0.1,
@@ -143,6 +144,7 @@ def test_contextual_learning_by_version_and_reward_learned(service: ExperimentSe
 def test_bandit_learning_counts_and_hash_designs(service: ExperimentService, clock: Clock) -> None:
     service.create(parse_spec({
         "key": "bandit", "slots": {"subject": {"variants": [{"id": "a"}, {"id": "b"}]}},
+        "consent": {"missing": "allow"},
         "design": {"type": "bandit", "policy": "thompson", "update": {"delay_hours": 0}},
         "reward": {"events": {"click": 1.0}, "window_hours": WINDOW_HOURS},
     }))
@@ -235,6 +237,7 @@ def test_policy_history_can_be_thinned_evenly_keeping_the_first_and_latest(
 ) -> None:
     service.create(parse_spec({
         "key": "bandit", "slots": {"subject": {"variants": [{"id": "a"}, {"id": "b"}]}},
+        "consent": {"missing": "allow"},
         "design": {"type": "bandit", "policy": "thompson", "update": {"delay_hours": 0}},
         "reward": {"events": {"click": 1.0}, "window_hours": WINDOW_HOURS},
     }))

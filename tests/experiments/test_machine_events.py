@@ -17,6 +17,7 @@ def test_the_policy_never_learns_from_machine_events(service: ExperimentService,
     service.create(parse_spec({
         "key": "bots",
         "slots": {"subject": {"variants": [{"id": "a"}, {"id": "b"}]}},
+        "consent": {"missing": "allow"},
         "design": {"type": "bandit", "policy": "thompson"},
         "reward": {"events": {"click": 1.0}, "window_hours": 24, "machine_user_agents": ["scanner"]},
     }))

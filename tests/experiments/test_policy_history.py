@@ -93,6 +93,7 @@ def test_history_of_other_designs(service: ExperimentService) -> None:
             {
                 "key": "ctx",
                 "slots": {"subject": {"variants": [{"id": "a"}, {"id": "b"}]}},
+                "consent": {"missing": "allow"},
                 "design": {"type": "contextual", "policy": "linear_ts", "context": ["device"]},
                 "reward": {"events": {"click": 1.0}},
             }

@@ -238,7 +238,7 @@ def test_a_preview_does_not_change_the_next_assignments_draws(tmp_path: Any) -> 
 def test_screened_out_recipients_have_no_rules_fired_and_say_why(service: ExperimentService) -> None:
     service.create(
         _templated_spec(
-            consent_attribute="consent",
+            consent={"attribute": "consent", "missing": "allow"},
             eligibility={"attr": "country", "op": "eq", "value": "US"},
             rules=[{"name": "californians", "when": {"attr": "location", "op": "eq", "value": "CA"},
                     "restrict": {"cta": ["shop"]}}],
@@ -250,7 +250,7 @@ def test_screened_out_recipients_have_no_rules_fired_and_say_why(service: Experi
     inside, declined, abroad = service.preview("spring", sample)
     assert inside.detail is not None and inside.detail.rules_fired == ["californians"]
     assert inside.detail.rules_not_evaluated is None
-    for p, why in ((declined, "the recipient declined consent"), (abroad, "the recipient is not eligible")):
+    for p, why in ((declined, "the recipient has not consented"), (abroad, "the recipient is not eligible")):
         assert p.detail is not None and p.detail.rules_fired == []  # the rule holds, but was never applied
         assert p.detail.rules_not_evaluated == f"not evaluated: {why}, so the default variants"
         assert f"rules: not evaluated: {why}, so the default variants" in p.explanation

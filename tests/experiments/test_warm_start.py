@@ -35,6 +35,7 @@ def warm_spec(key: str, policy: str, agreement: float) -> Any:
     return parse_spec({
         "key": key,
         "slots": {"subject": {"variants": [{"id": "x", "content": "X"}, {"id": "y", "content": "Y"}]}},
+        "consent": {"missing": "allow"},
         "design": {"type": "contextual", "context": ["device"], **POLICIES[policy][0],
                    "update": {"delay_hours": 0},
                    "warm_start": {"agreement": agreement, "min_decisions": 300}},

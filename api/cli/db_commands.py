@@ -1,0 +1,53 @@
+"""``sendlab db``: maintenance of the store (``prune``: retention of stored contexts)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+import typer
+
+from api.cli.db import DEFAULT, DbOption, open_engine
+from api.cli.group import CliError
+from api.cli.output import print_fields, print_json
+from api.settings import SettingsError, settings_from_env
+
+db_app = typer.Typer(help="Maintain the store: drop contexts past the retention period.",
+                     no_args_is_help=True)
+
+
+def _days(option: float | None) -> float:
+    """``--days``, else the configured retention period (``SENDLAB_RETENTION_DAYS`` or the config file)."""
+    if option is not None:
+        return option
+    try:
+        days = settings_from_env().retention_days
+    except SettingsError as exc:
+        raise CliError(str(exc)) from None
+    if days is None:
+        raise CliError("--days: no retention period: give --days or set SENDLAB_RETENTION_DAYS")
+    return days
+
+
+@db_app.command("prune")
+def prune(
+    days: Annotated[float | None, typer.Option(
+        "--days", help="Drop the contexts of decisions older than this many days (default: "
+        "SENDLAB_RETENTION_DAYS).", show_default=False)] = None,
+    db: DbOption = DEFAULT,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Drop the stored contexts of decisions older than the retention period; statistics stay."""
+    from experiments.retention import prune_contexts, retention_cutoff
+
+    period = _days(days)
+    try:
+        cutoff = retention_cutoff(datetime.now(UTC), period)
+    except ValueError as exc:
+        raise CliError(f"--days: {exc}") from None
+    changed = prune_contexts(open_engine(db), cutoff)
+    result = {"before": cutoff.isoformat(), "decisions": changed}
+    if as_json:
+        print_json(result)
+    else:
+        print_fields([("contexts dropped before", result["before"]), ("decisions", changed)])

@@ -1,0 +1,154 @@
+"""One recipient's data: everything stored about them, and its erasure.
+
+A recipient appears in the store only through their decisions (``decisions.recipient_id`` and the
+context stored with each) and the outcomes of those decisions (by decision id). Erasure, in one
+transaction: every context of theirs is dropped, their id is replaced by an irreversible token (a keyed
+hash with the server's secret, the same token for each of their rows, so counts per unit hold), and the
+event ids of their outcomes likewise. Decisions and outcomes stay as rows, so every count, arm, reward
+and result is unchanged. Hash designs stay sticky for a recipient who returns: the hash reads the id
+sent with the assignment, never a stored row. The erasure is logged with its counts, never the id.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import null, select, update
+from sqlalchemy.engine import Engine
+
+from experiments.errors import InvalidInput
+from experiments.limits import MAX_ID_LENGTH
+from experiments.store import decisions_table, from_db_time, outcomes_table
+
+log = logging.getLogger(__name__)
+
+#: The prefix of an erased recipient's token (and of an erased event id).
+ERASED_PREFIX = "erased-"
+#: The shortest accepted erasure secret, in bytes.
+MIN_SECRET_BYTES = 16
+
+
+@dataclass(frozen=True)
+class RecipientOutcome:
+    """One outcome of a recipient's decision."""
+
+    event_id: str
+    type: str
+    value: float | None
+    time: datetime
+
+
+@dataclass(frozen=True)
+class RecipientDecision:
+    """One decision about a recipient, with the context stored with it and its outcomes."""
+
+    decision_id: str
+    experiment: str
+    version: int
+    variants: dict[str, str]
+    propensity: float
+    reason: str
+    context: dict[str, Any] | None
+    created_at: datetime
+    outcomes: list[RecipientOutcome]
+
+
+@dataclass(frozen=True)
+class RecipientData:
+    """Everything stored about one recipient (empty ``decisions``: nothing is)."""
+
+    recipient_id: str
+    decisions: list[RecipientDecision]
+
+
+@dataclass(frozen=True)
+class Erasure:
+    """What an erasure changed: the decisions whose id and context went, and their outcomes kept."""
+
+    decisions: int
+    outcomes: int
+
+
+def erasure_token(secret: bytes, value: str) -> str:
+    """The irreversible token that replaces ``value``: an HMAC-SHA256 with the server's secret.
+
+    Examples
+    --------
+    >>> erasure_token(b"0123456789abcdef", "ana")[:7], len(erasure_token(b"0123456789abcdef", "ana"))
+    ('erased-', 39)
+    """
+    return ERASED_PREFIX + hmac.new(secret, value.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def _check_id(recipient_id: str) -> None:
+    if not recipient_id or len(recipient_id) > MAX_ID_LENGTH or "\x00" in recipient_id:
+        raise InvalidInput("recipient_id", f"must be a non-empty string of at most {MAX_ID_LENGTH} chars")
+
+
+def read_recipient(engine: Engine, recipient_id: str) -> RecipientData:
+    """Everything stored about ``recipient_id``: their decisions, contexts and outcomes, oldest first."""
+    _check_id(recipient_id)
+    d, o = decisions_table.c, outcomes_table.c
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(d.id, d.experiment_key, d.version, d.variants, d.propensity, d.reason, d.context,
+                   d.created_at)
+            .where(d.recipient_id == recipient_id)
+            .order_by(d.created_at, d.id)
+        ).all()
+        ids = [r.id for r in rows]
+        outcomes = conn.execute(
+            select(o.decision_id, o.event_id, o.type, o.value, o.time)
+            .where(o.decision_id.in_(ids))
+            .order_by(o.time, o.id)
+        ).all() if ids else []
+    decision_to_outcomes: dict[str, list[RecipientOutcome]] = {}
+    for out in outcomes:
+        decision_to_outcomes.setdefault(out.decision_id, []).append(
+            RecipientOutcome(out.event_id, out.type, out.value, from_db_time(out.time))
+        )
+    return RecipientData(recipient_id, [
+        RecipientDecision(
+            decision_id=r.id, experiment=r.experiment_key, version=r.version, variants=dict(r.variants),
+            propensity=r.propensity, reason=r.reason, context=r.context,
+            created_at=from_db_time(r.created_at),
+            outcomes=decision_to_outcomes.get(r.id, []),
+        )
+        for r in rows
+    ])
+
+
+def erase_recipient(engine: Engine, recipient_id: str, secret: bytes) -> Erasure:
+    """Erase ``recipient_id`` (see the module): contexts dropped, id and event ids tokenised.
+
+    Raises
+    ------
+    InvalidInput
+        A bad id, or a secret shorter than :data:`MIN_SECRET_BYTES`.
+    """
+    _check_id(recipient_id)
+    if len(secret) < MIN_SECRET_BYTES:
+        raise InvalidInput("secret", f"the erasure secret must hold at least {MIN_SECRET_BYTES} bytes")
+    d, o = decisions_table.c, outcomes_table.c
+    with engine.begin() as conn:
+        ids = conn.execute(select(d.id).where(d.recipient_id == recipient_id)).scalars().all()
+        events = conn.execute(
+            select(o.id, o.event_id).where(o.decision_id.in_(ids))
+        ).all() if ids else []
+        for row in events:
+            conn.execute(
+                update(outcomes_table).where(o.id == row.id)
+                .values(event_id=erasure_token(secret, row.event_id))
+            )
+        if ids:
+            conn.execute(
+                update(decisions_table).where(d.recipient_id == recipient_id)
+                .values(recipient_id=erasure_token(secret, recipient_id), context=null())
+            )
+    log.info("erased a recipient: %d decisions, %d outcomes kept as counts", len(ids), len(events))
+    return Erasure(decisions=len(ids), outcomes=len(events))

@@ -1,0 +1,99 @@
+"""Retention: stored contexts older than a configured period are dropped; the statistics stay.
+
+A decision keeps its arm, propensity, reason and outcomes, so every count, reward and result is
+unchanged; only what the recipient's context said goes (so results by segment or with a covariate count
+such a decision as missing the attribute). The period should exceed every experiment's reward window
+and learning delay: a contextual policy learns from the context stored with a decision.
+
+``sendlab db prune`` drops them on demand; a served worker's background learner also does, at most once
+every :data:`PRUNE_EVERY_SECONDS`, when ``SENDLAB_RETENTION_DAYS`` is set (:class:`ScheduledPrune`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from sqlalchemy import String, cast, null, update
+from sqlalchemy.engine import Engine
+
+from experiments.store import decisions_table, to_db_time
+
+log = logging.getLogger(__name__)
+
+#: How often a worker's background learner drops the contexts past the retention period.
+PRUNE_EVERY_SECONDS = 3600.0
+
+
+def retention_cutoff(now: datetime, days: float) -> datetime:
+    """The moment before which contexts are dropped: ``days`` before ``now``.
+
+    Raises
+    ------
+    ValueError
+        ``days`` is not a positive number.
+    """
+    if not days > 0:
+        raise ValueError(f"the retention period must be a positive number of days, got {days!r}")
+    return now - timedelta(days=days)
+
+
+def prune_contexts(engine: Engine, before: datetime) -> int:
+    """Drop the context of every decision made before ``before`` (UTC); the number of decisions changed.
+
+    Idempotent: a decision whose context is gone is not counted again.
+    """
+    d = decisions_table.c
+    with engine.begin() as conn:
+        changed = conn.execute(
+            update(decisions_table)
+            # a context of JSON null (a recipient without consent) has nothing to drop
+            .where(d.created_at < to_db_time(before), d.context.is_not(None),
+                   cast(d.context, String) != "null")
+            .values(context=null())
+        ).rowcount
+    log.info("retention: dropped the contexts of %d decisions made before %s", changed, before.isoformat())
+    return int(changed)
+
+
+class ScheduledPrune:
+    """Drops the contexts older than ``days`` at most once every ``every_seconds``, for a loop that
+    calls :meth:`check` often (the background learner of :mod:`api.learner_task`).
+
+    Parameters
+    ----------
+    engine : sqlalchemy Engine
+        The store.
+    clock : callable returning an aware datetime
+        The time the period is counted back from and the interval measured on.
+    days : float
+        The retention period (positive).
+    every_seconds : float
+        The least time between two prunes; the first :meth:`check` prunes at once.
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        clock: Callable[[], datetime],
+        days: float,
+        every_seconds: float = PRUNE_EVERY_SECONDS,
+    ) -> None:
+        retention_cutoff(clock(), days)  # a bad period fails here, not in the loop
+        self._engine = engine
+        self._clock = clock
+        self._days = days
+        self._every = timedelta(seconds=every_seconds)
+        self._last: datetime | None = None
+
+    def check(self) -> int | None:
+        """Prune if due: the number of decisions whose context was dropped, or None when not due.
+
+        A prune that fails is not tried again before the next interval (the loop logs the error).
+        """
+        now = self._clock()
+        if self._last is not None and now - self._last < self._every:
+            return None
+        self._last = now
+        return prune_contexts(self._engine, retention_cutoff(now, self._days))

@@ -1,0 +1,71 @@
+"""``/v1/recipients/{id}`` and ``sendlab recipients show|erase``: a recipient's data and its erasure."""
+
+from __future__ import annotations
+
+import json
+
+from fastapi.testclient import TestClient
+from typer.testing import CliRunner
+
+from api.app import create_app
+from api.cli import app as cli_app
+from api.settings import Settings
+from tests.api.conftest import ADMIN, ADMIN_KEY, SEND, SEND_KEY, SPEC
+
+SECRET = "a server secret of enough bytes"
+
+
+def _results(client: TestClient) -> dict:
+    response = client.get(f"/v1/experiments/{SPEC['key']}/results", headers=ADMIN)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def test_show_and_erase_a_recipient_over_http(sqlite_url: str) -> None:
+    settings = Settings(db=sqlite_url, admin_key=ADMIN_KEY, send_key=SEND_KEY, erasure_secret=SECRET)
+    with TestClient(create_app(settings)) as client:
+        assert client.post("/v1/experiments", json=SPEC, headers=ADMIN).status_code == 201
+        recipients = [{"recipient_id": f"r{i}", "context": {"device": "ios"}} for i in range(40)]
+        recipients.append({"recipient_id": "ana", "context": {"device": "android"}})
+        batch = f"/v1/experiments/{SPEC['key']}/assign/batch"
+        decisions = client.post(batch, json={"recipients": recipients}, headers=SEND).json()["decisions"]
+        events = [{"event_id": f"e{i}", "decision_id": d["decision_id"], "type": "click"}
+                  for i, d in enumerate(decisions) if i % 2 == 0]
+        assert client.post("/v1/outcomes", json={"events": events}, headers=SEND).status_code == 200
+        shown = client.get("/v1/recipients/ana", headers=ADMIN).json()
+        assert shown["recipient_id"] == "ana" and len(shown["decisions"]) == 1
+        assert shown["decisions"][0]["outcomes"][0]["type"] == "click"
+        assert client.get("/v1/recipients/ana", headers=SEND).status_code == 403
+        assert client.delete("/v1/recipients/ana", headers=SEND).status_code == 403
+        before = _results(client)
+        erased = client.delete("/v1/recipients/ana", headers=ADMIN)
+        assert erased.status_code == 200 and erased.json() == {"decisions": 1, "outcomes": 1}
+        assert client.get("/v1/recipients/ana", headers=ADMIN).json()["decisions"] == []
+        assert _results(client) == before
+
+
+def test_erasure_needs_the_server_secret(client: TestClient) -> None:
+    refused = client.delete("/v1/recipients/ana", headers=ADMIN)
+    assert refused.status_code == 409 and "SENDLAB_ERASURE_SECRET" in refused.json()["detail"]
+
+
+def test_the_cli_shows_and_erases_a_recipient(sqlite_url: str, monkeypatch) -> None:
+    settings = Settings(db=sqlite_url, admin_key=ADMIN_KEY, send_key=SEND_KEY)
+    with TestClient(create_app(settings)) as client:
+        assert client.post("/v1/experiments", json=SPEC, headers=ADMIN).status_code == 201
+        client.post(f"/v1/experiments/{SPEC['key']}/assign", json={"recipient_id": "bo", "context": {}},
+                    headers=SEND)
+    runner = CliRunner()
+    shown = runner.invoke(cli_app, ["recipients", "show", "bo", "--db", sqlite_url, "--json"])
+    assert shown.exit_code == 0, shown.output
+    assert len(json.loads(shown.output)["decisions"]) == 1
+    monkeypatch.delenv("SENDLAB_ERASURE_SECRET", raising=False)
+    refused = runner.invoke(cli_app, ["recipients", "erase", "bo", "--db", sqlite_url])
+    assert refused.exit_code != 0 and "SENDLAB_ERASURE_SECRET" in refused.output
+    monkeypatch.setenv("SENDLAB_ERASURE_SECRET", SECRET)
+    erased = runner.invoke(cli_app, ["recipients", "erase", "bo", "--db", sqlite_url, "--json"])
+    assert erased.exit_code == 0 and json.loads(erased.output) == {"decisions": 1, "outcomes": 0}
+    empty = runner.invoke(cli_app, ["recipients", "show", "bo", "--db", sqlite_url])
+    assert empty.exit_code == 0 and "nothing is stored about 'bo'" in empty.output
+    bad = runner.invoke(cli_app, ["recipients", "show", "x" * 200, "--db", sqlite_url])
+    assert bad.exit_code != 0 and "recipient_id" in bad.output and "Traceback" not in bad.output

@@ -1,0 +1,69 @@
+"""Retention: contexts older than the period are dropped, statistics kept (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
+
+from experiments.models import OutcomeEvent
+from experiments.retention import ScheduledPrune, prune_contexts, retention_cutoff
+from experiments.service import ExperimentService
+from experiments.store import decisions_table
+from tests.experiments.conftest import Clock, make_spec
+
+
+def _contexts(engine: Engine) -> dict[str, object]:
+    with engine.connect() as conn:
+        return dict(conn.execute(select(decisions_table.c.recipient_id, decisions_table.c.context)).all())
+
+
+def test_prune_drops_old_contexts_and_keeps_the_statistics(
+    service: ExperimentService, engine: Engine, clock: Clock
+) -> None:
+    service.create(make_spec(record=["segment"], consent={"missing": "deny"}))
+    old = service.assign_batch("spring", [(f"old{i}", {"consent": True, "segment": "vip"}) for i in range(30)]
+                               + [("declined", {"consent": False, "segment": "vip"})])
+    service.record_outcomes([OutcomeEvent(f"e{i}", d.decision_id, "click") for i, d in enumerate(old[:10])])
+    clock.advance(days=40)
+    service.assign_batch("spring", [(f"new{i}", {"consent": True, "segment": "new"}) for i in range(20)])
+    before = service.summarize("spring")
+    cutoff = retention_cutoff(clock.now, 30)
+    assert prune_contexts(engine, cutoff) == 30  # the declined recipient had no context to drop
+    contexts = _contexts(engine)
+    assert all(contexts[f"old{i}"] is None for i in range(30)) and contexts["declined"] is None
+    assert all(contexts[f"new{i}"] == {"consent": True, "segment": "new"} for i in range(20))
+    assert service.summarize("spring") == before
+    assert prune_contexts(engine, cutoff) == 0  # idempotent
+    by_segment = service.summarize_segments("spring", "segment")
+    assert by_segment is not None  # results by segment still answer (the old decisions count as missing)
+
+
+@pytest.mark.parametrize("days", [0, -1, float("nan")])
+def test_the_period_is_a_positive_number_of_days(days: float, clock: Clock) -> None:
+    with pytest.raises(ValueError, match="positive number of days"):
+        retention_cutoff(clock.now, days)
+
+
+def test_a_scheduled_prune_runs_at_once_then_once_per_interval(
+    service: ExperimentService, engine: Engine, clock: Clock
+) -> None:
+    service.create(make_spec(consent={"missing": "allow"}))
+    service.assign_batch("spring", [(f"a{i}", {"consent": True}) for i in range(5)])
+    clock.advance(days=31)
+    prune = ScheduledPrune(engine, clock, 30, every_seconds=40 * 86_400)
+    assert prune.check() == 5  # the first check prunes
+    service.assign_batch("spring", [(f"b{i}", {"consent": True}) for i in range(4)])
+    clock.advance(days=31)
+    assert prune.check() is None  # within the interval: no prune, whatever has aged
+    assert all(_contexts(engine)[f"b{i}"] == {"consent": True} for i in range(4))
+    clock.advance(days=8)
+    assert prune.check() is None  # 39 days since the first prune
+    clock.advance(days=1)
+    assert prune.check() == 4  # 40 days: due
+    assert all(context is None for context in _contexts(engine).values())
+
+
+def test_a_scheduled_prune_refuses_a_bad_period_when_made(engine: Engine, clock: Clock) -> None:
+    with pytest.raises(ValueError, match="positive number of days"):
+        ScheduledPrune(engine, clock, 0)
