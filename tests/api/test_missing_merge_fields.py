@@ -34,6 +34,7 @@ def named_spec(**changes: Any) -> dict[str, Any]:
         ]}},
         "design": {"type": "ab"},
         "reward": {"events": {"click": 1.0}},
+        "consent": {"missing": "allow"},  # the recipients carry no consent attribute
     }
     spec.update(changes)
     return spec
