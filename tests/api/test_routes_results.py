@@ -145,11 +145,11 @@ def test_multivariate_results_carry_the_factorial_model(client, experiment, sent
 
 
 def test_multivariate_page_shows_the_factorial_table_with_its_interaction(client, experiment, sent):
-    from api.ui.access import COOKIE
-
     body = client.get(f"/v1/experiments/{experiment}/results", headers=ADMIN).json()
     (factorial,) = [f for f in body["factorials"] if f["metric"] == "click"]
-    client.cookies.set(COOKIE, ADMIN_KEY)
+    login = client.post("/ui/login", content=f"key={ADMIN_KEY}&next=%2Fui",  # the pages' session
+                        headers={"Content-Type": "application/x-www-form-urlencoded"}, follow_redirects=False)
+    assert login.status_code == 303
     page = client.get(f"/ui/experiments/{experiment}")
     assert page.status_code == 200, page.text
     section = page.text.split('id="factorial-click"', 1)[1].split("</section>", 1)[0]
