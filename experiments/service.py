@@ -36,6 +36,7 @@ from experiments.assignment import (
     slot_content,
 )
 from experiments.content import Rendering
+from experiments.drift_reader import DriftLog, read_drift_cells
 from experiments.errors import (
     NUL_REASON,
     AssignmentError,
@@ -1338,6 +1339,15 @@ class ExperimentService:
             row = self._row(conn, key)
             return read_adaptive(conn, self._compile(key, row.version, row.spec),
                                  include_machine=include_machine)
+
+    def read_drift(self, key: str, *, include_machine: bool = False) -> DriftLog:
+        """What the drift monitor reads, in one connection (:mod:`experiments.drift_reader`)."""
+        with self._engine.connect() as conn:
+            row = self._row(conn, key)
+            compiled = self._compile(key, row.version, row.spec)
+            cells = read_drift_cells(conn, compiled, include_machine=include_machine)
+        spec = compiled.spec
+        return DriftLog(key, spec.design.type, spec.reward.window_hours, self._now(), cells)
 
     def traffic(self) -> list[ExperimentTraffic]:
         """Every experiment's current version with its decisions so far, by key (the experiments list):

@@ -13,6 +13,7 @@ from api.models.results import ResultsPublic
 from api.report import results_html
 from api.results import analyze_segmented, analyze_summary, results_to_dict, segments_to_dict
 from experiments.adaptive_block import adaptive_block, adaptive_results
+from experiments.drift_block import drift_block
 from experiments.errors import InvalidInput
 
 router = APIRouter(
@@ -73,6 +74,7 @@ def results(
     out = results_to_dict(analysed, detail=detail)
     out.update(adaptive_block(service, summary, out, alpha=alpha, correction=correction,
                               include_machine=include_machine))
+    out["drift"] = drift_block(service, key, include_machine=include_machine)
     if segmented is not None:
         out["segments"] = segments_to_dict(
             analyze_segmented(segmented, alpha=alpha, correction=correction), detail=detail
