@@ -117,3 +117,15 @@ def drift_block(service: DriftSource, key: str, *, include_machine: bool = False
     """The ``drift`` block of ``key``'s results: :meth:`analysis.drift.DriftReport.to_dict` and a note."""
     report = monitor_log(service.read_drift(key, include_machine=include_machine))
     return {**report.to_dict(), "note": DRIFT_NOTE}
+
+
+class DriftCatalog(DriftSource, Protocol):
+    """What :func:`experiment_drift_alerts` needs of the service."""
+
+    def list(self) -> list[Any]: ...
+
+
+def experiment_drift_alerts(service: DriftCatalog) -> dict[str, bool]:
+    """Each experiment that is not archived: whether its drift monitor has raised the alert."""
+    return {info.key: monitor_log(service.read_drift(info.key)).alert
+            for info in service.list() if info.status != "archived"}

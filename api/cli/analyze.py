@@ -9,6 +9,7 @@ import typer
 
 from api.cli.adaptive_output import print_adaptive
 from api.cli.db import DEFAULT, DbOption, open_service
+from api.cli.drift_output import print_drift
 from api.cli.group import CliError
 from api.cli.output import check_output, print_json, print_table
 from api.convert import signed_percent
@@ -24,6 +25,7 @@ from api.results import (
     segments_to_dict,
 )
 from experiments.adaptive_block import adaptive_json, adaptive_results
+from experiments.drift_block import drift_block
 
 
 def analyze(
@@ -57,6 +59,7 @@ def analyze(
     results = analyze_summary(summary, alpha=alpha, correction=correction, seed=seed, covariate=cov)
     adaptive = adaptive_results(service, summary, alpha=alpha, correction=correction,  # type: ignore[arg-type]
                                 include_machine=include_machine)
+    drift = drift_block(service, key, include_machine=include_machine)
     by_segment = None if segmented is None else analyze_segmented(
         segmented, alpha=alpha, correction=correction, seed=seed)
     if html is not None:
@@ -64,6 +67,7 @@ def analyze(
     if as_json:
         data = results_to_dict(results)
         data.update(adaptive_json(adaptive, summary, data))
+        data["drift"] = drift
         if by_segment is not None:
             data["segments"] = segments_to_dict(by_segment)
         print_json(data)
@@ -100,6 +104,7 @@ def analyze(
     for factorial in results.factorials:
         typer.echo("")
         typer.echo(factorial.to_markdown())
+    print_drift(drift)
     if by_segment is not None:
         _print_segments(by_segment, alpha)
     if html is not None:

@@ -3,15 +3,19 @@ one send a day, clicks drawn from known rates, a learning run after each send.""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
+from typer.testing import CliRunner
 
 from api.app import create_app
+from api.cli import app as cli
 from api.settings import Settings
 from experiments.service import ExperimentService
 from experiments.store import create_tables, make_engine
@@ -20,6 +24,10 @@ from tests.api.conftest import ADMIN, ADMIN_KEY, SEND, SEND_KEY
 DAYS = 14
 VARIANTS = ("plain", "urgent")
 SIZE = 300
+
+
+def db_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'drift.db'}"
 
 
 class Clock:
@@ -32,7 +40,7 @@ class Clock:
 
 @pytest.fixture
 def timed(tmp_path) -> Iterator[tuple[TestClient, Clock]]:
-    engine = make_engine(f"sqlite:///{tmp_path / 'drift.db'}")
+    engine = make_engine(db_url(tmp_path))
     create_tables(engine)
     clock = Clock()
     app = create_app(Settings(db="sqlite://", admin_key=ADMIN_KEY, send_key=SEND_KEY),
@@ -139,3 +147,26 @@ def test_an_experiment_without_decisions_has_an_empty_block(timed) -> None:
     assert client.post("/v1/experiments", json=spec("empty", BANDIT), headers=ADMIN).status_code == 201
     block = drift(client, "empty")
     assert block["alert"] is False and block["points"] == []
+
+
+def test_metrics_hold_a_drift_gauge_per_experiment(timed) -> None:
+    client, clock = timed
+    run_days(client, clock, "calm", BANDIT, stationary, seed=11)
+    run_days(client, clock, "shift", AB, changing, seed=11)
+    text = client.get("/metrics").text
+    assert "# TYPE sendlab_drift_alert gauge" in text
+    assert 'sendlab_drift_alert{experiment="calm"} 0' in text.splitlines()
+    assert 'sendlab_drift_alert{experiment="shift"} 1' in text.splitlines()
+
+
+def test_analyze_prints_the_drift_table_and_json(timed, tmp_path) -> None:
+    client, clock = timed
+    run_days(client, clock, "shift", BANDIT, changing, seed=11)
+    runner = CliRunner()
+    table = runner.invoke(cli, ["analyze", "shift", "--db", db_url(tmp_path)])
+    assert table.exit_code == 0, table.output
+    assert "CUSUM +" in table.output and "ALARM" in table.output
+    assert "drift: ALERT from day " in table.output
+    data = json.loads(runner.invoke(cli, ["analyze", "shift", "--db", db_url(tmp_path), "--json"]).output)
+    assert data["drift"]["alert"] is True
+    assert data["drift"]["points"] == drift(client, "shift")["points"]
