@@ -36,6 +36,7 @@ from experiments.assignment import (
     slot_content,
 )
 from experiments.content import Rendering
+from experiments.delayed_learning import learn_with_delays
 from experiments.drift_reader import DriftLog, read_drift_cells
 from experiments.errors import (
     NUL_REASON,
@@ -767,6 +768,7 @@ class ExperimentService:
                     bound_day,
                     None,
                     agreement[i],
+                    None,
                 )
             )
             if rendered is None:
@@ -1121,7 +1123,9 @@ class ExperimentService:
         concurrent learner waits for the lock and goes on from the new snapshot (see
         :mod:`experiments.learning`). ``batch`` overrides ``learn_batch``; ``pause_seconds`` is slept
         between batches, outside any transaction, so that writers waiting for SQLite's single write
-        lock get it (the background learner's politeness; ``POST /learn`` does not pause).
+        lock get it (the background learner's politeness; ``POST /learn`` does not pause). With
+        ``design.update.delays: model`` younger decisions are then learned as part of a trial
+        (:mod:`experiments.delayed_learning`).
         """
         with self._engine.connect() as conn:
             row = self._row(conn, key)
@@ -1137,7 +1141,7 @@ class ExperimentService:
                 done = learn_one_batch(conn, compiled, cutoff, size, self._now())
             if not done.full:
                 self._maybe_graduate(key, compiled)
-                return done.version
+                return learn_with_delays(self._engine, compiled, cutoff, self._now(), done.version)
             if pause_seconds > 0:
                 time.sleep(pause_seconds)
 

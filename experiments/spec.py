@@ -76,11 +76,16 @@ class UpdateSchedule(_Strict):
 
     ``every_outcomes`` / ``every_seconds`` trigger a learning run; ``delay_hours`` is how old a decision
     must be before it is learned from, so that its outcomes have arrived (default: the reward window).
+    ``delays: model`` also learns younger decisions at once, each as the share of a trial its outcome
+    would have arrived by, from the delay distribution estimated on the experiment's own log, and
+    revises them when the outcome arrives or the window closes (:mod:`experiments.delayed_learning`);
+    ``wait`` (the default) waits for the delay.
     """
 
     every_outcomes: int | None = Field(default=None, ge=1)
     every_seconds: float | None = Field(default=None, gt=0)
     delay_hours: float | None = Field(default=None, ge=0)
+    delays: Literal["wait", "model"] = "wait"
 
 
 class WarmStart(_Strict):
@@ -437,6 +442,12 @@ def check_spec_data(raw: Any) -> list[Problem]:
             )
         if design.get("vw_args") is not None and policy != "vw":
             problems.append(Problem("design.vw_args", "vw_args applies only to the 'vw' policy"))
+        update_schedule = design.get("update")
+        if isinstance(update_schedule, Mapping) and update_schedule.get("delays") == "model" and (
+            kind not in POLICIES_BY_DESIGN or policy == "vw"
+        ):
+            problems.append(Problem("design.update.delays", "'model' needs a policy that can revise what it "
+                                    "learned (a bandit or contextual design, not 'vw')"))
         problems += _check_policy_options(kind, policy, design, _n_arms(raw))
     reward = raw.get("reward")
     if isinstance(reward, Mapping) and isinstance(reward.get("events"), Mapping) and not reward["events"]:

@@ -113,6 +113,8 @@ class DecisionRow(SQLModel, table=True):
     day: date
     learned_version: int | None = None
     agreement: float | None = None  # apprentice decisions: the policy's probability of the same choice
+    # delays: model: the trial weight a decision was learned with while its window was open (None: 1)
+    learned_weight: float | None = None
 
 
 class OutcomeRow(SQLModel, table=True):
@@ -243,6 +245,7 @@ DECISION_COLUMNS = (
     "day",
     "learned_version",
     "agreement",
+    "learned_weight",
 )
 
 
@@ -360,6 +363,7 @@ def create_tables(engine: Engine) -> None:
     SQLModel.metadata.create_all(engine, tables=tables)
     if upgrade:
         _add_outcome_learning_columns(engine)
+        _add_decision_weight_column(engine)
     with engine.begin() as conn:
         for table in tables:  # create_all makes the indexes of new tables only
             for index in table.indexes:
@@ -386,6 +390,15 @@ def _add_outcome_learning_columns(engine: Engine) -> None:
             select(d.c.learned_version).where(d.c.id == o.c.decision_id).scalar_subquery()
         )
         conn.execute(update(o).where(o.c.attributed.is_(True)).values(learned_version=learned))
+
+
+def _add_decision_weight_column(engine: Engine) -> None:
+    """Add ``learned_weight`` to a decisions table made before it existed (every decision learned so
+    far was learned as a whole trial: NULL)."""
+    present = {c["name"] for c in inspect(engine).get_columns(decisions_table.name)}
+    if "learned_weight" not in present:
+        with engine.begin() as conn:
+            conn.execute(text("ALTER TABLE decisions ADD COLUMN learned_weight FLOAT"))
 
 
 def to_db_time(moment: datetime) -> datetime:
