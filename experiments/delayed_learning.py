@@ -128,11 +128,15 @@ def _unlearned(conn: Connection, compiled: CompiledExperiment, rows: Sequence[An
     )
 
 
-def _set_weights(conn: Connection, ids: Sequence[str], weights: np.ndarray, version: int) -> None:
+def _set_weights(conn: Connection, ids: Sequence[str], weights: np.ndarray, version: int | None) -> None:
+    """Record each decision's weight (NULL for a whole trial) and, when first learned, the version that
+    learned it (a revision leaves ``learned_version`` as it was, as for late outcomes)."""
     params = [{"row_id": i, "w": None if w >= 1.0 else float(w)} for i, w in zip(ids, weights, strict=True)]
+    values: dict[str, Any] = {"learned_weight": bindparam("w")}
+    if version is not None:
+        values["learned_version"] = version
     if params:
-        conn.execute(update(D).where(D.c.id == bindparam("row_id"))
-                     .values(learned_weight=bindparam("w"), learned_version=version), params)
+        conn.execute(update(D).where(D.c.id == bindparam("row_id")).values(**values), params)
 
 
 def _pending_rows(conn: Connection, compiled: CompiledExperiment, *, learned: bool,
@@ -173,7 +177,7 @@ def learn_pending(conn: Connection, compiled: CompiledExperiment, cutoff: dateti
             policy.revise(_contexts(compiled, moved), np.array([r.arm for r in moved], dtype=np.int64),
                           np.zeros(len(moved)), now_in.reward[move], old_weights=old_w[move],
                           new_weights=new_w[move], times=decision_days(moved))
-            _set_weights(conn, [r.id for r in moved], new_w[move], version)
+            _set_weights(conn, [r.id for r in moved], new_w[move], None)
             revised = [i for ids, m in zip(now_in.outcome_ids, move, strict=True) if m for i in ids]
     fresh = _pending_rows(conn, compiled, learned=False, cutoff=cutoff) if model is not None else []
     taken: list[Any] = []
