@@ -249,3 +249,12 @@ def merge_worker_files(directory: str | os.PathLike[str]) -> tuple[tuple[Counter
                 row = family.series.setdefault(labels, [0.0] * (len(family.buckets) + 2))
                 row[index] += value
     return families, gauge
+
+
+def drift_gauge(experiment_to_alert: dict[str, bool]) -> str:
+    """``sendlab_drift_alert{experiment=...}``: 1 when the experiment's drift monitor has raised the alert
+    (:mod:`experiments.drift_block`), else 0; read from the database at each scrape."""
+    gauge = Gauge("sendlab_drift_alert", "1 if the experiment's drift monitor raised the alert, else 0")
+    for key, alert in experiment_to_alert.items():
+        gauge.values[(("experiment", key),)] = 1.0 if alert else 0.0
+    return "\n".join(gauge.render()) + "\n"

@@ -106,6 +106,7 @@ def decision_rows(
                 agreement[i],
                 send_id,
                 None if sent_at is None else sent_at[i],
+                None,
             )
         )
         if rendered is None:

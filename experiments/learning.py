@@ -85,7 +85,9 @@ def pending_outcomes(conn: Connection, compiled: CompiledExperiment) -> int:
 
 
 def late_outcomes(compiled: CompiledExperiment, cutoff: datetime, limit: int) -> Select[Any]:
-    """Up to ``limit`` outcomes not learned yet whose decision is learned, oldest row first.
+    """Up to ``limit`` outcomes not learned yet whose decision is learned as a whole trial, oldest row
+    first (a decision learned as part of one, ``learned_weight`` set, is revised by
+    :mod:`experiments.delayed_learning`).
 
     A learned decision was made before the cutoff of the run that learned it, so no later than the
     day of ``cutoff``: the day bound keeps the scan off the outcomes of recent, unlearned decisions.
@@ -93,7 +95,8 @@ def late_outcomes(compiled: CompiledExperiment, cutoff: datetime, limit: int) ->
     return (
         select(O.c.id, O.c.decision_id, O.c.type, O.c.value)
         .join(D, D.c.id == O.c.decision_id)
-        .where(_pending(compiled), O.c.day <= cutoff.date(), D.c.learned_version.is_not(None))
+        .where(_pending(compiled), O.c.day <= cutoff.date(), D.c.learned_version.is_not(None),
+               D.c.learned_weight.is_(None))
         .order_by(O.c.id)
         .limit(limit)
     )
@@ -220,6 +223,27 @@ def _mark(conn: Connection, table: Any, ids: Sequence[Any], **values: Any) -> No
         conn.execute(update(table).where(table.c.id.in_(chunk)).values(**values))
 
 
+def store_snapshot(
+    conn: Connection, compiled: CompiledExperiment, snap: Any, policy: Policy, now: datetime, *,
+    outcomes: int, decisions: int,
+) -> int:
+    """Store ``policy`` as the version after ``snap`` that learned ``outcomes`` more outcomes and
+    ``decisions`` more decisions; return the new version."""
+    version = int(snap.version) + 1
+    conn.execute(
+        snapshots_table.insert().values(
+            experiment_key=compiled.spec.key,
+            version=version,
+            spec_version=compiled.version,
+            state=policy.to_bytes(),
+            cursor=snap.cursor + outcomes,
+            learned_decisions=snap.learned_decisions + decisions,
+            created_at=now,
+        )
+    )
+    return version
+
+
 def learn_one_batch(
     conn: Connection, compiled: CompiledExperiment, cutoff: datetime, batch_size: int, now: datetime
 ) -> BatchResult:
@@ -249,19 +273,9 @@ def learn_one_batch(
     if not rows and not revisable:  # only outcomes this policy cannot learn: the state is unchanged
         _mark(conn, O, late_ids, learned_version=snap.version, after_learning=NOT_LEARNABLE)
         return BatchResult(snap.version, 0, 0, len(late), full)
-    version = snap.version + 1
     revised = len(late) if revisable else 0
-    conn.execute(
-        snapshots_table.insert().values(
-            experiment_key=key,
-            version=version,
-            spec_version=compiled.version,
-            state=policy.to_bytes(),
-            cursor=snap.cursor + len(learned_outcomes) + revised,
-            learned_decisions=snap.learned_decisions + len(rows),
-            created_at=now,
-        )
-    )
+    version = store_snapshot(conn, compiled, snap, policy, now, outcomes=len(learned_outcomes) + revised,
+                             decisions=len(rows))
     _mark(conn, D, [r.id for r in rows], learned_version=version)
     _mark(conn, O, learned_outcomes, learned_version=version)
     _mark(conn, O, late_ids, learned_version=version, after_learning=REVISED if revisable else NOT_LEARNABLE)

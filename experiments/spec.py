@@ -77,11 +77,16 @@ class UpdateSchedule(_Strict):
 
     ``every_outcomes`` / ``every_seconds`` trigger a learning run; ``delay_hours`` is how old a decision
     must be before it is learned from, so that its outcomes have arrived (default: the reward window).
+    ``delays: model`` also learns younger decisions at once, each as the share of a trial its outcome
+    would have arrived by, from the delay distribution estimated on the experiment's own log, and
+    revises them when the outcome arrives or the window closes (:mod:`experiments.delayed_learning`);
+    ``wait`` (the default) waits for the delay.
     """
 
     every_outcomes: int | None = Field(default=None, ge=1)
     every_seconds: float | None = Field(default=None, gt=0)
     delay_hours: float | None = Field(default=None, ge=0)
+    delays: Literal["wait", "model"] = "wait"
 
 
 class WarmStart(_Strict):

@@ -258,6 +258,12 @@ def check_spec_data(raw: Any) -> list[Problem]:
             )
         if design.get("vw_args") is not None and policy != "vw":
             problems.append(Problem("design.vw_args", "vw_args applies only to the 'vw' policy"))
+        update_schedule = design.get("update")
+        if isinstance(update_schedule, Mapping) and update_schedule.get("delays") == "model" and (
+            kind not in POLICIES_BY_DESIGN or policy == "vw"
+        ):
+            problems.append(Problem("design.update.delays", "'model' needs a policy that can revise what it "
+                                    "learned (a bandit or contextual design, not 'vw')"))
         problems += _check_policy_options(kind, policy, design, _n_arms(raw))
     reward = raw.get("reward")
     if isinstance(reward, Mapping) and isinstance(reward.get("events"), Mapping) and not reward["events"]:

@@ -9,6 +9,7 @@ import typer
 
 from api.cli.adaptive_output import print_adaptive
 from api.cli.db import DEFAULT, DbOption, open_service
+from api.cli.drift_output import print_drift
 from api.cli.group import CliError
 from api.cli.output import check_output, print_json, print_table
 from api.convert import signed_percent
@@ -22,6 +23,7 @@ from api.results import (
     summary_warnings,
 )
 from experiments.adaptive_block import adaptive_json, adaptive_results
+from experiments.drift_block import drift_block
 
 
 def analyze(
@@ -53,11 +55,13 @@ def analyze(
     summary, cov, by_segment = results.summary, results.covariate, results.segments
     adaptive = adaptive_results(service, summary, alpha=alpha, correction=correction,  # type: ignore[arg-type]
                                 include_machine=include_machine)
+    drift = drift_block(service, key, include_machine=include_machine)
     if html is not None:
         write_report(results, html, title=f"SendLab results: {key}", adaptive=adaptive, segments=by_segment)
     if as_json:
         data = results_to_dict(results)
         data.update(adaptive_json(adaptive, summary, data))
+        data["drift"] = drift
         print_json(data)
         return
     data = results_to_dict(results, detail=False)
@@ -94,6 +98,7 @@ def analyze(
     for factorial in results.factorials:
         typer.echo("")
         typer.echo(factorial.to_markdown())
+    print_drift(drift)
     if by_segment is not None:
         _print_segments(by_segment, alpha)
     if html is not None:

@@ -152,6 +152,34 @@ class CovariatePublic(BaseModel):
     note: str
 
 
+class DriftPointPublic(BaseModel):
+    """One judged day and policy version of the drift monitor."""
+
+    day: int
+    policy_version: int
+    decisions: int
+    predicted: float
+    observed: float
+    residual: float
+    upper: float
+    lower: float
+    alarm: bool
+
+
+class DriftPublic(BaseModel):
+    """The drift monitor: predicted against earned reward per day, a calibrated two-sided CUSUM."""
+
+    alert: bool
+    detector: str
+    threshold: float
+    reference: float
+    horizon: int
+    false_alarm_rate: float
+    first_alarm_day: int | None
+    points: list[DriftPointPublic]
+    note: str
+
+
 class ResultsPublic(BaseModel):
     """``GET /v1/experiments/{key}/results``."""
 
@@ -180,3 +208,4 @@ class ResultsPublic(BaseModel):
     adaptive: AdaptivePublic | None = None
     as_allocated_comparisons: list[dict[str, Any]] | None = None
     arms_note: str | None = None
+    drift: DriftPublic | None = None  # experiments.drift_block

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import logging
+
 from fastapi import APIRouter
 from fastapi.responses import PlainTextResponse
 
-from api.deps import MetricsDep
+from api.deps import MetricsDep, ServiceDep
+from api.metrics import drift_gauge
+from experiments.drift_block import experiment_drift_alerts
 
 router = APIRouter(tags=["operations"])
+logger = logging.getLogger(__name__)
 
 
 @router.get("/healthz")
@@ -17,7 +22,15 @@ def healthz() -> dict[str, str]:
 
 
 @router.get("/metrics", response_class=PlainTextResponse)
-def metrics(registry: MetricsDep) -> PlainTextResponse:
+def metrics(registry: MetricsDep, service: ServiceDep) -> PlainTextResponse:
     """Counters and the latency histogram in the Prometheus text format, summed over every worker
-    process of the server (``sendlab serve --workers N``), and each live worker's start time."""
-    return PlainTextResponse(registry.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
+    process of the server (``sendlab serve --workers N``), each live worker's start time, and each
+    experiment's drift alert (``sendlab_drift_alert``; left out, and logged, when the database cannot
+    be read, so that the process's own metrics still answer)."""
+    try:
+        alerts = experiment_drift_alerts(service)
+    except Exception:  # noqa: BLE001 - any failure of the store: the other metrics still answer
+        logger.exception("the drift gauge could not be read")
+        alerts = {}
+    text = registry.render() + drift_gauge(alerts)
+    return PlainTextResponse(text, media_type="text/plain; version=0.0.4; charset=utf-8")

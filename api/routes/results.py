@@ -13,6 +13,7 @@ from api.models.results import ResultsPublic
 from api.report import results_html
 from api.results import results_to_dict
 from experiments.adaptive_block import adaptive_block, adaptive_results
+from experiments.drift_block import drift_block
 from experiments.errors import InvalidInput
 from experiments.result_analysis import ExperimentResults
 from experiments.service import ExperimentService
@@ -82,6 +83,7 @@ def results(
     out = results_to_dict(analysed, detail=detail)
     out.update(adaptive_block(service, analysed.summary, out, alpha=alpha, correction=correction,
                               include_machine=include_machine))
+    out["drift"] = drift_block(service, key, include_machine=include_machine)
     return out
 
 

@@ -22,6 +22,7 @@ import numpy as np
 from sqlalchemy.engine import Engine
 
 from experiments.adaptive_reader import AdaptiveData
+from experiments.drift_reader import DriftLog
 from experiments.export import EXPORT_CHUNK_ROWS, LogExport
 from experiments.insight import FeatureImportance
 from experiments.models import (
@@ -200,6 +201,10 @@ class ExperimentService:
     def read_adaptive(self, key: str, *, include_machine: bool = False) -> AdaptiveData:
         """:meth:`ResultsReading.read_adaptive <experiments.service.results.ResultsReading.read_adaptive>`."""
         return self.results_reading.read_adaptive(key, include_machine=include_machine)
+
+    def read_drift(self, key: str, *, include_machine: bool = False) -> DriftLog:
+        """:meth:`ResultsReading.read_drift <experiments.service.results.ResultsReading.read_drift>`."""
+        return self.results_reading.read_drift(key, include_machine=include_machine)
 
     def summarize_segments(self, key: str, attribute: str) -> SegmentedSummary:
         """The summary per value of a context attribute stored with the decisions."""

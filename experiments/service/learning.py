@@ -9,6 +9,7 @@ import time
 from datetime import timedelta
 
 from experiments.assignment import CompiledExperiment
+from experiments.delayed_learning import learn_with_delays
 from experiments.errors import Conflict, InvalidInput, NotFound
 from experiments.learning import learn_one_batch
 from experiments.models import PolicySnapshotInfo
@@ -51,7 +52,9 @@ class Learning:
         concurrent learner waits for the lock and goes on from the new snapshot (see
         :mod:`experiments.learning`). ``batch`` overrides ``learn_batch``; ``pause_seconds`` is slept
         between batches, outside any transaction, so that writers waiting for SQLite's single write
-        lock get it (the background learner's politeness; ``POST /learn`` does not pause).
+        lock get it (the background learner's politeness; ``POST /learn`` does not pause). With
+        ``design.update.delays: model`` younger decisions are then learned as part of a trial
+        (:mod:`experiments.delayed_learning`).
         """
         with self._core.engine.connect() as conn:
             _, compiled = self._core.repo.current(conn, key)
@@ -66,7 +69,7 @@ class Learning:
                 done = learn_one_batch(conn, compiled, cutoff, size, self._core.now())
             if not done.full:
                 self._maybe_graduate(key, compiled)
-                return done.version
+                return learn_with_delays(self._core.engine, compiled, cutoff, self._core.now(), done.version)
             if pause_seconds > 0:
                 time.sleep(pause_seconds)
 

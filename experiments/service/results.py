@@ -4,6 +4,7 @@ consistent snapshot of the log, while decisions and outcomes keep arriving), the
 from __future__ import annotations
 
 from experiments.adaptive_reader import AdaptiveData, read_adaptive
+from experiments.drift_reader import DriftLog, read_drift_cells
 from experiments.result_analysis import ExperimentResults, analyze_segmented, analyze_summary
 from experiments.service.core import ServiceCore
 from experiments.service.reading import Reading
@@ -66,3 +67,12 @@ class ResultsReading:
         with consistent_read(self._core.engine) as conn:
             _, compiled = self._core.repo.current(conn, key)
             return read_adaptive(conn, compiled, include_machine=include_machine)
+
+    def read_drift(self, key: str, *, include_machine: bool = False) -> DriftLog:
+        """What the drift monitor reads (:mod:`experiments.drift_reader`), in one consistent read of its
+        own."""
+        with consistent_read(self._core.engine) as conn:
+            _, compiled = self._core.repo.current(conn, key)
+            cells = read_drift_cells(conn, compiled, include_machine=include_machine)
+        spec = compiled.spec
+        return DriftLog(key, spec.design.type, spec.reward.window_hours, self._core.now(), cells)

@@ -126,6 +126,8 @@ class DecisionRow(SQLModel, table=True):
     send_id: str | None = Field(default=None, max_length=128)
     # when the email goes out (None: at the decision): reward windows and learning delays start here
     send_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=False), nullable=True))
+    # delays: model: the trial weight a decision was learned with while its window was open (None: 1)
+    learned_weight: float | None = None
 
 
 class OutcomeRow(SQLModel, table=True):
@@ -296,7 +298,9 @@ def create_tables(engine: Engine) -> None:
 
 #: Columns added to the decisions table after its first release, with their SQL type: a store made
 #: before them gets them (NULL in every existing row) on the next :func:`create_tables`.
-ADDED_DECISION_COLUMNS: dict[str, str] = {"send_id": "VARCHAR(128)", "send_at": "TIMESTAMP"}
+ADDED_DECISION_COLUMNS: dict[str, str] = {
+    "send_id": "VARCHAR(128)", "send_at": "TIMESTAMP", "learned_weight": "FLOAT"
+}
 
 
 def _add_missing_columns(engine: Engine, table: str, name_to_type: dict[str, str]) -> None:

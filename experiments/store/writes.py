@@ -35,6 +35,7 @@ DECISION_COLUMNS = (
     "agreement",
     "send_id",
     "send_at",
+    "learned_weight",
 )
 
 

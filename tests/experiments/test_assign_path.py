@@ -85,6 +85,7 @@ def test_rows_written_by_insert_decisions_read_back_as_the_table_writes_them(eng
          "context": {}, "created_at": moment.replace(microsecond=0), "day": moment.date(),
          "learned_version": None, "agreement": None, "send_id": None, "send_at": None},
     ]
+    values = [{**v, "learned_weight": None} for v in values]  # set by delay-aware learning only
     encoding = decision_encoding(engine.dialect)
     fast = []
     for v in values:

@@ -1,0 +1,211 @@
+r"""Delay-aware learning (``design.update.delays: model``): learn decisions before their window closes.
+
+Waiting for the reward window (72 hours by default) keeps a daily sender's bandit still for days;
+learning young decisions with reward 0 would favour the arms sent longest ago. Following Vernade,
+Cappé & Perchet ("Stochastic bandit models for delayed conversions", UAI 2017), a decision sent
+:math:`e` hours ago whose event has not arrived counts as :math:`F(e)` of a trial with reward 0,
+:math:`F` the delay distribution of the reward's events given that they arrive within the window; a
+decision whose event arrived, or whose window closed, counts as a whole trial
+(:func:`analysis.delays.arrival_weights`). :math:`F` is Chapelle's delayed-feedback model (KDD 2014)
+with an exponential delay, fitted with censoring to the experiment's own log: the time from each
+recent decision to its first rewarded event, or the time followed so far
+(:func:`analysis.delays.fit_exponential_delay`).
+
+One step, in one transaction under the experiment's learning lock, after the ordinary batches of
+:func:`experiments.learning.learn_one_batch` (which learn the decisions older than the learning delay
+as whole trials):
+
+1. each decision learned as part of a trial (``decisions.learned_weight`` set) is revised from
+   (reward 0, its weight) to (its reward now, its weight now): 1 once an event arrived or the window
+   closed (``learned_weight`` back to NULL: later outcomes are ordinary late outcomes), else
+   :math:`F(e)` at its current age;
+2. each younger decision not learned yet is learned with its weight (a decision with weight 0, sent
+   just now, waits for the next step);
+3. the policy is stored as the next snapshot, and the outcomes learned are marked.
+
+``Policy.revise`` is exact, so once every window has closed the policy equals the one that waited.
+Without a rewarded event in the log yet no delay can be estimated: then nothing is learned early.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+from sqlalchemy import Engine, bindparam, func, select, update
+from sqlalchemy.engine import Connection
+
+from analysis.delays import DelayModel, arrival_weights, fit_exponential_delay
+from analysis.errors import AnalysisInputError
+from bandit import Policy, load_policy
+from experiments.assignment import CompiledExperiment
+from experiments.learning import (
+    REVISED,
+    _contexts,
+    _events_of,
+    _mark,
+    decision_days,
+    latest_snapshot,
+    store_snapshot,
+)
+from experiments.rewards import decision_reward
+from experiments.store import decisions_table as D
+from experiments.store import lock_for_learning
+from experiments.store import outcomes_table as O  # noqa: N811 - the store's alias
+
+#: The most recent decisions the delay distribution is fitted on.
+FIT_DECISIONS = 20_000
+_HOUR = timedelta(hours=1)
+
+
+def reward_event_types(compiled: CompiledExperiment) -> list[str]:
+    """The event types that add to the reward (weighted events and the value event)."""
+    reward = compiled.spec.reward
+    return [t for t, w in reward.events.items() if w] + ([reward.value] if reward.value else [])
+
+
+def fit_delay(conn: Connection, compiled: CompiledExperiment, now: datetime) -> DelayModel | None:
+    """The delay model of the reward's first event, fitted on the version's most recent learnable
+    decisions (module docstring); None while no rewarded event has arrived."""
+    window = compiled.spec.reward.window_hours
+    first = (
+        select(O.c.decision_id, func.min(O.c.time).label("first"))
+        .where(O.c.experiment_key == compiled.spec.key, O.c.version == compiled.version,
+               O.c.attributed.is_(True), O.c.machine.is_(False), O.c.type.in_(reward_event_types(compiled)))
+        .group_by(O.c.decision_id)
+        .subquery("first_events")
+    )
+    rows = conn.execute(
+        select(D.c.created_at, first.c.first)
+        .select_from(D.outerjoin(first, first.c.decision_id == D.c.id))
+        .where(D.c.experiment_key == compiled.spec.key, D.c.version == compiled.version,
+               D.c.fallback.is_(False), D.c.created_at <= now)
+        .order_by(D.c.created_at.desc())
+        .limit(FIT_DECISIONS)
+    ).all()
+    observed = np.array([r.first is not None for r in rows], dtype=bool)
+    elapsed = np.array([((r.first if r.first is not None else now) - r.created_at) / _HOUR for r in rows])
+    try:
+        return fit_exponential_delay(np.clip(elapsed, 0.0, window), observed, window)
+    except AnalysisInputError:
+        return None
+
+
+def _weights(rows: Sequence[Any], arrived: np.ndarray, model: DelayModel | None, now: datetime,
+             window: float) -> np.ndarray:
+    elapsed = np.array([(now - r.created_at) / _HOUR for r in rows], dtype=np.float64)
+    if model is None:  # no estimate: whole trials once arrived or closed, else unchanged (or 0)
+        done = arrived | (elapsed >= window)
+        return np.where(done, 1.0, np.array([r.learned_weight or 0.0 for r in rows]))
+    return arrival_weights(elapsed, arrived, model)
+
+
+@dataclass(frozen=True)
+class _Unlearned:
+    """The outcomes of some decisions not learned yet: each decision's reward from them, whether a
+    rewarded event is among them, and the outcomes' ids per decision."""
+
+    reward: np.ndarray
+    arrived: np.ndarray
+    outcome_ids: list[list[int]]
+
+
+def _unlearned(conn: Connection, compiled: CompiledExperiment, rows: Sequence[Any]) -> _Unlearned:
+    rewarded = set(reward_event_types(compiled))
+    decision_to_events: dict[str, list[Any]] = defaultdict(list)
+    for event in _events_of(conn, compiled.spec.key, [r.id for r in rows], learned=False):
+        decision_to_events[event.decision_id].append(event)
+    events = [decision_to_events[r.id] for r in rows]
+    return _Unlearned(
+        np.array([decision_reward(compiled.spec.reward, [(e.type, e.value) for e in ev]) for ev in events],
+                 dtype=np.float64),
+        np.array([any(e.type in rewarded for e in ev) for ev in events], dtype=bool),
+        [[e.id for e in ev] for ev in events],
+    )
+
+
+def _set_weights(conn: Connection, ids: Sequence[str], weights: np.ndarray, version: int | None) -> None:
+    """Record each decision's weight (NULL for a whole trial) and, when first learned, the version that
+    learned it (a revision leaves ``learned_version`` as it was, as for late outcomes)."""
+    params = [{"row_id": i, "w": None if w >= 1.0 else float(w)} for i, w in zip(ids, weights, strict=True)]
+    values: dict[str, Any] = {"learned_weight": bindparam("w")}
+    if version is not None:
+        values["learned_version"] = version
+    if params:
+        conn.execute(update(D).where(D.c.id == bindparam("row_id")).values(**values), params)
+
+
+def _pending_rows(conn: Connection, compiled: CompiledExperiment, *, learned: bool,
+                  cutoff: datetime) -> list[Any]:
+    """Decisions learned as part of a trial, or (``learned`` False) younger ones not learned yet."""
+    where = (D.c.learned_weight.is_not(None) if learned
+             else (D.c.learned_version.is_(None)) & (D.c.created_at > cutoff))
+    return conn.execute(
+        select(D.c.id, D.c.arm, D.c.propensity, D.c.context, D.c.created_at, D.c.learned_weight)
+        .where(D.c.experiment_key == compiled.spec.key, D.c.version == compiled.version,
+               D.c.fallback.is_(False), where)
+        .order_by(D.c.created_at, D.c.id)
+    ).all()
+
+
+def learn_pending(conn: Connection, compiled: CompiledExperiment, cutoff: datetime, now: datetime) -> int:
+    """One delay-aware step (module docstring) in the caller's fresh transaction; the policy version
+    after it. ``cutoff`` is the ordinary learning's (decisions older are learned as whole trials)."""
+    key = compiled.spec.key
+    lock_for_learning(conn, key)
+    snap = latest_snapshot(conn, key, state=True)
+    if snap is None or snap.spec_version != compiled.version:
+        return 0 if snap is None else int(snap.version)
+    window = compiled.spec.reward.window_hours
+    model = fit_delay(conn, compiled, now)
+    policy: Policy = load_policy(bytes(snap.state))
+    version = int(snap.version) + 1
+    moved: list[Any] = []
+    revised: list[int] = []
+    learned = _pending_rows(conn, compiled, learned=True, cutoff=cutoff)
+    if learned:
+        now_in = _unlearned(conn, compiled, learned)
+        old_w = np.array([r.learned_weight for r in learned], dtype=np.float64)
+        new_w = _weights(learned, now_in.arrived, model, now, window)
+        move = (new_w != old_w) | (now_in.reward != 0)
+        moved = [r for r, m in zip(learned, move, strict=True) if m]
+        if moved:
+            policy.revise(_contexts(compiled, moved), np.array([r.arm for r in moved], dtype=np.int64),
+                          np.zeros(len(moved)), now_in.reward[move], old_weights=old_w[move],
+                          new_weights=new_w[move], times=decision_days(moved))
+            _set_weights(conn, [r.id for r in moved], new_w[move], None)
+            revised = [i for ids, m in zip(now_in.outcome_ids, move, strict=True) if m for i in ids]
+    fresh = _pending_rows(conn, compiled, learned=False, cutoff=cutoff) if model is not None else []
+    taken: list[Any] = []
+    learned_outcomes: list[int] = []
+    if fresh:
+        found = _unlearned(conn, compiled, fresh)
+        weights = _weights(fresh, found.arrived, model, now, window)
+        take = weights > 0
+        taken = [r for r, t in zip(fresh, take, strict=True) if t]
+        if taken:
+            policy.update(_contexts(compiled, taken), np.array([r.arm for r in taken], dtype=np.int64),
+                          found.reward[take], np.array([r.propensity for r in taken], dtype=np.float64),
+                          weights=weights[take], times=decision_days(taken))
+            _set_weights(conn, [r.id for r in taken], weights[take], version)
+            learned_outcomes = [i for ids, t in zip(found.outcome_ids, take, strict=True) if t for i in ids]
+    if not taken and not moved:
+        return int(snap.version)
+    _mark(conn, O, learned_outcomes, learned_version=version)
+    _mark(conn, O, revised, learned_version=version, after_learning=REVISED)
+    return store_snapshot(conn, compiled, snap, policy, now, outcomes=len(learned_outcomes) + len(revised),
+                          decisions=len(taken))
+
+
+def learn_with_delays(engine: Engine, compiled: CompiledExperiment, cutoff: datetime, now: datetime,
+                      version: int) -> int:
+    """The service's hook after its ordinary batches: :func:`learn_pending` in its own transaction when
+    the spec says ``delays: model``; else ``version`` unchanged."""
+    if compiled.spec.design.update.delays != "model":
+        return version
+    with engine.begin() as conn:
+        return learn_pending(conn, compiled, cutoff, now)
