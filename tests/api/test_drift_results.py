@@ -55,6 +55,7 @@ def spec(key: str, design: Mapping[str, Any]) -> dict[str, Any]:
         "slots": {"subject": {"variants": [{"id": v, "content": f"Subject {v}"} for v in VARIANTS]}},
         "design": {**design, "update": {"delay_hours": 0}},
         "reward": {"events": {"click": 1.0}, "window_hours": 24},
+        "consent": {"missing": "allow"},  # the recipients carry no consent attribute
     }
 
 
