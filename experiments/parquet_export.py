@@ -6,7 +6,8 @@ with ``day`` as the Hive partition (a reader such as DuckDB's ``read_parquet(...
 true)``, pyarrow's datasets or Dask gets it back as a column). JSON columns (``variants``, ``context``)
 are JSON text. Rows are read in day order ``chunk_rows`` at a time and each day's file is written as it
 comes, so memory stays bounded by a chunk; the files of a day are written to a temporary name and renamed
-when complete, so a reader never sees half a file.
+when complete, so a reader never sees half a file. A table without rows (no outcomes yet) gets one empty
+file, so a reader's glob always finds both tables.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import os
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -93,7 +94,9 @@ def _arrow_batch(rows: list[Any], schema: pa.Schema, json_columns: frozenset[str
     return pa.RecordBatch.from_arrays(columns, schema=schema)
 
 
-def _write_table(engine: Engine, table: Table, key: str, root: Path, chunk_rows: int) -> tuple[int, set[str]]:
+def _write_table(engine: Engine, table: Table, key: str, root: Path, chunk_rows: int,
+                 empty_day: str) -> tuple[int, set[str]]:
+    """Write ``table``'s rows of ``key`` by day; without rows, one empty file under ``empty_day``."""
     schema = _schema(table)
     json_columns = frozenset(c.name for c in table.columns if isinstance(c.type, sqltypes.JSON))
     count, days = 0, set()
@@ -116,6 +119,10 @@ def _write_table(engine: Engine, table: Table, key: str, root: Path, chunk_rows:
         assert writer is not None
         writer.write_batch(_arrow_batch(rows, schema, json_columns))
         count += len(rows)
+    if count == 0:
+        current = empty_day
+        (root / f"day={current}").mkdir(parents=True, exist_ok=True)
+        writer = pq.ParquetWriter(root / f"day={current}" / "part-0.parquet.partial", schema)
     finish()
     return count, days
 
@@ -132,8 +139,11 @@ def export_parquet(engine: Engine, key: str, directory: str | Path, *,
             raise NotFound(key)
     root.mkdir(parents=True, exist_ok=True)
     try:
-        decisions, decision_days = _write_table(engine, decisions_table, key, root / "decisions", chunk_rows)
-        outcomes, outcome_days = _write_table(engine, outcomes_table, key, root / "outcomes", chunk_rows)
+        today = datetime.now(UTC).date().isoformat()
+        decisions, decision_days = _write_table(engine, decisions_table, key, root / "decisions", chunk_rows,
+                                                today)
+        outcomes, outcome_days = _write_table(engine, outcomes_table, key, root / "outcomes", chunk_rows,
+                                              min(decision_days, default=today))
     except BaseException:
         shutil.rmtree(root, ignore_errors=True)
         raise

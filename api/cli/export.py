@@ -21,7 +21,9 @@ def export(
     db: DbOption = DEFAULT,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Export an experiment's whole log (every spec version) for a warehouse, DuckDB or Dask."""
+    """An experiment's decision and outcome log as Parquet partitioned by day.
+
+    The whole log (every spec version), for a warehouse, DuckDB or Dask."""
     from experiments.parquet_export import export_parquet
 
     try:

@@ -23,6 +23,7 @@ from experiments.store import decisions_table, outcomes_table
 from experiments.store.summaries import arm_stats, daily_stats, decision_groups, excluded_counts
 from tests.experiments.conftest import Clock, make_spec
 
+
 def _three_days(service: ExperimentService, clock: Clock) -> None:
     service.create(make_spec())
     for day in range(3):
@@ -134,6 +135,17 @@ def test_export_command(tmp_path: Path, clock: Clock) -> None:
     assert unknown.exit_code == 1 and "nope" in unknown.output and "Traceback" not in unknown.output
     assert not (tmp_path / "q").exists()
     engine.dispose()
+
+
+def test_a_table_without_rows_gets_an_empty_file(service: ExperimentService, engine: Any,
+                                                tmp_path: Path) -> None:
+    service.create(make_spec())
+    service.assign_batch("spring", [("a", {}), ("b", {})])
+    result = export_parquet(engine, "spring", tmp_path / "out")
+    assert (result.decisions, result.outcomes) == (2, 0)
+    assert _read_back(tmp_path / "out", "outcomes") == []
+    assert [p.parent.name for p in (tmp_path / "out" / "outcomes").rglob("*.parquet")] == [
+        f"day={result.days[0]}"]
 
 
 def test_days_follow_the_decisions(
