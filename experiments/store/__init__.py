@@ -27,6 +27,7 @@ from experiments.store.writes import (
     existing_keys,
     insert_decisions,
     insert_ignoring_duplicates,
+    insert_snapshot,
     lock_for_learning,
 )
 
@@ -45,6 +46,7 @@ __all__ = [
     "from_db_time",
     "insert_decisions",
     "insert_ignoring_duplicates",
+    "insert_snapshot",
     "lock_for_learning",
     "make_engine",
     "orphans_table",

@@ -2,7 +2,7 @@
 snapshots, single decisions), each query written once and returning typed records.
 
 The summary queries (sums over the log) live beside it in :mod:`experiments.store.summaries` and
-:mod:`experiments.store.segments`; the learning loop's queries in :mod:`experiments.learning`.
+:mod:`experiments.store.segments`; the learning loop's queries in :mod:`experiments.store.learning_log`.
 
 A :class:`Repository` keeps what never changes once stored, so each is read and built once per
 process: the compiled spec of each ``(key, version)``, the restored latest policy of each experiment
@@ -33,6 +33,7 @@ from experiments.store.tables import (
     snapshots_table,
     versions_table,
 )
+from experiments.store.writes import insert_snapshot
 
 #: Items per ``IN (...)`` list.
 IN_CHUNK = 1000
@@ -318,12 +319,7 @@ class Repository:
         conn.execute(versions_table.insert().values(key=key, version=version, spec=text, created_at=now))
         if policy is not None:
             last = conn.execute(select(_latest_version(key))).scalar()
-            conn.execute(
-                snapshots_table.insert().values(
-                    experiment_key=key, version=(last or 0) + 1, spec_version=version,
-                    state=policy.to_bytes(), cursor=0, learned_decisions=0, created_at=now,
-                )
-            )
+            insert_snapshot(conn, key, (last or 0) + 1, version, policy.to_bytes(), now)
         return version
 
     @staticmethod

@@ -330,24 +330,6 @@ def all_rewards(conn: Connection, compiled: CompiledExperiment) -> dict[str, flo
     return {row[0]: float(row[1]) for row in conn.execute(select(att.sub.c.decision_id, att.reward))}
 
 
-def unlearned_decisions(compiled: CompiledExperiment, cutoff: Any, limit: int) -> Select[Any]:
-    """The oldest learnable decisions not yet learned, made (and sent, when ``send_at`` is later) before
-    ``cutoff``."""
-    return (
-        select(D.c.id, D.c.arm, D.c.propensity, D.c.context, D.c.created_at)
-        .where(
-            D.c.experiment_key == compiled.spec.key,
-            D.c.version == compiled.version,
-            D.c.fallback.is_(False),
-            D.c.learned_version.is_(None),
-            D.c.created_at <= cutoff,
-            or_(D.c.send_at.is_(None), D.c.send_at <= cutoff),  # a later send matures later
-        )
-        .order_by(D.c.created_at, D.c.id)
-        .limit(limit)
-    )
-
-
 def apprentice_agreement(
     conn: Connection, compiled: CompiledExperiment, last: int | None = None
 ) -> tuple[int, float | None]:
