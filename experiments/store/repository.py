@@ -130,6 +130,9 @@ class StoredDecision:
     explored: bool
     context: dict[str, Any] | None
     created_at: datetime
+    #: No context is stored any more (SQL NULL: dropped by retention or an erasure); a recipient
+    #: without consent has a stored context of JSON ``null`` instead (``context`` None, not dropped).
+    context_dropped: bool = False
 
 
 def _experiment(row: Any) -> ExperimentRecord:
@@ -434,7 +437,9 @@ class Repository:
     def decision(conn: Connection, decision_id: str) -> StoredDecision | None:
         """One logged decision, or None."""
         d = decisions_table
-        row = conn.execute(select(d).where(d.c.id == decision_id)).first()
+        row = conn.execute(
+            select(d, d.c.context.is_(None).label("context_dropped")).where(d.c.id == decision_id)
+        ).first()
         if row is None:
             return None
         return StoredDecision(
@@ -442,6 +447,7 @@ class Repository:
             recipient_id=row.recipient_id, variants=dict(row.variants), arm=int(row.arm),
             propensity=float(row.propensity), policy_version=row.policy_version, reason=row.reason,
             explored=bool(row.explored), context=row.context, created_at=from_db_time(row.created_at),
+            context_dropped=bool(row.context_dropped),
         )
 
     @staticmethod
