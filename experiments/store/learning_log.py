@@ -15,6 +15,7 @@ from sqlalchemy.engine import Connection
 
 from experiments.assignment import CompiledExperiment
 from experiments.store.repository import chunks
+from experiments.store.summaries import outcome_counts
 from experiments.store.tables import OUTCOME_PENDING
 from experiments.store.tables import decisions_table as D
 from experiments.store.tables import outcomes_table as O
@@ -74,16 +75,7 @@ def late_outcomes(conn: Connection, compiled: CompiledExperiment, cutoff: dateti
 
 def after_learning_counts(conn: Connection, compiled: CompiledExperiment) -> tuple[int, int]:
     """Outcomes of the version that arrived after their decision was learned: ``(revised, not learnable)``."""
-    query = (
-        select(O.c.after_learning, func.count())
-        .where(
-            O.c.experiment_key == compiled.spec.key,
-            O.c.version == compiled.version,
-            O.c.after_learning.is_not(None),
-        )
-        .group_by(O.c.after_learning)
-    )
-    counts = {kind: int(n) for kind, n in conn.execute(query)}
+    counts = outcome_counts(conn, compiled, O.c.after_learning, O.c.after_learning.is_not(None))
     return counts.get(REVISED, 0), counts.get(NOT_LEARNABLE, 0)
 
 

@@ -330,6 +330,19 @@ def all_rewards(conn: Connection, compiled: CompiledExperiment) -> dict[str, flo
     return {row[0]: float(row[1]) for row in conn.execute(select(att.sub.c.decision_id, att.reward))}
 
 
+def outcome_counts(conn: Connection, compiled: CompiledExperiment, column: Any, *conditions: Any
+                   ) -> dict[str, int]:
+    """The version's outcomes counted per value of ``column`` (of the outcomes table), over those
+    where every one of ``conditions`` holds, by value."""
+    query = (
+        select(column, func.count())
+        .where(O.c.experiment_key == compiled.spec.key, O.c.version == compiled.version, *conditions)
+        .group_by(column)
+        .order_by(column)
+    )
+    return {str(value): int(n) for value, n in conn.execute(query)}
+
+
 def apprentice_agreement(
     conn: Connection, compiled: CompiledExperiment, last: int | None = None
 ) -> tuple[int, float | None]:
