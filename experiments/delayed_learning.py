@@ -8,8 +8,10 @@ Cappé & Perchet ("Stochastic bandit models for delayed conversions", UAI 2017),
 decision whose event arrived, or whose window closed, counts as a whole trial
 (:func:`analysis.delays.arrival_weights`). :math:`F` is Chapelle's delayed-feedback model (KDD 2014)
 with an exponential delay, fitted with censoring to the experiment's own log: the time from each
-recent decision to its first rewarded event, or the time followed so far
-(:func:`analysis.delays.fit_exponential_delay`).
+recent send to its first rewarded event, or the time followed so far
+(:func:`analysis.delays.fit_exponential_delay`). Every age is counted from the send,
+``coalesce(send_at, created_at)``: a decision made today for tomorrow's send (``send_at``) has had no
+time to earn anything until tomorrow, and counts as no trial (weight 0) until it is sent.
 
 One step, in one transaction under the experiment's learning lock, after the ordinary batches of
 :func:`experiments.learning.learn_one_batch` (which learn the decisions older than the learning delay
@@ -60,6 +62,8 @@ from experiments.store import outcomes_table as O  # noqa: N811 - the store's al
 #: The most recent decisions the delay distribution is fitted on.
 FIT_DECISIONS = 20_000
 _HOUR = timedelta(hours=1)
+#: When a decision's email went out: its scheduled ``send_at``, else when it was made.
+SENT = func.coalesce(D.c.send_at, D.c.created_at)
 
 
 def reward_event_types(compiled: CompiledExperiment) -> list[str]:
@@ -70,7 +74,7 @@ def reward_event_types(compiled: CompiledExperiment) -> list[str]:
 
 def fit_delay(conn: Connection, compiled: CompiledExperiment, now: datetime) -> DelayModel | None:
     """The delay model of the reward's first event, fitted on the version's most recent learnable
-    decisions (module docstring); None while no rewarded event has arrived."""
+    decisions sent by ``now`` (module docstring); None while no rewarded event has arrived."""
     window = compiled.spec.reward.window_hours
     first = (
         select(O.c.decision_id, func.min(O.c.time).label("first"))
@@ -80,15 +84,15 @@ def fit_delay(conn: Connection, compiled: CompiledExperiment, now: datetime) -> 
         .subquery("first_events")
     )
     rows = conn.execute(
-        select(D.c.created_at, first.c.first)
+        select(SENT.label("sent"), first.c.first)
         .select_from(D.outerjoin(first, first.c.decision_id == D.c.id))
         .where(D.c.experiment_key == compiled.spec.key, D.c.version == compiled.version,
-               D.c.fallback.is_(False), D.c.created_at <= now)
-        .order_by(D.c.created_at.desc())
+               D.c.fallback.is_(False), SENT <= now)
+        .order_by(SENT.desc())
         .limit(FIT_DECISIONS)
     ).all()
     observed = np.array([r.first is not None for r in rows], dtype=bool)
-    elapsed = np.array([((r.first if r.first is not None else now) - r.created_at) / _HOUR for r in rows])
+    elapsed = np.array([((r.first if r.first is not None else now) - r.sent) / _HOUR for r in rows])
     try:
         return fit_exponential_delay(np.clip(elapsed, 0.0, window), observed, window)
     except AnalysisInputError:
@@ -97,7 +101,9 @@ def fit_delay(conn: Connection, compiled: CompiledExperiment, now: datetime) -> 
 
 def _weights(rows: Sequence[Any], arrived: np.ndarray, model: DelayModel | None, now: datetime,
              window: float) -> np.ndarray:
-    elapsed = np.array([(now - r.created_at) / _HOUR for r in rows], dtype=np.float64)
+    """Each row's trial weight at ``now``, its age counted from its send (a send still to come: age < 0,
+    weight 0)."""
+    elapsed = np.array([(now - r.sent) / _HOUR for r in rows], dtype=np.float64)
     if model is None:  # no estimate: whole trials once arrived or closed, else unchanged (or 0)
         done = arrived | (elapsed >= window)
         return np.where(done, 1.0, np.array([r.learned_weight or 0.0 for r in rows]))
@@ -141,14 +147,17 @@ def _set_weights(conn: Connection, ids: Sequence[str], weights: np.ndarray, vers
 
 def _pending_rows(conn: Connection, compiled: CompiledExperiment, *, learned: bool,
                   cutoff: datetime) -> list[Any]:
-    """Decisions learned as part of a trial, or (``learned`` False) younger ones not learned yet."""
+    """Decisions learned as part of a trial, or (``learned`` False) the ones not learned yet that the
+    ordinary learning leaves (made or sent after ``cutoff``: :func:`experiments.store.summaries.
+    unlearned_decisions`), in order of their send."""
     where = (D.c.learned_weight.is_not(None) if learned
-             else (D.c.learned_version.is_(None)) & (D.c.created_at > cutoff))
+             else (D.c.learned_version.is_(None)) & ((D.c.created_at > cutoff) | (SENT > cutoff)))
     return conn.execute(
-        select(D.c.id, D.c.arm, D.c.propensity, D.c.context, D.c.created_at, D.c.learned_weight)
+        select(D.c.id, D.c.arm, D.c.propensity, D.c.context, D.c.created_at, SENT.label("sent"),
+               D.c.learned_weight)
         .where(D.c.experiment_key == compiled.spec.key, D.c.version == compiled.version,
                D.c.fallback.is_(False), where)
-        .order_by(D.c.created_at, D.c.id)
+        .order_by(SENT, D.c.id)
     ).all()
 
 

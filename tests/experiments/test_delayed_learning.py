@@ -7,8 +7,10 @@ from datetime import timedelta
 
 import numpy as np
 import pytest
+from scipy import stats
 from sqlalchemy import inspect, text
 
+from analysis.delays import fit_exponential_delay
 from bandit import load_policy
 from experiments.errors import SpecError
 from experiments.learning import TIME_ORIGIN
@@ -138,3 +140,76 @@ def test_create_tables_adds_the_weight_column_to_an_older_store(tmp_path) -> Non
     create_tables(engine)
     assert "learned_weight" in {c["name"] for c in inspect(engine).get_columns("decisions")}
     engine.dispose()
+
+
+def _reference_posterior(sends, sent_at, arms, now) -> tuple[np.ndarray, np.ndarray]:
+    """Beta(1, 1) updated with every decision sent by ``now``: a click counts whole, a decision without
+    one counts as F(hours since its send) of a failure (a whole one once its window closed), F fitted on
+    the hours since each send (:func:`analysis.delays.fit_exponential_delay`), written out here."""
+    age = np.array([(now - at) / timedelta(hours=1) for at in sent_at])
+    delay = np.array([np.inf if d is None else d for _, d in sends])
+    sent = age >= 0
+    clicked = delay <= age
+    elapsed = np.where(clicked, delay, np.minimum(age, WINDOW))[sent]
+    model = fit_exponential_delay(elapsed, clicked[sent], WINDOW)
+    weight = np.where(clicked | (age >= WINDOW), 1.0, model.cdf(age))
+    alpha, beta = np.ones(len(RATES)), np.ones(len(RATES))
+    np.add.at(alpha, arms[sent & clicked], 1.0)
+    np.add.at(beta, arms[sent & ~clicked], weight[sent & ~clicked])
+    return alpha, beta
+
+
+def test_delays_are_counted_from_the_send_not_the_decision(service, clock) -> None:
+    # a first send followed for a whole window (it pins the delay distribution down); then a send
+    # decided a day ahead (send_at) and one decided as it goes out, at the same time: both learn as
+    # sends of the same age, and nothing of the first is learned before its email goes out
+    spec = bandit_spec("model")
+    service.create(spec)
+    key = spec.key
+    rng = np.random.default_rng(11)
+    start = clock.now
+    first = service.assign_batch(key, [(f"f-{i}", {}) for i in range(300)])
+    clock.advance(hours=4)
+    send_time = start + timedelta(hours=24)
+    ahead = service.assign_batch(key, [(f"a-{i}", {}) for i in range(300)], send_at=send_time)
+    decisions, sent_at, sends, posted = first + ahead, [start] * 300 + [send_time] * 300, [], set()
+
+    def clicks_of(new):
+        for d in new:
+            delay = rng.exponential(6.0)
+            clicks = rng.random() < RATES[d.variants["subject"].id]
+            sends.append((d.decision_id, delay if clicks and delay < WINDOW else None))
+
+    clicks_of(decisions)
+    for _ in range(10):  # every 2 hours until the second send goes out
+        clock.advance(hours=2)
+        post_due(service, clock, sends, sent_at, posted)
+        service.learn(key)
+    arms = np.array([list(RATES).index(d.variants["subject"].id) for d in decisions])
+    np.testing.assert_allclose(posterior(service, key),
+                               _reference_posterior(sends, sent_at, arms, clock.now), rtol=1e-6)
+    assert np.sum(posterior(service, key)) == pytest.approx(300 + 2 * len(RATES), abs=1.0)
+    now_sent = service.assign_batch(key, [(f"n-{i}", {}) for i in range(300)])
+    clicks_of(now_sent)
+    decisions, sent_at = decisions + now_sent, sent_at + [send_time] * 300
+    arms = np.array([list(RATES).index(d.variants["subject"].id) for d in decisions])
+    for _ in range(2):  # every 2 hours over the first 4 hours after the send
+        clock.advance(hours=2)
+        post_due(service, clock, sends, sent_at, posted)
+        service.learn(key)
+    alpha, beta = posterior(service, key)
+    expected = _reference_posterior(sends, sent_at, arms, clock.now)
+    np.testing.assert_allclose(alpha, expected[0], rtol=1e-12)
+    np.testing.assert_allclose(beta, expected[1], rtol=1e-6)
+    # the estimate of each rate within the window is the truth's, within its 99% interval
+    in_window = np.array(list(RATES.values())) * -np.expm1(-WINDOW / 6.0)
+    low, high = stats.beta.ppf([[0.005], [0.995]], alpha, beta)
+    assert np.all((low <= in_window) & (in_window <= high)), (low, high)
+    # the windows close: every decision is learned whole, as waiting would
+    clock.advance(hours=WINDOW)
+    post_due(service, clock, sends, sent_at, posted)
+    service.learn(key)
+    alpha, beta = posterior(service, key)
+    clicks = np.bincount(arms[[d is not None for _, d in sends]], minlength=len(RATES))
+    np.testing.assert_allclose(alpha, 1 + clicks)
+    np.testing.assert_allclose(beta, 1 + np.bincount(arms, minlength=len(RATES)) - clicks)
