@@ -6,10 +6,11 @@ Cappé & Perchet ("Stochastic bandit models for delayed conversions", UAI 2017),
 :math:`e` hours ago whose event has not arrived counts as :math:`F(e)` of a trial with reward 0,
 :math:`F` the delay distribution of the reward's events given that they arrive within the window; a
 decision whose event arrived, or whose window closed, counts as a whole trial
-(:func:`analysis.delays.arrival_weights`). :math:`F` is Chapelle's delayed-feedback model (KDD 2014)
-with an exponential delay, fitted with censoring to the experiment's own log: the time from each
-recent send to its first rewarded event, or the time followed so far
-(:func:`analysis.delays.fit_exponential_delay`). Every age is counted from the send,
+(:func:`analysis.delays.arrival_weights`). :math:`F` is fitted with censoring to the experiment's own
+log: the time from each recent send to its first rewarded event, or the time followed so far, by the
+spec's ``design.update.delay_model`` (:func:`analysis.delays.fit_delay_model`): Chapelle's
+delayed-feedback model (KDD 2014) with an exponential (the default) or lognormal delay, or
+Kaplan–Meier. Every age is counted from the send,
 ``coalesce(send_at, created_at)``: a decision made today for tomorrow's send (``send_at``) has had no
 time to earn anything until tomorrow, and counts as no trial (weight 0) until it is sent.
 
@@ -41,7 +42,7 @@ import numpy as np
 from sqlalchemy import Engine, bindparam, func, select, update
 from sqlalchemy.engine import Connection
 
-from analysis.delays import DelayModel, arrival_weights, fit_exponential_delay
+from analysis.delays import DelayModel, arrival_weights, fit_delay_model
 from analysis.errors import AnalysisInputError
 from bandit import Policy, load_policy
 from experiments.assignment import CompiledExperiment
@@ -94,7 +95,8 @@ def fit_delay(conn: Connection, compiled: CompiledExperiment, now: datetime) -> 
     observed = np.array([r.first is not None for r in rows], dtype=bool)
     elapsed = np.array([((r.first if r.first is not None else now) - r.sent) / _HOUR for r in rows])
     try:
-        return fit_exponential_delay(np.clip(elapsed, 0.0, window), observed, window)
+        return fit_delay_model(np.clip(elapsed, 0.0, window), observed, window,
+                               compiled.spec.design.update.delay_model)
     except AnalysisInputError:
         return None
 
