@@ -75,4 +75,5 @@ class ResultsReading:
             _, compiled = self._core.repo.current(conn, key)
             cells = read_drift_cells(conn, compiled, include_machine=include_machine)
         spec = compiled.spec
-        return DriftLog(key, spec.design.type, spec.reward.window_hours, self._core.now(), cells)
+        return DriftLog(key, spec.design.type, spec.reward.window_hours, self._core.now(), cells,
+                        tuple(compiled.arm_variants(a) for a in range(compiled.n_arms)))
