@@ -108,11 +108,14 @@ def probability_of_max(mean: np.ndarray, sd: np.ndarray, allowed: np.ndarray) ->
 
 
 def _midpoint_grid(mean: np.ndarray, sd: np.ndarray, contending: np.ndarray) -> tuple[np.ndarray, ...]:
-    """Per row: the midpoint rule's node count (m,), its start and its step (m, 1) each."""
+    """Per row: the midpoint rule's node count (m,; ``MAX_NODES + 1`` for any more), its start and its
+    step (m, 1) each."""
     low = np.where(contending, mean - _MIDPOINT_SPAN * sd, -np.inf).max(axis=1, keepdims=True)
     high = np.where(contending, mean + _MIDPOINT_SPAN * sd, -np.inf).max(axis=1, keepdims=True)
-    combined = 1.0 / np.sqrt(np.where(contending, sd**-2.0, 0.0).sum(axis=1, keepdims=True))
-    nodes = np.ceil((high - low) * NODES_PER_SD / combined).astype(np.int64)[:, 0]
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):  # widths near 0: no midpoint rule
+        combined = 1.0 / np.sqrt((np.where(contending, sd, np.inf) ** -2.0).sum(axis=1, keepdims=True))
+        nodes = np.ceil((high - low) * NODES_PER_SD / combined)[:, 0]
+    nodes = np.where(nodes <= MAX_NODES, nodes, MAX_NODES + 1).astype(np.int64)  # also NaN and inf
     return nodes, low, (high - low) / nodes[:, None]
 
 
