@@ -36,7 +36,7 @@ import math
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -45,6 +45,9 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, mo
 
 from simulations.data import LoggedData, SimulationInputError
 from simulations.file_errors import reading
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 REJECTION_REASONS = (
     "missing_action",
@@ -492,6 +495,60 @@ def _read_chunks(
             yield first + low, frame
     if hasattr(batches, "close"):
         batches.close()
+
+
+#: Texts read as missing values, as pandas reads them by default.
+_NULL_TEXTS = ["", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
+               "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null"]
+#: Bytes of CSV text per batch of the streaming reader (types are inferred from the first batch).
+_CSV_BLOCK_BYTES = 1 << 24
+
+
+def read_log_table(path: str | Path, columns: Sequence[str], text_columns: Sequence[str] = ()) -> pa.Table:
+    """``columns`` of a CSV or Parquet file, read once by pyarrow's streaming readers (in batches).
+
+    A CSV's ``text_columns`` are read as strings (an id ``007`` stays ``"007"``); other columns' types
+    are inferred (from the first batch; a column whose later values do not fit the inferred type is
+    read again as text, so that the row checks set those values aside). Missing values are the texts
+    pandas reads as missing. Errors of reading name the file
+    (:func:`simulations.file_errors.reading`).
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from pyarrow import csv
+
+    path = _existing(path)
+    header = log_columns(path)
+    _check_columns(path, list(columns), set(header))
+    with reading(path):
+        if _format(path) == "parquet":
+            file = pq.ParquetFile(path)
+            schema = pa.schema([file.schema_arrow.field(c) for c in columns])
+            return pa.Table.from_batches(list(file.iter_batches(columns=list(columns))), schema=schema)
+        as_text = set(text_columns)
+        parse = csv.ParseOptions(delimiter="\t" if path.suffix.lower() == ".tsv" else ",")
+        while True:
+            convert = csv.ConvertOptions(include_columns=list(columns), strings_can_be_null=True,
+                                         null_values=_NULL_TEXTS,
+                                         column_types=dict.fromkeys(as_text, pa.string()))
+            try:
+                reader = csv.open_csv(path, read_options=csv.ReadOptions(block_size=_CSV_BLOCK_BYTES),
+                                      parse_options=parse, convert_options=convert)
+                return reader.read_all()
+            except pa.ArrowInvalid as exc:
+                failed = _failed_column(str(exc), header)
+                if failed is None or failed in as_text:
+                    raise
+                as_text.add(failed)
+
+
+def _failed_column(message: str, header: list[str]) -> str | None:
+    """The column named by pyarrow's ``In CSV column #i: CSV conversion error ...``, if any."""
+    prefix = "In CSV column #"
+    if not message.startswith(prefix) or "conversion error" not in message:
+        return None
+    index = message[len(prefix):].split(":", 1)[0]
+    return header[int(index)] if index.isdigit() and int(index) < len(header) else None
 
 
 def _check_columns(path: Path, columns: list[str], present: set[str]) -> None:
