@@ -1,10 +1,10 @@
 """Logged sends read chunk by chunk, as many times as a replay needs, from a file or from records.
 
 A :class:`LogSource` knows how many rows it has and its variants, and yields the validated chunks of
-any range of its rows (:class:`~simulations.logs.LoadReport`, with row numbers counted from the
+any range of its rows (:class:`~simulations.load_reports.LoadReport`, with row numbers counted from the
 source's start). A replay reads the earlier part once to train, then the later part once to evaluate.
 
-- :class:`FileSource`: a CSV or Parquet file through a :class:`~simulations.logs.ColumnMap`;
+- :class:`FileSource`: a CSV or Parquet file through a :class:`~simulations.column_maps.ColumnMap`;
 - :class:`RecordSource`: chunks of records (mappings or objects, as exported from the SendLab
   database) produced afresh by a function on each pass;
 - :class:`ProbabilityReader`: a file of per-row action probabilities read in step with the log.
@@ -20,9 +20,12 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 import pandas as pd
 
+from simulations.column_maps import ColumnMap
 from simulations.data import SimulationInputError
 from simulations.file_errors import reading
-from simulations.logs import ColumnMap, LoadReport, logs_from_records, read_log_table, validate_frame
+from simulations.load_reports import LoadReport
+from simulations.log_records import logs_from_records
+from simulations.logs import read_log_table, validate_frame
 from simulations.replay import probability_values
 
 if TYPE_CHECKING:
@@ -75,7 +78,8 @@ class FileSource:
         table = read_log_table(path, columns.columns, [columns.action])
         names = columns.actions
         if names is None:
-            names = tuple(sorted({str(v) for v in pc.unique(table.column(columns.action)).drop_null().to_pylist()}))
+            distinct = pc.unique(table.column(columns.action)).drop_null().to_pylist()
+            names = tuple(sorted({str(v) for v in distinct}))
             if not names:
                 raise SimulationInputError(f"{path}: the action column {columns.action!r} has no values")
         return cls(Path(path), columns, table, names, chunk_rows)
@@ -95,7 +99,7 @@ class FileSource:
 
 @dataclass(frozen=True)
 class RecordSource:
-    """Records in chunks, as :func:`simulations.logs.logs_from_records` reads them.
+    """Records in chunks, as :func:`simulations.log_records.logs_from_records` reads them.
 
     Attributes
     ----------
@@ -109,7 +113,7 @@ class RecordSource:
     reward_range : (float, float) or None
         Inclusive bounds for the reward.
     action : str or callable
-        As in :func:`~simulations.logs.logs_from_records`.
+        As in :func:`~simulations.log_records.logs_from_records`.
     """
 
     open_chunks: Callable[[], Iterable[Sequence[object]]]

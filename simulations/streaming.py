@@ -44,7 +44,7 @@ from simulations.estimators import (
     check_target_probabilities,
     kernel_and_state,
 )
-from simulations.logs import LoadReport, LoadSummary, concat_logged
+from simulations.load_reports import LoadReport, LoadSummary, concat_logged
 from simulations.merged_sums import BootstrapSums, LiftSums, RewardSums, add_poisson_bootstrap
 from simulations.replay import CandidateResult, ReplayReport, probabilities_from_policy, update_policy
 from simulations.reward_model import RewardModel, RewardModelKind, fit_reward_model
