@@ -30,11 +30,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TypeVar
 
-import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
 from simulations.data import SimulationInputError
-from simulations.file_errors import reading
+from simulations.file_errors import read_yaml
 
 CONTEXT_PREFIX = "context."
 #: The roles' column names in SendLab's own logs (see the module docstring).
@@ -139,12 +138,7 @@ def column_map(**fields: object) -> ColumnMap:
 def load_column_map(path: str | Path, kind: type[Roles] = ColumnMap) -> Roles:  # type: ignore[assignment]
     """Read a column map from a YAML file: a :class:`ColumnMap` (keys as in the module docstring), or
     another kind of :class:`ColumnRoles` (its fields are the keys)."""
-    with reading(path):
-        text = Path(path).read_text(encoding="utf-8")
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise SimulationInputError(f"{path}: not valid YAML: {exc}") from None
+    raw = read_yaml(path)
     if not isinstance(raw, dict):
         raise SimulationInputError(f"{path}: expected a mapping of column roles to column names")
     try:

@@ -35,7 +35,7 @@ from simulations.exact_sum import ExactSum
 __all__ = [
     "ESTIMATORS", "EstimatorName", "EstimatorState", "PolicyEstimate", "WarningThresholds",
     "bootstrap_values", "check_target_probabilities", "estimate_policy_value", "estimator_state",
-    "estimator_states", "kernel", "kernel_and_state",
+    "estimator_states", "kernel_and_state",
 ]
 
 
@@ -152,7 +152,7 @@ def state_of(estimator: Estimator, rounds: Rounds, result: Kernel) -> EstimatorS
     )
 
 
-def kernel(
+def kernel_and_state(
     estimator: EstimatorName,
     data: LoggedData,
     target_probabilities: np.ndarray,
@@ -160,8 +160,8 @@ def kernel(
     *,
     clip: float = 10.0,
     validate: bool = True,
-) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
-    """The per-round kernel of the estimator named ``estimator``.
+) -> tuple[np.ndarray, np.ndarray | None, EstimatorState]:
+    """The per-round kernel ``(u, d)`` of the estimator named ``estimator`` and its mergeable sums.
 
     Parameters
     ----------
@@ -182,25 +182,9 @@ def kernel(
     -------
     u : ndarray of shape (n,)
     d : ndarray of shape (n,) or None (all ones)
-    w : ndarray of shape (n,)
-        The importance weights the estimator uses (for diagnostics).
+    state : EstimatorState
+        The sums of the kernel over the rows (one chunk).
     """
-    chosen = make_estimator(estimator, clip)
-    result = chosen.kernel(read_rounds(chosen, data, target_probabilities, reward_predictions,
-                                       validate=validate))
-    return result.u, result.d, result.weights
-
-
-def kernel_and_state(
-    estimator: EstimatorName,
-    data: LoggedData,
-    target_probabilities: np.ndarray,
-    reward_predictions: np.ndarray | None = None,
-    *,
-    clip: float = 10.0,
-    validate: bool = True,
-) -> tuple[np.ndarray, np.ndarray | None, EstimatorState]:
-    """:func:`kernel`'s ``(u, d)`` and :func:`estimator_state`'s sums, the kernel computed once."""
     chosen = make_estimator(estimator, clip)
     rounds = read_rounds(chosen, data, target_probabilities, reward_predictions, validate=validate)
     result = chosen.kernel(rounds)
@@ -216,7 +200,7 @@ def estimator_state(
     clip: float = 10.0,
     validate: bool = True,
 ) -> EstimatorState:
-    """The mergeable sums of one estimator over ``data`` (see :func:`kernel` for the parameters)."""
+    """The mergeable sums of one estimator over ``data`` (see :func:`kernel_and_state` for the parameters)."""
     return kernel_and_state(
         estimator, data, target_probabilities, reward_predictions, clip=clip, validate=validate
     )[2]
@@ -255,7 +239,7 @@ def estimate_policy_value(
     Parameters
     ----------
     estimator, data, target_probabilities, reward_predictions, clip
-        As in :func:`kernel`.
+        As in :func:`kernel_and_state`.
     alpha : float
         The interval is ``1 - alpha`` two-sided.
     bootstrap : int

@@ -54,3 +54,16 @@ def reading(path: str | Path) -> Iterator[None]:
         if problem is None:
             raise
         raise SimulationInputError(problem) from exc
+
+
+def read_yaml(path: str | Path) -> object:
+    """The document of a YAML (or JSON) file; a file that cannot be read or parsed is a
+    :class:`SimulationInputError` naming it."""
+    import yaml
+
+    with reading(path):
+        text = Path(path).read_text(encoding="utf-8")
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise SimulationInputError(f"{path}: not valid YAML: {exc}") from None

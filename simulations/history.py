@@ -2,8 +2,9 @@
 
 A history has one row per event with SendLab's column names ``recipient_id``, ``timestamp``, ``type``
 and ``amount`` (see :mod:`experiments.features.events`), or any other names given by a
-:class:`HistoryColumns` map, the same kind of map as a replay's (:class:`simulations.column_maps.ColumnRoles`),
-read from YAML by :func:`simulations.column_maps.load_column_map`::
+:class:`HistoryColumns` map, the same kind of map as a replay's
+(:class:`simulations.column_maps.ColumnRoles`), read from YAML by
+:func:`simulations.column_maps.load_column_map`::
 
     recipient_id: customer
     timestamp: event_time

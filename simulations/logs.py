@@ -198,7 +198,9 @@ def _read_chunks(
 #: Texts read as missing values, as pandas reads them by default.
 _NULL_TEXTS = ["", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
                "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null"]
-#: Bytes of CSV text per batch of the streaming reader (types are inferred from the first batch).
+#: Bytes of CSV text per batch of the streaming reader (types are inferred from the first batch). The
+#: reader runs on the calling thread: on the few, shared cores a replay runs on, its thread pool cost
+#: more than it saved.
 _CSV_BLOCK_BYTES = 1 << 24
 
 
@@ -230,8 +232,8 @@ def read_log_table(path: str | Path, columns: Sequence[str], text_columns: Seque
                                          null_values=_NULL_TEXTS,
                                          column_types=dict.fromkeys(as_text, pa.string()))
             try:
-                reader = csv.open_csv(path, read_options=csv.ReadOptions(block_size=_CSV_BLOCK_BYTES),
-                                      parse_options=parse, convert_options=convert)
+                read = csv.ReadOptions(block_size=_CSV_BLOCK_BYTES, use_threads=False)
+                reader = csv.open_csv(path, read_options=read, parse_options=parse, convert_options=convert)
                 return reader.read_all()
             except pa.ArrowInvalid as exc:
                 failed = _failed_column(str(exc), header)
