@@ -120,21 +120,20 @@ class IPS(Estimator):
     """Inverse propensity scoring: :math:`u_i = w_i r_i`, :math:`d_i = 1`."""
 
     name: ClassVar[str] = "ips"
+    #: Whether :math:`d_i = w_i` (the self-normalised estimator) instead of 1.
+    self_normalised: ClassVar[bool] = False
 
     def kernel(self, rounds: Rounds) -> Kernel:
         w = rounds.weights
-        return Kernel(w * rounds.rewards, None, w, w)
+        return Kernel(w * rounds.rewards, w if self.self_normalised else None, w, w)
 
 
 @dataclass(frozen=True)
-class SNIPS(Estimator):
+class SNIPS(IPS):
     """Self-normalised IPS: :math:`u_i = w_i r_i`, :math:`d_i = w_i`."""
 
     name: ClassVar[str] = "snips"
-
-    def kernel(self, rounds: Rounds) -> Kernel:
-        w = rounds.weights
-        return Kernel(w * rounds.rewards, w, w, w)
+    self_normalised: ClassVar[bool] = True
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,16 @@ def _is_missing(value: object) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
 
 
+def _as_text(values: pd.Series) -> pd.Series:
+    """Ids as text: a column of strings (categorical or not) as it is, any other converted to text."""
+    inner = values.cat.categories if isinstance(values.dtype, pd.CategoricalDtype) else values
+    if pd.api.types.is_string_dtype(inner.dtype) and (
+        inner.dtype != object or pd.api.types.infer_dtype(inner, skipna=True) in ("string", "empty")
+    ):
+        return values
+    return values.astype("string")
+
+
 def validate_rows(
     action_values: pd.Series,
     reward_values: pd.Series,
@@ -45,11 +55,10 @@ def validate_rows(
 ) -> LoadReport:
     """Check one chunk row by row (vectorised) and split it into used rows and rejections."""
     n = len(action_values)
-    actions_text = action_values.astype("string")
+    actions_text = _as_text(action_values)
     rewards = pd.to_numeric(reward_values, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
     propensities = pd.to_numeric(propensity_values, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-    action_to_index = {name: i for i, name in enumerate(action_names)}
-    indices = actions_text.map(action_to_index).to_numpy(dtype=float, na_value=np.nan)
+    indices = pd.Index(action_names, dtype=object).get_indexer(actions_text)  # -1: unknown or missing
     missing_action = actions_text.isna().to_numpy()
     if isinstance(contexts, pd.DataFrame):
         missing_context = contexts.isna().any(axis=1).to_numpy() if contexts.shape[1] else np.zeros(n, bool)
@@ -58,7 +67,7 @@ def validate_rows(
     low, high = reward_range if reward_range is not None else (-math.inf, math.inf)
     checks = {
         "missing_action": missing_action,
-        "unknown_action": ~missing_action & np.isnan(indices),
+        "unknown_action": ~missing_action & (indices < 0),
         "missing_propensity": np.isnan(propensities),
         "zero_propensity": propensities == 0,
         "invalid_propensity": (propensities < 0) | (propensities > 1) | np.isinf(propensities),
@@ -207,10 +216,11 @@ _CSV_BLOCK_BYTES = 1 << 24
 def read_log_table(path: str | Path, columns: Sequence[str], text_columns: Sequence[str] = ()) -> pa.Table:
     """``columns`` of a CSV or Parquet file, read once by pyarrow's streaming readers (in batches).
 
-    A CSV's ``text_columns`` are read as strings (an id ``007`` stays ``"007"``); other columns' types
-    are inferred (from the first batch; a column whose later values do not fit the inferred type is
-    read again as text, so that the row checks set those values aside). Missing values are the texts
-    pandas reads as missing. Errors of reading name the file
+    ``text_columns`` (ids) are read as dictionary-encoded strings (an id ``007`` stays ``"007"``;
+    pandas sees a categorical column, whose lookups touch each distinct id once); a CSV's other
+    columns' types are inferred (from the first batch; a column whose later values do not fit the
+    inferred type is read again as text, so that the row checks set those values aside). Missing
+    values are the texts pandas reads as missing. Errors of reading name the file
     (:func:`simulations.file_errors.reading`).
     """
     import pyarrow as pa
@@ -224,22 +234,30 @@ def read_log_table(path: str | Path, columns: Sequence[str], text_columns: Seque
         if _format(path) == "parquet":
             file = pq.ParquetFile(path)
             schema = pa.schema([file.schema_arrow.field(c) for c in columns])
-            return pa.Table.from_batches(list(file.iter_batches(columns=list(columns))), schema=schema)
-        as_text = set(text_columns)
+            table = pa.Table.from_batches(list(file.iter_batches(columns=list(columns))), schema=schema)
+            for name in text_columns:
+                column = table.column(name)
+                if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+                    table = table.set_column(table.schema.get_field_index(name), name,
+                                             column.dictionary_encode())
+            return table
+        failed: set[str] = set()
+        text_ids = pa.dictionary(pa.int32(), pa.string())
         parse = csv.ParseOptions(delimiter="\t" if path.suffix.lower() == ".tsv" else ",")
         while True:
             convert = csv.ConvertOptions(include_columns=list(columns), strings_can_be_null=True,
                                          null_values=_NULL_TEXTS,
-                                         column_types=dict.fromkeys(as_text, pa.string()))
+                                         column_types={**dict.fromkeys(failed, pa.string()),
+                                                       **dict.fromkeys(text_columns, text_ids)})
             try:
                 read = csv.ReadOptions(block_size=_CSV_BLOCK_BYTES, use_threads=False)
                 reader = csv.open_csv(path, read_options=read, parse_options=parse, convert_options=convert)
                 return reader.read_all()
             except pa.ArrowInvalid as exc:
-                failed = _failed_column(str(exc), header)
-                if failed is None or failed in as_text:
+                column = _failed_column(str(exc), header)
+                if column is None or column in failed or column in text_columns:
                     raise
-                as_text.add(failed)
+                failed.add(column)
 
 
 def _failed_column(message: str, header: list[str]) -> str | None:
