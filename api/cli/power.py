@@ -10,16 +10,17 @@ the mean questions, curves and charts import their libraries when asked.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from analysis.power.rates import evaluate_rate_power, solve_rate_mde, solve_rate_sample_size
+from analysis.power.rates import solve_rate
 from api.cli.group import CliError
 from api.cli.output import check_output, print_fields, print_json, print_table
 from api.cli.power_plans import bandit, sequential, test_then_send
-from api.convert import plan_to_dict, power_to_dict
+from api.convert import MEAN_MDE_OMITS, WITHOUT_SIZES, answer_to_dict, plan_to_dict
 
 power_app = typer.Typer(
     help="Sample size, minimum detectable effect, power and duration of a test before launch.",
@@ -64,42 +65,49 @@ def _question(mde: float | None, n: int | None, direction: str | None, daily: in
     return "size" if n is None else ("mde" if mde is None else "power")
 
 
+def _solve(solve: Callable[..., Any], question: str, *, mde: float | None, n: int | None, relative: bool,
+           power: float, direction: str | None, daily: int | None, traffic_share: float) -> Any:
+    """The metric's solver on the question: the size, the effect, or the power (then ``--power`` is
+    only the curve's target)."""
+    if question == "size":
+        return solve(mde=mde, relative=relative, power=power, daily=daily, traffic_share=traffic_share)
+    if question == "mde":
+        return solve(n_per_arm=n, power=power, direction=direction or "increase")
+    return solve(mde=mde, relative=relative, n_per_arm=n, power=None)
+
+
 def _signed_percent(value: float | None) -> str:
     return "-" if value is None else f"{value:+.2%}"
 
 
-def _show_size(plan: Any, as_json: bool, curve: Any, sd_line: str | None = None) -> None:
-    data = plan_to_dict(plan)
+def _show(answer: Any, question: str, metric_lines: list[tuple[str, Any]], as_json: bool, curve: Any,
+          omit: frozenset[str] = WITHOUT_SIZES) -> None:
+    """Print the answer (``omit`` leaves fields out of the JSON of an effect or power answer)."""
+    data = plan_to_dict(answer) if question == "size" else answer_to_dict(answer, omit)
     if as_json:
-        print_json({**data, "curve": power_to_dict(curve)} if curve is not None else data)
+        print_json({**data, "curve": answer_to_dict(curve)} if curve is not None else data)
         return
-    pairs: list[tuple[str, Any]] = [
-        ("per arm", f"{data['per_arm']:,}"),
-        ("arm sizes", ", ".join(f"{n:,}" for n in data["per_arm_sizes"])),
-        ("total", f"{data['total']:,}"),
-    ]
-    if data["days"] is not None:
-        pairs.append(("days", data["days"]))
-    if sd_line is not None:
-        pairs.append(("sd", sd_line))
-    pairs.append(("method", data["method"]))
-    print_fields(pairs)
-    _print_curve(curve)
-
-
-def _show_answer(result: Any, pairs: list[tuple[str, Any]], as_json: bool, curve: Any) -> None:
-    if as_json:
-        data = power_to_dict(result)
-        print_json({**data, "curve": power_to_dict(curve)} if curve is not None else data)
-        return
-    print_fields(pairs + [("method", result.method)])
+    if question == "size":
+        pairs: list[tuple[str, Any]] = [
+            ("per arm", f"{data['per_arm']:,}"),
+            ("arm sizes", ", ".join(f"{n:,}" for n in data["per_arm_sizes"])),
+            ("total", f"{data['total']:,}"),
+        ]
+        if data["days"] is not None:
+            pairs.append(("days", data["days"]))
+        pairs += metric_lines
+    else:
+        n_text = f"{answer.n_per_arm:,}" if question == "mde" else f"{answer.n_per_arm:,.0f}"
+        power_text = f"{answer.power:g}" if question == "mde" else f"{answer.power:.4f}"
+        pairs = [("n per arm", n_text), *metric_lines, ("power", power_text)]
+    print_fields(pairs + [("method", answer.method)])
     _print_curve(curve)
 
 
 def _print_curve(curve: Any) -> None:
     if curve is None:
         return
-    power_to_dict(curve)  # the same finiteness check as the JSON answer
+    answer_to_dict(curve)  # the same finiteness check as the JSON answer
     if curve.over == "n":
         typer.echo(f"\npower curve (effect {curve.fixed_effect:+.6g} fixed)")
         rows = [[f"{x:,.0f}", f"{p:.3f}"] for x, p in zip(curve.x, curve.power, strict=True)]
@@ -110,13 +118,18 @@ def _print_curve(curve: Any) -> None:
         print_table(["effect", "power"], rows)
 
 
-def _curve(want: bool, html: Path | None, question: str, **kwargs: Any) -> Any:
+def _curve(want: bool, html: Path | None, question: str, mde: float | None, n: int | None, relative: bool,
+           **kwargs: Any) -> Any:
+    """The power curve when asked: over the effect at ``n`` for the effect question, else over n."""
     if not (want or html is not None):
         return None
     from analysis.power.curves import power_curve
     from analysis.power.plots import power_curve_html
 
-    curve = power_curve(over="effect" if question == "mde" else "n", **kwargs)
+    if question == "mde":
+        curve = power_curve(over="effect", n_per_arm=n, **kwargs)
+    else:
+        curve = power_curve(over="n", mde=mde, relative=relative, **kwargs)
     if html is not None:
         html.write_text(power_curve_html(curve), encoding="utf-8")
     return curve
@@ -157,35 +170,16 @@ def power_rate(
     check_output("--html", html)
     options: dict[str, Any] = {"alpha": alpha, "alternative": alternative, "arms": arms, "ratio": ratio,
                                "method": method, "correction": correction}
-    if question == "size":
-        plan = solve_rate_sample_size(
-            baseline, mde, relative=relative, power=power, daily=daily,  # type: ignore[arg-type]
-            traffic_share=traffic_share, **options,
-        )
-        drawn = _curve(curve, html, question, metric="rate", baseline=baseline, mde=mde, relative=relative,
-                       points=points, target_power=power, **options)
-        _show_size(plan, as_json, drawn)
-    elif question == "mde":
-        found = solve_rate_mde(baseline, n, power=power, direction=direction or "increase",  # type: ignore[arg-type]
-                               **options)
-        drawn = _curve(curve, html, question, metric="rate", baseline=baseline, n_per_arm=n, points=points,
-                       target_power=power, **options)
-        _show_answer(found, [
-            ("n per arm", f"{found.n_per_arm:,}"),
-            ("mde", f"{found.mde_absolute:+.6g} ({_signed_percent(found.mde_relative)} of {baseline:g})"),
-            ("treatment rate", f"{found.treatment_rate:.6g}"),
-            ("power", f"{found.power:g}"),
-        ], as_json, drawn)
-    else:
-        result = evaluate_rate_power(baseline, mde, n, relative=relative, **options)  # type: ignore[arg-type]
-        drawn = _curve(curve, html, question, metric="rate", baseline=baseline, mde=mde, relative=relative,
-                       points=points, target_power=power, **options)
-        _show_answer(result, [
-            ("n per arm", f"{result.n_per_arm:,.0f}"),
-            ("mde", f"{result.mde_absolute:+.6g} ({_signed_percent(result.mde_relative)} of {baseline:g})"),
-            ("treatment rate", f"{result.treatment_rate:.6g}"),
-            ("power", f"{result.power:.4f}"),
-        ], as_json, drawn)
+    answer = _solve(lambda **q: solve_rate(baseline, **q, **options), question, mde=mde, n=n,
+                    relative=relative, power=power, direction=direction, daily=daily,
+                    traffic_share=traffic_share)
+    drawn = _curve(curve, html, question, mde, n, relative, metric="rate", baseline=baseline, points=points,
+                   target_power=power, **options)
+    lines = [] if question == "size" else [
+        ("mde", f"{answer.mde_absolute:+.6g} ({_signed_percent(answer.mde_relative)} of {baseline:g})"),
+        ("treatment rate", f"{answer.treatment_rate:.6g}"),
+    ]
+    _show(answer, question, lines, as_json, drawn)
     _html_note(html, as_json)
 
 
@@ -221,7 +215,7 @@ def power_mean(
     needed (and days with --daily); --n alone the smallest effect that many recipients per arm detect;
     --n with --mde the power.
     """
-    from analysis.power.means import evaluate_mean_power, solve_mean_mde, solve_mean_sample_size
+    from analysis.power.means import solve_mean
     from api.cli.past_values import read_past_values
     from api.errors import reported_as
 
@@ -236,37 +230,20 @@ def power_mean(
     sample = read_past_values(values, column) if values is not None else None
     options: dict[str, Any] = {"alpha": alpha, "alternative": alternative, "arms": arms, "ratio": ratio,
                                "method": method, "correction": correction}
-    spread = {"sample": sample, "baseline_mean": baseline_mean}
-    curve_kwargs = {"metric": "mean", "sd": sd, "sample": sample, "baseline": baseline_mean,
-                    "points": points, "target_power": power, **options}
     with reported_as(sample="values"):  # the sample is the --values file here
-        if question == "size":
-            plan = solve_mean_sample_size(sd, mde, relative=relative, power=power, daily=daily,  # type: ignore[arg-type]
-                                          traffic_share=traffic_share, **spread, **options)
-            drawn = _curve(curve, html, question, mde=mde, relative=relative, **curve_kwargs)
-            sd_line = None if sample is None else _describe_sd(plan.sd, sample, values)
-            _show_size(plan, as_json, drawn, sd_line)
-        elif question == "mde":
-            found = solve_mean_mde(sd, n, power=power, direction=direction or "increase",  # type: ignore[arg-type]
-                                   **spread, **options)
-            drawn = _curve(curve, html, question, n_per_arm=n, **curve_kwargs)
-            _show_answer(found, [
-                ("n per arm", f"{found.n_per_arm:,}"),
-                ("sd", _describe_sd(found.sd, sample, values)),
-                ("mde", _mean_effect(found.mde_absolute, found.mde_relative, found.baseline_mean)),
-                ("effect size", f"{found.effect_size:+.4g} sd"),
-                ("power", f"{found.power:g}"),
-            ], as_json, drawn)
-        else:
-            result = evaluate_mean_power(sd, mde, n, relative=relative, **spread, **options)  # type: ignore[arg-type]
-            drawn = _curve(curve, html, question, mde=mde, relative=relative, **curve_kwargs)
-            _show_answer(result, [
-                ("n per arm", f"{result.n_per_arm:,.0f}"),
-                ("sd", _describe_sd(result.sd, sample, values)),
-                ("mde", _mean_effect(result.mde_absolute, result.mde_relative, result.baseline_mean)),
-                ("effect size", f"{result.effect_size:+.4g} sd"),
-                ("power", f"{result.power:.4f}"),
-            ], as_json, drawn)
+        answer = _solve(lambda **q: solve_mean(sd, sample=sample, baseline_mean=baseline_mean, **q,
+                **options),
+                        question, mde=mde, n=n, relative=relative, power=power, direction=direction,
+                        daily=daily, traffic_share=traffic_share)
+        drawn = _curve(curve, html, question, mde, n, relative, metric="mean", sd=sd, sample=sample,
+                       baseline=baseline_mean, points=points, target_power=power, **options)
+    if question == "size":
+        lines = [] if sample is None else [("sd", _describe_sd(answer.sd, sample, values))]
+    else:
+        lines = [("sd", _describe_sd(answer.sd, sample, values)),
+                 ("mde", _mean_effect(answer.mde_absolute, answer.mde_relative, answer.baseline_mean)),
+                 ("effect size", f"{answer.effect_size:+.4g} sd")]
+    _show(answer, question, lines, as_json, drawn, MEAN_MDE_OMITS if question == "mde" else WITHOUT_SIZES)
     _html_note(html, as_json)
 
 

@@ -12,7 +12,7 @@ import typer
 
 from api.cli.group import CliError
 from api.cli.output import check_output, print_fields, print_json
-from api.convert import power_to_dict
+from api.convert import answer_to_dict
 
 Alpha = Annotated[float, typer.Option(help="Significance level of the reported power.")]
 Correction = Annotated[str, typer.Option(help="bonferroni or none (with more than two arms).")]
@@ -69,7 +69,7 @@ def test_then_send(
         rates=None if rates is None else parse_rates("--rates", rates), prior_sd=prior_sd, arms=arms,
         alpha=alpha, correction=correction,  # type: ignore[arg-type]
     )
-    data = power_to_dict(plan)
+    data = answer_to_dict(plan)
     if html is not None:
         html.write_text(figure_html(plot_test_then_send(plan)), encoding="utf-8")
     if as_json:
@@ -109,16 +109,14 @@ def sequential(
     as_json: Json = False,
 ) -> None:
     """How much larger the sample is when the test is analysed sequentially (peeking), same power."""
-    import numpy as np
-
     from analysis.power.sequential import sequential_inflation
 
     _check_seed(seed)
     result = sequential_inflation(
-        design, rng=np.random.default_rng(seed), alpha=alpha, power=power, looks=looks,  # type: ignore[arg-type]
+        design, seed=seed, alpha=alpha, power=power, looks=looks,  # type: ignore[arg-type]
         mixing_ratio=mixing_ratio, replications=replications, fixed_n=fixed_n,
     )
-    data = power_to_dict(result, seed=seed)
+    data = answer_to_dict(result)
     if as_json:
         print_json(data)
         return
@@ -153,8 +151,6 @@ def bandit(
     as_json: Json = False,
 ) -> None:
     """Share of traffic a Thompson sampling bandit sends to losing variants, vs a fixed A/B test."""
-    import numpy as np
-
     from analysis.power.bandit import plan_bandit
     from analysis.power.plots import figure_html, plot_bandit_plan
     from api.cli.progress import progress_after
@@ -164,10 +160,10 @@ def bandit(
     check_output("--html", html)
     length = max(replications, 1)
     with progress_after(length, "simulating campaigns", hidden=as_json) as report:
-        plan = plan_bandit(values, horizon, rng=np.random.default_rng(seed), batches=batches,
+        plan = plan_bandit(values, horizon, seed=seed, batches=batches,
                            replications=replications, n_draws=draws, alpha=alpha,
                            correction=correction, on_progress=report)  # type: ignore[arg-type]
-    data = power_to_dict(plan, seed=seed)
+    data = answer_to_dict(plan)
     if html is not None:
         html.write_text(figure_html(plot_bandit_plan(plan)), encoding="utf-8")
     if as_json:

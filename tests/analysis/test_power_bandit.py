@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from analysis.power import PowerInputError, plan_bandit, solve_rate_power
+from analysis.power import PowerInputError, plan_bandit, solve_rate
 
 
 def _numpy_thompson_losing_share(rates, horizon, batches, replications, rng, n_draws=1000):
@@ -50,7 +50,8 @@ def test_exact_parts_and_identities():
     assert plan.lost_conversions_fixed == pytest.approx(horizon * 0.5 * 0.01)
     # two arms: every send to the loser gives up exactly the gap 0.01
     assert plan.lost_conversions_bandit == pytest.approx(plan.losing_share_bandit * horizon * 0.01)
-    assert plan.fixed_power == pytest.approx(solve_rate_power(0.04, 0.01, horizon / 2))
+    assert plan.fixed_power == pytest.approx(solve_rate(0.04, mde=0.01, n_per_arm=horizon / 2,
+            power=None).power)
     assert plan.losing_share_by_batch[0] > plan.losing_share_by_batch[-1]
     assert np.dot(plan.losing_share_by_batch, [2500] * 8) / horizon == pytest.approx(plan.losing_share_bandit)
     assert plan.batch_size == 2500 and len(plan.losing_share_by_batch) == 8

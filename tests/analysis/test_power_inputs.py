@@ -7,17 +7,8 @@ import math
 import pytest
 from scipy import stats
 
-from analysis.power import (
-    PowerInputError,
-    solve_duration,
-    solve_mean_mde,
-    solve_mean_power,
-    solve_mean_sample_size,
-    solve_rate_mde,
-    solve_rate_power,
-    solve_rate_sample_size,
-)
-from analysis.power.inputs import refine_sample_size
+from analysis.power import PowerInputError, solve_duration, solve_mean, solve_rate
+from analysis.power.solver import refine_sample_size
 
 BAD_RATE_INPUTS = [
     ({"baseline": 0.0, "mde": 0.01}, "baseline must be strictly between 0 and 1; got 0.0."),
@@ -60,7 +51,7 @@ BAD_RATE_INPUTS = [
 @pytest.mark.parametrize(("kwargs", "message"), BAD_RATE_INPUTS)
 def test_bad_rate_input(kwargs, message):
     with pytest.raises(PowerInputError) as caught:
-        solve_rate_sample_size(**kwargs)
+        solve_rate(**kwargs)
     assert str(caught.value) == message
 
 
@@ -85,25 +76,25 @@ BAD_MEAN_INPUTS = [
 @pytest.mark.parametrize(("kwargs", "message"), BAD_MEAN_INPUTS)
 def test_bad_mean_input(kwargs, message):
     with pytest.raises(PowerInputError) as caught:
-        solve_mean_sample_size(**kwargs)
+        solve_mean(**kwargs)
     assert str(caught.value) == message
 
 
 def test_inverse_questions_check_their_inputs():
     with pytest.raises(PowerInputError, match="^n_per_arm must be at least 2; got 1.$"):
-        solve_rate_mde(0.1, 1)
+        solve_rate(0.1, n_per_arm=1)
     with pytest.raises(PowerInputError, match="^n_per_arm must be greater than 0; got 0.$"):
-        solve_rate_power(0.1, 0.01, 0)
+        solve_rate(0.1, mde=0.01, n_per_arm=0, power=None)
     with pytest.raises(PowerInputError, match="^direction must be one of 'increase', 'decrease'; got 'up'.$"):
-        solve_rate_mde(0.1, 100, direction="up")
+        solve_rate(0.1, n_per_arm=100, direction="up")
     with pytest.raises(PowerInputError, match="^n_per_arm must be at least 2; got 1.$"):
-        solve_mean_power(1.0, 0.5, 1)
+        solve_mean(1.0, mde=0.5, n_per_arm=1, power=None)
     # 2 per arm (2 degrees of freedom) at alpha 1e-6 would need an effect above 1,000 sd. (3 per arm used
     # to raise here only because scipy's noncentral t gave NaN; its true answer, 73.6 sd, is checked
     # in test_power_robustness.)
     too_small = "^n_per_arm 2 is too small: power 0.99 needs an effect above 1,000 standard deviations.$"
     with pytest.raises(PowerInputError, match=too_small):
-        solve_mean_mde(1.0, 2, power=0.99, alpha=1e-6)
+        solve_mean(1.0, n_per_arm=2, power=0.99, alpha=1e-6)
 
 
 def test_power_input_error_is_a_value_error():
