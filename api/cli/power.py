@@ -19,6 +19,7 @@ import typer
 from analysis.power.rates import solve_rate
 from api.cli.group import CliError
 from api.cli.output import check_output, print_fields, print_json, print_table
+from api.cli.power_options import QuestionOptions, with_question_options
 from api.cli.power_plans import bandit, sequential, test_then_send
 from api.convert import MEAN_MDE_OMITS, WITHOUT_SIZES, answer_to_dict, plan_to_dict
 
@@ -27,53 +28,27 @@ power_app = typer.Typer(
     no_args_is_help=True,
 )
 
-Mde = Annotated[float | None, typer.Option(
-    help="Minimum detectable effect (negative plans for a decrease); with --n: the effect whose power "
-    "is asked.")]
-N = Annotated[int | None, typer.Option(
-    "--n", "--n-per-arm", help="Recipients in the control arm: alone, answers the minimum detectable "
-    "effect; with --mde, the power.")]
-Relative = Annotated[bool, typer.Option("--relative", help="Read --mde as a share of the baseline.")]
-Alpha = Annotated[float, typer.Option(help="Family-wise significance level.")]
-Power = Annotated[float, typer.Option(
-    help="Probability of detecting the effect (with --n and --mde: the target marked on the curve).")]
-Arms = Annotated[int, typer.Option(help="Number of arms, the control included.")]
-Ratio = Annotated[float, typer.Option(help="Size of each treatment arm relative to the control.")]
-Daily = Annotated[int | None, typer.Option(help="Emails sent per day: prints the days needed.")]
-Share = Annotated[float, typer.Option(help="Share of the daily volume in the test.")]
-Alternative = Annotated[str, typer.Option(help="two-sided or one-sided.")]
-Correction = Annotated[str, typer.Option(help="bonferroni or none (with more than two arms).")]
-Direction = Annotated[str | None, typer.Option(
-    help="With --n alone: increase (default) or decrease of the metric.")]
-Curve = Annotated[bool, typer.Option("--curve", help="Add the power curve (a table; over n, or over "
-                                     "the effect, drawn for increases, with --n alone).")]
-Points = Annotated[int, typer.Option(help="Points on the power curve.")]
-Html = Annotated[Path | None, typer.Option(help="Write the power curve as an offline HTML chart here "
-                                           "(implies --curve).")]
-Json = Annotated[bool, typer.Option("--json", help="Print the full answer as JSON.")]
-
-
-def _question(mde: float | None, n: int | None, direction: str | None, daily: int | None) -> str:
+def _question(options: QuestionOptions) -> str:
     """``"size"``, ``"mde"`` or ``"power"``, from the options given; contradictions are bad input."""
-    if mde is None and n is None:
+    if options.mde is None and options.n is None:
         raise CliError("--mde / --n: give --mde (sample size), --n (minimum detectable effect) or both "
                        "(power)")
-    if direction is not None and mde is not None:
+    if options.direction is not None and options.mde is not None:
         raise CliError("--direction: only with --n alone; the sign of --mde gives the direction")
-    if daily is not None and n is not None:
+    if options.daily is not None and options.n is not None:
         raise CliError("--daily: only for the sample-size question (--mde without --n)")
-    return "size" if n is None else ("mde" if mde is None else "power")
+    return "size" if options.n is None else ("mde" if options.mde is None else "power")
 
 
-def _solve(solve: Callable[..., Any], question: str, *, mde: float | None, n: int | None, relative: bool,
-           power: float, direction: str | None, daily: int | None, traffic_share: float) -> Any:
+def _solve(solve: Callable[..., Any], question: str, options: QuestionOptions) -> Any:
     """The metric's solver on the question: the size, the effect, or the power (then ``--power`` is
     only the curve's target)."""
     if question == "size":
-        return solve(mde=mde, relative=relative, power=power, daily=daily, traffic_share=traffic_share)
+        return solve(mde=options.mde, relative=options.relative, power=options.power, daily=options.daily,
+                     traffic_share=options.traffic_share)
     if question == "mde":
-        return solve(n_per_arm=n, power=power, direction=direction or "increase")
-    return solve(mde=mde, relative=relative, n_per_arm=n, power=None)
+        return solve(n_per_arm=options.n, power=options.power, direction=options.direction or "increase")
+    return solve(mde=options.mde, relative=options.relative, n_per_arm=options.n, power=None)
 
 
 def _signed_percent(value: float | None) -> str:
@@ -118,96 +93,64 @@ def _print_curve(curve: Any) -> None:
         print_table(["effect", "power"], rows)
 
 
-def _curve(want: bool, html: Path | None, question: str, mde: float | None, n: int | None, relative: bool,
-           **kwargs: Any) -> Any:
-    """The power curve when asked: over the effect at ``n`` for the effect question, else over n."""
-    if not (want or html is not None):
+def _curve(options: QuestionOptions, question: str, **kwargs: Any) -> Any:
+    """The power curve when asked: over the effect at ``--n`` for the effect question, else over n."""
+    if not (options.curve or options.html is not None):
         return None
     from analysis.power.curves import power_curve
     from analysis.power.plots import power_curve_html
 
+    common = {"points": options.points, "target_power": options.power, **kwargs}
     if question == "mde":
-        curve = power_curve(over="effect", n_per_arm=n, **kwargs)
+        curve = power_curve(over="effect", n_per_arm=options.n, **common)
     else:
-        curve = power_curve(over="n", mde=mde, relative=relative, **kwargs)
-    if html is not None:
-        html.write_text(power_curve_html(curve), encoding="utf-8")
+        curve = power_curve(over="n", mde=options.mde, relative=options.relative, **common)
+    if options.html is not None:
+        options.html.write_text(power_curve_html(curve), encoding="utf-8")
     return curve
 
 
-def _html_note(html: Path | None, as_json: bool) -> None:
-    if html is not None and not as_json:
-        typer.echo(f"\nchart written to {html}")
+def _html_note(options: QuestionOptions) -> None:
+    if options.html is not None and not options.as_json:
+        typer.echo(f"\nchart written to {options.html}")
 
 
 @power_app.command("rate")
+@with_question_options
 def power_rate(
+    options: QuestionOptions,
     baseline: Annotated[float, typer.Option(help="Control rate, in (0, 1).")],
-    mde: Mde = None,
-    n: N = None,
-    relative: Relative = False,
-    alpha: Alpha = 0.05,
-    power: Power = 0.8,
-    arms: Arms = 2,
-    ratio: Ratio = 1.0,
-    daily: Daily = None,
-    traffic_share: Share = 1.0,
-    alternative: Alternative = "two-sided",
-    correction: Correction = "bonferroni",
     method: Annotated[str, typer.Option(help="statsmodels (Cohen's h) or unpooled.")] = "statsmodels",
-    direction: Direction = None,
-    curve: Curve = False,
-    points: Points = 25,
-    html: Html = None,
-    as_json: Json = False,
 ) -> None:
     """A rate (opens, clicks, purchases): recipients needed, smallest detectable effect, or power.
 
     --mde alone gives the recipients needed (and days with --daily); --n alone the smallest effect that
     many recipients per arm detect; --n with --mde the power.
     """
-    question = _question(mde, n, direction, daily)
-    check_output("--html", html)
-    options: dict[str, Any] = {"alpha": alpha, "alternative": alternative, "arms": arms, "ratio": ratio,
-                               "method": method, "correction": correction}
-    answer = _solve(lambda **q: solve_rate(baseline, **q, **options), question, mde=mde, n=n,
-                    relative=relative, power=power, direction=direction, daily=daily,
-                    traffic_share=traffic_share)
-    drawn = _curve(curve, html, question, mde, n, relative, metric="rate", baseline=baseline, points=points,
-                   target_power=power, **options)
+    question = _question(options)
+    check_output("--html", options.html)
+    settings = options.test_settings(method)
+    answer = _solve(lambda **q: solve_rate(baseline, **q, **settings), question, options)
+    drawn = _curve(options, question, metric="rate", baseline=baseline, **settings)
     lines = [] if question == "size" else [
         ("mde", f"{answer.mde_absolute:+.6g} ({_signed_percent(answer.mde_relative)} of {baseline:g})"),
         ("treatment rate", f"{answer.treatment_rate:.6g}"),
     ]
-    _show(answer, question, lines, as_json, drawn)
-    _html_note(html, as_json)
+    _show(answer, question, lines, options.as_json, drawn)
+    _html_note(options)
 
 
 @power_app.command("mean")
+@with_question_options
 def power_mean(
+    options: QuestionOptions,
     sd: Annotated[float | None, typer.Option(help="Standard deviation of the value per recipient.")] = None,
-    mde: Mde = None,
-    n: N = None,
     values: Annotated[Path | None, typer.Option(
         help="Past values per recipient instead of --sd: one number per line, or a CSV column.")] = None,
     column: Annotated[str | None, typer.Option(help="The CSV column of --values.")] = None,
     baseline_mean: Annotated[float | None, typer.Option(
         help="Control mean (for --relative; --values gives it).")] = None,
-    relative: Relative = False,
-    alpha: Alpha = 0.05,
-    power: Power = 0.8,
-    arms: Arms = 2,
-    ratio: Ratio = 1.0,
-    daily: Daily = None,
-    traffic_share: Share = 1.0,
-    alternative: Alternative = "two-sided",
-    correction: Correction = "bonferroni",
     method: Annotated[str, typer.Option(help="statsmodels (t test) or normal.")] = "statsmodels",
-    direction: Direction = None,
-    curve: Curve = False,
-    points: Points = 25,
-    html: Html = None,
-    as_json: Json = False,
 ) -> None:
     """A mean value (revenue per email): recipients needed, smallest detectable effect, or power.
 
@@ -219,32 +162,30 @@ def power_mean(
     from api.cli.past_values import read_past_values
     from api.errors import reported_as
 
-    question = _question(mde, n, direction, daily)
+    question = _question(options)
     if sd is not None and values is not None:
         raise CliError("--sd / --values: give one of them")
     if sd is None and values is None:
         raise CliError("--sd / --values: give the standard deviation or a file of past values")
     if column is not None and values is None:
         raise CliError("--column: only with --values")
-    check_output("--html", html)
+    check_output("--html", options.html)
     sample = read_past_values(values, column) if values is not None else None
-    options: dict[str, Any] = {"alpha": alpha, "alternative": alternative, "arms": arms, "ratio": ratio,
-                               "method": method, "correction": correction}
+    settings = options.test_settings(method)
     with reported_as(sample="values"):  # the sample is the --values file here
-        answer = _solve(lambda **q: solve_mean(sd, sample=sample, baseline_mean=baseline_mean, **q,
-                **options),
-                        question, mde=mde, n=n, relative=relative, power=power, direction=direction,
-                        daily=daily, traffic_share=traffic_share)
-        drawn = _curve(curve, html, question, mde, n, relative, metric="mean", sd=sd, sample=sample,
-                       baseline=baseline_mean, points=points, target_power=power, **options)
+        spread = {"sample": sample, "baseline_mean": baseline_mean}
+        answer = _solve(lambda **q: solve_mean(sd, **spread, **q, **settings), question, options)
+        drawn = _curve(options, question, metric="mean", sd=sd, sample=sample, baseline=baseline_mean,
+                       **settings)
     if question == "size":
         lines = [] if sample is None else [("sd", _describe_sd(answer.sd, sample, values))]
     else:
         lines = [("sd", _describe_sd(answer.sd, sample, values)),
                  ("mde", _mean_effect(answer.mde_absolute, answer.mde_relative, answer.baseline_mean)),
                  ("effect size", f"{answer.effect_size:+.4g} sd")]
-    _show(answer, question, lines, as_json, drawn, MEAN_MDE_OMITS if question == "mde" else WITHOUT_SIZES)
-    _html_note(html, as_json)
+    _show(answer, question, lines, options.as_json, drawn,
+          MEAN_MDE_OMITS if question == "mde" else WITHOUT_SIZES)
+    _html_note(options)
 
 
 def _describe_sd(sd: float, sample: list[float] | None, path: Path | None) -> str:
