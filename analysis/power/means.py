@@ -38,7 +38,7 @@ from analysis.power.inputs import (
 )
 from analysis.power.solver import (
     Direction,
-    Settings,
+    QuestionSettings,
     TestAnswer,
     below_resolution,
     check_settings,
@@ -147,22 +147,22 @@ def _formula(method: MeanMethod) -> str:
     return "the normal approximation n0 = (z_alpha + z_beta)^2 sd^2 (1 + 1/ratio) / mde^2"
 
 
-def _z_alpha(settings: Settings) -> float:
+def _z_alpha(settings: QuestionSettings) -> float:
     # scipy's normal here and below, as statsmodels' own normal quantiles
     alpha_each = settings.alpha_each
     return float(stats.norm.isf(alpha_each / 2.0 if settings.alternative == "two-sided" else alpha_each))
 
 
-def _z_sum(settings: Settings) -> float:
+def _z_sum(settings: QuestionSettings) -> float:
     return _z_alpha(settings) + float(stats.norm.ppf(settings.power))
 
 
-def _normal_effect(n: float, settings: Settings) -> float:
+def _normal_effect(n: float, settings: QuestionSettings) -> float:
     """The standardised effect a z-test of ``n`` per arm detects with the requested power."""
     return _z_sum(settings) * math.sqrt((1 + 1 / settings.ratio) / n)
 
 
-def _mean_power(d: float, n: float, settings: Settings, method: MeanMethod) -> float:
+def _mean_power(d: float, n: float, settings: QuestionSettings, method: MeanMethod) -> float:
     alpha_each, alternative, ratio = settings.alpha_each, settings.alternative, settings.ratio
     if method == "statsmodels":
         sided = "two-sided" if alternative == "two-sided" else "larger"
@@ -207,7 +207,7 @@ def _unreachable_precision(n: float, d: float) -> PowerInputError:
     )
 
 
-def _sample_size(d: float, settings: Settings, method: MeanMethod) -> float:
+def _sample_size(d: float, settings: QuestionSettings, method: MeanMethod) -> float:
     if method == "statsmodels":
         guess = normal_guess(abs(d), settings.alpha_each, settings.alternative, settings.power,
                              settings.ratio)
@@ -217,7 +217,7 @@ def _sample_size(d: float, settings: Settings, method: MeanMethod) -> float:
     return _z_sum(settings) ** 2 * (1 + 1 / settings.ratio) / d**2
 
 
-def _detectable_effect(n: float, settings: Settings, method: MeanMethod) -> float:
+def _detectable_effect(n: float, settings: QuestionSettings, method: MeanMethod) -> float:
     """The standardised effect (Cohen's d, positive) ``n`` per arm detect with the requested power."""
     if method == "normal":
         return _normal_effect(n, settings)
@@ -228,8 +228,8 @@ def _detectable_effect(n: float, settings: Settings, method: MeanMethod) -> floa
     while not power_gap(upper) > 0:
         upper *= 2.0
         if upper > 1e3:
-            raise PowerInputError(f"n_per_arm {n:g} is too small: power {settings.power:g} needs an effect "
-                                  "above 1,000 standard deviations.")
+            raise PowerInputError(f"n_per_arm {int(n)} is too small: power {settings.power:g} needs an "
+                                  "effect above 1,000 standard deviations.")
     if power_gap(1e-12) >= 0:
         raise below_resolution(settings.power, settings.alpha_each, 1e-12)
     return optimize.brentq(power_gap, 1e-12, upper, xtol=1e-15, rtol=1e-13)

@@ -41,14 +41,13 @@ from analysis.power.inputs import (
 from analysis.power.normal import normal_cdf, normal_ppf, normal_sf
 from analysis.power.solver import (
     Direction,
-    Settings,
+    QuestionSettings,
     TestAnswer,
     check_settings,
     check_size,
     normal_guess,
     refine_sample_size,
     solve_effect,
-    undetectable,
     z_alpha,
 )
 
@@ -127,7 +126,7 @@ def _formula(method: RateMethod, alternative: Alternative) -> str:
             "(p0 q0 + p1 q1 / ratio) / (p1 - p0)^2")
 
 
-def _rate_power(baseline: float, treatment_rate: float, n_control: float, settings: Settings,
+def _rate_power(baseline: float, treatment_rate: float, n_control: float, settings: QuestionSettings,
                 method: RateMethod) -> float:
     if method == "statsmodels":
         return normal_ind_power(abs(cohens_h(treatment_rate, baseline)), n_control, settings.alpha_each,
@@ -137,7 +136,7 @@ def _rate_power(baseline: float, treatment_rate: float, n_control: float, settin
     return normal_cdf(abs(treatment_rate - baseline) / math.sqrt(variance) - settings.z_alpha())
 
 
-def _sample_size(baseline: float, treatment: float, settings: Settings, method: RateMethod) -> float:
+def _sample_size(baseline: float, treatment: float, settings: QuestionSettings, method: RateMethod) -> float:
     if method == "statsmodels":
         guess = normal_guess(abs(cohens_h(treatment, baseline)), settings.alpha_each, settings.alternative,
                              settings.power, settings.ratio)
@@ -151,11 +150,11 @@ def _sample_size(baseline: float, treatment: float, settings: Settings, method: 
     return z_sum**2 * variance / squared
 
 
-def _detectable_rate(baseline: float, n: float, settings: Settings, method: RateMethod,
+def _detectable_rate(baseline: float, n: float, settings: QuestionSettings, method: RateMethod,
                      direction: Direction) -> float:
     sign = 1.0 if direction == "increase" else -1.0
-    too_small = undetectable(n if n != int(n) else int(n), direction, settings.power,
-                             "of the rate within (0, 1)")
+    too_small = PowerInputError(f"n_per_arm {int(n)} is too small: no {direction} of the rate within (0, 1) "
+                                f"reaches power {settings.power:g}.")
     if method == "statsmodels":
         def h_gap(h: float) -> float:
             return normal_ind_power(h, n, settings.alpha_each, settings.ratio, settings.alternative) \

@@ -107,8 +107,9 @@ class TestAnswer(Answer):
 
 
 @dataclass(frozen=True)
-class Settings:
-    """The checked options of one question, and the unknown it asks for."""
+class QuestionSettings:
+    """The checked options of one question, and the unknown it asks for (``power`` is NaN when it is
+    the unknown)."""
 
     question: Question
     alpha: float
@@ -157,7 +158,7 @@ def check_settings(
     daily: int | None,
     traffic_share: float,
     direction: Direction,
-) -> Settings:
+) -> QuestionSettings:
     """Which quantity is unknown (exactly one of ``mde``, ``n_per_arm``, ``power`` is None) and the
     checked options; ``daily`` belongs to the size question, ``direction`` to the effect question."""
     unknown = [name for name, value in (("mde", mde), ("n_per_arm", n_per_arm), ("power", power))
@@ -177,7 +178,7 @@ def check_settings(
     check_daily(daily, traffic_share)
     if direction not in ("increase", "decrease"):
         raise PowerInputError(f"direction must be one of 'increase', 'decrease'; got {direction!r}.")
-    return Settings(question=question, alpha=float(alpha), alpha_each=alpha_each,
+    return QuestionSettings(question=question, alpha=float(alpha), alpha_each=alpha_each,
                     power=math.nan if power is None else float(power), alternative=alternative,
                     arms=int(arms), ratio=float(ratio), correction=correction, daily=daily,
                     traffic_share=float(traffic_share))
@@ -239,7 +240,7 @@ def refine_sample_size(
     return bisect_root(lambda n: power_at(n) - power, lower, upper, xtol=1e-12, rtol=1e-13)
 
 
-def solve_effect(power_gap: Callable[[float], float], low: float, high: float, settings: Settings,
+def solve_effect(power_gap: Callable[[float], float], low: float, high: float, settings: QuestionSettings,
                  too_small: PowerInputError, *, xtol: float, rtol: float) -> float:
     """The effect in ``[low, high]`` where ``power_gap`` (power minus the requested power) is zero.
 
@@ -259,12 +260,6 @@ def below_resolution(power: float, alpha_each: float, smallest: float) -> PowerI
         f"power {power:g} is reached by an effect below {smallest:.3g}, too close to the alpha of each "
         f"comparison ({alpha_each:.4g}) to solve for; ask for a higher power.", field="power",
     )
-
-
-def undetectable(n_per_arm: float, direction: str, power: float, within: str) -> PowerInputError:
-    """The error when no effect ``within`` a range reaches ``power`` at ``n_per_arm`` per arm."""
-    return PowerInputError(f"n_per_arm {n_per_arm} is too small: no {direction} {within} reaches power "
-                           f"{power:g}.")
 
 
 def finite_power(power_at: Callable[[float], float]) -> Callable[[float], float]:

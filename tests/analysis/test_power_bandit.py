@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -81,3 +82,9 @@ def test_bad_input(args, kwargs, message):
     with pytest.raises(PowerInputError) as caught:
         plan_bandit(*args, **kwargs)
     assert str(caught.value) == message
+
+
+def test_a_seed_gives_the_answer_of_its_generator_and_is_returned():
+    by_seed = plan_bandit([0.04, 0.05], 2_000, seed=3, replications=5)
+    by_rng = plan_bandit([0.04, 0.05], 2_000, rng=np.random.default_rng(3), replications=5)
+    assert by_seed.seed == 3 and dataclasses.replace(by_rng, seed=3) == by_seed

@@ -135,3 +135,33 @@ def test_refine_sample_size_gives_up_beyond_1e15():
     with pytest.raises(PowerInputError) as caught:
         refine_sample_size(lambda n: 0.0, 0.8, math.nan, minimum=0.0)
     assert str(caught.value) == "mde is too small: the sample size would exceed 1e15 per arm."
+
+
+@pytest.mark.parametrize("solve", [lambda **kw: solve_rate(0.1, **kw), lambda **kw: solve_mean(1.0, **kw)])
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [({"mde": 0.02, "n_per_arm": 1000},
+      "leave exactly one of mde, n_per_arm and power as None: it is the one solved for; to solve for the "
+      "power, pass power=None."),
+     ({"power": None},
+      "leave exactly one of mde, n_per_arm and power as None: it is the one solved for; mde and n_per_arm "
+      "and power are missing."),
+     ({"n_per_arm": 1000, "daily": 100},
+      "daily gives the days of a sample size: only when n_per_arm is the unknown.")],
+)
+def test_exactly_one_unknown(solve, kwargs, message):
+    with pytest.raises(PowerInputError) as caught:
+        solve(**kwargs)
+    assert str(caught.value) == message
+
+
+@pytest.mark.parametrize("solve", [lambda **kw: solve_rate(0.1, **kw), lambda **kw: solve_mean(0.5, **kw)])
+def test_each_unknown_solved_gives_the_others_back(solve):
+    # statsmodels-style round trip: solve for the size, then for the effect and the power at that size
+    plan = solve(mde=0.02, power=0.9, alpha=0.01)
+    assert plan.sizes is not None and plan.n_per_arm == plan.sizes.per_arm
+    at_exact = solve(mde=0.02, n_per_arm=plan.sizes.n_exact, power=None, alpha=0.01)
+    assert at_exact.power == pytest.approx(0.9, abs=1e-9) and at_exact.sizes is None
+    effect = solve(n_per_arm=plan.n_per_arm, power=0.9, alpha=0.01)
+    assert 0 < effect.mde_absolute <= 0.02 and effect.mde_absolute == pytest.approx(0.02, rel=1e-3)
+    assert effect.effect_size == pytest.approx(plan.effect_size, rel=1e-3)
