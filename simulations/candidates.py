@@ -84,12 +84,17 @@ def candidate_from_mapping(raw: Mapping[str, Any], where: str = "candidate") -> 
         raise SimulationInputError(f"{where}: " + "; ".join(problems)) from None
 
 
+def candidate_from_text(text: str, where: str = "candidate") -> CandidateSpec:
+    """A :class:`CandidateSpec` from YAML or JSON text (a candidate document or an experiment spec)."""
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise SimulationInputError(f"{where}: not valid YAML: {exc}") from None
+    return candidate_from_mapping(raw, where)
+
+
 def load_candidate(path: str | Path) -> CandidateSpec:
     """Read a :class:`CandidateSpec` from a YAML or JSON file."""
     with reading(path):
         text = Path(path).read_text(encoding="utf-8")
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise SimulationInputError(f"{path}: not valid YAML: {exc}") from None
-    return candidate_from_mapping(raw, str(path))
+    return candidate_from_text(text, str(path))

@@ -29,7 +29,6 @@ from simulations.estimators import EstimatorName
 from simulations.logs import (
     ColumnMap,
     LoadSummary,
-    combination_label,
     default_column_map,
     load_column_map,
     log_columns,
@@ -37,7 +36,7 @@ from simulations.logs import (
 from simulations.report import replay_html, simulation_html
 from simulations.reward_model import RewardModelKind
 from simulations.scenario import load_scenario
-from simulations.sources import FileSource, LogSource, RecordSource
+from simulations.sources import FileSource, LogSource, RecordSource, experiment_source
 from simulations.streaming import replay_source
 from simulations.synthetic import run_simulation
 
@@ -79,19 +78,8 @@ def resolve_columns(
 
 
 def database_source(db: str, key: str, chunk_rows: int) -> RecordSource:
-    """The decision log of experiment ``key`` in the store at ``db``, read in chunks.
-
-    The actions are the experiment's arms, named ``slot=variant|slot=variant`` in the spec's slot order.
-    """
-    service = open_service(db)
-    export = service.export_log_summary(key)
-    names = tuple(combination_label(variants) for variants in export.arms)
-    return RecordSource(
-        open_chunks=lambda: service.export_log_chunks(key, chunk_rows),
-        rows=export.rows,
-        action_names=names,
-        action=lambda decision: names[decision.arm],  # type: ignore[attr-defined]
-    )
+    """The decision log of experiment ``key`` in the store at ``db`` (:func:`experiment_source`)."""
+    return experiment_source(open_service(db), key, chunk_rows)
 
 
 @contextmanager

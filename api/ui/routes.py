@@ -90,7 +90,7 @@ def reports_dir(request: Request) -> Path:
     return Path(request.app.state.settings.reports_dir)
 
 
-def _page(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+def page_response(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
     settings = request.app.state.settings
     refresher = getattr(request.app.state, "ui_refresher", None)
     refresh_seconds = refresher.interval_seconds if refresher is not None and refresher.running else None
@@ -100,8 +100,8 @@ def _page(request: Request, template: str, status_code: int = 200, **context: An
     return HTMLResponse(html, status_code=status_code, headers={"Cache-Control": "no-store"})
 
 
-def _not_found(request: Request, what: str) -> HTMLResponse:
-    return _page(request, "missing.html", status_code=404, title="Not found", what=what)
+def not_found(request: Request, what: str) -> HTMLResponse:
+    return page_response(request, "missing.html", status_code=404, title="Not found", what=what)
 
 
 # ---------------------------------------------------------------------------------------------- access
@@ -110,7 +110,7 @@ def _not_found(request: Request, what: str) -> HTMLResponse:
 @router.get("/login", response_class=HTMLResponse)
 def login_form(request: Request, next: str = "/ui") -> HTMLResponse:  # noqa: A002 - the query's name
     """The key form."""
-    return _page(request, "login.html", title="Enter a key", next=safe_next(next), error=None)
+    return page_response(request, "login.html", title="Enter a key", next=safe_next(next), error=None)
 
 
 @router.post("/login", response_class=HTMLResponse)
@@ -120,12 +120,12 @@ async def login(request: Request) -> Response:
     key = (form.get("key") or [""])[0].strip()
     target = safe_next((form.get("next") or ["/ui"])[0])
     if not (key.isascii() and key.isprintable()):  # a cookie (and a Bearer header) carries ASCII only
-        return _page(request, "login.html", status_code=401, title="Enter a key", next=target,
+        return page_response(request, "login.html", status_code=401, title="Enter a key", next=target,
                      error="A key is printable ASCII: this one is not the admin key.")
     if not key_opens_pages(request.app.state.settings, key):
         if key:
             request.app.state.throttle.record_failure(request.client.host if request.client else "unknown")
-        return _page(request, "login.html", status_code=401, title="Enter a key", next=target,
+        return page_response(request, "login.html", status_code=401, title="Enter a key", next=target,
                      error="This key is not the admin key." if key else "Type the admin key.")
     response = RedirectResponse(target, status_code=303)
     settings = request.app.state.settings
@@ -180,7 +180,7 @@ def experiments_page(request: Request) -> HTMLResponse:
         cache.put(TRAFFIC_KEY, counts)
         key_to_counts, age = {c.key: c for c in counts}, 0.0
     rows = [experiment_row(i, key_to_counts[i.key]) for i in infos if i.key in key_to_counts]
-    return _page(request, "experiments.html", title="Experiments", rows=rows, age=age)
+    return page_response(request, "experiments.html", title="Experiments", rows=rows, age=age)
 
 
 @dataclass(frozen=True)
@@ -260,18 +260,18 @@ def experiment_page(
     try:
         info = service.get(key)
     except NotFound:
-        return _not_found(request, f"experiment {key!r}")
+        return not_found(request, f"experiment {key!r}")
     numbers, age = cached_numbers(results_cache(request.app), service, info)
     context = page_cache(request.app).remember(
         page_key(numbers, alpha, correction), lambda: experiment_context(numbers, alpha, correction)
     )
-    return _page(request, "experiment.html", title=info.spec.name or key, info=info, age=age, **context)
+    return page_response(request, "experiment.html", title=info.spec.name or key, info=info, age=age, **context)
 
 
 @router.get("/power", response_class=HTMLResponse, dependencies=[PageAccess])
 def power_page(request: Request) -> HTMLResponse:
     """The power calculator: answers as you type, with its power curve."""
-    return _page(request, "power.html", title="Power calculator")
+    return page_response(request, "power.html", title="Power calculator")
 
 
 @router.post("/power/curve", dependencies=[Depends(require_call_access)])
@@ -310,7 +310,7 @@ def reports_page(request: Request) -> HTMLResponse:
                    p.stat().st_size / 1024)
         for p in files
     ]
-    return _page(request, "reports.html", title="Reports", reports=listed, folder=str(folder),
+    return page_response(request, "reports.html", title="Reports", reports=listed, folder=str(folder),
                  exists=folder.is_dir())
 
 
@@ -323,5 +323,5 @@ def report_file(request: Request, name: str) -> Response:
         "/" in name or "\\" in name or name.startswith(".") or not name.endswith(".html")
         or not candidate.is_file() or candidate.resolve().parent != folder.resolve()
     ):
-        return _not_found(request, f"report {name!r}")
+        return not_found(request, f"report {name!r}")
     return FileResponse(candidate, media_type="text/html")
