@@ -29,8 +29,11 @@ from api.models.power import RatePowerRequest
 from api.sessions import CSRF_FIELD, SESSION_COOKIE, SESSION_SECONDS, csrf_token, issue_session
 from api.ui.access import csrf_holds, key_opens_pages, require_call_access, require_page_access, safe_next
 from api.ui.cache import TimedCache
+from api.results import exclusion_note
+from api.ui.breakdown import breakdown
 from api.ui.charts import (
     allocation_figure,
+    drift_figure,
     figure_json,
     policy_figure,
     posterior_figure,
@@ -50,6 +53,7 @@ from api.ui.views import (
     version_shares,
 )
 from experiments.adaptive_block import analyze_estimated
+from experiments.drift_block import DRIFT_NOTE
 from experiments.errors import NotFound
 from experiments.result_analysis import ADAPTIVE_DESIGNS, ExperimentResults, analyze_summary
 
@@ -210,6 +214,8 @@ def experiment_context(numbers: ExperimentNumbers, alpha: float, correction: str
     history = numbers.history
     points = policy_points(summary, history)
     versions = learning.versions if learning is not None and summary.design == "contextual" else []
+    drift = numbers.drift
+    drift_chart = figure_json(drift_figure(drift)) if drift is not None and drift.points else None
     slots = []
     for slot, spec_slot in info.spec.slots.items():
         analysis = slot_to_analysis.get(slot)
@@ -238,6 +244,8 @@ def experiment_context(numbers: ExperimentNumbers, alpha: float, correction: str
         "policy_version": history[-1].version if history else None,
         "learning": learning, "explored_days": explored_days(summary),
         "alpha": alpha, "correction": correction, "factorials": results.factorials,
+        "exclusions": exclusion_note(summary), "drift": drift, "drift_figure": drift_chart,
+        "drift_note": DRIFT_NOTE,
         "computed_at": numbers.computed_at.strftime("%Y-%m-%d %H:%M:%S UTC"),
     }
 
@@ -253,9 +261,12 @@ def experiment_page(
     key: str,
     alpha: Annotated[float, Query(gt=0, lt=1)] = 0.05,
     correction: Literal["holm", "bh", "none"] = "holm",
+    segment: Annotated[str | None, Query(max_length=64)] = None,
+    covariate: Annotated[str | None, Query(max_length=64)] = None,
 ) -> HTMLResponse:
     """One experiment: variants, allocation, rates, Bayesian and sequential results, lifts, guardrails,
-    the decision in words, and for adaptive designs what the policy has learned."""
+    the decision in words, for adaptive designs what the policy has learned, the drift monitor, and on
+    request the results by a segment or CUPED-adjusted by a covariate."""
     service = request.app.state.service
     try:
         info = service.get(key)
@@ -265,7 +276,10 @@ def experiment_page(
     context = page_cache(request.app).remember(
         page_key(numbers, alpha, correction), lambda: experiment_context(numbers, alpha, correction)
     )
-    return page_response(request, "experiment.html", title=info.spec.name or key, info=info, age=age, **context)
+    extra = breakdown(service, info, segment=segment or None, covariate=covariate or None, alpha=alpha,
+                      correction=correction)
+    return page_response(request, "experiment.html", status_code=422 if extra.error else 200,
+                         title=info.spec.name or key, info=info, age=age, breakdown=extra, **context)
 
 
 @router.get("/power", response_class=HTMLResponse, dependencies=[PageAccess])
