@@ -26,8 +26,26 @@ from analysis.power.plots import plot_power_curve
 from api.adaptive_html import adaptive_html
 from api.convert import plan_to_dict
 from api.models.power import RatePowerRequest
-from api.sessions import CSRF_FIELD, SESSION_COOKIE, SESSION_SECONDS, csrf_token, issue_session
-from api.ui.access import csrf_holds, key_opens_pages, require_call_access, require_page_access, safe_next
+from api.sessions import (
+    CSRF_FIELD,
+    LOGIN_COOKIE,
+    LOGIN_FORM_SECONDS,
+    SESSION_COOKIE,
+    SESSION_SECONDS,
+    csrf_token,
+    issue_login_nonce,
+    issue_session,
+    login_token,
+    login_token_is_valid,
+)
+from api.ui.access import (
+    LOGIN_PATH,
+    csrf_holds,
+    key_opens_pages,
+    require_call_access,
+    require_page_access,
+    safe_next,
+)
 from api.ui.cache import TimedCache
 from api.results import exclusion_note
 from api.ui.breakdown import breakdown
@@ -111,31 +129,52 @@ def not_found(request: Request, what: str) -> HTMLResponse:
 # ---------------------------------------------------------------------------------------------- access
 
 
+def login_page(
+    request: Request, target: str, status_code: int = 200, error: str | None = None, *, fresh: bool = False
+) -> HTMLResponse:
+    """The key form carrying the token of the browser's login nonce (a new nonce in the cookie when it has
+    none, or when ``fresh``)."""
+    settings = request.app.state.settings
+    nonce = (None if fresh else request.cookies.get(LOGIN_COOKIE)) or issue_login_nonce()
+    response = page_response(request, "login.html", status_code=status_code, title="Enter a key", next=target,
+                             error=error, login_csrf=login_token(settings, nonce))
+    if nonce != request.cookies.get(LOGIN_COOKIE):
+        response.set_cookie(LOGIN_COOKIE, nonce, max_age=LOGIN_FORM_SECONDS, httponly=True, samesite="strict",
+                            path=LOGIN_PATH, secure=request.url.scheme == "https")
+    return response
+
+
 @router.get("/login", response_class=HTMLResponse)
 def login_form(request: Request, next: str = "/ui") -> HTMLResponse:  # noqa: A002 - the query's name
     """The key form."""
-    return page_response(request, "login.html", title="Enter a key", next=safe_next(next), error=None)
+    return login_page(request, safe_next(next))
 
 
 @router.post("/login", response_class=HTMLResponse)
 async def login(request: Request) -> Response:
-    """Check the typed key against the admin key; store it in the cookie and go on, or say why not."""
+    """Check the form's token, then the typed key against the admin key; open a session and go on, or
+    say why not."""
     form = parse_qs((await request.body()).decode("utf-8", errors="replace"))
     key = (form.get("key") or [""])[0].strip()
     target = safe_next((form.get("next") or ["/ui"])[0])
+    settings = request.app.state.settings
+    if not settings.open and not login_token_is_valid(settings, request.cookies.get(LOGIN_COOKIE),
+                                                      (form.get(CSRF_FIELD) or [""])[0]):
+        return login_page(request, target, status_code=403, fresh=True,
+                          error="This form is out of date or did not come from this page: type the key again.")
     if not (key.isascii() and key.isprintable()):  # a cookie (and a Bearer header) carries ASCII only
-        return page_response(request, "login.html", status_code=401, title="Enter a key", next=target,
-                     error="A key is printable ASCII: this one is not the admin key.")
-    if not key_opens_pages(request.app.state.settings, key):
+        return login_page(request, target, status_code=401,
+                          error="A key is printable ASCII: this one is not the admin key.")
+    if not key_opens_pages(settings, key):
         if key:
             request.app.state.throttle.record_failure(request.client.host if request.client else "unknown")
-        return page_response(request, "login.html", status_code=401, title="Enter a key", next=target,
-                     error="This key is not the admin key." if key else "Type the admin key.")
+        return login_page(request, target, status_code=401,
+                          error="This key is not the admin key." if key else "Type the admin key.")
     response = RedirectResponse(target, status_code=303)
-    settings = request.app.state.settings
     if not settings.open:
         response.set_cookie(SESSION_COOKIE, issue_session(settings), max_age=SESSION_SECONDS, httponly=True,
                             samesite="strict", path="/ui", secure=request.url.scheme == "https")
+        response.delete_cookie(LOGIN_COOKIE, path=LOGIN_PATH)
     return response
 
 
