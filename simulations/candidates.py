@@ -21,7 +21,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from simulations.data import SimulationInputError
-from simulations.file_errors import read_yaml
+from simulations.file_errors import parse_yaml, read_yaml
 
 
 class CandidateSpec(BaseModel):
@@ -81,6 +81,11 @@ def candidate_from_mapping(raw: Mapping[str, Any], where: str = "candidate") -> 
     except ValidationError as exc:
         problems = [f"{'.'.join(map(str, e['loc'])) or 'candidate'}: {e['msg']}" for e in exc.errors()]
         raise SimulationInputError(f"{where}: " + "; ".join(problems)) from None
+
+
+def candidate_from_text(text: str, where: str = "candidate") -> CandidateSpec:
+    """A :class:`CandidateSpec` from YAML or JSON text (a candidate document or an experiment spec)."""
+    return candidate_from_mapping(parse_yaml(text, where), where)
 
 
 def load_candidate(path: str | Path) -> CandidateSpec:

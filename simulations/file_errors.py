@@ -59,11 +59,17 @@ def reading(path: str | Path) -> Iterator[None]:
 def read_yaml(path: str | Path) -> object:
     """The document of a YAML (or JSON) file; a file that cannot be read or parsed is a
     :class:`SimulationInputError` naming it."""
-    import yaml
-
     with reading(path):
         text = Path(path).read_text(encoding="utf-8")
+    return parse_yaml(text, str(path))
+
+
+def parse_yaml(text: str, where: str) -> object:
+    """The document of YAML (or JSON) text; text that does not parse is a :class:`SimulationInputError`
+    naming ``where``."""
+    import yaml
+
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise SimulationInputError(f"{path}: not valid YAML: {exc}") from None
+        raise SimulationInputError(f"{where}: not valid YAML: {exc}") from None

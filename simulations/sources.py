@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -24,7 +24,7 @@ from simulations.column_maps import ColumnMap
 from simulations.data import SimulationInputError
 from simulations.file_errors import reading
 from simulations.load_reports import LoadReport
-from simulations.log_records import logs_from_records
+from simulations.log_records import combination_label, logs_from_records
 from simulations.logs import read_log_table, validate_frame
 from simulations.replay import probability_values
 
@@ -244,3 +244,27 @@ class ProbabilityReader:
         self._read_until(self.total_rows)
         if self._frames is not None and next(self._frames, None) is not None:
             self._wrong_length(f"more than {self.total_rows}")
+
+
+class DecisionLog(Protocol):
+    """What :func:`experiment_source` needs of the experiment service."""
+
+    def export_log_summary(self, key: str) -> Any: ...
+
+    def export_log_chunks(self, key: str, chunk_rows: int = ...) -> Iterator[list[Any]]: ...
+
+
+def experiment_source(service: DecisionLog, key: str, chunk_rows: int) -> RecordSource:
+    """The decision log of experiment ``key`` (its current version's learnable decisions with their
+    rewards), read from the store in chunks of ``chunk_rows``.
+
+    The actions are the experiment's arms, named ``slot=variant|slot=variant`` in the spec's slot order.
+    """
+    export = service.export_log_summary(key)
+    names = tuple(combination_label(variants) for variants in export.arms)
+    return RecordSource(
+        open_chunks=lambda: service.export_log_chunks(key, chunk_rows),
+        rows=export.rows,
+        action_names=names,
+        action=lambda decision: names[decision.arm],  # type: ignore[attr-defined]
+    )

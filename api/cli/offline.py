@@ -28,12 +28,11 @@ from simulations.candidates import load_candidate
 from simulations.column_maps import ColumnMap, default_column_map, load_column_map
 from simulations.estimators import EstimatorName
 from simulations.load_reports import LoadSummary
-from simulations.log_records import combination_label
 from simulations.logs import log_columns
 from simulations.report import replay_html, simulation_html
 from simulations.reward_model import RewardModelKind
 from simulations.scenario import load_scenario
-from simulations.sources import FileSource, LogSource, RecordSource
+from simulations.sources import FileSource, LogSource, RecordSource, experiment_source
 from simulations.streaming import replay_source
 from simulations.synthetic import run_simulation
 
@@ -75,19 +74,8 @@ def resolve_columns(
 
 
 def database_source(db: str, key: str, chunk_rows: int) -> RecordSource:
-    """The decision log of experiment ``key`` in the store at ``db``, read in chunks.
-
-    The actions are the experiment's arms, named ``slot=variant|slot=variant`` in the spec's slot order.
-    """
-    service = open_service(db)
-    export = service.export_log_summary(key)
-    names = tuple(combination_label(variants) for variants in export.arms)
-    return RecordSource(
-        open_chunks=lambda: service.export_log_chunks(key, chunk_rows),
-        rows=export.rows,
-        action_names=names,
-        action=lambda decision: names[decision.arm],  # type: ignore[attr-defined]
-    )
+    """The decision log of experiment ``key`` in the store at ``db`` (:func:`experiment_source`)."""
+    return experiment_source(open_service(db), key, chunk_rows)
 
 
 @contextmanager
