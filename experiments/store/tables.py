@@ -128,6 +128,18 @@ class DecisionRow(SQLModel, table=True):
     send_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=False), nullable=True))
     # delays: model: the trial weight a decision was learned with while its window was open (None: 1)
     learned_weight: float | None = None
+    # send_time experiments: the probability of the chosen hour alone (the timing policy's propensity)
+    send_time_propensity: float | None = None
+
+
+class FrequencyCountRow(SQLModel, table=True):
+    """One recipient's recent sends within a frequency-cap scope (:mod:`experiments.frequency`): the
+    send times, naive UTC ISO text, oldest first. Read and written under a row lock per recipient."""
+
+    __tablename__ = "frequency_counts"
+    scope: str = Field(primary_key=True, max_length=2 * MAX_KEY_LENGTH)
+    recipient_id: str = Field(primary_key=True)
+    sends: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
 
 
 class OutcomeRow(SQLModel, table=True):
@@ -214,6 +226,7 @@ decisions_table = DecisionRow.__table__  # type: ignore[attr-defined]
 outcomes_table = OutcomeRow.__table__  # type: ignore[attr-defined]
 orphans_table = OrphanOutcomeRow.__table__  # type: ignore[attr-defined]
 snapshots_table = PolicySnapshotRow.__table__  # type: ignore[attr-defined]
+frequency_table = FrequencyCountRow.__table__  # type: ignore[attr-defined]
 
 #: Predicate of the outcomes the learning loop has still to learn. A partial index over exactly these
 #: rows stays as small as the backlog (queries must repeat the predicate for SQLite to use it).
@@ -282,7 +295,8 @@ def create_tables(engine: Engine) -> None:
     """
     upgrade = inspect(engine).has_table(outcomes_table.name)
     tables = [
-        experiments_table, versions_table, decisions_table, outcomes_table, orphans_table, snapshots_table
+        experiments_table, versions_table, decisions_table, outcomes_table, orphans_table, snapshots_table,
+        frequency_table,
     ]
     SQLModel.metadata.create_all(engine, tables=tables)
     if upgrade:
@@ -299,7 +313,8 @@ def create_tables(engine: Engine) -> None:
 #: Columns added to the decisions table after its first release, with their SQL type: a store made
 #: before them gets them (NULL in every existing row) on the next :func:`create_tables`.
 ADDED_DECISION_COLUMNS: dict[str, str] = {
-    "send_id": "VARCHAR(128)", "send_at": "TIMESTAMP", "learned_weight": "FLOAT"
+    "send_id": "VARCHAR(128)", "send_at": "TIMESTAMP", "learned_weight": "FLOAT",
+    "send_time_propensity": "FLOAT",
 }
 
 
