@@ -340,6 +340,7 @@ class LoggedDecision:
     propensity: float
     reward: float
     created_at: datetime
+    send_time_propensity: float | None = None  # the chosen hour's own probability (send_time only)
 
 
 @dataclass(frozen=True)

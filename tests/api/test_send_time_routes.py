@@ -56,3 +56,18 @@ def test_send_date_is_checked(make_client, sqlite_url):
     response = client.post("/v1/experiments/hello/assign/batch", json=body, headers=SEND)
     assert response.status_code == 422
     assert response.json()["detail"][0]["loc"] == ["body", "send_date"]
+
+
+def test_results_by_send_hour(make_client, sqlite_url):
+    client = make_client(sqlite_url)
+    client.post("/v1/experiments", json=make_spec(send_time=SEND_TIME), headers=ADMIN)
+    body = {"send_date": "2026-03-09", "recipients": [
+        {"recipient_id": f"r{i}", "context": {"consent": True}} for i in range(90)
+    ]}
+    decisions = client.post("/v1/experiments/hello/assign/batch", json=body, headers=SEND).json()["decisions"]
+    response = client.get("/v1/experiments/hello/results?segment=send_time", headers=ADMIN)
+    assert response.status_code == 200, response.text
+    segments = response.json()["segments"]
+    hours = [utc_hour(d["send_at"])[1] for d in decisions]  # the default zone is UTC
+    assert segments["attribute"] == "send_time"
+    assert segments["values"] == {f"{h:02d}:00": hours.count(h) for h in (9, 12, 18)}

@@ -163,3 +163,24 @@ def test_a_retried_send_answers_the_same_send_at(service: ExperimentService) -> 
     assert [d.send_at for d in again] == [d.send_at for d in first]
     assert [d.variants for d in again] == [d.variants for d in first]
     assert {d.send_at.minute for d in first} == {30}  # India is UTC+05:30
+
+
+def test_results_by_send_hour_are_segments_of_the_chosen_hour(service: ExperimentService) -> None:
+    from experiments.models import OutcomeEvent
+
+    service.create(make_spec(key="t", slots=TWO_SUBJECTS, design={"type": "ab"}, send_time=TIMED))
+    decisions = service.assign_batch("t", [(f"r{i}", {}) for i in range(600)], send_date=date(2026, 3, 9))
+    evening = [d for d in decisions if d.send_at.hour == 18]
+    service.record_outcomes([
+        OutcomeEvent(event_id=f"e{k}", decision_id=d.decision_id, type="click") for k, d in enumerate(evening)
+    ])
+    by_hour = service.summarize_segments("t", "send_time")
+    assert set(by_hour.segments) == {"09:00", "12:00", "18:00"} and by_hour.missing == 0
+    for hour, summary in by_hour.segments.items():
+        n = sum(1 for d in decisions if f"{d.send_at.hour:02d}:00" == hour)
+        clicks = sum(a.event_counts.get("click", 0) for a in summary.arms if a.slot == "subject")
+        assert summary.learnable_decisions == n
+        assert clicks == (n if hour == "18:00" else 0)
+    with pytest.raises(InvalidInput):
+        service.create(make_spec(key="plain"))
+        service.summarize_segments("plain", "send_time")  # no send_time: not a stored attribute
