@@ -184,3 +184,13 @@ def test_results_by_send_hour_are_segments_of_the_chosen_hour(service: Experimen
     with pytest.raises(InvalidInput):
         service.create(make_spec(key="plain"))
         service.summarize_segments("plain", "send_time")  # no send_time: not a stored attribute
+
+
+def test_the_hours_count_in_the_arms_a_design_allows() -> None:
+    # contextual designs score at most 64 arms: 2 subjects x 24 hours is 48, x 2 CTAs is 96
+    hours = {**TIMED, "hours": list(range(24))}
+    design = {"type": "contextual", "policy": "linucb", "context": ["opens_h09"]}
+    make_spec(key="t", slots=TWO_SUBJECTS, design=design, send_time=hours)
+    with pytest.raises(SpecError) as info:
+        make_spec(key="t", design=design, send_time=hours)
+    assert "96 (2 × 2 × 24)" in str(info.value)
