@@ -4,7 +4,7 @@ Each recipient has a base click rate and, for a share of them, a preferred hour 
 their click probability peaks there and falls off with the circular distance from it. The others
 follow one population-wide curve over the day. Each recipient's past engagement (a few clicks drawn at
 hours in proportion to their rates) is what a contextual policy sees, as the share of past clicks at
-each hour (``eng_h09``).
+each hour.
 
 Four timing policies send to the same recipients for the same number of sends:
 
@@ -55,12 +55,6 @@ class HourAudience:
     @property
     def n(self) -> int:
         return int(self.rates.shape[0])
-
-    def contexts(self) -> list[dict[str, float]]:
-        """The engagement by hour as policy contexts: ``{"eng_h09": share, ...}`` (hours with clicks)."""
-        return [
-            {f"eng_h{h:02d}": float(row[h]) for h in np.flatnonzero(row)} for row in self.engagement
-        ]
 
 
 def make_audience(
