@@ -71,3 +71,23 @@ def test_results_by_send_hour(make_client, sqlite_url):
     hours = [utc_hour(d["send_at"])[1] for d in decisions]  # the default zone is UTC
     assert segments["attribute"] == "send_time"
     assert segments["values"] == {f"{h:02d}:00": hours.count(h) for h in (9, 12, 18)}
+
+
+def test_sendlab_assign_takes_send_date(tmp_path):
+    import json as json_module
+
+    from typer.testing import CliRunner
+
+    from api.cli import app
+
+    db = f"sqlite:///{tmp_path / 'sendlab.db'}"
+    spec = tmp_path / "spec.json"
+    spec.write_text(json_module.dumps(make_spec(send_time={**SEND_TIME, "hours": [9]})))
+    runner = CliRunner()
+    assert runner.invoke(app, ["experiments", "create", str(spec), "--db", db]).exit_code == 0
+    result = runner.invoke(app, ["assign", "hello", "-r", "ana", "-c", "tz=America/New_York",
+                                 "--send-date", "2026-11-01", "--db", db, "--json"])
+    assert result.exit_code == 0, result.output
+    assert utc_hour(json_module.loads(result.stdout)["send_at"]) == ("2026-11-01", 14)
+    result = runner.invoke(app, ["assign", "hello", "-r", "ana", "--send-date", "Sunday", "--db", db])
+    assert result.exit_code == 1 and "--send-date" in result.output and "Traceback" not in result.output
