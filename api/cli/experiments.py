@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from datetime import date, datetime
 from pathlib import Path
@@ -224,6 +224,16 @@ def _assign_file(
     print_table(["variants", "recipients"], chosen.most_common())
 
 
+def _parsed(option: str, text: str | None, parse: Callable[[str], Any], what: str) -> Any:
+    """``parse(text)``, None for None, or one error line naming the option."""
+    if text is None:
+        return None
+    try:
+        return parse(text)
+    except ValueError as exc:
+        raise CliError(f"{option}: not {what}: {text!r}") from exc
+
+
 def assign(
     key: Key,
     recipient: Annotated[str | None, typer.Option("--recipient", "-r", help="The recipient's id.")] = None,
@@ -263,18 +273,8 @@ def assign(
             check_send_id(send_id)
         except InvalidInput as exc:
             raise CliError(f"--send-id: {exc.reason}") from exc
-    send_time = None
-    if send_at is not None:
-        try:
-            send_time = datetime.fromisoformat(send_at)
-        except ValueError as exc:
-            raise CliError(f"--send-at: not an ISO 8601 time: {send_at!r}") from exc
-    local_date = None
-    if send_date is not None:
-        try:
-            local_date = date.fromisoformat(send_date)
-        except ValueError as exc:
-            raise CliError(f"--send-date: not a date (YYYY-MM-DD): {send_date!r}") from exc
+    send_time = _parsed("--send-at", send_at, datetime.fromisoformat, "an ISO 8601 time")
+    local_date = _parsed("--send-date", send_date, date.fromisoformat, "a date (YYYY-MM-DD)")
     if file is not None:
         _assign_file(key, file, out, db, id_column, as_json, send_id, send_time, local_date)
         return
