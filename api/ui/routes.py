@@ -20,7 +20,7 @@ from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from analysis.adaptive import AS_ALLOCATED_NOTE
-from analysis.power import solve_rate_sample_size
+from analysis.power import solve_rate
 from analysis.power.curves import power_curve
 from analysis.power.plots import plot_power_curve
 from api.adaptive_html import adaptive_html
@@ -281,7 +281,7 @@ def power_curve_figure(body: RatePowerRequest) -> dict[str, Any]:
     Errors are the analysis layer's (a 422 naming the field), as on ``/v1/power/rate``.
     """
     options = body.model_dump()
-    plan = plan_to_dict(solve_rate_sample_size(**options))
+    plan = plan_to_dict(solve_rate(**options))
     curve = power_curve(
         "rate", over="n", baseline=body.baseline, mde=body.mde, relative=body.relative,
         target_power=body.power, alpha=body.alpha, alternative=body.alternative, arms=body.arms,
