@@ -26,6 +26,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from analysis.delays import DelayModelKind
 from experiments.consent import Consent
 from experiments.content import default_fallback, try_render
 from experiments.errors import Problem, SpecError
@@ -80,13 +81,17 @@ class UpdateSchedule(_Strict):
     ``delays: model`` also learns younger decisions at once, each as the share of a trial its outcome
     would have arrived by, from the delay distribution estimated on the experiment's own log, and
     revises them when the outcome arrives or the window closes (:mod:`experiments.delayed_learning`);
-    ``wait`` (the default) waits for the delay.
+    ``wait`` (the default) waits for the delay. ``delay_model`` is how that distribution is estimated
+    (:func:`analysis.delays.fit_delay_model`): ``exponential`` (the default) or ``lognormal`` (Chapelle's
+    model with either delay, fitted with censoring), or ``kaplan_meier`` (nonparametric, once some
+    decision has been followed for the whole window; the exponential model until then).
     """
 
     every_outcomes: int | None = Field(default=None, ge=1)
     every_seconds: float | None = Field(default=None, gt=0)
     delay_hours: float | None = Field(default=None, ge=0)
     delays: Literal["wait", "model"] = "wait"
+    delay_model: DelayModelKind = "exponential"
 
 
 class WarmStart(_Strict):

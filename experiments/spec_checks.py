@@ -264,6 +264,10 @@ def check_spec_data(raw: Any) -> list[Problem]:
         ):
             problems.append(Problem("design.update.delays", "'model' needs a policy that can revise what it "
                                     "learned (a bandit or contextual design, not 'vw')"))
+        if isinstance(update_schedule, Mapping) and update_schedule.get("delay_model", "exponential") != (
+            "exponential"
+        ) and update_schedule.get("delays") != "model":
+            problems.append(Problem("design.update.delay_model", "applies only with delays: model"))
         problems += _check_policy_options(kind, policy, design, _n_arms(raw))
     reward = raw.get("reward")
     if isinstance(reward, Mapping) and isinstance(reward.get("events"), Mapping) and not reward["events"]:

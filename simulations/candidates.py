@@ -18,11 +18,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from simulations.data import SimulationInputError
-from simulations.file_errors import reading
+from simulations.file_errors import parse_yaml, read_yaml
 
 
 class CandidateSpec(BaseModel):
@@ -86,15 +85,9 @@ def candidate_from_mapping(raw: Mapping[str, Any], where: str = "candidate") -> 
 
 def candidate_from_text(text: str, where: str = "candidate") -> CandidateSpec:
     """A :class:`CandidateSpec` from YAML or JSON text (a candidate document or an experiment spec)."""
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise SimulationInputError(f"{where}: not valid YAML: {exc}") from None
-    return candidate_from_mapping(raw, where)
+    return candidate_from_mapping(parse_yaml(text, where), where)
 
 
 def load_candidate(path: str | Path) -> CandidateSpec:
     """Read a :class:`CandidateSpec` from a YAML or JSON file."""
-    with reading(path):
-        text = Path(path).read_text(encoding="utf-8")
-    return candidate_from_text(text, str(path))
+    return candidate_from_mapping(read_yaml(path), str(path))

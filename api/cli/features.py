@@ -74,8 +74,8 @@ def compute(
     from api.cli.output import check_output, print_json
     from experiments.errors import InvalidInput
     from experiments.features import FeatureSettings, compute_features
+    from simulations.column_maps import load_column_map
     from simulations.history import HistoryColumns, read_history, read_sql_history
-    from simulations.logs import load_column_map
 
     if out is not None and out.suffix.lower() not in (".csv", ".parquet"):
         raise CliError(f"--out {out}: give a .csv or .parquet file")

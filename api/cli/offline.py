@@ -25,14 +25,10 @@ from api.cli.output import check_output, print_json, print_table
 from bandit import PolicyError
 from experiments.export import EXPORT_CHUNK_ROWS
 from simulations.candidates import load_candidate
+from simulations.column_maps import ColumnMap, default_column_map, load_column_map
 from simulations.estimators import EstimatorName
-from simulations.logs import (
-    ColumnMap,
-    LoadSummary,
-    default_column_map,
-    load_column_map,
-    log_columns,
-)
+from simulations.load_reports import LoadSummary
+from simulations.logs import log_columns
 from simulations.report import replay_html, simulation_html
 from simulations.reward_model import RewardModelKind
 from simulations.scenario import load_scenario
@@ -63,7 +59,7 @@ def resolve_columns(
     position: str | None, context: str | None,
 ) -> ColumnMap:
     """The column map: SendLab's own column names, ``--map`` over them, the single-column options over
-    both (see :func:`simulations.logs.default_column_map`)."""
+    both (see :func:`simulations.column_maps.default_column_map`)."""
     fields: dict[str, Any] = (
         load_column_map(map_file).model_dump(exclude_unset=True) if map_file is not None else {}
     )

@@ -14,11 +14,12 @@ from api.cli.output import print_fields, print_json, print_table
 recipients_app = typer.Typer(help="Show or erase what is stored about one recipient.", no_args_is_help=True)
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+RecipientArgument = Annotated[str, typer.Argument(help="The recipient's id.", show_default=False)]
 
 
 @recipients_app.command("show")
 def show(
-    recipient_id: Annotated[str, typer.Argument(help="The recipient's id.", show_default=False)],
+    recipient_id: RecipientArgument,
     db: DbOption = DEFAULT,
     as_json: JsonOption = False,
 ) -> None:
@@ -42,7 +43,7 @@ def show(
 
 @recipients_app.command("erase")
 def erase(
-    recipient_id: Annotated[str, typer.Argument(help="The recipient's id.", show_default=False)],
+    recipient_id: RecipientArgument,
     db: DbOption = DEFAULT,
     as_json: JsonOption = False,
 ) -> None:

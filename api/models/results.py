@@ -166,8 +166,8 @@ class DriftPointPublic(BaseModel):
     alarm: bool
 
 
-class DriftPublic(BaseModel):
-    """The drift monitor: predicted against earned reward per day, a calibrated two-sided CUSUM."""
+class DriftDetectorPublic(BaseModel):
+    """One calibrated two-sided CUSUM of the drift monitor and its judged days."""
 
     alert: bool
     detector: str
@@ -177,6 +177,20 @@ class DriftPublic(BaseModel):
     false_alarm_rate: float
     first_alarm_day: int | None
     points: list[DriftPointPublic]
+
+
+class DriftArmPublic(DriftDetectorPublic):
+    """A fixed split's arm watched on its own: its daily reward against its earlier days."""
+
+    arm: int
+    variants: dict[str, str]
+
+
+class DriftPublic(DriftDetectorPublic):
+    """The drift monitor: predicted against earned reward per day, a calibrated two-sided CUSUM; for a
+    fixed split also one per arm (``arms``), ``alert`` being any of them."""
+
+    arms: list[DriftArmPublic] = []
     note: str
 
 

@@ -20,7 +20,7 @@ from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from analysis.adaptive import AS_ALLOCATED_NOTE
-from analysis.power import solve_rate_sample_size
+from analysis.power import solve_rate
 from analysis.power.curves import power_curve
 from analysis.power.plots import plot_power_curve
 from api.adaptive_html import adaptive_html
@@ -254,7 +254,7 @@ def experiment_context(numbers: ExperimentNumbers, alpha: float, correction: str
     points = policy_points(summary, history)
     versions = learning.versions if learning is not None and summary.design == "contextual" else []
     drift = numbers.drift
-    drift_chart = figure_json(drift_figure(drift)) if drift is not None and drift.points else None
+    drift_chart = figure_json(drift_figure(drift.total)) if drift is not None and drift.total.points else None
     slots = []
     for slot, spec_slot in info.spec.slots.items():
         analysis = slot_to_analysis.get(slot)
@@ -334,7 +334,7 @@ def power_curve_figure(body: RatePowerRequest) -> dict[str, Any]:
     Errors are the analysis layer's (a 422 naming the field), as on ``/v1/power/rate``.
     """
     options = body.model_dump()
-    plan = plan_to_dict(solve_rate_sample_size(**options))
+    plan = plan_to_dict(solve_rate(**options))
     curve = power_curve(
         "rate", over="n", baseline=body.baseline, mde=body.mde, relative=body.relative,
         target_power=body.power, alpha=body.alpha, alternative=body.alternative, arms=body.arms,

@@ -4,12 +4,11 @@ read of an experiment's state, and the summary queries the results read.
 The names most callers need are importable from here: ``from experiments.store import make_engine``.
 """
 
+from experiments.store.schema import create_tables, upgrade_store
 from experiments.store.tables import (
     OUTCOME_PENDING,
-    RETIRED_INDEXES,
     SQLITE_BUSY_TIMEOUT_MS,
     SQLITE_SYNCHRONOUS,
-    create_tables,
     decisions_table,
     experiments_table,
     from_db_time,
@@ -27,13 +26,13 @@ from experiments.store.writes import (
     existing_keys,
     insert_decisions,
     insert_ignoring_duplicates,
+    insert_snapshot,
     lock_for_learning,
 )
 
 __all__ = [
     "DECISION_COLUMNS",
     "OUTCOME_PENDING",
-    "RETIRED_INDEXES",
     "SQLITE_BUSY_TIMEOUT_MS",
     "SQLITE_SYNCHRONOUS",
     "DecisionEncoding",
@@ -45,11 +44,13 @@ __all__ = [
     "from_db_time",
     "insert_decisions",
     "insert_ignoring_duplicates",
+    "insert_snapshot",
     "lock_for_learning",
     "make_engine",
     "orphans_table",
     "outcomes_table",
     "snapshots_table",
     "to_db_time",
+    "upgrade_store",
     "versions_table",
 ]

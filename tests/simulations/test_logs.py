@@ -8,15 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from simulations.column_maps import column_map, load_column_map
 from simulations.data import SimulationInputError
-from simulations.logs import (
-    column_map,
-    iter_logs,
-    load_column_map,
-    load_logs,
-    logs_from_records,
-    read_logs,
-)
+from simulations.log_records import logs_from_records
+from simulations.logs import iter_logs, load_logs, read_logs
 
 
 def _frame() -> pd.DataFrame:
