@@ -65,8 +65,8 @@ def read_yaml(path: str | Path) -> object:
 
 
 def parse_yaml(text: str, where: str) -> object:
-    """The document of YAML (or JSON) text; text that does not parse is a :class:`SimulationInputError`
-    naming ``where``."""
+    """The document of YAML (or JSON) text; text that cannot be parsed is a
+    :class:`SimulationInputError` naming ``where`` it came from."""
     import yaml
 
     try:

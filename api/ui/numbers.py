@@ -14,10 +14,9 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from analysis.drift import DriftReport
 from api.ui.cache import TimedCache
 from experiments.adaptive_block import EstimatedLog, estimate_log
-from experiments.drift_block import monitor_log
+from experiments.drift_block import DriftVerdict, monitor_log
 from experiments.models import (
     ExperimentInfo,
     ExperimentSummary,
@@ -44,7 +43,7 @@ class ExperimentNumbers:
     history: list[PolicySnapshotInfo]
     computed_at: datetime
     adaptive: EstimatedLog | None = None  # bandit and contextual designs: the adaptive estimates' inputs
-    drift: DriftReport | None = None  # the drift monitor of the results' ``drift`` block
+    drift: DriftVerdict | None = None  # the drift monitor of the results' ``drift`` block
 
 
 def numbers_key(info: ExperimentInfo) -> Hashable:

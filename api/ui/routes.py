@@ -254,10 +254,8 @@ def experiment_context(numbers: ExperimentNumbers, alpha: float, correction: str
     history = numbers.history
     points = policy_points(summary, history)
     versions = learning.versions if learning is not None and summary.design == "contextual" else []
-    verdict = numbers.drift  # the totals' detector and, for a fixed split, one per arm
-    drift = verdict.to_dict() if verdict is not None else None
-    judged = verdict is not None and bool(verdict.total.points)
-    drift_chart = figure_json(drift_figure(verdict.total)) if judged else None
+    drift = numbers.drift
+    drift_chart = figure_json(drift_figure(drift.total)) if drift is not None and drift.total.points else None
     slots = []
     for slot, spec_slot in info.spec.slots.items():
         analysis = slot_to_analysis.get(slot)

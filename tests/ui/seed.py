@@ -61,9 +61,10 @@ def _events(decisions: list[Decision], contexts: list[dict[str, Any]], rng: np.r
 
 
 def seeded_service(
-    db_url: str, *, rounds: int = 3, recipients: int = 1500, seed: int = 7
+    db_url: str, *, rounds: int = 3, recipients: int = 1500, seed: int = 7, multivariate: bool = False
 ) -> ExperimentService:
-    """A service on ``db_url`` holding the three experiments after ``rounds`` simulated sends each."""
+    """A service on ``db_url`` holding the three experiments after ``rounds`` simulated sends each (and,
+    with ``multivariate``, a fourth: ``subject-cta``, a full factorial of the subject and the CTA)."""
     rng = np.random.default_rng(seed)
     clock = ManualClock(datetime.now(UTC) - rounds * ROUND_GAP)
     engine = make_engine(db_url)
@@ -76,6 +77,9 @@ def seeded_service(
         parse_spec(_spec("subject-bandit", "Subject line bandit", {"type": "bandit", "policy": "thompson"},
                          {"click": 1.0})),
     ]
+    if multivariate:
+        specs.append(parse_spec(_spec("subject-cta", "Subject and CTA, factorial", {"type": "multivariate"},
+                                      {"click": 1.0})))
     for spec in specs:
         service.create(spec)
     for r in range(rounds):

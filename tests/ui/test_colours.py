@@ -78,3 +78,19 @@ def test_a_variant_has_one_colour_on_every_chart_of_the_page_and_report(
     report_titles = _check(_variant_colours(page))
     for slot in SLOT_TO_VARIANTS:
         assert any(t.startswith(f"{slot}: posterior") for t in report_titles), report_titles
+
+
+def test_a_variant_has_one_colour_across_every_page(page: Any, open_server: ServerThread) -> None:  # noqa: F811
+    """Every chart of the three experiment pages and their reports, read together: one colour per variant."""
+    variant_to_colours: dict[tuple[str, str], set[str]] = {}
+    for path in [f"{p}/{key}{s}" for key in ("subject-ab", "subject-bandit", "spring-sale")
+                 for p, s in (("/ui/experiments", ""), ("/v1/experiments", "/report"))]:
+        page.goto(f"{open_server.base}{path}")
+        _charts_rendered(page, 2 * max(1, page.locator("script.figure").count()) if "/ui/" in path else 2)
+        for title, variant, colour, _ in _variant_colours(page):
+            variant_to_colours.setdefault((title.split(":")[0], variant), set()).add(colour.upper())
+    assert set(variant_to_colours) == set(EXPECTED)
+    assert {k: v for k, v in variant_to_colours.items() if len(v) != 1} == {}
+    # and no two variants of a slot share a colour
+    for slot, variants in SLOT_TO_VARIANTS.items():
+        assert len({next(iter(variant_to_colours[(slot, v)])) for v in variants}) == len(variants)

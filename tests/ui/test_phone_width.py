@@ -12,7 +12,9 @@ from tests.ui.test_browser import browser  # noqa: F401 (fixture)
 
 PHONE = {"width": 390, "height": 844}
 PAGES = ["/ui", "/ui/experiments/subject-ab", "/ui/experiments/subject-bandit", "/ui/experiments/spring-sale",
-         "/ui/power", "/ui/reports", "/v1/experiments/subject-ab/report"]
+         "/ui/power", "/ui/reports", "/ui/replay", "/ui/login",
+         "/ui/replay?experiment=subject-bandit&candidate=policy&policy=thompson&train=true",
+         "/ui/experiments/subject-ab?segment=device", "/v1/experiments/subject-ab/report"]
 
 
 @pytest.fixture
@@ -48,3 +50,22 @@ def test_every_power_field_is_labelled_and_the_form_works_by_keyboard(
     phone.keyboard.type("0.2")
     phone.wait_for_function("old => document.getElementById('power-total')?.innerText !== old", arg=before)
     assert "recipients per arm" in phone.locator("#power-total").inner_text()
+
+
+@pytest.mark.parametrize("path", [p for p in PAGES if p.startswith("/ui")])
+def test_every_field_of_a_page_is_labelled(phone: Any, open_server: ServerThread, path: str) -> None:
+    phone.goto(f"{open_server.base}{path}")
+    unnamed = phone.evaluate("""() => Array.from(document.querySelectorAll('input, select, textarea'))
+        .filter(el => el.type !== 'hidden' && el.labels.length === 0 && !el.getAttribute('aria-label'))
+        .map(el => el.name)""")
+    assert unnamed == []
+
+
+def test_the_replay_form_works_by_keyboard(phone: Any, open_server: ServerThread) -> None:
+    phone.goto(f"{open_server.base}/ui/replay")
+    phone.focus("select[name=experiment]")
+    phone.keyboard.press("End")  # the last experiment in the list
+    phone.focus("#replay-form button[type=submit]")
+    phone.keyboard.press("Enter")
+    phone.wait_for_selector("#replay-estimates")
+    assert "experiment=" in phone.url

@@ -124,11 +124,12 @@
   var LAYOUT = {height: 340, margin: {t: 50, b: 80}, plot_bgcolor: "white", hovermode: "closest",
                 legend: {orientation: "h", y: -0.35}};
 
-  function layout(title, xTitle, method, extra) {
-    var out = Object.assign({}, LAYOUT, {title: {text: title},
-      xaxis: {title: {text: xTitle + (method ? "<br><sup>" + method + "</sup>" : "")}}});
+  // The method line is the answer's, just above the chart (a plotly caption does not wrap on a phone).
+  function layout(title, xTitle, extra) {
+    var out = Object.assign({}, LAYOUT, {title: {text: title}, xaxis: {title: {text: xTitle}}});
     return Object.assign(out, extra || {});
   }
+  var DESIGN_NAMES = {obrien_fleming: "O'Brien-Fleming", pocock: "Pocock", msprt: "mSPRT"};
 
   // A value named by "reply:key" or "body:key".
   function pick(spec, body, reply) {
@@ -159,7 +160,7 @@
     ];
     var fixed = overN ? "effect " + human(curve.fixed_effect) : human(curve.fixed_n_per_arm) + " per arm";
     return {data: data, layout: layout("Power of a " + curve.metric + " test, " + fixed,
-      overN ? "recipients in the control arm" : "absolute effect", curve.method,
+      overN ? "recipients in the control arm" : "absolute effect",
       {yaxis: {title: {text: "power"}, range: [0, 1.02], tickformat: ".0%"},
        shapes: [{type: "line", xref: "paper", x0: 0, x1: 1, y0: curve.target_power, y1: curve.target_power,
                  line: {color: GREY, dash: "dash", width: 1}}]})};
@@ -176,8 +177,8 @@
        y: [r.expected_conversions_without_test, r.expected_conversions_without_test],
        line: {color: GREY, dash: "dash"}, hovertemplate: "no test: %{y:,.0f} conversions<extra></extra>"}
     ], layout: layout("Test then send on a list of " + human(r.list_size), "share of the list in the test",
-                      r.method, {xaxis: {tickformat: ".0%", title: {text: "share of the list in the test<br><sup>" +
-                      r.method + "</sup>"}}, yaxis: {title: {text: "expected total conversions"}, tickformat: ",.0f"}})};
+                      {xaxis: {tickformat: ".0%", title: {text: "share of the list in the test"}},
+                       yaxis: {title: {text: "expected total conversions"}, tickformat: ",.0f"}})};
   }
 
   function sequentialFigure(r) {
@@ -187,8 +188,8 @@
     return {data: [{type: "bar", x: names, y: ys, marker: {color: [GREY, VERMILLION, BLUE]},
                     text: ys.map(function (y) { return r.fixed_n ? human(Math.ceil(y)) : human(y) + "x"; }),
                     textposition: "outside", hovertemplate: "%{x}: %{text}<extra></extra>"}],
-            layout: layout("Sample of a " + r.design.replace("_", "-") + " design with " + r.looks + " looks",
-                           "", r.method, {yaxis: {title: {text: r.fixed_n ? "recipients" : "times the fixed sample"},
+            layout: layout((DESIGN_NAMES[r.design] || r.design) + ", " + r.looks + " looks: the sample " +
+                           "against a fixed test", "", {yaxis: {title: {text: r.fixed_n ? "recipients" : "times the fixed sample"},
                            tickformat: r.fixed_n ? ",.0f" : ".2f", rangemode: "tozero"}})};
   }
 
@@ -201,7 +202,7 @@
        y: [r.losing_share_fixed, r.losing_share_fixed], line: {color: GREY, dash: "dash"},
        hovertemplate: "fixed test: %{y:.1%}<extra></extra>"}
     ], layout: layout("Traffic to losing variants over " + human(r.horizon) + " sends",
-                      "batch of " + human(r.batch_size) + " sends", r.method,
+                      "batch of " + human(r.batch_size) + " sends",
                       {yaxis: {title: {text: "share sent to losing variants"}, tickformat: ".0%", range: [0, 1]}})};
   }
 
