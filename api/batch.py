@@ -136,7 +136,8 @@ def decisions_json(decisions: Sequence[Any]) -> bytes:
             f'"propensity":{_number_text(float(d.propensity))},'
             f'"policy_version":{_value_text(d.policy_version)},"reason":{_value_text(d.reason)},'
             f'"explored":{_value_text(getattr(d, "explored", None))},'
-            f'"content_notes":{_value_text(dict(notes)) if notes else "{}"},"created_at":{created_text}}}'
+            f'"content_notes":{_value_text(dict(notes)) if notes else "{}"},"created_at":{created_text},'
+            f'"feature_version":{_value_text(getattr(d, "feature_version", None))}}}'
         )
     return ('{"decisions":[' + ",".join(parts) + "]}").encode()
 

@@ -36,6 +36,7 @@ def decision_rows(
     encoding: DecisionEncoding,
     send_id: str | None = None,
     sent_at: Sequence[Any] | None = None,
+    feature_version: int | None = None,
 ) -> tuple[list[tuple[Any, ...]], list[Decision]]:
     """The rows to store (:data:`experiments.store.DECISION_COLUMNS`, bound by ``encoding``) and the
     decisions of ``recipients``, made at ``db_now`` (naive UTC) by ``result`` under ``policy_version``.
@@ -46,7 +47,8 @@ def decision_rows(
     ``rendered`` and ``groups`` come from :func:`experiments.assignment.render_batch` (None and empty
     when no variant is a template). ``send_id`` is the send every row belongs to and ``sent_at`` each
     recipient's send time, bound by ``encoding`` (None: the decisions belong to no send and go out at
-    once; :mod:`experiments.sends`).
+    once; :mod:`experiments.sends`). ``feature_version`` is the stored feature version the contexts
+    were filled from (``context_from: features``; :mod:`experiments.feature_context`).
     """
     key = compiled.spec.key
     created_at = from_db_time(db_now)
@@ -107,6 +109,7 @@ def decision_rows(
                 send_id,
                 None if sent_at is None else sent_at[i],
                 None,
+                feature_version,
             )
         )
         if rendered is None:
@@ -131,6 +134,7 @@ def decision_rows(
                 explored=explored[i],
                 created_at=created_at,
                 content_notes=notes,
+                feature_version=feature_version,
             )
         )
     return rows, decisions

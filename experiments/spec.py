@@ -177,7 +177,10 @@ class ExperimentSpec(_Strict):
     ``record`` names further context attributes stored with each decision for the analysis (results by
     segment, a CUPED covariate such as ``clicks_30d``); no policy or rule sees them. ``merge_defaults``
     gives a template field's value for recipients who lack it (``{first_name: "there"}``, see
-    :mod:`experiments.merge_fields`).
+    :mod:`experiments.merge_fields`). ``context_from: features`` fills each recipient's context from the
+    latest stored feature version (fields sent with the recipient win); a score read by the rules,
+    eligibility or policy is used only when its model's cross-validated AUC reaches ``min_score_auc``
+    (:mod:`experiments.feature_context`).
     """
 
     key: str = Field(pattern=KEY_PATTERN)
@@ -195,6 +198,8 @@ class ExperimentSpec(_Strict):
     merge_defaults: dict[Annotated[str, Field(pattern=ATTRIBUTE_PATTERN)], str | int | float | bool] = Field(
         default_factory=dict
     )
+    context_from: Literal["request", "features"] = "request"
+    min_score_auc: float | None = Field(default=None, ge=0.5, le=1.0)
 
     @model_validator(mode="before")
     @classmethod
@@ -238,6 +243,10 @@ class ExperimentSpec(_Strict):
                 del data[name]
         if data["reward"]["value_types"] is None:
             del data["reward"]["value_types"]
+        if data["context_from"] == "request":
+            del data["context_from"]
+        if data["min_score_auc"] is None:
+            del data["min_score_auc"]
         return json.dumps(data, separators=(",", ":"))
 
 

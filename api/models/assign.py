@@ -85,6 +85,10 @@ class DecisionPublic(BaseModel):
         default_factory=dict, description="Per slot: variants skipped because their content could not "
         "render for this recipient, and any content fallback."
     )
+    feature_version: int | None = Field(
+        default=None, description="context_from: features: the stored feature version the context was "
+        "filled from (null otherwise, or when none is stored)."
+    )
 
 
 class BatchDecisions(BaseModel):
