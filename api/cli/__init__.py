@@ -38,8 +38,8 @@ NAME_TO_COMMAND: dict[str, LazyCommand] = {
                          "duration of a test before launch."),
     "features": LazyCommand("api.cli.features:features_app", "Audience features (RFM, K-means segments, "
                             "conversion scores) from a purchase and engagement history."),
-    "db": LazyCommand("api.cli.db_commands:db_app", "Maintain the store: drop contexts past the retention "
-                      "period."),
+    "db": LazyCommand("api.cli.db_commands:db_app", "Maintain the store: upgrade its schema, drop contexts "
+                      "past the retention period."),
     "recipients": LazyCommand("api.cli.recipients:recipients_app", "Show or erase what is stored about one "
                               "recipient."),
 }

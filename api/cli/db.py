@@ -21,12 +21,17 @@ DbOption = Annotated[
 DEFAULT = DEFAULT_DB
 
 
-def open_engine(db: str) -> Engine:
-    """An engine on ``db`` with its tables created; a bad URL is reported against ``--db``."""
+def engine_for(db: str) -> Engine:
+    """An engine on ``db``; a bad URL is reported against ``--db``."""
     try:
-        engine = make_engine(db)
+        return make_engine(db)
     except ValueError as exc:
         raise CliError(f"--db: {exc}") from exc
+
+
+def open_engine(db: str) -> Engine:
+    """An engine on ``db`` with its tables created, or brought up to date."""
+    engine = engine_for(db)
     create_tables(engine)
     return engine
 

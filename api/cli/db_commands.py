@@ -1,4 +1,5 @@
-"""``sendlab db``: maintenance of the store (``prune``: retention of stored contexts)."""
+"""``sendlab db``: maintenance of the store (``upgrade``: schema migrations; ``prune``: retention of stored
+contexts)."""
 
 from __future__ import annotations
 
@@ -7,12 +8,12 @@ from typing import Annotated
 
 import typer
 
-from api.cli.db import DEFAULT, DbOption, open_engine
+from api.cli.db import DEFAULT, DbOption, engine_for, open_engine
 from api.cli.group import CliError
 from api.cli.output import print_fields, print_json
 from api.settings import SettingsError, settings_from_env
 
-db_app = typer.Typer(help="Maintain the store: drop contexts past the retention period.",
+db_app = typer.Typer(help="Maintain the store: upgrade its schema, drop contexts past the retention period.",
                      no_args_is_help=True)
 
 
@@ -51,3 +52,24 @@ def prune(
         print_json(result)
     else:
         print_fields([("contexts dropped before", result["before"]), ("decisions", changed)])
+
+
+@db_app.command("upgrade")
+def upgrade(
+    db: DbOption = DEFAULT,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Bring the store's schema to this SendLab's newest migration (a store made before migrations
+    included); ``sendlab serve`` does the same at start."""
+    from experiments.store import upgrade_store
+
+    result = upgrade_store(engine_for(db))
+    answer = {"before": result.before, "after": result.after, "changed": result.changed,
+              "made_before_migrations": result.before is None and result.tables_before}
+    if as_json:
+        print_json(answer)
+    elif not result.changed:
+        typer.echo(f"already at revision {result.after}")
+    else:
+        print_fields([("from", result.before or ("before migrations" if result.tables_before else "empty")),
+                      ("to", result.after)])

@@ -4,12 +4,11 @@ read of an experiment's state, and the summary queries the results read.
 The names most callers need are importable from here: ``from experiments.store import make_engine``.
 """
 
+from experiments.store.schema import create_tables, upgrade_store
 from experiments.store.tables import (
     OUTCOME_PENDING,
-    RETIRED_INDEXES,
     SQLITE_BUSY_TIMEOUT_MS,
     SQLITE_SYNCHRONOUS,
-    create_tables,
     decisions_table,
     experiments_table,
     from_db_time,
@@ -33,7 +32,6 @@ from experiments.store.writes import (
 __all__ = [
     "DECISION_COLUMNS",
     "OUTCOME_PENDING",
-    "RETIRED_INDEXES",
     "SQLITE_BUSY_TIMEOUT_MS",
     "SQLITE_SYNCHRONOUS",
     "DecisionEncoding",
@@ -51,5 +49,6 @@ __all__ = [
     "outcomes_table",
     "snapshots_table",
     "to_db_time",
+    "upgrade_store",
     "versions_table",
 ]

@@ -27,10 +27,7 @@ from sqlalchemy import (
     UniqueConstraint,
     and_,
     event,
-    inspect,
-    select,
     text,
-    update,
 )
 from sqlalchemy.engine import Engine
 from sqlmodel import Field, SQLModel, create_engine
@@ -293,72 +290,6 @@ def make_engine(url: str) -> Engine:
     if url.startswith("postgresql+psycopg://"):
         return create_engine(url, pool_pre_ping=True)
     raise ValueError(f"url: unsupported database {url.split(':', 1)[0]!r} (use sqlite or postgresql+psycopg)")
-
-
-#: Indexes earlier versions created and nothing reads any more (``ix_decisions_summary`` replaced
-#: ``ix_decisions_arm``): dropped by :func:`create_tables`, so inserts stop paying for them.
-RETIRED_INDEXES = ("ix_decisions_arm",)
-
-
-def create_tables(engine: Engine) -> None:
-    """Create every table and index that does not exist yet, bring an older outcomes table up to date,
-    and drop :data:`RETIRED_INDEXES`.
-
-    On a store that already holds many decisions, the first start after an upgrade builds the new
-    indexes (a full pass over the table).
-    """
-    upgrade = inspect(engine).has_table(outcomes_table.name)
-    tables = [
-        experiments_table, versions_table, decisions_table, outcomes_table, orphans_table, snapshots_table,
-        feature_versions_table, features_table,
-    ]
-    SQLModel.metadata.create_all(engine, tables=tables)
-    if upgrade:
-        _add_outcome_learning_columns(engine)
-        _add_missing_columns(engine, decisions_table.name, ADDED_DECISION_COLUMNS)
-    with engine.begin() as conn:
-        for table in tables:  # create_all makes the indexes of new tables only
-            for index in table.indexes:
-                index.create(conn, checkfirst=True)
-        for name in RETIRED_INDEXES:
-            conn.execute(text(f"DROP INDEX IF EXISTS {name}"))
-
-
-#: Columns added to the decisions table after its first release, with their SQL type: a store made
-#: before them gets them (NULL in every existing row) on the next :func:`create_tables`.
-ADDED_DECISION_COLUMNS: dict[str, str] = {
-    "send_id": "VARCHAR(128)", "send_at": "TIMESTAMP", "learned_weight": "FLOAT",
-    "feature_version": "INTEGER",
-}
-
-
-def _add_missing_columns(engine: Engine, table: str, name_to_type: dict[str, str]) -> None:
-    """Add each nullable column of ``name_to_type`` that ``table`` lacks (before its indexes are made)."""
-    present = {c["name"] for c in inspect(engine).get_columns(table)}
-    with engine.begin() as conn:
-        for name, sql_type in name_to_type.items():
-            if name not in present:
-                conn.execute(text(f"ALTER TABLE {table} ADD COLUMN {name} {sql_type}"))
-
-
-def _add_outcome_learning_columns(engine: Engine) -> None:
-    """Add ``learned_version`` and ``after_learning`` to an outcomes table made before they existed.
-
-    The outcomes of decisions already learned are marked learned by the same snapshot: the old loop
-    learned each decision once with the outcomes present at that time, and later ones were not learned
-    (and are not recoverable now).
-    """
-    present = {c["name"] for c in inspect(engine).get_columns(outcomes_table.name)}
-    if "learned_version" in present:
-        return
-    o, d = outcomes_table, decisions_table
-    with engine.begin() as conn:
-        conn.execute(text("ALTER TABLE outcomes ADD COLUMN learned_version INTEGER"))
-        conn.execute(text("ALTER TABLE outcomes ADD COLUMN after_learning VARCHAR(16)"))
-        learned = (
-            select(d.c.learned_version).where(d.c.id == o.c.decision_id).scalar_subquery()
-        )
-        conn.execute(update(o).where(o.c.attributed.is_(True)).values(learned_version=learned))
 
 
 def to_db_time(moment: datetime) -> datetime:

@@ -237,6 +237,7 @@ def test_an_older_outcomes_table_gets_the_learning_columns(
         conn.execute(text("DROP INDEX ix_outcomes_after_learning"))
         conn.execute(text("ALTER TABLE outcomes DROP COLUMN learned_version"))
         conn.execute(text("ALTER TABLE outcomes DROP COLUMN after_learning"))
+        conn.execute(text("DROP TABLE alembic_version"))  # made before migrations
     create_tables(engine)
     with engine.connect() as conn:
         rows = conn.execute(outcomes_table.select()).all()
