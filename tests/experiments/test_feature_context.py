@@ -220,3 +220,16 @@ def test_the_time_of_a_version_is_its_as_of(service) -> None:
     assert stored.as_of == datetime(2024, 6, 1, tzinfo=UTC)
     assert stored.settings["window_days"] == WINDOW and stored.events["used"] == 24
     assert stored.created_at == service.clock()
+
+
+def test_a_preview_shows_the_filled_context_and_the_fallback(service) -> None:
+    service.store_features(hand_features())
+    rule = {"name": "buyers see more", "when": BUYERS, "restrict": {"cta": ["see"]}}
+    service.create(make_spec(context_from="features", rules=[rule]))
+    ann, zoe = service.preview("spring", [("ann", {}), ("zoe", {})])
+    assert ann.decision.reason == "assigned" and ann.detail.rules_fired == ["buyers see more"]
+    assert ann.decision.variants["cta"].id == "see"
+    assert zoe.decision.reason == "no_features" and zoe.detail.screening == "no_features"
+    assert zoe.detail.rules_not_evaluated == (
+        "not evaluated: the feature table holds no features for the recipient, so the default variants")
+    assert all(len(s.offered) == 1 for s in zoe.detail.slots)  # the defaults only
