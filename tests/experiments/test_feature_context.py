@@ -233,3 +233,18 @@ def test_a_preview_shows_the_filled_context_and_the_fallback(service) -> None:
     assert zoe.detail.rules_not_evaluated == (
         "not evaluated: the feature table holds no features for the recipient, so the default variants")
     assert all(len(s.offered) == 1 for s in zoe.detail.slots)  # the defaults only
+
+
+def test_a_recipients_features_are_shown_and_erased_with_their_data(service) -> None:
+    from experiments.recipients import erase_recipient, read_recipient
+
+    store(service, {"ana": {"segment": 1}, "bo": {"segment": 2}}, auc=None)
+    store(service, {"ana": {"segment": 3}}, auc=None)
+    shown = read_recipient(service.engine, "ana")
+    assert [(f.version, f.attributes) for f in shown.features] == [(1, {"segment": 1}), (2, {"segment": 3})]
+    erased = erase_recipient(service.engine, "ana", b"0123456789abcdef")
+    assert (erased.decisions, erased.features) == (0, 2)
+    assert read_recipient(service.engine, "ana").features == []
+    assert [f.version for f in read_recipient(service.engine, "bo").features] == [1]
+    service.create(make_spec(context_from="features"))
+    assert service.assign("spring", "ana", {}).reason == "no_features"
