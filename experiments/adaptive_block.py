@@ -11,7 +11,8 @@ into :func:`analysis.adaptive_results.analyze_adaptive` per slot and metric, and
 - ``policy_value``: the policy as run beside each arm, the defaults and a uniform split;
 - ``adaptive``: the method, each target's value, the always-valid results and the warnings.
 
-The one entry point for the results path is :func:`adaptive_block`; fixed-split designs get ``{}``.
+The results path analyses what the results use case read (:func:`analyze_estimated`) and answers it by
+:func:`adaptive_json`; fixed-split designs get ``{}``.
 """
 
 from __future__ import annotations
@@ -267,18 +268,3 @@ def adaptive_json(
                 "adaptive": {"design": summary.design, "decisions": 0, "values": [], "warnings": [],
                              "skipped": {"*": "no decision of the policy yet"}}}
     return adaptive_to_dict(analysed, results.get("comparisons", ()))
-
-
-def adaptive_block(
-    service: AdaptiveSource, summary: ExperimentSummary, results: Mapping[str, Any], *, alpha: float = 0.05,
-    correction: Correction = "holm", include_machine: bool = False,
-) -> dict[str, Any]:
-    """The keys to set on the results answer of ``summary``'s experiment (``results``, the fixed-split
-    answer): for a bandit or contextual design the adaptive ``comparisons`` and ``decisions`` replace the
-    as-allocated ones (kept as ``as_allocated_comparisons``) and ``policy_value`` and ``adaptive`` are
-    added; ``{}`` for a fixed-split design."""
-    if summary.design not in ADAPTIVE_DESIGNS:
-        return {}
-    analysed = adaptive_results(service, summary, alpha=alpha, correction=correction,
-                                include_machine=include_machine)
-    return adaptive_json(analysed, summary, results)

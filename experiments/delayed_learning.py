@@ -36,26 +36,25 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Engine, bindparam, func, select, update
+from sqlalchemy import Engine
 from sqlalchemy.engine import Connection
 
 from analysis.delays import DelayModel, arrival_weights, fit_exponential_delay
 from analysis.errors import AnalysisInputError
 from bandit import Policy, load_policy
 from experiments.assignment import CompiledExperiment
-from experiments.learning import (
-    REVISED,
-    _contexts,
-    _events_of,
-    _mark,
-    decision_days,
-    latest_snapshot,
-    store_snapshot,
-)
+from experiments.learning import _contexts, decision_days, store_snapshot
 from experiments.rewards import decision_reward
-from experiments.store import decisions_table as D
 from experiments.store import lock_for_learning
-from experiments.store import outcomes_table as O  # noqa: N811 - the store's alias
+from experiments.store.learning_log import (
+    REVISED,
+    first_reward_events,
+    mark_outcomes,
+    outcomes_of,
+    set_weights,
+    weighted_decisions,
+)
+from experiments.store.repository import latest_snapshot
 
 #: The most recent decisions the delay distribution is fitted on.
 FIT_DECISIONS = 20_000
@@ -72,21 +71,7 @@ def fit_delay(conn: Connection, compiled: CompiledExperiment, now: datetime) -> 
     """The delay model of the reward's first event, fitted on the version's most recent learnable
     decisions (module docstring); None while no rewarded event has arrived."""
     window = compiled.spec.reward.window_hours
-    first = (
-        select(O.c.decision_id, func.min(O.c.time).label("first"))
-        .where(O.c.experiment_key == compiled.spec.key, O.c.version == compiled.version,
-               O.c.attributed.is_(True), O.c.machine.is_(False), O.c.type.in_(reward_event_types(compiled)))
-        .group_by(O.c.decision_id)
-        .subquery("first_events")
-    )
-    rows = conn.execute(
-        select(D.c.created_at, first.c.first)
-        .select_from(D.outerjoin(first, first.c.decision_id == D.c.id))
-        .where(D.c.experiment_key == compiled.spec.key, D.c.version == compiled.version,
-               D.c.fallback.is_(False), D.c.created_at <= now)
-        .order_by(D.c.created_at.desc())
-        .limit(FIT_DECISIONS)
-    ).all()
+    rows = first_reward_events(conn, compiled, reward_event_types(compiled), now, FIT_DECISIONS)
     observed = np.array([r.first is not None for r in rows], dtype=bool)
     elapsed = np.array([((r.first if r.first is not None else now) - r.created_at) / _HOUR for r in rows])
     try:
@@ -117,7 +102,7 @@ class _Unlearned:
 def _unlearned(conn: Connection, compiled: CompiledExperiment, rows: Sequence[Any]) -> _Unlearned:
     rewarded = set(reward_event_types(compiled))
     decision_to_events: dict[str, list[Any]] = defaultdict(list)
-    for event in _events_of(conn, compiled.spec.key, [r.id for r in rows], learned=False):
+    for event in outcomes_of(conn, compiled.spec.key, [r.id for r in rows], learned=False):
         decision_to_events[event.decision_id].append(event)
     events = [decision_to_events[r.id] for r in rows]
     return _Unlearned(
@@ -131,25 +116,13 @@ def _unlearned(conn: Connection, compiled: CompiledExperiment, rows: Sequence[An
 def _set_weights(conn: Connection, ids: Sequence[str], weights: np.ndarray, version: int | None) -> None:
     """Record each decision's weight (NULL for a whole trial) and, when first learned, the version that
     learned it (a revision leaves ``learned_version`` as it was, as for late outcomes)."""
-    params = [{"row_id": i, "w": None if w >= 1.0 else float(w)} for i, w in zip(ids, weights, strict=True)]
-    values: dict[str, Any] = {"learned_weight": bindparam("w")}
-    if version is not None:
-        values["learned_version"] = version
-    if params:
-        conn.execute(update(D).where(D.c.id == bindparam("row_id")).values(**values), params)
+    set_weights(conn, ids, [None if w >= 1.0 else float(w) for w in weights], version)
 
 
 def _pending_rows(conn: Connection, compiled: CompiledExperiment, *, learned: bool,
                   cutoff: datetime) -> list[Any]:
     """Decisions learned as part of a trial, or (``learned`` False) younger ones not learned yet."""
-    where = (D.c.learned_weight.is_not(None) if learned
-             else (D.c.learned_version.is_(None)) & (D.c.created_at > cutoff))
-    return conn.execute(
-        select(D.c.id, D.c.arm, D.c.propensity, D.c.context, D.c.created_at, D.c.learned_weight)
-        .where(D.c.experiment_key == compiled.spec.key, D.c.version == compiled.version,
-               D.c.fallback.is_(False), where)
-        .order_by(D.c.created_at, D.c.id)
-    ).all()
+    return weighted_decisions(conn, compiled, learned=learned, cutoff=cutoff)
 
 
 def learn_pending(conn: Connection, compiled: CompiledExperiment, cutoff: datetime, now: datetime) -> int:
@@ -195,8 +168,8 @@ def learn_pending(conn: Connection, compiled: CompiledExperiment, cutoff: dateti
             learned_outcomes = [i for ids, t in zip(found.outcome_ids, take, strict=True) if t for i in ids]
     if not taken and not moved:
         return int(snap.version)
-    _mark(conn, O, learned_outcomes, learned_version=version)
-    _mark(conn, O, revised, learned_version=version, after_learning=REVISED)
+    mark_outcomes(conn, learned_outcomes, version)
+    mark_outcomes(conn, revised, version, REVISED)
     return store_snapshot(conn, compiled, snap, policy, now, outcomes=len(learned_outcomes) + len(revised),
                           decisions=len(taken))
 

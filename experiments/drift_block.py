@@ -108,14 +108,13 @@ def monitor_log(log: DriftLog) -> DriftReport:
 
 
 class DriftSource(Protocol):
-    """What :func:`drift_block` needs of the service."""
+    """What :func:`experiment_drift_alerts` reads of the service."""
 
     def read_drift(self, key: str, *, include_machine: bool = False) -> DriftLog: ...
 
 
-def drift_block(service: DriftSource, key: str, *, include_machine: bool = False) -> dict[str, Any]:
-    """The ``drift`` block of ``key``'s results: :meth:`analysis.drift.DriftReport.to_dict` and a note."""
-    report = monitor_log(service.read_drift(key, include_machine=include_machine))
+def drift_json(report: DriftReport) -> dict[str, Any]:
+    """The ``drift`` block of the results: :meth:`analysis.drift.DriftReport.to_dict` and a note."""
     return {**report.to_dict(), "note": DRIFT_NOTE}
 
 

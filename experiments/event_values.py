@@ -10,29 +10,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
 from experiments.assignment import CompiledExperiment
 from experiments.store import outcomes_table as O
+from experiments.store.summaries import outcome_counts
 
 
 def uncounted_value_counts(conn: Connection, compiled: CompiledExperiment) -> dict[str, int]:
     """Per event type, the outcomes of the version that carry a value the reward does not count."""
     valued = compiled.spec.reward.value_event_types
-    query = (
-        select(O.c.type, func.count())
-        .where(
-            O.c.experiment_key == compiled.spec.key,
-            O.c.version == compiled.version,
-            O.c.value.is_not(None),
-        )
-        .group_by(O.c.type)
-        .order_by(O.c.type)
-    )
-    if valued:
-        query = query.where(O.c.type.not_in(valued))
-    return {str(kind): int(n) for kind, n in conn.execute(query)}
+    uncounted = [O.c.type.not_in(valued)] if valued else []
+    return outcome_counts(conn, compiled, O.c.type, O.c.value.is_not(None), *uncounted)
 
 
 def uncounted_values_warning(counts: Mapping[str, int], valued: list[str]) -> str | None:

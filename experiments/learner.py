@@ -27,14 +27,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
-
-from experiments.assignment import CompiledExperiment, compile_experiment
-from experiments.learning import pending_outcomes
 from experiments.models import ExperimentInfo
 from experiments.service import ExperimentService
 from experiments.spec import UpdateSchedule
-from experiments.store import snapshots_table, to_db_time
+from experiments.store import to_db_time
+from experiments.store.learning_log import pending_outcomes
+from experiments.store.repository import SnapshotRecord, latest_snapshot
 
 log = logging.getLogger(__name__)
 
@@ -82,14 +80,6 @@ class _Attempt:
     pending: int
 
 
-@dataclass(frozen=True)
-class _Snapshot:
-    version: int
-    created_at: datetime
-    decisions: int
-    outcomes: int
-
-
 def has_schedule(schedule: UpdateSchedule) -> bool:
     """True when the spec asks for learning by itself (``every_outcomes`` or ``every_seconds``)."""
     return schedule.every_outcomes is not None or schedule.every_seconds is not None
@@ -110,7 +100,7 @@ class ScheduledLearner:
         self._engine = service.engine
         self._clock = service.clock
         self._attempts: dict[str, _Attempt] = {}
-        self._compiled: dict[tuple[str, int], CompiledExperiment] = {}
+        self._repo = service.core.repo
         # SQLite has one write lock: a scheduled run learns in small batches and pauses between them
         # for longer than SQLite's busy handler sleeps (100 ms at most), so that an assign waiting for
         # the lock gets it after one small batch instead of after the whole run.
@@ -119,24 +109,9 @@ class ScheduledLearner:
             {"batch": SQLITE_SCHEDULED_BATCH, "pause_seconds": SQLITE_PAUSE_SECONDS} if sqlite else {}
         )
 
-    def _compile(self, info: ExperimentInfo) -> CompiledExperiment:
-        key = (info.key, info.version)
-        if key not in self._compiled:
-            self._compiled[key] = compile_experiment(info.spec, info.version)
-        return self._compiled[key]
-
-    def _snapshot(self, key: str) -> _Snapshot | None:
-        s = snapshots_table
+    def _snapshot(self, key: str) -> SnapshotRecord | None:
         with self._engine.connect() as conn:
-            row = conn.execute(
-                select(s.c.version, s.c.created_at, s.c.learned_decisions, s.c.cursor)
-                .where(s.c.experiment_key == key)
-                .order_by(s.c.version.desc())
-                .limit(1)
-            ).first()
-        if row is None:
-            return None
-        return _Snapshot(int(row.version), row.created_at, int(row.learned_decisions), int(row.cursor))
+            return latest_snapshot(conn, key)
 
     def learn(self, key: str) -> LearnRun:
         """Learn now, whatever the schedule (every mature decision and late outcome not learned yet)."""
@@ -145,7 +120,7 @@ class ScheduledLearner:
         version = self._service.learn(key)
         return self._run(key, before, version, at)
 
-    def _run(self, key: str, before: _Snapshot | None, version: int, at: datetime) -> LearnRun:
+    def _run(self, key: str, before: SnapshotRecord | None, version: int, at: datetime) -> LearnRun:
         after = self._snapshot(key)
         if before is None or after is None:  # the service found a snapshot: only a race with a reset
             return LearnRun(key, version, version, 0, 0, at)
@@ -153,8 +128,8 @@ class ScheduledLearner:
             key,
             before.version,
             version,
-            after.decisions - before.decisions,
-            after.outcomes - before.outcomes,
+            after.learned_decisions - before.learned_decisions,
+            after.cursor - before.cursor,
             at,
         )
 
@@ -162,7 +137,8 @@ class ScheduledLearner:
         """Learn ``info``'s experiment if it is running, adaptive and due by its schedule; else None."""
         if info.status != "running":
             return None
-        compiled = self._compile(info)
+        with self._engine.connect() as conn:
+            compiled = self._repo.compiled(info.key, info.version, conn=conn)
         schedule = compiled.spec.design.update
         if not compiled.adaptive or not has_schedule(schedule):
             return None

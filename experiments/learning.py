@@ -30,31 +30,27 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Select, and_, func, or_, select, update
 from sqlalchemy.engine import Connection
 
 from bandit import Policy, load_policy
 from experiments.assignment import CompiledExperiment, policy_context
 from experiments.errors import Conflict
 from experiments.rewards import decision_reward
-from experiments.store import (
-    OUTCOME_PENDING,
-    decisions_table,
-    lock_for_learning,
-    outcomes_table,
-    snapshots_table,
+from experiments.store import insert_snapshot, lock_for_learning
+from experiments.store.learning_log import (
+    NOT_LEARNABLE,
+    REVISED,
+    decisions_by_id,
+    late_outcomes,
+    mark_decisions,
+    mark_outcomes,
+    outcomes_of,
+    unlearned_decisions,
 )
-from experiments.store.repository import chunks, latest_snapshot
-from experiments.store.summaries import unlearned_decisions
-
-REVISED = "revised"
-NOT_LEARNABLE = "not_learnable"
+from experiments.store.repository import SnapshotRecord, latest_snapshot
 
 #: The origin of the times in days that policies which forget are given (``update(..., times=)``).
 TIME_ORIGIN = datetime(1970, 1, 1)
-
-D = decisions_table
-O = outcomes_table  # noqa: E741 - the table alias used throughout the store's queries
 
 
 @dataclass(frozen=True)
@@ -72,86 +68,6 @@ class BatchResult:
     revised: int
     not_learnable: int
     full: bool
-
-
-def _pending(compiled: CompiledExperiment) -> Any:
-    """Outcomes of the version still to learn (the predicate of the partial index)."""
-    return and_(O.c.experiment_key == compiled.spec.key, O.c.version == compiled.version, OUTCOME_PENDING)
-
-
-def pending_outcomes(conn: Connection, compiled: CompiledExperiment) -> int:
-    """How many attributed outcomes of learnable decisions of the version are not learned yet."""
-    return int(conn.execute(select(func.count()).where(_pending(compiled))).scalar_one())
-
-
-def late_outcomes(compiled: CompiledExperiment, cutoff: datetime, limit: int) -> Select[Any]:
-    """Up to ``limit`` outcomes not learned yet whose decision is learned as a whole trial, oldest row
-    first (a decision learned as part of one, ``learned_weight`` set, is revised by
-    :mod:`experiments.delayed_learning`).
-
-    A learned decision was made before the cutoff of the run that learned it, so no later than the
-    day of ``cutoff``: the day bound keeps the scan off the outcomes of recent, unlearned decisions.
-    """
-    return (
-        select(O.c.id, O.c.decision_id, O.c.type, O.c.value)
-        .join(D, D.c.id == O.c.decision_id)
-        .where(_pending(compiled), O.c.day <= cutoff.date(), D.c.learned_version.is_not(None),
-               D.c.learned_weight.is_(None))
-        .order_by(O.c.id)
-        .limit(limit)
-    )
-
-
-def after_learning_counts(conn: Connection, compiled: CompiledExperiment) -> tuple[int, int]:
-    """Outcomes of the version that arrived after their decision was learned: ``(revised, not learnable)``."""
-    query = (
-        select(O.c.after_learning, func.count())
-        .where(
-            O.c.experiment_key == compiled.spec.key,
-            O.c.version == compiled.version,
-            O.c.after_learning.is_not(None),
-        )
-        .group_by(O.c.after_learning)
-    )
-    counts = {kind: int(n) for kind, n in conn.execute(query)}
-    return counts.get(REVISED, 0), counts.get(NOT_LEARNABLE, 0)
-
-
-def _events_of(conn: Connection, key: str, decision_ids: Sequence[str], learned: bool) -> list[Any]:
-    """Attributed outcomes of the decisions: the ones learned into their reward, or the unlearned ones."""
-    state = (
-        and_(
-            O.c.learned_version.is_not(None),
-            or_(O.c.after_learning.is_(None), O.c.after_learning == REVISED),
-        )
-        if learned
-        else O.c.learned_version.is_(None)
-    )
-    rows: list[Any] = []
-    for chunk in chunks(decision_ids):
-        rows.extend(
-            conn.execute(
-                select(O.c.id, O.c.decision_id, O.c.type, O.c.value).where(
-                    O.c.experiment_key == key,
-                    O.c.decision_id.in_(chunk),
-                    O.c.attributed.is_(True),
-                    O.c.machine.is_(False),
-                    state,
-                )
-            )
-        )
-    return rows
-
-
-def _decisions(conn: Connection, decision_ids: Sequence[str]) -> list[Any]:
-    rows: list[Any] = []
-    for chunk in chunks(decision_ids):
-        rows.extend(
-            conn.execute(
-                select(D.c.id, D.c.arm, D.c.context, D.c.created_at).where(D.c.id.in_(chunk)).order_by(D.c.id)
-            )
-        )
-    return rows
 
 
 def decision_days(rows: Sequence[Any]) -> np.ndarray:
@@ -177,10 +93,10 @@ def _revise(conn: Connection, compiled: CompiledExperiment, policy: Policy, late
     for row in late:
         decision_to_late[row.decision_id].append(row)
     decision_to_learned: dict[str, list[Any]] = defaultdict(list)
-    for row in _events_of(conn, compiled.spec.key, sorted(decision_to_late), learned=True):
+    for row in outcomes_of(conn, compiled.spec.key, sorted(decision_to_late), learned=True):
         decision_to_learned[row.decision_id].append(row)
     rows, old, new = [], [], []
-    for decision in _decisions(conn, sorted(decision_to_late)):
+    for decision in decisions_by_id(conn, sorted(decision_to_late)):
         learned = [(r.type, r.value) for r in decision_to_learned[decision.id]]
         before = decision_reward(reward, learned)
         after = decision_reward(reward, learned + [(r.type, r.value) for r in decision_to_late[decision.id]])
@@ -204,7 +120,7 @@ def _learn_decisions(
     """Update the policy with each decision's reward; return the ids of the outcomes that made them."""
     decision_to_events: dict[str, list[tuple[str, float | None]]] = defaultdict(list)
     outcome_ids = []
-    for event in _events_of(conn, compiled.spec.key, [r.id for r in rows], learned=False):
+    for event in outcomes_of(conn, compiled.spec.key, [r.id for r in rows], learned=False):
         decision_to_events[event.decision_id].append((event.type, event.value))
         outcome_ids.append(event.id)
     reward = compiled.spec.reward
@@ -218,29 +134,15 @@ def _learn_decisions(
     return outcome_ids
 
 
-def _mark(conn: Connection, table: Any, ids: Sequence[Any], **values: Any) -> None:
-    for chunk in chunks(ids):
-        conn.execute(update(table).where(table.c.id.in_(chunk)).values(**values))
-
-
 def store_snapshot(
-    conn: Connection, compiled: CompiledExperiment, snap: Any, policy: Policy, now: datetime, *,
+    conn: Connection, compiled: CompiledExperiment, snap: SnapshotRecord, policy: Policy, now: datetime, *,
     outcomes: int, decisions: int,
 ) -> int:
     """Store ``policy`` as the version after ``snap`` that learned ``outcomes`` more outcomes and
     ``decisions`` more decisions; return the new version."""
-    version = int(snap.version) + 1
-    conn.execute(
-        snapshots_table.insert().values(
-            experiment_key=compiled.spec.key,
-            version=version,
-            spec_version=compiled.version,
-            state=policy.to_bytes(),
-            cursor=snap.cursor + outcomes,
-            learned_decisions=snap.learned_decisions + decisions,
-            created_at=now,
-        )
-    )
+    version = snap.version + 1
+    insert_snapshot(conn, compiled.spec.key, version, compiled.version, policy.to_bytes(), now,
+                    cursor=snap.cursor + outcomes, learned_decisions=snap.learned_decisions + decisions)
     return version
 
 
@@ -257,10 +159,10 @@ def learn_one_batch(
     snap = latest_snapshot(conn, key, state=True)
     if snap is None or snap.spec_version != compiled.version:
         raise Conflict(f"experiment {key!r}: no policy snapshot for spec version {compiled.version}")
-    rows = conn.execute(unlearned_decisions(compiled, cutoff, batch_size)).all()
+    rows = unlearned_decisions(conn, compiled, cutoff, batch_size)
     # late outcomes once the backlog of decisions is learned: until then the pending outcomes are
     # mostly those of the backlog, which the late query would scan in every batch
-    late = [] if len(rows) == batch_size else conn.execute(late_outcomes(compiled, cutoff, batch_size)).all()
+    late = [] if len(rows) == batch_size else late_outcomes(conn, compiled, cutoff, batch_size)
     full = len(rows) == batch_size or len(late) == batch_size
     if not late and not rows:
         return BatchResult(snap.version, 0, 0, 0, False)
@@ -271,12 +173,12 @@ def learn_one_batch(
     learned_outcomes = _learn_decisions(conn, compiled, policy, rows) if rows else []
     late_ids = [r.id for r in late]
     if not rows and not revisable:  # only outcomes this policy cannot learn: the state is unchanged
-        _mark(conn, O, late_ids, learned_version=snap.version, after_learning=NOT_LEARNABLE)
+        mark_outcomes(conn, late_ids, snap.version, NOT_LEARNABLE)
         return BatchResult(snap.version, 0, 0, len(late), full)
     revised = len(late) if revisable else 0
     version = store_snapshot(conn, compiled, snap, policy, now, outcomes=len(learned_outcomes) + revised,
                              decisions=len(rows))
-    _mark(conn, D, [r.id for r in rows], learned_version=version)
-    _mark(conn, O, learned_outcomes, learned_version=version)
-    _mark(conn, O, late_ids, learned_version=version, after_learning=REVISED if revisable else NOT_LEARNABLE)
+    mark_decisions(conn, [r.id for r in rows], version)
+    mark_outcomes(conn, learned_outcomes, version)
+    mark_outcomes(conn, late_ids, version, REVISED if revisable else NOT_LEARNABLE)
     return BatchResult(version, len(rows), revised, len(late) - revised, full)

@@ -105,3 +105,13 @@ FAILED_KEY_BURST = 10
 FAILED_KEY_REFILL_SECONDS = 1.0
 #: Clients whose failures are remembered at once (the oldest are forgotten first).
 FAILED_KEY_CLIENTS = 10_000
+
+# ---------------------------------------------------------------- per-process caches
+
+#: What one process keeps of what it built from the store (:class:`experiments.store.repository.
+#: Repository`), the least recently used dropped first: compiled specs by ``(key, version)``, restored
+#: latest policies by experiment (a contextual model can be megabytes), and the arm probabilities of
+#: snapshot versions (a short list each).
+CACHED_SPECS = 1_024
+CACHED_POLICIES = 128
+CACHED_ARM_PROBABILITIES = 65_536

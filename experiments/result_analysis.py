@@ -10,9 +10,10 @@ needs in one transaction and calls it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import get_args
+from typing import TYPE_CHECKING, get_args
 
 from analysis.cuped import fill_missing_covariate
+from analysis.drift import DriftReport
 from analysis.errors import AnalysisInputError
 from analysis.factorial import FactorialAnalysis, FactorialCell, analyze_factorial
 from analysis.lift import check_alpha
@@ -23,6 +24,9 @@ from analysis.srm import SrmResult
 from analysis.stats import RegressionStats
 from analysis.timeseries import DailyPoint
 from experiments.models import ArmSummary, CovariateSummary, ExperimentSummary, SegmentedSummary
+
+if TYPE_CHECKING:  # the adaptive block builds on this module
+    from experiments.adaptive_block import AdaptiveResults
 
 MIN_UNITS = 2  # analyze_slot needs at least two units per arm
 ADAPTIVE_DESIGNS = frozenset({"bandit", "contextual"})
@@ -92,6 +96,11 @@ class ExperimentResults:
     covariate: CovariateSummary | None = None
     srm: ExperimentSrm | None = None
     segments: SegmentResults | None = None
+    #: When asked for (``results(..., blocks=True)``), read in the same transaction as the summary: the
+    #: adaptive analysis (None for a fixed-split design or before the policy's first decision) and the
+    #: drift monitor's report.
+    adaptive: AdaptiveResults | None = None
+    drift: DriftReport | None = None
 
 
 def arm_data(arm: ArmSummary, *, adaptive: bool = False) -> ArmData:

@@ -40,6 +40,8 @@ NAME_TO_COMMAND: dict[str, LazyCommand] = {
                             "conversion scores) from a purchase and engagement history."),
     "db": LazyCommand("api.cli.db_commands:db_app", "Maintain the store: upgrade its schema, drop contexts "
                       "past the retention period."),
+    "export": LazyCommand("api.cli.export:export", "An experiment's decision and outcome log as Parquet "
+                          "partitioned by day."),
     "recipients": LazyCommand("api.cli.recipients:recipients_app", "Show or erase what is stored about one "
                               "recipient."),
 }

@@ -22,8 +22,8 @@ from api.results import (
     results_to_dict,
     summary_warnings,
 )
-from experiments.adaptive_block import adaptive_json, adaptive_results
-from experiments.drift_block import drift_block
+from experiments.adaptive_block import adaptive_json
+from experiments.drift_block import drift_json
 
 
 def analyze(
@@ -50,12 +50,11 @@ def analyze(
         raise CliError("--covariate: give --segment or --covariate, not both (CUPED within segments is not "
                        "supported)")
     service = open_service(db)
-    results = service.results(key, alpha=alpha, correction=correction, seed=seed,
+    results = service.results(key, alpha=alpha, correction=correction, seed=seed, blocks=True,
                               include_machine=include_machine, segment=segment, covariate=covariate)
     summary, cov, by_segment = results.summary, results.covariate, results.segments
-    adaptive = adaptive_results(service, summary, alpha=alpha, correction=correction,  # type: ignore[arg-type]
-                                include_machine=include_machine)
-    drift = drift_block(service, key, include_machine=include_machine)
+    adaptive = results.adaptive
+    drift = drift_json(results.drift)  # type: ignore[arg-type]  # read with blocks=True
     if html is not None:
         write_report(results, html, title=f"SendLab results: {key}", adaptive=adaptive, segments=by_segment)
     if as_json:

@@ -23,7 +23,7 @@ from api.cli.output import check_output, print_json, print_table
 from api.demo_world import draw_contexts, simulate_outcomes
 from api.report import write_report
 from api.results import comparison_rows, results_to_dict
-from experiments.adaptive_block import adaptive_json, adaptive_results
+from experiments.adaptive_block import adaptive_json
 from experiments.models import OutcomeEvent
 
 EXAMPLE_SPEC = Path(__file__).resolve().parent.parent / "examples" / "spring-sale.yaml"
@@ -95,9 +95,8 @@ def demo(
             top, _ = Counter(" + ".join(c.values()) for c in chosen).most_common(1)[0]
             rate = f"{clicks / recipients:.2%}"
             log.append([r + 1, recipients, clicks, rate, counts.accepted, version, top])
-    results = service.results(info.key, seed=seed)
-    summary = results.summary
-    adaptive = adaptive_results(service, summary)
+    results = service.results(info.key, seed=seed, blocks=True)
+    summary, adaptive = results.summary, results.adaptive
     if html is not None and not results.analyses:
         html = None  # nothing to chart yet; the skipped slots say why
     if html is not None:

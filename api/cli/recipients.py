@@ -14,11 +14,12 @@ from api.cli.output import print_fields, print_json, print_table
 recipients_app = typer.Typer(help="Show or erase what is stored about one recipient.", no_args_is_help=True)
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+RecipientArgument = Annotated[str, typer.Argument(help="The recipient's id.", show_default=False)]
 
 
 @recipients_app.command("show")
 def show(
-    recipient_id: Annotated[str, typer.Argument(help="The recipient's id.", show_default=False)],
+    recipient_id: RecipientArgument,
     db: DbOption = DEFAULT,
     as_json: JsonOption = False,
 ) -> None:
@@ -45,7 +46,7 @@ def show(
 
 @recipients_app.command("erase")
 def erase(
-    recipient_id: Annotated[str, typer.Argument(help="The recipient's id.", show_default=False)],
+    recipient_id: RecipientArgument,
     db: DbOption = DEFAULT,
     as_json: JsonOption = False,
 ) -> None:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel
+import dataclasses
+from typing import Any, get_type_hints
+
+from pydantic import BaseModel, create_model
 
 
 class ErrorItem(BaseModel):
@@ -22,3 +25,18 @@ class MessageBody(BaseModel):
     """A 401, 403, 404 or 409 answer."""
 
     detail: str
+
+
+def model_of(name: str, record: type, doc: str, **fields: Any) -> type[BaseModel]:
+    """A response model named ``name`` with the fields of the dataclass ``record`` (its names and types,
+    in its order, with its defaults), then ``fields`` (``(type, default)`` pairs, ``...`` for required),
+    which also replace fields of ``record`` of the same name: the answer's shape is written once, by
+    the record it is made from."""
+    hints = get_type_hints(record)
+    found: dict[str, Any] = {
+        f.name: (hints[f.name], ... if f.default is dataclasses.MISSING else f.default)
+        for f in dataclasses.fields(record)
+    }
+    found.update(fields)
+    return create_model(name, __doc__=doc, __module__=__name__, **found)
+

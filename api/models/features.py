@@ -10,6 +10,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from api.models.common import model_of
+from experiments.features.computation import RecipientFeatures
 from experiments.features.settings import (
     MAX_AMOUNT,
     MAX_ENGAGEMENT_WINDOWS,
@@ -69,19 +71,11 @@ class RfmPublic(BaseModel):
     m: int
 
 
-class RecipientFeaturesPublic(BaseModel):
-    """One recipient's features (``recency_days`` and ``average_order_value`` null without a purchase)."""
-
-    recipient_id: str
-    recency_days: float | None
-    days_since_last_event: float
-    frequency: int
-    monetary: float
-    average_order_value: float | None
-    engagement: dict[str, int]
-    rfm: RfmPublic
-    segment: int
-    p_convert: float | None = None
+RecipientFeaturesPublic = model_of(
+    "RecipientFeaturesPublic", RecipientFeatures,
+    "One recipient's features (``recency_days`` and ``average_order_value`` null without a purchase).",
+    engagement=(dict[str, int], ...), rfm=(RfmPublic, ...),
+)
 
 
 class SegmentPublic(BaseModel):

@@ -6,7 +6,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from analysis.drift import DriftPoint, DriftReport
 from api.models.adaptive import AdaptivePublic, PolicyValueBlockPublic
+from api.models.common import model_of
 
 
 class ArmPublic(BaseModel):
@@ -152,32 +154,14 @@ class CovariatePublic(BaseModel):
     note: str
 
 
-class DriftPointPublic(BaseModel):
-    """One judged day and policy version of the drift monitor."""
-
-    day: int
-    policy_version: int
-    decisions: int
-    predicted: float
-    observed: float
-    residual: float
-    upper: float
-    lower: float
-    alarm: bool
-
-
-class DriftPublic(BaseModel):
-    """The drift monitor: predicted against earned reward per day, a calibrated two-sided CUSUM."""
-
-    alert: bool
-    detector: str
-    threshold: float
-    reference: float
-    horizon: int
-    false_alarm_rate: float
-    first_alarm_day: int | None
-    points: list[DriftPointPublic]
-    note: str
+DriftPointPublic = model_of("DriftPointPublic", DriftPoint,
+                            "One judged day and policy version of the drift monitor.")
+DriftPublic = model_of(
+    "DriftPublic", DriftReport,
+    "The drift monitor: predicted against earned reward per day, a calibrated two-sided CUSUM.",
+    points=(list[DriftPointPublic], ...),  # type: ignore[valid-type]
+    note=(str, ...),
+)
 
 
 class ResultsPublic(BaseModel):

@@ -12,8 +12,8 @@ from api.models.common import MessageBody, ValidationErrorBody
 from api.models.results import ResultsPublic
 from api.report import results_html
 from api.results import results_to_dict
-from experiments.adaptive_block import adaptive_block, adaptive_results
-from experiments.drift_block import drift_block
+from experiments.adaptive_block import adaptive_json
+from experiments.drift_block import drift_json
 from experiments.errors import InvalidInput
 from experiments.result_analysis import ExperimentResults
 from experiments.service import ExperimentService
@@ -79,11 +79,10 @@ def results(
     time.
     """
     analysed = _analysed(service, key, segment, covariate, alpha=alpha, correction=correction,
-                         include_machine=include_machine)
+                         include_machine=include_machine, blocks=True)
     out = results_to_dict(analysed, detail=detail)
-    out.update(adaptive_block(service, analysed.summary, out, alpha=alpha, correction=correction,
-                              include_machine=include_machine))
-    out["drift"] = drift_block(service, key, include_machine=include_machine)
+    out.update(adaptive_json(analysed.adaptive, analysed.summary, out))
+    out["drift"] = drift_json(analysed.drift)  # type: ignore[arg-type]  # read with blocks=True
     return out
 
 
@@ -117,10 +116,10 @@ def report(
 ) -> HTMLResponse:
     """The results as one self-contained HTML page (charts work offline), with the same ``segment`` and
     ``covariate`` options as ``/results``."""
-    analysed = _analysed(service, key, segment, covariate, alpha=alpha, include_machine=include_machine)
+    analysed = _analysed(service, key, segment, covariate, alpha=alpha, include_machine=include_machine,
+                         blocks=True)
     if not analysed.analyses:
         reasons = "; ".join(f"{slot}: {why}" for slot, why in analysed.skipped.items())
         raise HTTPException(409, f"no slot of {key!r} can be analysed yet ({reasons})")
-    adaptive = adaptive_results(service, analysed.summary, alpha=alpha, include_machine=include_machine)
-    return HTMLResponse(results_html(analysed, title=f"SendLab results: {key}", adaptive=adaptive,
+    return HTMLResponse(results_html(analysed, title=f"SendLab results: {key}", adaptive=analysed.adaptive,
                                      segments=analysed.segments))

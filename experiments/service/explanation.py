@@ -18,10 +18,22 @@ from experiments.insight import (
     feature_importance,
 )
 from experiments.limits import MAX_INSIGHT_SAMPLE
+from experiments.recipients import ERASED_PREFIX
 from experiments.service.catalog import policy_seed
 from experiments.service.core import ServiceCore
 from experiments.service.learning import Learning
-from experiments.store.repository import check_stored_key
+from experiments.store.repository import StoredDecision, check_stored_key
+
+
+def no_context_line(d: StoredDecision) -> str:
+    """Why a decision has no context to re-evaluate: the recipient did not consent (nothing was stored),
+    or what was stored has since been dropped, with the recipient's data or by retention."""
+    if not d.context_dropped:
+        return "no context stored (the recipient did not consent)"
+    if d.recipient_id.startswith(ERASED_PREFIX):
+        return "no context any more: it was erased with the recipient's data, so no rule can be re-evaluated"
+    return ("no context any more: the retention period dropped it (sendlab db prune), so no rule can be "
+            "re-evaluated")
 
 
 class Explanation:
@@ -41,7 +53,7 @@ class Explanation:
                 raise NotFound(decision_id, "decision")
             compiled = repo.compiled(d.experiment_key, d.version, conn=conn)
         if d.context is None:
-            lines = ["no context stored (the recipient did not consent)"]
+            lines = [no_context_line(d)]
         else:
             lines = explain(compiled, d.recipient_id, d.context, screening=d.reason)
         lines.append(decided_by(compiled, d.reason, d.policy_version))

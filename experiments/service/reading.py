@@ -21,7 +21,6 @@ from experiments.export import (
     iter_logged_decisions,
     logged_decision,
 )
-from experiments.learning import after_learning_counts
 from experiments.learning_progress import build_learning_summary
 from experiments.limits import MAX_SEGMENTS
 from experiments.models import (
@@ -42,6 +41,7 @@ from experiments.results import (
 )
 from experiments.service.core import ServiceCore
 from experiments.spec import ATTRIBUTE_PATTERN
+from experiments.store.learning_log import after_learning_counts
 from experiments.store.segments import covariate_arm_stats, segment_arm_stats
 from experiments.store.summaries import (
     DecisionGroup,

@@ -26,6 +26,7 @@ from experiments.store.writes import (
     existing_keys,
     insert_decisions,
     insert_ignoring_duplicates,
+    insert_snapshot,
     lock_for_learning,
 )
 
@@ -43,6 +44,7 @@ __all__ = [
     "from_db_time",
     "insert_decisions",
     "insert_ignoring_duplicates",
+    "insert_snapshot",
     "lock_for_learning",
     "make_engine",
     "orphans_table",

@@ -2,16 +2,16 @@
 snapshots, single decisions), each query written once and returning typed records.
 
 The summary queries (sums over the log) live beside it in :mod:`experiments.store.summaries` and
-:mod:`experiments.store.segments`; the learning loop's queries in :mod:`experiments.learning`.
+:mod:`experiments.store.segments`; the learning loop's queries in :mod:`experiments.store.learning_log`.
 
 A :class:`Repository` keeps what never changes once stored, so each is read and built once per
 process: the compiled spec of each ``(key, version)``, the restored latest policy of each experiment
-(replaced when a newer snapshot appears) and the arm probabilities of each non-contextual snapshot.
+(replaced when a newer snapshot appears) and the arm probabilities of each non-contextual snapshot,
+each in a cache of bounded size (:mod:`experiments.limits`) that drops the least recently used.
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -25,7 +25,9 @@ from sqlalchemy.engine import Connection, Engine
 from bandit import Policy, PolicyError, load_policy
 from experiments.assignment import CompiledExperiment, compile_experiment
 from experiments.errors import NotFound
+from experiments.limits import CACHED_ARM_PROBABILITIES, CACHED_POLICIES, CACHED_SPECS
 from experiments.spec import ExperimentSpec
+from experiments.store.lru import LRU
 from experiments.store.tables import (
     decisions_table,
     experiments_table,
@@ -33,6 +35,7 @@ from experiments.store.tables import (
     snapshots_table,
     versions_table,
 )
+from experiments.store.writes import insert_snapshot
 
 #: Items per ``IN (...)`` list.
 IN_CHUNK = 1000
@@ -127,6 +130,9 @@ class StoredDecision:
     explored: bool
     context: dict[str, Any] | None
     created_at: datetime
+    #: No context is stored any more (SQL NULL: dropped by retention or an erasure); a recipient
+    #: without consent has a stored context of JSON ``null`` instead (``context`` None, not dropped).
+    context_dropped: bool = False
 
 
 def _experiment(row: Any) -> ExperimentRecord:
@@ -222,11 +228,21 @@ class Repository:
     one transaction reads together.
     """
 
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._compiled: dict[tuple[str, int], CompiledExperiment] = {}
-        self._policies: dict[str, tuple[int, Policy]] = {}
-        self._arm_probabilities: dict[tuple[str, int], list[float] | None] = {}
+    def __init__(
+        self,
+        *,
+        specs: int = CACHED_SPECS,
+        policies: int = CACHED_POLICIES,
+        arm_probabilities: int = CACHED_ARM_PROBABILITIES,
+    ) -> None:
+        self._compiled: LRU[tuple[str, int], CompiledExperiment] = LRU(specs)
+        self._policies: LRU[str, tuple[int, Policy]] = LRU(policies)
+        self._arm_probabilities: LRU[tuple[str, int], list[float] | None] = LRU(arm_probabilities)
+
+    def cache_sizes(self) -> dict[str, int]:
+        """How many entries each cache holds now (each at most its size in :mod:`experiments.limits`)."""
+        return {"specs": len(self._compiled), "policies": len(self._policies),
+                "arm_probabilities": len(self._arm_probabilities)}
 
     # ---------------------------------------------------------------- specs
 
@@ -240,8 +256,7 @@ class Repository:
                 assert conn is not None, "the spec text or a connection to read it on"
                 text = spec_text(conn, key, version)
             found = compile_experiment(ExperimentSpec.model_validate_json(text), version)
-            with self._lock:
-                self._compiled[(key, version)] = found
+            self._compiled[(key, version)] = found
         return found
 
     def compiled_of(self, record: ExperimentRecord) -> CompiledExperiment:
@@ -318,12 +333,7 @@ class Repository:
         conn.execute(versions_table.insert().values(key=key, version=version, spec=text, created_at=now))
         if policy is not None:
             last = conn.execute(select(_latest_version(key))).scalar()
-            conn.execute(
-                snapshots_table.insert().values(
-                    experiment_key=key, version=(last or 0) + 1, spec_version=version,
-                    state=policy.to_bytes(), cursor=0, learned_decisions=0, created_at=now,
-                )
-            )
+            insert_snapshot(conn, key, (last or 0) + 1, version, policy.to_bytes(), now)
         return version
 
     @staticmethod
@@ -364,8 +374,7 @@ class Repository:
         if state is None:
             return None
         restored = (version, load_policy(state))
-        with self._lock:
-            self._policies[key] = restored
+        self._policies[key] = restored
         return restored
 
     def current_policy(self, conn: Connection, key: str, spec_version: int) -> tuple[int, Policy] | None:
@@ -391,16 +400,17 @@ class Repository:
     ) -> dict[int, list[float] | None]:
         """``probabilities(1)`` of each listed (non-contextual) snapshot version, None where unreadable;
         restored once per version and kept (a snapshot never changes)."""
-        missing = [v for v in versions if (key, v) not in self._arm_probabilities]
-        for version, state in snapshot_states(conn, key, missing):
+        absent = object()
+        cached = {v: self._arm_probabilities.get((key, v), absent) for v in versions}
+        found: dict[int, Any] = {v: probs for v, probs in cached.items() if probs is not absent}
+        for version, state in snapshot_states(conn, key, [v for v in versions if v not in found]):
             probs: list[float] | None
             try:
                 probs = [float(p) for p in load_policy(state).probabilities(1)[0]]
             except (PolicyError, ValueError):
                 probs = None
-            with self._lock:
-                self._arm_probabilities[(key, version)] = probs
-        return {v: self._arm_probabilities.get((key, v)) for v in versions}
+            found[version] = self._arm_probabilities[(key, version)] = probs
+        return {v: found.get(v) for v in versions}
 
     def latest_arm_probabilities(self, conn: Connection, compiled: CompiledExperiment) -> list[float] | None:
         """The arm probabilities of a bandit's latest snapshot (None for other designs or without one)."""
@@ -427,7 +437,9 @@ class Repository:
     def decision(conn: Connection, decision_id: str) -> StoredDecision | None:
         """One logged decision, or None."""
         d = decisions_table
-        row = conn.execute(select(d).where(d.c.id == decision_id)).first()
+        row = conn.execute(
+            select(d, d.c.context.is_(None).label("context_dropped")).where(d.c.id == decision_id)
+        ).first()
         if row is None:
             return None
         return StoredDecision(
@@ -435,6 +447,7 @@ class Repository:
             recipient_id=row.recipient_id, variants=dict(row.variants), arm=int(row.arm),
             propensity=float(row.propensity), policy_version=row.policy_version, reason=row.reason,
             explored=bool(row.explored), context=row.context, created_at=from_db_time(row.created_at),
+            context_dropped=bool(row.context_dropped),
         )
 
     @staticmethod

@@ -330,22 +330,17 @@ def all_rewards(conn: Connection, compiled: CompiledExperiment) -> dict[str, flo
     return {row[0]: float(row[1]) for row in conn.execute(select(att.sub.c.decision_id, att.reward))}
 
 
-def unlearned_decisions(compiled: CompiledExperiment, cutoff: Any, limit: int) -> Select[Any]:
-    """The oldest learnable decisions not yet learned, made (and sent, when ``send_at`` is later) before
-    ``cutoff``."""
-    return (
-        select(D.c.id, D.c.arm, D.c.propensity, D.c.context, D.c.created_at)
-        .where(
-            D.c.experiment_key == compiled.spec.key,
-            D.c.version == compiled.version,
-            D.c.fallback.is_(False),
-            D.c.learned_version.is_(None),
-            D.c.created_at <= cutoff,
-            or_(D.c.send_at.is_(None), D.c.send_at <= cutoff),  # a later send matures later
-        )
-        .order_by(D.c.created_at, D.c.id)
-        .limit(limit)
+def outcome_counts(conn: Connection, compiled: CompiledExperiment, column: Any, *conditions: Any
+                   ) -> dict[str, int]:
+    """The version's outcomes counted per value of ``column`` (of the outcomes table), over those
+    where every one of ``conditions`` holds, by value."""
+    query = (
+        select(column, func.count())
+        .where(O.c.experiment_key == compiled.spec.key, O.c.version == compiled.version, *conditions)
+        .group_by(column)
+        .order_by(column)
     )
+    return {str(value): int(n) for value, n in conn.execute(query)}
 
 
 def apprentice_agreement(

@@ -13,7 +13,7 @@ from sqlalchemy import JSON, LargeBinary, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Dialect
 
-from experiments.store.tables import decisions_table, experiments_table
+from experiments.store.tables import decisions_table, experiments_table, snapshots_table
 
 #: The columns of a decision row, in the order :func:`insert_decisions` takes them.
 DECISION_COLUMNS = (
@@ -177,4 +177,16 @@ def lock_for_learning(conn: Connection, key: str) -> None:
         return
     conn.execute(
         select(experiments_table.c.key).where(experiments_table.c.key == key).with_for_update()
+    )
+
+
+def insert_snapshot(conn: Connection, key: str, version: int, spec_version: int, state: bytes, now: datetime,
+                    *, cursor: int = 0, learned_decisions: int = 0) -> None:
+    """Store policy snapshot ``version`` of ``key`` (``cursor`` outcomes and ``learned_decisions``
+    decisions learned in all)."""
+    conn.execute(
+        snapshots_table.insert().values(
+            experiment_key=key, version=version, spec_version=spec_version, state=state, cursor=cursor,
+            learned_decisions=learned_decisions, created_at=now,
+        )
     )

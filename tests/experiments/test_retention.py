@@ -7,6 +7,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from experiments.models import OutcomeEvent
+from experiments.recipients import erase_recipient
 from experiments.retention import ScheduledPrune, prune_contexts, retention_cutoff
 from experiments.service import ExperimentService
 from experiments.store import decisions_table
@@ -67,3 +68,29 @@ def test_a_scheduled_prune_runs_at_once_then_once_per_interval(
 def test_a_scheduled_prune_refuses_a_bad_period_when_made(engine: Engine, clock: Clock) -> None:
     with pytest.raises(ValueError, match="positive number of days"):
         ScheduledPrune(engine, clock, 0)
+
+
+def test_an_explanation_says_why_a_decision_has_no_context(
+    service: ExperimentService, engine: Engine, clock: Clock
+) -> None:
+    """Without consent nothing was stored; after a prune or an erasure what was stored is gone: each
+    explanation says which, and the one that kept its context is still re-evaluated."""
+    service.create(make_spec(record=["segment"], consent={"missing": "deny"}))
+    people = [("pruned", {"consent": True, "segment": "vip"}), ("declined", {"consent": False}),
+              ("erased", {"consent": True, "segment": "vip"}), ("kept", {"consent": True, "segment": "vip"})]
+    decisions = {d.recipient_id: d.decision_id for d in service.assign_batch("spring", people[:3])}
+    clock.advance(days=40)
+    decisions.update({d.recipient_id: d.decision_id for d in service.assign_batch("spring", people[3:])})
+    erase_recipient(engine, "erased", b"k" * 32)
+    assert prune_contexts(engine, retention_cutoff(clock.now, 30)) == 1  # "pruned" (erased went already)
+
+    def first_line(rid: str) -> str:
+        return str(service.explain(decisions[rid])["explanation"][0])
+
+    assert first_line("declined") == "no context stored (the recipient did not consent)"
+    assert first_line("pruned") == (
+        "no context any more: the retention period dropped it (sendlab db prune), so no rule can be "
+        "re-evaluated")
+    assert first_line("erased") == (
+        "no context any more: it was erased with the recipient's data, so no rule can be re-evaluated")
+    assert "no context" not in first_line("kept")
