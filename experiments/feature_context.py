@@ -14,8 +14,6 @@ The decision records the version (``feature_version``; None when none was stored
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -24,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.engine import Connection, Engine
 
 from experiments.compiled import CompiledExperiment
+from experiments.limits import CACHED_FEATURE_ROWS
 from experiments.rules import attributes
 from experiments.store.features import (
     FeatureVersion,
@@ -32,6 +31,7 @@ from experiments.store.features import (
     latest_feature_version,
     store_feature_version,
 )
+from experiments.store.lru import LRU
 
 if TYPE_CHECKING:
     from experiments.features import FeatureSet
@@ -40,8 +40,8 @@ if TYPE_CHECKING:
 SCORE_ATTRIBUTES = frozenset({"p_convert"})
 #: Reasons screening gives that no feature changes: the recipient gets the defaults for them anyway.
 _KEPT_REASONS = frozenset({"paused", "no_consent"})
-#: Recipients' stored attributes kept in memory per service (the latest versions').
-MAX_CACHED_RECIPIENTS = 200_000
+#: A recipient the cache has not seen (None is kept for one the version lacks).
+_UNSEEN = object()
 
 
 def store_features(engine: Engine, features: FeatureSet, created_at: datetime) -> FeatureVersion:
@@ -100,12 +100,9 @@ def score_attributes_read(compiled: CompiledExperiment) -> frozenset[str]:
 class FeatureContexts:
     """Fills contexts from the latest feature version, keeping what it read (see the module)."""
 
-    def __init__(self, max_cached: int = MAX_CACHED_RECIPIENTS) -> None:
-        self._lock = threading.Lock()
-        self._max_cached = max_cached
-        self._versions: dict[int, FeatureVersion] = {}
-        self._rows_version = 0  # the version whose rows ``_rows`` holds
-        self._rows: OrderedDict[str, dict[str, Any] | None] = OrderedDict()
+    def __init__(self, max_cached: int = CACHED_FEATURE_ROWS) -> None:
+        self._versions: LRU[int, FeatureVersion] = LRU(4)
+        self._rows: LRU[tuple[int, str], dict[str, Any] | None] = LRU(max_cached)
 
     def fill(
         self,
@@ -149,33 +146,23 @@ class FeatureContexts:
         if info is None:
             info = feature_version(conn, version)
             assert info is not None, "the latest version exists"
-            with self._lock:
-                self._versions = {version: info}  # only the latest is read
+            self._versions[version] = info
         return info
 
     def _attributes(self, conn: Connection, version: int, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """The stored rows of ``ids`` in ``version``: those kept, and the others read (and kept, an
+        absent one as None). Rows of older versions are not read again and leave as the least used."""
         found: dict[str, dict[str, Any]] = {}
         missing: list[str] = []
-        with self._lock:
-            cached = self._rows if version == self._rows_version else {}
-            for rid in ids:
-                if rid in cached:
-                    self._rows.move_to_end(rid)
-                    row = cached[rid]
-                    if row is not None:
-                        found[rid] = row
-                else:
-                    missing.append(rid)
-        if not missing:
-            return found
-        read = feature_attributes(conn, version, missing)
-        found.update(read)
-        with self._lock:
-            if version > self._rows_version:  # a newer version: the older one's rows are not read again
-                self._rows_version, self._rows = version, OrderedDict()
-            if version == self._rows_version:
-                for rid in missing:
-                    self._rows[rid] = read.get(rid)  # None: not in the version (read once too)
-                while len(self._rows) > self._max_cached:
-                    self._rows.popitem(last=False)
+        for rid in ids:
+            row = self._rows.get((version, rid), _UNSEEN)
+            if row is _UNSEEN:
+                missing.append(rid)
+            elif row is not None:
+                found[rid] = row
+        if missing:
+            read = feature_attributes(conn, version, missing)
+            found.update(read)
+            for rid in missing:
+                self._rows[(version, rid)] = read.get(rid)
         return found

@@ -180,23 +180,24 @@ def test_stored_rows_are_read_once_per_version(service, monkeypatch) -> None:
     assert reads[-1] == ["a"]  # a new version is read afresh
 
 
-def test_the_cache_is_bounded() -> None:
-    contexts = FeatureContexts(max_cached=3)
-    contexts._rows_version = 1
-    contexts._rows.update({"a": None, "b": None, "c": None})
-
-    class Conn:  # noqa: D106 - feature_attributes is replaced below
-        pass
-
+def test_the_cache_is_bounded(service, monkeypatch) -> None:
     import experiments.feature_context as module
 
-    original = module.feature_attributes
-    module.feature_attributes = lambda conn, version, ids: {}
-    try:
-        contexts._attributes(Conn(), 1, ["d", "e"])
-    finally:
-        module.feature_attributes = original
-    assert list(contexts._rows) == ["c", "d", "e"]
+    store(service, {"a": {"segment": 0}, "b": {"segment": 1}}, auc=None)
+    service.create(make_spec(context_from="features"))
+    contexts = FeatureContexts(max_cached=3)
+    reads: list[list[str]] = []
+    real = module.feature_attributes
+    monkeypatch.setattr(module, "feature_attributes",
+                        lambda conn, version, ids: reads.append(list(ids)) or real(conn, version, ids))
+    with service.engine.connect() as conn:
+        _, compiled = service.core.repo.assign_state(conn, "spring")
+        fill = contexts.fill(conn, compiled, [("a", {}), ("b", {}), ("c", {}), ("d", {})])
+        assert fill.reasons == [None, None, "no_features", "no_features"]
+        assert [dict(c) for _, c in fill.recipients[:2]] == [{"segment": 0}, {"segment": 1}]
+        contexts.fill(conn, compiled, [("c", {}), ("d", {})])  # kept: the three most recent, b, c, d
+        contexts.fill(conn, compiled, [("a", {}), ("b", {})])  # a was dropped
+    assert reads == [["a", "b", "c", "d"], ["a"]]
 
 
 def test_the_spec_keys_are_checked_and_absent_by_default() -> None:
