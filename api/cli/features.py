@@ -6,8 +6,9 @@ imported when a command runs.
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -100,15 +101,7 @@ def compute(
         typer.echo(f"{len(result):,} recipients written to {out}")
 
 
-def refresh(
-    history: History, as_of: AsOf, k: K = None, k_min: KMin = 2, k_max: KMax = 8,
-    window_days: WindowDays = 365, engagement_windows: Windows = "30,90",
-    purchase_type: PurchaseType = "purchase", horizon_days: Horizon = None,
-    folds: Folds = 5, seed: Seed = 0, threads: Threads = 1, table: Table = None, map_file: MapFile = None,
-    recipient_col: RecipientCol = None, timestamp_col: TimestampCol = None, type_col: TypeCol = None,
-    amount_col: AmountCol = None, chunk_rows: ChunkRows = 1_000_000, db: Db = DEFAULT_DB,
-    as_json: Json = False,
-) -> None:
+def refresh(**options: Any) -> None:
     """Compute the features (as ``compute``) and store them as a new version of the feature table in
     --db, which specs with ``context_from: features`` read from at assignment; prints the version."""
     from api.cli.db import open_engine
@@ -116,14 +109,24 @@ def refresh(
     from experiments.feature_context import store_features
     from experiments.service import utcnow
 
-    engine = open_engine(db)
-    result = _compute(**{name: value for name, value in locals().items() if name not in ("db", "engine")})
+    engine = open_engine(options.pop("db"))
+    result = _compute(**options)
     stored = store_features(engine, result, utcnow())
-    if as_json:
+    if options["as_json"]:
         print_json(stored.to_dict())
         return
     typer.echo(f"feature version {stored.version}: {stored.recipients:,} recipients as of "
                f"{stored.as_of.isoformat()}")
+
+
+def _refresh_signature() -> inspect.Signature:
+    """``compute``'s options but ``--out``, and ``--db``: the options of ``refresh``."""
+    parameters = [p for p in inspect.signature(compute, eval_str=True).parameters.values() if p.name != "out"]
+    db = inspect.Parameter("db", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=DEFAULT_DB, annotation=Db)
+    return inspect.Signature([*parameters[:-1], db, parameters[-1]], return_annotation=None)
+
+
+refresh.__signature__ = _refresh_signature()  # type: ignore[attr-defined]  # what Typer reads
 
 
 def _compute(
