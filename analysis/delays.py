@@ -31,12 +31,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Literal, Protocol
 
 import numpy as np
 from scipy import optimize, special
 
 from analysis.errors import AnalysisInputError
+
+#: How the delay distribution is estimated (:func:`fit_delay_model`).
+DelayModelKind = Literal["exponential", "lognormal", "kaplan_meier"]
+DELAY_MODEL_KINDS: tuple[DelayModelKind, ...] = ("exponential", "lognormal", "kaplan_meier")
 
 
 class DelayModel(Protocol):
@@ -339,6 +343,35 @@ def fit_kaplan_meier_delay(
     has_event = events > 0
     survival = np.cumprod(1.0 - events[has_event] / at_risk[has_event])
     return KaplanMeierDelay(times[has_event], survival, float(elapsed.max()), float(window_hours))
+
+
+def fit_delay_model(
+    elapsed_hours: np.ndarray, observed: np.ndarray, window_hours: float, kind: DelayModelKind
+) -> ExponentialDelay | LognormalDelay | KaplanMeierDelay:
+    """The delay model of ``kind`` fitted to the pairs, or the exponential one where ``kind`` cannot be.
+
+    ``kaplan_meier`` needs some decision followed for the whole window (before, the estimate cannot tell
+    how many events are still to come) and ``lognormal`` every observed delay > 0; until then the
+    exponential model (:func:`fit_exponential_delay`) stands in.
+
+    Parameters
+    ----------
+    elapsed_hours, observed, window_hours : see :func:`fit_exponential_delay`
+    kind : {"exponential", "lognormal", "kaplan_meier"}
+
+    Returns
+    -------
+    ExponentialDelay, LognormalDelay or KaplanMeierDelay
+    """
+    if kind not in DELAY_MODEL_KINDS:
+        raise AnalysisInputError(f"kind: expected one of {list(DELAY_MODEL_KINDS)}, got {kind!r}")
+    if kind == "kaplan_meier":
+        nonparametric = fit_kaplan_meier_delay(elapsed_hours, observed, window_hours)
+        if nonparametric.followed_hours >= window_hours:
+            return nonparametric
+    if kind == "lognormal" and np.all(np.asarray(elapsed_hours)[np.asarray(observed, dtype=bool)] > 0):
+        return fit_lognormal_delay(elapsed_hours, observed, window_hours)
+    return fit_exponential_delay(elapsed_hours, observed, window_hours)
 
 
 def arrival_weights(elapsed_hours: np.ndarray, arrived: np.ndarray, model: DelayModel) -> np.ndarray:

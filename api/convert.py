@@ -69,6 +69,7 @@ def decision_to_dict(decision: Any) -> dict[str, Any]:
         "explored": getattr(decision, "explored", None),
         "content_notes": dict(getattr(decision, "content_notes", None) or {}),
         "created_at": created.isoformat() if isinstance(created, datetime) else created,
+        "send_at": None if getattr(decision, "send_at", None) is None else decision.send_at.isoformat(),
         "feature_version": getattr(decision, "feature_version", None),
     }
 
@@ -94,11 +95,35 @@ def decision_json(decision: Any) -> bytes:
     return adapter.dump_json(model, by_alias=True)
 
 
-def plan_to_dict(plan: Any) -> dict[str, Any]:
-    """A power plan's headline figures at the top, every other field under ``details``."""
-    data = finite_answer(to_jsonable(plan.to_dict()))
-    head = {k: data[k] for k in ("per_arm", "per_arm_sizes", "total", "days", "method")}
-    return {**head, "details": {k: v for k, v in data.items() if k not in head}}
+#: The fields an answer of the effect or the power question leaves out of its JSON: the arm sizes
+#: exist only when the size is solved for.
+WITHOUT_SIZES = frozenset({"sizes"})
+#: The effect question of a mean answers without ``sd_source`` (the ``/v1/power/mean/mde`` contract).
+MEAN_MDE_OMITS = frozenset({"sizes", "sd_source"})
+
+
+def plan_to_dict(answer: Any) -> dict[str, Any]:
+    """The answer of a sample-size question: the headline figures at the top (the control-arm size,
+    every arm's size, the total, the days, the method), every other figure under ``details``."""
+    data = finite_answer(to_jsonable(answer.to_dict()))
+    sizes = data.pop("sizes")
+    data.pop("n_per_arm")
+    head = {"per_arm": sizes["per_arm"], "per_arm_sizes": sizes["per_arm_sizes"], "total": sizes["total"],
+            "days": sizes["days"], "method": data.pop("method")}
+    extra = {k: sizes[k] for k in ("n_exact", "daily", "traffic_share")}
+    return {**head, "details": {**data, **extra}}
+
+
+def answer_to_dict(answer: Any, omit: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """A planning answer as JSON without the fields in ``omit``, checked finite."""
+    data = finite_answer(to_jsonable(answer.to_dict()))
+    return {k: v for k, v in data.items() if k not in omit}
+
+
+def checked(answer: Any) -> Any:
+    """``answer`` unchanged when every number in it is finite (see :func:`finite_answer`)."""
+    finite_answer(answer.to_dict())
+    return answer
 
 
 def signed_percent(x: float | None) -> str:
@@ -124,12 +149,3 @@ def finite_answer(data: Any, path: str = "") -> Any:
         for value in data:
             finite_answer(value, path)
     return data
-
-
-def power_to_dict(result: Any, **extra: Any) -> dict[str, Any]:
-    """A planning result (MDE, power, curve, test-then-send, sequential, bandit) as JSON, checked finite."""
-    data = to_jsonable(result.to_dict())
-    if hasattr(result, "rows"):  # a power curve: the points as {x name: x, power: p} too
-        data["points"] = to_jsonable(result.rows())
-    data.update(extra)
-    return finite_answer(data)

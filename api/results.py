@@ -22,8 +22,12 @@ from experiments.result_analysis import (
     daily_points,
 )
 
+#: Why ``segment`` and ``covariate`` are not taken together.
+ONE_BREAKDOWN = "give segment or covariate, not both (CUPED within segments is not supported)"
+
 __all__ = [
     "ADAPTIVE_DESIGNS",
+    "ONE_BREAKDOWN",
     "ExperimentResults",
     "SegmentResults",
     "analyze_segmented",

@@ -7,6 +7,11 @@ a token without shared state, a token cannot be forged or extended, it lapses af
 :data:`SESSION_SECONDS`, and changing the admin key ends every session at once. Each session has a
 CSRF token (an HMAC of the session token under the same secret): every form of the pages carries it,
 and the pages' own JSON calls send it as ``X-CSRF-Token``; a state-changing call without it is refused.
+
+The key form comes before any session, so it has its own token: showing the form sets the
+``sendlab_login`` cookie (a random nonce, HttpOnly, ``SameSite=Strict``, sent only to the form's
+path) and the form carries the nonce's HMAC; a typed key is checked only when both match, so another
+site cannot post its own key into this browser's pages (login CSRF).
 """
 
 from __future__ import annotations
@@ -22,6 +27,9 @@ from api.settings import Settings
 SESSION_COOKIE = "sendlab_session"
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
+LOGIN_COOKIE = "sendlab_login"
+#: How long a shown key form may be sent (one hour).
+LOGIN_FORM_SECONDS = 3600
 #: How long a session lasts after the key was typed (eight hours).
 SESSION_SECONDS = 8 * 3600
 
@@ -64,3 +72,20 @@ def csrf_is_valid(settings: Settings, session: str | None, presented: str | None
     if not presented or not session_is_valid(settings, session):
         return False
     return hmac.compare_digest(presented.encode(), csrf_token(settings, session).encode())
+
+
+def issue_login_nonce() -> str:
+    """A fresh nonce for the key form's cookie."""
+    return secrets.token_urlsafe(18)
+
+
+def login_token(settings: Settings, nonce: str | None) -> str:
+    """The key form's CSRF token of ``nonce`` ('' without one)."""
+    return _sign(settings, nonce, b"login:") if nonce else ""
+
+
+def login_token_is_valid(settings: Settings, nonce: str | None, presented: str | None) -> bool:
+    """True when ``presented`` is the key form's token of the ``nonce`` in the browser's cookie."""
+    if not nonce or not presented:
+        return False
+    return hmac.compare_digest(presented.encode(), login_token(settings, nonce).encode())

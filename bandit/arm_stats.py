@@ -44,12 +44,30 @@ def _rounded_away(mass: np.ndarray, before: np.ndarray, changes: RowChanges) -> 
 
 
 class _Arrays:
-    """Snapshot plumbing shared by the statistics: each field is stored under its own name."""
+    """Snapshot plumbing shared by the statistics: each field is stored under its own name.
+
+    ``scaled``, ``merged`` and ``combined`` here are those of statistics that are sums of weights
+    (every field scales with the weights and adds over disjoint sets); :class:`ArmMoments` has its own.
+    """
 
     state_keys: ClassVar[tuple[str, ...]]
 
+    def _values(self) -> list[np.ndarray]:
+        return [getattr(self, f.name) for f in fields(self)]  # type: ignore[arg-type]
+
     def state(self) -> dict[str, np.ndarray]:
-        return dict(zip(self.state_keys, (getattr(self, f.name) for f in fields(self)), strict=True))  # type: ignore[arg-type]
+        return dict(zip(self.state_keys, self._values(), strict=True))
+
+    def scaled(self, factor: float) -> Self:
+        return type(self)(*(values * factor for values in self._values()))
+
+    def merged(self, other: Self) -> Self:
+        return type(self)(*(a + b for a, b in zip(self._values(), other._values(), strict=True)))
+
+    @classmethod
+    def combined(cls, parts: list[Self]) -> Self:
+        """The statistics of the union of disjoint sets, shape (k,) each (``parts`` not empty)."""
+        return cls(*np.sum([p._values() for p in parts], axis=0))
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> Self:
@@ -86,17 +104,6 @@ class ArmMeans(_Arrays):
         gone = _rounded_away(count, self.arm_to_count, changes)
         return ArmMeans(np.where(gone, 0.0, count), np.where(gone, 0.0, total))
 
-    def scaled(self, factor: float) -> ArmMeans:
-        return ArmMeans(self.arm_to_count * factor, self.arm_to_sum * factor)
-
-    def merged(self, other: ArmMeans) -> ArmMeans:
-        return ArmMeans(self.arm_to_count + other.arm_to_count, self.arm_to_sum + other.arm_to_sum)
-
-    @classmethod
-    def combined(cls, parts: list[ArmMeans]) -> ArmMeans:
-        """The statistics of the union of disjoint sets, shape (k,) each (``parts`` not empty)."""
-        return ArmMeans(np.sum([p.arm_to_count for p in parts], axis=0),
-                        np.sum([p.arm_to_sum for p in parts], axis=0))
 
 
 @dataclass(frozen=True)
@@ -122,18 +129,6 @@ class ArmSuccesses(_Arrays):
         gone = _rounded_away(successes + failures, mass, changes)
         return ArmSuccesses(np.where(gone, 0.0, successes), np.where(gone, 0.0, failures))
 
-    def scaled(self, factor: float) -> ArmSuccesses:
-        return ArmSuccesses(self.arm_to_successes * factor, self.arm_to_failures * factor)
-
-    def merged(self, other: ArmSuccesses) -> ArmSuccesses:
-        return ArmSuccesses(self.arm_to_successes + other.arm_to_successes,
-                            self.arm_to_failures + other.arm_to_failures)
-
-    @classmethod
-    def combined(cls, parts: list[ArmSuccesses]) -> ArmSuccesses:
-        """The statistics of the union of disjoint sets (``parts`` not empty)."""
-        return ArmSuccesses(np.sum([p.arm_to_successes for p in parts], axis=0),
-                            np.sum([p.arm_to_failures for p in parts], axis=0))
 
 
 @dataclass(frozen=True)

@@ -64,6 +64,17 @@ def _token(name: str, value: FeatureValue) -> tuple[str, float]:
     return name, float(value)
 
 
+def _checked_mask(n_actions: int, action: object, allowed: np.ndarray | None) -> np.ndarray:
+    """The mask (n_actions,) of the actions ``action`` was chosen among; refuse a bad action or mask."""
+    valid = isinstance(action, int | np.integer) and not isinstance(action, bool)
+    if not valid or not 0 <= action < n_actions:  # type: ignore[operator]
+        raise PolicyError(f"action: expected an integer in [0, {n_actions}), got {action!r}")
+    mask = np.ones(n_actions, dtype=bool) if allowed is None else np.asarray(allowed, dtype=bool)
+    if mask.shape != (n_actions,) or not mask[action]:  # type: ignore[index]
+        raise PolicyError(f"allowed: expected {n_actions} booleans that allow action {action}")
+    return mask
+
+
 def linear_contributions(
     policy: LinUCB | LinearThompson,
     context: Context,
@@ -90,12 +101,7 @@ def linear_contributions(
     if not isinstance(policy, LinUCB | LinearThompson):
         raise PolicyError(f"policy: linear contributions need a linear policy, got {type(policy).__name__}")
     row = context_rows([context])[0]
-    valid = isinstance(action, int | np.integer) and not isinstance(action, bool)
-    if not valid or not 0 <= action < policy.n_actions:
-        raise PolicyError(f"action: expected an integer in [0, {policy.n_actions}), got {action!r}")
-    mask = np.ones(policy.n_actions, dtype=bool) if allowed is None else np.asarray(allowed, dtype=bool)
-    if mask.shape != (policy.n_actions,) or not mask[action]:
-        raise PolicyError(f"allowed: expected {policy.n_actions} booleans that allow action {action}")
+    mask = _checked_mask(policy.n_actions, action, allowed)
     theta = policy.coefficients()
     relative = theta[action] - theta[mask].mean(axis=0)
     out = []
@@ -132,12 +138,7 @@ def vw_contributions(
     list of FeatureContribution or None
         Sorted by absolute contribution, largest first.
     """
-    valid = isinstance(action, int | np.integer) and not isinstance(action, bool)
-    if not valid or not 0 <= action < policy.n_actions:
-        raise PolicyError(f"action: expected an integer in [0, {policy.n_actions}), got {action!r}")
-    mask = np.ones(policy.n_actions, dtype=bool) if allowed is None else np.asarray(allowed, dtype=bool)
-    if mask.shape != (policy.n_actions,) or not mask[action]:
-        raise PolicyError(f"allowed: expected {policy.n_actions} booleans that allow action {action}")
+    mask = _checked_mask(policy.n_actions, action, allowed)
     found = policy.score_terms(context, mask)
     if found is None:
         return None

@@ -126,7 +126,7 @@ def check_feedback(
     """Validate the arrays passed to ``update`` for a batch of ``n`` rows (and the decision-time mask)."""
     acts = _check_actions(n, n_actions, actions)
     rew = _finite_array("rewards", rewards, n)
-    prop = _float_array("propensities", propensities, n)
+    prop = float_array("propensities", propensities, n)
     outside = ~((prop > 0.0) & (prop <= 1.0))  # also catches NaN
     if outside.any():
         raise PolicyError(
@@ -188,17 +188,18 @@ def _check_actions(n: int, n_actions: int, actions: object) -> np.ndarray:
 
 
 def _finite_array(name: str, values: object, n: int) -> np.ndarray:
-    arr = _float_array(name, values, n)
+    arr = float_array(name, values, n)
     if not np.all(np.isfinite(arr)):
         raise PolicyError(f"{name}: must be finite, found {int((~np.isfinite(arr)).sum())} NaN or inf")
     return arr
 
 
-def _float_array(name: str, values: object, n: int) -> np.ndarray:
+def float_array(name: str, values: object, n: int, *, expected: str = "numbers") -> np.ndarray:
+    """``values`` as float64 of shape ``(n,)``; ``expected`` names what they should be in the message."""
     try:
         arr = np.asarray(values, dtype=np.float64)
     except (TypeError, ValueError) as exc:
-        raise PolicyError(f"{name}: expected numbers, could not convert ({exc})") from None
+        raise PolicyError(f"{name}: expected {expected}, could not convert ({exc})") from None
     if arr.shape != (n,):
         raise PolicyError(f"{name}: expected shape ({n},), got {arr.shape}")
     return arr

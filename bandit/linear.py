@@ -33,9 +33,9 @@ from bandit.features import EncodedContexts, FeatureHasher
 from bandit.gaussian_max import probability_of_max
 from bandit.inputs import check_allowed, check_feedback, check_positive, check_revision
 from bandit.options import check_min_share, check_n_actions, check_n_draws, check_seed, default_min_share
-from bandit.policy import Choices, Contexts, Policy
+from bandit.policy import Contexts, Policy
 from bandit.row_changes import added_rows, replaced_rows
-from bandit.sampling import best_set, floored_split, make_choices, pool_equal_arms, with_min_share
+from bandit.sampling import best_set, floored_split, pool_equal_arms, with_min_share
 from bandit.snapshot import Restorable, encode_snapshot
 
 
@@ -118,13 +118,6 @@ class _RidgePerAction(Restorable, Policy):
         """The distribution per row, shape ``(n, n_actions)``; disallowed actions get 0."""
         x, mask = self._design(contexts, allowed)
         return self._distribution(x, mask)
-
-    def choose(
-        self, contexts: Contexts | EncodedContexts, rng: np.random.Generator,
-        allowed: np.ndarray | None = None,
-    ) -> Choices:
-        """Draw one action per row from :meth:`probabilities`, with its propensity and ``explored``."""
-        return make_choices(self.probabilities(contexts, allowed), rng)
 
     def update(
         self,

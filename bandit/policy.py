@@ -55,7 +55,8 @@ class Choices:
 
 
 class Policy(ABC):
-    """A policy over ``n_actions`` actions. Subclasses implement the four calls below.
+    """A policy over ``n_actions`` actions. Subclasses implement ``probabilities``, ``update`` and
+    ``to_bytes``; ``choose`` draws from ``probabilities`` unless a subclass has a faster way.
 
     Policies whose state is a sufficient statistic of the rewards also answer :meth:`revise` and set
     ``can_revise`` to True.
@@ -69,11 +70,14 @@ class Policy(ABC):
     def probabilities(self, contexts: Contexts, allowed: np.ndarray | None = None) -> np.ndarray:
         """The distribution the policy draws from, shape ``(n, n_actions)``, rows sum to 1."""
 
-    @abstractmethod
     def choose(
         self, contexts: Contexts, rng: np.random.Generator, allowed: np.ndarray | None = None
     ) -> Choices:
-        """Draw one action per row, with its propensity and whether it explored."""
+        """Draw one action per row from :meth:`probabilities` with ``rng``, with its propensity (its
+        probability there) and whether it explored (:func:`bandit.sampling.make_choices`)."""
+        from bandit.sampling import make_choices  # sampling builds on this module's Choices
+
+        return make_choices(self.probabilities(contexts, allowed), rng)
 
     @abstractmethod
     def update(

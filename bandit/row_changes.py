@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bandit.inputs import Feedback, Revision
+from bandit.inputs import Feedback, Revision, float_array
 from bandit.policy import PolicyError
 
 #: The largest time accepted, in days from the caller's origin (about 2.7 million years): hour buckets
@@ -71,12 +71,7 @@ def check_row_weights(name: str, weights: object, n: int) -> np.ndarray:
     """Per-row trial weights: finite and >= 0, shape ``(n,)``; None means 1 for every row."""
     if weights is None:
         return np.ones(n)
-    try:
-        arr = np.asarray(weights, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise PolicyError(f"{name}: expected numbers, could not convert ({exc})") from None
-    if arr.shape != (n,):
-        raise PolicyError(f"{name}: expected shape ({n},), got {arr.shape}")
+    arr = float_array(name, weights, n)
     bad = ~(np.isfinite(arr) & (arr >= 0))
     if bad.any():
         raise PolicyError(f"{name}: must be finite and >= 0, found {float(arr[bad][0])!r} "
@@ -88,12 +83,7 @@ def check_times(times: object, n: int) -> np.ndarray | None:
     """Per-row times in days, finite and within :data:`MAX_ABS_DAYS`, shape ``(n,)``; None stays None."""
     if times is None:
         return None
-    try:
-        arr = np.asarray(times, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise PolicyError(f"times: expected numbers of days, could not convert ({exc})") from None
-    if arr.shape != (n,):
-        raise PolicyError(f"times: expected shape ({n},), got {arr.shape}")
+    arr = float_array("times", times, n, expected="numbers of days")
     bad = ~(np.abs(arr) <= MAX_ABS_DAYS)  # also catches NaN
     if bad.any():
         raise PolicyError(f"times: must be finite days within +-{MAX_ABS_DAYS:g}, found "

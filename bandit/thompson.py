@@ -45,7 +45,35 @@ def _win_shares(draws: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return probs
 
 
-class BetaThompson(ArmPolicy):
+class _PosteriorThompson(ArmPolicy):
+    """Shared by the two: the Monte Carlo probability of being best from ``n_draws`` posterior draws."""
+
+    n_draws: int
+    seed: int
+
+    def _start_thompson(self, stats_type: Any, n_draws: int, seed: int, min_share: float | None,
+                        discount: float | None, window_days: float | None) -> None:
+        self.n_draws = check_n_draws(n_draws)
+        self.seed = check_seed(seed)
+        self._start_learning(stats_type, min_share, discount, window_days)
+
+    def posterior(self) -> tuple[np.ndarray, ...]:
+        """The posterior parameters, each of shape (n_actions,)."""
+        raise NotImplementedError
+
+    def _draw(
+        self, rng: np.random.Generator, posterior: tuple[np.ndarray, ...], mask: np.ndarray
+    ) -> np.ndarray:
+        """``n_draws`` joint draws of the allowed arms' means, shape (n_draws, allowed arms)."""
+        raise NotImplementedError
+
+    def _distribution(self, mask: np.ndarray) -> np.ndarray:
+        posterior = self.posterior()
+        draws = self._draw(derived_generator(self.seed, *posterior, mask), posterior, mask)
+        return pool_equal_arms(_win_shares(draws, mask), mask, *posterior)
+
+
+class BetaThompson(_PosteriorThompson):
     """Beta-Bernoulli Thompson sampling for rewards in [0, 1] (clicks, opens, conversions).
 
     Each arm has a Beta(``prior_alpha`` + successes, ``prior_beta`` + failures) posterior; a reward
@@ -85,20 +113,18 @@ class BetaThompson(ArmPolicy):
         super().__init__(check_n_actions(n_actions))
         self.prior_alpha = check_positive("prior_alpha", prior_alpha)
         self.prior_beta = check_positive("prior_beta", prior_beta)
-        self.n_draws = check_n_draws(n_draws)
-        self.seed = check_seed(seed)
-        self._start_learning(ArmSuccesses, min_share, discount, window_days)
+        self._start_thompson(ArmSuccesses, n_draws, seed, min_share, discount, window_days)
 
     def posterior(self) -> tuple[np.ndarray, np.ndarray]:
         """The Beta posterior parameters ``(alpha, beta)``, each of shape (n_actions,)."""
         stats = self.memory.current()
         return self.prior_alpha + stats.arm_to_successes, self.prior_beta + stats.arm_to_failures
 
-    def _distribution(self, mask: np.ndarray) -> np.ndarray:
-        alpha, beta = self.posterior()
-        rng = derived_generator(self.seed, alpha, beta, mask)
-        draws = rng.beta(alpha[mask], beta[mask], size=(self.n_draws, int(mask.sum())))
-        return pool_equal_arms(_win_shares(draws, mask), mask, alpha, beta)
+    def _draw(
+        self, rng: np.random.Generator, posterior: tuple[np.ndarray, ...], mask: np.ndarray
+    ) -> np.ndarray:
+        alpha, beta = posterior
+        return rng.beta(alpha[mask], beta[mask], size=(self.n_draws, int(mask.sum())))
 
     def _check_rewards(self, name: str, rewards: np.ndarray) -> None:
         outside = (rewards < 0) | (rewards > 1)
@@ -122,7 +148,7 @@ class BetaThompson(ArmPolicy):
         return policy
 
 
-class GaussianThompson(ArmPolicy):
+class GaussianThompson(_PosteriorThompson):
     r"""Thompson sampling for real-valued rewards (revenue) with a Normal-Inverse-Gamma prior per arm.
 
     Rewards of arm ``a`` are modelled as Normal(mu_a, sigma_a^2) with unknown mean and variance and
@@ -170,9 +196,7 @@ class GaussianThompson(ArmPolicy):
         self.prior_count = check_positive("prior_count", prior_count)
         self.prior_alpha = check_positive("prior_alpha", prior_alpha)
         self.prior_beta = check_positive("prior_beta", prior_beta)
-        self.n_draws = check_n_draws(n_draws)
-        self.seed = check_seed(seed)
-        self._start_learning(ArmMoments, min_share, discount, window_days)
+        self._start_thompson(ArmMoments, n_draws, seed, min_share, discount, window_days)
 
     def posterior(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """The posterior ``(mu_n, kappa_n, alpha_n, beta_n)``, each of shape (n_actions,)."""
@@ -185,13 +209,13 @@ class GaussianThompson(ArmPolicy):
             xbar - self.prior_mean) ** 2 / (2 * kappa)
         return mu, kappa, alpha, beta
 
-    def _distribution(self, mask: np.ndarray) -> np.ndarray:
-        mu, kappa, alpha, beta = self.posterior()
-        rng = derived_generator(self.seed, mu, kappa, alpha, beta, mask)
+    def _draw(
+        self, rng: np.random.Generator, posterior: tuple[np.ndarray, ...], mask: np.ndarray
+    ) -> np.ndarray:
+        mu, kappa, alpha, beta = posterior
         scale = np.sqrt(beta / (alpha * kappa))
         m = int(mask.sum())
-        draws = mu[mask] + scale[mask] * rng.standard_t(2 * alpha[mask], size=(self.n_draws, m))
-        return pool_equal_arms(_win_shares(draws, mask), mask, mu, kappa, alpha, beta)
+        return mu[mask] + scale[mask] * rng.standard_t(2 * alpha[mask], size=(self.n_draws, m))
 
     def to_bytes(self) -> bytes:
         return encode_snapshot(self.tag, {

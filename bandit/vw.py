@@ -14,9 +14,9 @@ import vowpalwabbit
 
 from bandit.inputs import batch_size, check_allowed, check_feature, check_feedback, context_rows
 from bandit.options import check_min_share, check_n_actions, check_seed, default_min_share
-from bandit.policy import Choices, Contexts, FeatureValue, Policy, PolicyError
+from bandit.policy import Contexts, FeatureValue, Policy, PolicyError
 from bandit.row_changes import added_rows
-from bandit.sampling import make_choices, with_min_share
+from bandit.sampling import with_min_share
 from bandit.snapshot import Restorable, encode_snapshot
 from bandit.vw_options import parse_vw_args
 from bandit.vw_text import (
@@ -287,12 +287,6 @@ class VWContextualBandit(Restorable, Policy):
                 f"options.vw_args: VW returned no valid pmf (first: {pmfs[0]!r}); is it an explore learner?"
             )
         return values / values.sum(axis=1, keepdims=True)
-
-    def choose(
-        self, contexts: Contexts, rng: np.random.Generator, allowed: np.ndarray | None = None
-    ) -> Choices:
-        """Draw one action per row from :meth:`probabilities` with ``rng``; the propensity is its value."""
-        return make_choices(self.probabilities(contexts, allowed), rng)
 
     def update(
         self,

@@ -121,7 +121,8 @@ def _trained_thompson(path: Path, split: int):  # type: ignore[no-untyped-def]
 
 def run_case(case: str, path: Path, rows: int, chunk_rows: int, folder: Path) -> dict[str, object]:
     from simulations.candidates import CandidateSpec
-    from simulations.logs import default_column_map, log_columns
+    from simulations.column_maps import default_column_map
+    from simulations.logs import log_columns
 
     columns = default_column_map(log_columns(path), actions=tuple(f"v{a}" for a in range(K)))
     candidate = CandidateSpec(policy="thompson")
@@ -164,7 +165,8 @@ def run_case(case: str, path: Path, rows: int, chunk_rows: int, folder: Path) ->
         from distributed import Client, LocalCluster
 
         from simulations.dask_estimation import estimate_dask
-        from simulations.logs import iter_logs, merge_reports
+        from simulations.load_reports import merge_reports
+        from simulations.logs import iter_logs
         from simulations.replay import probabilities_from_policy
         from simulations.reward_model import fit_reward_model
 

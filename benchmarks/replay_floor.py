@@ -42,7 +42,8 @@ def run_case(case: str, folder: Path) -> dict[str, float]:
         value = float(np.mean(frame["reward"].to_numpy() / (K * frame["propensity"].to_numpy())))
     else:
         from simulations.candidates import CandidateSpec
-        from simulations.logs import default_column_map, log_columns
+        from simulations.column_maps import default_column_map
+        from simulations.logs import log_columns
         from simulations.replay_files import replay_files
 
         columns = default_column_map(log_columns(path))

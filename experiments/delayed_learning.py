@@ -6,10 +6,13 @@ Cappé & Perchet ("Stochastic bandit models for delayed conversions", UAI 2017),
 :math:`e` hours ago whose event has not arrived counts as :math:`F(e)` of a trial with reward 0,
 :math:`F` the delay distribution of the reward's events given that they arrive within the window; a
 decision whose event arrived, or whose window closed, counts as a whole trial
-(:func:`analysis.delays.arrival_weights`). :math:`F` is Chapelle's delayed-feedback model (KDD 2014)
-with an exponential delay, fitted with censoring to the experiment's own log: the time from each
-recent decision to its first rewarded event, or the time followed so far
-(:func:`analysis.delays.fit_exponential_delay`).
+(:func:`analysis.delays.arrival_weights`). :math:`F` is fitted with censoring to the experiment's own
+log: the time from each recent send to its first rewarded event, or the time followed so far, by the
+spec's ``design.update.delay_model`` (:func:`analysis.delays.fit_delay_model`): Chapelle's
+delayed-feedback model (KDD 2014) with an exponential (the default) or lognormal delay, or
+Kaplan–Meier. Every age is counted from the send,
+``coalesce(send_at, created_at)``: a decision made today for tomorrow's send (``send_at``) has had no
+time to earn anything until tomorrow, and counts as no trial (weight 0) until it is sent.
 
 One step, in one transaction under the experiment's learning lock, after the ordinary batches of
 :func:`experiments.learning.learn_one_batch` (which learn the decisions older than the learning delay
@@ -39,7 +42,7 @@ import numpy as np
 from sqlalchemy import Engine
 from sqlalchemy.engine import Connection
 
-from analysis.delays import DelayModel, arrival_weights, fit_exponential_delay
+from analysis.delays import DelayModel, arrival_weights, fit_delay_model
 from analysis.errors import AnalysisInputError
 from bandit import Policy, load_policy
 from experiments.assignment import CompiledExperiment
@@ -69,20 +72,23 @@ def reward_event_types(compiled: CompiledExperiment) -> list[str]:
 
 def fit_delay(conn: Connection, compiled: CompiledExperiment, now: datetime) -> DelayModel | None:
     """The delay model of the reward's first event, fitted on the version's most recent learnable
-    decisions (module docstring); None while no rewarded event has arrived."""
+    decisions sent by ``now`` (module docstring); None while no rewarded event has arrived."""
     window = compiled.spec.reward.window_hours
     rows = first_reward_events(conn, compiled, reward_event_types(compiled), now, FIT_DECISIONS)
     observed = np.array([r.first is not None for r in rows], dtype=bool)
-    elapsed = np.array([((r.first if r.first is not None else now) - r.created_at) / _HOUR for r in rows])
+    elapsed = np.array([((r.first if r.first is not None else now) - r.sent) / _HOUR for r in rows])
     try:
-        return fit_exponential_delay(np.clip(elapsed, 0.0, window), observed, window)
+        return fit_delay_model(np.clip(elapsed, 0.0, window), observed, window,
+                               compiled.spec.design.update.delay_model)
     except AnalysisInputError:
         return None
 
 
 def _weights(rows: Sequence[Any], arrived: np.ndarray, model: DelayModel | None, now: datetime,
              window: float) -> np.ndarray:
-    elapsed = np.array([(now - r.created_at) / _HOUR for r in rows], dtype=np.float64)
+    """Each row's trial weight at ``now``, its age counted from its send (a send still to come: age < 0,
+    weight 0)."""
+    elapsed = np.array([(now - r.sent) / _HOUR for r in rows], dtype=np.float64)
     if model is None:  # no estimate: whole trials once arrived or closed, else unchanged (or 0)
         done = arrived | (elapsed >= window)
         return np.where(done, 1.0, np.array([r.learned_weight or 0.0 for r in rows]))

@@ -19,18 +19,32 @@ Beta(1 + successes, 1 + failures) posterior and the Beta-Binomial predictive of
 which needs two known decisions of each arm the group sent. A day is judged once the reward windows
 of all its decisions have closed, so that every outcome it will earn is in. The residuals go to the
 calibrated CUSUM of :func:`analysis.drift.monitor_drift`.
+
+A fixed-split design also watches each arm on its own (``arms``): the arm's reward each day against
+the arm's rate over its earlier days, by the same predictive and CUSUM. The block's false alarm rate
+is then shared: half to the detector of the days' total, half split equally among the arms, so that on
+stationary data any alert of the block (``alert``: the total's or an arm's) comes with at most the
+rate (the union bound).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 import numpy as np
 
-from analysis.drift import DEFAULT_HORIZON, DriftDay, DriftReport, monitor_drift, predict_reward
+from analysis.drift import (
+    DEFAULT_FALSE_ALARM_RATE,
+    DEFAULT_HORIZON,
+    DriftDay,
+    DriftReport,
+    monitor_drift,
+    predict_reward,
+)
 from experiments.drift_reader import DriftCell, DriftLog
 
 ADAPTIVE_DESIGNS = frozenset({"bandit", "contextual"})
@@ -39,7 +53,8 @@ DRIFT_NOTE = (
     "per day and policy version: the reward the decisions were predicted to earn (from what the policy "
     "had learned when it chose; fixed splits: the arms' rates of the earlier days) against what they "
     "earned; residual = (observed - predicted) / predictive sd; days are judged once their reward "
-    "window has closed"
+    "window has closed; fixed splits also watch each arm's daily reward against its earlier days (arms), "
+    "the false alarm rate shared between the total and the arms"
 )
 
 
@@ -70,9 +85,11 @@ def _predict(known: np.ndarray, sends: np.ndarray, binary: bool) -> tuple[float,
     return float(np.sum(sends * mean)), variance
 
 
-def drift_days(log: DriftLog) -> list[DriftDay]:
-    """The judged groups of ``log``, in time order (module docstring)."""
-    if not log.cells:
+def drift_days(log: DriftLog, cells: Sequence[DriftCell] | None = None) -> list[DriftDay]:
+    """The judged groups of ``log`` (or of its ``cells`` alone, judged by the same cells' earlier
+    days: one arm of a fixed split), in time order (module docstring)."""
+    cells = log.cells if cells is None else tuple(cells)
+    if not cells:
         return []
     n_arms = max(c.arm for c in log.cells) + 1
     binary = all(abs(c.reward_sum - c.reward_sum_squares) < 1e-9 for c in log.cells)
@@ -80,19 +97,19 @@ def drift_days(log: DriftLog) -> list[DriftDay]:
     first = log.cells[0].day
     window = timedelta(hours=log.window_hours)
     groups: dict[tuple[Any, int | None], list[DriftCell]] = defaultdict(list)
-    for c in log.cells:
+    for c in cells:
         groups[(c.day, c.policy_version if adaptive else None)].append(c)
     days = []
-    for (day, version), cells in sorted(groups.items(), key=lambda g: (g[0][0], g[0][1] or 0)):
+    for (day, version), group_cells in sorted(groups.items(), key=lambda g: (g[0][0], g[0][1] or 0)):
         if datetime.combine(day + timedelta(days=1), datetime.min.time()) + window > log.now:
             continue
         if adaptive:
             if version is None:
                 continue
-            known = [c for c in log.cells if c.learned_version is not None and c.learned_version <= version]
+            known = [c for c in cells if c.learned_version is not None and c.learned_version <= version]
         else:
-            known = [c for c in log.cells if c.day < day]
-        group = _arm_totals(cells, n_arms)
+            known = [c for c in cells if c.day < day]
+        group = _arm_totals(group_cells, n_arms)
         predicted = _predict(_arm_totals(known, n_arms), group[0], binary)
         if predicted is None:
             continue
@@ -101,10 +118,65 @@ def drift_days(log: DriftLog) -> list[DriftDay]:
     return days
 
 
-def monitor_log(log: DriftLog) -> DriftReport:
-    """The calibrated CUSUM over :func:`drift_days` (horizon: 90 days, or the days judged if more)."""
-    days = drift_days(log)
-    return monitor_drift(days, horizon=max(DEFAULT_HORIZON, len(days)))
+@dataclass(frozen=True)
+class ArmDrift:
+    """One arm of a fixed split watched on its own: its variants and its detector's report."""
+
+    arm: int
+    variants: dict[str, str]
+    report: DriftReport
+
+    def to_dict(self) -> dict[str, object]:
+        """A JSON-ready mapping: the report's fields with the arm and its variants."""
+        return {"arm": self.arm, "variants": self.variants, **self.report.to_dict()}
+
+
+@dataclass(frozen=True)
+class DriftVerdict:
+    """The drift monitor of one experiment: the detector of the days' totals and, for a fixed split,
+    one per arm (module docstring); ``alert`` is any of them, ``false_alarm_rate`` their shared bound."""
+
+    total: DriftReport
+    arms: tuple[ArmDrift, ...]
+    false_alarm_rate: float
+
+    @property
+    def alert(self) -> bool:
+        """Any detector raised its alert."""
+        return self.total.alert or any(a.report.alert for a in self.arms)
+
+    @property
+    def first_alarm_day(self) -> int | None:
+        """The first day any detector alarmed."""
+        days = [r.first_alarm_day for r in (self.total, *(a.report for a in self.arms))]
+        return min((d for d in days if d is not None), default=None)
+
+    def to_dict(self) -> dict[str, object]:
+        """The ``drift`` block's fields (without the note)."""
+        return {**self.total.to_dict(), "alert": self.alert, "first_alarm_day": self.first_alarm_day,
+                "false_alarm_rate": self.false_alarm_rate, "arms": [a.to_dict() for a in self.arms]}
+
+
+def _monitor(days: list[DriftDay], false_alarm_rate: float) -> DriftReport:
+    return monitor_drift(days, horizon=max(DEFAULT_HORIZON, len(days)), false_alarm_rate=false_alarm_rate)
+
+
+def monitor_log(log: DriftLog, false_alarm_rate: float = DEFAULT_FALSE_ALARM_RATE) -> DriftVerdict:
+    """The calibrated CUSUMs over :func:`drift_days` (horizon: 90 days, or the days judged if more): of
+    the totals and, for a fixed split, of each arm sent (module docstring)."""
+    if log.design in ADAPTIVE_DESIGNS or not log.cells:
+        return DriftVerdict(_monitor(drift_days(log), false_alarm_rate), (), false_alarm_rate)
+    arm_to_cells: dict[int, list[DriftCell]] = defaultdict(list)
+    for c in log.cells:
+        arm_to_cells[c.arm].append(c)
+    share = false_alarm_rate / 2 / len(arm_to_cells)
+    arms = tuple(
+        ArmDrift(arm, log.arm_to_variants[arm] if arm < len(log.arm_to_variants) else {},
+                 _monitor(drift_days(log, cells), share))
+        for arm, cells in sorted(arm_to_cells.items())
+    )
+    total = _monitor(drift_days(log), false_alarm_rate / 2)
+    return DriftVerdict(total, arms, false_alarm_rate)
 
 
 class DriftSource(Protocol):
@@ -113,9 +185,9 @@ class DriftSource(Protocol):
     def read_drift(self, key: str, *, include_machine: bool = False) -> DriftLog: ...
 
 
-def drift_json(report: DriftReport) -> dict[str, Any]:
-    """The ``drift`` block of the results: :meth:`analysis.drift.DriftReport.to_dict` and a note."""
-    return {**report.to_dict(), "note": DRIFT_NOTE}
+def drift_json(verdict: DriftVerdict) -> dict[str, Any]:
+    """The ``drift`` block of the results: :meth:`DriftVerdict.to_dict` and a note."""
+    return {**verdict.to_dict(), "note": DRIFT_NOTE}
 
 
 class DriftCatalog(DriftSource, Protocol):

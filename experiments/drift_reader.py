@@ -47,7 +47,8 @@ class DriftLog:
     """The cells of an experiment's current version, and what judging them needs.
 
     ``now`` is the service's clock when the cells were read (naive UTC, as stored); ``window_hours``
-    the reward window: a day is judged once the windows of all its decisions have closed.
+    the reward window: a day is judged once the windows of all its decisions have closed;
+    ``arm_to_variants`` each arm's variant per slot.
     """
 
     key: str
@@ -55,6 +56,7 @@ class DriftLog:
     window_hours: float
     now: datetime
     cells: tuple[DriftCell, ...]
+    arm_to_variants: tuple[dict[str, str], ...] = ()
 
 
 def _as_date(day: Any) -> date:

@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, get_args
 
 from analysis.cuped import fill_missing_covariate
-from analysis.drift import DriftReport
 from analysis.errors import AnalysisInputError
 from analysis.factorial import FactorialAnalysis, FactorialCell, analyze_factorial
 from analysis.lift import check_alpha
@@ -27,6 +26,7 @@ from experiments.models import ArmSummary, CovariateSummary, ExperimentSummary, 
 
 if TYPE_CHECKING:  # the adaptive block builds on this module
     from experiments.adaptive_block import AdaptiveResults
+    from experiments.drift_block import DriftVerdict
 
 MIN_UNITS = 2  # analyze_slot needs at least two units per arm
 ADAPTIVE_DESIGNS = frozenset({"bandit", "contextual"})
@@ -100,7 +100,7 @@ class ExperimentResults:
     #: adaptive analysis (None for a fixed-split design or before the policy's first decision) and the
     #: drift monitor's report.
     adaptive: AdaptiveResults | None = None
-    drift: DriftReport | None = None
+    drift: DriftVerdict | None = None
 
 
 def arm_data(arm: ArmSummary, *, adaptive: bool = False) -> ArmData:

@@ -26,15 +26,18 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from analysis.delays import DelayModelKind
 from experiments.consent import Consent
 from experiments.content import default_fallback, try_render
 from experiments.errors import Problem, SpecError
+from experiments.frequency import Frequency
 from experiments.limits import (
     MAX_ATTRIBUTE_LENGTH,
     MAX_KEY_LENGTH,
     MAX_SPEC_DEPTH,
     MAX_VARIANT_ID_LENGTH,
 )
+from experiments.send_time import SEND_TIME_SLOT, SendTime
 from experiments.spec_checks import (
     bound_problems,
     check_spec_data,
@@ -80,13 +83,17 @@ class UpdateSchedule(_Strict):
     ``delays: model`` also learns younger decisions at once, each as the share of a trial its outcome
     would have arrived by, from the delay distribution estimated on the experiment's own log, and
     revises them when the outcome arrives or the window closes (:mod:`experiments.delayed_learning`);
-    ``wait`` (the default) waits for the delay.
+    ``wait`` (the default) waits for the delay. ``delay_model`` is how that distribution is estimated
+    (:func:`analysis.delays.fit_delay_model`): ``exponential`` (the default) or ``lognormal`` (Chapelle's
+    model with either delay, fitted with censoring), or ``kaplan_meier`` (nonparametric, once some
+    decision has been followed for the whole window; the exponential model until then).
     """
 
     every_outcomes: int | None = Field(default=None, ge=1)
     every_seconds: float | None = Field(default=None, gt=0)
     delay_hours: float | None = Field(default=None, ge=0)
     delays: Literal["wait", "model"] = "wait"
+    delay_model: DelayModelKind = "exponential"
 
 
 class WarmStart(_Strict):
@@ -177,8 +184,11 @@ class ExperimentSpec(_Strict):
     ``record`` names further context attributes stored with each decision for the analysis (results by
     segment, a CUPED covariate such as ``clicks_30d``); no policy or rule sees them. ``merge_defaults``
     gives a template field's value for recipients who lack it (``{first_name: "there"}``, see
-    :mod:`experiments.merge_fields`). ``context_from: features`` fills each recipient's context from the
-    latest stored feature version (fields sent with the recipient win); a score read by the rules,
+    :mod:`experiments.merge_fields`). ``send_time`` makes the hour of the recipient's local day a choice
+    of the design (:mod:`experiments.send_time`); ``frequency`` caps the sends per recipient across the
+    experiments that share the ``channel`` (or ``program``) (:mod:`experiments.frequency`).
+    ``context_from: features`` fills each recipient's context from the latest stored feature version
+    (fields sent with the recipient win); a score read by the rules,
     eligibility or policy is used only when its model's cross-validated AUC reaches ``min_score_auc``
     (:mod:`experiments.feature_context`).
     """
@@ -200,6 +210,20 @@ class ExperimentSpec(_Strict):
     )
     context_from: Literal["request", "features"] = "request"
     min_score_auc: float | None = Field(default=None, ge=0.5, le=1.0)
+    send_time: SendTime | None = None
+    frequency: Frequency | None = None
+    channel: str | None = Field(default=None, pattern=KEY_PATTERN)
+    program: str | None = Field(default=None, pattern=KEY_PATTERN)
+
+    @model_validator(mode="after")
+    def _send_time_is_not_a_slot(self) -> ExperimentSpec:
+        if self.send_time is not None and SEND_TIME_SLOT in self.slots:
+            raise ValueError(
+                f"slots.{SEND_TIME_SLOT}: the name is taken by send_time (the send-time choice); rename it"
+            )
+        if self.channel is not None and self.program is not None:
+            raise ValueError("channel, program: give one (the experiments a frequency cap counts across)")
+        return self
 
     @model_validator(mode="before")
     @classmethod
@@ -240,6 +264,9 @@ class ExperimentSpec(_Strict):
         data = self.model_dump(mode="json")
         for name in ("record", "merge_defaults"):  # added later: absent when empty, so specs saved
             if not data[name]:  # before keep their text
+                del data[name]
+        for name in ("send_time", "frequency", "channel", "program"):  # added later: absent when unset
+            if data[name] is None:
                 del data[name]
         if data["reward"]["value_types"] is None:
             del data["reward"]["value_types"]

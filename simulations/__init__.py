@@ -3,13 +3,16 @@
 Submodules (import from them directly; nothing heavy happens at import time):
 
 - :mod:`simulations.data`: ``LoggedData`` and ``SimulationInputError``;
-- :mod:`simulations.logs`: ``load_logs``, ``read_logs``, ``iter_logs``, ``scan_log``, ``load_column_map``,
-  ``default_column_map`` (SendLab's own log columns), ``logs_from_records``, ``validate_frame``;
+- :mod:`simulations.logs`: ``load_logs``, ``read_logs``, ``iter_logs``, ``scan_log``, ``read_log_table``,
+  ``validate_frame``; :mod:`simulations.column_maps`: ``ColumnMap``, ``load_column_map``,
+  ``default_column_map`` (SendLab's own log columns); :mod:`simulations.load_reports`: ``LoadReport``,
+  ``LoadSummary``; :mod:`simulations.log_records`: ``logs_from_records``;
 - :mod:`simulations.sources`: ``FileSource``, ``RecordSource``, ``ProbabilityReader`` (logs read in
   chunks, any range of rows, as often as needed);
 - :mod:`simulations.streaming`: ``replay_source``, a whole replay in bounded memory (what ``sendlab
   replay`` runs), with :mod:`simulations.merged_sums` (observed value, lifts, Poisson bootstrap);
 - :mod:`simulations.estimators`: ``estimate_policy_value``, ``estimator_state(s)``, ``PolicyEstimate``;
+  :mod:`simulations.estimator_kernels`: the estimator types and their per-round kernels;
 - :mod:`simulations.reward_model`: ``fit_reward_model`` (logistic, linear, VW);
 - :mod:`simulations.replay`: ``evaluate_policy``, ``probabilities_from_policy``, ``load_probabilities``,
   ``train_policy``, ``replay_report``;

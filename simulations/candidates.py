@@ -18,11 +18,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from simulations.data import SimulationInputError
-from simulations.file_errors import reading
+from simulations.file_errors import parse_yaml, read_yaml
 
 
 class CandidateSpec(BaseModel):
@@ -84,12 +83,11 @@ def candidate_from_mapping(raw: Mapping[str, Any], where: str = "candidate") -> 
         raise SimulationInputError(f"{where}: " + "; ".join(problems)) from None
 
 
+def candidate_from_text(text: str, where: str = "candidate") -> CandidateSpec:
+    """A :class:`CandidateSpec` from YAML or JSON text (a candidate document or an experiment spec)."""
+    return candidate_from_mapping(parse_yaml(text, where), where)
+
+
 def load_candidate(path: str | Path) -> CandidateSpec:
     """Read a :class:`CandidateSpec` from a YAML or JSON file."""
-    with reading(path):
-        text = Path(path).read_text(encoding="utf-8")
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise SimulationInputError(f"{path}: not valid YAML: {exc}") from None
-    return candidate_from_mapping(raw, str(path))
+    return candidate_from_mapping(read_yaml(path), str(path))

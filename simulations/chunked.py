@@ -1,6 +1,6 @@
 """Off-policy estimates over logs too big for memory: chunk by chunk, or partition by partition.
 
-Each chunk (a :class:`~simulations.logs.LoadReport`) becomes a :class:`ChunkSummary`: one
+Each chunk (a :class:`~simulations.load_reports.LoadReport`) becomes a :class:`ChunkSummary`: one
 :class:`~simulations.estimators.EstimatorState` per estimator plus the rejected-row counts. Summaries
 merge with ``+`` exactly, so the result does not depend on the order of the chunks (and on how the log
 was cut only through each chunk's rounding of its own sums, about 1e-16 relative), and the same
@@ -27,7 +27,7 @@ from simulations.estimators import (
     WarningThresholds,
     estimator_states,
 )
-from simulations.logs import REJECTION_REASONS, LoadReport, RejectedRows
+from simulations.load_reports import REJECTION_REASONS, LoadReport, RejectedRows
 from simulations.reward_model import RewardModel
 
 TargetFunction = Callable[[LoggedData], np.ndarray]

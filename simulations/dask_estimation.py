@@ -15,9 +15,10 @@ import numpy as np
 import pandas as pd
 
 from simulations.chunked import ChunkSummary, TargetFunction, check_estimators, summarize_chunk
+from simulations.column_maps import ColumnMap
 from simulations.data import SimulationInputError
 from simulations.estimators import EstimatorName
-from simulations.logs import ColumnMap, validate_frame
+from simulations.logs import validate_frame
 from simulations.reward_model import RewardModel
 
 

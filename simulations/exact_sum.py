@@ -1,8 +1,9 @@
 """Sums that merge exactly, in any order.
 
 A chunk's total is taken once, by numpy's pairwise summation (its error is below about
-:math:`\\varepsilon \\log_2 n \\sum |x_i|`) or, for sums of products, one inner product (BLAS,
-blocked, error of the same order), and from then on it is held exactly: an
+:math:`\\varepsilon \\log_2 n \\sum |x_i|`) or, for sums of products, one inner product (numpy's
+``einsum`` loop, accumulated in several partial sums, without a BLAS thread pool), and from then on it
+is held exactly: an
 :class:`ExactSum` is an integer times a power of two, merging adds integers, and
 :attr:`ExactSum.value` rounds the exact total once. So merged chunk totals do not depend on the order
 in which chunks arrive or partitions finish, and summing a log in one chunk or in many differs only by
@@ -51,7 +52,7 @@ class ExactSum:
     @classmethod
     def of_dot(cls, a: np.ndarray, b: np.ndarray) -> ExactSum:
         """:math:`\\sum_i a_i b_i` of a chunk (shape (n,) each), by one inner product, held exactly."""
-        return cls.of_float(float(np.dot(a, b)))
+        return cls.of_float(float(np.einsum("i,i->", a, b)))
 
     @property
     def value(self) -> float:

@@ -27,13 +27,20 @@ def file_problem(path: str | Path, exc: BaseException) -> str | None:
     if isinstance(exc, pd.errors.ParserError):
         detail = str(exc).strip().removeprefix("Error tokenizing data. C error: ")
         return f"{path}: not a valid CSV file: {detail}".splitlines()[0]
-    pyarrow = sys.modules.get("pyarrow")  # imported only by the Parquet readers
+    pyarrow = sys.modules.get("pyarrow")  # imported only by the readers that use it
     if pyarrow is not None and isinstance(exc, pyarrow.ArrowInvalid):
         try:
             size = Path(path).stat().st_size
         except OSError:
             size = None
-        return f"{path}: empty" if size == 0 else f"{path}: not a Parquet file"
+        detail = str(exc).strip()
+        if size == 0 or detail.startswith("Empty CSV file"):
+            return f"{path}: empty"
+        if Path(path).suffix.lower() in (".parquet", ".pq"):
+            return f"{path}: not a Parquet file"
+        if "invalid UTF8" in detail:
+            return f"{path}: not UTF-8 text"
+        return f"{path}: not a valid CSV file: {detail}".splitlines()[0]
     return None
 
 
@@ -47,3 +54,22 @@ def reading(path: str | Path) -> Iterator[None]:
         if problem is None:
             raise
         raise SimulationInputError(problem) from exc
+
+
+def read_yaml(path: str | Path) -> object:
+    """The document of a YAML (or JSON) file; a file that cannot be read or parsed is a
+    :class:`SimulationInputError` naming it."""
+    with reading(path):
+        text = Path(path).read_text(encoding="utf-8")
+    return parse_yaml(text, str(path))
+
+
+def parse_yaml(text: str, where: str) -> object:
+    """The document of YAML (or JSON) text; text that does not parse is a :class:`SimulationInputError`
+    naming ``where``."""
+    import yaml
+
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise SimulationInputError(f"{where}: not valid YAML: {exc}") from None

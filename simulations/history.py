@@ -2,8 +2,9 @@
 
 A history has one row per event with SendLab's column names ``recipient_id``, ``timestamp``, ``type``
 and ``amount`` (see :mod:`experiments.features.events`), or any other names given by a
-:class:`HistoryColumns` map, the same kind of map as a replay's (:class:`simulations.logs.ColumnRoles`),
-read from YAML by :func:`simulations.logs.load_column_map`::
+:class:`HistoryColumns` map, the same kind of map as a replay's
+(:class:`simulations.column_maps.ColumnRoles`), read from YAML by
+:func:`simulations.column_maps.load_column_map`::
 
     recipient_id: customer
     timestamp: event_time
@@ -25,8 +26,9 @@ import pandas as pd
 
 from experiments.features.events import EVENT_COLUMNS, EventBatch, EventProblem, events_from_frame
 from experiments.features.settings import PURCHASE
+from simulations.column_maps import ColumnRoles
 from simulations.data import SimulationInputError
-from simulations.logs import ColumnRoles, read_table_chunks
+from simulations.logs import read_table_chunks
 
 #: Rows read at a time unless asked otherwise.
 CHUNK_ROWS = 1_000_000

@@ -1,337 +1,48 @@
-"""Loading logged sends from CSV, Parquet or the SendLab database, setting bad rows aside.
+"""Loading logged sends from CSV or Parquet files, setting bad rows aside.
 
 Every row read is either used or reported: rows with a missing or non-positive propensity, a missing
 or unknown variant, a missing reward or one outside the declared range, or a missing feature are
 counted by reason, with the first few row numbers and values as examples, and never reach the
-estimators. Files are read in chunks, so memory stays bounded whatever the size of the log.
-
-SendLab's own log columns (what :func:`sendlab_frame` writes from exported decisions, and what
-:func:`default_column_map` reads without any mapping)::
-
-    decision_id      the decision's id (not used by the estimators)
-    created_at       when it was made (not used; rows are taken in file order)
-    action           the chosen variant's id (for several slots, ``subject=plain|cta=shop``)
-    propensity       the logged probability of that action, in (0, 1]
-    reward           the reward it earned
-    position         optional: the slot's position in the message
-    context.<name>   one column per context feature; the policy and reward model see ``<name>``
-
-Logs written by other tools are read through a :class:`ColumnMap`, given as options or in a small
-YAML file::
-
-    action: variant            # the chosen variant's id
-    reward: clicked
-    propensity: prob
-    context: [device, segment, recency_days]
-    position: slot             # optional
-    actions: [plain, urgent]   # optional: the variants; others are rejected as unknown
-    reward_range: [0, 1]       # optional: rewards outside it are rejected
-
-A ``context.`` prefix is dropped from feature names wherever it appears.
+estimators. Which column holds what is a :class:`~simulations.column_maps.ColumnMap`; what a load
+produced is a :class:`~simulations.load_reports.LoadReport`; records already fetched are read by
+:func:`simulations.log_records.logs_from_records`.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
+from simulations.column_maps import ColumnMap, column_map, feature_name
 from simulations.data import LoggedData, SimulationInputError
 from simulations.file_errors import reading
+from simulations.load_reports import MAX_EXAMPLES, REJECTION_REASONS, LoadReport, RejectedRows, merge_reports
 
-REJECTION_REASONS = (
-    "missing_action",
-    "unknown_action",
-    "missing_propensity",
-    "zero_propensity",
-    "invalid_propensity",
-    "missing_reward",
-    "reward_out_of_range",
-    "missing_context",
-)
-_MAX_EXAMPLES = 3
-CONTEXT_PREFIX = "context."
-#: The roles' column names in SendLab's own logs (see the module docstring).
-SENDLAB_COLUMNS = {"action": "action", "reward": "reward", "propensity": "propensity", "position": "position"}
-
-
-def feature_name(column: str) -> str:
-    """The feature a context column holds: ``context.device`` -> ``device``; other names unchanged."""
-    return column[len(CONTEXT_PREFIX):] if column.startswith(CONTEXT_PREFIX) else column
-
-
-class ColumnRoles(BaseModel):
-    """A map from the roles a reader needs to the columns of a file that hold them.
-
-    The base of every column map (:class:`ColumnMap` for logged sends,
-    :class:`simulations.history.HistoryColumns` for purchase and engagement histories): a frozen model
-    whose fields are roles, read from YAML by :func:`load_column_map` or built from options, where no
-    column may serve two roles. Subclasses list the columns read in :attr:`columns`.
-    """
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    @property
-    def columns(self) -> list[str]:
-        """Every column read from the file."""
-        raise NotImplementedError
-
-    @model_validator(mode="after")
-    def _no_column_twice(self) -> ColumnRoles:
-        used = self.columns
-        if len(set(used)) != len(used):
-            raise ValueError(f"a column is mapped twice: {used}")
-        return self
-
-
-class ColumnMap(ColumnRoles):
-    """Which column of a log holds what.
-
-    Attributes
-    ----------
-    action, reward, propensity : str
-        Columns of the chosen variant's id, the reward and the logged propensity.
-    context : tuple of str
-        Feature columns (empty: no features).
-    position : str or None
-        Column of the slot's position, if any.
-    actions : tuple of str or None
-        The variants, in the order of the estimators' columns; ``None`` takes the sorted distinct
-        values of the action column (one extra pass over that column).
-    reward_range : tuple of float or None
-        Inclusive bounds for the reward.
-    """
-
-    action: str
-    reward: str
-    propensity: str
-    context: tuple[str, ...] = ()
-    position: str | None = None
-    actions: tuple[str, ...] | None = None
-    reward_range: tuple[float, float] | None = None
-
-    @field_validator("actions", mode="before")
-    @classmethod
-    def _actions_as_strings(cls, value: object) -> object:
-        if value is None:
-            return None
-        if isinstance(value, str) or not isinstance(value, Sequence):
-            raise ValueError("must be a list of variant ids")
-        return tuple(str(v) for v in value)
-
-    @model_validator(mode="after")
-    def _check(self) -> ColumnMap:
-        if self.actions is not None and (not self.actions or len(set(self.actions)) != len(self.actions)):
-            raise ValueError(f"actions must be a non-empty list of distinct ids, got {list(self.actions)}")
-        if self.reward_range is not None and not self.reward_range[0] <= self.reward_range[1]:
-            raise ValueError(f"reward_range low must not exceed high, got {list(self.reward_range)}")
-        features = [feature_name(c) for c in self.context]
-        if len(set(features)) != len(features):
-            raise ValueError(f"context: two columns hold the same feature once 'context.' is dropped: "
-                             f"{list(self.context)}")
-        return self
-
-    @property
-    def columns(self) -> list[str]:
-        """Every column read from the file."""
-        return [self.action, self.reward, self.propensity, *self.context] + (
-            [self.position] if self.position else []
-        )
-
-
-Roles = TypeVar("Roles", bound=ColumnRoles)
-
-
-def column_map(**fields: object) -> ColumnMap:
-    """A :class:`ColumnMap`, with validation errors turned into :class:`SimulationInputError`."""
-    try:
-        return ColumnMap(**fields)
-    except ValidationError as exc:
-        raise SimulationInputError(_pydantic_message("column map", exc)) from None
-
-
-def load_column_map(path: str | Path, kind: type[Roles] = ColumnMap) -> Roles:  # type: ignore[assignment]
-    """Read a column map from a YAML file: a :class:`ColumnMap` (keys as in the module docstring), or
-    another kind of :class:`ColumnRoles` (its fields are the keys)."""
-    with reading(path):
-        text = Path(path).read_text(encoding="utf-8")
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise SimulationInputError(f"{path}: not valid YAML: {exc}") from None
-    if not isinstance(raw, dict):
-        raise SimulationInputError(f"{path}: expected a mapping of column roles to column names")
-    try:
-        return kind(**raw)
-    except ValidationError as exc:
-        raise SimulationInputError(_pydantic_message(str(path), exc)) from None
-
-
-def _pydantic_message(where: str, exc: ValidationError) -> str:
-    problems = [f"{'.'.join(map(str, e['loc'])) or 'map'}: {e['msg']}" for e in exc.errors()]
-    return f"{where}: " + "; ".join(problems)
-
-
-@dataclass(frozen=True)
-class RejectedRows:
-    """Rows set aside for one reason.
-
-    Attributes
-    ----------
-    count : int
-    examples : tuple of (int, str)
-        The first few ``(row number, offending value)``; rows are numbered from 0 in read order.
-    """
-
-    count: int
-    examples: tuple[tuple[int, str], ...] = ()
-
-    def __add__(self, other: RejectedRows) -> RejectedRows:
-        return RejectedRows(self.count + other.count, (self.examples + other.examples)[:_MAX_EXAMPLES])
-
-
-@dataclass(frozen=True)
-class LoadReport:
-    """What a load produced: the usable rows and the rows set aside, by reason.
-
-    Attributes
-    ----------
-    data : LoggedData
-        The rows that passed every check, in read order.
-    rejected : mapping of str to RejectedRows
-        ``reason -> rows``, for reasons in ``REJECTION_REASONS`` that occurred.
-    rows_read : int
-        Rows read, used or not.
-    kept_rows : ndarray of int, shape (data.n,)
-        For each used row, its row number in the source (counted from 0 in read order), to align
-        files that have one row per logged send, such as per-row action probabilities.
-    """
-
-    data: LoggedData
-    rejected: Mapping[str, RejectedRows] = field(default_factory=dict)
-    rows_read: int = 0
-    kept_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
-
-    @property
-    def rows_rejected(self) -> int:
-        """Rows set aside, all reasons together."""
-        return sum(r.count for r in self.rejected.values())
-
-    @property
-    def rows_used(self) -> int:
-        """Rows that passed every check."""
-        return self.data.n
-
-    def summary(self) -> LoadSummary:
-        """The counts without the data."""
-        return LoadSummary(self.rows_read, self.data.n, self.rejected)
-
-    def to_dict(self) -> dict[str, object]:
-        """A JSON-ready summary (without the data)."""
-        return self.summary().to_dict()
-
-
-@dataclass(frozen=True)
-class LoadSummary:
-    """What a load read, used and set aside, without the rows (mergeable with ``+``).
-
-    Attributes
-    ----------
-    rows_read, rows_used : int
-    rejected : mapping of str to RejectedRows
-        ``reason -> rows``, in the order of ``REJECTION_REASONS``.
-    """
-
-    rows_read: int = 0
-    rows_used: int = 0
-    rejected: Mapping[str, RejectedRows] = field(default_factory=dict)
-
-    @property
-    def rows_rejected(self) -> int:
-        """Rows set aside, all reasons together."""
-        return sum(r.count for r in self.rejected.values())
-
-    def __add__(self, other: LoadSummary) -> LoadSummary:
-        if not isinstance(other, LoadSummary):
-            return NotImplemented
-        return LoadSummary(
-            self.rows_read + other.rows_read,
-            self.rows_used + other.rows_used,
-            merge_rejections([self.rejected, other.rejected]),
-        )
-
-    def to_dict(self) -> dict[str, object]:
-        """A JSON-ready mapping: rows read, used, set aside, and per reason the count and examples."""
-        return {
-            "rows_read": self.rows_read,
-            "rows_used": self.rows_used,
-            "rows_rejected": self.rows_rejected,
-            "rejected": {
-                reason: {"count": r.count, "examples": [{"row": i, "value": v} for i, v in r.examples]}
-                for reason, r in self.rejected.items()
-            },
-        }
-
-
-def merge_rejections(parts: Iterable[Mapping[str, RejectedRows]]) -> dict[str, RejectedRows]:
-    """Rejections of consecutive parts of a log, merged per reason (examples stay the first ones)."""
-    rejected: dict[str, RejectedRows] = {}
-    for part in parts:
-        for reason, rows in part.items():
-            rejected[reason] = rejected[reason] + rows if reason in rejected else rows
-    return {r: rejected[r] for r in REJECTION_REASONS if r in rejected}
-
-
-def concat_logged(parts: Sequence[LoggedData]) -> LoggedData:
-    """Rows of several logs over the same variants, one after the other."""
-    if not parts:
-        raise SimulationInputError("parts: nothing to concatenate")
-    names = parts[0].action_names
-    for part in parts:
-        if part.action_names != names:
-            raise SimulationInputError(f"action_names: {part.action_names} differ from {names}")
-    if all(isinstance(p.contexts, np.ndarray) for p in parts):
-        contexts: object = np.concatenate([p.contexts for p in parts])
-    elif all(isinstance(p.contexts, pd.DataFrame) for p in parts):
-        contexts = pd.concat([p.contexts for p in parts], ignore_index=True)
-    else:
-        contexts = [c for p in parts for c in p.context_mappings()]
-    has_positions = all(p.positions is not None for p in parts)
-    return LoggedData(
-        contexts=contexts,
-        actions=np.concatenate([p.actions for p in parts]),
-        rewards=np.concatenate([p.rewards for p in parts]),
-        propensities=np.concatenate([p.propensities for p in parts]),
-        action_names=names,
-        positions=np.concatenate([p.positions for p in parts]) if has_positions else None,
-    )
-
-
-def merge_reports(reports: Iterable[LoadReport]) -> LoadReport:
-    """One report for several chunks read in order."""
-    reports = list(reports)
-    if not reports:
-        raise SimulationInputError("reports: nothing to merge")
-    return LoadReport(
-        data=concat_logged([r.data for r in reports]),
-        rejected=merge_rejections(r.rejected for r in reports),
-        rows_read=sum(r.rows_read for r in reports),
-        kept_rows=np.concatenate([r.kept_rows for r in reports]),
-    )
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 
 def _is_missing(value: object) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
 
 
-def _validate(
+def _as_text(values: pd.Series) -> pd.Series:
+    """Ids as text: a column of strings (categorical or not) as it is, any other converted to text."""
+    inner = values.cat.categories if isinstance(values.dtype, pd.CategoricalDtype) else values
+    if pd.api.types.is_string_dtype(inner.dtype) and (
+        inner.dtype != object or pd.api.types.infer_dtype(inner, skipna=True) in ("string", "empty")
+    ):
+        return values
+    return values.astype("string")
+
+
+def validate_rows(
     action_values: pd.Series,
     reward_values: pd.Series,
     propensity_values: pd.Series,
@@ -344,11 +55,10 @@ def _validate(
 ) -> LoadReport:
     """Check one chunk row by row (vectorised) and split it into used rows and rejections."""
     n = len(action_values)
-    actions_text = action_values.astype("string")
+    actions_text = _as_text(action_values)
     rewards = pd.to_numeric(reward_values, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
     propensities = pd.to_numeric(propensity_values, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-    action_to_index = {name: i for i, name in enumerate(action_names)}
-    indices = actions_text.map(action_to_index).to_numpy(dtype=float, na_value=np.nan)
+    indices = pd.Index(action_names, dtype=object).get_indexer(actions_text)  # -1: unknown or missing
     missing_action = actions_text.isna().to_numpy()
     if isinstance(contexts, pd.DataFrame):
         missing_context = contexts.isna().any(axis=1).to_numpy() if contexts.shape[1] else np.zeros(n, bool)
@@ -357,7 +67,7 @@ def _validate(
     low, high = reward_range if reward_range is not None else (-math.inf, math.inf)
     checks = {
         "missing_action": missing_action,
-        "unknown_action": ~missing_action & np.isnan(indices),
+        "unknown_action": ~missing_action & (indices < 0),
         "missing_propensity": np.isnan(propensities),
         "zero_propensity": propensities == 0,
         "invalid_propensity": (propensities < 0) | (propensities > 1) | np.isinf(propensities),
@@ -378,9 +88,11 @@ def _validate(
         taken |= rows
         count = int(rows.sum())
         if count:
-            where = np.flatnonzero(rows)[:_MAX_EXAMPLES]
+            where = np.flatnonzero(rows)[:MAX_EXAMPLES]
             if reason == "missing_context":
                 values = ["a feature is missing"] * len(where)
+            elif reason == "missing_action":
+                values = ["<NA>"] * len(where)  # one marker, whichever reader left the id missing
             else:
                 values = [str(sources[reason].iloc[i]) for i in where]
             rejected[reason] = RejectedRows(
@@ -492,6 +204,71 @@ def _read_chunks(
             yield first + low, frame
     if hasattr(batches, "close"):
         batches.close()
+
+
+#: Texts read as missing values, as pandas reads them by default.
+_NULL_TEXTS = ["", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
+               "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null"]
+#: Bytes of CSV text per batch of the streaming reader (types are inferred from the first batch). The
+#: reader runs on the calling thread: on the few, shared cores a replay runs on, its thread pool cost
+#: more than it saved.
+_CSV_BLOCK_BYTES = 1 << 24
+
+
+def read_log_table(path: str | Path, columns: Sequence[str], text_columns: Sequence[str] = ()) -> pa.Table:
+    """``columns`` of a CSV or Parquet file, read once by pyarrow's streaming readers (in batches).
+
+    ``text_columns`` (ids) are read as dictionary-encoded strings (an id ``007`` stays ``"007"``;
+    pandas sees a categorical column, whose lookups touch each distinct id once); a CSV's other
+    columns' types are inferred (from the first batch; a column whose later values do not fit the
+    inferred type is read again as text, so that the row checks set those values aside). Missing
+    values are the texts pandas reads as missing. Errors of reading name the file
+    (:func:`simulations.file_errors.reading`).
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from pyarrow import csv
+
+    path = _existing(path)
+    header = log_columns(path)
+    _check_columns(path, list(columns), set(header))
+    with reading(path):
+        if _format(path) == "parquet":
+            file = pq.ParquetFile(path)
+            schema = pa.schema([file.schema_arrow.field(c) for c in columns])
+            table = pa.Table.from_batches(list(file.iter_batches(columns=list(columns))), schema=schema)
+            for name in text_columns:
+                column = table.column(name)
+                if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+                    table = table.set_column(table.schema.get_field_index(name), name,
+                                             column.dictionary_encode())
+            return table
+        failed: set[str] = set()
+        text_ids = pa.dictionary(pa.int32(), pa.string())
+        parse = csv.ParseOptions(delimiter="\t" if path.suffix.lower() == ".tsv" else ",")
+        while True:
+            convert = csv.ConvertOptions(include_columns=list(columns), strings_can_be_null=True,
+                                         null_values=_NULL_TEXTS,
+                                         column_types={**dict.fromkeys(failed, pa.string()),
+                                                       **dict.fromkeys(text_columns, text_ids)})
+            try:
+                read = csv.ReadOptions(block_size=_CSV_BLOCK_BYTES, use_threads=False)
+                reader = csv.open_csv(path, read_options=read, parse_options=parse, convert_options=convert)
+                return reader.read_all()
+            except pa.ArrowInvalid as exc:
+                column = _failed_column(str(exc), header)
+                if column is None or column in failed or column in text_columns:
+                    raise
+                failed.add(column)
+
+
+def _failed_column(message: str, header: list[str]) -> str | None:
+    """The column named by pyarrow's ``In CSV column #i: CSV conversion error ...``, if any."""
+    prefix = "In CSV column #"
+    if not message.startswith(prefix) or "conversion error" not in message:
+        return None
+    index = message[len(prefix):].split(":", 1)[0]
+    return header[int(index)] if index.isdigit() and int(index) < len(header) else None
 
 
 def _check_columns(path: Path, columns: list[str], present: set[str]) -> None:
@@ -620,7 +397,7 @@ def validate_frame(
     numbers = first_row + np.arange(len(frame)) if row_numbers is None else np.asarray(row_numbers)
     contexts = frame[list(columns.context)]
     contexts.columns = [feature_name(str(c)) for c in contexts.columns]
-    return _validate(
+    return validate_rows(
         frame[columns.action],
         frame[columns.reward],
         frame[columns.propensity],
@@ -631,33 +408,6 @@ def validate_frame(
         numbers,
         frame_contexts,
     )
-
-
-def default_column_map(present: Sequence[str], **given: object) -> ColumnMap:
-    """The column map of a log with SendLab's own column names, with ``given`` fields laid over it.
-
-    Roles not given take SendLab's names (``action``, ``reward``, ``propensity``; ``position`` when the
-    file has that column); without ``context``, every ``context.<name>`` column is a feature.
-
-    Parameters
-    ----------
-    present : sequence of str
-        The log's columns (:func:`log_columns`).
-    **given
-        Fields of :class:`ColumnMap` already chosen (from ``--map`` or options); ``None`` means unset.
-
-    Returns
-    -------
-    ColumnMap
-    """
-    fields = {k: v for k, v in given.items() if v is not None}
-    for role in ("action", "reward", "propensity"):
-        fields.setdefault(role, SENDLAB_COLUMNS[role])
-    if "position" not in fields and SENDLAB_COLUMNS["position"] in present:
-        fields["position"] = SENDLAB_COLUMNS["position"]
-    if "context" not in fields:
-        fields["context"] = tuple(c for c in present if c.startswith(CONTEXT_PREFIX))
-    return column_map(**fields)
 
 
 def load_logs(
@@ -703,82 +453,3 @@ def read_logs(path: str | Path, columns: ColumnMap, *, chunk_rows: int = 100_000
     """Load a whole log described by a :class:`ColumnMap` into memory (see :func:`iter_logs`; for logs
     too big for memory use :func:`simulations.streaming.replay_source`)."""
     return merge_reports(iter_logs(path, columns, chunk_rows=chunk_rows))
-
-
-def _field(record: object, name: str, default: object = ...) -> object:
-    if isinstance(record, Mapping):
-        if name in record:
-            return record[name]
-    elif hasattr(record, name):
-        return getattr(record, name)
-    if default is ...:
-        raise SimulationInputError(f"records: a record has no {name!r} field")
-    return default
-
-
-def combination_label(variants: Mapping[str, object]) -> str:
-    """The action id of a multi-slot decision: ``"subject=plain|cta=shop"`` (slots in their given order)."""
-    return "|".join(f"{slot}={variant}" for slot, variant in variants.items())
-
-
-def _action_of(record: object, action: str | Callable[[object], object]) -> object:
-    if callable(action):
-        return action(record)
-    value = _field(record, action, None)
-    if value is None and action == "action":
-        variants = _field(record, "variants", None)
-        if isinstance(variants, Mapping) and variants:
-            return combination_label(variants)
-    return value
-
-
-def logs_from_records(
-    records: Iterable[object],
-    *,
-    actions: Sequence[str] | None = None,
-    reward_range: tuple[float, float] | None = None,
-    action: str | Callable[[object], object] = "action",
-    first_row: int = 0,
-) -> LoadReport:
-    """Logged sends from rows already fetched (for example exported from the SendLab database).
-
-    Parameters
-    ----------
-    records : iterable
-        Mappings or objects with ``context`` (a mapping of features, or None), the action,
-        ``reward``, ``propensity`` and optionally ``position``.
-    actions : sequence of str, optional
-        The variants; by default the sorted distinct actions of the records.
-    reward_range : (float, float), optional
-        Inclusive bounds for the reward.
-    action : str or callable
-        The field holding the chosen variant's id, or a function of the record returning it. With
-        the default ``"action"``, a record without that field but with ``variants`` (a mapping of
-        slot to variant id, as in SendLab's exported decisions) gets :func:`combination_label`.
-    first_row : int
-        Number of the first record in its source (rows are numbered consecutively from it).
-
-    Returns
-    -------
-    LoadReport
-    """
-    rows = list(records)
-    contexts = [dict(_field(r, "context", None) or {}) for r in rows]
-    action_values = pd.Series([_action_of(r, action) for r in rows], dtype=object)
-    action_values = action_values.where(action_values.isna(), action_values.astype(str))
-    if actions is None:
-        distinct = sorted(set(action_values.dropna()))
-        if not distinct:
-            raise SimulationInputError("records: no record has an action")
-        actions = distinct
-    positions = [_field(r, "position", None) for r in rows]
-    return _validate(
-        action_values,
-        pd.Series([_field(r, "reward") for r in rows], dtype=object),
-        pd.Series([_field(r, "propensity") for r in rows], dtype=object),
-        contexts,
-        None if all(p is None for p in positions) else pd.Series(positions, dtype=object),
-        column_map(action="a", reward="r", propensity="p", actions=tuple(actions)).actions or (),
-        column_map(action="a", reward="r", propensity="p", reward_range=reward_range).reward_range,
-        first_row + np.arange(len(rows)),
-    )

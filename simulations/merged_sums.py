@@ -171,7 +171,7 @@ def estimate_lift(
     Parameters
     ----------
     estimator, data, target_probabilities, reward_predictions, clip
-        As in :func:`simulations.estimators.kernel`.
+        As in :func:`simulations.estimators.kernel_and_state`.
     alpha : float
         The interval is ``1 - alpha`` two-sided.
 

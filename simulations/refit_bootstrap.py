@@ -22,7 +22,7 @@ from scipy import special
 from threadpoolctl import threadpool_limits
 
 from simulations.data import LoggedData
-from simulations.estimators import EstimatorName, kernel
+from simulations.estimators import EstimatorName, kernel_and_state
 from simulations.reward_model import ContextEncoder, RewardModelKind, fit_reward_model
 
 __all__ = ["refit_replicates"]
@@ -95,7 +95,7 @@ def _batched_replicates(
     for b in range(replicates):
         eta = x @ coefficients[b].T
         q = special.expit(eta) if kind == "logistic" else eta
-        u, d, _ = kernel(estimator, data, target, q, clip=clip, validate=False)
+        u, d, _ = kernel_and_state(estimator, data, target, q, clip=clip, validate=False)
         denominator = float(n) if d is None else float(counts[b] @ d)
         values[b] = float(counts[b] @ u) / denominator
     return values
@@ -109,7 +109,7 @@ def _one_at_a_time(
     for b, idx in enumerate(indices):
         sample = data.take(idx)
         q = fit_reward_model(sample, kind=kind).predict(sample.contexts)
-        u, d, _ = kernel(estimator, sample, target[idx], q, clip=clip, validate=False)
+        u, d, _ = kernel_and_state(estimator, sample, target[idx], q, clip=clip, validate=False)
         values[b] = u.sum() / (sample.n if d is None else d.sum())
     return values
 

@@ -1,6 +1,6 @@
 """One call from files to a replay report: what ``sendlab replay --logs`` runs.
 
-The log is read in chunks through a :class:`~simulations.logs.ColumnMap` (rejected rows are reported),
+The log is read in chunks through a :class:`~simulations.column_maps.ColumnMap` (rejected rows are reported),
 then either a candidate policy (:class:`~simulations.candidates.CandidateSpec`, trained on the earlier
 part of the log) or a file of per-row action probabilities is evaluated, in bounded memory
 (:func:`simulations.streaming.replay_source`).
@@ -12,9 +12,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from simulations.candidates import CandidateSpec
+from simulations.column_maps import ColumnMap
 from simulations.data import SimulationInputError
 from simulations.estimators import EstimatorName
-from simulations.logs import ColumnMap
 from simulations.reward_model import RewardModelKind
 from simulations.sources import FileSource
 from simulations.streaming import ProgressCallback, StreamedReplay, replay_source
@@ -45,7 +45,7 @@ def replay_files(
     logs : str or Path
         CSV or Parquet log.
     columns : ColumnMap
-        Which column holds what (:func:`simulations.logs.default_column_map` for SendLab's own names).
+        Which column holds what (:func:`simulations.column_maps.default_column_map` for SendLab's own names).
     candidate : CandidateSpec, optional
         A SendLab policy; trained on the first ``candidate.train_fraction`` of the log.
     probabilities : str or Path, optional

@@ -15,7 +15,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from simulations.estimators import PolicyEstimate
-from simulations.logs import LoadReport, LoadSummary
+from simulations.load_reports import LoadReport, LoadSummary
 from simulations.replay import ReplayReport
 from simulations.simulation_results import SimulationResult
 

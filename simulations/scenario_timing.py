@@ -36,6 +36,8 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from scipy import special
 
+from analysis.delays import DelayModelKind
+
 _STRICT = ConfigDict(frozen=True, extra="forbid")
 
 
@@ -168,7 +170,7 @@ class PolicySpec(BaseModel):
     policy: str
     options: dict[str, object] = Field(default_factory=dict)
     delays: Literal["wait", "zero", "model"] = "wait"
-    delay_model: Literal["exponential", "lognormal", "kaplan_meier"] = "exponential"
+    delay_model: DelayModelKind = "exponential"
 
 
 class Monitor(BaseModel):

@@ -1,11 +1,10 @@
 """Logged sends read chunk by chunk, as many times as a replay needs, from a file or from records.
 
 A :class:`LogSource` knows how many rows it has and its variants, and yields the validated chunks of
-any range of its rows (:class:`~simulations.logs.LoadReport`, with row numbers counted from the
-source's start). A replay reads the earlier part once to train, then the later part once to evaluate,
-so memory is bounded by one chunk whatever the size of the log.
+any range of its rows (:class:`~simulations.load_reports.LoadReport`, with row numbers counted from the
+source's start). A replay reads the earlier part once to train, then the later part once to evaluate.
 
-- :class:`FileSource`: a CSV or Parquet file through a :class:`~simulations.logs.ColumnMap`;
+- :class:`FileSource`: a CSV or Parquet file through a :class:`~simulations.column_maps.ColumnMap`;
 - :class:`RecordSource`: chunks of records (mappings or objects, as exported from the SendLab
   database) produced afresh by a function on each pass;
 - :class:`ProbabilityReader`: a file of per-row action probabilities read in step with the log.
@@ -16,15 +15,21 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import pandas as pd
 
+from simulations.column_maps import ColumnMap
 from simulations.data import SimulationInputError
 from simulations.file_errors import reading
-from simulations.logs import ColumnMap, LoadReport, iter_logs, logs_from_records, scan_log
+from simulations.load_reports import LoadReport
+from simulations.log_records import combination_label, logs_from_records
+from simulations.logs import read_log_table, validate_frame
 from simulations.replay import probability_values
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 
 class LogSource(Protocol):
@@ -49,32 +54,52 @@ class LogSource(Protocol):
 class FileSource:
     """A CSV or Parquet log read through a column map (features kept as DataFrames, not mappings).
 
-    Build it with :meth:`open`, which counts the rows and finds the variants in one cheap pass.
+    Build it with :meth:`open`, which reads the mapped columns of the file once, with pyarrow's
+    streaming readers (:func:`simulations.logs.read_log_table`), into an Arrow table: the row count,
+    the variants and every chunk come from that table, so a replay reads the file once. The table holds
+    only the mapped columns, in Arrow's compact form (about 40 bytes a row for a log with three
+    features); each chunk is converted to pandas and checked when it is asked for.
     """
 
     path: Path
     columns: ColumnMap
-    rows: int
+    table: pa.Table
     action_names: tuple[str, ...]
     chunk_rows: int = 100_000
 
     @classmethod
     def open(cls, path: str | Path, columns: ColumnMap, *, chunk_rows: int = 100_000) -> FileSource:
-        """Scan the file (:func:`simulations.logs.scan_log`) and return the source."""
+        """Read the file and return the source; the variants are ``columns.actions``, else the sorted
+        distinct values of the action column."""
+        import pyarrow.compute as pc
+
         if chunk_rows < 1:
             raise SimulationInputError(f"chunk_rows: must be at least 1, got {chunk_rows}")
-        scan = scan_log(path, columns, chunk_rows=chunk_rows)
-        return cls(Path(path), columns, scan.rows, scan.action_names, chunk_rows)
+        table = read_log_table(path, columns.columns, [columns.action])
+        names = columns.actions
+        if names is None:
+            distinct = pc.unique(table.column(columns.action)).drop_null().to_pylist()
+            names = tuple(sorted({str(v) for v in distinct}))
+            if not names:
+                raise SimulationInputError(f"{path}: the action column {columns.action!r} has no values")
+        return cls(Path(path), columns, table, names, chunk_rows)
+
+    @property
+    def rows(self) -> int:
+        """Rows in the file."""
+        return int(self.table.num_rows)
 
     def chunks(self, start_row: int = 0, stop_row: int | None = None) -> Iterator[LoadReport]:
         """See :class:`LogSource`."""
-        return iter_logs(self.path, self.columns, chunk_rows=self.chunk_rows, action_names=self.action_names,
-                         start_row=start_row, stop_row=stop_row, frame_contexts=True)
+        stop = self.rows if stop_row is None else min(stop_row, self.rows)
+        for first in range(start_row, stop, self.chunk_rows):
+            frame = self.table.slice(first, min(self.chunk_rows, stop - first)).to_pandas()
+            yield validate_frame(frame, self.columns, self.action_names, first_row=first, frame_contexts=True)
 
 
 @dataclass(frozen=True)
 class RecordSource:
-    """Records in chunks, as :func:`simulations.logs.logs_from_records` reads them.
+    """Records in chunks, as :func:`simulations.log_records.logs_from_records` reads them.
 
     Attributes
     ----------
@@ -88,7 +113,7 @@ class RecordSource:
     reward_range : (float, float) or None
         Inclusive bounds for the reward.
     action : str or callable
-        As in :func:`~simulations.logs.logs_from_records`.
+        As in :func:`~simulations.log_records.logs_from_records`.
     """
 
     open_chunks: Callable[[], Iterable[Sequence[object]]]
@@ -219,3 +244,27 @@ class ProbabilityReader:
         self._read_until(self.total_rows)
         if self._frames is not None and next(self._frames, None) is not None:
             self._wrong_length(f"more than {self.total_rows}")
+
+
+class DecisionLog(Protocol):
+    """What :func:`experiment_source` needs of the experiment service."""
+
+    def export_log_summary(self, key: str) -> Any: ...
+
+    def export_log_chunks(self, key: str, chunk_rows: int = ...) -> Iterator[list[Any]]: ...
+
+
+def experiment_source(service: DecisionLog, key: str, chunk_rows: int) -> RecordSource:
+    """The decision log of experiment ``key`` (its current version's learnable decisions with their
+    rewards), read from the store in chunks of ``chunk_rows``.
+
+    The actions are the experiment's arms, named ``slot=variant|slot=variant`` in the spec's slot order.
+    """
+    export = service.export_log_summary(key)
+    names = tuple(combination_label(variants) for variants in export.arms)
+    return RecordSource(
+        open_chunks=lambda: service.export_log_chunks(key, chunk_rows),
+        rows=export.rows,
+        action_names=names,
+        action=lambda decision: names[decision.arm],  # type: ignore[attr-defined]
+    )

@@ -1,6 +1,10 @@
-"""A replay of a log of any size in bounded memory: what ``sendlab replay`` runs.
+"""A replay of a log chunk by chunk: what ``sendlab replay`` runs.
 
-The log (a :class:`~simulations.sources.LogSource`) is read in chunks, twice at most:
+Beside the source (a file source holds the file's mapped columns in Arrow form, about 40 bytes a row
+with three features), memory holds one chunk's work and the reward model's sample.
+
+The log (a :class:`~simulations.sources.LogSource`) is taken in chunks, each row once (a file is read
+once, by :class:`~simulations.sources.FileSource`; records are fetched in two passes at most):
 
 1. the earlier part (the first ``train_fraction`` of the source's rows) trains the candidate policy
    through ``update`` and gives the reward model its rows: at most ``model_rows`` of them, each kept
@@ -44,7 +48,7 @@ from simulations.estimators import (
     check_target_probabilities,
     kernel_and_state,
 )
-from simulations.logs import LoadReport, LoadSummary, concat_logged
+from simulations.load_reports import LoadReport, LoadSummary, concat_logged
 from simulations.merged_sums import BootstrapSums, LiftSums, RewardSums, add_poisson_bootstrap
 from simulations.replay import CandidateResult, ReplayReport, probabilities_from_policy, update_policy
 from simulations.reward_model import RewardModel, RewardModelKind, fit_reward_model

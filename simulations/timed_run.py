@@ -30,14 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from analysis.delays import (
-    DelayModel,
-    KaplanMeierDelay,
-    arrival_weights,
-    fit_exponential_delay,
-    fit_kaplan_meier_delay,
-    fit_lognormal_delay,
-)
+from analysis.delays import DelayModel, DelayModelKind, KaplanMeierDelay, arrival_weights, fit_delay_model
 from analysis.drift import DriftDay, DriftReport, monitor_drift, predict_reward
 from bandit.policy import Policy
 from simulations.data import SimulationInputError
@@ -116,26 +109,20 @@ class _Log:
         self.count += actions.size
         return rows
 
-    def delay_model(self, now: float, window: float, kind: str) -> DelayModel | None:
+    def delay_model(self, now: float, window: float, kind: DelayModelKind) -> DelayModel | None:
         """The delay model fitted to what is known at ``now`` (None before any event arrived)."""
         key = (now, kind)
         if key not in self._models:
             self._models = {key: self._fitted(now, window, kind)}
         return self._models[key]
 
-    def _fitted(self, now: float, window: float, kind: str) -> DelayModel | None:
+    def _fitted(self, now: float, window: float, kind: DelayModelKind) -> DelayModel | None:
         send, event = self.send_hour[: self.count], self.event_hour[: self.count]
         arrived = event <= now
         elapsed = np.where(arrived, event - send, np.minimum(now - send, window))  # delay, or follow-up
         if not arrived.any():
             return None
-        if kind == "kaplan_meier":
-            nonparametric = fit_kaplan_meier_delay(elapsed, arrived, window)
-            if nonparametric.followed_hours >= window:
-                return nonparametric
-        if kind == "lognormal" and np.all(elapsed[arrived] > 0):
-            return fit_lognormal_delay(elapsed, arrived, window)
-        return fit_exponential_delay(elapsed, arrived, window)
+        return fit_delay_model(elapsed, arrived, window, kind)
 
 
 def _learn(policy: Policy, log: _Log, now: float, spec: PolicySpec, window: float) -> None:

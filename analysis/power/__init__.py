@@ -1,18 +1,24 @@
 """Planning before a test: power, sample size, minimum detectable effect, duration.
 
-The public planning API, one module per question:
+The public planning API. One solver per metric, statsmodels-style: leave one of ``mde``, ``n_per_arm``
+and ``power`` as None and it is solved for, in one answer type per metric:
 
-- :mod:`analysis.power.rates`: conversion rates (statsmodels' Cohen's h, or the unpooled formula);
-  sample size, minimum detectable effect, and power (``evaluate_rate_power`` with its settings);
+- :mod:`analysis.power.rates`: conversion rates (statsmodels' Cohen's h, or the unpooled formula),
+  :func:`solve_rate` answering a :class:`RateAnswer`;
 - :mod:`analysis.power.means`: values per recipient (t-test), sd given or from a sample (values or
-  their summary statistics);
+  their summary statistics), :func:`solve_mean` answering a :class:`MeanAnswer`;
+- :mod:`analysis.power.solver`: what the two share (the question, the settings, :class:`ArmSizes`);
 - :mod:`analysis.power.duration`: days from the daily volume and the traffic share;
+
+and the other questions, each with its own answer type:
+
 - :mod:`analysis.power.curves`: power against n or against the effect (charts in
   :mod:`analysis.power.plots`);
 - :mod:`analysis.power.test_then_send`: the test share of a known list that maximises conversions;
 - :mod:`analysis.power.sequential`: the sample inflation of sequential analyses (mSPRT, Pocock, OBF);
 - :mod:`analysis.power.bandit`: traffic to losing variants, Thompson bandit against a fixed test;
-- :mod:`analysis.power.inputs`: the shared checks; :mod:`analysis.power.normal`: the normal
+- :mod:`analysis.power.inputs`: the shared checks; :mod:`analysis.power.answer`: ``to_dict`` of every
+  answer; :mod:`analysis.power.normal`: the normal
   distribution and the root finder of the rate questions, in the standard library.
 
 The names below are loaded from their module on first use, so that importing one question (a rate
@@ -30,10 +36,9 @@ _NAME_TO_MODULE = {
     "BanditPlan": "bandit", "plan_bandit": "bandit",
     "PowerCurve": "curves", "power_curve": "curves",
     "solve_duration": "duration",
-    "MeanMde": "means", "MeanPlan": "means", "MeanPower": "means", "evaluate_mean_power": "means",
-    "solve_mean_mde": "means", "solve_mean_power": "means", "solve_mean_sample_size": "means",
-    "RateMde": "rates", "RatePlan": "rates", "RatePower": "rates", "evaluate_rate_power": "rates",
-    "solve_rate_mde": "rates", "solve_rate_power": "rates", "solve_rate_sample_size": "rates",
+    "MeanAnswer": "means", "solve_mean": "means",
+    "RateAnswer": "rates", "solve_rate": "rates",
+    "ArmSizes": "solver", "TestAnswer": "solver",
     "SequentialInflation": "sequential", "sequential_inflation": "sequential",
     "TestThenSendPlan": "test_then_send", "plan_test_then_send": "test_then_send",
 }

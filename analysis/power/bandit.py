@@ -15,19 +15,26 @@ Carlo standard errors; the fixed test's are exact.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
 
-from analysis.power.inputs import MAX_ARMS, Correction, PowerInputError, check_count, check_open_unit
-from analysis.power.rates import solve_rate_power
+from analysis.power.answer import Answer
+from analysis.power.inputs import (
+    MAX_ARMS,
+    Correction,
+    check_count,
+    check_open_unit,
+    check_random,
+    check_rates,
+)
+from analysis.power.rates import solve_rate
 from bandit import make_policy
 from bandit.options import default_min_share
 
 
 @dataclass(frozen=True)
-class BanditPlan:
+class BanditPlan(Answer):
     """Traffic to losing variants: a Thompson sampling bandit against a fixed A/B test of the same length.
 
     Attributes
@@ -54,6 +61,8 @@ class BanditPlan:
         comparisons) of the best treatment against the control at ``horizon / k`` per arm.
     method : str
         A sentence stating what was simulated and how.
+    seed : int or None
+        The seed the generator was made from, when the caller gave a seed.
     """
 
     rates: tuple[float, ...]
@@ -71,13 +80,7 @@ class BanditPlan:
     prob_bandit_picks_best: float
     fixed_power: float
     method: str
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dictionary (tuples become lists)."""
-        out = asdict(self)
-        out["rates"] = list(self.rates)
-        out["losing_share_by_batch"] = list(self.losing_share_by_batch)
-        return out
+    seed: int | None = None
 
 
 def _batch_sizes(horizon: int, batches: int) -> np.ndarray:
@@ -92,7 +95,8 @@ def plan_bandit(
     rates: Sequence[float],
     horizon: int,
     *,
-    rng: np.random.Generator,
+    rng: np.random.Generator | None = None,
+    seed: int | None = None,
     batches: int = 20,
     replications: int = 200,
     n_draws: int = 1000,
@@ -108,8 +112,10 @@ def plan_bandit(
         Assumed true rates, control first; not all equal.
     horizon : int
         Sends in the campaign.
-    rng : numpy.random.Generator
+    rng : numpy.random.Generator, optional
         Drives the policy's draws, the simulated outcomes and the policies' seeds.
+    seed : int, optional
+        Instead of ``rng``: the seed of a new generator, returned with the answer.
     batches : int, default 20
         Equal batches the sends go out in; the bandit learns between batches.
     replications : int, default 200
@@ -131,20 +137,8 @@ def plan_bandit(
     >>> plan.losing_share_fixed, plan.losing_share_bandit < 0.5
     (0.5, True)
     """
-    try:
-        values = np.asarray(rates, dtype=float)
-    except (TypeError, ValueError):
-        raise PowerInputError("rates must be a flat sequence of numbers, control first.") from None
-    if values.ndim != 1 or values.size < 2:
-        raise PowerInputError("rates must be a flat sequence of at least 2 rates, control first.")
-    if values.size > MAX_ARMS:
-        raise PowerInputError(f"rates must hold at most {MAX_ARMS} arms; got {values.size}.")
-    if not np.all((values > 0) & (values < 1)):
-        raise PowerInputError("rates must all be strictly between 0 and 1.")
-    if np.all(values == values[0]):
-        raise PowerInputError("rates are all equal, so no variant is losing.")
-    if not isinstance(rng, np.random.Generator):
-        raise PowerInputError("rng must be a numpy.random.Generator, for example np.random.default_rng(7).")
+    values = np.asarray(check_rates(rates, MAX_ARMS, "no variant is losing"))
+    rng, seed = check_random(rng, seed)
     k = values.size
     batches = check_count("batches", batches, 1)
     horizon = check_count("horizon", horizon, batches)
@@ -174,8 +168,8 @@ def plan_bandit(
 
     share = losing_by_batch @ (sizes / horizon)
     best_treatment = 1 + int(np.argmax(np.abs(values[1:] - values[0])))
-    fixed_power = solve_rate_power(values[0], values[best_treatment] - values[0], horizon / k, alpha=alpha,
-                                   arms=k, correction=correction)
+    fixed_power = solve_rate(values[0], mde=values[best_treatment] - values[0], n_per_arm=horizon / k,
+                             power=None, alpha=alpha, arms=k, correction=correction).power
     return BanditPlan(
         rates=tuple(float(v) for v in values), horizon=horizon, batches=batches, batch_size=int(sizes[0]),
         replications=replications,
@@ -196,4 +190,5 @@ def plan_bandit(
             "(exact); the fixed test's power is the two-sided statsmodels power of the best treatment "
             "against the control."
         ),
+        seed=seed,
     )

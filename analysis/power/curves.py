@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from analysis.power.answer import Answer
 from analysis.power.inputs import (
     MAX_N_PER_ARM,
     Alternative,
@@ -21,8 +22,8 @@ from analysis.power.inputs import (
     check_count,
     check_power,
 )
-from analysis.power.means import solve_mean_mde, solve_mean_power, solve_mean_sample_size
-from analysis.power.rates import solve_rate_mde, solve_rate_power, solve_rate_sample_size
+from analysis.power.means import solve_mean
+from analysis.power.rates import solve_rate
 from analysis.stats import SampleStats
 
 Metric = Literal["rate", "mean"]
@@ -32,7 +33,7 @@ Over = Literal["n", "effect"]
 
 
 @dataclass(frozen=True)
-class PowerCurve:
+class PowerCurve(Answer):
     """Points of power against the control-arm size or against the absolute effect.
 
     Attributes
@@ -57,6 +58,8 @@ class PowerCurve:
         Control-arm size (exact, before rounding) or absolute effect that reaches ``target_power``.
     method : str
         The sentence of the convention used (as in the plans).
+    points : tuple of dict, length m
+        ``{x name: x, "power": power}`` for each point, the x name ``n_per_arm`` or ``effect``.
     """
 
     metric: Metric
@@ -70,11 +73,17 @@ class PowerCurve:
     x_at_target: float
     alpha: float
     method: str
+    points: tuple[dict[str, float], ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.points:  # derived from x and power unless given (a copy of a curve)
+            name = "n_per_arm" if self.over == "n" else "effect"
+            points = tuple({name: x, "power": p} for x, p in zip(self.x, self.power, strict=True))
+            object.__setattr__(self, "points", points)
 
     def rows(self) -> list[dict[str, float]]:
         """One ``{x_name: x, "power": power}`` mapping per point."""
-        name = "n_per_arm" if self.over == "n" else "effect"
-        return [{name: x, "power": p} for x, p in zip(self.x, self.power, strict=True)]
+        return [dict(point) for point in self.points]
 
     def to_markdown(self) -> str:
         """The points as a markdown table."""
@@ -85,15 +94,6 @@ class PowerCurve:
             lines = ["| effect | power |", "|---:|---:|"]
             lines += [f"| {x:.6g} | {p:.3f} |" for x, p in zip(self.x, self.power, strict=True)]
         return "\n".join(lines)
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dictionary."""
-        return {
-            "metric": self.metric, "over": self.over, "x": list(self.x), "power": list(self.power),
-            "fixed_n_per_arm": self.fixed_n_per_arm, "fixed_effect": self.fixed_effect,
-            "baseline": self.baseline, "target_power": self.target_power, "x_at_target": self.x_at_target,
-            "alpha": self.alpha, "method": self.method,
-        }
 
 
 def power_curve(
@@ -131,12 +131,12 @@ def power_curve(
         the effect that reaches it. At most 1,000.
     sample : sequence of float, or SampleStats, optional
         Past values of a mean metric instead of ``sd``, as in
-        :func:`analysis.power.means.solve_mean_sample_size`.
+        :func:`analysis.power.means.solve_mean`.
     target_power : float, default 0.8
         The power marked on the curve.
     Other parameters
-        As in :func:`analysis.power.rates.solve_rate_sample_size` and
-        :func:`analysis.power.means.solve_mean_sample_size`; ``method`` is the convention of the metric.
+        As in :func:`analysis.power.rates.solve_rate` and
+        :func:`analysis.power.means.solve_mean`; ``method`` is the convention of the metric.
 
     Returns
     -------
@@ -158,38 +158,30 @@ def power_curve(
         raise PowerInputError("baseline is missing; a rate curve needs the control rate.")
     if metric == "mean" and sd is None and sample is None:
         raise PowerInputError("sd is missing; a mean curve needs the standard deviation.")
+    if metric == "rate":
+        def solve(**question: Any) -> Any:
+            return solve_rate(baseline, **question, **options)  # type: ignore[arg-type]
+    else:
+        def solve(**question: Any) -> Any:
+            return solve_mean(sd, sample=sample, baseline_mean=baseline, **question, **options)
     if over == "n":
         if mde is None:
             raise PowerInputError("mde is missing; a curve over n holds the effect fixed.")
-        if metric == "rate":
-            plan = solve_rate_sample_size(baseline, mde, relative=relative, power=target_power, **options)
-        else:
-            plan = solve_mean_sample_size(sd, mde, sample=sample, baseline_mean=baseline, relative=relative,
-                                          power=target_power, **options)
-        top = min(3 * plan.n_exact, MAX_N_PER_ARM)
-        xs = _xs(values, np.geomspace(max(2.0, plan.n_exact / 10), top, points), minimum=2.0)
-        if metric == "rate":
-            powers = [solve_rate_power(baseline, mde, x, relative=relative, **options) for x in xs]
-        else:
-            powers = [solve_mean_power(sd, mde, x, sample=sample, baseline_mean=baseline, relative=relative,
-                                       **options) for x in xs]
+        plan = solve(mde=mde, relative=relative, power=target_power)
+        n_exact = plan.sizes.n_exact
+        top = min(3 * n_exact, MAX_N_PER_ARM)
+        xs = _xs(values, np.geomspace(max(2.0, n_exact / 10), top, points), minimum=2.0)
+        powers = [solve(mde=mde, relative=relative, n_per_arm=x, power=None).power for x in xs]
         return PowerCurve(metric, over, xs, tuple(powers), None, plan.mde_absolute, baseline,
-                          float(target_power), plan.n_exact, plan.alpha, plan.method)
+                          float(target_power), n_exact, plan.alpha, plan.method)
     if n_per_arm is None:
         raise PowerInputError("n_per_arm is missing; a curve over the effect holds the size fixed.")
-    if metric == "rate":
-        found = solve_rate_mde(baseline, n_per_arm, power=target_power, **options)
-    else:
-        found = solve_mean_mde(sd, n_per_arm, sample=sample, baseline_mean=baseline, power=target_power,
-                               **options)
+    found = solve(n_per_arm=n_per_arm, power=target_power)
     top = 2 * found.mde_absolute
     if metric == "rate":
         top = min(top, (1 - baseline) * (1 - 1e-9))
     xs = _xs(values, np.linspace(found.mde_absolute / 10, top, points), minimum=-np.inf)
-    if metric == "rate":
-        powers = [solve_rate_power(baseline, x, n_per_arm, **options) for x in xs]
-    else:
-        powers = [solve_mean_power(sd, x, n_per_arm, sample=sample, **options) for x in xs]
+    powers = [solve(mde=x, n_per_arm=n_per_arm, power=None).power for x in xs]
     return PowerCurve(metric, over, xs, tuple(powers), int(n_per_arm), None, baseline, float(target_power),
                       found.mde_absolute, found.alpha, found.method)
 

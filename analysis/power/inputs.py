@@ -7,11 +7,10 @@ so the command line and the HTTP layer can show it as it is.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from typing import Literal
+from collections.abc import Sequence
+from typing import Any, Literal
 
 from analysis.errors import PowerInputError
-from analysis.power.normal import bisect_root, normal_isf, normal_ppf
 
 Alternative = Literal["two-sided", "one-sided"]
 Correction = Literal["bonferroni", "none"]
@@ -188,14 +187,6 @@ def check_power_above_alpha(power: float, alpha_each: float) -> float:
     return power
 
 
-def below_resolution(power: float, alpha_each: float, smallest: float) -> PowerInputError:
-    """The error when even the smallest effect a solver tries (``smallest``) already reaches ``power``."""
-    return PowerInputError(
-        f"power {power:g} is reached by an effect below {smallest:.3g}, too close to the alpha of each "
-        f"comparison ({alpha_each:.4g}) to solve for; ask for a higher power.", field="power",
-    )
-
-
 def check_daily(daily: int | None, traffic_share: float) -> None:
     """Check the traffic settings used to turn a sample size into days."""
     if daily is not None:
@@ -203,60 +194,33 @@ def check_daily(daily: int | None, traffic_share: float) -> None:
     check_share("traffic_share", traffic_share)
 
 
-def normal_guess(effect: float, alpha_each: float, alternative: Alternative, power: float,
-                 ratio: float) -> float:
-    """The control-arm size at which a z-test of a standardised ``effect`` has ``power`` (far tail ignored).
-
-    .. math:: n_0 = \\left(\\frac{z_{1-\\alpha'} + z_{1-\\beta}}{\\text{effect}}\\right)^2 (1 + 1/r)
-
-    The starting point of :func:`refine_sample_size` (statsmodels' own ``solve_power`` warns and
-    returns NaN where its root finder fails); ``inf`` for a zero effect.
-    """
-    z_alpha = normal_isf(alpha_each / 2 if alternative == "two-sided" else alpha_each)
-    z_sum = z_alpha + normal_ppf(power)
+def check_rates(rates: Sequence[float], most: int, all_equal: str) -> list[float]:
+    """The true rate of each arm, control first: at least 2 and at most ``most``, each in (0, 1), not all
+    equal (``all_equal`` says why that matters to the caller)."""
     try:
-        return z_sum**2 * (1.0 + 1.0 / ratio) / effect**2
-    except (ZeroDivisionError, OverflowError):
-        return math.inf
+        values = [float(r) for r in rates]
+    except (TypeError, ValueError):
+        raise PowerInputError("rates must be a flat sequence of numbers, control first.") from None
+    if len(values) < 2:
+        raise PowerInputError("rates must be a flat sequence of at least 2 rates, control first.")
+    if len(values) > most:
+        raise PowerInputError(f"rates must hold at most {most} arms; got {len(values)}.")
+    if not all(0.0 < v < 1.0 for v in values):
+        raise PowerInputError("rates must all be strictly between 0 and 1.")
+    if all(v == values[0] for v in values):
+        raise PowerInputError(f"rates are all equal, so {all_equal}.")
+    return values
 
 
-def refine_sample_size(
-    power_at: Callable[[float], float], power: float, n_guess: float, minimum: float
-) -> float:
-    """Return ``n_guess`` when it gives ``power``; otherwise solve ``power_at(n) = power`` by bracketing.
+def check_random(rng: Any, seed: int | None) -> tuple[Any, int | None]:
+    """The generator of a simulation and the seed to report: ``rng`` as given, or one made from ``seed``
+    (exactly one of them)."""
+    import numpy as np
 
-    The guess (:func:`normal_guess`) is accepted when it reproduces the requested power to 1e-12;
-    otherwise the exact power function is solved by bracketing to 1e-12. A power function that gives
-    NaN is reported as bad input, not passed to the solver.
-    """
-    power_at = _finite_power(power_at)
-    valid = math.isfinite(n_guess) and n_guess > minimum
-    if valid and abs(power_at(n_guess) - power) < 1e-12:
-        return float(n_guess)
-    start = n_guess if valid else 10.0 + minimum
-    upper = start
-    while not power_at(upper) >= power:
-        upper *= 4.0
-        if upper > 1e15:
-            raise PowerInputError("mde is too small: the sample size would exceed 1e15 per arm.")
-    lower = start
-    while power_at(lower) >= power:
-        lower = minimum + (lower - minimum) / 4.0
-        if lower - minimum < 1e-9:
-            return lower
-    return bisect_root(lambda n: power_at(n) - power, lower, upper, xtol=1e-12, rtol=1e-13)
-
-
-def _finite_power(power_at: Callable[[float], float]) -> Callable[[float], float]:
-    """``power_at`` that raises :class:`PowerInputError` instead of returning NaN to a solver."""
-
-    def checked(n: float) -> float:
-        value = power_at(n)
-        if not math.isfinite(value):
-            raise PowerInputError(
-                f"alpha, effect and sample size are beyond the precision of the power function: it gave "
-                f"no number at {n:.6g} per arm."
-            )
-        return value
-
-    return checked
+    if seed is not None:
+        if rng is not None:
+            raise PowerInputError("rng and seed were both given; give one of them.", field="seed")
+        return np.random.default_rng(check_count("seed", seed, 0)), int(seed)
+    if not isinstance(rng, np.random.Generator):
+        raise PowerInputError("rng must be a numpy.random.Generator, for example np.random.default_rng(7).")
+    return rng, None

@@ -1,4 +1,5 @@
-"""Sample size, minimum detectable effect and power for means (revenue per recipient, order value).
+"""One solver for means (revenue per recipient, order value): the sample size, the minimum detectable
+effect or the power, whichever is left unknown (:func:`solve_mean`, answering a :class:`MeanAnswer`).
 
 Two conventions, named in every result:
 
@@ -19,153 +20,68 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 from scipy import optimize, stats
 from statsmodels.stats.power import TTestIndPower
 
-from analysis.power.duration import solve_duration
 from analysis.power.inputs import (
     Alternative,
     Correction,
     PowerInputError,
-    arm_sizes,
-    below_resolution,
     check_choice,
-    check_count,
-    check_daily,
     check_finite,
-    check_n_per_arm,
     check_nonzero,
-    check_plan_options,
     check_positive,
-    check_power_above_alpha,
-    describe_correction,
+)
+from analysis.power.solver import (
+    Direction,
+    QuestionSettings,
+    TestAnswer,
+    below_resolution,
+    check_settings,
+    check_size,
+    finite_power,
     normal_guess,
     refine_sample_size,
 )
 from analysis.stats import SampleStats
 
 MeanMethod = Literal["statsmodels", "normal"]
-Direction = Literal["increase", "decrease"]
 
 
-@dataclass(frozen=True)
-class MeanPlan:
-    """The sample a test of a mean needs.
+@dataclass(frozen=True, kw_only=True)
+class MeanAnswer(TestAnswer):
+    """A test of a mean: the effect, the size and the power, one of them solved for.
 
     Attributes
     ----------
     sd : float
         Standard deviation of the value per recipient (given, or estimated from ``sample``).
     sd_source : {"given", "sample"}
-        Where ``sd`` came from.
+        Where ``sd`` came from (optional in the type: the HTTP answer of the effect question omits it).
     baseline_mean : float or None
         Control mean, when known (needed for a relative ``mde``).
     mde_absolute : float
-        The effect to detect, in the value's units (signed).
+        The effect in the value's units (signed).
     mde_relative : float or None
         The effect as a share of ``baseline_mean``, when known.
     effect_size : float
         Cohen's d, ``mde_absolute / sd``.
-    n_exact, per_arm, per_arm_sizes, total, days
-        As in :class:`analysis.power.rates.RatePlan`.
     convention : {"statsmodels", "normal"}
         Which formula solved it.
-    method : str
-        A sentence stating the formula, the rounding and the multiple-arm correction.
+    Other attributes
+        As in :class:`analysis.power.solver.TestAnswer`.
     """
 
     sd: float
-    sd_source: Literal["given", "sample"]
     baseline_mean: float | None
     mde_absolute: float
     mde_relative: float | None
-    effect_size: float
-    alpha: float
-    alpha_per_comparison: float
-    power: float
-    alternative: Alternative
-    arms: int
-    ratio: float
-    n_exact: float
-    per_arm: int
-    per_arm_sizes: tuple[int, ...]
-    total: int
-    daily: int | None
-    traffic_share: float
-    days: int | None
     convention: MeanMethod
-    method: str
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dictionary (tuples become lists)."""
-        out = asdict(self)
-        out["per_arm_sizes"] = list(self.per_arm_sizes)
-        return out
-
-
-@dataclass(frozen=True)
-class MeanMde:
-    """The smallest change of a mean that a test of a given size detects with the requested power."""
-
-    sd: float
-    baseline_mean: float | None
-    mde_absolute: float
-    mde_relative: float | None
-    effect_size: float
-    n_per_arm: int
-    alpha: float
-    alpha_per_comparison: float
-    power: float
-    alternative: Alternative
-    arms: int
-    ratio: float
-    convention: MeanMethod
-    method: str
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dictionary."""
-        return asdict(self)
-
-
-@dataclass(frozen=True)
-class MeanPower:
-    """The power of a test of a mean of a given size against a given effect.
-
-    Attributes
-    ----------
-    power : float
-        Power of each treatment-versus-control comparison, in (0, 1).
-    sd, sd_source, baseline_mean, mde_absolute, mde_relative, effect_size
-        As in :class:`MeanPlan`.
-    n_per_arm : float
-        Control-arm size the power is for (treatments have ``ratio`` times it).
-    convention, method : str
-        Which formula, and a sentence stating it.
-    """
-
-    power: float
-    sd: float
-    sd_source: Literal["given", "sample"]
-    baseline_mean: float | None
-    mde_absolute: float
-    mde_relative: float | None
-    effect_size: float
-    n_per_arm: float
-    alpha: float
-    alpha_per_comparison: float
-    alternative: Alternative
-    arms: int
-    ratio: float
-    convention: MeanMethod
-    method: str
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dictionary."""
-        return asdict(self)
+    sd_source: Literal["given", "sample"] = "given"
 
 
 def _resolve_sd(
@@ -225,39 +141,37 @@ def _absolute_mde(mde: float, relative: bool, baseline_mean: float | None) -> fl
     return mde * abs(baseline_mean)
 
 
-def _z_alpha(alpha_each: float, alternative: Alternative) -> float:
-    return float(stats.norm.isf(alpha_each / 2.0 if alternative == "two-sided" else alpha_each))
-
-
-def _z_sum(alpha_each: float, alternative: Alternative, power: float) -> float:
-    return _z_alpha(alpha_each, alternative) + float(stats.norm.ppf(power))
-
-
-def _sm_alternative(alternative: Alternative) -> str:
-    return "two-sided" if alternative == "two-sided" else "larger"
-
-
-def _describe(method: MeanMethod, alternative: Alternative, correction_text: str) -> str:
+def _formula(method: MeanMethod) -> str:
     if method == "statsmodels":
-        formula = "statsmodels TTestIndPower (pooled two-sample t-test) on Cohen's d = mde / sd"
-    else:
-        formula = "the normal approximation n0 = (z_alpha + z_beta)^2 sd^2 (1 + 1/ratio) / mde^2"
-    return f"{formula}, {alternative}; {correction_text}; sizes rounded up to whole recipients."
+        return "statsmodels TTestIndPower (pooled two-sample t-test) on Cohen's d = mde / sd"
+    return "the normal approximation n0 = (z_alpha + z_beta)^2 sd^2 (1 + 1/ratio) / mde^2"
 
 
-def _check_method(method: str) -> MeanMethod:
-    return check_choice("method", method, ("statsmodels", "normal"))  # type: ignore[return-value]
+def _z_alpha(settings: QuestionSettings) -> float:
+    # scipy's normal here and below, as statsmodels' own normal quantiles
+    alpha_each = settings.alpha_each
+    return float(stats.norm.isf(alpha_each / 2.0 if settings.alternative == "two-sided" else alpha_each))
 
 
-def _mean_power(d: float, n: float, alpha_each: float, alternative: Alternative, ratio: float,
-                method: MeanMethod) -> float:
+def _z_sum(settings: QuestionSettings) -> float:
+    return _z_alpha(settings) + float(stats.norm.ppf(settings.power))
+
+
+def _normal_effect(n: float, settings: QuestionSettings) -> float:
+    """The standardised effect a z-test of ``n`` per arm detects with the requested power."""
+    return _z_sum(settings) * math.sqrt((1 + 1 / settings.ratio) / n)
+
+
+def _mean_power(d: float, n: float, settings: QuestionSettings, method: MeanMethod) -> float:
+    alpha_each, alternative, ratio = settings.alpha_each, settings.alternative, settings.ratio
     if method == "statsmodels":
+        sided = "two-sided" if alternative == "two-sided" else "larger"
         value = float(TTestIndPower().power(effect_size=d, nobs1=n, alpha=alpha_each, ratio=ratio,
-                                            alternative=_sm_alternative(alternative)))
+                                            alternative=sided))
         if math.isfinite(value):
             return value
         return _t_power_by_tails(d, n, alpha_each, alternative, ratio)
-    return float(stats.norm.cdf(d / math.sqrt((1 + 1 / ratio) / n) - _z_alpha(alpha_each, alternative)))
+    return float(stats.norm.cdf(d / math.sqrt((1 + 1 / ratio) / n) - _z_alpha(settings)))
 
 
 def _t_power_by_tails(d: float, n: float, alpha_each: float, alternative: Alternative,
@@ -293,15 +207,44 @@ def _unreachable_precision(n: float, d: float) -> PowerInputError:
     )
 
 
-def solve_mean_sample_size(
-    sd: float | None,
-    mde: float,
+def _sample_size(d: float, settings: QuestionSettings, method: MeanMethod) -> float:
+    if method == "statsmodels":
+        guess = normal_guess(abs(d), settings.alpha_each, settings.alternative, settings.power,
+                             settings.ratio)
+        # the pooled t-test needs n0 + n1 > 2 (positive degrees of freedom)
+        return refine_sample_size(lambda n: _mean_power(abs(d), n, settings, method), settings.power,
+                                  float(guess), minimum=2.0 / (1.0 + settings.ratio))
+    return _z_sum(settings) ** 2 * (1 + 1 / settings.ratio) / d**2
+
+
+def _detectable_effect(n: float, settings: QuestionSettings, method: MeanMethod) -> float:
+    """The standardised effect (Cohen's d, positive) ``n`` per arm detect with the requested power."""
+    if method == "normal":
+        return _normal_effect(n, settings)
+    power_gap = finite_power(lambda d: _mean_power(d, n, settings, method) - settings.power)
+    # statsmodels' own solve_power for the effect stops at a loose tolerance; solve it tightly here,
+    # bracketed from the normal approximation and widened until the t-test reaches the power
+    upper = 2.0 * _normal_effect(n, settings)
+    while not power_gap(upper) > 0:
+        upper *= 2.0
+        if upper > 1e3:
+            raise PowerInputError(f"n_per_arm {int(n)} is too small: power {settings.power:g} needs an "
+                                  "effect above 1,000 standard deviations.")
+    if power_gap(1e-12) >= 0:
+        raise below_resolution(settings.power, settings.alpha_each, 1e-12)
+    return optimize.brentq(power_gap, 1e-12, upper, xtol=1e-15, rtol=1e-13)
+
+
+def solve_mean(
+    sd: float | None = None,
     *,
+    mde: float | None = None,
+    n_per_arm: float | None = None,
+    power: float | None = 0.8,
     sample: Sequence[float] | SampleStats | None = None,
     baseline_mean: float | None = None,
     relative: bool = False,
     alpha: float = 0.05,
-    power: float = 0.8,
     alternative: Alternative = "two-sided",
     arms: int = 2,
     ratio: float = 1.0,
@@ -309,229 +252,73 @@ def solve_mean_sample_size(
     traffic_share: float = 1.0,
     method: MeanMethod = "statsmodels",
     correction: Correction = "bonferroni",
-) -> MeanPlan:
-    """Recipients per arm to detect a change of a mean value per recipient.
+    direction: Direction = "increase",
+) -> MeanAnswer:
+    """The sample size, minimum detectable effect or power of a test of a mean value per recipient:
+    leave one of ``mde``, ``n_per_arm`` and ``power`` as None and it is solved for.
 
     Parameters
     ----------
     sd : float or None
         Standard deviation of the value per recipient; None to estimate it from ``sample``.
-    mde : float
+    mde : float or None
         Minimum detectable effect in the value's units, or with ``relative=True`` a share of
         ``baseline_mean``.
+    n_per_arm, power
+        As in :func:`analysis.power.rates.solve_rate`; ``n_per_arm`` is at least 2.
     sample : sequence of float, shape (m,), or SampleStats, optional
         Past values per recipient (zeros included), or their summary statistics (``n``, ``sum``,
         ``sum_squares``); gives ``sd`` (ddof=1) and, when ``baseline_mean`` is not given, the baseline
         mean.
     baseline_mean : float, optional
         Control mean, needed for a relative ``mde`` without a sample.
-    relative, alpha, power, alternative, arms, ratio, daily, traffic_share, correction
-        As in :func:`analysis.power.rates.solve_rate_sample_size`.
+    relative, alpha, alternative, arms, ratio, daily, traffic_share, correction, direction
+        As in :func:`analysis.power.rates.solve_rate`.
     method : {"statsmodels", "normal"}
         The t-test (default) or the normal approximation.
 
     Returns
     -------
-    MeanPlan
+    MeanAnswer
+        With ``sizes`` (every arm, the total, the days) when ``n_per_arm`` was solved for.
 
     Examples
     --------
-    >>> solve_mean_sample_size(1.0, 0.5).per_arm  # Cohen's d = 0.5: 63.8 rounded up
+    >>> solve_mean(1.0, mde=0.5).n_per_arm  # Cohen's d = 0.5: 63.8 rounded up
     64
-    """
-    alpha_each = check_plan_options(alpha, power, alternative, arms, ratio, correction)
-    check_power_above_alpha(power, alpha_each)
-    method = _check_method(method)
-    check_daily(daily, traffic_share)
-    sd_value, source, baseline = _resolve_sd(sd, sample, baseline_mean)
-    delta = _absolute_mde(mde, relative, baseline)
-    d = _effect_size(delta, sd_value)
-    if method == "statsmodels":
-        guess = normal_guess(abs(d), alpha_each, alternative, power, ratio)
-        # the pooled t-test needs n0 + n1 > 2 (positive degrees of freedom)
-        n_exact = refine_sample_size(
-            lambda n: _mean_power(abs(d), n, alpha_each, alternative, ratio, method),
-            power, float(guess), minimum=2.0 / (1.0 + ratio),
-        )
-    else:
-        n_exact = _z_sum(alpha_each, alternative, power) ** 2 * (1 + 1 / ratio) / d**2
-    sizes = arm_sizes(n_exact, arms, ratio)
-    total = sum(sizes)
-    return MeanPlan(
-        sd=sd_value,
-        sd_source=source,
-        baseline_mean=baseline,
-        mde_absolute=delta,
-        mde_relative=None if not baseline else delta / abs(baseline),
-        effect_size=d,
-        alpha=float(alpha),
-        alpha_per_comparison=alpha_each,
-        power=float(power),
-        alternative=alternative,
-        arms=int(arms),
-        ratio=float(ratio),
-        n_exact=n_exact,
-        per_arm=sizes[0],
-        per_arm_sizes=sizes,
-        total=total,
-        daily=daily,
-        traffic_share=float(traffic_share),
-        days=None if daily is None else solve_duration(total, daily, traffic_share),
-        convention=method,
-        method=_describe(method, alternative, describe_correction(arms, correction, alpha, alpha_each)),
-    )
-
-
-def solve_mean_power(
-    sd: float | None,
-    mde: float,
-    n_per_arm: int,
-    *,
-    sample: Sequence[float] | SampleStats | None = None,
-    baseline_mean: float | None = None,
-    relative: bool = False,
-    alpha: float = 0.05,
-    alternative: Alternative = "two-sided",
-    arms: int = 2,
-    ratio: float = 1.0,
-    method: MeanMethod = "statsmodels",
-    correction: Correction = "bonferroni",
-) -> float:
-    """Power of each treatment-versus-control t-test with ``n_per_arm`` in the control arm.
-
-    Examples
-    --------
-    >>> round(solve_mean_power(1.0, 0.5, 64), 3)
+    >>> round(solve_mean(1.0, mde=0.5, n_per_arm=64, power=None).power, 3)
     0.801
-    """
-    return evaluate_mean_power(
-        sd, mde, n_per_arm, sample=sample, baseline_mean=baseline_mean, relative=relative, alpha=alpha,
-        alternative=alternative, arms=arms, ratio=ratio, method=method, correction=correction,
-    ).power
-
-
-def evaluate_mean_power(
-    sd: float | None,
-    mde: float,
-    n_per_arm: float,
-    *,
-    sample: Sequence[float] | SampleStats | None = None,
-    baseline_mean: float | None = None,
-    relative: bool = False,
-    alpha: float = 0.05,
-    alternative: Alternative = "two-sided",
-    arms: int = 2,
-    ratio: float = 1.0,
-    method: MeanMethod = "statsmodels",
-    correction: Correction = "bonferroni",
-) -> MeanPower:
-    """:func:`solve_mean_power` with the effect, the settings and the convention that produced it.
-
-    Parameters are those of :func:`solve_mean_power`.
-
-    Returns
-    -------
-    MeanPower
-
-    Examples
-    --------
-    >>> result = evaluate_mean_power(None, 1.0, 100, sample=[0.0, 0.0, 10.0, 2.0])
-    >>> round(result.sd, 3), round(result.power, 3)
-    (4.761, 0.315)
-    """
-    alpha_each = check_plan_options(alpha, 0.5, alternative, arms, ratio, correction)
-    method = _check_method(method)
-    n = check_n_per_arm(n_per_arm, at_least=2)
-    sd_value, source, baseline = _resolve_sd(sd, sample, baseline_mean)
-    delta = _absolute_mde(mde, relative, baseline)
-    d = _effect_size(delta, sd_value)
-    power = _mean_power(abs(d), n, alpha_each, alternative, ratio, method)
-    if not math.isfinite(power):
-        raise _unreachable_precision(n, d)
-    return MeanPower(
-        power=power,
-        sd=sd_value,
-        sd_source=source,
-        baseline_mean=baseline,
-        mde_absolute=delta,
-        mde_relative=None if not baseline else delta / abs(baseline),
-        effect_size=d,
-        n_per_arm=n,
-        alpha=float(alpha),
-        alpha_per_comparison=alpha_each,
-        alternative=alternative,
-        arms=int(arms),
-        ratio=float(ratio),
-        convention=method,
-        method=_describe(method, alternative, describe_correction(arms, correction, alpha, alpha_each)),
-    )
-
-
-def solve_mean_mde(
-    sd: float | None,
-    n_per_arm: int,
-    *,
-    sample: Sequence[float] | SampleStats | None = None,
-    baseline_mean: float | None = None,
-    alpha: float = 0.05,
-    power: float = 0.8,
-    alternative: Alternative = "two-sided",
-    arms: int = 2,
-    ratio: float = 1.0,
-    method: MeanMethod = "statsmodels",
-    correction: Correction = "bonferroni",
-    direction: Direction = "increase",
-) -> MeanMde:
-    """The smallest change of the mean that ``n_per_arm`` recipients per arm detect with ``power``.
-
-    Examples
-    --------
-    >>> round(solve_mean_mde(1.0, 64).effect_size, 3)
+    >>> round(solve_mean(1.0, n_per_arm=64).effect_size, 3)
     0.499
     """
-    alpha_each = check_plan_options(alpha, power, alternative, arms, ratio, correction)
-    check_power_above_alpha(power, alpha_each)
-    method = _check_method(method)
-    n = check_n_per_arm(check_count("n_per_arm", n_per_arm, 2), at_least=2)
-    check_choice("direction", direction, ("increase", "decrease"))
-    sd_value, _, baseline = _resolve_sd(sd, sample, baseline_mean)
-    if method == "statsmodels":
-        def power_gap(d: float) -> float:
-            return _mean_power(d, n, alpha_each, alternative, ratio, method) - power
-
-        # statsmodels' own solve_power for the effect stops at a loose tolerance; solve it tightly here
-        # bracket from the normal approximation, widened until the t-test reaches the power
-        upper = 2.0 * _z_sum(alpha_each, alternative, power) * math.sqrt((1 + 1 / ratio) / n)
-        while not power_gap(upper) > 0:
-            upper *= 2.0
-            if upper > 1e3:
-                raise PowerInputError(f"n_per_arm {n_per_arm} is too small: power {power:g} needs an effect "
-                                      "above 1,000 standard deviations.")
-        if power_gap(1e-12) >= 0:
-            raise below_resolution(power, alpha_each, 1e-12)
-        try:
-            d = optimize.brentq(power_gap, 1e-12, upper, xtol=1e-15, rtol=1e-13)
-        except ValueError:  # NaN inside the bracket: scipy's noncentral t fails at few degrees of freedom
-            raise PowerInputError(f"scipy's noncentral t failed at n_per_arm {n_per_arm}; method 'normal' "
-                                  "answers by the normal approximation.") from None
+    settings = check_settings(mde, n_per_arm, power, alpha=alpha, alternative=alternative, arms=arms,
+                              ratio=ratio, correction=correction, daily=daily, traffic_share=traffic_share,
+                              direction=direction)
+    method = check_choice("method", method, ("statsmodels", "normal"))  # type: ignore[assignment]
+    n = None if n_per_arm is None else check_size(n_per_arm, settings.question, 2)
+    sd_value, source, baseline = _resolve_sd(sd, sample, baseline_mean)
+    sizes = None
+    if settings.question == "mde":
+        detectable = _detectable_effect(n, settings, method)  # type: ignore[arg-type]
+        delta = (1.0 if direction == "increase" else -1.0) * detectable * sd_value
+        if not math.isfinite(delta):
+            raise PowerInputError(f"sd is too large: the detectable effect {detectable:g} x sd overflows.")
+        d = delta / sd_value
+        n_answer: int | float = int(n)  # type: ignore[arg-type]
     else:
-        d = _z_sum(alpha_each, alternative, power) * math.sqrt((1 + 1 / ratio) / n)
-    delta = (1.0 if direction == "increase" else -1.0) * d * sd_value
-    if not math.isfinite(delta):
-        raise PowerInputError(f"sd is too large: the detectable effect {d:g} x sd overflows.")
-    return MeanMde(
-        sd=sd_value,
-        baseline_mean=baseline,
-        mde_absolute=delta,
-        mde_relative=None if not baseline else delta / abs(baseline),
-        effect_size=delta / sd_value,
-        n_per_arm=int(n),
-        alpha=float(alpha),
-        alpha_per_comparison=alpha_each,
-        power=float(power),
-        alternative=alternative,
-        arms=int(arms),
-        ratio=float(ratio),
-        convention=method,
-        method=_describe(method, alternative, describe_correction(arms, correction, alpha, alpha_each)),
+        delta = _absolute_mde(mde, relative, baseline)  # type: ignore[arg-type]
+        d = _effect_size(delta, sd_value)
+    if settings.question == "power":
+        n_answer = n  # type: ignore[assignment]
+        power = _mean_power(abs(d), n, settings, method)  # type: ignore[arg-type]
+        if not math.isfinite(power):
+            raise _unreachable_precision(n, d)  # type: ignore[arg-type]
+    elif settings.question == "n_per_arm":
+        sizes = settings.sizes(_sample_size(d, settings, method))
+        n_answer = sizes.per_arm
+    return MeanAnswer(
+        sd=sd_value, sd_source=source, baseline_mean=baseline, mde_absolute=delta,
+        mde_relative=None if not baseline else delta / abs(baseline), effect_size=d, n_per_arm=n_answer,
+        power=float(power), convention=method, method=settings.describe(_formula(method)),  # type: ignore[arg-type]
+        sizes=sizes, **settings.common_fields(),
     )

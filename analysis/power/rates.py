@@ -1,4 +1,5 @@
-"""Sample size, minimum detectable effect and power for conversion rates (opens, clicks, purchases).
+"""One solver for conversion rates (opens, clicks, purchases): the sample size, the minimum detectable
+effect or the power, whichever is left unknown (:func:`solve_rate`, answering a :class:`RateAnswer`).
 
 Two conventions, named in every result:
 
@@ -26,162 +27,56 @@ Chow, S.-C., Shao, J. and Wang, H. (2008). *Sample Size Calculations in Clinical
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Literal
 
-from analysis.power.duration import solve_duration
 from analysis.power.inputs import (
     Alternative,
     Correction,
     PowerInputError,
-    arm_sizes,
-    below_resolution,
     check_choice,
-    check_count,
-    check_daily,
-    check_n_per_arm,
     check_nonzero,
     check_open_unit,
-    check_plan_options,
-    check_power_above_alpha,
-    describe_correction,
+)
+from analysis.power.normal import normal_cdf, normal_ppf, normal_sf
+from analysis.power.solver import (
+    Direction,
+    QuestionSettings,
+    TestAnswer,
+    check_settings,
+    check_size,
     normal_guess,
     refine_sample_size,
+    solve_effect,
+    z_alpha,
 )
-from analysis.power.normal import bisect_root, normal_cdf, normal_isf, normal_ppf, normal_sf
 
 RateMethod = Literal["statsmodels", "unpooled"]
-Direction = Literal["increase", "decrease"]
 
 
-@dataclass(frozen=True)
-class RatePlan:
-    """The sample a two-or-more-arm rate test needs.
+@dataclass(frozen=True, kw_only=True)
+class RateAnswer(TestAnswer):
+    """A rate test: the effect, the size and the power, one of them solved for.
 
     Attributes
     ----------
     baseline, treatment_rate : float
-        Control rate and the treatment rate the test should detect.
+        Control rate and the treatment rate (given through ``mde``, or the smallest detectable one).
     mde_absolute, mde_relative : float
-        The effect as a difference of rates and as a share of the baseline.
+        The effect as a difference of rates and as a share of the baseline (signed).
     effect_size : float
         Cohen's h of the two rates (signed).
-    n_exact : float
-        The solved control-arm size before rounding.
-    per_arm : int
-        Control-arm size, rounded up to whole recipients.
-    per_arm_sizes : tuple of int, length arms
-        Every arm's size: the control, then each treatment (``ratio`` times the control, rounded up).
-    total : int
-        Sum of ``per_arm_sizes``.
-    days : int or None
-        Days to reach ``total`` at ``daily`` sends and ``traffic_share``; None without ``daily``.
-    alpha, alpha_per_comparison, power : float
-        Family-wise alpha, the alpha of each treatment-versus-control test, and the requested power.
     convention : {"statsmodels", "unpooled"}
         Which formula solved it.
-    method : str
-        A sentence stating the formula, the rounding and the multiple-arm correction.
+    Other attributes
+        As in :class:`analysis.power.solver.TestAnswer`.
     """
 
     baseline: float
     treatment_rate: float
     mde_absolute: float
     mde_relative: float
-    effect_size: float
-    alpha: float
-    alpha_per_comparison: float
-    power: float
-    alternative: Alternative
-    arms: int
-    ratio: float
-    n_exact: float
-    per_arm: int
-    per_arm_sizes: tuple[int, ...]
-    total: int
-    daily: int | None
-    traffic_share: float
-    days: int | None
     convention: RateMethod
-    method: str
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dictionary (tuples become lists)."""
-        out = asdict(self)
-        out["per_arm_sizes"] = list(self.per_arm_sizes)
-        return out
-
-
-@dataclass(frozen=True)
-class RateMde:
-    """The smallest effect a rate test of a given size detects with the requested power.
-
-    Attributes
-    ----------
-    baseline, treatment_rate : float
-        Control rate and the smallest detectable treatment rate in the requested direction.
-    mde_absolute, mde_relative : float
-        The detectable effect as a difference of rates (signed) and as a share of the baseline.
-    n_per_arm : int
-        Control-arm size the answer is for (treatments have ``ratio`` times it).
-    convention, method : str
-        Which formula, and a sentence stating it.
-    """
-
-    baseline: float
-    treatment_rate: float
-    mde_absolute: float
-    mde_relative: float
-    effect_size: float
-    n_per_arm: int
-    alpha: float
-    alpha_per_comparison: float
-    power: float
-    alternative: Alternative
-    arms: int
-    ratio: float
-    convention: RateMethod
-    method: str
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dictionary."""
-        return asdict(self)
-
-
-@dataclass(frozen=True)
-class RatePower:
-    """The power of a rate test of a given size against a given effect.
-
-    Attributes
-    ----------
-    power : float
-        Power of each treatment-versus-control comparison, in (0, 1).
-    baseline, treatment_rate, mde_absolute, mde_relative, effect_size
-        As in :class:`RatePlan`.
-    n_per_arm : float
-        Control-arm size the power is for (treatments have ``ratio`` times it).
-    convention, method : str
-        Which formula, and a sentence stating it.
-    """
-
-    power: float
-    baseline: float
-    treatment_rate: float
-    mde_absolute: float
-    mde_relative: float
-    effect_size: float
-    n_per_arm: float
-    alpha: float
-    alpha_per_comparison: float
-    alternative: Alternative
-    arms: int
-    ratio: float
-    convention: RateMethod
-    method: str
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dictionary."""
-        return asdict(self)
 
 
 def cohens_h(treatment_rate: float, baseline: float) -> float:
@@ -204,10 +99,6 @@ def treatment_rate_for(baseline: float, mde: float, relative: bool) -> float:
     return rate
 
 
-def _z_alpha(alpha_each: float, alternative: Alternative) -> float:
-    return normal_isf(alpha_each / 2.0 if alternative == "two-sided" else alpha_each)
-
-
 def normal_ind_power(h: float, n_control: float, alpha_each: float, ratio: float,
                      alternative: Alternative) -> float:
     r"""The power of a two-sample z-test of a standardised effect ``h`` (statsmodels' ``NormalIndPower``).
@@ -220,56 +111,77 @@ def normal_ind_power(h: float, n_control: float, alpha_each: float, ratio: float
     """
     nobs = 1.0 / (1.0 / n_control + 1.0 / (n_control * ratio))
     shift = h * math.sqrt(nobs)
-    crit = _z_alpha(alpha_each, alternative)
+    crit = z_alpha(alpha_each, alternative)
     power = normal_sf(crit - shift)
     if alternative == "two-sided":
         power += normal_cdf(-crit - shift)
     return power
 
 
-def _describe(method: RateMethod, alternative: Alternative, correction_text: str) -> str:
+def _formula(method: RateMethod, alternative: Alternative) -> str:
     if method == "statsmodels":
-        formula = (
-            "statsmodels NormalIndPower on Cohen's h = 2 asin(sqrt(p1)) - 2 asin(sqrt(p0))"
-            + (" (both tails counted)" if alternative == "two-sided" else "")
-        )
-    else:
-        formula = (
-            "the classic unpooled-variance normal formula n0 = (z_alpha + z_beta)^2 "
-            "(p0 q0 + p1 q1 / ratio) / (p1 - p0)^2"
-        )
-    return f"{formula}, {alternative}; {correction_text}; sizes rounded up to whole recipients."
+        return ("statsmodels NormalIndPower on Cohen's h = 2 asin(sqrt(p1)) - 2 asin(sqrt(p0))"
+                + (" (both tails counted)" if alternative == "two-sided" else ""))
+    return ("the classic unpooled-variance normal formula n0 = (z_alpha + z_beta)^2 "
+            "(p0 q0 + p1 q1 / ratio) / (p1 - p0)^2")
 
 
-def _rate_power(
-    baseline: float,
-    treatment_rate: float,
-    n_control: float,
-    alpha_each: float,
-    alternative: Alternative,
-    ratio: float,
-    method: RateMethod,
-) -> float:
+def _rate_power(baseline: float, treatment_rate: float, n_control: float, settings: QuestionSettings,
+                method: RateMethod) -> float:
     if method == "statsmodels":
-        return normal_ind_power(abs(cohens_h(treatment_rate, baseline)), n_control, alpha_each, ratio,
-                                alternative)
-    n_treatment = ratio * n_control
+        return normal_ind_power(abs(cohens_h(treatment_rate, baseline)), n_control, settings.alpha_each,
+                                settings.ratio, settings.alternative)
+    n_treatment = settings.ratio * n_control
     variance = baseline * (1 - baseline) / n_control + treatment_rate * (1 - treatment_rate) / n_treatment
-    z = abs(treatment_rate - baseline) / math.sqrt(variance) - _z_alpha(alpha_each, alternative)
-    return normal_cdf(z)
+    return normal_cdf(abs(treatment_rate - baseline) / math.sqrt(variance) - settings.z_alpha())
 
 
-def _check_method(method: str) -> RateMethod:
-    return check_choice("method", method, ("statsmodels", "unpooled"))  # type: ignore[return-value]
+def _sample_size(baseline: float, treatment: float, settings: QuestionSettings, method: RateMethod) -> float:
+    if method == "statsmodels":
+        guess = normal_guess(abs(cohens_h(treatment, baseline)), settings.alpha_each, settings.alternative,
+                             settings.power, settings.ratio)
+        return refine_sample_size(lambda n: _rate_power(baseline, treatment, n, settings, method),
+                                  settings.power, float(guess), minimum=1e-6)
+    z_sum = settings.z_alpha() + normal_ppf(settings.power)
+    variance = baseline * (1 - baseline) + treatment * (1 - treatment) / settings.ratio
+    squared = (treatment - baseline) ** 2
+    if squared == 0.0:  # the difference underflows: no finite sample detects it
+        raise PowerInputError("mde is too small: the sample size would exceed 1e15 per arm.")
+    return z_sum**2 * variance / squared
 
 
-def solve_rate_sample_size(
+def _detectable_rate(baseline: float, n: float, settings: QuestionSettings, method: RateMethod,
+                     direction: Direction) -> float:
+    sign = 1.0 if direction == "increase" else -1.0
+    too_small = PowerInputError(f"n_per_arm {int(n)} is too small: no {direction} of the rate within (0, 1) "
+                                f"reaches power {settings.power:g}.")
+    if method == "statsmodels":
+        def h_gap(h: float) -> float:
+            return normal_ind_power(h, n, settings.alpha_each, settings.ratio, settings.alternative) \
+                - settings.power
+
+        h = solve_effect(h_gap, 1e-12, math.pi, settings, too_small, xtol=1e-15, rtol=1e-13)
+        angle = math.asin(math.sqrt(baseline)) + sign * h / 2.0
+        if not 0.0 < angle < math.pi / 2:
+            raise too_small
+        return math.sin(angle) ** 2
+    room = 1.0 - baseline if sign > 0 else baseline
+
+    def gap(delta: float) -> float:
+        return _rate_power(baseline, baseline + sign * delta, n, settings, method) - settings.power
+
+    delta = solve_effect(gap, room * 1e-12, room * (1.0 - 1e-12), settings, too_small, xtol=1e-14, rtol=1e-12)
+    return baseline + sign * delta
+
+
+def solve_rate(
     baseline: float,
-    mde: float,
     *,
+    mde: float | None = None,
+    n_per_arm: float | None = None,
+    power: float | None = 0.8,
     relative: bool = False,
     alpha: float = 0.05,
-    power: float = 0.8,
     alternative: Alternative = "two-sided",
     arms: int = 2,
     ratio: float = 1.0,
@@ -277,249 +189,80 @@ def solve_rate_sample_size(
     traffic_share: float = 1.0,
     method: RateMethod = "statsmodels",
     correction: Correction = "bonferroni",
-) -> RatePlan:
-    """Recipients per arm to detect a change of a conversion rate.
+    direction: Direction = "increase",
+) -> RateAnswer:
+    """The sample size, minimum detectable effect or power of a test of a rate: leave one of ``mde``,
+    ``n_per_arm`` and ``power`` as None and it is solved for.
 
     Parameters
     ----------
     baseline : float
         Control rate, in (0, 1).
-    mde : float
+    mde : float or None
         Minimum detectable effect: a difference of rates, or with ``relative=True`` a share of the
         baseline (``0.10`` is +10 %). Negative values plan for a decrease.
+    n_per_arm : float or None
+        Recipients in the control arm (treatments have ``ratio`` times it); whole, at least 2, when the
+        effect is solved for.
+    power : float or None, default 0.8
+        Probability of detecting the effect, in (0, 1); pass None to solve for it.
     relative : bool, default False
         Read ``mde`` as relative to the baseline.
     alpha : float, default 0.05
         Family-wise significance level.
-    power : float, default 0.8
-        Probability of detecting the effect, in (0, 1).
     alternative : {"two-sided", "one-sided"}
-        One-sided tests in the direction of ``mde``.
+        One-sided tests in the direction of the effect.
     arms : int, default 2
         Number of arms, the control included; each treatment is compared with the control.
     ratio : float, default 1.0
         Size of each treatment arm relative to the control arm.
     daily : int, optional
-        Emails sent per day; gives ``days``.
+        Emails sent per day; gives ``sizes.days`` when the size is solved for.
     traffic_share : float, default 1.0
         Share of the daily volume in the test.
     method : {"statsmodels", "unpooled"}
         Which formula (see the module notes).
     correction : {"bonferroni", "none"}
         How the per-comparison alpha is set when ``arms > 2``.
+    direction : {"increase", "decrease"}
+        The direction of the effect solved for (the sign of ``mde`` gives it otherwise).
 
     Returns
     -------
-    RatePlan
+    RateAnswer
+        With ``sizes`` (every arm, the total, the days) when ``n_per_arm`` was solved for.
 
     Examples
     --------
-    >>> plan = solve_rate_sample_size(0.03, 0.10, relative=True)
-    >>> plan.per_arm, plan.total
+    >>> plan = solve_rate(0.03, mde=0.10, relative=True)
+    >>> plan.n_per_arm, plan.sizes.total
     (53182, 106364)
-    """
-    alpha_each = check_plan_options(alpha, power, alternative, arms, ratio, correction)
-    check_power_above_alpha(power, alpha_each)
-    method = _check_method(method)
-    check_daily(daily, traffic_share)
-    treatment = treatment_rate_for(baseline, mde, relative)
-    h = cohens_h(treatment, baseline)
-    if method == "statsmodels":
-        guess = normal_guess(abs(h), alpha_each, alternative, power, ratio)
-        n_exact = refine_sample_size(
-            lambda n: _rate_power(baseline, treatment, n, alpha_each, alternative, ratio, method),
-            power, float(guess), minimum=1e-6,
-        )
-    else:
-        z_sum = _z_alpha(alpha_each, alternative) + normal_ppf(power)
-        variance = baseline * (1 - baseline) + treatment * (1 - treatment) / ratio
-        squared = (treatment - baseline) ** 2
-        if squared == 0.0:  # the difference underflows: no finite sample detects it
-            raise PowerInputError("mde is too small: the sample size would exceed 1e15 per arm.")
-        n_exact = z_sum**2 * variance / squared
-    sizes = arm_sizes(n_exact, arms, ratio)
-    total = sum(sizes)
-    return RatePlan(
-        baseline=float(baseline),
-        treatment_rate=treatment,
-        mde_absolute=treatment - baseline,
-        mde_relative=(treatment - baseline) / baseline,
-        effect_size=h,
-        alpha=float(alpha),
-        alpha_per_comparison=alpha_each,
-        power=float(power),
-        alternative=alternative,
-        arms=int(arms),
-        ratio=float(ratio),
-        n_exact=n_exact,
-        per_arm=sizes[0],
-        per_arm_sizes=sizes,
-        total=total,
-        daily=daily,
-        traffic_share=float(traffic_share),
-        days=None if daily is None else solve_duration(total, daily, traffic_share),
-        convention=method,
-        method=_describe(method, alternative, describe_correction(arms, correction, alpha, alpha_each)),
-    )
-
-
-def solve_rate_power(
-    baseline: float,
-    mde: float,
-    n_per_arm: int,
-    *,
-    relative: bool = False,
-    alpha: float = 0.05,
-    alternative: Alternative = "two-sided",
-    arms: int = 2,
-    ratio: float = 1.0,
-    method: RateMethod = "statsmodels",
-    correction: Correction = "bonferroni",
-) -> float:
-    """Power of each treatment-versus-control comparison with ``n_per_arm`` in the control arm.
-
-    Parameters are those of :func:`solve_rate_sample_size`; ``n_per_arm`` is the control-arm size
-    (treatments have ``ratio`` times it). Returns the power, a float in (0, 1).
-
-    Examples
-    --------
-    >>> round(solve_rate_power(0.03, 0.10, 53182, relative=True), 4)
+    >>> round(solve_rate(0.03, n_per_arm=53182).mde_relative, 4)
+    0.1
+    >>> round(solve_rate(0.03, mde=0.10, relative=True, n_per_arm=53182, power=None).power, 4)
     0.8
     """
-    return evaluate_rate_power(
-        baseline, mde, n_per_arm, relative=relative, alpha=alpha, alternative=alternative, arms=arms,
-        ratio=ratio, method=method, correction=correction,
-    ).power
-
-
-def evaluate_rate_power(
-    baseline: float,
-    mde: float,
-    n_per_arm: float,
-    *,
-    relative: bool = False,
-    alpha: float = 0.05,
-    alternative: Alternative = "two-sided",
-    arms: int = 2,
-    ratio: float = 1.0,
-    method: RateMethod = "statsmodels",
-    correction: Correction = "bonferroni",
-) -> RatePower:
-    """:func:`solve_rate_power` with the effect, the settings and the convention that produced it.
-
-    Parameters are those of :func:`solve_rate_power`.
-
-    Returns
-    -------
-    RatePower
-
-    Examples
-    --------
-    >>> result = evaluate_rate_power(0.03, 0.10, 53182, relative=True)
-    >>> round(result.power, 4), round(result.treatment_rate, 4)
-    (0.8, 0.033)
-    """
-    alpha_each = check_plan_options(alpha, 0.5, alternative, arms, ratio, correction)
-    method = _check_method(method)
-    n = check_n_per_arm(n_per_arm)
-    treatment = treatment_rate_for(baseline, mde, relative)
-    power = _rate_power(baseline, treatment, n, alpha_each, alternative, ratio, method)
-    return RatePower(
-        power=power,
-        baseline=float(baseline),
-        treatment_rate=treatment,
-        mde_absolute=treatment - baseline,
-        mde_relative=(treatment - baseline) / baseline,
-        effect_size=cohens_h(treatment, baseline),
-        n_per_arm=n,
-        alpha=float(alpha),
-        alpha_per_comparison=alpha_each,
-        alternative=alternative,
-        arms=int(arms),
-        ratio=float(ratio),
-        convention=method,
-        method=_describe(method, alternative, describe_correction(arms, correction, alpha, alpha_each)),
-    )
-
-
-def solve_rate_mde(
-    baseline: float,
-    n_per_arm: int,
-    *,
-    alpha: float = 0.05,
-    power: float = 0.8,
-    alternative: Alternative = "two-sided",
-    arms: int = 2,
-    ratio: float = 1.0,
-    method: RateMethod = "statsmodels",
-    correction: Correction = "bonferroni",
-    direction: Direction = "increase",
-) -> RateMde:
-    """The smallest change of the rate that ``n_per_arm`` recipients per arm detect with ``power``.
-
-    Parameters are those of :func:`solve_rate_sample_size`; ``direction`` says whether the effect is
-    an increase or a decrease of the rate.
-
-    Returns
-    -------
-    RateMde
-        Raises :class:`PowerInputError` when no rate in (0, 1) is detectable at that size.
-
-    Examples
-    --------
-    >>> round(solve_rate_mde(0.03, 53182).mde_relative, 4)
-    0.1
-    """
-    alpha_each = check_plan_options(alpha, power, alternative, arms, ratio, correction)
-    check_power_above_alpha(power, alpha_each)
-    method = _check_method(method)
-    baseline = check_open_unit("baseline", baseline)
-    n = check_n_per_arm(check_count("n_per_arm", n_per_arm, 2), at_least=2)
-    check_choice("direction", direction, ("increase", "decrease"))
-    sign = 1.0 if direction == "increase" else -1.0
-    room = 1.0 - baseline if sign > 0 else baseline
-    undetectable = PowerInputError(
-        f"n_per_arm {n_per_arm} is too small: no {direction} of the rate within (0, 1) "
-        f"reaches power {power:g}."
-    )
-    if method == "statsmodels":
-        def power_gap(h: float) -> float:
-            return normal_ind_power(h, n, alpha_each, ratio, alternative) - power
-
-        if power_gap(math.pi) < 0:
-            raise undetectable
-        if power_gap(1e-12) >= 0:
-            raise below_resolution(power, alpha_each, 1e-12)
-        h = bisect_root(power_gap, 1e-12, math.pi, xtol=1e-15, rtol=1e-13)
-        angle = math.asin(math.sqrt(baseline)) + sign * h / 2.0
-        if not 0.0 < angle < math.pi / 2:
-            raise undetectable
-        treatment = math.sin(angle) ** 2
+    settings = check_settings(mde, n_per_arm, power, alpha=alpha, alternative=alternative, arms=arms,
+                              ratio=ratio, correction=correction, daily=daily, traffic_share=traffic_share,
+                              direction=direction)
+    method = check_choice("method", method, ("statsmodels", "unpooled"))  # type: ignore[assignment]
+    sizes = None
+    if settings.question == "mde":
+        baseline = check_open_unit("baseline", baseline)
+        n = check_size(n_per_arm, "mde", None)  # type: ignore[arg-type]
+        treatment = _detectable_rate(baseline, n, settings, method, direction)
+        n_answer: int | float = int(n)
+    elif settings.question == "power":
+        n_answer = check_size(n_per_arm, "power", None)  # type: ignore[arg-type]
+        treatment = treatment_rate_for(baseline, mde, relative)  # type: ignore[arg-type]
+        power = _rate_power(baseline, treatment, n_answer, settings, method)
     else:
-        def gap(delta: float) -> float:
-            treatment = baseline + sign * delta
-            return _rate_power(baseline, treatment, n, alpha_each, alternative, ratio, method) - power
-
-        upper = room * (1.0 - 1e-12)
-        if gap(upper) < 0:
-            raise undetectable
-        if gap(room * 1e-12) >= 0:
-            raise below_resolution(power, alpha_each, room * 1e-12)
-        delta = bisect_root(gap, room * 1e-12, upper, xtol=1e-14, rtol=1e-12)
-        treatment = baseline + sign * delta
-    return RateMde(
-        baseline=baseline,
-        treatment_rate=treatment,
-        mde_absolute=treatment - baseline,
-        mde_relative=(treatment - baseline) / baseline,
-        effect_size=cohens_h(treatment, baseline),
-        n_per_arm=int(n),
-        alpha=float(alpha),
-        alpha_per_comparison=alpha_each,
-        power=float(power),
-        alternative=alternative,
-        arms=int(arms),
-        ratio=float(ratio),
-        convention=method,
-        method=_describe(method, alternative, describe_correction(arms, correction, alpha, alpha_each)),
+        treatment = treatment_rate_for(baseline, mde, relative)  # type: ignore[arg-type]
+        sizes = settings.sizes(_sample_size(baseline, treatment, settings, method))
+        n_answer = sizes.per_arm
+    return RateAnswer(
+        baseline=float(baseline), treatment_rate=treatment, mde_absolute=treatment - baseline,
+        mde_relative=(treatment - baseline) / baseline, effect_size=cohens_h(treatment, baseline),
+        n_per_arm=n_answer, power=float(power), convention=method,  # type: ignore[arg-type]
+        method=settings.describe(_formula(method, alternative)), sizes=sizes, **settings.common_fields(),
     )

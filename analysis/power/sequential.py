@@ -33,12 +33,13 @@ Johari, R., Koomen, P., Pekelis, L. and Walsh, D. (2017). Peeking at A/B tests. 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 from scipy import optimize, stats
 
+from analysis.power.answer import Answer
 from analysis.power.inputs import (
     PowerInputError,
     check_choice,
@@ -46,6 +47,7 @@ from analysis.power.inputs import (
     check_open_unit,
     check_positive,
     check_power,
+    check_random,
     round_up,
 )
 
@@ -53,7 +55,7 @@ Design = Literal["msprt", "pocock", "obrien_fleming"]
 
 
 @dataclass(frozen=True)
-class SequentialInflation:
+class SequentialInflation(Answer):
     """The sample of a sequential design relative to the fixed-sample test at the same power.
 
     Attributes
@@ -81,6 +83,8 @@ class SequentialInflation:
         Simulated paths (mSPRT).
     method : str
         A sentence stating the design and how the numbers were computed.
+    seed : int or None
+        The seed the generator was made from, when the caller gave a seed.
     """
 
     design: Design
@@ -96,10 +100,7 @@ class SequentialInflation:
     computed_by: str
     replications: int | None
     method: str
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dictionary."""
-        return asdict(self)
+    seed: int | None = None
 
 
 def fixed_drift(alpha: float, power: float) -> float:
@@ -179,7 +180,8 @@ def _msprt(alpha: float, power: float, looks: int, mixing_ratio: float, replicat
 def sequential_inflation(
     design: Design = "msprt",
     *,
-    rng: np.random.Generator,
+    rng: np.random.Generator | None = None,
+    seed: int | None = None,
     alpha: float = 0.05,
     power: float = 0.8,
     looks: int | None = None,
@@ -193,8 +195,10 @@ def sequential_inflation(
     ----------
     design : {"msprt", "pocock", "obrien_fleming"}
         The always-valid mSPRT (analyse any time), or a group-sequential design with ``looks`` analyses.
-    rng : numpy.random.Generator
+    rng : numpy.random.Generator, optional
         Seeds the simulation (mSPRT) or the quasi-Monte Carlo integration (group-sequential).
+    seed : int, optional
+        Instead of ``rng``: the seed of a new generator, returned with the answer.
     alpha, power : float
         Two-sided significance level and power.
     looks : int, optional
@@ -225,8 +229,7 @@ def sequential_inflation(
             f"power must be greater than alpha ({alpha:g}), which a test reaches with no effect at all; "
             f"got {power!r}."
         )
-    if not isinstance(rng, np.random.Generator):
-        raise PowerInputError("rng must be a numpy.random.Generator, for example np.random.default_rng(7).")
+    rng, seed = check_random(rng, seed)
     if fixed_n is not None:
         fixed_n = check_count("fixed_n", fixed_n, 1)
     if design == "msprt":
@@ -258,8 +261,8 @@ def sequential_inflation(
                 f"power must be at most 0.999 for a group-sequential design (its boundary is integrated "
                 f"to about 1e-5); got {power!r}."
             )
-        seed = int(rng.integers(2**32))
-        critical, inflation, expected = _group_sequential(design, alpha, power, looks, seed)
+        integration_seed = int(rng.integers(2**32))
+        critical, inflation, expected = _group_sequential(design, alpha, power, looks, integration_seed)
         computed_by, mixing, replications = "numerical integration", None, None
         name = "Pocock" if design == "pocock" else "O'Brien-Fleming"
         text = (
@@ -271,5 +274,5 @@ def sequential_inflation(
         design=design, alpha=alpha, power=power, looks=looks, inflation=inflation,
         expected_sample_ratio=expected, critical_value=critical, mixing_ratio=mixing, fixed_n=fixed_n,
         sequential_n=None if fixed_n is None else round_up(inflation * fixed_n), computed_by=computed_by,
-        replications=replications, method=text,
+        replications=replications, method=text, seed=seed,
     )

@@ -39,13 +39,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 from numpy.polynomial.hermite_e import hermegauss
 from scipy import stats
 
+from analysis.power.answer import Answer
 from analysis.power.inputs import (
     MAX_ARMS,
     MAX_N_PER_ARM,
@@ -55,9 +56,10 @@ from analysis.power.inputs import (
     check_nonzero,
     check_open_unit,
     check_positive,
+    check_rates,
     comparison_alpha,
 )
-from analysis.power.rates import solve_rate_power
+from analysis.power.rates import solve_rate
 
 #: Most arms with known rates (the chance each wins costs k^2 quadratures per test size).
 MAX_KNOWN_RATES = 10
@@ -67,7 +69,7 @@ _WEIGHTS = _WEIGHTS / _WEIGHTS.sum()
 
 
 @dataclass(frozen=True)
-class TestThenSendPlan:
+class TestThenSendPlan(Answer):
     """The test size that maximises expected conversions on a known list.
 
     Attributes
@@ -127,13 +129,6 @@ class TestThenSendPlan:
     shares: tuple[float, ...]
     expected_by_share: tuple[float, ...]
     method: str
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dictionary (tuples become lists)."""
-        out = asdict(self)
-        for key in ("rates", "shares", "expected_by_share"):
-            out[key] = None if out[key] is None else list(out[key])
-        return out
 
 
 def win_probabilities(rates: np.ndarray, n: np.ndarray) -> np.ndarray:
@@ -269,7 +264,7 @@ def plan_test_then_send(
         rates = [baseline, treatment]
     elif baseline is not None:
         raise PowerInputError("baseline and rates were both given; the first rate is the control.")
-    values = _check_rates(rates)
+    values = np.asarray(check_rates(rates, MAX_KNOWN_RATES, "there is no winner to find"))
     if list_size < 2 * values.size:
         raise PowerInputError(
             f"list_size must be at least {2 * values.size} to test {values.size} arms; got {list_size}."
@@ -277,25 +272,12 @@ def plan_test_then_send(
     return _plan_with_rates(list_size, values, alpha, correction)
 
 
-def _check_rates(rates: Sequence[float]) -> np.ndarray:
-    try:
-        values = np.asarray(rates, dtype=float)
-    except (TypeError, ValueError):
-        raise PowerInputError("rates must be a flat sequence of numbers, control first.") from None
-    if values.ndim != 1 or values.size < 2:
-        raise PowerInputError("rates must be a flat sequence of at least 2 rates, control first.")
-    if values.size > MAX_KNOWN_RATES:
-        raise PowerInputError(f"rates must hold at most {MAX_KNOWN_RATES} arms; got {values.size}.")
-    if not np.all((values > 0) & (values < 1)):
-        raise PowerInputError("rates must all be strictly between 0 and 1.")
-    if np.all(values == values[0]):
-        raise PowerInputError("rates are all equal, so there is no winner to find.")
-    return values
-
-
-def _share_grid(list_size: int, k: int) -> np.ndarray:
+def _by_share(list_size: int, k: int, expected) -> dict[str, tuple[float, ...]]:
+    """Expected total conversions on a grid of test shares, for a chart."""
     limit = list_size // k
-    return np.unique(np.round(np.linspace(1, limit, min(limit, 60))).astype(np.int64))
+    grid = np.unique(np.round(np.linspace(1, limit, min(limit, 60))).astype(np.int64))
+    return {"shares": tuple(float(s) for s in k * grid / list_size),
+            "expected_by_share": tuple(float(e) for e in expected(grid))}
 
 
 def _plan_with_rates(
@@ -314,11 +296,10 @@ def _plan_with_rates(
     if rates[best_treatment] == rates[0]:
         power = alpha_each
     else:
-        power = solve_rate_power(rates[0], rates[best_treatment] - rates[0], n, alpha=alpha, arms=k,
-                                 correction=correction)
+        power = solve_rate(rates[0], mde=rates[best_treatment] - rates[0], n_per_arm=n, power=None,
+                           alpha=alpha, arms=k, correction=correction).power
     best = rates == rates.max()
     prob_correct = float(win_probabilities(rates, np.array([n]))[0, best].sum())
-    grid = _share_grid(list_size, k)
     return TestThenSendPlan(
         list_size=list_size, arms=k, model="known rates", rates=tuple(float(r) for r in rates),
         prior_mean=None, prior_sd=None, per_arm=n, test_size=k * n, send_size=list_size - k * n,
@@ -326,8 +307,7 @@ def _plan_with_rates(
         expected_conversions_without_test=float(list_size * rates[0]),
         expected_conversions_perfect=float(list_size * rates.max()),
         power=float(power), prob_correct_winner=prob_correct, alpha=alpha,
-        shares=tuple(float(s) for s in k * grid / list_size),
-        expected_by_share=tuple(float(e) for e in expected(grid)),
+        **_by_share(list_size, k, expected),
         method=(
             f"Known rates, {k} arms of equal size; the chance each arm wins is the normal approximation "
             "of the observed rates (closed form for 2 arms, Gauss-Hermite quadrature beyond); the test size "
@@ -366,7 +346,6 @@ def _plan_with_prior(
     # two arms: the observed and the true difference are normal with correlation rho
     rho = sigma / math.sqrt(sigma**2 + s2 / n)
     prob_correct = 0.5 + math.asin(rho) / math.pi if k == 2 else None
-    grid = _share_grid(list_size, k)
     return TestThenSendPlan(
         list_size=list_size, arms=k, model="normal prior", rates=None, prior_mean=mu, prior_sd=sigma,
         per_arm=n, test_size=k * n, send_size=list_size - k * n, test_share=k * n / list_size,
@@ -374,8 +353,7 @@ def _plan_with_prior(
         expected_conversions_without_test=float(list_size * mu),
         expected_conversions_perfect=float(list_size * (mu + e_k * sigma)),
         power=power, prob_correct_winner=prob_correct, alpha=alpha,
-        shares=tuple(float(s) for s in k * grid / list_size),
-        expected_by_share=tuple(float(e) for e in expected(grid)),
+        **_by_share(list_size, k, expected),
         method=(
             f"Normal prior N({mu:g}, {sigma:g}^2) on each of {k} arms' rates (Feit & Berman 2019, Test & "
             "Roll), closed form; the test size maximises expected total conversions over whole recipients "

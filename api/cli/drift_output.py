@@ -11,7 +11,8 @@ from api.cli.output import print_table
 
 
 def print_drift(block: Mapping[str, Any]) -> None:
-    """Each judged day's predicted and earned reward, residual and CUSUM, then the verdict."""
+    """Each judged day's predicted and earned reward, residual and CUSUM, then the verdict (and, for a
+    fixed split, each arm's)."""
     typer.echo("")
     points = block["points"]
     if points:
@@ -26,3 +27,8 @@ def print_drift(block: Mapping[str, Any]) -> None:
                else f"no alert over {len(points)} judged days")
     typer.echo(f"drift: {verdict} ({block['detector']}, threshold {block['threshold']:.2f}, "
                f"false alarm rate {block['false_alarm_rate']:.0%} over {block['horizon']} days)")
+    for arm in block.get("arms", []):
+        label = ", ".join(f"{slot}={variant}" for slot, variant in arm["variants"].items())
+        arm_verdict = (f"ALERT from day {arm['first_alarm_day']}" if arm["alert"]
+                       else f"no alert over {len(arm['points'])} judged days")
+        typer.echo(f"  {label}: {arm_verdict} (threshold {arm['threshold']:.2f})")

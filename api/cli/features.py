@@ -142,8 +142,8 @@ def _compute(
     from api.cli.offline import progress_bars
     from experiments.errors import InvalidInput
     from experiments.features import FeatureSettings, compute_features
+    from simulations.column_maps import load_column_map
     from simulations.history import HistoryColumns, read_history, read_sql_history
-    from simulations.logs import load_column_map
 
     fields = load_column_map(map_file, HistoryColumns).model_dump(exclude_unset=True) if map_file else {}
     given = {"recipient_id": recipient_col, "timestamp": timestamp_col, "type": type_col,

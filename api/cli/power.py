@@ -10,96 +10,79 @@ the mean questions, curves and charts import their libraries when asked.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from analysis.power.rates import evaluate_rate_power, solve_rate_mde, solve_rate_sample_size
+from analysis.power.rates import solve_rate
 from api.cli.group import CliError
 from api.cli.output import check_output, print_fields, print_json, print_table
+from api.cli.power_options import QuestionOptions, with_question_options
 from api.cli.power_plans import bandit, sequential, test_then_send
-from api.convert import plan_to_dict, power_to_dict
+from api.convert import MEAN_MDE_OMITS, WITHOUT_SIZES, answer_to_dict, plan_to_dict
 
 power_app = typer.Typer(
     help="Sample size, minimum detectable effect, power and duration of a test before launch.",
     no_args_is_help=True,
 )
 
-Mde = Annotated[float | None, typer.Option(
-    help="Minimum detectable effect (negative plans for a decrease); with --n: the effect whose power "
-    "is asked.")]
-N = Annotated[int | None, typer.Option(
-    "--n", "--n-per-arm", help="Recipients in the control arm: alone, answers the minimum detectable "
-    "effect; with --mde, the power.")]
-Relative = Annotated[bool, typer.Option("--relative", help="Read --mde as a share of the baseline.")]
-Alpha = Annotated[float, typer.Option(help="Family-wise significance level.")]
-Power = Annotated[float, typer.Option(
-    help="Probability of detecting the effect (with --n and --mde: the target marked on the curve).")]
-Arms = Annotated[int, typer.Option(help="Number of arms, the control included.")]
-Ratio = Annotated[float, typer.Option(help="Size of each treatment arm relative to the control.")]
-Daily = Annotated[int | None, typer.Option(help="Emails sent per day: prints the days needed.")]
-Share = Annotated[float, typer.Option(help="Share of the daily volume in the test.")]
-Alternative = Annotated[str, typer.Option(help="two-sided or one-sided.")]
-Correction = Annotated[str, typer.Option(help="bonferroni or none (with more than two arms).")]
-Direction = Annotated[str | None, typer.Option(
-    help="With --n alone: increase (default) or decrease of the metric.")]
-Curve = Annotated[bool, typer.Option("--curve", help="Add the power curve (a table; over n, or over "
-                                     "the effect, drawn for increases, with --n alone).")]
-Points = Annotated[int, typer.Option(help="Points on the power curve.")]
-Html = Annotated[Path | None, typer.Option(help="Write the power curve as an offline HTML chart here "
-                                           "(implies --curve).")]
-Json = Annotated[bool, typer.Option("--json", help="Print the full answer as JSON.")]
-
-
-def _question(mde: float | None, n: int | None, direction: str | None, daily: int | None) -> str:
+def _question(options: QuestionOptions) -> str:
     """``"size"``, ``"mde"`` or ``"power"``, from the options given; contradictions are bad input."""
-    if mde is None and n is None:
+    if options.mde is None and options.n is None:
         raise CliError("--mde / --n: give --mde (sample size), --n (minimum detectable effect) or both "
                        "(power)")
-    if direction is not None and mde is not None:
+    if options.direction is not None and options.mde is not None:
         raise CliError("--direction: only with --n alone; the sign of --mde gives the direction")
-    if daily is not None and n is not None:
+    if options.daily is not None and options.n is not None:
         raise CliError("--daily: only for the sample-size question (--mde without --n)")
-    return "size" if n is None else ("mde" if mde is None else "power")
+    return "size" if options.n is None else ("mde" if options.mde is None else "power")
+
+
+def _solve(solve: Callable[..., Any], question: str, options: QuestionOptions) -> Any:
+    """The metric's solver on the question: the size, the effect, or the power (then ``--power`` is
+    only the curve's target)."""
+    if question == "size":
+        return solve(mde=options.mde, relative=options.relative, power=options.power, daily=options.daily,
+                     traffic_share=options.traffic_share)
+    if question == "mde":
+        return solve(n_per_arm=options.n, power=options.power, direction=options.direction or "increase")
+    return solve(mde=options.mde, relative=options.relative, n_per_arm=options.n, power=None)
 
 
 def _signed_percent(value: float | None) -> str:
     return "-" if value is None else f"{value:+.2%}"
 
 
-def _show_size(plan: Any, as_json: bool, curve: Any, sd_line: str | None = None) -> None:
-    data = plan_to_dict(plan)
+def _show(answer: Any, question: str, metric_lines: list[tuple[str, Any]], as_json: bool, curve: Any,
+          omit: frozenset[str] = WITHOUT_SIZES) -> None:
+    """Print the answer (``omit`` leaves fields out of the JSON of an effect or power answer)."""
+    data = plan_to_dict(answer) if question == "size" else answer_to_dict(answer, omit)
     if as_json:
-        print_json({**data, "curve": power_to_dict(curve)} if curve is not None else data)
+        print_json({**data, "curve": answer_to_dict(curve)} if curve is not None else data)
         return
-    pairs: list[tuple[str, Any]] = [
-        ("per arm", f"{data['per_arm']:,}"),
-        ("arm sizes", ", ".join(f"{n:,}" for n in data["per_arm_sizes"])),
-        ("total", f"{data['total']:,}"),
-    ]
-    if data["days"] is not None:
-        pairs.append(("days", data["days"]))
-    if sd_line is not None:
-        pairs.append(("sd", sd_line))
-    pairs.append(("method", data["method"]))
-    print_fields(pairs)
-    _print_curve(curve)
-
-
-def _show_answer(result: Any, pairs: list[tuple[str, Any]], as_json: bool, curve: Any) -> None:
-    if as_json:
-        data = power_to_dict(result)
-        print_json({**data, "curve": power_to_dict(curve)} if curve is not None else data)
-        return
-    print_fields(pairs + [("method", result.method)])
+    if question == "size":
+        pairs: list[tuple[str, Any]] = [
+            ("per arm", f"{data['per_arm']:,}"),
+            ("arm sizes", ", ".join(f"{n:,}" for n in data["per_arm_sizes"])),
+            ("total", f"{data['total']:,}"),
+        ]
+        if data["days"] is not None:
+            pairs.append(("days", data["days"]))
+        pairs += metric_lines
+    else:
+        n_text = f"{answer.n_per_arm:,}" if question == "mde" else f"{answer.n_per_arm:,.0f}"
+        power_text = f"{answer.power:g}" if question == "mde" else f"{answer.power:.4f}"
+        pairs = [("n per arm", n_text), *metric_lines, ("power", power_text)]
+    print_fields(pairs + [("method", answer.method)])
     _print_curve(curve)
 
 
 def _print_curve(curve: Any) -> None:
     if curve is None:
         return
-    power_to_dict(curve)  # the same finiteness check as the JSON answer
+    answer_to_dict(curve)  # the same finiteness check as the JSON answer
     if curve.over == "n":
         typer.echo(f"\npower curve (effect {curve.fixed_effect:+.6g} fixed)")
         rows = [[f"{x:,.0f}", f"{p:.3f}"] for x, p in zip(curve.x, curve.power, strict=True)]
@@ -110,110 +93,64 @@ def _print_curve(curve: Any) -> None:
         print_table(["effect", "power"], rows)
 
 
-def _curve(want: bool, html: Path | None, question: str, **kwargs: Any) -> Any:
-    if not (want or html is not None):
+def _curve(options: QuestionOptions, question: str, **kwargs: Any) -> Any:
+    """The power curve when asked: over the effect at ``--n`` for the effect question, else over n."""
+    if not (options.curve or options.html is not None):
         return None
     from analysis.power.curves import power_curve
     from analysis.power.plots import power_curve_html
 
-    curve = power_curve(over="effect" if question == "mde" else "n", **kwargs)
-    if html is not None:
-        html.write_text(power_curve_html(curve), encoding="utf-8")
+    common = {"points": options.points, "target_power": options.power, **kwargs}
+    if question == "mde":
+        curve = power_curve(over="effect", n_per_arm=options.n, **common)
+    else:
+        curve = power_curve(over="n", mde=options.mde, relative=options.relative, **common)
+    if options.html is not None:
+        options.html.write_text(power_curve_html(curve), encoding="utf-8")
     return curve
 
 
-def _html_note(html: Path | None, as_json: bool) -> None:
-    if html is not None and not as_json:
-        typer.echo(f"\nchart written to {html}")
+def _html_note(options: QuestionOptions) -> None:
+    if options.html is not None and not options.as_json:
+        typer.echo(f"\nchart written to {options.html}")
 
 
 @power_app.command("rate")
+@with_question_options
 def power_rate(
+    options: QuestionOptions,
     baseline: Annotated[float, typer.Option(help="Control rate, in (0, 1).")],
-    mde: Mde = None,
-    n: N = None,
-    relative: Relative = False,
-    alpha: Alpha = 0.05,
-    power: Power = 0.8,
-    arms: Arms = 2,
-    ratio: Ratio = 1.0,
-    daily: Daily = None,
-    traffic_share: Share = 1.0,
-    alternative: Alternative = "two-sided",
-    correction: Correction = "bonferroni",
     method: Annotated[str, typer.Option(help="statsmodels (Cohen's h) or unpooled.")] = "statsmodels",
-    direction: Direction = None,
-    curve: Curve = False,
-    points: Points = 25,
-    html: Html = None,
-    as_json: Json = False,
 ) -> None:
     """A rate (opens, clicks, purchases): recipients needed, smallest detectable effect, or power.
 
     --mde alone gives the recipients needed (and days with --daily); --n alone the smallest effect that
     many recipients per arm detect; --n with --mde the power.
     """
-    question = _question(mde, n, direction, daily)
-    check_output("--html", html)
-    options: dict[str, Any] = {"alpha": alpha, "alternative": alternative, "arms": arms, "ratio": ratio,
-                               "method": method, "correction": correction}
-    if question == "size":
-        plan = solve_rate_sample_size(
-            baseline, mde, relative=relative, power=power, daily=daily,  # type: ignore[arg-type]
-            traffic_share=traffic_share, **options,
-        )
-        drawn = _curve(curve, html, question, metric="rate", baseline=baseline, mde=mde, relative=relative,
-                       points=points, target_power=power, **options)
-        _show_size(plan, as_json, drawn)
-    elif question == "mde":
-        found = solve_rate_mde(baseline, n, power=power, direction=direction or "increase",  # type: ignore[arg-type]
-                               **options)
-        drawn = _curve(curve, html, question, metric="rate", baseline=baseline, n_per_arm=n, points=points,
-                       target_power=power, **options)
-        _show_answer(found, [
-            ("n per arm", f"{found.n_per_arm:,}"),
-            ("mde", f"{found.mde_absolute:+.6g} ({_signed_percent(found.mde_relative)} of {baseline:g})"),
-            ("treatment rate", f"{found.treatment_rate:.6g}"),
-            ("power", f"{found.power:g}"),
-        ], as_json, drawn)
-    else:
-        result = evaluate_rate_power(baseline, mde, n, relative=relative, **options)  # type: ignore[arg-type]
-        drawn = _curve(curve, html, question, metric="rate", baseline=baseline, mde=mde, relative=relative,
-                       points=points, target_power=power, **options)
-        _show_answer(result, [
-            ("n per arm", f"{result.n_per_arm:,.0f}"),
-            ("mde", f"{result.mde_absolute:+.6g} ({_signed_percent(result.mde_relative)} of {baseline:g})"),
-            ("treatment rate", f"{result.treatment_rate:.6g}"),
-            ("power", f"{result.power:.4f}"),
-        ], as_json, drawn)
-    _html_note(html, as_json)
+    question = _question(options)
+    check_output("--html", options.html)
+    settings = options.test_settings(method)
+    answer = _solve(lambda **q: solve_rate(baseline, **q, **settings), question, options)
+    drawn = _curve(options, question, metric="rate", baseline=baseline, **settings)
+    lines = [] if question == "size" else [
+        ("mde", f"{answer.mde_absolute:+.6g} ({_signed_percent(answer.mde_relative)} of {baseline:g})"),
+        ("treatment rate", f"{answer.treatment_rate:.6g}"),
+    ]
+    _show(answer, question, lines, options.as_json, drawn)
+    _html_note(options)
 
 
 @power_app.command("mean")
+@with_question_options
 def power_mean(
+    options: QuestionOptions,
     sd: Annotated[float | None, typer.Option(help="Standard deviation of the value per recipient.")] = None,
-    mde: Mde = None,
-    n: N = None,
     values: Annotated[Path | None, typer.Option(
         help="Past values per recipient instead of --sd: one number per line, or a CSV column.")] = None,
     column: Annotated[str | None, typer.Option(help="The CSV column of --values.")] = None,
     baseline_mean: Annotated[float | None, typer.Option(
         help="Control mean (for --relative; --values gives it).")] = None,
-    relative: Relative = False,
-    alpha: Alpha = 0.05,
-    power: Power = 0.8,
-    arms: Arms = 2,
-    ratio: Ratio = 1.0,
-    daily: Daily = None,
-    traffic_share: Share = 1.0,
-    alternative: Alternative = "two-sided",
-    correction: Correction = "bonferroni",
     method: Annotated[str, typer.Option(help="statsmodels (t test) or normal.")] = "statsmodels",
-    direction: Direction = None,
-    curve: Curve = False,
-    points: Points = 25,
-    html: Html = None,
-    as_json: Json = False,
 ) -> None:
     """A mean value (revenue per email): recipients needed, smallest detectable effect, or power.
 
@@ -221,53 +158,34 @@ def power_mean(
     needed (and days with --daily); --n alone the smallest effect that many recipients per arm detect;
     --n with --mde the power.
     """
-    from analysis.power.means import evaluate_mean_power, solve_mean_mde, solve_mean_sample_size
+    from analysis.power.means import solve_mean
     from api.cli.past_values import read_past_values
     from api.errors import reported_as
 
-    question = _question(mde, n, direction, daily)
+    question = _question(options)
     if sd is not None and values is not None:
         raise CliError("--sd / --values: give one of them")
     if sd is None and values is None:
         raise CliError("--sd / --values: give the standard deviation or a file of past values")
     if column is not None and values is None:
         raise CliError("--column: only with --values")
-    check_output("--html", html)
+    check_output("--html", options.html)
     sample = read_past_values(values, column) if values is not None else None
-    options: dict[str, Any] = {"alpha": alpha, "alternative": alternative, "arms": arms, "ratio": ratio,
-                               "method": method, "correction": correction}
-    spread = {"sample": sample, "baseline_mean": baseline_mean}
-    curve_kwargs = {"metric": "mean", "sd": sd, "sample": sample, "baseline": baseline_mean,
-                    "points": points, "target_power": power, **options}
+    settings = options.test_settings(method)
     with reported_as(sample="values"):  # the sample is the --values file here
-        if question == "size":
-            plan = solve_mean_sample_size(sd, mde, relative=relative, power=power, daily=daily,  # type: ignore[arg-type]
-                                          traffic_share=traffic_share, **spread, **options)
-            drawn = _curve(curve, html, question, mde=mde, relative=relative, **curve_kwargs)
-            sd_line = None if sample is None else _describe_sd(plan.sd, sample, values)
-            _show_size(plan, as_json, drawn, sd_line)
-        elif question == "mde":
-            found = solve_mean_mde(sd, n, power=power, direction=direction or "increase",  # type: ignore[arg-type]
-                                   **spread, **options)
-            drawn = _curve(curve, html, question, n_per_arm=n, **curve_kwargs)
-            _show_answer(found, [
-                ("n per arm", f"{found.n_per_arm:,}"),
-                ("sd", _describe_sd(found.sd, sample, values)),
-                ("mde", _mean_effect(found.mde_absolute, found.mde_relative, found.baseline_mean)),
-                ("effect size", f"{found.effect_size:+.4g} sd"),
-                ("power", f"{found.power:g}"),
-            ], as_json, drawn)
-        else:
-            result = evaluate_mean_power(sd, mde, n, relative=relative, **spread, **options)  # type: ignore[arg-type]
-            drawn = _curve(curve, html, question, mde=mde, relative=relative, **curve_kwargs)
-            _show_answer(result, [
-                ("n per arm", f"{result.n_per_arm:,.0f}"),
-                ("sd", _describe_sd(result.sd, sample, values)),
-                ("mde", _mean_effect(result.mde_absolute, result.mde_relative, result.baseline_mean)),
-                ("effect size", f"{result.effect_size:+.4g} sd"),
-                ("power", f"{result.power:.4f}"),
-            ], as_json, drawn)
-    _html_note(html, as_json)
+        spread = {"sample": sample, "baseline_mean": baseline_mean}
+        answer = _solve(lambda **q: solve_mean(sd, **spread, **q, **settings), question, options)
+        drawn = _curve(options, question, metric="mean", sd=sd, sample=sample, baseline=baseline_mean,
+                       **settings)
+    if question == "size":
+        lines = [] if sample is None else [("sd", _describe_sd(answer.sd, sample, values))]
+    else:
+        lines = [("sd", _describe_sd(answer.sd, sample, values)),
+                 ("mde", _mean_effect(answer.mde_absolute, answer.mde_relative, answer.baseline_mean)),
+                 ("effect size", f"{answer.effect_size:+.4g} sd")]
+    _show(answer, question, lines, options.as_json, drawn,
+          MEAN_MDE_OMITS if question == "mde" else WITHOUT_SIZES)
+    _html_note(options)
 
 
 def _describe_sd(sd: float, sample: list[float] | None, path: Path | None) -> str:

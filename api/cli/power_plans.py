@@ -5,6 +5,7 @@ Each command imports its simulation and chart libraries when it runs (see ``api.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -12,7 +13,7 @@ import typer
 
 from api.cli.group import CliError
 from api.cli.output import check_output, print_fields, print_json
-from api.convert import power_to_dict
+from api.convert import answer_to_dict
 
 Alpha = Annotated[float, typer.Option(help="Significance level of the reported power.")]
 Correction = Annotated[str, typer.Option(help="bonferroni or none (with more than two arms).")]
@@ -34,6 +35,20 @@ def parse_rates(option: str, text: str) -> list[float]:
     except ValueError:
         raise CliError(f"{option}: expected rates separated by commas, e.g. 0.03,0.036; got {text!r}") \
             from None
+
+
+def print_plan(plan: Any, pairs: list[tuple[str, Any]], as_json: bool, html: Path | None = None,
+               chart: Callable[[], str] | None = None) -> None:
+    """The plan as JSON (``--json``) or as ``pairs``; its chart (``chart()``, a page) written to ``html``."""
+    data = answer_to_dict(plan)
+    if html is not None and chart is not None:
+        html.write_text(chart(), encoding="utf-8")
+    if as_json:
+        print_json(data)
+        return
+    print_fields(pairs)
+    if html is not None:
+        typer.echo(f"\nchart written to {html}")
 
 
 def _check_seed(seed: int) -> None:
@@ -69,15 +84,9 @@ def test_then_send(
         rates=None if rates is None else parse_rates("--rates", rates), prior_sd=prior_sd, arms=arms,
         alpha=alpha, correction=correction,  # type: ignore[arg-type]
     )
-    data = power_to_dict(plan)
-    if html is not None:
-        html.write_text(figure_html(plot_test_then_send(plan)), encoding="utf-8")
-    if as_json:
-        print_json(data)
-        return
     winner = "-" if plan.prob_correct_winner is None else f"{plan.prob_correct_winner:.1%}"
     without = "control to everyone" if plan.model == "known rates" else "any one arm to everyone"
-    print_fields([
+    print_plan(plan, [
         ("list size", f"{plan.list_size:,}"),
         ("per arm", f"{plan.per_arm:,}"),
         ("test", f"{plan.test_size:,} ({plan.test_share:.1%} of the list, {plan.arms} arms)"),
@@ -88,9 +97,7 @@ def test_then_send(
         ("power", f"{plan.power:.3f}"),
         ("right winner", winner),
         ("method", plan.method),
-    ])
-    if html is not None:
-        typer.echo(f"\nchart written to {html}")
+    ], as_json, html, lambda: figure_html(plot_test_then_send(plan)))
 
 
 def sequential(
@@ -109,19 +116,13 @@ def sequential(
     as_json: Json = False,
 ) -> None:
     """How much larger the sample is when the test is analysed sequentially (peeking), same power."""
-    import numpy as np
-
     from analysis.power.sequential import sequential_inflation
 
     _check_seed(seed)
     result = sequential_inflation(
-        design, rng=np.random.default_rng(seed), alpha=alpha, power=power, looks=looks,  # type: ignore[arg-type]
+        design, seed=seed, alpha=alpha, power=power, looks=looks,  # type: ignore[arg-type]
         mixing_ratio=mixing_ratio, replications=replications, fixed_n=fixed_n,
     )
-    data = power_to_dict(result, seed=seed)
-    if as_json:
-        print_json(data)
-        return
     pairs: list[tuple[str, Any]] = [
         ("design", result.design),
         ("looks", result.looks),
@@ -133,7 +134,7 @@ def sequential(
     if result.fixed_n is not None:
         pairs += [("fixed n", f"{result.fixed_n:,}"), ("sequential n", f"{result.sequential_n:,}")]
     pairs += [("seed", seed), ("method", result.method)]
-    print_fields(pairs)
+    print_plan(result, pairs, as_json)
 
 
 def bandit(
@@ -153,8 +154,6 @@ def bandit(
     as_json: Json = False,
 ) -> None:
     """Share of traffic a Thompson sampling bandit sends to losing variants, vs a fixed A/B test."""
-    import numpy as np
-
     from analysis.power.bandit import plan_bandit
     from analysis.power.plots import figure_html, plot_bandit_plan
     from api.cli.progress import progress_after
@@ -164,16 +163,10 @@ def bandit(
     check_output("--html", html)
     length = max(replications, 1)
     with progress_after(length, "simulating campaigns", hidden=as_json) as report:
-        plan = plan_bandit(values, horizon, rng=np.random.default_rng(seed), batches=batches,
+        plan = plan_bandit(values, horizon, seed=seed, batches=batches,
                            replications=replications, n_draws=draws, alpha=alpha,
                            correction=correction, on_progress=report)  # type: ignore[arg-type]
-    data = power_to_dict(plan, seed=seed)
-    if html is not None:
-        html.write_text(figure_html(plot_bandit_plan(plan)), encoding="utf-8")
-    if as_json:
-        print_json(data)
-        return
-    print_fields([
+    print_plan(plan, [
         ("to losing variants", f"{plan.losing_share_bandit:.1%} ± {plan.losing_share_bandit_se:.1%} "
                                f"(bandit) vs {plan.losing_share_fixed:.1%} (fixed A/B test)"),
         ("lost conversions", f"{plan.lost_conversions_bandit:,.1f} ± {plan.lost_conversions_bandit_se:,.1f} "
@@ -182,6 +175,4 @@ def bandit(
         ("fixed test power", f"{plan.fixed_power:.3f}"),
         ("campaigns", f"{plan.replications:,} simulated, seed {seed}"),
         ("method", plan.method),
-    ])
-    if html is not None:
-        typer.echo(f"\nchart written to {html}")
+    ], as_json, html, lambda: figure_html(plot_bandit_plan(plan)))

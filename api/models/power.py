@@ -1,7 +1,9 @@
-"""Power and sample-size models: the options of ``analysis.power.rates`` / ``power_means`` as JSON.
+"""Power and sample-size requests: the options of ``analysis.power`` as JSON.
 
 Only types are checked here; the value checks (ranges, a zero effect, ...) are the analysis layer's,
-so the API and the command line give the same messages.
+so the API and the command line give the same messages. The answers are the analysis layer's own
+types (``RateAnswer``, ``MeanAnswer``, ``PowerCurve``, ...), served as they are; only the sample-size
+answer has an envelope of its own (:class:`PowerPlanPublic`).
 """
 
 from __future__ import annotations
@@ -139,83 +141,6 @@ class MeanPowerForSizeRequest(TestOptions, ValueSpread):
     n_per_arm: float = Field(description="Recipients in the control arm.", examples=[20_000])
 
 
-class RateMdePublic(BaseModel):
-    """The smallest detectable change of a rate (``analysis.power.rates.RateMde``)."""
-
-    baseline: float
-    treatment_rate: float
-    mde_absolute: float
-    mde_relative: float
-    effect_size: float
-    n_per_arm: int
-    alpha: float
-    alpha_per_comparison: float
-    power: float
-    alternative: str
-    arms: int
-    ratio: float
-    convention: str
-    method: str
-
-
-class RatePowerPublic(BaseModel):
-    """The power of a rate test of a given size (``analysis.power.rates.RatePower``)."""
-
-    power: float
-    baseline: float
-    treatment_rate: float
-    mde_absolute: float
-    mde_relative: float
-    effect_size: float
-    n_per_arm: float
-    alpha: float
-    alpha_per_comparison: float
-    alternative: str
-    arms: int
-    ratio: float
-    convention: str
-    method: str
-
-
-class MeanMdePublic(BaseModel):
-    """The smallest detectable change of a mean (``analysis.power.means.MeanMde``)."""
-
-    sd: float
-    baseline_mean: float | None
-    mde_absolute: float
-    mde_relative: float | None
-    effect_size: float
-    n_per_arm: int
-    alpha: float
-    alpha_per_comparison: float
-    power: float
-    alternative: str
-    arms: int
-    ratio: float
-    convention: str
-    method: str
-
-
-class MeanPowerPublic(BaseModel):
-    """The power of a test of a mean of a given size (``analysis.power.means.MeanPower``)."""
-
-    power: float
-    sd: float
-    sd_source: str
-    baseline_mean: float | None
-    mde_absolute: float
-    mde_relative: float | None
-    effect_size: float
-    n_per_arm: float
-    alpha: float
-    alpha_per_comparison: float
-    alternative: str
-    arms: int
-    ratio: float
-    convention: str
-    method: str
-
-
 # ---- power curves ------------------------------------------------------------------------------------
 
 
@@ -246,23 +171,6 @@ class MeanCurveRequest(CurveOptions, ValueSpread):
     """``POST /v1/power/mean/curve``: power against n or against the effect for a mean."""
 
 
-class PowerCurvePublic(BaseModel):
-    """Points of power (``analysis.power.curves.PowerCurve``); ``points`` pairs each x with its power."""
-
-    metric: str
-    over: str
-    x: list[float]
-    power: list[float]
-    points: list[dict[str, float]]
-    fixed_n_per_arm: int | None
-    fixed_effect: float | None
-    baseline: float | None
-    target_power: float
-    x_at_target: float
-    alpha: float
-    method: str
-
-
 # ---- test then send, sequential, bandit --------------------------------------------------------------
 
 
@@ -288,32 +196,6 @@ class TestThenSendRequest(BaseModel):
     correction: Literal["bonferroni", "none"] = "bonferroni"
 
 
-class TestThenSendPublic(BaseModel):
-    """The plan (``analysis.power.test_then_send.TestThenSendPlan``)."""
-
-    __test__ = False
-
-    list_size: int
-    arms: int
-    model: str
-    rates: list[float] | None
-    prior_mean: float | None
-    prior_sd: float | None
-    per_arm: int
-    test_size: int
-    send_size: int
-    test_share: float
-    expected_conversions: float
-    expected_conversions_without_test: float
-    expected_conversions_perfect: float
-    power: float
-    prob_correct_winner: float | None
-    alpha: float
-    shares: list[float]
-    expected_by_share: list[float]
-    method: str
-
-
 class SequentialRequest(BaseModel):
     """``POST /v1/power/sequential``: how much larger the sample is when the analysis is sequential."""
 
@@ -330,25 +212,6 @@ class SequentialRequest(BaseModel):
     seed: int = Field(0, ge=0, description="Seeds the simulation or the integration; returned.")
 
 
-class SequentialPublic(BaseModel):
-    """``analysis.power.sequential.SequentialInflation`` and the seed that produced it."""
-
-    design: str
-    alpha: float
-    power: float
-    looks: int
-    inflation: float
-    expected_sample_ratio: float
-    critical_value: float | None
-    mixing_ratio: float | None
-    fixed_n: int | None
-    sequential_n: int | None
-    computed_by: str
-    replications: int | None
-    method: str
-    seed: int
-
-
 class BanditPlanRequest(BaseModel):
     """``POST /v1/power/bandit``: traffic to losing variants, Thompson sampling against a fixed test."""
 
@@ -363,24 +226,3 @@ class BanditPlanRequest(BaseModel):
     alpha: float = Field(0.05, description="For the fixed test's power.")
     correction: Literal["bonferroni", "none"] = "bonferroni"
     seed: int = Field(0, ge=0, description="Seeds the simulation; returned.")
-
-
-class BanditPlanPublic(BaseModel):
-    """``analysis.power.bandit.BanditPlan`` and the seed that produced it."""
-
-    rates: list[float]
-    horizon: int
-    batches: int
-    batch_size: int
-    replications: int
-    losing_share_bandit: float
-    losing_share_bandit_se: float
-    losing_share_fixed: float
-    lost_conversions_bandit: float
-    lost_conversions_bandit_se: float
-    lost_conversions_fixed: float
-    losing_share_by_batch: list[float]
-    prob_bandit_picks_best: float
-    fixed_power: float
-    method: str
-    seed: int

@@ -8,47 +8,32 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 from fastapi import APIRouter, Depends
 
-from analysis.power import (
-    PowerInputError,
-    evaluate_mean_power,
-    evaluate_rate_power,
-    plan_bandit,
-    plan_test_then_send,
-    power_curve,
-    sequential_inflation,
-    solve_mean_mde,
-    solve_mean_sample_size,
-    solve_rate_mde,
-    solve_rate_sample_size,
-)
+from analysis.power import PowerInputError
+from analysis.power.bandit import BanditPlan, plan_bandit
+from analysis.power.curves import PowerCurve, power_curve
+from analysis.power.means import MeanAnswer, solve_mean
+from analysis.power.rates import RateAnswer, solve_rate
+from analysis.power.sequential import SequentialInflation, sequential_inflation
+from analysis.power.test_then_send import TestThenSendPlan, plan_test_then_send
 from analysis.stats import SampleStats
-from api.convert import plan_to_dict, power_to_dict
+from api.convert import MEAN_MDE_OMITS, WITHOUT_SIZES, checked, plan_to_dict
 from api.deps import require_admin
 from api.errors import reported_as
 from api.models.common import MessageBody, ValidationErrorBody
 from api.models.power import (
-    BanditPlanPublic,
     BanditPlanRequest,
     MeanCurveRequest,
-    MeanMdePublic,
     MeanMdeRequest,
     MeanPowerForSizeRequest,
-    MeanPowerPublic,
     MeanPowerRequest,
-    PowerCurvePublic,
     PowerPlanPublic,
     RateCurveRequest,
-    RateMdePublic,
     RateMdeRequest,
     RatePowerForSizeRequest,
-    RatePowerPublic,
     RatePowerRequest,
-    SequentialPublic,
     SequentialRequest,
-    TestThenSendPublic,
     TestThenSendRequest,
     ValueSpread,
 )
@@ -83,107 +68,93 @@ def curve_axis(over: str | None, mde: float | None) -> str:
     return over or ("n" if mde is not None else "effect")
 
 
+def solve_mean_body(body: ValueSpread, **question: Any) -> MeanAnswer:
+    """:func:`solve_mean` on a request: its spread (``sd``, ``values`` or ``summary``), its other fields
+    and the unknown ``question`` names (``power=None`` to solve for the power)."""
+    fields = body.model_dump(exclude=SPREAD_FIELDS)
+    with reported_as(sample=sample_name(body)):
+        return solve_mean(**spread_arguments(body), **fields, **question)
+
+
 @calls.post("/rate", response_model=PowerPlanPublic)
 def power_rate(body: RatePowerRequest) -> dict[str, Any]:
     """Recipients per arm and in total to detect ``mde`` on a ``baseline`` rate; days with ``daily``."""
-    return plan_to_dict(solve_rate_sample_size(**body.model_dump()))
+    return plan_to_dict(solve_rate(**body.model_dump()))
 
 
-@calls.post("/rate/mde", response_model=RateMdePublic)
-def power_rate_mde(body: RateMdeRequest) -> dict[str, Any]:
+@calls.post("/rate/mde", response_model=RateAnswer, response_model_exclude=WITHOUT_SIZES)
+def power_rate_mde(body: RateMdeRequest) -> RateAnswer:
     """The smallest change of a ``baseline`` rate that ``n_per_arm`` recipients per arm detect."""
-    fields = body.model_dump()
-    return power_to_dict(solve_rate_mde(fields.pop("baseline"), fields.pop("n_per_arm"), **fields))
+    return checked(solve_rate(**body.model_dump()))
 
 
-@calls.post("/rate/power", response_model=RatePowerPublic)
-def power_rate_power(body: RatePowerForSizeRequest) -> dict[str, Any]:
+@calls.post("/rate/power", response_model=RateAnswer, response_model_exclude=WITHOUT_SIZES)
+def power_rate_power(body: RatePowerForSizeRequest) -> RateAnswer:
     """The power of a rate test with ``n_per_arm`` recipients in the control arm to detect ``mde``."""
-    fields = body.model_dump()
-    return power_to_dict(evaluate_rate_power(fields.pop("baseline"), fields.pop("mde"),
-                                             fields.pop("n_per_arm"), **fields))
+    return checked(solve_rate(**body.model_dump(), power=None))
 
 
-@calls.post("/rate/curve", response_model=PowerCurvePublic)
-def power_rate_curve(body: RateCurveRequest) -> dict[str, Any]:
+@calls.post("/rate/curve", response_model=PowerCurve)
+def power_rate_curve(body: RateCurveRequest) -> PowerCurve:
     """Power against the control-arm size (``mde`` fixed) or against the effect (``n_per_arm`` fixed)."""
     fields = body.model_dump(exclude={"over", "x", "power"})
     with reported_as(values="x", target_power="power"):
         curve = power_curve("rate", over=curve_axis(body.over, body.mde), values=body.x,
                             target_power=body.power, **fields)
-    return power_to_dict(curve)
+    return checked(curve)
 
 
 @calls.post("/mean", response_model=PowerPlanPublic)
 def power_mean(body: MeanPowerRequest) -> dict[str, Any]:
     """Recipients per arm and in total to detect ``mde`` on a mean; the sd given, or from past values."""
-    spread = spread_arguments(body)
-    fields = body.model_dump(exclude=SPREAD_FIELDS)
-    with reported_as(sample=sample_name(body)):
-        plan = solve_mean_sample_size(spread.pop("sd"), fields.pop("mde"), **spread, **fields)
-    return plan_to_dict(plan)
+    return plan_to_dict(solve_mean_body(body))
 
 
-@calls.post("/mean/mde", response_model=MeanMdePublic)
-def power_mean_mde(body: MeanMdeRequest) -> dict[str, Any]:
+@calls.post("/mean/mde", response_model=MeanAnswer, response_model_exclude=MEAN_MDE_OMITS)
+def power_mean_mde(body: MeanMdeRequest) -> MeanAnswer:
     """The smallest change of a mean that ``n_per_arm`` recipients per arm detect with ``power``."""
-    spread = spread_arguments(body)
-    fields = body.model_dump(exclude=SPREAD_FIELDS)
-    with reported_as(sample=sample_name(body)):
-        found = solve_mean_mde(spread.pop("sd"), fields.pop("n_per_arm"), **spread, **fields)
-    return power_to_dict(found)
+    return checked(solve_mean_body(body))
 
 
-@calls.post("/mean/power", response_model=MeanPowerPublic)
-def power_mean_power(body: MeanPowerForSizeRequest) -> dict[str, Any]:
+@calls.post("/mean/power", response_model=MeanAnswer, response_model_exclude=WITHOUT_SIZES)
+def power_mean_power(body: MeanPowerForSizeRequest) -> MeanAnswer:
     """The power of a test of a mean with ``n_per_arm`` recipients in the control arm to detect ``mde``."""
-    spread = spread_arguments(body)
-    fields = body.model_dump(exclude=SPREAD_FIELDS)
-    with reported_as(sample=sample_name(body)):
-        result = evaluate_mean_power(spread.pop("sd"), fields.pop("mde"), fields.pop("n_per_arm"), **spread,
-                                     **fields)
-    return power_to_dict(result)
+    return checked(solve_mean_body(body, power=None))
 
 
-@calls.post("/mean/curve", response_model=PowerCurvePublic)
-def power_mean_curve(body: MeanCurveRequest) -> dict[str, Any]:
+@calls.post("/mean/curve", response_model=PowerCurve)
+def power_mean_curve(body: MeanCurveRequest) -> PowerCurve:
     """Power of a test of a mean against the control-arm size or against the effect."""
     spread = spread_arguments(body)
     fields = body.model_dump(exclude=SPREAD_FIELDS | {"over", "x", "power"})
     with reported_as(values="x", target_power="power", sample=sample_name(body)):
         curve = power_curve("mean", over=curve_axis(body.over, body.mde), values=body.x,
                             target_power=body.power, baseline=spread.pop("baseline_mean"), **spread, **fields)
-    return power_to_dict(curve)
+    return checked(curve)
 
 
-@calls.post("/test-then-send", response_model=TestThenSendPublic)
-def power_test_then_send(body: TestThenSendRequest) -> dict[str, Any]:
+@calls.post("/test-then-send", response_model=TestThenSendPlan)
+def power_test_then_send(body: TestThenSendRequest) -> TestThenSendPlan:
     """The share of a known list to test so that expected total conversions are highest."""
-    fields = body.model_dump()
-    return power_to_dict(plan_test_then_send(fields.pop("list_size"), **fields))
+    return checked(plan_test_then_send(**body.model_dump()))
 
 
-@calls.post("/sequential", response_model=SequentialPublic)
-def power_sequential(body: SequentialRequest) -> dict[str, Any]:
+@calls.post("/sequential", response_model=SequentialInflation)
+def power_sequential(body: SequentialRequest) -> SequentialInflation:
     """How much larger the sample is when the test is analysed sequentially, at the same power."""
     if body.design == "msprt":
         _check_work("replications", body.replications * (body.looks or 100), MSPRT_WORK_LIMIT,
                     "replications x looks")
-    fields = body.model_dump(exclude={"seed"})
-    result = sequential_inflation(fields.pop("design"), rng=np.random.default_rng(body.seed), **fields)
-    return power_to_dict(result, seed=body.seed)
+    return checked(sequential_inflation(**body.model_dump()))
 
 
-@calls.post("/bandit", response_model=BanditPlanPublic)
-def power_bandit(body: BanditPlanRequest) -> dict[str, Any]:
+@calls.post("/bandit", response_model=BanditPlan)
+def power_bandit(body: BanditPlanRequest) -> BanditPlan:
     """Simulated share of traffic a Thompson sampling bandit sends to losing variants vs a fixed test."""
     work = body.replications * (body.horizon + body.batches * body.n_draws * len(body.rates))
     _check_work("replications", work, BANDIT_WORK_LIMIT,
                 "replications x (horizon + batches x n_draws x arms)")
-    fields = body.model_dump(exclude={"seed"})
-    plan = plan_bandit(fields.pop("rates"), fields.pop("horizon"), rng=np.random.default_rng(body.seed),
-                       **fields)
-    return power_to_dict(plan, seed=body.seed)
+    return checked(plan_bandit(**body.model_dump()))
 
 
 def _check_work(field: str, work: int, limit: int, formula: str) -> None:

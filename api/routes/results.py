@@ -11,7 +11,7 @@ from api.deps import ServiceDep, require_admin
 from api.models.common import MessageBody, ValidationErrorBody
 from api.models.results import ResultsPublic
 from api.report import results_html
-from api.results import results_to_dict
+from api.results import ONE_BREAKDOWN, results_to_dict
 from experiments.adaptive_block import adaptive_json
 from experiments.drift_block import drift_json
 from experiments.errors import InvalidInput
@@ -49,9 +49,7 @@ def _analysed(
     """The results of ``key`` by ``segment`` or CUPED-adjusted by ``covariate`` (at most one of the
     two), read in one transaction; a bad attribute is a 422 at its query parameter."""
     if segment is not None and covariate is not None:
-        raise HTTPException(422, [{"loc": ["query", "covariate"],
-                                   "msg": "give segment or covariate, not both (CUPED within segments "
-                                          "is not supported)"}])
+        raise HTTPException(422, [{"loc": ["query", "covariate"], "msg": ONE_BREAKDOWN}])
     try:
         return service.results(key, segment=segment, covariate=covariate, **options)
     except InvalidInput as exc:  # the attribute is a query parameter here, not a body field

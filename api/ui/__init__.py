@@ -4,7 +4,10 @@ Mount with ``app.include_router(api.ui.router)``; pass ``lifespan=api.ui.lifespa
 keep their numbers warm in the background (:mod:`api.ui.lifecycle`).
 """
 
+from api.ui import replay
 from api.ui.lifecycle import lifespan
 from api.ui.routes import router
+
+router.include_router(replay.router)
 
 __all__ = ["lifespan", "router"]

@@ -10,13 +10,15 @@ from typing import Any
 import plotly.graph_objects as go
 
 from analysis.bayesian import posterior_curve
-from analysis.palette import EXPLORED_COLOUR, in_spec_order, variant_to_colour
+from analysis.drift import DriftReport
+from analysis.palette import EXPLORED_COLOUR, OKABE_ITO, in_spec_order, variant_to_colour
 from analysis.plots import plot_posteriors, plot_rates_over_time
 from analysis.results import SlotAnalysis
 from analysis.timeseries import DailyPoint, cumulative_rates
 from api.ui.views import PolicyPoint, VersionShares
 from experiments.models import DailyArmSummary
 
+ALARM_COLOUR = "#D55E00"  # Okabe-Ito vermillion: a day the drift detector alarmed
 _LAYOUT: dict[str, Any] = {"height": 320, "margin": {"t": 50, "b": 40}, "plot_bgcolor": "white",
                            "hovermode": "x unified"}
 
@@ -125,4 +127,29 @@ def version_figure(points: Sequence[VersionShares], slot: str, variants: Sequenc
               "xaxis": {"title": {"text": "version stored at (UTC)"}, "type": "date"},
               "yaxis": {"title": {"text": "share of the version's decisions"}, "tickformat": ".0%",
                         "range": [0, 1]}}
+    return {"data": traces, "layout": layout}
+
+
+def drift_figure(report: DriftReport) -> dict[str, Any]:
+    """Per judged day and policy version: the reward per decision the policy predicted (line) and the one
+    its decisions earned (markers, red on a day the detector alarmed), the residual and the CUSUM
+    statistics on hover; a plain figure dictionary."""
+    x = [p.day for p in report.points]
+    custom = [[p.policy_version, p.decisions, p.residual, p.upper, p.lower] for p in report.points]
+    hover = ("day %{x}, policy v%{customdata[0]} (%{customdata[1]:,} decisions)<br>residual "
+             "%{customdata[2]:.2f}, CUSUM up %{customdata[3]:.2f} down %{customdata[4]:.2f}<extra></extra>")
+    per = [(p.predicted / p.decisions, p.observed / p.decisions) if p.decisions else (0.0, 0.0)
+           for p in report.points]
+    traces = [
+        {"type": "scatter", "mode": "lines+markers", "name": "predicted", "x": x, "y": [a for a, _ in per],
+         "customdata": custom, "line": {"color": EXPLORED_COLOUR, "dash": "dash"},
+         "hovertemplate": "predicted %{y:.4g}; " + hover},
+        {"type": "scatter", "mode": "markers", "name": "earned", "x": x, "y": [b for _, b in per],
+         "customdata": custom, "hovertemplate": "earned %{y:.4g}; " + hover,
+         "marker": {"size": 10, "symbol": "diamond",
+                    "color": [ALARM_COLOUR if p.alarm else OKABE_ITO[0] for p in report.points]}},
+    ]
+    layout = {**_LAYOUT, "title": {"text": "drift: predicted against earned reward per decision"},
+              "xaxis": {"title": {"text": "days since the first decision"}, "dtick": 1},
+              "yaxis": {"title": {"text": "reward per decision"}, "rangemode": "tozero"}}
     return {"data": traces, "layout": layout}

@@ -14,8 +14,10 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from analysis.drift import DriftReport
 from api.ui.cache import TimedCache
 from experiments.adaptive_block import EstimatedLog, estimate_log
+from experiments.drift_block import monitor_log
 from experiments.models import (
     ExperimentInfo,
     ExperimentSummary,
@@ -42,6 +44,7 @@ class ExperimentNumbers:
     history: list[PolicySnapshotInfo]
     computed_at: datetime
     adaptive: EstimatedLog | None = None  # bandit and contextual designs: the adaptive estimates' inputs
+    drift: DriftReport | None = None  # the drift monitor of the results' ``drift`` block
 
 
 def numbers_key(info: ExperimentInfo) -> Hashable:
@@ -56,7 +59,8 @@ def gather_numbers(service: ExperimentService, info: ExperimentInfo) -> Experime
     adaptive = summary.design in ADAPTIVE_DESIGNS
     history = service.policy_history(info.key, limit=HISTORY_POINTS) if adaptive else []
     estimated = estimate_log(service.read_adaptive(info.key)) if adaptive else None
-    return ExperimentNumbers(info, summary, learning, history, computed_at, estimated)
+    drift = monitor_log(service.read_drift(info.key))
+    return ExperimentNumbers(info, summary, learning, history, computed_at, estimated, drift)
 
 
 def cached_numbers(

@@ -46,6 +46,11 @@ def _odds(log_odds: float) -> str:
     return f"{math.exp(log_odds):,.3f}"
 
 
+def _sentence(text: str) -> str:
+    """``text`` with its first letter in upper case (Jinja's ``capitalize`` lowers all the others)."""
+    return text[:1].upper() + text[1:]
+
+
 def _count(x: int | None) -> str:
     return "n/a" if x is None else f"{x:,}"
 
@@ -55,7 +60,8 @@ def environment() -> Environment:
     """The templates of ``api/ui/templates`` with autoescaping and the number filters."""
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]),
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-    env.filters.update(pct=_pct, signed_pct=_signed_pct, num=_num, pvalue=_pvalue, count=_count, odds=_odds)
+    env.filters.update(pct=_pct, signed_pct=_signed_pct, num=_num, pvalue=_pvalue, count=_count, odds=_odds,
+                       sentence=_sentence)
     return env
 
 

@@ -20,17 +20,38 @@ from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from analysis.adaptive import AS_ALLOCATED_NOTE
-from analysis.power import solve_rate_sample_size
+from analysis.power import solve_rate
 from analysis.power.curves import power_curve
 from analysis.power.plots import plot_power_curve
 from api.adaptive_html import adaptive_html
 from api.convert import plan_to_dict
 from api.models.power import RatePowerRequest
-from api.sessions import CSRF_FIELD, SESSION_COOKIE, SESSION_SECONDS, csrf_token, issue_session
-from api.ui.access import csrf_holds, key_opens_pages, require_call_access, require_page_access, safe_next
+from api.results import exclusion_note
+from api.sessions import (
+    CSRF_FIELD,
+    LOGIN_COOKIE,
+    LOGIN_FORM_SECONDS,
+    SESSION_COOKIE,
+    SESSION_SECONDS,
+    csrf_token,
+    issue_login_nonce,
+    issue_session,
+    login_token,
+    login_token_is_valid,
+)
+from api.ui.access import (
+    LOGIN_PATH,
+    csrf_holds,
+    key_opens_pages,
+    require_call_access,
+    require_page_access,
+    safe_next,
+)
+from api.ui.breakdown import breakdown
 from api.ui.cache import TimedCache
 from api.ui.charts import (
     allocation_figure,
+    drift_figure,
     figure_json,
     policy_figure,
     posterior_figure,
@@ -50,6 +71,7 @@ from api.ui.views import (
     version_shares,
 )
 from experiments.adaptive_block import analyze_estimated
+from experiments.drift_block import DRIFT_NOTE
 from experiments.errors import NotFound
 from experiments.result_analysis import ADAPTIVE_DESIGNS, ExperimentResults, analyze_summary
 
@@ -90,7 +112,7 @@ def reports_dir(request: Request) -> Path:
     return Path(request.app.state.settings.reports_dir)
 
 
-def _page(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+def page_response(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
     settings = request.app.state.settings
     refresher = getattr(request.app.state, "ui_refresher", None)
     refresh_seconds = refresher.interval_seconds if refresher is not None and refresher.running else None
@@ -100,38 +122,60 @@ def _page(request: Request, template: str, status_code: int = 200, **context: An
     return HTMLResponse(html, status_code=status_code, headers={"Cache-Control": "no-store"})
 
 
-def _not_found(request: Request, what: str) -> HTMLResponse:
-    return _page(request, "missing.html", status_code=404, title="Not found", what=what)
+def not_found(request: Request, what: str) -> HTMLResponse:
+    return page_response(request, "missing.html", status_code=404, title="Not found", what=what)
 
 
 # ---------------------------------------------------------------------------------------------- access
 
 
+def login_page(
+    request: Request, target: str, status_code: int = 200, error: str | None = None, *, fresh: bool = False
+) -> HTMLResponse:
+    """The key form carrying the token of the browser's login nonce (a new nonce in the cookie when it has
+    none, or when ``fresh``)."""
+    settings = request.app.state.settings
+    nonce = (None if fresh else request.cookies.get(LOGIN_COOKIE)) or issue_login_nonce()
+    response = page_response(request, "login.html", status_code=status_code, title="Enter a key", next=target,
+                             error=error, login_csrf=login_token(settings, nonce))
+    if nonce != request.cookies.get(LOGIN_COOKIE):
+        response.set_cookie(LOGIN_COOKIE, nonce, max_age=LOGIN_FORM_SECONDS, httponly=True, samesite="strict",
+                            path=LOGIN_PATH, secure=request.url.scheme == "https")
+    return response
+
+
 @router.get("/login", response_class=HTMLResponse)
 def login_form(request: Request, next: str = "/ui") -> HTMLResponse:  # noqa: A002 - the query's name
     """The key form."""
-    return _page(request, "login.html", title="Enter a key", next=safe_next(next), error=None)
+    return login_page(request, safe_next(next))
 
 
 @router.post("/login", response_class=HTMLResponse)
 async def login(request: Request) -> Response:
-    """Check the typed key against the admin key; store it in the cookie and go on, or say why not."""
+    """Check the form's token, then the typed key against the admin key; open a session and go on, or
+    say why not."""
     form = parse_qs((await request.body()).decode("utf-8", errors="replace"))
     key = (form.get("key") or [""])[0].strip()
     target = safe_next((form.get("next") or ["/ui"])[0])
+    settings = request.app.state.settings
+    if not settings.open and not login_token_is_valid(settings, request.cookies.get(LOGIN_COOKIE),
+                                                      (form.get(CSRF_FIELD) or [""])[0]):
+        return login_page(request, target, status_code=403, fresh=True,
+                          error="This form is out of date or did not come from this page: "
+                                "type the key again.")
     if not (key.isascii() and key.isprintable()):  # a cookie (and a Bearer header) carries ASCII only
-        return _page(request, "login.html", status_code=401, title="Enter a key", next=target,
-                     error="A key is printable ASCII: this one is not the admin key.")
-    if not key_opens_pages(request.app.state.settings, key):
+        return login_page(request, target, status_code=401,
+                          error="A key is printable ASCII: this one is not the admin key.")
+    if not key_opens_pages(settings, key):
         if key:
             request.app.state.throttle.record_failure(request.client.host if request.client else "unknown")
-        return _page(request, "login.html", status_code=401, title="Enter a key", next=target,
-                     error="This key is not the admin key." if key else "Type the admin key.")
+        return login_page(request, target, status_code=401,
+                          error="This key is not the admin key." if key else "Type the admin key.")
     response = RedirectResponse(target, status_code=303)
-    settings = request.app.state.settings
     if not settings.open:
         response.set_cookie(SESSION_COOKIE, issue_session(settings), max_age=SESSION_SECONDS, httponly=True,
                             samesite="strict", path="/ui", secure=request.url.scheme == "https")
+        response.delete_cookie(LOGIN_COOKIE, path=LOGIN_PATH)
     return response
 
 
@@ -180,7 +224,7 @@ def experiments_page(request: Request) -> HTMLResponse:
         cache.put(TRAFFIC_KEY, counts)
         key_to_counts, age = {c.key: c for c in counts}, 0.0
     rows = [experiment_row(i, key_to_counts[i.key]) for i in infos if i.key in key_to_counts]
-    return _page(request, "experiments.html", title="Experiments", rows=rows, age=age)
+    return page_response(request, "experiments.html", title="Experiments", rows=rows, age=age)
 
 
 @dataclass(frozen=True)
@@ -210,6 +254,10 @@ def experiment_context(numbers: ExperimentNumbers, alpha: float, correction: str
     history = numbers.history
     points = policy_points(summary, history)
     versions = learning.versions if learning is not None and summary.design == "contextual" else []
+    verdict = numbers.drift  # the totals' detector and, for a fixed split, one per arm
+    drift = verdict.to_dict() if verdict is not None else None
+    judged = verdict is not None and bool(verdict.total.points)
+    drift_chart = figure_json(drift_figure(verdict.total)) if judged else None
     slots = []
     for slot, spec_slot in info.spec.slots.items():
         analysis = slot_to_analysis.get(slot)
@@ -238,6 +286,8 @@ def experiment_context(numbers: ExperimentNumbers, alpha: float, correction: str
         "policy_version": history[-1].version if history else None,
         "learning": learning, "explored_days": explored_days(summary),
         "alpha": alpha, "correction": correction, "factorials": results.factorials,
+        "exclusions": exclusion_note(summary), "drift": drift, "drift_figure": drift_chart,
+        "drift_note": DRIFT_NOTE,
         "computed_at": numbers.computed_at.strftime("%Y-%m-%d %H:%M:%S UTC"),
     }
 
@@ -253,25 +303,31 @@ def experiment_page(
     key: str,
     alpha: Annotated[float, Query(gt=0, lt=1)] = 0.05,
     correction: Literal["holm", "bh", "none"] = "holm",
+    segment: Annotated[str | None, Query(max_length=64)] = None,
+    covariate: Annotated[str | None, Query(max_length=64)] = None,
 ) -> HTMLResponse:
     """One experiment: variants, allocation, rates, Bayesian and sequential results, lifts, guardrails,
-    the decision in words, and for adaptive designs what the policy has learned."""
+    the decision in words, for adaptive designs what the policy has learned, the drift monitor, and on
+    request the results by a segment or CUPED-adjusted by a covariate."""
     service = request.app.state.service
     try:
         info = service.get(key)
     except NotFound:
-        return _not_found(request, f"experiment {key!r}")
+        return not_found(request, f"experiment {key!r}")
     numbers, age = cached_numbers(results_cache(request.app), service, info)
     context = page_cache(request.app).remember(
         page_key(numbers, alpha, correction), lambda: experiment_context(numbers, alpha, correction)
     )
-    return _page(request, "experiment.html", title=info.spec.name or key, info=info, age=age, **context)
+    extra = breakdown(service, info, segment=segment or None, covariate=covariate or None, alpha=alpha,
+                      correction=correction)
+    return page_response(request, "experiment.html", status_code=422 if extra.error else 200,
+                         title=info.spec.name or key, info=info, age=age, breakdown=extra, **context)
 
 
 @router.get("/power", response_class=HTMLResponse, dependencies=[PageAccess])
 def power_page(request: Request) -> HTMLResponse:
     """The power calculator: answers as you type, with its power curve."""
-    return _page(request, "power.html", title="Power calculator")
+    return page_response(request, "power.html", title="Power calculator")
 
 
 @router.post("/power/curve", dependencies=[Depends(require_call_access)])
@@ -281,7 +337,7 @@ def power_curve_figure(body: RatePowerRequest) -> dict[str, Any]:
     Errors are the analysis layer's (a 422 naming the field), as on ``/v1/power/rate``.
     """
     options = body.model_dump()
-    plan = plan_to_dict(solve_rate_sample_size(**options))
+    plan = plan_to_dict(solve_rate(**options))
     curve = power_curve(
         "rate", over="n", baseline=body.baseline, mde=body.mde, relative=body.relative,
         target_power=body.power, alpha=body.alpha, alternative=body.alternative, arms=body.arms,
@@ -310,7 +366,7 @@ def reports_page(request: Request) -> HTMLResponse:
                    p.stat().st_size / 1024)
         for p in files
     ]
-    return _page(request, "reports.html", title="Reports", reports=listed, folder=str(folder),
+    return page_response(request, "reports.html", title="Reports", reports=listed, folder=str(folder),
                  exists=folder.is_dir())
 
 
@@ -323,5 +379,5 @@ def report_file(request: Request, name: str) -> Response:
         "/" in name or "\\" in name or name.startswith(".") or not name.endswith(".html")
         or not candidate.is_file() or candidate.resolve().parent != folder.resolve()
     ):
-        return _not_found(request, f"report {name!r}")
+        return not_found(request, f"report {name!r}")
     return FileResponse(candidate, media_type="text/html")

@@ -102,4 +102,5 @@ class ResultsReading:
 
     def _drift_log(self, compiled: CompiledExperiment, cells: tuple[DriftCell, ...]) -> DriftLog:
         spec = compiled.spec
-        return DriftLog(spec.key, spec.design.type, spec.reward.window_hours, self._core.now(), cells)
+        return DriftLog(spec.key, spec.design.type, spec.reward.window_hours, self._core.now(), cells,
+                        tuple(compiled.arm_variants(a) for a in range(compiled.n_arms)))

@@ -24,6 +24,8 @@ from experiments.store.tables import outcomes_table as O
 #: the policy cannot revise.
 REVISED = "revised"
 NOT_LEARNABLE = "not_learnable"
+#: When a decision's email went out: its scheduled ``send_at``, else when it was made.
+SENT = func.coalesce(D.c.send_at, D.c.created_at)
 
 
 def _pending(compiled: CompiledExperiment) -> Any:
@@ -121,22 +123,24 @@ def decisions_by_id(conn: Connection, decision_ids: Sequence[str]) -> list[Any]:
 def weighted_decisions(conn: Connection, compiled: CompiledExperiment, *, learned: bool,
                        cutoff: datetime) -> list[Any]:
     """Learnable decisions of the version learned as part of a trial (``learned_weight`` set), or
-    (``learned`` False) the ones made after ``cutoff`` not learned yet, oldest first: ``id, arm,
-    propensity, context, created_at, learned_weight``."""
+    (``learned`` False) the ones not learned yet that the ordinary learning leaves (made or sent after
+    ``cutoff``: :func:`experiments.store.summaries.unlearned_decisions`), in order of their send: ``id,
+    arm, propensity, context, created_at, sent, learned_weight``."""
     where = (D.c.learned_weight.is_not(None) if learned
-             else (D.c.learned_version.is_(None)) & (D.c.created_at > cutoff))
+             else (D.c.learned_version.is_(None)) & ((D.c.created_at > cutoff) | (SENT > cutoff)))
     return conn.execute(
-        select(D.c.id, D.c.arm, D.c.propensity, D.c.context, D.c.created_at, D.c.learned_weight)
+        select(D.c.id, D.c.arm, D.c.propensity, D.c.context, D.c.created_at, SENT.label("sent"),
+               D.c.learned_weight)
         .where(D.c.experiment_key == compiled.spec.key, D.c.version == compiled.version,
                D.c.fallback.is_(False), where)
-        .order_by(D.c.created_at, D.c.id)
+        .order_by(SENT, D.c.id)
     ).all()
 
 
 def first_reward_events(conn: Connection, compiled: CompiledExperiment, types: Sequence[str], now: datetime,
                         limit: int) -> list[Any]:
-    """The version's latest ``limit`` learnable decisions made by ``now``, newest first, each with the
-    time of its first attributed event of ``types`` (``created_at, first``; ``first`` None without one)."""
+    """The version's latest ``limit`` learnable decisions sent by ``now``, newest first, each with the
+    time of its first attributed event of ``types`` (``sent, first``; ``first`` None without one)."""
     first = (
         select(O.c.decision_id, func.min(O.c.time).label("first"))
         .where(O.c.experiment_key == compiled.spec.key, O.c.version == compiled.version,
@@ -145,11 +149,11 @@ def first_reward_events(conn: Connection, compiled: CompiledExperiment, types: S
         .subquery("first_events")
     )
     return conn.execute(
-        select(D.c.created_at, first.c.first)
+        select(SENT.label("sent"), first.c.first)
         .select_from(D.outerjoin(first, first.c.decision_id == D.c.id))
         .where(D.c.experiment_key == compiled.spec.key, D.c.version == compiled.version,
-               D.c.fallback.is_(False), D.c.created_at <= now)
-        .order_by(D.c.created_at.desc())
+               D.c.fallback.is_(False), SENT <= now)
+        .order_by(SENT.desc())
         .limit(limit)
     ).all()
 

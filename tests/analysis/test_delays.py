@@ -9,8 +9,11 @@ from statsmodels.duration.survfunc import SurvfuncRight
 
 from analysis.delays import (
     ExponentialDelay,
+    KaplanMeierDelay,
+    LognormalDelay,
     arrival_weights,
     exponential_log_likelihood,
+    fit_delay_model,
     fit_exponential_delay,
     fit_kaplan_meier_delay,
     fit_lognormal_delay,
@@ -134,3 +137,39 @@ def test_lognormal_fit_recovers_the_generating_parameters(seed):
     reference = stats.lognorm(s=fit.sigma, scale=fit.median_hours)
     expected = [reference.cdf(24) / reference.cdf(168), reference.cdf(60) / reference.cdf(168), 1.0]
     np.testing.assert_allclose(fit.cdf([24.0, 60.0, 200.0]), expected)
+
+
+def test_fit_delay_model_fits_the_kind_asked_or_the_exponential_where_it_cannot():
+    elapsed, seen = _censored_log(np.random.default_rng(2), 3000, 0.3, 10.0, 48.0, 100.0)
+    assert isinstance(fit_delay_model(elapsed, seen, 48.0, "exponential"), ExponentialDelay)
+    assert isinstance(fit_delay_model(elapsed, seen, 48.0, "lognormal"), LognormalDelay)
+    km = fit_delay_model(elapsed, seen, 48.0, "kaplan_meier")
+    assert isinstance(km, KaplanMeierDelay) and km.followed_hours == 48.0
+    # nobody followed for the whole window yet: Kaplan-Meier cannot tell the events still to come
+    young = elapsed < 30
+    assert isinstance(fit_delay_model(elapsed[young], seen[young], 48.0, "kaplan_meier"), ExponentialDelay)
+    # a delay of 0 hours has no lognormal density
+    zero = np.where(np.arange(elapsed.size) == np.flatnonzero(seen)[0], 0.0, elapsed)
+    assert isinstance(fit_delay_model(zero, seen, 48.0, "lognormal"), ExponentialDelay)
+    with pytest.raises(AnalysisInputError, match="kind: expected one of"):
+        fit_delay_model(elapsed, seen, 48.0, "weibull")
+
+
+def test_lognormal_fit_reaches_the_maximum_of_the_likelihood_written_with_scipy():
+    rng = np.random.default_rng(8)
+    age = rng.uniform(0, 200, 5000)
+    delay = 30 * np.exp(0.7 * rng.standard_normal(5000))
+    seen = (rng.random(5000) < 0.2) & (delay <= np.minimum(age, 168.0))
+    elapsed = np.where(seen, delay, np.minimum(age, 168.0))
+    fit = fit_lognormal_delay(elapsed, seen, 168.0)
+
+    def negative(theta):
+        law, p = stats.lognorm(s=np.exp(theta[1]), scale=np.exp(theta[0])), 1 / (1 + np.exp(-theta[2]))
+        observed = np.sum(np.log(p) + law.logpdf(elapsed[seen]))
+        return -(observed + np.sum(np.log1p(-p * law.cdf(elapsed[~seen]))))
+
+    best = optimize.minimize(negative, x0=[np.log(50.0), 0.0, 0.0], method="Nelder-Mead",
+                             options={"xatol": 1e-10, "fatol": 1e-12, "maxiter": 20_000})
+    assert fit.median_hours == pytest.approx(np.exp(best.x[0]), rel=1e-4)
+    assert fit.sigma == pytest.approx(np.exp(best.x[1]), rel=1e-4)
+    assert fit.event_probability == pytest.approx(1 / (1 + np.exp(-best.x[2])), rel=1e-4)

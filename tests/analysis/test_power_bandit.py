@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
 import pytest
 
-from analysis.power import PowerInputError, plan_bandit, solve_rate_power
+from analysis.power import PowerInputError, plan_bandit, solve_rate
 
 
 def _numpy_thompson_losing_share(rates, horizon, batches, replications, rng, n_draws=1000):
@@ -50,7 +51,8 @@ def test_exact_parts_and_identities():
     assert plan.lost_conversions_fixed == pytest.approx(horizon * 0.5 * 0.01)
     # two arms: every send to the loser gives up exactly the gap 0.01
     assert plan.lost_conversions_bandit == pytest.approx(plan.losing_share_bandit * horizon * 0.01)
-    assert plan.fixed_power == pytest.approx(solve_rate_power(0.04, 0.01, horizon / 2))
+    assert plan.fixed_power == pytest.approx(solve_rate(0.04, mde=0.01, n_per_arm=horizon / 2,
+            power=None).power)
     assert plan.losing_share_by_batch[0] > plan.losing_share_by_batch[-1]
     assert np.dot(plan.losing_share_by_batch, [2500] * 8) / horizon == pytest.approx(plan.losing_share_bandit)
     assert plan.batch_size == 2500 and len(plan.losing_share_by_batch) == 8
@@ -80,3 +82,9 @@ def test_bad_input(args, kwargs, message):
     with pytest.raises(PowerInputError) as caught:
         plan_bandit(*args, **kwargs)
     assert str(caught.value) == message
+
+
+def test_a_seed_gives_the_answer_of_its_generator_and_is_returned():
+    by_seed = plan_bandit([0.04, 0.05], 2_000, seed=3, replications=5)
+    by_rng = plan_bandit([0.04, 0.05], 2_000, rng=np.random.default_rng(3), replications=5)
+    assert by_seed.seed == 3 and dataclasses.replace(by_rng, seed=3) == by_seed

@@ -10,13 +10,7 @@ import pytest
 from statsmodels.stats.power import NormalIndPower, TTestIndPower
 from statsmodels.stats.proportion import proportion_effectsize
 
-from analysis.power import (
-    PowerInputError,
-    plan_bandit,
-    plan_test_then_send,
-    power_curve,
-    solve_rate_sample_size,
-)
+from analysis.power import PowerInputError, plan_bandit, plan_test_then_send, power_curve, solve_rate
 from analysis.power.plots import (
     figure_html,
     plot_bandit_plan,
@@ -32,7 +26,7 @@ def test_rate_curve_over_n_matches_statsmodels_pointwise():
     # statsmodels' NormalIndPower().power(h, nobs1=n, alpha=0.05) at each n, computed independently here
     expected = [NormalIndPower().power(h, nobs1=n, alpha=0.05) for n in (500, 1000, 4000, 9000)]
     np.testing.assert_allclose(curve.power, expected, rtol=1e-12)
-    assert curve.x_at_target == pytest.approx(solve_rate_sample_size(0.1, 0.02).n_exact)
+    assert curve.x_at_target == pytest.approx(solve_rate(0.1, mde=0.02).sizes.n_exact)
     assert curve.fixed_effect == pytest.approx(0.02)
 
 
@@ -113,9 +107,9 @@ def test_bandit_chart_draws_the_learning_curve():
 def test_plot_labels_the_size_reached_as_people_write_it():
     # 3% baseline, +10% relative, alpha 0.05, power 0.8: 53,182 per arm (the README's plan)
     curve = power_curve("rate", baseline=0.03, mde=0.1, relative=True)
-    plan = solve_rate_sample_size(0.03, 0.1, relative=True)
+    plan = solve_rate(0.03, mde=0.1, relative=True)
     label = plot_power_curve(curve).data[1].text[1]
-    assert label == f"{plan.per_arm:,}" and "e+" not in label
+    assert label == f"{plan.n_per_arm:,}" and "e+" not in label
     effect = plot_power_curve(power_curve("rate", over="effect", baseline=0.03, n_per_arm=50_000))
     label = effect.data[1].text[1]
     assert re.fullmatch(r"0\.00\d{4}", label)  # four significant digits, no exponent

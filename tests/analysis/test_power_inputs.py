@@ -7,17 +7,8 @@ import math
 import pytest
 from scipy import stats
 
-from analysis.power import (
-    PowerInputError,
-    solve_duration,
-    solve_mean_mde,
-    solve_mean_power,
-    solve_mean_sample_size,
-    solve_rate_mde,
-    solve_rate_power,
-    solve_rate_sample_size,
-)
-from analysis.power.inputs import refine_sample_size
+from analysis.power import PowerInputError, solve_duration, solve_mean, solve_rate
+from analysis.power.solver import refine_sample_size
 
 BAD_RATE_INPUTS = [
     ({"baseline": 0.0, "mde": 0.01}, "baseline must be strictly between 0 and 1; got 0.0."),
@@ -60,7 +51,7 @@ BAD_RATE_INPUTS = [
 @pytest.mark.parametrize(("kwargs", "message"), BAD_RATE_INPUTS)
 def test_bad_rate_input(kwargs, message):
     with pytest.raises(PowerInputError) as caught:
-        solve_rate_sample_size(**kwargs)
+        solve_rate(**kwargs)
     assert str(caught.value) == message
 
 
@@ -85,25 +76,25 @@ BAD_MEAN_INPUTS = [
 @pytest.mark.parametrize(("kwargs", "message"), BAD_MEAN_INPUTS)
 def test_bad_mean_input(kwargs, message):
     with pytest.raises(PowerInputError) as caught:
-        solve_mean_sample_size(**kwargs)
+        solve_mean(**kwargs)
     assert str(caught.value) == message
 
 
 def test_inverse_questions_check_their_inputs():
     with pytest.raises(PowerInputError, match="^n_per_arm must be at least 2; got 1.$"):
-        solve_rate_mde(0.1, 1)
+        solve_rate(0.1, n_per_arm=1)
     with pytest.raises(PowerInputError, match="^n_per_arm must be greater than 0; got 0.$"):
-        solve_rate_power(0.1, 0.01, 0)
+        solve_rate(0.1, mde=0.01, n_per_arm=0, power=None)
     with pytest.raises(PowerInputError, match="^direction must be one of 'increase', 'decrease'; got 'up'.$"):
-        solve_rate_mde(0.1, 100, direction="up")
+        solve_rate(0.1, n_per_arm=100, direction="up")
     with pytest.raises(PowerInputError, match="^n_per_arm must be at least 2; got 1.$"):
-        solve_mean_power(1.0, 0.5, 1)
+        solve_mean(1.0, mde=0.5, n_per_arm=1, power=None)
     # 2 per arm (2 degrees of freedom) at alpha 1e-6 would need an effect above 1,000 sd. (3 per arm used
     # to raise here only because scipy's noncentral t gave NaN; its true answer, 73.6 sd, is checked
     # in test_power_robustness.)
     too_small = "^n_per_arm 2 is too small: power 0.99 needs an effect above 1,000 standard deviations.$"
     with pytest.raises(PowerInputError, match=too_small):
-        solve_mean_mde(1.0, 2, power=0.99, alpha=1e-6)
+        solve_mean(1.0, n_per_arm=2, power=0.99, alpha=1e-6)
 
 
 def test_power_input_error_is_a_value_error():
@@ -144,3 +135,33 @@ def test_refine_sample_size_gives_up_beyond_1e15():
     with pytest.raises(PowerInputError) as caught:
         refine_sample_size(lambda n: 0.0, 0.8, math.nan, minimum=0.0)
     assert str(caught.value) == "mde is too small: the sample size would exceed 1e15 per arm."
+
+
+@pytest.mark.parametrize("solve", [lambda **kw: solve_rate(0.1, **kw), lambda **kw: solve_mean(1.0, **kw)])
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [({"mde": 0.02, "n_per_arm": 1000},
+      "leave exactly one of mde, n_per_arm and power as None: it is the one solved for; to solve for the "
+      "power, pass power=None."),
+     ({"power": None},
+      "leave exactly one of mde, n_per_arm and power as None: it is the one solved for; mde and n_per_arm "
+      "and power are missing."),
+     ({"n_per_arm": 1000, "daily": 100},
+      "daily gives the days of a sample size: only when n_per_arm is the unknown.")],
+)
+def test_exactly_one_unknown(solve, kwargs, message):
+    with pytest.raises(PowerInputError) as caught:
+        solve(**kwargs)
+    assert str(caught.value) == message
+
+
+@pytest.mark.parametrize("solve", [lambda **kw: solve_rate(0.1, **kw), lambda **kw: solve_mean(0.5, **kw)])
+def test_each_unknown_solved_gives_the_others_back(solve):
+    # statsmodels-style round trip: solve for the size, then for the effect and the power at that size
+    plan = solve(mde=0.02, power=0.9, alpha=0.01)
+    assert plan.sizes is not None and plan.n_per_arm == plan.sizes.per_arm
+    at_exact = solve(mde=0.02, n_per_arm=plan.sizes.n_exact, power=None, alpha=0.01)
+    assert at_exact.power == pytest.approx(0.9, abs=1e-9) and at_exact.sizes is None
+    effect = solve(n_per_arm=plan.n_per_arm, power=0.9, alpha=0.01)
+    assert 0 < effect.mde_absolute <= 0.02 and effect.mde_absolute == pytest.approx(0.02, rel=1e-3)
+    assert effect.effect_size == pytest.approx(plan.effect_size, rel=1e-3)

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from scipy import optimize, stats
 from statsmodels.stats.proportion import proportion_effectsize
 
-from analysis.power import solve_rate_mde, solve_rate_power, solve_rate_sample_size
+from analysis.power import solve_rate
 
 
 def _hand_unpooled(p0: float, p1: float, alpha: float, power: float, ratio: float, two_sided: bool) -> int:
@@ -49,18 +49,17 @@ def _hand_arcsine(p0: float, p1: float, alpha: float, power: float, ratio: float
     ],
 )
 def test_unpooled_matches_the_closed_form_to_the_recipient(p0, p1, alpha, power, ratio, arms):
-    plan = solve_rate_sample_size(p0, p1 - p0, alpha=alpha, power=power, ratio=ratio, arms=arms,
-                                  method="unpooled")
+    plan = solve_rate(p0, mde=p1 - p0, alpha=alpha, power=power, ratio=ratio, arms=arms, method="unpooled")
     alpha_each = alpha / (arms - 1)
-    assert plan.per_arm == _hand_unpooled(p0, p1, alpha_each, power, ratio, two_sided=True)
+    assert plan.n_per_arm == _hand_unpooled(p0, p1, alpha_each, power, ratio, two_sided=True)
     assert plan.alpha_per_comparison == pytest.approx(alpha_each)
     assert plan.convention == "unpooled"
     assert "unpooled" in plan.method
 
 
 def test_unpooled_one_sided_matches_the_closed_form():
-    plan = solve_rate_sample_size(0.2, -0.03, alternative="one-sided", method="unpooled")
-    assert plan.per_arm == _hand_unpooled(0.2, 0.17, 0.05, 0.8, 1.0, two_sided=False)
+    plan = solve_rate(0.2, mde=-0.03, alternative="one-sided", method="unpooled")
+    assert plan.n_per_arm == _hand_unpooled(0.2, 0.17, 0.05, 0.8, 1.0, two_sided=False)
 
 
 @pytest.mark.parametrize(
@@ -68,11 +67,11 @@ def test_unpooled_one_sided_matches_the_closed_form():
     [(0.03, 0.033, 0.8, 1.0), (0.10, 0.12, 0.9, 1.0), (0.5, 0.45, 0.8, 3.0), (0.01, 0.02, 0.8, 0.5)],
 )
 def test_statsmodels_convention_matches_the_arcsine_power_equation(p0, p1, power, ratio):
-    plan = solve_rate_sample_size(p0, p1 - p0, power=power, ratio=ratio)
+    plan = solve_rate(p0, mde=p1 - p0, power=power, ratio=ratio)
     n_exact = _hand_arcsine(p0, p1, 0.05, power, ratio)
-    assert plan.n_exact == pytest.approx(n_exact, rel=1e-7)
-    assert plan.per_arm == math.ceil(n_exact)
-    assert plan.per_arm_sizes[1] == math.ceil(ratio * n_exact)
+    assert plan.sizes.n_exact == pytest.approx(n_exact, rel=1e-7)
+    assert plan.n_per_arm == math.ceil(n_exact)
+    assert plan.sizes.per_arm_sizes[1] == math.ceil(ratio * n_exact)
     # statsmodels' own effect size for two proportions (signed: treatment minus control)
     assert plan.effect_size == pytest.approx(proportion_effectsize(p1, p0), rel=1e-12)
 
@@ -81,42 +80,42 @@ def test_statsmodels_reference_values_for_proportions():
     # statsmodels 0.14/0.15:
     # NormalIndPower().solve_power(proportion_effectsize(0.033, 0.03), alpha=0.05, power=0.8) = 53181.79
     # and for (0.12, 0.10) at power 0.9: 4936.43, hand-checked with _hand_arcsine above.
-    assert solve_rate_sample_size(0.03, 0.10, relative=True).n_exact == pytest.approx(53181.79, abs=0.01)
-    assert solve_rate_sample_size(0.10, 0.02, power=0.9).per_arm == math.ceil(
+    assert solve_rate(0.03, mde=0.10, relative=True).sizes.n_exact == pytest.approx(53181.79, abs=0.01)
+    assert solve_rate(0.10, mde=0.02, power=0.9).n_per_arm == math.ceil(
         _hand_arcsine(0.10, 0.12, 0.05, 0.9, 1.0))
 
 
 def test_relative_and_absolute_mde_agree():
-    relative = solve_rate_sample_size(0.04, 0.25, relative=True)
-    absolute = solve_rate_sample_size(0.04, 0.01)
-    assert relative.per_arm == absolute.per_arm
+    relative = solve_rate(0.04, mde=0.25, relative=True)
+    absolute = solve_rate(0.04, mde=0.01)
+    assert relative.n_per_arm == absolute.n_per_arm
     assert relative.mde_relative == pytest.approx(0.25)
     assert absolute.treatment_rate == pytest.approx(0.05)
 
 
 def test_totals_days_and_sizes_for_several_arms():
-    plan = solve_rate_sample_size(0.03, 0.10, relative=True, arms=3, ratio=1.5, daily=20_000,
-                                  traffic_share=0.5)
-    control, t1, t2 = plan.per_arm_sizes
-    assert control == plan.per_arm and t1 == t2 == math.ceil(1.5 * plan.n_exact)
-    assert plan.total == control + t1 + t2
-    assert plan.days == math.ceil(plan.total / 10_000)
+    plan = solve_rate(0.03, mde=0.10, relative=True, arms=3, ratio=1.5, daily=20_000, traffic_share=0.5)
+    control, t1, t2 = plan.sizes.per_arm_sizes
+    assert control == plan.n_per_arm and t1 == t2 == math.ceil(1.5 * plan.sizes.n_exact)
+    assert plan.sizes.total == control + t1 + t2
+    assert plan.sizes.days == math.ceil(plan.sizes.total / 10_000)
     assert "Bonferroni" in plan.method and "0.05/2" in plan.method
 
 
 def test_bonferroni_can_be_switched_off():
-    corrected = solve_rate_sample_size(0.1, 0.02, arms=3)
-    uncorrected = solve_rate_sample_size(0.1, 0.02, arms=3, correction="none")
-    two_arms = solve_rate_sample_size(0.1, 0.02)
-    assert uncorrected.per_arm == two_arms.per_arm < corrected.per_arm
+    corrected = solve_rate(0.1, mde=0.02, arms=3)
+    uncorrected = solve_rate(0.1, mde=0.02, arms=3, correction="none")
+    two_arms = solve_rate(0.1, mde=0.02)
+    assert uncorrected.n_per_arm == two_arms.n_per_arm < corrected.n_per_arm
     assert uncorrected.alpha_per_comparison == 0.05 and "no correction" in uncorrected.method
 
 
 def test_to_dict_is_json_ready():
-    plan = solve_rate_sample_size(0.03, 0.10, relative=True, daily=200_000)
+    plan = solve_rate(0.03, mde=0.10, relative=True, daily=200_000)
     data = json.loads(json.dumps(plan.to_dict()))
-    assert data["per_arm"] == plan.per_arm and data["total"] == plan.total and data["days"] == 1
-    assert data["per_arm_sizes"] == list(plan.per_arm_sizes)
+    sizes = data["sizes"]
+    assert data["n_per_arm"] == sizes["per_arm"] == plan.n_per_arm and sizes["total"] == plan.sizes.total
+    assert sizes["days"] == 1 and sizes["per_arm_sizes"] == list(plan.sizes.per_arm_sizes)
     assert isinstance(data["method"], str)
 
 
@@ -127,32 +126,34 @@ def test_to_dict_is_json_ready():
      (0.1, 0.02, {"ratio": 2.0}), (0.05, 0.01, {"arms": 3})],
 )
 def test_round_trip_power_and_mde(method, baseline, mde, options):
-    plan = solve_rate_sample_size(baseline, mde, method=method, **options)
+    plan = solve_rate(baseline, mde=mde, method=method, **options)
     relative = options.get("relative", False)
     kwargs = {k: v for k, v in options.items() if k != "relative"}
-    power = solve_rate_power(baseline, mde, plan.n_exact, relative=relative, method=method, **kwargs)
+    power = solve_rate(baseline, mde=mde, n_per_arm=plan.sizes.n_exact, power=None, relative=relative,
+            method=method, **kwargs).power
     assert power == pytest.approx(0.8, abs=1e-8)
     direction = "increase" if mde > 0 else "decrease"
-    found = solve_rate_mde(baseline, plan.per_arm, method=method, direction=direction, **kwargs)
+    found = solve_rate(baseline, n_per_arm=plan.n_per_arm, method=method, direction=direction, **kwargs)
     # at the rounded-up size the detectable effect is at most the requested one; one recipient fewer, more
     assert abs(found.mde_absolute) <= abs(plan.mde_absolute)
-    fewer = solve_rate_mde(baseline, plan.per_arm - 1, method=method, direction=direction, **kwargs)
+    fewer = solve_rate(baseline, n_per_arm=plan.n_per_arm - 1, method=method, direction=direction, **kwargs)
     if kwargs.get("ratio", 1.0) == 1.0:
         assert abs(fewer.mde_absolute) > abs(plan.mde_absolute)
     assert found.mde_absolute == pytest.approx(plan.mde_absolute, rel=2e-3)
-    back = solve_rate_sample_size(baseline, found.mde_absolute, method=method, **kwargs)
-    assert back.n_exact == pytest.approx(plan.per_arm, rel=1e-6)
+    back = solve_rate(baseline, mde=found.mde_absolute, method=method, **kwargs)
+    assert back.sizes.n_exact == pytest.approx(plan.n_per_arm, rel=1e-6)
 
 
 def test_power_grows_with_n_and_effect():
-    powers = [solve_rate_power(0.05, 0.01, n) for n in (1000, 3000, 9000)]
+    powers = [solve_rate(0.05, mde=0.01, n_per_arm=n, power=None).power for n in (1000, 3000, 9000)]
     assert powers[0] < powers[1] < powers[2]
-    assert solve_rate_power(0.05, 0.005, 3000) < solve_rate_power(0.05, 0.01, 3000)
+    assert solve_rate(0.05, mde=0.005, n_per_arm=3000, power=None).power < solve_rate(0.05, mde=0.01,
+            n_per_arm=3000, power=None).power
 
 
 def test_mde_too_small_a_sample_is_reported():
     with pytest.raises(ValueError, match="n_per_arm 2 is too small"):
-        solve_rate_mde(0.9, 2, power=0.99, alpha=0.001)
+        solve_rate(0.9, n_per_arm=2, power=0.99, alpha=0.001)
 
 
 def _simulated_power(plan, rng, repetitions=20_000):
@@ -161,7 +162,7 @@ def _simulated_power(plan, rng, repetitions=20_000):
     statsmodels convention: the arcsine z-test; unpooled convention: the unpooled Wald z-test.
     Counts are drawn directly from the binomial distribution, one pair per repetition.
     """
-    n0, n1 = plan.per_arm_sizes[0], plan.per_arm_sizes[1]
+    n0, n1 = plan.sizes.per_arm_sizes[0], plan.sizes.per_arm_sizes[1]
     x0 = rng.binomial(n0, plan.baseline, repetitions) / n0
     x1 = rng.binomial(n1, plan.treatment_rate, repetitions) / n1
     if plan.convention == "statsmodels":
@@ -182,16 +183,16 @@ def _simulated_power(plan, rng, repetitions=20_000):
 )
 def test_seeded_simulation_reaches_the_requested_power(method, baseline, mde, options):
     # 20,000 repetitions: the Monte Carlo standard error is 0.3 points, the tolerance 2 points.
-    plan = solve_rate_sample_size(baseline, mde, method=method, **options)
+    plan = solve_rate(baseline, mde=mde, method=method, **options)
     simulated = _simulated_power(plan, np.random.default_rng(9))
     assert abs(simulated - plan.power) < 0.02
 
 
 def test_pooled_z_test_also_reaches_the_power_with_equal_arms():
     # The test most analysts run afterwards: statsmodels' proportions_ztest (pooled variance).
-    plan = solve_rate_sample_size(0.1, 0.02)
+    plan = solve_rate(0.1, mde=0.02)
     rng = np.random.default_rng(11)
-    n = plan.per_arm
+    n = plan.n_per_arm
     x0, x1 = rng.binomial(n, 0.1, 20_000), rng.binomial(n, 0.12, 20_000)
     pooled = (x0 + x1) / (2 * n)
     z = (x1 - x0) / n / np.sqrt(pooled * (1 - pooled) * 2 / n)
@@ -211,10 +212,11 @@ def test_pooled_z_test_also_reaches_the_power_with_equal_arms():
 def test_properties_round_trip_and_monotone(baseline, relative_mde, sign, ratio, power, method, alternative):
     options = {"ratio": ratio, "method": method, "alternative": alternative}
     mde = sign * relative_mde
-    plan = solve_rate_sample_size(baseline, mde, relative=True, power=power, **options)
-    back = solve_rate_power(baseline, mde, plan.n_exact, relative=True, **options)
+    plan = solve_rate(baseline, mde=mde, relative=True, power=power, **options)
+    back = solve_rate(baseline, mde=mde, n_per_arm=plan.sizes.n_exact, power=None, relative=True,
+            **options).power
     assert back == pytest.approx(power, abs=1e-7)
-    assert plan.per_arm >= plan.n_exact and plan.per_arm - plan.n_exact < 1
-    more_power = solve_rate_sample_size(baseline, mde, relative=True, power=power + 0.04, **options)
-    bigger_effect = solve_rate_sample_size(baseline, 1.2 * mde, relative=True, power=power, **options)
-    assert more_power.n_exact > plan.n_exact > bigger_effect.n_exact
+    assert plan.n_per_arm >= plan.sizes.n_exact and plan.n_per_arm - plan.sizes.n_exact < 1
+    more_power = solve_rate(baseline, mde=mde, relative=True, power=power + 0.04, **options)
+    bigger_effect = solve_rate(baseline, mde=1.2 * mde, relative=True, power=power, **options)
+    assert more_power.sizes.n_exact > plan.sizes.n_exact > bigger_effect.sizes.n_exact

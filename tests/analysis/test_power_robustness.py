@@ -14,18 +14,12 @@ from statsmodels.stats.proportion import proportion_effectsize
 
 from analysis.power import (
     PowerInputError,
-    evaluate_mean_power,
-    evaluate_rate_power,
     plan_bandit,
     plan_test_then_send,
     power_curve,
     sequential_inflation,
-    solve_mean_mde,
-    solve_mean_power,
-    solve_mean_sample_size,
-    solve_rate_mde,
-    solve_rate_power,
-    solve_rate_sample_size,
+    solve_mean,
+    solve_rate,
 )
 from analysis.stats import SampleStats
 
@@ -53,70 +47,75 @@ def test_t_power_where_statsmodels_gives_nan(d, n, alpha):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         assert math.isnan(TTestIndPower().power(effect_size=d, nobs1=n, alpha=alpha))  # the case covered
-    assert solve_mean_power(1.0, d, n, alpha=alpha) == pytest.approx(t_power_by_integration(d, n, alpha),
+    assert solve_mean(1.0, mde=d, n_per_arm=n, power=None,
+            alpha=alpha).power == pytest.approx(t_power_by_integration(d, n, alpha),
                                                                      abs=1e-9)
 
 
 def test_mde_where_scipy_fails_at_few_degrees_of_freedom():
     # 3 per arm, alpha 1e-6, power 0.99: the power is reached at 73.6 sd (by the integral above)
-    found = solve_mean_mde(1.0, 3, power=0.99, alpha=1e-6)
+    found = solve_mean(1.0, n_per_arm=3, power=0.99, alpha=1e-6)
     assert found.effect_size == pytest.approx(73.618383, rel=1e-6)
     assert t_power_by_integration(found.effect_size, 3, 1e-6) == pytest.approx(0.99, abs=1e-9)
 
 
 def test_sample_size_and_mde_at_a_small_alpha_round_trip():
-    plan = solve_mean_sample_size(1.0, 0.05, alpha=1e-6)
-    assert solve_mean_power(1.0, 0.05, plan.n_exact, alpha=1e-6) == pytest.approx(0.8, abs=1e-7)
-    assert solve_mean_mde(1.0, 20_000, alpha=1e-6).effect_size == pytest.approx(
-        solve_mean_mde(1.0, 20_000, alpha=1e-6, method="normal").effect_size, rel=1e-3)
+    plan = solve_mean(1.0, mde=0.05, alpha=1e-6)
+    assert solve_mean(1.0, mde=0.05, n_per_arm=plan.sizes.n_exact, power=None,
+            alpha=1e-6).power == pytest.approx(0.8, abs=1e-7)
+    assert solve_mean(1.0, n_per_arm=20_000, alpha=1e-6).effect_size == pytest.approx(
+        solve_mean(1.0, n_per_arm=20_000, alpha=1e-6, method="normal").effect_size, rel=1e-3)
 
 
 def test_a_failed_statsmodels_solver_neither_warns_nor_leaks():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         with pytest.raises(PowerInputError, match="^mde is too small: the sample size would exceed 1e15"):
-            solve_rate_sample_size(0.03, 1e-12)
+            solve_rate(0.03, mde=1e-12)
         with pytest.raises(PowerInputError, match="^mde 1e-200 is too small to move the baseline"):
-            solve_rate_sample_size(0.5, 1e-200)  # the rate stays 0.5 (statsmodels would warn)
-        plan = solve_rate_sample_size(0.03, 0.01, alpha=1e-300)
+            solve_rate(0.5, mde=1e-200)  # the rate stays 0.5 (statsmodels would warn)
+        plan = solve_rate(0.03, mde=0.01, alpha=1e-300)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         h = proportion_effectsize(0.04, 0.03)
         # statsmodels' own solver fails here (NaN with a ConvergenceWarning); the refined size is right
         assert math.isnan(NormalIndPower().solve_power(h, alpha=1e-300, power=0.8))
-    assert NormalIndPower().power(h, nobs1=plan.n_exact, alpha=1e-300) == pytest.approx(0.8)
+    assert NormalIndPower().power(h, nobs1=plan.sizes.n_exact, alpha=1e-300) == pytest.approx(0.8)
 
 
 BAD = [
-    (solve_rate_power, (0.03, 0.01, 10**18), {}, "n_per_arm must be at most 1e15; got 1000000000000000000."),
-    (solve_rate_mde, (0.03, 10**30), {}, f"n_per_arm must be at most 1e15; got {10**30}."),
-    (solve_mean_power, (1.0, 0.1, 1e300), {}, "n_per_arm must be at most 1e15; got 1e+300."),
-    (solve_mean_mde, (1.0, 10**18), {}, "n_per_arm must be at most 1e15; got 1000000000000000000."),
-    (solve_rate_mde, (0.03, 1000), {"power": 0.01},
+    (solve_rate, (0.03,), {"mde": 0.01, "n_per_arm": 10**18, "power": None},
+            "n_per_arm must be at most 1e15; got 1000000000000000000."),
+    (solve_rate, (0.03,), {"n_per_arm": 10**30}, f"n_per_arm must be at most 1e15; got {10**30}."),
+    (solve_mean, (1.0,), {"mde": 0.1, "n_per_arm": 1e300, "power": None},
+            "n_per_arm must be at most 1e15; got 1e+300."),
+    (solve_mean, (1.0,), {"n_per_arm": 10**18}, "n_per_arm must be at most 1e15; got 1000000000000000000."),
+    (solve_rate, (0.03,), {"n_per_arm": 1000, "power": 0.01},
      "power must be greater than the alpha of each comparison (0.05), which a test reaches with no effect "
      "at all; got 0.01."),
-    (solve_mean_sample_size, (1.0, 0.1), {"power": 0.02, "arms": 3},
+    (solve_mean, (1.0,), {"mde": 0.1, "power": 0.02, "arms": 3},
      "power must be greater than the alpha of each comparison (0.025), which a test reaches with no effect "
      "at all; got 0.02."),
-    (solve_rate_sample_size, (0.03, 0.01), {"arms": 1001}, "arms must be at most 1,000; got 1001."),
-    (solve_rate_sample_size, (0.5, 1e-200), {"method": "unpooled"},
+    (solve_rate, (0.03,), {"mde": 0.01, "arms": 1001}, "arms must be at most 1,000; got 1001."),
+    (solve_rate, (0.5,), {"mde": 1e-200, "method": "unpooled"},
      "mde 1e-200 is too small to move the baseline in floating point: a zero effect cannot be detected."),
-    (solve_rate_sample_size, (0.5, 1e-12), {"method": "unpooled"},
+    (solve_rate, (0.5,), {"mde": 1e-12, "method": "unpooled"},
      "mde is too small: the sample size would exceed 1e15 per arm."),
-    (solve_rate_mde, (1e-300, 2), {"power": 0.0500001, "method": "unpooled", "alternative": "one-sided"},
+    (solve_rate, (1e-300,), {"n_per_arm": 2, "power": 0.0500001, "method": "unpooled",
+            "alternative": "one-sided"},
      "power 0.0500001 is reached by an effect below 1e-12, too close to the alpha of each comparison (0.05) "
      "to solve for; ask for a higher power."),
-    (solve_mean_sample_size, (1e308, 1e-308), {},
+    (solve_mean, (1e308,), {"mde": 1e-308},
      "mde is too small next to sd: mde / sd is 0 in floating point (1e-308 / 1e+308)."),
-    (solve_mean_power, (1e-300, 1e300, 100), {},
+    (solve_mean, (1e-300,), {"mde": 1e300, "n_per_arm": 100, "power": None},
      "mde is too large next to sd: mde / sd overflows (1e+300 / 1e-300)."),
-    (solve_mean_sample_size, (None, 1.0), {"sample": [1e308, -1e308]},
+    (solve_mean, (None,), {"mde": 1.0, "sample": [1e308, -1e308]},
      "sample values are too large: their mean or standard deviation overflows."),
-    (solve_mean_sample_size, (None, 1.0), {"sample": SampleStats(2, 1e300, 1e300)},
+    (solve_mean, (None,), {"mde": 1.0, "sample": SampleStats(2, 1e300, 1e300)},
      "sample values are too large: their mean or standard deviation overflows."),
-    (solve_mean_sample_size, (None, 1.0), {"sample": SampleStats(1, 3.0, 9.0)},
+    (solve_mean, (None,), {"mde": 1.0, "sample": SampleStats(1, 3.0, 9.0)},
      "sample must summarise at least 2 values."),
-    (solve_mean_sample_size, (None, 1.0), {"sample": SampleStats(3, 6.0, 12.0)},
+    (solve_mean, (None,), {"mde": 1.0, "sample": SampleStats(3, 6.0, 12.0)},
      "sample has no spread (all values equal), so its standard deviation is 0."),
     (plan_test_then_send, (1000, 0.03), {"prior_sd": 0.6},
      "prior_sd must be at most 0.5 (rates lie in (0, 1)); got 0.6."),
@@ -150,9 +149,8 @@ def test_edge_input_gets_one_sentence(function, args, kwargs, message):
     assert str(caught.value) == message
 
 
-def test_evaluate_rate_power_is_solve_rate_power_with_its_settings():
-    result = evaluate_rate_power(0.03, 0.10, 20_000, relative=True, arms=3)
-    assert result.power == solve_rate_power(0.03, 0.10, 20_000, relative=True, arms=3)
+def test_rate_power_answer_holds_its_settings():
+    result = solve_rate(0.03, mde=0.10, n_per_arm=20_000, power=None, relative=True, arms=3)
     # statsmodels NormalIndPower at Bonferroni alpha 0.05 / 2 on Cohen's h of 0.033 vs 0.03
     h = proportion_effectsize(0.033, 0.03)
     assert result.power == pytest.approx(NormalIndPower().power(h, nobs1=20_000, alpha=0.025))
@@ -160,11 +158,11 @@ def test_evaluate_rate_power_is_solve_rate_power_with_its_settings():
     assert "Bonferroni" in result.method
 
 
-def test_evaluate_mean_power_from_summary_statistics_equals_from_values():
+def test_mean_power_from_summary_statistics_equals_from_values():
     values = np.random.default_rng(3).gamma(0.5, 40.0, 2_000)
-    from_values = evaluate_mean_power(None, 0.1, 5_000, sample=values, relative=True)
+    from_values = solve_mean(None, mde=0.1, n_per_arm=5_000, power=None, sample=values, relative=True)
     summary = SampleStats.from_values(values)
-    from_summary = evaluate_mean_power(None, 0.1, 5_000, sample=summary, relative=True)
+    from_summary = solve_mean(None, mde=0.1, n_per_arm=5_000, power=None, sample=summary, relative=True)
     assert from_summary.sd == pytest.approx(np.std(values, ddof=1), rel=1e-9)
     assert from_summary.baseline_mean == pytest.approx(values.mean(), rel=1e-12)
     assert from_summary.power == pytest.approx(from_values.power, rel=1e-9)

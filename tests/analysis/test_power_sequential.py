@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -97,3 +98,14 @@ def test_bad_input(kwargs, message):
     with pytest.raises(PowerInputError) as caught:
         sequential_inflation(**kwargs)
     assert str(caught.value) == message
+
+
+def test_a_seed_gives_the_answer_of_its_generator_and_is_returned():
+    by_seed = sequential_inflation("pocock", looks=3, seed=4)
+    by_rng = sequential_inflation("pocock", looks=3, rng=np.random.default_rng(4))
+    assert by_seed.seed == 4 and by_rng.seed is None
+    assert dataclasses.replace(by_rng, seed=4) == by_seed
+    with pytest.raises(PowerInputError, match="^rng and seed were both given; give one of them.$"):
+        sequential_inflation("pocock", seed=4, rng=np.random.default_rng(4))
+    with pytest.raises(PowerInputError, match="^seed must be at least 0; got -1.$"):
+        sequential_inflation("pocock", seed=-1)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from analysis.power import PowerInputError, plan_test_then_send, solve_rate_power
+from analysis.power import PowerInputError, plan_test_then_send, solve_rate
 from analysis.power.test_then_send import expected_max_of_normals, win_probabilities
 
 
@@ -66,7 +66,8 @@ def test_known_rates_optimum_is_a_maximum(rates):
     assert expected(n) >= expected(n - 1) and expected(n) >= expected(n + 1)
     assert max(plan.expected_by_share) <= plan.expected_conversions + 1e-9
     best_treatment = 1 + int(np.argmax(np.abs(p[1:] - p[0])))
-    assert plan.power == pytest.approx(solve_rate_power(p[0], p[best_treatment] - p[0], n, arms=k))
+    assert plan.power == pytest.approx(solve_rate(p[0], mde=p[best_treatment] - p[0], n_per_arm=n,
+            power=None, arms=k).power)
 
 
 def test_lift_is_the_two_rate_case():

@@ -39,6 +39,12 @@ def make_spec(**changes: Any) -> dict[str, Any]:
     return spec
 
 
+def answer_without(answer: Any, *omit: str) -> dict[str, Any]:
+    """A planning answer's ``to_dict()`` without ``omit``: the JSON of an effect or power question,
+    which leaves out the arm sizes (``sizes``) that only the size question has."""
+    return {k: v for k, v in answer.to_dict().items() if k not in ("sizes", *omit)}
+
+
 @pytest.fixture
 def sqlite_url(tmp_path) -> str:
     return f"sqlite:///{tmp_path / 'sendlab.db'}"

@@ -15,18 +15,16 @@ from statsmodels.stats.proportion import proportion_effectsize
 from typer.testing import CliRunner
 
 from analysis.power import (
-    evaluate_mean_power,
-    evaluate_rate_power,
     plan_bandit,
     plan_test_then_send,
     power_curve,
     sequential_inflation,
-    solve_mean_mde,
-    solve_mean_sample_size,
-    solve_rate_mde,
+    solve_mean,
+    solve_rate,
 )
 from api.cli import app
 from api.cli.progress import progress_after
+from tests.api.conftest import answer_without
 
 runner = CliRunner()
 PAST = [0.0, 0.0, 12.5, 0.0, 40.0, 3.0, 0.0, 0.0, 7.25, 0.0, 19.9, 0.0]
@@ -48,7 +46,7 @@ def text(*args: str) -> dict[str, str]:
 
 def test_rate_with_n_answers_the_minimum_detectable_effect():
     data = run("rate", "--baseline", "0.03", "--n", "20000")
-    assert data == solve_rate_mde(0.03, 20_000).to_dict()
+    assert data == answer_without(solve_rate(0.03, n_per_arm=20_000))
     # Reference: statsmodels solves Cohen's h for n = 20,000 per arm (its solver stops at a loose
     # tolerance, hence rel 1e-4); the rate is sin^2(asin(sqrt(0.03)) + h / 2).
     h = NormalIndPower().solve_power(effect_size=None, nobs1=20_000, alpha=0.05, power=0.8)
@@ -71,7 +69,8 @@ def test_rate_decrease_and_unpooled_mde():
 
 def test_rate_with_n_and_mde_answers_the_power():
     data = run("rate", "--baseline", "0.03", "--mde", "0.10", "--relative", "--n", "20000", "--arms", "3")
-    assert data == evaluate_rate_power(0.03, 0.10, 20_000, relative=True, arms=3).to_dict()
+    assert data == answer_without(solve_rate(0.03, mde=0.10, n_per_arm=20_000, power=None, relative=True,
+            arms=3))
     # Reference: NormalIndPower on Cohen's h of 0.033 vs 0.03 at Bonferroni alpha 0.05 / 2.
     h = proportion_effectsize(0.033, 0.03)
     assert data["power"] == pytest.approx(NormalIndPower().power(h, nobs1=20_000, alpha=0.025), rel=1e-12)
@@ -79,11 +78,11 @@ def test_rate_with_n_and_mde_answers_the_power():
 
 def test_mean_with_n_answers_mde_and_power():
     mde = run("mean", "--sd", "12", "--n", "20000")
-    assert mde == solve_mean_mde(12.0, 20_000).to_dict()
+    assert mde == answer_without(solve_mean(12.0, n_per_arm=20_000), "sd_source")
     d = TTestIndPower().solve_power(effect_size=None, nobs1=20_000, alpha=0.05, power=0.8)  # loose solver
     assert mde["mde_absolute"] == pytest.approx(12 * d, rel=1e-4)
     power = run("mean", "--sd", "12", "--n", "20000", "--mde", "0.5")
-    assert power == evaluate_mean_power(12.0, 0.5, 20_000).to_dict()
+    assert power == answer_without(solve_mean(12.0, mde=0.5, n_per_arm=20_000, power=None))
     reference = TTestIndPower().power(0.5 / 12, nobs1=20_000, alpha=0.05)
     assert power["power"] == pytest.approx(reference, rel=1e-12)
 
@@ -99,8 +98,8 @@ def test_mean_from_a_file_of_past_values(tmp_path: Path, content: str, column: s
     path.write_text(content)
     extra = ["--column", column] if column else []
     data = run("mean", "--values", str(path), *extra, "--mde", "0.10", "--relative")
-    plan = solve_mean_sample_size(None, 0.10, sample=PAST, relative=True)
-    assert data["per_arm"] == plan.per_arm and data["details"]["sd"] == plan.sd
+    plan = solve_mean(None, mde=0.10, sample=PAST, relative=True)
+    assert data["per_arm"] == plan.n_per_arm and data["details"]["sd"] == plan.sd
     # Reference: numpy's sample sd (ddof=1) and mean; statsmodels TTestIndPower on d = 0.1 mean / sd.
     sd, mean = np.std(PAST, ddof=1), np.mean(PAST)
     assert data["details"]["sd"] == pytest.approx(sd, rel=1e-12)

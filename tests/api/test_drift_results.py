@@ -171,3 +171,23 @@ def test_analyze_prints_the_drift_table_and_json(timed, tmp_path) -> None:
     data = json.loads(runner.invoke(cli, ["analyze", "shift", "--db", db_url(tmp_path), "--json"]).output)
     assert data["drift"]["alert"] is True
     assert data["drift"]["points"] == drift(client, "shift")["points"]
+
+
+def test_a_fixed_split_watches_each_arm_on_its_own(timed, tmp_path) -> None:
+    client, clock = timed
+    run_days(client, clock, "arms", AB, changing, seed=11)
+    run_days(client, clock, "policy", BANDIT, changing, seed=11)
+    block = drift(client, "arms")
+    plain, urgent = block["arms"]
+    assert (plain["variants"], urgent["variants"]) == ({"subject": "plain"}, {"subject": "urgent"})
+    # urgent falls on day 7: its own detector alarms within two sends, plain's stays quiet
+    assert urgent["alert"] is True and urgent["first_alarm_day"] in (7, 8)
+    assert plain["alert"] is False
+    assert all(p["decisions"] < SIZE for p in urgent["points"])  # the arm's share of each send
+    assert block["alert"] is True and block["first_alarm_day"] <= urgent["first_alarm_day"]
+    assert urgent["false_alarm_rate"] == pytest.approx(block["false_alarm_rate"] / 4)
+    assert drift(client, "policy")["arms"] == []  # a bandit's days are judged by what it learned
+    table = CliRunner().invoke(cli, ["analyze", "arms", "--db", db_url(tmp_path)])
+    assert table.exit_code == 0, table.output
+    assert "  subject=plain: no alert over 13 judged days" in table.output
+    assert f"  subject=urgent: ALERT from day {urgent['first_alarm_day']}" in table.output

@@ -13,6 +13,7 @@ from api.settings import Settings, SettingsError, settings_from_env
 from api.throttle import FailedKeyThrottle
 from experiments.limits import FAILED_KEY_BURST
 from tests.api.conftest import ADMIN, ADMIN_KEY, SEND, SEND_KEY
+from tests.ui.login import post_key
 
 
 def test_metrics_need_a_key_unless_configured_open(make_client, sqlite_url) -> None:
@@ -49,9 +50,7 @@ def test_failed_keys_are_throttled_per_client_with_retry_after(client) -> None:
 
 
 def test_wrong_keys_typed_into_the_key_form_are_throttled(client) -> None:
-    form = {"Content-Type": "application/x-www-form-urlencoded"}
-    statuses = [client.post("/ui/login", content="key=guess", headers=form).status_code
-                for _ in range(FAILED_KEY_BURST + 2)]
+    statuses = [post_key(client, "guess").status_code for _ in range(FAILED_KEY_BURST + 2)]
     assert statuses[:FAILED_KEY_BURST] == [401] * FAILED_KEY_BURST and statuses[-1] == 429
 
 

@@ -9,22 +9,19 @@ from __future__ import annotations
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pydantic import TypeAdapter
 
+from analysis.power.bandit import BanditPlan
+from analysis.power.curves import PowerCurve
+from analysis.power.means import MeanAnswer
+from analysis.power.rates import RateAnswer
+from analysis.power.sequential import SequentialInflation
+from analysis.power.test_then_send import TestThenSendPlan
 from api.models.assign import BatchDecisions, DecisionPublic, PreviewsPublic
 from api.models.common import MessageBody, ValidationErrorBody
 from api.models.experiments import ExperimentCreated
 from api.models.outcomes import OutcomeCountsPublic
-from api.models.power import (
-    BanditPlanPublic,
-    MeanMdePublic,
-    MeanPowerPublic,
-    PowerCurvePublic,
-    PowerPlanPublic,
-    RateMdePublic,
-    RatePowerPublic,
-    SequentialPublic,
-    TestThenSendPublic,
-)
+from api.models.power import PowerPlanPublic
 from tests.api.conftest import ADMIN, SPEC
 
 json_values = st.recursive(
@@ -62,15 +59,15 @@ SUCCESS_MODEL = {
     "/v1/outcomes": OutcomeCountsPublic,
     "/v1/power/rate": PowerPlanPublic,
     "/v1/power/mean": PowerPlanPublic,
-    "/v1/power/rate/mde": RateMdePublic,
-    "/v1/power/rate/power": RatePowerPublic,
-    "/v1/power/rate/curve": PowerCurvePublic,
-    "/v1/power/mean/mde": MeanMdePublic,
-    "/v1/power/mean/power": MeanPowerPublic,
-    "/v1/power/mean/curve": PowerCurvePublic,
-    "/v1/power/test-then-send": TestThenSendPublic,
-    "/v1/power/sequential": SequentialPublic,
-    "/v1/power/bandit": BanditPlanPublic,
+    "/v1/power/rate/mde": RateAnswer,
+    "/v1/power/rate/power": RateAnswer,
+    "/v1/power/rate/curve": PowerCurve,
+    "/v1/power/mean/mde": MeanAnswer,
+    "/v1/power/mean/power": MeanAnswer,
+    "/v1/power/mean/curve": PowerCurve,
+    "/v1/power/test-then-send": TestThenSendPlan,
+    "/v1/power/sequential": SequentialInflation,
+    "/v1/power/bandit": BanditPlan,
 }
 
 
@@ -91,6 +88,6 @@ def test_no_500_for_any_json_body(client, experiment, path):
         elif response.status_code >= 400:
             MessageBody.model_validate(response.json())
         else:
-            SUCCESS_MODEL[path].model_validate(response.json())
+            TypeAdapter(SUCCESS_MODEL[path]).validate_python(response.json())
 
     check()

@@ -18,7 +18,8 @@ from experiments.service import ExperimentService
 from experiments.spec import parse_spec
 from experiments.store import create_tables, make_engine
 from simulations.candidates import load_candidate
-from simulations.logs import default_column_map, log_columns, read_logs
+from simulations.column_maps import default_column_map
+from simulations.logs import log_columns, read_logs
 from simulations.replay import replay_report
 from tests.api.conftest import make_spec
 

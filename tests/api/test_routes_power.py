@@ -13,18 +13,15 @@ from statsmodels.stats.proportion import proportion_effectsize
 
 from analysis.power import (
     PowerInputError,
-    evaluate_mean_power,
-    evaluate_rate_power,
     plan_bandit,
     plan_test_then_send,
     power_curve,
     sequential_inflation,
-    solve_mean_mde,
-    solve_mean_sample_size,
-    solve_rate_mde,
+    solve_mean,
+    solve_rate,
 )
 from api.convert import finite_answer
-from tests.api.conftest import ADMIN
+from tests.api.conftest import ADMIN, answer_without
 
 
 def test_rate_matches_statsmodels_and_gives_days(client):
@@ -92,7 +89,7 @@ def post(client, path: str, body: dict) -> dict:
 
 def test_rate_mde_matches_statsmodels(client):
     data = post(client, "/v1/power/rate/mde", {"baseline": 0.03, "n_per_arm": 20_000})
-    assert data == solve_rate_mde(0.03, 20_000).to_dict()
+    assert data == answer_without(solve_rate(0.03, n_per_arm=20_000))
     # Reference: statsmodels solves Cohen's h for 20,000 per arm (loose solver tolerance: rel 1e-4).
     h = NormalIndPower().solve_power(effect_size=None, nobs1=20_000, alpha=0.05, power=0.8)
     assert data["effect_size"] == pytest.approx(h, rel=1e-4)
@@ -104,7 +101,8 @@ def test_rate_mde_matches_statsmodels(client):
 def test_rate_power_matches_statsmodels(client):
     body = {"baseline": 0.03, "mde": 0.10, "relative": True, "n_per_arm": 20_000, "alternative": "one-sided"}
     data = post(client, "/v1/power/rate/power", body)
-    assert data == evaluate_rate_power(0.03, 0.10, 20_000, relative=True, alternative="one-sided").to_dict()
+    assert data == answer_without(solve_rate(0.03, mde=0.10, n_per_arm=20_000, power=None, relative=True,
+            alternative="one-sided"))
     h = proportion_effectsize(0.033, 0.03)
     reference = NormalIndPower().power(h, nobs1=20_000, alpha=0.05, alternative="larger")
     assert data["power"] == pytest.approx(reference, rel=1e-12)
@@ -116,8 +114,8 @@ def test_mean_from_values_and_from_summary_statistics(client):
     values = np.asarray(PAST)
     summary = {"n": values.size, "sum": float(values.sum()), "sum_squares": float((values**2).sum())}
     from_summary = post(client, "/v1/power/mean", {**body, "summary": summary})
-    plan = solve_mean_sample_size(None, 0.10, sample=PAST, relative=True)
-    assert from_values["per_arm"] == from_summary["per_arm"] == plan.per_arm
+    plan = solve_mean(None, mde=0.10, sample=PAST, relative=True)
+    assert from_values["per_arm"] == from_summary["per_arm"] == plan.n_per_arm
     # Reference: numpy's sd (ddof=1) and mean, statsmodels TTestIndPower on d = 0.1 mean / sd.
     sd, mean = np.std(values, ddof=1), values.mean()
     assert from_summary["details"]["sd"] == pytest.approx(sd, rel=1e-9)
@@ -129,11 +127,11 @@ def test_mean_from_values_and_from_summary_statistics(client):
 
 def test_mean_mde_and_power_match_statsmodels(client):
     mde = post(client, "/v1/power/mean/mde", {"sd": 12.0, "n_per_arm": 20_000})
-    assert mde == solve_mean_mde(12.0, 20_000).to_dict()
+    assert mde == answer_without(solve_mean(12.0, n_per_arm=20_000), "sd_source")
     d = TTestIndPower().solve_power(effect_size=None, nobs1=20_000, alpha=0.05, power=0.8)
     assert mde["mde_absolute"] == pytest.approx(12 * d, rel=1e-4)
     power = post(client, "/v1/power/mean/power", {"values": PAST, "mde": 2.0, "n_per_arm": 5_000})
-    assert power == evaluate_mean_power(None, 2.0, 5_000, sample=PAST).to_dict()
+    assert power == answer_without(solve_mean(None, mde=2.0, n_per_arm=5_000, power=None, sample=PAST))
     reference = TTestIndPower().power(2.0 / np.std(PAST, ddof=1), nobs1=5_000, alpha=0.05)
     assert power["power"] == pytest.approx(reference, rel=1e-12)
 

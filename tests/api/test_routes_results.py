@@ -13,6 +13,7 @@ import statsmodels.formula.api as smf
 from statsmodels.stats.proportion import proportions_ztest
 
 from tests.api.conftest import ADMIN, ADMIN_KEY, SEND
+from tests.ui.login import post_key
 
 
 @pytest.fixture
@@ -147,8 +148,7 @@ def test_multivariate_results_carry_the_factorial_model(client, experiment, sent
 def test_multivariate_page_shows_the_factorial_table_with_its_interaction(client, experiment, sent):
     body = client.get(f"/v1/experiments/{experiment}/results", headers=ADMIN).json()
     (factorial,) = [f for f in body["factorials"] if f["metric"] == "click"]
-    login = client.post("/ui/login", content=f"key={ADMIN_KEY}&next=%2Fui",  # the pages' session
-                        headers={"Content-Type": "application/x-www-form-urlencoded"}, follow_redirects=False)
+    login = post_key(client, ADMIN_KEY, follow_redirects=False)  # the pages' session
     assert login.status_code == 303
     page = client.get(f"/ui/experiments/{experiment}")
     assert page.status_code == 200, page.text

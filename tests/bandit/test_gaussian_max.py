@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import integrate, special, stats
 
-from bandit.gaussian_max import NEGLIGIBLE, probability_of_max
+from bandit.gaussian_max import MAX_NODES, NEGLIGIBLE, _midpoint_grid, probability_of_max
 
 
 def adaptive_reference(mean: np.ndarray, sd: np.ndarray) -> np.ndarray:
@@ -39,6 +39,20 @@ def test_matches_adaptive_integration(mean, sd):
     p = probability_of_max(mean[None], sd[None], np.ones((1, len(mean)), bool))[0]
     # 1e-11: the composite Gauss-Legendre rule is accurate to about 1e-13 here; quad to 1e-13 relative
     np.testing.assert_allclose(p, adaptive_reference(mean, sd), rtol=0, atol=1e-11)
+
+
+def test_random_rows_match_adaptive_integration_on_both_rules():
+    # widths up to 100 apart: the midpoint rule takes the rows with alike widths, the panel rule the rest
+    rng = np.random.default_rng(20)
+    rows = [(rng.normal(0, 0.05, k), np.exp(rng.uniform(np.log(0.001), np.log(0.1), k)))
+            for k in (3, 4, 5, 6)]
+    uses_midpoint = []
+    for mean, sd in rows:
+        allowed = np.ones((1, len(mean)), bool)
+        uses_midpoint.append(_midpoint_grid(mean[None], sd[None], allowed)[0][0] <= MAX_NODES)
+        p = probability_of_max(mean[None], sd[None], allowed)[0]
+        np.testing.assert_allclose(p, adaptive_reference(mean, sd), rtol=0, atol=1e-11)
+    assert 0 < sum(uses_midpoint) < len(rows)
 
 
 @pytest.mark.parametrize(("mean", "sd"), CASES)

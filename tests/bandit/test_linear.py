@@ -122,3 +122,29 @@ def test_linear_ts_beats_best_fixed_arm_when_the_best_differs_by_segment():
         policy.update(contexts, choices.actions, clicks, choices.propensities)
     rate = np.concatenate(earned).mean()
     assert rate > (0.12 + 0.04 + 0.04) / 3 + 0.02, rate
+
+
+def test_linear_ts_choices_are_calibrated_to_their_propensities_and_to_thompson_draws():
+    # 5 actions all contending for one context, no floor: the frequency of each choice over 100,000
+    # draws matches the logged propensity, and the propensities match Thompson sampling itself
+    # (scores drawn from each action's posterior, the largest taken), each within 5 standard errors.
+    rng = np.random.default_rng(11)
+    policy = LinearThompson(5, scale=1.0, dim=8, min_share=0.0)
+    features = rng.random((400, 3))
+    actions = rng.integers(0, 5, 400)
+    clicks = (rng.random(400) < np.array([0.1, 0.2, 0.25, 0.3, 0.35])[actions]).astype(float)
+    policy.update(features, actions, clicks, np.full(400, 0.2))
+    n = 100_000
+    context = np.tile(rng.random((1, 3)), (n, 1))
+    encoded = policy.encode(context)
+    choices = policy.choose(encoded, np.random.default_rng(12))
+    propensity = policy.probabilities(context[:1])[0]
+    np.testing.assert_allclose(choices.propensities, propensity[choices.actions], rtol=1e-12)
+    frequency = np.bincount(choices.actions, minlength=5) / n
+    mean, width = policy.reward_estimates(context[:1])
+    scores = np.random.default_rng(13).normal(mean[0], width[0], size=(n, 5))
+    thompson = np.bincount(scores.argmax(axis=1), minlength=5) / n
+    standard_error = np.sqrt(propensity * (1 - propensity) / n)
+    assert np.all(propensity > 0.005), propensity  # all five contend: the five-way integral
+    assert np.all(np.abs(frequency - propensity) < 5 * standard_error), (frequency, propensity)
+    assert np.all(np.abs(thompson - propensity) < 5 * standard_error), (thompson, propensity)

@@ -125,7 +125,7 @@ def test_the_adaptive_and_drift_blocks_read_the_same_snapshot_as_the_summary(
     def blocks(results: ExperimentResults) -> tuple[int, int, list[tuple[int, float]]]:
         assert results.adaptive is not None and results.drift is not None
         return (totals(results)[0], results.adaptive.decisions,
-                [(p.decisions, p.observed) for p in results.drift.points])
+                [(p.decisions, p.observed) for p in results.drift.total.points])
 
     before = blocks(service.results("bandit", blocks=True))
     assert before == (2 * BATCH, 2 * BATCH, [(BATCH, BATCH // 4)])

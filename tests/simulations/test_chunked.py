@@ -9,10 +9,11 @@ import pytest
 from distributed import Client, LocalCluster
 
 from simulations.chunked import estimate_chunks
+from simulations.column_maps import column_map
 from simulations.dask_estimation import estimate_dask
 from simulations.data import LoggedData, SimulationInputError
 from simulations.estimators import estimate_policy_value
-from simulations.logs import column_map, iter_logs, read_logs
+from simulations.logs import iter_logs, read_logs
 from simulations.reward_model import fit_reward_model
 from tests.simulations.close_estimates import assert_same_estimates
 from tests.simulations.synthetic_logs import ACTIONS, TARGET, make_log

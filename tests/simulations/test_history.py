@@ -10,9 +10,9 @@ import sqlalchemy
 
 from experiments.features import FeatureSettings, compute_features, events_from_frame
 from experiments.features.totals import Cutoff, aggregate_history
+from simulations.column_maps import load_column_map
 from simulations.data import SimulationInputError
 from simulations.history import HistoryColumns, read_history, read_sql_history
-from simulations.logs import load_column_map
 
 AS_OF = pd.Timestamp("2024-06-01", tz="UTC")
 CUTOFF = [Cutoff(AS_OF.value, 365, (30, 90), "purchase")]

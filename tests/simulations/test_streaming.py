@@ -12,8 +12,10 @@ import pandas as pd
 import pytest
 
 from simulations.candidates import CandidateSpec
+from simulations.column_maps import column_map, default_column_map
 from simulations.data import SimulationInputError
-from simulations.logs import column_map, default_column_map, log_columns, logs_from_records, read_logs
+from simulations.log_records import logs_from_records
+from simulations.logs import log_columns, read_logs
 from simulations.merged_sums import estimate_lift
 from simulations.replay import load_probabilities, replay_report
 from simulations.replay_files import replay_files

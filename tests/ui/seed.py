@@ -1,7 +1,8 @@
 """A service seeded like ``sendlab demo``: simulated sends, their outcomes, learning between sends.
 
 Three experiments: the example contextual bandit (``spring-sale``), a fixed A/B test of the subject
-(``subject-ab``) and a Thompson-sampling bandit (``subject-bandit``).
+(``subject-ab``, storing each recipient's device and recency for segments and CUPED) and a
+Thompson-sampling bandit (``subject-bandit``).
 """
 
 from __future__ import annotations
@@ -70,8 +71,8 @@ def seeded_service(
     service = ExperimentService(engine, clock=clock, seed=seed)
     specs = [
         parse_spec(EXAMPLE_SPEC.read_bytes(), content_type="application/yaml"),
-        parse_spec(_spec("subject-ab", "Subject line A/B test", {"type": "ab"},
-                         {"click": 1.0, "conversion": 5.0})),
+        parse_spec({**_spec("subject-ab", "Subject line A/B test", {"type": "ab"},
+                            {"click": 1.0, "conversion": 5.0}), "record": ["device", "recency_days"]}),
         parse_spec(_spec("subject-bandit", "Subject line bandit", {"type": "bandit", "policy": "thompson"},
                          {"click": 1.0})),
     ]

@@ -194,7 +194,7 @@ def test_power_form_answers_as_you_type(page: Any, open_server: ServerThread, sh
 def test_reports_are_listed_and_open(
     page: Any, open_server: ServerThread, reports_folder: Path, shots: Path
 ) -> None:
-    from simulations.logs import load_column_map
+    from simulations.column_maps import load_column_map
     from simulations.replay_files import replay_files
     from simulations.report import replay_html
 

@@ -21,7 +21,7 @@ _READ_CHARTS = """() => Array.from(document.querySelectorAll('.js-plotly-plot'))
   title: (gd._fullLayout.title && gd._fullLayout.title.text) || '',
   traces: gd._fullData.filter(t => t.type === 'bar' || t.type === 'scatter').map(t => ({
     name: t.name, legend: t.showlegend,
-    colour: t.type === 'bar' ? t.marker.color : t.line.color})),
+    colour: t.type === 'bar' || !t.line ? t.marker.color : t.line.color})),
   swatches: Array.from(gd.querySelectorAll('.legend .traces')).map(item => {
     const path = item.querySelector('.legendlines path, .legendfill path, .legendpoints path');
     return {name: item.querySelector('.legendtext').textContent,

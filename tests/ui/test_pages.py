@@ -21,6 +21,7 @@ from api.ui.routes import PLOTLY_JS
 from api.ui.views import explored_days, policy_points, rate_rows, srm_flag, traffic
 from experiments.models import ArmSummary, DailyArmSummary, ExperimentSummary, PolicySnapshotInfo
 from tests.ui.conftest import ADMIN_KEY, SEND_KEY, build_app
+from tests.ui.login import FORM, login_token, post_key
 
 POWER = {"baseline": 0.03, "mde": 0.1, "relative": True, "daily": 50000}
 
@@ -168,20 +169,35 @@ def test_pages_redirect_to_the_key_form_when_the_service_has_keys(keyed: TestCli
 
 
 def _log_in(app: TestClient, key: str) -> Any:
-    return app.post("/ui/login", content=f"key={key}&next=%2Fui",
-                    headers={"Content-Type": "application/x-www-form-urlencoded"})
+    return post_key(app, key)
 
 
 def test_key_form_checks_the_key_and_sets_the_cookie(keyed: TestClient) -> None:
-    wrong = keyed.post("/ui/login", content="key=nope&next=%2Fui%2Fpower",
-                       headers={"Content-Type": "application/x-www-form-urlencoded"})
+    wrong = post_key(keyed, "nope", "/ui/power")
     assert wrong.status_code == 401 and "not the admin key" in wrong.text
-    right = keyed.post("/ui/login", content=f"key={ADMIN_KEY}&next=%2Fui%2Fpower",
-                       headers={"Content-Type": "application/x-www-form-urlencoded"})
+    right = post_key(keyed, ADMIN_KEY, "/ui/power")
     assert right.status_code == 303 and right.headers["location"] == "/ui/power"
     cookie = right.headers["set-cookie"]
     assert cookie.startswith("sendlab_session=") and ADMIN_KEY not in cookie
     assert "samesite=strict" in cookie.lower() and "httponly" in cookie.lower()
+    keyed.cookies.clear()
+
+
+def test_the_key_form_refuses_a_post_without_its_token(keyed: TestClient) -> None:
+    """Login CSRF: another site's form posting its own key into this browser opens no session."""
+    shown = keyed.get("/ui/login")
+    cookie = shown.headers["set-cookie"]
+    assert cookie.startswith("sendlab_login=") and "httponly" in cookie.lower()
+    assert "samesite=strict" in cookie.lower() and "path=/ui/login" in cookie.lower()
+    token = login_token(keyed)
+    for body in (f"key={ADMIN_KEY}&next=%2Fui", f"key={ADMIN_KEY}&next=%2Fui&csrf_token=forged"):
+        answer = keyed.post("/ui/login", content=body, headers=FORM)
+        assert answer.status_code == 403 and "out of date" in answer.text
+        assert "sendlab_session" not in answer.headers.get("set-cookie", "")
+    keyed.cookies.clear()  # the right token without the form's cookie (another browser) is refused too
+    answer = keyed.post("/ui/login", content=f"key={ADMIN_KEY}&next=%2Fui&csrf_token={token}", headers=FORM)
+    assert answer.status_code == 403
+    assert post_key(keyed, ADMIN_KEY).status_code == 303
     keyed.cookies.clear()
 
 
@@ -191,8 +207,8 @@ def test_a_key_a_cookie_cannot_carry_is_refused_not_a_500(client: TestClient, ke
                                                            body: bytes) -> None:
     # open service (any key opens the pages) and keyed service alike: no cookie is set from it
     for app in (client, keyed):
-        answer = app.post("/ui/login", content=body,
-                          headers={"Content-Type": "application/x-www-form-urlencoded"})
+        token = login_token(app).encode()
+        answer = app.post("/ui/login", content=body + b"&csrf_token=" + token, headers=FORM)
         assert answer.status_code == 401 and "printable ASCII" in answer.text
         assert "set-cookie" not in answer.headers
 

@@ -86,3 +86,55 @@ def test_a_calculator_answers_again_as_you_type_and_names_a_bad_field(
     page.wait_for_function("document.querySelector('#mean-size .calc-answer').classList.contains('warn')")
     assert page.locator("#mean-size .calc-answer").inner_text().startswith("sd")  # the service's message
     assert page.locator("#mean-size td[data-key]").count() == 0  # no stale answer beside the error
+
+
+def _drawn(tab: Any, section: str) -> list[dict[str, Any]]:
+    """The traces plotly drew in a calculator's chart, once it answered: name, x and y."""
+    tab.wait_for_function(f"document.querySelector('#{section} .calc-chart').dataset.state === 'done'")
+    return tab.evaluate(f"""() => document.querySelector('#{section} .calc-chart')._fullData
+        .map(t => ({{name: t.name, x: Array.from(t.x), y: Array.from(t.y)}}))""")
+
+
+# calculator section -> (the curve it draws, over what) for the power calculators
+CURVES = {"rate-mde": ("/v1/power/rate/curve", "effect"), "rate-power": ("/v1/power/rate/curve", "n"),
+          "mean-size": ("/v1/power/mean/curve", "n"), "mean-mde": ("/v1/power/mean/curve", "effect"),
+          "mean-power": ("/v1/power/mean/curve", "n")}
+
+
+def test_every_calculator_draws_its_chart_from_the_api(page: Any, open_server: ServerThread) -> None:  # noqa: F811
+    page.goto(f"{open_server.base}/ui/power")
+    for section in CALCULATORS:
+        body, _ = _read(page, section)
+        traces = _drawn(page, section)
+        reply = httpx.post(f"{open_server.base}{page.locator(f'#{section} form').get_attribute('data-endpoint')}",
+                           json=body, timeout=60).json()
+        assert page.locator(f"#{section} .calc-chart .main-svg").count() >= 1, section
+        # the method line is under the chart's axis, as on the answer
+        assert reply["method"][:40] in page.locator(f"#{section} .calc-chart").text_content().replace("\n", " ")
+        if section in CURVES:
+            endpoint, over = CURVES[section]
+            request = json.loads(page.locator(f"#{section} .calc-chart").get_attribute("data-body"))
+            assert request["over"] == over and "daily" not in request
+            assert {k: v for k, v in request.items() if k != "over"}.items() <= body.items()
+            curve = httpx.post(f"{open_server.base}{endpoint}", json=request, timeout=60).json()
+            assert traces[0]["x"] == pytest.approx(curve["x"]) and traces[0]["y"] == pytest.approx(curve["power"])
+            assert traces[1]["x"][0] == pytest.approx(curve["x_at_target"])
+            # the calculator's own answer is marked on its curve
+            marked = {"rate-mde": (reply.get("mde_absolute"), body.get("power")),
+                      "rate-power": (body.get("n_per_arm"), reply.get("power")),
+                      "mean-size": (reply.get("per_arm"), body.get("power")),
+                      "mean-mde": (reply.get("mde_absolute"), body.get("power")),
+                      "mean-power": (body.get("n_per_arm"), reply.get("power"))}[section]
+            assert (traces[2]["x"][0], traces[2]["y"][0]) == pytest.approx(marked)
+        elif section == "test-then-send":
+            assert traces[0]["x"] == pytest.approx(reply["shares"])
+            assert traces[0]["y"] == pytest.approx(reply["expected_by_share"])
+            assert (traces[1]["x"][0], traces[1]["y"][0]) == pytest.approx(
+                (reply["test_share"], reply["expected_conversions"]))
+        elif section == "sequential":
+            fixed = reply["fixed_n"]
+            assert traces[0]["y"] == pytest.approx(
+                [fixed, fixed * reply["inflation"], fixed * reply["expected_sample_ratio"]])
+        else:
+            assert traces[0]["y"] == pytest.approx(reply["losing_share_by_batch"])
+            assert traces[1]["y"] == pytest.approx([reply["losing_share_fixed"]] * 2)

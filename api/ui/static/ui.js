@@ -119,31 +119,143 @@
     }
   }
 
+  // ---- the calculators' charts: drawn from the calculator's JSON (and a power curve's, from the API) ----
+  var BLUE = "#0072B2", VERMILLION = "#D55E00", GREY = "#666666";
+  var LAYOUT = {height: 340, margin: {t: 50, b: 80}, plot_bgcolor: "white", hovermode: "closest",
+                legend: {orientation: "h", y: -0.35}};
+
+  function layout(title, xTitle, method, extra) {
+    var out = Object.assign({}, LAYOUT, {title: {text: title},
+      xaxis: {title: {text: xTitle + (method ? "<br><sup>" + method + "</sup>" : "")}}});
+    return Object.assign(out, extra || {});
+  }
+
+  // A value named by "reply:key" or "body:key".
+  function pick(spec, body, reply) {
+    var parts = spec.split(":");
+    return (parts[0] === "reply" ? reply : body)[parts[1]];
+  }
+
+  // The power-curve request that goes with a calculator's request: what it holds fixed, over n or the effect.
+  function curveBody(body, over) {
+    var out = Object.assign({}, body, {over: over});
+    delete out.daily;
+    if (over === "n") { delete out.n_per_arm; } else { delete out.mde; delete out.relative; }
+    return out;
+  }
+
+  function curveFigure(curve, mark) {
+    var overN = curve.over === "n";
+    var data = [
+      {type: "scatter", mode: "lines+markers", name: "power", x: curve.x, y: curve.power,
+       line: {color: BLUE}, hovertemplate: (overN ? "%{x:,.0f} per arm" : "effect %{x:.4g}") +
+         ": power %{y:.1%}<extra></extra>"},
+      {type: "scatter", mode: "lines", name: "reaches " + human(curve.target_power * 100) + "%",
+       x: [curve.x_at_target, curve.x_at_target], y: [0, curve.target_power],
+       line: {color: GREY, dash: "dot"}, hoverinfo: "skip"},
+      {type: "scatter", mode: "markers", name: mark.name, x: [mark.x], y: [mark.y],
+       marker: {color: VERMILLION, size: 12, symbol: "diamond"},
+       hovertemplate: mark.name + ": %{x:,.4~g}, power %{y:.1%}<extra></extra>"}
+    ];
+    var fixed = overN ? "effect " + human(curve.fixed_effect) : human(curve.fixed_n_per_arm) + " per arm";
+    return {data: data, layout: layout("Power of a " + curve.metric + " test, " + fixed,
+      overN ? "recipients in the control arm" : "absolute effect", curve.method,
+      {yaxis: {title: {text: "power"}, range: [0, 1.02], tickformat: ".0%"},
+       shapes: [{type: "line", xref: "paper", x0: 0, x1: 1, y0: curve.target_power, y1: curve.target_power,
+                 line: {color: GREY, dash: "dash", width: 1}}]})};
+  }
+
+  function testThenSendFigure(r) {
+    return {data: [
+      {type: "scatter", mode: "lines", name: "expected conversions", x: r.shares, y: r.expected_by_share,
+       line: {color: BLUE}, hovertemplate: "test %{x:.1%} of the list: %{y:,.0f} conversions<extra></extra>"},
+      {type: "scatter", mode: "markers", name: "best: test " + human(r.test_share * 100) + "%",
+       x: [r.test_share], y: [r.expected_conversions], marker: {color: VERMILLION, size: 12, symbol: "diamond"},
+       hovertemplate: "test %{x:.1%}: %{y:,.0f} conversions<extra></extra>"},
+      {type: "scatter", mode: "lines", name: "no test", x: [r.shares[0], r.shares[r.shares.length - 1]],
+       y: [r.expected_conversions_without_test, r.expected_conversions_without_test],
+       line: {color: GREY, dash: "dash"}, hovertemplate: "no test: %{y:,.0f} conversions<extra></extra>"}
+    ], layout: layout("Test then send on a list of " + human(r.list_size), "share of the list in the test",
+                      r.method, {xaxis: {tickformat: ".0%", title: {text: "share of the list in the test<br><sup>" +
+                      r.method + "</sup>"}}, yaxis: {title: {text: "expected total conversions"}, tickformat: ",.0f"}})};
+  }
+
+  function sequentialFigure(r) {
+    var scale = r.fixed_n || 1;
+    var names = ["fixed sample", "sequential, at most", "sequential, expected under the effect"];
+    var ys = [scale, scale * r.inflation, scale * r.expected_sample_ratio];
+    return {data: [{type: "bar", x: names, y: ys, marker: {color: [GREY, VERMILLION, BLUE]},
+                    text: ys.map(function (y) { return r.fixed_n ? human(Math.ceil(y)) : human(y) + "x"; }),
+                    textposition: "outside", hovertemplate: "%{x}: %{text}<extra></extra>"}],
+            layout: layout("Sample of a " + r.design.replace("_", "-") + " design with " + r.looks + " looks",
+                           "", r.method, {yaxis: {title: {text: r.fixed_n ? "recipients" : "times the fixed sample"},
+                           tickformat: r.fixed_n ? ",.0f" : ".2f", rangemode: "tozero"}})};
+  }
+
+  function banditFigure(r) {
+    var batches = r.losing_share_by_batch.map(function (_, i) { return i + 1; });
+    return {data: [
+      {type: "scatter", mode: "lines+markers", name: "Thompson sampling", x: batches, y: r.losing_share_by_batch,
+       line: {color: BLUE}, hovertemplate: "batch %{x}: %{y:.1%} to losing variants<extra></extra>"},
+      {type: "scatter", mode: "lines", name: "fixed A/B test", x: [1, batches.length],
+       y: [r.losing_share_fixed, r.losing_share_fixed], line: {color: GREY, dash: "dash"},
+       hovertemplate: "fixed test: %{y:.1%}<extra></extra>"}
+    ], layout: layout("Traffic to losing variants over " + human(r.horizon) + " sends",
+                      "batch of " + human(r.batch_size) + " sends", r.method,
+                      {yaxis: {title: {text: "share sent to losing variants"}, tickformat: ".0%", range: [0, 1]}})};
+  }
+
+  var FIGURES = {"test-then-send": testThenSendFigure, sequential: sequentialFigure, bandit: banditFigure};
+
+  // Draw the chart of a calculator's answer; a power curve asks the API for its points first.
+  function drawChart(form, chart, body, reply) {
+    var kind = form.dataset.chart;
+    if (kind !== "curve") {
+      Plotly.react(chart, FIGURES[kind](reply).data, FIGURES[kind](reply).layout, config);
+      return Promise.resolve();
+    }
+    var request = curveBody(body, form.dataset.over);
+    chart.dataset.body = JSON.stringify(request);
+    return post(form.dataset.curve.replace(/^\/v1\/power\//, "/ui/power/api/"), request).then(function (curve) {
+      if (!curve.ok) { Plotly.purge(chart); return; }
+      var mark = {name: form.dataset.markName, x: pick(form.dataset.markX, body, reply),
+                  y: pick(form.dataset.markY, body, reply)};
+      var figure = curveFigure(curve.body, mark);
+      Plotly.react(chart, figure.data, figure.layout, config);
+    });
+  }
+
   function setupCalculators() {
     document.querySelectorAll("form.calc").forEach(function (form) {
       var answer = form.parentNode.querySelector(".calc-answer");
+      var chart = form.parentNode.querySelector(".calc-chart");
       var timer = null;
       var asked = 0;
       function update() {
         var mine = ++asked;
         var body = formBody(form);
         answer.dataset.state = "busy";
+        chart.dataset.state = "busy";
         answer.dataset.body = JSON.stringify(body);
         // the page's session answers at /ui/power/api what the key answers at /v1/power
         post(form.dataset.endpoint.replace(/^\/v1\/power\//, "/ui/power/api/"), body).then(function (reply) {
-          if (mine !== asked) { return; }
+          if (mine !== asked) { return null; }
           if (reply.ok) {
             answer.className = "box decision calc-answer";
             showAnswer(answer, reply.body, (form.dataset.answer || "").split(","));
           } else {
             answer.className = "box warn calc-answer";
             answer.textContent = describeError(reply.body);
+            Plotly.purge(chart);  // no stale chart beside an error
           }
           answer.dataset.state = "done";
+          return reply.ok ? drawChart(form, chart, body, reply.body) : null;
         }).catch(function (err) {
           answer.className = "box warn calc-answer";
           answer.textContent = "could not reach the service: " + err;
           answer.dataset.state = "done";
+        }).then(function () {
+          if (mine === asked) { chart.dataset.state = "done"; }
         });
       }
       form.addEventListener("submit", function (event) { event.preventDefault(); });
