@@ -140,7 +140,8 @@ def decisions_json(decisions: Sequence[Any]) -> bytes:
             f'"policy_version":{_value_text(d.policy_version)},"reason":{_value_text(d.reason)},'
             f'"explored":{_value_text(getattr(d, "explored", None))},'
             f'"content_notes":{_value_text(dict(notes)) if notes else "{}"},"created_at":{created_text},'
-            f'"send_at":{_time_text(getattr(d, "send_at", None))}}}'
+            f'"send_at":{_time_text(getattr(d, "send_at", None))},'
+            f'"feature_version":{_value_text(getattr(d, "feature_version", None))}}}'
         )
     return ('{"decisions":[' + ",".join(parts) + "]}").encode()
 

@@ -16,7 +16,10 @@ Cases:
   engagement counts per type and window), the feature table and the RFM scores;
 - ``sendlab features compute --k 5``: the command line on the file writing one row per recipient to a
   Parquet file, with K-means (k = 5, fitted on 100,000 recipients, then every recipient assigned);
-- ``... --horizon-days 30``: the same plus the conversion model (features as of 30 days earlier, 5-fold
+- ``sendlab features refresh --k 5 (SQLite)``: the same computation stored as a version of the feature
+  table in a new SQLite store (one transaction, chunks of 10,000 rows); then, not timed with it, the rows
+  of 10,000 random recipients are read by id as a send's batch reads them (``read_ms``, cold);
+- ``... --horizon-days 30``: ``compute`` plus the conversion model (features as of 30 days earlier, 5-fold
   cross-validation on 200,000 sampled recipients, permutation importance) scoring every recipient.
 
 Both RFM cases' recency, frequency, monetary and scores are compared recipient by recipient (``equal``).
@@ -44,7 +47,9 @@ WINDOW_DAYS = 365
 CHUNK_ROWS = 1_000_000
 TYPES = np.array(["purchase", "open", "click", "bounce"])
 CASES = ("pandas groupby (RFM)", "sendlab RFM (chunks)", "sendlab features compute --k 5",
-         "... --horizon-days 30")
+         "sendlab features refresh --k 5 (SQLite)", "... --horizon-days 30")
+#: Recipients whose stored rows are read by id after the refresh, as one batch of a send reads them.
+READ_BATCH = 10_000
 
 
 def _peak_rss_mb() -> float:
@@ -125,7 +130,7 @@ def _sendlab_rfm(path: Path) -> pd.DataFrame:
 
 
 def run_case(case: str, path: Path, folder: Path) -> dict[str, object]:
-    peak = None
+    peak, extra = None, {}
     if case in CASES[:2]:
         start, cpu = time.perf_counter(), _cpu_seconds(resource.RUSAGE_SELF)
         result = _pandas_rfm(path) if case == CASES[0] else _sendlab_rfm(path)
@@ -136,19 +141,45 @@ def run_case(case: str, path: Path, folder: Path) -> dict[str, object]:
     else:
         binary = Path(sys.executable).parent / "sendlab"
         out = folder / "features.parquet"
-        command = [str(binary), "features", "compute", str(path), "--as-of", AS_OF.isoformat(), "--k", "5",
-                   "--out", str(out)]
-        if case == CASES[3]:
+        refresh = case == CASES[3]
+        command = [str(binary), "features", "refresh" if refresh else "compute", str(path), "--as-of",
+                   AS_OF.isoformat(), "--k", "5"]
+        command += ["--db", f"sqlite:///{folder / 'store.db'}", "--json"] if refresh else ["--out", str(out)]
+        if case == CASES[4]:
             command += ["--horizon-days", "30"]
         start = time.perf_counter()
         done = subprocess.run(command, check=True, capture_output=True, text=True)
         seconds = time.perf_counter() - start
         cpu = _cpu_seconds(resource.RUSAGE_CHILDREN)
         peak = _children_peak_rss_mb()
-        recipients = len(pd.read_parquet(out, columns=["recipient_id"]))
-        print(done.stdout, file=sys.stderr)
+        if refresh:
+            stored = json.loads(done.stdout)
+            recipients = stored["recipients"]
+            extra["read_rows"], extra["read_ms"] = _read_stored(folder / "store.db", stored["version"])
+        else:
+            recipients = len(pd.read_parquet(out, columns=["recipient_id"]))
+            print(done.stdout, file=sys.stderr)
     return {"case": case, "seconds": seconds, "cpu_seconds": cpu,
-            "peak_rss_mb": _peak_rss_mb() if peak is None else peak, "recipients": recipients}
+            "peak_rss_mb": _peak_rss_mb() if peak is None else peak, "recipients": recipients, **extra}
+
+
+def _read_stored(store: Path, version: int) -> tuple[int, float]:
+    """Milliseconds to read :data:`READ_BATCH` random stored recipients' rows by id (and how many)."""
+    from sqlalchemy import text
+
+    from experiments.store import make_engine
+    from experiments.store.features import feature_attributes
+
+    engine = make_engine(f"sqlite:///{store}")
+    with engine.connect() as conn:
+        sample = text(f"SELECT recipient_id FROM features ORDER BY random() LIMIT {READ_BATCH}")
+        ids = list(conn.execute(sample).scalars())
+    with engine.connect() as conn:
+        start = time.perf_counter()
+        found = feature_attributes(conn, version, ids)
+        elapsed = (time.perf_counter() - start) * 1000
+    assert len(found) == len(ids)
+    return len(ids), elapsed
 
 
 def _rfm_agreement(folder: Path) -> str:
@@ -191,7 +222,7 @@ def main() -> None:
         path = Path(folder) / "history.parquet"
         subprocess.run([sys.executable, "-m", "benchmarks.features", "--recipients", str(args.recipients),
                         "--events", str(args.events), "--write-history", str(path)], check=True)
-        for case in CASES[:3] if args.skip_model else CASES:
+        for case in CASES[:4] if args.skip_model else CASES:
             command = [sys.executable, "-m", "benchmarks.features", "--case", case, "--history", str(path)]
             out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
             results.append(json.loads(out.strip().splitlines()[-1]))
@@ -210,6 +241,15 @@ def main() -> None:
              "CPU seconds are the case's own (user + system), which other work on the machine does not "
              "inflate as it does the wall-clock seconds. The pandas floor holds every event in memory; "
              "SendLab's memory grows with recipients (the running totals and a chunk), not events.")
+    stored = next((r for r in results if "read_ms" in r), None)
+    if stored is not None:
+        compute = next(r for r in results if r["case"] == CASES[2])
+        cpu, wall = stored["cpu_seconds"] - compute["cpu_seconds"], stored["seconds"] - compute["seconds"]
+        notes += (f" `refresh` stores the {stored['recipients']:,} rows as one version in a new SQLite store "
+                  f"where `compute` writes a Parquet file: {cpu:+,.1f} CPU seconds ({wall:+,.0f} s "
+                  f"wall-clock); reading the stored rows of {stored['read_rows']:,} random recipients by id "
+                  f"(as one batch of a send does, on a "
+                  f"fresh connection) took {stored['read_ms']:,.0f} ms.")
     command = "python -m benchmarks.features"
     if (args.recipients, args.events) != (1_000_000, 10_000_000):
         command += f" --recipients {args.recipients} --events {args.events}"

@@ -431,6 +431,10 @@ SCREENED_OUT = {
     "no_consent": "the recipient has not consented",
     "ineligible": "the recipient is not eligible",
     "holdout": "the recipient is in the holdout",
+    # context_from: features (experiments.feature_context)
+    "no_features": "the feature table holds no features for the recipient",
+    "no_score": "a score the spec reads is missing for the recipient",
+    "low_confidence_score": "the score's model is below the spec's min_score_auc",
 }
 
 

@@ -39,6 +39,7 @@ def decision_rows(
     sent_at: Sequence[datetime | None] | None = None,
     hour_propensities: Sequence[float | None] | None = None,
     zone_notes: Sequence[str | None] | None = None,
+    feature_version: int | None = None,
 ) -> tuple[list[tuple[Any, ...]], list[Decision]]:
     """The rows to store (:data:`experiments.store.DECISION_COLUMNS`, bound by ``encoding``) and the
     decisions of ``recipients``, made at ``db_now`` (naive UTC) by ``result`` under ``policy_version``.
@@ -53,6 +54,8 @@ def decision_rows(
     ``hour_propensities`` are the chosen hours' own probabilities and ``zone_notes`` say where a
     recipient's time zone was replaced by the default; the choice is stored with the variants and
     answered as ``send_at``, not among the variants.
+    ``feature_version`` is the stored feature version the contexts were filled from (``context_from:
+    features``; :mod:`experiments.feature_context`).
     """
     key = compiled.spec.key
     created_at = from_db_time(db_now)
@@ -118,6 +121,7 @@ def decision_rows(
                 bound_sent[i],
                 None,
                 None if hour_propensities is None else hour_propensities[i],
+                feature_version,
             )
         )
         if rendered is None:
@@ -147,6 +151,7 @@ def decision_rows(
                 created_at=created_at,
                 content_notes=notes,
                 send_at=None if sent_at is None or sent_at[i] is None else from_db_time(sent_at[i]),
+                feature_version=feature_version,
             )
         )
     return rows, decisions

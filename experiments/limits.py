@@ -115,3 +115,6 @@ FAILED_KEY_CLIENTS = 10_000
 CACHED_SPECS = 1_024
 CACHED_POLICIES = 128
 CACHED_ARM_PROBABILITIES = 65_536
+#: Recipients' rows of the feature table kept per process by ``(version, recipient_id)``, an absent
+#: recipient included (:class:`experiments.feature_context.FeatureContexts`): a few hundred bytes each.
+CACHED_FEATURE_ROWS = 200_000

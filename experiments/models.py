@@ -18,10 +18,14 @@ Status = Literal["running", "paused", "archived"]
 #: are learned from and counted in the arm statistics; the others are fallbacks to the default variants.
 Reason = Literal[
     "assigned", "policy", "apprentice", "content_fallback", "holdout", "ineligible", "no_consent", "paused",
-    "policy_error", "frequency_cap",
+    "policy_error", "frequency_cap", "no_features", "no_score", "low_confidence_score",
 ]
+#: ``no_features``, ``no_score`` and ``low_confidence_score``: a spec with ``context_from: features``
+#: found no stored features for the recipient, or its rules read a score the recipient lacks or whose
+#: model is below the spec's ``min_score_auc`` (:mod:`experiments.feature_context`).
 FALLBACK_REASONS: frozenset[str] = frozenset(
-    {"holdout", "ineligible", "no_consent", "paused", "policy_error", "frequency_cap"}
+    {"holdout", "ineligible", "no_consent", "paused", "policy_error", "frequency_cap", "no_features",
+     "no_score", "low_confidence_score"}
 )
 
 
@@ -68,6 +72,8 @@ class Decision:
     created_at: datetime
     content_notes: dict[str, str] = field(default_factory=dict)
     send_at: datetime | None = None  # when the email goes out (aware UTC); None: at once
+    #: ``context_from: features``: the stored feature version the context was filled from
+    feature_version: int | None = None
 
 
 @dataclass(frozen=True)

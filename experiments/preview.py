@@ -28,7 +28,8 @@ from experiments.assignment import (
 from experiments.content import try_render
 from experiments.rules import NotOf, apply_rules, find_example, holds
 
-_SCREENED = frozenset({"holdout", "ineligible", "no_consent", "paused", "policy_error"})
+_SCREENED = frozenset({"holdout", "ineligible", "no_consent", "paused", "policy_error", "no_features",
+                       "no_score", "low_confidence_score"})
 #: Above this many rules the coverage view looks at single rules and pairs only (2**R combinations).
 MAX_RULES_FOR_ALL_COMBINATIONS = 8
 

@@ -8,6 +8,11 @@ the same token for each of their rows, so counts per unit hold), the event ids o
 likewise, and their send times deleted. Decisions and outcomes stay as rows, so every count, arm, reward
 and result is unchanged. Hash designs stay sticky for a recipient who returns: the hash reads the id
 sent with the assignment, never a stored row. The erasure is logged with its counts, never the id.
+
+The feature table (``sendlab features refresh``) holds a row of attributes per recipient and version:
+shown with the decisions, and deleted by the erasure (a later refresh from a history that still holds
+the recipient stores them again; a running service may answer from the rows it keeps in memory until
+the next version).
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from sqlalchemy.engine import Engine
 from experiments.errors import InvalidInput
 from experiments.limits import MAX_ID_LENGTH
 from experiments.store import decisions_table, from_db_time, outcomes_table
-from experiments.store.tables import frequency_table
+from experiments.store.tables import features_table, frequency_table
 
 log = logging.getLogger(__name__)
 
@@ -61,19 +66,30 @@ class RecipientDecision:
 
 
 @dataclass(frozen=True)
+class RecipientFeatureRow:
+    """The recipient's attributes in one version of the feature table."""
+
+    version: int
+    attributes: dict[str, Any]
+
+
+@dataclass(frozen=True)
 class RecipientData:
-    """Everything stored about one recipient (empty ``decisions``: nothing is)."""
+    """Everything stored about one recipient (empty ``decisions`` and ``features``: nothing is)."""
 
     recipient_id: str
     decisions: list[RecipientDecision]
+    features: list[RecipientFeatureRow]
 
 
 @dataclass(frozen=True)
 class Erasure:
-    """What an erasure changed: the decisions whose id and context went, and their outcomes kept."""
+    """What an erasure changed: the decisions whose id and context went, their outcomes kept, and the
+    rows of the feature table deleted."""
 
     decisions: int
     outcomes: int
+    features: int
 
 
 def erasure_token(secret: bytes, value: str) -> str:
@@ -109,6 +125,9 @@ def read_recipient(engine: Engine, recipient_id: str) -> RecipientData:
             .where(o.decision_id.in_(ids))
             .order_by(o.time, o.id)
         ).all() if ids else []
+        f = features_table.c
+        features = [RecipientFeatureRow(int(r.version), dict(r.attributes)) for r in conn.execute(
+            select(f.version, f.attributes).where(f.recipient_id == recipient_id).order_by(f.version))]
     decision_to_outcomes: dict[str, list[RecipientOutcome]] = {}
     for out in outcomes:
         decision_to_outcomes.setdefault(out.decision_id, []).append(
@@ -122,7 +141,7 @@ def read_recipient(engine: Engine, recipient_id: str) -> RecipientData:
             outcomes=decision_to_outcomes.get(r.id, []),
         )
         for r in rows
-    ])
+    ], features)
 
 
 def erase_recipient(engine: Engine, recipient_id: str, secret: bytes) -> Erasure:
@@ -154,5 +173,9 @@ def erase_recipient(engine: Engine, recipient_id: str, secret: bytes) -> Erasure
             )
         # the recent send times of frequency caps go too (the decisions keep the counts)
         conn.execute(delete(frequency_table).where(frequency_table.c.recipient_id == recipient_id))
-    log.info("erased a recipient: %d decisions, %d outcomes kept as counts", len(ids), len(events))
-    return Erasure(decisions=len(ids), outcomes=len(events))
+        features = conn.execute(
+            delete(features_table).where(features_table.c.recipient_id == recipient_id)
+        ).rowcount
+    log.info("erased a recipient: %d decisions, %d outcomes kept as counts, %d feature rows deleted",
+             len(ids), len(events), features)
+    return Erasure(decisions=len(ids), outcomes=len(events), features=features)

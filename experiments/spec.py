@@ -187,6 +187,10 @@ class ExperimentSpec(_Strict):
     :mod:`experiments.merge_fields`). ``send_time`` makes the hour of the recipient's local day a choice
     of the design (:mod:`experiments.send_time`); ``frequency`` caps the sends per recipient across the
     experiments that share the ``channel`` (or ``program``) (:mod:`experiments.frequency`).
+    ``context_from: features`` fills each recipient's context from the latest stored feature version
+    (fields sent with the recipient win); a score read by the rules,
+    eligibility or policy is used only when its model's cross-validated AUC reaches ``min_score_auc``
+    (:mod:`experiments.feature_context`).
     """
 
     key: str = Field(pattern=KEY_PATTERN)
@@ -204,6 +208,8 @@ class ExperimentSpec(_Strict):
     merge_defaults: dict[Annotated[str, Field(pattern=ATTRIBUTE_PATTERN)], str | int | float | bool] = Field(
         default_factory=dict
     )
+    context_from: Literal["request", "features"] = "request"
+    min_score_auc: float | None = Field(default=None, ge=0.5, le=1.0)
     send_time: SendTime | None = None
     frequency: Frequency | None = None
     channel: str | None = Field(default=None, pattern=KEY_PATTERN)
@@ -264,6 +270,10 @@ class ExperimentSpec(_Strict):
                 del data[name]
         if data["reward"]["value_types"] is None:
             del data["reward"]["value_types"]
+        if data["context_from"] == "request":
+            del data["context_from"]
+        if data["min_score_auc"] is None:
+            del data["min_score_auc"]
         return json.dumps(data, separators=(",", ":"))
 
 

@@ -231,6 +231,10 @@ def check_spec_data(raw: Any) -> list[Problem]:
                 problems.append(Problem(f"rules[{i}]", "a rule needs 'restrict' or 'force'"))
     problems += condition_problems(raw)
     problems += consent_problems(raw)
+    if raw.get("min_score_auc") is not None and raw.get("context_from") != "features":
+        problems.append(
+            Problem("min_score_auc", "applies only with 'context_from: features' (stored scores)")
+        )
     design = raw.get("design")
     if isinstance(design, Mapping):
         kind, policy = design.get("type"), design.get("policy")

@@ -30,15 +30,18 @@ def show(
     if as_json:
         print_json(data)
         return
-    if not data.decisions:
+    if not data.decisions and not data.features:
         typer.echo(f"nothing is stored about {recipient_id!r}")
         return
-    print_table(
-        ["decision", "experiment", "version", "variants", "reason", "context", "outcomes"],
-        [[d.decision_id, d.experiment, d.version, d.variants, d.reason, d.context,
-          ", ".join(f"{o.type}" + (f"={o.value:g}" if o.value is not None else "") for o in d.outcomes)]
-         for d in data.decisions],
-    )
+    if data.decisions:
+        print_table(
+            ["decision", "experiment", "version", "variants", "reason", "context", "outcomes"],
+            [[d.decision_id, d.experiment, d.version, d.variants, d.reason, d.context,
+              ", ".join(f"{o.type}" + (f"={o.value:g}" if o.value is not None else "") for o in d.outcomes)]
+             for d in data.decisions],
+        )
+    if data.features:
+        print_table(["feature version", "attributes"], [[f.version, f.attributes] for f in data.features])
 
 
 @recipients_app.command("erase")
@@ -58,4 +61,5 @@ def erase(
     if as_json:
         print_json(erasure)
     else:
-        print_fields([("decisions erased", erasure.decisions), ("outcomes kept as counts", erasure.outcomes)])
+        print_fields([("decisions erased", erasure.decisions), ("outcomes kept as counts", erasure.outcomes),
+                      ("feature rows deleted", erasure.features)])

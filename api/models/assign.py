@@ -97,6 +97,10 @@ class DecisionPublic(BaseModel):
         default=None, description="When the email goes out (UTC): the given send_at, or the hour chosen "
         "by the experiment's send_time in the recipient's zone; null: at once (or not at all: frequency_cap)."
     )
+    feature_version: int | None = Field(
+        default=None, description="context_from: features: the stored feature version the context was "
+        "filled from (null otherwise, or when none is stored)."
+    )
 
 
 class BatchDecisions(BaseModel):

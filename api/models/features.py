@@ -6,6 +6,8 @@ by ``experiments.features``, so the API, the command line and Python give the sa
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from api.models.common import model_of
@@ -144,3 +146,16 @@ class FeaturesPublic(BaseModel):
     segments: list[SegmentPublic]
     segmentation: SegmentationPublic
     model: ModelPublic | None
+
+
+class FeatureVersionPublic(BaseModel):
+    """A stored version of the feature table (``POST /v1/features/refresh``)."""
+
+    version: int
+    as_of: str
+    settings: dict[str, Any]
+    recipients: int
+    events: EventCountsPublic
+    model: dict[str, Any] | None = Field(
+        description="The conversion model's AUC, log loss, ... (null without).")
+    created_at: str

@@ -82,6 +82,22 @@ class RecipientFeatures:
             "p_convert": self.p_convert,
         }
 
+    def to_context(self) -> dict[str, object]:
+        """The recipient as context attributes (the feature table's row): the fields above by name, the
+        engagement counts by theirs (``open_30d``), ``rfm_r``, ``rfm_f``, ``rfm_m``; a null one left out."""
+        context: dict[str, object] = {
+            "recency_days": self.recency_days,
+            "days_since_last_event": self.days_since_last_event,
+            "frequency": self.frequency,
+            "monetary": self.monetary,
+            "average_order_value": self.average_order_value,
+            "rfm_r": self.rfm[0], "rfm_f": self.rfm[1], "rfm_m": self.rfm[2],
+            "segment": self.segment,
+            "p_convert": self.p_convert,
+            **self.engagement,
+        }
+        return {name: value for name, value in context.items() if value is not None}
+
 
 @dataclass(frozen=True)
 class EventCounts:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 from sqlalchemy.engine import Engine
@@ -24,6 +24,7 @@ from sqlalchemy.engine import Engine
 from experiments.adaptive_reader import AdaptiveData
 from experiments.drift_reader import DriftLog
 from experiments.export import EXPORT_CHUNK_ROWS, LogExport
+from experiments.feature_context import store_features
 from experiments.insight import FeatureImportance
 from experiments.models import (
     CovariateSummary,
@@ -49,6 +50,10 @@ from experiments.service.learning import Learning
 from experiments.service.outcomes import OutcomeRecording
 from experiments.service.reading import Reading
 from experiments.service.results import ResultsReading
+from experiments.store.features import FeatureVersion
+
+if TYPE_CHECKING:
+    from experiments.features import FeatureSet
 
 __all__ = ["STATUSES", "ExperimentService", "check_outcome_events", "preview_seed", "utcnow"]
 
@@ -170,6 +175,11 @@ class ExperimentService:
     def preview_report(self, key: str, recipients: Recipients) -> PreviewReport:
         """:meth:`preview` for a sample, with its coverage. Nothing is logged."""
         return self.assigner.preview_report(key, recipients)
+
+    def store_features(self, features: FeatureSet) -> FeatureVersion:
+        """Store a feature computation as a new version of the feature table, which specs with
+        ``context_from: features`` read from at assignment (:mod:`experiments.feature_context`)."""
+        return store_features(self.engine, features, self.clock())
 
     # ---------------------------------------------------------------- outcomes and learning
 

@@ -18,6 +18,7 @@ from experiments.assignment import CompiledExperiment, assign, explain, render_b
 from experiments.consent import consent_flags, withhold_contexts
 from experiments.decision_rows import decision_rows
 from experiments.errors import AssignmentError, Conflict
+from experiments.feature_context import FeatureContexts
 from experiments.frequency_caps import apply_frequency_cap
 from experiments.group_commit import GroupCommit
 from experiments.models import Decision, Preview
@@ -55,6 +56,9 @@ class Decided:
     state: AssignState
     rows: list[tuple]
     decisions: list[Decision]
+    #: the recipients as decided on (contexts filled from the feature table) and their screening
+    recipients: Recipients = ()
+    screening: list[str | None] | None = None
 
 
 class Assigner:
@@ -68,6 +72,7 @@ class Assigner:
         self._decision_writer = GroupCommit(
             core.engine, write_decisions, grouped=core.engine.dialect.name == "sqlite"
         )
+        self.features = FeatureContexts()
 
     def check_recipients(self, key: str, recipients: Recipients) -> None:
         """Raise what :meth:`assign_batch` would raise for this input, and store nothing.
@@ -115,11 +120,14 @@ class Assigner:
         local_date = check_send_date(send_date, compiled.send_time is not None)
         if state.status == "archived":
             raise Conflict(f"experiment {key!r} is archived: no more assignments")
+        filled = self.features.fill(conn, compiled, recipients)  # context_from: features
+        recipients = filled.recipients
         ids = [r[0] for r in recipients]
         contexts = [r[1] for r in recipients]
         stored = stored_contexts(compiled, contexts, single)
         rendered, groups = render_batch(compiled, contexts) if compiled.has_templates else (None, [])
-        reasons = screen(compiled, ids, contexts, paused=state.status == "paused")
+        reasons = filled.screen(screen(compiled, ids, contexts, paused=state.status == "paused"))
+        screening = list(reasons)
         consented = consent_flags(compiled.spec.consent, contexts)
         policy_version, policy = None, None
         if compiled.adaptive and any(r is None for r in reasons):
@@ -155,8 +163,9 @@ class Assigner:
         rows, decisions = decision_rows(
             compiled, recipients, result, policy_version, stored, consented, rendered, groups,
             to_db_time(now), self._encoding, send_id, sent.times, sent.hour_propensities, sent.zone_notes,
+            filled.version,
         )
-        return Decided(compiled, state, rows, decisions)
+        return Decided(compiled, state, rows, decisions, recipients, screening)
 
     def assign(
         self,
@@ -232,11 +241,12 @@ class Assigner:
         """
         check_recipients(recipients)
         ids = [r[0] for r in recipients]
-        contexts = [r[1] for r in recipients]
         rng = np.random.default_rng(preview_seed(key, ids))
         with self._core.engine.connect() as conn:
             decided = self.decide(conn, key, recipients, rng=rng)
             compiled, state = decided.compiled, decided.state
+            recipients, screening = decided.recipients, decided.screening or []
+            contexts = [r[1] for r in recipients]
             policy = None
             if compiled.adaptive:
                 try:
@@ -244,7 +254,6 @@ class Assigner:
                 except (PolicyError, ValueError):
                     current = None
                 policy = None if current is None else current[1]
-        screening = screen(compiled, ids, contexts, paused=state.status == "paused")
         # a randomized recipient without consent: no rule or policy reads their context
         decided_on = (
             withhold_contexts(contexts, consent_flags(compiled.spec.consent, contexts))

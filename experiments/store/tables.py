@@ -127,6 +127,8 @@ class DecisionRow(SQLModel, table=True):
     learned_weight: float | None = None
     # send_time experiments: the probability of the chosen hour alone (the timing policy's propensity)
     send_time_propensity: float | None = None
+    # context_from: features: the feature version the context was filled from (None: none stored)
+    feature_version: int | None = None
 
 
 class FrequencyCountRow(SQLModel, table=True):
@@ -217,12 +219,37 @@ class PolicySnapshotRow(SQLModel, table=True):
     created_at: datetime = _utc_time()
 
 
+class FeatureVersionRow(SQLModel, table=True):
+    """One stored feature computation (``sendlab features refresh``). Its rows in ``features`` are
+    written in the transaction that inserts it, so a version is read whole or not at all."""
+
+    __tablename__ = "feature_versions"
+    version: int | None = Field(default=None, primary_key=True)
+    as_of: datetime = _utc_time()
+    settings: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    recipients: int
+    events: dict[str, int] = Field(sa_column=Column(JSON, nullable=False))  # read, used, after_as_of
+    model: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))  # auc, ...
+    created_at: datetime = _utc_time()
+
+
+class FeatureRow(SQLModel, table=True):
+    """One recipient's features in one version, as the context attributes assignment reads."""
+
+    __tablename__ = "features"
+    version: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    recipient_id: str = Field(primary_key=True, max_length=MAX_ID_LENGTH)
+    attributes: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+
+
 experiments_table = ExperimentRow.__table__  # type: ignore[attr-defined]
 versions_table = ExperimentVersionRow.__table__  # type: ignore[attr-defined]
 decisions_table = DecisionRow.__table__  # type: ignore[attr-defined]
 outcomes_table = OutcomeRow.__table__  # type: ignore[attr-defined]
 orphans_table = OrphanOutcomeRow.__table__  # type: ignore[attr-defined]
 snapshots_table = PolicySnapshotRow.__table__  # type: ignore[attr-defined]
+feature_versions_table = FeatureVersionRow.__table__  # type: ignore[attr-defined]
+features_table = FeatureRow.__table__  # type: ignore[attr-defined]
 frequency_table = FrequencyCountRow.__table__  # type: ignore[attr-defined]
 
 #: Predicate of the outcomes the learning loop has still to learn. A partial index over exactly these

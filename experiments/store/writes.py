@@ -37,6 +37,7 @@ DECISION_COLUMNS = (
     "send_at",
     "learned_weight",
     "send_time_propensity",
+    "feature_version",
 )
 
 

@@ -39,7 +39,7 @@ def test_show_and_erase_a_recipient_over_http(sqlite_url: str) -> None:
         assert client.delete("/v1/recipients/ana", headers=SEND).status_code == 403
         before = _results(client)
         erased = client.delete("/v1/recipients/ana", headers=ADMIN)
-        assert erased.status_code == 200 and erased.json() == {"decisions": 1, "outcomes": 1}
+        assert erased.status_code == 200 and erased.json() == {"decisions": 1, "outcomes": 1, "features": 0}
         assert client.get("/v1/recipients/ana", headers=ADMIN).json()["decisions"] == []
         assert _results(client) == before
 
@@ -64,7 +64,7 @@ def test_the_cli_shows_and_erases_a_recipient(sqlite_url: str, monkeypatch) -> N
     assert refused.exit_code != 0 and "SENDLAB_ERASURE_SECRET" in refused.output
     monkeypatch.setenv("SENDLAB_ERASURE_SECRET", SECRET)
     erased = runner.invoke(cli_app, ["recipients", "erase", "bo", "--db", sqlite_url, "--json"])
-    assert erased.exit_code == 0 and json.loads(erased.output) == {"decisions": 1, "outcomes": 0}
+    assert erased.exit_code == 0 and json.loads(erased.output) == {"decisions": 1, "outcomes": 0, "features": 0}
     empty = runner.invoke(cli_app, ["recipients", "show", "bo", "--db", sqlite_url])
     assert empty.exit_code == 0 and "nothing is stored about 'bo'" in empty.output
     bad = runner.invoke(cli_app, ["recipients", "show", "x" * 200, "--db", sqlite_url])

@@ -88,6 +88,7 @@ def test_rows_written_by_insert_decisions_read_back_as_the_table_writes_them(eng
     values = [{**v, "learned_weight": None} for v in values]  # set by delay-aware learning only
     # set by send_time experiments only (the chosen hour's own probability)
     values = [{**v, "send_time_propensity": 1 / 3 if i == 0 else None} for i, v in enumerate(values)]
+    values = [{**v, "feature_version": 4 if v["id"] == "ref-0" else None} for v in values]
     encoding = decision_encoding(engine.dialect)
     fast = []
     for v in values:
