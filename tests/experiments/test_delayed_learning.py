@@ -19,6 +19,7 @@ from experiments.models import OutcomeEvent
 from experiments.spec import parse_spec
 from experiments.store import create_tables, make_engine
 from tests.experiments.conftest import make_spec
+from tests.experiments.legacy_store import as_made_before_migrations
 
 RATES = {"plain": 0.15, "urgent": 0.35}
 WINDOW = 24.0
@@ -149,9 +150,9 @@ def test_delay_model_is_checked(update, message) -> None:
 def test_create_tables_adds_the_weight_column_to_an_older_store(tmp_path) -> None:
     engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
     create_tables(engine)
+    as_made_before_migrations(engine)
     with engine.begin() as conn:
         conn.execute(text("ALTER TABLE decisions DROP COLUMN learned_weight"))
-        conn.execute(text("DROP TABLE alembic_version"))  # made before migrations
     create_tables(engine)
     assert "learned_weight" in {c["name"] for c in inspect(engine).get_columns("decisions")}
     engine.dispose()

@@ -79,6 +79,7 @@ def test_ages_count_from_the_send_not_the_decision(service: ExperimentService, c
     clock.advance(days=1)  # both reward windows closed
     assert service.learn("forget") == 2
     alpha, beta = load_policy(service.policy_state("forget")[1]).posterior()  # type: ignore[attr-defined]
-    b = [np.bincount([d.variants["subject"].id == "b" for d in group], minlength=2) for group in (early, late)]
+    b = [np.bincount([d.variants["subject"].id == "b" for d in group], minlength=2)
+         for group in (early, late)]
     assert alpha == pytest.approx(1 + 0.5 * b[0] + b[1], rel=1e-9)
     assert beta == pytest.approx([1.0, 1.0], rel=1e-9)

@@ -19,6 +19,7 @@ from experiments.service import ExperimentService
 from experiments.spec import parse_spec
 from experiments.store import create_tables, decisions_table, outcomes_table
 from tests.experiments.conftest import Clock
+from tests.experiments.legacy_store import as_made_before_migrations
 
 
 def bandit_spec(key: str = "late", policy: str = "thompson", **overrides: Any):
@@ -232,12 +233,12 @@ def test_an_older_outcomes_table_gets_the_learning_columns(
     decisions = service.assign_batch("late", [(f"u{i}", {}) for i in range(4)])
     service.record_outcomes([OutcomeEvent("c0", decisions[0].decision_id, "click")])
     service.learn("late")
+    as_made_before_migrations(engine)
     with engine.begin() as conn:  # the table as it was before outcomes were learned one by one
         conn.execute(text("DROP INDEX ix_outcomes_pending"))
         conn.execute(text("DROP INDEX ix_outcomes_after_learning"))
         conn.execute(text("ALTER TABLE outcomes DROP COLUMN learned_version"))
         conn.execute(text("ALTER TABLE outcomes DROP COLUMN after_learning"))
-        conn.execute(text("DROP TABLE alembic_version"))  # made before migrations
     create_tables(engine)
     with engine.connect() as conn:
         rows = conn.execute(outcomes_table.select()).all()

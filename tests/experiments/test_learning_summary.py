@@ -21,6 +21,7 @@ from experiments.spec import ExperimentSpec, parse_spec
 from experiments.store import create_tables, make_engine
 from experiments.store.summaries import decision_groups
 from tests.experiments.conftest import Clock, make_spec
+from tests.experiments.legacy_store import as_made_before_migrations
 
 WINDOW_HOURS = 24
 WEIGHTS = {"click": 1.0, "conversion": 5.0}
@@ -198,12 +199,12 @@ def test_traffic_of_every_experiment_matches_their_summaries(
 def test_create_tables_drops_the_retired_index_and_adds_the_covering_one(tmp_path: Any) -> None:
     engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
     create_tables(engine)
+    as_made_before_migrations(engine)
     with engine.begin() as conn:  # a store made by an earlier version
         conn.execute(text("CREATE INDEX ix_decisions_arm ON decisions (experiment_key, version, arm)"))
         conn.execute(text("DROP INDEX ix_decisions_summary"))
     with engine.begin() as conn:
         conn.execute(text("DROP INDEX ix_outcomes_summary"))
-        conn.execute(text("DROP TABLE alembic_version"))  # made before migrations
     create_tables(engine)
     names = {i["name"] for i in inspect(engine).get_indexes("decisions")}
     assert "ix_decisions_summary" in names and "ix_decisions_arm" not in names

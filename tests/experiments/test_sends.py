@@ -15,6 +15,7 @@ from experiments.models import Decision
 from experiments.service import ExperimentService
 from experiments.store import create_tables, decisions_table, make_engine
 from tests.experiments.conftest import Clock, make_spec
+from tests.experiments.legacy_store import as_made_before_migrations
 
 
 def bandit_spec() -> Any:
@@ -171,10 +172,10 @@ def test_a_bad_send_id_is_invalid_input_and_logs_nothing(
 def test_a_store_made_before_send_ids_gets_the_column_and_the_unique_index(db_url: str) -> None:
     engine = make_engine(db_url)
     create_tables(engine)
+    as_made_before_migrations(engine)
     with engine.begin() as conn:  # the decisions table as it was before send ids
         conn.execute(text("DROP INDEX uq_decisions_send"))
         conn.execute(text("ALTER TABLE decisions DROP COLUMN send_id"))
-        conn.execute(text("DROP TABLE alembic_version"))  # made before migrations
     assert "send_id" not in {c["name"] for c in inspect(engine).get_columns("decisions")}
     create_tables(engine)
     assert "send_id" in {c["name"] for c in inspect(engine).get_columns("decisions")}
