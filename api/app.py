@@ -36,6 +36,7 @@ from api.routes import (
 from api.security_headers import SecurityHeaders
 from api.settings import Settings, settings_from_env
 from api.throttle import FailedKeyThrottle
+from experiments.drift_block import DriftAlertCache
 from experiments.service import ExperimentService
 from experiments.store import create_tables, make_engine
 
@@ -99,7 +100,8 @@ def create_app(settings: Settings, *, service: ExperimentService | None = None) 
     -------
     FastAPI
         Routes under ``/v1``, ``/healthz``, ``/metrics``, the pages under ``/ui``, the OpenAPI page at
-        ``/docs``; ``app.state`` holds ``settings``, ``service``, ``engine`` and ``metrics``. While the
+        ``/docs``; ``app.state`` holds ``settings``, ``service``, ``engine``, ``metrics`` and
+        ``drift_alerts``. While the
         app runs (its lifespan), a thread refreshes the pages' numbers (``ui_refresh_seconds``) and
         another learns what the experiments' update schedules call for (``learner``).
     """
@@ -118,6 +120,7 @@ def create_app(settings: Settings, *, service: ExperimentService | None = None) 
     app.state.service = service
     app.state.engine = engine  # None when the service was passed in
     app.state.metrics = ServiceMetrics(settings.metrics_dir)
+    app.state.drift_alerts = DriftAlertCache(ttl_seconds=60.0)  # /metrics: each log read once a minute
     install_error_handlers(app)
     routers = (experiments, assign, outcomes, decisions, results, power, features, health, insight,
                recipients)

@@ -14,7 +14,7 @@ import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from functools import cache
 from typing import Annotated, Any, NotRequired
 
@@ -43,6 +43,7 @@ class BatchBody(TypedDict):
     recipients: Annotated[list[RecipientItem], Field(min_length=1, max_length=MAX_BATCH)]
     send_id: NotRequired[Annotated[str, StringConstraints(min_length=1, max_length=MAX_ID_LENGTH)] | None]
     send_at: NotRequired[datetime | None]
+    send_date: NotRequired[date | None]
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,7 @@ class SendBatch:
     recipients: list[tuple[str, dict[str, Any]]]
     send_id: str | None = None
     send_at: datetime | list[datetime | None] | None = None
+    send_date: date | None = None
 
 
 @cache
@@ -96,7 +98,8 @@ def parse_send(raw: bytes) -> SendBatch:
     if any(r.get("send_at") is not None for r in recipients):
         send_at = [r.get("send_at") or send_at for r in recipients]  # type: ignore[misc]
     return SendBatch(
-        [(r["recipient_id"], r.get("context", {})) for r in recipients], body.get("send_id"), send_at
+        [(r["recipient_id"], r.get("context", {})) for r in recipients], body.get("send_id"), send_at,
+        body.get("send_date"),
     )
 
 
@@ -136,7 +139,8 @@ def decisions_json(decisions: Sequence[Any]) -> bytes:
             f'"propensity":{_number_text(float(d.propensity))},'
             f'"policy_version":{_value_text(d.policy_version)},"reason":{_value_text(d.reason)},'
             f'"explored":{_value_text(getattr(d, "explored", None))},'
-            f'"content_notes":{_value_text(dict(notes)) if notes else "{}"},"created_at":{created_text}}}'
+            f'"content_notes":{_value_text(dict(notes)) if notes else "{}"},"created_at":{created_text},'
+            f'"send_at":{_time_text(getattr(d, "send_at", None))}}}'
         )
     return ('{"decisions":[' + ",".join(parts) + "]}").encode()
 
@@ -161,6 +165,10 @@ def _value_text(value: Any) -> str:
     if type(value) is int:
         return str(value)
     return pydantic_core.to_json(value).decode()
+
+
+def _time_text(moment: Any) -> str:
+    return "null" if moment is None else _value_text(moment.isoformat())
 
 
 def _variants_text(variants: Any) -> str:

@@ -69,6 +69,7 @@ def decision_to_dict(decision: Any) -> dict[str, Any]:
         "explored": getattr(decision, "explored", None),
         "content_notes": dict(getattr(decision, "content_notes", None) or {}),
         "created_at": created.isoformat() if isinstance(created, datetime) else created,
+        "send_at": None if getattr(decision, "send_at", None) is None else decision.send_at.isoformat(),
     }
 
 

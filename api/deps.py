@@ -15,6 +15,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from api.auth import AuthError, Scope, check_access
 from api.metrics import ServiceMetrics
 from api.settings import Settings
+from experiments.drift_block import DriftAlertCache
 from experiments.service import ExperimentService
 
 
@@ -30,9 +31,14 @@ async def get_metrics(request: Request) -> ServiceMetrics:
     return request.app.state.metrics
 
 
+async def get_drift_alerts(request: Request) -> DriftAlertCache:
+    return request.app.state.drift_alerts
+
+
 ServiceDep = Annotated[ExperimentService, Depends(get_service)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 MetricsDep = Annotated[ServiceMetrics, Depends(get_metrics)]
+DriftAlertsDep = Annotated[DriftAlertCache, Depends(get_drift_alerts)]
 
 
 _bearer = HTTPBearer(auto_error=False, description="SENDLAB_ADMIN_KEY or SENDLAB_SEND_KEY")

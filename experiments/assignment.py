@@ -215,7 +215,7 @@ def slot_content(
     shown: for a spec stored before that check, the last resort is the first variant of the slot that
     renders without any field, else the empty string, and the note says so.
     """
-    variants = compiled.spec.slots[slot].variants
+    variants = compiled.variants_of(slot)
     context = with_merge_defaults(compiled.spec.merge_defaults, context)
     first = try_render(variants[position].content, context)
     if first.ok:
@@ -284,6 +284,9 @@ class Assignment:
     agreement : ndarray of float, shape (n,)
         For apprentice decisions, the probability that the policy would have drawn the incumbent's
         combination (so its mean is the expected agreement rate); NaN elsewhere.
+    hour_propensities : ndarray of float, shape (n,), or None
+        With a ``send_time`` choice (the last slot), the probability of the chosen hour alone (the
+        combination's, summed over the other slots' variants); None without one.
     """
 
     positions: np.ndarray
@@ -292,6 +295,7 @@ class Assignment:
     explored: np.ndarray
     reasons: list[str]
     agreement: np.ndarray
+    hour_propensities: np.ndarray | None = None
 
 
 def incumbent_positions(compiled: CompiledExperiment, masks: Sequence[np.ndarray]) -> np.ndarray:
@@ -336,6 +340,8 @@ def assign(
     explored = np.zeros(n, dtype=bool)
     out_reasons = [r if r is not None else "" for r in reasons]
     agreement = np.full(n, np.nan)
+    timed = compiled.send_time is not None
+    hour_propensities = np.ones(n) if timed else None
     idx = np.flatnonzero(np.array([r is None for r in reasons], dtype=bool))
     if idx.size:
         ids = [recipient_ids[i] for i in idx]
@@ -358,6 +364,8 @@ def assign(
                     content_fallback |= ~renderable[s][np.arange(len(idx)), chosen]
                 positions[idx, s] = chosen
                 propensities[idx] *= prob
+            if hour_propensities is not None:
+                hour_propensities[idx] = prob  # the send-time choice is the last slot
         elif apprentice:
             reason = "apprentice"
             incumbent = incumbent_positions(compiled, masks)
@@ -382,6 +390,11 @@ def assign(
                 positions[idx] = combos[np.asarray(choices.actions, dtype=np.int64)].reshape(-1, n_slots)
                 propensities[idx] = choices.propensities
                 explored[idx] = choices.explored
+                if hour_propensities is not None:
+                    hour_propensities[idx] = hour_marginals(
+                        compiled, positions[idx], choices.propensities,
+                        lambda: policy.probabilities(policy_batch(compiled, ctxs), allowed=mask),
+                    )
             except Exception:  # the policy could not answer: defaults, and the reason says so
                 log.warning("experiment %s: the policy could not answer for %d recipients",
                             compiled.spec.key, len(idx), exc_info=True)
@@ -395,7 +408,21 @@ def assign(
         explored=explored,
         reasons=out_reasons,
         agreement=agreement,
+        hour_propensities=hour_propensities,
     )
+
+
+def hour_marginals(
+    compiled: CompiledExperiment, positions: np.ndarray, joint: np.ndarray, probabilities: Any
+) -> np.ndarray:
+    """The probability of each recipient's chosen hour (the last slot) under a policy's draw: the joint
+    propensity when no other slot has a choice, else ``probabilities()`` (the policy's ``(n, k)``
+    distribution) summed over the combinations with that hour."""
+    if all(size == 1 for size in compiled.slot_sizes[:-1]):
+        return np.asarray(joint, dtype=float)
+    hours = combinations(compiled.slot_sizes)[:, -1]
+    p = np.asarray(probabilities())
+    return np.array([p[i, hours == h].sum() for i, h in enumerate(positions[:, -1])])
 
 
 #: Why a screened-out recipient (a reason of :func:`screen`) gets the defaults without any rule applied.

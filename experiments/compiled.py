@@ -11,7 +11,8 @@ import numpy as np
 from experiments.arms import arm_index, combinations
 from experiments.content import is_template, template_fields
 from experiments.rules import Condition, TargetingRule, attributes, compile_rules, parse_condition
-from experiments.spec import ExperimentSpec
+from experiments.send_time import SEND_TIME_SLOT, SendTime
+from experiments.spec import ExperimentSpec, Variant
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,23 @@ class CompiledExperiment:
     templates: tuple[tuple[tuple[int, str], ...], ...] = ()
     # the context attributes any template reads, sorted
     template_fields: tuple[str, ...] = ()
+    # per slot (in order), its variants: the spec's slots, then the send-time choice when declared
+    slot_variants: dict[str, list[Variant]] | None = None
+
+    @property
+    def send_time(self) -> SendTime | None:
+        """The spec's ``send_time``, whose choice is the slot :data:`SEND_TIME_SLOT` (the last)."""
+        return self.spec.send_time
+
+    @property
+    def control(self) -> dict[str, str]:
+        """Each slot's default variant id, in slot order (the send-time choice's: its first hour)."""
+        positions = zip(self.slot_names, self.default_positions, strict=True)
+        return {s: self.slot_ids[s][int(p)] for s, p in positions}
+
+    def variants_of(self, slot: str) -> list[Variant]:
+        """The variants of ``slot``, the send-time choice included."""
+        return self.slot_variants[slot] if self.slot_variants is not None else self.spec.slots[slot].variants
 
     @property
     def has_templates(self) -> bool:
@@ -59,9 +77,13 @@ class CompiledExperiment:
 
 def compile_experiment(spec: ExperimentSpec, version: int) -> CompiledExperiment:
     """Compile a validated spec."""
-    names = list(spec.slots)
-    slot_ids = spec.slot_variant_ids
-    control = spec.control
+    variants = {name: list(slot.variants) for name, slot in spec.slots.items()}
+    control = dict(spec.control)
+    if spec.send_time is not None:
+        variants[SEND_TIME_SLOT] = hour_variants(spec.send_time)
+        control[SEND_TIME_SLOT] = variants[SEND_TIME_SLOT][0].id
+    names = list(variants)
+    slot_ids = {name: [v.id for v in vs] for name, vs in variants.items()}
     eligibility = None
     if spec.eligibility is not None:
         eligibility, problems = parse_condition(spec.eligibility, "eligibility")
@@ -75,23 +97,33 @@ def compile_experiment(spec: ExperimentSpec, version: int) -> CompiledExperiment
         stored |= attributes(eligibility)
     if spec.consent.attribute:
         stored.add(spec.consent.attribute)
+    if spec.send_time is not None and spec.send_time.timezone_attr is not None:
+        stored.add(spec.send_time.timezone_attr)
     return CompiledExperiment(
         spec=spec,
         version=version,
         slot_names=names,
         slot_ids=slot_ids,
         slot_sizes=[len(slot_ids[s]) for s in names],
-        weights={s: np.array([v.weight for v in spec.slots[s].variants]) for s in names},
+        weights={s: np.array([v.weight for v in variants[s]]) for s in names},
         default_positions=np.array([slot_ids[s].index(control[s]) for s in names], dtype=np.int64),
         eligibility=eligibility,
         rules=rules,
         stored_attributes=frozenset(stored),
-        templated={s: tuple(is_template(v.content) for v in spec.slots[s].variants) for s in names},
+        templated={s: tuple(is_template(v.content) for v in variants[s]) for s in names},
         templates=tuple(
-            tuple((j, v.content) for j, v in enumerate(spec.slots[s].variants) if is_template(v.content))
+            tuple((j, v.content) for j, v in enumerate(variants[s]) if is_template(v.content))
             for s in names
         ),
         template_fields=tuple(
-            sorted({f for s in names for v in spec.slots[s].variants for f in template_fields(v.content)})
+            sorted({f for s in names for v in variants[s] for f in template_fields(v.content)})
         ),
+        slot_variants=variants,
     )
+
+
+def hour_variants(send_time: SendTime) -> list[Variant]:
+    """The send-time choice's variants: one per hour, its id and content the local time (``"09:00"``),
+    its feature the hour (a contextual policy's action feature)."""
+    return [Variant(id=vid, content=vid, features={"hour": h})
+            for vid, h in zip(send_time.variant_ids, send_time.hours, strict=True)]

@@ -12,13 +12,14 @@ from experiments.assignment import Assignment, CompiledExperiment, slot_content
 from experiments.content import Rendering
 from experiments.decision_ids import new_decision_ids
 from experiments.models import FALLBACK_REASONS, Decision, VariantChoice
+from experiments.send_time import SEND_TIME_SLOT
 from experiments.store import DecisionEncoding, from_db_time
 
 
 def plain_choices(compiled: CompiledExperiment) -> list[list[VariantChoice]]:
     """Per slot and position, the choice as shown when the variant's content is plain text."""
     return [
-        [VariantChoice(v.id, v.content) for v in compiled.spec.slots[slot].variants]
+        [VariantChoice(v.id, v.content) for v in compiled.variants_of(slot)]
         for slot in compiled.slot_names
     ]
 
@@ -35,7 +36,9 @@ def decision_rows(
     db_now: datetime,
     encoding: DecisionEncoding,
     send_id: str | None = None,
-    sent_at: Sequence[Any] | None = None,
+    sent_at: Sequence[datetime | None] | None = None,
+    hour_propensities: Sequence[float | None] | None = None,
+    zone_notes: Sequence[str | None] | None = None,
 ) -> tuple[list[tuple[Any, ...]], list[Decision]]:
     """The rows to store (:data:`experiments.store.DECISION_COLUMNS`, bound by ``encoding``) and the
     decisions of ``recipients``, made at ``db_now`` (naive UTC) by ``result`` under ``policy_version``.
@@ -45,8 +48,11 @@ def decision_rows(
     keeps no context at all, whatever their reason;
     ``rendered`` and ``groups`` come from :func:`experiments.assignment.render_batch` (None and empty
     when no variant is a template). ``send_id`` is the send every row belongs to and ``sent_at`` each
-    recipient's send time, bound by ``encoding`` (None: the decisions belong to no send and go out at
-    once; :mod:`experiments.sends`).
+    recipient's send time, naive UTC (None: the decisions belong to no send and go out at once;
+    :mod:`experiments.sends`). With a ``send_time`` choice (:mod:`experiments.send_time`),
+    ``hour_propensities`` are the chosen hours' own probabilities and ``zone_notes`` say where a
+    recipient's time zone was replaced by the default; the choice is stored with the variants and
+    answered as ``send_at``, not among the variants.
     """
     key = compiled.spec.key
     created_at = from_db_time(db_now)
@@ -66,6 +72,10 @@ def decision_rows(
     explored = result.explored.tolist()
     agreement = [None if math.isnan(a) else a for a in result.agreement.tolist()]
     positions = result.positions.tolist()
+    timed = compiled.send_time is not None
+    bound_sent = [None] * len(recipients) if sent_at is None else [
+        None if t is None else encoding.time(t) for t in sent_at
+    ]
     rows, decisions = [], []
     for i, (rid, context) in enumerate(recipients):
         reason = result.reasons[i]
@@ -105,8 +115,9 @@ def decision_rows(
                 None,
                 agreement[i],
                 send_id,
-                None if sent_at is None else sent_at[i],
+                bound_sent[i],
                 None,
+                None if hour_propensities is None else hour_propensities[i],
             )
         )
         if rendered is None:
@@ -119,6 +130,10 @@ def decision_rows(
                     compiled, positions[i], context, rendered[i], plain, choices
                 )
             variants, notes = dict(shown[0]), dict(shown[1])
+        if timed:
+            del variants[SEND_TIME_SLOT]
+            if zone_notes is not None and zone_notes[i] is not None:
+                notes[SEND_TIME_SLOT] = str(zone_notes[i])
         decisions.append(
             Decision(
                 decision_id=decision_id,
@@ -131,6 +146,7 @@ def decision_rows(
                 explored=explored[i],
                 created_at=created_at,
                 content_notes=notes,
+                send_at=None if sent_at is None or sent_at[i] is None else from_db_time(sent_at[i]),
             )
         )
     return rows, decisions

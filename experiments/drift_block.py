@@ -29,6 +29,7 @@ rate (the union bound).
 
 from __future__ import annotations
 
+import threading
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -191,12 +192,37 @@ def drift_json(verdict: DriftVerdict) -> dict[str, Any]:
 
 
 class DriftCatalog(DriftSource, Protocol):
-    """What :func:`experiment_drift_alerts` needs of the service."""
+    """What :class:`DriftAlertCache` needs of the service."""
 
     def list(self) -> list[Any]: ...
 
 
-def experiment_drift_alerts(service: DriftCatalog) -> dict[str, bool]:
-    """Each experiment that is not archived: whether its drift monitor has raised the alert."""
-    return {info.key: monitor_log(service.read_drift(info.key)).alert
-            for info in service.list() if info.status != "archived"}
+class DriftAlertCache:
+    """Each experiment's drift alert, kept for ``ttl_seconds`` of the service's clock.
+
+    Reading an experiment's drift reads its whole log (two ``GROUP BY`` queries), so a scrape of
+    ``/metrics`` costs in proportion to the log; days are judged only once their reward window has
+    closed, so an alert held for a minute is a minute late at most. Experiments archived or removed
+    since are dropped. Safe to share between threads (two concurrent misses may both read the log).
+    """
+
+    def __init__(self, ttl_seconds: float = 60.0) -> None:
+        self.ttl = timedelta(seconds=ttl_seconds)
+        self._key_to_alert: dict[str, tuple[datetime, bool]] = {}
+        self._lock = threading.Lock()
+
+    def alerts(self, service: DriftCatalog, now: datetime) -> dict[str, bool]:
+        """Each experiment that is not archived: whether its drift monitor has raised the alert, as read
+        at most ``ttl_seconds`` before ``now`` (0: read now)."""
+        keys = [info.key for info in service.list() if info.status != "archived"]
+        with self._lock:
+            known = dict(self._key_to_alert)
+        fresh = {}
+        for key in keys:
+            entry = known.get(key)
+            if entry is None or not entry[0] <= now < entry[0] + self.ttl:
+                entry = (now, monitor_log(service.read_drift(key)).alert)
+            fresh[key] = entry
+        with self._lock:
+            self._key_to_alert = fresh
+        return {key: alert for key, (_, alert) in fresh.items()}

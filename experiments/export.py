@@ -17,6 +17,7 @@ from sqlalchemy.engine import Connection
 
 from experiments.assignment import CompiledExperiment
 from experiments.models import LoggedDecision
+from experiments.send_time import SEND_TIME_SLOT
 from experiments.store import decisions_table as D
 from experiments.store import from_db_time
 from experiments.store.summaries import learnable_decisions, rewards_of
@@ -72,6 +73,7 @@ def logged_decision(row: Any, reward: float) -> LoggedDecision:
         propensity=float(row.propensity),
         reward=reward,
         created_at=from_db_time(row.created_at),
+        send_time_propensity=row.send_time_propensity,
     )
 
 
@@ -88,3 +90,14 @@ def iter_logged_decisions(
             yield [logged_decision(r, id_to_reward[r.id]) for r in rows]
     finally:
         result.close()
+
+
+def send_time_records(decisions: list[LoggedDecision]) -> list[dict[str, Any]]:
+    """The decisions as logged sends of the send-time choice alone, for replaying a timing policy: the
+    chosen hour (``"09:00"``) as the action and its own logged probability as the propensity (the
+    combination's propensity also holds the other slots' draws)."""
+    return [
+        {"context": d.context, "action": d.variants.get(SEND_TIME_SLOT), "propensity": d.send_time_propensity,
+         "reward": d.reward}
+        for d in decisions
+    ]

@@ -71,13 +71,15 @@ class BatchResult:
 
 
 def decision_days(rows: Sequence[Any]) -> np.ndarray:
-    """Each decision's time (``created_at``, naive UTC) in days since :data:`TIME_ORIGIN`, shape (n,).
+    """When each decision's email went out (``sent``: ``coalesce(send_at, created_at)``, naive UTC) in
+    days since :data:`TIME_ORIGIN`, shape (n,).
 
     The ``times`` of ``update`` and ``revise``: policies that forget (``discount``, ``window_days``,
-    :mod:`bandit.forgetting`) weight a row by its age behind the newest decision learned.
+    :mod:`bandit.forgetting`) weight a row by its age behind the newest send learned, so a decision made
+    ahead of a later send counts from that send.
     """
     day = timedelta(days=1)
-    return np.array([(r.created_at - TIME_ORIGIN) / day for r in rows], dtype=np.float64)
+    return np.array([(r.sent - TIME_ORIGIN) / day for r in rows], dtype=np.float64)
 
 
 def _contexts(compiled: CompiledExperiment, rows: Sequence[Any]) -> Any:

@@ -18,10 +18,10 @@ Status = Literal["running", "paused", "archived"]
 #: are learned from and counted in the arm statistics; the others are fallbacks to the default variants.
 Reason = Literal[
     "assigned", "policy", "apprentice", "content_fallback", "holdout", "ineligible", "no_consent", "paused",
-    "policy_error",
+    "policy_error", "frequency_cap",
 ]
 FALLBACK_REASONS: frozenset[str] = frozenset(
-    {"holdout", "ineligible", "no_consent", "paused", "policy_error"}
+    {"holdout", "ineligible", "no_consent", "paused", "policy_error", "frequency_cap"}
 )
 
 
@@ -67,6 +67,7 @@ class Decision:
     explored: bool
     created_at: datetime
     content_notes: dict[str, str] = field(default_factory=dict)
+    send_at: datetime | None = None  # when the email goes out (aware UTC); None: at once
 
 
 @dataclass(frozen=True)
@@ -339,6 +340,7 @@ class LoggedDecision:
     propensity: float
     reward: float
     created_at: datetime
+    send_time_propensity: float | None = None  # the chosen hour's own probability (send_time only)
 
 
 @dataclass(frozen=True)

@@ -194,7 +194,7 @@ def describe_recipients(
                     not_offered[vid] = "excluded by the rules"
                 else:
                     not_offered[vid] = "nothing else is offered: the slot falls back to its default"
-            variants = compiled.spec.slots[slot].variants
+            variants = compiled.variants_of(slot)
             contents = {}
             for vid in offered:
                 rendering = try_render(variants[ids.index(vid)].content, context)
@@ -231,7 +231,7 @@ def describe_recipients(
 
 def _only_defaults(compiled: CompiledExperiment, slots: Sequence[SlotDetail]) -> bool:
     """Whether every slot offers its default variant alone (and some slot has a choice to lose)."""
-    defaults = compiled.spec.control
+    defaults = compiled.control
     return any(size > 1 for size in compiled.slot_sizes) and all(
         d.offered == [defaults[d.slot]] for d in slots
     )

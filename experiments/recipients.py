@@ -1,10 +1,11 @@
 """One recipient's data: everything stored about them, and its erasure.
 
 A recipient appears in the store only through their decisions (``decisions.recipient_id`` and the
-context stored with each) and the outcomes of those decisions (by decision id). Erasure, in one
-transaction: every context of theirs is dropped, their id is replaced by an irreversible token (a keyed
-hash with the server's secret, the same token for each of their rows, so counts per unit hold), and the
-event ids of their outcomes likewise. Decisions and outcomes stay as rows, so every count, arm, reward
+context stored with each), the outcomes of those decisions (by decision id) and the times of their recent
+sends kept for frequency caps (``frequency_counts``). Erasure, in one transaction: every context of
+theirs is dropped, their id is replaced by an irreversible token (a keyed hash with the server's secret,
+the same token for each of their rows, so counts per unit hold), the event ids of their outcomes
+likewise, and their send times deleted. Decisions and outcomes stay as rows, so every count, arm, reward
 and result is unchanged. Hash designs stay sticky for a recipient who returns: the hash reads the id
 sent with the assignment, never a stored row. The erasure is logged with its counts, never the id.
 """
@@ -18,12 +19,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import null, select, update
+from sqlalchemy import delete, null, select, update
 from sqlalchemy.engine import Engine
 
 from experiments.errors import InvalidInput
 from experiments.limits import MAX_ID_LENGTH
 from experiments.store import decisions_table, from_db_time, outcomes_table
+from experiments.store.tables import frequency_table
 
 log = logging.getLogger(__name__)
 
@@ -150,5 +152,7 @@ def erase_recipient(engine: Engine, recipient_id: str, secret: bytes) -> Erasure
                 update(decisions_table).where(d.recipient_id == recipient_id)
                 .values(recipient_id=erasure_token(secret, recipient_id), context=null())
             )
+        # the recent send times of frequency caps go too (the decisions keep the counts)
+        conn.execute(delete(frequency_table).where(frequency_table.c.recipient_id == recipient_id))
     log.info("erased a recipient: %d decisions, %d outcomes kept as counts", len(ids), len(events))
     return Erasure(decisions=len(ids), outcomes=len(events))

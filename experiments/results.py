@@ -129,7 +129,7 @@ def build_summary(
         version=compiled.version,
         design=compiled.spec.design.type,
         slots={s: list(ids) for s, ids in compiled.slot_ids.items()},
-        control=compiled.spec.control,
+        control=compiled.control,
         arms=arms,
         combinations=combos,
         holdout=holdout,

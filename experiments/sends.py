@@ -27,6 +27,7 @@ from experiments.assignment import CompiledExperiment, slot_content
 from experiments.errors import NUL_REASON, InvalidInput
 from experiments.limits import MAX_ID_LENGTH
 from experiments.models import Decision, VariantChoice
+from experiments.send_time import SEND_TIME_SLOT
 from experiments.store import (
     DECISION_COLUMNS,
     decisions_table,
@@ -161,7 +162,7 @@ def stored_sends(
     """
     d = decisions_table
     columns = [d.c.id, d.c.version, d.c.recipient_id, d.c.variants, d.c.propensity, d.c.policy_version,
-               d.c.reason, d.c.explored, d.c.created_at]
+               d.c.reason, d.c.explored, d.c.created_at, d.c.send_at]
     unique = sorted(set(recipient_ids))
     in_send = (d.c.experiment_key == key, d.c.send_id == send_id)
     if conn.dialect.name == "postgresql":
@@ -218,6 +219,8 @@ def _stored_decision(
     variants: dict[str, VariantChoice] = {}
     notes: dict[str, str] = {}
     for slot, variant_id in row.variants.items():
+        if slot == SEND_TIME_SLOT and compiled.send_time is not None:
+            continue
         position = compiled.slot_ids[slot].index(variant_id)
         text, note = slot_content(compiled, slot, position, context)
         variants[slot] = VariantChoice(variant_id, text)
@@ -233,4 +236,5 @@ def _stored_decision(
         explored=bool(row.explored),
         created_at=from_db_time(row.created_at),
         content_notes=notes,
+        send_at=None if row.send_at is None else from_db_time(row.send_at),
     )

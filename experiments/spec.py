@@ -30,12 +30,14 @@ from analysis.delays import DelayModelKind
 from experiments.consent import Consent
 from experiments.content import default_fallback, try_render
 from experiments.errors import Problem, SpecError
+from experiments.frequency import Frequency
 from experiments.limits import (
     MAX_ATTRIBUTE_LENGTH,
     MAX_KEY_LENGTH,
     MAX_SPEC_DEPTH,
     MAX_VARIANT_ID_LENGTH,
 )
+from experiments.send_time import SEND_TIME_SLOT, SendTime
 from experiments.spec_checks import (
     bound_problems,
     check_spec_data,
@@ -182,7 +184,9 @@ class ExperimentSpec(_Strict):
     ``record`` names further context attributes stored with each decision for the analysis (results by
     segment, a CUPED covariate such as ``clicks_30d``); no policy or rule sees them. ``merge_defaults``
     gives a template field's value for recipients who lack it (``{first_name: "there"}``, see
-    :mod:`experiments.merge_fields`).
+    :mod:`experiments.merge_fields`). ``send_time`` makes the hour of the recipient's local day a choice
+    of the design (:mod:`experiments.send_time`); ``frequency`` caps the sends per recipient across the
+    experiments that share the ``channel`` (or ``program``) (:mod:`experiments.frequency`).
     """
 
     key: str = Field(pattern=KEY_PATTERN)
@@ -200,6 +204,20 @@ class ExperimentSpec(_Strict):
     merge_defaults: dict[Annotated[str, Field(pattern=ATTRIBUTE_PATTERN)], str | int | float | bool] = Field(
         default_factory=dict
     )
+    send_time: SendTime | None = None
+    frequency: Frequency | None = None
+    channel: str | None = Field(default=None, pattern=KEY_PATTERN)
+    program: str | None = Field(default=None, pattern=KEY_PATTERN)
+
+    @model_validator(mode="after")
+    def _send_time_is_not_a_slot(self) -> ExperimentSpec:
+        if self.send_time is not None and SEND_TIME_SLOT in self.slots:
+            raise ValueError(
+                f"slots.{SEND_TIME_SLOT}: the name is taken by send_time (the send-time choice); rename it"
+            )
+        if self.channel is not None and self.program is not None:
+            raise ValueError("channel, program: give one (the experiments a frequency cap counts across)")
+        return self
 
     @model_validator(mode="before")
     @classmethod
@@ -240,6 +258,9 @@ class ExperimentSpec(_Strict):
         data = self.model_dump(mode="json")
         for name in ("record", "merge_defaults"):  # added later: absent when empty, so specs saved
             if not data[name]:  # before keep their text
+                del data[name]
+        for name in ("send_time", "frequency", "channel", "program"):  # added later: absent when unset
+            if data[name] is None:
                 del data[name]
         if data["reward"]["value_types"] is None:
             del data["reward"]["value_types"]

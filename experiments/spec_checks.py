@@ -18,7 +18,7 @@ from experiments.content import default_fallback, template_problem
 from experiments.errors import NUL_REASON, Problem
 from experiments.limits import MAX_HOURS, MAX_SPEC_DEPTH, MAX_SPEC_STRING_LENGTH, MAX_SPEC_VALUES, MAX_WEIGHT
 from experiments.rules import parse_condition
-from experiments.spec_bounds import size_problems
+from experiments.spec_bounds import size_problems, slot_sizes
 from experiments.text import SURROGATE_REASON, has_lone_surrogate
 
 #: The policies each adaptive design accepts (names of ``bandit.make_policy``).
@@ -279,13 +279,8 @@ def check_spec_data(raw: Any) -> list[Problem]:
 
 
 def _n_arms(raw: Mapping[str, Any]) -> int:
-    """The number of combinations of the slots' variants (at least 1), read defensively."""
-    n = 1
-    slots = raw.get("slots")
-    for slot in slots.values() if isinstance(slots, Mapping) else []:
-        variants = slot.get("variants") if isinstance(slot, Mapping) else None
-        n *= max(len(variants), 1) if isinstance(variants, list) else 1
-    return n
+    """The number of combinations of the slots' variants (and send hours; at least 1), read defensively."""
+    return math.prod(max(size, 1) for size in slot_sizes(raw).values())
 
 
 def _check_policy_options(kind: Any, policy: Any, design: Mapping[str, Any], n_arms: int) -> list[Problem]:

@@ -107,7 +107,7 @@ class EstimatorState:
     max_weight : float
         Largest weight used; 0 for no rows.
     min_propensity, max_propensity : float
-        Range of logged propensities (replay warns when logging was not uniform).
+        Range of logged propensities, kept by ``replay`` only (it warns when logging was not uniform).
     n_clipped : int
         Rows whose weight was clipped (clipped estimators only).
     clip : float or None

@@ -130,6 +130,7 @@ def state_of(estimator: Estimator, rounds: Rounds, result: Kernel) -> EstimatorS
     n = rounds.rewards.shape[0]
     u, d, used, raw = result.u, result.d, result.weights, result.raw_weights
     clipped = estimator.clip is not None
+    ranged = n > 0 and estimator.name == "replay"  # only replay's warnings read the propensities' range
     sum_u, sum_w, sum_ww = ExactSum.of(u), ExactSum.of(used), ExactSum.of_dot(used, used)
     ones = ExactSum.of_float(float(n))
     return EstimatorState(
@@ -145,8 +146,8 @@ def state_of(estimator: Estimator, rounds: Rounds, result: Kernel) -> EstimatorS
         sum_raw_w=ExactSum.of(raw) if clipped else sum_w,
         sum_raw_ww=ExactSum.of_dot(raw, raw) if clipped else sum_ww,
         max_weight=float(used.max()) if n else 0.0,
-        min_propensity=float(rounds.propensities.min()) if n else math.inf,
-        max_propensity=float(rounds.propensities.max()) if n else -math.inf,
+        min_propensity=float(rounds.propensities.min()) if ranged else math.inf,
+        max_propensity=float(rounds.propensities.max()) if ranged else -math.inf,
         n_clipped=int(np.count_nonzero(raw > estimator.clip)) if clipped else 0,  # type: ignore[operator]
         clip=estimator.clip,
     )

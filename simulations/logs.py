@@ -91,6 +91,8 @@ def validate_rows(
             where = np.flatnonzero(rows)[:MAX_EXAMPLES]
             if reason == "missing_context":
                 values = ["a feature is missing"] * len(where)
+            elif reason == "missing_action":
+                values = ["<NA>"] * len(where)  # one marker, whichever reader left the id missing
             else:
                 values = [str(sources[reason].iloc[i]) for i in where]
             rejected[reason] = RejectedRows(

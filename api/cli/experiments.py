@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -184,6 +184,7 @@ def _assign_file(
     as_json: bool,
     send_id: str | None,
     send_at: datetime | None,
+    send_date: date | None = None,
 ) -> None:
     """Assign a whole file: every row is checked first, then the batches are assigned in file order.
 
@@ -207,7 +208,7 @@ def _assign_file(
         bar = stack.enter_context(typer.progressbar(length=total, label="assigning", hidden=keep))
         for _, batch in _recipient_batches(path, id_column):
             done = [decision_to_dict(d) for d in service.assign_batch(
-                key, batch, send_id=send_id, send_at=send_at
+                key, batch, send_id=send_id, send_at=send_at, send_date=send_date
             )]
             if handle is not None:
                 handle.writelines(json.dumps(d) + "\n" for d in done)
@@ -221,6 +222,16 @@ def _assign_file(
         return
     typer.echo(f"{total:,} decisions written to {out}")
     print_table(["variants", "recipients"], chosen.most_common())
+
+
+def _parsed(option: str, text: str | None, parse: Callable[[str], Any], what: str) -> Any:
+    """``parse(text)``, None for None, or one error line naming the option."""
+    if text is None:
+        return None
+    try:
+        return parse(text)
+    except ValueError as exc:
+        raise CliError(f"{option}: not {what}: {text!r}") from exc
 
 
 def assign(
@@ -247,6 +258,10 @@ def assign(
         help="When the email goes out (ISO 8601, UTC unless it has an offset): the reward window and "
         "the learning delay run from it."
     )] = None,
+    send_date: Annotated[str | None, typer.Option(
+        help="For an experiment with send_time: the recipients' local date (YYYY-MM-DD; default today in "
+        "each one's zone) the chosen hour falls on."
+    )] = None,
     db: DbOption = DEFAULT,
     as_json: Json = False,
 ) -> None:
@@ -258,24 +273,22 @@ def assign(
             check_send_id(send_id)
         except InvalidInput as exc:
             raise CliError(f"--send-id: {exc.reason}") from exc
-    send_time = None
-    if send_at is not None:
-        try:
-            send_time = datetime.fromisoformat(send_at)
-        except ValueError as exc:
-            raise CliError(f"--send-at: not an ISO 8601 time: {send_at!r}") from exc
+    send_time = _parsed("--send-at", send_at, datetime.fromisoformat, "an ISO 8601 time")
+    local_date = _parsed("--send-date", send_date, date.fromisoformat, "a date (YYYY-MM-DD)")
     if file is not None:
-        _assign_file(key, file, out, db, id_column, as_json, send_id, send_time)
+        _assign_file(key, file, out, db, id_column, as_json, send_id, send_time, local_date)
         return
     assert recipient is not None
     decision = open_service(db).assign(
-        key, recipient, parse_context(context or [], context_json), send_id=send_id, send_at=send_time
+        key, recipient, parse_context(context or [], context_json), send_id=send_id, send_at=send_time,
+        send_date=local_date,
     )
     data = decision_to_dict(decision)
     if as_json:
         print_json(data)
         return
     print_fields([("decision", data["decision_id"]), ("propensity", data["propensity"]),
-                  ("reason", data["reason"]), ("policy version", data["policy_version"])])
+                  ("reason", data["reason"]), ("policy version", data["policy_version"])]
+                 + ([("send at", data["send_at"])] if data["send_at"] is not None else []))
     for slot, variant in data["variants"].items():
         typer.echo(f"{slot}: {variant['id']}  {variant['content']!r}")

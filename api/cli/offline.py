@@ -23,7 +23,8 @@ from api.cli.db import DEFAULT, DbOption, open_service
 from api.cli.group import CliError
 from api.cli.output import check_output, print_json, print_table
 from bandit import PolicyError
-from experiments.export import EXPORT_CHUNK_ROWS
+from experiments.export import EXPORT_CHUNK_ROWS, send_time_records
+from experiments.send_time import SEND_TIME_SLOT
 from simulations.candidates import load_candidate
 from simulations.column_maps import ColumnMap, default_column_map, load_column_map
 from simulations.estimators import EstimatorName
@@ -73,9 +74,31 @@ def resolve_columns(
     return default_column_map(log_columns(logs), **fields)
 
 
-def database_source(db: str, key: str, chunk_rows: int) -> RecordSource:
-    """The decision log of experiment ``key`` in the store at ``db`` (:func:`experiment_source`)."""
-    return experiment_source(open_service(db), key, chunk_rows)
+def database_source(db: str, key: str, chunk_rows: int, slot: str | None = None) -> RecordSource:
+    """The decision log of experiment ``key`` in the store at ``db``, read in chunks.
+
+    The actions are the experiment's arms, named ``slot=variant|slot=variant`` in the spec's slot order;
+    with ``slot="send_time"``, the send hours chosen, each with its own logged propensity (a timing
+    policy is evaluated on its own).
+    """
+    service = open_service(db)
+    if slot is None:
+        return experiment_source(service, key, chunk_rows)
+    export = service.export_log_summary(key)
+    if slot != SEND_TIME_SLOT:
+        raise CliError(f"--slot: {slot!r}: only {SEND_TIME_SLOT} logs a propensity of its own")
+    hours = tuple(dict.fromkeys(arm[slot] for arm in export.arms if slot in arm))
+    if not hours:
+        raise CliError(f"--slot: experiment {key!r} declares no send_time")
+
+    def timing_chunks() -> Iterator[list[dict[str, Any]]]:
+        chunks = service.export_log_chunks(key, chunk_rows)
+        try:
+            yield from map(send_time_records, chunks)
+        finally:
+            getattr(chunks, "close", lambda: None)()
+
+    return RecordSource(open_chunks=timing_chunks, rows=export.rows, action_names=hours)
 
 
 @contextmanager
@@ -128,6 +151,9 @@ def replay(
     experiment: Annotated[
         str | None, typer.Option(help="Replay this experiment's decision log from the --db store.")
     ] = None,
+    slot: Annotated[str | None, typer.Option(
+        help="With --experiment: evaluate a policy of this choice alone (send_time: a timing policy).")
+    ] = None,
     policy: Annotated[Path | None, typer.Option(help="Candidate policy spec (YAML).")] = None,
     probabilities: Annotated[Path | None, typer.Option(help="Per-row probabilities, CSV or Parquet.")] = None,
     estimators: Annotated[str, typer.Option(help="Comma-separated estimators.")] = "ips,snips,dm,dr",
@@ -149,6 +175,9 @@ def replay(
         raise CliError("--policy / --probabilities: give exactly one")
     if (logs is None) == (experiment is None):
         raise CliError("--logs / --experiment: give exactly one (a log file, or an experiment in --db)")
+    if slot is not None and experiment is None:
+        raise CliError("--slot: needs --experiment (a log file names its columns with --action-col and "
+                       "--propensity-col)")
     names = split_names("--estimators", estimators, get_args(EstimatorName))
     if reward_model not in get_args(RewardModelKind):
         kinds = list(get_args(RewardModelKind))
@@ -161,7 +190,7 @@ def replay(
         source: LogSource = FileSource.open(logs, columns, chunk_rows=chunk_rows)
     else:
         assert experiment is not None
-        source = database_source(db, experiment, min(chunk_rows, EXPORT_CHUNK_ROWS))
+        source = database_source(db, experiment, min(chunk_rows, EXPORT_CHUNK_ROWS), slot)
     with progress_bars(hidden=as_json) as on_progress, policy_errors(str(policy) if policy else None):
         result = replay_source(
             source, candidate=candidate, probabilities=probabilities, estimators=names,  # type: ignore[arg-type]

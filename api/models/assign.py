@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -33,6 +33,12 @@ SEND_AT_DESCRIPTION = (
 )
 
 
+SEND_DATE_DESCRIPTION = (
+    "For an experiment with send_time: the recipients' local date the chosen hour falls on "
+    "(YYYY-MM-DD; default: today in each recipient's time zone)."
+)
+
+
 class SendRecipient(Recipient):
     """A recipient of a batch, with its own send time when it differs from the batch's."""
 
@@ -46,6 +52,7 @@ class AssignRequest(Recipient):
         default=None, min_length=1, max_length=MAX_ID_LENGTH, description=SEND_ID_DESCRIPTION
     )
     send_at: datetime | None = Field(default=None, description=SEND_AT_DESCRIPTION)
+    send_date: date | None = Field(default=None, description=SEND_DATE_DESCRIPTION)
 
 
 class BatchAssignRequest(BaseModel):
@@ -60,6 +67,7 @@ class BatchAssignRequest(BaseModel):
     send_at: datetime | None = Field(
         default=None, description=SEND_AT_DESCRIPTION + " A recipient's own send_at takes precedence."
     )
+    send_date: date | None = Field(default=None, description=SEND_DATE_DESCRIPTION)
 
 
 class VariantPublic(BaseModel):
@@ -84,6 +92,10 @@ class DecisionPublic(BaseModel):
     content_notes: dict[str, str] = Field(
         default_factory=dict, description="Per slot: variants skipped because their content could not "
         "render for this recipient, and any content fallback."
+    )
+    send_at: datetime | None = Field(
+        default=None, description="When the email goes out (UTC): the given send_at, or the hour chosen "
+        "by the experiment's send_time in the recipient's zone; null: at once (or not at all: frequency_cap)."
     )
 
 

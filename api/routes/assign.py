@@ -34,7 +34,8 @@ def assign(key: str, body: AssignRequest, service: ServiceDep, metrics: MetricsD
     rather than by FastAPI in another hop to its thread pool.
     """
     decision = service.assign(
-        key, body.recipient_id, body.context, send_id=body.send_id, send_at=body.send_at
+        key, body.recipient_id, body.context, send_id=body.send_id, send_at=body.send_at,
+        send_date=body.send_date,
     )
     metrics.count_decisions(key, 1)
     return Response(decision_json(decision), media_type="application/json")
@@ -60,7 +61,7 @@ async def assign_batch(key: str, request: Request, service: ServiceDep, metrics:
     def work() -> bytes:
         send = parse_send(raw)
         decisions = service.assign_batch(
-            key, send.recipients, send_id=send.send_id, send_at=send.send_at
+            key, send.recipients, send_id=send.send_id, send_at=send.send_at, send_date=send.send_date
         )
         metrics.count_decisions(key, len(decisions))
         return decisions_json(decisions)

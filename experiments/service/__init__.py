@@ -15,7 +15,7 @@ State lives in the database only, so several API workers can share one PostgreSQ
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Literal
 
 import numpy as np
@@ -134,11 +134,13 @@ class ExperimentService:
         *,
         send_id: str | None = None,
         send_at: datetime | None = None,
+        send_date: date | None = None,
     ) -> Decision:
         """Choose and log the variants of one recipient (a bad input is reported at ``recipient_id`` or
-        ``context.<name>``); ``send_id`` and ``send_at`` as in :meth:`assign_batch`."""
+        ``context.<name>``); ``send_id``, ``send_at`` and ``send_date`` as in :meth:`assign_batch`."""
         return self.assigner.assign(
-            key, [(recipient_id, context)], single=True, send_id=send_id, send_at=send_at
+            key, [(recipient_id, context)], single=True, send_id=send_id, send_at=send_at,
+            send_date=send_date,
         )[0]
 
     def assign_batch(
@@ -148,10 +150,14 @@ class ExperimentService:
         *,
         send_id: str | None = None,
         send_at: datetime | Sequence[datetime | None] | None = None,
+        send_date: date | None = None,
     ) -> list[Decision]:
         """Choose and log the variants of a whole send, once per recipient of ``send_id``, sent at
-        ``send_at`` (:meth:`Assigner.assign <experiments.service.assignment.Assigner.assign>`)."""
-        return self.assigner.assign(key, recipients, send_id=send_id, send_at=send_at)
+        ``send_at`` or, for a ``send_time`` experiment, at the chosen hour of ``send_date``
+        (:meth:`Assigner.assign <experiments.service.assignment.Assigner.assign>`)."""
+        return self.assigner.assign(
+            key, recipients, send_id=send_id, send_at=send_at, send_date=send_date
+        )
 
     def check_recipients(self, key: str, recipients: Recipients) -> None:
         """Raise what :meth:`assign_batch` would raise for this input, and store nothing."""

@@ -7,7 +7,7 @@ import hashlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import numpy as np
@@ -18,9 +18,11 @@ from experiments.assignment import CompiledExperiment, assign, explain, render_b
 from experiments.consent import consent_flags, withhold_contexts
 from experiments.decision_rows import decision_rows
 from experiments.errors import AssignmentError, Conflict
+from experiments.frequency_caps import apply_frequency_cap
 from experiments.group_commit import GroupCommit
 from experiments.models import Decision, Preview
 from experiments.preview import PreviewReport, coverage, describe_recipients
+from experiments.send_time import check_send_date, decided_send_times
 from experiments.sends import (
     answer_with_stored,
     check_send_id,
@@ -92,13 +94,14 @@ class Assigner:
         single: bool = False,
         send_id: str | None = None,
         send_at: Any = None,
+        send_date: Any = None,
     ) -> Decided:
         """Choose for ``recipients`` (see :class:`Decided`).
 
         ``rng`` draws instead of the service's generator (a preview's own, so that it leaves the next
         assignments' draws unchanged); ``single``: the call names one recipient (problems are reported
         at ``recipient_id`` and ``context``, not under ``recipients[0]``). ``send_id`` and ``send_at``
-        are stored with each row, as in :meth:`assign`.
+        are stored with each row, and ``send_date`` read, as in :meth:`assign`.
 
         Raises
         ------
@@ -108,8 +111,8 @@ class Assigner:
         """
         check_recipients(recipients, single)
         times = send_times(send_at, len(recipients), single)
-        sent_at = [None if t is None else self._encoding.time(t) for t in times]
         state, compiled = self._core.repo.assign_state(conn, key)
+        local_date = check_send_date(send_date, compiled.send_time is not None)
         if state.status == "archived":
             raise Conflict(f"experiment {key!r} is archived: no more assignments")
         ids = [r[0] for r in recipients]
@@ -147,9 +150,11 @@ class Assigner:
                 f"experiment {key!r}: the design gave {n_bad} recipient{'s' if n_bad != 1 else ''} a "
                 f"propensity outside [0, 1] (such as {first}); nothing was logged"
             )
+        now = self._core.clock()
+        sent = decided_send_times(compiled, contexts, result, times, local_date, now)
         rows, decisions = decision_rows(
             compiled, recipients, result, policy_version, stored, consented, rendered, groups,
-            to_db_time(self._core.clock()), self._encoding, send_id, sent_at,
+            to_db_time(now), self._encoding, send_id, sent.times, sent.hour_propensities, sent.zone_notes,
         )
         return Decided(compiled, state, rows, decisions)
 
@@ -161,12 +166,15 @@ class Assigner:
         *,
         send_id: str | None = None,
         send_at: datetime | Sequence[datetime | None] | None = None,
+        send_date: date | None = None,
     ) -> list[Decision]:
         """Choose and log the variants of ``recipients``; return once the decisions are committed.
 
         ``send_at`` is when the email goes out (one time for the send, or one per recipient, None for
         "now"; naive times are UTC): stored with each decision, the reward window and the learning
-        delay run from it instead of from the decision.
+        delay run from it instead of from the decision. An experiment with ``send_time`` chooses it
+        (:mod:`experiments.send_time`): ``send_date`` is then the recipients' local date (default: today
+        in each one's zone).
 
         With a ``send_id`` (the send the decisions belong to) each recipient is logged once per send:
         a recipient already logged for it, by this call or any earlier one on any worker, gets the stored
@@ -185,14 +193,28 @@ class Assigner:
                 # PostgreSQL: the state is one SELECT and the decisions one statement (COPY, or an
                 # INSERT of one row) that commits itself: no BEGIN and COMMIT round trips
                 conn.execution_options(isolation_level="AUTOCOMMIT")
-            decided = self.decide(conn, key, recipients, single=single, send_id=send_id, send_at=send_at)
+            decided = self.decide(
+                conn, key, recipients, single=single, send_id=send_id, send_at=send_at, send_date=send_date
+            )
+            rows, decisions, claim = decided.rows, decided.decisions, None
+            if decided.compiled.spec.frequency is not None:
+                ids = [r[0] for r in recipients]
+                logged = () if send_id is None else stored_sends(conn, key, send_id, ids)
+                rows, decisions, claim = apply_frequency_cap(
+                    self._core.engine, decided.compiled, rows, decisions, self._encoding, self._core.clock(),
+                    logged, once=send_id is not None,
+                )
+            try:
+                self._decision_writer.submit(rows if send_id is None else first_of_each_recipient(rows), conn)
+            except BaseException:
+                if claim is not None:
+                    claim.release()  # the sends it counted are not logged
+                raise
             if send_id is None:
-                self._decision_writer.submit(decided.rows, conn)
-                return decided.decisions
-            self._decision_writer.submit(first_of_each_recipient(decided.rows), conn)
-            stored = stored_sends(conn, key, send_id, [d.recipient_id for d in decided.decisions])
+                return decisions
+            stored = stored_sends(conn, key, send_id, [d.recipient_id for d in decisions])
             return answer_with_stored(
-                decided.decisions,
+                decisions,
                 [context for _, context in recipients],
                 stored,
                 lambda version: self._core.repo.compiled(key, version, conn=conn),

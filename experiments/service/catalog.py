@@ -37,7 +37,7 @@ def new_policy(compiled: CompiledExperiment) -> Policy:
     if design.type == "contextual":
         features = combination_features(
             {
-                slot: [{"id": v.id, **v.features} for v in compiled.spec.slots[slot].variants]
+                slot: [{"id": v.id, **v.features} for v in compiled.variants_of(slot)]
                 for slot in compiled.slot_names
             }
         )

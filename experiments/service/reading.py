@@ -39,6 +39,7 @@ from experiments.results import (
     build_summary,
     intended_shares,
 )
+from experiments.send_time import SEND_TIME_SLOT
 from experiments.service.core import ServiceCore
 from experiments.spec import ATTRIBUTE_PATTERN
 from experiments.store.learning_log import after_learning_counts
@@ -58,14 +59,16 @@ from experiments.store.summaries import (
 
 
 def check_attribute(compiled: CompiledExperiment, attribute: str, field: str) -> str:
-    """``attribute`` when it names a context attribute stored with the decisions, else
-    :class:`InvalidInput` at ``field``."""
+    """``attribute`` when it names a context attribute stored with the decisions (or, as a segment,
+    ``send_time``: the send hour an experiment chose), else :class:`InvalidInput` at ``field``."""
     if not isinstance(attribute, str) or not re.fullmatch(ATTRIBUTE_PATTERN, attribute):
         raise InvalidInput(
             field, f"{attribute!r} is not an attribute name (1 to 64 characters, no quotes, "
             "backslashes or control characters)"
         )
-    if attribute not in compiled.stored_attributes:
+    if attribute not in compiled.stored_attributes and not (
+        field == "segment" and attribute == SEND_TIME_SLOT and compiled.send_time is not None
+    ):
         stored = sorted(compiled.stored_attributes)
         raise InvalidInput(
             field, f"{attribute!r} is not stored with the decisions of {compiled.spec.key!r} "

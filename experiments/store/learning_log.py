@@ -41,9 +41,9 @@ def pending_outcomes(conn: Connection, compiled: CompiledExperiment) -> int:
 def unlearned_decisions(conn: Connection, compiled: CompiledExperiment, cutoff: datetime, limit: int
                         ) -> list[Any]:
     """The oldest ``limit`` learnable decisions not yet learned, made (and sent, when ``send_at`` is
-    later) before ``cutoff``: ``id, arm, propensity, context, created_at``."""
+    later) before ``cutoff``: ``id, arm, propensity, context, created_at, sent``."""
     return conn.execute(
-        select(D.c.id, D.c.arm, D.c.propensity, D.c.context, D.c.created_at)
+        select(D.c.id, D.c.arm, D.c.propensity, D.c.context, D.c.created_at, SENT.label("sent"))
         .where(
             D.c.experiment_key == compiled.spec.key,
             D.c.version == compiled.version,
@@ -109,12 +109,13 @@ def outcomes_of(conn: Connection, key: str, decision_ids: Sequence[str], *, lear
 
 
 def decisions_by_id(conn: Connection, decision_ids: Sequence[str]) -> list[Any]:
-    """The listed decisions (``id, arm, context, created_at``), by id."""
+    """The listed decisions (``id, arm, context, created_at, sent``), by id."""
     rows: list[Any] = []
     for chunk in chunks(decision_ids):
         rows.extend(
             conn.execute(
-                select(D.c.id, D.c.arm, D.c.context, D.c.created_at).where(D.c.id.in_(chunk)).order_by(D.c.id)
+                select(D.c.id, D.c.arm, D.c.context, D.c.created_at, SENT.label("sent"))
+                .where(D.c.id.in_(chunk)).order_by(D.c.id)
             )
         )
     return rows

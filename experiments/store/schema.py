@@ -28,6 +28,7 @@ from sqlmodel import SQLModel
 from experiments.store.tables import (
     decisions_table,
     experiments_table,
+    frequency_table,
     orphans_table,
     outcomes_table,
     snapshots_table,
@@ -35,7 +36,10 @@ from experiments.store.tables import (
 )
 
 #: The tables the migrations own, in the order they are made.
-TABLES = (experiments_table, versions_table, decisions_table, outcomes_table, orphans_table, snapshots_table)
+TABLES = (
+    experiments_table, versions_table, decisions_table, outcomes_table, orphans_table, snapshots_table,
+    frequency_table,
+)
 #: ``pg_advisory_xact_lock`` key of schema changes (any constant that no other lock of SendLab's uses).
 MIGRATION_LOCK = 0x53454E444C4142
 

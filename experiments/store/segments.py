@@ -12,6 +12,7 @@ from sqlalchemy.engine import Connection
 
 from analysis.stats import RegressionStats
 from experiments.assignment import CompiledExperiment
+from experiments.send_time import SEND_TIME_SLOT
 from experiments.store.summaries import GroupStats, attribution, group_stats
 from experiments.store.tables import decisions_table as D
 
@@ -28,6 +29,16 @@ def _context_text(attribute: str, dialect: str) -> Any:
     return case(
         (kind.in_(["true", "false"]), kind), else_=cast(_sqlite_json(func.json_extract, attribute), String)
     )
+
+
+def _segment_text(attribute: str, compiled: CompiledExperiment, dialect: str) -> Any:
+    """The segment of a decision: its context attribute as text (:func:`_context_text`), or for
+    ``send_time`` in an experiment that chooses it, the local send hour chosen (``"09:00"``)."""
+    if attribute != SEND_TIME_SLOT or compiled.send_time is None:
+        return _context_text(attribute, dialect)
+    if dialect == "postgresql":
+        return D.c.variants[SEND_TIME_SLOT].as_string()
+    return func.json_extract(D.c.variants, _json_path(SEND_TIME_SLOT))
 
 
 def _context_number(attribute: str, dialect: str) -> Any:
@@ -89,7 +100,7 @@ def segment_arm_stats(
     to their decisions (decisions without outcomes add nothing to those sums).
     """
     dialect = conn.dialect.name
-    seg = _context_text(attribute, dialect)
+    seg = _segment_text(attribute, compiled, dialect)
     inner = _learnable(select(D.c.arm, seg.label("segment")), compiled).subquery("segmented")
     counts = select(inner.c.segment, inner.c.arm, func.count().label("n")).group_by(
         inner.c.segment, inner.c.arm

@@ -312,9 +312,11 @@ def learned_reward(conn: Connection, compiled: CompiledExperiment) -> float:
 
 
 def learnable_decisions(compiled: CompiledExperiment) -> Select[Any]:
-    """The learnable decisions of the version, oldest first: id, arm, propensity, context, variants, time."""
+    """The learnable decisions of the version, oldest first: id, arm, propensity, context, variants, time
+    and the send-time choice's own propensity."""
     return (
-        select(D.c.id, D.c.arm, D.c.propensity, D.c.context, D.c.variants, D.c.created_at)
+        select(D.c.id, D.c.arm, D.c.propensity, D.c.context, D.c.variants, D.c.created_at,
+               D.c.send_time_propensity)
         .where(
             D.c.experiment_key == compiled.spec.key,
             D.c.version == compiled.version,

@@ -125,6 +125,18 @@ class DecisionRow(SQLModel, table=True):
     send_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=False), nullable=True))
     # delays: model: the trial weight a decision was learned with while its window was open (None: 1)
     learned_weight: float | None = None
+    # send_time experiments: the probability of the chosen hour alone (the timing policy's propensity)
+    send_time_propensity: float | None = None
+
+
+class FrequencyCountRow(SQLModel, table=True):
+    """One recipient's recent sends within a frequency-cap scope (:mod:`experiments.frequency`): the
+    send times, naive UTC ISO text, oldest first. Read and written under a row lock per recipient."""
+
+    __tablename__ = "frequency_counts"
+    scope: str = Field(primary_key=True, max_length=2 * MAX_KEY_LENGTH)
+    recipient_id: str = Field(primary_key=True)
+    sends: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
 
 
 class OutcomeRow(SQLModel, table=True):
@@ -211,6 +223,7 @@ decisions_table = DecisionRow.__table__  # type: ignore[attr-defined]
 outcomes_table = OutcomeRow.__table__  # type: ignore[attr-defined]
 orphans_table = OrphanOutcomeRow.__table__  # type: ignore[attr-defined]
 snapshots_table = PolicySnapshotRow.__table__  # type: ignore[attr-defined]
+frequency_table = FrequencyCountRow.__table__  # type: ignore[attr-defined]
 
 #: Predicate of the outcomes the learning loop has still to learn. A partial index over exactly these
 #: rows stays as small as the backlog (queries must repeat the predicate for SQLite to use it).

@@ -36,6 +36,7 @@ DECISION_COLUMNS = (
     "send_id",
     "send_at",
     "learned_weight",
+    "send_time_propensity",
 )
 
 

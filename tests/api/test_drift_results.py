@@ -60,14 +60,16 @@ def spec(key: str, design: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def run_days(client: TestClient, clock: Clock, key: str, design: Mapping[str, Any],
-             rate: Callable[[int, str], float], *, seed: int) -> None:
-    """One send of :data:`SIZE` a day for :data:`DAYS` days, clicks at ``rate(day, variant)``, learning
-    after each send (bandits); then the clock moves past the last reward window."""
-    created = client.post("/v1/experiments", json=spec(key, design), headers=ADMIN)
-    assert created.status_code == 201, created.text
+             rate: Callable[[int, str], float], *, seed: int, days: range = range(DAYS)) -> None:
+    """One send of :data:`SIZE` a day for each of ``days`` (all :data:`DAYS` by default; the experiment
+    is created on day 0), clicks at ``rate(day, variant)``, learning after each send (bandits); then the
+    clock moves past the last reward window."""
+    if days.start == 0:
+        created = client.post("/v1/experiments", json=spec(key, design), headers=ADMIN)
+        assert created.status_code == 201, created.text
     rng = np.random.default_rng(seed)
-    event = 0
-    for day in range(DAYS):
+    event = days.start * SIZE
+    for day in days:
         recipients = [{"recipient_id": f"{key}-{day}-{i}"} for i in range(SIZE)]
         answer = client.post(f"/v1/experiments/{key}/assign/batch", json={"recipients": recipients},
                              headers=SEND)
@@ -158,6 +160,20 @@ def test_metrics_hold_a_drift_gauge_per_experiment(timed) -> None:
     assert "# TYPE sendlab_drift_alert gauge" in text
     assert 'sendlab_drift_alert{experiment="calm"} 0' in text.splitlines()
     assert 'sendlab_drift_alert{experiment="shift"} 1' in text.splitlines()
+
+
+def test_the_drift_gauge_turns_on_when_the_alert_appears(timed) -> None:
+    client, clock = timed
+
+    def gauge() -> str:
+        lines = client.get("/metrics", headers=SEND).text.splitlines()
+        return next(line for line in lines if line.startswith('sendlab_drift_alert{experiment="turn"}'))
+
+    run_days(client, clock, "turn", AB, changing, seed=11, days=range(7))  # before urgent falls
+    assert gauge().endswith(" 0")
+    run_days(client, clock, "turn", AB, changing, seed=11, days=range(7, DAYS))
+    assert drift(client, "turn")["alert"] is True
+    assert gauge().endswith(" 1")  # days later: the alert held from the first scrape has expired
 
 
 def test_analyze_prints_the_drift_table_and_json(timed, tmp_path) -> None:

@@ -86,6 +86,8 @@ def test_rows_written_by_insert_decisions_read_back_as_the_table_writes_them(eng
          "learned_version": None, "agreement": None, "send_id": None, "send_at": None},
     ]
     values = [{**v, "learned_weight": None} for v in values]  # set by delay-aware learning only
+    # set by send_time experiments only (the chosen hour's own probability)
+    values = [{**v, "send_time_propensity": 1 / 3 if i == 0 else None} for i, v in enumerate(values)]
     encoding = decision_encoding(engine.dialect)
     fast = []
     for v in values:

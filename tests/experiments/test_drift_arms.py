@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
 from analysis.drift import calibrate_cusum_threshold
-from experiments.drift_block import monitor_log
+from experiments.drift_block import DriftAlertCache, monitor_log
 from experiments.drift_reader import DriftCell, DriftLog
 
 START = date(2026, 3, 2)
@@ -91,3 +92,40 @@ def test_stationary_arms_keep_the_false_alarm_rate_over_200_seeds():
     # at most 5% of the 200 runs raise any alert of the block (calibrated for 90 days; 14 judged here)
     assert alerts <= 10
     assert arm_alerts <= alerts
+
+
+class _Catalog:
+    """A service double: experiments with a status, each read of a log counted; ``drifting`` keys alarm."""
+
+    def __init__(self) -> None:
+        self.status = {"a": "running", "b": "running"}
+        self.drifting: set[str] = set()
+        self.reads: list[str] = []
+
+    def list(self):
+        return [SimpleNamespace(key=k, status=s) for k, s in self.status.items()]
+
+    def read_drift(self, key, *, include_machine=False):
+        self.reads.append(key)
+        rates = (lambda day: RATES if day < 7 else np.array([0.05, 0.01, 0.20])) if key in self.drifting \
+            else (lambda day: RATES)
+        return fixed_split_log(np.random.default_rng(0), rates)
+
+
+def test_the_alert_cache_reads_each_log_once_per_ttl():
+    catalog, cache, t0 = _Catalog(), DriftAlertCache(ttl_seconds=60), datetime(2026, 4, 1, 12)
+    assert cache.alerts(catalog, t0) == {"a": False, "b": False}
+    catalog.drifting.add("b")
+    assert cache.alerts(catalog, t0 + timedelta(seconds=59)) == {"a": False, "b": False}  # held
+    assert catalog.reads == ["a", "b"]
+    assert cache.alerts(catalog, t0 + timedelta(seconds=60)) == {"a": False, "b": True}  # read again
+    assert catalog.reads == ["a", "b", "a", "b"]
+    catalog.status["a"] = "archived"
+    catalog.status["c"] = "running"
+    assert cache.alerts(catalog, t0 + timedelta(seconds=61)) == {"b": True, "c": False}  # c is new
+    assert catalog.reads[-1:] == ["c"]
+    assert cache.alerts(catalog, t0) == {"b": True, "c": False} and catalog.reads[-2:] == ["b", "c"]
+    uncached = DriftAlertCache(ttl_seconds=0)
+    uncached.alerts(catalog, t0)
+    uncached.alerts(catalog, t0)
+    assert catalog.reads[-4:] == ["b", "c", "b", "c"]

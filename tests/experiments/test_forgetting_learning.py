@@ -63,3 +63,22 @@ def test_a_late_outcome_revises_a_windowed_policy(service: ExperimentService, cl
     assert service.learn("forget") == 3  # the late clicks revise the learned rewards
     alpha, beta = load_policy(service.policy_state("forget")[1]).posterior()  # type: ignore[attr-defined]
     assert float(alpha.sum() - 2) == pytest.approx(5.0) and float(beta.sum() - 2) == pytest.approx(15.0)
+
+
+def test_ages_count_from_the_send_not_the_decision(service: ExperimentService, clock: Clock) -> None:
+    """Decisions made together for sends a day apart: the earlier send's clicks are a day older (discount
+    0.5), as if each had been decided at its send."""
+    service.create(forgetting_spec("thompson", discount=0.5))
+    early = service.assign_batch("forget", [(f"early{i}", {}) for i in range(40)], send_at=clock.now)
+    late = service.assign_batch("forget", [(f"late{i}", {}) for i in range(40)],
+                                send_at=clock.now + timedelta(days=1))
+    for group in (early, late):  # each clicked an hour after its send
+        clock.advance(hours=1)
+        service.record_outcomes([OutcomeEvent(f"c-{d.decision_id}", d.decision_id, "click") for d in group])
+        clock.advance(hours=23)
+    clock.advance(days=1)  # both reward windows closed
+    assert service.learn("forget") == 2
+    alpha, beta = load_policy(service.policy_state("forget")[1]).posterior()  # type: ignore[attr-defined]
+    b = [np.bincount([d.variants["subject"].id == "b" for d in group], minlength=2) for group in (early, late)]
+    assert alpha == pytest.approx(1 + 0.5 * b[0] + b[1], rel=1e-9)
+    assert beta == pytest.approx([1.0, 1.0], rel=1e-9)

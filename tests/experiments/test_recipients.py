@@ -27,6 +27,7 @@ def _spec(key: str, design: dict[str, Any]) -> Any:
         "consent": {"attribute": "consent", "missing": "deny"},
         "record": ["segment"],
         "reward": {"events": {"click": 1.0, "conversion": 5.0}, "value": "revenue"},
+        "frequency": {"max_sends": 5, "per_days": 7},  # its send counts hold the ids too
     })
 
 

@@ -8,7 +8,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from typer.testing import CliRunner
 
+from api.cli import app as cli
 from simulations.candidates import load_candidate
 from simulations.column_maps import default_column_map, load_column_map
 from simulations.data import SimulationInputError
@@ -79,3 +81,22 @@ def test_example_timing_scenarios_run(name, policies):
     out = json.loads(json.dumps(result.to_dict()))
     assert [p["policy"] for p in out["policies"]] == list(policies)
     assert all(len(p["drift"]) == 1 for p in out["policies"])
+
+
+@pytest.mark.parametrize("name", ["delayed_conversions.yaml", "best_arm_changes.yaml"])
+def test_the_readme_shows_what_the_timing_examples_print(name, monkeypatch):
+    # the command the README gives, run where it says; its scenario line and table appear there verbatim
+    monkeypatch.chdir(EXAMPLES)
+    answer = CliRunner().invoke(cli, ["simulate", "--scenario", name, "--seeds", "10"])
+    assert answer.exit_code == 0, answer.output
+    lines = answer.output.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("scenario "))
+    block = []
+    for line in lines[start:]:
+        if not line.strip() or line.startswith("A/B test"):
+            break
+        block.append(line)
+    shown = "\n".join(block)
+    readme = (EXAMPLES.parents[1] / "README.md").read_text()
+    assert f"sendlab simulate --scenario {name} --seeds 10" in readme
+    assert shown in readme, shown

@@ -1,0 +1,251 @@
+"""Send time as a decision: the hour of the recipient's local day an email goes out. Pure, no I/O.
+
+A spec's ``send_time: {hours: [9, 12, 18], timezone_attr: tz, default_timezone: UTC}`` adds a choice
+named :data:`SEND_TIME_SLOT` to the experiment: one variant per hour (``"09:00"``, ...), chosen per
+recipient by the spec's design like any slot (a fixed split for an exploratory send, a bandit, a
+contextual policy that reads the recipient's engagement by hour from ``design.context``). The choice is
+logged in the decision's variants, its own probability as ``send_time_propensity``, and the send time
+as ``send_at`` (UTC): the chosen hour on the recipient's local date (the batch's ``send_date``, else
+today in the recipient's zone) in the recipient's time zone (``context[timezone_attr]``, else
+``default_timezone``).
+
+A local hour that a daylight-saving change skips (02:00 on the spring-forward day in New York) is the
+moment an hour after the one before it (03:00 daylight time); one that occurs twice (01:00 on the
+fall-back day) is its first occurrence.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from experiments.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from experiments.assignment import Assignment
+    from experiments.compiled import CompiledExperiment
+
+#: The name of the send-time choice among an experiment's slots (a spec's own slot may not take it).
+SEND_TIME_SLOT = "send_time"
+#: The reason noted when a recipient's time zone is missing or unknown and the default zone is used.
+DEFAULT_ZONE_NOTE = "time zone {value!r} in context.{attr} is not a known IANA zone: {default} used"
+
+
+def zone_problem(name: Any) -> str | None:
+    """Why ``name`` is not an IANA time zone name (``Europe/Paris``, ``UTC``), or None."""
+    if not isinstance(name, str) or not name or "\x00" in name or len(name) > 64:
+        return f"not a time zone name: {name!r}"
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        return f"unknown time zone {name!r} (an IANA name such as 'America/New_York' or 'UTC')"
+    return None
+
+
+class SendTime(BaseModel):
+    """The spec's ``send_time``: the local hours to choose among, and where the recipient's zone is.
+
+    ``hours`` are whole hours of the local day (0 to 23, distinct, in the order the variants take; the
+    first is the default, what screened-out recipients get); ``timezone_attr`` names the context
+    attribute holding the recipient's IANA zone; ``default_timezone`` is used when the recipient has
+    none or an unknown one.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    hours: list[int] = Field(min_length=1, max_length=24)
+    timezone_attr: str | None = Field(default=None, min_length=1, max_length=64)
+    default_timezone: str = "UTC"
+
+    @field_validator("hours")
+    @classmethod
+    def _hours_of_a_day(cls, hours: list[int]) -> list[int]:
+        if any(not 0 <= h <= 23 for h in hours):
+            raise ValueError(f"each hour is a whole hour of the local day, 0 to 23, got {hours}")
+        if len(set(hours)) != len(hours):
+            raise ValueError(f"the hours must be distinct, got {hours}")
+        return hours
+
+    @field_validator("default_timezone")
+    @classmethod
+    def _known_zone(cls, name: str) -> str:
+        problem = zone_problem(name)
+        if problem is not None:
+            raise ValueError(problem)
+        return name
+
+    @property
+    def variant_ids(self) -> list[str]:
+        """The variant id of each hour: ``"09:00"``."""
+        return [hour_id(h) for h in self.hours]
+
+
+def hour_id(hour: int) -> str:
+    """The variant id of a local hour.
+
+    Examples
+    --------
+    >>> hour_id(9)
+    '09:00'
+    """
+    return f"{hour:02d}:00"
+
+
+def hour_of(variant_id: str) -> int:
+    """The local hour of a send-time variant id (:func:`hour_id`'s inverse)."""
+    return int(variant_id[:2])
+
+
+@dataclass(frozen=True)
+class RecipientZone:
+    """A recipient's time zone, and why the default was used instead of theirs (None when it was not)."""
+
+    zone: ZoneInfo
+    note: str | None
+
+
+def recipient_zones(send_time: SendTime, contexts: Sequence[Mapping[str, Any]]) -> list[RecipientZone]:
+    """Each recipient's zone: ``context[timezone_attr]`` when it names a known zone, else the default
+    with a note (a missing attribute takes the default without one)."""
+    default = ZoneInfo(send_time.default_timezone)
+    attr = send_time.timezone_attr
+    name_to_zone: dict[str, RecipientZone] = {}
+    out = []
+    for context in contexts:
+        value = None if attr is None else context.get(attr)
+        if value is None:
+            out.append(RecipientZone(default, None))
+            continue
+        known = name_to_zone.get(value) if isinstance(value, str) else None
+        if known is None:
+            problem = zone_problem(value)
+            known = (
+                RecipientZone(ZoneInfo(value), None)
+                if problem is None
+                else RecipientZone(
+                    default, DEFAULT_ZONE_NOTE.format(value=value, attr=attr, default=default.key)
+                )
+            )
+            if isinstance(value, str):
+                name_to_zone[value] = known
+        out.append(known)
+    return out
+
+
+def local_send_at(local_date: date, hour: int, zone: ZoneInfo) -> datetime:
+    """The UTC moment of ``hour``:00 on ``local_date`` in ``zone`` (aware, UTC).
+
+    Examples
+    --------
+    >>> ny = ZoneInfo("America/New_York")
+    >>> local_send_at(date(2026, 3, 7), 9, ny).isoformat()  # EST, UTC-5
+    '2026-03-07T14:00:00+00:00'
+    >>> local_send_at(date(2026, 3, 8), 9, ny).isoformat()  # EDT from 02:00 that day, UTC-4
+    '2026-03-08T13:00:00+00:00'
+    >>> local_send_at(date(2026, 3, 8), 2, ny).isoformat()  # skipped: an hour after 01:00 EST
+    '2026-03-08T07:00:00+00:00'
+    """
+    return datetime.combine(local_date, time(hour), tzinfo=zone).astimezone(UTC)
+
+
+def send_dates(send_date: date | None, zones: Sequence[RecipientZone], now: datetime) -> list[date]:
+    """Each recipient's local date: ``send_date`` for all, else today in the recipient's zone at ``now``
+    (aware, or naive UTC)."""
+    if send_date is not None:
+        return [send_date] * len(zones)
+    aware = now if now.tzinfo is not None else now.replace(tzinfo=UTC)
+    zone_to_date: dict[str, date] = {}
+    out = []
+    for z in zones:
+        today = zone_to_date.get(z.zone.key)
+        if today is None:
+            today = zone_to_date[z.zone.key] = aware.astimezone(z.zone).date()
+        out.append(today)
+    return out
+
+
+def check_send_date(send_date: Any, has_send_time: bool) -> date | None:
+    """``send_date`` as a date (an ISO 8601 string is read), or None.
+
+    Raises
+    ------
+    InvalidInput
+        At ``send_date``: not a date, or given to an experiment without ``send_time``.
+    """
+    if send_date is None:
+        return None
+    if isinstance(send_date, str):
+        try:
+            send_date = date.fromisoformat(send_date)
+        except ValueError:
+            raise InvalidInput("send_date", f"must be a date (YYYY-MM-DD), got {send_date!r}") from None
+    if isinstance(send_date, datetime) or not isinstance(send_date, date):
+        raise InvalidInput("send_date", f"must be a date (YYYY-MM-DD), got {send_date!r}")
+    if not has_send_time:
+        raise InvalidInput("send_date", "the experiment declares no send_time: give send_at instead")
+    return send_date
+
+
+def chosen_send_times(
+    send_time: SendTime,
+    contexts: Sequence[Mapping[str, Any]],
+    hour_positions: Sequence[int],
+    send_date: date | None,
+    now: datetime,
+) -> tuple[list[datetime], list[str | None]]:
+    """Per recipient, the UTC send time (aware) of the chosen hour (``hour_positions[i]`` indexes
+    ``send_time.hours``) and the note on their zone (None when their own zone was used)."""
+    zones = recipient_zones(send_time, contexts)
+    dates = send_dates(send_date, zones, now)
+    times = [
+        local_send_at(day, send_time.hours[p], z.zone)
+        for day, p, z in zip(dates, hour_positions, zones, strict=True)
+    ]
+    return times, [z.note for z in zones]
+
+
+@dataclass(frozen=True)
+class SendTimes:
+    """When each recipient's email goes out (naive UTC, as stored; None: at once), the chosen hour's
+    own probability (None without a ``send_time`` choice) and the note on each recipient's zone."""
+
+    times: list[datetime | None]
+    hour_propensities: list[float | None] | None = None
+    zone_notes: list[str | None] | None = None
+
+
+def decided_send_times(
+    compiled: CompiledExperiment,
+    contexts: Sequence[Mapping[str, Any]],
+    result: Assignment,
+    given: list[datetime | None],
+    send_date: date | None,
+    now: datetime,
+) -> SendTimes:
+    """The send times of an assignment: the ``given`` ones (naive UTC) without a ``send_time`` choice,
+    else the chosen hours on the recipients' local dates (:func:`chosen_send_times`).
+
+    Raises
+    ------
+    InvalidInput
+        At ``send_at`` when times are given to an experiment that chooses them.
+    """
+    send_time = compiled.send_time
+    if send_time is None:
+        return SendTimes(given)
+    if any(t is not None for t in given):
+        raise InvalidInput(
+            "send_at", "the experiment chooses the send time (send_time): give send_date, the local date"
+        )
+    times, notes = chosen_send_times(send_time, contexts, result.positions[:, -1].tolist(), send_date, now)
+    hours = result.hour_propensities
+    return SendTimes(
+        [t.replace(tzinfo=None) for t in times],
+        [None] * len(times) if hours is None else hours.tolist(),
+        notes,
+    )

@@ -1,0 +1,196 @@
+"""``send_time``: the hour of the recipient's local day as a decision, its ``send_at`` in UTC (time zones
+and daylight-saving changes included) and the hour's own propensity in the log."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+import numpy as np
+import pytest
+from scipy import stats
+from sqlalchemy import select
+
+from experiments.errors import InvalidInput, SpecError
+from experiments.service import ExperimentService
+from experiments.store import decisions_table
+from tests.experiments.conftest import Clock, make_spec
+
+TIMED = {"hours": [9, 12, 18], "timezone_attr": "tz", "default_timezone": "UTC"}
+ONE_SUBJECT = {"subject": {"variants": [{"id": "plain", "content": "Spring sale"}]}}
+TWO_SUBJECTS = {"subject": {"variants": [{"id": "a", "content": "A"}, {"id": "b", "content": "B"}]}}
+
+
+def nine_am(**overrides: object) -> dict[str, object]:
+    return {**TIMED, "hours": [9], **overrides}
+
+
+def stored(service: ExperimentService, key: str) -> dict[str, dict[str, object]]:
+    d = decisions_table
+    with service.engine.connect() as conn:
+        rows = conn.execute(
+            select(d.c.recipient_id, d.c.variants, d.c.propensity, d.c.send_at, d.c.send_time_propensity)
+            .where(d.c.experiment_key == key)
+        )
+        return {r.recipient_id: r._asdict() for r in rows}
+
+
+@pytest.mark.parametrize(
+    ("local_date", "utc_hour"),
+    [
+        (date(2026, 3, 7), 14),  # EST, UTC-5
+        (date(2026, 3, 8), 13),  # the spring-forward day: 09:00 is EDT, UTC-4
+        (date(2026, 10, 31), 13),  # EDT
+        (date(2026, 11, 1), 14),  # the fall-back day: 09:00 is EST again
+    ],
+)
+def test_send_at_is_the_local_hour_across_daylight_saving_changes(
+    service: ExperimentService, local_date: date, utc_hour: int
+) -> None:
+    service.create(make_spec(key="t", slots=ONE_SUBJECT, design={"type": "ab"}, send_time=nine_am()))
+    ny, paris = {"tz": "America/New_York"}, {"tz": "Europe/Paris"}
+    a, b = service.assign_batch("t", [("ny", ny), ("paris", paris)], send_date=local_date)
+    assert a.send_at == datetime(local_date.year, local_date.month, local_date.day, utc_hour, tzinfo=UTC)
+    # Paris changes on 29 March and 25 October 2026: UTC+1 on all four dates
+    assert b.send_at == datetime(local_date.year, local_date.month, local_date.day, 8, tzinfo=UTC)
+    assert stored(service, "t")["ny"]["send_at"] == a.send_at.replace(tzinfo=None)
+    assert "send_time" not in a.variants  # beside the variants, not among them
+
+
+def test_a_skipped_local_hour_is_an_hour_after_the_one_before(service: ExperimentService) -> None:
+    spec = make_spec(key="t", slots=ONE_SUBJECT, design={"type": "ab"}, send_time=nine_am(hours=[1, 2, 3]))
+    service.create(spec)
+    decisions = service.assign_batch("t", [(f"r{i}", {"tz": "America/New_York"}) for i in range(60)],
+                                     send_date=date(2026, 3, 8))
+    local_to_utc = {d.send_at.hour for d in decisions}
+    # 01:00 EST = 06:00Z; 02:00 does not exist that day: 07:00Z (03:00 EDT); 03:00 EDT = 07:00Z
+    assert local_to_utc == {6, 7}
+
+
+def test_the_default_date_is_today_in_each_recipients_zone(service: ExperimentService, clock: Clock) -> None:
+    clock.now = datetime(2026, 3, 2, 3, 0, tzinfo=UTC)  # still 1 March in New York, 2 March in Tokyo
+    service.create(make_spec(key="t", slots=ONE_SUBJECT, design={"type": "ab"}, send_time=nine_am()))
+    ny, tokyo, none = service.assign_batch(
+        "t", [("ny", {"tz": "America/New_York"}), ("tokyo", {"tz": "Asia/Tokyo"}), ("x", {})]
+    )
+    assert ny.send_at == datetime(2026, 3, 1, 14, tzinfo=UTC)
+    assert tokyo.send_at == datetime(2026, 3, 2, 0, tzinfo=UTC)
+    assert none.send_at == datetime(2026, 3, 2, 9, tzinfo=UTC)  # the default zone
+    assert none.content_notes == {}
+
+
+def test_an_unknown_zone_in_context_takes_the_default_with_a_reason(service: ExperimentService) -> None:
+    spec = make_spec(key="t", slots=ONE_SUBJECT, design={"type": "ab"},
+                     send_time=nine_am(default_timezone="Europe/Berlin"))
+    service.create(spec)
+    (d,) = service.assign_batch("t", [("r", {"tz": "Mars/Olympus"})], send_date=date(2026, 6, 1))
+    assert d.send_at == datetime(2026, 6, 1, 7, tzinfo=UTC)  # 09:00 CEST
+    assert "Mars/Olympus" in d.content_notes["send_time"] and "Europe/Berlin" in d.content_notes["send_time"]
+
+
+@pytest.mark.parametrize(
+    ("send_time", "path"),
+    [
+        ({**TIMED, "default_timezone": "Mars/Olympus"}, "send_time.default_timezone"),
+        ({**TIMED, "hours": [9, 24]}, "send_time.hours"),
+        ({**TIMED, "hours": [9, 9]}, "send_time.hours"),
+        ({**TIMED, "hours": []}, "send_time.hours"),
+        ({**TIMED, "window": 3}, "send_time.window"),
+    ],
+)
+def test_a_bad_send_time_in_the_spec_names_its_field(send_time: dict[str, object], path: str) -> None:
+    with pytest.raises(SpecError) as info:
+        make_spec(key="t", send_time=send_time)
+    assert any(p.path == path for p in info.value.problems), info.value.problems
+
+
+def test_a_slot_may_not_be_named_send_time() -> None:
+    with pytest.raises(SpecError) as info:
+        make_spec(key="t", slots={"send_time": ONE_SUBJECT["subject"]}, send_time=TIMED)
+    assert "send_time" in str(info.value)
+
+
+def test_send_date_and_send_at_are_checked(service: ExperimentService) -> None:
+    service.create(make_spec(key="plain"))
+    service.create(make_spec(key="t", slots=ONE_SUBJECT, design={"type": "ab"}, send_time=TIMED))
+    with pytest.raises(InvalidInput) as info:
+        service.assign_batch("plain", [("r", {})], send_date=date(2026, 3, 8))
+    assert info.value.field == "send_date"
+    with pytest.raises(InvalidInput) as info:
+        service.assign_batch("t", [("r", {})], send_at=datetime(2026, 3, 8, 9, tzinfo=UTC))
+    assert info.value.field == "send_at"
+    with pytest.raises(InvalidInput) as info:
+        service.assign_batch("t", [("r", {})], send_date="8 March")  # type: ignore[arg-type]
+    assert info.value.field == "send_date"
+    assert stored(service, "t") == {} and stored(service, "plain") == {}
+
+
+def test_a_fixed_split_explores_the_hours_evenly_and_logs_their_propensity(
+    service: ExperimentService,
+) -> None:
+    spec = make_spec(key="t", slots=TWO_SUBJECTS, design={"type": "ab"}, send_time=TIMED)
+    service.create(spec)
+    n = 3000
+    decisions = service.assign_batch("t", [(f"r{i}", {}) for i in range(n)], send_date=date(2026, 3, 9))
+    hours = np.array([d.send_at.hour for d in decisions])
+    counts = [int((hours == h).sum()) for h in (9, 12, 18)]
+    assert sum(counts) == n
+    assert stats.chisquare(counts).pvalue > 1e-4  # PlanOut-style: a strict level over many units
+    rows = stored(service, "t")
+    assert {round(r["send_time_propensity"], 12) for r in rows.values()} == {round(1 / 3, 12)}
+    assert {round(r["propensity"], 12) for r in rows.values()} == {round(1 / 6, 12)}
+    assert {r["variants"]["send_time"] for r in rows.values()} == {"09:00", "12:00", "18:00"}
+    # the arms report the hours like any slot
+    arms = {(a.slot, a.variant): a.decisions for a in service.summarize("t").arms}
+    assert [arms[("send_time", h)] for h in ("09:00", "12:00", "18:00")] == counts
+
+
+def test_a_bandit_logs_the_hours_marginal_propensity(service: ExperimentService) -> None:
+    spec = make_spec(key="b", slots=TWO_SUBJECTS, send_time=TIMED,
+                     design={"type": "bandit", "policy": "epsilon_greedy", "options": {"epsilon": 0.3}})
+    service.create(spec)
+    service.assign_batch("b", [(f"r{i}", {}) for i in range(200)], send_date=date(2026, 3, 9))
+    rows = stored(service, "b")
+    # epsilon-greedy over 6 arms before any learning: every arm equally likely, so each hour 1/3
+    assert {round(r["send_time_propensity"], 9) for r in rows.values()} == {round(1 / 3, 9)}
+    assert {round(r["propensity"], 9) for r in rows.values()} == {round(1 / 6, 9)}
+
+
+def test_a_retried_send_answers_the_same_send_at(service: ExperimentService) -> None:
+    service.create(make_spec(key="t", slots=ONE_SUBJECT, design={"type": "ab"}, send_time=TIMED))
+    recipients = [(f"r{i}", {"tz": "Asia/Kolkata"}) for i in range(20)]
+    first = service.assign_batch("t", recipients, send_id="s1", send_date=date(2026, 3, 9))
+    again = service.assign_batch("t", recipients, send_id="s1", send_date=date(2026, 3, 10))
+    assert [d.send_at for d in again] == [d.send_at for d in first]
+    assert [d.variants for d in again] == [d.variants for d in first]
+    assert {d.send_at.minute for d in first} == {30}  # India is UTC+05:30
+
+
+def test_results_by_send_hour_are_segments_of_the_chosen_hour(service: ExperimentService) -> None:
+    from experiments.models import OutcomeEvent
+
+    service.create(make_spec(key="t", slots=TWO_SUBJECTS, design={"type": "ab"}, send_time=TIMED))
+    decisions = service.assign_batch("t", [(f"r{i}", {}) for i in range(600)], send_date=date(2026, 3, 9))
+    evening = [d for d in decisions if d.send_at.hour == 18]
+    service.record_outcomes([
+        OutcomeEvent(event_id=f"e{k}", decision_id=d.decision_id, type="click") for k, d in enumerate(evening)
+    ])
+    by_hour = service.summarize_segments("t", "send_time")
+    assert set(by_hour.segments) == {"09:00", "12:00", "18:00"} and by_hour.missing == 0
+    for hour, summary in by_hour.segments.items():
+        n = sum(1 for d in decisions if f"{d.send_at.hour:02d}:00" == hour)
+        clicks = sum(a.event_counts.get("click", 0) for a in summary.arms if a.slot == "subject")
+        assert summary.learnable_decisions == n
+        assert clicks == (n if hour == "18:00" else 0)
+    with pytest.raises(InvalidInput):
+        service.create(make_spec(key="plain"))
+        service.summarize_segments("plain", "send_time")  # no send_time: not a stored attribute
+
+
+def test_the_hours_count_in_the_arms_a_design_allows() -> None:
+    # contextual designs score at most 64 arms: 2 subjects x 24 hours is 48, x 2 CTAs is 96
+    hours = {**TIMED, "hours": list(range(24))}
+    design = {"type": "contextual", "policy": "linucb", "context": ["opens_h09"]}
+    make_spec(key="t", slots=TWO_SUBJECTS, design=design, send_time=hours)
+    with pytest.raises(SpecError) as info:
+        make_spec(key="t", design=design, send_time=hours)
+    assert "96 (2 × 2 × 24)" in str(info.value)
