@@ -149,7 +149,8 @@ def drift_figure(report: DriftReport) -> dict[str, Any]:
          "marker": {"size": 10, "symbol": "diamond",
                     "color": [ALARM_COLOUR if p.alarm else OKABE_ITO[0] for p in report.points]}},
     ]
-    layout = {**_LAYOUT, "title": {"text": "drift: predicted against earned reward per decision"},
+    layout = {**_LAYOUT, "title": {"text": "drift: reward per decision"}, "margin": {"t": 50, "b": 40},
+              "legend": {"orientation": "h", "x": 0, "y": 1.12},
               "xaxis": {"title": {"text": "days since the first decision"}, "dtick": 1},
               "yaxis": {"title": {"text": "reward per decision"}, "rangemode": "tozero"}}
     return {"data": traces, "layout": layout}

@@ -115,8 +115,7 @@ def estimates_figure(result: dict[str, Any], alpha: float) -> dict[str, Any]:
             "hovertemplate": f"{label}: %{{x:.4g}} [{low:.4g}, {high:.4g}]<extra></extra>",
         })
     layout = {"height": 120 + 40 * len(rows), "margin": {"t": 50, "b": 50, "l": 10, "r": 10},
-              "showlegend": False,
-              "plot_bgcolor": "white",
+              "showlegend": False, "plot_bgcolor": "white",
               "title": {"text": f"Estimated value per decision with {1 - alpha:.0%} intervals"},
               "xaxis": {"title": {"text": "mean reward per decision"}, "zeroline": False},
               "yaxis": {"autorange": "reversed", "automargin": True}}

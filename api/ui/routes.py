@@ -80,6 +80,8 @@ PLOTLY_JS = Path(plotly.__file__).resolve().parent / "package_data" / "plotly.mi
 STATIC_FILES = {"ui.css": "text/css", "ui.js": "text/javascript"}
 CACHE_SECONDS = 15.0  # served as is
 STALE_SECONDS = 600.0  # served at once while a background refresh runs
+#: What the key form says when a post does not carry the token of the form this browser was shown.
+STALE_LOGIN_FORM = "This form is out of date or did not come from this page: type the key again."
 PAGE_ENTRIES = 64  # page contents kept (each is drawn from one set of numbers)
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
@@ -160,9 +162,7 @@ async def login(request: Request) -> Response:
     settings = request.app.state.settings
     if not settings.open and not login_token_is_valid(settings, request.cookies.get(LOGIN_COOKIE),
                                                       (form.get(CSRF_FIELD) or [""])[0]):
-        return login_page(request, target, status_code=403, fresh=True,
-                          error="This form is out of date or did not come from this page: "
-                                "type the key again.")
+        return login_page(request, target, status_code=403, fresh=True, error=STALE_LOGIN_FORM)
     if not (key.isascii() and key.isprintable()):  # a cookie (and a Bearer header) carries ASCII only
         return login_page(request, target, status_code=401,
                           error="A key is printable ASCII: this one is not the admin key.")

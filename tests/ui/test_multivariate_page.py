@@ -40,7 +40,9 @@ def test_the_multivariate_page_shows_the_interaction_row(page: Any, factorial_se
         assert float(cells[2].replace(",", "")) == pytest.approx(r["odds_ratio"], rel=1e-3)
 
 
-def test_a_variant_keeps_its_colour_on_the_multivariate_page(page: Any, factorial_server: ServerThread) -> None:  # noqa: F811
+def test_a_variant_keeps_its_colour_on_the_multivariate_page(
+    page: Any, factorial_server: ServerThread  # noqa: F811
+) -> None:
     page.goto(f"{factorial_server.base}/ui/experiments/subject-cta")
     _charts_rendered(page, 2 * page.locator("script.figure").count())
     titles = _check(_variant_colours(page))  # the colours of every other page (test_colours.EXPECTED)

@@ -69,3 +69,36 @@ def test_the_replay_form_works_by_keyboard(phone: Any, open_server: ServerThread
     phone.keyboard.press("Enter")
     phone.wait_for_selector("#replay-estimates")
     assert "experiment=" in phone.url
+
+
+# WCAG 2.1 contrast of each text element's colour against the background it is drawn on
+_LOW_CONTRAST = """() => {
+  const rgb = s => (s.match(/[\\d.]+/g) || []).map(Number);
+  const lum = c => { const [r, g, b] = c.slice(0, 3).map(v => { v /= 255;
+    return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); });
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b; };
+  const background = el => { for (; el; el = el.parentElement) {
+    const c = rgb(getComputedStyle(el).backgroundColor); if (c.length === 3 || c[3] > 0) return c; }
+    return [255, 255, 255]; };
+  const low = [];
+  document.querySelectorAll('body *').forEach(el => {
+    if (el.closest('.js-plotly-plot, script, style') || !el.offsetParent) return;
+    const own = Array.from(el.childNodes).some(n => n.nodeType === 3 && n.textContent.trim());
+    if (!own) return;
+    const style = getComputedStyle(el);
+    const [a, b] = [lum(rgb(style.color)), lum(background(el))];
+    const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+    const size = parseFloat(style.fontSize), bold = parseInt(style.fontWeight, 10) >= 700;
+    const needed = size >= 24 || (bold && size >= 18.66) ? 3 : 4.5;
+    if (ratio < needed) low.push([el.tagName, el.textContent.trim().slice(0, 30), ratio.toFixed(2)]);
+  });
+  return low;
+}"""
+
+
+@pytest.mark.parametrize("path", ["/ui", "/ui/experiments/subject-ab", "/ui/experiments/subject-bandit",
+                                  "/ui/power", "/ui/replay", "/ui/reports"])
+def test_text_has_enough_contrast(phone: Any, open_server: ServerThread, path: str) -> None:
+    phone.goto(f"{open_server.base}{path}")
+    phone.wait_for_load_state("load")
+    assert phone.evaluate(_LOW_CONTRAST) == []

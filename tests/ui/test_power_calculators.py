@@ -106,19 +106,20 @@ def test_every_calculator_draws_its_chart_from_the_api(page: Any, open_server: S
     for section in CALCULATORS:
         body, _ = _read(page, section)
         traces = _drawn(page, section)
-        reply = httpx.post(f"{open_server.base}{page.locator(f'#{section} form').get_attribute('data-endpoint')}",
-                           json=body, timeout=60).json()
+        endpoint = page.locator(f"#{section} form").get_attribute("data-endpoint")
+        reply = httpx.post(f"{open_server.base}{endpoint}", json=body, timeout=60).json()
         assert page.locator(f"#{section} .calc-chart .main-svg").count() >= 1, section
         # the method line stands just above the chart
         assert page.locator(f"#{section} .calc-answer + .calc-chart").count() == 1
         assert page.locator(f"#{section} .method").inner_text() == reply["method"]
         if section in CURVES:
-            endpoint, over = CURVES[section]
+            curve_endpoint, over = CURVES[section]
             request = json.loads(page.locator(f"#{section} .calc-chart").get_attribute("data-body"))
             assert request["over"] == over and "daily" not in request
             assert {k: v for k, v in request.items() if k != "over"}.items() <= body.items()
-            curve = httpx.post(f"{open_server.base}{endpoint}", json=request, timeout=60).json()
-            assert traces[0]["x"] == pytest.approx(curve["x"]) and traces[0]["y"] == pytest.approx(curve["power"])
+            curve = httpx.post(f"{open_server.base}{curve_endpoint}", json=request, timeout=60).json()
+            assert traces[0]["x"] == pytest.approx(curve["x"])
+            assert traces[0]["y"] == pytest.approx(curve["power"])
             assert traces[1]["x"][0] == pytest.approx(curve["x_at_target"])
             # the calculator's own answer is marked on its curve
             marked = {"rate-mde": (reply.get("mde_absolute"), body.get("power")),
