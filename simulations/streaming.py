@@ -30,8 +30,9 @@ not only the usable ones.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -57,6 +58,10 @@ from simulations.sources import LogSource, ProbabilityReader
 #: ``on_progress(stage, rows done, rows in the stage)``; stages: ``"sampling"`` (the reward model's
 #: rows, when nothing is trained), ``"training"``, ``"evaluating"``.
 ProgressCallback = Callable[[str, int, int], None]
+#: ``run_chunks(task, ranges)``: ``[task(first, stop) for first, stop in ranges]`` in order, computed
+#: anywhere (on a Dask cluster: :func:`simulations.dask_replay.dask_runner`).
+ChunkRunner = Callable[[Callable[[int, int], tuple[LoadSummary, "_Evaluation"]], list[tuple[int, int]]],
+                       Iterable[tuple[LoadSummary, "_Evaluation"]]]
 _MODEL_ESTIMATORS = frozenset({"dm", "dr", "clipped_dr"})
 
 
@@ -117,12 +122,38 @@ class _Sample:
         return concat_logged(parts) if parts else None
 
 
-def _fixed_probabilities(variant: str, data: LoggedData) -> np.ndarray:
-    if variant not in data.action_names:
-        raise SimulationInputError(f"candidate.variant: {variant!r} is not one of {list(data.action_names)}")
-    out = np.zeros((data.n, data.n_actions))
-    out[:, data.action_names.index(variant)] = 1.0
-    return out
+@dataclass(frozen=True)
+class _Targets:
+    """The candidate's probabilities on a chunk: a trained policy's, or all on one fixed variant."""
+
+    policy: Policy | None
+    variant: str | None
+
+    def __call__(self, data: LoggedData) -> np.ndarray:
+        if self.policy is not None:
+            return probabilities_from_policy(self.policy, data)
+        assert self.variant is not None
+        if self.variant not in data.action_names:
+            raise SimulationInputError(
+                f"candidate.variant: {self.variant!r} is not one of {list(data.action_names)}")
+        out = np.zeros((data.n, data.n_actions))
+        out[:, data.action_names.index(self.variant)] = 1.0
+        return out
+
+
+def _predictions(model: RewardModel | None, data: LoggedData) -> np.ndarray | None:
+    return model.predict(data.contexts) if model is not None and data.n else None
+
+
+def evaluate_rows(source: LogSource, targets: _Targets, model: RewardModel | None, estimators: list[str],
+                  clip: float, first: int, stop: int) -> tuple[LoadSummary, _Evaluation]:
+    """The load summary and evaluation sums of rows ``first:stop`` of ``source``: one task of a
+    :data:`ChunkRunner` (module-level, so that it can be sent to another process)."""
+    load, evaluation = LoadSummary(), _Evaluation(estimators, clip, 0, 0)
+    for report in source.chunks(first, stop):
+        load = load + report.summary()
+        evaluation.add(report, targets(report.data), _predictions(model, report.data))
+    return load, evaluation
 
 
 def replay_source(
@@ -139,6 +170,7 @@ def replay_source(
     model_rows: int = 200_000,
     thresholds: WarningThresholds = WarningThresholds(),
     on_progress: ProgressCallback | None = None,
+    run_chunks: ChunkRunner | None = None,
 ) -> StreamedReplay:
     """Evaluate a candidate policy, or a file of per-row probabilities, on a log read in chunks.
 
@@ -167,6 +199,10 @@ def replay_source(
         At most about this many rows are sampled to fit the reward model.
     on_progress : callable, optional
         Called after each chunk (see :data:`ProgressCallback`).
+    run_chunks : callable, optional
+        Evaluates the chunks elsewhere (see :data:`ChunkRunner`); the source needs a ``chunk_rows``,
+        and the evaluated ranges are the chunks the source itself yields, so the sums, hence every
+        estimate, are the same as in one process.
 
     Returns
     -------
@@ -209,22 +245,30 @@ def replay_source(
             raise SimulationInputError("logs: no usable row to fit the reward model on")
         model = fit_reward_model(model_data, kind=reward_model_kind)
 
+    targets = _Targets(policy, candidate.variant if candidate is not None else None)
     evaluation = _Evaluation(list(estimators), clip, bootstrap, seed)
-    done = 0
-    for report in source.chunks(split, None):
-        load = load + report.summary()
-        data = report.data
-        if reader is not None:
-            target = reader.rows_of(report)
-        elif policy is not None:
-            target = probabilities_from_policy(policy, data)
-        else:
-            assert candidate is not None and candidate.variant is not None
-            target = _fixed_probabilities(candidate.variant, data)
-        predictions = model.predict(data.contexts) if model is not None and data.n else None
-        evaluation.add(report, target, predictions)
-        done += report.rows_read
-        progress("evaluating", done, source.rows - split)
+    if run_chunks is None:
+        done = 0
+        for report in source.chunks(split, None):
+            load = load + report.summary()
+            target = reader.rows_of(report) if reader is not None else targets(report.data)
+            evaluation.add(report, target, _predictions(model, report.data))
+            done += report.rows_read
+            progress("evaluating", done, source.rows - split)
+    else:
+        if reader is not None or bootstrap:
+            raise SimulationInputError("a cluster replay evaluates a candidate policy with normal intervals "
+                                       "(no probability file, no bootstrap)")
+        step = getattr(source, "chunk_rows", None)
+        if not isinstance(step, int):
+            raise SimulationInputError("run_chunks: the source must have a chunk_rows")
+        ranges = [(first, min(first + step, source.rows)) for first in range(split, source.rows, step)]
+        task = partial(evaluate_rows, source, targets, model, list(estimators), clip)
+        done = 0
+        for (first, stop), (part_load, part) in zip(ranges, run_chunks(task, ranges), strict=True):
+            load, evaluation = load + part_load, evaluation.merge(part)
+            done += stop - first
+            progress("evaluating", done, source.rows - split)
     if reader is not None:
         reader.finish()
     if evaluation.rewards.n < 2:
@@ -274,6 +318,16 @@ class _Evaluation:
             kernels[name] = (u, d)
         if self.bootstrap:
             self.boot = add_poisson_bootstrap(self.boot, report.kept_rows, kernels, seed=self.seed)
+
+    def merge(self, other: _Evaluation) -> _Evaluation:
+        """These sums and ``other``'s (later rows, no bootstrap), merged exactly."""
+        out = _Evaluation(self.asked, self.clip, self.bootstrap, self.seed)
+        out.deterministic = self.deterministic and other.deterministic
+        out.rewards = self.rewards + other.rewards
+        out.lifts = {n: self.lifts[n] + other.lifts[n] if n in self.lifts and n in other.lifts
+                     else self.lifts.get(n) or other.lifts[n] for n in {**self.lifts, **other.lifts}}
+        out.boot = self.boot
+        return out
 
     def _estimate(self, name: str, state: EstimatorState, alpha: float,
                   thresholds: WarningThresholds) -> PolicyEstimate:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Annotated, Any, get_args
 
@@ -27,9 +27,11 @@ from experiments.export import EXPORT_CHUNK_ROWS, send_time_records
 from experiments.send_time import SEND_TIME_SLOT
 from simulations.candidates import load_candidate
 from simulations.column_maps import ColumnMap, default_column_map, load_column_map
+from simulations.dask_replay import dask_client, dask_runner
 from simulations.estimators import EstimatorName
 from simulations.load_reports import LoadSummary
 from simulations.logs import log_columns
+from simulations.parquet_parts import PartitionedSource, is_partitioned, parquet_files
 from simulations.report import replay_html, simulation_html
 from simulations.reward_model import RewardModelKind
 from simulations.scenario import load_scenario
@@ -139,8 +141,21 @@ def print_set_aside(load: LoadSummary) -> None:
     print_table(["set aside", "rows", "example"], rows)
 
 
+def check_dask_request(logs: Path | None, probabilities: Path | None, bootstrap: int) -> None:
+    """What ``--dask`` evaluates: a ``--policy`` on Parquet ``--logs``, with normal intervals."""
+    if logs is None:
+        raise CliError("--dask: needs --logs (Parquet files the workers can read), not --experiment")
+    if not is_partitioned(logs) and logs.suffix.lower() not in (".parquet", ".pq"):
+        raise CliError(f"--dask: needs Parquet logs (a .parquet file, a directory or a glob of them), "
+                       f"got {logs}")
+    if probabilities is not None or bootstrap:
+        raise CliError("--dask: evaluates a --policy with normal intervals (no --probabilities, "
+                       "no --bootstrap)")
+
+
 def replay(
-    logs: Annotated[Path | None, typer.Option(help="Logged sends, CSV or Parquet.")] = None,
+    logs: Annotated[Path | None, typer.Option(
+        help="Logged sends: a CSV or Parquet file, or a directory or glob of Parquet files.")] = None,
     map_file: Annotated[Path | None, typer.Option("--map", help="YAML column map.")] = None,
     action_col: Annotated[str | None, typer.Option(help="Column of the chosen variant.")] = None,
     reward_col: Annotated[str | None, typer.Option(help="Column of the reward.")] = None,
@@ -167,6 +182,8 @@ def replay(
     model_rows: Annotated[
         int, typer.Option(help="At most this many sampled rows fit the reward model.", min=1)
     ] = 200_000,
+    dask: Annotated[str | None, typer.Option(
+        help="Evaluate on a Dask cluster: a scheduler address (tcp://host:8786) or local[N].")] = None,
     as_json: Json = False,
     html: Html = None,
 ) -> None:
@@ -184,18 +201,27 @@ def replay(
         raise CliError(f"--reward-model: unknown {reward_model!r}; choose from {kinds}")
     check_output("--html", html)
     candidate = load_candidate(policy) if policy is not None else None
-    if logs is not None:
+    if dask is not None:
+        check_dask_request(logs, probabilities, bootstrap)
+    if logs is not None and (dask is not None or is_partitioned(logs)):
+        columns = resolve_columns(parquet_files(logs)[0], map_file, action_col, reward_col, propensity_col,
+                                  position_col, context_cols)
+        source: LogSource = PartitionedSource.open(logs, columns, chunk_rows=chunk_rows)
+    elif logs is not None:
         columns = resolve_columns(logs, map_file, action_col, reward_col, propensity_col, position_col,
                                   context_cols)
-        source: LogSource = FileSource.open(logs, columns, chunk_rows=chunk_rows)
+        source = FileSource.open(logs, columns, chunk_rows=chunk_rows)
     else:
         assert experiment is not None
         source = database_source(db, experiment, min(chunk_rows, EXPORT_CHUNK_ROWS), slot)
-    with progress_bars(hidden=as_json) as on_progress, policy_errors(str(policy) if policy else None):
+    cluster: AbstractContextManager[Any] = dask_client(dask) if dask is not None else nullcontext()
+    with cluster as client, progress_bars(hidden=as_json) as on_progress, \
+            policy_errors(str(policy) if policy else None):
         result = replay_source(
             source, candidate=candidate, probabilities=probabilities, estimators=names,  # type: ignore[arg-type]
             reward_model_kind=reward_model, alpha=alpha, seed=seed,  # type: ignore[arg-type]
             bootstrap=bootstrap, model_rows=model_rows, on_progress=on_progress,
+            run_chunks=dask_runner(client) if client is not None else None,
         )
     if html is not None:
         html.write_text(replay_html(result.replay, result.load), encoding="utf-8")

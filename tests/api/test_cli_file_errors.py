@@ -166,3 +166,35 @@ def test_explain_leaves_other_database_errors_to_their_traceback():
     integrity = sqlalchemy.exc.IntegrityError("INSERT ...", {},
                                               sqlite3.IntegrityError("UNIQUE constraint failed"))
     assert explain(integrity) is None  # a bug, not bad input
+
+
+@pytest.mark.parametrize(
+    ("args", "line"),
+    [
+        (["--logs", "sends.csv", "--dask", "local[2]"],
+         "error: --dask: needs Parquet logs (a .parquet file, a directory or a glob of them), got sends.csv"),
+        (["--logs", "sends.parquet", "--dask", "local[0]"],
+         "error: --dask: 'local[0]': write local[N] with N from 1 to 64"),
+        (["--logs", "sends.parquet", "--dask", "local[two]"],
+         "error: --dask: 'local[two]': write local[N] with N from 1 to 64"),
+        (["--logs", "sends.parquet", "--dask", "scheduler:8786"],
+         "error: --dask: 'scheduler:8786': give a scheduler address (tcp://host:8786) or local[N]"),
+        (["--logs", "sends.parquet", "--dask", "local[2]", "--bootstrap", "100"],
+         "error: --dask: evaluates a --policy with normal intervals (no --probabilities, no --bootstrap)"),
+        (["--experiment", "spring-sale", "--dask", "local[2]"],
+         "error: --dask: needs --logs (Parquet files the workers can read), not --experiment"),
+        (["--logs", "no-such-dir/*.parquet", "--dask", "local[2]"],
+         "error: logs: no Parquet file found at no-such-dir/*.parquet"),
+    ],
+)
+def test_a_replay_on_dask_that_cannot_run_is_one_line(monkeypatch, args, line):
+    monkeypatch.chdir(EXAMPLES)
+    assert one_error_line(["replay", *args, "--policy", "candidate.yaml"]) == line
+
+
+def test_an_unreachable_scheduler_is_one_line(monkeypatch):
+    monkeypatch.chdir(EXAMPLES)
+    monkeypatch.setattr("simulations.dask_replay.CONNECT_SECONDS", 1)
+    line = one_error_line(["replay", "--logs", "sends.parquet", "--policy", "candidate.yaml",
+                           "--dask", "tcp://127.0.0.1:9"])
+    assert line.startswith("error: --dask: cannot reach the scheduler at tcp://127.0.0.1:9: "), line

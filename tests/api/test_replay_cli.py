@@ -241,3 +241,20 @@ def test_an_absurd_bootstrap_is_refused_before_any_work():
     assert result.exit_code == 2  # a usage error, as for a negative --bootstrap
     (line,) = [line for line in result.output.splitlines() if line.strip()]
     assert line.startswith("error: ") and "'--bootstrap'" in line and "10000" in line, line
+
+
+def test_replay_on_a_local_dask_cluster_equals_the_streamed_replay(monkeypatch, tmp_path):
+    monkeypatch.chdir(EXAMPLES)
+    frame = pd.read_parquet("sends.parquet")
+    for day in range(4):  # the log cut by day, as a warehouse or `sendlab export --parquet` lays it out
+        folder = tmp_path / f"day=2026-03-0{day + 1}"
+        folder.mkdir()
+        frame.iloc[day * 1000:(day + 1) * 1000].to_parquet(folder / "part-0.parquet")
+    common = ["--policy", "candidate.yaml", "--chunk-rows", "700", "--json"]
+    streamed = invoke("replay", "--logs", "sends.parquet", *common)
+    on_dask = invoke("replay", "--logs", str(tmp_path), "--dask", "local[2]", *common)
+    globbed = invoke("replay", "--logs", str(tmp_path / "day=*" / "*.parquet"), *common)
+    assert on_dask.exit_code == 0, on_dask.output
+    assert json.loads(on_dask.stdout) == json.loads(streamed.stdout) == json.loads(globbed.stdout)
+    assert {e["estimator"] for e in json.loads(on_dask.stdout)["candidates"][0]["estimates"]} >= {
+        "ips", "snips", "dm", "dr"}
