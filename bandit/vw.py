@@ -7,10 +7,9 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import vowpalwabbit
 
 from bandit.inputs import batch_size, check_allowed, check_feature, check_feedback, context_rows
 from bandit.options import check_min_share, check_n_actions, check_seed, default_min_share
@@ -29,6 +28,9 @@ from bandit.vw_text import (
     shared_line,
 )
 
+if TYPE_CHECKING:
+    import vowpalwabbit
+
 DEFAULT_VW_ARGS = "--cb_explore_adf --squarecb -q UA"
 #: VW hashes a quadratic feature of ``a`` and ``b`` as ``(hash(a) * FNV_PRIME) ^ hash(b)`` (32-bit FNV).
 FNV_PRIME = 16_777_619
@@ -37,6 +39,13 @@ FNV_PRIME = 16_777_619
 def reward_to_cost(rewards: np.ndarray) -> np.ndarray:
     """VW minimises cost; SendLab maximises reward. The one place the sign flips: cost = -reward."""
     return -rewards
+
+
+def _workspace(arguments: list[str]) -> vowpalwabbit.Workspace:
+    """A VW workspace; Vowpal Wabbit is imported here, on first use, so ``import bandit`` stays light."""
+    import vowpalwabbit
+
+    return vowpalwabbit.Workspace(arg_list=arguments)
 
 
 def _vw_reason(exc: BaseException) -> str:
@@ -54,7 +63,7 @@ def _vw_accepts(tokens: tuple[str, ...]) -> str | None:
     name a file.
     """
     try:
-        vowpalwabbit.Workspace(arg_list=["--quiet", *tokens]).finish()
+        _workspace(["--quiet", *tokens]).finish()
     except Exception as exc:  # VW raises plain RuntimeError / ValueError for bad combinations
         return _vw_reason(exc)
     return None
@@ -146,7 +155,7 @@ class VWContextualBandit(Restorable, Policy):
     @staticmethod
     def _open(arguments: list[str]) -> vowpalwabbit.Workspace:
         try:
-            return vowpalwabbit.Workspace(arg_list=arguments)
+            return _workspace(arguments)
         except Exception as exc:  # VW raises plain RuntimeError-like errors for bad arguments
             command = " ".join(arguments)
             raise PolicyError(f"options.vw_args: Vowpal Wabbit rejected {command!r}: {exc}") from None
