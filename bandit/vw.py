@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from bandit.inputs import batch_size, check_allowed, check_feature, check_feedback, context_rows
+from bandit.inputs import Feedback, check_allowed, check_feature, context_rows
 from bandit.options import check_min_share, check_n_actions, check_seed, default_min_share
 from bandit.policy import Contexts, FeatureValue, Policy, PolicyError
 from bandit.row_changes import added_rows
@@ -297,35 +297,23 @@ class VWContextualBandit(Restorable, Policy):
             )
         return values / values.sum(axis=1, keepdims=True)
 
-    def update(
-        self,
-        contexts: Contexts,
-        actions: np.ndarray,
-        rewards: np.ndarray,
-        propensities: np.ndarray,
-        *,
-        allowed: np.ndarray | None = None,
-        weights: np.ndarray | None = None,
-        times: np.ndarray | None = None,
-    ) -> None:
+    def _learn(self, contexts: Contexts, feedback: Feedback, weights: np.ndarray | None,
+               times: np.ndarray | None) -> None:
         """Learn each logged row: cost = -reward on the chosen action, with its logged propensity.
 
         With ``allowed`` (the mask at decision time) each example holds exactly the actions the
         decision saw, as VW expects; without it, every action is present. ``weights`` other than 1 are
         refused (a VW label is one whole trial); ``times`` are checked and ignored.
         """
-        n = batch_size(contexts)
-        feedback = check_feedback(n, self.n_actions, actions, rewards, propensities, allowed)
         trial_weights = added_rows(feedback, weights, times).new_weights
         if np.any(trial_weights != 1):
             raise PolicyError(
                 "weights: the VW policy learns whole trials only (weight 1), found "
                 f"{float(trial_weights[trial_weights != 1][0])!r}"
             )
-        rows = context_rows(contexts)
         costs = reward_to_cost(feedback.rewards)
         everything = range(self.n_actions)
-        for i, row in enumerate(rows):
+        for i, row in enumerate(context_rows(contexts)):
             chosen = int(feedback.actions[i])
             present = everything if feedback.allowed is None else np.flatnonzero(feedback.allowed[i])
             label = labelled(self._action_lines[chosen], float(costs[i]), float(feedback.propensities[i]))
