@@ -30,6 +30,7 @@ from operator import attrgetter
 import numpy as np
 
 from analysis.errors import AnalysisInputError
+from analysis.stats import flat_pair
 
 _SUM_FIELDS = (
     "reward_sum", "reward_sum_squares", "w_sum", "w_reward_sum", "w2_sum", "w2_reward_sum",
@@ -114,10 +115,7 @@ class ArmBatchSums:
     @classmethod
     def from_values(cls, rewards: object, propensities: object) -> ArmBatchSums:
         """Summarise raw rewards and propensities, shapes (n,) and (n,). For tests and small data."""
-        r = np.asarray(rewards, dtype=float).ravel()
-        p = np.asarray(propensities, dtype=float).ravel()
-        if r.shape != p.shape:
-            raise AnalysisInputError(f"from_values: {r.size} rewards but {p.size} propensities")
+        r, p = flat_pair(rewards, propensities, "from_values: {} rewards but {} propensities")
         if p.size and not (np.all(p > 0) and np.all(p <= 1)):
             raise AnalysisInputError("from_values: propensities must be in (0, 1]")
         w = 1.0 / p

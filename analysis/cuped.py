@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from analysis.errors import AnalysisInputError
 from analysis.lift import LiftInterval, absolute_lift
 from analysis.significance import SignificanceResult, welch_df, welch_test
-from analysis.stats import RegressionStats, SampleStats
+from analysis.stats import RegressionStats, SampleStats, merged
 
 
 @dataclass(frozen=True)
@@ -127,7 +127,4 @@ def fill_missing_covariate(
 def _pool(arms: Sequence[RegressionStats]) -> RegressionStats:
     if not arms:
         raise AnalysisInputError("arms: need at least one arm")
-    pooled = arms[0]
-    for arm in arms[1:]:
-        pooled = pooled + arm
-    return pooled
+    return merged(arms)

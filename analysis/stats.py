@@ -7,9 +7,18 @@ aggregation (``COUNT``, ``SUM(x)``, ``SUM(x*x)``, ...) and two of them merge wit
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import reduce
+from operator import add
+from typing import TYPE_CHECKING, TypeVar
 
 from analysis.errors import AnalysisInputError
+
+if TYPE_CHECKING:
+    import numpy as np
+
+Mergeable = TypeVar("Mergeable")
 
 
 def _check_n(n: int, field: str) -> None:
@@ -20,6 +29,22 @@ def _check_n(n: int, field: str) -> None:
 def _check_finite(value: float, field: str) -> None:
     if not math.isfinite(value):
         raise AnalysisInputError(f"{field}: must be finite, got {value!r}")
+
+
+def merged(parts: Sequence[Mergeable]) -> Mergeable:
+    """``parts[0] + parts[1] + ...``, left to right: the total of mergeable summaries (at least one)."""
+    return reduce(add, parts)
+
+
+def flat_pair(first: object, second: object, mismatch: str) -> tuple[np.ndarray, np.ndarray]:
+    """Two raw value sequences as flat float arrays of one length; ``mismatch.format(len1, len2)`` else."""
+    import numpy as np
+
+    a = np.asarray(first, dtype=float).ravel()
+    b = np.asarray(second, dtype=float).ravel()
+    if a.shape != b.shape:
+        raise AnalysisInputError(mismatch.format(a.size, b.size))
+    return a, b
 
 
 @dataclass(frozen=True)
@@ -191,12 +216,7 @@ class RegressionStats:
     @classmethod
     def from_values(cls, x: object, y: object) -> RegressionStats:
         """Summarise paired raw values, shapes (n,) and (n,). For tests and small in-memory data."""
-        import numpy as np
-
-        xa = np.asarray(x, dtype=float).ravel()
-        ya = np.asarray(y, dtype=float).ravel()
-        if xa.shape != ya.shape:
-            raise AnalysisInputError(f"RegressionStats.from_values: x has {xa.size} values, y has {ya.size}")
+        xa, ya = flat_pair(x, y, "RegressionStats.from_values: x has {} values, y has {}")
         return cls(int(xa.size), float(xa.sum()), float(ya.sum()), float(xa @ xa), float(ya @ ya),
                    float(xa @ ya))
 

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from bandit.forgetting import Memory, new_memory, restore_memory
-from bandit.inputs import batch_size, check_allowed, check_feedback, check_revision
+from bandit.inputs import Feedback, Revision, batch_size, check_allowed
 from bandit.options import check_min_share, default_min_share
 from bandit.policy import Choices, Contexts, Policy
 from bandit.row_changes import RowChanges, added_rows, replaced_rows
@@ -91,47 +91,25 @@ class ArmPolicy(Restorable, Policy):
                 actions[rows] = sample_from(probs[g], uniforms[rows])
         return Choices(actions, probs[group, actions], ~top[group, actions])
 
-    def update(
-        self,
-        contexts: Contexts,
-        actions: np.ndarray,
-        rewards: np.ndarray,
-        propensities: np.ndarray,
-        *,
-        allowed: np.ndarray | None = None,
-        weights: np.ndarray | None = None,
-        times: np.ndarray | None = None,
-    ) -> None:
+    def _learn(self, rows: Any, feedback: Feedback, weights: np.ndarray | None,
+               times: np.ndarray | None) -> None:
         """Fold a batch of (possibly long delayed) outcomes into the state; order within it is irrelevant.
 
         ``allowed``, the mask at decision time, is optional and only checked (each logged action must
         have been allowed): these policies learn the same either way. ``weights`` (fractional trials,
         default 1) and ``times`` (days) are described in :mod:`bandit.row_changes`.
         """
-        n = batch_size(contexts)
-        feedback = check_feedback(n, self.n_actions, actions, rewards, propensities, allowed)
         self._check_rewards("rewards", feedback.rewards)
         self._apply(added_rows(feedback, weights, times))
         self._cache.clear()
 
-    def revise(
-        self,
-        contexts: Contexts,
-        actions: np.ndarray,
-        old_rewards: np.ndarray,
-        new_rewards: np.ndarray,
-        *,
-        old_weights: np.ndarray | None = None,
-        new_weights: np.ndarray | None = None,
-        times: np.ndarray | None = None,
-    ) -> None:
+    def _relearn(self, rows: Any, revision: Revision, old_weights: np.ndarray | None,
+                 new_weights: np.ndarray | None, times: np.ndarray | None) -> None:
         """Replace rewards (and weights) already learned (see :meth:`bandit.policy.Policy.revise`); exact.
 
         The state of these policies is per-arm weighted sums of the rewards, so a row's change moves the
         sums by the difference between what it adds now and what it added before.
         """
-        n = batch_size(contexts)
-        revision = check_revision(n, self.n_actions, actions, old_rewards, new_rewards)
         self._check_rewards("old_rewards", revision.old_rewards)
         self._check_rewards("new_rewards", revision.new_rewards)
         self._apply(replaced_rows(revision, old_weights, new_weights, times))

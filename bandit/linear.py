@@ -31,7 +31,7 @@ import numpy as np
 
 from bandit.features import EncodedContexts, FeatureHasher
 from bandit.gaussian_max import probability_of_max
-from bandit.inputs import check_allowed, check_feedback, check_positive, check_revision
+from bandit.inputs import Feedback, Revision, check_allowed, check_positive
 from bandit.options import check_min_share, check_n_actions, check_n_draws, check_seed, default_min_share
 from bandit.policy import Contexts, Policy
 from bandit.row_changes import added_rows, replaced_rows
@@ -119,24 +119,17 @@ class _RidgePerAction(Restorable, Policy):
         x, mask = self._design(contexts, allowed)
         return self._distribution(x, mask)
 
-    def update(
-        self,
-        contexts: Contexts,
-        actions: np.ndarray,
-        rewards: np.ndarray,
-        propensities: np.ndarray,
-        *,
-        allowed: np.ndarray | None = None,
-        weights: np.ndarray | None = None,
-        times: np.ndarray | None = None,
-    ) -> None:
+    def _learning_rows(self, contexts: Contexts | EncodedContexts) -> tuple[int, np.ndarray]:
+        x = self.hasher.encode(contexts)
+        return len(x), x
+
+    def _learn(self, x: np.ndarray, feedback: Feedback, weights: np.ndarray | None,
+               times: np.ndarray | None) -> None:
         """Add a batch of rewards to each chosen action's regression (order-free).
 
         ``allowed`` (the mask at decision time) is optional and only checked; ``times`` are checked and
         ignored (these policies do not forget); ``weights`` make rows fractional trials.
         """
-        x = self.hasher.encode(contexts)
-        feedback = check_feedback(len(x), self.n_actions, actions, rewards, propensities, allowed)
         w = added_rows(feedback, weights, times).new_weights
         for action, rows in _rows_by_action(feedback.actions, self.n_actions):
             chosen = x[rows]
@@ -144,24 +137,13 @@ class _RidgePerAction(Restorable, Policy):
             self.arm_to_moment[action] += chosen.T @ (w[rows] * feedback.rewards[rows])
         self._fitted = None
 
-    def revise(
-        self,
-        contexts: Contexts,
-        actions: np.ndarray,
-        old_rewards: np.ndarray,
-        new_rewards: np.ndarray,
-        *,
-        old_weights: np.ndarray | None = None,
-        new_weights: np.ndarray | None = None,
-        times: np.ndarray | None = None,
-    ) -> None:
+    def _relearn(self, x: np.ndarray, revision: Revision, old_weights: np.ndarray | None,
+                 new_weights: np.ndarray | None, times: np.ndarray | None) -> None:
         """Replace learned rewards and weights (see :meth:`bandit.policy.Policy.revise`); exact.
 
         Row ``x`` moves :math:`A_a` by :math:`(w_{new} - w_{old})\\,x x^\\top` (nothing when its weight
         stays) and :math:`b_a` by :math:`(w_{new} r_{new} - w_{old} r_{old})\\,x`.
         """
-        x = self.hasher.encode(contexts)
-        revision = check_revision(len(x), self.n_actions, actions, old_rewards, new_rewards)
         changes = replaced_rows(revision, old_weights, new_weights, times)
         reweighted = changes.new_weights - changes.old_weights
         moved = changes.new_weights * changes.new_rewards - changes.old_weights * changes.old_rewards

@@ -15,8 +15,12 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from bandit.inputs import Feedback, Revision
 
 FeatureValue = float | int | str | bool
 Context = Mapping[str, FeatureValue]
@@ -79,7 +83,6 @@ class Policy(ABC):
 
         return make_choices(self.probabilities(contexts, allowed), rng)
 
-    @abstractmethod
     def update(
         self,
         contexts: Contexts,
@@ -112,6 +115,22 @@ class Policy(ABC):
             policies that forget (``discount``, ``window_days``: :mod:`bandit.forgetting`); checked
             and ignored by the others.
         """
+        from bandit.inputs import check_feedback  # inputs builds on this module's types
+
+        n, rows = self._learning_rows(contexts)
+        self._learn(rows, check_feedback(n, self.n_actions, actions, rewards, propensities, allowed),
+                    weights, times)
+
+    def _learning_rows(self, contexts: Contexts) -> tuple[int, Any]:
+        """The batch size and the contexts in the form this policy learns from (default: as given)."""
+        from bandit.inputs import batch_size
+
+        return batch_size(contexts), contexts
+
+    @abstractmethod
+    def _learn(self, rows: Any, feedback: Feedback, weights: np.ndarray | None,
+               times: np.ndarray | None) -> None:
+        """Learn checked ``feedback`` (:meth:`update`) on ``rows`` of :meth:`_learning_rows`."""
 
     def revise(
         self,
@@ -143,7 +162,18 @@ class Policy(ABC):
         times : ndarray of float, shape (n,), optional
             Each row's time in days, as passed to ``update`` (required where ``update`` needs it).
         """
-        raise RevisionUnsupported(f"{type(self).__name__} cannot revise a reward it has learned")
+        if not self.can_revise:
+            raise RevisionUnsupported(f"{type(self).__name__} cannot revise a reward it has learned")
+        from bandit.inputs import check_revision
+
+        n, rows = self._learning_rows(contexts)
+        self._relearn(rows, check_revision(n, self.n_actions, actions, old_rewards, new_rewards),
+                      old_weights, new_weights, times)
+
+    def _relearn(self, rows: Any, revision: Revision, old_weights: np.ndarray | None,
+                 new_weights: np.ndarray | None, times: np.ndarray | None) -> None:
+        """Replace checked rewards (:meth:`revise`); every policy with ``can_revise`` implements it."""
+        raise NotImplementedError
 
     @abstractmethod
     def to_bytes(self) -> bytes:

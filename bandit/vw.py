@@ -7,12 +7,11 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import vowpalwabbit
 
-from bandit.inputs import batch_size, check_allowed, check_feature, check_feedback, context_rows
+from bandit.inputs import Feedback, check_allowed, check_feature, context_rows
 from bandit.options import check_min_share, check_n_actions, check_seed, default_min_share
 from bandit.policy import Contexts, FeatureValue, Policy, PolicyError
 from bandit.row_changes import added_rows
@@ -29,6 +28,9 @@ from bandit.vw_text import (
     shared_line,
 )
 
+if TYPE_CHECKING:
+    import vowpalwabbit
+
 DEFAULT_VW_ARGS = "--cb_explore_adf --squarecb -q UA"
 #: VW hashes a quadratic feature of ``a`` and ``b`` as ``(hash(a) * FNV_PRIME) ^ hash(b)`` (32-bit FNV).
 FNV_PRIME = 16_777_619
@@ -37,6 +39,13 @@ FNV_PRIME = 16_777_619
 def reward_to_cost(rewards: np.ndarray) -> np.ndarray:
     """VW minimises cost; SendLab maximises reward. The one place the sign flips: cost = -reward."""
     return -rewards
+
+
+def _workspace(arguments: list[str]) -> vowpalwabbit.Workspace:
+    """A VW workspace; Vowpal Wabbit is imported here, on first use, so ``import bandit`` stays light."""
+    import vowpalwabbit
+
+    return vowpalwabbit.Workspace(arg_list=arguments)
 
 
 def _vw_reason(exc: BaseException) -> str:
@@ -54,7 +63,7 @@ def _vw_accepts(tokens: tuple[str, ...]) -> str | None:
     name a file.
     """
     try:
-        vowpalwabbit.Workspace(arg_list=["--quiet", *tokens]).finish()
+        _workspace(["--quiet", *tokens]).finish()
     except Exception as exc:  # VW raises plain RuntimeError / ValueError for bad combinations
         return _vw_reason(exc)
     return None
@@ -146,7 +155,7 @@ class VWContextualBandit(Restorable, Policy):
     @staticmethod
     def _open(arguments: list[str]) -> vowpalwabbit.Workspace:
         try:
-            return vowpalwabbit.Workspace(arg_list=arguments)
+            return _workspace(arguments)
         except Exception as exc:  # VW raises plain RuntimeError-like errors for bad arguments
             command = " ".join(arguments)
             raise PolicyError(f"options.vw_args: Vowpal Wabbit rejected {command!r}: {exc}") from None
@@ -288,35 +297,23 @@ class VWContextualBandit(Restorable, Policy):
             )
         return values / values.sum(axis=1, keepdims=True)
 
-    def update(
-        self,
-        contexts: Contexts,
-        actions: np.ndarray,
-        rewards: np.ndarray,
-        propensities: np.ndarray,
-        *,
-        allowed: np.ndarray | None = None,
-        weights: np.ndarray | None = None,
-        times: np.ndarray | None = None,
-    ) -> None:
+    def _learn(self, contexts: Contexts, feedback: Feedback, weights: np.ndarray | None,
+               times: np.ndarray | None) -> None:
         """Learn each logged row: cost = -reward on the chosen action, with its logged propensity.
 
         With ``allowed`` (the mask at decision time) each example holds exactly the actions the
         decision saw, as VW expects; without it, every action is present. ``weights`` other than 1 are
         refused (a VW label is one whole trial); ``times`` are checked and ignored.
         """
-        n = batch_size(contexts)
-        feedback = check_feedback(n, self.n_actions, actions, rewards, propensities, allowed)
         trial_weights = added_rows(feedback, weights, times).new_weights
         if np.any(trial_weights != 1):
             raise PolicyError(
                 "weights: the VW policy learns whole trials only (weight 1), found "
                 f"{float(trial_weights[trial_weights != 1][0])!r}"
             )
-        rows = context_rows(contexts)
         costs = reward_to_cost(feedback.rewards)
         everything = range(self.n_actions)
-        for i, row in enumerate(rows):
+        for i, row in enumerate(context_rows(contexts)):
             chosen = int(feedback.actions[i])
             present = everything if feedback.allowed is None else np.flatnonzero(feedback.allowed[i])
             label = labelled(self._action_lines[chosen], float(costs[i]), float(feedback.propensities[i]))

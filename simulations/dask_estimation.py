@@ -14,6 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from analysis.stats import merged
 from simulations.chunked import ChunkSummary, TargetFunction, check_estimators, summarize_chunk
 from simulations.column_maps import ColumnMap
 from simulations.data import SimulationInputError
@@ -87,7 +88,4 @@ def estimate_dask(
     summaries = list(parts["summary"])
     if not summaries:
         raise SimulationInputError("frame: the Dask DataFrame has no partitions")
-    total = summaries[0]
-    for summary in summaries[1:]:
-        total = total + summary
-    return total
+    return merged(summaries)

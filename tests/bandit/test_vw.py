@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import vowpalwabbit
@@ -194,3 +197,21 @@ def test_update_with_the_decision_mask_learns():
     masked.update(n, actions, rewards, np.full(n, 0.5), allowed=allowed)
     probs = masked.probabilities(1, allowed[:1])[0]
     np.testing.assert_allclose(probs, [0.05, 0, 0.95], rtol=1e-6)  # learned: 2 beats 0 among the two
+
+
+def test_import_bandit_leaves_vowpal_wabbit_unloaded_until_a_vw_policy_needs_it():
+    """``import bandit`` costs no VW import; a vw spec still checks, builds, learns and restores."""
+    script = "\n".join([
+        "import sys",
+        "import numpy as np",
+        "import bandit",
+        "print('vowpalwabbit' in sys.modules)",
+        "print(bandit.option_problems('vw', {'vw_args': '--cb_explore_adf --bogus'}, 2) != [])",
+        "policy = bandit.make_policy('vw', 2, action_features=[{'a': 1}, {'a': 2}], seed=3)",
+        "policy.update([{'u': 1}, {'u': 2}], np.array([0, 1]), np.array([1.0, 0.0]), np.array([0.5, 0.5]))",
+        "restored = bandit.load_policy(policy.to_bytes())",
+        "print(isinstance(restored, bandit.VWContextualBandit), 'vowpalwabbit' in sys.modules)",
+    ])
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["False", "True", "True", "True"]
