@@ -267,6 +267,12 @@ class Scenario(BaseModel):
         if self.timing is not None and self.waves.delay:
             raise ValueError("waves.delay: with timing, outcomes arrive after the timing's delays; "
                              "leave it out")
+        for event, rates in ({} if self.timing is None else self.timing.event_rates).items():
+            unknown = [v for v in rates if v not in self.variants]
+            missing = [v for v in self.variants if v not in rates]
+            if unknown or missing:
+                raise ValueError(f"timing.event_rates.{event}: give a rate for each variant "
+                                 f"(unknown {unknown}, missing {missing})")
         for name, spec in self.policies.items():
             if spec.delays != "wait" and self.timing is None:
                 raise ValueError(f"policies.{name}.delays: {spec.delays!r} needs the scenario's timing")

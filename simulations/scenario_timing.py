@@ -8,6 +8,8 @@
       delays:                       # per event type, hours from send to event
         conversion: {type: lognormal, median_hours: 60, sigma: 0.5}
       reward_event: conversion      # the event the segments' rates describe (default: the only one)
+      event_rates:                  # every other event of delays: its rate per variant (not rewarded)
+        click: {plain: 0.20, urgent: 0.22, emoji: 0.25}
     drift:                          # applied in order to every segment (or the one named)
       - {at_send: 10, rates: {plain: 0.03, emoji: 0.09}}                    # a step at the 10th send
       - {from_send: 1, to_send: 14, segment: new, rates: {urgent: 0.04}}    # linear, then held
@@ -26,6 +28,11 @@ from the log at each learning: ``exponential`` (Chapelle's model), ``lognormal``
 lognormal delay), or ``kaplan_meier`` once some
 decisions have been followed for the whole window (the exponential model until then: before, the
 Kaplan–Meier estimate cannot tell how many events are still to come).
+
+An event other than the reward event (``event_rates``) happens to a recipient with its rate for the
+variant sent, independently of the reward event (a conversion does not need a click here), after a
+delay drawn from its own distribution; it is counted and its delays kept, but never rewarded nor
+learned from, and ``drift`` does not move its rates.
 """
 
 from __future__ import annotations
@@ -103,6 +110,7 @@ class Timing(BaseModel):
     window_hours: float = Field(72.0, gt=0)
     delays: dict[str, Delay] = Field(min_length=1)
     reward_event: str | None = None
+    event_rates: dict[str, dict[str, float]] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _reward_event(self) -> Timing:
@@ -111,10 +119,22 @@ class Timing(BaseModel):
         event = self.event
         if event not in self.delays:
             raise ValueError(f"reward_event: {event!r} has no delay (delays give {list(self.delays)})")
-        others = [e for e in self.delays if e != event]
-        if others:
-            raise ValueError(f"delays: only the reward event ({event}) is simulated; remove {others}")
+        unrated = [e for e in self.delays if e != event and e not in self.event_rates]
+        if unrated:
+            raise ValueError(f"event_rates: give the rates of {unrated} (events besides the reward, {event})")
+        undelayed = [e for e in self.event_rates if e not in self.delays or e == event]
+        if undelayed:
+            raise ValueError(f"event_rates: {undelayed} must be events of delays other than the reward "
+                             f"({event})")
+        bad = {e: r for e, rates in self.event_rates.items() for r in rates.values() if not 0 <= r <= 1}
+        if bad:
+            raise ValueError(f"event_rates: must be in [0, 1], got {bad}")
         return self
+
+    @property
+    def others(self) -> list[str]:
+        """The events simulated besides the rewarded one (logged, never rewarded)."""
+        return list(self.event_rates)
 
     @property
     def event(self) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -37,6 +37,8 @@ class PolicyRun:
         With ``timing``: the Beta posterior ``(alpha, beta)`` after the last learning.
     drift : tuple of DriftReport
         With ``timing``: the drift monitor per seed (:mod:`simulations.timed_run`).
+    event_counts : dict of str to ndarray of int, shape (seeds, waves)
+        With ``timing.event_rates``: per event besides the reward, its events per send (not rewarded).
     """
 
     policy: str
@@ -49,6 +51,7 @@ class PolicyRun:
     send_traffic: np.ndarray | None = None
     posterior: np.ndarray | None = None
     drift: tuple[DriftReport, ...] = ()
+    event_counts: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def drift_alerts(self) -> np.ndarray:
@@ -64,6 +67,8 @@ class PolicyRun:
                 "first_alarm_send": [d.first_alarm_day for d in self.drift],
                 "drift": [d.to_dict() for d in self.drift],
                 "posterior": None if self.posterior is None else self.posterior.tolist(),
+                "events": {e: {"total_mean": float(c.sum(axis=1).mean()), "per_send": c.tolist()}
+                           for e, c in self.event_counts.items()},
             }
         return {
             "policy": self.policy,

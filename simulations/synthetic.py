@@ -31,7 +31,7 @@ from simulations.factorial_design import FactorialConclusion, FactorialDesign, f
 from simulations.scenario import Categorical, Exponential, Normal, Poisson, Scenario, Uniform
 from simulations.scenario_timing import PolicySpec
 from simulations.simulation_results import ABConclusion, PolicyRun, SimulationResult
-from simulations.timed_run import draw_delays, run_timed
+from simulations.timed_run import draw_delays, draw_events, run_timed
 
 ProgressCallback = Callable[[str, int, int], None]
 
@@ -189,21 +189,23 @@ def _run_one(
     loser = (total - traffic[best_variant]) / total
     mismatch = mismatches / total
     return (np.cumsum(reward), np.cumsum(regret), np.array(loser), np.array(mismatch), traffic, successes,
-            send_traffic, None, None)
+            send_traffic, None, None, None)
 
 
 def _run_seed(name: str, options: Mapping[str, Any], waves: Sequence[Population], delays: list[np.ndarray],
-              scenario: Scenario, seed: int, best: int) -> tuple[Any, ...]:
+              scenario: Scenario, seed: int, best: int,
+              events: dict[str, list[tuple[np.ndarray, np.ndarray]]] | None = None) -> tuple[Any, ...]:
     """One policy on one seed: waves (:func:`_run_one`), or a clock and delays (``timing``)."""
     if scenario.timing is None:
         return _run_one(name, options, waves, scenario, seed, best)
     policy = _policy(name, scenario, options, seed)
-    run = run_timed(policy, _spec(name, scenario), scenario, waves, delays, np.random.default_rng([seed, 1]))
+    run = run_timed(policy, _spec(name, scenario), scenario, waves, delays, np.random.default_rng([seed, 1]),
+                    events)
     traffic = run.send_traffic.sum(axis=0)
     total = traffic.sum()
     return (np.cumsum(run.reward), np.cumsum(run.regret), np.array((total - traffic[best]) / total),
             np.array(run.mismatches / total), traffic, run.successes, run.send_traffic, run.posterior,
-            run.drift)
+            run.drift, run.event_counts)
 
 
 def _ab_conclusion(seed: int, variants: Sequence[str], traffic: np.ndarray, successes: np.ndarray,
@@ -280,12 +282,14 @@ def run_simulation(
         rng = np.random.default_rng([seed, 0])
         waves = [draw_population(scenario, size, rng, send) for send, size in enumerate(sizes, start=1)]
         delays = [] if scenario.timing is None else draw_delays(scenario, sizes, rng)
+        events = (None if scenario.timing is None
+                  else draw_events(scenario, sizes, np.random.default_rng([seed, 2])))
         mean_p = np.concatenate([w.probabilities for w in waves]).mean(axis=0)
         best = int(np.argmax(mean_p))
         best_variants.append(best)
         ab_result = None
         for name in policies:
-            result = _run_seed(name, options.get(name, {}), waves, delays, scenario, seed, best)
+            result = _run_seed(name, options.get(name, {}), waves, delays, scenario, seed, best, events)
             per_policy[name].append(result)
             if name == "ab":
                 ab_result = result
@@ -298,7 +302,7 @@ def run_simulation(
             if on_progress is not None:
                 on_progress(name, done, total)
         if ab_result is None:
-            ab_result = _run_seed("ab", {}, waves, delays, scenario, seed, best)
+            ab_result = _run_seed("ab", {}, waves, delays, scenario, seed, best, events)
         conclusions.append(
             _ab_conclusion(seed, scenario.variants, ab_result[4], ab_result[5], best, scenario.alpha)
         )
@@ -314,6 +318,7 @@ def run_simulation(
             send_traffic=np.stack([r[6] for r in results]),
             posterior=np.stack([r[7] for r in results]) if results[0][7] is not None else None,
             drift=tuple(r[8] for r in results if r[8] is not None),
+            event_counts={e: np.stack([r[9][e] for r in results]) for e in (results[0][9] or {})},
         )
         for name, results in per_policy.items()
     )

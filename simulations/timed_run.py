@@ -2,8 +2,10 @@ r"""One policy through a scenario with ``timing``: sends on a clock, events afte
 
 Send ``w`` (from 0) goes out at hour :math:`w \Delta` (``interval_hours``). A recipient who responds
 has the event after a delay drawn from the reward event's distribution; an event after
-``window_hours`` is not attributed (reward 0). Before each send, and once more one interval after the
-last, the policy learns what it knows at that hour, in its ``delays`` mode
+``window_hours`` is not attributed (reward 0). The other events of ``timing.event_rates`` (clicks of
+a conversion scenario) happen with their own rates and delays, independently of the reward event, and
+are counted with their delays but never rewarded nor learned. Before each send, and once more one
+interval after the last, the policy learns what it knows at that hour, in its ``delays`` mode
 (:mod:`simulations.scenario_timing`): every row it has learned is kept with the reward and weight it
 was learned with, so a later change is a ``revise`` (exact for the policies that can revise).
 
@@ -55,6 +57,10 @@ class TimedRun:
     posterior : ndarray of float, shape (2, k)
         The Beta posterior ``(alpha, beta)`` after the last learning.
     drift : DriftReport
+    event_counts : dict of str to ndarray of int, shape (waves,)
+        Per event besides the reward, its events within the window per send.
+    event_delays : dict of str to ndarray of float
+        Per event besides the reward, the delay in hours of each of those events.
     """
 
     reward: np.ndarray
@@ -64,6 +70,8 @@ class TimedRun:
     mismatches: int
     posterior: np.ndarray
     drift: DriftReport
+    event_counts: dict[str, np.ndarray]
+    event_delays: dict[str, np.ndarray]
 
 
 def draw_delays(scenario: Scenario, sizes: Sequence[int], rng: np.random.Generator) -> list[np.ndarray]:
@@ -71,6 +79,16 @@ def draw_delays(scenario: Scenario, sizes: Sequence[int], rng: np.random.Generat
     if scenario.timing is None:
         raise SimulationInputError("timing: the scenario has no timing")  # pragma: no cover
     return [scenario.timing.delay.draw(rng.random(n)) for n in sizes]
+
+
+def draw_events(scenario: Scenario, sizes: Sequence[int],
+                rng: np.random.Generator) -> dict[str, list[tuple[np.ndarray, np.ndarray]]]:
+    """Per event besides the reward, per wave: each recipient's uniform (whether the event happens,
+    against its rate for the variant sent) and delay in hours."""
+    if scenario.timing is None:
+        raise SimulationInputError("timing: the scenario has no timing")  # pragma: no cover
+    return {event: [(rng.random(n), scenario.timing.delays[event].draw(rng.random(n))) for n in sizes]
+            for event in scenario.timing.others}
 
 
 def _beta_posterior(policy: Policy, actions: np.ndarray, weights: np.ndarray, rewards: np.ndarray,
@@ -164,6 +182,7 @@ def run_timed(
     waves: Sequence[Any],
     delays: Sequence[np.ndarray],
     rng: np.random.Generator,
+    events: dict[str, list[tuple[np.ndarray, np.ndarray]]] | None = None,
 ) -> TimedRun:
     """Run one policy through the sends of one seed (see the module docstring).
 
@@ -179,6 +198,8 @@ def run_timed(
         Per wave, each recipient's delay in hours (:func:`draw_delays`).
     rng : numpy.random.Generator
         The policy's choices.
+    events : dict, optional
+        The other events' draws (:func:`draw_events`); without them none are simulated.
 
     Returns
     -------
@@ -201,6 +222,10 @@ def run_timed(
     mismatches = 0
     judged: list[tuple[int, np.ndarray, slice]] = []
     days: list[DriftDay] = []
+    others = events or {}
+    event_rates = {e: np.array([timing.event_rates[e][v] for v in scenario.variants]) for e in others}
+    event_counts = {e: np.zeros(len(waves), dtype=np.int64) for e in others}
+    event_delays: dict[str, list[np.ndarray]] = {e: [] for e in others}
 
     def judge(now: float) -> None:
         model = log.delay_model(now, window, "kaplan_meier")
@@ -237,6 +262,11 @@ def run_timed(
         send_traffic[w] = np.bincount(actions, minlength=k)
         successes += np.bincount(actions, weights=attributed, minlength=k).astype(np.int64)
         mismatches += int(np.count_nonzero(chosen_p < best_p))
+        for event, draws in others.items():
+            uniforms, hours = draws[w]
+            happened = (uniforms < event_rates[event][actions]) & (hours <= window)
+            event_counts[event][w] = np.count_nonzero(happened)
+            event_delays[event].append(hours[happened])
         if learned.sum() > 0 and now >= window:  # some decision followed for a whole window
             judged.append((w, posterior, rows))
     end = len(waves) * interval
@@ -246,4 +276,5 @@ def run_timed(
                             log.learned_reward[: log.count], k)
     drift = monitor_drift(sorted(days, key=lambda d: d.day), horizon=scenario.monitor.horizon,
                           false_alarm_rate=scenario.monitor.false_alarm_rate)
-    return TimedRun(reward, regret, send_traffic, successes, mismatches, final, drift)
+    return TimedRun(reward, regret, send_traffic, successes, mismatches, final, drift, event_counts,
+                    {e: np.concatenate(d) for e, d in event_delays.items()})

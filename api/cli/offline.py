@@ -270,9 +270,11 @@ def simulate(
                f"{sum(result.wave_sizes):,} recipients in {len(result.wave_sizes)} waves, {seeds} seeds")
     timed = loaded.timing is not None
     alerts = ["drift alerts"] if timed else []
-    print_table(["policy", "reward", "regret", "regret sd", "loser share", *alerts],
+    others = loaded.timing.others if loaded.timing is not None else []
+    print_table(["policy", "reward", "regret", "regret sd", "loser share", *alerts, *others],
                 [[p["policy"], p["final_reward_mean"], p["final_regret_mean"], p["final_regret_sd"],
                   p["loser_share_mean"]] + ([f"{p['drift_alert_share']:.0%}"] if timed else [])
+                 + [p["events"][e]["total_mean"] for e in others]
                  for p in data["policies"]])
     ab = data["ab_test"]
     typer.echo(f"A/B test: declared a winner in {ab['declared_share']:.0%} of seeds, "

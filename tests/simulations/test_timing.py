@@ -10,10 +10,12 @@ import pytest
 import yaml
 from scipy import special, stats
 
+from bandit import make_policy
 from bandit.policy import PolicyError
 from simulations.data import SimulationInputError
 from simulations.scenario import load_scenario, scenario_from_mapping
-from simulations.synthetic import run_simulation
+from simulations.synthetic import draw_population, run_simulation
+from simulations.timed_run import draw_delays, draw_events, run_timed
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "simulations" / "examples"
 SEEDS = 10
@@ -138,6 +140,8 @@ _BASE = {
     "waves": {"count": 3, "recipients": 10},
 }
 _TIMING = {"delays": {"click": {"type": "exponential", "mean_hours": 5}}}
+_TWO_EVENTS = {"delays": {"click": _TIMING["delays"]["click"], "open": _TIMING["delays"]["click"]},
+               "reward_event": "click"}
 
 
 @pytest.mark.parametrize(("extra", "message"), [
@@ -150,7 +154,14 @@ _TIMING = {"delays": {"click": {"type": "exponential", "mean_hours": 5}}}
      "reward_event: name which of"),
     ({"timing": {**_TIMING, "reward_event": "click", "delays": {
         "click": _TIMING["delays"]["click"], "open": _TIMING["delays"]["click"]}}},
-     r"only the reward event \(click\) is simulated"),
+     r"event_rates: give the rates of \['open'\] \(events besides the reward, click\)"),
+    ({"timing": {**_TIMING, "event_rates": {"click": {"a": 0.1, "b": 0.1}}}},
+     r"event_rates: \['click'\] must be events of delays other than the reward"),
+    ({"timing": {**_TWO_EVENTS, "event_rates": {"open": {"a": 0.1}}}},
+     r"timing.event_rates.open: give a rate for each variant \(unknown \[\], missing \['b'\]\)"),
+    ({"timing": {**_TWO_EVENTS, "event_rates": {"open": {"a": 0.1, "b": 0.1, "c": 0.1}}}},
+     r"unknown \['c'\], missing \[\]"),
+    ({"timing": {**_TWO_EVENTS, "event_rates": {"open": {"a": 0.1, "b": 1.5}}}}, "event_rates: must be in"),
     ({"timing": _TIMING, "waves": {"count": 3, "recipients": 10, "delay": 1}}, "waves.delay: with timing"),
     ({"timing": {**_TIMING, "windows_hours": 5}}, "timing.windows_hours: Extra inputs"),
     ({"drift": [{"at_send": 2, "rates": {"c": 0.1}}]}, r"drift\[0\].rates: unknown variants \['c'\]"),
@@ -182,3 +193,47 @@ def test_named_policies_take_command_line_options_on_top():
     scenario = scenario_from_mapping({**_BASE, "timing": _TIMING, "policies": named})
     with pytest.raises(PolicyError, match=r"options.discount: must lie in \(0, 1\]"):
         run_simulation(scenario, ("p",), seeds=1, policy_options={"p": {"discount": 2.0}})
+
+
+def test_clicks_arrive_with_their_declared_delays_and_rates():
+    # one seed of the first example: every click within the window, against its exponential (mean 3 h)
+    scenario = load_scenario(EXAMPLES / "delayed_conversions.yaml")
+    sizes = scenario.waves.wave_sizes
+    rng = np.random.default_rng([0, 0])
+    waves = [draw_population(scenario, n, rng, send) for send, n in enumerate(sizes, start=1)]
+    delays = draw_delays(scenario, sizes, rng)
+    events = draw_events(scenario, sizes, np.random.default_rng([0, 2]))
+    policy = make_policy("thompson", len(scenario.variants), seed=0)
+    run = run_timed(policy, scenario.policies["delay-aware"], scenario, waves, delays,
+                    np.random.default_rng([0, 1]), events)
+    hours = run.event_delays["click"]
+    window = scenario.timing.window_hours
+    assert hours.size == run.event_counts["click"].sum() and hours.max() <= window
+    in_window = stats.expon.cdf(window, scale=3)  # 1 - e^-56: the window cuts nothing here
+    test = stats.kstest(hours, lambda x: stats.expon.cdf(x, scale=3) / in_window)
+    assert test.pvalue > 0.01, test
+    assert abs(hours.mean() - 3) < 4 * 3 / np.sqrt(hours.size)
+    # the count per send follows the click rate of the variant each recipient was sent
+    rates = np.array([scenario.timing.event_rates["click"][v] for v in scenario.variants])
+    expected = run.send_traffic @ rates
+    sd = np.sqrt(run.send_traffic @ (rates * (1 - rates)))
+    assert abs(run.event_counts["click"].sum() - expected.sum()) < 4 * np.sqrt(np.sum(sd ** 2))
+    assert run.event_counts["click"].sum() > 2 * run.reward.sum()  # clicks are far more than conversions
+
+
+def test_clicks_do_not_enter_the_reward():
+    # the first example with and without its clicks: the same conversions, choices and posteriors
+    raw = yaml.safe_load((EXAMPLES / "delayed_conversions.yaml").read_text())
+    with_clicks = run_simulation(scenario_from_mapping(raw), ("zero-imputed", "delay-aware"), seeds=2)
+    for key in ("reward_event", "event_rates"):
+        raw["timing"].pop(key)
+    raw["timing"]["delays"].pop("click")
+    without = run_simulation(scenario_from_mapping(raw), ("zero-imputed", "delay-aware"), seeds=2)
+    for name in ("zero-imputed", "delay-aware"):
+        clicked, plain = with_clicks.run(name), without.run(name)
+        np.testing.assert_array_equal(clicked.cumulative_reward, plain.cumulative_reward)
+        np.testing.assert_array_equal(clicked.send_traffic, plain.send_traffic)
+        np.testing.assert_array_equal(clicked.posterior, plain.posterior)
+        assert clicked.event_counts["click"].sum() > 2 * clicked.cumulative_reward[:, -1].sum()
+        assert plain.event_counts == {}
+        assert "click" in with_clicks.to_dict()["policies"][0]["events"]
