@@ -6,7 +6,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from analysis.drift import DriftPoint, DriftReport
 from api.models.adaptive import AdaptivePublic, PolicyValueBlockPublic
+from api.models.common import model_of
 
 
 class ArmPublic(BaseModel):
@@ -152,41 +154,23 @@ class CovariatePublic(BaseModel):
     note: str
 
 
-class DriftPointPublic(BaseModel):
-    """One judged day and policy version of the drift monitor."""
-
-    day: int
-    policy_version: int
-    decisions: int
-    predicted: float
-    observed: float
-    residual: float
-    upper: float
-    lower: float
-    alarm: bool
+DriftPointPublic = model_of("DriftPointPublic", DriftPoint,
+                            "One judged day and policy version of the drift monitor.")
+DriftDetectorPublic = model_of(
+    "DriftDetectorPublic", DriftReport,
+    "One calibrated two-sided CUSUM of the drift monitor and its judged days.",
+    points=(list[DriftPointPublic], ...),  # type: ignore[valid-type]
+)
 
 
-class DriftDetectorPublic(BaseModel):
-    """One calibrated two-sided CUSUM of the drift monitor and its judged days."""
-
-    alert: bool
-    detector: str
-    threshold: float
-    reference: float
-    horizon: int
-    false_alarm_rate: float
-    first_alarm_day: int | None
-    points: list[DriftPointPublic]
-
-
-class DriftArmPublic(DriftDetectorPublic):
+class DriftArmPublic(DriftDetectorPublic):  # type: ignore[misc,valid-type]
     """A fixed split's arm watched on its own: its daily reward against its earlier days."""
 
     arm: int
     variants: dict[str, str]
 
 
-class DriftPublic(DriftDetectorPublic):
+class DriftPublic(DriftDetectorPublic):  # type: ignore[misc,valid-type]
     """The drift monitor: predicted against earned reward per day, a calibrated two-sided CUSUM; for a
     fixed split also one per arm (``arms``), ``alert`` being any of them."""
 
