@@ -63,6 +63,8 @@ class RecipientDecision:
     context: dict[str, Any] | None
     created_at: datetime
     outcomes: list[RecipientOutcome]
+    #: ``context_from: features``: the feature version the context was filled from (else None).
+    feature_version: int | None = None
 
 
 @dataclass(frozen=True)
@@ -115,7 +117,7 @@ def read_recipient(engine: Engine, recipient_id: str) -> RecipientData:
     with engine.connect() as conn:
         rows = conn.execute(
             select(d.id, d.experiment_key, d.version, d.variants, d.propensity, d.reason, d.context,
-                   d.created_at)
+                   d.created_at, d.feature_version)
             .where(d.recipient_id == recipient_id)
             .order_by(d.created_at, d.id)
         ).all()
@@ -138,7 +140,7 @@ def read_recipient(engine: Engine, recipient_id: str) -> RecipientData:
             decision_id=r.id, experiment=r.experiment_key, version=r.version, variants=dict(r.variants),
             propensity=r.propensity, reason=r.reason, context=r.context,
             created_at=from_db_time(r.created_at),
-            outcomes=decision_to_outcomes.get(r.id, []),
+            outcomes=decision_to_outcomes.get(r.id, []), feature_version=r.feature_version,
         )
         for r in rows
     ], features)
