@@ -11,8 +11,10 @@ sent with the assignment, never a stored row. The erasure is logged with its cou
 
 The feature table (``sendlab features refresh``) holds a row of attributes per recipient and version:
 shown with the decisions, and deleted by the erasure (a later refresh from a history that still holds
-the recipient stores them again; a running service may answer from the rows it keeps in memory until
-the next version).
+the recipient stores them again). ``ExperimentService.erase_recipient`` (the HTTP route) also forgets the
+rows its process keeps in memory; another process (a worker of the service, ``sendlab recipients erase``
+while the service runs) may answer from the rows it keeps until they are evicted or a new version is
+stored.
 """
 
 from __future__ import annotations

@@ -106,3 +106,22 @@ def test_a_decision_shows_the_feature_version_its_context_came_from(sqlite_url: 
     column = {line[:36]: line[start:start + len("feature version")].strip() for line in lines
               if line[:36] in ids}
     assert column == {filled["decision_id"]: "2", plain["decision_id"]: "-"}
+
+
+def test_an_erasure_over_http_stops_the_service_answering_from_kept_features(sqlite_url: str) -> None:
+    from tests.api.test_routes_feature_table import BUYERS, body, features_spec
+
+    settings = Settings(db=sqlite_url, admin_key=ADMIN_KEY, send_key=SEND_KEY, erasure_secret=SECRET)
+    with TestClient(create_app(settings)) as client:
+        assert client.post("/v1/features/refresh", json=body(), headers=ADMIN).status_code == 201
+        assert client.post("/v1/experiments", json=features_spec(eligibility=BUYERS), headers=ADMIN).status_code == 201
+
+        def assign(recipient: str) -> str:
+            answer = client.post("/v1/experiments/hello/assign", json={"recipient_id": recipient}, headers=SEND)
+            assert answer.status_code == 200, answer.text
+            return answer.json()["reason"]
+
+        assert (assign("ann"), assign("hal")) == ("assigned", "assigned")  # their rows are now kept
+        erased = client.delete("/v1/recipients/ann", headers=ADMIN).json()
+        assert erased == {"decisions": 1, "outcomes": 0, "features": 1}
+        assert (assign("ann"), assign("hal")) == ("no_features", "assigned")
