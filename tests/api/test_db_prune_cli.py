@@ -52,7 +52,8 @@ def test_prune_reports_the_feature_versions_it_deleted(sqlite_url: str) -> None:
     engine.dispose()
     pruned = runner.invoke(cli_app, ["db", "prune", "--db", sqlite_url, "--days", "30", "--json"])
     assert pruned.exit_code == 0, pruned.output
-    assert json.loads(pruned.output) | {"before": None} == {"before": None, "decisions": 0, "feature_versions": 2}
+    answer = json.loads(pruned.output)
+    assert (answer["decisions"], answer["feature_versions"]) == (0, 2) and "before" in answer
     again = runner.invoke(cli_app, ["db", "prune", "--db", sqlite_url, "--days", "30"])
     assert again.exit_code == 0 and "feature versions deleted  0" in again.output, again.output
     engine = open_engine(sqlite_url)

@@ -81,15 +81,16 @@ def test_a_decision_shows_the_feature_version_its_context_came_from(sqlite_url: 
         assert client.post("/v1/experiments", json=features_spec(key="vip"), headers=ADMIN).status_code == 201
         assert client.post("/v1/experiments", json=SPEC, headers=ADMIN).status_code == 201
         filled = client.post("/v1/experiments/vip/assign", json={"recipient_id": "ann"}, headers=SEND).json()
-        plain = client.post(f"/v1/experiments/{SPEC['key']}/assign", json={"recipient_id": "ann", "context": {}},
-                            headers=SEND).json()
+        plain = client.post(f"/v1/experiments/{SPEC['key']}/assign",
+                            json={"recipient_id": "ann", "context": {}}, headers=SEND).json()
         assert (filled["feature_version"], plain["feature_version"]) == (2, None)
         explained = client.get(f"/v1/decisions/{filled['decision_id']}", headers=ADMIN).json()
         assert explained["feature_version"] == 2
         assert {"decision_id", "experiment", "version", "recipient_id", "variants", "arm", "propensity",
                 "policy_version", "reason", "explored", "created_at", "explanation", "features",
                 "features_method"} < explained.keys()  # every field it had
-        assert client.get(f"/v1/decisions/{plain['decision_id']}", headers=ADMIN).json()["feature_version"] is None
+        unfilled = client.get(f"/v1/decisions/{plain['decision_id']}", headers=ADMIN).json()
+        assert unfilled["feature_version"] is None
         shown = client.get("/v1/recipients/ann", headers=ADMIN).json()["decisions"]
         assert {d["decision_id"]: d["feature_version"] for d in shown} == {
             filled["decision_id"]: 2, plain["decision_id"]: None}
@@ -114,10 +115,12 @@ def test_an_erasure_over_http_stops_the_service_answering_from_kept_features(sql
     settings = Settings(db=sqlite_url, admin_key=ADMIN_KEY, send_key=SEND_KEY, erasure_secret=SECRET)
     with TestClient(create_app(settings)) as client:
         assert client.post("/v1/features/refresh", json=body(), headers=ADMIN).status_code == 201
-        assert client.post("/v1/experiments", json=features_spec(eligibility=BUYERS), headers=ADMIN).status_code == 201
+        spec = features_spec(eligibility=BUYERS)
+        assert client.post("/v1/experiments", json=spec, headers=ADMIN).status_code == 201
 
         def assign(recipient: str) -> str:
-            answer = client.post("/v1/experiments/hello/assign", json={"recipient_id": recipient}, headers=SEND)
+            answer = client.post("/v1/experiments/hello/assign", json={"recipient_id": recipient},
+                                 headers=SEND)
             assert answer.status_code == 200, answer.text
             return answer.json()["reason"]
 

@@ -258,7 +258,8 @@ def test_an_erasure_forgets_the_kept_rows_in_its_process_only(service, clock) ->
     service.create(make_spec(context_from="features", eligibility=BUYERS))
     other = ExperimentService(service.engine, clock=clock, seed=7)  # another worker on the same store
     for worker in (service, other):
-        assert [d.reason for d in worker.assign_batch("spring", [("ana", {}), ("bo", {})])] == ["assigned"] * 2
+        decisions = worker.assign_batch("spring", [("ana", {}), ("bo", {})])
+        assert [d.reason for d in decisions] == ["assigned"] * 2
     erased = service.erase_recipient("ana", b"0123456789abcdef")
     assert (erased.decisions, erased.features) == (2, 1)
     assert service.assign("spring", "ana", {}).reason == "no_features"  # read afresh: none stored
