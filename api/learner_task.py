@@ -9,8 +9,9 @@ Turn it off (``SENDLAB_LEARNER=off``, ``sendlab serve --no-learner``) where ``se
 --watch`` runs learning as its own process.
 
 With ``settings.retention_days`` (``SENDLAB_RETENTION_DAYS``) the same thread also drops the stored
-contexts past the retention period, at most once an hour (:class:`experiments.retention.ScheduledPrune`);
-with the learner off, run ``sendlab db prune`` on a schedule instead.
+contexts and feature versions past the retention period, at most once an hour
+(:class:`experiments.retention.ScheduledPrune`); with the learner off, run ``sendlab db prune`` on a
+schedule instead.
 """
 
 from __future__ import annotations

@@ -5,7 +5,9 @@ a spec with ``context_from: features`` from the latest one.
 table (:mod:`experiments.store.features`). :class:`FeatureContexts` fills each recipient's context from
 the latest version at assignment: the stored attributes first, then the fields sent with the recipient,
 which win. What it read is kept per version (versions never change once written), within a bound, so a
-recipient assigned again reads nothing but the latest version's number. A recipient the version does not
+recipient assigned again reads nothing but the latest version's number; an erasure through the service
+forgets the recipient's kept rows in its process (:meth:`FeatureContexts.forget`; another process keeps
+them until they are evicted or a new version is stored). A recipient the version does not
 hold falls back to the defaults (``no_features``), as does one whose rules, eligibility or policy read a
 score the recipient lacks (``no_score``) or whose model's cross-validated AUC is below the spec's
 ``min_score_auc`` (``low_confidence_score``); a score sent with the recipient is the caller's and is used.
@@ -103,6 +105,7 @@ class FeatureContexts:
     def __init__(self, max_cached: int = CACHED_FEATURE_ROWS) -> None:
         self._versions: LRU[int, FeatureVersion] = LRU(4)
         self._rows: LRU[tuple[int, str], dict[str, Any] | None] = LRU(max_cached)
+        self._row_versions: set[int] = set()  # the versions of which rows were kept (few)
 
     def fill(
         self,
@@ -141,6 +144,13 @@ class FeatureContexts:
                 reasons.append(None)
         return FilledContexts(filled, version, reasons)
 
+    def forget(self, recipient_id: str) -> None:
+        """Drop the rows kept of ``recipient_id`` in every version (their rows were erased): the next
+        assignment reads the store. An assignment that read the rows before the erasure committed may
+        still keep them afterwards."""
+        for version in list(self._row_versions):
+            self._rows.pop((version, recipient_id))
+
     def _version(self, conn: Connection, version: int) -> FeatureVersion:
         info = self._versions.get(version)
         if info is None:
@@ -163,6 +173,7 @@ class FeatureContexts:
         if missing:
             read = feature_attributes(conn, version, missing)
             found.update(read)
+            self._row_versions.add(version)
             for rid in missing:
                 self._rows[(version, rid)] = read.get(rid)
         return found

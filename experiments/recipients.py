@@ -11,8 +11,10 @@ sent with the assignment, never a stored row. The erasure is logged with its cou
 
 The feature table (``sendlab features refresh``) holds a row of attributes per recipient and version:
 shown with the decisions, and deleted by the erasure (a later refresh from a history that still holds
-the recipient stores them again; a running service may answer from the rows it keeps in memory until
-the next version).
+the recipient stores them again). ``ExperimentService.erase_recipient`` (the HTTP route) also forgets the
+rows its process keeps in memory; another process (a worker of the service, ``sendlab recipients erase``
+while the service runs) may answer from the rows it keeps until they are evicted or a new version is
+stored.
 """
 
 from __future__ import annotations
@@ -63,6 +65,8 @@ class RecipientDecision:
     context: dict[str, Any] | None
     created_at: datetime
     outcomes: list[RecipientOutcome]
+    #: ``context_from: features``: the feature version the context was filled from (else None).
+    feature_version: int | None = None
 
 
 @dataclass(frozen=True)
@@ -115,7 +119,7 @@ def read_recipient(engine: Engine, recipient_id: str) -> RecipientData:
     with engine.connect() as conn:
         rows = conn.execute(
             select(d.id, d.experiment_key, d.version, d.variants, d.propensity, d.reason, d.context,
-                   d.created_at)
+                   d.created_at, d.feature_version)
             .where(d.recipient_id == recipient_id)
             .order_by(d.created_at, d.id)
         ).all()
@@ -138,7 +142,7 @@ def read_recipient(engine: Engine, recipient_id: str) -> RecipientData:
             decision_id=r.id, experiment=r.experiment_key, version=r.version, variants=dict(r.variants),
             propensity=r.propensity, reason=r.reason, context=r.context,
             created_at=from_db_time(r.created_at),
-            outcomes=decision_to_outcomes.get(r.id, []),
+            outcomes=decision_to_outcomes.get(r.id, []), feature_version=r.feature_version,
         )
         for r in rows
     ], features)

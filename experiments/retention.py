@@ -3,7 +3,8 @@
 A decision keeps its arm, propensity, reason and outcomes, so every count, reward and result is
 unchanged; only what the recipient's context said goes (so results by segment or with a covariate count
 such a decision as missing the attribute). The period should exceed every experiment's reward window
-and learning delay: a contextual policy learns from the context stored with a decision.
+and learning delay: a contextual policy learns from the context stored with a decision. Versions of the
+feature table stored before the period go too, each with its rows, but the latest (assignment reads it).
 
 ``sendlab db prune`` drops them on demand; a served worker's background learner also does, at most once
 every :data:`PRUNE_EVERY_SECONDS`, when ``SENDLAB_RETENTION_DAYS`` is set (:class:`ScheduledPrune`).
@@ -13,12 +14,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import String, cast, null, update
+from sqlalchemy import String, cast, null, select, update
 from sqlalchemy.engine import Engine
 
 from experiments.store import decisions_table, to_db_time
+from experiments.store.features import delete_feature_version, latest_feature_version
+from experiments.store.tables import feature_versions_table
 
 log = logging.getLogger(__name__)
 
@@ -57,9 +61,40 @@ def prune_contexts(engine: Engine, before: datetime) -> int:
     return int(changed)
 
 
+def prune_feature_versions(engine: Engine, before: datetime) -> int:
+    """Delete every feature version stored before ``before`` (UTC) but the latest, which assignment
+    reads; each version with its rows in a transaction of its own. The number of versions deleted."""
+    v = feature_versions_table.c
+    with engine.connect() as conn:
+        latest = latest_feature_version(conn)
+        old = conn.execute(
+            select(v.version).where(v.created_at < to_db_time(before), v.version != latest)
+            .order_by(v.version)
+        ).scalars().all() if latest is not None else []
+    deleted = 0
+    for version in old:
+        with engine.begin() as conn:
+            deleted += delete_feature_version(conn, version)
+    log.info("retention: deleted %d feature versions stored before %s", deleted, before.isoformat())
+    return deleted
+
+
+@dataclass(frozen=True)
+class Pruned:
+    """What one prune changed: decisions whose context was dropped, feature versions deleted."""
+
+    decisions: int
+    feature_versions: int
+
+
+def prune_store(engine: Engine, before: datetime) -> Pruned:
+    """:func:`prune_contexts`, then :func:`prune_feature_versions`, with the same ``before``."""
+    return Pruned(prune_contexts(engine, before), prune_feature_versions(engine, before))
+
+
 class ScheduledPrune:
-    """Drops the contexts older than ``days`` at most once every ``every_seconds``, for a loop that
-    calls :meth:`check` often (the background learner of :mod:`api.learner_task`).
+    """Drops the contexts and feature versions older than ``days`` at most once every ``every_seconds``,
+    for a loop that calls :meth:`check` often (the background learner of :mod:`api.learner_task`).
 
     Parameters
     ----------
@@ -87,8 +122,8 @@ class ScheduledPrune:
         self._every = timedelta(seconds=every_seconds)
         self._last: datetime | None = None
 
-    def check(self) -> int | None:
-        """Prune if due: the number of decisions whose context was dropped, or None when not due.
+    def check(self) -> Pruned | None:
+        """Prune if due (:func:`prune_store`): what changed, or None when not due.
 
         A prune that fails is not tried again before the next interval (the loop logs the error).
         """
@@ -96,4 +131,4 @@ class ScheduledPrune:
         if self._last is not None and now - self._last < self._every:
             return None
         self._last = now
-        return prune_contexts(self._engine, retention_cutoff(now, self._days))
+        return prune_store(self._engine, retention_cutoff(now, self._days))

@@ -1,5 +1,5 @@
 """``sendlab db``: maintenance of the store (``upgrade``: schema migrations; ``prune``: retention of stored
-contexts)."""
+contexts and feature versions)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ from api.cli.group import CliError
 from api.cli.output import print_fields, print_json
 from api.settings import SettingsError, settings_from_env
 
-db_app = typer.Typer(help="Maintain the store: upgrade its schema, drop contexts past the retention period.",
+db_app = typer.Typer(help="Maintain the store: upgrade its schema, drop contexts and feature versions past "
+                     "the retention period.",
                      no_args_is_help=True)
 
 
@@ -38,20 +39,23 @@ def prune(
     db: DbOption = DEFAULT,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Drop the stored contexts of decisions older than the retention period; statistics stay."""
-    from experiments.retention import prune_contexts, retention_cutoff
+    """Drop the stored contexts of decisions older than the retention period, and the feature versions
+    stored before it but the latest; statistics stay."""
+    from experiments.retention import prune_store, retention_cutoff
 
     period = _days(days)
     try:
         cutoff = retention_cutoff(datetime.now(UTC), period)
     except ValueError as exc:
         raise CliError(f"--days: {exc}") from None
-    changed = prune_contexts(open_engine(db), cutoff)
-    result = {"before": cutoff.isoformat(), "decisions": changed}
+    pruned = prune_store(open_engine(db), cutoff)
+    result = {"before": cutoff.isoformat(), "decisions": pruned.decisions,
+              "feature_versions": pruned.feature_versions}
     if as_json:
         print_json(result)
     else:
-        print_fields([("contexts dropped before", result["before"]), ("decisions", changed)])
+        print_fields([("contexts dropped before", result["before"]), ("decisions", pruned.decisions),
+                      ("feature versions deleted", pruned.feature_versions)])
 
 
 @db_app.command("upgrade")

@@ -35,8 +35,9 @@ def show(
         return
     if data.decisions:
         print_table(
-            ["decision", "experiment", "version", "variants", "reason", "context", "outcomes"],
-            [[d.decision_id, d.experiment, d.version, d.variants, d.reason, d.context,
+            ["decision", "experiment", "version", "variants", "reason", "context", "feature version",
+             "outcomes"],
+            [[d.decision_id, d.experiment, d.version, d.variants, d.reason, d.context, d.feature_version,
               ", ".join(f"{o.type}" + (f"={o.value:g}" if o.value is not None else "") for o in d.outcomes)]
              for d in data.decisions],
         )

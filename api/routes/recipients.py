@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, HTTPException
 from api.convert import to_jsonable
 from api.deps import ServiceDep, SettingsDep, require_admin
 from api.models.common import MessageBody, ValidationErrorBody
-from experiments.recipients import erase_recipient, read_recipient
+from experiments.recipients import read_recipient
 
 router = APIRouter(
     prefix="/v1/recipients",
@@ -32,4 +32,4 @@ def erase(recipient_id: str, service: ServiceDep, settings: SettingsDep) -> dict
     irreversible token, decisions and outcomes kept as counts, so results are unchanged."""
     if not settings.erasure_secret:
         raise HTTPException(409, "erasure is not configured: set SENDLAB_ERASURE_SECRET (16 bytes or more)")
-    return to_jsonable(erase_recipient(service.engine, recipient_id, settings.erasure_secret.encode()))
+    return to_jsonable(service.erase_recipient(recipient_id, settings.erasure_secret.encode()))

@@ -20,6 +20,7 @@ import pandas as pd
 from experiments.errors import InvalidInput
 from experiments.features.settings import MAX_AMOUNT, PURCHASE
 from experiments.limits import MAX_EVENT_TYPE_LENGTH, MAX_ID_LENGTH
+from experiments.text import SURROGATE_REASON, has_lone_surrogate
 
 #: The columns of a history in SendLab's names.
 EVENT_COLUMNS = ("recipient_id", "timestamp", "type", "amount")
@@ -82,8 +83,9 @@ def _first(mask: np.ndarray) -> int | None:
 
 
 def _text(values: pd.Series, column: str, first_row: int, max_length: int) -> pd.Series:
-    """A column of names as strings: none missing or empty, none longer than ``max_length``."""
-    text = values.astype("string")
+    """A column of names as strings: all Unicode text, none missing or empty, none longer than
+    ``max_length``."""
+    text = _unicode(values, column, first_row)
     missing = text.isna().to_numpy() | (text.str.len() == 0).fillna(True).to_numpy()
     row = _first(missing)
     if row is not None:
@@ -97,6 +99,31 @@ def _text(values: pd.Series, column: str, first_row: int, max_length: int) -> pd
     if row is not None:
         raise EventProblem(first_row + row, column, str(text.iloc[row]), "must not contain a NUL character")
     return text
+
+
+def _unicode(values: pd.Series, column: str, first_row: int) -> pd.Series:
+    """``values`` as pandas strings; a value that is no Unicode text stops with its row: a Python string
+    holding a lone surrogate (``"\\ud800"``), or a file's bytes that are not UTF-8 (a surrogate encoded
+    alone, ``ED A0 80``), which the string types would fail on deep in pyarrow, without a row."""
+    import pyarrow as pa
+
+    try:
+        text = values.astype("string")
+        pa.array(text).validate(full=True)  # Arrow's strings are not checked as UTF-8 when read
+        return text
+    except (UnicodeEncodeError, pa.ArrowException) as exc:
+        failure = exc
+    if values.dtype == object:
+        for row, value in enumerate(values):
+            if isinstance(value, str) and has_lone_surrogate(value):
+                raise EventProblem(first_row + row, column, value, SURROGATE_REASON)
+    else:
+        for row, raw in enumerate(pa.array(values).cast(pa.large_binary()).to_pylist()):
+            try:
+                None if raw is None else raw.decode("utf-8")
+            except UnicodeDecodeError:
+                raise EventProblem(first_row + row, column, raw, "must be UTF-8 text") from None
+    raise failure  # not a value's text: Arrow's own error
 
 
 def _times(values: pd.Series, first_row: int) -> np.ndarray:

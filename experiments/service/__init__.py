@@ -41,6 +41,7 @@ from experiments.models import (
     SegmentedSummary,
 )
 from experiments.preview import PreviewReport
+from experiments.recipients import Erasure, erase_recipient
 from experiments.service.assignment import Assigner, preview_seed
 from experiments.service.catalog import STATUSES, Catalog
 from experiments.service.core import ServiceCore, utcnow
@@ -180,6 +181,13 @@ class ExperimentService:
         """Store a feature computation as a new version of the feature table, which specs with
         ``context_from: features`` read from at assignment (:mod:`experiments.feature_context`)."""
         return store_features(self.engine, features, self.clock())
+
+    def erase_recipient(self, recipient_id: str, secret: bytes) -> Erasure:
+        """Erase the recipient's data (:func:`experiments.recipients.erase_recipient`) and forget the
+        feature rows this service keeps of them, so that its next assignment reads none."""
+        erasure = erase_recipient(self.engine, recipient_id, secret)
+        self.assigner.features.forget(recipient_id)
+        return erasure
 
     # ---------------------------------------------------------------- outcomes and learning
 

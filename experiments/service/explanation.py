@@ -86,6 +86,7 @@ class Explanation:
             "reason": d.reason,
             "explored": d.explored,
             "created_at": d.created_at.isoformat(),
+            "feature_version": d.feature_version,
             "explanation": lines,
             "features": features,
             "features_method": method,

@@ -16,7 +16,7 @@ from datetime import datetime
 from itertools import islice
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.engine import Connection, Engine
 
 from experiments.store.tables import feature_versions_table, features_table, from_db_time, to_db_time
@@ -147,3 +147,11 @@ def feature_attributes(
         )
         found.update((rid, dict(attrs)) for rid, attrs in conn.execute(query))
     return found
+
+
+def delete_feature_version(conn: Connection, version: int) -> bool:
+    """Delete version ``version`` and its rows on ``conn`` (the caller's transaction); False when it was
+    not stored."""
+    conn.execute(delete(features_table).where(features_table.c.version == version))
+    v = feature_versions_table
+    return bool(conn.execute(delete(v).where(v.c.version == version)).rowcount)

@@ -42,6 +42,11 @@ class LRU(Generic[K, V]):
             while len(self._items) > self.size:
                 self._items.popitem(last=False)
 
+    def pop(self, key: K) -> None:
+        """Forget ``key`` (nothing when it is absent)."""
+        with self._lock:
+            self._items.pop(key, None)
+
     def __len__(self) -> int:
         with self._lock:
             return len(self._items)

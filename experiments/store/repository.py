@@ -133,6 +133,8 @@ class StoredDecision:
     #: No context is stored any more (SQL NULL: dropped by retention or an erasure); a recipient
     #: without consent has a stored context of JSON ``null`` instead (``context`` None, not dropped).
     context_dropped: bool = False
+    #: ``context_from: features``: the feature version the context was filled from (else None).
+    feature_version: int | None = None
 
 
 def _experiment(row: Any) -> ExperimentRecord:
@@ -447,7 +449,7 @@ class Repository:
             recipient_id=row.recipient_id, variants=dict(row.variants), arm=int(row.arm),
             propensity=float(row.propensity), policy_version=row.policy_version, reason=row.reason,
             explored=bool(row.explored), context=row.context, created_at=from_db_time(row.created_at),
-            context_dropped=bool(row.context_dropped),
+            context_dropped=bool(row.context_dropped), feature_version=row.feature_version,
         )
 
     @staticmethod

@@ -36,3 +36,27 @@ def test_prune_reads_the_period_and_refuses_a_bad_one(sqlite_url: str, monkeypat
     assert settings_from_env({"SENDLAB_RETENTION_DAYS": "30"}).retention_days == 30.0
     with pytest.raises(SettingsError, match="SENDLAB_RETENTION_DAYS"):
         settings_from_env({"SENDLAB_RETENTION_DAYS": "-3"})
+
+
+def test_prune_reports_the_feature_versions_it_deleted(sqlite_url: str) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from api.cli.db import open_engine
+    from experiments.store.features import feature_versions, store_feature_version
+
+    engine = open_engine(sqlite_url)
+    now = datetime.now(UTC)
+    for days in (50, 40, 35):  # the one of 35 days is the latest: it stays
+        store_feature_version(engine, as_of=now, settings={}, events={}, model=None, rows=[("a", {"x": 1})],
+                              created_at=now - timedelta(days=days))
+    engine.dispose()
+    pruned = runner.invoke(cli_app, ["db", "prune", "--db", sqlite_url, "--days", "30", "--json"])
+    assert pruned.exit_code == 0, pruned.output
+    answer = json.loads(pruned.output)
+    assert (answer["decisions"], answer["feature_versions"]) == (0, 2) and "before" in answer
+    again = runner.invoke(cli_app, ["db", "prune", "--db", sqlite_url, "--days", "30"])
+    assert again.exit_code == 0 and "feature versions deleted  0" in again.output, again.output
+    engine = open_engine(sqlite_url)
+    with engine.connect() as conn:
+        assert [v.version for v in feature_versions(conn)] == [3]
+    engine.dispose()

@@ -126,6 +126,25 @@ def test_bad_input_is_one_line_and_a_non_zero_exit(tmp_path: Path, hand_csv: Pat
     assert len(lines) == 1 and lines[0].startswith(message.format(**names)), result.output
 
 
+@pytest.mark.parametrize("command", ["compute", "refresh"])
+def test_a_recipient_id_that_is_no_unicode_text_is_one_line(tmp_path: Path, command: str) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    # ED A0 80: the surrogate U+D800 encoded alone, which no UTF-8 decoder takes; Arrow writes it unchecked
+    ids = pa.array([b"a", b"b", b"\xed\xa0\x80", b"c"], pa.binary()).view(pa.string())
+    table = pa.table({"recipient_id": ids, "timestamp": ["2024-05-01"] * 4, "type": ["purchase"] * 4,
+                      "amount": [1.0, 2.0, 3.0, 4.0]})
+    pq.write_table(table, tmp_path / "history.parquet")
+    db = ["--db", f"sqlite:///{tmp_path / 'sendlab.db'}"] if command == "refresh" else []
+    result = runner.invoke(app, ["features", command, str(tmp_path / "history.parquet"),
+                                 "--as-of", "2024-06-01", "--k", "2", *db])
+    assert result.exit_code == 1, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert lines == [f"error: {tmp_path / 'history.parquet'}: row 2: recipient_id must be UTF-8 text, "
+                     "got b'\\xed\\xa0\\x80'"], result.output
+
+
 def test_the_command_line_imports_no_scikit_learn_until_the_command_runs() -> None:
     code = ("import sys, api.cli; "
             "print(sorted(m for m in ('sklearn', 'experiments.features') if m in sys.modules))")

@@ -80,6 +80,23 @@ def test_a_bad_refresh_is_422_at_its_field_and_stores_nothing(client) -> None:
     assert (decision["reason"], decision["feature_version"]) == ("no_features", None)
 
 
+@pytest.mark.parametrize("route", ["compute", "refresh"])
+def test_a_lone_surrogate_in_a_recipient_id_is_422_at_its_event(client, route) -> None:
+    events = body()["events"]
+    events[2] = {**events[2], "recipient_id": "\ud800"}
+    raw = json.dumps(body(events=events))  # ASCII: the surrogate escaped as JSON spells it
+    assert "\\ud800" in raw
+    response = client.post(f"/v1/features/{route}", content=raw,
+                           headers={**ADMIN, "content-type": "application/json"})
+    assert response.status_code == 422, response.text
+    (detail,) = response.json()["detail"]
+    assert detail["loc"] == ["body", "events", 2, "recipient_id"]
+    assert detail["msg"].startswith("must be Unicode text: a lone UTF-16 surrogate")
+    client.post("/v1/experiments", json=features_spec(), headers=ADMIN)
+    decision = client.post("/v1/experiments/hello/assign", json={"recipient_id": "ann"}, headers=SEND).json()
+    assert decision["feature_version"] is None  # nothing stored
+
+
 def test_a_bad_spec_key_is_422_at_its_path(client) -> None:
     response = client.post("/v1/experiments", json=features_spec(context_from="crm"), headers=ADMIN)
     assert response.status_code == 422 and "context_from" in response.text

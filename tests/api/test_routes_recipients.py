@@ -69,3 +69,62 @@ def test_the_cli_shows_and_erases_a_recipient(sqlite_url: str, monkeypatch) -> N
     assert empty.exit_code == 0 and "nothing is stored about 'bo'" in empty.output
     bad = runner.invoke(cli_app, ["recipients", "show", "x" * 200, "--db", sqlite_url])
     assert bad.exit_code != 0 and "recipient_id" in bad.output and "Traceback" not in bad.output
+
+
+def test_a_decision_shows_the_feature_version_its_context_came_from(sqlite_url: str) -> None:
+    from tests.api.test_routes_feature_table import body, features_spec
+
+    settings = Settings(db=sqlite_url, admin_key=ADMIN_KEY, send_key=SEND_KEY)
+    with TestClient(create_app(settings)) as client:
+        assert client.post("/v1/features/refresh", json=body(), headers=ADMIN).status_code == 201
+        assert client.post("/v1/features/refresh", json=body(), headers=ADMIN).json()["version"] == 2
+        assert client.post("/v1/experiments", json=features_spec(key="vip"), headers=ADMIN).status_code == 201
+        assert client.post("/v1/experiments", json=SPEC, headers=ADMIN).status_code == 201
+        filled = client.post("/v1/experiments/vip/assign", json={"recipient_id": "ann"}, headers=SEND).json()
+        plain = client.post(f"/v1/experiments/{SPEC['key']}/assign",
+                            json={"recipient_id": "ann", "context": {}}, headers=SEND).json()
+        assert (filled["feature_version"], plain["feature_version"]) == (2, None)
+        explained = client.get(f"/v1/decisions/{filled['decision_id']}", headers=ADMIN).json()
+        assert explained["feature_version"] == 2
+        assert {"decision_id", "experiment", "version", "recipient_id", "variants", "arm", "propensity",
+                "policy_version", "reason", "explored", "created_at", "explanation", "features",
+                "features_method"} < explained.keys()  # every field it had
+        unfilled = client.get(f"/v1/decisions/{plain['decision_id']}", headers=ADMIN).json()
+        assert unfilled["feature_version"] is None
+        shown = client.get("/v1/recipients/ann", headers=ADMIN).json()["decisions"]
+        assert {d["decision_id"]: d["feature_version"] for d in shown} == {
+            filled["decision_id"]: 2, plain["decision_id"]: None}
+    runner = CliRunner()
+    as_json = runner.invoke(cli_app, ["recipients", "show", "ann", "--db", sqlite_url, "--json"])
+    assert as_json.exit_code == 0, as_json.output
+    assert [d["feature_version"] for d in json.loads(as_json.output)["decisions"]] == [
+        d["feature_version"] for d in shown]
+    as_text = runner.invoke(cli_app, ["recipients", "show", "ann", "--db", sqlite_url])
+    header, *lines = as_text.output.splitlines()
+    assert as_text.exit_code == 0 and "feature version" in header
+    start = header.index("feature version")
+    ids = {filled["decision_id"], plain["decision_id"]}
+    column = {line[:36]: line[start:start + len("feature version")].strip() for line in lines
+              if line[:36] in ids}
+    assert column == {filled["decision_id"]: "2", plain["decision_id"]: "-"}
+
+
+def test_an_erasure_over_http_stops_the_service_answering_from_kept_features(sqlite_url: str) -> None:
+    from tests.api.test_routes_feature_table import BUYERS, body, features_spec
+
+    settings = Settings(db=sqlite_url, admin_key=ADMIN_KEY, send_key=SEND_KEY, erasure_secret=SECRET)
+    with TestClient(create_app(settings)) as client:
+        assert client.post("/v1/features/refresh", json=body(), headers=ADMIN).status_code == 201
+        spec = features_spec(eligibility=BUYERS)
+        assert client.post("/v1/experiments", json=spec, headers=ADMIN).status_code == 201
+
+        def assign(recipient: str) -> str:
+            answer = client.post("/v1/experiments/hello/assign", json={"recipient_id": recipient},
+                                 headers=SEND)
+            assert answer.status_code == 200, answer.text
+            return answer.json()["reason"]
+
+        assert (assign("ann"), assign("hal")) == ("assigned", "assigned")  # their rows are now kept
+        erased = client.delete("/v1/recipients/ann", headers=ADMIN).json()
+        assert erased == {"decisions": 1, "outcomes": 0, "features": 1}
+        assert (assign("ann"), assign("hal")) == ("no_features", "assigned")

@@ -249,3 +249,22 @@ def test_a_recipients_features_are_shown_and_erased_with_their_data(service) -> 
     assert [f.version for f in read_recipient(service.engine, "bo").features] == [1]
     service.create(make_spec(context_from="features"))
     assert service.assign("spring", "ana", {}).reason == "no_features"
+
+
+def test_an_erasure_forgets_the_kept_rows_in_its_process_only(service, clock) -> None:
+    from experiments.service import ExperimentService
+
+    store(service, {"ana": {"frequency": 3}, "bo": {"frequency": 4}}, auc=None)
+    service.create(make_spec(context_from="features", eligibility=BUYERS))
+    other = ExperimentService(service.engine, clock=clock, seed=7)  # another worker on the same store
+    for worker in (service, other):
+        decisions = worker.assign_batch("spring", [("ana", {}), ("bo", {})])
+        assert [d.reason for d in decisions] == ["assigned"] * 2
+    erased = service.erase_recipient("ana", b"0123456789abcdef")
+    assert (erased.decisions, erased.features) == (2, 1)
+    assert service.assign("spring", "ana", {}).reason == "no_features"  # read afresh: none stored
+    assert service.assign("spring", "bo", {}).reason == "assigned"  # another recipient's row is kept
+    # the other process still answers from its kept row, until it is evicted or a version is stored
+    assert other.assign("spring", "ana", {}).reason == "assigned"
+    store(service, {"bo": {"frequency": 4}}, auc=None)
+    assert other.assign("spring", "ana", {}).reason == "no_features"

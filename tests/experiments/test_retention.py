@@ -8,7 +8,14 @@ from sqlalchemy.engine import Engine
 
 from experiments.models import OutcomeEvent
 from experiments.recipients import erase_recipient
-from experiments.retention import ScheduledPrune, prune_contexts, retention_cutoff
+from experiments.retention import (
+    Pruned,
+    ScheduledPrune,
+    prune_contexts,
+    prune_feature_versions,
+    prune_store,
+    retention_cutoff,
+)
 from experiments.service import ExperimentService
 from experiments.store import decisions_table
 from tests.experiments.conftest import Clock, make_spec
@@ -53,7 +60,7 @@ def test_a_scheduled_prune_runs_at_once_then_once_per_interval(
     service.assign_batch("spring", [(f"a{i}", {"consent": True}) for i in range(5)])
     clock.advance(days=31)
     prune = ScheduledPrune(engine, clock, 30, every_seconds=40 * 86_400)
-    assert prune.check() == 5  # the first check prunes
+    assert prune.check() == Pruned(5, 0)  # the first check prunes
     service.assign_batch("spring", [(f"b{i}", {"consent": True}) for i in range(4)])
     clock.advance(days=31)
     assert prune.check() is None  # within the interval: no prune, whatever has aged
@@ -61,7 +68,7 @@ def test_a_scheduled_prune_runs_at_once_then_once_per_interval(
     clock.advance(days=8)
     assert prune.check() is None  # 39 days since the first prune
     clock.advance(days=1)
-    assert prune.check() == 4  # 40 days: due
+    assert prune.check() == Pruned(4, 0)  # 40 days: due
     assert all(context is None for context in _contexts(engine).values())
 
 
@@ -94,3 +101,35 @@ def test_an_explanation_says_why_a_decision_has_no_context(
     assert first_line("erased") == (
         "no context any more: it was erased with the recipient's data, so no rule can be re-evaluated")
     assert "no context" not in first_line("kept")
+
+
+def _store_version(engine: Engine, clock: Clock, ids: list[str]) -> int:
+    from experiments.store.features import store_feature_version
+
+    return store_feature_version(
+        engine, as_of=clock.now, settings={}, events={"read": 1, "used": 1, "after_as_of": 0}, model=None,
+        rows=[(rid, {"frequency": 1}) for rid in ids], created_at=clock.now,
+    ).version
+
+
+def test_prune_deletes_old_feature_versions_but_the_latest(engine: Engine, clock: Clock) -> None:
+    from experiments.store.features import feature_attributes, feature_versions
+
+    assert prune_feature_versions(engine, retention_cutoff(clock.now, 30)) == 0  # none stored
+    first = _store_version(engine, clock, ["a", "b"])
+    clock.advance(days=10)
+    second = _store_version(engine, clock, ["a", "c"])
+    clock.advance(days=40)  # both older than 30 days: the second is the latest, which stays
+    assert prune_feature_versions(engine, retention_cutoff(clock.now, 30)) == 1
+    with engine.connect() as conn:
+        assert [v.version for v in feature_versions(conn)] == [second]
+        assert feature_attributes(conn, first, ["a", "b"]) == {}  # its rows went with it
+        assert set(feature_attributes(conn, second, ["a", "b", "c"])) == {"a", "c"}
+    third = _store_version(engine, clock, ["d"])
+    clock.advance(days=5)
+    fourth = _store_version(engine, clock, ["e"])
+    # the second is 45 days old, the third 5: only the second goes
+    assert prune_store(engine, retention_cutoff(clock.now, 30)) == Pruned(0, 1)
+    with engine.connect() as conn:
+        assert [v.version for v in feature_versions(conn)] == [fourth, third]
+    assert prune_feature_versions(engine, retention_cutoff(clock.now, 30)) == 0  # idempotent

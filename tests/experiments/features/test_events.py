@@ -73,3 +73,14 @@ def test_too_few_distinct_recipients_for_k_is_refused() -> None:
                                            "the history has 1") as info:
         compute_features([events_from_frame(frame)], FeatureSettings(as_of="2024-06-01", k=3))
     assert info.value.field == "k"
+
+
+@pytest.mark.parametrize("column", ["recipient_id", "type"])
+def test_a_lone_surrogate_is_named_by_row_and_column(column: str) -> None:
+    # pandas infers no string type from a column holding a lone surrogate: it stays object
+    frame = pd.DataFrame([GOOD, {**GOOD, column: "ok\ud800"}], dtype=object)
+    with pytest.raises(EventProblem) as info:
+        events_from_frame(frame, first_row=7)
+    assert info.value.field == f"events[8].{column}"
+    assert info.value.reason.startswith("must be Unicode text: a lone UTF-16 surrogate")
+    assert info.value.reason.endswith("got 'ok\\ud800'")
