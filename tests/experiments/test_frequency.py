@@ -6,6 +6,7 @@ from __future__ import annotations
 import multiprocessing
 import threading
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -119,26 +120,33 @@ def _hammer(service: ExperimentService, worker: int, rounds: int) -> None:
         service.assign_batch(key, recipients)
 
 
+def in_threads(n: int, work: Callable[[int], None], on_error: Callable[[], None] = lambda: None) -> None:
+    """Run ``work(0)`` ... ``work(n - 1)`` in threads, wait for all, and fail with their errors if any
+    raised (``on_error`` is called in the thread that raised, to release the others)."""
+    errors: list[BaseException] = []
+
+    def run(i: int) -> None:
+        try:
+            work(i)
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+            on_error()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+
+
 def test_caps_hold_across_concurrent_workers(engine: Engine, db_url: str, clock: Clock) -> None:
     setup = ExperimentService(engine, clock=clock, seed=1)
     cap = {"max_sends": 3, "per_days": 1}
     setup.create(make_spec(key="a", channel="news", frequency=cap))
     setup.create(make_spec(key="b", channel="news", frequency=cap))
     workers = [ExperimentService(make_engine(db_url), clock=clock, seed=i) for i in range(6)]
-    errors: list[BaseException] = []
-
-    def run(i: int) -> None:
-        try:
-            _hammer(workers[i], i, 6)
-        except BaseException as exc:  # reported below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(workers))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors, errors
+    in_threads(len(workers), lambda i: _hammer(workers[i], i, 6))
     sent = sent_per_recipient(engine)
     assert sent and max(sent.values()) == 3  # every recipient was tried far more than 3 times
     assert set(sent.values()) == {3}
@@ -186,24 +194,14 @@ def test_racing_retries_of_a_send_count_once(engine: Engine, db_url: str, clock:
     rounds = 12
     start = threading.Barrier(len(workers))
     answers: list[list[list[str]]] = [[] for _ in workers]
-    errors: list[BaseException] = []
 
     def run(i: int) -> None:
-        try:
-            for n in range(rounds):
-                start.wait(timeout=60)  # both post send n at once: each may find nothing stored yet
-                batch = workers[i].assign_batch("a", [("r", {}), (f"s{n}", {})], send_id=f"send-{n}")
-                answers[i].append([d.decision_id for d in batch])
-        except BaseException as exc:  # reported below
-            errors.append(exc)
-            start.abort()
+        for n in range(rounds):
+            start.wait(timeout=60)  # both post send n at once: each may find nothing stored yet
+            batch = workers[i].assign_batch("a", [("r", {}), (f"s{n}", {})], send_id=f"send-{n}")
+            answers[i].append([d.decision_id for d in batch])
 
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(workers))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors, errors
+    in_threads(len(workers), run, on_error=start.abort)
     assert answers[0] == answers[1]  # both retries answered with the one stored decision
     assert recorded_sends(engine, "experiment:a") == {"r": rounds} | {f"s{n}": 1 for n in range(rounds)}
     assert sent_per_recipient(engine)["r"] == rounds
