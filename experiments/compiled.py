@@ -123,7 +123,8 @@ def compile_experiment(spec: ExperimentSpec, version: int) -> CompiledExperiment
 
 
 def hour_variants(send_time: SendTime) -> list[Variant]:
-    """The send-time choice's variants: one per hour, its id and content the local time (``"09:00"``),
-    its feature the hour (a contextual policy's action feature)."""
-    return [Variant(id=vid, content=vid, features={"hour": h})
-            for vid, h in zip(send_time.variant_ids, send_time.hours, strict=True)]
+    """The send-time choice's variants: one per hour or window, its id and content the local time
+    (``"09:00"``, ``"09:00-11:00"``), its feature the hour it is sent at (a contextual policy's action
+    feature)."""
+    return [Variant(id=vid, content=vid, features={"hour": at.hour + at.minute / 60})
+            for vid, at in zip(send_time.variant_ids, send_time.starts, strict=True)]

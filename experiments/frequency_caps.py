@@ -1,60 +1,96 @@
-"""Applying an experiment's frequency cap to the decisions of a batch before they are logged.
+"""Applying an experiment's frequency cap to the decisions of a batch, in the transaction that logs them.
 
-Each recipient who would be sent to is counted in the cap's scope (:func:`experiments.store.frequency.
-claim_sends`, at the decision's ``send_at``, else now); a recipient over the cap is logged as a fallback
-with the reason ``frequency_cap``, no variants and no send time, and answered so. A recipient whose
-decision the send already holds (a retried ``send_id``) is not counted again.
+Each recipient who would be sent to is counted in the cap's scope (:mod:`experiments.store.frequency`, at
+the decision's ``send_at``, else now); a recipient over the cap is logged as a fallback with the reason
+``frequency_cap``, no variants and no send time, and answered so. The counts and the decisions are
+written in one transaction (:func:`log_capped`): a count is stored if and only if its decision is.
+
+The recipients' count rows are locked first (in recipient order on PostgreSQL, the write lock on
+SQLite), and only then are the send's stored decisions read: of two calls racing with the same
+``send_id``, the second waits for the first to commit, finds its decisions and counts no one again.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from experiments.compiled import CompiledExperiment
-from experiments.frequency import FREQUENCY_CAP, cap_scope
+from experiments.frequency import FREQUENCY_CAP, Frequency, cap_scope
+from experiments.group_commit import GroupCommitError
 from experiments.models import Decision
+from experiments.sends import first_of_each_recipient, stored_sends
 from experiments.store import DECISION_COLUMNS, DecisionEncoding, to_db_time
-from experiments.store.frequency import claim_sends, release_sends
+from experiments.store.frequency import add_missing_counts, claim_sends, lock_counts
 
 _AT = {name: DECISION_COLUMNS.index(name) for name in DECISION_COLUMNS}
+Rows = list[tuple[Any, ...]]
 
 
-class CapClaim:
-    """The sends a batch recorded against its cap, so that they can be taken back if the batch's
-    decisions are not stored (:meth:`release`)."""
-
-    def __init__(self, engine: Engine, scope: str, recipient_ids: list[str], times: list[datetime]) -> None:
-        self._engine, self._scope, self._ids, self._times = engine, scope, recipient_ids, times
-
-    def release(self) -> None:
-        release_sends(self._engine, self._scope, self._ids, self._times)
-
-
-def apply_frequency_cap(
+def log_capped(
     engine: Engine,
     compiled: CompiledExperiment,
-    rows: list[tuple[Any, ...]],
+    rows: Rows,
     decisions: list[Decision],
     encoding: DecisionEncoding,
     now: datetime,
-    counted_already: Collection[str] = (),
-    once: bool = False,
-) -> tuple[list[tuple[Any, ...]], list[Decision], CapClaim | None]:
-    """The rows and decisions with every recipient over the spec's ``frequency`` cap turned into a
-    ``frequency_cap`` fallback, and the sends recorded for the others (None without a cap).
+    send_id: str | None,
+    write: Callable[[Connection, Rows], None],
+) -> list[Decision]:
+    """Count the batch against the spec's ``frequency`` cap, turn each recipient over it into a
+    ``frequency_cap`` fallback and ``write`` the rows (one recipient once per ``send_id``), all in one
+    transaction; the decisions as logged, once committed.
+
+    Raises
+    ------
+    GroupCommitError
+        The transaction did not commit (the cause is chained): no decision and no count of it is stored.
+    """
+    spec = compiled.spec
+    if spec.frequency is None:
+        raise ValueError(f"experiment {spec.key!r} has no frequency cap")
+    scope = cap_scope(spec.key, spec.channel, spec.program)
+    ids = sorted({d.recipient_id for d in decisions})
+    try:
+        add_missing_counts(engine, scope, ids)
+        with engine.begin() as conn:
+            locked = lock_counts(conn, scope, ids)
+            logged = () if send_id is None else stored_sends(conn, spec.key, send_id, ids)
+            rows, decisions = _apply_cap(
+                conn, compiled, spec.frequency, scope, locked, rows, decisions, encoding, now, logged,
+                once=send_id is not None,
+            )
+            write(conn, rows if send_id is None else first_of_each_recipient(rows))
+    except Exception as exc:
+        raise GroupCommitError(
+            f"the transaction did not commit ({exc.__class__.__name__}: {exc}); nothing of it was written"
+        ) from exc
+    return decisions
+
+
+def _apply_cap(
+    conn: Connection,
+    compiled: CompiledExperiment,
+    cap: Frequency,
+    scope: str,
+    locked: dict[str, list[datetime]],
+    rows: Rows,
+    decisions: list[Decision],
+    encoding: DecisionEncoding,
+    now: datetime,
+    counted_already: Collection[str],
+    once: bool,
+) -> tuple[Rows, list[Decision]]:
+    """The rows and decisions with every recipient over the cap turned into a ``frequency_cap``
+    fallback, the sends of the others recorded on ``conn``.
 
     ``counted_already``: recipients not to count (their decision for this send is stored already);
     ``once``: a recipient named twice is counted once (a send logs one decision per recipient).
     """
-    spec = compiled.spec
-    if spec.frequency is None:
-        return rows, decisions, None
-    scope = cap_scope(spec.key, spec.channel, spec.program)
     skipped = set(counted_already)
     counted = []
     for i, d in enumerate(decisions):
@@ -67,7 +103,7 @@ def apply_frequency_cap(
         to_db_time(decisions[i].send_at) if decisions[i].send_at is not None else to_db_time(now)
         for i in counted
     ]
-    allowed = claim_sends(engine, scope, spec.frequency, ids, times)
+    allowed = claim_sends(conn, scope, cap, locked, ids, times)
     rows, decisions = list(rows), list(decisions)
     capped_row = _capped_values(compiled, encoding)
     for i, ok in zip(counted, allowed, strict=True):
@@ -80,8 +116,7 @@ def apply_frequency_cap(
                 decisions[i], variants={}, propensity=1.0, policy_version=None, reason=FREQUENCY_CAP,
                 explored=False, content_notes={}, send_at=None,
             )
-    kept = [(rid, t) for rid, t, ok in zip(ids, times, allowed, strict=True) if ok]
-    return rows, decisions, CapClaim(engine, scope, [k[0] for k in kept], [k[1] for k in kept])
+    return rows, decisions
 
 
 def _capped_values(compiled: CompiledExperiment, encoding: DecisionEncoding) -> dict[str, Any]:

@@ -12,6 +12,9 @@ today in the recipient's zone) in the recipient's time zone (``context[timezone_
 A local hour that a daylight-saving change skips (02:00 on the spring-forward day in New York) is the
 moment an hour after the one before it (03:00 daylight time); one that occurs twice (01:00 on the
 fall-back day) is its first occurrence.
+
+``send_time: {windows: [{start: "09:00", end: "11:00"}, ...], ...}`` offers windows of the local day
+instead of hours (variants ``"09:00-11:00"``): a window is chosen like an hour, and sent at its start.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from datetime import UTC, date, datetime, time
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from experiments.errors import InvalidInput
 
@@ -47,29 +50,98 @@ def zone_problem(name: Any) -> str | None:
     return None
 
 
+def clock_minutes(text: Any, last: int) -> int:
+    """The minutes since midnight of a local time ``"HH:MM"``, at most ``last``; ValueError otherwise.
+
+    Examples
+    --------
+    >>> clock_minutes("09:30", 24 * 60)
+    570
+    """
+    parts = text.split(":") if isinstance(text, str) else []
+    if len(parts) == 2 and all(len(p) == 2 and p.isascii() and p.isdigit() for p in parts):
+        minutes = int(parts[0]) * 60 + int(parts[1])
+        if int(parts[1]) < 60 and minutes <= last:
+            return minutes
+    raise ValueError(f"a local time 'HH:MM' from 00:00 to {last // 60:02d}:{last % 60:02d}, got {text!r}")
+
+
+class SendWindow(BaseModel):
+    """A window of the recipient's local day, ``start`` (``"00:00"`` to ``"23:59"``) before ``end`` (up
+    to ``"24:00"``); its send goes out at ``start``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    start: str
+    end: str
+
+    @field_validator("start")
+    @classmethod
+    def _a_start(cls, start: Any) -> str:
+        clock_minutes(start, 23 * 60 + 59)
+        return str(start)
+
+    @field_validator("end")
+    @classmethod
+    def _an_end(cls, end: Any) -> str:
+        clock_minutes(end, 24 * 60)
+        return str(end)
+
+    @model_validator(mode="after")
+    def _start_before_end(self) -> SendWindow:
+        if self.end <= self.start:  # "HH:MM" sorts as the time
+            raise ValueError(f"the window must end after it starts, got {self.start}-{self.end}")
+        return self
+
+    @property
+    def variant_id(self) -> str:
+        """``"09:00-11:00"``."""
+        return f"{self.start}-{self.end}"
+
+
 class SendTime(BaseModel):
-    """The spec's ``send_time``: the local hours to choose among, and where the recipient's zone is.
+    """The spec's ``send_time``: the local hours (or windows) to choose among, and where the recipient's
+    zone is.
 
     ``hours`` are whole hours of the local day (0 to 23, distinct, in the order the variants take; the
-    first is the default, what screened-out recipients get); ``timezone_attr`` names the context
-    attribute holding the recipient's IANA zone; ``default_timezone`` is used when the recipient has
-    none or an unknown one.
+    first is the default, what screened-out recipients get); ``windows`` instead (one of the two) are
+    windows of the local day that do not overlap, each chosen like an hour and sent at its start;
+    ``timezone_attr`` names the context attribute holding the recipient's IANA zone;
+    ``default_timezone`` is used when the recipient has none or an unknown one.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    hours: list[int] = Field(min_length=1, max_length=24)
+    hours: list[int] | None = Field(default=None, min_length=1, max_length=24)
+    windows: list[SendWindow] | None = Field(default=None, min_length=1, max_length=24)
     timezone_attr: str | None = Field(default=None, min_length=1, max_length=64)
     default_timezone: str = "UTC"
 
     @field_validator("hours")
     @classmethod
-    def _hours_of_a_day(cls, hours: list[int]) -> list[int]:
+    def _hours_of_a_day(cls, hours: list[int] | None) -> list[int] | None:
+        if hours is None:
+            return None
         if any(not 0 <= h <= 23 for h in hours):
             raise ValueError(f"each hour is a whole hour of the local day, 0 to 23, got {hours}")
         if len(set(hours)) != len(hours):
             raise ValueError(f"the hours must be distinct, got {hours}")
         return hours
+
+    @field_validator("windows")
+    @classmethod
+    def _windows_apart(cls, windows: list[SendWindow] | None) -> list[SendWindow] | None:
+        spans = sorted((w.start, w.end) for w in windows or [])  # "HH:MM" sorts as the time
+        for (start, end), (later, _) in zip(spans, spans[1:], strict=False):
+            if later < end:
+                raise ValueError(f"the windows must not overlap: {start}-{end} and one from {later}")
+        return windows
+
+    @model_validator(mode="after")
+    def _hours_or_windows(self) -> SendTime:
+        if (self.hours is None) == (self.windows is None):
+            raise ValueError("give either hours or windows (the local times to choose among)")
+        return self
 
     @field_validator("default_timezone")
     @classmethod
@@ -81,8 +153,17 @@ class SendTime(BaseModel):
 
     @property
     def variant_ids(self) -> list[str]:
-        """The variant id of each hour: ``"09:00"``."""
-        return [hour_id(h) for h in self.hours]
+        """The variant id of each hour (``"09:00"``) or window (``"09:00-11:00"``)."""
+        if self.windows is not None:
+            return [w.variant_id for w in self.windows]
+        return [hour_id(h) for h in self.hours or []]
+
+    @property
+    def starts(self) -> list[time]:
+        """The local time each choice is sent at: the hour, or the window's start."""
+        if self.windows is not None:
+            return [time.fromisoformat(w.start) for w in self.windows]
+        return [time(h) for h in self.hours or []]
 
 
 def hour_id(hour: int) -> str:
@@ -137,8 +218,8 @@ def recipient_zones(send_time: SendTime, contexts: Sequence[Mapping[str, Any]]) 
     return out
 
 
-def local_send_at(local_date: date, hour: int, zone: ZoneInfo) -> datetime:
-    """The UTC moment of ``hour``:00 on ``local_date`` in ``zone`` (aware, UTC).
+def local_send_at(local_date: date, hour: int | time, zone: ZoneInfo) -> datetime:
+    """The UTC moment of ``hour``:00 (or a local time) on ``local_date`` in ``zone`` (aware, UTC).
 
     Examples
     --------
@@ -150,7 +231,8 @@ def local_send_at(local_date: date, hour: int, zone: ZoneInfo) -> datetime:
     >>> local_send_at(date(2026, 3, 8), 2, ny).isoformat()  # skipped: an hour after 01:00 EST
     '2026-03-08T07:00:00+00:00'
     """
-    return datetime.combine(local_date, time(hour), tzinfo=zone).astimezone(UTC)
+    at = time(hour) if isinstance(hour, int) else hour
+    return datetime.combine(local_date, at, tzinfo=zone).astimezone(UTC)
 
 
 def send_dates(send_date: date | None, zones: Sequence[RecipientZone], now: datetime) -> list[date]:
@@ -198,12 +280,14 @@ def chosen_send_times(
     send_date: date | None,
     now: datetime,
 ) -> tuple[list[datetime], list[str | None]]:
-    """Per recipient, the UTC send time (aware) of the chosen hour (``hour_positions[i]`` indexes
-    ``send_time.hours``) and the note on their zone (None when their own zone was used)."""
+    """Per recipient, the UTC send time (aware) of the chosen hour or window's start
+    (``hour_positions[i]`` indexes ``send_time.starts``) and the note on their zone (None when their
+    own zone was used)."""
     zones = recipient_zones(send_time, contexts)
     dates = send_dates(send_date, zones, now)
+    starts = send_time.starts
     times = [
-        local_send_at(day, send_time.hours[p], z.zone)
+        local_send_at(day, starts[p], z.zone)
         for day, p, z in zip(dates, hour_positions, zones, strict=True)
     ]
     return times, [z.note for z in zones]

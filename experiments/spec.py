@@ -268,6 +268,9 @@ class ExperimentSpec(_Strict):
         for name in ("send_time", "frequency", "channel", "program"):  # added later: absent when unset
             if data[name] is None:
                 del data[name]
+        if data.get("send_time") is not None:  # hours or windows: the other is absent
+            data["send_time"] = {k: v for k, v in data["send_time"].items() if k not in ("hours", "windows")
+                                 or v is not None}
         if data["reward"]["value_types"] is None:
             del data["reward"]["value_types"]
         if data["context_from"] == "request":

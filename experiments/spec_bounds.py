@@ -25,16 +25,18 @@ _WHY_BY_DESIGN = {
 
 def slot_sizes(raw: Mapping[str, Any]) -> dict[str, int]:
     """Each slot's number of variants, read defensively (0 for a slot that is not a list of variants),
-    and the hours of ``send_time`` (a choice among them, :mod:`experiments.send_time`) as ``send_time``."""
+    and the hours (or windows) of ``send_time`` (a choice among them, :mod:`experiments.send_time`) as
+    ``send_time``."""
     slots = raw.get("slots")
     out: dict[str, int] = {}
     for name, slot in slots.items() if isinstance(slots, Mapping) else []:
         variants = slot.get("variants") if isinstance(slot, Mapping) else None
         out[str(name)] = len(variants) if isinstance(variants, list) else 0
     send_time = raw.get("send_time")
-    hours = send_time.get("hours") if isinstance(send_time, Mapping) else None
-    if isinstance(hours, list) and "send_time" not in out:
-        out["send_time"] = len(hours)
+    for choices in ("hours", "windows"):
+        listed = send_time.get(choices) if isinstance(send_time, Mapping) else None
+        if isinstance(listed, list) and "send_time" not in out:
+            out["send_time"] = len(listed)
     return out
 
 

@@ -19,7 +19,7 @@ from experiments.consent import consent_flags, withhold_contexts
 from experiments.decision_rows import decision_rows
 from experiments.errors import AssignmentError, Conflict
 from experiments.feature_context import FeatureContexts
-from experiments.frequency_caps import apply_frequency_cap
+from experiments.frequency_caps import log_capped
 from experiments.group_commit import GroupCommit
 from experiments.models import Decision, Preview
 from experiments.preview import PreviewReport, coverage, describe_recipients
@@ -193,8 +193,10 @@ class Assigner:
         :class:`experiments.group_commit.GroupCommit` (on SQLite concurrent calls share one transaction;
         on PostgreSQL each commits its own) and each call returns only after the transaction holding its
         decisions committed (:class:`~experiments.group_commit.GroupCommitError` when it did not: then
-        none of them is stored). A bad input is reported at ``recipients[i].<field>`` (at
-        ``recipient_id`` or ``context.<name>`` when ``single``).
+        none of them is stored). An experiment with a ``frequency`` cap writes its decisions and their
+        counts in one transaction of their own instead (:mod:`experiments.frequency_caps`). A bad input
+        is reported at ``recipients[i].<field>`` (at ``recipient_id`` or ``context.<name>`` when
+        ``single``).
         """
         check_send_id(send_id)
         with self._core.engine.connect() as conn:
@@ -205,20 +207,15 @@ class Assigner:
             decided = self.decide(
                 conn, key, recipients, single=single, send_id=send_id, send_at=send_at, send_date=send_date
             )
-            rows, decisions, claim = decided.rows, decided.decisions, None
+            rows, decisions = decided.rows, decided.decisions
             if decided.compiled.spec.frequency is not None:
-                ids = [r[0] for r in recipients]
-                logged = () if send_id is None else stored_sends(conn, key, send_id, ids)
-                rows, decisions, claim = apply_frequency_cap(
+                # the counts and the decisions in one transaction of their own (not a group's)
+                decisions = log_capped(
                     self._core.engine, decided.compiled, rows, decisions, self._encoding, self._core.clock(),
-                    logged, once=send_id is not None,
+                    send_id, write_decisions,
                 )
-            try:
+            else:
                 self._decision_writer.submit(rows if send_id is None else first_of_each_recipient(rows), conn)
-            except BaseException:
-                if claim is not None:
-                    claim.release()  # the sends it counted are not logged
-                raise
             if send_id is None:
                 return decisions
             stored = stored_sends(conn, key, send_id, [d.recipient_id for d in decisions])

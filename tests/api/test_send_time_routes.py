@@ -91,3 +91,13 @@ def test_sendlab_assign_takes_send_date(tmp_path):
     assert utc_hour(json_module.loads(result.stdout)["send_at"]) == ("2026-11-01", 14)
     result = runner.invoke(app, ["assign", "hello", "-r", "ana", "--send-date", "Sunday", "--db", db])
     assert result.exit_code == 1 and "--send-date" in result.output and "Traceback" not in result.output
+
+
+def test_overlapping_windows_are_a_422_naming_the_field(make_client, sqlite_url):
+    client = make_client(sqlite_url)
+    windows = [{"start": "09:00", "end": "11:00"}, {"start": "10:00", "end": "12:00"}]
+    spec = make_spec(send_time={"windows": windows, "timezone_attr": "tz"})
+    response = client.post("/v1/experiments", json=spec, headers=ADMIN)
+    assert response.status_code == 422
+    (problem,) = response.json()["detail"]
+    assert problem["loc"] == ["body", "send_time", "windows"] and "overlap" in problem["msg"]

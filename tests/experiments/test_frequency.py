@@ -6,16 +6,22 @@ from __future__ import annotations
 import multiprocessing
 import threading
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from experiments.errors import SpecError
 from experiments.frequency import Frequency, check_cap
+from experiments.group_commit import GroupCommitError
+from experiments.sends import write_decisions
 from experiments.service import ExperimentService
+from experiments.service import assignment as assignment_module
 from experiments.store import decisions_table, make_engine
+from experiments.store.tables import frequency_table
 from tests.experiments.conftest import Clock, make_spec
 
 CAP = {"max_sends": 2, "per_days": 7}
@@ -114,26 +120,33 @@ def _hammer(service: ExperimentService, worker: int, rounds: int) -> None:
         service.assign_batch(key, recipients)
 
 
+def in_threads(n: int, work: Callable[[int], None], on_error: Callable[[], None] = lambda: None) -> None:
+    """Run ``work(0)`` ... ``work(n - 1)`` in threads, wait for all, and fail with their errors if any
+    raised (``on_error`` is called in the thread that raised, to release the others)."""
+    errors: list[BaseException] = []
+
+    def run(i: int) -> None:
+        try:
+            work(i)
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+            on_error()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+
+
 def test_caps_hold_across_concurrent_workers(engine: Engine, db_url: str, clock: Clock) -> None:
     setup = ExperimentService(engine, clock=clock, seed=1)
     cap = {"max_sends": 3, "per_days": 1}
     setup.create(make_spec(key="a", channel="news", frequency=cap))
     setup.create(make_spec(key="b", channel="news", frequency=cap))
     workers = [ExperimentService(make_engine(db_url), clock=clock, seed=i) for i in range(6)]
-    errors: list[BaseException] = []
-
-    def run(i: int) -> None:
-        try:
-            _hammer(workers[i], i, 6)
-        except BaseException as exc:  # reported below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(workers))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors, errors
+    in_threads(len(workers), lambda i: _hammer(workers[i], i, 6))
     sent = sent_per_recipient(engine)
     assert sent and max(sent.values()) == 3  # every recipient was tried far more than 3 times
     assert set(sent.values()) == {3}
@@ -163,3 +176,54 @@ def test_caps_hold_across_processes(engine: Engine, db_url: str, clock: Clock) -
     sent = sent_per_recipient(engine)
     assert sent and set(sent.values()) == {2}
 
+
+
+def recorded_sends(engine: Engine, scope: str) -> dict[str, int]:
+    """The sends ``frequency_counts`` holds per recipient of ``scope``."""
+    with engine.connect() as conn:
+        rows = conn.execute(select(frequency_table.c.recipient_id, frequency_table.c.sends)
+                            .where(frequency_table.c.scope == scope))
+        return {rid: len(sends) for rid, sends in rows}
+
+
+def test_racing_retries_of_a_send_count_once(engine: Engine, db_url: str, clock: Clock) -> None:
+    ExperimentService(engine, clock=clock, seed=1).create(
+        make_spec(key="a", frequency={"max_sends": 50, "per_days": 1})
+    )
+    workers = [ExperimentService(make_engine(db_url), clock=clock, seed=i) for i in range(2)]
+    rounds = 12
+    start = threading.Barrier(len(workers))
+    answers: list[list[list[str]]] = [[] for _ in workers]
+
+    def run(i: int) -> None:
+        for n in range(rounds):
+            start.wait(timeout=60)  # both post send n at once: each may find nothing stored yet
+            batch = workers[i].assign_batch("a", [("r", {}), (f"s{n}", {})], send_id=f"send-{n}")
+            answers[i].append([d.decision_id for d in batch])
+
+    in_threads(len(workers), run, on_error=start.abort)
+    assert answers[0] == answers[1]  # both retries answered with the one stored decision
+    assert recorded_sends(engine, "experiment:a") == {"r": rounds} | {f"s{n}": 1 for n in range(rounds)}
+    assert sent_per_recipient(engine)["r"] == rounds
+    for w in workers:
+        w.engine.dispose()
+
+
+def test_a_failed_write_leaves_no_count(
+    service: ExperimentService, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    service.create(make_spec(key="a", frequency={"max_sends": 1, "per_days": 1}))
+
+    def write_then_fail(conn: Connection, rows: list[tuple[Any, ...]]) -> None:
+        write_decisions(conn, rows)  # the decisions and the counts are in the transaction, then it fails
+        raise OSError("the disk is full")
+
+    monkeypatch.setattr(assignment_module, "write_decisions", write_then_fail)
+    for send_id in (None, "monday"):
+        with pytest.raises(GroupCommitError, match="the disk is full"):
+            service.assign_batch("a", [("r", {}), ("s", {})], send_id=send_id)
+    assert sent_per_recipient(engine) == Counter()
+    assert set(recorded_sends(engine, "experiment:a").values()) <= {0}
+    monkeypatch.undo()
+    assert {d.reason for d in service.assign_batch("a", [("r", {})], send_id="monday")} != {"frequency_cap"}
+    assert recorded_sends(engine, "experiment:a")["r"] == 1

@@ -95,6 +95,14 @@ def test_an_unknown_zone_in_context_takes_the_default_with_a_reason(service: Exp
         ({**TIMED, "hours": [9, 9]}, "send_time.hours"),
         ({**TIMED, "hours": []}, "send_time.hours"),
         ({**TIMED, "window": 3}, "send_time.window"),
+        ({"windows": [{"start": "09:00", "end": "11:00"}, {"start": "10:30", "end": "12:00"}]},
+         "send_time.windows"),  # overlapping
+        ({"windows": [{"start": "9:00", "end": "11:00"}]}, "send_time.windows[0].start"),
+        ({"windows": [{"start": "09:00", "end": "24:30"}]}, "send_time.windows[0].end"),
+        ({"windows": [{"start": "11:00", "end": "11:00"}]}, "send_time.windows[0]"),
+        ({"windows": []}, "send_time.windows"),
+        ({"timezone_attr": "tz"}, "send_time"),  # neither hours nor windows
+        ({**TIMED, "windows": [{"start": "09:00", "end": "11:00"}]}, "send_time"),  # both
     ],
 )
 def test_a_bad_send_time_in_the_spec_names_its_field(send_time: dict[str, object], path: str) -> None:
@@ -194,3 +202,33 @@ def test_the_hours_count_in_the_arms_a_design_allows() -> None:
     with pytest.raises(SpecError) as info:
         make_spec(key="t", design=design, send_time=hours)
     assert "96 (2 × 2 × 24)" in str(info.value)
+
+
+WINDOWS = {"windows": [{"start": "09:30", "end": "11:00"}, {"start": "11:00", "end": "24:00"}],
+           "timezone_attr": "tz"}
+
+
+@pytest.mark.parametrize(
+    ("local_date", "utc_hour"),
+    [(date(2026, 3, 7), 14), (date(2026, 3, 8), 13), (date(2026, 11, 1), 14)],  # EST, EDT, EST again
+)
+def test_a_window_is_sent_at_its_local_start_across_daylight_saving_changes(
+    service: ExperimentService, local_date: date, utc_hour: int
+) -> None:
+    service.create(make_spec(key="t", slots=ONE_SUBJECT, design={"type": "ab"}, send_time=WINDOWS))
+    recipients = [(f"r{i}", {"tz": "America/New_York"}) for i in range(40)]
+    decisions = service.assign_batch("t", recipients, send_date=local_date)
+    day = datetime(local_date.year, local_date.month, local_date.day, tzinfo=UTC)
+    first = day.replace(hour=utc_hour, minute=30)
+    second = day.replace(hour=utc_hour + 2)  # 11:00 local
+    rows = stored(service, "t")
+    for d in decisions:
+        window = rows[d.recipient_id]["variants"]["send_time"]
+        assert (window, d.send_at) in {("09:30-11:00", first), ("11:00-24:00", second)}
+        assert rows[d.recipient_id]["send_time_propensity"] == pytest.approx(0.5)
+    assert {d.send_at for d in decisions} == {first, second}  # both windows drawn among 40
+
+
+def test_a_spec_with_hours_keeps_its_text() -> None:
+    assert '"windows"' not in make_spec(key="t", send_time=TIMED).canonical_json()
+    assert '"hours"' not in make_spec(key="t", send_time=WINDOWS).canonical_json()
