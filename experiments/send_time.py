@@ -177,11 +177,6 @@ def hour_id(hour: int) -> str:
     return f"{hour:02d}:00"
 
 
-def hour_of(variant_id: str) -> int:
-    """The local hour of a send-time variant id (:func:`hour_id`'s inverse)."""
-    return int(variant_id[:2])
-
-
 @dataclass(frozen=True)
 class RecipientZone:
     """A recipient's time zone, and why the default was used instead of theirs (None when it was not)."""
