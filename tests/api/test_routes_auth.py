@@ -41,6 +41,8 @@ ROUTES = [  # (method, path, body, scope)
     ("POST", "/v1/experiments/hello/graduate", None, "admin"),
     ("POST", "/v1/features/compute", {"as_of": "2024-06-01", "k": 1, "events": [
         {"recipient_id": "a", "timestamp": "2024-05-01", "type": "open"}]}, "admin"),
+    ("POST", "/v1/features/refresh", {"as_of": "2024-06-01", "k": 1, "events": [
+        {"recipient_id": "a", "timestamp": "2024-05-01", "type": "open"}]}, "admin"),
     ("GET", "/v1/recipients/hello", None, "admin"),
     ("DELETE", "/v1/recipients/hello", None, "admin"),
     ("POST", "/v1/experiments/hello/archive", None, "admin"),  # last: nothing assigns after it
