@@ -39,7 +39,7 @@ NAME_TO_COMMAND: dict[str, LazyCommand] = {
     "features": LazyCommand("api.cli.features:features_app", "Audience features (RFM, K-means segments, "
                             "conversion scores) from a purchase and engagement history."),
     "db": LazyCommand("api.cli.db_commands:db_app", "Maintain the store: upgrade its schema, drop contexts "
-                      "past the retention period."),
+                      "and feature versions past the retention period."),
     "export": LazyCommand("api.cli.export:export", "An experiment's decision and outcome log as Parquet "
                           "partitioned by day."),
     "recipients": LazyCommand("api.cli.recipients:recipients_app", "Show or erase what is stored about one "
