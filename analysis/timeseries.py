@@ -6,6 +6,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
+from typing import Any, Self
 
 from scipy import special
 
@@ -25,17 +26,30 @@ class DailyPoint:
 
 
 @dataclass(frozen=True)
-class RatePoint:
+class ObservedRate:
+    """``successes`` out of ``n`` units: their rate (0 when ``n`` is 0) and its Wilson interval."""
+
+    n: int
+    successes: int
+    rate: float
+    ci: tuple[float, float]
+
+    @classmethod
+    def of(cls, successes: int, n: int, alpha: float = 0.05, **labels: Any) -> Self:
+        """The rate and the ``1 - alpha`` Wilson interval of ``successes`` out of ``n`` (``labels``: the
+        fields a subclass adds)."""
+        return cls(n=n, successes=successes, rate=successes / n if n else 0.0,
+                   ci=wilson_interval(successes, n, alpha), **labels)
+
+
+@dataclass(frozen=True)
+class RatePoint(ObservedRate):
     """Cumulative rate of ``metric`` up to and including ``day``, with its Wilson interval."""
 
     day: date
     slot: str
     variant: str
     metric: str
-    n: int
-    successes: int
-    rate: float
-    ci: tuple[float, float]
 
 
 def wilson_interval(successes: int, n: int, alpha: float = 0.05) -> tuple[float, float]:
@@ -68,6 +82,6 @@ def cumulative_rates(daily: Sequence[DailyPoint], metric: str, alpha: float = 0.
         n0, x0 = totals.get((point.slot, point.variant), (0, 0))
         n, x = n0 + point.n, x0 + count
         totals[(point.slot, point.variant)] = (n, x)
-        out.append(RatePoint(point.day, point.slot, point.variant, metric, n, x, x / n if n else 0.0,
-                             wilson_interval(x, n, alpha)))
+        out.append(RatePoint.of(x, n, alpha, day=point.day, slot=point.slot, variant=point.variant,
+                                metric=metric))
     return out

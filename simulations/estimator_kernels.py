@@ -137,15 +137,21 @@ class SNIPS(IPS):
 
 
 @dataclass(frozen=True)
-class ClippedIPS(Estimator):
-    """IPS with weights capped at ``clip_at``: :math:`u_i = \\min(w_i, M) r_i`."""
+class ClippedEstimator(Estimator):
+    """An estimator whose importance weights are capped at ``clip_at`` (:math:`M`)."""
 
     clip_at: float = 10.0
-    name: ClassVar[str] = "clipped_ips"
 
     @property
     def clip(self) -> float:
         return self.clip_at
+
+
+@dataclass(frozen=True)
+class ClippedIPS(ClippedEstimator):
+    """IPS with weights capped at ``clip_at``: :math:`u_i = \\min(w_i, M) r_i`."""
+
+    name: ClassVar[str] = "clipped_ips"
 
     def kernel(self, rounds: Rounds) -> Kernel:
         used = np.minimum(rounds.weights, self.clip_at)
@@ -177,17 +183,12 @@ class DR(Estimator):
 
 
 @dataclass(frozen=True)
-class ClippedDR(Estimator):
+class ClippedDR(ClippedEstimator):
     """Doubly robust with weights capped at ``clip_at``."""
 
-    clip_at: float = 10.0
     name: ClassVar[str] = "clipped_dr"
     needs_model: ClassVar[bool] = True
     reads_whole_target: ClassVar[bool] = True
-
-    @property
-    def clip(self) -> float:
-        return self.clip_at
 
     def kernel(self, rounds: Rounds) -> Kernel:
         return _doubly_robust(rounds, np.minimum(rounds.weights, self.clip_at))
@@ -253,8 +254,8 @@ def make_estimator(name: str, clip: float = 10.0) -> Estimator:
     kind = _NAME_TO_TYPE.get(name)
     if kind is None:
         raise SimulationInputError(f"estimator: unknown {name!r}; expected one of {', '.join(ESTIMATORS)}")
-    if kind in (ClippedIPS, ClippedDR):
+    if issubclass(kind, ClippedEstimator):
         if not clip > 0:
             raise SimulationInputError(f"clip: must be positive, got {clip}")
-        return kind(clip)  # type: ignore[call-arg]
+        return kind(clip_at=clip)
     return kind()

@@ -14,7 +14,7 @@ from typing import Literal
 from analysis.errors import AnalysisInputError
 from analysis.results import SlotAnalysis
 from analysis.srm import check_sample_ratio
-from analysis.timeseries import wilson_interval
+from analysis.timeseries import ObservedRate
 from experiments.arms import combinations
 from experiments.models import (
     ArmSummary,
@@ -58,22 +58,13 @@ class ExperimentRow:
 
 
 @dataclass(frozen=True)
-class RateCell:
-    """A variant's rate of one metric with its Wilson interval."""
-
-    successes: int
-    rate: float
-    ci: tuple[float, float]
-
-
-@dataclass(frozen=True)
 class RateRow:
-    """A variant of a slot with its decisions and one :class:`RateCell` per rate metric."""
+    """A variant of a slot with its decisions and its rate of each rate metric."""
 
     variant: str
     decisions: int
     reward_mean: float
-    metric_to_cell: dict[str, RateCell]
+    metric_to_cell: dict[str, ObservedRate]
 
 
 def traffic(summary: ExperimentSummary) -> int:
@@ -120,11 +111,8 @@ def rate_rows(arms: Sequence[ArmSummary], slot: str, metrics: Sequence[str], alp
     for arm in arms:
         if arm.slot != slot:
             continue
-        cells = {}
-        for metric in metrics:
-            x = int(arm.event_counts.get(metric, 0))
-            cells[metric] = RateCell(x, x / arm.decisions if arm.decisions else 0.0,
-                                     wilson_interval(x, arm.decisions, alpha))
+        cells = {metric: ObservedRate.of(int(arm.event_counts.get(metric, 0)), arm.decisions, alpha)
+                 for metric in metrics}
         rows.append(RateRow(arm.variant, arm.decisions, arm.reward_mean, cells))
     return rows
 
