@@ -87,7 +87,8 @@ def with_min_share(probabilities: np.ndarray, allowed: np.ndarray, min_share: fl
     p = np.atleast_2d(probabilities)
     mask = np.atleast_2d(allowed)
     every = bool(mask.all())
-    counts = mask.sum(axis=1, keepdims=True)
+    ones = np.ones(p.shape[1])  # row sums as matrix products: numpy reduces rows of a few actions slowly
+    counts = np.full((len(p), 1), p.shape[1]) if every else mask.sum(axis=1, keepdims=True)
     floored = p < min_share
     if not every:
         floored &= mask
@@ -95,8 +96,8 @@ def with_min_share(probabilities: np.ndarray, allowed: np.ndarray, min_share: fl
         rest = np.where(floored, 0.0, p)
         if not every:
             rest *= mask
-        rest = rest.sum(axis=1, keepdims=True)
-        room = 1 - min_share * floored.sum(axis=1, keepdims=True)
+        rest = (rest @ ones)[:, None]
+        room = 1 - min_share * (floored @ ones)[:, None]
         scale = np.divide(room, rest, out=np.ones_like(rest), where=rest > 0)
         scaled = p * scale
         more = scaled < min_share
