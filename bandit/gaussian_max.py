@@ -246,16 +246,18 @@ class _Workspace:
         fill_cdf(score, self.powers[:, :size], self.ratio[:, :size], self.cdf[:size], self.density[:size])
         cdf = self.cdf[:size].reshape(c, r * nodes)
         density = self.density[:size].reshape(c, r * nodes)
-        # others[i] = prod_{j != i} F_j: prefix products, then times the suffix products
+        # others[i] = prod_{j != i} F_j: prefix products (others[0] = 1 is not stored), then times the
+        # suffix products; others[0] is the last suffix product
         others = self.others[:size].reshape(c, r * nodes)
-        others[1] = cdf[0]
-        for i in range(2, c):
+        np.multiply(cdf[0], cdf[1], out=others[2])
+        for i in range(3, c):
             np.multiply(others[i - 1], cdf[i - 1], out=others[i])
         suffix = cdf[c - 1]
-        for i in range(c - 2, 0, -1):
+        for i in range(c - 2, 1, -1):
             others[i] *= suffix
             suffix = np.multiply(suffix, cdf[i], out=self.suffix[:r * nodes])
-        others[0] = suffix
+        np.multiply(cdf[0], suffix, out=others[1])
+        np.multiply(suffix, cdf[1], out=others[0])
         density *= others
         totals = density.reshape(c * r, nodes) @ self.ones[:nodes]
         return totals.reshape(c, r).T * inverse
