@@ -64,25 +64,30 @@ class _RidgePerAction(Restorable, Policy):
         d = self.hasher.dim
         self.arm_to_gram = np.tile(self.regularization * np.eye(d), (self.n_actions, 1, 1))
         self.arm_to_moment = np.zeros((self.n_actions, d))
-        self._fitted: tuple[np.ndarray, np.ndarray] | None = None
+        self._fitted: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
-    def _fit(self) -> tuple[np.ndarray, np.ndarray]:
-        """Per action: the inverse Gram matrices (k, d, d) and the coefficients (k, d)."""
+    def _fit(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per action: the inverse Gram matrices (k, d, d), the coefficients (k, d), and the transposed
+        inverse Cholesky factors side by side, (d, k d): row ``x`` times them is :math:`L_a^{-1} x` for
+        every action, whose squared norm is :math:`x^T A_a^{-1} x`."""
         if self._fitted is None:
             inverse = np.linalg.inv(self.arm_to_gram)
-            self._fitted = (inverse, np.einsum("kde,ke->kd", inverse, self.arm_to_moment))
+            k, d = self.arm_to_moment.shape
+            whitening = np.linalg.inv(np.linalg.cholesky(self.arm_to_gram))  # L_a^{-1}, A_a = L_a L_a^T
+            self._fitted = (inverse, np.einsum("kde,ke->kd", inverse, self.arm_to_moment),
+                            np.ascontiguousarray(whitening.transpose(2, 0, 1).reshape(d, k * d)))
         return self._fitted
 
     def _moments(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Predicted mean (n, k) and the width :math:`\\sqrt{x^T A^{-1} x}` (n, k) per row and action."""
-        inverse, theta = self._fit()
+        _, theta, whitening = self._fit()
         n, (k, d) = x.shape[0], theta.shape
         mean = x @ theta.T
-        # x^T A_a^{-1} x for every action: one (n, d) x (d, k d) product, then a row-wise dot
-        projected = (x @ inverse.transpose(1, 0, 2).reshape(d, k * d)).reshape(n, k, d)
-        quadratic = np.matmul(projected, x[:, :, None])[:, :, 0]
-        width = np.sqrt(np.maximum(quadratic, 0.0))
-        return mean, width
+        # ||L_a^{-1} x||^2 for every action: one (n, d) x (d, k d) product, squared, summed per action
+        whitened = x @ whitening
+        whitened *= whitened
+        quadratic = (whitened.reshape(n * k, d) @ np.ones(d)).reshape(n, k)
+        return mean, np.sqrt(quadratic)
 
     def coefficients(self) -> np.ndarray:
         """The ridge coefficients per action over the hashed columns, shape ``(n_actions, dim)`` (a copy)."""

@@ -87,7 +87,8 @@ def with_min_share(probabilities: np.ndarray, allowed: np.ndarray, min_share: fl
     p = np.atleast_2d(probabilities)
     mask = np.atleast_2d(allowed)
     every = bool(mask.all())
-    counts = mask.sum(axis=1, keepdims=True)
+    ones = np.ones(p.shape[1])  # row sums as matrix products: numpy reduces rows of a few actions slowly
+    counts = np.full((len(p), 1), p.shape[1]) if every else mask.sum(axis=1, keepdims=True)
     floored = p < min_share
     if not every:
         floored &= mask
@@ -95,8 +96,8 @@ def with_min_share(probabilities: np.ndarray, allowed: np.ndarray, min_share: fl
         rest = np.where(floored, 0.0, p)
         if not every:
             rest *= mask
-        rest = rest.sum(axis=1, keepdims=True)
-        room = 1 - min_share * floored.sum(axis=1, keepdims=True)
+        rest = (rest @ ones)[:, None]
+        room = 1 - min_share * (floored @ ones)[:, None]
         scale = np.divide(room, rest, out=np.ones_like(rest), where=rest > 0)
         scaled = p * scale
         more = scaled < min_share
@@ -158,7 +159,8 @@ def pool_equal_arms(probabilities: np.ndarray, allowed: np.ndarray, *parameters:
 
     Actions with the same posterior are exchangeable, so their probability of being best is the same;
     the average of their estimates is an unbiased estimate with less noise, and it makes a policy with
-    no data exactly uniform (so its draws do not count as exploring by chance).
+    no data exactly uniform (so its draws do not count as exploring by chance). Only rows where two
+    allowed actions share the first parameter are compared in full.
 
     Parameters
     ----------
@@ -171,12 +173,40 @@ def pool_equal_arms(probabilities: np.ndarray, allowed: np.ndarray, *parameters:
     -------
     ndarray of float, same shape; rows keep their sums.
     """
-    same = allowed[..., :, None] & allowed[..., None, :]
-    for values in parameters:
-        same &= values[..., :, None] == values[..., None, :]
+    shape = probabilities.shape
+    k = shape[-1]
+    flat = probabilities.reshape(-1, k)
+    mask = allowed.reshape(-1, k)
+    values = [np.asarray(v).reshape(-1, k) for v in parameters]
+    if values:
+        candidates = _rows_with_equal_values(np.where(mask, values[0], np.nan))
+    else:
+        candidates = np.ones(len(flat), bool)
+    if not candidates.any():
+        return probabilities
+    rows = slice(None) if candidates.all() else np.flatnonzero(candidates)
+    same = mask[rows, :, None] & mask[rows, None, :]
+    for value in values:
+        same &= value[rows, :, None] == value[rows, None, :]
     size = same.sum(axis=-1)
-    pooled = (same * probabilities[..., None, :]).sum(axis=-1)
-    return np.where(size > 0, pooled / np.maximum(size, 1), probabilities)
+    pooled = (same * flat[rows, None, :]).sum(axis=-1)
+    out = flat.copy()
+    out[rows] = np.where(size > 0, pooled / np.maximum(size, 1), flat[rows])
+    return out.reshape(shape)
+
+
+def _rows_with_equal_values(values: np.ndarray) -> np.ndarray:
+    """Rows of ``values`` (n, k) holding two equal entries (NaN equals nothing), shape (n,)."""
+    k = values.shape[1]
+    if k > 8:
+        ordered = np.sort(values, axis=1)
+        return (ordered[:, 1:] == ordered[:, :-1]).any(axis=1)
+    columns = np.ascontiguousarray(values.T)
+    found = np.zeros(len(values), bool)
+    for i in range(k):
+        for j in range(i + 1, k):
+            found |= columns[i] == columns[j]
+    return found
 
 
 def split_evenly(members: np.ndarray) -> np.ndarray:

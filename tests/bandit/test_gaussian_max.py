@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import integrate, special, stats
 
-from bandit.gaussian_max import MAX_NODES, NEGLIGIBLE, _midpoint_grid, probability_of_max
+from bandit.gaussian_max import MAX_NODES, NEGLIGIBLE, midpoint_grid, probability_of_max
 
 
 def adaptive_reference(mean: np.ndarray, sd: np.ndarray) -> np.ndarray:
@@ -33,12 +33,18 @@ CASES = [
 ]
 
 
+def tolerance(mean: np.ndarray, sd: np.ndarray) -> float:
+    """2e-9 for rows of the midpoint rule (its step makes the error below about 1e-9), 1e-11 for rows of
+    the composite Gauss-Legendre rule (accurate to about 1e-13); quad is accurate to 1e-13 relative."""
+    nodes = midpoint_grid(mean[None], sd[None], np.ones((1, len(mean)), bool))[2][0]
+    return 2e-9 if nodes <= MAX_NODES else 1e-11
+
+
 @pytest.mark.parametrize(("mean", "sd"), CASES)
 def test_matches_adaptive_integration(mean, sd):
     mean, sd = np.array(mean), np.array(sd)
     p = probability_of_max(mean[None], sd[None], np.ones((1, len(mean)), bool))[0]
-    # 1e-11: the composite Gauss-Legendre rule is accurate to about 1e-13 here; quad to 1e-13 relative
-    np.testing.assert_allclose(p, adaptive_reference(mean, sd), rtol=0, atol=1e-11)
+    np.testing.assert_allclose(p, adaptive_reference(mean, sd), rtol=0, atol=tolerance(mean, sd))
 
 
 def test_random_rows_match_adaptive_integration_on_both_rules():
@@ -49,10 +55,31 @@ def test_random_rows_match_adaptive_integration_on_both_rules():
     uses_midpoint = []
     for mean, sd in rows:
         allowed = np.ones((1, len(mean)), bool)
-        uses_midpoint.append(_midpoint_grid(mean[None], sd[None], allowed)[0][0] <= MAX_NODES)
+        uses_midpoint.append(midpoint_grid(mean[None], sd[None], allowed)[2][0] <= MAX_NODES)
         p = probability_of_max(mean[None], sd[None], allowed)[0]
-        np.testing.assert_allclose(p, adaptive_reference(mean, sd), rtol=0, atol=1e-11)
+        np.testing.assert_allclose(p, adaptive_reference(mean, sd), rtol=0, atol=tolerance(mean, sd))
     assert 0 < sum(uses_midpoint) < len(rows)
+
+
+@pytest.mark.parametrize("kind", ["alike", "linear-ts-like", "widths 20 apart"])
+def test_midpoint_rows_match_adaptive_integration(kind):
+    # the midpoint rule on rows of 3 to 8 contending actions of three shapes: alike widths, the widths
+    # and gaps of a learning linear Thompson sampler, widths up to 20 apart (still under MAX_NODES)
+    rng = np.random.default_rng({"alike": 1, "linear-ts-like": 2, "widths 20 apart": 3}[kind])
+    checked = 0
+    for k in (3, 4, 5, 6, 8):
+        if kind == "alike":
+            mean, sd = rng.normal(0, 0.5, k), np.ones(k)
+        elif kind == "linear-ts-like":
+            mean, sd = rng.normal(0.06, 0.03, k), rng.uniform(0.007, 0.03, k)
+        else:
+            mean, sd = rng.normal(0, 1, k), np.exp(rng.uniform(-1.5, 1.5, k))
+        if midpoint_grid(mean[None], sd[None], np.ones((1, k), bool))[2][0] > MAX_NODES:
+            continue
+        checked += 1
+        p = probability_of_max(mean[None], sd[None], np.ones((1, k), bool))[0]
+        np.testing.assert_allclose(p, adaptive_reference(mean, sd), rtol=0, atol=2e-9)
+    assert checked >= 4
 
 
 @pytest.mark.parametrize(("mean", "sd"), CASES)

@@ -15,7 +15,7 @@ from hypothesis.extra import numpy as hnp
 from scipy import stats
 
 from bandit import load_policy, make_policy
-from bandit.sampling import best_set, floored_split, split_evenly, with_min_share
+from bandit.sampling import best_set, floored_split, pool_equal_arms, split_evenly, with_min_share
 from bandit.snapshot import encode_snapshot
 from tests.bandit.policies import ACTION_FEATURES, contexts_for
 
@@ -175,3 +175,29 @@ def test_a_snapshot_from_before_the_floor_restores_without_one():
         "n_actions": 2, "prior_alpha": 1.0, "prior_beta": 1.0, "n_draws": 1000, "seed": 0,
         "successes": np.array([500.0, 0.0]), "failures": np.array([0.0, 500.0])})
     assert load_policy(old_beta).probabilities(1).tolist() == [[1.0, 0.0]]
+
+
+def pooled_reference(p: np.ndarray, allowed: np.ndarray, *parameters: np.ndarray) -> np.ndarray:
+    """Row by row: each allowed action gets the mean over the allowed actions with all its parameters."""
+    out = p.copy()
+    for row in range(len(p)):
+        for a in np.flatnonzero(allowed[row]):
+            same = [b for b in np.flatnonzero(allowed[row])
+                    if all(v[row, a] == v[row, b] for v in parameters)]
+            out[row, a] = np.mean(p[row, same])
+    return out
+
+
+@pytest.mark.parametrize("k", [1, 3, 5, 12])  # 12: more actions than the pairwise check takes
+def test_pool_equal_arms_averages_exactly_the_actions_with_equal_parameters(k):
+    rng = np.random.default_rng(k)
+    p = rng.dirichlet(np.ones(k), 200)
+    allowed = rng.random((200, k)) < 0.8
+    first, second = rng.integers(0, 3, (200, k)).astype(float), rng.integers(0, 2, (200, k)).astype(float)
+    first[:100] = rng.random((100, k))  # half the rows without ties in the first parameter
+    np.testing.assert_allclose(pool_equal_arms(p, allowed, first, second),
+                               pooled_reference(p, allowed, first, second), rtol=1e-15, atol=0)
+    np.testing.assert_array_equal(pool_equal_arms(p[:100], allowed[:100], first[:100], second[:100]), p[:100])
+    np.testing.assert_allclose(pool_equal_arms(p[150], allowed[150], first[150], second[150]),
+                               pooled_reference(p[150:151], allowed[150:151], first[150:151],
+                                                second[150:151])[0], rtol=1e-15, atol=0)

@@ -1,0 +1,94 @@
+r"""The standard normal distribution function from array arithmetic alone, for quadrature over many nodes.
+
+For :math:`x \ge 0` the upper tail is :math:`Q(x) = 1 - \Phi(x) = \varphi(x) R(x)`, with :math:`R`
+Mills' ratio. :math:`R` is taken as a rational function of degree (5, 6),
+
+.. math:: R(x) \approx \frac{\sum_{i=0}^{5} p_i x^i}{\sum_{i=0}^{6} q_i x^i},
+
+fitted by weighted least squares (with Lawson's reweighting toward the minimax error) to
+``scipy.special.erfcx`` on :math:`[0, 9]`: its relative error is below 2e-11 there and below 1e-6
+beyond, where :math:`Q < 2 \cdot 10^{-19}` (both tested against ``scipy.special.ndtr``). Every
+coefficient is positive, so the ratio is a sum of positive terms over a sum of positive terms, without
+cancellation at any :math:`x \ge 0`, and it falls like :math:`1/x` as :math:`R` does. Both polynomials
+are one matrix product of the powers :math:`x^0, \dots, x^6`, and :math:`\varphi` shares :math:`x^2`
+with them, so the distribution function and the density come from a few passes over the nodes.
+
+:math:`\Phi(u)` is :math:`Q(|u|)` for :math:`u < 0` and :math:`1 - Q(u)` otherwise. :func:`fill_cdf`
+returns it as :math:`\tfrac12 + \operatorname{sign}(u)\,(\tfrac12 - Q(|u|))`, exact to about 1e-16
+absolutely (a quadrature that multiplies distribution functions needs no more); :func:`log_cdf` keeps
+the lower tail's relative accuracy.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+#: Rows: the numerator and the denominator of Mills' ratio; columns: the coefficients of x^0 ... x^6.
+#: The numerator carries the factor 1 / sqrt(2 pi) of the density, so ``numerator / denominator``
+#: times ``exp(-x^2 / 2)`` is Q(x).
+TAIL_RATIO = np.array([
+    np.array([674.8896413589188, 660.685344503192, 316.92326742751703, 87.35753023846995,
+              13.743861979790296, 0.9999949821282658, 0.0]) * _INV_SQRT_2PI,
+    [538.4840250962076, 956.7987247228748, 747.0411178932487, 330.5703458166535,
+     88.36399746127239, 13.74359627117582, 1.0],
+])
+#: The number of powers of x (0 to 6) the ratio needs.
+POWERS = TAIL_RATIO.shape[1]
+
+
+def fill_cdf(u: np.ndarray, powers: np.ndarray, ratio: np.ndarray, cdf: np.ndarray,
+             density: np.ndarray) -> None:
+    r"""Write :math:`\Phi(u)` into ``cdf`` and :math:`e^{-u^2/2}` into ``density``, in place.
+
+    Parameters
+    ----------
+    u : ndarray of float, shape (p,)
+        Finite, :math:`|u| < 10^{50}` (the sixth power stays finite).
+    powers : ndarray of float, shape (POWERS, p)
+        Work space; row 0 must hold ones (it is never written).
+    ratio : ndarray of float, shape (2, p)
+        Work space.
+    cdf, density : ndarray of float, shape (p,)
+        Outputs. ``density`` lacks the factor :math:`1/\sqrt{2\pi}`.
+    """
+    x = powers[1]
+    np.abs(u, out=x)
+    np.multiply(x, x, out=powers[2])
+    np.multiply(powers[2], x, out=powers[3])
+    np.multiply(powers[2], powers[2], out=powers[4])
+    np.multiply(powers[4], x, out=powers[5])
+    np.multiply(powers[4], powers[2], out=powers[6])
+    np.multiply(powers[2], -0.5, out=density)
+    np.exp(density, out=density)
+    np.matmul(TAIL_RATIO, powers, out=ratio)
+    tail = np.divide(ratio[0], ratio[1], out=cdf)
+    tail *= density
+    np.subtract(0.5, tail, out=tail)  # 1/2 - Q >= 0; with the sign of u it is Phi(u) - 1/2
+    np.copysign(tail, u, out=tail)
+    tail += 0.5
+
+
+def log_cdf(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    r""":math:`\log\Phi(z)` and the reversed hazard :math:`\varphi(z)/\Phi(z)`, each the shape of ``z``.
+
+    Accurate relatively in both tails (for :math:`z < 0`, :math:`\log\Phi = -z^2/2 + \log R(|z|)`
+    with :math:`R` the fitted ratio). ``z`` finite or infinite, not NaN.
+    """
+    shape = np.shape(z)
+    powers = np.empty((POWERS, *shape))
+    powers[0] = 1.0
+    x = np.minimum(np.abs(z), 1e15, out=powers[1])  # beyond, log Phi is -x^2/2 to double precision anyway
+    for i in range(2, POWERS):
+        np.multiply(powers[i - 1], x, out=powers[i])
+    numerator, denominator = np.tensordot(TAIL_RATIO, powers, axes=1)
+    mills = np.divide(numerator, denominator, out=numerator)  # R(x) / sqrt(2 pi)
+    square = np.multiply(powers[2], -0.5, out=denominator)
+    density = np.exp(square)  # sqrt(2 pi) phi(x)
+    upper = density * mills  # Q(x)
+    negative = z < 0
+    log = np.where(negative, np.log(mills) + square, np.log1p(-upper))
+    hazard = np.where(negative, _INV_SQRT_2PI / mills, density * _INV_SQRT_2PI / (1.0 - upper))
+    return log, hazard
