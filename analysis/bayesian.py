@@ -67,17 +67,6 @@ class Posterior:
             density = sps.beta._pdf(np.where(inside, x, 0.5), self.a, self.b)
         return np.where(inside, density, 0.0)
 
-    def _rough_pdf(self, x: np.ndarray) -> np.ndarray:
-        """The density by the log-space formula: faster than :meth:`pdf`, relative error up to about 1e-10
-        for large Beta parameters (used only to steer Newton's method)."""
-        if self.family == "normal":
-            return self.pdf(x)
-        x = np.asarray(x, dtype=float)
-        inside = (x > 0) & (x < 1)
-        xc = np.clip(x, 1e-300, 1 - 1e-16)
-        log = (self.a - 1) * np.log(xc) + (self.b - 1) * np.log1p(-xc) - special.betaln(self.a, self.b)
-        return np.where(inside, np.exp(log), 0.0)
-
     def cdf(self, x: np.ndarray) -> np.ndarray:
         """Distribution function at ``x``, any shape."""
         x = np.asarray(x, dtype=float)
@@ -349,6 +338,3 @@ def summarise_posteriors(posteriors: Sequence[Posterior], *, level: float = 0.95
         relative[i] = [t - 1 for t in ratio]
     return PosteriorSummary(loss, absolute, relative, best)
 
-
-#: Beta parameters from which the inner panel boundaries come from the Cornish-Fisher expansion (skewness
-#: at most 0.07 there) instead of the exact quantile function.

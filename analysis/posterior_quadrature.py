@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 from scipy import special
 
+from analysis.beta_cdf import MIN_PARAMETER, BetaCdf
+
 if TYPE_CHECKING:
     from analysis.bayesian import Posterior
 
@@ -58,15 +60,31 @@ def _gauss_nodes(breaks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 class Density:
     r"""Quadrature of :math:`\int f(x) g(x)\,dx` against one posterior's density f, its panels, nodes
-    and weighted density values computed once."""
+    and weighted density values computed once; and the posterior's density and distribution function
+    at many points (:meth:`pdf`, :meth:`cdf`), for the integrands of the other posteriors' quadratures.
+
+    A Beta with both parameters at least :data:`analysis.beta_cdf.MIN_PARAMETER` is evaluated by
+    :class:`analysis.beta_cdf.BetaCdf` (within about 1e-14 of scipy's functions, several times faster);
+    any other posterior by its own methods.
+    """
 
     def __init__(self, posterior: Posterior) -> None:
         self.posterior = posterior
+        large = posterior.family == "beta" and min(posterior.a, posterior.b) >= MIN_PARAMETER
+        self._beta = BetaCdf(posterior.a, posterior.b) if large else None
         self.breaks = _breaks(posterior)
         x, w = _gauss_nodes(self.breaks)
         self.x = x
         with np.errstate(invalid="ignore"):  # a point mass has no nodes
-            self.wf = w * posterior.pdf(x)
+            self.wf = w * self.pdf(x)
+
+    def pdf(self, x: np.ndarray) -> np.ndarray:
+        """The posterior's density at ``x``, any shape."""
+        return self._beta.pdf(x) if self._beta is not None else self.posterior.pdf(x)
+
+    def cdf(self, x: np.ndarray) -> np.ndarray:
+        """The posterior's distribution function at ``x``, any shape."""
+        return self._beta.cdf(x) if self._beta is not None else self.posterior.cdf(x)
 
     def integrate(self, g, kinks: Sequence[float] = ()) -> np.ndarray:
         """The integrals for a function ``g`` of x returning rows (shape (m, nodes)), shape (m,); panels
@@ -76,7 +94,7 @@ class Density:
         if not inner:
             return g(self.x) @ self.wf
         x, w = _gauss_nodes(np.unique(np.concatenate([self.breaks, inner])))
-        return g(x) @ (w * self.posterior.pdf(x))
+        return g(x) @ (w * self.pdf(x))
 
 
 def _union_breaks(densities: Sequence[Density]) -> np.ndarray:
@@ -114,12 +132,11 @@ def rank_arms(densities: Sequence[Density]) -> tuple[np.ndarray, float]:
     if hi == lo:  # every arm a point mass at the same value
         return np.full(len(densities), 1.0 / len(densities)), lo
     x, w = _gauss_nodes(breaks)
-    cdfs = np.stack([d.posterior.cdf(x) for d in densities])  # (k, nodes)
+    cdfs = np.stack([d.cdf(x) for d in densities])  # (k, nodes)
     ones = np.ones((1, x.size))
     before = np.cumprod(np.vstack([ones, cdfs[:-1]]), axis=0)  # product of the arms before i
     after = np.cumprod(np.vstack([ones, cdfs[:0:-1]]), axis=0)[::-1]  # product of the arms after i
-    best = np.array([float((w * d.posterior.pdf(x)) @ (before[i] * after[i]))
-                     for i, d in enumerate(densities)])
+    best = np.array([float((w * d.pdf(x)) @ (before[i] * after[i])) for i, d in enumerate(densities)])
     top = hi - float(w @ (before[-1] * cdfs[-1]))
     return np.clip(best, 0.0, 1.0), top
 
@@ -135,18 +152,16 @@ def difference_quantiles(
     # distribution and density of the difference at d, integrated over the narrower posterior; the
     # other's distribution function has kinks where its argument reaches 0 and 1
     if control.std <= variant.std:
-        dens = over_control
 
         def cdf_pdf(d: float) -> tuple[float, float]:
-            cdf, pdf = dens.integrate(lambda x: np.stack([variant.cdf(x + d), variant._rough_pdf(x + d)]),
-                                      (-d, 1 - d))
+            cdf, pdf = over_control.integrate(
+                lambda x: np.stack([over_variant.cdf(x + d), over_variant.pdf(x + d)]), (-d, 1 - d))
             return float(cdf), float(pdf)
     else:
-        dens = over_variant
 
         def cdf_pdf(d: float) -> tuple[float, float]:
-            sf, pdf = dens.integrate(lambda y: np.stack([control.cdf(y - d), control._rough_pdf(y - d)]),
-                                     (d, 1 + d))
+            sf, pdf = over_variant.integrate(
+                lambda y: np.stack([over_control.cdf(y - d), over_control.pdf(y - d)]), (d, 1 + d))
             return 1 - float(sf), float(pdf)
 
     centre = variant.mean - control.mean
@@ -189,10 +204,10 @@ def ratio_quantiles(over_control: Density, over_variant: Density, probs: Sequenc
         def cdf_pdf(t: float) -> tuple[float, float]:
             if control.std <= variant.std / t:
                 cdf, pdf = over_control.integrate(
-                    lambda x: np.stack([variant.cdf(t * x), x * variant._rough_pdf(t * x)]), (1 / t,))
+                    lambda x: np.stack([over_variant.cdf(t * x), x * over_variant.pdf(t * x)]), (1 / t,))
                 return float(cdf), float(pdf)
             sf, pdf = over_variant.integrate(
-                lambda y: np.stack([control.cdf(y / t), y / (t * t) * control._rough_pdf(y / t)]), (t,))
+                lambda y: np.stack([over_control.cdf(y / t), y / (t * t) * over_control.pdf(y / t)]), (t,))
             return 1 - float(sf), float(pdf)
 
         lower = 0.0
