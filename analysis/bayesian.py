@@ -25,8 +25,7 @@ from analysis.errors import AnalysisInputError
 from analysis.posterior_quadrature import (
     TAIL,
     Density,
-    beta_beat_probability,
-    beta_expected_loss,
+    compare_betas,
     difference_quantiles,
     rank_arms,
     ratio_quantiles,
@@ -120,7 +119,7 @@ def prob_beat(control: Posterior, variant: Posterior) -> float:
 
     Normal: :math:`\\Phi((\\mu_B - \\mu_A)/\\sqrt{\\sigma_A^2 + \\sigma_B^2})`. Beta:
     :math:`\\int f_B(x) F_A(x)\\,dx` over the narrower posterior
-    (:func:`analysis.posterior_quadrature.beta_beat_probability`).
+    (:func:`analysis.posterior_quadrature.compare_betas`).
     """
     _same_family([control, variant])
     if control.family == "normal":
@@ -128,7 +127,7 @@ def prob_beat(control: Posterior, variant: Posterior) -> float:
         if s == 0:
             return 0.5 if variant.a == control.a else float(variant.a > control.a)
         return float(special.ndtr((variant.a - control.a) / s))
-    return beta_beat_probability(Density(control), Density(variant))
+    return compare_betas(Density(control), Density(variant))[0]
 
 
 def prob_best(posteriors: Sequence[Posterior]) -> np.ndarray:
@@ -180,7 +179,7 @@ def expected_loss(control: Posterior, variant: Posterior) -> float:
     Normal, with :math:`d = \\theta_A - \\theta_B \\sim N(\\mu, s^2)`:
     :math:`\\mu\\Phi(\\mu/s) + s\\phi(\\mu/s)`.
     Beta: one integral over the narrower posterior
-    (:func:`analysis.posterior_quadrature.beta_expected_loss`).
+    (:func:`analysis.posterior_quadrature.compare_betas`).
     """
     _same_family([control, variant])
     if control.family == "normal":
@@ -190,7 +189,7 @@ def expected_loss(control: Posterior, variant: Posterior) -> float:
             return max(mu, 0.0)
         z = mu / s
         return float(mu * special.ndtr(z) + s * math.exp(-0.5 * z * z) / math.sqrt(2 * math.pi))
-    return max(beta_expected_loss(Density(control), Density(variant)), 0.0)
+    return compare_betas(Density(control), Density(variant))[1]
 
 
 @dataclass(frozen=True)
@@ -301,10 +300,10 @@ def summarise_posteriors(posteriors: Sequence[Posterior], *, level: float = 0.95
     while the control's posterior puts at most 1e-6 of its mass at or below zero (NaN otherwise). Each
     integral runs over the narrower of the two densities, in 7-point Gauss-Legendre panels between its
     quantiles (breaking also where the other's distribution function reaches 0 or 1); the quantiles
-    are found by Newton's method from the normal approximation, safeguarded by bisection. With two arms
-    the probability to beat and the expected loss against the control are the variant's probability to
-    be best and expected loss versus the best; with more, :func:`prob_beat` and :func:`expected_loss` on
-    the same panels.
+    are found by Newton's method from the normal approximation, safeguarded by bisection. The
+    probability to beat and the expected losses against the control are :func:`prob_beat` and
+    :func:`expected_loss` on the same panels; with two arms they are also the probabilities to be best
+    and the losses versus the best.
     """
     _same_family(posteriors)
     if len(posteriors) < 2:
@@ -314,25 +313,32 @@ def summarise_posteriors(posteriors: Sequence[Posterior], *, level: float = 0.95
     k = len(posteriors)
     q = ((1 - level) / 2, (1 + level) / 2)
     densities = [Density(p) for p in posteriors]
-    best, top = rank_arms(densities)
-    if any(p.family == "normal" and p.b == 0 for p in posteriors):
-        best = _prob_best_with_point_masses(posteriors)
-    loss = np.array([max(top - p.mean, 0.0) for p in posteriors])
+    # each arm against the control: P(beat), E[(control - arm)+], E[(arm - control)+]
+    pairs = np.array([(0.0, 0.0, 0.0)] + [_against_control(densities[0], d) for d in densities[1:]])
+    beats, control_loss = pairs[:, 0], pairs[:, 1]
+    if k == 2:  # the best of two is the one ahead: P(best) and the loss versus the best are the pair's
+        best = np.array([1 - beats[1], beats[1]])
+        loss = np.array([pairs[1, 2], pairs[1, 1]])
+    else:
+        best, top = rank_arms(densities)
+        if any(p.family == "normal" and p.b == 0 for p in posteriors):
+            best = _prob_best_with_point_masses(posteriors)
+        loss = np.array([max(top - p.mean, 0.0) for p in posteriors])
     absolute = np.zeros((k, 2))
     relative = np.zeros((k, 2))
-    beats, control_loss = np.zeros(k), np.zeros(k)
     ratio_defined = float(posteriors[0].cdf(0.0)) <= _RATIO_MASS
     for i in range(1, k):
         absolute[i] = difference_quantiles(densities[0], densities[i], q)
         ratio = ratio_quantiles(densities[0], densities[i], q) if ratio_defined else [math.nan, math.nan]
         relative[i] = [t - 1 for t in ratio]
-        if k == 2:
-            beats[i], control_loss[i] = best[i], loss[i]
-        elif posteriors[0].family == "normal":  # closed forms
-            beats[i] = prob_beat(posteriors[0], posteriors[i])
-            control_loss[i] = expected_loss(posteriors[0], posteriors[i])
-        else:
-            beats[i] = beta_beat_probability(densities[0], densities[i])
-            control_loss[i] = max(beta_expected_loss(densities[0], densities[i]), 0.0)
     return PosteriorSummary(loss, absolute, relative, best, beats, control_loss)
+
+
+def _against_control(over_control: Density, over_variant: Density) -> tuple[float, float, float]:
+    """:math:`P(V > C)`, :math:`E[(C - V)^+]` and :math:`E[(V - C)^+]`: closed forms for normal posteriors
+    (:func:`prob_beat`, :func:`expected_loss`), one integral for Betas."""
+    control, variant = over_control.posterior, over_variant.posterior
+    if control.family == "normal":
+        return prob_beat(control, variant), expected_loss(control, variant), expected_loss(variant, control)
+    return compare_betas(over_control, over_variant)
 

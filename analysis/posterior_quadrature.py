@@ -141,37 +141,36 @@ def rank_arms(densities: Sequence[Density]) -> tuple[np.ndarray, float]:
     return np.clip(best, 0.0, 1.0), top
 
 
-def beta_beat_probability(over_control: Density, over_variant: Density) -> float:
-    """:math:`P(\\theta_{variant} > \\theta_{control})` for two Beta posteriors, integrated over the
-    narrower density with the other's distribution function at every node at once:
-    :math:`\\int f_v F_c` over the variant, or :math:`1 - \\int f_c F_v` over the control."""
-    if over_variant.posterior.std <= over_control.posterior.std:
-        value = float(over_variant.integrate(lambda x: over_control.cdf(x)[None, :])[0])
-    else:
-        value = 1.0 - float(over_control.integrate(lambda x: over_variant.cdf(x)[None, :])[0])
-    return min(max(value, 0.0), 1.0)  # quadrature error can step a hair outside [0, 1]
+def compare_betas(over_control: Density, over_variant: Density) -> tuple[float, float, float]:
+    r"""For two Beta posteriors C (control) and V (variant): :math:`P(V > C)`, :math:`E[(C - V)^+]` and
+    :math:`E[(V - C)^+]`, from one integral over the narrower density, with the other's density and
+    distribution function at every node at once.
 
+    With :math:`C^+ \sim \mathrm{Beta}(a_c + 1, b_c)`, :math:`x f_c(x) = \bar c f_{C^+}(x)` and
+    :math:`F_{C^+}(y) = F_c(y) - y (1 - y) f_c(y) / a_c`, so
 
-def beta_expected_loss(over_control: Density, over_variant: Density) -> float:
-    r""":math:`E[(\theta_c - \theta_v)^+]` for two Beta posteriors, one integral over the narrower density.
+    .. math:: E[(C - y)^+] = (\bar c - y)(1 - F_c(y)) + \bar c\, y (1 - y) f_c(y) / a_c, \qquad
+              E[(y - C)^+] = (y - \bar c) F_c(y) + \bar c\, y (1 - y) f_c(y) / a_c,
 
-    With :math:`C^+ \sim \mathrm{Beta}(a_c + 1, b_c)` (so :math:`x f_c(x) = \bar\theta_c f_{C^+}(x)`) and
-    :math:`F_{C^+}(y) = F_c(y) - y (1 - y) f_c(y) / a_c`,
-
-    .. math:: E[(C - y)^+] = \bar\theta_c (1 - F_{C^+}(y)) - y (1 - F_c(y))
-                          = (\bar\theta_c - y)(1 - F_c(y)) + \bar\theta_c\, y (1 - y) f_c(y) / a_c,
-
-    integrated against :math:`f_v`; or, over the control,
-    :math:`E[(x - V)^+] = (x - \bar\theta_v) F_v(x) + \bar\theta_v\, x (1 - x) f_v(x) / a_v`.
+    integrated with :math:`F_c` against :math:`f_v` when V is the narrower; otherwise the same with the
+    roles swapped, where :math:`\int f_c F_v = 1 - P(V > C)`.
     """
-    control, variant = over_control.posterior, over_variant.posterior
-    if variant.std <= control.std:
-        m, a = control.mean, control.a
-        return float(over_variant.integrate(lambda y: (
-            (m - y) * (1 - over_control.cdf(y)) + m * y * (1 - y) * over_control.pdf(y) / a)[None, :])[0])
-    m, a = variant.mean, variant.a
-    return float(over_control.integrate(lambda x: (
-        (x - m) * over_variant.cdf(x) + m * x * (1 - x) * over_variant.pdf(x) / a)[None, :])[0])
+    variant_narrower = over_variant.posterior.std <= over_control.posterior.std
+    over, other = (over_variant, over_control) if variant_narrower else (over_control, over_variant)
+    m, a = other.posterior.mean, other.posterior.a
+
+    def rows(x: np.ndarray) -> np.ndarray:  # P(other <= x), E[(other - x)+], E[(x - other)+]
+        cdf = other.cdf(x)
+        tilt = m * x * (1 - x) * other.pdf(x) / a
+        return np.stack([cdf, (m - x) * (1 - cdf) + tilt, (x - m) * cdf + tilt])
+
+    below, other_ahead, other_behind = (float(v) for v in over.integrate(rows))
+    if variant_narrower:
+        beat, control_ahead, variant_ahead = below, other_ahead, other_behind
+    else:
+        beat, control_ahead, variant_ahead = 1.0 - below, other_behind, other_ahead
+    # quadrature error can step a hair outside [0, 1], or below 0
+    return min(max(beat, 0.0), 1.0), max(control_ahead, 0.0), max(variant_ahead, 0.0)
 
 
 def difference_quantiles(
