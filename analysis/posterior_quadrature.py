@@ -199,21 +199,37 @@ def difference_quantiles(
     centre = variant.mean - control.mean
     spread = math.hypot(control.std, variant.std)
     skew = (_third_cumulant(variant) - _third_cumulant(control)) / spread**3
-    starts = [centre + spread * _cornish_fisher(float(special.ndtri(p)), skew) for p in probs]
+    kurtosis = (_fourth_cumulant(variant) + _fourth_cumulant(control)) / spread**4
+    starts = [centre + spread * _cornish_fisher(float(special.ndtri(p)), skew, kurtosis) for p in probs]
     return [_quantile(cdf_pdf, p, centre, spread, -1.0, 1.0, start)
             for p, start in zip(probs, starts, strict=True)]
 
 
 def _third_cumulant(p: Posterior) -> float:
-    """:math:`E[(\theta - \bar\theta)^3]` of a Beta posterior."""
+    """:math:`E[(\\theta - \\bar\\theta)^3]` of a Beta posterior."""
     a, b = p.a, p.b
     return 2 * (b - a) * math.sqrt(a + b + 1) / ((a + b + 2) * math.sqrt(a * b)) * p.std**3
 
 
-def _cornish_fisher(z: float, skew: float) -> float:
-    """The standardised quantile of a distribution of skewness ``skew`` at the normal quantile ``z``
-    (first-order Cornish-Fisher): where Newton's method starts."""
-    return z + (z * z - 1) * skew / 6
+def _fourth_cumulant(p: Posterior) -> float:
+    """The fourth cumulant (excess kurtosis times the variance squared) of a Beta posterior."""
+    a, b = p.a, p.b
+    s = a + b
+    return 6 * ((a - b) ** 2 * (s + 1) - a * b * (s + 2)) / (a * b * (s + 2) * (s + 3)) * p.std**4
+
+
+def _log_beta_cumulants(p: Posterior) -> np.ndarray:
+    """The first four cumulants of :math:`\\log\\theta` for a Beta posterior:
+    :math:`\\psi^{(r-1)}(a) - \\psi^{(r-1)}(a + b)`, shape (4,)."""
+    orders = np.arange(4)
+    return special.polygamma(orders, p.a) - special.polygamma(orders, p.a + p.b)
+
+
+def _cornish_fisher(z: float, skew: float, kurtosis: float) -> float:
+    """The standardised quantile of a distribution of skewness ``skew`` and excess kurtosis ``kurtosis``
+    at the normal quantile ``z`` (second-order Cornish-Fisher): where Newton's method starts."""
+    return (z + (z * z - 1) * skew / 6 + (z**3 - 3 * z) * kurtosis / 24
+            - (2 * z**3 - 5 * z) * skew * skew / 36)
 
 
 def ratio_quantiles(over_control: Density, over_variant: Density, probs: Sequence[float]) -> list[float]:
@@ -246,10 +262,11 @@ def ratio_quantiles(over_control: Density, over_variant: Density, probs: Sequenc
     centre = variant.mean / control.mean
     spread = math.hypot(variant.std / control.mean, centre * control.std / control.mean)
     starts: list[float | None] = [None] * len(probs)
-    if control.family == "beta":  # log t nearly N(log(m_v / m_c) - (cv_v^2 - cv_c^2) / 2, cv_v^2 + cv_c^2)
-        cv_c, cv_v = control.std / control.mean, variant.std / variant.mean
-        mu, sigma = math.log(centre) - (cv_v**2 - cv_c**2) / 2, math.hypot(cv_c, cv_v)
-        starts = [math.exp(mu + sigma * float(special.ndtri(p))) for p in probs]
+    if control.family == "beta":  # log t = log theta_v - log theta_c, from its exact cumulants
+        k1, k2, k3, k4 = _log_beta_cumulants(variant) + _log_beta_cumulants(control) * [-1, 1, -1, 1]
+        sigma = math.sqrt(k2)
+        starts = [math.exp(k1 + sigma * _cornish_fisher(float(special.ndtri(p)), k3 / k2**1.5, k4 / k2**2))
+                  for p in probs]
     return [_quantile(cdf_pdf, p, centre, spread, lower, math.inf, start)
             for p, start in zip(probs, starts, strict=True)]
 
