@@ -218,11 +218,16 @@ def _fourth_cumulant(p: Posterior) -> float:
     return 6 * ((a - b) ** 2 * (s + 1) - a * b * (s + 2)) / (a * b * (s + 2) * (s + 3)) * p.std**4
 
 
+_ZETA_ORDERS = np.array([[2.0], [3.0], [4.0]])  # psi^(n)(x) = (-1)^(n+1) n! zeta(n + 1, x), n = 1..3
+_ZETA_FACTORS = np.array([[1.0], [-2.0], [6.0]])
+
+
 def _log_beta_cumulants(p: Posterior) -> np.ndarray:
-    """The first four cumulants of :math:`\\log\\theta` for a Beta posterior:
+    """The first four cumulants of :math:`\\log\\theta` for a Beta posterior,
     :math:`\\psi^{(r-1)}(a) - \\psi^{(r-1)}(a + b)`, shape (4,)."""
-    orders = np.arange(4)
-    return special.polygamma(orders, p.a) - special.polygamma(orders, p.a + p.b)
+    x = np.array([p.a, p.a + p.b])
+    values = np.vstack([special.digamma(x), special.zeta(_ZETA_ORDERS, x) * _ZETA_FACTORS])  # (4, 2)
+    return values[:, 0] - values[:, 1]
 
 
 def _cornish_fisher(z: float, skew: float, kurtosis: float) -> float:

@@ -253,6 +253,7 @@ def analyze_slot(
         metric_kinds.append((value_metric, "value"))
     primary = value_metric if value_metric is not None else metrics[0]
 
+    ends = np.array([alpha / 2, 1 - alpha / 2])
     pending: list[dict[str, Any]] = []
     arm_results: list[ArmResult] = []
     omnibus: dict[str, SignificanceResult] = {}
@@ -266,7 +267,7 @@ def analyze_slot(
             post = posteriors[i]
             arm_results.append(ArmResult(
                 slot=slot, variant=arm.variant, metric=metric, kind=kind, n=arm.n, mean=estimates[i].mean,
-                credible_interval=(float(post.ppf(alpha / 2)), float(post.ppf(1 - alpha / 2))),
+                credible_interval=_pair(post.ppf(ends)),
                 posterior=post, prob_best=float(best[i]), expected_loss=float(exact.expected_loss_vs_best[i]),
                 lift_credible_interval=_pair(exact.relative_lift_ci[i]),
                 absolute_lift_credible_interval=_pair(exact.absolute_lift_ci[i]),
