@@ -300,7 +300,7 @@ def summarise_posteriors(posteriors: Sequence[Posterior], *, level: float = 0.95
     while the control's posterior puts at most 1e-6 of its mass at or below zero (NaN otherwise). Each
     integral runs over the narrower of the two densities, in 7-point Gauss-Legendre panels between its
     quantiles (breaking also where the other's distribution function reaches 0 or 1); the quantiles
-    are found by Newton's method from the normal approximation, safeguarded by bisection. The
+    are found by Newton's method from second-order Cornish-Fisher quantiles, safeguarded by bisection. The
     probability to beat and the expected losses against the control are :func:`prob_beat` and
     :func:`expected_loss` on the same panels; with two arms they are also the probabilities to be best
     and the losses versus the best.

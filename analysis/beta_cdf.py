@@ -17,7 +17,7 @@ standard deviation). The density is computed around the mode :math:`m = (a - 1) 
 whose terms grow like :math:`\sqrt{a}\,z` at :math:`z` standard deviations from the mode instead of the
 :math:`a \log t` of the textbook form (which cancels to about 1e-10 relative when the parameters are
 in the hundreds of thousands). Points more than ten standard deviations from the mean, where ``F`` is
-within 1e-20 of 0 or 1, get scipy's values.
+within 1e-20 of 0 or 1, and points outside (0, 1) get scipy's values.
 """
 
 from __future__ import annotations
@@ -67,8 +67,10 @@ class BetaCdf:
         self._anchor_offsets = self._anchors - self._mode  # offsets from the mode, to the offset's precision
 
     def pdf(self, x: np.ndarray) -> np.ndarray:
-        """Density at ``x`` (any shape, every point inside (0, 1)), relative error about 1e-13."""
-        return self._pdf_from_mode(np.asarray(x, dtype=float) - self._mode)
+        """Density at ``x`` (any shape; zero outside (0, 1)), relative error about 1e-13."""
+        x = np.asarray(x, dtype=float)
+        inside = (x > 0) & (x < 1)
+        return np.where(inside, self._pdf_from_mode(np.where(inside, x, self._mode) - self._mode), 0.0)
 
     def _pdf_from_mode(self, d: np.ndarray) -> np.ndarray:
         """Density at ``mode + d``."""
@@ -82,7 +84,7 @@ class BetaCdf:
             return self.cdf(x.ravel()).reshape(x.shape)
         anchors = self._anchors
         j = np.rint((x - anchors[0]) / self._step)
-        near = (j >= 0) & (j < anchors.size)
+        near = (j >= 0) & (j < anchors.size) & (x > 0) & (x < 1)  # the nodes up to x stay inside too
         if near.all():
             return self._anchored(x, j.astype(np.intp))
         out = np.empty_like(x)

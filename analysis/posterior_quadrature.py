@@ -1,6 +1,7 @@
 """Numerical machinery of the Bayesian summaries (:mod:`analysis.bayesian`): Gauss-Legendre panels over
-each posterior, the densities integrated on them, the ranking of arms, and the quantiles of a lift (the
-difference or the ratio of two posteriors) by Newton's method from Cornish-Fisher starts.
+each posterior, the densities integrated on them, the ranking of arms, the comparison of a pair of
+Betas, and the quantiles of a lift (the difference or the ratio of two posteriors) by Newton's method
+from Cornish-Fisher starts.
 
 Pure numpy/scipy over :class:`analysis.bayesian.Posterior`; accurate to about 1e-9.
 """

@@ -55,6 +55,18 @@ def test_any_shape_and_points_outside_the_support() -> None:
     assert got[0, 0] == 0.0 and got[1, 2] == 1.0
 
 
+def test_points_beyond_an_anchor_next_to_zero() -> None:
+    # the lowest anchor of Beta(100, 4001) is 3e-4, within half an anchor step of 0
+    beta = BetaCdf(100.0, 4_001.0)
+    x = np.array([-1e-4, 0.0, 1e-5, 2e-4, 1.0, 1.5])
+    with np.errstate(all="raise"):
+        cdf, pdf = beta.cdf(x), beta.pdf(x)
+    assert cdf == pytest.approx(special.betainc(100.0, 4_001.0, np.clip(x, 0, 1)), abs=1e-14)
+    peak = sps.beta.pdf(99 / 4_099, 100.0, 4_001.0)
+    assert pdf == pytest.approx(sps.beta.pdf(x, 100.0, 4_001.0), abs=1e-12 * peak)
+    assert pdf[[0, 1, 4, 5]].tolist() == [0.0, 0.0, 0.0, 0.0]
+
+
 def test_small_parameters_are_refused() -> None:
     with pytest.raises(ValueError, match="both parameters"):
         BetaCdf(MIN_PARAMETER / 2, 1000.0)
