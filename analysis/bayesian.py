@@ -1,9 +1,11 @@
 """Bayesian results: Beta-Binomial for rates, a normal model for values.
 
-Probabilities to beat control and to be best are one-dimensional integrals computed by adaptive
-quadrature; the expected loss against control has a closed form; credible intervals of the lift and
-the expected loss against the best arm are one-dimensional integrals too, by Gauss-Legendre panels and
-Newton's method (:func:`summarise_posteriors`). All are deterministic and accurate to about 1e-9.
+Under the normal model the probability to beat control and the expected loss against it have closed
+forms; everything else (those two for Betas, the probability to be best, the expected loss against the
+best arm, the credible intervals of the lift) is a one-dimensional integral, by Gauss-Legendre panels
+and, for the intervals, Newton's method (:mod:`analysis.posterior_quadrature`;
+:func:`summarise_posteriors` gives them all for one metric at once). All are deterministic and
+accurate to about 1e-9.
 :func:`summarise_draws` gives the same summaries by Monte Carlo over posterior draws from an explicit
 :class:`numpy.random.Generator` (their error shrinks as one over the square root of the draws).
 """
@@ -20,7 +22,14 @@ from scipy import integrate, special
 from scipy import stats as sps
 
 from analysis.errors import AnalysisInputError
-from analysis.posterior_quadrature import TAIL, Density, difference_quantiles, rank_arms, ratio_quantiles
+from analysis.posterior_quadrature import (
+    TAIL,
+    Density,
+    compare_betas,
+    difference_quantiles,
+    rank_arms,
+    ratio_quantiles,
+)
 from analysis.stats import ProportionStats, SampleStats
 
 
@@ -67,17 +76,6 @@ class Posterior:
             density = sps.beta._pdf(np.where(inside, x, 0.5), self.a, self.b)
         return np.where(inside, density, 0.0)
 
-    def _rough_pdf(self, x: np.ndarray) -> np.ndarray:
-        """The density by the log-space formula: faster than :meth:`pdf`, relative error up to about 1e-10
-        for large Beta parameters (used only to steer Newton's method)."""
-        if self.family == "normal":
-            return self.pdf(x)
-        x = np.asarray(x, dtype=float)
-        inside = (x > 0) & (x < 1)
-        xc = np.clip(x, 1e-300, 1 - 1e-16)
-        log = (self.a - 1) * np.log(xc) + (self.b - 1) * np.log1p(-xc) - special.betaln(self.a, self.b)
-        return np.where(inside, np.exp(log), 0.0)
-
     def cdf(self, x: np.ndarray) -> np.ndarray:
         """Distribution function at ``x``, any shape."""
         x = np.asarray(x, dtype=float)
@@ -119,8 +117,9 @@ def mean_posterior(arm: SampleStats) -> Posterior:
 def prob_beat(control: Posterior, variant: Posterior) -> float:
     """:math:`P(\\theta_B > \\theta_A)` for independent posteriors.
 
-    Normal: :math:`\\Phi((\\mu_B - \\mu_A)/\\sqrt{\\sigma_A^2 + \\sigma_B^2})`. Otherwise
-    :math:`\\int f_B(x) F_A(x)\\,dx` by quadrature.
+    Normal: :math:`\\Phi((\\mu_B - \\mu_A)/\\sqrt{\\sigma_A^2 + \\sigma_B^2})`. Beta:
+    :math:`\\int f_B(x) F_A(x)\\,dx` over the narrower posterior
+    (:func:`analysis.posterior_quadrature.compare_betas`).
     """
     _same_family([control, variant])
     if control.family == "normal":
@@ -128,21 +127,7 @@ def prob_beat(control: Posterior, variant: Posterior) -> float:
         if s == 0:
             return 0.5 if variant.a == control.a else float(variant.a > control.a)
         return float(special.ndtr((variant.a - control.a) / s))
-    return _prob_beta_beats(control, variant)
-
-
-def _prob_beta_beats(control: Posterior, variant: Posterior) -> float:
-    """:math:`P(\\theta_B > \\theta_A)` for two Beta posteriors (the two-arm case of :func:`prob_best`).
-
-    Integrated over the narrower density, in the Gauss-Legendre panels of
-    :class:`~analysis.posterior_quadrature.Density` with the other's distribution function evaluated at
-    every node at once: :math:`\\int f_B F_A` over B, or :math:`1 - \\int f_A F_B` over A.
-    """
-    if variant.std <= control.std:
-        value = float(Density(variant).integrate(lambda x: control.cdf(x)[None, :])[0])
-    else:
-        value = 1.0 - float(Density(control).integrate(lambda x: variant.cdf(x)[None, :])[0])
-    return min(max(value, 0.0), 1.0)  # quadrature error can step a hair outside [0, 1]
+    return compare_betas(Density(control), Density(variant))[0]
 
 
 def prob_best(posteriors: Sequence[Posterior]) -> np.ndarray:
@@ -193,7 +178,8 @@ def expected_loss(control: Posterior, variant: Posterior) -> float:
 
     Normal, with :math:`d = \\theta_A - \\theta_B \\sim N(\\mu, s^2)`:
     :math:`\\mu\\Phi(\\mu/s) + s\\phi(\\mu/s)`.
-    Beta: one integral over the narrower posterior (:func:`_beta_expected_loss`).
+    Beta: one integral over the narrower posterior
+    (:func:`analysis.posterior_quadrature.compare_betas`).
     """
     _same_family([control, variant])
     if control.family == "normal":
@@ -203,24 +189,7 @@ def expected_loss(control: Posterior, variant: Posterior) -> float:
             return max(mu, 0.0)
         z = mu / s
         return float(mu * special.ndtr(z) + s * math.exp(-0.5 * z * z) / math.sqrt(2 * math.pi))
-    return max(_beta_expected_loss(control, variant), 0.0)
-
-
-def _beta_expected_loss(control: Posterior, variant: Posterior) -> float:
-    r""":math:`E[(\theta_A - \theta_B)^+]` for two Betas, one integral over the narrower density.
-
-    With :math:`A^+ \sim \mathrm{Beta}(a_A + 1, b_A)` (so :math:`x f_A(x) = \bar\theta_A f_{A^+}(x)`),
-    :math:`E[(A - y)^+] = \bar\theta_A (1 - F_{A^+}(y)) - y (1 - F_A(y))` and
-    :math:`E[(x - B)^+] = x F_B(x) - \bar\theta_B F_{B^+}(x)`, integrated against :math:`f_B` or
-    :math:`f_A` in the Gauss-Legendre panels of :class:`~analysis.posterior_quadrature.Density`.
-    """
-    if variant.std <= control.std:
-        plus = Posterior("beta", control.a + 1, control.b)
-        return float(Density(variant).integrate(
-            lambda y: (control.mean * (1 - plus.cdf(y)) - y * (1 - control.cdf(y)))[None, :])[0])
-    plus = Posterior("beta", variant.a + 1, variant.b)
-    return float(Density(control).integrate(
-        lambda x: (x * variant.cdf(x) - variant.mean * plus.cdf(x))[None, :])[0])
+    return compare_betas(Density(control), Density(variant))[1]
 
 
 @dataclass(frozen=True)
@@ -299,19 +268,24 @@ class PosteriorSummary:
     """Summaries of k posteriors against the first (control), by numerical integration.
 
     ``expected_loss_vs_best`` has shape (k,); ``absolute_lift_ci`` and ``relative_lift_ci`` shape (k, 2),
-    the control's own rows zero; ``prob_best`` (k,) is :func:`prob_best`. The fields of
-    :class:`PosteriorDraws`, without Monte Carlo error.
+    the control's own rows zero; ``prob_best`` (k,) is :func:`prob_best`: with
+    ``expected_loss_vs_best``, the fields of :class:`PosteriorDraws`, without Monte Carlo error.
+    ``prob_beat_control`` and ``expected_loss_vs_control`` (k,) are :func:`prob_beat` and
+    :func:`expected_loss` of each arm against the control, the control's own entries zero.
     """
 
     expected_loss_vs_best: np.ndarray
     absolute_lift_ci: np.ndarray
     relative_lift_ci: np.ndarray
     prob_best: np.ndarray
+    prob_beat_control: np.ndarray
+    expected_loss_vs_control: np.ndarray
 
 
 def summarise_posteriors(posteriors: Sequence[Posterior], *, level: float = 0.95) -> PosteriorSummary:
-    """Credible intervals of each arm's lift over ``posteriors[0]`` and its expected loss versus the best,
-    computed by one-dimensional quadrature and root finding (deterministic, accurate to about 1e-9).
+    """Credible intervals of each arm's lift over ``posteriors[0]``, its expected loss versus the best, its
+    probability to be best and its probability to beat and expected loss against the control, computed
+    by one-dimensional quadrature and root finding (deterministic, accurate to about 1e-9).
 
     Expected loss versus the best arm :math:`E[\\max_j \\theta_j] - E[\\theta_i]`, with
 
@@ -326,7 +300,10 @@ def summarise_posteriors(posteriors: Sequence[Posterior], *, level: float = 0.95
     while the control's posterior puts at most 1e-6 of its mass at or below zero (NaN otherwise). Each
     integral runs over the narrower of the two densities, in 7-point Gauss-Legendre panels between its
     quantiles (breaking also where the other's distribution function reaches 0 or 1); the quantiles
-    are found by Newton's method from the normal approximation, safeguarded by bisection.
+    are found by Newton's method from second-order Cornish-Fisher quantiles, safeguarded by bisection. The
+    probability to beat and the expected losses against the control are :func:`prob_beat` and
+    :func:`expected_loss` on the same panels; with two arms they are also the probabilities to be best
+    and the losses versus the best.
     """
     _same_family(posteriors)
     if len(posteriors) < 2:
@@ -336,10 +313,17 @@ def summarise_posteriors(posteriors: Sequence[Posterior], *, level: float = 0.95
     k = len(posteriors)
     q = ((1 - level) / 2, (1 + level) / 2)
     densities = [Density(p) for p in posteriors]
-    best, top = rank_arms(densities)
-    if any(p.family == "normal" and p.b == 0 for p in posteriors):
-        best = _prob_best_with_point_masses(posteriors)
-    loss = np.array([max(top - p.mean, 0.0) for p in posteriors])
+    # each arm against the control: P(beat), E[(control - arm)+], E[(arm - control)+]
+    pairs = np.array([(0.0, 0.0, 0.0)] + [_against_control(densities[0], d) for d in densities[1:]])
+    beats, control_loss = pairs[:, 0], pairs[:, 1]
+    if k == 2:  # the best of two is the one ahead: P(best) and the loss versus the best are the pair's
+        best = np.array([1 - beats[1], beats[1]])
+        loss = np.array([pairs[1, 2], pairs[1, 1]])
+    else:
+        best, top = rank_arms(densities)
+        if any(p.family == "normal" and p.b == 0 for p in posteriors):
+            best = _prob_best_with_point_masses(posteriors)
+        loss = np.array([max(top - p.mean, 0.0) for p in posteriors])
     absolute = np.zeros((k, 2))
     relative = np.zeros((k, 2))
     ratio_defined = float(posteriors[0].cdf(0.0)) <= _RATIO_MASS
@@ -347,8 +331,14 @@ def summarise_posteriors(posteriors: Sequence[Posterior], *, level: float = 0.95
         absolute[i] = difference_quantiles(densities[0], densities[i], q)
         ratio = ratio_quantiles(densities[0], densities[i], q) if ratio_defined else [math.nan, math.nan]
         relative[i] = [t - 1 for t in ratio]
-    return PosteriorSummary(loss, absolute, relative, best)
+    return PosteriorSummary(loss, absolute, relative, best, beats, control_loss)
 
 
-#: Beta parameters from which the inner panel boundaries come from the Cornish-Fisher expansion (skewness
-#: at most 0.07 there) instead of the exact quantile function.
+def _against_control(over_control: Density, over_variant: Density) -> tuple[float, float, float]:
+    """:math:`P(V > C)`, :math:`E[(C - V)^+]` and :math:`E[(V - C)^+]`: closed forms for normal posteriors
+    (:func:`prob_beat`, :func:`expected_loss`), one integral for Betas."""
+    control, variant = over_control.posterior, over_variant.posterior
+    if control.family == "normal":
+        return prob_beat(control, variant), expected_loss(control, variant), expected_loss(variant, control)
+    return compare_betas(over_control, over_variant)
+

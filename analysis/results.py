@@ -15,14 +15,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from analysis.bayesian import (
-    Posterior,
-    expected_loss,
-    mean_posterior,
-    prob_beat,
-    rate_posterior,
-    summarise_posteriors,
-)
+from analysis.bayesian import Posterior, mean_posterior, rate_posterior, summarise_posteriors
 from analysis.cuped import adjust_arms, cuped_theta
 from analysis.errors import AnalysisInputError
 from analysis.json_ready import to_jsonable
@@ -260,6 +253,7 @@ def analyze_slot(
         metric_kinds.append((value_metric, "value"))
     primary = value_metric if value_metric is not None else metrics[0]
 
+    ends = np.array([alpha / 2, 1 - alpha / 2])
     pending: list[dict[str, Any]] = []
     arm_results: list[ArmResult] = []
     omnibus: dict[str, SignificanceResult] = {}
@@ -273,7 +267,7 @@ def analyze_slot(
             post = posteriors[i]
             arm_results.append(ArmResult(
                 slot=slot, variant=arm.variant, metric=metric, kind=kind, n=arm.n, mean=estimates[i].mean,
-                credible_interval=(float(post.ppf(alpha / 2)), float(post.ppf(1 - alpha / 2))),
+                credible_interval=_pair(post.ppf(ends)),
                 posterior=post, prob_best=float(best[i]), expected_loss=float(exact.expected_loss_vs_best[i]),
                 lift_credible_interval=_pair(exact.relative_lift_ci[i]),
                 absolute_lift_credible_interval=_pair(exact.absolute_lift_ci[i]),
@@ -281,11 +275,11 @@ def analyze_slot(
         if kind == "rate":
             omnibus[metric] = chi_square_test([e for e in estimates])
         for i, arm in enumerate(ordered[1:], start=1):
-            # with two arms, P(best) of the variant is its P(beat control): reuse the summary's
-            beats = float(best[1]) if len(ordered) == 2 else prob_beat(posteriors[0], posteriors[i])
-            pending.append(_compare(slot, ctrl, arm, metric, kind, estimates[0], estimates[i],
-                                    posteriors[0], posteriors[i], exact.relative_lift_ci[i],
-                                    exact.absolute_lift_ci[i], alpha, tuning_n, beats))
+            pending.append(_compare(
+                slot, ctrl, arm, metric, kind, estimates[0], estimates[i], exact.relative_lift_ci[i],
+                exact.absolute_lift_ci[i], alpha, tuning_n, float(exact.prob_beat_control[i]),
+                float(exact.expected_loss_vs_control[i]),
+            ))
 
     adjusted_p = adjust_p_values([p["p_value"] for p in pending], correction)
     comparisons = [
@@ -396,8 +390,8 @@ def _plausible_range(ci: tuple[float, float], base: float, alpha: float) -> str:
 
 def _compare(
     slot: str, ctrl: ArmData, arm: ArmData, metric: str, kind: MetricKind,
-    a: MeanEstimate, b: MeanEstimate, post_a: Posterior, post_b: Posterior,
-    rel_cred: np.ndarray, abs_cred: np.ndarray, alpha: float, tuning_n: float, prob_beat_control: float,
+    a: MeanEstimate, b: MeanEstimate, rel_cred: np.ndarray, abs_cred: np.ndarray, alpha: float,
+    tuning_n: float, prob_beat_control: float, expected_loss: float,
 ) -> dict[str, Any]:
     notes: list[str] = []
     reduction: float | None = None
@@ -422,7 +416,7 @@ def _compare(
         control_mean=a.mean, variant_mean=b.mean, absolute_lift=absolute.estimate,
         absolute_ci=absolute.ci, lift=relative.estimate, ci=relative.ci, ci_method=relative.method,
         test=test.method, statistic=test.statistic, p_value=test.p_value,
-        prob_beat_control=prob_beat_control, expected_loss=expected_loss(post_a, post_b),
+        prob_beat_control=prob_beat_control, expected_loss=expected_loss,
         credible_interval=_pair(rel_cred), absolute_credible_interval=_pair(abs_cred),
         sequential=msprt(a, b, alpha=alpha, tuning_n=tuning_n, n_total=ctrl.n + arm.n),
         notes=tuple(notes), variance_reduction=reduction,

@@ -325,6 +325,28 @@ def test_exact_summaries_agree_with_a_large_seeded_monte_carlo() -> None:
     assert mc.relative_lift_ci[1:] == pytest.approx(summary.relative_lift_ci[1:], abs=0.01)
 
 
+def test_two_arm_summaries_match_closed_forms() -> None:
+    # two arms: P(best) is P(beat) and the loss versus the best is the pair's expected loss. Betas: Evan
+    # Miller's sum for P(beat); E[(A - B)+] = E[(B - A)+] - (mean_B - mean_A) with the loss by dblquad.
+    summary = summarise_posteriors([CONTROL, VARIANT])
+    beat = _prob_b_beats_a_closed_form(CONTROL, VARIANT)
+    assert summary.prob_best == pytest.approx([1 - beat, beat], abs=1e-9)
+    assert summary.prob_beat_control[1] == pytest.approx(beat, abs=1e-9)
+    fa, fb = sps.beta(CONTROL.a, CONTROL.b), sps.beta(VARIANT.a, VARIANT.b)
+    behind = integrate.dblquad(lambda y, x: (x - y) * fa.pdf(x) * fb.pdf(y), 0, 1, 0, lambda x: x,
+                               epsabs=1e-12)[0]  # E[(A - B)+]
+    ahead = behind + VARIANT.mean - CONTROL.mean
+    assert summary.expected_loss_vs_best == pytest.approx([ahead, behind], abs=1e-9)
+    assert summary.expected_loss_vs_control == pytest.approx([0.0, behind], abs=1e-9)
+    # normals: D = B - A ~ N(0.4, s), P(beat) = Phi(0.4 / s), E[D+] = 0.4 Phi(0.4 / s) + s phi(0.4 / s)
+    a, b = Posterior("normal", 1.0, 0.3), Posterior("normal", 1.4, 0.2)
+    s = math.hypot(0.3, 0.2)
+    normal = summarise_posteriors([a, b])
+    gain = 0.4 * sps.norm.cdf(0.4 / s) + s * sps.norm.pdf(0.4 / s)
+    assert normal.prob_best == pytest.approx([sps.norm.cdf(-0.4 / s), sps.norm.cdf(0.4 / s)], abs=1e-12)
+    assert normal.expected_loss_vs_best == pytest.approx([gain, gain - 0.4], abs=1e-12)
+
+
 def test_summaries_of_point_masses() -> None:
     # a normal posterior with zero spread (all values equal) is a point mass: E[max] mixes it exactly
     zero, other = Posterior("normal", 0.0, 0.0), Posterior("normal", 0.1, 0.2)
