@@ -103,7 +103,9 @@ steps = st.one_of(
 )
 
 
-def run_workload(service: ExperimentService, clock: Clock, key: str, design: str, workload: list[Any]) -> None:
+def run_workload(
+    service: ExperimentService, clock: Clock, key: str, design: str, workload: list[Any]
+) -> None:
     service.create(spec_of(key, design, 1.0, 0.1, frequency=design == "ab"))
     decision_ids: list[str] = []
     event_ids: list[str] = []
