@@ -46,9 +46,9 @@ from datetime import date
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 
-from experiments.assignment import CompiledExperiment
+from experiments.assignment import CompiledExperiment, compile_experiment
 from experiments.rollup_deltas import (
     Attributed,
     CellChange,
@@ -57,8 +57,9 @@ from experiments.rollup_deltas import (
     reward_changes,
     within_tolerance,
 )
+from experiments.spec import ExperimentSpec
 from experiments.store.cells import SCAN_COLUMNS, CellKey, RollupCell
-from experiments.store.repository import chunks
+from experiments.store.repository import Repository, chunks, consistent_read, spec_text
 from experiments.store.rollup_tables import (
     LATE,
     MACHINE_IN_WINDOW,
@@ -317,3 +318,30 @@ def verify_rollups(conn: Connection, compiled: CompiledExperiment) -> list[str]:
         stored_cells(conn, key, version), log_cells(conn, compiled),
         stored_outcome_counts(conn, key, version), log_outcome_counts(conn, compiled),
     )
+
+
+@dataclass(frozen=True)
+class VersionCheck:
+    """The rollups of one spec version compared with its log: its cells, decisions and differences
+    (empty: equal)."""
+
+    version: int
+    cells: int
+    decisions: int
+    differences: list[str]
+
+
+def verify_experiment(engine: Engine, key: str) -> list[VersionCheck]:
+    """:func:`verify_rollups` for every spec version of experiment ``key``, oldest first, each version on
+    one consistent read; :class:`experiments.errors.NotFound` when there is no such experiment."""
+    with engine.connect() as conn:
+        current = Repository.experiment(conn, key).version
+    checks = []
+    for version in range(1, current + 1):
+        with consistent_read(engine) as conn:
+            compiled = compile_experiment(ExperimentSpec.model_validate_json(spec_text(conn, key, version)),
+                                          version)
+            cells = stored_cells(conn, key, version)
+            checks.append(VersionCheck(version, len(cells), sum(c.decisions for c in cells),
+                                       verify_rollups(conn, compiled)))
+    return checks
