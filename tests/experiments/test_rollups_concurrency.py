@@ -75,8 +75,8 @@ def test_concurrent_outcomes_for_the_same_decisions_keep_the_rollups_exact(db_ur
             for round_ in range(15):
                 kinds = [types[(worker + round_ + j) % len(types)] for j in range(len(shared))]
                 events = [
-                    OutcomeEvent(f"w{worker}-{round_}-{j}", d, kind, 2.5 + worker if kind == "revenue" else None,
-                                 START + timedelta(minutes=5))
+                    OutcomeEvent(f"w{worker}-{round_}-{j}", d, kind,
+                                 2.5 + worker if kind == "revenue" else None, START + timedelta(minutes=5))
                     for j, (d, kind) in enumerate(zip(shared, kinds, strict=True))
                 ]
                 events.append(OutcomeEvent(f"same-{round_}", shared[round_ % len(shared)], "click", None,
