@@ -10,10 +10,10 @@ neighbours.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import cache
 from typing import Any
 
-from sqlalchemy import delete, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import bindparam, delete, select, text
 from sqlalchemy.engine import Connection
 
 from experiments.rollup_deltas import CellChange
@@ -30,8 +30,7 @@ LATE = "late"
 UNCOUNTED_VALUE = "uncounted_value"
 #: A cell's sums, as :class:`experiments.store.tables.RollupRow` stores them.
 SUM_COLUMNS = ("decisions", "explored", "learned", "reward_sum", "reward_sum_squares", "reward_sum_cubes")
-#: Rows per ``INSERT`` statement (bound parameters stay under SQLite's limit).
-ROWS_PER_STATEMENT = 500
+_TABLES = {t.name: t for t in (R, E, C)}
 
 
 def _stored_policy(policy_version: int | None) -> int:
@@ -42,18 +41,25 @@ def _read_policy(stored: int) -> int | None:
     return None if stored == NO_POLICY_VERSION else int(stored)
 
 
+@cache
+def _upsert_statement(table_name: str, added: tuple[str, ...]) -> Any:
+    """``INSERT ... ON CONFLICT (key) DO UPDATE SET x = x + excluded.x`` for one row of ``table_name``
+    (the same text on SQLite and PostgreSQL), with the columns' types bound; built once."""
+    table = _TABLES[table_name]
+    columns = [c.name for c in table.columns]
+    keys = ", ".join(c.name for c in table.primary_key.columns)
+    updates = ", ".join(f"{c} = {table_name}.{c} + excluded.{c}" for c in added)
+    sql = (f"INSERT INTO {table_name} ({', '.join(columns)}) VALUES ({', '.join(':' + c for c in columns)}) "
+           f"ON CONFLICT ({keys}) DO UPDATE SET {updates}")
+    return text(sql).bindparams(*[bindparam(c, type_=table.c[c].type) for c in columns])
+
+
 def _upsert(conn: Connection, table: Any, rows: list[dict[str, Any]], added: tuple[str, ...]) -> None:
-    """Insert ``rows`` (sorted by key), or add their ``added`` columns to the rows stored already."""
-    if not rows:
-        return
-    dialect = sqlite if conn.dialect.name == "sqlite" else postgresql
-    keys = [c.name for c in table.primary_key.columns]
-    for start in range(0, len(rows), ROWS_PER_STATEMENT):
-        stmt = dialect.insert(table).values(rows[start : start + ROWS_PER_STATEMENT])
-        stmt = stmt.on_conflict_do_update(
-            index_elements=keys, set_={c: table.c[c] + stmt.excluded[c] for c in added}
-        )
-        conn.execute(stmt)
+    """Insert ``rows`` (sorted by key), or add their ``added`` columns to the rows stored already: one
+    ``executemany`` of a prepared statement (a statement built per call would cost more to compile than
+    to run)."""
+    if rows:
+        conn.execute(_upsert_statement(table.name, added), rows)
 
 
 def add_cell_changes(conn: Connection, key: str, version: int, changes: Mapping[CellKey, CellChange]) -> None:
