@@ -13,15 +13,14 @@ from collections.abc import Mapping
 from sqlalchemy.engine import Connection
 
 from experiments.assignment import CompiledExperiment
-from experiments.store import outcomes_table as O
-from experiments.store.summaries import outcome_counts
+from experiments.store.rollup_tables import UNCOUNTED_VALUE, stored_outcome_counts
 
 
 def uncounted_value_counts(conn: Connection, compiled: CompiledExperiment) -> dict[str, int]:
-    """Per event type, the outcomes of the version that carry a value the reward does not count."""
-    valued = compiled.spec.reward.value_event_types
-    uncounted = [O.c.type.not_in(valued)] if valued else []
-    return outcome_counts(conn, compiled, O.c.type, O.c.value.is_not(None), *uncounted)
+    """Per event type, the outcomes of the version that carry a value the reward does not count (as
+    the rollups count them; :func:`experiments.store.summaries.log_outcome_counts` from the log)."""
+    counts = stored_outcome_counts(conn, compiled.spec.key, compiled.version)
+    return {t: n for (kind, t), n in sorted(counts.items()) if kind == UNCOUNTED_VALUE}
 
 
 def uncounted_values_warning(counts: Mapping[str, int], valued: list[str]) -> str | None:

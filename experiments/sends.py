@@ -36,6 +36,7 @@ from experiments.store import (
     to_db_time,
 )
 from experiments.store.repository import chunks
+from experiments.store.rollups import inserted_rows, record_decisions
 
 #: Where a row (a tuple in :data:`experiments.store.DECISION_COLUMNS` order) holds its send id.
 SEND_ID_POSITION = DECISION_COLUMNS.index("send_id")
@@ -105,11 +106,14 @@ def first_of_each_recipient(rows: Sequence[tuple[Any, ...]]) -> list[tuple[Any, 
 
 def write_decisions(conn: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
     """Write decision rows: those without a send id as :func:`experiments.store.insert_decisions` does,
-    those with one by :func:`insert_send_decisions` (a recipient already logged for the send is skipped)."""
+    those with one by :func:`insert_send_decisions` (a recipient already logged for the send is skipped);
+    then count the rows written in the rollups, in the same transaction
+    (:func:`experiments.store.rollups.record_decisions`)."""
     plain = [row for row in rows if row[SEND_ID_POSITION] is None]
     sent = [row for row in rows if row[SEND_ID_POSITION] is not None] if len(plain) < len(rows) else []
     insert_decisions(conn, plain)
     insert_send_decisions(conn, sent)
+    record_decisions(conn, plain + (inserted_rows(conn, sent) if sent else []))
 
 
 def insert_send_decisions(conn: Connection, rows: Sequence[tuple[Any, ...]]) -> None:

@@ -42,6 +42,8 @@ NAME_TO_COMMAND: dict[str, LazyCommand] = {
                       "and feature versions past the retention period."),
     "export": LazyCommand("api.cli.export:export", "An experiment's decision and outcome log as Parquet "
                           "partitioned by day."),
+    "verify": LazyCommand("api.cli.verify:verify", "Recompute an experiment's rollups (the sums results "
+                          "read) from its log and compare."),
     "recipients": LazyCommand("api.cli.recipients:recipients_app", "Show or erase what is stored about one "
                               "recipient."),
 }

@@ -200,10 +200,8 @@ class Assigner:
         """
         check_send_id(send_id)
         with self._core.engine.connect() as conn:
-            if not self._decision_writer.grouped:
-                # PostgreSQL: the state is one SELECT and the decisions one statement (COPY, or an
-                # INSERT of one row) that commits itself: no BEGIN and COMMIT round trips
-                conn.execution_options(isolation_level="AUTOCOMMIT")
+            # the decisions and their rollups commit in one transaction (on PostgreSQL too, where each
+            # call commits its own)
             decided = self.decide(
                 conn, key, recipients, single=single, send_id=send_id, send_at=send_at, send_date=send_date
             )

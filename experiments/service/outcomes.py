@@ -1,5 +1,6 @@
 """Outcome recording: store outcome events once each, attributed to their decisions (or kept aside as
-orphans), and committed before the answer."""
+orphans), with the change they make to the rollups (:mod:`experiments.store.rollups`), committed in one
+transaction before the answer."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from experiments.store import (
     outcomes_table,
     to_db_time,
 )
+from experiments.store.rollups import OutcomeRollup, begin_write
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +47,7 @@ class OutcomeRecording:
         repo = self._core.repo
         known, orphans = [], []
         with self._core.engine.begin() as conn:
+            begin_write(conn)  # SQLite: what the rollups read below cannot change before the write
             decision_ids = sorted({e.decision_id for e in unique.values()})
             id_to_decision = repo.decisions_of_outcomes(conn, decision_ids)
             specs: dict[tuple[str, int], ExperimentSpec] = {}
@@ -90,7 +93,10 @@ class OutcomeRecording:
                         "day": d.day,
                     }
                 )
+            rollup = OutcomeRollup(lambda key, version: repo.compiled(key, version, conn=conn))
+            rollup.before(conn, known, id_to_decision)
             accepted = insert_ignoring_duplicates(conn, outcomes_table, known, "event_id")
+            rollup.after(conn, accepted)
             if orphans:  # an event id already accepted for a decision is a duplicate, not a new orphan
                 taken = existing_keys(conn, outcomes_table, "event_id", [o["event_id"] for o in orphans])
                 orphans = [o for o in orphans if o["event_id"] not in taken]

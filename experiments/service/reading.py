@@ -55,6 +55,7 @@ from experiments.store.summaries import (
     fallback_stats,
     learnable_decisions,
     learned_reward,
+    log_cells,
 )
 
 
@@ -93,11 +94,13 @@ class Reading:
         """The summary of ``key``'s current version read on ``conn``, with the compiled spec and the
         decision groups it counted (for the learning summary to share)."""
         _, compiled = self._core.repo.current(conn, key)
-        counted = decision_groups(conn, compiled)  # one pass over the decisions, shared below
+        counted = decision_groups(conn, compiled)  # the rollups' cells, shared below
+        # machine events are left out of the rollups: with them, the cells come from the log in full
+        cells = log_cells(conn, compiled, include_machine=True) if include_machine else counted
         groups = ResultGroups(
-            by_arm=arm_stats(conn, compiled, counted, include_machine=include_machine),
-            by_reason=fallback_stats(conn, compiled, counted, include_machine=include_machine),
-            by_day=daily_stats(conn, compiled, counted, include_machine=include_machine),
+            by_arm=arm_stats(conn, compiled, cells),
+            by_reason=fallback_stats(conn, compiled, cells),
+            by_day=daily_stats(conn, compiled, cells),
             excluded=excluded_counts(conn, compiled),
             apprentice=apprentice_agreement(conn, compiled),
             after_learning=after_learning_counts(conn, compiled),
@@ -112,7 +115,9 @@ class Reading:
         For A/B and multivariate designs ``intended_share`` is the variant's weight share; for bandits
         the current policy's marginal probability; for contextual designs the uniform share.
         Machine-made outcomes are left out and counted, unless ``include_machine`` (the policy never
-        learns from them either way).
+        learns from them either way). The sums are read from the rollups (a few rows per arm and day,
+        :mod:`experiments.store.rollups`); with ``include_machine`` they are computed from the log in
+        full, as the rollups leave machine events out.
         """
         with self._core.engine.connect() as conn:
             return self.summary_on(conn, key, include_machine)[2]
@@ -127,8 +132,8 @@ class Reading:
     def learning(self, key: str) -> LearningSummary:
         """Is it learning? Per policy version of the current spec version, where the learnable decisions
         went (per slot variant) and how many explored; and the decisions learned from so far with their
-        total reward. By SQL aggregation (the decisions grouped by policy version and arm, the learned
-        decisions joined to their attributed outcomes).
+        total reward. The counts come from the rollups' cells (by policy version and arm); the learned
+        reward by SQL aggregation (the learned decisions joined to their attributed outcomes).
 
         Raises
         ------
@@ -145,7 +150,7 @@ class Reading:
 
     def summarize_with_learning(self, key: str) -> tuple[ExperimentSummary, LearningSummary | None]:
         """:meth:`summarize` and, for adaptive designs, :meth:`learning` (None otherwise), sharing one
-        pass over the decisions."""
+        read of the rollups' cells."""
         with self._core.engine.connect() as conn:
             compiled, counted, summary = self.summary_on(conn, key)
             learning = self.learning_on(conn, compiled, counted) if compiled.adaptive else None

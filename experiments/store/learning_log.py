@@ -15,6 +15,7 @@ from sqlalchemy.engine import Connection
 
 from experiments.assignment import CompiledExperiment
 from experiments.store.repository import chunks
+from experiments.store.rollups import record_learned
 from experiments.store.summaries import outcome_counts
 from experiments.store.tables import OUTCOME_PENDING
 from experiments.store.tables import decisions_table as D
@@ -168,7 +169,8 @@ def _mark(conn: Connection, table: Any, ids: Sequence[Any], **values: Any) -> No
 
 
 def mark_decisions(conn: Connection, ids: Sequence[str], version: int) -> None:
-    """Record that snapshot ``version`` learned the decisions."""
+    """Record that snapshot ``version`` learned the decisions (and count them in the rollups)."""
+    record_learned(conn, ids)
     _mark(conn, D, ids, learned_version=version)
 
 
@@ -190,5 +192,6 @@ def set_weights(conn: Connection, ids: Sequence[str], weights: Sequence[float | 
     values: dict[str, Any] = {"learned_weight": bindparam("w")}
     if version is not None:
         values["learned_version"] = version
+        record_learned(conn, ids)
     if params:
         conn.execute(update(D).where(D.c.id == bindparam("row_id")).values(**values), params)

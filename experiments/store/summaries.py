@@ -1,34 +1,59 @@
-"""Reward attribution and summary statistics, computed by SQL aggregation in the database.
+"""Reward attribution and summary statistics: what results read (the rollups), and the same computed
+from the log in full by SQL aggregation (the reference the rollups are kept equal to).
 
 Per decision, a subquery over its attributed outcomes (inside the reward window, and not machine-made
 unless machine events are asked for) gives, for each event type the spec knows, whether at least one
 such event arrived, and the sum of the ``value`` of the spec's value-carrying events. The reward of a
-decision is ``sum_t weight_t * [any event of type t] + sum(values)``; decisions without outcomes earn 0. Arm,
-fallback and daily statistics are each a ``GROUP BY`` of rewards and event flags summed over the
-decisions that have outcomes (the covering index ``ix_outcomes_summary`` feeds the per-decision
-subquery in order), beside the decision counts. Outcome rows carry their decision's arm, day, reason
-and fallback flag (a decision never changes), so no query joins and only one row per group leaves the
-database.
+decision is ``sum_t weight_t * [any event of type t] + sum(values)``; decisions without outcomes earn 0.
 
-The decisions are counted once per summary, by :func:`decision_groups`: one ``GROUP BY`` over the
-columns of the covering index ``ix_decisions_summary``, in its order, so the database reads that
-index alone, in order (no table rows, no sort); the arm, fallback and daily counts are sums of its
-groups (integers, so exactly the counts of their own ``GROUP BY``).
+Results group decisions by arm, fallback reason and day: sums of *cells*
+(:mod:`experiments.store.cells`), the decisions of one (fallback, reason, arm, day, policy version).
+By default the cells are the stored rollups (:func:`decision_groups`), kept in the transactions that
+write the log (:mod:`experiments.store.rollups`), so a result reads a few rows per arm and day whatever
+the size of the log. :func:`log_cells` computes the same cells from the log in full: the decisions
+counted by one ``GROUP BY`` over the covering index ``ix_decisions_summary``, and the per-decision
+attribution (fed in order by ``ix_outcomes_summary``) summed per cell. It is what ``include_machine``
+reads (the rollups leave machine events out), what ``sendlab verify`` compares the rollups with, and
+what rebuilds them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Float, Select, and_, case, cast, func, literal, or_, select
+from sqlalchemy import BindParameter, Float, Select, and_, case, cast, func, literal, or_, select
 from sqlalchemy.engine import Connection
 
-from analysis.stats import SampleStats
 from experiments.assignment import CompiledExperiment
+from experiments.store.cells import (
+    SCAN_COLUMNS,
+    DecisionGroup,
+    ExcludedCounts,
+    GroupStats,
+    RollupCell,
+    group_stats,
+    grouped_stats,
+)
+from experiments.store.rollup_tables import (
+    LATE,
+    MACHINE_IN_WINDOW,
+    MACHINE_LATE,
+    UNCOUNTED_VALUE,
+    stored_cells,
+    stored_outcome_counts,
+)
 from experiments.store.tables import decisions_table as D
 from experiments.store.tables import outcomes_table as O
+
+__all__ = [
+    "SCAN_COLUMNS", "DecisionGroup", "ExcludedCounts", "GroupStats", "RollupCell", "group_stats",
+    "attribution", "event_types", "log_cells", "decision_groups", "summary_cells", "arm_stats",
+    "fallback_stats", "daily_stats", "excluded_counts", "log_excluded_counts", "log_outcome_counts",
+    "rewards_of", "learned_reward", "learnable_decisions", "all_rewards", "outcome_counts",
+    "apprentice_agreement",
+]
 
 
 def event_types(compiled: CompiledExperiment) -> list[str]:
@@ -51,10 +76,18 @@ _GROUP_COLUMNS = ("decision_id", "arm", "day", "reason", "fallback")
 
 def attribution(
     compiled: CompiledExperiment,
-    decision_ids: Sequence[str] | None = None,
+    decision_ids: Sequence[str] | BindParameter[Any] | None = None,
     include_machine: bool = False,
     learned_only: bool = False,
 ) -> _Attribution:
+    """The per-decision subquery of the version's attributed outcomes (see the module docstring).
+
+    ``decision_ids`` (ids, or an expanding bind parameter of them) restricts it to those decisions of
+    the version: then the outcomes are sought by ``(experiment_key, decision_id)``
+    (``ix_outcomes_experiment``) and the version is not a condition, as each outcome row carries its
+    decision's version; a condition on it would let the planner scan the version's whole range of
+    ``ix_outcomes_summary`` and filter the ids.
+    """
     spec = compiled.spec
     types = event_types(compiled)
     columns = [O.c[name] for name in _GROUP_COLUMNS]
@@ -66,18 +99,16 @@ def attribution(
     )
     sub = (
         select(*columns)
-        .where(
-            O.c.experiment_key == spec.key,
-            O.c.version == compiled.version,
-            O.c.attributed.is_(True),
-            O.c.type.in_(types),
-        )
+        .where(O.c.experiment_key == spec.key, O.c.attributed.is_(True), O.c.type.in_(types))
         .group_by(*[O.c[name] for name in _GROUP_COLUMNS])
     )
+    if decision_ids is None:
+        sub = sub.where(O.c.version == compiled.version)
+    else:
+        ids = decision_ids if isinstance(decision_ids, BindParameter) else list(decision_ids)
+        sub = sub.where(O.c.decision_id.in_(ids))
     if not include_machine:
         sub = sub.where(O.c.machine.is_(False))
-    if decision_ids is not None:
-        sub = sub.where(O.c.decision_id.in_(list(decision_ids)))
     if learned_only:  # the outcomes the policy learned: with their decision, or as a revision of it
         sub = sub.where(
             O.c.learned_version.is_not(None),
@@ -93,48 +124,29 @@ def attribution(
     return _Attribution(sub, types, reward, flags)
 
 
-def _outcome_sums(
-    compiled: CompiledExperiment, att: _Attribution, fallback: bool, group: Sequence[str]
-) -> Select[Any]:
-    # outcome rows carry their decision's arm, day, reason and fallback flag, so no join is needed:
-    # decisions without outcomes add nothing to these sums
+def _cell_sums(att: _Attribution) -> Select[Any]:
+    """The reward sums and event counts of the decisions with attributed outcomes, per cell.
+
+    Outcome rows carry their decision's arm, day, reason and fallback flag; the policy version is the
+    decision's, joined (decisions without outcomes add nothing to these sums).
+    """
+    keys = [att.sub.c.fallback, att.sub.c.reason, att.sub.c.arm, att.sub.c.day, D.c.policy_version]
     return (
         select(
-            *[att.sub.c[g] for g in group],
+            *keys,
             func.sum(att.reward).label("reward_sum"),
             func.sum(att.reward * att.reward).label("reward_sum_squares"),
             func.sum(att.reward * att.reward * att.reward).label("reward_sum_cubes"),
             *[func.sum(flag).label(f"c{j}") for j, flag in enumerate(att.flags)],
         )
-        .where(att.sub.c.fallback.is_(fallback))
-        .group_by(*[att.sub.c[g] for g in group])
+        .select_from(att.sub.join(D, D.c.id == att.sub.c.decision_id))
+        .group_by(*keys)
     )
 
 
-#: The columns :func:`decision_groups` groups by, in the order of the index ``ix_decisions_summary``.
-SCAN_COLUMNS = ("fallback", "reason", "arm", "day", "policy_version")
-
-
-@dataclass(frozen=True)
-class DecisionGroup:
-    """The decisions of one (fallback, reason, arm, day, policy version) group of a spec version.
-
-    ``explored`` counts those whose draw was not the policy's greedy choice, ``learned`` those learned
-    from (``learned_version`` set).
-    """
-
-    fallback: bool
-    reason: str
-    arm: int
-    day: Any
-    policy_version: int | None
-    decisions: int
-    explored: int
-    learned: int
-
-
-def decision_groups(conn: Connection, compiled: CompiledExperiment) -> list[DecisionGroup]:
-    """Every decision of the version counted in one pass, grouped by :data:`SCAN_COLUMNS`."""
+def _log_groups(conn: Connection, compiled: CompiledExperiment) -> list[DecisionGroup]:
+    """Every decision of the version counted in one pass over the log, grouped by :data:`SCAN_COLUMNS`
+    (the covering index ``ix_decisions_summary``, read in order)."""
     query = (
         select(
             *[D.c[g] for g in SCAN_COLUMNS],
@@ -153,62 +165,49 @@ def decision_groups(conn: Connection, compiled: CompiledExperiment) -> list[Deci
     ]
 
 
-def _counts_of(
-    groups: Sequence[DecisionGroup], fallback: bool, group: Sequence[str]
-) -> dict[tuple[Any, ...], tuple[int, int]]:
-    key_to_counts: dict[tuple[Any, ...], tuple[int, int]] = {}
-    for g in groups:
-        if g.fallback is fallback:
-            key = tuple(getattr(g, name) for name in group)
-            n, explored = key_to_counts.get(key, (0, 0))
-            key_to_counts[key] = (n + g.decisions, explored + g.explored)
-    return dict(sorted(key_to_counts.items()))
+def log_cells(conn: Connection, compiled: CompiledExperiment, include_machine: bool = False
+              ) -> list[RollupCell]:
+    """The version's cells computed from the log in full (the reference the rollups are kept equal to,
+    and what ``include_machine`` reads): the decisions counted per cell, and the attributed outcomes
+    of each decision summed into its cell. Two passes over the log; in key order."""
+    att = attribution(compiled, include_machine=include_machine)
+    sums = {}
+    for row in conn.execute(_cell_sums(att)):
+        policy = None if row.policy_version is None else int(row.policy_version)
+        sums[(bool(row.fallback), str(row.reason), int(row.arm), row.day, policy)] = row._mapping
+    cells = []
+    for g in _log_groups(conn, compiled):
+        row = sums.get(g.key)
+        if row is None:
+            cells.append(RollupCell(**vars(g)))
+            continue
+        counts = {t: int(row[f"c{j}"] or 0) for j, t in enumerate(att.types)}
+        cells.append(RollupCell(
+            **vars(g), reward_sum=float(row["reward_sum"] or 0.0),
+            reward_sum_squares=float(row["reward_sum_squares"] or 0.0),
+            reward_sum_cubes=float(row["reward_sum_cubes"] or 0.0),
+            event_counts={t: n for t, n in counts.items() if n},
+        ))
+    return sorted(cells, key=_cell_order)
 
 
-@dataclass(frozen=True)
-class GroupStats:
-    """Aggregates of one group of decisions: the per-decision reward as
-    :class:`analysis.stats.SampleStats` (its ``n`` the decisions; the cubes give the skewness behind
-    the Welch test's note), the decisions with each event type, and those that explored.
-
-    Mergeable: the statistics of two groups add up (``+``) to those of their union.
-    """
-
-    reward: SampleStats
-    event_counts: dict[str, int]
-    explored: int = 0
-
-    @property
-    def decisions(self) -> int:
-        return self.reward.n
-
-    def __add__(self, other: GroupStats) -> GroupStats:
-        if not isinstance(other, GroupStats):
-            return NotImplemented
-        counts = dict(self.event_counts)
-        for t, c in other.event_counts.items():
-            counts[t] = counts.get(t, 0) + c
-        return GroupStats(self.reward + other.reward, counts, self.explored + other.explored)
-
-    @classmethod
-    def empty(cls, types: Sequence[str]) -> GroupStats:
-        """No decisions, with a zero count of each event type."""
-        return cls(SampleStats(0, 0.0, 0.0, 0.0), dict.fromkeys(types, 0))
+def _cell_order(cell: DecisionGroup) -> tuple[Any, ...]:
+    return (cell.fallback, cell.reason, cell.arm, cell.day, -1 if cell.policy_version is None
+            else cell.policy_version)
 
 
-def group_stats(n: int, sums: Any, types: Sequence[str], explored: int = 0) -> GroupStats:
-    """The :class:`GroupStats` of ``n`` decisions from one row of reward sums (``reward_sum``,
-    ``reward_sum_squares``, ``reward_sum_cubes``) and event counts (``c0``, ``c1``, ... in the order of
-    ``types``); None when no decision of the group has an outcome."""
-    if sums is None:
-        return GroupStats(SampleStats(n, 0.0, 0.0, 0.0), dict.fromkeys(types, 0), explored)
-    reward = SampleStats(
-        n,
-        float(sums["reward_sum"] or 0.0),
-        float(sums["reward_sum_squares"] or 0.0),
-        float(sums["reward_sum_cubes"] or 0.0),
-    )
-    return GroupStats(reward, {t: int(sums[f"c{j}"] or 0) for j, t in enumerate(types)}, explored)
+def decision_groups(conn: Connection, compiled: CompiledExperiment) -> list[RollupCell]:
+    """The version's cells as the rollups keep them (:mod:`experiments.store.rollups`): every decision
+    counted per (fallback, reason, arm, day, policy version), with its rewards summed; a read of a few
+    rows per arm and day, whatever the size of the log."""
+    return stored_cells(conn, compiled.spec.key, compiled.version)
+
+
+def summary_cells(conn: Connection, compiled: CompiledExperiment, include_machine: bool = False
+                  ) -> list[RollupCell]:
+    """The cells results read: the rollups, or, with machine events included, :func:`log_cells` (the
+    rollups leave machine events out, so that answer scans the log)."""
+    return log_cells(conn, compiled, True) if include_machine else decision_groups(conn, compiled)
 
 
 def _grouped(
@@ -216,80 +215,92 @@ def _grouped(
     compiled: CompiledExperiment,
     fallback: bool,
     group: Sequence[str],
-    include_machine: bool = False,
-    groups: Sequence[DecisionGroup] | None = None,
+    include_machine: bool,
+    cells: Sequence[RollupCell] | None,
 ) -> dict[tuple[Any, ...], GroupStats]:
-    att = attribution(compiled, include_machine=include_machine)
-    width = len(group)
-    query = _outcome_sums(compiled, att, fallback, group)
-    sums = {tuple(row[:width]): row._mapping for row in conn.execute(query)}
-    if groups is None:
-        groups = decision_groups(conn, compiled)
-    out = {}
-    for key, (n, explored) in _counts_of(groups, fallback, group).items():
-        out[key] = group_stats(n, sums.get(key), att.types, explored)
-    return out
+    if cells is None:
+        cells = summary_cells(conn, compiled, include_machine)
+    return grouped_stats(cells, event_types(compiled), fallback, group)
 
 
 def arm_stats(
     conn: Connection,
     compiled: CompiledExperiment,
-    groups: Sequence[DecisionGroup] | None = None,
+    cells: Sequence[RollupCell] | None = None,
     *,
     include_machine: bool = False,
 ) -> dict[int, GroupStats]:
-    """Learnable decisions grouped by arm (combination index); ``groups``: :func:`decision_groups`, if
-    already read."""
-    grouped = _grouped(conn, compiled, False, ["arm"], include_machine, groups)
+    """Learnable decisions grouped by arm (combination index); ``cells``: :func:`summary_cells` (or
+    :func:`log_cells`), if already read; else they are read (with ``include_machine``)."""
+    grouped = _grouped(conn, compiled, False, ["arm"], include_machine, cells)
     return {int(k[0]): v for k, v in grouped.items()}
 
 
 def fallback_stats(
     conn: Connection,
     compiled: CompiledExperiment,
-    groups: Sequence[DecisionGroup] | None = None,
+    cells: Sequence[RollupCell] | None = None,
     *,
     include_machine: bool = False,
 ) -> dict[str, GroupStats]:
     """Fallback decisions grouped by reason (holdout, ineligible, ...)."""
-    grouped = _grouped(conn, compiled, True, ["reason"], include_machine, groups)
+    grouped = _grouped(conn, compiled, True, ["reason"], include_machine, cells)
     return {str(k[0]): v for k, v in grouped.items()}
 
 
 def daily_stats(
     conn: Connection,
     compiled: CompiledExperiment,
-    groups: Sequence[DecisionGroup] | None = None,
+    cells: Sequence[RollupCell] | None = None,
     *,
     include_machine: bool = False,
 ) -> list[tuple[Any, int, GroupStats]]:
     """Learnable decisions grouped by UTC day and arm: ``(day, arm, stats)``, by day then arm."""
-    grouped = _grouped(conn, compiled, False, ["day", "arm"], include_machine, groups)
+    grouped = _grouped(conn, compiled, False, ["day", "arm"], include_machine, cells)
     return [(day, int(arm), grouped[(day, arm)]) for day, arm in sorted(grouped)]
 
 
-@dataclass(frozen=True)
-class ExcludedCounts:
-    """Outcomes of a version that results may leave out, by why.
-
-    ``machine_in_window`` and ``machine_late`` are machine-made events inside and after the reward
-    window; ``late`` are the other events after the window.
-    """
-
-    machine_in_window: int
-    machine_late: int
-    late: int
+def excluded_of(counts: Mapping[tuple[str, str], int]) -> ExcludedCounts:
+    """The :class:`ExcludedCounts` of a version's outcome counts (per ``(kind, type)``)."""
+    totals = dict.fromkeys((MACHINE_IN_WINDOW, MACHINE_LATE, LATE), 0)
+    for (kind, _), n in counts.items():
+        if kind in totals:
+            totals[kind] += n
+    return ExcludedCounts(totals[MACHINE_IN_WINDOW], totals[MACHINE_LATE], totals[LATE])
 
 
 def excluded_counts(conn: Connection, compiled: CompiledExperiment) -> ExcludedCounts:
-    """Count the outcomes that are machine-made or outside the reward window, in one query."""
-    query = select(
-        func.sum(case((and_(O.c.machine.is_(True), O.c.attributed.is_(True)), 1), else_=0)),
-        func.sum(case((and_(O.c.machine.is_(True), O.c.attributed.is_(False)), 1), else_=0)),
-        func.sum(case((and_(O.c.machine.is_(False), O.c.attributed.is_(False)), 1), else_=0)),
-    ).where(O.c.experiment_key == compiled.spec.key, O.c.version == compiled.version)
-    in_window, machine_late, late = conn.execute(query).one()
-    return ExcludedCounts(int(in_window or 0), int(machine_late or 0), int(late or 0))
+    """The outcomes that are machine-made or outside the reward window, as the rollups count them."""
+    return excluded_of(stored_outcome_counts(conn, compiled.spec.key, compiled.version))
+
+
+def log_excluded_counts(conn: Connection, compiled: CompiledExperiment) -> ExcludedCounts:
+    """:func:`excluded_counts` from the log in full (:func:`log_outcome_counts`)."""
+    return excluded_of(log_outcome_counts(conn, compiled))
+
+
+def log_outcome_counts(conn: Connection, compiled: CompiledExperiment) -> dict[tuple[str, str], int]:
+    """The version's outcome counts per ``(kind, event type)`` from the log in full (the reference of
+    the stored ``rollup_counts``): machine-made ones inside and after the window, other late ones, and
+    those carrying a value the reward does not count."""
+    kind = case(
+        (and_(O.c.machine.is_(True), O.c.attributed.is_(True)), MACHINE_IN_WINDOW),
+        (O.c.machine.is_(True), MACHINE_LATE),
+        (O.c.attributed.is_(False), LATE),
+        else_="",
+    )
+    out: dict[tuple[str, str], int] = {}
+    query = select(kind, O.c.type, func.count()).where(
+        O.c.experiment_key == compiled.spec.key, O.c.version == compiled.version
+    ).group_by(kind, O.c.type)
+    for k, t, n in conn.execute(query):
+        if k:
+            out[(str(k), str(t))] = int(n)
+    valued = compiled.spec.reward.value_event_types
+    uncounted = [O.c.type.not_in(valued)] if valued else []
+    for t, n in outcome_counts(conn, compiled, O.c.type, O.c.value.is_not(None), *uncounted).items():
+        out[(UNCOUNTED_VALUE, t)] = n
+    return out
 
 
 def rewards_of(

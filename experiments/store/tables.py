@@ -78,9 +78,10 @@ class ExperimentVersionRow(SQLModel, table=True):
 class DecisionRow(SQLModel, table=True):
     """One logged assignment. ``fallback`` decisions (holdout, ineligible, ...) are never learned from.
 
-    ``ix_decisions_summary`` covers the results' count of a version's decisions
-    (:func:`experiments.store.summaries.decision_groups`): its ``GROUP BY`` columns lead, in order, and the
-    columns it counts follow, so the count reads the index alone, in order, without the table. The
+    ``ix_decisions_summary`` covers the full scan's count of a version's decisions
+    (:func:`experiments.store.summaries.log_cells`, what verification and a rebuild of the rollups read):
+    its ``GROUP BY`` columns lead, in order, and the columns it counts follow, so the count reads the
+    index alone, in order, without the table. The
     experiments list counts each arm's decisions on a range of it (:mod:`experiments.overview`).
     ``ix_decisions_adaptive`` covers the adaptive results' inverse-propensity sums per policy version and
     arm (:mod:`experiments.adaptive_reader`), read in order without the table.
@@ -242,6 +243,64 @@ class FeatureRow(SQLModel, table=True):
     attributes: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
 
 
+#: ``policy_version`` of a rollup whose decisions were made without a policy snapshot (a key column
+#: cannot be NULL); snapshot versions start at 1.
+NO_POLICY_VERSION = -1
+
+
+class RollupRow(SQLModel, table=True):
+    """The decisions of one group of a spec version summed (:mod:`experiments.store.rollups`): how many,
+    how many explored and were learned from, and their rewards' sum, sum of squares and of cubes over
+    their attributed, non-machine outcomes. Kept in the transactions that write the rows it sums.
+
+    The key is the group of :func:`experiments.store.summaries.decision_groups`; ``policy_version`` is
+    :data:`NO_POLICY_VERSION` for decisions made without a policy.
+    """
+
+    __tablename__ = "rollups"
+    experiment_key: str = Field(primary_key=True, max_length=MAX_KEY_LENGTH)
+    version: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    fallback: bool = Field(primary_key=True)
+    reason: str = Field(primary_key=True, max_length=MAX_REASON_LENGTH)
+    arm: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    day: date = Field(primary_key=True)
+    policy_version: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    decisions: int = 0
+    explored: int = 0
+    learned: int = 0
+    reward_sum: float = 0.0
+    reward_sum_squares: float = 0.0
+    reward_sum_cubes: float = 0.0
+
+
+class RollupEventRow(SQLModel, table=True):
+    """Of one rollup group, the decisions with at least one attributed, non-machine event of ``type``."""
+
+    __tablename__ = "rollup_events"
+    experiment_key: str = Field(primary_key=True, max_length=MAX_KEY_LENGTH)
+    version: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    fallback: bool = Field(primary_key=True)
+    reason: str = Field(primary_key=True, max_length=MAX_REASON_LENGTH)
+    arm: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    day: date = Field(primary_key=True)
+    policy_version: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    type: str = Field(primary_key=True, max_length=MAX_EVENT_TYPE_LENGTH)
+    decisions: int = 0
+
+
+class RollupCountRow(SQLModel, table=True):
+    """Outcomes of a spec version counted by ``kind`` and event ``type``: those the results leave out
+    (``machine_in_window``, ``machine_late``, ``late``) and those carrying a value the reward does not
+    count (``uncounted_value``)."""
+
+    __tablename__ = "rollup_counts"
+    experiment_key: str = Field(primary_key=True, max_length=MAX_KEY_LENGTH)
+    version: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    kind: str = Field(primary_key=True, max_length=MAX_STATUS_LENGTH)
+    type: str = Field(primary_key=True, max_length=MAX_EVENT_TYPE_LENGTH)
+    outcomes: int = 0
+
+
 experiments_table = ExperimentRow.__table__  # type: ignore[attr-defined]
 versions_table = ExperimentVersionRow.__table__  # type: ignore[attr-defined]
 decisions_table = DecisionRow.__table__  # type: ignore[attr-defined]
@@ -251,6 +310,9 @@ snapshots_table = PolicySnapshotRow.__table__  # type: ignore[attr-defined]
 feature_versions_table = FeatureVersionRow.__table__  # type: ignore[attr-defined]
 features_table = FeatureRow.__table__  # type: ignore[attr-defined]
 frequency_table = FrequencyCountRow.__table__  # type: ignore[attr-defined]
+rollups_table = RollupRow.__table__  # type: ignore[attr-defined]
+rollup_events_table = RollupEventRow.__table__  # type: ignore[attr-defined]
+rollup_counts_table = RollupCountRow.__table__  # type: ignore[attr-defined]
 
 #: Predicate of the outcomes the learning loop has still to learn. A partial index over exactly these
 #: rows stays as small as the backlog (queries must repeat the predicate for SQLite to use it).

@@ -19,7 +19,7 @@ from experiments.models import Decision, OutcomeEvent
 from experiments.service import ExperimentService
 from experiments.spec import ExperimentSpec, parse_spec
 from experiments.store import create_tables, make_engine
-from experiments.store.summaries import decision_groups
+from experiments.store.summaries import log_cells
 from tests.experiments.conftest import Clock, make_spec
 from tests.experiments.legacy_store import as_made_before_migrations
 
@@ -212,8 +212,9 @@ def test_create_tables_drops_the_retired_index_and_adds_the_covering_one(tmp_pat
 
 
 def test_the_decision_count_reads_the_covering_index_alone_in_order(tmp_path: Any, clock: Clock) -> None:
-    """SQLite's plan of the summary's decision count: the covering index, no table, no sort (a check
-    of the query's shape against the index, not of its speed)."""
+    """SQLite's plan of the full scan's decision count (what verify and a rebuild of the rollups read):
+    the covering index, no table, no sort (a check of the query's shape against the index, not of its
+    speed)."""
     engine = make_engine(f"sqlite:///{tmp_path / 'plan.db'}")
     create_tables(engine)
     service = ExperimentService(engine, clock=clock, seed=7)
@@ -226,10 +227,12 @@ def test_the_decision_count_reads_the_covering_index_alone_in_order(tmp_path: An
             statements.append(parameters)
 
         event.listen(conn, "before_cursor_execute", keep)
-        decision_groups(conn, compiled)
+        log_cells(conn, compiled)
         event.remove(conn, "before_cursor_execute", keep)
-        plan = " | ".join(row[3] for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statements[0],
-                                                                 statements[1]))
+        # the count is the statement that groups the decisions table itself
+        at = next(i for i in range(0, len(statements), 2) if "GROUP BY decisions.fallback" in statements[i])
+        plan = " | ".join(row[3] for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statements[at],
+                                                                 statements[at + 1]))
     assert "USING COVERING INDEX ix_decisions_summary" in plan, plan
     assert "TEMP B-TREE" not in plan, plan
 

@@ -1,0 +1,111 @@
+"""What a write adds to the rollups: the change of each cell's sums, from the decisions inserted and the
+change of each decision's reward and event flags. Pure.
+
+A decision adds 1 to its cell's ``decisions`` (and to ``explored``, ``learned`` as it is); with reward 0
+and no event it adds nothing else. When outcomes arrive, a decision whose attributed state goes from
+reward :math:`r_0` and flags :math:`f_0` to :math:`r_1`, :math:`f_1` adds
+
+.. math::
+
+    \\Delta\\text{sum} = r_1 - r_0, \\quad \\Delta\\text{squares} = r_1^2 - r_0^2, \\quad
+    \\Delta\\text{cubes} = r_1^3 - r_0^3, \\quad \\Delta\\text{count}_t = f_{1,t} - f_{0,t}
+
+to its cell, so the cell's sums stay those of its decisions' current rewards. The reward sums are
+floating point: a sum kept by deltas and one recomputed in another order agree to rounding (compare
+them with a relative tolerance, :data:`RELATIVE_TOLERANCE`); the counts are integers and agree exactly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+#: A decision's attributed state: its reward and one 0/1 flag per event type of its spec version.
+Attributed = tuple[float, tuple[int, ...]]
+#: The relative tolerance within which a float sum kept by deltas equals one recomputed from the log.
+RELATIVE_TOLERANCE = 1e-9
+
+
+@dataclass
+class CellChange:
+    """What one write adds to one cell (a mutable accumulator; see the module docstring)."""
+
+    decisions: int = 0
+    explored: int = 0
+    learned: int = 0
+    reward_sum: float = 0.0
+    reward_sum_squares: float = 0.0
+    reward_sum_cubes: float = 0.0
+    event_counts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def sums_changed(self) -> bool:
+        return bool(self.reward_sum or self.reward_sum_squares or self.reward_sum_cubes)
+
+
+def add_decision(changes: dict[Any, CellChange], key: Any, explored: bool, learned: bool) -> None:
+    """Count one new decision in cell ``key`` of ``changes``."""
+    change = changes.setdefault(key, CellChange())
+    change.decisions += 1
+    change.explored += int(explored)
+    change.learned += int(learned)
+
+
+def add_learned(changes: dict[Any, CellChange], key: Any, n: int) -> None:
+    """Count ``n`` decisions of cell ``key`` as learned from (first learned now)."""
+    changes.setdefault(key, CellChange()).learned += n
+
+
+def add_reward_change(
+    changes: dict[Any, CellChange],
+    key: Any,
+    types: Sequence[str],
+    before: Attributed | None,
+    after: Attributed | None,
+) -> None:
+    """Add the change of one decision's attributed state to cell ``key`` (None: no attributed event).
+
+    Examples
+    --------
+    >>> changes = {}
+    >>> add_reward_change(changes, "k", ["click"], (1.0, (1,)), (3.0, (1,)))
+    >>> c = changes["k"]
+    >>> c.reward_sum, c.reward_sum_squares, c.reward_sum_cubes, c.event_counts
+    (2.0, 8.0, 26.0, {})
+    """
+    r0, f0 = before if before is not None else (0.0, (0,) * len(types))
+    r1, f1 = after if after is not None else (0.0, (0,) * len(types))
+    change = changes.setdefault(key, CellChange())
+    if r1 != r0:
+        change.reward_sum += r1 - r0
+        change.reward_sum_squares += r1 * r1 - r0 * r0
+        change.reward_sum_cubes += r1 * r1 * r1 - r0 * r0 * r0
+    for t, a, b in zip(types, f0, f1, strict=True):
+        if a != b:
+            change.event_counts[t] = change.event_counts.get(t, 0) + (b - a)
+
+
+def reward_changes(
+    id_to_key: Mapping[str, Any],
+    types: Sequence[str],
+    before: Mapping[str, Attributed],
+    after: Mapping[str, Attributed],
+) -> dict[Any, CellChange]:
+    """The change of each cell from the decisions of ``id_to_key`` going from ``before`` to ``after``
+    (a decision absent from one has no attributed event there)."""
+    changes: dict[Any, CellChange] = {}
+    for decision_id, key in id_to_key.items():
+        old, new = before.get(decision_id), after.get(decision_id)
+        if old != new:
+            add_reward_change(changes, key, types, old, new)
+    return changes
+
+
+def within_tolerance(a: float, b: float, scale: float = 0.0, rel: float = RELATIVE_TOLERANCE) -> bool:
+    """``a`` and ``b`` agree to ``rel`` relative to the larger of them and ``scale``.
+
+    ``scale``: the magnitude of what was summed (the sum of absolute values kept by deltas can be far
+    larger than what remains, so the rounding of a sum near 0 is measured against it).
+    """
+    return abs(a - b) <= rel * max(abs(a), abs(b), scale, 1.0)

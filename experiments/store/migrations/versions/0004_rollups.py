@@ -1,0 +1,78 @@
+"""Rollups: the cells results read (``rollups``, ``rollup_events``) and the outcome counts per spec
+version (``rollup_counts``), made and filled from the log of every stored spec version
+(:func:`experiments.store.rollups.rebuild_rollups`), so an upgraded store answers as before.
+
+Revision ID: 0004_rollups
+Revises: 0003_feature_table
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0004_rollups"
+down_revision = "0003_feature_table"
+branch_labels = None
+depends_on = None
+
+
+def _cell_key() -> list[sa.Column]:
+    return [
+        sa.Column("experiment_key", sa.String(64), primary_key=True),
+        sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),
+        sa.Column("fallback", sa.Boolean, primary_key=True),
+        sa.Column("reason", sa.String(32), primary_key=True),
+        sa.Column("arm", sa.Integer, primary_key=True, autoincrement=False),
+        sa.Column("day", sa.Date, primary_key=True),
+        sa.Column("policy_version", sa.Integer, primary_key=True, autoincrement=False),
+    ]
+
+
+def upgrade() -> None:
+    op.create_table(
+        "rollups",
+        *_cell_key(),
+        sa.Column("decisions", sa.Integer, nullable=False),
+        sa.Column("explored", sa.Integer, nullable=False),
+        sa.Column("learned", sa.Integer, nullable=False),
+        sa.Column("reward_sum", sa.Float, nullable=False),
+        sa.Column("reward_sum_squares", sa.Float, nullable=False),
+        sa.Column("reward_sum_cubes", sa.Float, nullable=False),
+    )
+    op.create_table(
+        "rollup_events",
+        *_cell_key(),
+        sa.Column("type", sa.String(64), primary_key=True),
+        sa.Column("decisions", sa.Integer, nullable=False),
+    )
+    op.create_table(
+        "rollup_counts",
+        sa.Column("experiment_key", sa.String(64), primary_key=True),
+        sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),
+        sa.Column("kind", sa.String(16), primary_key=True),
+        sa.Column("type", sa.String(64), primary_key=True),
+        sa.Column("outcomes", sa.Integer, nullable=False),
+    )
+    _backfill(op.get_bind())
+
+
+def _backfill(conn: sa.engine.Connection) -> None:
+    """Fill the rollups of every stored spec version from its log."""
+    from experiments.assignment import compile_experiment
+    from experiments.spec import ExperimentSpec
+    from experiments.store.rollups import rebuild_rollups
+
+    versions = conn.execute(
+        sa.text("SELECT key, version, spec FROM experiment_versions ORDER BY key, version")
+    )
+    for key, version, spec in versions.all():
+        compiled = compile_experiment(ExperimentSpec.model_validate_json(spec), int(version))
+        assert compiled.spec.key == key
+        rebuild_rollups(conn, compiled)
+
+
+def downgrade() -> None:
+    op.drop_table("rollup_counts")
+    op.drop_table("rollup_events")
+    op.drop_table("rollups")

@@ -1,0 +1,132 @@
+"""The stored rollups: read a spec version's cells and outcome counts, add changes to them.
+
+Changes are added with one ``INSERT ... ON CONFLICT DO UPDATE SET x = x + excluded.x`` per table and
+write (SQLite and PostgreSQL alike), the rows in key order, so that concurrent writers lock the rows they
+share in the same order (no deadlock on PostgreSQL). What keeps them exact is
+:mod:`experiments.store.rollups`; the tables are :class:`experiments.store.tables.RollupRow` and its
+neighbours.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import cache
+from typing import Any
+
+from sqlalchemy import bindparam, delete, select, text
+from sqlalchemy.engine import Connection
+
+from experiments.rollup_deltas import CellChange
+from experiments.store.cells import SCAN_COLUMNS, CellKey, RollupCell
+from experiments.store.tables import NO_POLICY_VERSION
+from experiments.store.tables import rollup_counts_table as C
+from experiments.store.tables import rollup_events_table as E
+from experiments.store.tables import rollups_table as R
+
+#: ``rollup_counts.kind`` of each count kept per spec version and event type.
+MACHINE_IN_WINDOW = "machine_window"
+MACHINE_LATE = "machine_late"
+LATE = "late"
+UNCOUNTED_VALUE = "uncounted_value"
+#: A cell's sums, as :class:`experiments.store.tables.RollupRow` stores them.
+SUM_COLUMNS = ("decisions", "explored", "learned", "reward_sum", "reward_sum_squares", "reward_sum_cubes")
+_TABLES = {t.name: t for t in (R, E, C)}
+
+
+def _stored_policy(policy_version: int | None) -> int:
+    return NO_POLICY_VERSION if policy_version is None else int(policy_version)
+
+
+def _read_policy(stored: int) -> int | None:
+    return None if stored == NO_POLICY_VERSION else int(stored)
+
+
+@cache
+def _upsert_statement(table_name: str, added: tuple[str, ...]) -> Any:
+    """``INSERT ... ON CONFLICT (key) DO UPDATE SET x = x + excluded.x`` for one row of ``table_name``
+    (the same text on SQLite and PostgreSQL), with the columns' types bound; built once."""
+    table = _TABLES[table_name]
+    columns = [c.name for c in table.columns]
+    keys = ", ".join(c.name for c in table.primary_key.columns)
+    updates = ", ".join(f"{c} = {table_name}.{c} + excluded.{c}" for c in added)
+    sql = (f"INSERT INTO {table_name} ({', '.join(columns)}) VALUES ({', '.join(':' + c for c in columns)}) "
+           f"ON CONFLICT ({keys}) DO UPDATE SET {updates}")
+    return text(sql).bindparams(*[bindparam(c, type_=table.c[c].type) for c in columns])
+
+
+def _upsert(conn: Connection, table: Any, rows: list[dict[str, Any]], added: tuple[str, ...]) -> None:
+    """Insert ``rows`` (sorted by key), or add their ``added`` columns to the rows stored already: one
+    ``executemany`` of a prepared statement (a statement built per call would cost more to compile than
+    to run)."""
+    if rows:
+        conn.execute(_upsert_statement(table.name, added), rows)
+
+
+def add_cell_changes(conn: Connection, key: str, version: int, changes: Mapping[CellKey, CellChange]) -> None:
+    """Add ``changes`` to the cells of version ``version`` of experiment ``key`` (made when missing).
+
+    Cells whose change is zero are not written; the sums go to ``rollups``, the event counts to
+    ``rollup_events`` (in that order, each sorted by key).
+    """
+    cells, events = [], []
+    for cell_key in sorted(changes, key=_sort_key):
+        change = changes[cell_key]
+        base = {"experiment_key": key, "version": version, **dict(zip(SCAN_COLUMNS, cell_key, strict=True))}
+        base["policy_version"] = _stored_policy(base["policy_version"])
+        sums = {c: getattr(change, c) for c in SUM_COLUMNS}
+        if any(sums.values()):
+            cells.append({**base, **sums})
+        for t in sorted(change.event_counts):
+            if change.event_counts[t]:
+                events.append({**base, "type": t, "decisions": change.event_counts[t]})
+    _upsert(conn, R, cells, SUM_COLUMNS)
+    _upsert(conn, E, events, ("decisions",))
+
+
+def _sort_key(cell_key: CellKey) -> tuple[Any, ...]:
+    fallback, reason, arm, day, policy_version = cell_key
+    return (fallback, reason, arm, day, _stored_policy(policy_version))
+
+
+def add_outcome_counts(
+    conn: Connection, key: str, version: int, counts: Mapping[tuple[str, str], int]
+) -> None:
+    """Add ``counts`` (per ``(kind, event type)``) to the outcome counts of the version."""
+    rows = [
+        {"experiment_key": key, "version": version, "kind": kind, "type": t, "outcomes": n}
+        for (kind, t), n in sorted(counts.items()) if n
+    ]
+    _upsert(conn, C, rows, ("outcomes",))
+
+
+def stored_cells(conn: Connection, key: str, version: int) -> list[RollupCell]:
+    """The stored cells of version ``version`` of ``key``, with their event counts, in key order."""
+    where = (R.c.experiment_key == key, R.c.version == version)
+    cell_to_counts: dict[tuple[Any, ...], dict[str, int]] = {}
+    query = select(*[E.c[c] for c in SCAN_COLUMNS], E.c.type, E.c.decisions).where(
+        E.c.experiment_key == key, E.c.version == version
+    )
+    for row in conn.execute(query):
+        cell_to_counts.setdefault(tuple(row[:5]), {})[row.type] = int(row.decisions)
+    cells = []
+    query = select(*[R.c[c] for c in SCAN_COLUMNS], *[R.c[c] for c in SUM_COLUMNS]).where(*where)
+    for row in conn.execute(query.order_by(*[R.c[c] for c in SCAN_COLUMNS])):
+        cells.append(RollupCell(
+            bool(row.fallback), str(row.reason), int(row.arm), row.day, _read_policy(row.policy_version),
+            int(row.decisions), int(row.explored), int(row.learned), float(row.reward_sum),
+            float(row.reward_sum_squares), float(row.reward_sum_cubes),
+            cell_to_counts.get(tuple(row[:5]), {}),
+        ))
+    return cells
+
+
+def stored_outcome_counts(conn: Connection, key: str, version: int) -> dict[tuple[str, str], int]:
+    """The stored outcome counts of the version, per ``(kind, event type)``."""
+    query = select(C.c.kind, C.c.type, C.c.outcomes).where(C.c.experiment_key == key, C.c.version == version)
+    return {(str(kind), str(t)): int(n) for kind, t, n in conn.execute(query) if n}
+
+
+def delete_rollups(conn: Connection, key: str, version: int) -> None:
+    """Delete every stored rollup row of the version (before storing them anew)."""
+    for table in (R, E, C):
+        conn.execute(delete(table).where(table.c.experiment_key == key, table.c.version == version))

@@ -1,0 +1,363 @@
+"""Rollups: the cells results read (:mod:`experiments.store.cells`), kept exact in the transactions that
+write what they summarise, rebuilt and checked against the log.
+
+Design
+------
+What changes a cell, and where it is kept:
+
+- **a decision inserted** (:func:`record_decisions`, called by :func:`experiments.sends.write_decisions`
+  on every assignment path: a group commit, a frequency-capped send, a repeated send) adds 1 to its
+  cell's ``decisions`` (and ``explored``); its reward is 0 until outcomes arrive. A group commit's rows
+  are aggregated first, so a whole group is one upsert per cell. A send's rows skipped as repeats are
+  not counted (only the ids that exist after the insert are).
+- **outcomes accepted** (:class:`OutcomeRollup`, in :mod:`experiments.service.outcomes`): each decision
+  that got an accepted, attributed, non-machine outcome of a type its spec version knows is read before
+  the insert and after it (its reward and 0/1 flags, by the same SQL that computes the full scan,
+  :func:`experiments.store.summaries.attribution`); the difference is added to its cell
+  (:mod:`experiments.rollup_deltas`). Every accepted outcome also counts in ``rollup_counts`` (machine
+  inside or after the window, late, a value the reward does not count). Duplicates are not accepted, so
+  they count nowhere; orphans are never attributed (an orphan stays aside even when its decision arrives
+  later), so they count nowhere either.
+- **decisions learned** (:func:`record_learned`, in the learner's transaction): the decisions marked
+  learned for the first time add to ``learned``.
+- **erasure and retention** change recipient ids, event ids and contexts only, which no cell reads: the
+  rollups stay as they are. A new spec version starts cells of its own (the version is in the key).
+
+Concurrency: two posts of outcomes for the same decision must not both read the same "before". On SQLite
+the outcome transaction takes the write lock first (``BEGIN IMMEDIATE``, :func:`begin_write`), so its
+reads and writes are serialised with every other writer. On PostgreSQL each decision to be changed is
+locked by a transaction-scoped advisory lock (:func:`lock_decisions`, in sorted order) before it is read;
+advisory locks, unlike row locks on ``decisions``, cannot deadlock with the learner's updates of those
+rows. Rollup rows are upserted in key order, tables in one order, so writers sharing rows wait, never
+deadlock.
+
+Float sums kept by deltas agree with the log's to rounding
+(:data:`experiments.rollup_deltas.RELATIVE_TOLERANCE`); counts agree exactly. :func:`compare_rollups`
+is what ``sendlab verify`` reports.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from sqlalchemy import bindparam, func, select
+from sqlalchemy.engine import Connection, Engine
+
+from experiments.assignment import CompiledExperiment, compile_experiment
+from experiments.limits import CACHED_SPECS
+from experiments.rollup_deltas import (
+    Attributed,
+    CellChange,
+    add_decision,
+    add_learned,
+    reward_changes,
+    within_tolerance,
+)
+from experiments.spec import ExperimentSpec
+from experiments.store.cells import SCAN_COLUMNS, CellKey, RollupCell
+from experiments.store.lru import LRU
+from experiments.store.repository import Repository, chunks, consistent_read, spec_text
+from experiments.store.rollup_tables import (
+    LATE,
+    MACHINE_IN_WINDOW,
+    MACHINE_LATE,
+    UNCOUNTED_VALUE,
+    add_cell_changes,
+    add_outcome_counts,
+    delete_rollups,
+    stored_cells,
+    stored_outcome_counts,
+)
+from experiments.store.summaries import attribution, event_types, log_cells, log_outcome_counts
+from experiments.store.tables import decisions_table as D
+from experiments.store.writes import DECISION_COLUMNS
+
+#: The first key of the PostgreSQL advisory locks on decisions (``pg_advisory_xact_lock(int, int)``).
+DECISION_LOCK_SPACE = 0x524F4C4C
+
+_POSITIONS = {c: DECISION_COLUMNS.index(c) for c in (
+    "id", "experiment_key", "version", "fallback", "reason", "arm", "day", "policy_version", "explored",
+    "learned_version",
+)}
+#: The per-decision state queries built so far, by reward definition (:func:`_state_query`).
+_STATE_QUERIES: LRU[tuple[Any, ...], Any] = LRU(CACHED_SPECS)
+#: Per (experiment key, spec version), the change of each of its cells.
+VersionChanges = dict[tuple[str, int], dict[CellKey, CellChange]]
+
+
+def _day(value: Any) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(str(value))
+
+
+def decision_changes(rows: Sequence[tuple[Any, ...]]) -> VersionChanges:
+    """What inserting decision rows (:data:`DECISION_COLUMNS` order, as encoded for the database) adds
+    to each cell."""
+    p = _POSITIONS
+    out: VersionChanges = {}
+    for row in rows:
+        key = (bool(row[p["fallback"]]), str(row[p["reason"]]), int(row[p["arm"]]), _day(row[p["day"]]),
+               row[p["policy_version"]])
+        changes = out.setdefault((row[p["experiment_key"]], int(row[p["version"]])), {})
+        add_decision(changes, key, bool(row[p["explored"]]), row[p["learned_version"]] is not None)
+    return out
+
+
+def add_changes(conn: Connection, changes: VersionChanges) -> None:
+    """Add each version's cell changes, versions in key order (so that writers lock in one order)."""
+    for (key, version) in sorted(changes):
+        add_cell_changes(conn, key, version, changes[(key, version)])
+
+
+def record_decisions(conn: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
+    """Count decision rows just inserted on ``conn`` in their cells (same transaction)."""
+    if rows:
+        add_changes(conn, decision_changes(rows))
+
+
+def inserted_rows(conn: Connection, rows: Sequence[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """Of decision rows an insert may have skipped (a send's repeats), those whose id is stored."""
+    position = _POSITIONS["id"]
+    stored: set[str] = set()
+    for chunk in chunks([row[position] for row in rows]):
+        stored.update(conn.execute(select(D.c.id).where(D.c.id.in_(chunk))).scalars())
+    return [row for row in rows if row[position] in stored]
+
+
+# ------------------------------------------------------------------------------ outcomes
+
+
+def begin_write(conn: Connection) -> None:
+    """SQLite: take the write lock before the transaction reads (``BEGIN IMMEDIATE``), so what it reads
+    cannot change before it writes. PostgreSQL: nothing (see :func:`lock_decisions`)."""
+    if conn.dialect.name == "sqlite":
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def decision_lock_key(decision_id: str) -> int:
+    """The second key of the advisory lock on a decision: a signed 32-bit hash of its id."""
+    return int.from_bytes(hashlib.blake2b(decision_id.encode(), digest_size=4).digest(), "big", signed=True)
+
+
+def lock_decisions(conn: Connection, decision_ids: Sequence[str]) -> None:
+    """PostgreSQL: lock the decisions whose rollups this transaction will change, until it ends, in
+    sorted order of their lock keys (two ids may share a key: they then take turns). SQLite: nothing
+    (:func:`begin_write` holds the database's write lock)."""
+    if conn.dialect.name != "postgresql" or not decision_ids:
+        return
+    keys = sorted({decision_lock_key(d) for d in decision_ids})
+    with conn.connection.driver_connection.cursor() as cursor:
+        cursor.executemany("SELECT pg_advisory_xact_lock(%s, %s)", [(DECISION_LOCK_SPACE, k) for k in keys])
+
+
+def _state_query(compiled: CompiledExperiment) -> Any:
+    """The query of :func:`attributed_states` for the version (ids bound as ``ids``), built once per
+    reward definition: building the expressions costs more than running the query for a few ids."""
+    reward = compiled.spec.reward
+    key = (compiled.spec.key, compiled.version, tuple(event_types(compiled)),
+           tuple(reward.value_event_types), tuple(sorted(reward.events.items())))
+    query = _STATE_QUERIES.get(key)
+    if query is None:
+        att = attribution(compiled, bindparam("ids", expanding=True))
+        query = _STATE_QUERIES[key] = select(att.sub.c.decision_id, att.reward, *att.flags)
+    return query
+
+
+def attributed_states(conn: Connection, compiled: CompiledExperiment, decision_ids: Sequence[str]
+                      ) -> dict[str, Attributed]:
+    """The reward and event flags of each listed decision that has attributed, non-machine outcomes
+    (the per-decision part of the full scan, :func:`experiments.store.summaries.attribution`)."""
+    out: dict[str, Attributed] = {}
+    query = _state_query(compiled)
+    for chunk in chunks(sorted(decision_ids)):
+        for row in conn.execute(query, {"ids": list(chunk)}):
+            out[row[0]] = (float(row[1]), tuple(int(f) for f in row[2:]))
+    return out
+
+
+def _outcome_kinds(row: Mapping[str, Any], valued: Sequence[str]) -> list[str]:
+    kinds = []
+    if row["machine"]:
+        kinds.append(MACHINE_IN_WINDOW if row["attributed"] else MACHINE_LATE)
+    elif not row["attributed"]:
+        kinds.append(LATE)
+    if row["value"] is not None and row["type"] not in valued:
+        kinds.append(UNCOUNTED_VALUE)
+    return kinds
+
+
+@dataclass
+class OutcomeRollup:
+    """The rollup side of one outcome transaction: :meth:`before` the insert, :meth:`after` it.
+
+    Parameters
+    ----------
+    compiled_of : callable (experiment key, version) -> CompiledExperiment
+        The spec version of each decision.
+    """
+
+    compiled_of: Callable[[str, int], CompiledExperiment]
+    _rows: list[Mapping[str, Any]] = field(default_factory=list)
+    _id_to_key: dict[str, CellKey] = field(default_factory=dict)
+    _before: dict[tuple[str, int], dict[str, Attributed]] = field(default_factory=dict)
+
+    def _rewarding(self, row: Mapping[str, Any]) -> bool:
+        compiled = self.compiled_of(row["experiment_key"], row["version"])
+        return bool(row["attributed"]) and not row["machine"] and row["type"] in event_types(compiled)
+
+    def before(self, conn: Connection, rows: Sequence[Mapping[str, Any]], id_to_decision: Mapping[str, Any]
+               ) -> None:
+        """Lock and read the decisions that ``rows`` (outcome rows about to be inserted) may change."""
+        self._rows = list(rows)
+        version_to_ids: dict[tuple[str, int], set[str]] = defaultdict(set)
+        for row in self._rows:
+            if self._rewarding(row):
+                version_to_ids[(row["experiment_key"], row["version"])].add(row["decision_id"])
+                d = id_to_decision[row["decision_id"]]
+                self._id_to_key[row["decision_id"]] = (
+                    bool(d.fallback), str(d.reason), int(d.arm), d.day,
+                    None if d.policy_version is None else int(d.policy_version),
+                )
+        lock_decisions(conn, sorted(self._id_to_key))
+        for (key, version), ids in version_to_ids.items():
+            self._before[(key, version)] = attributed_states(conn, self.compiled_of(key, version), list(ids))
+
+    def after(self, conn: Connection, accepted: set[str]) -> None:
+        """Add to the rollups what the accepted outcomes (by event id) changed."""
+        version_to_ids: dict[tuple[str, int], set[str]] = defaultdict(set)
+        version_to_counts: dict[tuple[str, int], dict[tuple[str, str], int]] = defaultdict(dict)
+        for row in self._rows:
+            if row["event_id"] not in accepted:
+                continue
+            version = (row["experiment_key"], row["version"])
+            if self._rewarding(row):
+                version_to_ids[version].add(row["decision_id"])
+            valued = self.compiled_of(*version).spec.reward.value_event_types
+            counts = version_to_counts[version]
+            for kind in _outcome_kinds(row, valued):
+                counts[(kind, row["type"])] = counts.get((kind, row["type"]), 0) + 1
+        changes: VersionChanges = {}
+        for (key, version), ids in version_to_ids.items():
+            compiled = self.compiled_of(key, version)
+            after = attributed_states(conn, compiled, list(ids))
+            id_to_key = {i: self._id_to_key[i] for i in ids}
+            before = self._before[(key, version)]
+            changes[(key, version)] = reward_changes(id_to_key, event_types(compiled), before, after)
+        add_changes(conn, changes)
+        for key, version in sorted(version_to_counts):
+            add_outcome_counts(conn, key, version, version_to_counts[(key, version)])
+
+
+# ------------------------------------------------------------------------------ learning
+
+
+def record_learned(conn: Connection, decision_ids: Sequence[str]) -> None:
+    """Count in ``learned`` the listed decisions not learned yet; call it in the learner's transaction
+    before marking them (``learned_version`` set), which it must then do."""
+    columns = [D.c.experiment_key, D.c.version, *[D.c[c] for c in SCAN_COLUMNS]]
+    changes: VersionChanges = {}
+    for chunk in chunks(sorted(set(decision_ids))):
+        query = (select(*columns, func.count())
+                 .where(D.c.id.in_(chunk), D.c.learned_version.is_(None)).group_by(*columns))
+        for key, version, fallback, reason, arm, day, policy, n in conn.execute(query):
+            cell = (bool(fallback), str(reason), int(arm), day, None if policy is None else int(policy))
+            add_learned(changes.setdefault((key, int(version)), {}), cell, int(n))
+    add_changes(conn, changes)
+
+
+# ------------------------------------------------------------------------------ rebuild and verify
+
+
+def rebuild_rollups(conn: Connection, compiled: CompiledExperiment) -> None:
+    """Replace the version's rollups by those computed from the log in full (a store upgraded from
+    before rollups, a log loaded in bulk). Run it where no other writer adds to the version meanwhile
+    (the migration's transaction, a benchmark's load)."""
+    key, version = compiled.spec.key, compiled.version
+    delete_rollups(conn, key, version)
+    changes: dict[CellKey, CellChange] = {}
+    for cell in log_cells(conn, compiled):
+        changes[cell.key] = CellChange(
+            cell.decisions, cell.explored, cell.learned, cell.reward_sum, cell.reward_sum_squares,
+            cell.reward_sum_cubes, dict(cell.event_counts),
+        )
+    add_cell_changes(conn, key, version, changes)
+    add_outcome_counts(conn, key, version, log_outcome_counts(conn, compiled))
+
+
+def _cell_fields(cell: RollupCell) -> dict[str, Any]:
+    return {"decisions": cell.decisions, "explored": cell.explored, "learned": cell.learned,
+            **{f"events[{t}]": n for t, n in cell.event_counts.items() if n}}
+
+
+def compare_rollups(
+    stored: Sequence[RollupCell],
+    recomputed: Sequence[RollupCell],
+    stored_counts: Mapping[tuple[str, str], int],
+    recomputed_counts: Mapping[tuple[str, str], int],
+) -> list[str]:
+    """Each difference between the stored rollups and those recomputed from the log, one line each
+    (empty: equal). Counts must be equal; reward sums equal within the relative tolerance of
+    :func:`experiments.rollup_deltas.within_tolerance`."""
+    lines: list[str] = []
+    key_to_stored = {c.key: c for c in stored}
+    key_to_log = {c.key: c for c in recomputed}
+    for key in sorted(set(key_to_stored) | set(key_to_log), key=lambda k: tuple(map(str, k))):
+        fallback, reason, arm, day, policy = key
+        where = f"fallback={fallback} reason={reason} arm={arm} day={day} policy_version={policy}"
+        a, b = key_to_stored.get(key), key_to_log.get(key)
+        a_fields = {} if a is None else _cell_fields(a)
+        b_fields = {} if b is None else _cell_fields(b)
+        for name in sorted(set(a_fields) | set(b_fields)):
+            if a_fields.get(name, 0) != b_fields.get(name, 0):
+                lines.append(f"{where}: {name} rollup {a_fields.get(name, 0)} != log {b_fields.get(name, 0)}")
+        for name in ("reward_sum", "reward_sum_squares", "reward_sum_cubes"):
+            x = 0.0 if a is None else getattr(a, name)
+            y = 0.0 if b is None else getattr(b, name)
+            if not within_tolerance(x, y):
+                lines.append(f"{where}: {name} rollup {x!r} != log {y!r}")
+    for kind, t in sorted(set(stored_counts) | set(recomputed_counts)):
+        x, y = stored_counts.get((kind, t), 0), recomputed_counts.get((kind, t), 0)
+        if x != y:
+            lines.append(f"outcomes {kind} type={t}: rollup {x} != log {y}")
+    return lines
+
+
+def verify_rollups(conn: Connection, compiled: CompiledExperiment) -> list[str]:
+    """:func:`compare_rollups` of the version's stored rollups and the log, read on ``conn`` (use a
+    consistent read: :func:`experiments.store.repository.consistent_read`)."""
+    key, version = compiled.spec.key, compiled.version
+    return compare_rollups(
+        stored_cells(conn, key, version), log_cells(conn, compiled),
+        stored_outcome_counts(conn, key, version), log_outcome_counts(conn, compiled),
+    )
+
+
+@dataclass(frozen=True)
+class VersionCheck:
+    """The rollups of one spec version compared with its log: its cells, decisions and differences
+    (empty: equal)."""
+
+    version: int
+    cells: int
+    decisions: int
+    differences: list[str]
+
+
+def verify_experiment(engine: Engine, key: str) -> list[VersionCheck]:
+    """:func:`verify_rollups` for every spec version of experiment ``key``, oldest first, each version on
+    one consistent read; :class:`experiments.errors.NotFound` when there is no such experiment."""
+    with engine.connect() as conn:
+        current = Repository.experiment(conn, key).version
+    checks = []
+    for version in range(1, current + 1):
+        with consistent_read(engine) as conn:
+            compiled = compile_experiment(ExperimentSpec.model_validate_json(spec_text(conn, key, version)),
+                                          version)
+            cells = stored_cells(conn, key, version)
+            checks.append(VersionCheck(version, len(cells), sum(c.decisions for c in cells),
+                                       verify_rollups(conn, compiled)))
+    return checks
