@@ -24,68 +24,22 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.settings import Settings
-from api.ui.numbers import gather_numbers
+from api.ui.numbers import HISTORY_POINTS, gather_numbers
 from benchmarks.report import format_table, write_section
-from experiments.models import OutcomeEvent
+from benchmarks.ui_log import DESIGNS, build_logs, prepare_store
 from experiments.service import ExperimentService
-from experiments.spec import parse_spec
 from experiments.store import create_tables, make_engine
 
-VARIANTS = [{"id": "plain", "content": "Spring sale", "features": {"tone": "plain"}},
-            {"id": "urgent", "content": "Ends tonight", "features": {"tone": "urgent"}},
-            {"id": "personal", "content": "For you", "features": {"tone": "personal"}}]
-DESIGNS = {"ab": {"type": "ab"}, "bandit": {"type": "bandit", "policy": "thompson"},
-           "contextual": {"type": "contextual", "policy": "linear_ts", "context": ["device", "segment"]}}
-DAYS = 20
-VARIANT_TO_CLICK = {"plain": 0.030, "urgent": 0.034, "personal": 0.031}
 REFRESH_SECONDS = 10.0
 TARGET_MS = 300.0
-
-
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-def fill(service: ExperimentService, clock: Clock, key: str, n: int, rng: np.random.Generator) -> None:
-    """``n`` decisions over ``DAYS`` days with their clicks and unsubscribes, learning after each day."""
-    spec = {"key": key, "slots": {"subject": {"variants": VARIANTS}}, "design": DESIGNS[key],
-            "reward": {"events": {"click": 1.0}, "guardrails": ["unsubscribe"]}}
-    service.create(parse_spec(spec))
-    start = clock.now
-    per_day = n // DAYS
-    for day in range(DAYS):
-        clock.now = start + timedelta(days=day)
-        devices, segments = rng.integers(0, 2, per_day), rng.integers(0, 4, per_day)
-        recipients = [(f"{key}-{day}-{i}", {"device": ("mobile", "desktop")[devices[i]],
-                                            "segment": "abcd"[segments[i]]}) for i in range(per_day)]
-        decisions = service.assign_batch(key, recipients)
-        p = np.array([VARIANT_TO_CLICK[d.variants["subject"].id] for d in decisions])
-        clicked = rng.random(len(decisions)) < p
-        unsub = rng.random(len(decisions)) < 0.002
-        clicks_at, unsubs_at = clock.now + timedelta(hours=1), clock.now + timedelta(hours=2)
-        events = [OutcomeEvent(f"{d.decision_id}:c", d.decision_id, "click", None, clicks_at)
-                  for d, c in zip(decisions, clicked, strict=True) if c]
-        events += [OutcomeEvent(f"{d.decision_id}:u", d.decision_id, "unsubscribe", None, unsubs_at)
-                   for d, u in zip(decisions, unsub, strict=True) if u]
-        clock.now += timedelta(hours=3)
-        service.record_outcomes(events)
-        if key != "ab":
-            clock.now += timedelta(days=3, hours=1)
-            service.learn(key)
 
 
 def timed_ms(fn: Callable[[], Any]) -> float:
@@ -111,25 +65,41 @@ def empty_caches(app: FastAPI) -> None:
             delattr(app.state, name)
 
 
-def measure(db_name: str, url: str, n: int, repeats: int) -> list[list[object]]:
+#: The reads of an experiment page's numbers (:func:`api.ui.numbers.gather_numbers`), timed one by one.
+PARTS = ("summary + learning", "policy history", "adaptive read", "drift read")
+
+
+def store_parts(engine: Any, url: str, key: str) -> list[float]:
+    """Milliseconds of each of :data:`PARTS` for ``key``, in a new service (nothing cached)."""
+    service = fresh_app(engine, url).state.service
+    adaptive = key != "ab"
+    return [
+        timed_ms(lambda: service.summarize_with_learning(key)),
+        timed_ms(lambda: service.policy_history(key, limit=HISTORY_POINTS)) if adaptive else 0.0,
+        timed_ms(lambda: service.read_adaptive(key)) if adaptive else 0.0,
+        timed_ms(lambda: service.read_drift(key)),
+    ]
+
+
+def measure(db_name: str, url: str, n: int, repeats: int) -> tuple[list[list[object]], list[list[object]]]:
+    """The pages' table rows and the experiment pages' store parts (rows of :data:`PARTS`)."""
     engine = make_engine(url)
     create_tables(engine)
-    clock = Clock(datetime.now(UTC) - timedelta(days=DAYS * 4 + 5))
-    filler = ExperimentService(engine, clock=clock, seed=1)
-    rng = np.random.default_rng(5)
+    built = build_logs(engine, ExperimentService(engine, seed=1), n)
     started = time.perf_counter()
-    for key in DESIGNS:
-        fill(filler, clock, key, n, rng)
-    print(f"{db_name}: filled {len(DESIGNS)} x {n:,} decisions in {time.perf_counter() - started:.0f} s")
-    if engine.dialect.name == "postgresql":
-        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.exec_driver_sql("VACUUM ANALYZE")
+    prepare_store(engine)
+    print(f"{db_name}: {len(DESIGNS)} x {n:,} decisions built in {built:.0f} s, store prepared in "
+          f"{time.perf_counter() - started:.0f} s", flush=True)
 
     pages = [("list page", "/ui", None), *[(f"{key} page", f"/ui/experiments/{key}", key) for key in DESIGNS]]
     rows: list[list[object]] = []
+    part_rows: list[list[object]] = []
     for label, path, key in pages:
         store, first, expired = [], [], []
+        parts: list[list[float]] = []
         for _ in range(repeats):
+            if key is not None:
+                parts.append(store_parts(engine, url, key))
             app = fresh_app(engine, url)
             service = app.state.service
             if key is None:
@@ -144,6 +114,8 @@ def measure(db_name: str, url: str, n: int, repeats: int) -> list[list[object]]:
             expired.append(timed_ms(lambda c=client, p=path: fetch(c, p)))
         rows.append([db_name, label, f"{n:,}" if key else f"{len(DESIGNS)} x {n:,}",
                      statistics.median(store), statistics.median(first), statistics.median(expired)])
+        if key is not None:
+            part_rows.append([db_name, label, *[statistics.median(p) for p in zip(*parts, strict=True)]])
 
     app = fresh_app(engine, url, REFRESH_SECONDS)
     with TestClient(app) as client:
@@ -164,10 +136,10 @@ def measure(db_name: str, url: str, n: int, repeats: int) -> list[list[object]]:
     for row in rows:
         row.append(cycle)
     engine.dispose()
-    return rows
+    return rows, part_rows
 
 
-def measure_postgres(admin_url: str, n: int, repeats: int) -> list[list[object]]:
+def measure_postgres(admin_url: str, n: int, repeats: int) -> tuple[list[list[object]], list[list[object]]]:
     """``measure`` in a throwaway database created next to ``admin_url`` (dropped after)."""
     import psycopg
 
@@ -202,21 +174,25 @@ def conclusion(rows: list[list[object]]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n", type=int, default=1_000_000, help="decisions per experiment")
+    parser.add_argument("--decisions", type=int, default=1_000_000, help="decisions per experiment")
     parser.add_argument("--pg", default=None,
                         help="an admin PostgreSQL URL: a throwaway database is made beside it and dropped")
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
-    rows = []
+    rows: list[list[object]] = []
+    part_rows: list[list[object]] = []
     with tempfile.TemporaryDirectory() as tmp:
-        rows += measure("SQLite (WAL)", f"sqlite:///{Path(tmp) / 'ui.db'}", args.n, args.repeats)
+        measured = [measure("SQLite (WAL)", f"sqlite:///{Path(tmp) / 'ui.db'}", args.decisions, args.repeats)]
     if args.pg:
-        rows += measure_postgres(args.pg, args.n, args.repeats)
+        measured.append(measure_postgres(args.pg, args.decisions, args.repeats))
+    for page_rows, parts in measured:
+        rows += page_rows
+        part_rows += parts
     headers = ["database", "page", "decisions", "store ms (cold)", "cold ms, first view",
                "cold ms, cache expired", "cold < 300 ms", "warm ms (median)", "warm ms (max)",
                "warm < 300 ms", "refresh cycle s"]
-    command = "python -m benchmarks.ui" + (f" --n {args.n}" if args.n != 1_000_000 else "") + (
-        " --pg URL" if args.pg else "")
+    command = "python -m benchmarks.ui" + (
+        f" --decisions {args.decisions}" if args.decisions != 1_000_000 else "") + (" --pg URL" if args.pg else "")
     notes = (
         "Median of the repeats, in process (TestClient, no network), on a machine shared with other work "
         "(absolute times are noisy; compare within a row). `store ms`: reading the page's numbers from "
@@ -232,8 +208,10 @@ def main() -> None:
         "three experiments took (the numbers a page shows are at most about three times that, or that "
         "plus 10 s, old). The list page covers all three experiments.\n\n" + conclusion(rows)
     )
-    write_section("ui", "Web pages (/ui) with experiments of 1,000,000 decisions: cold and warm", command,
-                  format_table(headers, rows), notes)
+    table = format_table(headers, rows) + "\n\nWhere an experiment page's `store ms` goes:\n\n" + format_table(
+        ["database", "page", *[f"{part} ms" for part in PARTS]], part_rows)
+    write_section("ui", f"Web pages (/ui) with experiments of {args.decisions:,} decisions: cold and warm",
+                  command, table, notes)
 
 
 if __name__ == "__main__":
