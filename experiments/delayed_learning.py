@@ -52,6 +52,7 @@ from experiments.store import lock_for_learning
 from experiments.store.learning_log import (
     REVISED,
     first_reward_events,
+    learned_reward_of,
     mark_outcomes,
     outcomes_of,
     set_weights,
@@ -174,10 +175,12 @@ def learn_pending(conn: Connection, compiled: CompiledExperiment, cutoff: dateti
             learned_outcomes = [i for ids, t in zip(found.outcome_ids, take, strict=True) if t for i in ids]
     if not taken and not moved:
         return int(snap.version)
+    touched = [r.id for r in moved] + [r.id for r in taken]
+    before = learned_reward_of(conn, compiled, touched)
     mark_outcomes(conn, learned_outcomes, version)
     mark_outcomes(conn, revised, version, REVISED)
     return store_snapshot(conn, compiled, snap, policy, now, outcomes=len(learned_outcomes) + len(revised),
-                          decisions=len(taken))
+                          decisions=len(taken), reward=learned_reward_of(conn, compiled, touched) - before)
 
 
 def learn_with_delays(engine: Engine, compiled: CompiledExperiment, cutoff: datetime, now: datetime,

@@ -14,7 +14,9 @@ transaction that first takes the experiment's learning lock (:func:`experiments.
    decision's learned outcomes) into the new one; the outcomes are marked learned
    (``after_learning = "revised"``). A policy that cannot revise (Vowpal Wabbit) leaves them out, and
    they are marked ``not_learnable`` and counted in the experiment's summary;
-4. stores the policy as the next snapshot version.
+4. stores the policy as the next snapshot version, with the reward learned from in all: the
+   previous snapshot's, plus the learned reward of the decisions this batch touched after marking
+   its outcomes minus before (:mod:`experiments.store.snapshot_summaries`).
 
 Killed at any point, the transaction rolls back and nothing is half learned; restarted, it finds the
 same unlearned rows. Learners of one experiment take turns on the lock, so no outcome is learned
@@ -42,12 +44,14 @@ from experiments.store.learning_log import (
     REVISED,
     decisions_by_id,
     late_outcomes,
+    learned_reward_of,
     mark_decisions,
     mark_outcomes,
     outcomes_of,
     unlearned_decisions,
 )
 from experiments.store.repository import SnapshotRecord, latest_snapshot
+from experiments.store.summaries import learned_reward
 
 #: The origin of the times in days that policies which forget are given (``update(..., times=)``).
 TIME_ORIGIN = datetime(1970, 1, 1)
@@ -138,12 +142,15 @@ def _learn_decisions(
 
 def store_snapshot(
     conn: Connection, compiled: CompiledExperiment, snap: SnapshotRecord, policy: Policy, now: datetime, *,
-    outcomes: int, decisions: int,
+    outcomes: int, decisions: int, reward: float,
 ) -> int:
-    """Store ``policy`` as the version after ``snap`` that learned ``outcomes`` more outcomes and
-    ``decisions`` more decisions; return the new version."""
+    """Store ``policy`` as the version after ``snap`` that learned ``outcomes`` more outcomes,
+    ``decisions`` more decisions and ``reward`` more reward; return the new version."""
     version = snap.version + 1
+    # a snapshot stored before learned rewards were recorded: its total from the log, once
+    before = snap.learned_reward if snap.learned_reward is not None else learned_reward(conn, compiled)
     insert_snapshot(conn, compiled.spec.key, version, compiled.version, policy.to_bytes(), now,
+                    design=compiled.spec.design.type, learned_reward=before + reward,
                     cursor=snap.cursor + outcomes, learned_decisions=snap.learned_decisions + decisions)
     return version
 
@@ -178,9 +185,12 @@ def learn_one_batch(
         mark_outcomes(conn, late_ids, snap.version, NOT_LEARNABLE)
         return BatchResult(snap.version, 0, 0, len(late), full)
     revised = len(late) if revisable else 0
-    version = store_snapshot(conn, compiled, snap, policy, now, outcomes=len(learned_outcomes) + revised,
-                             decisions=len(rows))
+    version = snap.version + 1
+    touched = [r.id for r in rows] + ([r.decision_id for r in late] if revisable else [])
+    before = learned_reward_of(conn, compiled, touched)
     mark_decisions(conn, [r.id for r in rows], version)
     mark_outcomes(conn, learned_outcomes, version)
     mark_outcomes(conn, late_ids, version, REVISED if revisable else NOT_LEARNABLE)
+    store_snapshot(conn, compiled, snap, policy, now, outcomes=len(learned_outcomes) + revised,
+                   decisions=len(rows), reward=learned_reward_of(conn, compiled, touched) - before)
     return BatchResult(version, len(rows), revised, len(late) - revised, full)
