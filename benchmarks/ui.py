@@ -191,8 +191,8 @@ def main() -> None:
     headers = ["database", "page", "decisions", "store ms (cold)", "cold ms, first view",
                "cold ms, cache expired", "cold < 300 ms", "warm ms (median)", "warm ms (max)",
                "warm < 300 ms", "refresh cycle s"]
-    command = "python -m benchmarks.ui" + (
-        f" --decisions {args.decisions}" if args.decisions != 1_000_000 else "") + (" --pg URL" if args.pg else "")
+    command = "python -m benchmarks.ui" + (f" --decisions {args.decisions}" if args.decisions != 1_000_000
+                                           else "") + (" --pg URL" if args.pg else "")
     notes = (
         "Median of the repeats, in process (TestClient, no network), on a machine shared with other work "
         "(absolute times are noisy; compare within a row). `store ms`: reading the page's numbers from "
@@ -208,8 +208,8 @@ def main() -> None:
         "three experiments took (the numbers a page shows are at most about three times that, or that "
         "plus 10 s, old). The list page covers all three experiments.\n\n" + conclusion(rows)
     )
-    table = format_table(headers, rows) + "\n\nWhere an experiment page's `store ms` goes:\n\n" + format_table(
-        ["database", "page", *[f"{part} ms" for part in PARTS]], part_rows)
+    parts_table = format_table(["database", "page", *[f"{part} ms" for part in PARTS]], part_rows)
+    table = format_table(headers, rows) + "\n\nWhere an experiment page's `store ms` goes:\n\n" + parts_table
     write_section("ui", f"Web pages (/ui) with experiments of {args.decisions:,} decisions: cold and warm",
                   command, table, notes)
 

@@ -86,7 +86,8 @@ def _decision_sql(dialect: str, compiled: CompiledExperiment, n: int) -> tuple[s
     policy_version = f"(1 + ((n - 1) * {versions}) / {n})" if adaptive else "CAST(NULL AS INTEGER)"
     learned = (f"CASE WHEN n <= {int(n * (1 - UNLEARNED_SHARE))} THEN {policy_version} + 1 END"
                if adaptive else "CAST(NULL AS INTEGER)")
-    rows = (f"SELECT n, {_integer('arm', 3)} AS arm, {decision_id} AS id, {created} AS created_at, {day} AS day, "
+    rows = (f"SELECT n, {_integer('arm', 3)} AS arm, {decision_id} AS id, {created} AS created_at, "
+            f"{day} AS day, "
             f"{policy_version} AS policy_version, {learned} AS learned_version, "
             f"{_integer('country', 2)} AS device, {_integer('clicks_30d', 4)} AS segment "
             f"FROM ({_series(dialect, n)}) AS seq")

@@ -41,7 +41,8 @@ def spec(key: str, design: dict[str, Any], **overrides: Any) -> Any:
                    "window_hours": WINDOW_HOURS, "guardrails": ["unsubscribe"]},
     }
     if design.get("policy") == "thompson":  # rewards in [0, 1]: the click alone
-        data["reward"] = {"events": {"click": 1.0}, "window_hours": WINDOW_HOURS, "guardrails": ["unsubscribe"]}
+        data["reward"] = {"events": {"click": 1.0}, "window_hours": WINDOW_HOURS,
+                          "guardrails": ["unsubscribe"]}
     data.update(overrides)
     return parse_spec(data)
 
@@ -53,7 +54,8 @@ def recorded_and_scanned(service: ExperimentService, key: str) -> tuple[float, f
         return recorded_learned_reward(conn, key, compiled.version), learned_reward(conn, compiled)
 
 
-def random_events(decision_ids: list[str], rng: np.random.Generator, at: Any, tag: str) -> list[OutcomeEvent]:
+def random_events(decision_ids: list[str], rng: np.random.Generator, at: Any, tag: str
+                  ) -> list[OutcomeEvent]:
     """Clicks (some twice), conversions with revenue (multiples of 1/4), unsubscribes, machine clicks,
     and events after the reward window, on a random part of the decisions."""
     events = []
@@ -70,7 +72,8 @@ def random_events(decision_ids: list[str], rng: np.random.Generator, at: Any, ta
         elif u < 0.35:
             events.append(OutcomeEvent(f"{tag}m{i}", d, "click", None, when, machine=True))
         elif u < 0.4:
-            events.append(OutcomeEvent(f"{tag}l{i}", d, "click", None, at + timedelta(hours=WINDOW_HOURS + 5)))
+            after_window = at + timedelta(hours=WINDOW_HOURS + 5)
+            events.append(OutcomeEvent(f"{tag}l{i}", d, "click", None, after_window))
         elif u < 0.42:
             events.append(OutcomeEvent(f"{tag}u{i}", d, "unsubscribe", None, when))
     return events
@@ -105,7 +108,8 @@ def run_workload(service: ExperimentService, clock: Clock, key: str, seed: int, 
     {"type": "bandit", "policy": "thompson"},
     {"type": "bandit", "policy": "gaussian_thompson"},
     {"type": "contextual", "policy": "linear_ts", "context": ["device"]},
-    {"type": "contextual", "policy": "vw", "vw_args": "--cb_explore_adf --epsilon 0.2", "context": ["device"]},
+    {"type": "contextual", "policy": "vw", "vw_args": "--cb_explore_adf --epsilon 0.2",
+     "context": ["device"]},
 ], ids=["thompson", "gaussian", "linear_ts", "vw (cannot revise)"])
 def test_the_recorded_learned_reward_equals_the_full_scan(
     service: ExperimentService, clock: Clock, design: dict[str, Any]
