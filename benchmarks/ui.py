@@ -1,19 +1,22 @@
-"""How fast the /ui pages answer, cold and warm, with experiments of 1,000,000 decisions each.
+"""How fast the /ui pages answer, cold and warm, with experiments of 1,000,000 (``--decisions N``)
+decisions each.
 
-Three experiments of the subject line are filled through the real service (``assign_batch`` over 20
-simulated days, clicks and unsubscribes posted with ``record_outcomes``, the adaptive ones learning
-after each day; not timed): an A/B/C test, a Thompson-sampling bandit and a contextual bandit (linear
-Thompson sampling on two recipient attributes). On PostgreSQL the tables are then vacuumed and
-analysed, as autovacuum does on a production server (it is off on the test server). Then, in process
-through FastAPI's TestClient, each page is timed:
+Three experiments of the subject line, an A/B/C test, a Thompson-sampling bandit and a contextual
+bandit (linear Thompson sampling on two recipient attributes), are created through the service and
+their logs written by ``INSERT ... SELECT`` (:mod:`benchmarks.ui_log`, not timed), fast enough for
+10,000,000 decisions each; then :func:`benchmarks.ui_log.prepare_store` brings the store to what its
+writers keep up to date and gathers the planner's statistics. Then, in process through FastAPI's
+TestClient, each page is timed:
 
 - cold, first view: a new service and app (nothing cached in the process, no refresher), one request;
-- cold, cache expired: the same, in a process that already served the page (its compiled specs and
-  policy probabilities kept) after the page cache was emptied;
+- cold, cache expired: the same, in a process that already served the page (its compiled specs
+  kept) after the page cache was emptied;
 - warm: the app running with its background refresher (``ui_refresh_seconds`` = 10): requests spread
-  over a few seconds while the refresher keeps recomputing in the same process.
+  over a few seconds while the refresher keeps recomputing in the same process;
 
-    python -m benchmarks.ui [--n 1000000] [--pg URL] [--repeats 5]
+and, for an experiment page, each read of its numbers from the store alone (:data:`PARTS`).
+
+    python -m benchmarks.ui [--decisions 1000000] [--pg URL] [--repeats 5]
 """
 
 from __future__ import annotations
@@ -161,14 +164,19 @@ def conclusion(rows: list[list[object]]) -> str:
 
     return (
         f"**Which path meets {TARGET_MS:.0f} ms.** Warm (the refresher running): {pages(9)}. "
-        f"Cold: {pages(6)}. A cold experiment page is mostly `store ms`: one pass over the version's "
-        "decisions on the covering index `ix_decisions_summary`, the outcome aggregations on "
-        "`ix_outcomes_summary`, for adaptive designs the reward learned from (one primary-key lookup "
-        "per decision with outcomes) and, on a first view, restoring up to 100 policy versions of a "
-        "bandit for its chart. Each of these grows with the log, so a cold page of an adaptive "
-        "experiment stays above the target at this size; only counts kept up to date as decisions are "
-        "written would bring it under, and they are not built. Visitors do not wait for it: the "
-        "refresher pays it in the background and every page states the age of its numbers."
+        f"Cold: {pages(6)}. A cold experiment page is mostly `store ms`, and what is left of it grows "
+        "with the log: `summary + learning` is one pass over the version's decisions on the covering "
+        "index `ix_decisions_summary` and the outcome aggregations on `ix_outcomes_summary` (for an "
+        "adaptive design the learning summary adds only two reads of the snapshot table: the reward "
+        "learned from is the latest snapshot's record, kept by the learning transaction); `adaptive "
+        "read` is two GROUP BY over the log (per policy version and arm, the inverse-propensity sums of "
+        "the decisions and of their attributed outcomes), plus, for a contextual design of at most "
+        "50,000 decisions, those decisions as rows; `drift read` is two GROUP BY over the log (per day, "
+        "policy version, learned version and arm). `policy history` reads the snapshot rows and the "
+        "arm probabilities stored with them (no state is restored): it grows with the number of "
+        "snapshots, not of decisions. Only summaries kept up to date as decisions and outcomes are "
+        "written would bring the rest under the target. Visitors do not wait for it: the refresher "
+        "pays it in the background and every page states the age of its numbers."
     )
 
 
@@ -194,14 +202,21 @@ def main() -> None:
     command = "python -m benchmarks.ui" + (f" --decisions {args.decisions}" if args.decisions != 1_000_000
                                            else "") + (" --pg URL" if args.pg else "")
     notes = (
+        "The logs are written by `INSERT ... SELECT` (`benchmarks/ui_log.py`): per experiment "
+        f"{args.decisions:,} decisions over 20 days with their clicks (about 3%) and unsubscribes (0.2%); "
+        "an adaptive one's spread over a policy version per 5,000 decisions (the learner's batch), "
+        "learned by the next version but for the last 5%, with a real policy state per version; then "
+        "`prepare_store` (the snapshots' learned rewards rebuilt from the log, `ANALYZE`; on PostgreSQL "
+        "`VACUUM ANALYZE`, as autovacuum would after a bulk load). "
         "Median of the repeats, in process (TestClient, no network), on a machine shared with other work "
         "(absolute times are noisy; compare within a row). `store ms`: reading the page's numbers from "
-        "the store in a new service: for an experiment page its summary, what its policy learned (per "
-        "policy version; the learned decisions joined to their outcomes) and its policy history; for the "
-        "list every experiment's traffic. `cold ms, first view`: a new service and app, nothing cached "
+        "the store in a new service (`api.ui.numbers.gather_numbers`): for an experiment page its "
+        "summary, what its policy learned, its policy history and the adaptive and drift blocks' inputs; "
+        "for the list every experiment's traffic; the second table times those reads one by one, each in "
+        "a new service. `cold ms, first view`: a new service and app, nothing cached "
         "in the process (the store's numbers, the analysis, the charts, the template). `cold ms, cache "
-        "expired`: the next request of that app after its page caches were emptied (compiled specs and "
-        "restored policy probabilities kept). `cold < 300 ms` takes the better of the two. `warm`: the "
+        "expired`: the next request of that app after its page caches were emptied (compiled specs "
+        "kept). `cold < 300 ms` takes the better of the two. `warm`: the "
         "app serving with its background refresher (a pass over every experiment, in the same process, "
         "every 10 s or twice as long as the pass took), requests half a second apart; `max` includes "
         "requests that met a refresh. `refresh cycle s`: how long the refresher's last pass over the "
