@@ -4,7 +4,7 @@ decisions each.
 Three experiments of the subject line, an A/B/C test, a Thompson-sampling bandit and a contextual
 bandit (linear Thompson sampling on two recipient attributes), are created through the service and
 their logs written by ``INSERT ... SELECT`` (:mod:`benchmarks.ui_log`, not timed), fast enough for
-10,000,000 decisions each; then :func:`benchmarks.ui_log.prepare_store` brings the store to what its
+10,000,000 decisions each; then :func:`benchmarks.bulk_load.prepare_store` brings the store to what its
 writers keep up to date and gathers the planner's statistics. Then, in process through FastAPI's
 TestClient, each page is timed:
 
@@ -36,8 +36,9 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from api.settings import Settings
 from api.ui.numbers import HISTORY_POINTS, gather_numbers
+from benchmarks.bulk_load import prepare_store
 from benchmarks.report import format_table, write_section
-from benchmarks.ui_log import DESIGNS, build_logs, prepare_store
+from benchmarks.ui_log import DESIGNS, build_logs
 from experiments.service import ExperimentService
 from experiments.store import create_tables, make_engine
 

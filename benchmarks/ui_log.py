@@ -10,8 +10,8 @@ them; each decision and its outcomes are learned by the version after the one th
 last :data:`UNLEARNED_SHARE` of the log, not learned yet. Its snapshots are real policy states (the
 bandit's updated with a synthetic batch per version), inserted through the store.
 
-After the load :func:`prepare_store` brings the store to what its writers would have kept up to date
-(the snapshots' learned rewards, which the learner adds up as it learns).
+After the load :func:`benchmarks.bulk_load.prepare_store` brings the store to what its writers would
+have kept up to date (the snapshots' learned rewards, which the learner adds up as it learns).
 """
 
 from __future__ import annotations
@@ -31,7 +31,6 @@ from experiments.service import ExperimentService
 from experiments.spec import parse_spec
 from experiments.store import insert_snapshot
 from experiments.store.repository import latest_snapshot
-from experiments.store.snapshot_summaries import rebuild_snapshot_summaries
 
 VARIANTS = [{"id": "plain", "content": "Spring sale", "features": {"tone": "plain"}},
             {"id": "urgent", "content": "Ends tonight", "features": {"tone": "urgent"}},
@@ -160,14 +159,3 @@ def build_logs(engine: Engine, service: ExperimentService, n: int) -> float:
         if compiled.adaptive:
             _snapshots(engine, compiled, n, rng)
     return time.perf_counter() - started
-
-
-def prepare_store(engine: Engine) -> None:
-    """After a bulk load: what the store's writers keep up to date as they write (the place for
-    rebuilding any summary tables from the log), then the statistics autovacuum would gather
-    (``VACUUM ANALYZE`` on PostgreSQL, ``ANALYZE`` on SQLite)."""
-    with engine.begin() as conn:  # the learned rewards the learner would have recorded
-        rebuild_snapshot_summaries(conn)
-    dialect = engine.dialect.name
-    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.exec_driver_sql("VACUUM ANALYZE" if dialect == "postgresql" else "ANALYZE")
