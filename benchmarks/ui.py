@@ -39,8 +39,13 @@ from api.ui.numbers import HISTORY_POINTS, gather_numbers
 from benchmarks.bulk_load import prepare_store
 from benchmarks.report import format_table, write_section
 from benchmarks.ui_log import DESIGNS, build_logs
+from experiments.assignment import compile_experiment
 from experiments.service import ExperimentService
+from experiments.spec import ExperimentSpec
 from experiments.store import create_tables, make_engine
+from experiments.store.repository import Repository
+from experiments.store.snapshot_summaries import recorded_learned_reward
+from experiments.store.summaries import learned_reward
 
 REFRESH_SECONDS = 10.0
 TARGET_MS = 300.0
@@ -70,7 +75,26 @@ def empty_caches(app: FastAPI) -> None:
 
 
 #: The reads of an experiment page's numbers (:func:`api.ui.numbers.gather_numbers`), timed one by one.
-PARTS = ("summary + learning", "policy history", "adaptive read", "drift read")
+PARTS = ("summary + learning", "policy history", "adaptive read", "drift read",
+         "learned reward, as recorded", "learned reward, full scan")
+
+
+def learned_reward_reads(engine: Any, key: str) -> tuple[float, float]:
+    """Milliseconds of the learned reward as the latest snapshot records it and by the full scan of the
+    log (:func:`experiments.store.summaries.learned_reward`), each on a new connection; they must agree."""
+    with engine.connect() as conn:
+        record = Repository.experiment(conn, key)
+        compiled = compile_experiment(ExperimentSpec.model_validate_json(record.spec), record.version)
+    with engine.connect() as conn:
+        start = time.perf_counter()
+        recorded = recorded_learned_reward(conn, key, compiled.version)
+        recorded_ms = 1000 * (time.perf_counter() - start)
+    with engine.connect() as conn:
+        start = time.perf_counter()
+        scanned = learned_reward(conn, compiled)
+        scanned_ms = 1000 * (time.perf_counter() - start)
+    assert recorded == scanned, (key, recorded, scanned)
+    return recorded_ms, scanned_ms
 
 
 def store_parts(engine: Any, url: str, key: str) -> list[float]:
@@ -82,6 +106,7 @@ def store_parts(engine: Any, url: str, key: str) -> list[float]:
         timed_ms(lambda: service.policy_history(key, limit=HISTORY_POINTS)) if adaptive else 0.0,
         timed_ms(lambda: service.read_adaptive(key)) if adaptive else 0.0,
         timed_ms(lambda: service.read_drift(key)),
+        *(learned_reward_reads(engine, key) if adaptive else (0.0, 0.0)),
     ]
 
 
@@ -214,7 +239,9 @@ def main() -> None:
         "the store in a new service (`api.ui.numbers.gather_numbers`): for an experiment page its "
         "summary, what its policy learned, its policy history and the adaptive and drift blocks' inputs; "
         "for the list every experiment's traffic; the second table times those reads one by one, each in "
-        "a new service. `cold ms, first view`: a new service and app, nothing cached "
+        "a new service, and for an adaptive design the reward its policy learned from beside the full "
+        "scan of the log it replaced (the benchmark checks they are equal). `cold ms, first view`: a new "
+        "service and app, nothing cached "
         "in the process (the store's numbers, the analysis, the charts, the template). `cold ms, cache "
         "expired`: the next request of that app after its page caches were emptied (compiled specs "
         "kept). `cold < 300 ms` takes the better of the two. `warm`: the "
