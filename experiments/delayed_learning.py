@@ -146,6 +146,8 @@ def learn_pending(conn: Connection, compiled: CompiledExperiment, cutoff: dateti
     version = int(snap.version) + 1
     moved: list[Any] = []
     revised: list[int] = []
+    revised_decisions: list[str] = []  # with outcomes marked now, of ``moved`` and of ``taken``
+    taken_decisions: list[str] = []
     learned = _pending_rows(conn, compiled, learned=True, cutoff=cutoff)
     if learned:
         now_in = _unlearned(conn, compiled, learned)
@@ -159,6 +161,8 @@ def learn_pending(conn: Connection, compiled: CompiledExperiment, cutoff: dateti
                           new_weights=new_w[move], times=decision_days(moved))
             _set_weights(conn, [r.id for r in moved], new_w[move], None)
             revised = [i for ids, m in zip(now_in.outcome_ids, move, strict=True) if m for i in ids]
+            revised_decisions = [r.id for r, m, ids in zip(learned, move, now_in.outcome_ids, strict=True)
+                                 if m and ids]
     fresh = _pending_rows(conn, compiled, learned=False, cutoff=cutoff) if model is not None else []
     taken: list[Any] = []
     learned_outcomes: list[int] = []
@@ -173,14 +177,18 @@ def learn_pending(conn: Connection, compiled: CompiledExperiment, cutoff: dateti
                           weights=weights[take], times=decision_days(taken))
             _set_weights(conn, [r.id for r in taken], weights[take], version)
             learned_outcomes = [i for ids, t in zip(found.outcome_ids, take, strict=True) if t for i in ids]
+            taken_decisions = [r.id for r, t, ids in zip(fresh, take, found.outcome_ids, strict=True)
+                               if t and ids]
     if not taken and not moved:
         return int(snap.version)
-    touched = [r.id for r in moved] + [r.id for r in taken]
-    before = learned_reward_of(conn, compiled, touched)
+    # the learned reward changes only for decisions whose outcomes are marked now; the taken ones had
+    # none learned before
+    before = learned_reward_of(conn, compiled, revised_decisions)
     mark_outcomes(conn, learned_outcomes, version)
     mark_outcomes(conn, revised, version, REVISED)
+    gained = learned_reward_of(conn, compiled, revised_decisions + taken_decisions) - before
     return store_snapshot(conn, compiled, snap, policy, now, outcomes=len(learned_outcomes) + len(revised),
-                          decisions=len(taken), reward=learned_reward_of(conn, compiled, touched) - before)
+                          decisions=len(taken), reward=gained)
 
 
 def learn_with_delays(engine: Engine, compiled: CompiledExperiment, cutoff: datetime, now: datetime,

@@ -15,8 +15,9 @@ transaction that first takes the experiment's learning lock (:func:`experiments.
    (``after_learning = "revised"``). A policy that cannot revise (Vowpal Wabbit) leaves them out, and
    they are marked ``not_learnable`` and counted in the experiment's summary;
 4. stores the policy as the next snapshot version, with the reward learned from in all: the
-   previous snapshot's, plus the learned reward of the decisions this batch touched after marking
-   its outcomes minus before (:mod:`experiments.store.snapshot_summaries`).
+   previous snapshot's, plus the learned reward of the decisions whose outcomes it marked, after the
+   marks, minus that of the revised ones before (the others had none yet:
+   :mod:`experiments.store.snapshot_summaries`).
 
 Killed at any point, the transaction rolls back and nothing is half learned; restarted, it finds the
 same unlearned rows. Learners of one experiment take turns on the lock, so no outcome is learned
@@ -122,8 +123,9 @@ def _revise(conn: Connection, compiled: CompiledExperiment, policy: Policy, late
 
 def _learn_decisions(
     conn: Connection, compiled: CompiledExperiment, policy: Policy, rows: Sequence[Any]
-) -> list[int]:
-    """Update the policy with each decision's reward; return the ids of the outcomes that made them."""
+) -> tuple[list[int], list[str]]:
+    """Update the policy with each decision's reward; return the ids of the outcomes that made them, and
+    of the decisions that have any."""
     decision_to_events: dict[str, list[tuple[str, float | None]]] = defaultdict(list)
     outcome_ids = []
     for event in outcomes_of(conn, compiled.spec.key, [r.id for r in rows], learned=False):
@@ -137,7 +139,7 @@ def _learn_decisions(
         np.array([r.propensity for r in rows], dtype=np.float64),
         times=decision_days(rows),
     )
-    return outcome_ids
+    return outcome_ids, list(decision_to_events)
 
 
 def store_snapshot(
@@ -179,15 +181,18 @@ def learn_one_batch(
     revisable = policy.can_revise
     if late and revisable:
         _revise(conn, compiled, policy, late)
-    learned_outcomes = _learn_decisions(conn, compiled, policy, rows) if rows else []
+    learned_outcomes, with_outcomes = _learn_decisions(conn, compiled, policy, rows) if rows else ([], [])
     late_ids = [r.id for r in late]
     if not rows and not revisable:  # only outcomes this policy cannot learn: the state is unchanged
         mark_outcomes(conn, late_ids, snap.version, NOT_LEARNABLE)
         return BatchResult(snap.version, 0, 0, len(late), full)
     revised = len(late) if revisable else 0
     version = snap.version + 1
-    touched = [r.id for r in rows] + ([r.decision_id for r in late] if revisable else [])
-    before = learned_reward_of(conn, compiled, touched)
+    # the learned reward changes only for decisions whose outcomes are marked now; of these, only the
+    # revised ones had a learned reward before (a decision not learned yet has no learned outcome)
+    revised_ids = [r.decision_id for r in late] if revisable else []
+    touched = with_outcomes + revised_ids
+    before = learned_reward_of(conn, compiled, revised_ids)
     mark_decisions(conn, [r.id for r in rows], version)
     mark_outcomes(conn, learned_outcomes, version)
     mark_outcomes(conn, late_ids, version, REVISED if revisable else NOT_LEARNABLE)
