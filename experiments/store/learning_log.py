@@ -15,7 +15,7 @@ from sqlalchemy.engine import Connection
 
 from experiments.assignment import CompiledExperiment
 from experiments.store.repository import chunks
-from experiments.store.summaries import learned_reward, outcome_counts
+from experiments.store.summaries import outcome_counts
 from experiments.store.tables import OUTCOME_PENDING
 from experiments.store.tables import decisions_table as D
 from experiments.store.tables import outcomes_table as O
@@ -157,12 +157,6 @@ def first_reward_events(conn: Connection, compiled: CompiledExperiment, types: S
         .order_by(SENT.desc())
         .limit(limit)
     ).all()
-
-
-def learned_reward_of(conn: Connection, compiled: CompiledExperiment, decision_ids: Sequence[str]) -> float:
-    """The reward learned from the listed decisions so far (:func:`experiments.store.summaries.learned_reward`
-    over them, in pieces of :data:`experiments.store.repository.IN_CHUNK` ids)."""
-    return sum((learned_reward(conn, compiled, chunk) for chunk in chunks(sorted(set(decision_ids)))), 0.0)
 
 
 # ---------------------------------------------------------------------------------- writes

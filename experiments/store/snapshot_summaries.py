@@ -5,9 +5,11 @@ scans the log for it.
   :func:`chart_probabilities`, written with the state (a snapshot never changes);
 - ``learned_reward``: the total reward the spec version's policy has learned from up to the snapshot,
   :func:`experiments.store.summaries.learned_reward` over the log. The learning transaction that stores
-  a snapshot adds what it learned to its predecessor's (the reward of the decisions it touched, after
-  minus before it marked their outcomes learned, by the same SQL), so the latest snapshot of a spec
-  version holds the total the full scan gives, whatever the size of the log.
+  a snapshot adds what it learned to its predecessor's: the reward of each decision it learns, and for
+  each decision it revises the reward with the new outcomes minus the reward before
+  (:func:`experiments.rewards.decision_reward`, the rule the SQL applies, on the rows it marks learned),
+  so the latest snapshot of a spec version holds the total the full scan gives, whatever the size of
+  the log (up to the order in which floating-point sums add).
 
 :func:`rebuild_snapshot_summaries` recomputes both from the states and the log: the migration that
 added the columns fills existing stores with it, and a bulk load that bypasses the learner calls it.

@@ -301,18 +301,15 @@ def rewards_of(
     return {d: found.get(d, 0.0) for d in decision_ids}
 
 
-def learned_reward(
-    conn: Connection, compiled: CompiledExperiment, decision_ids: Sequence[str] | None = None
-) -> float:
+def learned_reward(conn: Connection, compiled: CompiledExperiment) -> float:
     """The total reward the policy has learned from so far: each learned decision's reward from the
     outcomes it learned (with the decision, or later as a revision of its reward). Outcomes not learned
-    yet, and those a policy that cannot revise (VW) left out, do not count. Over the whole log, or over
-    the listed decisions only.
+    yet, and those a policy that cannot revise (VW) left out, do not count.
 
-    The pages read it from the latest snapshot instead (:mod:`experiments.store.snapshot_summaries`),
-    which the learning transaction keeps equal to it.
+    A full scan: the pages read the total the learning transaction records with each snapshot
+    (:mod:`experiments.store.snapshot_summaries`), equal to it.
     """
-    att = attribution(compiled, decision_ids, learned_only=True)
+    att = attribution(compiled, learned_only=True)
     query = select(func.sum(att.reward)).where(att.sub.c.fallback.is_(False))
     return float(conn.execute(query).scalar() or 0.0)
 
