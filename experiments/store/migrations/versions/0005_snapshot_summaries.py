@@ -17,7 +17,7 @@ from alembic import op
 from experiments.store.snapshot_summaries import rebuild_snapshot_summaries
 
 revision = "0005_snapshot_summaries"
-down_revision = "0004_rollups"
+down_revision = "0003_feature_table"
 branch_labels = None
 depends_on = None
 
