@@ -45,6 +45,7 @@ from analysis.significance import compare_rates, welch_test
 from analysis.stats import SampleStats
 from analysis.timeseries import DailyPoint
 from api.results import analyze_summary
+from benchmarks.bulk_load import prepare_store
 from benchmarks.report import format_table, write_section
 from experiments.adaptive_block import analyze_estimated, estimate_log
 from experiments.assignment import CompiledExperiment, compile_experiment
@@ -262,9 +263,7 @@ def build_log(
         rebuild_rollups(conn, compiled)
     with engine.connect() as conn:
         n_outcomes = conn.execute(select(func.count()).select_from(outcomes_table)).scalar_one()
-    # what autovacuum would do after a bulk load on PostgreSQL (statistics, visibility map); SQLite: ANALYZE
-    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.exec_driver_sql("VACUUM ANALYZE" if dialect == "postgresql" else "ANALYZE")
+    prepare_store(engine)
     return decisions_s, outcomes_s, int(n_outcomes)
 
 
@@ -358,8 +357,6 @@ def adaptive_row(label: str, url: str, count: int) -> list[object]:
     info = service.create(parse_spec(ADAPTIVE_SPEC))
     compiled = compile_experiment(info.spec, info.version)
     build_log(engine, compiled, count, policy_versions=ADAPTIVE_VERSIONS)
-    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.exec_driver_sql("VACUUM ANALYZE" if engine.dialect.name == "postgresql" else "ANALYZE")
     key = compiled.spec.key
     summarize_s, summary = _timed(lambda: service.summarize(key))
     analysis_s, results = _timed(lambda: analyze_summary(summary))

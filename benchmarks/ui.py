@@ -1,19 +1,22 @@
-"""How fast the /ui pages answer, cold and warm, with experiments of 1,000,000 decisions each.
+"""How fast the /ui pages answer, cold and warm, with experiments of 1,000,000 (``--decisions N``)
+decisions each.
 
-Three experiments of the subject line are filled through the real service (``assign_batch`` over 20
-simulated days, clicks and unsubscribes posted with ``record_outcomes``, the adaptive ones learning
-after each day; not timed): an A/B/C test, a Thompson-sampling bandit and a contextual bandit (linear
-Thompson sampling on two recipient attributes). On PostgreSQL the tables are then vacuumed and
-analysed, as autovacuum does on a production server (it is off on the test server). Then, in process
-through FastAPI's TestClient, each page is timed:
+Three experiments of the subject line, an A/B/C test, a Thompson-sampling bandit and a contextual
+bandit (linear Thompson sampling on two recipient attributes), are created through the service and
+their logs written by ``INSERT ... SELECT`` (:mod:`benchmarks.ui_log`, not timed), fast enough for
+10,000,000 decisions each; then :func:`benchmarks.bulk_load.prepare_store` brings the store to what its
+writers keep up to date and gathers the planner's statistics. Then, in process through FastAPI's
+TestClient, each page is timed:
 
 - cold, first view: a new service and app (nothing cached in the process, no refresher), one request;
-- cold, cache expired: the same, in a process that already served the page (its compiled specs and
-  policy probabilities kept) after the page cache was emptied;
+- cold, cache expired: the same, in a process that already served the page (its compiled specs
+  kept) after the page cache was emptied;
 - warm: the app running with its background refresher (``ui_refresh_seconds`` = 10): requests spread
-  over a few seconds while the refresher keeps recomputing in the same process.
+  over a few seconds while the refresher keeps recomputing in the same process;
 
-    python -m benchmarks.ui [--n 1000000] [--pg URL] [--repeats 5]
+and, for an experiment page, each read of its numbers from the store alone (:data:`PARTS`).
+
+    python -m benchmarks.ui [--decisions 1000000] [--pg URL] [--repeats 5]
 """
 
 from __future__ import annotations
@@ -24,68 +27,28 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.settings import Settings
-from api.ui.numbers import gather_numbers
+from api.ui.numbers import HISTORY_POINTS, gather_numbers
+from benchmarks.bulk_load import prepare_store
 from benchmarks.report import format_table, write_section
-from experiments.models import OutcomeEvent
+from benchmarks.ui_log import DESIGNS, build_logs
+from experiments.assignment import compile_experiment
 from experiments.service import ExperimentService
-from experiments.spec import parse_spec
+from experiments.spec import ExperimentSpec
 from experiments.store import create_tables, make_engine
+from experiments.store.repository import Repository
+from experiments.store.snapshot_summaries import recorded_learned_reward
+from experiments.store.summaries import learned_reward
 
-VARIANTS = [{"id": "plain", "content": "Spring sale", "features": {"tone": "plain"}},
-            {"id": "urgent", "content": "Ends tonight", "features": {"tone": "urgent"}},
-            {"id": "personal", "content": "For you", "features": {"tone": "personal"}}]
-DESIGNS = {"ab": {"type": "ab"}, "bandit": {"type": "bandit", "policy": "thompson"},
-           "contextual": {"type": "contextual", "policy": "linear_ts", "context": ["device", "segment"]}}
-DAYS = 20
-VARIANT_TO_CLICK = {"plain": 0.030, "urgent": 0.034, "personal": 0.031}
 REFRESH_SECONDS = 10.0
 TARGET_MS = 300.0
-
-
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-def fill(service: ExperimentService, clock: Clock, key: str, n: int, rng: np.random.Generator) -> None:
-    """``n`` decisions over ``DAYS`` days with their clicks and unsubscribes, learning after each day."""
-    spec = {"key": key, "slots": {"subject": {"variants": VARIANTS}}, "design": DESIGNS[key],
-            "reward": {"events": {"click": 1.0}, "guardrails": ["unsubscribe"]}}
-    service.create(parse_spec(spec))
-    start = clock.now
-    per_day = n // DAYS
-    for day in range(DAYS):
-        clock.now = start + timedelta(days=day)
-        devices, segments = rng.integers(0, 2, per_day), rng.integers(0, 4, per_day)
-        recipients = [(f"{key}-{day}-{i}", {"device": ("mobile", "desktop")[devices[i]],
-                                            "segment": "abcd"[segments[i]]}) for i in range(per_day)]
-        decisions = service.assign_batch(key, recipients)
-        p = np.array([VARIANT_TO_CLICK[d.variants["subject"].id] for d in decisions])
-        clicked = rng.random(len(decisions)) < p
-        unsub = rng.random(len(decisions)) < 0.002
-        clicks_at, unsubs_at = clock.now + timedelta(hours=1), clock.now + timedelta(hours=2)
-        events = [OutcomeEvent(f"{d.decision_id}:c", d.decision_id, "click", None, clicks_at)
-                  for d, c in zip(decisions, clicked, strict=True) if c]
-        events += [OutcomeEvent(f"{d.decision_id}:u", d.decision_id, "unsubscribe", None, unsubs_at)
-                   for d, u in zip(decisions, unsub, strict=True) if u]
-        clock.now += timedelta(hours=3)
-        service.record_outcomes(events)
-        if key != "ab":
-            clock.now += timedelta(days=3, hours=1)
-            service.learn(key)
 
 
 def timed_ms(fn: Callable[[], Any]) -> float:
@@ -111,25 +74,61 @@ def empty_caches(app: FastAPI) -> None:
             delattr(app.state, name)
 
 
-def measure(db_name: str, url: str, n: int, repeats: int) -> list[list[object]]:
+#: The reads of an experiment page's numbers (:func:`api.ui.numbers.gather_numbers`), timed one by one.
+PARTS = ("summary + learning", "policy history", "adaptive read", "drift read",
+         "learned reward, as recorded", "learned reward, full scan")
+
+
+def learned_reward_reads(engine: Any, key: str) -> tuple[float, float]:
+    """Milliseconds of the learned reward as the latest snapshot records it and by the full scan of the
+    log (:func:`experiments.store.summaries.learned_reward`), each on a new connection; they must agree."""
+    with engine.connect() as conn:
+        record = Repository.experiment(conn, key)
+        compiled = compile_experiment(ExperimentSpec.model_validate_json(record.spec), record.version)
+    with engine.connect() as conn:
+        start = time.perf_counter()
+        recorded = recorded_learned_reward(conn, key, compiled.version)
+        recorded_ms = 1000 * (time.perf_counter() - start)
+    with engine.connect() as conn:
+        start = time.perf_counter()
+        scanned = learned_reward(conn, compiled)
+        scanned_ms = 1000 * (time.perf_counter() - start)
+    assert recorded == scanned, (key, recorded, scanned)
+    return recorded_ms, scanned_ms
+
+
+def store_parts(engine: Any, url: str, key: str) -> list[float]:
+    """Milliseconds of each of :data:`PARTS` for ``key``, in a new service (nothing cached)."""
+    service = fresh_app(engine, url).state.service
+    adaptive = key != "ab"
+    return [
+        timed_ms(lambda: service.summarize_with_learning(key)),
+        timed_ms(lambda: service.policy_history(key, limit=HISTORY_POINTS)) if adaptive else 0.0,
+        timed_ms(lambda: service.read_adaptive(key)) if adaptive else 0.0,
+        timed_ms(lambda: service.read_drift(key)),
+        *(learned_reward_reads(engine, key) if adaptive else (0.0, 0.0)),
+    ]
+
+
+def measure(db_name: str, url: str, n: int, repeats: int) -> tuple[list[list[object]], list[list[object]]]:
+    """The pages' table rows and the experiment pages' store parts (rows of :data:`PARTS`)."""
     engine = make_engine(url)
     create_tables(engine)
-    clock = Clock(datetime.now(UTC) - timedelta(days=DAYS * 4 + 5))
-    filler = ExperimentService(engine, clock=clock, seed=1)
-    rng = np.random.default_rng(5)
+    built = build_logs(engine, ExperimentService(engine, seed=1), n)
     started = time.perf_counter()
-    for key in DESIGNS:
-        fill(filler, clock, key, n, rng)
-    print(f"{db_name}: filled {len(DESIGNS)} x {n:,} decisions in {time.perf_counter() - started:.0f} s")
-    if engine.dialect.name == "postgresql":
-        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.exec_driver_sql("VACUUM ANALYZE")
+    prepare_store(engine)
+    print(f"{db_name}: {len(DESIGNS)} x {n:,} decisions built in {built:.0f} s, store prepared in "
+          f"{time.perf_counter() - started:.0f} s", flush=True)
 
     pages = [("list page", "/ui", None), *[(f"{key} page", f"/ui/experiments/{key}", key) for key in DESIGNS]]
     rows: list[list[object]] = []
+    part_rows: list[list[object]] = []
     for label, path, key in pages:
         store, first, expired = [], [], []
+        parts: list[list[float]] = []
         for _ in range(repeats):
+            if key is not None:
+                parts.append(store_parts(engine, url, key))
             app = fresh_app(engine, url)
             service = app.state.service
             if key is None:
@@ -144,6 +143,8 @@ def measure(db_name: str, url: str, n: int, repeats: int) -> list[list[object]]:
             expired.append(timed_ms(lambda c=client, p=path: fetch(c, p)))
         rows.append([db_name, label, f"{n:,}" if key else f"{len(DESIGNS)} x {n:,}",
                      statistics.median(store), statistics.median(first), statistics.median(expired)])
+        if key is not None:
+            part_rows.append([db_name, label, *[statistics.median(p) for p in zip(*parts, strict=True)]])
 
     app = fresh_app(engine, url, REFRESH_SECONDS)
     with TestClient(app) as client:
@@ -164,10 +165,10 @@ def measure(db_name: str, url: str, n: int, repeats: int) -> list[list[object]]:
     for row in rows:
         row.append(cycle)
     engine.dispose()
-    return rows
+    return rows, part_rows
 
 
-def measure_postgres(admin_url: str, n: int, repeats: int) -> list[list[object]]:
+def measure_postgres(admin_url: str, n: int, repeats: int) -> tuple[list[list[object]], list[list[object]]]:
     """``measure`` in a throwaway database created next to ``admin_url`` (dropped after)."""
     import psycopg
 
@@ -189,51 +190,71 @@ def conclusion(rows: list[list[object]]) -> str:
 
     return (
         f"**Which path meets {TARGET_MS:.0f} ms.** Warm (the refresher running): {pages(9)}. "
-        f"Cold: {pages(6)}. A cold experiment page is mostly `store ms`: one pass over the version's "
-        "decisions on the covering index `ix_decisions_summary`, the outcome aggregations on "
-        "`ix_outcomes_summary`, for adaptive designs the reward learned from (one primary-key lookup "
-        "per decision with outcomes) and, on a first view, restoring up to 100 policy versions of a "
-        "bandit for its chart. Each of these grows with the log, so a cold page of an adaptive "
-        "experiment stays above the target at this size; only counts kept up to date as decisions are "
-        "written would bring it under, and they are not built. Visitors do not wait for it: the "
-        "refresher pays it in the background and every page states the age of its numbers."
+        f"Cold: {pages(6)}. A cold experiment page is mostly `store ms`, and what is left of it grows "
+        "with the log: `summary + learning` is one pass over the version's decisions on the covering "
+        "index `ix_decisions_summary` and the outcome aggregations on `ix_outcomes_summary` (for an "
+        "adaptive design the learning summary adds only two reads of the snapshot table: the reward "
+        "learned from is the latest snapshot's record, kept by the learning transaction); `adaptive "
+        "read` is two GROUP BY over the log (per policy version and arm, the inverse-propensity sums of "
+        "the decisions and of their attributed outcomes), plus, for a contextual design of at most "
+        "50,000 decisions, those decisions as rows; `drift read` is two GROUP BY over the log (per day, "
+        "policy version, learned version and arm). `policy history` reads the snapshot rows and the "
+        "arm probabilities stored with them (no state is restored): it grows with the number of "
+        "snapshots, not of decisions. Only summaries kept up to date as decisions and outcomes are "
+        "written would bring the rest under the target. Visitors do not wait for it: the refresher "
+        "pays it in the background and every page states the age of its numbers."
     )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n", type=int, default=1_000_000, help="decisions per experiment")
+    parser.add_argument("--decisions", type=int, default=1_000_000, help="decisions per experiment")
     parser.add_argument("--pg", default=None,
                         help="an admin PostgreSQL URL: a throwaway database is made beside it and dropped")
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
-    rows = []
+    rows: list[list[object]] = []
+    part_rows: list[list[object]] = []
     with tempfile.TemporaryDirectory() as tmp:
-        rows += measure("SQLite (WAL)", f"sqlite:///{Path(tmp) / 'ui.db'}", args.n, args.repeats)
+        measured = [measure("SQLite (WAL)", f"sqlite:///{Path(tmp) / 'ui.db'}", args.decisions, args.repeats)]
     if args.pg:
-        rows += measure_postgres(args.pg, args.n, args.repeats)
+        measured.append(measure_postgres(args.pg, args.decisions, args.repeats))
+    for page_rows, parts in measured:
+        rows += page_rows
+        part_rows += parts
     headers = ["database", "page", "decisions", "store ms (cold)", "cold ms, first view",
                "cold ms, cache expired", "cold < 300 ms", "warm ms (median)", "warm ms (max)",
                "warm < 300 ms", "refresh cycle s"]
-    command = "python -m benchmarks.ui" + (f" --n {args.n}" if args.n != 1_000_000 else "") + (
-        " --pg URL" if args.pg else "")
+    command = "python -m benchmarks.ui" + (f" --decisions {args.decisions}" if args.decisions != 1_000_000
+                                           else "") + (" --pg URL" if args.pg else "")
     notes = (
+        "The logs are written by `INSERT ... SELECT` (`benchmarks/ui_log.py`): per experiment "
+        f"{args.decisions:,} decisions over 20 days with their clicks (about 3%) and unsubscribes (0.2%); "
+        "an adaptive one's spread over a policy version per 5,000 decisions (the learner's batch), "
+        "learned by the next version but for the last 5%, with a real policy state per version; then "
+        "`prepare_store` (the snapshots' learned rewards rebuilt from the log, `ANALYZE`; on PostgreSQL "
+        "`VACUUM ANALYZE`, as autovacuum would after a bulk load). "
         "Median of the repeats, in process (TestClient, no network), on a machine shared with other work "
         "(absolute times are noisy; compare within a row). `store ms`: reading the page's numbers from "
-        "the store in a new service: for an experiment page its summary, what its policy learned (per "
-        "policy version; the learned decisions joined to their outcomes) and its policy history; for the "
-        "list every experiment's traffic. `cold ms, first view`: a new service and app, nothing cached "
+        "the store in a new service (`api.ui.numbers.gather_numbers`): for an experiment page its "
+        "summary, what its policy learned, its policy history and the adaptive and drift blocks' inputs; "
+        "for the list every experiment's traffic; the second table times those reads one by one, each in "
+        "a new service, and for an adaptive design the reward its policy learned from beside the full "
+        "scan of the log it replaced (the benchmark checks they are equal). `cold ms, first view`: a new "
+        "service and app, nothing cached "
         "in the process (the store's numbers, the analysis, the charts, the template). `cold ms, cache "
-        "expired`: the next request of that app after its page caches were emptied (compiled specs and "
-        "restored policy probabilities kept). `cold < 300 ms` takes the better of the two. `warm`: the "
+        "expired`: the next request of that app after its page caches were emptied (compiled specs "
+        "kept). `cold < 300 ms` takes the better of the two. `warm`: the "
         "app serving with its background refresher (a pass over every experiment, in the same process, "
         "every 10 s or twice as long as the pass took), requests half a second apart; `max` includes "
         "requests that met a refresh. `refresh cycle s`: how long the refresher's last pass over the "
         "three experiments took (the numbers a page shows are at most about three times that, or that "
         "plus 10 s, old). The list page covers all three experiments.\n\n" + conclusion(rows)
     )
-    write_section("ui", "Web pages (/ui) with experiments of 1,000,000 decisions: cold and warm", command,
-                  format_table(headers, rows), notes)
+    parts_table = format_table(["database", "page", *[f"{part} ms" for part in PARTS]], part_rows)
+    table = format_table(headers, rows) + "\n\nWhere an experiment page's `store ms` goes:\n\n" + parts_table
+    write_section("ui", f"Web pages (/ui) with experiments of {args.decisions:,} decisions: cold and warm",
+                  command, table, notes)
 
 
 if __name__ == "__main__":

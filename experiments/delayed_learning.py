@@ -98,11 +98,12 @@ def _weights(rows: Sequence[Any], arrived: np.ndarray, model: DelayModel | None,
 @dataclass(frozen=True)
 class _Unlearned:
     """The outcomes of some decisions not learned yet: each decision's reward from them, whether a
-    rewarded event is among them, and the outcomes' ids per decision."""
+    rewarded event is among them, and the outcomes' ids and ``(type, value)`` per decision."""
 
     reward: np.ndarray
     arrived: np.ndarray
     outcome_ids: list[list[int]]
+    events: list[list[tuple[str, float | None]]]
 
 
 def _unlearned(conn: Connection, compiled: CompiledExperiment, rows: Sequence[Any]) -> _Unlearned:
@@ -111,12 +112,28 @@ def _unlearned(conn: Connection, compiled: CompiledExperiment, rows: Sequence[An
     for event in outcomes_of(conn, compiled.spec.key, [r.id for r in rows], learned=False):
         decision_to_events[event.decision_id].append(event)
     events = [decision_to_events[r.id] for r in rows]
+    pairs = [[(e.type, e.value) for e in ev] for ev in events]
     return _Unlearned(
-        np.array([decision_reward(compiled.spec.reward, [(e.type, e.value) for e in ev]) for ev in events],
-                 dtype=np.float64),
+        np.array([decision_reward(compiled.spec.reward, p) for p in pairs], dtype=np.float64),
         np.array([any(e.type in rewarded for e in ev) for ev in events], dtype=bool),
         [[e.id for e in ev] for ev in events],
+        pairs,
     )
+
+
+def _revised_gain(conn: Connection, compiled: CompiledExperiment, decision_to_new: dict[str, list[Any]]
+                  ) -> float:
+    """The learned reward the listed decisions gain with their new outcomes (``(type, value)`` per
+    decision) over the outcomes learned before."""
+    decision_to_learned: dict[str, list[tuple[str, float | None]]] = defaultdict(list)
+    for row in outcomes_of(conn, compiled.spec.key, sorted(decision_to_new), learned=True):
+        decision_to_learned[row.decision_id].append((row.type, row.value))
+    reward = compiled.spec.reward
+    gained = 0.0
+    for decision, new in decision_to_new.items():
+        learned = decision_to_learned[decision]
+        gained += decision_reward(reward, learned + new) - decision_reward(reward, learned)
+    return gained
 
 
 def _set_weights(conn: Connection, ids: Sequence[str], weights: np.ndarray, version: int | None) -> None:
@@ -145,6 +162,7 @@ def learn_pending(conn: Connection, compiled: CompiledExperiment, cutoff: dateti
     version = int(snap.version) + 1
     moved: list[Any] = []
     revised: list[int] = []
+    gained = 0.0  # the learned reward of the outcomes marked now, revisions included
     learned = _pending_rows(conn, compiled, learned=True, cutoff=cutoff)
     if learned:
         now_in = _unlearned(conn, compiled, learned)
@@ -158,6 +176,8 @@ def learn_pending(conn: Connection, compiled: CompiledExperiment, cutoff: dateti
                           new_weights=new_w[move], times=decision_days(moved))
             _set_weights(conn, [r.id for r in moved], new_w[move], None)
             revised = [i for ids, m in zip(now_in.outcome_ids, move, strict=True) if m for i in ids]
+            gained = _revised_gain(conn, compiled, {r.id: ev for r, m, ev in zip(
+                learned, move, now_in.events, strict=True) if m and ev})
     fresh = _pending_rows(conn, compiled, learned=False, cutoff=cutoff) if model is not None else []
     taken: list[Any] = []
     learned_outcomes: list[int] = []
@@ -172,12 +192,13 @@ def learn_pending(conn: Connection, compiled: CompiledExperiment, cutoff: dateti
                           weights=weights[take], times=decision_days(taken))
             _set_weights(conn, [r.id for r in taken], weights[take], version)
             learned_outcomes = [i for ids, t in zip(found.outcome_ids, take, strict=True) if t for i in ids]
+            gained += sum((float(r) for r in found.reward[take]), 0.0)
     if not taken and not moved:
         return int(snap.version)
     mark_outcomes(conn, learned_outcomes, version)
     mark_outcomes(conn, revised, version, REVISED)
     return store_snapshot(conn, compiled, snap, policy, now, outcomes=len(learned_outcomes) + len(revised),
-                          decisions=len(taken))
+                          decisions=len(taken), reward=gained)
 
 
 def learn_with_delays(engine: Engine, compiled: CompiledExperiment, cutoff: datetime, now: datetime,

@@ -14,7 +14,9 @@ transaction that first takes the experiment's learning lock (:func:`experiments.
    decision's learned outcomes) into the new one; the outcomes are marked learned
    (``after_learning = "revised"``). A policy that cannot revise (Vowpal Wabbit) leaves them out, and
    they are marked ``not_learnable`` and counted in the experiment's summary;
-4. stores the policy as the next snapshot version.
+4. stores the policy as the next snapshot version, with the reward learned from in all: the
+   previous snapshot's, plus the rewards it learned the decisions with and the differences it revised
+   (:mod:`experiments.store.snapshot_summaries`).
 
 Killed at any point, the transaction rolls back and nothing is half learned; restarted, it finds the
 same unlearned rows. Learners of one experiment take turns on the lock, so no outcome is learned
@@ -48,6 +50,7 @@ from experiments.store.learning_log import (
     unlearned_decisions,
 )
 from experiments.store.repository import SnapshotRecord, latest_snapshot
+from experiments.store.summaries import learned_reward
 
 #: The origin of the times in days that policies which forget are given (``update(..., times=)``).
 TIME_ORIGIN = datetime(1970, 1, 1)
@@ -88,8 +91,9 @@ def _contexts(compiled: CompiledExperiment, rows: Sequence[Any]) -> Any:
     return len(rows)
 
 
-def _revise(conn: Connection, compiled: CompiledExperiment, policy: Policy, late: Sequence[Any]) -> None:
-    """Revise each late outcome's decision from the reward it was learned with to the reward with them."""
+def _revise(conn: Connection, compiled: CompiledExperiment, policy: Policy, late: Sequence[Any]) -> float:
+    """Revise each late outcome's decision from the reward it was learned with to the reward with them;
+    return the learned reward gained (the sum of the differences)."""
     reward = compiled.spec.reward
     decision_to_late: dict[str, list[Any]] = defaultdict(list)
     for row in late:
@@ -98,6 +102,7 @@ def _revise(conn: Connection, compiled: CompiledExperiment, policy: Policy, late
     for row in outcomes_of(conn, compiled.spec.key, sorted(decision_to_late), learned=True):
         decision_to_learned[row.decision_id].append(row)
     rows, old, new = [], [], []
+    gained = 0.0
     for decision in decisions_by_id(conn, sorted(decision_to_late)):
         learned = [(r.type, r.value) for r in decision_to_learned[decision.id]]
         before = decision_reward(reward, learned)
@@ -106,6 +111,7 @@ def _revise(conn: Connection, compiled: CompiledExperiment, policy: Policy, late
             rows.append(decision)
             old.append(before)
             new.append(after)
+            gained += after - before
     if rows:
         policy.revise(
             _contexts(compiled, rows),
@@ -114,36 +120,41 @@ def _revise(conn: Connection, compiled: CompiledExperiment, policy: Policy, late
             np.array(new, dtype=np.float64),
             times=decision_days(rows),
         )
+    return gained
 
 
 def _learn_decisions(
     conn: Connection, compiled: CompiledExperiment, policy: Policy, rows: Sequence[Any]
-) -> list[int]:
-    """Update the policy with each decision's reward; return the ids of the outcomes that made them."""
+) -> tuple[list[int], float]:
+    """Update the policy with each decision's reward; return the ids of the outcomes that made them, and
+    the sum of the rewards."""
     decision_to_events: dict[str, list[tuple[str, float | None]]] = defaultdict(list)
     outcome_ids = []
     for event in outcomes_of(conn, compiled.spec.key, [r.id for r in rows], learned=False):
         decision_to_events[event.decision_id].append((event.type, event.value))
         outcome_ids.append(event.id)
-    reward = compiled.spec.reward
+    rewards = [decision_reward(compiled.spec.reward, decision_to_events[r.id]) for r in rows]
     policy.update(
         _contexts(compiled, rows),
         np.array([r.arm for r in rows], dtype=np.int64),
-        np.array([decision_reward(reward, decision_to_events[r.id]) for r in rows], dtype=np.float64),
+        np.array(rewards, dtype=np.float64),
         np.array([r.propensity for r in rows], dtype=np.float64),
         times=decision_days(rows),
     )
-    return outcome_ids
+    return outcome_ids, sum(rewards, 0.0)
 
 
 def store_snapshot(
     conn: Connection, compiled: CompiledExperiment, snap: SnapshotRecord, policy: Policy, now: datetime, *,
-    outcomes: int, decisions: int,
+    outcomes: int, decisions: int, reward: float,
 ) -> int:
-    """Store ``policy`` as the version after ``snap`` that learned ``outcomes`` more outcomes and
-    ``decisions`` more decisions; return the new version."""
+    """Store ``policy`` as the version after ``snap`` that learned ``outcomes`` more outcomes,
+    ``decisions`` more decisions and ``reward`` more reward; return the new version."""
     version = snap.version + 1
+    # a snapshot stored before learned rewards were recorded: its total from the log, once
+    before = snap.learned_reward if snap.learned_reward is not None else learned_reward(conn, compiled)
     insert_snapshot(conn, compiled.spec.key, version, compiled.version, policy.to_bytes(), now,
+                    design=compiled.spec.design.type, learned_reward=before + reward,
                     cursor=snap.cursor + outcomes, learned_decisions=snap.learned_decisions + decisions)
     return version
 
@@ -170,16 +181,15 @@ def learn_one_batch(
         return BatchResult(snap.version, 0, 0, 0, False)
     policy = load_policy(snap.state)  # type: ignore[arg-type]  # asked for
     revisable = policy.can_revise
-    if late and revisable:
-        _revise(conn, compiled, policy, late)
-    learned_outcomes = _learn_decisions(conn, compiled, policy, rows) if rows else []
+    gained = _revise(conn, compiled, policy, late) if late and revisable else 0.0
+    learned_outcomes, learned = _learn_decisions(conn, compiled, policy, rows) if rows else ([], 0.0)
     late_ids = [r.id for r in late]
     if not rows and not revisable:  # only outcomes this policy cannot learn: the state is unchanged
         mark_outcomes(conn, late_ids, snap.version, NOT_LEARNABLE)
         return BatchResult(snap.version, 0, 0, len(late), full)
     revised = len(late) if revisable else 0
     version = store_snapshot(conn, compiled, snap, policy, now, outcomes=len(learned_outcomes) + revised,
-                             decisions=len(rows))
+                             decisions=len(rows), reward=learned + gained)
     mark_decisions(conn, [r.id for r in rows], version)
     mark_outcomes(conn, learned_outcomes, version)
     mark_outcomes(conn, late_ids, version, REVISED if revisable else NOT_LEARNABLE)

@@ -109,12 +109,10 @@ FAILED_KEY_CLIENTS = 10_000
 # ---------------------------------------------------------------- per-process caches
 
 #: What one process keeps of what it built from the store (:class:`experiments.store.repository.
-#: Repository`), the least recently used dropped first: compiled specs by ``(key, version)``, restored
-#: latest policies by experiment (a contextual model can be megabytes), and the arm probabilities of
-#: snapshot versions (a short list each).
+#: Repository`), the least recently used dropped first: compiled specs by ``(key, version)`` and
+#: restored latest policies by experiment (a contextual model can be megabytes).
 CACHED_SPECS = 1_024
 CACHED_POLICIES = 128
-CACHED_ARM_PROBABILITIES = 65_536
 #: Recipients' rows of the feature table kept per process by ``(version, recipient_id)``, an absent
 #: recipient included (:class:`experiments.feature_context.FeatureContexts`): a few hundred bytes each.
 CACHED_FEATURE_ROWS = 200_000

@@ -104,9 +104,8 @@ class Learning:
         """Every stored policy version of an experiment, oldest first (empty for hash designs); with
         ``limit``, at most that many, evenly spread over the versions, the first and the latest included.
 
-        One query over the snapshot table; no decision is read. A non-contextual snapshot's
-        ``probabilities(1)`` come from :func:`bandit.load_policy` once per version and process (a
-        snapshot never changes), so a view restores only the versions stored since the last one.
+        Two queries over the snapshot table; no decision is read and no state restored (a bandit
+        snapshot's ``probabilities(1)`` are stored with it, :mod:`experiments.store.snapshot_summaries`).
 
         Raises
         ------
@@ -122,11 +121,7 @@ class Learning:
             if limit is not None and len(snaps) > limit:
                 last = len(snaps) - 1
                 snaps = [snaps[i] for i in sorted({round(j * last / (limit - 1)) for j in range(limit)})]
-            spec_version_to_design = {
-                v: repo.compiled(key, v, conn=conn).spec.design.type for v in {s.spec_version for s in snaps}
-            }
-            bandit_versions = [s.version for s in snaps if spec_version_to_design[s.spec_version] == "bandit"]
-            version_to_probs = repo.arm_probabilities(conn, key, bandit_versions)
+            version_to_probs = repo.arm_probabilities(conn, key, [s.version for s in snaps])
         return [
             PolicySnapshotInfo(
                 version=s.version,

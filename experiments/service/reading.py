@@ -44,6 +44,7 @@ from experiments.service.core import ServiceCore
 from experiments.spec import ATTRIBUTE_PATTERN
 from experiments.store.learning_log import after_learning_counts
 from experiments.store.segments import covariate_arm_stats, segment_arm_stats
+from experiments.store.snapshot_summaries import recorded_learned_reward
 from experiments.store.summaries import (
     DecisionGroup,
     all_rewards,
@@ -54,7 +55,6 @@ from experiments.store.summaries import (
     excluded_counts,
     fallback_stats,
     learnable_decisions,
-    learned_reward,
     log_cells,
 )
 
@@ -126,14 +126,16 @@ class Reading:
         self, conn: Connection, compiled: CompiledExperiment, groups: Sequence[DecisionGroup]
     ) -> LearningSummary:
         """The learning summary of ``compiled``'s version read on ``conn`` from its decision groups."""
-        times = self._core.repo.snapshot_times(conn, compiled.spec.key, compiled.version)
-        return build_learning_summary(compiled, groups, times, learned_reward(conn, compiled))
+        key = compiled.spec.key
+        times = self._core.repo.snapshot_times(conn, key, compiled.version)
+        reward = recorded_learned_reward(conn, key, compiled.version)
+        return build_learning_summary(compiled, groups, times, reward)
 
     def learning(self, key: str) -> LearningSummary:
         """Is it learning? Per policy version of the current spec version, where the learnable decisions
         went (per slot variant) and how many explored; and the decisions learned from so far with their
-        total reward. The counts come from the rollups' cells (by policy version and arm); the learned
-        reward by SQL aggregation (the learned decisions joined to their attributed outcomes).
+        total reward. The counts come from the rollups' cells (by policy version and arm); the total
+        reward as the latest snapshot of the version records it.
 
         Raises
         ------

@@ -5,9 +5,10 @@ The summary queries (sums over the log) live beside it in :mod:`experiments.stor
 :mod:`experiments.store.segments`; the learning loop's queries in :mod:`experiments.store.learning_log`.
 
 A :class:`Repository` keeps what never changes once stored, so each is read and built once per
-process: the compiled spec of each ``(key, version)``, the restored latest policy of each experiment
-(replaced when a newer snapshot appears) and the arm probabilities of each non-contextual snapshot,
-each in a cache of bounded size (:mod:`experiments.limits`) that drops the least recently used.
+process: the compiled spec of each ``(key, version)`` and the restored latest policy of each experiment
+(replaced when a newer snapshot appears), each in a cache of bounded size (:mod:`experiments.limits`)
+that drops the least recently used. A bandit snapshot's arm probabilities are stored with it
+(:mod:`experiments.store.snapshot_summaries`) and read, never restored.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from sqlalchemy.engine import Connection, Engine
 from bandit import Policy, PolicyError, load_policy
 from experiments.assignment import CompiledExperiment, compile_experiment
 from experiments.errors import NotFound
-from experiments.limits import CACHED_ARM_PROBABILITIES, CACHED_POLICIES, CACHED_SPECS
+from experiments.limits import CACHED_POLICIES, CACHED_SPECS
 from experiments.spec import ExperimentSpec
 from experiments.store.lru import LRU
 from experiments.store.tables import (
@@ -112,6 +113,9 @@ class SnapshotRecord:
     cursor: int
     learned_decisions: int
     state: bytes | None = None
+    #: the reward learned from in all (None only in snapshots stored before it was recorded that
+    #: were not the latest of their spec version then: :mod:`experiments.store.snapshot_summaries`)
+    learned_reward: float | None = None
 
 
 @dataclass(frozen=True)
@@ -181,7 +185,8 @@ def _assign_state_query() -> Select:
 def latest_snapshot(conn: Connection, key: str, *, state: bool = False) -> SnapshotRecord | None:
     """The latest policy snapshot of experiment ``key`` (with its ``state`` when asked), or None."""
     s = snapshots_table
-    columns = [s.c.version, s.c.spec_version, s.c.created_at, s.c.cursor, s.c.learned_decisions]
+    columns = [s.c.version, s.c.spec_version, s.c.created_at, s.c.cursor, s.c.learned_decisions,
+               s.c.learned_reward]
     if state:
         columns.append(s.c.state)
     row = conn.execute(
@@ -196,6 +201,7 @@ def latest_snapshot(conn: Connection, key: str, *, state: bool = False) -> Snaps
         cursor=int(row.cursor),
         learned_decisions=int(row.learned_decisions),
         state=bytes(row.state) if state else None,
+        learned_reward=None if row.learned_reward is None else float(row.learned_reward),
     )
 
 
@@ -235,16 +241,13 @@ class Repository:
         *,
         specs: int = CACHED_SPECS,
         policies: int = CACHED_POLICIES,
-        arm_probabilities: int = CACHED_ARM_PROBABILITIES,
     ) -> None:
         self._compiled: LRU[tuple[str, int], CompiledExperiment] = LRU(specs)
         self._policies: LRU[str, tuple[int, Policy]] = LRU(policies)
-        self._arm_probabilities: LRU[tuple[str, int], list[float] | None] = LRU(arm_probabilities)
 
     def cache_sizes(self) -> dict[str, int]:
         """How many entries each cache holds now (each at most its size in :mod:`experiments.limits`)."""
-        return {"specs": len(self._compiled), "policies": len(self._policies),
-                "arm_probabilities": len(self._arm_probabilities)}
+        return {"specs": len(self._compiled), "policies": len(self._policies)}
 
     # ---------------------------------------------------------------- specs
 
@@ -335,7 +338,9 @@ class Repository:
         conn.execute(versions_table.insert().values(key=key, version=version, spec=text, created_at=now))
         if policy is not None:
             last = conn.execute(select(_latest_version(key))).scalar()
-            insert_snapshot(conn, key, (last or 0) + 1, version, policy.to_bytes(), now)
+            design = ExperimentSpec.model_validate_json(text).design.type
+            insert_snapshot(conn, key, (last or 0) + 1, version, policy.to_bytes(), now, design=design,
+                            learned_reward=0.0)
         return version
 
     @staticmethod
@@ -360,6 +365,20 @@ class Repository:
         )
         return [SnapshotRecord(int(r.version), int(r.spec_version), r.created_at, int(r.cursor),
                                int(r.learned_decisions)) for r in rows]
+
+    @staticmethod
+    def arm_probabilities(conn: Connection, key: str, versions: Sequence[int]
+                          ) -> dict[int, list[float] | None]:
+        """The stored arm probabilities of each listed snapshot version of ``key`` (None: not a bandit's,
+        unreadable, or no such version); no state is restored."""
+        s = snapshots_table
+        found: dict[int, list[float] | None] = {}
+        for chunk in chunks(list(versions)):
+            query = select(s.c.version, s.c.arm_probabilities).where(
+                s.c.experiment_key == key, s.c.version.in_(chunk))
+            for version, probs in conn.execute(query):
+                found[int(version)] = None if probs is None else [float(p) for p in probs]
+        return {v: found.get(v) for v in versions}
 
     def restored_policy(
         self, conn: Connection, key: str, spec_version: int, version: int | None,
@@ -396,23 +415,6 @@ class Repository:
             return load_policy(state)
         except (PolicyError, ValueError):
             return None
-
-    def arm_probabilities(
-        self, conn: Connection, key: str, versions: Sequence[int]
-    ) -> dict[int, list[float] | None]:
-        """``probabilities(1)`` of each listed (non-contextual) snapshot version, None where unreadable;
-        restored once per version and kept (a snapshot never changes)."""
-        absent = object()
-        cached = {v: self._arm_probabilities.get((key, v), absent) for v in versions}
-        found: dict[int, Any] = {v: probs for v, probs in cached.items() if probs is not absent}
-        for version, state in snapshot_states(conn, key, [v for v in versions if v not in found]):
-            probs: list[float] | None
-            try:
-                probs = [float(p) for p in load_policy(state).probabilities(1)[0]]
-            except (PolicyError, ValueError):
-                probs = None
-            found[version] = self._arm_probabilities[(key, version)] = probs
-        return {v: found.get(v) for v in versions}
 
     def latest_arm_probabilities(self, conn: Connection, compiled: CompiledExperiment) -> list[float] | None:
         """The arm probabilities of a bandit's latest snapshot (None for other designs or without one)."""

@@ -316,6 +316,9 @@ def learned_reward(conn: Connection, compiled: CompiledExperiment) -> float:
     """The total reward the policy has learned from so far: each learned decision's reward from the
     outcomes it learned (with the decision, or later as a revision of its reward). Outcomes not learned
     yet, and those a policy that cannot revise (VW) left out, do not count.
+
+    A full scan: the pages read the total the learning transaction records with each snapshot
+    (:mod:`experiments.store.snapshot_summaries`), equal to it.
     """
     att = attribution(compiled, learned_only=True)
     query = select(func.sum(att.reward)).where(att.sub.c.fallback.is_(False))

@@ -204,7 +204,9 @@ class OrphanOutcomeRow(SQLModel, table=True):
 
 class PolicySnapshotRow(SQLModel, table=True):
     """A stored policy state. ``(experiment_key, version)`` is unique: a safety net behind the lock that
-    makes learners take turns (:func:`lock_for_learning`)."""
+    makes learners take turns (:func:`lock_for_learning`). Beside the state it keeps what the pages show
+    of it (:mod:`experiments.store.snapshot_summaries`), so that no page restores a state or scans the
+    log for them."""
 
     __tablename__ = "policy_snapshots"
     __table_args__ = (UniqueConstraint("experiment_key", "version", name="uq_policy_snapshot_version"),)
@@ -218,6 +220,14 @@ class PolicySnapshotRow(SQLModel, table=True):
     cursor: int = 0
     learned_decisions: int = 0  # decisions learned from in total, up to this snapshot
     created_at: datetime = _utc_time()
+    # the total reward the spec version's policy has learned from, up to this snapshot (each learned
+    # decision's reward from the outcomes it learned: experiments.store.summaries.learned_reward over the
+    # log), kept by the learning transaction; None only in snapshots older than the latest of their spec
+    # version when the column was added
+    learned_reward: float | None = None
+    # a bandit design's distribution over the arms in this state (probabilities(1)[0]); None for other
+    # designs or a state that cannot be read
+    arm_probabilities: list[float] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
 
 
 class FeatureVersionRow(SQLModel, table=True):

@@ -13,6 +13,7 @@ from sqlalchemy import JSON, LargeBinary, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Dialect
 
+from experiments.store.snapshot_summaries import chart_probabilities
 from experiments.store.tables import decisions_table, experiments_table, snapshots_table
 
 #: The columns of a decision row, in the order :func:`insert_decisions` takes them.
@@ -181,13 +182,18 @@ def lock_for_learning(conn: Connection, key: str) -> None:
     )
 
 
-def insert_snapshot(conn: Connection, key: str, version: int, spec_version: int, state: bytes, now: datetime,
-                    *, cursor: int = 0, learned_decisions: int = 0) -> None:
+def insert_snapshot(
+    conn: Connection, key: str, version: int, spec_version: int, state: bytes, now: datetime, *,
+    design: str, learned_reward: float, cursor: int = 0, learned_decisions: int = 0,
+) -> None:
     """Store policy snapshot ``version`` of ``key`` (``cursor`` outcomes and ``learned_decisions``
-    decisions learned in all)."""
+    decisions learned in all, ``learned_reward`` the reward learned from in all), with what the pages
+    show of it: for a ``design`` of type bandit, the state's distribution over the arms
+    (:func:`experiments.store.snapshot_summaries.chart_probabilities`)."""
     conn.execute(
         snapshots_table.insert().values(
             experiment_key=key, version=version, spec_version=spec_version, state=state, cursor=cursor,
-            learned_decisions=learned_decisions, created_at=now,
+            learned_decisions=learned_decisions, created_at=now, learned_reward=learned_reward,
+            arm_probabilities=chart_probabilities(design, state),
         )
     )

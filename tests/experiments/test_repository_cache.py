@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from experiments.limits import CACHED_ARM_PROBABILITIES, CACHED_POLICIES, CACHED_SPECS
+from experiments.limits import CACHED_POLICIES, CACHED_SPECS
 from experiments.service import ExperimentService
 from experiments.store.lru import LRU
 from experiments.store.repository import Repository
@@ -31,14 +31,14 @@ def test_an_lru_keeps_its_size_and_drops_the_least_recently_used() -> None:
 
 
 def test_the_default_sizes_come_from_the_limits() -> None:
-    assert Repository().cache_sizes() == {"specs": 0, "policies": 0, "arm_probabilities": 0}
-    assert min(CACHED_SPECS, CACHED_POLICIES, CACHED_ARM_PROBABILITIES) >= 1
+    assert Repository().cache_sizes() == {"specs": 0, "policies": 0}
+    assert min(CACHED_SPECS, CACHED_POLICIES) >= 1
 
 
 def test_a_bounded_repository_answers_as_an_unbounded_one_after_evicting(
     service: ExperimentService, clock: Clock
 ) -> None:
-    small = Repository(specs=2, policies=1, arm_probabilities=3)
+    small = Repository(specs=2, policies=1)
     service.core.repo = small
     rng = np.random.default_rng(11)
     for key in KEYS:
@@ -49,9 +49,9 @@ def test_a_bounded_repository_answers_as_an_unbounded_one_after_evicting(
     for key in KEYS:
         service.learn(key)
         service.assign(key, "after-learning", {})  # restores the key's latest policy into the cache
-        service.policy_history(key)  # two snapshot versions of each: six probability lists in all
+        service.policy_history(key)
     sizes = small.cache_sizes()
-    assert sizes["specs"] <= 2 and sizes["policies"] <= 1 and sizes["arm_probabilities"] <= 3
+    assert sizes["specs"] <= 2 and sizes["policies"] <= 1
     # read again, in the order that evicts each entry before it is needed, and against a fresh process
     fresh = ExperimentService(service.engine, clock=clock, seed=7)
     for key in KEYS:
@@ -66,4 +66,4 @@ def test_a_bounded_repository_answers_as_an_unbounded_one_after_evicting(
         assert small.cache_sizes()["policies"] == 1
     assert [h.version for h in service.policy_history("first")] == [1, 2]
     sizes = small.cache_sizes()
-    assert sizes["specs"] <= 2 and sizes["policies"] <= 1 and sizes["arm_probabilities"] <= 3
+    assert sizes["specs"] <= 2 and sizes["policies"] <= 1
