@@ -100,14 +100,19 @@ def recipients(start: int, count: int, seed: int) -> list[tuple[str, dict[str, A
 
 
 def plain_copy(source: Table, name: str, metadata: MetaData) -> Table:
-    """A table of the same columns, primary key, unique constraints and indexes as ``source``."""
+    """A table of the same columns, primary key, unique constraints and indexes as ``source``.
+
+    A partial index keeps its predicate (``sqlite_where``, ``postgresql_where``): without it the copy
+    would index every row where the service's table indexes a few.
+    """
     columns = [
         Column(c.name, c.type, primary_key=c.primary_key, nullable=c.nullable, unique=c.unique)
         for c in source.columns
     ]
     table = Table(name, metadata, *columns)
     for index in source.indexes:
-        Index(f"{name}_{index.name}", *(table.c[c.name] for c in index.columns), unique=index.unique)
+        Index(f"{name}_{index.name}", *(table.c[c.name] for c in index.columns), unique=index.unique,
+              **index.dialect_kwargs)
     return table
 
 
