@@ -12,8 +12,11 @@ shared machine, and the goals of issue 4 are checked on the figures of the run:
 Single assigns are also measured while the worker's background learner is running (issue 23): before
 each of those rounds, a second experiment gets a backlog of ``--learn-backlog`` decisions with clicks
 (not timed); the round starts once the learner (polling every 0.1 s) has committed its first batch of
-it, and runs while it learns the rest; the idle rounds wait until it is done. The goals list says how
-many decisions were left to learn when those rounds began and ended.
+it, runs while it learns the rest and ends after its share of the requests, learned or not; the idle
+rounds start once the learner is done (an untimed wait, bounded: a learner that does not begin or finish
+within ``LEARNER_DEADLINE`` stops the run). The goals list says how many decisions were left to learn
+when those rounds began and ended, and in how many the learner was still learning at the end. Every
+decision measured is checked to be the policy's (not a fallback).
 
     python -m benchmarks.api [--pg URL] [--single 1000] [--concurrency 4] [--batches 1000,10000,100000]
                              [--learn-backlog 20000] [--section service]
@@ -51,6 +54,7 @@ LEARNING_SPEC = {
     "slots": {"subject": {"variants": [{"id": "a"}, {"id": "b"}, {"id": "c"}]}},
     "design": {"type": "bandit", "policy": "thompson", "update": {"every_outcomes": 1, "delay_hours": 0}},
     "reward": {"events": {"click": 1.0}},
+    "consent": {"attribute": None},
 }
 SPEC = {
     "key": "bench",
@@ -61,7 +65,11 @@ SPEC = {
     },
     "design": {"type": "bandit", "policy": "thompson"},
     "reward": {"events": {"click": 1.0}},
+    "consent": {"attribute": None},
 }
+"""Both specs read no consent attribute (consent is checked before the send): every recipient is
+decided by the policy, with the same request bodies as before consent was read by default. A
+recipient without consent would get the default variants and never be learned from."""
 
 
 P99_GOAL_RATIO = 3.0
@@ -69,6 +77,7 @@ BATCH_GOAL_SECONDS = 5.0
 BATCH_GOAL_SIZE = 100_000
 ROUNDS = 8
 WARM_UP = 40
+LEARNER_DEADLINE = 300
 
 
 def floor_app() -> FastAPI:
@@ -214,6 +223,11 @@ def _measure_store(db: str, args: argparse.Namespace, env: dict[str, str]) -> tu
             c.post("/floor", json={"recipient_id": f"s{i}", "context": {"first_name": "Ana"}},
                    headers=HEADERS).raise_for_status()
 
+        check = httpx.post(base + path, json={"recipient_id": "check", "context": {"first_name": "Ana"}},
+                           headers=HEADERS)
+        check.raise_for_status()
+        if check.json()["reason"] != "policy":
+            raise RuntimeError(f"a single assign was not made by the policy: {check.json()['reason']}")
         httpx.post(base + "/v1/experiments", json=LEARNING_SPEC, headers=HEADERS).raise_for_status()
         backlog = _Backlog(base, db, args.learn_backlog)
         measured = _single_rounds(
@@ -223,6 +237,7 @@ def _measure_store(db: str, args: argparse.Namespace, env: dict[str, str]) -> tu
         backlog.wait_until_learned(ROUNDS)
         backlog.engine.dispose()
         figures["left at start"], figures["left at end"] = backlog.left_at_start, backlog.left_at_end
+        figures["still learning"], figures["drain seconds"] = backlog.still_learning, backlog.drain_seconds
         for name, label in (("floor", "bare FastAPI constant (floor)"), ("single", "single assign"),
                             ("learning", "single assign, the learner running")):
             wall, lat, cpu = measured[name]
@@ -248,7 +263,10 @@ def _measure_store(db: str, args: argparse.Namespace, env: dict[str, str]) -> tu
                     response.raise_for_status()
                     times.append(time.perf_counter() - start)
                     cpu += _cpu_seconds(served.pid)
-                decision_ids = [d["decision_id"] for d in response.json()["decisions"]]
+                decisions = response.json()["decisions"]
+                if {d["reason"] for d in decisions} != {"policy"}:
+                    raise RuntimeError("a batch's decisions were not all made by the policy")
+                decision_ids = [d["decision_id"] for d in decisions]
                 figures[f"batch {size}"] = max(times)
                 rows.append([store, f"batch assign of {size:,}", len(times), size, len(times) / sum(times),
                              size * len(times) / sum(times), 1000 * statistics.median(times),
@@ -283,7 +301,11 @@ def _measure_store(db: str, args: argparse.Namespace, env: dict[str, str]) -> tu
 
 class _Backlog:
     """Decisions with clicks for the background learner of the served worker to learn, one backlog
-    before each learner round; counts what it learned while the measured round ran."""
+    before each learner round; counts what it learned while the measured rounds ran.
+
+    A learner that does not begin, or does not finish a backlog, within :data:`LEARNER_DEADLINE`
+    seconds stops the benchmark: rounds measured with an idle learner would be mislabelled.
+    """
 
     def __init__(self, base: str, db: str, size: int) -> None:
         from sqlalchemy import text
@@ -297,11 +319,21 @@ class _Backlog:
         self.total = 0
         self.left_at_start = 0  # decisions left to learn when the learner rounds began, summed
         self.left_at_end = 0  # ... and when they ended
+        self.still_learning = 0  # learner rounds that ended before the learner finished their backlog
+        self.drain_seconds = 0.0  # waiting, untimed, for the learner to finish after those rounds
         self._before: int | None = None
 
     def learned(self) -> int:
         with self.engine.connect() as conn:
             return int(conn.execute(self.query).scalar_one())
+
+    def _wait(self, done: Callable[[], bool], what: str) -> float:
+        start = time.monotonic()
+        while not done():
+            if time.monotonic() - start > LEARNER_DEADLINE:
+                raise RuntimeError(f"the background learner did not {what} within {LEARNER_DEADLINE} s")
+            time.sleep(0.02)
+        return time.monotonic() - start
 
     def add(self, round_: int) -> None:
         """Assign a backlog and click a fifth of it; return once the learner committed its first batch
@@ -311,25 +343,28 @@ class _Backlog:
             answer = client.post("/v1/experiments/bench-learning/assign/batch",
                                  json={"recipients": recipients}, headers=HEADERS)
             answer.raise_for_status()
+            decisions = answer.json()["decisions"]
+            reasons = {d["reason"] for d in decisions}
+            if reasons != {"policy"}:  # a fallback is never learned from
+                raise RuntimeError(f"the backlog's decisions were not made by the policy: {reasons}")
             events = [{"event_id": f"l{d['decision_id']}", "decision_id": d["decision_id"], "type": "click"}
-                      for d in answer.json()["decisions"][::5]]
+                      for d in decisions[::5]]
             client.post("/v1/outcomes", json={"events": events}, headers=HEADERS).raise_for_status()
         self.total += self.size
         start = self.learned()
-        deadline = time.monotonic() + 600
-        while self.learned() == start and time.monotonic() < deadline:  # the learner has begun
-            time.sleep(0.01)
+        self._wait(lambda: self.learned() > start, "begin a backlog")
         self._before = self.learned()
         self.left_at_start += self.total - self._before
 
     def wait_until_learned(self, _round: int) -> None:
-        """Count what the learner learned since the last backlog's round began, then wait for the rest."""
+        """Count what the learner left of the last backlog when its round ended, then wait (untimed)
+        until it has learned the rest."""
         if self._before is not None:
-            self.left_at_end += self.total - self.learned()
+            left = self.total - self.learned()
+            self.left_at_end += left
+            self.still_learning += left > 0
             self._before = None
-        deadline = time.monotonic() + 600
-        while self.learned() < self.total and time.monotonic() < deadline:
-            time.sleep(0.05)
+            self.drain_seconds += self._wait(lambda: self.learned() >= self.total, "finish a backlog")
 
 
 def _commit_latencies(db: str, n: int) -> np.ndarray:
@@ -372,7 +407,9 @@ def _goals(store_figures: dict[str, dict[str, float]]) -> str:
                          f"{ratio_l:.2f}x the floor's (idle learner: {ratio:.2f}x; p50 "
                          f"{f['learning p50']:.3g} ms; decisions left to learn, summed over those rounds: "
                          f"{f['left at start']:,.0f} when they began, {f['left at end']:,.0f} when they "
-                         "ended)")
+                         f"ended; the learner still learning at the end of {f['still learning']:.0f} "
+                         f"of {ROUNDS} rounds; {f['drain seconds']:.0f} s waited after them, untimed, for it "
+                         "to finish)")
         if verdict == "missed":
             lines.append(
                 f"  What bounds it, in this run: a single assign costs {f['single cpu']:.2f} ms of the "
@@ -524,7 +561,13 @@ def main() -> None:
         f"(Thompson, 3 arms, `every_outcomes: 1`) gets {args.learn_backlog:,} decisions and clicks on a "
         "fifth of them; the round starts once the worker's background learner "
         "(`SENDLAB_LEARNER_POLL_SECONDS=0.1`) has committed its first batch of them and runs while it "
-        "learns the rest; the single-assign and floor rounds wait until it is done. On PostgreSQL the "
+        "learns the rest, and ends after its share of the requests whether or not the learner has "
+        "finished (the goals line says in how many rounds it was still learning at the end); the "
+        "single-assign and floor rounds start once it is done (the wait is untimed; a learner that does "
+        f"not begin or finish a backlog within {LEARNER_DEADLINE} s stops the run). Both experiments "
+        "read no consent attribute (`consent: {attribute: null}`, consent checked before the send), so "
+        "every decision is made by the policy (checked on the answers) with the request bodies of the "
+        "earlier runs. On PostgreSQL the "
         "learning lock is a row lock on the experiment, which assigns never take (batches of 5,000 "
         "decisions): the learner costs the assigns a share of the worker's CPU. On SQLite a learning "
         "batch holds the database's one write lock (`BEGIN IMMEDIATE`), so the scheduled learner learns "
@@ -557,8 +600,8 @@ def main() -> None:
             "the same machine, the same request body. Batches are sent one at a time (p50/p99 columns are "
             "the median and worst of their repeats; each repeat assigns new recipients; the body is encoded "
             "before the clock starts, the answer read in full before it stops). Shared 2-core machine: "
-            "compare ratios, and expect them to move from run to run: with the code measured here "
-            "(2026-11-29) the single-assign p99 ratio ranged 1.6x to 2.1x on SQLite and 1.9x to 3.3x on "
+            "compare ratios, and expect them to move from run to run: with the code of 2026-11-29 the "
+            "single-assign p99 ratio ranged 1.6x to 2.1x on SQLite and 1.9x to 3.3x on "
             "PostgreSQL over five runs, one full-size run missing the PostgreSQL goal at 3.31x. "
             "Api layer: the model path is what the batch route did before (FastAPI's model body, "
             "`decision_to_dict` through `JSONResponse`), the lean path what it does now (`api.batch`); "
