@@ -18,7 +18,6 @@ that memory stays bounded for long logs. Vowpal Wabbit models are refitted one r
 from __future__ import annotations
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 
 from simulations.data import LoggedData
 from simulations.estimators import EstimatorName, kernel_and_state
@@ -62,6 +61,8 @@ def refit_replicates(
     -------
     ndarray of shape (B,)
     """
+    from threadpoolctl import threadpool_limits  # imported here: only these refits use it
+
     target = np.asarray(target_probabilities, dtype=float)
     n = data.n
     rewards = np.asarray(data.rewards, dtype=float)
