@@ -47,7 +47,6 @@ import math
 
 import numpy as np
 from numpy.polynomial.legendre import leggauss
-from scipy.special import ndtr, ndtri
 
 from bandit.normal_tail import POWERS, fill_cdf, log_cdf
 
@@ -71,6 +70,21 @@ MAX_NODES = 128
 _NODE_MULTIPLE = 4  # node counts are rounded up to this, so that rows share arrays
 _BLOCK = 1 << 15  # nodes times actions evaluated at once
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+
+
+def _ndtr(x: np.ndarray) -> np.ndarray:
+    """The standard normal distribution function, from ``scipy.special`` (imported on first use:
+    importing it is dear, and only linear Thompson sampling's propensities need it)."""
+    from scipy.special import ndtr
+
+    return ndtr(x)
+
+
+def _ndtri(p: np.ndarray | float) -> np.ndarray:
+    """Its inverse, likewise."""
+    from scipy.special import ndtri
+
+    return ndtri(p)
 
 
 def probability_of_max(mean: np.ndarray, sd: np.ndarray, allowed: np.ndarray) -> np.ndarray:
@@ -139,7 +153,7 @@ def midpoint_grid(mean: np.ndarray, sd: np.ndarray,
     with np.errstate(over="ignore", divide="ignore", invalid="ignore"):  # widths near 0: no midpoint rule
         inverse = 1.0 / sd
         start = mean + _LOW_Z * sd
-        end = mean - ndtri(TAIL / len(mean)) * sd  # k Phi(-z) = TAIL
+        end = mean - _ndtri(TAIL / len(mean)) * sd  # k Phi(-z) = TAIL
         if not every:
             out = ~contending.T
             inverse[out] = 0.0
@@ -171,8 +185,8 @@ def _two(mean: np.ndarray, sd: np.ndarray, contending: np.ndarray) -> np.ndarray
     rows = np.arange(m)
     z = (mean[rows, first] - mean[rows, second]) / np.hypot(sd[rows, first], sd[rows, second])
     out = np.zeros(mean.shape)
-    out[rows, first] = ndtr(z)
-    out[rows, second] = ndtr(-z)
+    out[rows, first] = _ndtr(z)
+    out[rows, second] = _ndtr(-z)
     return out
 
 
@@ -276,7 +290,7 @@ def _integrand(t: np.ndarray, mean: np.ndarray, sd: np.ndarray, contending: np.n
     centre = np.where(contending, mean, -np.inf).T[:, row]  # (k, p)
     scale = np.where(contending, sd, 1.0).T[:, row]
     u = (t - centre) / scale
-    cdf = ndtr(u)
+    cdf = _ndtr(u)
     hazard = np.exp(-0.5 * u * u)
     hazard *= _INV_SQRT_2PI / scale
     np.divide(hazard, cdf, out=hazard, where=cdf > 0)

@@ -262,7 +262,7 @@ def main() -> None:
         "`ru_maxrss`, counted from the benchmark process's own size when it started the command). "
         "`numpy_ips` times only the one-liner over the evaluated half (the floor: no reading, validation, "
         "training, interval or exact sums); the `stream` cases and `sendlab replay` include reading the "
-        "file twice (training part, evaluation part), validating every row, training, the candidate's "
+        "file (once), validating every row, training, the candidate's "
         "probabilities, the reward model and the exact mergeable sums with their paired lifts (`sendlab "
         f"replay` also starts the command line: {startup:.1f} s for `sendlab replay --help` in the same "
         "run); `dask` times "

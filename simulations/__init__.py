@@ -6,7 +6,10 @@ Submodules (import from them directly; nothing heavy happens at import time):
 - :mod:`simulations.logs`: ``load_logs``, ``read_logs``, ``iter_logs``, ``scan_log``, ``read_log_table``,
   ``validate_frame``; :mod:`simulations.column_maps`: ``ColumnMap``, ``load_column_map``,
   ``default_column_map`` (SendLab's own log columns); :mod:`simulations.load_reports`: ``LoadReport``,
-  ``LoadSummary``; :mod:`simulations.log_records`: ``logs_from_records``;
+  ``LoadSummary``; :mod:`simulations.log_records`: ``logs_from_records``; :mod:`simulations.row_checks`:
+  ``split_rows`` (the checks both readers share); :mod:`simulations.log_arrays`: ``LogArrays`` (a file's
+  columns as numpy arrays, checked without pandas); :mod:`simulations.feature_columns`:
+  ``FeatureColumns`` (features as one array per feature);
 - :mod:`simulations.sources`: ``FileSource``, ``RecordSource``, ``ProbabilityReader`` (logs read in
   chunks, any range of rows, as often as needed);
 - :mod:`simulations.streaming`: ``replay_source``, a whole replay in bounded memory (what ``sendlab

@@ -2,17 +2,31 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, TypeAlias, TypeGuard
 
 import numpy as np
-import pandas as pd
 
 from simulations.errors import SimulationInputError
+from simulations.feature_columns import FeatureColumns
 
-__all__ = ["Contexts", "LoggedData", "SimulationInputError", "context_mappings"]
+if TYPE_CHECKING:
+    import pandas as pd
 
-Contexts = np.ndarray | pd.DataFrame | Sequence[Mapping[str, float | int | str | bool]]
+__all__ = ["Contexts", "LoggedData", "SimulationInputError", "context_mappings", "is_frame"]
+
+#: The forms of a log's features (pandas stays unimported until a DataFrame is met).
+Contexts: TypeAlias = (
+    "np.ndarray | pd.DataFrame | FeatureColumns | Sequence[Mapping[str, float | int | str | bool]]"
+)
+
+
+def is_frame(value: object) -> TypeGuard[pd.DataFrame]:
+    """Whether ``value`` is a pandas DataFrame (pandas is not imported: without it, nothing is one)."""
+    pandas = sys.modules.get("pandas")
+    return pandas is not None and isinstance(value, pandas.DataFrame)
 
 
 @dataclass(frozen=True)
@@ -21,10 +35,11 @@ class LoggedData:
 
     Attributes
     ----------
-    contexts : ndarray of shape (n, d), pandas.DataFrame of n rows, or sequence of n mappings
+    contexts : ndarray of shape (n, d), pandas.DataFrame or FeatureColumns of n rows, or n mappings
         The features known at decision time, one row (or one ``{name: value}`` mapping) per send.
-        An ``(n, 0)`` array when the log carries no features. A DataFrame (one column per feature,
-        as the chunked loaders keep them) avoids building one mapping per row.
+        An ``(n, 0)`` array when the log carries no features. A DataFrame or
+        :class:`~simulations.feature_columns.FeatureColumns` (one array per feature, as the file
+        readers keep them) avoids building one mapping per row.
     actions : ndarray of int, shape (n,)
         Index of the chosen variant in ``action_names``.
     rewards : ndarray of float, shape (n,)
@@ -89,8 +104,10 @@ class LoggedData:
 
     def rows(self, start: int, stop: int) -> LoggedData:
         """The sends ``start:stop`` (a new object; this one is unchanged)."""
-        if isinstance(self.contexts, pd.DataFrame):
+        if is_frame(self.contexts):
             contexts: Contexts = self.contexts.iloc[start:stop].reset_index(drop=True)
+        elif isinstance(self.contexts, FeatureColumns):
+            contexts = self.contexts.rows_between(start, stop)
         elif isinstance(self.contexts, np.ndarray):
             contexts = self.contexts[start:stop]
         else:
@@ -107,8 +124,10 @@ class LoggedData:
     def take(self, indices: np.ndarray) -> LoggedData:
         """The sends at ``indices`` (in that order, repeats allowed), as a new object."""
         idx = np.asarray(indices, dtype=np.int64)
-        if isinstance(self.contexts, pd.DataFrame):
+        if is_frame(self.contexts):
             contexts: Contexts = self.contexts.iloc[idx].reset_index(drop=True)
+        elif isinstance(self.contexts, FeatureColumns):
+            contexts = self.contexts.take(idx)
         elif isinstance(self.contexts, np.ndarray):
             contexts = self.contexts[idx]
         else:
@@ -130,9 +149,11 @@ class LoggedData:
 def context_mappings(contexts: Contexts) -> list[dict[str, float | int | str | bool]]:
     """Contexts in any of :class:`LoggedData`'s forms as one ``{name: value}`` mapping per row.
 
-    Array columns are named ``x0, x1, ...``; DataFrame values become Python scalars.
+    Array columns are named ``x0, x1, ...``; DataFrame and FeatureColumns values become Python scalars.
     """
-    if isinstance(contexts, pd.DataFrame):
+    if isinstance(contexts, FeatureColumns):
+        return contexts.to_mappings()
+    if is_frame(contexts):
         if contexts.shape[1] == 0:
             return [{} for _ in range(len(contexts))]
         return contexts.to_dict("records")

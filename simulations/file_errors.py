@@ -13,8 +13,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import pandas as pd
-
 from simulations.data import SimulationInputError
 
 
@@ -22,9 +20,10 @@ def file_problem(path: str | Path, exc: BaseException) -> str | None:
     """``"<path>: <what is wrong>"`` when ``exc`` says the file cannot be read as its kind; else None."""
     if isinstance(exc, UnicodeDecodeError):
         return f"{path}: not UTF-8 text"
-    if isinstance(exc, pd.errors.EmptyDataError):
+    pandas = sys.modules.get("pandas")  # imported only by the readers that use it
+    if pandas is not None and isinstance(exc, pandas.errors.EmptyDataError):
         return f"{path}: empty"
-    if isinstance(exc, pd.errors.ParserError):
+    if pandas is not None and isinstance(exc, pandas.errors.ParserError):
         detail = str(exc).strip().removeprefix("Error tokenizing data. C error: ")
         return f"{path}: not a valid CSV file: {detail}".splitlines()[0]
     pyarrow = sys.modules.get("pyarrow")  # imported only by the readers that use it
@@ -38,10 +37,27 @@ def file_problem(path: str | Path, exc: BaseException) -> str | None:
             return f"{path}: empty"
         if Path(path).suffix.lower() in (".parquet", ".pq"):
             return f"{path}: not a Parquet file"
-        if "invalid UTF8" in detail:
+        if "invalid UTF8" in detail or not _starts_as_utf8(Path(path)):
             return f"{path}: not UTF-8 text"
         return f"{path}: not a valid CSV file: {detail}".splitlines()[0]
     return None
+
+
+def _starts_as_utf8(path: Path) -> bool:
+    """Whether the first 64 KiB of a text file (decompressed, for ``.gz``) are UTF-8 (pyarrow's CSV
+    reader, which does not check a header's encoding, may fail on such a file with another message)."""
+    import codecs
+    import gzip
+
+    try:
+        with (gzip.open(path) if path.suffix.lower() == ".gz" else path.open("rb")) as file:
+            start = file.read(1 << 16)
+        codecs.getincrementaldecoder("utf-8")().decode(start, final=False)
+    except UnicodeDecodeError:
+        return False
+    except OSError:
+        return True  # not this check's question
+    return True
 
 
 @contextmanager

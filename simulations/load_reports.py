@@ -6,9 +6,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-import pandas as pd
 
-from simulations.data import LoggedData, SimulationInputError
+from simulations.data import LoggedData, SimulationInputError, is_frame
+from simulations.feature_columns import FeatureColumns
 
 REJECTION_REASONS = (
     "missing_action",
@@ -144,7 +144,11 @@ def concat_logged(parts: Sequence[LoggedData]) -> LoggedData:
             raise SimulationInputError(f"action_names: {part.action_names} differ from {names}")
     if all(isinstance(p.contexts, np.ndarray) for p in parts):
         contexts: object = np.concatenate([p.contexts for p in parts])
-    elif all(isinstance(p.contexts, pd.DataFrame) for p in parts):
+    elif all(isinstance(p.contexts, FeatureColumns) for p in parts):
+        contexts = FeatureColumns.concat([p.contexts for p in parts])  # type: ignore[misc]
+    elif all(is_frame(p.contexts) for p in parts):
+        import pandas as pd
+
         contexts = pd.concat([p.contexts for p in parts], ignore_index=True)
     else:
         contexts = [c for p in parts for c in p.context_mappings()]

@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
-import pandas as pd
 
 from simulations.column_maps import column_map
 from simulations.data import SimulationInputError
@@ -73,6 +72,8 @@ def logs_from_records(
     """
     rows = list(records)
     contexts = [dict(_field(r, "context", None) or {}) for r in rows]
+    import pandas as pd
+
     action_values = pd.Series([_action_of(r, action) for r in rows], dtype=object)
     action_values = action_values.where(action_values.isna(), action_values.astype(str))
     if actions is None:

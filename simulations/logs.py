@@ -17,15 +17,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from simulations.column_maps import ColumnMap, column_map, feature_name
 from simulations.data import LoggedData, SimulationInputError
 from simulations.file_errors import reading
-from simulations.load_reports import MAX_EXAMPLES, REJECTION_REASONS, LoadReport, RejectedRows, merge_reports
+from simulations.load_reports import LoadReport, merge_reports
+from simulations.row_checks import split_rows
 
 if TYPE_CHECKING:
+    import pandas as pd
     import pyarrow as pa
+    from pyarrow import csv as pa_csv
+
+# pandas is imported by the functions that read or check through it: a replay of a file reads and
+# checks its columns through Arrow and numpy (simulations.log_arrays) and never imports it.
 
 
 def _is_missing(value: object) -> bool:
@@ -34,6 +39,8 @@ def _is_missing(value: object) -> bool:
 
 def _as_text(values: pd.Series) -> pd.Series:
     """Ids as text: a column of strings (categorical or not) as it is, any other converted to text."""
+    import pandas as pd
+
     inner = values.cat.categories if isinstance(values.dtype, pd.CategoricalDtype) else values
     if pd.api.types.is_string_dtype(inner.dtype) and (
         inner.dtype != object or pd.api.types.infer_dtype(inner, skipna=True) in ("string", "empty")
@@ -54,51 +61,22 @@ def validate_rows(
     frame_contexts: bool = False,
 ) -> LoadReport:
     """Check one chunk row by row (vectorised) and split it into used rows and rejections."""
+    import pandas as pd
+
     n = len(action_values)
     actions_text = _as_text(action_values)
     rewards = pd.to_numeric(reward_values, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
     propensities = pd.to_numeric(propensity_values, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
     indices = pd.Index(action_names, dtype=object).get_indexer(actions_text)  # -1: unknown or missing
-    missing_action = actions_text.isna().to_numpy()
     if isinstance(contexts, pd.DataFrame):
         missing_context = contexts.isna().any(axis=1).to_numpy() if contexts.shape[1] else np.zeros(n, bool)
     else:
         missing_context = np.array([any(map(_is_missing, c.values())) for c in contexts], dtype=bool)
-    low, high = reward_range if reward_range is not None else (-math.inf, math.inf)
-    checks = {
-        "missing_action": missing_action,
-        "unknown_action": ~missing_action & (indices < 0),
-        "missing_propensity": np.isnan(propensities),
-        "zero_propensity": propensities == 0,
-        "invalid_propensity": (propensities < 0) | (propensities > 1) | np.isinf(propensities),
-        "missing_reward": ~np.isfinite(rewards),
-        "reward_out_of_range": np.isfinite(rewards) & ((rewards < low) | (rewards > high)),
-        "missing_context": missing_context,
-    }
-    sources = {
-        "missing_action": action_values, "unknown_action": action_values,
-        "missing_propensity": propensity_values, "zero_propensity": propensity_values,
-        "invalid_propensity": propensity_values, "missing_reward": reward_values,
-        "reward_out_of_range": reward_values,
-    }
-    taken = np.zeros(n, dtype=bool)
-    rejected: dict[str, RejectedRows] = {}
-    for reason in REJECTION_REASONS:
-        rows = checks[reason] & ~taken
-        taken |= rows
-        count = int(rows.sum())
-        if count:
-            where = np.flatnonzero(rows)[:MAX_EXAMPLES]
-            if reason == "missing_context":
-                values = ["a feature is missing"] * len(where)
-            elif reason == "missing_action":
-                values = ["<NA>"] * len(where)  # one marker, whichever reader left the id missing
-            else:
-                values = [str(sources[reason].iloc[i]) for i in where]
-            rejected[reason] = RejectedRows(
-                count, tuple((int(row_numbers[i]), v) for i, v in zip(where, values, strict=True))
-            )
-    keep = ~taken
+    sources = {"action": action_values, "propensity": propensity_values, "reward": reward_values}
+    keep, rejected = split_rows(
+        indices, actions_text.isna().to_numpy(), rewards, propensities, missing_context, reward_range,
+        row_numbers, lambda field, i: str(sources[field].iloc[i]),
+    )
     if isinstance(contexts, pd.DataFrame):
         if contexts.shape[1] and frame_contexts:
             kept_contexts: object = contexts[keep].reset_index(drop=True)
@@ -150,8 +128,45 @@ def log_columns(path: str | Path) -> list[str]:
             import pyarrow.parquet as pq
 
             return list(pq.ParquetFile(path).schema_arrow.names)
-        sep = "\t" if path.suffix.lower() == ".tsv" else ","
-        return [str(c) for c in pd.read_csv(path, nrows=0, sep=sep).columns]
+        return _csv_header(path)
+
+
+def _csv_parse_options(path: Path) -> pa_csv.ParseOptions:
+    from pyarrow import csv
+
+    return csv.ParseOptions(delimiter="\t" if path.suffix.lower() == ".tsv" else ",")
+
+
+def _csv_first_block(path: Path) -> pa.Schema:
+    """A CSV's column names, and the types pyarrow's reader infers from its first block (64 KiB, or the
+    reader's own block when a row is longer)."""
+    import pyarrow as pa
+    from pyarrow import csv
+
+    for block in (1 << 16, _CSV_BLOCK_BYTES):
+        try:
+            read = csv.ReadOptions(block_size=block, use_threads=False)
+            reader = csv.open_csv(path, read_options=read, parse_options=_csv_parse_options(path),
+                                  convert_options=csv.ConvertOptions(null_values=_NULL_TEXTS,
+                                                                     strings_can_be_null=True))
+        except pa.ArrowInvalid:
+            if block == _CSV_BLOCK_BYTES:
+                raise
+            continue
+        reader.close()
+        return reader.schema
+    raise AssertionError("unreachable")
+
+
+def _parquet_schema(path: Path) -> pa.Schema:
+    import pyarrow.parquet as pq
+
+    return pq.read_schema(path)
+
+
+def _csv_header(path: Path) -> list[str]:
+    """A CSV's column names as pyarrow's reader, which reads logs, names them."""
+    return [str(name) for name in _csv_first_block(path).names]
 
 
 def read_table_chunks(
@@ -170,6 +185,8 @@ def _read_chunks(
     path: Path, columns: list[str], chunk_rows: int, text_columns: list[str], start_row: int,
     stop_row: int | None,
 ) -> Iterator[tuple[int, pd.DataFrame]]:
+    import pandas as pd
+
     _check_columns(path, columns, set(log_columns(path)))
     if _format(path) == "parquet":
         import pyarrow.parquet as pq
@@ -215,41 +232,55 @@ _NULL_TEXTS = ["", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-n
 _CSV_BLOCK_BYTES = 1 << 24
 
 
-def read_log_table(path: str | Path, columns: Sequence[str], text_columns: Sequence[str] = ()) -> pa.Table:
+def read_log_table(path: str | Path, columns: Sequence[str], text_columns: Sequence[str] = (),
+                   category_columns: Sequence[str] = ()) -> pa.Table:
     """``columns`` of a CSV or Parquet file, read once by pyarrow's streaming readers (in batches).
 
-    ``text_columns`` (ids) are read as dictionary-encoded strings (an id ``007`` stays ``"007"``;
-    pandas sees a categorical column, whose lookups touch each distinct id once); a CSV's other
-    columns' types are inferred (from the first batch; a column whose later values do not fit the
-    inferred type is read again as text, so that the row checks set those values aside). Missing
-    values are the texts pandas reads as missing. Errors of reading name the file
-    (:func:`simulations.file_errors.reading`).
+    ``text_columns`` (ids) are read as dictionary-encoded text (an id ``007`` stays ``"007"``; pandas
+    sees a categorical column, whose lookups touch each distinct id once), and so are those of
+    ``category_columns`` (features) that hold text. A CSV's other columns' types are inferred (from the
+    first batch; a column whose later values do not fit the inferred type is read again as plain text,
+    so that the row checks set those values aside; a column of numbers with a fraction in the file's
+    first 64 KiB is read as floats without inference). Missing values are the texts pandas reads as
+    missing. Errors of reading name the file (:func:`simulations.file_errors.reading`).
     """
     import pyarrow as pa
-    import pyarrow.parquet as pq
-    from pyarrow import csv
+
+    def is_text(kind: pa.DataType) -> bool:
+        return bool(pa.types.is_string(kind) or pa.types.is_large_string(kind))
 
     path = _existing(path)
-    header = log_columns(path)
+    with reading(path):
+        first = _parquet_schema(path) if _format(path) == "parquet" else _csv_first_block(path)
+    header = [str(name) for name in first.names]
     _check_columns(path, list(columns), set(header))
+    texts = [c for c in columns
+             if c in text_columns or (c in category_columns and is_text(first.field(c).type))]
     with reading(path):
         if _format(path) == "parquet":
-            file = pq.ParquetFile(path)
+            import pyarrow.parquet as pq
+
+            file = pq.ParquetFile(path, read_dictionary=[c for c in texts if is_text(first.field(c).type)])
             schema = pa.schema([file.schema_arrow.field(c) for c in columns])
             table = pa.Table.from_batches(list(file.iter_batches(columns=list(columns))), schema=schema)
             for name in text_columns:
                 column = table.column(name)
-                if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+                if is_text(column.type):
                     table = table.set_column(table.schema.get_field_index(name), name,
                                              column.dictionary_encode())
             return table
+        from pyarrow import csv
+
         failed: set[str] = set()
         text_ids = pa.dictionary(pa.int32(), pa.string())
-        parse = csv.ParseOptions(delimiter="\t" if path.suffix.lower() == ".tsv" else ",")
+        floats = [c for c in columns if pa.types.is_float64(first.field(c).type)]
+        parse = _csv_parse_options(path)
         while True:
             convert = csv.ConvertOptions(include_columns=list(columns), strings_can_be_null=True,
                                          null_values=_NULL_TEXTS,
-                                         column_types={**dict.fromkeys(failed, pa.string()),
+                                         column_types={**dict.fromkeys(floats, pa.float64()),
+                                                       **dict.fromkeys(texts, text_ids),
+                                                       **dict.fromkeys(failed, pa.string()),
                                                        **dict.fromkeys(text_columns, text_ids)})
             try:
                 read = csv.ReadOptions(block_size=_CSV_BLOCK_BYTES, use_threads=False)

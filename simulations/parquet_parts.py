@@ -19,6 +19,7 @@ from simulations.column_maps import ColumnMap
 from simulations.data import SimulationInputError
 from simulations.file_errors import reading
 from simulations.load_reports import LoadReport
+from simulations.log_arrays import LogArrays
 from simulations.logs import validate_frame
 
 _PARQUET_SUFFIXES = (".parquet", ".pq")
@@ -119,6 +120,9 @@ class PartitionedSource:
             first = int(bounds[wanted[0]])
             parts.append(table.slice(low - first, high - low))
         table = pa.concat_tables(parts, promote_options="permissive") if len(parts) > 1 else parts[0]
+        arrays = LogArrays.from_table(table, self.columns, self.action_names, first_row=start)
+        if arrays is not None:
+            return arrays.report(0, table.num_rows)
         return validate_frame(table.to_pandas(), self.columns, self.action_names, first_row=start,
                               frame_contexts=True)
 

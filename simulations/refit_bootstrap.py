@@ -18,12 +18,10 @@ that memory stays bounded for long logs. Vowpal Wabbit models are refitted one r
 from __future__ import annotations
 
 import numpy as np
-from scipy import special
-from threadpoolctl import threadpool_limits
 
 from simulations.data import LoggedData
 from simulations.estimators import EstimatorName, kernel_and_state
-from simulations.reward_model import ContextEncoder, RewardModelKind, fit_reward_model
+from simulations.reward_model import ContextEncoder, RewardModelKind, fit_reward_model, logistic
 
 __all__ = ["refit_replicates"]
 
@@ -63,6 +61,8 @@ def refit_replicates(
     -------
     ndarray of shape (B,)
     """
+    from threadpoolctl import threadpool_limits  # imported here: only these refits use it
+
     target = np.asarray(target_probabilities, dtype=float)
     n = data.n
     rewards = np.asarray(data.rewards, dtype=float)
@@ -94,7 +94,7 @@ def _batched_replicates(
     values = np.empty(replicates)
     for b in range(replicates):
         eta = x @ coefficients[b].T
-        q = special.expit(eta) if kind == "logistic" else eta
+        q = logistic(eta) if kind == "logistic" else eta
         u, d, _ = kernel_and_state(estimator, data, target, q, clip=clip, validate=False)
         denominator = float(n) if d is None else float(counts[b] @ d)
         values[b] = float(counts[b] @ u) / denominator
@@ -160,7 +160,7 @@ def _batched_logistic(
     beta[:, 0] = np.log(mean / (1 - mean))
     ridge = np.diag(penalty) + 1e-9 * np.eye(x.shape[1])
     for _ in range(iterations):
-        p = special.expit(beta @ x.T)
+        p = logistic(beta @ x.T)
         gradient = (weights * (y - p)) @ x - penalty * beta
         hessian = _weighted_gram(x, weights * p * (1 - p)) + ridge
         step = np.linalg.solve(hessian, gradient[..., None])[..., 0]

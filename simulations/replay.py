@@ -16,15 +16,15 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
-from scipy import special
 
 from bandit import Policy, PolicyError, make_policy
 from bandit.arm_policy import ArmPolicy
 from simulations.candidates import CandidateSpec
 from simulations.data import LoggedData, SimulationInputError
+from simulations.estimates import z_value
 from simulations.estimators import (
     ESTIMATORS,
     EstimatorName,
@@ -37,6 +37,9 @@ from simulations.file_errors import reading
 from simulations.merged_sums import RewardSums, estimate_lift
 from simulations.refit_bootstrap import refit_replicates
 from simulations.reward_model import RewardModel, RewardModelKind, fit_reward_model
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 Candidate = str | CandidateSpec | Policy | np.ndarray
 _MODEL_ESTIMATORS = frozenset({"dm", "dr", "clipped_dr"})
@@ -137,6 +140,8 @@ def load_probabilities(
     if suffix not in (".parquet", ".pq", ".csv", ".gz"):
         raise SimulationInputError(f"probabilities: unknown format {suffix!r}; expected .csv or .parquet")
     with reading(path):
+        import pandas as pd
+
         frame = pd.read_parquet(path) if suffix in (".parquet", ".pq") else pd.read_csv(path)
     expected = total_rows if total_rows is not None else (None if kept_rows is None else len(kept_rows))
     if expected is not None and len(frame) != expected:
@@ -173,6 +178,8 @@ def probability_values(
             + ("; " if missing and extra else "")
             + (f"unexpected {extra}" if extra else "")
         )
+    import pandas as pd
+
     values = frame[list(action_names)].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
     bad = np.flatnonzero(~np.all(np.isfinite(values) & (values >= 0), axis=1))
     if bad.size:
@@ -286,7 +293,7 @@ def _refit_interval(
     """
     values = refit_replicates(estimate.estimator, data, target_probabilities, kind, clip, replicates, rng)
     std_error = float(np.std(values, ddof=1))
-    half = float(special.ndtri(1 - alpha / 2)) * std_error
+    half = z_value(alpha) * std_error
     return replace(
         estimate,
         ci=(estimate.value - half, estimate.value + half),

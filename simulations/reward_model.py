@@ -16,15 +16,28 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 import numpy as np
-import pandas as pd
-from scipy import special
 
-from simulations.data import Contexts, LoggedData, SimulationInputError, context_mappings
+from simulations.data import Contexts, LoggedData, SimulationInputError, context_mappings, is_frame
+from simulations.feature_columns import FeatureColumn, FeatureColumns
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 RewardModelKind = Literal["auto", "logistic", "linear", "vw"]
+
+
+def logistic(eta: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    r"""The logistic function :math:`1 / (1 + e^{-\eta})`, elementwise, into ``out`` if given (which
+    may be ``eta`` itself). In numpy: importing ``scipy.special`` for its ``expit`` costs more than a
+    replay's predictions."""
+    out = np.negative(eta, out=out)
+    with np.errstate(over="ignore"):  # e^{-eta} overflows to inf for eta < -709: the value is 0
+        np.exp(out, out=out)
+    out += 1.0
+    return np.reciprocal(out, out=out)
 
 
 class RewardModel(Protocol):
@@ -56,8 +69,11 @@ class ContextEncoder:
 
     @classmethod
     def fit(cls, contexts: Contexts) -> ContextEncoder:
-        """Learn the columns from contexts (an ``(n, d)`` array, a DataFrame or ``n`` mappings)."""
-        if isinstance(contexts, pd.DataFrame):
+        """Learn the columns from contexts (an ``(n, d)`` array, a DataFrame, FeatureColumns or ``n``
+        mappings)."""
+        if isinstance(contexts, FeatureColumns):
+            return cls._fit_columns(contexts)
+        if is_frame(contexts):
             columns = _frame_columns(contexts)
             if columns is None:
                 return cls.fit(context_mappings(contexts))
@@ -90,6 +106,24 @@ class ContextEncoder:
         scales = tuple(float(np.std(numeric[k])) or 1.0 for k in names)
         return cls(names, means, scales, tuple(sorted(categories, key=repr)))
 
+    @classmethod
+    def _fit_columns(cls, contexts: FeatureColumns) -> ContextEncoder:
+        """:meth:`fit` on feature columns (the same encoder as for the same rows as a DataFrame)."""
+        numeric = {c.name: c.values.astype(float, copy=False) for c in contexts.columns if c.is_numeric}
+        names = tuple(sorted(numeric))
+        for name in names:
+            if not np.all(np.isfinite(numeric[name])):
+                bad = numeric[name][~np.isfinite(numeric[name])][0]
+                raise SimulationInputError(f"contexts: feature {name!r} has unsupported value {bad!r}")
+        means = tuple(float(np.mean(numeric[k])) for k in names)
+        scales = tuple(float(np.std(numeric[k])) or 1.0 for k in names)
+        pairs = set()
+        for column in contexts.columns:
+            if column.labels is not None:
+                seen = np.bincount(column.values[column.values >= 0], minlength=len(column.labels))
+                pairs.update((column.name, column.labels[i]) for i in np.flatnonzero(seen))
+        return cls(names, means, scales, tuple(sorted(pairs, key=repr)))
+
     @property
     def width(self) -> int:
         """Number of columns, intercept included."""
@@ -108,7 +142,9 @@ class ContextEncoder:
                 )
             out[:, 1 : 1 + matrix.shape[1]] = (matrix - np.array(self.means)) / np.array(self.scales)
             return out
-        if isinstance(contexts, pd.DataFrame):
+        if isinstance(contexts, FeatureColumns):
+            return self._transform_columns(contexts, out)
+        if is_frame(contexts):
             if _frame_columns(contexts) is None:
                 return self.transform(context_mappings(contexts))
             return self._transform_frame(contexts, out)
@@ -126,6 +162,81 @@ class ContextEncoder:
                     out[i, 1 + j] = (float(value) - self.means[j]) / self.scales[j]
         return out
 
+    def _transform_columns(self, contexts: FeatureColumns, out: np.ndarray) -> np.ndarray:
+        """:meth:`transform` of feature columns (the same numbers as for the same rows as a DataFrame)."""
+        by_name = {c.name: c for c in contexts.columns}
+        for j, name in enumerate(self.numeric):
+            column = by_name.get(name)
+            if column is not None and column.is_numeric:
+                out[:, 1 + j] = (column.values - self.means[j]) / self.scales[j]
+        flat = out.reshape(-1)  # a view: out is C-contiguous
+        starts = np.arange(contexts.rows) * out.shape[1]
+        for column, design in self._label_columns(contexts):
+            target = design[column.values]
+            hit = np.flatnonzero(target >= 0)
+            flat[starts[hit] + target[hit]] = 1.0
+        return out
+
+    def scores(self, contexts: Contexts, coefficients: np.ndarray) -> np.ndarray:
+        """``transform(contexts) @ coefficients.T``, shape ``(n, k)``, for ``coefficients`` of shape
+        ``(k, width)``.
+
+        Feature columns are not expanded into the design matrix. The text features' terms and the
+        intercept are looked up: a table holds their sum for each combination of labels (up to
+        :data:`_LABEL_TABLE_ROWS` combinations a table; more text features take more tables), and each
+        numeric feature adds its standardised value times its coefficients. The terms are those of the
+        product, added in another order.
+        """
+        if not isinstance(contexts, FeatureColumns):
+            # numpy's own loop: a product this thin gains nothing from BLAS's thread pool, which on
+            # busy cores costs more than the arithmetic
+            return np.einsum("ij,kj->ik", self.transform(contexts), coefficients)
+        tables = self._label_tables(contexts, coefficients)
+        if tables:
+            out = np.take(tables[0][1], tables[0][0], axis=0)
+        else:
+            out = np.empty((contexts.rows, coefficients.shape[0]))
+            out[:] = coefficients[:, 0]
+        term = np.empty_like(out) if len(tables) > 1 or self.numeric else out
+        for codes, table in tables[1:]:
+            out += np.take(table, codes, axis=0, out=term)
+        by_name = {c.name: c for c in contexts.columns}
+        for j, name in enumerate(self.numeric):
+            column = by_name.get(name)
+            if column is not None and column.is_numeric:
+                standardised = (column.values - self.means[j]) / self.scales[j]
+                out += np.multiply(standardised[:, None], coefficients[:, 1 + j], out=term)
+        return out
+
+    def _label_tables(self, contexts: FeatureColumns,
+                      coefficients: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+        """For groups of text features: each row's combination of labels (shape (n,)) and the table of
+        the sum of their coefficients per combination (shape (combinations, k)); the first table adds
+        the intercept."""
+        tables: list[tuple[np.ndarray, np.ndarray]] = []
+        for column, design in self._label_columns(contexts):
+            # row 0 for a missing value, row 1 + i for label i; zero for a label the encoder lacks
+            own = np.zeros((len(design), coefficients.shape[0]))
+            known = np.flatnonzero(design[:-1] >= 0)
+            own[1 + known] = coefficients[:, design[known]].T
+            codes = column.values.astype(np.int64) + 1
+            if tables and len(tables[-1][1]) * len(own) <= _LABEL_TABLE_ROWS:
+                before, table = tables[-1]
+                combined = (table[:, None, :] + own[None, :, :]).reshape(-1, coefficients.shape[0])
+                tables[-1] = (before * len(own) + codes, combined)
+            else:
+                tables.append((codes, coefficients[:, 0] + own if not tables else own))
+        return tables
+
+    def _label_columns(self, contexts: FeatureColumns) -> list[tuple[FeatureColumn, np.ndarray]]:
+        """Each text feature with the design column of each of its labels (then of a missing value,
+        code -1), -1 for a label not among :attr:`categories`."""
+        offset = 1 + len(self.numeric)
+        category_index = {key: offset + j for j, key in enumerate(self.categories)}
+        return [(c, np.array([category_index.get((c.name, label), -1) for label in c.labels] + [-1],
+                             dtype=np.int64))
+                for c in contexts.columns if c.labels is not None]
+
     def _transform_frame(self, frame: pd.DataFrame, out: np.ndarray) -> np.ndarray:
         """:meth:`transform` column by column (the same numbers as one mapping per row)."""
         for j, name in enumerate(self.numeric):
@@ -137,15 +248,27 @@ class ContextEncoder:
             if key not in frame.columns:
                 continue
             column = frame[key]
-            boolean = pd.api.types.is_bool_dtype(column)
+            boolean = _is_bool(column)
             if (isinstance(value, bool) and boolean) or (isinstance(value, str) and not _is_numeric(column)
                                                          and not boolean):
                 out[:, offset + j] = (column == value).to_numpy(dtype=bool, na_value=False)
         return out
 
 
+#: At most this many combinations of labels in one table of :meth:`ContextEncoder.scores`.
+_LABEL_TABLE_ROWS = 4096
+
+
+def _is_bool(column: pd.Series) -> bool:
+    from pandas.api.types import is_bool_dtype
+
+    return bool(is_bool_dtype(column))
+
+
 def _is_numeric(column: pd.Series) -> bool:
-    return pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column)
+    from pandas.api.types import is_numeric_dtype
+
+    return bool(is_numeric_dtype(column)) and not _is_bool(column)
 
 
 def _frame_columns(frame: pd.DataFrame) -> tuple[dict[str, np.ndarray], dict[str, list[object]]] | None:
@@ -190,21 +313,28 @@ class LinearRewardModel:
 
     def predict(self, contexts: Contexts) -> np.ndarray:
         """Predicted expected rewards, shape ``(n, k)``."""
-        # numpy's own loop: a product this thin gains nothing from BLAS's thread pool, which on busy
-        # cores costs more than the arithmetic
-        eta = np.einsum("ij,kj->ik", self.encoder.transform(contexts), self.coefficients)
-        return special.expit(eta) if self.link == "logistic" else eta
+        eta = self.encoder.scores(contexts, self.coefficients)
+        return logistic(eta, out=eta) if self.link == "logistic" else eta
+
+
+def _rows_by_action(actions: np.ndarray, k: int) -> list[np.ndarray]:
+    """The rows of each action ``0 .. k-1``, in log order (one stable sort, a radix sort for up to
+    32,767 actions, instead of a pass over every row per action)."""
+    order = np.argsort(actions.astype(np.int16) if k < 2**15 else actions, kind="stable")
+    bounds = np.searchsorted(actions[order], np.arange(k + 1))
+    return [order[bounds[a]:bounds[a + 1]] for a in range(k)]
 
 
 def _fit_logistic(x: np.ndarray, y: np.ndarray, l2: float, iterations: int = 50) -> np.ndarray:
     """Newton's method for L2-penalised logistic regression (intercept unpenalised)."""
+    x = np.asfortranarray(x)  # column by column: BLAS's products over the rows run twice as fast
     beta = np.zeros(x.shape[1])
     mean = float(np.clip(y.mean(), 1e-6, 1 - 1e-6))
     beta[0] = math.log(mean / (1 - mean))
     penalty = np.full(x.shape[1], l2)
     penalty[0] = 0.0
     for _ in range(iterations):
-        p = special.expit(x @ beta)
+        p = logistic(x @ beta)
         gradient = x.T @ (y - p) - penalty * beta
         hessian = (x * (p * (1 - p))[:, None]).T @ x + np.diag(penalty) + 1e-9 * np.eye(x.shape[1])
         step = np.linalg.solve(hessian, gradient)
@@ -260,16 +390,14 @@ def fit_reward_model(
 
         return fit_vw_reward_model(data, passes=vw_passes)
     encoder = ContextEncoder.fit(data.contexts)
-    x = encoder.transform(data.contexts)
     coefficients = np.zeros((data.n_actions, encoder.width))
     overall = float(rewards.mean())
-    for a in range(data.n_actions):
-        rows = np.asarray(data.actions) == a
-        if not rows.any():
+    fit = _fit_logistic if kind == "logistic" else _fit_ridge
+    for a, rows in enumerate(_rows_by_action(np.asarray(data.actions), data.n_actions)):
+        if not rows.size:
             p = min(max(overall, 1e-6), 1 - 1e-6)
             coefficients[a, 0] = math.log(p / (1 - p)) if kind == "logistic" else overall
             continue
-        fit = _fit_logistic if kind == "logistic" else _fit_ridge
-        coefficients[a] = fit(x[rows], rewards[rows], l2)
+        coefficients[a] = fit(encoder.transform(data.take(rows).contexts), rewards[rows], l2)
     return LinearRewardModel(encoder, coefficients, "logistic" if kind == "logistic" else "identity")
 

@@ -18,17 +18,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
-import pandas as pd
 
 from simulations.column_maps import ColumnMap
 from simulations.data import SimulationInputError
 from simulations.file_errors import reading
 from simulations.load_reports import LoadReport
+from simulations.log_arrays import LogArrays
 from simulations.log_records import combination_label, logs_from_records
 from simulations.logs import read_log_table, validate_frame
 from simulations.replay import probability_values
 
 if TYPE_CHECKING:
+    import pandas as pd
     import pyarrow as pa
 
 
@@ -57,43 +58,58 @@ class FileSource:
     Build it with :meth:`open`, which reads the mapped columns of the file once, with pyarrow's
     streaming readers (:func:`simulations.logs.read_log_table`), into an Arrow table: the row count,
     the variants and every chunk come from that table, so a replay reads the file once. The table holds
-    only the mapped columns, in Arrow's compact form (about 40 bytes a row for a log with three
-    features); each chunk is converted to pandas and checked when it is asked for.
+    only the mapped columns (about 40 bytes a row for a log with three features). Where their types
+    allow, they are held as numpy arrays instead (:class:`~simulations.log_arrays.LogArrays`, about as
+    large), from which each chunk is checked without pandas; else each chunk is converted to pandas and
+    checked when it is asked for.
     """
 
     path: Path
     columns: ColumnMap
-    table: pa.Table
+    table: pa.Table | None
     action_names: tuple[str, ...]
     chunk_rows: int = 100_000
+    arrays: LogArrays | None = None
 
     @classmethod
     def open(cls, path: str | Path, columns: ColumnMap, *, chunk_rows: int = 100_000) -> FileSource:
         """Read the file and return the source; the variants are ``columns.actions``, else the sorted
         distinct values of the action column."""
-        import pyarrow.compute as pc
-
         if chunk_rows < 1:
             raise SimulationInputError(f"chunk_rows: must be at least 1, got {chunk_rows}")
-        table = read_log_table(path, columns.columns, [columns.action])
-        names = columns.actions
-        if names is None:
+        table = read_log_table(path, columns.columns, [columns.action], columns.context)
+        arrays = LogArrays.from_table(table, columns, columns.actions)
+        if arrays is not None:
+            names = arrays.action_names
+        elif columns.actions is not None:
+            names = columns.actions
+        else:
+            import pyarrow.compute as pc
+
             distinct = pc.unique(table.column(columns.action)).drop_null().to_pylist()
             names = tuple(sorted({str(v) for v in distinct}))
-            if not names:
-                raise SimulationInputError(f"{path}: the action column {columns.action!r} has no values")
-        return cls(Path(path), columns, table, names, chunk_rows)
+        if not names:
+            raise SimulationInputError(f"{path}: the action column {columns.action!r} has no values")
+        return cls(Path(path), columns, None if arrays is not None else table, names, chunk_rows, arrays)
 
     @property
     def rows(self) -> int:
         """Rows in the file."""
+        if self.arrays is not None:
+            return self.arrays.rows
+        assert self.table is not None
         return int(self.table.num_rows)
 
     def chunks(self, start_row: int = 0, stop_row: int | None = None) -> Iterator[LoadReport]:
         """See :class:`LogSource`."""
         stop = self.rows if stop_row is None else min(stop_row, self.rows)
         for first in range(start_row, stop, self.chunk_rows):
-            frame = self.table.slice(first, min(self.chunk_rows, stop - first)).to_pandas()
+            last = min(first + self.chunk_rows, stop)
+            if self.arrays is not None:
+                yield self.arrays.report(first, last)
+                continue
+            assert self.table is not None
+            frame = self.table.slice(first, last - first).to_pandas()
             yield validate_frame(frame, self.columns, self.action_names, first_row=first, frame_contexts=True)
 
 
@@ -186,6 +202,8 @@ class ProbabilityReader:
 
                 pq.ParquetFile(self.path).close()
             else:
+                import pandas as pd
+
                 pd.read_csv(self.path, nrows=0)
 
     def _open(self) -> Iterator[pd.DataFrame]:
@@ -202,6 +220,8 @@ class ProbabilityReader:
                 self._wrong_length(int(file.metadata.num_rows))
             yield from (b.to_pandas() for b in file.iter_batches(batch_size=self.chunk_rows))
             return
+        import pandas as pd
+
         with pd.read_csv(self.path, chunksize=self.chunk_rows) as frames:
             yield from frames
 

@@ -305,7 +305,7 @@ class _Evaluation:
         target = np.asarray(target, dtype=float)
         check_target_probabilities(target, data.n, data.n_actions)
         self.rewards = self.rewards + RewardSums.of(data.rewards)
-        if not bool(np.all((target == 0) | (target == 1))):
+        if self.deterministic and not bool(np.all((target == 0) | (target == 1))):
             self.deterministic = False
         kernels: dict[str, tuple[np.ndarray, np.ndarray | None]] = {}
         for name in self.names:

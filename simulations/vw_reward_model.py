@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
-from simulations.data import Contexts, LoggedData, context_mappings
+from simulations.data import Contexts, LoggedData, context_mappings, is_frame
+from simulations.feature_columns import FeatureColumns
 
 _UNSAFE = re.compile(r"[\s|:]")
 
@@ -37,7 +37,8 @@ def _features(context: Mapping[str, object] | np.ndarray) -> str:
 
 
 def _rows(contexts: Contexts) -> Contexts:
-    return context_mappings(contexts) if isinstance(contexts, pd.DataFrame) else contexts
+    by_column = is_frame(contexts) or isinstance(contexts, FeatureColumns)
+    return context_mappings(contexts) if by_column else contexts
 
 
 @dataclass(frozen=True)

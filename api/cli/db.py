@@ -1,18 +1,25 @@
-"""Opening the store for commands that work on the database directly."""
+"""Opening the store for commands that work on the database directly.
+
+The store's libraries (SQLAlchemy, the service and the statistics it imports) are imported when a store
+is opened, not with this module: a command that names ``--db`` among its options but does not use it
+(``sendlab replay --logs``) does not load them.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from sqlalchemy import Engine
 
 from api.cli.group import CliError
 from api.settings import DEFAULT_DB
-from experiments.service import ExperimentService
-from experiments.store import create_tables, make_engine
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from experiments.service import ExperimentService
 
 DbOption = Annotated[
     str,
@@ -23,6 +30,8 @@ DEFAULT = DEFAULT_DB
 
 def engine_for(db: str) -> Engine:
     """An engine on ``db``; a bad URL is reported against ``--db``."""
+    from experiments.store import make_engine
+
     try:
         return make_engine(db)
     except ValueError as exc:
@@ -31,6 +40,8 @@ def engine_for(db: str) -> Engine:
 
 def open_engine(db: str) -> Engine:
     """An engine on ``db`` with its tables created, or brought up to date."""
+    from experiments.store import create_tables
+
     engine = engine_for(db)
     create_tables(engine)
     return engine
@@ -40,6 +51,8 @@ def open_service(
     db: str, *, seed: int | None = None, clock: Callable[[], datetime] | None = None
 ) -> ExperimentService:
     """A service on ``db``, its tables created if missing."""
+    from experiments.service import ExperimentService
+
     engine = open_engine(db)
     if clock is None:
         return ExperimentService(engine, seed=seed)

@@ -1,4 +1,9 @@
-"""``sendlab replay`` and ``sendlab simulate``: offline, before anyone launches a policy."""
+"""``sendlab replay`` and ``sendlab simulate``: offline, before anyone launches a policy.
+
+What only some requests need is imported by them: the store (``--experiment``), Dask (``--dask``), the
+HTML reports (``--html``), the synthetic environment (``simulate``); a replay of a log file loads neither
+pandas, scipy nor SQLAlchemy.
+"""
 
 from __future__ import annotations
 
@@ -8,36 +13,20 @@ from pathlib import Path
 from typing import Annotated, Any, get_args
 
 import typer
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 
 from api.cli.db import DEFAULT, DbOption, open_service
 from api.cli.group import CliError
 from api.cli.output import check_output, print_json, print_table
 from bandit import PolicyError
-from experiments.export import EXPORT_CHUNK_ROWS, send_time_records
-from experiments.send_time import SEND_TIME_SLOT
 from simulations.candidates import load_candidate
 from simulations.column_maps import ColumnMap, default_column_map, load_column_map
-from simulations.dask_replay import dask_client, dask_runner
 from simulations.estimators import EstimatorName
 from simulations.load_reports import LoadSummary
 from simulations.logs import log_columns
 from simulations.parquet_parts import PartitionedSource, is_partitioned, parquet_files
-from simulations.report import replay_html, simulation_html
 from simulations.reward_model import RewardModelKind
-from simulations.scenario import load_scenario
 from simulations.sources import FileSource, LogSource, RecordSource, experiment_source
 from simulations.streaming import replay_source
-from simulations.synthetic import run_simulation
 
 Json = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
 
@@ -83,6 +72,9 @@ def database_source(db: str, key: str, chunk_rows: int, slot: str | None = None)
     with ``slot="send_time"``, the send hours chosen, each with its own logged propensity (a timing
     policy is evaluated on its own).
     """
+    from experiments.export import send_time_records
+    from experiments.send_time import SEND_TIME_SLOT
+
     service = open_service(db)
     if slot is None:
         return experiment_source(service, key, chunk_rows)
@@ -105,10 +97,25 @@ def database_source(db: str, key: str, chunk_rows: int, slot: str | None = None)
 
 @contextmanager
 def progress_bars(hidden: bool) -> Iterator[Callable[[str, int, int], None]]:
-    """A callback ``(stage, done, total)`` drawing one progress bar per stage on stderr (none if hidden)."""
+    """A callback ``(stage, done, total)`` drawing one progress bar per stage on stderr (none if hidden,
+    and then rich is not imported)."""
+    if hidden:
+        yield lambda stage, done, total: None
+        return
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TaskID,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
     console = Console(stderr=True)
     with Progress(TextColumn("{task.description:<10}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), TimeRemainingColumn(), console=console, disable=hidden) as progress:
+                  TimeElapsedColumn(), TimeRemainingColumn(), console=console) as progress:
         stage_to_task: dict[str, TaskID] = {}
 
         def update(stage: str, done: int, total: int) -> None:
@@ -212,9 +219,15 @@ def replay(
                                   context_cols)
         source = FileSource.open(logs, columns, chunk_rows=chunk_rows)
     else:
+        from experiments.export import EXPORT_CHUNK_ROWS
+
         assert experiment is not None
         source = database_source(db, experiment, min(chunk_rows, EXPORT_CHUNK_ROWS), slot)
-    cluster: AbstractContextManager[Any] = dask_client(dask) if dask is not None else nullcontext()
+    cluster: AbstractContextManager[Any] = nullcontext()
+    if dask is not None:
+        from simulations.dask_replay import dask_client, dask_runner
+
+        cluster = dask_client(dask)
     with cluster as client, progress_bars(hidden=as_json) as on_progress, \
             policy_errors(str(policy) if policy else None):
         result = replay_source(
@@ -224,6 +237,8 @@ def replay(
             run_chunks=dask_runner(client) if client is not None else None,
         )
     if html is not None:
+        from simulations.report import replay_html
+
         html.write_text(replay_html(result.replay, result.load), encoding="utf-8")
     if as_json:
         print_json(result.to_dict())
@@ -253,6 +268,9 @@ def simulate(
     html: Html = None,
 ) -> None:
     """Run policies on a synthetic audience and compare reward, regret and the A/B test's verdicts."""
+    from simulations.scenario import load_scenario
+    from simulations.synthetic import run_simulation
+
     loaded = load_scenario(scenario)
     default = ",".join(loaded.policies) if loaded.policies else "ab,thompson,ucb,vw"
     names = split_names("--policies", policies or default)
@@ -261,6 +279,8 @@ def simulate(
         result = run_simulation(loaded, names, seeds,
                                 on_progress=lambda _, done, total: on_progress("simulating", done, total))
     if html is not None:
+        from simulations.report import simulation_html
+
         html.write_text(simulation_html(result), encoding="utf-8")
     data = result.to_dict()
     if as_json:

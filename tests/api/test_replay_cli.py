@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -258,3 +260,20 @@ def test_replay_on_a_local_dask_cluster_equals_the_streamed_replay(monkeypatch, 
     assert json.loads(on_dask.stdout) == json.loads(streamed.stdout) == json.loads(globbed.stdout)
     assert {e["estimator"] for e in json.loads(on_dask.stdout)["candidates"][0]["estimates"]} >= {
         "ips", "snips", "dm", "dr"}
+
+
+@pytest.mark.parametrize("logs", ["sends.csv", "sends.parquet"])
+def test_a_replay_of_a_log_file_loads_no_database_dataframe_or_plotting_library(logs):
+    code = (
+        "import json, sys\nfrom api.cli import app\n"
+        f"sys.argv = ['sendlab', 'replay', '--logs', {str(EXAMPLES / logs)!r}, '--policy', "
+        f"{str(EXAMPLES / 'candidate.yaml')!r}, '--json']\n"
+        "try:\n    app()\nexcept SystemExit as exc:\n    assert not exc.code, exc.code\n"
+        "heavy = ('pandas', 'scipy', 'statsmodels', 'sqlalchemy', 'sqlmodel', 'plotly', 'dask', 'rich', "
+        "'vowpalwabbit')\n"
+        "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules} & set(heavy))))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    *answer, loaded = out.stdout.strip().splitlines()
+    assert json.loads("\n".join(answer))["logs"]["rows_read"] == 4000
+    assert json.loads(loaded) == []

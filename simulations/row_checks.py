@@ -1,0 +1,84 @@
+"""The checks of logged sends, on a chunk's columns as arrays: which rows are used, and why the others
+are set aside.
+
+Both readers call :func:`split_rows`: the pandas one (:func:`simulations.logs.validate_rows`) and the
+numpy one (:meth:`simulations.log_arrays.LogArrays.report`), so a row is used or set aside for the same
+reason, with the same example, whichever read it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+
+from simulations.load_reports import MAX_EXAMPLES, REJECTION_REASONS, RejectedRows
+
+#: The column whose value each rejection reason shows in its examples.
+_EXAMPLE_FIELD = {
+    "unknown_action": "action", "missing_propensity": "propensity", "zero_propensity": "propensity",
+    "invalid_propensity": "propensity", "missing_reward": "reward", "reward_out_of_range": "reward",
+}
+
+
+def split_rows(
+    indices: np.ndarray,
+    missing_action: np.ndarray,
+    rewards: np.ndarray,
+    propensities: np.ndarray,
+    missing_context: np.ndarray,
+    reward_range: tuple[float, float] | None,
+    row_numbers: np.ndarray,
+    example: Callable[[str, int], str],
+) -> tuple[np.ndarray, dict[str, RejectedRows]]:
+    """The checks of one chunk, on its columns as arrays: which rows are used, and the rejections.
+
+    Parameters
+    ----------
+    indices : ndarray of int, shape (n,)
+        Each row's variant index (-1: unknown or missing).
+    missing_action, missing_context : ndarray of bool, shape (n,)
+    rewards, propensities : ndarray of float, shape (n,)
+        NaN where missing or not a number.
+    reward_range : (float, float) or None
+    row_numbers : ndarray of int, shape (n,)
+    example : callable
+        ``example(field, i)``: the text shown for row ``i``'s ``"action"``, ``"propensity"`` or
+        ``"reward"`` in a rejection's examples.
+
+    Returns
+    -------
+    keep : ndarray of bool, shape (n,)
+    rejected : dict
+        Per reason (each row counted under its first reason, in ``REJECTION_REASONS`` order).
+    """
+    low, high = reward_range if reward_range is not None else (-math.inf, math.inf)
+    checks = {
+        "missing_action": missing_action,
+        "unknown_action": ~missing_action & (indices < 0),
+        "missing_propensity": np.isnan(propensities),
+        "zero_propensity": propensities == 0,
+        "invalid_propensity": (propensities < 0) | (propensities > 1) | np.isinf(propensities),
+        "missing_reward": ~np.isfinite(rewards),
+        "reward_out_of_range": np.isfinite(rewards) & ((rewards < low) | (rewards > high)),
+        "missing_context": missing_context,
+    }
+    taken = np.zeros(len(indices), dtype=bool)
+    rejected: dict[str, RejectedRows] = {}
+    for reason in REJECTION_REASONS:
+        rows = checks[reason] & ~taken
+        taken |= rows
+        count = int(rows.sum())
+        if count:
+            where = np.flatnonzero(rows)[:MAX_EXAMPLES]
+            if reason == "missing_context":
+                values = ["a feature is missing"] * len(where)
+            elif reason == "missing_action":
+                values = ["<NA>"] * len(where)  # one marker, whichever reader left the id missing
+            else:
+                values = [example(_EXAMPLE_FIELD[reason], int(i)) for i in where]
+            rejected[reason] = RejectedRows(
+                count, tuple((int(row_numbers[i]), v) for i, v in zip(where, values, strict=True))
+            )
+    return ~taken, rejected
