@@ -75,6 +75,7 @@ from experiments.store.rollup_tables import (
 )
 from experiments.store.summaries import attribution, event_types, log_cells, log_outcome_counts
 from experiments.store.tables import decisions_table as D
+from experiments.store.tables import versions_table as V
 from experiments.store.writes import DECISION_COLUMNS
 
 #: The first key of the PostgreSQL advisory locks on decisions (``pg_advisory_xact_lock(int, int)``).
@@ -286,6 +287,18 @@ def rebuild_rollups(conn: Connection, compiled: CompiledExperiment) -> None:
         )
     add_cell_changes(conn, key, version, changes)
     add_outcome_counts(conn, key, version, log_outcome_counts(conn, compiled))
+
+
+def rebuild_all_rollups(conn: Connection) -> int:
+    """:func:`rebuild_rollups` for every stored spec version of every experiment, in key and version
+    order: the one way to bring a store's rollups to its log (the migration's backfill, a log loaded
+    in bulk). Returns the versions rebuilt."""
+    versions = conn.execute(select(V.c.key, V.c.version, V.c.spec).order_by(V.c.key, V.c.version)).all()
+    for key, version, spec in versions:
+        compiled = compile_experiment(ExperimentSpec.model_validate_json(spec), int(version))
+        assert compiled.spec.key == key
+        rebuild_rollups(conn, compiled)
+    return len(versions)
 
 
 def _cell_fields(cell: RollupCell) -> dict[str, Any]:

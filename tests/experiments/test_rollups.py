@@ -26,7 +26,7 @@ from experiments.service import ExperimentService
 from experiments.spec import ExperimentSpec, parse_spec
 from experiments.store import create_tables, make_engine
 from experiments.store.repository import consistent_read
-from experiments.store.rollups import rebuild_rollups, verify_rollups
+from experiments.store.rollups import rebuild_all_rollups, rebuild_rollups, verify_rollups
 from experiments.store.summaries import (
     arm_stats,
     daily_stats,
@@ -160,6 +160,33 @@ def test_rollups_equal_the_full_scan_after_random_workloads(
     run_workload(service, clock, key, design, workload)
     assert_rollups_equal_log(service, key)
     engine.dispose()
+
+
+def test_rebuild_all_rollups_fills_every_version_of_every_experiment(
+    service: ExperimentService, clock: Clock
+) -> None:
+    # as after a bulk load: a log whose rollups are missing (emptied here), in two experiments, one of
+    # them with two spec versions
+    for key, clicks in (("first", [1.0, 2.0]), ("second", [1.0])):
+        for i, click in enumerate(clicks):
+            service.create(spec_of(key, "ab", click, 0.1))
+            decided = service.assign_batch(key, [(f"{key}{i}u{j}", {}) for j in range(30)])
+            service.record_outcomes([OutcomeEvent(f"{key}{i}c{j}", d.decision_id, TYPES[j % 4],
+                                                  2.0 if TYPES[j % 4] == "revenue" else None,
+                                                  clock.now + timedelta(minutes=j))
+                                     for j, d in enumerate(decided)])
+    with service.engine.begin() as conn:
+        for table in ("rollups", "rollup_events", "rollup_counts"):
+            conn.execute(text(f"DELETE FROM {table}"))
+    with service.engine.connect() as conn:
+        assert all(verify_rollups(conn, c) for c in versions_of(service, "first"))
+    with service.engine.begin() as conn:
+        assert rebuild_all_rollups(conn) == 3
+    for key in ("first", "second"):
+        assert_rollups_equal_log(service, key)
+    with service.engine.connect() as conn:
+        totals = [sum(c.decisions for c in decision_groups(conn, v)) for v in versions_of(service, "first")]
+    assert totals == [30, 30]
 
 
 def test_a_rebuild_gives_the_same_rollups_and_verify_finds_a_difference(

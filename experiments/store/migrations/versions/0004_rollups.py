@@ -1,6 +1,6 @@
 """Rollups: the cells results read (``rollups``, ``rollup_events``) and the outcome counts per spec
 version (``rollup_counts``), made and filled from the log of every stored spec version
-(:func:`experiments.store.rollups.rebuild_rollups`), so an upgraded store answers as before.
+(:func:`experiments.store.rollups.rebuild_all_rollups`), so an upgraded store answers as before.
 
 Revision ID: 0004_rollups
 Revises: 0003_feature_table
@@ -59,17 +59,9 @@ def upgrade() -> None:
 
 def _backfill(conn: sa.engine.Connection) -> None:
     """Fill the rollups of every stored spec version from its log."""
-    from experiments.assignment import compile_experiment
-    from experiments.spec import ExperimentSpec
-    from experiments.store.rollups import rebuild_rollups
+    from experiments.store.rollups import rebuild_all_rollups
 
-    versions = conn.execute(
-        sa.text("SELECT key, version, spec FROM experiment_versions ORDER BY key, version")
-    )
-    for key, version, spec in versions.all():
-        compiled = compile_experiment(ExperimentSpec.model_validate_json(spec), int(version))
-        assert compiled.spec.key == key
-        rebuild_rollups(conn, compiled)
+    rebuild_all_rollups(conn)
 
 
 def downgrade() -> None:
