@@ -1,22 +1,23 @@
 """Multivariate (factorial) designs: main effects and interactions by logistic regression on counts.
 
 Each cell of the design (one level of every factor, say subject ``urgent`` x CTA ``see``) is summarised
-as units and successes; a binomial GLM with a logit link on those counts (statsmodels formula
-``successes + failures ~ C(f0) * C(f1)``) gives the same estimates as a logistic regression on the
-individual sends, without loading them.
+as units and successes; a binomial GLM with a logit link on those counts (the model of the formula
+``successes + failures ~ C(f0) * C(f1)``, treatment-coded, its design matrix built here and fitted by
+statsmodels on arrays) gives the same estimates as a logistic regression on the individual sends,
+without loading them.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import pandas as pd
+import numpy as np
 import statsmodels.api as sm
-import statsmodels.formula.api as smf
 from scipy import special
 from statsmodels.tools.sm_exceptions import PerfectSeparationWarning
 
@@ -143,28 +144,28 @@ def analyze_factorial(
             raise AnalysisInputError(f"cells: factor {f!r} has a single level {level_lists[f]}")
         level_lists[f] = [ref[f]] + [v for v in level_lists[f] if v != ref[f]]
 
-    # Internal names f0, f1, ... and levels L0 (reference), L1, ... keep the formula safe for any id.
-    codes = {f: {v: f"L{j}" for j, v in enumerate(level_lists[f])} for f in factors}
-    frame = pd.DataFrame({f"f{k}": [codes[f][c.levels[f]] for c in cells] for k, f in enumerate(factors)})
-    frame["successes"] = [c.successes for c in cells]
-    frame["failures"] = [c.n - c.successes for c in cells]
+    # The formula names the model (internal names f0, f1, ... and levels L0 = reference, L1, ...); the
+    # design matrix is built here, in the formula's column order, and fitted on arrays.
     terms = [f"C(f{k}, Treatment('L0'))" for k in range(len(factors))]
     rhs = (" * " if interactions else " + ").join(terms)
     formula = f"successes + failures ~ {rhs}"
-    fit = _fit(formula, frame)
+    cell_levels = np.array([[level_lists[f].index(c.levels[f]) for f in factors] for c in cells])
+    counts = np.array([[c.successes, c.n - c.successes] for c in cells], dtype=float)
+    columns = _columns([len(level_lists[f]) for f in factors], len(factors) if interactions else 1)
+    fit = _fit(counts, _design(cell_levels, columns))
 
     z_crit = float(-special.ndtri(alpha / 2))
     rows = []
-    for name in fit.params.index:
-        label, kind = _label(name, factors, level_lists)
-        est, se = float(fit.params[name]), float(fit.bse[name])
-        p = float(fit.pvalues[name])
+    for column, est, se, p in zip(columns, fit.params, fit.bse, fit.pvalues, strict=True):
+        label, kind = _label(column, factors, level_lists)
+        est, se, p = float(est), float(se), float(p)
         rows.append(EffectRow(label, kind, est, se, est / se, p, (est - z_crit * se, est + z_crit * se),
                               math.exp(est), bool(p < alpha)))
 
     interaction_p = None
     if interactions and len(factors) > 1:
-        additive = _fit(f"successes + failures ~ {' + '.join(terms)}", frame)
+        main = [c for c in columns if len(c) <= 1]
+        additive = _fit(counts, _design(cell_levels, main))
         lr = 2 * (fit.llf - additive.llf)
         df = fit.df_model - additive.df_model
         interaction_p = float(special.chdtrc(df, max(lr, 0.0))) if df > 0 else None
@@ -185,23 +186,45 @@ def _matters(row: EffectRow) -> str:
     return "-" if row.kind == "intercept" else ("yes" if row.significant else "no")
 
 
-def _fit(formula: str, frame: pd.DataFrame) -> Any:
+#: A column of the design: the (factor index, level index) pairs whose indicators it multiplies (the
+#: empty tuple is the intercept; level 0 is the reference, coded by no column).
+Column = tuple[tuple[int, int], ...]
+
+
+def _columns(levels_per_factor: Sequence[int], degree: int) -> list[Column]:
+    """The treatment-coded columns of every term up to ``degree`` factors, in the order of the formula
+    ``C(f0) * C(f1) * ...``: the intercept, then terms by degree, each degree's in the order of its
+    factors' combinations, and within a term the first factor's levels varying fastest."""
+    columns: list[Column] = [()]
+    for size in range(1, degree + 1):
+        for term in itertools.combinations(range(len(levels_per_factor)), size):
+            levels = itertools.product(*[range(1, levels_per_factor[k]) for k in reversed(term)])
+            columns += [tuple(zip(term, reversed(combo), strict=True)) for combo in levels]
+    return columns
+
+
+def _design(cell_levels: np.ndarray, columns: Sequence[Column]) -> np.ndarray:
+    """The design matrix, shape ``(cells, len(columns))``: 1 where the cell (its level index per factor,
+    ``cell_levels`` of shape ``(cells, factors)``) has every level the column names."""
+    design = np.ones((len(cell_levels), len(columns)))
+    for j, column in enumerate(columns):
+        for k, level in column:
+            design[:, j] *= cell_levels[:, k] == level
+    return design
+
+
+def _fit(counts: np.ndarray, design: np.ndarray) -> Any:
+    """The binomial GLM (logit link) of ``counts`` (shape ``(cells, 2)``: successes, failures)."""
     # A saturated model fits the cells exactly: statsmodels then warns about a zero residual degree of
     # freedom and "perfect prediction", which are expected here (real separation is reported in the note).
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         warnings.simplefilter("ignore", PerfectSeparationWarning)
-        return smf.glm(formula, data=frame, family=sm.families.Binomial()).fit()
+        return sm.GLM(counts, design, family=sm.families.Binomial()).fit()
 
 
-def _label(name: str, factors: list[str], level_lists: dict[str, list[str]]) -> tuple[str, str]:
-    if name == "Intercept":
+def _label(column: Column, factors: list[str], level_lists: dict[str, list[str]]) -> tuple[str, str]:
+    if not column:
         return "intercept", "intercept"
-    parts = []
-    for piece in name.split(":"):
-        # e.g. "C(f1, Treatment('L0'))[T.L2]"
-        k = int(piece[piece.index("(f") + 2:piece.index(",")])
-        j = int(piece[piece.rindex("[T.L") + 4:-1])
-        parts.append(f"{factors[k]}={level_lists[factors[k]][j]}")
+    parts = [f"{factors[k]}={level_lists[factors[k]][j]}" for k, j in column]
     return " x ".join(parts), "main effect" if len(parts) == 1 else "interaction"
-

@@ -126,3 +126,48 @@ def test_the_intercept_is_flagged_as_its_p_value_says_and_not_counted_as_an_effe
     assert r.to_dict()["rows"][0]["significant"] is True
     assert "| intercept | intercept |" in r.to_markdown() and r.to_markdown().count(" | - |") == 1
     assert r.note.startswith("3 terms tested")
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning",
+                            "ignore::statsmodels.tools.sm_exceptions.PerfectSeparationWarning")
+@pytest.mark.parametrize("interactions", [True, False])
+def test_three_factors_match_the_statsmodels_formula_glm_term_by_term(interactions: bool) -> None:
+    # reference: statsmodels' binomial GLM from the formula (patsy's treatment coding and column order)
+    import statsmodels.api as sm
+
+    rng = np.random.default_rng(7)
+    levels = {"subject": ["plain", "urgent", "personal"], "cta": ["shop", "see"], "img": ["a", "b", "c"]}
+    cells, frame_rows = [], []
+    for s in levels["subject"]:
+        for c in levels["cta"]:
+            for i in levels["img"]:
+                n = int(rng.integers(2000, 9000))
+                x = int(rng.binomial(n, 0.04 + 0.01 * levels["img"].index(i) + 0.005 * len(s)))
+                cells.append(FactorialCell({"subject": s, "cta": c, "img": i}, n, x))
+                frame_rows.append((s, c, i, x, n - x))
+    frame = pd.DataFrame(frame_rows, columns=["subject", "cta", "img", "successes", "failures"])
+    terms = [f"C({f}, Treatment('{v[0]}'))" for f, v in levels.items()]
+    rhs = (" * " if interactions else " + ").join(terms)
+    ref = smf.glm(f"successes + failures ~ {rhs}", frame, family=sm.families.Binomial()).fit()
+    r = analyze_factorial(cells, interactions=interactions)
+    # patsy orders a factor's levels alphabetically, analyze_factorial as first seen: match by term
+    term_to_name = {"intercept" if name == "Intercept" else " x ".join(
+        f"{p[2:p.index(',')]}={p[p.rindex('[T.') + 3:-1]}" for p in name.split(":")): name
+        for name in ref.params.index}
+    assert sorted(row.term for row in r.rows) == sorted(term_to_name)
+    assert len(r.rows) == (18 if interactions else 6)
+    for row in r.rows:
+        name = term_to_name[row.term]
+        assert row.kind == ("intercept" if name == "Intercept" else
+                            "interaction" if ":" in name else "main effect")
+        assert row.estimate == pytest.approx(ref.params[name], rel=1e-9, abs=1e-12)
+        assert row.std_error == pytest.approx(ref.bse[name], rel=1e-9)
+        assert row.p_value == pytest.approx(ref.pvalues[name], rel=1e-7, abs=1e-15)
+    if interactions:
+        additive = smf.glm(f"successes + failures ~ {' + '.join(terms)}", frame,
+                           family=sm.families.Binomial()).fit()
+        lr = 2 * (ref.llf - additive.llf)
+        expected_p = sps.chi2.sf(lr, ref.df_model - additive.df_model)
+        assert r.interaction_p_value == pytest.approx(expected_p, rel=1e-6)
+    else:
+        assert r.interaction_p_value is None
