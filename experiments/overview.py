@@ -1,12 +1,10 @@
-"""The experiments list's numbers: the decisions of every experiment's current version, counted on
-ranges of the covering index ``ix_decisions_summary`` instead of one summary per experiment.
+"""The experiments list's numbers: the decisions of every experiment's current version, summed from its
+rollups (:func:`experiments.store.rollup_tables.stored_decision_counts`, a few rows per arm and day,
+whatever the size of the log) instead of one summary per experiment.
 
-Per experiment: the fallbacks by reason (a ``GROUP BY`` over the fallback range only), and the learnable
-decisions as plain ``count(*)`` over index ranges: one range for adaptive designs (their split is not
-checked), one per arm for hash designs (the sample-ratio check needs each variant's count). Counting a
-range is the cheapest pass a database makes over an index (no grouping per row: SQLite about 50 ns per
-decision against about 200 ns for the summary's ``GROUP BY``), so the list stays fast with several
-experiments of a million decisions each.
+Per experiment: the fallbacks by reason, and the learnable decisions: in total for adaptive designs
+(their split is not checked), per arm for hash designs (the sample-ratio check needs each variant's
+count).
 """
 
 from __future__ import annotations
@@ -14,13 +12,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import get_args
 
-from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
 from experiments.assignment import CompiledExperiment
 from experiments.models import FALLBACK_REASONS, ExperimentTraffic, Reason, VariantTraffic
 from experiments.results import intended_shares
-from experiments.store import decisions_table as D
+from experiments.store.rollup_tables import stored_decision_counts
 
 #: Reasons of the decisions that are learned from and counted in the arm statistics.
 LEARNABLE_REASONS = tuple(sorted(frozenset(get_args(Reason)) - FALLBACK_REASONS))
@@ -32,24 +29,19 @@ CountKey = tuple[bool, str | None, int | None]
 def version_counts(conn: Connection, compiled: CompiledExperiment) -> dict[CountKey, int]:
     """The decisions of a spec version: ``(True, reason, None)`` per fallback reason; for hash designs
     ``(False, None, arm)`` per arm, for adaptive designs ``(False, None, None)`` for all learnable ones."""
-    key, version = compiled.spec.key, compiled.version
-    in_version = (D.c.experiment_key == key, D.c.version == version)
     out: dict[CountKey, int] = {}
-    fallbacks = (
-        select(D.c.reason, func.count())
-        .where(*in_version, D.c.fallback.is_(True))
-        .group_by(D.c.reason)
-    )
-    for reason, n in conn.execute(fallbacks):
-        out[(True, str(reason), None)] = int(n)
-    learnable = select(func.count()).where(
-        *in_version, D.c.fallback.is_(False), D.c.reason.in_(LEARNABLE_REASONS)
-    )
+    learnable: dict[int, int] = dict.fromkeys(range(compiled.n_arms), 0)
+    counts = stored_decision_counts(conn, compiled.spec.key, compiled.version)
+    for (fallback, reason, arm), n in sorted(counts.items()):
+        if fallback:
+            out[(True, reason, None)] = out.get((True, reason, None), 0) + n
+        elif reason in LEARNABLE_REASONS:
+            learnable[arm] = learnable.get(arm, 0) + n
     if compiled.adaptive:
-        out[(False, None, None)] = int(conn.execute(learnable).scalar_one())
+        out[(False, None, None)] = sum(learnable.values())
         return out
     for arm in range(compiled.n_arms):
-        out[(False, None, arm)] = int(conn.execute(learnable.where(D.c.arm == arm)).scalar_one())
+        out[(False, None, arm)] = learnable[arm]
     return out
 
 

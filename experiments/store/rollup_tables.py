@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from functools import cache
 from typing import Any
 
-from sqlalchemy import bindparam, delete, select, text
+from sqlalchemy import bindparam, delete, func, select, text
 from sqlalchemy.engine import Connection
 
 from experiments.rollup_deltas import CellChange
@@ -124,6 +124,15 @@ def stored_outcome_counts(conn: Connection, key: str, version: int) -> dict[tupl
     """The stored outcome counts of the version, per ``(kind, event type)``."""
     query = select(C.c.kind, C.c.type, C.c.outcomes).where(C.c.experiment_key == key, C.c.version == version)
     return {(str(kind), str(t)): int(n) for kind, t, n in conn.execute(query) if n}
+
+
+def stored_decision_counts(conn: Connection, key: str, version: int) -> dict[tuple[bool, str, int], int]:
+    """The decisions of the version per ``(fallback, reason, arm)``, summed over its stored cells (a
+    ``GROUP BY`` over a few rows per arm and day)."""
+    columns = (R.c.fallback, R.c.reason, R.c.arm)
+    query = (select(*columns, func.sum(R.c.decisions))
+             .where(R.c.experiment_key == key, R.c.version == version).group_by(*columns))
+    return {(bool(f), str(r), int(a)): int(n) for f, r, a, n in conn.execute(query) if n}
 
 
 def delete_rollups(conn: Connection, key: str, version: int) -> None:

@@ -186,6 +186,10 @@ def test_traffic_of_every_experiment_matches_their_summaries(
         summary = service.summarize(key)
         assert t.version == summary.version and t.design == summary.design and t.slots == summary.slots
         assert t.decisions == summary.learnable_decisions + sum(summary.fallbacks.values())
+        with service.engine.connect() as conn:  # the list reads the rollups: the log agrees
+            logged = conn.execute(text("SELECT count(*) FROM decisions WHERE experiment_key = :k AND "
+                                       "version = :v"), {"k": key, "v": t.version}).scalar_one()
+        assert t.decisions == logged
         assert t.fallbacks == summary.fallbacks
         if summary.design in ("ab", "multivariate"):  # each variant's count and share, for the SRM check
             assert [(a.slot, a.variant, a.decisions, a.intended_share) for a in t.arms] == [
