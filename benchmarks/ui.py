@@ -182,27 +182,40 @@ def measure_postgres(admin_url: str, n: int, repeats: int) -> tuple[list[list[ob
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def conclusion(rows: list[list[object]]) -> str:
-    """Which pages meet the target, cold and warm, in words."""
+def conclusion(rows: list[list[object]], part_rows: list[list[object]]) -> str:
+    """Which pages meet the target, cold and warm, and what is left of each cold page's time, in words."""
     def pages(column: int) -> str:
         met = [f"{row[1]} on {row[0]}" for row in rows if row[column] == "yes"]
         return ", ".join(met) if met else "none"
 
+    page_to_parts = {(row[0], row[1]): row[2:] for row in part_rows}
+    lines = []
+    for row in rows:
+        cold, store = min(row[4], row[5]), row[3]  # type: ignore[type-var]
+        line = (f"{row[1]} on {row[0]}: {cold:,.0f} ms cold, {store:,.0f} ms of it reading the store "
+                f"(median, a new service), the rest ({max(cold - store, 0.0):,.0f} ms) the analysis, "
+                "charts and template")  # type: ignore[operator]
+        parts = page_to_parts.get((row[0], row[1]))
+        if parts:
+            largest = max(range(len(PARTS) - 1), key=lambda j: parts[j])  # not the full scan beside it
+            line += f"; its largest read: {PARTS[largest]} ({parts[largest]:,.0f} ms)"
+        lines.append(line)
     return (
         f"**Which path meets {TARGET_MS:.0f} ms.** Warm (the refresher running): {pages(9)}. "
-        f"Cold: {pages(6)}. A cold experiment page is mostly `store ms`, and what is left of it grows "
-        "with the log: `summary + learning` is one pass over the version's decisions on the covering "
-        "index `ix_decisions_summary` and the outcome aggregations on `ix_outcomes_summary` (for an "
-        "adaptive design the learning summary adds only two reads of the snapshot table: the reward "
-        "learned from is the latest snapshot's record, kept by the learning transaction); `adaptive "
-        "read` is two GROUP BY over the log (per policy version and arm, the inverse-propensity sums of "
-        "the decisions and of their attributed outcomes), plus, for a contextual design of at most "
-        "50,000 decisions, those decisions as rows; `drift read` is two GROUP BY over the log (per day, "
-        "policy version, learned version and arm). `policy history` reads the snapshot rows and the "
-        "arm probabilities stored with them (no state is restored): it grows with the number of "
-        "snapshots, not of decisions. Only summaries kept up to date as decisions and outcomes are "
-        "written would bring the rest under the target. Visitors do not wait for it: the refresher "
-        "pays it in the background and every page states the age of its numbers."
+        f"Cold: {pages(6)}.\n\n"
+        "What remains of each cold page's time (the better of first view and cache expired):\n\n"
+        + "\n".join(f"- {line}." for line in lines) + "\n\n"
+        "Every read of a page's numbers comes from sums kept as the log is written, a few rows per arm "
+        "and day (or per policy version) whatever the size of the log: `summary + learning` reads the "
+        "rollups' cells and outcome counts (for an adaptive design the reward learned from is the "
+        "latest snapshot's record, kept by the learning transaction); `adaptive read` the adaptive "
+        "inverse-propensity sums per policy version and arm (a contextual design of at most 50,000 "
+        "decisions also reads those decisions as rows, for the cross-fitted estimate); `drift read` the "
+        "drift sums per day, policy version, learned version and arm; `policy history` the snapshot "
+        "rows and the arm probabilities stored with them (it grows with the number of snapshots, not "
+        "of decisions); the list page sums every experiment's decisions from its rollups. Those reads "
+        "grow with the days and policy versions of the log, not its decisions; the rest of a cold "
+        "page is the analysis of the sums, the charts and the template."
     )
 
 
@@ -232,8 +245,9 @@ def main() -> None:
         f"{args.decisions:,} decisions over 20 days with their clicks (about 3%) and unsubscribes (0.2%); "
         "an adaptive one's spread over a policy version per 5,000 decisions (the learner's batch), "
         "learned by the next version but for the last 5%, with a real policy state per version; then "
-        "`prepare_store` (the snapshots' learned rewards rebuilt from the log, `ANALYZE`; on PostgreSQL "
-        "`VACUUM ANALYZE`, as autovacuum would after a bulk load). "
+        "`prepare_store` (the rollups of every experiment version and the snapshots' learned rewards "
+        "computed from the log, as the writers would have kept them; `ANALYZE`, on PostgreSQL `VACUUM "
+        "ANALYZE`, as autovacuum would after a bulk load). "
         "Median of the repeats, in process (TestClient, no network), on a machine shared with other work "
         "(absolute times are noisy; compare within a row). `store ms`: reading the page's numbers from "
         "the store in a new service (`api.ui.numbers.gather_numbers`): for an experiment page its "
@@ -249,7 +263,7 @@ def main() -> None:
         "every 10 s or twice as long as the pass took), requests half a second apart; `max` includes "
         "requests that met a refresh. `refresh cycle s`: how long the refresher's last pass over the "
         "three experiments took (the numbers a page shows are at most about three times that, or that "
-        "plus 10 s, old). The list page covers all three experiments.\n\n" + conclusion(rows)
+        "plus 10 s, old). The list page covers all three experiments.\n\n" + conclusion(rows, part_rows)
     )
     parts_table = format_table(["database", "page", *[f"{part} ms" for part in PARTS]], part_rows)
     table = format_table(headers, rows) + "\n\nWhere an experiment page's `store ms` goes:\n\n" + parts_table

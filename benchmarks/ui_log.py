@@ -11,7 +11,8 @@ last :data:`UNLEARNED_SHARE` of the log, not learned yet. Its snapshots are real
 bandit's updated with a synthetic batch per version), inserted through the store.
 
 After the load :func:`benchmarks.bulk_load.prepare_store` brings the store to what its writers would
-have kept up to date (the snapshots' learned rewards, which the learner adds up as it learns).
+have kept up to date (the rollups of every experiment version, and the snapshots' learned rewards,
+which the learner adds up as it learns).
 """
 
 from __future__ import annotations
