@@ -28,7 +28,7 @@ def verify(
 
     Exits 0 with one line when they are equal, 1 with one line per difference otherwise.
     """
-    from experiments.store.rollups import verify_experiment
+    from experiments.store.rollup_checks import verify_experiment
 
     checks = verify_experiment(open_engine(db), key)
     equal = all(not c.differences for c in checks)

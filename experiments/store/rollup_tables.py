@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
@@ -42,17 +42,22 @@ def _read_policy(stored: int) -> int | None:
     return None if stored == NO_POLICY_VERSION else int(stored)
 
 
-def _upsert(conn: Connection, table: Any, rows: list[dict[str, Any]], added: tuple[str, ...]) -> None:
-    """Insert ``rows`` (sorted by key), or add their ``added`` columns to the rows stored already."""
+def _upsert(conn: Connection, table: Any, rows: list[dict[str, Any]], added: tuple[str, ...],
+            least: tuple[str, ...] = ()) -> None:
+    """Insert ``rows`` (sorted by key), or add their ``added`` columns to the rows stored already (and
+    keep the smaller of the stored and the new value of the ``least`` columns, NULL being neither)."""
     if not rows:
         return
     dialect = sqlite if conn.dialect.name == "sqlite" else postgresql
     keys = [c.name for c in table.primary_key.columns]
     for start in range(0, len(rows), ROWS_PER_STATEMENT):
         stmt = dialect.insert(table).values(rows[start : start + ROWS_PER_STATEMENT])
-        stmt = stmt.on_conflict_do_update(
-            index_elements=keys, set_={c: table.c[c] + stmt.excluded[c] for c in added}
-        )
+        set_ = {c: table.c[c] + stmt.excluded[c] for c in added}
+        smaller = func.min if conn.dialect.name == "sqlite" else func.least  # of two values
+        for c in least:
+            old, new = table.c[c], stmt.excluded[c]
+            set_[c] = smaller(func.coalesce(old, new), func.coalesce(new, old))
+        stmt = stmt.on_conflict_do_update(index_elements=keys, set_=set_)
         conn.execute(stmt)
 
 

@@ -26,7 +26,7 @@ from experiments.service import ExperimentService
 from experiments.spec import ExperimentSpec, parse_spec
 from experiments.store import create_tables, make_engine
 from experiments.store.repository import consistent_read
-from experiments.store.rollups import rebuild_rollups, verify_rollups
+from experiments.store.rollup_checks import rebuild_rollups, verify_rollups
 from experiments.store.summaries import (
     arm_stats,
     daily_stats,

@@ -1,0 +1,120 @@
+"""The stored breakdown rollups (``rollup_adaptive``, ``rollup_segments``, ``rollup_covariates``): add a
+write's changes to them, and read them as the summary types the analysis takes, equal to what the log's
+full scans give (:func:`experiments.adaptive_reader.log_adaptive_sums`,
+:func:`experiments.store.segments.segment_arm_stats`, :func:`experiments.store.segments.covariate_arm_stats`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.engine import Connection
+
+from analysis.adaptive_log import ArmBatchSums
+from analysis.stats import RegressionStats, SampleStats
+from experiments.breakdown_deltas import ADAPTIVE, ALL, COVARIATES, SEGMENTS, BreakdownChange
+from experiments.store.cells import GroupStats
+from experiments.store.rollup_tables import _read_policy, _upsert
+from experiments.store.segments import CovariateStats
+from experiments.store.tables import rollup_adaptive_table as A
+from experiments.store.tables import rollup_covariates_table as V
+from experiments.store.tables import rollup_segments_table as S
+
+#: Per (policy version, arm), the :class:`ArmBatchSums` of the reward and of each event type, in order.
+AdaptiveSums = dict[tuple[int | None, int], list[ArmBatchSums]]
+_KEYS = {
+    ADAPTIVE: ("policy_version", "arm", "metric"),
+    SEGMENTS: ("attribute", "has_value", "segment", "arm", "type"),
+    COVARIATES: ("attribute", "arm"),
+}
+_SUMS = {
+    ADAPTIVE: ("decisions", "inv_p_sum", "inv_p2_sum", "value_sum", "value_sum_squares", "w_value_sum",
+               "w2_value_sum", "w2_value_squares_sum"),
+    SEGMENTS: ("decisions", "reward_sum", "reward_sum_squares", "reward_sum_cubes"),
+    COVARIATES: ("decisions", "n", "sum_x", "sum_x_squares", "sum_y", "sum_y_squares", "sum_xy"),
+}
+_TABLES = {ADAPTIVE: A, SEGMENTS: S, COVARIATES: V}
+
+
+def add_breakdown_change(conn: Connection, key: str, version: int, change: BreakdownChange) -> None:
+    """Add one write's change of version ``version`` of ``key`` to the three tables (in that order, each
+    sorted by key; rows made when missing)."""
+    for table, sql_table in _TABLES.items():
+        rows = []
+        for row_key, sums in change.rows(table):
+            row = {"experiment_key": key, "version": version, **dict(zip(_KEYS[table], row_key, strict=True))}
+            row.update({c: sums.get(c, 0) for c in _SUMS[table]})
+            if table == ADAPTIVE:
+                row["min_propensity"] = change.min_propensity.get(row_key[:2]) if row_key[2] == ALL else None
+            rows.append(row)
+        _upsert(conn, sql_table, rows, _SUMS[table], ("min_propensity",) if table == ADAPTIVE else ())
+
+
+def _where(table: Any, key: str, version: int) -> tuple[Any, ...]:
+    return (table.c.experiment_key == key, table.c.version == version)
+
+
+def stored_adaptive_sums(conn: Connection, key: str, version: int, types: Sequence[str]) -> AdaptiveSums:
+    """Per (policy version, arm) with decisions, the sums of the reward and of each of ``types``."""
+    rows = conn.execute(select(A).where(*_where(A, key, version))).mappings().all()
+    groups = {(r["policy_version"], r["arm"]): r for r in rows if r["metric"] == ALL and r["decisions"]}
+    metric_rows = {(r["policy_version"], r["arm"], r["metric"]): r for r in rows}
+    out: AdaptiveSums = {}
+    for (policy, arm), g in sorted(groups.items()):
+        sums = []
+        for metric in (ALL, *types):
+            m = metric_rows.get((policy, arm, metric))
+            sums.append(ArmBatchSums(
+                n=int(g["decisions"]), w_sum=float(g["inv_p_sum"]), w2_sum=float(g["inv_p2_sum"]),
+                min_propensity=float(g["min_propensity"]),
+                **{name: 0.0 if m is None else float(m[column]) for name, column in _METRIC_FIELDS},
+            ))
+        out[(_read_policy(policy), int(arm))] = sums
+    return out
+
+
+_METRIC_FIELDS = (
+    ("reward_sum", "value_sum"), ("reward_sum_squares", "value_sum_squares"), ("w_reward_sum", "w_value_sum"),
+    ("w2_reward_sum", "w2_value_sum"), ("w2_reward_squares_sum", "w2_value_squares_sum"),
+)
+
+
+def stored_segment_stats(conn: Connection, key: str, version: int, attribute: str, types: Sequence[str]
+                         ) -> dict[tuple[str | None, int], GroupStats]:
+    """Per (segment text or None, arm) with decisions, the :class:`GroupStats` of the attribute's
+    segments (counts of each of ``types``)."""
+    query = select(S).where(*_where(S, key, version), S.c.attribute == attribute)
+    group_to_counts: dict[tuple[str | None, int], dict[str, int]] = {}
+    group_to_reward: dict[tuple[str | None, int], SampleStats] = {}
+    for r in conn.execute(query).mappings():
+        group = (str(r["segment"]) if r["has_value"] else None, int(r["arm"]))
+        if r["type"] == ALL:
+            group_to_reward[group] = SampleStats(int(r["decisions"]), float(r["reward_sum"]),
+                                                 float(r["reward_sum_squares"]), float(r["reward_sum_cubes"]))
+        else:
+            group_to_counts.setdefault(group, {})[str(r["type"])] = int(r["decisions"])
+    return {
+        group: GroupStats(reward, {t: group_to_counts.get(group, {}).get(t, 0) for t in types})
+        for group, reward in group_to_reward.items() if reward.n
+    }
+
+
+def stored_covariate_stats(conn: Connection, key: str, version: int, attribute: str
+                           ) -> dict[int, CovariateStats]:
+    """Per arm with decisions, the :class:`CovariateStats` of the attribute."""
+    query = select(V).where(*_where(V, key, version), V.c.attribute == attribute).order_by(V.c.arm)
+    return {
+        int(r["arm"]): CovariateStats(int(r["decisions"]), RegressionStats(
+            int(r["n"]), float(r["sum_x"]), float(r["sum_y"]), float(r["sum_x_squares"]),
+            float(r["sum_y_squares"]), float(r["sum_xy"]),
+        ))
+        for r in conn.execute(query).mappings() if r["decisions"]
+    }
+
+
+def delete_breakdowns(conn: Connection, key: str, version: int) -> None:
+    """Delete the version's breakdown rows (before storing them anew)."""
+    for table in _TABLES.values():
+        conn.execute(delete(table).where(*_where(table, key, version)))
