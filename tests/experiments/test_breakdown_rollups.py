@@ -15,8 +15,8 @@ from experiments.models import OutcomeEvent
 from experiments.recipients import erase_recipient
 from experiments.retention import prune_contexts
 from experiments.service import ExperimentService
-from experiments.store import decisions_table as D
 from experiments.store import create_tables, make_engine, upgrade_store
+from experiments.store import decisions_table as D
 from experiments.store.rollup_checks import verify_experiment
 from experiments.store.segment_values import covariate_numbers, segment_attributes, segment_texts
 from experiments.store.segments import _context_number, _segment_text, covariate_arm_stats, segment_arm_stats
@@ -59,7 +59,7 @@ def test_the_segment_texts_and_numbers_computed_at_write_time_equal_the_sql(db_u
     with engine.connect() as conn:
         texts = [_segment_text(a, compiled, dialect).label(f"s{j}") for j, a in enumerate(attributes)]
         numbers = [_context_number(a, dialect).label(f"x{j}") for j, a in enumerate(RECORDED)]
-        rows = conn.execute(select(D.c.context, D.c.variants, *texts, *numbers).order_by(D.c.created_at)).all()
+        rows = conn.execute(select(D.c.context, D.c.variants, *texts, *numbers)).all()
         python = segment_texts(conn, compiled, [(r.context, r.variants) for r in rows])
     assert len(rows) == len(contexts)
     for row, computed in zip(rows, python, strict=True):
