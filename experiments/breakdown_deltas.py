@@ -22,7 +22,7 @@ Zero sums are left out, so a decision with reward 0 and no event adds only its c
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -121,6 +121,7 @@ class BreakdownChange:
 
     sums: Sums = field(default_factory=lambda: {t: {} for t in TABLES})
     min_propensity: dict[tuple[int, int], float] = field(default_factory=dict)
+    overflowed: set[str] = field(default_factory=set)  # segment attributes with too many values
 
     def insert(self, state: DecisionState, types: Sequence[str]) -> None:
         """A decision written (its reward and flags as they are: 0 for a new one)."""
@@ -139,14 +140,3 @@ class BreakdownChange:
         return [(k, {n: v for n, v in row.items() if v}) for k, row in sorted(self.sums[table].items())
                 if any(row.values())]
 
-
-def merged(changes: Iterable[BreakdownChange]) -> BreakdownChange:
-    """The changes added up (one write's changes of one version, from several steps)."""
-    out = BreakdownChange()
-    for change in changes:
-        for table, rows in change.sums.items():
-            for key, row in rows.items():
-                _put(out.sums, table, key, row)
-        for key, p in change.min_propensity.items():
-            out.min_propensity[key] = min(out.min_propensity.get(key, p), p)
-    return out

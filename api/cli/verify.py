@@ -1,9 +1,10 @@
 """``sendlab verify KEY``: recompute an experiment's rollups from its log and compare.
 
 Results read the rollups the writes keep (:mod:`experiments.store.rollups`); this command recomputes
-each spec version's cells and outcome counts from the decision and outcome log in full and compares
-them: counts must be equal, reward sums equal to a relative 1e-9 (sums kept by deltas round
-differently from one summed in one pass). It reads the whole log of the experiment, so it takes as
+each spec version's cells, outcome counts and breakdowns (by segment, by covariate, the adaptive
+inverse-propensity sums) from the decision and outcome log in full and compares them: counts must be
+equal, reward sums equal to a relative 1e-9 (sums kept by deltas round differently from one summed in
+one pass). It reads the whole log of the experiment, so it takes as
 long as a results page did before rollups.
 """
 

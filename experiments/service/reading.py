@@ -44,6 +44,7 @@ from experiments.service.core import ServiceCore
 from experiments.spec import ATTRIBUTE_PATTERN
 from experiments.store.breakdown_tables import stored_covariate_stats, stored_segment_stats
 from experiments.store.learning_log import after_learning_counts
+from experiments.store.segments import segment_arm_stats
 from experiments.store.summaries import (
     DecisionGroup,
     all_rewards,
@@ -172,6 +173,8 @@ class Reading:
         _, compiled = self._core.repo.current(conn, key)
         check_attribute(compiled, attribute, "segment")
         groups = stored_segment_stats(conn, key, compiled.version, attribute, event_types(compiled))
+        if groups is None:  # more values than segments may have: not kept, so the log is read
+            groups = segment_arm_stats(conn, compiled, attribute)
         values = {seg for seg, _ in groups if seg is not None}
         if len(values) > MAX_SEGMENTS:
             raise InvalidInput(

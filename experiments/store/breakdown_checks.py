@@ -14,10 +14,12 @@ from sqlalchemy.engine import Connection
 from experiments.adaptive_reader import log_adaptive_sums
 from experiments.assignment import CompiledExperiment
 from experiments.breakdown_deltas import ADAPTIVE, ALL, COVARIATES, SEGMENTS, BreakdownChange
+from experiments.limits import MAX_SEGMENTS
 from experiments.rollup_deltas import within_tolerance
 from experiments.store.breakdown_tables import (
     add_breakdown_change,
     delete_breakdowns,
+    mark_overflowed,
     stored_adaptive_sums,
     stored_covariate_stats,
     stored_segment_stats,
@@ -32,7 +34,8 @@ _WEIGHTED = ("value_sum", "value_sum_squares", "w_value_sum", "w2_value_sum", "w
 
 
 def log_breakdowns(conn: Connection, compiled: CompiledExperiment) -> BreakdownChange:
-    """The version's breakdown rows computed from the log in full, as one change to empty tables."""
+    """The version's breakdown rows computed from the log in full, as one change to empty tables (the
+    segment attributes with more than :data:`MAX_SEGMENTS` values in ``overflowed``, not kept)."""
     types = event_types(compiled)
     change = BreakdownChange()
     adaptive = change.sums[ADAPTIVE]
@@ -48,7 +51,11 @@ def log_breakdowns(conn: Connection, compiled: CompiledExperiment) -> BreakdownC
             adaptive[(stored_policy, arm, t)] = {c: getattr(sums, f) for c, f in zip(_WEIGHTED, _ARM_SUMS,
                                                                                      strict=True)}
     for attribute in segment_attributes(compiled):
-        for (segment, arm), stats in segment_arm_stats(conn, compiled, attribute).items():
+        groups = segment_arm_stats(conn, compiled, attribute)
+        if len({segment for segment, _ in groups if segment is not None}) > MAX_SEGMENTS:
+            change.overflowed.add(attribute)
+            continue
+        for (segment, arm), stats in groups.items():
             key = (attribute, segment is not None, "" if segment is None else segment, arm)
             r = stats.reward
             change.sums[SEGMENTS][(*key, ALL)] = {
@@ -69,8 +76,12 @@ def log_breakdowns(conn: Connection, compiled: CompiledExperiment) -> BreakdownC
 
 def rebuild_breakdowns(conn: Connection, compiled: CompiledExperiment) -> None:
     """Replace the version's breakdown rows by :func:`log_breakdowns` (no other writer meanwhile)."""
-    delete_breakdowns(conn, compiled.spec.key, compiled.version)
-    add_breakdown_change(conn, compiled.spec.key, compiled.version, log_breakdowns(conn, compiled))
+    key, version = compiled.spec.key, compiled.version
+    delete_breakdowns(conn, key, version)
+    change = log_breakdowns(conn, compiled)
+    for attribute in sorted(change.overflowed):
+        mark_overflowed(conn, key, version, attribute)
+    add_breakdown_change(conn, key, version, change)
 
 
 def _compare(where: str, a: Mapping[str, Any], b: Mapping[str, Any], lines: list[str]) -> None:
@@ -95,6 +106,8 @@ def compare_breakdowns(conn: Connection, compiled: CompiledExperiment) -> list[s
                      {} if a is None else asdict(a), {} if b is None else asdict(b), lines)
     for attribute in segment_attributes(compiled):
         a_groups = stored_segment_stats(conn, key, version, attribute, types)
+        if a_groups is None:  # overflowed: not kept, results by it read the log
+            continue
         b_groups = segment_arm_stats(conn, compiled, attribute)
         order = sorted(set(a_groups) | set(b_groups), key=lambda g: (g[0] is not None, g[0] or "", g[1]))
         for group in order:

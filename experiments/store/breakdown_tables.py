@@ -9,17 +9,20 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from analysis.adaptive_log import ArmBatchSums
 from analysis.stats import RegressionStats, SampleStats
 from experiments.breakdown_deltas import ADAPTIVE, ALL, COVARIATES, SEGMENTS, BreakdownChange
+from experiments.limits import MAX_SEGMENTS
 from experiments.store.cells import GroupStats
 from experiments.store.rollup_tables import _read_policy, _upsert
 from experiments.store.segments import CovariateStats
 from experiments.store.tables import rollup_adaptive_table as A
 from experiments.store.tables import rollup_covariates_table as V
+from experiments.store.tables import rollup_overflow_table as O
 from experiments.store.tables import rollup_segments_table as S
 
 #: Per (policy version, arm), the :class:`ArmBatchSums` of the reward and of each event type, in order.
@@ -40,16 +43,51 @@ _TABLES = {ADAPTIVE: A, SEGMENTS: S, COVARIATES: V}
 
 def add_breakdown_change(conn: Connection, key: str, version: int, change: BreakdownChange) -> None:
     """Add one write's change of version ``version`` of ``key`` to the three tables (in that order, each
-    sorted by key; rows made when missing)."""
+    sorted by key; rows made when missing). Segment attributes past :data:`MAX_SEGMENTS` values are
+    marked overflowed and no longer kept (:func:`overflowed_attributes`)."""
+    overflowed = overflowed_attributes(conn, key, version) if change.sums[SEGMENTS] else set()
+    touched: set[str] = set()
     for table, sql_table in _TABLES.items():
         rows = []
         for row_key, sums in change.rows(table):
+            if table == SEGMENTS:
+                if row_key[0] in overflowed:
+                    continue
+                touched.add(row_key[0])
             row = {"experiment_key": key, "version": version, **dict(zip(_KEYS[table], row_key, strict=True))}
             row.update({c: sums.get(c, 0) for c in _SUMS[table]})
             if table == ADAPTIVE:
                 row["min_propensity"] = change.min_propensity.get(row_key[:2]) if row_key[2] == ALL else None
             rows.append(row)
         _upsert(conn, sql_table, rows, _SUMS[table], ("min_propensity",) if table == ADAPTIVE else ())
+        if table == SEGMENTS and touched:
+            _mark_overflows(conn, key, version, touched)
+
+
+def _mark_overflows(conn: Connection, key: str, version: int, attributes: set[str]) -> None:
+    """Mark the attributes with more than :data:`MAX_SEGMENTS` values (with decisions) overflowed, and
+    delete their segment rows."""
+    query = (
+        select(S.c.attribute).where(*_where(S, key, version), S.c.attribute.in_(sorted(attributes)),
+                                    S.c.has_value.is_(True), S.c.type == ALL, S.c.decisions > 0)
+        .group_by(S.c.attribute).having(func.count(func.distinct(S.c.segment)) > MAX_SEGMENTS)
+    )
+    for attribute in conn.execute(query).scalars().all():
+        mark_overflowed(conn, key, version, attribute)
+
+
+def mark_overflowed(conn: Connection, key: str, version: int, attribute: str) -> None:
+    """Stop keeping the segments of ``attribute`` (too many values): mark it and delete its rows."""
+    row = {"experiment_key": key, "version": version, "attribute": attribute}
+    dialect = sqlite if conn.dialect.name == "sqlite" else postgresql
+    conn.execute(dialect.insert(O).values(row).on_conflict_do_nothing())
+    conn.execute(delete(S).where(*_where(S, key, version), S.c.attribute == attribute))
+
+
+def overflowed_attributes(conn: Connection, key: str, version: int) -> set[str]:
+    """The version's segment attributes marked as having too many values: their segments are not kept
+    (results by them read the log, :func:`experiments.store.segments.segment_arm_stats`)."""
+    return set(conn.execute(select(O.c.attribute).where(*_where(O, key, version))).scalars())
 
 
 def _where(table: Any, key: str, version: int) -> tuple[Any, ...]:
@@ -82,9 +120,11 @@ _METRIC_FIELDS = (
 
 
 def stored_segment_stats(conn: Connection, key: str, version: int, attribute: str, types: Sequence[str]
-                         ) -> dict[tuple[str | None, int], GroupStats]:
+                         ) -> dict[tuple[str | None, int], GroupStats] | None:
     """Per (segment text or None, arm) with decisions, the :class:`GroupStats` of the attribute's
-    segments (counts of each of ``types``)."""
+    segments (counts of each of ``types``); None when the attribute overflowed (not kept)."""
+    if attribute in overflowed_attributes(conn, key, version):
+        return None
     query = select(S).where(*_where(S, key, version), S.c.attribute == attribute)
     group_to_counts: dict[tuple[str | None, int], dict[str, int]] = {}
     group_to_reward: dict[tuple[str | None, int], SampleStats] = {}
@@ -115,6 +155,6 @@ def stored_covariate_stats(conn: Connection, key: str, version: int, attribute: 
 
 
 def delete_breakdowns(conn: Connection, key: str, version: int) -> None:
-    """Delete the version's breakdown rows (before storing them anew)."""
-    for table in _TABLES.values():
+    """Delete the version's breakdown rows and overflow marks (before storing them anew)."""
+    for table in (*_TABLES.values(), O):
         conn.execute(delete(table).where(*_where(table, key, version)))

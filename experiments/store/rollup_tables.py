@@ -30,8 +30,6 @@ LATE = "late"
 UNCOUNTED_VALUE = "uncounted_value"
 #: A cell's sums, as :class:`experiments.store.tables.RollupRow` stores them.
 SUM_COLUMNS = ("decisions", "explored", "learned", "reward_sum", "reward_sum_squares", "reward_sum_cubes")
-#: Rows per ``INSERT`` statement (bound parameters stay under SQLite's limit).
-ROWS_PER_STATEMENT = 500
 
 
 def _stored_policy(policy_version: int | None) -> int:
@@ -50,15 +48,14 @@ def _upsert(conn: Connection, table: Any, rows: list[dict[str, Any]], added: tup
         return
     dialect = sqlite if conn.dialect.name == "sqlite" else postgresql
     keys = [c.name for c in table.primary_key.columns]
-    for start in range(0, len(rows), ROWS_PER_STATEMENT):
-        stmt = dialect.insert(table).values(rows[start : start + ROWS_PER_STATEMENT])
-        set_ = {c: table.c[c] + stmt.excluded[c] for c in added}
-        smaller = func.min if conn.dialect.name == "sqlite" else func.least  # of two values
-        for c in least:
-            old, new = table.c[c], stmt.excluded[c]
-            set_[c] = smaller(func.coalesce(old, new), func.coalesce(new, old))
-        stmt = stmt.on_conflict_do_update(index_elements=keys, set_=set_)
-        conn.execute(stmt)
+    stmt = dialect.insert(table)
+    set_ = {c: table.c[c] + stmt.excluded[c] for c in added}
+    smaller = func.min if conn.dialect.name == "sqlite" else func.least  # of two values
+    for c in least:
+        old, new = table.c[c], stmt.excluded[c]
+        set_[c] = smaller(func.coalesce(old, new), func.coalesce(new, old))
+    # one statement compiled once (cached), executed for all rows in order (``executemany``)
+    conn.execute(stmt.on_conflict_do_update(index_elements=keys, set_=set_), rows)
 
 
 def add_cell_changes(conn: Connection, key: str, version: int, changes: Mapping[CellKey, CellChange]) -> None:

@@ -129,11 +129,14 @@ def segment_texts(conn: Connection, compiled: CompiledExperiment, rows: Sequence
     return [tuple(zip(attributes, texts, strict=True)) for texts in out]
 
 
-def covariate_numbers(compiled: CompiledExperiment, context: Any) -> tuple[tuple[str, float | None], ...]:
-    """``(attribute, number)`` for every :func:`covariate_attributes` of a decision's context (a
-    mapping or its JSON text): the attribute when it is a JSON number, else None."""
+def covariate_numbers(compiled: CompiledExperiment, context: Any, attributes: Sequence[str] | None = None
+                      ) -> tuple[tuple[str, float | None], ...]:
+    """``(attribute, number)`` for every :func:`covariate_attributes` (or ``attributes``, those
+    already listed) of a decision's context (a mapping or its JSON text): the attribute when it is a
+    JSON number, else None."""
     ctx = _object(context)
-    return tuple((a, _number(ctx.get(a))) for a in covariate_attributes(compiled))
+    names = covariate_attributes(compiled) if attributes is None else attributes
+    return tuple((a, _number(ctx.get(a))) for a in names)
 
 
 def decision_states(
@@ -142,11 +145,12 @@ def decision_states(
     """The :class:`DecisionState` (reward 0, no event) of each learnable decision row (a mapping of
     ``policy_version``, ``arm``, ``propensity``, ``context``, ``variants``)."""
     texts = segment_texts(conn, compiled, [(r["context"], r["variants"]) for r in rows])
+    covariates, flags = covariate_attributes(compiled), (0,) * len(event_types(compiled))
     return [
         DecisionState(
             NO_POLICY_VERSION if r["policy_version"] is None else int(r["policy_version"]),
-            int(r["arm"]), float(r["propensity"]), segments, covariate_numbers(compiled, r["context"]),
-            flags=(0,) * len(event_types(compiled)),
+            int(r["arm"]), float(r["propensity"]), segments,
+            covariate_numbers(compiled, r["context"], covariates), flags=flags,
         )
         for r, segments in zip(rows, texts, strict=True)
     ]

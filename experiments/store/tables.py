@@ -343,6 +343,17 @@ class RollupSegmentRow(SQLModel, table=True):
     reward_sum_cubes: float = 0.0
 
 
+class RollupOverflowRow(SQLModel, table=True):
+    """A segment attribute of a spec version with more values than a segment may have
+    (:data:`experiments.limits.MAX_SEGMENTS`: an identifier or a continuous number): its rows in
+    ``rollup_segments`` are no longer kept, and results by it read the log."""
+
+    __tablename__ = "rollup_segment_overflow"
+    experiment_key: str = Field(primary_key=True, max_length=MAX_KEY_LENGTH)
+    version: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    attribute: str = Field(primary_key=True, max_length=MAX_ATTRIBUTE_LENGTH)
+
+
 class RollupCovariateRow(SQLModel, table=True):
     """A spec version's learnable decisions per covariate attribute and arm, and over those whose
     attribute is a number ``x`` (``n``) the sums CUPED needs with the reward ``y``."""
@@ -376,6 +387,7 @@ rollup_counts_table = RollupCountRow.__table__  # type: ignore[attr-defined]
 rollup_adaptive_table = RollupAdaptiveRow.__table__  # type: ignore[attr-defined]
 rollup_segments_table = RollupSegmentRow.__table__  # type: ignore[attr-defined]
 rollup_covariates_table = RollupCovariateRow.__table__  # type: ignore[attr-defined]
+rollup_overflow_table = RollupOverflowRow.__table__  # type: ignore[attr-defined]
 
 #: Predicate of the outcomes the learning loop has still to learn. A partial index over exactly these
 #: rows stays as small as the backlog (queries must repeat the predicate for SQLite to use it).

@@ -8,18 +8,23 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from experiments.adaptive_reader import adaptive_log, log_adaptive_sums, read_adaptive_log
+from experiments.errors import InvalidInput
+from experiments.limits import MAX_SEGMENTS
 from experiments.models import OutcomeEvent
 from experiments.recipients import erase_recipient
 from experiments.retention import prune_contexts
 from experiments.service import ExperimentService
 from experiments.store import create_tables, make_engine, upgrade_store
 from experiments.store import decisions_table as D
+from experiments.store.breakdown_tables import overflowed_attributes
 from experiments.store.rollup_checks import verify_experiment
 from experiments.store.segment_values import covariate_numbers, segment_attributes, segment_texts
 from experiments.store.segments import _context_number, _segment_text, covariate_arm_stats, segment_arm_stats
+from experiments.store.tables import rollup_segments_table
 from tests.experiments.conftest import Clock, make_spec
 from tests.experiments.test_rollups import CONTEXTS, RECORDED, SECRET, versions_of
 
@@ -156,4 +161,30 @@ def test_an_upgraded_store_has_its_breakdowns_backfilled(db_url: str) -> None:
     for key in ("legacy_ab", "legacy_ts"):
         checks = verify_experiment(engine, key)
         assert checks and all(not c.differences for c in checks)
+    engine.dispose()
+
+
+def test_an_attribute_past_the_segment_limit_overflows_and_its_results_read_the_log(db_url: str) -> None:
+    clock = Clock(datetime(2026, 3, 2, 9, tzinfo=UTC))
+    engine = make_engine(db_url)
+    create_tables(engine)
+    service = ExperimentService(engine, clock=clock, seed=6)
+    service.create(recorded_spec("many"))
+    few = [{"segment": f"s{i % 3}", "score": i} for i in range(MAX_SEGMENTS)]
+    reward_some(service, clock, assign_all(service, "many", few))
+    with engine.connect() as conn:
+        assert overflowed_attributes(conn, "many", 1) == set()
+    more = service.assign_batch("many", [(f"m{i}", {"segment": "s0", "score": 1000 + i}) for i in range(5)])
+    assert len(more) == 5
+    with engine.connect() as conn:
+        assert overflowed_attributes(conn, "many", 1) == {"score"}
+        kept = {a for (a,) in conn.execute(select(rollup_segments_table.c.attribute).distinct())}
+    assert "score" not in kept and "segment" in kept
+    assert all(not c.differences for c in verify_experiment(engine, "many"))
+    with pytest.raises(InvalidInput, match=f"segments need an attribute with at most {MAX_SEGMENTS}"):
+        service.summarize_segments("many", "score")
+    assert service.summarize_segments("many", "segment").attribute == "segment"
+    clock.advance(hours=24 * 10)
+    prune_contexts(engine, clock.now)  # the values are gone: results by it read the log, which has none
+    assert service.summarize_segments("many", "score").attribute == "score"
     engine.dispose()

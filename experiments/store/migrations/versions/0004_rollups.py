@@ -94,6 +94,11 @@ def _create_breakdowns() -> None:
           for name in ("reward_sum", "reward_sum_squares", "reward_sum_cubes")],
     )
     op.create_table(
+        "rollup_segment_overflow",
+        *key(),
+        sa.Column("attribute", sa.String(64), primary_key=True),
+    )
+    op.create_table(
         "rollup_covariates",
         *key(),
         sa.Column("attribute", sa.String(64), primary_key=True),
@@ -121,7 +126,7 @@ def _backfill(conn: sa.engine.Connection) -> None:
 
 
 def downgrade() -> None:
-    for table in ("rollup_covariates", "rollup_segments", "rollup_adaptive"):
+    for table in ("rollup_covariates", "rollup_segment_overflow", "rollup_segments", "rollup_adaptive"):
         op.drop_table(table)
     op.drop_table("rollup_counts")
     op.drop_table("rollup_events")
