@@ -28,7 +28,7 @@ from sqlalchemy.engine import Connection
 from experiments.assignment import CompiledExperiment
 from experiments.breakdown_deltas import BreakdownChange, DecisionState
 from experiments.rollup_deltas import Attributed
-from experiments.store.breakdown_tables import add_breakdown_change
+from experiments.store.breakdown_tables import add_breakdown_change, overflowed_attributes
 from experiments.store.repository import chunks, spec_text
 from experiments.store.segment_values import compiled_of_text, decision_states, from_variants
 from experiments.store.summaries import event_types
@@ -61,7 +61,8 @@ def inserted_changes(conn: Connection, rows: Sequence[tuple[Any, ...]]) -> Versi
         compiled = compiled_version(conn, key, version)
         types = event_types(compiled)
         change = out[(key, version)] = BreakdownChange()
-        for state in decision_states(conn, compiled, decisions):
+        skip = frozenset(overflowed_attributes(conn, key, version))
+        for state in decision_states(conn, compiled, decisions, skip):
             change.insert(state, types)
     return out
 

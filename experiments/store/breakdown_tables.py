@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import bindparam, delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
@@ -47,6 +47,7 @@ def add_breakdown_change(conn: Connection, key: str, version: int, change: Break
     marked overflowed and no longer kept (:func:`overflowed_attributes`)."""
     overflowed = overflowed_attributes(conn, key, version) if change.sums[SEGMENTS] else set()
     touched: set[str] = set()
+    emptied: set[tuple[str, str]] = set()  # segments decisions left (contexts dropped)
     for table, sql_table in _TABLES.items():
         rows = []
         for row_key, sums in change.rows(table):
@@ -54,6 +55,8 @@ def add_breakdown_change(conn: Connection, key: str, version: int, change: Break
                 if row_key[0] in overflowed:
                     continue
                 touched.add(row_key[0])
+                if row_key[1] and sums.get("decisions", 0) < 0:
+                    emptied.add((row_key[0], row_key[2]))
             row = {"experiment_key": key, "version": version, **dict(zip(_KEYS[table], row_key, strict=True))}
             row.update({c: sums.get(c, 0) for c in _SUMS[table]})
             if table == ADAPTIVE:
@@ -61,7 +64,19 @@ def add_breakdown_change(conn: Connection, key: str, version: int, change: Break
             rows.append(row)
         _upsert(conn, sql_table, rows, _SUMS[table], ("min_propensity",) if table == ADAPTIVE else ())
         if table == SEGMENTS and touched:
+            _delete_empty(conn, key, version, emptied)
             _mark_overflows(conn, key, version, touched)
+
+
+def _delete_empty(conn: Connection, key: str, version: int, segments: set[tuple[str, str]]) -> None:
+    """Delete the rows of the listed (attribute, segment text) left without decisions: a segment's text
+    came from a context, and an erased context leaves no trace."""
+    if segments:
+        stmt = delete(S).where(
+            *_where(S, key, version), S.c.attribute == bindparam("a"), S.c.has_value.is_(True),
+            S.c.segment == bindparam("s"), S.c.decisions == 0,
+        )
+        conn.execute(stmt, [{"a": a, "s": t} for a, t in sorted(segments)])
 
 
 def _mark_overflows(conn: Connection, key: str, version: int, attributes: set[str]) -> None:

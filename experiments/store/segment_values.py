@@ -101,14 +101,14 @@ def _sqlite_texts(conn: Connection, values: Sequence[Any]) -> list[str | None]:
     return [found.get(j) for j in range(len(values))]
 
 
-def segment_texts(conn: Connection, compiled: CompiledExperiment, rows: Sequence[tuple[Any, Any]]
-                  ) -> list[tuple[tuple[str, str | None], ...]]:
+def segment_texts(conn: Connection, compiled: CompiledExperiment, rows: Sequence[tuple[Any, Any]],
+                  skip: frozenset[str] = frozenset()) -> list[tuple[tuple[str, str | None], ...]]:
     """Per decision (``(context, variants)``, each a mapping or its JSON text), ``(attribute, text)``
-    for every :func:`segment_attributes`, as :func:`experiments.store.segments.segment_arm_stats` reads
-    them on ``conn``'s database."""
+    for every :func:`segment_attributes` but those in ``skip``, as
+    :func:`experiments.store.segments.segment_arm_stats` reads them on ``conn``'s database."""
     dialect = conn.dialect.name
     variant_attributes = from_variants(compiled)
-    attributes = segment_attributes(compiled)
+    attributes = tuple(a for a in segment_attributes(compiled) if a not in skip)
     out: list[list[Any]] = []
     pending: list[tuple[int, int]] = []
     for context, variants in rows:
@@ -140,11 +140,13 @@ def covariate_numbers(compiled: CompiledExperiment, context: Any, attributes: Se
 
 
 def decision_states(
-    conn: Connection, compiled: CompiledExperiment, rows: Sequence[Mapping[str, Any]]
+    conn: Connection, compiled: CompiledExperiment, rows: Sequence[Mapping[str, Any]],
+    skip: frozenset[str] = frozenset(),
 ) -> list[DecisionState]:
     """The :class:`DecisionState` (reward 0, no event) of each learnable decision row (a mapping of
-    ``policy_version``, ``arm``, ``propensity``, ``context``, ``variants``)."""
-    texts = segment_texts(conn, compiled, [(r["context"], r["variants"]) for r in rows])
+    ``policy_version``, ``arm``, ``propensity``, ``context``, ``variants``); the segment attributes in
+    ``skip`` (overflowed: not kept) left out."""
+    texts = segment_texts(conn, compiled, [(r["context"], r["variants"]) for r in rows], skip)
     covariates, flags = covariate_attributes(compiled), (0,) * len(event_types(compiled))
     return [
         DecisionState(
