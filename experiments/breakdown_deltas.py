@@ -22,6 +22,7 @@ Zero sums are left out, so a decision with reward 0 and no event adds only its c
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -123,11 +124,43 @@ class BreakdownChange:
     min_propensity: dict[tuple[int, int], float] = field(default_factory=dict)
     overflowed: set[str] = field(default_factory=set)  # segment attributes with too many values
 
-    def insert(self, state: DecisionState, types: Sequence[str]) -> None:
-        """A decision written (its reward and flags as they are: 0 for a new one)."""
-        contribution(state, types, self.sums)
-        key = (state.policy_version, state.arm)
-        self.min_propensity[key] = min(self.min_propensity.get(key, state.propensity), state.propensity)
+    def insert_new(self, states: Sequence[DecisionState]) -> None:
+        """Decisions just written (reward 0, no event): the sum of their :func:`contribution`, each
+        distinct adaptive and segment key counted once for all its decisions, and the smallest
+        propensity per (policy version, arm).
+
+        Examples
+        --------
+        >>> a = DecisionState(1, 0, 0.5, (("c", "CA"),), (("x", 2.0),))
+        >>> b = DecisionState(1, 0, 0.25, (("c", None),), (("x", None),))
+        >>> one, many = BreakdownChange(), BreakdownChange()
+        >>> for s in (a, a, b):
+        ...     _ = contribution(s, [], one.sums)
+        >>> many.insert_new([a, a, b])
+        >>> one.rows("adaptive") == many.rows("adaptive") and one.rows("segments") == many.rows("segments")
+        True
+        >>> many.rows("covariates"), many.min_propensity
+        ([(('x', 0), {'decisions': 3, 'n': 2, 'sum_x': 4.0, 'sum_x_squares': 8.0})], {(1, 0): 0.25})
+        """
+        if any(s.reward or any(s.flags) for s in states):
+            raise ValueError("insert_new: a decision just written has reward 0 and no event")
+        for (policy, arm, p), n in Counter((s.policy_version, s.arm, s.propensity) for s in states).items():
+            _put(self.sums, ADAPTIVE, (policy, arm, ALL),
+                 {"decisions": n, "inv_p_sum": n / p, "inv_p2_sum": n / (p * p)})
+            self.min_propensity[(policy, arm)] = min(self.min_propensity.get((policy, arm), p), p)
+        segments = Counter((a, t, s.arm) for s in states for a, t in s.segments)
+        for (attribute, text, arm), n in segments.items():
+            key = (attribute, text is not None, "" if text is None else text, arm, ALL)
+            _put(self.sums, SEGMENTS, key, {"decisions": n})
+        covariates = self.sums[COVARIATES]
+        for s in states:
+            for attribute, x in s.covariates:
+                row = covariates.setdefault((attribute, s.arm), {})
+                row["decisions"] = row.get("decisions", 0) + 1
+                if x is not None:
+                    row["n"] = row.get("n", 0) + 1
+                    row["sum_x"] = row.get("sum_x", 0.0) + x
+                    row["sum_x_squares"] = row.get("sum_x_squares", 0.0) + x * x
 
     def change(self, before: DecisionState, after: DecisionState, types: Sequence[str]) -> None:
         """A decision going from ``before`` to ``after`` (new outcomes, or its context dropped)."""

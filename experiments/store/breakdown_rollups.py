@@ -59,11 +59,9 @@ def inserted_changes(conn: Connection, rows: Sequence[tuple[Any, ...]]) -> Versi
     out: VersionBreakdowns = {}
     for (key, version), decisions in version_to_rows.items():
         compiled = compiled_version(conn, key, version)
-        types = event_types(compiled)
         change = out[(key, version)] = BreakdownChange()
         skip = frozenset(overflowed_attributes(conn, key, version))
-        for state in decision_states(conn, compiled, decisions, skip):
-            change.insert(state, types)
+        change.insert_new(decision_states(conn, compiled, decisions, skip))
     return out
 
 

@@ -146,13 +146,15 @@ def decision_states(
     """The :class:`DecisionState` (reward 0, no event) of each learnable decision row (a mapping of
     ``policy_version``, ``arm``, ``propensity``, ``context``, ``variants``); the segment attributes in
     ``skip`` (overflowed: not kept) left out."""
-    texts = segment_texts(conn, compiled, [(r["context"], r["variants"]) for r in rows], skip)
+    contexts = [_object(r["context"]) for r in rows]  # parsed once
+    texts = segment_texts(conn, compiled, [(c, r["variants"]) for c, r in zip(contexts, rows, strict=True)],
+                          skip)
     covariates, flags = covariate_attributes(compiled), (0,) * len(event_types(compiled))
     return [
         DecisionState(
             NO_POLICY_VERSION if r["policy_version"] is None else int(r["policy_version"]),
-            int(r["arm"]), float(r["propensity"]), segments,
-            covariate_numbers(compiled, r["context"], covariates), flags=flags,
+            int(r["arm"]), float(r["propensity"]), segments, covariate_numbers(compiled, c, covariates),
+            flags=flags,
         )
-        for r, segments in zip(rows, texts, strict=True)
+        for r, c, segments in zip(rows, contexts, texts, strict=True)
     ]
