@@ -6,6 +6,7 @@ full scans give (:func:`experiments.adaptive_reader.log_adaptive_sums`,
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -58,6 +59,8 @@ def add_breakdown_change(conn: Connection, key: str, version: int, change: Break
                 if row_key[1] and sums.get("decisions", 0) < 0:
                     emptied.add((row_key[0], row_key[2]))
             row = {"experiment_key": key, "version": version, **dict(zip(_KEYS[table], row_key, strict=True))}
+            if table == SEGMENTS:
+                row["segment_key"] = segment_key(row["segment"])
             row.update({c: sums.get(c, 0) for c in _SUMS[table]})
             if table == ADAPTIVE:
                 row["min_propensity"] = change.min_propensity.get(row_key[:2]) if row_key[2] == ALL else None
@@ -74,9 +77,14 @@ def _delete_empty(conn: Connection, key: str, version: int, segments: set[tuple[
     if segments:
         stmt = delete(S).where(
             *_where(S, key, version), S.c.attribute == bindparam("a"), S.c.has_value.is_(True),
-            S.c.segment == bindparam("s"), S.c.decisions == 0,
+            S.c.segment_key == bindparam("s"), S.c.decisions == 0,
         )
-        conn.execute(stmt, [{"a": a, "s": t} for a, t in sorted(segments)])
+        conn.execute(stmt, [{"a": a, "s": segment_key(t)} for a, t in sorted(segments)])
+
+
+def segment_key(text: str) -> str:
+    """The key of a segment's text in ``rollup_segments``: 32 hex digits of its BLAKE2b hash."""
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
 
 
 def _mark_overflows(conn: Connection, key: str, version: int, attributes: set[str]) -> None:

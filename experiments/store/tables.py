@@ -24,6 +24,7 @@ from sqlalchemy import (
     DateTime,
     Index,
     LargeBinary,
+    Text,
     UniqueConstraint,
     and_,
     event,
@@ -327,16 +328,18 @@ class RollupAdaptiveRow(SQLModel, table=True):
 class RollupSegmentRow(SQLModel, table=True):
     """A spec version's learnable decisions per segment attribute, segment text (``has_value`` false:
     the attribute missing, ``segment`` empty) and arm: with ``type`` empty, the decisions and their
-    rewards' sums; with ``type`` an event type, the decisions with such an event."""
+    rewards' sums; with ``type`` an event type, the decisions with such an event. The key holds a hash
+    of the text (``segment_key``: a context value may be longer than an index entry may be)."""
 
     __tablename__ = "rollup_segments"
     experiment_key: str = Field(primary_key=True, max_length=MAX_KEY_LENGTH)
     version: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
     attribute: str = Field(primary_key=True, max_length=MAX_ATTRIBUTE_LENGTH)
     has_value: bool = Field(primary_key=True)
-    segment: str = Field(primary_key=True)
+    segment_key: str = Field(primary_key=True, max_length=32)
     arm: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
     type: str = Field(primary_key=True, max_length=MAX_EVENT_TYPE_LENGTH)
+    segment: str = Field(sa_column=Column(Text, nullable=False))
     decisions: int = 0
     reward_sum: float = 0.0
     reward_sum_squares: float = 0.0

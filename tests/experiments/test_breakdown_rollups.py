@@ -32,6 +32,8 @@ MORE = [
     {"segment": "日本", "score": -0.0, "n": 1.5e300, "flag": None, "nested": {"é": {"x": True}}},
     {"segment": "", "score": 10**25, "n": "3", "länd": [], "nested": {}},
     {"segment": "a b", "score": 0.1, "n": 1e-5, "länd": 1e16, "nested": [None, False, "ü"]},
+    # longer than an index entry may be (PostgreSQL: 2,704 bytes): the key holds a hash of the text
+    {"segment": "ü" * 1024, "nested": ["日本語" * 100] * 20},
 ]
 
 

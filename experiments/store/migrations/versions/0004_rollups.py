@@ -86,9 +86,10 @@ def _create_breakdowns() -> None:
         *key(),
         sa.Column("attribute", sa.String(64), primary_key=True),
         sa.Column("has_value", sa.Boolean, primary_key=True),
-        sa.Column("segment", sa.String, primary_key=True),
+        sa.Column("segment_key", sa.String(32), primary_key=True),
         sa.Column("arm", sa.Integer, primary_key=True, autoincrement=False),
         sa.Column("type", sa.String(64), primary_key=True),
+        sa.Column("segment", sa.Text, nullable=False),
         sa.Column("decisions", sa.Integer, nullable=False),
         *[sa.Column(name, sa.Float, nullable=False)
           for name in ("reward_sum", "reward_sum_squares", "reward_sum_cubes")],
