@@ -15,7 +15,8 @@ context is dropped: retention, erasure) and its attributed reward :math:`r` and 
 - ``segments`` ``(attribute, has value, segment, arm, "")``: ``decisions`` 1 and ``reward_sum``,
   ``reward_sum_squares``, ``reward_sum_cubes``; ``(..., t)``: ``decisions`` :math:`f_t`.
 - ``covariates`` ``(attribute, arm)``: ``decisions`` 1; with a numeric :math:`x`: ``n`` 1, ``sum_x``,
-  ``sum_x_squares``, ``sum_y`` :math:`r`, ``sum_y_squares``, ``sum_xy`` :math:`xr`.
+  ``sum_x_squares``, ``sum_y`` :math:`r`, ``sum_y_squares``, ``sum_xy`` :math:`xr`, and ``magnitude``
+  :math:`|x| + x^2 + |r| + r^2 + |xr|`, added whichever the sign of the change (:data:`MAGNITUDE`).
 
 Zero sums are left out, so a decision with reward 0 and no event adds only its counts and propensity.
 """
@@ -32,6 +33,9 @@ ADAPTIVE, SEGMENTS, COVARIATES = "adaptive", "segments", "covariates"
 TABLES = (ADAPTIVE, SEGMENTS, COVARIATES)
 #: The ``metric``/``type`` of the rows holding a group's decisions and reward (other rows: event types).
 ALL = ""
+#: A covariate row's scale of rounding: the absolute values of every term ever added to or taken from
+#: its float sums (a value taken out again, its context dropped, leaves rounding in proportion to it).
+MAGNITUDE = "magnitude"
 #: Per table, per row key, the sums added.
 Sums = dict[str, dict[tuple[Any, ...], dict[str, float]]]
 
@@ -69,7 +73,7 @@ def _put(sums: Sums, table: str, key: tuple[Any, ...], values: dict[str, float],
     row = sums[table].setdefault(key, {})
     for name, value in values.items():
         if value:
-            row[name] = row.get(name, 0) + sign * value
+            row[name] = row.get(name, 0) + (abs(value) if name == MAGNITUDE else sign * value)
 
 
 def contribution(state: DecisionState, types: Sequence[str], sums: Sums | None = None, sign: int = 1
@@ -106,6 +110,7 @@ def contribution(state: DecisionState, types: Sequence[str], sums: Sums | None =
         values: dict[str, float] = {"decisions": 1}
         if x is not None:
             values.update(n=1, sum_x=x, sum_x_squares=x * x, sum_y=r, sum_y_squares=r * r, sum_xy=x * r)
+            values[MAGNITUDE] = abs(x) + x * x + abs(r) + r * r + abs(x * r)
         _put(sums, COVARIATES, (attribute, arm), values, sign)
     return sums
 
@@ -139,8 +144,10 @@ class BreakdownChange:
         >>> many.insert_new([a, a, b])
         >>> one.rows("adaptive") == many.rows("adaptive") and one.rows("segments") == many.rows("segments")
         True
-        >>> many.rows("covariates"), many.min_propensity
-        ([(('x', 0), {'decisions': 3, 'n': 2, 'sum_x': 4.0, 'sum_x_squares': 8.0})], {(1, 0): 0.25})
+        >>> many.rows("covariates")
+        [(('x', 0), {'decisions': 3, 'n': 2, 'sum_x': 4.0, 'sum_x_squares': 8.0, 'magnitude': 12.0})]
+        >>> many.min_propensity
+        {(1, 0): 0.25}
         """
         if any(s.reward or any(s.flags) for s in states):
             raise ValueError("insert_new: a decision just written has reward 0 and no event")
@@ -161,6 +168,7 @@ class BreakdownChange:
                     row["n"] = row.get("n", 0) + 1
                     row["sum_x"] = row.get("sum_x", 0.0) + x
                     row["sum_x_squares"] = row.get("sum_x_squares", 0.0) + x * x
+                    row[MAGNITUDE] = row.get(MAGNITUDE, 0.0) + abs(x) + x * x
 
     def change(self, before: DecisionState, after: DecisionState, types: Sequence[str]) -> None:
         """A decision going from ``before`` to ``after`` (new outcomes, or its context dropped)."""

@@ -21,7 +21,7 @@ from experiments.store.breakdown_tables import (
     delete_breakdowns,
     mark_overflowed,
     stored_adaptive_sums,
-    stored_covariate_stats,
+    stored_covariate_rows,
     stored_segment_stats,
 )
 from experiments.store.segment_values import covariate_attributes, segment_attributes
@@ -70,6 +70,8 @@ def log_breakdowns(conn: Connection, compiled: CompiledExperiment) -> BreakdownC
             change.sums[COVARIATES][(attribute, arm)] = {
                 "decisions": cov.decisions, "n": xy.n, "sum_x": xy.sum_x, "sum_x_squares": xy.sum_x_squares,
                 "sum_y": xy.sum_y, "sum_y_squares": xy.sum_y_squares, "sum_xy": xy.sum_xy,
+                "magnitude": (abs(xy.sum_x) + xy.sum_x_squares + abs(xy.sum_y) + xy.sum_y_squares
+                              + abs(xy.sum_xy)),
             }
     return change
 
@@ -84,11 +86,14 @@ def rebuild_breakdowns(conn: Connection, compiled: CompiledExperiment) -> None:
     add_breakdown_change(conn, key, version, change)
 
 
-def _compare(where: str, a: Mapping[str, Any], b: Mapping[str, Any], lines: list[str]) -> None:
-    """Append a line per field that differs: integers exactly, floats within the tolerance."""
+def _compare(where: str, a: Mapping[str, Any], b: Mapping[str, Any], lines: list[str], scale: float = 0.0
+             ) -> None:
+    """Append a line per field that differs: integers exactly, floats within the tolerance (relative
+    to ``scale`` too: the magnitude of what was summed)."""
     for name in sorted(set(a) | set(b)):
         x, y = a.get(name, 0), b.get(name, 0)
-        equal = x == y if isinstance(x, int) and isinstance(y, int) else within_tolerance(float(x), float(y))
+        equal = x == y if isinstance(x, int) and isinstance(y, int) else within_tolerance(
+            float(x), float(y), scale)
         if not equal:
             lines.append(f"{where}: {name} rollup {x!r} != log {y!r}")
 
@@ -115,12 +120,13 @@ def compare_breakdowns(conn: Connection, compiled: CompiledExperiment) -> list[s
             _compare(f"segment {attribute}={group[0]!r} arm={group[1]}",
                      {} if a is None else _group_fields(a), {} if b is None else _group_fields(b), lines)
     for attribute in covariate_attributes(compiled):
-        a_arms = stored_covariate_stats(conn, key, version, attribute)
+        a_arms = stored_covariate_rows(conn, key, version, attribute)
         b_arms = covariate_arm_stats(conn, compiled, attribute)
         for arm in sorted(set(a_arms) | set(b_arms)):
-            a, b = a_arms.get(arm), b_arms.get(arm)
+            a, scale = a_arms.get(arm, (None, 0.0))
+            b = b_arms.get(arm)
             _compare(f"covariate {attribute} arm={arm}", {} if a is None else _covariate_fields(a),
-                     {} if b is None else _covariate_fields(b), lines)
+                     {} if b is None else _covariate_fields(b), lines, scale)
     return lines
 
 

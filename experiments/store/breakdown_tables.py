@@ -37,7 +37,7 @@ _SUMS = {
     ADAPTIVE: ("decisions", "inv_p_sum", "inv_p2_sum", "value_sum", "value_sum_squares", "w_value_sum",
                "w2_value_sum", "w2_value_squares_sum"),
     SEGMENTS: ("decisions", "reward_sum", "reward_sum_squares", "reward_sum_cubes"),
-    COVARIATES: ("decisions", "n", "sum_x", "sum_x_squares", "sum_y", "sum_y_squares", "sum_xy"),
+    COVARIATES: ("decisions", "n", "sum_x", "sum_x_squares", "sum_y", "sum_y_squares", "sum_xy", "magnitude"),
 }
 _TABLES = {ADAPTIVE: A, SEGMENTS: S, COVARIATES: V}
 
@@ -167,12 +167,18 @@ def stored_segment_stats(conn: Connection, key: str, version: int, attribute: st
 def stored_covariate_stats(conn: Connection, key: str, version: int, attribute: str
                            ) -> dict[int, CovariateStats]:
     """Per arm with decisions, the :class:`CovariateStats` of the attribute."""
+    return {arm: stats for arm, (stats, _) in stored_covariate_rows(conn, key, version, attribute).items()}
+
+
+def stored_covariate_rows(conn: Connection, key: str, version: int, attribute: str
+                          ) -> dict[int, tuple[CovariateStats, float]]:
+    """:func:`stored_covariate_stats` with each arm's rounding scale (its ``magnitude``)."""
     query = select(V).where(*_where(V, key, version), V.c.attribute == attribute).order_by(V.c.arm)
     return {
-        int(r["arm"]): CovariateStats(int(r["decisions"]), RegressionStats(
+        int(r["arm"]): (CovariateStats(int(r["decisions"]), RegressionStats(
             int(r["n"]), float(r["sum_x"]), float(r["sum_y"]), float(r["sum_x_squares"]),
             float(r["sum_y_squares"]), float(r["sum_xy"]),
-        ))
+        )), float(r["magnitude"]))
         for r in conn.execute(query).mappings() if r["decisions"]
     }
 

@@ -373,6 +373,7 @@ class RollupCovariateRow(SQLModel, table=True):
     sum_y: float = 0.0
     sum_y_squares: float = 0.0
     sum_xy: float = 0.0
+    magnitude: float = 0.0  # the rounding scale of the sums (experiments.breakdown_deltas.MAGNITUDE)
 
 
 experiments_table = ExperimentRow.__table__  # type: ignore[attr-defined]

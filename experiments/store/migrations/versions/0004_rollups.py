@@ -107,7 +107,7 @@ def _create_breakdowns() -> None:
         sa.Column("decisions", sa.Integer, nullable=False),
         sa.Column("n", sa.Integer, nullable=False),
         *[sa.Column(name, sa.Float, nullable=False)
-          for name in ("sum_x", "sum_x_squares", "sum_y", "sum_y_squares", "sum_xy")],
+          for name in ("sum_x", "sum_x_squares", "sum_y", "sum_y_squares", "sum_xy", "magnitude")],
     )
 
 
