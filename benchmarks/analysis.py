@@ -51,6 +51,7 @@ from experiments.assignment import CompiledExperiment, compile_experiment
 from experiments.service import ExperimentService
 from experiments.spec import parse_spec
 from experiments.store import create_tables, decisions_table, make_engine, outcomes_table
+from experiments.store.rollup_checks import rebuild_rollups
 from experiments.store.summaries import GroupStats, arm_stats, event_types
 
 METRICS = ["open", "click", "conversion"]
@@ -187,6 +188,8 @@ def build_log(
     With ``policy_versions`` the learnable decisions are spread over that many policy versions
     (decision ``n`` made by version ``1 + n mod policy_versions``), as a learning policy logs them.
 
+    The rollups are then computed from the log (untimed), as a migration fills them.
+
     Returns ``(seconds for decisions, seconds for outcomes, outcomes inserted)``. Every arm of the
     3 x 2 design is equally likely, 5% are held out (default variants, fallback); clicks come at
     2% + 1% per ``clicks_30d`` (0-6) times 1 + 5% per arm, a quarter of clicks convert with a skewed
@@ -255,6 +258,8 @@ def build_log(
         for sql in outcome_sql:
             conn.execute(text(sql))
     outcomes_s = time.perf_counter() - start
+    with engine.begin() as conn:  # a log loaded in bulk has no rollups until they are computed from it
+        rebuild_rollups(conn, compiled)
     with engine.connect() as conn:
         n_outcomes = conn.execute(select(func.count()).select_from(outcomes_table)).scalar_one()
     # what autovacuum would do after a bulk load on PostgreSQL (statistics, visibility map); SQLite: ANALYZE

@@ -134,8 +134,8 @@ class Reading:
     def learning(self, key: str) -> LearningSummary:
         """Is it learning? Per policy version of the current spec version, where the learnable decisions
         went (per slot variant) and how many explored; and the decisions learned from so far with their
-        total reward. By SQL aggregation (the decisions grouped by policy version and arm, the learned
-        decisions joined to their attributed outcomes).
+        total reward. The counts come from the rollups' cells (by policy version and arm); the learned
+        reward by SQL aggregation (the learned decisions joined to their attributed outcomes).
 
         Raises
         ------
@@ -152,7 +152,7 @@ class Reading:
 
     def summarize_with_learning(self, key: str) -> tuple[ExperimentSummary, LearningSummary | None]:
         """:meth:`summarize` and, for adaptive designs, :meth:`learning` (None otherwise), sharing one
-        pass over the decisions."""
+        read of the rollups' cells."""
         with self._core.engine.connect() as conn:
             compiled, counted, summary = self.summary_on(conn, key)
             learning = self.learning_on(conn, compiled, counted) if compiled.adaptive else None

@@ -18,7 +18,7 @@ Decisions are never deleted (retention and erasure keep them), so the smallest p
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -133,7 +133,9 @@ class BreakdownStates:
         version = (compiled.spec.key, compiled.version)
         self.version_to_states[version] = stored_states(conn, compiled, decision_ids)
 
-    def change(self, compiled: CompiledExperiment, before: Mapping[str, Attributed],
-               after: Mapping[str, Attributed]) -> BreakdownChange:
+    def change(self, compiled: CompiledExperiment, decision_ids: Iterable[str],
+               before: Mapping[str, Attributed], after: Mapping[str, Attributed]) -> BreakdownChange:
+        """The change of the decisions ``decision_ids`` (those with accepted outcomes, whose state
+        ``after`` holds) from ``before`` to ``after``."""
         states = self.version_to_states.get((compiled.spec.key, compiled.version), {})
-        return outcome_change(compiled, states, before, after)
+        return outcome_change(compiled, {i: states[i] for i in decision_ids if i in states}, before, after)

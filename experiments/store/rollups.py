@@ -51,10 +51,11 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.engine import Connection
 
 from experiments.assignment import CompiledExperiment
+from experiments.limits import CACHED_SPECS
 from experiments.rollup_deltas import (
     Attributed,
     CellChange,
@@ -69,6 +70,7 @@ from experiments.store.breakdown_rollups import (
     inserted_changes,
 )
 from experiments.store.cells import SCAN_COLUMNS, CellKey
+from experiments.store.lru import LRU
 from experiments.store.repository import chunks
 from experiments.store.rollup_tables import (
     LATE,
@@ -92,6 +94,8 @@ _POSITIONS = {c: DECISION_COLUMNS.index(c) for c in (
     "id", "experiment_key", "version", "fallback", "reason", "arm", "day", "policy_version", "explored",
     "learned_version",
 )}
+#: The per-decision state queries built so far, by reward definition (:func:`_state_query`).
+_STATE_QUERIES: LRU[tuple[Any, ...], Any] = LRU(CACHED_SPECS)
 #: Per (experiment key, spec version), the change of each of its cells.
 VersionChanges = dict[tuple[str, int], dict[CellKey, CellChange]]
 
@@ -162,15 +166,27 @@ def lock_decisions(conn: Connection, decision_ids: Sequence[str]) -> None:
         cursor.executemany("SELECT pg_advisory_xact_lock(%s, %s)", [(DECISION_LOCK_SPACE, k) for k in keys])
 
 
+def _state_query(compiled: CompiledExperiment) -> Any:
+    """The query of :func:`attributed_states` for the version (ids bound as ``ids``), built once per
+    reward definition: building the expressions costs more than running the query for a few ids."""
+    reward = compiled.spec.reward
+    key = (compiled.spec.key, compiled.version, tuple(event_types(compiled)),
+           tuple(reward.value_event_types), tuple(sorted(reward.events.items())))
+    query = _STATE_QUERIES.get(key)
+    if query is None:
+        att = attribution(compiled, bindparam("ids", expanding=True))
+        query = _STATE_QUERIES[key] = select(att.sub.c.decision_id, att.reward, *att.flags)
+    return query
+
+
 def attributed_states(conn: Connection, compiled: CompiledExperiment, decision_ids: Sequence[str]
                       ) -> dict[str, Attributed]:
     """The reward and event flags of each listed decision that has attributed, non-machine outcomes
     (the per-decision part of the full scan, :func:`experiments.store.summaries.attribution`)."""
     out: dict[str, Attributed] = {}
+    query = _state_query(compiled)
     for chunk in chunks(sorted(decision_ids)):
-        att = attribution(compiled, chunk)
-        query = select(att.sub.c.decision_id, att.reward, *att.flags)
-        for row in conn.execute(query):
+        for row in conn.execute(query, {"ids": list(chunk)}):
             out[row[0]] = (float(row[1]), tuple(int(f) for f in row[2:]))
     return out
 
@@ -247,7 +263,7 @@ class OutcomeRollup:
             id_to_key = {i: self._id_to_key[i] for i in ids}
             before = self._before[(key, version)]
             changes[(key, version)] = reward_changes(id_to_key, event_types(compiled), before, after)
-            breakdowns[(key, version)] = self._states.change(compiled, before, after)
+            breakdowns[(key, version)] = self._states.change(compiled, ids, before, after)
         add_changes(conn, changes)
         add_breakdowns(conn, breakdowns)
         for key, version in sorted(version_to_counts):

@@ -23,7 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Float, Select, and_, case, cast, func, literal, or_, select
+from sqlalchemy import BindParameter, Float, Select, and_, case, cast, func, literal, or_, select
 from sqlalchemy.engine import Connection
 
 from experiments.assignment import CompiledExperiment
@@ -76,10 +76,18 @@ _GROUP_COLUMNS = ("decision_id", "arm", "day", "reason", "fallback")
 
 def attribution(
     compiled: CompiledExperiment,
-    decision_ids: Sequence[str] | None = None,
+    decision_ids: Sequence[str] | BindParameter[Any] | None = None,
     include_machine: bool = False,
     learned_only: bool = False,
 ) -> _Attribution:
+    """The per-decision subquery of the version's attributed outcomes (see the module docstring).
+
+    ``decision_ids`` (ids, or an expanding bind parameter of them) restricts it to those decisions of
+    the version: then the outcomes are sought by ``(experiment_key, decision_id)``
+    (``ix_outcomes_experiment``) and the version is not a condition, as each outcome row carries its
+    decision's version; a condition on it would let the planner scan the version's whole range of
+    ``ix_outcomes_summary`` and filter the ids.
+    """
     spec = compiled.spec
     types = event_types(compiled)
     columns = [O.c[name] for name in _GROUP_COLUMNS]
@@ -91,18 +99,16 @@ def attribution(
     )
     sub = (
         select(*columns)
-        .where(
-            O.c.experiment_key == spec.key,
-            O.c.version == compiled.version,
-            O.c.attributed.is_(True),
-            O.c.type.in_(types),
-        )
+        .where(O.c.experiment_key == spec.key, O.c.attributed.is_(True), O.c.type.in_(types))
         .group_by(*[O.c[name] for name in _GROUP_COLUMNS])
     )
+    if decision_ids is None:
+        sub = sub.where(O.c.version == compiled.version)
+    else:
+        ids = decision_ids if isinstance(decision_ids, BindParameter) else list(decision_ids)
+        sub = sub.where(O.c.decision_id.in_(ids))
     if not include_machine:
         sub = sub.where(O.c.machine.is_(False))
-    if decision_ids is not None:
-        sub = sub.where(O.c.decision_id.in_(list(decision_ids)))
     if learned_only:  # the outcomes the policy learned: with their decision, or as a revision of it
         sub = sub.where(
             O.c.learned_version.is_not(None),

@@ -80,9 +80,10 @@ class ExperimentVersionRow(SQLModel, table=True):
 class DecisionRow(SQLModel, table=True):
     """One logged assignment. ``fallback`` decisions (holdout, ineligible, ...) are never learned from.
 
-    ``ix_decisions_summary`` covers the results' count of a version's decisions
-    (:func:`experiments.store.summaries.decision_groups`): its ``GROUP BY`` columns lead, in order, and the
-    columns it counts follow, so the count reads the index alone, in order, without the table. The
+    ``ix_decisions_summary`` covers the full scan's count of a version's decisions
+    (:func:`experiments.store.summaries.log_cells`, what verification and a rebuild of the rollups read):
+    its ``GROUP BY`` columns lead, in order, and the columns it counts follow, so the count reads the
+    index alone, in order, without the table. The
     experiments list counts each arm's decisions on a range of it (:mod:`experiments.overview`).
     ``ix_decisions_adaptive`` covers the adaptive results' inverse-propensity sums per policy version and
     arm (:mod:`experiments.adaptive_reader`), read in order without the table.

@@ -190,3 +190,20 @@ def test_an_attribute_past_the_segment_limit_overflows_and_its_results_read_the_
     prune_contexts(engine, clock.now)  # the values are gone: results by it read the log, which has none
     assert service.summarize_segments("many", "score").attribute == "score"
     engine.dispose()
+
+
+def test_a_duplicate_beside_a_new_outcome_changes_only_what_was_accepted(db_url: str) -> None:
+    clock = Clock(datetime(2026, 3, 2, 9, tzinfo=UTC))
+    engine = make_engine(db_url)
+    create_tables(engine)
+    service = ExperimentService(engine, clock=clock, seed=7)
+    service.create(recorded_spec("dup"))
+    first, second = assign_all(service, "dup", CONTEXTS[:2])
+    at = clock.now + timedelta(minutes=1)
+    service.record_outcomes([OutcomeEvent("a", first, "revenue", 4.0, at)])
+    # "a" again (a duplicate: its decision is read, but nothing of it accepted) beside a new event
+    counts = service.record_outcomes([OutcomeEvent("a", first, "revenue", 4.0, at),
+                                      OutcomeEvent("b", second, "click", None, at)])
+    assert (counts.accepted, counts.duplicates) == (1, 1)
+    assert all(not c.differences for c in verify_experiment(engine, "dup"))
+    engine.dispose()

@@ -28,7 +28,10 @@ from api.cli import app
 from experiments.models import OutcomeEvent
 from experiments.service import ExperimentService
 from experiments.store import create_tables, decisions_table, make_engine, outcomes_table, upgrade_store
+from experiments.store.rollup_checks import verify_experiment
 from experiments.store.schema import _config, current_revision, head_revision
+from experiments.store.summaries import decision_groups
+from tests.experiments.test_rollups import versions_of
 
 DATA = Path(__file__).parent / "data"
 
@@ -103,12 +106,21 @@ def test_a_store_made_before_migrations_upgrades_in_place(db_url: str) -> None:
         counted = {arm: n for k, arm, n in before["per_arm"] if k == key}
         summary = service.summarize(key)
         assert summary.learnable_decisions + sum(summary.fallbacks.values()) == sum(counted.values())
+        # the upgrade filled the rollups from the log (0004_rollups), outcomes and learning included
+        checks = verify_experiment(engine, key)
+        assert [c.differences for c in checks] == [[]] * len(checks)
+        assert sum(c.decisions for c in checks) == sum(counted.values())
+    legacy = versions_of(service, "legacy_ts")[-1]
+    with engine.connect() as conn:
+        filled = decision_groups(conn, legacy)
+    assert sum(c.learned for c in filled) > 0 and sum(c.reward_sum for c in filled) > 0
     decision = service.assign("legacy_ts", "new-recipient", {"device": "mobile"})
     stored = service.record_outcomes([OutcomeEvent(
         event_id="after-upgrade", decision_id=decision.decision_id, type="click",
         timestamp=datetime(2026, 12, 5, 10, tzinfo=UTC))])
     assert (stored.accepted, stored.duplicates, stored.orphans) == (1, 0, 0)
     assert service.learn("legacy_ts") >= 0
+    assert all(not c.differences for c in verify_experiment(engine, "legacy_ts"))
     engine.dispose()
 
 
