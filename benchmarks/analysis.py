@@ -52,7 +52,7 @@ from experiments.assignment import CompiledExperiment, compile_experiment
 from experiments.service import ExperimentService
 from experiments.spec import parse_spec
 from experiments.store import create_tables, decisions_table, make_engine, outcomes_table
-from experiments.store.rollups import rebuild_rollups
+from experiments.store.rollup_checks import rebuild_rollups
 from experiments.store.summaries import GroupStats, arm_stats, event_types
 
 METRICS = ["open", "click", "conversion"]

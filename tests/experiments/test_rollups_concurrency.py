@@ -24,7 +24,7 @@ from experiments.models import OutcomeEvent
 from experiments.service import ExperimentService
 from experiments.spec import parse_spec
 from experiments.store import create_tables, make_engine
-from experiments.store.rollups import verify_experiment
+from experiments.store.rollup_checks import verify_experiment
 
 ROOT = Path(__file__).resolve().parents[2]
 START = datetime(2026, 6, 1, 8, tzinfo=UTC)
