@@ -59,6 +59,7 @@ from experiments.rollup_deltas import (
     within_tolerance,
 )
 from experiments.spec import ExperimentSpec
+from experiments.store import drift_rollups as drift  # the drift monitor's sums, kept alongside
 from experiments.store.cells import SCAN_COLUMNS, CellKey, RollupCell
 from experiments.store.lru import LRU
 from experiments.store.repository import Repository, chunks, consistent_read, spec_text
@@ -117,6 +118,7 @@ def record_decisions(conn: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
     """Count decision rows just inserted on ``conn`` in their cells (same transaction)."""
     if rows:
         add_changes(conn, decision_changes(rows))
+        drift.add_drift_changes(conn, drift.drift_decision_changes(rows))
 
 
 def inserted_rows(conn: Connection, rows: Sequence[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
@@ -204,6 +206,7 @@ class OutcomeRollup:
     _rows: list[Mapping[str, Any]] = field(default_factory=list)
     _id_to_key: dict[str, CellKey] = field(default_factory=dict)
     _before: dict[tuple[str, int], dict[str, Attributed]] = field(default_factory=dict)
+    _id_to_learned: dict[str, int | None] = field(default_factory=dict)  # drift: read under the lock
 
     def _rewarding(self, row: Mapping[str, Any]) -> bool:
         compiled = self.compiled_of(row["experiment_key"], row["version"])
@@ -223,6 +226,7 @@ class OutcomeRollup:
                     None if d.policy_version is None else int(d.policy_version),
                 )
         lock_decisions(conn, sorted(self._id_to_key))
+        self._id_to_learned = drift.learned_versions(conn, list(self._id_to_key))
         for (key, version), ids in version_to_ids.items():
             self._before[(key, version)] = attributed_states(conn, self.compiled_of(key, version), list(ids))
 
@@ -241,13 +245,17 @@ class OutcomeRollup:
             for kind in _outcome_kinds(row, valued):
                 counts[(kind, row["type"])] = counts.get((kind, row["type"]), 0) + 1
         changes: VersionChanges = {}
+        drift_changes: drift.VersionDriftChanges = {}
         for (key, version), ids in version_to_ids.items():
             compiled = self.compiled_of(key, version)
             after = attributed_states(conn, compiled, list(ids))
             id_to_key = {i: self._id_to_key[i] for i in ids}
             before = self._before[(key, version)]
             changes[(key, version)] = reward_changes(id_to_key, event_types(compiled), before, after)
+            drift_changes[(key, version)] = drift.drift_reward_changes(
+                id_to_key, self._id_to_learned, before, after)
         add_changes(conn, changes)
+        drift.add_drift_changes(conn, drift_changes)
         for key, version in sorted(version_to_counts):
             add_outcome_counts(conn, key, version, version_to_counts[(key, version)])
 
@@ -255,18 +263,22 @@ class OutcomeRollup:
 # ------------------------------------------------------------------------------ learning
 
 
-def record_learned(conn: Connection, decision_ids: Sequence[str]) -> None:
-    """Count in ``learned`` the listed decisions not learned yet; call it in the learner's transaction
-    before marking them (``learned_version`` set), which it must then do."""
+def record_learned(conn: Connection, decision_ids: Sequence[str], version: int) -> None:
+    """Count in ``learned`` the listed decisions not learned yet, and move them to the drift cells of
+    snapshot ``version``; call it in the learner's transaction before marking them (``learned_version``
+    set to ``version``), which it must then do. The decisions are locked first (as outcome posts lock
+    them), so that no post changes their rewards between the drift move and the commit."""
+    lock_decisions(conn, sorted(set(decision_ids)))
     columns = [D.c.experiment_key, D.c.version, *[D.c[c] for c in SCAN_COLUMNS]]
     changes: VersionChanges = {}
     for chunk in chunks(sorted(set(decision_ids))):
         query = (select(*columns, func.count())
                  .where(D.c.id.in_(chunk), D.c.learned_version.is_(None)).group_by(*columns))
-        for key, version, fallback, reason, arm, day, policy, n in conn.execute(query):
+        for key, spec_version, fallback, reason, arm, day, policy, n in conn.execute(query):
             cell = (bool(fallback), str(reason), int(arm), day, None if policy is None else int(policy))
-            add_learned(changes.setdefault((key, int(version)), {}), cell, int(n))
+            add_learned(changes.setdefault((key, int(spec_version)), {}), cell, int(n))
     add_changes(conn, changes)
+    drift.record_drift_learned(conn, decision_ids, version, attributed_states)
 
 
 # ------------------------------------------------------------------------------ rebuild and verify
@@ -286,6 +298,7 @@ def rebuild_rollups(conn: Connection, compiled: CompiledExperiment) -> None:
         )
     add_cell_changes(conn, key, version, changes)
     add_outcome_counts(conn, key, version, log_outcome_counts(conn, compiled))
+    drift.rebuild_drift_rollups(conn, compiled)
 
 
 def _cell_fields(cell: RollupCell) -> dict[str, Any]:
@@ -333,7 +346,7 @@ def verify_rollups(conn: Connection, compiled: CompiledExperiment) -> list[str]:
     return compare_rollups(
         stored_cells(conn, key, version), log_cells(conn, compiled),
         stored_outcome_counts(conn, key, version), log_outcome_counts(conn, compiled),
-    )
+    ) + drift.verify_drift_rollups(conn, compiled)
 
 
 @dataclass(frozen=True)

@@ -301,6 +301,29 @@ class RollupCountRow(SQLModel, table=True):
     outcomes: int = 0
 
 
+# -- drift rollups (experiments.store.drift_rollups) --
+#: ``learned_version`` of a drift rollup whose decisions no snapshot has learned yet.
+NO_LEARNED_VERSION = -1
+
+
+class DriftRollupRow(SQLModel, table=True):
+    """The learnable (non-fallback) decisions of one (day, policy version, learned version, arm) of a
+    spec version, and their rewards' sum and sum of squares (attributed, non-machine outcomes): what
+    the drift monitor reads (:mod:`experiments.store.drift_rollups`). ``policy_version`` is
+    :data:`NO_POLICY_VERSION`, ``learned_version`` :data:`NO_LEARNED_VERSION` when absent."""
+
+    __tablename__ = "drift_rollups"
+    experiment_key: str = Field(primary_key=True, max_length=MAX_KEY_LENGTH)
+    version: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    day: date = Field(primary_key=True)
+    policy_version: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    learned_version: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    arm: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    decisions: int = 0
+    reward_sum: float = 0.0
+    reward_sum_squares: float = 0.0
+
+
 experiments_table = ExperimentRow.__table__  # type: ignore[attr-defined]
 versions_table = ExperimentVersionRow.__table__  # type: ignore[attr-defined]
 decisions_table = DecisionRow.__table__  # type: ignore[attr-defined]
@@ -313,6 +336,7 @@ frequency_table = FrequencyCountRow.__table__  # type: ignore[attr-defined]
 rollups_table = RollupRow.__table__  # type: ignore[attr-defined]
 rollup_events_table = RollupEventRow.__table__  # type: ignore[attr-defined]
 rollup_counts_table = RollupCountRow.__table__  # type: ignore[attr-defined]
+drift_rollups_table = DriftRollupRow.__table__  # type: ignore[attr-defined]
 
 #: Predicate of the outcomes the learning loop has still to learn. A partial index over exactly these
 #: rows stays as small as the backlog (queries must repeat the predicate for SQLite to use it).

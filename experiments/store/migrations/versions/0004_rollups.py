@@ -1,6 +1,7 @@
-"""Rollups: the cells results read (``rollups``, ``rollup_events``) and the outcome counts per spec
-version (``rollup_counts``), made and filled from the log of every stored spec version
-(:func:`experiments.store.rollups.rebuild_rollups`), so an upgraded store answers as before.
+"""Rollups: the cells results read (``rollups``, ``rollup_events``), the outcome counts per spec
+version (``rollup_counts``) and the drift monitor's sums (``drift_rollups``), made and filled from the
+log of every stored spec version (:func:`experiments.store.rollups.rebuild_rollups`), so an upgraded
+store answers as before.
 
 Revision ID: 0004_rollups
 Revises: 0003_feature_table
@@ -54,7 +55,24 @@ def upgrade() -> None:
         sa.Column("type", sa.String(64), primary_key=True),
         sa.Column("outcomes", sa.Integer, nullable=False),
     )
+    _create_drift_rollups()
     _backfill(op.get_bind())
+
+
+def _create_drift_rollups() -> None:
+    """``drift_rollups``: what the drift monitor reads (:mod:`experiments.store.drift_rollups`)."""
+    op.create_table(
+        "drift_rollups",
+        sa.Column("experiment_key", sa.String(64), primary_key=True),
+        sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),
+        sa.Column("day", sa.Date, primary_key=True),
+        sa.Column("policy_version", sa.Integer, primary_key=True, autoincrement=False),
+        sa.Column("learned_version", sa.Integer, primary_key=True, autoincrement=False),
+        sa.Column("arm", sa.Integer, primary_key=True, autoincrement=False),
+        sa.Column("decisions", sa.Integer, nullable=False),
+        sa.Column("reward_sum", sa.Float, nullable=False),
+        sa.Column("reward_sum_squares", sa.Float, nullable=False),
+    )
 
 
 def _backfill(conn: sa.engine.Connection) -> None:
@@ -73,6 +91,7 @@ def _backfill(conn: sa.engine.Connection) -> None:
 
 
 def downgrade() -> None:
+    op.drop_table("drift_rollups")
     op.drop_table("rollup_counts")
     op.drop_table("rollup_events")
     op.drop_table("rollups")
