@@ -20,6 +20,9 @@ What changes a cell, and where it is kept:
   later), so they count nowhere either.
 - **decisions learned** (:func:`record_learned`, in the learner's transaction): the decisions marked
   learned for the first time add to ``learned``.
+- **the drift monitor's sums** (``drift_rollups``) change with the same writes, by the hooks marked
+  ``drift.`` here (:mod:`experiments.store.drift_rollups`); :func:`record_learned` locks the decisions it
+  marks as outcome posts do, as a learned decision's reward moves to its snapshot's drift cell.
 - **erasure and retention** change recipient ids, event ids and contexts only, which no cell reads: the
   rollups stay as they are. A new spec version starts cells of its own (the version is in the key).
 
