@@ -1,6 +1,7 @@
 """The rollups rebuilt from the log in full and compared with it (``sendlab verify``): the cells and
-outcome counts (:mod:`experiments.store.rollups`) and the breakdowns
-(:mod:`experiments.store.breakdown_checks`)."""
+outcome counts (:mod:`experiments.store.rollups`), the breakdowns
+(:mod:`experiments.store.breakdown_checks`) and the drift monitor's sums
+(:mod:`experiments.store.drift_rollups`)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from sqlalchemy.engine import Connection, Engine
 from experiments.assignment import CompiledExperiment, compile_experiment
 from experiments.rollup_deltas import CellChange, within_tolerance
 from experiments.spec import ExperimentSpec
+from experiments.store import drift_rollups as drift
 from experiments.store.breakdown_checks import compare_breakdowns, rebuild_breakdowns
 from experiments.store.cells import CellKey, RollupCell
 from experiments.store.repository import Repository, consistent_read, spec_text
@@ -41,6 +43,7 @@ def rebuild_rollups(conn: Connection, compiled: CompiledExperiment) -> None:
     add_cell_changes(conn, key, version, changes)
     rebuild_breakdowns(conn, compiled)
     add_outcome_counts(conn, key, version, log_outcome_counts(conn, compiled))
+    drift.rebuild_drift_rollups(conn, compiled)
 
 
 def _cell_fields(cell: RollupCell) -> dict[str, Any]:
@@ -89,7 +92,7 @@ def verify_rollups(conn: Connection, compiled: CompiledExperiment) -> list[str]:
     return compare_rollups(
         stored_cells(conn, key, version), log_cells(conn, compiled),
         stored_outcome_counts(conn, key, version), log_outcome_counts(conn, compiled),
-    ) + compare_breakdowns(conn, compiled)
+    ) + compare_breakdowns(conn, compiled) + drift.verify_drift_rollups(conn, compiled)
 
 
 @dataclass(frozen=True)

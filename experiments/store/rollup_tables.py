@@ -19,6 +19,7 @@ from sqlalchemy.engine import Connection
 from experiments.rollup_deltas import CellChange
 from experiments.store.cells import SCAN_COLUMNS, CellKey, RollupCell
 from experiments.store.tables import NO_POLICY_VERSION
+from experiments.store.tables import drift_rollups_table as DR  # drift rollups (drift_rollups.py)
 from experiments.store.tables import rollup_adaptive_table as A
 from experiments.store.tables import rollup_counts_table as C
 from experiments.store.tables import rollup_covariates_table as V
@@ -33,7 +34,7 @@ LATE = "late"
 UNCOUNTED_VALUE = "uncounted_value"
 #: A cell's sums, as :class:`experiments.store.tables.RollupRow` stores them.
 SUM_COLUMNS = ("decisions", "explored", "learned", "reward_sum", "reward_sum_squares", "reward_sum_cubes")
-_TABLES = {t.name: t for t in (R, E, C, A, S, V)}
+_TABLES = {t.name: t for t in (R, E, C, A, S, V, DR)}
 
 
 def _stored_policy(policy_version: int | None) -> int:

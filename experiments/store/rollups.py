@@ -20,6 +20,9 @@ What changes a cell, and where it is kept:
   later), so they count nowhere either.
 - **decisions learned** (:func:`record_learned`, in the learner's transaction): the decisions marked
   learned for the first time add to ``learned``.
+- **the drift monitor's sums** (``drift_rollups``) change with the same writes, by the hooks marked
+  ``drift.`` here (:mod:`experiments.store.drift_rollups`); :func:`record_learned` locks the decisions it
+  marks as outcome posts do, as a learned decision's reward moves to its snapshot's drift cell.
 - **erasure and retention** change recipient ids, event ids and contexts only, which no cell reads: the
   cells stay as they are; the breakdowns by segment and covariate move the decisions whose context goes
   to the missing segment (:mod:`experiments.store.context_drops`). A new spec version starts cells of
@@ -63,6 +66,7 @@ from experiments.rollup_deltas import (
     add_learned,
     reward_changes,
 )
+from experiments.store import drift_rollups as drift  # the drift monitor's sums, kept alongside
 from experiments.store.breakdown_rollups import (
     BreakdownStates,
     VersionBreakdowns,
@@ -128,6 +132,7 @@ def record_decisions(conn: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
     if rows:
         add_changes(conn, decision_changes(rows))
         add_breakdowns(conn, inserted_changes(conn, rows))
+        drift.add_drift_changes(conn, drift.drift_decision_changes(rows))
 
 
 def inserted_rows(conn: Connection, rows: Sequence[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
@@ -217,6 +222,7 @@ class OutcomeRollup:
     _id_to_key: dict[str, CellKey] = field(default_factory=dict)
     _before: dict[tuple[str, int], dict[str, Attributed]] = field(default_factory=dict)
     _states: BreakdownStates = field(default_factory=BreakdownStates)
+    _id_to_learned: dict[str, int | None] = field(default_factory=dict)  # drift: read under the lock
 
     def _rewarding(self, row: Mapping[str, Any]) -> bool:
         compiled = self.compiled_of(row["experiment_key"], row["version"])
@@ -236,6 +242,7 @@ class OutcomeRollup:
                     None if d.policy_version is None else int(d.policy_version),
                 )
         lock_decisions(conn, sorted(self._id_to_key))
+        self._id_to_learned = drift.learned_versions(conn, list(self._id_to_key))
         for (key, version), ids in version_to_ids.items():
             compiled = self.compiled_of(key, version)
             self._before[(key, version)] = attributed_states(conn, compiled, list(ids))
@@ -257,6 +264,7 @@ class OutcomeRollup:
                 counts[(kind, row["type"])] = counts.get((kind, row["type"]), 0) + 1
         changes: VersionChanges = {}
         breakdowns: VersionBreakdowns = {}
+        drift_changes: drift.VersionDriftChanges = {}
         for (key, version), ids in version_to_ids.items():
             compiled = self.compiled_of(key, version)
             after = attributed_states(conn, compiled, list(ids))
@@ -264,8 +272,11 @@ class OutcomeRollup:
             before = self._before[(key, version)]
             changes[(key, version)] = reward_changes(id_to_key, event_types(compiled), before, after)
             breakdowns[(key, version)] = self._states.change(compiled, ids, before, after)
+            drift_changes[(key, version)] = drift.drift_reward_changes(
+                id_to_key, self._id_to_learned, before, after)
         add_changes(conn, changes)
         add_breakdowns(conn, breakdowns)
+        drift.add_drift_changes(conn, drift_changes)
         for key, version in sorted(version_to_counts):
             add_outcome_counts(conn, key, version, version_to_counts[(key, version)])
 
@@ -273,15 +284,19 @@ class OutcomeRollup:
 # ------------------------------------------------------------------------------ learning
 
 
-def record_learned(conn: Connection, decision_ids: Sequence[str]) -> None:
-    """Count in ``learned`` the listed decisions not learned yet; call it in the learner's transaction
-    before marking them (``learned_version`` set), which it must then do."""
+def record_learned(conn: Connection, decision_ids: Sequence[str], version: int) -> None:
+    """Count in ``learned`` the listed decisions not learned yet, and move them to the drift cells of
+    snapshot ``version``; call it in the learner's transaction before marking them (``learned_version``
+    set to ``version``), which it must then do. The decisions are locked first (as outcome posts lock
+    them), so that no post changes their rewards between the drift move and the commit."""
+    lock_decisions(conn, sorted(set(decision_ids)))
     columns = [D.c.experiment_key, D.c.version, *[D.c[c] for c in SCAN_COLUMNS]]
     changes: VersionChanges = {}
     for chunk in chunks(sorted(set(decision_ids))):
         query = (select(*columns, func.count())
                  .where(D.c.id.in_(chunk), D.c.learned_version.is_(None)).group_by(*columns))
-        for key, version, fallback, reason, arm, day, policy, n in conn.execute(query):
+        for key, spec_version, fallback, reason, arm, day, policy, n in conn.execute(query):
             cell = (bool(fallback), str(reason), int(arm), day, None if policy is None else int(policy))
-            add_learned(changes.setdefault((key, int(version)), {}), cell, int(n))
+            add_learned(changes.setdefault((key, int(spec_version)), {}), cell, int(n))
     add_changes(conn, changes)
+    drift.record_drift_learned(conn, decision_ids, version, attributed_states)

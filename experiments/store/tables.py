@@ -385,6 +385,27 @@ class RollupCovariateRow(SQLModel, table=True):
     sum_y_squares: float = 0.0
     sum_xy: float = 0.0
     magnitude: float = 0.0  # the rounding scale of the sums (experiments.breakdown_deltas.MAGNITUDE)
+# -- drift rollups (experiments.store.drift_rollups) --
+#: ``learned_version`` of a drift rollup whose decisions no snapshot has learned yet.
+NO_LEARNED_VERSION = -1
+
+
+class DriftRollupRow(SQLModel, table=True):
+    """The learnable (non-fallback) decisions of one (day, policy version, learned version, arm) of a
+    spec version, and their rewards' sum and sum of squares (attributed, non-machine outcomes): what
+    the drift monitor reads (:mod:`experiments.store.drift_rollups`). ``policy_version`` is
+    :data:`NO_POLICY_VERSION`, ``learned_version`` :data:`NO_LEARNED_VERSION` when absent."""
+
+    __tablename__ = "drift_rollups"
+    experiment_key: str = Field(primary_key=True, max_length=MAX_KEY_LENGTH)
+    version: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    day: date = Field(primary_key=True)
+    policy_version: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    learned_version: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    arm: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    decisions: int = 0
+    reward_sum: float = 0.0
+    reward_sum_squares: float = 0.0
 
 
 experiments_table = ExperimentRow.__table__  # type: ignore[attr-defined]
@@ -403,6 +424,7 @@ rollup_adaptive_table = RollupAdaptiveRow.__table__  # type: ignore[attr-defined
 rollup_segments_table = RollupSegmentRow.__table__  # type: ignore[attr-defined]
 rollup_covariates_table = RollupCovariateRow.__table__  # type: ignore[attr-defined]
 rollup_overflow_table = RollupOverflowRow.__table__  # type: ignore[attr-defined]
+drift_rollups_table = DriftRollupRow.__table__  # type: ignore[attr-defined]
 
 #: Predicate of the outcomes the learning loop has still to learn. A partial index over exactly these
 #: rows stays as small as the backlog (queries must repeat the predicate for SQLite to use it).

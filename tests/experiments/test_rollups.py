@@ -65,6 +65,8 @@ def spec_of(key: str, design: str, click: float, holdout: float, frequency: bool
         "reward": {"events": {"click": click, "conversion": 5.0}, "value": "revenue", "window_hours": 48,
                    "guardrails": ["unsubscribe"], "machine_user_agents": ["scanner"]},
     }
+    if design == "delayed":  # learned before the window closes, as trials (learning_log.set_weights)
+        data["design"] = {"type": "bandit", "policy": "gaussian_thompson", "update": {"delays": "model"}}
     if frequency:
         data["frequency"] = {"max_sends": 2, "per_days": 7}
     return parse_spec(data)
@@ -150,7 +152,7 @@ def run_workload(
             clock.advance(hours=step[1])
         elif kind == "revise":
             service.create(spec_of(key, design, step[1], 0.2, frequency=design == "ab"))
-        elif kind == "learn" and design == "bandit":
+        elif kind == "learn" and design != "ab":
             service.learn(key)
         elif kind == "erase" and step[1] not in erased:
             # once per recipient: an event id posted again after its first erasure is accepted anew,

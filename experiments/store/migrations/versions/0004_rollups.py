@@ -1,9 +1,9 @@
 """Rollups: the cells results read (``rollups``, ``rollup_events``), the outcome counts per spec
-version (``rollup_counts``) and the breakdowns (``rollup_adaptive``, ``rollup_segments``,
+version (``rollup_counts``), the breakdowns (``rollup_adaptive``, ``rollup_segments``,
 ``rollup_covariates``: the adaptive inverse-propensity sums, the decisions by segment and the CUPED sums
-by covariate, :mod:`experiments.store.breakdown_rollups`), made and filled from the log of every stored
-spec version (:func:`experiments.store.rollup_checks.rebuild_rollups`), so an upgraded store answers as
-before.
+by covariate, :mod:`experiments.store.breakdown_rollups`) and the drift monitor's sums
+(``drift_rollups``), made and filled from the log of every stored spec version
+(:func:`experiments.store.rollup_checks.rebuild_rollups`), so an upgraded store answers as before.
 
 Revision ID: 0004_rollups
 Revises: 0003_feature_table
@@ -58,6 +58,7 @@ def upgrade() -> None:
         sa.Column("outcomes", sa.Integer, nullable=False),
     )
     _create_breakdowns()
+    _create_drift_rollups()
     _backfill(op.get_bind())
 
 
@@ -111,6 +112,22 @@ def _create_breakdowns() -> None:
     )
 
 
+def _create_drift_rollups() -> None:
+    """``drift_rollups``: what the drift monitor reads (:mod:`experiments.store.drift_rollups`)."""
+    op.create_table(
+        "drift_rollups",
+        sa.Column("experiment_key", sa.String(64), primary_key=True),
+        sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),
+        sa.Column("day", sa.Date, primary_key=True),
+        sa.Column("policy_version", sa.Integer, primary_key=True, autoincrement=False),
+        sa.Column("learned_version", sa.Integer, primary_key=True, autoincrement=False),
+        sa.Column("arm", sa.Integer, primary_key=True, autoincrement=False),
+        sa.Column("decisions", sa.Integer, nullable=False),
+        sa.Column("reward_sum", sa.Float, nullable=False),
+        sa.Column("reward_sum_squares", sa.Float, nullable=False),
+    )
+
+
 def _backfill(conn: sa.engine.Connection) -> None:
     """Fill the rollups of every stored spec version from its log."""
     from experiments.assignment import compile_experiment
@@ -129,6 +146,7 @@ def _backfill(conn: sa.engine.Connection) -> None:
 def downgrade() -> None:
     for table in ("rollup_covariates", "rollup_segment_overflow", "rollup_segments", "rollup_adaptive"):
         op.drop_table(table)
+    op.drop_table("drift_rollups")
     op.drop_table("rollup_counts")
     op.drop_table("rollup_events")
     op.drop_table("rollups")
