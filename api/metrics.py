@@ -188,7 +188,8 @@ class ServiceMetrics:
 
     def count_outcomes(self, accepted: int, duplicates: int, orphans: int, erased: int = 0) -> None:
         with self._lock:
-            counted = (("accepted", accepted), ("duplicate", duplicates), ("orphan", orphans), ("erased", erased))
+            counted = (("accepted", accepted), ("duplicate", duplicates), ("orphan", orphans),
+                       ("erased", erased))
             for result, n in counted:
                 self.outcomes.inc(n, result=result)
                 self._publish(self.outcomes, (("result", result),))

@@ -37,8 +37,9 @@ class OutcomeRecording:
 
         Events of unknown decisions go to the orphan table. Events of a decision whose recipient was
         erased are not stored (counted as ``erased``): they would store what the recipient asked to be
-        forgotten, and a repeat of an event erased before (its id now a token) would count twice. Events timed before their decision or later
-        than the reward window after it are stored but not attributed (``attributed`` false);
+        forgotten, and a repeat of an event erased before (its id now a token) would count twice.
+        Events timed before their decision or later than the reward window after it are stored but not
+        attributed (``attributed`` false);
         machine-made ones (flagged, or a user agent the spec lists) are stored with ``machine`` true, and
         rewards, learning and results leave them out (results include them when asked).
         """
