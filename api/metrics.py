@@ -186,9 +186,11 @@ class ServiceMetrics:
             self.decisions.inc(n, experiment=experiment)
             self._publish(self.decisions, (("experiment", str(experiment)),))
 
-    def count_outcomes(self, accepted: int, duplicates: int, orphans: int) -> None:
+    def count_outcomes(self, accepted: int, duplicates: int, orphans: int, erased: int = 0) -> None:
         with self._lock:
-            for result, n in (("accepted", accepted), ("duplicate", duplicates), ("orphan", orphans)):
+            counted = (("accepted", accepted), ("duplicate", duplicates), ("orphan", orphans),
+                       ("erased", erased))
+            for result, n in counted:
                 self.outcomes.inc(n, result=result)
                 self._publish(self.outcomes, (("result", result),))
 

@@ -365,7 +365,7 @@ STORE_NOTE = (
     "outcomes with their copies of the decision's arm), built by one `INSERT ... SELECT` per table and "
     "event type over a generated series, with the tables' indexes in place; then "
     "`benchmarks.bulk_load.prepare_store`, what every bulk-loaded benchmark runs: the rollups of every "
-    "experiment version computed from the log (`experiments.store.rollups.rebuild_all_rollups`, as the "
+    "experiment version computed from the log (`experiments.store.rollup_checks.rebuild_all_rollups`, as the "
     "migration fills them), then `VACUUM ANALYZE` on PostgreSQL (as autovacuum would after a bulk "
     "load), `ANALYZE` on SQLite. `results` is the answer `/results` gives (`ExperimentService.results`: "
     "the summary read from the rollups in one consistent read, then `analyze_summary`: per slot the "

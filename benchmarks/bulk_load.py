@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from sqlalchemy.engine import Engine
 
-from experiments.store.rollups import rebuild_all_rollups
+from experiments.store.rollup_checks import rebuild_all_rollups
 from experiments.store.snapshot_summaries import rebuild_snapshot_summaries
 
 
 def prepare_store(engine: Engine) -> None:
     """Rebuild from the log what the writers keep as they write (the rollups of every experiment
-    version, :func:`experiments.store.rollups.rebuild_all_rollups`; the policy snapshots' learned
+    version, :func:`experiments.store.rollup_checks.rebuild_all_rollups`; the policy snapshots' learned
     rewards, which the learner adds up; any summary table kept up to date with the log belongs here
     too), then gather the statistics autovacuum would after a bulk load (``VACUUM ANALYZE`` on
     PostgreSQL, the visibility map included; ``ANALYZE`` on SQLite)."""

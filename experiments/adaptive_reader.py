@@ -4,7 +4,10 @@ Two reads, each one query written here:
 
 - :func:`read_adaptive_log`: per (policy version, arm) of the learnable decisions, the inverse-propensity
   sums of :class:`analysis.adaptive_log.ArmBatchSums`, for the reward and for every event type of the
-  spec (an event is a 0/1 reward: its rate). The decisions' side (``COUNT``, ``SUM(1/p)``,
+  spec (an event is a 0/1 reward: its rate). They are read from the rollups
+  (:mod:`experiments.store.breakdown_rollups`, kept in the write transactions); computed from the log in
+  full (:func:`log_adaptive_sums`, the rollups' reference) with machine events included. There, the
+  decisions' side (``COUNT``, ``SUM(1/p)``,
   ``SUM(1/p^2)``, ``MIN(p)``) is one ``GROUP BY`` over the decisions' covering index
   ``ix_decisions_adaptive`` (:func:`decision_sums`); the rewards' side is one
   ``GROUP BY`` over the attributed outcomes joined to their decisions (decisions without outcomes add
@@ -33,7 +36,8 @@ from bandit.features import FeatureHasher
 from bandit.options import default_min_share
 from experiments.assignment import CompiledExperiment
 from experiments.store import decisions_table as D
-from experiments.store.summaries import attribution
+from experiments.store.breakdown_tables import AdaptiveSums, stored_adaptive_sums
+from experiments.store.summaries import attribution, event_types
 
 #: The metric name of the spec's reward (the other metrics are event types).
 REWARD = "reward"
@@ -88,10 +92,12 @@ def decision_sums(compiled: CompiledExperiment) -> Select[Any]:
     )
 
 
-def read_adaptive_log(
+def log_adaptive_sums(
     conn: Connection, compiled: CompiledExperiment, *, include_machine: bool = False
-) -> AdaptiveLog:
-    """The per-(policy version, arm) sums of every metric (module docstring): two ``GROUP BY``."""
+) -> AdaptiveSums:
+    """The per-(policy version, arm) sums of every metric from the log in full (module docstring): two
+    ``GROUP BY``. The reference the rollups (:func:`stored_adaptive_sums`) are kept equal to, and what
+    ``include_machine`` reads."""
     counts = decision_sums(compiled)
     p = cast(D.c.propensity, Float)
     att = attribution(compiled, include_machine=include_machine)
@@ -114,27 +120,31 @@ def read_adaptive_log(
         ]
     sums_query = select(c.policy_version, c.arm, *columns).group_by(c.policy_version, c.arm)
     sums = {(row.policy_version, int(row.arm)): row._mapping for row in conn.execute(sums_query)}
-
-    labels = arm_labels(compiled)
-    metrics = _metric_names(att.types)
     keys = ["r"] + [f"f{j}" for j in range(len(att.types))]
-    version_to_arms: dict[int | None, dict[str, list[ArmBatchSums]]] = {}
-    total = 0
+    out: AdaptiveSums = {}
     for row in conn.execute(counts):
         version = None if row.policy_version is None else int(row.policy_version)
         m = sums.get((row.policy_version, int(row.arm)))
-        n = int(row.n)
-        total += n
         per_metric = []
         for key in keys:
             s, ss, w, w2, w2s = (float(m[f"{key}_{x}"] or 0.0) if m is not None else 0.0
                                  for x in ("s", "ss", "w", "w2", "w2s"))
             per_metric.append(ArmBatchSums(
-                n=n, reward_sum=s, reward_sum_squares=ss, w_sum=float(row.w), w_reward_sum=w,
+                n=int(row.n), reward_sum=s, reward_sum_squares=ss, w_sum=float(row.w), w_reward_sum=w,
                 w2_sum=float(row.w2), w2_reward_sum=w2, w2_reward_squares_sum=w2s,
                 min_propensity=float(row.min_p),
             ))
-        version_to_arms.setdefault(version, {})[labels[int(row.arm)]] = per_metric
+        out[(version, int(row.arm))] = per_metric
+    return out
+
+
+def adaptive_log(compiled: CompiledExperiment, sums: AdaptiveSums) -> AdaptiveLog:
+    """The :class:`AdaptiveLog` of per-(policy version, arm) sums (stored or from the log)."""
+    labels = arm_labels(compiled)
+    metrics = _metric_names(event_types(compiled))
+    version_to_arms: dict[int | None, dict[str, list[ArmBatchSums]]] = {}
+    for (version, arm), per_metric in sums.items():
+        version_to_arms.setdefault(version, {})[labels[arm]] = per_metric
     order = sorted(version_to_arms, key=lambda v: (v is not None, v or 0))
     # every arm in every batch (empty sums where it had no decision), so that the log names all arms
     metric_to_log = {
@@ -147,8 +157,22 @@ def read_adaptive_log(
         arms=labels,
         arm_to_variants={labels[a]: compiled.arm_variants(a) for a in range(compiled.n_arms)},
         metric_to_log=metric_to_log,
-        decisions=total,
+        decisions=sum(per_metric[0].n for per_metric in sums.values()),
     )
+
+
+def read_adaptive_log(
+    conn: Connection, compiled: CompiledExperiment, *, include_machine: bool = False
+) -> AdaptiveLog:
+    """The :class:`AdaptiveLog` of the version: its sums read from the rollups
+    (:func:`experiments.store.breakdown_tables.stored_adaptive_sums`, a few rows per policy version and
+    arm), or with machine events included (the rollups leave them out) from the log in full
+    (:func:`log_adaptive_sums`)."""
+    if include_machine:
+        sums = log_adaptive_sums(conn, compiled, include_machine=True)
+    else:
+        sums = stored_adaptive_sums(conn, compiled.spec.key, compiled.version, event_types(compiled))
+    return adaptive_log(compiled, sums)
 
 
 @dataclass(frozen=True)

@@ -95,11 +95,13 @@ class OutcomeEvent:
 
 @dataclass(frozen=True)
 class OutcomeCounts:
-    """What ``record_outcomes`` did with a batch: stored, seen before, or for an unknown decision."""
+    """What ``record_outcomes`` did with a batch: stored, seen before, for an unknown decision, or for a
+    decision of an erased recipient (not stored: the recipient asked to be forgotten)."""
 
     accepted: int
     duplicates: int
     orphans: int
+    erased: int = 0
 
 
 @dataclass(frozen=True)

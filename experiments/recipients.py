@@ -31,7 +31,8 @@ from sqlalchemy.engine import Engine
 
 from experiments.errors import InvalidInput
 from experiments.limits import MAX_ID_LENGTH
-from experiments.store import decisions_table, from_db_time, outcomes_table
+from experiments.store import decisions_table, existing_keys, from_db_time, outcomes_table
+from experiments.store.context_drops import drop_contexts, lock_for_drop
 from experiments.store.tables import features_table, frequency_table
 
 log = logging.getLogger(__name__)
@@ -161,16 +162,22 @@ def erase_recipient(engine: Engine, recipient_id: str, secret: bytes) -> Erasure
         raise InvalidInput("secret", f"the erasure secret must hold at least {MIN_SECRET_BYTES} bytes")
     d, o = decisions_table.c, outcomes_table.c
     with engine.begin() as conn:
+        lock_for_drop(conn)
         ids = conn.execute(select(d.id).where(d.recipient_id == recipient_id)).scalars().all()
         events = conn.execute(
             select(o.id, o.event_id).where(o.decision_id.in_(ids))
         ).all() if ids else []
+        tokens = {row.id: erasure_token(secret, row.event_id) for row in events}
+        taken = existing_keys(conn, outcomes_table, "event_id", sorted(set(tokens.values())))
         for row in events:
-            conn.execute(
-                update(outcomes_table).where(o.id == row.id)
-                .values(event_id=erasure_token(secret, row.event_id))
-            )
-        if ids:
+            # an event id erased before and posted again for a later decision (a client that reuses ids)
+            # would take the same token: that copy's token also reads its row, so both stay, each once
+            token = tokens[row.id]
+            if token in taken:
+                token = erasure_token(secret, f"{row.event_id}\x1f{row.id}")
+            conn.execute(update(outcomes_table).where(o.id == row.id).values(event_id=token))
+        if ids:  # the contexts go with their breakdown rollups moved, then the id
+            drop_contexts(conn, ids)
             conn.execute(
                 update(decisions_table).where(d.recipient_id == recipient_id)
                 .values(recipient_id=erasure_token(secret, recipient_id), context=null())

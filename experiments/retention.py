@@ -2,9 +2,10 @@
 
 A decision keeps its arm, propensity, reason and outcomes, so every count, reward and result is
 unchanged; only what the recipient's context said goes (so results by segment or with a covariate count
-such a decision as missing the attribute). The period should exceed every experiment's reward window
-and learning delay: a contextual policy learns from the context stored with a decision. Versions of the
-feature table stored before the period go too, each with its rows, but the latest (assignment reads it).
+such a decision as missing the attribute; its rollups move so in the same transaction). The period
+should exceed every experiment's reward window and learning delay: a contextual policy learns from the
+context stored with a decision. Versions of the feature table stored before the period go too, each
+with its rows, but the latest (assignment reads it).
 
 ``sendlab db prune`` drops them on demand; a served worker's background learner also does, at most once
 every :data:`PRUNE_EVERY_SECONDS`, when ``SENDLAB_RETENTION_DAYS`` is set (:class:`ScheduledPrune`).
@@ -17,10 +18,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import String, cast, null, select, update
+from sqlalchemy import String, cast, select
 from sqlalchemy.engine import Engine
 
 from experiments.store import decisions_table, to_db_time
+from experiments.store.context_drops import drop_contexts, lock_for_drop
 from experiments.store.features import delete_feature_version, latest_feature_version
 from experiments.store.tables import feature_versions_table
 
@@ -46,17 +48,19 @@ def retention_cutoff(now: datetime, days: float) -> datetime:
 def prune_contexts(engine: Engine, before: datetime) -> int:
     """Drop the context of every decision made before ``before`` (UTC); the number of decisions changed.
 
-    Idempotent: a decision whose context is gone is not counted again.
+    One transaction, its decisions moved to the missing segment of the breakdown rollups as their
+    contexts go (:func:`experiments.store.context_drops.drop_contexts`). Idempotent: a decision whose
+    context is gone is not counted again.
     """
     d = decisions_table.c
     with engine.begin() as conn:
-        changed = conn.execute(
-            update(decisions_table)
+        lock_for_drop(conn)
+        ids = conn.execute(
             # a context of JSON null (a recipient without consent) has nothing to drop
-            .where(d.created_at < to_db_time(before), d.context.is_not(None),
-                   cast(d.context, String) != "null")
-            .values(context=null())
-        ).rowcount
+            select(d.id).where(d.created_at < to_db_time(before), d.context.is_not(None),
+                               cast(d.context, String) != "null")
+        ).scalars().all()
+        changed = drop_contexts(conn, ids)
     log.info("retention: dropped the contexts of %d decisions made before %s", changed, before.isoformat())
     return int(changed)
 

@@ -68,13 +68,14 @@ def outcomes(
     any is recorded: a bad row records nothing."""
     total = _check_events(file)
     service = open_service(db)
-    totals = {"accepted": 0, "duplicates": 0, "orphans": 0}
+    totals = {"accepted": 0, "duplicates": 0, "orphans": 0, "erased": 0}
     with typer.progressbar(length=total, label="recording", hidden=as_json) as bar:
         for _, batch in _event_batches(file):
             counts = service.record_outcomes(batch)
             totals["accepted"] += counts.accepted
             totals["duplicates"] += counts.duplicates
             totals["orphans"] += counts.orphans
+            totals["erased"] += counts.erased
             bar.update(len(batch))
     if as_json:
         print_json(totals)

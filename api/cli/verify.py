@@ -1,9 +1,10 @@
 """``sendlab verify KEY``: recompute an experiment's rollups from its log and compare.
 
 Results read the rollups the writes keep (:mod:`experiments.store.rollups`); this command recomputes
-each spec version's cells and outcome counts from the decision and outcome log in full and compares
-them: counts must be equal, reward sums equal to a relative 1e-9 (sums kept by deltas round
-differently from one summed in one pass). It reads the whole log of the experiment, so it takes as
+each spec version's cells, outcome counts and breakdowns (by segment, by covariate, the adaptive
+inverse-propensity sums) from the decision and outcome log in full and compares them: counts must be
+equal, reward sums equal to a relative 1e-9 (sums kept by deltas round differently from one summed in
+one pass). It reads the whole log of the experiment, so it takes as
 long as a results page did before rollups.
 """
 
@@ -28,7 +29,7 @@ def verify(
 
     Exits 0 with one line when they are equal, 1 with one line per difference otherwise.
     """
-    from experiments.store.rollups import verify_experiment
+    from experiments.store.rollup_checks import verify_experiment
 
     checks = verify_experiment(open_engine(db), key)
     equal = all(not c.differences for c in checks)

@@ -52,8 +52,10 @@ class OutcomesRequest(BaseModel):
 
 
 class OutcomeCountsPublic(BaseModel):
-    """How the events were taken: new, already seen (same ``event_id``), or for an unknown decision."""
+    """How the events were taken: new, already seen (same ``event_id``), for an unknown decision, or for
+    a decision of an erased recipient (not stored)."""
 
     accepted: int
     duplicates: int
     orphans: int
+    erased: int = 0

@@ -42,5 +42,6 @@ def post_outcomes(
             for e in events
         ]
     )
-    metrics.count_outcomes(counts.accepted, counts.duplicates, counts.orphans)
-    return {"accepted": counts.accepted, "duplicates": counts.duplicates, "orphans": counts.orphans}
+    metrics.count_outcomes(counts.accepted, counts.duplicates, counts.orphans, counts.erased)
+    return {"accepted": counts.accepted, "duplicates": counts.duplicates, "orphans": counts.orphans,
+            "erased": counts.erased}

@@ -10,6 +10,7 @@ from datetime import timedelta
 from typing import Any
 
 from experiments.models import OutcomeCounts, OutcomeEvent
+from experiments.recipients import ERASED_PREFIX
 from experiments.service.core import ServiceCore
 from experiments.service.inputs import check_outcome_events
 from experiments.spec import ExperimentSpec
@@ -34,8 +35,11 @@ class OutcomeRecording:
     def record(self, events: Sequence[OutcomeEvent]) -> OutcomeCounts:
         """Store outcome events; idempotent on ``event_id``, committed before returning.
 
-        Events of unknown decisions go to the orphan table. Events timed before their decision or later
-        than the reward window after it are stored but not attributed (``attributed`` false);
+        Events of unknown decisions go to the orphan table. Events of a decision whose recipient was
+        erased are not stored (counted as ``erased``): they would store what the recipient asked to be
+        forgotten, and a repeat of an event erased before (its id now a token) would count twice.
+        Events timed before their decision or later than the reward window after it are stored but not
+        attributed (``attributed`` false);
         machine-made ones (flagged, or a user agent the spec lists) are stored with ``machine`` true, and
         rewards, learning and results leave them out (results include them when asked).
         """
@@ -46,6 +50,7 @@ class OutcomeRecording:
         now = self._core.now()
         repo = self._core.repo
         known, orphans = [], []
+        erased = 0
         with self._core.engine.begin() as conn:
             begin_write(conn)  # SQLite: what the rollups read below cannot change before the write
             decision_ids = sorted({e.decision_id for e in unique.values()})
@@ -65,6 +70,9 @@ class OutcomeRecording:
                 d = id_to_decision.get(e.decision_id)
                 if d is None:
                     orphans.append(base)
+                    continue
+                if d.recipient_id.startswith(ERASED_PREFIX):
+                    erased += 1
                     continue
                 spec = specs.get((d.experiment_key, d.version))
                 if spec is None:
@@ -101,4 +109,5 @@ class OutcomeRecording:
                 taken = existing_keys(conn, outcomes_table, "event_id", [o["event_id"] for o in orphans])
                 orphans = [o for o in orphans if o["event_id"] not in taken]
             kept = insert_ignoring_duplicates(conn, orphans_table, orphans, "event_id")
-        return OutcomeCounts(len(accepted), len(events) - len(accepted) - len(kept), len(kept))
+        duplicates = len(events) - len(accepted) - len(kept) - erased
+        return OutcomeCounts(len(accepted), duplicates, len(kept), erased)

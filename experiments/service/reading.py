@@ -42,8 +42,9 @@ from experiments.results import (
 from experiments.send_time import SEND_TIME_SLOT
 from experiments.service.core import ServiceCore
 from experiments.spec import ATTRIBUTE_PATTERN
+from experiments.store.breakdown_tables import stored_covariate_stats, stored_segment_stats
 from experiments.store.learning_log import after_learning_counts
-from experiments.store.segments import covariate_arm_stats, segment_arm_stats
+from experiments.store.segments import segment_arm_stats
 from experiments.store.snapshot_summaries import recorded_learned_reward
 from experiments.store.summaries import (
     DecisionGroup,
@@ -52,6 +53,7 @@ from experiments.store.summaries import (
     arm_stats,
     daily_stats,
     decision_groups,
+    event_types,
     excluded_counts,
     fallback_stats,
     learnable_decisions,
@@ -172,7 +174,9 @@ class Reading:
         """:meth:`summarize_segments` read on ``conn``."""
         _, compiled = self._core.repo.current(conn, key)
         check_attribute(compiled, attribute, "segment")
-        groups = segment_arm_stats(conn, compiled, attribute)
+        groups = stored_segment_stats(conn, key, compiled.version, attribute, event_types(compiled))
+        if groups is None:  # more values than segments may have: not kept, so the log is read
+            groups = segment_arm_stats(conn, compiled, attribute)
         values = {seg for seg, _ in groups if seg is not None}
         if len(values) > MAX_SEGMENTS:
             raise InvalidInput(
@@ -182,7 +186,8 @@ class Reading:
         return build_segmented_summary(compiled, attribute, groups, self._shares(conn, compiled))
 
     def summarize_segments(self, key: str, attribute: str) -> SegmentedSummary:
-        """The summary per value of a context attribute stored with the decisions, by SQL ``GROUP BY``.
+        """The summary per value of a context attribute stored with the decisions, read from the rollups
+        (:mod:`experiments.store.breakdown_rollups`; the log's ``GROUP BY`` is their reference).
 
         Raises
         ------
@@ -197,10 +202,12 @@ class Reading:
         """:meth:`summarize_covariate` read on ``conn``."""
         _, compiled = self._core.repo.current(conn, key)
         check_attribute(compiled, attribute, "covariate")
-        return build_covariate_summary(compiled, attribute, covariate_arm_stats(conn, compiled, attribute))
+        arms = stored_covariate_stats(conn, key, compiled.version, attribute)
+        return build_covariate_summary(compiled, attribute, arms)
 
     def summarize_covariate(self, key: str, attribute: str) -> CovariateSummary:
-        """The sums CUPED needs for a numeric context attribute recorded at send time, per slot variant.
+        """The sums CUPED needs for a numeric context attribute recorded at send time, per slot variant,
+        read from the rollups (:mod:`experiments.store.breakdown_rollups`).
 
         Raises
         ------

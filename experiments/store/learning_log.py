@@ -170,7 +170,7 @@ def _mark(conn: Connection, table: Any, ids: Sequence[Any], **values: Any) -> No
 
 def mark_decisions(conn: Connection, ids: Sequence[str], version: int) -> None:
     """Record that snapshot ``version`` learned the decisions (and count them in the rollups)."""
-    record_learned(conn, ids)
+    record_learned(conn, ids, version)
     _mark(conn, D, ids, learned_version=version)
 
 
@@ -192,6 +192,6 @@ def set_weights(conn: Connection, ids: Sequence[str], weights: Sequence[float | 
     values: dict[str, Any] = {"learned_weight": bindparam("w")}
     if version is not None:
         values["learned_version"] = version
-        record_learned(conn, ids)
+        record_learned(conn, ids, version)
     if params:
         conn.execute(update(D).where(D.c.id == bindparam("row_id")).values(**values), params)

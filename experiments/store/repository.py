@@ -457,13 +457,14 @@ class Repository:
     @staticmethod
     def decisions_of_outcomes(conn: Connection, decision_ids: Sequence[str]) -> dict[str, Any]:
         """Per decision id that exists, what an outcome copies of it (experiment, version, time, send
-        time, arm, fallback, reason, day) and its policy version (its rollup cell's key)."""
+        time, arm, fallback, reason, day), its policy version (its rollup cell's key) and its recipient
+        id (a token once the recipient is erased)."""
         d = decisions_table
         found: dict[str, Any] = {}
         for chunk in chunks(list(decision_ids)):
             query = select(
                 d.c.id, d.c.experiment_key, d.c.version, d.c.created_at, d.c.send_at, d.c.arm, d.c.fallback,
-                d.c.reason, d.c.day, d.c.policy_version,
+                d.c.reason, d.c.day, d.c.policy_version, d.c.recipient_id,
             ).where(d.c.id.in_(chunk))
             found.update({row.id: row for row in conn.execute(query)})
         return found

@@ -19,8 +19,12 @@ from sqlalchemy.engine import Connection
 from experiments.rollup_deltas import CellChange
 from experiments.store.cells import SCAN_COLUMNS, CellKey, RollupCell
 from experiments.store.tables import NO_POLICY_VERSION
+from experiments.store.tables import drift_rollups_table as DR  # drift rollups (drift_rollups.py)
+from experiments.store.tables import rollup_adaptive_table as A
 from experiments.store.tables import rollup_counts_table as C
+from experiments.store.tables import rollup_covariates_table as V
 from experiments.store.tables import rollup_events_table as E
+from experiments.store.tables import rollup_segments_table as S
 from experiments.store.tables import rollups_table as R
 
 #: ``rollup_counts.kind`` of each count kept per spec version and event type.
@@ -30,7 +34,7 @@ LATE = "late"
 UNCOUNTED_VALUE = "uncounted_value"
 #: A cell's sums, as :class:`experiments.store.tables.RollupRow` stores them.
 SUM_COLUMNS = ("decisions", "explored", "learned", "reward_sum", "reward_sum_squares", "reward_sum_cubes")
-_TABLES = {t.name: t for t in (R, E, C)}
+_TABLES = {t.name: t for t in (R, E, C, A, S, V, DR)}
 
 
 def _stored_policy(policy_version: int | None) -> int:
@@ -42,24 +46,30 @@ def _read_policy(stored: int) -> int | None:
 
 
 @cache
-def _upsert_statement(table_name: str, added: tuple[str, ...]) -> Any:
+def _upsert_statement(table_name: str, added: tuple[str, ...], least: tuple[str, ...], dialect: str) -> Any:
     """``INSERT ... ON CONFLICT (key) DO UPDATE SET x = x + excluded.x`` for one row of ``table_name``
-    (the same text on SQLite and PostgreSQL), with the columns' types bound; built once."""
+    (and, for the ``least`` columns, the smaller of the stored and the new value, NULL being neither:
+    ``min`` on SQLite, ``least`` on PostgreSQL), with the columns' types bound; built once."""
     table = _TABLES[table_name]
     columns = [c.name for c in table.columns]
     keys = ", ".join(c.name for c in table.primary_key.columns)
-    updates = ", ".join(f"{c} = {table_name}.{c} + excluded.{c}" for c in added)
+    smaller = "min" if dialect == "sqlite" else "least"
+    updates = [f"{c} = {table_name}.{c} + excluded.{c}" for c in added] + [
+        f"{c} = {smaller}(coalesce({table_name}.{c}, excluded.{c}), coalesce(excluded.{c}, {table_name}.{c}))"
+        for c in least
+    ]
     sql = (f"INSERT INTO {table_name} ({', '.join(columns)}) VALUES ({', '.join(':' + c for c in columns)}) "
-           f"ON CONFLICT ({keys}) DO UPDATE SET {updates}")
+           f"ON CONFLICT ({keys}) DO UPDATE SET {', '.join(updates)}")
     return text(sql).bindparams(*[bindparam(c, type_=table.c[c].type) for c in columns])
 
 
-def _upsert(conn: Connection, table: Any, rows: list[dict[str, Any]], added: tuple[str, ...]) -> None:
-    """Insert ``rows`` (sorted by key), or add their ``added`` columns to the rows stored already: one
-    ``executemany`` of a prepared statement (a statement built per call would cost more to compile than
-    to run)."""
+def _upsert(conn: Connection, table: Any, rows: list[dict[str, Any]], added: tuple[str, ...],
+            least: tuple[str, ...] = ()) -> None:
+    """Insert ``rows`` (sorted by key, each with every column), or add their ``added`` columns to the
+    rows stored already (see :func:`_upsert_statement` for ``least``): one ``executemany`` of a
+    prepared statement (a statement built per call would cost more to compile than to run)."""
     if rows:
-        conn.execute(_upsert_statement(table.name, added), rows)
+        conn.execute(_upsert_statement(table.name, added, least, conn.dialect.name), rows)
 
 
 def add_cell_changes(conn: Connection, key: str, version: int, changes: Mapping[CellKey, CellChange]) -> None:

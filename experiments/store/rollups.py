@@ -20,8 +20,17 @@ What changes a cell, and where it is kept:
   later), so they count nowhere either.
 - **decisions learned** (:func:`record_learned`, in the learner's transaction): the decisions marked
   learned for the first time add to ``learned``.
+- **the drift monitor's sums** (``drift_rollups``) change with the same writes, by the hooks marked
+  ``drift.`` here (:mod:`experiments.store.drift_rollups`); :func:`record_learned` locks the decisions it
+  marks as outcome posts do, as a learned decision's reward moves to its snapshot's drift cell.
 - **erasure and retention** change recipient ids, event ids and contexts only, which no cell reads: the
-  rollups stay as they are. A new spec version starts cells of its own (the version is in the key).
+  cells stay as they are; the breakdowns by segment and covariate move the decisions whose context goes
+  to the missing segment (:mod:`experiments.store.context_drops`). A new spec version starts cells of
+  its own (the version is in the key).
+
+Each write also keeps the breakdowns (:mod:`experiments.store.breakdown_rollups`: the adaptive
+inverse-propensity sums, the decisions by segment, the CUPED sums by covariate) from the same decisions
+and the same before/after states.
 
 Concurrency: two posts of outcomes for the same decision must not both read the same "before". On SQLite
 the outcome transaction takes the write lock first (``BEGIN IMMEDIATE``, :func:`begin_write`), so its
@@ -32,8 +41,8 @@ rows. Rollup rows are upserted in key order, tables in one order, so writers sha
 deadlock.
 
 Float sums kept by deltas agree with the log's to rounding
-(:data:`experiments.rollup_deltas.RELATIVE_TOLERANCE`); counts agree exactly. :func:`compare_rollups`
-is what ``sendlab verify`` reports.
+(:data:`experiments.rollup_deltas.RELATIVE_TOLERANCE`); counts agree exactly. Rebuilding them from the
+log and comparing them with it (``sendlab verify``) is :mod:`experiments.store.rollup_checks`.
 """
 
 from __future__ import annotations
@@ -46,9 +55,9 @@ from datetime import date
 from typing import Any
 
 from sqlalchemy import bindparam, func, select
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection
 
-from experiments.assignment import CompiledExperiment, compile_experiment
+from experiments.assignment import CompiledExperiment
 from experiments.limits import CACHED_SPECS
 from experiments.rollup_deltas import (
     Attributed,
@@ -56,12 +65,17 @@ from experiments.rollup_deltas import (
     add_decision,
     add_learned,
     reward_changes,
-    within_tolerance,
 )
-from experiments.spec import ExperimentSpec
-from experiments.store.cells import SCAN_COLUMNS, CellKey, RollupCell
+from experiments.store import drift_rollups as drift  # the drift monitor's sums, kept alongside
+from experiments.store.breakdown_rollups import (
+    BreakdownStates,
+    VersionBreakdowns,
+    add_breakdowns,
+    inserted_changes,
+)
+from experiments.store.cells import SCAN_COLUMNS, CellKey
 from experiments.store.lru import LRU
-from experiments.store.repository import Repository, chunks, consistent_read, spec_text
+from experiments.store.repository import chunks
 from experiments.store.rollup_tables import (
     LATE,
     MACHINE_IN_WINDOW,
@@ -69,17 +83,16 @@ from experiments.store.rollup_tables import (
     UNCOUNTED_VALUE,
     add_cell_changes,
     add_outcome_counts,
-    delete_rollups,
-    stored_cells,
-    stored_outcome_counts,
 )
-from experiments.store.summaries import attribution, event_types, log_cells, log_outcome_counts
+from experiments.store.summaries import attribution, event_types
 from experiments.store.tables import decisions_table as D
-from experiments.store.tables import versions_table as V
 from experiments.store.writes import DECISION_COLUMNS
 
 #: The first key of the PostgreSQL advisory locks on decisions (``pg_advisory_xact_lock(int, int)``).
 DECISION_LOCK_SPACE = 0x524F4C4C
+#: The PostgreSQL advisory lock a context drop holds exclusive and outcome transactions shared
+#: (:mod:`experiments.store.context_drops`).
+DROP_LOCK = (0x43545854, 0)
 
 _POSITIONS = {c: DECISION_COLUMNS.index(c) for c in (
     "id", "experiment_key", "version", "fallback", "reason", "arm", "day", "policy_version", "explored",
@@ -115,9 +128,11 @@ def add_changes(conn: Connection, changes: VersionChanges) -> None:
 
 
 def record_decisions(conn: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
-    """Count decision rows just inserted on ``conn`` in their cells (same transaction)."""
+    """Count decision rows just inserted on ``conn`` in their cells and breakdowns (same transaction)."""
     if rows:
         add_changes(conn, decision_changes(rows))
+        add_breakdowns(conn, inserted_changes(conn, rows))
+        drift.add_drift_changes(conn, drift.drift_decision_changes(rows))
 
 
 def inserted_rows(conn: Connection, rows: Sequence[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
@@ -139,19 +154,30 @@ def begin_write(conn: Connection) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+#: How many advisory locks the decisions are spread over. PostgreSQL keeps every lock a transaction
+#: holds in a shared table of ``max_locks_per_transaction`` x connections entries (6,400 by default): one
+#: lock per decision failed ("out of shared memory") for a post of 10,000 to 20,000 decisions, so a
+#: decision locks its bucket, and a transaction holds at most this many locks however many it touches.
+DECISION_LOCK_BUCKETS = 256
+
+
 def decision_lock_key(decision_id: str) -> int:
-    """The second key of the advisory lock on a decision: a signed 32-bit hash of its id."""
-    return int.from_bytes(hashlib.blake2b(decision_id.encode(), digest_size=4).digest(), "big", signed=True)
+    """The second key of the advisory lock on a decision: its bucket, a hash of its id modulo
+    :data:`DECISION_LOCK_BUCKETS`."""
+    digest = hashlib.blake2b(decision_id.encode(), digest_size=4).digest()
+    return int.from_bytes(digest, "big") % DECISION_LOCK_BUCKETS
 
 
 def lock_decisions(conn: Connection, decision_ids: Sequence[str]) -> None:
     """PostgreSQL: lock the decisions whose rollups this transaction will change, until it ends, in
-    sorted order of their lock keys (two ids may share a key: they then take turns). SQLite: nothing
-    (:func:`begin_write` holds the database's write lock)."""
+    sorted order of their lock keys (ids sharing a bucket take turns with those of other transactions:
+    two posts wait for each other only when their decisions share a bucket), after :data:`DROP_LOCK`
+    shared. SQLite: nothing (:func:`begin_write` holds the database's write lock)."""
     if conn.dialect.name != "postgresql" or not decision_ids:
         return
     keys = sorted({decision_lock_key(d) for d in decision_ids})
     with conn.connection.driver_connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock_shared(%s, %s)", DROP_LOCK)  # no context drop meanwhile
         cursor.executemany("SELECT pg_advisory_xact_lock(%s, %s)", [(DECISION_LOCK_SPACE, k) for k in keys])
 
 
@@ -205,6 +231,8 @@ class OutcomeRollup:
     _rows: list[Mapping[str, Any]] = field(default_factory=list)
     _id_to_key: dict[str, CellKey] = field(default_factory=dict)
     _before: dict[tuple[str, int], dict[str, Attributed]] = field(default_factory=dict)
+    _states: BreakdownStates = field(default_factory=BreakdownStates)
+    _id_to_learned: dict[str, int | None] = field(default_factory=dict)  # drift: read under the lock
 
     def _rewarding(self, row: Mapping[str, Any]) -> bool:
         compiled = self.compiled_of(row["experiment_key"], row["version"])
@@ -224,8 +252,11 @@ class OutcomeRollup:
                     None if d.policy_version is None else int(d.policy_version),
                 )
         lock_decisions(conn, sorted(self._id_to_key))
+        self._id_to_learned = drift.learned_versions(conn, list(self._id_to_key))
         for (key, version), ids in version_to_ids.items():
-            self._before[(key, version)] = attributed_states(conn, self.compiled_of(key, version), list(ids))
+            compiled = self.compiled_of(key, version)
+            self._before[(key, version)] = attributed_states(conn, compiled, list(ids))
+            self._states.read(conn, compiled, list(ids))
 
     def after(self, conn: Connection, accepted: set[str]) -> None:
         """Add to the rollups what the accepted outcomes (by event id) changed."""
@@ -242,13 +273,20 @@ class OutcomeRollup:
             for kind in _outcome_kinds(row, valued):
                 counts[(kind, row["type"])] = counts.get((kind, row["type"]), 0) + 1
         changes: VersionChanges = {}
+        breakdowns: VersionBreakdowns = {}
+        drift_changes: drift.VersionDriftChanges = {}
         for (key, version), ids in version_to_ids.items():
             compiled = self.compiled_of(key, version)
             after = attributed_states(conn, compiled, list(ids))
             id_to_key = {i: self._id_to_key[i] for i in ids}
             before = self._before[(key, version)]
             changes[(key, version)] = reward_changes(id_to_key, event_types(compiled), before, after)
+            breakdowns[(key, version)] = self._states.change(compiled, ids, before, after)
+            drift_changes[(key, version)] = drift.drift_reward_changes(
+                id_to_key, self._id_to_learned, before, after)
         add_changes(conn, changes)
+        add_breakdowns(conn, breakdowns)
+        drift.add_drift_changes(conn, drift_changes)
         for key, version in sorted(version_to_counts):
             add_outcome_counts(conn, key, version, version_to_counts[(key, version)])
 
@@ -256,121 +294,19 @@ class OutcomeRollup:
 # ------------------------------------------------------------------------------ learning
 
 
-def record_learned(conn: Connection, decision_ids: Sequence[str]) -> None:
-    """Count in ``learned`` the listed decisions not learned yet; call it in the learner's transaction
-    before marking them (``learned_version`` set), which it must then do."""
+def record_learned(conn: Connection, decision_ids: Sequence[str], version: int) -> None:
+    """Count in ``learned`` the listed decisions not learned yet, and move them to the drift cells of
+    snapshot ``version``; call it in the learner's transaction before marking them (``learned_version``
+    set to ``version``), which it must then do. The decisions are locked first (as outcome posts lock
+    them), so that no post changes their rewards between the drift move and the commit."""
+    lock_decisions(conn, sorted(set(decision_ids)))
     columns = [D.c.experiment_key, D.c.version, *[D.c[c] for c in SCAN_COLUMNS]]
     changes: VersionChanges = {}
     for chunk in chunks(sorted(set(decision_ids))):
         query = (select(*columns, func.count())
                  .where(D.c.id.in_(chunk), D.c.learned_version.is_(None)).group_by(*columns))
-        for key, version, fallback, reason, arm, day, policy, n in conn.execute(query):
+        for key, spec_version, fallback, reason, arm, day, policy, n in conn.execute(query):
             cell = (bool(fallback), str(reason), int(arm), day, None if policy is None else int(policy))
-            add_learned(changes.setdefault((key, int(version)), {}), cell, int(n))
+            add_learned(changes.setdefault((key, int(spec_version)), {}), cell, int(n))
     add_changes(conn, changes)
-
-
-# ------------------------------------------------------------------------------ rebuild and verify
-
-
-def rebuild_rollups(conn: Connection, compiled: CompiledExperiment) -> None:
-    """Replace the version's rollups by those computed from the log in full (a store upgraded from
-    before rollups, a log loaded in bulk). Run it where no other writer adds to the version meanwhile
-    (the migration's transaction, a benchmark's load)."""
-    key, version = compiled.spec.key, compiled.version
-    delete_rollups(conn, key, version)
-    changes: dict[CellKey, CellChange] = {}
-    for cell in log_cells(conn, compiled):
-        changes[cell.key] = CellChange(
-            cell.decisions, cell.explored, cell.learned, cell.reward_sum, cell.reward_sum_squares,
-            cell.reward_sum_cubes, dict(cell.event_counts),
-        )
-    add_cell_changes(conn, key, version, changes)
-    add_outcome_counts(conn, key, version, log_outcome_counts(conn, compiled))
-
-
-def rebuild_all_rollups(conn: Connection) -> int:
-    """:func:`rebuild_rollups` for every stored spec version of every experiment, in key and version
-    order: the one way to bring a store's rollups to its log (the migration's backfill, a log loaded
-    in bulk). Returns the versions rebuilt."""
-    versions = conn.execute(select(V.c.key, V.c.version, V.c.spec).order_by(V.c.key, V.c.version)).all()
-    for key, version, spec in versions:
-        compiled = compile_experiment(ExperimentSpec.model_validate_json(spec), int(version))
-        assert compiled.spec.key == key
-        rebuild_rollups(conn, compiled)
-    return len(versions)
-
-
-def _cell_fields(cell: RollupCell) -> dict[str, Any]:
-    return {"decisions": cell.decisions, "explored": cell.explored, "learned": cell.learned,
-            **{f"events[{t}]": n for t, n in cell.event_counts.items() if n}}
-
-
-def compare_rollups(
-    stored: Sequence[RollupCell],
-    recomputed: Sequence[RollupCell],
-    stored_counts: Mapping[tuple[str, str], int],
-    recomputed_counts: Mapping[tuple[str, str], int],
-) -> list[str]:
-    """Each difference between the stored rollups and those recomputed from the log, one line each
-    (empty: equal). Counts must be equal; reward sums equal within the relative tolerance of
-    :func:`experiments.rollup_deltas.within_tolerance`."""
-    lines: list[str] = []
-    key_to_stored = {c.key: c for c in stored}
-    key_to_log = {c.key: c for c in recomputed}
-    for key in sorted(set(key_to_stored) | set(key_to_log), key=lambda k: tuple(map(str, k))):
-        fallback, reason, arm, day, policy = key
-        where = f"fallback={fallback} reason={reason} arm={arm} day={day} policy_version={policy}"
-        a, b = key_to_stored.get(key), key_to_log.get(key)
-        a_fields = {} if a is None else _cell_fields(a)
-        b_fields = {} if b is None else _cell_fields(b)
-        for name in sorted(set(a_fields) | set(b_fields)):
-            if a_fields.get(name, 0) != b_fields.get(name, 0):
-                lines.append(f"{where}: {name} rollup {a_fields.get(name, 0)} != log {b_fields.get(name, 0)}")
-        for name in ("reward_sum", "reward_sum_squares", "reward_sum_cubes"):
-            x = 0.0 if a is None else getattr(a, name)
-            y = 0.0 if b is None else getattr(b, name)
-            if not within_tolerance(x, y):
-                lines.append(f"{where}: {name} rollup {x!r} != log {y!r}")
-    for kind, t in sorted(set(stored_counts) | set(recomputed_counts)):
-        x, y = stored_counts.get((kind, t), 0), recomputed_counts.get((kind, t), 0)
-        if x != y:
-            lines.append(f"outcomes {kind} type={t}: rollup {x} != log {y}")
-    return lines
-
-
-def verify_rollups(conn: Connection, compiled: CompiledExperiment) -> list[str]:
-    """:func:`compare_rollups` of the version's stored rollups and the log, read on ``conn`` (use a
-    consistent read: :func:`experiments.store.repository.consistent_read`)."""
-    key, version = compiled.spec.key, compiled.version
-    return compare_rollups(
-        stored_cells(conn, key, version), log_cells(conn, compiled),
-        stored_outcome_counts(conn, key, version), log_outcome_counts(conn, compiled),
-    )
-
-
-@dataclass(frozen=True)
-class VersionCheck:
-    """The rollups of one spec version compared with its log: its cells, decisions and differences
-    (empty: equal)."""
-
-    version: int
-    cells: int
-    decisions: int
-    differences: list[str]
-
-
-def verify_experiment(engine: Engine, key: str) -> list[VersionCheck]:
-    """:func:`verify_rollups` for every spec version of experiment ``key``, oldest first, each version on
-    one consistent read; :class:`experiments.errors.NotFound` when there is no such experiment."""
-    with engine.connect() as conn:
-        current = Repository.experiment(conn, key).version
-    checks = []
-    for version in range(1, current + 1):
-        with consistent_read(engine) as conn:
-            compiled = compile_experiment(ExperimentSpec.model_validate_json(spec_text(conn, key, version)),
-                                          version)
-            cells = stored_cells(conn, key, version)
-            checks.append(VersionCheck(version, len(cells), sum(c.decisions for c in cells),
-                                       verify_rollups(conn, compiled)))
-    return checks
+    drift.record_drift_learned(conn, decision_ids, version, attributed_states)

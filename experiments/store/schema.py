@@ -27,14 +27,19 @@ from sqlmodel import SQLModel
 
 from experiments.store.tables import (
     decisions_table,
+    drift_rollups_table,
     experiments_table,
     feature_versions_table,
     features_table,
     frequency_table,
     orphans_table,
     outcomes_table,
+    rollup_adaptive_table,
     rollup_counts_table,
+    rollup_covariates_table,
     rollup_events_table,
+    rollup_overflow_table,
+    rollup_segments_table,
     rollups_table,
     snapshots_table,
     versions_table,
@@ -44,7 +49,8 @@ from experiments.store.tables import (
 TABLES = (
     experiments_table, versions_table, decisions_table, outcomes_table, orphans_table, snapshots_table,
     frequency_table, feature_versions_table, features_table, rollups_table, rollup_events_table,
-    rollup_counts_table,
+    rollup_counts_table, rollup_adaptive_table, rollup_segments_table, rollup_overflow_table,
+    rollup_covariates_table, drift_rollups_table,
 )
 #: ``pg_advisory_xact_lock`` key of schema changes (any constant that no other lock of SendLab's uses).
 MIGRATION_LOCK = 0x53454E444C4142

@@ -1,5 +1,8 @@
-"""Summary statistics by a context attribute stored with the decisions: per segment value (a ``GROUP BY``
-of the attribute read from the JSON context) and the sums CUPED needs for a numeric attribute."""
+"""Summary statistics by a context attribute stored with the decisions, from the log in full: per segment
+value (a ``GROUP BY`` of the attribute read from the JSON context) and the sums CUPED needs for a numeric
+attribute. Results read the same sums from the rollups (:mod:`experiments.store.breakdown_tables`, kept
+by :mod:`experiments.store.breakdown_rollups`); these scans are what rebuilds and verifies them
+(:mod:`experiments.store.breakdown_checks`)."""
 
 from __future__ import annotations
 

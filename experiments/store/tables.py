@@ -24,6 +24,7 @@ from sqlalchemy import (
     DateTime,
     Index,
     LargeBinary,
+    Text,
     UniqueConstraint,
     and_,
     event,
@@ -34,6 +35,7 @@ from sqlmodel import Field, SQLModel, create_engine
 
 from experiments.limits import (
     DECISION_ID_LENGTH,
+    MAX_ATTRIBUTE_LENGTH,
     MAX_EVENT_TYPE_LENGTH,
     MAX_ID_LENGTH,
     MAX_KEY_LENGTH,
@@ -311,6 +313,101 @@ class RollupCountRow(SQLModel, table=True):
     outcomes: int = 0
 
 
+class RollupAdaptiveRow(SQLModel, table=True):
+    """The inverse-propensity sums of one (policy version, arm) of a spec version's learnable decisions
+    (:mod:`experiments.breakdown_deltas`): with ``metric`` empty, the decisions, :math:`\\sum 1/p`,
+    :math:`\\sum 1/p^2`, the smallest propensity and the reward's sums; with ``metric`` an event type,
+    the sums of its 0/1 flag. ``policy_version`` is :data:`NO_POLICY_VERSION` without a policy."""
+
+    __tablename__ = "rollup_adaptive"
+    experiment_key: str = Field(primary_key=True, max_length=MAX_KEY_LENGTH)
+    version: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    policy_version: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    arm: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    metric: str = Field(primary_key=True, max_length=MAX_EVENT_TYPE_LENGTH)
+    decisions: int = 0
+    inv_p_sum: float = 0.0
+    inv_p2_sum: float = 0.0
+    min_propensity: float | None = None
+    value_sum: float = 0.0
+    value_sum_squares: float = 0.0
+    w_value_sum: float = 0.0
+    w2_value_sum: float = 0.0
+    w2_value_squares_sum: float = 0.0
+
+
+class RollupSegmentRow(SQLModel, table=True):
+    """A spec version's learnable decisions per segment attribute, segment text (``has_value`` false:
+    the attribute missing, ``segment`` empty) and arm: with ``type`` empty, the decisions and their
+    rewards' sums; with ``type`` an event type, the decisions with such an event. The key holds a hash
+    of the text (``segment_key``: a context value may be longer than an index entry may be)."""
+
+    __tablename__ = "rollup_segments"
+    experiment_key: str = Field(primary_key=True, max_length=MAX_KEY_LENGTH)
+    version: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    attribute: str = Field(primary_key=True, max_length=MAX_ATTRIBUTE_LENGTH)
+    has_value: bool = Field(primary_key=True)
+    segment_key: str = Field(primary_key=True, max_length=32)
+    arm: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    type: str = Field(primary_key=True, max_length=MAX_EVENT_TYPE_LENGTH)
+    segment: str = Field(sa_column=Column(Text, nullable=False))
+    decisions: int = 0
+    reward_sum: float = 0.0
+    reward_sum_squares: float = 0.0
+    reward_sum_cubes: float = 0.0
+
+
+class RollupOverflowRow(SQLModel, table=True):
+    """A segment attribute of a spec version with more values than a segment may have
+    (:data:`experiments.limits.MAX_SEGMENTS`: an identifier or a continuous number): its rows in
+    ``rollup_segments`` are no longer kept, and results by it read the log."""
+
+    __tablename__ = "rollup_segment_overflow"
+    experiment_key: str = Field(primary_key=True, max_length=MAX_KEY_LENGTH)
+    version: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    attribute: str = Field(primary_key=True, max_length=MAX_ATTRIBUTE_LENGTH)
+
+
+class RollupCovariateRow(SQLModel, table=True):
+    """A spec version's learnable decisions per covariate attribute and arm, and over those whose
+    attribute is a number ``x`` (``n``) the sums CUPED needs with the reward ``y``."""
+
+    __tablename__ = "rollup_covariates"
+    experiment_key: str = Field(primary_key=True, max_length=MAX_KEY_LENGTH)
+    version: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    attribute: str = Field(primary_key=True, max_length=MAX_ATTRIBUTE_LENGTH)
+    arm: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    decisions: int = 0
+    n: int = 0
+    sum_x: float = 0.0
+    sum_x_squares: float = 0.0
+    sum_y: float = 0.0
+    sum_y_squares: float = 0.0
+    sum_xy: float = 0.0
+    magnitude: float = 0.0  # the rounding scale of the sums (experiments.breakdown_deltas.MAGNITUDE)
+# -- drift rollups (experiments.store.drift_rollups) --
+#: ``learned_version`` of a drift rollup whose decisions no snapshot has learned yet.
+NO_LEARNED_VERSION = -1
+
+
+class DriftRollupRow(SQLModel, table=True):
+    """The learnable (non-fallback) decisions of one (day, policy version, learned version, arm) of a
+    spec version, and their rewards' sum and sum of squares (attributed, non-machine outcomes): what
+    the drift monitor reads (:mod:`experiments.store.drift_rollups`). ``policy_version`` is
+    :data:`NO_POLICY_VERSION`, ``learned_version`` :data:`NO_LEARNED_VERSION` when absent."""
+
+    __tablename__ = "drift_rollups"
+    experiment_key: str = Field(primary_key=True, max_length=MAX_KEY_LENGTH)
+    version: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    day: date = Field(primary_key=True)
+    policy_version: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    learned_version: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    arm: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    decisions: int = 0
+    reward_sum: float = 0.0
+    reward_sum_squares: float = 0.0
+
+
 experiments_table = ExperimentRow.__table__  # type: ignore[attr-defined]
 versions_table = ExperimentVersionRow.__table__  # type: ignore[attr-defined]
 decisions_table = DecisionRow.__table__  # type: ignore[attr-defined]
@@ -323,6 +420,11 @@ frequency_table = FrequencyCountRow.__table__  # type: ignore[attr-defined]
 rollups_table = RollupRow.__table__  # type: ignore[attr-defined]
 rollup_events_table = RollupEventRow.__table__  # type: ignore[attr-defined]
 rollup_counts_table = RollupCountRow.__table__  # type: ignore[attr-defined]
+rollup_adaptive_table = RollupAdaptiveRow.__table__  # type: ignore[attr-defined]
+rollup_segments_table = RollupSegmentRow.__table__  # type: ignore[attr-defined]
+rollup_covariates_table = RollupCovariateRow.__table__  # type: ignore[attr-defined]
+rollup_overflow_table = RollupOverflowRow.__table__  # type: ignore[attr-defined]
+drift_rollups_table = DriftRollupRow.__table__  # type: ignore[attr-defined]
 
 #: Predicate of the outcomes the learning loop has still to learn. A partial index over exactly these
 #: rows stays as small as the backlog (queries must repeat the predicate for SQLite to use it).

@@ -32,8 +32,8 @@ def walk_the_contract(client: Any, key: str = "walk") -> dict[str, Any]:
               for i, d in enumerate(decisions) if d["variants"]["subject"]["id"] == "urgent" or i % 5 == 0]
     first = client.post("/v1/outcomes", json={"events": clicks}, headers=SEND).json()
     again = client.post("/v1/outcomes", json={"events": clicks}, headers=SEND).json()
-    assert first == {"accepted": len(clicks), "duplicates": 0, "orphans": 0}
-    assert again == {"accepted": 0, "duplicates": len(clicks), "orphans": 0}
+    assert first == {"accepted": len(clicks), "duplicates": 0, "orphans": 0, "erased": 0}
+    assert again == {"accepted": 0, "duplicates": len(clicks), "orphans": 0, "erased": 0}
 
     learned = client.post(f"/v1/experiments/{key}/learn", headers=ADMIN)
     assert learned.status_code == 200, learned.text

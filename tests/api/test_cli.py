@@ -214,8 +214,8 @@ def test_assign_a_file_then_post_its_outcomes_twice(db, spec_file, tmp_path):
     events.write_text("".join(json.dumps(row) + "\n" for row in rows))
     first = json.loads(invoke("outcomes", str(events), "--db", db, "--json").output)
     again = json.loads(invoke("outcomes", str(events), "--db", db, "--json").output)
-    assert first == {"accepted": 10, "duplicates": 0, "orphans": 0}
-    assert again == {"accepted": 0, "duplicates": 10, "orphans": 0}
+    assert first == {"accepted": 10, "duplicates": 0, "orphans": 0, "erased": 0}
+    assert again == {"accepted": 0, "duplicates": 10, "orphans": 0, "erased": 0}
 
 
 @pytest.mark.parametrize(

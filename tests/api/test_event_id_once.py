@@ -12,11 +12,11 @@ def test_an_accepted_event_id_is_not_stored_again_as_an_orphan(any_client) -> No
     decision = client.post("/v1/experiments/hello/assign", json={"recipient_id": "r"}, headers=SEND).json()
     event = {"event_id": "e1", "decision_id": decision["decision_id"], "type": "click"}
     assert client.post("/v1/outcomes", json={"events": [event]}, headers=SEND).json() == {
-        "accepted": 1, "duplicates": 0, "orphans": 0}
+        "accepted": 1, "duplicates": 0, "orphans": 0, "erased": 0}
     before = stored_rows(client)
     again = {**event, "decision_id": "no-such-decision"}
     answer = client.post("/v1/outcomes", json={"events": [again, {**again, "event_id": "e2"}]}, headers=SEND)
-    assert answer.json() == {"accepted": 0, "duplicates": 1, "orphans": 1}
+    assert answer.json() == {"accepted": 0, "duplicates": 1, "orphans": 1, "erased": 0}
     after = stored_rows(client)
     assert after["outcomes"] == before["outcomes"]
     assert after["orphan_outcomes"] == before["orphan_outcomes"] + 1  # e2 only

@@ -57,7 +57,7 @@ def test_machine_events_over_http(client):
                             headers=SEND).json()["decisions"]
     answer = client.post("/v1/outcomes", json={"events": events_for([x["decision_id"] for x in decisions])},
                          headers=SEND)
-    assert answer.json() == {"accepted": 21, "duplicates": 0, "orphans": 0}
+    assert answer.json() == {"accepted": 21, "duplicates": 0, "orphans": 0, "erased": 0}
 
     default = client.get("/v1/experiments/bots/results?detail=false", headers=ADMIN).json()
     assert clicks(default) == 11  # 10 human clicks and the phone's
@@ -119,7 +119,7 @@ def test_machine_events_through_the_cli(tmp_path):
         for e in events_for(ids):
             writer.writerow({**e, "machine": "true" if e.get("machine") else ""})
     recorded = sendlab("outcomes", str(path), "--json")
-    assert json.loads(recorded.output) == {"accepted": 21, "duplicates": 0, "orphans": 0}
+    assert json.loads(recorded.output) == {"accepted": 21, "duplicates": 0, "orphans": 0, "erased": 0}
 
     default = json.loads(sendlab("analyze", "bots", "--json").output)
     assert clicks(default) == 11

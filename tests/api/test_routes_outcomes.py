@@ -19,11 +19,11 @@ def test_bulk_outcomes_are_idempotent_by_event_id(client, decision_ids):
     events = [{"event_id": f"e-{i}", "decision_id": d, "type": "click"} for i, d in enumerate(decision_ids)]
     first = client.post("/v1/outcomes", json={"events": events}, headers=SEND)
     assert first.status_code == 200, first.text
-    assert first.json() == {"accepted": 5, "duplicates": 0, "orphans": 0}
+    assert first.json() == {"accepted": 5, "duplicates": 0, "orphans": 0, "erased": 0}
     extra = {"event_id": "e-new", "decision_id": decision_ids[0], "type": "conversion", "value": 12.5,
              "timestamp": "2030-01-01T00:00:00Z"}
     again = client.post("/v1/outcomes", json={"events": events + [extra]}, headers=SEND)
-    assert again.json() == {"accepted": 1, "duplicates": 5, "orphans": 0}
+    assert again.json() == {"accepted": 1, "duplicates": 5, "orphans": 0, "erased": 0}
 
 
 def test_one_event_without_the_list(client, decision_ids):
@@ -35,7 +35,7 @@ def test_one_event_without_the_list(client, decision_ids):
 def test_events_for_unknown_decisions_are_orphans(client, decision_ids):
     events = [{"event_id": "o-1", "decision_id": "no-such-decision", "type": "click"}]
     assert client.post("/v1/outcomes", json={"events": events}, headers=SEND).json() == {
-        "accepted": 0, "duplicates": 0, "orphans": 1}
+        "accepted": 0, "duplicates": 0, "orphans": 1, "erased": 0}
 
 
 @pytest.mark.parametrize(
@@ -76,7 +76,7 @@ def test_an_out_of_range_timestamp_is_refused_with_its_reason_and_nothing_is_sto
     }]
     # nothing of the call was stored: the good event is new when posted again
     again = client.post("/v1/outcomes", json={"events": events[:1]}, headers=SEND)
-    assert again.json() == {"accepted": 1, "duplicates": 0, "orphans": 0}
+    assert again.json() == {"accepted": 1, "duplicates": 0, "orphans": 0, "erased": 0}
 
 
 def test_empty_bulk_list_is_422(client):

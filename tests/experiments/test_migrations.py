@@ -28,7 +28,7 @@ from api.cli import app
 from experiments.models import OutcomeEvent
 from experiments.service import ExperimentService
 from experiments.store import create_tables, decisions_table, make_engine, outcomes_table, upgrade_store
-from experiments.store.rollups import verify_experiment
+from experiments.store.rollup_checks import verify_experiment
 from experiments.store.schema import _config, current_revision, head_revision
 from experiments.store.summaries import decision_groups
 from tests.experiments.test_rollups import versions_of

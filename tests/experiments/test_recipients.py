@@ -15,6 +15,7 @@ from experiments.models import OutcomeEvent
 from experiments.recipients import erase_recipient, erasure_token, read_recipient
 from experiments.service import ExperimentService
 from experiments.spec import parse_spec
+from experiments.store.rollup_checks import verify_experiment
 
 SECRET = b"a server secret of enough bytes"
 
@@ -90,3 +91,37 @@ def test_erasure_leaves_no_trace_of_the_id_or_context_and_results_unchanged(
     assert {s: v.id for s, v in again.variants.items()} == first_arm
     with pytest.raises(InvalidInput, match="16 bytes"):
         erase_recipient(engine, "user-1", b"short")
+
+
+def test_an_event_posted_again_after_the_erasure_is_not_stored_and_counts_once(
+    service: ExperimentService,
+) -> None:
+    _populate(service)
+    before = service.summarize("hashed")
+    ana = [d for d in read_recipient(service.engine, "ana@example.com").decisions if d.experiment == "hashed"]
+    erase_recipient(service.engine, "ana@example.com", SECRET)
+    # the platform retries the click (its id is now a token in the store) and sends a new one
+    counts = service.record_outcomes([
+        OutcomeEvent("hashed-ana@example.com-click", ana[0].decision_id, "click"),
+        OutcomeEvent("hashed-ana@example.com-late-buy", ana[0].decision_id, "revenue", 3.0),
+    ])
+    assert (counts.accepted, counts.duplicates, counts.orphans, counts.erased) == (0, 0, 0, 2)
+    assert service.summarize("hashed") == before
+    assert "ana@example.com" not in _every_text(service.engine)
+
+
+def test_a_second_erasure_after_a_reused_event_id_succeeds(service: ExperimentService) -> None:
+    service.create(_spec("hashed", {"type": "ab"}))
+    (first,) = service.assign_batch("hashed", [("bo", {"consent": True})])
+    service.record_outcomes([OutcomeEvent("bo-click", first.decision_id, "click")])
+    erase_recipient(service.engine, "bo", SECRET)
+    # bo comes back; the client reuses the event id for the new decision
+    (second,) = service.assign_batch("hashed", [("bo", {"consent": True}), ("cy", {"consent": True})])[:1]
+    assert service.record_outcomes([OutcomeEvent("bo-click", second.decision_id, "click")]).accepted == 1
+    erasure = erase_recipient(service.engine, "bo", SECRET)
+    assert (erasure.decisions, erasure.outcomes) == (1, 1)
+    text = _every_text(service.engine)
+    assert "bo-click" not in text and '"bo"' not in text and "'bo'" not in text
+    clicks = sum(arm.event_counts["click"] for arm in service.summarize("hashed").arms)
+    assert clicks == 2  # both decisions keep their click, each once
+    assert all(not check.differences for check in verify_experiment(service.engine, "hashed"))

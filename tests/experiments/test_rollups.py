@@ -3,8 +3,9 @@
 Each workload mixes assignments (batches, repeated sends, frequency caps), outcomes (duplicates,
 orphans, late, before the decision, machine-made, values on types the reward does not count), spec
 revisions, learning, erasures and retention; after it every spec version's rollups must equal what
-the log recomputes (:func:`experiments.store.rollups.verify_rollups`), and the results the service
-reads from them must equal the results computed from the log in full.
+the log recomputes (:func:`experiments.store.rollup_checks.verify_rollups`: the cells, and the
+breakdowns by segment and covariate and the adaptive sums), and the results the service reads from them
+must equal the results computed from the log in full.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from experiments.service import ExperimentService
 from experiments.spec import ExperimentSpec, parse_spec
 from experiments.store import create_tables, make_engine
 from experiments.store.repository import consistent_read
-from experiments.store.rollups import rebuild_all_rollups, rebuild_rollups, verify_rollups
+from experiments.store.rollup_checks import rebuild_all_rollups, rebuild_rollups, verify_rollups
 from experiments.store.summaries import (
     arm_stats,
     daily_stats,
@@ -40,6 +41,17 @@ from tests.experiments.conftest import Clock
 
 SECRET = b"0123456789abcdef0123"
 TYPES = ["open", "click", "conversion", "revenue", "unsubscribe", "bounce"]
+#: Contexts the recipients are assigned with, by recipient: segment texts and covariates of awkward values
+#: (a non-ASCII key, booleans, 1.0 beside 1, floats SQLite and Python spell apart, nested values, null).
+CONTEXTS = [
+    {"segment": "x", "länd": "DE", "flag": True, "score": 1.0, "nested": {"a": [1, 2], "b": "ü"}, "n": 3},
+    {"segment": "y", "länd": "ÉS", "flag": False, "score": 1, "nested": [1, 2.5], "n": 0.1 + 0.2},
+    {"segment": None, "flag": "true", "score": 1e20, "n": -7, "nested": None},
+    {},
+    {"score": 2.5e-7, "n": True, "länd": 12, "segment": "x"},
+    {"segment": "y", "score": 123456789.123456789, "n": 2**70, "flag": 1},
+]
+RECORDED = ["segment", "länd", "flag", "score", "nested", "n"]
 
 
 def spec_of(key: str, design: str, click: float, holdout: float, frequency: bool = False) -> Any:
@@ -49,9 +61,12 @@ def spec_of(key: str, design: str, click: float, holdout: float, frequency: bool
         "consent": {"missing": "allow"},
         "design": {"type": "bandit", "policy": "gaussian_thompson"} if design == "bandit" else {"type": "ab"},
         "holdout": holdout,
+        "record": RECORDED,
         "reward": {"events": {"click": click, "conversion": 5.0}, "value": "revenue", "window_hours": 48,
                    "guardrails": ["unsubscribe"], "machine_user_agents": ["scanner"]},
     }
+    if design == "delayed":  # learned before the window closes, as trials (learning_log.set_weights)
+        data["design"] = {"type": "bandit", "policy": "gaussian_thompson", "update": {"delays": "model"}}
     if frequency:
         data["frequency"] = {"max_sends": 2, "per_days": 7}
     return parse_spec(data)
@@ -114,7 +129,8 @@ def run_workload(
         kind = step[0]
         if kind in ("assign", "send"):
             n, offset = step[1], step[2]
-            recipients = [(f"u{(offset * 5 + i) % 40}", {"segment": "x"}) for i in range(n)]
+            users = [(offset * 5 + i) % 40 for i in range(n)]
+            recipients = [(f"u{u}", CONTEXTS[u % len(CONTEXTS)]) for u in users]
             send_id = f"send-{offset}" if kind == "send" else None
             decided = service.assign_batch(key, recipients, send_id=send_id)
             decision_ids += [d.decision_id for d in decided]
@@ -136,7 +152,7 @@ def run_workload(
             clock.advance(hours=step[1])
         elif kind == "revise":
             service.create(spec_of(key, design, step[1], 0.2, frequency=design == "ab"))
-        elif kind == "learn" and design == "bandit":
+        elif kind == "learn" and design != "ab":
             service.learn(key)
         elif kind == "erase" and step[1] not in erased:
             # once per recipient: an event id posted again after its first erasure is accepted anew,

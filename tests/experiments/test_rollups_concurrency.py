@@ -24,7 +24,7 @@ from experiments.models import OutcomeEvent
 from experiments.service import ExperimentService
 from experiments.spec import parse_spec
 from experiments.store import create_tables, make_engine
-from experiments.store.rollups import verify_experiment
+from experiments.store.rollup_checks import verify_experiment
 
 ROOT = Path(__file__).resolve().parents[2]
 START = datetime(2026, 6, 1, 8, tzinfo=UTC)
@@ -143,4 +143,19 @@ def test_a_writer_killed_mid_commit_leaves_the_rollups_equal_to_the_log(db_url: 
     checks = verify_experiment(engine, "killed")
     assert [c.differences for c in checks] == [[]]
     assert checks[0].decisions >= 2 * 50
+    engine.dispose()
+
+
+def test_one_post_of_outcomes_for_twenty_thousand_decisions(db_url: str) -> None:
+    # PostgreSQL keeps a transaction's advisory locks in a shared table of about 6,400 entries: a lock
+    # per decision failed ("out of shared memory") somewhere past 10,000 decisions in one post
+    engine = make_engine(db_url)
+    create_tables(engine)
+    service = ExperimentService(engine, clock=lambda: START)
+    service.create(_spec("bulk"))
+    decisions = service.assign_batch("bulk", [(f"r{i}", {}) for i in range(20_000)])
+    counts = service.record_outcomes(
+        [OutcomeEvent(f"e{i}", d.decision_id, "click") for i, d in enumerate(decisions)])
+    assert counts.accepted == 20_000
+    assert all(not check.differences for check in verify_experiment(engine, "bulk"))
     engine.dispose()

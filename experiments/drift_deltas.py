@@ -1,0 +1,74 @@
+"""What a write adds to the drift monitor's sums (``drift_rollups``): the change of each drift cell.
+Pure.
+
+A drift cell is the learnable decisions of one (day, policy version, learned version, arm) with their
+rewards' sum and sum of squares. A decision inserted adds 1 to its cell (learned version None, reward
+0). A decision whose reward goes from :math:`r_0` to :math:`r_1` adds :math:`r_1 - r_0` and
+:math:`r_1^2 - r_0^2` to the cell of its current learned version. A decision first learned by snapshot
+:math:`v` moves, with its current reward :math:`r`, from its cell of learned version None to that of
+:math:`v`: :math:`(-1, -r, -r^2)` there, :math:`(+1, +r, +r^2)` here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+#: A drift cell's key within a spec version: (day, policy version, learned version, arm).
+DriftKey = tuple[date, int | None, int | None, int]
+
+
+@dataclass
+class DriftChange:
+    """What one write adds to one drift cell (a mutable accumulator)."""
+
+    decisions: int = 0
+    reward_sum: float = 0.0
+    reward_sum_squares: float = 0.0
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.decisions or self.reward_sum or self.reward_sum_squares)
+
+
+def add_drift_decision(changes: dict[DriftKey, DriftChange], key: DriftKey) -> None:
+    """Count one new decision (reward 0) in cell ``key``."""
+    changes.setdefault(key, DriftChange()).decisions += 1
+
+
+def add_drift_reward_change(changes: dict[DriftKey, DriftChange], key: DriftKey, before: float,
+                            after: float) -> None:
+    """Add the change of one decision's reward from ``before`` to ``after`` to cell ``key``.
+
+    Examples
+    --------
+    >>> changes = {}
+    >>> add_drift_reward_change(changes, "k", 1.0, 3.0)
+    >>> changes["k"]
+    DriftChange(decisions=0, reward_sum=2.0, reward_sum_squares=8.0)
+    """
+    if after != before:
+        change = changes.setdefault(key, DriftChange())
+        change.reward_sum += after - before
+        change.reward_sum_squares += after * after - before * before
+
+
+def move_drift_decision(changes: dict[DriftKey, DriftChange], source: DriftKey, target: DriftKey,
+                        reward: float) -> None:
+    """Move one decision with reward ``reward`` from cell ``source`` to cell ``target``.
+
+    Examples
+    --------
+    >>> changes = {}
+    >>> move_drift_decision(changes, "none", "v2", 2.0)
+    >>> changes["none"], changes["v2"]
+    (DriftChange(decisions=-1, reward_sum=-2.0, reward_sum_squares=-4.0), \
+DriftChange(decisions=1, reward_sum=2.0, reward_sum_squares=4.0))
+    """
+    if source == target:
+        return
+    for key, sign in ((source, -1), (target, 1)):
+        change = changes.setdefault(key, DriftChange())
+        change.decisions += sign
+        change.reward_sum += sign * reward
+        change.reward_sum_squares += sign * reward * reward

@@ -1,0 +1,141 @@
+"""The breakdown rollups (the adaptive inverse-propensity sums, the decisions by segment and the CUPED
+sums by covariate, :mod:`experiments.breakdown_deltas`) kept in the transactions that change them.
+
+What changes a learnable decision's contribution, and where it is added:
+
+- **inserted** (:func:`inserted_changes`, from :func:`experiments.store.rollups.record_decisions`): its
+  contribution with reward 0, its segment texts and covariates computed from the context it is written
+  with (:mod:`experiments.store.segment_values`);
+- **outcomes accepted** (:class:`BreakdownStates`, in :class:`experiments.store.rollups.OutcomeRollup`):
+  its state is read after the decision is locked, and its contribution with the reward after the insert
+  less that with the reward before is added;
+- **its context dropped** (retention, erasure: :mod:`experiments.store.context_drops`): its
+  contribution missing every context attribute less that with them.
+
+Decisions are never deleted (retention and erasure keep them), so the smallest propensity per
+(policy version, arm), which no difference can undo, only ever takes a minimum with new decisions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.engine import Connection
+
+from experiments.assignment import CompiledExperiment
+from experiments.breakdown_deltas import BreakdownChange, DecisionState
+from experiments.rollup_deltas import Attributed
+from experiments.store.breakdown_tables import add_breakdown_change, overflowed_attributes
+from experiments.store.repository import chunks, spec_text
+from experiments.store.segment_values import compiled_of_text, decision_states, from_variants
+from experiments.store.summaries import event_types
+from experiments.store.tables import decisions_table as D
+from experiments.store.writes import DECISION_COLUMNS
+
+#: Per (experiment key, spec version), what one write adds to its breakdown rollups.
+VersionBreakdowns = dict[tuple[str, int], BreakdownChange]
+#: The columns a decision's state is computed from (:func:`experiments.store.segment_values.decision_states`).
+STATE_COLUMNS = ("policy_version", "arm", "propensity", "context", "variants")
+_POSITIONS = {c: DECISION_COLUMNS.index(c) for c in ("experiment_key", "version", "fallback", *STATE_COLUMNS)}
+
+
+def compiled_version(conn: Connection, key: str, version: int) -> CompiledExperiment:
+    """The compiled spec of a stored version (memoised by its text)."""
+    return compiled_of_text(spec_text(conn, key, version), version)
+
+
+def inserted_changes(conn: Connection, rows: Sequence[tuple[Any, ...]]) -> VersionBreakdowns:
+    """What decision rows just inserted (:data:`DECISION_COLUMNS` order, encoded) add: their learnable
+    decisions' contributions with reward 0."""
+    p = _POSITIONS
+    version_to_rows: dict[tuple[str, int], list[dict[str, Any]]] = {}
+    for row in rows:
+        if not row[p["fallback"]]:
+            version = (str(row[p["experiment_key"]]), int(row[p["version"]]))
+            version_to_rows.setdefault(version, []).append({c: row[p[c]] for c in STATE_COLUMNS})
+    out: VersionBreakdowns = {}
+    for (key, version), decisions in version_to_rows.items():
+        compiled = compiled_version(conn, key, version)
+        change = out[(key, version)] = BreakdownChange()
+        skip = frozenset(overflowed_attributes(conn, key, version))
+        change.insert_new(decision_states(conn, compiled, decisions, skip))
+    return out
+
+
+def add_breakdowns(conn: Connection, changes: VersionBreakdowns) -> None:
+    """Add each version's changes, versions in key order (writers lock rows in one order)."""
+    for key, version in sorted(changes):
+        add_breakdown_change(conn, key, version, changes[(key, version)])
+
+
+def stored_states(conn: Connection, compiled: CompiledExperiment, decision_ids: Sequence[str]
+                  ) -> dict[str, DecisionState]:
+    """The state (reward 0) of each listed learnable decision of ``compiled``'s version, as stored now
+    (read it after locking the decision: its context may be dropped meanwhile)."""
+    columns = [D.c.id, *[D.c[c] for c in STATE_COLUMNS]]
+    rows = []
+    for chunk in chunks(sorted(decision_ids)):
+        rows += conn.execute(select(*columns).where(
+            D.c.id.in_(chunk), D.c.experiment_key == compiled.spec.key, D.c.version == compiled.version,
+            D.c.fallback.is_(False),
+        )).mappings().all()
+    return {r["id"]: s for r, s in zip(rows, decision_states(conn, compiled, rows), strict=True)}
+
+
+def _outcome_state(state: DecisionState, attributed: Attributed | None, n_types: int) -> DecisionState:
+    reward, flags = attributed if attributed is not None else (0.0, (0,) * n_types)
+    return state.with_outcomes(reward, flags)
+
+
+def outcome_change(
+    compiled: CompiledExperiment,
+    states: Mapping[str, DecisionState],
+    before: Mapping[str, Attributed],
+    after: Mapping[str, Attributed],
+) -> BreakdownChange:
+    """The change of the version's breakdowns from its decisions (``states``) going from the attributed
+    state ``before`` to ``after`` (absent: no attributed event)."""
+    types = event_types(compiled)
+    change = BreakdownChange()
+    for decision_id, state in states.items():
+        old, new = before.get(decision_id), after.get(decision_id)
+        if old != new:
+            change.change(_outcome_state(state, old, len(types)), _outcome_state(state, new, len(types)),
+                          types)
+    return change
+
+
+def dropped_change(
+    compiled: CompiledExperiment, states: Mapping[str, DecisionState], rewards: Mapping[str, Attributed]
+) -> BreakdownChange:
+    """The change of the version's breakdowns from its decisions (``states``, with their attributed
+    ``rewards``) losing their contexts: each counts as missing every context attribute."""
+    types = event_types(compiled)
+    kept = from_variants(compiled)
+    change = BreakdownChange()
+    for decision_id, state in states.items():
+        now = _outcome_state(state, rewards.get(decision_id), len(types))
+        change.change(now, now.without_context(kept), types)
+    return change
+
+
+@dataclass
+class BreakdownStates:
+    """The breakdown side of one outcome transaction (:class:`experiments.store.rollups.OutcomeRollup`):
+    the states of the decisions it may change, read once they are locked."""
+
+    version_to_states: dict[tuple[str, int], dict[str, DecisionState]] = field(default_factory=dict)
+
+    def read(self, conn: Connection, compiled: CompiledExperiment, decision_ids: Sequence[str]) -> None:
+        version = (compiled.spec.key, compiled.version)
+        self.version_to_states[version] = stored_states(conn, compiled, decision_ids)
+
+    def change(self, compiled: CompiledExperiment, decision_ids: Iterable[str],
+               before: Mapping[str, Attributed], after: Mapping[str, Attributed]) -> BreakdownChange:
+        """The change of the decisions ``decision_ids`` (those with accepted outcomes, whose state
+        ``after`` holds) from ``before`` to ``after``."""
+        states = self.version_to_states.get((compiled.spec.key, compiled.version), {})
+        return outcome_change(compiled, {i: states[i] for i in decision_ids if i in states}, before, after)
