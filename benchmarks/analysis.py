@@ -381,11 +381,11 @@ STORE_NOTE = (
     "from this log, so the check covers their storage and the read path; that writes keep them equal to "
     "the log is what the randomized tests and `sendlab verify` check. `drift block read` is the drift "
     "monitor's read (`ExperimentService.read_drift`), which `/results` adds to the answer (its `drift` "
-    "block) in the same transaction. The rest is the previous table's, still full scans in this run: "
-    "`load rows + pandas groupby` reads the learnable decisions' arms and the attributed outcomes into "
-    "pandas and computes the per-arm statistics there, an independent check of the rollups' per-arm "
-    "sums (`rollup arm sums = pandas`, 1e-9); `by segment` is `summarize_segments` by the JSON "
-    "context's `country`, `CUPED sums` is `summarize_covariate` of `clicks_30d`."
+    "block) in the same transaction. `load rows + pandas groupby` reads the learnable decisions' arms "
+    "and the attributed outcomes into pandas and computes the per-arm statistics there, an independent "
+    "check of the rollups' per-arm sums (`rollup arm sums = pandas`, 1e-9); `by segment` is "
+    "`summarize_segments` by the JSON context's `country`, `CUPED sums` is `summarize_covariate` of "
+    "`clicks_30d` (what `/results?segment=` and `?covariate=` add to the answer)."
 )
 
 STORE_HEADERS = [
