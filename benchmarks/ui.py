@@ -22,6 +22,7 @@ and, for an experiment page, each read of its numbers from the store alone (:dat
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import tempfile
 import time
@@ -225,24 +226,54 @@ def main() -> None:
     parser.add_argument("--pg", default=None,
                         help="an admin PostgreSQL URL: a throwaway database is made beside it and dropped")
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--skip-sqlite", action="store_true", help="measure PostgreSQL only (with --pg)")
+    parser.add_argument("--save", default=None, help="also write the rows measured to this JSON file")
+    parser.add_argument("--combine", nargs="+", default=None, metavar="FILE",
+                        help="measure nothing: write the section from the rows of runs saved with --save "
+                             "(one database each, run side by side)")
     args = parser.parse_args()
     rows: list[list[object]] = []
     part_rows: list[list[object]] = []
-    with tempfile.TemporaryDirectory() as tmp:
-        measured = [measure("SQLite (WAL)", f"sqlite:///{Path(tmp) / 'ui.db'}", args.decisions, args.repeats)]
+    if args.combine:
+        saved = [json.loads(Path(f).read_text()) for f in args.combine]
+        assert len({run["decisions"] for run in saved}) == 1, "runs of different sizes"
+        args.decisions = saved[0]["decisions"]
+        for run in saved:
+            rows += run["rows"]
+            part_rows += run["part_rows"]
+        size = f" --decisions {args.decisions}" if args.decisions != 1_000_000 else ""
+        command = (f"python -m benchmarks.ui{size} --save sqlite.json and, beside it, the same with "
+                   "--skip-sqlite --pg URL --save pg.json; then python -m benchmarks.ui --combine "
+                   "sqlite.json pg.json")
+        write_ui_section(args.decisions, command, rows, part_rows)
+        return
+    measured = []
+    if not args.skip_sqlite:
+        with tempfile.TemporaryDirectory() as tmp:
+            measured.append(measure("SQLite (WAL)", f"sqlite:///{Path(tmp) / 'ui.db'}", args.decisions,
+                                    args.repeats))
     if args.pg:
         measured.append(measure_postgres(args.pg, args.decisions, args.repeats))
     for page_rows, parts in measured:
         rows += page_rows
         part_rows += parts
+    if args.save:
+        Path(args.save).write_text(json.dumps({"decisions": args.decisions, "rows": rows,
+                                               "part_rows": part_rows}))
+    command = "python -m benchmarks.ui" + (f" --decisions {args.decisions}" if args.decisions != 1_000_000
+                                           else "") + (" --pg URL" if args.pg else "")
+    write_ui_section(args.decisions, command, rows, part_rows)
+
+
+def write_ui_section(decisions: int, command: str, rows: list[list[object]],
+                     part_rows: list[list[object]]) -> None:
+    """The pages' table, the store parts' table and the notes, into the ``ui`` section."""
     headers = ["database", "page", "decisions", "store ms (cold)", "cold ms, first view",
                "cold ms, cache expired", "cold < 300 ms", "warm ms (median)", "warm ms (max)",
                "warm < 300 ms", "refresh cycle s"]
-    command = "python -m benchmarks.ui" + (f" --decisions {args.decisions}" if args.decisions != 1_000_000
-                                           else "") + (" --pg URL" if args.pg else "")
     notes = (
         "The logs are written by `INSERT ... SELECT` (`benchmarks/ui_log.py`): per experiment "
-        f"{args.decisions:,} decisions over 20 days with their clicks (about 3%) and unsubscribes (0.2%); "
+        f"{decisions:,} decisions over 20 days with their clicks (about 3%) and unsubscribes (0.2%); "
         "an adaptive one's spread over a policy version per 5,000 decisions (the learner's batch), "
         "learned by the next version but for the last 5%, with a real policy state per version; then "
         "`prepare_store` (the rollups of every experiment version and the snapshots' learned rewards "
@@ -267,7 +298,7 @@ def main() -> None:
     )
     parts_table = format_table(["database", "page", *[f"{part} ms" for part in PARTS]], part_rows)
     table = format_table(headers, rows) + "\n\nWhere an experiment page's `store ms` goes:\n\n" + parts_table
-    write_section("ui", f"Web pages (/ui) with experiments of {args.decisions:,} decisions: cold and warm",
+    write_section("ui", f"Web pages (/ui) with experiments of {decisions:,} decisions: cold and warm",
                   command, table, notes)
 
 
