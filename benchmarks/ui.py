@@ -186,17 +186,16 @@ def measure_postgres(admin_url: str, n: int, repeats: int) -> tuple[list[list[ob
 def conclusion(rows: list[list[object]], part_rows: list[list[object]]) -> str:
     """Which pages meet the target, cold and warm, and what is left of each cold page's time, in words."""
     def pages(column: int) -> str:
-        met = [f"{row[1]} on {row[0]}" for row in rows if row[column] == "yes"]
+        met = [f"{row[1]} on {row[0]} ({row[2]})" for row in rows if row[column] == "yes"]
         return ", ".join(met) if met else "none"
 
-    page_to_parts = {(row[0], row[1]): row[2:] for row in part_rows}
+    page_to_parts = {(row[0], row[1], row[2]): row[3:] for row in part_rows}
     lines = []
     for row in rows:
         cold, store = min(row[4], row[5]), row[3]  # type: ignore[type-var]
-        line = (f"{row[1]} on {row[0]}: {cold:,.0f} ms cold, {store:,.0f} ms of it reading the store "
-                f"(median, a new service), the rest ({max(cold - store, 0.0):,.0f} ms) the analysis, "
-                "charts and template")  # type: ignore[operator]
-        parts = page_to_parts.get((row[0], row[1]))
+        line = (f"{row[1]} on {row[0]} ({row[2]}): {cold:,.0f} ms cold; reading its numbers from the "
+                f"store alone, in another new service, {store:,.0f} ms")
+        parts = page_to_parts.get((row[0], row[1], row[2]))
         if parts:
             largest = max(range(len(PARTS) - 1), key=lambda j: parts[j])  # not the full scan beside it
             line += f"; its largest read: {PARTS[largest]} ({parts[largest]:,.0f} ms)"
@@ -204,7 +203,7 @@ def conclusion(rows: list[list[object]], part_rows: list[list[object]]) -> str:
     return (
         f"**Which path meets {TARGET_MS:.0f} ms.** Warm (the refresher running): {pages(9)}. "
         f"Cold: {pages(6)}.\n\n"
-        "What remains of each cold page's time (the better of first view and cache expired):\n\n"
+        "What remains of each cold page's time (the better of first view and cache expired; medians):\n\n"
         + "\n".join(f"- {line}." for line in lines) + "\n\n"
         "Every read of a page's numbers comes from sums kept as the log is written, a few rows per arm "
         "and day (or per policy version) whatever the size of the log: `summary + learning` reads the "
@@ -235,17 +234,19 @@ def main() -> None:
     rows: list[list[object]] = []
     part_rows: list[list[object]] = []
     if args.combine:
-        saved = [json.loads(Path(f).read_text()) for f in args.combine]
-        assert len({run["decisions"] for run in saved}) == 1, "runs of different sizes"
-        args.decisions = saved[0]["decisions"]
-        for run in saved:
+        pieces, sizes = [], []
+        for name in args.combine:
+            run = json.loads(Path(name).read_text())
+            databases = {row[0] for row in run["rows"]}
+            sizes.append(run["decisions"])
             rows += run["rows"]
-            part_rows += run["part_rows"]
-        size = f" --decisions {args.decisions}" if args.decisions != 1_000_000 else ""
-        command = (f"python -m benchmarks.ui{size} --save sqlite.json and, beside it, the same with "
-                   "--skip-sqlite --pg URL --save pg.json; then python -m benchmarks.ui --combine "
-                   "sqlite.json pg.json")
-        write_ui_section(args.decisions, command, rows, part_rows)
+            part_rows += [[*row[:2], f"{run['decisions']:,}", *row[2:]] for row in run["part_rows"]]
+            pieces.append(f"python -m benchmarks.ui{_size_option(run['decisions'])}"
+                          + ("" if "SQLite (WAL)" in databases else " --skip-sqlite")
+                          + (" --pg URL" if "PostgreSQL" in databases else "") + f" --save {Path(name).name}")
+        command = ("; ".join(pieces) + " (side by side); then python -m benchmarks.ui --combine "
+                   + " ".join(Path(name).name for name in args.combine))
+        write_ui_section(sorted(set(sizes), reverse=True), command, rows, part_rows)
         return
     measured = []
     if not args.skip_sqlite:
@@ -260,20 +261,28 @@ def main() -> None:
     if args.save:
         Path(args.save).write_text(json.dumps({"decisions": args.decisions, "rows": rows,
                                                "part_rows": part_rows}))
-    command = "python -m benchmarks.ui" + (f" --decisions {args.decisions}" if args.decisions != 1_000_000
-                                           else "") + (" --pg URL" if args.pg else "")
-    write_ui_section(args.decisions, command, rows, part_rows)
+    command = (f"python -m benchmarks.ui{_size_option(args.decisions)}"
+               + (" --skip-sqlite" if args.skip_sqlite else "") + (" --pg URL" if args.pg else ""))
+    part_rows = [[*row[:2], f"{args.decisions:,}", *row[2:]] for row in part_rows]
+    write_ui_section([args.decisions], command, rows, part_rows)
 
 
-def write_ui_section(decisions: int, command: str, rows: list[list[object]],
+def _size_option(decisions: int) -> str:
+    return f" --decisions {decisions}" if decisions != 1_000_000 else ""
+
+
+def write_ui_section(sizes: list[int], command: str, rows: list[list[object]],
                      part_rows: list[list[object]]) -> None:
-    """The pages' table, the store parts' table and the notes, into the ``ui`` section."""
+    """The pages' table, the store parts' table (rows: database, page, decisions, :data:`PARTS`) and
+    the notes, into the ``ui`` section; ``sizes``: the decisions per experiment of the runs, largest
+    first."""
+    decisions = " or ".join(f"{n:,}" for n in sizes)
     headers = ["database", "page", "decisions", "store ms (cold)", "cold ms, first view",
                "cold ms, cache expired", "cold < 300 ms", "warm ms (median)", "warm ms (max)",
                "warm < 300 ms", "refresh cycle s"]
     notes = (
         "The logs are written by `INSERT ... SELECT` (`benchmarks/ui_log.py`): per experiment "
-        f"{decisions:,} decisions over 20 days with their clicks (about 3%) and unsubscribes (0.2%); "
+        f"{decisions} decisions over 20 days with their clicks (about 3%) and unsubscribes (0.2%); "
         "an adaptive one's spread over a policy version per 5,000 decisions (the learner's batch), "
         "learned by the next version but for the last 5%, with a real policy state per version; then "
         "`prepare_store` (the rollups of every experiment version and the snapshots' learned rewards "
@@ -296,9 +305,10 @@ def write_ui_section(decisions: int, command: str, rows: list[list[object]],
         "three experiments took (the numbers a page shows are at most about three times that, or that "
         "plus 10 s, old). The list page covers all three experiments.\n\n" + conclusion(rows, part_rows)
     )
-    parts_table = format_table(["database", "page", *[f"{part} ms" for part in PARTS]], part_rows)
+    parts_table = format_table(["database", "page", "decisions", *[f"{part} ms" for part in PARTS]],
+                               part_rows)
     table = format_table(headers, rows) + "\n\nWhere an experiment page's `store ms` goes:\n\n" + parts_table
-    write_section("ui", f"Web pages (/ui) with experiments of {decisions:,} decisions: cold and warm",
+    write_section("ui", f"Web pages (/ui) with experiments of {decisions} decisions: cold and warm",
                   command, table, notes)
 
 
