@@ -30,8 +30,9 @@ rate (the union bound).
 from __future__ import annotations
 
 import threading
+from bisect import bisect_left, bisect_right
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -67,6 +68,25 @@ def _arm_totals(cells: Iterable[DriftCell], n_arms: int) -> np.ndarray:
     return out
 
 
+def _running_totals(
+    cells: Sequence[DriftCell], key: Callable[[DriftCell], Any], n_arms: int
+) -> Callable[..., np.ndarray]:
+    """``totals(k, inclusive)``: the :func:`_arm_totals` of the cells whose ``key`` is at most ``k``
+    (``inclusive``) or below it, from totals accumulated once over the sorted keys."""
+    key_to_cells: dict[Any, list[DriftCell]] = defaultdict(list)
+    for c in cells:
+        key_to_cells[key(c)].append(c)
+    keys = sorted(key_to_cells)
+    running = [np.zeros((3, n_arms))]
+    for k in keys:
+        running.append(running[-1] + _arm_totals(key_to_cells[k], n_arms))
+
+    def totals(k: Any, inclusive: bool) -> np.ndarray:
+        return running[(bisect_right if inclusive else bisect_left)(keys, k)]
+
+    return totals
+
+
 def _predict(known: np.ndarray, sends: np.ndarray, binary: bool) -> tuple[float, float] | None:
     """The predicted reward and its variance of ``sends`` (per arm) from the ``known`` totals
     (:func:`_arm_totals`); None when they say nothing about the arms sent."""
@@ -100,6 +120,13 @@ def drift_days(log: DriftLog, cells: Sequence[DriftCell] | None = None) -> list[
     groups: dict[tuple[Any, int | None], list[DriftCell]] = defaultdict(list)
     for c in cells:
         groups[(c.day, c.policy_version if adaptive else None)].append(c)
+    # what each group's prediction knows, as running totals: the cells learned by its snapshot
+    # (adaptive) or of the days before it (fixed split), each cell added once, not once per group
+    if adaptive:
+        known_by = _running_totals([c for c in cells if c.learned_version is not None],
+                                   lambda c: c.learned_version, n_arms)
+    else:
+        known_by = _running_totals(cells, lambda c: c.day, n_arms)
     days = []
     for (day, version), group_cells in sorted(groups.items(), key=lambda g: (g[0][0], g[0][1] or 0)):
         if datetime.combine(day + timedelta(days=1), datetime.min.time()) + window > log.now:
@@ -107,11 +134,11 @@ def drift_days(log: DriftLog, cells: Sequence[DriftCell] | None = None) -> list[
         if adaptive:
             if version is None:
                 continue
-            known = [c for c in cells if c.learned_version is not None and c.learned_version <= version]
+            known = known_by(version, inclusive=True)
         else:
-            known = [c for c in cells if c.day < day]
+            known = known_by(day, inclusive=False)
         group = _arm_totals(group_cells, n_arms)
-        predicted = _predict(_arm_totals(known, n_arms), group[0], binary)
+        predicted = _predict(known, group[0], binary)
         if predicted is None:
             continue
         days.append(DriftDay((day - first).days, version or 0, int(group[0].sum()), predicted[0],

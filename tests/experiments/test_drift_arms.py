@@ -129,3 +129,42 @@ def test_the_alert_cache_reads_each_log_once_per_ttl():
     uncached.alerts(catalog, t0)
     uncached.alerts(catalog, t0)
     assert catalog.reads[-4:] == ["b", "c", "b", "c"]
+
+
+def _direct_known(cells: list[DriftCell], day: date, version: int | None, adaptive: bool,
+                  n_arms: int) -> np.ndarray:
+    """The totals a group's prediction knows, summed directly from the cells (the reference)."""
+    out = np.zeros((3, n_arms))
+    for c in cells:
+        learned = c.learned_version is not None and version is not None and c.learned_version <= version
+        if (learned if adaptive else c.day < day):
+            out[:, c.arm] += (c.decisions, c.reward_sum, c.reward_sum_squares)
+    return out
+
+
+@pytest.mark.parametrize("design", ["ab", "bandit"])
+def test_each_judged_group_knows_exactly_the_cells_before_it(design: str) -> None:
+    from experiments.drift_block import _arm_totals, _predict, drift_days
+
+    rng = np.random.default_rng(7)
+    cells = []
+    for d in range(12):
+        for pv in ([None] if design == "ab" else [None, d + 1, d + 2]):
+            for lv in [None, *range(max(1, d - 2), d + 2)]:
+                for arm in range(3):
+                    n = int(rng.integers(1, 40))
+                    s = float(rng.uniform(0, n))
+                    cells.append(DriftCell(date(2026, 1, 1) + timedelta(days=d), pv, lv, arm, n, s, s * 1.5))
+    cells.sort(key=lambda x: (x.day, x.policy_version or 0, x.learned_version or 0, x.arm))
+    log = DriftLog("k", design, 24.0, datetime(2026, 3, 1), tuple(cells))
+    days = drift_days(log)
+    assert days
+    for judged in days:
+        day = date(2026, 1, 1) + timedelta(days=judged.day)
+        version = judged.policy_version if design == "bandit" else None
+        group = [c for c in cells if c.day == day and (version is None or c.policy_version == version)]
+        sends = _arm_totals(group, 3)[0]
+        expected = _predict(_direct_known(cells, day, version, design == "bandit", 3), sends, False)
+        assert expected is not None
+        assert judged.predicted == pytest.approx(expected[0], rel=1e-12)
+        assert judged.variance == pytest.approx(expected[1], rel=1e-12)
