@@ -19,13 +19,13 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from benchmarks.report import format_table, write_section
+from benchmarks.store import throwaway_postgres
 from experiments.adaptive_reader import log_adaptive_sums, read_adaptive_log
 from experiments.models import OutcomeEvent
 from experiments.service import ExperimentService
@@ -113,17 +113,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         results.append(("sqlite", measure(f"sqlite:///{Path(folder) / 'bench.db'}", args.n, args.repeats)))
     if args.pg:
-        import psycopg
-
-        name = f"sendlab_bench_{uuid.uuid4().hex[:8]}"
-        admin_url = args.pg.replace("postgresql+psycopg://", "postgresql://")
-        with psycopg.connect(admin_url, autocommit=True) as admin:
-            admin.execute(f'CREATE DATABASE "{name}"')
-            try:
-                results.append(("postgresql", measure(args.pg.rsplit("/", 1)[0] + "/" + name, args.n,
-                                                      args.repeats)))
-            finally:
-                admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        with throwaway_postgres(args.pg) as url:
+            results.append(("postgresql", measure(url, args.n, args.repeats)))
     rows = []
     for db, f in results:
         rows.append([db, "assign batch (ms)", f["assign plain"] * 1e3, f["assign recorded"] * 1e3,
