@@ -15,7 +15,7 @@ with them, so the distribution function and the density come from a few passes o
 
 :math:`\Phi(u)` is :math:`Q(|u|)` for :math:`u < 0` and :math:`1 - Q(u)` otherwise. :func:`fill_cdf`
 returns it as :math:`\tfrac12 + \operatorname{sign}(u)\,(\tfrac12 - Q(|u|))`, exact to about 1e-16
-absolutely (a quadrature that multiplies distribution functions needs no more); :func:`log_cdf` keeps
+absolutely (a quadrature that multiplies distribution functions needs no more); :func:`cdf_and_hazard` keeps
 the lower tail's relative accuracy.
 """
 
@@ -54,6 +54,21 @@ def fill_cdf(u: np.ndarray, powers: np.ndarray, ratio: np.ndarray, cdf: np.ndarr
     cdf, density : ndarray of float, shape (p,)
         Outputs. ``density`` lacks the factor :math:`1/\sqrt{2\pi}`.
     """
+    np.multiply(u, u, out=density)
+    density *= -0.5
+    np.exp(density, out=density)
+    cdf_from_density(u, density, powers, ratio, cdf)
+
+
+def cdf_from_density(u: np.ndarray, density: np.ndarray, powers: np.ndarray, ratio: np.ndarray,
+                     cdf: np.ndarray) -> None:
+    r"""Write :math:`\Phi(u)` into ``cdf`` given ``density`` :math:`= e^{-u^2/2}` (to a relative error
+    of about 1e-12 or better: the error passes to :math:`1 - \Phi(|u|)` as it is); arguments as for
+    :func:`fill_cdf`, ``density`` read only.
+
+    A caller that has the exponential already, e.g. from a recurrence along an arithmetic progression
+    of ``u`` (:meth:`bandit.gaussian_max._Workspace.sums`), saves the one transcendental pass.
+    """
     x = powers[1]
     np.abs(u, out=x)
     np.multiply(x, x, out=powers[2])
@@ -61,8 +76,6 @@ def fill_cdf(u: np.ndarray, powers: np.ndarray, ratio: np.ndarray, cdf: np.ndarr
     np.multiply(powers[2], powers[2], out=powers[4])
     np.multiply(powers[4], x, out=powers[5])
     np.multiply(powers[4], powers[2], out=powers[6])
-    np.multiply(powers[2], -0.5, out=density)
-    np.exp(density, out=density)
     np.matmul(TAIL_RATIO, powers, out=ratio)
     tail = np.divide(ratio[0], ratio[1], out=cdf)
     tail *= density
@@ -71,24 +84,29 @@ def fill_cdf(u: np.ndarray, powers: np.ndarray, ratio: np.ndarray, cdf: np.ndarr
     tail += 0.5
 
 
-def log_cdf(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    r""":math:`\log\Phi(z)` and the reversed hazard :math:`\varphi(z)/\Phi(z)`, each the shape of ``z``.
+def cdf_and_hazard(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    r""":math:`\Phi(z)` and the reversed hazard :math:`\varphi(z)/\Phi(z)`, each the shape of ``z``.
 
-    Accurate relatively in both tails (for :math:`z < 0`, :math:`\log\Phi = -z^2/2 + \log R(|z|)`
-    with :math:`R` the fitted ratio). ``z`` finite or infinite, not NaN.
+    Accurate relatively in both tails for :math:`|z| \le 9` (the fitted range; the lower tail as
+    :math:`Q(|z|)` itself, not :math:`1 - (1 - Q)`), so a caller can take the log of a product of
+    them. :math:`|z|` is capped at 37 (there :math:`Q < 10^{-299}`): above it :math:`\Phi` is 1 and
+    the hazard below 1e-297, and below it :math:`\Phi` comes out as :math:`Q(37)`, too large. The cap
+    keeps the exponential out of the subnormal range, where it is several times slower. ``z`` may be
+    infinite, not NaN.
     """
     shape = np.shape(z)
     powers = np.empty((POWERS, *shape))
     powers[0] = 1.0
-    x = np.minimum(np.abs(z), 1e15, out=powers[1])  # beyond, log Phi is -x^2/2 to double precision anyway
+    x = np.minimum(np.abs(z), 37.0, out=powers[1])
     for i in range(2, POWERS):
         np.multiply(powers[i - 1], x, out=powers[i])
     numerator, denominator = np.tensordot(TAIL_RATIO, powers, axes=1)
     mills = np.divide(numerator, denominator, out=numerator)  # R(x) / sqrt(2 pi)
-    square = np.multiply(powers[2], -0.5, out=denominator)
-    density = np.exp(square)  # sqrt(2 pi) phi(x)
-    upper = density * mills  # Q(x)
-    negative = z < 0
-    log = np.where(negative, np.log(mills) + square, np.log1p(-upper))
-    hazard = np.where(negative, _INV_SQRT_2PI / mills, density * _INV_SQRT_2PI / (1.0 - upper))
-    return log, hazard
+    density = np.multiply(powers[2], -0.5, out=denominator)
+    np.exp(density, out=density)  # sqrt(2 pi) phi(x)
+    cdf = np.multiply(density, mills, out=powers[1])  # Q(x)
+    upper = z >= 0
+    np.subtract(1.0, cdf, out=cdf, where=upper)
+    density *= _INV_SQRT_2PI
+    hazard = np.divide(density, cdf, out=density)
+    return cdf.copy(), hazard
