@@ -129,3 +129,26 @@ def test_rows_are_distributions(k, seed):
     p = probability_of_max(mean, sd, allowed)
     assert np.all(p >= 0) and np.all(p[~allowed] == 0)
     np.testing.assert_allclose(p.sum(axis=1), 1.0, rtol=0, atol=1e-12)
+
+
+def test_midpoint_sums_with_recurrent_densities_match_direct_evaluation_over_the_longest_grid():
+    # the densities come from a product recurrence along each action's nodes: over MAX_NODES nodes,
+    # from the lowest start the grid allows (every action at or above Phi^-1(TAIL)) to far beyond the
+    # peak, the weighted sums match exp and ndtr evaluated at every node
+    from bandit.gaussian_max import _LOW_Z, _Workspace
+
+    rng = np.random.default_rng(8)
+    rows, k = 6, 4
+    mean, sd = rng.normal(0, 0.3, (rows, k)), np.exp(rng.uniform(-0.5, 0.5, (rows, k)))
+    low = (mean + _LOW_Z * sd).max(axis=1)
+    step = 1.15 / np.sqrt((sd**-2.0).sum(axis=1))
+    sums = _Workspace(k * MAX_NODES * rows).sums(mean, sd, low, step, MAX_NODES)
+    t = low[:, None] + step[:, None] * (np.arange(MAX_NODES) + 0.5)  # (rows, nodes)
+    u = (t[:, None, :] - mean[:, :, None]) / sd[:, :, None]  # (rows, k, nodes)
+    assert u.max() > 60  # far past the peak: the recurrence falls to underflow there
+    cdf, density = special.ndtr(u), np.exp(-0.5 * u * u) / sd[:, :, None]
+    expected = np.empty((rows, k))
+    for i in range(k):
+        others = np.prod(np.delete(cdf, i, axis=1), axis=1)
+        expected[:, i] = (density[:, i] * others).sum(axis=1)
+    np.testing.assert_allclose(sums, expected, rtol=1e-10, atol=1e-300)
