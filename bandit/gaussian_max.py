@@ -51,7 +51,7 @@ import math
 import numpy as np
 from numpy.polynomial.legendre import leggauss
 
-from bandit.normal_tail import POWERS, cdf_and_hazard, cdf_from_density
+from bandit.normal_tail import WORK_ROWS, cdf_and_hazard, cdf_from_density
 
 #: An action whose chance to beat the leader is below this gets probability 0.
 NEGLIGIBLE = 5e-17
@@ -241,9 +241,7 @@ class _Workspace:
     """Arrays reused by every block of one call of the midpoint rule (``size`` nodes times actions)."""
 
     def __init__(self, size: int) -> None:
-        self.powers = np.empty((POWERS, size))
-        self.powers[0] = 1.0
-        self.ratio = np.empty((2, size))
+        self.work = np.empty((WORK_ROWS, size))
         self.score = np.empty(size)
         self.cdf = np.empty(size)
         self.density = np.empty(size)
@@ -291,8 +289,7 @@ class _Workspace:
             np.multiply(density[:, n - 1], factor, out=density[:, n])
             factor *= square
         flat = score.reshape(size)
-        cdf_from_density(flat, self.density[:size], self.powers[:, :size], self.ratio[:, :size],
-                         self.cdf[:size])
+        cdf_from_density(flat, self.density[:size], self.work[:, :size], self.cdf[:size])
         cdf = self.cdf[:size].reshape(c, nodes * r)
         density = self.density[:size].reshape(c, nodes * r)
         # others[i] = prod_{j != i} F_j: prefix products (others[0] = 1 is not stored), then times the

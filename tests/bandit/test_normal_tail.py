@@ -5,14 +5,12 @@ from __future__ import annotations
 import numpy as np
 from scipy import special
 
-from bandit.normal_tail import POWERS, cdf_and_hazard, fill_cdf
+from bandit.normal_tail import WORK_ROWS, cdf_and_hazard, fill_cdf
 
 
 def evaluate(u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    powers = np.empty((POWERS, len(u)))
-    powers[0] = 1.0
     cdf, density = np.empty(len(u)), np.empty(len(u))
-    fill_cdf(u, powers, np.empty((2, len(u))), cdf, density)
+    fill_cdf(u, np.empty((WORK_ROWS, len(u))), cdf, density)
     return cdf, density
 
 
