@@ -120,13 +120,13 @@ def _weighted(v: float, p: float) -> dict[str, float]:
             "w2_value_squares_sum": v * v / (p * p)}
 
 
-def _differences(new: dict[str, float], old: dict[str, float]) -> dict[str, float]:
-    """Each ``new`` value less the ``old`` one, the zero differences left out."""
+def _differences(new: dict[str, float], old: dict[str, float], n: int = 1) -> dict[str, float]:
+    """``n`` times each ``new`` value less the ``old`` one, the zero differences left out."""
     out = {}
     for name, value in new.items():
         difference = value - old[name]
         if difference:
-            out[name] = difference
+            out[name] = difference if n == 1 else n * difference
     return out
 
 
@@ -143,11 +143,6 @@ def _powers(r: float) -> dict[str, float]:
 
 def _covariate_terms(x: float, r: float) -> dict[str, float]:
     return {"sum_y": r, "sum_y_squares": r * r, "sum_xy": x * r}
-
-
-def _xy_terms(ys: dict[str, float], x: float, r0: float, r1: float) -> dict[str, float]:
-    """``ys`` (the changes of ``sum_y`` and ``sum_y_squares``) and the change of ``sum_xy``."""
-    return {**ys, **_differences({"sum_xy": x * r1}, {"sum_xy": x * r0})}
 
 
 def _magnitude(x: float, r: float) -> float:
@@ -211,11 +206,12 @@ class BreakdownChange:
             contribution(before, types, self.sums, -1)
 
     def outcome(self, state: DecisionState, before: tuple[float, tuple[int, ...]],
-                after: tuple[float, tuple[int, ...]], types: Sequence[str]) -> None:
-        """A decision (``state``, its reward and flags aside) whose reward and flags go from ``before``
-        to ``after``: what :meth:`change` adds for it, from the terms that depend on them alone (the
-        rest would be added and taken away again, to exactly 0), and the covariates' ``magnitude`` as
-        :meth:`change` adds it.
+                after: tuple[float, tuple[int, ...]], types: Sequence[str], n: int = 1) -> None:
+        """``n`` decisions (``state``, their reward and flags aside) whose reward and flags go from
+        ``before`` to ``after``: what :meth:`change` adds for each, from the terms that depend on them
+        alone (the rest would be added and taken away again, to exactly 0), and the covariates'
+        ``magnitude`` as :meth:`change` adds it; times ``n`` (``n`` times a difference, not ``n``
+        differences added one by one: equal to rounding).
 
         Examples
         --------
@@ -230,13 +226,13 @@ class BreakdownChange:
             return
         (r0, f0), (r1, f1) = before, after
         p, arm, sums = state.propensity, state.arm, self.sums
-        changed = [(t, b - a) for t, a, b in zip(types, f0, f1, strict=True) if a != b]
+        changed = [(t, n * (b - a)) for t, a, b in zip(types, f0, f1, strict=True) if a != b]
         if r1 != r0:
-            weighted = _differences(_weighted(r1, p), _weighted(r0, p))
+            weighted = _differences(_weighted(r1, p), _weighted(r0, p), n)
             _add(sums[ADAPTIVE], (state.policy_version, arm, ALL), weighted)
         for t, sign in changed:
             _put(sums, ADAPTIVE, (state.policy_version, arm, t), _weighted(1, p), sign)
-        powers = _differences(_powers(r1), _powers(r0)) if r1 != r0 else {}
+        powers = _differences(_powers(r1), _powers(r0), n) if r1 != r0 else {}
         segments = sums[SEGMENTS]
         for attribute, text in state.segments:
             key = (attribute, text is not None, "" if text is None else text, arm)
@@ -245,17 +241,18 @@ class BreakdownChange:
             for t, sign in changed:
                 row = segments.setdefault((*key, t), {})
                 row["decisions"] = row.get("decisions", 0) + sign
-        ys = _differences({"sum_y": r1, "sum_y_squares": r1 * r1}, {"sum_y": r0, "sum_y_squares": r0 * r0})
+        ys = _differences({"sum_y": r1, "sum_y_squares": r1 * r1}, {"sum_y": r0, "sum_y_squares": r0 * r0}, n)
         covariates = sums[COVARIATES]
         for attribute, x in state.covariates:
             if x is None:
                 continue
             row = covariates.setdefault((attribute, arm), {})
             if r1 != r0:
-                _add(covariates, (attribute, arm), _xy_terms(ys, x, r0, r1))
+                xy = _differences({"sum_xy": x * r1}, {"sum_xy": x * r0}, n)
+                _add(covariates, (attribute, arm), {**ys, **xy})
             magnitude = _magnitude(x, r1) + _magnitude(x, r0)
             if magnitude:
-                row[MAGNITUDE] = row.get(MAGNITUDE, 0.0) + magnitude
+                row[MAGNITUDE] = row.get(MAGNITUDE, 0.0) + n * magnitude
 
     def rows(self, table: str) -> list[tuple[tuple[Any, ...], dict[str, float]]]:
         """The nonzero rows of ``table``, in key order."""

@@ -18,6 +18,7 @@ Decisions are never deleted (retention and erasure keep them), so the smallest p
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -73,19 +74,20 @@ def add_breakdowns(conn: Connection, changes: VersionBreakdowns) -> None:
 
 
 def locked_rows(conn: Connection, decision_ids: Sequence[str], *, variants: bool = True,
-                learned: bool = False) -> list[Mapping[str, Any]]:
+                context: bool = True, learned: bool = False) -> list[Mapping[str, Any]]:
     """The stored rows of the listed decisions that a state is computed from (with ``experiment_key``,
-    ``version``, ``fallback``, and ``learned_version`` when ``learned``; ``variants`` None unless asked
-    for): read them after locking the decisions, as their contexts may be dropped meanwhile and their
-    learned versions set. By id alone (the primary key): with the version's conditions in the query,
-    PostgreSQL chose to scan the version's decisions and filter the ids (5 s per 1,000)."""
+    ``version``, ``fallback``, and ``learned_version`` when ``learned``; ``variants`` and ``context``
+    None when not asked for): read them after locking the decisions, as their contexts may be dropped
+    meanwhile and their learned versions set. By id alone (the primary key): with the version's
+    conditions in the query, PostgreSQL chose to scan the version's decisions and filter the ids (5 s
+    per 1,000)."""
+    skipped = [c for c, read in (("variants", variants), ("context", context)) if not read]
     names = ["id", "experiment_key", "version", "fallback", *(["learned_version"] if learned else []),
-             *(c for c in STATE_COLUMNS if variants or c != "variants")]
+             *(c for c in STATE_COLUMNS if c not in skipped)]
     query = select(*[D.c[c] for c in names]).where(column_in(conn, D.c.id))
     rows = [dict(zip(names, row, strict=True)) for row in rows_by_ids(conn, query, sorted(decision_ids))]
-    if not variants:
-        for r in rows:
-            r["variants"] = None
+    for r in rows if skipped else ():
+        r.update(dict.fromkeys(skipped))
     return rows
 
 
@@ -121,11 +123,14 @@ def outcome_change(
     state ``before`` to ``after`` (absent: no attributed event)."""
     types = event_types(compiled)
     none: Attributed = (0.0, (0,) * len(types))
-    change = BreakdownChange()
+    same: Counter[tuple[DecisionState, Attributed, Attributed]] = Counter()  # decisions changing alike
     for decision_id, state in states.items():
         old, new = before.get(decision_id, none), after.get(decision_id, none)
         if old != new:
-            change.outcome(state, old, new, types)
+            same[(state, old, new)] += 1
+    change = BreakdownChange()
+    for (state, old, new), n in same.items():
+        change.outcome(state, old, new, types, n)
     return change
 
 
@@ -155,7 +160,8 @@ class BreakdownStates:
         """Read the states of the listed decisions (of the spec ``versions``), in one pass over them;
         return each one's ``learned_version`` (read in the same pass, under the same locks)."""
         variants = any(from_variants(c) for c in versions)
-        rows = locked_rows(conn, decision_ids, variants=variants, learned=True)
+        context = any(c.stored_attributes for c in versions)  # none: no segment or covariate from it
+        rows = locked_rows(conn, decision_ids, variants=variants, context=context, learned=True)
         for compiled in versions:
             version = (compiled.spec.key, compiled.version)
             self.version_to_states[version] = states_of_rows(conn, compiled, rows)

@@ -102,3 +102,10 @@ def test_an_outcome_change_equals_the_whole_contribution_after_less_before(
     direct.outcome(state, before, after, types)
     for table in TABLES:  # one decision: every row starts at 0, so the differences are the same floats
         assert direct.rows(table) == whole.rows(table), table
+    many = BreakdownChange()
+    many.outcome(state, before, after, types, 3)  # three decisions changing alike, counted at once
+    for table in TABLES:
+        rows = whole.rows(table)
+        assert [k for k, _ in many.rows(table)] == [k for k, _ in rows]
+        for (_, got), (_, one) in zip(many.rows(table), rows, strict=True):
+            assert got == {name: pytest.approx(3 * v, rel=1e-12) for name, v in one.items()}
