@@ -158,10 +158,10 @@ class BreakdownChange:
     min_propensity: dict[tuple[int, int], float] = field(default_factory=dict)
     overflowed: set[str] = field(default_factory=set)  # segment attributes with too many values
 
-    def insert_new(self, states: Sequence[DecisionState]) -> None:
-        """Decisions just written (reward 0, no event): the sum of their :func:`contribution`, each
-        distinct adaptive and segment key counted once for all its decisions, and the smallest
-        propensity per (policy version, arm).
+    def insert_new(self, states: Sequence[DecisionState], counts: Sequence[int] | None = None) -> None:
+        """Decisions just written (reward 0, no event; ``counts[i]`` of them in state ``states[i]``, one
+        each when None): the sum of their :func:`contribution`, each distinct adaptive and segment key
+        counted once for all its decisions, and the smallest propensity per (policy version, arm).
 
         Examples
         --------
@@ -177,27 +177,37 @@ class BreakdownChange:
         [(('x', 0), {'decisions': 3, 'n': 2, 'sum_x': 4.0, 'sum_x_squares': 8.0, 'magnitude': 12.0})]
         >>> many.min_propensity
         {(1, 0): 0.25}
+        >>> counted = BreakdownChange()
+        >>> counted.insert_new([a, b], [2, 1])
+        >>> all(counted.rows(t) == many.rows(t) for t in TABLES)
+        True
         """
         if any(s.reward or any(s.flags) for s in states):
             raise ValueError("insert_new: a decision just written has reward 0 and no event")
-        for (policy, arm, p), n in Counter((s.policy_version, s.arm, s.propensity) for s in states).items():
+        weights = [1] * len(states) if counts is None else counts
+        adaptive: Counter[tuple[Any, ...]] = Counter()
+        segments: Counter[tuple[Any, ...]] = Counter()
+        for s, k in zip(states, weights, strict=True):
+            adaptive[(s.policy_version, s.arm, s.propensity)] += k
+            for a, t in s.segments:
+                segments[(a, t, s.arm)] += k
+        for (policy, arm, p), n in adaptive.items():
             _put(self.sums, ADAPTIVE, (policy, arm, ALL),
                  {"decisions": n, "inv_p_sum": n / p, "inv_p2_sum": n / (p * p)})
             self.min_propensity[(policy, arm)] = min(self.min_propensity.get((policy, arm), p), p)
-        segments = Counter((a, t, s.arm) for s in states for a, t in s.segments)
         for (attribute, text, arm), n in segments.items():
             key = (attribute, text is not None, "" if text is None else text, arm, ALL)
             _put(self.sums, SEGMENTS, key, {"decisions": n})
         covariates = self.sums[COVARIATES]
-        for s in states:
+        for s, k in zip(states, weights, strict=True):
             for attribute, x in s.covariates:
                 row = covariates.setdefault((attribute, s.arm), {})
-                row["decisions"] = row.get("decisions", 0) + 1
+                row["decisions"] = row.get("decisions", 0) + k
                 if x is not None:
-                    row["n"] = row.get("n", 0) + 1
-                    row["sum_x"] = row.get("sum_x", 0.0) + x
-                    row["sum_x_squares"] = row.get("sum_x_squares", 0.0) + x * x
-                    row[MAGNITUDE] = row.get(MAGNITUDE, 0.0) + abs(x) + x * x
+                    row["n"] = row.get("n", 0) + k
+                    row["sum_x"] = row.get("sum_x", 0.0) + k * x
+                    row["sum_x_squares"] = row.get("sum_x_squares", 0.0) + k * x * x
+                    row[MAGNITUDE] = row.get(MAGNITUDE, 0.0) + k * (abs(x) + x * x)
 
     def change(self, before: DecisionState, after: DecisionState, types: Sequence[str]) -> None:
         """A decision going from ``before`` to ``after`` (new outcomes, or its context dropped)."""

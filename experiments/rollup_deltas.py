@@ -47,12 +47,12 @@ class CellChange:
         return bool(self.reward_sum or self.reward_sum_squares or self.reward_sum_cubes)
 
 
-def add_decision(changes: dict[Any, CellChange], key: Any, explored: bool, learned: bool) -> None:
-    """Count one new decision in cell ``key`` of ``changes``."""
+def add_decision(changes: dict[Any, CellChange], key: Any, explored: bool, learned: bool, n: int = 1) -> None:
+    """Count ``n`` new decisions (one by default), alike, in cell ``key`` of ``changes``."""
     change = changes.setdefault(key, CellChange())
-    change.decisions += 1
-    change.explored += int(explored)
-    change.learned += int(learned)
+    change.decisions += n
+    change.explored += n * int(explored)
+    change.learned += n * int(learned)
 
 
 def add_learned(changes: dict[Any, CellChange], key: Any, n: int) -> None:

@@ -53,17 +53,25 @@ def inserted_changes(conn: Connection, rows: Sequence[tuple[Any, ...]]) -> Versi
     """What decision rows just inserted (:data:`DECISION_COLUMNS` order, encoded) add: their learnable
     decisions' contributions with reward 0."""
     p = _POSITIONS
-    version_to_rows: dict[tuple[str, int], list[dict[str, Any]]] = {}
+    key_at, version_at, fallback_at = p["experiment_key"], p["version"], p["fallback"]
+    state_at = [p[c] for c in STATE_COLUMNS]
+    # rows alike in every column a state is computed from (a send's recipients of one context, or
+    # without one) have one state: computed once, counted as many times
+    version_to_rows: dict[tuple[str, int], Counter[tuple[Any, ...]]] = {}
     for row in rows:
-        if not row[p["fallback"]]:
-            version = (str(row[p["experiment_key"]]), int(row[p["version"]]))
-            version_to_rows.setdefault(version, []).append({c: row[p[c]] for c in STATE_COLUMNS})
+        if not row[fallback_at]:
+            version = (str(row[key_at]), int(row[version_at]))
+            alike = version_to_rows.get(version)
+            if alike is None:
+                alike = version_to_rows[version] = Counter()
+            alike[tuple([row[i] for i in state_at])] += 1
     out: VersionBreakdowns = {}
-    for (key, version), decisions in version_to_rows.items():
+    for (key, version), alike in version_to_rows.items():
         compiled = compiled_version(conn, key, version)
         change = out[(key, version)] = BreakdownChange()
         skip = frozenset(overflowed_attributes(conn, key, version))
-        change.insert_new(decision_states(conn, compiled, decisions, skip))
+        decisions = [dict(zip(STATE_COLUMNS, values, strict=True)) for values in alike]
+        change.insert_new(decision_states(conn, compiled, decisions, skip), list(alike.values()))
     return out
 
 

@@ -22,6 +22,7 @@ what ``include_machine`` reads, what :func:`rebuild_drift_rollups` stores and
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -171,13 +172,13 @@ def drift_decision_changes(rows: Sequence[tuple[Any, ...]]) -> VersionDriftChang
     """What inserting decision rows (:data:`DECISION_COLUMNS` order, encoded) adds to the drift cells;
     fallback decisions add nothing."""
     p = _POSITIONS
+    at = [p[c] for c in ("experiment_key", "version", "day", "policy_version", "learned_version", "arm")]
+    fallback_at = p["fallback"]
+    alike = Counter(tuple([row[i] for i in at]) for row in rows if not row[fallback_at])
     out: VersionDriftChanges = {}
-    for row in rows:
-        if row[p["fallback"]]:
-            continue
-        key = (_as_date(row[p["day"]]), _version(row[p["policy_version"]]),
-               _version(row[p["learned_version"]]), int(row[p["arm"]]))
-        add_drift_decision(out.setdefault((row[p["experiment_key"]], int(row[p["version"]])), {}), key)
+    for (key, version, day, policy, learned, arm), n in alike.items():
+        cell = (_as_date(day), _version(policy), _version(learned), int(arm))
+        add_drift_decision(out.setdefault((key, int(version)), {}), cell, n)
     return out
 
 

@@ -49,7 +49,7 @@ log and comparing them with it (``sendlab verify``) is :mod:`experiments.store.r
 from __future__ import annotations
 
 import hashlib
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -116,12 +116,14 @@ def decision_changes(rows: Sequence[tuple[Any, ...]]) -> VersionChanges:
     """What inserting decision rows (:data:`DECISION_COLUMNS` order, as encoded for the database) adds
     to each cell."""
     p = _POSITIONS
+    at = [p[c] for c in ("experiment_key", "version", "fallback", "reason", "arm", "day", "policy_version",
+                         "explored")]
+    learned_at = p["learned_version"]
+    alike = Counter(tuple([row[i] for i in at] + [row[learned_at] is not None]) for row in rows)
     out: VersionChanges = {}
-    for row in rows:
-        key = (bool(row[p["fallback"]]), str(row[p["reason"]]), int(row[p["arm"]]), _day(row[p["day"]]),
-               row[p["policy_version"]])
-        changes = out.setdefault((row[p["experiment_key"]], int(row[p["version"]])), {})
-        add_decision(changes, key, bool(row[p["explored"]]), row[p["learned_version"]] is not None)
+    for (key, version, fallback, reason, arm, day, policy, explored, learned), n in alike.items():
+        cell = (bool(fallback), str(reason), int(arm), _day(day), policy)
+        add_decision(out.setdefault((key, int(version)), {}), cell, bool(explored), learned, n)
     return out
 
 
