@@ -45,7 +45,16 @@ def id_pages(dialect: str, ids: Sequence[str]) -> Iterator[list[str]]:
 
 def rows_by_ids(conn: Connection, query: Any, ids: Sequence[str], name: str = "ids") -> Iterator[Any]:
     """The rows of ``query`` (built with :func:`ids_parameter` named ``name``) for every page of
-    ``ids``."""
+    ``ids``.
+
+    PostgreSQL: planned for each page's ids (``plan_cache_mode`` ``force_custom_plan`` until the
+    transaction ends). psycopg prepares a statement run five times, and from about its eleventh run
+    PostgreSQL may keep one generic plan, in which the ids are an unknown parameter: a filter comparing
+    every outcome of the experiment with each id in turn (176 s instead of 0.5 s for 10,000 ids among
+    100,000 outcomes, ``benchmarks/store.py``); planned with the ids, the comparison is hashed.
+    """
+    if conn.dialect.name == "postgresql" and ids:
+        conn.exec_driver_sql("SET LOCAL plan_cache_mode = force_custom_plan")
     for page in id_pages(conn.dialect.name, ids):
         yield from conn.execute(query, {name: page})
 
