@@ -37,6 +37,7 @@ from experiments.store.cells import (
     grouped_stats,
 )
 from experiments.store.id_lists import id_match
+from experiments.store.index_hints import seek_by_decision
 from experiments.store.rollup_tables import (
     LATE,
     MACHINE_IN_WINDOW,
@@ -88,7 +89,9 @@ def attribution(
     restricts it to those decisions of the version: then the outcomes are sought by
     ``(experiment_key, decision_id)`` (``ix_outcomes_experiment``) and the version is not a condition,
     as each outcome row carries its decision's version; a condition on it would let the planner scan the
-    version's whole range of ``ix_outcomes_summary`` and filter the ids.
+    version's whole range of ``ix_outcomes_summary`` and filter the ids. SQLite, without statistics,
+    scans the experiment's range of that index even so: it is told the index
+    (:mod:`experiments.store.index_hints`).
     """
     spec = compiled.spec
     types = event_types(compiled)
@@ -107,9 +110,9 @@ def attribution(
     if decision_ids is None:
         sub = sub.where(O.c.version == compiled.version)
     elif isinstance(decision_ids, BindParameter):  # an expanding list, or an array (PostgreSQL)
-        sub = sub.where(id_match(O.c.decision_id, decision_ids))
+        sub = seek_by_decision(sub.where(id_match(O.c.decision_id, decision_ids)), O)
     else:
-        sub = sub.where(O.c.decision_id.in_(list(decision_ids)))
+        sub = seek_by_decision(sub.where(O.c.decision_id.in_(list(decision_ids))), O)
     if not include_machine:
         sub = sub.where(O.c.machine.is_(False))
     if learned_only:  # the outcomes the policy learned: with their decision, or as a revision of it

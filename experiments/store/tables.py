@@ -42,6 +42,7 @@ from experiments.limits import (
     MAX_REASON_LENGTH,
     MAX_STATUS_LENGTH,
 )
+from experiments.store.index_hints import accept_index_hints
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 #: SQLite's ``synchronous`` in WAL mode: durable against a killed process, not against a power cut.
@@ -470,7 +471,7 @@ def make_engine(url: str) -> Engine:
             url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False}
         )
         event.listen(engine, "connect", _sqlite_pragmas)
-        return engine
+        return accept_index_hints(engine)
     if url.startswith("postgresql+psycopg://"):
         return create_engine(url, pool_pre_ping=True)
     raise ValueError(f"url: unsupported database {url.split(':', 1)[0]!r} (use sqlite or postgresql+psycopg)")

@@ -21,8 +21,8 @@ from experiments.spec import parse_spec
 from experiments.store import create_tables, make_engine
 from simulations.candidates import load_candidate
 from simulations.column_maps import default_column_map
-from simulations.logs import log_columns, read_logs
 from simulations.estimates import PolicyEstimate
+from simulations.logs import log_columns, read_logs
 from simulations.replay import replay_report
 from tests.api.conftest import make_spec
 from tests.simulations.close_estimates import assert_same_estimates

@@ -19,9 +19,10 @@ from experiments.models import OutcomeEvent
 from experiments.rollup_deltas import fold_outcomes
 from experiments.service import ExperimentService
 from experiments.spec import parse_spec
+from experiments.store import create_tables, make_engine
 from experiments.store import outcomes_table as O
 from experiments.store.breakdown_rollups import compiled_version
-from experiments.store.rollups import attributed_states, attributed_values
+from experiments.store.rollups import _state_query, attributed_states, attributed_values
 from experiments.store.summaries import event_types, reward_rule
 from tests.experiments.conftest import Clock
 
@@ -109,3 +110,29 @@ def test_an_outcome_change_equals_the_whole_contribution_after_less_before(
         assert [k for k, _ in many.rows(table)] == [k for k, _ in rows]
         for (_, got), (_, one) in zip(many.rows(table), rows, strict=True):
             assert got == {name: pytest.approx(3 * v, rel=1e-12) for name, v in one.items()}
+
+
+def test_sqlite_seeks_the_decisions_outcomes_by_id(tmp_path: object, clock: Clock) -> None:
+    # without statistics SQLite took the covering summary index by its leading experiment_key and
+    # filtered every outcome of the experiment against the ids; told the index, it seeks each id
+    engine = make_engine(f"sqlite:///{tmp_path}/plan.db")
+    create_tables(engine)
+    service = ExperimentService(engine, clock=clock, seed=5)
+    service.create(parse_spec({
+        "key": "plan", "slots": {"subject": {"variants": [{"id": "a"}, {"id": "b"}]}},
+        "design": {"type": "ab"}, "consent": {"missing": "allow"},
+        "reward": {"events": {"click": 1.0}, "window_hours": 24},
+    }))
+    decided = service.assign_batch("plan", [(f"u{i}", {}) for i in range(20)])
+    service.record_outcomes([OutcomeEvent(f"e{i}", d.decision_id, "click", None, clock.now)
+                             for i, d in enumerate(decided)])
+    ids = [d.decision_id for d in decided[:5]]
+    with engine.connect() as conn:
+        compiled = compiled_version(conn, "plan", 1)
+        bound = _state_query(compiled, "sqlite").params(ids=ids)
+        sql = str(bound.compile(conn, compile_kwargs={"literal_binds": True}))
+        plan = " ".join(str(row) for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql).all())
+        got = attributed_values(conn, compiled, ids)
+    assert "ix_outcomes_experiment (experiment_key=? AND decision_id=?)" in plan, plan
+    assert "ix_outcomes_summary" not in plan, plan
+    assert sorted(got) == sorted(ids) and all(reward == 1.0 for _, reward in got.values())
