@@ -16,7 +16,12 @@ TestClient, each page is timed:
 
 and, for an experiment page, each read of its numbers from the store alone (:data:`PARTS`).
 
-    python -m benchmarks.ui [--decisions 1000000] [--pg URL] [--repeats 5]
+    python -m benchmarks.ui [--decisions 1000000] [--pg URL] [--repeats 5] [--keep DIR [--rebuild]]
+
+With ``--keep DIR`` the built stores are kept for the next run of the same size: the SQLite file in
+``DIR`` and a PostgreSQL database named after the size beside ``--pg``; a later run reuses them (no
+build, no ``prepare_store``) unless ``--rebuild`` is given or the build did not finish (``DIR`` holds a
+marker per store written once it is prepared).
 """
 
 from __future__ import annotations
@@ -111,8 +116,8 @@ def store_parts(engine: Any, url: str, key: str) -> list[float]:
     ]
 
 
-def measure(db_name: str, url: str, n: int, repeats: int) -> tuple[list[list[object]], list[list[object]]]:
-    """The pages' table rows and the experiment pages' store parts (rows of :data:`PARTS`)."""
+def build_store(db_name: str, url: str, n: int) -> None:
+    """Write the three logs of ``n`` decisions into the empty store at ``url`` and prepare it."""
     engine = make_engine(url)
     create_tables(engine)
     built = build_logs(engine, ExperimentService(engine, seed=1), n)
@@ -120,6 +125,17 @@ def measure(db_name: str, url: str, n: int, repeats: int) -> tuple[list[list[obj
     prepare_store(engine)
     print(f"{db_name}: {len(DESIGNS)} x {n:,} decisions built in {built:.0f} s, store prepared in "
           f"{time.perf_counter() - started:.0f} s", flush=True)
+    engine.dispose()
+
+
+def measure(db_name: str, url: str, n: int, repeats: int, *, build: bool = True
+            ) -> tuple[list[list[object]], list[list[object]]]:
+    """The pages' table rows and the experiment pages' store parts (rows of :data:`PARTS`); the store
+    is built first unless ``build`` is false (a kept store of the same size)."""
+    if build:
+        build_store(db_name, url, n)
+    engine = make_engine(url)
+    create_tables(engine)
 
     pages = [("list page", "/ui", None), *[(f"{key} page", f"/ui/experiments/{key}", key) for key in DESIGNS]]
     rows: list[list[object]] = []
@@ -169,18 +185,53 @@ def measure(db_name: str, url: str, n: int, repeats: int) -> tuple[list[list[obj
     return rows, part_rows
 
 
-def measure_postgres(admin_url: str, n: int, repeats: int) -> tuple[list[list[object]], list[list[object]]]:
-    """``measure`` in a throwaway database created next to ``admin_url`` (dropped after)."""
+def measure_postgres(admin_url: str, n: int, repeats: int, keep: Path | None = None, rebuild: bool = False
+                     ) -> tuple[list[list[object]], list[list[object]]]:
+    """``measure`` in a throwaway database created next to ``admin_url`` (dropped after); with ``keep``
+    in the database ``sendlab_bench_ui_<n>``, kept and reused (see the module docstring)."""
     import psycopg
 
     conninfo = admin_url.replace("postgresql+psycopg://", "postgresql://")
-    name = f"sendlab_bench_ui_{uuid.uuid4().hex[:10]}"
+    name = f"sendlab_bench_ui_{n}" if keep else f"sendlab_bench_ui_{uuid.uuid4().hex[:10]}"
+    url = admin_url.rsplit("/", 1)[0] + "/" + name
     with psycopg.connect(conninfo, autocommit=True, connect_timeout=3) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-        try:
-            return measure("PostgreSQL", admin_url.rsplit("/", 1)[0] + "/" + name, n, repeats)
-        finally:
+        if keep is None:
+            admin.execute(f'CREATE DATABASE "{name}"')
+            try:
+                return measure("PostgreSQL", url, n, repeats)
+            finally:
+                admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        marker = keep / f"{name}.ready"
+        exists = admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+        if rebuild or not exists or not marker.exists():
+            marker.unlink(missing_ok=True)
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            admin.execute(f'CREATE DATABASE "{name}"')
+            build_store("PostgreSQL", url, n)
+            marker.write_text(f"{n}\n")
+        else:
+            print(f"PostgreSQL: reusing the kept database {name}", flush=True)
+    if repeats == 0:  # --build-only
+        return [], []
+    return measure("PostgreSQL", url, n, repeats, build=False)
+
+
+def measure_sqlite_kept(keep: Path, n: int, repeats: int, rebuild: bool
+                        ) -> tuple[list[list[object]], list[list[object]]]:
+    """``measure`` on the SQLite file ``ui_<n>.db`` in ``keep``, built when absent or unfinished."""
+    path, marker = keep / f"ui_{n}.db", keep / f"ui_{n}.db.ready"
+    url = f"sqlite:///{path}"
+    if rebuild or not marker.exists():
+        marker.unlink(missing_ok=True)
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+        build_store("SQLite (WAL)", url, n)
+        marker.write_text(f"{n}\n")
+    else:
+        print(f"SQLite (WAL): reusing the kept store {path.name}", flush=True)
+    if repeats == 0:  # --build-only
+        return [], []
+    return measure("SQLite (WAL)", url, n, repeats, build=False)
 
 
 def conclusion(rows: list[list[object]], part_rows: list[list[object]]) -> str:
@@ -237,7 +288,18 @@ def main() -> None:
     parser.add_argument("--combine", nargs="+", default=None, metavar="FILE",
                         help="measure nothing: write the section from the rows of runs saved with --save "
                              "(one database each, run side by side)")
+    parser.add_argument("--keep", default=None, metavar="DIR",
+                        help="keep the built stores (the SQLite file in DIR, a PostgreSQL database named "
+                             "after the size) and reuse them in later runs of the same size")
+    parser.add_argument("--rebuild", action="store_true", help="with --keep: build the kept stores anew")
+    parser.add_argument("--build-only", action="store_true",
+                        help="with --keep: build (or find) the stores, measure nothing")
     args = parser.parse_args()
+    keep = Path(args.keep) if args.keep else None
+    if keep is not None:
+        keep.mkdir(parents=True, exist_ok=True)
+    elif args.rebuild or args.build_only:
+        parser.error("--rebuild and --build-only need --keep")
     rows: list[list[object]] = []
     part_rows: list[list[object]] = []
     if args.combine:
@@ -256,12 +318,18 @@ def main() -> None:
         write_ui_section(sorted(set(sizes), reverse=True), command, rows, part_rows)
         return
     measured = []
+    repeats = 0 if args.build_only else args.repeats
     if not args.skip_sqlite:
-        with tempfile.TemporaryDirectory() as tmp:
-            measured.append(measure("SQLite (WAL)", f"sqlite:///{Path(tmp) / 'ui.db'}", args.decisions,
-                                    args.repeats))
+        if keep is not None:
+            measured.append(measure_sqlite_kept(keep, args.decisions, repeats, args.rebuild))
+        else:
+            with tempfile.TemporaryDirectory() as tmp:
+                measured.append(measure("SQLite (WAL)", f"sqlite:///{Path(tmp) / 'ui.db'}", args.decisions,
+                                        repeats))
     if args.pg:
-        measured.append(measure_postgres(args.pg, args.decisions, args.repeats))
+        measured.append(measure_postgres(args.pg, args.decisions, repeats, keep, args.rebuild))
+    if args.build_only:
+        return
     for page_rows, parts in measured:
         rows += page_rows
         part_rows += parts
