@@ -104,8 +104,8 @@ class Learning:
         """Every stored policy version of an experiment, oldest first (empty for hash designs); with
         ``limit``, at most that many, evenly spread over the versions, the first and the latest included.
 
-        Three queries over the snapshot table (the versions, then the rows of those drawn and their arm
-        probabilities); no decision is read and no state restored (a bandit
+        Three queries over the snapshot table (the versions, then the rows of those drawn and, for a
+        bandit's, their arm probabilities); no decision is read and no state restored (a bandit
         snapshot's ``probabilities(1)`` are stored with it, :mod:`experiments.store.snapshot_summaries`).
 
         Raises
@@ -124,7 +124,12 @@ class Learning:
                 drawn = sorted({round(j * last / (limit - 1)) for j in range(limit)})
                 versions = [versions[i] for i in drawn]
             snaps = repo.snapshots(conn, key, versions)  # the rows of the versions drawn alone
-            version_to_probs = repo.arm_probabilities(conn, key, [s.version for s in snaps])
+            # only a bandit design's snapshots store arm probabilities (chart_probabilities): the others'
+            # rows are not read for them (on SQLite a contextual state lies before them in the row)
+            bandit = {v for v in {s.spec_version for s in snaps}
+                      if repo.compiled(key, v, conn=conn).spec.design.type == "bandit"}
+            version_to_probs = repo.arm_probabilities(conn, key, [s.version for s in snaps
+                                                                  if s.spec_version in bandit])
         return [
             PolicySnapshotInfo(
                 version=s.version,

@@ -137,10 +137,10 @@ def stored_drift_cells(conn: Connection, key: str, version: int) -> tuple[DriftC
     :func:`log_drift_cells`."""
     query = select(*[T.c[g] for g in _GROUP], *[T.c[s] for s in _SUMS]).where(
         T.c.experiment_key == key, T.c.version == version, T.c.decisions != 0)
-    cells = [  # plain tuples unpacked: a few thousand rows for a log of a few thousand policy versions
+    cells = [  # rows unpacked: a few thousand for a log of a few thousand policy versions
         DriftCell(_as_date(day), _read(policy, NO_POLICY_VERSION), _read(learned, NO_LEARNED_VERSION),
                   int(arm), int(n), float(s), float(ss))
-        for day, policy, learned, arm, n, s, ss in conn.execute(query).tuples()
+        for day, policy, learned, arm, n, s, ss in conn.execute(query)
     ]
     return tuple(sorted(cells, key=_cell_order))
 
