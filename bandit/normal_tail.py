@@ -10,13 +10,13 @@ fitted by weighted least squares (with Lawson's reweighting toward the minimax e
 beyond, where :math:`Q < 2 \cdot 10^{-19}` (both tested against ``scipy.special.ndtr``). Every
 coefficient is positive, so the ratio is a sum of positive terms over a sum of positive terms, without
 cancellation at any :math:`x \ge 0`, and it falls like :math:`1/x` as :math:`R` does. Both polynomials
-are one matrix product of the powers :math:`x^0, \dots, x^6`, and :math:`\varphi` shares :math:`x^2`
-with them, so the distribution function and the density come from a few passes over the nodes.
+are evaluated by Horner's rule in place, so the distribution function comes from a few passes over
+the nodes and one exponential (which a caller may supply, :func:`cdf_from_density`).
 
 :math:`\Phi(u)` is :math:`Q(|u|)` for :math:`u < 0` and :math:`1 - Q(u)` otherwise. :func:`fill_cdf`
 returns it as :math:`\tfrac12 + \operatorname{sign}(u)\,(\tfrac12 - Q(|u|))`, exact to about 1e-16
-absolutely (a quadrature that multiplies distribution functions needs no more); :func:`log_cdf` keeps
-the lower tail's relative accuracy.
+absolutely (a quadrature that multiplies distribution functions needs no more); :func:`cdf_and_hazard`
+keeps the lower tail's relative accuracy.
 """
 
 from __future__ import annotations
@@ -37,58 +37,82 @@ TAIL_RATIO = np.array([
 ])
 #: The number of powers of x (0 to 6) the ratio needs.
 POWERS = TAIL_RATIO.shape[1]
+#: Rows of the work space of :func:`fill_cdf`.
+WORK_ROWS = 3
+# the coefficients from x^6 down, for Horner's rule (the numerator's x^6 term is 0, the denominator's 1)
+_NUMERATOR = TAIL_RATIO[0, ::-1].tolist()
+_DENOMINATOR = TAIL_RATIO[1, ::-1].tolist()
 
 
-def fill_cdf(u: np.ndarray, powers: np.ndarray, ratio: np.ndarray, cdf: np.ndarray,
-             density: np.ndarray) -> None:
+def fill_cdf(u: np.ndarray, work: np.ndarray, cdf: np.ndarray, density: np.ndarray) -> None:
     r"""Write :math:`\Phi(u)` into ``cdf`` and :math:`e^{-u^2/2}` into ``density``, in place.
 
     Parameters
     ----------
     u : ndarray of float, shape (p,)
         Finite, :math:`|u| < 10^{50}` (the sixth power stays finite).
-    powers : ndarray of float, shape (POWERS, p)
-        Work space; row 0 must hold ones (it is never written).
-    ratio : ndarray of float, shape (2, p)
+    work : ndarray of float, shape (WORK_ROWS, p)
         Work space.
     cdf, density : ndarray of float, shape (p,)
         Outputs. ``density`` lacks the factor :math:`1/\sqrt{2\pi}`.
     """
-    x = powers[1]
-    np.abs(u, out=x)
-    np.multiply(x, x, out=powers[2])
-    np.multiply(powers[2], x, out=powers[3])
-    np.multiply(powers[2], powers[2], out=powers[4])
-    np.multiply(powers[4], x, out=powers[5])
-    np.multiply(powers[4], powers[2], out=powers[6])
-    np.multiply(powers[2], -0.5, out=density)
+    np.multiply(u, u, out=density)
+    density *= -0.5
     np.exp(density, out=density)
-    np.matmul(TAIL_RATIO, powers, out=ratio)
-    tail = np.divide(ratio[0], ratio[1], out=cdf)
+    cdf_from_density(u, density, work, cdf)
+
+
+def cdf_from_density(u: np.ndarray, density: np.ndarray, work: np.ndarray, cdf: np.ndarray) -> None:
+    r"""Write :math:`\Phi(u)` into ``cdf`` given ``density`` :math:`= e^{-u^2/2}` (to a relative error
+    of about 1e-12 or better: the error passes to :math:`1 - \Phi(|u|)` as it is); arguments as for
+    :func:`fill_cdf`, ``density`` read only.
+
+    A caller that has the exponential already, e.g. from a recurrence along an arithmetic progression
+    of ``u`` (:meth:`bandit.gaussian_max._Workspace.sums`), saves the one transcendental pass. Both
+    polynomials by Horner's rule, in place: fewer passes over memory than a matrix product of the
+    powers of ``|u|``.
+    """
+    x, numerator, denominator = work[0], work[1], work[2]
+    np.abs(u, out=x)
+    np.multiply(x, _NUMERATOR[1], out=numerator)
+    numerator += _NUMERATOR[2]
+    for c in _NUMERATOR[3:]:
+        numerator *= x
+        numerator += c
+    np.add(x, _DENOMINATOR[1], out=denominator)  # the leading coefficient is 1
+    for c in _DENOMINATOR[2:]:
+        denominator *= x
+        denominator += c
+    tail = np.divide(numerator, denominator, out=cdf)
     tail *= density
     np.subtract(0.5, tail, out=tail)  # 1/2 - Q >= 0; with the sign of u it is Phi(u) - 1/2
     np.copysign(tail, u, out=tail)
     tail += 0.5
 
 
-def log_cdf(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    r""":math:`\log\Phi(z)` and the reversed hazard :math:`\varphi(z)/\Phi(z)`, each the shape of ``z``.
+def cdf_and_hazard(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    r""":math:`\Phi(z)` and the reversed hazard :math:`\varphi(z)/\Phi(z)`, each the shape of ``z``.
 
-    Accurate relatively in both tails (for :math:`z < 0`, :math:`\log\Phi = -z^2/2 + \log R(|z|)`
-    with :math:`R` the fitted ratio). ``z`` finite or infinite, not NaN.
+    Accurate relatively in both tails for :math:`|z| \le 9` (the fitted range; the lower tail as
+    :math:`Q(|z|)` itself, not :math:`1 - (1 - Q)`), so a caller can take the log of a product of
+    them. :math:`|z|` is capped at 37 (there :math:`Q < 10^{-299}`): above it :math:`\Phi` is 1 and
+    the hazard below 1e-297, and below it :math:`\Phi` comes out as :math:`Q(37)`, too large. The cap
+    keeps the exponential out of the subnormal range, where it is several times slower. ``z`` may be
+    infinite, not NaN.
     """
     shape = np.shape(z)
     powers = np.empty((POWERS, *shape))
     powers[0] = 1.0
-    x = np.minimum(np.abs(z), 1e15, out=powers[1])  # beyond, log Phi is -x^2/2 to double precision anyway
+    x = np.minimum(np.abs(z), 37.0, out=powers[1])
     for i in range(2, POWERS):
         np.multiply(powers[i - 1], x, out=powers[i])
     numerator, denominator = np.tensordot(TAIL_RATIO, powers, axes=1)
     mills = np.divide(numerator, denominator, out=numerator)  # R(x) / sqrt(2 pi)
-    square = np.multiply(powers[2], -0.5, out=denominator)
-    density = np.exp(square)  # sqrt(2 pi) phi(x)
-    upper = density * mills  # Q(x)
-    negative = z < 0
-    log = np.where(negative, np.log(mills) + square, np.log1p(-upper))
-    hazard = np.where(negative, _INV_SQRT_2PI / mills, density * _INV_SQRT_2PI / (1.0 - upper))
-    return log, hazard
+    density = np.multiply(powers[2], -0.5, out=denominator)
+    np.exp(density, out=density)  # sqrt(2 pi) phi(x)
+    cdf = np.multiply(density, mills, out=powers[1])  # Q(x)
+    upper = z >= 0
+    np.subtract(1.0, cdf, out=cdf, where=upper)
+    density *= _INV_SQRT_2PI
+    hazard = np.divide(density, cdf, out=density)
+    return cdf.copy(), hazard

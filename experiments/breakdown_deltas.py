@@ -120,6 +120,35 @@ def _weighted(v: float, p: float) -> dict[str, float]:
             "w2_value_squares_sum": v * v / (p * p)}
 
 
+def _differences(new: dict[str, float], old: dict[str, float], n: int = 1) -> dict[str, float]:
+    """``n`` times each ``new`` value less the ``old`` one, the zero differences left out."""
+    out = {}
+    for name, value in new.items():
+        difference = value - old[name]
+        if difference:
+            out[name] = difference if n == 1 else n * difference
+    return out
+
+
+def _add(rows: dict[tuple[Any, ...], dict[str, float]], key: tuple[Any, ...], values: dict[str, float]
+         ) -> None:
+    row = rows.setdefault(key, {})
+    for name, value in values.items():
+        row[name] = row.get(name, 0) + value
+
+
+def _powers(r: float) -> dict[str, float]:
+    return {"reward_sum": r, "reward_sum_squares": r * r, "reward_sum_cubes": r * r * r}
+
+
+def _covariate_terms(x: float, r: float) -> dict[str, float]:
+    return {"sum_y": r, "sum_y_squares": r * r, "sum_xy": x * r}
+
+
+def _magnitude(x: float, r: float) -> float:
+    return abs(x) + x * x + abs(r) + r * r + abs(x * r)
+
+
 @dataclass
 class BreakdownChange:
     """What one write adds to the breakdown rollups of one spec version: :data:`Sums`, and per
@@ -129,10 +158,10 @@ class BreakdownChange:
     min_propensity: dict[tuple[int, int], float] = field(default_factory=dict)
     overflowed: set[str] = field(default_factory=set)  # segment attributes with too many values
 
-    def insert_new(self, states: Sequence[DecisionState]) -> None:
-        """Decisions just written (reward 0, no event): the sum of their :func:`contribution`, each
-        distinct adaptive and segment key counted once for all its decisions, and the smallest
-        propensity per (policy version, arm).
+    def insert_new(self, states: Sequence[DecisionState], counts: Sequence[int] | None = None) -> None:
+        """Decisions just written (reward 0, no event; ``counts[i]`` of them in state ``states[i]``, one
+        each when None): the sum of their :func:`contribution`, each distinct adaptive and segment key
+        counted once for all its decisions, and the smallest propensity per (policy version, arm).
 
         Examples
         --------
@@ -148,33 +177,92 @@ class BreakdownChange:
         [(('x', 0), {'decisions': 3, 'n': 2, 'sum_x': 4.0, 'sum_x_squares': 8.0, 'magnitude': 12.0})]
         >>> many.min_propensity
         {(1, 0): 0.25}
+        >>> counted = BreakdownChange()
+        >>> counted.insert_new([a, b], [2, 1])
+        >>> all(counted.rows(t) == many.rows(t) for t in TABLES)
+        True
         """
         if any(s.reward or any(s.flags) for s in states):
             raise ValueError("insert_new: a decision just written has reward 0 and no event")
-        for (policy, arm, p), n in Counter((s.policy_version, s.arm, s.propensity) for s in states).items():
+        weights = [1] * len(states) if counts is None else counts
+        adaptive: Counter[tuple[Any, ...]] = Counter()
+        segments: Counter[tuple[Any, ...]] = Counter()
+        for s, k in zip(states, weights, strict=True):
+            adaptive[(s.policy_version, s.arm, s.propensity)] += k
+            for a, t in s.segments:
+                segments[(a, t, s.arm)] += k
+        for (policy, arm, p), n in adaptive.items():
             _put(self.sums, ADAPTIVE, (policy, arm, ALL),
                  {"decisions": n, "inv_p_sum": n / p, "inv_p2_sum": n / (p * p)})
             self.min_propensity[(policy, arm)] = min(self.min_propensity.get((policy, arm), p), p)
-        segments = Counter((a, t, s.arm) for s in states for a, t in s.segments)
         for (attribute, text, arm), n in segments.items():
             key = (attribute, text is not None, "" if text is None else text, arm, ALL)
             _put(self.sums, SEGMENTS, key, {"decisions": n})
         covariates = self.sums[COVARIATES]
-        for s in states:
+        for s, k in zip(states, weights, strict=True):
             for attribute, x in s.covariates:
                 row = covariates.setdefault((attribute, s.arm), {})
-                row["decisions"] = row.get("decisions", 0) + 1
+                row["decisions"] = row.get("decisions", 0) + k
                 if x is not None:
-                    row["n"] = row.get("n", 0) + 1
-                    row["sum_x"] = row.get("sum_x", 0.0) + x
-                    row["sum_x_squares"] = row.get("sum_x_squares", 0.0) + x * x
-                    row[MAGNITUDE] = row.get(MAGNITUDE, 0.0) + abs(x) + x * x
+                    row["n"] = row.get("n", 0) + k
+                    row["sum_x"] = row.get("sum_x", 0.0) + k * x
+                    row["sum_x_squares"] = row.get("sum_x_squares", 0.0) + k * x * x
+                    row[MAGNITUDE] = row.get(MAGNITUDE, 0.0) + k * (abs(x) + x * x)
 
     def change(self, before: DecisionState, after: DecisionState, types: Sequence[str]) -> None:
         """A decision going from ``before`` to ``after`` (new outcomes, or its context dropped)."""
         if before != after:
             contribution(after, types, self.sums)
             contribution(before, types, self.sums, -1)
+
+    def outcome(self, state: DecisionState, before: tuple[float, tuple[int, ...]],
+                after: tuple[float, tuple[int, ...]], types: Sequence[str], n: int = 1) -> None:
+        """``n`` decisions (``state``, their reward and flags aside) whose reward and flags go from
+        ``before`` to ``after``: what :meth:`change` adds for each, from the terms that depend on them
+        alone (the rest would be added and taken away again, to exactly 0), and the covariates'
+        ``magnitude`` as :meth:`change` adds it; times ``n`` (``n`` times a difference, not ``n``
+        differences added one by one: equal to rounding).
+
+        Examples
+        --------
+        >>> s = DecisionState(1, 0, 0.5, (("c", "CA"),), (("x", 2.0),), flags=(0,))
+        >>> one, other = BreakdownChange(), BreakdownChange()
+        >>> one.change(s.with_outcomes(1.0, (0,)), s.with_outcomes(3.0, (1,)), ["click"])
+        >>> other.outcome(s, (1.0, (0,)), (3.0, (1,)), ["click"])
+        >>> all(one.rows(t) == other.rows(t) for t in TABLES)
+        True
+        """
+        if before == after:
+            return
+        (r0, f0), (r1, f1) = before, after
+        p, arm, sums = state.propensity, state.arm, self.sums
+        changed = [(t, n * (b - a)) for t, a, b in zip(types, f0, f1, strict=True) if a != b]
+        if r1 != r0:
+            weighted = _differences(_weighted(r1, p), _weighted(r0, p), n)
+            _add(sums[ADAPTIVE], (state.policy_version, arm, ALL), weighted)
+        for t, sign in changed:
+            _put(sums, ADAPTIVE, (state.policy_version, arm, t), _weighted(1, p), sign)
+        powers = _differences(_powers(r1), _powers(r0), n) if r1 != r0 else {}
+        segments = sums[SEGMENTS]
+        for attribute, text in state.segments:
+            key = (attribute, text is not None, "" if text is None else text, arm)
+            if powers:
+                _add(segments, (*key, ALL), powers)
+            for t, sign in changed:
+                row = segments.setdefault((*key, t), {})
+                row["decisions"] = row.get("decisions", 0) + sign
+        ys = _differences({"sum_y": r1, "sum_y_squares": r1 * r1}, {"sum_y": r0, "sum_y_squares": r0 * r0}, n)
+        covariates = sums[COVARIATES]
+        for attribute, x in state.covariates:
+            if x is None:
+                continue
+            row = covariates.setdefault((attribute, arm), {})
+            if r1 != r0:
+                xy = _differences({"sum_xy": x * r1}, {"sum_xy": x * r0}, n)
+                _add(covariates, (attribute, arm), {**ys, **xy})
+            magnitude = _magnitude(x, r1) + _magnitude(x, r0)
+            if magnitude:
+                row[MAGNITUDE] = row.get(MAGNITUDE, 0.0) + n * magnitude
 
     def rows(self, table: str) -> list[tuple[tuple[Any, ...], dict[str, float]]]:
         """The nonzero rows of ``table``, in key order."""

@@ -31,9 +31,9 @@ class DriftChange:
         return bool(self.decisions or self.reward_sum or self.reward_sum_squares)
 
 
-def add_drift_decision(changes: dict[DriftKey, DriftChange], key: DriftKey) -> None:
-    """Count one new decision (reward 0) in cell ``key``."""
-    changes.setdefault(key, DriftChange()).decisions += 1
+def add_drift_decision(changes: dict[DriftKey, DriftChange], key: DriftKey, n: int = 1) -> None:
+    """Count ``n`` new decisions (one by default; reward 0) in cell ``key``."""
+    changes.setdefault(key, DriftChange()).decisions += n
 
 
 def add_drift_reward_change(changes: dict[DriftKey, DriftChange], key: DriftKey, before: float,

@@ -17,12 +17,15 @@ them with a relative tolerance, :data:`RELATIVE_TOLERANCE`); the counts are inte
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 #: A decision's attributed state: its reward and one 0/1 flag per event type of its spec version.
 Attributed = tuple[float, tuple[int, ...]]
+#: A decision's attributed outcomes summed: the values of the types whose value the reward counts, and
+#: one 0/1 flag per event type (its reward follows, :class:`experiments.store.summaries.RewardRule`).
+Valued = tuple[float, tuple[int, ...]]
 #: The relative tolerance within which a float sum kept by deltas equals one recomputed from the log.
 RELATIVE_TOLERANCE = 1e-9
 
@@ -44,12 +47,12 @@ class CellChange:
         return bool(self.reward_sum or self.reward_sum_squares or self.reward_sum_cubes)
 
 
-def add_decision(changes: dict[Any, CellChange], key: Any, explored: bool, learned: bool) -> None:
-    """Count one new decision in cell ``key`` of ``changes``."""
+def add_decision(changes: dict[Any, CellChange], key: Any, explored: bool, learned: bool, n: int = 1) -> None:
+    """Count ``n`` new decisions (one by default), alike, in cell ``key`` of ``changes``."""
     change = changes.setdefault(key, CellChange())
-    change.decisions += 1
-    change.explored += int(explored)
-    change.learned += int(learned)
+    change.decisions += n
+    change.explored += n * int(explored)
+    change.learned += n * int(learned)
 
 
 def add_learned(changes: dict[Any, CellChange], key: Any, n: int) -> None:
@@ -84,6 +87,38 @@ def add_reward_change(
     for t, a, b in zip(types, f0, f1, strict=True):
         if a != b:
             change.event_counts[t] = change.event_counts.get(t, 0) + (b - a)
+
+
+def fold_outcomes(
+    types: Sequence[str],
+    valued: Collection[str],
+    before: Mapping[str, Valued],
+    outcomes: Iterable[tuple[str, str, float | None]],
+) -> dict[str, Valued]:
+    """Each decision's value sum and flags once ``outcomes`` (``(decision id, type, value)``, attributed,
+    not machine-made, of the ``types`` counted) are added to its state ``before`` (absent: none yet):
+    a value of a ``valued`` type adds to the sum (missing: 0), and the type's flag is set. Only the
+    decisions of ``outcomes`` are returned.
+
+    Examples
+    --------
+    >>> fold_outcomes(["click", "revenue"], {"revenue"}, {"d": (2.0, (0, 1))},
+    ...               [("d", "click", None), ("d", "revenue", 3.0), ("e", "revenue", None)])
+    {'d': (5.0, (1, 1)), 'e': (0.0, (0, 1))}
+    """
+    position = {t: j for j, t in enumerate(types)}
+    state: dict[str, tuple[float, list[int]]] = {}
+    for decision_id, kind, value in outcomes:
+        current = state.get(decision_id)
+        if current is None:
+            old = before.get(decision_id)
+            current = state[decision_id] = (0.0, [0] * len(types)) if old is None else (old[0], list(old[1]))
+        value_sum, flags = current
+        if kind in valued:
+            value_sum = value_sum + (0.0 if value is None else value)
+        flags[position[kind]] = 1
+        state[decision_id] = (value_sum, flags)
+    return {decision_id: (v, tuple(f)) for decision_id, (v, f) in state.items()}
 
 
 def reward_changes(

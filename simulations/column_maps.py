@@ -26,11 +26,10 @@ A ``context.`` prefix is dropped from feature names wherever it appears.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import TypeVar
-
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
+from typing import Any, ClassVar, TypeVar
 
 from simulations.data import SimulationInputError
 from simulations.file_errors import read_yaml
@@ -45,30 +44,82 @@ def feature_name(column: str) -> str:
     return column[len(CONTEXT_PREFIX):] if column.startswith(CONTEXT_PREFIX) else column
 
 
-class ColumnRoles(BaseModel):
+@dataclass(frozen=True)
+class ColumnRoles:
     """A map from the roles a reader needs to the columns of a file that hold them.
 
     The base of every column map (:class:`ColumnMap` for logged sends,
-    :class:`simulations.history.HistoryColumns` for purchase and engagement histories): a frozen model
-    whose fields are roles, read from YAML by :func:`load_column_map` or built from options, where no
-    column may serve two roles. Subclasses list the columns read in :attr:`columns`.
+    :class:`simulations.history.HistoryColumns` for purchase and engagement histories): a frozen
+    dataclass whose fields are roles, read from YAML by :func:`load_column_map` or built from options
+    by :func:`column_roles`, where no column may serve two roles. Subclasses list the columns read in
+    :attr:`columns`.
+
+    A plain dataclass, not a pydantic model: a replay builds its map on every run, and importing
+    pydantic and building a model's validator cost about a fifth of the CPU time of reading a
+    1,000,000-row CSV log with pandas. Input whose types are not already the fields' own
+    (:meth:`_plain`) is checked and converted by pydantic (imported then), which words the errors.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    __pydantic_config__: ClassVar[dict[str, str]] = {"extra": "forbid"}
 
     @property
     def columns(self) -> list[str]:
         """Every column read from the file."""
         raise NotImplementedError
 
-    @model_validator(mode="after")
-    def _no_column_twice(self) -> ColumnRoles:
+    def __post_init__(self) -> None:
         used = self.columns
         if len(set(used)) != len(used):
             raise ValueError(f"a column is mapped twice: {used}")
-        return self
+
+    @classmethod
+    def _plain(cls, given: Mapping[str, object]) -> dict[str, object] | None:
+        """``given`` as the fields' own types when each value already is one (names of columns as
+        text), else ``None``."""
+        names = {f.name for f in fields(cls)}
+        if not all(k in names and isinstance(v, str) for k, v in given.items()):
+            return None
+        return dict(given)
+
+    @classmethod
+    def _before(cls, given: dict[str, object]) -> dict[str, object]:
+        """``given`` made ready for pydantic's checks (for fields it would not convert as wanted)."""
+        return given
 
 
+class ColumnRolesError(ValueError):
+    """A column map that is not valid; ``problems`` are ``(field, message)`` pairs, the field ``"map"``
+    for a problem of the whole map (messages as pydantic words them)."""
+
+    def __init__(self, problems: list[tuple[str, str]]) -> None:
+        super().__init__("; ".join(f"{where}: {message}" for where, message in problems))
+        self.problems = problems
+
+
+Roles = TypeVar("Roles", bound=ColumnRoles)
+
+
+def column_roles(kind: type[Roles], given: Mapping[str, object]) -> Roles:
+    """A ``kind`` column map from ``given`` fields; :class:`ColumnRolesError` when they are not valid."""
+    plain = kind._plain(given)
+    if plain is not None:
+        try:
+            return kind(**plain)
+        except (TypeError, ValueError):  # a role missing, or a check failed
+            pass  # worded below, as for any other invalid input
+    from pydantic import TypeAdapter, ValidationError
+
+    try:
+        return TypeAdapter(kind).validate_python(kind._before(dict(given)))
+    except ValidationError as exc:
+        raise ColumnRolesError([
+            (".".join(map(str, e["loc"])) or "map",
+             "Extra inputs are not permitted" if e["type"] == "unexpected_keyword_argument" else e["msg"])
+            for e in exc.errors()
+        ]) from None
+
+
+@dataclass(frozen=True)
 class ColumnMap(ColumnRoles):
     """Which column of a log holds what.
 
@@ -95,17 +146,8 @@ class ColumnMap(ColumnRoles):
     actions: tuple[str, ...] | None = None
     reward_range: tuple[float, float] | None = None
 
-    @field_validator("actions", mode="before")
-    @classmethod
-    def _actions_as_strings(cls, value: object) -> object:
-        if value is None:
-            return None
-        if isinstance(value, str) or not isinstance(value, Sequence):
-            raise ValueError("must be a list of variant ids")
-        return tuple(str(v) for v in value)
-
-    @model_validator(mode="after")
-    def _check(self) -> ColumnMap:
+    def __post_init__(self) -> None:
+        super().__post_init__()
         if self.actions is not None and (not self.actions or len(set(self.actions)) != len(self.actions)):
             raise ValueError(f"actions must be a non-empty list of distinct ids, got {list(self.actions)}")
         if self.reward_range is not None and not self.reward_range[0] <= self.reward_range[1]:
@@ -114,7 +156,6 @@ class ColumnMap(ColumnRoles):
         if len(set(features)) != len(features):
             raise ValueError(f"context: two columns hold the same feature once 'context.' is dropped: "
                              f"{list(self.context)}")
-        return self
 
     @property
     def columns(self) -> list[str]:
@@ -123,33 +164,65 @@ class ColumnMap(ColumnRoles):
             [self.position] if self.position else []
         )
 
+    @classmethod
+    def _before(cls, given: dict[str, object]) -> dict[str, object]:
+        """The variants as text (``actions: [1, 2]`` names variants ``"1"`` and ``"2"``)."""
+        if given.get("actions") is not None:
+            value = given["actions"]
+            if isinstance(value, str) or not isinstance(value, Sequence):
+                raise ColumnRolesError([("actions", "Value error, must be a list of variant ids")])
+            given["actions"] = tuple(str(v) for v in value)
+        return given
 
-Roles = TypeVar("Roles", bound=ColumnRoles)
+    @classmethod
+    def _plain(cls, given: Mapping[str, object]) -> dict[str, object] | None:
+        out: dict[str, object] = {}
+        for key, value in given.items():
+            if key in ("action", "reward", "propensity") or (key == "position" and value is not None):
+                ok = isinstance(value, str)
+            elif key == "context":
+                ok = isinstance(value, tuple | list) and all(isinstance(v, str) for v in value)
+                value = tuple(value) if ok else value  # type: ignore[arg-type]
+            elif key == "actions" and value is not None:
+                ok = isinstance(value, tuple | list)
+                value = tuple(str(v) for v in value) if ok else value  # type: ignore[union-attr]
+            elif key == "reward_range" and value is not None:
+                ok = (isinstance(value, tuple | list) and len(value) == 2
+                      and all(isinstance(v, int | float) and not isinstance(v, bool) for v in value))
+                value = tuple(float(v) for v in value) if ok else value  # type: ignore[union-attr]
+            else:
+                ok = key in ("position", "actions", "reward_range")  # None
+            if not ok:
+                return None
+            out[key] = value
+        return out
 
 
-def column_map(**fields: object) -> ColumnMap:
+def column_map(**given: object) -> ColumnMap:
     """A :class:`ColumnMap`, with validation errors turned into :class:`SimulationInputError`."""
     try:
-        return ColumnMap(**fields)
-    except ValidationError as exc:
-        raise SimulationInputError(_pydantic_message("column map", exc)) from None
+        return column_roles(ColumnMap, given)
+    except ColumnRolesError as exc:
+        raise SimulationInputError(f"column map: {exc}") from None
+
+
+def load_column_fields(path: str | Path, kind: type[ColumnRoles] = ColumnMap) -> dict[str, Any]:
+    """The fields a YAML column map gives (checked as :func:`load_column_map` checks them), to lay
+    over defaults or options."""
+    raw = read_yaml(path)
+    if not isinstance(raw, dict):
+        raise SimulationInputError(f"{path}: expected a mapping of column roles to column names")
+    try:
+        roles = column_roles(kind, raw)
+    except ColumnRolesError as exc:
+        raise SimulationInputError(f"{path}: {exc}") from None
+    return {key: getattr(roles, key) for key in raw}
 
 
 def load_column_map(path: str | Path, kind: type[Roles] = ColumnMap) -> Roles:  # type: ignore[assignment]
     """Read a column map from a YAML file: a :class:`ColumnMap` (keys as in the module docstring), or
     another kind of :class:`ColumnRoles` (its fields are the keys)."""
-    raw = read_yaml(path)
-    if not isinstance(raw, dict):
-        raise SimulationInputError(f"{path}: expected a mapping of column roles to column names")
-    try:
-        return kind(**raw)
-    except ValidationError as exc:
-        raise SimulationInputError(_pydantic_message(str(path), exc)) from None
-
-
-def _pydantic_message(where: str, exc: ValidationError) -> str:
-    problems = [f"{'.'.join(map(str, e['loc'])) or 'map'}: {e['msg']}" for e in exc.errors()]
-    return f"{where}: " + "; ".join(problems)
+    return column_roles(kind, load_column_fields(path, kind))
 
 
 def default_column_map(present: Sequence[str], **given: object) -> ColumnMap:

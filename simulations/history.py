@@ -20,6 +20,7 @@ naming the source, the row, the column and the value.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -34,6 +35,7 @@ from simulations.logs import read_table_chunks
 CHUNK_ROWS = 1_000_000
 
 
+@dataclass(frozen=True)
 class HistoryColumns(ColumnRoles):
     """Which column of a history holds what (each defaults to SendLab's name for it).
 
@@ -127,18 +129,9 @@ def read_sql_history(
         A SQLAlchemy URL (``postgresql+psycopg://...``, ``sqlite:///events.db``).
     table : str
         The table's name, optionally ``schema.table``.
-    columns : HistoryColumns, optional
-    purchase_type : str
-    chunk_rows : int
-
-    Yields
-    ------
-    EventBatch
-
-    Raises
-    ------
-    SimulationInputError
-        An unknown table or column, or a row that cannot be used.
+    columns, purchase_type, chunk_rows
+        As in :func:`read_history`, which yields the same :class:`EventBatch` chunks; the
+        :class:`SimulationInputError` here names an unknown table or column, or a row that cannot be used.
     """
     import sqlalchemy
 

@@ -13,11 +13,10 @@ from pathlib import Path
 
 from simulations.candidates import CandidateSpec
 from simulations.column_maps import ColumnMap
-from simulations.data import SimulationInputError
 from simulations.estimators import EstimatorName
 from simulations.reward_model import RewardModelKind
 from simulations.sources import FileSource
-from simulations.streaming import ProgressCallback, StreamedReplay, replay_source
+from simulations.streaming import ProgressCallback, StreamedReplay, check_request, replay_source
 
 #: A replay of a log file (the same type as any streamed replay).
 FileReplay = StreamedReplay
@@ -60,8 +59,7 @@ def replay_files(
     -------
     StreamedReplay
     """
-    if (candidate is None) == (probabilities is None):
-        raise SimulationInputError("policy: give exactly one of a candidate policy or a probabilities file")
+    check_request(candidate, probabilities, estimators, bootstrap, model_rows)  # before the file is read
     source = FileSource.open(logs, columns, chunk_rows=chunk_rows)
     return replay_source(
         source, candidate=candidate, probabilities=probabilities, estimators=estimators,

@@ -78,15 +78,8 @@ class ContextEncoder:
             if columns is None:
                 return cls.fit(context_mappings(contexts))
             numeric_columns, category_columns = columns
-            names = tuple(sorted(numeric_columns))
-            for name in names:
-                if not np.all(np.isfinite(numeric_columns[name])):
-                    bad = numeric_columns[name][~np.isfinite(numeric_columns[name])][0]
-                    raise SimulationInputError(f"contexts: feature {name!r} has unsupported value {bad!r}")
-            means = tuple(float(np.mean(numeric_columns[k])) for k in names)
-            scales = tuple(float(np.std(numeric_columns[k])) or 1.0 for k in names)
             pairs = {(key, value) for key, values in category_columns.items() for value in values}
-            return cls(names, means, scales, tuple(sorted(pairs, key=repr)))
+            return cls(*_standardisation_of(numeric_columns), tuple(sorted(pairs, key=repr)))
         if isinstance(contexts, np.ndarray):
             matrix = np.asarray(contexts, dtype=float).reshape(len(contexts), -1)
             names = tuple(f"x{j}" for j in range(matrix.shape[1]))
@@ -101,28 +94,19 @@ class ContextEncoder:
                     numeric.setdefault(key, []).append(float(value))
                 else:
                     raise SimulationInputError(f"contexts: feature {key!r} has unsupported value {value!r}")
-        names = tuple(sorted(numeric))
-        means = tuple(float(np.mean(numeric[k])) for k in names)
-        scales = tuple(float(np.std(numeric[k])) or 1.0 for k in names)
-        return cls(names, means, scales, tuple(sorted(categories, key=repr)))
+        arrays = {key: np.asarray(values) for key, values in numeric.items()}
+        return cls(*_standardisation_of(arrays), tuple(sorted(categories, key=repr)))
 
     @classmethod
     def _fit_columns(cls, contexts: FeatureColumns) -> ContextEncoder:
         """:meth:`fit` on feature columns (the same encoder as for the same rows as a DataFrame)."""
         numeric = {c.name: c.values.astype(float, copy=False) for c in contexts.columns if c.is_numeric}
-        names = tuple(sorted(numeric))
-        for name in names:
-            if not np.all(np.isfinite(numeric[name])):
-                bad = numeric[name][~np.isfinite(numeric[name])][0]
-                raise SimulationInputError(f"contexts: feature {name!r} has unsupported value {bad!r}")
-        means = tuple(float(np.mean(numeric[k])) for k in names)
-        scales = tuple(float(np.std(numeric[k])) or 1.0 for k in names)
         pairs = set()
         for column in contexts.columns:
             if column.labels is not None:
                 seen = np.bincount(column.values[column.values >= 0], minlength=len(column.labels))
                 pairs.update((column.name, column.labels[i]) for i in np.flatnonzero(seen))
-        return cls(names, means, scales, tuple(sorted(pairs, key=repr)))
+        return cls(*_standardisation_of(numeric), tuple(sorted(pairs, key=repr)))
 
     @property
     def width(self) -> int:
@@ -288,6 +272,20 @@ def _frame_columns(frame: pd.DataFrame) -> tuple[dict[str, np.ndarray], dict[str
     return numeric, categories
 
 
+def _standardisation_of(
+    numeric: dict[str, np.ndarray],
+) -> tuple[tuple[str, ...], tuple[float, ...], tuple[float, ...]]:
+    """The numeric features' names (sorted), means and standard deviations (1 for a constant one), from
+    one array per feature; a value that is not finite is refused."""
+    names = tuple(sorted(numeric))
+    for name in names:
+        if not np.all(np.isfinite(numeric[name])):
+            bad = numeric[name][~np.isfinite(numeric[name])][0]
+            raise SimulationInputError(f"contexts: feature {name!r} has unsupported value {bad!r}")
+    return (names, tuple(float(np.mean(numeric[k])) for k in names),
+            tuple(float(np.std(numeric[k])) or 1.0 for k in names))
+
+
 def _standardisation(matrix: np.ndarray) -> tuple[tuple[float, ...], tuple[float, ...]]:
     if matrix.shape[0] == 0:
         return tuple(0.0 for _ in range(matrix.shape[1])), tuple(1.0 for _ in range(matrix.shape[1]))
@@ -325,18 +323,25 @@ def _rows_by_action(actions: np.ndarray, k: int) -> list[np.ndarray]:
     return [order[bounds[a]:bounds[a + 1]] for a in range(k)]
 
 
+# The fits' products over the rows (a few columns, tens of thousands of rows) are numpy's own loops
+# (einsum), not BLAS: BLAS hands such thin products to its thread pool, which on few, busy cores cost
+# about five times the arithmetic, and whose split of the work made the last digits of the
+# coefficients depend on the number of threads.
+
+
 def _fit_logistic(x: np.ndarray, y: np.ndarray, l2: float, iterations: int = 50) -> np.ndarray:
     """Newton's method for L2-penalised logistic regression (intercept unpenalised)."""
-    x = np.asfortranarray(x)  # column by column: BLAS's products over the rows run twice as fast
+    x = np.asfortranarray(x)  # column by column: the products over the rows read contiguous columns
     beta = np.zeros(x.shape[1])
     mean = float(np.clip(y.mean(), 1e-6, 1 - 1e-6))
     beta[0] = math.log(mean / (1 - mean))
     penalty = np.full(x.shape[1], l2)
     penalty[0] = 0.0
     for _ in range(iterations):
-        p = logistic(x @ beta)
-        gradient = x.T @ (y - p) - penalty * beta
-        hessian = (x * (p * (1 - p))[:, None]).T @ x + np.diag(penalty) + 1e-9 * np.eye(x.shape[1])
+        p = logistic(np.einsum("ij,j->i", x, beta))
+        gradient = np.einsum("ij,i->j", x, y - p) - penalty * beta
+        weighted = x * (p * (1 - p))[:, None]
+        hessian = np.einsum("ij,ik->jk", weighted, x) + np.diag(penalty) + 1e-9 * np.eye(x.shape[1])
         step = np.linalg.solve(hessian, gradient)
         beta = beta + step
         if np.max(np.abs(step)) < 1e-10:
@@ -345,9 +350,11 @@ def _fit_logistic(x: np.ndarray, y: np.ndarray, l2: float, iterations: int = 50)
 
 
 def _fit_ridge(x: np.ndarray, y: np.ndarray, l2: float) -> np.ndarray:
+    x = np.asfortranarray(x)
     penalty = np.full(x.shape[1], l2)
     penalty[0] = 0.0
-    return np.linalg.solve(x.T @ x + np.diag(penalty) + 1e-9 * np.eye(x.shape[1]), x.T @ y)
+    gram = np.einsum("ij,ik->jk", x, x) + np.diag(penalty) + 1e-9 * np.eye(x.shape[1])
+    return np.linalg.solve(gram, np.einsum("ij,i->j", x, y))
 
 
 def fit_reward_model(

@@ -88,8 +88,9 @@ class StreamedReplay:
                 "reward_model_rows": self.reward_model_rows}
 
 
-def _check_request(candidate: CandidateSpec | None, probabilities: object, estimators: Sequence[str],
-                   bootstrap: int, model_rows: int) -> None:
+def check_request(candidate: CandidateSpec | None, probabilities: object, estimators: Sequence[str],
+                  bootstrap: int, model_rows: int) -> None:
+    """Refuse a replay request that cannot run (before any row is read)."""
     if (candidate is None) == (probabilities is None):
         raise SimulationInputError("policy: give exactly one of a candidate policy or a probabilities file")
     if not estimators:
@@ -208,7 +209,7 @@ def replay_source(
     -------
     StreamedReplay
     """
-    _check_request(candidate, probabilities, estimators, bootstrap, model_rows)
+    check_request(candidate, probabilities, estimators, bootstrap, model_rows)
     names = source.action_names
     train_fraction = candidate.train_fraction if candidate is not None else 0.0
     split = int(math.floor(source.rows * train_fraction))

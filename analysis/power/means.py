@@ -44,8 +44,6 @@ from analysis.power.solver import (
     check_settings,
     check_size,
     finite_power,
-    normal_guess,
-    refine_sample_size,
 )
 from analysis.stats import SampleStats
 
@@ -209,11 +207,9 @@ def _unreachable_precision(n: float, d: float) -> PowerInputError:
 
 def _sample_size(d: float, settings: QuestionSettings, method: MeanMethod) -> float:
     if method == "statsmodels":
-        guess = normal_guess(abs(d), settings.alpha_each, settings.alternative, settings.power,
-                             settings.ratio)
         # the pooled t-test needs n0 + n1 > 2 (positive degrees of freedom)
-        return refine_sample_size(lambda n: _mean_power(abs(d), n, settings, method), settings.power,
-                                  float(guess), minimum=2.0 / (1.0 + settings.ratio))
+        return settings.exact_size(d, lambda n: _mean_power(abs(d), n, settings, method),
+                                   minimum=2.0 / (1.0 + settings.ratio))
     return _z_sum(settings) ** 2 * (1 + 1 / settings.ratio) / d**2
 
 

@@ -45,8 +45,6 @@ from analysis.power.solver import (
     TestAnswer,
     check_settings,
     check_size,
-    normal_guess,
-    refine_sample_size,
     solve_effect,
     z_alpha,
 )
@@ -138,10 +136,9 @@ def _rate_power(baseline: float, treatment_rate: float, n_control: float, settin
 
 def _sample_size(baseline: float, treatment: float, settings: QuestionSettings, method: RateMethod) -> float:
     if method == "statsmodels":
-        guess = normal_guess(abs(cohens_h(treatment, baseline)), settings.alpha_each, settings.alternative,
-                             settings.power, settings.ratio)
-        return refine_sample_size(lambda n: _rate_power(baseline, treatment, n, settings, method),
-                                  settings.power, float(guess), minimum=1e-6)
+        return settings.exact_size(cohens_h(treatment, baseline),
+                                   lambda n: _rate_power(baseline, treatment, n, settings, method),
+                                   minimum=1e-6)
     z_sum = settings.z_alpha() + normal_ppf(settings.power)
     variance = baseline * (1 - baseline) + treatment * (1 - treatment) / settings.ratio
     squared = (treatment - baseline) ** 2

@@ -144,6 +144,13 @@ class QuestionSettings:
         """The critical value :math:`z_{1-\\alpha'}` of each comparison (``alpha'`` halved when two-sided)."""
         return z_alpha(self.alpha_each, self.alternative)
 
+    def exact_size(self, effect: float, power_at: Callable[[float], float], minimum: float) -> float:
+        """The control-arm size above ``minimum`` at which ``power_at`` (the exact power against the size)
+        reaches the requested power: the normal approximation for the standardised ``effect``
+        (:func:`normal_guess`), refined on ``power_at`` (:func:`refine_sample_size`)."""
+        guess = normal_guess(abs(effect), self.alpha_each, self.alternative, self.power, self.ratio)
+        return refine_sample_size(power_at, self.power, guess, minimum=minimum)
+
 
 def check_settings(
     mde: float | None,

@@ -137,22 +137,20 @@ def _compute(
     amount_col: str | None, chunk_rows: int, as_json: bool, **_: object,
 ):  # noqa: ANN202 - a FeatureSet, imported lazily
     """The history read with the options' column map and the features computed; bad input is one line."""
-    from pydantic import ValidationError
-
     from api.cli.offline import progress_bars
     from experiments.errors import InvalidInput
     from experiments.features import FeatureSettings, compute_features
-    from simulations.column_maps import load_column_map
+    from simulations.column_maps import ColumnRolesError, column_roles, load_column_fields
     from simulations.history import HistoryColumns, read_history, read_sql_history
 
-    fields = load_column_map(map_file, HistoryColumns).model_dump(exclude_unset=True) if map_file else {}
+    fields = load_column_fields(map_file, HistoryColumns) if map_file else {}
     given = {"recipient_id": recipient_col, "timestamp": timestamp_col, "type": type_col,
              "amount": amount_col}
     fields.update({role: column for role, column in given.items() if column is not None})
     try:
-        columns = HistoryColumns(**fields)
-    except ValidationError as exc:
-        problems = (e["msg"].removeprefix("Value error, ") for e in exc.errors())
+        columns = column_roles(HistoryColumns, fields)
+    except ColumnRolesError as exc:
+        problems = (message.removeprefix("Value error, ") for _, message in exc.problems)
         raise CliError("column map: " + "; ".join(problems)) from None
     is_url = "://" in history
     if is_url != (table is not None):

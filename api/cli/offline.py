@@ -19,7 +19,7 @@ from api.cli.group import CliError
 from api.cli.output import check_output, print_json, print_table
 from bandit import PolicyError
 from simulations.candidates import load_candidate
-from simulations.column_maps import ColumnMap, default_column_map, load_column_map
+from simulations.column_maps import ColumnMap, default_column_map, load_column_fields
 from simulations.estimators import EstimatorName
 from simulations.load_reports import LoadSummary
 from simulations.logs import log_columns
@@ -52,9 +52,7 @@ def resolve_columns(
 ) -> ColumnMap:
     """The column map: SendLab's own column names, ``--map`` over them, the single-column options over
     both (see :func:`simulations.column_maps.default_column_map`)."""
-    fields: dict[str, Any] = (
-        load_column_map(map_file).model_dump(exclude_unset=True) if map_file is not None else {}
-    )
+    fields: dict[str, Any] = load_column_fields(map_file) if map_file is not None else {}
     given = {"action": action, "reward": reward, "propensity": propensity, "position": position}
     empty = [f"--{k}-col" for k, v in given.items() if v is not None and not v.strip()]
     if empty:

@@ -7,6 +7,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from analysis.drift import DriftPoint, DriftReport
+from analysis.segments import SegmentRow
 from api.models.adaptive import AdaptivePublic, PolicyValueBlockPublic
 from api.models.common import model_of
 
@@ -89,18 +90,16 @@ class ApprenticePublic(BaseModel):
 
     decisions: int
     agreement: float | None
-class SegmentRowPublic(BaseModel):
-    """A variant against control on one metric within one segment; ``p_value_adjusted`` is corrected
-    across every segment and comparison of the slot."""
 
-    segment: str
-    variant: str
-    metric: str
-    lift: float | None
-    ci: list[float | None]
-    p_value: float | None
-    p_value_adjusted: float | None
-    significant: bool
+
+SegmentRowPublic = model_of(
+    "SegmentRowPublic", SegmentRow,
+    "A variant against control on one metric within one segment; ``p_value_adjusted`` is corrected\n"
+    "across every segment and comparison of the slot.",
+    # NaN and infinities are null in JSON (analysis.json_ready)
+    lift=(float | None, ...), ci=(list[float | None], ...), p_value=(float | None, ...),
+    p_value_adjusted=(float | None, ...),
+)
 
 
 class SlotSegmentsPublic(BaseModel):
@@ -109,7 +108,7 @@ class SlotSegmentsPublic(BaseModel):
     slot: str
     correction: str
     warning: str
-    rows: list[SegmentRowPublic]
+    rows: list[SegmentRowPublic]  # type: ignore[valid-type]
     analyses: dict[str, dict[str, Any]] = {}
 
 

@@ -18,6 +18,7 @@ Decisions are never deleted (retention and erasure keep them), so the smallest p
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,7 +30,8 @@ from experiments.assignment import CompiledExperiment
 from experiments.breakdown_deltas import BreakdownChange, DecisionState
 from experiments.rollup_deltas import Attributed
 from experiments.store.breakdown_tables import add_breakdown_change, overflowed_attributes
-from experiments.store.repository import chunks, spec_text
+from experiments.store.id_lists import column_in, rows_by_ids
+from experiments.store.repository import spec_text
 from experiments.store.segment_values import compiled_of_text, decision_states, from_variants
 from experiments.store.summaries import event_types
 from experiments.store.tables import decisions_table as D
@@ -51,17 +53,25 @@ def inserted_changes(conn: Connection, rows: Sequence[tuple[Any, ...]]) -> Versi
     """What decision rows just inserted (:data:`DECISION_COLUMNS` order, encoded) add: their learnable
     decisions' contributions with reward 0."""
     p = _POSITIONS
-    version_to_rows: dict[tuple[str, int], list[dict[str, Any]]] = {}
+    key_at, version_at, fallback_at = p["experiment_key"], p["version"], p["fallback"]
+    state_at = [p[c] for c in STATE_COLUMNS]
+    # rows alike in every column a state is computed from (a send's recipients of one context, or
+    # without one) have one state: computed once, counted as many times
+    version_to_rows: dict[tuple[str, int], Counter[tuple[Any, ...]]] = {}
     for row in rows:
-        if not row[p["fallback"]]:
-            version = (str(row[p["experiment_key"]]), int(row[p["version"]]))
-            version_to_rows.setdefault(version, []).append({c: row[p[c]] for c in STATE_COLUMNS})
+        if not row[fallback_at]:
+            version = (str(row[key_at]), int(row[version_at]))
+            alike = version_to_rows.get(version)
+            if alike is None:
+                alike = version_to_rows[version] = Counter()
+            alike[tuple([row[i] for i in state_at])] += 1
     out: VersionBreakdowns = {}
-    for (key, version), decisions in version_to_rows.items():
+    for (key, version), alike in version_to_rows.items():
         compiled = compiled_version(conn, key, version)
         change = out[(key, version)] = BreakdownChange()
         skip = frozenset(overflowed_attributes(conn, key, version))
-        change.insert_new(decision_states(conn, compiled, decisions, skip))
+        decisions = [dict(zip(STATE_COLUMNS, values, strict=True)) for values in alike]
+        change.insert_new(decision_states(conn, compiled, decisions, skip), list(alike.values()))
     return out
 
 
@@ -71,19 +81,39 @@ def add_breakdowns(conn: Connection, changes: VersionBreakdowns) -> None:
         add_breakdown_change(conn, key, version, changes[(key, version)])
 
 
+def locked_rows(conn: Connection, decision_ids: Sequence[str], *, variants: bool = True,
+                context: bool = True, learned: bool = False) -> list[Mapping[str, Any]]:
+    """The stored rows of the listed decisions that a state is computed from (with ``experiment_key``,
+    ``version``, ``fallback``, and ``learned_version`` when ``learned``; ``variants`` and ``context``
+    None when not asked for): read them after locking the decisions, as their contexts may be dropped
+    meanwhile and their learned versions set. By id alone (the primary key): with the version's
+    conditions in the query, PostgreSQL chose to scan the version's decisions and filter the ids (5 s
+    per 1,000)."""
+    skipped = [c for c, read in (("variants", variants), ("context", context)) if not read]
+    names = ["id", "experiment_key", "version", "fallback", *(["learned_version"] if learned else []),
+             *(c for c in STATE_COLUMNS if c not in skipped)]
+    query = select(*[D.c[c] for c in names]).where(column_in(conn, D.c.id))
+    rows = [dict(zip(names, row, strict=True)) for row in rows_by_ids(conn, query, sorted(decision_ids))]
+    for r in rows if skipped else ():
+        r.update(dict.fromkeys(skipped))
+    return rows
+
+
+def states_of_rows(conn: Connection, compiled: CompiledExperiment, rows: Sequence[Mapping[str, Any]]
+                   ) -> dict[str, DecisionState]:
+    """The state (reward 0) of each row of :func:`locked_rows` that is a learnable decision of
+    ``compiled``'s version."""
+    mine = [r for r in rows if r["experiment_key"] == compiled.spec.key and r["version"] == compiled.version
+            and not r["fallback"]]
+    return {r["id"]: s for r, s in zip(mine, decision_states(conn, compiled, mine), strict=True)}
+
+
 def stored_states(conn: Connection, compiled: CompiledExperiment, decision_ids: Sequence[str]
                   ) -> dict[str, DecisionState]:
     """The state (reward 0) of each listed learnable decision of ``compiled``'s version, as stored now
     (read it after locking the decision: its context may be dropped meanwhile)."""
-    columns = [D.c.id, D.c.experiment_key, D.c.version, D.c.fallback, *[D.c[c] for c in STATE_COLUMNS]]
-    rows = []
-    for chunk in chunks(sorted(decision_ids)):
-        # by id alone (the primary key), the rest checked here: with the version's conditions in the
-        # query, PostgreSQL chose to scan the version's decisions and filter the ids (5 s per 1,000)
-        rows += [r for r in conn.execute(select(*columns).where(D.c.id.in_(chunk))).mappings()
-                 if r["experiment_key"] == compiled.spec.key and r["version"] == compiled.version
-                 and not r["fallback"]]
-    return {r["id"]: s for r, s in zip(rows, decision_states(conn, compiled, rows), strict=True)}
+    variants = bool(from_variants(compiled))
+    return states_of_rows(conn, compiled, locked_rows(conn, decision_ids, variants=variants))
 
 
 def _outcome_state(state: DecisionState, attributed: Attributed | None, n_types: int) -> DecisionState:
@@ -100,12 +130,15 @@ def outcome_change(
     """The change of the version's breakdowns from its decisions (``states``) going from the attributed
     state ``before`` to ``after`` (absent: no attributed event)."""
     types = event_types(compiled)
-    change = BreakdownChange()
+    none: Attributed = (0.0, (0,) * len(types))
+    same: Counter[tuple[DecisionState, Attributed, Attributed]] = Counter()  # decisions changing alike
     for decision_id, state in states.items():
-        old, new = before.get(decision_id), after.get(decision_id)
+        old, new = before.get(decision_id, none), after.get(decision_id, none)
         if old != new:
-            change.change(_outcome_state(state, old, len(types)), _outcome_state(state, new, len(types)),
-                          types)
+            same[(state, old, new)] += 1
+    change = BreakdownChange()
+    for (state, old, new), n in same.items():
+        change.outcome(state, old, new, types, n)
     return change
 
 
@@ -130,9 +163,17 @@ class BreakdownStates:
 
     version_to_states: dict[tuple[str, int], dict[str, DecisionState]] = field(default_factory=dict)
 
-    def read(self, conn: Connection, compiled: CompiledExperiment, decision_ids: Sequence[str]) -> None:
-        version = (compiled.spec.key, compiled.version)
-        self.version_to_states[version] = stored_states(conn, compiled, decision_ids)
+    def read(self, conn: Connection, versions: Sequence[CompiledExperiment], decision_ids: Sequence[str]
+             ) -> dict[str, int | None]:
+        """Read the states of the listed decisions (of the spec ``versions``), in one pass over them;
+        return each one's ``learned_version`` (read in the same pass, under the same locks)."""
+        variants = any(from_variants(c) for c in versions)
+        context = any(c.stored_attributes for c in versions)  # none: no segment or covariate from it
+        rows = locked_rows(conn, decision_ids, variants=variants, context=context, learned=True)
+        for compiled in versions:
+            version = (compiled.spec.key, compiled.version)
+            self.version_to_states[version] = states_of_rows(conn, compiled, rows)
+        return {r["id"]: None if r["learned_version"] is None else int(r["learned_version"]) for r in rows}
 
     def change(self, compiled: CompiledExperiment, decision_ids: Iterable[str],
                before: Mapping[str, Attributed], after: Mapping[str, Attributed]) -> BreakdownChange:

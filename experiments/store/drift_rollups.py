@@ -10,7 +10,8 @@ attributed, non-machine outcomes, :func:`experiments.store.summaries.attribution
   :func:`experiments.store.rollups.record_decisions`;
 - **its reward changed by outcomes**: :func:`drift_reward_changes`, from
   :class:`experiments.store.rollups.OutcomeRollup`, into the cell of the decision's learned version as
-  read under the decision's lock (:func:`learned_versions`);
+  read under the decision's lock (with its breakdown state,
+  :meth:`experiments.store.breakdown_rollups.BreakdownStates.read`);
 - **its first learning**: :func:`record_drift_learned`, from :func:`experiments.store.rollups.record_learned`
   (which locks the decisions first): the decision and its current reward move to the new version's cell.
 
@@ -21,6 +22,7 @@ what ``include_machine`` reads, what :func:`rebuild_drift_rollups` stores and
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -169,22 +171,13 @@ def drift_decision_changes(rows: Sequence[tuple[Any, ...]]) -> VersionDriftChang
     """What inserting decision rows (:data:`DECISION_COLUMNS` order, encoded) adds to the drift cells;
     fallback decisions add nothing."""
     p = _POSITIONS
+    at = [p[c] for c in ("experiment_key", "version", "day", "policy_version", "learned_version", "arm")]
+    fallback_at = p["fallback"]
+    alike = Counter(tuple([row[i] for i in at]) for row in rows if not row[fallback_at])
     out: VersionDriftChanges = {}
-    for row in rows:
-        if row[p["fallback"]]:
-            continue
-        key = (_as_date(row[p["day"]]), _version(row[p["policy_version"]]),
-               _version(row[p["learned_version"]]), int(row[p["arm"]]))
-        add_drift_decision(out.setdefault((row[p["experiment_key"]], int(row[p["version"]])), {}), key)
-    return out
-
-
-def learned_versions(conn: Connection, decision_ids: Sequence[str]) -> dict[str, int | None]:
-    """The current ``learned_version`` of each listed decision (read it under the decision's lock)."""
-    out: dict[str, int | None] = {}
-    for chunk in chunks(sorted(set(decision_ids))):
-        query = select(D.c.id, D.c.learned_version).where(D.c.id.in_(chunk))
-        out.update({decision_id: _version(learned) for decision_id, learned in conn.execute(query)})
+    for (key, version, day, policy, learned, arm), n in alike.items():
+        cell = (_as_date(day), _version(policy), _version(learned), int(arm))
+        add_drift_decision(out.setdefault((key, int(version)), {}), cell, n)
     return out
 
 

@@ -28,6 +28,7 @@ from experiments.assignment import CompiledExperiment, compile_experiment
 from experiments.errors import NotFound
 from experiments.limits import CACHED_POLICIES, CACHED_SPECS
 from experiments.spec import ExperimentSpec
+from experiments.store.id_lists import column_in, rows_by_ids
 from experiments.store.lru import LRU
 from experiments.store.tables import (
     decisions_table,
@@ -468,14 +469,11 @@ class Repository:
         time, arm, fallback, reason, day), its policy version (its rollup cell's key) and its recipient
         id (a token once the recipient is erased)."""
         d = decisions_table
-        found: dict[str, Any] = {}
-        for chunk in chunks(list(decision_ids)):
-            query = select(
-                d.c.id, d.c.experiment_key, d.c.version, d.c.created_at, d.c.send_at, d.c.arm, d.c.fallback,
-                d.c.reason, d.c.day, d.c.policy_version, d.c.recipient_id,
-            ).where(d.c.id.in_(chunk))
-            found.update({row.id: row for row in conn.execute(query)})
-        return found
+        query = select(
+            d.c.id, d.c.experiment_key, d.c.version, d.c.created_at, d.c.send_at, d.c.arm, d.c.fallback,
+            d.c.reason, d.c.day, d.c.policy_version, d.c.recipient_id,
+        ).where(column_in(conn, d.c.id))
+        return {row.id: row for row in rows_by_ids(conn, query, list(decision_ids))}
 
     @staticmethod
     def recent_contexts(conn: Connection, compiled: CompiledExperiment, sample: int) -> list[dict[str, Any]]:

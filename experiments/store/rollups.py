@@ -12,8 +12,9 @@ What changes a cell, and where it is kept:
   not counted (only the ids that exist after the insert are).
 - **outcomes accepted** (:class:`OutcomeRollup`, in :mod:`experiments.service.outcomes`): each decision
   that got an accepted, attributed, non-machine outcome of a type its spec version knows is read before
-  the insert and after it (its reward and 0/1 flags, by the same SQL that computes the full scan,
-  :func:`experiments.store.summaries.attribution`); the difference is added to its cell
+  the insert (its value sum and 0/1 flags, by the same SQL that computes the full scan,
+  :func:`experiments.store.summaries.attribution`); its state after is that plus the outcomes accepted
+  for it, and the difference of the rewards (computed as that SQL computes them) is added to its cell
   (:mod:`experiments.rollup_deltas`). Every accepted outcome also counts in ``rollup_counts`` (machine
   inside or after the window, late, a value the reward does not count). Duplicates are not accepted, so
   they count nowhere; orphans are never attributed (an orphan stays aside even when its decision arrives
@@ -48,13 +49,13 @@ log and comparing them with it (``sendlab verify``) is :mod:`experiments.store.r
 from __future__ import annotations
 
 import hashlib
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
 from experiments.assignment import CompiledExperiment
@@ -62,8 +63,10 @@ from experiments.limits import CACHED_SPECS
 from experiments.rollup_deltas import (
     Attributed,
     CellChange,
+    Valued,
     add_decision,
     add_learned,
+    fold_outcomes,
     reward_changes,
 )
 from experiments.store import drift_rollups as drift  # the drift monitor's sums, kept alongside
@@ -74,6 +77,7 @@ from experiments.store.breakdown_rollups import (
     inserted_changes,
 )
 from experiments.store.cells import SCAN_COLUMNS, CellKey
+from experiments.store.id_lists import ids_parameter, rows_by_ids
 from experiments.store.lru import LRU
 from experiments.store.repository import chunks
 from experiments.store.rollup_tables import (
@@ -84,7 +88,7 @@ from experiments.store.rollup_tables import (
     add_cell_changes,
     add_outcome_counts,
 )
-from experiments.store.summaries import attribution, event_types
+from experiments.store.summaries import attribution, event_types, reward_rule
 from experiments.store.tables import decisions_table as D
 from experiments.store.writes import DECISION_COLUMNS
 
@@ -112,12 +116,14 @@ def decision_changes(rows: Sequence[tuple[Any, ...]]) -> VersionChanges:
     """What inserting decision rows (:data:`DECISION_COLUMNS` order, as encoded for the database) adds
     to each cell."""
     p = _POSITIONS
+    at = [p[c] for c in ("experiment_key", "version", "fallback", "reason", "arm", "day", "policy_version",
+                         "explored")]
+    learned_at = p["learned_version"]
+    alike = Counter(tuple([row[i] for i in at] + [row[learned_at] is not None]) for row in rows)
     out: VersionChanges = {}
-    for row in rows:
-        key = (bool(row[p["fallback"]]), str(row[p["reason"]]), int(row[p["arm"]]), _day(row[p["day"]]),
-               row[p["policy_version"]])
-        changes = out.setdefault((row[p["experiment_key"]], int(row[p["version"]])), {})
-        add_decision(changes, key, bool(row[p["explored"]]), row[p["learned_version"]] is not None)
+    for (key, version, fallback, reason, arm, day, policy, explored, learned), n in alike.items():
+        cell = (bool(fallback), str(reason), int(arm), _day(day), policy)
+        add_decision(out.setdefault((key, int(version)), {}), cell, bool(explored), learned, n)
     return out
 
 
@@ -181,29 +187,38 @@ def lock_decisions(conn: Connection, decision_ids: Sequence[str]) -> None:
         cursor.executemany("SELECT pg_advisory_xact_lock(%s, %s)", [(DECISION_LOCK_SPACE, k) for k in keys])
 
 
-def _state_query(compiled: CompiledExperiment) -> Any:
-    """The query of :func:`attributed_states` for the version (ids bound as ``ids``), built once per
-    reward definition: building the expressions costs more than running the query for a few ids."""
+def _state_query(compiled: CompiledExperiment, dialect: str) -> Any:
+    """The query of :func:`attributed_values` for the version (ids bound as ``ids``,
+    :func:`experiments.store.id_lists.ids_parameter`), built once per reward definition and database:
+    building the expressions costs more than running the query for a few ids."""
     reward = compiled.spec.reward
-    key = (compiled.spec.key, compiled.version, tuple(event_types(compiled)),
+    key = (dialect, compiled.spec.key, compiled.version, tuple(event_types(compiled)),
            tuple(reward.value_event_types), tuple(sorted(reward.events.items())))
     query = _STATE_QUERIES.get(key)
     if query is None:
-        att = attribution(compiled, bindparam("ids", expanding=True))
-        query = _STATE_QUERIES[key] = select(att.sub.c.decision_id, att.reward, *att.flags)
+        att = attribution(compiled, ids_parameter(dialect))
+        query = select(att.sub.c.decision_id, att.sub.c.value_sum, att.reward, *att.flags)
+        _STATE_QUERIES[key] = query
     return query
+
+
+def attributed_values(conn: Connection, compiled: CompiledExperiment, decision_ids: Sequence[str]
+                      ) -> dict[str, tuple[Valued, float]]:
+    """The value sum and event flags, and the reward, of each listed decision that has attributed,
+    non-machine outcomes (the per-decision part of the full scan,
+    :func:`experiments.store.summaries.attribution`)."""
+    out: dict[str, tuple[Valued, float]] = {}
+    for row in rows_by_ids(conn, _state_query(compiled, conn.dialect.name), sorted(decision_ids)):
+        out[row[0]] = ((float(row[1]), tuple(int(f) for f in row[3:])), float(row[2]))
+    return out
 
 
 def attributed_states(conn: Connection, compiled: CompiledExperiment, decision_ids: Sequence[str]
                       ) -> dict[str, Attributed]:
     """The reward and event flags of each listed decision that has attributed, non-machine outcomes
     (the per-decision part of the full scan, :func:`experiments.store.summaries.attribution`)."""
-    out: dict[str, Attributed] = {}
-    query = _state_query(compiled)
-    for chunk in chunks(sorted(decision_ids)):
-        for row in conn.execute(query, {"ids": list(chunk)}):
-            out[row[0]] = (float(row[1]), tuple(int(f) for f in row[2:]))
-    return out
+    values = attributed_values(conn, compiled, decision_ids)
+    return {i: (reward, flags) for i, ((_, flags), reward) in values.items()}
 
 
 def _outcome_kinds(row: Mapping[str, Any], valued: Sequence[str]) -> list[str]:
@@ -221,6 +236,12 @@ def _outcome_kinds(row: Mapping[str, Any], valued: Sequence[str]) -> list[str]:
 class OutcomeRollup:
     """The rollup side of one outcome transaction: :meth:`before` the insert, :meth:`after` it.
 
+    Each decision that may change is read once, under its lock, before the insert: its attributed value
+    sum and flags, its breakdown state, its learned version. After the insert its new state is those
+    plus the outcomes accepted for it (:func:`experiments.rollup_deltas.fold_outcomes`; under the lock
+    no other outcome of it can arrive meanwhile), and the reward of both follows in Python as the log's
+    SQL computes it (:class:`experiments.store.summaries.RewardRule`).
+
     Parameters
     ----------
     compiled_of : callable (experiment key, version) -> CompiledExperiment
@@ -229,14 +250,22 @@ class OutcomeRollup:
 
     compiled_of: Callable[[str, int], CompiledExperiment]
     _rows: list[Mapping[str, Any]] = field(default_factory=list)
+    _versions: dict[tuple[str, int], CompiledExperiment] = field(default_factory=dict)
     _id_to_key: dict[str, CellKey] = field(default_factory=dict)
-    _before: dict[tuple[str, int], dict[str, Attributed]] = field(default_factory=dict)
+    _before: dict[tuple[str, int], dict[str, Valued]] = field(default_factory=dict)
     _states: BreakdownStates = field(default_factory=BreakdownStates)
     _id_to_learned: dict[str, int | None] = field(default_factory=dict)  # drift: read under the lock
 
+    def _compiled(self, key: str, version: int) -> CompiledExperiment:
+        compiled = self._versions.get((key, version))
+        if compiled is None:
+            compiled = self._versions[(key, version)] = self.compiled_of(key, version)
+        return compiled
+
     def _rewarding(self, row: Mapping[str, Any]) -> bool:
-        compiled = self.compiled_of(row["experiment_key"], row["version"])
-        return bool(row["attributed"]) and not row["machine"] and row["type"] in event_types(compiled)
+        if not row["attributed"] or row["machine"]:
+            return False
+        return row["type"] in event_types(self._compiled(row["experiment_key"], row["version"]))
 
     def before(self, conn: Connection, rows: Sequence[Mapping[str, Any]], id_to_decision: Mapping[str, Any]
                ) -> None:
@@ -251,37 +280,44 @@ class OutcomeRollup:
                     bool(d.fallback), str(d.reason), int(d.arm), d.day,
                     None if d.policy_version is None else int(d.policy_version),
                 )
-        lock_decisions(conn, sorted(self._id_to_key))
-        self._id_to_learned = drift.learned_versions(conn, list(self._id_to_key))
-        for (key, version), ids in version_to_ids.items():
-            compiled = self.compiled_of(key, version)
-            self._before[(key, version)] = attributed_states(conn, compiled, list(ids))
-            self._states.read(conn, compiled, list(ids))
+        if not self._id_to_key:
+            return
+        ids = sorted(self._id_to_key)
+        lock_decisions(conn, ids)
+        versions = [self._compiled(*version) for version in sorted(version_to_ids)]
+        self._id_to_learned = self._states.read(conn, versions, ids)
+        for compiled in versions:
+            version = (compiled.spec.key, compiled.version)
+            values = attributed_values(conn, compiled, list(version_to_ids[version]))
+            self._before[version] = {i: v for i, (v, _) in values.items()}
 
     def after(self, conn: Connection, accepted: set[str]) -> None:
         """Add to the rollups what the accepted outcomes (by event id) changed."""
-        version_to_ids: dict[tuple[str, int], set[str]] = defaultdict(set)
+        version_to_outcomes: dict[tuple[str, int], list[tuple[str, str, float | None]]] = defaultdict(list)
         version_to_counts: dict[tuple[str, int], dict[tuple[str, str], int]] = defaultdict(dict)
         for row in self._rows:
             if row["event_id"] not in accepted:
                 continue
             version = (row["experiment_key"], row["version"])
             if self._rewarding(row):
-                version_to_ids[version].add(row["decision_id"])
-            valued = self.compiled_of(*version).spec.reward.value_event_types
+                version_to_outcomes[version].append((row["decision_id"], row["type"], row["value"]))
+            valued = self._compiled(*version).spec.reward.value_event_types
             counts = version_to_counts[version]
             for kind in _outcome_kinds(row, valued):
                 counts[(kind, row["type"])] = counts.get((kind, row["type"]), 0) + 1
         changes: VersionChanges = {}
         breakdowns: VersionBreakdowns = {}
         drift_changes: drift.VersionDriftChanges = {}
-        for (key, version), ids in version_to_ids.items():
-            compiled = self.compiled_of(key, version)
-            after = attributed_states(conn, compiled, list(ids))
-            id_to_key = {i: self._id_to_key[i] for i in ids}
-            before = self._before[(key, version)]
-            changes[(key, version)] = reward_changes(id_to_key, event_types(compiled), before, after)
-            breakdowns[(key, version)] = self._states.change(compiled, ids, before, after)
+        for (key, version), outcomes in version_to_outcomes.items():
+            compiled = self._compiled(key, version)
+            rule = reward_rule(compiled)
+            values = self._before[(key, version)]
+            folded = fold_outcomes(rule.types, rule.valued, values, outcomes)
+            before = {i: (rule.reward(*values[i]), values[i][1]) for i in folded if i in values}
+            after = {i: (rule.reward(*v), v[1]) for i, v in folded.items()}
+            id_to_key = {i: self._id_to_key[i] for i in folded}
+            changes[(key, version)] = reward_changes(id_to_key, rule.types, before, after)
+            breakdowns[(key, version)] = self._states.change(compiled, folded, before, after)
             drift_changes[(key, version)] = drift.drift_reward_changes(
                 id_to_key, self._id_to_learned, before, after)
         add_changes(conn, changes)

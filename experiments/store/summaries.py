@@ -36,6 +36,7 @@ from experiments.store.cells import (
     group_stats,
     grouped_stats,
 )
+from experiments.store.id_lists import id_match
 from experiments.store.rollup_tables import (
     LATE,
     MACHINE_IN_WINDOW,
@@ -51,7 +52,8 @@ from experiments.store.tables import outcomes_table as O
 
 __all__ = [
     "SCAN_COLUMNS", "DecisionGroup", "ExcludedCounts", "GroupStats", "RollupCell", "group_stats",
-    "attribution", "event_types", "log_cells", "decision_groups", "summary_day_cells", "version_groups",
+    "attribution", "event_types", "RewardRule", "reward_rule", "log_cells", "decision_groups",
+    "summary_day_cells", "version_groups",
     "summary_cells", "arm_stats",
     "fallback_stats", "daily_stats", "excluded_counts", "log_excluded_counts", "log_outcome_counts",
     "rewards_of", "learned_reward", "learnable_decisions", "all_rewards", "outcome_counts",
@@ -85,11 +87,11 @@ def attribution(
 ) -> _Attribution:
     """The per-decision subquery of the version's attributed outcomes (see the module docstring).
 
-    ``decision_ids`` (ids, or an expanding bind parameter of them) restricts it to those decisions of
-    the version: then the outcomes are sought by ``(experiment_key, decision_id)``
-    (``ix_outcomes_experiment``) and the version is not a condition, as each outcome row carries its
-    decision's version; a condition on it would let the planner scan the version's whole range of
-    ``ix_outcomes_summary`` and filter the ids.
+    ``decision_ids`` (ids, or a bind parameter of them, :func:`experiments.store.id_lists.ids_parameter`)
+    restricts it to those decisions of the version: then the outcomes are sought by
+    ``(experiment_key, decision_id)`` (``ix_outcomes_experiment``) and the version is not a condition,
+    as each outcome row carries its decision's version; a condition on it would let the planner scan the
+    version's whole range of ``ix_outcomes_summary`` and filter the ids.
     """
     spec = compiled.spec
     types = event_types(compiled)
@@ -107,9 +109,10 @@ def attribution(
     )
     if decision_ids is None:
         sub = sub.where(O.c.version == compiled.version)
+    elif isinstance(decision_ids, BindParameter):  # an expanding list, or an array (PostgreSQL)
+        sub = sub.where(id_match(O.c.decision_id, decision_ids))
     else:
-        ids = decision_ids if isinstance(decision_ids, BindParameter) else list(decision_ids)
-        sub = sub.where(O.c.decision_id.in_(ids))
+        sub = sub.where(O.c.decision_id.in_(list(decision_ids)))
     if not include_machine:
         sub = sub.where(O.c.machine.is_(False))
     if learned_only:  # the outcomes the policy learned: with their decision, or as a revision of it
@@ -125,6 +128,32 @@ def attribution(
         if weight:
             reward = reward + flags[j] * literal(float(weight), Float)
     return _Attribution(sub, types, reward, flags)
+
+
+@dataclass(frozen=True)
+class RewardRule:
+    """A decision's reward from its attributed outcomes, computed in Python as :func:`attribution`'s SQL
+    computes it (the same operations on the same doubles, in the same order): the sum of the values of
+    the ``valued`` types (a missing value counts 0), plus each rewarded type's weight (``weights``: its
+    position among the version's :func:`event_types` and its weight) when its flag is set."""
+
+    types: tuple[str, ...]
+    valued: frozenset[str]
+    weights: tuple[tuple[int, float], ...]
+
+    def reward(self, value_sum: float, flags: Sequence[int]) -> float:
+        reward = float(value_sum)
+        for j, weight in self.weights:
+            reward = reward + flags[j] * weight
+        return reward
+
+
+def reward_rule(compiled: CompiledExperiment) -> RewardRule:
+    """The :class:`RewardRule` of the version."""
+    reward = compiled.spec.reward
+    types = event_types(compiled)
+    weights = tuple((j, float(reward.events[t])) for j, t in enumerate(types) if reward.events.get(t))
+    return RewardRule(tuple(types), frozenset(reward.value_event_types or [""]), weights)
 
 
 def _cell_sums(att: _Attribution) -> Select[Any]:

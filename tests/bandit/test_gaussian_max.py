@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import integrate, special, stats
 
-from bandit.gaussian_max import MAX_NODES, NEGLIGIBLE, midpoint_grid, probability_of_max
+from bandit.gaussian_max import MAX_NODES, MIDPOINT_ERROR, NEGLIGIBLE, midpoint_grid, probability_of_max
 
 
 def adaptive_reference(mean: np.ndarray, sd: np.ndarray) -> np.ndarray:
@@ -30,14 +30,16 @@ CASES = [
     ([0.0, 0.05, 0.1], [0.3, 0.03, 0.1]),  # width ratio 10: steep steps under a wide density
     ([0.0, 0.02, 0.01, 0.03, 0.04], [0.1, 0.01, 0.02, 0.05, 0.003]),  # ratio 33
     ([0.0, 0.02, 0.01, 0.03, 0.04], [0.1, 0.0001, 0.02, 0.05, 0.003]),  # ratio 1000
+    ([0.0, 1e-9, -1e-9, 0.0], [1.0, 1.0, 0.2, 3.0]),  # near-ties, widths 15 apart
+    ([0.0, 0.0, 0.0, 0.0, 0.0, 0.0], [1.0, 1.1, 0.9, 1.0, 1.2, 0.8]),  # all tied, widths alike
 ]
 
 
 def tolerance(mean: np.ndarray, sd: np.ndarray) -> float:
-    """2e-9 for rows of the midpoint rule (its step makes the error below about 1e-9), 1e-11 for rows of
-    the composite Gauss-Legendre rule (accurate to about 1e-13); quad is accurate to 1e-13 relative."""
+    """MIDPOINT_ERROR for rows of the midpoint rule, 1e-11 for rows of the composite Gauss-Legendre
+    rule (accurate to about 1e-13); quad is accurate to 1e-13 relative."""
     nodes = midpoint_grid(mean[None], sd[None], np.ones((1, len(mean)), bool))[2][0]
-    return 2e-9 if nodes <= MAX_NODES else 1e-11
+    return MIDPOINT_ERROR if nodes <= MAX_NODES else 1e-11
 
 
 @pytest.mark.parametrize(("mean", "sd"), CASES)
@@ -48,9 +50,9 @@ def test_matches_adaptive_integration(mean, sd):
 
 
 def test_random_rows_match_adaptive_integration_on_both_rules():
-    # widths up to 100 apart: the midpoint rule takes the rows with alike widths, the panel rule the rest
+    # widths up to 200 apart: the midpoint rule takes the rows with alike widths, the panel rule the rest
     rng = np.random.default_rng(20)
-    rows = [(rng.normal(0, 0.05, k), np.exp(rng.uniform(np.log(0.001), np.log(0.1), k)))
+    rows = [(rng.normal(0, 0.05, k), np.exp(rng.uniform(np.log(0.0005), np.log(0.1), k)))
             for k in (3, 4, 5, 6)]
     uses_midpoint = []
     for mean, sd in rows:
@@ -78,7 +80,7 @@ def test_midpoint_rows_match_adaptive_integration(kind):
             continue
         checked += 1
         p = probability_of_max(mean[None], sd[None], np.ones((1, k), bool))[0]
-        np.testing.assert_allclose(p, adaptive_reference(mean, sd), rtol=0, atol=2e-9)
+        np.testing.assert_allclose(p, adaptive_reference(mean, sd), rtol=0, atol=MIDPOINT_ERROR)
     assert checked >= 4
 
 
@@ -127,3 +129,26 @@ def test_rows_are_distributions(k, seed):
     p = probability_of_max(mean, sd, allowed)
     assert np.all(p >= 0) and np.all(p[~allowed] == 0)
     np.testing.assert_allclose(p.sum(axis=1), 1.0, rtol=0, atol=1e-12)
+
+
+def test_midpoint_sums_with_recurrent_densities_match_direct_evaluation_over_the_longest_grid():
+    # the densities come from a product recurrence along each action's nodes: over MAX_NODES nodes,
+    # from the lowest start the grid allows (every action at or above Phi^-1(TAIL)) to far beyond the
+    # peak, the weighted sums match exp and ndtr evaluated at every node
+    from bandit.gaussian_max import _LOW_Z, _Workspace
+
+    rng = np.random.default_rng(8)
+    rows, k = 6, 4
+    mean, sd = rng.normal(0, 0.3, (rows, k)), np.exp(rng.uniform(-0.5, 0.5, (rows, k)))
+    low = (mean + _LOW_Z * sd).max(axis=1)
+    step = 1.15 / np.sqrt((sd**-2.0).sum(axis=1))
+    sums = _Workspace(k * MAX_NODES * rows).sums(mean, sd, low, step, MAX_NODES)
+    t = low[:, None] + step[:, None] * (np.arange(MAX_NODES) + 0.5)  # (rows, nodes)
+    u = (t[:, None, :] - mean[:, :, None]) / sd[:, :, None]  # (rows, k, nodes)
+    assert u.max() > 60  # far past the peak: the recurrence falls to underflow there
+    cdf, density = special.ndtr(u), np.exp(-0.5 * u * u) / sd[:, :, None]
+    expected = np.empty((rows, k))
+    for i in range(k):
+        others = np.prod(np.delete(cdf, i, axis=1), axis=1)
+        expected[:, i] = (density[:, i] * others).sum(axis=1)
+    np.testing.assert_allclose(sums, expected, rtol=1e-10, atol=1e-300)

@@ -5,14 +5,12 @@ from __future__ import annotations
 import numpy as np
 from scipy import special
 
-from bandit.normal_tail import POWERS, fill_cdf, log_cdf
+from bandit.normal_tail import WORK_ROWS, cdf_and_hazard, fill_cdf
 
 
 def evaluate(u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    powers = np.empty((POWERS, len(u)))
-    powers[0] = 1.0
     cdf, density = np.empty(len(u)), np.empty(len(u))
-    fill_cdf(u, powers, np.empty((2, len(u))), cdf, density)
+    fill_cdf(u, np.empty((WORK_ROWS, len(u))), cdf, density)
     return cdf, density
 
 
@@ -28,17 +26,22 @@ def test_cdf_matches_ndtr_relatively_in_the_tail_it_computes():
     np.testing.assert_array_equal(density, np.exp(-0.5 * u * u))
 
 
-def test_log_cdf_and_hazard_match_scipy_in_both_tails():
-    z = np.linspace(-30.0, 9.0, 200_001)
-    log, hazard = log_cdf(z)
-    reference = special.log_ndtr(z)
+def test_cdf_and_hazard_match_scipy_relatively_in_both_tails():
+    z = np.linspace(-30.0, 40.0, 350_001)
+    cdf, hazard = cdf_and_hazard(z)
+    reference = special.ndtr(z)
     # the reversed hazard phi / Phi, from the log density minus log_ndtr
-    expected = np.exp(-0.5 * z * z - 0.5 * np.log(2 * np.pi) - reference)
-    inner = z >= -9  # the fitted range; below it the ratio is within 1e-6, so log Phi within 1e-6
-    np.testing.assert_allclose(log[inner], reference[inner], rtol=0, atol=2e-11)  # Phi: 2e-11 relatively
+    expected = np.exp(-0.5 * z * z - 0.5 * np.log(2 * np.pi) - special.log_ndtr(z))
+    inner = np.abs(z) <= 9  # the fitted range: the tail Q within 2e-11 relatively
+    np.testing.assert_allclose(cdf[inner], reference[inner], rtol=2e-11, atol=0)
     np.testing.assert_allclose(hazard[inner], expected[inner], rtol=5e-11, atol=0)
-    np.testing.assert_allclose(log[~inner], reference[~inner], rtol=0, atol=1e-6)
-    np.testing.assert_allclose(hazard[~inner], expected[~inner], rtol=1e-6, atol=0)
-    far_log, far_hazard = log_cdf(np.array([-1e20, 1e20, -np.inf, np.inf]))
-    assert far_log[0] < -1e29 and far_log[1] == 0 and far_log[2] < -1e29 and far_log[3] == 0
-    assert far_hazard[0] > 1e14 and far_hazard[1] == 0 and far_hazard[3] == 0
+    lower = (z < -9) & (z >= -37)  # beyond 9 the ratio is within 1e-6 relatively
+    np.testing.assert_allclose(cdf[lower], reference[lower], rtol=1e-6, atol=0)
+    np.testing.assert_allclose(hazard[lower], expected[lower], rtol=1e-6, atol=0)
+    upper = z > 9
+    assert np.all(cdf[upper] == 1.0) and np.all(hazard[upper] < 1e-17)
+    assert np.all(hazard[z > 37] < 1e-296)
+    far_cdf, far_hazard = cdf_and_hazard(np.array([-1e20, 1e20, -np.inf, np.inf]))
+    # |z| is capped at 37: far below, Phi comes out as Q(37), a positive bound above the truth
+    assert 0 < far_cdf[0] < 1e-299 and far_cdf[0] == far_cdf[2] and far_cdf[1] == far_cdf[3] == 1.0
+    assert far_hazard[0] > 37 and far_hazard[1] < 1e-296 and far_hazard[3] < 1e-296

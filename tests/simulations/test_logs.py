@@ -8,10 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from simulations.column_maps import column_map, load_column_map
+from simulations.column_maps import column_map, load_column_fields, load_column_map
 from simulations.data import SimulationInputError
 from simulations.log_records import logs_from_records
-from simulations.logs import iter_logs, load_logs, read_logs
+from simulations.logs import iter_logs, load_logs, read_log_table, read_logs
 
 
 def _frame() -> pd.DataFrame:
@@ -132,6 +132,33 @@ def test_bad_column_maps_name_the_problem(tmp_path, text, message):
     path.write_text(text)
     with pytest.raises(SimulationInputError, match=message):
         load_column_map(path)
+
+
+def test_a_column_map_of_plain_values_and_one_to_convert_are_the_same(tmp_path):
+    """Plain values are taken as they are; others (numbers as text) are converted by pydantic."""
+    plain = column_map(action="v", reward="r", propensity="p", context=["d"], actions=["a", 2],
+                       reward_range=[0, 1])
+    converted = column_map(action="v", reward="r", propensity="p", context=("d",), actions=("a", "2"),
+                           reward_range=("0", "1.0"))
+    assert plain == converted
+    assert (plain.context, plain.actions, plain.reward_range) == (("d",), ("a", "2"), (0.0, 1.0))
+    path = tmp_path / "map.yaml"
+    path.write_text("action: v\nreward: r\npropensity: p\nreward_range: ['0', 1]\n")
+    assert load_column_fields(path) == {"action": "v", "reward": "r", "propensity": "p",
+                                        "reward_range": (0.0, 1.0)}
+    with pytest.raises(SimulationInputError, match="column map: action: Input should be a valid string"):
+        column_map(action=1, reward="r", propensity="p")
+    with pytest.raises(SimulationInputError, match="column map: actions: Value error, must be a list"):
+        column_map(action="v", reward="r", propensity="p", actions="ab")
+
+
+def test_a_csv_row_longer_than_a_batch_of_the_reader_is_read(tmp_path):
+    rows = 250_000  # about 2.6 MB of short rows before the long one (3 MB), 0.6 MB after
+    frame = pd.DataFrame({"action": "a", "propensity": 0.5, "reward": 1.0, "note": ["x"] * rows})
+    frame.loc[rows - 50_000, "note"] = "y" * 3_000_000
+    frame.to_csv(tmp_path / "long.csv", index=False)
+    table = read_log_table(tmp_path / "long.csv", ["action", "propensity", "reward", "note"], ["action"])
+    assert table.num_rows == rows and len(table.column("note")[rows - 50_000].as_py()) == 3_000_000
 
 
 def test_missing_columns_and_formats_are_reported(tmp_path):

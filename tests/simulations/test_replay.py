@@ -144,6 +144,20 @@ def test_candidate_files(tmp_path):
         candidate_from_mapping({"policy": "ucb", "variant": "plain"})
     with pytest.raises(SimulationInputError, match="design.policy: required"):
         candidate_from_mapping({"design": {"type": "bandit"}})
+    with pytest.raises(SimulationInputError, match="candidate: policy: Input should be a valid string"):
+        candidate_from_mapping({"policy": 3})
+    with pytest.raises(SimulationInputError, match="candidate: weight: Extra inputs are not permitted"):
+        candidate_from_mapping({"policy": "ucb", "weight": 2})
+
+
+def test_a_candidate_mapping_of_plain_values_and_one_to_convert_give_the_same_spec():
+    """Plain values are taken as they are; others are converted by pydantic, to the same spec."""
+    plain = candidate_from_mapping({"policy": "ucb", "train": False, "train_fraction": 0.25})
+    converted = candidate_from_mapping({"policy": "ucb", "train": "no", "train_fraction": "0.25"})
+    assert plain == converted == CandidateSpec(name="ucb", policy="ucb", train=False, train_fraction=0.25)
+    assert candidate_from_mapping({"variant": "plain", "train_fraction": 0}).train_fraction == 0.0
+    with pytest.raises(ValueError, match="train_fraction: must be at least 0 and less than 1"):
+        CandidateSpec(policy="ucb", train_fraction=1.0)
     with pytest.raises(SimulationInputError, match="candidates\\['x'\\].variant: 'bold' is not one of"):
         replay_report(make_log(100, np.random.default_rng(5)).data, {"x": CandidateSpec(variant="bold")})
 
