@@ -184,8 +184,96 @@ class LogArrays:
         return self.n.sum(axis=1)
 
 
+_ARRAY_FIELDS = ("n", *_SUM_FIELDS, "min_propensity")
+
+
+class ArrayLog(Sequence[PolicyBatch]):
+    """A log already laid out as :class:`LogArrays` (read from a store as arrays): a sequence of
+    :class:`PolicyBatch`, each made when asked for, that :func:`log_arrays` returns without a pass over
+    the batches. Every arm is in every batch (an arm without decisions in a batch has the empty sums).
+
+    The arrays are checked as :class:`ArmBatchSums` and :func:`log_arrays` check a log of batches, with
+    the same errors.
+    """
+
+    def __init__(self, arrays: LogArrays) -> None:
+        _check_arrays(arrays)
+        self.arrays = arrays
+
+    def __len__(self) -> int:
+        return len(self.arrays.versions)
+
+    def __getitem__(self, index):  # type: ignore[no-untyped-def,override]
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        b = range(len(self))[index]
+        data = self.arrays
+        return PolicyBatch(data.versions[b], {
+            arm: ArmBatchSums(int(data.n[b, j]), *(float(getattr(data, name)[b, j]) for name in _SUM_FIELDS),
+                              min_propensity=float(data.min_propensity[b, j]))
+            for j, arm in enumerate(data.arms)
+        })
+
+
+def _check_arrays(data: LogArrays) -> None:
+    """:class:`ArmBatchSums`'s and :func:`log_arrays`'s checks, over whole arrays."""
+    shape = (len(data.versions), len(data.arms))
+    if not shape[0]:
+        raise AnalysisInputError("log: pass a non-empty sequence of PolicyBatch, oldest first")
+    for name in _ARRAY_FIELDS:
+        if np.shape(getattr(data, name)) != shape:
+            raise AnalysisInputError(f"log arrays: {name} is not of shape {shape}")
+    n = data.n
+    if not np.all(np.isfinite(n)) or np.any(n < 0) or np.any(n != np.floor(n)):
+        raise AnalysisInputError("ArmBatchSums.n: must be a non-negative whole number")
+    for name in _SUM_FIELDS:
+        if not np.all(np.isfinite(getattr(data, name))):
+            raise AnalysisInputError(f"ArmBatchSums.{name}: must be a finite number")
+    for name in ("reward_sum_squares", "w2_reward_squares_sum"):
+        if np.any(getattr(data, name) < 0):
+            raise AnalysisInputError(f"ArmBatchSums.{name}: must be >= 0")
+    if not np.all((data.min_propensity > 0) & (data.min_propensity <= 1)):
+        raise AnalysisInputError("ArmBatchSums.min_propensity: must be in (0, 1]")
+    tolerance = 1e-9 * np.maximum(1.0, n)
+    if np.any(data.w_sum < n - tolerance) or np.any(
+            data.w2_sum < data.w_sum - tolerance * np.maximum(1.0, data.w_sum)):
+        raise AnalysisInputError("ArmBatchSums: w_sum and w2_sum are not sums of 1/p and 1/p^2 over n "
+                                 "propensities in (0, 1] (need w2_sum >= w_sum >= n)")
+    if any(np.any((n == 0) & (getattr(data, name) != 0)) for name in _SUM_FIELDS):
+        raise AnalysisInputError("ArmBatchSums: n is 0 but some sums are not")
+    known = [v for v in data.versions if v is not None]
+    if len(set(known)) != len(known):
+        raise AnalysisInputError("log: a policy version appears twice")
+    if n.sum() == 0:
+        raise AnalysisInputError("log: no decisions")
+    if len(set(data.arms)) != len(data.arms) or not all(isinstance(a, str) for a in data.arms):
+        raise AnalysisInputError(f"arms: need distinct arm names, got {list(data.arms)}")
+
+
+def _arrays_for(log: ArrayLog, arms: Sequence[str] | None) -> LogArrays:
+    """:func:`log_arrays` of an :class:`ArrayLog`: its arrays, the arms reordered (or added, empty)."""
+    data = log.arrays
+    names = data.arms if arms is None else tuple(arms)
+    if names == data.arms:
+        return data
+    if len(set(names)) != len(names) or not all(isinstance(name, str) for name in names):
+        raise AnalysisInputError(f"arms: need distinct arm names, got {list(names)}")
+    unknown = set(data.arms) - set(names)
+    if unknown:
+        raise AnalysisInputError(f"log: arms {sorted(unknown)} are not among arms {list(names)}")
+    columns = {}
+    for name in _ARRAY_FIELDS:
+        values = getattr(data, name)
+        out = np.full((len(data.versions), len(names)), 1.0 if name == "min_propensity" else 0.0)
+        for j, arm in enumerate(names):
+            if arm in data.arms:
+                out[:, j] = values[:, data.arms.index(arm)]
+        columns[name] = out
+    return LogArrays(arms=names, versions=data.versions, **columns)
+
+
 def log_arrays(log: Sequence[PolicyBatch], arms: Sequence[str] | None = None) -> LogArrays:
-    """Check the log and lay it out as arrays.
+    """Check the log and lay it out as arrays (an :class:`ArrayLog`'s, checked when it was made).
 
     Parameters
     ----------
@@ -194,6 +282,8 @@ def log_arrays(log: Sequence[PolicyBatch], arms: Sequence[str] | None = None) ->
     arms : Sequence[str] or None
         The arms, in the order wanted; by default every arm seen, in order of first appearance.
     """
+    if isinstance(log, ArrayLog):
+        return _arrays_for(log, arms)
     if isinstance(log, PolicyBatch) or not isinstance(log, Sequence) or not log:
         raise AnalysisInputError("log: pass a non-empty sequence of PolicyBatch, oldest first")
     seen: dict[str, None] = {}
@@ -216,7 +306,7 @@ def log_arrays(log: Sequence[PolicyBatch], arms: Sequence[str] | None = None) ->
     unknown = set(seen) - set(names)
     if unknown:
         raise AnalysisInputError(f"log: arms {sorted(unknown)} are not among arms {list(names)}")
-    fields = ("n", *_SUM_FIELDS, "min_propensity")
+    fields = _ARRAY_FIELDS
     row = attrgetter(*fields)
     table = np.array([[row(batch.sums(arm)) for arm in names] for batch in log], dtype=float).reshape(
         len(log), len(names), len(fields))

@@ -120,6 +120,14 @@ def confidence_sequence_path(
     null : float
         The value tested by ``p_value`` (0 for a difference).
     """
+    return _path(log, weights, alpha, tuning_n, null, last_only=False)
+
+
+def _path(
+    log: Sequence[PolicyBatch], weights: ArmWeights, alpha: float, tuning_n: float, null: float,
+    *, last_only: bool,
+) -> tuple[AlwaysValidResult, ...]:
+    """The results after every batch, or after the last one alone (the same arithmetic for it)."""
     rho2 = mixing_rho_squared(alpha, tuning_n)
     if not math.isfinite(null):
         raise AnalysisInputError(f"null: must be finite, got {null!r}")
@@ -127,7 +135,7 @@ def confidence_sequence_path(
     c = weight_vector(data.arms, weights)
     t, total_h, estimate, spread = _weighted_scores(data, c)
     results = []
-    for b in range(len(log)):
+    for b in range(len(t) - 1, len(t)) if last_only else range(len(t)):
         if total_h[b] <= 0:
             results.append(AlwaysValidResult(
                 data.versions[b], int(t[b]), math.nan, (-math.inf, math.inf), 1.0, False, null))
@@ -148,8 +156,9 @@ def confidence_sequence(
     tuning_n: float = DEFAULT_TUNING_N,
     null: float = 0.0,
 ) -> AlwaysValidResult:
-    """The always-valid result now (after the last batch); see :func:`confidence_sequence_path`."""
-    return confidence_sequence_path(log, weights, alpha=alpha, tuning_n=tuning_n, null=null)[-1]
+    """The always-valid result now (after the last batch); see :func:`confidence_sequence_path` (only
+    the last batch's boundary is computed)."""
+    return _path(log, weights, alpha, tuning_n, null, last_only=True)[-1]
 
 
 def _weighted_scores(

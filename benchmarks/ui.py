@@ -16,7 +16,12 @@ TestClient, each page is timed:
 
 and, for an experiment page, each read of its numbers from the store alone (:data:`PARTS`).
 
-    python -m benchmarks.ui [--decisions 1000000] [--pg URL] [--repeats 5]
+    python -m benchmarks.ui [--decisions 1000000] [--pg URL] [--repeats 5] [--keep DIR [--rebuild]]
+
+With ``--keep DIR`` the built stores are kept for the next run of the same size: the SQLite file in
+``DIR`` and a PostgreSQL database named after the size beside ``--pg``; a later run reuses them (no
+build, no ``prepare_store``) unless ``--rebuild`` is given or the build did not finish (``DIR`` holds a
+marker per store written once it is prepared).
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from analysis.drift import calibrate_cusum_threshold
 from api.app import create_app
 from api.settings import Settings
 from api.ui.numbers import HISTORY_POINTS, gather_numbers
@@ -41,6 +47,7 @@ from benchmarks.bulk_load import prepare_store
 from benchmarks.report import format_table, write_section
 from benchmarks.ui_log import DESIGNS, build_logs
 from experiments.assignment import compile_experiment
+from experiments.drift_block import monitor_log
 from experiments.service import ExperimentService
 from experiments.spec import ExperimentSpec
 from experiments.store import create_tables, make_engine
@@ -77,7 +84,7 @@ def empty_caches(app: FastAPI) -> None:
 
 #: The reads of an experiment page's numbers (:func:`api.ui.numbers.gather_numbers`), timed one by one.
 PARTS = ("summary + learning", "policy history", "adaptive read", "drift read",
-         "learned reward, as recorded", "learned reward, full scan")
+         "learned reward, as recorded", "learned reward, full scan", "drift threshold, once per process")
 
 
 def learned_reward_reads(engine: Any, key: str) -> tuple[float, float]:
@@ -98,8 +105,17 @@ def learned_reward_reads(engine: Any, key: str) -> tuple[float, float]:
     return recorded_ms, scanned_ms
 
 
-def store_parts(engine: Any, url: str, key: str) -> list[float]:
-    """Milliseconds of each of :data:`PARTS` for ``key``, in a new service (nothing cached)."""
+def threshold_ms(service: ExperimentService, key: str) -> float:
+    """Milliseconds of the drift detector's threshold for ``key``'s horizon computed anew: what the
+    first page of a process (or the first after the horizon grew) adds, as the process keeps each
+    horizon's threshold (``calibrate_cusum_threshold`` is cached)."""
+    horizon = monitor_log(service.read_drift(key)).total.horizon
+    return timed_ms(lambda: calibrate_cusum_threshold.__wrapped__(horizon))
+
+
+def store_parts(engine: Any, url: str, key: str, threshold: bool = True) -> list[float]:
+    """Milliseconds of each of :data:`PARTS` for ``key``, in a new service (nothing cached); the drift
+    threshold only when ``threshold`` (else 0)."""
     service = fresh_app(engine, url).state.service
     adaptive = key != "ab"
     return [
@@ -108,11 +124,12 @@ def store_parts(engine: Any, url: str, key: str) -> list[float]:
         timed_ms(lambda: service.read_adaptive(key)) if adaptive else 0.0,
         timed_ms(lambda: service.read_drift(key)),
         *(learned_reward_reads(engine, key) if adaptive else (0.0, 0.0)),
+        threshold_ms(service, key) if threshold else 0.0,
     ]
 
 
-def measure(db_name: str, url: str, n: int, repeats: int) -> tuple[list[list[object]], list[list[object]]]:
-    """The pages' table rows and the experiment pages' store parts (rows of :data:`PARTS`)."""
+def build_store(db_name: str, url: str, n: int) -> None:
+    """Write the three logs of ``n`` decisions into the empty store at ``url`` and prepare it."""
     engine = make_engine(url)
     create_tables(engine)
     built = build_logs(engine, ExperimentService(engine, seed=1), n)
@@ -120,6 +137,17 @@ def measure(db_name: str, url: str, n: int, repeats: int) -> tuple[list[list[obj
     prepare_store(engine)
     print(f"{db_name}: {len(DESIGNS)} x {n:,} decisions built in {built:.0f} s, store prepared in "
           f"{time.perf_counter() - started:.0f} s", flush=True)
+    engine.dispose()
+
+
+def measure(db_name: str, url: str, n: int, repeats: int, *, build: bool = True
+            ) -> tuple[list[list[object]], list[list[object]]]:
+    """The pages' table rows and the experiment pages' store parts (rows of :data:`PARTS`); the store
+    is built first unless ``build`` is false (a kept store of the same size)."""
+    if build:
+        build_store(db_name, url, n)
+    engine = make_engine(url)
+    create_tables(engine)
 
     pages = [("list page", "/ui", None), *[(f"{key} page", f"/ui/experiments/{key}", key) for key in DESIGNS]]
     rows: list[list[object]] = []
@@ -127,9 +155,9 @@ def measure(db_name: str, url: str, n: int, repeats: int) -> tuple[list[list[obj
     for label, path, key in pages:
         store, first, expired = [], [], []
         parts: list[list[float]] = []
-        for _ in range(repeats):
+        for repeat in range(repeats):
             if key is not None:
-                parts.append(store_parts(engine, url, key))
+                parts.append(store_parts(engine, url, key, threshold=repeat == 0))
             app = fresh_app(engine, url)
             service = app.state.service
             if key is None:
@@ -145,7 +173,9 @@ def measure(db_name: str, url: str, n: int, repeats: int) -> tuple[list[list[obj
         rows.append([db_name, label, f"{n:,}" if key else f"{len(DESIGNS)} x {n:,}",
                      statistics.median(store), statistics.median(first), statistics.median(expired)])
         if key is not None:
-            part_rows.append([db_name, label, *[statistics.median(p) for p in zip(*parts, strict=True)]])
+            medians = [statistics.median(p) for p in zip(*parts, strict=True)]
+            medians[-1] = parts[0][-1]  # the drift threshold: timed once
+            part_rows.append([db_name, label, *medians])
 
     app = fresh_app(engine, url, REFRESH_SECONDS)
     with TestClient(app) as client:
@@ -169,18 +199,53 @@ def measure(db_name: str, url: str, n: int, repeats: int) -> tuple[list[list[obj
     return rows, part_rows
 
 
-def measure_postgres(admin_url: str, n: int, repeats: int) -> tuple[list[list[object]], list[list[object]]]:
-    """``measure`` in a throwaway database created next to ``admin_url`` (dropped after)."""
+def measure_postgres(admin_url: str, n: int, repeats: int, keep: Path | None = None, rebuild: bool = False
+                     ) -> tuple[list[list[object]], list[list[object]]]:
+    """``measure`` in a throwaway database created next to ``admin_url`` (dropped after); with ``keep``
+    in the database ``sendlab_bench_ui_<n>``, kept and reused (see the module docstring)."""
     import psycopg
 
     conninfo = admin_url.replace("postgresql+psycopg://", "postgresql://")
-    name = f"sendlab_bench_ui_{uuid.uuid4().hex[:10]}"
+    name = f"sendlab_bench_ui_{n}" if keep else f"sendlab_bench_ui_{uuid.uuid4().hex[:10]}"
+    url = admin_url.rsplit("/", 1)[0] + "/" + name
     with psycopg.connect(conninfo, autocommit=True, connect_timeout=3) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-        try:
-            return measure("PostgreSQL", admin_url.rsplit("/", 1)[0] + "/" + name, n, repeats)
-        finally:
+        if keep is None:
+            admin.execute(f'CREATE DATABASE "{name}"')
+            try:
+                return measure("PostgreSQL", url, n, repeats)
+            finally:
+                admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        marker = keep / f"{name}.ready"
+        exists = admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+        if rebuild or not exists or not marker.exists():
+            marker.unlink(missing_ok=True)
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            admin.execute(f'CREATE DATABASE "{name}"')
+            build_store("PostgreSQL", url, n)
+            marker.write_text(f"{n}\n")
+        else:
+            print(f"PostgreSQL: reusing the kept database {name}", flush=True)
+    if repeats == 0:  # --build-only
+        return [], []
+    return measure("PostgreSQL", url, n, repeats, build=False)
+
+
+def measure_sqlite_kept(keep: Path, n: int, repeats: int, rebuild: bool
+                        ) -> tuple[list[list[object]], list[list[object]]]:
+    """``measure`` on the SQLite file ``ui_<n>.db`` in ``keep``, built when absent or unfinished."""
+    path, marker = keep / f"ui_{n}.db", keep / f"ui_{n}.db.ready"
+    url = f"sqlite:///{path}"
+    if rebuild or not marker.exists():
+        marker.unlink(missing_ok=True)
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+        build_store("SQLite (WAL)", url, n)
+        marker.write_text(f"{n}\n")
+    else:
+        print(f"SQLite (WAL): reusing the kept store {path.name}", flush=True)
+    if repeats == 0:  # --build-only
+        return [], []
+    return measure("SQLite (WAL)", url, n, repeats, build=False)
 
 
 def conclusion(rows: list[list[object]], part_rows: list[list[object]]) -> str:
@@ -208,21 +273,22 @@ def conclusion(rows: list[list[object]], part_rows: list[list[object]]) -> str:
         f"Cold: {pages(6)}.\n\n"
         "What remains of each cold page's time (the better of first view and cache expired; medians):\n\n"
         + "\n".join(f"- {line}." for line in lines) + "\n\n"
-        "Every read of a page's numbers comes from sums kept as the log is written, a few rows per arm "
-        "and day (or per policy version) whatever the size of the log: `summary + learning` reads the "
-        "rollups' cells and outcome counts (for an adaptive design the reward learned from is the "
-        "latest snapshot's record, kept by the learning transaction); `adaptive read` the adaptive "
-        "inverse-propensity sums per policy version and arm (a contextual design of at most 50,000 "
-        "decisions also reads those decisions as rows, for the cross-fitted estimate); `drift read` the "
-        "drift sums per day, policy version, learned version and arm; `policy history` the snapshot "
-        "rows and the arm probabilities stored with them (it grows with the number of snapshots, not "
-        "of decisions); the list page sums every experiment's decisions from its rollups. Those reads "
-        "grow with the days and policy versions of the log, not its decisions. Reading a page's numbers "
-        "(`store ms`, `api.ui.numbers.gather_numbers`) also computes, for an adaptive design, the "
-        "adaptively weighted estimates over every policy version (`estimate_log`) and the drift monitor "
-        "over every snapshot (`monitor_log`): with a policy version per 5,000 decisions that part grows "
-        "with the log too (here it is most of a cold adaptive page). The rest of a cold page is the "
-        "analysis of the sums, the charts and the template."
+        "Every read of a page's numbers comes from sums kept as the log is written: `summary + "
+        "learning` reads the rollups' cells summed by the database over policy versions (the summary: "
+        "rows per arm and day) and over days (the learning summary: rows per policy version and arm), "
+        "the snapshots' times from an index, and the reward learned from as the latest snapshot records "
+        "it; `adaptive read` the adaptive inverse-propensity sums per policy version and arm, as arrays "
+        "(one query; a contextual design of at most 50,000 decisions also reads its decisions as rows); "
+        "`drift read` the drift sums per day, policy version, learned version and arm; `policy history` "
+        "the snapshot versions (an index), then the rows of the 100 drawn. None grows with the decisions; "
+        "the learning summary's, the adaptive and the drift sums grow with the policy versions (one per "
+        "5,000 decisions here). Reading a page's numbers (`store ms`) also computes the adaptive "
+        "estimate and the drift monitor, as arrays over the policy versions. `drift threshold, once per "
+        "process`: the drift detector's threshold for the page's horizon (the days judged, here a day "
+        "per policy version) computed anew, timed once and not in the other columns: a process keeps "
+        "each horizon's threshold, so the first page of a process, or the first after the horizon grew, "
+        "adds it. The rest of a cold page is the analysis of the sums (the adaptive analysis over the "
+        "policy versions), the charts (plotly figures) and the template."
     )
 
 
@@ -237,7 +303,18 @@ def main() -> None:
     parser.add_argument("--combine", nargs="+", default=None, metavar="FILE",
                         help="measure nothing: write the section from the rows of runs saved with --save "
                              "(one database each, run side by side)")
+    parser.add_argument("--keep", default=None, metavar="DIR",
+                        help="keep the built stores (the SQLite file in DIR, a PostgreSQL database named "
+                             "after the size) and reuse them in later runs of the same size")
+    parser.add_argument("--rebuild", action="store_true", help="with --keep: build the kept stores anew")
+    parser.add_argument("--build-only", action="store_true",
+                        help="with --keep: build (or find) the stores, measure nothing")
     args = parser.parse_args()
+    keep = Path(args.keep) if args.keep else None
+    if keep is not None:
+        keep.mkdir(parents=True, exist_ok=True)
+    elif args.rebuild or args.build_only:
+        parser.error("--rebuild and --build-only need --keep")
     rows: list[list[object]] = []
     part_rows: list[list[object]] = []
     if args.combine:
@@ -250,28 +327,56 @@ def main() -> None:
             part_rows += [[*row[:2], f"{run['decisions']:,}", *row[2:]] for row in run["part_rows"]]
             pieces.append(f"python -m benchmarks.ui{_size_option(run['decisions'])}"
                           + ("" if "SQLite (WAL)" in databases else " --skip-sqlite")
-                          + (" --pg URL" if "PostgreSQL" in databases else "") + f" --save {Path(name).name}")
+                          + (" --pg URL" if "PostgreSQL" in databases else "")
+                          + (f" --repeats {run['repeats']}" if run.get("repeats", 5) != 5 else "")
+                          + (" --keep DIR" if run.get("keep") else "")
+                          + f" --save {Path(name).name}"
+                          + (f" (code: commit {run['code']})" if run.get("code") else ""))
         command = ("; ".join(pieces) + " (side by side); then python -m benchmarks.ui --combine "
                    + " ".join(Path(name).name for name in args.combine))
         write_ui_section(sorted(set(sizes), reverse=True), command, rows, part_rows)
         return
     measured = []
+    repeats = 0 if args.build_only else args.repeats
     if not args.skip_sqlite:
-        with tempfile.TemporaryDirectory() as tmp:
-            measured.append(measure("SQLite (WAL)", f"sqlite:///{Path(tmp) / 'ui.db'}", args.decisions,
-                                    args.repeats))
+        if keep is not None:
+            measured.append(measure_sqlite_kept(keep, args.decisions, repeats, args.rebuild))
+        else:
+            with tempfile.TemporaryDirectory() as tmp:
+                measured.append(measure("SQLite (WAL)", f"sqlite:///{Path(tmp) / 'ui.db'}", args.decisions,
+                                        repeats))
     if args.pg:
-        measured.append(measure_postgres(args.pg, args.decisions, args.repeats))
+        measured.append(measure_postgres(args.pg, args.decisions, repeats, keep, args.rebuild))
+    if args.build_only:
+        return
     for page_rows, parts in measured:
         rows += page_rows
         part_rows += parts
     if args.save:
         Path(args.save).write_text(json.dumps({"decisions": args.decisions, "rows": rows,
-                                               "part_rows": part_rows}))
+                                               "part_rows": part_rows, "code": code_version(),
+                                               "repeats": args.repeats, "keep": keep is not None}))
     command = (f"python -m benchmarks.ui{_size_option(args.decisions)}"
-               + (" --skip-sqlite" if args.skip_sqlite else "") + (" --pg URL" if args.pg else ""))
+               + (" --skip-sqlite" if args.skip_sqlite else "") + (" --pg URL" if args.pg else "")
+               + (f" --repeats {args.repeats}" if args.repeats != 5 else "") + (" --keep DIR" if keep else "")
+               + f" (code: commit {code_version()})")
     part_rows = [[*row[:2], f"{args.decisions:,}", *row[2:]] for row in part_rows]
     write_ui_section([args.decisions], command, rows, part_rows)
+
+
+def code_version() -> str:
+    """The commit the benchmark runs (with ``+changes`` when the worktree differs from it)."""
+    import subprocess
+
+    here = Path(__file__).resolve().parent
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=here, capture_output=True,
+                                text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
+                               capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return commit + ("+changes" if dirty else "")
 
 
 def _size_option(decisions: int) -> str:

@@ -23,6 +23,7 @@ Batches are policy versions, oldest first (decisions made before any snapshot, v
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,12 +32,12 @@ from sqlalchemy import Float, Select, cast, func, literal, select
 from sqlalchemy.engine import Connection
 
 from analysis.adaptive_aipw import DecisionRows
-from analysis.adaptive_log import EMPTY_SUMS, ArmBatchSums, PolicyBatch
+from analysis.adaptive_log import EMPTY_SUMS, ArmBatchSums, ArrayLog, LogArrays, PolicyBatch
 from bandit.features import FeatureHasher
 from bandit.options import default_min_share
 from experiments.assignment import CompiledExperiment
 from experiments.store import decisions_table as D
-from experiments.store.breakdown_tables import AdaptiveSums, stored_adaptive_sums
+from experiments.store.breakdown_tables import AdaptiveSums, stored_adaptive_arrays
 from experiments.store.summaries import attribution, event_types
 
 #: The metric name of the spec's reward (the other metrics are event types).
@@ -60,7 +61,7 @@ class AdaptiveLog:
 
     arms: tuple[str, ...]
     arm_to_variants: dict[str, dict[str, str]]
-    metric_to_log: dict[str, list[PolicyBatch]]
+    metric_to_log: dict[str, Sequence[PolicyBatch]]
     decisions: int
 
 
@@ -161,18 +162,37 @@ def adaptive_log(compiled: CompiledExperiment, sums: AdaptiveSums) -> AdaptiveLo
     )
 
 
+def stored_adaptive_log(conn: Connection, compiled: CompiledExperiment) -> AdaptiveLog:
+    """The :class:`AdaptiveLog` of the rollups read as arrays
+    (:func:`experiments.store.breakdown_tables.stored_adaptive_arrays`): each metric's batches an
+    :class:`analysis.adaptive_log.ArrayLog`, equal to :func:`adaptive_log` of
+    :func:`experiments.store.breakdown_tables.stored_adaptive_sums`."""
+    labels = arm_labels(compiled)
+    metrics = _metric_names(event_types(compiled))
+    versions, per_metric = stored_adaptive_arrays(conn, compiled.spec.key, compiled.version,
+                                                  event_types(compiled), compiled.n_arms)
+    decisions = int(per_metric[0]["n"].sum())
+    metric_to_log: dict[str, Sequence[PolicyBatch]] = {
+        metric: ArrayLog(LogArrays(arms=labels, versions=tuple(versions), **arrays)) if versions else []
+        for metric, arrays in zip(metrics, per_metric, strict=True)
+    }
+    return AdaptiveLog(
+        arms=labels,
+        arm_to_variants={labels[a]: compiled.arm_variants(a) for a in range(compiled.n_arms)},
+        metric_to_log=metric_to_log,
+        decisions=decisions,
+    )
+
+
 def read_adaptive_log(
     conn: Connection, compiled: CompiledExperiment, *, include_machine: bool = False
 ) -> AdaptiveLog:
-    """The :class:`AdaptiveLog` of the version: its sums read from the rollups
-    (:func:`experiments.store.breakdown_tables.stored_adaptive_sums`, a few rows per policy version and
-    arm), or with machine events included (the rollups leave them out) from the log in full
-    (:func:`log_adaptive_sums`)."""
+    """The :class:`AdaptiveLog` of the version: its sums read from the rollups as arrays
+    (:func:`stored_adaptive_log`, a few rows per policy version and arm), or with machine events
+    included (the rollups leave them out) from the log in full (:func:`log_adaptive_sums`)."""
     if include_machine:
-        sums = log_adaptive_sums(conn, compiled, include_machine=True)
-    else:
-        sums = stored_adaptive_sums(conn, compiled.spec.key, compiled.version, event_types(compiled))
-    return adaptive_log(compiled, sums)
+        return adaptive_log(compiled, log_adaptive_sums(conn, compiled, include_machine=True))
+    return stored_adaptive_log(conn, compiled)
 
 
 @dataclass(frozen=True)

@@ -30,9 +30,8 @@ rate (the union bound).
 from __future__ import annotations
 
 import threading
-from bisect import bisect_left, bisect_right
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -46,6 +45,7 @@ from analysis.drift import (
     DriftReport,
     monitor_drift,
     predict_reward,
+    predict_rewards,
 )
 from experiments.drift_reader import DriftCell, DriftLog
 
@@ -68,25 +68,6 @@ def _arm_totals(cells: Iterable[DriftCell], n_arms: int) -> np.ndarray:
     return out
 
 
-def _running_totals(
-    cells: Sequence[DriftCell], key: Callable[[DriftCell], Any], n_arms: int
-) -> Callable[..., np.ndarray]:
-    """``totals(k, inclusive)``: the :func:`_arm_totals` of the cells whose ``key`` is at most ``k``
-    (``inclusive``) or below it, from totals accumulated once over the sorted keys."""
-    key_to_cells: dict[Any, list[DriftCell]] = defaultdict(list)
-    for c in cells:
-        key_to_cells[key(c)].append(c)
-    keys = sorted(key_to_cells)
-    running = [np.zeros((3, n_arms))]
-    for k in keys:
-        running.append(running[-1] + _arm_totals(key_to_cells[k], n_arms))
-
-    def totals(k: Any, inclusive: bool) -> np.ndarray:
-        return running[(bisect_right if inclusive else bisect_left)(keys, k)]
-
-    return totals
-
-
 def _predict(known: np.ndarray, sends: np.ndarray, binary: bool) -> tuple[float, float] | None:
     """The predicted reward and its variance of ``sends`` (per arm) from the ``known`` totals
     (:func:`_arm_totals`); None when they say nothing about the arms sent."""
@@ -106,9 +87,50 @@ def _predict(known: np.ndarray, sends: np.ndarray, binary: bool) -> tuple[float,
     return float(np.sum(sends * mean)), variance
 
 
+def _totals_by(index: np.ndarray, arm: np.ndarray, values: np.ndarray, groups: int, n_arms: int
+               ) -> np.ndarray:
+    """Per group: :func:`_arm_totals` of its cells (``index`` each cell's group; the cells added in
+    order), shape (groups, 3, n_arms)."""
+    out = np.zeros((groups, 3, n_arms))
+    for j in range(3):
+        np.add.at(out[:, j, :], (index, arm), values[:, j])
+    return out
+
+
+def _running(keys: np.ndarray, arm: np.ndarray, values: np.ndarray, n_arms: int
+             ) -> tuple[np.ndarray, np.ndarray]:
+    """The sorted distinct ``keys`` and the totals of the cells whose key is at most each of them (a
+    row of zeros first): what :func:`_running_totals` accumulates, as arrays."""
+    distinct, index = np.unique(keys, return_inverse=True)
+    per_key = _totals_by(index.reshape(-1), arm, values, len(distinct), n_arms)
+    running = np.concatenate([np.zeros((1, 3, n_arms)), np.cumsum(per_key, axis=0)])
+    return distinct, running
+
+
+def _predict_many(known: np.ndarray, sends: np.ndarray, binary: bool) -> tuple[np.ndarray, np.ndarray,
+                                                                                 np.ndarray]:
+    """:func:`_predict` of many groups: ``known`` (groups, 3, arms), ``sends`` (groups, arms); the
+    predicted rewards, their variances and which groups have a prediction."""
+    n, s, ss = known[:, 0], known[:, 1], known[:, 2]
+    some = n.sum(axis=1) != 0
+    if binary:
+        mean, variance = (np.zeros(len(n)), np.zeros(len(n)))
+        if some.any():
+            mean[some], variance[some] = predict_rewards(1.0 + s[some], 1.0 + n[some] - s[some], sends[some])
+        return mean, variance, some
+    with np.errstate(divide="ignore", invalid="ignore"):
+        arm_mean = np.divide(s, n, out=np.zeros_like(s), where=n > 0)
+        var = np.divide(ss - n * arm_mean**2, n - 1, out=np.zeros_like(s), where=n > 1).clip(min=0.0)
+        per_mean = np.divide(var, n, out=np.zeros_like(s), where=n > 0)
+        variance = np.sum(sends * var + sends**2 * per_mean, axis=1)
+    enough = ~np.any((sends > 0) & (n < 2), axis=1)
+    return np.sum(sends * arm_mean, axis=1), variance, some & enough & (variance > 0)
+
+
 def drift_days(log: DriftLog, cells: Sequence[DriftCell] | None = None) -> list[DriftDay]:
     """The judged groups of ``log`` (or of its ``cells`` alone, judged by the same cells' earlier
-    days: one arm of a fixed split), in time order (module docstring)."""
+    days: one arm of a fixed split), in time order (module docstring). The cells are summed per group
+    and into what each group's prediction knows as arrays, once."""
     cells = log.cells if cells is None else tuple(cells)
     if not cells:
         return []
@@ -117,33 +139,43 @@ def drift_days(log: DriftLog, cells: Sequence[DriftCell] | None = None) -> list[
     adaptive = log.design in ADAPTIVE_DESIGNS
     first = log.cells[0].day
     window = timedelta(hours=log.window_hours)
-    groups: dict[tuple[Any, int | None], list[DriftCell]] = defaultdict(list)
-    for c in cells:
-        groups[(c.day, c.policy_version if adaptive else None)].append(c)
+    group_to_index: dict[tuple[Any, int | None], int] = {}
+    index = np.array([group_to_index.setdefault((c.day, c.policy_version if adaptive else None),
+                                                len(group_to_index)) for c in cells], dtype=np.int64)
+    arm = np.array([c.arm for c in cells], dtype=np.int64)
+    values = np.array([(c.decisions, c.reward_sum, c.reward_sum_squares) for c in cells], dtype=float)
+    groups = list(group_to_index)
+    group_totals = _totals_by(index, arm, values, len(groups), n_arms)
     # what each group's prediction knows, as running totals: the cells learned by its snapshot
     # (adaptive) or of the days before it (fixed split), each cell added once, not once per group
-    if adaptive:
-        known_by = _running_totals([c for c in cells if c.learned_version is not None],
-                                   lambda c: c.learned_version, n_arms)
-    else:
-        known_by = _running_totals(cells, lambda c: c.day, n_arms)
-    days = []
-    for (day, version), group_cells in sorted(groups.items(), key=lambda g: (g[0][0], g[0][1] or 0)):
+    judged = []
+    for g in sorted(range(len(groups)), key=lambda g: (groups[g][0], groups[g][1] or 0)):
+        day, version = groups[g]
         if datetime.combine(day + timedelta(days=1), datetime.min.time()) + window > log.now:
             continue
-        if adaptive:
-            if version is None:
-                continue
-            known = known_by(version, inclusive=True)
-        else:
-            known = known_by(day, inclusive=False)
-        group = _arm_totals(group_cells, n_arms)
-        predicted = _predict(known, group[0], binary)
-        if predicted is None:
+        if adaptive and version is None:
             continue
-        days.append(DriftDay((day - first).days, version or 0, int(group[0].sum()), predicted[0],
-                             predicted[1], float(group[1].sum())))
-    return days
+        judged.append(g)
+    if not judged:
+        return []
+    if adaptive:
+        learned = np.array([c.learned_version is not None for c in cells], dtype=bool)
+        keys, running = _running(np.array([c.learned_version for c in cells if c.learned_version is not None],
+                                          dtype=np.int64), arm[learned], values[learned], n_arms)
+        at = np.searchsorted(keys, np.array([groups[g][1] for g in judged], dtype=np.int64), side="right")
+    else:
+        ordinal = np.array([c.day.toordinal() for c in cells], dtype=np.int64)
+        keys, running = _running(ordinal, arm, values, n_arms)
+        at = np.searchsorted(keys, np.array([groups[g][0].toordinal() for g in judged], dtype=np.int64),
+                             side="left")
+    sent = group_totals[judged]
+    mean, variance, ok = _predict_many(running[at], sent[:, 0], binary)
+    decisions, rewards = sent[:, 0].sum(axis=1), sent[:, 1].sum(axis=1)
+    return [
+        DriftDay((groups[g][0] - first).days, groups[g][1] or 0, int(decisions[i]), float(mean[i]),
+                 float(variance[i]), float(rewards[i]))
+        for i, g in enumerate(judged) if ok[i]
+    ]
 
 
 @dataclass(frozen=True)

@@ -104,7 +104,8 @@ class Learning:
         """Every stored policy version of an experiment, oldest first (empty for hash designs); with
         ``limit``, at most that many, evenly spread over the versions, the first and the latest included.
 
-        Two queries over the snapshot table; no decision is read and no state restored (a bandit
+        Three queries over the snapshot table (the versions, then the rows of those drawn and, for a
+        bandit's, their arm probabilities); no decision is read and no state restored (a bandit
         snapshot's ``probabilities(1)`` are stored with it, :mod:`experiments.store.snapshot_summaries`).
 
         Raises
@@ -117,11 +118,18 @@ class Learning:
         repo = self._core.repo
         with self._core.engine.connect() as conn:
             repo.experiment(conn, key)
-            snaps = repo.snapshots(conn, key)
-            if limit is not None and len(snaps) > limit:
-                last = len(snaps) - 1
-                snaps = [snaps[i] for i in sorted({round(j * last / (limit - 1)) for j in range(limit)})]
-            version_to_probs = repo.arm_probabilities(conn, key, [s.version for s in snaps])
+            versions = repo.snapshot_versions(conn, key)
+            if limit is not None and len(versions) > limit:
+                last = len(versions) - 1
+                drawn = sorted({round(j * last / (limit - 1)) for j in range(limit)})
+                versions = [versions[i] for i in drawn]
+            snaps = repo.snapshots(conn, key, versions)  # the rows of the versions drawn alone
+            # only a bandit design's snapshots store arm probabilities (chart_probabilities): the others'
+            # rows are not read for them (on SQLite a contextual state lies before them in the row)
+            bandit = {v for v in {s.spec_version for s in snaps}
+                      if repo.compiled(key, v, conn=conn).spec.design.type == "bandit"}
+            version_to_probs = repo.arm_probabilities(conn, key, [s.version for s in snaps
+                                                                  if s.spec_version in bandit])
         return [
             PolicySnapshotInfo(
                 version=s.version,

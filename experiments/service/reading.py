@@ -52,12 +52,13 @@ from experiments.store.summaries import (
     apprentice_agreement,
     arm_stats,
     daily_stats,
-    decision_groups,
     event_types,
     excluded_counts,
     fallback_stats,
     learnable_decisions,
     log_cells,
+    summary_day_cells,
+    version_groups,
 )
 
 
@@ -94,11 +95,12 @@ class Reading:
         self, conn: Connection, key: str, include_machine: bool = False
     ) -> tuple[CompiledExperiment, list[DecisionGroup], ExperimentSummary]:
         """The summary of ``key``'s current version read on ``conn``, with the compiled spec and the
-        decision groups it counted (for the learning summary to share)."""
+        cells it summed (the rollups' cells summed over policy versions, or with ``include_machine``
+        the log's)."""
         _, compiled = self._core.repo.current(conn, key)
-        counted = decision_groups(conn, compiled)  # the rollups' cells, shared below
         # machine events are left out of the rollups: with them, the cells come from the log in full
-        cells = log_cells(conn, compiled, include_machine=True) if include_machine else counted
+        cells = log_cells(conn, compiled, include_machine=True) if include_machine else summary_day_cells(
+            conn, compiled)
         groups = ResultGroups(
             by_arm=arm_stats(conn, compiled, cells),
             by_reason=fallback_stats(conn, compiled, cells),
@@ -109,7 +111,7 @@ class Reading:
             uncounted_values=uncounted_value_counts(conn, compiled),
         )
         shares = self._shares(conn, compiled)
-        return compiled, counted, build_summary(compiled, groups, shares, include_machine=include_machine)
+        return compiled, cells, build_summary(compiled, groups, shares, include_machine=include_machine)
 
     def summarize(self, key: str, *, include_machine: bool = False) -> ExperimentSummary:
         """Summary statistics of the current version, aggregated by SQL in the database.
@@ -150,14 +152,17 @@ class Reading:
                 raise Conflict(
                     f"experiment {key!r} is a {compiled.spec.design.type} design: no policy learns"
                 )
-            return self.learning_on(conn, compiled, decision_groups(conn, compiled))
+            return self.learning_on(conn, compiled, version_groups(conn, compiled))
 
     def summarize_with_learning(self, key: str) -> tuple[ExperimentSummary, LearningSummary | None]:
-        """:meth:`summarize` and, for adaptive designs, :meth:`learning` (None otherwise), sharing one
-        read of the rollups' cells."""
+        """:meth:`summarize` and, for adaptive designs, :meth:`learning` (None otherwise), on one
+        connection: the summary from the rollups' cells summed over policy versions, the learning from
+        them summed over days (each sum done by the database)."""
         with self._core.engine.connect() as conn:
-            compiled, counted, summary = self.summary_on(conn, key)
-            learning = self.learning_on(conn, compiled, counted) if compiled.adaptive else None
+            compiled, _, summary = self.summary_on(conn, key)
+            learning = None
+            if compiled.adaptive:
+                learning = self.learning_on(conn, compiled, version_groups(conn, compiled))
         return summary, learning
 
     def traffic(self) -> list[ExperimentTraffic]:

@@ -10,6 +10,7 @@ import hashlib
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 from sqlalchemy import bindparam, delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
@@ -134,6 +135,61 @@ def stored_adaptive_sums(conn: Connection, key: str, version: int, types: Sequen
             ))
         out[(_read_policy(policy), int(arm))] = sums
     return out
+
+
+#: Per (batch, arm) field of :class:`analysis.adaptive_log.LogArrays`, the stored column of an
+#: ``rollup_adaptive`` row: the decisions' side (from the metric ``""`` row) and the metric's side.
+ADAPTIVE_DECISION_COLUMNS = (("n", "decisions"), ("w_sum", "inv_p_sum"), ("w2_sum", "inv_p2_sum"),
+                             ("min_propensity", "min_propensity"))
+
+
+def stored_adaptive_arrays(conn: Connection, key: str, version: int, types: Sequence[str], n_arms: int
+                           ) -> tuple[list[int | None], list[dict[str, np.ndarray]]]:
+    """:func:`stored_adaptive_sums` as arrays: the policy versions with decisions (oldest first, the
+    decisions without a policy version first) and, for the reward then each of ``types``, the fields of
+    :class:`analysis.adaptive_log.LogArrays` as arrays of shape (versions, ``n_arms``) (an arm without
+    decisions in a version: zeros, and a smallest propensity of 1). One query; no row object per
+    (policy version, arm)."""
+    columns = [A.c.policy_version, A.c.arm, A.c.metric,
+               *[A.c[c] for _, c in ADAPTIVE_DECISION_COLUMNS],
+               *[A.c[c] for _, c in _METRIC_FIELDS]]
+    rows = conn.execute(select(*columns).where(*_where(A, key, version))).all()
+    metrics = (ALL, *types)
+    if not rows:
+        return [], [_empty_arrays(0, n_arms) for _ in metrics]
+    policy, arm, metric, decisions, *_ = zip(*rows, strict=True)
+    policy_a, arm_a = np.array(policy, dtype=np.int64), np.array(arm, dtype=np.int64)
+    metric_index = {m: i for i, m in enumerate(metrics)}
+    which = np.array([metric_index.get(m, -1) for m in metric], dtype=np.int64)
+    groups = (which == 0) & (np.array(decisions, dtype=np.int64) > 0)
+    stored_versions = np.unique(policy_a[groups])  # ascending: NO_POLICY_VERSION (-1) first
+    if not len(stored_versions):
+        return [], [_empty_arrays(0, n_arms) for _ in metrics]
+    batch = np.minimum(np.searchsorted(stored_versions, policy_a), len(stored_versions) - 1)
+    has_group = np.zeros((len(stored_versions), n_arms), dtype=bool)
+    has_group[batch[groups], arm_a[groups]] = True
+    decision_side = {}
+    for j, (field, _) in enumerate(ADAPTIVE_DECISION_COLUMNS):
+        values = np.full((len(stored_versions), n_arms), 1.0 if field == "min_propensity" else 0.0)
+        values[batch[groups], arm_a[groups]] = [float(rows[i][3 + j]) for i in np.flatnonzero(groups)]
+        decision_side[field] = values
+    out = []
+    for i in range(len(metrics)):
+        mine = (which == i) & (stored_versions[batch] == policy_a)
+        mine[mine] &= has_group[batch[mine], arm_a[mine]]
+        arrays = {**decision_side}
+        for j, (field, _) in enumerate(_METRIC_FIELDS):
+            values = np.zeros((len(stored_versions), n_arms))
+            values[batch[mine], arm_a[mine]] = [float(rows[r][3 + len(ADAPTIVE_DECISION_COLUMNS) + j])
+                                                for r in np.flatnonzero(mine)]
+            arrays[field] = values
+        out.append(arrays)
+    return [_read_policy(int(v)) for v in stored_versions], out
+
+
+def _empty_arrays(batches: int, n_arms: int) -> dict[str, np.ndarray]:
+    names = [f for f, _ in ADAPTIVE_DECISION_COLUMNS] + [f for f, _ in _METRIC_FIELDS]
+    return {name: np.zeros((batches, n_arms)) for name in names}
 
 
 _METRIC_FIELDS = (

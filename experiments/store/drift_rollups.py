@@ -139,11 +139,10 @@ def stored_drift_cells(conn: Connection, key: str, version: int) -> tuple[DriftC
     :func:`log_drift_cells`."""
     query = select(*[T.c[g] for g in _GROUP], *[T.c[s] for s in _SUMS]).where(
         T.c.experiment_key == key, T.c.version == version, T.c.decisions != 0)
-    cells = [
-        DriftCell(_as_date(row.day), _read(row.policy_version, NO_POLICY_VERSION),
-                  _read(row.learned_version, NO_LEARNED_VERSION), int(row.arm), int(row.decisions),
-                  float(row.reward_sum), float(row.reward_sum_squares))
-        for row in conn.execute(query)
+    cells = [  # rows unpacked: a few thousand for a log of a few thousand policy versions
+        DriftCell(_as_date(day), _read(policy, NO_POLICY_VERSION), _read(learned, NO_LEARNED_VERSION),
+                  int(arm), int(n), float(s), float(ss))
+        for day, policy, learned, arm, n, s, ss in conn.execute(query)
     ]
     return tuple(sorted(cells, key=_cell_order))
 

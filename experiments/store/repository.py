@@ -356,16 +356,24 @@ class Repository:
     snapshot_state = staticmethod(snapshot_state)
 
     @staticmethod
-    def snapshots(conn: Connection, key: str) -> list[SnapshotRecord]:
-        """Every snapshot of ``key`` without its state, oldest first."""
+    def snapshots(conn: Connection, key: str, versions: Sequence[int] | None = None) -> list[SnapshotRecord]:
+        """Every snapshot of ``key`` (with ``versions``, those of them that exist) without its state,
+        oldest first (read from the index ``ix_policy_snapshots_versions``)."""
         s = snapshots_table
-        rows = conn.execute(
-            select(s.c.version, s.c.spec_version, s.c.created_at, s.c.cursor, s.c.learned_decisions)
-            .where(s.c.experiment_key == key)
-            .order_by(s.c.version)
-        )
+        query = (select(s.c.version, s.c.spec_version, s.c.created_at, s.c.cursor, s.c.learned_decisions)
+                 .where(s.c.experiment_key == key).order_by(s.c.version))
+        rows = []
+        for chunk in [None] if versions is None else chunks(sorted(set(versions))):
+            rows += conn.execute(query if chunk is None else query.where(s.c.version.in_(chunk))).all()
         return [SnapshotRecord(int(r.version), int(r.spec_version), r.created_at, int(r.cursor),
                                int(r.learned_decisions)) for r in rows]
+
+    @staticmethod
+    def snapshot_versions(conn: Connection, key: str) -> list[int]:
+        """The version of every snapshot of ``key``, oldest first (an index range, no row read)."""
+        s = snapshots_table
+        query = select(s.c.version).where(s.c.experiment_key == key).order_by(s.c.version)
+        return [int(v) for v in conn.execute(query).scalars()]
 
     @staticmethod
     def arm_probabilities(conn: Connection, key: str, versions: Sequence[int]

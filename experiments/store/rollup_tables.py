@@ -17,7 +17,7 @@ from sqlalchemy import bindparam, delete, func, select, text
 from sqlalchemy.engine import Connection
 
 from experiments.rollup_deltas import CellChange
-from experiments.store.cells import SCAN_COLUMNS, CellKey, RollupCell
+from experiments.store.cells import SCAN_COLUMNS, CellKey, DecisionGroup, RollupCell
 from experiments.store.tables import NO_POLICY_VERSION
 from experiments.store.tables import drift_rollups_table as DR  # drift rollups (drift_rollups.py)
 from experiments.store.tables import rollup_adaptive_table as A
@@ -128,6 +128,47 @@ def stored_cells(conn: Connection, key: str, version: int) -> list[RollupCell]:
             cell_to_counts.get(tuple(row[:5]), {}),
         ))
     return cells
+
+
+def stored_day_cells(conn: Connection, key: str, version: int) -> list[RollupCell]:
+    """The stored cells of the version with decisions, summed over their policy versions by the
+    database: a cell per (fallback, reason, arm, day), its ``policy_version`` None, in key order. What
+    the arm, fallback and daily statistics read (they do not group by policy version): rows that grow
+    with the days and arms, not with the policy versions."""
+    where = (R.c.experiment_key == key, R.c.version == version, R.c.decisions > 0)
+    keys = [R.c[c] for c in SCAN_COLUMNS[:4]]
+    event_keys = [E.c[c] for c in SCAN_COLUMNS[:4]]
+    counted = select(*event_keys, E.c.type, func.sum(E.c.decisions)).select_from(
+        E.join(R, (E.c.experiment_key == R.c.experiment_key) & (E.c.version == R.c.version)
+               & (E.c.fallback == R.c.fallback) & (E.c.reason == R.c.reason) & (E.c.arm == R.c.arm)
+               & (E.c.day == R.c.day) & (E.c.policy_version == R.c.policy_version))
+    ).where(*where).group_by(*event_keys, E.c.type)
+    cell_to_counts: dict[tuple[Any, ...], dict[str, int]] = {}
+    for *cell, event_type, n in conn.execute(counted):
+        if n:
+            cell_to_counts.setdefault(tuple(cell), {})[event_type] = int(n)
+    query = select(*keys, *[func.sum(R.c[c]) for c in SUM_COLUMNS]).where(*where).group_by(*keys)
+    return [
+        RollupCell(bool(fallback), str(reason), int(arm), day, None, int(n), int(explored), int(learned),
+                   float(reward), float(squares), float(cubes),
+                   cell_to_counts.get((fallback, reason, arm, day), {}))
+        for fallback, reason, arm, day, n, explored, learned, reward, squares, cubes
+        in conn.execute(query.order_by(*keys))
+    ]
+
+
+def stored_version_groups(conn: Connection, key: str, version: int) -> list[DecisionGroup]:
+    """The stored cells of the version summed over their days by the database: the decisions, explored
+    and learned per (fallback, reason, arm, policy version), ``day`` None; what the learning summary
+    reads (:func:`experiments.learning_progress.version_allocations`)."""
+    keys = [R.c.fallback, R.c.reason, R.c.arm, R.c.policy_version]
+    query = (select(*keys, *[func.sum(R.c[c]) for c in SUM_COLUMNS[:3]])
+             .where(R.c.experiment_key == key, R.c.version == version).group_by(*keys))
+    return [
+        DecisionGroup(bool(fallback), str(reason), int(arm), None, _read_policy(policy), int(n),
+                      int(explored), int(learned))
+        for fallback, reason, arm, policy, n, explored, learned in conn.execute(query)
+    ]
 
 
 def stored_outcome_counts(conn: Connection, key: str, version: int) -> dict[tuple[str, str], int]:

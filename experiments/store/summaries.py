@@ -44,7 +44,9 @@ from experiments.store.rollup_tables import (
     MACHINE_LATE,
     UNCOUNTED_VALUE,
     stored_cells,
+    stored_day_cells,
     stored_outcome_counts,
+    stored_version_groups,
 )
 from experiments.store.tables import decisions_table as D
 from experiments.store.tables import outcomes_table as O
@@ -52,6 +54,7 @@ from experiments.store.tables import outcomes_table as O
 __all__ = [
     "SCAN_COLUMNS", "DecisionGroup", "ExcludedCounts", "GroupStats", "RollupCell", "group_stats",
     "attribution", "event_types", "RewardRule", "reward_rule", "log_cells", "decision_groups",
+    "summary_day_cells", "version_groups",
     "summary_cells", "arm_stats",
     "fallback_stats", "daily_stats", "excluded_counts", "log_excluded_counts", "log_outcome_counts",
     "rewards_of", "learned_reward", "learnable_decisions", "all_rewards", "outcome_counts",
@@ -233,6 +236,20 @@ def decision_groups(conn: Connection, compiled: CompiledExperiment) -> list[Roll
     counted per (fallback, reason, arm, day, policy version), with its rewards summed; a read of a few
     rows per arm and day, whatever the size of the log."""
     return stored_cells(conn, compiled.spec.key, compiled.version)
+
+
+def summary_day_cells(conn: Connection, compiled: CompiledExperiment) -> list[RollupCell]:
+    """The rollups' cells with decisions summed over policy versions by the database
+    (:func:`experiments.store.rollup_tables.stored_day_cells`): what the arm, fallback and daily
+    statistics sum, in rows per arm and day however many policy versions there are."""
+    return stored_day_cells(conn, compiled.spec.key, compiled.version)
+
+
+def version_groups(conn: Connection, compiled: CompiledExperiment) -> list[DecisionGroup]:
+    """The rollups' decision counts per (fallback, reason, arm, policy version), summed over days by the
+    database (:func:`experiments.store.rollup_tables.stored_version_groups`): what the learning
+    summary reads."""
+    return stored_version_groups(conn, compiled.spec.key, compiled.version)
 
 
 def summary_cells(conn: Connection, compiled: CompiledExperiment, include_machine: bool = False

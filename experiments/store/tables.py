@@ -440,6 +440,10 @@ Index(
     sqlite_where=OUTCOME_PENDING,
     postgresql_where=OUTCOME_PENDING,
 )
+# every column the pages read of a snapshot but its state (0006): on SQLite, not read through the state
+Index("ix_policy_snapshots_versions", snapshots_table.c.experiment_key, snapshots_table.c.version,
+      snapshots_table.c.spec_version, snapshots_table.c.created_at, snapshots_table.c.cursor,
+      snapshots_table.c.learned_decisions)
 Index(
     "ix_outcomes_after_learning",
     outcomes_table.c.experiment_key,

@@ -94,6 +94,13 @@ def test_path_matches_the_row_level_reference(weights: dict[str, float], null: f
         assert result.p_value == pytest.approx(p, rel=1e-7, abs=1e-12)  # quadrature accuracy
 
 
+def test_the_result_now_is_the_last_of_the_path_exactly() -> None:
+    log = _log(*_logged(5))
+    for weights, null in [({"1": 1.0}, 0.5), ({"1": 1.0, "0": -1.0}, 0.0)]:
+        assert confidence_sequence(log, weights, null=null) == confidence_sequence_path(
+            log, weights, null=null)[-1]
+
+
 def test_p_value_is_below_alpha_exactly_when_the_null_is_outside_the_sequence() -> None:
     log = _log(*_logged(6))
     result = confidence_sequence(log, {"2": 1.0, "0": -1.0})

@@ -14,6 +14,7 @@ from analysis.drift import (
     monitor_drift,
     one_sided_alarm_probability,
     predict_reward,
+    predict_rewards,
 )
 from analysis.errors import AnalysisInputError
 
@@ -166,3 +167,14 @@ def test_thompson_allocated_days_stay_near_the_false_alarm_rate():
     upper, lower = cusum(z)
     rate = float(((upper > h) | (lower > h)).any(axis=1).mean())
     assert rate <= 0.05 + 3 * np.sqrt(0.05 * 0.95 / seeds)
+
+
+def test_many_days_are_predicted_as_each_day_alone() -> None:
+    rng = np.random.default_rng(11)
+    alpha, beta = rng.uniform(0.5, 50, (40, 3)), rng.uniform(0.5, 500, (40, 3))
+    sends = rng.integers(0, 300, (40, 3)).astype(float)
+    means, variances = predict_rewards(alpha, beta, sends)
+    for day in range(40):
+        assert (means[day], variances[day]) == predict_reward(alpha[day], beta[day], sends[day])
+    with pytest.raises(AnalysisInputError, match="alpha and beta > 0"):
+        predict_rewards(alpha, -beta, sends)

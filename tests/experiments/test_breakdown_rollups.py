@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from analysis.adaptive_log import ArrayLog
 from experiments.adaptive_reader import adaptive_log, log_adaptive_sums, read_adaptive_log
 from experiments.errors import InvalidInput
 from experiments.limits import MAX_SEGMENTS
@@ -20,10 +21,11 @@ from experiments.retention import prune_contexts
 from experiments.service import ExperimentService
 from experiments.store import create_tables, make_engine, upgrade_store
 from experiments.store import decisions_table as D
-from experiments.store.breakdown_tables import overflowed_attributes
+from experiments.store.breakdown_tables import overflowed_attributes, stored_adaptive_sums
 from experiments.store.rollup_checks import verify_experiment
 from experiments.store.segment_values import covariate_numbers, segment_attributes, segment_texts
 from experiments.store.segments import _context_number, _segment_text, covariate_arm_stats, segment_arm_stats
+from experiments.store.summaries import event_types
 from experiments.store.tables import rollup_segments_table
 from tests.experiments.conftest import Clock, make_spec
 from tests.experiments.test_rollups import CONTEXTS, RECORDED, SECRET, versions_of
@@ -123,6 +125,13 @@ def test_the_adaptive_sums_read_from_the_rollups_equal_the_full_scan(db_url: str
     with engine.connect() as conn:
         stored = read_adaptive_log(conn, compiled)
         scanned = adaptive_log(compiled, log_adaptive_sums(conn, compiled))
+        as_rows = adaptive_log(compiled, stored_adaptive_sums(conn, "ada", compiled.version,
+                                                              event_types(compiled)))
+    # the rollups read as arrays are the rollups read row by row, exactly
+    assert stored.decisions == as_rows.decisions and stored.arms == as_rows.arms
+    for metric, batches in stored.metric_to_log.items():
+        assert isinstance(batches, ArrayLog)
+        assert list(batches) == list(as_rows.metric_to_log[metric])
     assert stored.arms == scanned.arms and stored.decisions == scanned.decisions == 90
     assert stored.metric_to_log.keys() == scanned.metric_to_log.keys()
     assert len(stored.metric_to_log["reward"]) >= 2  # several policy versions

@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from sqlalchemy import text
 
 from experiments.assignment import compile_experiment
+from experiments.learning_progress import version_allocations
 from experiments.models import OutcomeEvent
 from experiments.recipients import erase_recipient
 from experiments.retention import prune_store
@@ -36,6 +37,8 @@ from experiments.store.summaries import (
     fallback_stats,
     log_cells,
     log_excluded_counts,
+    summary_day_cells,
+    version_groups,
 )
 from tests.experiments.conftest import Clock
 
@@ -101,6 +104,30 @@ def assert_rollups_equal_log(service: ExperimentService, key: str) -> None:
             assert excluded_counts(conn, compiled) == log_excluded_counts(conn, compiled)
             assert [(c.key, c.decisions, c.learned) for c in stored] == [
                 (c.key, c.decisions, c.learned) for c in scanned]
+            assert_day_cells_and_version_groups_equal_log(conn, compiled, scanned)
+
+
+def assert_day_cells_and_version_groups_equal_log(conn: Any, compiled: Any, scanned: Any) -> None:
+    """The summary's cells summed over policy versions by the database, and the learning summary's
+    counts summed over days by it, give what the log's cells give."""
+    day_cells = summary_day_cells(conn, compiled)
+    assert all(c.policy_version is None and c.decisions > 0 for c in day_cells)
+    for stats_of in (arm_stats, fallback_stats):
+        mine, ref = stats_of(conn, compiled, day_cells), stats_of(conn, compiled, scanned)
+        assert mine.keys() == ref.keys()
+        for group, stats in mine.items():
+            assert (stats.decisions, stats.event_counts, stats.explored) == (
+                ref[group].decisions, ref[group].event_counts, ref[group].explored)
+            for name in ("sum", "sum_squares", "sum_cubes"):
+                assert getattr(stats.reward, name) == pytest.approx(
+                    getattr(ref[group].reward, name), rel=1e-9, abs=1e-9)
+    mine_days, ref_days = daily_stats(conn, compiled, day_cells), daily_stats(conn, compiled, scanned)
+    assert [(d, a, s.decisions, s.event_counts, s.explored) for d, a, s in mine_days] == [
+        (d, a, s.decisions, s.event_counts, s.explored) for d, a, s in ref_days]
+    for (_, _, s), (_, _, r) in zip(mine_days, ref_days, strict=True):
+        assert s.reward.sum == pytest.approx(r.reward.sum, rel=1e-9, abs=1e-9)
+    assert version_allocations(compiled, version_groups(conn, compiled), {}) == version_allocations(
+        compiled, scanned, {})
 
 
 # one step of a workload: what it does and its parameters
