@@ -71,6 +71,25 @@ def predict_reward(
     (float, float)
         The predicted reward and its variance.
     """
+    mean, variance = _reward_terms(alpha, beta, sends, arrival)
+    return float(np.sum(mean)), float(np.sum(variance))
+
+
+def predict_rewards(
+    alpha: np.ndarray, beta: np.ndarray, sends: np.ndarray, arrival: float = 1.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`predict_reward` of many days at once: ``alpha``, ``beta`` and ``sends`` of shape (days, k),
+    the mean and variance of each day's reward, shape (days,); each day's by the same arithmetic."""
+    if np.ndim(alpha) != 2:
+        raise AnalysisInputError("alpha, beta, sends: expected arrays of shape (days, k)")
+    mean, variance = _reward_terms(alpha, beta, sends, arrival)
+    return np.sum(mean, axis=1), np.sum(variance, axis=1)
+
+
+def _reward_terms(alpha: np.ndarray, beta: np.ndarray, sends: np.ndarray, arrival: float
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Each arm's share of the predicted reward's mean and variance (inputs checked), summed by
+    :func:`predict_reward` and :func:`predict_rewards`."""
     a, b = np.asarray(alpha, dtype=np.float64), np.asarray(beta, dtype=np.float64)
     n = np.asarray(sends, dtype=np.float64)
     f = np.asarray(arrival, dtype=np.float64)
@@ -83,28 +102,7 @@ def predict_reward(
     mean = a / (a + b)
     var = a * b / ((a + b) ** 2 * (a + b + 1))
     fm = f * mean
-    return float(np.sum(n * fm)), float(np.sum(n * fm * (1 - fm) + n * (n - 1) * f**2 * var))
-
-
-def predict_rewards(
-    alpha: np.ndarray, beta: np.ndarray, sends: np.ndarray, arrival: float = 1.0
-) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`predict_reward` of many days at once: ``alpha``, ``beta`` and ``sends`` of shape (days, k),
-    the mean and variance of each day's reward, shape (days,); each day's by the same arithmetic."""
-    a, b = np.asarray(alpha, dtype=np.float64), np.asarray(beta, dtype=np.float64)
-    n = np.asarray(sends, dtype=np.float64)
-    f = np.asarray(arrival, dtype=np.float64)
-    if a.ndim != 2 or a.shape != b.shape or a.shape != n.shape or np.any(a <= 0) or np.any(b <= 0) or np.any(
-            n < 0):
-        raise AnalysisInputError(
-            "alpha, beta, sends: expected arrays of one shape, alpha and beta > 0, sends >= 0"
-        )
-    if np.any(f < 0) or np.any(f > 1):
-        raise AnalysisInputError("arrival: must lie in [0, 1]")
-    mean = a / (a + b)
-    var = a * b / ((a + b) ** 2 * (a + b + 1))
-    fm = f * mean
-    return np.sum(n * fm, axis=1), np.sum(n * fm * (1 - fm) + n * (n - 1) * f**2 * var, axis=1)
+    return n * fm, n * fm * (1 - fm) + n * (n - 1) * f**2 * var
 
 
 def cusum(residuals: np.ndarray, reference: float = DEFAULT_REFERENCE) -> tuple[np.ndarray, np.ndarray]:
