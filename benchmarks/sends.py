@@ -15,9 +15,9 @@ import argparse
 import statistics
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
+from benchmarks.store import throwaway_postgres
 from experiments.service import ExperimentService
 from experiments.spec import parse_spec
 from experiments.store import create_tables, make_engine
@@ -56,17 +56,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         rows.append(("sqlite", measure(f"sqlite:///{Path(folder) / 'bench.db'}", args.n, args.repeats)))
     if args.pg:
-        import psycopg
-
-        name = f"sendlab_bench_{uuid.uuid4().hex[:8]}"
-        admin_url = args.pg.replace("postgresql+psycopg://", "postgresql://")
-        with psycopg.connect(admin_url, autocommit=True) as admin:
-            admin.execute(f'CREATE DATABASE "{name}"')
-            try:
-                url = args.pg.rsplit("/", 1)[0] + "/" + name
-                rows.append(("postgresql", measure(url, args.n, args.repeats)))
-            finally:
-                admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        with throwaway_postgres(args.pg) as url:
+            rows.append(("postgresql", measure(url, args.n, args.repeats)))
     print("| database | n | no send_id (ms) | new send_id (ms) | repeat (ms) | new / none | repeat / none |")
     print("|---|---|---|---|---|---|---|")
     for db, t in rows:
