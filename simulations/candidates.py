@@ -15,11 +15,13 @@ designs become uniform fixed allocation, the others the spec's ``design.policy``
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
-from functools import cache
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, ClassVar
 
+from annotated_types import Ge, Lt
+
+from simulations.column_maps import validation_problems
 from simulations.data import SimulationInputError
 from simulations.file_errors import parse_yaml, read_yaml
 
@@ -50,12 +52,14 @@ class CandidateSpec:
         Share of the log, from its start, used for training (and for the reward model).
     """
 
+    __pydantic_config__: ClassVar[dict[str, str]] = {"extra": "forbid"}
+
     name: str = ""
     policy: str = "fixed"
     options: dict[str, Any] = field(default_factory=dict)
     variant: str | None = None
     train: bool = True
-    train_fraction: float = 0.5
+    train_fraction: Annotated[float, Ge(0.0), Lt(1.0)] = 0.5
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "train_fraction", float(self.train_fraction))
@@ -75,29 +79,6 @@ def _check_variant(variant: str | None, policy: str, options: Mapping[str, Any])
 #: The type each field of :class:`CandidateSpec` holds as it is (no conversion needed).
 _PLAIN = {"name": str, "policy": str, "options": dict, "variant": (str, type(None)), "train": bool,
           "train_fraction": (float, int)}
-
-
-@cache
-def _checked_fields() -> Any:
-    """The pydantic model that checks and converts a candidate mapping (and words its errors)."""
-    from pydantic import BaseModel, ConfigDict, Field, model_validator
-
-    class CandidateFields(BaseModel):
-        model_config = ConfigDict(frozen=True, extra="forbid")
-
-        name: str = ""
-        policy: str = "fixed"
-        options: dict[str, Any] = Field(default_factory=dict)
-        variant: str | None = None
-        train: bool = True
-        train_fraction: float = Field(0.5, ge=0.0, lt=1.0)
-
-        @model_validator(mode="after")
-        def _fixed_variant(self) -> CandidateFields:
-            _check_variant(self.variant, self.policy, self.options)
-            return self
-
-    return CandidateFields
 
 
 def candidate_from_mapping(raw: Mapping[str, Any], where: str = "candidate") -> CandidateSpec:
@@ -120,14 +101,13 @@ def candidate_from_mapping(raw: Mapping[str, Any], where: str = "candidate") -> 
             return CandidateSpec(**raw)
         except ValueError:
             pass  # worded below, as for any other invalid mapping
-    from pydantic import ValidationError
+    from pydantic import TypeAdapter, ValidationError
 
     try:
-        checked = _checked_fields()(**raw)
+        return TypeAdapter(CandidateSpec).validate_python(dict(raw))
     except ValidationError as exc:
-        problems = [f"{'.'.join(map(str, e['loc'])) or 'candidate'}: {e['msg']}" for e in exc.errors()]
+        problems = [f"{field}: {message}" for field, message in validation_problems(exc, "candidate")]
         raise SimulationInputError(f"{where}: " + "; ".join(problems)) from None
-    return CandidateSpec(**{key: getattr(checked, key) for key in asdict(CandidateSpec())})
 
 
 def candidate_from_text(text: str, where: str = "candidate") -> CandidateSpec:

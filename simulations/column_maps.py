@@ -112,11 +112,18 @@ def column_roles(kind: type[Roles], given: Mapping[str, object]) -> Roles:
     try:
         return TypeAdapter(kind).validate_python(kind._before(dict(given)))
     except ValidationError as exc:
-        raise ColumnRolesError([
-            (".".join(map(str, e["loc"])) or "map",
-             "Extra inputs are not permitted" if e["type"] == "unexpected_keyword_argument" else e["msg"])
-            for e in exc.errors()
-        ]) from None
+        raise ColumnRolesError(validation_problems(exc, "map")) from None
+
+
+def validation_problems(exc: Any, whole: str) -> list[tuple[str, str]]:
+    """``(field, message)`` of each error of pydantic's ``ValidationError`` ``exc`` validating a dataclass
+    (``whole`` for the whole input), worded as for a model: an unknown field's "Extra inputs are not
+    permitted"."""
+    return [
+        (".".join(map(str, e["loc"])) or whole,
+         "Extra inputs are not permitted" if e["type"] == "unexpected_keyword_argument" else e["msg"])
+        for e in exc.errors()
+    ]
 
 
 @dataclass(frozen=True)
