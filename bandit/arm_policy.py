@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import abstractmethod
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -13,7 +13,7 @@ from bandit.options import check_min_share, default_min_share
 from bandit.policy import Choices, Contexts, Policy
 from bandit.row_changes import RowChanges, added_rows, replaced_rows
 from bandit.sampling import sample_from, top_set, with_min_share
-from bandit.snapshot import Restorable
+from bandit.snapshot import Restorable, encode_snapshot
 
 
 class ArmPolicy(Restorable, Policy):
@@ -23,12 +23,20 @@ class ArmPolicy(Restorable, Policy):
     to it here, and distributions are cached per mask until the next change. Learning goes through
     ``memory`` (:mod:`bandit.forgetting`), whose statistics are weighted trials
     (:mod:`bandit.row_changes`), so ``update`` and ``revise`` are one operation.
+
+    A learning subclass names its statistics (``stats_type``) and the constructor options its snapshot
+    keeps (``snapshot_options``); :meth:`to_bytes` and :meth:`from_state` store and restore those
+    options, the floor and the memory.
     """
 
     can_revise = True
     #: The least probability of each allowed action (see :func:`bandit.sampling.with_min_share`).
     min_share: float = 0.0
     memory: Memory
+    #: The per-arm statistics learned (:mod:`bandit.arm_stats`).
+    stats_type: ClassVar[Any]
+    #: The keyword options of the constructor a snapshot stores, each kept as the attribute of that name.
+    snapshot_options: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, n_actions: int) -> None:
         self.n_actions = n_actions
@@ -116,18 +124,24 @@ class ArmPolicy(Restorable, Policy):
         self._cache.clear()
 
     def _start_learning(
-        self, stats_type: Any, min_share: float | None, discount: float | None, window_days: float | None
+        self, min_share: float | None, discount: float | None, window_days: float | None
     ) -> None:
         """Set the floor (``None``: :func:`bandit.options.default_min_share`) and an empty memory."""
         k = self.n_actions
         self.min_share = default_min_share(k) if min_share is None else check_min_share(min_share, k)
-        self.memory = new_memory(stats_type, k, discount, window_days)
+        self.memory = new_memory(self.stats_type, k, discount, window_days)
 
-    def _learning_state(self) -> dict[str, Any]:
-        """The snapshot's part for the floor and the memory (:meth:`_restore_learning` reads it)."""
-        return {**self.memory.state(), "min_share": self.min_share}
+    def to_bytes(self) -> bytes:
+        """The snapshot: ``n_actions``, each of ``snapshot_options``, the floor and the memory."""
+        options = {name: getattr(self, name) for name in self.snapshot_options}
+        return encode_snapshot(self.tag, {
+            "n_actions": self.n_actions, **options, **self.memory.state(), "min_share": self.min_share,
+        })
 
-    def _restore_learning(self, stats_type: Any, state: dict[str, Any]) -> None:
-        """Restore :meth:`_learning_state`; a snapshot older than the floor has none (0)."""
-        self.min_share = float(state.get("min_share", 0.0))
-        self.memory = restore_memory(stats_type, self.n_actions, state)
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> Any:
+        """The policy of a :meth:`to_bytes` state; a snapshot older than the floor has none (0)."""
+        policy = cls(state["n_actions"], **{name: state[name] for name in cls.snapshot_options})
+        policy.min_share = float(state.get("min_share", 0.0))
+        policy.memory = restore_memory(cls.stats_type, policy.n_actions, state)
+        return policy

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
 from bandit.arm_policy import ArmPolicy
@@ -12,7 +10,6 @@ from bandit.inputs import check_finite, check_positive
 from bandit.options import check_n_actions
 from bandit.policy import PolicyError
 from bandit.sampling import best_set, split_evenly
-from bandit.snapshot import encode_snapshot
 
 
 def check_epsilon(epsilon: object) -> float:
@@ -44,6 +41,8 @@ class EpsilonGreedy(ArmPolicy):
     """
 
     tag = "epsilon_greedy"
+    stats_type = ArmMeans
+    snapshot_options = ("epsilon", "initial_value")
 
     def __init__(
         self,
@@ -58,7 +57,7 @@ class EpsilonGreedy(ArmPolicy):
         super().__init__(check_n_actions(n_actions))
         self.epsilon = check_epsilon(epsilon)
         self.initial_value = check_finite("initial_value", initial_value)
-        self._start_learning(ArmMeans, min_share, discount, window_days)
+        self._start_learning(min_share, discount, window_days)
 
     @property
     def stats(self) -> ArmMeans:
@@ -68,15 +67,3 @@ class EpsilonGreedy(ArmPolicy):
     def _distribution(self, mask: np.ndarray) -> np.ndarray:
         greedy = best_set(self.stats.means(self.initial_value), mask)
         return self.epsilon * mask / mask.sum() + (1 - self.epsilon) * split_evenly(greedy)
-
-    def to_bytes(self) -> bytes:
-        return encode_snapshot(self.tag, {
-            "n_actions": self.n_actions, "epsilon": self.epsilon, "initial_value": self.initial_value,
-            **self._learning_state(),
-        })
-
-    @classmethod
-    def from_state(cls, state: dict[str, Any]) -> EpsilonGreedy:
-        policy = cls(state["n_actions"], epsilon=state["epsilon"], initial_value=state["initial_value"])
-        policy._restore_learning(ArmMeans, state)
-        return policy

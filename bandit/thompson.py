@@ -20,8 +20,6 @@ or more arms are allowed. With ``discount`` or ``window_days`` the posterior for
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
 from bandit.arm_policy import ArmPolicy
@@ -31,7 +29,6 @@ from bandit.options import check_n_actions, check_n_draws, check_seed
 from bandit.policy import PolicyError
 from bandit.sampling import pool_equal_arms
 from bandit.seeding import derived_generator
-from bandit.snapshot import encode_snapshot
 
 DEFAULT_DRAWS = 10_000
 
@@ -51,11 +48,11 @@ class _PosteriorThompson(ArmPolicy):
     n_draws: int
     seed: int
 
-    def _start_thompson(self, stats_type: Any, n_draws: int, seed: int, min_share: float | None,
-                        discount: float | None, window_days: float | None) -> None:
+    def _start_thompson(self, n_draws: int, seed: int, min_share: float | None, discount: float | None,
+                        window_days: float | None) -> None:
         self.n_draws = check_n_draws(n_draws)
         self.seed = check_seed(seed)
-        self._start_learning(stats_type, min_share, discount, window_days)
+        self._start_learning(min_share, discount, window_days)
 
     def posterior(self) -> tuple[np.ndarray, ...]:
         """The posterior parameters, each of shape (n_actions,)."""
@@ -97,6 +94,8 @@ class BetaThompson(_PosteriorThompson):
     """
 
     tag = "thompson"
+    stats_type = ArmSuccesses
+    snapshot_options = ("prior_alpha", "prior_beta", "n_draws", "seed")
 
     def __init__(
         self,
@@ -113,7 +112,7 @@ class BetaThompson(_PosteriorThompson):
         super().__init__(check_n_actions(n_actions))
         self.prior_alpha = check_positive("prior_alpha", prior_alpha)
         self.prior_beta = check_positive("prior_beta", prior_beta)
-        self._start_thompson(ArmSuccesses, n_draws, seed, min_share, discount, window_days)
+        self._start_thompson(n_draws, seed, min_share, discount, window_days)
 
     def posterior(self) -> tuple[np.ndarray, np.ndarray]:
         """The Beta posterior parameters ``(alpha, beta)``, each of shape (n_actions,)."""
@@ -133,19 +132,6 @@ class BetaThompson(_PosteriorThompson):
                 f"{name}: Beta-Bernoulli Thompson sampling needs rewards in [0, 1], "
                 f"got {float(rewards[outside][0])!r}"
             )
-
-    def to_bytes(self) -> bytes:
-        return encode_snapshot(self.tag, {
-            "n_actions": self.n_actions, "prior_alpha": self.prior_alpha, "prior_beta": self.prior_beta,
-            "n_draws": self.n_draws, "seed": self.seed, **self._learning_state(),
-        })
-
-    @classmethod
-    def from_state(cls, state: dict[str, Any]) -> BetaThompson:
-        policy = cls(state["n_actions"], prior_alpha=state["prior_alpha"], prior_beta=state["prior_beta"],
-                     n_draws=state["n_draws"], seed=state["seed"])
-        policy._restore_learning(ArmSuccesses, state)
-        return policy
 
 
 class GaussianThompson(_PosteriorThompson):
@@ -176,6 +162,8 @@ class GaussianThompson(_PosteriorThompson):
     """
 
     tag = "gaussian_thompson"
+    stats_type = ArmMoments
+    snapshot_options = ("prior_mean", "prior_count", "prior_alpha", "prior_beta", "n_draws", "seed")
 
     def __init__(
         self,
@@ -196,7 +184,7 @@ class GaussianThompson(_PosteriorThompson):
         self.prior_count = check_positive("prior_count", prior_count)
         self.prior_alpha = check_positive("prior_alpha", prior_alpha)
         self.prior_beta = check_positive("prior_beta", prior_beta)
-        self._start_thompson(ArmMoments, n_draws, seed, min_share, discount, window_days)
+        self._start_thompson(n_draws, seed, min_share, discount, window_days)
 
     def posterior(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """The posterior ``(mu_n, kappa_n, alpha_n, beta_n)``, each of shape (n_actions,)."""
@@ -216,18 +204,3 @@ class GaussianThompson(_PosteriorThompson):
         scale = np.sqrt(beta / (alpha * kappa))
         m = int(mask.sum())
         return mu[mask] + scale[mask] * rng.standard_t(2 * alpha[mask], size=(self.n_draws, m))
-
-    def to_bytes(self) -> bytes:
-        return encode_snapshot(self.tag, {
-            "n_actions": self.n_actions, "prior_mean": self.prior_mean, "prior_count": self.prior_count,
-            "prior_alpha": self.prior_alpha, "prior_beta": self.prior_beta, "n_draws": self.n_draws,
-            "seed": self.seed, **self._learning_state(),
-        })
-
-    @classmethod
-    def from_state(cls, state: dict[str, Any]) -> GaussianThompson:
-        policy = cls(state["n_actions"], prior_mean=state["prior_mean"], prior_count=state["prior_count"],
-                     prior_alpha=state["prior_alpha"], prior_beta=state["prior_beta"],
-                     n_draws=state["n_draws"], seed=state["seed"])
-        policy._restore_learning(ArmMoments, state)
-        return policy

@@ -36,7 +36,6 @@ from bandit.inputs import check_positive
 from bandit.options import check_n_actions
 from bandit.policy import PolicyError
 from bandit.sampling import best_set, split_evenly
-from bandit.snapshot import encode_snapshot
 
 DEFAULT_BATCH_SIZE = 1000
 MAX_BATCH_SIZE = 10**9
@@ -120,6 +119,8 @@ class UCB1(ArmPolicy):
     """
 
     tag = "ucb"
+    stats_type = ArmMeans
+    snapshot_options = ("alpha", "batch_size")
 
     def __init__(
         self,
@@ -134,7 +135,7 @@ class UCB1(ArmPolicy):
         super().__init__(check_n_actions(n_actions))
         self.alpha = check_positive("alpha", alpha)
         self.batch_size = check_batch_size(batch_size)
-        self._start_learning(ArmMeans, min_share, discount, window_days)
+        self._start_learning(min_share, discount, window_days)
 
     @property
     def stats(self) -> ArmMeans:
@@ -166,15 +167,7 @@ class UCB1(ArmPolicy):
         probs[mask] = batch_schedule(means[mask], counts[mask], width, self.batch_size) / self.batch_size
         return probs
 
-    def to_bytes(self) -> bytes:
-        return encode_snapshot(self.tag, {
-            "n_actions": self.n_actions, "alpha": self.alpha, "batch_size": self.batch_size,
-            **self._learning_state(),
-        })
-
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> UCB1:
         # a snapshot from before batch planning pulled the top bound alone: batch_size 1
-        policy = cls(state["n_actions"], alpha=state["alpha"], batch_size=state.get("batch_size", 1))
-        policy._restore_learning(ArmMeans, state)
-        return policy
+        return super().from_state({"batch_size": 1, **state})
