@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import abstractmethod
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 import numpy as np
 
@@ -139,7 +139,7 @@ class ArmPolicy(Restorable, Policy):
         })
 
     @classmethod
-    def from_state(cls, state: dict[str, Any]) -> Any:
+    def from_state(cls, state: dict[str, Any]) -> Self:
         """The policy of a :meth:`to_bytes` state; a snapshot older than the floor has none (0)."""
         policy = cls(state["n_actions"], **{name: state[name] for name in cls.snapshot_options})
         policy.min_share = float(state.get("min_share", 0.0))
