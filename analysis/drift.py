@@ -122,6 +122,14 @@ def cusum(residuals: np.ndarray, reference: float = DEFAULT_REFERENCE) -> tuple[
         :math:`S^+` and :math:`S^-`, each of the shape of ``residuals``.
     """
     z = np.asarray(residuals, dtype=np.float64)
+    if z.ndim == 1:  # one path: the recursion on Python floats (numpy's per-step overhead is the cost)
+        ups, downs, up_now, down_now = [], [], 0.0, 0.0
+        for step in z.tolist():
+            up_now = max(0.0, up_now + step - reference)
+            down_now = max(0.0, down_now - step - reference)
+            ups.append(up_now)
+            downs.append(down_now)
+        return np.array(ups), np.array(downs)
     upper, lower = np.zeros_like(z), np.zeros_like(z)
     up = np.zeros(z.shape[:-1])
     down = np.zeros(z.shape[:-1])

@@ -216,3 +216,13 @@ def test_calibrated_threshold_is_the_point_plain_bisection_ends_on(horizon, rate
         middle = (low + high) / 2
         low, high = (middle, high) if alarm(middle) > rate / 2 else (low, middle)
     assert calibrate_cusum_threshold.__wrapped__(horizon, rate, 0.5) == high
+
+
+def test_one_path_equals_a_row_of_many():
+    # a single path is stepped on Python floats, many paths by numpy: the same recursion, the same values
+    z = np.random.default_rng(4).standard_normal((3, 500)) * 2
+    upper, lower = cusum(z, 0.5)
+    for row in range(3):
+        one_up, one_down = cusum(z[row], 0.5)
+        np.testing.assert_array_equal(one_up, upper[row])
+        np.testing.assert_array_equal(one_down, lower[row])
