@@ -7,7 +7,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import plotly.graph_objects as go
+import plotly.io as pio
 
 from analysis.bayesian import posterior_curve
 from analysis.errors import AnalysisInputError
@@ -54,11 +54,12 @@ def render_report(
     parts: list[str] = [f"<h1>{html.escape(title)}</h1>"]
     parts += [f'<div class="box note">{html.escape(note)}</div>' for note in notes]
     parts += list(sections)
-    figures: list[go.Figure] = []
+    figures: list[dict[str, Any]] = []
 
-    def embed(fig: go.Figure) -> str:
+    def embed(fig: dict[str, Any]) -> str:
         figures.append(fig)
-        return fig.to_html(full_html=False, include_plotlyjs=len(figures) == 1, default_width="100%")
+        return pio.to_html(fig, full_html=False, include_plotlyjs=len(figures) == 1, default_width="100%",
+                           validate=False)
 
     for a in analyses:
         order = (slot_to_variants or {}).get(a.slot) or [r.variant for r in a.arms]

@@ -6,7 +6,8 @@ bandit (linear Thompson sampling on two recipient attributes), are created throu
 their logs written by ``INSERT ... SELECT`` (:mod:`benchmarks.ui_log`, not timed), fast enough for
 10,000,000 decisions each; then :func:`benchmarks.bulk_load.prepare_store` brings the store to what its
 writers keep up to date and gathers the planner's statistics. Then, in process through FastAPI's
-TestClient, each page is timed:
+TestClient, with the garbage collector tuned as ``sendlab serve`` tunes each worker
+(:func:`api.app.tune_garbage_collector`), each page is timed:
 
 - cold, first view: a new service and app (nothing cached in the process, no refresher), one request;
 - cold, cache expired: the same, in a process that already served the page (its compiled specs
@@ -40,7 +41,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from analysis.drift import calibrate_cusum_threshold
-from api.app import create_app
+from api.app import create_app, tune_garbage_collector
 from api.settings import Settings
 from api.ui.numbers import HISTORY_POINTS, gather_numbers
 from benchmarks.bulk_load import prepare_store
@@ -310,6 +311,7 @@ def main() -> None:
     parser.add_argument("--build-only", action="store_true",
                         help="with --keep: build (or find) the stores, measure nothing")
     args = parser.parse_args()
+    tune_garbage_collector()  # as `sendlab serve` does in each worker: the pages are timed as served
     keep = Path(args.keep) if args.keep else None
     if keep is not None:
         keep.mkdir(parents=True, exist_ok=True)

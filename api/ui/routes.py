@@ -243,6 +243,12 @@ class SlotView:
     version_figure: str | None
 
 
+#: The drift table lists the last this many judged groups (the chart draws every one): a policy that
+#: learns every few thousand decisions is judged thousands of times, and a table that long neither reads
+#: nor renders well.
+DRIFT_TABLE_ROWS = 60
+
+
 def experiment_context(numbers: ExperimentNumbers, alpha: float, correction: str) -> dict[str, Any]:
     """What the experiment page shows, from the numbers read from the store: the analysis, the tables
     and the figures (no SQL here)."""
@@ -285,7 +291,7 @@ def experiment_context(numbers: ExperimentNumbers, alpha: float, correction: str
         "learning": learning, "explored_days": explored_days(summary),
         "alpha": alpha, "correction": correction, "factorials": results.factorials,
         "exclusions": exclusion_note(summary), "drift": drift, "drift_figure": drift_chart,
-        "drift_note": DRIFT_NOTE,
+        "drift_note": DRIFT_NOTE, "drift_table_rows": DRIFT_TABLE_ROWS,
         "computed_at": numbers.computed_at.strftime("%Y-%m-%d %H:%M:%S UTC"),
     }
 

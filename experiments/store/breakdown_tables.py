@@ -157,11 +157,12 @@ def stored_adaptive_arrays(conn: Connection, key: str, version: int, types: Sequ
     metrics = (ALL, *types)
     if not rows:
         return [], [_empty_arrays(0, n_arms) for _ in metrics]
-    policy, arm, metric, decisions, *_ = zip(*rows, strict=True)
+    policy, arm, metric = (list(c) for c in zip(*(row[:3] for row in rows), strict=True))
+    numbers = np.array([row[3:] for row in rows], dtype=np.float64)  # the sums, a column each
     policy_a, arm_a = np.array(policy, dtype=np.int64), np.array(arm, dtype=np.int64)
     metric_index = {m: i for i, m in enumerate(metrics)}
     which = np.array([metric_index.get(m, -1) for m in metric], dtype=np.int64)
-    groups = (which == 0) & (np.array(decisions, dtype=np.int64) > 0)
+    groups = (which == 0) & (numbers[:, 0] > 0)
     stored_versions = np.unique(policy_a[groups])  # ascending: NO_POLICY_VERSION (-1) first
     if not len(stored_versions):
         return [], [_empty_arrays(0, n_arms) for _ in metrics]
@@ -171,7 +172,7 @@ def stored_adaptive_arrays(conn: Connection, key: str, version: int, types: Sequ
     decision_side = {}
     for j, (field, _) in enumerate(ADAPTIVE_DECISION_COLUMNS):
         values = np.full((len(stored_versions), n_arms), 1.0 if field == "min_propensity" else 0.0)
-        values[batch[groups], arm_a[groups]] = [float(rows[i][3 + j]) for i in np.flatnonzero(groups)]
+        values[batch[groups], arm_a[groups]] = numbers[groups, j]
         decision_side[field] = values
     out = []
     for i in range(len(metrics)):
@@ -180,8 +181,7 @@ def stored_adaptive_arrays(conn: Connection, key: str, version: int, types: Sequ
         arrays = {**decision_side}
         for j, (field, _) in enumerate(_METRIC_FIELDS):
             values = np.zeros((len(stored_versions), n_arms))
-            values[batch[mine], arm_a[mine]] = [float(rows[r][3 + len(ADAPTIVE_DECISION_COLUMNS) + j])
-                                                for r in np.flatnonzero(mine)]
+            values[batch[mine], arm_a[mine]] = numbers[mine, len(ADAPTIVE_DECISION_COLUMNS) + j]
             arrays[field] = values
         out.append(arrays)
     return [_read_policy(int(v)) for v in stored_versions], out

@@ -178,3 +178,51 @@ def test_many_days_are_predicted_as_each_day_alone() -> None:
         assert (means[day], variances[day]) == predict_reward(alpha[day], beta[day], sends[day])
     with pytest.raises(AnalysisInputError, match="alpha and beta > 0"):
         predict_rewards(alpha, -beta, sends)
+
+
+def _alarm_probability_step_by_step(threshold, reference, horizon):
+    """The Brook & Evans chain written out: every step a product with the matrix built cell by cell."""
+    m = 400
+    delta = threshold / (m - 0.5)
+    centres = np.arange(m) * delta
+    edges = (np.arange(m + 1) - 0.5) * delta
+    cdf = stats.norm.cdf(edges[None, :] - centres[:, None] + reference)
+    transition = np.diff(cdf, axis=1)
+    transition[:, 0] = cdf[:, 1]
+    state = np.zeros(m)
+    state[0] = 1.0
+    for _ in range(horizon):
+        state = state @ transition
+    return 1.0 - state.sum()
+
+
+@pytest.mark.parametrize("threshold", [0.3, 2.0, 4.0, 9.4, 12.0])
+def test_alarm_probability_equals_the_chain_written_out(threshold):
+    # the chain is stepped until its surviving mass shrinks by a settled factor, then extrapolated
+    for horizon in (1, 5, 30, 90, 500, 2000, 5000):
+        assert one_sided_alarm_probability(threshold, 0.5, horizon) == pytest.approx(
+            _alarm_probability_step_by_step(threshold, 0.5, horizon), abs=1e-9, rel=0)
+
+
+@pytest.mark.parametrize(("horizon", "rate"), [(1, 0.05), (3, 0.05 / 6), (30, 0.05), (90, 0.05 / 6), (400, 0.05)])
+def test_calibrated_threshold_is_the_point_plain_bisection_ends_on(horizon, rate):
+    def alarm(h):
+        return one_sided_alarm_probability(h, 0.5, horizon)
+
+    low, high = 0.0, 1.0
+    while alarm(high) > rate / 2:
+        low, high = high, 2 * high
+    while high - low > 1e-6:
+        middle = (low + high) / 2
+        low, high = (middle, high) if alarm(middle) > rate / 2 else (low, middle)
+    assert calibrate_cusum_threshold.__wrapped__(horizon, rate, 0.5) == high
+
+
+def test_one_path_equals_a_row_of_many():
+    # a single path is stepped on Python floats, many paths by numpy: the same recursion, the same values
+    z = np.random.default_rng(4).standard_normal((3, 500)) * 2
+    upper, lower = cusum(z, 0.5)
+    for row in range(3):
+        one_up, one_down = cusum(z[row], 0.5)
+        np.testing.assert_array_equal(one_up, upper[row])
+        np.testing.assert_array_equal(one_down, lower[row])

@@ -54,12 +54,16 @@ def test_report_json_round_trips() -> None:
 
 def test_plot_functions_return_figures_of_results() -> None:
     a = _analysis()
-    assert isinstance(plot_lift_table(a.comparisons, "t"), go.Figure)
+    table = plot_lift_table(a.comparisons, "t")
+    assert table["data"][0]["cells"]["values"][1] == [c.metric for c in a.comparisons]  # a row per comparison
     points = cumulative_rates(DAILY, "click")
     colours = variant_to_colour(["plain", "urgent <b>"])
-    assert len(plot_rates_over_time(points, "t", variant_to_colour=colours).data) == 4  # a band, a line each
+    assert len(plot_rates_over_time(points, "t", variant_to_colour=colours)["data"]) == 4  # a band, a line each
     curves = [posterior_curve(r.posterior, r.variant) for r in a.arms if r.metric == "click"]
-    assert len(plot_posteriors(curves, "t", variant_to_colour=colours).data) == 2
+    assert len(plot_posteriors(curves, "t", variant_to_colour=colours)["data"]) == 2
+    for figure in (table, plot_rates_over_time(points, "t", variant_to_colour=colours),
+                   plot_posteriors(curves, "t", variant_to_colour=colours)):
+        go.Figure(figure)  # every property is one plotly knows: validation raises on any other
 
 
 def test_a_variant_keeps_its_spec_colour_on_every_report_chart() -> None:
@@ -69,13 +73,13 @@ def test_a_variant_keeps_its_spec_colour_on_every_report_chart() -> None:
     expected = {"urgent <b>": OKABE_ITO[0], "plain": OKABE_ITO[1]}
     rates = plot_rates_over_time(cumulative_rates(DAILY, "click"), "t",
                                  variant_to_colour=variant_to_colour(spec_order))
-    lines = {t.name: t.line.color for t in rates.data if t.showlegend is not False}
-    bands = {t.legendgroup: t.fillcolor for t in rates.data if t.showlegend is False}
+    lines = {t["name"]: t["line"]["color"] for t in rates["data"] if t.get("showlegend") is not False}
+    bands = {t["legendgroup"]: t["fillcolor"] for t in rates["data"] if t.get("showlegend") is False}
     assert lines == bands == expected
     curves = [posterior_curve(r.posterior, r.variant) for r in a.arms if r.metric == "click"]
     posteriors = plot_posteriors(curves, "t", variant_to_colour=variant_to_colour(spec_order))
-    assert {t.name: t.line.color for t in posteriors.data} == expected
-    assert [t.name for t in posteriors.data] == spec_order  # the legend in the spec's order
+    assert {t["name"]: t["line"]["color"] for t in posteriors["data"]} == expected
+    assert [t["name"] for t in posteriors["data"]] == spec_order  # the legend in the spec's order
     page = render_report([a], DAILY, slot_to_variants={"subject": spec_order})
     figures = [json.loads(m) for m in re.findall(r'Plotly\.newPlot\(\s*"[^"]+",\s*(\[.*?\]),\s*\{', page)]
     named = [(t["name"], t["line"]["color"]) for f in figures for t in f

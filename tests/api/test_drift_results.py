@@ -4,6 +4,7 @@ one send a day, clicks drawn from known rates, a learning run after each send.""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,12 +15,14 @@ import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
+import api.ui.routes
 from api.app import create_app
 from api.cli import app as cli
 from api.settings import Settings
 from experiments.service import ExperimentService
 from experiments.store import create_tables, make_engine
 from tests.api.conftest import ADMIN, ADMIN_KEY, SEND, SEND_KEY
+from tests.ui.login import post_key
 
 DAYS = 14
 VARIANTS = ("plain", "urgent")
@@ -207,3 +210,22 @@ def test_a_fixed_split_watches_each_arm_on_its_own(timed, tmp_path) -> None:
     assert table.exit_code == 0, table.output
     assert "  subject=plain: no alert over 13 judged days" in table.output
     assert f"  subject=urgent: ALERT from day {urgent['first_alarm_day']}" in table.output
+
+
+def test_the_page_lists_the_last_judged_days_and_says_how_many_more(timed, monkeypatch) -> None:
+    client, clock = timed
+    run_days(client, clock, "long", AB, stationary, seed=2)
+    points = drift(client, "long")["points"]
+    monkeypatch.setattr(api.ui.routes, "DRIFT_TABLE_ROWS", 5)
+    assert post_key(client, ADMIN_KEY).status_code in (200, 303)
+    page = client.get("/ui/experiments/long")
+    assert page.status_code == 200
+    table = page.text.split('id="drift-points"')[1].split("</table>")[0]
+    days = [int(d) for d in re.findall(r'<tr><td class="r">(\d+)</td>', table)]
+    assert days == [p["day"] for p in points[-5:]]  # the last five, in order
+    note = re.sub(r"\s+", " ", page.text.split('id="drift-points-note">')[1].split("</p>")[0])
+    assert f"the last 5 of the {len(points)} judged days" in note
+    monkeypatch.setattr(api.ui.routes, "DRIFT_TABLE_ROWS", len(points))
+    del client.app.state.ui_pages  # the page cache: draw the page anew
+    page = client.get("/ui/experiments/long")
+    assert 'id="drift-points-note"' not in page.text  # all shown: no note
