@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from api.ui.cache import TimedCache
+from api.ui.views import HISTORY_POINTS
 from experiments.adaptive_block import EstimatedLog, estimate_log
 from experiments.drift_block import DriftVerdict, monitor_log
 from experiments.models import (
@@ -30,7 +31,6 @@ from experiments.service import ExperimentService
 log = logging.getLogger("sendlab.ui")
 
 TRAFFIC_KEY: tuple[str] = ("traffic",)
-HISTORY_POINTS = 100  # policy versions drawn at most (evenly spread, the latest included)
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Literal
 
+import numpy as np
+
 from analysis.errors import AnalysisInputError
 from analysis.results import SlotAnalysis
 from analysis.srm import check_sample_ratio
@@ -188,26 +190,48 @@ def explored_days(summary: ExperimentSummary) -> list[ExploredDay]:
     return [ExploredDay(day, n, x) for day, (n, x) in sorted(day_to_counts.items())]
 
 
+#: Policy versions a chart draws at most: the policy history's drawn versions (evenly spread, the latest
+#: included), and the runs of consecutive versions of the per-version chart.
+HISTORY_POINTS = 100
+
+
 @dataclass(frozen=True)
 class VersionShares:
-    """One policy version's decisions on a slot: each variant's share and the share that explored."""
+    """The decisions on a slot under a run of consecutive policy versions (``first`` to ``version``; one
+    version when they are equal): each variant's share and the share that explored, over the run's
+    decisions together; ``created_at`` is when its last version was stored."""
 
     version: int
     created_at: datetime
     decisions: int
     explored_share: float
     variant_to_share: dict[str, float]
+    first: int
 
 
-def version_shares(versions: Sequence[VersionAllocation], slot: str) -> list[VersionShares]:
+def version_shares(versions: Sequence[VersionAllocation], slot: str, points: int = HISTORY_POINTS
+                   ) -> list[VersionShares]:
     """Per policy version with decisions and a stored time (oldest first), the share of the slot's
-    decisions given to each variant and the share of its decisions that explored."""
+    decisions given to each variant and the share of its decisions that explored; with more than
+    ``points`` such versions, per run of consecutive ones (as even as can be, at most ``points`` runs),
+    the shares of the run's decisions summed (a chart of thousands of versions draws no more)."""
+    kept = [v for v in versions if v.policy_version is not None and v.created_at is not None and v.decisions]
+    runs = max(1, min(points, len(kept)))
     out = []
-    for v in versions:
-        if v.policy_version is None or v.created_at is None or not v.decisions:
+    edges = np.linspace(0, len(kept), runs + 1).round().astype(int).tolist()
+    for start, end in zip(edges[:-1], edges[1:], strict=True):
+        run = kept[start:end]
+        if not run:
             continue
-        counts = v.slot_to_variant_decisions.get(slot, {})
+        counts: dict[str, int] = {}
+        for v in run:
+            for variant, n in v.slot_to_variant_decisions.get(slot, {}).items():
+                counts[variant] = counts.get(variant, 0) + n
         total = sum(counts.values())
+        decisions = sum(v.decisions for v in run)
+        explored = sum(v.explored for v in run) / decisions
         shares = {variant: n / total if total else 0.0 for variant, n in counts.items()}
-        out.append(VersionShares(v.policy_version, v.created_at, v.decisions, v.explored_share, shares))
+        last = run[-1]
+        out.append(VersionShares(last.policy_version, last.created_at, decisions, explored, shares,  # type: ignore[arg-type]
+                                 run[0].policy_version))  # type: ignore[arg-type]
     return out
