@@ -1,4 +1,4 @@
-r"""The standard normal distribution function from array arithmetic alone, for quadrature over many nodes.
+r"""The standard normal distribution function as compiled scalar code, for quadrature over many nodes.
 
 For :math:`x \ge 0` the upper tail is :math:`Q(x) = 1 - \Phi(x) = \varphi(x) R(x)`, with :math:`R`
 Mills' ratio. :math:`R` is taken as a rational function of degree (5, 6),
@@ -10,13 +10,17 @@ fitted by weighted least squares (with Lawson's reweighting toward the minimax e
 beyond, where :math:`Q < 2 \cdot 10^{-19}` (both tested against ``scipy.special.ndtr``). Every
 coefficient is positive, so the ratio is a sum of positive terms over a sum of positive terms, without
 cancellation at any :math:`x \ge 0`, and it falls like :math:`1/x` as :math:`R` does. Both polynomials
-are evaluated by Horner's rule in place, so the distribution function comes from a few passes over
-the nodes and one exponential (which a caller may supply, :func:`cdf_from_density`).
+are evaluated by Horner's rule, so the distribution function costs a few multiply-adds, one division
+and one exponential (which a caller may supply, :func:`cdf_from_density`).
 
-:math:`\Phi(u)` is :math:`Q(|u|)` for :math:`u < 0` and :math:`1 - Q(u)` otherwise. :func:`fill_cdf`
-returns it as :math:`\tfrac12 + \operatorname{sign}(u)\,(\tfrac12 - Q(|u|))`, exact to about 1e-16
-absolutely (a quadrature that multiplies distribution functions needs no more); :func:`cdf_and_hazard`
-keeps the lower tail's relative accuracy.
+:math:`\Phi(u)` is :math:`Q(|u|)` for :math:`u < 0` and :math:`1 - Q(u)` otherwise, exact to about
+1e-16 absolutely (a quadrature that multiplies distribution functions needs no more);
+:func:`cdf_and_hazard` keeps the lower tail's relative accuracy.
+
+The functions are compiled by numba (``cache=True``) and called from other compiled code
+(:mod:`bandit.midpoint_rule`); this module is imported only when that code runs, so importing
+:mod:`bandit` does not load numba. ``error_model="numpy"`` lets a division by zero give inf or NaN as
+in numpy instead of raising, which is what lets loops of these functions run on vector registers.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from numba import njit
 
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 #: Rows: the numerator and the denominator of Mills' ratio; columns: the coefficients of x^0 ... x^6.
@@ -35,84 +40,46 @@ TAIL_RATIO = np.array([
     [538.4840250962076, 956.7987247228748, 747.0411178932487, 330.5703458166535,
      88.36399746127239, 13.74359627117582, 1.0],
 ])
-#: The number of powers of x (0 to 6) the ratio needs.
-POWERS = TAIL_RATIO.shape[1]
-#: Rows of the work space of :func:`fill_cdf`.
-WORK_ROWS = 3
-# the coefficients from x^6 down, for Horner's rule (the numerator's x^6 term is 0, the denominator's 1)
-_NUMERATOR = TAIL_RATIO[0, ::-1].tolist()
-_DENOMINATOR = TAIL_RATIO[1, ::-1].tolist()
+_P0, _P1, _P2, _P3, _P4, _P5 = TAIL_RATIO[0, :6].tolist()
+_Q0, _Q1, _Q2, _Q3, _Q4, _Q5 = TAIL_RATIO[1, :6].tolist()  # the coefficient of x^6 is 1
+#: Beyond this :math:`|z|`, :func:`cdf_and_hazard` takes :math:`Q(37) < 10^{-299}` as the tail.
+Z_CAP = 37.0
+COMPILE = {"cache": True, "error_model": "numpy"}
 
 
-def fill_cdf(u: np.ndarray, work: np.ndarray, cdf: np.ndarray, density: np.ndarray) -> None:
-    r"""Write :math:`\Phi(u)` into ``cdf`` and :math:`e^{-u^2/2}` into ``density``, in place.
-
-    Parameters
-    ----------
-    u : ndarray of float, shape (p,)
-        Finite, :math:`|u| < 10^{50}` (the sixth power stays finite).
-    work : ndarray of float, shape (WORK_ROWS, p)
-        Work space.
-    cdf, density : ndarray of float, shape (p,)
-        Outputs. ``density`` lacks the factor :math:`1/\sqrt{2\pi}`.
-    """
-    np.multiply(u, u, out=density)
-    density *= -0.5
-    np.exp(density, out=density)
-    cdf_from_density(u, density, work, cdf)
+@njit(inline="always", **COMPILE)
+def tail_ratio(x: float) -> float:
+    r""":math:`R(x) / \sqrt{2\pi}` for :math:`x \ge 0`: times :math:`e^{-x^2/2}` it is :math:`Q(x)`."""
+    numerator = ((((_P5 * x + _P4) * x + _P3) * x + _P2) * x + _P1) * x + _P0
+    denominator = (((((x + _Q5) * x + _Q4) * x + _Q3) * x + _Q2) * x + _Q1) * x + _Q0
+    return numerator / denominator
 
 
-def cdf_from_density(u: np.ndarray, density: np.ndarray, work: np.ndarray, cdf: np.ndarray) -> None:
-    r"""Write :math:`\Phi(u)` into ``cdf`` given ``density`` :math:`= e^{-u^2/2}` (to a relative error
-    of about 1e-12 or better: the error passes to :math:`1 - \Phi(|u|)` as it is); arguments as for
-    :func:`fill_cdf`, ``density`` read only.
+@njit(inline="always", **COMPILE)
+def cdf_from_density(u: float, density: float) -> float:
+    r""":math:`\Phi(u)` given ``density`` :math:`= e^{-u^2/2}` (to a relative error of about 1e-12 or
+    better: the error passes to :math:`Q(|u|)` as it is). ``u`` finite, :math:`|u| < 10^{50}`.
 
     A caller that has the exponential already, e.g. from a recurrence along an arithmetic progression
-    of ``u`` (:meth:`bandit.gaussian_max._Workspace.sums`), saves the one transcendental pass. Both
-    polynomials by Horner's rule, in place: fewer passes over memory than a matrix product of the
-    powers of ``|u|``.
+    of ``u`` (:func:`bandit.midpoint_rule.midpoint_rule`), saves the one transcendental call.
     """
-    x, numerator, denominator = work[0], work[1], work[2]
-    np.abs(u, out=x)
-    np.multiply(x, _NUMERATOR[1], out=numerator)
-    numerator += _NUMERATOR[2]
-    for c in _NUMERATOR[3:]:
-        numerator *= x
-        numerator += c
-    np.add(x, _DENOMINATOR[1], out=denominator)  # the leading coefficient is 1
-    for c in _DENOMINATOR[2:]:
-        denominator *= x
-        denominator += c
-    tail = np.divide(numerator, denominator, out=cdf)
-    tail *= density
-    np.subtract(0.5, tail, out=tail)  # 1/2 - Q >= 0; with the sign of u it is Phi(u) - 1/2
-    np.copysign(tail, u, out=tail)
-    tail += 0.5
+    tail = tail_ratio(abs(u)) * density
+    return tail if u < 0.0 else 1.0 - tail
 
 
-def cdf_and_hazard(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    r""":math:`\Phi(z)` and the reversed hazard :math:`\varphi(z)/\Phi(z)`, each the shape of ``z``.
+@njit(**COMPILE)
+def cdf_and_hazard(z: float) -> tuple[float, float]:
+    r""":math:`\Phi(z)` and the reversed hazard :math:`\varphi(z)/\Phi(z)`.
 
     Accurate relatively in both tails for :math:`|z| \le 9` (the fitted range; the lower tail as
     :math:`Q(|z|)` itself, not :math:`1 - (1 - Q)`), so a caller can take the log of a product of
-    them. :math:`|z|` is capped at 37 (there :math:`Q < 10^{-299}`): above it :math:`\Phi` is 1 and
-    the hazard below 1e-297, and below it :math:`\Phi` comes out as :math:`Q(37)`, too large. The cap
-    keeps the exponential out of the subnormal range, where it is several times slower. ``z`` may be
-    infinite, not NaN.
+    them. :math:`|z|` is capped at :data:`Z_CAP` (there :math:`Q < 10^{-299}`): above it :math:`\Phi`
+    is 1 and the hazard below 1e-297, and below it :math:`\Phi` comes out as :math:`Q(37)`, too large.
+    The cap keeps the exponential out of the subnormal range, where it is several times slower. ``z``
+    may be infinite, not NaN.
     """
-    shape = np.shape(z)
-    powers = np.empty((POWERS, *shape))
-    powers[0] = 1.0
-    x = np.minimum(np.abs(z), 37.0, out=powers[1])
-    for i in range(2, POWERS):
-        np.multiply(powers[i - 1], x, out=powers[i])
-    numerator, denominator = np.tensordot(TAIL_RATIO, powers, axes=1)
-    mills = np.divide(numerator, denominator, out=numerator)  # R(x) / sqrt(2 pi)
-    density = np.multiply(powers[2], -0.5, out=denominator)
-    np.exp(density, out=density)  # sqrt(2 pi) phi(x)
-    cdf = np.multiply(density, mills, out=powers[1])  # Q(x)
-    upper = z >= 0
-    np.subtract(1.0, cdf, out=cdf, where=upper)
-    density *= _INV_SQRT_2PI
-    hazard = np.divide(density, cdf, out=density)
-    return cdf.copy(), hazard
+    x = min(abs(z), Z_CAP)
+    density = math.exp(-0.5 * x * x)
+    tail = tail_ratio(x) * density
+    cdf = tail if z < 0.0 else 1.0 - tail
+    return cdf, density * _INV_SQRT_2PI / cdf
