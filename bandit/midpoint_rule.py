@@ -51,22 +51,23 @@ def midpoint_grid(mean: np.ndarray, sd: np.ndarray, contending: np.ndarray, low_
     ``max_nodes`` or is undefined (widths near 0).
     """
     m, k = mean.shape
+    inverse = np.empty(k)
     for r in range(m):
         start, end, precision = -np.inf, -np.inf, 0.0
         for j in range(k):
             if contending[r, j]:
                 start = max(start, mean[r, j] + low_z * sd[r, j])
                 end = max(end, mean[r, j] + high_z * sd[r, j])
-                precision += 1.0 / (sd[r, j] * sd[r, j])
+                inverse[j] = 1.0 / sd[r, j]
+                precision += inverse[j] * inverse[j]
         # every F_j(L) >= Phi(low_z) at the start: one log per row for the running product, unless it
         # would leave the normal doubles
         product, log, slope = 1.0, 0.0, 0.0
         for j in range(k):
             if contending[r, j]:
-                inverse = 1.0 / sd[r, j]
-                cdf, hazard = cdf_and_hazard((start - mean[r, j]) * inverse)
+                cdf, hazard = cdf_and_hazard((start - mean[r, j]) * inverse[j])
                 product *= cdf
-                slope += hazard * inverse
+                slope += hazard * inverse[j]
                 if product < _FOLD:
                     log += math.log(product)
                     product = 1.0
