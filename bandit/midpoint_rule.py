@@ -11,10 +11,9 @@ Each row's grid is scalar code. The sums run on blocks of :data:`LANES` rows wit
 evaluates several rows per vector instruction. The densities along an action's nodes come from a
 recurrence (:func:`midpoint_rule`), the distribution functions from :mod:`bandit.normal_tail`.
 
-Compiled on first use and cached on disk (numba's ``cache=True``: next to this file in
-``__pycache__``, or under the user's cache directory when that is read-only, or ``NUMBA_CACHE_DIR``);
-imported by :mod:`bandit.gaussian_max` only when a row needs the rule, so importing :mod:`bandit` does
-not load numba.
+Compiled on first use and cached on disk (:func:`bandit.compiled.compiled`); imported by
+:mod:`bandit.gaussian_max` only when a row needs the rule, so importing :mod:`bandit` does not load
+numba.
 """
 
 from __future__ import annotations
@@ -22,9 +21,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
 
-from bandit.normal_tail import COMPILE, cdf_and_hazard, cdf_from_density
+from bandit.compiled import compiled
+from bandit.normal_tail import cdf_and_hazard, cdf_from_density
 
 #: Rows evaluated side by side.
 LANES = 64
@@ -35,7 +34,7 @@ _OUT_SCORE = 40.0
 _FOLD = 1e-200  # a running product of distribution functions below this is folded into the log
 
 
-@njit(**COMPILE)
+@compiled
 def midpoint_grid(mean: np.ndarray, sd: np.ndarray, contending: np.ndarray, low_z: float, high_z: float,
                   log_tail: float, step_per_sd: float, max_nodes: int, low: np.ndarray, step: np.ndarray,
                   nodes: np.ndarray) -> None:
@@ -84,7 +83,7 @@ def midpoint_grid(mean: np.ndarray, sd: np.ndarray, contending: np.ndarray, low_
             step[r] = (end - start) / (max_nodes + 1)
 
 
-@njit(**COMPILE)
+@compiled
 def midpoint_rule(mean: np.ndarray, sd: np.ndarray, contending: np.ndarray, low: np.ndarray,
                   step: np.ndarray, nodes: np.ndarray, max_nodes: int, out: np.ndarray) -> None:
     r"""The probabilities of the rows of ``mean``, ``sd`` (m, k) whose grid (``low``, ``step``,

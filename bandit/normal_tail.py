@@ -13,14 +13,13 @@ cancellation at any :math:`x \ge 0`, and it falls like :math:`1/x` as :math:`R` 
 are evaluated by Horner's rule, so the distribution function costs a few multiply-adds, one division
 and one exponential (which a caller may supply, :func:`cdf_from_density`).
 
-:math:`\Phi(u)` is :math:`Q(|u|)` for :math:`u < 0` and :math:`1 - Q(u)` otherwise, exact to about
-1e-16 absolutely (a quadrature that multiplies distribution functions needs no more);
-:func:`cdf_and_hazard` keeps the lower tail's relative accuracy.
+:math:`\Phi(u)` is :math:`Q(|u|)` for :math:`u < 0` (relatively accurate in the lower tail) and
+:math:`1 - Q(u)` otherwise (to about 1e-16 absolutely; a quadrature that multiplies distribution
+functions needs no more).
 
-The functions are compiled by numba (``cache=True``) and called from other compiled code
-(:mod:`bandit.midpoint_rule`); this module is imported only when that code runs, so importing
-:mod:`bandit` does not load numba. ``error_model="numpy"`` lets a division by zero give inf or NaN as
-in numpy instead of raising, which is what lets loops of these functions run on vector registers.
+The functions are compiled scalar code (:func:`bandit.compiled.compiled`), called from other compiled
+code (:mod:`bandit.midpoint_rule`), which inlines the first two; this module is imported only when that
+code runs, so importing :mod:`bandit` does not load numba.
 """
 
 from __future__ import annotations
@@ -28,7 +27,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
+
+from bandit.compiled import compiled
 
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 #: Rows: the numerator and the denominator of Mills' ratio; columns: the coefficients of x^0 ... x^6.
@@ -44,10 +44,9 @@ _P0, _P1, _P2, _P3, _P4, _P5 = TAIL_RATIO[0, :6].tolist()
 _Q0, _Q1, _Q2, _Q3, _Q4, _Q5 = TAIL_RATIO[1, :6].tolist()  # the coefficient of x^6 is 1
 #: Beyond this :math:`|z|`, :func:`cdf_and_hazard` takes :math:`Q(37) < 10^{-299}` as the tail.
 Z_CAP = 37.0
-COMPILE = {"cache": True, "error_model": "numpy"}
 
 
-@njit(inline="always", **COMPILE)
+@compiled(inline="always")
 def tail_ratio(x: float) -> float:
     r""":math:`R(x) / \sqrt{2\pi}` for :math:`x \ge 0`: times :math:`e^{-x^2/2}` it is :math:`Q(x)`."""
     numerator = ((((_P5 * x + _P4) * x + _P3) * x + _P2) * x + _P1) * x + _P0
@@ -55,7 +54,7 @@ def tail_ratio(x: float) -> float:
     return numerator / denominator
 
 
-@njit(inline="always", **COMPILE)
+@compiled(inline="always")
 def cdf_from_density(u: float, density: float) -> float:
     r""":math:`\Phi(u)` given ``density`` :math:`= e^{-u^2/2}` (to a relative error of about 1e-12 or
     better: the error passes to :math:`Q(|u|)` as it is). ``u`` finite, :math:`|u| < 10^{50}`.
@@ -67,7 +66,7 @@ def cdf_from_density(u: float, density: float) -> float:
     return tail if u < 0.0 else 1.0 - tail
 
 
-@njit(**COMPILE)
+@compiled
 def cdf_and_hazard(z: float) -> tuple[float, float]:
     r""":math:`\Phi(z)` and the reversed hazard :math:`\varphi(z)/\Phi(z)`.
 
