@@ -5,7 +5,9 @@ as in numpy, instead of raising: the check it saves is what keeps loops of divis
 registers) and ``cache=True``. numba keeps the cache next to the source (``__pycache__``), else under
 the user's cache directory (``$XDG_CACHE_HOME/numba`` or ``~/.cache/numba``), or where
 ``NUMBA_CACHE_DIR`` says. Where none of them can be written numba refuses ``cache=True`` outright;
-the kernel is then compiled without a cache, in every process that uses it.
+the kernel is then compiled without a cache, in every process that uses it. numba keys a cached
+function on the content of its own file only, not on the files of the compiled functions it calls and
+inlines: compiled functions that call each other belong in one module.
 
 Only the modules that hold kernels import this one, and only when a kernel is first needed, so
 importing :mod:`bandit` does not load numba.

@@ -130,7 +130,8 @@ def probability_of_max(mean: np.ndarray, sd: np.ndarray, allowed: np.ndarray) ->
         from bandit import midpoint_rule  # compiled by numba: imported only when a row needs the rule
 
         every = many.size == n  # no copies when every row has three or more
-        part = [np.ascontiguousarray(a if every else a[many]) for a in (mean, sd, contending)]
+        part = [np.ascontiguousarray(a if every else a[many], dtype=t)
+                for a, t in ((mean, np.float64), (sd, np.float64), (contending, bool))]
         low, step, nodes = midpoint_grid(*part)
         near = out if every else np.zeros((many.size, k))
         midpoint_rule.midpoint_rule(*part, low, step, nodes, MAX_NODES, near)

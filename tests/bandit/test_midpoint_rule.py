@@ -1,4 +1,4 @@
-"""The compiled normal distribution function, against scipy's special functions."""
+"""The compiled normal distribution function and exponential, against scipy and numpy."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 from numba import njit
 from scipy import special
 
-from bandit.normal_tail import cdf_and_hazard, cdf_from_density
+from bandit.midpoint_rule import LOWEST, cdf_and_hazard, cdf_from_density, exponential
 
 
 @njit
@@ -17,6 +17,14 @@ def evaluate(u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         density[i] = np.exp(-0.5 * u[i] * u[i])
         cdf[i] = cdf_from_density(u[i], density[i])
     return cdf, density
+
+
+@njit
+def exponential_at(x: np.ndarray) -> np.ndarray:
+    out = np.empty(len(x))
+    for i in range(len(x)):
+        out[i] = exponential(x[i])
+    return out
 
 
 @njit
@@ -57,3 +65,11 @@ def test_cdf_and_hazard_match_scipy_relatively_in_both_tails():
     # |z| is capped at 37: far below, Phi comes out as Q(37), a positive bound above the truth
     assert 0 < far_cdf[0] < 1e-299 and far_cdf[0] == far_cdf[2] and far_cdf[1] == far_cdf[3] == 1.0
     assert far_hazard[0] > 37 and far_hazard[1] < 1e-296 and far_hazard[3] < 1e-296
+
+
+def test_exponential_is_within_a_unit_of_rounding_of_numpy_and_0_below_its_range():
+    x = np.concatenate([np.linspace(LOWEST, 709.0, 1_000_001), np.linspace(-40.0, 8.0, 100_001), [0.0]])
+    reference = np.exp(x)
+    np.testing.assert_allclose(exponential_at(x), reference, rtol=2.5e-16, atol=0)
+    assert exponential_at(np.array([0.0]))[0] == 1.0
+    np.testing.assert_array_equal(exponential_at(np.array([-708.5, -745.0, -800.0, -np.inf])), 0.0)
