@@ -51,7 +51,10 @@ def top_set(probabilities: np.ndarray) -> np.ndarray:
     -------
     ndarray of bool, same shape. An action outside it that is drawn has ``explored`` True.
     """
-    top = probabilities.max(axis=-1, keepdims=True)
+    if probabilities.ndim == 2:  # numpy reduces rows of a few actions slowly: reduce the columns instead
+        top = np.ascontiguousarray(probabilities.T).max(axis=0)[:, None]
+    else:
+        top = probabilities.max(axis=-1, keepdims=True)
     return (probabilities > 0) & (probabilities >= top - PROBABILITY_TIE)
 
 
@@ -220,12 +223,18 @@ def sample_rows(probabilities: np.ndarray, uniforms: np.ndarray) -> np.ndarray:
 
     Zero-probability actions are never drawn; the result has shape ``(n,)`` and dtype int64.
     """
-    k = probabilities.shape[1]
-    cdf = np.cumsum(probabilities, axis=1)
-    u = uniforms * cdf[:, -1]
-    actions = (cdf <= u[:, None]).sum(axis=1)
+    # laid out (k, n): numpy reduces over the leading axis of a contiguous array far faster than over
+    # rows of a few actions
+    columns = np.ascontiguousarray(probabilities.T)
+    k = len(columns)
+    cdf = np.empty_like(columns)
+    cdf[0] = columns[0]
+    for j in range(1, k):  # the running sums in order, as np.cumsum adds them
+        np.add(cdf[j - 1], columns[j], out=cdf[j])
+    u = uniforms * cdf[-1]
+    actions = (cdf <= u).sum(axis=0)
     # u can round up to the total: fall back to the last action with positive probability.
-    last_positive = k - 1 - np.argmax(probabilities[:, ::-1] > 0, axis=1)
+    last_positive = k - 1 - np.argmax(columns[::-1] > 0, axis=0)
     return np.minimum(actions, last_positive).astype(np.int64)
 
 

@@ -114,7 +114,9 @@ def main() -> None:
         f"Medians of {args.rounds} interleaved rounds. Goals of issue 19: LinUCB at most 1x MABWiser's time "
         "with array contexts and within 3x with dict contexts; linear TS within 2x of MABWiser's LinTS "
         "while logging exact propensities (MABWiser's LinTS draws coefficients and logs none; SendLab's are "
-        "the probabilities it draws from, by quadrature to within 5e-7). "
+        "the probabilities it draws from, by quadrature to within 5e-7, the midpoint rule compiled by numba "
+        "on first use and loaded from numba's on-disk cache in later processes: the first round includes "
+        "that, the medians do not). "
         "MABWiser 2.7.4 ran in a separate virtual environment that also sees SendLab's packages."
     )
     command = "OPENBLAS_NUM_THREADS=1 python -m benchmarks.linear" + ("" if n == RECIPIENTS else f" --n {n}")

@@ -8,7 +8,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import integrate, special, stats
 
-from bandit.gaussian_max import MAX_NODES, MIDPOINT_ERROR, NEGLIGIBLE, midpoint_grid, probability_of_max
+from bandit.gaussian_max import (
+    MAX_NODES,
+    MIDPOINT_ERROR,
+    NEGLIGIBLE,
+    STEP_PER_SD,
+    TAIL,
+    midpoint_grid,
+    probability_of_max,
+)
 
 
 def adaptive_reference(mean: np.ndarray, sd: np.ndarray) -> np.ndarray:
@@ -134,15 +142,17 @@ def test_rows_are_distributions(k, seed):
 def test_midpoint_sums_with_recurrent_densities_match_direct_evaluation_over_the_longest_grid():
     # the densities come from a product recurrence along each action's nodes: over MAX_NODES nodes,
     # from the lowest start the grid allows (every action at or above Phi^-1(TAIL)) to far beyond the
-    # peak, the weighted sums match exp and ndtr evaluated at every node
-    from bandit.gaussian_max import _LOW_Z, _Workspace
+    # peak, the weighted sums match exp and ndtr evaluated at every node (both normalised per row)
+    from bandit.gaussian_max import _LOW_Z
+    from bandit.midpoint_rule import midpoint_rule
 
     rng = np.random.default_rng(8)
     rows, k = 6, 4
     mean, sd = rng.normal(0, 0.3, (rows, k)), np.exp(rng.uniform(-0.5, 0.5, (rows, k)))
     low = (mean + _LOW_Z * sd).max(axis=1)
     step = 1.15 / np.sqrt((sd**-2.0).sum(axis=1))
-    sums = _Workspace(k * MAX_NODES * rows).sums(mean, sd, low, step, MAX_NODES)
+    sums = np.empty((rows, k))
+    midpoint_rule(mean, sd, np.ones((rows, k), bool), low, step, np.full(rows, MAX_NODES), MAX_NODES, sums)
     t = low[:, None] + step[:, None] * (np.arange(MAX_NODES) + 0.5)  # (rows, nodes)
     u = (t[:, None, :] - mean[:, :, None]) / sd[:, :, None]  # (rows, k, nodes)
     assert u.max() > 60  # far past the peak: the recurrence falls to underflow there
@@ -151,4 +161,41 @@ def test_midpoint_sums_with_recurrent_densities_match_direct_evaluation_over_the
     for i in range(k):
         others = np.prod(np.delete(cdf, i, axis=1), axis=1)
         expected[:, i] = (density[:, i] * others).sum(axis=1)
+    expected /= expected.sum(axis=1, keepdims=True)
     np.testing.assert_allclose(sums, expected, rtol=1e-10, atol=1e-300)
+
+
+def test_midpoint_grid_holds_the_tails_and_the_step():
+    # below L the maximum lies with probability at most TAIL (the Newton step stays left of the root),
+    # above U at most TAIL (k Phi(-c) = TAIL), and the step is at most STEP_PER_SD combined sds
+    rng = np.random.default_rng(9)
+    n, k = 2000, 5
+    mean, sd = rng.normal(0.06, 0.03, (n, k)), np.exp(rng.uniform(np.log(0.003), np.log(0.03), (n, k)))
+    contending = rng.random((n, k)) < 0.8
+    contending[:, :3] = True
+    low, step, nodes = midpoint_grid(mean, sd, contending)
+    near = nodes <= MAX_NODES
+    assert near.mean() > 0.9 and np.all(nodes[near] % 4 == 0)
+    inside = np.where(contending, special.ndtr((low[:, None] - mean) / sd), 1.0).prod(axis=1)
+    assert np.all(inside[near] <= TAIL * (1 + 1e-9))
+    high = low + step * nodes
+    above = 1 - np.where(contending, special.ndtr((high[:, None] - mean) / sd), 1.0).prod(axis=1)
+    assert np.all(above[near] <= TAIL * (1 + 1e-6))
+    combined = 1 / np.sqrt(np.where(contending, sd**-2.0, 0.0).sum(axis=1))
+    assert np.all(step[near] <= STEP_PER_SD * combined[near] * (1 + 1e-12))
+
+
+def test_rows_of_a_batch_match_the_same_rows_alone():
+    # the compiled rule sorts rows by node count and evaluates blocks of them side by side, with the
+    # actions a row leaves out as scores of probability 0: each row comes out as it does alone
+    rng = np.random.default_rng(10)
+    n, k = 300, 6
+    mean, sd = rng.normal(0, 0.05, (n, k)), np.exp(rng.uniform(np.log(0.002), np.log(0.05), (n, k)))
+    allowed = rng.random((n, k)) < 0.8
+    allowed[np.arange(n), rng.integers(0, k, n)] = True
+    batch = probability_of_max(mean, sd, allowed)
+    alone = np.concatenate([probability_of_max(mean[i:i + 1], sd[i:i + 1], allowed[i:i + 1])
+                            for i in range(n)])
+    np.testing.assert_allclose(batch, alone, rtol=0, atol=1e-15)
+    assert np.all(batch[~allowed] == 0.0)
+    assert len(np.unique(midpoint_grid(mean, sd, allowed)[2])) > 3  # several node counts in one batch
