@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from functools import cache
+from math import isfinite
 from typing import Annotated, Any, NotRequired
 
 import pydantic_core
@@ -114,36 +115,55 @@ def decisions_json(decisions: Sequence[Any]) -> bytes:
     Returns
     -------
     bytes
-        Written as text directly, not through a dict per decision: the parts a batch repeats (the
-        variants and content of an arm, the decision time, an empty note) are written once and reused;
-        strings are escaped by the standard library's C encoder. Not validated.
+        Written as text directly, not through a dict per decision: the parts a batch repeats are
+        written once and reused, the variants and content of an arm (keyed by the slots and the
+        identity of their choices, alive for the whole call) and everything after the propensity (the
+        policy version, reason, exploration and notes by value, the times by identity); each decision writes
+        its own id, experiment, recipient and propensity. Strings are escaped by the standard library's
+        C encoder. Not validated.
     """
     variants_to_text: dict[tuple[Any, ...], str] = {}
-    time_to_text: dict[Any, str] = {}
+    tail_to_text: dict[tuple[Any, ...], str] = {}
+    experiment, experiment_text = None, "null"
     parts = []
     for d in decisions:
-        key = tuple(d.variants.items())
+        chosen = d.variants
+        key = (*chosen, *map(id, chosen.values()))
         variants = variants_to_text.get(key)
         if variants is None:
-            variants = variants_to_text[key] = _variants_text(d.variants)
-        created = getattr(d, "created_at", None)
-        created_text = time_to_text.get(created)
-        if created_text is None:
-            created_text = time_to_text[created] = _value_text(
-                created.isoformat() if isinstance(created, datetime) else created
-            )
-        notes = getattr(d, "content_notes", None)
+            variants = variants_to_text[key] = _variants_text(chosen)
+        notes = d.content_notes
+        notes_text = _value_text(dict(notes)) if notes else "{}"
+        # times by identity: equal instants in two time zones are written differently
+        tail_key = (
+            d.policy_version, d.reason, d.explored, notes_text, id(d.created_at), id(d.send_at),
+            d.feature_version,
+        )
+        tail = tail_to_text.get(tail_key)
+        if tail is None:
+            tail = tail_to_text[tail_key] = _tail_text(d, notes_text)
+        if d.experiment is not experiment:
+            experiment, experiment_text = d.experiment, _value_text(d.experiment)
+        p = d.propensity
+        propensity = repr(p) if type(p) is float and isfinite(p) else _number_text(float(p))
         parts.append(
-            f'{{"decision_id":{_string(str(d.decision_id))},"experiment":{_value_text(d.experiment)},'
+            f'{{"decision_id":{_string(str(d.decision_id))},"experiment":{experiment_text},'
             f'"recipient_id":{_value_text(d.recipient_id)},"variants":{variants},'
-            f'"propensity":{_number_text(float(d.propensity))},'
-            f'"policy_version":{_value_text(d.policy_version)},"reason":{_value_text(d.reason)},'
-            f'"explored":{_value_text(getattr(d, "explored", None))},'
-            f'"content_notes":{_value_text(dict(notes)) if notes else "{}"},"created_at":{created_text},'
-            f'"send_at":{_time_text(getattr(d, "send_at", None))},'
-            f'"feature_version":{_value_text(getattr(d, "feature_version", None))}}}'
+            f'"propensity":{propensity},{tail}}}'
         )
     return ('{"decisions":[' + ",".join(parts) + "]}").encode()
+
+
+def _tail_text(d: Any, notes_text: str) -> str:
+    """A decision's fields after the propensity, as :func:`decisions_json` writes them (``notes_text``:
+    its content notes written)."""
+    created = d.created_at
+    created_text = _value_text(created.isoformat() if isinstance(created, datetime) else created)
+    return (
+        f'"policy_version":{_value_text(d.policy_version)},"reason":{_value_text(d.reason)},'
+        f'"explored":{_value_text(d.explored)},"content_notes":{notes_text},"created_at":{created_text},'
+        f'"send_at":{_time_text(d.send_at)},"feature_version":{_value_text(d.feature_version)}'
+    )
 
 
 _string = json.encoder.encode_basestring  # type: ignore[attr-defined]  # C: a JSON string, non-ASCII kept

@@ -78,7 +78,9 @@ def consents(consent: Consent, context: Mapping[str, Any]) -> bool:
 
 
 def consent_flags(consent: Consent, contexts: Sequence[Mapping[str, Any]]) -> list[bool]:
-    """:func:`consents` per recipient."""
+    """:func:`consents` per recipient (all True at once when the spec reads no consent attribute)."""
+    if consent.attribute is None:
+        return [True] * len(contexts)
     return [consents(consent, context) for context in contexts]
 
 
@@ -86,6 +88,8 @@ def withhold_contexts(
     contexts: Sequence[Mapping[str, Any]], consented: Sequence[bool]
 ) -> list[Mapping[str, Any]]:
     """The contexts a design may read: a recipient's own when they consent, else an empty one."""
+    if len(contexts) == len(consented) and all(consented):
+        return list(contexts)
     return [context if ok else {} for context, ok in zip(contexts, consented, strict=True)]
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import select
@@ -53,18 +54,19 @@ def inserted_changes(conn: Connection, rows: Sequence[tuple[Any, ...]]) -> Versi
     """What decision rows just inserted (:data:`DECISION_COLUMNS` order, encoded) add: their learnable
     decisions' contributions with reward 0."""
     p = _POSITIONS
-    key_at, version_at, fallback_at = p["experiment_key"], p["version"], p["fallback"]
-    state_at = [p[c] for c in STATE_COLUMNS]
     # rows alike in every column a state is computed from (a send's recipients of one context, or
-    # without one) have one state: computed once, counted as many times
+    # without one) have one state: computed once, counted as many times; the rows are counted by a
+    # C-level itemgetter, and split by version (fallback ones left out) once per distinct row
+    counted = Counter(map(itemgetter(p["fallback"], p["experiment_key"], p["version"],
+                                     *[p[c] for c in STATE_COLUMNS]), rows))
     version_to_rows: dict[tuple[str, int], Counter[tuple[Any, ...]]] = {}
-    for row in rows:
-        if not row[fallback_at]:
-            version = (str(row[key_at]), int(row[version_at]))
+    for (fallback, key, version_number, *state), n in counted.items():
+        if not fallback:
+            version = (str(key), int(version_number))
             alike = version_to_rows.get(version)
             if alike is None:
                 alike = version_to_rows[version] = Counter()
-            alike[tuple([row[i] for i in state_at])] += 1
+            alike[tuple(state)] += n
     out: VersionBreakdowns = {}
     for (key, version), alike in version_to_rows.items():
         compiled = compiled_version(conn, key, version)

@@ -26,6 +26,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import delete, func, or_, select
@@ -172,10 +173,12 @@ def drift_decision_changes(rows: Sequence[tuple[Any, ...]]) -> VersionDriftChang
     fallback decisions add nothing."""
     p = _POSITIONS
     at = [p[c] for c in ("experiment_key", "version", "day", "policy_version", "learned_version", "arm")]
-    fallback_at = p["fallback"]
-    alike = Counter(tuple([row[i] for i in at]) for row in rows if not row[fallback_at])
+    # rows alike counted by C-level itemgetter, fallback ones left out once per distinct key
+    alike = Counter(map(itemgetter(p["fallback"], *at), rows))
     out: VersionDriftChanges = {}
-    for (key, version, day, policy, learned, arm), n in alike.items():
+    for (fallback, key, version, day, policy, learned, arm), n in alike.items():
+        if fallback:
+            continue
         cell = (_as_date(day), _version(policy), _version(learned), int(arm))
         add_drift_decision(out.setdefault((key, int(version)), {}), cell, n)
     return out

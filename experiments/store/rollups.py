@@ -53,6 +53,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import func, select
@@ -118,12 +119,13 @@ def decision_changes(rows: Sequence[tuple[Any, ...]]) -> VersionChanges:
     p = _POSITIONS
     at = [p[c] for c in ("experiment_key", "version", "fallback", "reason", "arm", "day", "policy_version",
                          "explored")]
-    learned_at = p["learned_version"]
-    alike = Counter(tuple([row[i] for i in at] + [row[learned_at] is not None]) for row in rows)
+    # rows alike counted by C-level itemgetter (a send's rows share all but a few values); whether
+    # learned is read once per distinct learned version, not per row
+    alike = Counter(map(itemgetter(*at, p["learned_version"]), rows))
     out: VersionChanges = {}
     for (key, version, fallback, reason, arm, day, policy, explored, learned), n in alike.items():
         cell = (bool(fallback), str(reason), int(arm), _day(day), policy)
-        add_decision(out.setdefault((key, int(version)), {}), cell, bool(explored), learned, n)
+        add_decision(out.setdefault((key, int(version)), {}), cell, bool(explored), learned is not None, n)
     return out
 
 

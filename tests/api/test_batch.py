@@ -7,7 +7,7 @@ FastAPI did with a model body) and ``decision_to_dict`` serialised by ``json``.
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from fastapi.exceptions import RequestValidationError
@@ -72,7 +72,24 @@ def test_decisions_json_is_decision_to_dict_serialised():
     assert json.loads(decisions_json(decisions)) == json.loads(json.dumps(expected))
 
 
+def test_decisions_json_writes_each_time_as_its_own_zone_writes_it():
+    """Equal instants in two zones are written apart (the written times are reused by identity)."""
+    utc = datetime(2026, 11, 24, 14, 0, tzinfo=UTC)
+    paris = utc.astimezone(timezone(timedelta(hours=1)))
+    choice = VariantChoice("plain", "Hi")
+    decisions = [
+        Decision(decision_id=f"d{i}", experiment="hello", recipient_id=f"r{i}", variants={"subject": choice},
+                 propensity=0.5, policy_version=1, reason="policy", explored=False, created_at=moment,
+                 send_at=moment, feature_version=2)
+        for i, moment in enumerate([utc, paris, utc])
+    ]
+    answer = json.loads(decisions_json(decisions))["decisions"]
+    assert [d["send_at"] for d in answer] == [utc.isoformat(), paris.isoformat(), utc.isoformat()]
+    assert answer == [decision_to_dict(d) for d in decisions]
+
+
 texts = st.text(max_size=8)  # any code point but a lone surrogate (not valid in JSON text)
+zones = st.sampled_from([UTC, timezone(timedelta(hours=1))])
 choices = st.builds(VariantChoice, texts, texts)
 decisions_like = st.builds(
     Decision,
@@ -81,8 +98,10 @@ decisions_like = st.builds(
     propensity=st.floats(min_value=0, max_value=1) | st.sampled_from([1e-300, 5e-7, 1.0]),
     policy_version=st.none() | st.integers(min_value=-1, max_value=2**40),
     reason=texts, explored=st.none() | st.booleans(),
-    created_at=st.datetimes(timezones=st.just(UTC)) | st.none(),
+    created_at=st.datetimes(timezones=zones) | st.none(),
     content_notes=st.dictionaries(texts, texts, max_size=2),
+    send_at=st.none() | st.datetimes(timezones=zones),
+    feature_version=st.none() | st.integers(min_value=0, max_value=2**40),
 )
 
 

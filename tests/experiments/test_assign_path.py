@@ -32,6 +32,7 @@ from experiments.store import (
     insert_decisions,
     make_engine,
 )
+from experiments.store.writes import written_columns
 from tests.experiments.conftest import Clock
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -115,6 +116,20 @@ def test_rows_written_by_insert_decisions_read_back_as_the_table_writes_them(eng
     got = stored_rows(engine, ["fast-0", "fast-1", "fast-2"])
     for i in range(3):
         assert got[f"fast-{i}"][1:] == ref[f"ref-{i}"][1:]
+
+
+def test_insert_decisions_leaves_out_only_nullable_columns_none_in_every_row() -> None:
+    """Left out of the insert, such a column is stored NULL (the test above leaves out learned_version
+    and learned_weight); a column set in one row, or not nullable, is written."""
+    none_in_both = {"learned_version", "feature_version", "reason"}  # reason: not nullable
+    first = tuple(None if c in none_in_both | {"send_id"} else f"{c}0" for c in DECISION_COLUMNS)
+    second = tuple(None if c in none_in_both else f"{c}1" for c in DECISION_COLUMNS)
+    columns, rows = written_columns([first, second])
+    assert columns == tuple(c for c in DECISION_COLUMNS if c not in {"learned_version", "feature_version"})
+    assert rows == [tuple(row[DECISION_COLUMNS.index(c)] for c in columns) for row in (first, second)]
+    assert written_columns([second[:14] + ("l",) + second[15:20] + (4,)]) == (
+        DECISION_COLUMNS, [second[:14] + ("l",) + second[15:20] + (4,)]
+    )
 
 
 def test_decision_ids_are_version_7_uuids_of_the_decision_time_in_batch_order(
