@@ -33,7 +33,12 @@ from experiments.rollup_deltas import Attributed
 from experiments.store.breakdown_tables import add_breakdown_change, overflowed_attributes
 from experiments.store.id_lists import column_in, rows_by_ids
 from experiments.store.repository import spec_text
-from experiments.store.segment_values import compiled_of_text, decision_states, from_variants
+from experiments.store.segment_values import (
+    compiled_of_text,
+    decision_states,
+    from_variants,
+    segment_attributes,
+)
 from experiments.store.summaries import event_types
 from experiments.store.tables import decisions_table as D
 from experiments.store.writes import DECISION_COLUMNS
@@ -75,7 +80,9 @@ def inserted_changes(conn: Connection, rows: Sequence[tuple[Any, ...]],
     for (key, version), alike in version_to_rows.items():
         compiled = compiled_of(conn, key, version)
         change = out[(key, version)] = BreakdownChange()
-        skip = frozenset(overflowed_attributes(conn, key, version))
+        # the overflow marks only ever leave out segment attributes: a version without any reads none
+        overflowed = overflowed_attributes(conn, key, version) if segment_attributes(compiled) else ()
+        skip = frozenset(overflowed)
         decisions = [dict(zip(STATE_COLUMNS, values, strict=True)) for values in alike]
         change.insert_new(decision_states(conn, compiled, decisions, skip), list(alike.values()))
     return out
