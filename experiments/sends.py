@@ -35,6 +35,7 @@ from experiments.store import (
     insert_decisions,
     to_db_time,
 )
+from experiments.store.breakdown_rollups import CompiledOf, compiled_version
 from experiments.store.repository import chunks
 from experiments.store.rollups import inserted_rows, record_decisions
 
@@ -104,16 +105,18 @@ def first_of_each_recipient(rows: Sequence[tuple[Any, ...]]) -> list[tuple[Any, 
     return out
 
 
-def write_decisions(conn: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
+def write_decisions(conn: Connection, rows: Sequence[tuple[Any, ...]],
+                    compiled_of: CompiledOf = compiled_version) -> None:
     """Write decision rows: those without a send id as :func:`experiments.store.insert_decisions` does,
     those with one by :func:`insert_send_decisions` (a recipient already logged for the send is skipped);
     then count the rows written in the rollups, in the same transaction
-    (:func:`experiments.store.rollups.record_decisions`)."""
+    (:func:`experiments.store.rollups.record_decisions`, ``compiled_of`` giving each version's compiled
+    spec)."""
     plain = [row for row in rows if row[SEND_ID_POSITION] is None]
     sent = [row for row in rows if row[SEND_ID_POSITION] is not None] if len(plain) < len(rows) else []
     insert_decisions(conn, plain)
     insert_send_decisions(conn, sent)
-    record_decisions(conn, plain + (inserted_rows(conn, sent) if sent else []))
+    record_decisions(conn, plain + (inserted_rows(conn, sent) if sent else []), compiled_of)
 
 
 def insert_send_decisions(conn: Connection, rows: Sequence[tuple[Any, ...]]) -> None:

@@ -70,9 +70,14 @@ class Assigner:
         # SQLite has one writer at a time: concurrent requests share transactions; PostgreSQL takes
         # concurrent commits and groups their flushes itself
         self._decision_writer = GroupCommit(
-            core.engine, write_decisions, grouped=core.engine.dialect.name == "sqlite"
+            core.engine, self._write_decisions, grouped=core.engine.dialect.name == "sqlite"
         )
         self.features = FeatureContexts()
+
+    def _write_decisions(self, conn: Connection, rows: list[tuple]) -> None:
+        """:func:`experiments.sends.write_decisions`, the rollups computed with the compiled specs the
+        repository keeps (those the decisions were made with: the spec text is not read again)."""
+        write_decisions(conn, rows, lambda on, key, version: self._core.repo.compiled(key, version, conn=on))
 
     def check_recipients(self, key: str, recipients: Recipients) -> None:
         """Raise what :meth:`assign_batch` would raise for this input, and store nothing.

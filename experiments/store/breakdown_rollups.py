@@ -19,7 +19,7 @@ Decisions are never deleted (retention and erasure keep them), so the smallest p
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Any
@@ -33,13 +33,20 @@ from experiments.rollup_deltas import Attributed
 from experiments.store.breakdown_tables import add_breakdown_change, overflowed_attributes
 from experiments.store.id_lists import column_in, rows_by_ids
 from experiments.store.repository import spec_text
-from experiments.store.segment_values import compiled_of_text, decision_states, from_variants
+from experiments.store.segment_values import (
+    compiled_of_text,
+    decision_states,
+    from_variants,
+    segment_attributes,
+)
 from experiments.store.summaries import event_types
 from experiments.store.tables import decisions_table as D
 from experiments.store.writes import DECISION_COLUMNS
 
 #: Per (experiment key, spec version), what one write adds to its breakdown rollups.
 VersionBreakdowns = dict[tuple[str, int], BreakdownChange]
+#: The compiled spec of a stored version, given the connection to read it on (:func:`compiled_version`).
+CompiledOf = Callable[[Connection, str, int], CompiledExperiment]
 #: The columns a decision's state is computed from (:func:`experiments.store.segment_values.decision_states`).
 STATE_COLUMNS = ("policy_version", "arm", "propensity", "context", "variants")
 _POSITIONS = {c: DECISION_COLUMNS.index(c) for c in ("experiment_key", "version", "fallback", *STATE_COLUMNS)}
@@ -50,9 +57,11 @@ def compiled_version(conn: Connection, key: str, version: int) -> CompiledExperi
     return compiled_of_text(spec_text(conn, key, version), version)
 
 
-def inserted_changes(conn: Connection, rows: Sequence[tuple[Any, ...]]) -> VersionBreakdowns:
+def inserted_changes(conn: Connection, rows: Sequence[tuple[Any, ...]],
+                     compiled_of: CompiledOf = compiled_version) -> VersionBreakdowns:
     """What decision rows just inserted (:data:`DECISION_COLUMNS` order, encoded) add: their learnable
-    decisions' contributions with reward 0."""
+    decisions' contributions with reward 0. ``compiled_of`` gives each version's compiled spec (the
+    assignment path passes the one it decided with, so the spec text is not read again)."""
     p = _POSITIONS
     # rows alike in every column a state is computed from (a send's recipients of one context, or
     # without one) have one state: computed once, counted as many times; the rows are counted by a
@@ -69,9 +78,11 @@ def inserted_changes(conn: Connection, rows: Sequence[tuple[Any, ...]]) -> Versi
             alike[tuple(state)] += n
     out: VersionBreakdowns = {}
     for (key, version), alike in version_to_rows.items():
-        compiled = compiled_version(conn, key, version)
+        compiled = compiled_of(conn, key, version)
         change = out[(key, version)] = BreakdownChange()
-        skip = frozenset(overflowed_attributes(conn, key, version))
+        # the overflow marks only ever leave out segment attributes: a version without any reads none
+        overflowed = overflowed_attributes(conn, key, version) if segment_attributes(compiled) else ()
+        skip = frozenset(overflowed)
         decisions = [dict(zip(STATE_COLUMNS, values, strict=True)) for values in alike]
         change.insert_new(decision_states(conn, compiled, decisions, skip), list(alike.values()))
     return out

@@ -73,8 +73,10 @@ from experiments.rollup_deltas import (
 from experiments.store import drift_rollups as drift  # the drift monitor's sums, kept alongside
 from experiments.store.breakdown_rollups import (
     BreakdownStates,
+    CompiledOf,
     VersionBreakdowns,
     add_breakdowns,
+    compiled_version,
     inserted_changes,
 )
 from experiments.store.cells import SCAN_COLUMNS, CellKey
@@ -135,11 +137,13 @@ def add_changes(conn: Connection, changes: VersionChanges) -> None:
         add_cell_changes(conn, key, version, changes[(key, version)])
 
 
-def record_decisions(conn: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
-    """Count decision rows just inserted on ``conn`` in their cells and breakdowns (same transaction)."""
+def record_decisions(conn: Connection, rows: Sequence[tuple[Any, ...]],
+                     compiled_of: CompiledOf = compiled_version) -> None:
+    """Count decision rows just inserted on ``conn`` in their cells and breakdowns (same transaction);
+    ``compiled_of`` gives each version's compiled spec (default: compiled from its stored text)."""
     if rows:
         add_changes(conn, decision_changes(rows))
-        add_breakdowns(conn, inserted_changes(conn, rows))
+        add_breakdowns(conn, inserted_changes(conn, rows, compiled_of))
         drift.add_drift_changes(conn, drift.drift_decision_changes(rows))
 
 
