@@ -144,6 +144,13 @@ def probability_of_max(mean: np.ndarray, sd: np.ndarray, allowed: np.ndarray) ->
     return out
 
 
+def warm_up() -> None:
+    """Compile the midpoint rule's kernels now, or load them from numba's on-disk cache: one row of three
+    alike actions. A process that will need linear Thompson sampling's propensities calls it ahead of
+    its first decision (``sendlab serve``: :mod:`api.warm_up`), which otherwise waits for numba."""
+    probability_of_max(np.zeros((1, 3)), np.ones((1, 3)), np.ones((1, 3), dtype=bool))
+
+
 def midpoint_grid(mean: np.ndarray, sd: np.ndarray,
                   contending: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per row (m,): the midpoint rule's start :math:`L`, its step and its node count (``MAX_NODES + 1``
