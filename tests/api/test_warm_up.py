@@ -21,8 +21,8 @@ ROOT = Path(__file__).resolve().parents[2]
 def _spec(key: str, policy: str):
     design = ({"type": "bandit", "policy": policy} if policy == "thompson"
               else {"type": "contextual", "policy": policy, "context": ["tier"]})
-    return parse_spec({"key": key, "slots": {"subject": {"variants": [{"id": "a"}, {"id": "b"}, {"id": "c"}]}},
-                       "design": design})
+    variants = [{"id": "a"}, {"id": "b"}, {"id": "c"}]
+    return parse_spec({"key": key, "slots": {"subject": {"variants": variants}}, "design": design})
 
 
 @pytest.fixture
