@@ -25,8 +25,10 @@ _AXIS = {"gridcolor": _GRID, "linecolor": _GRID, "zerolinecolor": _GRID, "zeroli
          "automargin": True, "ticks": ""}
 #: The look of every chart: plotly's "plotly_white" essentials (white plot, light grid), without a
 #: template object to validate and copy.
-WHITE_LAYOUT: dict[str, Any] = {"paper_bgcolor": "white", "plot_bgcolor": "white", "font": {"color": "#2a3f5f"},
-                                "hoverlabel": {"align": "left"}, "title": {"x": 0.05}}
+WHITE_LAYOUT: dict[str, Any] = {
+    "paper_bgcolor": "white", "plot_bgcolor": "white", "font": {"color": "#2a3f5f"},
+    "hoverlabel": {"align": "left"}, "title": {"x": 0.05},
+}
 
 
 def white_layout(title: str, x_title: str, y_title: str, **layout: Any) -> dict[str, Any]:
@@ -66,10 +68,10 @@ def plot_posteriors(
     the variant)."""
     label_to_curve = {c.label: c for c in curves}
     traces = [
-        {"type": "scatter", "x": _floats(label_to_curve[label].x), "y": _floats(label_to_curve[label].density),
-         "mode": "lines", "name": label, "fill": "tozeroy", "line": {"color": colour},
-         "fillcolor": _translucent(colour)}
+        {"type": "scatter", "x": _floats(curve.x), "y": _floats(curve.density), "mode": "lines",
+         "name": label, "fill": "tozeroy", "line": {"color": colour}, "fillcolor": _translucent(colour)}
         for label, colour in in_spec_order(variant_to_colour, label_to_curve)
+        for curve in (label_to_curve[label],)
     ]
     return {"data": traces, "layout": white_layout(title, "mean", "posterior density", height=340)}
 
@@ -88,8 +90,8 @@ def plot_lift_table(comparisons: Sequence[Comparison], title: str) -> dict[str, 
     fill = [["#e8f5e9" if c.significant else "white" for c in comparisons]]
     table = {"type": "table", "header": {"values": header, "fill": {"color": "#eeeeee"}, "align": "left"},
              "cells": {"values": columns, "align": "left", "fill": {"color": fill}}}
-    layout = {**WHITE_LAYOUT, "title": {**WHITE_LAYOUT["title"], "text": title}, "height": 120 + 30 * len(rows),
-              "margin": {"t": 40, "b": 10}}
+    layout = {**WHITE_LAYOUT, "title": {**WHITE_LAYOUT["title"], "text": title},
+              "height": 120 + 30 * len(rows), "margin": {"t": 40, "b": 10}}
     return {"data": [table], "layout": layout}
 
 

@@ -104,11 +104,13 @@ def policy_figure(points: Sequence[PolicyPoint], slot: str, variants: Sequence[s
 
 def version_figure(points: Sequence[VersionShares], slot: str, variants: Sequence[str]) -> dict[str, Any]:
     """Per policy version (or run of consecutive versions: :func:`api.ui.views.version_shares`), over the
-    time each was stored: the share of the slot's decisions made under it that went to each variant (one line per variant, ``variants`` in the spec's order) and the share of
+    time each was stored: the share of the slot's decisions made under it that went to each variant
+    (one line per variant, ``variants`` in the spec's order) and the share of
     them that explored (dashed), the version and its decision count on hover; a plain figure dictionary."""
     present = (v for p in points for v in p.variant_to_share)
     x = [p.created_at.isoformat() for p in points]
-    custom = [[p.version if p.first == p.version else f"{p.first} to v{p.version}", p.decisions] for p in points]
+    custom = [[p.version if p.first == p.version else f"{p.first} to v{p.version}", p.decisions]
+              for p in points]
     hover = "(decisions under policy v%{customdata[0]}: %{customdata[1]:,})<extra></extra>"
     traces = [
         {"type": "scatter", "x": x, "name": variant, "customdata": custom,

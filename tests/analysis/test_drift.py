@@ -204,7 +204,8 @@ def test_alarm_probability_equals_the_chain_written_out(threshold):
             _alarm_probability_step_by_step(threshold, 0.5, horizon), abs=1e-9, rel=0)
 
 
-@pytest.mark.parametrize(("horizon", "rate"), [(1, 0.05), (3, 0.05 / 6), (30, 0.05), (90, 0.05 / 6), (400, 0.05)])
+@pytest.mark.parametrize(("horizon", "rate"),
+                         [(1, 0.05), (3, 0.05 / 6), (30, 0.05), (90, 0.05 / 6), (400, 0.05)])
 def test_calibrated_threshold_is_the_point_plain_bisection_ends_on(horizon, rate):
     def alarm(h):
         return one_sided_alarm_probability(h, 0.5, horizon)

@@ -58,7 +58,8 @@ def test_plot_functions_return_figures_of_results() -> None:
     assert table["data"][0]["cells"]["values"][1] == [c.metric for c in a.comparisons]  # a row per comparison
     points = cumulative_rates(DAILY, "click")
     colours = variant_to_colour(["plain", "urgent <b>"])
-    assert len(plot_rates_over_time(points, "t", variant_to_colour=colours)["data"]) == 4  # a band, a line each
+    rates = plot_rates_over_time(points, "t", variant_to_colour=colours)
+    assert len(rates["data"]) == 4  # a band, a line each
     curves = [posterior_curve(r.posterior, r.variant) for r in a.arms if r.metric == "click"]
     assert len(plot_posteriors(curves, "t", variant_to_colour=colours)["data"]) == 2
     for figure in (table, plot_rates_over_time(points, "t", variant_to_colour=colours),
