@@ -67,12 +67,12 @@ def plot_posteriors(
     """Posterior densities of each arm's mean, a curve in its variant's colour (curves are labelled with
     the variant)."""
     label_to_curve = {c.label: c for c in curves}
-    traces = [
-        {"type": "scatter", "x": _floats(curve.x), "y": _floats(curve.density), "mode": "lines",
-         "name": label, "fill": "tozeroy", "line": {"color": colour}, "fillcolor": _translucent(colour)}
-        for label, colour in in_spec_order(variant_to_colour, label_to_curve)
-        for curve in (label_to_curve[label],)
-    ]
+    traces = []
+    for label, colour in in_spec_order(variant_to_colour, label_to_curve):
+        curve = label_to_curve[label]
+        traces.append({"type": "scatter", "x": _floats(curve.x), "y": _floats(curve.density), "mode": "lines",
+                       "name": label, "fill": "tozeroy", "line": {"color": colour},
+                       "fillcolor": _translucent(colour)})
     return {"data": traces, "layout": white_layout(title, "mean", "posterior density", height=340)}
 
 

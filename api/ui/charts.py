@@ -7,8 +7,6 @@ from collections.abc import Mapping, Sequence
 from datetime import date
 from typing import Any
 
-import plotly.graph_objects as go
-
 from analysis.bayesian import posterior_curve
 from analysis.drift import DriftReport
 from analysis.palette import EXPLORED_COLOUR, OKABE_ITO, in_spec_order, variant_to_colour
@@ -23,14 +21,14 @@ _LAYOUT: dict[str, Any] = {"height": 320, "margin": {"t": 50, "b": 40}, "plot_bg
                            "hovermode": "x unified"}
 
 
-def figure_json(figure: go.Figure | Mapping[str, Any]) -> str:
-    """A figure (or a plain figure dictionary) as JSON text that is safe inside a ``<script>`` element.
+def figure_json(figure: Mapping[str, Any]) -> str:
+    """A plain figure dictionary as JSON text that is safe inside a ``<script>`` element.
 
     Every ``<``, ``>`` and ``&`` is written as its ``\\u`` escape (they occur only inside JSON strings,
     which read the same): no text of the data (a variant id ``<!--<script>``) can end the element or
     switch the HTML parser into a script state that swallows the rest of the page.
     """
-    text = figure.to_json() if isinstance(figure, go.Figure) else json.dumps(figure)
+    text = json.dumps(figure)
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
