@@ -54,8 +54,9 @@ def add_drift_reward_change(changes: dict[DriftKey, DriftChange], key: DriftKey,
 
 
 def move_drift_decision(changes: dict[DriftKey, DriftChange], source: DriftKey, target: DriftKey,
-                        reward: float) -> None:
-    """Move one decision with reward ``reward`` from cell ``source`` to cell ``target``.
+                        reward: float, n: int = 1) -> None:
+    """Move ``n`` decisions (one by default), each with reward ``reward``, from cell ``source`` to cell
+    ``target``.
 
     Examples
     --------
@@ -64,10 +65,13 @@ def move_drift_decision(changes: dict[DriftKey, DriftChange], source: DriftKey, 
     >>> changes["none"], changes["v2"]
     (DriftChange(decisions=-1, reward_sum=-2.0, reward_sum_squares=-4.0), \
 DriftChange(decisions=1, reward_sum=2.0, reward_sum_squares=4.0))
+    >>> move_drift_decision(changes, "none", "v2", 1.5, n=2)
+    >>> changes["v2"]
+    DriftChange(decisions=3, reward_sum=5.0, reward_sum_squares=8.5)
     """
     if source == target:
         return
-    for key, sign in ((source, -1), (target, 1)):
+    for key, sign in ((source, -n), (target, n)):
         change = changes.setdefault(key, DriftChange())
         change.decisions += sign
         change.reward_sum += sign * reward

@@ -29,7 +29,7 @@ from datetime import date
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import delete, func, or_, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.engine import Connection
 
 from experiments.assignment import CompiledExperiment, compile_experiment
@@ -42,7 +42,7 @@ from experiments.drift_deltas import (
 )
 from experiments.rollup_deltas import within_tolerance
 from experiments.spec import ExperimentSpec
-from experiments.store.repository import chunks, spec_text
+from experiments.store.repository import spec_text
 from experiments.store.rollup_tables import _upsert
 from experiments.store.summaries import attribution
 from experiments.store.tables import NO_LEARNED_VERSION, NO_POLICY_VERSION
@@ -206,31 +206,36 @@ def drift_reward_changes(
     return changes
 
 
-def record_drift_learned(conn: Connection, decision_ids: Sequence[str], learned_version: int,
+#: The columns of the rows :func:`record_drift_learned` takes, in order.
+LEARNED_COLUMNS = ("id", "experiment_key", "version", "fallback", "day", "policy_version", "learned_version",
+                   "arm")
+
+
+def record_drift_learned(conn: Connection, rows: Sequence[Sequence[Any]], learned_version: int,
                          states: StatesReader) -> None:
-    """Move the listed learnable decisions, with their current rewards, to the cells of
-    ``learned_version``: call it in the learner's transaction, after locking the decisions and before
-    setting their ``learned_version``. ``states`` reads their rewards
+    """Move the decisions of ``rows`` (:data:`LEARNED_COLUMNS` first, read after locking them) that are
+    learnable and not learned by ``learned_version`` yet, with their current rewards, to the cells of
+    ``learned_version``: call it in the learner's transaction, before setting their
+    ``learned_version``. ``states`` reads their rewards
     (:func:`experiments.store.rollups.attributed_states`)."""
-    version_to_rows: dict[tuple[str, int], list[Any]] = {}
-    columns = [D.c.id, D.c.experiment_key, D.c.version, *[D.c[g] for g in _GROUP]]
-    for chunk in chunks(sorted(set(decision_ids))):
-        query = select(*columns).where(
-            D.c.id.in_(chunk), D.c.fallback.is_(False),
-            or_(D.c.learned_version.is_(None), D.c.learned_version != learned_version))
-        for row in conn.execute(query):
-            version_to_rows.setdefault((row.experiment_key, int(row.version)), []).append(row)
+    version_to_rows: dict[tuple[str, int], list[Sequence[Any]]] = {}
+    for row in rows:  # columns after LEARNED_COLUMNS' are the caller's
+        key, version, fallback, learned = row[1], row[2], row[3], row[6]
+        if not fallback and (learned is None or int(learned) != learned_version):
+            version_to_rows.setdefault((key, int(version)), []).append(row)
     changes: VersionDriftChanges = {}
-    for (key, version), rows in version_to_rows.items():
+    for (key, version), mine in version_to_rows.items():
         spec = ExperimentSpec.model_validate_json(spec_text(conn, key, version))
         compiled = compile_experiment(spec, version)
-        id_to_reward = states(conn, compiled, [r.id for r in rows])
+        id_to_reward = states(conn, compiled, [r[0] for r in mine])
+        # decisions alike in cell and reward (most rewards are 0 or 1) move together
+        alike = Counter((r[4], r[5], r[6], r[7], id_to_reward[r[0]][0] if r[0] in id_to_reward else 0.0)
+                        for r in mine)
         cells = changes.setdefault((key, version), {})
-        for r in rows:
-            day, policy, arm = _as_date(r.day), _version(r.policy_version), int(r.arm)
-            reward = id_to_reward[r.id][0] if r.id in id_to_reward else 0.0
-            move_drift_decision(cells, (day, policy, _version(r.learned_version), arm),
-                                (day, policy, learned_version, arm), reward)
+        for (day, policy, learned, arm, reward), n in alike.items():
+            day, policy, arm = _as_date(day), _version(policy), int(arm)
+            move_drift_decision(cells, (day, policy, _version(learned), arm),
+                                (day, policy, learned_version, arm), reward, n)
     add_drift_changes(conn, changes)
 
 

@@ -56,7 +56,7 @@ from datetime import date
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
 from experiments.assignment import CompiledExperiment
@@ -79,7 +79,7 @@ from experiments.store.breakdown_rollups import (
     compiled_version,
     inserted_changes,
 )
-from experiments.store.cells import SCAN_COLUMNS, CellKey
+from experiments.store.cells import CellKey
 from experiments.store.id_lists import ids_parameter, rows_by_ids
 from experiments.store.lru import LRU
 from experiments.store.repository import chunks
@@ -340,15 +340,20 @@ def record_learned(conn: Connection, decision_ids: Sequence[str], version: int) 
     """Count in ``learned`` the listed decisions not learned yet, and move them to the drift cells of
     snapshot ``version``; call it in the learner's transaction before marking them (``learned_version``
     set to ``version``), which it must then do. The decisions are locked first (as outcome posts lock
-    them), so that no post changes their rewards between the drift move and the commit."""
-    lock_decisions(conn, sorted(set(decision_ids)))
-    columns = [D.c.experiment_key, D.c.version, *[D.c[c] for c in SCAN_COLUMNS]]
+    them), so that no post changes their rewards between the drift move and the commit; then read once,
+    for both."""
+    ids = sorted(set(decision_ids))
+    lock_decisions(conn, ids)
+    names = [*drift.LEARNED_COLUMNS, "reason"]
+    rows: list[Any] = []
+    for chunk in chunks(ids):
+        rows += conn.execute(select(*[D.c[c] for c in names]).where(D.c.id.in_(chunk))).all()
+    alike = Counter((key, spec_version, fallback, reason, arm, day, policy)
+                    for _, key, spec_version, fallback, day, policy, learned, arm, reason in rows
+                    if learned is None)
     changes: VersionChanges = {}
-    for chunk in chunks(sorted(set(decision_ids))):
-        query = (select(*columns, func.count())
-                 .where(D.c.id.in_(chunk), D.c.learned_version.is_(None)).group_by(*columns))
-        for key, spec_version, fallback, reason, arm, day, policy, n in conn.execute(query):
-            cell = (bool(fallback), str(reason), int(arm), day, None if policy is None else int(policy))
-            add_learned(changes.setdefault((key, int(spec_version)), {}), cell, int(n))
+    for (key, spec_version, fallback, reason, arm, day, policy), n in alike.items():
+        cell = (bool(fallback), str(reason), int(arm), day, None if policy is None else int(policy))
+        add_learned(changes.setdefault((key, int(spec_version)), {}), cell, n)
     add_changes(conn, changes)
-    drift.record_drift_learned(conn, decision_ids, version, attributed_states)
+    drift.record_drift_learned(conn, rows, version, attributed_states)
