@@ -18,6 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import text
 
+from experiments.drift_deltas import DriftChange, move_drift_decision
 from experiments.drift_reader import read_drift_cells
 from experiments.models import OutcomeEvent
 from experiments.service import ExperimentService
@@ -129,3 +130,14 @@ def test_a_rebuild_gives_the_same_drift_cells_and_verify_finds_a_difference(
     (check,) = verify_experiment(service.engine, "drifty")
     assert any(p.startswith("drift ") and "decisions rollup" in p for p in check.differences)
     assert any(p.startswith("drift ") and "reward_sum rollup" in p for p in check.differences)
+
+
+def test_moving_n_decisions_alike_equals_moving_each() -> None:
+    one_by_one: dict[Any, DriftChange] = {}
+    for _ in range(3):
+        move_drift_decision(one_by_one, "none", "v2", 1.5)
+    together: dict[Any, DriftChange] = {}
+    move_drift_decision(together, "none", "v2", 1.5, n=3)
+    assert together == one_by_one
+    assert together["v2"] == DriftChange(decisions=3, reward_sum=4.5, reward_sum_squares=6.75)
+    assert together["none"] == DriftChange(decisions=-3, reward_sum=-4.5, reward_sum_squares=-6.75)
