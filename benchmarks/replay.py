@@ -139,11 +139,12 @@ def run_case(case: str, path: Path, rows: int, chunk_rows: int, folder: Path) ->
         seconds = time.perf_counter() - start
     elif case.startswith("stream"):
         from simulations.replay_files import replay_files
+        from simulations.streaming import ReplayRequest
 
         estimators = tuple(case.split()[1].split(","))
         start = time.perf_counter()
-        result = replay_files(path, columns, candidate=candidate, estimators=estimators,  # type: ignore[arg-type]
-                              chunk_rows=chunk_rows)
+        request = ReplayRequest(candidate=candidate, estimators=estimators)  # type: ignore[arg-type]
+        result = replay_files(path, columns, request, chunk_rows=chunk_rows)
         seconds = time.perf_counter() - start
         value = next(e.value for e in result.replay.candidates[0].estimates if e.estimator == "ips")
     elif case == "sendlab replay":

@@ -45,15 +45,16 @@ def run_case(workers: int, folder: Path, chunk_rows: int) -> dict[str, object]:
     from simulations.column_maps import default_column_map
     from simulations.logs import log_columns
     from simulations.parquet_parts import PartitionedSource, parquet_files
-    from simulations.streaming import replay_source
+    from simulations.streaming import ReplayRequest, replay_source
 
     columns = default_column_map(log_columns(parquet_files(folder)[0]),
                                  actions=tuple(f"v{a}" for a in range(K)))
     source = PartitionedSource.open(folder, columns, chunk_rows=chunk_rows)
-    options = {"candidate": CandidateSpec(policy="thompson"), "estimators": ("ips", "snips", "dm", "dr")}
+    request = ReplayRequest(candidate=CandidateSpec(policy="thompson"),
+                            estimators=("ips", "snips", "dm", "dr"))
     if not workers:
         start = time.perf_counter()
-        report = replay_source(source, **options).to_dict()  # type: ignore[arg-type]
+        report = replay_source(source, request).to_dict()
         return {"case": "streamed", "seconds": time.perf_counter() - start, "report": report,
                 "client_peak_mb": _peak_rss_mb(), "worker_peak_mb": []}
     from simulations.dask_replay import dask_client, dask_runner
@@ -61,7 +62,7 @@ def run_case(workers: int, folder: Path, chunk_rows: int) -> dict[str, object]:
     begin = time.perf_counter()
     with dask_client(f"local[{workers}]") as client:
         started = time.perf_counter()
-        report = replay_source(source, run_chunks=dask_runner(client), **options).to_dict()  # type: ignore[arg-type]
+        report = replay_source(source, request, run_chunks=dask_runner(client)).to_dict()
         seconds = time.perf_counter() - started
         peaks = sorted(client.run(_peak_rss_mb).values())
     return {"case": f"dask local[{workers}]", "seconds": seconds, "cluster_start_seconds": started - begin,

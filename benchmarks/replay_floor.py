@@ -52,10 +52,12 @@ def run_case(case: str, folder: Path) -> dict[str, float]:
         from simulations.column_maps import default_column_map
         from simulations.logs import log_columns
         from simulations.replay_files import replay_files
+        from simulations.streaming import ReplayRequest
 
         columns = default_column_map(log_columns(path))
-        result = replay_files(path, columns, candidate=CandidateSpec(name="thompson", policy="thompson"),
-                              estimators=("ips", "snips", "dr"))
+        request = ReplayRequest(candidate=CandidateSpec(name="thompson", policy="thompson"),
+                                estimators=("ips", "snips", "dr"))
+        result = replay_files(path, columns, request)
         value = result.replay.candidates[0].estimates[0].value
     return {"wall": time.perf_counter() - start_wall, "cpu": time.process_time() - start_cpu, "value": value}
 

@@ -12,8 +12,9 @@ Submodules (import from them directly; nothing heavy happens at import time):
   ``FeatureColumns`` (features as one array per feature);
 - :mod:`simulations.sources`: ``FileSource``, ``RecordSource``, ``ProbabilityReader`` (logs read in
   chunks, any range of rows, as often as needed);
-- :mod:`simulations.streaming`: ``replay_source``, a whole replay in bounded memory (what ``sendlab
-  replay`` runs), with :mod:`simulations.merged_sums` (observed value, lifts, Poisson bootstrap);
+- :mod:`simulations.streaming`: ``ReplayRequest`` and ``replay_source``, a whole replay in bounded
+  memory (what ``sendlab replay`` runs), with :mod:`simulations.merged_sums` (observed value, lifts,
+  Poisson bootstrap);
 - :mod:`simulations.estimators`: ``estimate_policy_value``, ``estimator_state(s)``, ``PolicyEstimate``;
   :mod:`simulations.estimator_kernels`: the estimator types and their per-round kernels;
 - :mod:`simulations.reward_model`: ``fit_reward_model`` (logistic, linear, VW);

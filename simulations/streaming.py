@@ -88,20 +88,62 @@ class StreamedReplay:
                 "reward_model_rows": self.reward_model_rows}
 
 
-def check_request(candidate: CandidateSpec | None, probabilities: object, estimators: Sequence[str],
-                  bootstrap: int, model_rows: int) -> None:
-    """Refuse a replay request that cannot run (before any row is read)."""
-    if (candidate is None) == (probabilities is None):
-        raise SimulationInputError("policy: give exactly one of a candidate policy or a probabilities file")
-    if not estimators:
-        raise SimulationInputError("estimators: at least one is needed")
-    unknown = [e for e in estimators if e not in ESTIMATORS]
-    if unknown:
-        raise SimulationInputError(f"estimators: unknown {unknown}; expected some of {', '.join(ESTIMATORS)}")
-    if bootstrap < 0:
-        raise SimulationInputError(f"bootstrap: must be 0 (normal intervals) or positive, got {bootstrap}")
-    if model_rows < 1:
-        raise SimulationInputError(f"model_rows: must be at least 1, got {model_rows}")
+@dataclass(frozen=True)
+class ReplayRequest:
+    """What a replay evaluates and how, for a log file (:func:`simulations.replay_files.replay_files`) and
+    any other source (:func:`replay_source`) alike. A request that cannot run is refused when made, before
+    any row is read.
+
+    Attributes
+    ----------
+    candidate : CandidateSpec, optional
+        A SendLab policy, trained on the first ``candidate.train_fraction`` of the source's rows (when
+        ``candidate.train``) and evaluated on the rest; or a fixed variant.
+    probabilities : str or Path, optional
+        A CSV or Parquet file with one row per row of the source and one column per variant; evaluated
+        on the whole log. Exactly one of ``candidate`` and ``probabilities`` is given.
+    estimators : tuple of str
+        From ``ESTIMATORS`` (any sequence is kept as a tuple); ``replay`` is added for a deterministic
+        candidate and skipped (with a note) for a stochastic one.
+    reward_model_kind : {"auto", "logistic", "linear", "vw"}
+        For ``dm``, ``dr`` and ``clipped_dr``.
+    clip, alpha, thresholds
+        As in :func:`simulations.estimators.estimate_policy_value`.
+    seed : int
+        Seeds the candidate, the reward model's sample and the bootstrap.
+    bootstrap : int
+        0: normal intervals; else the number of Poisson bootstrap replicates.
+    model_rows : int
+        At most about this many rows are sampled to fit the reward model.
+    """
+
+    candidate: CandidateSpec | None = None
+    probabilities: str | Path | None = None
+    estimators: Sequence[EstimatorName] = ("ips", "snips", "dm", "dr")
+    reward_model_kind: RewardModelKind = "auto"
+    clip: float = 10.0
+    alpha: float = 0.05
+    seed: int = 0
+    bootstrap: int = 0
+    model_rows: int = 200_000
+    thresholds: WarningThresholds = WarningThresholds()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "estimators", tuple(self.estimators))
+        if (self.candidate is None) == (self.probabilities is None):
+            raise SimulationInputError(
+                "policy: give exactly one of a candidate policy or a probabilities file")
+        if not self.estimators:
+            raise SimulationInputError("estimators: at least one is needed")
+        unknown = [e for e in self.estimators if e not in ESTIMATORS]
+        if unknown:
+            raise SimulationInputError(
+                f"estimators: unknown {unknown}; expected some of {', '.join(ESTIMATORS)}")
+        if self.bootstrap < 0:
+            raise SimulationInputError(
+                f"bootstrap: must be 0 (normal intervals) or positive, got {self.bootstrap}")
+        if self.model_rows < 1:
+            raise SimulationInputError(f"model_rows: must be at least 1, got {self.model_rows}")
 
 
 class _Sample:
@@ -159,17 +201,8 @@ def evaluate_rows(source: LogSource, targets: _Targets, model: RewardModel | Non
 
 def replay_source(
     source: LogSource,
+    request: ReplayRequest,
     *,
-    candidate: CandidateSpec | None = None,
-    probabilities: str | Path | None = None,
-    estimators: Sequence[EstimatorName] = ("ips", "snips", "dm", "dr"),
-    reward_model_kind: RewardModelKind = "auto",
-    clip: float = 10.0,
-    alpha: float = 0.05,
-    seed: int = 0,
-    bootstrap: int = 0,
-    model_rows: int = 200_000,
-    thresholds: WarningThresholds = WarningThresholds(),
     on_progress: ProgressCallback | None = None,
     run_chunks: ChunkRunner | None = None,
 ) -> StreamedReplay:
@@ -179,25 +212,8 @@ def replay_source(
     ----------
     source : LogSource
         The log (:class:`~simulations.sources.FileSource`, :class:`~simulations.sources.RecordSource`).
-    candidate : CandidateSpec, optional
-        A SendLab policy, trained on the first ``candidate.train_fraction`` of the source's rows (when
-        ``candidate.train``) and evaluated on the rest; or a fixed variant.
-    probabilities : str or Path, optional
-        A CSV or Parquet file with one row per row of the source and one column per variant; evaluated
-        on the whole log.
-    estimators : sequence of str
-        From ``ESTIMATORS``; ``replay`` is added for a deterministic candidate and skipped (with a
-        note) for a stochastic one.
-    reward_model_kind : {"auto", "logistic", "linear", "vw"}
-        For ``dm``, ``dr`` and ``clipped_dr``.
-    clip, alpha, thresholds
-        As in :func:`simulations.estimators.estimate_policy_value`.
-    seed : int
-        Seeds the candidate, the reward model's sample and the bootstrap.
-    bootstrap : int
-        0: normal intervals; else the number of Poisson bootstrap replicates.
-    model_rows : int
-        At most about this many rows are sampled to fit the reward model.
+    request : ReplayRequest
+        What to evaluate (a candidate or a probability file), with which estimators and settings.
     on_progress : callable, optional
         Called after each chunk (see :data:`ProgressCallback`).
     run_chunks : callable, optional
@@ -209,11 +225,11 @@ def replay_source(
     -------
     StreamedReplay
     """
-    check_request(candidate, probabilities, estimators, bootstrap, model_rows)
+    candidate, probabilities, seed = request.candidate, request.probabilities, request.seed
     names = source.action_names
     train_fraction = candidate.train_fraction if candidate is not None else 0.0
     split = int(math.floor(source.rows * train_fraction))
-    needs_model = bool(_MODEL_ESTIMATORS.intersection(estimators))
+    needs_model = bool(_MODEL_ESTIMATORS.intersection(request.estimators))
     policy: Policy | None = None
     if candidate is not None and candidate.variant is None:
         policy = make_policy(candidate.policy, len(names), options=dict(candidate.options), seed=seed)
@@ -222,7 +238,7 @@ def replay_source(
     progress = on_progress or (lambda *_: None)
 
     load = LoadSummary()
-    sample = _Sample(model_rows, split if split else source.rows, seed)
+    sample = _Sample(request.model_rows, split if split else source.rows, seed)
     if split:
         done = 0
         for report in source.chunks(0, split):
@@ -244,10 +260,10 @@ def replay_source(
     if needs_model:
         if model_data is None:
             raise SimulationInputError("logs: no usable row to fit the reward model on")
-        model = fit_reward_model(model_data, kind=reward_model_kind)
+        model = fit_reward_model(model_data, kind=request.reward_model_kind)
 
     targets = _Targets(policy, candidate.variant if candidate is not None else None)
-    evaluation = _Evaluation(list(estimators), clip, bootstrap, seed)
+    evaluation = _Evaluation(list(request.estimators), request.clip, request.bootstrap, seed)
     if run_chunks is None:
         done = 0
         for report in source.chunks(split, None):
@@ -257,14 +273,14 @@ def replay_source(
             done += report.rows_read
             progress("evaluating", done, source.rows - split)
     else:
-        if reader is not None or bootstrap:
+        if reader is not None or request.bootstrap:
             raise SimulationInputError("a cluster replay evaluates a candidate policy with normal intervals "
                                        "(no probability file, no bootstrap)")
         step = getattr(source, "chunk_rows", None)
         if not isinstance(step, int):
             raise SimulationInputError("run_chunks: the source must have a chunk_rows")
         ranges = [(first, min(first + step, source.rows)) for first in range(split, source.rows, step)]
-        task = partial(evaluate_rows, source, targets, model, list(estimators), clip)
+        task = partial(evaluate_rows, source, targets, model, list(request.estimators), request.clip)
         done = 0
         for (first, stop), (part_load, part) in zip(ranges, run_chunks(task, ranges), strict=True):
             load, evaluation = load + part_load, evaluation.merge(part)
@@ -282,8 +298,9 @@ def replay_source(
         label = candidate.name
     else:
         label = Path(str(probabilities)).stem
-    result = evaluation.result(label, alpha, thresholds)
-    report = ReplayReport(split, evaluation.rewards.n, evaluation.rewards.estimate(alpha), (result,), names)
+    result = evaluation.result(label, request.alpha, request.thresholds)
+    logged = evaluation.rewards.estimate(request.alpha)
+    report = ReplayReport(split, evaluation.rewards.n, logged, (result,), names)
     return StreamedReplay(load, report, model_data.n if model_data is not None else 0)
 
 

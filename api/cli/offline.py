@@ -26,7 +26,7 @@ from simulations.logs import log_columns
 from simulations.parquet_parts import PartitionedSource, is_partitioned, parquet_files
 from simulations.reward_model import RewardModelKind
 from simulations.sources import FileSource, LogSource, RecordSource, experiment_source
-from simulations.streaming import replay_source
+from simulations.streaming import ReplayRequest, replay_source
 
 Json = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
 
@@ -228,12 +228,13 @@ def replay(
         cluster = dask_client(dask)
     with cluster as client, progress_bars(hidden=as_json) as on_progress, \
             policy_errors(str(policy) if policy else None):
-        result = replay_source(
-            source, candidate=candidate, probabilities=probabilities, estimators=names,  # type: ignore[arg-type]
+        request = ReplayRequest(
+            candidate=candidate, probabilities=probabilities, estimators=names,  # type: ignore[arg-type]
             reward_model_kind=reward_model, alpha=alpha, seed=seed,  # type: ignore[arg-type]
-            bootstrap=bootstrap, model_rows=model_rows, on_progress=on_progress,
-            run_chunks=dask_runner(client) if client is not None else None,
+            bootstrap=bootstrap, model_rows=model_rows,
         )
+        result = replay_source(source, request, on_progress=on_progress,
+                               run_chunks=dask_runner(client) if client is not None else None)
     if html is not None:
         from simulations.report import replay_html
 

@@ -28,7 +28,7 @@ from simulations.errors import SimulationInputError
 from simulations.estimators import ESTIMATORS
 from simulations.reward_model import RewardModelKind
 from simulations.sources import experiment_source
-from simulations.streaming import replay_source
+from simulations.streaming import ReplayRequest, replay_source
 
 router = APIRouter(include_in_schema=False)  # mounted under the pages' /ui
 
@@ -130,9 +130,10 @@ def run_replay(request: Request, form: ReplayForm) -> dict[str, Any]:
     if source.rows > MAX_PAGE_ROWS:
         raise FormError("experiment", f"{source.rows:,} decisions is more than a page replays "
                         f"({MAX_PAGE_ROWS:,}); run the command below instead")
-    result = replay_source(source, candidate=candidate, estimators=form.estimators,  # type: ignore[arg-type]
-                           reward_model_kind=form.reward_model, alpha=form.alpha,  # type: ignore[arg-type]
-                           seed=form.seed, bootstrap=form.bootstrap)
+    request = ReplayRequest(candidate=candidate, estimators=form.estimators,  # type: ignore[arg-type]
+                            reward_model_kind=form.reward_model, alpha=form.alpha,  # type: ignore[arg-type]
+                            seed=form.seed, bootstrap=form.bootstrap)
+    result = replay_source(source, request)
     data = json.loads(json.dumps(result.to_dict()))  # the JSON the command prints
     return {"result": data, "figure": figure_json(estimates_figure(data, form.alpha)),
             "result_json": figure_json(data), "candidate_text": candidate_text}

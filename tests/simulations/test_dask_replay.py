@@ -13,7 +13,7 @@ from simulations.data import SimulationInputError
 from simulations.logs import log_columns
 from simulations.parquet_parts import PartitionedSource, parquet_files
 from simulations.sources import FileSource
-from simulations.streaming import replay_source
+from simulations.streaming import ReplayRequest, replay_source
 from tests.simulations.test_streaming import sendlab_frame
 
 distributed = pytest.importorskip("distributed")
@@ -35,9 +35,10 @@ def parts(tmp_path_factory):
     return folder
 
 
-def replay(source, **options):
-    candidate = options.pop("candidate", CandidateSpec(policy="thompson", train_fraction=0.3))
-    return replay_source(source, candidate=candidate, estimators=ESTIMATORS, **options).to_dict()
+def replay(source, candidate=CandidateSpec(policy="thompson", train_fraction=0.3), bootstrap=0,
+           run_chunks=None):
+    request = ReplayRequest(candidate=candidate, estimators=ESTIMATORS, bootstrap=bootstrap)
+    return replay_source(source, request, run_chunks=run_chunks).to_dict()
 
 
 @pytest.fixture(scope="module")

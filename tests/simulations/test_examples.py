@@ -20,6 +20,7 @@ from simulations.logs import log_columns
 from simulations.replay_files import replay_files
 from simulations.report import replay_html
 from simulations.scenario import load_scenario
+from simulations.streaming import ReplayRequest
 from simulations.synthetic import run_simulation
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "simulations" / "examples"
@@ -33,7 +34,8 @@ def test_replay_of_the_example_candidate(logs):
     else:
         columns = default_column_map(log_columns(EXAMPLES / logs))
         assert columns.context == ("context.device", "context.recency_days")
-    result = replay_files(EXAMPLES / logs, columns, candidate=load_candidate(EXAMPLES / "candidate.yaml"))
+    request = ReplayRequest(candidate=load_candidate(EXAMPLES / "candidate.yaml"))
+    result = replay_files(EXAMPLES / logs, columns, request)
     out = result.to_dict()
     json.dumps(out)
     assert out["logs"]["rows_read"] == 4000 and out["logs"]["rows_rejected"] == 0
@@ -46,7 +48,7 @@ def test_replay_of_the_example_probability_file_recovers_its_value():
     # the file's policy sends emoji on ios and urgent elsewhere with probability 0.9; the example log
     # was drawn with the true rates written out below (simulations/examples/make_examples.py)
     result = replay_files(EXAMPLES / "foreign_sends.csv", load_column_map(EXAMPLES / "columns.yaml"),
-                          probabilities=EXAMPLES / "probabilities.csv")
+                          ReplayRequest(probabilities=EXAMPLES / "probabilities.csv"))
     frame = pd.read_csv(EXAMPLES / "foreign_sends.csv")
     ios = frame.device == "ios"
     rate = np.stack([
@@ -63,7 +65,7 @@ def test_replay_of_the_example_probability_file_recovers_its_value():
 
 def test_replay_needs_exactly_one_policy():
     with pytest.raises(SimulationInputError, match="give exactly one of a candidate policy or a prob"):
-        replay_files(EXAMPLES / "foreign_sends.csv", load_column_map(EXAMPLES / "columns.yaml"))
+        ReplayRequest()
 
 
 def test_example_scenario_runs():

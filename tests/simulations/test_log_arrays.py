@@ -22,7 +22,7 @@ from simulations.logs import log_columns, read_log_table, validate_frame
 from simulations.replay_files import replay_files
 from simulations.reward_model import ContextEncoder, fit_reward_model
 from simulations.sources import FileSource
-from simulations.streaming import replay_source
+from simulations.streaming import ReplayRequest, replay_source
 
 VARIANTS = ("plain", "urgent", "emoji", "short")
 
@@ -143,10 +143,10 @@ def flat(value, path=""):
 def test_a_replay_through_the_arrays_equals_one_through_pandas(files, name):
     source = FileSource.open(files / name, columns_of(files / name), chunk_rows=1700)
     assert source.arrays is not None
-    request = dict(candidate=CandidateSpec(policy="thompson"), estimators=("ips", "snips", "dm", "dr"),
-                   model_rows=3000, seed=3)
-    ours = flat(replay_source(source, **request).to_dict())
-    theirs = flat(replay_source(pandas_source(source), **request).to_dict())
+    request = ReplayRequest(candidate=CandidateSpec(policy="thompson"),
+                            estimators=("ips", "snips", "dm", "dr"), model_rows=3000, seed=3)
+    ours = flat(replay_source(source, request).to_dict())
+    theirs = flat(replay_source(pandas_source(source), request).to_dict())
     assert ours.keys() == theirs.keys()
     for key, value in theirs.items():
         if isinstance(value, float) and not math.isnan(value):
@@ -198,9 +198,9 @@ def test_feature_columns_take_slice_and_concatenate():
 @pytest.mark.parametrize("stem", ["bad", "clean"])
 def test_a_csv_log_replays_as_the_same_log_in_parquet(files, stem):
     """Every figure, set-aside counts and examples included, is the same from either file."""
-    request = dict(candidate=CandidateSpec(policy="thompson"), estimators=("ips", "snips", "dm", "dr"),
-                   model_rows=3000, seed=3)
-    csv, parquet = (replay_files(files / f"{stem}.{kind}", columns_of(files / f"{stem}.{kind}"), **request)
+    request = ReplayRequest(candidate=CandidateSpec(policy="thompson"),
+                            estimators=("ips", "snips", "dm", "dr"), model_rows=3000, seed=3)
+    csv, parquet = (replay_files(files / f"{stem}.{kind}", columns_of(files / f"{stem}.{kind}"), request)
                     for kind in ("csv", "parquet"))
     assert json.dumps(csv.to_dict(), sort_keys=True) == json.dumps(parquet.to_dict(), sort_keys=True)
     assert csv.load.rows_read == 9000 and (stem == "clean") == (not csv.load.rejected)
@@ -214,9 +214,10 @@ from simulations.candidates import CandidateSpec
 from simulations.column_maps import default_column_map
 from simulations.logs import log_columns
 from simulations.replay_files import replay_files
+from simulations.streaming import ReplayRequest
 path = {str(files / name)!r}
-result = replay_files(path, default_column_map(log_columns(path)), candidate=CandidateSpec(policy="thompson"),
-                      estimators=("ips", "snips", "dm", "dr"))
+request = ReplayRequest(candidate=CandidateSpec(policy="thompson"), estimators=("ips", "snips", "dm", "dr"))
+result = replay_files(path, default_column_map(log_columns(path)), request)
 print(json.dumps([result.replay.candidates[0].estimates[0].value,
                   sorted(m for m in ("pandas", "scipy", "pydantic") if m in sys.modules)]))
 """

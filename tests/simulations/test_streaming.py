@@ -21,7 +21,7 @@ from simulations.replay import load_probabilities, replay_report
 from simulations.replay_files import replay_files
 from simulations.reward_model import fit_reward_model
 from simulations.sources import RecordSource
-from simulations.streaming import replay_source
+from simulations.streaming import ReplayRequest, replay_source
 from tests.simulations.close_estimates import assert_same_estimates
 from tests.simulations.synthetic_logs import ACTIONS, TARGET, make_log, true_value
 
@@ -55,7 +55,8 @@ def test_a_streamed_replay_equals_the_in_memory_replay_for_any_chunking(log_file
     path = log_files / name
     columns = default_column_map(log_columns(path))
     candidate = CandidateSpec(policy="thompson", train_fraction=0.4)
-    streamed = replay_files(path, columns, candidate=candidate, estimators=ALL, chunk_rows=chunk_rows)
+    request = ReplayRequest(candidate=candidate, estimators=ALL)
+    streamed = replay_files(path, columns, request, chunk_rows=chunk_rows)
     whole = read_logs(path, columns)
     expected = replay_report(whole.data, {"thompson": candidate}, train_fraction=0.4, estimators=ALL)
     assert_same_estimates([streamed.replay.logged], [expected.logged])
@@ -104,8 +105,8 @@ def test_a_probability_file_is_read_in_step_with_the_log(tmp_path):
     array = load_probabilities(tmp_path / "p.csv", ACTIONS, kept_rows=whole.kept_rows, total_rows=3000)
     expected = replay_report(whole.data, {"p": array}, train_fraction=0.0, estimators=ALL)
     for file in ("p.csv", "p.parquet"):
-        streamed = replay_files(log_path, columns, probabilities=tmp_path / file, estimators=ALL,
-                                chunk_rows=450)
+        request = ReplayRequest(probabilities=tmp_path / file, estimators=ALL)
+        streamed = replay_files(log_path, columns, request, chunk_rows=450)
         assert_same_estimates(streamed.replay.candidates[0].estimates, expected.candidates[0].estimates)
         assert {k: v.count for k, v in streamed.load.rejected.items()} == {"zero_propensity": 3}
     truth = true_value()
@@ -124,8 +125,8 @@ def test_a_probability_file_of_the_wrong_length_is_refused(tmp_path, rows, suffi
     probabilities.to_csv(path, index=False) if suffix == ".csv" else probabilities.to_parquet(path)
     columns = default_column_map(log_columns(tmp_path / "sends.parquet"))
     with pytest.raises(SimulationInputError, match=f"{rows} rows, but the log has 3000; one row per"):
-        replay_files(tmp_path / "sends.parquet", columns, probabilities=path, estimators=("ips",),
-                     chunk_rows=500)
+        replay_files(tmp_path / "sends.parquet", columns,
+                     ReplayRequest(probabilities=path, estimators=("ips",)), chunk_rows=500)
 
 
 def test_record_chunks_in_ranges_are_the_records_in_one_piece():
@@ -150,13 +151,13 @@ def test_the_poisson_bootstrap_is_the_same_for_any_chunking_and_agrees_with_the_
     path = log_files / "sends.parquet"
     columns = default_column_map(log_columns(path))
     candidate = CandidateSpec(variant="emoji")
-    runs = [replay_files(path, columns, candidate=candidate, estimators=("ips", "snips"), chunk_rows=c,
-                         bootstrap=400, seed=9) for c in (997, 6000)]
+    runs = [replay_files(path, columns, ReplayRequest(candidate=candidate, estimators=("ips", "snips"),
+                                                bootstrap=400, seed=9), chunk_rows=c) for c in (997, 6000)]
     for one, other in zip(runs[0].replay.candidates[0].estimates, runs[1].replay.candidates[0].estimates,
                           strict=True):  # the same resamples; only the order of float additions differs
         assert one.ci == pytest.approx(other.ci, rel=1e-12)
         assert one.std_error == pytest.approx(other.std_error, rel=1e-9)
-    normal = replay_files(path, columns, candidate=candidate, estimators=("ips", "snips"))
+    normal = replay_files(path, columns, ReplayRequest(candidate=candidate, estimators=("ips", "snips")))
     for boot, plain in zip(runs[0].replay.candidates[0].estimates, normal.replay.candidates[0].estimates,
                            strict=True):
         assert boot.ci_method == "poisson bootstrap" and plain.ci_method == "normal"
@@ -169,8 +170,8 @@ def test_the_poisson_bootstrap_is_the_same_for_any_chunking_and_agrees_with_the_
 def test_the_reward_model_is_fitted_on_a_bounded_sample(log_files):
     path = log_files / "sends.parquet"
     columns = default_column_map(log_columns(path))
-    streamed = replay_files(path, columns, candidate=CandidateSpec(policy="fixed", train=False),
-                            estimators=("dm", "dr"), model_rows=500)
+    streamed = replay_files(path, columns, ReplayRequest(candidate=CandidateSpec(policy="fixed", train=False),
+                                                     estimators=("dm", "dr"), model_rows=500))
     # each of the 3000 training rows is kept with probability 1/6: 500 +- 4 standard deviations (20)
     assert 420 <= streamed.reward_model_rows <= 580
     uniform = float(np.mean([true_value(np.tile(np.full(3, 1 / 3), (5, 1)))]))
@@ -195,8 +196,8 @@ def test_a_vw_candidate_trained_earlier_beats_uniform_logging_where_context_driv
         "context.device": devices[device],
     }).to_parquet(tmp_path / "sends.parquet")
     columns = default_column_map(log_columns(tmp_path / "sends.parquet"))
-    result = replay_files(tmp_path / "sends.parquet", columns, candidate=CandidateSpec(policy="vw"),
-                          estimators=("ips", "snips", "dr"), chunk_rows=1000, seed=2)
+    request = ReplayRequest(candidate=CandidateSpec(policy="vw"), estimators=("ips", "snips", "dr"), seed=2)
+    result = replay_files(tmp_path / "sends.parquet", columns, request, chunk_rows=1000)
     replay = result.replay
     assert (replay.train_rows, replay.test_rows) == (3000, 3000)
     assert replay.logged.ci[0] <= 0.15 <= replay.logged.ci[1]
@@ -208,16 +209,16 @@ def test_a_vw_candidate_trained_earlier_beats_uniform_logging_where_context_driv
         assert math.isfinite(estimate.value) and estimate.value > 0.25
 
 
-def test_replay_source_checks_its_request(log_files):
+def test_a_replay_request_is_checked_when_made_and_against_the_source(log_files):
     from simulations.sources import FileSource
 
+    with pytest.raises(SimulationInputError, match="give exactly one of a candidate policy"):
+        ReplayRequest()
+    with pytest.raises(SimulationInputError, match="estimators: unknown \\['ipw'\\]"):
+        ReplayRequest(candidate=CandidateSpec(variant="plain"), estimators=("ipw",))
     path = log_files / "sends.parquet"
     source = FileSource.open(path, default_column_map(log_columns(path)))
-    with pytest.raises(SimulationInputError, match="give exactly one of a candidate policy"):
-        replay_source(source)
-    with pytest.raises(SimulationInputError, match="estimators: unknown \\['ipw'\\]"):
-        replay_source(source, candidate=CandidateSpec(variant="plain"), estimators=("ipw",))
     with pytest.raises(SimulationInputError, match="candidate.variant: 'bold' is not one of"):
-        replay_source(source, candidate=CandidateSpec(variant="bold"), estimators=("ips",))
+        replay_source(source, ReplayRequest(candidate=CandidateSpec(variant="bold"), estimators=("ips",)))
     with pytest.raises(SimulationInputError, match="estimators: only replay was asked"):
-        replay_source(source, candidate=CandidateSpec(train=False), estimators=("replay",))
+        replay_source(source, ReplayRequest(candidate=CandidateSpec(train=False), estimators=("replay",)))

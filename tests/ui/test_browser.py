@@ -197,10 +197,11 @@ def test_reports_are_listed_and_open(
     from simulations.column_maps import load_column_map
     from simulations.replay_files import replay_files
     from simulations.report import replay_html
+    from simulations.streaming import ReplayRequest
 
     examples = Path(__file__).resolve().parents[2] / "simulations" / "examples"
-    replay = replay_files(examples / "foreign_sends.csv", load_column_map(examples / "columns.yaml"),
-                          probabilities=examples / "probabilities.csv", estimators=("ips", "snips"))
+    request = ReplayRequest(probabilities=examples / "probabilities.csv", estimators=("ips", "snips"))
+    replay = replay_files(examples / "foreign_sends.csv", load_column_map(examples / "columns.yaml"), request)
     (reports_folder / "replay-example.html").write_text(replay_html(replay.replay), encoding="utf-8")
     page.goto(f"{open_server.base}/ui/reports")
     assert page.locator("#reports tbody tr").count() == 1
