@@ -9,12 +9,12 @@ neighbours.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from functools import cache
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, select, text
-from sqlalchemy.engine import Connection
+from sqlalchemy import delete, func, select
+from sqlalchemy.engine import Connection, Dialect
 
 from experiments.rollup_deltas import CellChange
 from experiments.store.cells import SCAN_COLUMNS, CellKey, DecisionGroup, RollupCell
@@ -45,31 +45,68 @@ def _read_policy(stored: int) -> int | None:
     return None if stored == NO_POLICY_VERSION else int(stored)
 
 
-@cache
-def _upsert_statement(table_name: str, added: tuple[str, ...], least: tuple[str, ...], dialect: str) -> Any:
+@dataclass(frozen=True)
+class _Upsert:
+    """An upsert of one table as the driver takes it: its SQL with positional marks, the columns in
+    order, and each column's bind processor on the dialect (None: the value as it is)."""
+
+    sql: str
+    columns: tuple[str, ...]
+    binds: tuple[Callable[[Any], Any] | None, ...]
+
+
+#: The upserts built so far, by table, columns and database (:func:`_upsert_statement`).
+_UPSERTS: dict[tuple[str, tuple[str, ...], tuple[str, ...], str], _Upsert] = {}
+
+
+def _upsert_statement(table_name: str, added: tuple[str, ...], least: tuple[str, ...], dialect: Dialect
+                      ) -> _Upsert:
     """``INSERT ... ON CONFLICT (key) DO UPDATE SET x = x + excluded.x`` for one row of ``table_name``
     (and, for the ``least`` columns, the smaller of the stored and the new value, NULL being neither:
-    ``min`` on SQLite, ``least`` on PostgreSQL), with the columns' types bound; built once."""
+    ``min`` on SQLite, ``least`` on PostgreSQL), with the columns' bind processors; built once per
+    database kind."""
+    key = (table_name, added, least, dialect.name)
+    if key not in _UPSERTS:
+        _UPSERTS[key] = _build_upsert(table_name, added, least, dialect)
+    return _UPSERTS[key]
+
+
+def _build_upsert(table_name: str, added: tuple[str, ...], least: tuple[str, ...], dialect: Dialect
+                  ) -> _Upsert:
     table = _TABLES[table_name]
-    columns = [c.name for c in table.columns]
+    columns = tuple(c.name for c in table.columns)
     keys = ", ".join(c.name for c in table.primary_key.columns)
-    smaller = "min" if dialect == "sqlite" else "least"
+    sqlite = dialect.name == "sqlite"
+    smaller = "min" if sqlite else "least"
     updates = [f"{c} = {table_name}.{c} + excluded.{c}" for c in added] + [
         f"{c} = {smaller}(coalesce({table_name}.{c}, excluded.{c}), coalesce(excluded.{c}, {table_name}.{c}))"
         for c in least
     ]
-    sql = (f"INSERT INTO {table_name} ({', '.join(columns)}) VALUES ({', '.join(':' + c for c in columns)}) "
+    marks = ", ".join(["?" if sqlite else "%s"] * len(columns))
+    sql = (f"INSERT INTO {table_name} ({', '.join(columns)}) VALUES ({marks}) "
            f"ON CONFLICT ({keys}) DO UPDATE SET {', '.join(updates)}")
-    return text(sql).bindparams(*[bindparam(c, type_=table.c[c].type) for c in columns])
+    binds = tuple(table.c[c].type.dialect_impl(dialect).bind_processor(dialect) for c in columns)
+    return _Upsert(sql, columns, binds)
 
 
 def _upsert(conn: Connection, table: Any, rows: list[dict[str, Any]], added: tuple[str, ...],
             least: tuple[str, ...] = ()) -> None:
     """Insert ``rows`` (sorted by key, each with every column), or add their ``added`` columns to the
-    rows stored already (see :func:`_upsert_statement` for ``least``): one ``executemany`` of a
-    prepared statement (a statement built per call would cost more to compile than to run)."""
-    if rows:
-        conn.execute(_upsert_statement(table.name, added, least, conn.dialect.name), rows)
+    rows stored already (see :func:`_upsert_statement` for ``least``): one ``executemany`` by the
+    driver, the values bound by the columns' own types as SQLAlchemy binds them (a statement executed
+    through SQLAlchemy costs about as much again as the database's work for the one-row upserts of a
+    single assign)."""
+    if not rows:
+        return
+    upsert = _upsert_statement(table.name, added, least, conn.dialect)
+    pairs = tuple(zip(upsert.columns, upsert.binds, strict=True))
+    params = [tuple(row[c] if bind is None else bind(row[c]) for c, bind in pairs) for row in rows]
+    driver = conn.connection.driver_connection
+    if conn.dialect.name == "sqlite":
+        driver.executemany(upsert.sql, params)
+    else:
+        with driver.cursor() as cursor:
+            cursor.executemany(upsert.sql, params)
 
 
 def add_cell_changes(conn: Connection, key: str, version: int, changes: Mapping[CellKey, CellChange]) -> None:
