@@ -106,7 +106,10 @@ def _upsert(conn: Connection, table: Any, rows: list[dict[str, Any]], added: tup
         driver.executemany(upsert.sql, params)
     else:
         with driver.cursor() as cursor:
-            cursor.executemany(upsert.sql, params)
+            if len(params) == 1:  # psycopg's executemany enters a pipeline: a round trip more for one row
+                cursor.execute(upsert.sql, params[0])
+            else:
+                cursor.executemany(upsert.sql, params)
 
 
 def add_cell_changes(conn: Connection, key: str, version: int, changes: Mapping[CellKey, CellChange]) -> None:
