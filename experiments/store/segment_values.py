@@ -146,10 +146,15 @@ def decision_states(
     """The :class:`DecisionState` (reward 0, no event) of each learnable decision row (a mapping of
     ``policy_version``, ``arm``, ``propensity``, ``context``, ``variants``); the segment attributes in
     ``skip`` (overflowed: not kept) left out."""
-    contexts = [_object(r["context"]) for r in rows]  # parsed once
+    # parsed once, and only when an attribute is read from it (most adaptive specs read none)
+    covariates, variant_attributes = covariate_attributes(compiled), from_variants(compiled)
+    if covariates or any(a not in variant_attributes for a in segment_attributes(compiled) if a not in skip):
+        contexts = [_object(r["context"]) for r in rows]
+    else:
+        contexts = [{}] * len(rows)
     texts = segment_texts(conn, compiled, [(c, r["variants"]) for c, r in zip(contexts, rows, strict=True)],
                           skip)
-    covariates, flags = covariate_attributes(compiled), (0,) * len(event_types(compiled))
+    flags = (0,) * len(event_types(compiled))
     return [
         DecisionState(
             NO_POLICY_VERSION if r["policy_version"] is None else int(r["policy_version"]),
