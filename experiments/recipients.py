@@ -178,9 +178,20 @@ def erase_recipient(engine: Engine, recipient_id: str, secret: bytes) -> Erasure
             conn.execute(update(outcomes_table).where(o.id == row.id).values(event_id=token))
         if ids:  # the contexts go with their breakdown rollups moved, then the id
             drop_contexts(conn, ids)
+            token = erasure_token(secret, recipient_id)
+            # a send that holds an erased decision of theirs already (the recipient was erased, then the
+            # same send id was assigned again: their repeat could not be recognised) keeps one decision
+            # per send and recipient: the later one's send id is cleared (send ids only ever recognise
+            # repeats, which a token can no longer match; every count stays)
+            for experiment_key, send_id in conn.execute(
+                select(d.experiment_key, d.send_id).where(d.recipient_id == token, d.send_id.is_not(None))
+            ).all():
+                conn.execute(update(decisions_table).where(
+                    d.recipient_id == recipient_id, d.experiment_key == experiment_key, d.send_id == send_id,
+                ).values(send_id=null()))
             conn.execute(
                 update(decisions_table).where(d.recipient_id == recipient_id)
-                .values(recipient_id=erasure_token(secret, recipient_id), context=null())
+                .values(recipient_id=token, context=null())
             )
         # the recent send times of frequency caps go too (the decisions keep the counts)
         conn.execute(delete(frequency_table).where(frequency_table.c.recipient_id == recipient_id))

@@ -15,6 +15,7 @@ from experiments.models import OutcomeEvent
 from experiments.recipients import erase_recipient, erasure_token, read_recipient
 from experiments.service import ExperimentService
 from experiments.spec import parse_spec
+from experiments.store import decisions_table
 from experiments.store.rollup_checks import verify_experiment
 
 SECRET = b"a server secret of enough bytes"
@@ -124,4 +125,27 @@ def test_a_second_erasure_after_a_reused_event_id_succeeds(service: ExperimentSe
     assert "bo-click" not in text and '"bo"' not in text and "'bo'" not in text
     clicks = sum(arm.event_counts["click"] for arm in service.summarize("hashed").arms)
     assert clicks == 2  # both decisions keep their click, each once
+    assert all(not check.differences for check in verify_experiment(service.engine, "hashed"))
+
+
+def test_a_second_erasure_after_the_same_send_was_assigned_again_succeeds(service: ExperimentService) -> None:
+    service.create(_spec("hashed", {"type": "ab"}))
+    (first,) = service.assign_batch("hashed", [("bo", {"consent": True})], send_id="spring")
+    erase_recipient(service.engine, "bo", SECRET)
+    # the platform assigns the same send again: bo's decision is stored under a token, so it is not
+    # recognised as a repeat and a second one is logged for the send
+    (second,) = service.assign_batch("hashed", [("bo", {"consent": True})], send_id="spring")
+    assert second.decision_id != first.decision_id
+    service.record_outcomes([OutcomeEvent("bo-click-2", second.decision_id, "click")])
+    before = service.summarize("hashed")
+    erasure = erase_recipient(service.engine, "bo", SECRET)  # failed on the send's unique index before
+    assert erasure.decisions == 1
+    assert '"bo"' not in _every_text(service.engine) and "'bo'" not in _every_text(service.engine)
+    with service.engine.connect() as conn:
+        rows = conn.execute(select(decisions_table.c.id, decisions_table.c.recipient_id,
+                                   decisions_table.c.send_id)).all()
+    token = erasure_token(SECRET, "bo")
+    assert {r.id: (r.recipient_id, r.send_id) for r in rows} == {
+        first.decision_id: (token, "spring"), second.decision_id: (token, None)}
+    assert service.summarize("hashed") == before  # every count and reward stays
     assert all(not check.differences for check in verify_experiment(service.engine, "hashed"))
