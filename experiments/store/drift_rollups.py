@@ -143,7 +143,7 @@ def stored_drift_cells(conn: Connection, key: str, version: int) -> tuple[DriftC
     cells = [  # rows unpacked: a few thousand for a log of a few thousand policy versions
         DriftCell(_as_date(day), _read(policy, NO_POLICY_VERSION), _read(learned, NO_LEARNED_VERSION),
                   int(arm), int(n), float(s), float(ss))
-        for day, policy, learned, arm, n, s, ss in conn.execute(query)
+        for day, policy, learned, arm, n, s, ss in conn.execute(query).all()
     ]
     return tuple(sorted(cells, key=_cell_order))
 

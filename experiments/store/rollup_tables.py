@@ -193,7 +193,7 @@ def stored_day_cells(conn: Connection, key: str, version: int) -> list[RollupCel
                    float(reward), float(squares), float(cubes),
                    cell_to_counts.get((fallback, reason, arm, day), {}))
         for fallback, reason, arm, day, n, explored, learned, reward, squares, cubes
-        in conn.execute(query.order_by(*keys))
+        in conn.execute(query.order_by(*keys)).all()  # fetched at once: the driver's fetchall
     ]
 
 
@@ -207,7 +207,7 @@ def stored_version_groups(conn: Connection, key: str, version: int) -> list[Deci
     return [
         DecisionGroup(bool(fallback), str(reason), int(arm), None, _read_policy(policy), int(n),
                       int(explored), int(learned))
-        for fallback, reason, arm, policy, n, explored, learned in conn.execute(query)
+        for fallback, reason, arm, policy, n, explored, learned in conn.execute(query).all()
     ]
 
 
