@@ -80,7 +80,7 @@ from experiments.store.breakdown_rollups import (
     inserted_changes,
 )
 from experiments.store.cells import CellKey
-from experiments.store.id_lists import ids_parameter, rows_by_ids
+from experiments.store.id_lists import column_in, ids_parameter, rows_by_ids
 from experiments.store.lru import LRU
 from experiments.store.repository import chunks
 from experiments.store.rollup_tables import (
@@ -345,9 +345,7 @@ def record_learned(conn: Connection, decision_ids: Sequence[str], version: int) 
     ids = sorted(set(decision_ids))
     lock_decisions(conn, ids)
     names = [*drift.LEARNED_COLUMNS, "reason"]
-    rows: list[Any] = []
-    for chunk in chunks(ids):
-        rows += conn.execute(select(*[D.c[c] for c in names]).where(D.c.id.in_(chunk))).all()
+    rows = list(rows_by_ids(conn, select(*[D.c[c] for c in names]).where(column_in(conn, D.c.id)), ids))
     alike = Counter((key, spec_version, fallback, reason, arm, day, policy)
                     for _, key, spec_version, fallback, day, policy, learned, arm, reason in rows
                     if learned is None)
