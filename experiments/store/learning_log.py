@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, or_, select, update
+from sqlalchemy import and_, bindparam, func, null, or_, select, update
 from sqlalchemy.engine import Connection
 
 from experiments.assignment import CompiledExperiment
@@ -43,9 +43,12 @@ def pending_outcomes(conn: Connection, compiled: CompiledExperiment) -> int:
 def unlearned_decisions(conn: Connection, compiled: CompiledExperiment, cutoff: datetime, limit: int
                         ) -> list[Any]:
     """The oldest ``limit`` learnable decisions not yet learned, made (and sent, when ``send_at`` is
-    later) before ``cutoff``: ``id, arm, propensity, context, created_at, sent``."""
+    later) before ``cutoff``: ``id, arm, propensity, context, created_at, sent`` (``context`` None
+    unless the design is contextual, the only one that learns from it: not parsed for nothing)."""
+    contextual = compiled.spec.design.type == "contextual"
+    context = D.c.context if contextual else null().label("context")
     return conn.execute(
-        select(D.c.id, D.c.arm, D.c.propensity, D.c.context, D.c.created_at, SENT.label("sent"))
+        select(D.c.id, D.c.arm, D.c.propensity, context, D.c.created_at, SENT.label("sent"))
         .where(
             D.c.experiment_key == compiled.spec.key,
             D.c.version == compiled.version,
