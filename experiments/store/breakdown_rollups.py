@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.engine import Connection
+from sqlalchemy import Text, cast, select
+from sqlalchemy.engine import Connection, Row
 
 from experiments.assignment import CompiledExperiment
 from experiments.breakdown_deltas import BreakdownChange, DecisionState
@@ -94,39 +94,53 @@ def add_breakdowns(conn: Connection, changes: VersionBreakdowns) -> None:
         add_breakdown_change(conn, key, version, changes[(key, version)])
 
 
-def locked_rows(conn: Connection, decision_ids: Sequence[str], *, variants: bool = True,
-                context: bool = True, learned: bool = False) -> list[Mapping[str, Any]]:
-    """The stored rows of the listed decisions that a state is computed from (with ``experiment_key``,
-    ``version``, ``fallback``, and ``learned_version`` when ``learned``; ``variants`` and ``context``
-    None when not asked for): read them after locking the decisions, as their contexts may be dropped
-    meanwhile and their learned versions set. By id alone (the primary key): with the version's
-    conditions in the query, PostgreSQL chose to scan the version's decisions and filter the ids (5 s
-    per 1,000)."""
-    skipped = [c for c, read in (("variants", variants), ("context", context)) if not read]
-    names = ["id", "experiment_key", "version", "fallback", *(["learned_version"] if learned else []),
-             *(c for c in STATE_COLUMNS if c not in skipped)]
-    query = select(*[D.c[c] for c in names]).where(column_in(conn, D.c.id))
-    rows = [dict(zip(names, row, strict=True)) for row in rows_by_ids(conn, query, sorted(decision_ids))]
-    for r in rows if skipped else ():
-        r.update(dict.fromkeys(skipped))
-    return rows
+#: The columns :func:`locked_rows` reads of a decision: what an outcome copies of it, its rollup cell's
+#: key, its learned version, and what its breakdown state is computed from (``context`` and
+#: ``variants`` as their stored JSON text, parsed by :func:`states_of_rows` once per distinct text).
+LOCKED_COLUMNS = ("id", "experiment_key", "version", "created_at", "send_at", "recipient_id", "fallback",
+                  "reason", "day", "learned_version", *STATE_COLUMNS)
 
 
-def states_of_rows(conn: Connection, compiled: CompiledExperiment, rows: Sequence[Mapping[str, Any]]
+def locked_rows(conn: Connection, decision_ids: Sequence[str]) -> list[Row[Any]]:
+    """The stored rows of the listed decisions that exist (:data:`LOCKED_COLUMNS`, by attribute): read
+    them after locking the decisions, as their contexts may be dropped meanwhile and their learned
+    versions set. By id alone (the primary key): with the version's conditions in the query, PostgreSQL
+    chose to scan the version's decisions and filter the ids (5 s per 1,000). ``context`` and
+    ``variants`` are their JSON text (None for SQL NULL): SQLAlchemy's JSON result processing parsed
+    every row's, most of them alike."""
+    columns = [cast(D.c[c], Text).label(c) if c in ("context", "variants") else D.c[c]
+               for c in LOCKED_COLUMNS]
+    query = select(*columns).where(column_in(conn, D.c.id))
+    return rows_by_ids(conn, query, sorted(decision_ids))
+
+
+def states_of_rows(conn: Connection, compiled: CompiledExperiment, rows: Sequence[Row[Any]]
                    ) -> dict[str, DecisionState]:
     """The state (reward 0) of each row of :func:`locked_rows` that is a learnable decision of
-    ``compiled``'s version."""
-    mine = [r for r in rows if r["experiment_key"] == compiled.spec.key and r["version"] == compiled.version
-            and not r["fallback"]]
-    return {r["id"]: s for r, s in zip(mine, decision_states(conn, compiled, mine), strict=True)}
+    ``compiled``'s version. Rows alike in what a state is computed from (their contexts' and variants'
+    texts among it) share one state, computed once (the variants only when a segment reads them)."""
+    key, version = compiled.spec.key, compiled.version
+    variants = bool(from_variants(compiled))
+    alike: dict[tuple[Any, ...], list[str]] = {}
+    for r in rows:
+        if r.experiment_key == key and r.version == version and not r.fallback:
+            state = (r.policy_version, r.arm, r.propensity, r.context, r.variants if variants else None)
+            ids = alike.get(state)
+            if ids is None:
+                ids = alike[state] = []
+            ids.append(r.id)
+    distinct = [dict(zip(STATE_COLUMNS, state, strict=True)) for state in alike]
+    out: dict[str, DecisionState] = {}
+    for ids, state in zip(alike.values(), decision_states(conn, compiled, distinct), strict=True):
+        out.update(dict.fromkeys(ids, state))
+    return out
 
 
 def stored_states(conn: Connection, compiled: CompiledExperiment, decision_ids: Sequence[str]
                   ) -> dict[str, DecisionState]:
     """The state (reward 0) of each listed learnable decision of ``compiled``'s version, as stored now
     (read it after locking the decision: its context may be dropped meanwhile)."""
-    variants = bool(from_variants(compiled))
-    return states_of_rows(conn, compiled, locked_rows(conn, decision_ids, variants=variants))
+    return states_of_rows(conn, compiled, locked_rows(conn, decision_ids))
 
 
 def _outcome_state(state: DecisionState, attributed: Attributed | None, n_types: int) -> DecisionState:
@@ -176,17 +190,13 @@ class BreakdownStates:
 
     version_to_states: dict[tuple[str, int], dict[str, DecisionState]] = field(default_factory=dict)
 
-    def read(self, conn: Connection, versions: Sequence[CompiledExperiment], decision_ids: Sequence[str]
-             ) -> dict[str, int | None]:
-        """Read the states of the listed decisions (of the spec ``versions``), in one pass over them;
-        return each one's ``learned_version`` (read in the same pass, under the same locks)."""
-        variants = any(from_variants(c) for c in versions)
-        context = any(c.stored_attributes for c in versions)  # none: no segment or covariate from it
-        rows = locked_rows(conn, decision_ids, variants=variants, context=context, learned=True)
+    def read(self, conn: Connection, versions: Sequence[CompiledExperiment], rows: Sequence[Row[Any]]
+             ) -> None:
+        """Compute the states of the decisions of ``rows`` (:func:`locked_rows`, read under their locks)
+        of the spec ``versions``."""
         for compiled in versions:
             version = (compiled.spec.key, compiled.version)
             self.version_to_states[version] = states_of_rows(conn, compiled, rows)
-        return {r["id"]: None if r["learned_version"] is None else int(r["learned_version"]) for r in rows}
 
     def change(self, compiled: CompiledExperiment, decision_ids: Iterable[str],
                before: Mapping[str, Attributed], after: Mapping[str, Attributed]) -> BreakdownChange:

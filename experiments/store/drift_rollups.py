@@ -10,8 +10,8 @@ attributed, non-machine outcomes, :func:`experiments.store.summaries.attribution
   :func:`experiments.store.rollups.record_decisions`;
 - **its reward changed by outcomes**: :func:`drift_reward_changes`, from
   :class:`experiments.store.rollups.OutcomeRollup`, into the cell of the decision's learned version as
-  read under the decision's lock (with its breakdown state,
-  :meth:`experiments.store.breakdown_rollups.BreakdownStates.read`);
+  read under the decision's lock (with the rest of the decision,
+  :meth:`experiments.store.rollups.OutcomeRollup.read`);
 - **its first learning**: :func:`record_drift_learned`, from :func:`experiments.store.rollups.record_learned`
   (which locks the decisions first): the decision and its current reward move to the new version's cell.
 
