@@ -17,6 +17,7 @@ them with a relative tolerance, :data:`RELATIVE_TOLERANCE`); the counts are inte
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -66,8 +67,11 @@ def add_reward_change(
     types: Sequence[str],
     before: Attributed | None,
     after: Attributed | None,
+    n: int = 1,
 ) -> None:
-    """Add the change of one decision's attributed state to cell ``key`` (None: no attributed event).
+    """Add the change of one decision's attributed state to cell ``key`` (None: no attributed event);
+    ``n`` times, for ``n`` decisions changing alike (``n`` times a difference: equal to rounding to
+    ``n`` differences added one by one).
 
     Examples
     --------
@@ -81,12 +85,12 @@ def add_reward_change(
     r1, f1 = after if after is not None else (0.0, (0,) * len(types))
     change = changes.setdefault(key, CellChange())
     if r1 != r0:
-        change.reward_sum += r1 - r0
-        change.reward_sum_squares += r1 * r1 - r0 * r0
-        change.reward_sum_cubes += r1 * r1 * r1 - r0 * r0 * r0
+        change.reward_sum += n * (r1 - r0)
+        change.reward_sum_squares += n * (r1 * r1 - r0 * r0)
+        change.reward_sum_cubes += n * (r1 * r1 * r1 - r0 * r0 * r0)
     for t, a, b in zip(types, f0, f1, strict=True):
         if a != b:
-            change.event_counts[t] = change.event_counts.get(t, 0) + (b - a)
+            change.event_counts[t] = change.event_counts.get(t, 0) + n * (b - a)
 
 
 def fold_outcomes(
@@ -106,19 +110,18 @@ def fold_outcomes(
     ...               [("d", "click", None), ("d", "revenue", 3.0), ("e", "revenue", None)])
     {'d': (5.0, (1, 1)), 'e': (0.0, (0, 1))}
     """
-    position = {t: j for j, t in enumerate(types)}
-    state: dict[str, tuple[float, list[int]]] = {}
+    position = {t: j + 1 for j, t in enumerate(types)}
+    none = [0.0, *[0] * len(types)]
+    state: dict[str, list[Any]] = {}  # per decision: its value sum, then its flags
     for decision_id, kind, value in outcomes:
         current = state.get(decision_id)
         if current is None:
             old = before.get(decision_id)
-            current = state[decision_id] = (0.0, [0] * len(types)) if old is None else (old[0], list(old[1]))
-        value_sum, flags = current
+            current = state[decision_id] = none.copy() if old is None else [old[0], *old[1]]
         if kind in valued:
-            value_sum = value_sum + (0.0 if value is None else value)
-        flags[position[kind]] = 1
-        state[decision_id] = (value_sum, flags)
-    return {decision_id: (v, tuple(f)) for decision_id, (v, f) in state.items()}
+            current[0] = current[0] + (0.0 if value is None else value)
+        current[position[kind]] = 1
+    return {decision_id: (c[0], tuple(c[1:])) for decision_id, c in state.items()}
 
 
 def reward_changes(
@@ -128,12 +131,13 @@ def reward_changes(
     after: Mapping[str, Attributed],
 ) -> dict[Any, CellChange]:
     """The change of each cell from the decisions of ``id_to_key`` going from ``before`` to ``after``
-    (a decision absent from one has no attributed event there)."""
+    (a decision absent from one has no attributed event there); decisions changing alike (one cell,
+    one state before, one after: most of a post's clicks) are added at once."""
+    alike = Counter((key, before.get(i), after.get(i)) for i, key in id_to_key.items())
     changes: dict[Any, CellChange] = {}
-    for decision_id, key in id_to_key.items():
-        old, new = before.get(decision_id), after.get(decision_id)
+    for (key, old, new), n in alike.items():
         if old != new:
-            add_reward_change(changes, key, types, old, new)
+            add_reward_change(changes, key, types, old, new, n)
     return changes
 
 

@@ -195,14 +195,14 @@ def drift_reward_changes(
     ``id_to_cell``: each decision's rollup cell key ``(fallback, reason, arm, day, policy_version)``
     (:data:`experiments.store.cells.CellKey`); fallback decisions change nothing.
     """
+    none = (0.0,)
+    alike = Counter(  # decisions changing alike, added at once
+        (day, policy, id_to_learned.get(i), arm, before.get(i, none)[0], after.get(i, none)[0])
+        for i, (fallback, _reason, arm, day, policy) in id_to_cell.items() if not fallback
+    )
     changes: dict[DriftKey, DriftChange] = {}
-    for decision_id, (fallback, _reason, arm, day, policy) in id_to_cell.items():
-        if fallback:
-            continue
-        r0 = before[decision_id][0] if decision_id in before else 0.0
-        r1 = after[decision_id][0] if decision_id in after else 0.0
-        key = (_as_date(day), policy, id_to_learned.get(decision_id), int(arm))
-        add_drift_reward_change(changes, key, r0, r1)
+    for (day, policy, learned, arm, r0, r1), n in alike.items():
+        add_drift_reward_change(changes, (_as_date(day), policy, learned, int(arm)), r0, r1, n)
     return changes
 
 

@@ -59,7 +59,7 @@ from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.engine import Connection, Row
+from sqlalchemy.engine import Connection
 
 from experiments.assignment import CompiledExperiment
 from experiments.limits import CACHED_SPECS
@@ -76,6 +76,7 @@ from experiments.store import drift_rollups as drift  # the drift monitor's sums
 from experiments.store.breakdown_rollups import (
     BreakdownStates,
     CompiledOf,
+    LockedDecision,
     VersionBreakdowns,
     add_breakdowns,
     compiled_version,
@@ -260,7 +261,7 @@ class OutcomeRollup:
     """
 
     compiled_of: Callable[[str, int], CompiledExperiment]
-    _decisions: dict[str, Row[Any]] = field(default_factory=dict)
+    _decisions: dict[str, LockedDecision] = field(default_factory=dict)
     _rows: list[Mapping[str, Any]] = field(default_factory=list)
     _rewarding: list[bool] = field(default_factory=list)  # per row of _rows
     _versions: dict[tuple[str, int], CompiledExperiment] = field(default_factory=dict)
@@ -277,7 +278,7 @@ class OutcomeRollup:
             self._types[(key, version)] = frozenset(event_types(compiled))
         return compiled
 
-    def read(self, conn: Connection, decision_ids: Collection[str]) -> Mapping[str, Row[Any]]:
+    def read(self, conn: Connection, decision_ids: Collection[str]) -> Mapping[str, LockedDecision]:
         """Lock the decisions outcomes name (:func:`lock_decisions`) and read each that exists, once
         (:func:`experiments.store.breakdown_rollups.locked_rows`, by id): what an outcome copies of it
         (its experiment, version, time, send time, arm, fallback, reason, day, recipient id) and what its
@@ -342,8 +343,11 @@ class OutcomeRollup:
             rule = reward_rule(compiled)
             values = self._before[(key, version)]
             folded = fold_outcomes(rule.types, rule.valued, values, outcomes)
-            before = {i: (rule.reward(*values[i]), values[i][1]) for i in folded if i in values}
-            after = {i: (rule.reward(*v), v[1]) for i, v in folded.items()}
+            attributed: dict[Valued, Attributed] = {}  # the reward of each distinct state, computed once
+            for v in {*folded.values(), *(values[i] for i in folded if i in values)}:
+                attributed[v] = (rule.reward(*v), v[1])
+            before = {i: attributed[values[i]] for i in folded if i in values}
+            after = {i: attributed[v] for i, v in folded.items()}
             id_to_key = {i: self._id_to_key[i] for i in folded}
             changes[(key, version)] = reward_changes(id_to_key, rule.types, before, after)
             breakdowns[(key, version)] = self._states.change(compiled, folded, before, after)
