@@ -121,7 +121,12 @@ def fold_outcomes(
         if kind in valued:
             current[0] = current[0] + (0.0 if value is None else value)
         current[position[kind]] = 1
-    return {decision_id: (c[0], tuple(c[1:])) for decision_id, c in state.items()}
+    shared: dict[tuple[int, ...], tuple[int, ...]] = {}  # one tuple per distinct flags
+    out: dict[str, Valued] = {}
+    for decision_id, c in state.items():
+        flags = tuple(c[1:])
+        out[decision_id] = (c[0], shared.setdefault(flags, flags))
+    return out
 
 
 def reward_changes(

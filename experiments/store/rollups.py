@@ -293,6 +293,7 @@ class OutcomeRollup:
         to be inserted) may change."""
         self._rows = list(rows)
         version_to_ids: dict[tuple[str, int], set[str]] = defaultdict(set)
+        cells: dict[tuple[Any, ...], CellKey] = {}  # one key object per cell, not one per decision
         for row in self._rows:
             version = (row["experiment_key"], row["version"])
             if version not in self._types:
@@ -302,10 +303,14 @@ class OutcomeRollup:
             if rewarding and row["decision_id"] not in self._id_to_key:
                 version_to_ids[version].add(row["decision_id"])
                 d = self._decisions[row["decision_id"]]
-                self._id_to_key[row["decision_id"]] = (
-                    bool(d.fallback), str(d.reason), int(d.arm), d.day,
-                    None if d.policy_version is None else int(d.policy_version),
-                )
+                stored = (d.fallback, d.reason, d.arm, d.day, d.policy_version)
+                cell = cells.get(stored)
+                if cell is None:
+                    cell = cells[stored] = (
+                        bool(d.fallback), str(d.reason), int(d.arm), d.day,
+                        None if d.policy_version is None else int(d.policy_version),
+                    )
+                self._id_to_key[row["decision_id"]] = cell
         if not self._id_to_key:
             return
         ids = sorted(self._id_to_key)
@@ -322,14 +327,14 @@ class OutcomeRollup:
 
     def after(self, conn: Connection, accepted: set[str]) -> None:
         """Add to the rollups what the accepted outcomes (by event id) changed."""
-        version_to_outcomes: dict[tuple[str, int], list[tuple[str, str, float | None]]] = defaultdict(list)
+        version_to_outcomes: dict[tuple[str, int], list[Mapping[str, Any]]] = defaultdict(list)
         version_to_counts: dict[tuple[str, int], dict[tuple[str, str], int]] = defaultdict(dict)
         for row, rewarding in zip(self._rows, self._rewarding, strict=True):
             if row["event_id"] not in accepted:
                 continue
             version = (row["experiment_key"], row["version"])
             if rewarding:
-                version_to_outcomes[version].append((row["decision_id"], row["type"], row["value"]))
+                version_to_outcomes[version].append(row)
             counts = version_to_counts[version]
             if not rewarding or row["value"] is not None:  # a rewarding outcome is of no other kind
                 valued = self._versions[version].spec.reward.value_event_types
@@ -342,7 +347,8 @@ class OutcomeRollup:
             compiled = self._compiled(key, version)
             rule = reward_rule(compiled)
             values = self._before[(key, version)]
-            folded = fold_outcomes(rule.types, rule.valued, values, outcomes)
+            folded = fold_outcomes(rule.types, rule.valued, values,
+                                   ((r["decision_id"], r["type"], r["value"]) for r in outcomes))
             attributed: dict[Valued, Attributed] = {}  # the reward of each distinct state, computed once
             for v in {*folded.values(), *(values[i] for i in folded if i in values)}:
                 attributed[v] = (rule.reward(*v), v[1])
