@@ -17,7 +17,6 @@ them with a relative tolerance, :data:`RELATIVE_TOLERANCE`); the counts are inte
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -129,16 +128,11 @@ def fold_outcomes(
     return out
 
 
-def reward_changes(
-    id_to_key: Mapping[str, Any],
-    types: Sequence[str],
-    before: Mapping[str, Attributed],
-    after: Mapping[str, Attributed],
-) -> dict[Any, CellChange]:
-    """The change of each cell from the decisions of ``id_to_key`` going from ``before`` to ``after``
-    (a decision absent from one has no attributed event there); decisions changing alike (one cell,
-    one state before, one after: most of a post's clicks) are added at once."""
-    alike = Counter((key, before.get(i), after.get(i)) for i, key in id_to_key.items())
+def reward_changes(types: Sequence[str], alike: Mapping[tuple[Any, Attributed | None, Attributed | None], int]
+                   ) -> dict[Any, CellChange]:
+    """The change of each cell from decisions going from one attributed state to another (None: no
+    attributed event), given as how many decisions ``(cell key, before, after)`` counts: decisions
+    changing alike (most of a post's clicks) are added at once."""
     changes: dict[Any, CellChange] = {}
     for (key, old, new), n in alike.items():
         if old != new:

@@ -19,7 +19,7 @@ Decisions are never deleted (retention and erasure keep them), so the smallest p
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from operator import itemgetter
@@ -165,21 +165,22 @@ def _outcome_state(state: DecisionState, attributed: Attributed | None, n_types:
     return state.with_outcomes(reward, flags)
 
 
-def outcome_change(
-    compiled: CompiledExperiment,
-    states: Mapping[str, DecisionState],
-    before: Mapping[str, Attributed],
-    after: Mapping[str, Attributed],
-) -> BreakdownChange:
-    """The change of the version's breakdowns from its decisions (``states``) going from the attributed
-    state ``before`` to ``after`` (absent: no attributed event)."""
+def outcome_change(compiled: CompiledExperiment,
+                   alike: Mapping[tuple[DecisionState, Attributed | None, Attributed | None], int]
+                   ) -> BreakdownChange:
+    """The change of the version's breakdowns from its decisions going from one attributed state to
+    another (None: no attributed event), given as how many decisions ``(state, before, after)`` counts
+    (decisions changing alike, added at once: ``n`` times the difference)."""
     types = event_types(compiled)
     none: Attributed = (0.0, (0,) * len(types))
-    same: Counter[tuple[DecisionState, Attributed, Attributed]] = Counter()  # decisions changing alike
-    for decision_id, state in states.items():
-        old, new = before.get(decision_id, none), after.get(decision_id, none)
+    same: Counter[tuple[DecisionState, Attributed, Attributed]] = Counter()
+    for (state, old, new), n in alike.items():
+        if old is None:
+            old = none
+        if new is None:
+            new = none
         if old != new:
-            same[(state, old, new)] += 1
+            same[(state, old, new)] += n
     change = BreakdownChange()
     for (state, old, new), n in same.items():
         change.outcome(state, old, new, types, n)
@@ -215,9 +216,6 @@ class BreakdownStates:
             version = (compiled.spec.key, compiled.version)
             self.version_to_states[version] = states_of_rows(conn, compiled, rows)
 
-    def change(self, compiled: CompiledExperiment, decision_ids: Iterable[str],
-               before: Mapping[str, Attributed], after: Mapping[str, Attributed]) -> BreakdownChange:
-        """The change of the decisions ``decision_ids`` (those with accepted outcomes, whose state
-        ``after`` holds) from ``before`` to ``after``."""
-        states = self.version_to_states.get((compiled.spec.key, compiled.version), {})
-        return outcome_change(compiled, {i: states[i] for i in decision_ids if i in states}, before, after)
+    def states(self, compiled: CompiledExperiment) -> Mapping[str, DecisionState]:
+        """The state of each learnable decision of ``compiled``'s version read (those alike one object)."""
+        return self.version_to_states.get((compiled.spec.key, compiled.version), {})

@@ -184,25 +184,19 @@ def drift_decision_changes(rows: Sequence[tuple[Any, ...]]) -> VersionDriftChang
     return out
 
 
-def drift_reward_changes(
-    id_to_cell: Mapping[str, tuple[Any, ...]],
-    id_to_learned: Mapping[str, int | None],
-    before: Mapping[str, tuple[float, Any]],
-    after: Mapping[str, tuple[float, Any]],
-) -> dict[DriftKey, DriftChange]:
-    """The drift cells' change from decisions' rewards going from ``before`` to ``after`` (absent: 0).
+def drift_reward_changes(alike: Mapping[tuple[tuple[Any, ...], int | None, float, float], int]
+                         ) -> dict[DriftKey, DriftChange]:
+    """The drift cells' change from decisions' rewards going from one value to another (0: no attributed
+    event), given as how many decisions ``(cell, learned version, before, after)`` counts (decisions
+    changing alike, added at once).
 
-    ``id_to_cell``: each decision's rollup cell key ``(fallback, reason, arm, day, policy_version)``
+    ``cell``: the decision's rollup cell key ``(fallback, reason, arm, day, policy_version)``
     (:data:`experiments.store.cells.CellKey`); fallback decisions change nothing.
     """
-    none = (0.0,)
-    alike = Counter(  # decisions changing alike, added at once
-        (day, policy, id_to_learned.get(i), arm, before.get(i, none)[0], after.get(i, none)[0])
-        for i, (fallback, _reason, arm, day, policy) in id_to_cell.items() if not fallback
-    )
     changes: dict[DriftKey, DriftChange] = {}
-    for (day, policy, learned, arm, r0, r1), n in alike.items():
-        add_drift_reward_change(changes, (_as_date(day), policy, learned, int(arm)), r0, r1, n)
+    for ((fallback, _reason, arm, day, policy), learned, r0, r1), n in alike.items():
+        if not fallback:
+            add_drift_reward_change(changes, (_as_date(day), policy, learned, int(arm)), r0, r1, n)
     return changes
 
 

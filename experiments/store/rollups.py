@@ -62,6 +62,7 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
 from experiments.assignment import CompiledExperiment
+from experiments.breakdown_deltas import DecisionState
 from experiments.limits import CACHED_SPECS
 from experiments.rollup_deltas import (
     Attributed,
@@ -82,6 +83,7 @@ from experiments.store.breakdown_rollups import (
     compiled_version,
     inserted_changes,
     locked_rows,
+    outcome_change,
 )
 from experiments.store.cells import SCAN_COLUMNS, CellKey
 from experiments.store.id_lists import ids_parameter, rows_by_ids
@@ -349,16 +351,31 @@ class OutcomeRollup:
             values = self._before[(key, version)]
             folded = fold_outcomes(rule.types, rule.valued, values,
                                    ((r["decision_id"], r["type"], r["value"]) for r in outcomes))
-            attributed: dict[Valued, Attributed] = {}  # the reward of each distinct state, computed once
-            for v in {*folded.values(), *(values[i] for i in folded if i in values)}:
-                attributed[v] = (rule.reward(*v), v[1])
-            before = {i: attributed[values[i]] for i in folded if i in values}
-            after = {i: attributed[v] for i, v in folded.items()}
-            id_to_key = {i: self._id_to_key[i] for i in folded}
-            changes[(key, version)] = reward_changes(id_to_key, rule.types, before, after)
-            breakdowns[(key, version)] = self._states.change(compiled, folded, before, after)
-            drift_changes[(key, version)] = drift.drift_reward_changes(
-                id_to_key, self._id_to_learned, before, after)
+            # decisions changing alike (one cell, learned version, breakdown state, value sum and flags
+            # before and after) counted in one pass; the states shared by decisions alike are one
+            # object each (:func:`experiments.store.breakdown_rollups.states_of_rows`), grouped by it
+            states = self._states.states(compiled)
+            shared = {id(state): state for state in states.values()}
+            alike = Counter(
+                (self._id_to_key[i], self._id_to_learned.get(i), id(states.get(i)), values.get(i), v)
+                for i, v in folded.items()
+            )
+            attributed: dict[Valued | None, Attributed | None] = {None: None}  # each state's reward, once
+            cells: Counter[tuple[CellKey, Attributed | None, Attributed | None]] = Counter()
+            drifts: Counter[tuple[CellKey, int | None, float, float]] = Counter()
+            breakdown: Counter[tuple[DecisionState, Attributed | None, Attributed | None]] = Counter()
+            for (cell, learned, state, old, new), n in alike.items():
+                for v in (old, new):
+                    if v not in attributed:
+                        attributed[v] = (rule.reward(*v), v[1])
+                a0, a1 = attributed[old], attributed[new]
+                cells[(cell, a0, a1)] += n
+                drifts[(cell, learned, 0.0 if a0 is None else a0[0], 0.0 if a1 is None else a1[0])] += n
+                if state in shared:
+                    breakdown[(shared[state], a0, a1)] += n
+            changes[(key, version)] = reward_changes(rule.types, cells)
+            breakdowns[(key, version)] = outcome_change(compiled, breakdown)
+            drift_changes[(key, version)] = drift.drift_reward_changes(drifts)
         add_changes(conn, changes)
         add_breakdowns(conn, breakdowns)
         drift.add_drift_changes(conn, drift_changes)
