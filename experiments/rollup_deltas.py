@@ -109,22 +109,29 @@ def fold_outcomes(
     ...               [("d", "click", None), ("d", "revenue", 3.0), ("e", "revenue", None)])
     {'d': (5.0, (1, 1)), 'e': (0.0, (0, 1))}
     """
-    position = {t: j + 1 for j, t in enumerate(types)}
-    none = [0.0, *[0] * len(types)]
-    state: dict[str, list[Any]] = {}  # per decision: its value sum, then its flags
+    # the flags as a bit mask while folding, one tuple per distinct mask at the end: no object is kept
+    # per decision but its result (fewer objects for the garbage collector to walk)
+    bit = {t: 1 << j for j, t in enumerate(types)}
+    sums: dict[str, float] = {}
+    masks: dict[str, int] = {}
     for decision_id, kind, value in outcomes:
-        current = state.get(decision_id)
-        if current is None:
+        mask = masks.get(decision_id)
+        if mask is None:
             old = before.get(decision_id)
-            current = state[decision_id] = none.copy() if old is None else [old[0], *old[1]]
+            if old is None:
+                sums[decision_id], mask = 0.0, 0
+            else:
+                sums[decision_id], mask = old[0], sum(1 << j for j, f in enumerate(old[1]) if f)
         if kind in valued:
-            current[0] = current[0] + (0.0 if value is None else value)
-        current[position[kind]] = 1
-    shared: dict[tuple[int, ...], tuple[int, ...]] = {}  # one tuple per distinct flags
+            sums[decision_id] = sums[decision_id] + (0.0 if value is None else value)
+        masks[decision_id] = mask | bit[kind]
+    flags_of: dict[int, tuple[int, ...]] = {}
     out: dict[str, Valued] = {}
-    for decision_id, c in state.items():
-        flags = tuple(c[1:])
-        out[decision_id] = (c[0], shared.setdefault(flags, flags))
+    for decision_id, mask in masks.items():
+        flags = flags_of.get(mask)
+        if flags is None:
+            flags = flags_of[mask] = tuple((mask >> j) & 1 for j in range(len(types)))
+        out[decision_id] = (sums[decision_id], flags)
     return out
 
 

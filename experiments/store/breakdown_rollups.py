@@ -128,7 +128,7 @@ def locked_rows(conn: Connection, decision_ids: Sequence[str]) -> list[LockedDec
     columns = [cast(D.c[c], Text).label(c) if c in ("context", "variants") else D.c[c]
                for c in LockedDecision._fields]
     query = select(*columns).where(column_in(conn, D.c.id))
-    return list(map(LockedDecision._make, rows_by_ids(conn, query, sorted(decision_ids))))
+    return rows_by_ids(conn, query, sorted(decision_ids), make=LockedDecision._make)
 
 
 def states_of_rows(conn: Connection, compiled: CompiledExperiment, rows: Sequence[LockedDecision]

@@ -14,7 +14,7 @@ subquery's values are looked up in the index one by one as the list's were.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from sqlalchemy import BindParameter, String, any_, bindparam, func, select
@@ -54,9 +54,12 @@ def id_pages(dialect: str, ids: Sequence[str]) -> Iterator[Any]:
         yield id_value(dialect, ids[start : start + PAGE])
 
 
-def rows_by_ids(conn: Connection, query: Any, ids: Sequence[str], name: str = "ids") -> list[Row[Any]]:
+def rows_by_ids(conn: Connection, query: Any, ids: Sequence[str], name: str = "ids",
+                make: Callable[[Row[Any]], Any] | None = None) -> list[Any]:
     """The rows of ``query`` (built with :func:`ids_parameter` named ``name``) for every page of
-    ``ids``, each page fetched at once (a row at a time cost as much again as the fetch itself).
+    ``ids``, each page fetched at once (a row at a time cost as much again as the fetch itself); each
+    row made into ``make(row)`` when given, page by page (so that no page's SQLAlchemy rows outlive it:
+    100,000 of them at once kept the garbage collector busy).
 
     PostgreSQL: planned for each page's ids (``plan_cache_mode`` ``force_custom_plan`` until the
     transaction ends). psycopg prepares a statement run five times, and from about its eleventh run
@@ -66,9 +69,10 @@ def rows_by_ids(conn: Connection, query: Any, ids: Sequence[str], name: str = "i
     """
     if conn.dialect.name == "postgresql" and ids:
         conn.exec_driver_sql("SET LOCAL plan_cache_mode = force_custom_plan")
-    rows: list[Row[Any]] = []
+    rows: list[Any] = []
     for page in id_pages(conn.dialect.name, ids):
-        rows += conn.execute(query, {name: page}).all()
+        fetched = conn.execute(query, {name: page}).all()
+        rows += fetched if make is None else map(make, fetched)
     return rows
 
 
