@@ -135,13 +135,15 @@ def states_of_rows(conn: Connection, compiled: CompiledExperiment, rows: Sequenc
                    ) -> dict[str, DecisionState]:
     """The state (reward 0) of each row of :func:`locked_rows` that is a learnable decision of
     ``compiled``'s version. Rows alike in what a state is computed from (their contexts' and variants'
-    texts among it) share one state, computed once (the variants only when a segment reads them)."""
+    texts among it) share one state, computed once (the context only when the version records
+    attributes, the variants only when a segment reads them)."""
     key, version = compiled.spec.key, compiled.version
-    variants = bool(from_variants(compiled))
+    variants, context = bool(from_variants(compiled)), bool(compiled.stored_attributes)
     alike: dict[tuple[Any, ...], list[str]] = {}
     for r in rows:
         if r.experiment_key == key and r.version == version and not r.fallback:
-            state = (r.policy_version, r.arm, r.propensity, r.context, r.variants if variants else None)
+            state = (r.policy_version, r.arm, r.propensity, r.context if context else None,
+                     r.variants if variants else None)
             ids = alike.get(state)
             if ids is None:
                 ids = alike[state] = []

@@ -296,13 +296,16 @@ class OutcomeRollup:
         self._rows = list(rows)
         version_to_ids: dict[tuple[str, int], set[str]] = defaultdict(set)
         cells: dict[tuple[Any, ...], CellKey] = {}  # one key object per cell, not one per decision
+        types, id_to_key, flag = self._types, self._id_to_key, self._rewarding.append
         for row in self._rows:
             version = (row["experiment_key"], row["version"])
-            if version not in self._types:
+            counted = types.get(version)
+            if counted is None:
                 self._compiled(*version)
-            rewarding = row["attributed"] and not row["machine"] and row["type"] in self._types[version]
-            self._rewarding.append(rewarding)
-            if rewarding and row["decision_id"] not in self._id_to_key:
+                counted = types[version]
+            rewarding = row["attributed"] and not row["machine"] and row["type"] in counted
+            flag(rewarding)
+            if rewarding and row["decision_id"] not in id_to_key:
                 version_to_ids[version].add(row["decision_id"])
                 d = self._decisions[row["decision_id"]]
                 stored = (d.fallback, d.reason, d.arm, d.day, d.policy_version)
@@ -312,7 +315,7 @@ class OutcomeRollup:
                         bool(d.fallback), str(d.reason), int(d.arm), d.day,
                         None if d.policy_version is None else int(d.policy_version),
                     )
-                self._id_to_key[row["decision_id"]] = cell
+                id_to_key[row["decision_id"]] = cell
         if not self._id_to_key:
             return
         ids = sorted(self._id_to_key)

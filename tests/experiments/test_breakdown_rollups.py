@@ -170,21 +170,24 @@ def test_the_send_time_segment_is_read_from_the_variants_and_stays_after_a_prune
     engine.dispose()
 
 
-@pytest.mark.parametrize("timed", [False, True])
-def test_the_states_read_as_json_text_and_shared_equal_each_rows_own(db_url: str, timed: bool) -> None:
+@pytest.mark.parametrize(("timed", "recorded"), [(False, True), (True, True), (False, False)])
+def test_the_states_read_as_json_text_and_shared_equal_each_rows_own(db_url: str, timed: bool,
+                                                                      recorded: bool) -> None:
     # an outcome post reads contexts and variants as JSON text and computes one state per distinct row;
     # each decision's state equals the one computed from its own row, as SQLAlchemy parses its JSON
     engine = make_engine(db_url)
     create_tables(engine)
     service = ExperimentService(engine, clock=Clock(datetime(2026, 3, 2, 9, tzinfo=UTC)), seed=6)
     timing = {"send_time": {"hours": [9, 12, 18], "timezone_attr": "tz", "default_timezone": "UTC"}}
-    service.create(recorded_spec("memo", design={"type": "bandit", "policy": "gaussian_thompson"},
-                                 **(timing if timed else {})))
+    spec = recorded_spec("memo", design={"type": "bandit", "policy": "gaussian_thompson"},
+                         **(timing if timed else {}))
+    unrecorded = {"record": [], "consent": spec.consent.model_copy(update={"attribute": None})}
+    service.create(spec if recorded else spec.model_copy(update=unrecorded))
     contexts = [{**c, "tz": tz} for c in CONTEXTS + MORE for tz in ("Europe/Berlin", "Asia/Tokyo")]
     ids = assign_all(service, "memo", contexts * 3 + [{"consent": False}])
     erase_recipient(engine, "r0", SECRET)  # its context dropped: SQL NULL
     compiled = versions_of(service, "memo")[0]
-    assert bool(from_variants(compiled)) == timed
+    assert bool(from_variants(compiled)) == timed and bool(compiled.stored_attributes) == recorded
     with engine.begin() as conn:
         rows = locked_rows(conn, [*ids, "no-such-decision"])
         assert {type(r.context) for r in rows} == {str, type(None)}
