@@ -52,7 +52,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter, defaultdict
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from operator import itemgetter
@@ -186,6 +186,17 @@ def decision_lock_key(decision_id: str) -> int:
     return int.from_bytes(digest, "big") % DECISION_LOCK_BUCKETS
 
 
+def lock_keys(decision_ids: Iterable[str]) -> set[int]:
+    """The lock keys (:func:`decision_lock_key`) of the listed decisions; hashing stops once every
+    bucket is among them (a post of more than a few thousand decisions reaches all of them)."""
+    keys: set[int] = set()
+    for decision_id in decision_ids:
+        keys.add(decision_lock_key(decision_id))
+        if len(keys) == DECISION_LOCK_BUCKETS:
+            break
+    return keys
+
+
 def lock_decisions(conn: Connection, decision_ids: Sequence[str]) -> None:
     """PostgreSQL: lock the listed decisions (those whose rollups this transaction may change), until it
     ends, in sorted order of their lock keys (ids sharing a bucket take turns with those of other
@@ -193,7 +204,7 @@ def lock_decisions(conn: Connection, decision_ids: Sequence[str]) -> None:
     :data:`DROP_LOCK` shared. SQLite: nothing (:func:`begin_write` holds the database's write lock)."""
     if conn.dialect.name != "postgresql" or not decision_ids:
         return
-    keys = sorted({decision_lock_key(d) for d in decision_ids})
+    keys = sorted(lock_keys(decision_ids))
     with conn.connection.driver_connection.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_xact_lock_shared(%s, %s)", DROP_LOCK)  # no context drop meanwhile
         cursor.executemany("SELECT pg_advisory_xact_lock(%s, %s)", [(DECISION_LOCK_SPACE, k) for k in keys])
