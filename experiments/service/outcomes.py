@@ -20,6 +20,17 @@ from experiments.store import (
     outcomes_table,
     to_db_time,
 )
+from experiments.store.breakdown_rollups import (
+    ARM,
+    CREATED_AT,
+    DAY,
+    EXPERIMENT_KEY,
+    FALLBACK,
+    REASON,
+    RECIPIENT_ID,
+    SEND_AT,
+    VERSION,
+)
 from experiments.store.rollups import OutcomeRollup, begin_write
 
 log = logging.getLogger(__name__)
@@ -65,10 +76,10 @@ class OutcomeRecording:
                                     "value": value, "time": time, "received_at": now,
                                     "machine": bool(e.machine)})
                     continue
-                if d.recipient_id.startswith(ERASED_PREFIX):
+                if d[RECIPIENT_ID].startswith(ERASED_PREFIX):
                     erased += 1
                     continue
-                version = (d.experiment_key, d.version)
+                version = (d[EXPERIMENT_KEY], d[VERSION])
                 rule = rules.get(version)
                 if rule is None:
                     reward = repo.compiled(*version, conn=conn).spec.reward
@@ -79,7 +90,7 @@ class OutcomeRecording:
                 # early). An event without a timestamp is stamped on receipt, after its decision was
                 # logged, whatever the skew between the clocks of the workers that logged the two.
                 # Machine events are left out by the queries (``machine`` true), not here.
-                created_at = d.created_at
+                created_at = d[CREATED_AT]
                 after = e.timestamp is None or time >= created_at
                 known.append(
                     {
@@ -90,13 +101,13 @@ class OutcomeRecording:
                         "time": time,
                         "received_at": now,
                         "machine": reward.is_machine(bool(e.machine), e.user_agent),
-                        "experiment_key": d.experiment_key,
-                        "version": d.version,
-                        "attributed": after and time - (d.send_at or created_at) <= window,
-                        "arm": d.arm,
-                        "fallback": d.fallback,
-                        "reason": d.reason,
-                        "day": d.day,
+                        "experiment_key": d[EXPERIMENT_KEY],
+                        "version": d[VERSION],
+                        "attributed": after and time - (d[SEND_AT] or created_at) <= window,
+                        "arm": d[ARM],
+                        "fallback": d[FALLBACK],
+                        "reason": d[REASON],
+                        "day": d[DAY],
                     }
                 )
             rollup.before(conn, known)

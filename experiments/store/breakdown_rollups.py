@@ -21,9 +21,8 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
 from operator import itemgetter
-from typing import Any, NamedTuple
+from typing import Any
 
 from sqlalchemy import Text, cast, select
 from sqlalchemy.engine import Connection
@@ -95,40 +94,33 @@ def add_breakdowns(conn: Connection, changes: VersionBreakdowns) -> None:
         add_breakdown_change(conn, key, version, changes[(key, version)])
 
 
-class LockedDecision(NamedTuple):
-    """A decision as :func:`locked_rows` reads it: what an outcome copies of it, its rollup cell's key,
-    its learned version, and what its breakdown state is computed from (``context`` and ``variants`` as
-    their stored JSON text, None for SQL NULL, parsed by :func:`states_of_rows` once per distinct text).
-    A tuple: SQLAlchemy's rows take ten times as long to read a field of by name."""
-
-    id: str
-    experiment_key: str
-    version: int
-    created_at: datetime
-    send_at: datetime | None
-    recipient_id: str
-    fallback: bool
-    reason: str
-    day: date
-    learned_version: int | None
-    policy_version: int | None
-    arm: int
-    propensity: float
-    context: str | None
-    variants: str | None
+#: The columns :func:`locked_rows` reads of a decision, in the order of its tuples: what an outcome
+#: copies of it, its rollup cell's key, its learned version, and what its breakdown state is computed
+#: from (``context`` and ``variants`` as their stored JSON text, None for SQL NULL, parsed by
+#: :func:`states_of_rows` once per distinct text).
+LOCKED_COLUMNS = ("id", "experiment_key", "version", "created_at", "send_at", "recipient_id", "fallback",
+                  "reason", "day", "learned_version", "policy_version", "arm", "propensity", "context",
+                  "variants")
+#: The positions of :data:`LOCKED_COLUMNS` in a tuple of :func:`locked_rows`. Plain tuples: a field of
+#: a SQLAlchemy row by name cost ten times as much, and the garbage collector stops tracking a tuple
+#: of plain values but never a named tuple (100,000 tracked ones made it walk the heap more often).
+(ID, EXPERIMENT_KEY, VERSION, CREATED_AT, SEND_AT, RECIPIENT_ID, FALLBACK, REASON, DAY, LEARNED_VERSION,
+ POLICY_VERSION, ARM, PROPENSITY, CONTEXT, VARIANTS) = range(len(LOCKED_COLUMNS))
+#: A decision as :func:`locked_rows` reads it (:data:`LOCKED_COLUMNS`).
+LockedDecision = tuple[Any, ...]
 
 
 def locked_rows(conn: Connection, decision_ids: Sequence[str]) -> list[LockedDecision]:
-    """The stored rows of the listed decisions that exist (:class:`LockedDecision`): read
+    """The stored rows of the listed decisions that exist (:data:`LOCKED_COLUMNS`): read
     them after locking the decisions, as their contexts may be dropped meanwhile and their learned
     versions set. By id alone (the primary key): with the version's conditions in the query, PostgreSQL
     chose to scan the version's decisions and filter the ids (5 s per 1,000). ``context`` and
     ``variants`` are their JSON text: SQLAlchemy's JSON result processing parsed every row's, most of
     them alike."""
     columns = [cast(D.c[c], Text).label(c) if c in ("context", "variants") else D.c[c]
-               for c in LockedDecision._fields]
+               for c in LOCKED_COLUMNS]
     query = select(*columns).where(column_in(conn, D.c.id))
-    return rows_by_ids(conn, query, sorted(decision_ids), make=LockedDecision._make)
+    return rows_by_ids(conn, query, sorted(decision_ids), make=tuple)
 
 
 def states_of_rows(conn: Connection, compiled: CompiledExperiment, rows: Sequence[LockedDecision]
@@ -141,13 +133,13 @@ def states_of_rows(conn: Connection, compiled: CompiledExperiment, rows: Sequenc
     variants, context = bool(from_variants(compiled)), bool(compiled.stored_attributes)
     alike: dict[tuple[Any, ...], list[str]] = {}
     for r in rows:
-        if r.experiment_key == key and r.version == version and not r.fallback:
-            state = (r.policy_version, r.arm, r.propensity, r.context if context else None,
-                     r.variants if variants else None)
+        if r[EXPERIMENT_KEY] == key and r[VERSION] == version and not r[FALLBACK]:
+            state = (r[POLICY_VERSION], r[ARM], r[PROPENSITY], r[CONTEXT] if context else None,
+                     r[VARIANTS] if variants else None)
             ids = alike.get(state)
             if ids is None:
                 ids = alike[state] = []
-            ids.append(r.id)
+            ids.append(r[ID])
     distinct = [dict(zip(STATE_COLUMNS, state, strict=True)) for state in alike]
     out: dict[str, DecisionState] = {}
     for ids, state in zip(alike.values(), decision_states(conn, compiled, distinct), strict=True):

@@ -75,6 +75,13 @@ from experiments.rollup_deltas import (
 )
 from experiments.store import drift_rollups as drift  # the drift monitor's sums, kept alongside
 from experiments.store.breakdown_rollups import (
+    ARM,
+    DAY,
+    FALLBACK,
+    ID,
+    LEARNED_VERSION,
+    POLICY_VERSION,
+    REASON,
     BreakdownStates,
     CompiledOf,
     LockedDecision,
@@ -298,7 +305,7 @@ class OutcomeRollup:
         rollups change from."""
         ids = sorted(set(decision_ids))
         lock_decisions(conn, ids)
-        self._decisions = {r.id: r for r in locked_rows(conn, ids)}
+        self._decisions = {r[ID]: r for r in locked_rows(conn, ids)}
         return self._decisions
 
     def before(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -319,12 +326,12 @@ class OutcomeRollup:
             if rewarding and row["decision_id"] not in id_to_key:
                 version_to_ids[version].add(row["decision_id"])
                 d = self._decisions[row["decision_id"]]
-                stored = (d.fallback, d.reason, d.arm, d.day, d.policy_version)
+                stored = (d[FALLBACK], d[REASON], d[ARM], d[DAY], d[POLICY_VERSION])
                 cell = cells.get(stored)
                 if cell is None:
+                    fallback, reason, arm, day, policy = stored
                     cell = cells[stored] = (
-                        bool(d.fallback), str(d.reason), int(d.arm), d.day,
-                        None if d.policy_version is None else int(d.policy_version),
+                        bool(fallback), str(reason), int(arm), day, None if policy is None else int(policy)
                     )
                 id_to_key[row["decision_id"]] = cell
         if not self._id_to_key:
@@ -334,7 +341,7 @@ class OutcomeRollup:
         changing = [self._decisions[i] for i in ids]
         self._states.read(conn, versions, changing)
         self._id_to_learned = {
-            d.id: None if d.learned_version is None else int(d.learned_version) for d in changing
+            d[ID]: None if d[LEARNED_VERSION] is None else int(d[LEARNED_VERSION]) for d in changing
         }
         for compiled in versions:
             version = (compiled.spec.key, compiled.version)

@@ -21,7 +21,14 @@ from experiments.retention import prune_contexts
 from experiments.service import ExperimentService
 from experiments.store import create_tables, make_engine, upgrade_store
 from experiments.store import decisions_table as D
-from experiments.store.breakdown_rollups import STATE_COLUMNS, locked_rows, states_of_rows
+from experiments.store.breakdown_rollups import (
+    CONTEXT,
+    ID,
+    STATE_COLUMNS,
+    VARIANTS,
+    locked_rows,
+    states_of_rows,
+)
 from experiments.store.breakdown_tables import overflowed_attributes, stored_adaptive_sums
 from experiments.store.rollup_checks import verify_experiment
 from experiments.store.segment_values import (
@@ -190,12 +197,12 @@ def test_the_states_read_as_json_text_and_shared_equal_each_rows_own(db_url: str
     assert bool(from_variants(compiled)) == timed and bool(compiled.stored_attributes) == recorded
     with engine.begin() as conn:
         rows = locked_rows(conn, [*ids, "no-such-decision"])
-        assert {type(r.context) for r in rows} == {str, type(None)}
-        assert {type(r.variants) for r in rows} == {str}
+        assert {type(r[CONTEXT]) for r in rows} == {str, type(None)}
+        assert {type(r[VARIANTS]) for r in rows} == {str}
         shared = states_of_rows(conn, compiled, rows)
         parsed = conn.execute(select(D.c.id, *[D.c[c] for c in STATE_COLUMNS]).where(D.c.fallback.is_(False)))
         alone = {r.id: decision_states(conn, compiled, [r._mapping])[0] for r in parsed}
-    assert sorted(r.id for r in rows) == sorted(ids)
+    assert sorted(r[ID] for r in rows) == sorted(ids)
     assert shared == alone and len(shared) > len(contexts) * 2
     assert len({id(state) for state in shared.values()}) < len(shared)  # computed once for rows alike
     engine.dispose()
