@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import random
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sqlalchemy import Column, MetaData, String, Table, select
+from psycopg import pq
+from sqlalchemy import Column, MetaData, String, Table, event, select
 from sqlalchemy.engine import Engine
 
 from experiments.breakdown_deltas import TABLES, BreakdownChange, DecisionState
@@ -147,6 +149,9 @@ def test_ids_of_any_text_are_found_by_their_lists_over_several_pages(engine: Eng
     ids = odd + [f"id{i}" for i in range(PAGE + 5)]
     table = Table("id_list_probe", MetaData(), Column("id", String, primary_key=True))
     table.create(engine)
+    formats: list[Any] = []  # PostgreSQL: the arrays go in binary (as text psycopg tested every id)
+    event.listen(engine, "after_cursor_execute", lambda conn, cursor, statement, *_: formats.append(
+        getattr(getattr(cursor, "_query", None), "formats", None) if "ANY" in statement else None))
     with engine.begin() as conn:
         conn.execute(table.insert(), [{"id": i} for i in ids])
         query = select(table.c.id).where(column_in(conn, table.c.id))
@@ -154,3 +159,5 @@ def test_ids_of_any_text_are_found_by_their_lists_over_several_pages(engine: Eng
         found = [r.id for r in rows_by_ids(conn, query, asked)]
         assert len(rows_by_ids(conn, query, ids)) == len(ids)
     assert sorted(found) == sorted([*odd, "id7", f"id{PAGE + 4}"])
+    if engine.dialect.name == "postgresql":
+        assert [f for f in formats if f] == [[pq.Format.BINARY]] * 3, formats  # one page, then two
