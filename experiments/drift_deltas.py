@@ -37,8 +37,9 @@ def add_drift_decision(changes: dict[DriftKey, DriftChange], key: DriftKey, n: i
 
 
 def add_drift_reward_change(changes: dict[DriftKey, DriftChange], key: DriftKey, before: float,
-                            after: float) -> None:
-    """Add the change of one decision's reward from ``before`` to ``after`` to cell ``key``.
+                            after: float, n: int = 1) -> None:
+    """Add the change of one decision's reward from ``before`` to ``after`` to cell ``key``; ``n`` times,
+    for ``n`` decisions changing alike (equal to rounding to ``n`` changes added one by one).
 
     Examples
     --------
@@ -49,8 +50,8 @@ def add_drift_reward_change(changes: dict[DriftKey, DriftChange], key: DriftKey,
     """
     if after != before:
         change = changes.setdefault(key, DriftChange())
-        change.reward_sum += after - before
-        change.reward_sum_squares += after * after - before * before
+        change.reward_sum += n * (after - before)
+        change.reward_sum_squares += n * (after * after - before * before)
 
 
 def move_drift_decision(changes: dict[DriftKey, DriftChange], source: DriftKey, target: DriftKey,

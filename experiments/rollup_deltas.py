@@ -66,8 +66,11 @@ def add_reward_change(
     types: Sequence[str],
     before: Attributed | None,
     after: Attributed | None,
+    n: int = 1,
 ) -> None:
-    """Add the change of one decision's attributed state to cell ``key`` (None: no attributed event).
+    """Add the change of one decision's attributed state to cell ``key`` (None: no attributed event);
+    ``n`` times, for ``n`` decisions changing alike (``n`` times a difference: equal to rounding to
+    ``n`` differences added one by one).
 
     Examples
     --------
@@ -81,12 +84,12 @@ def add_reward_change(
     r1, f1 = after if after is not None else (0.0, (0,) * len(types))
     change = changes.setdefault(key, CellChange())
     if r1 != r0:
-        change.reward_sum += r1 - r0
-        change.reward_sum_squares += r1 * r1 - r0 * r0
-        change.reward_sum_cubes += r1 * r1 * r1 - r0 * r0 * r0
+        change.reward_sum += n * (r1 - r0)
+        change.reward_sum_squares += n * (r1 * r1 - r0 * r0)
+        change.reward_sum_cubes += n * (r1 * r1 * r1 - r0 * r0 * r0)
     for t, a, b in zip(types, f0, f1, strict=True):
         if a != b:
-            change.event_counts[t] = change.event_counts.get(t, 0) + (b - a)
+            change.event_counts[t] = change.event_counts.get(t, 0) + n * (b - a)
 
 
 def fold_outcomes(
@@ -106,34 +109,41 @@ def fold_outcomes(
     ...               [("d", "click", None), ("d", "revenue", 3.0), ("e", "revenue", None)])
     {'d': (5.0, (1, 1)), 'e': (0.0, (0, 1))}
     """
-    position = {t: j for j, t in enumerate(types)}
-    state: dict[str, tuple[float, list[int]]] = {}
+    # the flags as a bit mask while folding, one tuple per distinct mask at the end: no object is kept
+    # per decision but its result (fewer objects for the garbage collector to walk)
+    bit = {t: 1 << j for j, t in enumerate(types)}
+    sums: dict[str, float] = {}
+    masks: dict[str, int] = {}
     for decision_id, kind, value in outcomes:
-        current = state.get(decision_id)
-        if current is None:
+        mask = masks.get(decision_id)
+        if mask is None:
             old = before.get(decision_id)
-            current = state[decision_id] = (0.0, [0] * len(types)) if old is None else (old[0], list(old[1]))
-        value_sum, flags = current
+            if old is None:
+                sums[decision_id], mask = 0.0, 0
+            else:
+                sums[decision_id], mask = old[0], sum(1 << j for j, f in enumerate(old[1]) if f)
         if kind in valued:
-            value_sum = value_sum + (0.0 if value is None else value)
-        flags[position[kind]] = 1
-        state[decision_id] = (value_sum, flags)
-    return {decision_id: (v, tuple(f)) for decision_id, (v, f) in state.items()}
+            sums[decision_id] = sums[decision_id] + (0.0 if value is None else value)
+        masks[decision_id] = mask | bit[kind]
+    flags_of: dict[int, tuple[int, ...]] = {}
+    out: dict[str, Valued] = {}
+    for decision_id, mask in masks.items():
+        flags = flags_of.get(mask)
+        if flags is None:
+            flags = flags_of[mask] = tuple((mask >> j) & 1 for j in range(len(types)))
+        out[decision_id] = (sums[decision_id], flags)
+    return out
 
 
-def reward_changes(
-    id_to_key: Mapping[str, Any],
-    types: Sequence[str],
-    before: Mapping[str, Attributed],
-    after: Mapping[str, Attributed],
-) -> dict[Any, CellChange]:
-    """The change of each cell from the decisions of ``id_to_key`` going from ``before`` to ``after``
-    (a decision absent from one has no attributed event there)."""
+def reward_changes(types: Sequence[str], alike: Mapping[tuple[Any, Attributed | None, Attributed | None], int]
+                   ) -> dict[Any, CellChange]:
+    """The change of each cell from decisions going from one attributed state to another (None: no
+    attributed event), given as how many decisions ``(cell key, before, after)`` counts: decisions
+    changing alike (most of a post's clicks) are added at once."""
     changes: dict[Any, CellChange] = {}
-    for decision_id, key in id_to_key.items():
-        old, new = before.get(decision_id), after.get(decision_id)
+    for (key, old, new), n in alike.items():
         if old != new:
-            add_reward_change(changes, key, types, old, new)
+            add_reward_change(changes, key, types, old, new, n)
     return changes
 
 

@@ -7,19 +7,29 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from datetime import timedelta
-from typing import Any
 
 from experiments.models import OutcomeCounts, OutcomeEvent
 from experiments.recipients import ERASED_PREFIX
 from experiments.service.core import ServiceCore
 from experiments.service.inputs import check_outcome_events
-from experiments.spec import ExperimentSpec
+from experiments.spec import Reward
 from experiments.store import (
     existing_keys,
     insert_ignoring_duplicates,
     orphans_table,
     outcomes_table,
     to_db_time,
+)
+from experiments.store.breakdown_rollups import (
+    ARM,
+    CREATED_AT,
+    DAY,
+    EXPERIMENT_KEY,
+    FALLBACK,
+    REASON,
+    RECIPIENT_ID,
+    SEND_AT,
+    VERSION,
 )
 from experiments.store.rollups import OutcomeRollup, begin_write
 
@@ -53,56 +63,54 @@ class OutcomeRecording:
         erased = 0
         with self._core.engine.begin() as conn:
             begin_write(conn)  # SQLite: what the rollups read below cannot change before the write
-            decision_ids = sorted({e.decision_id for e in unique.values()})
-            id_to_decision = repo.decisions_of_outcomes(conn, decision_ids)
-            specs: dict[tuple[str, int], ExperimentSpec] = {}
+            rollup = OutcomeRollup(lambda key, version: repo.compiled(key, version, conn=conn))
+            id_to_decision = rollup.read(conn, {e.decision_id for e in unique.values()})
+            # per spec version: its reward definition's machine test and attribution window
+            rules: dict[tuple[str, int], tuple[Reward, timedelta]] = {}
             for e in unique.values():
                 time = to_db_time(e.timestamp) if e.timestamp is not None else now
-                base: dict[str, Any] = {
-                    "event_id": e.event_id,
-                    "decision_id": e.decision_id,
-                    "type": e.type,
-                    "value": None if e.value is None else float(e.value),
-                    "time": time,
-                    "received_at": now,
-                    "machine": bool(e.machine),
-                }
+                value = None if e.value is None else float(e.value)
                 d = id_to_decision.get(e.decision_id)
                 if d is None:
-                    orphans.append(base)
+                    orphans.append({"event_id": e.event_id, "decision_id": e.decision_id, "type": e.type,
+                                    "value": value, "time": time, "received_at": now,
+                                    "machine": bool(e.machine)})
                     continue
-                if d.recipient_id.startswith(ERASED_PREFIX):
+                if d[RECIPIENT_ID].startswith(ERASED_PREFIX):
                     erased += 1
                     continue
-                spec = specs.get((d.experiment_key, d.version))
-                if spec is None:
-                    spec = specs[(d.experiment_key, d.version)] = repo.compiled(
-                        d.experiment_key, d.version, conn=conn
-                    ).spec
-                machine = spec.reward.is_machine(bool(e.machine), e.user_agent)
-                window = timedelta(hours=spec.reward.window_hours)
+                version = (d[EXPERIMENT_KEY], d[VERSION])
+                rule = rules.get(version)
+                if rule is None:
+                    reward = repo.compiled(*version, conn=conn).spec.reward
+                    rule = rules[version] = (reward, timedelta(hours=reward.window_hours))
+                reward, window = rule
                 # the attribution window runs from the send (``send_at``, else the decision) to
                 # ``window_hours`` after it; an event counts from the decision on (a send may go out
                 # early). An event without a timestamp is stamped on receipt, after its decision was
                 # logged, whatever the skew between the clocks of the workers that logged the two.
                 # Machine events are left out by the queries (``machine`` true), not here.
-                after = e.timestamp is None or time >= d.created_at
-                attributed = after and time - (d.send_at or d.created_at) <= window
+                created_at = d[CREATED_AT]
+                after = e.timestamp is None or time >= created_at
                 known.append(
                     {
-                        **base,
-                        "machine": machine,
-                        "experiment_key": d.experiment_key,
-                        "version": d.version,
-                        "attributed": attributed,
-                        "arm": d.arm,
-                        "fallback": d.fallback,
-                        "reason": d.reason,
-                        "day": d.day,
+                        "event_id": e.event_id,
+                        "decision_id": e.decision_id,
+                        "type": e.type,
+                        "value": value,
+                        "time": time,
+                        "received_at": now,
+                        "machine": reward.is_machine(bool(e.machine), e.user_agent),
+                        "experiment_key": d[EXPERIMENT_KEY],
+                        "version": d[VERSION],
+                        "attributed": after and time - (d[SEND_AT] or created_at) <= window,
+                        "arm": d[ARM],
+                        "fallback": d[FALLBACK],
+                        "reason": d[REASON],
+                        "day": d[DAY],
                     }
                 )
-            rollup = OutcomeRollup(lambda key, version: repo.compiled(key, version, conn=conn))
-            rollup.before(conn, known, id_to_decision)
+            rollup.before(conn, known)
             accepted = insert_ignoring_duplicates(conn, outcomes_table, known, "event_id")
             rollup.after(conn, accepted)
             if orphans:  # an event id already accepted for a decision is a duplicate, not a new orphan

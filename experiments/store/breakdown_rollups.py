@@ -19,12 +19,12 @@ Decisions are never deleted (retention and erasure keep them), so the smallest p
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Text, cast, select
 from sqlalchemy.engine import Connection
 
 from experiments.assignment import CompiledExperiment
@@ -94,39 +94,64 @@ def add_breakdowns(conn: Connection, changes: VersionBreakdowns) -> None:
         add_breakdown_change(conn, key, version, changes[(key, version)])
 
 
-def locked_rows(conn: Connection, decision_ids: Sequence[str], *, variants: bool = True,
-                context: bool = True, learned: bool = False) -> list[Mapping[str, Any]]:
-    """The stored rows of the listed decisions that a state is computed from (with ``experiment_key``,
-    ``version``, ``fallback``, and ``learned_version`` when ``learned``; ``variants`` and ``context``
-    None when not asked for): read them after locking the decisions, as their contexts may be dropped
-    meanwhile and their learned versions set. By id alone (the primary key): with the version's
-    conditions in the query, PostgreSQL chose to scan the version's decisions and filter the ids (5 s
-    per 1,000)."""
-    skipped = [c for c, read in (("variants", variants), ("context", context)) if not read]
-    names = ["id", "experiment_key", "version", "fallback", *(["learned_version"] if learned else []),
-             *(c for c in STATE_COLUMNS if c not in skipped)]
-    query = select(*[D.c[c] for c in names]).where(column_in(conn, D.c.id))
-    rows = [dict(zip(names, row, strict=True)) for row in rows_by_ids(conn, query, sorted(decision_ids))]
-    for r in rows if skipped else ():
-        r.update(dict.fromkeys(skipped))
-    return rows
+#: The columns :func:`locked_rows` reads of a decision, in the order of its tuples: what an outcome
+#: copies of it, its rollup cell's key, its learned version, and what its breakdown state is computed
+#: from (``context`` and ``variants`` as their stored JSON text, None for SQL NULL, parsed by
+#: :func:`states_of_rows` once per distinct text).
+LOCKED_COLUMNS = ("id", "experiment_key", "version", "created_at", "send_at", "recipient_id", "fallback",
+                  "reason", "day", "learned_version", "policy_version", "arm", "propensity", "context",
+                  "variants")
+#: The positions of :data:`LOCKED_COLUMNS` in a tuple of :func:`locked_rows`. Plain tuples: a field of
+#: a SQLAlchemy row by name cost ten times as much, and the garbage collector stops tracking a tuple
+#: of plain values but never a named tuple (100,000 tracked ones made it walk the heap more often).
+(ID, EXPERIMENT_KEY, VERSION, CREATED_AT, SEND_AT, RECIPIENT_ID, FALLBACK, REASON, DAY, LEARNED_VERSION,
+ POLICY_VERSION, ARM, PROPENSITY, CONTEXT, VARIANTS) = range(len(LOCKED_COLUMNS))
+#: A decision as :func:`locked_rows` reads it (:data:`LOCKED_COLUMNS`).
+LockedDecision = tuple[Any, ...]
 
 
-def states_of_rows(conn: Connection, compiled: CompiledExperiment, rows: Sequence[Mapping[str, Any]]
+def locked_rows(conn: Connection, decision_ids: Sequence[str]) -> list[LockedDecision]:
+    """The stored rows of the listed decisions that exist (:data:`LOCKED_COLUMNS`): read
+    them after locking the decisions, as their contexts may be dropped meanwhile and their learned
+    versions set. By id alone (the primary key): with the version's conditions in the query, PostgreSQL
+    chose to scan the version's decisions and filter the ids (5 s per 1,000). ``context`` and
+    ``variants`` are their JSON text: SQLAlchemy's JSON result processing parsed every row's, most of
+    them alike."""
+    columns = [cast(D.c[c], Text).label(c) if c in ("context", "variants") else D.c[c]
+               for c in LOCKED_COLUMNS]
+    query = select(*columns).where(column_in(conn, D.c.id))
+    return rows_by_ids(conn, query, sorted(decision_ids), make=tuple)
+
+
+def states_of_rows(conn: Connection, compiled: CompiledExperiment, rows: Sequence[LockedDecision]
                    ) -> dict[str, DecisionState]:
     """The state (reward 0) of each row of :func:`locked_rows` that is a learnable decision of
-    ``compiled``'s version."""
-    mine = [r for r in rows if r["experiment_key"] == compiled.spec.key and r["version"] == compiled.version
-            and not r["fallback"]]
-    return {r["id"]: s for r, s in zip(mine, decision_states(conn, compiled, mine), strict=True)}
+    ``compiled``'s version. Rows alike in what a state is computed from (their contexts' and variants'
+    texts among it) share one state, computed once (the context only when the version records
+    attributes, the variants only when a segment reads them)."""
+    key, version = compiled.spec.key, compiled.version
+    variants, context = bool(from_variants(compiled)), bool(compiled.stored_attributes)
+    alike: dict[tuple[Any, ...], list[str]] = {}
+    for r in rows:
+        if r[EXPERIMENT_KEY] == key and r[VERSION] == version and not r[FALLBACK]:
+            state = (r[POLICY_VERSION], r[ARM], r[PROPENSITY], r[CONTEXT] if context else None,
+                     r[VARIANTS] if variants else None)
+            ids = alike.get(state)
+            if ids is None:
+                ids = alike[state] = []
+            ids.append(r[ID])
+    distinct = [dict(zip(STATE_COLUMNS, state, strict=True)) for state in alike]
+    out: dict[str, DecisionState] = {}
+    for ids, state in zip(alike.values(), decision_states(conn, compiled, distinct), strict=True):
+        out.update(dict.fromkeys(ids, state))
+    return out
 
 
 def stored_states(conn: Connection, compiled: CompiledExperiment, decision_ids: Sequence[str]
                   ) -> dict[str, DecisionState]:
     """The state (reward 0) of each listed learnable decision of ``compiled``'s version, as stored now
     (read it after locking the decision: its context may be dropped meanwhile)."""
-    variants = bool(from_variants(compiled))
-    return states_of_rows(conn, compiled, locked_rows(conn, decision_ids, variants=variants))
+    return states_of_rows(conn, compiled, locked_rows(conn, decision_ids))
 
 
 def _outcome_state(state: DecisionState, attributed: Attributed | None, n_types: int) -> DecisionState:
@@ -134,21 +159,22 @@ def _outcome_state(state: DecisionState, attributed: Attributed | None, n_types:
     return state.with_outcomes(reward, flags)
 
 
-def outcome_change(
-    compiled: CompiledExperiment,
-    states: Mapping[str, DecisionState],
-    before: Mapping[str, Attributed],
-    after: Mapping[str, Attributed],
-) -> BreakdownChange:
-    """The change of the version's breakdowns from its decisions (``states``) going from the attributed
-    state ``before`` to ``after`` (absent: no attributed event)."""
+def outcome_change(compiled: CompiledExperiment,
+                   alike: Mapping[tuple[DecisionState, Attributed | None, Attributed | None], int]
+                   ) -> BreakdownChange:
+    """The change of the version's breakdowns from its decisions going from one attributed state to
+    another (None: no attributed event), given as how many decisions ``(state, before, after)`` counts
+    (decisions changing alike, added at once: ``n`` times the difference)."""
     types = event_types(compiled)
     none: Attributed = (0.0, (0,) * len(types))
-    same: Counter[tuple[DecisionState, Attributed, Attributed]] = Counter()  # decisions changing alike
-    for decision_id, state in states.items():
-        old, new = before.get(decision_id, none), after.get(decision_id, none)
+    same: Counter[tuple[DecisionState, Attributed, Attributed]] = Counter()
+    for (state, old, new), n in alike.items():
+        if old is None:
+            old = none
+        if new is None:
+            new = none
         if old != new:
-            same[(state, old, new)] += 1
+            same[(state, old, new)] += n
     change = BreakdownChange()
     for (state, old, new), n in same.items():
         change.outcome(state, old, new, types, n)
@@ -176,21 +202,14 @@ class BreakdownStates:
 
     version_to_states: dict[tuple[str, int], dict[str, DecisionState]] = field(default_factory=dict)
 
-    def read(self, conn: Connection, versions: Sequence[CompiledExperiment], decision_ids: Sequence[str]
-             ) -> dict[str, int | None]:
-        """Read the states of the listed decisions (of the spec ``versions``), in one pass over them;
-        return each one's ``learned_version`` (read in the same pass, under the same locks)."""
-        variants = any(from_variants(c) for c in versions)
-        context = any(c.stored_attributes for c in versions)  # none: no segment or covariate from it
-        rows = locked_rows(conn, decision_ids, variants=variants, context=context, learned=True)
+    def read(self, conn: Connection, versions: Sequence[CompiledExperiment], rows: Sequence[LockedDecision]
+             ) -> None:
+        """Compute the states of the decisions of ``rows`` (:func:`locked_rows`, read under their locks)
+        of the spec ``versions``."""
         for compiled in versions:
             version = (compiled.spec.key, compiled.version)
             self.version_to_states[version] = states_of_rows(conn, compiled, rows)
-        return {r["id"]: None if r["learned_version"] is None else int(r["learned_version"]) for r in rows}
 
-    def change(self, compiled: CompiledExperiment, decision_ids: Iterable[str],
-               before: Mapping[str, Attributed], after: Mapping[str, Attributed]) -> BreakdownChange:
-        """The change of the decisions ``decision_ids`` (those with accepted outcomes, whose state
-        ``after`` holds) from ``before`` to ``after``."""
-        states = self.version_to_states.get((compiled.spec.key, compiled.version), {})
-        return outcome_change(compiled, {i: states[i] for i in decision_ids if i in states}, before, after)
+    def states(self, compiled: CompiledExperiment) -> Mapping[str, DecisionState]:
+        """The state of each learnable decision of ``compiled``'s version read (those alike one object)."""
+        return self.version_to_states.get((compiled.spec.key, compiled.version), {})

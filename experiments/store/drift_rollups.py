@@ -10,8 +10,8 @@ attributed, non-machine outcomes, :func:`experiments.store.summaries.attribution
   :func:`experiments.store.rollups.record_decisions`;
 - **its reward changed by outcomes**: :func:`drift_reward_changes`, from
   :class:`experiments.store.rollups.OutcomeRollup`, into the cell of the decision's learned version as
-  read under the decision's lock (with its breakdown state,
-  :meth:`experiments.store.breakdown_rollups.BreakdownStates.read`);
+  read under the decision's lock (with the rest of the decision,
+  :meth:`experiments.store.rollups.OutcomeRollup.read`);
 - **its first learning**: :func:`record_drift_learned`, from :func:`experiments.store.rollups.record_learned`
   (which locks the decisions first): the decision and its current reward move to the new version's cell.
 
@@ -184,25 +184,19 @@ def drift_decision_changes(rows: Sequence[tuple[Any, ...]]) -> VersionDriftChang
     return out
 
 
-def drift_reward_changes(
-    id_to_cell: Mapping[str, tuple[Any, ...]],
-    id_to_learned: Mapping[str, int | None],
-    before: Mapping[str, tuple[float, Any]],
-    after: Mapping[str, tuple[float, Any]],
-) -> dict[DriftKey, DriftChange]:
-    """The drift cells' change from decisions' rewards going from ``before`` to ``after`` (absent: 0).
+def drift_reward_changes(alike: Mapping[tuple[tuple[Any, ...], int | None, float, float], int]
+                         ) -> dict[DriftKey, DriftChange]:
+    """The drift cells' change from decisions' rewards going from one value to another (0: no attributed
+    event), given as how many decisions ``(cell, learned version, before, after)`` counts (decisions
+    changing alike, added at once).
 
-    ``id_to_cell``: each decision's rollup cell key ``(fallback, reason, arm, day, policy_version)``
+    ``cell``: the decision's rollup cell key ``(fallback, reason, arm, day, policy_version)``
     (:data:`experiments.store.cells.CellKey`); fallback decisions change nothing.
     """
     changes: dict[DriftKey, DriftChange] = {}
-    for decision_id, (fallback, _reason, arm, day, policy) in id_to_cell.items():
-        if fallback:
-            continue
-        r0 = before[decision_id][0] if decision_id in before else 0.0
-        r1 = after[decision_id][0] if decision_id in after else 0.0
-        key = (_as_date(day), policy, id_to_learned.get(decision_id), int(arm))
-        add_drift_reward_change(changes, key, r0, r1)
+    for ((fallback, _reason, arm, day, policy), learned, r0, r1), n in alike.items():
+        if not fallback:
+            add_drift_reward_change(changes, (_as_date(day), policy, learned, int(arm)), r0, r1, n)
     return changes
 
 

@@ -28,7 +28,6 @@ from experiments.assignment import CompiledExperiment, compile_experiment
 from experiments.errors import NotFound
 from experiments.limits import CACHED_POLICIES, CACHED_SPECS
 from experiments.spec import ExperimentSpec
-from experiments.store.id_lists import column_in, rows_by_ids
 from experiments.store.lru import LRU
 from experiments.store.tables import (
     decisions_table,
@@ -462,18 +461,6 @@ class Repository:
             explored=bool(row.explored), context=row.context, created_at=from_db_time(row.created_at),
             context_dropped=bool(row.context_dropped), feature_version=row.feature_version,
         )
-
-    @staticmethod
-    def decisions_of_outcomes(conn: Connection, decision_ids: Sequence[str]) -> dict[str, Any]:
-        """Per decision id that exists, what an outcome copies of it (experiment, version, time, send
-        time, arm, fallback, reason, day), its policy version (its rollup cell's key) and its recipient
-        id (a token once the recipient is erased)."""
-        d = decisions_table
-        query = select(
-            d.c.id, d.c.experiment_key, d.c.version, d.c.created_at, d.c.send_at, d.c.arm, d.c.fallback,
-            d.c.reason, d.c.day, d.c.policy_version, d.c.recipient_id,
-        ).where(column_in(conn, d.c.id))
-        return {row.id: row for row in rows_by_ids(conn, query, list(decision_ids))}
 
     @staticmethod
     def recent_contexts(conn: Connection, compiled: CompiledExperiment, sample: int) -> list[dict[str, Any]]:

@@ -11,8 +11,8 @@ What changes a cell, and where it is kept:
   are aggregated first, so a whole group is one upsert per cell. A send's rows skipped as repeats are
   not counted (only the ids that exist after the insert are).
 - **outcomes accepted** (:class:`OutcomeRollup`, in :mod:`experiments.service.outcomes`): each decision
-  that got an accepted, attributed, non-machine outcome of a type its spec version knows is read before
-  the insert (its value sum and 0/1 flags, by the same SQL that computes the full scan,
+  that got an accepted, attributed, non-machine outcome of a type its spec version knows has its state
+  read before the insert (its value sum and 0/1 flags, by the same SQL that computes the full scan,
   :func:`experiments.store.summaries.attribution`); its state after is that plus the outcomes accepted
   for it, and the difference of the rewards (computed as that SQL computes them) is added to its cell
   (:mod:`experiments.rollup_deltas`). Every accepted outcome also counts in ``rollup_counts`` (machine
@@ -35,10 +35,12 @@ and the same before/after states.
 
 Concurrency: two posts of outcomes for the same decision must not both read the same "before". On SQLite
 the outcome transaction takes the write lock first (``BEGIN IMMEDIATE``, :func:`begin_write`), so its
-reads and writes are serialised with every other writer. On PostgreSQL each decision to be changed is
-locked by a transaction-scoped advisory lock (:func:`lock_decisions`, in sorted order) before it is read;
-advisory locks, unlike row locks on ``decisions``, cannot deadlock with the learner's updates of those
-rows. Rollup rows are upserted in key order, tables in one order, so writers sharing rows wait, never
+reads and writes are serialised with every other writer. On PostgreSQL every decision a post names is
+locked by a transaction-scoped advisory lock (:func:`lock_decisions`, in sorted order) before anything of
+it is read, whether its rollups change or not: the post reads each decision once, under its lock
+(:meth:`OutcomeRollup.read`), for what its outcomes copy as for what its rollups change from; advisory
+locks, unlike row locks on ``decisions``, cannot deadlock with the learner's updates of those rows.
+Rollup rows are upserted in key order, tables in one order, so writers sharing rows wait, never
 deadlock.
 
 Float sums kept by deltas agree with the log's to rounding
@@ -50,7 +52,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter, defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from operator import itemgetter
@@ -60,6 +62,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
 from experiments.assignment import CompiledExperiment
+from experiments.breakdown_deltas import DecisionState
 from experiments.limits import CACHED_SPECS
 from experiments.rollup_deltas import (
     Attributed,
@@ -72,12 +75,22 @@ from experiments.rollup_deltas import (
 )
 from experiments.store import drift_rollups as drift  # the drift monitor's sums, kept alongside
 from experiments.store.breakdown_rollups import (
+    ARM,
+    DAY,
+    FALLBACK,
+    ID,
+    LEARNED_VERSION,
+    POLICY_VERSION,
+    REASON,
     BreakdownStates,
     CompiledOf,
+    LockedDecision,
     VersionBreakdowns,
     add_breakdowns,
     compiled_version,
     inserted_changes,
+    locked_rows,
+    outcome_change,
 )
 from experiments.store.cells import CellKey
 from experiments.store.id_lists import column_in, ids_parameter, rows_by_ids
@@ -180,14 +193,25 @@ def decision_lock_key(decision_id: str) -> int:
     return int.from_bytes(digest, "big") % DECISION_LOCK_BUCKETS
 
 
+def lock_keys(decision_ids: Iterable[str]) -> set[int]:
+    """The lock keys (:func:`decision_lock_key`) of the listed decisions; hashing stops once every
+    bucket is among them (a post of more than a few thousand decisions reaches all of them)."""
+    keys: set[int] = set()
+    for decision_id in decision_ids:
+        keys.add(decision_lock_key(decision_id))
+        if len(keys) == DECISION_LOCK_BUCKETS:
+            break
+    return keys
+
+
 def lock_decisions(conn: Connection, decision_ids: Sequence[str]) -> None:
-    """PostgreSQL: lock the decisions whose rollups this transaction will change, until it ends, in
-    sorted order of their lock keys (ids sharing a bucket take turns with those of other transactions:
-    two posts wait for each other only when their decisions share a bucket), after :data:`DROP_LOCK`
-    shared. SQLite: nothing (:func:`begin_write` holds the database's write lock)."""
+    """PostgreSQL: lock the listed decisions (those whose rollups this transaction may change), until it
+    ends, in sorted order of their lock keys (ids sharing a bucket take turns with those of other
+    transactions: two posts wait for each other only when their decisions share a bucket), after
+    :data:`DROP_LOCK` shared. SQLite: nothing (:func:`begin_write` holds the database's write lock)."""
     if conn.dialect.name != "postgresql" or not decision_ids:
         return
-    keys = sorted({decision_lock_key(d) for d in decision_ids})
+    keys = sorted(lock_keys(decision_ids))
     with conn.connection.driver_connection.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_xact_lock_shared(%s, %s)", DROP_LOCK)  # no context drop meanwhile
         cursor.executemany("SELECT pg_advisory_xact_lock(%s, %s)", [(DECISION_LOCK_SPACE, k) for k in keys])
@@ -240,13 +264,15 @@ def _outcome_kinds(row: Mapping[str, Any], valued: Sequence[str]) -> list[str]:
 
 @dataclass
 class OutcomeRollup:
-    """The rollup side of one outcome transaction: :meth:`before` the insert, :meth:`after` it.
+    """The rollup side of one outcome transaction: :meth:`read` the decisions, then :meth:`before` the
+    insert and :meth:`after` it.
 
-    Each decision that may change is read once, under its lock, before the insert: its attributed value
-    sum and flags, its breakdown state, its learned version. After the insert its new state is those
-    plus the outcomes accepted for it (:func:`experiments.rollup_deltas.fold_outcomes`; under the lock
-    no other outcome of it can arrive meanwhile), and the reward of both follows in Python as the log's
-    SQL computes it (:class:`experiments.store.summaries.RewardRule`).
+    Every decision the outcomes name is locked, then read once (:meth:`read`): what the outcomes copy of
+    it, its breakdown state, its learned version. Before the insert, each decision that may change has
+    its attributed value sum and flags read. After the insert its new state is those plus the outcomes
+    accepted for it (:func:`experiments.rollup_deltas.fold_outcomes`; under the lock no other outcome of
+    it can arrive meanwhile), and the reward of both follows in Python as the log's SQL computes it
+    (:class:`experiments.store.summaries.RewardRule`).
 
     Parameters
     ----------
@@ -255,8 +281,11 @@ class OutcomeRollup:
     """
 
     compiled_of: Callable[[str, int], CompiledExperiment]
+    _decisions: dict[str, LockedDecision] = field(default_factory=dict)
     _rows: list[Mapping[str, Any]] = field(default_factory=list)
+    _rewarding: list[bool] = field(default_factory=list)  # per row of _rows
     _versions: dict[tuple[str, int], CompiledExperiment] = field(default_factory=dict)
+    _types: dict[tuple[str, int], frozenset[str]] = field(default_factory=dict)  # event_types, per version
     _id_to_key: dict[str, CellKey] = field(default_factory=dict)
     _before: dict[tuple[str, int], dict[str, Valued]] = field(default_factory=dict)
     _states: BreakdownStates = field(default_factory=BreakdownStates)
@@ -266,32 +295,54 @@ class OutcomeRollup:
         compiled = self._versions.get((key, version))
         if compiled is None:
             compiled = self._versions[(key, version)] = self.compiled_of(key, version)
+            self._types[(key, version)] = frozenset(event_types(compiled))
         return compiled
 
-    def _rewarding(self, row: Mapping[str, Any]) -> bool:
-        if not row["attributed"] or row["machine"]:
-            return False
-        return row["type"] in event_types(self._compiled(row["experiment_key"], row["version"]))
+    def read(self, conn: Connection, decision_ids: Collection[str]) -> Mapping[str, LockedDecision]:
+        """Lock the decisions outcomes name (:func:`lock_decisions`) and read each that exists, once
+        (:func:`experiments.store.breakdown_rollups.locked_rows`, by id): what an outcome copies of it
+        (its experiment, version, time, send time, arm, fallback, reason, day, recipient id) and what its
+        rollups change from."""
+        ids = sorted(set(decision_ids))
+        lock_decisions(conn, ids)
+        self._decisions = {r[ID]: r for r in locked_rows(conn, ids)}
+        return self._decisions
 
-    def before(self, conn: Connection, rows: Sequence[Mapping[str, Any]], id_to_decision: Mapping[str, Any]
-               ) -> None:
-        """Lock and read the decisions that ``rows`` (outcome rows about to be inserted) may change."""
+    def before(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Read the attributed states of the decisions (of :meth:`read`) that ``rows`` (outcome rows about
+        to be inserted) may change."""
         self._rows = list(rows)
         version_to_ids: dict[tuple[str, int], set[str]] = defaultdict(set)
+        cells: dict[tuple[Any, ...], CellKey] = {}  # one key object per cell, not one per decision
+        types, id_to_key, flag = self._types, self._id_to_key, self._rewarding.append
         for row in self._rows:
-            if self._rewarding(row):
-                version_to_ids[(row["experiment_key"], row["version"])].add(row["decision_id"])
-                d = id_to_decision[row["decision_id"]]
-                self._id_to_key[row["decision_id"]] = (
-                    bool(d.fallback), str(d.reason), int(d.arm), d.day,
-                    None if d.policy_version is None else int(d.policy_version),
-                )
+            version = (row["experiment_key"], row["version"])
+            counted = types.get(version)
+            if counted is None:
+                self._compiled(*version)
+                counted = types[version]
+            rewarding = row["attributed"] and not row["machine"] and row["type"] in counted
+            flag(rewarding)
+            if rewarding and row["decision_id"] not in id_to_key:
+                version_to_ids[version].add(row["decision_id"])
+                d = self._decisions[row["decision_id"]]
+                stored = (d[FALLBACK], d[REASON], d[ARM], d[DAY], d[POLICY_VERSION])
+                cell = cells.get(stored)
+                if cell is None:
+                    fallback, reason, arm, day, policy = stored
+                    cell = cells[stored] = (
+                        bool(fallback), str(reason), int(arm), day, None if policy is None else int(policy)
+                    )
+                id_to_key[row["decision_id"]] = cell
         if not self._id_to_key:
             return
         ids = sorted(self._id_to_key)
-        lock_decisions(conn, ids)
         versions = [self._compiled(*version) for version in sorted(version_to_ids)]
-        self._id_to_learned = self._states.read(conn, versions, ids)
+        changing = [self._decisions[i] for i in ids]
+        self._states.read(conn, versions, changing)
+        self._id_to_learned = {
+            d[ID]: None if d[LEARNED_VERSION] is None else int(d[LEARNED_VERSION]) for d in changing
+        }
         for compiled in versions:
             version = (compiled.spec.key, compiled.version)
             values = attributed_values(conn, compiled, list(version_to_ids[version]))
@@ -299,18 +350,19 @@ class OutcomeRollup:
 
     def after(self, conn: Connection, accepted: set[str]) -> None:
         """Add to the rollups what the accepted outcomes (by event id) changed."""
-        version_to_outcomes: dict[tuple[str, int], list[tuple[str, str, float | None]]] = defaultdict(list)
+        version_to_outcomes: dict[tuple[str, int], list[Mapping[str, Any]]] = defaultdict(list)
         version_to_counts: dict[tuple[str, int], dict[tuple[str, str], int]] = defaultdict(dict)
-        for row in self._rows:
+        for row, rewarding in zip(self._rows, self._rewarding, strict=True):
             if row["event_id"] not in accepted:
                 continue
             version = (row["experiment_key"], row["version"])
-            if self._rewarding(row):
-                version_to_outcomes[version].append((row["decision_id"], row["type"], row["value"]))
-            valued = self._compiled(*version).spec.reward.value_event_types
+            if rewarding:
+                version_to_outcomes[version].append(row)
             counts = version_to_counts[version]
-            for kind in _outcome_kinds(row, valued):
-                counts[(kind, row["type"])] = counts.get((kind, row["type"]), 0) + 1
+            if not rewarding or row["value"] is not None:  # a rewarding outcome is of no other kind
+                valued = self._versions[version].spec.reward.value_event_types
+                for kind in _outcome_kinds(row, valued):
+                    counts[(kind, row["type"])] = counts.get((kind, row["type"]), 0) + 1
         changes: VersionChanges = {}
         breakdowns: VersionBreakdowns = {}
         drift_changes: drift.VersionDriftChanges = {}
@@ -318,14 +370,33 @@ class OutcomeRollup:
             compiled = self._compiled(key, version)
             rule = reward_rule(compiled)
             values = self._before[(key, version)]
-            folded = fold_outcomes(rule.types, rule.valued, values, outcomes)
-            before = {i: (rule.reward(*values[i]), values[i][1]) for i in folded if i in values}
-            after = {i: (rule.reward(*v), v[1]) for i, v in folded.items()}
-            id_to_key = {i: self._id_to_key[i] for i in folded}
-            changes[(key, version)] = reward_changes(id_to_key, rule.types, before, after)
-            breakdowns[(key, version)] = self._states.change(compiled, folded, before, after)
-            drift_changes[(key, version)] = drift.drift_reward_changes(
-                id_to_key, self._id_to_learned, before, after)
+            folded = fold_outcomes(rule.types, rule.valued, values,
+                                   ((r["decision_id"], r["type"], r["value"]) for r in outcomes))
+            # decisions changing alike (one cell, learned version, breakdown state, value sum and flags
+            # before and after) counted in one pass; the states shared by decisions alike are one
+            # object each (:func:`experiments.store.breakdown_rollups.states_of_rows`), grouped by it
+            states = self._states.states(compiled)
+            shared = {id(state): state for state in states.values()}
+            alike = Counter(
+                (self._id_to_key[i], self._id_to_learned.get(i), id(states.get(i)), values.get(i), v)
+                for i, v in folded.items()
+            )
+            attributed: dict[Valued | None, Attributed | None] = {None: None}  # each state's reward, once
+            cells: Counter[tuple[CellKey, Attributed | None, Attributed | None]] = Counter()
+            drifts: Counter[tuple[CellKey, int | None, float, float]] = Counter()
+            breakdown: Counter[tuple[DecisionState, Attributed | None, Attributed | None]] = Counter()
+            for (cell, learned, state, old, new), n in alike.items():
+                for v in (old, new):
+                    if v not in attributed:
+                        attributed[v] = (rule.reward(*v), v[1])
+                a0, a1 = attributed[old], attributed[new]
+                cells[(cell, a0, a1)] += n
+                drifts[(cell, learned, 0.0 if a0 is None else a0[0], 0.0 if a1 is None else a1[0])] += n
+                if state in shared:
+                    breakdown[(shared[state], a0, a1)] += n
+            changes[(key, version)] = reward_changes(rule.types, cells)
+            breakdowns[(key, version)] = outcome_change(compiled, breakdown)
+            drift_changes[(key, version)] = drift.drift_reward_changes(drifts)
         add_changes(conn, changes)
         add_breakdowns(conn, breakdowns)
         drift.add_drift_changes(conn, drift_changes)

@@ -21,9 +21,23 @@ from experiments.retention import prune_contexts
 from experiments.service import ExperimentService
 from experiments.store import create_tables, make_engine, upgrade_store
 from experiments.store import decisions_table as D
+from experiments.store.breakdown_rollups import (
+    CONTEXT,
+    ID,
+    STATE_COLUMNS,
+    VARIANTS,
+    locked_rows,
+    states_of_rows,
+)
 from experiments.store.breakdown_tables import overflowed_attributes, stored_adaptive_sums
 from experiments.store.rollup_checks import verify_experiment
-from experiments.store.segment_values import covariate_numbers, segment_attributes, segment_texts
+from experiments.store.segment_values import (
+    covariate_numbers,
+    decision_states,
+    from_variants,
+    segment_attributes,
+    segment_texts,
+)
 from experiments.store.segments import _context_number, _segment_text, covariate_arm_stats, segment_arm_stats
 from experiments.store.summaries import event_types
 from experiments.store.tables import rollup_segments_table
@@ -160,6 +174,37 @@ def test_the_send_time_segment_is_read_from_the_variants_and_stays_after_a_prune
     prune_contexts(engine, clock.now)
     assert all(not c.differences for c in verify_experiment(engine, "timed"))
     assert service.summarize_segments("timed", "send_time") == before
+    engine.dispose()
+
+
+@pytest.mark.parametrize(("timed", "recorded"), [(False, True), (True, True), (False, False)])
+def test_the_states_read_as_json_text_and_shared_equal_each_rows_own(db_url: str, timed: bool,
+                                                                      recorded: bool) -> None:
+    # an outcome post reads contexts and variants as JSON text and computes one state per distinct row;
+    # each decision's state equals the one computed from its own row, as SQLAlchemy parses its JSON
+    engine = make_engine(db_url)
+    create_tables(engine)
+    service = ExperimentService(engine, clock=Clock(datetime(2026, 3, 2, 9, tzinfo=UTC)), seed=6)
+    timing = {"send_time": {"hours": [9, 12, 18], "timezone_attr": "tz", "default_timezone": "UTC"}}
+    spec = recorded_spec("memo", design={"type": "bandit", "policy": "gaussian_thompson"},
+                         **(timing if timed else {}))
+    unrecorded = {"record": [], "consent": spec.consent.model_copy(update={"attribute": None})}
+    service.create(spec if recorded else spec.model_copy(update=unrecorded))
+    contexts = [{**c, "tz": tz} for c in CONTEXTS + MORE for tz in ("Europe/Berlin", "Asia/Tokyo")]
+    ids = assign_all(service, "memo", contexts * 3 + [{"consent": False}])
+    erase_recipient(engine, "r0", SECRET)  # its context dropped: SQL NULL
+    compiled = versions_of(service, "memo")[0]
+    assert bool(from_variants(compiled)) == timed and bool(compiled.stored_attributes) == recorded
+    with engine.begin() as conn:
+        rows = locked_rows(conn, [*ids, "no-such-decision"])
+        assert {type(r[CONTEXT]) for r in rows} == {str, type(None)}
+        assert {type(r[VARIANTS]) for r in rows} == {str}
+        shared = states_of_rows(conn, compiled, rows)
+        parsed = conn.execute(select(D.c.id, *[D.c[c] for c in STATE_COLUMNS]).where(D.c.fallback.is_(False)))
+        alone = {r.id: decision_states(conn, compiled, [r._mapping])[0] for r in parsed}
+    assert sorted(r[ID] for r in rows) == sorted(ids)
+    assert shared == alone and len(shared) > len(contexts) * 2
+    assert len({id(state) for state in shared.values()}) < len(shared)  # computed once for rows alike
     engine.dispose()
 
 

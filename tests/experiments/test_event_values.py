@@ -4,15 +4,20 @@ warn, per type, about values posted on types that carry none (once silently igno
 from __future__ import annotations
 
 import math
+from datetime import UTC, timedelta
 
 import pytest
+from sqlalchemy import select
 
 from api.results import summary_warnings
 from experiments.errors import SpecError
 from experiments.models import OutcomeEvent
 from experiments.rewards import decision_reward
 from experiments.service import ExperimentService
-from tests.experiments.conftest import make_spec
+from experiments.store import decisions_table as D
+from experiments.store import orphans_table, to_db_time
+from experiments.store import outcomes_table as O
+from tests.experiments.conftest import Clock, make_spec
 
 Events = list[tuple[str, float | None]]
 
@@ -78,3 +83,32 @@ def test_value_types_need_a_value_and_old_specs_keep_their_text() -> None:
     assert "value_types" in str(caught.value)
     assert "value_types" not in make_spec().canonical_json()  # a spec saved before stays one version
     assert make_spec().reward.value_event_types == ["revenue"]
+
+
+def test_outcome_rows_are_stored_as_posted(service: ExperimentService, clock: Clock) -> None:
+    # PostgreSQL sends the rows as binary arrays: times to the microsecond, values and their absence,
+    # text of any kind and the flags come back as they were given
+    service.create(make_spec())
+    decided = service.assign_batch("spring", [("r0", {}), ("r1", {})])
+    at = to_db_time(clock.now) + timedelta(minutes=3, microseconds=123457)
+    events = [
+        OutcomeEvent("ü-日本-\U0001f600 'q' \"d\" \\ {1,2}", decided[0].decision_id, "conversion", 0.1 + 0.2,
+                     at.replace(tzinfo=UTC)),
+        OutcomeEvent("e2", decided[1].decision_id, "click", None, None, machine=True),
+        OutcomeEvent("e3", decided[1].decision_id, "revenue", -1e-300,
+                     at.replace(tzinfo=UTC) + timedelta(days=9)),
+        OutcomeEvent("orphan, {x}", "no-such-decision", "click", 2.0, None),
+    ]
+    service.record_outcomes(events)
+    columns = ["event_id", "decision_id", "type", "value", "time", "received_at", "machine", "attributed"]
+    with service.engine.connect() as conn:
+        stored = {r.event_id: r for r in conn.execute(select(*[O.c[c] for c in columns], O.c.day, O.c.arm))}
+        arm = conn.execute(select(D.c.arm).where(D.c.id == decided[1].decision_id)).scalar_one()
+        orphans = conn.execute(select(*[orphans_table.c[c] for c in columns[:7]])).all()
+    now = to_db_time(clock.now)
+    assert tuple(stored[events[0].event_id])[:8] == (
+        events[0].event_id, decided[0].decision_id, "conversion", 0.1 + 0.2, at, now, False, True)
+    assert tuple(stored["e2"])[3:8] == (None, now, now, True, True)
+    assert stored["e3"].value == -1e-300 and stored["e3"].attributed is False
+    assert stored["e3"].arm == stored["e2"].arm == arm and stored["e3"].day == now.date()
+    assert [tuple(r) for r in orphans] == [("orphan, {x}", "no-such-decision", "click", 2.0, now, now, False)]

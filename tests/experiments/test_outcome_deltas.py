@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import random
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sqlalchemy import select
+from psycopg import pq
+from sqlalchemy import Column, MetaData, String, Table, event, select
+from sqlalchemy.engine import Engine
 
 from experiments.breakdown_deltas import TABLES, BreakdownChange, DecisionState
 from experiments.models import OutcomeEvent
@@ -22,6 +25,7 @@ from experiments.spec import parse_spec
 from experiments.store import create_tables, make_engine
 from experiments.store import outcomes_table as O
 from experiments.store.breakdown_rollups import compiled_version
+from experiments.store.id_lists import PAGE, column_in, id_value, rows_by_ids
 from experiments.store.rollups import _state_query, attributed_states, attributed_values
 from experiments.store.summaries import event_types, reward_rule
 from tests.experiments.conftest import Clock
@@ -129,10 +133,31 @@ def test_sqlite_seeks_the_decisions_outcomes_by_id(tmp_path: object, clock: Cloc
     ids = [d.decision_id for d in decided[:5]]
     with engine.connect() as conn:
         compiled = compiled_version(conn, "plan", 1)
-        bound = _state_query(compiled, "sqlite").params(ids=ids)
+        bound = _state_query(compiled, "sqlite").params(ids=id_value("sqlite", ids))
         sql = str(bound.compile(conn, compile_kwargs={"literal_binds": True}))
         plan = " ".join(str(row) for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql).all())
         got = attributed_values(conn, compiled, ids)
     assert "ix_outcomes_experiment (experiment_key=? AND decision_id=?)" in plan, plan
     assert "ix_outcomes_summary" not in plan, plan
     assert sorted(got) == sorted(ids) and all(reward == 1.0 for _, reward in got.values())
+
+
+def test_ids_of_any_text_are_found_by_their_lists_over_several_pages(engine: Engine) -> None:
+    # one parameter per page: an array (PostgreSQL) or a JSON array's text (SQLite, json_each)
+    odd = ['a"b', "back\\slash", "日本", "\U0001f600", "tab\tnew\nline", "[1]", "", "'", ",", "{}", "null",
+           " padded ", "\\u0041"]
+    ids = odd + [f"id{i}" for i in range(PAGE + 5)]
+    table = Table("id_list_probe", MetaData(), Column("id", String, primary_key=True))
+    table.create(engine)
+    formats: list[Any] = []  # PostgreSQL: the arrays go in binary (as text psycopg tested every id)
+    event.listen(engine, "after_cursor_execute", lambda conn, cursor, statement, *_: formats.append(
+        getattr(getattr(cursor, "_query", None), "formats", None) if "ANY" in statement else None))
+    with engine.begin() as conn:
+        conn.execute(table.insert(), [{"id": i} for i in ids])
+        query = select(table.c.id).where(column_in(conn, table.c.id))
+        asked = sorted([*odd, "id7", "missing", "A", f"id{PAGE + 4}"])
+        found = [r.id for r in rows_by_ids(conn, query, asked)]
+        assert len(rows_by_ids(conn, query, ids)) == len(ids)
+    assert sorted(found) == sorted([*odd, "id7", f"id{PAGE + 4}"])
+    if engine.dialect.name == "postgresql":
+        assert [f for f in formats if f] == [[pq.Format.BINARY]] * 3, formats  # one page, then two

@@ -25,6 +25,7 @@ from experiments.service import ExperimentService
 from experiments.spec import parse_spec
 from experiments.store import create_tables, make_engine
 from experiments.store.rollup_checks import verify_experiment
+from experiments.store.rollups import DECISION_LOCK_BUCKETS, decision_lock_key, lock_keys
 
 ROOT = Path(__file__).resolve().parents[2]
 START = datetime(2026, 6, 1, 8, tzinfo=UTC)
@@ -159,3 +160,13 @@ def test_one_post_of_outcomes_for_twenty_thousand_decisions(db_url: str) -> None
     assert counts.accepted == 20_000
     assert all(not check.differences for check in verify_experiment(engine, "bulk"))
     engine.dispose()
+
+
+def test_the_buckets_locked_are_those_of_every_decision_named() -> None:
+    # hashing stops once every bucket is taken: the set is the same as hashing every id
+    few = [f"d{i}" for i in range(50)]
+    many = [f"decision-{i}" for i in range(20_000)]
+    assert lock_keys(few) == {decision_lock_key(d) for d in few}
+    assert len(lock_keys(few)) < DECISION_LOCK_BUCKETS
+    assert lock_keys(many) == {decision_lock_key(d) for d in many} == set(range(DECISION_LOCK_BUCKETS))
+    assert lock_keys([]) == set()
