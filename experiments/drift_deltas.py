@@ -2,11 +2,12 @@
 Pure.
 
 A drift cell is the learnable decisions of one (day, policy version, learned version, arm) with their
-rewards' sum and sum of squares. A decision inserted adds 1 to its cell (learned version None, reward
-0). A decision whose reward goes from :math:`r_0` to :math:`r_1` adds :math:`r_1 - r_0` and
-:math:`r_1^2 - r_0^2` to the cell of its current learned version. A decision first learned by snapshot
-:math:`v` moves, with its current reward :math:`r`, from its cell of learned version None to that of
-:math:`v`: :math:`(-1, -r, -r^2)` there, :math:`(+1, +r, +r^2)` here.
+rewards' sum and sum of squares. A decision whose reward goes from :math:`r_0` to :math:`r_1` adds
+:math:`r_1 - r_0` and :math:`r_1^2 - r_0^2` to the cell of its current learned version. A decision
+first learned by snapshot :math:`v` moves, with its current reward :math:`r`, from its cell of learned
+version None to that of :math:`v`: :math:`(-1, -r, -r^2)` there, :math:`(+1, +r, +r^2)` here. (The
+cells of learned version None are derived on read, not stored: :mod:`experiments.store.drift_rollups`
+drops the changes made to them.)
 """
 
 from __future__ import annotations
@@ -29,11 +30,6 @@ class DriftChange:
     @property
     def changed(self) -> bool:
         return bool(self.decisions or self.reward_sum or self.reward_sum_squares)
-
-
-def add_drift_decision(changes: dict[DriftKey, DriftChange], key: DriftKey, n: int = 1) -> None:
-    """Count ``n`` new decisions (one by default; reward 0) in cell ``key``."""
-    changes.setdefault(key, DriftChange()).decisions += n
 
 
 def add_drift_reward_change(changes: dict[DriftKey, DriftChange], key: DriftKey, before: float,

@@ -3,17 +3,20 @@ rebuilt and checked against it.
 
 A drift cell is the learnable (non-fallback) decisions of one (day, policy version, learned version,
 arm) of a spec version: how many, and their rewards' sum and sum of squares (the default reward:
-attributed, non-machine outcomes, :func:`experiments.store.summaries.attribution`). What changes one
-(:mod:`experiments.drift_deltas`), and where:
+attributed, non-machine outcomes, :func:`experiments.store.summaries.attribution`). Only the cells of
+learned decisions are stored: those of decisions not learned yet (learned version None) are every
+learnable decision of their (day, policy version, arm), which the main cells already sum
+(:mod:`experiments.store.rollups`; the same reward), less the learned ones, and
+:func:`stored_drift_cells` derives them so. An assign therefore writes no drift row. What changes a
+stored cell (:mod:`experiments.drift_deltas`), and where:
 
-- **a decision inserted**: :func:`drift_decision_changes`, from
-  :func:`experiments.store.rollups.record_decisions`;
-- **its reward changed by outcomes**: :func:`drift_reward_changes`, from
+- **a learned decision's reward changed by outcomes**: :func:`drift_reward_changes`, from
   :class:`experiments.store.rollups.OutcomeRollup`, into the cell of the decision's learned version as
   read under the decision's lock (with the rest of the decision,
   :meth:`experiments.store.rollups.OutcomeRollup.read`);
 - **its first learning**: :func:`record_drift_learned`, from :func:`experiments.store.rollups.record_learned`
-  (which locks the decisions first): the decision and its current reward move to the new version's cell.
+  (which locks the decisions first): the decision and its current reward move to the new version's cell
+  (from the derived cell of decisions not learned: nothing to subtract there).
 
 :func:`log_drift_cells` computes the same cells from the log in full (two ``GROUP BY``): the reference,
 what ``include_machine`` reads, what :func:`rebuild_drift_rollups` stores and
@@ -26,7 +29,6 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
-from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import delete, func, select
@@ -36,7 +38,6 @@ from experiments.assignment import CompiledExperiment, compile_experiment
 from experiments.drift_deltas import (
     DriftChange,
     DriftKey,
-    add_drift_decision,
     add_drift_reward_change,
     move_drift_decision,
 )
@@ -48,12 +49,10 @@ from experiments.store.summaries import attribution
 from experiments.store.tables import NO_LEARNED_VERSION, NO_POLICY_VERSION
 from experiments.store.tables import decisions_table as D
 from experiments.store.tables import drift_rollups_table as T
-from experiments.store.writes import DECISION_COLUMNS
+from experiments.store.tables import rollups_table as R
 
 _GROUP = ("day", "policy_version", "learned_version", "arm")
 _SUMS = ("decisions", "reward_sum", "reward_sum_squares")
-_POSITIONS = {c: DECISION_COLUMNS.index(c) for c in (
-    "experiment_key", "version", "fallback", "day", "policy_version", "learned_version", "arm")}
 #: Per (experiment key, spec version), the change of each of its drift cells.
 VersionDriftChanges = dict[tuple[str, int], dict[DriftKey, DriftChange]]
 #: Reads the attributed (reward, flags) of decisions: :func:`experiments.store.rollups.attributed_states`.
@@ -136,24 +135,46 @@ def _read(stored: int, sentinel: int) -> int | None:
 
 
 def stored_drift_cells(conn: Connection, key: str, version: int) -> tuple[DriftCell, ...]:
-    """The stored drift cells of version ``version`` of ``key`` that hold decisions, ordered as
-    :func:`log_drift_cells`."""
+    """The drift cells of version ``version`` of ``key`` that hold decisions, ordered as
+    :func:`log_drift_cells`: the stored cells of learned decisions, and those of decisions not learned
+    yet derived from the main cells (module docstring)."""
     query = select(*[T.c[g] for g in _GROUP], *[T.c[s] for s in _SUMS]).where(
-        T.c.experiment_key == key, T.c.version == version, T.c.decisions != 0)
+        T.c.experiment_key == key, T.c.version == version, T.c.decisions != 0,
+        T.c.learned_version != NO_LEARNED_VERSION)
     cells = [  # rows unpacked: a few thousand for a log of a few thousand policy versions
         DriftCell(_as_date(day), _read(policy, NO_POLICY_VERSION), _read(learned, NO_LEARNED_VERSION),
                   int(arm), int(n), float(s), float(ss))
         for day, policy, learned, arm, n, s, ss in conn.execute(query).all()
     ]
+    # not learned yet = every learnable decision of (day, policy version, arm), from the main cells,
+    # less those learned
+    learned_sums: dict[tuple[Any, ...], list[float]] = {}
+    for c in cells:
+        sums = learned_sums.setdefault((c.day, c.policy_version, c.arm), [0, 0.0, 0.0])
+        sums[0] += c.decisions
+        sums[1] += c.reward_sum
+        sums[2] += c.reward_sum_squares
+    keys = (R.c.day, R.c.policy_version, R.c.arm)
+    summed = [func.sum(R.c[c]) for c in _SUMS]  # the main cells' columns of the same names
+    totals = (select(*keys, *summed)
+              .where(R.c.experiment_key == key, R.c.version == version, R.c.fallback.is_(False))
+              .group_by(*keys))
+    for day, policy, arm, n, s, ss in conn.execute(totals).all():
+        day, policy, arm = _as_date(day), _read(policy, NO_POLICY_VERSION), int(arm)
+        done_n, done_s, done_ss = learned_sums.get((day, policy, arm), (0, 0.0, 0.0))
+        if int(n) - done_n:
+            cells.append(DriftCell(day, policy, None, arm, int(n) - done_n, float(s) - done_s,
+                                   float(ss) - done_ss))
     return tuple(sorted(cells, key=_cell_order))
 
 
 def add_drift_changes(conn: Connection, changes: VersionDriftChanges) -> None:
-    """Add each version's drift cell changes (made when missing), rows in key order."""
+    """Add each version's drift cell changes (made when missing), rows in key order; the changes of
+    cells of decisions not learned yet are dropped (those cells are derived, not stored)."""
     rows = []
     for key, version in sorted(changes):
         for (day, policy, learned, arm), change in changes[(key, version)].items():
-            if change.changed:
+            if learned is not None and change.changed:
                 rows.append({
                     "experiment_key": key, "version": version, "day": day,
                     "policy_version": _stored(policy, NO_POLICY_VERSION),
@@ -168,22 +189,6 @@ def add_drift_changes(conn: Connection, changes: VersionDriftChanges) -> None:
 # ------------------------------------------------------------------------------ what changes a cell
 
 
-def drift_decision_changes(rows: Sequence[tuple[Any, ...]]) -> VersionDriftChanges:
-    """What inserting decision rows (:data:`DECISION_COLUMNS` order, encoded) adds to the drift cells;
-    fallback decisions add nothing."""
-    p = _POSITIONS
-    at = [p[c] for c in ("experiment_key", "version", "day", "policy_version", "learned_version", "arm")]
-    # rows alike counted by C-level itemgetter, fallback ones left out once per distinct key
-    alike = Counter(map(itemgetter(p["fallback"], *at), rows))
-    out: VersionDriftChanges = {}
-    for (fallback, key, version, day, policy, learned, arm), n in alike.items():
-        if fallback:
-            continue
-        cell = (_as_date(day), _version(policy), _version(learned), int(arm))
-        add_drift_decision(out.setdefault((key, int(version)), {}), cell, n)
-    return out
-
-
 def drift_reward_changes(alike: Mapping[tuple[tuple[Any, ...], int | None, float, float], int]
                          ) -> dict[DriftKey, DriftChange]:
     """The drift cells' change from decisions' rewards going from one value to another (0: no attributed
@@ -191,11 +196,12 @@ def drift_reward_changes(alike: Mapping[tuple[tuple[Any, ...], int | None, float
     changing alike, added at once).
 
     ``cell``: the decision's rollup cell key ``(fallback, reason, arm, day, policy_version)``
-    (:data:`experiments.store.cells.CellKey`); fallback decisions change nothing.
+    (:data:`experiments.store.cells.CellKey`); fallback decisions, and those not learned yet, change no
+    stored cell.
     """
     changes: dict[DriftKey, DriftChange] = {}
     for ((fallback, _reason, arm, day, policy), learned, r0, r1), n in alike.items():
-        if not fallback:
+        if not fallback and learned is not None:  # not learned: a derived cell (module docstring)
             add_drift_reward_change(changes, (_as_date(day), policy, learned, int(arm)), r0, r1, n)
     return changes
 

@@ -21,9 +21,11 @@ What changes a cell, and where it is kept:
   later), so they count nowhere either.
 - **decisions learned** (:func:`record_learned`, in the learner's transaction): the decisions marked
   learned for the first time add to ``learned``.
-- **the drift monitor's sums** (``drift_rollups``) change with the same writes, by the hooks marked
-  ``drift.`` here (:mod:`experiments.store.drift_rollups`); :func:`record_learned` locks the decisions it
-  marks as outcome posts do, as a learned decision's reward moves to its snapshot's drift cell.
+- **the drift monitor's sums** (``drift_rollups``, learned decisions only: the cells of those not
+  learned yet are derived from the cells above) change with outcome posts and learning, by the hooks
+  marked ``drift.`` here (:mod:`experiments.store.drift_rollups`); :func:`record_learned` locks the
+  decisions it marks as outcome posts do, as a learned decision's reward moves to its snapshot's drift
+  cell.
 - **erasure and retention** change recipient ids, event ids and contexts only, which no cell reads: the
   cells stay as they are; the breakdowns by segment and covariate move the decisions whose context goes
   to the missing segment (:mod:`experiments.store.context_drops`). A new spec version starts cells of
@@ -157,7 +159,6 @@ def record_decisions(conn: Connection, rows: Sequence[tuple[Any, ...]],
     if rows:
         add_changes(conn, decision_changes(rows))
         add_breakdowns(conn, inserted_changes(conn, rows, compiled_of))
-        drift.add_drift_changes(conn, drift.drift_decision_changes(rows))
 
 
 def inserted_rows(conn: Connection, rows: Sequence[tuple[Any, ...]]) -> list[tuple[Any, ...]]:

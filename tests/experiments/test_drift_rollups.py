@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from alembic import command
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import text
@@ -31,6 +32,7 @@ from experiments.store.drift_rollups import (
 )
 from experiments.store.repository import consistent_read
 from experiments.store.rollup_checks import rebuild_rollups, verify_experiment
+from experiments.store.schema import _config
 from tests.experiments.conftest import Clock
 from tests.experiments.test_rollups import run_workload, spec_of, steps, versions_of
 
@@ -141,3 +143,41 @@ def test_moving_n_decisions_alike_equals_moving_each() -> None:
     assert together == one_by_one
     assert together["v2"] == DriftChange(decisions=3, reward_sum=4.5, reward_sum_squares=6.75)
     assert together["none"] == DriftChange(decisions=-3, reward_sum=-4.5, reward_sum_squares=-6.75)
+
+
+def test_only_learned_cells_are_stored_and_the_migration_moves_between_the_two_layouts(
+    service: ExperimentService, clock: Clock
+) -> None:
+    service.create(spec_of("derived", "bandit", 1.0, 0.1))
+    first = [d.decision_id for d in service.assign_batch("derived", [(f"u{i}", {}) for i in range(60)])]
+    _post(service, first, "a", clock.now)
+    clock.advance(hours=50)
+    service.learn("derived")
+    second = [d.decision_id for d in service.assign_batch("derived", [(f"v{i}", {}) for i in range(40)])]
+    _post(service, second + first[:10], "b", clock.now)  # rewards of unlearned and of learned decisions
+    (compiled,) = versions_of(service, "derived")
+    stored_rows = text("SELECT learned_version, count(*) FROM drift_rollups WHERE experiment_key = 'derived' "
+                       "GROUP BY learned_version ORDER BY learned_version")
+    with consistent_read(service.engine) as conn:
+        cells = stored_drift_cells(conn, "derived", 1)
+        layout = conn.execute(stored_rows).all()
+    learned_versions = {c.learned_version for c in cells}
+    assert None in learned_versions and len(learned_versions) == 2  # both kinds are read
+    assert all(learned != -1 for learned, _ in layout)  # only the learned ones are stored
+    assert_drift_equal_log(service, "derived")
+    # the previous layout (0006) stored the cells of decisions not learned yet: down and up again
+    with service.engine.begin() as conn:
+        command.downgrade(_config(conn), "0006_snapshot_versions_index")
+    with service.engine.connect() as conn:
+        not_learned = conn.execute(text("SELECT decisions, reward_sum FROM drift_rollups "
+                                        "WHERE learned_version = -1")).all()
+    assert sum(n for n, _ in not_learned) == sum(c.decisions for c in cells if c.learned_version is None)
+    assert sum(s for _, s in not_learned) == pytest.approx(
+        sum(c.reward_sum for c in cells if c.learned_version is None))
+    with service.engine.begin() as conn:
+        command.upgrade(_config(conn), "head")
+    with consistent_read(service.engine) as conn:
+        assert conn.execute(stored_rows).all() == layout
+        assert_cells_equal(stored_drift_cells(conn, "derived", 1), cells)
+    assert_drift_equal_log(service, "derived")
+    assert compiled.version == 1
