@@ -196,12 +196,12 @@ def drift_reward_changes(alike: Mapping[tuple[tuple[Any, ...], int | None, float
     changing alike, added at once).
 
     ``cell``: the decision's rollup cell key ``(fallback, reason, arm, day, policy_version)``
-    (:data:`experiments.store.cells.CellKey`); fallback decisions, and those not learned yet, change no
-    stored cell.
+    (:data:`experiments.store.cells.CellKey`); fallback decisions change nothing (and the cells of
+    decisions not learned yet are derived: :func:`add_drift_changes` drops their changes).
     """
     changes: dict[DriftKey, DriftChange] = {}
     for ((fallback, _reason, arm, day, policy), learned, r0, r1), n in alike.items():
-        if not fallback and learned is not None:  # not learned: a derived cell (module docstring)
+        if not fallback:
             add_drift_reward_change(changes, (_as_date(day), policy, learned, int(arm)), r0, r1, n)
     return changes
 

@@ -146,12 +146,9 @@ def decision_states(
     """The :class:`DecisionState` (reward 0, no event) of each learnable decision row (a mapping of
     ``policy_version``, ``arm``, ``propensity``, ``context``, ``variants``); the segment attributes in
     ``skip`` (overflowed: not kept) left out."""
-    # parsed once, and only when an attribute is read from it (most adaptive specs read none)
-    covariates, variant_attributes = covariate_attributes(compiled), from_variants(compiled)
-    if covariates or any(a not in variant_attributes for a in segment_attributes(compiled) if a not in skip):
-        contexts = [_object(r["context"]) for r in rows]
-    else:
-        contexts = [{}] * len(rows)
+    # parsed once, and only when the version records attributes from it (most adaptive specs record none)
+    covariates = covariate_attributes(compiled)
+    contexts = [_object(r["context"]) for r in rows] if compiled.stored_attributes else [{}] * len(rows)
     texts = segment_texts(conn, compiled, [(c, r["variants"]) for c, r in zip(contexts, rows, strict=True)],
                           skip)
     flags = (0,) * len(event_types(compiled))

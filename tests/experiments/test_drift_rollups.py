@@ -111,14 +111,20 @@ def test_learning_moves_decisions_and_their_rewards_to_the_learned_cells(
     assert sum(c.reward_sum for c in with_machine) > sum(c.reward_sum for c in stored)  # machine clicks
 
 
+def _learned_bandit(service: ExperimentService, clock: Clock, key: str, n: int) -> list[str]:
+    """A bandit's ``n`` decisions with outcomes, learned once their window closed; their ids."""
+    service.create(spec_of(key, "bandit", 1.0, 0.1))
+    ids = [d.decision_id for d in service.assign_batch(key, [(f"u{i}", {}) for i in range(n)])]
+    _post(service, ids, "a", clock.now)
+    clock.advance(hours=50)
+    service.learn(key)
+    return ids
+
+
 def test_a_rebuild_gives_the_same_drift_cells_and_verify_finds_a_difference(
     service: ExperimentService, clock: Clock
 ) -> None:
-    service.create(spec_of("drifty", "bandit", 1.0, 0.1))
-    ids = [d.decision_id for d in service.assign_batch("drifty", [(f"u{i}", {}) for i in range(50)])]
-    _post(service, ids, "a", clock.now)
-    clock.advance(hours=50)
-    service.learn("drifty")
+    _learned_bandit(service, clock, "drifty", 50)
     (compiled,) = versions_of(service, "drifty")
     with service.engine.begin() as conn:
         before = stored_drift_cells(conn, "drifty", 1)
@@ -148,14 +154,9 @@ def test_moving_n_decisions_alike_equals_moving_each() -> None:
 def test_only_learned_cells_are_stored_and_the_migration_moves_between_the_two_layouts(
     service: ExperimentService, clock: Clock
 ) -> None:
-    service.create(spec_of("derived", "bandit", 1.0, 0.1))
-    first = [d.decision_id for d in service.assign_batch("derived", [(f"u{i}", {}) for i in range(60)])]
-    _post(service, first, "a", clock.now)
-    clock.advance(hours=50)
-    service.learn("derived")
+    first = _learned_bandit(service, clock, "derived", 60)
     second = [d.decision_id for d in service.assign_batch("derived", [(f"v{i}", {}) for i in range(40)])]
     _post(service, second + first[:10], "b", clock.now)  # rewards of unlearned and of learned decisions
-    (compiled,) = versions_of(service, "derived")
     stored_rows = text("SELECT learned_version, count(*) FROM drift_rollups WHERE experiment_key = 'derived' "
                        "GROUP BY learned_version ORDER BY learned_version")
     with consistent_read(service.engine) as conn:
@@ -180,4 +181,3 @@ def test_only_learned_cells_are_stored_and_the_migration_moves_between_the_two_l
         assert conn.execute(stored_rows).all() == layout
         assert_cells_equal(stored_drift_cells(conn, "derived", 1), cells)
     assert_drift_equal_log(service, "derived")
-    assert compiled.version == 1
