@@ -43,6 +43,7 @@ from experiments.limits import (
     MAX_STATUS_LENGTH,
 )
 from experiments.store.index_hints import accept_index_hints
+from experiments.store.liveness import ping_idle_connections
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 #: SQLite's ``synchronous`` in WAL mode: durable against a killed process, not against a power cut.
@@ -477,7 +478,7 @@ def make_engine(url: str) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         return accept_index_hints(engine)
     if url.startswith("postgresql+psycopg://"):
-        return create_engine(url, pool_pre_ping=True)
+        return ping_idle_connections(create_engine(url))
     raise ValueError(f"url: unsupported database {url.split(':', 1)[0]!r} (use sqlite or postgresql+psycopg)")
 
 
