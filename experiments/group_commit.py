@@ -26,7 +26,8 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 from sqlalchemy.engine import Connection, Engine
@@ -69,6 +70,10 @@ class GroupCommit:
         never split, so one large caller forms a group of its own).
     grouped : bool
         False: each caller writes and commits its own rows at once, concurrently with the others.
+    transaction : callable (Connection, int) -> context manager, optional
+        How the rows are written on a caller's own connection (:meth:`submit`): a context that
+        commits on a clean exit and rolls back on an error, given the connection and the number of
+        rows. Default: SQLAlchemy's transaction on the connection.
 
     Examples
     --------
@@ -89,6 +94,7 @@ class GroupCommit:
         write: Callable[[Connection, list[Any]], None],
         max_rows: int = DEFAULT_MAX_ROWS,
         grouped: bool = True,
+        transaction: Callable[[Connection, int], AbstractContextManager[Any]] | None = None,
     ) -> None:
         if max_rows < 1:
             raise ValueError(f"max_rows: must be at least 1, got {max_rows}")
@@ -96,6 +102,7 @@ class GroupCommit:
         self._write = write
         self.max_rows = max_rows
         self.grouped = grouped
+        self._transaction = transaction or _sqlalchemy_transaction
         self._waiting: deque[_Ticket] = deque()
         self._changed = threading.Condition()  # guards _waiting, _leading and the tickets' outcome
         self._leading = False  # a caller is writing a group right now
@@ -116,9 +123,9 @@ class GroupCommit:
         """Write ``rows``; return once they are committed.
 
         ``connection``, when given, is the caller's own (checked out already, perhaps with a read in
-        progress): if the caller leads a group, the group is written and committed on it, in the
-        transaction it has open (one checkout per request instead of two; on PostgreSQL each checkout
-        pings the server). Otherwise a group gets a connection of its own from the engine.
+        progress): if the caller leads a group, the group is written and committed on it, by
+        ``transaction`` (see the class; one checkout per request instead of two). Otherwise a group gets
+        a connection of its own from the engine.
 
         Raises
         ------
@@ -194,17 +201,24 @@ class GroupCommit:
                 with self._engine.begin() as conn:
                     self._write(conn, rows)
             else:
-                if not connection.in_transaction():
-                    connection.begin()
-                try:
+                with self._transaction(connection, len(rows)):
                     self._write(connection, rows)
-                    connection.commit()
-                except BaseException:
-                    connection.rollback()
-                    raise
         except BaseException as exc:  # noqa: BLE001 - handed to every caller of the group
             error = exc
         else:
             with self._changed:
                 self._groups += 1
         return error
+
+
+@contextmanager
+def _sqlalchemy_transaction(connection: Connection, _rows: int) -> Iterator[None]:
+    """The connection's transaction (begun if none is open), committed on a clean exit."""
+    if not connection.in_transaction():
+        connection.begin()
+    try:
+        yield
+        connection.commit()
+    except BaseException:
+        connection.rollback()
+        raise

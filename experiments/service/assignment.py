@@ -36,6 +36,7 @@ from experiments.service.core import ServiceCore
 from experiments.service.inputs import Recipients, check_recipients, stored_contexts
 from experiments.store import decision_encoding, to_db_time
 from experiments.store.repository import AssignState
+from experiments.store.writes import pipelined_transaction
 
 log = logging.getLogger(__name__)
 
@@ -68,9 +69,11 @@ class Assigner:
         self._core = core
         self._encoding = decision_encoding(core.engine.dialect)
         # SQLite has one writer at a time: concurrent requests share transactions; PostgreSQL takes
-        # concurrent commits and groups their flushes itself
+        # concurrent commits and groups their flushes itself, and gets each request's writes at once
+        self._postgres = core.engine.dialect.name == "postgresql"
         self._decision_writer = GroupCommit(
-            core.engine, self._write_decisions, grouped=core.engine.dialect.name == "sqlite"
+            core.engine, self._write_decisions, grouped=not self._postgres,
+            transaction=pipelined_transaction if self._postgres else None,
         )
         self.features = FeatureContexts()
 
@@ -205,8 +208,10 @@ class Assigner:
         """
         check_send_id(send_id)
         with self._core.engine.connect() as conn:
-            # the decisions and their rollups commit in one transaction (on PostgreSQL too, where each
-            # call commits its own)
+            if self._postgres:
+                # PostgreSQL: the reads need no transaction (no BEGIN round trip); the decisions and
+                # their rollups commit in one, sent with its writes (pipelined_transaction)
+                conn.execution_options(isolation_level="AUTOCOMMIT")
             decided = self.decide(
                 conn, key, recipients, single=single, send_id=send_id, send_at=send_at, send_date=send_date
             )

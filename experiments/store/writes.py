@@ -4,13 +4,15 @@ ignoring duplicates, and the lock learners take turns on."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import date, datetime
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import JSON, LargeBinary, select
+from psycopg.pq import TransactionStatus
+from sqlalchemy import JSON, LargeBinary, event, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Dialect
 
@@ -136,6 +138,53 @@ def written_columns(rows: Sequence[tuple[Any, ...]]) -> tuple[tuple[str, ...], S
         return DECISION_COLUMNS, rows
     kept = [i for i in range(len(DECISION_COLUMNS)) if i not in left_out]
     return tuple(DECISION_COLUMNS[i] for i in kept), list(map(itemgetter(*kept), rows))
+
+
+#: ``Connection.info`` key of the pipeline a :func:`pipelined_transaction` has open.
+_PIPELINE = "sendlab_pipeline"
+
+
+@contextmanager
+def pipelined_transaction(conn: Connection, rows: int) -> Iterator[None]:
+    """A transaction on a PostgreSQL connection in autocommit mode whose ``BEGIN``, writes and ``COMMIT``
+    reach the server together, for ``rows`` decisions.
+
+    In psycopg's pipeline mode statements are sent without waiting for each answer: a single assign's
+    ``BEGIN``, decision insert, rollup upserts and ``COMMIT`` are one round trip (seven before: the
+    pool's liveness test, ``BEGIN``, the state read, each write and ``COMMIT``). Statements executed
+    through SQLAlchemy inside (reads of the rollup writers, say) wait for their answer, which SQLAlchemy
+    needs at once (:func:`_answer_now`); ``BEGIN`` and ``COMMIT`` are plain statements of the pipeline
+    (psycopg's own transaction blocks wait for each), so whatever syncs it midway stays inside the
+    transaction. A ``COPY`` (decisions of more than one row, :func:`insert_decisions`) cannot be
+    pipelined: a batch's statements go in turn in the same explicit transaction. On an error the
+    transaction is rolled back (the server skipped the statements after a failed one); the statements
+    run in the order sent, so the rollup writers' lock order holds.
+    """
+    driver = conn.connection.driver_connection
+    if not driver.autocommit:
+        raise ValueError("pipelined_transaction: the connection must be in autocommit mode")
+    if not event.contains(conn.engine, "after_cursor_execute", _answer_now):
+        event.listen(conn.engine, "after_cursor_execute", _answer_now)
+    try:
+        with driver.pipeline() if rows == 1 else nullcontext() as pipeline:
+            conn.info[_PIPELINE] = pipeline
+            driver.execute("BEGIN")
+            yield
+            driver.execute("COMMIT")
+    except BaseException:
+        if not driver.closed and driver.info.transaction_status != TransactionStatus.IDLE:
+            driver.execute("ROLLBACK")
+        raise
+    finally:
+        conn.info.pop(_PIPELINE, None)
+
+
+def _answer_now(conn: Connection, *_statement: Any) -> None:
+    """After a statement SQLAlchemy executed inside a :func:`pipelined_transaction`'s pipeline: wait for
+    its answer (SQLAlchemy reads the result's columns, or its row count, right away)."""
+    pipeline = conn.info.get(_PIPELINE)
+    if pipeline is not None:
+        pipeline.sync()
 
 
 def insert_ignoring_duplicates(
