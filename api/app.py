@@ -36,7 +36,7 @@ from api.routes import (
 from api.security_headers import SecurityHeaders
 from api.settings import Settings, settings_from_env
 from api.throttle import FailedKeyThrottle
-from api.warm_up import start_warm_up
+from api.warm_up import build_routes, start_warm_up
 from experiments.drift_block import DriftAlertCache
 from experiments.service import ExperimentService
 from experiments.store import create_tables, make_engine
@@ -157,10 +157,11 @@ def app_from_env() -> FastAPI:
     """The app configured by the environment (``SENDLAB_DB``, the key variables, ``SENDLAB_CONFIG``).
 
     This is the factory ``sendlab serve`` runs in each worker; it also tunes the worker's garbage
-    collector (:func:`tune_garbage_collector`) and warms the compiled kernels its experiments' policies
-    need, in a background thread (:mod:`api.warm_up`).
+    collector (:func:`tune_garbage_collector`), builds its routes and warms the compiled kernels its
+    experiments' policies need, in a background thread (:mod:`api.warm_up`).
     """
     tune_garbage_collector()
     app = create_app(settings_from_env())
+    build_routes(app)
     start_warm_up(app.state.service)
     return app

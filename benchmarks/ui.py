@@ -9,7 +9,8 @@ writers keep up to date and gathers the planner's statistics. Then, in process t
 TestClient, with the garbage collector tuned as ``sendlab serve`` tunes each worker
 (:func:`api.app.tune_garbage_collector`), each page is timed:
 
-- cold, first view: a new service and app (nothing cached in the process, no refresher), one request;
+- cold, first view: a new service and app (nothing cached in the process, no refresher; its routes
+  built, as ``sendlab serve`` builds a worker's as it starts), one request;
 - cold, cache expired: the same, in a process that already served the page (its compiled specs
   kept) after the page cache was emptied;
 - warm: the app running with its background refresher (``ui_refresh_seconds`` = 10): requests spread
@@ -44,6 +45,7 @@ from analysis.drift import calibrate_cusum_threshold
 from api.app import create_app, tune_garbage_collector
 from api.settings import Settings
 from api.ui.numbers import HISTORY_POINTS, gather_numbers
+from api.warm_up import build_routes
 from benchmarks.bulk_load import prepare_store
 from benchmarks.report import format_table, write_section
 from benchmarks.ui_log import DESIGNS, build_logs
@@ -72,9 +74,12 @@ def fetch(client: TestClient, path: str) -> None:
 
 
 def fresh_app(engine: Any, url: str, refresh_seconds: float = 0.0) -> FastAPI:
-    """A new service and app on ``engine``: nothing cached in the process."""
+    """A new service and app on ``engine``: nothing cached in the process; its routes built, as a served
+    worker's are as it starts (:func:`api.warm_up.build_routes`)."""
     service = ExperimentService(engine, seed=1)
-    return create_app(Settings(db=url, ui_refresh_seconds=refresh_seconds), service=service)
+    app = create_app(Settings(db=url, ui_refresh_seconds=refresh_seconds), service=service)
+    build_routes(app)
+    return app
 
 
 def empty_caches(app: FastAPI) -> None:
@@ -411,8 +416,10 @@ def write_ui_section(sizes: list[int], command: str, rows: list[list[object]],
         "a new service, and for an adaptive design the reward its policy learned from beside the full "
         "scan of the log it replaced (the benchmark checks they are equal). `cold ms, first view`: a new "
         "service and app, nothing of theirs cached (the store's numbers, the analysis, the charts, the "
-        "template; the process keeps its imported modules, its compiled templates and the drift "
-        "threshold of each horizon, which the second table times apart). `cold ms, cache "
+        "template; the app's routes are built first, as `sendlab serve` builds a worker's before it "
+        "accepts connections, `api.warm_up.build_routes`; the process keeps its imported modules, its "
+        "compiled templates and the drift threshold of each horizon, which the second table times "
+        "apart). `cold ms, cache "
         "expired`: the next request of that app after its page caches were emptied (compiled specs "
         "kept). `cold < 300 ms` takes the better of the two. `warm`: the "
         "app serving with its background refresher (a pass over every experiment, in the same process, "
