@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager, nullcontext, suppress
 from dataclasses import dataclass
 from datetime import date, datetime
 from operator import itemgetter
 from typing import Any
 
+import psycopg
 from psycopg.pq import TransactionStatus
 from sqlalchemy import JSON, LargeBinary, event, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -173,7 +174,8 @@ def pipelined_transaction(conn: Connection, rows: int) -> Iterator[None]:
             driver.execute("COMMIT")
     except BaseException:
         if not driver.closed and driver.info.transaction_status != TransactionStatus.IDLE:
-            driver.execute("ROLLBACK")
+            with suppress(psycopg.Error):  # a connection that cannot roll back is discarded by the pool
+                driver.execute("ROLLBACK")
         raise
     finally:
         conn.info.pop(_PIPELINE, None)

@@ -79,3 +79,19 @@ def test_a_connection_in_a_transaction_is_refused(engine):
     with engine.connect() as conn, pytest.raises(ValueError, match="autocommit"):
         with pipelined_transaction(conn, 1):
             pass
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("rows", [1, 2])
+def test_the_first_error_is_raised_when_the_connection_is_lost_as_well(engine, pg_url, rows):
+    admin = pg_url.replace("postgresql+psycopg://", "postgresql://").rsplit("/", 1)[0] + "/postgres"
+    with engine.connect() as conn:
+        conn.execution_options(isolation_level="AUTOCOMMIT")
+        backend = conn.connection.driver_connection.info.backend_pid
+        with pytest.raises(RuntimeError, match="the rollups could not be computed"):
+            with pipelined_transaction(conn, rows):
+                _write(conn, 1)
+                with psycopg.connect(admin, autocommit=True) as other:  # the server drops the connection
+                    other.execute("SELECT pg_terminate_backend(%s)", (backend,))
+                raise RuntimeError("the rollups could not be computed")  # and the ROLLBACK cannot be sent
+    assert _stored(engine) == []
