@@ -56,7 +56,7 @@ def assert_drift_equal_log(service: ExperimentService, key: str) -> None:
         assert_cells_equal(read_drift_cells(conn, current), log_drift_cells(conn, current))
 
 
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(workload=st.lists(steps, min_size=1, max_size=14), design=st.sampled_from(["ab", "bandit", "delayed"]))
 def test_drift_rollups_equal_the_full_scan_after_random_workloads(
     db_url: str, workload: list[Any], design: str

@@ -190,7 +190,7 @@ def run_workload(
             prune_store(service.engine, clock.now + timedelta(days=1))
 
 
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(workload=st.lists(steps, min_size=1, max_size=14), design=st.sampled_from(["ab", "bandit"]))
 def test_rollups_equal_the_full_scan_after_random_workloads(
     db_url: str, workload: list[Any], design: str
