@@ -32,6 +32,7 @@ from experiments.store.breakdown_rollups import (
     VERSION,
 )
 from experiments.store.rollups import OutcomeRollup, begin_write
+from experiments.store.writes import write_transaction
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +62,7 @@ class OutcomeRecording:
         repo = self._core.repo
         known, orphans = [], []
         erased = 0
-        with self._core.engine.begin() as conn:
+        with write_transaction(self._core.engine) as conn:
             begin_write(conn)  # SQLite: what the rollups read below cannot change before the write
             rollup = OutcomeRollup(lambda key, version: repo.compiled(key, version, conn=conn))
             id_to_decision = rollup.read(conn, {e.decision_id for e in unique.values()})

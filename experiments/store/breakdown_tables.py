@@ -48,7 +48,8 @@ def add_breakdown_change(conn: Connection, key: str, version: int, change: Break
     sorted by key; rows made when missing). Segment attributes past :data:`MAX_SEGMENTS` values are
     marked overflowed and no longer kept (:func:`overflowed_attributes`)."""
     overflowed = overflowed_attributes(conn, key, version) if change.sums[SEGMENTS] else set()
-    touched: set[str] = set()
+    grown: set[str] = set()  # attributes a segment of which gains decisions (an outcome's change adds
+    # decisions to the rows of its event type only, never to those of all types that overflow counts)
     emptied: set[tuple[str, str]] = set()  # segments decisions left (contexts dropped)
     for table, sql_table in _TABLES.items():
         rows = []
@@ -56,7 +57,8 @@ def add_breakdown_change(conn: Connection, key: str, version: int, change: Break
             if table == SEGMENTS:
                 if row_key[0] in overflowed:
                     continue
-                touched.add(row_key[0])
+                if row_key[4] == ALL and sums.get("decisions", 0) > 0:
+                    grown.add(row_key[0])
                 if row_key[1] and sums.get("decisions", 0) < 0:
                     emptied.add((row_key[0], row_key[2]))
             row = {"experiment_key": key, "version": version, **dict(zip(_KEYS[table], row_key, strict=True))}
@@ -67,9 +69,10 @@ def add_breakdown_change(conn: Connection, key: str, version: int, change: Break
                 row["min_propensity"] = change.min_propensity.get(row_key[:2]) if row_key[2] == ALL else None
             rows.append(row)
         _upsert(conn, sql_table, rows, _SUMS[table], ("min_propensity",) if table == ADAPTIVE else ())
-        if table == SEGMENTS and touched:
+        if table == SEGMENTS:
             _delete_empty(conn, key, version, emptied)
-            _mark_overflows(conn, key, version, touched)
+            if grown:
+                _mark_overflows(conn, key, version, grown)
 
 
 def _delete_empty(conn: Connection, key: str, version: int, segments: set[tuple[str, str]]) -> None:

@@ -89,8 +89,8 @@ def rows_by_ids(conn: Connection, query: Any, ids: Sequence[str], name: str = "i
     every outcome of the experiment with each id in turn (176 s instead of 0.5 s for 10,000 ids among
     100,000 outcomes, ``benchmarks/store.py``); planned with the ids, the comparison is hashed.
     """
-    if conn.dialect.name == "postgresql" and ids:
-        conn.exec_driver_sql("SET LOCAL plan_cache_mode = force_custom_plan")
+    if conn.dialect.name == "postgresql" and ids:  # by the driver: in a pipeline, sent with the query
+        conn.connection.driver_connection.execute("SET LOCAL plan_cache_mode = force_custom_plan")
     rows: list[Any] = []
     for page in id_pages(conn.dialect.name, ids):
         fetched = conn.execute(query, {name: page}).all()

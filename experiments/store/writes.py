@@ -15,7 +15,7 @@ import psycopg
 from psycopg.pq import TransactionStatus
 from sqlalchemy import JSON, LargeBinary, event, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy.engine import Connection, Dialect, Engine
 
 from experiments.store.snapshot_summaries import chart_probabilities
 from experiments.store.tables import decisions_table, experiments_table, snapshots_table
@@ -148,7 +148,7 @@ _PIPELINE = "sendlab_pipeline"
 @contextmanager
 def pipelined_transaction(conn: Connection, rows: int) -> Iterator[None]:
     """A transaction on a PostgreSQL connection in autocommit mode whose ``BEGIN``, writes and ``COMMIT``
-    reach the server together, for ``rows`` decisions.
+    reach the server together, for ``rows`` decisions inserted (0 for a transaction of outcomes).
 
     In psycopg's pipeline mode statements are sent without waiting for each answer: a single assign's
     ``BEGIN``, decision insert, rollup upserts and ``COMMIT`` are one round trip (seven before: the
@@ -157,7 +157,8 @@ def pipelined_transaction(conn: Connection, rows: int) -> Iterator[None]:
     needs at once (:func:`_answer_now`); ``BEGIN`` and ``COMMIT`` are plain statements of the pipeline
     (psycopg's own transaction blocks wait for each), so whatever syncs it midway stays inside the
     transaction. A ``COPY`` (decisions of more than one row, :func:`insert_decisions`) cannot be
-    pipelined: a batch's statements go in turn in the same explicit transaction. On an error the
+    pipelined: a batch's statements go in turn in the same explicit transaction. An outcome post
+    (:func:`write_transaction`) inserts no decision and is pipelined whatever its size. On an error the
     transaction is rolled back (the server skipped the statements after a failed one); the statements
     run in the order sent, so the rollup writers' lock order holds.
     """
@@ -167,7 +168,7 @@ def pipelined_transaction(conn: Connection, rows: int) -> Iterator[None]:
     if not event.contains(conn.engine, "after_cursor_execute", _answer_now):
         event.listen(conn.engine, "after_cursor_execute", _answer_now)
     try:
-        with driver.pipeline() if rows == 1 else nullcontext() as pipeline:
+        with driver.pipeline() if rows <= 1 else nullcontext() as pipeline:
             conn.info[_PIPELINE] = pipeline
             driver.execute("BEGIN")
             yield
@@ -179,6 +180,22 @@ def pipelined_transaction(conn: Connection, rows: int) -> Iterator[None]:
         raise
     finally:
         conn.info.pop(_PIPELINE, None)
+
+
+@contextmanager
+def write_transaction(engine: Engine) -> Iterator[Connection]:
+    """``engine.begin()`` for a transaction that inserts no decision (an outcome post): on PostgreSQL a
+    :func:`pipelined_transaction`, so that its ``BEGIN``, locks and writes wait for no answer they do not
+    need (a post of one outcome made eleven round trips to the server, four now: one per read it needs
+    the answer of, and the writes with ``COMMIT``)."""
+    with engine.connect() as conn:
+        if engine.dialect.name != "postgresql":
+            with conn.begin():
+                yield conn
+            return
+        conn.execution_options(isolation_level="AUTOCOMMIT")
+        with pipelined_transaction(conn, 0):
+            yield conn
 
 
 def _answer_now(conn: Connection, *_statement: Any) -> None:
