@@ -117,10 +117,17 @@ def locked_rows(conn: Connection, decision_ids: Sequence[str]) -> list[LockedDec
     chose to scan the version's decisions and filter the ids (5 s per 1,000). ``context`` and
     ``variants`` are their JSON text: SQLAlchemy's JSON result processing parsed every row's, most of
     them alike."""
-    columns = [cast(D.c[c], Text).label(c) if c in ("context", "variants") else D.c[c]
-               for c in LOCKED_COLUMNS]
-    query = select(*columns).where(column_in(conn, D.c.id))
+    query = _LOCKED_QUERIES.get(conn.dialect.name)
+    if query is None:
+        columns = [cast(D.c[c], Text).label(c) if c in ("context", "variants") else D.c[c]
+                   for c in LOCKED_COLUMNS]
+        query = _LOCKED_QUERIES[conn.dialect.name] = select(*columns).where(column_in(conn, D.c.id))
     return rows_by_ids(conn, query, sorted(decision_ids), make=tuple)
+
+
+#: The query of :func:`locked_rows`, by database: built once (building it and its cache key cost more
+#: than running it for the few ids of a post of one outcome).
+_LOCKED_QUERIES: dict[str, Any] = {}
 
 
 def states_of_rows(conn: Connection, compiled: CompiledExperiment, rows: Sequence[LockedDecision]
