@@ -1,9 +1,12 @@
 """How a spec reads a recipient's consent, and what a recipient without consent gets. Pure, no I/O.
 
 A spec declares ``consent: {attribute: consent, missing: deny, without_consent: defaults}`` (those are
-the defaults). A recipient consents when the attribute holds a value that does not decline (``true``,
-``"yes"``, ``1``, ...); a value that declines (``false``, ``0``, ``"no"``, ...) is no consent, and so is a
-missing or ``null`` value unless ``missing: allow``. ``attribute: null`` declares that the spec reads no
+the defaults). A recipient consents when the attribute holds a recognised affirmative value (``true``,
+``1``, ``"yes"``, ``"granted"``, ``"opt-in"``, ...: :data:`GIVEN_WORDS`) and declines with a recognised
+negative one (``false``, ``0``, ``"no"``, ``"denied"``, ``"opt-out"``, ...: :data:`DECLINED_WORDS`). Any
+other value (a missing one, ``null``, a blank or unknown string, another number, an object or a list)
+is read as missing: no consent unless ``missing: allow``. A privacy engine fails closed: ``"denied"``, a
+blank CSV cell or ``"null"`` never counts as consent. ``attribute: null`` declares that the spec reads no
 consent attribute: every recipient is taken as consenting (consent is checked before the send).
 
 Nothing of a recipient without consent is stored or used: their decision is logged without context,
@@ -26,7 +29,17 @@ from experiments.limits import MAX_ATTRIBUTE_LENGTH
 if TYPE_CHECKING:
     from experiments.spec import ExperimentSpec
 
-_FALSE_WORDS = frozenset({"false", "no", "n", "0", "off"})
+#: How a recipient's consent attribute reads: a recognised yes, a recognised no, or neither.
+ConsentReading = Literal["given", "declined", "missing"]
+#: The strings (compared lower-cased, stripped, with ``_`` and spaces read as ``-``) that give consent.
+GIVEN_WORDS = frozenset({
+    "true", "yes", "y", "1", "on", "granted", "accepted", "opt-in", "optin", "opted-in",
+})
+#: The strings (compared as :data:`GIVEN_WORDS`) that decline consent.
+DECLINED_WORDS = frozenset({
+    "false", "no", "n", "0", "off", "denied", "declined", "refused", "rejected", "withdrawn", "revoked",
+    "opt-out", "optout", "opted-out", "unsubscribed",
+})
 #: The design types that can give a recipient without consent an arm without reading their context.
 RANDOMIZABLE_DESIGNS = ("ab", "multivariate", "bandit")
 
@@ -42,21 +55,25 @@ class Consent(BaseModel):
     without_consent: Literal["defaults", "randomize"] = "defaults"
 
 
-def declines_consent(value: Any) -> bool:
-    """Whether a consent attribute's value says no (false, 0, "no", "false", ...).
+def read_consent(value: Any) -> ConsentReading:
+    """How a consent attribute's value reads: ``given``, ``declined``, or ``missing`` for anything not
+    recognised (None, a blank or unknown string, a number other than 0 and 1, an object, a list).
 
     Examples
     --------
-    >>> [declines_consent(v) for v in (False, 0, " No ", True, "yes", 1)]
-    [True, True, True, False, False, False]
+    >>> [read_consent(v) for v in (True, 1, " Yes ", "opted_in", False, 0.0, "Denied", "opt out")]
+    ['given', 'given', 'given', 'given', 'declined', 'declined', 'declined', 'declined']
+    >>> [read_consent(v) for v in (None, "", "null", "maybe", -1, 1.5, {}, [])]
+    ['missing', 'missing', 'missing', 'missing', 'missing', 'missing', 'missing', 'missing']
     """
     if isinstance(value, bool):
-        return not value
+        return "given" if value else "declined"
     if isinstance(value, int | float):
-        return value == 0
+        return "given" if value == 1 else "declined" if value == 0 else "missing"
     if isinstance(value, str):
-        return value.strip().lower() in _FALSE_WORDS
-    return False
+        word = "-".join(value.strip().lower().replace("_", " ").split())
+        return "given" if word in GIVEN_WORDS else "declined" if word in DECLINED_WORDS else "missing"
+    return "missing"
 
 
 def consents(consent: Consent, context: Mapping[str, Any]) -> bool:
@@ -68,13 +85,15 @@ def consents(consent: Consent, context: Mapping[str, Any]) -> bool:
     [True, False, False]
     >>> consents(Consent(missing="allow"), {}), consents(Consent(missing="allow"), {"consent": "no"})
     (True, False)
+    >>> consents(Consent(), {"consent": "denied"}), consents(Consent(), {"consent": ""})
+    (False, False)
     """
     if consent.attribute is None:
         return True
-    value = context.get(consent.attribute)
-    if value is None:
+    reading = read_consent(context.get(consent.attribute))
+    if reading == "missing":
         return consent.missing == "allow"
-    return not declines_consent(value)
+    return reading == "given"
 
 
 def consent_flags(consent: Consent, contexts: Sequence[Mapping[str, Any]]) -> list[bool]:
@@ -94,15 +113,27 @@ def withhold_contexts(
 
 
 def consent_line(consent: Consent, context: Mapping[str, Any]) -> str | None:
-    """The explanation line on a recipient's consent, or None when the spec reads no consent attribute."""
+    """The explanation line on a recipient's consent, or None when the spec reads no consent attribute.
+
+    Examples
+    --------
+    >>> consent_line(Consent(), {"consent": "yes"}), consent_line(Consent(), {})
+    ("consent: consent='yes', given", 'consent: consent not given, no consent (missing: deny)')
+    >>> consent_line(Consent(), {"consent": "maybe"})
+    "consent: consent='maybe' not recognised, so read as missing: no consent (missing: deny)"
+    """
     name = consent.attribute
     if name is None:
         return None
-    given = consents(consent, context)
-    if context.get(name) is None:
-        verdict = "taken as consent (missing: allow)" if given else "no consent (missing: deny)"
+    value = context.get(name)
+    reading = read_consent(value)
+    if reading != "missing":
+        return f"consent: {name}={value!r}, {reading}"
+    allowed = consent.missing == "allow"
+    verdict = "taken as consent (missing: allow)" if allowed else "no consent (missing: deny)"
+    if value is None:
         return f"consent: {name} not given, {verdict}"
-    return f"consent: {name}={context[name]!r}, {'given' if given else 'declined'}"
+    return f"consent: {name}={value!r} not recognised, so read as missing: {verdict}"
 
 
 def consent_problems(raw: Mapping[str, Any]) -> list[Problem]:
@@ -132,6 +163,6 @@ def consent_warnings(spec: ExperimentSpec) -> list[str]:
     name = spec.consent.attribute
     return [
         f"consent: not declared, so the default applies: a recipient whose context has no {name!r} (or a"
-        f" null one) has not consented, gets the default variants (reason no_consent) and has no context"
-        f" stored; declare consent: {{attribute: {name}, missing: deny}} to say so"
+        f" null or unrecognised one) has not consented, gets the default variants (reason no_consent) and"
+        f" has no context stored; declare consent: {{attribute: {name}, missing: deny}} to say so"
     ]

@@ -38,7 +38,7 @@ def decision_rows(
     send_id: str | None = None,
     sent_at: Sequence[datetime | None] | None = None,
     hour_propensities: Sequence[float | None] | None = None,
-    zone_notes: Sequence[str | None] | None = None,
+    send_time_notes: Sequence[str | None] | None = None,
     feature_version: int | None = None,
 ) -> tuple[list[tuple[Any, ...]], list[Decision]]:
     """The rows to store (:data:`experiments.store.DECISION_COLUMNS`, bound by ``encoding``) and the
@@ -51,9 +51,9 @@ def decision_rows(
     when no variant is a template). ``send_id`` is the send every row belongs to and ``sent_at`` each
     recipient's send time, naive UTC (None: the decisions belong to no send and go out at once;
     :mod:`experiments.sends`). With a ``send_time`` choice (:mod:`experiments.send_time`),
-    ``hour_propensities`` are the chosen hours' own probabilities and ``zone_notes`` say where a
-    recipient's time zone was replaced by the default; the choice is stored with the variants and
-    answered as ``send_at``, not among the variants.
+    ``hour_propensities`` are the chosen hours' own probabilities and ``send_time_notes`` the notes on
+    each send time (:attr:`experiments.send_time.SendTimes.notes`), answered in ``content_notes``; the
+    choice is stored with the variants and answered as ``send_at``, not among the variants.
     ``feature_version`` is the stored feature version the contexts were filled from (``context_from:
     features``; :mod:`experiments.feature_context`).
     """
@@ -136,8 +136,8 @@ def decision_rows(
             variants, notes = dict(shown[0]), dict(shown[1])
         if timed:
             del variants[SEND_TIME_SLOT]
-            if zone_notes is not None and zone_notes[i] is not None:
-                notes[SEND_TIME_SLOT] = str(zone_notes[i])
+            if send_time_notes is not None and send_time_notes[i] is not None:
+                notes[SEND_TIME_SLOT] = str(send_time_notes[i])
         decisions.append(
             Decision(
                 decision_id=decision_id,

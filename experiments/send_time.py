@@ -5,9 +5,11 @@ named :data:`SEND_TIME_SLOT` to the experiment: one variant per hour (``"09:00"`
 recipient by the spec's design like any slot (a fixed split for an exploratory send, a bandit, a
 contextual policy that reads the recipient's engagement by hour from ``design.context``). The choice is
 logged in the decision's variants, its own probability as ``send_time_propensity``, and the send time
-as ``send_at`` (UTC): the chosen hour on the recipient's local date (the batch's ``send_date``, else
-today in the recipient's zone) in the recipient's time zone (``context[timezone_attr]``, else
-``default_timezone``).
+as ``send_at`` (UTC): the chosen hour on the recipient's local date in the recipient's time zone
+(``context[timezone_attr]``, else ``default_timezone``). The local date is the batch's ``send_date``
+(a time it puts in the past is kept, with a note in ``content_notes.send_time``), else the next
+occurrence of the chosen hour that is not in the past: today in the recipient's zone while the hour is
+still ahead, else tomorrow. Only the date moves: the hour and its propensity are the design's choice.
 
 A local hour that a daylight-saving change skips (02:00 on the spring-forward day in New York) is the
 moment an hour after the one before it (03:00 daylight time); one that occurs twice (01:00 on the
@@ -21,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -37,6 +39,8 @@ if TYPE_CHECKING:
 SEND_TIME_SLOT = "send_time"
 #: The reason noted when a recipient's time zone is missing or unknown and the default zone is used.
 DEFAULT_ZONE_NOTE = "time zone {value!r} in context.{attr} is not a known IANA zone: {default} used"
+#: The note on a send time that the batch's ``send_date`` puts in the past (the date is kept).
+PAST_SEND_NOTE = "send_date {day}: {local} in {zone} ({at}) is already past at {now}"
 
 
 def zone_problem(name: Any) -> str | None:
@@ -230,12 +234,33 @@ def local_send_at(local_date: date, hour: int | time, zone: ZoneInfo) -> datetim
     return datetime.combine(local_date, at, tzinfo=zone).astimezone(UTC)
 
 
+def next_send_at(today: date, at: time, zone: ZoneInfo, now: datetime) -> datetime:
+    """The next moment of local time ``at`` in ``zone`` that is not before ``now`` (aware): on
+    ``today``, the local date at ``now``, while it is still ahead, else on the next local date (UTC).
+
+    Examples
+    --------
+    >>> tokyo, now = ZoneInfo("Asia/Tokyo"), datetime(2026, 12, 8, 0, 19, tzinfo=UTC)  # 09:19 in Tokyo
+    >>> next_send_at(date(2026, 12, 8), time(9), tokyo, now).isoformat()  # passed: tomorrow
+    '2026-12-09T00:00:00+00:00'
+    >>> next_send_at(date(2026, 12, 8), time(12), tokyo, now).isoformat()  # still ahead: today
+    '2026-12-08T03:00:00+00:00'
+    """
+    moment = local_send_at(today, at, zone)
+    return moment if moment >= now else local_send_at(today + timedelta(days=1), at, zone)
+
+
+def as_utc(now: datetime) -> datetime:
+    """``now`` as an aware datetime (a naive one is UTC)."""
+    return now if now.tzinfo is not None else now.replace(tzinfo=UTC)
+
+
 def send_dates(send_date: date | None, zones: Sequence[RecipientZone], now: datetime) -> list[date]:
     """Each recipient's local date: ``send_date`` for all, else today in the recipient's zone at ``now``
     (aware, or naive UTC)."""
     if send_date is not None:
         return [send_date] * len(zones)
-    aware = now if now.tzinfo is not None else now.replace(tzinfo=UTC)
+    aware = as_utc(now)
     zone_to_date: dict[str, date] = {}
     out = []
     for z in zones:
@@ -244,6 +269,17 @@ def send_dates(send_date: date | None, zones: Sequence[RecipientZone], now: date
             today = zone_to_date[z.zone.key] = aware.astimezone(z.zone).date()
         out.append(today)
     return out
+
+
+def past_send_note(day: date, at: time, zone: ZoneInfo, moment: datetime, now: datetime) -> str | None:
+    """The note on ``moment`` (local ``at`` on ``day`` in ``zone``, aware) when it is before ``now``,
+    else None."""
+    if moment >= now:
+        return None
+    return PAST_SEND_NOTE.format(
+        day=day.isoformat(), local=at.strftime("%H:%M"), zone=zone.key,
+        at=moment.strftime("%Y-%m-%dT%H:%M:%SZ"), now=now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    )
 
 
 def check_send_date(send_date: Any, has_send_time: bool) -> date | None:
@@ -276,26 +312,38 @@ def chosen_send_times(
     now: datetime,
 ) -> tuple[list[datetime], list[str | None]]:
     """Per recipient, the UTC send time (aware) of the chosen hour or window's start
-    (``hour_positions[i]`` indexes ``send_time.starts``) and the note on their zone (None when their
-    own zone was used)."""
+    (``hour_positions[i]`` indexes ``send_time.starts``) and the note on it (None when there is none).
+
+    With ``send_date``, the time is on that local date, and noted when it is before ``now``
+    (:func:`past_send_note`); without, it is the next one not before ``now`` (:func:`next_send_at`).
+    The note also says when the default zone replaced the recipient's (:func:`recipient_zones`).
+    """
     zones = recipient_zones(send_time, contexts)
-    dates = send_dates(send_date, zones, now)
+    aware = as_utc(now)
+    dates = send_dates(send_date, zones, aware)
     starts = send_time.starts
-    times = [
-        local_send_at(day, starts[p], z.zone)
-        for day, p, z in zip(dates, hour_positions, zones, strict=True)
-    ]
-    return times, [z.note for z in zones]
+    times, notes = [], []
+    for day, p, z in zip(dates, hour_positions, zones, strict=True):
+        if send_date is None:
+            times.append(next_send_at(day, starts[p], z.zone, aware))
+            notes.append(z.note)
+            continue
+        moment = local_send_at(day, starts[p], z.zone)
+        past = past_send_note(day, starts[p], z.zone, moment, aware)
+        times.append(moment)
+        notes.append("; ".join(n for n in (z.note, past) if n is not None) or None)
+    return times, notes
 
 
 @dataclass(frozen=True)
 class SendTimes:
     """When each recipient's email goes out (naive UTC, as stored; None: at once), the chosen hour's
-    own probability (None without a ``send_time`` choice) and the note on each recipient's zone."""
+    own probability (None without a ``send_time`` choice) and the note on each recipient's send time
+    (their zone replaced by the default, a ``send_date`` already past)."""
 
     times: list[datetime | None]
     hour_propensities: list[float | None] | None = None
-    zone_notes: list[str | None] | None = None
+    notes: list[str | None] | None = None
 
 
 def decided_send_times(

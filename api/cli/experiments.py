@@ -259,8 +259,8 @@ def assign(
         "the learning delay run from it."
     )] = None,
     send_date: Annotated[str | None, typer.Option(
-        help="For an experiment with send_time: the recipients' local date (YYYY-MM-DD; default today in "
-        "each one's zone) the chosen hour falls on."
+        help="For an experiment with send_time: the recipients' local date (YYYY-MM-DD; default: today in "
+        "each one's zone, or tomorrow once the chosen hour has passed) the chosen hour falls on."
     )] = None,
     db: DbOption = DEFAULT,
     as_json: Json = False,

@@ -35,7 +35,8 @@ SEND_AT_DESCRIPTION = (
 
 SEND_DATE_DESCRIPTION = (
     "For an experiment with send_time: the recipients' local date the chosen hour falls on "
-    "(YYYY-MM-DD; default: today in each recipient's time zone)."
+    "(YYYY-MM-DD; default: the next date on which the chosen hour is not past, today or tomorrow in "
+    "each recipient's time zone; a given date whose hour is past is kept and noted in content_notes)."
 )
 
 

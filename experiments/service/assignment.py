@@ -170,7 +170,7 @@ class Assigner:
         sent = decided_send_times(compiled, contexts, result, times, local_date, now)
         rows, decisions = decision_rows(
             compiled, recipients, result, policy_version, stored, consented, rendered, groups,
-            to_db_time(now), self._encoding, send_id, sent.times, sent.hour_propensities, sent.zone_notes,
+            to_db_time(now), self._encoding, send_id, sent.times, sent.hour_propensities, sent.notes,
             filled.version,
         )
         return Decided(compiled, state, rows, decisions, recipients, screening)
@@ -191,7 +191,8 @@ class Assigner:
         "now"; naive times are UTC): stored with each decision, the reward window and the learning
         delay run from it instead of from the decision. An experiment with ``send_time`` chooses it
         (:mod:`experiments.send_time`): ``send_date`` is then the recipients' local date (default: today
-        in each one's zone).
+        in each one's zone, or tomorrow when the chosen hour has passed; a given date already past is
+        kept, with a note).
 
         With a ``send_id`` (the send the decisions belong to) each recipient is logged once per send:
         a recipient already logged for it, by this call or any earlier one on any worker, gets the stored

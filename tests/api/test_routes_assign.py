@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.api.conftest import ADMIN, SEND
+from tests.api.conftest import ADMIN, SEND, make_spec
 
 
 def test_assign_answers_the_contract(client, experiment):
@@ -162,3 +162,18 @@ def test_assign_to_an_archived_experiment_is_a_declared_409(client, experiment):
     assert response.status_code == 409 and "archived" in response.json()["detail"]
     declared = client.app.openapi()["paths"]["/v1/experiments/{key}/assign"]["post"]["responses"]
     assert "409" in declared
+
+
+@pytest.mark.parametrize("value", ["denied", "", "null", "maybe", {}, -1])
+def test_a_declining_or_unrecognised_consent_stores_no_context(client, value):
+    """Consent fails closed: only a recognised yes is consent, so ``"denied"``, a blank cell or any
+    other value under ``missing: deny`` gets the defaults and has nothing of its context stored."""
+    spec = make_spec(consent={"attribute": "consent", "missing": "deny"})
+    assert client.post("/v1/experiments", json=spec, headers=ADMIN).status_code == 201
+    body = {"recipient_id": "r-1", "context": {"consent": value, "first_name": "Ana"}}
+    decision = client.post(f"/v1/experiments/{spec['key']}/assign", json=body, headers=SEND).json()
+    assert decision["reason"] == "no_consent"
+    stored = client.get("/v1/recipients/r-1", headers=ADMIN).json()["decisions"]
+    assert [d["context"] for d in stored] == [None]
+    why = client.get(f"/v1/decisions/{decision['decision_id']}", headers=ADMIN).json()["explanation"]
+    assert why[0] == "no context stored (the recipient did not consent)"

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
-from tests.api.conftest import ADMIN, SEND, make_spec
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from api.settings import Settings
+from experiments.service import ExperimentService
+from experiments.store import create_tables, make_engine
+from tests.api.conftest import ADMIN, ADMIN_KEY, SEND, SEND_KEY, make_spec
 
 
 def utc_hour(text: str) -> tuple[str, int]:
@@ -101,3 +107,25 @@ def test_overlapping_windows_are_a_422_naming_the_field(make_client, sqlite_url)
     assert response.status_code == 422
     (problem,) = response.json()["detail"]
     assert problem["loc"] == ["body", "send_time", "windows"] and "overlap" in problem["msg"]
+
+
+def test_a_default_send_date_answers_the_next_send_at_not_one_in_the_past(sqlite_url):
+    """At 09:19 in Tokyo (00:19 UTC), 09:00 has passed: the default local date is the next day; an
+    explicit send_date of today keeps 09:00 today and says it is past in ``content_notes``."""
+    engine = make_engine(sqlite_url)
+    create_tables(engine)
+    service = ExperimentService(engine, clock=lambda: datetime(2026, 12, 8, 0, 19, tzinfo=UTC), seed=1)
+    settings = Settings(db=sqlite_url, admin_key=ADMIN_KEY, send_key=SEND_KEY, learner=False)
+    with TestClient(create_app(settings, service=service)) as client:
+        spec = make_spec(send_time={**SEND_TIME, "hours": [9]}, design={"type": "ab"})
+        assert client.post("/v1/experiments", json=spec, headers=ADMIN).status_code == 201
+        body = {"recipient_id": "tk5", "context": {"tz": "Asia/Tokyo", "first_name": "Ken"}}
+        default = client.post("/v1/experiments/hello/assign", json=body, headers=SEND).json()
+        assert default["send_at"] == "2026-12-09T00:00:00Z" and default["content_notes"] == {}
+        dated = client.post("/v1/experiments/hello/assign", json={**body, "send_date": "2026-12-08"},
+                            headers=SEND).json()
+        assert dated["send_at"] == "2026-12-08T00:00:00Z"
+        assert dated["content_notes"]["send_time"] == (
+            "send_date 2026-12-08: 09:00 in Asia/Tokyo (2026-12-08T00:00:00Z) is already past at"
+            " 2026-12-08T00:19:00Z")
+    engine.dispose()

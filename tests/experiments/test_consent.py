@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from analysis.srm import check_sample_ratio
-from experiments.consent import Consent, consents
+from experiments.consent import Consent, consent_line, consents, read_consent
 from experiments.errors import SpecError
 from experiments.service import ExperimentService
 from experiments.spec import ExperimentSpec, parse_spec
@@ -57,6 +57,53 @@ def stored_contexts(engine: Engine) -> dict[str, Any]:
 def test_consents_reads_the_declared_attribute(declared: dict[str, Any], context: dict[str, Any],
                                                expected: bool) -> None:
     assert consents(Consent(**declared), context) is expected
+
+
+@pytest.mark.parametrize(
+    ("value", "reading"),
+    [
+        *[(v, "given") for v in (True, 1, 1.0, "true", "TRUE", " yes ", "y", "1", "on", "granted",
+                                 "accepted", "opt-in", "Opt_In", "optin", "opted_in", "opted in")],
+        *[(v, "declined") for v in (False, 0, 0.0, "false", "No", "n", "0", "off", "denied", " DECLINED ",
+                                    "refused", "rejected", "withdrawn", "revoked", "opt-out", "opted_out",
+                                    "optout", "unsubscribed")],
+        # not recognised: read as missing, so the spec's ``missing`` decides (fail closed by default)
+        *[(v, "missing") for v in (None, "", " ", "\t", "null", "None", "undefined", "maybe", "unknown",
+                                   "yes please", "2", "1.0", -1, 2, 1.5, 0.5, {}, {"given": True}, [],
+                                   [True])],
+    ],
+)
+def test_only_recognised_values_give_or_decline_consent(value: Any, reading: str) -> None:
+    assert read_consent(value) == reading
+    assert consents(Consent(), {"consent": value}) is (reading == "given")
+    assert consents(Consent(missing="allow"), {"consent": value}) is (reading != "declined")
+
+
+def test_the_explanation_says_an_unrecognised_value_was_read_as_missing() -> None:
+    assert consent_line(Consent(), {"consent": "denied"}) == "consent: consent='denied', declined"
+    assert consent_line(Consent(), {"consent": ""}) == (
+        "consent: consent='' not recognised, so read as missing: no consent (missing: deny)")
+    assert consent_line(Consent(missing="allow"), {"consent": "maybe"}) == (
+        "consent: consent='maybe' not recognised, so read as missing: taken as consent (missing: allow)")
+    assert consent_line(Consent(), {}) == "consent: consent not given, no consent (missing: deny)"
+
+
+def test_a_batch_with_unrecognised_consent_stores_no_context(service: ExperimentService,
+                                                            engine: Engine) -> None:
+    service.create(spec(consent={"attribute": "consent", "missing": "deny"}))
+    values: list[Any] = ["", "null", "none", "denied", "maybe", {}, [], -1, 1.5]
+    people = [(f"r{i}", {"consent": v, "segment": "vip"}) for i, v in enumerate(values)]
+    people.append(("ok", {"consent": "Yes", "segment": "vip"}))
+    decisions = service.assign_batch("consented", people)
+    assert [d.reason for d in decisions] == ["no_consent"] * len(values) + ["assigned"]
+    contexts = stored_contexts(engine)
+    assert all(contexts[f"r{i}"] is None for i in range(len(values)))
+    assert contexts["ok"] == {"consent": "Yes", "segment": "vip"}
+    assert service.summarize("consented").fallbacks == {"no_consent": len(values)}
+    why = service.preview("consented", [("p", {"consent": "maybe", "segment": "vip"})])[0]
+    assert why.decision.reason == "no_consent"
+    assert why.explanation[0] == (
+        "consent: consent='maybe' not recognised, so read as missing: no consent (missing: deny)")
 
 
 def test_the_spec_declares_consent_and_refuses_randomize_on_a_contextual_design() -> None:

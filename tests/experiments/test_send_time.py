@@ -4,6 +4,7 @@ and daylight-saving changes included) and the hour's own propensity in the log."
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pytest
@@ -66,16 +67,94 @@ def test_a_skipped_local_hour_is_an_hour_after_the_one_before(service: Experimen
     assert local_to_utc == {6, 7}
 
 
-def test_the_default_date_is_today_in_each_recipients_zone(service: ExperimentService, clock: Clock) -> None:
-    clock.now = datetime(2026, 3, 2, 3, 0, tzinfo=UTC)  # still 1 March in New York, 2 March in Tokyo
+def test_the_default_date_is_read_in_each_recipients_zone(service: ExperimentService, clock: Clock) -> None:
+    clock.now = datetime(2026, 3, 2, 3, 0, tzinfo=UTC)  # 22:00 on 1 March in New York, 12:00 on 2 March
     service.create(make_spec(key="t", slots=ONE_SUBJECT, design={"type": "ab"}, send_time=nine_am()))
     ny, tokyo, none = service.assign_batch(
         "t", [("ny", {"tz": "America/New_York"}), ("tokyo", {"tz": "Asia/Tokyo"}), ("x", {})]
     )
-    assert ny.send_at == datetime(2026, 3, 1, 14, tzinfo=UTC)
-    assert tokyo.send_at == datetime(2026, 3, 2, 0, tzinfo=UTC)
-    assert none.send_at == datetime(2026, 3, 2, 9, tzinfo=UTC)  # the default zone
-    assert none.content_notes == {}
+    # 09:00 has passed on each one's local date (1 March in New York, 2 March in Tokyo): the next day's
+    assert ny.send_at == datetime(2026, 3, 2, 14, tzinfo=UTC)
+    assert tokyo.send_at == datetime(2026, 3, 3, 0, tzinfo=UTC)
+    assert none.send_at == datetime(2026, 3, 2, 9, tzinfo=UTC)  # the default zone: still ahead today
+    assert ny.content_notes == tokyo.content_notes == none.content_notes == {}
+
+
+@pytest.mark.parametrize(
+    ("now", "zone", "hour", "expected"),
+    [
+        # Tokyo (UTC+9) at 08:30 on 8 December while it is still 7 December in UTC: 09:00 is ahead today
+        (datetime(2026, 12, 7, 23, 30, tzinfo=UTC), "Asia/Tokyo", 9, datetime(2026, 12, 8, 0, tzinfo=UTC)),
+        # Tokyo at 09:19: 09:00 has passed, so 09:00 on 9 December (the tester's case)
+        (datetime(2026, 12, 8, 0, 19, tzinfo=UTC), "Asia/Tokyo", 9, datetime(2026, 12, 9, 0, tzinfo=UTC)),
+        (datetime(2026, 12, 8, 0, 19, tzinfo=UTC), "Asia/Tokyo", 18, datetime(2026, 12, 8, 9, tzinfo=UTC)),
+        # Kiritimati (UTC+14) at 02:00 on 2 June, still 1 June in UTC
+        (datetime(2026, 6, 1, 12, tzinfo=UTC), "Pacific/Kiritimati", 9, datetime(2026, 6, 1, 19, tzinfo=UTC)),
+        # New York (behind UTC) at 22:00 on 1 March: 2 March 09:00 EST
+        (datetime(2026, 3, 2, 3, tzinfo=UTC), "America/New_York", 9, datetime(2026, 3, 2, 14, tzinfo=UTC)),
+        # exactly at the hour is not in the past
+        (datetime(2026, 3, 2, 9, tzinfo=UTC), "UTC", 9, datetime(2026, 3, 2, 9, tzinfo=UTC)),
+        (datetime(2026, 3, 2, 9, 0, 1, tzinfo=UTC), "UTC", 9, datetime(2026, 3, 3, 9, tzinfo=UTC)),
+        # 10:00 EST on 7 March: 09:00 on the spring-forward day is EDT, 23 hours later (not 24)
+        (datetime(2026, 3, 7, 15, tzinfo=UTC), "America/New_York", 9, datetime(2026, 3, 8, 13, tzinfo=UTC)),
+        # 03:00 EST on 7 March: 02:00 on 8 March does not exist, so 03:00 EDT
+        (datetime(2026, 3, 7, 8, tzinfo=UTC), "America/New_York", 2, datetime(2026, 3, 8, 7, tzinfo=UTC)),
+        # 10:00 EDT on 31 October: 09:00 on the fall-back day is EST, 25 hours later
+        (datetime(2026, 10, 31, 14, tzinfo=UTC), "America/New_York", 9,
+         datetime(2026, 11, 1, 14, tzinfo=UTC)),
+    ],
+)
+def test_a_default_send_date_never_gives_a_send_at_in_the_past(
+    service: ExperimentService, clock: Clock, now: datetime, zone: str, hour: int, expected: datetime
+) -> None:
+    clock.now = now
+    spec = make_spec(key="t", slots=ONE_SUBJECT, design={"type": "ab"}, send_time=nine_am(hours=[hour]))
+    service.create(spec)
+    (d,) = service.assign_batch("t", [("r", {"tz": zone})])
+    assert d.send_at == expected and d.send_at >= now
+    assert d.content_notes == {}
+
+
+def test_a_default_send_date_moves_only_the_date_not_the_hour_or_its_propensity(
+    service: ExperimentService, clock: Clock
+) -> None:
+    """The tester's case: 09:19 in Tokyo, hours 9, 12 and 18 split evenly. The sticky hash gives each
+    recipient the same hour with and without ``send_date``; only 09:00 moves, to the next day."""
+    clock.now = datetime(2026, 12, 8, 0, 19, tzinfo=UTC)
+    service.create(make_spec(key="t", slots=ONE_SUBJECT, design={"type": "ab"}, send_time=TIMED))
+    recipients = [(f"tk{i}", {"tz": "Asia/Tokyo"}) for i in range(300)]
+    dated = service.assign_batch("t", recipients, send_date=date(2026, 12, 8))
+    default = service.assign_batch("t", recipients)
+    tokyo = ZoneInfo("Asia/Tokyo")
+    hours = set()
+    for a, b in zip(dated, default, strict=True):
+        hour = a.send_at.astimezone(tokyo).hour
+        hours.add(hour)
+        assert b.send_at.astimezone(tokyo).hour == hour and b.propensity == a.propensity
+        assert b.send_at >= clock.now and b.content_notes == {}
+        assert b.send_at.astimezone(tokyo).date() == date(2026, 12, 9 if hour == 9 else 8)
+    assert hours == {9, 12, 18}
+    rows = stored(service, "t")
+    assert all(r["send_time_propensity"] == pytest.approx(1 / 3) for r in rows.values())
+
+
+def test_an_explicit_send_date_already_past_is_kept_with_a_note(service: ExperimentService,
+                                                                clock: Clock) -> None:
+    clock.now = datetime(2026, 12, 8, 0, 19, tzinfo=UTC)  # 09:19 in Tokyo
+    service.create(make_spec(key="t", slots=ONE_SUBJECT, design={"type": "ab"},
+                             send_time=nine_am(default_timezone="Asia/Tokyo")))
+    past, lost, ahead = service.assign_batch(
+        "t",
+        [("tk", {"tz": "Asia/Tokyo"}), ("x", {"tz": "Mars/Olympus"}), ("ny", {"tz": "America/New_York"})],
+        send_date=date(2026, 12, 8),
+    )
+    assert past.send_at == datetime(2026, 12, 8, 0, tzinfo=UTC)  # the caller's date is kept
+    assert past.content_notes == {"send_time": "send_date 2026-12-08: 09:00 in Asia/Tokyo"
+                                  " (2026-12-08T00:00:00Z) is already past at 2026-12-08T00:19:00Z"}
+    # the default zone's note and the past one, both
+    zone_note, past_note = lost.content_notes["send_time"].split("; ")
+    assert "Mars/Olympus" in zone_note and past_note.startswith("send_date 2026-12-08: 09:00 in Asia/Tokyo")
+    assert ahead.send_at == datetime(2026, 12, 8, 14, tzinfo=UTC) and ahead.content_notes == {}
 
 
 def test_an_unknown_zone_in_context_takes_the_default_with_a_reason(service: ExperimentService) -> None:
