@@ -117,12 +117,12 @@ def summary_warnings(summary: ExperimentSummary) -> list[str]:
 
 
 def exclusion_note(summary: ExperimentSummary) -> str:
-    """One sentence on the outcomes the results leave out (machine-made, after the reward window)."""
+    """One sentence on the outcomes the results leave out (machine-made, outside the reward window)."""
     machine, late = summary.excluded_machine_events, summary.excluded_late_events
-    late_part = f"{late:,} after the reward window"
+    late_part = f"{late:,} outside the reward window (timed before their decision or after the window)"
     if summary.machine_included:
         return (f"outcomes left out: {late_part}; {summary.machine_events:,} machine-made events are "
-                "counted (include_machine), except those after the window")
+                "counted (include_machine), except those outside the window")
     hint = " (include them with include_machine)" if machine else ""
     return f"outcomes left out: {machine:,} machine-made{hint}, {late_part}"
 

@@ -70,7 +70,8 @@ class VerdictPublic(BaseModel):
 
 
 class ExcludedPublic(BaseModel):
-    """Outcomes the results leave out: machine-made (unless included) and after the reward window."""
+    """Outcomes the results leave out: machine-made (unless included) and ``late``: outside the reward
+    window (timed before their decision, or after the window)."""
 
     machine: int
     late: int
@@ -78,7 +79,7 @@ class ExcludedPublic(BaseModel):
 
 class MachineEventsPublic(BaseModel):
     """Machine-made outcomes stored (flagged, or a user agent the spec lists), and whether the results
-    count them (``?include_machine=true``; never those after the reward window)."""
+    count them (``?include_machine=true``; never those outside the reward window)."""
 
     count: int
     included: bool

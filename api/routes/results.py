@@ -72,9 +72,9 @@ def results(
     """Arms (decisions, events, mean reward), comparisons against control, SRM, and each slot's decision.
 
     ``excluded`` counts the outcomes left out: machine-made ones (unless ``include_machine``) and those
-    after the reward window. ``segment`` adds ``segments`` (the results per value of that attribute);
-    ``covariate`` adjusts the reward comparisons by CUPED and adds ``covariate``. One of the two at a
-    time.
+    outside the reward window (``late``: timed before their decision or after the window). ``segment``
+    adds ``segments`` (the results per value of that attribute); ``covariate`` adjusts the reward
+    comparisons by CUPED and adds ``covariate``. One of the two at a time.
     """
     analysed = _analysed(service, key, segment, covariate, alpha=alpha, correction=correction,
                          include_machine=include_machine, blocks=True)

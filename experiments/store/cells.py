@@ -129,8 +129,8 @@ def grouped_stats(
 class ExcludedCounts:
     """Outcomes of a version that results may leave out, by why.
 
-    ``machine_in_window`` and ``machine_late`` are machine-made events inside and after the reward
-    window; ``late`` are the other events after the window.
+    ``machine_in_window`` and ``machine_late`` are machine-made events inside and outside the reward
+    window; ``late`` are the other events outside it (timed before their decision or after the window).
     """
 
     machine_in_window: int

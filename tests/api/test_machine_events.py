@@ -72,10 +72,11 @@ def test_machine_events_over_http(client):
 
     page = client.get("/v1/experiments/bots/report", headers=ADMIN)
     assert page.status_code == 200
-    assert "outcomes left out: 9 machine-made (include them with include_machine), 1 after the reward " \
-           "window" in page.text
+    assert "outcomes left out: 9 machine-made (include them with include_machine), 1 outside the reward " \
+           "window (timed before their decision or after the window)" in page.text
     page = client.get("/v1/experiments/bots/report?include_machine=true", headers=ADMIN)
-    assert "outcomes left out: 2 after the reward window; 9 machine-made events are counted" in page.text
+    assert ("outcomes left out: 2 outside the reward window (timed before their decision or after the "
+            "window); 9 machine-made events are counted") in page.text
     bad = client.get("/v1/experiments/bots/results?include_machine=perhaps", headers=ADMIN)
     assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["query", "include_machine"]
 
@@ -129,8 +130,8 @@ def test_machine_events_through_the_cli(tmp_path):
     assert included["excluded"] == {"machine": 0, "late": 2}
     assert included["machine_events"] == {"count": 9, "included": True}
     text = sendlab("analyze", "bots").output
-    assert "outcomes left out: 9 machine-made (include them with include_machine), 1 after the " \
-           "reward window" in text
+    assert "outcomes left out: 9 machine-made (include them with include_machine), 1 outside the " \
+           "reward window (timed before their decision or after the window)" in text
 
     numeric = tmp_path / "more.jsonl"  # a user agent that looks like a number stays text
     numeric.write_text(json.dumps({"event_id": "n", "decision_id": ids[30], "type": "click",

@@ -83,6 +83,7 @@ def test_the_drift_block_and_the_exclusions_match_the_api(
     assert chart.count() == 1
     excluded = api["excluded"]
     text = page.locator("#exclusions").inner_text()
-    assert f"{excluded['late']:,} after the reward window" in text
+    late = f"{excluded['late']:,} outside the reward window (timed before their decision or after the window)"
+    assert late in text
     if key != "subject-ab":  # beside "is it learning?" of each slot, a word on drift
         assert page.locator("#slot-subject a[href='#drift']").count() == 1
