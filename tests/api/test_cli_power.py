@@ -246,6 +246,34 @@ def test_bad_input_exits_non_zero_with_one_line(args, needle):
     assert lines[0].startswith("error: ") and needle in lines[0], lines[0]
 
 
+SIZED_COMMANDS = [  # every command taking a number of recipients, with that option
+    (["rate", "--baseline", "0.03", "--mde", "0.1"], "--n"),
+    (["mean", "--sd", "1", "--mde", "0.1"], "--n"),
+    (["rate", "--baseline", "0.03"], "--n"),
+    (["rate", "--baseline", "0.03", "--mde", "0.1"], "--daily"),
+    (["test-then-send", "--baseline", "0.03", "--lift", "0.15"], "--list-size"),
+    (["sequential", "--design", "pocock"], "--fixed-n"),
+    (["bandit", "--rates", "0.03,0.036", "--replications", "2", "--draws", "100"], "--horizon"),
+]
+
+
+@pytest.mark.parametrize(("args", "option"), SIZED_COMMANDS)
+def test_a_size_may_be_written_as_an_integral_number(args, option):
+    # as over HTTP: 2e3 and 2000.0 are 2,000 recipients; 2000.5 is no number of recipients
+    assert run(*args, option, "2e3") == run(*args, option, "2000.0") == run(*args, option, "2000")
+    result = runner.invoke(app, ["power", *args, option, "2000.5"], prog_name="sendlab")
+    assert result.exit_code == 2
+    (line,) = [line for line in result.output.splitlines() if line.strip()]
+    assert line.startswith("error: sendlab power ") and f"'{option}'" in line
+    assert "expected a whole number, such as 20000 or 2e4; got '2000.5'" in line
+
+
+def test_the_largest_size_the_readme_allows_is_accepted():
+    # README: at most 1e15 recipients per arm, as over HTTP
+    assert run("rate", "--baseline", "0.03", "--n", "1e15") == answer_without(
+        solve_rate(0.03, n_per_arm=10**15), "sd_source")
+
+
 @pytest.mark.parametrize(
     ("content", "column", "needle"),
     [("revenue\n1\n2\nabc\n", None, "line 4: 'abc' is not a finite number"),

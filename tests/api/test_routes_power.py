@@ -246,6 +246,38 @@ def test_bad_planning_inputs_are_422_naming_the_field(client, path, body, field)
     assert problems[0]["loc"][:2] == ["body", field], problems
 
 
+SIZED_ROUTES = [  # every route taking a number of recipients, with that field
+    ("/v1/power/rate/power", {"baseline": 0.03, "mde": 0.1}, "n_per_arm"),
+    ("/v1/power/mean/power", {"sd": 1.0, "mde": 0.1}, "n_per_arm"),
+    ("/v1/power/rate/mde", {"baseline": 0.03}, "n_per_arm"),
+    ("/v1/power/mean/mde", {"sd": 1.0}, "n_per_arm"),
+    ("/v1/power/rate/curve", {"baseline": 0.03, "points": 3}, "n_per_arm"),
+    ("/v1/power/mean/curve", {"sd": 1.0, "points": 3}, "n_per_arm"),
+    ("/v1/power/rate", {"baseline": 0.03, "mde": 0.1}, "daily"),
+    ("/v1/power/mean", {"sd": 1.0, "mde": 0.1}, "daily"),
+    ("/v1/power/test-then-send", {"baseline": 0.03, "lift": 0.15}, "list_size"),
+    ("/v1/power/sequential", {"design": "pocock"}, "fixed_n"),
+    ("/v1/power/bandit", {"rates": [0.03, 0.036], "replications": 2, "n_draws": 100}, "horizon"),
+]
+
+
+@pytest.mark.parametrize(("path", "body", "field"), SIZED_ROUTES)
+def test_a_size_is_a_whole_number_of_recipients(client, path, body, field):
+    response = client.post(path, json={**body, field: 2000.5}, headers=ADMIN)
+    assert response.status_code == 422, response.text
+    (problem,) = response.json()["detail"]
+    assert problem["loc"] == ["body", field] and "integer" in problem["msg"]
+    # an integral number written as a float (1000.0, 2e3) is that whole number
+    assert post(client, path, {**body, field: 2e3}) == post(client, path, {**body, field: 2000})
+
+
+def test_the_largest_size_answers_in_any_notation(client):
+    body = {"baseline": 0.03, "mde": 1e-6}
+    as_float = post(client, "/v1/power/rate/power", {**body, "n_per_arm": 1e15})
+    assert as_float == post(client, "/v1/power/rate/power", {**body, "n_per_arm": 10**15})
+    assert as_float == answer_without(solve_rate(0.03, mde=1e-6, n_per_arm=10**15, power=None))
+
+
 IMPOSSIBLE_SUMS = {"n": 10, "sum": 10.0, "sum_squares": 5.0}  # sum_squares < sum^2/n = 10
 
 
