@@ -51,7 +51,7 @@ class ErrorAnswer:
         for loc, msg in self.problems:
             path = loc[1:] if loc[:1] in (("body",), ("query",)) else loc
             field = ".".join(str(p) for p in path)
-            named = not field or msg.startswith(str(path[-1]))
+            named = not field or msg.startswith((field, str(path[-1])))
             parts.append(msg if named else f"{field}: {msg}")
         return "; ".join(parts)
 
@@ -92,11 +92,13 @@ def describe_error(exc: BaseException) -> ErrorAnswer | None:
         return ErrorAnswer(409, (((), str(exc)),))
     if isinstance(exc, PowerInputError | AnalysisInputError | SimulationInputError):
         # Their messages start with the field's name ("alpha must be ..."): use it as the location,
-        # unless the error names its field itself ("" for a problem of several fields together).
+        # unless the error names its field itself ("" for a problem of several fields together); a
+        # dotted name ("summary.sum_squares") is a path into the body.
         message = str(exc)
         field = getattr(exc, "field", None)
-        first = message.split(" ", 1)[0] if field is None else field
-        loc = ("body", first) if first.isidentifier() and first.islower() else ("body",)
+        parts = (message.split(" ", 1)[0] if field is None else field).split(".")
+        named = all(p.isidentifier() and p.islower() for p in parts)
+        loc = ("body", *parts) if named else ("body",)
         return ErrorAnswer(422, ((loc, message),))
     if isinstance(exc, ValidationError):
         return ErrorAnswer(422, _pydantic_problems(exc.errors()))
@@ -152,19 +154,25 @@ def describe_unavailable(exc: BaseException) -> ErrorAnswer | None:
 
 @contextmanager
 def reported_as(**api_names: str) -> Iterator[None]:
-    """Report a planning error under the caller's name for its field (``sample`` is ``values`` in a
-    request, ...); other errors pass unchanged."""
+    """Report a planning error under the caller's names (``sample`` is ``values`` in a request, ...): its
+    field, and the name its message starts with (``sample.sum_squares`` is ``summary.sum_squares``);
+    other errors pass unchanged."""
     try:
         yield
     except PowerInputError as exc:
         message = str(exc)
-        field = exc.field if exc.field is not None else message.split(" ", 1)[0]
-        if field not in api_names:
+        word = message.split(" ", 1)[0]
+        field = exc.field if exc.field is not None else word
+        renamed = _renamed(field, api_names), _renamed(word, api_names) + message[len(word):]
+        if renamed == (field, message):
             raise
-        name = api_names[field]
-        if message.startswith(f"{field} "):
-            message = name + message[len(field):]
-        raise PowerInputError(message, field=name) from exc
+        raise PowerInputError(renamed[1], field=renamed[0]) from exc
+
+
+def _renamed(name: str, api_names: dict[str, str]) -> str:
+    """``name``, or a part of it (``sample.sum_squares``), under the caller's name."""
+    head, dot, rest = name.partition(".")
+    return api_names[head] + dot + rest if head in api_names else name
 
 
 DOMAIN_ERRORS: tuple[type[BaseException], ...] = (

@@ -16,6 +16,7 @@ from api.results import (
     exclusion_note,
 )
 from experiments.adaptive_block import AdaptiveResults
+from experiments.errors import Conflict
 
 
 def results_html(
@@ -29,9 +30,13 @@ def results_html(
 
     Raises
     ------
-    analysis.errors.AnalysisInputError
-        When no slot could be analysed yet (the report needs at least one).
+    experiments.errors.Conflict
+        When no slot can be analysed yet (one variant only, too few decisions, ...): the report needs
+        one; the message gives each slot's reason.
     """
+    if not results.analyses:
+        reasons = "; ".join(f"{slot}: {why}" for slot, why in results.skipped.items())
+        raise Conflict(f"no slot of {results.summary.key!r} can be analysed yet ({reasons})")
     cuped = None if results.covariate is None else "CUPED: " + covariate_to_dict(results)["note"]
     return render_report(
         results.analyses,

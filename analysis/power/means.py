@@ -82,6 +82,22 @@ class MeanAnswer(TestAnswer):
     sd_source: Literal["given", "sample"] = "given"
 
 
+#: How far (relative) a summary's ``sum_squares`` may fall below ``sum^2 / n`` from rounding alone: sums
+#: of many values carry an error of about n times the machine epsilon at worst.
+SUMS_ROUNDING = 1e-6
+
+
+def _check_real_sums(sample: SampleStats) -> None:
+    """Real values have ``sum_squares >= sum^2 / n`` (a variance is never negative); sums further below
+    than rounding explains were not summed from real values."""
+    floor = sample.mean * sample.sum  # sum^2 / n, without squaring a large sum
+    if sample.sum_squares < floor * (1.0 - SUMS_ROUNDING):
+        raise PowerInputError(
+            f"sample.sum_squares is less than sum^2/n ({sample.sum_squares:g} < {floor:g}): not the sums "
+            "of real values.", field="sample.sum_squares",
+        )
+
+
 def _resolve_sd(
     sd: float | None, sample: Sequence[float] | SampleStats | None, baseline_mean: float | None
 ) -> tuple[float, Literal["given", "sample"], float | None]:
@@ -89,7 +105,7 @@ def _resolve_sd(
     if baseline_mean is not None:
         baseline_mean = check_finite("baseline_mean", baseline_mean)
     if sd is not None and sample is not None:
-        raise PowerInputError("sd and sample were both given; give one of them.")
+        raise PowerInputError("sample and sd were both given; give one of them.", field="sd")
     if sd is not None:
         return check_positive("sd", sd), "given", baseline_mean
     if sample is None:
@@ -97,6 +113,7 @@ def _resolve_sd(
     if isinstance(sample, SampleStats):
         if sample.n < 2:
             raise PowerInputError("sample must summarise at least 2 values.", field="summary")
+        _check_real_sums(sample)
         try:
             estimate, mean = sample.std, sample.mean
         except OverflowError:

@@ -27,16 +27,20 @@ def read_past_values(path: Path, column: str | None = None) -> list[float]:
     Returns
     -------
     list of float
-        Every value, in file order. Empty cells and text are reported with their line, never skipped:
-        a recipient who spent nothing is a 0, not a blank.
+        Every value, in file order. Empty cells, blank lines between values and text are reported with
+        their line, never skipped: a recipient who spent nothing is a 0, not a blank.
     """
     try:
         lines = path.read_text(encoding="utf-8-sig").splitlines()
     except UnicodeDecodeError as exc:
         raise CliError(f"--values: {path}: not UTF-8 text") from exc
-    first = next((line for line in lines if line.strip()), None)
-    if first is None:
+    filled = [i for i, line in enumerate(lines) if line.strip()]
+    if not filled:
         raise CliError(f"--values: {path} is empty")
+    blank = next((i for i in range(filled[0], filled[-1]) if not lines[i].strip()), None)
+    if blank is not None:  # between two lines with text: a recipient without a value
+        raise _empty(path, blank + 1, None)
+    first = lines[filled[0]]  # the header, or the first value (blank lines before it hold nobody)
     separator = next((s for s in _SEPARATORS if s in first), None)
     if column is None and separator is None:
         return _one_per_line(path, lines)
@@ -52,7 +56,7 @@ def read_past_values(path: Path, column: str | None = None) -> list[float]:
         column = names[0]
     if column not in names:
         raise CliError(f"--column: {path} has no column {column!r}; it has {', '.join(names)}")
-    return [_number(path, cell, row + 2, column) for row, cell in enumerate(table[column])]
+    return [_number(path, cell, filled[0] + 2 + row, column) for row, cell in enumerate(table[column])]
 
 
 def _one_per_line(path: Path, lines: list[str]) -> list[float]:
@@ -69,10 +73,17 @@ def _is_number(text: str) -> bool:
         return False
 
 
+def _where(path: Path, line: int, column: str | None) -> str:
+    return f"{path}: line {line}" + (f", column {column!r}" if column else "")
+
+
+def _empty(path: Path, line: int, column: str | None) -> CliError:
+    return CliError(f"--values: {_where(path, line, column)} is empty; a recipient without a value is a 0")
+
+
 def _number(path: Path, text: str, line: int, column: str | None) -> float:
-    where = f"{path}: line {line}" + (f", column {column!r}" if column else "")
     if not text.strip():
-        raise CliError(f"--values: {where} is empty; a recipient without a value is a 0")
+        raise _empty(path, line, column)
     if not _is_number(text):
-        raise CliError(f"--values: {where}: {text.strip()!r} is not a finite number")
+        raise CliError(f"--values: {_where(path, line, column)}: {text.strip()!r} is not a finite number")
     return float(text)

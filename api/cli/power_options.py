@@ -9,25 +9,44 @@ from __future__ import annotations
 import dataclasses
 import functools
 import inspect
+import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, get_type_hints
 
 import typer
 
+
+def parse_whole_number(text: str) -> int:
+    """A count of recipients written as an integer or as an integral number (``20000``, ``2e4``,
+    ``1e15``, ``1000.0``), as the HTTP routes take it; ``2.5`` is refused."""
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        number = float(text)
+    except ValueError:
+        number = math.nan
+    if not number.is_integer():
+        raise typer.BadParameter(f"expected a whole number, such as 20000 or 2e4; got {text!r}")
+    return int(number)
+
+
 Mde = Annotated[float | None, typer.Option(
     help="Minimum detectable effect (negative plans for a decrease); with --n: the effect whose power "
     "is asked.")]
 N = Annotated[int | None, typer.Option(
-    "--n", "--n-per-arm", help="Recipients in the control arm: alone, answers the minimum detectable "
-    "effect; with --mde, the power.")]
+    "--n", "--n-per-arm", parser=parse_whole_number, help="Recipients in the control arm (2e4 is 20,000): "
+    "alone, answers the minimum detectable effect; with --mde, the power.")]
 Relative = Annotated[bool, typer.Option("--relative", help="Read --mde as a share of the baseline.")]
 Alpha = Annotated[float, typer.Option(help="Family-wise significance level.")]
 Power = Annotated[float, typer.Option(
     help="Probability of detecting the effect (with --n and --mde: the target marked on the curve).")]
 Arms = Annotated[int, typer.Option(help="Number of arms, the control included.")]
 Ratio = Annotated[float, typer.Option(help="Size of each treatment arm relative to the control.")]
-Daily = Annotated[int | None, typer.Option(help="Emails sent per day: prints the days needed.")]
+Daily = Annotated[int | None, typer.Option(parser=parse_whole_number,
+                                           help="Emails sent per day: prints the days needed.")]
 Share = Annotated[float, typer.Option(help="Share of the daily volume in the test.")]
 Alternative = Annotated[str, typer.Option(help="two-sided or one-sided.")]
 Correction = Annotated[str, typer.Option(help="bonferroni or none (with more than two arms).")]

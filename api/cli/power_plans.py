@@ -13,6 +13,7 @@ import typer
 
 from api.cli.group import CliError
 from api.cli.output import check_output, print_fields, print_json
+from api.cli.power_options import parse_whole_number
 from api.convert import answer_to_dict
 
 Alpha = Annotated[float, typer.Option(help="Significance level of the reported power.")]
@@ -57,7 +58,7 @@ def _check_seed(seed: int) -> None:
 
 
 def test_then_send(
-    list_size: Annotated[int, typer.Option(help="Recipients on the list.")],
+    list_size: Annotated[int, typer.Option(parser=parse_whole_number, help="Recipients on the list.")],
     baseline: Annotated[float | None, typer.Option(help="Control rate, in (0, 1) (with --lift or "
                                                    "--prior-sd).")] = None,
     lift: Annotated[float | None, typer.Option(help="The treatment's effect, relative to the baseline "
@@ -110,8 +111,8 @@ def sequential(
     mixing_ratio: Annotated[float, typer.Option(help="mSPRT mixing sd over the planned effect.")] = 1.0,
     replications: Annotated[int, typer.Option(
         help="mSPRT simulated paths.", max=MAX_SEQUENTIAL_REPLICATIONS)] = 20_000,
-    fixed_n: Annotated[int | None, typer.Option(help="A fixed-sample size (per arm or total) to "
-                                                "inflate.")] = None,
+    fixed_n: Annotated[int | None, typer.Option(parser=parse_whole_number, help="A fixed-sample size "
+                                                "(per arm or total) to inflate.")] = None,
     seed: Seed = 0,
     as_json: Json = False,
 ) -> None:
@@ -140,7 +141,7 @@ def sequential(
 def bandit(
     rates: Annotated[str, typer.Option(help="Assumed true rate of each arm, control first, "
                                        "comma-separated.")],
-    horizon: Annotated[int, typer.Option(help="Sends in the campaign.")],
+    horizon: Annotated[int, typer.Option(parser=parse_whole_number, help="Sends in the campaign.")],
     batches: Annotated[int, typer.Option(help="Batches the sends go out in; the bandit learns between "
                                          "them.")] = 20,
     replications: Annotated[int, typer.Option(

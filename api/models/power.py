@@ -121,7 +121,7 @@ class RatePowerForSizeRequest(TestOptions):
     baseline: float = Field(description="Control rate, in (0, 1).", examples=[0.03])
     mde: float = Field(description="The effect (negative for a decrease).", examples=[0.10])
     relative: bool = Field(False, description="Read mde as a share of the baseline.")
-    n_per_arm: float = Field(description="Recipients in the control arm.", examples=[20_000])
+    n_per_arm: int = Field(description="Recipients in the control arm.", examples=[20_000])
     method: Literal["statsmodels", "unpooled"] = "statsmodels"
 
 
@@ -138,7 +138,7 @@ class MeanPowerForSizeRequest(TestOptions, ValueSpread):
 
     mde: float = Field(description="The effect in the value's units (or relative).", examples=[0.5])
     relative: bool = Field(False, description="Read mde as a share of the baseline mean.")
-    n_per_arm: float = Field(description="Recipients in the control arm.", examples=[20_000])
+    n_per_arm: int = Field(description="Recipients in the control arm.", examples=[20_000])
 
 
 # ---- power curves ------------------------------------------------------------------------------------

@@ -116,8 +116,5 @@ def report(
     ``covariate`` options as ``/results``."""
     analysed = _analysed(service, key, segment, covariate, alpha=alpha, include_machine=include_machine,
                          blocks=True)
-    if not analysed.analyses:
-        reasons = "; ".join(f"{slot}: {why}" for slot, why in analysed.skipped.items())
-        raise HTTPException(409, f"no slot of {key!r} can be analysed yet ({reasons})")
     return HTMLResponse(results_html(analysed, title=f"SendLab results: {key}", adaptive=analysed.adaptive,
                                      segments=analysed.segments))

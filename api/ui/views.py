@@ -35,8 +35,9 @@ SrmStatus = Literal["ok", "flagged", "not applicable", "too early"]
 class SrmFlag:
     """The sample-ratio check of an experiment's slots, worst slot first.
 
-    ``status`` is ``not applicable`` for bandits (their split moves as they learn) and ``too early``
-    while a slot has fewer than two variants with traffic.
+    ``status`` is ``not applicable`` for bandits (their split moves as they learn) and for an experiment
+    whose every slot has a single variant (no split to check), and ``too early`` while no slot has two
+    variants with traffic yet.
     """
 
     status: SrmStatus
@@ -81,6 +82,8 @@ def srm_flag(summary: ExperimentSummary | ExperimentTraffic) -> SrmFlag:
     summary, or from the experiments list's traffic: the same counts and shares)."""
     if summary.design in ADAPTIVE_DESIGNS:
         return SrmFlag("not applicable", None, None, "a bandit's split moves as it learns")
+    if all(len(variants) < 2 for variants in summary.slots.values()):
+        return SrmFlag("not applicable", None, None, "one variant per slot: no split to check")
     worst: tuple[float, str, str] | None = None
     for slot in summary.slots:
         arms = [a for a in summary.arms if a.slot == slot and a.intended_share > 0]

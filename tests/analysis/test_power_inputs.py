@@ -9,6 +9,7 @@ from scipy import stats
 
 from analysis.power import PowerInputError, solve_duration, solve_mean, solve_rate
 from analysis.power.solver import refine_sample_size
+from analysis.stats import SampleStats
 
 BAD_RATE_INPUTS = [
     ({"baseline": 0.0, "mde": 0.01}, "baseline must be strictly between 0 and 1; got 0.0."),
@@ -58,7 +59,13 @@ def test_bad_rate_input(kwargs, message):
 BAD_MEAN_INPUTS = [
     ({"sd": 0.0, "mde": 1.0}, "sd must be greater than 0; got 0.0."),
     ({"sd": None, "mde": 1.0}, "sd is missing; give sd or a sample of past values."),
-    ({"sd": 1.0, "mde": 1.0, "sample": [1.0, 2.0]}, "sd and sample were both given; give one of them."),
+    ({"sd": 1.0, "mde": 1.0, "sample": [1.0, 2.0]}, "sample and sd were both given; give one of them."),
+    # real values have sum_squares >= sum^2/n: 5 < 10^2/10 cannot come from any values
+    ({"sd": None, "mde": 1.0, "sample": SampleStats(10, 10.0, 5.0)},
+     "sample.sum_squares is less than sum^2/n (5 < 10): not the sums of real values."),
+    # equal values whose sums fell a hair below sum^2/n by rounding have no spread: not impossible sums
+    ({"sd": None, "mde": 1.0, "sample": SampleStats(3, 0.1 + 0.1 + 0.1, 3 * 0.1**2)},
+     "sample has no spread (all values equal), so its standard deviation is 0."),
     ({"sd": None, "mde": 1.0, "sample": [1.0]}, "sample must be a flat sequence of at least 2 values."),
     ({"sd": None, "mde": 1.0, "sample": [2.0, 2.0, 2.0]},
      "sample has no spread (all values equal), so its standard deviation is 0."),

@@ -111,8 +111,11 @@ BAD = [
      "mde is too large next to sd: mde / sd overflows (1e+300 / 1e-300)."),
     (solve_mean, (None,), {"mde": 1.0, "sample": [1e308, -1e308]},
      "sample values are too large: their mean or standard deviation overflows."),
-    (solve_mean, (None,), {"mde": 1.0, "sample": SampleStats(2, 1e300, 1e300)},
+    # sums real values can have (sum_squares >= sum^2/n) whose sum^2 overflows
+    (solve_mean, (None,), {"mde": 1.0, "sample": SampleStats(10**10, 1e159, 1.5e308)},
      "sample values are too large: their mean or standard deviation overflows."),
+    (solve_mean, (None,), {"mde": 1.0, "sample": SampleStats(2, 1e300, 1e300)},
+     "sample.sum_squares is less than sum^2/n (1e+300 < inf): not the sums of real values."),
     (solve_mean, (None,), {"mde": 1.0, "sample": SampleStats(1, 3.0, 9.0)},
      "sample must summarise at least 2 values."),
     (solve_mean, (None,), {"mde": 1.0, "sample": SampleStats(3, 6.0, 12.0)},

@@ -111,6 +111,16 @@ def test_mean_from_a_file_of_past_values(tmp_path: Path, content: str, column: s
     assert lines["sd"] == f"{sd:.6g} (from 12 values in {path})"
 
 
+@pytest.mark.parametrize("content", ["1\n2\n4\n", "1\n2\n4", "1\n2\n4\n\n\n", "\n1\n2\n4\n",
+                                     "revenue\n1\n2\n4\n"])
+def test_blank_lines_around_the_values_are_not_recipients(tmp_path: Path, content: str):
+    path = tmp_path / "past.txt"
+    path.write_text(content)
+    data = run("mean", "--values", str(path), "--mde", "0.10")
+    # Reference: numpy's sample sd (ddof=1) of the three values
+    assert data["details"]["sd"] == pytest.approx(np.std([1, 2, 4], ddof=1), rel=1e-12)
+
+
 def test_curve_table_json_and_offline_html(tmp_path: Path):
     html = tmp_path / "curve.html"
     data = run("rate", "--baseline", "0.03", "--mde", "0.1", "--relative", "--points", "5",
@@ -236,11 +246,47 @@ def test_bad_input_exits_non_zero_with_one_line(args, needle):
     assert lines[0].startswith("error: ") and needle in lines[0], lines[0]
 
 
+SIZED_COMMANDS = [  # every command taking a number of recipients, with that option
+    (["rate", "--baseline", "0.03", "--mde", "0.1"], "--n"),
+    (["mean", "--sd", "1", "--mde", "0.1"], "--n"),
+    (["rate", "--baseline", "0.03"], "--n"),
+    (["rate", "--baseline", "0.03", "--mde", "0.1"], "--daily"),
+    (["test-then-send", "--baseline", "0.03", "--lift", "0.15"], "--list-size"),
+    (["sequential", "--design", "pocock"], "--fixed-n"),
+    (["bandit", "--rates", "0.03,0.036", "--replications", "2", "--draws", "100"], "--horizon"),
+]
+
+
+@pytest.mark.parametrize(("args", "option"), SIZED_COMMANDS)
+def test_a_size_may_be_written_as_an_integral_number(args, option):
+    # as over HTTP: 2e3 and 2000.0 are 2,000 recipients; 2000.5 is no number of recipients
+    assert run(*args, option, "2e3") == run(*args, option, "2000.0") == run(*args, option, "2000")
+    result = runner.invoke(app, ["power", *args, option, "2000.5"], prog_name="sendlab")
+    assert result.exit_code == 2
+    (line,) = [line for line in result.output.splitlines() if line.strip()]
+    assert line.startswith("error: sendlab power ") and f"'{option}'" in line
+    assert "expected a whole number, such as 20000 or 2e4; got '2000.5'" in line
+
+
+def test_the_largest_size_the_readme_allows_is_accepted():
+    # README: at most 1e15 recipients per arm, as over HTTP
+    assert run("rate", "--baseline", "0.03", "--n", "1e15") == answer_without(
+        solve_rate(0.03, n_per_arm=10**15), "sd_source")
+
+
 @pytest.mark.parametrize(
     ("content", "column", "needle"),
-    [("revenue\n1\n\n2\nabc\n", None, "line 5: 'abc' is not a finite number"),
+    [("revenue\n1\n2\nabc\n", None, "line 4: 'abc' is not a finite number"),
      ("", None, "is empty"),
      ("a,b\n1,\n2,3\n", "b", "line 2, column 'b' is empty; a recipient without a value is a 0"),
+     # a blank line between values is a recipient without a value too, in every layout of the file
+     ("1\n2\n\n4\n", None, "past.csv: line 3 is empty; a recipient without a value is a 0"),
+     ("revenue\n1\n2\n \n4\n", None, "past.csv: line 4 is empty; a recipient without a value is a 0"),
+     ("revenue\n1\n2\n\n4\n", "revenue", "past.csv: line 4 is empty; a recipient without a value"),
+     ("a,b\n1,2\n\n3,4\n", "b", "past.csv: line 3 is empty; a recipient without a value is a 0"),
+     ("revenue\n1\n\n2\nabc\n", None, "past.csv: line 3 is empty"),  # the first problem, by line
+     # blank lines before the header hold nobody, and the lines after them keep their numbers
+     ("\n\na,b\n1,\n", "b", "past.csv: line 4, column 'b' is empty"),
      ("a,b\n1,2\n", None, "has columns a, b; choose one with --column"),
      ("a,b\n1,2\n", "c", "--column:"),
      ("x\n1\ninf\n", None, "'inf' is not a finite number"),

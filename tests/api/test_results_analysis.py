@@ -112,6 +112,26 @@ def test_the_skewness_note_fires_on_skewed_revenue_only(make_client, db_url, tmp
     assert result.exit_code == 0 and "skewed" not in result.output
 
 
+def test_a_report_of_one_variant_says_there_is_nothing_to_compare(make_client, db_url, tmp_path) -> None:
+    client = make_client(db_url)
+    spec = {"key": "one", "slots": {"subject": {"variants": [{"id": "only", "content": "Hello"}]}},
+            "design": {"type": "ab"}, "consent": {"missing": "allow"}}
+    assert client.post("/v1/experiments", json=spec, headers=ADMIN).status_code == 201
+    _send(client, "one", [{} for _ in range(500)])
+    reason = "no slot of 'one' can be analysed yet (subject: only one variant: nothing to compare)"
+    served = client.get("/v1/experiments/one/report", headers=ADMIN)
+    assert served.status_code == 409 and served.json() == {"detail": reason}
+    # the command line gives the same reason on one line, not the report renderer's internal field
+    html = tmp_path / "one.html"
+    result = runner.invoke(app, ["analyze", "one", "--db", db_url, "--html", str(html)], prog_name="sendlab")
+    assert result.exit_code == 1
+    assert result.output.splitlines() == [f"error: {reason}"]
+    assert not html.exists()
+    table = runner.invoke(app, ["analyze", "one", "--db", db_url])  # without --html: the table and why
+    assert table.exit_code == 0
+    assert "subject: not analysed, only one variant: nothing to compare" in table.output
+
+
 # ---------------------------------------------------------------- segments
 
 

@@ -20,7 +20,9 @@ from analysis.power import (
     solve_mean,
     solve_rate,
 )
+from analysis.stats import SampleStats
 from api.convert import finite_answer
+from api.errors import describe_error, reported_as
 from tests.api.conftest import ADMIN, answer_without
 
 
@@ -242,6 +244,75 @@ def test_bad_planning_inputs_are_422_naming_the_field(client, path, body, field)
     problems = response.json()["detail"]
     assert len(problems) == 1 and problems[0]["msg"]
     assert problems[0]["loc"][:2] == ["body", field], problems
+
+
+SIZED_ROUTES = [  # every route taking a number of recipients, with that field
+    ("/v1/power/rate/power", {"baseline": 0.03, "mde": 0.1}, "n_per_arm"),
+    ("/v1/power/mean/power", {"sd": 1.0, "mde": 0.1}, "n_per_arm"),
+    ("/v1/power/rate/mde", {"baseline": 0.03}, "n_per_arm"),
+    ("/v1/power/mean/mde", {"sd": 1.0}, "n_per_arm"),
+    ("/v1/power/rate/curve", {"baseline": 0.03, "points": 3}, "n_per_arm"),
+    ("/v1/power/mean/curve", {"sd": 1.0, "points": 3}, "n_per_arm"),
+    ("/v1/power/rate", {"baseline": 0.03, "mde": 0.1}, "daily"),
+    ("/v1/power/mean", {"sd": 1.0, "mde": 0.1}, "daily"),
+    ("/v1/power/test-then-send", {"baseline": 0.03, "lift": 0.15}, "list_size"),
+    ("/v1/power/sequential", {"design": "pocock"}, "fixed_n"),
+    ("/v1/power/bandit", {"rates": [0.03, 0.036], "replications": 2, "n_draws": 100}, "horizon"),
+]
+
+
+@pytest.mark.parametrize(("path", "body", "field"), SIZED_ROUTES)
+def test_a_size_is_a_whole_number_of_recipients(client, path, body, field):
+    response = client.post(path, json={**body, field: 2000.5}, headers=ADMIN)
+    assert response.status_code == 422, response.text
+    (problem,) = response.json()["detail"]
+    assert problem["loc"] == ["body", field] and "integer" in problem["msg"]
+    # an integral number written as a float (1000.0, 2e3) is that whole number
+    assert post(client, path, {**body, field: 2e3}) == post(client, path, {**body, field: 2000})
+
+
+def test_the_largest_size_answers_in_any_notation(client):
+    body = {"baseline": 0.03, "mde": 1e-6}
+    as_float = post(client, "/v1/power/rate/power", {**body, "n_per_arm": 1e15})
+    assert as_float == post(client, "/v1/power/rate/power", {**body, "n_per_arm": 10**15})
+    assert as_float == answer_without(solve_rate(0.03, mde=1e-6, n_per_arm=10**15, power=None))
+
+
+IMPOSSIBLE_SUMS = {"n": 10, "sum": 10.0, "sum_squares": 5.0}  # sum_squares < sum^2/n = 10
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [("/v1/power/mean", {"mde": 0.1}),
+     ("/v1/power/mean/mde", {"n_per_arm": 1000}),
+     ("/v1/power/mean/power", {"mde": 0.1, "n_per_arm": 1000}),
+     ("/v1/power/mean/curve", {"mde": 0.1})],
+)
+def test_mean_routes_name_the_spread_fields_the_request_used(client, path, body):
+    def problem(extra: dict) -> dict:
+        response = client.post(path, json={**body, **extra}, headers=ADMIN)
+        assert response.status_code == 422, response.text
+        (found,) = response.json()["detail"]
+        return found
+
+    # sums no real values have: said so, on the field, rather than "no spread (all values equal)"
+    assert problem({"summary": IMPOSSIBLE_SUMS}) == {
+        "loc": ["body", "summary", "sum_squares"],
+        "msg": "summary.sum_squares is less than sum^2/n (5 < 10): not the sums of real values."}
+    # sd with past values: the request's own fields, never the Python argument "sample"
+    assert problem({"sd": 1.0, "values": [1.0, 2.0, 3.0]}) == {
+        "loc": ["body", "sd"], "msg": "values and sd were both given; give one of them."}
+    assert problem({"sd": 1.0, "summary": {"n": 3, "sum": 6.0, "sum_squares": 14.0}}) == {
+        "loc": ["body", "sd"], "msg": "summary and sd were both given; give one of them."}
+
+
+def test_an_error_on_a_part_of_a_field_is_one_line_without_repeating_it():
+    with pytest.raises(PowerInputError) as caught, reported_as(sample="summary"):
+        solve_mean(None, mde=0.1, sample=SampleStats(10, 10.0, 5.0))
+    answer = describe_error(caught.value)
+    assert answer.problems[0][0] == ("body", "summary", "sum_squares")
+    assert answer.one_line() == ("summary.sum_squares is less than sum^2/n (5 < 10): not the sums of real "
+                                 "values.")
 
 
 def test_combination_problems_are_422_on_the_body(client):

@@ -67,6 +67,14 @@ def test_srm_flag_does_not_apply_to_bandits_or_empty_experiments() -> None:
     assert srm_flag(_summary([0, 0], [0.5, 0.5])).status == "too early"
 
 
+def test_srm_flag_does_not_apply_to_one_variant() -> None:
+    # one variant has no split to check, however much traffic it has: never "too early"
+    for counts in ([500], [0]):
+        flag = srm_flag(_summary(counts, [1.0]))
+        assert (flag.status, flag.message) == ("not applicable", "one variant per slot: no split to check")
+    assert srm_flag(_summary([0, 0], [0.5, 0.5])).status == "too early"  # two variants: still to come
+
+
 def test_traffic_counts_learnable_decisions_and_fallbacks() -> None:
     assert traffic(_summary([100, 120], [1, 1], fallbacks={"holdout": 7, "paused": 3})) == 230
 
@@ -302,6 +310,24 @@ def test_list_counts_every_decision(client: TestClient, seeded: Any) -> None:
     for info in seeded.list():
         expected = traffic(seeded.summarize(info.key))
         assert f"{expected:,}" in page
+
+
+def test_list_says_not_applicable_for_a_one_variant_experiment(tmp_path: Path) -> None:
+    from experiments.service import ExperimentService
+    from experiments.spec import parse_spec
+    from experiments.store import create_tables, make_engine
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'one.db'}")
+    create_tables(engine)
+    service = ExperimentService(engine, seed=1)
+    only = {"variants": [{"id": "only", "content": "Hi"}]}
+    service.create(parse_spec({"key": "one", "slots": {"subject": only}, "design": {"type": "ab"},
+                               "consent": {"missing": "allow"}}))
+    service.assign_batch("one", [(f"r{i}", {}) for i in range(500)])
+    listing = TestClient(build_app(service, keys=False)).get("/ui")
+    assert listing.status_code == 200
+    (cell,) = re.findall(r'<td class="srm srm-([a-z-]+)"[^>]*>\s*([^<]*?)\s*</td>', listing.text)
+    assert cell == ("not-applicable", "not applicable")
 
 
 def test_new_experiment_page_renders_and_escapes_the_spec(tmp_path: Path) -> None:
