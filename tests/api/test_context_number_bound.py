@@ -1,5 +1,7 @@
 """A stored context number lies within ±2**53 (``MAX_CONTEXT_NUMBER``): beyond it an assignment, a batch
-and a preview are a 422 at the attribute and nothing is written, on SQLite and PostgreSQL."""
+and a preview are a 422 at the attribute and nothing is written, on SQLite and PostgreSQL. A log that
+holds such a number from before the bound still gives results (never a 500), and a covariate that
+cannot be summed is a 422 at ``covariate``."""
 
 from __future__ import annotations
 
@@ -81,3 +83,39 @@ def test_a_nested_stored_number_above_the_bound_is_refused(any_client) -> None: 
     loc, msg = problem(any_client.post("/v1/experiments/hello/assign", json=body, headers=SEND))
     assert loc == ["body", "context", "country"] and "2**53" in msg
 
+
+def send(client: TestClient, round_: int, values: dict[int, float]) -> None:
+    """Assign 20 recipients (``recency_days`` ``i``, or ``values[i]``) and post a click for every third."""
+    decisions = []
+    for i in range(20):
+        response = assign(client, f"r{i}", values.get(i, i))
+        assert response.status_code == 200, response.text
+        decisions.append(response.json()["decision_id"])
+    events = [{"event_id": f"{round_}-{i}", "decision_id": d, "type": "click"}
+              for i, d in enumerate(decisions) if i % 3 == 0]
+    assert client.post("/v1/outcomes", json={"events": events}, headers=SEND).status_code == 200
+
+
+@pytest.mark.parametrize("value", [1e150, 1e300])
+def test_results_of_a_log_with_a_number_stored_before_the_bound_are_not_a_500(seeded, monkeypatch, value):
+    send(seeded, 0, {})
+    assert seeded.post(f"/v1/experiments/{KEY}/learn", headers=ADMIN).status_code == 200
+    with monkeypatch.context() as old_code:  # stored as the service did before the bound
+        old_code.setattr("experiments.service.inputs.MAX_CONTEXT_NUMBER", float("inf"))
+        send(seeded, 1, {0: value})
+    for path in ("results", "report", "results?segment=recency_days"):
+        response = seeded.get(f"/v1/experiments/{KEY}/{path}", headers=ADMIN)
+        assert response.status_code == 200, f"{path}: {response.text}"
+    adaptive = seeded.get(f"/v1/experiments/{KEY}/results", headers=ADMIN).json()["adaptive"]
+    assert "1 decisions hold a context number beyond ±2**53" in adaptive["estimator_note"]
+    assert adaptive["skipped"] == {}
+    for path in ("results", "report"):
+        response = seeded.get(f"/v1/experiments/{KEY}/{path}?covariate=recency_days", headers=ADMIN)
+        if value == 1e150:  # its square still fits a double: the sums are finite
+            assert response.status_code == 200, response.text
+            continue
+        assert response.status_code == 422, response.text
+        (only,) = response.json()["detail"]
+        assert only["loc"] == ["query", "covariate"]
+        assert only["msg"].startswith(
+            "'recency_days' cannot adjust the results: its stored values are too large to sum")
