@@ -71,17 +71,20 @@ def relative_lift_delta(
     """Relative lift with the delta-method interval.
 
     .. math:: \\mathrm{Var}(m_B/m_A) \\approx \\frac{v_B}{m_A^2} + \\frac{m_B^2 v_A}{m_A^4}
-              - \\frac{2 m_B c_{AB}}{m_A^3}
+              - \\frac{2 m_B c_{AB}}{m_A^3} = \\frac{v_B + \\rho^2 v_A - 2 \\rho c_{AB}}{m_A^2},
+              \\quad \\rho = m_B / m_A
 
-    ``covariance`` is :math:`c_{AB}` (0 for independent arms).
+    ``covariance`` is :math:`c_{AB}` (0 for independent arms). The right-hand form is computed: it has no
+    fourth power of :math:`m_A`, which would overflow (or underflow) far sooner.
     """
     c = critical_value(alpha)
     ma, mb = control.mean, variant.mean
-    if ma**4 == 0:  # zero, or so small that the variance formula underflows
+    if ma * ma == 0:  # zero, or so small that the variance formula underflows
         return LiftInterval(math.nan, (math.nan, math.nan), "undefined")
-    lift = mb / ma - 1
-    variance = (variant.variance_of_mean / ma**2 + mb**2 * control.variance_of_mean / ma**4
-                - 2 * mb * covariance / ma**3)
+    ratio = mb / ma
+    lift = ratio - 1
+    variance = (variant.variance_of_mean + ratio * ratio * control.variance_of_mean
+                - 2 * ratio * covariance) / (ma * ma)
     half = c * math.sqrt(max(variance, 0.0))
     return LiftInterval(lift, (lift - half, lift + half), "delta")
 

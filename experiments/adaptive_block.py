@@ -76,6 +76,10 @@ def _estimates(data: AdaptiveData, metric: str) -> tuple[ArmValueEstimates | Non
             return None, (f"the log holds {data.log.decisions:,} decisions, more than are read as rows for "
                           "the cross-fitted AIPW: the estimates are the adaptively weighted IPW of the sums")
         return None, ""
+    if data.rows.out_of_range:
+        return None, (f"{data.rows.out_of_range:,} decisions hold a context number beyond ±2**53 (logged "
+                      "before that bound), which a reward model of the context cannot fit: the estimates are "
+                      "the adaptively weighted IPW of the sums")
     try:
         return estimate_arm_values_aipw(data.rows.metric_to_rows[metric]), (
             "contextual design: the estimates are augmented by a ridge reward model of the context, "

@@ -36,6 +36,7 @@ from analysis.adaptive_log import EMPTY_SUMS, ArmBatchSums, ArrayLog, LogArrays,
 from bandit.features import FeatureHasher
 from bandit.options import default_min_share
 from experiments.assignment import CompiledExperiment
+from experiments.limits import MAX_CONTEXT_NUMBER
 from experiments.store import decisions_table as D
 from experiments.store.breakdown_tables import AdaptiveSums, stored_adaptive_arrays
 from experiments.store.summaries import attribution, event_types
@@ -201,6 +202,9 @@ class AdaptiveRows:
     (the arrays of batch, arm, propensity and features are shared; only the reward differs)."""
 
     metric_to_rows: dict[str, DecisionRows]
+    #: decisions whose context holds a number beyond :data:`~experiments.limits.MAX_CONTEXT_NUMBER` (logged
+    #: before that bound): a reward model of such contexts overflows, so none is fitted
+    out_of_range: int = 0
 
 
 def read_decision_rows(
@@ -234,7 +238,7 @@ def read_decision_rows(
     propensity = np.empty(decisions)
     features = np.empty((decisions, dim - 1))
     metric_values = np.empty((len(att.types) + 1, decisions))
-    filled = 0
+    filled = out_of_range = 0
     result = conn.execution_options(stream_results=True).execute(query)
     while chunk := result.fetchmany(chunk_rows):
         end = filled + len(chunk)
@@ -242,6 +246,7 @@ def read_decision_rows(
         arm[filled:end] = [int(r.arm) for r in chunk]
         propensity[filled:end] = [float(r.propensity) for r in chunk]
         contexts = [{k: (r.context or {}).get(k) for k in names} for r in chunk]
+        out_of_range += sum(map(_out_of_range, contexts))
         features[filled:end] = hasher.encode(contexts)[:, 1:]
         for j, row in enumerate(zip(*[tuple(r)[4:] for r in chunk], strict=True)):
             metric_values[j, filled:end] = row
@@ -256,7 +261,12 @@ def read_decision_rows(
     return AdaptiveRows({
         metric: DecisionRows(reward=metric_values[j, :filled].astype(float), **shared)
         for j, metric in enumerate(_metric_names(att.types))
-    })
+    }, out_of_range)
+
+
+def _out_of_range(context: dict[str, Any]) -> bool:
+    """Whether a number of ``context`` lies beyond :data:`~experiments.limits.MAX_CONTEXT_NUMBER`."""
+    return any(type(v) in (int, float) and abs(v) > MAX_CONTEXT_NUMBER for v in context.values())
 
 
 @dataclass(frozen=True)

@@ -50,6 +50,11 @@ MAX_INSIGHT_SAMPLE = 100_000
 MAX_OUTCOME_VALUE = 1e12
 #: Distinct values of a segment attribute (a category, not an identifier or a continuous number).
 MAX_SEGMENTS = 50
+#: The largest number in absolute value in a context value stored with a decision (the attributes a
+#: policy, a rule, a segment or a covariate reads): 2**53, below which every integer is exact in a
+#: double. A contextual policy squares these numbers and sums them over every decision it learns from,
+#: and so does CUPED; within this bound those sums stay finite and well inside a double's range.
+MAX_CONTEXT_NUMBER = 2**53
 #: The longest string of a context value stored with a decision (``record``, a contextual policy's
 #: attributes), in characters.
 MAX_CONTEXT_STRING_LENGTH = 1_024

@@ -29,7 +29,7 @@ from typing import Any
 from sqlalchemy import delete, null, select, update
 from sqlalchemy.engine import Engine
 
-from experiments.errors import InvalidInput
+from experiments.errors import NUL_REASON, InvalidInput
 from experiments.limits import MAX_ID_LENGTH
 from experiments.store import decisions_table, existing_keys, from_db_time, outcomes_table
 from experiments.store.context_drops import drop_contexts, lock_for_drop
@@ -109,8 +109,10 @@ def erasure_token(secret: bytes, value: str) -> str:
 
 
 def _check_id(recipient_id: str) -> None:
-    if not recipient_id or len(recipient_id) > MAX_ID_LENGTH or "\x00" in recipient_id:
+    if not recipient_id or len(recipient_id) > MAX_ID_LENGTH:
         raise InvalidInput("recipient_id", f"must be a non-empty string of at most {MAX_ID_LENGTH} chars")
+    if "\x00" in recipient_id:
+        raise InvalidInput("recipient_id", NUL_REASON)
 
 
 def read_recipient(engine: Engine, recipient_id: str) -> RecipientData:

@@ -37,6 +37,9 @@ if TYPE_CHECKING:
 
 #: The name of the send-time choice among an experiment's slots (a spec's own slot may not take it).
 SEND_TIME_SLOT = "send_time"
+#: The local dates a ``send_date`` may name: every hour of each has a UTC time in years 1 to 9999 in
+#: every zone (offsets stay within a day), as a stored send time must.
+SEND_DATES = (date(1, 1, 2), date(9999, 12, 30))
 #: The reason noted when a recipient's time zone is missing or unknown and the default zone is used.
 DEFAULT_ZONE_NOTE = "time zone {value!r} in context.{attr} is not a known IANA zone: {default} used"
 #: The note on a send time that the batch's ``send_date`` puts in the past (the date is kept).
@@ -288,7 +291,8 @@ def check_send_date(send_date: Any, has_send_time: bool) -> date | None:
     Raises
     ------
     InvalidInput
-        At ``send_date``: not a date, or given to an experiment without ``send_time``.
+        At ``send_date``: not a date, outside :data:`SEND_DATES`, or given to an experiment without
+        ``send_time``.
     """
     if send_date is None:
         return None
@@ -301,6 +305,11 @@ def check_send_date(send_date: Any, has_send_time: bool) -> date | None:
         raise InvalidInput("send_date", f"must be a date (YYYY-MM-DD), got {send_date!r}")
     if not has_send_time:
         raise InvalidInput("send_date", "the experiment declares no send_time: give send_at instead")
+    first, last = SEND_DATES
+    if not first <= send_date <= last:
+        raise InvalidInput("send_date", (
+            f"out of range: {send_date.isoformat()} is not between {first.isoformat()} and "
+            f"{last.isoformat()} (a send time in any zone must fall between years 1 and 9999 in UTC)"))
     return send_date
 
 

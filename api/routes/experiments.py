@@ -111,12 +111,14 @@ def learn(key: str, service: ServiceDep) -> dict[str, Any]:
 @router.post(
     "/{key}/graduate",
     response_model=ExperimentPublic,
-    responses={**NOT_FOUND, 409: {"model": MessageBody, "description": "The design has no policy."}},
+    responses={**NOT_FOUND, 409: {"model": MessageBody,
+                                  "description": "The design has no policy, or no warm start."}},
 )
 def graduate(key: str, service: ServiceDep) -> dict[str, Any]:
     """End the apprenticeship of a warm-started policy now: from here on it chooses (and explores).
 
     It also graduates by itself once its agreement with the incumbent passes ``design.warm_start``'s
-    threshold. Graduating a policy that is not an apprentice changes nothing.
+    threshold. Graduating a policy that graduated already changes nothing; a design without a policy
+    or without ``warm_start`` has nothing to graduate (409).
     """
     return experiment_to_dict(service.graduate(key))

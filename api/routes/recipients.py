@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException
@@ -9,6 +11,7 @@ from fastapi import APIRouter, Depends, HTTPException
 from api.convert import to_jsonable
 from api.deps import ServiceDep, SettingsDep, require_admin
 from api.models.common import MessageBody, ValidationErrorBody
+from experiments.errors import InvalidInput
 from experiments.recipients import read_recipient
 
 router = APIRouter(
@@ -19,11 +22,21 @@ router = APIRouter(
 )
 
 
+@contextmanager
+def _path_id() -> Iterator[None]:
+    """A bad ``recipient_id`` is a 422 at the path parameter, not at a body the call does not have."""
+    try:
+        yield
+    except InvalidInput as exc:
+        raise HTTPException(422, [{"loc": ["path", exc.field], "msg": exc.reason}]) from None
+
+
 @router.get("/{recipient_id}")
 def show_recipient(recipient_id: str, service: ServiceDep) -> dict[str, Any]:
     """Every decision about the recipient, with the context stored with it and its outcomes (an empty
     ``decisions`` list when nothing is stored, as after an erasure)."""
-    return to_jsonable(read_recipient(service.engine, recipient_id))
+    with _path_id():
+        return to_jsonable(read_recipient(service.engine, recipient_id))
 
 
 @router.delete("/{recipient_id}", responses={409: {"model": MessageBody}})
@@ -32,4 +45,5 @@ def erase(recipient_id: str, service: ServiceDep, settings: SettingsDep) -> dict
     irreversible token, decisions and outcomes kept as counts, so results are unchanged."""
     if not settings.erasure_secret:
         raise HTTPException(409, "erasure is not configured: set SENDLAB_ERASURE_SECRET (16 bytes or more)")
-    return to_jsonable(service.erase_recipient(recipient_id, settings.erasure_secret.encode()))
+    with _path_id():
+        return to_jsonable(service.erase_recipient(recipient_id, settings.erasure_secret.encode()))

@@ -133,11 +133,23 @@ class Catalog:
             return self.info(repo.experiment(conn, key))
 
     def graduate(self, key: str) -> ExperimentInfo:
-        """End the apprenticeship of a warm-started policy: from now on it chooses (and explores)."""
+        """End the apprenticeship of a warm-started policy: from now on it chooses (and explores). A
+        policy that graduated already is left as it is.
+
+        Raises
+        ------
+        Conflict
+            The design has no policy, or no ``warm_start``: there is nothing to graduate.
+        """
         repo = self._core.repo
         with self._core.engine.begin() as conn:
             record = repo.experiment(conn, key, lock=True)
-            if not repo.compiled_of(record).adaptive:
+            compiled = repo.compiled_of(record)
+            if not compiled.adaptive:
                 raise Conflict(f"experiment {key!r} has no policy to graduate")
-            repo.update_experiment(conn, key, self._core.now(), apprentice=False)
+            if compiled.spec.design.warm_start is None:
+                raise Conflict(f"experiment {key!r} has no warm start (design.warm_start): its policy "
+                               "chooses from the first decision, there is nothing to graduate")
+            if record.apprentice:
+                repo.update_experiment(conn, key, self._core.now(), apprentice=False)
             return self.info(repo.experiment(conn, key))

@@ -15,6 +15,7 @@ from experiments.errors import NUL_REASON, InvalidInput
 from experiments.limits import (
     MAX_CONTEXT_DEPTH,
     MAX_CONTEXT_ITEMS,
+    MAX_CONTEXT_NUMBER,
     MAX_CONTEXT_STRING_LENGTH,
     MAX_EVENT_TYPE_LENGTH,
     MAX_ID_LENGTH,
@@ -26,18 +27,24 @@ from experiments.text import SURROGATE_REASON, has_lone_surrogate
 
 Recipients = Sequence[tuple[str, Mapping[str, Any]]]
 
+#: Why a stored context number is refused (formatted with the number).
+CONTEXT_NUMBER_REASON = (
+    f"out of range: a stored context number lies between -2**53 and 2**53 (±{MAX_CONTEXT_NUMBER:,}), "
+    "got {!r}"
+)
+
 
 def json_value_problem(value: Any, depth: int = 0) -> str | None:
-    """Why ``value`` cannot be stored as JSON (on PostgreSQL too), or None: a JSON value with finite
-    numbers, no NUL character in a string or a key, strings of at most :data:`MAX_CONTEXT_STRING_LENGTH`
-    characters, nested at most :data:`MAX_CONTEXT_DEPTH` levels of at most :data:`MAX_CONTEXT_ITEMS`
-    items each."""
+    """Why ``value`` cannot be stored as JSON (on PostgreSQL too), or None: a JSON value with numbers
+    within :data:`MAX_CONTEXT_NUMBER` in absolute value, no NUL character in a string or a key, strings
+    of at most :data:`MAX_CONTEXT_STRING_LENGTH` characters, nested at most :data:`MAX_CONTEXT_DEPTH`
+    levels of at most :data:`MAX_CONTEXT_ITEMS` items each."""
     if value is None or isinstance(value, bool):
         return None
     if isinstance(value, int):
-        if abs(value) <= sys.float_info.max:
-            return None
-        return "must be a JSON value (finite numbers), got an integer beyond the range of a number"
+        if abs(value) > sys.float_info.max:
+            return "must be a JSON value (finite numbers), got an integer beyond the range of a number"
+        return None if abs(value) <= MAX_CONTEXT_NUMBER else CONTEXT_NUMBER_REASON.format(value)
     if isinstance(value, str):
         if len(value) > MAX_CONTEXT_STRING_LENGTH:
             return f"too long: a stored string has at most {MAX_CONTEXT_STRING_LENGTH:,} characters"
@@ -45,7 +52,9 @@ def json_value_problem(value: Any, depth: int = 0) -> str | None:
             return SURROGATE_REASON
         return NUL_REASON if "\x00" in value else None
     if isinstance(value, float):
-        return None if math.isfinite(value) else f"must be a JSON value (finite numbers), got {value!r}"
+        if not math.isfinite(value):
+            return f"must be a JSON value (finite numbers), got {value!r}"
+        return None if abs(value) <= MAX_CONTEXT_NUMBER else CONTEXT_NUMBER_REASON.format(value)
     if isinstance(value, list | tuple | Mapping):
         if depth >= MAX_CONTEXT_DEPTH:
             return f"nested too deeply (at most {MAX_CONTEXT_DEPTH} levels)"

@@ -10,6 +10,7 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 from sqlalchemy.engine import Connection
 
+from analysis.errors import AnalysisInputError
 from experiments.assignment import CompiledExperiment
 from experiments.errors import Conflict, InvalidInput
 from experiments.event_values import uncounted_value_counts
@@ -207,8 +208,13 @@ class Reading:
         """:meth:`summarize_covariate` read on ``conn``."""
         _, compiled = self._core.repo.current(conn, key)
         check_attribute(compiled, attribute, "covariate")
-        arms = stored_covariate_stats(conn, key, compiled.version, attribute)
-        return build_covariate_summary(compiled, attribute, arms)
+        try:
+            arms = stored_covariate_stats(conn, key, compiled.version, attribute)
+            return build_covariate_summary(compiled, attribute, arms)
+        except AnalysisInputError:  # a sum that is not finite
+            raise InvalidInput("covariate", (
+                f"{attribute!r} cannot adjust the results: its stored values are too large to sum (a value "
+                f"beyond ±2**53, logged before that bound)")) from None
 
     def summarize_covariate(self, key: str, attribute: str) -> CovariateSummary:
         """The sums CUPED needs for a numeric context attribute recorded at send time, per slot variant,

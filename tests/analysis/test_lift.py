@@ -173,3 +173,15 @@ def test_covariance_enters_the_absolute_and_delta_intervals() -> None:
     assert delta.ci[1] - delta.estimate == pytest.approx(c * math.sqrt(variance), rel=1e-12)
     # without covariance the intervals are those of independent arms, bit for bit
     assert relative_lift(A, B, 0.05, covariance=0.0) == relative_lift(A, B, 0.05)
+
+
+@pytest.mark.parametrize("scale", [1.0, 1e80, 1e-80])
+def test_the_delta_interval_of_large_or_small_means_is_that_of_the_rescaled_means(scale: float) -> None:
+    # the relative lift and its interval do not change when both means scale by s and their variances
+    # by s^2; the written-out formula (v_B / m_A^2 + m_B^2 v_A / m_A^4 - ...) overflowed at m_A = 1e80
+    control, variant = _pair(0.10 * scale, 4e-5 * scale**2, 0.12 * scale, 6e-5 * scale**2)
+    delta = relative_lift_delta(control, variant, 0.05, covariance=1.5e-5 * scale**2)
+    variance = 6e-5 / 0.1**2 + 0.12**2 * 4e-5 / 0.1**4 - 2 * 0.12 * 1.5e-5 / 0.1**3
+    assert delta.estimate == pytest.approx(0.2, rel=1e-12)
+    half = critical_value(0.05) * math.sqrt(variance)
+    assert delta.ci[1] - delta.estimate == pytest.approx(half, rel=1e-12)

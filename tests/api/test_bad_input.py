@@ -28,7 +28,8 @@ def any_client(request: pytest.FixtureRequest, make_client: Any, sqlite_url: str
 
 
 def stored_rows(client: TestClient) -> dict[str, int]:
-    with client.app.state.engine.connect() as conn:
+    engine = client.app.state.engine or client.app.state.service.core.engine  # an app given its service
+    with engine.connect() as conn:
         return {
             t.name: int(conn.execute(select(func.count()).select_from(t)).scalar_one())
             for t in (experiments_table, decisions_table, outcomes_table, orphans_table)

@@ -44,6 +44,18 @@ def test_show_and_erase_a_recipient_over_http(sqlite_url: str) -> None:
         assert _results(client) == before
 
 
+def test_a_bad_recipient_id_in_the_path_is_a_422_at_the_path_with_its_reason(sqlite_url: str) -> None:
+    settings = Settings(db=sqlite_url, admin_key=ADMIN_KEY, send_key=SEND_KEY, erasure_secret=SECRET)
+    with TestClient(create_app(settings)) as client:
+        for path, reason in (("%00", "must not contain a NUL character (\\u0000)"),
+                             ("a%00b", "must not contain a NUL character (\\u0000)"),
+                             ("x" * 129, "must be a non-empty string of at most 128 chars")):
+            for call in (client.get, client.delete):
+                response = call(f"/v1/recipients/{path}", headers=ADMIN)
+                assert response.status_code == 422, response.text
+                assert response.json()["detail"] == [{"loc": ["path", "recipient_id"], "msg": reason}]
+
+
 def test_erasure_needs_the_server_secret(client: TestClient) -> None:
     refused = client.delete("/v1/recipients/ana", headers=ADMIN)
     assert refused.status_code == 409 and "SENDLAB_ERASURE_SECRET" in refused.json()["detail"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
@@ -11,6 +12,7 @@ from api.settings import Settings
 from experiments.service import ExperimentService
 from experiments.store import create_tables, make_engine
 from tests.api.conftest import ADMIN, ADMIN_KEY, SEND, SEND_KEY, make_spec
+from tests.api.test_bad_input import stored_rows
 
 
 def utc_hour(text: str) -> tuple[str, int]:
@@ -64,6 +66,35 @@ def test_send_date_is_checked(make_client, sqlite_url):
     assert response.json()["detail"][0]["loc"] == ["body", "send_date"]
 
 
+@pytest.mark.parametrize(("send_date", "zone"), [("0001-01-01", "Pacific/Auckland"),
+                                                 ("9999-12-31", "Pacific/Honolulu")])
+def test_a_send_date_at_the_ends_of_the_calendar_is_a_422_and_nothing_is_written(
+    make_client, sqlite_url, send_date, zone
+):
+    # 09:00 on 0001-01-01 in Auckland is in year 0 in UTC, 18:00 on 9999-12-31 in Honolulu in year 10000
+    client = make_client(sqlite_url)
+    client.post("/v1/experiments", json=make_spec(send_time=SEND_TIME), headers=ADMIN)
+    before = stored_rows(client)
+    single = {"recipient_id": "y2", "context": {"tz": zone}, "send_date": send_date}
+    batch = {"send_date": send_date, "recipients": [{"recipient_id": "y2", "context": {"tz": zone}}]}
+    for path, body in (("assign", single), ("assign/batch", batch)):
+        response = client.post(f"/v1/experiments/hello/{path}", json=body, headers=SEND)
+        assert response.status_code == 422, response.text
+        (only,) = response.json()["detail"]
+        assert only["loc"] == ["body", "send_date"]
+        assert only["msg"].startswith(f"out of range: {send_date} is not between 0001-01-02 and 9999-12-30")
+    assert stored_rows(client) == before
+
+
+def test_the_first_and_last_send_dates_have_a_send_time_in_every_zone(make_client, sqlite_url):
+    client = make_client(sqlite_url)
+    client.post("/v1/experiments", json=make_spec(send_time=SEND_TIME), headers=ADMIN)
+    for send_date, zone in (("0001-01-02", "Pacific/Kiritimati"), ("9999-12-30", "Etc/GMT+12")):
+        body = {"recipient_id": zone, "context": {"tz": zone}, "send_date": send_date}
+        response = client.post("/v1/experiments/hello/assign", json=body, headers=SEND)
+        assert response.status_code == 200, response.text
+
+
 def test_results_by_send_hour(make_client, sqlite_url):
     client = make_client(sqlite_url)
     client.post("/v1/experiments", json=make_spec(send_time=SEND_TIME), headers=ADMIN)
@@ -97,6 +128,10 @@ def test_sendlab_assign_takes_send_date(tmp_path):
     assert utc_hour(json_module.loads(result.stdout)["send_at"]) == ("2026-11-01", 14)
     result = runner.invoke(app, ["assign", "hello", "-r", "ana", "--send-date", "Sunday", "--db", db])
     assert result.exit_code == 1 and "--send-date" in result.output and "Traceback" not in result.output
+    result = runner.invoke(app, ["assign", "hello", "-r", "ana", "-c", "tz=Pacific/Auckland",
+                                 "--send-date", "0001-01-01", "--db", db])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "send_date: out of range: 0001-01-01 is not between 0001-01-02 and 9999-12-30" in result.output
 
 
 def test_overlapping_windows_are_a_422_naming_the_field(make_client, sqlite_url):

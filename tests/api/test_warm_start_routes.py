@@ -73,3 +73,31 @@ def test_graduate_through_the_cli(tmp_path):
     missing = sendlab("experiments", "graduate", "nope")
     assert missing.exit_code == 1
     assert missing.output.strip().splitlines() == ["error: experiment 'nope' not found"]
+
+
+def test_graduating_a_policy_without_a_warm_start_is_a_409_and_changes_nothing(client, tmp_path):
+    cold = {**WARM, "key": "cold", "design": {k: v for k, v in WARM["design"].items() if k != "warm_start"}}
+    assert client.post("/v1/experiments", json=cold, headers=ADMIN).status_code == 201
+    before = client.get("/v1/experiments/cold", headers=ADMIN).json()
+    refused = client.post("/v1/experiments/cold/graduate", headers=ADMIN)
+    assert refused.status_code == 409, refused.text
+    assert refused.json()["detail"] == ("experiment 'cold' has no warm start (design.warm_start): its policy "
+                                        "chooses from the first decision, there is nothing to graduate")
+    assert client.get("/v1/experiments/cold", headers=ADMIN).json() == before
+
+    runner = CliRunner()
+    db = f"sqlite:///{tmp_path / 'cli.db'}"
+    spec = tmp_path / "cold.json"
+    spec.write_text(json.dumps(cold))
+    assert runner.invoke(app, ["experiments", "create", str(spec), "--db", db]).exit_code == 0
+    result = runner.invoke(app, ["experiments", "graduate", "cold", "--db", db])
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines() == [f"error: {refused.json()['detail']}"]
+
+
+def test_graduating_twice_changes_nothing_the_second_time(client):
+    assert client.post("/v1/experiments", json=WARM, headers=ADMIN).status_code == 201
+    first = client.post("/v1/experiments/warm/graduate", headers=ADMIN)
+    assert first.status_code == 200 and first.json()["apprentice"] is False
+    again = client.post("/v1/experiments/warm/graduate", headers=ADMIN)
+    assert again.status_code == 200 and again.json() == first.json()  # updated_at included

@@ -27,6 +27,16 @@ class Clock:
         self.now += timedelta(**kwargs)
 
 
+@pytest.fixture(scope="module")
+def logs_from_before_the_number_bound() -> Iterator[None]:
+    """Contexts stored as the service stored them before numbers were bounded by
+    :data:`experiments.limits.MAX_CONTEXT_NUMBER` (``1.5e300``, ``2**70``): logs that hold such numbers
+    remain, and whatever reads them must still be right. Module-scoped so that Hypothesis tests use it."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("experiments.service.inputs.MAX_CONTEXT_NUMBER", float("inf"))
+        yield
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def db_url(request: pytest.FixtureRequest, tmp_path: Any) -> str:
     if request.param == "sqlite":

@@ -42,6 +42,9 @@ from experiments.store.summaries import (
 )
 from tests.experiments.conftest import Clock
 
+#: the workloads store numbers beyond the bound, as logs written before it hold them
+pytestmark = pytest.mark.usefixtures("logs_from_before_the_number_bound")
+
 SECRET = b"0123456789abcdef0123"
 TYPES = ["open", "click", "conversion", "revenue", "unsubscribe", "bounce"]
 #: Contexts the recipients are assigned with, by recipient: segment texts and covariates of awkward values
