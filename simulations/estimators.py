@@ -20,7 +20,13 @@ from typing import Literal
 import numpy as np
 
 from simulations.data import LoggedData, SimulationInputError
-from simulations.estimates import EstimatorState, PolicyEstimate, WarningThresholds
+from simulations.estimates import (
+    EstimatorState,
+    PolicyEstimate,
+    WarningThresholds,
+    finite_sums,
+    rewards_too_large,
+)
 from simulations.estimator_kernels import (
     ESTIMATORS,
     Estimator,
@@ -188,8 +194,18 @@ def kernel_and_state(
     """
     chosen = make_estimator(estimator, clip)
     rounds = read_rounds(chosen, data, target_probabilities, reward_predictions, validate=validate)
-    result = chosen.kernel(rounds)
-    return result.u, result.d, state_of(chosen, rounds, result)
+    with finite_sums(lambda: rewards_too_large(f"the {estimator} estimate", _largest_values(rounds))):
+        result = chosen.kernel(rounds)
+        return result.u, result.d, state_of(chosen, rounds, result)
+
+
+def _largest_values(rounds: Rounds) -> str:
+    """The largest |reward|, importance weight and |predicted reward| of ``rounds``, as text."""
+    parts = [f"largest |reward| {np.abs(rounds.rewards).max():.3g}",
+             f"largest importance weight {rounds.weights.max():.3g}"]
+    if rounds.predictions is not None:
+        parts.append(f"largest |predicted reward| {np.abs(rounds.predictions).max():.3g}")
+    return ", ".join(parts)
 
 
 def estimator_state(

@@ -13,12 +13,14 @@ from collections.abc import Callable
 
 import numpy as np
 
+from simulations.data import MIN_PROPENSITY
 from simulations.load_reports import MAX_EXAMPLES, REJECTION_REASONS, RejectedRows
 
 #: The column whose value each rejection reason shows in its examples.
 _EXAMPLE_FIELD = {
     "unknown_action": "action", "missing_propensity": "propensity", "zero_propensity": "propensity",
-    "invalid_propensity": "propensity", "missing_reward": "reward", "reward_out_of_range": "reward",
+    "propensity_below_floor": "propensity", "invalid_propensity": "propensity", "missing_reward": "reward",
+    "reward_out_of_range": "reward",
 }
 
 
@@ -59,6 +61,7 @@ def split_rows(
         "unknown_action": ~missing_action & (indices < 0),
         "missing_propensity": np.isnan(propensities),
         "zero_propensity": propensities == 0,
+        "propensity_below_floor": (propensities > 0) & (propensities < MIN_PROPENSITY),
         "invalid_propensity": (propensities < 0) | (propensities > 1) | np.isinf(propensities),
         "missing_reward": ~np.isfinite(rewards),
         "reward_out_of_range": np.isfinite(rewards) & ((rewards < low) | (rewards > high)),

@@ -77,6 +77,17 @@ def test_missing_feature_is_its_own_reason(tmp_path):
     assert report.data.action_names == ("x", "y")  # inferred, sorted
 
 
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_a_propensity_below_the_floor_is_set_aside_and_the_floor_itself_is_kept(tmp_path, suffix):
+    path = tmp_path / f"sends{suffix}"
+    frame = pd.DataFrame({"a": ["x", "y", "x", "y"], "p": [0.5, 1e-200, 1e-100, 5e-324], "r": [1, 0, 1, 0]})
+    frame.to_csv(path, index=False) if suffix == ".csv" else frame.to_parquet(path)
+    report = load_logs(path, action_col="a", reward_col="r", propensity_col="p")
+    assert {k: v.count for k, v in report.rejected.items()} == {"propensity_below_floor": 2}
+    assert report.rejected["propensity_below_floor"].examples == ((1, "1e-200"), (3, "5e-324"))
+    np.testing.assert_array_equal(report.data.propensities, [0.5, 1e-100])
+
+
 def test_chunked_reading_equals_reading_at_once(tmp_path):
     rng = np.random.default_rng(0)
     n = 1003

@@ -1,0 +1,93 @@
+"""``sendlab replay`` on logs with extreme values, odd headers and mixed partitions: rows set aside or
+one error line, never a traceback."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from api.cli import app
+
+runner = CliRunner()
+HEADER = "decision_id,action,propensity,reward,context.device,context.recency_days"
+
+
+def invoke(*args: str):
+    return runner.invoke(app, list(args))
+
+
+def write_log(folder: Path, last_row: str, name: str = "sends.csv") -> Path:
+    """20 ordinary rows (plain and urgent alternating), then ``last_row``."""
+    rows = [f"a{i},plain,0.3,1,ios,1\nb{i},urgent,0.5,0,ios,2" for i in range(1, 11)]
+    path = folder / name
+    path.write_text("\n".join([HEADER, *rows, last_row]) + "\n")
+    return path
+
+
+def always_plain(folder: Path) -> Path:
+    path = folder / "always_plain.yaml"
+    path.write_text("name: always_plain\nvariant: plain\n")
+    return path
+
+
+def error_line(result) -> str:
+    """The only line a failed command printed (``--json`` shows no progress)."""
+    assert result.exit_code == 1, result.output
+    (line,) = result.output.strip().splitlines()
+    assert line.startswith("error: "), line
+    return line
+
+
+def set_aside_table(stdout: str) -> list[list[str]]:
+    lines = stdout.splitlines()
+    assert re.split(r"\s{2,}", lines[1]) == ["set aside", "rows", "example"]
+    end = next(i for i, line in enumerate(lines) if line.startswith("policy "))
+    return [re.split(r"\s{2,}", line) for line in lines[3:end]]
+
+
+@pytest.mark.parametrize("reward", ["1", "0"])
+def test_a_propensity_below_the_floor_is_set_aside_with_the_others(tmp_path, reward):
+    logs = write_log(tmp_path, f"i,plain,1e-200,{reward},ios,1")
+    result = invoke("replay", "--logs", str(logs), "--policy", str(always_plain(tmp_path)))
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[0] == "rows: 21 read, 20 used, 1 set aside; 10 to train, 10 evaluated"
+    assert set_aside_table(result.stdout) == [["propensity below floor", "1", "row 20: 1e-200"]]
+
+
+def test_a_propensity_below_the_floor_is_set_aside_beside_a_probability_file(tmp_path):
+    logs = write_log(tmp_path, "i,plain,1e-200,1,ios,1")
+    probabilities = tmp_path / "probabilities.csv"
+    probabilities.write_text("plain,urgent\n" + "0.5,0.5\n" * 21)
+    result = invoke("replay", "--logs", str(logs), "--probabilities", str(probabilities), "--json")
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    assert out["logs"]["rejected"] == {
+        "propensity_below_floor": {"count": 1, "examples": [{"row": 20, "value": "1e-200"}]}}
+    assert out["candidates"][0]["estimates"][0]["n"] == 20
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        ([], "error: rewards: too large for the logging policy's value: a sum overflows a float "
+             "(largest |reward| 1e+200); rescale the rewards"),
+        (["--chunk-rows", "1"], "error: rewards: too large for the logging policy's value"),
+    ],
+)
+def test_a_reward_whose_square_overflows_is_one_error_line(tmp_path, args, needle):
+    logs = write_log(tmp_path, "i,plain,0.5,1e200,ios,1")
+    result = invoke("replay", "--logs", str(logs), "--policy", str(always_plain(tmp_path)), "--json", *args)
+    assert error_line(result).startswith(needle)
+
+
+def test_rewards_whose_merged_sums_overflow_are_one_error_line(tmp_path):
+    # each row's squared IPS value (weight 2 x 5e153)^2 = 1e308 is finite, the sum of two is not
+    logs = write_log(tmp_path, "i,plain,0.5,5e153,ios,1\nj,plain,0.5,5e153,ios,1")
+    result = invoke("replay", "--logs", str(logs), "--policy", str(always_plain(tmp_path)), "--json",
+                    "--estimators", "ips", "--chunk-rows", "1")
+    assert error_line(result) == ("error: rewards: too large for the ips estimate: a sum overflows a float "
+                                  "(over 11 rows); rescale the rewards")
