@@ -91,3 +91,39 @@ def test_rewards_whose_merged_sums_overflow_are_one_error_line(tmp_path):
                     "--estimators", "ips", "--chunk-rows", "1")
     assert error_line(result) == ("error: rewards: too large for the ips estimate: a sum overflows a float "
                                   "(over 11 rows); rescale the rewards")
+
+
+def write_partitions(folder: Path, text_column: str | None) -> Path:
+    """Three day partitions of 20 rows; day 2 stores the reward as integers (merged with day 1's
+    floats), day 3 stores ``text_column`` (if any) as text."""
+    import pandas as pd
+
+    frame = pd.read_csv(write_log(folder, "b11,urgent,0.5,0,ios,2", "all.csv")).iloc[:20]
+    frame["reward"] = frame["reward"].astype(float)
+    for day in (1, 2, 3):
+        part = frame.copy()
+        if day == 2:
+            part["reward"] = part["reward"].astype("int64")
+        if day == 3 and text_column is not None:
+            part[text_column] = part[text_column].astype(str)
+        (folder / "logs" / f"day={day}").mkdir(parents=True)
+        part.to_parquet(folder / "logs" / f"day={day}" / "p.parquet")
+    return folder / "logs"
+
+
+@pytest.mark.parametrize(("column", "kind"), [("propensity", "double"), ("context.recency_days", "int64")])
+def test_parquet_partitions_whose_column_types_differ_are_one_error_line_naming_file_and_column(
+        tmp_path, column, kind):
+    logs = write_partitions(tmp_path, column)
+    result = invoke("replay", "--logs", str(logs), "--policy", str(always_plain(tmp_path)), "--json")
+    assert error_line(result) == (
+        f"error: {logs / 'day=3' / 'p.parquet'}: column {column!r} holds large_string, but the files from "
+        f"{logs / 'day=1' / 'p.parquet'} on hold {kind}: every file needs the same column types")
+
+
+def test_parquet_partitions_with_integer_and_float_rewards_replay_as_one_log(tmp_path):
+    logs = write_partitions(tmp_path, None)
+    result = invoke("replay", "--logs", str(logs), "--policy", str(always_plain(tmp_path)), "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["logs"]["rows_used"] == 60
+
