@@ -21,7 +21,7 @@ from simulations.data import SimulationInputError
 from simulations.file_errors import reading
 from simulations.load_reports import LoadReport
 from simulations.log_arrays import LogArrays
-from simulations.logs import validate_frame
+from simulations.logs import check_named_once, validate_frame
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -110,6 +110,7 @@ class PartitionedSource:
                 missing = [c for c in columns.columns if c not in parquet.schema_arrow.names]
                 if missing:
                     raise SimulationInputError(f"{file}: missing columns {missing}")
+                check_named_once(file, columns.columns, parquet.schema_arrow.names)
                 for column in columns.columns:
                     column_to_type[column] = _merged_type(column_to_type.get(column),
                                                           parquet.schema_arrow.field(column), file, files[0])

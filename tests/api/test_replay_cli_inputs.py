@@ -127,3 +127,36 @@ def test_parquet_partitions_with_integer_and_float_rewards_replay_as_one_log(tmp
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["logs"]["rows_used"] == 60
 
+
+@pytest.mark.parametrize(("header", "name"), [
+    ("decision_id,action,propensity,reward,reward,context.x", "reward"),
+    ("decision_id,action,propensity,reward,context.x,context.x", "context.x"),
+])
+def test_a_csv_header_that_repeats_a_column_it_reads_is_one_error_line_naming_it(tmp_path, header, name):
+    logs = tmp_path / "sends.csv"
+    logs.write_text(header + "\n" + "a1,plain,0.3,1,0,1\nb1,urgent,0.5,0,1,2\n" * 10)
+    result = invoke("replay", "--logs", str(logs), "--policy", str(always_plain(tmp_path)), "--json")
+    assert error_line(result) == (
+        f"error: {logs}: the header repeats the column name {name!r}: each column needs its own name")
+
+
+def test_a_parquet_file_or_partition_that_repeats_a_column_name_is_one_error_line(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.table([pa.array(["plain", "urgent"] * 10), pa.array([0.5] * 20), pa.array([1.0] * 20),
+                      pa.array([0.0] * 20)], names=["action", "propensity", "reward", "reward"])
+    (tmp_path / "day=1").mkdir()
+    pq.write_table(table, tmp_path / "day=1" / "p.parquet")
+    for logs in (tmp_path / "day=1" / "p.parquet", tmp_path):
+        result = invoke("replay", "--logs", str(logs), "--policy", str(always_plain(tmp_path)), "--json")
+        assert error_line(result) == (f"error: {tmp_path / 'day=1' / 'p.parquet'}: the header repeats the "
+                                      "column name 'reward': each column needs its own name")
+
+
+def test_a_repeated_column_that_is_not_read_is_no_problem(tmp_path):
+    logs = tmp_path / "sends.csv"
+    logs.write_text("action,propensity,reward,junk,junk\n" + "plain,0.3,1,2,3\nurgent,0.5,0,2,3\n" * 10)
+    result = invoke("replay", "--logs", str(logs), "--policy", str(always_plain(tmp_path)), "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["logs"]["rows_used"] == 20
