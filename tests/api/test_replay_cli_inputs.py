@@ -160,3 +160,17 @@ def test_a_repeated_column_that_is_not_read_is_no_problem(tmp_path):
     result = invoke("replay", "--logs", str(logs), "--policy", str(always_plain(tmp_path)), "--json")
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["logs"]["rows_used"] == 20
+
+
+@pytest.mark.parametrize("seed", ["0", "4", "16"])
+def test_a_reward_model_sample_of_one_row_is_never_empty(tmp_path, seed):
+    # 2,000 training rows at a rate of 1 / 2,000: the seeded draw keeps none about a third of the time
+    # (seeds 4 and 16, not 0); the sample then holds the first usable row
+    rows = [f"d{i},{('plain', 'urgent')[i % 2]},0.5,{i % 3 == 0:d},ios,{i % 7}" for i in range(4000)]
+    logs = tmp_path / "sends.csv"
+    logs.write_text("\n".join([HEADER, *rows]) + "\n")
+    result = invoke("replay", "--logs", str(logs), "--policy", str(always_plain(tmp_path)), "--json",
+                    "--model-rows", "1", "--estimators", "dm", "--seed", seed)
+    assert result.exit_code == 0, result.output
+    estimates = {e["estimator"]: e for e in json.loads(result.stdout)["candidates"][0]["estimates"]}
+    assert estimates["dm"]["n"] == 2000
