@@ -54,10 +54,19 @@ def check_target_probabilities(
         raise SimulationInputError(f"{name}: expected shape ({n}, {k}), got {target.shape}")
     if n == 0:
         return
-    if not np.all(np.isfinite(target)) or target.min() < 0:
-        row = int(np.flatnonzero(~np.all(np.isfinite(target) & (target >= 0), axis=1))[0])
-        raise SimulationInputError(f"{name}: row {row} has a negative or non-finite probability")
+    if not np.all(np.isfinite(target)) or target.min() < 0 or target.max() > 1:
+        row, column = np.argwhere(~(np.isfinite(target) & (target >= 0) & (target <= 1)))[0]
+        raise SimulationInputError(f"{name}: row {row} has {_probability_problem(target[row, column])}")
     _check_row_sums(np.einsum("ij->i", target), name)
+
+
+def _probability_problem(value: float) -> str:
+    """What is wrong with a probability outside [0, 1], as text."""
+    if math.isnan(value):
+        return "a missing (NaN) probability"
+    if value < 0:
+        return f"a negative probability ({value:g})"
+    return f"a probability above 1 ({value:g})"
 
 
 def _check_row_sums(sums: np.ndarray, name: str) -> None:
@@ -87,7 +96,7 @@ def _read_logged(
         if not (chosen.min() >= 0.0 and chosen.max() <= 1.0):  # NaN fails both
             row = int(np.flatnonzero(~((chosen >= 0.0) & (chosen <= 1.0)))[0])
             raise SimulationInputError(
-                f"target_probabilities: row {row} has a negative or non-finite probability"
+                f"target_probabilities: row {row} has {_probability_problem(chosen[row])}"
             )
         if check == "whole":
             check_target_probabilities(target, *target.shape)

@@ -49,6 +49,18 @@ def _as_text(values: pd.Series) -> pd.Series:
     return values.astype("string")
 
 
+def _not_numbers(values: pd.Series, numbers: np.ndarray) -> np.ndarray:
+    """Which of ``values`` (read as ``numbers``, NaN where missing or not a number) are given but are
+    not numbers: NaN, and neither missing nor one of the texts read as missing (``"nan"``, ``"NA"``,
+    ...), as a CSV's reader reads them."""
+    out = np.isnan(numbers)
+    if out.any():
+        rows = np.flatnonzero(out)
+        given = values.iloc[rows]
+        out[rows] = given.notna().to_numpy() & ~given.astype(str).isin(_NULL_TEXTS).to_numpy()
+    return out
+
+
 def validate_rows(
     action_values: pd.Series,
     reward_values: pd.Series,
@@ -76,6 +88,7 @@ def validate_rows(
     keep, rejected = split_rows(
         indices, actions_text.isna().to_numpy(), rewards, propensities, missing_context, reward_range,
         row_numbers, lambda field, i: str(sources[field].iloc[i]),
+        _not_numbers(propensity_values, propensities),
     )
     if isinstance(contexts, pd.DataFrame):
         if contexts.shape[1] and frame_contexts:

@@ -174,3 +174,12 @@ def test_a_reward_model_sample_of_one_row_is_never_empty(tmp_path, seed):
     assert result.exit_code == 0, result.output
     estimates = {e["estimator"]: e for e in json.loads(result.stdout)["candidates"][0]["estimates"]}
     assert estimates["dm"]["n"] == 2000
+
+
+def test_a_propensity_that_is_not_a_number_is_set_aside_as_invalid_not_missing(tmp_path):
+    logs = write_log(tmp_path, "\n".join(["e,plain,,1,ios,1", "f,plain,abc,1,ios,1", "g,plain,nan,1,ios,1",
+                                          "h,plain,1.5,1,ios,1"]))
+    result = invoke("replay", "--logs", str(logs), "--policy", str(always_plain(tmp_path)))
+    assert result.exit_code == 0, result.output
+    assert set_aside_table(result.stdout) == [["missing propensity", "2", "row 20: nan"],
+                                              ["invalid propensity", "2", "row 21: abc"]]
