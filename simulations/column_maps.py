@@ -255,6 +255,7 @@ def default_column_map(present: Sequence[str], **given: object) -> ColumnMap:
     if "position" not in fields and SENDLAB_COLUMNS["position"] in present:
         fields["position"] = SENDLAB_COLUMNS["position"]
     if "context" not in fields:
-        fields["context"] = tuple(c for c in present if c.startswith(CONTEXT_PREFIX))
+        # each name once: a header that repeats one is refused where the file is read, naming it
+        fields["context"] = tuple(dict.fromkeys(c for c in present if c.startswith(CONTEXT_PREFIX)))
     return column_map(**fields)
 

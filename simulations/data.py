@@ -15,7 +15,11 @@ from simulations.feature_columns import FeatureColumns
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["Contexts", "LoggedData", "SimulationInputError", "context_mappings", "is_frame"]
+__all__ = ["MIN_PROPENSITY", "Contexts", "LoggedData", "SimulationInputError", "context_mappings", "is_frame"]
+
+#: The smallest logged propensity the estimators take: its importance weight (at most 1e100) and the
+#: weight's square stay far inside a float's range (about 1.8e308), over any number of rows.
+MIN_PROPENSITY = 1e-100
 
 #: The forms of a log's features (pandas stays unimported until a DataFrame is met).
 Contexts: TypeAlias = (
@@ -45,7 +49,7 @@ class LoggedData:
     rewards : ndarray of float, shape (n,)
         The observed reward.
     propensities : ndarray of float, shape (n,)
-        The logging policy's probability of the chosen variant, in (0, 1].
+        The logging policy's probability of the chosen variant, in [``MIN_PROPENSITY``, 1].
     action_names : tuple of str, length k
         Variant ids, in the order of the columns of every ``(n, k)`` array.
     positions : ndarray of int, shape (n,), or None
@@ -87,6 +91,12 @@ class LoggedData:
             bad = int(np.flatnonzero(~((propensities > 0) & (propensities <= 1)))[0])
             raise SimulationInputError(
                 f"propensities: every logged propensity must be in (0, 1]; row {bad} has {propensities[bad]}"
+            )
+        if n and propensities.min() < MIN_PROPENSITY:
+            bad = int(np.argmin(propensities))
+            raise SimulationInputError(
+                f"propensities: row {bad} has {propensities[bad]:g}, below the floor {MIN_PROPENSITY:g} "
+                "(an importance weight above 1e100, whose sums of squares can overflow a float)"
             )
         if n and not np.all(np.isfinite(np.asarray(self.rewards, dtype=float))):
             bad = int(np.flatnonzero(~np.isfinite(np.asarray(self.rewards, dtype=float)))[0])

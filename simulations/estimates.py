@@ -15,11 +15,37 @@ delta-method one for a ratio of means (for ``d_i = 1`` the usual ``std(u, ddof=1
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
+
+import numpy as np
 
 from analysis.power.normal import normal_isf
 from simulations.errors import SimulationInputError
-from simulations.exact_sum import ExactSum
+from simulations.exact_sum import ExactSum, NonFiniteSum
+
+
+@contextmanager
+def finite_sums(too_large: Callable[[], str]) -> Iterator[None]:
+    """Sums taken inside stay within a float's range, or :class:`SimulationInputError` says why.
+
+    Inputs are checked finite before they are summed, so a sum that is not finite
+    (:class:`~simulations.exact_sum.NonFiniteSum`) has overflowed: the error's message is
+    ``too_large()``, which names the values too large. numpy's overflow warnings are silenced here,
+    as the error reports them.
+    """
+    try:
+        with np.errstate(over="ignore", invalid="ignore"):
+            yield
+    except NonFiniteSum:
+        raise SimulationInputError(too_large()) from None
+
+
+def rewards_too_large(what: str, detail: str) -> str:
+    """The message of :func:`finite_sums` for a sum of ``what`` that overflows; ``detail`` names the
+    largest values or the rows summed."""
+    return f"rewards: too large for {what}: a sum overflows a float ({detail}); rescale the rewards"
 
 
 @dataclass(frozen=True)
@@ -185,7 +211,8 @@ class EstimatorState:
     ) -> PolicyEstimate:
         """The estimate with a normal-approximation ``1 - alpha`` interval and its warnings."""
         z = z_value(alpha)
-        value, se = self.value, self.std_error
+        with finite_sums(lambda: rewards_too_large(f"the {self.estimator} estimate", f"over {self.n} rows")):
+            value, se = self.value, self.std_error
         ci = (value - z * se, value + z * se) if math.isfinite(se) else (math.nan, math.nan)
         return PolicyEstimate(
             estimator=self.estimator,

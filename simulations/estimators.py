@@ -20,7 +20,13 @@ from typing import Literal
 import numpy as np
 
 from simulations.data import LoggedData, SimulationInputError
-from simulations.estimates import EstimatorState, PolicyEstimate, WarningThresholds
+from simulations.estimates import (
+    EstimatorState,
+    PolicyEstimate,
+    WarningThresholds,
+    finite_sums,
+    rewards_too_large,
+)
 from simulations.estimator_kernels import (
     ESTIMATORS,
     Estimator,
@@ -48,10 +54,19 @@ def check_target_probabilities(
         raise SimulationInputError(f"{name}: expected shape ({n}, {k}), got {target.shape}")
     if n == 0:
         return
-    if not np.all(np.isfinite(target)) or target.min() < 0:
-        row = int(np.flatnonzero(~np.all(np.isfinite(target) & (target >= 0), axis=1))[0])
-        raise SimulationInputError(f"{name}: row {row} has a negative or non-finite probability")
+    if not np.all(np.isfinite(target)) or target.min() < 0 or target.max() > 1:
+        row, column = np.argwhere(~(np.isfinite(target) & (target >= 0) & (target <= 1)))[0]
+        raise SimulationInputError(f"{name}: row {row} has {_probability_problem(target[row, column])}")
     _check_row_sums(np.einsum("ij->i", target), name)
+
+
+def _probability_problem(value: float) -> str:
+    """What is wrong with a probability outside [0, 1], as text."""
+    if math.isnan(value):
+        return "a missing (NaN) probability"
+    if value < 0:
+        return f"a negative probability ({value:g})"
+    return f"a probability above 1 ({value:g})"
 
 
 def _check_row_sums(sums: np.ndarray, name: str) -> None:
@@ -81,7 +96,7 @@ def _read_logged(
         if not (chosen.min() >= 0.0 and chosen.max() <= 1.0):  # NaN fails both
             row = int(np.flatnonzero(~((chosen >= 0.0) & (chosen <= 1.0)))[0])
             raise SimulationInputError(
-                f"target_probabilities: row {row} has a negative or non-finite probability"
+                f"target_probabilities: row {row} has {_probability_problem(chosen[row])}"
             )
         if check == "whole":
             check_target_probabilities(target, *target.shape)
@@ -188,8 +203,18 @@ def kernel_and_state(
     """
     chosen = make_estimator(estimator, clip)
     rounds = read_rounds(chosen, data, target_probabilities, reward_predictions, validate=validate)
-    result = chosen.kernel(rounds)
-    return result.u, result.d, state_of(chosen, rounds, result)
+    with finite_sums(lambda: rewards_too_large(f"the {estimator} estimate", _largest_values(rounds))):
+        result = chosen.kernel(rounds)
+        return result.u, result.d, state_of(chosen, rounds, result)
+
+
+def _largest_values(rounds: Rounds) -> str:
+    """The largest |reward|, importance weight and |predicted reward| of ``rounds``, as text."""
+    parts = [f"largest |reward| {np.abs(rounds.rewards).max():.3g}",
+             f"largest importance weight {rounds.weights.max():.3g}"]
+    if rounds.predictions is not None:
+        parts.append(f"largest |predicted reward| {np.abs(rounds.predictions).max():.3g}")
+    return ", ".join(parts)
 
 
 def estimator_state(

@@ -18,6 +18,10 @@ from dataclasses import dataclass
 import numpy as np
 
 
+class NonFiniteSum(ValueError):
+    """A total that is not a finite float: a value was infinite or NaN, or the sum overflowed."""
+
+
 @dataclass(frozen=True)
 class ExactSum:
     """An exactly mergeable total: ``numerator * 2**exponent``.
@@ -40,14 +44,16 @@ class ExactSum:
     def of_float(cls, value: float) -> ExactSum:
         """A single finite float, held exactly."""
         if not math.isfinite(value):
-            raise ValueError("ExactSum: values must be finite")
+            raise NonFiniteSum("ExactSum: values must be finite")
         mantissa, exponent = math.frexp(value)
         return cls(int(mantissa * 2**53), exponent - 53)
 
     @classmethod
     def of(cls, values: np.ndarray) -> ExactSum:
-        """The total of a chunk of finite floats (any shape), summed pairwise and then held exactly."""
-        return cls.of_float(float(np.sum(values, dtype=np.float64)))
+        """The total of a chunk of finite floats (any shape), summed pairwise and then held exactly
+        (:class:`NonFiniteSum` when the total overflows)."""
+        with np.errstate(over="ignore"):
+            return cls.of_float(float(np.sum(values, dtype=np.float64)))
 
     @classmethod
     def of_dot(cls, a: np.ndarray, b: np.ndarray) -> ExactSum:
@@ -56,10 +62,13 @@ class ExactSum:
 
     @property
     def value(self) -> float:
-        """The exact total, correctly rounded to a float."""
-        if self.exponent >= 0:
-            return float(self.numerator << self.exponent)
-        return self.numerator / (1 << -self.exponent)  # int / int is correctly rounded
+        """The exact total, correctly rounded to a float (:class:`NonFiniteSum` beyond a float's range)."""
+        try:
+            if self.exponent >= 0:
+                return float(self.numerator << self.exponent)
+            return self.numerator / (1 << -self.exponent)  # int / int is correctly rounded
+        except OverflowError:
+            raise NonFiniteSum("ExactSum: the total exceeds a float's range") from None
 
     def __add__(self, other: ExactSum) -> ExactSum:
         if not isinstance(other, ExactSum):

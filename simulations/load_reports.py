@@ -15,6 +15,7 @@ REJECTION_REASONS = (
     "unknown_action",
     "missing_propensity",
     "zero_propensity",
+    "propensity_below_floor",
     "invalid_propensity",
     "missing_reward",
     "reward_out_of_range",

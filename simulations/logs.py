@@ -49,6 +49,18 @@ def _as_text(values: pd.Series) -> pd.Series:
     return values.astype("string")
 
 
+def _not_numbers(values: pd.Series, numbers: np.ndarray) -> np.ndarray:
+    """Which of ``values`` (read as ``numbers``, NaN where missing or not a number) are given but are
+    not numbers: NaN, and neither missing nor one of the texts read as missing (``"nan"``, ``"NA"``,
+    ...), as a CSV's reader reads them."""
+    out = np.isnan(numbers)
+    if out.any():
+        rows = np.flatnonzero(out)
+        given = values.iloc[rows]
+        out[rows] = given.notna().to_numpy() & ~given.astype(str).isin(_NULL_TEXTS).to_numpy()
+    return out
+
+
 def validate_rows(
     action_values: pd.Series,
     reward_values: pd.Series,
@@ -76,6 +88,7 @@ def validate_rows(
     keep, rejected = split_rows(
         indices, actions_text.isna().to_numpy(), rewards, propensities, missing_context, reward_range,
         row_numbers, lambda field, i: str(sources[field].iloc[i]),
+        _not_numbers(propensity_values, propensities),
     )
     if isinstance(contexts, pd.DataFrame):
         if contexts.shape[1] and frame_contexts:
@@ -187,7 +200,7 @@ def _read_chunks(
 ) -> Iterator[tuple[int, pd.DataFrame]]:
     import pandas as pd
 
-    _check_columns(path, columns, set(log_columns(path)))
+    _check_columns(path, columns, log_columns(path))
     if _format(path) == "parquet":
         import pyarrow.parquet as pq
 
@@ -257,7 +270,7 @@ def read_log_table(path: str | Path, columns: Sequence[str], text_columns: Seque
     with reading(path):
         first = _parquet_schema(path) if _format(path) == "parquet" else _csv_first_block(path)
     header = [str(name) for name in first.names]
-    _check_columns(path, list(columns), set(header))
+    _check_columns(path, list(columns), header)
     texts = [c for c in columns
              if c in text_columns or (c in category_columns and is_text(first.field(c).type))]
     with reading(path):
@@ -310,11 +323,24 @@ def _failed_column(message: str, header: list[str]) -> str | None:
     return header[int(index)] if index.isdigit() and int(index) < len(header) else None
 
 
-def _check_columns(path: Path, columns: list[str], present: set[str]) -> None:
+def _check_columns(path: Path, columns: list[str], header: Sequence[str]) -> None:
+    """Each of ``columns`` is in ``header``, once."""
+    present = set(header)
     missing = [c for c in columns if c not in present]
     if missing:
         raise SimulationInputError(
             f"{path}: column(s) {', '.join(map(repr, missing))} not found; the file has {sorted(present)}"
+        )
+    check_named_once(path, columns, header)
+
+
+def check_named_once(path: Path, columns: Sequence[str], header: Sequence[str]) -> None:
+    """Refuse a header that names one of ``columns`` twice (such a column cannot be read by name)."""
+    repeated = [c for c in dict.fromkeys(columns) if list(header).count(c) > 1]
+    if repeated:
+        raise SimulationInputError(
+            f"{path}: the header repeats the column name {', '.join(map(repr, repeated))}: "
+            "each column needs its own name"
         )
 
 
@@ -338,7 +364,7 @@ def scan_log(path: str | Path, columns: ColumnMap, *, chunk_rows: int = 100_000)
     """Count a log's rows and find its variants, reading the action column only (Parquet: the row
     count comes from the file's metadata, and nothing is read when the map lists the actions)."""
     path = _existing(path)
-    _check_columns(path, columns.columns, set(log_columns(path)))
+    _check_columns(path, columns.columns, log_columns(path))
     if _format(path) == "parquet" and columns.actions is not None:
         import pyarrow.parquet as pq
 
@@ -431,7 +457,7 @@ def validate_frame(
     -------
     LoadReport
     """
-    _check_columns(Path("frame"), columns.columns, set(frame.columns))
+    _check_columns(Path("frame"), columns.columns, [str(c) for c in frame.columns])
     frame = frame.reset_index(drop=True)
     numbers = first_row + np.arange(len(frame)) if row_numbers is None else np.asarray(row_numbers)
     contexts = frame[list(columns.context)]

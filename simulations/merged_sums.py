@@ -23,7 +23,15 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from simulations.data import LoggedData
-from simulations.estimates import EstimatorState, PolicyEstimate, WarningThresholds, check_alpha, z_value
+from simulations.estimates import (
+    EstimatorState,
+    PolicyEstimate,
+    WarningThresholds,
+    check_alpha,
+    finite_sums,
+    rewards_too_large,
+    z_value,
+)
 from simulations.estimators import EstimatorName, kernel_and_state
 from simulations.exact_sum import ExactSum
 
@@ -49,7 +57,9 @@ class RewardSums:
     def of(cls, rewards: np.ndarray) -> RewardSums:
         """The sums of an array of rewards, shape ``(n,)``."""
         r = np.asarray(rewards, dtype=float)
-        return cls(int(r.shape[0]), ExactSum.of(r), ExactSum.of(r * r))
+        with finite_sums(lambda: rewards_too_large("the logging policy's value",
+                                                   f"largest |reward| {np.abs(r).max():.3g}")):
+            return cls(int(r.shape[0]), ExactSum.of(r), ExactSum.of(r * r))
 
     def __add__(self, other: RewardSums) -> RewardSums:
         if not isinstance(other, RewardSums):
@@ -72,10 +82,11 @@ class RewardSums:
     def estimate(self, alpha: float = 0.05) -> PolicyEstimate:
         """The logging policy's value, as :func:`simulations.replay.observed_value` gives it."""
         z = z_value(alpha)
-        mean = self.mean
-        se = math.nan
-        if self.n > 1:
-            se = math.sqrt(self.sum_squared_deviations / (self.n - 1)) / math.sqrt(self.n)
+        with finite_sums(lambda: rewards_too_large("the logging policy's value", f"over {self.n} rows")):
+            mean = self.mean
+            se = math.nan
+            if self.n > 1:
+                se = math.sqrt(self.sum_squared_deviations / (self.n - 1)) / math.sqrt(self.n)
         return PolicyEstimate(
             estimator="logged",
             value=mean,
@@ -121,7 +132,9 @@ class LiftSums:
         """The sums of one chunk: ``state`` and its kernel ``(u, d)`` (``d`` None for all ones)."""
         r = np.asarray(rewards, dtype=float)
         sums = RewardSums.of(r)
-        return cls(state, sums, ExactSum.of(u * r), sums.sum_r if d is None else ExactSum.of(d * r))
+        with finite_sums(lambda: rewards_too_large(f"the {state.estimator} lift",
+                                                   f"largest |reward| {np.abs(r).max():.3g}")):
+            return cls(state, sums, ExactSum.of(u * r), sums.sum_r if d is None else ExactSum.of(d * r))
 
     def __add__(self, other: LiftSums) -> LiftSums:
         if not isinstance(other, LiftSums):
@@ -134,15 +147,17 @@ class LiftSums:
         """The lift with its paired normal interval (``estimator`` reads ``"<name> lift"``)."""
         z = z_value(alpha)
         state, n = self.state, self.state.n
-        value = state.value - self.rewards.mean if n else math.nan
-        se = math.nan
-        if n >= 2 and math.isfinite(state.value):
-            v = state.value
-            d_bar = state.sum_d.value / n
-            own = math.fsum((state.sum_uu.value, -2.0 * v * state.sum_ud.value, v * v * state.sum_dd.value))
-            cross = math.fsum((self.sum_ur.value, -v * self.sum_dr.value))
-            squares = max(own, 0.0) / d_bar**2 - 2.0 * cross / d_bar + self.rewards.sum_squared_deviations
-            se = math.sqrt(max(squares, 0.0) / (n * (n - 1)))
+        with finite_sums(lambda: rewards_too_large(f"the {state.estimator} lift", f"over {n} rows")):
+            value = state.value - self.rewards.mean if n else math.nan
+            se = math.nan
+            if n >= 2 and math.isfinite(state.value):
+                v = state.value
+                d_bar = state.sum_d.value / n
+                own = math.fsum((state.sum_uu.value, -2.0 * v * state.sum_ud.value,
+                                 v * v * state.sum_dd.value))
+                cross = math.fsum((self.sum_ur.value, -v * self.sum_dr.value))
+                squares = max(own, 0.0) / d_bar**2 - 2.0 * cross / d_bar + self.rewards.sum_squared_deviations
+                se = math.sqrt(max(squares, 0.0) / (n * (n - 1)))
         ci = (value - z * se, value + z * se) if math.isfinite(se) else (math.nan, math.nan)
         return PolicyEstimate(
             estimator=f"{state.estimator} lift",

@@ -12,6 +12,7 @@ import glob
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -20,7 +21,10 @@ from simulations.data import SimulationInputError
 from simulations.file_errors import reading
 from simulations.load_reports import LoadReport
 from simulations.log_arrays import LogArrays
-from simulations.logs import validate_frame
+from simulations.logs import check_named_once, validate_frame
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 _PARQUET_SUFFIXES = (".parquet", ".pq")
 
@@ -45,6 +49,24 @@ def parquet_files(path: str | Path) -> tuple[Path, ...]:
     if not found:
         raise SimulationInputError(f"logs: no Parquet file found at {text}")
     return tuple(sorted(found))
+
+
+def _merged_type(known: pa.Field | None, field: pa.Field, file: Path, first: Path) -> pa.Field:
+    """A column's type over the files so far (``known``, from ``first`` on) and ``file``'s ``field``,
+    merged as the chunks' tables are concatenated (pyarrow's permissive promotion: integers widen to
+    floats, any text to large text); :class:`SimulationInputError` when they do not merge."""
+    import pyarrow as pa
+
+    if known is None:
+        return field
+    try:
+        merged = pa.unify_schemas([pa.schema([known]), pa.schema([field])], promote_options="permissive")
+    except (pa.ArrowTypeError, pa.ArrowInvalid):
+        raise SimulationInputError(
+            f"{file}: column {field.name!r} holds {field.type}, but the files from {first} on hold "
+            f"{known.type}: every file needs the same column types"
+        ) from None
+    return merged.field(0)
 
 
 @dataclass(frozen=True)
@@ -81,12 +103,17 @@ class PartitionedSource:
             raise SimulationInputError(f"chunk_rows: must be at least 1, got {chunk_rows}")
         files = parquet_files(path)
         starts, groups, distinct = [0], [], set()
+        column_to_type: dict[str, pa.Field] = {}
         for file in files:
             with reading(file):
                 parquet = pq.ParquetFile(file)
                 missing = [c for c in columns.columns if c not in parquet.schema_arrow.names]
                 if missing:
                     raise SimulationInputError(f"{file}: missing columns {missing}")
+                check_named_once(file, columns.columns, parquet.schema_arrow.names)
+                for column in columns.columns:
+                    column_to_type[column] = _merged_type(column_to_type.get(column),
+                                                          parquet.schema_arrow.field(column), file, files[0])
                 meta = parquet.metadata
                 groups.append(tuple(meta.row_group(i).num_rows for i in range(meta.num_row_groups)))
                 starts.append(starts[-1] + meta.num_rows)

@@ -13,12 +13,14 @@ from collections.abc import Callable
 
 import numpy as np
 
+from simulations.data import MIN_PROPENSITY
 from simulations.load_reports import MAX_EXAMPLES, REJECTION_REASONS, RejectedRows
 
 #: The column whose value each rejection reason shows in its examples.
 _EXAMPLE_FIELD = {
     "unknown_action": "action", "missing_propensity": "propensity", "zero_propensity": "propensity",
-    "invalid_propensity": "propensity", "missing_reward": "reward", "reward_out_of_range": "reward",
+    "propensity_below_floor": "propensity", "invalid_propensity": "propensity", "missing_reward": "reward",
+    "reward_out_of_range": "reward",
 }
 
 
@@ -31,6 +33,7 @@ def split_rows(
     reward_range: tuple[float, float] | None,
     row_numbers: np.ndarray,
     example: Callable[[str, int], str],
+    propensity_not_number: np.ndarray | None = None,
 ) -> tuple[np.ndarray, dict[str, RejectedRows]]:
     """The checks of one chunk, on its columns as arrays: which rows are used, and the rejections.
 
@@ -46,6 +49,9 @@ def split_rows(
     example : callable
         ``example(field, i)``: the text shown for row ``i``'s ``"action"``, ``"propensity"`` or
         ``"reward"`` in a rejection's examples.
+    propensity_not_number : ndarray of bool, shape (n,), optional
+        Rows whose propensity is given but is not a number (NaN in ``propensities``): invalid, not
+        missing. ``None``: every NaN propensity is missing.
 
     Returns
     -------
@@ -54,12 +60,14 @@ def split_rows(
         Per reason (each row counted under its first reason, in ``REJECTION_REASONS`` order).
     """
     low, high = reward_range if reward_range is not None else (-math.inf, math.inf)
+    not_number = np.zeros(len(indices), bool) if propensity_not_number is None else propensity_not_number
     checks = {
         "missing_action": missing_action,
         "unknown_action": ~missing_action & (indices < 0),
-        "missing_propensity": np.isnan(propensities),
+        "missing_propensity": np.isnan(propensities) & ~not_number,
         "zero_propensity": propensities == 0,
-        "invalid_propensity": (propensities < 0) | (propensities > 1) | np.isinf(propensities),
+        "propensity_below_floor": (propensities > 0) & (propensities < MIN_PROPENSITY),
+        "invalid_propensity": (propensities < 0) | (propensities > 1) | np.isinf(propensities) | not_number,
         "missing_reward": ~np.isfinite(rewards),
         "reward_out_of_range": np.isfinite(rewards) & ((rewards < low) | (rewards > high)),
         "missing_context": missing_context,

@@ -147,14 +147,19 @@ class ReplayRequest:
 
 
 class _Sample:
-    """A seeded uniform sample of at most about ``limit`` usable rows of a known number of source rows."""
+    """A seeded uniform sample of at most about ``limit`` usable rows of a known number of source rows;
+    when the draw keeps none (a small ``limit``), the first usable row, so that a log with a usable
+    row always gives the model one."""
 
     def __init__(self, limit: int, source_rows: int, seed: int) -> None:
         self.share = min(1.0, limit / source_rows) if source_rows else 1.0
         self.rng = np.random.default_rng([seed, 3])
         self.parts: list[LoggedData] = []
+        self.first: LoggedData | None = None
 
     def add(self, data: LoggedData) -> None:
+        if self.first is None and data.n:
+            self.first = data.rows(0, 1)
         if self.share >= 1.0:
             self.parts.append(data)
         elif data.n:
@@ -162,7 +167,7 @@ class _Sample:
 
     def data(self) -> LoggedData | None:
         parts = [p for p in self.parts if p.n]
-        return concat_logged(parts) if parts else None
+        return concat_logged(parts) if parts else self.first
 
 
 @dataclass(frozen=True)

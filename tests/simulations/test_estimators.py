@@ -206,6 +206,16 @@ def test_extreme_weights_and_clipping_are_reported():
         ({"target_probabilities": np.full((10, 2), 0.5)}, r"target_probabilities: expected shape \(10, 3\)"),
         ({"target_probabilities": np.full((10, 3), 0.5)}, "target_probabilities: row 0 sums to 1.5"),
         ({"target_probabilities": np.full((10, 3), -1.0)}, "target_probabilities: row 0 has a negative"),
+        # what is wrong, named: a probability above 1 is neither negative nor non-finite
+        ({"target_probabilities": np.tile([2.0, -0.5, -0.5], (10, 1))},
+         r"target_probabilities: row 0 has a probability above 1 \(2\)"),
+        ({"estimator": "dr", "reward_predictions": np.zeros((10, 3)),
+          "target_probabilities": np.tile([2.0, -0.5, -0.5], (10, 1))},
+         r"target_probabilities: row 0 has a probability above 1 \(2\)"),
+        ({"target_probabilities": np.tile([0.5, -0.5, 1.0], (10, 1))},
+         r"target_probabilities: row \d+ has a negative probability \(-0.5\)"),
+        ({"target_probabilities": np.full((10, 3), np.nan)},
+         r"target_probabilities: row 0 has a missing \(NaN\) probability"),
         ({"estimator": "dr"}, "reward_predictions: estimator 'dr' needs a reward model"),
         ({"estimator": "dm", "reward_predictions": np.zeros((10, 2))}, "reward_predictions: expected shape"),
         ({"estimator": "replay"}, "replay needs a deterministic policy, row 0"),
@@ -230,6 +240,9 @@ def test_bad_estimator_inputs_name_the_field(kwargs, message):
         ({"action_names": ("a", "a", "b")}, "action_names: duplicate"),
         ({"contexts": np.zeros((3, 1))}, "contexts: expected 4 rows"),
         ({"rewards": np.array([0, np.nan, 0, 0])}, "rewards: row 1 is not a finite number"),
+        # the weight 1e200 squares to infinity: refused here rather than in the estimators' sums
+        ({"propensities": np.array([0.5, 1e-200, 0.5, 0.5])},
+         "propensities: row 1 has 1e-200, below the floor 1e-100"),
     ],
 )
 def test_bad_logged_data_names_the_field(change, message):
@@ -242,6 +255,46 @@ def test_bad_logged_data_names_the_field(change, message):
     }
     with pytest.raises(SimulationInputError, match=message):
         LoggedData(**(base | change))
+
+
+def test_the_propensity_floor_itself_is_accepted():
+    data = LoggedData(contexts=np.zeros((2, 0)), actions=np.array([0, 1]), rewards=np.array([1.0, 0.0]),
+                      propensities=np.array([1e-100, 1.0]), action_names=("a", "b"))
+    estimate = estimate_policy_value("ips", data, np.tile([1.0, 0.0], (2, 1)))
+    assert estimate.value == 0.5e100 and estimate.max_weight == 1e100
+
+
+def _huge_reward_log(reward: float) -> LoggedData:
+    return LoggedData(contexts=np.zeros((3, 0)), actions=np.array([0, 1, 0]),
+                      rewards=np.array([1.0, 0.0, reward]), propensities=np.full(3, 0.5),
+                      action_names=("a", "b"))
+
+
+@pytest.mark.parametrize("estimator", ["ips", "snips", "dr", "clipped_ips"])
+def test_rewards_whose_sums_overflow_are_an_input_error_naming_them(estimator):
+    data, target = _huge_reward_log(1e200), np.tile([1.0, 0.0], (3, 1))
+    q = np.zeros((3, 2))
+    with pytest.raises(SimulationInputError,
+                       match=rf"rewards: too large for the {estimator} estimate: a sum overflows a float "
+                             r"\(largest \|reward\| 1e\+200, largest importance weight 2"):
+        estimate_policy_value(estimator, data, target, q)
+    with pytest.raises(SimulationInputError, match=rf"rewards: too large for the {estimator} estimate"):
+        estimate_lift(estimator, data, target, q)
+
+
+def test_the_logging_policys_value_and_merged_sums_that_overflow_are_input_errors():
+    from simulations.replay import observed_value
+
+    with pytest.raises(SimulationInputError,
+                       match=r"rewards: too large for the logging policy's value: a sum overflows a float "
+                             r"\(largest \|reward\| 1e\+200\)"):
+        observed_value(_huge_reward_log(1e200))
+    # each chunk's sums are finite (one row's u^2 = 1e308); their merged total is not
+    data, target = _huge_reward_log(5e153), np.tile([1.0, 0.0], (3, 1))
+    chunk = data.rows(2, 3)
+    merged = estimator_state("ips", chunk, target[2:]) + estimator_state("ips", chunk, target[2:])
+    with pytest.raises(SimulationInputError, match=r"too large for the ips estimate: .* \(over 2 rows\)"):
+        merged.to_estimate()
 
 
 def test_merging_different_estimators_is_refused():

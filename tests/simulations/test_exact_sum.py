@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from simulations.exact_sum import ExactSum
+from simulations.exact_sum import ExactSum, NonFiniteSum
 
 finite = st.floats(allow_nan=False, allow_infinity=False, min_value=-1e300, max_value=1e300)
 
@@ -55,3 +55,10 @@ def test_cancellation_across_chunks_and_subnormals():
 def test_non_finite_values_are_refused():
     with pytest.raises(ValueError, match="values must be finite"):
         ExactSum.of(np.array([1.0, np.inf]))
+
+
+def test_a_merged_total_beyond_a_floats_range_is_refused():
+    biggest = ExactSum.of_float(1.7e308)
+    with pytest.raises(NonFiniteSum, match="the total exceeds a float's range"):
+        _ = (biggest + biggest).value
+    assert (biggest + biggest + ExactSum.of_float(-1.7e308)).value == 1.7e308

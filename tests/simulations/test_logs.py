@@ -77,6 +77,30 @@ def test_missing_feature_is_its_own_reason(tmp_path):
     assert report.data.action_names == ("x", "y")  # inferred, sorted
 
 
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_a_propensity_below_the_floor_is_set_aside_and_the_floor_itself_is_kept(tmp_path, suffix):
+    path = tmp_path / f"sends{suffix}"
+    frame = pd.DataFrame({"a": ["x", "y", "x", "y"], "p": [0.5, 1e-200, 1e-100, 5e-324], "r": [1, 0, 1, 0]})
+    frame.to_csv(path, index=False) if suffix == ".csv" else frame.to_parquet(path)
+    report = load_logs(path, action_col="a", reward_col="r", propensity_col="p")
+    assert {k: v.count for k, v in report.rejected.items()} == {"propensity_below_floor": 2}
+    assert report.rejected["propensity_below_floor"].examples == ((1, "1e-200"), (3, "5e-324"))
+    np.testing.assert_array_equal(report.data.propensities, [0.5, 1e-100])
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_a_propensity_that_is_not_a_number_is_invalid_and_an_empty_one_missing(tmp_path, suffix):
+    path = tmp_path / f"sends{suffix}"
+    frame = pd.DataFrame({"a": ["x", "y", "x", "y", "x"], "p": ["0.5", None, "abc", "nan", "0.25"],
+                          "r": [1, 0, 1, 0, 1]})
+    frame.to_csv(path, index=False) if suffix == ".csv" else frame.to_parquet(path)
+    report = load_logs(path, action_col="a", reward_col="r", propensity_col="p")
+    got = {k: (v.count, [i for i, _ in v.examples]) for k, v in report.rejected.items()}
+    assert got == {"missing_propensity": (2, [1, 3]), "invalid_propensity": (1, [2])}
+    assert report.rejected["invalid_propensity"].examples == ((2, "abc"),)
+    np.testing.assert_array_equal(report.data.propensities, [0.5, 0.25])
+
+
 def test_chunked_reading_equals_reading_at_once(tmp_path):
     rng = np.random.default_rng(0)
     n = 1003
@@ -239,4 +263,4 @@ def test_a_non_number_after_the_first_batch_of_a_csv_is_set_aside(tmp_path):
     assert str(table.column("p").type) == "string" and table.column("p")[rows - 1].as_py() == "abc"
     source = FileSource.open(path, column_map(action="a", reward="r", propensity="p"), chunk_rows=100_000)
     rejected = [r.rejected for r in source.chunks() if r.rejected]
-    assert rejected == [{"missing_propensity": RejectedRows(1, ((rows - 1, "abc"),))}]
+    assert rejected == [{"invalid_propensity": RejectedRows(1, ((rows - 1, "abc"),))}]
