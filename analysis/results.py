@@ -337,8 +337,9 @@ def decide(
 
     The sequential p-values are corrected across variants (``correction``) so that a team that looks
     every day keeps its error rate. A winner must beat control, and its guardrails must be shown
-    non-inferior. ``no detectable difference`` needs every confidence sequence inside ``+-min_lift``
-    of the control mean.
+    non-inferior; control wins when every variant is worse, and variants worse than control while
+    others are undecided are named. ``no detectable difference`` needs every confidence sequence inside
+    ``+-min_lift`` of the control mean.
     """
     if srm.flagged:
         return Decision("investigate: sample ratio mismatch", None, srm.message)
@@ -379,12 +380,22 @@ def decide(
             f"every variant's {1 - alpha:.0%} confidence sequence for {metric} lies within "
             f"+-{min_lift:.1%} of {control}: any real difference is smaller than that",
         )
-    lead = max(primary, key=lambda c: c.absolute_lift)
+    undecided = [c for c in primary if c not in worse]
+    lead = max(undecided, key=lambda c: c.absolute_lift)
+    leader = (f"the leader {lead.variant} is at {_pct(lead.lift)} (always-valid p = "
+              f"{lead.sequential.p_value:.3g}), and {_plausible_range(lead.sequential.ci, base, alpha)}")
+    if worse:
+        names = ", ".join(f"{c.variant} ({_pct(c.lift)}, always-valid p = {c.sequential.p_value:.3g})"
+                          for c in worse)
+        return Decision(
+            "keep running", None,
+            f"{names} {'is' if len(worse) == 1 else 'are'} worse than {control} on {metric} ({correction} "
+            f"corrected across {len(primary)} variants); no other variant differs from {control} yet: "
+            f"{leader}",
+        )
     return Decision(
         "keep running", None,
-        f"no variant differs from {control} on {metric} yet at the always-valid level; the leader "
-        f"{lead.variant} is at {_pct(lead.lift)} (always-valid p = {lead.sequential.p_value:.3g}), and "
-        f"{_plausible_range(lead.sequential.ci, base, alpha)}",
+        f"no variant differs from {control} on {metric} yet at the always-valid level; {leader}",
     )
 
 
