@@ -49,9 +49,15 @@ def critical_value(alpha: float, df: float | None = None) -> float:
     return float(-special.stdtrit(df, alpha / 2))
 
 
+#: The smallest significance level analysed: below about 1e-16, ``1 - alpha`` rounds to 1 (no interval
+#: exists), and below about 1e-13 the tails of the intervals and posteriors overflow.
+MIN_ALPHA = 1e-12
+
+
 def check_alpha(alpha: float) -> None:
-    if not 0 < alpha < 1:
-        raise AnalysisInputError(f"alpha: must be between 0 and 1 (exclusive), got {alpha!r}")
+    """Refuse a significance level outside ``[MIN_ALPHA, 1)`` (:data:`MIN_ALPHA`)."""
+    if not MIN_ALPHA <= alpha < 1:
+        raise AnalysisInputError(f"alpha: must be at least {MIN_ALPHA:g} and below 1, got {alpha!r}")
 
 
 def absolute_lift(

@@ -6,9 +6,12 @@ full analyses after), plain-text rows and notes. No statistics here: the analysi
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Annotated, Any
+
+from fastapi import Query
 
 from analysis.json_ready import to_jsonable as finite_or_none
+from analysis.lift import MIN_ALPHA
 from api.convert import signed_percent, to_jsonable
 from experiments.event_values import uncounted_values_warning
 from experiments.models import ArmSummary, CombinationSummary, ExperimentSummary
@@ -22,11 +25,18 @@ from experiments.result_analysis import (
     daily_points,
 )
 
+#: The significance level as a query parameter (``/results``, ``/report``, the experiment page): the
+#: range :func:`analysis.lift.check_alpha` accepts, so a level the analysis refuses is a 422 at ``alpha``.
+AlphaQuery = Annotated[float, Query(
+    ge=MIN_ALPHA, lt=1, description=f"Significance level (intervals at 1 - alpha), {MIN_ALPHA:g} to below 1.",
+)]
+
 #: Why ``segment`` and ``covariate`` are not taken together.
 ONE_BREAKDOWN = "give segment or covariate, not both (CUPED within segments is not supported)"
 
 __all__ = [
     "ADAPTIVE_DESIGNS",
+    "AlphaQuery",
     "ONE_BREAKDOWN",
     "ExperimentResults",
     "SegmentResults",
