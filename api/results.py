@@ -12,6 +12,7 @@ from fastapi import Query
 
 from analysis.json_ready import to_jsonable as finite_or_none
 from analysis.lift import MIN_ALPHA
+from analysis.noninferiority import NonInferiorityResult
 from api.convert import signed_percent, to_jsonable
 from experiments.event_values import uncounted_values_warning
 from experiments.models import ArmSummary, CombinationSummary, ExperimentSummary
@@ -196,6 +197,13 @@ def segments_to_dict(results: SegmentResults, *, detail: bool = True) -> dict[st
         "by_slot": by_slot,
         "skipped": dict(results.skipped),
     })
+
+
+def guardrail_line(g: NonInferiorityResult) -> str:
+    """One guardrail as a line of text: metric, variant against control, verdict, rates, margin and p."""
+    verdict = "non-inferior" if g.non_inferior else "NOT shown non-inferior"
+    return (f"guardrail {g.metric}: {g.variant} vs {g.control} {verdict} ({g.variant_mean:.3%} vs "
+            f"{g.control_mean:.3%}, margin {g.margin:.0%} of {g.control}'s rate, p = {g.p_value:.3g})")
 
 
 def comparison_rows(results: ExperimentResults, metrics: Sequence[str] | None = None) -> list[list[Any]]:
