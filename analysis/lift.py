@@ -13,6 +13,7 @@ that z-test rejects.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
@@ -199,9 +200,9 @@ def _score_z(numerator: float, variance: float) -> float:
     return max(min(numerator / math.sqrt(variance), 1e300), -1e300)
 
 
-def _root_beside(f, start: float, step: float) -> float:  # noqa: ANN001
-    """The root of the decreasing ``f`` found by stepping from ``start`` (where the sign is known) in
-    the direction of ``step`` (doubling it) until the sign changes, then Brent's method."""
+def _root_beside(f: Callable[[float], float], start: float, step: float) -> float:
+    """The root of ``f`` found by stepping from ``start`` in the direction of ``step`` (doubling the step)
+    until the sign of ``f`` changes, then Brent's method between the last two points."""
     inner = start
     outer = start + step
     while f(outer) * f(inner) > 0:

@@ -293,7 +293,7 @@ def test_score_intervals_cover_at_small_n_and_low_rates(pa: float, pb: float) ->
     # at 1%): each 95% score interval must cover the true difference, and the true ratio, in 93%-97% of
     # them. The ratio is undefined when the control has no events (13% of experiments at 1%): its
     # coverage is over the others. The exact coverage (summing binomial probabilities over all tables)
-    # is 94.2% / 96.2% at (1%, 2%) and 94.6% / 96.1% at (2%, 3%).
+    # is 94.2% / 96.2% at (1%, 2%) and 94.6% / 96.0% at (2%, 3%).
     rng = np.random.default_rng(2024)
     n, runs = 200, 20_000
     tables = np.stack([rng.binomial(n, pa, runs), rng.binomial(n, pb, runs)], axis=1)
