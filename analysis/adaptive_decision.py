@@ -72,7 +72,13 @@ def decide_adaptive(
     if worse and len(worse) == len(primary):
         return Decision(f"a winner: {control}", control,
                         f"every variant is worse than {control} on {metric} ({scope})")
-    lead = max(primary, key=lambda c: c.absolute_lift if c.absolute_lift == c.absolute_lift else -1e300)
+    undecided = [c for c in primary if c not in worse]
+    lead = max(undecided, key=lambda c: c.absolute_lift if c.absolute_lift == c.absolute_lift else -1e300)
+    leader = f"the leader {lead.variant} is at {_pct(lead.lift)} ({kind} p = {_p(lead):.3g})"
+    if worse:
+        names = ", ".join(f"{c.variant} ({_pct(c.lift)}, {kind} p = {_p(c):.3g})" for c in worse)
+        return Decision("keep running", None,
+                        f"{names} {'is' if len(worse) == 1 else 'are'} worse than {control} on {metric} "
+                        f"({scope}); no other variant differs from {control} yet: {leader}")
     return Decision("keep running", None,
-                    f"no variant differs from {control} on {metric} yet ({scope}); the leader {lead.variant} "
-                    f"is at {_pct(lead.lift)} ({kind} p = {_p(lead):.3g})")
+                    f"no variant differs from {control} on {metric} yet ({scope}); {leader}")

@@ -1,19 +1,26 @@
 """Confidence intervals for the lift of a variant over control: absolute and relative.
 
-Both take the two arms' means and squared standard errors (``mean``, ``variance_of_mean``), so they
-serve rates and values alike. The relative lift :math:`\\theta = m_B / m_A - 1` gets Fieller's interval
-when it is bounded and the delta method otherwise.
+:func:`absolute_lift` and :func:`relative_lift` take the two arms' means and squared standard errors
+(``mean``, ``variance_of_mean``), so they serve any estimate, values in particular. The relative lift
+:math:`\\theta = m_B / m_A - 1` gets Fieller's interval when it is bounded and the delta method otherwise.
+
+Rates get score intervals instead (:func:`rate_difference_score`, :func:`rate_ratio_score`): they invert
+the pooled two-proportion z-test, so they stay inside the parameter space (a difference in [-1, 1], a
+rate ratio >= 0), keep their width when an arm has no events, and exclude "no difference" exactly when
+that z-test rejects.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from scipy import special
+from scipy import optimize, special
 
 from analysis.errors import AnalysisInputError
+from analysis.stats import ProportionStats
 
 
 class MeanEstimate(Protocol):
@@ -32,7 +39,7 @@ class LiftInterval:
 
     estimate: float
     ci: tuple[float, float]
-    method: Literal["wald", "welch", "delta", "fieller", "undefined"]
+    method: Literal["wald", "welch", "delta", "fieller", "score", "undefined"]
 
 
 def critical_value(alpha: float, df: float | None = None) -> float:
@@ -43,9 +50,15 @@ def critical_value(alpha: float, df: float | None = None) -> float:
     return float(-special.stdtrit(df, alpha / 2))
 
 
+#: The smallest significance level analysed: below about 1e-16, ``1 - alpha`` rounds to 1 (no interval
+#: exists), and below about 1e-13 the tails of the intervals and posteriors overflow.
+MIN_ALPHA = 1e-12
+
+
 def check_alpha(alpha: float) -> None:
-    if not 0 < alpha < 1:
-        raise AnalysisInputError(f"alpha: must be between 0 and 1 (exclusive), got {alpha!r}")
+    """Refuse a significance level outside ``[MIN_ALPHA, 1)`` (:data:`MIN_ALPHA`)."""
+    if not MIN_ALPHA <= alpha < 1:
+        raise AnalysisInputError(f"alpha: must be at least {MIN_ALPHA:g} and below 1, got {alpha!r}")
 
 
 def absolute_lift(
@@ -122,3 +135,111 @@ def relative_lift(
     """
     fieller = relative_lift_fieller(control, variant, alpha, covariance)
     return fieller if fieller is not None else relative_lift_delta(control, variant, alpha, covariance)
+
+
+def rate_difference_score(
+    control: ProportionStats, variant: ProportionStats, alpha: float = 0.05
+) -> LiftInterval:
+    """Difference of two rates ``p_B - p_A`` with the score interval (Mee, 1984).
+
+    The set of :math:`\\delta` that the score test of :math:`p_B - p_A = \\delta` does not reject:
+
+    .. math:: \\frac{(\\hat p_B - \\hat p_A - \\delta)^2}
+              {\\tilde p_B (1 - \\tilde p_B)/n_B + \\tilde p_A (1 - \\tilde p_A)/n_A} \\le c^2
+
+    with :math:`\\tilde p` the maximum-likelihood rates under :math:`p_B = p_A + \\delta` (closed form,
+    Farrington and Manning, 1990, *Stat. Med.* 9:1447-1454). At :math:`\\delta = 0` the statistic is the
+    pooled z-test's, so the interval excludes 0 exactly when that test rejects at ``alpha``. It lies in
+    [-1, 1] and keeps its width when an arm has no events. Miettinen and Nurminen's version multiplies
+    the variance by N/(N - 1); this one does not, to agree with the z-test.
+    """
+    c = critical_value(alpha)
+    estimate = variant.mean - control.mean
+
+    def z(delta: float) -> float:
+        pa, pb = _restricted_rates_difference(control, variant, delta)
+        return _score_z(variant.mean - control.mean - delta,
+                        pb * (1 - pb) / variant.n + pa * (1 - pa) / control.n)
+
+    low = -1.0 if estimate == -1 else optimize.brentq(lambda d: z(d) - c, -1.0, estimate, xtol=1e-14)
+    high = 1.0 if estimate == 1 else optimize.brentq(lambda d: z(d) + c, estimate, 1.0, xtol=1e-14)
+    return LiftInterval(estimate, (low, high), "score")
+
+
+def rate_ratio_score(control: ProportionStats, variant: ProportionStats, alpha: float = 0.05) -> LiftInterval:
+    """Relative lift of two rates ``p_B / p_A - 1`` with the score interval of the ratio (Koopman, 1984).
+
+    The set of :math:`\\phi = p_B / p_A` that the score test of that ratio does not reject, minus 1:
+
+    .. math:: \\frac{(\\hat p_B - \\phi \\hat p_A)^2}
+              {\\tilde p_B (1 - \\tilde p_B)/n_B + \\phi^2 \\tilde p_A (1 - \\tilde p_A)/n_A} \\le c^2
+
+    with :math:`\\tilde p` the maximum-likelihood rates under :math:`p_B = \\phi p_A` (a quadratic's
+    root, Miettinen and Nurminen, 1985, *Stat. Med.* 4:213-226). At :math:`\\phi = 1` the statistic is
+    the pooled z-test's. The lift is never below -100% and its interval reaches -100% only when the
+    variant has no events; undefined (NaN) when the control has none.
+    """
+    c = critical_value(alpha)
+    if control.successes == 0:
+        return LiftInterval(math.nan, (math.nan, math.nan), "undefined")
+    ratio = variant.mean / control.mean
+
+    def z(log_phi: float) -> float:
+        phi = math.exp(log_phi)
+        pa = _restricted_rate_ratio(control, variant, phi)
+        pb = phi * pa
+        return _score_z(variant.mean - phi * control.mean,
+                        pb * (1 - pb) / variant.n + phi**2 * pa * (1 - pa) / control.n)
+
+    low = 0.0 if variant.successes == 0 else math.exp(_root_beside(lambda t: z(t) - c, math.log(ratio), -1))
+    high = math.exp(_root_beside(lambda t: z(t) + c, math.log(max(ratio, 1e-300)), +1))
+    return LiftInterval(ratio - 1, (low - 1, high - 1), "score")
+
+
+def _score_z(numerator: float, variance: float) -> float:
+    """A score statistic, capped at +-1e300 so that root finders see finite values (0/0 is 0)."""
+    if variance <= 0:
+        return 0.0 if numerator == 0 else math.copysign(1e300, numerator)
+    return max(min(numerator / math.sqrt(variance), 1e300), -1e300)
+
+
+def _root_beside(f: Callable[[float], float], start: float, step: float) -> float:
+    """The root of ``f`` found by stepping from ``start`` in the direction of ``step`` (doubling the step)
+    until the sign of ``f`` changes, then Brent's method between the last two points."""
+    inner = start
+    outer = start + step
+    while f(outer) * f(inner) > 0:
+        inner, step = outer, step * 2
+        outer = inner + step
+    a, b = sorted((inner, outer))
+    return optimize.brentq(f, a, b, xtol=1e-13)
+
+
+def _restricted_rates_difference(
+    control: ProportionStats, variant: ProportionStats, delta: float
+) -> tuple[float, float]:
+    """Maximum-likelihood rates ``(p_A, p_B)`` under :math:`p_B - p_A = \\delta`, the root of a cubic in
+    its trigonometric form (Farrington and Manning, 1990; Miettinen and Nurminen, 1985)."""
+    theta = control.n / variant.n
+    p1, p2 = variant.mean, control.mean
+    a = 1 + theta
+    b = -(1 + theta + p1 + theta * p2 + delta * (theta + 2))
+    c = delta**2 + delta * (2 * p1 + theta + 1) + p1 + theta * p2
+    d = -p1 * delta * (1 + delta)
+    v = b**3 / (27 * a**3) - b * c / (6 * a**2) + d / (2 * a)
+    u = math.copysign(math.sqrt(max(b**2 / (9 * a**2) - c / (3 * a), 0.0)), v)
+    cosine = 0.0 if u == 0 else max(-1.0, min(1.0, v / u**3))
+    pb = 2 * u * math.cos((math.pi + math.acos(cosine)) / 3) - b / (3 * a)
+    pb = min(max(pb, max(delta, 0.0)), min(1.0, 1.0 + delta))  # inside the feasible range
+    return pb - delta, pb
+
+
+def _restricted_rate_ratio(control: ProportionStats, variant: ProportionStats, phi: float) -> float:
+    """Maximum-likelihood control rate :math:`p_A` under :math:`p_B = \\phi p_A`: the smaller root of
+    :math:`N\\phi\\,p^2 - (n_B\\phi + x_B + n_A + x_A\\phi)\\,p + x_B + x_A = 0`."""
+    a = (control.n + variant.n) * phi
+    b = -(variant.n * phi + variant.successes + control.n + control.successes * phi)
+    c = variant.successes + control.successes
+    root = math.sqrt(max(b * b - 4 * a * c, 0.0))
+    pa = 2 * c / (-b + root)  # (-b - root) / (2a), written without cancellation
+    return min(pa, 1.0, 1.0 / phi)

@@ -19,7 +19,14 @@ from analysis.bayesian import Posterior, mean_posterior, rate_posterior, summari
 from analysis.cuped import adjust_arms, cuped_theta
 from analysis.errors import AnalysisInputError
 from analysis.json_ready import to_jsonable
-from analysis.lift import MeanEstimate, absolute_lift, check_alpha, relative_lift
+from analysis.lift import (
+    MeanEstimate,
+    absolute_lift,
+    check_alpha,
+    rate_difference_score,
+    rate_ratio_score,
+    relative_lift,
+)
 from analysis.multiplicity import Correction, adjust_p_values
 from analysis.noninferiority import NonInferiorityResult, check_noninferiority
 from analysis.sequential import DEFAULT_TUNING_N, SequentialResult, msprt, stopping_rule
@@ -72,10 +79,14 @@ class Comparison:
     """A variant against control on one metric.
 
     ``lift`` and ``ci`` are relative (``0.05`` is +5%); ``absolute_lift`` and ``absolute_ci`` are in the
-    metric's units. ``p_value_adjusted`` is corrected for all comparisons of the slot (variants x
-    metrics); ``significant`` is ``p_value_adjusted < alpha``. ``credible_interval`` is the Bayesian
-    interval of the relative lift. ``sequential`` holds the always-valid result. ``variance_reduction``
-    is set when the value metric was CUPED-adjusted (the share of the difference's variance removed).
+    metric's units. ``ci_method`` names how they were made: ``score`` for rates (score intervals of the
+    difference and of the ratio, :func:`analysis.lift.rate_difference_score` and
+    :func:`analysis.lift.rate_ratio_score`), ``fieller`` or ``delta`` for values (the absolute interval
+    is then Welch's), ``undefined`` when the control's mean is 0. ``p_value_adjusted`` is corrected for
+    all comparisons of the slot (variants x metrics); ``significant`` is ``p_value_adjusted < alpha``.
+    ``credible_interval`` is the Bayesian interval of the relative lift. ``sequential`` holds the
+    always-valid result. ``variance_reduction`` is set when the value metric was CUPED-adjusted (the
+    share of the difference's variance removed).
     """
 
     slot: str
@@ -326,8 +337,9 @@ def decide(
 
     The sequential p-values are corrected across variants (``correction``) so that a team that looks
     every day keeps its error rate. A winner must beat control, and its guardrails must be shown
-    non-inferior. ``no detectable difference`` needs every confidence sequence inside ``+-min_lift``
-    of the control mean.
+    non-inferior; control wins when every variant is worse, and variants worse than control while
+    others are undecided are named. ``no detectable difference`` needs every confidence sequence inside
+    ``+-min_lift`` of the control mean.
     """
     if srm.flagged:
         return Decision("investigate: sample ratio mismatch", None, srm.message)
@@ -368,12 +380,22 @@ def decide(
             f"every variant's {1 - alpha:.0%} confidence sequence for {metric} lies within "
             f"+-{min_lift:.1%} of {control}: any real difference is smaller than that",
         )
-    lead = max(primary, key=lambda c: c.absolute_lift)
+    undecided = [c for c in primary if c not in worse]
+    lead = max(undecided, key=lambda c: c.absolute_lift)
+    leader = (f"the leader {lead.variant} is at {_pct(lead.lift)} (always-valid p = "
+              f"{lead.sequential.p_value:.3g}), and {_plausible_range(lead.sequential.ci, base, alpha)}")
+    if worse:
+        names = ", ".join(f"{c.variant} ({_pct(c.lift)}, always-valid p = {c.sequential.p_value:.3g})"
+                          for c in worse)
+        return Decision(
+            "keep running", None,
+            f"{names} {'is' if len(worse) == 1 else 'are'} worse than {control} on {metric} ({correction} "
+            f"corrected across {len(primary)} variants); no other variant differs from {control} yet: "
+            f"{leader}",
+        )
     return Decision(
         "keep running", None,
-        f"no variant differs from {control} on {metric} yet at the always-valid level; the leader "
-        f"{lead.variant} is at {_pct(lead.lift)} (always-valid p = {lead.sequential.p_value:.3g}), and "
-        f"{_plausible_range(lead.sequential.ci, base, alpha)}",
+        f"no variant differs from {control} on {metric} yet at the always-valid level; {leader}",
     )
 
 
@@ -398,7 +420,7 @@ def _compare(
     if kind == "rate":
         assert isinstance(a, ProportionStats) and isinstance(b, ProportionStats)
         test = compare_rates(a, b)
-        absolute = absolute_lift(a, b, alpha)
+        absolute, relative = rate_difference_score(a, b, alpha), rate_ratio_score(a, b, alpha)
         if test.method.startswith("Fisher"):
             notes.append("small counts: Fisher's exact test instead of the z-test")
     else:
@@ -410,7 +432,7 @@ def _compare(
         if a is not ctrl.value:  # CUPED-adjusted
             raw = ctrl.value.variance_of_mean + arm.value.variance_of_mean
             reduction = 1 - (a.variance_of_mean + b.variance_of_mean) / raw if raw > 0 else 0.0
-    relative = relative_lift(a, b, alpha)
+        relative = relative_lift(a, b, alpha)
     return dict(
         slot=slot, variant=arm.variant, control=ctrl.variant, metric=metric, kind=kind,
         control_mean=a.mean, variant_mean=b.mean, absolute_lift=absolute.estimate,

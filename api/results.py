@@ -6,9 +6,13 @@ full analyses after), plain-text rows and notes. No statistics here: the analysi
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Annotated, Any
+
+from fastapi import Query
 
 from analysis.json_ready import to_jsonable as finite_or_none
+from analysis.lift import MIN_ALPHA
+from analysis.noninferiority import NonInferiorityResult
 from api.convert import signed_percent, to_jsonable
 from experiments.event_values import uncounted_values_warning
 from experiments.models import ArmSummary, CombinationSummary, ExperimentSummary
@@ -22,11 +26,18 @@ from experiments.result_analysis import (
     daily_points,
 )
 
+#: The significance level as a query parameter (``/results``, ``/report``, the experiment page): the
+#: range :func:`analysis.lift.check_alpha` accepts, so a level the analysis refuses is a 422 at ``alpha``.
+AlphaQuery = Annotated[float, Query(
+    ge=MIN_ALPHA, lt=1, description=f"Significance level (intervals at 1 - alpha), {MIN_ALPHA:g} to below 1.",
+)]
+
 #: Why ``segment`` and ``covariate`` are not taken together.
 ONE_BREAKDOWN = "give segment or covariate, not both (CUPED within segments is not supported)"
 
 __all__ = [
     "ADAPTIVE_DESIGNS",
+    "AlphaQuery",
     "ONE_BREAKDOWN",
     "ExperimentResults",
     "SegmentResults",
@@ -186,6 +197,13 @@ def segments_to_dict(results: SegmentResults, *, detail: bool = True) -> dict[st
         "by_slot": by_slot,
         "skipped": dict(results.skipped),
     })
+
+
+def guardrail_line(g: NonInferiorityResult) -> str:
+    """One guardrail as a line of text: metric, variant against control, verdict, rates, margin and p."""
+    verdict = "non-inferior" if g.non_inferior else "NOT shown non-inferior"
+    return (f"guardrail {g.metric}: {g.variant} vs {g.control} {verdict} ({g.variant_mean:.3%} vs "
+            f"{g.control_mean:.3%}, margin {g.margin:.0%} of {g.control}'s rate, p = {g.p_value:.3g})")
 
 
 def comparison_rows(results: ExperimentResults, metrics: Sequence[str] | None = None) -> list[list[Any]]:

@@ -19,6 +19,7 @@ from api.results import (
     apprentice_note,
     comparison_rows,
     exclusion_note,
+    guardrail_line,
     results_to_dict,
     summary_warnings,
 )
@@ -84,6 +85,8 @@ def analyze(
     for a in [] if adaptive is not None else results.analyses:
         flag = " SAMPLE RATIO MISMATCH" if a.srm.flagged else ""
         typer.echo(f"{a.slot}: {a.decision.verdict} ({a.decision.reason}){flag}")
+        for g in a.guardrails:
+            typer.echo(f"  {guardrail_line(g)}")
         for warning in a.warnings:
             typer.echo(f"  note: {warning}")
     for slot, why in results.skipped.items():

@@ -11,7 +11,7 @@ from api.deps import ServiceDep, require_admin
 from api.models.common import MessageBody, ValidationErrorBody
 from api.models.results import ResultsPublic
 from api.report import results_html
-from api.results import ONE_BREAKDOWN, results_to_dict
+from api.results import ONE_BREAKDOWN, AlphaQuery, results_to_dict
 from experiments.adaptive_block import adaptive_json
 from experiments.drift_block import drift_json
 from experiments.errors import InvalidInput
@@ -60,7 +60,7 @@ def _analysed(
 def results(
     key: str,
     service: ServiceDep,
-    alpha: Annotated[float, Query(gt=0, lt=1, description="Significance level.")] = 0.05,
+    alpha: AlphaQuery = 0.05,
     correction: Annotated[
         Literal["holm", "bh", "none"], Query(description="Multiplicity correction.")
     ] = "holm",
@@ -107,7 +107,7 @@ HTML_ROUTE_ERRORS: dict[int | str, dict[str, Any]] = {
 def report(
     key: str,
     service: ServiceDep,
-    alpha: Annotated[float, Query(gt=0, lt=1, description="Significance level.")] = 0.05,
+    alpha: AlphaQuery = 0.05,
     include_machine: IncludeMachine = False,
     segment: SegmentQuery = None,
     covariate: CovariateQuery = None,

@@ -26,7 +26,7 @@ from analysis.power.plots import plot_power_curve
 from api.adaptive_html import adaptive_html
 from api.convert import plan_to_dict
 from api.models.power import RatePowerRequest
-from api.results import exclusion_note
+from api.results import AlphaQuery, exclusion_note
 from api.sessions import (
     CSRF_FIELD,
     LOGIN_COOKIE,
@@ -305,7 +305,7 @@ def page_key(numbers: ExperimentNumbers, alpha: float, correction: str) -> tuple
 def experiment_page(
     request: Request,
     key: str,
-    alpha: Annotated[float, Query(gt=0, lt=1)] = 0.05,
+    alpha: AlphaQuery = 0.05,
     correction: Literal["holm", "bh", "none"] = "holm",
     segment: Annotated[str | None, Query(max_length=64)] = None,
     covariate: Annotated[str | None, Query(max_length=64)] = None,

@@ -16,6 +16,7 @@ from statsmodels.stats.proportion import confint_proportions_2indep, proportions
 
 from analysis.cuped import cuped_compare, cuped_theta
 from analysis.errors import AnalysisInputError
+from analysis.lift import rate_difference_score
 from analysis.multiplicity import adjust_p_values
 from analysis.results import ArmData, analyze_slot
 from analysis.significance import two_proportion_ztest
@@ -44,10 +45,16 @@ def test_rate_comparisons_match_statsmodels() -> None:
             x, xc = arm.event_counts[metric], ctrl.event_counts[metric]
             z, p = proportions_ztest([x, xc], [arm.n, ctrl.n])
             assert (c.statistic, c.p_value) == pytest.approx((z, p), abs=1e-9)
+            # score intervals (checked against their defining equation in test_lift.py); at these sizes
+            # the difference's is within 1% of its width of the Wald interval
+            a, b = ProportionStats(ctrl.n, xc), ProportionStats(arm.n, x)
+            assert c.absolute_ci == rate_difference_score(a, b).ci
             low, high = confint_proportions_2indep(x, arm.n, xc, ctrl.n, method="wald", compare="diff")
-            assert c.absolute_ci == pytest.approx((low, high), abs=1e-9)
+            assert c.absolute_ci == pytest.approx((low, high), abs=0.01 * (high - low))
             assert c.lift == pytest.approx((x / arm.n) / (xc / ctrl.n) - 1, abs=1e-12)
-            assert c.ci[0] < c.lift < c.ci[1] and c.ci_method == "fieller"
+            low, high = confint_proportions_2indep(x, arm.n, xc, ctrl.n, method="score", compare="ratio",
+                                                   correction=False)
+            assert c.ci == pytest.approx((low - 1, high - 1), abs=1e-7) and c.ci_method == "score"
             # P(variant beats control) under Beta(1 + x, 1 + n - x) posteriors: int f_B(t) F_A(t) dt
             fb, fa = sps.beta(1 + x, 1 + arm.n - x), sps.beta(1 + xc, 1 + ctrl.n - xc)
             ref = integrate.quad(lambda t, fa=fa, fb=fb: fb.pdf(t) * fa.cdf(t), 0, 1, points=[x / arm.n],
@@ -155,6 +162,44 @@ def test_small_counts_use_fisher_and_say_so() -> None:
     r = analyze_slot("s", arms, "plain", metrics=["click"], value_metric=None, draws=1000)
     assert r.comparisons[0].test == "Fisher exact test"
     assert any("Fisher" in w for w in r.warnings)
+
+
+def test_rate_intervals_stay_in_range_with_zero_and_tiny_counts() -> None:
+    # 2/1000 against 0/1000 (Fisher p = 0.50): the relative lift's interval was [-100%, -100%] (the
+    # delta method, its variance 0 when the variant has no events); it is the score interval of the
+    # ratio, [-100%, +91.8%] (statsmodels confint_proportions_2indep, compare="ratio", method="score",
+    # correction=False: [0, 1.9182] for the ratio). 3/1 against 2/2 (Fisher p = 0.40): the Wald
+    # difference [0.133, 1.200] left [-1, 1] and excluded 0.
+    def click(nc: int, xc: int, nb: int, xb: int):
+        arms = [ArmData("c", nc, {"click": xc}, SampleStats(nc, float(xc), float(xc)), 0.5),
+                ArmData("t", nb, {"click": xb}, SampleStats(nb, float(xb), float(xb)), 0.5)]
+        return analyze_slot("s", arms, "c", metrics=["click"]).comparison("t", "click")
+
+    zero = click(1000, 2, 1000, 0)
+    assert zero.p_value == pytest.approx(0.4997, abs=1e-4) and zero.ci_method == "score"
+    assert zero.ci == pytest.approx((-1.0, 0.9182054), abs=1e-6)
+    assert zero.absolute_ci[0] < 0 < zero.absolute_ci[1]
+    few = click(1000, 1, 1000, 5)
+    low, high = confint_proportions_2indep(5, 1000, 1, 1000, compare="ratio", method="score",
+                                           correction=False)
+    assert few.ci == pytest.approx((low - 1, high - 1), abs=1e-7) and few.ci[0] > -1
+    tiny = click(3, 1, 2, 2)
+    assert tiny.p_value == pytest.approx(0.4) and -1 <= tiny.absolute_ci[0] < 0 < tiny.absolute_ci[1] <= 1
+    assert tiny.ci[0] < 0 < tiny.ci[1]
+
+
+def test_a_rate_arm_without_events_keeps_a_beta_posterior_of_positive_width() -> None:
+    # The rate of an arm with 0 clicks of 1,911 has the posterior Beta(1, 1912): its 95% credible
+    # interval is (1 - 0.025^(1/1912), 1 - 0.975^(1/1912)), not a point.
+    arms = [ArmData("c", 1911, {"click": 4}, SampleStats(1911, 4.0, 4.0), 0.5),
+            ArmData("t", 1911, {"click": 0}, SampleStats(1911, 0.0, 0.0), 0.5)]
+    r = analyze_slot("s", arms, "c", metrics=["click"])
+    arm = next(a for a in r.arms if a.variant == "t" and a.metric == "click")
+    assert arm.posterior.family == "beta" and (arm.posterior.a, arm.posterior.b) == (1, 1912)
+    assert arm.credible_interval == pytest.approx((1 - 0.975 ** (1 / 1912), 1 - 0.025 ** (1 / 1912)),
+                                                  rel=1e-9)
+    low, high = r.comparison("t", "click").credible_interval  # (-99.5%, +9.0%): 0 clicks is not -100%
+    assert -1 < low < -0.99 and high > 0
 
 
 @pytest.mark.parametrize(

@@ -35,3 +35,37 @@ def test_the_range_narrows_as_data_accumulate() -> None:
         return high - low
 
     assert widths(40_000, 4_000, 4_090) < widths(5_000, 500, 520) / 2
+
+
+def test_a_significantly_worse_variant_is_named_when_others_are_undecided() -> None:
+    # "big" loses 8% of the clicks (always-valid p ~ 1e-15), "same" is level with control: the reason
+    # used to say that no variant differs from control.
+    arms = [ArmData(name, 200_000, {"click": x}, SampleStats(200_000, float(x), float(x)), 1 / 3)
+            for name, x in (("plain", 20_000), ("big", 18_400), ("same", 20_050))]
+    r = analyze_slot("s", arms, "plain", metrics=["click"], value_metric=None)
+    big = r.comparison("big", "click")
+    assert big.sequential.p_value < 1e-10
+    assert r.decision.verdict == "keep running" and r.decision.winner is None
+    assert r.decision.reason.startswith(
+        f"big (-8.0%, always-valid p = {big.sequential.p_value:.3g}) is worse than plain on click")
+    assert "no variant differs" not in r.decision.reason
+    assert "no other variant differs from plain yet: the leader same is at +0.2%" in r.decision.reason
+
+
+def test_the_adaptive_decision_names_a_significantly_worse_variant_too() -> None:
+    from analysis.adaptive_comparisons import AdaptiveComparison
+    from analysis.adaptive_decision import decide_adaptive
+
+    def comparison(variant: str, lift: float, p: float) -> AdaptiveComparison:
+        return AdaptiveComparison(
+            variant=variant, control="plain", control_value=0.1, variant_value=0.1 * (1 + lift),
+            absolute_lift=0.1 * lift, absolute_ci=(0.0, 0.0), lift=lift, ci=(0.0, 0.0), ci_method="fieller",
+            statistic=0.0, p_value=p, prob_beat_control=0.5, effective_n=1000.0, method="ipw",
+            always_valid=None, as_allocated_lift=0.0,
+        )
+
+    primary = [comparison("big", -0.08, 1e-17), comparison("same", 0.002, 0.9)]
+    d = decide_adaptive(primary, [], metric="click", control="plain", alpha=0.05, correction="holm")
+    assert d.verdict == "keep running" and "no variant differs" not in d.reason
+    assert d.reason.startswith("big (-8.0%, fixed-horizon p = 1e-17) is worse than plain on click")
+    assert "the leader same is at +0.2%" in d.reason

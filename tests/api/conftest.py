@@ -6,6 +6,7 @@ import copy
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
@@ -78,3 +79,21 @@ def experiment(client) -> str:
     response = client.post("/v1/experiments", json=SPEC, headers=ADMIN)
     assert response.status_code == 201, response.text
     return SPEC["key"]
+
+
+@pytest.fixture
+def sent(client, experiment):
+    """2,000 recipients assigned; clicks drawn at 5% for subject 'plain' and 10% for 'urgent'."""
+    rng = np.random.default_rng(11)
+    recipients = [{"recipient_id": f"s-{i}"} for i in range(2000)]
+    decisions = client.post(f"/v1/experiments/{experiment}/assign/batch", json={"recipients": recipients},
+                            headers=SEND).json()["decisions"]
+    rate = {"plain": 0.05, "urgent": 0.10}
+    clicked = [rng.random() < rate[d["variants"]["subject"]["id"]] for d in decisions]
+    events = [{"event_id": f"c-{i}", "decision_id": d["decision_id"], "type": "click"}
+              for i, (d, c) in enumerate(zip(decisions, clicked, strict=True)) if c]
+    events += [{"event_id": f"u-{i}", "decision_id": d["decision_id"], "type": "unsubscribe"}
+               for i, d in enumerate(decisions[:30])]
+    counts = client.post("/v1/outcomes", json={"events": events}, headers=SEND).json()
+    assert counts["accepted"] == len(events)
+    return decisions, clicked

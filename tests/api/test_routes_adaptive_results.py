@@ -9,6 +9,8 @@ import numpy as np
 from scipy import stats
 
 from analysis.adaptive import AS_ALLOCATED_NOTE
+from analysis.lift import absolute_lift, relative_lift
+from analysis.stats import ProportionStats
 from api.results import analyze_summary
 from experiments.adaptive_block import analyze_adaptive_data, estimate_log, result_metrics
 from tests.api.adaptive_flow import TRUE_CONTEXTUAL_LIFT, run_bandit, run_contextual
@@ -99,7 +101,8 @@ def test_fixed_split_results_are_unchanged(client):
 
 def test_on_a_fixed_split_the_adaptive_estimates_equal_the_fixed_split_analysis(client):
     # constant propensities, one batch: the adaptive estimator is each arm's sample mean with its usual
-    # standard error, so lifts and intervals are those of the fixed-split analysis
+    # standard error, so lifts are those of the fixed-split analysis, and so are the reward's intervals;
+    # a rate's are the normal ones (Wald, Fieller) of its counts, the fixed split's the score ones
     spec = {"key": "eq", "slots": {"subject": {"variants": [{"id": "plain", "content": "a"},
                                                             {"id": "urgent", "content": "b"}]}},
             "design": {"type": "ab"}, "reward": {"events": {"click": 1.0, "conversion": 3.0}},
@@ -129,12 +132,20 @@ def test_on_a_fixed_split_the_adaptive_estimates_equal_the_fixed_split_analysis(
     for comparison in fixed.comparisons:
         a = adaptive.metric_to_analysis[comparison.metric].comparison(comparison.variant)
         assert math.isclose(a.lift, comparison.lift, rel_tol=1e-9)
-        assert np.allclose(a.ci, comparison.ci, rtol=1e-9)
         assert math.isclose(a.absolute_lift, comparison.absolute_lift, rel_tol=1e-9)
-        if comparison.metric != "reward":  # rates: the same normal interval of the difference
-            assert np.allclose(a.absolute_ci, comparison.absolute_ci, rtol=1e-9)
-            # the Wald p-value with the unpooled variance (the fixed-split z-test pools it)
+        if comparison.metric == "reward":
+            assert np.allclose(a.ci, comparison.ci, rtol=1e-9)
+        else:
             arms = {x.variant: x for x in summary.arms}
+            counts = [ProportionStats(arms[v].decisions, arms[v].event_counts[comparison.metric])
+                      for v in ("plain", "urgent")]
+            assert np.allclose(a.absolute_ci, absolute_lift(*counts).ci, rtol=1e-9)
+            assert np.allclose(a.ci, relative_lift(*counts).ci, rtol=1e-9)
+            assert comparison.ci_method == "score"
+            for normal, score in ((a.absolute_ci, comparison.absolute_ci), (a.ci, comparison.ci)):
+                # they part as counts shrink: 3.3% of the width for conversion's ~50 events per arm
+                assert np.allclose(normal, score, rtol=0, atol=0.05 * (score[1] - score[0]))
+            # the Wald p-value with the unpooled variance (the fixed-split z-test pools it)
             p = [arms[v].event_counts[comparison.metric] / arms[v].decisions for v in ("plain", "urgent")]
             n = [arms[v].decisions for v in ("plain", "urgent")]
             se = math.sqrt(sum(pi * (1 - pi) / ni for pi, ni in zip(p, n, strict=True)))

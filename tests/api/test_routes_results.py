@@ -16,24 +16,6 @@ from tests.api.conftest import ADMIN, ADMIN_KEY, SEND
 from tests.ui.login import post_key
 
 
-@pytest.fixture
-def sent(client, experiment):
-    """2,000 recipients assigned; clicks drawn at 5% for subject 'plain' and 10% for 'urgent'."""
-    rng = np.random.default_rng(11)
-    recipients = [{"recipient_id": f"s-{i}"} for i in range(2000)]
-    decisions = client.post(f"/v1/experiments/{experiment}/assign/batch", json={"recipients": recipients},
-                            headers=SEND).json()["decisions"]
-    rate = {"plain": 0.05, "urgent": 0.10}
-    clicked = [rng.random() < rate[d["variants"]["subject"]["id"]] for d in decisions]
-    events = [{"event_id": f"c-{i}", "decision_id": d["decision_id"], "type": "click"}
-              for i, (d, c) in enumerate(zip(decisions, clicked, strict=True)) if c]
-    events += [{"event_id": f"u-{i}", "decision_id": d["decision_id"], "type": "unsubscribe"}
-               for i, d in enumerate(decisions[:30])]
-    counts = client.post("/v1/outcomes", json={"events": events}, headers=SEND).json()
-    assert counts["accepted"] == len(events)
-    return decisions, clicked
-
-
 def test_results_follow_the_contract_and_count_what_was_sent(client, experiment, sent):
     decisions, clicked = sent
     response = client.get(f"/v1/experiments/{experiment}/results", headers=ADMIN)
@@ -81,6 +63,29 @@ def test_bad_query_parameters_are_422(client, experiment):
     assert response.status_code == 422
     locs = [p["loc"] for p in response.json()["detail"]]
     assert ["query", "alpha"] in locs and ["query", "correction"] in locs
+
+
+@pytest.mark.parametrize("route", ["results", "report"])
+def test_an_alpha_too_small_to_analyse_is_422_at_alpha(client, experiment, sent, route):
+    # Below about 1.1e-16, 1 - alpha rounds to 1: the analysis used to be skipped with the internal
+    # text "level: must be between 0 and 1, got 1.0" (a 200); the smallest alpha taken is 1e-12.
+    response = client.get(f"/v1/experiments/{experiment}/{route}?alpha=1e-17", headers=ADMIN)
+    assert response.status_code == 422, response.text
+    (problem,) = response.json()["detail"]
+    assert problem["loc"] == ["query", "alpha"]
+    assert problem["msg"] == "Input should be greater than or equal to 0.000000000001"
+    smallest = client.get(f"/v1/experiments/{experiment}/{route}?alpha=1e-12", headers=ADMIN)
+    assert smallest.status_code == 200
+    if route == "results":
+        assert smallest.json()["skipped"] == {} and smallest.json()["comparisons"]
+
+
+def test_the_experiment_page_refuses_an_alpha_too_small_to_analyse(client, experiment, sent):
+    assert post_key(client, ADMIN_KEY, follow_redirects=False).status_code == 303  # the pages' session
+    page = client.get(f"/ui/experiments/{experiment}?alpha=1e-17")
+    assert page.status_code == 422
+    assert "level: must be between 0 and 1" not in page.text
+    assert client.get(f"/ui/experiments/{experiment}?alpha=1e-12").status_code == 200
 
 
 def test_perfectly_separated_arms_are_analysed_as_an_exact_difference(client, experiment):
