@@ -84,10 +84,26 @@ class FactorialAnalysis:
             "|---|---|---|---|---|---|",
         ]
         for r in self.rows:
-            low, high = math.exp(r.ci[0]), math.exp(r.ci[1])
-            lines.append(f"| {r.term} | {r.kind} | {r.odds_ratio:.3f} | {low:.3f} - {high:.3f} | "
+            low, high = format_odds_ratio(r.ci[0]), format_odds_ratio(r.ci[1])
+            lines.append(f"| {r.term} | {r.kind} | {format_odds_ratio(r.estimate)} | {low} - {high} | "
                          f"{r.p_value:.3g} | {_matters(r)} |")
         return "\n".join(lines + ["", self.note])
+
+
+def format_odds_ratio(log_odds: float) -> str:
+    """An odds ratio from its log (a model's estimate or interval end), three decimals; beyond a million
+    (a combination with almost no events) it reads as such rather than overflowing.
+
+    Examples
+    --------
+    >>> format_odds_ratio(math.log(1.5)), format_odds_ratio(800.0), format_odds_ratio(math.nan)
+    ('1.500', '> 1,000,000', 'n/a')
+    """
+    if math.isnan(log_odds):
+        return "n/a"
+    if log_odds > math.log(1e6):
+        return "> 1,000,000"
+    return f"{math.exp(log_odds):,.3f}"
 
 
 def analyze_factorial(
@@ -160,7 +176,7 @@ def analyze_factorial(
         label, kind = _label(column, factors, level_lists)
         est, se, p = float(est), float(se), float(p)
         rows.append(EffectRow(label, kind, est, se, est / se, p, (est - z_crit * se, est + z_crit * se),
-                              math.exp(est), bool(p < alpha)))
+                              math.exp(min(est, 709.0)), bool(p < alpha)))
 
     interaction_p = None
     if interactions and len(factors) > 1:

@@ -9,6 +9,8 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
+from analysis.factorial import format_odds_ratio
+
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
 
@@ -36,16 +38,6 @@ def _pvalue(x: float | None) -> str:
     return "< 0.0001" if x < 1e-4 else f"{x:.4f}"
 
 
-def _odds(log_odds: float) -> str:
-    """An odds ratio from its log (a model's estimate or interval end), three decimals; beyond a million
-    (a combination with almost no events) it reads as such rather than overflowing."""
-    if math.isnan(log_odds):
-        return "n/a"
-    if log_odds > math.log(1e6):
-        return "> 1,000,000"
-    return f"{math.exp(log_odds):,.3f}"
-
-
 def _sentence(text: str) -> str:
     """``text`` with its first letter in upper case (Jinja's ``capitalize`` lowers all the others)."""
     return text[:1].upper() + text[1:]
@@ -60,8 +52,8 @@ def environment() -> Environment:
     """The templates of ``api/ui/templates`` with autoescaping and the number filters."""
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]),
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-    env.filters.update(pct=_pct, signed_pct=_signed_pct, num=_num, pvalue=_pvalue, count=_count, odds=_odds,
-                       sentence=_sentence)
+    env.filters.update(pct=_pct, signed_pct=_signed_pct, num=_num, pvalue=_pvalue, count=_count,
+                       odds=format_odds_ratio, sentence=_sentence)
     return env
 
 

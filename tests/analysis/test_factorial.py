@@ -171,3 +171,14 @@ def test_three_factors_match_the_statsmodels_formula_glm_term_by_term(interactio
         assert r.interaction_p_value == pytest.approx(expected_p, rel=1e-6)
     else:
         assert r.interaction_p_value is None
+
+
+def test_the_table_of_a_combination_without_events_reads_without_overflowing() -> None:
+    # separation: one cell without events puts the log odds of its terms near +-22,000, whose exp
+    # overflowed in the markdown table (sendlab analyze's text output)
+    cells = [FactorialCell({"s": "a", "c": "x"}, 1000, 0), FactorialCell({"s": "b", "c": "x"}, 1000, 3),
+             FactorialCell({"s": "a", "c": "y"}, 1000, 2), FactorialCell({"s": "b", "c": "y"}, 1000, 500)]
+    r = analyze_factorial(cells)
+    assert max(row.ci[1] for row in r.rows) > 710  # beyond what math.exp takes
+    table = r.to_markdown()
+    assert "| s=b | main effect | > 1,000,000 | 0.000 - > 1,000,000 |" in table
