@@ -18,7 +18,10 @@ With nothing to train (a per-row probability file), the reward model's sample is
 log in a first pass. Intervals are normal ones from the merged moments (the delta method of
 :mod:`simulations.estimators`); with ``bootstrap > 0`` they are percentile intervals of a Poisson
 bootstrap accumulated chunk by chunk (:func:`~simulations.merged_sums.add_poisson_bootstrap`), the
-reward model held fixed. Lifts always use the paired normal interval.
+reward model held fixed. Lifts use the paired normal interval. ``dm`` gets an interval only with
+``refit_bootstrap > 0``: the reward model is refitted on that many resamples of its rows
+(:func:`~simulations.refit_bootstrap.refit_models`), each refit's DM estimate is summed chunk by chunk,
+and their spread is added to the per-row error (:func:`~simulations.estimates.with_model_error`).
 
 The estimates equal the in-memory ones (:func:`simulations.replay.replay_report` on the same rows,
 with the same reward model, which is the one-chunk case of the same sums) up to each chunk's own
@@ -40,6 +43,7 @@ import numpy as np
 from bandit import Policy, make_policy
 from simulations.candidates import CandidateSpec
 from simulations.data import LoggedData, SimulationInputError
+from simulations.estimates import with_model_error
 from simulations.estimators import (
     ESTIMATORS,
     EstimatorName,
@@ -51,6 +55,7 @@ from simulations.estimators import (
 )
 from simulations.load_reports import LoadReport, LoadSummary, concat_logged
 from simulations.merged_sums import BootstrapSums, LiftSums, RewardSums, add_poisson_bootstrap
+from simulations.refit_bootstrap import RefitModels, refit_models
 from simulations.replay import CandidateResult, ReplayReport, probabilities_from_policy, update_policy
 from simulations.reward_model import RewardModel, RewardModelKind, fit_reward_model
 from simulations.sources import LogSource, ProbabilityReader
@@ -113,6 +118,9 @@ class ReplayRequest:
         Seeds the candidate, the reward model's sample and the bootstrap.
     bootstrap : int
         0: normal intervals; else the number of Poisson bootstrap replicates.
+    refit_bootstrap : int
+        0: ``dm`` has no interval; else the number of resamples of the reward model's rows, each
+        refitting the model, whose spread gives ``dm`` its interval.
     model_rows : int
         At most about this many rows are sampled to fit the reward model.
     """
@@ -125,6 +133,7 @@ class ReplayRequest:
     alpha: float = 0.05
     seed: int = 0
     bootstrap: int = 0
+    refit_bootstrap: int = 0
     model_rows: int = 200_000
     thresholds: WarningThresholds = WarningThresholds()
 
@@ -142,6 +151,12 @@ class ReplayRequest:
         if self.bootstrap < 0:
             raise SimulationInputError(
                 f"bootstrap: must be 0 (normal intervals) or positive, got {self.bootstrap}")
+        if self.refit_bootstrap < 0 or self.refit_bootstrap == 1:
+            raise SimulationInputError(
+                f"refit_bootstrap: must be 0 (no interval for dm) or at least 2, got {self.refit_bootstrap}")
+        if self.refit_bootstrap and "dm" not in self.estimators:
+            raise SimulationInputError(
+                "refit_bootstrap: gives dm its interval, and dm is not among the estimators")
         if self.model_rows < 1:
             raise SimulationInputError(f"model_rows: must be at least 1, got {self.model_rows}")
 
@@ -227,6 +242,9 @@ def replay_source(
     """
     candidate, probabilities, seed = request.candidate, request.probabilities, request.seed
     names = source.action_names
+    if run_chunks is not None and (probabilities is not None or request.bootstrap or request.refit_bootstrap):
+        raise SimulationInputError("a cluster replay evaluates a candidate policy with normal intervals "
+                                   "(no probability file, no bootstrap)")
     train_fraction = candidate.train_fraction if candidate is not None else 0.0
     split = int(math.floor(source.rows * train_fraction))
     needs_model = bool(_MODEL_ESTIMATORS.intersection(request.estimators))
@@ -261,9 +279,13 @@ def replay_source(
         if model_data is None:
             raise SimulationInputError("logs: no usable row to fit the reward model on")
         model = fit_reward_model(model_data, kind=request.reward_model_kind)
+    refits: RefitModels | None = None
+    if request.refit_bootstrap and model_data is not None:
+        refits = refit_models(model_data, request.reward_model_kind, request.refit_bootstrap,
+                              np.random.default_rng([seed, 4]))
 
     targets = _Targets(policy, candidate.variant if candidate is not None else None)
-    evaluation = _Evaluation(list(request.estimators), request.clip, request.bootstrap, seed)
+    evaluation = _Evaluation(list(request.estimators), request.clip, request.bootstrap, seed, refits)
     if run_chunks is None:
         done = 0
         for report in source.chunks(split, None):
@@ -273,9 +295,6 @@ def replay_source(
             done += report.rows_read
             progress("evaluating", done, source.rows - split)
     else:
-        if reader is not None or request.bootstrap:
-            raise SimulationInputError("a cluster replay evaluates a candidate policy with normal intervals "
-                                       "(no probability file, no bootstrap)")
         step = getattr(source, "chunk_rows", None)
         if not isinstance(step, int):
             raise SimulationInputError("run_chunks: the source must have a chunk_rows")
@@ -305,9 +324,11 @@ def replay_source(
 
 
 class _Evaluation:
-    """The merged sums of the evaluated part, chunk by chunk."""
+    """The merged sums of the evaluated part, chunk by chunk; with ``refits``, per refitted reward model
+    the sum of ``dm``'s per-row terms."""
 
-    def __init__(self, estimators: list[str], clip: float, bootstrap: int, seed: int) -> None:
+    def __init__(self, estimators: list[str], clip: float, bootstrap: int, seed: int,
+                 refits: RefitModels | None = None) -> None:
         self.asked = estimators
         self.names = estimators if "replay" in estimators else ["replay", *estimators]
         self.clip = clip
@@ -317,6 +338,8 @@ class _Evaluation:
         self.lifts: dict[str, LiftSums] = {}
         self.rewards = RewardSums()
         self.boot: dict[str, BootstrapSums] = {n: BootstrapSums.zeros(bootstrap) for n in self.names}
+        self.refits = refits
+        self.refit_sums = np.zeros(len(refits) if refits is not None else 0)
 
     def add(self, report: LoadReport, target: np.ndarray, predictions: np.ndarray | None) -> None:
         data = report.data
@@ -336,6 +359,8 @@ class _Evaluation:
             kernels[name] = (u, d)
         if self.bootstrap:
             self.boot = add_poisson_bootstrap(self.boot, report.kept_rows, kernels, seed=self.seed)
+        if self.refits is not None and data.n:
+            self.refit_sums += self.refits.direct_sums(data.contexts, target)
 
     def merge(self, other: _Evaluation) -> _Evaluation:
         """These sums and ``other``'s (later rows, no bootstrap), merged exactly."""
@@ -350,7 +375,9 @@ class _Evaluation:
     def _estimate(self, name: str, state: EstimatorState, alpha: float,
                   thresholds: WarningThresholds) -> PolicyEstimate:
         estimate = state.to_estimate(alpha, thresholds)
-        if not self.bootstrap:
+        if name == "dm" and self.refits is not None:
+            return with_model_error(estimate, state.std_error, self.refit_sums / state.n, alpha)
+        if not self.bootstrap or estimate.ci_method == "none":
             return estimate
         interval = self.boot[name].interval(alpha)
         if interval is None:
@@ -360,6 +387,13 @@ class _Evaluation:
                               estimate.effective_sample_size, estimate.max_weight, estimate.warnings,
                               ci_method="poisson bootstrap")
 
+    def _lift(self, name: str, alpha: float, thresholds: WarningThresholds) -> PolicyEstimate:
+        sums = self.lifts[name]
+        lift = sums.estimate(alpha, thresholds)
+        if name == "dm" and self.refits is not None:  # the logged mean does not depend on the model
+            return with_model_error(lift, sums.std_error, self.refit_sums / sums.state.n, alpha)
+        return lift
+
     def result(self, label: str, alpha: float, thresholds: WarningThresholds) -> CandidateResult:
         names = [n for n in self.names if n != "replay" or self.deterministic]
         notes: tuple[str, ...] = ()
@@ -368,5 +402,5 @@ class _Evaluation:
         if not names:
             raise SimulationInputError("estimators: only replay was asked, and the candidate is stochastic")
         estimates = tuple(self._estimate(n, self.lifts[n].state, alpha, thresholds) for n in names)
-        lifts = tuple(self.lifts[n].estimate(alpha, thresholds) for n in names)
+        lifts = tuple(self._lift(n, alpha, thresholds) for n in names)
         return CandidateResult(label, estimates, self.deterministic, notes, lifts)
