@@ -6,9 +6,10 @@ with three features), memory holds one chunk's work and the reward model's sampl
 The log (a :class:`~simulations.sources.LogSource`) is taken in chunks, each row once (a file is read
 once, by :class:`~simulations.sources.FileSource`; records are fetched in two passes at most):
 
-1. the earlier part (the first ``train_fraction`` of the source's rows) trains the candidate policy
-   through ``update`` and gives the reward model its rows: at most ``model_rows`` of them, each kept
-   with the same probability (a seeded uniform sample), so the model's memory is bounded too;
+1. the earlier part (the first ``train_fraction`` of the source's usable rows, counted in a first pass
+   when there is something to train) trains the candidate policy through ``update`` and gives the
+   reward model its rows: at most ``model_rows`` of them, each kept with the same probability (a seeded
+   uniform sample), so the model's memory is bounded too;
 2. the later part is evaluated chunk by chunk: the candidate's probabilities, the reward model's
    predictions and every estimator's kernel are computed on the chunk, and only their mergeable sums
    (:class:`~simulations.estimators.EstimatorState`, :class:`~simulations.merged_sums.LiftSums`,
@@ -25,9 +26,8 @@ and their spread is added to the per-row error (:func:`~simulations.estimates.wi
 
 The estimates equal the in-memory ones (:func:`simulations.replay.replay_report` on the same rows,
 with the same reward model, which is the one-chunk case of the same sums) up to each chunk's own
-rounding of its sums (about 1e-16 relative; merging chunks is exact). The one difference in
-definition: the split between training and evaluation counts the source's rows (used or set aside),
-not only the usable ones.
+rounding of its sums (about 1e-16 relative; merging chunks is exact): both split training from
+evaluation by usable rows, rows set aside counting on neither side.
 """
 
 from __future__ import annotations
@@ -102,8 +102,8 @@ class ReplayRequest:
     Attributes
     ----------
     candidate : CandidateSpec, optional
-        A SendLab policy, trained on the first ``candidate.train_fraction`` of the source's rows (when
-        ``candidate.train``) and evaluated on the rest; or a fixed variant.
+        A SendLab policy, trained on the first ``candidate.train_fraction`` of the source's usable rows
+        (when ``candidate.train``) and evaluated on the rest; or a fixed variant.
     probabilities : str or Path, optional
         A CSV or Parquet file with one row per row of the source and one column per variant; evaluated
         on the whole log. Exactly one of ``candidate`` and ``probabilities`` is given.
@@ -246,7 +246,7 @@ def replay_source(
         raise SimulationInputError("a cluster replay evaluates a candidate policy with normal intervals "
                                    "(no probability file, no bootstrap)")
     train_fraction = candidate.train_fraction if candidate is not None else 0.0
-    split = int(math.floor(source.rows * train_fraction))
+    split, train_rows = split_row(source, train_fraction)
     needs_model = bool(_MODEL_ESTIMATORS.intersection(request.estimators))
     policy: Policy | None = None
     if candidate is not None and candidate.variant is None:
@@ -256,7 +256,7 @@ def replay_source(
     progress = on_progress or (lambda *_: None)
 
     load = LoadSummary()
-    sample = _Sample(request.model_rows, split if split else source.rows, seed)
+    sample = _Sample(request.model_rows, train_rows if split else source.rows, seed)
     if split:
         done = 0
         for report in source.chunks(0, split):
@@ -319,8 +319,35 @@ def replay_source(
         label = Path(str(probabilities)).stem
     result = evaluation.result(label, request.alpha, request.thresholds)
     logged = evaluation.rewards.estimate(request.alpha)
-    report = ReplayReport(split, evaluation.rewards.n, logged, (result,), names)
+    report = ReplayReport(train_rows, evaluation.rewards.n, logged, (result,), names)
     return StreamedReplay(load, report, model_data.n if model_data is not None else 0)
+
+
+def split_row(source: LogSource, train_fraction: float) -> tuple[int, int]:
+    """Where training ends: the source row at which evaluation starts, and the usable rows before it.
+
+    The first ``floor(usable * train_fraction)`` usable rows train, as
+    :func:`simulations.replay.replay_report` splits the usable rows it is given; rows set aside count on
+    neither side. With something to train, a first pass counts the usable rows (and a second reads the
+    chunk where the split falls); with ``train_fraction`` 0 nothing is read.
+    """
+    if train_fraction <= 0:
+        return 0, 0
+    chunks: list[tuple[int, int, int]] = []  # (first row, rows read, usable rows) per chunk
+    first = 0
+    for report in source.chunks():
+        chunks.append((first, report.rows_read, report.data.n))
+        first += report.rows_read
+    wanted = int(math.floor(sum(c[2] for c in chunks) * train_fraction))
+    if wanted == 0:
+        return 0, 0
+    before = 0
+    for first, read, usable in chunks:
+        if before + usable > wanted:
+            kept = np.concatenate([r.kept_rows for r in source.chunks(first, first + read)])
+            return int(kept[wanted - before]), wanted
+        before += usable
+    raise AssertionError("unreachable: train_fraction < 1 leaves a usable row to evaluate")
 
 
 class _Evaluation:

@@ -102,7 +102,8 @@ def test_rows_set_aside_are_printed_by_reason_with_an_example_and_reach_the_html
                     "--html", str(html))
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
-    assert lines[0] == "rows: 400 read, 393 used, 7 set aside; 200 to train, 200 evaluated"
+    # the split is by usable rows: the first floor(393 / 2) train, and the counts are rows used
+    assert lines[0] == "rows: 400 read, 393 used, 7 set aside; 196 to train, 197 evaluated"
     assert re.split(r"\s{2,}", lines[1]) == ["set aside", "rows", "example"]
     assert [re.split(r"\s{2,}", line) for line in lines[3:7]] == [
         ["unknown action", "1", "row 20: emoji"],
