@@ -15,9 +15,9 @@ delta-method one for a ratio of means (for ``d_i = 1`` the usual ``std(u, ddof=1
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
@@ -72,7 +72,9 @@ class PolicyEstimate:
     warnings : tuple of str
         Why the estimate may be unreliable (extreme weights, poor support, few rows).
     ci_method : str
-        ``"normal"`` or ``"bootstrap"``.
+        ``"normal"``, ``"bootstrap"``, ``"poisson bootstrap"``, ``"bootstrap (refit)"``, or ``"none"``
+        when no interval is given (``ci`` and ``std_error`` are NaN): the direct method without a refit
+        bootstrap (see :data:`REFIT_ONLY`), or no estimate at all.
     """
 
     estimator: str
@@ -96,6 +98,17 @@ class PolicyEstimate:
             return x
 
         return {key: clean(value) for key, value in asdict(self).items()}
+
+
+#: Estimators whose error is mostly the reward model's own: an interval from the spread of their per-row
+#: terms (normal, or a bootstrap that holds the model fixed) treats the fitted model as known and is far
+#: too narrow, so they get an interval only from a bootstrap that refits the model.
+REFIT_ONLY = frozenset({"dm"})
+#: The warning of an estimate in :data:`REFIT_ONLY` given without an interval.
+NO_MODEL_ERROR_WARNING = (
+    "no interval: one from these rows alone would leave out the reward model's own error "
+    "(a refit bootstrap includes it)"
+)
 
 
 @dataclass(frozen=True)
@@ -138,6 +151,13 @@ class EstimatorState:
         Rows whose weight was clipped (clipped estimators only).
     clip : float or None
         The clipping threshold :math:`M`.
+    action_names : tuple of str
+        The log's variants (empty for a state built without rows).
+    action_rows : tuple of int
+        Per variant, the rows that logged it (the rows that support it: every used row has a positive
+        propensity).
+    target_mass : tuple of ExactSum
+        Per variant, :math:`\\sum_i \\pi(a \\mid x_i)`, the target's probability of it summed over rows.
     """
 
     estimator: str
@@ -156,6 +176,9 @@ class EstimatorState:
     max_propensity: float = -math.inf
     n_clipped: int = 0
     clip: float | None = None
+    action_names: tuple[str, ...] = ()
+    action_rows: tuple[int, ...] = ()
+    target_mass: tuple[ExactSum, ...] = ()
 
     def __add__(self, other: EstimatorState) -> EstimatorState:
         if not isinstance(other, EstimatorState):
@@ -165,6 +188,16 @@ class EstimatorState:
                 f"estimator: cannot merge {self.estimator!r} (clip {self.clip}) with "
                 f"{other.estimator!r} (clip {other.clip})"
             )
+        if self.action_names and other.action_names and self.action_names != other.action_names:
+            raise SimulationInputError(
+                f"action_names: cannot merge {list(self.action_names)} with {list(other.action_names)}"
+            )
+        rows, mass = self.action_rows, self.target_mass
+        if not rows:
+            rows, mass = other.action_rows, other.target_mass
+        elif other.action_rows:
+            rows = tuple(a + b for a, b in zip(rows, other.action_rows, strict=True))
+            mass = tuple(a + b for a, b in zip(mass, other.target_mass, strict=True))
         return EstimatorState(
             estimator=self.estimator,
             n=self.n + other.n,
@@ -182,19 +215,41 @@ class EstimatorState:
             max_propensity=max(self.max_propensity, other.max_propensity),
             n_clipped=self.n_clipped + other.n_clipped,
             clip=self.clip,
+            action_names=self.action_names or other.action_names,
+            action_rows=rows,
+            target_mass=mass,
         )
 
     @property
+    def unsupported_share(self) -> float:
+        """The share of the target's probability on variants that no row logged (0 without rows):
+        what no logged reward shows, so no estimator can estimate it."""
+        total = math.fsum(m.value for m in self.target_mass)
+        if total <= 0:
+            return 0.0
+        unsupported = math.fsum(m.value for m, rows in zip(self.target_mass, self.action_rows, strict=True)
+                                if rows == 0)
+        return unsupported / total
+
+    def _unsupported_names(self) -> list[str]:
+        return [name for name, m, rows in zip(self.action_names, self.target_mass, self.action_rows,
+                                              strict=True) if rows == 0 and m.value > 0]
+
+    @property
     def value(self) -> float:
-        """The point estimate :math:`\\sum u / \\sum d` (NaN when :math:`\\sum d = 0`)."""
+        """The point estimate :math:`\\sum u / \\sum d`; NaN when :math:`\\sum d = 0`, or when all of the
+        target's probability is on variants that no row logged (:attr:`unsupported_share` 1)."""
         denominator = self.sum_d.value
-        return self.sum_u.value / denominator if denominator != 0 else math.nan
+        if denominator == 0 or self.unsupported_share == 1.0:
+            return math.nan
+        return self.sum_u.value / denominator
 
     @property
     def std_error(self) -> float:
-        """Delta-method standard error of :attr:`value` (NaN with fewer than two rows)."""
+        """Delta-method standard error of :attr:`value`: the spread of the per-row terms alone (NaN with
+        fewer than two rows or no value)."""
         denominator = self.sum_d.value
-        if self.n < 2 or denominator == 0:
+        if self.n < 2 or not math.isfinite(self.value):
             return math.nan
         v = self.value
         squares = math.fsum((self.sum_uu.value, -2.0 * v * self.sum_ud.value, v * v * self.sum_dd.value))
@@ -209,10 +264,13 @@ class EstimatorState:
     def to_estimate(
         self, alpha: float = 0.05, thresholds: WarningThresholds = WarningThresholds()
     ) -> PolicyEstimate:
-        """The estimate with a normal-approximation ``1 - alpha`` interval and its warnings."""
+        """The estimate with a normal-approximation ``1 - alpha`` interval and its warnings; for an
+        estimator in :data:`REFIT_ONLY`, no interval (``ci_method`` ``"none"``)."""
         z = z_value(alpha)
         with finite_sums(lambda: rewards_too_large(f"the {self.estimator} estimate", f"over {self.n} rows")):
             value, se = self.value, self.std_error
+        if self.estimator in REFIT_ONLY:
+            se = math.nan
         ci = (value - z * se, value + z * se) if math.isfinite(se) else (math.nan, math.nan)
         return PolicyEstimate(
             estimator=self.estimator,
@@ -223,6 +281,7 @@ class EstimatorState:
             effective_sample_size=self.effective_sample_size,
             max_weight=self.max_weight,
             warnings=self.warnings(thresholds),
+            ci_method="normal" if math.isfinite(se) else "none",
         )
 
     def warnings(self, thresholds: WarningThresholds = WarningThresholds()) -> tuple[str, ...]:
@@ -230,10 +289,18 @@ class EstimatorState:
         out: list[str] = []
         if self.n < 2:
             out.append(f"only {self.n} row(s): no standard error")
-        if self.estimator == "dm":
-            out.append("the interval ignores the reward model's own error (a refit bootstrap includes it)")
-        if self.sum_d.value == 0 and self.n > 0:
+        share = self.unsupported_share
+        if share == 1.0:
+            out.append("no row supports the target policy: all its probability is on variants no row logged "
+                       f"({', '.join(self._unsupported_names())})")
+        elif self.sum_d.value == 0 and self.n > 0:
             out.append("no row supports the target policy (replay matched nothing or all weights are 0)")
+        elif share > 0:
+            out.append(f"{share:.1%} of the target's probability is on variants no row logged "
+                       f"({', '.join(self._unsupported_names())}): no estimator sees what they earn, so "
+                       "the estimate leaves that share out or extrapolates it")
+        if self.estimator in REFIT_ONLY and math.isfinite(self.value):
+            out.append(NO_MODEL_ERROR_WARNING)
         ess = self.effective_sample_size
         if self.estimator != "dm" and self.n > 0 and ess < thresholds.min_ess_fraction * self.n:
             out.append(
@@ -264,6 +331,48 @@ class EstimatorState:
                     "logging policy rarely or never chose, or propensities are wrong"
                 )
         return tuple(out)
+
+
+def with_model_error(
+    estimate: PolicyEstimate, kernel_std_error: float, model_values: Sequence[float] | np.ndarray,
+    alpha: float = 0.05,
+) -> PolicyEstimate:
+    r"""``estimate`` with a normal interval that adds the reward model's own error to the per-row one.
+
+    The two are taken as independent (exactly so when the model was fitted on other rows than those
+    evaluated; when its rows are among them, the covariance vanishes for a correctly specified model,
+    whose score has mean zero given the features):
+
+    .. math:: \widehat{\mathrm{se}}^2 = \widehat{\mathrm{se}}_{\mathrm{rows}}^2
+        + \widehat{\mathrm{var}}_b(\hat V_b),
+
+    :math:`\hat V_b` the estimate on the same rows under the model refitted on resample ``b`` of the
+    model's rows (:func:`simulations.refit_bootstrap.refit_models`).
+
+    Parameters
+    ----------
+    estimate : PolicyEstimate
+    kernel_std_error : float
+        :math:`\widehat{\mathrm{se}}_{\text{rows}}`, the standard error from the per-row terms alone.
+    model_values : array_like of shape (B,)
+        :math:`\hat V_b`; at least two.
+    alpha : float
+
+    Returns
+    -------
+    PolicyEstimate
+        ``ci_method`` ``"bootstrap (refit)"``, without the warning that the interval is missing.
+    """
+    values = np.asarray(model_values, dtype=float)
+    if not math.isfinite(estimate.value) or values.size < 2 or not math.isfinite(kernel_std_error):
+        return estimate
+    std_error = math.sqrt(kernel_std_error**2 + float(np.var(values, ddof=1)))
+    half = z_value(alpha) * std_error
+    return replace(
+        estimate, ci=(estimate.value - half, estimate.value + half), std_error=std_error,
+        warnings=tuple(w for w in estimate.warnings if w != NO_MODEL_ERROR_WARNING),
+        ci_method="bootstrap (refit)",
+    )
 
 
 def check_alpha(alpha: float) -> None:

@@ -140,9 +140,14 @@ def read_rounds(
     return Rounds(rewards, propensities, chosen, weights, target, predictions, actions)
 
 
-def state_of(estimator: Estimator, rounds: Rounds, result: Kernel) -> EstimatorState:
-    """The mergeable sums of one chunk's kernel."""
+def state_of(
+    estimator: Estimator, rounds: Rounds, result: Kernel, action_names: tuple[str, ...] = ()
+) -> EstimatorState:
+    """The mergeable sums of one chunk's kernel (with ``action_names``, the rows that logged each
+    variant and the target's probability of it, from which the support of the target is judged)."""
     n = rounds.rewards.shape[0]
+    k = len(action_names)
+    mass = np.einsum("ij->j", rounds.target) if k and n else np.zeros(k)
     u, d, used, raw = result.u, result.d, result.weights, result.raw_weights
     clipped = estimator.clip is not None
     ranged = n > 0 and estimator.name == "replay"  # only replay's warnings read the propensities' range
@@ -165,6 +170,9 @@ def state_of(estimator: Estimator, rounds: Rounds, result: Kernel) -> EstimatorS
         max_propensity=float(rounds.propensities.max()) if ranged else -math.inf,
         n_clipped=int(np.count_nonzero(raw > estimator.clip)) if clipped else 0,  # type: ignore[operator]
         clip=estimator.clip,
+        action_names=action_names,
+        action_rows=tuple(int(c) for c in np.bincount(rounds.actions, minlength=k)[:k]) if k else (),
+        target_mass=tuple(ExactSum.of_float(float(m)) for m in mass),
     )
 
 
@@ -205,7 +213,7 @@ def kernel_and_state(
     rounds = read_rounds(chosen, data, target_probabilities, reward_predictions, validate=validate)
     with finite_sums(lambda: rewards_too_large(f"the {estimator} estimate", _largest_values(rounds))):
         result = chosen.kernel(rounds)
-        return result.u, result.d, state_of(chosen, rounds, result)
+        return result.u, result.d, state_of(chosen, rounds, result, tuple(data.action_names))
 
 
 def _largest_values(rounds: Rounds) -> str:
@@ -271,6 +279,8 @@ def estimate_policy_value(
     bootstrap : int
         When positive, the interval is the percentile interval of this many bootstrap resamples of
         the same per-round kernel (rows drawn with replacement by ``rng``) instead of the normal one.
+        ``dm`` gets no interval either way: both hold the reward model fixed (see
+        :data:`simulations.estimates.REFIT_ONLY`; :func:`simulations.replay.evaluate_policy` refits).
     rng : numpy.random.Generator, optional
         Required when ``bootstrap > 0``.
     thresholds : WarningThresholds
@@ -282,7 +292,7 @@ def estimate_policy_value(
     """
     u, d, state = kernel_and_state(estimator, data, target_probabilities, reward_predictions, clip=clip)
     estimate = state.to_estimate(alpha, thresholds)
-    if bootstrap <= 0:
+    if bootstrap <= 0 or estimate.ci_method == "none":  # no estimate, or one that needs a refit
         return estimate
     if rng is None:
         raise SimulationInputError("rng: a numpy Generator is required for a bootstrap interval")

@@ -24,6 +24,7 @@ import numpy as np
 
 from simulations.data import LoggedData
 from simulations.estimates import (
+    REFIT_ONLY,
     EstimatorState,
     PolicyEstimate,
     WarningThresholds,
@@ -142,22 +143,29 @@ class LiftSums:
         return LiftSums(self.state + other.state, self.rewards + other.rewards, self.sum_ur + other.sum_ur,
                         self.sum_dr + other.sum_dr)
 
+    @property
+    def std_error(self) -> float:
+        """The paired standard error of the lift from the per-row terms alone (NaN with fewer than two
+        rows or no value)."""
+        state, n = self.state, self.state.n
+        if n < 2 or not math.isfinite(state.value):
+            return math.nan
+        v = state.value
+        d_bar = state.sum_d.value / n
+        own = math.fsum((state.sum_uu.value, -2.0 * v * state.sum_ud.value, v * v * state.sum_dd.value))
+        cross = math.fsum((self.sum_ur.value, -v * self.sum_dr.value))
+        squares = max(own, 0.0) / d_bar**2 - 2.0 * cross / d_bar + self.rewards.sum_squared_deviations
+        return math.sqrt(max(squares, 0.0) / (n * (n - 1)))
+
     def estimate(self, alpha: float = 0.05,
                  thresholds: WarningThresholds = WarningThresholds()) -> PolicyEstimate:
-        """The lift with its paired normal interval (``estimator`` reads ``"<name> lift"``)."""
+        """The lift with its paired normal interval (``estimator`` reads ``"<name> lift"``); none for an
+        estimator in :data:`~simulations.estimates.REFIT_ONLY`."""
         z = z_value(alpha)
         state, n = self.state, self.state.n
         with finite_sums(lambda: rewards_too_large(f"the {state.estimator} lift", f"over {n} rows")):
             value = state.value - self.rewards.mean if n else math.nan
-            se = math.nan
-            if n >= 2 and math.isfinite(state.value):
-                v = state.value
-                d_bar = state.sum_d.value / n
-                own = math.fsum((state.sum_uu.value, -2.0 * v * state.sum_ud.value,
-                                 v * v * state.sum_dd.value))
-                cross = math.fsum((self.sum_ur.value, -v * self.sum_dr.value))
-                squares = max(own, 0.0) / d_bar**2 - 2.0 * cross / d_bar + self.rewards.sum_squared_deviations
-                se = math.sqrt(max(squares, 0.0) / (n * (n - 1)))
+            se = math.nan if state.estimator in REFIT_ONLY else self.std_error
         ci = (value - z * se, value + z * se) if math.isfinite(se) else (math.nan, math.nan)
         return PolicyEstimate(
             estimator=f"{state.estimator} lift",
@@ -168,6 +176,7 @@ class LiftSums:
             effective_sample_size=state.effective_sample_size,
             max_weight=state.max_weight,
             warnings=state.warnings(thresholds),
+            ci_method="normal" if math.isfinite(se) else "none",
         )
 
 

@@ -13,17 +13,29 @@ encoder (columns, categories, standardisation) is fitted once on the whole log, 
 means the same thing in every resample (with categorical features, which need no standardisation, the
 replicates equal refitting each resampled log on its own). Resamples are drawn and fitted in blocks so
 that memory stays bounded for long logs. Vowpal Wabbit models are refitted one resample at a time.
+
+:func:`refit_models` returns the resamples' models themselves, for a replay that evaluates them on other
+rows than they were fitted on (:mod:`simulations.streaming`).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Literal
+
 import numpy as np
 
-from simulations.data import LoggedData
+from simulations.data import Contexts, LoggedData
 from simulations.estimators import EstimatorName, kernel_and_state
-from simulations.reward_model import ContextEncoder, RewardModelKind, fit_reward_model, logistic
+from simulations.reward_model import (
+    ContextEncoder,
+    RewardModel,
+    RewardModelKind,
+    fit_reward_model,
+    logistic,
+)
 
-__all__ = ["refit_replicates"]
+__all__ = ["RefitModels", "refit_models", "refit_replicates"]
 
 #: Resamples are drawn and refitted in blocks of at most this many (resample, row) counts.
 _BLOCK_CELLS = 2_000_000
@@ -66,9 +78,7 @@ def refit_replicates(
     target = np.asarray(target_probabilities, dtype=float)
     n = data.n
     rewards = np.asarray(data.rewards, dtype=float)
-    binary = bool(np.all((rewards == 0) | (rewards == 1)))
-    if kind == "auto":
-        kind = "logistic" if binary else "linear"
+    kind = _resolved(kind, rewards)
     block = max(1, min(replicates, _BLOCK_CELLS // max(n, 1)))
     parts = []
     for start in range(0, replicates, block):
@@ -81,16 +91,128 @@ def refit_replicates(
     return np.concatenate(parts)
 
 
+#: Most (row, model, variant) predictions :meth:`RefitModels.direct_sums` holds at once.
+_PREDICTION_CELLS = 4_000_000
+
+
+@dataclass(frozen=True)
+class RefitModels:
+    """Reward models refitted on resamples of the rows one model was fitted on (:func:`refit_models`).
+
+    Attributes
+    ----------
+    encoder : ContextEncoder or None
+        The linear models' shared encoder (None for Vowpal Wabbit models).
+    coefficients : ndarray of shape (B, k, width)
+        The linear models' coefficients (empty for Vowpal Wabbit models).
+    link : {"logistic", "identity"}
+    models : tuple of RewardModel
+        The Vowpal Wabbit models (empty for linear ones).
+    """
+
+    encoder: ContextEncoder | None
+    coefficients: np.ndarray
+    link: Literal["logistic", "identity"]
+    models: tuple[RewardModel, ...] = ()
+
+    def __len__(self) -> int:
+        return len(self.models) if self.encoder is None else int(self.coefficients.shape[0])
+
+    def direct_sums(self, contexts: Contexts, target: np.ndarray) -> np.ndarray:
+        """Per model ``b``, :math:`\\sum_i \\sum_a \\pi(a \\mid x_i)\\, \\hat q_b(x_i, a)` over the rows of
+        ``contexts``, shape ``(B,)``: the sum of the direct method's per-row terms under each model.
+
+        Linear models are scored a block of models at a time (one pass over the features per block).
+        """
+        if self.encoder is None:
+            return np.array([float(np.einsum("ij,ij->", target, m.predict(contexts))) for m in self.models])
+        replicates, k, width = self.coefficients.shape
+        n = target.shape[0]
+        block = max(1, min(replicates, _PREDICTION_CELLS // max(n * k, 1)))
+        out = np.empty(replicates)
+        for start in range(0, replicates, block):
+            part = self.coefficients[start:start + block]
+            eta = self.encoder.scores(contexts, part.reshape(-1, width)).reshape(n, part.shape[0], k)
+            q = logistic(eta, out=eta) if self.link == "logistic" else eta
+            out[start:start + part.shape[0]] = np.einsum("ibj,ij->b", q, target)
+        return out
+
+
+def refit_models(
+    data: LoggedData, kind: RewardModelKind, replicates: int, rng: np.random.Generator, l2: float = 1.0
+) -> RefitModels:
+    """Reward models fitted on ``replicates`` resamples of ``data`` (rows drawn with replacement).
+
+    For a replay whose reward model was fitted on ``data``: the spread of the direct method's estimate
+    over these models is the part of its error that comes from the model's fit.
+
+    Parameters
+    ----------
+    data : LoggedData
+        The rows the reward model was fitted on.
+    kind : {"auto", "logistic", "linear", "vw"}
+    replicates : int
+        ``B``, the number of resamples.
+    rng : numpy.random.Generator
+        Draws the resampled rows (``B`` draws of ``n`` row indices).
+    l2 : float
+        Ridge penalty, as in :func:`simulations.reward_model.fit_reward_model`.
+
+    Returns
+    -------
+    RefitModels
+        Linear models share the encoder :func:`~simulations.reward_model.fit_reward_model` fits on
+        ``data`` (see the module's notes).
+    """
+    from threadpoolctl import threadpool_limits
+
+    rewards = np.asarray(data.rewards, dtype=float)
+    kind = _resolved(kind, rewards)
+    n = data.n
+    block = max(1, min(replicates, _BLOCK_CELLS // max(n, 1)))
+    link: Literal["logistic", "identity"] = "logistic" if kind == "logistic" else "identity"
+    if kind == "vw":
+        models = [fit_reward_model(data.take(idx), kind=kind)
+                  for start in range(0, replicates, block)
+                  for idx in rng.integers(0, n, size=(min(block, replicates - start), n))]
+        return RefitModels(None, np.zeros((0, data.n_actions, 0)), link, tuple(models))
+    encoder = ContextEncoder.fit(data.contexts)
+    x = encoder.transform(data.contexts)
+    parts = []
+    for start in range(0, replicates, block):
+        indices = rng.integers(0, n, size=(min(block, replicates - start), n))
+        with threadpool_limits(limits=1, user_api="blas"):
+            parts.append(_resample_coefficients(x, data, kind, indices, rewards, l2)[0])
+    return RefitModels(encoder, np.concatenate(parts), link)
+
+
+def _resolved(kind: RewardModelKind, rewards: np.ndarray) -> RewardModelKind:
+    """``auto`` resolved as :func:`~simulations.reward_model.fit_reward_model` resolves it."""
+    if kind != "auto":
+        return kind
+    return "logistic" if bool(np.all((rewards == 0) | (rewards == 1))) else "linear"
+
+
+def _resample_coefficients(
+    x: np.ndarray, data: LoggedData, kind: RewardModelKind, indices: np.ndarray, rewards: np.ndarray,
+    l2: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The per-resample coefficients, shape ``(B, k, width)``, and the resample counts, shape ``(B, n)``."""
+    replicates, n = indices.shape
+    offsets = (indices + n * np.arange(replicates)[:, None]).ravel()
+    counts = np.bincount(offsets, minlength=replicates * n).reshape(replicates, n).astype(float)
+    coefficients = _weighted_fits(x, np.asarray(data.actions), rewards, data.n_actions, counts,
+                                  logistic=kind == "logistic", l2=l2)
+    return coefficients, counts
+
+
 def _batched_replicates(
     estimator: EstimatorName, data: LoggedData, target: np.ndarray, kind: RewardModelKind, clip: float,
     indices: np.ndarray, rewards: np.ndarray, l2: float,
 ) -> np.ndarray:
     replicates, n = indices.shape
-    offsets = (indices + n * np.arange(replicates)[:, None]).ravel()
-    counts = np.bincount(offsets, minlength=replicates * n).reshape(replicates, n).astype(float)
     x = ContextEncoder.fit(data.contexts).transform(data.contexts)
-    coefficients = _weighted_fits(x, np.asarray(data.actions), rewards, data.n_actions, counts,
-                                  logistic=kind == "logistic", l2=l2)
+    coefficients, counts = _resample_coefficients(x, data, kind, indices, rewards, l2)
     values = np.empty(replicates)
     for b in range(replicates):
         eta = x @ coefficients[b].T

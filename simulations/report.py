@@ -105,6 +105,10 @@ def simulation_html(result: SimulationResult) -> str:
     return _page(f"Simulation: {result.scenario}", simulation_figure(result), sections)
 
 
+def _finite(x: float) -> float | None:
+    return x if math.isfinite(x) else None
+
+
 def replay_figure(report: ReplayReport) -> go.Figure:
     """Each candidate's estimates with their intervals, beside the logging policy's observed value."""
     figure = go.Figure()
@@ -118,9 +122,9 @@ def replay_figure(report: ReplayReport) -> go.Figure:
         figure.add_trace(go.Scatter(
             x=[p[0] for p in points], y=[p[1].value for p in points], mode="markers", name=name,
             marker={"color": _COLOURS[i % len(_COLOURS)], "size": 9},
-            error_y={"type": "data", "symmetric": False,
-                     "array": [p[1].ci[1] - p[1].value for p in points],
-                     "arrayminus": [p[1].value - p[1].ci[0] for p in points]},
+            error_y={"type": "data", "symmetric": False,  # None: no bar for an estimate without interval
+                     "array": [_finite(p[1].ci[1] - p[1].value) for p in points],
+                     "arrayminus": [_finite(p[1].value - p[1].ci[0]) for p in points]},
         ))
     figure.update_layout(
         title=f"Estimated value per send on {report.test_rows} held-out sends "
@@ -130,8 +134,16 @@ def replay_figure(report: ReplayReport) -> go.Figure:
     return figure
 
 
+def _interval(e: PolicyEstimate) -> str:
+    """``[low, high]``, or ``n/a`` without an interval (the warnings say why)."""
+    low, high = e.ci
+    if not (math.isfinite(low) and math.isfinite(high)):
+        return "n/a"
+    return f"[{_number(low)}, {_number(high)}]"
+
+
 def _estimate_row(candidate: str, e: PolicyEstimate) -> list[object]:
-    return [candidate, e.estimator, _number(e.value), f"[{_number(e.ci[0])}, {_number(e.ci[1])}]",
+    return [candidate, e.estimator, _number(e.value), _interval(e),
             _number(e.effective_sample_size, 5), _number(e.max_weight, 3), "; ".join(e.warnings)]
 
 

@@ -6,9 +6,10 @@ with three features), memory holds one chunk's work and the reward model's sampl
 The log (a :class:`~simulations.sources.LogSource`) is taken in chunks, each row once (a file is read
 once, by :class:`~simulations.sources.FileSource`; records are fetched in two passes at most):
 
-1. the earlier part (the first ``train_fraction`` of the source's rows) trains the candidate policy
-   through ``update`` and gives the reward model its rows: at most ``model_rows`` of them, each kept
-   with the same probability (a seeded uniform sample), so the model's memory is bounded too;
+1. the earlier part (the first ``train_fraction`` of the source's usable rows, counted in a first pass
+   when there is something to train) trains the candidate policy through ``update`` and gives the
+   reward model its rows: at most ``model_rows`` of them, each kept with the same probability (a seeded
+   uniform sample), so the model's memory is bounded too;
 2. the later part is evaluated chunk by chunk: the candidate's probabilities, the reward model's
    predictions and every estimator's kernel are computed on the chunk, and only their mergeable sums
    (:class:`~simulations.estimators.EstimatorState`, :class:`~simulations.merged_sums.LiftSums`,
@@ -18,13 +19,15 @@ With nothing to train (a per-row probability file), the reward model's sample is
 log in a first pass. Intervals are normal ones from the merged moments (the delta method of
 :mod:`simulations.estimators`); with ``bootstrap > 0`` they are percentile intervals of a Poisson
 bootstrap accumulated chunk by chunk (:func:`~simulations.merged_sums.add_poisson_bootstrap`), the
-reward model held fixed. Lifts always use the paired normal interval.
+reward model held fixed. Lifts use the paired normal interval. ``dm`` gets an interval only with
+``refit_bootstrap > 0``: the reward model is refitted on that many resamples of its rows
+(:func:`~simulations.refit_bootstrap.refit_models`), each refit's DM estimate is summed chunk by chunk,
+and their spread is added to the per-row error (:func:`~simulations.estimates.with_model_error`).
 
 The estimates equal the in-memory ones (:func:`simulations.replay.replay_report` on the same rows,
 with the same reward model, which is the one-chunk case of the same sums) up to each chunk's own
-rounding of its sums (about 1e-16 relative; merging chunks is exact). The one difference in
-definition: the split between training and evaluation counts the source's rows (used or set aside),
-not only the usable ones.
+rounding of its sums (about 1e-16 relative; merging chunks is exact): both split training from
+evaluation by usable rows, rows set aside counting on neither side.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ import numpy as np
 from bandit import Policy, make_policy
 from simulations.candidates import CandidateSpec
 from simulations.data import LoggedData, SimulationInputError
+from simulations.estimates import with_model_error
 from simulations.estimators import (
     ESTIMATORS,
     EstimatorName,
@@ -51,6 +55,7 @@ from simulations.estimators import (
 )
 from simulations.load_reports import LoadReport, LoadSummary, concat_logged
 from simulations.merged_sums import BootstrapSums, LiftSums, RewardSums, add_poisson_bootstrap
+from simulations.refit_bootstrap import RefitModels, refit_models
 from simulations.replay import CandidateResult, ReplayReport, probabilities_from_policy, update_policy
 from simulations.reward_model import RewardModel, RewardModelKind, fit_reward_model
 from simulations.sources import LogSource, ProbabilityReader
@@ -97,8 +102,8 @@ class ReplayRequest:
     Attributes
     ----------
     candidate : CandidateSpec, optional
-        A SendLab policy, trained on the first ``candidate.train_fraction`` of the source's rows (when
-        ``candidate.train``) and evaluated on the rest; or a fixed variant.
+        A SendLab policy, trained on the first ``candidate.train_fraction`` of the source's usable rows
+        (when ``candidate.train``) and evaluated on the rest; or a fixed variant.
     probabilities : str or Path, optional
         A CSV or Parquet file with one row per row of the source and one column per variant; evaluated
         on the whole log. Exactly one of ``candidate`` and ``probabilities`` is given.
@@ -113,6 +118,9 @@ class ReplayRequest:
         Seeds the candidate, the reward model's sample and the bootstrap.
     bootstrap : int
         0: normal intervals; else the number of Poisson bootstrap replicates.
+    refit_bootstrap : int
+        0: ``dm`` has no interval; else the number of resamples of the reward model's rows, each
+        refitting the model, whose spread gives ``dm`` its interval.
     model_rows : int
         At most about this many rows are sampled to fit the reward model.
     """
@@ -125,6 +133,7 @@ class ReplayRequest:
     alpha: float = 0.05
     seed: int = 0
     bootstrap: int = 0
+    refit_bootstrap: int = 0
     model_rows: int = 200_000
     thresholds: WarningThresholds = WarningThresholds()
 
@@ -142,6 +151,12 @@ class ReplayRequest:
         if self.bootstrap < 0:
             raise SimulationInputError(
                 f"bootstrap: must be 0 (normal intervals) or positive, got {self.bootstrap}")
+        if self.refit_bootstrap < 0 or self.refit_bootstrap == 1:
+            raise SimulationInputError(
+                f"refit_bootstrap: must be 0 (no interval for dm) or at least 2, got {self.refit_bootstrap}")
+        if self.refit_bootstrap and "dm" not in self.estimators:
+            raise SimulationInputError(
+                "refit_bootstrap: gives dm its interval, and dm is not among the estimators")
         if self.model_rows < 1:
             raise SimulationInputError(f"model_rows: must be at least 1, got {self.model_rows}")
 
@@ -232,8 +247,11 @@ def replay_source(
     """
     candidate, probabilities, seed = request.candidate, request.probabilities, request.seed
     names = source.action_names
+    if run_chunks is not None and (probabilities is not None or request.bootstrap or request.refit_bootstrap):
+        raise SimulationInputError("a cluster replay evaluates a candidate policy with normal intervals "
+                                   "(no probability file, no bootstrap)")
     train_fraction = candidate.train_fraction if candidate is not None else 0.0
-    split = int(math.floor(source.rows * train_fraction))
+    split, train_rows = split_row(source, train_fraction)
     needs_model = bool(_MODEL_ESTIMATORS.intersection(request.estimators))
     policy: Policy | None = None
     if candidate is not None and candidate.variant is None:
@@ -243,7 +261,7 @@ def replay_source(
     progress = on_progress or (lambda *_: None)
 
     load = LoadSummary()
-    sample = _Sample(request.model_rows, split if split else source.rows, seed)
+    sample = _Sample(request.model_rows, train_rows if split else source.rows, seed)
     if split:
         done = 0
         for report in source.chunks(0, split):
@@ -266,9 +284,13 @@ def replay_source(
         if model_data is None:
             raise SimulationInputError("logs: no usable row to fit the reward model on")
         model = fit_reward_model(model_data, kind=request.reward_model_kind)
+    refits: RefitModels | None = None
+    if request.refit_bootstrap and model_data is not None:
+        refits = refit_models(model_data, request.reward_model_kind, request.refit_bootstrap,
+                              np.random.default_rng([seed, 4]))
 
     targets = _Targets(policy, candidate.variant if candidate is not None else None)
-    evaluation = _Evaluation(list(request.estimators), request.clip, request.bootstrap, seed)
+    evaluation = _Evaluation(list(request.estimators), request.clip, request.bootstrap, seed, refits)
     if run_chunks is None:
         done = 0
         for report in source.chunks(split, None):
@@ -278,9 +300,6 @@ def replay_source(
             done += report.rows_read
             progress("evaluating", done, source.rows - split)
     else:
-        if reader is not None or request.bootstrap:
-            raise SimulationInputError("a cluster replay evaluates a candidate policy with normal intervals "
-                                       "(no probability file, no bootstrap)")
         step = getattr(source, "chunk_rows", None)
         if not isinstance(step, int):
             raise SimulationInputError("run_chunks: the source must have a chunk_rows")
@@ -305,14 +324,43 @@ def replay_source(
         label = Path(str(probabilities)).stem
     result = evaluation.result(label, request.alpha, request.thresholds)
     logged = evaluation.rewards.estimate(request.alpha)
-    report = ReplayReport(split, evaluation.rewards.n, logged, (result,), names)
+    report = ReplayReport(train_rows, evaluation.rewards.n, logged, (result,), names)
     return StreamedReplay(load, report, model_data.n if model_data is not None else 0)
 
 
-class _Evaluation:
-    """The merged sums of the evaluated part, chunk by chunk."""
+def split_row(source: LogSource, train_fraction: float) -> tuple[int, int]:
+    """Where training ends: the source row at which evaluation starts, and the usable rows before it.
 
-    def __init__(self, estimators: list[str], clip: float, bootstrap: int, seed: int) -> None:
+    The first ``floor(usable * train_fraction)`` usable rows train, as
+    :func:`simulations.replay.replay_report` splits the usable rows it is given; rows set aside count on
+    neither side. With something to train, a first pass counts the usable rows (and a second reads the
+    chunk where the split falls); with ``train_fraction`` 0 nothing is read.
+    """
+    if train_fraction <= 0:
+        return 0, 0
+    chunks: list[tuple[int, int, int]] = []  # (first row, rows read, usable rows) per chunk
+    first = 0
+    for report in source.chunks():
+        chunks.append((first, report.rows_read, report.data.n))
+        first += report.rows_read
+    wanted = int(math.floor(sum(c[2] for c in chunks) * train_fraction))
+    if wanted == 0:
+        return 0, 0
+    before = 0
+    for first, read, usable in chunks:
+        if before + usable > wanted:
+            kept = np.concatenate([r.kept_rows for r in source.chunks(first, first + read)])
+            return int(kept[wanted - before]), wanted
+        before += usable
+    raise AssertionError("unreachable: train_fraction < 1 leaves a usable row to evaluate")
+
+
+class _Evaluation:
+    """The merged sums of the evaluated part, chunk by chunk; with ``refits``, per refitted reward model
+    the sum of ``dm``'s per-row terms."""
+
+    def __init__(self, estimators: list[str], clip: float, bootstrap: int, seed: int,
+                 refits: RefitModels | None = None) -> None:
         self.asked = estimators
         self.names = estimators if "replay" in estimators else ["replay", *estimators]
         self.clip = clip
@@ -322,6 +370,8 @@ class _Evaluation:
         self.lifts: dict[str, LiftSums] = {}
         self.rewards = RewardSums()
         self.boot: dict[str, BootstrapSums] = {n: BootstrapSums.zeros(bootstrap) for n in self.names}
+        self.refits = refits
+        self.refit_sums = np.zeros(len(refits) if refits is not None else 0)
 
     def add(self, report: LoadReport, target: np.ndarray, predictions: np.ndarray | None) -> None:
         data = report.data
@@ -341,6 +391,8 @@ class _Evaluation:
             kernels[name] = (u, d)
         if self.bootstrap:
             self.boot = add_poisson_bootstrap(self.boot, report.kept_rows, kernels, seed=self.seed)
+        if self.refits is not None and data.n:
+            self.refit_sums += self.refits.direct_sums(data.contexts, target)
 
     def merge(self, other: _Evaluation) -> _Evaluation:
         """These sums and ``other``'s (later rows, no bootstrap), merged exactly."""
@@ -355,7 +407,9 @@ class _Evaluation:
     def _estimate(self, name: str, state: EstimatorState, alpha: float,
                   thresholds: WarningThresholds) -> PolicyEstimate:
         estimate = state.to_estimate(alpha, thresholds)
-        if not self.bootstrap:
+        if name == "dm" and self.refits is not None:
+            return with_model_error(estimate, state.std_error, self.refit_sums / state.n, alpha)
+        if not self.bootstrap or estimate.ci_method == "none":
             return estimate
         interval = self.boot[name].interval(alpha)
         if interval is None:
@@ -365,6 +419,13 @@ class _Evaluation:
                               estimate.effective_sample_size, estimate.max_weight, estimate.warnings,
                               ci_method="poisson bootstrap")
 
+    def _lift(self, name: str, alpha: float, thresholds: WarningThresholds) -> PolicyEstimate:
+        sums = self.lifts[name]
+        lift = sums.estimate(alpha, thresholds)
+        if name == "dm" and self.refits is not None:  # the logged mean does not depend on the model
+            return with_model_error(lift, sums.std_error, self.refit_sums / sums.state.n, alpha)
+        return lift
+
     def result(self, label: str, alpha: float, thresholds: WarningThresholds) -> CandidateResult:
         names = [n for n in self.names if n != "replay" or self.deterministic]
         notes: tuple[str, ...] = ()
@@ -373,5 +434,5 @@ class _Evaluation:
         if not names:
             raise SimulationInputError("estimators: only replay was asked, and the candidate is stochastic")
         estimates = tuple(self._estimate(n, self.lifts[n].state, alpha, thresholds) for n in names)
-        lifts = tuple(self.lifts[n].estimate(alpha, thresholds) for n in names)
+        lifts = tuple(self._lift(n, alpha, thresholds) for n in names)
         return CandidateResult(label, estimates, self.deterministic, notes, lifts)

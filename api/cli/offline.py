@@ -7,6 +7,7 @@ pandas, scipy nor SQLAlchemy.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
@@ -20,7 +21,7 @@ from api.cli.output import check_output, print_json, print_table
 from bandit import PolicyError
 from simulations.candidates import load_candidate
 from simulations.column_maps import ColumnMap, default_column_map, load_column_fields
-from simulations.estimators import EstimatorName
+from simulations.estimators import EstimatorName, PolicyEstimate
 from simulations.load_reports import LoadSummary
 from simulations.logs import log_columns
 from simulations.parquet_parts import PartitionedSource, is_partitioned, parquet_files
@@ -32,6 +33,8 @@ Json = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
 
 #: Most bootstrap replicates: each block of 4,096 rows draws a (replicates x 4,096) array of weights.
 MAX_BOOTSTRAP = 10_000
+#: Most refit resamples: each is a reward model, all held in memory and each predicting every chunk.
+MAX_REFIT_BOOTSTRAP = 2_000
 Html = Annotated[Path | None, typer.Option(help="Also write an HTML report here.")]
 
 
@@ -146,16 +149,25 @@ def print_set_aside(load: LoadSummary) -> None:
     print_table(["set aside", "rows", "example"], rows)
 
 
-def check_dask_request(logs: Path | None, probabilities: Path | None, bootstrap: int) -> None:
+def interval_text(estimate: PolicyEstimate) -> str:
+    """``[low, high]``, or ``n/a`` when the estimate has no interval (its warnings say why)."""
+    low, high = estimate.ci
+    if not (math.isfinite(low) and math.isfinite(high)):
+        return "n/a"
+    return f"[{low:.4g}, {high:.4g}]"
+
+
+def check_dask_request(logs: Path | None, probabilities: Path | None, bootstrap: int,
+                       refit_bootstrap: int = 0) -> None:
     """What ``--dask`` evaluates: a ``--policy`` on Parquet ``--logs``, with normal intervals."""
     if logs is None:
         raise CliError("--dask: needs --logs (Parquet files the workers can read), not --experiment")
     if not is_partitioned(logs) and logs.suffix.lower() not in (".parquet", ".pq"):
         raise CliError(f"--dask: needs Parquet logs (a .parquet file, a directory or a glob of them), "
                        f"got {logs}")
-    if probabilities is not None or bootstrap:
+    if probabilities is not None or bootstrap or refit_bootstrap:
         raise CliError("--dask: evaluates a --policy with normal intervals (no --probabilities, "
-                       "no --bootstrap)")
+                       "no --bootstrap, no --refit-bootstrap)")
 
 
 def replay(
@@ -183,6 +195,10 @@ def replay(
     bootstrap: Annotated[int, typer.Option(
         help="Poisson bootstrap replicates for the intervals (0: normal intervals).", min=0,
         max=MAX_BOOTSTRAP)] = 0,
+    refit_bootstrap: Annotated[int, typer.Option(
+        help="Resamples of the reward model's rows, each refitting the model, for dm's interval (0: dm "
+             "has no interval, as one that holds the model fixed is far too narrow).", min=0,
+        max=MAX_REFIT_BOOTSTRAP)] = 0,
     chunk_rows: Annotated[int, typer.Option(help="Rows read at a time.", min=1)] = 100_000,
     model_rows: Annotated[
         int, typer.Option(help="At most this many sampled rows fit the reward model.", min=1)
@@ -207,7 +223,7 @@ def replay(
     check_output("--html", html)
     candidate = load_candidate(policy) if policy is not None else None
     if dask is not None:
-        check_dask_request(logs, probabilities, bootstrap)
+        check_dask_request(logs, probabilities, bootstrap, refit_bootstrap)
     if logs is not None and (dask is not None or is_partitioned(logs)):
         columns = resolve_columns(parquet_files(logs)[0], map_file, action_col, reward_col, propensity_col,
                                   position_col, context_cols)
@@ -231,7 +247,7 @@ def replay(
         request = ReplayRequest(
             candidate=candidate, probabilities=probabilities, estimators=names,  # type: ignore[arg-type]
             reward_model_kind=reward_model, alpha=alpha, seed=seed,  # type: ignore[arg-type]
-            bootstrap=bootstrap, model_rows=model_rows,
+            bootstrap=bootstrap, refit_bootstrap=refit_bootstrap, model_rows=model_rows,
         )
         result = replay_source(source, request, on_progress=on_progress,
                                run_chunks=dask_runner(client) if client is not None else None)
@@ -248,8 +264,8 @@ def replay(
     print_set_aside(load)
     estimates = [("logging policy", report.logged)]
     estimates += [(c.name, e) for c in report.candidates for e in c.estimates]
-    rows = [[name, e.estimator, e.value, f"[{e.ci[0]:.4g}, {e.ci[1]:.4g}]", e.effective_sample_size,
-             "; ".join(e.warnings)] for name, e in estimates]
+    rows = [[name, e.estimator, e.value, interval_text(e), e.effective_sample_size, "; ".join(e.warnings)]
+            for name, e in estimates]
     print_table(["policy", "estimator", "value", f"{1 - alpha:.0%} CI", "ESS", "warnings"], rows)
     for candidate_result in report.candidates:
         for note in candidate_result.notes:

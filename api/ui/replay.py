@@ -101,18 +101,24 @@ def replay_command(form: ReplayForm, db: str) -> str:
 
 def estimates_figure(result: dict[str, Any], alpha: float) -> dict[str, Any]:
     """Each candidate estimate and the logged policy's mean reward with their intervals (a plain figure
-    dictionary: one marker per estimate, the interval as error bars)."""
+    dictionary: one marker per estimate, the interval as error bars; none for an estimate without an
+    interval, such as the direct method's without a refit bootstrap)."""
     rows = [("logged policy", result["logged"])]
     rows += [(f"{c['name']}: {e['estimator']}", e) for c in result["candidates"] for e in c["estimates"]]
     traces = []
     for k, (label, e) in enumerate(rows):
+        if e["value"] is None:  # no estimate: nothing to draw (the table says why)
+            continue
         low, high = e["ci"]
+        interval = low is not None and high is not None
         traces.append({
             "type": "scatter", "mode": "markers", "name": label, "x": [e["value"]], "y": [label],
             "marker": {"size": 11, "color": OKABE_ITO[0] if k == 0 else OKABE_ITO[5]},
-            "error_x": {"type": "data", "symmetric": False, "array": [high - e["value"]],
-                        "arrayminus": [e["value"] - low], "color": "#444"},
-            "hovertemplate": f"{label}: %{{x:.4g}} [{low:.4g}, {high:.4g}]<extra></extra>",
+            "error_x": ({"type": "data", "symmetric": False, "array": [high - e["value"]],
+                         "arrayminus": [e["value"] - low], "color": "#444"} if interval
+                        else {"visible": False}),
+            "hovertemplate": (f"{label}: %{{x:.4g}} [{low:.4g}, {high:.4g}]<extra></extra>" if interval
+                              else f"{label}: %{{x:.4g}} (no interval)<extra></extra>"),
         })
     layout = {"height": 120 + 40 * len(rows), "margin": {"t": 50, "b": 50, "l": 10, "r": 10},
               "showlegend": False, "plot_bgcolor": "white",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 import subprocess
 import sys
@@ -52,7 +53,9 @@ def test_the_readme_command_runs_on_the_example_parquet_without_a_map(monkeypatc
     assert as_json["logged"]["value"] == report.logged.value
     # to the last bits but for DM and DR: the replay predicts from feature columns, which adds the same
     # terms as the in-memory replay's design-matrix product in another order (ContextEncoder.scores)
-    got = [PolicyEstimate(**{**e, "ci": tuple(e["ci"]), "warnings": tuple(e["warnings"])})
+    got = [PolicyEstimate(**{**e, "ci": tuple(math.nan if x is None else x for x in e["ci"]),  # None: dm's
+                             "std_error": math.nan if e["std_error"] is None else e["std_error"],
+                             "warnings": tuple(e["warnings"])})
            for e in as_json["candidates"][0]["estimates"]]
     assert_same_estimates(got, report.candidates[0].estimates)
     assert as_json["logs"] == {"rows_read": 4000, "rows_used": 4000, "rows_rejected": 0, "rejected": {}}
@@ -99,7 +102,8 @@ def test_rows_set_aside_are_printed_by_reason_with_an_example_and_reach_the_html
                     "--html", str(html))
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
-    assert lines[0] == "rows: 400 read, 393 used, 7 set aside; 200 to train, 200 evaluated"
+    # the split is by usable rows: the first floor(393 / 2) train, and the counts are rows used
+    assert lines[0] == "rows: 400 read, 393 used, 7 set aside; 196 to train, 197 evaluated"
     assert re.split(r"\s{2,}", lines[1]) == ["set aside", "rows", "example"]
     assert [re.split(r"\s{2,}", line) for line in lines[3:7]] == [
         ["unknown action", "1", "row 20: emoji"],
@@ -282,3 +286,60 @@ def test_a_replay_of_a_log_file_loads_no_database_dataframe_or_plotting_library(
     *answer, loaded = out.stdout.strip().splitlines()
     assert json.loads("\n".join(answer))["logs"]["rows_read"] == 4000
     assert json.loads(loaded) == []
+
+
+def test_a_target_on_a_variant_never_logged_gets_no_estimate_and_the_no_support_warning(tmp_path):
+    # The log has plain and urgent only; the map lists emoji and the target sends every row emoji. IPS
+    # printed 0 [0, 0], DM and DR the overall mean reward with a zero-width interval.
+    rng = np.random.default_rng(3)
+    n = 300
+    pd.DataFrame({
+        "action": rng.choice(["plain", "urgent"], n), "propensity": np.full(n, 0.5),
+        "reward": (rng.random(n) < 0.1).astype(float), "context.device": rng.choice(["ios", "web"], n),
+    }).to_csv(tmp_path / "sends.csv", index=False)
+    (tmp_path / "map.yaml").write_text(yaml.safe_dump({
+        "action": "action", "reward": "reward", "propensity": "propensity", "context": ["context.device"],
+        "actions": ["plain", "urgent", "emoji"]}))
+    pd.DataFrame({"plain": np.zeros(n), "urgent": np.zeros(n), "emoji": np.ones(n)}).to_csv(
+        tmp_path / "emoji.csv", index=False)
+    args = ("replay", "--logs", str(tmp_path / "sends.csv"), "--map", str(tmp_path / "map.yaml"),
+            "--probabilities", str(tmp_path / "emoji.csv"), "--estimators", "ips,snips,dm,dr,clipped_ips")
+    result = invoke(*args, "--json")
+    assert result.exit_code == 0, result.output
+    estimates = json.loads(result.stdout)["candidates"][0]["estimates"]
+    assert [e["estimator"] for e in estimates] == ["replay", "ips", "snips", "dm", "dr", "clipped_ips"]
+    for e in estimates:
+        assert (e["value"], e["ci"], e["std_error"]) == (None, [None, None], None), e
+        assert e["warnings"][0] == ("no row supports the target policy: all its probability is on variants "
+                                    "no row logged (emoji)")
+    text = invoke(*args)
+    assert text.exit_code == 0, text.output
+    rows = [re.split(r"\s{2,}", line) for line in text.stdout.splitlines()[3:]]
+    assert [row[1:4] for row in rows[1:]] == [[name, "nan", "n/a"] for name in
+                                             ("replay", "ips", "snips", "dm", "dr", "clipped_ips")]
+
+
+def test_the_direct_method_has_an_interval_only_from_a_refit_bootstrap(monkeypatch):
+    monkeypatch.chdir(EXAMPLES)
+    plain = invoke("replay", "--logs", "sends.parquet", "--policy", "candidate.yaml")
+    assert plain.exit_code == 0, plain.output
+    dm_row = next(re.split(r"\s{2,}", line) for line in plain.stdout.splitlines() if " dm " in line)
+    assert dm_row[3] == "n/a" and "no interval: one from these rows alone would leave out" in dm_row[5]
+    for flag in ("--bootstrap", "--refit-bootstrap"):
+        out = json.loads(invoke("replay", "--logs", "sends.parquet", "--policy", "candidate.yaml", flag, "60",
+                                "--json").stdout)
+        dm = next(e for e in out["candidates"][0]["estimates"] if e["estimator"] == "dm")
+        dr = next(e for e in out["candidates"][0]["estimates"] if e["estimator"] == "dr")
+        assert dr["ci"][0] < dr["value"] < dr["ci"][1]
+        if flag == "--bootstrap":  # the model held fixed: still no interval for DM
+            assert dm["ci"] == [None, None] and dm["ci_method"] == "none"
+        else:
+            assert dm["ci_method"] == "bootstrap (refit)" and dm["ci"][0] < dm["value"] < dm["ci"][1]
+            assert not any("no interval" in w for w in dm["warnings"])
+    refused = invoke("replay", "--logs", "sends.parquet", "--policy", "candidate.yaml", "--estimators", "ips",
+                     "--refit-bootstrap", "20")
+    assert refused.exit_code != 0 and "Traceback" not in refused.output
+    assert "refit_bootstrap: gives dm its interval, and dm is not among the estimators" in refused.output
+    dask = invoke("replay", "--logs", "sends.parquet", "--policy", "candidate.yaml", "--dask", "local[1]",
+                  "--refit-bootstrap", "20")
+    assert dask.exit_code != 0 and "no --refit-bootstrap" in dask.output

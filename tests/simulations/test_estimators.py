@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from scipy import stats
 
 from simulations.data import LoggedData, SimulationInputError
+from simulations.estimates import NO_MODEL_ERROR_WARNING
 from simulations.estimators import (
     ESTIMATORS,
     EstimatorState,
@@ -40,7 +41,12 @@ def test_point_estimates_and_errors_equal_plain_numpy():
     for name, values in kernels.items():
         got = estimate_policy_value(name, data, target, q, clip=2.0)
         assert got.value == pytest.approx(values.mean(), abs=1e-9), name
-        assert got.std_error == pytest.approx(values.std(ddof=1) / np.sqrt(n), abs=1e-9), name
+        per_row = estimator_state(name, data, target, q, clip=2.0).std_error
+        assert per_row == pytest.approx(values.std(ddof=1) / np.sqrt(n), abs=1e-9), name
+        if name == "dm":  # the per-row error leaves out the model's: no interval without a refit
+            assert got.ci_method == "none" and np.isnan(got.std_error) and np.isnan(got.ci).all()
+            continue
+        assert got.std_error == per_row, name
         z = stats.norm.ppf(0.975)
         half = z * got.std_error
         assert got.ci == pytest.approx((got.value - half, got.value + half), abs=1e-12)
@@ -331,3 +337,63 @@ def test_lift_intervals_cover_the_true_difference():
             covered[name] += est.ci[0] <= truth <= est.ci[1]
     for name, count in covered.items():
         assert 0.93 <= count / seeds <= 0.97, (name, count / seeds)
+
+
+def _log_without_emoji(n: int, seed: int) -> LoggedData:
+    """Sends of plain and urgent only: emoji (variant 2) is never logged."""
+    rng = np.random.default_rng(seed)
+    actions = rng.integers(0, 2, n)
+    rewards = (rng.random(n) < np.array([0.05, 0.08])[actions]).astype(float)
+    return LoggedData(np.zeros((n, 0)), actions, rewards, np.full(n, 0.5), ("plain", "urgent", "emoji"))
+
+
+@pytest.mark.parametrize("name", ESTIMATORS)
+def test_a_target_all_on_a_variant_never_logged_gets_no_estimate_from_any_estimator(name):
+    # Nothing in the log shows what emoji earns. IPS read 0 [0, 0], DM and DR the overall mean reward with
+    # a zero-width interval: "certain" values that no row supports. Every estimator gives none, and says so.
+    data = _log_without_emoji(500, 1)
+    target = np.tile([0.0, 0.0, 1.0], (data.n, 1))
+    q = fit_reward_model(data).predict(data.contexts)
+    for bootstrap in (0, 50):
+        got = estimate_policy_value(name, data, target, q, bootstrap=bootstrap, rng=np.random.default_rng(0))
+        assert np.isnan(got.value) and np.isnan(got.ci).all() and np.isnan(got.std_error), (name, got)
+        assert got.ci_method == "none"
+        assert got.warnings[0] == ("no row supports the target policy: all its probability is on variants no "
+                                   "row logged (emoji)"), got.warnings
+    lift = estimate_lift(name, data, target, q)
+    assert np.isnan(lift.value) and np.isnan(lift.ci).all()
+
+
+def test_a_target_partly_on_a_variant_never_logged_is_warned_with_the_unsupported_share():
+    data = _log_without_emoji(400, 2)
+    target = np.tile([0.5, 0.25, 0.25], (data.n, 1))
+    target[:100] = [0.0, 0.0, 1.0]  # 100 rows all on emoji, 300 a quarter on it: 175 of 400
+    q = fit_reward_model(data).predict(data.contexts)
+    for name in ("ips", "snips", "dm", "dr"):
+        got = estimate_policy_value(name, data, target, q)
+        assert np.isfinite(got.value)
+        assert (f"{175 / 400:.1%} of the target's probability is on variants no row logged (emoji): no "
+                "estimator sees what they earn, so the estimate leaves that share out or extrapolates it"
+                ) in got.warnings
+    # a variant logged somewhere in the rows supports the target, whichever chunk it is in
+    state = estimator_state("ips", data, target)
+    assert state.unsupported_share == pytest.approx(175 / 400, abs=1e-15)
+    covered = LoggedData(np.zeros((1, 0)), np.array([2]), np.array([1.0]), np.array([0.5]), data.action_names)
+    merged = state + estimator_state("ips", covered, np.array([[0.0, 0.0, 1.0]]))
+    assert merged.unsupported_share == 0.0 and not any("no row logged" in w for w in merged.warnings())
+
+
+def test_the_direct_method_gets_no_interval_without_a_refit_of_its_reward_model():
+    # Its per-row spread is a small part of its error when the model is fitted on a few thousand rows:
+    # a "95%" interval from it (or from a bootstrap that holds the model fixed) covered 13% of 200 logs.
+    log = make_log(2000, np.random.default_rng(3))
+    q = fit_reward_model(log.data).predict(log.data.contexts)
+    for bootstrap in (0, 100):
+        dm = estimate_policy_value("dm", log.data, log.target, q, bootstrap=bootstrap,
+                                   rng=np.random.default_rng(1))
+        assert np.isfinite(dm.value) and np.isnan(dm.ci).all() and np.isnan(dm.std_error)
+        assert dm.ci_method == "none" and NO_MODEL_ERROR_WARNING in dm.warnings
+    lift = estimate_lift("dm", log.data, log.target, q)
+    assert np.isfinite(lift.value) and np.isnan(lift.ci).all() and lift.ci_method == "none"
+    dr = estimate_policy_value("dr", log.data, log.target, q)  # DR keeps its interval: it covers
+    assert dr.ci_method == "normal" and dr.ci[0] < dr.value < dr.ci[1]

@@ -57,3 +57,14 @@ def test_replay_page_lists_the_rows_set_aside(tmp_path):
     assert "5 rows read, 3 used, 2 set aside." in page
     assert "<td>zero_propensity</td><td>1</td><td>row 2: 0.0</td>" in page
     assert "<td>unknown_action</td><td>1</td><td>row 3: c</td>" in page
+
+
+def test_replay_page_shows_no_interval_for_the_direct_method_and_says_why():
+    data = make_log(2000, np.random.default_rng(0), as_mappings=True).data
+    report = replay_report(data, {"emoji": CandidateSpec(variant="emoji")})
+    page = replay_html(report)
+    assert ("<td>emoji</td><td>dm</td>" in page and "<td>n/a</td>" in page
+            and "no interval: one from these rows alone would leave out the reward model" in page)
+    assert "[n/a, n/a]" not in page and "[nan, nan]" not in page
+    dm = next(t for t in replay_figure(report).data if t.name == "dm")
+    assert list(dm.error_y.array) == [None]  # no error bar, not a zero-width one
