@@ -150,13 +150,8 @@ def refit_models(
     ----------
     data : LoggedData
         The rows the reward model was fitted on.
-    kind : {"auto", "logistic", "linear", "vw"}
-    replicates : int
-        ``B``, the number of resamples.
-    rng : numpy.random.Generator
-        Draws the resampled rows (``B`` draws of ``n`` row indices).
-    l2 : float
-        Ridge penalty, as in :func:`simulations.reward_model.fit_reward_model`.
+    kind, replicates, rng, l2
+        As in :func:`refit_replicates`.
 
     Returns
     -------
