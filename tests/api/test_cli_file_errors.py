@@ -180,7 +180,11 @@ def test_explain_leaves_other_database_errors_to_their_traceback():
         (["--logs", "sends.parquet", "--dask", "scheduler:8786"],
          "error: --dask: 'scheduler:8786': give a scheduler address (tcp://host:8786) or local[N]"),
         (["--logs", "sends.parquet", "--dask", "local[2]", "--bootstrap", "100"],
-         "error: --dask: evaluates a --policy with normal intervals (no --probabilities, no --bootstrap)"),
+         "error: --dask: evaluates a --policy with normal intervals (no --probabilities, no --bootstrap, "
+         "no --refit-bootstrap)"),
+        (["--logs", "sends.parquet", "--dask", "local[2]", "--refit-bootstrap", "50"],
+         "error: --dask: evaluates a --policy with normal intervals (no --probabilities, no --bootstrap, "
+         "no --refit-bootstrap)"),
         (["--experiment", "spring-sale", "--dask", "local[2]"],
          "error: --dask: needs --logs (Parquet files the workers can read), not --experiment"),
         (["--logs", "no-such-dir/*.parquet", "--dask", "local[2]"],
