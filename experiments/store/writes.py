@@ -186,7 +186,7 @@ def pipelined_transaction(conn: Connection, rows: int) -> Iterator[None]:
 def write_transaction(engine: Engine) -> Iterator[Connection]:
     """``engine.begin()`` for a transaction that inserts no decision (an outcome post): on PostgreSQL a
     :func:`pipelined_transaction`, so that its ``BEGIN``, locks and writes wait for no answer they do not
-    need (a post of one outcome made eleven round trips to the server, four now: one per read it needs
+    need (a post of one outcome made fifteen round trips to the server, four now: one per read it needs
     the answer of, and the writes with ``COMMIT``)."""
     with engine.connect() as conn:
         if engine.dialect.name != "postgresql":
