@@ -176,7 +176,8 @@ def test_replay_is_skipped_with_a_note_for_stochastic_candidates():
 def test_refitting_the_reward_model_in_the_bootstrap_gives_the_direct_method_honest_intervals():
     # DM's normal interval treats the fitted model as known: it covered the true value far less than
     # 95% of the time, so none is given now (NaN: plain_covered stays 0). The refit interval's standard
-    # error is the spread of resamples that each refit the model. Over 1,000 logs (binomial SE 0.7 points at 95%) it must cover 93-97%: measured 0.941.
+    # error is the spread of resamples that each refit the model. Over 1,000 logs (binomial SE 0.7 points
+    # at 95%) it must cover 93-97%: measured 0.941.
     # The earlier interval, the percentile interval of 60 refits, covered 0.916 over the same kind of
     # logs and fails this band.
     truth = true_value()
