@@ -122,7 +122,7 @@ def _trained_thompson(path: Path, split: int):  # type: ignore[no-untyped-def]
 def run_case(case: str, path: Path, rows: int, chunk_rows: int, folder: Path) -> dict[str, object]:
     from simulations.candidates import CandidateSpec
     from simulations.column_maps import default_column_map
-    from simulations.logs import log_columns
+    from simulations.log_files import log_columns
 
     columns = default_column_map(log_columns(path), actions=tuple(f"v{a}" for a in range(K)))
     candidate = CandidateSpec(policy="thompson")

@@ -43,7 +43,7 @@ def write_days(folder: Path, rows: int, days: int) -> None:
 def run_case(workers: int, folder: Path, chunk_rows: int) -> dict[str, object]:
     from simulations.candidates import CandidateSpec
     from simulations.column_maps import default_column_map
-    from simulations.logs import log_columns
+    from simulations.log_files import log_columns
     from simulations.parquet_parts import PartitionedSource, parquet_files
     from simulations.streaming import ReplayRequest, replay_source
 

@@ -50,7 +50,7 @@ def run_case(case: str, folder: Path) -> dict[str, float]:
     else:
         from simulations.candidates import CandidateSpec
         from simulations.column_maps import default_column_map
-        from simulations.logs import log_columns
+        from simulations.log_files import log_columns
         from simulations.replay_files import replay_files
         from simulations.streaming import ReplayRequest
 

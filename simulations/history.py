@@ -29,7 +29,7 @@ from experiments.features.events import EVENT_COLUMNS, EventBatch, EventProblem,
 from experiments.features.settings import PURCHASE
 from simulations.column_maps import ColumnRoles
 from simulations.data import SimulationInputError
-from simulations.logs import read_table_chunks
+from simulations.log_files import read_table_chunks
 
 #: Rows read at a time unless asked otherwise.
 CHUNK_ROWS = 1_000_000

@@ -21,7 +21,8 @@ from simulations.data import SimulationInputError
 from simulations.file_errors import reading
 from simulations.load_reports import LoadReport
 from simulations.log_arrays import LogArrays
-from simulations.logs import check_named_once, validate_frame
+from simulations.log_files import check_named_once
+from simulations.logs import validate_frame
 
 if TYPE_CHECKING:
     import pyarrow as pa

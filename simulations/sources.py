@@ -24,8 +24,9 @@ from simulations.data import SimulationInputError
 from simulations.file_errors import reading
 from simulations.load_reports import LoadReport
 from simulations.log_arrays import LogArrays
+from simulations.log_files import read_log_table
 from simulations.log_records import combination_label, logs_from_records
-from simulations.logs import read_log_table, validate_frame
+from simulations.logs import validate_frame
 from simulations.replay import probability_values
 
 if TYPE_CHECKING:
@@ -56,7 +57,7 @@ class FileSource:
     """A CSV or Parquet log read through a column map (features kept as DataFrames, not mappings).
 
     Build it with :meth:`open`, which reads the mapped columns of the file once, with pyarrow's
-    streaming readers (:func:`simulations.logs.read_log_table`), into an Arrow table: the row count,
+    streaming readers (:func:`simulations.log_files.read_log_table`), into an Arrow table: the row count,
     the variants and every chunk come from that table, so a replay reads the file once. The table holds
     only the mapped columns (about 40 bytes a row for a log with three features). Where their types
     allow, they are held as numpy arrays instead (:class:`~simulations.log_arrays.LogArrays`, about as

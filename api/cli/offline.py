@@ -23,7 +23,7 @@ from simulations.candidates import load_candidate
 from simulations.column_maps import ColumnMap, default_column_map, load_column_fields
 from simulations.estimators import EstimatorName, PolicyEstimate
 from simulations.load_reports import LoadSummary
-from simulations.logs import log_columns
+from simulations.log_files import log_columns
 from simulations.parquet_parts import PartitionedSource, is_partitioned, parquet_files
 from simulations.reward_model import RewardModelKind
 from simulations.sources import FileSource, LogSource, RecordSource, experiment_source

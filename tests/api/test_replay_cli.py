@@ -23,7 +23,8 @@ from experiments.store import create_tables, make_engine
 from simulations.candidates import load_candidate
 from simulations.column_maps import default_column_map
 from simulations.estimates import PolicyEstimate
-from simulations.logs import log_columns, read_logs
+from simulations.log_files import log_columns
+from simulations.logs import read_logs
 from simulations.replay import replay_report
 from tests.api.conftest import make_spec
 from tests.simulations.close_estimates import assert_same_estimates

@@ -10,7 +10,7 @@ from simulations.candidates import CandidateSpec
 from simulations.column_maps import default_column_map
 from simulations.dask_replay import dask_client, dask_runner
 from simulations.data import SimulationInputError
-from simulations.logs import log_columns
+from simulations.log_files import log_columns
 from simulations.parquet_parts import PartitionedSource, parquet_files
 from simulations.sources import FileSource
 from simulations.streaming import ReplayRequest, replay_source

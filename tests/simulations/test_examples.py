@@ -16,7 +16,7 @@ import pytest
 from simulations.candidates import load_candidate
 from simulations.column_maps import default_column_map, load_column_map
 from simulations.data import SimulationInputError
-from simulations.logs import log_columns
+from simulations.log_files import log_columns
 from simulations.replay_files import replay_files
 from simulations.report import replay_html
 from simulations.scenario import load_scenario

@@ -18,7 +18,8 @@ from simulations.candidates import CandidateSpec
 from simulations.column_maps import column_map, default_column_map
 from simulations.feature_columns import FeatureColumn, FeatureColumns
 from simulations.log_arrays import LogArrays
-from simulations.logs import log_columns, read_log_table, validate_frame
+from simulations.log_files import log_columns, read_log_table
+from simulations.logs import validate_frame
 from simulations.replay_files import replay_files
 from simulations.reward_model import ContextEncoder, fit_reward_model
 from simulations.sources import FileSource
@@ -212,7 +213,7 @@ def test_a_file_replay_imports_neither_pandas_scipy_nor_pydantic(files, name):
 import json, sys
 from simulations.candidates import CandidateSpec
 from simulations.column_maps import default_column_map
-from simulations.logs import log_columns
+from simulations.log_files import log_columns
 from simulations.replay_files import replay_files
 from simulations.streaming import ReplayRequest
 path = {str(files / name)!r}

@@ -10,8 +10,9 @@ import pytest
 
 from simulations.column_maps import column_map, load_column_fields, load_column_map
 from simulations.data import SimulationInputError
+from simulations.log_files import read_log_table
 from simulations.log_records import logs_from_records
-from simulations.logs import iter_logs, load_logs, read_log_table, read_logs
+from simulations.logs import iter_logs, load_logs, read_logs
 
 
 def _frame() -> pd.DataFrame:
@@ -249,7 +250,7 @@ def test_a_non_number_after_the_first_batch_of_a_csv_is_set_aside(tmp_path):
     # pyarrow infers a CSV column's type from its first batch (16 MB of text); a non-number in the
     # propensity column after it makes that column be read again as text, so the row is set aside
     from simulations.load_reports import RejectedRows
-    from simulations.logs import read_log_table
+    from simulations.log_files import read_log_table
     from simulations.sources import FileSource
 
     rows = 360_000  # about 50 bytes a row: the file spans two batches

@@ -18,8 +18,9 @@ from simulations.data import LoggedData, SimulationInputError
 from simulations.estimates import PolicyEstimate
 from simulations.estimators import estimator_state
 from simulations.load_reports import LoadReport
+from simulations.log_files import log_columns
 from simulations.log_records import logs_from_records
-from simulations.logs import log_columns, read_logs
+from simulations.logs import read_logs
 from simulations.merged_sums import estimate_lift
 from simulations.refit_bootstrap import refit_models
 from simulations.replay import evaluate_policy, load_probabilities, replay_report
