@@ -1,6 +1,6 @@
 """The decision in words for one slot of a bandit or contextual experiment, from the adaptive comparisons.
 
-The rule is that of :func:`analysis.results.decide`, on the estimates "if every eligible recipient got
+The rule is that of :func:`analysis.decisions.decide`, on the estimates "if every eligible recipient got
 this variant" (:mod:`analysis.adaptive_comparisons`) instead of the as-allocated rates: a winner needs
 its always-valid p-value on the primary metric (the off-policy confidence sequence, corrected across
 the slot's variants) below ``alpha`` with a positive lift, and no guardrail event significantly more
@@ -13,16 +13,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from analysis.adaptive_comparisons import AdaptiveComparison
+from analysis.decisions import Decision, signed_pct
 from analysis.multiplicity import Correction, adjust_p_values
-from analysis.results import Decision
 
 
 def _p(c: AdaptiveComparison) -> float:
     return c.always_valid.p_value if c.always_valid is not None else c.p_value
-
-
-def _pct(x: float) -> str:
-    return "n/a" if x != x else f"{x:+.1%}"
 
 
 def decide_adaptive(
@@ -63,8 +59,8 @@ def decide_adaptive(
         if safe:
             top = max(safe, key=lambda c: c.absolute_lift)
             return Decision(f"a winner: {top.variant}", top.variant,
-                            f"{top.variant} beats {control} on {metric} by {_pct(top.lift)} ({kind} p = "
-                            f"{_p(top):.3g}; {scope})")
+                            f"{top.variant} beats {control} on {metric} by {signed_pct(top.lift)} "
+                            f"({kind} p = {_p(top):.3g}; {scope})")
         names = ", ".join(f"{c.variant} (more {harmed[c.variant]})"
                           for c in better)
         return Decision("keep running", None,
@@ -74,9 +70,9 @@ def decide_adaptive(
                         f"every variant is worse than {control} on {metric} ({scope})")
     undecided = [c for c in primary if c not in worse]
     lead = max(undecided, key=lambda c: c.absolute_lift if c.absolute_lift == c.absolute_lift else -1e300)
-    leader = f"the leader {lead.variant} is at {_pct(lead.lift)} ({kind} p = {_p(lead):.3g})"
+    leader = f"the leader {lead.variant} is at {signed_pct(lead.lift)} ({kind} p = {_p(lead):.3g})"
     if worse:
-        names = ", ".join(f"{c.variant} ({_pct(c.lift)}, {kind} p = {_p(c):.3g})" for c in worse)
+        names = ", ".join(f"{c.variant} ({signed_pct(c.lift)}, {kind} p = {_p(c):.3g})" for c in worse)
         return Decision("keep running", None,
                         f"{names} {'is' if len(worse) == 1 else 'are'} worse than {control} on {metric} "
                         f"({scope}); no other variant differs from {control} yet: {leader}")

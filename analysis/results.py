@@ -3,7 +3,7 @@
 :func:`analyze_slot` is the one call the API makes. It combines the building blocks of this package:
 z / Fisher / Welch tests with Holm or Benjamini-Hochberg corrections, lift intervals, the Bayesian
 models, the always-valid sequential test, the sample-ratio check and the guardrails, and states a
-decision in words.
+decision in words (:mod:`analysis.decisions`).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import numpy as np
 
 from analysis.bayesian import Posterior, mean_posterior, rate_posterior, summarise_posteriors
 from analysis.cuped import adjust_arms, cuped_theta
+from analysis.decisions import Decision, decide
 from analysis.errors import AnalysisInputError
 from analysis.json_ready import to_jsonable
 from analysis.lift import (
@@ -135,16 +136,6 @@ class ArmResult:
     expected_loss: float
     lift_credible_interval: tuple[float, float]
     absolute_lift_credible_interval: tuple[float, float]
-
-
-@dataclass(frozen=True)
-class Decision:
-    """What to do, in words: ``keep running``, ``a winner: X``, ``no detectable difference``, or
-    ``investigate: sample ratio mismatch``; ``reason`` says why."""
-
-    verdict: str
-    winner: str | None
-    reason: str
 
 
 @dataclass(frozen=True)
@@ -323,93 +314,6 @@ def analyze_slot(
     )
 
 
-def decide(
-    primary: Sequence[Comparison],
-    guardrails: Sequence[NonInferiorityResult],
-    srm: SrmResult,
-    *,
-    control: str,
-    alpha: float,
-    correction: Correction,
-    min_lift: float,
-) -> Decision:
-    """The decision in words, from the always-valid results on the primary metric.
-
-    The sequential p-values are corrected across variants (``correction``) so that a team that looks
-    every day keeps its error rate. A winner must beat control, and its guardrails must be shown
-    non-inferior; control wins when every variant is worse, and variants worse than control while
-    others are undecided are named. ``no detectable difference`` needs every confidence sequence inside
-    ``+-min_lift`` of the control mean.
-    """
-    if srm.flagged:
-        return Decision("investigate: sample ratio mismatch", None, srm.message)
-    if not primary:
-        return Decision("keep running", None, "no comparison on the primary metric")
-    metric = primary[0].metric
-    seq_p = adjust_p_values([c.sequential.p_value for c in primary], correction)
-    better = [c for c, p in zip(primary, seq_p, strict=True) if p < alpha and c.absolute_lift > 0]
-    worse = [c for c, p in zip(primary, seq_p, strict=True) if p < alpha and c.absolute_lift < 0]
-    failing = {g.variant: g for g in guardrails if not g.non_inferior}
-    if better:
-        safe = [c for c in better if c.variant not in failing]
-        if safe:
-            top = max(safe, key=lambda c: c.absolute_lift)
-            return Decision(
-                f"a winner: {top.variant}", top.variant,
-                f"{top.variant} beats {control} on {metric} by {_pct(top.lift)} (always-valid p = "
-                f"{top.sequential.p_value:.3g}, {correction} corrected across {len(primary)} variant(s))"
-                + (f"; its guardrails ({', '.join(sorted({g.metric for g in guardrails}))}) are non-inferior"
-                   if guardrails else ""),
-            )
-        names = ", ".join(f"{c.variant} ({failing[c.variant].metric})" for c in better)
-        return Decision(
-            "keep running", None,
-            f"{names} beat(s) {control} on {metric} but a guardrail is not yet shown non-inferior",
-        )
-    if worse and len(worse) == len(primary):
-        return Decision(
-            f"a winner: {control}", control,
-            f"every variant is worse than {control} on {metric} (always-valid, {correction} corrected)",
-        )
-    base = abs(primary[0].control_mean)
-    if base > 0 and all(
-        c.sequential.ci[0] > -min_lift * base and c.sequential.ci[1] < min_lift * base for c in primary
-    ):
-        return Decision(
-            "no detectable difference", None,
-            f"every variant's {1 - alpha:.0%} confidence sequence for {metric} lies within "
-            f"+-{min_lift:.1%} of {control}: any real difference is smaller than that",
-        )
-    undecided = [c for c in primary if c not in worse]
-    lead = max(undecided, key=lambda c: c.absolute_lift)
-    leader = (f"the leader {lead.variant} is at {_pct(lead.lift)} (always-valid p = "
-              f"{lead.sequential.p_value:.3g}), and {_plausible_range(lead.sequential.ci, base, alpha)}")
-    if worse:
-        names = ", ".join(f"{c.variant} ({_pct(c.lift)}, always-valid p = {c.sequential.p_value:.3g})"
-                          for c in worse)
-        return Decision(
-            "keep running", None,
-            f"{names} {'is' if len(worse) == 1 else 'are'} worse than {control} on {metric} ({correction} "
-            f"corrected across {len(primary)} variants); no other variant differs from {control} yet: "
-            f"{leader}",
-        )
-    return Decision(
-        "keep running", None,
-        f"no variant differs from {control} on {metric} yet at the always-valid level; {leader}",
-    )
-
-
-def _plausible_range(ci: tuple[float, float], base: float, alpha: float) -> str:
-    """What the leader's confidence sequence still allows, relative to the control's mean when it is not 0."""
-    low, high = ci
-    if not (math.isfinite(low) and math.isfinite(high)):
-        return "its confidence sequence has no bound yet (no spread in the data)"
-    if base > 0:
-        return (f"its {1 - alpha:.0%} confidence sequence still allows anything from {_pct(low / base)} to "
-                f"{_pct(high / base)}")
-    return f"its {1 - alpha:.0%} confidence sequence still allows a difference from {low:+.4g} to {high:+.4g}"
-
-
 def _compare(
     slot: str, ctrl: ArmData, arm: ArmData, metric: str, kind: MetricKind,
     a: MeanEstimate, b: MeanEstimate, rel_cred: np.ndarray, abs_cred: np.ndarray, alpha: float,
@@ -455,10 +359,6 @@ def _posterior(estimate: ProportionStats | SampleStats, kind: MetricKind) -> Pos
 
 def _pair(values: np.ndarray) -> tuple[float, float]:
     return (float(values[0]), float(values[1]))
-
-
-def _pct(x: float) -> str:
-    return "n/a" if math.isnan(x) else f"{x:+.1%}"
 
 
 def _validate_covariates(arms: Sequence[ArmData], covariates: Mapping[str, RegressionStats]) -> None:

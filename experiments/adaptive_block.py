@@ -25,11 +25,11 @@ from analysis.adaptive import AS_ALLOCATED_NOTE, ArmValueEstimates, estimate_arm
 from analysis.adaptive_aipw import estimate_arm_values_aipw
 from analysis.adaptive_decision import decide_adaptive
 from analysis.adaptive_results import ALWAYS_VALID_NOTE, AdaptiveAnalysis, analyze_adaptive
+from analysis.decisions import Decision
 from analysis.errors import AnalysisInputError
 from analysis.json_ready import to_jsonable
 from analysis.multiplicity import Correction, adjust_p_values
 from analysis.policy_value import PolicyValueBlock
-from analysis.results import Decision
 from experiments.adaptive_reader import REWARD, AdaptiveData
 from experiments.models import ExperimentSummary
 from experiments.result_analysis import ADAPTIVE_DESIGNS

@@ -4,7 +4,8 @@ Submodules (import from them directly; nothing heavy happens at import time):
 
 - :mod:`simulations.data`: ``LoggedData`` and ``SimulationInputError``;
 - :mod:`simulations.logs`: ``load_logs``, ``read_logs``, ``iter_logs``, ``scan_log``, ``validate_frame``;
-  :mod:`simulations.log_files`: ``read_log_table``, ``log_columns`` (a file's format, header, chunks); :mod:`simulations.column_maps`: ``ColumnMap``, ``load_column_map``,
+  :mod:`simulations.log_files`: ``read_log_table``, ``log_columns`` (a file's format, header, chunks);
+  :mod:`simulations.column_maps`: ``ColumnMap``, ``load_column_map``,
   ``default_column_map`` (SendLab's own log columns); :mod:`simulations.load_reports`: ``LoadReport``,
   ``LoadSummary``; :mod:`simulations.log_records`: ``logs_from_records``; :mod:`simulations.row_checks`:
   ``split_rows`` (the checks both readers share); :mod:`simulations.log_arrays`: ``LogArrays`` (a file's
